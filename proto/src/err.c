@@ -13,7 +13,10 @@ typedef struct {
     const char *message;
 } s_err_row_t;
 
-#define ROW(sym, msg) { PROTO_##sym, #sym, msg }
+#define ROW(sym, msg)                                                                              \
+    {                                                                                              \
+        PROTO_##sym, #sym, msg                                                                     \
+    }
 
 static const s_err_row_t s_rows[] = {
     ROW(OK, "success"),

@@ -48,9 +48,10 @@ void proto_log_emit(proto_log_level_t level, const char *format, ...)
     if (level < PROTO_LOG_DEBUG || level > PROTO_LOG_ERROR)
         level = PROTO_LOG_ERROR;
 
-    int used = snprintf(line, sizeof line, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s prog=%s ",
-                        tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                        tm.tm_sec, now.tv_nsec / 1000000L, s_level_names[level], s_program);
+    int used =
+        snprintf(line, sizeof line, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s prog=%s ",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 now.tv_nsec / 1000000L, s_level_names[level], s_program);
     if (used < 0)
         return;
     va_list args;

@@ -51,22 +51,22 @@ typedef enum {
     PROTO_ERR_UNEXPECTED = 115,    // message kind not allowed in this direction or state
 
     //  2xx identity and integrity
-    PROTO_ERR_BAD_SIGNATURE = 200,    // a signature does not verify
-    PROTO_ERR_HASH_MISMATCH = 201,    // attachment bytes do not match their declared hash/size
-    PROTO_ERR_SENDER_MISMATCH = 202,  // sender field differs from the authenticated agency
-    PROTO_ERR_UNKNOWN_AGENCY = 203,   // agency code not in the directory
-    PROTO_ERR_AGENCY_SUSPENDED = 204, // agency is suspended
-    PROTO_ERR_AGENCY_REVOKED = 205,   // agency is revoked
-    PROTO_ERR_NOT_AUTHORIZED = 206,   // authenticated, but not allowed to do this
+    PROTO_ERR_BAD_SIGNATURE = 200,     // a signature does not verify
+    PROTO_ERR_HASH_MISMATCH = 201,     // attachment bytes do not match their declared hash/size
+    PROTO_ERR_SENDER_MISMATCH = 202,   // sender field differs from the authenticated agency
+    PROTO_ERR_UNKNOWN_AGENCY = 203,    // agency code not in the directory
+    PROTO_ERR_AGENCY_SUSPENDED = 204,  // agency is suspended
+    PROTO_ERR_AGENCY_REVOKED = 205,    // agency is revoked
+    PROTO_ERR_NOT_AUTHORIZED = 206,    // authenticated, but not allowed to do this
     PROTO_ERR_NOT_AUTHENTICATED = 207, // no authenticated identity (no HELLO, no CURVE)
-    PROTO_ERR_BAD_PROOF = 208,        // a Merkle inclusion proof does not lead to the root
+    PROTO_ERR_BAD_PROOF = 208,         // a Merkle inclusion proof does not lead to the root
 
     //  3xx document state
-    PROTO_ERR_DUPLICATE_ID = 300, // id already used for different content
-    PROTO_ERR_UNKNOWN_DOC = 301,  // no such document (or notice)
-    PROTO_ERR_EXPIRED = 302,      // not delivered within its time to live
-    PROTO_ERR_REVOKED = 303,      // the document was revoked by its sender
-    PROTO_ERR_BAD_STATE = 304,    // operation not valid in the document's current state
+    PROTO_ERR_DUPLICATE_ID = 300,  // id already used for different content
+    PROTO_ERR_UNKNOWN_DOC = 301,   // no such document (or notice)
+    PROTO_ERR_EXPIRED = 302,       // not delivered within its time to live
+    PROTO_ERR_REVOKED = 303,       // the document was revoked by its sender
+    PROTO_ERR_BAD_STATE = 304,     // operation not valid in the document's current state
     PROTO_ERR_UNDELIVERABLE = 305, // recipient can no longer receive (revoked agency)
 
     //  4xx resources

@@ -49,10 +49,10 @@ void proto_log_emit(proto_log_level_t level, const char *format, ...)
             proto_log_emit((level), __VA_ARGS__);                                                  \
     } while (0)
 
-#define proto_log_debug(...) proto_log(PROTO_LOG_DEBUG, __VA_ARGS__)
-#define proto_log_info(...) proto_log(PROTO_LOG_INFO, __VA_ARGS__)
+#define proto_log_debug(...)   proto_log(PROTO_LOG_DEBUG, __VA_ARGS__)
+#define proto_log_info(...)    proto_log(PROTO_LOG_INFO, __VA_ARGS__)
 #define proto_log_warning(...) proto_log(PROTO_LOG_WARNING, __VA_ARGS__)
-#define proto_log_error(...) proto_log(PROTO_LOG_ERROR, __VA_ARGS__)
+#define proto_log_error(...)   proto_log(PROTO_LOG_ERROR, __VA_ARGS__)
 
 #ifdef __cplusplus
 }

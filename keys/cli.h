@@ -1,0 +1,83 @@
+/*  keys/cli.h - what the truc-keys commands share: exit codes, argument
+    parsing, error messages, and loading files with messages an operator can
+    act on.
+
+    Private to the keys/ directory; nothing here is part of libtruc_proto.
+*/
+#ifndef KEYS_CLI_H
+#define KEYS_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "proto/directory.h"
+#include "proto/identity.h"
+
+#define KEYS_PROGRAM "truc-keys"
+
+#define KEYS_EXIT_OK    0 // success (verify: the signature is good)
+#define KEYS_EXIT_USAGE 1 // the command line is wrong
+#define KEYS_EXIT_FAIL  2 // the command was understood but failed
+
+//  Test-only switch: when set to 1, new keys use the weakest Argon2id limits.
+#define KEYS_FAST_KDF_ENV "TRUC_KEYS_TEST_FAST_KDF"
+
+//  One --option of a command.
+typedef struct {
+    const char *name;  // "--out"
+    bool takes_value;  // --out FILE or --out=FILE
+    const char *value; // set by keys_args_parse
+    bool seen;         // set by keys_args_parse
+} keys_opt_t;
+
+//  Print "truc-keys: <message>" and a newline to stderr. By convention the
+//  message reads "<what went wrong>: <what to do>".
+void keys_error(const char *format, ...) __attribute__((format(printf, 1, 2)));
+
+//  Parse argv[0..argc) of one command: options from opts (nopts of them)
+//  anywhere, "--" ends options, min_pos to max_pos positional arguments
+//  into pos (*npos of them). Returns true to go on; false to stop with
+//  *exit_code: KEYS_EXIT_OK after --help or -h printed help to stdout,
+//  KEYS_EXIT_USAGE after a usage error was reported.
+bool keys_args_parse(const char *command, const char *usage, const char *help, int argc,
+                     char **argv, keys_opt_t *opts, size_t nopts, const char **pos, int min_pos,
+                     int max_pos, int *npos, int *exit_code);
+
+//  Read the passphrase from --passphrase-file, else TRUC_PASSPHRASE if it is
+//  set and not empty. *pass stays NULL if neither is given. Returns an exit
+//  code; errors are reported.
+int keys_passphrase(const char *file, char **pass);
+
+//  Load a secret key file, asking keys_passphrase for a passphrase. Reports
+//  every failure; returns an exit code.
+int keys_load_secret(const char *path, const char *pass_file, proto_identity_t **out);
+
+//  Load a public identity file. Reports failures; returns an exit code.
+int keys_load_public(const char *path, proto_public_t *out);
+
+//  Load a secret or a public file, whichever path is, into *pub. Returns an
+//  exit code.
+int keys_load_any_public(const char *path, const char *pass_file, proto_public_t *pub,
+                         bool *is_secret);
+
+//  Load an agency directory. If missing_ok and the file does not exist,
+//  *out is a new empty directory and *created is true. Returns an exit code.
+int keys_load_directory(const char *path, bool missing_ok, proto_directory_t **out, bool *created);
+
+//  Print "label: value" lines aligned at one column.
+void keys_field(const char *label, const char *value);
+
+//  Print a string as a JSON string literal, quotes included.
+void keys_json_string(const char *text);
+
+//  The commands. Each gets the arguments after its own name and returns
+//  the process exit code.
+int keys_cmd_new(int argc, char **argv);
+int keys_cmd_show(int argc, char **argv);
+int keys_cmd_fingerprint(int argc, char **argv);
+int keys_cmd_public(int argc, char **argv);
+int keys_cmd_sign(int argc, char **argv);
+int keys_cmd_verify(int argc, char **argv);
+int keys_cmd_directory(int argc, char **argv);
+
+#endif

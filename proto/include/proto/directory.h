@@ -1,0 +1,161 @@
+/*  proto/directory.h - the agency directory: which agencies the broker trusts.
+
+    The directory is a list of agencies, each with its agency code, display
+    name, Ed25519 public key (the CURVE transport key is derived from it and
+    never stored), state (active, suspended, revoked) and an optional
+    validity window. Operators manage it with `truc-keys directory`; the
+    broker loads it and its ZAP handler looks agencies up by CURVE key.
+
+    This module owns the in-memory directory (an opaque handle with two
+    sorted indexes, so lookups by code and by CURVE key are O(log n)), the
+    strict parser and the atomic writer of the directory file (format in
+    keys/README.md), and the rule that says whether an entry may be used at
+    a given time. It does not sign or distribute the directory and does not
+    log.
+*/
+#ifndef PROTO_DIRECTORY_H
+#define PROTO_DIRECTORY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/agency.h"
+#include "proto/err.h"
+#include "proto/identity.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PROTO_DIRECTORY_NAME_MAX    200         // display name, characters (code points)
+#define PROTO_DIRECTORY_MAX_ENTRIES 65536       // agencies in one directory
+#define PROTO_DIRECTORY_FILE_MAX    (64u << 20) // bytes; larger files are refused
+#define PROTO_DIRECTORY_TIME_LEN    20          // "2026-11-21T08:30:00Z", without NUL
+
+//  The state of an agency. Same values as proto_agency_state_t on the wire.
+typedef enum {
+    PROTO_DIRECTORY_ACTIVE = 0,    // may connect and exchange documents
+    PROTO_DIRECTORY_SUSPENDED = 1, // refused for now; can be reinstated
+    PROTO_DIRECTORY_REVOKED = 2,   // refused for good; final
+} proto_directory_state_t;
+
+//  One agency. Entries returned by the directory are borrowed: valid until
+//  the directory changes or is destroyed.
+typedef struct {
+    char code[PROTO_AGENCY_CODE_LEN + 1];     // agency code, NUL-terminated
+    const char *name;                         // display name, UTF-8, NUL-terminated
+    uint8_t sign_pk[PROTO_IDENTITY_KEY_LEN];  // Ed25519 public key
+    uint8_t curve_pk[PROTO_IDENTITY_KEY_LEN]; // CURVE key derived from sign_pk
+    proto_directory_state_t state;            // active, suspended or revoked
+    int64_t valid_from;                       // Unix seconds, 0 = no lower bound
+    int64_t valid_until;                      // Unix seconds (exclusive), 0 = no upper bound
+} proto_directory_entry_t;
+
+typedef struct proto_directory proto_directory_t;
+
+//  Create an empty directory with serial 0. Returns NULL if out of memory.
+proto_directory_t *proto_directory_new(void);
+
+//  Destroy the directory and its entries, set *self_p to NULL. Safe on NULL.
+void proto_directory_destroy(proto_directory_t **self_p);
+
+//  Read and validate a directory file. On success *out receives a new
+//  directory the caller owns. Any violation of the format gives
+//  PROTO_ERR_DIRECTORY with a detail naming the line and section in errbuf
+//  (may be NULL), e.g. "line 14: [000.00.01.H01] unknown state 'paused'":
+//  sections that are not agency codes, duplicate sections or keys, unknown or
+//  missing keys, bad UTF-8 or characters in names, unknown states, bad times,
+//  valid_from not before valid_until, two agencies with the same key, a file
+//  over PROTO_DIRECTORY_FILE_MAX bytes or with more than
+//  PROTO_DIRECTORY_MAX_ENTRIES agencies. Also PROTO_ERR_NOT_FOUND,
+//  PROTO_ERR_IO, PROTO_ERR_NOMEM.
+proto_err_t proto_directory_load(const char *path, proto_directory_t **out, char *errbuf,
+                                 size_t errlen) PROTO_MUST_CHECK;
+
+//  The same from len bytes of text (borrowed). Failures as above.
+proto_err_t proto_directory_parse(const char *text, size_t len, proto_directory_t **out,
+                                  char *errbuf, size_t errlen) PROTO_MUST_CHECK;
+
+//  Write the directory to path atomically (temporary file, fsync, rename,
+//  directory fsync), mode 0644 before umask, replacing any existing file.
+//  Entries are written in code order. Returns PROTO_ERR_NOT_FOUND if the
+//  containing directory is missing, PROTO_ERR_IO, PROTO_ERR_NOMEM; errbuf
+//  (may be NULL) gets the detail.
+proto_err_t proto_directory_save(const proto_directory_t *self, const char *path, char *errbuf,
+                                 size_t errlen) PROTO_MUST_CHECK;
+
+//  Number of agencies.
+size_t proto_directory_count(const proto_directory_t *self);
+
+//  The serial number: as loaded, plus one for every change since.
+uint64_t proto_directory_serial(const proto_directory_t *self);
+
+//  When the directory last changed, Unix seconds (0 if never recorded).
+int64_t proto_directory_updated(const proto_directory_t *self);
+
+//  The entry at index (0 to count-1) in code order, or NULL if out of range.
+const proto_directory_entry_t *proto_directory_entry(const proto_directory_t *self, size_t index);
+
+//  The entry for an agency code, or NULL. O(log n).
+const proto_directory_entry_t *proto_directory_find(const proto_directory_t *self,
+                                                    const char *code);
+
+//  The entry whose CURVE public key is curve_pk, or NULL. O(log n). This is
+//  what a ZAP handler asks after a CURVE handshake.
+const proto_directory_entry_t *
+proto_directory_find_curve(const proto_directory_t *self,
+                           const uint8_t curve_pk[PROTO_IDENTITY_KEY_LEN]);
+
+//  Add a copy of *entry (name is copied; curve_pk is ignored and derived from
+//  sign_pk). Increments the serial. Fails, leaving the directory unchanged,
+//  with PROTO_ERR_AGENCY_CODE (bad code), PROTO_ERR_EXISTS (the code, or a
+//  key that derives the same CURVE key, is already present), PROTO_ERR_VALUE
+//  (bad name, state, times or key; see proto_directory_name_check),
+//  PROTO_ERR_LIMIT (directory full), PROTO_ERR_NOMEM, PROTO_ERR_INVALID_ARG.
+proto_err_t proto_directory_add(proto_directory_t *self,
+                                const proto_directory_entry_t *entry) PROTO_MUST_CHECK;
+
+//  Set the state of an agency. Setting the state it already has changes
+//  nothing and returns PROTO_OK without touching the serial; a real change
+//  increments it. Revocation is final. Fails with PROTO_ERR_AGENCY_CODE (bad
+//  code), PROTO_ERR_UNKNOWN_AGENCY (not in the directory), PROTO_ERR_BAD_STATE
+//  (the agency is revoked and state is not), PROTO_ERR_INVALID_ARG.
+proto_err_t proto_directory_set_state(proto_directory_t *self, const char *code,
+                                      proto_directory_state_t state) PROTO_MUST_CHECK;
+
+//  May this agency be used at time now (Unix seconds)? Returns, in this order:
+//    PROTO_ERR_AGENCY_REVOKED    the agency is revoked
+//    PROTO_ERR_AGENCY_SUSPENDED  the agency is suspended
+//    PROTO_ERR_NOT_AUTHORIZED    now is before valid_from (not valid yet)
+//    PROTO_ERR_EXPIRED           now is at or after valid_until
+//    PROTO_OK                    usable
+//  PROTO_ERR_INVALID_ARG if entry is NULL.
+proto_err_t proto_directory_entry_usable(const proto_directory_entry_t *entry,
+                                         int64_t now) PROTO_MUST_CHECK;
+
+//  "active", "suspended", "revoked", or "?".
+const char *proto_directory_state_name(proto_directory_state_t state);
+
+//  Parse a state name. Returns PROTO_ERR_VALUE for anything else.
+proto_err_t proto_directory_state_parse(const char *text,
+                                        proto_directory_state_t *state) PROTO_MUST_CHECK;
+
+//  Check a display name: valid UTF-8 (else PROTO_ERR_UTF8) of 1 to
+//  PROTO_DIRECTORY_NAME_MAX characters (else PROTO_ERR_LIMIT), and nothing
+//  the file cannot carry (else PROTO_ERR_VALUE): no control characters, no
+//  ';', no leading, trailing or doubled spaces, no word over 180 bytes.
+proto_err_t proto_directory_name_check(const char *name) PROTO_MUST_CHECK;
+
+//  Parse a UTC time written exactly as YYYY-MM-DDTHH:MM:SSZ, years 2000 to
+//  9999, into Unix seconds. Returns PROTO_ERR_VALUE for anything else.
+proto_err_t proto_directory_time_parse(const char *text, int64_t *out) PROTO_MUST_CHECK;
+
+//  Write t (Unix seconds, 2000 to 9999) as YYYY-MM-DDTHH:MM:SSZ and a NUL.
+//  Times outside that range are clamped to it.
+void proto_directory_time_format(int64_t t, char out[PROTO_DIRECTORY_TIME_LEN + 1]);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,447 @@
+/*  proto/msg.h - truc wire messages: kinds, framing, schemas, strict codec.
+
+    A truc message on a ZeroMQ socket is a multipart message:
+
+        frame 0   header, 4 bytes: 'T' 'R' version kind
+        frame 1   body, one msgpack map whose schema depends on kind
+        frame 2+  attachment bytes, one frame per attachment, in the order of
+                  the attachment list (SUBMIT, REVOKE, UPDATE, REPLACE, DELIVER)
+
+    This module turns bodies into C structs and back. Decoding is strict: it
+    never trusts a length from the wire, refuses unknown kinds and fields,
+    wrong types, missing required fields, values over the limits below,
+    invalid UTF-8, nesting deeper than the kind's schema and trailing bytes,
+    each with its own proto_err_t and a message naming the field. Memory used
+    by a decoded message is bounded by a small multiple of the body's size.
+
+    Decoded structs point into memory owned by the proto_msg_t (an arena),
+    valid until proto_msg_destroy. Structs built by a caller for encoding
+    point wherever the caller likes; the encoder only reads them.
+
+    proto/PROTOCOL.md is the specification; this header mirrors it.
+*/
+#ifndef PROTO_MSG_H
+#define PROTO_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PROTO_VERSION    1    // the version this library speaks
+#define PROTO_HEADER_LEN 4    // bytes in frame 0
+#define PROTO_MAGIC0     0x54 // 'T'
+#define PROTO_MAGIC1     0x52 // 'R'
+
+#define PROTO_ID_LEN         16 // document and notice ids: 128 bits
+#define PROTO_HASH_LEN       32 // BLAKE2b-256
+#define PROTO_SIG_LEN        64 // Ed25519
+#define PROTO_KEY_LEN        32 // Ed25519 / X25519 public key
+#define PROTO_SEALED_KEY_LEN 80 // crypto_box_seal of a 32-byte file key
+
+//  Limits of the protocol itself. A receiver may configure lower ones
+//  (announced in READY) but never higher ones.
+#define PROTO_MAX_BODY            (1u << 20)  // body frame, every kind but DIRECTORY
+#define PROTO_MAX_DIRECTORY_BODY  (32u << 20) // body frame of DIRECTORY
+#define PROTO_MAX_ATTACHMENT_SIZE (1ull << 30)
+#define PROTO_MAX_RECIPIENTS      500
+#define PROTO_MAX_ATTACHMENTS     100
+#define PROTO_MAX_SUBJECT         500   // characters (code points)
+#define PROTO_MAX_NAME            200   // attachment name, agency name, place, ... characters
+#define PROTO_MAX_SHORT           100   // short text fields, characters
+#define PROTO_MAX_TEXT            2000  // reasons, notes, error messages, characters
+#define PROTO_MAX_CONTENT         16384 // the optional content summary, characters
+#define PROTO_MAX_MEDIA_TYPE      127   // bytes, ASCII
+#define PROTO_MAX_EXT             64    // extension entries
+#define PROTO_MAX_EXT_KEY         64    // bytes, [a-z0-9._-]
+#define PROTO_MAX_EXT_VALUE       4096  // characters
+#define PROTO_MAX_TRACE           32
+#define PROTO_MAX_REFS            16 // response-for entries, operation targets
+#define PROTO_MAX_PLACES          64
+#define PROTO_MAX_VERSIONS        8
+#define PROTO_MAX_ITEMS           4096   // receipts in one bundle, ids in one ACK
+#define PROTO_MAX_PATH            64     // nodes in an inclusion path
+#define PROTO_MAX_ENTRIES         65536  // agencies in a DIRECTORY
+#define PROTO_MAX_WINDOW          100000 // delivery credit
+
+typedef enum {
+    PROTO_KIND_HELLO = 1,
+    PROTO_KIND_READY = 2,
+    PROTO_KIND_HEARTBEAT = 3,
+    PROTO_KIND_CREDIT = 4,
+    PROTO_KIND_SUBMIT = 10,
+    PROTO_KIND_REVOKE = 11,
+    PROTO_KIND_UPDATE = 12,
+    PROTO_KIND_REPLACE = 13,
+    PROTO_KIND_ACCEPTED = 20,
+    PROTO_KIND_REJECTED = 21,
+    PROTO_KIND_EXPIRED = 22,
+    PROTO_KIND_DELIVER = 30,
+    PROTO_KIND_DELIVERED = 31,
+    PROTO_KIND_ACK = 32,
+    PROTO_KIND_STATUS = 40,
+    PROTO_KIND_DIRECTORY = 50,
+    PROTO_KIND_ERROR = 60,
+} proto_kind_t;
+
+//  Name of a kind ("SUBMIT"), or NULL if kind is not defined.
+const char *proto_kind_name(int kind);
+
+//  Kinds that carry a signed document and attachment frames.
+bool proto_kind_has_document(int kind);
+
+typedef struct {
+    uint8_t bytes[PROTO_ID_LEN];
+} proto_id_t;
+
+//  Format an id as 36-character lowercase UUID text (8-4-4-4-12) plus NUL.
+void proto_id_format(const proto_id_t *id, char out[37]);
+//  Parse UUID text or 32 hex digits. Returns PROTO_ERR_VALUE on bad input.
+proto_err_t proto_id_parse(const char *text, proto_id_t *id) PROTO_MUST_CHECK;
+//  A fresh random id (libsodium randombytes; version-4 UUID layout).
+void proto_id_random(proto_id_t *id);
+
+// ---------------------------------------------------------------------------
+//  The document envelope (edXML header), signed by the sending agency.
+
+typedef enum {
+    PROTO_URGENCY_NORMAL = 0,      // thường
+    PROTO_URGENCY_URGENT = 1,      // khẩn
+    PROTO_URGENCY_VERY_URGENT = 2, // thượng khẩn
+    PROTO_URGENCY_IMMEDIATE = 3,   // hỏa tốc
+} proto_urgency_t;
+
+typedef enum {
+    PROTO_OP_NEW = 0,
+    PROTO_OP_REVOKE = 1,
+    PROTO_OP_UPDATE = 2,
+    PROTO_OP_REPLACE = 3,
+} proto_op_t;
+
+typedef struct {
+    const char *name;       // full name, optional
+    const char *position;   // chức vụ, optional
+    const char *competence; // thẩm quyền (e.g. "TM.", "KT."), optional
+} proto_signer_t;
+
+typedef struct {
+    const char *agency; // agency code of the earlier document's sender, required
+    const char *code;   // its code number/notation as text, optional
+    const char *date;   // its promulgation date YYYY-MM-DD, optional
+    bool has_doc;       // doc is set
+    proto_id_t doc;     // its truc document id, optional
+} proto_ref_t;
+
+typedef struct {
+    const char *agency; // agency that handled the document
+    uint64_t time;      // milliseconds since the Unix epoch, UTC
+} proto_hop_t;
+
+typedef struct {
+    const char *key;   // [a-z0-9._-]{1,64}, unique within the map
+    const char *value; // UTF-8 text
+} proto_kv_t;
+
+typedef struct {
+    const char *agency;                   // recipient agency the key is sealed to
+    uint8_t sealed[PROTO_SEALED_KEY_LEN]; // crypto_box_seal(file key, agency X25519 key)
+} proto_sealed_key_t;
+
+//  Confidential attachments (specified, not yet produced by truc agents).
+typedef struct {
+    const char *alg;          // "xchacha20poly1305-secretstream+sealbox"
+    uint8_t header[24];       // secretstream header
+    uint32_t chunk;           // plaintext bytes per secretstream chunk
+    proto_sealed_key_t *keys; // one per recipient
+    uint32_t nkeys;
+} proto_enc_t;
+
+typedef struct {
+    const char *name;             // file name, 1..200 characters, no '/' '\\' or controls
+    const char *type;             // media type, e.g. "application/pdf"
+    uint64_t size;                // bytes in the attachment frame
+    uint8_t hash[PROTO_HASH_LEN]; // BLAKE2b-256 of the attachment frame
+    const proto_enc_t *enc;       // NULL: plain bytes
+} proto_attachment_t;
+
+typedef struct {
+    proto_id_t id;    // unique document id
+    const char *from; // sender agency code
+    const char **to;  // recipient agency codes, 1..500, no repeats
+    uint32_t nto;
+    uint64_t created;          // when the sender signed it, ms since epoch
+    const char *doc_type;      // loại văn bản, required
+    const char *subject;       // trích yếu, required, 1..500 characters
+    const char *code_number;   // số
+    const char *code_notation; // ký hiệu
+    const char *place;         // nơi ban hành
+    const char *date;          // ngày ban hành, YYYY-MM-DD
+    const char *due;           // hạn xử lý, YYYY-MM-DD
+    const char *content;       // optional content summary
+    const char *sphere;        // phạm vi ban hành
+    const char *typist;        // ký hiệu người đánh máy
+    proto_signer_t signer;     // người ký
+    uint8_t urgency;           // proto_urgency_t
+    uint8_t secrecy;           // độ mật: 0 none .. 3 top secret
+    uint8_t steering;          // edXML SteeringType, 0..255, carried as is
+    uint32_t pages;            // page count, 0 = not given
+    uint32_t copies;           // number of copies, 0 = not given
+    uint32_t appendixes;       // number of appendixes, 0 = not given
+    const char **places;       // nơi nhận as printed on the document
+    uint32_t nplaces;
+    proto_ref_t *response_for; // trả lời cho
+    uint32_t nresponse_for;
+    uint8_t op;            // proto_op_t
+    const char *op_reason; // required when op != NEW
+    proto_id_t *op_refs;   // documents revoked/updated/replaced; required when op != NEW
+    uint32_t nop_refs;
+    proto_hop_t *trace; // hops before the sender's agent
+    uint32_t ntrace;
+    proto_kv_t *ext; // vendor extension fields
+    uint32_t next;
+    proto_attachment_t *att; // attachments, bytes in frames 2..
+    uint32_t natt;
+} proto_doc_t;
+
+// ---------------------------------------------------------------------------
+//  Receipts: Merkle batches signed once per batch (see proto/merkle.h).
+
+typedef enum {
+    PROTO_EVENT_ACCEPTED = 1,  // broker stored it durably
+    PROTO_EVENT_REJECTED = 2,  // broker refused it (code says why)
+    PROTO_EVENT_DELIVERED = 3, // recipient verified and stored it
+    PROTO_EVENT_REFUSED = 4,   // recipient quarantined it (code says why)
+    PROTO_EVENT_EXPIRED = 5,   // not delivered to `to` within its time to live
+    PROTO_EVENT_RETURNED = 6,  // `to` was revoked before delivery
+} proto_event_t;
+
+typedef struct {
+    uint8_t event;                // proto_event_t
+    proto_id_t id;                // document or notice id
+    uint8_t hash[PROTO_HASH_LEN]; // content hash of what the event is about
+    const char *from;             // sender agency of the document/notice
+    const char *to;               // recipient concerned, or NULL
+    uint64_t time;                // when the event happened, ms since epoch
+    uint64_t seq;                 // broker audit sequence number, 0 = none
+    uint32_t code;                // 0, or the proto_err_t that explains it
+    const char *reason;           // optional human text
+} proto_leaf_t;
+
+typedef struct {
+    const char *signer;           // agency code or broker label
+    uint64_t time;                // ms since epoch
+    uint64_t size;                // number of leaves in the tree, >= 1
+    uint8_t root[PROTO_HASH_LEN]; // Merkle tree hash
+} proto_head_t;
+
+typedef struct {
+    proto_leaf_t leaf;
+    uint64_t index;                  // leaf index in the tree, < head.size
+    uint8_t (*path)[PROTO_HASH_LEN]; // audit path, leaf to root
+    uint32_t npath;
+} proto_item_t;
+
+//  ACCEPTED, REJECTED, EXPIRED and DELIVERED bodies.
+typedef struct {
+    uint64_t mid; // mailbox id when it must be ACKed, else 0
+    proto_head_t head;
+    uint8_t sig[PROTO_SIG_LEN]; // head.signer's signature of the head
+    proto_item_t *items;        // 1..4096
+    uint32_t nitems;
+} proto_receipts_t;
+
+// ---------------------------------------------------------------------------
+//  Bodies of the other kinds.
+
+typedef struct {
+    uint8_t *versions; // versions the agent speaks, 1..8 entries
+    uint32_t nversions;
+    const char *agency;   // the agency the agent speaks for
+    const char *software; // optional "name/version"
+    uint64_t dir_serial;  // serial of the directory it holds, 0 = none
+    uint32_t window;      // delivery credit: unacknowledged pushes allowed, 1..100000
+} proto_hello_t;
+
+typedef struct {
+    uint8_t version;       // version chosen for this session
+    const char *broker;    // broker label
+    const char *agency;    // the authenticated agency
+    uint64_t time;         // broker clock, ms since epoch
+    uint32_t heartbeat;    // heartbeat interval in ms
+    uint64_t dir_serial;   // current directory serial
+    uint64_t max_frame;    // largest frame the broker accepts
+    uint64_t max_document; // largest sum of attachment sizes
+    uint32_t max_recipients;
+    uint32_t max_attachments;
+} proto_ready_t;
+
+typedef struct {
+    uint64_t time; // sender clock, ms since epoch
+} proto_heartbeat_t;
+
+typedef struct {
+    uint32_t window; // new delivery credit
+} proto_credit_t;
+
+//  SUBMIT, REVOKE, UPDATE, REPLACE (agent to broker) and DELIVER (broker to
+//  agent; accepted and seq set).
+typedef struct {
+    proto_doc_t doc;
+    uint8_t sig[PROTO_SIG_LEN]; // doc.from's signature of the canonical bytes
+    uint64_t accepted;          // DELIVER only: broker acceptance time
+    uint64_t seq;               // DELIVER only: broker audit sequence number
+} proto_document_t;
+
+typedef struct {
+    uint64_t *mids; // mailbox ids, 1..4096
+    uint32_t nmids;
+} proto_ack_t;
+
+typedef struct {
+    const char *name;
+    const char *department;
+    const char *phone;
+    const char *email;
+} proto_staff_t;
+
+typedef struct {
+    proto_id_t id;       // notice id
+    proto_id_t doc;      // the document it is about
+    const char *from;    // agency sending the notice
+    const char *to;      // agency it is for
+    uint8_t code;        // 1..6, 13, 15, 16 (edXML status codes)
+    uint64_t time;       // ms since epoch
+    const char *note;    // optional
+    proto_staff_t staff; // optional handler details
+} proto_notice_t;
+
+typedef struct {
+    uint64_t mid; // mailbox id when routed by the broker, else 0
+    proto_notice_t notice;
+    uint8_t sig[PROTO_SIG_LEN]; // notice.from's signature
+} proto_status_t;
+
+typedef enum {
+    PROTO_AGENCY_ACTIVE = 0,
+    PROTO_AGENCY_SUSPENDED = 1,
+    PROTO_AGENCY_REVOKED = 2,
+} proto_agency_state_t;
+
+typedef struct {
+    const char *code;
+    const char *name;
+    uint8_t key[PROTO_KEY_LEN]; // Ed25519 public key (CURVE key derives from it)
+    uint8_t state;              // proto_agency_state_t
+    uint64_t valid_from;        // seconds since epoch, 0 = unset
+    uint64_t valid_until;       // seconds since epoch, 0 = unset
+} proto_dir_entry_t;
+
+typedef struct {
+    uint64_t serial;
+    uint64_t time;              // ms since epoch
+    const char *broker;         // broker label
+    proto_dir_entry_t *entries; // sorted by code, no repeats
+    uint32_t nentries;
+    uint8_t sig[PROTO_SIG_LEN]; // broker's signature
+} proto_directory_msg_t;
+
+typedef struct {
+    uint32_t code;       // proto_err_t
+    const char *message; // human text
+    bool has_ref;
+    proto_id_t ref; // document or notice it concerns
+    bool fatal;     // the sender closes the session after this
+} proto_error_t;
+
+// ---------------------------------------------------------------------------
+//  Messages.
+
+typedef struct proto_arena proto_arena_t;
+
+typedef struct {
+    proto_kind_t kind;
+    union {
+        proto_hello_t hello;
+        proto_ready_t ready;
+        proto_heartbeat_t heartbeat;
+        proto_credit_t credit;
+        proto_document_t document; // SUBMIT REVOKE UPDATE REPLACE DELIVER
+        proto_receipts_t receipts; // ACCEPTED REJECTED EXPIRED DELIVERED
+        proto_ack_t ack;
+        proto_status_t status;
+        proto_directory_msg_t directory;
+        proto_error_t error;
+    } u;
+    proto_arena_t *arena; // private: owns decoded strings and arrays
+} proto_msg_t;
+
+//  Detail of a decoding failure: the code, the field path (e.g.
+//  "doc.att[2].name") and a sentence. Pass NULL where not wanted.
+typedef struct {
+    proto_err_t code;
+    char field[96];
+    char message[160];
+} proto_errinfo_t;
+
+//  Parse a header frame. On success *version and *kind are set. Returns
+//  PROTO_ERR_FRAMING (length or magic), PROTO_ERR_VERSION (version not
+//  PROTO_VERSION) or PROTO_ERR_KIND (kind undefined); *version and *kind are
+//  set whenever the length and magic are right, so a receiver can answer.
+proto_err_t proto_header_parse(const void *data, size_t len, uint8_t *version,
+                               int *kind) PROTO_MUST_CHECK;
+//  Write the 4 header bytes for kind in this library's version.
+void proto_header_write(uint8_t out[PROTO_HEADER_LEN], proto_kind_t kind);
+
+//  Number of frames a decoded message must have arrived in: 2, plus one per
+//  attachment for the document kinds. A receiver compares it with what it
+//  received and answers PROTO_ERR_FRAMING on a difference.
+size_t proto_msg_frame_count(const proto_msg_t *msg);
+
+//  Largest body frame allowed for kind by the protocol.
+size_t proto_body_limit(int kind);
+
+//  Decode the body of a message of the given kind. On success *msg_p is a
+//  new message owned by the caller. On failure *msg_p is NULL, nothing is
+//  allocated and info (if not NULL) says what was wrong.
+proto_err_t proto_msg_decode(int kind, const void *body, size_t len, proto_msg_t **msg_p,
+                             proto_errinfo_t *info) PROTO_MUST_CHECK;
+
+//  Destroy a decoded message and set *msg_p to NULL. Safe on NULL.
+void proto_msg_destroy(proto_msg_t **msg_p);
+
+//  A growable byte buffer; the encoder appends to it.
+typedef struct {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+} proto_buf_t;
+
+void proto_buf_init(proto_buf_t *buf);
+void proto_buf_reset(proto_buf_t *buf); // len = 0, keeps memory
+void proto_buf_free(proto_buf_t *buf);  // frees and re-inits
+proto_err_t proto_buf_append(proto_buf_t *buf, const void *data, size_t len) PROTO_MUST_CHECK;
+
+//  Encode msg->u (for msg->kind) as a body, replacing buf's contents. The
+//  result is then decoded again, so a struct that breaks any rule of the
+//  schema is refused with the same code and info a receiver would give;
+//  nothing invalid ever leaves through this function.
+proto_err_t proto_msg_encode(const proto_msg_t *msg, proto_buf_t *buf,
+                             proto_errinfo_t *info) PROTO_MUST_CHECK;
+
+//  Check one attachment frame against its descriptor: size and BLAKE2b-256.
+//  Returns PROTO_OK or PROTO_ERR_HASH_MISMATCH.
+proto_err_t proto_attachment_check(const proto_attachment_t *att, const void *data,
+                                   size_t len) PROTO_MUST_CHECK;
+
+//  Fill att->size and att->hash from the attachment bytes.
+void proto_attachment_hash(proto_attachment_t *att, const void *data, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

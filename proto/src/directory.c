@@ -1,0 +1,825 @@
+/*  directory.c - the agency directory in memory and in its file.
+
+    Owns every entry (one allocation each, the name stored right after the
+    struct) and two arrays of pointers to them: one sorted by agency code,
+    one by CURVE key. Both stay sorted on every change, so lookups are binary
+    searches; an insertion moves pointers only, which is cheap at the sizes
+    we allow (65536 agencies).
+
+    The file parser is strict on purpose: the directory decides whom the
+    broker trusts, so a typo must stop the load with a message that names the
+    line, never be skipped. It does not sign or distribute the directory.
+*/
+#include "proto/directory.h"
+
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define S_WORD_MAX       180  // bytes without a space: what a folded line can carry
+#define S_ENTRY_TEXT_MAX 1400 // bytes an entry takes in the file, with room to spare
+#define S_SERIAL_MAX     ((uint64_t) INT64_MAX)
+
+struct proto_directory {
+    uint64_t serial;                    // as loaded, plus one per change
+    int64_t updated;                    // last change, Unix seconds, 0 = unknown
+    size_t count;                       // entries
+    size_t cap;                         // room in both arrays
+    proto_directory_entry_t **by_code;  // owns the entries; sorted by code
+    proto_directory_entry_t **by_curve; // the same entries, sorted by curve_pk
+};
+
+static void s_errf(char *errbuf, size_t errlen, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void s_errf(char *errbuf, size_t errlen, const char *format, ...)
+{
+    if (!errbuf || errlen == 0)
+        return;
+    va_list args;
+    va_start(args, format);
+    vsnprintf(errbuf, errlen, format, args);
+    va_end(args);
+}
+
+//  ---------------------------------------------------------------------
+//  Names, states and times
+
+//  What is wrong with a display name, or NULL if nothing.
+static const char *s_name_problem(const char *name, proto_err_t *code)
+{
+    size_t chars = 0, len = strlen(name);
+    *code = PROTO_ERR_UTF8;
+    if (proto_utf8_check(name, len, &chars) != PROTO_OK)
+        return "is not valid UTF-8";
+    *code = PROTO_ERR_LIMIT;
+    if (chars == 0)
+        return "is empty";
+    if (chars > PROTO_DIRECTORY_NAME_MAX)
+        return "is longer than 200 characters";
+    *code = PROTO_ERR_VALUE;
+    if (name[0] == ' ' || name[len - 1] == ' ')
+        return "starts or ends with a space";
+    size_t word = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char) name[i];
+        if (c < 0x20 || c == 0x7F)
+            return "contains a control character";
+        //  U+0080..U+009F (C1 controls) are 0xC2 0x80..0x9F in UTF-8.
+        if (c == 0xC2 && i + 1 < len && (unsigned char) name[i + 1] <= 0x9F)
+            return "contains a control character";
+        if (c == ';')
+            return "contains ';' (it would start a comment in the file)";
+        if (c == ' ' && name[i + 1] == ' ')
+            return "contains two spaces in a row";
+        word = c == ' ' ? 0 : word + 1;
+        if (word > S_WORD_MAX)
+            return "has a word longer than 180 bytes";
+    }
+    *code = PROTO_OK;
+    return NULL;
+}
+
+proto_err_t proto_directory_name_check(const char *name)
+{
+    if (!name)
+        return PROTO_ERR_INVALID_ARG;
+    proto_err_t code = PROTO_OK;
+    s_name_problem(name, &code);
+    return code;
+}
+
+const char *proto_directory_state_name(proto_directory_state_t state)
+{
+    switch (state) {
+    case PROTO_DIRECTORY_ACTIVE:
+        return "active";
+    case PROTO_DIRECTORY_SUSPENDED:
+        return "suspended";
+    case PROTO_DIRECTORY_REVOKED:
+        return "revoked";
+    }
+    return "?";
+}
+
+static bool s_state_valid(proto_directory_state_t state)
+{
+    return state == PROTO_DIRECTORY_ACTIVE || state == PROTO_DIRECTORY_SUSPENDED ||
+           state == PROTO_DIRECTORY_REVOKED;
+}
+
+proto_err_t proto_directory_state_parse(const char *text, proto_directory_state_t *state)
+{
+    static const proto_directory_state_t all[] = { PROTO_DIRECTORY_ACTIVE,
+                                                   PROTO_DIRECTORY_SUSPENDED,
+                                                   PROTO_DIRECTORY_REVOKED };
+    if (!text || !state)
+        return PROTO_ERR_INVALID_ARG;
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        if (strcmp(text, proto_directory_state_name(all[i])) == 0) {
+            *state = all[i];
+            return PROTO_OK;
+        }
+    }
+    return PROTO_ERR_VALUE;
+}
+
+static bool s_leap(int64_t year)
+{
+    return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+}
+
+static int s_month_days(int64_t year, int month)
+{
+    static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    return month == 2 && s_leap(year) ? 29 : days[month - 1];
+}
+
+//  Days from 1970-01-01 to the first of January of year (year >= 1970).
+static int64_t s_days_before_year(int64_t year)
+{
+    int64_t y = year - 1;
+    int64_t leaps = (y / 4 - y / 100 + y / 400) - (1969 / 4 - 1969 / 100 + 1969 / 400);
+    return 365 * (year - 1970) + leaps;
+}
+
+static bool s_digits(const char *p, size_t n, int64_t *out)
+{
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+        v = v * 10 + (p[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+proto_err_t proto_directory_time_parse(const char *text, int64_t *out)
+{
+    if (!text || !out)
+        return PROTO_ERR_INVALID_ARG;
+    //  0123456789012345678 9
+    //  YYYY-MM-DDTHH:MM:SS Z
+    if (strlen(text) != PROTO_DIRECTORY_TIME_LEN || text[4] != '-' || text[7] != '-' ||
+        text[10] != 'T' || text[13] != ':' || text[16] != ':' || text[19] != 'Z')
+        return PROTO_ERR_VALUE;
+    int64_t year, month, day, hour, minute, second;
+    if (!s_digits(text, 4, &year) || !s_digits(text + 5, 2, &month) ||
+        !s_digits(text + 8, 2, &day) || !s_digits(text + 11, 2, &hour) ||
+        !s_digits(text + 14, 2, &minute) || !s_digits(text + 17, 2, &second))
+        return PROTO_ERR_VALUE;
+    if (year < 2000 || month < 1 || month > 12 || day < 1 ||
+        day > s_month_days(year, (int) month) || hour > 23 || minute > 59 || second > 59)
+        return PROTO_ERR_VALUE;
+    int64_t days = s_days_before_year(year);
+    for (int m = 1; m < month; m++)
+        days += s_month_days(year, m);
+    days += day - 1;
+    *out = days * 86400 + hour * 3600 + minute * 60 + second;
+    return PROTO_OK;
+}
+
+static void s_put_digits(char *out, uint32_t value, int width)
+{
+    for (int i = width - 1; i >= 0; i--) {
+        out[i] = (char) ('0' + value % 10);
+        value /= 10;
+    }
+}
+
+void proto_directory_time_format(int64_t t, char out[PROTO_DIRECTORY_TIME_LEN + 1])
+{
+    int64_t lo = s_days_before_year(2000) * 86400;
+    int64_t hi = s_days_before_year(10000) * 86400 - 1;
+    t = t < lo ? lo : t > hi ? hi : t;
+    int64_t days = t / 86400, secs = t % 86400;
+    //  Start from an underestimate of the year and walk forward.
+    int64_t year = 1970 + days / 366;
+    while (s_days_before_year(year + 1) <= days)
+        year++;
+    days -= s_days_before_year(year);
+    int month = 1;
+    while (days >= s_month_days(year, month))
+        days -= s_month_days(year, month++);
+    //  Digits by hand: every field is known to be in range, which snprintf's
+    //  truncation warning cannot see.
+    s_put_digits(out, (uint32_t) year, 4);
+    out[4] = '-';
+    s_put_digits(out + 5, (uint32_t) month, 2);
+    out[7] = '-';
+    s_put_digits(out + 8, (uint32_t) days + 1, 2);
+    out[10] = 'T';
+    s_put_digits(out + 11, (uint32_t) (secs / 3600), 2);
+    out[13] = ':';
+    s_put_digits(out + 14, (uint32_t) (secs / 60 % 60), 2);
+    out[16] = ':';
+    s_put_digits(out + 17, (uint32_t) (secs % 60), 2);
+    out[19] = 'Z';
+    out[20] = '\0';
+}
+
+//  ---------------------------------------------------------------------
+//  The directory in memory
+
+proto_directory_t *proto_directory_new(void)
+{
+    return calloc(1, sizeof(proto_directory_t));
+}
+
+void proto_directory_destroy(proto_directory_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    proto_directory_t *self = *self_p;
+    for (size_t i = 0; i < self->count; i++)
+        free(self->by_code[i]);
+    free(self->by_code);
+    free(self->by_curve);
+    free(self);
+    *self_p = NULL;
+}
+
+size_t proto_directory_count(const proto_directory_t *self)
+{
+    return self ? self->count : 0;
+}
+
+uint64_t proto_directory_serial(const proto_directory_t *self)
+{
+    return self ? self->serial : 0;
+}
+
+int64_t proto_directory_updated(const proto_directory_t *self)
+{
+    return self ? self->updated : 0;
+}
+
+const proto_directory_entry_t *proto_directory_entry(const proto_directory_t *self, size_t index)
+{
+    return self && index < self->count ? self->by_code[index] : NULL;
+}
+
+static int s_cmp_code(const char *code, const proto_directory_entry_t *entry)
+{
+    return strcmp(code, entry->code);
+}
+
+static int s_cmp_curve(const uint8_t *curve_pk, const proto_directory_entry_t *entry)
+{
+    return memcmp(curve_pk, entry->curve_pk, PROTO_IDENTITY_KEY_LEN);
+}
+
+//  Binary search in by_code: the index of code, or where it would go.
+static size_t s_search_code(const proto_directory_t *self, const char *code, bool *found)
+{
+    size_t lo = 0, hi = self->count;
+    *found = false;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = s_cmp_code(code, self->by_code[mid]);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+static size_t s_search_curve(const proto_directory_t *self, const uint8_t *curve_pk, bool *found)
+{
+    size_t lo = 0, hi = self->count;
+    *found = false;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = s_cmp_curve(curve_pk, self->by_curve[mid]);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+const proto_directory_entry_t *proto_directory_find(const proto_directory_t *self, const char *code)
+{
+    if (!self || !code)
+        return NULL;
+    bool found = false;
+    size_t i = s_search_code(self, code, &found);
+    return found ? self->by_code[i] : NULL;
+}
+
+const proto_directory_entry_t *
+proto_directory_find_curve(const proto_directory_t *self,
+                           const uint8_t curve_pk[PROTO_IDENTITY_KEY_LEN])
+{
+    if (!self || !curve_pk)
+        return NULL;
+    bool found = false;
+    size_t i = s_search_curve(self, curve_pk, &found);
+    return found ? self->by_curve[i] : NULL;
+}
+
+static proto_err_t s_reserve(proto_directory_t *self, size_t want)
+{
+    if (want <= self->cap)
+        return PROTO_OK;
+    size_t cap = self->cap ? self->cap : 16;
+    while (cap < want)
+        cap *= 2;
+    proto_directory_entry_t **by_code = realloc(self->by_code, cap * sizeof *by_code);
+    if (!by_code)
+        return PROTO_ERR_NOMEM;
+    self->by_code = by_code;
+    proto_directory_entry_t **by_curve = realloc(self->by_curve, cap * sizeof *by_curve);
+    if (!by_curve)
+        return PROTO_ERR_NOMEM;
+    self->by_curve = by_curve;
+    self->cap = cap;
+    return PROTO_OK;
+}
+
+//  Check an entry and make an owned copy with its CURVE key derived. On
+//  failure *field and *problem say what is wrong, for the parser's messages.
+static proto_err_t s_entry_copy(const proto_directory_entry_t *entry, proto_directory_entry_t **out,
+                                const char **field, const char **problem)
+{
+    *problem = NULL;
+    *field = "name";
+    if (proto_agency_code_check(entry->code, strnlen(entry->code, sizeof entry->code)) !=
+            PROTO_OK ||
+        entry->code[PROTO_AGENCY_CODE_LEN] != '\0') {
+        *field = "code";
+        *problem = "is not a valid agency code";
+        return PROTO_ERR_AGENCY_CODE;
+    }
+    if (!entry->name) {
+        *problem = "is missing";
+        return PROTO_ERR_VALUE;
+    }
+    proto_err_t code = PROTO_OK;
+    const char *why = s_name_problem(entry->name, &code);
+    if (why) {
+        *problem = why;
+        return PROTO_ERR_VALUE;
+    }
+    if (!s_state_valid(entry->state)) {
+        *field = "state";
+        *problem = "is unknown";
+        return PROTO_ERR_VALUE;
+    }
+    if (entry->valid_from < 0 || entry->valid_until < 0 ||
+        (entry->valid_from && entry->valid_until && entry->valid_from >= entry->valid_until)) {
+        *field = "valid_from";
+        *problem = "is not before valid_until";
+        return PROTO_ERR_VALUE;
+    }
+    size_t name_len = strlen(entry->name);
+    proto_directory_entry_t *copy = malloc(sizeof *copy + name_len + 1);
+    if (!copy)
+        return PROTO_ERR_NOMEM;
+    *copy = *entry;
+    char *name = (char *) (copy + 1);
+    memcpy(name, entry->name, name_len + 1);
+    copy->name = name;
+    //  The CURVE key is never taken from the caller: deriving it here is
+    //  what makes "the key in the directory" mean one thing.
+    if (crypto_sign_ed25519_pk_to_curve25519(copy->curve_pk, copy->sign_pk) != 0) {
+        free(copy);
+        *field = "sign_key";
+        *problem = "is not a usable Ed25519 public key";
+        return PROTO_ERR_VALUE;
+    }
+    *out = copy;
+    return PROTO_OK;
+}
+
+static void s_touch(proto_directory_t *self)
+{
+    self->serial++;
+    self->updated = (int64_t) time(NULL);
+}
+
+proto_err_t proto_directory_add(proto_directory_t *self, const proto_directory_entry_t *entry)
+{
+    if (!self || !entry)
+        return PROTO_ERR_INVALID_ARG;
+    if (sodium_init() < 0)
+        return PROTO_ERR_CRYPTO;
+    proto_directory_entry_t *copy = NULL;
+    const char *field = NULL, *problem = NULL;
+    proto_err_t rc = s_entry_copy(entry, &copy, &field, &problem);
+    if (rc != PROTO_OK)
+        return rc;
+    bool code_found = false, curve_found = false;
+    size_t at_code = s_search_code(self, copy->code, &code_found);
+    size_t at_curve = s_search_curve(self, copy->curve_pk, &curve_found);
+    if (code_found || curve_found)
+        rc = PROTO_ERR_EXISTS;
+    else if (self->count >= PROTO_DIRECTORY_MAX_ENTRIES || self->serial >= S_SERIAL_MAX)
+        rc = PROTO_ERR_LIMIT;
+    else
+        rc = s_reserve(self, self->count + 1);
+    if (rc != PROTO_OK) {
+        free(copy);
+        return rc;
+    }
+    memmove(self->by_code + at_code + 1, self->by_code + at_code,
+            (self->count - at_code) * sizeof *self->by_code);
+    self->by_code[at_code] = copy;
+    memmove(self->by_curve + at_curve + 1, self->by_curve + at_curve,
+            (self->count - at_curve) * sizeof *self->by_curve);
+    self->by_curve[at_curve] = copy;
+    self->count++;
+    s_touch(self);
+    return PROTO_OK;
+}
+
+proto_err_t proto_directory_set_state(proto_directory_t *self, const char *code,
+                                      proto_directory_state_t state)
+{
+    if (!self || !code || !s_state_valid(state))
+        return PROTO_ERR_INVALID_ARG;
+    if (proto_agency_code_check(code, strlen(code)) != PROTO_OK)
+        return PROTO_ERR_AGENCY_CODE;
+    bool found = false;
+    size_t i = s_search_code(self, code, &found);
+    if (!found)
+        return PROTO_ERR_UNKNOWN_AGENCY;
+    proto_directory_entry_t *entry = self->by_code[i];
+    if (entry->state == state)
+        return PROTO_OK;
+    if (entry->state == PROTO_DIRECTORY_REVOKED)
+        return PROTO_ERR_BAD_STATE;
+    if (self->serial >= S_SERIAL_MAX)
+        return PROTO_ERR_LIMIT;
+    entry->state = state;
+    s_touch(self);
+    return PROTO_OK;
+}
+
+proto_err_t proto_directory_entry_usable(const proto_directory_entry_t *entry, int64_t now)
+{
+    if (!entry)
+        return PROTO_ERR_INVALID_ARG;
+    if (entry->state == PROTO_DIRECTORY_REVOKED)
+        return PROTO_ERR_AGENCY_REVOKED;
+    if (entry->state != PROTO_DIRECTORY_ACTIVE)
+        return PROTO_ERR_AGENCY_SUSPENDED;
+    if (entry->valid_from && now < entry->valid_from)
+        return PROTO_ERR_NOT_AUTHORIZED;
+    if (entry->valid_until && now >= entry->valid_until)
+        return PROTO_ERR_EXPIRED;
+    return PROTO_OK;
+}
+
+//  ---------------------------------------------------------------------
+//  The directory file
+
+typedef struct {
+    proto_directory_t *dir; // being built, entries in file order until the end
+    unsigned *lines;        // header line of each entry, same order
+    bool seen_header;       // the [directory] section was read
+    unsigned header_line;
+} s_load_t;
+
+static proto_err_t s_need(const proto_ini_section_t *section, const char *key,
+                          const proto_ini_pair_t **pair, char *errbuf, size_t errlen)
+{
+    *pair = proto_ini_find(section, key);
+    if (*pair)
+        return PROTO_OK;
+    s_errf(errbuf, errlen, "line %u: [%s] has no '%s'", section->line, section->name, key);
+    return PROTO_ERR_DIRECTORY;
+}
+
+static proto_err_t s_keys_allowed(const proto_ini_section_t *section, const char *const *allowed,
+                                  char *errbuf, size_t errlen)
+{
+    for (size_t i = 0; i < section->count; i++) {
+        bool ok = false;
+        for (const char *const *a = allowed; *a && !ok; a++)
+            ok = strcmp(*a, section->pairs[i].key) == 0;
+        if (!ok) {
+            s_errf(errbuf, errlen, "line %u: [%s] unknown key '%s'", section->pairs[i].line,
+                   section->name, section->pairs[i].key);
+            return PROTO_ERR_DIRECTORY;
+        }
+    }
+    return PROTO_OK;
+}
+
+static proto_err_t s_time_field(const proto_ini_section_t *section, const char *key, int64_t *out,
+                                char *errbuf, size_t errlen)
+{
+    const proto_ini_pair_t *pair = proto_ini_find(section, key);
+    *out = 0;
+    if (!pair)
+        return PROTO_OK;
+    if (proto_directory_time_parse(pair->value, out) != PROTO_OK) {
+        s_errf(errbuf, errlen, "line %u: [%s] %s '%s' is not a UTC time like 2026-01-01T00:00:00Z",
+               pair->line, section->name, key, pair->value);
+        return PROTO_ERR_DIRECTORY;
+    }
+    return PROTO_OK;
+}
+
+static proto_err_t s_header_section(s_load_t *self, const proto_ini_section_t *section,
+                                    char *errbuf, size_t errlen)
+{
+    static const char *const allowed[] = { "format", "serial", "updated", NULL };
+    if (self->seen_header) {
+        s_errf(errbuf, errlen, "line %u: duplicate section [directory] (first on line %u)",
+               section->line, self->header_line);
+        return PROTO_ERR_DIRECTORY;
+    }
+    self->seen_header = true;
+    self->header_line = section->line;
+    const proto_ini_pair_t *format = NULL, *serial = NULL;
+    proto_err_t rc = s_keys_allowed(section, allowed, errbuf, errlen);
+    if (rc == PROTO_OK)
+        rc = s_need(section, "format", &format, errbuf, errlen);
+    if (rc == PROTO_OK)
+        rc = s_need(section, "serial", &serial, errbuf, errlen);
+    if (rc != PROTO_OK)
+        return rc;
+    if (strcmp(format->value, "1") != 0) {
+        s_errf(errbuf, errlen, "line %u: unknown format '%s' (this version reads format 1)",
+               format->line, format->value);
+        return PROTO_ERR_DIRECTORY;
+    }
+    //  A serial is a plain decimal number, no sign, no leading zeros.
+    const char *s = serial->value;
+    size_t n = strlen(s);
+    uint64_t v = 0;
+    bool ok = n > 0 && n <= 19 && (n == 1 || s[0] != '0');
+    for (size_t i = 0; ok && i < n; i++) {
+        ok = s[i] >= '0' && s[i] <= '9';
+        v = v * 10 + (uint64_t) (s[i] - '0');
+    }
+    if (!ok || v > S_SERIAL_MAX) {
+        s_errf(errbuf, errlen, "line %u: serial '%s' is not a number from 0 to %llu", serial->line,
+               s, (unsigned long long) S_SERIAL_MAX);
+        return PROTO_ERR_DIRECTORY;
+    }
+    self->dir->serial = v;
+    return s_time_field(section, "updated", &self->dir->updated, errbuf, errlen);
+}
+
+static proto_err_t s_agency_section(s_load_t *self, const proto_ini_section_t *section,
+                                    char *errbuf, size_t errlen)
+{
+    static const char *const allowed[] = { "name",       "sign_key",    "state",
+                                           "valid_from", "valid_until", NULL };
+    proto_directory_t *dir = self->dir;
+    if (proto_agency_code_check(section->name, strlen(section->name)) != PROTO_OK) {
+        s_errf(errbuf, errlen, "line %u: section [%s] is not a valid agency code", section->line,
+               section->name);
+        return PROTO_ERR_DIRECTORY;
+    }
+    if (dir->count >= PROTO_DIRECTORY_MAX_ENTRIES) {
+        s_errf(errbuf, errlen, "line %u: more than %d agencies", section->line,
+               PROTO_DIRECTORY_MAX_ENTRIES);
+        return PROTO_ERR_DIRECTORY;
+    }
+    proto_directory_entry_t entry;
+    memset(&entry, 0, sizeof entry);
+    memcpy(entry.code, section->name, PROTO_AGENCY_CODE_LEN + 1);
+    const proto_ini_pair_t *name = NULL, *key = NULL, *state = NULL;
+    proto_err_t rc = s_keys_allowed(section, allowed, errbuf, errlen);
+    if (rc == PROTO_OK)
+        rc = s_need(section, "name", &name, errbuf, errlen);
+    if (rc == PROTO_OK)
+        rc = s_need(section, "sign_key", &key, errbuf, errlen);
+    if (rc == PROTO_OK)
+        rc = s_need(section, "state", &state, errbuf, errlen);
+    if (rc == PROTO_OK)
+        rc = s_time_field(section, "valid_from", &entry.valid_from, errbuf, errlen);
+    if (rc == PROTO_OK)
+        rc = s_time_field(section, "valid_until", &entry.valid_until, errbuf, errlen);
+    if (rc != PROTO_OK)
+        return rc;
+    entry.name = name->value;
+    if (proto_hex_decode(key->value, entry.sign_pk, sizeof entry.sign_pk) != PROTO_OK) {
+        s_errf(errbuf, errlen, "line %u: [%s] sign_key must be 64 hex digits", key->line,
+               section->name);
+        return PROTO_ERR_DIRECTORY;
+    }
+    if (proto_directory_state_parse(state->value, &entry.state) != PROTO_OK) {
+        s_errf(errbuf, errlen, "line %u: [%s] unknown state '%s' (active, suspended or revoked)",
+               state->line, section->name, state->value);
+        return PROTO_ERR_DIRECTORY;
+    }
+    proto_directory_entry_t *copy = NULL;
+    const char *field = NULL, *problem = NULL;
+    rc = s_entry_copy(&entry, &copy, &field, &problem);
+    if (rc == PROTO_ERR_NOMEM)
+        return rc;
+    if (rc != PROTO_OK) {
+        //  Point at the line of the key the problem is about.
+        const proto_ini_pair_t *at = proto_ini_find(section, field);
+        s_errf(errbuf, errlen, "line %u: [%s] %s %s", at ? at->line : section->line, section->name,
+               field, problem);
+        return PROTO_ERR_DIRECTORY;
+    }
+    rc = s_reserve(dir, dir->count + 1);
+    unsigned *lines = rc == PROTO_OK ? realloc(self->lines, dir->cap * sizeof *lines) : NULL;
+    if (!lines) {
+        free(copy);
+        return PROTO_ERR_NOMEM;
+    }
+    self->lines = lines;
+    self->lines[dir->count] = section->line;
+    dir->by_code[dir->count] = copy;
+    dir->by_curve[dir->count] = copy;
+    dir->count++;
+    return PROTO_OK;
+}
+
+static proto_err_t s_load_section(void *arg, const proto_ini_section_t *section, char *errbuf,
+                                  size_t errlen)
+{
+    s_load_t *self = arg;
+    if (strcmp(section->name, "directory") == 0)
+        return s_header_section(self, section, errbuf, errlen);
+    return s_agency_section(self, section, errbuf, errlen);
+}
+
+//  The entries reach the sort with their file line in a parallel array; the
+//  sort moves both, so messages about duplicates can name both lines.
+typedef struct {
+    proto_directory_entry_t *entry;
+    unsigned line;
+} s_sort_item_t;
+
+static int s_sort_by_code(const void *a, const void *b)
+{
+    const s_sort_item_t *x = a, *y = b;
+    int c = strcmp(x->entry->code, y->entry->code);
+    return c ? c : (x->line > y->line) - (x->line < y->line);
+}
+
+static int s_sort_by_curve(const void *a, const void *b)
+{
+    const s_sort_item_t *x = a, *y = b;
+    int c = memcmp(x->entry->curve_pk, y->entry->curve_pk, PROTO_IDENTITY_KEY_LEN);
+    return c ? c : (x->line > y->line) - (x->line < y->line);
+}
+
+//  Sort both indexes and refuse duplicate codes and keys.
+static proto_err_t s_index(proto_directory_t *dir, const unsigned *lines, char *errbuf,
+                           size_t errlen)
+{
+    if (dir->count == 0)
+        return PROTO_OK;
+    s_sort_item_t *items = malloc(dir->count * sizeof *items);
+    if (!items)
+        return PROTO_ERR_NOMEM;
+    proto_err_t rc = PROTO_OK;
+    for (size_t i = 0; i < dir->count; i++)
+        items[i] = (s_sort_item_t){ dir->by_code[i], lines[i] };
+    qsort(items, dir->count, sizeof *items, s_sort_by_code);
+    for (size_t i = 0; i < dir->count; i++) {
+        dir->by_code[i] = items[i].entry;
+        if (i > 0 && rc == PROTO_OK &&
+            strcmp(items[i].entry->code, items[i - 1].entry->code) == 0) {
+            s_errf(errbuf, errlen, "line %u: duplicate section [%s] (first on line %u)",
+                   items[i].line, items[i].entry->code, items[i - 1].line);
+            rc = PROTO_ERR_DIRECTORY;
+        }
+    }
+    qsort(items, dir->count, sizeof *items, s_sort_by_curve);
+    for (size_t i = 0; i < dir->count; i++) {
+        dir->by_curve[i] = items[i].entry;
+        if (i > 0 && rc == PROTO_OK &&
+            memcmp(items[i].entry->curve_pk, items[i - 1].entry->curve_pk,
+                   PROTO_IDENTITY_KEY_LEN) == 0) {
+            //  Equal CURVE keys come from equal sign keys, or from two sign
+            //  keys that differ only in the sign bit: the same key either way.
+            s_errf(errbuf, errlen, "line %u: [%s] has the same key as [%s] (line %u)",
+                   items[i].line, items[i].entry->code, items[i - 1].entry->code,
+                   items[i - 1].line);
+            rc = PROTO_ERR_DIRECTORY;
+        }
+    }
+    free(items);
+    return rc;
+}
+
+proto_err_t proto_directory_parse(const char *text, size_t len, proto_directory_t **out,
+                                  char *errbuf, size_t errlen)
+{
+    static const proto_ini_fold_t folds[] = { { "name", " " }, { NULL, NULL } };
+    if ((!text && len > 0) || !out)
+        return PROTO_ERR_INVALID_ARG;
+    *out = NULL;
+    if (sodium_init() < 0)
+        return PROTO_ERR_CRYPTO;
+    s_load_t load;
+    memset(&load, 0, sizeof load);
+    load.dir = proto_directory_new();
+    if (!load.dir)
+        return PROTO_ERR_NOMEM;
+    proto_err_t rc = proto_ini_parse(text, len, folds, s_load_section, &load, PROTO_ERR_DIRECTORY,
+                                     errbuf, errlen);
+    if (rc == PROTO_OK && !load.seen_header) {
+        s_errf(errbuf, errlen, "no [directory] section (with format and serial)");
+        rc = PROTO_ERR_DIRECTORY;
+    }
+    if (rc == PROTO_OK)
+        rc = s_index(load.dir, load.lines, errbuf, errlen);
+    free(load.lines);
+    if (rc != PROTO_OK)
+        proto_directory_destroy(&load.dir);
+    *out = load.dir;
+    return rc;
+}
+
+proto_err_t proto_directory_load(const char *path, proto_directory_t **out, char *errbuf,
+                                 size_t errlen)
+{
+    if (!path || !out)
+        return PROTO_ERR_INVALID_ARG;
+    *out = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    proto_err_t rc =
+        proto_file_read(path, PROTO_DIRECTORY_FILE_MAX, false, &text, &len, errbuf, errlen);
+    if (rc == PROTO_ERR_TOO_LARGE)
+        return PROTO_ERR_DIRECTORY;
+    if (rc != PROTO_OK)
+        return rc;
+    rc = proto_directory_parse(text, len, out, errbuf, errlen);
+    proto_file_free(&text, len, false);
+    return rc;
+}
+
+static proto_err_t s_put_entry(char *buf, size_t cap, size_t *pos,
+                               const proto_directory_entry_t *entry)
+{
+    char hex[2 * PROTO_IDENTITY_KEY_LEN + 1], when[PROTO_DIRECTORY_TIME_LEN + 1];
+    int w = snprintf(buf + *pos, cap - *pos, "\n[%s]\n", entry->code);
+    if (w < 0 || (size_t) w >= cap - *pos)
+        return PROTO_ERR_LIMIT;
+    *pos += (size_t) w;
+    proto_hex_encode(entry->sign_pk, sizeof entry->sign_pk, hex);
+    proto_err_t rc = proto_ini_put(buf, cap, pos, "name", entry->name, " ");
+    if (rc == PROTO_OK)
+        rc = proto_ini_put(buf, cap, pos, "sign_key", hex, "");
+    if (rc == PROTO_OK)
+        rc = proto_ini_put(buf, cap, pos, "state", proto_directory_state_name(entry->state), "");
+    if (rc == PROTO_OK && entry->valid_from) {
+        proto_directory_time_format(entry->valid_from, when);
+        rc = proto_ini_put(buf, cap, pos, "valid_from", when, "");
+    }
+    if (rc == PROTO_OK && entry->valid_until) {
+        proto_directory_time_format(entry->valid_until, when);
+        rc = proto_ini_put(buf, cap, pos, "valid_until", when, "");
+    }
+    return rc;
+}
+
+proto_err_t proto_directory_save(const proto_directory_t *self, const char *path, char *errbuf,
+                                 size_t errlen)
+{
+    if (!self || !path)
+        return PROTO_ERR_INVALID_ARG;
+    size_t cap = 512 + self->count * S_ENTRY_TEXT_MAX;
+    char *buf = malloc(cap);
+    if (!buf)
+        return PROTO_ERR_NOMEM;
+    int w = snprintf(buf, cap,
+                     "# truc agency directory - managed with `truc-keys directory`\n"
+                     "[directory]\nformat = 1\nserial = %llu\n",
+                     (unsigned long long) self->serial);
+    size_t pos = w > 0 ? (size_t) w : 0;
+    proto_err_t rc = PROTO_OK;
+    if (self->updated) {
+        char when[PROTO_DIRECTORY_TIME_LEN + 1];
+        proto_directory_time_format(self->updated, when);
+        rc = proto_ini_put(buf, cap, &pos, "updated", when, "");
+    }
+    for (size_t i = 0; i < self->count && rc == PROTO_OK; i++)
+        rc = s_put_entry(buf, cap, &pos, self->by_code[i]);
+    if (rc != PROTO_OK) {
+        //  Entries were checked when they came in, so they always fit.
+        s_errf(errbuf, errlen, "cannot format the directory (%s)", proto_strerror(rc));
+        rc = PROTO_ERR_INTERNAL;
+    } else {
+        rc = proto_file_write_atomic(path, buf, pos, 0644, true, errbuf, errlen);
+    }
+    free(buf);
+    return rc;
+}

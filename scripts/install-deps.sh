@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install what truc needs to build and test on Debian 12 (bookworm).
+# Safe to run again: it installs only what is missing.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config          # toolchain
+  clang lld libclang-rt-14-dev clang-format # fuzzing (libFuzzer) and formatting
+  libzmq3-dev libsodium-dev liblmdb-dev libmsgpack-dev libinih-dev libcmocka-dev
+  lmdb-utils                                # mdb_stat/mdb_dump for operators and tests
+  xxd procps                                # used by the demo and the tests
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all packages present"
+  exit 0
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+echo "install-deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
