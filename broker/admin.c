@@ -1,0 +1,524 @@
+/*  broker/admin.c - the admin endpoint that truc-admin talks to.
+
+    Requests and replies are msgpack maps on a REP socket:
+
+        request  {"cmd": "status", "args": ["...", ...]}
+        reply    {"ok": true, "data": ...}  or  {"ok": false, "code": N, "error": "..."}
+
+    The socket is an IPC file inside the broker's private data directory by
+    default, so only the broker's user can reach it. Runs on the loop
+    thread; a backup runs on a thread of its own and answers when it ends.
+*/
+#include <errno.h>
+#include <inttypes.h>
+#include <msgpack.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "proto/agency.h"
+#include "proto/directory.h"
+#include "proto/log.h"
+#include "server_internal.h"
+
+#define ADMIN_MAX_REQUEST 65536
+#define ADMIN_MAX_ARGS    8
+
+typedef struct {
+    msgpack_sbuffer buf;
+    msgpack_packer pk;
+} s_reply_t;
+
+static void s_str(msgpack_packer *pk, const char *text)
+{
+    size_t len = text ? strlen(text) : 0;
+    msgpack_pack_str_with_body(pk, text ? text : "", len);
+}
+
+static void s_kv_str(msgpack_packer *pk, const char *key, const char *value)
+{
+    s_str(pk, key);
+    s_str(pk, value);
+}
+
+static void s_kv_u64(msgpack_packer *pk, const char *key, uint64_t value)
+{
+    s_str(pk, key);
+    msgpack_pack_uint64(pk, value);
+}
+
+static void s_kv_bool(msgpack_packer *pk, const char *key, bool value)
+{
+    s_str(pk, key);
+    if (value)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+}
+
+static void s_time_text(uint64_t ms, char out[32])
+{
+    time_t seconds = (time_t) (ms / 1000);
+    struct tm tm;
+    gmtime_r(&seconds, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void s_send_reply(broker_server_t *self, s_reply_t *reply)
+{
+    zmq_send(self->admin, reply->buf.data, reply->buf.size, 0);
+    msgpack_sbuffer_destroy(&reply->buf);
+}
+
+static void s_fail(broker_server_t *self, proto_err_t code, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void s_fail(broker_server_t *self, proto_err_t code, const char *format, ...)
+{
+    char text[512];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(text, sizeof text, format, args);
+    va_end(args);
+    s_reply_t reply;
+    msgpack_sbuffer_init(&reply.buf);
+    msgpack_packer_init(&reply.pk, &reply.buf, msgpack_sbuffer_write);
+    msgpack_pack_map(&reply.pk, 3);
+    s_kv_bool(&reply.pk, "ok", false);
+    s_kv_u64(&reply.pk, "code", (uint64_t) code);
+    s_kv_str(&reply.pk, "error", text);
+    s_send_reply(self, &reply);
+}
+
+//  Start a successful reply; the caller packs exactly one value (the data).
+static void s_ok(s_reply_t *reply)
+{
+    msgpack_sbuffer_init(&reply->buf);
+    msgpack_packer_init(&reply->pk, &reply->buf, msgpack_sbuffer_write);
+    msgpack_pack_map(&reply->pk, 2);
+    s_kv_bool(&reply->pk, "ok", true);
+    s_str(&reply->pk, "data");
+}
+
+//  Reads need a transaction: the open batch one, or a short read one.
+static bool s_read_begin(broker_server_t *self)
+{
+    return broker_store_writing(self->store) || broker_store_read_begin(self->store) == PROTO_OK;
+}
+
+static void s_read_end(broker_server_t *self)
+{
+    if (!broker_store_writing(self->store))
+        broker_store_read_end(self->store);
+}
+
+// ---------------------------------------------------------------------------
+
+static void s_status(broker_server_t *self)
+{
+    uint64_t now = broker_now(), used = 0, size = 0;
+    struct statvfs fs;
+    uint64_t disk_free = statvfs(self->config->data_dir, &fs) == 0
+                             ? (uint64_t) fs.f_bavail * (uint64_t) fs.f_frsize
+                             : 0;
+    size_t connected = 0;
+    for (size_t i = 0; i < self->npeers; i++)
+        connected += self->peers[i]->state == S_READY && !self->peers[i]->dead;
+    if (!s_read_begin(self))
+        return s_fail(self, PROTO_ERR_STORE, "cannot read the store");
+    broker_store_usage(self->store, &used, &size);
+    uint64_t audit_length = broker_store_audit_length(self->store);
+    size_t n = proto_directory_count(self->directory), waiting_agencies = 0;
+    uint64_t *depth = calloc(n ? n : 1, sizeof *depth), *oldest = calloc(n ? n : 1, sizeof *oldest);
+    for (size_t i = 0; depth && oldest && i < n; i++) {
+        const proto_directory_entry_t *e = proto_directory_entry(self->directory, i);
+        depth[i] = broker_store_queue_depth(self->store, e->code, now, &oldest[i]);
+        waiting_agencies += depth[i] > 0;
+    }
+    s_read_end(self);
+    char fingerprint[PROTO_FINGERPRINT_LEN + 1];
+    proto_fingerprint(proto_identity_public(self->identity)->sign_pk, fingerprint);
+    s_reply_t reply;
+    s_ok(&reply);
+    msgpack_pack_map(&reply.pk, 19);
+    s_kv_str(&reply.pk, "version", TRUC_VERSION);
+    s_kv_str(&reply.pk, "broker", proto_identity_public(self->identity)->name);
+    s_kv_str(&reply.pk, "fingerprint", fingerprint);
+    s_kv_u64(&reply.pk, "uptime_s", (now - self->started) / 1000);
+    s_kv_u64(&reply.pk, "connected", connected);
+    s_kv_u64(&reply.pk, "agencies", n);
+    s_kv_u64(&reply.pk, "accepted", self->accepted);
+    s_kv_u64(&reply.pk, "rejected", self->rejected);
+    s_kv_u64(&reply.pk, "delivered", self->delivered);
+    s_kv_u64(&reply.pk, "accepted_last_minute", self->last_minute[0]);
+    s_kv_u64(&reply.pk, "rejected_last_minute", self->last_minute[1]);
+    s_kv_u64(&reply.pk, "delivered_last_minute", self->last_minute[2]);
+    s_kv_u64(&reply.pk, "refused_handshakes", self->refused_handshakes);
+    s_kv_u64(&reply.pk, "commits", self->commits);
+    s_kv_u64(&reply.pk, "store_used", used);
+    s_kv_u64(&reply.pk, "store_size", size);
+    s_kv_u64(&reply.pk, "disk_free", disk_free);
+    s_kv_u64(&reply.pk, "audit_length", audit_length);
+    s_str(&reply.pk, "waiting");
+    msgpack_pack_array(&reply.pk, waiting_agencies);
+    for (size_t i = 0; depth && oldest && i < n; i++) {
+        if (!depth[i])
+            continue;
+        msgpack_pack_map(&reply.pk, 3);
+        s_kv_str(&reply.pk, "agency", proto_directory_entry(self->directory, i)->code);
+        s_kv_u64(&reply.pk, "documents", depth[i]);
+        s_kv_u64(&reply.pk, "oldest_s", oldest[i] / 1000);
+    }
+    free(depth);
+    free(oldest);
+    s_send_reply(self, &reply);
+}
+
+static void s_agencies(broker_server_t *self)
+{
+    uint64_t now = broker_now();
+    size_t n = proto_directory_count(self->directory);
+    if (!s_read_begin(self))
+        return s_fail(self, PROTO_ERR_STORE, "cannot read the store");
+    s_reply_t reply;
+    s_ok(&reply);
+    msgpack_pack_array(&reply.pk, n);
+    for (size_t i = 0; i < n; i++) {
+        const proto_directory_entry_t *e = proto_directory_entry(self->directory, i);
+        const s_peer_t *p = broker_peer_of_agency(self, e->code);
+        uint64_t oldest = 0;
+        size_t depth = broker_store_queue_depth(self->store, e->code, now, &oldest);
+        msgpack_pack_map(&reply.pk, 8);
+        s_kv_str(&reply.pk, "code", e->code);
+        s_kv_str(&reply.pk, "state", proto_directory_state_name(e->state));
+        s_kv_bool(&reply.pk, "connected", p != NULL);
+        s_kv_u64(&reply.pk, "idle_s", p ? (now - p->last_recv) / 1000 : 0);
+        s_kv_u64(&reply.pk, "in_flight", p ? p->nflight : 0);
+        s_kv_u64(&reply.pk, "waiting", depth);
+        s_kv_u64(&reply.pk, "oldest_s", oldest / 1000);
+        s_kv_str(&reply.pk, "name", e->name);
+    }
+    s_read_end(self);
+    s_send_reply(self, &reply);
+}
+
+static void s_agency_state(broker_server_t *self, const char *verb, const char *code)
+{
+    proto_directory_state_t state = strcmp(verb, "suspend") == 0  ? PROTO_DIRECTORY_SUSPENDED
+                                    : strcmp(verb, "revoke") == 0 ? PROTO_DIRECTORY_REVOKED
+                                                                  : PROTO_DIRECTORY_ACTIVE;
+    if (proto_agency_code_check(code, strlen(code)) != PROTO_OK)
+        return s_fail(self, PROTO_ERR_AGENCY_CODE, "'%.40s' is not an agency code", code);
+    char err[256] = "";
+    proto_directory_t *dir = NULL;
+    proto_err_t rc = proto_directory_load(self->config->directory, &dir, err, sizeof err);
+    if (!rc)
+        rc = proto_directory_set_state(dir, code, state);
+    if (!rc)
+        rc = proto_directory_save(dir, self->config->directory, err, sizeof err);
+    proto_directory_destroy(&dir);
+    if (rc)
+        return s_fail(self, rc, "%s %.13s: %s%s%s", verb, code, proto_strerror(rc),
+                      *err ? ": " : "", err);
+    char detail[64];
+    snprintf(detail, sizeof detail, "agency %.10s %.13s", verb, code);
+    broker_audit(self, BROKER_AUDIT_ADMIN, code, NULL, detail);
+    proto_log_info("event=admin action=%s agency=%s", verb, code);
+    broker_directory_reload(self);
+    s_reply_t reply;
+    s_ok(&reply);
+    msgpack_pack_map(&reply.pk, 2);
+    s_kv_str(&reply.pk, "agency", code);
+    s_kv_str(&reply.pk, "state", proto_directory_state_name(state));
+    s_send_reply(self, &reply);
+}
+
+static void s_doc_show(broker_server_t *self, const char *text)
+{
+    proto_id_t id;
+    if (proto_id_parse(text, &id) != PROTO_OK)
+        return s_fail(self, PROTO_ERR_VALUE, "'%s' is not a document id", text);
+    if (!s_read_begin(self))
+        return s_fail(self, PROTO_ERR_STORE, "cannot read the store");
+    broker_doc_t doc;
+    const void *frames[BROKER_MAX_FRAMES];
+    size_t lens[BROKER_MAX_FRAMES], count = 0;
+    proto_msg_t *msg = NULL;
+    proto_errinfo_t info;
+    proto_err_t rc = broker_store_doc_get(self->store, &id, &doc);
+    if (!rc)
+        rc = broker_store_frames_get(self->store, &id, frames, lens, BROKER_MAX_FRAMES, &count);
+    if (!rc)
+        rc = proto_msg_decode(PROTO_KIND_DELIVER, frames[0], lens[0], &msg, &info);
+    if (rc) {
+        s_read_end(self);
+        return s_fail(self, rc, "document %s: %s", text, proto_strerror(rc));
+    }
+    const proto_doc_t *d = &msg->u.document.doc;
+    char hash[2 * PROTO_HASH_LEN + 1], accepted[32];
+    proto_hex_encode(doc.hash, PROTO_HASH_LEN, hash);
+    s_time_text(doc.accepted, accepted);
+    s_reply_t reply;
+    s_ok(&reply);
+    msgpack_pack_map(&reply.pk, 11);
+    s_kv_str(&reply.pk, "id", text);
+    s_kv_str(&reply.pk, "kind", proto_kind_name(doc.kind));
+    s_kv_str(&reply.pk, "from", doc.from);
+    s_kv_str(&reply.pk, "subject", d->subject);
+    s_kv_str(&reply.pk, "type", d->doc_type);
+    s_kv_u64(&reply.pk, "urgency", doc.urgency);
+    s_kv_str(&reply.pk, "hash", hash);
+    s_kv_str(&reply.pk, "accepted", accepted);
+    s_kv_u64(&reply.pk, "seq", doc.seq);
+    s_kv_bool(&reply.pk, "revoked", doc.revoked);
+    s_str(&reply.pk, "recipients");
+    msgpack_pack_array(&reply.pk, d->nto);
+    for (uint32_t i = 0; i < d->nto; i++) {
+        broker_dlv_t dlv = { 0 };
+        char when[32];
+        bool known = broker_store_dlv_get(self->store, d->to[i], &id, &dlv) == PROTO_OK;
+        s_time_text(dlv.time, when);
+        msgpack_pack_map(&reply.pk, 3);
+        s_kv_str(&reply.pk, "agency", d->to[i]);
+        s_kv_str(&reply.pk, "state", known ? broker_dlv_state_name(dlv.state) : "unknown");
+        s_kv_str(&reply.pk, "since", when);
+    }
+    proto_msg_destroy(&msg);
+    s_read_end(self);
+    s_send_reply(self, &reply);
+}
+
+typedef struct {
+    msgpack_packer *pk; // NULL: count only
+    bool has_id;
+    proto_id_t id;
+    uint64_t count;
+} s_audit_show_t;
+
+static bool s_audit_entry(void *arg, const broker_audit_entry_t *entry)
+{
+    s_audit_show_t *show = arg;
+    if (show->has_id &&
+        (!entry->has_id || memcmp(entry->id.bytes, show->id.bytes, PROTO_ID_LEN) != 0))
+        return true;
+    show->count++;
+    if (!show->pk)
+        return true;
+    char when[32], id[37] = "", hash[2 * PROTO_HASH_LEN + 1];
+    s_time_text(entry->time, when);
+    if (entry->has_id)
+        proto_id_format(&entry->id, id);
+    proto_hex_encode(entry->hash, PROTO_HASH_LEN, hash);
+    msgpack_packer *pk = show->pk;
+    msgpack_pack_map(pk, 7);
+    s_kv_u64(pk, "seq", entry->seq);
+    s_kv_str(pk, "time", when);
+    s_kv_str(pk, "event", broker_audit_event_name(entry->event));
+    s_kv_str(pk, "agency", entry->agency);
+    s_kv_str(pk, "id", id);
+    s_kv_str(pk, "detail", entry->detail);
+    s_kv_str(pk, "hash", hash);
+    return true;
+}
+
+static void s_audit_cmd(broker_server_t *self, const char *verb, const char *arg)
+{
+    if (!s_read_begin(self))
+        return s_fail(self, PROTO_ERR_STORE, "cannot read the store");
+    uint64_t bad = 0, length = broker_store_audit_length(self->store);
+    s_reply_t reply;
+    if (strcmp(verb, "verify") == 0) {
+        proto_err_t rc = broker_store_audit_walk(self->store, 1, NULL, NULL, &bad);
+        s_read_end(self);
+        s_ok(&reply);
+        msgpack_pack_map(&reply.pk, 3);
+        s_kv_bool(&reply.pk, "intact", rc == PROTO_OK);
+        s_kv_u64(&reply.pk, "length", length);
+        s_kv_u64(&reply.pk, "first_bad", rc == PROTO_OK ? 0 : bad);
+        return s_send_reply(self, &reply);
+    }
+    //  show: one document's history, or the last 50 entries.
+    s_audit_show_t show = { 0 };
+    uint64_t from = length > 50 ? length - 49 : 1;
+    if (arg && *arg) {
+        if (proto_id_parse(arg, &show.id) != PROTO_OK) {
+            s_read_end(self);
+            return s_fail(self, PROTO_ERR_VALUE, "'%s' is not a document id", arg);
+        }
+        show.has_id = true;
+        from = 1;
+    }
+    proto_err_t rc = broker_store_audit_walk(self->store, from, s_audit_entry, &show, &bad);
+    s_ok(&reply);
+    msgpack_pack_array(&reply.pk, show.count);
+    show.pk = &reply.pk;
+    show.count = 0;
+    if (!rc)
+        rc = broker_store_audit_walk(self->store, from, s_audit_entry, &show, &bad);
+    s_read_end(self);
+    if (rc) {
+        msgpack_sbuffer_destroy(&reply.buf);
+        return s_fail(self, rc, "the audit chain is broken at entry %" PRIu64, bad);
+    }
+    s_send_reply(self, &reply);
+}
+
+// ---------------------------------------------------------------------------
+//  Backup: LMDB's copy runs on its own thread; the loop answers when done.
+
+typedef struct {
+    broker_server_t *self;
+    char dir[4096];
+} s_backup_t;
+
+static void *s_backup_thread(void *arg)
+{
+    s_backup_t *job = arg;
+    char err[256] = "";
+    proto_err_t rc = broker_store_backup(job->self->store, job->dir, err, sizeof err);
+    char line[600];
+    int n = snprintf(line, sizeof line, "%d %s\n%s", (int) rc, job->dir, err);
+    if (n > (int) sizeof line - 1)
+        n = (int) sizeof line - 1;
+    //  One short write to a pipe is atomic; the loop reads it whole.
+    ssize_t written = write(job->self->backup_pipe[1], line, (size_t) n);
+    (void) written;
+    free(job);
+    return NULL;
+}
+
+static void s_backup(broker_server_t *self, const char *dir)
+{
+    s_backup_t *job = calloc(1, sizeof *job);
+    if (!job)
+        return s_fail(self, PROTO_ERR_NOMEM, "out of memory");
+    job->self = self;
+    snprintf(job->dir, sizeof job->dir, "%s", dir);
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, s_backup_thread, job) != 0) {
+        free(job);
+        return s_fail(self, PROTO_ERR_SYSTEM, "cannot start the backup thread");
+    }
+    pthread_detach(thread);
+    self->backup_running = true;
+    proto_log_info("event=backup_started dir=%s", dir);
+}
+
+void broker_admin_backup_done(broker_server_t *self)
+{
+    char line[601];
+    ssize_t n = read(self->backup_pipe[0], line, sizeof line - 1);
+    if (n <= 0)
+        return;
+    line[n] = '\0';
+    self->backup_running = false;
+    int code = atoi(line);
+    char *dir = strchr(line, ' ');
+    char *err = strchr(line, '\n');
+    if (err)
+        *err++ = '\0';
+    dir = dir ? dir + 1 : "";
+    broker_audit(self, BROKER_AUDIT_ADMIN, "", NULL, code ? "backup failed" : "backup");
+    if (code) {
+        proto_log_error("event=backup_failed dir=%s detail=\"%s\"", dir, err ? err : "");
+        return s_fail(self, (proto_err_t) code, "backup to %s failed: %s", dir, err ? err : "");
+    }
+    proto_log_info("event=backup_done dir=%s", dir);
+    s_reply_t reply;
+    s_ok(&reply);
+    msgpack_pack_map(&reply.pk, 1);
+    s_kv_str(&reply.pk, "backup", dir);
+    s_send_reply(self, &reply);
+}
+
+// ---------------------------------------------------------------------------
+
+void broker_admin_handle(broker_server_t *self)
+{
+    if (self->backup_running)
+        return; // the REP socket owes the backup's answer first
+    char *request = malloc(ADMIN_MAX_REQUEST);
+    if (!request)
+        return;
+    int n = zmq_recv(self->admin, request, ADMIN_MAX_REQUEST, ZMQ_DONTWAIT);
+    if (n < 0) {
+        free(request);
+        return;
+    }
+    int more = 0;
+    size_t more_len = sizeof more;
+    zmq_getsockopt(self->admin, ZMQ_RCVMORE, &more, &more_len);
+    while (more) { // requests are one frame; drop the rest
+        char sink[64];
+        zmq_recv(self->admin, sink, sizeof sink, 0);
+        zmq_getsockopt(self->admin, ZMQ_RCVMORE, &more, &more_len);
+    }
+    char cmd[32] = "", args[ADMIN_MAX_ARGS][4096];
+    size_t nargs = 0;
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init(&unpacked);
+    size_t off = 0;
+    bool ok = n <= ADMIN_MAX_REQUEST &&
+              msgpack_unpack_next(&unpacked, request, (size_t) n, &off) == MSGPACK_UNPACK_SUCCESS &&
+              off == (size_t) n && unpacked.data.type == MSGPACK_OBJECT_MAP;
+    for (uint32_t i = 0; ok && i < unpacked.data.via.map.size; i++) {
+        const msgpack_object_kv *kv = &unpacked.data.via.map.ptr[i];
+        if (kv->key.type != MSGPACK_OBJECT_STR) {
+            ok = false;
+        } else if (kv->key.via.str.size == 3 && memcmp(kv->key.via.str.ptr, "cmd", 3) == 0 &&
+                   kv->val.type == MSGPACK_OBJECT_STR && kv->val.via.str.size < sizeof cmd) {
+            memcpy(cmd, kv->val.via.str.ptr, kv->val.via.str.size);
+            cmd[kv->val.via.str.size] = '\0';
+        } else if (kv->key.via.str.size == 4 && memcmp(kv->key.via.str.ptr, "args", 4) == 0 &&
+                   kv->val.type == MSGPACK_OBJECT_ARRAY &&
+                   kv->val.via.array.size <= ADMIN_MAX_ARGS) {
+            for (uint32_t j = 0; ok && j < kv->val.via.array.size; j++) {
+                const msgpack_object *a = &kv->val.via.array.ptr[j];
+                ok = a->type == MSGPACK_OBJECT_STR && a->via.str.size < sizeof args[0];
+                if (ok) {
+                    memcpy(args[nargs], a->via.str.ptr, a->via.str.size);
+                    args[nargs++][a->via.str.size] = '\0';
+                }
+            }
+        } else {
+            ok = false;
+        }
+    }
+    msgpack_unpacked_destroy(&unpacked);
+    free(request);
+    if (!ok || !cmd[0])
+        return s_fail(self, PROTO_ERR_VALUE, "a request is a map {cmd: str, args: [str]}");
+    proto_log_debug("event=admin_request cmd=%s args=%zu", cmd, nargs);
+    const char *a0 = nargs > 0 ? args[0] : "", *a1 = nargs > 1 ? args[1] : "";
+    if (strcmp(cmd, "status") == 0)
+        s_status(self);
+    else if (strcmp(cmd, "agencies") == 0)
+        s_agencies(self);
+    else if (strcmp(cmd, "agency") == 0 && nargs == 2 &&
+             (!strcmp(a0, "suspend") || !strcmp(a0, "reinstate") || !strcmp(a0, "revoke")))
+        s_agency_state(self, a0, a1);
+    else if (strcmp(cmd, "directory") == 0 && nargs == 1 && strcmp(a0, "reload") == 0) {
+        broker_directory_reload(self);
+        broker_audit(self, BROKER_AUDIT_ADMIN, "", NULL, "directory reload");
+        s_reply_t reply;
+        s_ok(&reply);
+        msgpack_pack_map(&reply.pk, 2);
+        s_kv_u64(&reply.pk, "serial", proto_directory_serial(self->directory));
+        s_kv_u64(&reply.pk, "agencies", proto_directory_count(self->directory));
+        s_send_reply(self, &reply);
+    } else if (strcmp(cmd, "doc") == 0 && nargs == 2 && strcmp(a0, "show") == 0)
+        s_doc_show(self, a1);
+    else if (strcmp(cmd, "audit") == 0 && nargs >= 1 &&
+             (!strcmp(a0, "verify") || !strcmp(a0, "show")))
+        s_audit_cmd(self, a0, nargs > 1 ? a1 : NULL);
+    else if (strcmp(cmd, "backup") == 0 && nargs == 1 && a0[0])
+        s_backup(self, a0);
+    else
+        s_fail(self, PROTO_ERR_VALUE, "unknown command or wrong arguments: %s", cmd);
+}

@@ -1,0 +1,97 @@
+/*  broker/config.c - the broker's option table. */
+#include "config.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#define OPT(sec, key, type, field, def, lo, hi, reload, help)                                      \
+    {                                                                                              \
+        sec, key, type, offsetof(broker_config_t, field), def, lo, hi, reload, help                \
+    }
+
+const proto_opt_t broker_config_table[] = {
+    OPT("broker", "identity", PROTO_OPT_STRING, identity, "./var/broker/keys/broker.secret", 0, 0,
+        false,
+        "The broker's secret key file (truc-keys new --broker NAME). It signs receipts and "
+        "directory snapshots, and its CURVE key is the server key agents pin. Must not be "
+        "readable by group or others."),
+    OPT("broker", "passphrase_file", PROTO_OPT_STRING, passphrase_file, "", 0, 0, false,
+        "File holding the passphrase of an encrypted identity (mode 0600). Without it the "
+        "TRUC_PASSPHRASE environment variable is used."),
+    OPT("broker", "directory", PROTO_OPT_STRING, directory, "./var/broker/directory.ini", 0, 0,
+        true,
+        "The agency directory (truc-keys directory ...). Reloaded on SIGHUP and with "
+        "truc-admin directory reload."),
+    OPT("broker", "data_dir", PROTO_OPT_STRING, data_dir, "./var/broker/data", 0, 0, false,
+        "Directory of the store, its lock and the admin socket. One broker per directory."),
+    OPT("network", "endpoint", PROTO_OPT_STRING, endpoint, "tcp://127.0.0.1:7400", 0, 0, false,
+        "ZeroMQ endpoint agents connect to (CURVE is always on). Use tcp://0.0.0.0:7400 to "
+        "accept agents from other hosts."),
+    OPT("network", "admin_endpoint", PROTO_OPT_STRING, admin_endpoint, "", 0, 0, false,
+        "Admin endpoint for truc-admin. Empty: ipc://DATA_DIR/admin.sock, protected by the "
+        "directory's file permissions. Never expose it on a network without a firewall."),
+    OPT("network", "heartbeat", PROTO_OPT_DURATION, heartbeat, "5s", 100, 3600000, false,
+        "Heartbeat interval announced to agents."),
+    OPT("network", "heartbeat_misses", PROTO_OPT_UINT, heartbeat_misses, "3", 2, 100, false,
+        "Heartbeat intervals without a message after which a session is dropped and its "
+        "unacknowledged deliveries are pushed again on the next connection."),
+    OPT("limits", "max_frame", PROTO_OPT_SIZE, max_frame, "64M", 1024, 1ull << 30, false,
+        "Largest ZeroMQ frame accepted (ZMQ_MAXMSGSIZE): the largest single attachment. A "
+        "peer that sends more is disconnected by ZeroMQ before the frame is buffered."),
+    OPT("limits", "max_document", PROTO_OPT_SIZE, max_document, "256M", 1024, 100ull << 30, false,
+        "Largest sum of attachment sizes in one document."),
+    OPT("limits", "max_recipients", PROTO_OPT_UINT, max_recipients, "500", 1, 500, false,
+        "Most recipients one document may have."),
+    OPT("limits", "max_attachments", PROTO_OPT_UINT, max_attachments, "100", 0, 100, false,
+        "Most attachments one document may have."),
+    OPT("limits", "quota_documents", PROTO_OPT_UINT, quota_documents, "1000000", 1, UINT64_MAX,
+        true,
+        "Documents a sending agency may have waiting for delivery; more are REJECTED with "
+        "ERR_QUOTA."),
+    OPT("limits", "quota_bytes", PROTO_OPT_SIZE, quota_bytes, "20G", 1024, UINT64_MAX, true,
+        "Bytes a sending agency may have stored at the broker; more are REJECTED with "
+        "ERR_QUOTA."),
+    OPT("limits", "max_window", PROTO_OPT_UINT, max_window, "1000", 1, 100000, false,
+        "Largest delivery window granted to one agent (unacknowledged pushes)."),
+    OPT("store", "map_size", PROTO_OPT_SIZE, map_size, "64G", 16u << 20, 1ull << 44, false,
+        "Maximum size of the store (the LMDB map). When it is reached, submissions are "
+        "REJECTED with ERR_STORE_FULL while deliveries go on."),
+    OPT("store", "commit_batch", PROTO_OPT_UINT, commit_batch, "256", 1, 100000, false,
+        "Most documents that share one durable commit and one receipt signature."),
+    OPT("store", "commit_delay", PROTO_OPT_UINT, commit_delay, "1000", 0, 1000000, false,
+        "Microseconds an open batch may wait for more documents before it is committed. 0 "
+        "commits as soon as no verified document is waiting."),
+    OPT("store", "ttl", PROTO_OPT_DURATION, ttl, "30d", 1000, 3650ull * 86400000, true,
+        "How long a document waits for a recipient before it expires for that recipient "
+        "and its sender receives EXPIRED."),
+    OPT("store", "retention", PROTO_OPT_DURATION, retention, "90d", 0, 36500ull * 86400000, true,
+        "How long a document is kept after every recipient has it (or it expired); then it "
+        "is purged. Its audit entries stay."),
+    OPT("workers", "threads", PROTO_OPT_UINT, workers, "0", 0, 256, false,
+        "Threads that check signatures and attachment hashes. 0: one per CPU core."),
+    OPT("log", "level", PROTO_OPT_LOG_LEVEL, log_level, "info", 0, 0, true,
+        "Log level: debug, info, warning or error. Logs go to stderr as key=value lines."),
+};
+
+const size_t broker_config_table_size = sizeof broker_config_table / sizeof broker_config_table[0];
+
+proto_err_t broker_config_load(broker_config_t *config, const char *path,
+                               const char *const *overrides, size_t n_overrides, char *errbuf,
+                               size_t errlen)
+{
+    memset(config, 0, sizeof *config);
+    proto_err_t rc = proto_config_defaults(broker_config_table, broker_config_table_size, config,
+                                           errbuf, errlen);
+    if (!rc && path)
+        rc = proto_config_load(broker_config_table, broker_config_table_size, config, path, errbuf,
+                               errlen);
+    for (size_t i = 0; !rc && i < n_overrides; i++)
+        rc = proto_config_set(broker_config_table, broker_config_table_size, config, overrides[i],
+                              errbuf, errlen);
+    return rc;
+}
+
+void broker_config_free(broker_config_t *config)
+{
+    proto_config_free(broker_config_table, broker_config_table_size, config);
+}

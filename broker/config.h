@@ -1,0 +1,59 @@
+/*  broker/config.h - the broker's options: one struct, one table.
+
+    Filled by broker_config_load in three steps: defaults, the INI file,
+    command-line overrides. The table is the single source of the commented
+    example in deploy/broker.conf.example (truc-broker --print-default-config).
+*/
+#ifndef BROKER_CONFIG_H
+#define BROKER_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proto/config.h"
+#include "proto/log.h"
+
+typedef struct {
+    //  [broker]
+    char *identity;        // broker secret key file
+    char *passphrase_file; // file holding its passphrase (optional)
+    char *directory;       // agency directory file
+    char *data_dir;        // store, lock and admin socket live here
+    //  [network]
+    char *endpoint;            // agents' ZeroMQ endpoint
+    char *admin_endpoint;      // admin endpoint; empty = ipc://DATA_DIR/admin.sock
+    uint64_t heartbeat;        // ms
+    uint64_t heartbeat_misses; // silent intervals before a session is dropped
+    //  [limits]
+    uint64_t max_frame;    // bytes per frame (ZMQ_MAXMSGSIZE)
+    uint64_t max_document; // bytes of attachments per document
+    uint64_t max_recipients;
+    uint64_t max_attachments;
+    uint64_t quota_documents; // waiting documents per sending agency
+    uint64_t quota_bytes;     // stored bytes per sending agency
+    uint64_t max_window;      // largest delivery window granted to an agent
+    //  [store]
+    uint64_t map_size;     // LMDB map size: the store's maximum size
+    uint64_t commit_batch; // documents per group commit at most
+    uint64_t commit_delay; // microseconds a batch may wait for more
+    uint64_t ttl;          // ms a document may wait for a recipient
+    uint64_t retention;    // ms fully delivered documents are kept
+    //  [workers]
+    uint64_t workers; // verify threads; 0 = one per core
+    //  [log]
+    proto_log_level_t log_level;
+} broker_config_t;
+
+extern const proto_opt_t broker_config_table[];
+extern const size_t broker_config_table_size;
+
+//  Defaults, then the file at path (if not NULL), then overrides (an array
+//  of "section.name=value", n_overrides long). PROTO_ERR_CONFIG and friends
+//  with the detail in errbuf.
+proto_err_t broker_config_load(broker_config_t *config, const char *path,
+                               const char *const *overrides, size_t n_overrides, char *errbuf,
+                               size_t errlen) PROTO_MUST_CHECK;
+
+void broker_config_free(broker_config_t *config);
+
+#endif

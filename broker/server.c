@@ -1,0 +1,1790 @@
+/*  broker/server.c - the broker's loop: sessions, routing, group commits.
+
+    Owns: the ZeroMQ context and sockets, the peer table, the directory, the
+    store's write transaction and the open batch of receipts. Everything
+    here runs on the loop thread; only broker_server_signal is called from
+    elsewhere (a signal handler).
+
+    Does not: check signatures or decode document bodies (verify.c does, on
+    worker threads), or know record layouts (store.c does).
+*/
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <msgpack.h>
+#include <sodium.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "proto/agency.h"
+#include "proto/directory.h"
+#include "proto/identity.h"
+#include "proto/log.h"
+#include "proto/merkle.h"
+#include "proto/sign.h"
+
+#include "server_internal.h"
+
+static uint64_t s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
+static void s_id_text(const proto_id_t *id, char out[37])
+{
+    proto_id_format(id, out);
+}
+
+// ---------------------------------------------------------------------------
+//  Peers
+
+static s_peer_t *s_peer_find(broker_server_t *self, const void *rid, size_t len)
+{
+    for (size_t i = 0; i < self->npeers; i++) {
+        s_peer_t *p = self->peers[i];
+        if (p->rid_len == len && memcmp(p->rid, rid, len) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+static s_peer_t *s_peer_of_agency(broker_server_t *self, const char *agency)
+{
+    for (size_t i = 0; i < self->npeers; i++) {
+        s_peer_t *p = self->peers[i];
+        if (!p->dead && p->state == S_READY && strcmp(p->agency, agency) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+static s_peer_t *s_peer_new(broker_server_t *self, const void *rid, size_t len, const char *agency)
+{
+    if (self->npeers == self->peers_cap) {
+        size_t cap = self->peers_cap ? self->peers_cap * 2 : 16;
+        s_peer_t **grown = realloc(self->peers, cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        self->peers = grown;
+        self->peers_cap = cap;
+    }
+    s_peer_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->flight = calloc(self->config->max_window, sizeof *p->flight);
+    if (!p->flight) {
+        free(p);
+        return NULL;
+    }
+    memcpy(p->rid, rid, len);
+    p->rid_len = len;
+    snprintf(p->agency, sizeof p->agency, "%s", agency);
+    p->last_recv = p->last_send = s_now();
+    self->peers[self->npeers++] = p;
+    return p;
+}
+
+static void s_peers_reap(broker_server_t *self)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < self->npeers; i++) {
+        s_peer_t *p = self->peers[i];
+        if (p->dead) {
+            free(p->flight);
+            free(p);
+        } else {
+            self->peers[kept++] = p;
+        }
+    }
+    self->npeers = kept;
+}
+
+static void s_mark_dirty(broker_server_t *self, const char *agency)
+{
+    s_peer_t *p = s_peer_of_agency(self, agency);
+    if (p)
+        p->dirty = true;
+}
+
+static bool s_in_flight(const s_peer_t *p, bool is_mid, uint64_t mid, const proto_id_t *id)
+{
+    for (uint32_t i = 0; i < p->nflight; i++) {
+        const s_flight_t *f = &p->flight[i];
+        if (f->is_mid == is_mid &&
+            (is_mid ? f->mid == mid : memcmp(f->id.bytes, id->bytes, PROTO_ID_LEN) == 0))
+            return true;
+    }
+    return false;
+}
+
+static void s_flight_remove(s_peer_t *p, bool is_mid, uint64_t mid, const proto_id_t *id)
+{
+    for (uint32_t i = 0; i < p->nflight; i++) {
+        s_flight_t *f = &p->flight[i];
+        if (f->is_mid == is_mid &&
+            (is_mid ? f->mid == mid : memcmp(f->id.bytes, id->bytes, PROTO_ID_LEN) == 0)) {
+            p->flight[i] = p->flight[--p->nflight];
+            p->dirty = true;
+            return;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+//  Sending
+
+//  Send header + body (+ extra frames) to a peer. Returns false if the
+//  peer cannot take it now (its queue is full) or is gone.
+static bool s_send(broker_server_t *self, s_peer_t *p, proto_kind_t kind, const void *body,
+                   size_t len, const void *const *extra, const size_t *extra_lens, size_t nextra)
+{
+    uint8_t header[PROTO_HEADER_LEN];
+    proto_header_write(header, kind);
+    int flags = ZMQ_SNDMORE | ZMQ_DONTWAIT;
+    if (zmq_send(self->router, p->rid, p->rid_len, flags) < 0) {
+        if (zmq_errno() == EHOSTUNREACH)
+            p->dead = true;
+        return false;
+    }
+    //  Once the routing frame is accepted the rest of the message goes
+    //  through: ZeroMQ admits or refuses multipart messages whole.
+    zmq_send(self->router, header, sizeof header, ZMQ_SNDMORE);
+    zmq_send(self->router, body, len, nextra ? ZMQ_SNDMORE : 0);
+    for (size_t i = 0; i < nextra; i++)
+        zmq_send(self->router, extra[i], extra_lens[i], i + 1 < nextra ? ZMQ_SNDMORE : 0);
+    p->last_send = s_now();
+    return true;
+}
+
+static bool s_send_msg(broker_server_t *self, s_peer_t *p, const proto_msg_t *msg)
+{
+    proto_buf_t buf;
+    proto_errinfo_t info;
+    proto_buf_init(&buf);
+    proto_err_t rc = proto_msg_encode(msg, &buf, &info);
+    bool sent = false;
+    if (rc)
+        proto_log_error("event=encode_failed kind=%s error=%s field=%s detail=\"%s\"",
+                        proto_kind_name(msg->kind), proto_errname(rc), info.field, info.message);
+    else
+        sent = s_send(self, p, msg->kind, buf.data, buf.len, NULL, NULL, 0);
+    proto_buf_free(&buf);
+    return sent;
+}
+
+static void s_send_error(broker_server_t *self, s_peer_t *p, proto_err_t code, const char *text,
+                         const proto_id_t *ref, bool fatal)
+{
+    proto_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.kind = PROTO_KIND_ERROR;
+    msg.u.error.code = (uint32_t) code;
+    msg.u.error.message = text && *text ? text : proto_strerror(code);
+    if (ref) {
+        msg.u.error.has_ref = true;
+        msg.u.error.ref = *ref;
+    }
+    msg.u.error.fatal = fatal;
+    s_send_msg(self, p, &msg);
+    proto_log_info("event=error_sent agency=%s code=%s fatal=%s detail=\"%s\"", p->agency,
+                   proto_errname(code), fatal ? "yes" : "no", msg.u.error.message);
+    if (fatal)
+        p->dead = true;
+}
+
+// ---------------------------------------------------------------------------
+//  Transactions, audit and the batch
+
+static proto_err_t s_begin(broker_server_t *self)
+{
+    if (broker_store_writing(self->store))
+        return PROTO_OK;
+    broker_store_read_end(self->store);
+    proto_err_t rc = broker_store_begin(self->store);
+    if (!rc)
+        self->batch_opened = s_now();
+    return rc;
+}
+
+static void s_audit(broker_server_t *self, broker_audit_event_t event, const char *agency,
+                    const proto_id_t *id, const char *detail, uint64_t *seq)
+{
+    if (s_begin(self) != PROTO_OK)
+        return;
+    proto_err_t rc =
+        broker_store_audit_append(self->store, s_now(), event, agency, id, detail, seq);
+    if (rc)
+        proto_log_error("event=audit_failed audit_event=%s error=%s",
+                        broker_audit_event_name(event), proto_errname(rc));
+}
+
+static s_entry_t *s_entry_add(broker_server_t *self, const s_peer_t *p, int kind)
+{
+    if (self->nbatch == self->batch_cap) {
+        size_t cap = self->batch_cap ? self->batch_cap * 2 : 256;
+        s_entry_t *grown = realloc(self->batch, cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        self->batch = grown;
+        self->batch_cap = cap;
+    }
+    s_entry_t *e = &self->batch[self->nbatch++];
+    memset(e, 0, sizeof *e);
+    memcpy(e->rid, p->rid, p->rid_len);
+    e->rid_len = p->rid_len;
+    e->kind = kind;
+    return e;
+}
+
+//  Queue a REJECTED receipt for a document or notice id and audit it.
+static void s_reject(broker_server_t *self, const s_peer_t *p, const proto_id_t *id,
+                     const uint8_t *hash, const char *from, proto_err_t code, const char *reason)
+{
+    char id_text[37];
+    s_id_text(id, id_text);
+    proto_log_info("event=rejected agency=%s id=%s code=%s reason=\"%s\"", p->agency, id_text,
+                   proto_errname(code), reason ? reason : "");
+    char detail[200];
+    snprintf(detail, sizeof detail, "code=%s %s", proto_errname(code), reason ? reason : "");
+    s_audit(self, BROKER_AUDIT_REJECTED, p->agency, id, detail, NULL);
+    self->rejected++;
+    s_entry_t *e = s_entry_add(self, p, PROTO_KIND_REJECTED);
+    if (!e)
+        return;
+    snprintf(e->from, sizeof e->from, "%s",
+             from && proto_agency_code_check(from, strlen(from)) == PROTO_OK ? from : p->agency);
+    snprintf(e->reason, sizeof e->reason, "%s", reason ? reason : "");
+    e->leaf.event = PROTO_EVENT_REJECTED;
+    e->leaf.id = *id;
+    if (hash)
+        memcpy(e->leaf.hash, hash, PROTO_HASH_LEN);
+    e->leaf.time = s_now();
+    e->leaf.code = (uint32_t) code;
+}
+
+//  Queue an ACCEPTED receipt.
+static void s_accept(broker_server_t *self, const s_peer_t *p, const proto_id_t *id,
+                     const uint8_t *hash, const char *from, const char *to, uint64_t time,
+                     uint64_t seq, bool fresh)
+{
+    s_entry_t *e = s_entry_add(self, p, PROTO_KIND_ACCEPTED);
+    if (!e)
+        return;
+    snprintf(e->from, sizeof e->from, "%s", from);
+    if (to)
+        snprintf(e->to, sizeof e->to, "%s", to);
+    e->leaf.event = PROTO_EVENT_ACCEPTED;
+    e->leaf.id = *id;
+    memcpy(e->leaf.hash, hash, PROTO_HASH_LEN);
+    e->leaf.time = time;
+    e->leaf.seq = seq;
+    e->fresh = fresh;
+    if (fresh)
+        self->batch_docs++;
+}
+
+//  Sign the batch's leaves once and send every peer its own items.
+static void s_batch_answer(broker_server_t *self)
+{
+    size_t n = self->nbatch;
+    if (n == 0)
+        return;
+    proto_leaf_t *leaves = calloc(n, sizeof *leaves);
+    proto_item_t *items = calloc(n, sizeof *items);
+    proto_item_t *subset = calloc(n, sizeof *subset);
+    uint8_t(*paths)[PROTO_HASH_LEN] = calloc(n * PROTO_MAX_PATH, PROTO_HASH_LEN);
+    proto_head_t head;
+    uint8_t sig[PROTO_SIG_LEN];
+    proto_err_t rc = leaves && items && subset && paths ? PROTO_OK : PROTO_ERR_NOMEM;
+    for (size_t i = 0; !rc && i < n; i++) {
+        s_entry_t *e = &self->batch[i];
+        leaves[i] = e->leaf;
+        leaves[i].from = e->from;
+        leaves[i].to = e->to[0] ? e->to : NULL;
+        leaves[i].reason = e->reason[0] ? e->reason : NULL;
+    }
+    if (!rc)
+        rc = proto_receipts_build(leaves, n, self->identity, s_now(), &head, sig, items, paths);
+    if (rc) {
+        proto_log_error("event=receipts_failed error=%s", proto_errname(rc));
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            s_entry_t *e = &self->batch[i];
+            if (e->sent)
+                continue;
+            uint32_t count = 0;
+            for (size_t j = i; j < n && count < PROTO_MAX_ITEMS; j++) {
+                s_entry_t *f = &self->batch[j];
+                if (!f->sent && f->kind == e->kind && f->rid_len == e->rid_len &&
+                    memcmp(f->rid, e->rid, e->rid_len) == 0) {
+                    subset[count++] = items[j];
+                    f->sent = true;
+                }
+            }
+            s_peer_t *p = s_peer_find(self, e->rid, e->rid_len);
+            if (!p || p->dead)
+                continue; // gone: it will re-send and get the receipt again
+            proto_msg_t msg;
+            memset(&msg, 0, sizeof msg);
+            msg.kind = (proto_kind_t) e->kind;
+            msg.u.receipts.head = head;
+            memcpy(msg.u.receipts.sig, sig, sizeof sig);
+            msg.u.receipts.items = subset;
+            msg.u.receipts.nitems = count;
+            s_send_msg(self, p, &msg);
+        }
+    }
+    free(leaves);
+    free(items);
+    free(subset);
+    free(paths);
+    self->nbatch = 0;
+    self->batch_docs = 0;
+}
+
+//  Commit the open transaction durably, then answer. If the commit fails
+//  nothing of the batch is stored, so nothing is acknowledged: every fresh
+//  acceptance becomes a rejection.
+static void s_commit(broker_server_t *self)
+{
+    if (!broker_store_writing(self->store))
+        return;
+    proto_err_t rc = broker_store_commit(self->store);
+    self->commits++;
+    if (rc) {
+        proto_log_error("event=commit_failed error=%s documents=%zu", proto_errname(rc),
+                        self->batch_docs);
+        for (size_t i = 0; i < self->nbatch; i++) {
+            s_entry_t *e = &self->batch[i];
+            if (e->kind == PROTO_KIND_ACCEPTED) {
+                e->kind = PROTO_KIND_REJECTED;
+                e->leaf.event = PROTO_EVENT_REJECTED;
+                e->leaf.code = (uint32_t) (rc == PROTO_ERR_STORE_FULL ? rc : PROTO_ERR_STORE);
+                e->leaf.seq = 0;
+                e->to[0] = '\0';
+                snprintf(e->reason, sizeof e->reason, "the store could not commit");
+            }
+        }
+    } else {
+        self->accepted += self->batch_docs;
+    }
+    s_batch_answer(self);
+}
+
+static bool s_commit_due(const broker_server_t *self)
+{
+    if (!broker_store_writing(self->store))
+        return false;
+    if (self->outstanding == 0 || self->batch_docs >= self->config->commit_batch)
+        return true;
+    return s_now() * 1000 >= self->batch_opened * 1000 + self->config->commit_delay;
+}
+
+uint64_t broker_now(void)
+{
+    return s_now();
+}
+
+s_peer_t *broker_peer_of_agency(broker_server_t *self, const char *agency)
+{
+    return s_peer_of_agency(self, agency);
+}
+
+void broker_audit(broker_server_t *self, broker_audit_event_t event, const char *agency,
+                  const proto_id_t *id, const char *detail)
+{
+    s_audit(self, event, agency, id, detail, NULL);
+}
+
+void broker_commit(broker_server_t *self)
+{
+    s_commit(self);
+}
+
+// ---------------------------------------------------------------------------
+//  Directory
+
+static proto_err_t s_directory_snapshot(broker_server_t *self)
+{
+    size_t n = proto_directory_count(self->directory);
+    proto_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.kind = PROTO_KIND_DIRECTORY;
+    proto_directory_msg_t *d = &msg.u.directory;
+    d->serial = proto_directory_serial(self->directory);
+    if (d->serial == 0)
+        d->serial = 1;
+    d->time = s_now();
+    d->broker = proto_identity_public(self->identity)->name;
+    d->entries = calloc(n ? n : 1, sizeof *d->entries);
+    if (!d->entries)
+        return PROTO_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const proto_directory_entry_t *e = proto_directory_entry(self->directory, i);
+        d->entries[i].code = e->code;
+        d->entries[i].name = e->name;
+        memcpy(d->entries[i].key, e->sign_pk, PROTO_KEY_LEN);
+        d->entries[i].state = (uint8_t) e->state;
+        d->entries[i].valid_from = e->valid_from > 0 ? (uint64_t) e->valid_from : 0;
+        d->entries[i].valid_until = e->valid_until > 0 ? (uint64_t) e->valid_until : 0;
+    }
+    d->nentries = (uint32_t) n;
+    proto_errinfo_t info;
+    proto_err_t rc = proto_directory_sign(d, self->identity, d->sig);
+    if (!rc)
+        rc = proto_msg_encode(&msg, &self->dir_body, &info);
+    free(d->entries);
+    return rc;
+}
+
+void broker_directory_reload(broker_server_t *self)
+{
+    char err[256] = "";
+    proto_directory_t *fresh = NULL;
+    proto_err_t rc = proto_directory_load(self->config->directory, &fresh, err, sizeof err);
+    if (rc) {
+        proto_log_error("event=directory_reload_failed path=%s error=%s detail=\"%s\" "
+                        "note=\"keeping the directory loaded before\"",
+                        self->config->directory, proto_errname(rc), err);
+        return;
+    }
+    proto_directory_t *old = self->directory;
+    self->directory = fresh;
+    if (s_directory_snapshot(self) != PROTO_OK) {
+        proto_log_error("event=directory_reload_failed error=snapshot");
+        self->directory = old;
+        proto_directory_destroy(&fresh);
+        return;
+    }
+    proto_directory_destroy(&old);
+    proto_log_info("event=directory_reloaded agencies=%zu serial=%" PRIu64,
+                   proto_directory_count(self->directory), proto_directory_serial(self->directory));
+    int64_t now = (int64_t) (s_now() / 1000);
+    for (size_t i = 0; i < proto_directory_count(self->directory); i++) {
+        const proto_directory_entry_t *e = proto_directory_entry(self->directory, i);
+        if (e->state == PROTO_DIRECTORY_REVOKED)
+            broker_return_waiting(self, e->code);
+    }
+    for (size_t i = 0; i < self->npeers; i++) {
+        s_peer_t *p = self->peers[i];
+        const proto_directory_entry_t *e = proto_directory_find(self->directory, p->agency);
+        rc = e ? proto_directory_entry_usable(e, now) : PROTO_ERR_UNKNOWN_AGENCY;
+        if (rc) {
+            s_send_error(self, p, rc, "this agency may no longer use the broker", NULL, true);
+            s_audit(self, BROKER_AUDIT_DISCONNECTED, p->agency, NULL, proto_errname(rc), NULL);
+        } else if (p->state == S_READY) {
+            s_send(self, p, PROTO_KIND_DIRECTORY, self->dir_body.data, self->dir_body.len, NULL,
+                   NULL, 0);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+//  ZAP: who may connect
+
+static void s_zap_handle(broker_server_t *self)
+{
+    zmq_msg_t frames[8];
+    size_t n = 0;
+    int more = 1;
+    while (more && n < 8) {
+        zmq_msg_init(&frames[n]);
+        if (zmq_msg_recv(&frames[n], self->zap, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&frames[n]);
+            for (size_t i = 0; i < n; i++)
+                zmq_msg_close(&frames[i]);
+            return;
+        }
+        more = zmq_msg_more(&frames[n]);
+        n++;
+    }
+    while (more) { // more frames than ZAP defines: drain them
+        zmq_msg_t extra;
+        zmq_msg_init(&extra);
+        zmq_msg_recv(&extra, self->zap, 0);
+        more = zmq_msg_more(&extra);
+        zmq_msg_close(&extra);
+    }
+    const char *status = "400", *text = "refused";
+    char user[PROTO_AGENCY_CODE_LEN + 1] = "";
+    char address[64] = "";
+    if (n >= 4)
+        snprintf(address, sizeof address, "%.*s", (int) zmq_msg_size(&frames[3]),
+                 (const char *) zmq_msg_data(&frames[3]));
+    if (n == 7 && zmq_msg_size(&frames[5]) == 5 &&
+        memcmp(zmq_msg_data(&frames[5]), "CURVE", 5) == 0 &&
+        zmq_msg_size(&frames[6]) == PROTO_KEY_LEN) {
+        const proto_directory_entry_t *e =
+            proto_directory_find_curve(self->directory, zmq_msg_data(&frames[6]));
+        proto_err_t rc = e ? proto_directory_entry_usable(e, (int64_t) (s_now() / 1000))
+                           : PROTO_ERR_UNKNOWN_AGENCY;
+        if (!rc) {
+            status = "200";
+            text = "OK";
+            snprintf(user, sizeof user, "%s", e->code);
+        } else {
+            text = proto_strerror(rc);
+            char key[65];
+            proto_hex_encode(zmq_msg_data(&frames[6]), PROTO_KEY_LEN, key);
+            proto_log_warning("event=handshake_refused address=%s agency=%s reason=%s "
+                              "curve_key=%.16s",
+                              address, e ? e->code : "-", proto_errname(rc), key);
+            self->refused_handshakes++;
+            s_audit(self, BROKER_AUDIT_REFUSED, e ? e->code : "", NULL, proto_errname(rc), NULL);
+        }
+    } else {
+        text = "only CURVE is accepted";
+        proto_log_warning("event=handshake_refused address=%s reason=not_curve", address);
+        self->refused_handshakes++;
+        s_audit(self, BROKER_AUDIT_REFUSED, "", NULL, "not CURVE", NULL);
+    }
+    //  Reply: version, request id, status code, status text, user id, metadata.
+    if (n >= 2) {
+        zmq_send(self->zap, "1.0", 3, ZMQ_SNDMORE);
+        zmq_send(self->zap, zmq_msg_data(&frames[1]), zmq_msg_size(&frames[1]), ZMQ_SNDMORE);
+        zmq_send(self->zap, status, 3, ZMQ_SNDMORE);
+        zmq_send(self->zap, text, strlen(text), ZMQ_SNDMORE);
+        zmq_send(self->zap, user, strlen(user), ZMQ_SNDMORE);
+        zmq_send(self->zap, "", 0, 0);
+    }
+    for (size_t i = 0; i < n; i++)
+        zmq_msg_close(&frames[i]);
+}
+
+// ---------------------------------------------------------------------------
+//  Session messages handled on the loop: HELLO, HEARTBEAT, CREDIT, ACK
+
+static void s_on_hello(broker_server_t *self, s_peer_t *p, zmq_msg_t *body)
+{
+    proto_msg_t *msg = NULL;
+    proto_errinfo_t info;
+    proto_err_t rc =
+        proto_msg_decode(PROTO_KIND_HELLO, zmq_msg_data(body), zmq_msg_size(body), &msg, &info);
+    if (rc) {
+        char text[300];
+        snprintf(text, sizeof text, "%s: %s", info.field, info.message);
+        s_send_error(self, p, rc, text, NULL, true);
+        return;
+    }
+    const proto_hello_t *hello = &msg->u.hello;
+    bool speaks_1 = false;
+    for (uint32_t i = 0; i < hello->nversions; i++)
+        speaks_1 |= hello->versions[i] == PROTO_VERSION;
+    const proto_directory_entry_t *e = proto_directory_find(self->directory, p->agency);
+    rc = e ? proto_directory_entry_usable(e, (int64_t) (s_now() / 1000)) : PROTO_ERR_UNKNOWN_AGENCY;
+    if (!speaks_1) {
+        s_send_error(self, p, PROTO_ERR_VERSION, "this broker speaks version 1 only", NULL, true);
+    } else if (strcmp(hello->agency, p->agency) != 0) {
+        s_send_error(self, p, PROTO_ERR_SENDER_MISMATCH,
+                     "HELLO names another agency than the authenticated key", NULL, true);
+    } else if (rc) {
+        s_send_error(self, p, rc, NULL, NULL, true);
+    } else {
+        //  One session per agency: the newest wins.
+        s_peer_t *old = s_peer_of_agency(self, p->agency);
+        if (old && old != p)
+            s_send_error(self, old, PROTO_ERR_UNEXPECTED,
+                         "a newer session of this agency replaced this one", NULL, true);
+        p->state = S_READY;
+        p->window = hello->window < self->config->max_window ? hello->window
+                                                             : (uint32_t) self->config->max_window;
+        p->dirty = true;
+        proto_msg_t ready;
+        memset(&ready, 0, sizeof ready);
+        ready.kind = PROTO_KIND_READY;
+        ready.u.ready.version = PROTO_VERSION;
+        ready.u.ready.broker = proto_identity_public(self->identity)->name;
+        ready.u.ready.agency = p->agency;
+        ready.u.ready.time = s_now();
+        ready.u.ready.heartbeat = (uint32_t) self->config->heartbeat;
+        ready.u.ready.dir_serial = proto_directory_serial(self->directory);
+        ready.u.ready.max_frame = self->config->max_frame;
+        ready.u.ready.max_document = self->config->max_document;
+        ready.u.ready.max_recipients = (uint32_t) self->config->max_recipients;
+        ready.u.ready.max_attachments = (uint32_t) self->config->max_attachments;
+        s_send_msg(self, p, &ready);
+        if (hello->dir_serial != proto_directory_serial(self->directory))
+            s_send(self, p, PROTO_KIND_DIRECTORY, self->dir_body.data, self->dir_body.len, NULL,
+                   NULL, 0);
+        proto_log_info("event=connected agency=%s window=%u software=\"%s\"", p->agency, p->window,
+                       hello->software ? hello->software : "");
+        s_audit(self, BROKER_AUDIT_CONNECTED, p->agency, NULL, "", NULL);
+    }
+    proto_msg_destroy(&msg);
+}
+
+static void s_on_session(broker_server_t *self, s_peer_t *p, int kind, zmq_msg_t *body)
+{
+    proto_msg_t *msg = NULL;
+    proto_errinfo_t info;
+    proto_err_t rc = proto_msg_decode(kind, zmq_msg_data(body), zmq_msg_size(body), &msg, &info);
+    if (rc) {
+        char text[300];
+        snprintf(text, sizeof text, "%s: %s", info.field, info.message);
+        s_send_error(self, p, rc, text, NULL, ++p->errors >= MAX_ERRORS_IN_A_ROW);
+        return;
+    }
+    p->errors = 0;
+    if (kind == PROTO_KIND_CREDIT) {
+        uint32_t window = msg->u.credit.window;
+        p->window =
+            window < self->config->max_window ? window : (uint32_t) self->config->max_window;
+        p->dirty = true;
+    } else if (kind == PROTO_KIND_ACK) {
+        if (s_begin(self) == PROTO_OK) {
+            for (uint32_t i = 0; i < msg->u.ack.nmids; i++) {
+                uint64_t mid = msg->u.ack.mids[i];
+                if (broker_store_mbox_del(self->store, p->agency, mid) != PROTO_OK)
+                    break;
+                s_flight_remove(p, true, mid, NULL);
+            }
+        }
+    }
+    proto_msg_destroy(&msg);
+}
+
+// ---------------------------------------------------------------------------
+//  Applying verified work to the store
+
+//  Build the DELIVER body from the SUBMIT body the sender signed: the same
+//  bytes with the map grown by two fields, accepted and seq. The document
+//  and its signature are forwarded exactly as received.
+static proto_err_t s_deliver_body(const uint8_t *body, size_t len, uint64_t accepted, uint64_t seq,
+                                  proto_buf_t *out)
+{
+    size_t skip;
+    uint32_t count;
+    if (len >= 1 && (body[0] & 0xf0) == 0x80)
+        count = body[0] & 0x0f, skip = 1;
+    else if (len >= 3 && body[0] == 0xde)
+        count = (uint32_t) body[1] << 8 | body[2], skip = 3;
+    else if (len >= 5 && body[0] == 0xdf)
+        count =
+            (uint32_t) body[1] << 24 | (uint32_t) body[2] << 16 | (uint32_t) body[3] << 8 | body[4],
+        skip = 5;
+    else
+        return PROTO_ERR_MSGPACK;
+    msgpack_sbuffer extra;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&extra);
+    msgpack_packer_init(&pk, &extra, msgpack_sbuffer_write);
+    //  New map header (count + 2), the original fields, then ours.
+    msgpack_pack_map(&pk, count + 2);
+    size_t header_len = extra.size;
+    msgpack_pack_str_with_body(&pk, "accepted", 8);
+    msgpack_pack_uint64(&pk, accepted);
+    msgpack_pack_str_with_body(&pk, "seq", 3);
+    msgpack_pack_uint64(&pk, seq);
+    proto_buf_reset(out);
+    proto_err_t rc = proto_buf_append(out, extra.data, header_len);
+    if (!rc)
+        rc = proto_buf_append(out, body + skip, len - skip);
+    if (!rc)
+        rc = proto_buf_append(out, extra.data + header_len, extra.size - header_len);
+    msgpack_sbuffer_destroy(&extra);
+    return rc;
+}
+
+static proto_err_t s_usable(broker_server_t *self, const char *code)
+{
+    const proto_directory_entry_t *e = proto_directory_find(self->directory, code);
+    if (!e)
+        return PROTO_ERR_UNKNOWN_AGENCY;
+    proto_err_t rc = proto_directory_entry_usable(e, (int64_t) (s_now() / 1000));
+    //  Not yet valid or past validity: for a recipient, it cannot receive.
+    if (rc == PROTO_ERR_EXPIRED || rc == PROTO_ERR_NOT_AUTHORIZED)
+        rc = PROTO_ERR_AGENCY_SUSPENDED;
+    return rc;
+}
+
+//  The document is in the batch being built (stored, not yet committed).
+static const s_entry_t *s_batch_find(const broker_server_t *self, const proto_id_t *id)
+{
+    for (size_t i = 0; i < self->nbatch; i++)
+        if (self->batch[i].fresh &&
+            memcmp(self->batch[i].leaf.id.bytes, id->bytes, PROTO_ID_LEN) == 0)
+            return &self->batch[i];
+    return NULL;
+}
+
+//  A revoked document is no longer delivered to recipients still waiting
+//  for it; their state becomes revoked. Runs inside the caller's
+//  transaction.
+static proto_err_t s_revoke_waiting(broker_server_t *self, const proto_id_t *target)
+{
+    const void *frames[BROKER_MAX_FRAMES];
+    size_t lens[BROKER_MAX_FRAMES], count = 0;
+    proto_msg_t *msg = NULL;
+    proto_errinfo_t info;
+    broker_doc_t doc;
+    proto_err_t rc = broker_store_doc_get(self->store, target, &doc);
+    if (rc || doc.purged || doc.open == 0)
+        return rc;
+    rc = broker_store_frames_get(self->store, target, frames, lens, BROKER_MAX_FRAMES, &count);
+    if (!rc)
+        rc = proto_msg_decode(PROTO_KIND_DELIVER, frames[0], lens[0], &msg, &info);
+    for (uint32_t i = 0; !rc && i < msg->u.document.doc.nto; i++) {
+        const char *to = msg->u.document.doc.to[i];
+        broker_dlv_t dlv;
+        if (broker_store_dlv_get(self->store, to, target, &dlv) != PROTO_OK ||
+            dlv.state != BROKER_DLV_WAITING)
+            continue;
+        rc = broker_store_dlv_set(self->store, to, target, BROKER_DLV_REVOKED, s_now());
+        if (!rc && --doc.open == 0)
+            rc = broker_store_quota_add(self->store, doc.from, -1, 0);
+    }
+    proto_msg_destroy(&msg);
+    return rc;
+}
+
+static void s_apply_document(broker_server_t *self, s_peer_t *p, broker_job_t *job)
+{
+    const proto_document_t *d = &job->msg->u.document;
+    const proto_doc_t *doc = &d->doc;
+    char detail[160] = "";
+    proto_err_t rc = s_usable(self, doc->from);
+    for (uint32_t i = 0; !rc && i < doc->nto; i++) {
+        rc = s_usable(self, doc->to[i]);
+        if (rc)
+            snprintf(detail, sizeof detail, "recipient %s: %s", doc->to[i], proto_strerror(rc));
+    }
+    if (rc)
+        return s_reject(self, p, &doc->id, job->hash, doc->from, rc, detail);
+    rc = s_begin(self);
+    broker_doc_t existing;
+    if (!rc && broker_store_doc_get(self->store, &doc->id, &existing) == PROTO_OK) {
+        if (sodium_memcmp(existing.hash, job->hash, PROTO_HASH_LEN) != 0 ||
+            strcmp(existing.from, doc->from) != 0)
+            return s_reject(self, p, &doc->id, job->hash, doc->from, PROTO_ERR_DUPLICATE_ID,
+                            "this id was accepted before for other content");
+        //  Idempotence: the same leaf again (in this batch, or stored).
+        const s_entry_t *pending = s_batch_find(self, &doc->id);
+        s_accept(self, p, &doc->id, existing.hash, existing.from, NULL,
+                 pending ? pending->leaf.time : existing.accepted,
+                 pending ? pending->leaf.seq : existing.seq, false);
+        return;
+    }
+    for (uint32_t i = 0; !rc && i < doc->nop_refs; i++) {
+        broker_doc_t target;
+        rc = broker_store_doc_get(self->store, &doc->op_refs[i], &target);
+        if (!rc && strcmp(target.from, doc->from) != 0)
+            rc = PROTO_ERR_NOT_AUTHORIZED;
+        else if (!rc && target.revoked)
+            rc = PROTO_ERR_REVOKED;
+        if (rc)
+            snprintf(detail, sizeof detail, "op_refs[%u]: %s", i, proto_strerror(rc));
+    }
+    uint64_t bytes = 0, quota_docs = 0, quota_bytes = 0;
+    for (size_t i = 1; i < job->nframes; i++)
+        bytes += zmq_msg_size(&job->frames[i]);
+    if (!rc)
+        rc = broker_store_quota_get(self->store, doc->from, &quota_docs, &quota_bytes);
+    if (!rc && (quota_docs + 1 > self->config->quota_documents ||
+                quota_bytes + bytes > self->config->quota_bytes)) {
+        rc = PROTO_ERR_QUOTA;
+        snprintf(detail, sizeof detail, "%" PRIu64 " documents and %" PRIu64 " bytes stored",
+                 quota_docs, quota_bytes);
+    }
+    if (rc)
+        return s_reject(self, p, &doc->id, job->hash, doc->from, rc, detail);
+
+    //  Store it in a nested transaction: a full map undoes this document
+    //  only, not the batch around it.
+    uint64_t now = s_now(), seq = 0;
+    proto_buf_t body;
+    proto_buf_init(&body);
+    rc = broker_store_nest(self->store);
+    if (!rc) {
+        char audit[64];
+        snprintf(audit, sizeof audit, "kind=%s to=%u bytes=%" PRIu64, proto_kind_name(job->kind),
+                 doc->nto, bytes);
+        rc = broker_store_audit_append(self->store, now, BROKER_AUDIT_ACCEPTED, doc->from, &doc->id,
+                                       audit, &seq);
+        if (!rc)
+            rc = s_deliver_body(zmq_msg_data(&job->frames[1]), zmq_msg_size(&job->frames[1]), now,
+                                seq, &body);
+        const void *frames[BROKER_MAX_FRAMES];
+        size_t lens[BROKER_MAX_FRAMES];
+        frames[0] = body.data;
+        lens[0] = body.len;
+        for (size_t i = 2; i < job->nframes; i++) {
+            frames[i - 1] = zmq_msg_data(&job->frames[i]);
+            lens[i - 1] = zmq_msg_size(&job->frames[i]);
+        }
+        broker_doc_t record = { .id = doc->id,
+                                .accepted = now,
+                                .seq = seq,
+                                .kind = (uint8_t) job->kind,
+                                .urgency = doc->urgency,
+                                .nto = doc->nto,
+                                .open = doc->nto,
+                                .bytes = body.len + bytes };
+        snprintf(record.from, sizeof record.from, "%s", doc->from);
+        memcpy(record.hash, job->hash, PROTO_HASH_LEN);
+        if (!rc)
+            rc = broker_store_doc_add(self->store, &record, doc->to, frames, lens, job->nframes - 1,
+                                      self->config->ttl);
+        if (!rc)
+            rc = broker_store_quota_add(self->store, doc->from, 1, (int64_t) record.bytes);
+        //  A revoke stops the revoked documents from reaching anyone who
+        //  has not received them yet.
+        for (uint32_t i = 0; !rc && doc->op == PROTO_OP_REVOKE && i < doc->nop_refs; i++) {
+            broker_doc_t target;
+            rc = broker_store_doc_get(self->store, &doc->op_refs[i], &target);
+            target.revoked = 1;
+            if (!rc)
+                rc = broker_store_doc_update(self->store, &target);
+            if (!rc)
+                rc = s_revoke_waiting(self, &doc->op_refs[i]);
+        }
+        proto_err_t nest_rc = broker_store_unnest(self->store, rc == PROTO_OK);
+        if (!rc)
+            rc = nest_rc;
+    }
+    proto_buf_free(&body);
+    if (rc) {
+        proto_err_t code = rc == PROTO_ERR_STORE_FULL ? rc : PROTO_ERR_STORE;
+        return s_reject(self, p, &doc->id, job->hash, doc->from, code, "not stored");
+    }
+    char id_text[37];
+    s_id_text(&doc->id, id_text);
+    proto_log_debug("event=accepted_pending doc=%s from=%s to=%u seq=%" PRIu64, id_text, doc->from,
+                    doc->nto, seq);
+    s_accept(self, p, &doc->id, job->hash, doc->from, NULL, now, seq, true);
+    for (uint32_t i = 0; i < doc->nto; i++)
+        s_mark_dirty(self, doc->to[i]);
+}
+
+static void s_apply_status(broker_server_t *self, s_peer_t *p, broker_job_t *job)
+{
+    proto_status_t *s = &job->msg->u.status;
+    const proto_notice_t *n = &s->notice;
+    broker_doc_t doc;
+    broker_dlv_t dlv;
+    proto_err_t rc = s_begin(self);
+    if (!rc)
+        rc = broker_store_doc_get(self->store, &n->doc, &doc);
+    if (!rc) {
+        bool sender = strcmp(doc.from, p->agency) == 0;
+        if (n->code == 13)
+            rc = sender && broker_store_dlv_get(self->store, n->to, &n->doc, &dlv) == PROTO_OK
+                     ? PROTO_OK
+                     : PROTO_ERR_NOT_AUTHORIZED;
+        else
+            rc = strcmp(n->to, doc.from) == 0 &&
+                         broker_store_dlv_get(self->store, p->agency, &n->doc, &dlv) == PROTO_OK
+                     ? PROTO_OK
+                     : PROTO_ERR_NOT_AUTHORIZED;
+    }
+    //  A recall answer (15, 16) needs a recall request (13) first.
+    uint8_t recall[PROTO_ID_LEN + PROTO_AGENCY_CODE_LEN];
+    memcpy(recall, n->doc.bytes, PROTO_ID_LEN);
+    memcpy(recall + PROTO_ID_LEN, n->code == 13 ? n->to : n->from, PROTO_AGENCY_CODE_LEN);
+    if (!rc && (n->code == 15 || n->code == 16) &&
+        broker_store_flag_get(self->store, recall, sizeof recall) != PROTO_OK)
+        return s_reject(self, p, &n->id, job->hash, n->from, PROTO_ERR_BAD_STATE,
+                        "no recall was requested of this agency for this document");
+    broker_notice_t known;
+    if (!rc && broker_store_notice_get(self->store, &n->id, &known) == PROTO_OK) {
+        if (sodium_memcmp(known.hash, job->hash, PROTO_HASH_LEN) != 0)
+            return s_reject(self, p, &n->id, job->hash, n->from, PROTO_ERR_DUPLICATE_ID,
+                            "this notice id was used for another notice");
+        return s_accept(self, p, &n->id, job->hash, n->from, n->to, n->time, 0, false);
+    }
+    if (rc)
+        return s_reject(self, p, &n->id, job->hash, n->from, rc,
+                        rc == PROTO_ERR_UNKNOWN_DOC ? "no such document"
+                                                    : "not a party to this document in this role");
+    uint64_t mid = 0, seq = 0;
+    proto_buf_t body;
+    proto_buf_init(&body);
+    proto_errinfo_t info;
+    broker_notice_t record = { .doc = n->doc, .code = n->code };
+    snprintf(record.from, sizeof record.from, "%s", n->from);
+    snprintf(record.to, sizeof record.to, "%s", n->to);
+    memcpy(record.hash, job->hash, PROTO_HASH_LEN);
+    rc = broker_store_nest(self->store);
+    if (!rc) {
+        rc = broker_store_mid_next(self->store, &mid);
+        s->mid = mid;
+        if (!rc)
+            rc = proto_msg_encode(job->msg, &body, &info);
+        if (!rc)
+            rc = broker_store_mbox_put(self->store, n->to, mid, PROTO_KIND_STATUS, body.data,
+                                       body.len);
+        if (!rc)
+            rc = broker_store_notice_put(self->store, &n->id, &record);
+        if (!rc && n->code == 13)
+            rc = broker_store_flag_set(self->store, recall, sizeof recall);
+        char detail[64];
+        snprintf(detail, sizeof detail, "code=%02u to=%s", n->code, n->to);
+        if (!rc)
+            rc = broker_store_audit_append(self->store, s_now(), BROKER_AUDIT_STATUS, n->from,
+                                           &n->doc, detail, &seq);
+        proto_err_t nest_rc = broker_store_unnest(self->store, rc == PROTO_OK);
+        if (!rc)
+            rc = nest_rc;
+    }
+    proto_buf_free(&body);
+    if (rc)
+        return s_reject(self, p, &n->id, job->hash, n->from,
+                        rc == PROTO_ERR_STORE_FULL ? rc : PROTO_ERR_STORE, "not stored");
+    s_accept(self, p, &n->id, job->hash, n->from, n->to, n->time, seq, true);
+    s_mark_dirty(self, n->to);
+}
+
+static void s_apply_delivered(broker_server_t *self, s_peer_t *p, broker_job_t *job)
+{
+    proto_receipts_t *r = &job->msg->u.receipts;
+    proto_err_t rc = s_begin(self);
+    if (rc)
+        return;
+    //  Check each item; route the good ones to their senders, grouped.
+    bool *good = calloc(r->nitems, sizeof *good);
+    char(*senders)[PROTO_AGENCY_CODE_LEN + 1] = calloc(r->nitems, sizeof *senders);
+    proto_item_t *subset = calloc(r->nitems, sizeof *subset);
+    if (!good || !senders || !subset)
+        goto done;
+    for (uint32_t i = 0; i < r->nitems; i++) {
+        const proto_leaf_t *leaf = &r->items[i].leaf;
+        broker_doc_t doc;
+        broker_dlv_t dlv;
+        rc = broker_store_doc_get(self->store, &leaf->id, &doc);
+        if (!rc && broker_store_dlv_get(self->store, p->agency, &leaf->id, &dlv) != PROTO_OK)
+            rc = PROTO_ERR_NOT_AUTHORIZED;
+        if (!rc && (sodium_memcmp(doc.hash, leaf->hash, PROTO_HASH_LEN) != 0 ||
+                    strcmp(doc.from, leaf->from) != 0))
+            rc = PROTO_ERR_VALUE;
+        if (rc) {
+            s_send_error(self, p, rc,
+                         rc == PROTO_ERR_VALUE ? "receipt does not match the document"
+                                               : "not a document addressed to this agency",
+                         &leaf->id, false);
+            continue;
+        }
+        s_flight_remove(p, false, 0, &leaf->id);
+        if (dlv.state != BROKER_DLV_WAITING)
+            continue; // acknowledged before: nothing new to record
+        bool refused = leaf->event == PROTO_EVENT_REFUSED;
+        rc = broker_store_dlv_set(self->store, p->agency, &leaf->id,
+                                  refused ? BROKER_DLV_REFUSED : BROKER_DLV_DELIVERED, s_now());
+        char detail[64];
+        snprintf(detail, sizeof detail, "to=%s%s%s", p->agency, refused ? " code=" : "",
+                 refused ? proto_errname((proto_err_t) leaf->code) : "");
+        if (!rc)
+            rc = broker_store_audit_append(self->store, s_now(),
+                                           refused ? BROKER_AUDIT_REFUSED_BY_RECIPIENT
+                                                   : BROKER_AUDIT_DELIVERED,
+                                           doc.from, &leaf->id, detail, NULL);
+        if (!rc && doc.open == 1)
+            rc = broker_store_quota_add(self->store, doc.from, -1, 0);
+        if (rc) {
+            proto_log_error("event=delivered_not_recorded agency=%s error=%s", p->agency,
+                            proto_errname(rc));
+            continue;
+        }
+        self->delivered++;
+        good[i] = true;
+        snprintf(senders[i], sizeof senders[i], "%s", doc.from);
+    }
+    //  One routed bundle per sender: the recipient's head and signature with
+    //  only that sender's items.
+    for (uint32_t i = 0; i < r->nitems; i++) {
+        if (!good[i])
+            continue;
+        uint32_t count = 0;
+        for (uint32_t j = i; j < r->nitems; j++)
+            if (good[j] && strcmp(senders[j], senders[i]) == 0) {
+                subset[count++] = r->items[j];
+                if (j != i)
+                    good[j] = false;
+            }
+        good[i] = false;
+        proto_msg_t msg;
+        memset(&msg, 0, sizeof msg);
+        msg.kind = PROTO_KIND_DELIVERED;
+        msg.u.receipts = *r;
+        msg.u.receipts.items = subset;
+        msg.u.receipts.nitems = count;
+        proto_buf_t body;
+        proto_errinfo_t info;
+        proto_buf_init(&body);
+        rc = broker_store_mid_next(self->store, &msg.u.receipts.mid);
+        if (!rc)
+            rc = proto_msg_encode(&msg, &body, &info);
+        if (!rc)
+            rc = broker_store_mbox_put(self->store, senders[i], msg.u.receipts.mid,
+                                       PROTO_KIND_DELIVERED, body.data, body.len);
+        proto_buf_free(&body);
+        if (rc)
+            proto_log_error("event=receipt_not_routed to=%s error=%s", senders[i],
+                            proto_errname(rc));
+        else
+            s_mark_dirty(self, senders[i]);
+    }
+done:
+    free(good);
+    free(senders);
+    free(subset);
+}
+
+static void s_apply(broker_server_t *self, broker_job_t *job)
+{
+    s_peer_t *p = s_peer_find(self, job->routing, job->routing_len);
+    if (!p || p->dead)
+        return; // the session ended while the job was at a worker
+    if (job->err) {
+        char text[300];
+        snprintf(text, sizeof text, "%s%s%s", job->info.field, job->info.field[0] ? ": " : "",
+                 job->info.message);
+        //  A document or notice that decoded gets a signed REJECTED; what
+        //  could not be decoded far enough gets an ERROR.
+        if (job->msg && proto_kind_has_document(job->kind)) {
+            const proto_doc_t *doc = &job->msg->u.document.doc;
+            s_reject(self, p, &doc->id, NULL, doc->from, job->err, text);
+        } else if (job->msg && job->kind == PROTO_KIND_STATUS) {
+            const proto_notice_t *n = &job->msg->u.status.notice;
+            s_reject(self, p, &n->id, NULL, n->from, job->err, text);
+        } else {
+            s_send_error(self, p, job->err, text, NULL, ++p->errors >= MAX_ERRORS_IN_A_ROW);
+        }
+        return;
+    }
+    p->errors = 0;
+    if (proto_kind_has_document(job->kind))
+        s_apply_document(self, p, job);
+    else if (job->kind == PROTO_KIND_STATUS)
+        s_apply_status(self, p, job);
+    else if (job->kind == PROTO_KIND_DELIVERED)
+        s_apply_delivered(self, p, job);
+}
+
+// ---------------------------------------------------------------------------
+//  Receiving from agents
+
+//  Handle one message. Returns true if the job went to a worker (it then
+//  owns it), false if the caller must free it.
+static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *job, size_t dropped)
+{
+    const char *user = zmq_msg_gets(&job->frames[0], "User-Id");
+    s_peer_t *p = s_peer_find(self, zmq_msg_data(rid), zmq_msg_size(rid));
+    if (!p) {
+        if (!user || proto_agency_code_check(user, strlen(user)) != PROTO_OK)
+            return false; // cannot happen behind ZAP; never trust it anyway
+        p = s_peer_new(self, zmq_msg_data(rid), zmq_msg_size(rid), user);
+        if (!p)
+            return false;
+    }
+    if (p->dead)
+        return false;
+    p->last_recv = s_now();
+    uint8_t version;
+    int kind;
+    proto_err_t rc = proto_header_parse(zmq_msg_data(&job->frames[0]),
+                                        zmq_msg_size(&job->frames[0]), &version, &kind);
+    if (!rc && (dropped || job->nframes < 2))
+        rc = PROTO_ERR_FRAMING;
+    if (rc) {
+        s_send_error(self, p, rc, "bad header or frame count", NULL,
+                     ++p->errors >= MAX_ERRORS_IN_A_ROW);
+        return false;
+    }
+    if (p->state == S_CONNECTED) {
+        if (kind == PROTO_KIND_HELLO && job->nframes == 2)
+            s_on_hello(self, p, &job->frames[1]);
+        else
+            s_send_error(self, p, PROTO_ERR_NOT_AUTHENTICATED, "send HELLO first", NULL, true);
+        return false;
+    }
+    switch (kind) {
+    case PROTO_KIND_HEARTBEAT:
+    case PROTO_KIND_CREDIT:
+    case PROTO_KIND_ACK:
+        if (job->nframes != 2)
+            s_send_error(self, p, PROTO_ERR_FRAMING, "exactly 2 frames", NULL, false);
+        else
+            s_on_session(self, p, kind, &job->frames[1]);
+        return false;
+    case PROTO_KIND_SUBMIT:
+    case PROTO_KIND_REVOKE:
+    case PROTO_KIND_UPDATE:
+    case PROTO_KIND_REPLACE:
+    case PROTO_KIND_STATUS:
+    case PROTO_KIND_DELIVERED: {
+        const proto_directory_entry_t *e = proto_directory_find(self->directory, p->agency);
+        if (!e) {
+            s_send_error(self, p, PROTO_ERR_UNKNOWN_AGENCY, NULL, NULL, true);
+            return false;
+        }
+        memcpy(job->routing, zmq_msg_data(rid), zmq_msg_size(rid));
+        job->routing_len = zmq_msg_size(rid);
+        job->kind = kind;
+        snprintf(job->agency, sizeof job->agency, "%s", p->agency);
+        memcpy(job->key, e->sign_pk, PROTO_KEY_LEN);
+        job->max_document = self->config->max_document;
+        job->max_recipients = (uint32_t) self->config->max_recipients;
+        job->max_attachments = (uint32_t) self->config->max_attachments;
+        if (broker_job_send(self->jobs, job) != 0) {
+            s_send_error(self, p, PROTO_ERR_BUSY, NULL, NULL, false);
+            return false;
+        }
+        self->outstanding++;
+        return true;
+    }
+    case PROTO_KIND_HELLO:
+        s_send_error(self, p, PROTO_ERR_UNEXPECTED, "already in a session", NULL, false);
+        return false;
+    default:
+        s_send_error(self, p, PROTO_ERR_UNEXPECTED, "agents do not send this kind", NULL, false);
+        return false;
+    }
+}
+
+static void s_router_readable(broker_server_t *self)
+{
+    for (int taken = 0; taken < DRAIN_LIMIT; taken++) {
+        zmq_msg_t rid;
+        zmq_msg_init(&rid);
+        if (zmq_msg_recv(&rid, self->router, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&rid);
+            return;
+        }
+        broker_job_t *job = calloc(1, sizeof *job);
+        if (!job) {
+            zmq_msg_close(&rid);
+            return;
+        }
+        size_t dropped = 0;
+        int more = zmq_msg_more(&rid);
+        //  Frames beyond what any message may have are read and dropped;
+        //  the message is then refused as malformed.
+        while (more) {
+            zmq_msg_t *frame = job->nframes < BROKER_MAX_FRAMES ? &job->frames[job->nframes] : NULL;
+            zmq_msg_t spare;
+            zmq_msg_t *into = frame ? frame : &spare;
+            zmq_msg_init(into);
+            if (zmq_msg_recv(into, self->router, 0) < 0) {
+                zmq_msg_close(into);
+                break;
+            }
+            more = zmq_msg_more(into);
+            if (frame)
+                job->nframes++;
+            else {
+                zmq_msg_close(&spare);
+                dropped++;
+            }
+        }
+        if (job->nframes == 0 || !s_on_message(self, &rid, job, dropped))
+            broker_job_destroy(&job);
+        zmq_msg_close(&rid);
+    }
+}
+
+static void s_results_readable(broker_server_t *self)
+{
+    broker_job_t *job;
+    while ((job = broker_job_recv(self->results))) {
+        self->outstanding--;
+        s_apply(self, job);
+        broker_job_destroy(&job);
+        if (broker_store_writing(self->store) && self->batch_docs >= self->config->commit_batch)
+            s_commit(self);
+    }
+}
+
+// ---------------------------------------------------------------------------
+//  Pushing deliveries
+
+typedef struct {
+    broker_server_t *self;
+    s_peer_t *peer;
+    bool found;
+    uint64_t mid;
+    uint8_t kind;
+    const void *body;
+    size_t len;
+    proto_id_t id;
+} s_pick_t;
+
+static bool s_pick_mbox(void *arg, uint64_t mid, uint8_t kind, const void *body, size_t len)
+{
+    s_pick_t *pick = arg;
+    if (s_in_flight(pick->peer, true, mid, NULL))
+        return true;
+    pick->found = true;
+    pick->mid = mid;
+    pick->kind = kind;
+    pick->body = body;
+    pick->len = len;
+    return false;
+}
+
+static bool s_pick_queue(void *arg, const proto_id_t *id)
+{
+    s_pick_t *pick = arg;
+    if (s_in_flight(pick->peer, false, 0, id))
+        return true;
+    pick->found = true;
+    pick->id = *id;
+    return false;
+}
+
+static void s_push(broker_server_t *self, s_peer_t *p)
+{
+    while (p->nflight < p->window) {
+        s_pick_t pick = { .self = self, .peer = p };
+        broker_store_mbox_scan(self->store, p->agency, s_pick_mbox, &pick);
+        if (pick.found) {
+            if (!s_send(self, p, (proto_kind_t) pick.kind, pick.body, pick.len, NULL, NULL, 0))
+                return;
+            p->flight[p->nflight++] = (s_flight_t){ .is_mid = true, .mid = pick.mid };
+            continue;
+        }
+        broker_store_queue_scan(self->store, p->agency, s_pick_queue, &pick);
+        if (!pick.found)
+            return;
+        const void *frames[BROKER_MAX_FRAMES];
+        size_t lens[BROKER_MAX_FRAMES], count = 0;
+        if (broker_store_frames_get(self->store, &pick.id, frames, lens, BROKER_MAX_FRAMES,
+                                    &count) != PROTO_OK ||
+            count < 1) {
+            char id_text[37];
+            s_id_text(&pick.id, id_text);
+            proto_log_error("event=frames_missing doc=%s recipient=%s", id_text, p->agency);
+            return;
+        }
+        if (!s_send(self, p, PROTO_KIND_DELIVER, frames[0], lens[0], frames + 1, lens + 1,
+                    count - 1))
+            return;
+        p->flight[p->nflight++] = (s_flight_t){ .is_mid = false, .id = pick.id };
+    }
+}
+
+static void s_push_all(broker_server_t *self)
+{
+    if (broker_store_writing(self->store))
+        return; // pushes read committed data only
+    bool any = false;
+    for (size_t i = 0; i < self->npeers && !any; i++)
+        any = self->peers[i]->dirty && self->peers[i]->state == S_READY && !self->peers[i]->dead;
+    if (!any || broker_store_read_begin(self->store) != PROTO_OK)
+        return;
+    for (size_t i = 0; i < self->npeers; i++) {
+        s_peer_t *p = self->peers[i];
+        if (p->dirty && p->state == S_READY && !p->dead) {
+            p->dirty = false;
+            s_push(self, p);
+        }
+    }
+    broker_store_read_end(self->store);
+}
+
+// ---------------------------------------------------------------------------
+//  Timers
+
+static void s_heartbeats(broker_server_t *self, uint64_t now)
+{
+    uint64_t limit = self->config->heartbeat * self->config->heartbeat_misses;
+    for (size_t i = 0; i < self->npeers; i++) {
+        s_peer_t *p = self->peers[i];
+        if (p->dead)
+            continue;
+        if (now - p->last_recv > limit) {
+            proto_log_info("event=disconnected agency=%s reason=silent in_flight=%u", p->agency,
+                           p->nflight);
+            if (p->state == S_READY)
+                s_audit(self, BROKER_AUDIT_DISCONNECTED, p->agency, NULL, "silent", NULL);
+            p->dead = true;
+        } else if (p->state == S_READY && now - p->last_send >= self->config->heartbeat) {
+            proto_msg_t msg;
+            memset(&msg, 0, sizeof msg);
+            msg.kind = PROTO_KIND_HEARTBEAT;
+            msg.u.heartbeat.time = now;
+            s_send_msg(self, p, &msg);
+        }
+    }
+}
+
+//  Broker-signed notices to senders (EXPIRED and RETURNED events): one tree,
+//  one signature, and each sender gets its own items in its mailbox.
+static void s_route_to_senders(broker_server_t *self, const proto_leaf_t *leaves, size_t n)
+{
+    if (n == 0)
+        return;
+    proto_item_t *items = calloc(n, sizeof *items);
+    proto_item_t *subset = calloc(n, sizeof *subset);
+    uint8_t(*paths)[PROTO_HASH_LEN] = calloc(n * PROTO_MAX_PATH, PROTO_HASH_LEN);
+    bool *done = calloc(n, sizeof *done);
+    proto_head_t head;
+    uint8_t sig[PROTO_SIG_LEN];
+    if (!items || !subset || !paths || !done ||
+        proto_receipts_build(leaves, n, self->identity, s_now(), &head, sig, items, paths) !=
+            PROTO_OK) {
+        proto_log_error("event=notices_failed count=%zu", n);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (done[i])
+            continue;
+        uint32_t count = 0;
+        for (size_t j = i; j < n && count < PROTO_MAX_ITEMS; j++)
+            if (!done[j] && strcmp(leaves[j].from, leaves[i].from) == 0) {
+                subset[count++] = items[j];
+                done[j] = true;
+            }
+        proto_msg_t msg;
+        memset(&msg, 0, sizeof msg);
+        msg.kind = PROTO_KIND_EXPIRED;
+        msg.u.receipts.head = head;
+        memcpy(msg.u.receipts.sig, sig, sizeof sig);
+        msg.u.receipts.items = subset;
+        msg.u.receipts.nitems = count;
+        proto_buf_t body;
+        proto_errinfo_t info;
+        proto_buf_init(&body);
+        proto_err_t rc = broker_store_mid_next(self->store, &msg.u.receipts.mid);
+        if (!rc)
+            rc = proto_msg_encode(&msg, &body, &info);
+        if (!rc)
+            rc = broker_store_mbox_put(self->store, leaves[i].from, msg.u.receipts.mid,
+                                       PROTO_KIND_EXPIRED, body.data, body.len);
+        proto_buf_free(&body);
+        if (rc)
+            proto_log_error("event=notice_not_routed to=%s error=%s", leaves[i].from,
+                            proto_errname(rc));
+        else
+            s_mark_dirty(self, leaves[i].from);
+    }
+done:
+    free(items);
+    free(subset);
+    free(paths);
+    free(done);
+}
+
+typedef struct {
+    broker_server_t *self;
+    proto_event_t event;
+    const char *recipient; // for RETURNED: the revoked agency
+    proto_leaf_t *leaves;
+    char (*codes)[2][PROTO_AGENCY_CODE_LEN + 1];
+    size_t n, cap;
+} s_ending_t;
+
+//  End one waiting delivery (expired or returned) and queue its leaf.
+static void s_end_delivery(s_ending_t *ex, const char *recipient, const proto_id_t *id)
+{
+    broker_server_t *self = ex->self;
+    broker_doc_t doc;
+    uint64_t seq = 0;
+    bool expired = ex->event == PROTO_EVENT_EXPIRED;
+    if (ex->n == ex->cap || broker_store_doc_get(self->store, id, &doc) != PROTO_OK)
+        return;
+    if (broker_store_dlv_set(self->store, recipient, id,
+                             expired ? BROKER_DLV_EXPIRED : BROKER_DLV_RETURNED,
+                             s_now()) != PROTO_OK)
+        return;
+    char detail[40];
+    snprintf(detail, sizeof detail, "to=%s", recipient);
+    s_audit(self, expired ? BROKER_AUDIT_EXPIRED : BROKER_AUDIT_RETURNED, doc.from, id, detail,
+            &seq);
+    if (doc.open == 1 && broker_store_quota_add(self->store, doc.from, -1, 0) != PROTO_OK)
+        return;
+    proto_leaf_t *leaf = &ex->leaves[ex->n];
+    snprintf(ex->codes[ex->n][0], sizeof ex->codes[ex->n][0], "%s", doc.from);
+    snprintf(ex->codes[ex->n][1], sizeof ex->codes[ex->n][1], "%s", recipient);
+    memset(leaf, 0, sizeof *leaf);
+    leaf->event = (uint8_t) ex->event;
+    leaf->id = *id;
+    memcpy(leaf->hash, doc.hash, PROTO_HASH_LEN);
+    leaf->from = ex->codes[ex->n][0];
+    leaf->to = ex->codes[ex->n][1];
+    leaf->time = s_now();
+    leaf->seq = seq;
+    ex->n++;
+}
+
+static void s_expire_one(void *arg, const char *recipient, const proto_id_t *id)
+{
+    s_end_delivery(arg, recipient, id);
+}
+
+static bool s_return_one(void *arg, const proto_id_t *id)
+{
+    s_ending_t *ex = arg;
+    s_end_delivery(ex, ex->recipient, id);
+    return ex->n < ex->cap;
+}
+
+static bool s_ending_init(s_ending_t *ex, broker_server_t *self, proto_event_t event)
+{
+    memset(ex, 0, sizeof *ex);
+    ex->self = self;
+    ex->event = event;
+    ex->cap = 1024;
+    ex->leaves = calloc(ex->cap, sizeof *ex->leaves);
+    ex->codes = calloc(ex->cap, sizeof *ex->codes);
+    return ex->leaves && ex->codes && s_begin(self) == PROTO_OK;
+}
+
+static void s_ending_finish(s_ending_t *ex)
+{
+    s_route_to_senders(ex->self, ex->leaves, ex->n);
+    if (ex->n)
+        proto_log_info("event=%s deliveries=%zu%s%s",
+                       ex->event == PROTO_EVENT_EXPIRED ? "expired" : "returned", ex->n,
+                       ex->recipient ? " recipient=" : "", ex->recipient ? ex->recipient : "");
+    free(ex->leaves);
+    free(ex->codes);
+}
+
+//  Deliveries past their time to live become EXPIRED.
+static void s_expire(broker_server_t *self, uint64_t now)
+{
+    s_ending_t ex;
+    if (s_ending_init(&ex, self, PROTO_EVENT_EXPIRED))
+        broker_store_expiry_scan(self->store, now, ex.cap, s_expire_one, &ex);
+    s_ending_finish(&ex);
+}
+
+//  Everything waiting for a revoked agency goes back to its senders.
+void broker_return_waiting(broker_server_t *self, const char *recipient)
+{
+    size_t returned;
+    do {
+        s_ending_t ex;
+        if (s_ending_init(&ex, self, PROTO_EVENT_RETURNED)) {
+            ex.recipient = recipient;
+            broker_store_queue_scan(self->store, recipient, s_return_one, &ex);
+        }
+        returned = ex.n;
+        s_ending_finish(&ex);
+    } while (returned == 1024);
+}
+
+typedef struct {
+    broker_server_t *self;
+    size_t count;
+} s_purge_t;
+
+static void s_purge_one(void *arg, const proto_id_t *id)
+{
+    s_purge_t *purge = arg;
+    broker_doc_t doc;
+    uint64_t freed = 0;
+    if (broker_store_doc_get(purge->self->store, id, &doc) != PROTO_OK ||
+        broker_store_doc_purge(purge->self->store, id, &freed) != PROTO_OK)
+        return;
+    if (freed &&
+        broker_store_quota_add(purge->self->store, doc.from, 0, -(int64_t) freed) != PROTO_OK)
+        return;
+    s_audit(purge->self, BROKER_AUDIT_PURGED, doc.from, id, "", NULL);
+    purge->count++;
+}
+
+//  Documents finished longer than `retention` ago lose their frames.
+static void s_retire(broker_server_t *self, uint64_t now)
+{
+    if (now < self->config->retention || s_begin(self) != PROTO_OK)
+        return;
+    s_purge_t purge = { self, 0 };
+    broker_store_retire_scan(self->store, now - self->config->retention, 1024, s_purge_one, &purge);
+    if (purge.count)
+        proto_log_info("event=purged documents=%zu", purge.count);
+}
+
+// ---------------------------------------------------------------------------
+//  Life cycle
+
+void broker_server_signal(broker_server_t *self, int signal_number)
+{
+    unsigned char byte = (unsigned char) signal_number;
+    ssize_t written = write(self->signal_pipe[1], &byte, 1);
+    (void) written;
+}
+
+static void s_on_signal(broker_server_t *self)
+{
+    unsigned char bytes[16];
+    ssize_t n = read(self->signal_pipe[0], bytes, sizeof bytes);
+    for (ssize_t i = 0; i < n; i++) {
+        if (bytes[i] == SIGHUP) {
+            proto_log_info("event=reload reason=SIGHUP");
+            broker_directory_reload(self);
+        } else {
+            proto_log_info("event=stopping signal=%d", bytes[i]);
+            self->stop = true;
+        }
+    }
+}
+
+static int s_write_endpoint(broker_server_t *self)
+{
+    char endpoint[256];
+    size_t len = sizeof endpoint;
+    if (zmq_getsockopt(self->router, ZMQ_LAST_ENDPOINT, endpoint, &len) != 0)
+        return -1;
+    char path[4096], err[200];
+    snprintf(path, sizeof path, "%s/endpoint", self->config->data_dir);
+    char line[300];
+    int n = snprintf(line, sizeof line, "%s\n", endpoint);
+    proto_err_t rc = proto_file_write_atomic(path, line, (size_t) n, 0644, true, err, sizeof err);
+    if (rc)
+        proto_log_warning("event=endpoint_file_failed path=%s detail=\"%s\"", path, err);
+    proto_log_info("event=listening endpoint=%s", endpoint);
+    return 0;
+}
+
+broker_server_t *broker_server_new(const broker_config_t *config, char *errbuf, size_t errlen)
+{
+    broker_server_t *self = calloc(1, sizeof *self);
+    char err[256] = "";
+    if (!self) {
+        snprintf(errbuf, errlen, "out of memory");
+        return NULL;
+    }
+    self->config = config;
+    self->signal_pipe[0] = self->signal_pipe[1] = -1;
+    self->backup_pipe[0] = self->backup_pipe[1] = -1;
+    self->started = s_now();
+    self->minute_mark = self->started;
+    proto_buf_init(&self->dir_body);
+
+    //  The identity: refuse a key file others can read, and say how to fix it.
+    char *passphrase = NULL;
+    proto_err_t rc = proto_identity_load(config->identity, NULL, &self->identity, err, sizeof err);
+    if (rc == PROTO_ERR_PASSPHRASE) {
+        rc = proto_passphrase_read(config->passphrase_file[0] ? config->passphrase_file : NULL,
+                                   PROTO_PASSPHRASE_ENV, &passphrase);
+        if (!rc)
+            rc =
+                proto_identity_load(config->identity, passphrase, &self->identity, err, sizeof err);
+        proto_passphrase_free(&passphrase);
+    }
+    if (rc) {
+        snprintf(errbuf, errlen, "cannot load the broker identity %s: %s%s%s%s", config->identity,
+                 proto_strerror(rc), *err ? ": " : "", err,
+                 rc == PROTO_ERR_PERMISSIONS ? " (run: chmod 600 on it)" : "");
+        goto fail;
+    }
+    if (proto_identity_public(self->identity)->role != PROTO_ROLE_BROKER) {
+        snprintf(errbuf, errlen,
+                 "%s is an agency key; the broker needs a broker identity "
+                 "(truc-keys new --broker NAME)",
+                 config->identity);
+        goto fail;
+    }
+    rc = proto_directory_load(config->directory, &self->directory, err, sizeof err);
+    if (rc) {
+        snprintf(errbuf, errlen, "cannot load the agency directory %s: %s%s%s", config->directory,
+                 proto_strerror(rc), *err ? ": " : "", err);
+        goto fail;
+    }
+    if (s_directory_snapshot(self) != PROTO_OK) {
+        snprintf(errbuf, errlen, "cannot sign the directory snapshot");
+        goto fail;
+    }
+    self->store = broker_store_open(config->data_dir, config->map_size, errbuf, errlen);
+    if (!self->store)
+        goto fail;
+    if (pipe(self->signal_pipe) != 0 || pipe(self->backup_pipe) != 0) {
+        snprintf(errbuf, errlen, "pipe: %s", strerror(errno));
+        goto fail;
+    }
+    fcntl(self->signal_pipe[0], F_SETFL, O_NONBLOCK);
+    fcntl(self->signal_pipe[1], F_SETFL, O_NONBLOCK);
+
+    self->ctx = zmq_ctx_new();
+    self->zap = zmq_socket(self->ctx, ZMQ_REP);
+    self->jobs = zmq_socket(self->ctx, ZMQ_PUSH);
+    self->results = zmq_socket(self->ctx, ZMQ_PULL);
+    self->router = zmq_socket(self->ctx, ZMQ_ROUTER);
+    self->admin = zmq_socket(self->ctx, ZMQ_REP);
+    if (!self->zap || !self->jobs || !self->results || !self->router ||
+        zmq_bind(self->zap, ZAP_ENDPOINT) || zmq_bind(self->jobs, JOBS_ENDPOINT) ||
+        zmq_bind(self->results, RESULTS_ENDPOINT)) {
+        snprintf(errbuf, errlen, "cannot set up internal sockets: %s", zmq_strerror(zmq_errno()));
+        goto fail;
+    }
+    int one = 1, linger = 1000, hwm = 100000;
+    int64_t max_frame = (int64_t) config->max_frame;
+    zmq_setsockopt(self->router, ZMQ_CURVE_SERVER, &one, sizeof one);
+    zmq_setsockopt(self->router, ZMQ_CURVE_SECRETKEY, proto_identity_curve_sk(self->identity),
+                   PROTO_KEY_LEN);
+    zmq_setsockopt(self->router, ZMQ_ZAP_DOMAIN, "truc", 4);
+    zmq_setsockopt(self->router, ZMQ_MAXMSGSIZE, &max_frame, sizeof max_frame);
+    zmq_setsockopt(self->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    zmq_setsockopt(self->router, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(self->router, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(self->router, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_bind(self->router, config->endpoint) != 0) {
+        snprintf(errbuf, errlen, "cannot bind %s: %s", config->endpoint, zmq_strerror(zmq_errno()));
+        goto fail;
+    }
+    char admin_endpoint[4200];
+    if (config->admin_endpoint[0])
+        snprintf(admin_endpoint, sizeof admin_endpoint, "%s", config->admin_endpoint);
+    else
+        snprintf(admin_endpoint, sizeof admin_endpoint, "ipc://%s/admin.sock", config->data_dir);
+    //  The socket file lands in the data directory, which is private to the
+    //  broker's user (mode 0700): that is the admin endpoint's protection.
+    if (!self->admin || zmq_bind(self->admin, admin_endpoint) != 0) {
+        snprintf(errbuf, errlen, "cannot bind the admin endpoint %s: %s", admin_endpoint,
+                 zmq_strerror(zmq_errno()));
+        goto fail;
+    }
+    //  Whatever the umask and the directory's mode: only this user.
+    if (strncmp(admin_endpoint, "ipc://", 6) == 0 && chmod(admin_endpoint + 6, 0600) != 0) {
+        snprintf(errbuf, errlen, "cannot restrict %s: %s", admin_endpoint + 6, strerror(errno));
+        goto fail;
+    }
+    self->verify = broker_verify_new(self->ctx, config->workers, JOBS_ENDPOINT, RESULTS_ENDPOINT);
+    if (!self->verify) {
+        snprintf(errbuf, errlen, "cannot start verification threads");
+        goto fail;
+    }
+    s_write_endpoint(self);
+    char fingerprint[PROTO_FINGERPRINT_LEN + 1];
+    proto_fingerprint(proto_identity_public(self->identity)->sign_pk, fingerprint);
+    proto_log_info("event=started broker=%s fingerprint=%s agencies=%zu data_dir=%s workers=%zu",
+                   proto_identity_public(self->identity)->name, fingerprint,
+                   proto_directory_count(self->directory), config->data_dir,
+                   broker_verify_threads(self->verify));
+    return self;
+fail:
+    broker_server_destroy(&self);
+    return NULL;
+}
+
+int broker_server_run(broker_server_t *self)
+{
+    uint64_t now = s_now();
+    self->next_heartbeat = now + self->config->heartbeat / 2;
+    self->next_expiry = now + EXPIRY_INTERVAL;
+    while (!self->stop) {
+        now = s_now();
+        long timeout = (long) (self->next_heartbeat > now ? self->next_heartbeat - now : 0);
+        if (self->next_expiry > now && (long) (self->next_expiry - now) < timeout)
+            timeout = (long) (self->next_expiry - now);
+        if (broker_store_writing(self->store)) {
+            //  An open batch waits at most commit_delay for more work.
+            uint64_t due_us = self->batch_opened * 1000 + self->config->commit_delay;
+            uint64_t now_us = now * 1000;
+            long wait = due_us > now_us ? (long) ((due_us - now_us + 999) / 1000) : 0;
+            if (self->outstanding == 0)
+                wait = 0;
+            if (wait < timeout)
+                timeout = wait;
+        }
+        zmq_pollitem_t items[] = {
+            { self->router, 0, ZMQ_POLLIN, 0 },
+            { self->results, 0, ZMQ_POLLIN, 0 },
+            { self->zap, 0, ZMQ_POLLIN, 0 },
+            { NULL, self->signal_pipe[0], ZMQ_POLLIN, 0 },
+            { self->admin, 0, (short) (self->backup_running ? 0 : ZMQ_POLLIN), 0 },
+            { NULL, self->backup_pipe[0], ZMQ_POLLIN, 0 },
+        };
+        if (zmq_poll(items, 6, timeout) < 0 && zmq_errno() != EINTR) {
+            proto_log_error("event=poll_failed error=\"%s\"", zmq_strerror(zmq_errno()));
+            break;
+        }
+        if (items[3].revents & ZMQ_POLLIN)
+            s_on_signal(self);
+        if (items[2].revents & ZMQ_POLLIN)
+            s_zap_handle(self);
+        if (items[1].revents & ZMQ_POLLIN)
+            s_results_readable(self);
+        if (items[0].revents & ZMQ_POLLIN)
+            s_router_readable(self);
+        if (items[4].revents & ZMQ_POLLIN)
+            broker_admin_handle(self);
+        if (items[5].revents & ZMQ_POLLIN)
+            broker_admin_backup_done(self);
+        now = s_now();
+        if (now - self->minute_mark >= 60000) {
+            uint64_t counts[3] = { self->accepted, self->rejected, self->delivered };
+            for (int i = 0; i < 3; i++) {
+                self->last_minute[i] = counts[i] - self->this_minute_base[i];
+                self->this_minute_base[i] = counts[i];
+            }
+            self->minute_mark = now;
+        }
+        if (now >= self->next_heartbeat) {
+            s_heartbeats(self, now);
+            self->next_heartbeat = now + self->config->heartbeat / 2;
+        }
+        if (now >= self->next_expiry) {
+            s_expire(self, now);
+            s_retire(self, now);
+            self->next_expiry = now + EXPIRY_INTERVAL;
+        }
+        if (s_commit_due(self))
+            s_commit(self);
+        s_push_all(self);
+        s_peers_reap(self);
+    }
+    //  Finish what the workers hold, then the last commit and its answers.
+    while (self->outstanding > 0) {
+        zmq_pollitem_t item = { self->results, 0, ZMQ_POLLIN, 0 };
+        if (zmq_poll(&item, 1, 5000) <= 0)
+            break;
+        s_results_readable(self);
+    }
+    s_commit(self);
+    proto_log_info("event=stopped accepted=%" PRIu64 " rejected=%" PRIu64 " delivered=%" PRIu64
+                   " commits=%" PRIu64,
+                   self->accepted, self->rejected, self->delivered, self->commits);
+    return 0;
+}
+
+void broker_server_destroy(broker_server_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    broker_server_t *self = *self_p;
+    broker_verify_destroy(&self->verify, self->jobs);
+    //  Jobs still queued hold frames: take them back and free them.
+    broker_job_t *job;
+    while (self->results && (job = broker_job_recv(self->results)))
+        broker_job_destroy(&job);
+    int zero = 0;
+    void *sockets[] = { self->router, self->zap, self->jobs, self->results, self->admin };
+    for (size_t i = 0; i < 5; i++) {
+        if (sockets[i]) {
+            if (sockets[i] != self->router)
+                zmq_setsockopt(sockets[i], ZMQ_LINGER, &zero, sizeof zero);
+            zmq_close(sockets[i]);
+        }
+    }
+    if (self->ctx)
+        zmq_ctx_term(self->ctx);
+    for (size_t i = 0; i < self->npeers; i++) {
+        free(self->peers[i]->flight);
+        free(self->peers[i]);
+    }
+    free(self->peers);
+    free(self->batch);
+    broker_store_destroy(&self->store);
+    proto_directory_destroy(&self->directory);
+    proto_identity_destroy(&self->identity);
+    proto_buf_free(&self->dir_body);
+    for (int i = 0; i < 2; i++) {
+        if (self->signal_pipe[i] >= 0)
+            close(self->signal_pipe[i]);
+        if (self->backup_pipe[i] >= 0)
+            close(self->backup_pipe[i]);
+    }
+    free(self);
+    *self_p = NULL;
+}

@@ -1,0 +1,100 @@
+/*  broker/server_internal.h - the server's state, shared by server.c and
+    admin.c only (both run on the loop thread). Nothing else includes it.
+*/
+#ifndef BROKER_SERVER_INTERNAL_H
+#define BROKER_SERVER_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proto/directory.h"
+#include "proto/identity.h"
+#include "proto/msg.h"
+#include "server.h"
+#include "store.h"
+#include "verify.h"
+
+#define JOBS_ENDPOINT       "inproc://truc-verify-jobs"
+#define RESULTS_ENDPOINT    "inproc://truc-verify-results"
+#define ZAP_ENDPOINT        "inproc://zeromq.zap.01"
+#define MAX_ERRORS_IN_A_ROW 16
+#define DRAIN_LIMIT         512 // messages taken from one socket per loop turn
+#define EXPIRY_INTERVAL     1000
+
+typedef enum { S_CONNECTED = 0, S_READY = 1 } s_peer_state_t;
+
+typedef struct {
+    bool is_mid; // a mailbox message (else a document)
+    uint64_t mid;
+    proto_id_t id;
+} s_flight_t;
+
+typedef struct {
+    uint8_t rid[BROKER_ROUTING_MAX];
+    size_t rid_len;
+    char agency[PROTO_AGENCY_CODE_LEN + 1];
+    s_peer_state_t state;
+    uint32_t window;
+    s_flight_t *flight; // unacknowledged pushes, at most window
+    uint32_t nflight;
+    uint64_t last_recv, last_send;
+    uint32_t errors; // undecodable messages in a row
+    bool dirty;      // may have something new to push
+    bool dead;       // to be reaped at the end of the loop turn
+} s_peer_t;
+
+//  One receipt leaf in the open batch, and whom to send it to.
+typedef struct {
+    uint8_t rid[BROKER_ROUTING_MAX];
+    size_t rid_len;
+    int kind; // PROTO_KIND_ACCEPTED or PROTO_KIND_REJECTED
+    proto_leaf_t leaf;
+    char from[PROTO_AGENCY_CODE_LEN + 1];
+    char to[PROTO_AGENCY_CODE_LEN + 1];
+    char reason[160];
+    bool fresh; // stored in this batch: undone if the commit fails
+    bool sent;
+} s_entry_t;
+
+struct broker_server {
+    const broker_config_t *config;
+    void *ctx;
+    void *router, *zap, *jobs, *results;
+    int signal_pipe[2];
+    proto_identity_t *identity;
+    proto_directory_t *directory;
+    proto_buf_t dir_body; // encoded DIRECTORY body, signed
+    broker_store_t *store;
+    broker_verify_t *verify;
+    s_peer_t **peers;
+    size_t npeers, peers_cap;
+    s_entry_t *batch;
+    size_t nbatch, batch_cap, batch_docs;
+    uint64_t batch_opened; // ms when the write transaction opened
+    size_t outstanding;    // jobs at the workers
+    uint64_t next_heartbeat, next_expiry;
+    bool stop;
+    //  counters for logs and admin
+    uint64_t accepted, rejected, delivered, refused_handshakes, commits;
+    uint64_t started;     // ms
+    uint64_t minute_mark; // ms when the per-minute counters were last rolled
+    uint64_t last_minute[3], this_minute_base[3]; // accepted, rejected, delivered
+    void *admin;                                  // REP socket for truc-admin
+    int backup_pipe[2];                           // a finished backup writes its result here
+    bool backup_running;
+};
+
+//  Helpers server.c offers admin.c.
+uint64_t broker_now(void);
+s_peer_t *broker_peer_of_agency(broker_server_t *self, const char *agency);
+void broker_audit(broker_server_t *self, broker_audit_event_t event, const char *agency,
+                  const proto_id_t *id, const char *detail);
+void broker_directory_reload(broker_server_t *self);
+void broker_commit(broker_server_t *self);
+void broker_return_waiting(broker_server_t *self, const char *recipient);
+
+//  admin.c: answer one request on the admin socket / a finished backup.
+void broker_admin_handle(broker_server_t *self);
+void broker_admin_backup_done(broker_server_t *self);
+
+#endif

@@ -1,0 +1,1121 @@
+/*  broker/store.c - LMDB record layouts and the operations on them.
+
+    All integers in keys are big-endian so that LMDB's byte order is numeric
+    order; integers in values are little-endian fixed-width fields written
+    with s_put64/s_get64. Records carry no pointers and no padding, so a
+    store written on one machine reads on another of either endianness.
+*/
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <msgpack.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "proto/log.h"
+
+#define CODE_LEN          PROTO_AGENCY_CODE_LEN
+#define DOC_RECORD_LEN    81
+#define DLV_RECORD_LEN    25
+#define NOTICE_RECORD_LEN (PROTO_ID_LEN + 2 * CODE_LEN + 1 + PROTO_HASH_LEN)
+
+enum {
+    DB_DOCS,
+    DB_FRAMES,
+    DB_RETIRE,
+    DB_DLV,
+    DB_QUEUE,
+    DB_EXPIRY,
+    DB_MBOX,
+    DB_NOTICES,
+    DB_AUDIT,
+    DB_META,
+    DB_COUNT
+};
+
+static const char *s_db_names[DB_COUNT] = {
+    "docs", "frames", "retire", "dlv", "queue", "expiry", "mbox", "notices", "audit", "meta",
+};
+
+struct broker_store {
+    MDB_env *env;
+    MDB_dbi dbi[DB_COUNT];
+    MDB_txn *txn;   // open transaction, write or read
+    MDB_txn *outer; // the batch transaction while a nested one is open
+    bool writing;   // txn is a write transaction
+    int lock_fd;
+    char *path;
+};
+
+// ---------------------------------------------------------------------------
+//  Byte helpers
+
+static void s_put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t) (v >> (8 * i));
+}
+
+static uint64_t s_get64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static void s_put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t) (v >> (8 * i));
+}
+
+static uint32_t s_get32(const uint8_t *p)
+{
+    return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+}
+
+static void s_put64_be(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t) (v >> (56 - 8 * i));
+}
+
+static uint64_t s_get64_be(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static void s_code(uint8_t *out, const char *code)
+{
+    //  Codes are validated before they get here; pad defensively anyway.
+    size_t n = strnlen(code, CODE_LEN);
+    memcpy(out, code, n);
+    memset(out + n, 0, CODE_LEN - n);
+}
+
+static MDB_val s_val(const void *data, size_t len)
+{
+    MDB_val v = { .mv_size = len, .mv_data = (void *) (uintptr_t) data };
+    return v;
+}
+
+static proto_err_t s_map_err(int rc, const char *what)
+{
+    if (rc == 0)
+        return PROTO_OK;
+    if (rc == MDB_NOTFOUND)
+        return PROTO_ERR_NOT_FOUND;
+    if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT)
+        return PROTO_ERR_STORE_FULL;
+    proto_log_error("event=store_error op=%s lmdb=%d error=\"%s\"", what, rc, mdb_strerror(rc));
+    return PROTO_ERR_STORE;
+}
+
+const char *broker_dlv_state_name(broker_dlv_state_t state)
+{
+    static const char *names[] = { "waiting", "delivered", "refused",
+                                   "expired", "returned",  "revoked" };
+    return (unsigned) state < sizeof names / sizeof names[0] ? names[state] : "unknown";
+}
+
+// ---------------------------------------------------------------------------
+//  Open and close
+
+broker_store_t *broker_store_open(const char *data_dir, uint64_t map_size, char *errbuf,
+                                  size_t errlen)
+{
+    broker_store_t *self = calloc(1, sizeof *self);
+    char path[4096];
+    if (!self) {
+        snprintf(errbuf, errlen, "out of memory");
+        return NULL;
+    }
+    self->lock_fd = -1;
+    if (mkdir(data_dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(errbuf, errlen, "cannot create data directory %s: %s", data_dir, strerror(errno));
+        goto fail;
+    }
+    snprintf(path, sizeof path, "%s/lock", data_dir);
+    self->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (self->lock_fd < 0) {
+        snprintf(errbuf, errlen, "cannot open lock file %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    //  The lock lives as long as the process holds the descriptor, so a
+    //  crashed broker never leaves a stale lock behind.
+    if (flock(self->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        char other[32] = "";
+        ssize_t n = pread(self->lock_fd, other, sizeof other - 1, 0);
+        other[n > 0 ? n : 0] = '\0';
+        other[strcspn(other, "\n")] = '\0';
+        snprintf(errbuf, errlen, "data directory %s is locked by another broker (pid %s)", data_dir,
+                 *other ? other : "?");
+        goto fail;
+    }
+    char pid[32];
+    int pid_len = snprintf(pid, sizeof pid, "%ld\n", (long) getpid());
+    if (ftruncate(self->lock_fd, 0) != 0 || pwrite(self->lock_fd, pid, (size_t) pid_len, 0) < 0)
+        proto_log_warning("event=lock_pid_unwritten path=%s error=\"%s\"", path, strerror(errno));
+
+    snprintf(path, sizeof path, "%s/store", data_dir);
+    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+        snprintf(errbuf, errlen, "cannot create %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    self->path = strdup(path);
+    int rc = mdb_env_create(&self->env);
+    if (!rc)
+        rc = mdb_env_set_mapsize(self->env, (size_t) map_size);
+    if (!rc)
+        rc = mdb_env_set_maxdbs(self->env, DB_COUNT);
+    //  MDB_NOTLS: read transactions are not tied to threads, so a backup
+    //  thread can copy while the loop keeps its own. Full sync stays on:
+    //  no MDB_NOSYNC, no MDB_NOMETASYNC, no MDB_WRITEMAP.
+    if (!rc)
+        rc = mdb_env_open(self->env, path, MDB_NOTLS, 0600);
+    if (rc) {
+        snprintf(errbuf, errlen, "cannot open store %s: %s", path, mdb_strerror(rc));
+        goto fail;
+    }
+    MDB_txn *txn;
+    rc = mdb_txn_begin(self->env, NULL, 0, &txn);
+    for (int i = 0; !rc && i < DB_COUNT; i++)
+        rc = mdb_dbi_open(txn, s_db_names[i], MDB_CREATE, &self->dbi[i]);
+    if (!rc)
+        rc = mdb_txn_commit(txn);
+    else
+        mdb_txn_abort(txn);
+    if (rc) {
+        snprintf(errbuf, errlen, "cannot prepare store %s: %s", path, mdb_strerror(rc));
+        goto fail;
+    }
+    return self;
+fail:
+    broker_store_destroy(&self);
+    return NULL;
+}
+
+void broker_store_destroy(broker_store_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    broker_store_t *self = *self_p;
+    broker_store_abort(self);
+    if (self->env)
+        mdb_env_close(self->env);
+    if (self->lock_fd >= 0)
+        close(self->lock_fd);
+    free(self->path);
+    free(self);
+    *self_p = NULL;
+}
+
+// ---------------------------------------------------------------------------
+//  Transactions
+
+proto_err_t broker_store_begin(broker_store_t *self)
+{
+    if (self->txn && self->writing)
+        return PROTO_OK;
+    if (self->txn) {
+        mdb_txn_abort(self->txn);
+        self->txn = NULL;
+    }
+    int rc = mdb_txn_begin(self->env, NULL, 0, &self->txn);
+    if (rc) {
+        self->txn = NULL;
+        return s_map_err(rc, "txn_begin");
+    }
+    self->writing = true;
+    return PROTO_OK;
+}
+
+bool broker_store_writing(const broker_store_t *self)
+{
+    return self->txn && self->writing;
+}
+
+proto_err_t broker_store_commit(broker_store_t *self)
+{
+    if (!self->txn || !self->writing)
+        return PROTO_OK;
+    if (self->outer)
+        return PROTO_ERR_INTERNAL;
+    int rc = mdb_txn_commit(self->txn); // frees the txn whatever the result
+    self->txn = NULL;
+    self->writing = false;
+    return s_map_err(rc, "commit");
+}
+
+void broker_store_abort(broker_store_t *self)
+{
+    if (self->outer) {
+        mdb_txn_abort(self->txn); // the child first, then its parent
+        self->txn = self->outer;
+        self->outer = NULL;
+    }
+    if (self->txn)
+        mdb_txn_abort(self->txn);
+    self->txn = NULL;
+    self->writing = false;
+}
+
+proto_err_t broker_store_nest(broker_store_t *self)
+{
+    if (!self->writing || self->outer)
+        return PROTO_ERR_INTERNAL;
+    MDB_txn *child;
+    int rc = mdb_txn_begin(self->env, self->txn, 0, &child);
+    if (rc)
+        return s_map_err(rc, "nest");
+    self->outer = self->txn;
+    self->txn = child;
+    return PROTO_OK;
+}
+
+proto_err_t broker_store_unnest(broker_store_t *self, bool keep)
+{
+    if (!self->outer)
+        return PROTO_ERR_INTERNAL;
+    int rc = 0;
+    if (keep)
+        rc = mdb_txn_commit(self->txn);
+    else
+        mdb_txn_abort(self->txn);
+    self->txn = self->outer;
+    self->outer = NULL;
+    return s_map_err(rc, "unnest");
+}
+
+proto_err_t broker_store_read_begin(broker_store_t *self)
+{
+    if (self->txn)
+        return PROTO_OK;
+    int rc = mdb_txn_begin(self->env, NULL, MDB_RDONLY, &self->txn);
+    if (rc) {
+        self->txn = NULL;
+        return s_map_err(rc, "read_begin");
+    }
+    self->writing = false;
+    return PROTO_OK;
+}
+
+void broker_store_read_end(broker_store_t *self)
+{
+    if (self->txn && !self->writing) {
+        mdb_txn_abort(self->txn);
+        self->txn = NULL;
+    }
+}
+
+static proto_err_t s_get(broker_store_t *self, int db, const void *key, size_t key_len,
+                         MDB_val *out)
+{
+    if (!self->txn)
+        return PROTO_ERR_INTERNAL;
+    MDB_val k = s_val(key, key_len);
+    return s_map_err(mdb_get(self->txn, self->dbi[db], &k, out), "get");
+}
+
+static proto_err_t s_put(broker_store_t *self, int db, const void *key, size_t key_len,
+                         const void *value, size_t value_len)
+{
+    if (!self->writing)
+        return PROTO_ERR_INTERNAL;
+    MDB_val k = s_val(key, key_len), v = s_val(value, value_len);
+    return s_map_err(mdb_put(self->txn, self->dbi[db], &k, &v, 0), "put");
+}
+
+static proto_err_t s_del(broker_store_t *self, int db, const void *key, size_t key_len)
+{
+    if (!self->writing)
+        return PROTO_ERR_INTERNAL;
+    MDB_val k = s_val(key, key_len);
+    int rc = mdb_del(self->txn, self->dbi[db], &k, NULL);
+    return rc == MDB_NOTFOUND ? PROTO_OK : s_map_err(rc, "del");
+}
+
+static uint64_t s_meta_u64(broker_store_t *self, const char *name)
+{
+    MDB_val v;
+    if (s_get(self, DB_META, name, strlen(name), &v) || v.mv_size != 8)
+        return 0;
+    return s_get64(v.mv_data);
+}
+
+static proto_err_t s_meta_put_u64(broker_store_t *self, const char *name, uint64_t value)
+{
+    uint8_t buf[8];
+    s_put64(buf, value);
+    return s_put(self, DB_META, name, strlen(name), buf, sizeof buf);
+}
+
+// ---------------------------------------------------------------------------
+//  Documents
+
+static void s_doc_encode(const broker_doc_t *doc, uint8_t out[DOC_RECORD_LEN])
+{
+    uint8_t *p = out;
+    *p++ = 1; // record version
+    s_code(p, doc->from);
+    p += CODE_LEN;
+    memcpy(p, doc->hash, PROTO_HASH_LEN);
+    p += PROTO_HASH_LEN;
+    s_put64(p, doc->accepted);
+    p += 8;
+    s_put64(p, doc->seq);
+    p += 8;
+    *p++ = doc->kind;
+    *p++ = doc->urgency;
+    *p++ = (uint8_t) ((doc->revoked ? 1 : 0) | (doc->purged ? 2 : 0));
+    s_put32(p, doc->nto);
+    p += 4;
+    s_put32(p, doc->open);
+    p += 4;
+    s_put64(p, doc->bytes);
+}
+
+static proto_err_t s_doc_decode(const proto_id_t *id, const MDB_val *v, broker_doc_t *doc)
+{
+    const uint8_t *p = v->mv_data;
+    if (v->mv_size != DOC_RECORD_LEN || p[0] != 1)
+        return PROTO_ERR_STORE;
+    p++;
+    memset(doc, 0, sizeof *doc);
+    doc->id = *id;
+    memcpy(doc->from, p, CODE_LEN);
+    p += CODE_LEN;
+    memcpy(doc->hash, p, PROTO_HASH_LEN);
+    p += PROTO_HASH_LEN;
+    doc->accepted = s_get64(p);
+    p += 8;
+    doc->seq = s_get64(p);
+    p += 8;
+    doc->kind = *p++;
+    doc->urgency = *p++;
+    doc->revoked = *p & 1;
+    doc->purged = (*p++ >> 1) & 1;
+    doc->nto = s_get32(p);
+    p += 4;
+    doc->open = s_get32(p);
+    p += 4;
+    doc->bytes = s_get64(p);
+    return PROTO_OK;
+}
+
+proto_err_t broker_store_doc_get(broker_store_t *self, const proto_id_t *id, broker_doc_t *out)
+{
+    MDB_val v;
+    proto_err_t rc = s_get(self, DB_DOCS, id->bytes, PROTO_ID_LEN, &v);
+    if (rc == PROTO_ERR_NOT_FOUND)
+        return PROTO_ERR_UNKNOWN_DOC;
+    return rc ? rc : s_doc_decode(id, &v, out);
+}
+
+proto_err_t broker_store_doc_update(broker_store_t *self, const broker_doc_t *doc)
+{
+    uint8_t record[DOC_RECORD_LEN];
+    s_doc_encode(doc, record);
+    return s_put(self, DB_DOCS, doc->id.bytes, PROTO_ID_LEN, record, sizeof record);
+}
+
+static void s_dlv_key(uint8_t key[CODE_LEN + PROTO_ID_LEN], const char *recipient,
+                      const proto_id_t *id)
+{
+    s_code(key, recipient);
+    memcpy(key + CODE_LEN, id->bytes, PROTO_ID_LEN);
+}
+
+static void s_queue_key(uint8_t key[CODE_LEN + 9], const char *recipient, uint8_t urgency,
+                        uint64_t seq)
+{
+    s_code(key, recipient);
+    key[CODE_LEN] = (uint8_t) (3 - (urgency > 3 ? 3 : urgency)); // most urgent first
+    s_put64_be(key + CODE_LEN + 1, seq);
+}
+
+static void s_expiry_key(uint8_t key[8 + CODE_LEN + PROTO_ID_LEN], uint64_t deadline,
+                         const char *recipient, const proto_id_t *id)
+{
+    s_put64_be(key, deadline);
+    s_code(key + 8, recipient);
+    memcpy(key + 8 + CODE_LEN, id->bytes, PROTO_ID_LEN);
+}
+
+static void s_dlv_encode(const broker_dlv_t *dlv, uint8_t out[DLV_RECORD_LEN])
+{
+    out[0] = dlv->state;
+    s_put64(out + 1, dlv->time);
+    s_put64(out + 9, dlv->deadline);
+    s_put64(out + 17, dlv->queue_seq);
+}
+
+proto_err_t broker_store_doc_add(broker_store_t *self, const broker_doc_t *doc,
+                                 const char *const *to, const void *const *frames,
+                                 const size_t *lens, size_t count, uint64_t ttl)
+{
+    if (!self->writing)
+        return PROTO_ERR_INTERNAL;
+    //  Frames: a count, the lengths, then the bytes, written straight into
+    //  the map with MDB_RESERVE so a large document is copied once.
+    size_t total = 4 + 8 * count;
+    for (size_t i = 0; i < count; i++)
+        total += lens[i];
+    MDB_val k = s_val(doc->id.bytes, PROTO_ID_LEN), v = { .mv_size = total, .mv_data = NULL };
+    proto_err_t rc =
+        s_map_err(mdb_put(self->txn, self->dbi[DB_FRAMES], &k, &v, MDB_RESERVE), "frames_put");
+    if (rc)
+        return rc;
+    uint8_t *p = v.mv_data;
+    s_put32(p, (uint32_t) count);
+    p += 4;
+    for (size_t i = 0; i < count; i++) {
+        s_put64(p, lens[i]);
+        p += 8;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (lens[i])
+            memcpy(p, frames[i], lens[i]);
+        p += lens[i];
+    }
+    rc = broker_store_doc_update(self, doc);
+    for (uint32_t i = 0; !rc && i < doc->nto; i++) {
+        uint8_t dkey[CODE_LEN + PROTO_ID_LEN], qkey[CODE_LEN + 9],
+            ekey[8 + CODE_LEN + PROTO_ID_LEN], record[DLV_RECORD_LEN];
+        broker_dlv_t dlv = { .state = BROKER_DLV_WAITING,
+                             .time = doc->accepted,
+                             .deadline = doc->accepted + ttl,
+                             .queue_seq = doc->seq };
+        s_dlv_key(dkey, to[i], &doc->id);
+        s_dlv_encode(&dlv, record);
+        rc = s_put(self, DB_DLV, dkey, sizeof dkey, record, sizeof record);
+        s_queue_key(qkey, to[i], doc->urgency, doc->seq);
+        if (!rc)
+            rc = s_put(self, DB_QUEUE, qkey, sizeof qkey, doc->id.bytes, PROTO_ID_LEN);
+        s_expiry_key(ekey, dlv.deadline, to[i], &doc->id);
+        if (!rc)
+            rc = s_put(self, DB_EXPIRY, ekey, sizeof ekey, "", 0);
+    }
+    return rc;
+}
+
+proto_err_t broker_store_frames_get(broker_store_t *self, const proto_id_t *id, const void **frames,
+                                    size_t *lens, size_t max, size_t *count)
+{
+    MDB_val v;
+    proto_err_t rc = s_get(self, DB_FRAMES, id->bytes, PROTO_ID_LEN, &v);
+    if (rc == PROTO_ERR_NOT_FOUND)
+        return PROTO_ERR_UNKNOWN_DOC;
+    if (rc)
+        return rc;
+    const uint8_t *p = v.mv_data, *end = p + v.mv_size;
+    if (v.mv_size < 4)
+        return PROTO_ERR_STORE;
+    uint32_t n = s_get32(p);
+    p += 4;
+    if (n > max || (size_t) (end - p) < 8 * (size_t) n)
+        return PROTO_ERR_STORE;
+    const uint8_t *data = p + 8 * (size_t) n;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t len = s_get64(p + 8 * (size_t) i);
+        if (len > (uint64_t) (end - data))
+            return PROTO_ERR_STORE;
+        frames[i] = data;
+        lens[i] = (size_t) len;
+        data += len;
+    }
+    *count = n;
+    return PROTO_OK;
+}
+
+// ---------------------------------------------------------------------------
+//  Deliveries
+
+proto_err_t broker_store_dlv_get(broker_store_t *self, const char *recipient, const proto_id_t *id,
+                                 broker_dlv_t *out)
+{
+    uint8_t key[CODE_LEN + PROTO_ID_LEN];
+    MDB_val v;
+    s_dlv_key(key, recipient, id);
+    proto_err_t rc = s_get(self, DB_DLV, key, sizeof key, &v);
+    if (rc)
+        return rc == PROTO_ERR_NOT_FOUND ? PROTO_ERR_UNKNOWN_DOC : rc;
+    if (v.mv_size != DLV_RECORD_LEN)
+        return PROTO_ERR_STORE;
+    const uint8_t *p = v.mv_data;
+    out->state = p[0];
+    out->time = s_get64(p + 1);
+    out->deadline = s_get64(p + 9);
+    out->queue_seq = s_get64(p + 17);
+    return PROTO_OK;
+}
+
+proto_err_t broker_store_dlv_set(broker_store_t *self, const char *recipient, const proto_id_t *id,
+                                 broker_dlv_state_t state, uint64_t time)
+{
+    broker_dlv_t dlv;
+    broker_doc_t doc;
+    proto_err_t rc = broker_store_dlv_get(self, recipient, id, &dlv);
+    if (!rc)
+        rc = broker_store_doc_get(self, id, &doc);
+    if (rc)
+        return rc;
+    if (dlv.state == BROKER_DLV_WAITING && state != BROKER_DLV_WAITING) {
+        uint8_t qkey[CODE_LEN + 9], ekey[8 + CODE_LEN + PROTO_ID_LEN];
+        s_queue_key(qkey, recipient, doc.urgency, dlv.queue_seq);
+        s_expiry_key(ekey, dlv.deadline, recipient, id);
+        rc = s_del(self, DB_QUEUE, qkey, sizeof qkey);
+        if (!rc)
+            rc = s_del(self, DB_EXPIRY, ekey, sizeof ekey);
+        if (!rc && doc.open > 0) {
+            doc.open--;
+            rc = broker_store_doc_update(self, &doc);
+            if (!rc && doc.open == 0) {
+                uint8_t rkey[8 + PROTO_ID_LEN];
+                s_put64_be(rkey, time);
+                memcpy(rkey + 8, id->bytes, PROTO_ID_LEN);
+                rc = s_put(self, DB_RETIRE, rkey, sizeof rkey, "", 0);
+            }
+        }
+    }
+    dlv.state = (uint8_t) state;
+    dlv.time = time;
+    uint8_t key[CODE_LEN + PROTO_ID_LEN], record[DLV_RECORD_LEN];
+    s_dlv_key(key, recipient, id);
+    s_dlv_encode(&dlv, record);
+    return rc ? rc : s_put(self, DB_DLV, key, sizeof key, record, sizeof record);
+}
+
+//  Position a cursor at the first key with this prefix; true if found.
+static bool s_cursor_prefix(MDB_cursor *cursor, const uint8_t *prefix, size_t len, MDB_val *key,
+                            MDB_val *value, MDB_cursor_op op)
+{
+    if (op == MDB_SET_RANGE) {
+        key->mv_data = (void *) (uintptr_t) prefix;
+        key->mv_size = len;
+    }
+    if (mdb_cursor_get(cursor, key, value, op) != 0)
+        return false;
+    return key->mv_size >= len && memcmp(key->mv_data, prefix, len) == 0;
+}
+
+size_t broker_store_queue_scan(broker_store_t *self, const char *recipient,
+                               broker_store_queue_fn *fn, void *arg)
+{
+    MDB_cursor *cursor;
+    if (!self->txn || mdb_cursor_open(self->txn, self->dbi[DB_QUEUE], &cursor))
+        return 0;
+    uint8_t prefix[CODE_LEN];
+    s_code(prefix, recipient);
+    MDB_val key, value;
+    size_t visited = 0;
+    for (bool found = s_cursor_prefix(cursor, prefix, CODE_LEN, &key, &value, MDB_SET_RANGE); found;
+         found = s_cursor_prefix(cursor, prefix, CODE_LEN, &key, &value, MDB_NEXT)) {
+        if (value.mv_size != PROTO_ID_LEN)
+            continue;
+        proto_id_t id;
+        memcpy(id.bytes, value.mv_data, PROTO_ID_LEN);
+        visited++;
+        if (!fn(arg, &id))
+            break;
+    }
+    mdb_cursor_close(cursor);
+    return visited;
+}
+
+typedef struct {
+    broker_store_t *store;
+    const char *recipient;
+    uint64_t now, oldest;
+    size_t count;
+} s_depth_t;
+
+static bool s_depth_fn(void *arg, const proto_id_t *id)
+{
+    s_depth_t *depth = arg;
+    broker_dlv_t dlv;
+    depth->count++;
+    if (broker_store_dlv_get(depth->store, depth->recipient, id, &dlv) == PROTO_OK &&
+        depth->now > dlv.time && depth->now - dlv.time > depth->oldest)
+        depth->oldest = depth->now - dlv.time;
+    return true;
+}
+
+size_t broker_store_queue_depth(broker_store_t *self, const char *recipient, uint64_t now,
+                                uint64_t *oldest_age)
+{
+    s_depth_t depth = { self, recipient, now, 0, 0 };
+    broker_store_queue_scan(self, recipient, s_depth_fn, &depth);
+    if (oldest_age)
+        *oldest_age = depth.oldest;
+    return depth.count;
+}
+
+size_t broker_store_expiry_scan(broker_store_t *self, uint64_t now, size_t max,
+                                broker_store_expiry_fn *fn, void *arg)
+{
+    MDB_cursor *cursor;
+    if (!self->txn || mdb_cursor_open(self->txn, self->dbi[DB_EXPIRY], &cursor))
+        return 0;
+    //  Collect first: the callback changes the table the cursor walks.
+    typedef struct {
+        char recipient[CODE_LEN + 1];
+        proto_id_t id;
+    } s_due_t;
+    s_due_t *due = calloc(max ? max : 1, sizeof *due);
+    size_t n = 0;
+    MDB_val key, value;
+    int rc = mdb_cursor_get(cursor, &key, &value, MDB_FIRST);
+    while (due && rc == 0 && n < max && key.mv_size == 8 + CODE_LEN + PROTO_ID_LEN &&
+           s_get64_be(key.mv_data) <= now) {
+        memcpy(due[n].recipient, (uint8_t *) key.mv_data + 8, CODE_LEN);
+        due[n].recipient[CODE_LEN] = '\0';
+        memcpy(due[n].id.bytes, (uint8_t *) key.mv_data + 8 + CODE_LEN, PROTO_ID_LEN);
+        n++;
+        rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT);
+    }
+    mdb_cursor_close(cursor);
+    for (size_t i = 0; i < n; i++)
+        fn(arg, due[i].recipient, &due[i].id);
+    free(due);
+    return n;
+}
+
+size_t broker_store_retire_scan(broker_store_t *self, uint64_t before, size_t max,
+                                broker_store_retire_fn *fn, void *arg)
+{
+    MDB_cursor *cursor;
+    if (!self->txn || mdb_cursor_open(self->txn, self->dbi[DB_RETIRE], &cursor))
+        return 0;
+    proto_id_t *due = calloc(max ? max : 1, sizeof *due);
+    size_t n = 0;
+    MDB_val key, value;
+    int rc = mdb_cursor_get(cursor, &key, &value, MDB_FIRST);
+    while (due && rc == 0 && n < max && key.mv_size == 8 + PROTO_ID_LEN &&
+           s_get64_be(key.mv_data) <= before) {
+        memcpy(due[n++].bytes, (uint8_t *) key.mv_data + 8, PROTO_ID_LEN);
+        rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT);
+    }
+    mdb_cursor_close(cursor);
+    for (size_t i = 0; i < n; i++)
+        fn(arg, &due[i]);
+    free(due);
+    return n;
+}
+
+proto_err_t broker_store_doc_purge(broker_store_t *self, const proto_id_t *id, uint64_t *freed)
+{
+    broker_doc_t doc;
+    *freed = 0;
+    proto_err_t rc = broker_store_doc_get(self, id, &doc);
+    if (rc)
+        return rc;
+    //  Find the finished entry by walking: there is one per purged
+    //  document, and the walk starts at the oldest, which is this one.
+    MDB_cursor *cursor;
+    MDB_val key, value;
+    if (mdb_cursor_open(self->txn, self->dbi[DB_RETIRE], &cursor) == 0) {
+        int mrc = mdb_cursor_get(cursor, &key, &value, MDB_FIRST);
+        while (mrc == 0) {
+            if (key.mv_size == 8 + PROTO_ID_LEN &&
+                memcmp((uint8_t *) key.mv_data + 8, id->bytes, PROTO_ID_LEN) == 0) {
+                mdb_cursor_del(cursor, 0);
+                break;
+            }
+            mrc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT);
+        }
+        mdb_cursor_close(cursor);
+    }
+    if (doc.purged)
+        return PROTO_OK;
+    rc = s_del(self, DB_FRAMES, id->bytes, PROTO_ID_LEN);
+    doc.purged = 1;
+    if (!rc)
+        rc = broker_store_doc_update(self, &doc);
+    if (!rc)
+        *freed = doc.bytes;
+    return rc;
+}
+
+proto_err_t broker_store_flag_set(broker_store_t *self, const void *key, size_t len)
+{
+    uint8_t k[80];
+    if (len + 2 > sizeof k)
+        return PROTO_ERR_INVALID_ARG;
+    k[0] = 'f';
+    k[1] = ':';
+    memcpy(k + 2, key, len);
+    return s_put(self, DB_META, k, len + 2, "", 0);
+}
+
+proto_err_t broker_store_flag_get(broker_store_t *self, const void *key, size_t len)
+{
+    uint8_t k[80];
+    MDB_val v;
+    if (len + 2 > sizeof k)
+        return PROTO_ERR_INVALID_ARG;
+    k[0] = 'f';
+    k[1] = ':';
+    memcpy(k + 2, key, len);
+    return s_get(self, DB_META, k, len + 2, &v);
+}
+
+// ---------------------------------------------------------------------------
+//  Mailbox
+
+proto_err_t broker_store_mid_next(broker_store_t *self, uint64_t *mid)
+{
+    uint64_t next = s_meta_u64(self, "mid") + 1;
+    proto_err_t rc = s_meta_put_u64(self, "mid", next);
+    if (!rc)
+        *mid = next;
+    return rc;
+}
+
+proto_err_t broker_store_mbox_put(broker_store_t *self, const char *agency, uint64_t mid,
+                                  uint8_t kind, const void *body, size_t len)
+{
+    if (!self->writing)
+        return PROTO_ERR_INTERNAL;
+    uint8_t key[CODE_LEN + 8];
+    s_code(key, agency);
+    s_put64_be(key + CODE_LEN, mid);
+    MDB_val k = s_val(key, sizeof key), v = { .mv_size = 1 + len, .mv_data = NULL };
+    proto_err_t rc =
+        s_map_err(mdb_put(self->txn, self->dbi[DB_MBOX], &k, &v, MDB_RESERVE), "mbox_put");
+    if (rc)
+        return rc;
+    ((uint8_t *) v.mv_data)[0] = kind;
+    memcpy((uint8_t *) v.mv_data + 1, body, len);
+    return PROTO_OK;
+}
+
+size_t broker_store_mbox_scan(broker_store_t *self, const char *agency, broker_store_mbox_fn *fn,
+                              void *arg)
+{
+    MDB_cursor *cursor;
+    if (!self->txn || mdb_cursor_open(self->txn, self->dbi[DB_MBOX], &cursor))
+        return 0;
+    uint8_t prefix[CODE_LEN];
+    s_code(prefix, agency);
+    MDB_val key, value;
+    size_t visited = 0;
+    for (bool found = s_cursor_prefix(cursor, prefix, CODE_LEN, &key, &value, MDB_SET_RANGE); found;
+         found = s_cursor_prefix(cursor, prefix, CODE_LEN, &key, &value, MDB_NEXT)) {
+        if (key.mv_size != CODE_LEN + 8 || value.mv_size < 1)
+            continue;
+        visited++;
+        const uint8_t *v = value.mv_data;
+        if (!fn(arg, s_get64_be((uint8_t *) key.mv_data + CODE_LEN), v[0], v + 1,
+                value.mv_size - 1))
+            break;
+    }
+    mdb_cursor_close(cursor);
+    return visited;
+}
+
+proto_err_t broker_store_mbox_del(broker_store_t *self, const char *agency, uint64_t mid)
+{
+    uint8_t key[CODE_LEN + 8];
+    s_code(key, agency);
+    s_put64_be(key + CODE_LEN, mid);
+    return s_del(self, DB_MBOX, key, sizeof key);
+}
+
+// ---------------------------------------------------------------------------
+//  Notices
+
+proto_err_t broker_store_notice_get(broker_store_t *self, const proto_id_t *id,
+                                    broker_notice_t *out)
+{
+    MDB_val v;
+    proto_err_t rc = s_get(self, DB_NOTICES, id->bytes, PROTO_ID_LEN, &v);
+    if (rc)
+        return rc == PROTO_ERR_NOT_FOUND ? PROTO_ERR_UNKNOWN_DOC : rc;
+    if (v.mv_size != NOTICE_RECORD_LEN)
+        return PROTO_ERR_STORE;
+    const uint8_t *p = v.mv_data;
+    memset(out, 0, sizeof *out);
+    memcpy(out->doc.bytes, p, PROTO_ID_LEN);
+    p += PROTO_ID_LEN;
+    memcpy(out->from, p, CODE_LEN);
+    p += CODE_LEN;
+    memcpy(out->to, p, CODE_LEN);
+    p += CODE_LEN;
+    out->code = *p++;
+    memcpy(out->hash, p, PROTO_HASH_LEN);
+    return PROTO_OK;
+}
+
+proto_err_t broker_store_notice_put(broker_store_t *self, const proto_id_t *id,
+                                    const broker_notice_t *notice)
+{
+    uint8_t record[NOTICE_RECORD_LEN], *p = record;
+    memcpy(p, notice->doc.bytes, PROTO_ID_LEN);
+    p += PROTO_ID_LEN;
+    s_code(p, notice->from);
+    p += CODE_LEN;
+    s_code(p, notice->to);
+    p += CODE_LEN;
+    *p++ = notice->code;
+    memcpy(p, notice->hash, PROTO_HASH_LEN);
+    return s_put(self, DB_NOTICES, id->bytes, PROTO_ID_LEN, record, sizeof record);
+}
+
+// ---------------------------------------------------------------------------
+//  Audit chain
+
+const char *broker_audit_event_name(int event)
+{
+    static const char *names[] = { "?",
+                                   "connected",
+                                   "refused",
+                                   "accepted",
+                                   "rejected",
+                                   "delivered",
+                                   "refused_by_recipient",
+                                   "status",
+                                   "revoke",
+                                   "expired",
+                                   "returned",
+                                   "purged",
+                                   "admin",
+                                   "disconnected" };
+    return event > 0 && (size_t) event < sizeof names / sizeof names[0] ? names[event] : "?";
+}
+
+//  The canonical bytes of an entry; its hash is BLAKE2b-256 of them.
+static int s_audit_encode(msgpack_sbuffer *buf, uint64_t seq, const uint8_t prev[PROTO_HASH_LEN],
+                          uint64_t time, uint8_t event, const char *agency, const proto_id_t *id,
+                          const char *detail)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, buf, msgpack_sbuffer_write);
+    size_t agency_len = agency ? strlen(agency) : 0, detail_len = detail ? strlen(detail) : 0;
+    int rc = msgpack_pack_array(&pk, 8);
+    rc |= msgpack_pack_str_with_body(&pk, "truc/audit/1", 12);
+    rc |= msgpack_pack_uint64(&pk, seq);
+    rc |= msgpack_pack_bin_with_body(&pk, prev, PROTO_HASH_LEN);
+    rc |= msgpack_pack_uint64(&pk, time);
+    rc |= msgpack_pack_uint8(&pk, event);
+    rc |= msgpack_pack_str_with_body(&pk, agency ? agency : "", agency_len);
+    if (id)
+        rc |= msgpack_pack_bin_with_body(&pk, id->bytes, PROTO_ID_LEN);
+    else
+        rc |= msgpack_pack_nil(&pk);
+    rc |= msgpack_pack_str_with_body(&pk, detail ? detail : "", detail_len);
+    return rc;
+}
+
+proto_err_t broker_store_audit_append(broker_store_t *self, uint64_t time,
+                                      broker_audit_event_t event, const char *agency,
+                                      const proto_id_t *id, const char *detail, uint64_t *seq)
+{
+    if (!self->writing)
+        return PROTO_ERR_INTERNAL;
+    uint8_t prev[PROTO_HASH_LEN] = { 0 };
+    MDB_val head;
+    if (s_get(self, DB_META, "audit_head", 10, &head) == PROTO_OK && head.mv_size == PROTO_HASH_LEN)
+        memcpy(prev, head.mv_data, PROTO_HASH_LEN);
+    uint64_t next = s_meta_u64(self, "audit_seq") + 1;
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init(&buf);
+    if (s_audit_encode(&buf, next, prev, time, (uint8_t) event, agency, id, detail) != 0) {
+        msgpack_sbuffer_destroy(&buf);
+        return PROTO_ERR_NOMEM;
+    }
+    uint8_t hash[PROTO_HASH_LEN], key[8];
+    crypto_generichash(hash, sizeof hash, (const uint8_t *) buf.data, buf.size, NULL, 0);
+    s_put64_be(key, next);
+    proto_err_t rc = s_put(self, DB_AUDIT, key, sizeof key, buf.data, buf.size);
+    msgpack_sbuffer_destroy(&buf);
+    if (!rc)
+        rc = s_put(self, DB_META, "audit_head", 10, hash, sizeof hash);
+    if (!rc)
+        rc = s_meta_put_u64(self, "audit_seq", next);
+    if (!rc && seq)
+        *seq = next;
+    return rc;
+}
+
+uint64_t broker_store_audit_length(broker_store_t *self)
+{
+    return s_meta_u64(self, "audit_seq");
+}
+
+//  Decode a stored entry strictly; false if it is not exactly what
+//  s_audit_encode writes.
+static bool s_audit_decode(const MDB_val *v, broker_audit_entry_t *entry, char *agency,
+                           size_t agency_cap, char *detail, size_t detail_cap)
+{
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init(&unpacked);
+    size_t off = 0;
+    bool ok =
+        msgpack_unpack_next(&unpacked, v->mv_data, v->mv_size, &off) == MSGPACK_UNPACK_SUCCESS &&
+        off == v->mv_size;
+    const msgpack_object *a = unpacked.data.via.array.ptr;
+    ok = ok && unpacked.data.type == MSGPACK_OBJECT_ARRAY && unpacked.data.via.array.size == 8 &&
+         a[0].type == MSGPACK_OBJECT_STR && a[0].via.str.size == 12 &&
+         memcmp(a[0].via.str.ptr, "truc/audit/1", 12) == 0 &&
+         a[1].type == MSGPACK_OBJECT_POSITIVE_INTEGER && a[2].type == MSGPACK_OBJECT_BIN &&
+         a[2].via.bin.size == PROTO_HASH_LEN && a[3].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+         a[4].type == MSGPACK_OBJECT_POSITIVE_INTEGER && a[4].via.u64 < 256 &&
+         a[5].type == MSGPACK_OBJECT_STR && a[5].via.str.size < agency_cap &&
+         (a[6].type == MSGPACK_OBJECT_NIL ||
+          (a[6].type == MSGPACK_OBJECT_BIN && a[6].via.bin.size == PROTO_ID_LEN)) &&
+         a[7].type == MSGPACK_OBJECT_STR;
+    if (ok) {
+        entry->seq = a[1].via.u64;
+        memcpy(entry->prev, a[2].via.bin.ptr, PROTO_HASH_LEN);
+        entry->time = a[3].via.u64;
+        entry->event = (uint8_t) a[4].via.u64;
+        memcpy(agency, a[5].via.str.ptr, a[5].via.str.size);
+        agency[a[5].via.str.size] = '\0';
+        entry->agency = agency;
+        entry->has_id = a[6].type == MSGPACK_OBJECT_BIN;
+        if (entry->has_id)
+            memcpy(entry->id.bytes, a[6].via.bin.ptr, PROTO_ID_LEN);
+        size_t n = a[7].via.str.size < detail_cap - 1 ? a[7].via.str.size : detail_cap - 1;
+        memcpy(detail, a[7].via.str.ptr, n);
+        detail[n] = '\0';
+        entry->detail = detail;
+        crypto_generichash(entry->hash, PROTO_HASH_LEN, v->mv_data, v->mv_size, NULL, 0);
+    }
+    msgpack_unpacked_destroy(&unpacked);
+    return ok;
+}
+
+proto_err_t broker_store_audit_walk(broker_store_t *self, uint64_t from, broker_store_audit_fn *fn,
+                                    void *arg, uint64_t *bad_seq)
+{
+    MDB_cursor *cursor;
+    if (!self->txn)
+        return PROTO_ERR_INTERNAL;
+    int mrc = mdb_cursor_open(self->txn, self->dbi[DB_AUDIT], &cursor);
+    if (mrc)
+        return s_map_err(mrc, "audit_cursor");
+    uint8_t prev[PROTO_HASH_LEN] = { 0 };
+    uint64_t expect = 1;
+    proto_err_t rc = PROTO_OK;
+    MDB_val key, value;
+    bool go_on = true;
+    //  The chain is checked from the first entry even when the caller wants
+    //  to see entries only from `from`: a link can only be trusted if every
+    //  link before it is.
+    for (mrc = mdb_cursor_get(cursor, &key, &value, MDB_FIRST); mrc == 0;
+         mrc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) {
+        broker_audit_entry_t entry;
+        char agency[PROTO_LABEL_MAX + 1], detail[512];
+        if (key.mv_size != 8 || s_get64_be(key.mv_data) != expect ||
+            !s_audit_decode(&value, &entry, agency, sizeof agency, detail, sizeof detail) ||
+            entry.seq != expect || sodium_memcmp(entry.prev, prev, PROTO_HASH_LEN) != 0) {
+            rc = PROTO_ERR_BAD_PROOF;
+            if (bad_seq)
+                *bad_seq = expect;
+            break;
+        }
+        memcpy(prev, entry.hash, PROTO_HASH_LEN);
+        if (go_on && fn && entry.seq >= from)
+            go_on = fn(arg, &entry);
+        expect++;
+    }
+    mdb_cursor_close(cursor);
+    if (!rc) {
+        //  The head must name the last entry, or entries were cut off the end.
+        MDB_val head;
+        uint64_t length = s_meta_u64(self, "audit_seq");
+        if (length != expect - 1 || s_get(self, DB_META, "audit_head", 10, &head) != PROTO_OK ||
+            head.mv_size != PROTO_HASH_LEN ||
+            sodium_memcmp(head.mv_data, prev, PROTO_HASH_LEN) != 0) {
+            if (length != 0 || expect != 1) {
+                rc = PROTO_ERR_BAD_PROOF;
+                if (bad_seq)
+                    *bad_seq = expect;
+            }
+        }
+    }
+    return rc;
+}
+
+// ---------------------------------------------------------------------------
+//  Quotas, usage, backup
+
+static void s_quota_key(uint8_t key[2 + CODE_LEN], const char *agency)
+{
+    key[0] = 'q';
+    key[1] = ':';
+    s_code(key + 2, agency);
+}
+
+proto_err_t broker_store_quota_get(broker_store_t *self, const char *agency, uint64_t *documents,
+                                   uint64_t *bytes)
+{
+    uint8_t key[2 + CODE_LEN];
+    MDB_val v;
+    s_quota_key(key, agency);
+    proto_err_t rc = s_get(self, DB_META, key, sizeof key, &v);
+    *documents = *bytes = 0;
+    if (rc == PROTO_ERR_NOT_FOUND)
+        return PROTO_OK;
+    if (rc)
+        return rc;
+    if (v.mv_size != 16)
+        return PROTO_ERR_STORE;
+    *documents = s_get64(v.mv_data);
+    *bytes = s_get64((uint8_t *) v.mv_data + 8);
+    return PROTO_OK;
+}
+
+proto_err_t broker_store_quota_add(broker_store_t *self, const char *agency, int64_t documents,
+                                   int64_t bytes)
+{
+    uint64_t d, b;
+    proto_err_t rc = broker_store_quota_get(self, agency, &d, &b);
+    if (rc)
+        return rc;
+    //  Never wrap below zero, whatever a bug upstream asks for.
+    d = documents < 0 && (uint64_t) -documents > d ? 0 : d + (uint64_t) documents;
+    b = bytes < 0 && (uint64_t) -bytes > b ? 0 : b + (uint64_t) bytes;
+    uint8_t key[2 + CODE_LEN], value[16];
+    s_quota_key(key, agency);
+    s_put64(value, d);
+    s_put64(value + 8, b);
+    return s_put(self, DB_META, key, sizeof key, value, sizeof value);
+}
+
+void broker_store_usage(broker_store_t *self, uint64_t *used, uint64_t *size)
+{
+    MDB_envinfo info;
+    MDB_stat stat;
+    *used = *size = 0;
+    if (mdb_env_info(self->env, &info) == 0 && mdb_env_stat(self->env, &stat) == 0) {
+        *used = (uint64_t) (info.me_last_pgno + 1) * stat.ms_psize;
+        *size = info.me_mapsize;
+    }
+}
+
+proto_err_t broker_store_backup(broker_store_t *self, const char *dir, char *errbuf, size_t errlen)
+{
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(errbuf, errlen, "cannot create %s: %s", dir, strerror(errno));
+        return PROTO_ERR_IO;
+    }
+    int rc = mdb_env_copy2(self->env, dir, MDB_CP_COMPACT);
+    if (rc) {
+        snprintf(errbuf, errlen, "copy to %s failed: %s", dir, mdb_strerror(rc));
+        return rc == ENOSPC ? PROTO_ERR_STORE_FULL : PROTO_ERR_IO;
+    }
+    return PROTO_OK;
+}

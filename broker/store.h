@@ -1,0 +1,263 @@
+/*  broker/store.h - the broker's durable state in LMDB.
+
+    Owns the LMDB environment under DATA_DIR/store and the lock file
+    DATA_DIR/lock (flock, held while open: two brokers can never share a
+    store). Every record layout lives here; the server speaks in documents,
+    deliveries, mailbox messages and audit entries.
+
+    Transactions: at most one write transaction is open at a time, owned by
+    the thread that opened the store (the broker's loop). Every mutating call
+    needs it open; reading calls use it when it is open, else a read-only
+    transaction the caller opens with broker_store_read_begin. Values
+    returned by pointer point into LMDB's map and are valid only until the
+    transaction they were read in ends.
+
+    broker_store_commit is durable: the environment is opened with full
+    sync, so when it returns PROTO_OK the data is on disk.
+*/
+#ifndef BROKER_STORE_H
+#define BROKER_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/agency.h"
+#include "proto/msg.h"
+
+typedef struct broker_store broker_store_t;
+
+//  Per-recipient delivery state of a document.
+typedef enum {
+    BROKER_DLV_WAITING = 0,   // in the recipient's queue
+    BROKER_DLV_DELIVERED = 1, // recipient's DELIVERED (event 3) recorded
+    BROKER_DLV_REFUSED = 2,   // recipient quarantined it (event 4)
+    BROKER_DLV_EXPIRED = 3,   // ttl passed before delivery
+    BROKER_DLV_RETURNED = 4,  // recipient revoked before delivery
+    BROKER_DLV_REVOKED = 5,   // sender revoked the document before delivery
+} broker_dlv_state_t;
+
+const char *broker_dlv_state_name(broker_dlv_state_t state);
+
+//  What the broker keeps about a document besides its frames.
+typedef struct {
+    proto_id_t id;
+    char from[PROTO_AGENCY_CODE_LEN + 1];
+    uint8_t hash[PROTO_HASH_LEN]; // content hash
+    uint64_t accepted;            // ms since epoch
+    uint64_t seq;                 // audit sequence number of the acceptance
+    uint8_t kind;                 // SUBMIT, REVOKE, UPDATE or REPLACE
+    uint8_t urgency;
+    uint8_t revoked; // 1 once a REVOKE of it was accepted
+    uint8_t purged;  // 1 once its frames were purged (retention)
+    uint32_t nto;    // recipients
+    uint32_t open;   // recipients still waiting
+    uint64_t bytes;  // bytes stored for it (frames)
+} broker_doc_t;
+
+typedef struct {
+    uint8_t state;      // broker_dlv_state_t
+    uint64_t time;      // when the state was last set, ms
+    uint64_t deadline;  // expiry time while waiting, ms
+    uint64_t queue_seq; // its key in the recipient's queue
+} broker_dlv_t;
+
+//  Open (creating if needed) the store in data_dir with a map of map_size
+//  bytes. Returns NULL and a reason in errbuf when the directory cannot be
+//  created or locked (another broker runs on it) or LMDB fails.
+broker_store_t *broker_store_open(const char *data_dir, uint64_t map_size, char *errbuf,
+                                  size_t errlen);
+
+//  Abort any open transaction, close the environment, release the lock.
+void broker_store_destroy(broker_store_t **self_p);
+
+// ---------------------------------------------------------------------------
+//  Transactions
+
+proto_err_t broker_store_begin(broker_store_t *self) PROTO_MUST_CHECK; // no-op if open
+bool broker_store_writing(const broker_store_t *self);
+//  Commit durably. On failure the transaction is aborted: nothing of it is
+//  stored. PROTO_ERR_STORE_FULL when the map is full, PROTO_ERR_STORE else.
+proto_err_t broker_store_commit(broker_store_t *self) PROTO_MUST_CHECK;
+void broker_store_abort(broker_store_t *self);
+//  A transaction nested in the open write transaction, so that one item
+//  that fails (a full map) can be undone without losing the whole batch.
+//  unnest with keep merges it into the parent, else throws it away.
+proto_err_t broker_store_nest(broker_store_t *self) PROTO_MUST_CHECK;
+proto_err_t broker_store_unnest(broker_store_t *self, bool keep) PROTO_MUST_CHECK;
+proto_err_t broker_store_read_begin(broker_store_t *self) PROTO_MUST_CHECK;
+void broker_store_read_end(broker_store_t *self);
+
+// ---------------------------------------------------------------------------
+//  Documents
+
+//  PROTO_OK and *out, or PROTO_ERR_UNKNOWN_DOC.
+proto_err_t broker_store_doc_get(broker_store_t *self, const proto_id_t *id,
+                                 broker_doc_t *out) PROTO_MUST_CHECK;
+
+//  Store a new document: its record, its frames (count frames, the body
+//  first), one delivery row and one queue entry per recipient, all in the
+//  open write transaction. PROTO_ERR_STORE_FULL when the map is full (the
+//  caller aborts), PROTO_ERR_STORE otherwise.
+proto_err_t broker_store_doc_add(broker_store_t *self, const broker_doc_t *doc,
+                                 const char *const *to, const void *const *frames,
+                                 const size_t *lens, size_t count, uint64_t ttl) PROTO_MUST_CHECK;
+
+//  Rewrite the record of an existing document (open count, revoked flag).
+proto_err_t broker_store_doc_update(broker_store_t *self, const broker_doc_t *doc) PROTO_MUST_CHECK;
+
+//  The frames of a document: up to max frames as pointers into the map.
+proto_err_t broker_store_frames_get(broker_store_t *self, const proto_id_t *id, const void **frames,
+                                    size_t *lens, size_t max, size_t *count) PROTO_MUST_CHECK;
+
+//  Retention. When the last recipient of a document leaves WAITING, the
+//  document is listed as finished at that time. retire_scan calls fn for
+//  finished documents whose time is at or before `before` (at most max),
+//  and doc_purge removes a document's frames and its finished entry, keeps
+//  its record (so its id stays taken and `doc show` still answers) and
+//  returns the bytes freed.
+typedef void(broker_store_retire_fn)(void *arg, const proto_id_t *id);
+size_t broker_store_retire_scan(broker_store_t *self, uint64_t before, size_t max,
+                                broker_store_retire_fn *fn, void *arg);
+proto_err_t broker_store_doc_purge(broker_store_t *self, const proto_id_t *id,
+                                   uint64_t *freed) PROTO_MUST_CHECK;
+
+//  Small named flags (for example "a recall was requested of agency X for
+//  document Y"). get returns PROTO_OK if set, PROTO_ERR_NOT_FOUND if not.
+proto_err_t broker_store_flag_set(broker_store_t *self, const void *key,
+                                  size_t len) PROTO_MUST_CHECK;
+proto_err_t broker_store_flag_get(broker_store_t *self, const void *key,
+                                  size_t len) PROTO_MUST_CHECK;
+
+proto_err_t broker_store_receipt_put(broker_store_t *self, const proto_id_t *id, const void *data,
+                                     size_t len) PROTO_MUST_CHECK;
+proto_err_t broker_store_receipt_get(broker_store_t *self, const proto_id_t *id, const void **data,
+                                     size_t *len) PROTO_MUST_CHECK;
+
+// ---------------------------------------------------------------------------
+//  Deliveries and queues
+
+proto_err_t broker_store_dlv_get(broker_store_t *self, const char *recipient, const proto_id_t *id,
+                                 broker_dlv_t *out) PROTO_MUST_CHECK;
+//  Set the state; leaving WAITING removes the queue entry.
+proto_err_t broker_store_dlv_set(broker_store_t *self, const char *recipient, const proto_id_t *id,
+                                 broker_dlv_state_t state, uint64_t time) PROTO_MUST_CHECK;
+
+//  Walk the recipient's waiting documents in push order (urgency, then
+//  acceptance). fn returns true to go on. Returns the number visited.
+typedef bool(broker_store_queue_fn)(void *arg, const proto_id_t *id);
+size_t broker_store_queue_scan(broker_store_t *self, const char *recipient,
+                               broker_store_queue_fn *fn, void *arg);
+
+//  Count a recipient's waiting documents and the age of the oldest (ms, 0
+//  when none) relative to now.
+size_t broker_store_queue_depth(broker_store_t *self, const char *recipient, uint64_t now,
+                                uint64_t *oldest_age);
+
+//  Expired deliveries: call fn for each (recipient, id) whose deadline is at
+//  or before now, at most max of them.
+typedef void(broker_store_expiry_fn)(void *arg, const char *recipient, const proto_id_t *id);
+size_t broker_store_expiry_scan(broker_store_t *self, uint64_t now, size_t max,
+                                broker_store_expiry_fn *fn, void *arg);
+
+// ---------------------------------------------------------------------------
+//  Mailbox: routed STATUS, DELIVERED and EXPIRED messages awaiting ACK
+
+//  Reserve the next mailbox id (the counter moves in the write transaction,
+//  so an aborted transaction gives the id back).
+proto_err_t broker_store_mid_next(broker_store_t *self, uint64_t *mid) PROTO_MUST_CHECK;
+//  Store a message (kind and encoded body, which already carries mid) for
+//  agency under mid.
+proto_err_t broker_store_mbox_put(broker_store_t *self, const char *agency, uint64_t mid,
+                                  uint8_t kind, const void *body, size_t len) PROTO_MUST_CHECK;
+typedef bool(broker_store_mbox_fn)(void *arg, uint64_t mid, uint8_t kind, const void *body,
+                                   size_t len);
+size_t broker_store_mbox_scan(broker_store_t *self, const char *agency, broker_store_mbox_fn *fn,
+                              void *arg);
+//  Remove an acknowledged message; unknown mids are ignored (PROTO_OK).
+proto_err_t broker_store_mbox_del(broker_store_t *self, const char *agency,
+                                  uint64_t mid) PROTO_MUST_CHECK;
+
+// ---------------------------------------------------------------------------
+//  Status notices (idempotence and recall state)
+
+typedef struct {
+    proto_id_t doc;
+    char from[PROTO_AGENCY_CODE_LEN + 1];
+    char to[PROTO_AGENCY_CODE_LEN + 1];
+    uint8_t code;
+    uint8_t hash[PROTO_HASH_LEN];
+} broker_notice_t;
+
+proto_err_t broker_store_notice_get(broker_store_t *self, const proto_id_t *id,
+                                    broker_notice_t *out) PROTO_MUST_CHECK;
+proto_err_t broker_store_notice_put(broker_store_t *self, const proto_id_t *id,
+                                    const broker_notice_t *notice) PROTO_MUST_CHECK;
+
+// ---------------------------------------------------------------------------
+//  Audit chain
+
+typedef enum {
+    BROKER_AUDIT_CONNECTED = 1,
+    BROKER_AUDIT_REFUSED = 2, // ZAP refusal
+    BROKER_AUDIT_ACCEPTED = 3,
+    BROKER_AUDIT_REJECTED = 4,
+    BROKER_AUDIT_DELIVERED = 5,
+    BROKER_AUDIT_REFUSED_BY_RECIPIENT = 6,
+    BROKER_AUDIT_STATUS = 7,
+    BROKER_AUDIT_REVOKE = 8,
+    BROKER_AUDIT_EXPIRED = 9,
+    BROKER_AUDIT_RETURNED = 10,
+    BROKER_AUDIT_PURGED = 11,
+    BROKER_AUDIT_ADMIN = 12,
+    BROKER_AUDIT_DISCONNECTED = 13,
+} broker_audit_event_t;
+
+const char *broker_audit_event_name(int event);
+
+typedef struct {
+    uint64_t seq;
+    uint8_t prev[PROTO_HASH_LEN];
+    uint64_t time;
+    uint8_t event;
+    const char *agency; // may be empty
+    bool has_id;
+    proto_id_t id;
+    const char *detail;           // may be empty
+    uint8_t hash[PROTO_HASH_LEN]; // hash of this entry
+} broker_audit_entry_t;
+
+//  Append an entry in the open write transaction; *seq (if not NULL)
+//  receives its sequence number.
+proto_err_t broker_store_audit_append(broker_store_t *self, uint64_t time,
+                                      broker_audit_event_t event, const char *agency,
+                                      const proto_id_t *id, const char *detail,
+                                      uint64_t *seq) PROTO_MUST_CHECK;
+
+//  Walk the chain from seq `from` (1 = start). fn gets each decoded entry
+//  (strings valid during the call) and returns true to go on. Returns
+//  PROTO_OK, or PROTO_ERR_BAD_PROOF with *bad_seq set at the first entry
+//  whose stored form, hash link or numbering is wrong.
+typedef bool(broker_store_audit_fn)(void *arg, const broker_audit_entry_t *entry);
+proto_err_t broker_store_audit_walk(broker_store_t *self, uint64_t from, broker_store_audit_fn *fn,
+                                    void *arg, uint64_t *bad_seq) PROTO_MUST_CHECK;
+uint64_t broker_store_audit_length(broker_store_t *self);
+
+// ---------------------------------------------------------------------------
+//  Accounting and maintenance
+
+//  Per-sender quota use: waiting documents and stored bytes.
+proto_err_t broker_store_quota_get(broker_store_t *self, const char *agency, uint64_t *documents,
+                                   uint64_t *bytes) PROTO_MUST_CHECK;
+proto_err_t broker_store_quota_add(broker_store_t *self, const char *agency, int64_t documents,
+                                   int64_t bytes) PROTO_MUST_CHECK;
+
+//  Bytes in use and the map size.
+void broker_store_usage(broker_store_t *self, uint64_t *used, uint64_t *size);
+
+//  A consistent copy of the store into an empty directory while the broker
+//  runs (LMDB's copy API, compacting). Safe from another thread.
+proto_err_t broker_store_backup(broker_store_t *self, const char *dir, char *errbuf,
+                                size_t errlen) PROTO_MUST_CHECK;
+
+#endif

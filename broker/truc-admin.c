@@ -1,0 +1,324 @@
+/*  truc-admin - monitor and govern a running truc-broker.
+
+    Sends one request to the broker's admin endpoint (an IPC socket in its
+    data directory by default) and prints the answer: readable tables by
+    default, JSON with --json. Knows nothing of the broker's internals; the
+    broker builds every answer.
+*/
+#include <getopt.h>
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#define EXIT_USAGE 1
+#define EXIT_FAIL  2
+#define MAX_REPLY  (64u << 20)
+
+static const char *s_usage =
+    "usage: truc-admin [--data-dir DIR | --endpoint ENDPOINT] [--json] [--timeout S] COMMAND\n"
+    "\n"
+    "Commands:\n"
+    "  status                        uptime, counters, store use, waiting documents\n"
+    "  agencies                      every agency: state, connected, waiting\n"
+    "  agency suspend|reinstate|revoke CODE\n"
+    "                                change an agency's state (in the directory file)\n"
+    "                                and apply it at once\n"
+    "  directory reload              reload the agency directory file\n"
+    "  doc show ID                   a document and its state per recipient\n"
+    "  audit verify                  check the whole audit chain\n"
+    "  audit show [ID]               the last 50 audit entries, or one document's\n"
+    "  backup DIR                    consistent hot copy of the store into DIR\n"
+    "\n"
+    "Options:\n"
+    "  --data-dir DIR      the broker's data directory (admin socket DIR/admin.sock);\n"
+    "                      default ./var/broker/data\n"
+    "  --endpoint EP       the admin endpoint, if configured elsewhere\n"
+    "  --json              print the answer as JSON\n"
+    "  --timeout S         seconds to wait for the broker (default 10; backup 3600)\n"
+    "  -h, --help          this help\n"
+    "\n"
+    "Exit codes: 0 success, 1 usage error, 2 the broker is unreachable or refused\n"
+    "(the message says why), 3 audit verify found a broken chain.\n";
+
+// ---------------------------------------------------------------------------
+//  Printing msgpack as JSON or as text
+
+static void s_json_string(const char *p, size_t n)
+{
+    putchar('"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char) p[i];
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+static void s_json(const msgpack_object *o, int indent)
+{
+    switch (o->type) {
+    case MSGPACK_OBJECT_NIL:
+        printf("null");
+        break;
+    case MSGPACK_OBJECT_BOOLEAN:
+        printf(o->via.boolean ? "true" : "false");
+        break;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        printf("%llu", (unsigned long long) o->via.u64);
+        break;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        printf("%lld", (long long) o->via.i64);
+        break;
+    case MSGPACK_OBJECT_STR:
+        s_json_string(o->via.str.ptr, o->via.str.size);
+        break;
+    case MSGPACK_OBJECT_ARRAY:
+        printf("[");
+        for (uint32_t i = 0; i < o->via.array.size; i++) {
+            printf("%s\n%*s", i ? "," : "", indent + 2, "");
+            s_json(&o->via.array.ptr[i], indent + 2);
+        }
+        printf("%s]", o->via.array.size ? "\n" : "");
+        if (o->via.array.size)
+            printf("%*s", 0, "");
+        break;
+    case MSGPACK_OBJECT_MAP:
+        printf("{");
+        for (uint32_t i = 0; i < o->via.map.size; i++) {
+            printf("%s\n%*s", i ? "," : "", indent + 2, "");
+            s_json(&o->via.map.ptr[i].key, indent + 2);
+            printf(": ");
+            s_json(&o->via.map.ptr[i].val, indent + 2);
+        }
+        printf("%s%*s}", o->via.map.size ? "\n" : "", o->via.map.size ? indent : 0, "");
+        break;
+    default:
+        printf("null");
+    }
+}
+
+static void s_scalar_text(const msgpack_object *o, char *out, size_t cap)
+{
+    switch (o->type) {
+    case MSGPACK_OBJECT_BOOLEAN:
+        snprintf(out, cap, "%s", o->via.boolean ? "yes" : "no");
+        break;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        snprintf(out, cap, "%llu", (unsigned long long) o->via.u64);
+        break;
+    case MSGPACK_OBJECT_STR:
+        snprintf(out, cap, "%.*s", (int) o->via.str.size, o->via.str.ptr);
+        if (!out[0])
+            snprintf(out, cap, "-");
+        break;
+    default:
+        snprintf(out, cap, "-");
+    }
+}
+
+//  An array of maps prints as a table, the first map's keys as columns.
+static void s_table(const msgpack_object *array)
+{
+    if (array->via.array.size == 0) {
+        printf("  (none)\n");
+        return;
+    }
+    const msgpack_object *first = &array->via.array.ptr[0];
+    if (first->type != MSGPACK_OBJECT_MAP)
+        return;
+    uint32_t cols = first->via.map.size;
+    size_t width[32] = { 0 };
+    char cell[512];
+    for (uint32_t c = 0; c < cols && c < 32; c++)
+        width[c] = first->via.map.ptr[c].key.via.str.size;
+    for (uint32_t r = 0; r < array->via.array.size; r++) {
+        const msgpack_object *row = &array->via.array.ptr[r];
+        for (uint32_t c = 0; row->type == MSGPACK_OBJECT_MAP && c < row->via.map.size && c < 32;
+             c++) {
+            s_scalar_text(&row->via.map.ptr[c].val, cell, sizeof cell);
+            if (strlen(cell) > width[c])
+                width[c] = strlen(cell) > 60 ? 60 : strlen(cell);
+        }
+    }
+    for (uint32_t c = 0; c < cols && c < 32; c++) {
+        const msgpack_object *key = &first->via.map.ptr[c].key;
+        printf("%s%-*.*s", c ? "  " : "", c + 1 < cols ? (int) width[c] : 0,
+               (int) key->via.str.size, key->via.str.ptr);
+    }
+    printf("\n");
+    for (uint32_t r = 0; r < array->via.array.size; r++) {
+        const msgpack_object *row = &array->via.array.ptr[r];
+        for (uint32_t c = 0; row->type == MSGPACK_OBJECT_MAP && c < row->via.map.size && c < 32;
+             c++) {
+            s_scalar_text(&row->via.map.ptr[c].val, cell, sizeof cell);
+            printf("%s%-*s", c ? "  " : "", c + 1 < row->via.map.size ? (int) width[c] : 0, cell);
+        }
+        printf("\n");
+    }
+}
+
+static void s_text(const msgpack_object *o)
+{
+    char cell[512];
+    if (o->type == MSGPACK_OBJECT_ARRAY) {
+        s_table(o);
+    } else if (o->type == MSGPACK_OBJECT_MAP) {
+        for (uint32_t i = 0; i < o->via.map.size; i++) {
+            const msgpack_object *key = &o->via.map.ptr[i].key, *val = &o->via.map.ptr[i].val;
+            if (val->type == MSGPACK_OBJECT_ARRAY) {
+                printf("%.*s:\n", (int) key->via.str.size, key->via.str.ptr);
+                s_table(val);
+            } else {
+                s_scalar_text(val, cell, sizeof cell);
+                printf("%-22.*s %s\n", (int) key->via.str.size, key->via.str.ptr, cell);
+            }
+        }
+    } else {
+        s_scalar_text(o, cell, sizeof cell);
+        printf("%s\n", cell);
+    }
+}
+
+static const msgpack_object *s_get(const msgpack_object *map, const char *key)
+{
+    if (map->type != MSGPACK_OBJECT_MAP)
+        return NULL;
+    for (uint32_t i = 0; i < map->via.map.size; i++) {
+        const msgpack_object *k = &map->via.map.ptr[i].key;
+        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == strlen(key) &&
+            memcmp(k->via.str.ptr, key, k->via.str.size) == 0)
+            return &map->via.map.ptr[i].val;
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    const char *data_dir = "./var/broker/data", *endpoint = NULL;
+    bool json = false;
+    long timeout = -1;
+    static const struct option options[] = {
+        { "data-dir", required_argument, 0, 'd' }, { "endpoint", required_argument, 0, 'e' },
+        { "json", no_argument, 0, 'j' },           { "timeout", required_argument, 0, 't' },
+        { "help", no_argument, 0, 'h' },           { 0, 0, 0, 0 },
+    };
+    int opt;
+    while ((opt = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
+        switch (opt) {
+        case 'd':
+            data_dir = optarg;
+            break;
+        case 'e':
+            endpoint = optarg;
+            break;
+        case 'j':
+            json = true;
+            break;
+        case 't':
+            timeout = strtol(optarg, NULL, 10);
+            break;
+        case 'h':
+            fputs(s_usage, stdout);
+            return 0;
+        default:
+            fputs(s_usage, stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        fputs(s_usage, stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[optind];
+    if (strcmp(cmd, "help") == 0) {
+        fputs(s_usage, stdout);
+        return 0;
+    }
+    if (timeout <= 0)
+        timeout = strcmp(cmd, "backup") == 0 ? 3600 : 10;
+    char ep[4200];
+    if (endpoint)
+        snprintf(ep, sizeof ep, "%s", endpoint);
+    else
+        snprintf(ep, sizeof ep, "ipc://%s/admin.sock", data_dir);
+
+    msgpack_sbuffer request;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&request);
+    msgpack_packer_init(&pk, &request, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    msgpack_pack_str_with_body(&pk, "cmd", 3);
+    msgpack_pack_str_with_body(&pk, cmd, strlen(cmd));
+    msgpack_pack_str_with_body(&pk, "args", 4);
+    msgpack_pack_array(&pk, (size_t) (argc - optind - 1));
+    for (int i = optind + 1; i < argc; i++)
+        msgpack_pack_str_with_body(&pk, argv[i], strlen(argv[i]));
+
+    void *ctx = zmq_ctx_new();
+    void *sock = zmq_socket(ctx, ZMQ_REQ);
+    int ms = (int) (timeout * 1000), zero = 0;
+    zmq_setsockopt(sock, ZMQ_RCVTIMEO, &ms, sizeof ms);
+    zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
+    int status = 0;
+    char *reply = malloc(MAX_REPLY);
+    int n = -1;
+    if (reply && zmq_connect(sock, ep) == 0 &&
+        zmq_send(sock, request.data, request.size, 0) == (int) request.size)
+        n = zmq_recv(sock, reply, MAX_REPLY, 0);
+    msgpack_sbuffer_destroy(&request);
+    if (n < 0) {
+        fprintf(stderr,
+                "truc-admin: no answer from the broker at %s within %ld s: is truc-broker "
+                "running, and is this its data directory (--data-dir)?\n",
+                ep, timeout);
+        status = EXIT_FAIL;
+    } else {
+        msgpack_unpacked unpacked;
+        msgpack_unpacked_init(&unpacked);
+        size_t off = 0;
+        if (n > (int) MAX_REPLY ||
+            msgpack_unpack_next(&unpacked, reply, (size_t) n, &off) != MSGPACK_UNPACK_SUCCESS) {
+            fprintf(stderr, "truc-admin: the answer was not readable\n");
+            status = EXIT_FAIL;
+        } else {
+            const msgpack_object *ok = s_get(&unpacked.data, "ok");
+            const msgpack_object *data = s_get(&unpacked.data, "data");
+            if (!ok || ok->type != MSGPACK_OBJECT_BOOLEAN || !ok->via.boolean) {
+                const msgpack_object *error = s_get(&unpacked.data, "error");
+                if (json) {
+                    s_json(&unpacked.data, 0);
+                    printf("\n");
+                } else {
+                    fprintf(stderr, "truc-admin: %.*s\n",
+                            error && error->type == MSGPACK_OBJECT_STR ? (int) error->via.str.size
+                                                                       : 7,
+                            error && error->type == MSGPACK_OBJECT_STR ? error->via.str.ptr
+                                                                       : "refused");
+                }
+                status = EXIT_FAIL;
+            } else if (data) {
+                if (json) {
+                    s_json(data, 0);
+                    printf("\n");
+                } else {
+                    s_text(data);
+                }
+                const msgpack_object *intact = s_get(data, "intact");
+                if (intact && intact->type == MSGPACK_OBJECT_BOOLEAN && !intact->via.boolean)
+                    status = 3;
+            }
+        }
+        msgpack_unpacked_destroy(&unpacked);
+    }
+    free(reply);
+    zmq_close(sock);
+    zmq_ctx_term(ctx);
+    return status;
+}

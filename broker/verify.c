@@ -1,0 +1,234 @@
+/*  broker/verify.c - the verification worker pool. */
+#include "verify.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proto/log.h"
+#include "proto/merkle.h"
+#include "proto/sign.h"
+
+struct broker_verify {
+    void *ctx;
+    pthread_t *threads;
+    size_t count;
+    char *jobs_endpoint;
+    char *results_endpoint;
+};
+
+int broker_job_send(void *socket, broker_job_t *job)
+{
+    return zmq_send(socket, &job, sizeof job, 0) == (int) sizeof job ? 0 : -1;
+}
+
+broker_job_t *broker_job_recv(void *socket)
+{
+    broker_job_t *job = NULL;
+    int n = zmq_recv(socket, &job, sizeof job, ZMQ_DONTWAIT);
+    return n == (int) sizeof job ? job : NULL;
+}
+
+void broker_job_destroy(broker_job_t **job_p)
+{
+    if (!job_p || !*job_p)
+        return;
+    broker_job_t *job = *job_p;
+    for (size_t i = 0; i < job->nframes; i++)
+        zmq_msg_close(&job->frames[i]);
+    proto_msg_destroy(&job->msg);
+    free(job);
+    *job_p = NULL;
+}
+
+static void s_fail(broker_job_t *job, proto_err_t err, const char *field, const char *message)
+{
+    job->err = err;
+    snprintf(job->info.field, sizeof job->info.field, "%s", field);
+    snprintf(job->info.message, sizeof job->info.message, "%s", message);
+}
+
+static void s_verify_document(broker_job_t *job)
+{
+    const proto_document_t *d = &job->msg->u.document;
+    const proto_doc_t *doc = &d->doc;
+    if (proto_msg_frame_count(job->msg) != job->nframes)
+        return s_fail(job, PROTO_ERR_FRAMING, "", "one frame per attachment expected");
+    if (strcmp(doc->from, job->agency) != 0)
+        return s_fail(job, PROTO_ERR_SENDER_MISMATCH, "doc.from",
+                      "the sender must be the authenticated agency");
+    if (doc->nto > job->max_recipients)
+        return s_fail(job, PROTO_ERR_LIMIT, "doc.to", "more recipients than this broker accepts");
+    if (doc->natt > job->max_attachments)
+        return s_fail(job, PROTO_ERR_LIMIT, "doc.att", "more attachments than this broker accepts");
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < doc->natt; i++)
+        total += doc->att[i].size;
+    if (total > job->max_document)
+        return s_fail(job, PROTO_ERR_TOO_LARGE, "doc.att",
+                      "attachments larger than this broker accepts");
+    if (proto_doc_verify(doc, job->key, d->sig) != PROTO_OK)
+        return s_fail(job, PROTO_ERR_BAD_SIGNATURE, "sig",
+                      "the signature does not verify with the sender's registered key");
+    for (uint32_t i = 0; i < doc->natt; i++) {
+        zmq_msg_t *frame = &job->frames[2 + i];
+        if (proto_attachment_check(&doc->att[i], zmq_msg_data(frame), zmq_msg_size(frame))) {
+            char field[40];
+            snprintf(field, sizeof field, "doc.att[%u]", i);
+            return s_fail(job, PROTO_ERR_HASH_MISMATCH, field,
+                          "attachment bytes do not match their size and hash");
+        }
+    }
+    if (proto_doc_hash(doc, job->hash) != PROTO_OK)
+        s_fail(job, PROTO_ERR_NOMEM, "", "out of memory");
+}
+
+static void s_verify_status(broker_job_t *job)
+{
+    const proto_status_t *s = &job->msg->u.status;
+    if (job->nframes != 2)
+        return s_fail(job, PROTO_ERR_FRAMING, "", "STATUS has exactly 2 frames");
+    if (s->mid)
+        return s_fail(job, PROTO_ERR_VALUE, "mid", "only the broker sets mid");
+    if (strcmp(s->notice.from, job->agency) != 0)
+        return s_fail(job, PROTO_ERR_SENDER_MISMATCH, "notice.from",
+                      "the sender must be the authenticated agency");
+    if (proto_notice_verify(&s->notice, job->key, s->sig) != PROTO_OK)
+        return s_fail(job, PROTO_ERR_BAD_SIGNATURE, "sig",
+                      "the signature does not verify with the sender's registered key");
+    if (proto_notice_hash(&s->notice, job->hash) != PROTO_OK)
+        s_fail(job, PROTO_ERR_NOMEM, "", "out of memory");
+}
+
+static void s_verify_delivered(broker_job_t *job)
+{
+    const proto_receipts_t *r = &job->msg->u.receipts;
+    if (job->nframes != 2)
+        return s_fail(job, PROTO_ERR_FRAMING, "", "DELIVERED has exactly 2 frames");
+    if (r->mid)
+        return s_fail(job, PROTO_ERR_VALUE, "mid", "only the broker sets mid");
+    if (strcmp(r->head.signer, job->agency) != 0)
+        return s_fail(job, PROTO_ERR_SENDER_MISMATCH, "head.signer",
+                      "a recipient signs its own receipts");
+    for (uint32_t i = 0; i < r->nitems; i++) {
+        const proto_item_t *item = &r->items[i];
+        uint8_t leaf[PROTO_HASH_LEN];
+        if (!item->leaf.to || strcmp(item->leaf.to, job->agency) != 0)
+            return s_fail(job, PROTO_ERR_SENDER_MISMATCH, "items.leaf.to",
+                          "a recipient acknowledges only for itself");
+        if (proto_leaf_hash(&item->leaf, leaf) != PROTO_OK)
+            return s_fail(job, PROTO_ERR_NOMEM, "", "out of memory");
+        if (proto_merkle_verify(leaf, item->index, r->head.size,
+                                (const uint8_t(*)[PROTO_HASH_LEN]) item->path, item->npath,
+                                r->head.root) != PROTO_OK)
+            return s_fail(job, PROTO_ERR_BAD_PROOF, "items.path",
+                          "an inclusion path does not lead to the signed root");
+    }
+    if (proto_head_verify(&r->head, job->key, r->sig) != PROTO_OK)
+        s_fail(job, PROTO_ERR_BAD_SIGNATURE, "sig",
+               "the head signature does not verify with the recipient's registered key");
+}
+
+void broker_verify_job(broker_job_t *job)
+{
+    job->err = PROTO_OK;
+    memset(&job->info, 0, sizeof job->info);
+    if (job->nframes < 2)
+        return s_fail(job, PROTO_ERR_FRAMING, "", "a message has a header and a body");
+    zmq_msg_t *body = &job->frames[1];
+    job->err =
+        proto_msg_decode(job->kind, zmq_msg_data(body), zmq_msg_size(body), &job->msg, &job->info);
+    if (job->err)
+        return;
+    if (proto_kind_has_document(job->kind))
+        s_verify_document(job);
+    else if (job->kind == PROTO_KIND_STATUS)
+        s_verify_status(job);
+    else if (job->kind == PROTO_KIND_DELIVERED)
+        s_verify_delivered(job);
+}
+
+static void *s_worker(void *arg)
+{
+    broker_verify_t *self = arg;
+    void *jobs = zmq_socket(self->ctx, ZMQ_PULL);
+    void *results = zmq_socket(self->ctx, ZMQ_PUSH);
+    int linger = 0;
+    zmq_setsockopt(results, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(jobs, ZMQ_LINGER, &linger, sizeof linger);
+    if (!jobs || !results || zmq_connect(jobs, self->jobs_endpoint) ||
+        zmq_connect(results, self->results_endpoint)) {
+        proto_log_error("event=worker_failed error=\"%s\"", zmq_strerror(zmq_errno()));
+        zmq_close(jobs);
+        zmq_close(results);
+        return NULL;
+    }
+    for (;;) {
+        broker_job_t *job = NULL;
+        int n = zmq_recv(jobs, &job, sizeof job, 0);
+        if (n < 0 && zmq_errno() == EINTR)
+            continue;
+        if (n != (int) sizeof job || !job)
+            break; // a NULL job or a closed context means stop
+        broker_verify_job(job);
+        while (broker_job_send(results, job) != 0 && zmq_errno() == EINTR)
+            ;
+    }
+    zmq_close(jobs);
+    zmq_close(results);
+    return NULL;
+}
+
+broker_verify_t *broker_verify_new(void *ctx, size_t threads, const char *jobs_endpoint,
+                                   const char *results_endpoint)
+{
+    if (threads == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = cores > 0 ? (size_t) cores : 1;
+    }
+    broker_verify_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->ctx = ctx;
+    self->jobs_endpoint = strdup(jobs_endpoint);
+    self->results_endpoint = strdup(results_endpoint);
+    self->threads = calloc(threads, sizeof *self->threads);
+    if (!self->jobs_endpoint || !self->results_endpoint || !self->threads) {
+        broker_verify_destroy(&self, NULL);
+        return NULL;
+    }
+    for (size_t i = 0; i < threads; i++) {
+        if (pthread_create(&self->threads[i], NULL, s_worker, self) != 0)
+            break;
+        self->count++;
+    }
+    if (self->count == 0)
+        broker_verify_destroy(&self, NULL);
+    return self;
+}
+
+void broker_verify_destroy(broker_verify_t **self_p, void *jobs_socket)
+{
+    if (!self_p || !*self_p)
+        return;
+    broker_verify_t *self = *self_p;
+    //  One NULL job per thread: PUSH deals them out round-robin, and a
+    //  worker that takes one stops taking any more.
+    for (size_t i = 0; jobs_socket && i < self->count; i++) {
+        broker_job_t *none = NULL;
+        zmq_send(jobs_socket, &none, sizeof none, 0);
+    }
+    for (size_t i = 0; i < self->count; i++)
+        pthread_join(self->threads[i], NULL);
+    free(self->threads);
+    free(self->jobs_endpoint);
+    free(self->results_endpoint);
+    free(self);
+    *self_p = NULL;
+}
+
+size_t broker_verify_threads(const broker_verify_t *self)
+{
+    return self->count;
+}
