@@ -243,6 +243,7 @@ static s_entry_t *s_entry_add(broker_server_t *self, const s_peer_t *p, int kind
     memcpy(e->rid, p->rid, p->rid_len);
     e->rid_len = p->rid_len;
     e->kind = kind;
+    e->dup_of = -1;
     return e;
 }
 
@@ -293,73 +294,143 @@ static void s_accept(broker_server_t *self, const s_peer_t *p, const proto_id_t 
         self->batch_docs++;
 }
 
-//  Sign the batch's leaves once and send every peer its own items.
-static void s_batch_answer(broker_server_t *self)
-{
-    size_t n = self->nbatch;
-    if (n == 0)
-        return;
-    proto_leaf_t *leaves = calloc(n, sizeof *leaves);
-    proto_item_t *items = calloc(n, sizeof *items);
-    proto_item_t *subset = calloc(n, sizeof *subset);
-    uint8_t(*paths)[PROTO_HASH_LEN] = calloc(n * PROTO_MAX_PATH, PROTO_HASH_LEN);
+//  The batch, signed: one tree over every entry that has a leaf of its own
+//  (repeats point at their original), one head, one signature.
+typedef struct {
+    size_t n;             // entries
+    size_t *leaf_of;      // entry -> leaf index
+    proto_leaf_t *leaves; // leaves in tree order
+    proto_item_t *items;  // one per leaf
+    proto_item_t *subset; // scratch for one peer's items
+    uint8_t (*paths)[PROTO_HASH_LEN];
     proto_head_t head;
     uint8_t sig[PROTO_SIG_LEN];
-    proto_err_t rc = leaves && items && subset && paths ? PROTO_OK : PROTO_ERR_NOMEM;
-    for (size_t i = 0; !rc && i < n; i++) {
+} s_signed_t;
+
+static void s_signed_free(s_signed_t *sg)
+{
+    free(sg->leaf_of);
+    free(sg->leaves);
+    free(sg->items);
+    free(sg->subset);
+    free(sg->paths);
+    memset(sg, 0, sizeof *sg);
+}
+
+static proto_err_t s_batch_sign(broker_server_t *self, s_signed_t *sg)
+{
+    size_t n = self->nbatch, nleaves = 0;
+    memset(sg, 0, sizeof *sg);
+    sg->n = n;
+    sg->leaf_of = calloc(n, sizeof *sg->leaf_of);
+    sg->leaves = calloc(n, sizeof *sg->leaves);
+    sg->items = calloc(n, sizeof *sg->items);
+    sg->subset = calloc(n, sizeof *sg->subset);
+    sg->paths = calloc(n * PROTO_MAX_PATH, PROTO_HASH_LEN);
+    if (!sg->leaf_of || !sg->leaves || !sg->items || !sg->subset || !sg->paths)
+        return PROTO_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
         s_entry_t *e = &self->batch[i];
-        leaves[i] = e->leaf;
-        leaves[i].from = e->from;
-        leaves[i].to = e->to[0] ? e->to : NULL;
-        leaves[i].reason = e->reason[0] ? e->reason : NULL;
-    }
-    if (!rc)
-        rc = proto_receipts_build(leaves, n, self->identity, s_now(), &head, sig, items, paths);
-    if (rc) {
-        proto_log_error("event=receipts_failed error=%s", proto_errname(rc));
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            s_entry_t *e = &self->batch[i];
-            if (e->sent)
-                continue;
-            uint32_t count = 0;
-            for (size_t j = i; j < n && count < PROTO_MAX_ITEMS; j++) {
-                s_entry_t *f = &self->batch[j];
-                if (!f->sent && f->kind == e->kind && f->rid_len == e->rid_len &&
-                    memcmp(f->rid, e->rid, e->rid_len) == 0) {
-                    subset[count++] = items[j];
-                    f->sent = true;
-                }
-            }
-            s_peer_t *p = s_peer_find(self, e->rid, e->rid_len);
-            if (!p || p->dead)
-                continue; // gone: it will re-send and get the receipt again
-            proto_msg_t msg;
-            memset(&msg, 0, sizeof msg);
-            msg.kind = (proto_kind_t) e->kind;
-            msg.u.receipts.head = head;
-            memcpy(msg.u.receipts.sig, sig, sizeof sig);
-            msg.u.receipts.items = subset;
-            msg.u.receipts.nitems = count;
-            s_send_msg(self, p, &msg);
+        if (e->dup_of >= 0) {
+            sg->leaf_of[i] = sg->leaf_of[e->dup_of];
+            continue;
         }
+        sg->leaf_of[i] = nleaves;
+        proto_leaf_t *leaf = &sg->leaves[nleaves++];
+        *leaf = e->leaf;
+        leaf->from = e->from;
+        leaf->to = e->to[0] ? e->to : NULL;
+        leaf->reason = e->reason[0] ? e->reason : NULL;
     }
-    free(leaves);
-    free(items);
-    free(subset);
-    free(paths);
+    return proto_receipts_build(sg->leaves, nleaves, self->identity, s_now(), &sg->head, sg->sig,
+                                sg->items, sg->paths);
+}
+
+//  Encode a bundle of count items under the signed head.
+static proto_err_t s_bundle(const s_signed_t *sg, int kind, proto_item_t *items, uint32_t count,
+                            proto_buf_t *out)
+{
+    proto_msg_t msg;
+    proto_errinfo_t info;
+    memset(&msg, 0, sizeof msg);
+    msg.kind = (proto_kind_t) kind;
+    msg.u.receipts.head = sg->head;
+    memcpy(msg.u.receipts.sig, sg->sig, PROTO_SIG_LEN);
+    msg.u.receipts.items = items;
+    msg.u.receipts.nitems = count;
+    return proto_msg_encode(&msg, out, &info);
+}
+
+//  Keep each fresh document's ACCEPTED, in the batch's own transaction, so a
+//  re-submission gets exactly the original back.
+static proto_err_t s_batch_store_receipts(broker_server_t *self, s_signed_t *sg)
+{
+    proto_buf_t body;
+    proto_buf_init(&body);
+    proto_err_t rc = PROTO_OK;
+    for (size_t i = 0; !rc && i < self->nbatch; i++) {
+        s_entry_t *e = &self->batch[i];
+        if (!e->fresh || e->kind != PROTO_KIND_ACCEPTED)
+            continue;
+        rc = s_bundle(sg, PROTO_KIND_ACCEPTED, &sg->items[sg->leaf_of[i]], 1, &body);
+        if (!rc)
+            rc = broker_store_receipt_put(self->store, &e->leaf.id, body.data, body.len);
+    }
+    proto_buf_free(&body);
+    return rc;
+}
+
+//  Send every peer its own items of the signed batch.
+static void s_batch_send(broker_server_t *self, s_signed_t *sg)
+{
+    proto_buf_t body;
+    proto_buf_init(&body);
+    for (size_t i = 0; i < self->nbatch; i++) {
+        s_entry_t *e = &self->batch[i];
+        if (e->sent)
+            continue;
+        uint32_t count = 0;
+        for (size_t j = i; j < self->nbatch && count < PROTO_MAX_ITEMS; j++) {
+            s_entry_t *f = &self->batch[j];
+            if (!f->sent && f->kind == e->kind && f->rid_len == e->rid_len &&
+                memcmp(f->rid, e->rid, e->rid_len) == 0) {
+                sg->subset[count++] = sg->items[sg->leaf_of[j]];
+                f->sent = true;
+            }
+        }
+        s_peer_t *p = s_peer_find(self, e->rid, e->rid_len);
+        if (!p || p->dead)
+            continue; // gone: it will re-send and get the receipt again
+        if (s_bundle(sg, e->kind, sg->subset, count, &body) == PROTO_OK)
+            s_send(self, p, (proto_kind_t) e->kind, body.data, body.len, NULL, NULL, 0);
+    }
+    proto_buf_free(&body);
     self->nbatch = 0;
     self->batch_docs = 0;
 }
 
-//  Commit the open transaction durably, then answer. If the commit fails
-//  nothing of the batch is stored, so nothing is acknowledged: every fresh
-//  acceptance becomes a rejection.
+//  Sign the batch, keep its receipts, commit durably, then answer. If the
+//  commit fails nothing of the batch is stored, so nothing is acknowledged:
+//  every acceptance becomes a rejection, signed anew.
 static void s_commit(broker_server_t *self)
 {
     if (!broker_store_writing(self->store))
         return;
-    proto_err_t rc = broker_store_commit(self->store);
+    s_signed_t sg = { 0 };
+    proto_err_t rc = PROTO_OK;
+    bool signed_ok = false;
+    if (self->nbatch) {
+        rc = s_batch_sign(self, &sg);
+        if (!rc)
+            rc = s_batch_store_receipts(self, &sg);
+        signed_ok = rc == PROTO_OK;
+        if (rc) {
+            proto_log_error("event=batch_not_signed error=%s", proto_errname(rc));
+            broker_store_abort(self->store);
+        }
+    }
+    if (!rc)
+        rc = broker_store_commit(self->store);
     self->commits++;
     if (rc) {
         proto_log_error("event=commit_failed error=%s documents=%zu", proto_errname(rc),
@@ -375,10 +446,17 @@ static void s_commit(broker_server_t *self)
                 snprintf(e->reason, sizeof e->reason, "the store could not commit");
             }
         }
+        if (self->nbatch) {
+            s_signed_free(&sg);
+            signed_ok = s_batch_sign(self, &sg) == PROTO_OK;
+        }
     } else {
         self->accepted += self->batch_docs;
     }
-    s_batch_answer(self);
+    if (signed_ok)
+        s_batch_send(self, &sg);
+    self->nbatch = self->batch_docs = 0;
+    s_signed_free(&sg);
 }
 
 static bool s_commit_due(const broker_server_t *self)
@@ -707,16 +785,6 @@ static proto_err_t s_usable(broker_server_t *self, const char *code)
     return rc;
 }
 
-//  The document is in the batch being built (stored, not yet committed).
-static const s_entry_t *s_batch_find(const broker_server_t *self, const proto_id_t *id)
-{
-    for (size_t i = 0; i < self->nbatch; i++)
-        if (self->batch[i].fresh &&
-            memcmp(self->batch[i].leaf.id.bytes, id->bytes, PROTO_ID_LEN) == 0)
-            return &self->batch[i];
-    return NULL;
-}
-
 //  A revoked document is no longer delivered to recipients still waiting
 //  for it; their state becomes revoked. Runs inside the caller's
 //  transaction.
@@ -767,11 +835,33 @@ static void s_apply_document(broker_server_t *self, s_peer_t *p, broker_job_t *j
             strcmp(existing.from, doc->from) != 0)
             return s_reject(self, p, &doc->id, job->hash, doc->from, PROTO_ERR_DUPLICATE_ID,
                             "this id was accepted before for other content");
-        //  Idempotence: the same leaf again (in this batch, or stored).
-        const s_entry_t *pending = s_batch_find(self, &doc->id);
-        s_accept(self, p, &doc->id, existing.hash, existing.from, NULL,
-                 pending ? pending->leaf.time : existing.accepted,
-                 pending ? pending->leaf.seq : existing.seq, false);
+        //  Idempotence: exactly the original ACCEPTED, from the open batch
+        //  (answered with it) or from the store.
+        for (size_t i = 0; i < self->nbatch; i++) {
+            s_entry_t *original = &self->batch[i];
+            if (original->fresh && original->kind == PROTO_KIND_ACCEPTED &&
+                memcmp(original->leaf.id.bytes, doc->id.bytes, PROTO_ID_LEN) == 0) {
+                long index = (long) i;
+                s_entry_t *e = s_entry_add(self, p, PROTO_KIND_ACCEPTED);
+                if (e) {
+                    *e = self->batch[index]; // s_entry_add may have moved the batch
+                    memcpy(e->rid, p->rid, p->rid_len);
+                    e->rid_len = p->rid_len;
+                    e->fresh = false;
+                    e->sent = false;
+                    e->dup_of = index;
+                }
+                return;
+            }
+        }
+        const void *receipt;
+        size_t receipt_len;
+        if (broker_store_receipt_get(self->store, &doc->id, &receipt, &receipt_len) == PROTO_OK) {
+            s_send(self, p, PROTO_KIND_ACCEPTED, receipt, receipt_len, NULL, NULL, 0);
+            return;
+        }
+        s_accept(self, p, &doc->id, existing.hash, existing.from, NULL, existing.accepted,
+                 existing.seq, false);
         return;
     }
     for (uint32_t i = 0; !rc && i < doc->nop_refs; i++) {
@@ -1051,10 +1141,10 @@ static void s_apply(broker_server_t *self, broker_job_t *job)
         //  could not be decoded far enough gets an ERROR.
         if (job->msg && proto_kind_has_document(job->kind)) {
             const proto_doc_t *doc = &job->msg->u.document.doc;
-            s_reject(self, p, &doc->id, NULL, doc->from, job->err, text);
+            s_reject(self, p, &doc->id, job->hash, doc->from, job->err, text);
         } else if (job->msg && job->kind == PROTO_KIND_STATUS) {
             const proto_notice_t *n = &job->msg->u.status.notice;
-            s_reject(self, p, &n->id, NULL, n->from, job->err, text);
+            s_reject(self, p, &n->id, job->hash, n->from, job->err, text);
         } else {
             s_send_error(self, p, job->err, text, NULL, ++p->errors >= MAX_ERRORS_IN_A_ROW);
         }
@@ -1095,8 +1185,13 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
     if (!rc && (dropped || job->nframes < 2))
         rc = PROTO_ERR_FRAMING;
     if (rc) {
-        s_send_error(self, p, rc, "bad header or frame count", NULL,
-                     ++p->errors >= MAX_ERRORS_IN_A_ROW);
+        //  Another version after the session started is fatal (PROTOCOL.md
+        //  section 3.1); other framing faults are counted.
+        s_send_error(self, p, rc,
+                     rc == PROTO_ERR_VERSION ? "this session speaks version 1"
+                     : rc == PROTO_ERR_KIND  ? "unknown message kind"
+                                             : "bad header or frame count",
+                     NULL, rc == PROTO_ERR_VERSION || ++p->errors >= MAX_ERRORS_IN_A_ROW);
         return false;
     }
     if (p->state == S_CONNECTED) {

@@ -54,6 +54,7 @@ typedef struct {
     char reason[160];
     bool fresh; // stored in this batch: undone if the commit fails
     bool sent;
+    long dup_of; // a repeat of the batch entry at this index (no leaf of its own), or -1
 } s_entry_t;
 
 struct broker_server {

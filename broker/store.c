@@ -37,11 +37,13 @@ enum {
     DB_NOTICES,
     DB_AUDIT,
     DB_META,
+    DB_RECEIPTS,
     DB_COUNT
 };
 
 static const char *s_db_names[DB_COUNT] = {
-    "docs", "frames", "retire", "dlv", "queue", "expiry", "mbox", "notices", "audit", "meta",
+    "docs", "frames",  "retire", "dlv",  "queue",    "expiry",
+    "mbox", "notices", "audit",  "meta", "receipts",
 };
 
 struct broker_store {
@@ -537,6 +539,24 @@ proto_err_t broker_store_frames_get(broker_store_t *self, const proto_id_t *id, 
     }
     *count = n;
     return PROTO_OK;
+}
+
+proto_err_t broker_store_receipt_put(broker_store_t *self, const proto_id_t *id, const void *data,
+                                     size_t len)
+{
+    return s_put(self, DB_RECEIPTS, id->bytes, PROTO_ID_LEN, data, len);
+}
+
+proto_err_t broker_store_receipt_get(broker_store_t *self, const proto_id_t *id, const void **data,
+                                     size_t *len)
+{
+    MDB_val v;
+    proto_err_t rc = s_get(self, DB_RECEIPTS, id->bytes, PROTO_ID_LEN, &v);
+    if (!rc) {
+        *data = v.mv_data;
+        *len = v.mv_size;
+    }
+    return rc;
 }
 
 // ---------------------------------------------------------------------------

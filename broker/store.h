@@ -103,6 +103,14 @@ proto_err_t broker_store_doc_add(broker_store_t *self, const broker_doc_t *doc,
                                  const char *const *to, const void *const *frames,
                                  const size_t *lens, size_t count, uint64_t ttl) PROTO_MUST_CHECK;
 
+//  The ACCEPTED message body (a bundle with this document's item) that
+//  answered a document, so a re-submission gets exactly the original back.
+proto_err_t broker_store_receipt_put(broker_store_t *self, const proto_id_t *id, const void *data,
+                                     size_t len) PROTO_MUST_CHECK;
+//  PROTO_OK with data pointing into the map, or PROTO_ERR_NOT_FOUND.
+proto_err_t broker_store_receipt_get(broker_store_t *self, const proto_id_t *id, const void **data,
+                                     size_t *len) PROTO_MUST_CHECK;
+
 //  Rewrite the record of an existing document (open count, revoked flag).
 proto_err_t broker_store_doc_update(broker_store_t *self, const broker_doc_t *doc) PROTO_MUST_CHECK;
 

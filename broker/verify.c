@@ -53,6 +53,9 @@ static void s_verify_document(broker_job_t *job)
 {
     const proto_document_t *d = &job->msg->u.document;
     const proto_doc_t *doc = &d->doc;
+    //  The content hash first, so that even a refusal names what it refused.
+    if (proto_doc_hash(doc, job->hash) != PROTO_OK)
+        return s_fail(job, PROTO_ERR_NOMEM, "", "out of memory");
     if (proto_msg_frame_count(job->msg) != job->nframes)
         return s_fail(job, PROTO_ERR_FRAMING, "", "one frame per attachment expected");
     if (strcmp(doc->from, job->agency) != 0)
@@ -80,13 +83,13 @@ static void s_verify_document(broker_job_t *job)
                           "attachment bytes do not match their size and hash");
         }
     }
-    if (proto_doc_hash(doc, job->hash) != PROTO_OK)
-        s_fail(job, PROTO_ERR_NOMEM, "", "out of memory");
 }
 
 static void s_verify_status(broker_job_t *job)
 {
     const proto_status_t *s = &job->msg->u.status;
+    if (proto_notice_hash(&s->notice, job->hash) != PROTO_OK)
+        return s_fail(job, PROTO_ERR_NOMEM, "", "out of memory");
     if (job->nframes != 2)
         return s_fail(job, PROTO_ERR_FRAMING, "", "STATUS has exactly 2 frames");
     if (s->mid)
@@ -97,8 +100,6 @@ static void s_verify_status(broker_job_t *job)
     if (proto_notice_verify(&s->notice, job->key, s->sig) != PROTO_OK)
         return s_fail(job, PROTO_ERR_BAD_SIGNATURE, "sig",
                       "the signature does not verify with the sender's registered key");
-    if (proto_notice_hash(&s->notice, job->hash) != PROTO_OK)
-        s_fail(job, PROTO_ERR_NOMEM, "", "out of memory");
 }
 
 static void s_verify_delivered(broker_job_t *job)
