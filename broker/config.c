@@ -19,7 +19,7 @@ const proto_opt_t broker_config_table[] = {
         "File holding the passphrase of an encrypted identity (mode 0600). Without it the "
         "TRUC_PASSPHRASE environment variable is used."),
     OPT("broker", "directory", PROTO_OPT_STRING, directory, "./var/broker/directory.ini", 0, 0,
-        true,
+        false,
         "The agency directory (truc-keys directory ...). Reloaded on SIGHUP and with "
         "truc-admin directory reload."),
     OPT("broker", "data_dir", PROTO_OPT_STRING, data_dir, "./var/broker/data", 0, 0, false,
@@ -45,10 +45,10 @@ const proto_opt_t broker_config_table[] = {
     OPT("limits", "max_attachments", PROTO_OPT_UINT, max_attachments, "100", 0, 100, false,
         "Most attachments one document may have."),
     OPT("limits", "quota_documents", PROTO_OPT_UINT, quota_documents, "1000000", 1, UINT64_MAX,
-        true,
+        false,
         "Documents a sending agency may have waiting for delivery; more are REJECTED with "
         "ERR_QUOTA."),
-    OPT("limits", "quota_bytes", PROTO_OPT_SIZE, quota_bytes, "20G", 1024, UINT64_MAX, true,
+    OPT("limits", "quota_bytes", PROTO_OPT_SIZE, quota_bytes, "20G", 1024, UINT64_MAX, false,
         "Bytes a sending agency may have stored at the broker; more are REJECTED with "
         "ERR_QUOTA."),
     OPT("limits", "max_window", PROTO_OPT_UINT, max_window, "1000", 1, 100000, false,
@@ -61,15 +61,15 @@ const proto_opt_t broker_config_table[] = {
     OPT("store", "commit_delay", PROTO_OPT_UINT, commit_delay, "1000", 0, 1000000, false,
         "Microseconds an open batch may wait for more documents before it is committed. 0 "
         "commits as soon as no verified document is waiting."),
-    OPT("store", "ttl", PROTO_OPT_DURATION, ttl, "30d", 1000, 3650ull * 86400000, true,
+    OPT("store", "ttl", PROTO_OPT_DURATION, ttl, "30d", 1000, 3650ull * 86400000, false,
         "How long a document waits for a recipient before it expires for that recipient "
         "and its sender receives EXPIRED."),
-    OPT("store", "retention", PROTO_OPT_DURATION, retention, "90d", 0, 36500ull * 86400000, true,
+    OPT("store", "retention", PROTO_OPT_DURATION, retention, "90d", 0, 36500ull * 86400000, false,
         "How long a document is kept after every recipient has it (or it expired); then it "
         "is purged. Its audit entries stay."),
     OPT("workers", "threads", PROTO_OPT_UINT, workers, "0", 0, 256, false,
         "Threads that check signatures and attachment hashes. 0: one per CPU core."),
-    OPT("log", "level", PROTO_OPT_LOG_LEVEL, log_level, "info", 0, 0, true,
+    OPT("log", "level", PROTO_OPT_LOG_LEVEL, log_level, "info", 0, 0, false,
         "Log level: debug, info, warning or error. Logs go to stderr as key=value lines."),
 };
 

@@ -1106,8 +1106,10 @@ proto_err_t broker_store_quota_add(broker_store_t *self, const char *agency, int
     if (rc)
         return rc;
     //  Never wrap below zero, whatever a bug upstream asks for.
-    d = documents < 0 && (uint64_t) -documents > d ? 0 : d + (uint64_t) documents;
-    b = bytes < 0 && (uint64_t) -bytes > b ? 0 : b + (uint64_t) bytes;
+    //  Negate after the conversion: -INT64_MIN does not exist.
+    uint64_t dd = 0 - (uint64_t) documents, db = 0 - (uint64_t) bytes;
+    d = documents < 0 ? (dd > d ? 0 : d - dd) : d + (uint64_t) documents;
+    b = bytes < 0 ? (db > b ? 0 : b - db) : b + (uint64_t) bytes;
     uint8_t key[2 + CODE_LEN], value[16];
     s_quota_key(key, agency);
     s_put64(value, d);

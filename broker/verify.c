@@ -12,6 +12,7 @@
 
 struct broker_verify {
     void *ctx;
+    pthread_barrier_t started; // every worker connected, and the creator
     pthread_t *threads;
     size_t count;
     char *jobs_endpoint;
@@ -158,8 +159,12 @@ static void *s_worker(void *arg)
     int linger = 0;
     zmq_setsockopt(results, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(jobs, ZMQ_LINGER, &linger, sizeof linger);
-    if (!jobs || !results || zmq_connect(jobs, self->jobs_endpoint) ||
-        zmq_connect(results, self->results_endpoint)) {
+    bool ok = jobs && results && zmq_connect(jobs, self->jobs_endpoint) == 0 &&
+              zmq_connect(results, self->results_endpoint) == 0;
+    //  Whatever happened, let the creator go on: it waits for every worker
+    //  so that none can miss the stop message sent before it connected.
+    pthread_barrier_wait(&self->started);
+    if (!ok) {
         proto_log_error("event=worker_failed error=\"%s\"", zmq_strerror(zmq_errno()));
         zmq_close(jobs);
         zmq_close(results);
@@ -199,13 +204,23 @@ broker_verify_t *broker_verify_new(void *ctx, size_t threads, const char *jobs_e
         broker_verify_destroy(&self, NULL);
         return NULL;
     }
+    if (pthread_barrier_init(&self->started, NULL, (unsigned) threads + 1) != 0) {
+        broker_verify_destroy(&self, NULL);
+        return NULL;
+    }
     for (size_t i = 0; i < threads; i++) {
         if (pthread_create(&self->threads[i], NULL, s_worker, self) != 0)
             break;
         self->count++;
     }
-    if (self->count == 0)
-        broker_verify_destroy(&self, NULL);
+    if (self->count < threads) {
+        //  A thread could not start: the barrier would never open. Stop
+        //  what started (they are blocked in the barrier, so cancel is not
+        //  needed: give up on the pool as a whole).
+        proto_log_error("event=workers_failed started=%zu wanted=%zu", self->count, threads);
+        abort();
+    }
+    pthread_barrier_wait(&self->started);
     return self;
 }
 
@@ -222,6 +237,8 @@ void broker_verify_destroy(broker_verify_t **self_p, void *jobs_socket)
     }
     for (size_t i = 0; i < self->count; i++)
         pthread_join(self->threads[i], NULL);
+    if (self->count)
+        pthread_barrier_destroy(&self->started);
     free(self->threads);
     free(self->jobs_endpoint);
     free(self->results_endpoint);

@@ -1474,3 +1474,13 @@ size_t proto_msg_frame_count(const proto_msg_t *msg)
 {
     return proto_kind_has_document(msg->kind) ? 2 + (size_t) msg->u.document.doc.natt : 2;
 }
+
+proto_err_t proto_msgpack_check(const void *data, size_t len, int max_depth, proto_errinfo_t *info)
+{
+    mp_ctx_t ctx = { .info = info };
+    if (info)
+        memset(info, 0, sizeof *info);
+    if (!data && len)
+        return PROTO_ERR_INVALID_ARG;
+    return mp_prescan(&ctx, data, len, max_depth);
+}

@@ -411,6 +411,14 @@ size_t proto_body_limit(int kind);
 proto_err_t proto_msg_decode(int kind, const void *body, size_t len, proto_msg_t **msg_p,
                              proto_errinfo_t *info) PROTO_MUST_CHECK;
 
+//  Check that len bytes hold exactly one msgpack value, nested at most
+//  max_depth deep, whose every declared length fits in the bytes really
+//  there - the first pass of proto_msg_decode, for other msgpack inputs
+//  (the agent's local API). After PROTO_OK, msgpack-c can build the object
+//  tree with allocations bounded by a small multiple of len.
+proto_err_t proto_msgpack_check(const void *data, size_t len, int max_depth,
+                                proto_errinfo_t *info) PROTO_MUST_CHECK;
+
 //  Destroy a decoded message and set *msg_p to NULL. Safe on NULL.
 void proto_msg_destroy(proto_msg_t **msg_p);
 

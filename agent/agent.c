@@ -1,0 +1,1326 @@
+/*  agent/agent.c - the agent's loop and its session with the broker.
+
+    Owns the broker session: HELLO until READY (retrying with back-off),
+    heartbeats, the outbox (re-sent after every new session until the broker
+    answers each item), and everything the broker pushes: deliveries
+    (verified, stored, then acknowledged with one signed DELIVERED per
+    commit), receipts, notices and the directory snapshot.
+
+    Does not: parse API requests (api.c).
+*/
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "agent_internal.h"
+#include "proto/agency.h"
+#include "proto/log.h"
+#include "proto/merkle.h"
+#include "proto/sign.h"
+
+#define MAX_FRAMES  (2 + PROTO_MAX_ATTACHMENTS)
+#define DRAIN_LIMIT 256
+
+static const char *s_tables[T_COUNT] = { "out",   "sent",   "rcpt", "notes", "receipts", "inbox",
+                                         "inseq", "frames", "quar", "seen",  "events",   "meta" };
+
+uint64_t agent_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
+static bool s_copy(agent_bytes_t *out, const void *data, size_t len)
+{
+    out->data = len ? malloc(len) : NULL;
+    out->len = len;
+    if (len && !out->data)
+        return false;
+    if (len)
+        memcpy(out->data, data, len);
+    return true;
+}
+
+void agent_after_add(agent_t *self, int what, const void *route, size_t route_len, const void *body,
+                     size_t body_len, const char *topic, uint64_t mid)
+{
+    if (self->nafter == self->after_cap) {
+        size_t cap = self->after_cap ? self->after_cap * 2 : 64;
+        agent_after_t *grown = realloc(self->after, cap * sizeof *grown);
+        if (!grown)
+            return;
+        self->after = grown;
+        self->after_cap = cap;
+    }
+    agent_after_t *a = &self->after[self->nafter];
+    memset(a, 0, sizeof *a);
+    a->what = what;
+    a->mid = mid;
+    if (topic)
+        snprintf(a->topic, sizeof a->topic, "%s", topic);
+    if (!s_copy(&a->route, route, route_len) || !s_copy(&a->body, body, body_len)) {
+        free(a->route.data);
+        free(a->body.data);
+        return;
+    }
+    self->nafter++;
+}
+
+// ---------------------------------------------------------------------------
+//  Events: stored in the transaction, published after the commit.
+
+void agent_event(agent_t *self, const char *topic, const proto_id_t *id, const char *fmt, ...)
+{
+    //  fmt lists extra fields as pairs: 's' key value(str), 'u' key value
+    //  (uint64), 'b' key value(int as bool).
+    if (proto_store_begin(self->kv) != PROTO_OK)
+        return;
+    uint64_t seq = proto_store_next(self->kv, T_META, "event_seq");
+    msgpack_sbuffer buf;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&buf);
+    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+    size_t extra = fmt ? strlen(fmt) : 0;
+    msgpack_pack_map(&pk, 3 + (id ? 1 : 0) + extra);
+    msgpack_pack_str_with_body(&pk, "seq", 3);
+    msgpack_pack_uint64(&pk, seq);
+    msgpack_pack_str_with_body(&pk, "time", 4);
+    msgpack_pack_uint64(&pk, agent_now());
+    msgpack_pack_str_with_body(&pk, "topic", 5);
+    msgpack_pack_str_with_body(&pk, topic, strlen(topic));
+    if (id) {
+        char text[37];
+        proto_id_format(id, text);
+        msgpack_pack_str_with_body(&pk, "id", 2);
+        msgpack_pack_str_with_body(&pk, text, 36);
+    }
+    va_list args;
+    va_start(args, fmt);
+    for (size_t i = 0; i < extra; i++) {
+        const char *key = va_arg(args, const char *);
+        msgpack_pack_str_with_body(&pk, key, strlen(key));
+        if (fmt[i] == 's') {
+            const char *value = va_arg(args, const char *);
+            if (value)
+                msgpack_pack_str_with_body(&pk, value, strlen(value));
+            else
+                msgpack_pack_nil(&pk);
+        } else if (fmt[i] == 'u') {
+            msgpack_pack_uint64(&pk, va_arg(args, uint64_t));
+        } else {
+            if (va_arg(args, int))
+                msgpack_pack_true(&pk);
+            else
+                msgpack_pack_false(&pk);
+        }
+    }
+    va_end(args);
+    uint8_t key[8];
+    proto_store_put64(key, seq);
+    if (seq && proto_store_put(self->kv, T_EVENTS, key, sizeof key, buf.data, buf.size) == PROTO_OK)
+        agent_after_add(self, AFTER_EVENT, NULL, 0, buf.data, buf.size, topic, 0);
+    msgpack_sbuffer_destroy(&buf);
+}
+
+// ---------------------------------------------------------------------------
+//  Frames blobs
+
+proto_err_t agent_frames_store(agent_t *self, int table, const void *key, size_t klen,
+                               uint8_t prefix, const void *const *frames, const size_t *lens,
+                               size_t count)
+{
+    uint8_t full_key[1 + 64];
+    size_t full_len = klen;
+    const void *k = key;
+    if (prefix) {
+        full_key[0] = prefix;
+        memcpy(full_key + 1, key, klen);
+        full_len = klen + 1;
+        k = full_key;
+    }
+    size_t total = 4 + 8 * count;
+    for (size_t i = 0; i < count; i++)
+        total += lens[i];
+    void *where = NULL;
+    proto_err_t rc = proto_store_reserve(self->kv, table, k, full_len, total, &where);
+    if (rc)
+        return rc;
+    uint8_t *p = where;
+    uint32_t n = (uint32_t) count;
+    memcpy(p, &n, 4);
+    p += 4;
+    for (size_t i = 0; i < count; i++) {
+        uint64_t len = lens[i];
+        memcpy(p, &len, 8);
+        p += 8;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (lens[i])
+            memcpy(p, frames[i], lens[i]);
+        p += lens[i];
+    }
+    return PROTO_OK;
+}
+
+size_t agent_frames_parse(const void *blob, size_t len, const void **frames, size_t *lens,
+                          size_t max)
+{
+    const uint8_t *p = blob, *end = p + len;
+    uint32_t n;
+    if (len < 4)
+        return 0;
+    memcpy(&n, p, 4);
+    p += 4;
+    if (n > max || (size_t) (end - p) < 8 * (size_t) n)
+        return 0;
+    const uint8_t *data = p + 8 * (size_t) n;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t flen;
+        memcpy(&flen, p + 8 * (size_t) i, 8);
+        if (flen > (uint64_t) (end - data))
+            return 0;
+        frames[i] = data;
+        lens[i] = (size_t) flen;
+        data += flen;
+    }
+    return n;
+}
+
+// ---------------------------------------------------------------------------
+//  Directory
+
+const proto_dir_entry_t *agent_dir_find(const agent_t *self, const char *code)
+{
+    if (!self->directory || !code)
+        return NULL;
+    const proto_directory_msg_t *d = &self->directory->u.directory;
+    size_t lo = 0, hi = d->nentries;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int cmp = strcmp(d->entries[mid].code, code);
+        if (cmp == 0)
+            return &d->entries[mid];
+        if (cmp < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static proto_err_t s_dir_usable(const agent_t *self, const char *code, const uint8_t **key)
+{
+    const proto_dir_entry_t *e = agent_dir_find(self, code);
+    if (!e)
+        return PROTO_ERR_UNKNOWN_AGENCY;
+    if (key)
+        *key = e->key;
+    return e->state == PROTO_AGENCY_REVOKED     ? PROTO_ERR_AGENCY_REVOKED
+           : e->state == PROTO_AGENCY_SUSPENDED ? PROTO_ERR_AGENCY_SUSPENDED
+                                                : PROTO_OK;
+}
+
+static void s_on_directory(agent_t *self, const uint8_t *body, size_t len, proto_msg_t **msg_p)
+{
+    proto_msg_t *msg = *msg_p;
+    proto_directory_msg_t *d = &msg->u.directory;
+    if (strcmp(d->broker, self->broker.name) != 0 ||
+        proto_directory_verify(d, self->broker.sign_pk, d->sig) != PROTO_OK) {
+        proto_log_warning("event=directory_refused reason=\"not signed by the pinned broker\"");
+        return;
+    }
+    if (self->directory && self->directory->u.directory.serial > d->serial) {
+        proto_log_warning("event=directory_refused reason=older serial=%" PRIu64, d->serial);
+        return;
+    }
+    if (proto_store_begin(self->kv) != PROTO_OK ||
+        proto_store_put(self->kv, T_META, "directory", 9, body, len) != PROTO_OK)
+        return;
+    proto_msg_destroy(&self->directory);
+    self->directory = msg;
+    *msg_p = NULL;
+    proto_log_info("event=directory serial=%" PRIu64 " agencies=%u", d->serial, d->nentries);
+}
+
+// ---------------------------------------------------------------------------
+//  Sending to the broker
+
+static bool s_send(agent_t *self, int kind, const void *body, size_t len, const void *const *extra,
+                   const size_t *extra_lens, size_t nextra)
+{
+    uint8_t header[PROTO_HEADER_LEN];
+    proto_header_write(header, (proto_kind_t) kind);
+    if (zmq_send(self->dealer, header, sizeof header, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return false;
+    zmq_send(self->dealer, body, len, nextra ? ZMQ_SNDMORE : 0);
+    for (size_t i = 0; i < nextra; i++)
+        zmq_send(self->dealer, extra[i], extra_lens[i], i + 1 < nextra ? ZMQ_SNDMORE : 0);
+    self->last_send = agent_now();
+    return true;
+}
+
+static bool s_send_msg(agent_t *self, const proto_msg_t *msg)
+{
+    proto_buf_t buf;
+    proto_errinfo_t info;
+    proto_buf_init(&buf);
+    bool sent = proto_msg_encode(msg, &buf, &info) == PROTO_OK &&
+                s_send(self, msg->kind, buf.data, buf.len, NULL, NULL, 0);
+    proto_buf_free(&buf);
+    return sent;
+}
+
+static void s_hello(agent_t *self)
+{
+    uint8_t versions[] = { PROTO_VERSION };
+    proto_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.kind = PROTO_KIND_HELLO;
+    msg.u.hello.versions = versions;
+    msg.u.hello.nversions = 1;
+    msg.u.hello.agency = self->agency;
+    msg.u.hello.software = "truc-agent/" TRUC_VERSION;
+    msg.u.hello.dir_serial = self->directory ? self->directory->u.directory.serial : 0;
+    msg.u.hello.window = (uint32_t) self->config->window;
+    if (s_send_msg(self, &msg)) {
+        self->state = A_HELLO;
+        self->state_since = agent_now();
+    }
+}
+
+//  Back to square one: a fresh socket (so no stale queue or connection
+//  survives), the next attempt after the back-off.
+static void s_reset(agent_t *self, const char *reason)
+{
+    bool was_ready = self->state == A_READY;
+    snprintf(self->last_error, sizeof self->last_error, "%s", reason);
+    proto_log_info("event=broker_session_reset reason=\"%s\" retry_ms=%" PRIu64, reason,
+                   self->backoff);
+    if (self->dealer)
+        zmq_close(self->dealer);
+    self->dealer = NULL;
+    self->state = A_OFFLINE;
+    self->out_in_flight = 0;
+    self->next_attempt = agent_now() + self->backoff;
+    self->backoff = self->backoff * 2 > self->config->reconnect_max ? self->config->reconnect_max
+                                                                    : self->backoff * 2;
+    if (was_ready)
+        agent_event(self, "connection", NULL, "bs", "connected", 0, "reason", reason);
+}
+
+static bool s_connect(agent_t *self)
+{
+    self->dealer = zmq_socket(self->ctx, ZMQ_DEALER);
+    if (!self->dealer)
+        return false;
+    int one = 1, zero = 0, hwm = 100000;
+    int64_t max = (int64_t) self->config->max_request + 65536;
+    zmq_setsockopt(self->dealer, ZMQ_CURVE_SERVERKEY, self->broker.curve_pk, PROTO_KEY_LEN);
+    zmq_setsockopt(self->dealer, ZMQ_CURVE_PUBLICKEY,
+                   proto_identity_public(self->identity)->curve_pk, PROTO_KEY_LEN);
+    zmq_setsockopt(self->dealer, ZMQ_CURVE_SECRETKEY, proto_identity_curve_sk(self->identity),
+                   PROTO_KEY_LEN);
+    //  Messages go only to a completed connection: while the broker is
+    //  unreachable a send fails at once instead of queueing blindly.
+    zmq_setsockopt(self->dealer, ZMQ_IMMEDIATE, &one, sizeof one);
+    zmq_setsockopt(self->dealer, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(self->dealer, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(self->dealer, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(self->dealer, ZMQ_MAXMSGSIZE, &max, sizeof max);
+    if (zmq_connect(self->dealer, self->config->endpoint) != 0) {
+        snprintf(self->last_error, sizeof self->last_error, "cannot connect to %s: %s",
+                 self->config->endpoint, zmq_strerror(zmq_errno()));
+        zmq_close(self->dealer);
+        self->dealer = NULL;
+        return false;
+    }
+    return true;
+}
+
+typedef struct {
+    agent_t *self;
+    size_t sent;
+} s_flush_t;
+
+static bool s_flush_one(void *arg, const void *key, size_t klen, const void *value, size_t vlen)
+{
+    s_flush_t *flush = arg;
+    agent_t *self = flush->self;
+    (void) key;
+    (void) klen;
+    if (self->out_in_flight >= self->config->outbox_window)
+        return false;
+    if (vlen < 1)
+        return true;
+    const void *frames[MAX_FRAMES];
+    size_t lens[MAX_FRAMES];
+    size_t n = agent_frames_parse((const uint8_t *) value + 1, vlen - 1, frames, lens, MAX_FRAMES);
+    if (n < 1)
+        return true;
+    if (!s_send(self, ((const uint8_t *) value)[0], frames[0], lens[0], frames + 1, lens + 1,
+                n - 1))
+        return false;
+    if (self->out_in_flight++ == 0)
+        self->last_answer = agent_now();
+    flush->sent++;
+    return true;
+}
+
+//  Send the outbox (everything not answered yet), within the window. After
+//  a new session everything goes again: the broker's idempotence makes a
+//  repeat harmless.
+static void s_flush_outbox(agent_t *self)
+{
+    if (self->state != A_READY || !self->out_dirty || proto_store_writing(self->kv))
+        return;
+    if (proto_store_read_begin(self->kv) != PROTO_OK)
+        return;
+    self->out_dirty = false;
+    s_flush_t flush = { self, 0 };
+    //  In-flight items are at the front (keys are random ids, so order is
+    //  arbitrary but stable); skip as many as are in flight.
+    size_t skip = self->out_in_flight;
+    (void) skip;
+    if (self->out_in_flight == 0)
+        proto_store_scan(self->kv, T_OUT, NULL, 0, s_flush_one, &flush);
+    proto_store_read_end(self->kv);
+    if (flush.sent)
+        proto_log_debug("event=outbox_sent count=%zu", flush.sent);
+}
+
+// ---------------------------------------------------------------------------
+//  Sent records: a fixed header (state 1, code 4, accepted 8, seq 8,
+//  created 8, kind 1) then a msgpack summary that never changes.
+
+#define SENT_HEAD 30
+
+typedef struct {
+    uint8_t state, kind;
+    uint32_t code;
+    uint64_t accepted, seq, created;
+} s_sent_head_t;
+
+static void s_sent_head_read(const uint8_t *p, s_sent_head_t *h)
+{
+    h->state = p[0];
+    memcpy(&h->code, p + 1, 4);
+    memcpy(&h->accepted, p + 5, 8);
+    memcpy(&h->seq, p + 13, 8);
+    memcpy(&h->created, p + 21, 8);
+    h->kind = p[29];
+}
+
+static void s_sent_head_write(uint8_t *p, const s_sent_head_t *h)
+{
+    p[0] = h->state;
+    memcpy(p + 1, &h->code, 4);
+    memcpy(p + 5, &h->accepted, 8);
+    memcpy(p + 13, &h->seq, 8);
+    memcpy(p + 21, &h->created, 8);
+    p[29] = h->kind;
+}
+
+static void s_pack_str(msgpack_packer *pk, const char *key, const char *value)
+{
+    msgpack_pack_str_with_body(pk, key, strlen(key));
+    if (value)
+        msgpack_pack_str_with_body(pk, value, strlen(value));
+    else
+        msgpack_pack_nil(pk);
+}
+
+proto_err_t agent_outbox_add(agent_t *self, const proto_msg_t *msg, const void *const *att,
+                             const size_t *att_lens, size_t natt)
+{
+    proto_buf_t body;
+    proto_errinfo_t info;
+    proto_buf_init(&body);
+    proto_err_t rc = proto_msg_encode(msg, &body, &info);
+    const proto_id_t *id =
+        msg->kind == PROTO_KIND_STATUS ? &msg->u.status.notice.id : &msg->u.document.doc.id;
+    const void *frames[MAX_FRAMES];
+    size_t lens[MAX_FRAMES];
+    frames[0] = body.data;
+    lens[0] = body.len;
+    for (size_t i = 0; i < natt && i + 1 < MAX_FRAMES; i++) {
+        frames[i + 1] = att[i];
+        lens[i + 1] = att_lens[i];
+    }
+    //  The outbox entry: kind byte, then the frames.
+    if (!rc)
+        rc = proto_store_begin(self->kv);
+    if (!rc)
+        rc = proto_store_nest(self->kv);
+    if (!rc) {
+        size_t total = 4 + 8 * (natt + 1) + body.len;
+        for (size_t i = 0; i < natt; i++)
+            total += att_lens[i];
+        void *where = NULL;
+        rc = proto_store_reserve(self->kv, T_OUT, id->bytes, PROTO_ID_LEN, 1 + total, &where);
+        if (!rc) {
+            ((uint8_t *) where)[0] = (uint8_t) msg->kind;
+            //  Write the frames blob right after the kind byte.
+            uint8_t *p = (uint8_t *) where + 1;
+            uint32_t n = (uint32_t) (natt + 1);
+            memcpy(p, &n, 4);
+            p += 4;
+            for (size_t i = 0; i < natt + 1; i++) {
+                uint64_t len = lens[i];
+                memcpy(p, &len, 8);
+                p += 8;
+            }
+            for (size_t i = 0; i < natt + 1; i++) {
+                if (lens[i])
+                    memcpy(p, frames[i], lens[i]);
+                p += lens[i];
+            }
+        }
+        //  The sent record.
+        msgpack_sbuffer summary;
+        msgpack_packer pk;
+        msgpack_sbuffer_init(&summary);
+        msgpack_packer_init(&pk, &summary, msgpack_sbuffer_write);
+        s_sent_head_t head = { .state = SENT_QUEUED,
+                               .kind = (uint8_t) msg->kind,
+                               .created = agent_now() };
+        if (msg->kind == PROTO_KIND_STATUS) {
+            const proto_notice_t *n = &msg->u.status.notice;
+            char doc[37];
+            proto_id_format(&n->doc, doc);
+            msgpack_pack_map(&pk, 4);
+            s_pack_str(&pk, "doc", doc);
+            s_pack_str(&pk, "subject", n->note ? n->note : "");
+            msgpack_pack_str_with_body(&pk, "code", 4);
+            msgpack_pack_uint8(&pk, n->code);
+            msgpack_pack_str_with_body(&pk, "to", 2);
+            msgpack_pack_array(&pk, 1);
+            msgpack_pack_str_with_body(&pk, n->to, strlen(n->to));
+        } else {
+            const proto_doc_t *d = &msg->u.document.doc;
+            msgpack_pack_map(&pk, 4);
+            s_pack_str(&pk, "subject", d->subject);
+            s_pack_str(&pk, "type", d->doc_type);
+            msgpack_pack_str_with_body(&pk, "urgency", 7);
+            msgpack_pack_uint8(&pk, d->urgency);
+            msgpack_pack_str_with_body(&pk, "to", 2);
+            msgpack_pack_array(&pk, d->nto);
+            for (uint32_t i = 0; i < d->nto; i++)
+                msgpack_pack_str_with_body(&pk, d->to[i], strlen(d->to[i]));
+        }
+        if (!rc)
+            rc = proto_store_reserve(self->kv, T_SENT, id->bytes, PROTO_ID_LEN,
+                                     SENT_HEAD + summary.size, &where);
+        if (!rc) {
+            s_sent_head_write(where, &head);
+            memcpy((uint8_t *) where + SENT_HEAD, summary.data, summary.size);
+        }
+        msgpack_sbuffer_destroy(&summary);
+        //  One recipient row per recipient, waiting.
+        const char *const *to = msg->kind == PROTO_KIND_STATUS
+                                    ? (const char *const *) &msg->u.status.notice.to
+                                    : (const char *const *) msg->u.document.doc.to;
+        uint32_t nto = msg->kind == PROTO_KIND_STATUS ? 1 : msg->u.document.doc.nto;
+        for (uint32_t i = 0; !rc && i < nto; i++) {
+            uint8_t key[PROTO_ID_LEN + PROTO_AGENCY_CODE_LEN], row[13] = { RCPT_WAITING };
+            memcpy(key, id->bytes, PROTO_ID_LEN);
+            memcpy(key + PROTO_ID_LEN, to[i], PROTO_AGENCY_CODE_LEN);
+            rc = proto_store_put(self->kv, T_RCPT, key, sizeof key, row, sizeof row);
+        }
+        proto_err_t nest_rc = proto_store_unnest(self->kv, rc == PROTO_OK);
+        if (!rc)
+            rc = nest_rc;
+    }
+    proto_buf_free(&body);
+    if (!rc)
+        self->out_dirty = true;
+    return rc;
+}
+
+static proto_err_t s_rcpt_set(agent_t *self, const proto_id_t *id, const char *agency,
+                              uint8_t state, uint64_t time, uint32_t code)
+{
+    uint8_t key[PROTO_ID_LEN + PROTO_AGENCY_CODE_LEN], row[13];
+    memcpy(key, id->bytes, PROTO_ID_LEN);
+    memcpy(key + PROTO_ID_LEN, agency, PROTO_AGENCY_CODE_LEN);
+    row[0] = state;
+    memcpy(row + 1, &time, 8);
+    memcpy(row + 9, &code, 4);
+    return proto_store_put(self->kv, T_RCPT, key, sizeof key, row, sizeof row);
+}
+
+//  Keep a verified receipt bundle about a document (kind byte + body).
+static proto_err_t s_keep_receipt(agent_t *self, const proto_id_t *id, int kind, const void *body,
+                                  size_t len)
+{
+    uint8_t key[PROTO_ID_LEN + 8];
+    memcpy(key, id->bytes, PROTO_ID_LEN);
+    proto_store_put64(key + PROTO_ID_LEN, proto_store_next(self->kv, T_META, "receipt_seq"));
+    void *where = NULL;
+    proto_err_t rc = proto_store_reserve(self->kv, T_RECEIPTS, key, sizeof key, 1 + len, &where);
+    if (!rc) {
+        ((uint8_t *) where)[0] = (uint8_t) kind;
+        memcpy((uint8_t *) where + 1, body, len);
+    }
+    return rc;
+}
+
+// ---------------------------------------------------------------------------
+//  Messages from the broker
+
+static void s_on_answer(agent_t *self, const proto_msg_t *msg, const uint8_t *body, size_t len)
+{
+    const proto_receipts_t *r = &msg->u.receipts;
+    for (uint32_t i = 0; i < r->nitems; i++) {
+        const proto_item_t *item = &r->items[i];
+        if (proto_receipt_verify(&r->head, r->sig, item, self->broker.sign_pk) != PROTO_OK ||
+            strcmp(r->head.signer, self->broker.name) != 0) {
+            proto_log_warning("event=receipt_refused kind=%s reason=\"does not verify\"",
+                              proto_kind_name(msg->kind));
+            continue;
+        }
+        const void *value;
+        size_t vlen;
+        if (proto_store_begin(self->kv) != PROTO_OK ||
+            proto_store_get(self->kv, T_SENT, item->leaf.id.bytes, PROTO_ID_LEN, &value, &vlen) !=
+                PROTO_OK ||
+            vlen < SENT_HEAD)
+            continue; // not ours, or answered and forgotten
+        uint8_t *copy = malloc(vlen);
+        if (!copy)
+            continue;
+        memcpy(copy, value, vlen);
+        s_sent_head_t head;
+        s_sent_head_read(copy, &head);
+        bool accepted = item->leaf.event == PROTO_EVENT_ACCEPTED;
+        if (head.state == SENT_QUEUED) {
+            head.state = accepted ? SENT_ACCEPTED : SENT_REJECTED;
+            head.code = item->leaf.code;
+            head.accepted = item->leaf.time;
+            head.seq = item->leaf.seq;
+            s_sent_head_write(copy, &head);
+            if (proto_store_put(self->kv, T_SENT, item->leaf.id.bytes, PROTO_ID_LEN, copy, vlen) ==
+                    PROTO_OK &&
+                s_keep_receipt(self, &item->leaf.id, msg->kind, body, len) == PROTO_OK) {
+                if (accepted)
+                    agent_event(self, "sent.accepted", &item->leaf.id, "u", "seq", item->leaf.seq);
+                else
+                    agent_event(self, "sent.rejected", &item->leaf.id, "uss", "code",
+                                (uint64_t) item->leaf.code, "error",
+                                proto_errname((proto_err_t) item->leaf.code), "reason",
+                                item->leaf.reason);
+            }
+        }
+        free(copy);
+        if (proto_store_del(self->kv, T_OUT, item->leaf.id.bytes, PROTO_ID_LEN) == PROTO_OK &&
+            self->out_in_flight > 0)
+            self->out_in_flight--;
+        self->last_answer = agent_now();
+        self->out_dirty = true;
+    }
+}
+
+//  A routed receipt (DELIVERED from a recipient, EXPIRED from the broker).
+static void s_on_routed_receipt(agent_t *self, const proto_msg_t *msg, const uint8_t *body,
+                                size_t len)
+{
+    const proto_receipts_t *r = &msg->u.receipts;
+    bool expired = msg->kind == PROTO_KIND_EXPIRED;
+    const uint8_t *key = NULL;
+    if (expired) {
+        key = strcmp(r->head.signer, self->broker.name) == 0 ? self->broker.sign_pk : NULL;
+    } else {
+        const proto_dir_entry_t *e = agent_dir_find(self, r->head.signer);
+        key = e ? e->key : NULL;
+    }
+    for (uint32_t i = 0; key && i < r->nitems; i++) {
+        const proto_item_t *item = &r->items[i];
+        const proto_leaf_t *leaf = &item->leaf;
+        if (proto_receipt_verify(&r->head, r->sig, item, key) != PROTO_OK ||
+            strcmp(leaf->from, self->agency) != 0 || !leaf->to ||
+            (!expired && strcmp(leaf->to, r->head.signer) != 0)) {
+            proto_log_warning("event=receipt_refused kind=%s signer=%s", proto_kind_name(msg->kind),
+                              r->head.signer);
+            continue;
+        }
+        uint8_t state = leaf->event == PROTO_EVENT_DELIVERED ? RCPT_DELIVERED
+                        : leaf->event == PROTO_EVENT_REFUSED ? RCPT_REFUSED
+                        : leaf->event == PROTO_EVENT_EXPIRED ? RCPT_EXPIRED
+                                                             : RCPT_RETURNED;
+        if (proto_store_begin(self->kv) != PROTO_OK ||
+            s_rcpt_set(self, &leaf->id, leaf->to, state, leaf->time, leaf->code) != PROTO_OK ||
+            s_keep_receipt(self, &leaf->id, msg->kind, body, len) != PROTO_OK)
+            continue;
+        if (state == RCPT_DELIVERED)
+            agent_event(self, "sent.delivered", &leaf->id, "s", "agency", leaf->to);
+        else if (state == RCPT_REFUSED)
+            agent_event(self, "sent.refused", &leaf->id, "suss", "agency", leaf->to, "code",
+                        (uint64_t) leaf->code, "error", proto_errname((proto_err_t) leaf->code),
+                        "reason", leaf->reason);
+        else
+            agent_event(self, "sent.expired", &leaf->id, "sb", "agency", leaf->to, "returned",
+                        state == RCPT_RETURNED);
+    }
+    if (!key)
+        proto_log_warning("event=receipt_refused kind=%s signer=%s reason=\"unknown signer\"",
+                          proto_kind_name(msg->kind), r->head.signer);
+    //  Acknowledge once stored (or once known to be unusable, so the broker
+    //  does not push it forever).
+    agent_after_add(self, AFTER_ACK, NULL, 0, NULL, 0, NULL, r->mid);
+}
+
+static void s_on_status(agent_t *self, const proto_msg_t *msg)
+{
+    const proto_status_t *s = &msg->u.status;
+    const proto_notice_t *n = &s->notice;
+    const uint8_t *key = NULL;
+    agent_after_add(self, AFTER_ACK, NULL, 0, NULL, 0, NULL, s->mid);
+    if (strcmp(n->to, self->agency) != 0 ||
+        s_dir_usable(self, n->from, &key) == PROTO_ERR_UNKNOWN_AGENCY || !key ||
+        proto_notice_verify(n, key, s->sig) != PROTO_OK) {
+        proto_log_warning("event=notice_refused from=%s", n->from);
+        return;
+    }
+    const void *v;
+    size_t vlen;
+    if (proto_store_begin(self->kv) != PROTO_OK ||
+        proto_store_get(self->kv, T_SEEN, n->id.bytes, PROTO_ID_LEN, &v, &vlen) == PROTO_OK)
+        return; // already taken: exactly once for the DMS
+    msgpack_sbuffer buf;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&buf);
+    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 6);
+    s_pack_str(&pk, "from", n->from);
+    s_pack_str(&pk, "to", n->to);
+    msgpack_pack_str_with_body(&pk, "code", 4);
+    msgpack_pack_uint8(&pk, n->code);
+    msgpack_pack_str_with_body(&pk, "time", 4);
+    msgpack_pack_uint64(&pk, n->time);
+    s_pack_str(&pk, "note", n->note);
+    s_pack_str(&pk, "staff", n->staff.name);
+    uint8_t nkey[2 * PROTO_ID_LEN];
+    memcpy(nkey, n->doc.bytes, PROTO_ID_LEN);
+    memcpy(nkey + PROTO_ID_LEN, n->id.bytes, PROTO_ID_LEN);
+    char doc[37];
+    proto_id_format(&n->doc, doc);
+    if (proto_store_put(self->kv, T_NOTES, nkey, sizeof nkey, buf.data, buf.size) == PROTO_OK &&
+        proto_store_put(self->kv, T_SEEN, n->id.bytes, PROTO_ID_LEN, "", 0) == PROTO_OK) {
+        //  About a document we sent (01-06, 15, 16), or one we received (13).
+        bool about_sent = n->code != 13;
+        agent_event(self, about_sent ? "sent.status" : "inbox.status", &n->id, "ssus", "doc", doc,
+                    "agency", n->from, "code", (uint64_t) n->code, "note", n->note);
+    }
+    msgpack_sbuffer_destroy(&buf);
+}
+
+//  Check a delivered document before anything else. PROTO_OK, or the code
+//  that sends it to quarantine.
+static proto_err_t s_check_delivery(agent_t *self, const proto_msg_t *msg, zmq_msg_t *frames,
+                                    size_t nframes, char *reason, size_t rlen)
+{
+    const proto_doc_t *doc = &msg->u.document.doc;
+    const uint8_t *key = NULL;
+    bool addressed = false;
+    for (uint32_t i = 0; i < doc->nto; i++)
+        addressed |= strcmp(doc->to[i], self->agency) == 0;
+    if (!addressed) {
+        snprintf(reason, rlen, "this agency is not among the recipients");
+        return PROTO_ERR_NOT_AUTHORIZED;
+    }
+    if (proto_msg_frame_count(msg) != nframes) {
+        snprintf(reason, rlen, "attachment frames missing or extra");
+        return PROTO_ERR_FRAMING;
+    }
+    proto_err_t rc = s_dir_usable(self, doc->from, &key);
+    if (rc == PROTO_ERR_UNKNOWN_AGENCY || !key) {
+        snprintf(reason, rlen, "sender %s is not in the agency directory", doc->from);
+        return PROTO_ERR_UNKNOWN_AGENCY;
+    }
+    if (proto_doc_verify(doc, key, msg->u.document.sig) != PROTO_OK) {
+        snprintf(reason, rlen, "the sender's signature does not verify");
+        return PROTO_ERR_BAD_SIGNATURE;
+    }
+    for (uint32_t i = 0; i < doc->natt; i++) {
+        if (proto_attachment_check(&doc->att[i], zmq_msg_data(&frames[2 + i]),
+                                   zmq_msg_size(&frames[2 + i])) != PROTO_OK) {
+            snprintf(reason, rlen, "attachment %s does not match its hash", doc->att[i].name);
+            return PROTO_ERR_HASH_MISMATCH;
+        }
+    }
+    return PROTO_OK;
+}
+
+static void s_ack_add(agent_t *self, const proto_doc_t *doc, const uint8_t hash[PROTO_HASH_LEN],
+                      uint8_t event, uint32_t code)
+{
+    if (self->nacks == self->acks_cap) {
+        size_t cap = self->acks_cap ? self->acks_cap * 2 : 64;
+        proto_leaf_t *leaves = realloc(self->acks, cap * sizeof *leaves);
+        if (!leaves)
+            return;
+        self->acks = leaves;
+        char(*codes)[2][PROTO_AGENCY_CODE_LEN + 1] =
+            realloc(self->ack_codes, cap * sizeof *self->ack_codes);
+        if (!codes)
+            return;
+        self->ack_codes = codes;
+        self->acks_cap = cap;
+    }
+    size_t i = self->nacks++;
+    proto_leaf_t *leaf = &self->acks[i];
+    memset(leaf, 0, sizeof *leaf);
+    leaf->event = event;
+    leaf->id = doc->id;
+    memcpy(leaf->hash, hash, PROTO_HASH_LEN);
+    snprintf(self->ack_codes[i][0], sizeof self->ack_codes[i][0], "%s", doc->from);
+    snprintf(self->ack_codes[i][1], sizeof self->ack_codes[i][1], "%s", self->agency);
+    leaf->time = agent_now();
+    leaf->code = code;
+}
+
+static void s_on_deliver(agent_t *self, proto_msg_t *msg, zmq_msg_t *frames, size_t nframes)
+{
+    const proto_doc_t *doc = &msg->u.document.doc;
+    uint8_t hash[PROTO_HASH_LEN];
+    char reason[160] = "";
+    if (proto_doc_hash(doc, hash) != PROTO_OK || proto_store_begin(self->kv) != PROTO_OK)
+        return; // not acknowledged: the broker will push it again
+    const void *v;
+    size_t vlen;
+    //  Seen before (a repeat after a crash on either side): acknowledge again.
+    if (proto_store_get(self->kv, T_INBOX, doc->id.bytes, PROTO_ID_LEN, &v, &vlen) == PROTO_OK) {
+        s_ack_add(self, doc, hash, PROTO_EVENT_DELIVERED, 0);
+        return;
+    }
+    if (proto_store_get(self->kv, T_QUAR, doc->id.bytes, PROTO_ID_LEN, &v, &vlen) == PROTO_OK) {
+        s_ack_add(self, doc, hash, PROTO_EVENT_REFUSED, PROTO_ERR_BAD_SIGNATURE);
+        return;
+    }
+    proto_err_t verdict = s_check_delivery(self, msg, frames, nframes, reason, sizeof reason);
+    const void *fptr[MAX_FRAMES];
+    size_t flen[MAX_FRAMES], n = nframes - 1 < MAX_FRAMES ? nframes - 1 : MAX_FRAMES;
+    for (size_t i = 0; i < n; i++) {
+        fptr[i] = zmq_msg_data(&frames[i + 1]);
+        flen[i] = zmq_msg_size(&frames[i + 1]);
+    }
+    proto_err_t rc = proto_store_nest(self->kv);
+    if (rc)
+        return;
+    rc = agent_frames_store(self, T_FRAMES, doc->id.bytes, PROTO_ID_LEN, verdict ? 'q' : 'i', fptr,
+                            flen, n);
+    msgpack_sbuffer buf;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&buf);
+    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+    uint64_t now = agent_now();
+    if (verdict) {
+        msgpack_pack_map(&pk, 4);
+        s_pack_str(&pk, "from", doc->from);
+        msgpack_pack_str_with_body(&pk, "received", 8);
+        msgpack_pack_uint64(&pk, now);
+        msgpack_pack_str_with_body(&pk, "code", 4);
+        msgpack_pack_uint32(&pk, verdict);
+        s_pack_str(&pk, "reason", reason);
+        if (!rc)
+            rc = proto_store_put(self->kv, T_QUAR, doc->id.bytes, PROTO_ID_LEN, buf.data, buf.size);
+    } else {
+        //  Inbox record: seq(8) received(8) acked(1), then a msgpack summary.
+        uint64_t seq = proto_store_next(self->kv, T_META, "inbox_seq");
+        msgpack_pack_map(&pk, 8);
+        s_pack_str(&pk, "from", doc->from);
+        s_pack_str(&pk, "subject", doc->subject);
+        s_pack_str(&pk, "type", doc->doc_type);
+        s_pack_str(&pk, "number", doc->code_number);
+        s_pack_str(&pk, "notation", doc->code_notation);
+        msgpack_pack_str_with_body(&pk, "urgency", 7);
+        msgpack_pack_uint8(&pk, doc->urgency);
+        msgpack_pack_str_with_body(&pk, "op", 2);
+        msgpack_pack_uint8(&pk, doc->op);
+        msgpack_pack_str_with_body(&pk, "attachments", 11);
+        msgpack_pack_uint32(&pk, doc->natt);
+        void *where = NULL;
+        if (!rc && seq)
+            rc = proto_store_reserve(self->kv, T_INBOX, doc->id.bytes, PROTO_ID_LEN, 17 + buf.size,
+                                     &where);
+        if (!rc && where) {
+            uint8_t *p = where;
+            memcpy(p, &seq, 8);
+            memcpy(p + 8, &now, 8);
+            p[16] = 0;
+            memcpy(p + 17, buf.data, buf.size);
+            uint8_t skey[8];
+            proto_store_put64(skey, seq);
+            rc = proto_store_put(self->kv, T_INSEQ, skey, sizeof skey, doc->id.bytes, PROTO_ID_LEN);
+        }
+    }
+    msgpack_sbuffer_destroy(&buf);
+    proto_err_t nest_rc = proto_store_unnest(self->kv, rc == PROTO_OK);
+    if (rc || nest_rc) {
+        proto_log_error("event=delivery_not_stored error=%s", proto_errname(rc ? rc : nest_rc));
+        return; // not acknowledged: it will come again
+    }
+    char id_text[37];
+    proto_id_format(&doc->id, id_text);
+    if (verdict) {
+        proto_log_warning("event=quarantined doc=%s from=%s code=%s reason=\"%s\"", id_text,
+                          doc->from, proto_errname(verdict), reason);
+        agent_event(self, "inbox.quarantined", &doc->id, "suss", "from", doc->from, "code",
+                    (uint64_t) verdict, "error", proto_errname(verdict), "reason", reason);
+        s_ack_add(self, doc, hash, PROTO_EVENT_REFUSED, verdict);
+    } else {
+        proto_log_info("event=received doc=%s from=%s urgency=%u attachments=%u", id_text,
+                       doc->from, doc->urgency, doc->natt);
+        agent_event(self, "inbox.new", &doc->id, "ssuu", "from", doc->from, "subject", doc->subject,
+                    "urgency", (uint64_t) doc->urgency, "op", (uint64_t) doc->op);
+        s_ack_add(self, doc, hash, PROTO_EVENT_DELIVERED, 0);
+    }
+}
+
+static void s_on_ready(agent_t *self, const proto_msg_t *msg)
+{
+    const proto_ready_t *r = &msg->u.ready;
+    if (strcmp(r->broker, self->broker.name) != 0 || strcmp(r->agency, self->agency) != 0) {
+        s_reset(self, "READY names another broker or agency");
+        return;
+    }
+    self->state = A_READY;
+    self->state_since = agent_now();
+    self->heartbeat = r->heartbeat;
+    self->max_frame = r->max_frame;
+    self->max_document = r->max_document;
+    self->max_recipients = r->max_recipients;
+    self->max_attachments = r->max_attachments;
+    self->backoff = 1000;
+    self->out_dirty = true;
+    self->out_in_flight = 0;
+    self->last_error[0] = '\0';
+    proto_log_info("event=connected broker=%s endpoint=%s heartbeat_ms=%u", r->broker,
+                   self->config->endpoint, r->heartbeat);
+    agent_event(self, "connection", NULL, "bs", "connected", 1, "reason", "READY");
+}
+
+static void s_on_broker_message(agent_t *self, zmq_msg_t *frames, size_t nframes)
+{
+    uint8_t version;
+    int kind;
+    proto_err_t rc =
+        proto_header_parse(zmq_msg_data(&frames[0]), zmq_msg_size(&frames[0]), &version, &kind);
+    if (rc || nframes < 2) {
+        proto_log_warning("event=broker_message_refused error=%s", proto_errname(rc));
+        return;
+    }
+    self->last_recv = agent_now();
+    proto_msg_t *msg = NULL;
+    proto_errinfo_t info;
+    const uint8_t *body = zmq_msg_data(&frames[1]);
+    size_t len = zmq_msg_size(&frames[1]);
+    rc = proto_msg_decode(kind, body, len, &msg, &info);
+    if (rc) {
+        proto_log_warning("event=broker_message_refused kind=%s error=%s field=%s detail=\"%s\"",
+                          proto_kind_name(kind), proto_errname(rc), info.field, info.message);
+        return;
+    }
+    switch (kind) {
+    case PROTO_KIND_READY:
+        if (self->state == A_HELLO)
+            s_on_ready(self, msg);
+        break;
+    case PROTO_KIND_HEARTBEAT:
+        break;
+    case PROTO_KIND_DIRECTORY:
+        s_on_directory(self, body, len, &msg);
+        break;
+    case PROTO_KIND_ACCEPTED:
+    case PROTO_KIND_REJECTED:
+        s_on_answer(self, msg, body, len);
+        break;
+    case PROTO_KIND_DELIVERED:
+    case PROTO_KIND_EXPIRED:
+        s_on_routed_receipt(self, msg, body, len);
+        break;
+    case PROTO_KIND_STATUS:
+        s_on_status(self, msg);
+        break;
+    case PROTO_KIND_DELIVER:
+        s_on_deliver(self, msg, frames, nframes);
+        break;
+    case PROTO_KIND_ERROR: {
+        const proto_error_t *e = &msg->u.error;
+        char text[240];
+        snprintf(text, sizeof text, "broker: %s: %s", proto_errname((proto_err_t) e->code),
+                 e->message);
+        proto_log_warning("event=broker_error code=%s fatal=%s detail=\"%s\"",
+                          proto_errname((proto_err_t) e->code), e->fatal ? "yes" : "no",
+                          e->message);
+        snprintf(self->last_error, sizeof self->last_error, "%s", text);
+        if (e->fatal)
+            s_reset(self, text);
+        break;
+    }
+    default:
+        proto_log_warning("event=unexpected kind=%s", proto_kind_name(kind));
+    }
+    proto_msg_destroy(&msg);
+}
+
+static void s_dealer_readable(agent_t *self)
+{
+    for (int taken = 0; self->dealer && taken < DRAIN_LIMIT; taken++) {
+        zmq_msg_t frames[MAX_FRAMES];
+        size_t n = 0;
+        int more = 1;
+        while (more) {
+            zmq_msg_t *into = &frames[n < MAX_FRAMES ? n : MAX_FRAMES - 1];
+            if (n >= MAX_FRAMES)
+                zmq_msg_close(into); // extra frames replace the last one: the count is wrong anyway
+            zmq_msg_init(into);
+            if (zmq_msg_recv(into, self->dealer, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+                zmq_msg_close(into);
+                if (n == 0)
+                    return;
+                break;
+            }
+            more = zmq_msg_more(into);
+            if (n < MAX_FRAMES)
+                n++;
+        }
+        s_on_broker_message(self, frames, n);
+        for (size_t i = 0; i < n; i++)
+            zmq_msg_close(&frames[i]);
+    }
+}
+
+// ---------------------------------------------------------------------------
+//  After the commit
+
+static void s_send_acks(agent_t *self)
+{
+    if (self->nacks == 0 || self->state != A_READY) {
+        self->nacks = 0;
+        return;
+    }
+    size_t n = self->nacks;
+    proto_item_t *items = calloc(n, sizeof *items);
+    uint8_t(*paths)[PROTO_HASH_LEN] = calloc(n * PROTO_MAX_PATH, PROTO_HASH_LEN);
+    for (size_t i = 0; i < n; i++) {
+        self->acks[i].from = self->ack_codes[i][0];
+        self->acks[i].to = self->ack_codes[i][1];
+    }
+    proto_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.kind = PROTO_KIND_DELIVERED;
+    //  One signature covers every delivery of this commit.
+    for (size_t start = 0; items && paths && start < n; start += PROTO_MAX_ITEMS) {
+        size_t count = n - start < PROTO_MAX_ITEMS ? n - start : PROTO_MAX_ITEMS;
+        if (proto_receipts_build(self->acks + start, count, self->identity, agent_now(),
+                                 &msg.u.receipts.head, msg.u.receipts.sig, items,
+                                 paths) != PROTO_OK)
+            break;
+        msg.u.receipts.items = items;
+        msg.u.receipts.nitems = (uint32_t) count;
+        s_send_msg(self, &msg);
+    }
+    free(items);
+    free(paths);
+    self->nacks = 0;
+}
+
+static void s_after_commit(agent_t *self, proto_err_t rc)
+{
+    uint64_t mids[PROTO_MAX_ITEMS];
+    size_t nmids = 0;
+    bool events = false;
+    for (size_t i = 0; i < self->nafter; i++) {
+        agent_after_t *a = &self->after[i];
+        if (a->what == AFTER_REPLY) {
+            if (rc && !a->is_error_reply) {
+                //  Nothing was stored: say so instead of the success prepared.
+                msgpack_sbuffer buf;
+                msgpack_packer pk;
+                msgpack_sbuffer_init(&buf);
+                msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+                msgpack_pack_map(&pk, 4);
+                msgpack_pack_str_with_body(&pk, "ok", 2);
+                msgpack_pack_false(&pk);
+                msgpack_pack_str_with_body(&pk, "code", 4);
+                msgpack_pack_uint32(&pk, rc);
+                s_pack_str(&pk, "error", proto_errname(rc));
+                s_pack_str(&pk, "message", "the agent could not store it; nothing was kept");
+                zmq_send(self->api, a->route.data, a->route.len, ZMQ_SNDMORE);
+                zmq_send(self->api, "", 0, ZMQ_SNDMORE);
+                zmq_send(self->api, buf.data, buf.size, 0);
+                msgpack_sbuffer_destroy(&buf);
+            } else {
+                zmq_send(self->api, a->route.data, a->route.len, ZMQ_SNDMORE);
+                zmq_send(self->api, "", 0, ZMQ_SNDMORE);
+                zmq_send(self->api, a->body.data, a->body.len, 0);
+            }
+        } else if (a->what == AFTER_EVENT && !rc) {
+            zmq_send(self->pub, a->topic, strlen(a->topic), ZMQ_SNDMORE);
+            zmq_send(self->pub, a->body.data, a->body.len, 0);
+            events = true;
+        } else if (a->what == AFTER_ACK && !rc && a->mid && nmids < PROTO_MAX_ITEMS) {
+            mids[nmids++] = a->mid;
+        }
+        free(a->route.data);
+        free(a->body.data);
+    }
+    self->nafter = 0;
+    if (rc) {
+        self->nacks = 0;
+        return;
+    }
+    s_send_acks(self);
+    if (nmids && self->state == A_READY) {
+        proto_msg_t msg;
+        memset(&msg, 0, sizeof msg);
+        msg.kind = PROTO_KIND_ACK;
+        msg.u.ack.mids = mids;
+        msg.u.ack.nmids = (uint32_t) nmids;
+        s_send_msg(self, &msg);
+    }
+    if (events)
+        agent_api_wake(self);
+}
+
+static void s_commit(agent_t *self)
+{
+    proto_err_t rc = PROTO_OK;
+    if (proto_store_writing(self->kv)) {
+        rc = proto_store_commit(self->kv);
+        if (rc)
+            proto_log_error("event=commit_failed error=%s", proto_errname(rc));
+    }
+    if (self->nafter || self->nacks)
+        s_after_commit(self, rc);
+}
+
+// ---------------------------------------------------------------------------
+//  Life cycle
+
+void agent_signal(agent_t *self, int signal_number)
+{
+    unsigned char byte = (unsigned char) signal_number;
+    ssize_t written = write(self->signal_pipe[1], &byte, 1);
+    (void) written;
+}
+
+static int s_bind_ipc(void *socket, const char *endpoint, char *errbuf, size_t errlen)
+{
+    if (zmq_bind(socket, endpoint) != 0) {
+        snprintf(errbuf, errlen, "cannot bind %s: %s", endpoint, zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    if (strncmp(endpoint, "ipc://", 6) == 0 && chmod(endpoint + 6, 0600) != 0) {
+        snprintf(errbuf, errlen, "cannot restrict %s: %s", endpoint + 6, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+agent_t *agent_new(const agent_config_t *config, char *errbuf, size_t errlen)
+{
+    agent_t *self = calloc(1, sizeof *self);
+    char err[256] = "";
+    if (!self) {
+        snprintf(errbuf, errlen, "out of memory");
+        return NULL;
+    }
+    self->config = config;
+    self->signal_pipe[0] = self->signal_pipe[1] = -1;
+    self->backoff = 1000;
+    char *passphrase = NULL;
+    proto_err_t rc = proto_identity_load(config->identity, NULL, &self->identity, err, sizeof err);
+    if (rc == PROTO_ERR_PASSPHRASE) {
+        rc = proto_passphrase_read(config->passphrase_file[0] ? config->passphrase_file : NULL,
+                                   PROTO_PASSPHRASE_ENV, &passphrase);
+        if (!rc)
+            rc =
+                proto_identity_load(config->identity, passphrase, &self->identity, err, sizeof err);
+        proto_passphrase_free(&passphrase);
+    }
+    if (rc) {
+        snprintf(errbuf, errlen, "cannot load the agency key %s: %s%s%s%s", config->identity,
+                 proto_strerror(rc), *err ? ": " : "", err,
+                 rc == PROTO_ERR_PERMISSIONS ? " (run: chmod 600 on it)" : "");
+        goto fail;
+    }
+    if (proto_identity_public(self->identity)->role != PROTO_ROLE_AGENCY) {
+        snprintf(errbuf, errlen, "%s is not an agency key", config->identity);
+        goto fail;
+    }
+    self->agency = proto_identity_public(self->identity)->name;
+    rc = proto_public_load(config->public_key, &self->broker, err, sizeof err);
+    if (rc || self->broker.role != PROTO_ROLE_BROKER) {
+        snprintf(errbuf, errlen, "cannot load the broker's public identity %s: %s%s%s",
+                 config->public_key, rc ? proto_strerror(rc) : "not a broker identity",
+                 *err ? ": " : "", err);
+        goto fail;
+    }
+    self->kv =
+        proto_store_open(config->data_dir, config->map_size, s_tables, T_COUNT, errbuf, errlen);
+    if (!self->kv)
+        goto fail;
+    //  The last directory snapshot the broker signed, so deliveries can be
+    //  checked even before the broker is reachable again.
+    const void *dir_body;
+    size_t dir_len;
+    if (proto_store_read_begin(self->kv) == PROTO_OK) {
+        if (proto_store_get(self->kv, T_META, "directory", 9, &dir_body, &dir_len) == PROTO_OK) {
+            proto_errinfo_t info;
+            if (proto_msg_decode(PROTO_KIND_DIRECTORY, dir_body, dir_len, &self->directory,
+                                 &info) != PROTO_OK)
+                self->directory = NULL;
+        }
+        proto_store_read_end(self->kv);
+    }
+    if (pipe(self->signal_pipe) != 0) {
+        snprintf(errbuf, errlen, "pipe: %s", strerror(errno));
+        goto fail;
+    }
+    fcntl(self->signal_pipe[0], F_SETFL, O_NONBLOCK);
+    fcntl(self->signal_pipe[1], F_SETFL, O_NONBLOCK);
+    self->ctx = zmq_ctx_new();
+    self->api = zmq_socket(self->ctx, ZMQ_ROUTER);
+    self->pub = zmq_socket(self->ctx, ZMQ_PUB);
+    if (!self->ctx || !self->api || !self->pub) {
+        snprintf(errbuf, errlen, "cannot create sockets");
+        goto fail;
+    }
+    int64_t max_request = (int64_t) config->max_request;
+    zmq_setsockopt(self->api, ZMQ_MAXMSGSIZE, &max_request, sizeof max_request);
+    char endpoint[4200];
+    if (config->api_endpoint[0]) {
+        if (strncmp(config->api_endpoint, "tcp://127.", 10) != 0 &&
+            strncmp(config->api_endpoint, "tcp://[::1]", 11) != 0 &&
+            strncmp(config->api_endpoint, "ipc://", 6) != 0) {
+            snprintf(errbuf, errlen, "api.endpoint %s is not an ipc:// or loopback tcp:// endpoint",
+                     config->api_endpoint);
+            goto fail;
+        }
+        snprintf(endpoint, sizeof endpoint, "%s", config->api_endpoint);
+    } else {
+        snprintf(endpoint, sizeof endpoint, "ipc://%s/api.sock", config->data_dir);
+    }
+    if (s_bind_ipc(self->api, endpoint, errbuf, errlen) != 0)
+        goto fail;
+    if (config->events_endpoint[0])
+        snprintf(endpoint, sizeof endpoint, "%s", config->events_endpoint);
+    else
+        snprintf(endpoint, sizeof endpoint, "ipc://%s/events.sock", config->data_dir);
+    if (s_bind_ipc(self->pub, endpoint, errbuf, errlen) != 0)
+        goto fail;
+    self->out_dirty = true;
+    char fingerprint[PROTO_FINGERPRINT_LEN + 1];
+    proto_fingerprint(proto_identity_public(self->identity)->sign_pk, fingerprint);
+    proto_log_info("event=started agency=%s fingerprint=%s broker=%s data_dir=%s", self->agency,
+                   fingerprint, config->endpoint, config->data_dir);
+    return self;
+fail:
+    agent_destroy(&self);
+    return NULL;
+}
+
+int agent_run(agent_t *self)
+{
+    while (!self->stop) {
+        uint64_t now = agent_now();
+        //  Connection management: connect, say HELLO, watch the heartbeat.
+        if (self->state == A_OFFLINE && now >= self->next_attempt) {
+            if (!self->dealer && !s_connect(self))
+                self->next_attempt = now + self->backoff;
+            else
+                s_hello(self);
+            if (self->state == A_OFFLINE) // not connected yet: try again soon
+                self->next_attempt = now + 250;
+        }
+        uint64_t silence = (uint64_t) (self->heartbeat ? self->heartbeat : 5000) * 3;
+        if (self->state == A_HELLO && now - self->state_since > 10000)
+            s_reset(self, "no READY from the broker within 10 s (refused at the handshake?)");
+        else if (self->state == A_READY && now - self->last_recv > silence)
+            s_reset(self, "the broker went silent");
+        //  Items sent and never answered (lost with a connection the socket
+        //  replaced quietly): send the window again.
+        if (self->state == A_READY && self->out_in_flight && now - self->last_answer > 30000) {
+            self->out_in_flight = 0;
+            self->out_dirty = true;
+            self->last_answer = now;
+        }
+        if (self->state == A_READY && now - self->last_send >= self->heartbeat) {
+            proto_msg_t hb;
+            memset(&hb, 0, sizeof hb);
+            hb.kind = PROTO_KIND_HEARTBEAT;
+            hb.u.heartbeat.time = now;
+            s_send_msg(self, &hb);
+        }
+        long timeout = 250;
+        zmq_pollitem_t items[] = {
+            { self->api, 0, ZMQ_POLLIN, 0 },
+            { NULL, self->signal_pipe[0], ZMQ_POLLIN, 0 },
+            { self->dealer, 0, ZMQ_POLLIN, 0 },
+        };
+        int count = self->dealer ? 3 : 2;
+        if (zmq_poll(items, count, timeout) < 0 && zmq_errno() != EINTR)
+            break;
+        if (items[1].revents & ZMQ_POLLIN) {
+            unsigned char bytes[16];
+            if (read(self->signal_pipe[0], bytes, sizeof bytes) > 0)
+                self->stop = true;
+        }
+        if (count == 3 && (items[2].revents & ZMQ_POLLIN))
+            s_dealer_readable(self);
+        if (items[0].revents & ZMQ_POLLIN)
+            agent_api_readable(self);
+        agent_api_timers(self, agent_now());
+        s_commit(self);
+        s_flush_outbox(self);
+    }
+    s_commit(self);
+    proto_log_info("event=stopped agency=%s", self->agency);
+    return 0;
+}
+
+void agent_destroy(agent_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    agent_t *self = *self_p;
+    int zero = 0;
+    void *sockets[] = { self->dealer, self->api, self->pub };
+    for (size_t i = 0; i < 3; i++)
+        if (sockets[i]) {
+            zmq_setsockopt(sockets[i], ZMQ_LINGER, &zero, sizeof zero);
+            zmq_close(sockets[i]);
+        }
+    if (self->ctx)
+        zmq_ctx_term(self->ctx);
+    for (size_t i = 0; i < self->nafter; i++) {
+        free(self->after[i].route.data);
+        free(self->after[i].body.data);
+    }
+    free(self->after);
+    free(self->acks);
+    free(self->ack_codes);
+    for (size_t i = 0; i < self->nwaiters; i++)
+        free(self->waiters[i].route.data);
+    free(self->waiters);
+    proto_msg_destroy(&self->directory);
+    proto_store_destroy(&self->kv);
+    proto_identity_destroy(&self->identity);
+    for (int i = 0; i < 2; i++)
+        if (self->signal_pipe[i] >= 0)
+            close(self->signal_pipe[i]);
+    free(self);
+    *self_p = NULL;
+}

@@ -1,0 +1,128 @@
+/*  agent/agent_internal.h - the agent's state, shared by agent.c (the loop
+    and the broker session) and api.c (the local API). Nothing else
+    includes it. Both run on the loop thread.
+*/
+#ifndef AGENT_INTERNAL_H
+#define AGENT_INTERNAL_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "agent.h"
+#include "proto/identity.h"
+#include "proto/store.h"
+#include "proto/msg.h"
+
+//  Tables of the agent's store. Keys: ids are 16 bytes, sequence numbers
+//  8 bytes big-endian, agency codes 13 bytes.
+enum {
+    T_OUT,      // id -> kind(1) + frames: what to (re)send until the broker answers
+    T_SENT,     // id -> sent record (fixed header + msgpack summary)
+    T_RCPT,     // sent id + agency -> state(1) time(8) code(4)
+    T_NOTES,    // doc id + notice id -> msgpack {from, to, code, time, note}: notices about a doc
+    T_RECEIPTS, // doc id + n(8) -> kind(1) + bundle body, every receipt kept
+    T_INBOX,    // id -> inbox record (fixed header + msgpack summary)
+    T_INSEQ,    // seq -> id: inbox in arrival order
+    T_FRAMES,   // 'i'|'q' + id -> the DELIVER frames as received
+    T_QUAR,     // id -> msgpack {from, received, code, reason}
+    T_SEEN,     // notice id -> empty: routed notices already taken
+    T_EVENTS,   // seq -> msgpack event
+    T_META,     // counters, directory snapshot
+    T_COUNT
+};
+
+typedef enum { A_OFFLINE = 0, A_HELLO = 1, A_READY = 2 } agent_state_t;
+
+//  Sent record states.
+enum { SENT_QUEUED = 0, SENT_ACCEPTED = 1, SENT_REJECTED = 2 };
+//  Recipient states (same meaning as the broker's).
+enum {
+    RCPT_WAITING = 0,
+    RCPT_DELIVERED = 1,
+    RCPT_REFUSED = 2,
+    RCPT_EXPIRED = 3,
+    RCPT_RETURNED = 4
+};
+
+typedef struct {
+    uint8_t *data;
+    size_t len;
+} agent_bytes_t;
+
+//  Something to do once the open transaction is durably committed.
+typedef struct {
+    int what;            // AFTER_REPLY, AFTER_EVENT, AFTER_ACK
+    agent_bytes_t route; // API: the requester's routing frame
+    agent_bytes_t body;  // reply, event map, ...
+    char topic[32];      // events
+    uint64_t mid;        // ACK
+    bool is_error_reply; // a reply that reports a failure anyway
+} agent_after_t;
+
+enum { AFTER_REPLY = 1, AFTER_EVENT = 2, AFTER_ACK = 3 };
+
+typedef struct {
+    agent_bytes_t route;
+    uint64_t after;
+    uint64_t deadline;
+    uint32_t limit;
+} agent_waiter_t;
+
+struct agent {
+    const agent_config_t *config;
+    void *ctx;
+    void *dealer; // to the broker
+    void *api;    // ROUTER for the local API
+    void *pub;    // events
+    int signal_pipe[2];
+    proto_identity_t *identity;
+    const char *agency;    // identity's name
+    proto_public_t broker; // pinned broker keys
+    proto_store_t *kv;
+    proto_msg_t *directory; // last verified DIRECTORY, or NULL
+    agent_state_t state;
+    uint64_t state_since, last_recv, last_send, next_attempt, backoff;
+    uint32_t heartbeat; // from READY
+    uint64_t max_frame, max_document;
+    uint32_t max_recipients, max_attachments;
+    size_t out_in_flight; // sent to the broker, not yet answered
+    uint64_t last_answer; // when the broker last answered an outbox item
+    bool out_dirty;       // the outbox may have something to send
+    char last_error[256];
+    //  After-commit work
+    agent_after_t *after;
+    size_t nafter, after_cap;
+    //  DELIVERED leaves to sign and send after the commit
+    proto_leaf_t *acks;
+    char (*ack_codes)[2][PROTO_AGENCY_CODE_LEN + 1];
+    size_t nacks, acks_cap;
+    agent_waiter_t *waiters;
+    size_t nwaiters, waiters_cap;
+    bool stop;
+};
+
+uint64_t agent_now(void);
+void agent_after_add(agent_t *self, int what, const void *route, size_t route_len, const void *body,
+                     size_t body_len, const char *topic, uint64_t mid);
+//  Record an event (stored now, published after the commit).
+void agent_event(agent_t *self, const char *topic, const proto_id_t *id, const char *fmt, ...);
+//  Directory lookups in the last verified snapshot.
+const proto_dir_entry_t *agent_dir_find(const agent_t *self, const char *code);
+//  Frames blob helpers: count(4) lens(8 each) bytes.
+proto_err_t agent_frames_store(agent_t *self, int table, const void *key, size_t klen,
+                               uint8_t prefix, const void *const *frames, const size_t *lens,
+                               size_t count) PROTO_MUST_CHECK;
+size_t agent_frames_parse(const void *blob, size_t len, const void **frames, size_t *lens,
+                          size_t max);
+//  Put an outgoing message (header kind + body + attachments) in the outbox
+//  and create its sent record.
+proto_err_t agent_outbox_add(agent_t *self, const proto_msg_t *msg, const void *const *att,
+                             const size_t *att_lens, size_t natt) PROTO_MUST_CHECK;
+
+//  api.c
+void agent_api_readable(agent_t *self);
+void agent_api_timers(agent_t *self, uint64_t now);
+void agent_api_wake(agent_t *self); // new events: answer long-polls
+
+#endif

@@ -1,0 +1,72 @@
+/*  agent/config.c - the agent's option table. */
+#include "config.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#define OPT(sec, key, type, field, def, lo, hi, reload, help)                                      \
+    {                                                                                              \
+        sec, key, type, offsetof(agent_config_t, field), def, lo, hi, reload, help                 \
+    }
+
+const proto_opt_t agent_config_table[] = {
+    OPT("agent", "identity", PROTO_OPT_STRING, identity, "./var/agent/keys/agency.secret", 0, 0,
+        false,
+        "This agency's secret key file (truc-keys new --agency CODE). The agent signs only as "
+        "this agency. Must not be readable by group or others."),
+    OPT("agent", "passphrase_file", PROTO_OPT_STRING, passphrase_file, "", 0, 0, false,
+        "File holding the passphrase of an encrypted key (mode 0600). Without it the "
+        "TRUC_PASSPHRASE environment variable is used."),
+    OPT("agent", "data_dir", PROTO_OPT_STRING, data_dir, "./var/agent/data", 0, 0, false,
+        "Directory of the outbox and inbox store, its lock, and the API and events sockets."),
+    OPT("broker", "endpoint", PROTO_OPT_STRING, endpoint, "tcp://127.0.0.1:7400", 0, 0, false,
+        "The broker's endpoint for agents."),
+    OPT("broker", "public_key", PROTO_OPT_STRING, public_key, "./var/agent/keys/broker.public", 0,
+        0, false,
+        "The broker's public identity file (from its operator). Its CURVE key is pinned: the "
+        "agent talks to no other server, and its signing key checks every receipt and "
+        "directory snapshot."),
+    OPT("broker", "window", PROTO_OPT_UINT, window, "64", 1, 100000, false,
+        "Deliveries the broker may push before this agent acknowledges them."),
+    OPT("broker", "outbox_window", PROTO_OPT_UINT, outbox_window, "256", 1, 100000, false,
+        "Documents and notices sent to the broker and not yet answered, at most."),
+    OPT("broker", "reconnect_max", PROTO_OPT_DURATION, reconnect_max, "30s", 100, 3600000, false,
+        "Longest wait between attempts to reach the broker (the wait doubles from 1 s)."),
+    OPT("api", "endpoint", PROTO_OPT_STRING, api_endpoint, "", 0, 0, false,
+        "Local API endpoint for the DMS and the truc command (agent/API.md). Empty: "
+        "ipc://DATA_DIR/api.sock (mode 0600). A tcp:// endpoint must be on 127.0.0.1."),
+    OPT("api", "events_endpoint", PROTO_OPT_STRING, events_endpoint, "", 0, 0, false,
+        "Where events are published (ZeroMQ PUB). Empty: ipc://DATA_DIR/events.sock."),
+    OPT("api", "max_request", PROTO_OPT_SIZE, max_request, "300M", 65536, 1ull << 32, false,
+        "Largest API request (attachments may travel inline)."),
+    OPT("api", "max_document", PROTO_OPT_SIZE, max_document, "256M", 1024, 100ull << 30, false,
+        "Largest sum of attachment sizes the agent accepts from the DMS (the broker may accept "
+        "less: see its READY limits)."),
+    OPT("store", "map_size", PROTO_OPT_SIZE, map_size, "16G", 16u << 20, 1ull << 44, false,
+        "Maximum size of the agent's store (the LMDB map)."),
+    OPT("log", "level", PROTO_OPT_LOG_LEVEL, log_level, "info", 0, 0, false,
+        "Log level: debug, info, warning or error. Logs go to stderr as key=value lines."),
+};
+
+const size_t agent_config_table_size = sizeof agent_config_table / sizeof agent_config_table[0];
+
+proto_err_t agent_config_load(agent_config_t *config, const char *path,
+                              const char *const *overrides, size_t n_overrides, char *errbuf,
+                              size_t errlen)
+{
+    memset(config, 0, sizeof *config);
+    proto_err_t rc =
+        proto_config_defaults(agent_config_table, agent_config_table_size, config, errbuf, errlen);
+    if (!rc && path)
+        rc = proto_config_load(agent_config_table, agent_config_table_size, config, path, errbuf,
+                               errlen);
+    for (size_t i = 0; !rc && i < n_overrides; i++)
+        rc = proto_config_set(agent_config_table, agent_config_table_size, config, overrides[i],
+                              errbuf, errlen);
+    return rc;
+}
+
+void agent_config_free(agent_config_t *config)
+{
+    proto_config_free(agent_config_table, agent_config_table_size, config);
+}

@@ -1,0 +1,45 @@
+/*  agent/config.h - the agent's options: one struct, one table.
+
+    Defaults, then the INI file, then --set overrides, as for the broker;
+    deploy/agent.conf.example is printed from the same table.
+*/
+#ifndef AGENT_CONFIG_H
+#define AGENT_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proto/config.h"
+#include "proto/log.h"
+
+typedef struct {
+    //  [agent]
+    char *identity;        // the agency's secret key file
+    char *passphrase_file; // its passphrase, if encrypted (else TRUC_PASSPHRASE)
+    char *data_dir;        // store, lock, API and events sockets
+    //  [broker]
+    char *endpoint;         // the broker's agents endpoint
+    char *public_key;       // the broker's .public file: pinned CURVE and signing keys
+    uint64_t window;        // deliveries the broker may push before we acknowledge
+    uint64_t outbox_window; // submissions sent and not yet answered
+    uint64_t reconnect_max; // ms, longest wait between connection attempts
+    //  [api]
+    char *api_endpoint;    // empty: ipc://DATA_DIR/api.sock
+    char *events_endpoint; // empty: ipc://DATA_DIR/events.sock
+    uint64_t max_request;  // bytes in one API request
+    uint64_t max_document; // bytes of attachments the agent accepts from the DMS
+    //  [store]
+    uint64_t map_size;
+    //  [log]
+    proto_log_level_t log_level;
+} agent_config_t;
+
+extern const proto_opt_t agent_config_table[];
+extern const size_t agent_config_table_size;
+
+proto_err_t agent_config_load(agent_config_t *config, const char *path,
+                              const char *const *overrides, size_t n_overrides, char *errbuf,
+                              size_t errlen) PROTO_MUST_CHECK;
+void agent_config_free(agent_config_t *config);
+
+#endif

@@ -1,0 +1,80 @@
+/*  proto/store.h - a small durable key-value layer over LMDB for the daemons.
+
+    Owns one LMDB environment in DIR/store and the lock file DIR/lock (flock,
+    held while open: two processes can never share a store). Named tables,
+    one write transaction at a time on the opening thread, full sync on
+    commit, nested transactions for items that may fail alone, and ordered
+    scans. Records are opaque bytes; callers choose their layouts.
+
+    Values returned by pointer point into LMDB's map and stay valid only
+    until the transaction they were read in ends.
+*/
+#ifndef PROTO_STORE_H
+#define PROTO_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct proto_store proto_store_t;
+
+//  Open (creating) the store in dir with named tables (at most 32) and a
+//  map of map_size bytes. NULL with the reason in errbuf when dir cannot be
+//  created or locked (another process holds it) or LMDB fails. The names are
+//  borrowed and must outlive the store.
+proto_store_t *proto_store_open(const char *dir, uint64_t map_size, const char *const *tables,
+                                size_t ntables, char *errbuf, size_t errlen);
+void proto_store_destroy(proto_store_t **self_p);
+
+//  Transactions: begin is a no-op when a write transaction is open.
+//  commit is durable; on failure everything since begin is gone and the
+//  result is PROTO_ERR_STORE_FULL (map or disk full) or PROTO_ERR_STORE.
+proto_err_t proto_store_begin(proto_store_t *self) PROTO_MUST_CHECK;
+proto_err_t proto_store_commit(proto_store_t *self) PROTO_MUST_CHECK;
+void proto_store_abort(proto_store_t *self);
+bool proto_store_writing(const proto_store_t *self);
+proto_err_t proto_store_nest(proto_store_t *self) PROTO_MUST_CHECK;
+proto_err_t proto_store_unnest(proto_store_t *self, bool keep) PROTO_MUST_CHECK;
+//  A read-only transaction (when no write transaction is open).
+proto_err_t proto_store_read_begin(proto_store_t *self) PROTO_MUST_CHECK;
+void proto_store_read_end(proto_store_t *self);
+
+//  Table operations in the open transaction. get: PROTO_ERR_NOT_FOUND when
+//  absent. del of an absent key is PROTO_OK.
+proto_err_t proto_store_get(proto_store_t *self, int table, const void *key, size_t klen,
+                            const void **value, size_t *vlen) PROTO_MUST_CHECK;
+proto_err_t proto_store_put(proto_store_t *self, int table, const void *key, size_t klen,
+                            const void *value, size_t vlen) PROTO_MUST_CHECK;
+//  Reserve vlen bytes for key and return where to write them (no copy).
+proto_err_t proto_store_reserve(proto_store_t *self, int table, const void *key, size_t klen,
+                                size_t vlen, void **where) PROTO_MUST_CHECK;
+proto_err_t proto_store_del(proto_store_t *self, int table, const void *key,
+                            size_t klen) PROTO_MUST_CHECK;
+
+//  Visit keys >= from (NULL: from the first) in order while fn returns
+//  true. Returns the number visited. fn must not change the table.
+typedef bool(proto_store_fn)(void *arg, const void *key, size_t klen, const void *value,
+                             size_t vlen);
+size_t proto_store_scan(proto_store_t *self, int table, const void *from, size_t flen,
+                        proto_store_fn *fn, void *arg);
+//  Number of entries in a table.
+size_t proto_store_count(proto_store_t *self, int table);
+
+//  A persistent counter kept in table: returns the next value (1, 2, ...)
+//  and stores it in the open write transaction; 0 on failure.
+uint64_t proto_store_next(proto_store_t *self, int table, const char *name);
+
+//  Big-endian 64-bit for keys that sort numerically.
+void proto_store_put64(uint8_t out[8], uint64_t value);
+uint64_t proto_store_get64(const uint8_t in[8]);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

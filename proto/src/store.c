@@ -1,0 +1,315 @@
+/*  store.c - LMDB environment, lock, transactions and ordered scans. */
+#include "proto/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "proto/log.h"
+
+#define KV_MAX_TABLES 32
+
+struct proto_store {
+    MDB_env *env;
+    MDB_dbi dbi[KV_MAX_TABLES];
+    size_t ntables;
+    MDB_txn *txn;
+    MDB_txn *outer; // the write transaction while a nested one is open
+    bool writing;
+    int lock_fd;
+};
+
+static proto_err_t s_err(int rc, const char *what)
+{
+    if (rc == 0)
+        return PROTO_OK;
+    if (rc == MDB_NOTFOUND)
+        return PROTO_ERR_NOT_FOUND;
+    if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT)
+        return PROTO_ERR_STORE_FULL;
+    proto_log_error("event=store_error op=%s lmdb=%d error=\"%s\"", what, rc, mdb_strerror(rc));
+    return PROTO_ERR_STORE;
+}
+
+static MDB_val s_val(const void *data, size_t len)
+{
+    MDB_val v = { .mv_size = len, .mv_data = (void *) (uintptr_t) data };
+    return v;
+}
+
+void proto_store_put64(uint8_t out[8], uint64_t value)
+{
+    for (int i = 0; i < 8; i++)
+        out[i] = (uint8_t) (value >> (56 - 8 * i));
+}
+
+uint64_t proto_store_get64(const uint8_t in[8])
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | in[i];
+    return v;
+}
+
+proto_store_t *proto_store_open(const char *dir, uint64_t map_size, const char *const *tables,
+                                size_t ntables, char *errbuf, size_t errlen)
+{
+    char path[4096];
+    proto_store_t *self = calloc(1, sizeof *self);
+    if (!self || ntables > KV_MAX_TABLES) {
+        snprintf(errbuf, errlen, "out of memory or too many tables");
+        free(self);
+        return NULL;
+    }
+    self->lock_fd = -1;
+    self->ntables = ntables;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(errbuf, errlen, "cannot create %s: %s", dir, strerror(errno));
+        goto fail;
+    }
+    snprintf(path, sizeof path, "%s/lock", dir);
+    self->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (self->lock_fd < 0) {
+        snprintf(errbuf, errlen, "cannot open %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (flock(self->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        char other[32] = "";
+        ssize_t n = pread(self->lock_fd, other, sizeof other - 1, 0);
+        other[n > 0 ? n : 0] = '\0';
+        other[strcspn(other, "\n")] = '\0';
+        snprintf(errbuf, errlen, "%s is locked by another process (pid %s)", dir,
+                 *other ? other : "?");
+        goto fail;
+    }
+    char pid[32];
+    int pid_len = snprintf(pid, sizeof pid, "%ld\n", (long) getpid());
+    if (ftruncate(self->lock_fd, 0) != 0 || pwrite(self->lock_fd, pid, (size_t) pid_len, 0) < 0)
+        proto_log_warning("event=lock_pid_unwritten path=%s", path);
+    snprintf(path, sizeof path, "%s/store", dir);
+    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+        snprintf(errbuf, errlen, "cannot create %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    int rc = mdb_env_create(&self->env);
+    if (!rc)
+        rc = mdb_env_set_mapsize(self->env, (size_t) map_size);
+    if (!rc)
+        rc = mdb_env_set_maxdbs(self->env, (MDB_dbi) ntables);
+    //  Full sync on commit: no MDB_NOSYNC, MDB_NOMETASYNC or MDB_WRITEMAP.
+    if (!rc)
+        rc = mdb_env_open(self->env, path, MDB_NOTLS, 0600);
+    MDB_txn *txn = NULL;
+    if (!rc)
+        rc = mdb_txn_begin(self->env, NULL, 0, &txn);
+    for (size_t i = 0; !rc && i < ntables; i++)
+        rc = mdb_dbi_open(txn, tables[i], MDB_CREATE, &self->dbi[i]);
+    if (txn)
+        rc = rc ? (mdb_txn_abort(txn), rc) : mdb_txn_commit(txn);
+    if (rc) {
+        snprintf(errbuf, errlen, "cannot open the store in %s: %s", path, mdb_strerror(rc));
+        goto fail;
+    }
+    return self;
+fail:
+    proto_store_destroy(&self);
+    return NULL;
+}
+
+void proto_store_destroy(proto_store_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    proto_store_t *self = *self_p;
+    proto_store_abort(self);
+    if (self->env)
+        mdb_env_close(self->env);
+    if (self->lock_fd >= 0)
+        close(self->lock_fd);
+    free(self);
+    *self_p = NULL;
+}
+
+proto_err_t proto_store_begin(proto_store_t *self)
+{
+    if (self->txn && self->writing)
+        return PROTO_OK;
+    proto_store_read_end(self);
+    int rc = mdb_txn_begin(self->env, NULL, 0, &self->txn);
+    if (rc) {
+        self->txn = NULL;
+        return s_err(rc, "begin");
+    }
+    self->writing = true;
+    return PROTO_OK;
+}
+
+proto_err_t proto_store_commit(proto_store_t *self)
+{
+    if (!self->txn || !self->writing)
+        return PROTO_OK;
+    if (self->outer)
+        return PROTO_ERR_INTERNAL;
+    int rc = mdb_txn_commit(self->txn);
+    self->txn = NULL;
+    self->writing = false;
+    return s_err(rc, "commit");
+}
+
+void proto_store_abort(proto_store_t *self)
+{
+    if (self->outer) {
+        mdb_txn_abort(self->txn);
+        self->txn = self->outer;
+        self->outer = NULL;
+    }
+    if (self->txn)
+        mdb_txn_abort(self->txn);
+    self->txn = NULL;
+    self->writing = false;
+}
+
+bool proto_store_writing(const proto_store_t *self)
+{
+    return self->txn && self->writing;
+}
+
+proto_err_t proto_store_nest(proto_store_t *self)
+{
+    if (!self->writing || self->outer)
+        return PROTO_ERR_INTERNAL;
+    MDB_txn *child;
+    int rc = mdb_txn_begin(self->env, self->txn, 0, &child);
+    if (rc)
+        return s_err(rc, "nest");
+    self->outer = self->txn;
+    self->txn = child;
+    return PROTO_OK;
+}
+
+proto_err_t proto_store_unnest(proto_store_t *self, bool keep)
+{
+    if (!self->outer)
+        return PROTO_ERR_INTERNAL;
+    int rc = 0;
+    if (keep)
+        rc = mdb_txn_commit(self->txn);
+    else
+        mdb_txn_abort(self->txn);
+    self->txn = self->outer;
+    self->outer = NULL;
+    return s_err(rc, "unnest");
+}
+
+proto_err_t proto_store_read_begin(proto_store_t *self)
+{
+    if (self->txn)
+        return PROTO_OK;
+    int rc = mdb_txn_begin(self->env, NULL, MDB_RDONLY, &self->txn);
+    if (rc) {
+        self->txn = NULL;
+        return s_err(rc, "read_begin");
+    }
+    self->writing = false;
+    return PROTO_OK;
+}
+
+void proto_store_read_end(proto_store_t *self)
+{
+    if (self->txn && !self->writing) {
+        mdb_txn_abort(self->txn);
+        self->txn = NULL;
+    }
+}
+
+proto_err_t proto_store_get(proto_store_t *self, int table, const void *key, size_t klen,
+                            const void **value, size_t *vlen)
+{
+    if (!self->txn || table < 0 || (size_t) table >= self->ntables)
+        return PROTO_ERR_INTERNAL;
+    MDB_val k = s_val(key, klen), v;
+    proto_err_t rc = s_err(mdb_get(self->txn, self->dbi[table], &k, &v), "get");
+    if (!rc) {
+        *value = v.mv_data;
+        *vlen = v.mv_size;
+    }
+    return rc;
+}
+
+proto_err_t proto_store_put(proto_store_t *self, int table, const void *key, size_t klen,
+                            const void *value, size_t vlen)
+{
+    void *where = NULL;
+    proto_err_t rc = proto_store_reserve(self, table, key, klen, vlen, &where);
+    if (!rc && vlen)
+        memcpy(where, value, vlen);
+    return rc;
+}
+
+proto_err_t proto_store_reserve(proto_store_t *self, int table, const void *key, size_t klen,
+                                size_t vlen, void **where)
+{
+    if (!self->writing || table < 0 || (size_t) table >= self->ntables)
+        return PROTO_ERR_INTERNAL;
+    MDB_val k = s_val(key, klen), v = { .mv_size = vlen, .mv_data = NULL };
+    proto_err_t rc = s_err(mdb_put(self->txn, self->dbi[table], &k, &v, MDB_RESERVE), "put");
+    if (!rc)
+        *where = v.mv_data;
+    return rc;
+}
+
+proto_err_t proto_store_del(proto_store_t *self, int table, const void *key, size_t klen)
+{
+    if (!self->writing || table < 0 || (size_t) table >= self->ntables)
+        return PROTO_ERR_INTERNAL;
+    MDB_val k = s_val(key, klen);
+    int rc = mdb_del(self->txn, self->dbi[table], &k, NULL);
+    return rc == MDB_NOTFOUND ? PROTO_OK : s_err(rc, "del");
+}
+
+size_t proto_store_scan(proto_store_t *self, int table, const void *from, size_t flen,
+                        proto_store_fn *fn, void *arg)
+{
+    MDB_cursor *cursor;
+    if (!self->txn || table < 0 || (size_t) table >= self->ntables ||
+        mdb_cursor_open(self->txn, self->dbi[table], &cursor))
+        return 0;
+    MDB_val key = s_val(from, flen), value;
+    int rc = mdb_cursor_get(cursor, &key, &value, from ? MDB_SET_RANGE : MDB_FIRST);
+    size_t visited = 0;
+    while (rc == 0) {
+        visited++;
+        if (!fn(arg, key.mv_data, key.mv_size, value.mv_data, value.mv_size))
+            break;
+        rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT);
+    }
+    mdb_cursor_close(cursor);
+    return visited;
+}
+
+size_t proto_store_count(proto_store_t *self, int table)
+{
+    MDB_stat stat;
+    if (!self->txn || table < 0 || (size_t) table >= self->ntables ||
+        mdb_stat(self->txn, self->dbi[table], &stat))
+        return 0;
+    return stat.ms_entries;
+}
+
+uint64_t proto_store_next(proto_store_t *self, int table, const char *name)
+{
+    const void *value;
+    size_t vlen;
+    uint64_t next = 1;
+    if (proto_store_get(self, table, name, strlen(name), &value, &vlen) == PROTO_OK && vlen == 8)
+        next = proto_store_get64(value) + 1;
+    uint8_t buf[8];
+    proto_store_put64(buf, next);
+    return proto_store_put(self, table, name, strlen(name), buf, sizeof buf) == PROTO_OK ? next : 0;
+}
