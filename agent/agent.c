@@ -804,7 +804,22 @@ static void s_on_deliver(agent_t *self, proto_msg_t *msg, zmq_msg_t *frames, siz
         return;
     }
     if (proto_store_get(self->kv, T_QUAR, doc->id.bytes, PROTO_ID_LEN, &v, &vlen) == PROTO_OK) {
-        s_ack_add(self, doc, hash, PROTO_EVENT_REFUSED, PROTO_ERR_BAD_SIGNATURE);
+        //  Refused before: refuse again, for the reason recorded then.
+        uint32_t code = PROTO_ERR_BAD_SIGNATURE;
+        msgpack_unpacked u;
+        msgpack_unpacked_init(&u);
+        size_t off = 0;
+        if (msgpack_unpack_next(&u, v, vlen, &off) == MSGPACK_UNPACK_SUCCESS &&
+            u.data.type == MSGPACK_OBJECT_MAP)
+            for (uint32_t i = 0; i < u.data.via.map.size; i++) {
+                const msgpack_object_kv *kv = &u.data.via.map.ptr[i];
+                if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == 4 &&
+                    memcmp(kv->key.via.str.ptr, "code", 4) == 0 &&
+                    kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER && kv->val.via.u64 < 1000)
+                    code = (uint32_t) kv->val.via.u64;
+            }
+        msgpack_unpacked_destroy(&u);
+        s_ack_add(self, doc, hash, PROTO_EVENT_REFUSED, code);
         return;
     }
     proto_err_t verdict = s_check_delivery(self, msg, frames, nframes, reason, sizeof reason);

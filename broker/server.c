@@ -936,6 +936,12 @@ static void s_apply_document(broker_server_t *self, s_peer_t *p, broker_job_t *j
                 rc = broker_store_doc_update(self->store, &target);
             if (!rc)
                 rc = s_revoke_waiting(self, &doc->op_refs[i]);
+            //  The revoked document's own history says it was revoked.
+            char by[64] = "by=";
+            proto_id_format(&doc->id, by + 3);
+            if (!rc)
+                rc = broker_store_audit_append(self->store, now, BROKER_AUDIT_REVOKE, doc->from,
+                                               &doc->op_refs[i], by, NULL);
         }
         proto_err_t nest_rc = broker_store_unnest(self->store, rc == PROTO_OK);
         if (!rc)
@@ -1515,11 +1521,18 @@ static void s_expire_one(void *arg, const char *recipient, const proto_id_t *id)
     s_end_delivery(arg, recipient, id);
 }
 
-static bool s_return_one(void *arg, const proto_id_t *id)
+typedef struct {
+    proto_id_t *ids;
+    size_t n, cap;
+} s_ids_t;
+
+static bool s_collect_id(void *arg, const proto_id_t *id)
 {
-    s_ending_t *ex = arg;
-    s_end_delivery(ex, ex->recipient, id);
-    return ex->n < ex->cap;
+    s_ids_t *list = arg;
+    if (list->n == list->cap)
+        return false;
+    list->ids[list->n++] = *id;
+    return true;
 }
 
 static bool s_ending_init(s_ending_t *ex, broker_server_t *self, proto_event_t event)
@@ -1559,11 +1572,19 @@ void broker_return_waiting(broker_server_t *self, const char *recipient)
     size_t returned;
     do {
         s_ending_t ex;
+        returned = 0;
         if (s_ending_init(&ex, self, PROTO_EVENT_RETURNED)) {
+            //  Collect first: ending a delivery removes it from the queue
+            //  being walked.
+            s_ids_t list = { calloc(ex.cap, sizeof(proto_id_t)), 0, ex.cap };
             ex.recipient = recipient;
-            broker_store_queue_scan(self->store, recipient, s_return_one, &ex);
+            if (list.ids)
+                broker_store_queue_scan(self->store, recipient, s_collect_id, &list);
+            for (size_t i = 0; i < list.n; i++)
+                s_end_delivery(&ex, recipient, &list.ids[i]);
+            returned = list.n;
+            free(list.ids);
         }
-        returned = ex.n;
         s_ending_finish(&ex);
     } while (returned == 1024);
 }

@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <lmdb.h>
 #include <msgpack.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -20,6 +19,7 @@
 #include <unistd.h>
 
 #include "proto/log.h"
+#include "proto/store.h"
 
 #define CODE_LEN          PROTO_AGENCY_CODE_LEN
 #define DOC_RECORD_LEN    81
@@ -47,13 +47,7 @@ static const char *s_db_names[DB_COUNT] = {
 };
 
 struct broker_store {
-    MDB_env *env;
-    MDB_dbi dbi[DB_COUNT];
-    MDB_txn *txn;   // open transaction, write or read
-    MDB_txn *outer; // the batch transaction while a nested one is open
-    bool writing;   // txn is a write transaction
-    int lock_fd;
-    char *path;
+    proto_store_t *kv; // environment, lock, transactions (proto/store.h)
 };
 
 // ---------------------------------------------------------------------------
@@ -106,23 +100,12 @@ static void s_code(uint8_t *out, const char *code)
     memset(out + n, 0, CODE_LEN - n);
 }
 
-static MDB_val s_val(const void *data, size_t len)
-{
-    MDB_val v = { .mv_size = len, .mv_data = (void *) (uintptr_t) data };
-    return v;
-}
-
-static proto_err_t s_map_err(int rc, const char *what)
-{
-    if (rc == 0)
-        return PROTO_OK;
-    if (rc == MDB_NOTFOUND)
-        return PROTO_ERR_NOT_FOUND;
-    if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT)
-        return PROTO_ERR_STORE_FULL;
-    proto_log_error("event=store_error op=%s lmdb=%d error=\"%s\"", what, rc, mdb_strerror(rc));
-    return PROTO_ERR_STORE;
-}
+//  A value read from the store: points into the map until the transaction
+//  ends.
+typedef struct {
+    size_t mv_size;
+    const void *mv_data;
+} s_val_t;
 
 const char *broker_dlv_state_name(broker_dlv_state_t state)
 {
@@ -134,223 +117,122 @@ const char *broker_dlv_state_name(broker_dlv_state_t state)
 // ---------------------------------------------------------------------------
 //  Open and close
 
+// ---------------------------------------------------------------------------
+//  Open, close, transactions: proto/store.h does the work.
+
 broker_store_t *broker_store_open(const char *data_dir, uint64_t map_size, char *errbuf,
                                   size_t errlen)
 {
     broker_store_t *self = calloc(1, sizeof *self);
-    char path[4096];
     if (!self) {
         snprintf(errbuf, errlen, "out of memory");
         return NULL;
     }
-    self->lock_fd = -1;
-    if (mkdir(data_dir, 0700) != 0 && errno != EEXIST) {
-        snprintf(errbuf, errlen, "cannot create data directory %s: %s", data_dir, strerror(errno));
-        goto fail;
-    }
-    snprintf(path, sizeof path, "%s/lock", data_dir);
-    self->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (self->lock_fd < 0) {
-        snprintf(errbuf, errlen, "cannot open lock file %s: %s", path, strerror(errno));
-        goto fail;
-    }
-    //  The lock lives as long as the process holds the descriptor, so a
-    //  crashed broker never leaves a stale lock behind.
-    if (flock(self->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        char other[32] = "";
-        ssize_t n = pread(self->lock_fd, other, sizeof other - 1, 0);
-        other[n > 0 ? n : 0] = '\0';
-        other[strcspn(other, "\n")] = '\0';
-        snprintf(errbuf, errlen, "data directory %s is locked by another broker (pid %s)", data_dir,
-                 *other ? other : "?");
-        goto fail;
-    }
-    char pid[32];
-    int pid_len = snprintf(pid, sizeof pid, "%ld\n", (long) getpid());
-    if (ftruncate(self->lock_fd, 0) != 0 || pwrite(self->lock_fd, pid, (size_t) pid_len, 0) < 0)
-        proto_log_warning("event=lock_pid_unwritten path=%s error=\"%s\"", path, strerror(errno));
-
-    snprintf(path, sizeof path, "%s/store", data_dir);
-    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-        snprintf(errbuf, errlen, "cannot create %s: %s", path, strerror(errno));
-        goto fail;
-    }
-    self->path = strdup(path);
-    int rc = mdb_env_create(&self->env);
-    if (!rc)
-        rc = mdb_env_set_mapsize(self->env, (size_t) map_size);
-    if (!rc)
-        rc = mdb_env_set_maxdbs(self->env, DB_COUNT);
-    //  MDB_NOTLS: read transactions are not tied to threads, so a backup
-    //  thread can copy while the loop keeps its own. Full sync stays on:
-    //  no MDB_NOSYNC, no MDB_NOMETASYNC, no MDB_WRITEMAP.
-    if (!rc)
-        rc = mdb_env_open(self->env, path, MDB_NOTLS, 0600);
-    if (rc) {
-        snprintf(errbuf, errlen, "cannot open store %s: %s", path, mdb_strerror(rc));
-        goto fail;
-    }
-    MDB_txn *txn;
-    rc = mdb_txn_begin(self->env, NULL, 0, &txn);
-    for (int i = 0; !rc && i < DB_COUNT; i++)
-        rc = mdb_dbi_open(txn, s_db_names[i], MDB_CREATE, &self->dbi[i]);
-    if (!rc)
-        rc = mdb_txn_commit(txn);
-    else
-        mdb_txn_abort(txn);
-    if (rc) {
-        snprintf(errbuf, errlen, "cannot prepare store %s: %s", path, mdb_strerror(rc));
-        goto fail;
+    self->kv = proto_store_open(data_dir, map_size, s_db_names, DB_COUNT, errbuf, errlen);
+    if (!self->kv) {
+        free(self);
+        return NULL;
     }
     return self;
-fail:
-    broker_store_destroy(&self);
-    return NULL;
 }
 
 void broker_store_destroy(broker_store_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    broker_store_t *self = *self_p;
-    broker_store_abort(self);
-    if (self->env)
-        mdb_env_close(self->env);
-    if (self->lock_fd >= 0)
-        close(self->lock_fd);
-    free(self->path);
-    free(self);
+    proto_store_destroy(&(*self_p)->kv);
+    free(*self_p);
     *self_p = NULL;
 }
 
-// ---------------------------------------------------------------------------
-//  Transactions
-
 proto_err_t broker_store_begin(broker_store_t *self)
 {
-    if (self->txn && self->writing)
-        return PROTO_OK;
-    if (self->txn) {
-        mdb_txn_abort(self->txn);
-        self->txn = NULL;
-    }
-    int rc = mdb_txn_begin(self->env, NULL, 0, &self->txn);
-    if (rc) {
-        self->txn = NULL;
-        return s_map_err(rc, "txn_begin");
-    }
-    self->writing = true;
-    return PROTO_OK;
+    return proto_store_begin(self->kv);
 }
 
 bool broker_store_writing(const broker_store_t *self)
 {
-    return self->txn && self->writing;
+    return proto_store_writing(self->kv);
 }
 
 proto_err_t broker_store_commit(broker_store_t *self)
 {
-    if (!self->txn || !self->writing)
-        return PROTO_OK;
-    if (self->outer)
-        return PROTO_ERR_INTERNAL;
-    int rc = mdb_txn_commit(self->txn); // frees the txn whatever the result
-    self->txn = NULL;
-    self->writing = false;
-    return s_map_err(rc, "commit");
+    return proto_store_commit(self->kv);
 }
 
 void broker_store_abort(broker_store_t *self)
 {
-    if (self->outer) {
-        mdb_txn_abort(self->txn); // the child first, then its parent
-        self->txn = self->outer;
-        self->outer = NULL;
-    }
-    if (self->txn)
-        mdb_txn_abort(self->txn);
-    self->txn = NULL;
-    self->writing = false;
+    proto_store_abort(self->kv);
 }
 
 proto_err_t broker_store_nest(broker_store_t *self)
 {
-    if (!self->writing || self->outer)
-        return PROTO_ERR_INTERNAL;
-    MDB_txn *child;
-    int rc = mdb_txn_begin(self->env, self->txn, 0, &child);
-    if (rc)
-        return s_map_err(rc, "nest");
-    self->outer = self->txn;
-    self->txn = child;
-    return PROTO_OK;
+    return proto_store_nest(self->kv);
 }
 
 proto_err_t broker_store_unnest(broker_store_t *self, bool keep)
 {
-    if (!self->outer)
-        return PROTO_ERR_INTERNAL;
-    int rc = 0;
-    if (keep)
-        rc = mdb_txn_commit(self->txn);
-    else
-        mdb_txn_abort(self->txn);
-    self->txn = self->outer;
-    self->outer = NULL;
-    return s_map_err(rc, "unnest");
+    return proto_store_unnest(self->kv, keep);
 }
 
 proto_err_t broker_store_read_begin(broker_store_t *self)
 {
-    if (self->txn)
-        return PROTO_OK;
-    int rc = mdb_txn_begin(self->env, NULL, MDB_RDONLY, &self->txn);
-    if (rc) {
-        self->txn = NULL;
-        return s_map_err(rc, "read_begin");
-    }
-    self->writing = false;
-    return PROTO_OK;
+    return proto_store_read_begin(self->kv);
 }
 
 void broker_store_read_end(broker_store_t *self)
 {
-    if (self->txn && !self->writing) {
-        mdb_txn_abort(self->txn);
-        self->txn = NULL;
-    }
+    proto_store_read_end(self->kv);
 }
 
 static proto_err_t s_get(broker_store_t *self, int db, const void *key, size_t key_len,
-                         MDB_val *out)
+                         s_val_t *out)
 {
-    if (!self->txn)
-        return PROTO_ERR_INTERNAL;
-    MDB_val k = s_val(key, key_len);
-    return s_map_err(mdb_get(self->txn, self->dbi[db], &k, out), "get");
+    return proto_store_get(self->kv, db, key, key_len, &out->mv_data, &out->mv_size);
 }
 
 static proto_err_t s_put(broker_store_t *self, int db, const void *key, size_t key_len,
                          const void *value, size_t value_len)
 {
-    if (!self->writing)
-        return PROTO_ERR_INTERNAL;
-    MDB_val k = s_val(key, key_len), v = s_val(value, value_len);
-    return s_map_err(mdb_put(self->txn, self->dbi[db], &k, &v, 0), "put");
+    return proto_store_put(self->kv, db, key, key_len, value, value_len);
 }
 
 static proto_err_t s_del(broker_store_t *self, int db, const void *key, size_t key_len)
 {
-    if (!self->writing)
-        return PROTO_ERR_INTERNAL;
-    MDB_val k = s_val(key, key_len);
-    int rc = mdb_del(self->txn, self->dbi[db], &k, NULL);
-    return rc == MDB_NOTFOUND ? PROTO_OK : s_map_err(rc, "del");
+    return proto_store_del(self->kv, db, key, key_len);
+}
+
+//  Visit the keys of a table that start with prefix, in order.
+typedef bool(s_visit_fn)(void *arg, const uint8_t *key, size_t klen, const uint8_t *value,
+                         size_t vlen);
+typedef struct {
+    const uint8_t *prefix;
+    size_t len;
+    s_visit_fn *fn;
+    void *arg;
+    size_t visited;
+} s_prefix_t;
+
+static bool s_prefix_step(void *arg, const void *key, size_t klen, const void *value, size_t vlen)
+{
+    s_prefix_t *p = arg;
+    if (klen < p->len || memcmp(key, p->prefix, p->len) != 0)
+        return false;
+    p->visited++;
+    return p->fn(p->arg, key, klen, value, vlen);
+}
+
+static size_t s_scan(broker_store_t *self, int db, const uint8_t *prefix, size_t len,
+                     s_visit_fn *fn, void *arg)
+{
+    s_prefix_t p = { prefix, len, fn, arg, 0 };
+    proto_store_scan(self->kv, db, len ? prefix : NULL, len, s_prefix_step, &p);
+    return p.visited;
 }
 
 static uint64_t s_meta_u64(broker_store_t *self, const char *name)
 {
-    MDB_val v;
+    s_val_t v;
     if (s_get(self, DB_META, name, strlen(name), &v) || v.mv_size != 8)
         return 0;
     return s_get64(v.mv_data);
@@ -388,7 +270,7 @@ static void s_doc_encode(const broker_doc_t *doc, uint8_t out[DOC_RECORD_LEN])
     s_put64(p, doc->bytes);
 }
 
-static proto_err_t s_doc_decode(const proto_id_t *id, const MDB_val *v, broker_doc_t *doc)
+static proto_err_t s_doc_decode(const proto_id_t *id, const s_val_t *v, broker_doc_t *doc)
 {
     const uint8_t *p = v->mv_data;
     if (v->mv_size != DOC_RECORD_LEN || p[0] != 1)
@@ -418,7 +300,7 @@ static proto_err_t s_doc_decode(const proto_id_t *id, const MDB_val *v, broker_d
 
 proto_err_t broker_store_doc_get(broker_store_t *self, const proto_id_t *id, broker_doc_t *out)
 {
-    MDB_val v;
+    s_val_t v;
     proto_err_t rc = s_get(self, DB_DOCS, id->bytes, PROTO_ID_LEN, &v);
     if (rc == PROTO_ERR_NOT_FOUND)
         return PROTO_ERR_UNKNOWN_DOC;
@@ -467,19 +349,19 @@ proto_err_t broker_store_doc_add(broker_store_t *self, const broker_doc_t *doc,
                                  const char *const *to, const void *const *frames,
                                  const size_t *lens, size_t count, uint64_t ttl)
 {
-    if (!self->writing)
+    if (!proto_store_writing(self->kv))
         return PROTO_ERR_INTERNAL;
     //  Frames: a count, the lengths, then the bytes, written straight into
-    //  the map with MDB_RESERVE so a large document is copied once.
+    //  the map (a reserved value) so a large document is copied once.
     size_t total = 4 + 8 * count;
     for (size_t i = 0; i < count; i++)
         total += lens[i];
-    MDB_val k = s_val(doc->id.bytes, PROTO_ID_LEN), v = { .mv_size = total, .mv_data = NULL };
+    void *where = NULL;
     proto_err_t rc =
-        s_map_err(mdb_put(self->txn, self->dbi[DB_FRAMES], &k, &v, MDB_RESERVE), "frames_put");
+        proto_store_reserve(self->kv, DB_FRAMES, doc->id.bytes, PROTO_ID_LEN, total, &where);
     if (rc)
         return rc;
-    uint8_t *p = v.mv_data;
+    uint8_t *p = where;
     s_put32(p, (uint32_t) count);
     p += 4;
     for (size_t i = 0; i < count; i++) {
@@ -515,7 +397,7 @@ proto_err_t broker_store_doc_add(broker_store_t *self, const broker_doc_t *doc,
 proto_err_t broker_store_frames_get(broker_store_t *self, const proto_id_t *id, const void **frames,
                                     size_t *lens, size_t max, size_t *count)
 {
-    MDB_val v;
+    s_val_t v;
     proto_err_t rc = s_get(self, DB_FRAMES, id->bytes, PROTO_ID_LEN, &v);
     if (rc == PROTO_ERR_NOT_FOUND)
         return PROTO_ERR_UNKNOWN_DOC;
@@ -550,7 +432,7 @@ proto_err_t broker_store_receipt_put(broker_store_t *self, const proto_id_t *id,
 proto_err_t broker_store_receipt_get(broker_store_t *self, const proto_id_t *id, const void **data,
                                      size_t *len)
 {
-    MDB_val v;
+    s_val_t v;
     proto_err_t rc = s_get(self, DB_RECEIPTS, id->bytes, PROTO_ID_LEN, &v);
     if (!rc) {
         *data = v.mv_data;
@@ -566,7 +448,7 @@ proto_err_t broker_store_dlv_get(broker_store_t *self, const char *recipient, co
                                  broker_dlv_t *out)
 {
     uint8_t key[CODE_LEN + PROTO_ID_LEN];
-    MDB_val v;
+    s_val_t v;
     s_dlv_key(key, recipient, id);
     proto_err_t rc = s_get(self, DB_DLV, key, sizeof key, &v);
     if (rc)
@@ -617,41 +499,31 @@ proto_err_t broker_store_dlv_set(broker_store_t *self, const char *recipient, co
     return rc ? rc : s_put(self, DB_DLV, key, sizeof key, record, sizeof record);
 }
 
-//  Position a cursor at the first key with this prefix; true if found.
-static bool s_cursor_prefix(MDB_cursor *cursor, const uint8_t *prefix, size_t len, MDB_val *key,
-                            MDB_val *value, MDB_cursor_op op)
+typedef struct {
+    broker_store_queue_fn *fn;
+    void *arg;
+} s_queue_visit_t;
+
+static bool s_queue_step(void *arg, const uint8_t *key, size_t klen, const uint8_t *value,
+                         size_t vlen)
 {
-    if (op == MDB_SET_RANGE) {
-        key->mv_data = (void *) (uintptr_t) prefix;
-        key->mv_size = len;
-    }
-    if (mdb_cursor_get(cursor, key, value, op) != 0)
-        return false;
-    return key->mv_size >= len && memcmp(key->mv_data, prefix, len) == 0;
+    s_queue_visit_t *q = arg;
+    (void) key;
+    (void) klen;
+    if (vlen != PROTO_ID_LEN)
+        return true;
+    proto_id_t id;
+    memcpy(id.bytes, value, PROTO_ID_LEN);
+    return q->fn(q->arg, &id);
 }
 
 size_t broker_store_queue_scan(broker_store_t *self, const char *recipient,
                                broker_store_queue_fn *fn, void *arg)
 {
-    MDB_cursor *cursor;
-    if (!self->txn || mdb_cursor_open(self->txn, self->dbi[DB_QUEUE], &cursor))
-        return 0;
     uint8_t prefix[CODE_LEN];
     s_code(prefix, recipient);
-    MDB_val key, value;
-    size_t visited = 0;
-    for (bool found = s_cursor_prefix(cursor, prefix, CODE_LEN, &key, &value, MDB_SET_RANGE); found;
-         found = s_cursor_prefix(cursor, prefix, CODE_LEN, &key, &value, MDB_NEXT)) {
-        if (value.mv_size != PROTO_ID_LEN)
-            continue;
-        proto_id_t id;
-        memcpy(id.bytes, value.mv_data, PROTO_ID_LEN);
-        visited++;
-        if (!fn(arg, &id))
-            break;
-    }
-    mdb_cursor_close(cursor);
-    return visited;
+    s_queue_visit_t q = { fn, arg };
+    return s_scan(self, DB_QUEUE, prefix, CODE_LEN, s_queue_step, &q);
 }
 
 typedef struct {
@@ -682,56 +554,89 @@ size_t broker_store_queue_depth(broker_store_t *self, const char *recipient, uin
     return depth.count;
 }
 
+//  Collect first, act after: the callers change the tables being walked.
+typedef struct {
+    char recipient[CODE_LEN + 1];
+    proto_id_t id;
+} s_due_t;
+
+typedef struct {
+    s_due_t *due;
+    size_t n, max;
+    uint64_t limit;
+} s_due_list_t;
+
+static bool s_expiry_step(void *arg, const uint8_t *key, size_t klen, const uint8_t *value,
+                          size_t vlen)
+{
+    s_due_list_t *l = arg;
+    (void) value;
+    (void) vlen;
+    if (l->n == l->max || klen != 8 + CODE_LEN + PROTO_ID_LEN || s_get64_be(key) > l->limit)
+        return false;
+    memcpy(l->due[l->n].recipient, key + 8, CODE_LEN);
+    l->due[l->n].recipient[CODE_LEN] = '\0';
+    memcpy(l->due[l->n].id.bytes, key + 8 + CODE_LEN, PROTO_ID_LEN);
+    l->n++;
+    return true;
+}
+
 size_t broker_store_expiry_scan(broker_store_t *self, uint64_t now, size_t max,
                                 broker_store_expiry_fn *fn, void *arg)
 {
-    MDB_cursor *cursor;
-    if (!self->txn || mdb_cursor_open(self->txn, self->dbi[DB_EXPIRY], &cursor))
+    s_due_list_t l = { calloc(max ? max : 1, sizeof(s_due_t)), 0, max, now };
+    if (!l.due)
         return 0;
-    //  Collect first: the callback changes the table the cursor walks.
-    typedef struct {
-        char recipient[CODE_LEN + 1];
-        proto_id_t id;
-    } s_due_t;
-    s_due_t *due = calloc(max ? max : 1, sizeof *due);
-    size_t n = 0;
-    MDB_val key, value;
-    int rc = mdb_cursor_get(cursor, &key, &value, MDB_FIRST);
-    while (due && rc == 0 && n < max && key.mv_size == 8 + CODE_LEN + PROTO_ID_LEN &&
-           s_get64_be(key.mv_data) <= now) {
-        memcpy(due[n].recipient, (uint8_t *) key.mv_data + 8, CODE_LEN);
-        due[n].recipient[CODE_LEN] = '\0';
-        memcpy(due[n].id.bytes, (uint8_t *) key.mv_data + 8 + CODE_LEN, PROTO_ID_LEN);
-        n++;
-        rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT);
-    }
-    mdb_cursor_close(cursor);
-    for (size_t i = 0; i < n; i++)
-        fn(arg, due[i].recipient, &due[i].id);
-    free(due);
-    return n;
+    s_scan(self, DB_EXPIRY, NULL, 0, s_expiry_step, &l);
+    for (size_t i = 0; i < l.n; i++)
+        fn(arg, l.due[i].recipient, &l.due[i].id);
+    free(l.due);
+    return l.n;
+}
+
+static bool s_retire_step(void *arg, const uint8_t *key, size_t klen, const uint8_t *value,
+                          size_t vlen)
+{
+    s_due_list_t *l = arg;
+    (void) value;
+    (void) vlen;
+    if (l->n == l->max || klen != 8 + PROTO_ID_LEN || s_get64_be(key) > l->limit)
+        return false;
+    memcpy(l->due[l->n++].id.bytes, key + 8, PROTO_ID_LEN);
+    return true;
 }
 
 size_t broker_store_retire_scan(broker_store_t *self, uint64_t before, size_t max,
                                 broker_store_retire_fn *fn, void *arg)
 {
-    MDB_cursor *cursor;
-    if (!self->txn || mdb_cursor_open(self->txn, self->dbi[DB_RETIRE], &cursor))
+    s_due_list_t l = { calloc(max ? max : 1, sizeof(s_due_t)), 0, max, before };
+    if (!l.due)
         return 0;
-    proto_id_t *due = calloc(max ? max : 1, sizeof *due);
-    size_t n = 0;
-    MDB_val key, value;
-    int rc = mdb_cursor_get(cursor, &key, &value, MDB_FIRST);
-    while (due && rc == 0 && n < max && key.mv_size == 8 + PROTO_ID_LEN &&
-           s_get64_be(key.mv_data) <= before) {
-        memcpy(due[n++].bytes, (uint8_t *) key.mv_data + 8, PROTO_ID_LEN);
-        rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT);
+    s_scan(self, DB_RETIRE, NULL, 0, s_retire_step, &l);
+    for (size_t i = 0; i < l.n; i++)
+        fn(arg, &l.due[i].id);
+    free(l.due);
+    return l.n;
+}
+
+typedef struct {
+    const proto_id_t *id;
+    uint8_t key[8 + PROTO_ID_LEN];
+    bool found;
+} s_find_retire_t;
+
+static bool s_find_retire(void *arg, const uint8_t *key, size_t klen, const uint8_t *value,
+                          size_t vlen)
+{
+    s_find_retire_t *f = arg;
+    (void) value;
+    (void) vlen;
+    if (klen == 8 + PROTO_ID_LEN && memcmp(key + 8, f->id->bytes, PROTO_ID_LEN) == 0) {
+        memcpy(f->key, key, klen);
+        f->found = true;
+        return false;
     }
-    mdb_cursor_close(cursor);
-    for (size_t i = 0; i < n; i++)
-        fn(arg, &due[i]);
-    free(due);
-    return n;
+    return true;
 }
 
 proto_err_t broker_store_doc_purge(broker_store_t *self, const proto_id_t *id, uint64_t *freed)
@@ -743,28 +648,50 @@ proto_err_t broker_store_doc_purge(broker_store_t *self, const proto_id_t *id, u
         return rc;
     //  Find the finished entry by walking: there is one per purged
     //  document, and the walk starts at the oldest, which is this one.
-    MDB_cursor *cursor;
-    MDB_val key, value;
-    if (mdb_cursor_open(self->txn, self->dbi[DB_RETIRE], &cursor) == 0) {
-        int mrc = mdb_cursor_get(cursor, &key, &value, MDB_FIRST);
-        while (mrc == 0) {
-            if (key.mv_size == 8 + PROTO_ID_LEN &&
-                memcmp((uint8_t *) key.mv_data + 8, id->bytes, PROTO_ID_LEN) == 0) {
-                mdb_cursor_del(cursor, 0);
-                break;
-            }
-            mrc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT);
-        }
-        mdb_cursor_close(cursor);
-    }
+    s_find_retire_t f = { .id = id };
+    s_scan(self, DB_RETIRE, NULL, 0, s_find_retire, &f);
+    if (f.found && (rc = s_del(self, DB_RETIRE, f.key, sizeof f.key)) != PROTO_OK)
+        return rc;
     if (doc.purged)
         return PROTO_OK;
+    //  Keep the envelope (the first frame, small) so the document can still
+    //  be shown; drop the attachments, which hold nearly all the bytes.
+    const void *frames[1];
+    size_t lens[1], count = 0;
+    s_val_t v;
+    uint8_t *envelope = NULL;
+    size_t envelope_len = 0;
+    if (s_get(self, DB_FRAMES, id->bytes, PROTO_ID_LEN, &v) == PROTO_OK && v.mv_size >= 12) {
+        const uint8_t *p = v.mv_data;
+        uint64_t first = s_get64(p + 4);
+        if (s_get32(p) >= 1 && first <= v.mv_size - 4 - 8 * (uint64_t) s_get32(p)) {
+            envelope_len = (size_t) first;
+            envelope = malloc(envelope_len ? envelope_len : 1);
+            if (envelope)
+                memcpy(envelope, p + 4 + 8 * (size_t) s_get32(p), envelope_len);
+        }
+    }
     rc = s_del(self, DB_FRAMES, id->bytes, PROTO_ID_LEN);
+    if (!rc && envelope) {
+        frames[0] = envelope;
+        lens[0] = envelope_len;
+        count = 1;
+        size_t total = 4 + 8 + envelope_len;
+        void *where = NULL;
+        rc = proto_store_reserve(self->kv, DB_FRAMES, id->bytes, PROTO_ID_LEN, total, &where);
+        if (!rc) {
+            uint8_t *w = where;
+            s_put32(w, (uint32_t) count);
+            s_put64(w + 4, lens[0]);
+            memcpy(w + 12, frames[0], lens[0]);
+        }
+    }
+    free(envelope);
     doc.purged = 1;
     if (!rc)
         rc = broker_store_doc_update(self, &doc);
     if (!rc)
-        *freed = doc.bytes;
+        *freed = doc.bytes > envelope_len ? doc.bytes - envelope_len : 0;
     return rc;
 }
 
@@ -782,7 +709,7 @@ proto_err_t broker_store_flag_set(broker_store_t *self, const void *key, size_t 
 proto_err_t broker_store_flag_get(broker_store_t *self, const void *key, size_t len)
 {
     uint8_t k[80];
-    MDB_val v;
+    s_val_t v;
     if (len + 2 > sizeof k)
         return PROTO_ERR_INVALID_ARG;
     k[0] = 'f';
@@ -806,43 +733,41 @@ proto_err_t broker_store_mid_next(broker_store_t *self, uint64_t *mid)
 proto_err_t broker_store_mbox_put(broker_store_t *self, const char *agency, uint64_t mid,
                                   uint8_t kind, const void *body, size_t len)
 {
-    if (!self->writing)
+    if (!proto_store_writing(self->kv))
         return PROTO_ERR_INTERNAL;
     uint8_t key[CODE_LEN + 8];
     s_code(key, agency);
     s_put64_be(key + CODE_LEN, mid);
-    MDB_val k = s_val(key, sizeof key), v = { .mv_size = 1 + len, .mv_data = NULL };
-    proto_err_t rc =
-        s_map_err(mdb_put(self->txn, self->dbi[DB_MBOX], &k, &v, MDB_RESERVE), "mbox_put");
+    void *where = NULL;
+    proto_err_t rc = proto_store_reserve(self->kv, DB_MBOX, key, sizeof key, 1 + len, &where);
     if (rc)
         return rc;
-    ((uint8_t *) v.mv_data)[0] = kind;
-    memcpy((uint8_t *) v.mv_data + 1, body, len);
+    ((uint8_t *) where)[0] = kind;
+    memcpy((uint8_t *) where + 1, body, len);
     return PROTO_OK;
+}
+
+typedef struct {
+    broker_store_mbox_fn *fn;
+    void *arg;
+} s_mbox_visit_t;
+
+static bool s_mbox_step(void *arg, const uint8_t *key, size_t klen, const uint8_t *value,
+                        size_t vlen)
+{
+    s_mbox_visit_t *m = arg;
+    if (klen != CODE_LEN + 8 || vlen < 1)
+        return true;
+    return m->fn(m->arg, s_get64_be(key + CODE_LEN), value[0], value + 1, vlen - 1);
 }
 
 size_t broker_store_mbox_scan(broker_store_t *self, const char *agency, broker_store_mbox_fn *fn,
                               void *arg)
 {
-    MDB_cursor *cursor;
-    if (!self->txn || mdb_cursor_open(self->txn, self->dbi[DB_MBOX], &cursor))
-        return 0;
     uint8_t prefix[CODE_LEN];
     s_code(prefix, agency);
-    MDB_val key, value;
-    size_t visited = 0;
-    for (bool found = s_cursor_prefix(cursor, prefix, CODE_LEN, &key, &value, MDB_SET_RANGE); found;
-         found = s_cursor_prefix(cursor, prefix, CODE_LEN, &key, &value, MDB_NEXT)) {
-        if (key.mv_size != CODE_LEN + 8 || value.mv_size < 1)
-            continue;
-        visited++;
-        const uint8_t *v = value.mv_data;
-        if (!fn(arg, s_get64_be((uint8_t *) key.mv_data + CODE_LEN), v[0], v + 1,
-                value.mv_size - 1))
-            break;
-    }
-    mdb_cursor_close(cursor);
-    return visited;
+    s_mbox_visit_t m = { fn, arg };
+    return s_scan(self, DB_MBOX, prefix, CODE_LEN, s_mbox_step, &m);
 }
 
 proto_err_t broker_store_mbox_del(broker_store_t *self, const char *agency, uint64_t mid)
@@ -859,7 +784,7 @@ proto_err_t broker_store_mbox_del(broker_store_t *self, const char *agency, uint
 proto_err_t broker_store_notice_get(broker_store_t *self, const proto_id_t *id,
                                     broker_notice_t *out)
 {
-    MDB_val v;
+    s_val_t v;
     proto_err_t rc = s_get(self, DB_NOTICES, id->bytes, PROTO_ID_LEN, &v);
     if (rc)
         return rc == PROTO_ERR_NOT_FOUND ? PROTO_ERR_UNKNOWN_DOC : rc;
@@ -942,10 +867,10 @@ proto_err_t broker_store_audit_append(broker_store_t *self, uint64_t time,
                                       broker_audit_event_t event, const char *agency,
                                       const proto_id_t *id, const char *detail, uint64_t *seq)
 {
-    if (!self->writing)
+    if (!proto_store_writing(self->kv))
         return PROTO_ERR_INTERNAL;
     uint8_t prev[PROTO_HASH_LEN] = { 0 };
-    MDB_val head;
+    s_val_t head;
     if (s_get(self, DB_META, "audit_head", 10, &head) == PROTO_OK && head.mv_size == PROTO_HASH_LEN)
         memcpy(prev, head.mv_data, PROTO_HASH_LEN);
     uint64_t next = s_meta_u64(self, "audit_seq") + 1;
@@ -976,7 +901,7 @@ uint64_t broker_store_audit_length(broker_store_t *self)
 
 //  Decode a stored entry strictly; false if it is not exactly what
 //  s_audit_encode writes.
-static bool s_audit_decode(const MDB_val *v, broker_audit_entry_t *entry, char *agency,
+static bool s_audit_decode(const s_val_t *v, broker_audit_entry_t *entry, char *agency,
                            size_t agency_cap, char *detail, size_t detail_cap)
 {
     msgpack_unpacked unpacked;
@@ -1017,55 +942,62 @@ static bool s_audit_decode(const MDB_val *v, broker_audit_entry_t *entry, char *
     return ok;
 }
 
+typedef struct {
+    uint64_t from, expect, bad;
+    uint8_t prev[PROTO_HASH_LEN];
+    broker_store_audit_fn *fn;
+    void *arg;
+    bool go_on, broken;
+} s_walk_t;
+
+static bool s_walk_step(void *arg, const uint8_t *key, size_t klen, const uint8_t *value,
+                        size_t vlen)
+{
+    s_walk_t *w = arg;
+    broker_audit_entry_t entry;
+    char agency[PROTO_LABEL_MAX + 1], detail[512];
+    s_val_t v = { vlen, value };
+    if (klen != 8 || s_get64_be(key) != w->expect ||
+        !s_audit_decode(&v, &entry, agency, sizeof agency, detail, sizeof detail) ||
+        entry.seq != w->expect || sodium_memcmp(entry.prev, w->prev, PROTO_HASH_LEN) != 0) {
+        w->broken = true;
+        w->bad = w->expect;
+        return false;
+    }
+    memcpy(w->prev, entry.hash, PROTO_HASH_LEN);
+    if (w->go_on && w->fn && entry.seq >= w->from)
+        w->go_on = w->fn(w->arg, &entry);
+    w->expect++;
+    return true;
+}
+
 proto_err_t broker_store_audit_walk(broker_store_t *self, uint64_t from, broker_store_audit_fn *fn,
                                     void *arg, uint64_t *bad_seq)
 {
-    MDB_cursor *cursor;
-    if (!self->txn)
-        return PROTO_ERR_INTERNAL;
-    int mrc = mdb_cursor_open(self->txn, self->dbi[DB_AUDIT], &cursor);
-    if (mrc)
-        return s_map_err(mrc, "audit_cursor");
-    uint8_t prev[PROTO_HASH_LEN] = { 0 };
-    uint64_t expect = 1;
-    proto_err_t rc = PROTO_OK;
-    MDB_val key, value;
-    bool go_on = true;
     //  The chain is checked from the first entry even when the caller wants
     //  to see entries only from `from`: a link can only be trusted if every
     //  link before it is.
-    for (mrc = mdb_cursor_get(cursor, &key, &value, MDB_FIRST); mrc == 0;
-         mrc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) {
-        broker_audit_entry_t entry;
-        char agency[PROTO_LABEL_MAX + 1], detail[512];
-        if (key.mv_size != 8 || s_get64_be(key.mv_data) != expect ||
-            !s_audit_decode(&value, &entry, agency, sizeof agency, detail, sizeof detail) ||
-            entry.seq != expect || sodium_memcmp(entry.prev, prev, PROTO_HASH_LEN) != 0) {
-            rc = PROTO_ERR_BAD_PROOF;
-            if (bad_seq)
-                *bad_seq = expect;
-            break;
-        }
-        memcpy(prev, entry.hash, PROTO_HASH_LEN);
-        if (go_on && fn && entry.seq >= from)
-            go_on = fn(arg, &entry);
-        expect++;
-    }
-    mdb_cursor_close(cursor);
+    s_val_t probe;
+    if (s_get(self, DB_META, "audit_seq", 9, &probe) == PROTO_ERR_INTERNAL)
+        return PROTO_ERR_INTERNAL; // no transaction open
+    s_walk_t w = { .from = from, .expect = 1, .fn = fn, .arg = arg, .go_on = true };
+    s_scan(self, DB_AUDIT, NULL, 0, s_walk_step, &w);
+    proto_err_t rc = w.broken ? PROTO_ERR_BAD_PROOF : PROTO_OK;
     if (!rc) {
         //  The head must name the last entry, or entries were cut off the end.
-        MDB_val head;
+        s_val_t head;
         uint64_t length = s_meta_u64(self, "audit_seq");
-        if (length != expect - 1 || s_get(self, DB_META, "audit_head", 10, &head) != PROTO_OK ||
+        if (length != w.expect - 1 || s_get(self, DB_META, "audit_head", 10, &head) != PROTO_OK ||
             head.mv_size != PROTO_HASH_LEN ||
-            sodium_memcmp(head.mv_data, prev, PROTO_HASH_LEN) != 0) {
-            if (length != 0 || expect != 1) {
+            sodium_memcmp(head.mv_data, w.prev, PROTO_HASH_LEN) != 0) {
+            if (length != 0 || w.expect != 1) {
                 rc = PROTO_ERR_BAD_PROOF;
-                if (bad_seq)
-                    *bad_seq = expect;
+                w.bad = w.expect;
             }
         }
     }
+    if (rc && bad_seq)
+        *bad_seq = w.bad;
     return rc;
 }
 
@@ -1083,7 +1015,7 @@ proto_err_t broker_store_quota_get(broker_store_t *self, const char *agency, uin
                                    uint64_t *bytes)
 {
     uint8_t key[2 + CODE_LEN];
-    MDB_val v;
+    s_val_t v;
     s_quota_key(key, agency);
     proto_err_t rc = s_get(self, DB_META, key, sizeof key, &v);
     *documents = *bytes = 0;
@@ -1094,7 +1026,7 @@ proto_err_t broker_store_quota_get(broker_store_t *self, const char *agency, uin
     if (v.mv_size != 16)
         return PROTO_ERR_STORE;
     *documents = s_get64(v.mv_data);
-    *bytes = s_get64((uint8_t *) v.mv_data + 8);
+    *bytes = s_get64((const uint8_t *) v.mv_data + 8);
     return PROTO_OK;
 }
 
@@ -1119,25 +1051,10 @@ proto_err_t broker_store_quota_add(broker_store_t *self, const char *agency, int
 
 void broker_store_usage(broker_store_t *self, uint64_t *used, uint64_t *size)
 {
-    MDB_envinfo info;
-    MDB_stat stat;
-    *used = *size = 0;
-    if (mdb_env_info(self->env, &info) == 0 && mdb_env_stat(self->env, &stat) == 0) {
-        *used = (uint64_t) (info.me_last_pgno + 1) * stat.ms_psize;
-        *size = info.me_mapsize;
-    }
+    proto_store_usage(self->kv, used, size);
 }
 
 proto_err_t broker_store_backup(broker_store_t *self, const char *dir, char *errbuf, size_t errlen)
 {
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        snprintf(errbuf, errlen, "cannot create %s: %s", dir, strerror(errno));
-        return PROTO_ERR_IO;
-    }
-    int rc = mdb_env_copy2(self->env, dir, MDB_CP_COMPACT);
-    if (rc) {
-        snprintf(errbuf, errlen, "copy to %s failed: %s", dir, mdb_strerror(rc));
-        return rc == ENOSPC ? PROTO_ERR_STORE_FULL : PROTO_ERR_IO;
-    }
-    return PROTO_OK;
+    return proto_store_backup(self->kv, dir, errbuf, errlen);
 }

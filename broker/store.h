@@ -121,9 +121,9 @@ proto_err_t broker_store_frames_get(broker_store_t *self, const proto_id_t *id, 
 //  Retention. When the last recipient of a document leaves WAITING, the
 //  document is listed as finished at that time. retire_scan calls fn for
 //  finished documents whose time is at or before `before` (at most max),
-//  and doc_purge removes a document's frames and its finished entry, keeps
-//  its record (so its id stays taken and `doc show` still answers) and
-//  returns the bytes freed.
+//  and doc_purge removes a document's attachment frames and its finished
+//  entry, keeps its record and envelope (so its id stays taken and `doc
+//  show` still answers) and returns the bytes freed.
 typedef void(broker_store_retire_fn)(void *arg, const proto_id_t *id);
 size_t broker_store_retire_scan(broker_store_t *self, uint64_t before, size_t max,
                                 broker_store_retire_fn *fn, void *arg);

@@ -313,3 +313,28 @@ uint64_t proto_store_next(proto_store_t *self, int table, const char *name)
     proto_store_put64(buf, next);
     return proto_store_put(self, table, name, strlen(name), buf, sizeof buf) == PROTO_OK ? next : 0;
 }
+
+void proto_store_usage(proto_store_t *self, uint64_t *used, uint64_t *size)
+{
+    MDB_envinfo info;
+    MDB_stat stat;
+    *used = *size = 0;
+    if (mdb_env_info(self->env, &info) == 0 && mdb_env_stat(self->env, &stat) == 0) {
+        *used = (uint64_t) (info.me_last_pgno + 1) * stat.ms_psize;
+        *size = info.me_mapsize;
+    }
+}
+
+proto_err_t proto_store_backup(proto_store_t *self, const char *dir, char *errbuf, size_t errlen)
+{
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(errbuf, errlen, "cannot create %s: %s", dir, strerror(errno));
+        return PROTO_ERR_IO;
+    }
+    int rc = mdb_env_copy2(self->env, dir, MDB_CP_COMPACT);
+    if (rc) {
+        snprintf(errbuf, errlen, "copy to %s failed: %s", dir, mdb_strerror(rc));
+        return rc == ENOSPC ? PROTO_ERR_STORE_FULL : PROTO_ERR_IO;
+    }
+    return PROTO_OK;
+}

@@ -66,6 +66,14 @@ size_t proto_store_scan(proto_store_t *self, int table, const void *from, size_t
 //  Number of entries in a table.
 size_t proto_store_count(proto_store_t *self, int table);
 
+//  Bytes in use in the map, and the map size.
+void proto_store_usage(proto_store_t *self, uint64_t *used, uint64_t *size);
+
+//  A consistent, compacted copy of the store into dir (created 0700), made
+//  while writers go on. Safe from another thread.
+proto_err_t proto_store_backup(proto_store_t *self, const char *dir, char *errbuf,
+                               size_t errlen) PROTO_MUST_CHECK;
+
 //  A persistent counter kept in table: returns the next value (1, 2, ...)
 //  and stores it in the open write transaction; 0 on failure.
 uint64_t proto_store_next(proto_store_t *self, int table, const char *name);
