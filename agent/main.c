@@ -1,19 +1,15 @@
 /*  truc-agent - one agency's gateway between its DMS and the truc broker.
 
-    Thin on purpose: command line, configuration, logging, signals; the
-    work is in agent.c (broker session, store) and api.c (local API).
+    Thin on purpose: the shared daemon start-up (proto/daemon.h) reads the
+    command line and the configuration; agent.c (broker session, store) and
+    api.c (local API) do the work.
 */
-#include <getopt.h>
-#include <signal.h>
-#include <sodium.h>
+#include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "agent.h"
-#include "proto/msg.h"
-
-#define MAX_OVERRIDES 64
+#include "proto/daemon.h"
+#include "proto/log.h"
 
 static agent_t *s_agent;
 
@@ -50,94 +46,29 @@ static const char *s_usage =
     "Exit status: 0 after a clean stop, 1 usage or configuration error, 2 when it\n"
     "refuses to start.\n";
 
+static const proto_shortcut_t s_shortcuts[] = {
+    { "identity", "agent.identity" }, { "data-dir", "agent.data_dir" },
+    { "broker", "broker.endpoint" },  { "broker-key", "broker.public_key" },
+    { "log-level", "log.level" },
+};
+
 int main(int argc, char **argv)
 {
-    const char *config_path = NULL;
-    const char *overrides[MAX_OVERRIDES];
-    char *allocated[MAX_OVERRIDES];
-    size_t n_overrides = 0, n_allocated = 0;
-    static const struct option options[] = {
-        { "config", required_argument, 0, 'c' },
-        { "set", required_argument, 0, 's' },
-        { "identity", required_argument, 0, 1 },
-        { "data-dir", required_argument, 0, 2 },
-        { "broker", required_argument, 0, 3 },
-        { "broker-key", required_argument, 0, 4 },
-        { "log-level", required_argument, 0, 5 },
-        { "print-default-config", no_argument, 0, 6 },
-        { "help", no_argument, 0, 'h' },
-        { "version", no_argument, 0, 'V' },
-        { 0, 0, 0, 0 },
+    const proto_daemon_spec_t spec = {
+        .program = "truc-agent",
+        .version = TRUC_VERSION,
+        .usage = s_usage,
+        .table = agent_config_table,
+        .ntable = agent_config_table_size,
+        .shortcuts = s_shortcuts,
+        .nshortcuts = sizeof s_shortcuts / sizeof s_shortcuts[0],
+        .log_level_offset = offsetof(agent_config_t, log_level),
     };
-    static const char *shortcut[] = {
-        NULL,       "agent.identity", "agent.data_dir", "broker.endpoint", "broker.public_key",
-        "log.level"
-    };
-    int opt;
-    while ((opt = getopt_long(argc, argv, "c:s:hV", options, NULL)) != -1) {
-        if (n_overrides == MAX_OVERRIDES) {
-            fprintf(stderr, "truc-agent: too many overrides\n");
-            return 1;
-        }
-        switch (opt) {
-        case 'c':
-            config_path = optarg;
-            break;
-        case 's':
-            overrides[n_overrides++] = optarg;
-            break;
-        case 1:
-        case 2:
-        case 3:
-        case 4:
-        case 5: {
-            size_t len = strlen(shortcut[opt]) + strlen(optarg) + 2;
-            char *text = malloc(len);
-            if (!text)
-                return 1;
-            snprintf(text, len, "%s=%s", shortcut[opt], optarg);
-            allocated[n_allocated++] = text;
-            overrides[n_overrides++] = text;
-            break;
-        }
-        case 6:
-            proto_config_print(agent_config_table, agent_config_table_size, stdout,
-                               "truc-agent configuration");
-            return 0;
-        case 'h':
-            fputs(s_usage, stdout);
-            return 0;
-        case 'V':
-            printf("truc-agent %s (protocol %d)\n", TRUC_VERSION, PROTO_VERSION);
-            return 0;
-        default:
-            fputs(s_usage, stderr);
-            return 1;
-        }
-    }
-    if (optind != argc) {
-        fprintf(stderr, "truc-agent: unexpected argument %s\n%s", argv[optind], s_usage);
-        return 1;
-    }
-    proto_log_set_program("truc-agent");
-    if (sodium_init() < 0) {
-        proto_log_error("event=refused reason=\"libsodium failed to start\"");
-        return 2;
-    }
-    agent_config_t config;
+    agent_config_t config = { 0 };
+    int status = proto_daemon_configure(&spec, argc, argv, &config);
+    if (status >= 0)
+        return status;
     char err[512] = "";
-    proto_err_t rc =
-        agent_config_load(&config, config_path, overrides, n_overrides, err, sizeof err);
-    for (size_t i = 0; i < n_allocated; i++)
-        free(allocated[i]);
-    if (rc) {
-        fprintf(stderr, "truc-agent: configuration%s%s: %s\n", config_path ? " " : "",
-                config_path ? config_path : "", err[0] ? err : proto_strerror(rc));
-        agent_config_free(&config);
-        return 1;
-    }
-    proto_log_set_level(config.log_level);
-    proto_config_log(agent_config_table, agent_config_table_size, &config);
     s_agent = agent_new(&config, err, sizeof err);
     if (!s_agent) {
         proto_log_error("event=refused reason=\"%s\"", err);
@@ -145,14 +76,8 @@ int main(int argc, char **argv)
         agent_config_free(&config);
         return 2;
     }
-    struct sigaction action;
-    memset(&action, 0, sizeof action);
-    action.sa_handler = s_signal_handler;
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGTERM, &action, NULL);
-    sigaction(SIGINT, &action, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    int status = agent_run(s_agent);
+    proto_daemon_signals(s_signal_handler, 0);
+    status = agent_run(s_agent);
     agent_t *agent = s_agent;
     s_agent = NULL;
     agent_destroy(&agent);
