@@ -501,7 +501,7 @@ proto_err_t agent_outbox_add(agent_t *self, const proto_msg_t *msg, const void *
             msgpack_pack_map(&pk, 4);
             s_pack_str(&pk, "doc", doc);
             s_pack_str(&pk, "subject", n->note ? n->note : "");
-            msgpack_pack_str_with_body(&pk, "code", 4);
+            msgpack_pack_str_with_body(&pk, "status", 6);
             msgpack_pack_uint8(&pk, n->code);
             msgpack_pack_str_with_body(&pk, "to", 2);
             msgpack_pack_array(&pk, 1);

@@ -1285,6 +1285,20 @@ static bool s_receipt_one(void *arg, const void *key, size_t klen, const void *v
 }
 
 typedef struct {
+    uint32_t n[5];
+} s_states_t;
+
+static bool s_rcpt_count(void *arg, const void *key, size_t klen, const void *value, size_t vlen)
+{
+    s_states_t *states = arg;
+    (void) key;
+    (void) klen;
+    if (vlen == 13 && ((const uint8_t *) value)[0] < 5)
+        states->n[((const uint8_t *) value)[0]]++;
+    return true;
+}
+
+typedef struct {
     proto_id_t id;
     uint64_t created;
 } s_sent_item_t;
@@ -1342,7 +1356,7 @@ static void s_pack_sent(s_req_t *req, const proto_id_t *id, bool full)
                summary.data.type == MSGPACK_OBJECT_MAP;
     uint32_t extra = has ? summary.data.via.map.size : 0;
     msgpack_packer *pk = &req->pk;
-    msgpack_pack_map(pk, 7 + extra + (full ? 3 : 0));
+    msgpack_pack_map(pk, 7 + extra + (full ? 3 : 1));
     s_kv_id(pk, "id", id);
     s_kv_str(pk, "kind", proto_kind_name(p[29]));
     s_kv_str(pk, "state", s_sent_state(p[0]));
@@ -1355,8 +1369,20 @@ static void s_pack_sent(s_req_t *req, const proto_id_t *id, bool full)
         msgpack_pack_object(pk, summary.data.via.map.ptr[i].val);
     }
     msgpack_unpacked_destroy(&summary);
-    if (!full)
+    if (!full) {
+        //  The list shows how many recipients are in each state.
+        s_states_t states = { { 0 } };
+        s_scan_prefix(self, T_RCPT, id->bytes, PROTO_ID_LEN, s_rcpt_count, &states);
+        uint32_t kinds = 0;
+        for (int i = 0; i < 5; i++)
+            kinds += states.n[i] > 0;
+        s_key(pk, "recipients");
+        msgpack_pack_map(pk, kinds);
+        for (uint8_t i = 0; i < 5; i++)
+            if (states.n[i])
+                s_kv_u64(pk, s_rcpt_state(i), states.n[i]);
         return;
+    }
     s_list_t l = { req, 0, true };
     s_key(pk, "recipients");
     s_scan_prefix(self, T_RCPT, id->bytes, PROTO_ID_LEN, s_rcpt_one, &l);
@@ -1412,7 +1438,7 @@ static void s_cmd_sent(s_req_t *req, const msgpack_object *map)
     s_key(&req->pk, "documents");
     msgpack_pack_array(&req->pk, n);
     for (size_t i = 0; i < n; i++)
-        s_pack_sent(req, &all.items[i].id, true);
+        s_pack_sent(req, &all.items[i].id, false);
     free(all.items);
     s_reply_send(req, false);
 done:

@@ -1,0 +1,832 @@
+/*  cli_read - the `truc` commands that show what the agent holds: inbox,
+    fetch, sent, quarantine, health, directory.
+
+    Tables show the fields a clerk looks at; --json shows every field the
+    agent sent, so scripts never depend on what fits on a screen.
+*/
+#include "cli_read.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli_agent.h"
+#include "cli_json.h"
+#include "cli_out.h"
+#include "proto/agency.h"
+#include "proto/err.h"
+
+#define SUBJECT_WIDTH 60 // characters of a subject in a table
+#define BIG_TOTAL     (1u << 20)
+#define FETCH_TIMEOUT 60000 // ms: the agent verifies and writes every attachment first
+
+typedef void(s_printer_fn)(const msgpack_object *root, void *arg);
+
+//  Send *req_p (destroyed here) and print the reply: JSON with --json, else
+//  through print. Returns the exit code.
+static int s_query(const cli_opts_t *opts, cli_req_t **req_p, const cli_call_t *how,
+                   s_printer_fn *print, void *arg)
+{
+    if (!*req_p)
+        return CLI_EXIT_LOCAL;
+    cli_agent_t *agent = cli_agent_new(opts);
+    if (!agent) {
+        fprintf(stderr, "truc: cannot start ZeroMQ (out of memory?)\n");
+        cli_req_destroy(req_p);
+        return CLI_EXIT_LOCAL;
+    }
+    cli_reply_t *reply = NULL;
+    int status = cli_agent_call(agent, *req_p, how, &reply);
+    if (status == CLI_EXIT_OK) {
+        if (opts->json)
+            cli_json_reply(stdout, cli_reply_root(reply), false);
+        else
+            print(cli_reply_root(reply), arg);
+    }
+    cli_reply_destroy(&reply);
+    cli_req_destroy(req_p);
+    cli_agent_destroy(&agent);
+    return status;
+}
+
+//  A command that takes no arguments beyond the global options.
+static int s_no_arguments(cli_parser_t *p)
+{
+    while (cli_parser_next(p) != -1)
+        ;
+    if (p->stop)
+        return p->status;
+    if (cli_parser_npos(p) > 0)
+        return cli_usage_error(p->cmd, "unexpected argument '%s'", cli_parser_pos(p, 0));
+    return CLI_EXIT_OK;
+}
+
+static bool s_time_key(const char *key, size_t n)
+{
+    static const char *const keys[] = { "time", "since", "created", "received", "accepted" };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strlen(keys[i]) == n && memcmp(keys[i], key, n) == 0)
+            return true;
+    return false;
+}
+
+//  A value as a cell: times as local time, everything else as short text.
+static void s_cell(const msgpack_object *map, const char *key, char *buf, size_t cap)
+{
+    const msgpack_object *v = cli_get(map, key);
+    if (!v)
+        snprintf(buf, cap, "-");
+    else if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && s_time_key(key, strlen(key)))
+        cli_time_text(v->via.u64, false, buf, cap);
+    else
+        cli_value_text(v, buf, cap);
+}
+
+//  Every scalar field of a map as "key value" lines, except "ok".
+static void s_print_fields(const msgpack_object *map)
+{
+    char label[64], value[2048];
+    for (uint32_t i = 0; map->type == MSGPACK_OBJECT_MAP && i < map->via.map.size; i++) {
+        const msgpack_object *k = &map->via.map.ptr[i].key, *v = &map->via.map.ptr[i].val;
+        if (k->type != MSGPACK_OBJECT_STR ||
+            (k->via.str.size == 2 && !memcmp(k->via.str.ptr, "ok", 2)))
+            continue;
+        cli_text(k->via.str.ptr, k->via.str.size, 40, label, sizeof label);
+        if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+            s_time_key(k->via.str.ptr, k->via.str.size))
+            cli_time_text(v->via.u64, true, value, sizeof value);
+        else
+            cli_value_text(v, value, sizeof value);
+        cli_kv(stdout, label, value);
+    }
+}
+
+static void s_urgency_cell(const msgpack_object *map, char *buf, size_t cap)
+{
+    uint64_t u;
+    const char *name = cli_get_uint(map, "urgency", &u) ? cli_urgency_name(u) : NULL;
+    snprintf(buf, cap, "%s", name ? name : "-");
+}
+
+static const char *s_op_name(uint64_t op)
+{
+    static const char *const names[] = { "new", "revoke", "update", "replace" };
+    return op < 4 ? names[op] : "?";
+}
+
+// ---------------------------------------------------------------------------
+//  inbox
+
+static const char s_inbox_usage[] =
+    "usage: truc inbox [--unread] [--since TIME] [--from CODE] [--urgency LEVEL]\n"
+    "                  [--limit N] [--after SEQ]\n"
+    "\n"
+    "List received documents, oldest first. Every one listed has been verified\n"
+    "(sender's signature, attachment hashes); refused ones are in 'truc quarantine'.\n"
+    "\n"
+    "  --unread          only documents not yet acknowledged ('truc ack')\n"
+    "  --since TIME      received at or after TIME: 2025-11-21, \"2025-11-21 08:00\",\n"
+    "                    an age (30m, 12h, 7d, 2w) or milliseconds since 1970\n"
+    "  --from CODE       only from this agency\n"
+    "  --urgency LEVEL   only normal, urgent, very-urgent or immediate\n"
+    "  --limit N         at most N documents (1..1000, default 50)\n"
+    "  --after SEQ       the next page: the SEQ that the previous page ended with\n"
+    "\n" CLI_GLOBAL_HELP "\n" CLI_EXIT_HELP;
+
+typedef struct {
+    uint64_t limit; // documents asked for
+} s_inbox_t;
+
+static void s_inbox_print(const msgpack_object *root, void *arg)
+{
+    const s_inbox_t *query = arg;
+    static const char *const headers[] = {
+        "id", "received", "from", "urgency", "subject", "acked"
+    };
+    cli_table_t *table = cli_table_new(6, headers);
+    if (!table)
+        return;
+    cli_table_limit(table, 4, SUBJECT_WIDTH);
+    const msgpack_object *docs = cli_get(root, "documents");
+    for (uint32_t i = 0; docs && docs->type == MSGPACK_OBJECT_ARRAY && i < docs->via.array.size;
+         i++) {
+        const msgpack_object *doc = &docs->via.array.ptr[i];
+        char id[64], received[32], from[64], urgency[16], subject[2100], acked[8], text[2048];
+        uint64_t op = 0;
+        s_cell(doc, "id", id, sizeof id);
+        s_cell(doc, "received", received, sizeof received);
+        s_cell(doc, "from", from, sizeof from);
+        s_urgency_cell(doc, urgency, sizeof urgency);
+        s_cell(doc, "subject", text, sizeof text);
+        if (cli_get_uint(doc, "op", &op) && op != 0)
+            snprintf(subject, sizeof subject, "[%s] %s", s_op_name(op), text);
+        else
+            snprintf(subject, sizeof subject, "%s", text);
+        s_cell(doc, "acked", acked, sizeof acked);
+        const char *cells[] = { id, received, from, urgency, subject, acked };
+        cli_table_add(table, cells);
+    }
+    cli_table_print(table, stdout);
+    uint64_t next;
+    if (cli_get_uint(root, "next", &next) && cli_table_rows(table) >= query->limit)
+        fprintf(stderr, "more: add --after %llu for the next page\n", (unsigned long long) next);
+    cli_table_destroy(&table);
+}
+
+int cli_inbox(cli_opts_t *opts, int argc, char **argv)
+{
+    static const struct option options[] = {
+        { "unread", no_argument, NULL, 'u' },
+        { "since", required_argument, NULL, 's' },
+        { "from", required_argument, NULL, 'f' },
+        { "urgency", required_argument, NULL, 'g' },
+        { "limit", required_argument, NULL, 'l' },
+        { "after", required_argument, NULL, 'a' },
+        CLI_GLOBAL_OPTIONS,
+        { NULL, 0, NULL, 0 },
+    };
+    bool unread = false, has_since = false, has_after = false, has_limit = false;
+    uint64_t since = 0, after = 0;
+    s_inbox_t query = { .limit = 50 };
+    int urgency = -1, opt, status = CLI_EXIT_OK;
+    const char *from = NULL;
+
+    cli_parser_t p;
+    cli_parser_init(&p, "inbox", s_inbox_usage, options, opts, argc, argv);
+    while (status == CLI_EXIT_OK && (opt = cli_parser_next(&p)) != -1) {
+        switch (opt) {
+        case 'u':
+            unread = true;
+            break;
+        case 's':
+            has_since = cli_parse_time(optarg, cli_now_ms(), &since);
+            if (!has_since)
+                status = cli_usage_error("inbox",
+                                         "--since '%s' is not a time (2025-11-21, "
+                                         "\"2025-11-21 08:00\", 12h, 7d)",
+                                         optarg);
+            break;
+        case 'f':
+            if (proto_agency_code_check(optarg, strlen(optarg)) == PROTO_OK)
+                from = optarg;
+            else
+                status = cli_usage_error("inbox",
+                                         "--from '%s' is not an agency code (like "
+                                         "000.00.01.H01)",
+                                         optarg);
+            break;
+        case 'g':
+            if (!cli_parse_urgency(optarg, &urgency))
+                status = cli_usage_error("inbox",
+                                         "--urgency '%s' is not one of normal, urgent, "
+                                         "very-urgent, immediate",
+                                         optarg);
+            break;
+        case 'l':
+            has_limit = cli_parse_uint(optarg, 1, 1000, &query.limit);
+            if (!has_limit)
+                status =
+                    cli_usage_error("inbox", "--limit '%s' is not a number from 1 to 1000", optarg);
+            break;
+        default:
+            has_after = cli_parse_uint(optarg, 0, UINT64_MAX, &after);
+            if (!has_after)
+                status = cli_usage_error("inbox", "--after '%s' is not a sequence number", optarg);
+        }
+    }
+    if (p.stop)
+        return p.status;
+    if (status != CLI_EXIT_OK)
+        return status;
+    if (cli_parser_npos(&p) > 0)
+        return cli_usage_error("inbox", "unexpected argument '%s'", cli_parser_pos(&p, 0));
+
+    cli_req_t *req = cli_req_new("inbox");
+    if (req) {
+        if (unread) {
+            cli_req_key(req, "unread");
+            cli_req_bool(req, true);
+        }
+        if (has_since)
+            cli_req_kuint(req, "since", since);
+        cli_req_kstr(req, "sender", from);
+        if (urgency >= 0)
+            cli_req_kuint(req, "urgency", (uint64_t) urgency);
+        if (has_after)
+            cli_req_kuint(req, "after", after);
+        if (has_limit)
+            cli_req_kuint(req, "limit", query.limit);
+    }
+    return s_query(opts, &req, NULL, s_inbox_print, &query);
+}
+
+// ---------------------------------------------------------------------------
+//  fetch
+
+static const char s_fetch_usage[] =
+    "usage: truc fetch ID [--out DIR]\n"
+    "\n"
+    "Show one received document and have the agent write its attachments into\n"
+    "DIR/ID/ (DIR is created if needed). Prints the envelope's main fields and the\n"
+    "path of each attachment. Fetching does not acknowledge: run 'truc ack ID' once\n"
+    "the document is registered.\n"
+    "\n"
+    "  --out DIR   where the attachments go (default: the current directory). The\n"
+    "              agent writes them, as its own user: it must be allowed to.\n"
+    "\n"
+    "Example:\n"
+    "  truc fetch 4fd6f877-1bab-4a47-8545-fa919b9e47fd --out /srv/dms/in\n"
+    "\n" CLI_GLOBAL_HELP "\n" CLI_EXIT_HELP;
+
+//  mkdir -p, the missing levels with mode. Returns 0 or -1 with errno.
+static int s_mkdirs(const char *path, mode_t mode)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        return -1;
+    for (char *p = copy + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(copy, mode) != 0 && errno != EEXIST) {
+            free(copy);
+            return -1;
+        }
+        *p = '/';
+    }
+    int rc = mkdir(copy, mode);
+    free(copy);
+    return rc == 0 || errno == EEXIST ? 0 : -1;
+}
+
+static void s_fetch_print(const msgpack_object *root, void *arg)
+{
+    (void) arg;
+    const msgpack_object *doc = cli_get(root, "document");
+    char value[4096], extra[1024];
+    uint64_t u;
+    static const struct {
+        const char *key;
+        const char *label;
+    } fields[] = {
+        { "id", "id" },
+        { "from", "from" },
+        { "to", "to" },
+        { "created", "signed" },
+        { "type", "type" },
+        { "number", "number" },
+        { "notation", "notation" },
+        { "subject", "subject" },
+        { "place", "place" },
+        { "date", "date" },
+        { "due", "due" },
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        const msgpack_object *v = cli_get(doc, fields[i].key);
+        if (!v)
+            continue;
+        if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+            s_time_key(fields[i].key, strlen(fields[i].key)))
+            cli_time_text(v->via.u64, true, value, sizeof value);
+        else
+            cli_value_text(v, value, sizeof value);
+        cli_kv(stdout, fields[i].label, value);
+    }
+    if (cli_get_uint(doc, "urgency", &u))
+        cli_kv(stdout, "urgency", cli_urgency_name(u) ? cli_urgency_name(u) : "?");
+    const msgpack_object *signer = cli_get(doc, "signer");
+    if (signer) {
+        char name[512], position[512], competence[256];
+        const char *c = cli_get_text(signer, "competence", competence, sizeof competence);
+        const char *n = cli_get_text(signer, "name", name, sizeof name);
+        const char *pos = cli_get_text(signer, "position", position, sizeof position);
+        snprintf(value, sizeof value, "%s%s%s%s%s", c ? c : "", c ? " " : "", n ? n : "-",
+                 pos ? ", " : "", pos ? pos : "");
+        cli_kv(stdout, "signer", value);
+    }
+    if (cli_get_uint(doc, "op", &u) && u != 0) {
+        const msgpack_object *refs = cli_get(doc, "op_refs");
+        if (refs)
+            cli_value_text(refs, extra, sizeof extra);
+        snprintf(value, sizeof value, "%s of %s", s_op_name(u), refs ? extra : "?");
+        cli_kv(stdout, "operation", value);
+        if (cli_get_text(doc, "op_reason", extra, sizeof extra))
+            cli_kv(stdout, "reason", extra);
+    }
+    const msgpack_object *content = cli_get(doc, "content");
+    if (content && content->type == MSGPACK_OBJECT_STR) {
+        cli_text(content->via.str.ptr, content->via.str.size, 300, value, sizeof value);
+        cli_kv(stdout, "content", value);
+    }
+    if (cli_get_uint(root, "received", &u)) {
+        cli_time_text(u, true, value, sizeof value);
+        cli_kv(stdout, "received", value);
+    }
+    int acked = cli_get_bool(root, "acked");
+    if (acked >= 0)
+        cli_kv(stdout, "acked", acked ? "yes" : "no");
+
+    const msgpack_object *notices = cli_get(root, "notices");
+    if (notices && notices->type == MSGPACK_OBJECT_ARRAY && notices->via.array.size) {
+        printf("notices:\n");
+        for (uint32_t i = 0; i < notices->via.array.size; i++) {
+            const msgpack_object *n = &notices->via.array.ptr[i];
+            char when[32], from[64], note[2048];
+            uint64_t code = 0;
+            cli_get_uint(n, "code", &code);
+            s_cell(n, "time", when, sizeof when);
+            s_cell(n, "from", from, sizeof from);
+            const char *name = cli_status_name(code);
+            const char *text = cli_get_text(n, "note", note, sizeof note);
+            printf("  %s  %s  %02llu %s%s%s\n", when, from, (unsigned long long) code,
+                   name ? name : "", text ? ": " : "", text ? text : "");
+        }
+    }
+
+    const msgpack_object *atts = cli_get(root, "attachments");
+    uint64_t total = 0;
+    size_t count = 0;
+    if (atts && atts->type == MSGPACK_OBJECT_ARRAY && atts->via.array.size) {
+        printf("attachments:\n");
+        for (uint32_t i = 0; i < atts->via.array.size; i++) {
+            const msgpack_object *a = &atts->via.array.ptr[i];
+            char where[4200], size[32], type[256];
+            if (!cli_get_text(a, "path", where, sizeof where) &&
+                !cli_get_text(a, "name", where, sizeof where))
+                snprintf(where, sizeof where, "?");
+            if (cli_get_uint(a, "size", &u)) {
+                cli_size_text(u, size, sizeof size);
+                total += u;
+            } else {
+                snprintf(size, sizeof size, "?");
+            }
+            printf("  %s  (%s, %s)\n", where, size,
+                   cli_get_text(a, "type", type, sizeof type) ? type : "?");
+            count++;
+        }
+    }
+    if (total >= BIG_TOTAL) {
+        char size[32];
+        cli_size_text(total, size, sizeof size);
+        fprintf(stderr, "verified and wrote %zu attachment%s (%s)\n", count, count == 1 ? "" : "s",
+                size);
+    }
+}
+
+int cli_fetch(cli_opts_t *opts, int argc, char **argv)
+{
+    static const struct option options[] = {
+        { "out", required_argument, NULL, 'o' },
+        CLI_GLOBAL_OPTIONS,
+        { NULL, 0, NULL, 0 },
+    };
+    const char *out = ".";
+    int opt;
+    char id[37];
+
+    cli_parser_t p;
+    cli_parser_init(&p, "fetch", s_fetch_usage, options, opts, argc, argv);
+    while ((opt = cli_parser_next(&p)) != -1)
+        out = optarg;
+    if (p.stop)
+        return p.status;
+    if (cli_parser_npos(&p) != 1)
+        return cli_usage_error("fetch", "%s",
+                               cli_parser_npos(&p) ? "one document at a time"
+                                                   : "which document? give its id");
+    if (!cli_parse_id(cli_parser_pos(&p, 0), id))
+        return cli_usage_error("fetch",
+                               "'%s' is not a document id (like "
+                               "4fd6f877-1bab-4a47-8545-fa919b9e47fd)",
+                               cli_parser_pos(&p, 0));
+    if (!out[0])
+        return cli_usage_error("fetch", "--out is empty: give a directory");
+
+    //  The agent runs elsewhere (its own working directory): it needs an
+    //  absolute path, and realpath needs the directory to exist.
+    if (s_mkdirs(out, 0750) != 0) {
+        fprintf(stderr, "truc: cannot create the directory %s: %s: choose another --out\n", out,
+                strerror(errno));
+        return CLI_EXIT_LOCAL;
+    }
+    char *dir = cli_realpath(out);
+    if (!dir) {
+        fprintf(stderr, "truc: cannot resolve the directory %s: %s\n", out, strerror(errno));
+        return CLI_EXIT_LOCAL;
+    }
+    cli_req_t *req = cli_req_new("fetch");
+    if (req) {
+        cli_req_kstr(req, "id", id);
+        cli_req_kstr(req, "dir", dir);
+    }
+    cli_call_t how = {
+        .timeout_ms = opts->timeout_ms ? opts->timeout_ms : FETCH_TIMEOUT,
+        .slow_note = "the agent is verifying and writing the attachments\xe2\x80\xa6",
+    };
+    int status = s_query(opts, &req, &how, s_fetch_print, NULL);
+    free(dir);
+    return status;
+}
+
+// ---------------------------------------------------------------------------
+//  sent
+
+static const char s_sent_usage[] =
+    "usage: truc sent [ID] [--limit N]\n"
+    "\n"
+    "What happened to documents this agency sent. Without ID: a list, newest\n"
+    "state first as the agent orders it. With ID: that document, each recipient's\n"
+    "state and status notices, and every receipt (each verified with its signer's\n"
+    "key).\n"
+    "\n"
+    "  --limit N     at most N documents in the list (1..1000, default 50)\n"
+    "\n"
+    "Document states: queued (in the outbox), accepted (the broker has it),\n"
+    "rejected. Recipient states: waiting, delivered, refused, expired, returned.\n"
+    "\n" CLI_GLOBAL_HELP "\n" CLI_EXIT_HELP;
+
+//  Recipients summed up by state: "1 delivered, 1 waiting". The agent may
+//  give the counts (a map of state to number) or the recipients themselves
+//  (an array of maps with "state"); both read the same.
+static void s_recipients_text(const msgpack_object *recipients, char *buf, size_t cap)
+{
+    char states[8][32];
+    uint64_t counts[8] = { 0 };
+    size_t n = 0, used = 0;
+    bool is_map = recipients && recipients->type == MSGPACK_OBJECT_MAP;
+    bool is_array = recipients && recipients->type == MSGPACK_OBJECT_ARRAY;
+    uint32_t size = is_map ? recipients->via.map.size : is_array ? recipients->via.array.size : 0;
+    for (uint32_t i = 0; i < size; i++) {
+        char state[32];
+        uint64_t count = 1;
+        if (is_map) {
+            cli_value_text(&recipients->via.map.ptr[i].key, state, sizeof state);
+            if (recipients->via.map.ptr[i].val.type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+                continue;
+            count = recipients->via.map.ptr[i].val.via.u64;
+        } else {
+            s_cell(&recipients->via.array.ptr[i], "state", state, sizeof state);
+        }
+        size_t k = 0;
+        while (k < n && strcmp(states[k], state) != 0)
+            k++;
+        if (k == n) {
+            if (n == 8)
+                continue;
+            snprintf(states[n++], sizeof states[0], "%s", state);
+        }
+        counts[k] += count;
+    }
+    buf[0] = '\0';
+    for (size_t k = 0; k < n; k++) {
+        int w = snprintf(buf + used, cap - used, "%s%llu %s", used ? ", " : "",
+                         (unsigned long long) counts[k], states[k]);
+        if (w < 0 || (size_t) w >= cap - used)
+            break;
+        used += (size_t) w;
+    }
+    if (!buf[0])
+        snprintf(buf, cap, "-");
+}
+
+static void s_sent_list_print(const msgpack_object *root, void *arg)
+{
+    (void) arg;
+    static const char *const headers[] = {
+        "id", "created", "kind", "state", "recipients", "subject"
+    };
+    cli_table_t *table = cli_table_new(6, headers);
+    if (!table)
+        return;
+    cli_table_limit(table, 5, SUBJECT_WIDTH);
+    const msgpack_object *docs = cli_get(root, "documents");
+    for (uint32_t i = 0; docs && docs->type == MSGPACK_OBJECT_ARRAY && i < docs->via.array.size;
+         i++) {
+        const msgpack_object *doc = &docs->via.array.ptr[i];
+        char id[64], created[32], kind[32], state[64], recipients[256], subject[2048];
+        s_cell(doc, "id", id, sizeof id);
+        s_cell(doc, "created", created, sizeof created);
+        s_cell(doc, "kind", kind, sizeof kind);
+        s_cell(doc, "state", state, sizeof state);
+        s_recipients_text(cli_get(doc, "recipients"), recipients, sizeof recipients);
+        s_cell(doc, "subject", subject, sizeof subject);
+        if (strcmp(subject, "-") == 0 && cli_get(doc, "doc")) {
+            char about[64];
+            s_cell(doc, "doc", about, sizeof about);
+            snprintf(subject, sizeof subject, "about %s", about);
+        }
+        const char *cells[] = { id, created, kind, state, recipients, subject };
+        cli_table_add(table, cells);
+    }
+    cli_table_print(table, stdout);
+    cli_table_destroy(&table);
+}
+
+static void s_statuses_text(const msgpack_object *list, char *buf, size_t cap)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (uint32_t i = 0; list && list->type == MSGPACK_OBJECT_ARRAY && i < list->via.array.size;
+         i++) {
+        const msgpack_object *s = &list->via.array.ptr[i];
+        uint64_t code = 0;
+        char note[512];
+        cli_get_uint(s, "code", &code);
+        const char *name = cli_status_name(code);
+        const char *text = cli_get_text(s, "note", note, sizeof note);
+        int n = snprintf(buf + used, cap - used, "%s%02llu %s%s%s%s", used ? "; " : "",
+                         (unsigned long long) code, name ? name : "", text ? " \"" : "",
+                         text ? text : "", text ? "\"" : "");
+        if (n < 0 || (size_t) n >= cap - used)
+            break;
+        used += (size_t) n;
+    }
+    if (!buf[0])
+        snprintf(buf, cap, "-");
+}
+
+static void s_sent_one_print(const msgpack_object *root, void *arg)
+{
+    (void) arg;
+    const msgpack_object *doc = cli_get(root, "document");
+    char value[4096];
+    static const char *const keys[] = { "id",      "kind",  "subject",  "to",
+                                        "created", "state", "accepted", "seq" };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const msgpack_object *v = cli_get(doc, keys[i]);
+        if (!v)
+            continue;
+        if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && s_time_key(keys[i], strlen(keys[i])))
+            cli_time_text(v->via.u64, true, value, sizeof value);
+        else
+            cli_value_text(v, value, sizeof value);
+        cli_kv(stdout, keys[i], value);
+    }
+    uint64_t code;
+    if (cli_get_uint(doc, "code", &code) && code != 0) {
+        char reason[2048];
+        const char *text = cli_get_text(doc, "reason", reason, sizeof reason);
+        snprintf(value, sizeof value, "%s (%llu)%s%s", proto_errname((proto_err_t) code),
+                 (unsigned long long) code, text ? ": " : "", text ? text : "");
+        cli_kv(stdout, "refused", value);
+    }
+
+    const msgpack_object *recipients = cli_get(doc, "recipients");
+    if (recipients && recipients->type == MSGPACK_OBJECT_ARRAY) {
+        static const char *const headers[] = { "agency", "state", "time", "statuses" };
+        cli_table_t *table = cli_table_new(4, headers);
+        if (table) {
+            cli_table_limit(table, 3, 100);
+            for (uint32_t i = 0; i < recipients->via.array.size; i++) {
+                const msgpack_object *r = &recipients->via.array.ptr[i];
+                char agency[64], state[64], when[32], statuses[2048];
+                s_cell(r, "agency", agency, sizeof agency);
+                s_cell(r, "state", state, sizeof state);
+                if (cli_get_uint(r, "code", &code) && code != 0) {
+                    size_t n = strlen(state);
+                    snprintf(state + n, sizeof state - n, " (%s)",
+                             proto_errname((proto_err_t) code));
+                }
+                s_cell(r, "time", when, sizeof when);
+                s_statuses_text(cli_get(r, "statuses"), statuses, sizeof statuses);
+                const char *cells[] = { agency, state, when, statuses };
+                cli_table_add(table, cells);
+            }
+            printf("recipients:\n");
+            cli_table_print(table, stdout);
+            cli_table_destroy(&table);
+        }
+    }
+    const msgpack_object *receipts = cli_get(doc, "receipts");
+    if (receipts && receipts->type == MSGPACK_OBJECT_ARRAY) {
+        static const char *const headers[] = { "receipt", "signer", "time", "verified" };
+        cli_table_t *table = cli_table_new(4, headers);
+        if (table) {
+            for (uint32_t i = 0; i < receipts->via.array.size; i++) {
+                const msgpack_object *r = &receipts->via.array.ptr[i];
+                char kind[64], signer[128], when[32], verified[8];
+                s_cell(r, "kind", kind, sizeof kind);
+                s_cell(r, "signer", signer, sizeof signer);
+                s_cell(r, "time", when, sizeof when);
+                s_cell(r, "verified", verified, sizeof verified);
+                const char *cells[] = { kind, signer, when, verified };
+                cli_table_add(table, cells);
+            }
+            printf("receipts:\n");
+            cli_table_print(table, stdout);
+            cli_table_destroy(&table);
+        }
+    }
+}
+
+int cli_sent(cli_opts_t *opts, int argc, char **argv)
+{
+    static const struct option options[] = {
+        { "limit", required_argument, NULL, 'l' },
+        CLI_GLOBAL_OPTIONS,
+        { NULL, 0, NULL, 0 },
+    };
+    uint64_t limit = 0;
+    bool has_limit = false;
+    int opt, status = CLI_EXIT_OK;
+    char id[37];
+
+    cli_parser_t p;
+    cli_parser_init(&p, "sent", s_sent_usage, options, opts, argc, argv);
+    while (status == CLI_EXIT_OK && (opt = cli_parser_next(&p)) != -1) {
+        has_limit = cli_parse_uint(optarg, 1, 1000, &limit);
+        if (!has_limit)
+            status = cli_usage_error("sent", "--limit '%s' is not a number from 1 to 1000", optarg);
+    }
+    if (p.stop)
+        return p.status;
+    if (status != CLI_EXIT_OK)
+        return status;
+    int npos = cli_parser_npos(&p);
+    if (npos > 1)
+        return cli_usage_error("sent", "one document at a time");
+    if (npos == 1 && !cli_parse_id(cli_parser_pos(&p, 0), id))
+        return cli_usage_error("sent",
+                               "'%s' is not a document id (like "
+                               "4fd6f877-1bab-4a47-8545-fa919b9e47fd)",
+                               cli_parser_pos(&p, 0));
+    if (npos == 1 && has_limit)
+        return cli_usage_error("sent", "--limit is for the list, not one document");
+
+    cli_req_t *req = cli_req_new("sent");
+    if (req) {
+        if (npos == 1)
+            cli_req_kstr(req, "id", id);
+        if (has_limit)
+            cli_req_kuint(req, "limit", limit);
+    }
+    return s_query(opts, &req, NULL, npos == 1 ? s_sent_one_print : s_sent_list_print, NULL);
+}
+
+// ---------------------------------------------------------------------------
+//  quarantine, health, directory
+
+static const char s_quarantine_usage[] =
+    "usage: truc quarantine\n"
+    "\n"
+    "Documents that failed a check on arrival (a bad signature, an unknown sender,\n"
+    "a wrong attachment hash). They are kept for inspection, never shown in the\n"
+    "inbox, and their senders were told they were refused.\n"
+    "\n" CLI_GLOBAL_HELP "\n" CLI_EXIT_HELP;
+
+static void s_quarantine_print(const msgpack_object *root, void *arg)
+{
+    (void) arg;
+    static const char *const headers[] = { "id", "received", "from", "error", "reason" };
+    cli_table_t *table = cli_table_new(5, headers);
+    if (!table)
+        return;
+    cli_table_limit(table, 4, SUBJECT_WIDTH);
+    const msgpack_object *docs = cli_get(root, "documents");
+    for (uint32_t i = 0; docs && docs->type == MSGPACK_OBJECT_ARRAY && i < docs->via.array.size;
+         i++) {
+        const msgpack_object *doc = &docs->via.array.ptr[i];
+        char id[64], received[32], from[64], name[96], error[128], reason[2048];
+        uint64_t code = 0;
+        s_cell(doc, "id", id, sizeof id);
+        s_cell(doc, "received", received, sizeof received);
+        s_cell(doc, "from", from, sizeof from);
+        cli_get_uint(doc, "code", &code);
+        snprintf(error, sizeof error, "%s (%llu)",
+                 cli_get_text(doc, "error", name, sizeof name) ? name
+                                                               : proto_errname((proto_err_t) code),
+                 (unsigned long long) code);
+        s_cell(doc, "reason", reason, sizeof reason);
+        const char *cells[] = { id, received, from, error, reason };
+        cli_table_add(table, cells);
+    }
+    cli_table_print(table, stdout);
+    cli_table_destroy(&table);
+}
+
+int cli_quarantine(cli_opts_t *opts, int argc, char **argv)
+{
+    static const struct option options[] = { CLI_GLOBAL_OPTIONS, { NULL, 0, NULL, 0 } };
+    cli_parser_t p;
+    cli_parser_init(&p, "quarantine", s_quarantine_usage, options, opts, argc, argv);
+    int status = s_no_arguments(&p);
+    if (status != CLI_EXIT_OK || p.stop)
+        return status;
+    cli_req_t *req = cli_req_new("quarantine");
+    return s_query(opts, &req, NULL, s_quarantine_print, NULL);
+}
+
+static const char s_health_usage[] =
+    "usage: truc health\n"
+    "\n"
+    "The agent's state: its agency, whether it is connected to the broker (and\n"
+    "since when), documents and notices waiting in the outbox, unread documents,\n"
+    "quarantined documents, the agency directory's serial, the last connection\n"
+    "problem. Exits 0 whenever the agent answers, connected or not (scripts: use\n"
+    "--json and read \"connected\").\n"
+    "\n" CLI_GLOBAL_HELP "\n" CLI_EXIT_HELP;
+
+static void s_health_print(const msgpack_object *root, void *arg)
+{
+    (void) arg;
+    s_print_fields(root);
+}
+
+int cli_health(cli_opts_t *opts, int argc, char **argv)
+{
+    static const struct option options[] = { CLI_GLOBAL_OPTIONS, { NULL, 0, NULL, 0 } };
+    cli_parser_t p;
+    cli_parser_init(&p, "health", s_health_usage, options, opts, argc, argv);
+    int status = s_no_arguments(&p);
+    if (status != CLI_EXIT_OK || p.stop)
+        return status;
+    cli_req_t *req = cli_req_new("health");
+    return s_query(opts, &req, NULL, s_health_print, NULL);
+}
+
+static const char s_directory_usage[] =
+    "usage: truc directory\n"
+    "\n"
+    "The agency directory as the broker signed it: every agency this one can send\n"
+    "to, with its code, name and state (active, suspended, revoked).\n"
+    "\n" CLI_GLOBAL_HELP "\n" CLI_EXIT_HELP;
+
+static void s_directory_print(const msgpack_object *root, void *arg)
+{
+    (void) arg;
+    static const char *const headers[] = { "code", "state", "name" };
+    cli_table_t *table = cli_table_new(3, headers);
+    if (!table)
+        return;
+    const msgpack_object *list = cli_get(root, "agencies");
+    for (uint32_t i = 0; list && list->type == MSGPACK_OBJECT_ARRAY && i < list->via.array.size;
+         i++) {
+        const msgpack_object *a = &list->via.array.ptr[i];
+        char code[64], state[32], name[1024];
+        s_cell(a, "code", code, sizeof code);
+        s_cell(a, "state", state, sizeof state);
+        s_cell(a, "name", name, sizeof name);
+        const char *cells[] = { code, state, name };
+        cli_table_add(table, cells);
+    }
+    uint64_t serial;
+    if (cli_get_uint(root, "serial", &serial))
+        printf("directory serial %llu, %zu agencies\n", (unsigned long long) serial,
+               cli_table_rows(table));
+    cli_table_print(table, stdout);
+    cli_table_destroy(&table);
+}
+
+int cli_directory(cli_opts_t *opts, int argc, char **argv)
+{
+    static const struct option options[] = { CLI_GLOBAL_OPTIONS, { NULL, 0, NULL, 0 } };
+    cli_parser_t p;
+    cli_parser_init(&p, "directory", s_directory_usage, options, opts, argc, argv);
+    int status = s_no_arguments(&p);
+    if (status != CLI_EXIT_OK || p.stop)
+        return status;
+    cli_req_t *req = cli_req_new("directory");
+    return s_query(opts, &req, NULL, s_directory_print, NULL);
+}
