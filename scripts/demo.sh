@@ -1,75 +1,152 @@
 #!/usr/bin/env bash
-# The main job, for now: install what is needed, build, and show truc's
-# foundations at work on this machine, with no broker yet:
-#   two agencies get identities and directory entries, one signs an official
-#   document with a PDF attachment for the other, the document verifies
-#   against the directory, and a copy with one altered byte is refused.
-# Everything is created under ./demo (removed and recreated on every run).
+# The main job: a truc broker with three local agencies, running.
+#
+#   scripts/demo.sh          install what is missing, build, (re)create ./demo,
+#                            start the broker and three agents, send an official
+#                            document with a PDF attachment from the ministry to
+#                            the two others, show receipts and inboxes, and
+#                            leave everything running
+#   scripts/demo.sh --stop   stop the broker and agents started by a demo
+#
+# Every run starts from a fresh ./demo (it says so when it resets one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$(pwd)
+demo=$root/demo
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+stop_all() {
+  local stopped=0
+  if [ -d "$demo/pids" ]; then
+    for f in "$demo"/pids/*; do
+      [ -e "$f" ] || continue
+      pid=$(cat "$f")
+      if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        stopped=$((stopped + 1))
+      fi
+      rm -f "$f"
+    done
+    # wait for a clean shutdown (they commit what they hold first)
+    for _ in $(seq 50); do
+      pgrep -f "$demo/" >/dev/null 2>&1 || break
+      sleep 0.1
+    done
+  fi
+  echo "$stopped process(es) stopped"
+}
+
+if [ "${1:-}" = "--stop" ]; then
+  stop_all
+  exit 0
+fi
 
 say "installing dependencies and building"
 scripts/install-deps.sh
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build/release -j "$(nproc)" --target truc-keys truc-doc >/dev/null
-keys=build/release/keys/truc-keys
-doc=build/release/proto/truc-doc
+cmake --build build/release -j "$(nproc)" \
+  --target truc-keys truc-broker truc-admin truc-agent truc truc-doc >/dev/null
+bin=$root/build/release
+keys=$bin/keys/truc-keys
+broker=$bin/broker/truc-broker
+admin=$bin/broker/truc-admin
+agentd=$bin/agent/truc-agent
+truc=$bin/agent/truc
+doc=$bin/proto/truc-doc
 
-if [ -d demo ]; then
-  echo "resetting ./demo from an earlier run"
-  rm -rf demo
+if [ -d "$demo" ]; then
+  echo "resetting ./demo: stopping what an earlier run started and starting afresh"
+  stop_all
+  rm -rf "$demo"
 fi
-mkdir -p demo
+mkdir -p "$demo"/{keys,logs,pids,agents,files}
 
 ministry=000.00.00.G09
 province=000.00.00.H29
+department=000.00.01.H29
+declare -A names=(
+  [$ministry]="Bộ Nội vụ (demo)"
+  [$province]="UBND tỉnh Quảng Ninh (demo)"
+  [$department]="Sở Nội vụ tỉnh Quảng Ninh (demo)"
+)
 
-say "1. identities for two agencies (Ed25519 signing key, CURVE key derived from it)"
-"$keys" new --agency "$ministry" --out demo/keys
-"$keys" new --agency "$province" --out demo/keys
-ls -l demo/keys
+say "1. identities: the broker and three agencies (Ed25519 keys; CURVE keys derive from them)"
+"$keys" new --broker hub --out "$demo/keys" | grep fingerprint
+for code in $ministry $province $department; do
+  "$keys" new --agency "$code" --out "$demo/keys" | grep fingerprint
+done
 
-say "2. the agency directory the broker will trust"
-"$keys" directory add --dir demo/directory.ini "demo/keys/$ministry.public" --name "Bộ Nội vụ (demo)"
-"$keys" directory add --dir demo/directory.ini "demo/keys/$province.public" --name "UBND tỉnh Quảng Ninh (demo)"
-"$keys" directory list --dir demo/directory.ini
+say "2. the agency directory the broker trusts"
+for code in $ministry $province $department; do
+  "$keys" directory add --dir "$demo/directory.ini" "$demo/keys/$code.public" --name "${names[$code]}" >/dev/null
+done
+"$keys" directory list --dir "$demo/directory.ini"
 
-say "3. the ministry signs an official dispatch with a PDF attachment"
+say "3. the broker, on loopback"
+setsid "$broker" --identity "$demo/keys/hub.secret" --directory "$demo/directory.ini" \
+  --data-dir "$demo/broker" --endpoint 'tcp://127.0.0.1:*' \
+  >"$demo/logs/broker.log" 2>&1 < /dev/null &
+echo $! > "$demo/pids/broker"
+for _ in $(seq 100); do [ -s "$demo/broker/endpoint" ] && break; sleep 0.1; done
+endpoint=$(cat "$demo/broker/endpoint" 2>/dev/null) || { cat "$demo/logs/broker.log"; exit 1; }
+echo "broker listening on $endpoint (data in demo/broker, log demo/logs/broker.log)"
+
+say "4. one agent per agency"
+for code in $ministry $province $department; do
+  setsid "$agentd" --identity "$demo/keys/$code.secret" --data-dir "$demo/agents/$code" \
+    --broker "$endpoint" --broker-key "$demo/keys/hub.public" \
+    >"$demo/logs/agent-$code.log" 2>&1 < /dev/null &
+  echo $! > "$demo/pids/agent-$code"
+done
+for code in $ministry $province $department; do
+  for _ in $(seq 100); do
+    "$truc" --data-dir "$demo/agents/$code" --timeout 1 health --json 2>/dev/null \
+      | grep -q '"connected": *true' && break
+    sleep 0.2
+  done
+  "$truc" --data-dir "$demo/agents/$code" health | head -4
+done
+
+say "5. the ministry sends an official dispatch with a PDF attachment to the province and the department"
 printf '%%PDF-1.4\n%% Công văn số 123/BNV-CCHC (demo)\n1 0 obj << /Type /Catalog >> endobj\n%%%%EOF\n' \
-  > demo/cong-van-123.pdf
-"$doc" pack --key "demo/keys/$ministry.secret" --to "$province" \
-  --type "Công văn" --number 123 --notation "BNV-CCHC" --urgency urgent \
+  > "$demo/files/cong-van-123.pdf"
+id=$("$truc" --data-dir "$demo/agents/$ministry" send --to "$province,$department" \
+  --type "Công văn" --code-number 123 --notation "BNV-CCHC" --urgency urgent \
   --subject "Về việc triển khai trục liên thông văn bản điện tử" \
   --signer "Nguyễn Văn An" --position "Thứ trưởng" --place "Hà Nội" --date "$(date +%F)" \
-  --attach demo/cong-van-123.pdf --out demo/cong-van-123.truc
-"$doc" show demo/cong-van-123.truc
+  --attach "$demo/files/cong-van-123.pdf" | grep -Eo '[0-9a-f]{8}-[0-9a-f-]{27}' | head -1)
+echo "document id: $id"
 
-say "4. the province checks it against the directory"
-"$doc" verify demo/cong-van-123.truc --dir demo/directory.ini
+say "6. receipts held by the ministry (broker ACCEPTED, then each recipient's DELIVERED)"
+for _ in $(seq 100); do
+  "$truc" --data-dir "$demo/agents/$ministry" sent "$id" --json 2>/dev/null \
+    | grep -c '"DELIVERED"' | grep -q 2 && break
+  sleep 0.2
+done
+"$truc" --data-dir "$demo/agents/$ministry" sent "$id"
 
-say "5. a copy with one byte of the attachment changed is refused"
-cp demo/cong-van-123.truc demo/tampered.truc
-size=$(stat -c %s demo/tampered.truc)
-printf 'X' | dd of=demo/tampered.truc bs=1 seek=$((size - 2)) conv=notrunc status=none
-if "$doc" verify demo/tampered.truc --dir demo/directory.ini; then
-  echo "demo: the tampered copy was accepted - this is a bug" >&2
-  exit 1
-fi
+say "7. the recipients' inboxes"
+for code in $province $department; do
+  echo "-- ${names[$code]} ($code)"
+  "$truc" --data-dir "$demo/agents/$code" inbox
+done
 
-say "6. a copy whose subject was edited (\"điện tử\" -> \"điện từ\") fails the signature check"
-sed 's/điện tử/điện từ/' demo/cong-van-123.truc > demo/edited.truc
-if "$doc" verify demo/edited.truc --dir demo/directory.ini; then
-  echo "demo: the edited copy was accepted - this is a bug" >&2
-  exit 1
-fi
+say "8. the broker's view"
+"$admin" --data-dir "$demo/broker" status | head -12
+"$admin" --data-dir "$demo/broker" audit verify
 
-say "done"
+say "running"
 cat <<EOT
-Files are in ./demo. Try:
-  $doc show demo/cong-van-123.truc
-  $keys show demo/keys/$ministry.public
-  $keys directory suspend --dir demo/directory.ini $province
-Run the tests with: scripts/test.sh
+The broker and three agents keep running (logs in demo/logs). Try:
+
+  $truc --data-dir demo/agents/$province fetch $id --out demo/files/in
+  $truc --data-dir demo/agents/$province notify $id --status 03 --note "Đã vào sổ"
+  $truc --data-dir demo/agents/$ministry sent $id
+  $truc --data-dir demo/agents/$department send --to $ministry --type "Báo cáo" --subject "Báo cáo tuần"
+  $truc --data-dir demo/agents/$ministry watch            # events as they happen
+  $admin --data-dir demo/broker agencies
+  $admin --data-dir demo/broker audit show $id
+
+Stop everything with: scripts/demo.sh --stop
 EOT

@@ -564,13 +564,18 @@ static void s_sent_list_print(const msgpack_object *root, void *arg)
     cli_table_destroy(&table);
 }
 
-static void s_statuses_text(const msgpack_object *list, char *buf, size_t cap)
+//  The status notices in list that agency sent (all of them when agency is
+//  NULL), as one cell of text.
+static void s_statuses_text(const msgpack_object *list, const char *agency, char *buf, size_t cap)
 {
     size_t used = 0;
     buf[0] = '\0';
     for (uint32_t i = 0; list && list->type == MSGPACK_OBJECT_ARRAY && i < list->via.array.size;
          i++) {
         const msgpack_object *s = &list->via.array.ptr[i];
+        char from[64];
+        if (agency && (!cli_get_text(s, "from", from, sizeof from) || strcmp(from, agency) != 0))
+            continue;
         uint64_t code = 0;
         char note[512];
         cli_get_uint(s, "code", &code);
@@ -630,7 +635,7 @@ static void s_sent_one_print(const msgpack_object *root, void *arg)
                              proto_errname((proto_err_t) code));
                 }
                 s_cell(r, "time", when, sizeof when);
-                s_statuses_text(cli_get(r, "statuses"), statuses, sizeof statuses);
+                s_statuses_text(cli_get(doc, "notices"), agency, statuses, sizeof statuses);
                 const char *cells[] = { agency, state, when, statuses };
                 cli_table_add(table, cells);
             }
