@@ -613,7 +613,8 @@ static void s_on_answer(agent_t *self, const proto_msg_t *msg, const uint8_t *bo
                     PROTO_OK &&
                 s_keep_receipt(self, &item->leaf.id, msg->kind, body, len) == PROTO_OK) {
                 if (accepted)
-                    agent_event(self, "sent.accepted", &item->leaf.id, "u", "seq", item->leaf.seq);
+                    agent_event(self, "sent.accepted", &item->leaf.id, "u", "broker_seq",
+                                item->leaf.seq);
                 else
                     agent_event(self, "sent.rejected", &item->leaf.id, "uss", "code",
                                 (uint64_t) item->leaf.code, "error",

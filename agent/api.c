@@ -587,8 +587,13 @@ static void s_cmd_operation(s_req_t *req, const msgpack_object *map, int kind)
             s_fail(req, PROTO_ERR_VALUE, "refs", "'%s' is not a document id", text);
             ok = false;
         } else if (!s_sent_summary(self, &ids[i], &summary, &sent_kind)) {
-            s_fail(req, PROTO_ERR_UNKNOWN_DOC, "refs", "%s is not a document this agency sent",
-                   text);
+            //  A document this agency received is known, but not its to act on.
+            const void *v;
+            size_t vlen;
+            bool received = proto_store_get(self->kv, T_INBOX, ids[i].bytes, PROTO_ID_LEN, &v,
+                                            &vlen) == PROTO_OK;
+            s_fail(req, received ? PROTO_ERR_NOT_AUTHORIZED : PROTO_ERR_UNKNOWN_DOC, "refs",
+                   "%s is not a document this agency sent", text);
             ok = false;
         } else {
             if (sent_kind == PROTO_KIND_STATUS) {

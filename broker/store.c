@@ -216,7 +216,7 @@ typedef struct {
 static bool s_prefix_step(void *arg, const void *key, size_t klen, const void *value, size_t vlen)
 {
     s_prefix_t *p = arg;
-    if (klen < p->len || memcmp(key, p->prefix, p->len) != 0)
+    if (p->len && (klen < p->len || memcmp(key, p->prefix, p->len) != 0))
         return false;
     p->visited++;
     return p->fn(p->arg, key, klen, value, vlen);
