@@ -719,8 +719,11 @@ static void s_on_status(agent_t *self, const proto_msg_t *msg)
         proto_store_put(self->kv, T_SEEN, n->id.bytes, PROTO_ID_LEN, "", 0) == PROTO_OK) {
         //  About a document we sent (01-06, 15, 16), or one we received (13).
         bool about_sent = n->code != 13;
+        //  API.md section 5: sent.status names the recipient that answered
+        //  (agency), inbox.status the sender that asks (from).
         agent_event(self, about_sent ? "sent.status" : "inbox.status", &n->id, "ssus", "doc", doc,
-                    "agency", n->from, "code", (uint64_t) n->code, "note", n->note);
+                    about_sent ? "agency" : "from", n->from, "code", (uint64_t) n->code, "note",
+                    n->note);
     }
     msgpack_sbuffer_destroy(&buf);
 }
