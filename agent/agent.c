@@ -1251,6 +1251,13 @@ fail:
     return NULL;
 }
 
+//  Milliseconds from then to now; 0 if then is later (set during this turn,
+//  or the wall clock stepped back), so nothing looks like a long silence.
+static uint64_t s_elapsed(uint64_t now, uint64_t then)
+{
+    return now > then ? now - then : 0;
+}
+
 int agent_run(agent_t *self)
 {
     while (!self->stop) {
@@ -1265,18 +1272,22 @@ int agent_run(agent_t *self)
                 self->next_attempt = now + 250;
         }
         uint64_t silence = (uint64_t) (self->heartbeat ? self->heartbeat : 5000) * 3;
-        if (self->state == A_HELLO && now - self->state_since > 10000)
+        //  Times set during this turn can be later than `now`: compare with
+        //  s_elapsed, which never wraps below zero.
+        now = agent_now();
+        if (self->state == A_HELLO && s_elapsed(now, self->state_since) > 10000)
             s_reset(self, "no READY from the broker within 10 s (refused at the handshake?)");
-        else if (self->state == A_READY && now - self->last_recv > silence)
+        else if (self->state == A_READY && s_elapsed(now, self->last_recv) > silence)
             s_reset(self, "the broker went silent");
         //  Items sent and never answered (lost with a connection the socket
         //  replaced quietly): send the window again.
-        if (self->state == A_READY && self->out_in_flight && now - self->last_answer > 30000) {
+        if (self->state == A_READY && self->out_in_flight &&
+            s_elapsed(now, self->last_answer) > 30000) {
             self->out_in_flight = 0;
             self->out_dirty = true;
             self->last_answer = now;
         }
-        if (self->state == A_READY && now - self->last_send >= self->heartbeat) {
+        if (self->state == A_READY && s_elapsed(now, self->last_send) >= self->heartbeat) {
             proto_msg_t hb;
             memset(&hb, 0, sizeof hb);
             hb.kind = PROTO_KIND_HEARTBEAT;

@@ -40,6 +40,13 @@ static uint64_t s_now(void)
     return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
 }
 
+//  Milliseconds from then to now; 0 if the wall clock stepped back, so a
+//  clock adjustment never looks like a long silence.
+static uint64_t s_elapsed(uint64_t now, uint64_t then)
+{
+    return now > then ? now - then : 0;
+}
+
 static void s_id_text(const proto_id_t *id, char out[37])
 {
     proto_id_format(id, out);
@@ -1401,13 +1408,13 @@ static void s_heartbeats(broker_server_t *self, uint64_t now)
         s_peer_t *p = self->peers[i];
         if (p->dead)
             continue;
-        if (now - p->last_recv > limit) {
+        if (s_elapsed(now, p->last_recv) > limit) {
             proto_log_info("event=disconnected agency=%s reason=silent in_flight=%u", p->agency,
                            p->nflight);
             if (p->state == S_READY)
                 s_audit(self, BROKER_AUDIT_DISCONNECTED, p->agency, NULL, "silent", NULL);
             p->dead = true;
-        } else if (p->state == S_READY && now - p->last_send >= self->config->heartbeat) {
+        } else if (p->state == S_READY && s_elapsed(now, p->last_send) >= self->config->heartbeat) {
             proto_msg_t msg;
             memset(&msg, 0, sizeof msg);
             msg.kind = PROTO_KIND_HEARTBEAT;
@@ -1828,7 +1835,7 @@ int broker_server_run(broker_server_t *self)
         if (items[5].revents & ZMQ_POLLIN)
             broker_admin_backup_done(self);
         now = s_now();
-        if (now - self->minute_mark >= 60000) {
+        if (s_elapsed(now, self->minute_mark) >= 60000) {
             uint64_t counts[3] = { self->accepted, self->rejected, self->delivered };
             for (int i = 0; i < 3; i++) {
                 self->last_minute[i] = counts[i] - self->this_minute_base[i];
