@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# test_cli_live.sh - the `truc` command against a real broker and two real
+# agents: every command a clerk uses, their --json output, and the errors a
+# clerk meets, each with its documented exit code.
+#   usage: test_cli_live.sh TRUC_BROKER TRUC_KEYS TRUC_AGENT TRUC
+set -uo pipefail
+BROKER=$1 KEYS=$2 AGENT=$3 TRUC=$4
+work=$(mktemp -d "${TMPDIR:-/tmp}/truc-cli-live.XXXXXX")
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+cd "$work"
+
+passed=0 failed=0
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
+# check NAME WANTED_EXIT PATTERN -- command...
+check() {
+  local name=$1 want=$2 pattern=$3
+  shift 4
+  local out status=0
+  out=$("$@" 2>&1) || status=$?
+  if [ "$status" != "$want" ]; then bad "$name: exit $status, wanted $want: $out"
+  elif ! grep -qE -- "$pattern" <<<"$out"; then bad "$name: output lacks /$pattern/: $out"
+  else ok; fi
+}
+# wait_for SECONDS command...: until the command succeeds
+wait_for() {
+  local limit=$1
+  shift
+  for _ in $(seq $((limit * 5))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
+  return 1
+}
+
+A=000.00.01.H01
+B=000.00.00.G09
+"$KEYS" new --broker hub --out keys >/dev/null
+for c in $A $B; do
+  "$KEYS" new --agency $c --out keys >/dev/null
+  "$KEYS" directory add --dir dir.ini keys/$c.public >/dev/null
+done
+"$BROKER" --identity keys/hub.secret --directory dir.ini --data-dir broker \
+  --endpoint 'tcp://127.0.0.1:*' --set network.heartbeat=1s >broker.log 2>&1 &
+pids+=($!)
+wait_for 20 test -s broker/endpoint || { echo "broker did not start"; cat broker.log; exit 1; }
+endpoint=$(cat broker/endpoint)
+for c in $A $B; do
+  "$AGENT" --identity keys/$c.secret --data-dir agent-$c --broker "$endpoint" \
+    --broker-key keys/hub.public >agent-$c.log 2>&1 &
+  pids+=($!)
+done
+ta() { "$TRUC" --data-dir "agent-$A" "$@"; }
+tb() { "$TRUC" --data-dir "agent-$B" "$@"; }
+connected() { "$TRUC" --data-dir "agent-$1" health --json | grep -qE '"connected": *true'; }
+wait_for 30 connected $A || bad "agent A never connected"
+wait_for 30 connected $B || bad "agent B never connected"
+
+check "health" 0 "agency" -- ta health
+check "health --json" 0 '"agency": *"000.00.01.H01"' -- ta health --json
+check "directory" 0 "$B" -- ta directory
+
+head -c 200000 /dev/urandom > report.pdf
+out=$(ta send --to $B --type "Công văn" --subject "Về việc thử nghiệm dòng lệnh" \
+  --code-number 12 --notation UBND-VP --urgency immediate --signer "Nguyễn Văn An" \
+  --date 2026-11-21 --attach report.pdf 2>&1) && ok || bad "send: $out"
+id=$(grep -Eo '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}' <<<"$out" | head -1)
+[ -n "$id" ] && ok || bad "send printed no id: $out"
+
+wait_for 30 bash -c "'$TRUC' --data-dir agent-$B inbox --json | grep -q $id" || bad "the document never reached B"
+check "inbox" 0 "Về việc thử nghiệm dòng lệnh" -- tb inbox
+check "inbox --json" 0 "\"id\": *\"$id\"" -- tb inbox --json
+check "inbox --unread --from" 0 "$id" -- tb inbox --unread --from $A
+check "fetch" 0 "report.pdf" -- tb fetch "$id" --out "$work/in"
+cmp -s report.pdf "$work/in/$id/report.pdf" && ok || bad "fetched attachment differs"
+check "fetch --json" 0 '"subject": *"Về việc thử nghiệm dòng lệnh"' -- tb fetch "$id" --out "$work/in2" --json
+check "ack" 0 "" -- tb ack "$id"
+out=$(tb inbox --unread --json)
+grep -q "$id" <<<"$out" && bad "acked document still unread: $out" || ok
+check "notify" 0 "[0-9a-f]{8}-" -- tb notify "$id" --status 03 --note "Đã vào sổ"
+
+delivered_and_noted() { ta sent "$id" --json | grep -q '"DELIVERED"' && ta sent "$id" --json | grep -qE '"code": *3'; }
+wait_for 30 delivered_and_noted || bad "A never saw B's receipt and notice: $(ta sent "$id" --json)"
+check "sent ID" 0 "delivered" -- ta sent "$id"
+check "sent ID --json" 0 '"state": *"accepted"' -- ta sent "$id" --json
+check "sent" 0 "$id" -- ta sent
+check "events" 0 "inbox.new" -- tb watch --after 0 --topic inbox.new --count 1 --json
+check "answer without a recall" 3 "ERR_BAD_STATE" -- tb notify "$id" --status 15
+
+check "recall" 0 "[0-9a-f]{8}-" -- ta recall "$id" --note "Xin lấy lại"
+wait_for 30 bash -c "'$TRUC' --data-dir agent-$B fetch $id --json | grep -qE '\"code\": *13'" || bad "B never saw the recall request"
+check "answer the recall" 0 "[0-9a-f]{8}-" -- tb notify "$id" --status 16 --note "Đã xử lý"
+check "revoke" 0 "[0-9a-f]{8}-" -- ta revoke "$id" --reason "Ban hành nhầm"
+check "quarantine (empty)" 0 "" -- tb quarantine
+
+# Errors a clerk meets: exit 3 with the agent's code, exit 1 for usage, 4 local.
+check "unknown recipient" 3 "ERR_UNKNOWN_AGENCY" -- ta send --to 000.00.09.H99 --type T --subject S
+check "bad agency code" 1 "" -- ta send --to 1.2.3 --type T --subject S
+check "missing attachment" 4 "nope.pdf" -- ta send --to $B --type T --subject S --attach nope.pdf
+check "unknown document" 3 "ERR_UNKNOWN_DOC" -- tb fetch 00000000-0000-4000-8000-000000000000 --out "$work/x"
+check "status of an unknown document" 3 "ERR_UNKNOWN_DOC" -- ta notify 00000000-0000-4000-8000-000000000000 --status 03
+check "revoke a received document" 3 "ERR_NOT_AUTHORIZED" -- tb revoke "$id" --reason x
+
+# The broker goes away: sending still works and says where the document is.
+kill -TERM "${pids[0]}"; wait "${pids[0]}" 2>/dev/null
+wait_for 30 bash -c "! '$TRUC' --data-dir agent-$A health --json | grep -qE '\"connected\": *true'" || bad "A still says connected"
+check "send while the broker is down" 0 "outbox" -- ta send --to $B --type T --subject "Khi mất kết nối"
+check "health shows the outbox" 0 '"outbox": *1' -- ta health --json
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
