@@ -302,6 +302,17 @@ static proto_err_t s_missing(mp_ctx_t *ctx, const char *name)
     return mp_fail(ctx, PROTO_ERR_MISSING, name, "required field missing");
 }
 
+//  Copy a checked string value into the message arena.
+static proto_err_t s_keep(mp_ctx_t *ctx, const char *name, const msgpack_object *v,
+                          const char **out)
+{
+    char *copy = proto_arena_strndup(ctx->arena, v->via.str.ptr, v->via.str.size);
+    if (!copy)
+        return mp_fail(ctx, PROTO_ERR_NOMEM, name, "out of memory");
+    *out = copy;
+    return PROTO_OK;
+}
+
 proto_err_t mp_text(mp_ctx_t *ctx, const char *name, const msgpack_object *v, bool required,
                     size_t max_chars, const char **out)
 {
@@ -324,11 +335,7 @@ proto_err_t mp_text(mp_ctx_t *ctx, const char *name, const msgpack_object *v, bo
             return mp_fail(ctx, PROTO_ERR_VALUE, name, "must not be empty");
         return PROTO_OK; // empty optional text is the same as absent
     }
-    char *copy = proto_arena_strndup(ctx->arena, v->via.str.ptr, v->via.str.size);
-    if (!copy)
-        return mp_fail(ctx, PROTO_ERR_NOMEM, name, "out of memory");
-    *out = copy;
-    return PROTO_OK;
+    return s_keep(ctx, name, v, out);
 }
 
 proto_err_t mp_ascii(mp_ctx_t *ctx, const char *name, const msgpack_object *v, bool required,
@@ -348,11 +355,7 @@ proto_err_t mp_ascii(mp_ctx_t *ctx, const char *name, const msgpack_object *v, b
     }
     if (v->via.str.size == 0)
         return required ? mp_fail(ctx, PROTO_ERR_VALUE, name, "must not be empty") : PROTO_OK;
-    char *copy = proto_arena_strndup(ctx->arena, v->via.str.ptr, v->via.str.size);
-    if (!copy)
-        return mp_fail(ctx, PROTO_ERR_NOMEM, name, "out of memory");
-    *out = copy;
-    return PROTO_OK;
+    return s_keep(ctx, name, v, out);
 }
 
 proto_err_t mp_agency(mp_ctx_t *ctx, const char *name, const msgpack_object *v, bool required,
@@ -366,11 +369,7 @@ proto_err_t mp_agency(mp_ctx_t *ctx, const char *name, const msgpack_object *v, 
     if (proto_agency_code_check(v->via.str.ptr, v->via.str.size) != PROTO_OK)
         return mp_fail(ctx, PROTO_ERR_AGENCY_CODE, name,
                        "not an agency code of the form 000.00.00.X00");
-    char *copy = proto_arena_strndup(ctx->arena, v->via.str.ptr, v->via.str.size);
-    if (!copy)
-        return mp_fail(ctx, PROTO_ERR_NOMEM, name, "out of memory");
-    *out = copy;
-    return PROTO_OK;
+    return s_keep(ctx, name, v, out);
 }
 
 proto_err_t mp_label(mp_ctx_t *ctx, const char *name, const msgpack_object *v, bool required,
@@ -386,11 +385,7 @@ proto_err_t mp_label(mp_ctx_t *ctx, const char *name, const msgpack_object *v, b
     if (proto_agency_code_check(v->via.str.ptr, v->via.str.size) != PROTO_OK &&
         proto_label_check(v->via.str.ptr, v->via.str.size) != PROTO_OK)
         return mp_fail(ctx, PROTO_ERR_VALUE, name, "not an agency code or broker label");
-    char *copy = proto_arena_strndup(ctx->arena, v->via.str.ptr, v->via.str.size);
-    if (!copy)
-        return mp_fail(ctx, PROTO_ERR_NOMEM, name, "out of memory");
-    *out = copy;
-    return PROTO_OK;
+    return s_keep(ctx, name, v, out);
 }
 
 static bool s_date_valid(const char *p, size_t n)
@@ -421,11 +416,7 @@ proto_err_t mp_date(mp_ctx_t *ctx, const char *name, const msgpack_object *v, bo
         return rc;
     if (!s_date_valid(v->via.str.ptr, v->via.str.size))
         return mp_fail(ctx, PROTO_ERR_VALUE, name, "not a calendar date YYYY-MM-DD");
-    char *copy = proto_arena_strndup(ctx->arena, v->via.str.ptr, v->via.str.size);
-    if (!copy)
-        return mp_fail(ctx, PROTO_ERR_NOMEM, name, "out of memory");
-    *out = copy;
-    return PROTO_OK;
+    return s_keep(ctx, name, v, out);
 }
 
 proto_err_t mp_uint(mp_ctx_t *ctx, const char *name, const msgpack_object *v, bool required,
