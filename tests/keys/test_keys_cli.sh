@@ -196,7 +196,10 @@ check "verify encrypted-key signature" 0 "good signature from $A ($FP_ENC)" "$KE
 cp doc.txt tampered.txt
 printf 'x' >>tampered.txt
 check "verify tampered file" 2 "BAD signature on tampered.txt" "$KEYS" verify --public keys/$A.public tampered.txt doc.txt.sig
-sed 's/^signature = ./signature = f/; s/^signature = ff/signature = 0f/' doc.txt.sig >flipped.sig
+# Change the first hex digit of the signature for sure: 0 becomes 1, anything
+# else becomes 0 (replacing it with a fixed digit left it unchanged 1 time in 16).
+sed -e 's/^signature = 0/signature = 1/' -e 't' -e 's/^signature = ./signature = 0/' doc.txt.sig >flipped.sig
+cmp -s doc.txt.sig flipped.sig && { echo "FAIL: the signature file did not change" >&2; exit 1; }
 check "verify tampered signature" 2 "BAD signature" "$KEYS" verify --public keys/$A.public doc.txt flipped.sig
 check "verify with another agency's key" 2 "BAD signature: doc.txt.sig names signer agency $A" "$KEYS" verify --public keys/$B.public doc.txt
 check "verify with a re-keyed agency" 2 "BAD signature" "$KEYS" verify --public enc/$A.public doc.txt
