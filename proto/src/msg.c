@@ -345,57 +345,60 @@ static proto_err_t s_signer(mp_ctx_t *ctx, const msgpack_object *v, proto_signer
     return rc;
 }
 
-static proto_err_t s_refs(mp_ctx_t *ctx, const msgpack_object *v, proto_doc_t *doc)
+//  Decode an optional array of maps: allocate count elements of size bytes,
+//  point *out_ptr at them, and run fn on each with its path pushed.
+typedef proto_err_t(s_item_fn)(mp_ctx_t *ctx, const msgpack_object *item, void *elem, void *arg);
+
+static proto_err_t s_list(mp_ctx_t *ctx, const char *name, const msgpack_object *v, uint32_t max,
+                          size_t size, void *out_ptr, uint32_t *count, s_item_fn *fn, void *arg)
 {
     const msgpack_object *items;
-    proto_err_t rc =
-        mp_array(ctx, "response_for", v, false, 0, PROTO_MAX_REFS, &items, &doc->nresponse_for);
-    if (rc || !doc->nresponse_for)
+    char *elems;
+    proto_err_t rc = mp_array(ctx, name, v, false, 0, max, &items, count);
+    if (rc || !*count)
         return rc;
-    if ((rc = mp_alloc(ctx, doc->nresponse_for, sizeof(proto_ref_t), &doc->response_for)))
+    if ((rc = mp_alloc(ctx, *count, size, &elems)))
         return rc;
-    size_t mark = mp_path_push(ctx, "response_for");
-    for (uint32_t i = 0; i < doc->nresponse_for && !rc; i++) {
-        const msgpack_object *f[NKEYS(s_ref_keys)];
-        proto_ref_t *ref = &doc->response_for[i];
+    memcpy(out_ptr, &elems, sizeof elems);
+    size_t mark = mp_path_push(ctx, name);
+    for (uint32_t i = 0; i < *count && !rc; i++) {
         size_t mark_i = mp_path_push_index(ctx, i);
-        rc = mp_map(ctx, &items[i], s_ref_keys, NKEYS(s_ref_keys), f);
-        if (!rc)
-            rc = mp_agency(ctx, "agency", f[0], true, &ref->agency);
-        if (!rc)
-            rc = mp_text(ctx, "code", f[1], false, PROTO_MAX_SHORT, &ref->code);
-        if (!rc)
-            rc = mp_date(ctx, "date", f[2], false, &ref->date);
-        if (!rc && f[3]) {
-            ref->has_doc = true;
-            rc = s_id(ctx, "doc", f[3], true, &ref->doc);
-        }
+        rc = fn(ctx, &items[i], elems + i * size, arg);
         mp_path_pop(ctx, mark_i);
     }
     mp_path_pop(ctx, mark);
     return rc;
 }
 
-static proto_err_t s_trace(mp_ctx_t *ctx, const msgpack_object *v, proto_doc_t *doc)
+static proto_err_t s_ref_item(mp_ctx_t *ctx, const msgpack_object *item, void *elem, void *arg)
 {
-    const msgpack_object *items;
-    proto_err_t rc = mp_array(ctx, "trace", v, false, 0, PROTO_MAX_TRACE, &items, &doc->ntrace);
-    if (rc || !doc->ntrace)
-        return rc;
-    if ((rc = mp_alloc(ctx, doc->ntrace, sizeof(proto_hop_t), &doc->trace)))
-        return rc;
-    size_t mark = mp_path_push(ctx, "trace");
-    for (uint32_t i = 0; i < doc->ntrace && !rc; i++) {
-        const msgpack_object *f[NKEYS(s_hop_keys)];
-        size_t mark_i = mp_path_push_index(ctx, i);
-        rc = mp_map(ctx, &items[i], s_hop_keys, NKEYS(s_hop_keys), f);
-        if (!rc)
-            rc = mp_agency(ctx, "agency", f[0], true, &doc->trace[i].agency);
-        if (!rc)
-            rc = mp_uint(ctx, "time", f[1], true, 0, UINT64_MAX, &doc->trace[i].time);
-        mp_path_pop(ctx, mark_i);
+    const msgpack_object *f[NKEYS(s_ref_keys)];
+    proto_ref_t *ref = elem;
+    (void) arg;
+    proto_err_t rc = mp_map(ctx, item, s_ref_keys, NKEYS(s_ref_keys), f);
+    if (!rc)
+        rc = mp_agency(ctx, "agency", f[0], true, &ref->agency);
+    if (!rc)
+        rc = mp_text(ctx, "code", f[1], false, PROTO_MAX_SHORT, &ref->code);
+    if (!rc)
+        rc = mp_date(ctx, "date", f[2], false, &ref->date);
+    if (!rc && f[3]) {
+        ref->has_doc = true;
+        rc = s_id(ctx, "doc", f[3], true, &ref->doc);
     }
-    mp_path_pop(ctx, mark);
+    return rc;
+}
+
+static proto_err_t s_hop_item(mp_ctx_t *ctx, const msgpack_object *item, void *elem, void *arg)
+{
+    const msgpack_object *f[NKEYS(s_hop_keys)];
+    proto_hop_t *hop = elem;
+    (void) arg;
+    proto_err_t rc = mp_map(ctx, item, s_hop_keys, NKEYS(s_hop_keys), f);
+    if (!rc)
+        rc = mp_agency(ctx, "agency", f[0], true, &hop->agency);
+    if (!rc)
+        rc = mp_uint(ctx, "time", f[1], true, 0, UINT64_MAX, &hop->time);
     return rc;
 }
 
@@ -513,38 +516,26 @@ static proto_err_t s_enc(mp_ctx_t *ctx, const msgpack_object *v, const proto_doc
     return rc;
 }
 
-static proto_err_t s_attachments(mp_ctx_t *ctx, const msgpack_object *v, proto_doc_t *doc)
+static proto_err_t s_att_item(mp_ctx_t *ctx, const msgpack_object *item, void *elem, void *arg)
 {
-    const msgpack_object *items;
-    proto_err_t rc = mp_array(ctx, "att", v, false, 0, PROTO_MAX_ATTACHMENTS, &items, &doc->natt);
-    if (rc || !doc->natt)
-        return rc;
-    if ((rc = mp_alloc(ctx, doc->natt, sizeof(proto_attachment_t), &doc->att)))
-        return rc;
-    size_t mark = mp_path_push(ctx, "att");
-    for (uint32_t i = 0; i < doc->natt && !rc; i++) {
-        const msgpack_object *f[NKEYS(s_att_keys)];
-        proto_attachment_t *att = &doc->att[i];
-        size_t mark_i = mp_path_push_index(ctx, i);
-        rc = mp_map(ctx, &items[i], s_att_keys, NKEYS(s_att_keys), f);
-        if (!rc)
-            rc = mp_text(ctx, "name", f[0], true, PROTO_MAX_NAME, &att->name);
-        if (!rc && !s_file_name_valid(att->name))
-            rc = mp_fail(ctx, PROTO_ERR_VALUE, "name",
-                         "a file name may not be . or .. nor contain / \\ or control characters");
-        if (!rc)
-            rc = mp_ascii(ctx, "type", f[1], true, PROTO_MAX_MEDIA_TYPE, &att->type);
-        if (!rc && !strchr(att->type, '/'))
-            rc = mp_fail(ctx, PROTO_ERR_VALUE, "type", "not a media type (type/subtype)");
-        if (!rc)
-            rc = mp_uint(ctx, "size", f[2], true, 0, PROTO_MAX_ATTACHMENT_SIZE, &att->size);
-        if (!rc)
-            rc = mp_bin(ctx, "hash", f[3], true, PROTO_HASH_LEN, att->hash);
-        if (!rc && f[4])
-            rc = s_enc(ctx, f[4], doc, att);
-        mp_path_pop(ctx, mark_i);
-    }
-    mp_path_pop(ctx, mark);
+    const msgpack_object *f[NKEYS(s_att_keys)];
+    proto_attachment_t *att = elem;
+    proto_err_t rc = mp_map(ctx, item, s_att_keys, NKEYS(s_att_keys), f);
+    if (!rc)
+        rc = mp_text(ctx, "name", f[0], true, PROTO_MAX_NAME, &att->name);
+    if (!rc && !s_file_name_valid(att->name))
+        rc = mp_fail(ctx, PROTO_ERR_VALUE, "name",
+                     "a file name may not be . or .. nor contain / \\ or control characters");
+    if (!rc)
+        rc = mp_ascii(ctx, "type", f[1], true, PROTO_MAX_MEDIA_TYPE, &att->type);
+    if (!rc && !strchr(att->type, '/'))
+        rc = mp_fail(ctx, PROTO_ERR_VALUE, "type", "not a media type (type/subtype)");
+    if (!rc)
+        rc = mp_uint(ctx, "size", f[2], true, 0, PROTO_MAX_ATTACHMENT_SIZE, &att->size);
+    if (!rc)
+        rc = mp_bin(ctx, "hash", f[3], true, PROTO_HASH_LEN, att->hash);
+    if (!rc && f[4])
+        rc = s_enc(ctx, f[4], arg, att);
     return rc;
 }
 
@@ -602,7 +593,8 @@ static proto_err_t s_doc_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_do
         rc = s_text_list(ctx, "places", f[D_PLACES], PROTO_MAX_PLACES, PROTO_MAX_NAME, &doc->places,
                          &doc->nplaces);
     if (!rc)
-        rc = s_refs(ctx, f[D_RESPONSE_FOR], doc);
+        rc = s_list(ctx, "response_for", f[D_RESPONSE_FOR], PROTO_MAX_REFS, sizeof(proto_ref_t),
+                    &doc->response_for, &doc->nresponse_for, s_ref_item, NULL);
     if (!rc)
         rc = s_u8(ctx, "op", f[D_OP], false, 0, 3, &doc->op);
     if (!rc)
@@ -629,11 +621,13 @@ static proto_err_t s_doc_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_do
         mp_path_pop(ctx, mark_refs);
     }
     if (!rc)
-        rc = s_trace(ctx, f[D_TRACE], doc);
+        rc = s_list(ctx, "trace", f[D_TRACE], PROTO_MAX_TRACE, sizeof(proto_hop_t), &doc->trace,
+                    &doc->ntrace, s_hop_item, NULL);
     if (!rc)
         rc = s_ext(ctx, f[D_EXT], doc);
     if (!rc)
-        rc = s_attachments(ctx, f[D_ATT], doc);
+        rc = s_list(ctx, "att", f[D_ATT], PROTO_MAX_ATTACHMENTS, sizeof(proto_attachment_t),
+                    &doc->att, &doc->natt, s_att_item, doc);
     mp_path_pop(ctx, mark);
     return rc;
 }
