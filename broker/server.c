@@ -189,6 +189,9 @@ static bool s_send_msg(broker_server_t *self, s_peer_t *p, const proto_msg_t *ms
     return sent;
 }
 
+static void s_audit(broker_server_t *self, broker_audit_event_t event, const char *agency,
+                    const proto_id_t *id, const char *detail, uint64_t *seq);
+
 static void s_send_error(broker_server_t *self, s_peer_t *p, proto_err_t code, const char *text,
                          const proto_id_t *ref, bool fatal)
 {
@@ -205,6 +208,14 @@ static void s_send_error(broker_server_t *self, s_peer_t *p, proto_err_t code, c
     s_send_msg(self, p, &msg);
     proto_log_info("event=error_sent agency=%s code=%s fatal=%s detail=\"%s\"", p->agency,
                    proto_errname(code), fatal ? "yes" : "no", msg.u.error.message);
+    //  Refusals for who the agency is or what it may touch (2xx, 3xx) go in
+    //  the audit chain; malformed input (1xx) and back-pressure (4xx) are
+    //  only logged and counted, so garbage cannot grow the chain.
+    if (code >= 200 && code < 400 && p->agency[0]) {
+        char detail[200];
+        snprintf(detail, sizeof detail, "code=%s %s", proto_errname(code), msg.u.error.message);
+        s_audit(self, BROKER_AUDIT_DENIED, p->agency, ref, detail, NULL);
+    }
     if (fatal)
         p->dead = true;
 }

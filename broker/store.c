@@ -836,7 +836,8 @@ const char *broker_audit_event_name(int event)
                                    "returned",
                                    "purged",
                                    "admin",
-                                   "disconnected" };
+                                   "disconnected",
+                                   "denied" };
     return event > 0 && (size_t) event < sizeof names / sizeof names[0] ? names[event] : "?";
 }
 

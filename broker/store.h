@@ -219,6 +219,7 @@ typedef enum {
     BROKER_AUDIT_PURGED = 11,
     BROKER_AUDIT_ADMIN = 12,
     BROKER_AUDIT_DISCONNECTED = 13,
+    BROKER_AUDIT_DENIED = 14, // an agency's request refused for who it is or what it asked
 } broker_audit_event_t;
 
 const char *broker_audit_event_name(int event);
