@@ -367,6 +367,15 @@ static bool s_copy_doc(s_req_t *req, const msgpack_object *doc, msgpack_packer *
         }
         if (s_is(key, "from")) {
             if (!s_is(val, req->self->agency)) {
+                //  A DMS claiming another agency is worth an event, not
+                //  only an answer: whoever watches the agent should see it.
+                char claimed[41] = "";
+                if (val->type == MSGPACK_OBJECT_STR)
+                    snprintf(claimed, sizeof claimed, "%.*s",
+                             (int) (val->via.str.size < 40 ? val->via.str.size : 40),
+                             val->via.str.ptr);
+                agent_event(req->self, "api.denied", NULL, "sss", "field", "doc.from", "claimed",
+                            claimed, "code", proto_errname(PROTO_ERR_NOT_AUTHORIZED));
                 s_fail(req, PROTO_ERR_NOT_AUTHORIZED, "doc.from", "this agent signs only as %s",
                        req->self->agency);
                 return false;
