@@ -56,6 +56,11 @@ const proto_opt_t broker_config_table[] = {
     OPT("store", "map_size", PROTO_OPT_SIZE, map_size, "64G", 16u << 20, 1ull << 44, false,
         "Maximum size of the store (the LMDB map). When it is reached, submissions are "
         "REJECTED with ERR_STORE_FULL while deliveries go on."),
+    OPT("store", "min_free", PROTO_OPT_SIZE, min_free, "64M", 0, 1ull << 44, false,
+        "Free space the file system under data_dir must keep. A submission that would leave "
+        "less is REJECTED with ERR_STORE_FULL, so deliveries, receipts and the audit chain "
+        "still find room. 0 turns the check off (the map and the disk still refuse when "
+        "full)."),
     OPT("store", "commit_batch", PROTO_OPT_UINT, commit_batch, "256", 1, 100000, false,
         "Most documents that share one durable commit and one receipt signature."),
     OPT("store", "commit_delay", PROTO_OPT_UINT, commit_delay, "1000", 0, 1000000, false,

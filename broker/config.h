@@ -34,6 +34,7 @@ typedef struct {
     uint64_t max_window;      // largest delivery window granted to an agent
     //  [store]
     uint64_t map_size;     // LMDB map size: the store's maximum size
+    uint64_t min_free;     // bytes the data dir's file system keeps free
     uint64_t commit_batch; // documents per group commit at most
     uint64_t commit_delay; // microseconds a batch may wait for more
     uint64_t ttl;          // ms a document may wait for a recipient

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -263,6 +264,29 @@ static s_entry_t *s_entry_add(broker_server_t *self, const s_peer_t *p, int kind
     e->kind = kind;
     e->dup_of = -1;
     return e;
+}
+
+//  Whether a document of this many bytes leaves store.min_free on the file
+//  system under the store. statvfs is asked at most every 100 ms; what was
+//  accepted since is counted against its answer.
+static bool s_disk_room(broker_server_t *self, uint64_t bytes)
+{
+    if (self->config->min_free == 0)
+        return true;
+    uint64_t now = s_now();
+    if (now - self->disk_checked >= 100 || now < self->disk_checked) {
+        struct statvfs fs;
+        if (statvfs(self->config->data_dir, &fs) != 0)
+            return true; // the store itself will say if it cannot write
+        self->disk_free = (uint64_t) fs.f_bavail * fs.f_frsize;
+        self->disk_checked = now;
+        self->disk_taken = 0;
+    }
+    if (self->disk_taken >= self->disk_free ||
+        self->disk_free - self->disk_taken < self->config->min_free + bytes)
+        return false;
+    self->disk_taken += bytes;
+    return true;
 }
 
 //  Queue a REJECTED receipt for a document or notice id and audit it.
@@ -902,6 +926,12 @@ static void s_apply_document(broker_server_t *self, s_peer_t *p, broker_job_t *j
         rc = PROTO_ERR_QUOTA;
         snprintf(detail, sizeof detail, "%" PRIu64 " documents and %" PRIu64 " bytes stored",
                  quota_docs, quota_bytes);
+    }
+    if (!rc && !s_disk_room(self, bytes)) {
+        rc = PROTO_ERR_STORE_FULL;
+        snprintf(detail, sizeof detail,
+                 "%" PRIu64 " bytes free under the store, store.min_free %" PRIu64,
+                 self->disk_free - self->disk_taken, self->config->min_free);
     }
     if (rc)
         return s_reject(self, p, &doc->id, job->hash, doc->from, rc, detail);

@@ -83,6 +83,8 @@ struct broker_server {
     void *admin;                                  // REP socket for truc-admin
     int backup_pipe[2];                           // a finished backup writes its result here
     bool backup_running;
+    //  free space under data_dir: last statvfs answer, when, bytes taken since
+    uint64_t disk_free, disk_checked, disk_taken;
 };
 
 //  Helpers server.c offers admin.c.
