@@ -267,26 +267,29 @@ static s_entry_t *s_entry_add(broker_server_t *self, const s_peer_t *p, int kind
 }
 
 //  Whether a document of this many bytes leaves store.min_free on the file
-//  system under the store. statvfs is asked at most every 100 ms; what was
-//  accepted since is counted against its answer.
+//  system under the store. statvfs is asked at most every 100 ms while there
+//  is room, and again before every refusal, so space that returns is seen at
+//  once; what was accepted since the last answer is counted against it.
 static bool s_disk_room(broker_server_t *self, uint64_t bytes)
 {
     if (self->config->min_free == 0)
         return true;
-    uint64_t now = s_now();
-    if (now - self->disk_checked >= 100 || now < self->disk_checked) {
+    uint64_t now = s_now(), need = self->config->min_free + bytes;
+    bool fresh = now - self->disk_checked < 100 && now >= self->disk_checked;
+    bool room =
+        fresh && self->disk_taken < self->disk_free && self->disk_free - self->disk_taken >= need;
+    if (!room) {
         struct statvfs fs;
         if (statvfs(self->config->data_dir, &fs) != 0)
             return true; // the store itself will say if it cannot write
         self->disk_free = (uint64_t) fs.f_bavail * fs.f_frsize;
         self->disk_checked = now;
         self->disk_taken = 0;
+        room = self->disk_free >= need;
     }
-    if (self->disk_taken >= self->disk_free ||
-        self->disk_free - self->disk_taken < self->config->min_free + bytes)
-        return false;
-    self->disk_taken += bytes;
-    return true;
+    if (room)
+        self->disk_taken += bytes;
+    return room;
 }
 
 //  Queue a REJECTED receipt for a document or notice id and audit it.
