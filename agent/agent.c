@@ -559,6 +559,19 @@ static proto_err_t s_rcpt_set(agent_t *self, const proto_id_t *id, const char *a
     return proto_store_put(self->kv, T_RCPT, key, sizeof key, row, sizeof row);
 }
 
+//  The recorded state of one recipient of a sent document, -1 if none.
+static int s_rcpt_state(agent_t *self, const proto_id_t *id, const char *agency)
+{
+    uint8_t key[PROTO_ID_LEN + PROTO_AGENCY_CODE_LEN];
+    memcpy(key, id->bytes, PROTO_ID_LEN);
+    memcpy(key + PROTO_ID_LEN, agency, PROTO_AGENCY_CODE_LEN);
+    const void *row;
+    size_t len;
+    if (proto_store_get(self->kv, T_RCPT, key, sizeof key, &row, &len) != PROTO_OK || len < 1)
+        return -1;
+    return ((const uint8_t *) row)[0];
+}
+
 //  Keep a verified receipt bundle about a document (kind byte + body).
 static proto_err_t s_keep_receipt(agent_t *self, const proto_id_t *id, int kind, const void *body,
                                   size_t len)
@@ -658,8 +671,13 @@ static void s_on_routed_receipt(agent_t *self, const proto_msg_t *msg, const uin
                         : leaf->event == PROTO_EVENT_REFUSED ? RCPT_REFUSED
                         : leaf->event == PROTO_EVENT_EXPIRED ? RCPT_EXPIRED
                                                              : RCPT_RETURNED;
-        if (proto_store_begin(self->kv) != PROTO_OK ||
-            s_rcpt_set(self, &leaf->id, leaf->to, state, leaf->time, leaf->code) != PROTO_OK ||
+        if (proto_store_begin(self->kv) != PROTO_OK)
+            continue;
+        //  The broker routes a receipt again when our ACK was lost (a crash
+        //  on either side): keep it and announce it once.
+        if (s_rcpt_state(self, &leaf->id, leaf->to) == state)
+            continue;
+        if (s_rcpt_set(self, &leaf->id, leaf->to, state, leaf->time, leaf->code) != PROTO_OK ||
             s_keep_receipt(self, &leaf->id, msg->kind, body, len) != PROTO_OK)
             continue;
         if (state == RCPT_DELIVERED)

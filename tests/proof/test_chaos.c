@@ -386,6 +386,15 @@ static void test_crash_consistency(void **state)
         //  Faults first: the broker dies, agents die, and they come back.
         if (!broker_down && next_broker < (size_t) broker_kills && i >= broker_at[next_broker]) {
             th_broker_kill(env->th);
+            int64_t waiting = 0;
+            for (int k = 0; k < 3; k++)
+                if (!senders[k]->down) {
+                    ah_reply_t *h = ah_call(senders[k]->agent, "{cmd:s}", "health");
+                    waiting += ah_int(h->map, "outbox");
+                    ah_reply_destroy(&h);
+                }
+            th_print("broker killed at document %zu; the senders' outboxes held %" PRId64, i,
+                     waiting);
             broker_down = true;
             broker_up_at = i + (size_t) s_rand_between(20, 300);
             next_broker++;
@@ -398,6 +407,8 @@ static void test_crash_consistency(void **state)
             int who = (int) s_rand_between(0, 4);
             if (!parties[who].down) {
                 ah_agent_kill(parties[who].agent);
+                th_print("agent of %s killed at document %zu", ah_agent_code(parties[who].agent),
+                         i);
                 parties[who].down = true;
                 agent_up_at[who] = i + (size_t) s_rand_between(10, 150);
                 kills_a++;
@@ -535,7 +546,8 @@ static void test_crash_consistency(void **state)
         }
         ok = ok && accepted_receipts >= 1 && delivered_receipts == (int) nr;
         if (!ok && bad_records++ < 5)
-            th_print("sent record of %s: %s", d->id, ah_show(r->map));
+            th_print("sent record of %s: receipts %s", d->id,
+                     ah_show(ah_get(r->map, "document.receipts")));
         receipts_verified += (size_t) (ok ? nrec : 0);
         ah_reply_destroy(&r);
     }
@@ -554,8 +566,11 @@ static void test_crash_consistency(void **state)
                 extra++;
         }
     }
+    size_t accepted = 0;
+    for (size_t i = 0; i < ledger.ndocs; i++)
+        accepted += ledger.docs[i].accepted;
     th_print("documents acknowledged to the DMSs: %zu; accepted by the broker: %zu", ledger.ndocs,
-             ledger.ndocs);
+             accepted);
     th_print("deliveries expected %zu; inbox entries listed %zu; missing %zu; duplicates in "
              "inboxes %zu; duplicate inbox.new events %zu; unexpected %zu",
              want_deliveries, listed, missing, dup_list, dup_new, extra + ledger.unknown);
@@ -568,6 +583,8 @@ static void test_crash_consistency(void **state)
     th_check(listed == want_deliveries, "%zu inbox entries, %zu deliveries", listed,
              want_deliveries);
     th_check(bad_records == 0, "%zu sender records are incomplete", bad_records);
+    th_check(ledger.dup_accepted == 0 && ledger.dup_delivered == 0,
+             "a sender's DMS was told of a receipt twice");
     s_audit_verifies(env);
 
     //  Everything stops cleanly.
