@@ -34,8 +34,8 @@
     moved for a long time (S_STALL_MS).
 
     Sizes: TRUC_TEST_LONG=1 runs the long version (50,000 documents);
-    TRUC_CHAOS_DOCS sets the number; a sanitizer build runs 2,000 by
-    default. TRUC_CHAOS_SEED replays a run's random choices.
+    TRUC_CHAOS_DOCS sets the number. TRUC_CHAOS_SEED replays a run's
+    random choices.
 
     Usage: test_chaos TRUC_BROKER TRUC_KEYS TRUC_AGENT TRUC_ADMIN [TEST_NAME]
 */
@@ -64,17 +64,6 @@
 #include "agent_harness.h"
 #include "proto/msg.h"
 #include "truc_client.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define S_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define S_SANITIZED 1
-#endif
-#endif
-#ifndef S_SANITIZED
-#define S_SANITIZED 0
-#endif
 
 #define S_TYPE     "Công văn"
 #define S_STALL_MS 180000 // a wait fails when nothing moved for this long
@@ -338,9 +327,7 @@ static size_t s_drain_events(s_party_t *p, s_ledger_t *l, s_party_t *const *rcpt
 static void test_crash_consistency(void **state)
 {
     ah_env_t *env = *state;
-    size_t ndocs = (size_t) s_env_u64("TRUC_CHAOS_DOCS", s_long()      ? 50000
-                                                         : S_SANITIZED ? 2000
-                                                                       : 10000);
+    size_t ndocs = (size_t) s_env_u64("TRUC_CHAOS_DOCS", s_long() ? 50000 : 10000);
     int broker_kills = s_long() ? 6 : 5; // the harness keeps 8 broker processes at most
     int agent_kills = s_long() ? 12 : 4;
     s_seed();
