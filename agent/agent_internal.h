@@ -122,6 +122,14 @@ proto_err_t agent_outbox_add(agent_t *self, const proto_msg_t *msg, const void *
 
 //  api.c
 void agent_api_readable(agent_t *self);
+//  Handle one request frame as agent_api_readable does for a request from
+//  the requester whose routing frame is route (borrowed). With replies NULL
+//  the reply goes to the API socket, now or after the commit. With replies
+//  set, every reply is appended there instead of being sent now (one msgpack
+//  map each); a reply that waits for the commit is also queued in
+//  self->after as usual. For the fuzz harness (agent/fuzz/fuzz_api.c).
+void agent_api_handle(agent_t *self, const void *route, size_t route_len, const void *data,
+                      size_t len, msgpack_sbuffer *replies);
 void agent_api_timers(agent_t *self, uint64_t now);
 void agent_api_wake(agent_t *self); // new events: answer long-polls
 

@@ -33,6 +33,7 @@ typedef struct {
     size_t route_len;
     msgpack_sbuffer buf; // the reply being built
     msgpack_packer pk;
+    msgpack_sbuffer *capture; // not NULL: replies go here, not to the socket (agent_api_handle)
 } s_req_t;
 
 // ---------------------------------------------------------------------------
@@ -41,10 +42,12 @@ typedef struct {
 static void s_reply_send(s_req_t *req, bool after_commit)
 {
     agent_t *self = req->self;
+    if (req->capture)
+        msgpack_sbuffer_write(req->capture, req->buf.data, req->buf.size);
     if (after_commit) {
         agent_after_add(self, AFTER_REPLY, req->route, req->route_len, req->buf.data, req->buf.size,
                         NULL, 0);
-    } else {
+    } else if (!req->capture) {
         zmq_send(self->api, req->route, req->route_len, ZMQ_SNDMORE);
         zmq_send(self->api, "", 0, ZMQ_SNDMORE);
         zmq_send(self->api, req->buf.data, req->buf.size, 0);
@@ -552,9 +555,11 @@ static bool s_sent_summary(agent_t *self, const proto_id_t *id, msgpack_unpacked
     *kind = ((const uint8_t *) v)[29];
     size_t off = 0;
     msgpack_unpacked_init(out);
-    return msgpack_unpack_next(out, (const char *) v + 30, len - 30, &off) ==
-               MSGPACK_UNPACK_SUCCESS &&
-           out->data.type == MSGPACK_OBJECT_MAP;
+    if (msgpack_unpack_next(out, (const char *) v + 30, len - 30, &off) == MSGPACK_UNPACK_SUCCESS &&
+        out->data.type == MSGPACK_OBJECT_MAP)
+        return true;
+    msgpack_unpacked_destroy(out);
+    return false;
 }
 
 static void s_cmd_operation(s_req_t *req, const msgpack_object *map, int kind)
@@ -1181,7 +1186,10 @@ static void s_cmd_recall(s_req_t *req, const msgpack_object *map)
         return s_fail(req, PROTO_ERR_STORE, "", "cannot write the store");
     msgpack_unpacked summary;
     uint8_t kind;
-    if (!s_sent_summary(self, &id, &summary, &kind) || kind == PROTO_KIND_STATUS)
+    bool found = s_sent_summary(self, &id, &summary, &kind);
+    if (found && kind == PROTO_KIND_STATUS)
+        msgpack_unpacked_destroy(&summary); // a notice: nothing to recall
+    if (!found || kind == PROTO_KIND_STATUS)
         return s_fail(req, PROTO_ERR_UNKNOWN_DOC, "id", "not a document this agency sent");
     const msgpack_object *all = s_get(&summary.data, "to"), *want = s_get(map, "to");
     const msgpack_object *list = want ? want : all;
@@ -1598,12 +1606,13 @@ static bool s_event_one(void *arg, const void *key, size_t klen, const void *val
 }
 
 //  Answer an events request if there is something (or force): true if sent.
-static bool s_events_answer(agent_t *self, const uint8_t *route, size_t route_len, uint64_t after,
-                            uint32_t limit, bool force)
+//  capture: as in s_req_t (agent_api_handle), or NULL.
+static bool s_events_answer(agent_t *self, const uint8_t *route, size_t route_len,
+                            msgpack_sbuffer *capture, uint64_t after, uint32_t limit, bool force)
 {
     if (proto_store_read_begin(self->kv) != PROTO_OK && !proto_store_writing(self->kv))
         return false;
-    s_req_t req = { .self = self, .route = route, .route_len = route_len };
+    s_req_t req = { .self = self, .route = route, .route_len = route_len, .capture = capture };
     msgpack_sbuffer_init(&req.buf);
     msgpack_packer_init(&req.pk, &req.buf, msgpack_sbuffer_write);
     uint8_t from[8];
@@ -1636,7 +1645,8 @@ static void s_cmd_events(s_req_t *req, const msgpack_object *map)
     if (!s_keys_known(req, map, keys) || !s_uint(req, map, "after", &after, 0, UINT64_MAX) ||
         !s_uint(req, map, "limit", &limit, 1, 1000) || !s_uint(req, map, "wait", &wait, 0, 60000))
         return;
-    if (s_events_answer(self, req->route, req->route_len, after, (uint32_t) limit, wait == 0))
+    if (s_events_answer(self, req->route, req->route_len, req->capture, after, (uint32_t) limit,
+                        wait == 0))
         return;
     if (self->nwaiters == self->waiters_cap) {
         size_t cap = self->waiters_cap ? self->waiters_cap * 2 : 8;
@@ -1665,7 +1675,7 @@ static void s_waiters_check(agent_t *self, uint64_t now, bool woken)
         agent_waiter_t *w = &self->waiters[i];
         bool due = now >= w->deadline;
         if ((woken || due) &&
-            s_events_answer(self, w->route.data, w->route.len, w->after, w->limit, due)) {
+            s_events_answer(self, w->route.data, w->route.len, NULL, w->after, w->limit, due)) {
             free(w->route.data);
             continue;
         }
@@ -1733,6 +1743,16 @@ static void s_handle(s_req_t *req, const uint8_t *data, size_t len)
         s_fail(req, PROTO_ERR_UNKNOWN_FIELD, "cmd", "unknown command %.*s",
                (int) (cmd->via.str.size > 40 ? 40 : cmd->via.str.size), cmd->via.str.ptr);
     msgpack_unpacked_destroy(&u);
+}
+
+void agent_api_handle(agent_t *self, const void *route, size_t route_len, const void *data,
+                      size_t len, msgpack_sbuffer *replies)
+{
+    s_req_t req = { .self = self, .route = route, .route_len = route_len, .capture = replies };
+    msgpack_sbuffer_init(&req.buf);
+    msgpack_packer_init(&req.pk, &req.buf, msgpack_sbuffer_write);
+    s_handle(&req, data, len);
+    msgpack_sbuffer_destroy(&req.buf);
 }
 
 void agent_api_readable(agent_t *self)

@@ -300,6 +300,7 @@ typedef struct s_pending {
 
 struct truc_client {
     void *ctx;                        // own context: a client is independent
+    bool own_ctx;                     // false: the caller's context (truc_client_new_shared)
     void *sock;                       // DEALER
     const proto_identity_t *id;       // borrowed agency identity
     char agency[PROTO_LABEL_MAX + 1]; // its name
@@ -326,8 +327,9 @@ static void s_error(truc_client_t *self, const char *format, ...)
     va_end(ap);
 }
 
-truc_client_t *truc_client_new(const char *endpoint, const proto_identity_t *agency,
-                               const uint8_t broker_curve_pk[PROTO_KEY_LEN], uint32_t window)
+//  A client in ctx (NULL: a context of its own, terminated with the client).
+static truc_client_t *s_client_new(void *ctx, const char *endpoint, const proto_identity_t *agency,
+                                   const uint8_t broker_curve_pk[PROTO_KEY_LEN], uint32_t window)
 {
     if (!endpoint || !agency || sodium_init() < 0)
         return NULL;
@@ -338,7 +340,8 @@ truc_client_t *truc_client_new(const char *endpoint, const proto_identity_t *age
     self->window = window;
     snprintf(self->agency, sizeof self->agency, "%s", proto_identity_public(agency)->name);
     proto_buf_init(&self->buf);
-    self->ctx = zmq_ctx_new();
+    self->own_ctx = ctx == NULL;
+    self->ctx = ctx ? ctx : zmq_ctx_new();
     if (self->ctx)
         self->sock = zmq_socket(self->ctx, ZMQ_DEALER);
     if (!self->sock) {
@@ -371,6 +374,21 @@ truc_client_t *truc_client_new(const char *endpoint, const proto_identity_t *age
     return self;
 }
 
+truc_client_t *truc_client_new(const char *endpoint, const proto_identity_t *agency,
+                               const uint8_t broker_curve_pk[PROTO_KEY_LEN], uint32_t window)
+{
+    return s_client_new(NULL, endpoint, agency, broker_curve_pk, window);
+}
+
+truc_client_t *truc_client_new_shared(void *ctx, const char *endpoint,
+                                      const proto_identity_t *agency,
+                                      const uint8_t broker_curve_pk[PROTO_KEY_LEN], uint32_t window)
+{
+    if (!ctx)
+        return NULL;
+    return s_client_new(ctx, endpoint, agency, broker_curve_pk, window);
+}
+
 void truc_client_destroy(truc_client_t **self_p)
 {
     if (!self_p || !*self_p)
@@ -386,7 +404,7 @@ void truc_client_destroy(truc_client_t **self_p)
     proto_msg_destroy(&self->directory);
     if (self->sock)
         zmq_close(self->sock);
-    if (self->ctx)
+    if (self->ctx && self->own_ctx)
         zmq_ctx_term(self->ctx);
     proto_buf_free(&self->buf);
     free(self);
@@ -907,6 +925,83 @@ proto_err_t truc_client_ack_deliveries(truc_client_t *self, const proto_director
         }
         if (rc)
             break;
+        rc = proto_doc_hash(&d->doc, leaves[i].hash);
+        leaves[i].event = PROTO_EVENT_DELIVERED;
+        leaves[i].id = d->doc.id;
+        leaves[i].from = d->doc.from;
+        leaves[i].to = self->agency;
+        leaves[i].time = now;
+    }
+    proto_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.kind = PROTO_KIND_DELIVERED;
+    if (!rc)
+        rc = proto_receipts_build(leaves, n, self->id, now, &msg.u.receipts.head,
+                                  msg.u.receipts.sig, items, paths);
+    if (!rc) {
+        msg.u.receipts.items = items;
+        msg.u.receipts.nitems = (uint32_t) n;
+        rc = truc_client_send(self, &msg, NULL, NULL, 0);
+    }
+    free(leaves);
+    free(items);
+    free(paths);
+    return rc;
+}
+
+// ---------------------------------------------------------------------------
+//  Pipelined traffic (benchmarks)
+
+proto_err_t truc_client_send_frames_nocopy(truc_client_t *self, const void *const *frames,
+                                           const size_t *lens, size_t n)
+{
+    static const uint8_t empty[1] = { 0 };
+    if (!self || !frames || !lens || n == 0)
+        return PROTO_ERR_INVALID_ARG;
+    for (size_t i = 0; i < n; i++) {
+        zmq_msg_t part;
+        //  ZeroMQ only reads the bytes; without a free function it never
+        //  releases them, which is what the caller promised to allow.
+        void *data = (void *) (uintptr_t) (frames[i] ? frames[i] : empty);
+        zmq_msg_init_data(&part, data, frames[i] ? lens[i] : 0, NULL, NULL);
+        if (zmq_msg_send(&part, self->sock, i + 1 < n ? ZMQ_SNDMORE : 0) < 0) {
+            int err = errno;
+            zmq_msg_close(&part);
+            s_error(self, "zmq_msg_send frame %zu of %zu: %s", i, n, zmq_strerror(err));
+            return err == EAGAIN ? PROTO_ERR_TIMEOUT : PROTO_ERR_SYSTEM;
+        }
+    }
+    self->last_send = s_mono_ms();
+    return PROTO_OK;
+}
+
+bool truc_client_readable(truc_client_t *self)
+{
+    if (!self)
+        return false;
+    if (self->first)
+        return true;
+    int events = 0;
+    size_t len = sizeof events;
+    return zmq_getsockopt(self->sock, ZMQ_EVENTS, &events, &len) == 0 && (events & ZMQ_POLLIN);
+}
+
+proto_err_t truc_client_ack_deliveries_unchecked(truc_client_t *self,
+                                                 const proto_msg_t *const *delivers, size_t n)
+{
+    if (!self || !delivers || n == 0 || n > PROTO_MAX_ITEMS)
+        return PROTO_ERR_INVALID_ARG;
+    proto_leaf_t *leaves = calloc(n, sizeof *leaves);
+    proto_item_t *items = calloc(n, sizeof *items);
+    uint8_t(*paths)[PROTO_HASH_LEN] = calloc(n * PROTO_MAX_PATH, PROTO_HASH_LEN);
+    proto_err_t rc = leaves && items && paths ? PROTO_OK : PROTO_ERR_NOMEM;
+    uint64_t now = truc_now_ms();
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (!delivers[i] || delivers[i]->kind != PROTO_KIND_DELIVER) {
+            rc = PROTO_ERR_INVALID_ARG;
+            break;
+        }
+        const proto_document_t *d = &delivers[i]->u.document;
         rc = proto_doc_hash(&d->doc, leaves[i].hash);
         leaves[i].event = PROTO_EVENT_DELIVERED;
         leaves[i].id = d->doc.id;

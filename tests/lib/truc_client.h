@@ -234,6 +234,45 @@ proto_err_t truc_client_ack_deliveries(truc_client_t *self, const proto_director
                                        const truc_frames_t *const *frames,
                                        size_t n) PROTO_MUST_CHECK;
 
+// ---------------------------------------------------------------------------
+//  Pipelined traffic, for benchmarks that drive many sessions from one
+//  thread and keep many documents outstanding on each.
+
+//  Like truc_client_new, but the socket lives in the caller's ZeroMQ
+//  context, which is borrowed: it must outlive the client and
+//  truc_client_destroy does not terminate it. Dozens of clients then share
+//  one I/O thread instead of starting one each. NULL if ctx is NULL or as
+//  truc_client_new.
+truc_client_t *truc_client_new_shared(void *ctx, const char *endpoint,
+                                      const proto_identity_t *agency,
+                                      const uint8_t broker_curve_pk[PROTO_KEY_LEN],
+                                      uint32_t window);
+
+//  Like truc_client_send_frames, but without copying the frames: ZeroMQ
+//  reads them while the message waits in its queue, so the bytes must stay
+//  unchanged and allocated until the client is destroyed (with a shared
+//  context: until that context is terminated). For replaying documents
+//  encoded before a measurement. Returns as truc_client_send_frames.
+proto_err_t truc_client_send_frames_nocopy(truc_client_t *self, const void *const *frames,
+                                           const size_t *lens, size_t n) PROTO_MUST_CHECK;
+
+//  True if a receive call would find a message without waiting: one in the
+//  backlog, or the socket readable. Never blocks. Callers that poll many
+//  sockets drain each with truc_client_recv(self, 0, ...) while this holds.
+bool truc_client_readable(truc_client_t *self);
+
+//  Acknowledge n DELIVER messages as an agent that leaves every check to
+//  the broker would: one DELIVERED bundle signed by this agency, one leaf
+//  per document (event DELIVERED, id, hash = content hash, from = doc.from,
+//  to = this agency, time = now), sent at once. Unlike
+//  truc_client_ack_deliveries nothing is verified, so a benchmark's
+//  recipients do not take CPU from the broker they measure. n is 1..4096.
+//  Returns PROTO_ERR_INVALID_ARG (a message that is not a DELIVER),
+//  PROTO_ERR_NOMEM, or as truc_client_send.
+proto_err_t truc_client_ack_deliveries_unchecked(truc_client_t *self,
+                                                 const proto_msg_t *const *delivers,
+                                                 size_t n) PROTO_MUST_CHECK;
+
 #ifdef __cplusplus
 }
 #endif
