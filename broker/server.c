@@ -97,6 +97,11 @@ static s_peer_t *s_peer_new(broker_server_t *self, const void *rid, size_t len, 
     memcpy(p->rid, rid, len);
     p->rid_len = len;
     snprintf(p->agency, sizeof p->agency, "%s", agency);
+    //  ZAP admitted this connection moments ago with the key the directory
+    //  holds now; a later key rotation ends the session (directory reload).
+    const proto_directory_entry_t *e = proto_directory_find(self->directory, agency);
+    if (e)
+        memcpy(p->sign_pk, e->sign_pk, sizeof p->sign_pk);
     p->last_recv = p->last_send = s_now();
     self->peers[self->npeers++] = p;
     return p;
@@ -605,6 +610,10 @@ void broker_directory_reload(broker_server_t *self)
         if (rc) {
             s_send_error(self, p, rc, "this agency may no longer use the broker", NULL, true);
             s_audit(self, BROKER_AUDIT_DISCONNECTED, p->agency, NULL, proto_errname(rc), NULL);
+        } else if (memcmp(e->sign_pk, p->sign_pk, sizeof p->sign_pk) != 0) {
+            s_send_error(self, p, PROTO_ERR_NOT_AUTHENTICATED,
+                         "this agency's key changed: connect again with the new key", NULL, true);
+            s_audit(self, BROKER_AUDIT_DISCONNECTED, p->agency, NULL, "key changed", NULL);
         } else if (p->state == S_READY) {
             s_send(self, p, PROTO_KIND_DIRECTORY, self->dir_body.data, self->dir_body.len, NULL,
                    NULL, 0);

@@ -33,6 +33,7 @@ typedef struct {
     uint8_t rid[BROKER_ROUTING_MAX];
     size_t rid_len;
     char agency[PROTO_AGENCY_CODE_LEN + 1];
+    uint8_t sign_pk[PROTO_KEY_LEN]; // the agency's key when it connected
     s_peer_state_t state;
     uint32_t window;
     s_flight_t *flight; // unacknowledged pushes, at most window

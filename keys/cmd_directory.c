@@ -29,6 +29,9 @@ static const char s_help[] =
     "  suspend --dir FILE CODE      refuse the agency for now\n"
     "  reinstate --dir FILE CODE    make a suspended agency active again\n"
     "  revoke --dir FILE CODE       refuse the agency for good (final)\n"
+    "  rekey --dir FILE PUBFILE     give the agency named in the public identity\n"
+    "        file PUBFILE its new key (key rotation); drain the agency first,\n"
+    "        see deploy/OPERATIONS.md\n"
     "  list --dir FILE [--json]     list every agency\n"
     "  show --dir FILE CODE         show one agency\n"
     "\n"
@@ -192,6 +195,72 @@ static int s_add(int argc, char **argv)
     if (code == KEYS_EXIT_OK)
         printf("%s%s: added %s (%s), serial %llu\n", created ? "created " : "", path, pub.name, fp,
                (unsigned long long) proto_directory_serial(dir));
+    proto_directory_destroy(&dir);
+    return code;
+}
+
+//  Key rotation: the agency named in PUBFILE gets PUBFILE's key.
+static int s_rekey(int argc, char **argv)
+{
+    keys_opt_t opts[] = { { "--dir", true, NULL, false } };
+    const char *pos[1];
+    int npos = 0, code = 0;
+    if (!keys_args_parse("directory rekey", "directory rekey --dir FILE PUBFILE", s_help, argc,
+                         argv, opts, 1, pos, 1, 1, &npos, &code))
+        return code;
+    if (!opts[0].seen) {
+        keys_error("--dir FILE is missing: say which directory file to change");
+        return KEYS_EXIT_USAGE;
+    }
+    const char *path = opts[0].value;
+    proto_public_t pub;
+    code = keys_load_public(pos[0], &pub);
+    if (code != KEYS_EXIT_OK)
+        return code;
+    if (pub.role != PROTO_ROLE_AGENCY) {
+        keys_error("%s is the identity of broker %s: only agencies go into the directory", pos[0],
+                   pub.name);
+        return KEYS_EXIT_FAIL;
+    }
+    code = s_lock(path);
+    if (code != KEYS_EXIT_OK)
+        return code;
+    proto_directory_t *dir = NULL;
+    code = keys_load_directory(path, false, &dir, NULL);
+    if (code != KEYS_EXIT_OK)
+        return code;
+    char fp[PROTO_FINGERPRINT_LEN + 1], old_fp[PROTO_FINGERPRINT_LEN + 1] = "";
+    proto_fingerprint(pub.sign_pk, fp);
+    const proto_directory_entry_t *entry = proto_directory_find(dir, pub.name);
+    if (entry)
+        proto_fingerprint(entry->sign_pk, old_fp);
+    const proto_directory_entry_t *same_key = proto_directory_find_curve(dir, pub.curve_pk);
+    code = KEYS_EXIT_FAIL;
+    if (!entry) {
+        keys_error("agency %s is not in %s: add it with `%s directory add --dir %s %s`", pub.name,
+                   path, KEYS_PROGRAM, path, pos[0]);
+    } else if (same_key == entry) {
+        printf("%s already has the key %s in %s; nothing changed\n", pub.name, fp, path);
+        code = KEYS_EXIT_OK;
+    } else if (same_key) {
+        keys_error("the key of %s (%s) is already in %s for agency %s: every agency needs its "
+                   "own key; make one with `%s new`",
+                   pos[0], fp, path, same_key->code, KEYS_PROGRAM);
+    } else {
+        proto_err_t rc = proto_directory_set_key(dir, pub.name, pub.sign_pk);
+        if (rc == PROTO_ERR_BAD_STATE)
+            keys_error("agency %s is revoked, which is final: a revoked agency gets no new key",
+                       pub.name);
+        else if (rc != PROTO_OK)
+            keys_error("cannot give %s a new key (%s): check the public file", pub.name,
+                       proto_strerror(rc));
+        else
+            code = s_save(dir, path);
+        if (code == KEYS_EXIT_OK)
+            printf("%s has the new key %s (was %s) in %s, serial %llu; reload the broker's "
+                   "directory and start the agent with the new secret key\n",
+                   pub.name, fp, old_fp, path, (unsigned long long) proto_directory_serial(dir));
+    }
     proto_directory_destroy(&dir);
     return code;
 }
@@ -408,6 +477,8 @@ int keys_cmd_directory(int argc, char **argv)
         return s_set_state("reinstate", PROTO_DIRECTORY_ACTIVE, argc - 1, argv + 1);
     if (strcmp(sub, "revoke") == 0)
         return s_set_state("revoke", PROTO_DIRECTORY_REVOKED, argc - 1, argv + 1);
+    if (strcmp(sub, "rekey") == 0)
+        return s_rekey(argc - 1, argv + 1);
     if (strcmp(sub, "list") == 0)
         return s_list(argc - 1, argv + 1);
     if (strcmp(sub, "show") == 0)

@@ -470,6 +470,48 @@ proto_err_t proto_directory_set_state(proto_directory_t *self, const char *code,
     return PROTO_OK;
 }
 
+proto_err_t proto_directory_set_key(proto_directory_t *self, const char *code,
+                                    const uint8_t sign_pk[PROTO_IDENTITY_KEY_LEN])
+{
+    if (!self || !code || !sign_pk)
+        return PROTO_ERR_INVALID_ARG;
+    if (sodium_init() < 0)
+        return PROTO_ERR_CRYPTO;
+    if (proto_agency_code_check(code, strlen(code)) != PROTO_OK)
+        return PROTO_ERR_AGENCY_CODE;
+    bool found = false;
+    size_t i = s_search_code(self, code, &found);
+    if (!found)
+        return PROTO_ERR_UNKNOWN_AGENCY;
+    proto_directory_entry_t *entry = self->by_code[i];
+    if (entry->state == PROTO_DIRECTORY_REVOKED)
+        return PROTO_ERR_BAD_STATE;
+    uint8_t curve_pk[PROTO_IDENTITY_KEY_LEN];
+    if (crypto_sign_ed25519_pk_to_curve25519(curve_pk, sign_pk) != 0)
+        return PROTO_ERR_VALUE;
+    bool curve_found = false;
+    size_t at = s_search_curve(self, curve_pk, &curve_found);
+    if (curve_found)
+        return self->by_curve[at] == entry ? PROTO_OK : PROTO_ERR_EXISTS;
+    if (self->serial >= S_SERIAL_MAX)
+        return PROTO_ERR_LIMIT;
+    //  Take the entry out of the key index and put it back where its new
+    //  CURVE key sorts.
+    size_t old = s_search_curve(self, entry->curve_pk, &curve_found);
+    memmove(self->by_curve + old, self->by_curve + old + 1,
+            (self->count - old - 1) * sizeof *self->by_curve);
+    memcpy(entry->sign_pk, sign_pk, PROTO_IDENTITY_KEY_LEN);
+    memcpy(entry->curve_pk, curve_pk, PROTO_IDENTITY_KEY_LEN);
+    self->count--;
+    at = s_search_curve(self, curve_pk, &curve_found);
+    memmove(self->by_curve + at + 1, self->by_curve + at,
+            (self->count - at) * sizeof *self->by_curve);
+    self->by_curve[at] = entry;
+    self->count++;
+    s_touch(self);
+    return PROTO_OK;
+}
+
 proto_err_t proto_directory_entry_usable(const proto_directory_entry_t *entry, int64_t now)
 {
     if (!entry)

@@ -244,6 +244,62 @@ static void test_set_state(void **state)
     proto_directory_destroy(&dir);
 }
 
+static void test_set_key(void **state)
+{
+    (void) state;
+    proto_directory_t *dir = proto_directory_new();
+    const char *codes[] = { "000.00.01.H01", "000.00.02.H01", "000.00.03.H01", "000.00.04.H01" };
+    proto_directory_entry_t e[4];
+    for (int i = 0; i < 4; i++) {
+        e[i] = s_entry(codes[i], "X");
+        assert_int_equal(proto_directory_add(dir, &e[i]), PROTO_OK);
+    }
+    uint8_t old_curve[32];
+    memcpy(old_curve, proto_directory_find(dir, codes[1])->curve_pk, 32);
+    uint64_t serial = proto_directory_serial(dir);
+
+    //  A new key: found by its CURVE key, the old one no longer.
+    proto_directory_entry_t fresh = s_entry(codes[1], "X");
+    assert_int_equal(proto_directory_set_key(dir, codes[1], fresh.sign_pk), PROTO_OK);
+    assert_int_equal(proto_directory_serial(dir), serial + 1);
+    const proto_directory_entry_t *b = proto_directory_find(dir, codes[1]);
+    assert_memory_equal(b->sign_pk, fresh.sign_pk, 32);
+    uint8_t curve[32];
+    assert_int_equal(crypto_sign_ed25519_pk_to_curve25519(curve, fresh.sign_pk), 0);
+    assert_memory_equal(b->curve_pk, curve, 32);
+    assert_ptr_equal(proto_directory_find_curve(dir, curve), b);
+    assert_null(proto_directory_find_curve(dir, old_curve));
+    //  Every other agency is still found by its key.
+    for (int i = 0; i < 4; i++)
+        if (i != 1)
+            assert_string_equal(
+                proto_directory_find_curve(dir, proto_directory_find(dir, codes[i])->curve_pk)
+                    ->code,
+                codes[i]);
+
+    //  The same key again changes nothing; another agency's key is refused.
+    assert_int_equal(proto_directory_set_key(dir, codes[1], fresh.sign_pk), PROTO_OK);
+    assert_int_equal(proto_directory_serial(dir), serial + 1);
+    assert_int_equal(proto_directory_set_key(dir, codes[1], e[2].sign_pk), PROTO_ERR_EXISTS);
+    assert_int_equal(proto_directory_set_key(dir, "000.00.09.H01", fresh.sign_pk),
+                     PROTO_ERR_UNKNOWN_AGENCY);
+    assert_int_equal(proto_directory_set_key(dir, "H01", fresh.sign_pk), PROTO_ERR_AGENCY_CODE);
+    uint8_t bad[32];
+    memset(bad, 0xff, sizeof bad);
+    assert_int_equal(proto_directory_set_key(dir, codes[1], bad), PROTO_ERR_VALUE);
+    assert_int_equal(proto_directory_set_state(dir, codes[3], PROTO_DIRECTORY_REVOKED), PROTO_OK);
+    proto_directory_entry_t other = s_entry(codes[3], "X");
+    assert_int_equal(proto_directory_set_key(dir, codes[3], other.sign_pk), PROTO_ERR_BAD_STATE);
+
+    //  The file keeps the new key.
+    assert_int_equal(proto_directory_save(dir, s_path("rekeyed.ini"), NULL, 0), PROTO_OK);
+    proto_directory_t *loaded = NULL;
+    assert_int_equal(proto_directory_load(s_path("rekeyed.ini"), &loaded, NULL, 0), PROTO_OK);
+    assert_memory_equal(proto_directory_find(loaded, codes[1])->sign_pk, fresh.sign_pk, 32);
+    proto_directory_destroy(&loaded);
+    proto_directory_destroy(&dir);
+}
+
 static void test_usable(void **state)
 {
     (void) state;
@@ -636,12 +692,13 @@ static void test_many(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_new_empty),        cmocka_unit_test(test_add_find),
-        cmocka_unit_test(test_add_errors),       cmocka_unit_test(test_set_state),
-        cmocka_unit_test(test_usable),           cmocka_unit_test(test_time),
-        cmocka_unit_test(test_names_and_states), cmocka_unit_test(test_save_load),
-        cmocka_unit_test(test_parse_good),       cmocka_unit_test(test_parse_errors),
-        cmocka_unit_test(test_load_files),       cmocka_unit_test(test_many),
+        cmocka_unit_test(test_new_empty),    cmocka_unit_test(test_add_find),
+        cmocka_unit_test(test_add_errors),   cmocka_unit_test(test_set_state),
+        cmocka_unit_test(test_set_key),      cmocka_unit_test(test_usable),
+        cmocka_unit_test(test_time),         cmocka_unit_test(test_names_and_states),
+        cmocka_unit_test(test_save_load),    cmocka_unit_test(test_parse_good),
+        cmocka_unit_test(test_parse_errors), cmocka_unit_test(test_load_files),
+        cmocka_unit_test(test_many),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

@@ -1426,6 +1426,51 @@ static void test_sighup(void **state)
     th_pass(env);
 }
 
+//  Key rotation: truc-keys gives A a new key in the directory file and the
+//  broker reloads it. A's session with the old key ends, the old key is
+//  refused at the handshake, the new key connects and its documents are
+//  accepted and delivered.
+static void test_rekey(void **state)
+{
+    th_env_t *env = *state;
+    th_broker_start(env, NULL);
+    truc_client_t *a = th_connect(env, TH_A, 16, NULL);
+    truc_client_t *d = th_connect(env, TH_D, 4, NULL);
+
+    proto_identity_t *fresh = proto_identity_generate(PROTO_ROLE_AGENCY, th_code(TH_A));
+    th_check(fresh != NULL, "a new identity for A");
+    char pub_path[TH_PATH_MAX + 32], out[4096];
+    snprintf(pub_path, sizeof pub_path, "%s/a-new.public", env->root);
+    proto_err_t rc = proto_public_save(proto_identity_public(fresh), pub_path, false);
+    th_check(rc == PROTO_OK, "save %s: %s", pub_path, proto_errname(rc));
+    const char *argv[] = {
+        th_keys_path, "directory", "rekey", "--dir", env->dirfile, pub_path, NULL
+    };
+    int status = th_run(env, argv, out, sizeof out);
+    th_check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "truc-keys directory rekey: %s", out);
+    th_check(kill(env->pid, SIGHUP) == 0, "kill SIGHUP");
+    s_expect_error(env, a, PROTO_ERR_NOT_AUTHENTICATED, 1, "A's session after its key changed");
+    th_drop(env, &a);
+    s_refused_at_handshake(env, TH_A, "A's old key after the rotation");
+
+    //  From now on the environment signs and checks with A's new key.
+    proto_identity_destroy(&env->agency[TH_A]);
+    env->agency[TH_A] = fresh;
+    rc = proto_directory_set_key(env->dir, th_code(TH_A), proto_identity_public(fresh)->sign_pk);
+    th_check(rc == PROTO_OK, "set A's key in the test's directory: %s", proto_errname(rc));
+    a = th_connect(env, TH_A, 16, NULL);
+    const th_agency_t to_d[] = { TH_D };
+    truc_doc_t *doc = s_doc(env, TH_A, to_d, 1, 1, 300);
+    s_submit_ok(env, a, doc, "a document signed with A's new key");
+    const truc_doc_t *only[] = { doc };
+    s_take(env, d, only, 1, true);
+    s_collect_delivered(env, a, only, 1, TH_D);
+    truc_doc_destroy(&doc);
+    th_soft_done(env);
+    th_broker_stop(env);
+    th_pass(env);
+}
+
 // ---------------------------------------------------------------------------
 //  7. truc-admin, backup and the audit chain
 
@@ -2073,8 +2118,9 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         S_TEST(test_status_routing), S_TEST(test_revoke),        S_TEST(test_expiry),
         S_TEST(test_quota),          S_TEST(test_limits),        S_TEST(test_suspend),
-        S_TEST(test_agency_revoke),  S_TEST(test_sighup),        S_TEST(test_admin_audit),
-        S_TEST(test_hostile_peers),  S_TEST(test_slow_consumer), S_TEST(test_retention),
+        S_TEST(test_agency_revoke),  S_TEST(test_sighup),        S_TEST(test_rekey),
+        S_TEST(test_admin_audit),    S_TEST(test_hostile_peers), S_TEST(test_slow_consumer),
+        S_TEST(test_retention),
     };
     if (argc > 4) {
         //  A filter that matches nothing would pass without running anything.

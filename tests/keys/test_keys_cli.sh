@@ -246,9 +246,22 @@ check "directory suspend revoked" 2 "revoked, which is final" "$KEYS" directory 
 check "verify --dir revoked signer" 2 "signer $A is revoked" "$KEYS" verify --dir $D doc.txt
 check "sign with B" 0 "wrote b.sig" "$KEYS" sign --key keys/$B.secret doc.txt --out b.sig
 check "verify --dir within validity" 0 "good signature from $B" "$KEYS" verify --dir $D doc.txt b.sig
+check "new key for B" 0 "fingerprint: " "$KEYS" new --agency $B --out rekey
+check "directory rekey" 0 "$B has the new key" "$KEYS" directory rekey --dir $D rekey/$B.public
+expect "rekey names the old key" grep -q "(was $("$KEYS" fingerprint keys/$B.public | tr -d '\n'))" "$OUT"
+check "verify --dir after rekey: old signature" 2 "BAD signature" "$KEYS" verify --dir $D doc.txt b.sig
+check "sign with B's new key" 0 "wrote b2.sig" "$KEYS" sign --key rekey/$B.secret doc.txt --out b2.sig
+check "verify --dir after rekey: new signature" 0 "good signature from $B" "$KEYS" verify --dir $D doc.txt b2.sig
+check "directory rekey same key" 0 "already has the key" "$KEYS" directory rekey --dir $D rekey/$B.public
+sed "s/^name = $A/name = $B/; s/agency $A/agency $B/" keys/$A.public >b-takes-a.public
+check "directory rekey to another agency's key" 2 "is already in dir.ini for agency $A" "$KEYS" directory rekey --dir $D b-takes-a.public
+check "directory rekey revoked" 2 "revoked, which is final" "$KEYS" directory rekey --dir $D enc/$A.public
+check "directory rekey unknown agency" 2 "agency $C is not in dir.ini" "$KEYS" directory rekey --dir $D keys/$C.public
+check "directory rekey broker" 2 "only agencies go into the directory" "$KEYS" directory rekey --dir $D enc/broker-1.public
+check "directory rekey without --dir" 1 "--dir FILE is missing" "$KEYS" directory rekey rekey/$B.public
 check "sign with C" 0 "wrote c.sig" "$KEYS" sign --key keys/$C.secret doc.txt --out c.sig
 check "verify --dir signer not listed" 2 "signer $C is not an agency in dir.ini" "$KEYS" verify --dir $D doc.txt c.sig
-check "directory add C expired" 0 "serial 6" "$KEYS" directory add --dir $D keys/$C.public --valid-until 2021-01-01T00:00:00Z
+check "directory add C expired" 0 "serial 7" "$KEYS" directory add --dir $D keys/$C.public --valid-until 2021-01-01T00:00:00Z
 check "verify --dir expired signer" 2 "signer $C is past its valid_until" "$KEYS" verify --dir $D doc.txt c.sig
 check "directory missing file" 2 "directory file none.ini does not exist" "$KEYS" directory list --dir none.ini
 check "directory change on missing file" 2 "does not exist" "$KEYS" directory suspend --dir none.ini $A

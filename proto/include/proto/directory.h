@@ -124,6 +124,18 @@ proto_err_t proto_directory_add(proto_directory_t *self,
 proto_err_t proto_directory_set_state(proto_directory_t *self, const char *code,
                                       proto_directory_state_t state) PROTO_MUST_CHECK;
 
+//  Give an agency a new Ed25519 key (its CURVE key is derived anew): key
+//  rotation. The old key can no longer connect; documents and receipts it
+//  signed no longer verify against this directory, which is why an agency
+//  is drained before its key changes (deploy/OPERATIONS.md). Setting the key
+//  it already has changes nothing and returns PROTO_OK. Fails, leaving the
+//  directory unchanged, with PROTO_ERR_AGENCY_CODE, PROTO_ERR_UNKNOWN_AGENCY,
+//  PROTO_ERR_BAD_STATE (revoked: final), PROTO_ERR_EXISTS (another agency
+//  has this key), PROTO_ERR_VALUE (not a usable Ed25519 key),
+//  PROTO_ERR_LIMIT, PROTO_ERR_INVALID_ARG.
+proto_err_t proto_directory_set_key(proto_directory_t *self, const char *code,
+                                    const uint8_t sign_pk[PROTO_IDENTITY_KEY_LEN]) PROTO_MUST_CHECK;
+
 //  May this agency be used at time now (Unix seconds)? Returns, in this order:
 //    PROTO_ERR_AGENCY_REVOKED    the agency is revoked
 //    PROTO_ERR_AGENCY_SUSPENDED  the agency is suspended
