@@ -1228,6 +1228,19 @@ static void s_apply(broker_server_t *self, broker_job_t *job)
 // ---------------------------------------------------------------------------
 //  Receiving from agents
 
+static uint64_t s_job_bytes(broker_job_t *job)
+{
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < job->nframes; i++)
+        bytes += zmq_msg_size(&job->frames[i]);
+    return bytes;
+}
+
+static bool s_intake_open(const broker_server_t *self)
+{
+    return self->outstanding < INTAKE_MAX_JOBS && self->outstanding_bytes < INTAKE_MAX_BYTES;
+}
+
 //  Handle one message. Returns true if the job went to a worker (it then
 //  owns it), false if the caller must free it.
 static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *job, size_t dropped)
@@ -1295,11 +1308,13 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
         job->max_document = self->config->max_document;
         job->max_recipients = (uint32_t) self->config->max_recipients;
         job->max_attachments = (uint32_t) self->config->max_attachments;
+        job->bytes = s_job_bytes(job);
         if (broker_job_send(self->jobs, job) != 0) {
             s_send_error(self, p, PROTO_ERR_BUSY, NULL, NULL, false);
             return false;
         }
         self->outstanding++;
+        self->outstanding_bytes += job->bytes;
         return true;
     }
     case PROTO_KIND_HELLO:
@@ -1313,7 +1328,7 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
 
 static void s_router_readable(broker_server_t *self)
 {
-    for (int taken = 0; taken < DRAIN_LIMIT; taken++) {
+    for (int taken = 0; taken < DRAIN_LIMIT && s_intake_open(self); taken++) {
         zmq_msg_t rid;
         zmq_msg_init(&rid);
         if (zmq_msg_recv(&rid, self->router, ZMQ_DONTWAIT) < 0) {
@@ -1357,6 +1372,7 @@ static void s_results_readable(broker_server_t *self)
     broker_job_t *job;
     while ((job = broker_job_recv(self->results))) {
         self->outstanding--;
+        self->outstanding_bytes -= job->bytes;
         s_apply(self, job);
         broker_job_destroy(&job);
         if (broker_store_writing(self->store) && self->batch_docs >= self->config->commit_batch)
@@ -1793,7 +1809,7 @@ broker_server_t *broker_server_new(const broker_config_t *config, char *errbuf, 
         snprintf(errbuf, errlen, "cannot set up internal sockets: %s", zmq_strerror(zmq_errno()));
         goto fail;
     }
-    int one = 1, linger = 1000, hwm = 100000;
+    int one = 1, linger = 1000, hwm = 100000, rcvhwm = INTAKE_RCVHWM;
     int64_t max_frame = (int64_t) config->max_frame;
     zmq_setsockopt(self->router, ZMQ_CURVE_SERVER, &one, sizeof one);
     zmq_setsockopt(self->router, ZMQ_CURVE_SECRETKEY, proto_identity_curve_sk(self->identity),
@@ -1802,7 +1818,7 @@ broker_server_t *broker_server_new(const broker_config_t *config, char *errbuf, 
     zmq_setsockopt(self->router, ZMQ_MAXMSGSIZE, &max_frame, sizeof max_frame);
     zmq_setsockopt(self->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     zmq_setsockopt(self->router, ZMQ_SNDHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(self->router, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(self->router, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm);
     zmq_setsockopt(self->router, ZMQ_LINGER, &linger, sizeof linger);
     if (zmq_bind(self->router, config->endpoint) != 0) {
         snprintf(errbuf, errlen, "cannot bind %s: %s", config->endpoint, zmq_strerror(zmq_errno()));
@@ -1864,7 +1880,7 @@ int broker_server_run(broker_server_t *self)
                 timeout = wait;
         }
         zmq_pollitem_t items[] = {
-            { self->router, 0, ZMQ_POLLIN, 0 },
+            { self->router, 0, (short) (s_intake_open(self) ? ZMQ_POLLIN : 0), 0 },
             { self->results, 0, ZMQ_POLLIN, 0 },
             { self->zap, 0, ZMQ_POLLIN, 0 },
             { NULL, self->signal_pipe[0], ZMQ_POLLIN, 0 },

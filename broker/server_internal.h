@@ -19,7 +19,13 @@
 #define ZAP_ENDPOINT        "inproc://zeromq.zap.01"
 #define MAX_ERRORS_IN_A_ROW 16
 #define DRAIN_LIMIT         512 // messages taken from one socket per loop turn
-#define EXPIRY_INTERVAL     1000
+//  Intake back-pressure: while the workers hold this many jobs or bytes the
+//  loop stops reading the ROUTER, ZeroMQ's per-connection queue (RCVHWM
+//  messages) fills, and TCP pushes back on the senders.
+#define INTAKE_MAX_JOBS  4096
+#define INTAKE_MAX_BYTES (64u << 20)
+#define INTAKE_RCVHWM    256
+#define EXPIRY_INTERVAL  1000
 
 typedef enum { S_CONNECTED = 0, S_READY = 1 } s_peer_state_t;
 
@@ -72,8 +78,9 @@ struct broker_server {
     size_t npeers, peers_cap;
     s_entry_t *batch;
     size_t nbatch, batch_cap, batch_docs;
-    uint64_t batch_opened; // ms when the write transaction opened
-    size_t outstanding;    // jobs at the workers
+    uint64_t batch_opened;      // ms when the write transaction opened
+    size_t outstanding;         // jobs at the workers
+    uint64_t outstanding_bytes; // their frames' bytes
     uint64_t next_heartbeat, next_expiry;
     bool stop;
     //  counters for logs and admin

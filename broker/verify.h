@@ -32,6 +32,7 @@ typedef struct {
     size_t nframes;
     uint64_t max_document;
     uint32_t max_recipients, max_attachments;
+    uint64_t bytes; // sum of the frames' sizes, for the loop's intake limit
     //  Filled by the worker
     proto_err_t err;
     proto_errinfo_t info;
