@@ -198,6 +198,34 @@ static bool s_send_msg(broker_server_t *self, s_peer_t *p, const proto_msg_t *ms
 static void s_audit(broker_server_t *self, broker_audit_event_t event, const char *agency,
                     const proto_id_t *id, const char *detail, uint64_t *seq);
 
+//  A refused handshake: counted, and audited, but at most
+//  REFUSED_AUDIT_PER_MINUTE entries a minute; the rest are summed into one
+//  entry when the minute ends, so anyone able to open a TCP connection
+//  cannot grow the chain without bound.
+static void s_refused(broker_server_t *self, const char *agency, const char *detail)
+{
+    self->refused_handshakes++;
+    if (self->refused_audited < REFUSED_AUDIT_PER_MINUTE) {
+        self->refused_audited++;
+        s_audit(self, BROKER_AUDIT_REFUSED, agency, NULL, detail, NULL);
+    } else {
+        self->refused_unaudited++;
+    }
+}
+
+static void s_refused_minute(broker_server_t *self)
+{
+    if (self->refused_unaudited) {
+        char detail[96];
+        snprintf(detail, sizeof detail,
+                 "%" PRIu64 " more refused handshakes in the last minute (see the log)",
+                 self->refused_unaudited);
+        s_audit(self, BROKER_AUDIT_REFUSED, "", NULL, detail, NULL);
+    }
+    self->refused_audited = 0;
+    self->refused_unaudited = 0;
+}
+
 static void s_send_error(broker_server_t *self, s_peer_t *p, proto_err_t code, const char *text,
                          const proto_id_t *ref, bool fatal)
 {
@@ -671,14 +699,12 @@ static void s_zap_handle(broker_server_t *self)
             proto_log_warning("event=handshake_refused address=%s agency=%s reason=%s "
                               "curve_key=%.16s",
                               address, e ? e->code : "-", proto_errname(rc), key);
-            self->refused_handshakes++;
-            s_audit(self, BROKER_AUDIT_REFUSED, e ? e->code : "", NULL, proto_errname(rc), NULL);
+            s_refused(self, e ? e->code : "", proto_errname(rc));
         }
     } else {
         text = "only CURVE is accepted";
         proto_log_warning("event=handshake_refused address=%s reason=not_curve", address);
-        self->refused_handshakes++;
-        s_audit(self, BROKER_AUDIT_REFUSED, "", NULL, "not CURVE", NULL);
+        s_refused(self, "", "not CURVE");
     }
     //  Reply: version, request id, status code, status text, user id, metadata.
     if (n >= 2) {
@@ -691,6 +717,31 @@ static void s_zap_handle(broker_server_t *self)
     }
     for (size_t i = 0; i < n; i++)
         zmq_msg_close(&frames[i]);
+}
+
+//  Handshakes that never reach ZAP: a peer without CURVE fails the ZMTP
+//  mechanism check before any ZAP request; only the socket monitor sees it.
+static void s_monitor_handle(broker_server_t *self)
+{
+    zmq_msg_t event, address;
+    zmq_msg_init(&event);
+    zmq_msg_init(&address);
+    if (zmq_msg_recv(&event, self->monitor, ZMQ_DONTWAIT) >= 0 && zmq_msg_more(&event) &&
+        zmq_msg_recv(&address, self->monitor, 0) >= 0 && zmq_msg_size(&event) >= 6) {
+        uint16_t id;
+        uint32_t value;
+        memcpy(&id, zmq_msg_data(&event), 2);
+        memcpy(&value, (const uint8_t *) zmq_msg_data(&event) + 2, 4);
+        if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+            value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
+            proto_log_warning("event=handshake_refused address=\"%.*s\" reason=not_curve",
+                              (int) (zmq_msg_size(&address) < 80 ? zmq_msg_size(&address) : 80),
+                              (const char *) zmq_msg_data(&address));
+            s_refused(self, "", "not CURVE");
+        }
+    }
+    zmq_msg_close(&event);
+    zmq_msg_close(&address);
 }
 
 // ---------------------------------------------------------------------------
@@ -918,6 +969,12 @@ static void s_apply_document(broker_server_t *self, s_peer_t *p, broker_job_t *j
                  existing.seq, false);
         return;
     }
+    //  Documents and notices share one id space (their receipts are kept by
+    //  id): an id a notice holds is taken.
+    broker_notice_t notice;
+    if (!rc && broker_store_notice_get(self->store, &doc->id, &notice) == PROTO_OK)
+        return s_reject(self, p, &doc->id, job->hash, doc->from, PROTO_ERR_DUPLICATE_ID,
+                        "this id names a notice");
     for (uint32_t i = 0; !rc && i < doc->nop_refs; i++) {
         broker_doc_t target;
         rc = broker_store_doc_get(self->store, &doc->op_refs[i], &target);
@@ -1050,6 +1107,10 @@ static void s_apply_status(broker_server_t *self, s_peer_t *p, broker_job_t *job
         broker_store_flag_get(self->store, recall, sizeof recall) != PROTO_OK)
         return s_reject(self, p, &n->id, job->hash, n->from, PROTO_ERR_BAD_STATE,
                         "no recall was requested of this agency for this document");
+    broker_doc_t taken;
+    if (!rc && broker_store_doc_get(self->store, &n->id, &taken) == PROTO_OK)
+        return s_reject(self, p, &n->id, job->hash, n->from, PROTO_ERR_DUPLICATE_ID,
+                        "this id names a document");
     broker_notice_t known;
     if (!rc && broker_store_notice_get(self->store, &n->id, &known) == PROTO_OK) {
         if (sodium_memcmp(known.hash, job->hash, PROTO_HASH_LEN) != 0)
@@ -1820,6 +1881,15 @@ broker_server_t *broker_server_new(const broker_config_t *config, char *errbuf, 
     zmq_setsockopt(self->router, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(self->router, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm);
     zmq_setsockopt(self->router, ZMQ_LINGER, &linger, sizeof linger);
+    self->monitor = zmq_socket(self->ctx, ZMQ_PAIR);
+    if (!self->monitor ||
+        zmq_socket_monitor(self->router, "inproc://truc-monitor",
+                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0 ||
+        zmq_connect(self->monitor, "inproc://truc-monitor") != 0) {
+        snprintf(errbuf, errlen, "cannot monitor the agents' socket: %s",
+                 zmq_strerror(zmq_errno()));
+        goto fail;
+    }
     if (zmq_bind(self->router, config->endpoint) != 0) {
         snprintf(errbuf, errlen, "cannot bind %s: %s", config->endpoint, zmq_strerror(zmq_errno()));
         goto fail;
@@ -1886,8 +1956,9 @@ int broker_server_run(broker_server_t *self)
             { NULL, self->signal_pipe[0], ZMQ_POLLIN, 0 },
             { self->admin, 0, (short) (self->backup_running ? 0 : ZMQ_POLLIN), 0 },
             { NULL, self->backup_pipe[0], ZMQ_POLLIN, 0 },
+            { self->monitor, 0, ZMQ_POLLIN, 0 },
         };
-        if (zmq_poll(items, 6, timeout) < 0 && zmq_errno() != EINTR) {
+        if (zmq_poll(items, 7, timeout) < 0 && zmq_errno() != EINTR) {
             proto_log_error("event=poll_failed error=\"%s\"", zmq_strerror(zmq_errno()));
             break;
         }
@@ -1895,6 +1966,8 @@ int broker_server_run(broker_server_t *self)
             s_on_signal(self);
         if (items[2].revents & ZMQ_POLLIN)
             s_zap_handle(self);
+        if (items[6].revents & ZMQ_POLLIN)
+            s_monitor_handle(self);
         if (items[1].revents & ZMQ_POLLIN)
             s_results_readable(self);
         if (items[0].revents & ZMQ_POLLIN)
@@ -1910,6 +1983,7 @@ int broker_server_run(broker_server_t *self)
                 self->last_minute[i] = counts[i] - self->this_minute_base[i];
                 self->this_minute_base[i] = counts[i];
             }
+            s_refused_minute(self);
             self->minute_mark = now;
         }
         if (now >= self->next_heartbeat) {
@@ -1951,8 +2025,11 @@ void broker_server_destroy(broker_server_t **self_p)
     while (self->results && (job = broker_job_recv(self->results)))
         broker_job_destroy(&job);
     int zero = 0;
-    void *sockets[] = { self->router, self->zap, self->jobs, self->results, self->admin };
-    for (size_t i = 0; i < 5; i++) {
+    if (self->router && self->monitor)
+        zmq_socket_monitor(self->router, NULL, 0);
+    void *sockets[] = { self->router,  self->zap,   self->jobs,
+                        self->results, self->admin, self->monitor };
+    for (size_t i = 0; i < 6; i++) {
         if (sockets[i]) {
             if (sockets[i] != self->router)
                 zmq_setsockopt(sockets[i], ZMQ_LINGER, &zero, sizeof zero);

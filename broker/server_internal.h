@@ -22,10 +22,11 @@
 //  Intake back-pressure: while the workers hold this many jobs or bytes the
 //  loop stops reading the ROUTER, ZeroMQ's per-connection queue (RCVHWM
 //  messages) fills, and TCP pushes back on the senders.
-#define INTAKE_MAX_JOBS  4096
-#define INTAKE_MAX_BYTES (64u << 20)
-#define INTAKE_RCVHWM    256
-#define EXPIRY_INTERVAL  1000
+#define INTAKE_MAX_JOBS          4096
+#define INTAKE_MAX_BYTES         (64u << 20)
+#define INTAKE_RCVHWM            256
+#define REFUSED_AUDIT_PER_MINUTE 60 // refused handshakes audited one by one per minute
+#define EXPIRY_INTERVAL          1000
 
 typedef enum { S_CONNECTED = 0, S_READY = 1 } s_peer_state_t;
 
@@ -68,6 +69,7 @@ struct broker_server {
     const broker_config_t *config;
     void *ctx;
     void *router, *zap, *jobs, *results;
+    void *monitor; // PAIR: the ROUTER's handshake failures
     int signal_pipe[2];
     proto_identity_t *identity;
     proto_directory_t *directory;
@@ -85,8 +87,9 @@ struct broker_server {
     bool stop;
     //  counters for logs and admin
     uint64_t accepted, rejected, delivered, refused_handshakes, commits;
-    uint64_t started;     // ms
-    uint64_t minute_mark; // ms when the per-minute counters were last rolled
+    uint64_t refused_audited, refused_unaudited; // this minute
+    uint64_t started;                            // ms
+    uint64_t minute_mark;                        // ms when the per-minute counters were last rolled
     uint64_t last_minute[3], this_minute_base[3]; // accepted, rejected, delivered
     void *admin;                                  // REP socket for truc-admin
     int backup_pipe[2];                           // a finished backup writes its result here

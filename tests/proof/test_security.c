@@ -1,0 +1,1731 @@
+/*  tests/proof/test_security.c - the security proof suite: attacks on a
+    real truc-broker and a real truc-agent.
+
+    Each test starts the real programs on a fresh temporary directory (the
+    broker harness, tests/broker/harness.h, and for the agent the agent
+    harness, tests/agent/agent_harness.h) and mounts one attack the way an
+    intruder or a misbehaving agency would: a peer without CURVE; keys that
+    are unknown, revoked or suspended; an agency forging another agency as
+    sender (in an envelope, a notice, a receipt or HELLO); tampered
+    attachments; bad signatures; a replayed document id with other content,
+    also as a notice id; an agency acknowledging or answering a document not
+    addressed to it; a DMS asking its agent to sign as another agency.
+
+    For every attack the suite proves three things:
+      1. it is refused with the exact error code of proto/PROTOCOL.md
+         (nothing at all for a refused handshake);
+      2. the refusal is in the broker's hash-chained audit log, read with
+         `truc-admin audit show --json` (and `audit show ID` for the
+         document or notice concerned; `api.denied` in the agent's events),
+         and `truc-admin audit verify` finds the chain intact at the end;
+      3. nothing is stored: `truc-admin doc show` does not know the
+         document, or the original document's content hash and delivery
+         states are unchanged, and the broker's `accepted` counter moved only
+         for what the test sent legitimately.
+
+    No assertion depends on speed: waits poll with generous deadlines, and
+    "nothing arrives" is checked by listening for TH_QUIET_MS.
+
+    Usage: test_security TRUC_BROKER TRUC_KEYS TRUC_ADMIN TRUC_AGENT [TEST_NAME]
+    (or TRUC_BROKER, TRUC_KEYS, TRUC_ADMIN and TRUC_AGENT in the
+    environment). With TEST_NAME only that test runs; ctest registers each
+    test on its own.
+*/
+#include <ctype.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "agent_harness.h"
+#include "harness.h"
+#include "proto/merkle.h"
+#include "proto/sign.h"
+#include "truc_client.h"
+
+#define S_SUBJECT "Về việc thử nghiệm an ninh trục liên thông văn bản"
+#define S_TYPE    "Công văn"
+#define S_OUT_MAX (256 * 1024) // truc-admin output kept for one command
+#define S_POLL_MS 200          // pause between two looks at the audit chain
+
+static const char *s_admin_path; // truc-admin, from argv or TRUC_ADMIN
+
+// ---------------------------------------------------------------------------
+//  A small JSON reader (as in tests/broker/test_broker_ops.c): enough to
+//  read what truc-admin --json says.
+
+typedef enum {
+    S_JSON_NULL,
+    S_JSON_BOOL,
+    S_JSON_NUMBER,
+    S_JSON_STRING,
+    S_JSON_ARRAY,
+    S_JSON_OBJECT,
+} s_json_type_t;
+
+typedef struct s_json s_json_t;
+struct s_json {
+    s_json_type_t type;
+    bool boolean;     // S_JSON_BOOL
+    bool integer;     // S_JSON_NUMBER without sign, fraction or exponent that fits 64 bits
+    uint64_t number;  // its value when integer
+    char *string;     // S_JSON_STRING, decoded, NUL-terminated
+    char **keys;      // S_JSON_OBJECT: the key of each item
+    s_json_t **items; // array elements or object values
+    size_t count, cap;
+};
+
+#define S_JSON_MAX_DEPTH 64
+
+typedef struct {
+    const char *p;
+    int depth;
+} s_json_reader_t;
+
+static void s_json_free(s_json_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    s_json_t *self = *self_p;
+    for (size_t i = 0; i < self->count; i++) {
+        if (self->keys)
+            free(self->keys[i]);
+        s_json_free(&self->items[i]);
+    }
+    free(self->keys);
+    free(self->items);
+    free(self->string);
+    free(self);
+    *self_p = NULL;
+}
+
+static void s_json_ws(s_json_reader_t *r)
+{
+    while (*r->p == ' ' || *r->p == '\t' || *r->p == '\n' || *r->p == '\r')
+        r->p++;
+}
+
+static bool s_json_push(s_json_t *self, char *key, s_json_t *item)
+{
+    if (self->count == self->cap) {
+        size_t cap = self->cap ? 2 * self->cap : 8;
+        s_json_t **items = realloc(self->items, cap * sizeof *items);
+        if (!items)
+            return false;
+        self->items = items;
+        if (self->type == S_JSON_OBJECT) {
+            char **keys = realloc(self->keys, cap * sizeof *keys);
+            if (!keys)
+                return false;
+            self->keys = keys;
+        }
+        self->cap = cap;
+    }
+    if (self->type == S_JSON_OBJECT)
+        self->keys[self->count] = key;
+    self->items[self->count++] = item;
+    return true;
+}
+
+static int s_json_hex4(const char *p)
+{
+    int value = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        int digit = c >= '0' && c <= '9'   ? c - '0'
+                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                           : -1;
+        if (digit < 0)
+            return -1;
+        value = value * 16 + digit;
+    }
+    return value;
+}
+
+static void s_utf8_put(char *out, size_t *n, uint32_t cp)
+{
+    if (cp < 0x80) {
+        out[(*n)++] = (char) cp;
+    } else if (cp < 0x800) {
+        out[(*n)++] = (char) (0xc0 | (cp >> 6));
+        out[(*n)++] = (char) (0x80 | (cp & 0x3f));
+    } else if (cp < 0x10000) {
+        out[(*n)++] = (char) (0xe0 | (cp >> 12));
+        out[(*n)++] = (char) (0x80 | ((cp >> 6) & 0x3f));
+        out[(*n)++] = (char) (0x80 | (cp & 0x3f));
+    } else {
+        out[(*n)++] = (char) (0xf0 | (cp >> 18));
+        out[(*n)++] = (char) (0x80 | ((cp >> 12) & 0x3f));
+        out[(*n)++] = (char) (0x80 | ((cp >> 6) & 0x3f));
+        out[(*n)++] = (char) (0x80 | (cp & 0x3f));
+    }
+}
+
+//  A string at r->p (which is '"'); NULL if it is not valid JSON. \u0000 is
+//  refused: the result is a C string.
+static char *s_json_string(s_json_reader_t *r)
+{
+    const char *p = r->p + 1, *q = p;
+    while (*q && *q != '"') {
+        if (*q == '\\' && !*++q)
+            return NULL;
+        q++;
+    }
+    if (*q != '"')
+        return NULL;
+    //  Escapes never decode longer than they are written.
+    char *out = malloc((size_t) (q - p) + 1);
+    size_t n = 0;
+    if (!out)
+        return NULL;
+    while (p < q) {
+        unsigned char c = (unsigned char) *p++;
+        if (c < 0x20)
+            goto fail;
+        if (c != '\\') {
+            out[n++] = (char) c;
+            continue;
+        }
+        static const char escapes[] = "\"\\/bfnrt", decoded[] = "\"\\/\b\f\n\r\t";
+        char e = *p++;
+        const char *simple = e ? strchr(escapes, e) : NULL;
+        if (simple) {
+            out[n++] = decoded[simple - escapes];
+            continue;
+        }
+        if (e != 'u' || q - p < 4)
+            goto fail;
+        int cp = s_json_hex4(p);
+        p += 4;
+        if (cp <= 0 || (cp >= 0xdc00 && cp < 0xe000))
+            goto fail;
+        uint32_t code = (uint32_t) cp;
+        if (cp >= 0xd800 && cp < 0xdc00) {
+            if (q - p < 6 || p[0] != '\\' || p[1] != 'u')
+                goto fail;
+            int low = s_json_hex4(p + 2);
+            if (low < 0xdc00 || low >= 0xe000)
+                goto fail;
+            p += 6;
+            code = 0x10000 + (((uint32_t) cp - 0xd800) << 10) + ((uint32_t) low - 0xdc00);
+        }
+        s_utf8_put(out, &n, code);
+    }
+    out[n] = '\0';
+    r->p = q + 1;
+    return out;
+fail:
+    free(out);
+    return NULL;
+}
+
+static bool s_json_number(s_json_reader_t *r, s_json_t *node)
+{
+    const char *p = r->p;
+    bool integer = *p != '-';
+    uint64_t value = 0;
+    if (*p == '-')
+        p++;
+    if (!isdigit((unsigned char) *p))
+        return false;
+    if (*p == '0') {
+        p++;
+    } else {
+        for (; isdigit((unsigned char) *p); p++) {
+            uint64_t digit = (uint64_t) (*p - '0');
+            if (value > (UINT64_MAX - digit) / 10)
+                integer = false;
+            value = value * 10 + digit;
+        }
+    }
+    if (*p == '.') {
+        p++;
+        if (!isdigit((unsigned char) *p))
+            return false;
+        while (isdigit((unsigned char) *p))
+            p++;
+        integer = false;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (!isdigit((unsigned char) *p))
+            return false;
+        while (isdigit((unsigned char) *p))
+            p++;
+        integer = false;
+    }
+    node->type = S_JSON_NUMBER;
+    node->integer = integer;
+    node->number = integer ? value : 0;
+    r->p = p;
+    return true;
+}
+
+static s_json_t *s_json_value(s_json_reader_t *r)
+{
+    s_json_ws(r);
+    s_json_t *node = calloc(1, sizeof *node);
+    if (!node)
+        return NULL;
+    char c = *r->p;
+    if (c == '{' || c == '[') {
+        char close = c == '{' ? '}' : ']';
+        node->type = c == '{' ? S_JSON_OBJECT : S_JSON_ARRAY;
+        if (++r->depth > S_JSON_MAX_DEPTH)
+            goto fail;
+        r->p++;
+        s_json_ws(r);
+        if (*r->p == close) {
+            r->p++;
+            r->depth--;
+            return node;
+        }
+        while (true) {
+            char *key = NULL;
+            if (node->type == S_JSON_OBJECT) {
+                s_json_ws(r);
+                if (*r->p != '"' || !(key = s_json_string(r)))
+                    goto fail;
+                s_json_ws(r);
+                if (*r->p != ':') {
+                    free(key);
+                    goto fail;
+                }
+                r->p++;
+            }
+            s_json_t *item = s_json_value(r);
+            if (!item || !s_json_push(node, key, item)) {
+                free(key);
+                s_json_free(&item);
+                goto fail;
+            }
+            s_json_ws(r);
+            if (*r->p == ',') {
+                r->p++;
+                continue;
+            }
+            if (*r->p != close)
+                goto fail;
+            r->p++;
+            break;
+        }
+        r->depth--;
+        return node;
+    }
+    if (c == '"') {
+        node->type = S_JSON_STRING;
+        node->string = s_json_string(r);
+        if (node->string)
+            return node;
+    } else if (strncmp(r->p, "true", 4) == 0 || strncmp(r->p, "false", 5) == 0) {
+        node->type = S_JSON_BOOL;
+        node->boolean = c == 't';
+        r->p += node->boolean ? 4 : 5;
+        return node;
+    } else if (strncmp(r->p, "null", 4) == 0) {
+        node->type = S_JSON_NULL;
+        r->p += 4;
+        return node;
+    } else if (s_json_number(r, node)) {
+        return node;
+    }
+fail:
+    s_json_free(&node);
+    return NULL;
+}
+
+//  Parse text that must be exactly one JSON value (and white space).
+static s_json_t *s_json_parse(const char *text)
+{
+    s_json_reader_t r = { text, 0 };
+    s_json_t *root = s_json_value(&r);
+    if (root) {
+        s_json_ws(&r);
+        if (*r.p)
+            s_json_free(&root);
+    }
+    return root;
+}
+
+static const s_json_t *s_json_get(const s_json_t *obj, const char *key)
+{
+    if (!obj || obj->type != S_JSON_OBJECT)
+        return NULL;
+    for (size_t i = 0; i < obj->count; i++)
+        if (strcmp(obj->keys[i], key) == 0)
+            return obj->items[i];
+    return NULL;
+}
+
+//  A string member, or "" when absent or not a string.
+static const char *s_json_text(const s_json_t *obj, const char *key)
+{
+    const s_json_t *v = s_json_get(obj, key);
+    return v && v->type == S_JSON_STRING ? v->string : "";
+}
+
+//  An unsigned integer member; false when absent or not one.
+static bool s_json_uint(const s_json_t *obj, const char *key, uint64_t *out)
+{
+    const s_json_t *v = s_json_get(obj, key);
+    if (!v || v->type != S_JSON_NUMBER || !v->integer)
+        return false;
+    *out = v->number;
+    return true;
+}
+
+//  A boolean member: 1 true, 0 false, -1 absent or not a boolean.
+static int s_json_flag(const s_json_t *obj, const char *key)
+{
+    const s_json_t *v = s_json_get(obj, key);
+    return v && v->type == S_JSON_BOOL ? v->boolean : -1;
+}
+
+// ---------------------------------------------------------------------------
+//  truc-admin: counters, documents and the audit chain
+
+//  Run truc-admin --data-dir DATA followed by args (NULL-terminated); out
+//  gets stdout and stderr. Returns its exit status, -1 if it did not exit
+//  normally.
+static int s_admin(th_env_t *env, const char *const *args, char *out, size_t outlen)
+{
+    const char *argv[24];
+    size_t n = 0;
+    argv[n++] = s_admin_path;
+    argv[n++] = "--data-dir";
+    argv[n++] = env->data;
+    for (size_t i = 0; args[i]; i++) {
+        th_check(n + 1 < sizeof argv / sizeof argv[0], "too many truc-admin arguments");
+        argv[n++] = args[i];
+    }
+    argv[n] = NULL;
+    int status = th_run(env, argv, out, outlen);
+    return status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+//  truc-admin --json with args: require exit status `want` and an answer
+//  that parses as JSON, and return it (the caller frees it).
+static s_json_t *s_admin_json(th_env_t *env, const char *const *args, int want)
+{
+    static char out[S_OUT_MAX];
+    const char *argv[20];
+    size_t n = 0;
+    argv[n++] = "--json";
+    for (size_t i = 0; args[i]; i++) {
+        th_check(n + 1 < sizeof argv / sizeof argv[0], "too many truc-admin arguments");
+        argv[n++] = args[i];
+    }
+    argv[n] = NULL;
+    int status = s_admin(env, argv, out, sizeof out);
+    th_check(status == want, "truc-admin --json %s %s: exit status %d, expected %d:\n%s", args[0],
+             args[1] ? args[1] : "", status, want, out);
+    s_json_t *json = s_json_parse(out);
+    th_check(json != NULL, "truc-admin --json %s: the answer is not JSON:\n%s", args[0], out);
+    return json;
+}
+
+static void s_id_text(const proto_id_t *id, char out[37])
+{
+    proto_id_format(id, out);
+}
+
+static bool s_id_eq(const proto_id_t *x, const proto_id_t *y)
+{
+    return memcmp(x->bytes, y->bytes, PROTO_ID_LEN) == 0;
+}
+
+//  The broker's counters that say what it stored and refused.
+typedef struct {
+    uint64_t accepted; // documents and notices durably accepted
+    uint64_t rejected; // REJECTED receipts sent
+    uint64_t refused;  // handshakes refused
+} s_counters_t;
+
+static void s_counters(th_env_t *env, s_counters_t *out)
+{
+    s_json_t *json = s_admin_json(env, (const char *const[]){ "status", NULL }, 0);
+    th_check(s_json_uint(json, "accepted", &out->accepted) &&
+                 s_json_uint(json, "rejected", &out->rejected) &&
+                 s_json_uint(json, "refused_handshakes", &out->refused),
+             "status: accepted, rejected or refused_handshakes is missing");
+    s_json_free(&json);
+}
+
+//  Require that the broker accepted exactly `more` documents or notices
+//  since `before` was read: the attacks in between stored nothing.
+static void s_expect_accepted_count(th_env_t *env, const s_counters_t *before, uint64_t more,
+                                    const char *what)
+{
+    s_counters_t now;
+    s_counters(env, &now);
+    th_soft(env, now.accepted == before->accepted + more,
+            "%s: status says %llu accepted, expected %llu (%llu before, %llu sent legitimately)",
+            what, (unsigned long long) now.accepted, (unsigned long long) (before->accepted + more),
+            (unsigned long long) before->accepted, (unsigned long long) more);
+}
+
+//  `audit show --json` about one id (every entry) or, with NULL, the last
+//  50 entries. The caller frees the array.
+static s_json_t *s_audit_show(th_env_t *env, const proto_id_t *about)
+{
+    char text[37] = "";
+    if (about)
+        s_id_text(about, text);
+    s_json_t *json = s_admin_json(env,
+                                  about ? (const char *const[]){ "audit", "show", text, NULL }
+                                        : (const char *const[]){ "audit", "show", NULL },
+                                  0);
+    th_check(json->type == S_JSON_ARRAY, "audit show %s: not an array", text);
+    return json;
+}
+
+//  Does an audit entry match? NULL matches anything; detail is a substring.
+static bool s_entry_is(const s_json_t *entry, const char *event, const char *agency,
+                       const char *detail)
+{
+    return (!event || strcmp(s_json_text(entry, "event"), event) == 0) &&
+           (!agency || strcmp(s_json_text(entry, "agency"), agency) == 0) &&
+           (!detail || strstr(s_json_text(entry, "detail"), detail) != NULL);
+}
+
+static size_t s_audit_matches(const s_json_t *list, const char *event, const char *agency,
+                              const char *detail)
+{
+    size_t n = 0;
+    for (size_t i = 0; list && i < list->count; i++)
+        n += s_entry_is(list->items[i], event, agency, detail);
+    return n;
+}
+
+//  Number of entries about `about` (NULL: among the last 50) that match.
+static size_t s_audit_count(th_env_t *env, const proto_id_t *about, const char *event,
+                            const char *agency, const char *detail)
+{
+    s_json_t *list = s_audit_show(env, about);
+    size_t n = s_audit_matches(list, event, agency, detail);
+    s_json_free(&list);
+    return n;
+}
+
+//  One line per entry, for failure messages.
+static const char *s_audit_text(th_env_t *env, const proto_id_t *about, char *buf, size_t len)
+{
+    s_json_t *list = s_audit_show(env, about);
+    size_t n = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < list->count && n + 1 < len; i++) {
+        const s_json_t *e = list->items[i];
+        uint64_t seq = 0;
+        s_json_uint(e, "seq", &seq);
+        int w = snprintf(buf + n, len - n, "\n      %llu %s agency='%s' id='%s' detail='%s'",
+                         (unsigned long long) seq, s_json_text(e, "event"),
+                         s_json_text(e, "agency"), s_json_text(e, "id"), s_json_text(e, "detail"));
+        if (w < 0)
+            break;
+        n += (size_t) w;
+    }
+    if (!list->count)
+        snprintf(buf, len, " (none)");
+    s_json_free(&list);
+    return buf;
+}
+
+//  Require that an audit entry matching event, agency and detail appears
+//  (about `about`, or among the last 50 entries), polling within
+//  TH_RECV_TIMEOUT_MS. A soft check: the test goes on.
+static void s_audit_wait(th_env_t *env, const proto_id_t *about, const char *event,
+                         const char *agency, const char *detail, const char *what)
+{
+    for (int waited = 0;; waited += S_POLL_MS) {
+        if (s_audit_count(env, about, event, agency, detail) > 0)
+            return;
+        if (waited >= TH_RECV_TIMEOUT_MS)
+            break;
+        th_sleep_ms(S_POLL_MS);
+    }
+    static char entries[16384];
+    char id[37] = "";
+    if (about)
+        s_id_text(about, id);
+    th_soft_fail(env, __FILE__, __LINE__,
+                 "%s: no audit entry '%s' (agency '%s', detail containing '%s') within %d ms; "
+                 "the entries%s%s:%s",
+                 what, event, agency ? agency : "*", detail ? detail : "*", TH_RECV_TIMEOUT_MS,
+                 about ? " about " : " (the last 50)", id,
+                 s_audit_text(env, about, entries, sizeof entries));
+}
+
+//  Require exactly `want` entries about `about` that match.
+static void s_audit_exactly(th_env_t *env, const proto_id_t *about, const char *event,
+                            const char *agency, const char *detail, size_t want, const char *what)
+{
+    size_t n = s_audit_count(env, about, event, agency, detail);
+    if (n != want) {
+        static char entries[16384];
+        th_soft_fail(env, __FILE__, __LINE__,
+                     "%s: %zu audit entries %s agency=%s detail~'%s', expected %zu; the entries:%s",
+                     what, n, event ? event : "*", agency ? agency : "*", detail ? detail : "*",
+                     want, s_audit_text(env, about, entries, sizeof entries));
+    }
+}
+
+//  `audit verify`: the chain is intact.
+static void s_audit_verify(th_env_t *env)
+{
+    s_json_t *json = s_admin_json(env, (const char *const[]){ "audit", "verify", NULL }, 0);
+    uint64_t length = 0, bad = 1;
+    th_soft(env,
+            s_json_flag(json, "intact") == 1 && s_json_uint(json, "length", &length) &&
+                length > 0 && s_json_uint(json, "first_bad", &bad) && bad == 0,
+            "audit verify: intact %d length %llu first_bad %llu", s_json_flag(json, "intact"),
+            (unsigned long long) length, (unsigned long long) bad);
+    s_json_free(&json);
+}
+
+//  Nothing of the document with this id is stored: `doc show` does not
+//  know it (exit status 2) and no audit entry says it was accepted.
+static void s_expect_absent(th_env_t *env, const proto_id_t *id, const char *what)
+{
+    static char out[S_OUT_MAX];
+    char text[37];
+    s_id_text(id, text);
+    int status = s_admin(env, (const char *const[]){ "doc", "show", text, NULL }, out, sizeof out);
+    th_soft(env, status == 2, "%s: doc show %s: exit %d, expected 2 (not found):\n%s", what, text,
+            status, out);
+    s_audit_exactly(env, id, "accepted", NULL, NULL, 0, what);
+}
+
+//  What `doc show` says of a stored document.
+typedef struct {
+    char hash[2 * PROTO_HASH_LEN + 1]; // content hash, hex
+    char from[PROTO_AGENCY_CODE_LEN + 1];
+    uint64_t seq;
+    char states[8][32]; // per recipient, in `to` order
+    char agencies[8][PROTO_AGENCY_CODE_LEN + 1];
+    size_t nto;
+} s_shown_t;
+
+static void s_doc_show(th_env_t *env, const proto_id_t *id, s_shown_t *out)
+{
+    char text[37];
+    s_id_text(id, text);
+    memset(out, 0, sizeof *out);
+    s_json_t *json = s_admin_json(env, (const char *const[]){ "doc", "show", text, NULL }, 0);
+    snprintf(out->hash, sizeof out->hash, "%s", s_json_text(json, "hash"));
+    snprintf(out->from, sizeof out->from, "%s", s_json_text(json, "from"));
+    s_json_uint(json, "seq", &out->seq);
+    const s_json_t *rcpts = s_json_get(json, "recipients");
+    for (size_t i = 0; rcpts && rcpts->type == S_JSON_ARRAY && i < rcpts->count && i < 8; i++) {
+        snprintf(out->agencies[i], sizeof out->agencies[i], "%s",
+                 s_json_text(rcpts->items[i], "agency"));
+        snprintf(out->states[i], sizeof out->states[i], "%s",
+                 s_json_text(rcpts->items[i], "state"));
+        out->nto++;
+    }
+    s_json_free(&json);
+}
+
+//  The state `doc show` gives one recipient.
+static const char *s_state_of(const s_shown_t *shown, th_agency_t who)
+{
+    for (size_t i = 0; i < shown->nto; i++)
+        if (strcmp(shown->agencies[i], th_code(who)) == 0)
+            return shown->states[i];
+    return "(not listed)";
+}
+
+static void s_hash_hex(const truc_doc_t *doc, char out[2 * PROTO_HASH_LEN + 1])
+{
+    uint8_t hash[PROTO_HASH_LEN];
+    th_check(truc_doc_hash(doc, hash) == PROTO_OK, "hash");
+    proto_hex_encode(hash, PROTO_HASH_LEN, out);
+}
+
+// ---------------------------------------------------------------------------
+//  Documents, notices and receipts
+
+//  A document from `from` to nto agencies with natt random attachments of
+//  about size bytes (each a few bytes longer than the one before, so a
+//  swapped frame is noticed).
+static truc_doc_t *s_doc(th_env_t *env, th_agency_t from, const th_agency_t *to, uint32_t nto,
+                         uint32_t natt, size_t size)
+{
+    static const char *const names[] = { "cong-van.pdf", "phu-luc-1.pdf", "phu-luc-2.pdf" };
+    const char *codes[8];
+    truc_att_t att[3];
+    uint8_t *bytes[3] = { NULL, NULL, NULL };
+    th_check(nto <= 8 && natt <= 3, "s_doc: at most 8 recipients and 3 attachments");
+    for (uint32_t i = 0; i < nto; i++)
+        codes[i] = th_code(to[i]);
+    for (uint32_t i = 0; i < natt; i++) {
+        size_t len = size + 7 * i;
+        bytes[i] = malloc(len + 1);
+        th_check(bytes[i] != NULL, "out of memory");
+        randombytes_buf(bytes[i], len);
+        att[i] = (truc_att_t){ names[i], "application/pdf", bytes[i], len };
+    }
+    truc_doc_t *doc = truc_doc_build(env->agency[from], codes, nto, S_SUBJECT, S_TYPE,
+                                     PROTO_URGENCY_NORMAL, att, natt);
+    for (uint32_t i = 0; i < natt; i++)
+        free(bytes[i]);
+    th_check(doc != NULL, "truc_doc_build failed");
+    return doc;
+}
+
+static const char *s_describe(const proto_msg_t *msg, const proto_id_t *id, char *buf, size_t len)
+{
+    if (!msg) {
+        snprintf(buf, len, "nothing");
+    } else if (msg->kind == PROTO_KIND_ERROR) {
+        snprintf(buf, len, "ERROR %u %s%s: %s", msg->u.error.code,
+                 proto_errname((proto_err_t) msg->u.error.code), msg->u.error.fatal ? " fatal" : "",
+                 msg->u.error.message);
+    } else if ((msg->kind == PROTO_KIND_REJECTED || msg->kind == PROTO_KIND_ACCEPTED) &&
+               msg->u.receipts.nitems) {
+        const proto_item_t *item = id ? truc_receipts_find(msg, id) : NULL;
+        uint32_t code = item ? item->leaf.code : msg->u.receipts.items[0].leaf.code;
+        snprintf(buf, len, "%s %u %s", proto_kind_name(msg->kind), code,
+                 proto_errname((proto_err_t) code));
+    } else {
+        snprintf(buf, len, "%s", proto_kind_name(msg->kind));
+    }
+    return buf;
+}
+
+static bool s_match_answer(const proto_msg_t *msg, void *arg)
+{
+    if (msg->kind == PROTO_KIND_ERROR)
+        return true;
+    if (msg->kind == PROTO_KIND_ACCEPTED || msg->kind == PROTO_KIND_REJECTED)
+        return truc_receipts_find(msg, arg) != NULL;
+    return false;
+}
+
+//  The broker's answer about a document or notice id: an ACCEPTED or
+//  REJECTED bundle with an item for it, or any ERROR; NULL if nothing came.
+static proto_msg_t *s_answer(truc_client_t *c, const proto_id_t *id, int timeout_ms)
+{
+    proto_msg_t *msg = NULL;
+    proto_err_t rc =
+        truc_client_recv_match(c, timeout_ms, s_match_answer, (void *) (uintptr_t) id, &msg, NULL);
+    return rc == PROTO_OK ? msg : NULL;
+}
+
+//  Require an ACCEPTED for id with this content hash and sender: a bundle
+//  the broker signed, whose item verifies. Returns the bundle (the caller
+//  destroys it); the leaf checks are soft, so a wrong receipt is reported
+//  and the test goes on.
+static proto_msg_t *s_expect_accepted(th_env_t *env, truc_client_t *c, const proto_id_t *id,
+                                      const uint8_t hash[PROTO_HASH_LEN], const char *from,
+                                      const char *what)
+{
+    proto_msg_t *msg = s_answer(c, id, TH_RECV_TIMEOUT_MS);
+    char text[400];
+    th_check(msg && msg->kind == PROTO_KIND_ACCEPTED, "%s: answered with %s, expected ACCEPTED",
+             what, s_describe(msg, id, text, sizeof text));
+    proto_err_t rc = truc_receipts_verify(msg, th_hub_sign_pk(env));
+    th_check(rc == PROTO_OK, "%s: ACCEPTED does not verify with the broker key: %s", what,
+             proto_errname(rc));
+    const proto_item_t *item = truc_receipts_find(msg, id);
+    th_soft(env, item->leaf.event == PROTO_EVENT_ACCEPTED, "%s: leaf event %u", what,
+            item->leaf.event);
+    th_soft(env, memcmp(item->leaf.hash, hash, PROTO_HASH_LEN) == 0,
+            "%s: the ACCEPTED leaf's hash is not the content hash of what was sent", what);
+    th_soft(env, strcmp(item->leaf.from, from) == 0, "%s: ACCEPTED leaf from %s, expected %s", what,
+            item->leaf.from, from);
+    return msg;
+}
+
+static proto_msg_t *s_submit_ok(th_env_t *env, truc_client_t *c, const truc_doc_t *doc,
+                                const char *what)
+{
+    uint8_t hash[PROTO_HASH_LEN];
+    th_check(truc_doc_hash(doc, hash) == PROTO_OK, "hash");
+    proto_err_t rc = truc_client_submit(c, doc);
+    th_check(rc == PROTO_OK, "%s: submit: %s (%s)", what, proto_errname(rc),
+             truc_client_error_text(c));
+    return s_expect_accepted(env, c, truc_doc_id(doc), hash,
+                             truc_doc_cmsg(doc)->u.document.doc.from, what);
+}
+
+//  Require a REJECTED for id with code (a soft check: the test goes on).
+static void s_expect_rejected(th_env_t *env, truc_client_t *c, const proto_id_t *id,
+                              const uint8_t hash[PROTO_HASH_LEN], proto_err_t code,
+                              const char *what)
+{
+    proto_msg_t *msg = s_answer(c, id, TH_RECV_TIMEOUT_MS);
+    char text[400];
+    if (!msg || msg->kind != PROTO_KIND_REJECTED) {
+        th_soft_fail(env, __FILE__, __LINE__, "%s: answered with %s, expected REJECTED %s", what,
+                     s_describe(msg, id, text, sizeof text), proto_errname(code));
+        proto_msg_destroy(&msg);
+        return;
+    }
+    const proto_item_t *item = truc_receipts_find(msg, id);
+    th_soft(env, item->leaf.code == (uint32_t) code, "%s: REJECTED %u %s, expected %u %s", what,
+            item->leaf.code, proto_errname((proto_err_t) item->leaf.code), code,
+            proto_errname(code));
+    th_soft(env, item->leaf.event == PROTO_EVENT_REJECTED, "%s: leaf event %u", what,
+            item->leaf.event);
+    th_soft(env, truc_receipts_verify(msg, th_hub_sign_pk(env)) == PROTO_OK,
+            "%s: REJECTED does not verify with the broker key", what);
+    if (hash)
+        th_soft(env, memcmp(item->leaf.hash, hash, PROTO_HASH_LEN) == 0,
+                "%s: REJECTED leaf hash is not the content hash", what);
+    proto_msg_destroy(&msg);
+}
+
+//  Send a document message with these attachment frames and require
+//  REJECTED code for it.
+static void s_send_rejected(th_env_t *env, truc_client_t *c, const truc_doc_t *doc,
+                            const void *const *att, const size_t *lens, size_t natt,
+                            proto_err_t code, const char *what)
+{
+    uint8_t hash[PROTO_HASH_LEN];
+    th_check(truc_doc_hash(doc, hash) == PROTO_OK, "hash");
+    proto_err_t rc = truc_client_send(c, truc_doc_cmsg(doc), att, lens, natt);
+    th_check(rc == PROTO_OK, "%s: send: %s (%s)", what, proto_errname(rc),
+             truc_client_error_text(c));
+    s_expect_rejected(env, c, truc_doc_id(doc), hash, code, what);
+}
+
+//  Submit a document as built and require REJECTED code.
+static void s_submit_rejected(th_env_t *env, truc_client_t *c, const truc_doc_t *doc,
+                              proto_err_t code, const char *what)
+{
+    const void *att[3];
+    size_t lens[3];
+    uint32_t n = truc_doc_natt(doc);
+    th_check(n <= 3, "too many attachments");
+    for (uint32_t i = 0; i < n; i++) {
+        att[i] = truc_doc_att_data(doc, i);
+        lens[i] = truc_doc_att_len(doc, i);
+    }
+    s_send_rejected(env, c, doc, att, lens, n, code, what);
+}
+
+//  Require an ERROR with code (fatal: -1 either, 0 or 1 required) and, if
+//  ref is not NULL, naming that id.
+static void s_expect_error(th_env_t *env, truc_client_t *c, proto_err_t code, int fatal,
+                           const proto_id_t *ref, const char *what)
+{
+    proto_msg_t *msg = NULL;
+    proto_err_t rc = truc_client_recv_kind(c, PROTO_KIND_ERROR, TH_RECV_TIMEOUT_MS, &msg, NULL);
+    char text[400];
+    if (rc) {
+        th_soft_fail(env, __FILE__, __LINE__, "%s: no ERROR %s: %s (%s)", what, proto_errname(code),
+                     proto_errname(rc), truc_client_error_text(c));
+        return;
+    }
+    th_soft(env, msg->u.error.code == (uint32_t) code, "%s: %s, expected ERROR %s", what,
+            s_describe(msg, NULL, text, sizeof text), proto_errname(code));
+    th_soft(env, fatal < 0 || msg->u.error.fatal == (fatal > 0), "%s: ERROR fatal=%d, expected %d",
+            what, msg->u.error.fatal, fatal);
+    th_soft(env, !ref || (msg->u.error.has_ref && s_id_eq(&msg->u.error.ref, ref)),
+            "%s: the ERROR does not name the document it refuses", what);
+    proto_msg_destroy(&msg);
+}
+
+//  Listen for TH_QUIET_MS and require that nothing at all arrives
+//  (HEARTBEAT and DIRECTORY are kept aside by the client).
+static void s_quiet(th_env_t *env, truc_client_t *c, const char *what)
+{
+    proto_msg_t *msg = NULL;
+    proto_err_t rc = truc_client_recv(c, TH_QUIET_MS, &msg, NULL);
+    char text[400];
+    th_soft(env, rc == PROTO_ERR_TIMEOUT, "%s: %s received %s (%s)", what, truc_client_agency(c),
+            rc ? proto_errname(rc) : s_describe(msg, NULL, text, sizeof text),
+            truc_client_error_text(c));
+    proto_msg_destroy(&msg);
+}
+
+//  Receive one DELIVER on c, which must be doc exactly as submitted: the
+//  same signed envelope and signature, the same attachment bytes.
+static proto_msg_t *s_take(th_env_t *env, truc_client_t *c, const truc_doc_t *doc,
+                           truc_frames_t **frames)
+{
+    proto_msg_t *msg = NULL;
+    proto_err_t rc = truc_client_recv_kind(c, PROTO_KIND_DELIVER, TH_RECV_TIMEOUT_MS, &msg, frames);
+    th_check(rc == PROTO_OK, "%s: expected DELIVER: %s (%s)", truc_client_agency(c),
+             proto_errname(rc), truc_client_error_text(c));
+    const proto_document_t *got = &msg->u.document;
+    const proto_document_t *sent = &truc_doc_cmsg(doc)->u.document;
+    char id[37];
+    s_id_text(&got->doc.id, id);
+    th_check(s_id_eq(&got->doc.id, truc_doc_id(doc)), "%s received %s, another document",
+             truc_client_agency(c), id);
+    uint8_t want[PROTO_HASH_LEN], have[PROTO_HASH_LEN];
+    th_check(truc_doc_hash(doc, want) == PROTO_OK && proto_doc_hash(&got->doc, have) == PROTO_OK,
+             "hash");
+    th_soft(env, memcmp(want, have, PROTO_HASH_LEN) == 0,
+            "DELIVER %s: the envelope is not the one submitted", id);
+    th_soft(env, memcmp(got->sig, sent->sig, PROTO_SIG_LEN) == 0,
+            "DELIVER %s: the signature is not the one submitted", id);
+    th_check(truc_frames_count(*frames) == truc_doc_natt(doc), "DELIVER %s: %zu frames for %u", id,
+             truc_frames_count(*frames), truc_doc_natt(doc));
+    for (uint32_t i = 0; i < truc_doc_natt(doc); i++)
+        th_soft(env,
+                truc_frames_size(*frames, i) == truc_doc_att_len(doc, i) &&
+                    memcmp(truc_frames_data(*frames, i), truc_doc_att_data(doc, i),
+                           truc_doc_att_len(doc, i)) == 0,
+                "DELIVER %s: attachment %u is not the one submitted", id, i);
+    return msg;
+}
+
+//  Listen for TH_QUIET_MS and require that no DELIVER arrives.
+static void s_no_deliver(th_env_t *env, truc_client_t *c, const char *what)
+{
+    proto_msg_t *msg = NULL;
+    proto_err_t rc = truc_client_recv_kind(c, PROTO_KIND_DELIVER, TH_QUIET_MS, &msg, NULL);
+    char id[37] = "";
+    if (rc == PROTO_OK)
+        s_id_text(&msg->u.document.doc.id, id);
+    th_soft(env, rc == PROTO_ERR_TIMEOUT, "%s: %s received %s %s (%s)", what, truc_client_agency(c),
+            rc ? proto_errname(rc) : "DELIVER", id, truc_client_error_text(c));
+    proto_msg_destroy(&msg);
+}
+
+//  Receive routed DELIVERED bundles on c until one signed by `recipient`
+//  names doc; each verifies with its signer's directory key and is ACKed.
+static void s_collect_delivered(th_env_t *env, truc_client_t *c, const truc_doc_t *doc,
+                                th_agency_t recipient)
+{
+    bool seen = false;
+    while (!seen) {
+        proto_msg_t *msg = NULL;
+        proto_err_t rc =
+            truc_client_recv_kind(c, PROTO_KIND_DELIVERED, TH_RECV_TIMEOUT_MS, &msg, NULL);
+        th_check(rc == PROTO_OK, "%s: the delivery receipt of %s is missing: %s (%s)",
+                 truc_client_agency(c), th_code(recipient), proto_errname(rc),
+                 truc_client_error_text(c));
+        const proto_receipts_t *r = &msg->u.receipts;
+        const proto_directory_entry_t *signer = proto_directory_find(env->dir, r->head.signer);
+        th_check(signer != NULL, "DELIVERED signed by unknown '%s'", r->head.signer);
+        th_check(truc_receipts_verify(msg, signer->sign_pk) == PROTO_OK,
+                 "DELIVERED from %s does not verify with its key", r->head.signer);
+        th_soft(env, strcmp(r->head.signer, th_code(recipient)) == 0,
+                "%s received a delivery receipt signed by %s, expected only %s",
+                truc_client_agency(c), r->head.signer, th_code(recipient));
+        seen = truc_receipts_find(msg, truc_doc_id(doc)) != NULL;
+        rc = truc_client_ack(c, &r->mid, 1);
+        th_check(rc == PROTO_OK, "ACK: %s", proto_errname(rc));
+        proto_msg_destroy(&msg);
+    }
+}
+
+//  The parts of a receipt, digested: the signed head with its signature,
+//  the leaf, the proof. Two receipts are identical if all three are.
+typedef struct {
+    uint8_t head[PROTO_HASH_LEN];
+    uint8_t leaf[PROTO_HASH_LEN];
+    uint8_t proof[PROTO_HASH_LEN];
+} s_digest_t;
+
+static void s_digest(const proto_msg_t *bundle, const proto_id_t *id, s_digest_t *out)
+{
+    const proto_item_t *item = truc_receipts_find(bundle, id);
+    th_check(item != NULL, "no item for the document in the bundle");
+    proto_buf_t buf;
+    proto_buf_init(&buf);
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, PROTO_HASH_LEN);
+    th_check(proto_head_canonical(&bundle->u.receipts.head, &buf) == PROTO_OK, "head bytes");
+    crypto_generichash_update(&st, buf.data, buf.len);
+    crypto_generichash_update(&st, bundle->u.receipts.sig, PROTO_SIG_LEN);
+    crypto_generichash_final(&st, out->head, PROTO_HASH_LEN);
+    th_check(proto_leaf_canonical(&item->leaf, &buf) == PROTO_OK, "leaf bytes");
+    crypto_generichash(out->leaf, PROTO_HASH_LEN, buf.data, buf.len, NULL, 0);
+    crypto_generichash_init(&st, NULL, 0, PROTO_HASH_LEN);
+    uint8_t index[8];
+    for (int i = 0; i < 8; i++)
+        index[i] = (uint8_t) (item->index >> (8 * i));
+    crypto_generichash_update(&st, index, sizeof index);
+    for (uint32_t i = 0; i < item->npath; i++)
+        crypto_generichash_update(&st, item->path[i], PROTO_HASH_LEN);
+    crypto_generichash_final(&st, out->proof, PROTO_HASH_LEN);
+    proto_buf_free(&buf);
+}
+
+//  "" if two receipts are identical, else which parts differ.
+static const char *s_digest_diff(const s_digest_t *x, const s_digest_t *y, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s%s%s", memcmp(x->head, y->head, PROTO_HASH_LEN) ? " head/sig" : "",
+             memcmp(x->leaf, y->leaf, PROTO_HASH_LEN) ? " leaf" : "",
+             memcmp(x->proof, y->proof, PROTO_HASH_LEN) ? " index/path" : "");
+    return buf;
+}
+
+//  A status notice ready to send.
+typedef struct {
+    proto_msg_t msg; // kind STATUS: the notice and its signature
+} s_notice_t;
+
+static void s_notice(th_env_t *env, s_notice_t *n, th_agency_t from, th_agency_t to,
+                     const proto_id_t *doc, uint8_t code, const char *note)
+{
+    memset(n, 0, sizeof *n);
+    n->msg.kind = PROTO_KIND_STATUS;
+    proto_notice_t *notice = &n->msg.u.status.notice;
+    proto_id_random(&notice->id);
+    notice->doc = *doc;
+    notice->from = th_code(from);
+    notice->to = th_code(to);
+    notice->code = code;
+    notice->time = truc_now_ms();
+    notice->note = note;
+    notice->staff.name = "Trần Thị Văn Thư";
+    notice->staff.department = "Văn phòng";
+    proto_err_t rc = proto_notice_sign(notice, env->agency[from], n->msg.u.status.sig);
+    th_check(rc == PROTO_OK, "cannot sign a notice: %s", proto_errname(rc));
+}
+
+//  Send a notice on c and require REJECTED code for it.
+static void s_notice_rejected(th_env_t *env, truc_client_t *c, const s_notice_t *n,
+                              proto_err_t code, const char *what)
+{
+    uint8_t hash[PROTO_HASH_LEN];
+    th_check(proto_notice_hash(&n->msg.u.status.notice, hash) == PROTO_OK, "notice hash");
+    proto_err_t rc = truc_client_send(c, &n->msg, NULL, NULL, 0);
+    th_check(rc == PROTO_OK, "%s: STATUS: %s (%s)", what, proto_errname(rc),
+             truc_client_error_text(c));
+    s_expect_rejected(env, c, &n->msg.u.status.notice.id, hash, code, what);
+}
+
+//  Send a DELIVERED bundle of one leaf, signed by `signer` (whatever the
+//  leaf says): for receipts no honest agent would send.
+static void s_send_receipt(th_env_t *env, truc_client_t *c, th_agency_t signer,
+                           const proto_leaf_t *leaf)
+{
+    static uint8_t paths[PROTO_MAX_PATH][PROTO_HASH_LEN];
+    proto_item_t item;
+    proto_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.kind = PROTO_KIND_DELIVERED;
+    proto_err_t rc = proto_receipts_build(leaf, 1, env->agency[signer], truc_now_ms(),
+                                          &msg.u.receipts.head, msg.u.receipts.sig, &item, paths);
+    th_check(rc == PROTO_OK, "cannot build a receipt: %s", proto_errname(rc));
+    msg.u.receipts.items = &item;
+    msg.u.receipts.nitems = 1;
+    rc = truc_client_send(c, &msg, NULL, NULL, 0);
+    th_check(rc == PROTO_OK, "DELIVERED: %s (%s)", proto_errname(rc), truc_client_error_text(c));
+}
+
+//  Encode a HELLO naming agency and send it on c (header version 1).
+static void s_send_hello(truc_client_t *c, const char *agency)
+{
+    static const uint8_t v1[] = { PROTO_VERSION };
+    proto_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.kind = PROTO_KIND_HELLO;
+    msg.u.hello.versions = (uint8_t *) (uintptr_t) v1;
+    msg.u.hello.nversions = 1;
+    msg.u.hello.agency = agency;
+    msg.u.hello.window = 8;
+    proto_err_t rc = truc_client_send(c, &msg, NULL, NULL, 0);
+    th_check(rc == PROTO_OK, "HELLO: %s (%s)", proto_errname(rc), truc_client_error_text(c));
+}
+
+// ---------------------------------------------------------------------------
+//  1-3. Refused at the handshake: no CURVE, an unknown key, a revoked key,
+//  a suspended key. The peer speaks the protocol as if it were welcome
+//  (HELLO, then a signed SUBMIT to B); it must never hear anything, and
+//  nothing it sent may be stored or delivered.
+
+static void s_refused_peer(th_env_t *env, th_agency_t who, bool curve, const char *audit_agency,
+                           const char *audit_detail, const char *what)
+{
+    th_broker_start(env, NULL);
+    truc_client_t *a = th_connect(env, TH_A, 16, NULL);
+    truc_client_t *b = th_connect(env, TH_B, 16, NULL);
+    const th_agency_t to_b[] = { TH_B };
+    s_counters_t before;
+    s_counters(env, &before);
+
+    //  HELLO and a SUBMIT are queued at once, before the handshake is over:
+    //  once a handshake has failed ZeroMQ has no pipe to send on and the
+    //  SUBMIT gives up (PROTO_ERR_TIMEOUT, allowed in case that race is
+    //  lost). The document is signed by the agency's own key, so only the
+    //  handshake stands between it and B.
+    truc_doc_t *doc = s_doc(env, who, to_b, 1, 1, 900);
+    truc_client_t *intruder = curve ? th_client(env, who, 8) : th_client_plain(env, who, 8);
+    s_send_hello(intruder, th_code(who));
+    proto_err_t rc = truc_client_submit(intruder, doc);
+    th_check(rc == PROTO_OK || rc == PROTO_ERR_TIMEOUT, "%s: submit: %s (%s)", what,
+             proto_errname(rc), truc_client_error_text(intruder));
+    //  The refusal is in the audit chain (so the handshake is over) and
+    //  counted; the refused peer hears nothing, B receives nothing.
+    s_audit_wait(env, NULL, "refused", audit_agency, audit_detail, what);
+    s_counters_t after;
+    s_counters(env, &after);
+    th_soft(env, after.refused > before.refused,
+            "%s: status says %llu refused handshakes, as before", what,
+            (unsigned long long) after.refused);
+    s_quiet(env, intruder, what);
+    s_no_deliver(env, b, what);
+    //  Nothing stored.
+    th_drop(env, &intruder);
+    s_expect_absent(env, truc_doc_id(doc), what);
+    s_audit_exactly(env, NULL, "connected", th_code(who), NULL, 0, what);
+    s_expect_accepted_count(env, &before, 0, what);
+
+    //  The broker still serves the agencies it should.
+    truc_doc_t *ok = s_doc(env, TH_A, to_b, 1, 1, 300);
+    proto_msg_t *acc = s_submit_ok(env, a, ok, "A to B after the refused peer");
+    truc_frames_t *frames = NULL;
+    proto_msg_t *msg = s_take(env, b, ok, &frames);
+    proto_msg_destroy(&msg);
+    truc_frames_destroy(&frames);
+    proto_msg_destroy(&acc);
+    s_expect_accepted_count(env, &before, 1, what);
+    s_audit_verify(env);
+
+    truc_doc_destroy(&doc);
+    truc_doc_destroy(&ok);
+    th_soft_done(env);
+    th_broker_stop(env);
+    th_pass(env);
+}
+
+//  A ZeroMQ peer without CURVE (the NULL mechanism).
+static void test_no_curve(void **state)
+{
+    s_refused_peer(*state, TH_C, false, NULL, "not CURVE", "a peer without CURVE");
+}
+
+//  A CURVE key the directory does not list.
+static void test_unknown_key(void **state)
+{
+    s_refused_peer(*state, TH_U, true, NULL, "ERR_UNKNOWN_AGENCY",
+                   "an agency not in the directory");
+}
+
+static void test_revoked_key(void **state)
+{
+    s_refused_peer(*state, TH_R, true, th_code(TH_R), "ERR_AGENCY_REVOKED", "a revoked agency");
+}
+
+static void test_suspended_key(void **state)
+{
+    s_refused_peer(*state, TH_S, true, th_code(TH_S), "ERR_AGENCY_SUSPENDED", "a suspended agency");
+}
+
+// ---------------------------------------------------------------------------
+//  4. An authenticated agency forging another agency: as the sender of a
+//  document, as the sender of a notice, in HELLO.
+
+static void test_sender_forgery(void **state)
+{
+    th_env_t *env = *state;
+    th_broker_start(env, NULL);
+    truc_client_t *a = th_connect(env, TH_A, 16, NULL);
+    truc_client_t *b = th_connect(env, TH_B, 16, NULL);
+    truc_client_t *c = th_connect(env, TH_C, 16, NULL);
+    const th_agency_t to_b[] = { TH_B }, to_c[] = { TH_C };
+    s_counters_t before;
+    s_counters(env, &before);
+
+    //  B's own document, genuinely signed by B, sent on A's session.
+    truc_doc_t *stolen = s_doc(env, TH_B, to_c, 1, 1, 800);
+    s_submit_rejected(env, a, stolen, PROTO_ERR_SENDER_MISMATCH, "B's signed document sent by A");
+    s_audit_wait(env, truc_doc_id(stolen), "rejected", th_code(TH_A), "ERR_SENDER_MISMATCH",
+                 "B's signed document sent by A");
+    s_expect_absent(env, truc_doc_id(stolen), "B's signed document sent by A");
+
+    //  A's document with doc.from changed to B (the signature is A's).
+    truc_doc_t *relabelled = s_doc(env, TH_A, to_c, 1, 1, 700);
+    truc_doc_msg(relabelled)->u.document.doc.from = th_code(TH_B);
+    s_submit_rejected(env, a, relabelled, PROTO_ERR_SENDER_MISMATCH, "A's document naming B");
+    s_audit_wait(env, truc_doc_id(relabelled), "rejected", th_code(TH_A), "ERR_SENDER_MISMATCH",
+                 "A's document naming B");
+    s_expect_absent(env, truc_doc_id(relabelled), "A's document naming B");
+    s_no_deliver(env, c, "after the forged documents");
+
+    //  A notice about a document to B, signed by B, sent on A's session.
+    truc_doc_t *x = s_doc(env, TH_C, to_b, 1, 0, 0);
+    proto_msg_t *acc = s_submit_ok(env, c, x, "X from C to B");
+    proto_msg_destroy(&acc);
+    s_notice_t forged;
+    s_notice(env, &forged, TH_B, TH_C, truc_doc_id(x), 3, "Đã tiếp nhận (giả mạo)");
+    s_notice_rejected(env, a, &forged, PROTO_ERR_SENDER_MISMATCH, "B's notice sent by A");
+    s_audit_wait(env, &forged.msg.u.status.notice.id, "rejected", th_code(TH_A),
+                 "ERR_SENDER_MISMATCH", "B's notice sent by A");
+    s_audit_exactly(env, truc_doc_id(x), "status", NULL, NULL, 0, "B's notice sent by A");
+
+    //  HELLO naming B on D's connection: fatal, audited, and B's own
+    //  session is not touched.
+    truc_client_t *d = th_client(env, TH_D, 8);
+    s_send_hello(d, th_code(TH_B));
+    s_expect_error(env, d, PROTO_ERR_SENDER_MISMATCH, 1, NULL, "HELLO of D naming B");
+    s_audit_wait(env, NULL, "denied", th_code(TH_D), "ERR_SENDER_MISMATCH", "HELLO of D naming B");
+    //  Whatever D sends next on that connection is not served.
+    truc_doc_t *after_hello = s_doc(env, TH_D, to_c, 1, 1, 500);
+    th_check(truc_client_submit(d, after_hello) == PROTO_OK, "send");
+    proto_msg_t *answer = s_answer(d, truc_doc_id(after_hello), TH_QUIET_MS);
+    char text[400];
+    th_soft(env, !answer || answer->kind == PROTO_KIND_ERROR,
+            "a SUBMIT after a refused HELLO was answered with %s",
+            s_describe(answer, truc_doc_id(after_hello), text, sizeof text));
+    proto_msg_destroy(&answer);
+    s_expect_absent(env, truc_doc_id(after_hello), "a SUBMIT after a refused HELLO");
+    s_audit_exactly(env, NULL, "connected", th_code(TH_D), NULL, 0, "HELLO of D naming B");
+    th_drop(env, &d);
+
+    //  Only X was stored; B still has its session and gets exactly X.
+    truc_frames_t *frames = NULL;
+    proto_msg_t *msg = s_take(env, b, x, &frames);
+    proto_msg_destroy(&msg);
+    truc_frames_destroy(&frames);
+    s_no_deliver(env, b, "after X");
+    s_quiet(env, a, "A after its forgeries");
+    s_expect_accepted_count(env, &before, 1, "forged senders");
+    s_audit_verify(env);
+
+    truc_doc_destroy(&stolen);
+    truc_doc_destroy(&relabelled);
+    truc_doc_destroy(&x);
+    truc_doc_destroy(&after_hello);
+    th_soft_done(env);
+    th_broker_stop(env);
+    th_pass(env);
+}
+
+// ---------------------------------------------------------------------------
+//  5. Attachments that do not match the signed hash and size
+
+static void test_tampered_attachment(void **state)
+{
+    th_env_t *env = *state;
+    th_broker_start(env, NULL);
+    truc_client_t *a = th_connect(env, TH_A, 16, NULL);
+    truc_client_t *b = th_connect(env, TH_B, 16, NULL);
+    const th_agency_t to_b[] = { TH_B };
+    s_counters_t before;
+    s_counters(env, &before);
+
+    truc_doc_t *doc = s_doc(env, TH_A, to_b, 1, 2, 4096);
+    const proto_id_t *id = truc_doc_id(doc);
+    size_t len0 = truc_doc_att_len(doc, 0), len1 = truc_doc_att_len(doc, 1);
+    uint8_t *bytes = malloc(len1 + 1);
+    th_check(bytes != NULL, "out of memory");
+    memcpy(bytes, truc_doc_att_data(doc, 1), len1);
+
+    static const char *const cases[] = { "one bit of an attachment flipped",
+                                         "the attachment frames swapped",
+                                         "an attachment one byte short",
+                                         "an attachment one byte longer" };
+    for (size_t k = 0; k < 4; k++) {
+        const void *att[2] = { truc_doc_att_data(doc, 0), bytes };
+        size_t lens[2] = { len0, len1 };
+        memcpy(bytes, truc_doc_att_data(doc, 1), len1);
+        if (k == 0) {
+            bytes[len1 / 2] ^= 0x04;
+        } else if (k == 1) {
+            att[0] = truc_doc_att_data(doc, 1);
+            att[1] = truc_doc_att_data(doc, 0);
+            lens[0] = len1;
+            lens[1] = len0;
+        } else if (k == 2) {
+            lens[1] = len1 - 1;
+        } else {
+            bytes[len1] = 0x5a;
+            lens[1] = len1 + 1;
+        }
+        s_send_rejected(env, a, doc, att, lens, 2, PROTO_ERR_HASH_MISMATCH, cases[k]);
+    }
+    s_audit_wait(env, id, "rejected", th_code(TH_A), "ERR_HASH_MISMATCH", "tampered attachments");
+    s_audit_exactly(env, id, "rejected", th_code(TH_A), "ERR_HASH_MISMATCH", 4,
+                    "four tampered submissions");
+    s_expect_absent(env, id, "tampered attachments");
+    s_no_deliver(env, b, "after the tampered attachments");
+    s_expect_accepted_count(env, &before, 0, "tampered attachments");
+
+    //  Nothing of the tampered bytes stuck to the id: the genuine document
+    //  is accepted under it and B receives exactly the signed bytes.
+    proto_msg_t *acc = s_submit_ok(env, a, doc, "the genuine document after the tampered ones");
+    proto_msg_destroy(&acc);
+    truc_frames_t *frames = NULL;
+    proto_msg_t *msg = s_take(env, b, doc, &frames);
+    proto_msg_destroy(&msg);
+    truc_frames_destroy(&frames);
+    s_shown_t shown;
+    char hash[2 * PROTO_HASH_LEN + 1];
+    s_doc_show(env, id, &shown);
+    s_hash_hex(doc, hash);
+    th_soft(env, strcmp(shown.hash, hash) == 0, "doc show: hash %s, the content hash is %s",
+            shown.hash, hash);
+    s_audit_exactly(env, id, "accepted", th_code(TH_A), NULL, 1, "the genuine document");
+    s_expect_accepted_count(env, &before, 1, "tampered attachments, then the genuine document");
+    s_audit_verify(env);
+
+    free(bytes);
+    truc_doc_destroy(&doc);
+    th_soft_done(env);
+    th_broker_stop(env);
+    th_pass(env);
+}
+
+// ---------------------------------------------------------------------------
+//  6. Bad signatures
+
+static void test_bad_signature(void **state)
+{
+    th_env_t *env = *state;
+    th_broker_start(env, NULL);
+    truc_client_t *a = th_connect(env, TH_A, 16, NULL);
+    truc_client_t *b = th_connect(env, TH_B, 16, NULL);
+    const th_agency_t to_b[] = { TH_B };
+    s_counters_t before;
+    s_counters(env, &before);
+
+    static const char *const cases[] = { "one bit of the signature flipped",
+                                         "a valid signature by C of A's document",
+                                         "the subject changed after signing",
+                                         "a signature of zeros" };
+    truc_doc_t *docs[4];
+    for (size_t k = 0; k < 4; k++) {
+        docs[k] = s_doc(env, TH_A, to_b, 1, 1, 1500);
+        proto_document_t *d = &truc_doc_msg(docs[k])->u.document;
+        if (k == 0) {
+            d->sig[17] ^= 0x10;
+        } else if (k == 1) {
+            proto_buf_t buf;
+            proto_buf_init(&buf);
+            th_check(proto_doc_canonical(&d->doc, &buf) == PROTO_OK, "canonical bytes");
+            th_check(proto_identity_sign(env->agency[TH_C], buf.data, buf.len, d->sig) == PROTO_OK,
+                     "cannot sign with C's key");
+            proto_buf_free(&buf);
+        } else if (k == 2) {
+            d->doc.subject = "Về việc điều chỉnh kinh phí (sửa sau khi ký)";
+        } else {
+            memset(d->sig, 0, PROTO_SIG_LEN);
+        }
+        s_submit_rejected(env, a, docs[k], PROTO_ERR_BAD_SIGNATURE, cases[k]);
+        s_audit_wait(env, truc_doc_id(docs[k]), "rejected", th_code(TH_A), "ERR_BAD_SIGNATURE",
+                     cases[k]);
+        s_expect_absent(env, truc_doc_id(docs[k]), cases[k]);
+    }
+    s_no_deliver(env, b, "after the bad signatures");
+    s_expect_accepted_count(env, &before, 0, "bad signatures");
+    s_audit_verify(env);
+
+    for (size_t k = 0; k < 4; k++)
+        truc_doc_destroy(&docs[k]);
+    th_soft_done(env);
+    th_broker_stop(env);
+    th_pass(env);
+}
+
+// ---------------------------------------------------------------------------
+//  7. A replayed document id with other content
+
+static void test_replay(void **state)
+{
+    th_env_t *env = *state;
+    th_broker_start(env, NULL);
+    truc_client_t *a = th_connect(env, TH_A, 16, NULL);
+    truc_client_t *b = th_connect(env, TH_B, 16, NULL);
+    truc_client_t *c = th_connect(env, TH_C, 16, NULL);
+    const th_agency_t to_b[] = { TH_B }, to_d[] = { TH_D };
+
+    truc_doc_t *x = s_doc(env, TH_A, to_b, 1, 1, 2048);
+    const proto_id_t *id = truc_doc_id(x);
+    proto_msg_t *acc = s_submit_ok(env, a, x, "X, the original");
+    s_digest_t original, again;
+    s_digest(acc, id, &original);
+    proto_msg_destroy(&acc);
+    s_shown_t shown0, shown1;
+    s_doc_show(env, id, &shown0);
+    s_counters_t before;
+    s_counters(env, &before);
+
+    //  The sender itself, other content under X's id, properly signed.
+    truc_doc_t *other = s_doc(env, TH_A, to_d, 1, 1, 2048);
+    truc_doc_msg(other)->u.document.doc.id = *id;
+    th_check(truc_doc_sign(other, env->agency[TH_A]) == PROTO_OK, "sign");
+    s_submit_rejected(env, a, other, PROTO_ERR_DUPLICATE_ID, "A: X's id, other content");
+    //  Another agency, its own document under X's id.
+    truc_doc_t *theirs = s_doc(env, TH_C, to_b, 1, 1, 2048);
+    truc_doc_msg(theirs)->u.document.doc.id = *id;
+    th_check(truc_doc_sign(theirs, env->agency[TH_C]) == PROTO_OK, "sign");
+    s_submit_rejected(env, c, theirs, PROTO_ERR_DUPLICATE_ID, "C: X's id, its own content");
+
+    s_audit_wait(env, id, "rejected", th_code(TH_A), "ERR_DUPLICATE_ID", "A's replay of X's id");
+    s_audit_wait(env, id, "rejected", th_code(TH_C), "ERR_DUPLICATE_ID", "C's replay of X's id");
+    s_audit_exactly(env, id, "accepted", NULL, NULL, 1, "X's id after two replays");
+    s_doc_show(env, id, &shown1);
+    th_soft(env, strcmp(shown0.hash, shown1.hash) == 0 && strcmp(shown1.from, th_code(TH_A)) == 0,
+            "doc show X after the replays: hash %s from %s, before: hash %s from %s", shown1.hash,
+            shown1.from, shown0.hash, shown0.from);
+    th_soft(env,
+            shown0.seq == shown1.seq && shown1.nto == 1 &&
+                strcmp(shown1.agencies[0], th_code(TH_B)) == 0,
+            "doc show X after the replays: seq or recipients changed");
+    s_expect_accepted_count(env, &before, 0, "replays of X's id");
+
+    //  The identical original again: the very same ACCEPTED.
+    th_sleep_ms(50); // a receipt signed anew would have another head time
+    acc = s_submit_ok(env, a, x, "X sent again, identical");
+    s_digest(acc, id, &again);
+    char diff[64];
+    th_soft(env, !*s_digest_diff(&original, &again, diff, sizeof diff),
+            "X sent again: the ACCEPTED is not the original, it differs in:%s", diff);
+    proto_msg_destroy(&acc);
+    s_expect_accepted_count(env, &before, 0, "X sent again");
+
+    //  B receives the original content once; D nothing.
+    truc_frames_t *frames = NULL;
+    proto_msg_t *msg = s_take(env, b, x, &frames);
+    proto_msg_destroy(&msg);
+    truc_frames_destroy(&frames);
+    s_no_deliver(env, b, "after X");
+    s_audit_verify(env);
+
+    truc_doc_destroy(&x);
+    truc_doc_destroy(&other);
+    truc_doc_destroy(&theirs);
+    th_soft_done(env);
+    th_broker_stop(env);
+    th_pass(env);
+}
+
+//  7b. The same, across kinds: a recipient sends a status notice whose
+//  notice id is the id of the document it is about. Whether the broker
+//  takes the notice or refuses the id, the document's record and its
+//  original ACCEPTED must stay what they were.
+static void test_replay_notice_id(void **state)
+{
+    th_env_t *env = *state;
+    th_broker_start(env, NULL);
+    truc_client_t *a = th_connect(env, TH_A, 16, NULL);
+    truc_client_t *b = th_connect(env, TH_B, 16, NULL);
+    const th_agency_t to_b[] = { TH_B };
+
+    truc_doc_t *x = s_doc(env, TH_A, to_b, 1, 1, 1024);
+    const proto_id_t *id = truc_doc_id(x);
+    proto_msg_t *acc = s_submit_ok(env, a, x, "X, the original");
+    s_digest_t original, again;
+    s_digest(acc, id, &original);
+    proto_msg_destroy(&acc);
+    s_shown_t shown0, shown1;
+    s_doc_show(env, id, &shown0);
+
+    s_notice_t n;
+    s_notice(env, &n, TH_B, TH_A, id, 1, "Đã đến");
+    n.msg.u.status.notice.id = *id;
+    th_check(proto_notice_sign(&n.msg.u.status.notice, env->agency[TH_B], n.msg.u.status.sig) ==
+                 PROTO_OK,
+             "sign");
+    th_check(truc_client_send(b, &n.msg, NULL, NULL, 0) == PROTO_OK, "STATUS");
+    proto_msg_t *answer = s_answer(b, id, TH_RECV_TIMEOUT_MS);
+    char text[400];
+    print_message("a notice with X's id as its notice id was answered with %s\n",
+                  s_describe(answer, id, text, sizeof text));
+    th_soft(env, answer != NULL, "the notice with X's id got no answer");
+    proto_msg_destroy(&answer);
+
+    s_doc_show(env, id, &shown1);
+    th_soft(env, strcmp(shown0.hash, shown1.hash) == 0 && strcmp(shown1.from, th_code(TH_A)) == 0,
+            "doc show X after the notice: hash %s from %s, before: hash %s from %s", shown1.hash,
+            shown1.from, shown0.hash, shown0.from);
+    //  A re-sends X, as an agent does when its ACCEPTED was lost.
+    th_sleep_ms(50);
+    acc = s_submit_ok(env, a, x, "X sent again after B's notice with X's id");
+    s_digest(acc, id, &again);
+    char diff[64];
+    th_soft(env, !*s_digest_diff(&original, &again, diff, sizeof diff),
+            "X sent again after B's notice with X's id: the ACCEPTED is not the original, it "
+            "differs in:%s",
+            diff);
+    proto_msg_destroy(&acc);
+    s_audit_exactly(env, id, "accepted", NULL, NULL, 1, "X's id after the notice");
+    s_audit_verify(env);
+
+    truc_doc_destroy(&x);
+    th_soft_done(env);
+    th_broker_stop(env);
+    th_pass(env);
+}
+
+// ---------------------------------------------------------------------------
+//  8. Acknowledging or answering a document addressed to someone else
+
+static void test_foreign_ack(void **state)
+{
+    th_env_t *env = *state;
+    th_broker_start(env, NULL);
+    truc_client_t *a = th_connect(env, TH_A, 16, NULL);
+    truc_client_t *b = th_connect(env, TH_B, 16, NULL);
+    truc_client_t *c = th_connect(env, TH_C, 16, NULL);
+    const th_agency_t to_b[] = { TH_B };
+
+    truc_doc_t *x = s_doc(env, TH_A, to_b, 1, 1, 1200);
+    const proto_id_t *id = truc_doc_id(x);
+    proto_msg_t *acc = s_submit_ok(env, a, x, "X from A to B");
+    proto_msg_destroy(&acc);
+    //  B has X and has not acknowledged it yet.
+    truc_frames_t *frames = NULL;
+    proto_msg_t *deliver = s_take(env, b, x, &frames);
+    s_shown_t shown;
+    s_doc_show(env, id, &shown);
+    th_check(strcmp(s_state_of(&shown, TH_B), "waiting") == 0, "X at B is '%s' before the attacks",
+             s_state_of(&shown, TH_B));
+    s_counters_t before;
+    s_counters(env, &before);
+
+    //  C acknowledges X with a receipt of its own, built from B's copy.
+    proto_err_t rc = truc_client_ack_deliveries(c, env->dir, (const proto_msg_t *const *) &deliver,
+                                                (const truc_frames_t *const *) &frames, 1);
+    th_check(rc == PROTO_OK, "C's DELIVERED: %s (%s)", proto_errname(rc),
+             truc_client_error_text(c));
+    s_expect_error(env, c, PROTO_ERR_NOT_AUTHORIZED, 0, id, "C acknowledges X");
+    s_audit_wait(env, id, "denied", th_code(TH_C), "ERR_NOT_AUTHORIZED", "C acknowledges X");
+    //  The sender acknowledges its own document.
+    rc = truc_client_ack_deliveries(a, env->dir, (const proto_msg_t *const *) &deliver,
+                                    (const truc_frames_t *const *) &frames, 1);
+    th_check(rc == PROTO_OK, "A's DELIVERED: %s (%s)", proto_errname(rc),
+             truc_client_error_text(a));
+    s_expect_error(env, a, PROTO_ERR_NOT_AUTHORIZED, 0, id, "A acknowledges its own X");
+    s_audit_wait(env, id, "denied", th_code(TH_A), "ERR_NOT_AUTHORIZED",
+                 "A acknowledges its own X");
+    //  C reports X as quarantined (event REFUSED).
+    uint8_t hash[PROTO_HASH_LEN];
+    th_check(truc_doc_hash(x, hash) == PROTO_OK, "hash");
+    proto_leaf_t leaf = { .event = PROTO_EVENT_REFUSED,
+                          .id = *id,
+                          .from = th_code(TH_A),
+                          .to = th_code(TH_C),
+                          .time = truc_now_ms(),
+                          .code = PROTO_ERR_BAD_SIGNATURE,
+                          .reason = "chữ ký không hợp lệ" };
+    memcpy(leaf.hash, hash, PROTO_HASH_LEN);
+    s_send_receipt(env, c, TH_C, &leaf);
+    s_expect_error(env, c, PROTO_ERR_NOT_AUTHORIZED, 0, id, "C refuses X");
+    s_audit_exactly(env, id, "denied", th_code(TH_C), "ERR_NOT_AUTHORIZED", 2,
+                    "C's two receipts for X");
+    //  C acknowledges in B's name (leaf.to = B), signed by C.
+    leaf.event = PROTO_EVENT_DELIVERED;
+    leaf.to = th_code(TH_B);
+    leaf.code = 0;
+    leaf.reason = NULL;
+    s_send_receipt(env, c, TH_C, &leaf);
+    s_expect_error(env, c, PROTO_ERR_SENDER_MISMATCH, 0, NULL, "C acknowledges X as B");
+    s_audit_wait(env, NULL, "denied", th_code(TH_C), "ERR_SENDER_MISMATCH",
+                 "C acknowledges X as B");
+
+    //  C answers X: registered (03), recall refused (16), and asks B to
+    //  give it back (13) as if it were the sender.
+    static const struct {
+        uint8_t code;
+        th_agency_t to;
+        const char *what;
+    } notices[] = { { 3, TH_A, "C's 03 to A about X" },
+                    { 16, TH_A, "C's 16 to A about X" },
+                    { 13, TH_B, "C's 13 to B about X" } };
+    for (size_t k = 0; k < 3; k++) {
+        s_notice_t n;
+        s_notice(env, &n, TH_C, notices[k].to, id, notices[k].code, "Ý kiến của C");
+        s_notice_rejected(env, c, &n, PROTO_ERR_NOT_AUTHORIZED, notices[k].what);
+        s_audit_wait(env, &n.msg.u.status.notice.id, "rejected", th_code(TH_C),
+                     "ERR_NOT_AUTHORIZED", notices[k].what);
+    }
+
+    //  Nothing moved: B still has X waiting, A and B heard nothing, the
+    //  document's history has no delivery and no notice.
+    s_doc_show(env, id, &shown);
+    th_soft(env, strcmp(s_state_of(&shown, TH_B), "waiting") == 0,
+            "after the foreign receipts and notices X at B is '%s', expected 'waiting'",
+            s_state_of(&shown, TH_B));
+    s_quiet(env, a, "A after C's receipts and notices about X");
+    s_quiet(env, b, "B after C's notices about X");
+    s_audit_exactly(env, id, "delivered", NULL, NULL, 0, "X before B acknowledged it");
+    s_audit_exactly(env, id, "refused_by_recipient", NULL, NULL, 0, "X before B acknowledged it");
+    s_audit_exactly(env, id, "status", NULL, NULL, 0, "X after C's notices");
+    s_expect_accepted_count(env, &before, 0, "foreign receipts and notices");
+
+    //  B's own acknowledgement still counts, once.
+    rc = truc_client_ack_deliveries(b, env->dir, (const proto_msg_t *const *) &deliver,
+                                    (const truc_frames_t *const *) &frames, 1);
+    th_check(rc == PROTO_OK, "B's DELIVERED: %s (%s)", proto_errname(rc),
+             truc_client_error_text(b));
+    s_collect_delivered(env, a, x, TH_B);
+    s_doc_show(env, id, &shown);
+    th_soft(env, strcmp(s_state_of(&shown, TH_B), "delivered") == 0,
+            "after B's receipt X at B is '%s', expected 'delivered'", s_state_of(&shown, TH_B));
+    s_audit_exactly(env, id, "delivered", NULL, NULL, 1, "X after B acknowledged it");
+    s_audit_verify(env);
+
+    proto_msg_destroy(&deliver);
+    truc_frames_destroy(&frames);
+    truc_doc_destroy(&x);
+    th_soft_done(env);
+    th_broker_stop(env);
+    th_pass(env);
+}
+
+// ---------------------------------------------------------------------------
+//  9. A DMS asking its agent to sign as another agency
+
+static bool s_sent_accepted(const ah_reply_t *r, void *arg)
+{
+    (void) arg;
+    return ah_is_ok(r) && ah_str_is(r->map, "document.state", "accepted");
+}
+
+//  Submit through the API and wait until the broker accepted it; the id
+//  in id (UUID text).
+static void s_api_submit_accepted(ah_agent_t *a, const char *const *to, size_t nto,
+                                  const char *subject, char id[37])
+{
+    ah_reply_t *r =
+        ah_call(a, "{cmd:s doc:{to:A type:s subject:s}}", "submit", to, nto, S_TYPE, subject);
+    ah_expect_ok(r, "submit");
+    const char *text = ah_str(r->map, "id");
+    th_check(text && strlen(text) == 36, "submit: no id in %s", ah_show(r->map));
+    memcpy(id, text, 37);
+    ah_reply_destroy(&r);
+    r = ah_poll(a, s_sent_accepted, NULL, "sent: accepted by the broker", "{cmd:s id:s}", "sent",
+                id);
+    ah_reply_destroy(&r);
+}
+
+static void test_agent_impersonation(void **state)
+{
+    ah_env_t *env = *state;
+    th_env_t *th = env->th;
+    ah_broker_start(env);
+    ah_agent_t *a = ah_agent_run(env, TH_A, 0, NULL);
+    ah_agent_t *b = ah_agent_run(env, TH_B, 0, NULL);
+    ah_wait_connected(a, true);
+    ah_wait_connected(b, true);
+    ah_wait_directory(a);
+    const char *to_b[] = { th_code(TH_B) };
+    char legit[2][37];
+    s_api_submit_accepted(a, to_b, 1, "Văn bản hợp lệ thứ nhất", legit[0]);
+
+    //  doc.from naming another agency: active (B), unlisted (U), revoked
+    //  (R); and a replace whose new document names B.
+    static const th_agency_t claimed[] = { TH_B, TH_U, TH_R };
+    for (size_t k = 0; k < 3; k++) {
+        ah_reply_t *r = ah_call(a, "{cmd:s doc:{to:A type:s subject:s from:s}}", "submit", to_b,
+                                (size_t) 1, S_TYPE, "Văn bản mạo danh", th_code(claimed[k]));
+        ah_expect_error(r, PROTO_ERR_NOT_AUTHORIZED, "doc.from", "submit with doc.from of another");
+        ah_reply_destroy(&r);
+        th_soft(th,
+                ah_events_count(a, "api.denied", "field", "doc.from", "claimed",
+                                th_code(claimed[k]), "code", "ERR_NOT_AUTHORIZED", NULL) == 1,
+                "no single api.denied event for doc.from %s", th_code(claimed[k]));
+    }
+    ah_reply_t *r = ah_call(a, "{cmd:s refs:[s] reason:s doc:{to:A type:s subject:s from:s}}",
+                            "replace", legit[0], "Thay thế", to_b, (size_t) 1, S_TYPE,
+                            "Văn bản thay thế mạo danh", th_code(TH_C));
+    ah_expect_error(r, PROTO_ERR_NOT_AUTHORIZED, "doc.from", "replace with doc.from of another");
+    ah_reply_destroy(&r);
+    th_soft(th,
+            ah_events_count(a, "api.denied", "field", "doc.from", "claimed", th_code(TH_C), "code",
+                            "ERR_NOT_AUTHORIZED", NULL) == 1,
+            "no single api.denied event for the replace naming %s", th_code(TH_C));
+    //  A `from` beside the document is not a field of submit at all.
+    r = ah_call(a, "{cmd:s from:s doc:{to:A type:s subject:s}}", "submit", th_code(TH_B), to_b,
+                (size_t) 1, S_TYPE, "Văn bản mạo danh");
+    ah_expect_error(r, PROTO_ERR_UNKNOWN_FIELD, NULL, "submit with a from beside doc");
+    ah_reply_destroy(&r);
+    th_soft(th, ah_events_count(a, "api.denied", NULL) == 4,
+            "%zu api.denied events, expected 4 (one per doc.from of another agency)",
+            ah_events_count(a, "api.denied", NULL));
+
+    char legit2[37];
+    s_api_submit_accepted(a, to_b, 1, "Văn bản hợp lệ thứ hai", legit2);
+    memcpy(legit[1], legit2, sizeof legit2);
+
+    //  The agent sent nothing else: its sent list holds the two documents.
+    r = ah_call(a, "{cmd:s limit:i}", "sent", 50);
+    ah_expect_ok(r, "sent");
+    th_soft(th, ah_count(r->map, "documents") == 2, "sent lists %d documents, expected 2: %s",
+            (int) ah_count(r->map, "documents"), ah_show(r->map));
+    ah_reply_destroy(&r);
+    //  The broker stored exactly the two: two accepted entries, both A's,
+    //  for these ids, and nothing in anyone else's name.
+    s_json_t *list = s_audit_show(th, NULL);
+    size_t accepted = s_audit_matches(list, "accepted", NULL, NULL);
+    size_t of_a = s_audit_matches(list, "accepted", th_code(TH_A), NULL);
+    bool ids_ok = true;
+    for (size_t i = 0; i < list->count; i++)
+        if (s_entry_is(list->items[i], "accepted", NULL, NULL))
+            ids_ok = ids_ok && (strcmp(s_json_text(list->items[i], "id"), legit[0]) == 0 ||
+                                strcmp(s_json_text(list->items[i], "id"), legit[1]) == 0);
+    s_json_free(&list);
+    th_soft(th, accepted == 2 && of_a == 2 && ids_ok,
+            "the broker's audit has %zu accepted entries (%zu of A), expected exactly the two "
+            "legitimate documents",
+            accepted, of_a);
+    s_counters_t now;
+    s_counters(th, &now);
+    th_soft(th, now.accepted == 2 && now.rejected == 0,
+            "status: accepted %llu rejected %llu, expected 2 and 0",
+            (unsigned long long) now.accepted, (unsigned long long) now.rejected);
+    s_audit_verify(th);
+
+    th_soft_done(th);
+    ah_agent_stop(a);
+    ah_agent_stop(b);
+    ah_broker_stop(env);
+    ah_pass(env);
+}
+
+// ---------------------------------------------------------------------------
+
+#define S_TEST(f)       cmocka_unit_test_setup_teardown(f, th_setup, th_teardown)
+#define S_AGENT_TEST(f) cmocka_unit_test_setup_teardown(f, ah_setup, ah_teardown)
+
+int main(int argc, char **argv)
+{
+    th_broker_path = argc > 1 ? argv[1] : getenv("TRUC_BROKER");
+    th_keys_path = argc > 2 ? argv[2] : getenv("TRUC_KEYS");
+    s_admin_path = argc > 3 ? argv[3] : getenv("TRUC_ADMIN");
+    ah_agent_path = argc > 4 ? argv[4] : getenv("TRUC_AGENT");
+    if (!th_broker_path || !th_keys_path || !s_admin_path || !ah_agent_path) {
+        fprintf(stderr, "usage: test_security TRUC_BROKER TRUC_KEYS TRUC_ADMIN TRUC_AGENT "
+                        "[TEST_NAME]\n");
+        return 2;
+    }
+    if (sodium_init() < 0)
+        return 2;
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        S_TEST(test_no_curve),
+        S_TEST(test_unknown_key),
+        S_TEST(test_revoked_key),
+        S_TEST(test_suspended_key),
+        S_TEST(test_sender_forgery),
+        S_TEST(test_tampered_attachment),
+        S_TEST(test_bad_signature),
+        S_TEST(test_replay),
+        S_TEST(test_replay_notice_id),
+        S_TEST(test_foreign_ack),
+        S_AGENT_TEST(test_agent_impersonation),
+    };
+    if (argc > 5) {
+        //  A filter that matches nothing would pass without running anything.
+        bool known = false;
+        for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
+            known = known || strcmp(tests[i].name, argv[5]) == 0;
+        if (!known) {
+            fprintf(stderr, "test_security: no test named %s\n", argv[5]);
+            return 2;
+        }
+        cmocka_set_test_filter(argv[5]);
+    }
+    return cmocka_run_group_tests_name("truc security", tests, NULL, NULL);
+}
