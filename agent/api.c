@@ -235,7 +235,9 @@ static void s_atts_free(s_atts_t *atts)
 static bool s_read_file(s_req_t *req, const char *path, uint64_t limit, void **data, size_t *len,
                         const char *field)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    //  O_NONBLOCK: opening a FIFO would otherwise wait for a writer and hang
+    //  the loop; it is refused below. Reading a regular file ignores it.
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         s_fail(req, PROTO_ERR_IO, field, "cannot read %s: %s", path,

@@ -8,7 +8,7 @@
 # Targets (seed corpus, largest input):
 #   fuzz_decode  the strict body decoder      proto/fuzz/corpus   64 KiB
 #   fuzz_frames  header frame + body          (none)               4 KiB
-#   fuzz_api     the agent's API requests     agent/fuzz/corpus   64 KiB
+#   fuzz_api     the agent's API requests     agent/fuzz/corpus   64 KiB, agent/fuzz/api.dict
 #
 # Builds build-fuzz/ with clang, libFuzzer, AddressSanitizer and UBSan, then
 # runs TARGET for SECONDS in its work directory: build-fuzz/fuzz-work for
@@ -41,15 +41,16 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${FUZZ_BUILD:-$root/build-fuzz}
 case $target in
 fuzz_decode)
-    binary=$build/proto/fuzz_decode seeds=$root/proto/fuzz/corpus max_len=65536
+    binary=$build/proto/fuzz_decode seeds=$root/proto/fuzz/corpus max_len=65536 dict=''
     work=$build/fuzz-work
     ;;
 fuzz_frames)
-    binary=$build/proto/fuzz_frames seeds='' max_len=4096
+    binary=$build/proto/fuzz_frames seeds='' max_len=4096 dict=''
     work=$build/fuzz-work-fuzz_frames
     ;;
 fuzz_api)
     binary=$build/agent/fuzz_api seeds=$root/agent/fuzz/corpus max_len=65536
+    dict=-dict=$root/agent/fuzz/api.dict
     work=$build/fuzz-work-fuzz_api
     ;;
 *) usage ;;
@@ -72,13 +73,13 @@ if [ "$jobs" -gt 1 ]; then
     # With several workers libFuzzer writes one log per job in the current
     # directory; run in $work so they stay there.
     (cd "$work" && "$binary" -max_total_time="$seconds" -rss_limit_mb=2048 \
-        -max_len="$max_len" -print_final_stats=1 -artifact_prefix="$work/" \
+        -max_len="$max_len" -print_final_stats=1 -artifact_prefix="$work/" ${dict:+"$dict"} \
         -jobs="$jobs" -workers="$jobs" corpus) >"$log" 2>&1
     status=$?
     cat "$work"/fuzz-*.log >>"$log" 2>/dev/null
 else
     "$binary" -max_total_time="$seconds" -rss_limit_mb=2048 -max_len="$max_len" \
-        -print_final_stats=1 -artifact_prefix="$work/" "$work/corpus" >"$log" 2>&1
+        -print_final_stats=1 -artifact_prefix="$work/" ${dict:+"$dict"} "$work/corpus" >"$log" 2>&1
     status=$?
 fi
 set -e

@@ -42,6 +42,7 @@
 #include <sodium.h>
 #include <zmq.h>
 
+#include "admin_json.h"
 #include "harness.h"
 #include "proto/sign.h"
 #include "truc_client.h"
@@ -49,386 +50,6 @@
 #define S_SUBJECT "Về việc thử nghiệm vận hành trục liên thông"
 #define S_TYPE    "Công văn"
 #define S_HUB     "hub"
-#define S_OUT_MAX (256 * 1024) // truc-admin output kept for one command
-
-static const char *s_admin_path; // truc-admin, from argv or TRUC_ADMIN
-
-// ---------------------------------------------------------------------------
-//  A small JSON reader: enough to prove that truc-admin --json prints JSON
-//  and to look at what it says.
-
-typedef enum {
-    S_JSON_NULL,
-    S_JSON_BOOL,
-    S_JSON_NUMBER,
-    S_JSON_STRING,
-    S_JSON_ARRAY,
-    S_JSON_OBJECT,
-} s_json_type_t;
-
-typedef struct s_json s_json_t;
-struct s_json {
-    s_json_type_t type;
-    bool boolean;     // S_JSON_BOOL
-    bool integer;     // S_JSON_NUMBER without sign, fraction or exponent that fits 64 bits
-    uint64_t number;  // its value when integer
-    char *string;     // S_JSON_STRING, decoded, NUL-terminated
-    char **keys;      // S_JSON_OBJECT: the key of each item
-    s_json_t **items; // array elements or object values
-    size_t count, cap;
-};
-
-#define S_JSON_MAX_DEPTH 64
-
-typedef struct {
-    const char *p;
-    int depth;
-} s_json_reader_t;
-
-static void s_json_free(s_json_t **self_p)
-{
-    if (!self_p || !*self_p)
-        return;
-    s_json_t *self = *self_p;
-    for (size_t i = 0; i < self->count; i++) {
-        if (self->keys)
-            free(self->keys[i]);
-        s_json_free(&self->items[i]);
-    }
-    free(self->keys);
-    free(self->items);
-    free(self->string);
-    free(self);
-    *self_p = NULL;
-}
-
-static void s_json_ws(s_json_reader_t *r)
-{
-    while (*r->p == ' ' || *r->p == '\t' || *r->p == '\n' || *r->p == '\r')
-        r->p++;
-}
-
-static bool s_json_push(s_json_t *self, char *key, s_json_t *item)
-{
-    if (self->count == self->cap) {
-        size_t cap = self->cap ? 2 * self->cap : 8;
-        s_json_t **items = realloc(self->items, cap * sizeof *items);
-        if (!items)
-            return false;
-        self->items = items;
-        if (self->type == S_JSON_OBJECT) {
-            char **keys = realloc(self->keys, cap * sizeof *keys);
-            if (!keys)
-                return false;
-            self->keys = keys;
-        }
-        self->cap = cap;
-    }
-    if (self->type == S_JSON_OBJECT)
-        self->keys[self->count] = key;
-    self->items[self->count++] = item;
-    return true;
-}
-
-static int s_json_hex4(const char *p)
-{
-    int value = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = p[i];
-        int digit = c >= '0' && c <= '9'   ? c - '0'
-                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                           : -1;
-        if (digit < 0)
-            return -1;
-        value = value * 16 + digit;
-    }
-    return value;
-}
-
-static void s_utf8_put(char *out, size_t *n, uint32_t cp)
-{
-    if (cp < 0x80) {
-        out[(*n)++] = (char) cp;
-    } else if (cp < 0x800) {
-        out[(*n)++] = (char) (0xc0 | (cp >> 6));
-        out[(*n)++] = (char) (0x80 | (cp & 0x3f));
-    } else if (cp < 0x10000) {
-        out[(*n)++] = (char) (0xe0 | (cp >> 12));
-        out[(*n)++] = (char) (0x80 | ((cp >> 6) & 0x3f));
-        out[(*n)++] = (char) (0x80 | (cp & 0x3f));
-    } else {
-        out[(*n)++] = (char) (0xf0 | (cp >> 18));
-        out[(*n)++] = (char) (0x80 | ((cp >> 12) & 0x3f));
-        out[(*n)++] = (char) (0x80 | ((cp >> 6) & 0x3f));
-        out[(*n)++] = (char) (0x80 | (cp & 0x3f));
-    }
-}
-
-//  A string at r->p (which is '"'); NULL if it is not valid JSON. \u0000 is
-//  refused: the result is a C string.
-static char *s_json_string(s_json_reader_t *r)
-{
-    const char *p = r->p + 1, *q = p;
-    while (*q && *q != '"') {
-        if (*q == '\\' && !*++q)
-            return NULL;
-        q++;
-    }
-    if (*q != '"')
-        return NULL;
-    //  Escapes never decode longer than they are written.
-    char *out = malloc((size_t) (q - p) + 1);
-    size_t n = 0;
-    if (!out)
-        return NULL;
-    while (p < q) {
-        unsigned char c = (unsigned char) *p++;
-        if (c < 0x20)
-            goto fail;
-        if (c != '\\') {
-            out[n++] = (char) c;
-            continue;
-        }
-        static const char escapes[] = "\"\\/bfnrt", decoded[] = "\"\\/\b\f\n\r\t";
-        char e = *p++;
-        const char *simple = e ? strchr(escapes, e) : NULL;
-        if (simple) {
-            out[n++] = decoded[simple - escapes];
-            continue;
-        }
-        if (e != 'u' || q - p < 4)
-            goto fail;
-        int cp = s_json_hex4(p);
-        p += 4;
-        if (cp <= 0 || (cp >= 0xdc00 && cp < 0xe000))
-            goto fail;
-        uint32_t code = (uint32_t) cp;
-        if (cp >= 0xd800 && cp < 0xdc00) {
-            if (q - p < 6 || p[0] != '\\' || p[1] != 'u')
-                goto fail;
-            int low = s_json_hex4(p + 2);
-            if (low < 0xdc00 || low >= 0xe000)
-                goto fail;
-            p += 6;
-            code = 0x10000 + (((uint32_t) cp - 0xd800) << 10) + ((uint32_t) low - 0xdc00);
-        }
-        s_utf8_put(out, &n, code);
-    }
-    out[n] = '\0';
-    r->p = q + 1;
-    return out;
-fail:
-    free(out);
-    return NULL;
-}
-
-static bool s_json_number(s_json_reader_t *r, s_json_t *node)
-{
-    const char *p = r->p;
-    bool integer = *p != '-';
-    uint64_t value = 0;
-    if (*p == '-')
-        p++;
-    if (!isdigit((unsigned char) *p))
-        return false;
-    if (*p == '0') {
-        p++;
-    } else {
-        for (; isdigit((unsigned char) *p); p++) {
-            uint64_t digit = (uint64_t) (*p - '0');
-            if (value > (UINT64_MAX - digit) / 10)
-                integer = false;
-            value = value * 10 + digit;
-        }
-    }
-    if (*p == '.') {
-        p++;
-        if (!isdigit((unsigned char) *p))
-            return false;
-        while (isdigit((unsigned char) *p))
-            p++;
-        integer = false;
-    }
-    if (*p == 'e' || *p == 'E') {
-        p++;
-        if (*p == '+' || *p == '-')
-            p++;
-        if (!isdigit((unsigned char) *p))
-            return false;
-        while (isdigit((unsigned char) *p))
-            p++;
-        integer = false;
-    }
-    node->type = S_JSON_NUMBER;
-    node->integer = integer;
-    node->number = integer ? value : 0;
-    r->p = p;
-    return true;
-}
-
-static s_json_t *s_json_value(s_json_reader_t *r)
-{
-    s_json_ws(r);
-    s_json_t *node = calloc(1, sizeof *node);
-    if (!node)
-        return NULL;
-    char c = *r->p;
-    if (c == '{' || c == '[') {
-        char close = c == '{' ? '}' : ']';
-        node->type = c == '{' ? S_JSON_OBJECT : S_JSON_ARRAY;
-        if (++r->depth > S_JSON_MAX_DEPTH)
-            goto fail;
-        r->p++;
-        s_json_ws(r);
-        if (*r->p == close) {
-            r->p++;
-            r->depth--;
-            return node;
-        }
-        while (true) {
-            char *key = NULL;
-            if (node->type == S_JSON_OBJECT) {
-                s_json_ws(r);
-                if (*r->p != '"' || !(key = s_json_string(r)))
-                    goto fail;
-                s_json_ws(r);
-                if (*r->p != ':') {
-                    free(key);
-                    goto fail;
-                }
-                r->p++;
-            }
-            s_json_t *item = s_json_value(r);
-            if (!item || !s_json_push(node, key, item)) {
-                free(key);
-                s_json_free(&item);
-                goto fail;
-            }
-            s_json_ws(r);
-            if (*r->p == ',') {
-                r->p++;
-                continue;
-            }
-            if (*r->p != close)
-                goto fail;
-            r->p++;
-            break;
-        }
-        r->depth--;
-        return node;
-    }
-    if (c == '"') {
-        node->type = S_JSON_STRING;
-        node->string = s_json_string(r);
-        if (node->string)
-            return node;
-    } else if (strncmp(r->p, "true", 4) == 0 || strncmp(r->p, "false", 5) == 0) {
-        node->type = S_JSON_BOOL;
-        node->boolean = c == 't';
-        r->p += node->boolean ? 4 : 5;
-        return node;
-    } else if (strncmp(r->p, "null", 4) == 0) {
-        node->type = S_JSON_NULL;
-        r->p += 4;
-        return node;
-    } else if (s_json_number(r, node)) {
-        return node;
-    }
-fail:
-    s_json_free(&node);
-    return NULL;
-}
-
-//  Parse text that must be exactly one JSON value (and white space).
-static s_json_t *s_json_parse(const char *text)
-{
-    s_json_reader_t r = { text, 0 };
-    s_json_t *root = s_json_value(&r);
-    if (root) {
-        s_json_ws(&r);
-        if (*r.p)
-            s_json_free(&root);
-    }
-    return root;
-}
-
-static const s_json_t *s_json_get(const s_json_t *obj, const char *key)
-{
-    if (!obj || obj->type != S_JSON_OBJECT)
-        return NULL;
-    for (size_t i = 0; i < obj->count; i++)
-        if (strcmp(obj->keys[i], key) == 0)
-            return obj->items[i];
-    return NULL;
-}
-
-//  A string member, or "" when absent or not a string.
-static const char *s_json_text(const s_json_t *obj, const char *key)
-{
-    const s_json_t *v = s_json_get(obj, key);
-    return v && v->type == S_JSON_STRING ? v->string : "";
-}
-
-//  An unsigned integer member; false when absent or not one.
-static bool s_json_uint(const s_json_t *obj, const char *key, uint64_t *out)
-{
-    const s_json_t *v = s_json_get(obj, key);
-    if (!v || v->type != S_JSON_NUMBER || !v->integer)
-        return false;
-    *out = v->number;
-    return true;
-}
-
-//  A boolean member: 1 true, 0 false, -1 absent or not a boolean.
-static int s_json_flag(const s_json_t *obj, const char *key)
-{
-    const s_json_t *v = s_json_get(obj, key);
-    return v && v->type == S_JSON_BOOL ? v->boolean : -1;
-}
-
-// ---------------------------------------------------------------------------
-//  truc-admin
-
-//  Run truc-admin --data-dir DATA followed by args (NULL-terminated);
-//  out gets stdout and stderr. Returns its exit status, -1 if it did not
-//  exit normally.
-static int s_admin(th_env_t *env, const char *const *args, char *out, size_t outlen)
-{
-    const char *argv[24];
-    size_t n = 0;
-    argv[n++] = s_admin_path;
-    argv[n++] = "--data-dir";
-    argv[n++] = env->data;
-    for (size_t i = 0; args[i]; i++) {
-        th_check(n + 1 < sizeof argv / sizeof argv[0], "too many truc-admin arguments");
-        argv[n++] = args[i];
-    }
-    argv[n] = NULL;
-    int status = th_run(env, argv, out, outlen);
-    return status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-//  truc-admin --json with args: require exit status `want` and an answer
-//  that parses as JSON, and return it (the caller frees it).
-static s_json_t *s_admin_json(th_env_t *env, const char *const *args, int want)
-{
-    static char out[S_OUT_MAX];
-    const char *argv[20];
-    size_t n = 0;
-    argv[n++] = "--json";
-    for (size_t i = 0; args[i]; i++) {
-        th_check(n + 1 < sizeof argv / sizeof argv[0], "too many truc-admin arguments");
-        argv[n++] = args[i];
-    }
-    argv[n] = NULL;
-    int status = s_admin(env, argv, out, sizeof out);
-    th_check(status == want, "truc-admin --json %s %s: exit status %d, expected %d:\n%s", args[0],
-             args[1] ? args[1] : "", status, want, out);
-    s_json_t *json = s_json_parse(out);
-    th_check(json != NULL, "truc-admin --json %s: the answer is not JSON:\n%s", args[0], out);
-    return json;
-}
 
 static void s_id_text(const proto_id_t *id, char out[37])
 {
@@ -445,13 +66,13 @@ static void s_doc_state(th_env_t *env, const proto_id_t *id, th_agency_t who, ch
 {
     char text[37];
     s_id_text(id, text);
-    s_json_t *json = s_admin_json(env, (const char *const[]){ "doc", "show", text, NULL }, 0);
-    const s_json_t *rcpts = s_json_get(json, "recipients");
+    th_json_t *json = th_admin_json(env, (const char *const[]){ "doc", "show", text, NULL }, 0);
+    const th_json_t *rcpts = th_json_get(json, "recipients");
     snprintf(out, len, "(not listed)");
-    for (size_t i = 0; rcpts && rcpts->type == S_JSON_ARRAY && i < rcpts->count; i++)
-        if (strcmp(s_json_text(rcpts->items[i], "agency"), th_code(who)) == 0)
-            snprintf(out, len, "%s", s_json_text(rcpts->items[i], "state"));
-    s_json_free(&json);
+    for (size_t i = 0; rcpts && rcpts->type == TH_JSON_ARRAY && i < rcpts->count; i++)
+        if (strcmp(th_json_text(rcpts->items[i], "agency"), th_code(who)) == 0)
+            snprintf(out, len, "%s", th_json_text(rcpts->items[i], "state"));
+    th_json_free(&json);
 }
 
 //  Require a recipient's state in `doc show` (a soft check).
@@ -470,22 +91,22 @@ static void s_audit_events(th_env_t *env, const proto_id_t *id, char *out, size_
 {
     char text[37];
     s_id_text(id, text);
-    s_json_t *json = s_admin_json(env, (const char *const[]){ "audit", "show", text, NULL }, 0);
-    th_check(json->type == S_JSON_ARRAY, "audit show %s: not an array", text);
+    th_json_t *json = th_admin_json(env, (const char *const[]){ "audit", "show", text, NULL }, 0);
+    th_check(json->type == TH_JSON_ARRAY, "audit show %s: not an array", text);
     size_t n = (size_t) snprintf(out, len, ",");
     uint64_t last_seq = 0;
     for (size_t i = 0; i < json->count && n < len; i++) {
-        const s_json_t *entry = json->items[i];
+        const th_json_t *entry = json->items[i];
         uint64_t seq = 0;
-        th_check(s_json_uint(entry, "seq", &seq) && seq > last_seq,
+        th_check(th_json_uint(entry, "seq", &seq) && seq > last_seq,
                  "audit show %s: entry %zu has no seq or is out of order", text, i);
         last_seq = seq;
-        th_check(strcmp(s_json_text(entry, "id"), text) == 0,
+        th_check(strcmp(th_json_text(entry, "id"), text) == 0,
                  "audit show %s: entry %llu is about '%s'", text, (unsigned long long) seq,
-                 s_json_text(entry, "id"));
-        n += (size_t) snprintf(out + n, len - n, "%s,", s_json_text(entry, "event"));
+                 th_json_text(entry, "id"));
+        n += (size_t) snprintf(out + n, len - n, "%s,", th_json_text(entry, "event"));
     }
-    s_json_free(&json);
+    th_json_free(&json);
 }
 
 //  True if ",a," occurs in list, and ",b," after it (b may be NULL).
@@ -1036,9 +657,9 @@ static void test_revoke(void **state)
     s_expect_state(env, truc_doc_id(x), TH_B, "delivered", "X at B");
     char text[37];
     s_id_text(truc_doc_id(x), text);
-    s_json_t *json = s_admin_json(env, (const char *const[]){ "doc", "show", text, NULL }, 0);
-    th_soft(env, s_json_flag(json, "revoked") == 1, "doc show X: revoked is not true");
-    s_json_free(&json);
+    th_json_t *json = th_admin_json(env, (const char *const[]){ "doc", "show", text, NULL }, 0);
+    th_soft(env, th_json_flag(json, "revoked") == 1, "doc show X: revoked is not true");
+    th_json_free(&json);
     char events[1024];
     s_audit_events(env, truc_doc_id(x), events, sizeof events);
     print_message("audit of X: %s\n", events);
@@ -1220,38 +841,38 @@ static void test_limits(void **state)
 static void s_agency_verb(th_env_t *env, const char *verb, th_agency_t who, int want,
                           const char *state)
 {
-    s_json_t *json =
-        s_admin_json(env, (const char *const[]){ "agency", verb, th_code(who), NULL }, want);
+    th_json_t *json =
+        th_admin_json(env, (const char *const[]){ "agency", verb, th_code(who), NULL }, want);
     if (want == 0)
         th_soft(env,
-                strcmp(s_json_text(json, "agency"), th_code(who)) == 0 &&
-                    strcmp(s_json_text(json, "state"), state) == 0,
+                strcmp(th_json_text(json, "agency"), th_code(who)) == 0 &&
+                    strcmp(th_json_text(json, "state"), state) == 0,
                 "agency %s %s: the answer does not say %s %s", verb, th_code(who), th_code(who),
                 state);
     else
-        th_soft(env, s_json_flag(json, "ok") == 0 && *s_json_text(json, "error"),
+        th_soft(env, th_json_flag(json, "ok") == 0 && *th_json_text(json, "error"),
                 "agency %s %s: a refusal without ok=false and a reason", verb, th_code(who));
-    s_json_free(&json);
+    th_json_free(&json);
 }
 
 //  An agency's entry in `truc-admin agencies`: state, connected, waiting.
 static void s_agency_row(th_env_t *env, th_agency_t who, char *state, size_t len, int *connected,
                          uint64_t *waiting)
 {
-    s_json_t *json = s_admin_json(env, (const char *const[]){ "agencies", NULL }, 0);
-    th_check(json->type == S_JSON_ARRAY, "agencies: not an array");
+    th_json_t *json = th_admin_json(env, (const char *const[]){ "agencies", NULL }, 0);
+    th_check(json->type == TH_JSON_ARRAY, "agencies: not an array");
     snprintf(state, len, "(not listed)");
     *connected = -1;
     *waiting = UINT64_MAX;
     for (size_t i = 0; i < json->count; i++) {
-        const s_json_t *row = json->items[i];
-        if (strcmp(s_json_text(row, "code"), th_code(who)) != 0)
+        const th_json_t *row = json->items[i];
+        if (strcmp(th_json_text(row, "code"), th_code(who)) != 0)
             continue;
-        snprintf(state, len, "%s", s_json_text(row, "state"));
-        *connected = s_json_flag(row, "connected");
-        s_json_uint(row, "waiting", waiting);
+        snprintf(state, len, "%s", th_json_text(row, "state"));
+        *connected = th_json_flag(row, "connected");
+        th_json_uint(row, "waiting", waiting);
     }
-    s_json_free(&json);
+    th_json_free(&json);
 }
 
 //  A new connection of an agency that must be refused at the handshake:
@@ -1551,18 +1172,18 @@ static size_t s_audit_raw(th_env_t *env, uint64_t seq, uint8_t *out, size_t cap,
 static void s_verify_chain(th_env_t *env, int want, uint64_t first_bad, const char *what)
 {
     th_broker_start(env, NULL);
-    s_json_t *json = s_admin_json(env, (const char *const[]){ "audit", "verify", NULL }, want);
+    th_json_t *json = th_admin_json(env, (const char *const[]){ "audit", "verify", NULL }, want);
     uint64_t bad = 0, length = 0;
-    th_soft(env, s_json_uint(json, "first_bad", &bad) && s_json_uint(json, "length", &length),
+    th_soft(env, th_json_uint(json, "first_bad", &bad) && th_json_uint(json, "length", &length),
             "%s: audit verify does not give first_bad and length", what);
     print_message("%s: audit verify: exit %d, intact %d, length %llu, first_bad %llu\n", what, want,
-                  s_json_flag(json, "intact"), (unsigned long long) length,
+                  th_json_flag(json, "intact"), (unsigned long long) length,
                   (unsigned long long) bad);
-    th_soft(env, s_json_flag(json, "intact") == (want == 0), "%s: intact is %d", what,
-            s_json_flag(json, "intact"));
+    th_soft(env, th_json_flag(json, "intact") == (want == 0), "%s: intact is %d", what,
+            th_json_flag(json, "intact"));
     th_soft(env, bad == first_bad, "%s: first_bad %llu, expected %llu", what,
             (unsigned long long) bad, (unsigned long long) first_bad);
-    s_json_free(&json);
+    th_json_free(&json);
     th_broker_stop(env);
 }
 
@@ -1582,33 +1203,33 @@ static void test_admin_audit(void **state)
     s_collect_delivered(env, a, (const truc_doc_t *const *) docs, 3, TH_B);
 
     //  status
-    s_json_t *json = s_admin_json(env, (const char *const[]){ "status", NULL }, 0);
+    th_json_t *json = th_admin_json(env, (const char *const[]){ "status", NULL }, 0);
     uint64_t accepted = 0, delivered = 0, connected = 0, rejected = 0, audit_length = 0, n = 0;
     th_soft(env,
-            s_json_uint(json, "accepted", &accepted) &&
-                s_json_uint(json, "delivered", &delivered) &&
-                s_json_uint(json, "connected", &connected) &&
-                s_json_uint(json, "rejected", &rejected) &&
-                s_json_uint(json, "audit_length", &audit_length) &&
-                s_json_uint(json, "refused_handshakes", &n) && s_json_uint(json, "uptime_s", &n),
+            th_json_uint(json, "accepted", &accepted) &&
+                th_json_uint(json, "delivered", &delivered) &&
+                th_json_uint(json, "connected", &connected) &&
+                th_json_uint(json, "rejected", &rejected) &&
+                th_json_uint(json, "audit_length", &audit_length) &&
+                th_json_uint(json, "refused_handshakes", &n) && th_json_uint(json, "uptime_s", &n),
             "status: a counter is missing");
     th_soft(env, accepted == 3 && delivered == 3 && connected == 2 && rejected == 0,
             "status: accepted %llu delivered %llu connected %llu rejected %llu; expected 3 3 2 0",
             (unsigned long long) accepted, (unsigned long long) delivered,
             (unsigned long long) connected, (unsigned long long) rejected);
-    th_soft(env, strcmp(s_json_text(json, "broker"), S_HUB) == 0, "status: broker '%s'",
-            s_json_text(json, "broker"));
-    const s_json_t *waiting = s_json_get(json, "waiting");
-    th_soft(env, waiting && waiting->type == S_JSON_ARRAY && waiting->count == 0,
+    th_soft(env, strcmp(th_json_text(json, "broker"), S_HUB) == 0, "status: broker '%s'",
+            th_json_text(json, "broker"));
+    const th_json_t *waiting = th_json_get(json, "waiting");
+    th_soft(env, waiting && waiting->type == TH_JSON_ARRAY && waiting->count == 0,
             "status: waiting is not an empty array");
-    s_json_free(&json);
+    th_json_free(&json);
 
     //  agencies
-    json = s_admin_json(env, (const char *const[]){ "agencies", NULL }, 0);
-    th_soft(env, json->type == S_JSON_ARRAY && json->count == proto_directory_count(env->dir),
+    json = th_admin_json(env, (const char *const[]){ "agencies", NULL }, 0);
+    th_soft(env, json->type == TH_JSON_ARRAY && json->count == proto_directory_count(env->dir),
             "agencies: %zu rows, the directory has %zu", json->count,
             proto_directory_count(env->dir));
-    s_json_free(&json);
+    th_json_free(&json);
     static const struct {
         th_agency_t who;
         const char *state;
@@ -1632,15 +1253,15 @@ static void test_admin_audit(void **state)
     //  doc show and audit show
     char id[37];
     s_id_text(truc_doc_id(docs[0]), id);
-    json = s_admin_json(env, (const char *const[]){ "doc", "show", id, NULL }, 0);
+    json = th_admin_json(env, (const char *const[]){ "doc", "show", id, NULL }, 0);
     th_soft(env,
-            strcmp(s_json_text(json, "id"), id) == 0 &&
-                strcmp(s_json_text(json, "from"), th_code(TH_A)) == 0 &&
-                strcmp(s_json_text(json, "kind"), "SUBMIT") == 0 &&
-                strcmp(s_json_text(json, "subject"), S_SUBJECT) == 0 &&
-                s_json_flag(json, "revoked") == 0,
+            strcmp(th_json_text(json, "id"), id) == 0 &&
+                strcmp(th_json_text(json, "from"), th_code(TH_A)) == 0 &&
+                strcmp(th_json_text(json, "kind"), "SUBMIT") == 0 &&
+                strcmp(th_json_text(json, "subject"), S_SUBJECT) == 0 &&
+                th_json_flag(json, "revoked") == 0,
             "doc show %s: id, from, kind, subject or revoked is wrong", id);
-    s_json_free(&json);
+    th_json_free(&json);
     s_expect_state(env, truc_doc_id(docs[0]), TH_B, "delivered", "the first document at B");
     char events[1024];
     s_audit_events(env, truc_doc_id(docs[0]), events, sizeof events);
@@ -1649,28 +1270,28 @@ static void test_admin_audit(void **state)
     proto_id_t none;
     proto_id_random(&none);
     s_id_text(&none, unknown);
-    static char out[S_OUT_MAX];
+    static char out[TH_ADMIN_OUT_MAX];
     int status =
-        s_admin(env, (const char *const[]){ "doc", "show", unknown, NULL }, out, sizeof out);
+        th_admin(env, (const char *const[]){ "doc", "show", unknown, NULL }, out, sizeof out);
     th_soft(env, status == 2, "doc show of an unknown id: exit %d, expected 2:\n%s", status, out);
 
     //  audit verify: intact
-    json = s_admin_json(env, (const char *const[]){ "audit", "verify", NULL }, 0);
+    json = th_admin_json(env, (const char *const[]){ "audit", "verify", NULL }, 0);
     uint64_t length = 0, bad = 1;
     th_soft(env,
-            s_json_flag(json, "intact") == 1 && s_json_uint(json, "length", &length) &&
-                length >= 4 && s_json_uint(json, "first_bad", &bad) && bad == 0,
-            "audit verify: intact %d length %llu first_bad %llu", s_json_flag(json, "intact"),
+            th_json_flag(json, "intact") == 1 && th_json_uint(json, "length", &length) &&
+                length >= 4 && th_json_uint(json, "first_bad", &bad) && bad == 0,
+            "audit verify: intact %d length %llu first_bad %llu", th_json_flag(json, "intact"),
             (unsigned long long) length, (unsigned long long) bad);
-    s_json_free(&json);
+    th_json_free(&json);
 
     //  backup: a store that opens, with the documents
     char backup[TH_PATH_MAX + 16];
     snprintf(backup, sizeof backup, "%s/backup", env->root);
-    json = s_admin_json(env, (const char *const[]){ "backup", backup, NULL }, 0);
-    th_soft(env, strcmp(s_json_text(json, "backup"), backup) == 0, "backup: the answer says '%s'",
-            s_json_text(json, "backup"));
-    s_json_free(&json);
+    json = th_admin_json(env, (const char *const[]){ "backup", backup, NULL }, 0);
+    th_soft(env, strcmp(th_json_text(json, "backup"), backup) == 0, "backup: the answer says '%s'",
+            th_json_text(json, "backup"));
+    th_json_free(&json);
     size_t stored = s_lmdb_entries(backup, "docs");
     th_soft(env, stored == 3, "the backup's docs database has %zu entries, 3 documents were sent",
             stored);
@@ -1866,10 +1487,10 @@ static void *s_hostile_run(void *arg)
 
 static uint64_t s_status_counter(th_env_t *env, const char *name)
 {
-    s_json_t *json = s_admin_json(env, (const char *const[]){ "status", NULL }, 0);
+    th_json_t *json = th_admin_json(env, (const char *const[]){ "status", NULL }, 0);
     uint64_t value = 0;
-    th_check(s_json_uint(json, name, &value), "status has no %s", name);
-    s_json_free(&json);
+    th_check(th_json_uint(json, name, &value), "status has no %s", name);
+    th_json_free(&json);
     return value;
 }
 
@@ -2080,8 +1701,8 @@ static void test_retention(void **state)
     //  Its record stays: doc show still answers, the id stays taken.
     char text[37];
     s_id_text(truc_doc_id(x), text);
-    static char out[S_OUT_MAX];
-    int status = s_admin(env, (const char *const[]){ "doc", "show", text, NULL }, out, sizeof out);
+    static char out[TH_ADMIN_OUT_MAX];
+    int status = th_admin(env, (const char *const[]){ "doc", "show", text, NULL }, out, sizeof out);
     th_soft(env, status == 0, "doc show of purged X: exit %d, expected 0:\n%s", status, out);
     if (status == 0)
         s_expect_state(env, truc_doc_id(x), TH_B, "delivered", "purged X at B");
@@ -2107,8 +1728,8 @@ int main(int argc, char **argv)
 {
     th_broker_path = argc > 1 ? argv[1] : getenv("TRUC_BROKER");
     th_keys_path = argc > 2 ? argv[2] : getenv("TRUC_KEYS");
-    s_admin_path = argc > 3 ? argv[3] : getenv("TRUC_ADMIN");
-    if (!th_broker_path || !th_keys_path || !s_admin_path) {
+    th_admin_path = argc > 3 ? argv[3] : getenv("TRUC_ADMIN");
+    if (!th_broker_path || !th_keys_path || !th_admin_path) {
         fprintf(stderr, "usage: test_broker_ops TRUC_BROKER TRUC_KEYS TRUC_ADMIN [TEST_NAME]\n");
         return 2;
     }

@@ -47,6 +47,7 @@
 #include <sodium.h>
 
 #include "agent_harness.h"
+#include "admin_json.h"
 #include "harness.h"
 #include "proto/merkle.h"
 #include "proto/sign.h"
@@ -54,387 +55,7 @@
 
 #define S_SUBJECT "Về việc thử nghiệm an ninh trục liên thông văn bản"
 #define S_TYPE    "Công văn"
-#define S_OUT_MAX (256 * 1024) // truc-admin output kept for one command
-#define S_POLL_MS 200          // pause between two looks at the audit chain
-
-static const char *s_admin_path; // truc-admin, from argv or TRUC_ADMIN
-
-// ---------------------------------------------------------------------------
-//  A small JSON reader (as in tests/broker/test_broker_ops.c): enough to
-//  read what truc-admin --json says.
-
-typedef enum {
-    S_JSON_NULL,
-    S_JSON_BOOL,
-    S_JSON_NUMBER,
-    S_JSON_STRING,
-    S_JSON_ARRAY,
-    S_JSON_OBJECT,
-} s_json_type_t;
-
-typedef struct s_json s_json_t;
-struct s_json {
-    s_json_type_t type;
-    bool boolean;     // S_JSON_BOOL
-    bool integer;     // S_JSON_NUMBER without sign, fraction or exponent that fits 64 bits
-    uint64_t number;  // its value when integer
-    char *string;     // S_JSON_STRING, decoded, NUL-terminated
-    char **keys;      // S_JSON_OBJECT: the key of each item
-    s_json_t **items; // array elements or object values
-    size_t count, cap;
-};
-
-#define S_JSON_MAX_DEPTH 64
-
-typedef struct {
-    const char *p;
-    int depth;
-} s_json_reader_t;
-
-static void s_json_free(s_json_t **self_p)
-{
-    if (!self_p || !*self_p)
-        return;
-    s_json_t *self = *self_p;
-    for (size_t i = 0; i < self->count; i++) {
-        if (self->keys)
-            free(self->keys[i]);
-        s_json_free(&self->items[i]);
-    }
-    free(self->keys);
-    free(self->items);
-    free(self->string);
-    free(self);
-    *self_p = NULL;
-}
-
-static void s_json_ws(s_json_reader_t *r)
-{
-    while (*r->p == ' ' || *r->p == '\t' || *r->p == '\n' || *r->p == '\r')
-        r->p++;
-}
-
-static bool s_json_push(s_json_t *self, char *key, s_json_t *item)
-{
-    if (self->count == self->cap) {
-        size_t cap = self->cap ? 2 * self->cap : 8;
-        s_json_t **items = realloc(self->items, cap * sizeof *items);
-        if (!items)
-            return false;
-        self->items = items;
-        if (self->type == S_JSON_OBJECT) {
-            char **keys = realloc(self->keys, cap * sizeof *keys);
-            if (!keys)
-                return false;
-            self->keys = keys;
-        }
-        self->cap = cap;
-    }
-    if (self->type == S_JSON_OBJECT)
-        self->keys[self->count] = key;
-    self->items[self->count++] = item;
-    return true;
-}
-
-static int s_json_hex4(const char *p)
-{
-    int value = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = p[i];
-        int digit = c >= '0' && c <= '9'   ? c - '0'
-                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                           : -1;
-        if (digit < 0)
-            return -1;
-        value = value * 16 + digit;
-    }
-    return value;
-}
-
-static void s_utf8_put(char *out, size_t *n, uint32_t cp)
-{
-    if (cp < 0x80) {
-        out[(*n)++] = (char) cp;
-    } else if (cp < 0x800) {
-        out[(*n)++] = (char) (0xc0 | (cp >> 6));
-        out[(*n)++] = (char) (0x80 | (cp & 0x3f));
-    } else if (cp < 0x10000) {
-        out[(*n)++] = (char) (0xe0 | (cp >> 12));
-        out[(*n)++] = (char) (0x80 | ((cp >> 6) & 0x3f));
-        out[(*n)++] = (char) (0x80 | (cp & 0x3f));
-    } else {
-        out[(*n)++] = (char) (0xf0 | (cp >> 18));
-        out[(*n)++] = (char) (0x80 | ((cp >> 12) & 0x3f));
-        out[(*n)++] = (char) (0x80 | ((cp >> 6) & 0x3f));
-        out[(*n)++] = (char) (0x80 | (cp & 0x3f));
-    }
-}
-
-//  A string at r->p (which is '"'); NULL if it is not valid JSON. \u0000 is
-//  refused: the result is a C string.
-static char *s_json_string(s_json_reader_t *r)
-{
-    const char *p = r->p + 1, *q = p;
-    while (*q && *q != '"') {
-        if (*q == '\\' && !*++q)
-            return NULL;
-        q++;
-    }
-    if (*q != '"')
-        return NULL;
-    //  Escapes never decode longer than they are written.
-    char *out = malloc((size_t) (q - p) + 1);
-    size_t n = 0;
-    if (!out)
-        return NULL;
-    while (p < q) {
-        unsigned char c = (unsigned char) *p++;
-        if (c < 0x20)
-            goto fail;
-        if (c != '\\') {
-            out[n++] = (char) c;
-            continue;
-        }
-        static const char escapes[] = "\"\\/bfnrt", decoded[] = "\"\\/\b\f\n\r\t";
-        char e = *p++;
-        const char *simple = e ? strchr(escapes, e) : NULL;
-        if (simple) {
-            out[n++] = decoded[simple - escapes];
-            continue;
-        }
-        if (e != 'u' || q - p < 4)
-            goto fail;
-        int cp = s_json_hex4(p);
-        p += 4;
-        if (cp <= 0 || (cp >= 0xdc00 && cp < 0xe000))
-            goto fail;
-        uint32_t code = (uint32_t) cp;
-        if (cp >= 0xd800 && cp < 0xdc00) {
-            if (q - p < 6 || p[0] != '\\' || p[1] != 'u')
-                goto fail;
-            int low = s_json_hex4(p + 2);
-            if (low < 0xdc00 || low >= 0xe000)
-                goto fail;
-            p += 6;
-            code = 0x10000 + (((uint32_t) cp - 0xd800) << 10) + ((uint32_t) low - 0xdc00);
-        }
-        s_utf8_put(out, &n, code);
-    }
-    out[n] = '\0';
-    r->p = q + 1;
-    return out;
-fail:
-    free(out);
-    return NULL;
-}
-
-static bool s_json_number(s_json_reader_t *r, s_json_t *node)
-{
-    const char *p = r->p;
-    bool integer = *p != '-';
-    uint64_t value = 0;
-    if (*p == '-')
-        p++;
-    if (!isdigit((unsigned char) *p))
-        return false;
-    if (*p == '0') {
-        p++;
-    } else {
-        for (; isdigit((unsigned char) *p); p++) {
-            uint64_t digit = (uint64_t) (*p - '0');
-            if (value > (UINT64_MAX - digit) / 10)
-                integer = false;
-            value = value * 10 + digit;
-        }
-    }
-    if (*p == '.') {
-        p++;
-        if (!isdigit((unsigned char) *p))
-            return false;
-        while (isdigit((unsigned char) *p))
-            p++;
-        integer = false;
-    }
-    if (*p == 'e' || *p == 'E') {
-        p++;
-        if (*p == '+' || *p == '-')
-            p++;
-        if (!isdigit((unsigned char) *p))
-            return false;
-        while (isdigit((unsigned char) *p))
-            p++;
-        integer = false;
-    }
-    node->type = S_JSON_NUMBER;
-    node->integer = integer;
-    node->number = integer ? value : 0;
-    r->p = p;
-    return true;
-}
-
-static s_json_t *s_json_value(s_json_reader_t *r)
-{
-    s_json_ws(r);
-    s_json_t *node = calloc(1, sizeof *node);
-    if (!node)
-        return NULL;
-    char c = *r->p;
-    if (c == '{' || c == '[') {
-        char close = c == '{' ? '}' : ']';
-        node->type = c == '{' ? S_JSON_OBJECT : S_JSON_ARRAY;
-        if (++r->depth > S_JSON_MAX_DEPTH)
-            goto fail;
-        r->p++;
-        s_json_ws(r);
-        if (*r->p == close) {
-            r->p++;
-            r->depth--;
-            return node;
-        }
-        while (true) {
-            char *key = NULL;
-            if (node->type == S_JSON_OBJECT) {
-                s_json_ws(r);
-                if (*r->p != '"' || !(key = s_json_string(r)))
-                    goto fail;
-                s_json_ws(r);
-                if (*r->p != ':') {
-                    free(key);
-                    goto fail;
-                }
-                r->p++;
-            }
-            s_json_t *item = s_json_value(r);
-            if (!item || !s_json_push(node, key, item)) {
-                free(key);
-                s_json_free(&item);
-                goto fail;
-            }
-            s_json_ws(r);
-            if (*r->p == ',') {
-                r->p++;
-                continue;
-            }
-            if (*r->p != close)
-                goto fail;
-            r->p++;
-            break;
-        }
-        r->depth--;
-        return node;
-    }
-    if (c == '"') {
-        node->type = S_JSON_STRING;
-        node->string = s_json_string(r);
-        if (node->string)
-            return node;
-    } else if (strncmp(r->p, "true", 4) == 0 || strncmp(r->p, "false", 5) == 0) {
-        node->type = S_JSON_BOOL;
-        node->boolean = c == 't';
-        r->p += node->boolean ? 4 : 5;
-        return node;
-    } else if (strncmp(r->p, "null", 4) == 0) {
-        node->type = S_JSON_NULL;
-        r->p += 4;
-        return node;
-    } else if (s_json_number(r, node)) {
-        return node;
-    }
-fail:
-    s_json_free(&node);
-    return NULL;
-}
-
-//  Parse text that must be exactly one JSON value (and white space).
-static s_json_t *s_json_parse(const char *text)
-{
-    s_json_reader_t r = { text, 0 };
-    s_json_t *root = s_json_value(&r);
-    if (root) {
-        s_json_ws(&r);
-        if (*r.p)
-            s_json_free(&root);
-    }
-    return root;
-}
-
-static const s_json_t *s_json_get(const s_json_t *obj, const char *key)
-{
-    if (!obj || obj->type != S_JSON_OBJECT)
-        return NULL;
-    for (size_t i = 0; i < obj->count; i++)
-        if (strcmp(obj->keys[i], key) == 0)
-            return obj->items[i];
-    return NULL;
-}
-
-//  A string member, or "" when absent or not a string.
-static const char *s_json_text(const s_json_t *obj, const char *key)
-{
-    const s_json_t *v = s_json_get(obj, key);
-    return v && v->type == S_JSON_STRING ? v->string : "";
-}
-
-//  An unsigned integer member; false when absent or not one.
-static bool s_json_uint(const s_json_t *obj, const char *key, uint64_t *out)
-{
-    const s_json_t *v = s_json_get(obj, key);
-    if (!v || v->type != S_JSON_NUMBER || !v->integer)
-        return false;
-    *out = v->number;
-    return true;
-}
-
-//  A boolean member: 1 true, 0 false, -1 absent or not a boolean.
-static int s_json_flag(const s_json_t *obj, const char *key)
-{
-    const s_json_t *v = s_json_get(obj, key);
-    return v && v->type == S_JSON_BOOL ? v->boolean : -1;
-}
-
-// ---------------------------------------------------------------------------
-//  truc-admin: counters, documents and the audit chain
-
-//  Run truc-admin --data-dir DATA followed by args (NULL-terminated); out
-//  gets stdout and stderr. Returns its exit status, -1 if it did not exit
-//  normally.
-static int s_admin(th_env_t *env, const char *const *args, char *out, size_t outlen)
-{
-    const char *argv[24];
-    size_t n = 0;
-    argv[n++] = s_admin_path;
-    argv[n++] = "--data-dir";
-    argv[n++] = env->data;
-    for (size_t i = 0; args[i]; i++) {
-        th_check(n + 1 < sizeof argv / sizeof argv[0], "too many truc-admin arguments");
-        argv[n++] = args[i];
-    }
-    argv[n] = NULL;
-    int status = th_run(env, argv, out, outlen);
-    return status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-//  truc-admin --json with args: require exit status `want` and an answer
-//  that parses as JSON, and return it (the caller frees it).
-static s_json_t *s_admin_json(th_env_t *env, const char *const *args, int want)
-{
-    static char out[S_OUT_MAX];
-    const char *argv[20];
-    size_t n = 0;
-    argv[n++] = "--json";
-    for (size_t i = 0; args[i]; i++) {
-        th_check(n + 1 < sizeof argv / sizeof argv[0], "too many truc-admin arguments");
-        argv[n++] = args[i];
-    }
-    argv[n] = NULL;
-    int status = s_admin(env, argv, out, sizeof out);
-    th_check(status == want, "truc-admin --json %s %s: exit status %d, expected %d:\n%s", args[0],
-             args[1] ? args[1] : "", status, want, out);
-    s_json_t *json = s_json_parse(out);
-    th_check(json != NULL, "truc-admin --json %s: the answer is not JSON:\n%s", args[0], out);
-    return json;
-}
+#define S_POLL_MS 200 // pause between two looks at the audit chain
 
 static void s_id_text(const proto_id_t *id, char out[37])
 {
@@ -455,12 +76,12 @@ typedef struct {
 
 static void s_counters(th_env_t *env, s_counters_t *out)
 {
-    s_json_t *json = s_admin_json(env, (const char *const[]){ "status", NULL }, 0);
-    th_check(s_json_uint(json, "accepted", &out->accepted) &&
-                 s_json_uint(json, "rejected", &out->rejected) &&
-                 s_json_uint(json, "refused_handshakes", &out->refused),
+    th_json_t *json = th_admin_json(env, (const char *const[]){ "status", NULL }, 0);
+    th_check(th_json_uint(json, "accepted", &out->accepted) &&
+                 th_json_uint(json, "rejected", &out->rejected) &&
+                 th_json_uint(json, "refused_handshakes", &out->refused),
              "status: accepted, rejected or refused_handshakes is missing");
-    s_json_free(&json);
+    th_json_free(&json);
 }
 
 //  Require that the broker accepted exactly `more` documents or notices
@@ -478,29 +99,29 @@ static void s_expect_accepted_count(th_env_t *env, const s_counters_t *before, u
 
 //  `audit show --json` about one id (every entry) or, with NULL, the last
 //  50 entries. The caller frees the array.
-static s_json_t *s_audit_show(th_env_t *env, const proto_id_t *about)
+static th_json_t *s_audit_show(th_env_t *env, const proto_id_t *about)
 {
     char text[37] = "";
     if (about)
         s_id_text(about, text);
-    s_json_t *json = s_admin_json(env,
-                                  about ? (const char *const[]){ "audit", "show", text, NULL }
-                                        : (const char *const[]){ "audit", "show", NULL },
-                                  0);
-    th_check(json->type == S_JSON_ARRAY, "audit show %s: not an array", text);
+    th_json_t *json = th_admin_json(env,
+                                    about ? (const char *const[]){ "audit", "show", text, NULL }
+                                          : (const char *const[]){ "audit", "show", NULL },
+                                    0);
+    th_check(json->type == TH_JSON_ARRAY, "audit show %s: not an array", text);
     return json;
 }
 
 //  Does an audit entry match? NULL matches anything; detail is a substring.
-static bool s_entry_is(const s_json_t *entry, const char *event, const char *agency,
+static bool s_entry_is(const th_json_t *entry, const char *event, const char *agency,
                        const char *detail)
 {
-    return (!event || strcmp(s_json_text(entry, "event"), event) == 0) &&
-           (!agency || strcmp(s_json_text(entry, "agency"), agency) == 0) &&
-           (!detail || strstr(s_json_text(entry, "detail"), detail) != NULL);
+    return (!event || strcmp(th_json_text(entry, "event"), event) == 0) &&
+           (!agency || strcmp(th_json_text(entry, "agency"), agency) == 0) &&
+           (!detail || strstr(th_json_text(entry, "detail"), detail) != NULL);
 }
 
-static size_t s_audit_matches(const s_json_t *list, const char *event, const char *agency,
+static size_t s_audit_matches(const th_json_t *list, const char *event, const char *agency,
                               const char *detail)
 {
     size_t n = 0;
@@ -513,32 +134,33 @@ static size_t s_audit_matches(const s_json_t *list, const char *event, const cha
 static size_t s_audit_count(th_env_t *env, const proto_id_t *about, const char *event,
                             const char *agency, const char *detail)
 {
-    s_json_t *list = s_audit_show(env, about);
+    th_json_t *list = s_audit_show(env, about);
     size_t n = s_audit_matches(list, event, agency, detail);
-    s_json_free(&list);
+    th_json_free(&list);
     return n;
 }
 
 //  One line per entry, for failure messages.
 static const char *s_audit_text(th_env_t *env, const proto_id_t *about, char *buf, size_t len)
 {
-    s_json_t *list = s_audit_show(env, about);
+    th_json_t *list = s_audit_show(env, about);
     size_t n = 0;
     buf[0] = '\0';
     for (size_t i = 0; i < list->count && n + 1 < len; i++) {
-        const s_json_t *e = list->items[i];
+        const th_json_t *e = list->items[i];
         uint64_t seq = 0;
-        s_json_uint(e, "seq", &seq);
-        int w = snprintf(buf + n, len - n, "\n      %llu %s agency='%s' id='%s' detail='%s'",
-                         (unsigned long long) seq, s_json_text(e, "event"),
-                         s_json_text(e, "agency"), s_json_text(e, "id"), s_json_text(e, "detail"));
+        th_json_uint(e, "seq", &seq);
+        int w =
+            snprintf(buf + n, len - n, "\n      %llu %s agency='%s' id='%s' detail='%s'",
+                     (unsigned long long) seq, th_json_text(e, "event"), th_json_text(e, "agency"),
+                     th_json_text(e, "id"), th_json_text(e, "detail"));
         if (w < 0)
             break;
         n += (size_t) w;
     }
     if (!list->count)
         snprintf(buf, len, " (none)");
-    s_json_free(&list);
+    th_json_free(&list);
     return buf;
 }
 
@@ -584,24 +206,24 @@ static void s_audit_exactly(th_env_t *env, const proto_id_t *about, const char *
 //  `audit verify`: the chain is intact.
 static void s_audit_verify(th_env_t *env)
 {
-    s_json_t *json = s_admin_json(env, (const char *const[]){ "audit", "verify", NULL }, 0);
+    th_json_t *json = th_admin_json(env, (const char *const[]){ "audit", "verify", NULL }, 0);
     uint64_t length = 0, bad = 1;
     th_soft(env,
-            s_json_flag(json, "intact") == 1 && s_json_uint(json, "length", &length) &&
-                length > 0 && s_json_uint(json, "first_bad", &bad) && bad == 0,
-            "audit verify: intact %d length %llu first_bad %llu", s_json_flag(json, "intact"),
+            th_json_flag(json, "intact") == 1 && th_json_uint(json, "length", &length) &&
+                length > 0 && th_json_uint(json, "first_bad", &bad) && bad == 0,
+            "audit verify: intact %d length %llu first_bad %llu", th_json_flag(json, "intact"),
             (unsigned long long) length, (unsigned long long) bad);
-    s_json_free(&json);
+    th_json_free(&json);
 }
 
 //  Nothing of the document with this id is stored: `doc show` does not
 //  know it (exit status 2) and no audit entry says it was accepted.
 static void s_expect_absent(th_env_t *env, const proto_id_t *id, const char *what)
 {
-    static char out[S_OUT_MAX];
+    static char out[TH_ADMIN_OUT_MAX];
     char text[37];
     s_id_text(id, text);
-    int status = s_admin(env, (const char *const[]){ "doc", "show", text, NULL }, out, sizeof out);
+    int status = th_admin(env, (const char *const[]){ "doc", "show", text, NULL }, out, sizeof out);
     th_soft(env, status == 2, "%s: doc show %s: exit %d, expected 2 (not found):\n%s", what, text,
             status, out);
     s_audit_exactly(env, id, "accepted", NULL, NULL, 0, what);
@@ -622,19 +244,19 @@ static void s_doc_show(th_env_t *env, const proto_id_t *id, s_shown_t *out)
     char text[37];
     s_id_text(id, text);
     memset(out, 0, sizeof *out);
-    s_json_t *json = s_admin_json(env, (const char *const[]){ "doc", "show", text, NULL }, 0);
-    snprintf(out->hash, sizeof out->hash, "%s", s_json_text(json, "hash"));
-    snprintf(out->from, sizeof out->from, "%s", s_json_text(json, "from"));
-    s_json_uint(json, "seq", &out->seq);
-    const s_json_t *rcpts = s_json_get(json, "recipients");
-    for (size_t i = 0; rcpts && rcpts->type == S_JSON_ARRAY && i < rcpts->count && i < 8; i++) {
+    th_json_t *json = th_admin_json(env, (const char *const[]){ "doc", "show", text, NULL }, 0);
+    snprintf(out->hash, sizeof out->hash, "%s", th_json_text(json, "hash"));
+    snprintf(out->from, sizeof out->from, "%s", th_json_text(json, "from"));
+    th_json_uint(json, "seq", &out->seq);
+    const th_json_t *rcpts = th_json_get(json, "recipients");
+    for (size_t i = 0; rcpts && rcpts->type == TH_JSON_ARRAY && i < rcpts->count && i < 8; i++) {
         snprintf(out->agencies[i], sizeof out->agencies[i], "%s",
-                 s_json_text(rcpts->items[i], "agency"));
+                 th_json_text(rcpts->items[i], "agency"));
         snprintf(out->states[i], sizeof out->states[i], "%s",
-                 s_json_text(rcpts->items[i], "state"));
+                 th_json_text(rcpts->items[i], "state"));
         out->nto++;
     }
-    s_json_free(&json);
+    th_json_free(&json);
 }
 
 //  The state `doc show` gives one recipient.
@@ -1657,15 +1279,15 @@ static void test_agent_impersonation(void **state)
     ah_reply_destroy(&r);
     //  The broker stored exactly the two: two accepted entries, both A's,
     //  for these ids, and nothing in anyone else's name.
-    s_json_t *list = s_audit_show(th, NULL);
+    th_json_t *list = s_audit_show(th, NULL);
     size_t accepted = s_audit_matches(list, "accepted", NULL, NULL);
     size_t of_a = s_audit_matches(list, "accepted", th_code(TH_A), NULL);
     bool ids_ok = true;
     for (size_t i = 0; i < list->count; i++)
         if (s_entry_is(list->items[i], "accepted", NULL, NULL))
-            ids_ok = ids_ok && (strcmp(s_json_text(list->items[i], "id"), legit[0]) == 0 ||
-                                strcmp(s_json_text(list->items[i], "id"), legit[1]) == 0);
-    s_json_free(&list);
+            ids_ok = ids_ok && (strcmp(th_json_text(list->items[i], "id"), legit[0]) == 0 ||
+                                strcmp(th_json_text(list->items[i], "id"), legit[1]) == 0);
+    th_json_free(&list);
     th_soft(th, accepted == 2 && of_a == 2 && ids_ok,
             "the broker's audit has %zu accepted entries (%zu of A), expected exactly the two "
             "legitimate documents",
@@ -1693,9 +1315,9 @@ int main(int argc, char **argv)
 {
     th_broker_path = argc > 1 ? argv[1] : getenv("TRUC_BROKER");
     th_keys_path = argc > 2 ? argv[2] : getenv("TRUC_KEYS");
-    s_admin_path = argc > 3 ? argv[3] : getenv("TRUC_ADMIN");
+    th_admin_path = argc > 3 ? argv[3] : getenv("TRUC_ADMIN");
     ah_agent_path = argc > 4 ? argv[4] : getenv("TRUC_AGENT");
-    if (!th_broker_path || !th_keys_path || !s_admin_path || !ah_agent_path) {
+    if (!th_broker_path || !th_keys_path || !th_admin_path || !ah_agent_path) {
         fprintf(stderr, "usage: test_security TRUC_BROKER TRUC_KEYS TRUC_ADMIN TRUC_AGENT "
                         "[TEST_NAME]\n");
         return 2;
