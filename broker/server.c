@@ -719,29 +719,45 @@ static void s_zap_handle(broker_server_t *self)
         zmq_msg_close(&frames[i]);
 }
 
-//  Handshakes that never reach ZAP: a peer without CURVE fails the ZMTP
-//  mechanism check before any ZAP request; only the socket monitor sees it.
+//  Handshakes that never reach ZAP, seen only by the socket monitor: a peer
+//  without CURVE fails the ZMTP mechanism check before any ZAP request, and
+//  one that hangs up first (it saw our greeting and left; its reset can
+//  take its own greeting with it) fails with no detail. Both are refusals.
 static void s_monitor_handle(broker_server_t *self)
 {
-    zmq_msg_t event, address;
-    zmq_msg_init(&event);
-    zmq_msg_init(&address);
-    if (zmq_msg_recv(&event, self->monitor, ZMQ_DONTWAIT) >= 0 && zmq_msg_more(&event) &&
-        zmq_msg_recv(&address, self->monitor, 0) >= 0 && zmq_msg_size(&event) >= 6) {
-        uint16_t id;
-        uint32_t value;
-        memcpy(&id, zmq_msg_data(&event), 2);
-        memcpy(&value, (const uint8_t *) zmq_msg_data(&event) + 2, 4);
-        if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
-            value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
-            proto_log_warning("event=handshake_refused address=\"%.*s\" reason=not_curve",
-                              (int) (zmq_msg_size(&address) < 80 ? zmq_msg_size(&address) : 80),
-                              (const char *) zmq_msg_data(&address));
-            s_refused(self, "", "not CURVE");
+    for (int taken = 0; taken < DRAIN_LIMIT; taken++) {
+        zmq_msg_t event, address;
+        zmq_msg_init(&event);
+        zmq_msg_init(&address);
+        bool got = zmq_msg_recv(&event, self->monitor, ZMQ_DONTWAIT) >= 0;
+        if (got && zmq_msg_more(&event) && zmq_msg_recv(&address, self->monitor, 0) >= 0 &&
+            zmq_msg_size(&event) >= 6) {
+            uint16_t id;
+            uint32_t value;
+            memcpy(&id, zmq_msg_data(&event), 2);
+            memcpy(&value, (const uint8_t *) zmq_msg_data(&event) + 2, 4);
+            char detail[96] = "";
+            if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+                value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+                snprintf(detail, sizeof detail, "not CURVE");
+            else if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+                snprintf(detail, sizeof detail, "handshake failed: ZMTP protocol error 0x%x",
+                         (unsigned) value);
+            else if (id == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+                snprintf(detail, sizeof detail,
+                         "handshake failed before CURVE authentication (the peer hung up)");
+            if (detail[0]) {
+                proto_log_warning("event=handshake_refused endpoint=\"%.*s\" reason=\"%s\"",
+                                  (int) (zmq_msg_size(&address) < 80 ? zmq_msg_size(&address) : 80),
+                                  (const char *) zmq_msg_data(&address), detail);
+                s_refused(self, "", detail);
+            }
         }
+        zmq_msg_close(&event);
+        zmq_msg_close(&address);
+        if (!got)
+            return;
     }
-    zmq_msg_close(&event);
-    zmq_msg_close(&address);
 }
 
 // ---------------------------------------------------------------------------
@@ -1884,7 +1900,8 @@ broker_server_t *broker_server_new(const broker_config_t *config, char *errbuf, 
     self->monitor = zmq_socket(self->ctx, ZMQ_PAIR);
     if (!self->monitor ||
         zmq_socket_monitor(self->router, "inproc://truc-monitor",
-                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0 ||
+                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0 ||
         zmq_connect(self->monitor, "inproc://truc-monitor") != 0) {
         snprintf(errbuf, errlen, "cannot monitor the agents' socket: %s",
                  zmq_strerror(zmq_errno()));

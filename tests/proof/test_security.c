@@ -723,7 +723,9 @@ static void s_refused_peer(th_env_t *env, th_agency_t who, bool curve, const cha
 //  A ZeroMQ peer without CURVE (the NULL mechanism).
 static void test_no_curve(void **state)
 {
-    s_refused_peer(*state, TH_C, false, NULL, "not CURVE", "a peer without CURVE");
+    //  "not CURVE", or, when the peer's reset overtook its greeting, "handshake
+    //  failed before CURVE authentication": the broker cannot tell more.
+    s_refused_peer(*state, TH_C, false, NULL, "CURVE", "a peer without CURVE");
 }
 
 //  A CURVE key the directory does not list.
