@@ -572,26 +572,36 @@ static int s_rcpt_state(agent_t *self, const proto_id_t *id, const char *agency)
     return ((const uint8_t *) row)[0];
 }
 
-//  Keep a verified receipt bundle about a document (kind byte + body).
-static proto_err_t s_keep_receipt(agent_t *self, const proto_id_t *id, int kind, const void *body,
-                                  size_t len)
+//  Keep the proof of one verified receipt item (kind byte + body): the
+//  bundle cut down to that item, its Merkle path and the signed head, so a
+//  bundle of n documents costs n small records, not n copies of itself.
+static proto_err_t s_keep_receipt(agent_t *self, const proto_msg_t *msg, const proto_item_t *item)
 {
+    proto_msg_t one = *msg;
+    one.u.receipts.items = (proto_item_t *) (uintptr_t) item;
+    one.u.receipts.nitems = 1;
+    one.u.receipts.mid = 0;
+    proto_buf_t body;
+    proto_buf_init(&body);
+    proto_err_t rc = proto_msg_encode(&one, &body, NULL);
     uint8_t key[PROTO_ID_LEN + 8];
-    memcpy(key, id->bytes, PROTO_ID_LEN);
+    memcpy(key, item->leaf.id.bytes, PROTO_ID_LEN);
     proto_store_put64(key + PROTO_ID_LEN, proto_store_next(self->kv, T_META, "receipt_seq"));
     void *where = NULL;
-    proto_err_t rc = proto_store_reserve(self->kv, T_RECEIPTS, key, sizeof key, 1 + len, &where);
+    if (!rc)
+        rc = proto_store_reserve(self->kv, T_RECEIPTS, key, sizeof key, 1 + body.len, &where);
     if (!rc) {
-        ((uint8_t *) where)[0] = (uint8_t) kind;
-        memcpy((uint8_t *) where + 1, body, len);
+        ((uint8_t *) where)[0] = (uint8_t) msg->kind;
+        memcpy((uint8_t *) where + 1, body.data, body.len);
     }
+    proto_buf_free(&body);
     return rc;
 }
 
 // ---------------------------------------------------------------------------
 //  Messages from the broker
 
-static void s_on_answer(agent_t *self, const proto_msg_t *msg, const uint8_t *body, size_t len)
+static void s_on_answer(agent_t *self, const proto_msg_t *msg)
 {
     const proto_receipts_t *r = &msg->u.receipts;
     for (uint32_t i = 0; i < r->nitems; i++) {
@@ -624,7 +634,7 @@ static void s_on_answer(agent_t *self, const proto_msg_t *msg, const uint8_t *bo
             s_sent_head_write(copy, &head);
             if (proto_store_put(self->kv, T_SENT, item->leaf.id.bytes, PROTO_ID_LEN, copy, vlen) ==
                     PROTO_OK &&
-                s_keep_receipt(self, &item->leaf.id, msg->kind, body, len) == PROTO_OK) {
+                s_keep_receipt(self, msg, item) == PROTO_OK) {
                 if (accepted)
                     agent_event(self, "sent.accepted", &item->leaf.id, "u", "broker_seq",
                                 item->leaf.seq);
@@ -645,8 +655,7 @@ static void s_on_answer(agent_t *self, const proto_msg_t *msg, const uint8_t *bo
 }
 
 //  A routed receipt (DELIVERED from a recipient, EXPIRED from the broker).
-static void s_on_routed_receipt(agent_t *self, const proto_msg_t *msg, const uint8_t *body,
-                                size_t len)
+static void s_on_routed_receipt(agent_t *self, const proto_msg_t *msg)
 {
     const proto_receipts_t *r = &msg->u.receipts;
     bool expired = msg->kind == PROTO_KIND_EXPIRED;
@@ -678,7 +687,7 @@ static void s_on_routed_receipt(agent_t *self, const proto_msg_t *msg, const uin
         if (s_rcpt_state(self, &leaf->id, leaf->to) == state)
             continue;
         if (s_rcpt_set(self, &leaf->id, leaf->to, state, leaf->time, leaf->code) != PROTO_OK ||
-            s_keep_receipt(self, &leaf->id, msg->kind, body, len) != PROTO_OK)
+            s_keep_receipt(self, msg, item) != PROTO_OK)
             continue;
         if (state == RCPT_DELIVERED)
             agent_event(self, "sent.delivered", &leaf->id, "s", "agency", leaf->to);
@@ -980,11 +989,11 @@ static void s_on_broker_message(agent_t *self, zmq_msg_t *frames, size_t nframes
         break;
     case PROTO_KIND_ACCEPTED:
     case PROTO_KIND_REJECTED:
-        s_on_answer(self, msg, body, len);
+        s_on_answer(self, msg);
         break;
     case PROTO_KIND_DELIVERED:
     case PROTO_KIND_EXPIRED:
-        s_on_routed_receipt(self, msg, body, len);
+        s_on_routed_receipt(self, msg);
         break;
     case PROTO_KIND_STATUS:
         s_on_status(self, msg);
