@@ -141,10 +141,21 @@ static bool s_keys_known(s_req_t *req, const msgpack_object *map, const char *co
         for (size_t k = 0; allowed[k] && !known; k++)
             known = s_is(key, allowed[k]);
         if (!known) {
-            s_fail(req, PROTO_ERR_UNKNOWN_FIELD, key->type == MSGPACK_OBJECT_STR ? "" : "(key)",
-                   "unknown field %.*s",
-                   key->type == MSGPACK_OBJECT_STR ? (int) key->via.str.size : 0,
-                   key->type == MSGPACK_OBJECT_STR ? key->via.str.ptr : "");
+            //  Name the field when it is a plain name; anything else (other
+            //  bytes, not a string) is not echoed back.
+            char name[65] = "(key)";
+            if (key->type == MSGPACK_OBJECT_STR && key->via.str.size > 0 &&
+                key->via.str.size < sizeof name) {
+                bool plain = true;
+                for (uint32_t c = 0; c < key->via.str.size && plain; c++) {
+                    char ch = key->via.str.ptr[c];
+                    plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                            (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || ch == '.';
+                }
+                if (plain)
+                    snprintf(name, sizeof name, "%.*s", (int) key->via.str.size, key->via.str.ptr);
+            }
+            s_fail(req, PROTO_ERR_UNKNOWN_FIELD, name, "unknown field %s", name);
             return false;
         }
     }

@@ -1103,7 +1103,7 @@ static void test_api_errors(void **state)
     ah_expect_error(r, PROTO_ERR_UNKNOWN_FIELD, "cmd", "unknown cmd");
     ah_reply_destroy(&r);
     r = ah_call(a, "{cmd:s bogus:i}", "health", 1);
-    ah_expect_error(r, PROTO_ERR_UNKNOWN_FIELD, NULL, "unknown request field");
+    ah_expect_error(r, PROTO_ERR_UNKNOWN_FIELD, "bogus", "unknown request field");
     ah_reply_destroy(&r);
     r = ah_call(a, "{id:s}", "x");
     ah_expect_error(r, PROTO_ERR_MISSING, "cmd", "no cmd");
