@@ -1446,16 +1446,6 @@ int main(int argc, char **argv)
         S_TEST(test_api_errors),
         S_TEST(test_refuse_start),
     };
-    if (argc > 4) {
-        //  A filter that matches nothing would pass without running anything.
-        bool known = false;
-        for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-            known = known || strcmp(tests[i].name, argv[4]) == 0;
-        if (!known) {
-            fprintf(stderr, "test_agent: no test named %s\n", argv[4]);
-            return 2;
-        }
-        cmocka_set_test_filter(argv[4]);
-    }
-    return cmocka_run_group_tests_name("truc-agent", tests, NULL, NULL);
+    return th_run_tests("test_agent", "truc-agent", tests, sizeof tests / sizeof tests[0],
+                        argc > 4 ? argv[4] : NULL);
 }

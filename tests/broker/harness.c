@@ -550,3 +550,19 @@ int th_teardown(void **state)
     *state = NULL;
     return 0;
 }
+
+int th_run_tests(const char *program, const char *group, const struct CMUnitTest *tests, size_t n,
+                 const char *filter)
+{
+    if (filter) {
+        bool known = false;
+        for (size_t i = 0; i < n; i++)
+            known = known || strcmp(tests[i].name, filter) == 0;
+        if (!known) {
+            fprintf(stderr, "%s: no test named %s\n", program, filter);
+            return 2;
+        }
+        cmocka_set_test_filter(filter);
+    }
+    return _cmocka_run_group_tests(group, tests, n, NULL, NULL);
+}

@@ -73,6 +73,14 @@ typedef struct {
     bool passed;                            // set by th_pass at the end of a test
 } th_env_t;
 
+struct CMUnitTest;
+
+//  Run a test program's cmocka group, or only the test named filter (not
+//  NULL). A filter that names no test fails (exit status 2, with a message
+//  naming program) instead of passing without running anything.
+int th_run_tests(const char *program, const char *group, const struct CMUnitTest *tests, size_t n,
+                 const char *filter);
+
 //  Paths of the programs under test, set once by main from argv or the
 //  environment (TRUC_BROKER, TRUC_KEYS).
 extern const char *th_broker_path;

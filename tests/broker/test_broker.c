@@ -134,46 +134,19 @@ static const char *s_receipt_diff(const s_receipt_digest_t *x, const s_receipt_d
     return buf;
 }
 
-static bool s_match_answer(const proto_msg_t *msg, void *arg)
-{
-    if (msg->kind == PROTO_KIND_ERROR)
-        return true;
-    if (msg->kind == PROTO_KIND_ACCEPTED || msg->kind == PROTO_KIND_REJECTED)
-        return truc_receipts_find(msg, arg) != NULL;
-    return false;
-}
-
 //  The broker's answer about one document: an ACCEPTED or REJECTED bundle
 //  with an item for id, or any ERROR. NULL if nothing came in time (other
 //  messages stay in the client's backlog).
 static proto_msg_t *s_answer(truc_client_t *c, const proto_id_t *id, int timeout_ms)
 {
     proto_msg_t *msg = NULL;
-    proto_err_t rc =
-        truc_client_recv_match(c, timeout_ms, s_match_answer, (void *) (uintptr_t) id, &msg, NULL);
+    proto_err_t rc = truc_client_recv_answer(c, id, timeout_ms, &msg);
     if (rc) {
         th_print("%s: no answer: %s (%s)", truc_client_agency(c), proto_errname(rc),
                  truc_client_error_text(c));
         return NULL;
     }
     return msg;
-}
-
-static const char *s_describe(const proto_msg_t *msg, char *buf, size_t len)
-{
-    if (!msg) {
-        snprintf(buf, len, "nothing");
-    } else if (msg->kind == PROTO_KIND_ERROR) {
-        snprintf(buf, len, "ERROR %u %s%s: %s", msg->u.error.code,
-                 proto_errname((proto_err_t) msg->u.error.code), msg->u.error.fatal ? " fatal" : "",
-                 msg->u.error.message);
-    } else if (msg->kind == PROTO_KIND_REJECTED && msg->u.receipts.nitems) {
-        uint32_t code = msg->u.receipts.items[0].leaf.code;
-        snprintf(buf, len, "REJECTED %u %s", code, proto_errname((proto_err_t) code));
-    } else {
-        snprintf(buf, len, "%s", proto_kind_name(msg->kind));
-    }
-    return buf;
 }
 
 //  Submit a document and require ACCEPTED: a bundle signed by the broker
@@ -185,7 +158,7 @@ static proto_msg_t *s_submit_accepted(th_env_t *env, truc_client_t *c, const tru
     proto_msg_t *msg = s_answer(c, truc_doc_id(doc), TH_RECV_TIMEOUT_MS);
     char what[400];
     th_check(msg && msg->kind == PROTO_KIND_ACCEPTED, "submit answered with %s, expected ACCEPTED",
-             s_describe(msg, what, sizeof what));
+             truc_msg_describe(msg, NULL, what, sizeof what));
     rc = truc_receipts_verify(msg, th_hub_sign_pk(env));
     th_check(rc == PROTO_OK, "ACCEPTED does not verify with the broker key: %s", proto_errname(rc));
     th_check(strcmp(msg->u.receipts.head.signer, "hub") == 0, "ACCEPTED signed by '%s'",
@@ -221,7 +194,7 @@ static void s_quiet(truc_client_t *c, const char *what)
     proto_err_t rc = truc_client_recv(c, TH_QUIET_MS, &msg, NULL);
     char text[400];
     th_check(rc == PROTO_ERR_TIMEOUT, "%s: %s received %s (%s)", what, truc_client_agency(c),
-             rc ? proto_errname(rc) : s_describe(msg, text, sizeof text),
+             rc ? proto_errname(rc) : truc_msg_describe(msg, NULL, text, sizeof text),
              truc_client_error_text(c));
 }
 
@@ -406,7 +379,7 @@ static void s_expect_rejected(th_env_t *env, truc_client_t *c, const truc_doc_t 
     char text[400];
     if (!msg || msg->kind != PROTO_KIND_REJECTED) {
         th_soft_fail(env, __FILE__, __LINE__, "%s: answered with %s, expected REJECTED %s", what,
-                     s_describe(msg, text, sizeof text), proto_errname(code));
+                     truc_msg_describe(msg, NULL, text, sizeof text), proto_errname(code));
         proto_msg_destroy(&msg);
         return;
     }
@@ -438,7 +411,7 @@ static void s_expect_error(th_env_t *env, truc_client_t *c, proto_err_t code, in
         return;
     }
     th_soft(env, msg->u.error.code == (uint32_t) code, "%s: %s, expected ERROR %s", what,
-            s_describe(msg, text, sizeof text), proto_errname(code));
+            truc_msg_describe(msg, NULL, text, sizeof text), proto_errname(code));
     th_soft(env, fatal < 0 || msg->u.error.fatal == (fatal > 0), "%s: ERROR fatal=%d, expected %d",
             what, msg->u.error.fatal, fatal);
     proto_msg_destroy(&msg);
@@ -458,7 +431,7 @@ static void s_expect_framing(th_env_t *env, truc_client_t *c, const truc_doc_t *
     else if (msg && msg->kind == PROTO_KIND_REJECTED)
         code = truc_receipts_find(msg, truc_doc_id(doc))->leaf.code;
     th_soft(env, code == PROTO_ERR_FRAMING, "%s: answered with %s, expected ERR_FRAMING", what,
-            s_describe(msg, text, sizeof text));
+            truc_msg_describe(msg, NULL, text, sizeof text));
     proto_msg_destroy(&msg);
 }
 
@@ -736,7 +709,7 @@ static void test_handshake_refusals(void **state)
         proto_err_t rc = truc_client_recv(refused[i].c, i == 0 ? 3000 : 200, &got, NULL);
         char text[400];
         th_check(rc == PROTO_ERR_TIMEOUT, "%s: received %s (%s), expected nothing", refused[i].what,
-                 rc ? proto_errname(rc) : s_describe(got, text, sizeof text),
+                 rc ? proto_errname(rc) : truc_msg_describe(got, NULL, text, sizeof text),
                  truc_client_error_text(refused[i].c));
     }
 
@@ -941,7 +914,7 @@ static void s_burst_note(th_env_t *env, s_burst_t *burst, const proto_msg_t *msg
 {
     char text[400];
     th_check(msg->kind == PROTO_KIND_ACCEPTED, "burst answered with %s",
-             s_describe(msg, text, sizeof text));
+             truc_msg_describe(msg, NULL, text, sizeof text));
     proto_err_t rc = truc_receipts_verify(msg, th_hub_sign_pk(env));
     th_check(rc == PROTO_OK, "ACCEPTED does not verify: %s", proto_errname(rc));
     for (uint32_t i = 0; i < msg->u.receipts.nitems; i++) {
@@ -1279,20 +1252,23 @@ static void s_hostile_run(th_env_t *env, const s_hostile_t *h)
                      "protocol: %s (%s)",
                      h->what, proto_errname(rc), truc_client_error_text(c));
     } else if (msg->kind == PROTO_KIND_ERROR) {
-        print_message("hostile: %s: %s\n", h->what, s_describe(msg, text, sizeof text));
+        print_message("hostile: %s: %s\n", h->what,
+                      truc_msg_describe(msg, NULL, text, sizeof text));
         th_soft(env, !h->code || msg->u.error.code == h->code, "%s: %s, expected ERROR %u %s",
-                h->what, s_describe(msg, text, sizeof text), h->code,
+                h->what, truc_msg_describe(msg, NULL, text, sizeof text), h->code,
                 proto_errname((proto_err_t) h->code));
         th_soft(env, h->fatal < 0 || msg->u.error.fatal == (h->fatal > 0),
                 "%s: ERROR fatal=%d, expected %d", h->what, msg->u.error.fatal, h->fatal);
     } else if (msg->kind == PROTO_KIND_REJECTED && h->id && truc_receipts_find(msg, h->id)) {
         uint32_t code = truc_receipts_find(msg, h->id)->leaf.code;
-        print_message("hostile: %s: %s\n", h->what, s_describe(msg, text, sizeof text));
+        print_message("hostile: %s: %s\n", h->what,
+                      truc_msg_describe(msg, NULL, text, sizeof text));
         th_soft(env, !h->code || code == h->code, "%s: %s, expected code %u %s", h->what,
-                s_describe(msg, text, sizeof text), h->code, proto_errname((proto_err_t) h->code));
+                truc_msg_describe(msg, NULL, text, sizeof text), h->code,
+                proto_errname((proto_err_t) h->code));
     } else {
         th_soft_fail(env, __FILE__, __LINE__, "%s: answered with %s, expected ERROR or nothing",
-                     h->what, s_describe(msg, text, sizeof text));
+                     h->what, truc_msg_describe(msg, NULL, text, sizeof text));
     }
     proto_msg_destroy(&msg);
     th_drop(env, &c);
@@ -1558,16 +1534,6 @@ int main(int argc, char **argv)
         S_TEST(test_cli),
         S_TEST(test_hostile),
     };
-    if (argc > 3) {
-        //  A filter that matches nothing would pass without running anything.
-        bool known = false;
-        for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-            known = known || strcmp(tests[i].name, argv[3]) == 0;
-        if (!known) {
-            fprintf(stderr, "test_broker: no test named %s\n", argv[3]);
-            return 2;
-        }
-        cmocka_set_test_filter(argv[3]);
-    }
-    return cmocka_run_group_tests_name("truc-broker", tests, NULL, NULL);
+    return th_run_tests("test_broker", "truc-broker", tests, sizeof tests / sizeof tests[0],
+                        argc > 3 ? argv[3] : NULL);
 }

@@ -165,40 +165,12 @@ static truc_doc_t *s_revoke_doc(th_env_t *env, th_agency_t from, const th_agency
     return doc;
 }
 
-static const char *s_describe(const proto_msg_t *msg, const proto_id_t *id, char *buf, size_t len)
-{
-    if (!msg) {
-        snprintf(buf, len, "nothing");
-    } else if (msg->kind == PROTO_KIND_ERROR) {
-        snprintf(buf, len, "ERROR %u %s%s: %s", msg->u.error.code,
-                 proto_errname((proto_err_t) msg->u.error.code), msg->u.error.fatal ? " fatal" : "",
-                 msg->u.error.message);
-    } else if (msg->kind == PROTO_KIND_REJECTED) {
-        const proto_item_t *item = id ? truc_receipts_find(msg, id) : NULL;
-        uint32_t code = item ? item->leaf.code : msg->u.receipts.items[0].leaf.code;
-        snprintf(buf, len, "REJECTED %u %s", code, proto_errname((proto_err_t) code));
-    } else {
-        snprintf(buf, len, "%s", proto_kind_name(msg->kind));
-    }
-    return buf;
-}
-
-static bool s_match_answer(const proto_msg_t *msg, void *arg)
-{
-    if (msg->kind == PROTO_KIND_ERROR)
-        return true;
-    if (msg->kind == PROTO_KIND_ACCEPTED || msg->kind == PROTO_KIND_REJECTED)
-        return truc_receipts_find(msg, arg) != NULL;
-    return false;
-}
-
 //  The broker's answer about a document or notice id: an ACCEPTED or
 //  REJECTED bundle with an item for it, or any ERROR; NULL if nothing came.
 static proto_msg_t *s_answer(truc_client_t *c, const proto_id_t *id, int timeout_ms)
 {
     proto_msg_t *msg = NULL;
-    proto_err_t rc =
-        truc_client_recv_match(c, timeout_ms, s_match_answer, (void *) (uintptr_t) id, &msg, NULL);
+    proto_err_t rc = truc_client_recv_answer(c, id, timeout_ms, &msg);
     return rc == PROTO_OK ? msg : NULL;
 }
 
@@ -211,7 +183,7 @@ static void s_expect_accepted(th_env_t *env, truc_client_t *c, const proto_id_t 
     proto_msg_t *msg = s_answer(c, id, TH_RECV_TIMEOUT_MS);
     char text[400];
     th_check(msg && msg->kind == PROTO_KIND_ACCEPTED, "%s: answered with %s, expected ACCEPTED",
-             what, s_describe(msg, id, text, sizeof text));
+             what, truc_msg_describe(msg, id, text, sizeof text));
     th_check(strcmp(msg->u.receipts.head.signer, S_HUB) == 0, "%s: ACCEPTED signed by '%s'", what,
              msg->u.receipts.head.signer);
     proto_err_t rc = truc_receipts_verify(msg, th_hub_sign_pk(env));
@@ -235,7 +207,7 @@ static void s_expect_rejected(th_env_t *env, truc_client_t *c, const proto_id_t 
     char text[400];
     if (!msg || msg->kind != PROTO_KIND_REJECTED) {
         th_soft_fail(env, __FILE__, __LINE__, "%s: answered with %s, expected REJECTED %s", what,
-                     s_describe(msg, id, text, sizeof text), proto_errname(code));
+                     truc_msg_describe(msg, id, text, sizeof text), proto_errname(code));
         proto_msg_destroy(&msg);
         return;
     }
@@ -290,7 +262,7 @@ static void s_expect_error(th_env_t *env, truc_client_t *c, proto_err_t code, in
         return;
     }
     th_soft(env, msg->u.error.code == (uint32_t) code, "%s: %s, expected ERROR %s", what,
-            s_describe(msg, NULL, text, sizeof text), proto_errname(code));
+            truc_msg_describe(msg, NULL, text, sizeof text), proto_errname(code));
     th_soft(env, fatal < 0 || msg->u.error.fatal == (fatal > 0), "%s: ERROR fatal=%d, expected %d",
             what, msg->u.error.fatal, fatal);
     proto_msg_destroy(&msg);
@@ -526,7 +498,7 @@ static void s_status_routed(th_env_t *env, truc_client_t *c, const s_notice_t *n
     char text[400];
     th_check(rc == PROTO_OK && msg->kind == PROTO_KIND_STATUS, "%s: %s expected STATUS, got %s",
              what, truc_client_agency(c),
-             rc ? proto_errname(rc) : s_describe(msg, NULL, text, sizeof text));
+             rc ? proto_errname(rc) : truc_msg_describe(msg, NULL, text, sizeof text));
     const proto_status_t *got = &msg->u.status;
     const proto_notice_t *notice = &got->notice;
     th_soft(env, got->mid >= 1, "%s: routed STATUS without mid", what);
@@ -803,7 +775,7 @@ static void test_limits(void **state)
     proto_msg_t *msg = s_answer(c, truc_doc_id(huge), 3000);
     char text[400];
     th_soft(env, msg == NULL, "a 1 MiB frame, max_frame 64 KiB: answered with %s, expected nothing",
-            s_describe(msg, truc_doc_id(huge), text, sizeof text));
+            truc_msg_describe(msg, truc_doc_id(huge), text, sizeof text));
     proto_msg_destroy(&msg);
     //  The connection was dropped: a HELLO now opens a new session (on the
     //  old one it would be ERR_UNEXPECTED).
@@ -1626,7 +1598,7 @@ static void test_slow_consumer(void **state)
         th_check(rc == PROTO_OK, "%zu of %d accepted, then %s (%s)", accepted, S_SLOW_DOCS,
                  proto_errname(rc), truc_client_error_text(a));
         th_check(msg->kind == PROTO_KIND_ACCEPTED, "after %zu accepted: %s", accepted,
-                 s_describe(msg, NULL, text, sizeof text));
+                 truc_msg_describe(msg, NULL, text, sizeof text));
         th_check(truc_receipts_verify(msg, th_hub_sign_pk(env)) == PROTO_OK,
                  "ACCEPTED does not verify with the broker key");
         accepted += msg->u.receipts.nitems;
@@ -1743,16 +1715,6 @@ int main(int argc, char **argv)
         S_TEST(test_admin_audit),    S_TEST(test_hostile_peers), S_TEST(test_slow_consumer),
         S_TEST(test_retention),
     };
-    if (argc > 4) {
-        //  A filter that matches nothing would pass without running anything.
-        bool known = false;
-        for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-            known = known || strcmp(tests[i].name, argv[4]) == 0;
-        if (!known) {
-            fprintf(stderr, "test_broker_ops: no test named %s\n", argv[4]);
-            return 2;
-        }
-        cmocka_set_test_filter(argv[4]);
-    }
-    return cmocka_run_group_tests_name("truc-broker operations", tests, NULL, NULL);
+    return th_run_tests("test_broker_ops", "truc-broker operations", tests,
+                        sizeof tests / sizeof tests[0], argc > 4 ? argv[4] : NULL);
 }

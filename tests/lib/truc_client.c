@@ -819,6 +819,42 @@ proto_err_t truc_client_recv_kind(truc_client_t *self, int kind, int timeout_ms,
     return PROTO_OK;
 }
 
+static bool s_match_answer(const proto_msg_t *msg, void *arg)
+{
+    if (msg->kind == PROTO_KIND_ERROR)
+        return true;
+    if (msg->kind == PROTO_KIND_ACCEPTED || msg->kind == PROTO_KIND_REJECTED)
+        return truc_receipts_find(msg, arg) != NULL;
+    return false;
+}
+
+proto_err_t truc_client_recv_answer(truc_client_t *self, const proto_id_t *id, int timeout_ms,
+                                    proto_msg_t **msg)
+{
+    return truc_client_recv_match(self, timeout_ms, s_match_answer, (void *) (uintptr_t) id, msg,
+                                  NULL);
+}
+
+const char *truc_msg_describe(const proto_msg_t *msg, const proto_id_t *id, char *buf, size_t len)
+{
+    if (!msg) {
+        snprintf(buf, len, "nothing");
+    } else if (msg->kind == PROTO_KIND_ERROR) {
+        snprintf(buf, len, "ERROR %u %s%s: %s", msg->u.error.code,
+                 proto_errname((proto_err_t) msg->u.error.code), msg->u.error.fatal ? " fatal" : "",
+                 msg->u.error.message);
+    } else if ((msg->kind == PROTO_KIND_REJECTED || msg->kind == PROTO_KIND_ACCEPTED) &&
+               msg->u.receipts.nitems) {
+        const proto_item_t *item = id ? truc_receipts_find(msg, id) : NULL;
+        uint32_t code = item ? item->leaf.code : msg->u.receipts.items[0].leaf.code;
+        snprintf(buf, len, "%s %u %s", proto_kind_name(msg->kind), code,
+                 proto_errname((proto_err_t) code));
+    } else {
+        snprintf(buf, len, "%s", proto_kind_name(msg->kind));
+    }
+    return buf;
+}
+
 proto_err_t truc_client_hello(truc_client_t *self, int timeout_ms, proto_msg_t **ready)
 {
     if (ready)

@@ -208,6 +208,17 @@ proto_err_t truc_client_recv_match(truc_client_t *self, int timeout_ms, truc_mat
 proto_err_t truc_client_recv_kind(truc_client_t *self, int kind, int timeout_ms, proto_msg_t **msg,
                                   truc_frames_t **frames) PROTO_MUST_CHECK;
 
+//  The broker's answer about a document or notice id: the first ACCEPTED or
+//  REJECTED bundle with an item for id, or any ERROR (backlog first; other
+//  messages stay in the backlog). Returns as truc_client_recv_match.
+proto_err_t truc_client_recv_answer(truc_client_t *self, const proto_id_t *id, int timeout_ms,
+                                    proto_msg_t **msg) PROTO_MUST_CHECK;
+
+//  One line about a received message for failure messages: "nothing" for
+//  NULL, an ERROR's code and text, a receipt's kind and the code of its
+//  item for id (or of its first item). Returns buf.
+const char *truc_msg_describe(const proto_msg_t *msg, const proto_id_t *id, char *buf, size_t len);
+
 //  Number of messages waiting in the backlog.
 size_t truc_client_backlog(const truc_client_t *self);
 

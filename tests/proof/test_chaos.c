@@ -952,15 +952,6 @@ int main(int argc, char **argv)
         S_TEST(test_disk_full),
         S_TEST(test_soak),
     };
-    if (argc > 5) {
-        bool known = false;
-        for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-            known = known || strcmp(tests[i].name, argv[5]) == 0;
-        if (!known) {
-            fprintf(stderr, "test_chaos: no test named %s\n", argv[5]);
-            return 2;
-        }
-        cmocka_set_test_filter(argv[5]);
-    }
-    return cmocka_run_group_tests_name("truc chaos", tests, NULL, NULL);
+    return th_run_tests("test_chaos", "truc chaos", tests, sizeof tests / sizeof tests[0],
+                        argc > 5 ? argv[5] : NULL);
 }

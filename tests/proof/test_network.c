@@ -1202,16 +1202,6 @@ int main(int argc, char **argv)
         S_TEST(test_broker_disappears),
         S_TEST(test_flapping_link),
     };
-    if (argc > 5) {
-        //  A filter that matches nothing would pass without running anything.
-        bool known = false;
-        for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-            known = known || strcmp(tests[i].name, argv[5]) == 0;
-        if (!known) {
-            fprintf(stderr, "test_network: no test named %s\n", argv[5]);
-            return 2;
-        }
-        cmocka_set_test_filter(argv[5]);
-    }
-    return cmocka_run_group_tests_name("truc network trouble", tests, NULL, NULL);
+    return th_run_tests("test_network", "truc network trouble", tests,
+                        sizeof tests / sizeof tests[0], argc > 5 ? argv[5] : NULL);
 }

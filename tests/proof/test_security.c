@@ -306,42 +306,12 @@ static truc_doc_t *s_doc(th_env_t *env, th_agency_t from, const th_agency_t *to,
     return doc;
 }
 
-static const char *s_describe(const proto_msg_t *msg, const proto_id_t *id, char *buf, size_t len)
-{
-    if (!msg) {
-        snprintf(buf, len, "nothing");
-    } else if (msg->kind == PROTO_KIND_ERROR) {
-        snprintf(buf, len, "ERROR %u %s%s: %s", msg->u.error.code,
-                 proto_errname((proto_err_t) msg->u.error.code), msg->u.error.fatal ? " fatal" : "",
-                 msg->u.error.message);
-    } else if ((msg->kind == PROTO_KIND_REJECTED || msg->kind == PROTO_KIND_ACCEPTED) &&
-               msg->u.receipts.nitems) {
-        const proto_item_t *item = id ? truc_receipts_find(msg, id) : NULL;
-        uint32_t code = item ? item->leaf.code : msg->u.receipts.items[0].leaf.code;
-        snprintf(buf, len, "%s %u %s", proto_kind_name(msg->kind), code,
-                 proto_errname((proto_err_t) code));
-    } else {
-        snprintf(buf, len, "%s", proto_kind_name(msg->kind));
-    }
-    return buf;
-}
-
-static bool s_match_answer(const proto_msg_t *msg, void *arg)
-{
-    if (msg->kind == PROTO_KIND_ERROR)
-        return true;
-    if (msg->kind == PROTO_KIND_ACCEPTED || msg->kind == PROTO_KIND_REJECTED)
-        return truc_receipts_find(msg, arg) != NULL;
-    return false;
-}
-
 //  The broker's answer about a document or notice id: an ACCEPTED or
 //  REJECTED bundle with an item for it, or any ERROR; NULL if nothing came.
 static proto_msg_t *s_answer(truc_client_t *c, const proto_id_t *id, int timeout_ms)
 {
     proto_msg_t *msg = NULL;
-    proto_err_t rc =
-        truc_client_recv_match(c, timeout_ms, s_match_answer, (void *) (uintptr_t) id, &msg, NULL);
+    proto_err_t rc = truc_client_recv_answer(c, id, timeout_ms, &msg);
     return rc == PROTO_OK ? msg : NULL;
 }
 
@@ -356,7 +326,7 @@ static proto_msg_t *s_expect_accepted(th_env_t *env, truc_client_t *c, const pro
     proto_msg_t *msg = s_answer(c, id, TH_RECV_TIMEOUT_MS);
     char text[400];
     th_check(msg && msg->kind == PROTO_KIND_ACCEPTED, "%s: answered with %s, expected ACCEPTED",
-             what, s_describe(msg, id, text, sizeof text));
+             what, truc_msg_describe(msg, id, text, sizeof text));
     proto_err_t rc = truc_receipts_verify(msg, th_hub_sign_pk(env));
     th_check(rc == PROTO_OK, "%s: ACCEPTED does not verify with the broker key: %s", what,
              proto_errname(rc));
@@ -391,7 +361,7 @@ static void s_expect_rejected(th_env_t *env, truc_client_t *c, const proto_id_t 
     char text[400];
     if (!msg || msg->kind != PROTO_KIND_REJECTED) {
         th_soft_fail(env, __FILE__, __LINE__, "%s: answered with %s, expected REJECTED %s", what,
-                     s_describe(msg, id, text, sizeof text), proto_errname(code));
+                     truc_msg_describe(msg, id, text, sizeof text), proto_errname(code));
         proto_msg_destroy(&msg);
         return;
     }
@@ -452,7 +422,7 @@ static void s_expect_error(th_env_t *env, truc_client_t *c, proto_err_t code, in
         return;
     }
     th_soft(env, msg->u.error.code == (uint32_t) code, "%s: %s, expected ERROR %s", what,
-            s_describe(msg, NULL, text, sizeof text), proto_errname(code));
+            truc_msg_describe(msg, NULL, text, sizeof text), proto_errname(code));
     th_soft(env, fatal < 0 || msg->u.error.fatal == (fatal > 0), "%s: ERROR fatal=%d, expected %d",
             what, msg->u.error.fatal, fatal);
     th_soft(env, !ref || (msg->u.error.has_ref && s_id_eq(&msg->u.error.ref, ref)),
@@ -468,7 +438,7 @@ static void s_quiet(th_env_t *env, truc_client_t *c, const char *what)
     proto_err_t rc = truc_client_recv(c, TH_QUIET_MS, &msg, NULL);
     char text[400];
     th_soft(env, rc == PROTO_ERR_TIMEOUT, "%s: %s received %s (%s)", what, truc_client_agency(c),
-            rc ? proto_errname(rc) : s_describe(msg, NULL, text, sizeof text),
+            rc ? proto_errname(rc) : truc_msg_describe(msg, NULL, text, sizeof text),
             truc_client_error_text(c));
     proto_msg_destroy(&msg);
 }
@@ -800,7 +770,7 @@ static void test_sender_forgery(void **state)
     char text[400];
     th_soft(env, !answer || answer->kind == PROTO_KIND_ERROR,
             "a SUBMIT after a refused HELLO was answered with %s",
-            s_describe(answer, truc_doc_id(after_hello), text, sizeof text));
+            truc_msg_describe(answer, truc_doc_id(after_hello), text, sizeof text));
     proto_msg_destroy(&answer);
     s_expect_absent(env, truc_doc_id(after_hello), "a SUBMIT after a refused HELLO");
     s_audit_exactly(env, NULL, "connected", th_code(TH_D), NULL, 0, "HELLO of D naming B");
@@ -1055,7 +1025,7 @@ static void test_replay_notice_id(void **state)
     proto_msg_t *answer = s_answer(b, id, TH_RECV_TIMEOUT_MS);
     char text[400];
     print_message("a notice with X's id as its notice id was answered with %s\n",
-                  s_describe(answer, id, text, sizeof text));
+                  truc_msg_describe(answer, id, text, sizeof text));
     th_soft(env, answer != NULL, "the notice with X's id got no answer");
     proto_msg_destroy(&answer);
 
@@ -1340,16 +1310,6 @@ int main(int argc, char **argv)
         S_TEST(test_foreign_ack),
         S_AGENT_TEST(test_agent_impersonation),
     };
-    if (argc > 5) {
-        //  A filter that matches nothing would pass without running anything.
-        bool known = false;
-        for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-            known = known || strcmp(tests[i].name, argv[5]) == 0;
-        if (!known) {
-            fprintf(stderr, "test_security: no test named %s\n", argv[5]);
-            return 2;
-        }
-        cmocka_set_test_filter(argv[5]);
-    }
-    return cmocka_run_group_tests_name("truc security", tests, NULL, NULL);
+    return th_run_tests("test_security", "truc security", tests, sizeof tests / sizeof tests[0],
+                        argc > 5 ? argv[5] : NULL);
 }
