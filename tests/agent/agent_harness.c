@@ -1036,13 +1036,11 @@ static bool s_field_is(const msgpack_object *event, const char *key, const char 
 
 #define S_MAX_PAIRS 8
 
-static size_t s_events_count(ah_agent_t *self, const char *topic, const char *const *pairs,
-                             size_t npairs)
+size_t ah_events_each(ah_agent_t *self, uint64_t *after, ah_each_fn *fn, void *arg)
 {
-    size_t count = 0;
-    uint64_t after = 0;
+    size_t total = 0;
     for (;;) {
-        ah_reply_t *r = ah_call(self, "{cmd:s after:U limit:i}", "events", after, AH_EVENTS_PAGE);
+        ah_reply_t *r = ah_call(self, "{cmd:s after:U limit:i}", "events", *after, AH_EVENTS_PAGE);
         ah_expect_ok(r, "events");
         const msgpack_object *events = ah_get(r->map, "events");
         th_check(events && events->type == MSGPACK_OBJECT_ARRAY, "events: no list in %s",
@@ -1051,20 +1049,64 @@ static size_t s_events_count(ah_agent_t *self, const char *topic, const char *co
         for (uint32_t i = 0; i < n; i++) {
             const msgpack_object *e = &events->via.array.ptr[i];
             int64_t seq = ah_int(e, "seq");
-            th_check(seq > 0 && (uint64_t) seq > after, "events: bad or unordered seq in %s",
+            th_check(seq > 0 && (uint64_t) seq > *after, "events: bad or unordered seq in %s",
                      ah_show(e));
-            after = (uint64_t) seq;
-            if (!ah_str_is(e, "topic", topic))
-                continue;
-            bool match = true;
-            for (size_t k = 0; match && k < npairs; k++)
-                match = s_field_is(e, pairs[2 * k], pairs[2 * k + 1]);
-            count += match;
+            *after = (uint64_t) seq;
+            fn(e, arg);
         }
         ah_reply_destroy(&r);
+        total += n;
         if (n < AH_EVENTS_PAGE)
-            return count;
+            return total;
     }
+}
+
+size_t ah_inbox_each(ah_agent_t *self, ah_each_fn *fn, void *arg)
+{
+    size_t total = 0;
+    uint64_t after = 0;
+    for (;;) {
+        ah_reply_t *r = ah_call(self, "{cmd:s after:U limit:i}", "inbox", after, AH_EVENTS_PAGE);
+        ah_expect_ok(r, "inbox");
+        const msgpack_object *docs = ah_get(r->map, "documents");
+        th_check(docs && docs->type == MSGPACK_OBJECT_ARRAY, "inbox: no list in %s",
+                 ah_show(r->map));
+        uint32_t n = docs->via.array.size;
+        for (uint32_t i = 0; i < n; i++)
+            fn(&docs->via.array.ptr[i], arg);
+        total += n;
+        int64_t next = ah_int(r->map, "next");
+        ah_reply_destroy(&r);
+        if (next <= 0 || n == 0)
+            return total;
+        after = (uint64_t) next;
+    }
+}
+
+typedef struct {
+    const char *topic;
+    const char *const *pairs;
+    size_t npairs, count;
+} s_match_t;
+
+static void s_match_one(const msgpack_object *e, void *arg)
+{
+    s_match_t *m = arg;
+    if (!ah_str_is(e, "topic", m->topic))
+        return;
+    bool match = true;
+    for (size_t k = 0; match && k < m->npairs; k++)
+        match = s_field_is(e, m->pairs[2 * k], m->pairs[2 * k + 1]);
+    m->count += match;
+}
+
+static size_t s_events_count(ah_agent_t *self, const char *topic, const char *const *pairs,
+                             size_t npairs)
+{
+    s_match_t m = { .topic = topic, .pairs = pairs, .npairs = npairs };
+    uint64_t after = 0;
+    ah_events_each(self, &after, s_match_one, &m);
+    return m.count;
 }
 
 static size_t s_pairs(va_list *ap, const char **pairs)

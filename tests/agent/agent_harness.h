@@ -248,6 +248,19 @@ void ah_wait_directory(ah_agent_t *self);
 //  `events` requests.
 size_t ah_events_count(ah_agent_t *self, const char *topic, ...);
 
+//  A visitor of stored events or inbox entries (each a map, valid during the
+//  call).
+typedef void(ah_each_fn)(const msgpack_object *entry, void *arg);
+
+//  Call fn on every stored event with seq > *after, oldest first, reading
+//  page by page as a DMS does; *after ends at the last seq read. Checks
+//  that seqs rise. Returns how many events were read.
+size_t ah_events_each(ah_agent_t *self, uint64_t *after, ah_each_fn *fn, void *arg);
+
+//  Call fn on every document of the agent's inbox listing, all pages, in
+//  the order received. Returns how many were listed.
+size_t ah_inbox_each(ah_agent_t *self, ah_each_fn *fn, void *arg);
+
 //  Poll until ah_events_count with the same arguments is at least 1.
 void ah_events_wait(ah_agent_t *self, const char *topic, ...);
 

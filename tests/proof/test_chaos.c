@@ -68,7 +68,6 @@
 
 #define S_TYPE     "Công văn"
 #define S_STALL_MS 180000 // a wait fails when nothing moved for this long
-#define S_PAGE     1000   // events or inbox entries per request
 #define S_NRCPT    3      // recipients C, D, E
 
 static const char *s_admin_path;
@@ -272,55 +271,68 @@ static int s_rcpt_index(const char *code, s_party_t *const *rcpts)
 
 //  Read every event the agent has after the cursor and account for it.
 //  Returns how many were read.
+typedef struct {
+    s_party_t *party;
+    s_ledger_t *ledger;
+    s_party_t *const *rcpts;
+} s_drain_t;
+
+static void s_account(const msgpack_object *e, void *arg)
+{
+    s_drain_t *dr = arg;
+    s_party_t *p = dr->party;
+    s_ledger_t *l = dr->ledger;
+    const char *topic = ah_str(e, "topic");
+    if (!topic || strcmp(topic, "connection") == 0)
+        return;
+    char id[37];
+    const char *id_text = ah_str(e, "id");
+    snprintf(id, sizeof id, "%s", id_text ? id_text : "");
+    s_doc_t *d = s_ledger_find(l, id);
+    if (strcmp(topic, "inbox.new") == 0 && p->rcpt >= 0) {
+        if (!d)
+            l->unknown++;
+        else
+            d->inbox_new[p->rcpt]++;
+    } else if (strcmp(topic, "sent.accepted") == 0 && p->sender >= 0) {
+        if (!d)
+            l->unknown++;
+        else if (d->accepted)
+            l->dup_accepted++;
+        else
+            d->accepted = true;
+    } else if (strcmp(topic, "sent.delivered") == 0 && p->sender >= 0) {
+        int k = s_rcpt_index(ah_str(e, "agency"), dr->rcpts);
+        if (!d || k < 0)
+            l->unknown++;
+        else if (d->delivered_mask & (1u << k))
+            l->dup_delivered++;
+        else
+            d->delivered_mask |= (uint8_t) (1u << k);
+    }
+}
+
 static size_t s_drain_events(s_party_t *p, s_ledger_t *l, s_party_t *const *rcpts)
 {
-    size_t total = 0;
-    for (;;) {
-        ah_reply_t *r =
-            ah_call(p->agent, "{cmd:s after:U limit:i}", "events", p->after, (int) S_PAGE);
-        ah_expect_ok(r, "events");
-        int64_t n = ah_count(r->map, "events");
-        for (int64_t i = 0; i < n; i++) {
-            char path[64];
-            snprintf(path, sizeof path, "events[%" PRId64 "]", i);
-            const msgpack_object *e = ah_get(r->map, path);
-            int64_t seq = ah_int(e, "seq");
-            if (seq > 0 && (uint64_t) seq > p->after)
-                p->after = (uint64_t) seq;
-            const char *topic = ah_str(e, "topic");
-            if (!topic || strcmp(topic, "connection") == 0)
-                continue;
-            char id[37];
-            const char *id_text = ah_str(e, "id");
-            snprintf(id, sizeof id, "%s", id_text ? id_text : "");
-            s_doc_t *d = s_ledger_find(l, id);
-            if (strcmp(topic, "inbox.new") == 0 && p->rcpt >= 0) {
-                if (!d)
-                    l->unknown++;
-                else
-                    d->inbox_new[p->rcpt]++;
-            } else if (strcmp(topic, "sent.accepted") == 0 && p->sender >= 0) {
-                if (!d)
-                    l->unknown++;
-                else if (d->accepted)
-                    l->dup_accepted++;
-                else
-                    d->accepted = true;
-            } else if (strcmp(topic, "sent.delivered") == 0 && p->sender >= 0) {
-                int k = s_rcpt_index(ah_str(e, "agency"), rcpts);
-                if (!d || k < 0)
-                    l->unknown++;
-                else if (d->delivered_mask & (1u << k))
-                    l->dup_delivered++;
-                else
-                    d->delivered_mask |= (uint8_t) (1u << k);
-            }
-        }
-        ah_reply_destroy(&r);
-        total += (size_t) (n > 0 ? n : 0);
-        if (n < S_PAGE)
-            return total;
-    }
+    s_drain_t dr = { p, l, rcpts };
+    return ah_events_each(p->agent, &p->after, s_account, &dr);
+}
+
+//  One entry of a recipient's inbox listing, counted against the ledger.
+typedef struct {
+    s_ledger_t *ledger;
+    int rcpt;
+    size_t *extra; // listed, never sent
+} s_listing_t;
+
+static void s_listed(const msgpack_object *doc, void *arg)
+{
+    s_listing_t *li = arg;
+    s_doc_t *d = s_ledger_find(li->ledger, ah_str(doc, "id"));
+    if (!d)
+        (*li->extra)++;
+    else
+        d->inbox_list[li->rcpt]++;
 }
 
 // ---------------------------------------------------------------------------
@@ -485,29 +497,8 @@ static void test_crash_consistency(void **state)
     //  Each recipient's inbox, as its DMS lists it: every document once.
     size_t listed = 0, extra = 0;
     for (int k = 0; k < S_NRCPT; k++) {
-        uint64_t after = 0;
-        for (;;) {
-            ah_reply_t *r =
-                ah_call(rcpts[k]->agent, "{cmd:s after:U limit:i}", "inbox", after, (int) S_PAGE);
-            ah_expect_ok(r, "inbox");
-            int64_t n = ah_count(r->map, "documents");
-            for (int64_t i = 0; i < n; i++) {
-                char path[64];
-                snprintf(path, sizeof path, "documents[%" PRId64 "].id", i);
-                s_doc_t *d = s_ledger_find(&ledger, ah_str(r->map, path));
-                if (!d)
-                    extra++;
-                else
-                    d->inbox_list[k]++;
-                listed++;
-            }
-            bool end = ah_is_nil(r->map, "next") || n == 0;
-            if (!end)
-                after = (uint64_t) ah_int(r->map, "next");
-            ah_reply_destroy(&r);
-            if (end)
-                break;
-        }
+        s_listing_t li = { &ledger, k, &extra };
+        listed += ah_inbox_each(rcpts[k]->agent, s_listed, &li);
     }
 
     //  The sender's own record of every document: accepted, every

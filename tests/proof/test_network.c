@@ -76,7 +76,6 @@
 #define S_STALL_MS    90000 // no document moved anywhere for this long: stuck
 #define S_TICK_MS     200   // pause between two looks at the agents
 #define S_MAX_PROXIES 4
-#define S_PAGE        1000 // entries per inbox or events request
 #define S_ADMIN_OUT   (64 * 1024)
 
 //  Ids as text, and "id agency" pairs.
@@ -310,28 +309,17 @@ static void s_list_free(s_list_t *list)
     memset(list, 0, sizeof *list);
 }
 
+static void s_inbox_id(const msgpack_object *doc, void *arg)
+{
+    const char *id = ah_str(doc, "id");
+    th_check(id != NULL, "inbox: an entry without id: %s", ah_show(doc));
+    s_list_add(arg, id);
+}
+
 //  Every id in the inbox of a (all pages), unsorted.
 static void s_inbox_ids(ah_agent_t *a, s_list_t *out)
 {
-    uint64_t after = 0;
-    for (;;) {
-        ah_reply_t *r = ah_call(a, "{cmd:s after:U limit:i}", "inbox", after, S_PAGE);
-        ah_expect_ok(r, "inbox");
-        const msgpack_object *docs = ah_get(r->map, "documents");
-        th_check(docs && docs->type == MSGPACK_OBJECT_ARRAY, "inbox: no list in %s",
-                 ah_show(r->map));
-        for (uint32_t i = 0; i < docs->via.array.size; i++) {
-            const char *id = ah_str(&docs->via.array.ptr[i], "id");
-            th_check(id != NULL, "inbox: an entry without id: %s",
-                     ah_show(&docs->via.array.ptr[i]));
-            s_list_add(out, id);
-        }
-        int64_t next = ah_int(r->map, "next");
-        ah_reply_destroy(&r);
-        if (next <= 0)
-            return;
-        after = (uint64_t) next;
-    }
+    ah_inbox_each(a, s_inbox_id, out);
 }
 
 static size_t s_inbox_count(ah_agent_t *a)
@@ -343,31 +331,11 @@ static size_t s_inbox_count(ah_agent_t *a)
     return n;
 }
 
-typedef void(s_event_fn)(const msgpack_object *event, void *arg);
-
 //  Call fn on every stored event of a, oldest first.
-static void s_events_each(ah_agent_t *a, s_event_fn *fn, void *arg)
+static void s_events_each(ah_agent_t *a, ah_each_fn *fn, void *arg)
 {
     uint64_t after = 0;
-    for (;;) {
-        ah_reply_t *r = ah_call(a, "{cmd:s after:U limit:i}", "events", after, S_PAGE);
-        ah_expect_ok(r, "events");
-        const msgpack_object *events = ah_get(r->map, "events");
-        th_check(events && events->type == MSGPACK_OBJECT_ARRAY, "events: no list in %s",
-                 ah_show(r->map));
-        uint32_t n = events->via.array.size;
-        for (uint32_t i = 0; i < n; i++) {
-            const msgpack_object *e = &events->via.array.ptr[i];
-            int64_t seq = ah_int(e, "seq");
-            th_check(seq > 0 && (uint64_t) seq > after, "events: bad or unordered seq in %s",
-                     ah_show(e));
-            after = (uint64_t) seq;
-            fn(e, arg);
-        }
-        ah_reply_destroy(&r);
-        if (n < S_PAGE)
-            return;
-    }
+    ah_events_each(a, &after, fn, arg);
 }
 
 //  Collects "id" (or "id agency" when field is set) of the events of a topic.
