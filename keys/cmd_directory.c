@@ -107,6 +107,18 @@ static int s_time_opt(const keys_opt_t *opt, int64_t *out)
 static const char s_add_usage[] =
     "directory add --dir FILE PUBFILE [--name TEXT] [--valid-from T] [--valid-until T]";
 
+//  Load the public identity file of an agency (a broker's is refused).
+static int s_load_agency_public(const char *file, proto_public_t *pub)
+{
+    int code = keys_load_public(file, pub);
+    if (code == KEYS_EXIT_OK && pub->role != PROTO_ROLE_AGENCY) {
+        keys_error("%s is the identity of broker %s: only agencies go into the directory", file,
+                   pub->name);
+        code = KEYS_EXIT_FAIL;
+    }
+    return code;
+}
+
 static int s_add(int argc, char **argv)
 {
     keys_opt_t opts[] = { { "--dir", true, NULL, false },
@@ -150,14 +162,9 @@ static int s_add(int argc, char **argv)
         }
     }
     proto_public_t pub;
-    code = keys_load_public(pos[0], &pub);
+    code = s_load_agency_public(pos[0], &pub);
     if (code != KEYS_EXIT_OK)
         return code;
-    if (pub.role != PROTO_ROLE_AGENCY) {
-        keys_error("%s is the identity of broker %s: only agencies go into the directory", pos[0],
-                   pub.name);
-        return KEYS_EXIT_FAIL;
-    }
     code = s_lock(path);
     if (code != KEYS_EXIT_OK)
         return code;
@@ -214,14 +221,9 @@ static int s_rekey(int argc, char **argv)
     }
     const char *path = opts[0].value;
     proto_public_t pub;
-    code = keys_load_public(pos[0], &pub);
+    code = s_load_agency_public(pos[0], &pub);
     if (code != KEYS_EXIT_OK)
         return code;
-    if (pub.role != PROTO_ROLE_AGENCY) {
-        keys_error("%s is the identity of broker %s: only agencies go into the directory", pos[0],
-                   pub.name);
-        return KEYS_EXIT_FAIL;
-    }
     code = s_lock(path);
     if (code != KEYS_EXIT_OK)
         return code;

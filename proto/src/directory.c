@@ -447,18 +447,30 @@ proto_err_t proto_directory_add(proto_directory_t *self, const proto_directory_e
     return PROTO_OK;
 }
 
-proto_err_t proto_directory_set_state(proto_directory_t *self, const char *code,
-                                      proto_directory_state_t state)
+//  The entry of an agency code: PROTO_ERR_AGENCY_CODE or
+//  PROTO_ERR_UNKNOWN_AGENCY when there is none.
+static proto_err_t s_entry_of(proto_directory_t *self, const char *code,
+                              proto_directory_entry_t **entry)
 {
-    if (!self || !code || !s_state_valid(state))
-        return PROTO_ERR_INVALID_ARG;
     if (proto_agency_code_check(code, strlen(code)) != PROTO_OK)
         return PROTO_ERR_AGENCY_CODE;
     bool found = false;
     size_t i = s_search_code(self, code, &found);
     if (!found)
         return PROTO_ERR_UNKNOWN_AGENCY;
-    proto_directory_entry_t *entry = self->by_code[i];
+    *entry = self->by_code[i];
+    return PROTO_OK;
+}
+
+proto_err_t proto_directory_set_state(proto_directory_t *self, const char *code,
+                                      proto_directory_state_t state)
+{
+    if (!self || !code || !s_state_valid(state))
+        return PROTO_ERR_INVALID_ARG;
+    proto_directory_entry_t *entry = NULL;
+    proto_err_t rc = s_entry_of(self, code, &entry);
+    if (rc)
+        return rc;
     if (entry->state == state)
         return PROTO_OK;
     if (entry->state == PROTO_DIRECTORY_REVOKED)
@@ -477,13 +489,10 @@ proto_err_t proto_directory_set_key(proto_directory_t *self, const char *code,
         return PROTO_ERR_INVALID_ARG;
     if (sodium_init() < 0)
         return PROTO_ERR_CRYPTO;
-    if (proto_agency_code_check(code, strlen(code)) != PROTO_OK)
-        return PROTO_ERR_AGENCY_CODE;
-    bool found = false;
-    size_t i = s_search_code(self, code, &found);
-    if (!found)
-        return PROTO_ERR_UNKNOWN_AGENCY;
-    proto_directory_entry_t *entry = self->by_code[i];
+    proto_directory_entry_t *entry = NULL;
+    proto_err_t rc = s_entry_of(self, code, &entry);
+    if (rc)
+        return rc;
     if (entry->state == PROTO_DIRECTORY_REVOKED)
         return PROTO_ERR_BAD_STATE;
     uint8_t curve_pk[PROTO_IDENTITY_KEY_LEN];
@@ -495,19 +504,19 @@ proto_err_t proto_directory_set_key(proto_directory_t *self, const char *code,
         return self->by_curve[at] == entry ? PROTO_OK : PROTO_ERR_EXISTS;
     if (self->serial >= S_SERIAL_MAX)
         return PROTO_ERR_LIMIT;
-    //  Take the entry out of the key index and put it back where its new
-    //  CURVE key sorts.
+    //  Move the entry in the key index from its old place to where its new
+    //  CURVE key sorts (at counts the entry itself when it lies before).
     size_t old = s_search_curve(self, entry->curve_pk, &curve_found);
-    memmove(self->by_curve + old, self->by_curve + old + 1,
-            (self->count - old - 1) * sizeof *self->by_curve);
+    if (at > old) {
+        at--;
+        memmove(self->by_curve + old, self->by_curve + old + 1,
+                (at - old) * sizeof *self->by_curve);
+    } else {
+        memmove(self->by_curve + at + 1, self->by_curve + at, (old - at) * sizeof *self->by_curve);
+    }
+    self->by_curve[at] = entry;
     memcpy(entry->sign_pk, sign_pk, PROTO_IDENTITY_KEY_LEN);
     memcpy(entry->curve_pk, curve_pk, PROTO_IDENTITY_KEY_LEN);
-    self->count--;
-    at = s_search_curve(self, curve_pk, &curve_found);
-    memmove(self->by_curve + at + 1, self->by_curve + at,
-            (self->count - at) * sizeof *self->by_curve);
-    self->by_curve[at] = entry;
-    self->count++;
     s_touch(self);
     return PROTO_OK;
 }
