@@ -566,3 +566,14 @@ int th_run_tests(const char *program, const char *group, const struct CMUnitTest
     }
     return _cmocka_run_group_tests(group, tests, n, NULL, NULL);
 }
+
+long th_proc_kb(pid_t pid, const char *field)
+{
+    char path[64], text[8192], key[32];
+    snprintf(path, sizeof path, "/proc/%ld/status", (long) pid);
+    snprintf(key, sizeof key, "\n%s:", field);
+    if (!th_read_file(path, text, sizeof text))
+        return -1;
+    const char *line = strstr(text, key);
+    return line ? strtol(line + strlen(key), NULL, 10) : -1;
+}

@@ -148,6 +148,10 @@ int th_run(th_env_t *env, const char *const *argv, char *out, size_t outlen);
 //  Read a whole file into out (NUL-terminated, truncated). False if missing.
 bool th_read_file(const char *path, char *out, size_t outlen);
 
+//  A field of /proc/PID/status in kB ("VmRSS", "RssAnon", "RssFile"), -1
+//  if it cannot be read (the process is gone).
+long th_proc_kb(pid_t pid, const char *field);
+
 //  Sleep, for tests that need the clock to move on (never to wait for a result).
 void th_sleep_ms(int ms);
 

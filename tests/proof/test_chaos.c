@@ -141,24 +141,6 @@ static void s_audit_verifies(ah_env_t *env)
     th_print("audit verify: %s", out);
 }
 
-//  A field of /proc/PID/status in kB (VmRSS, RssAnon, RssFile); -1 when the
-//  process is gone.
-static long s_status_kb(pid_t pid, const char *field)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int) pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    long kb = -1;
-    size_t flen = strlen(field);
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, field, flen) == 0 && line[flen] == ':')
-            kb = strtol(line + flen + 1, NULL, 10);
-    fclose(f);
-    return kb;
-}
-
 //  Open descriptors of a process; -1 when it is gone.
 static long s_fds(pid_t pid)
 {
@@ -855,9 +837,8 @@ static void test_soak(void **state)
         s_drain_events(&pb, &ledger, rcpts);
         if (s_ms() >= next_sample && nsamples < S_MAX_SAMPLES) {
             for (int k = 0; k < 3; k++)
-                samples[k][nsamples] =
-                    (s_sample_t){ s_status_kb(pids[k], "RssAnon"), s_status_kb(pids[k], "VmRSS"),
-                                  s_fds(pids[k]) };
+                samples[k][nsamples] = (s_sample_t){ th_proc_kb(pids[k], "RssAnon"),
+                                                     th_proc_kb(pids[k], "VmRSS"), s_fds(pids[k]) };
             nsamples++;
             next_sample += 10000;
         }

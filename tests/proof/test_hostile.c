@@ -119,24 +119,11 @@ static uint64_t s_seed(uint64_t test)
     return seed;
 }
 
-//  A field of /proc/PID/status in kB ("VmRSS", "RssAnon", "RssFile"), -1
-//  if it cannot be read.
-static long s_proc_kb(pid_t pid, const char *field)
-{
-    char path[64], text[8192], key[32];
-    snprintf(path, sizeof path, "/proc/%ld/status", (long) pid);
-    snprintf(key, sizeof key, "\n%s:", field);
-    if (!th_read_file(path, text, sizeof text))
-        return -1;
-    const char *line = strstr(text, key);
-    return line ? strtol(line + strlen(key), NULL, 10) : -1;
-}
-
 static long s_rss_kb(pid_t pid)
 {
-    long rss = s_proc_kb(pid, "VmRSS");
+    long rss = th_proc_kb(pid, "VmRSS");
     print_message("pid %ld: VmRSS %ld kB (RssAnon %ld kB, RssFile %ld kB)\n", (long) pid, rss,
-                  s_proc_kb(pid, "RssAnon"), s_proc_kb(pid, "RssFile"));
+                  th_proc_kb(pid, "RssAnon"), th_proc_kb(pid, "RssFile"));
     return rss;
 }
 
