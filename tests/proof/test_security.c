@@ -1044,6 +1044,22 @@ static void test_replay_notice_id(void **state)
             diff);
     proto_msg_destroy(&acc);
     s_audit_exactly(env, id, "accepted", NULL, NULL, 1, "X's id after the notice");
+
+    //  The other way round: a document whose id a stored notice holds.
+    s_notice_t real;
+    s_notice(env, &real, TH_B, TH_A, id, 1, "Đã đến");
+    th_check(truc_client_send(b, &real.msg, NULL, NULL, 0) == PROTO_OK, "STATUS");
+    const proto_id_t *notice_id = &real.msg.u.status.notice.id;
+    answer = s_answer(b, notice_id, TH_RECV_TIMEOUT_MS);
+    th_check(answer && answer->kind == PROTO_KIND_ACCEPTED, "B's notice about X: %s",
+             truc_msg_describe(answer, notice_id, text, sizeof text));
+    proto_msg_destroy(&answer);
+    truc_doc_t *y = s_doc(env, TH_A, to_b, 1, 1, 512);
+    truc_doc_msg(y)->u.document.doc.id = *notice_id;
+    th_check(truc_doc_sign(y, env->agency[TH_A]) == PROTO_OK, "sign");
+    s_submit_rejected(env, a, y, PROTO_ERR_DUPLICATE_ID, "a document with B's notice's id");
+    s_expect_absent(env, notice_id, "a document with B's notice's id");
+    truc_doc_destroy(&y);
     s_audit_verify(env);
 
     truc_doc_destroy(&x);
