@@ -334,6 +334,11 @@ static bool s_connect(agent_t *self)
     //  Messages go only to a completed connection: while the broker is
     //  unreachable a send fails at once instead of queueing blindly.
     zmq_setsockopt(self->dealer, ZMQ_IMMEDIATE, &one, sizeof one);
+    //  A handshake that stalls (a path that accepted the connection but
+    //  carries nothing) is dropped and retried after 5 s, not libzmq's 30 s:
+    //  until it completes, HELLO cannot even be sent.
+    int handshake_ms = 5000;
+    zmq_setsockopt(self->dealer, ZMQ_HANDSHAKE_IVL, &handshake_ms, sizeof handshake_ms);
     zmq_setsockopt(self->dealer, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(self->dealer, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(self->dealer, ZMQ_RCVHWM, &hwm, sizeof hwm);
