@@ -167,6 +167,11 @@ void ah_broker_start(ah_env_t *env)
 {
     char endpoint[TH_PATH_MAX + 32];
     const char *sets[] = { "network.heartbeat=" AH_HEARTBEAT, NULL, NULL };
+    if (!env->broker_endpoint[0]) {
+        int port = th_port_outside_ephemeral();
+        if (port)
+            snprintf(env->broker_endpoint, sizeof env->broker_endpoint, "tcp://127.0.0.1:%d", port);
+    }
     if (env->broker_endpoint[0]) {
         snprintf(endpoint, sizeof endpoint, "network.endpoint=%s", env->broker_endpoint);
         sets[1] = endpoint;

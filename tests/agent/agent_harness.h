@@ -95,9 +95,10 @@ void ah_pass(ah_env_t *env);
 //  The broker
 
 //  Start truc-broker with a short heartbeat (AH_HEARTBEAT), so agents notice
-//  a lost broker within seconds. The first start binds tcp://127.0.0.1:*;
-//  every later start binds the same endpoint again, so agents configured
-//  with it find the restarted broker.
+//  a lost broker within seconds. The first start binds a free port below the
+//  ephemeral range (th_port_outside_ephemeral; tcp://127.0.0.1:* if there is
+//  none); every later start binds the same endpoint again, so agents
+//  configured with it find the restarted broker.
 void ah_broker_start(ah_env_t *env);
 
 //  SIGTERM the broker and require exit status 0.

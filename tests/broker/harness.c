@@ -15,12 +15,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 
 const char *th_broker_path;
 const char *th_keys_path;
@@ -57,6 +60,31 @@ void th_print(const char *format, ...)
     va_end(ap);
 }
 
+//  The first failure of the running test, said again by th_teardown.
+static char s_failure[1024];
+
+static void s_keep_failure(const char *file, int line, const char *format, va_list ap)
+{
+    if (s_failure[0])
+        return;
+    int n = snprintf(s_failure, sizeof s_failure, "%s:%d: ", file, line);
+    if (n > 0 && (size_t) n < sizeof s_failure)
+        vsnprintf(s_failure + n, sizeof s_failure - (size_t) n, format, ap);
+}
+
+void th_failed(const char *file, int line, const char *format, ...)
+{
+    va_list ap;
+    va_start(ap, format);
+    fprintf(stderr, "  >> FAILED at %s:%d: ", file, line);
+    vfprintf(stderr, format, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    va_start(ap, format);
+    s_keep_failure(file, line, format, ap);
+    va_end(ap);
+}
+
 void th_soft_fail(th_env_t *env, const char *file, int line, const char *format, ...)
 {
     va_list ap;
@@ -64,6 +92,9 @@ void th_soft_fail(th_env_t *env, const char *file, int line, const char *format,
     fprintf(stderr, "  >> FAILED at %s:%d: ", file, line);
     vfprintf(stderr, format, ap);
     fputc('\n', stderr);
+    va_end(ap);
+    va_start(ap, format);
+    s_keep_failure(file, line, format, ap);
     va_end(ap);
     env->nfailures++;
 }
@@ -287,6 +318,36 @@ int th_current(const th_env_t *env)
         if (env->procs[i] && env->procs[i] == env->pid)
             return i;
     return -1;
+}
+
+int th_port_outside_ephemeral(void)
+{
+    int low = 32768; // Linux's default start of the range
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f) {
+        int lo, hi;
+        if (fscanf(f, "%d %d", &lo, &hi) == 2 && lo > 0)
+            low = lo;
+        fclose(f);
+    }
+    if (low < 11000)
+        return 0;
+    for (int attempt = 0; attempt < 50; attempt++) {
+        int port = 10000 + (int) randombytes_uniform((uint32_t) (low - 10000));
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0)
+            return 0;
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        struct sockaddr_in sa = { .sin_family = AF_INET,
+                                  .sin_port = htons((uint16_t) port),
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        bool free_now = bind(fd, (struct sockaddr *) &sa, sizeof sa) == 0;
+        close(fd);
+        if (free_now)
+            return port;
+    }
+    return 0;
 }
 
 void th_broker_start(th_env_t *env, const char *const *sets)
@@ -537,7 +598,10 @@ int th_teardown(void **state)
     if (!env->passed) {
         for (int i = 0; i < env->nprocs; i++)
             s_print_tail(env->logs[i], 40);
+        fprintf(stderr, "  ==== the test failed at %s\n",
+                s_failure[0] ? s_failure : "a check outside the harness (see above)");
     }
+    s_failure[0] = '\0';
     proto_directory_destroy(&env->dir);
     proto_identity_destroy(&env->hub);
     for (int i = 0; i < TH_NAGENCIES; i++)

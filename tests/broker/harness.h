@@ -103,6 +103,12 @@ void th_pass(th_env_t *env);
 //  the test.
 void th_broker_start(th_env_t *env, const char *const *sets);
 
+//  A TCP port on 127.0.0.1, free now and below the kernel's ephemeral range,
+//  for a broker that will be restarted on the same endpoint: no outgoing
+//  connection (nor an agent connecting to itself while the broker is down)
+//  can take it in between. 0 when none is found.
+int th_port_outside_ephemeral(void);
+
 //  Start a broker with exactly these arguments after the program name (a
 //  NULL-terminated list) without waiting for anything. Its log is
 //  env->logs[index]; returns the index.
@@ -176,10 +182,15 @@ void th_soft_done(th_env_t *env);
 //  Print a message and fail the test at once.
 void th_print(const char *format, ...) __attribute__((format(printf, 1, 2)));
 
+//  The failure is also kept, and said again after the teardown's log
+//  dumps: the last lines of a failed run's output name its cause.
+void th_failed(const char *file, int line, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #define th_check(cond, ...)                                                                        \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            th_print(__VA_ARGS__);                                                                 \
+            th_failed(__FILE__, __LINE__, __VA_ARGS__);                                            \
             fail_msg("%s", #cond);                                                                 \
         }                                                                                          \
     } while (0)

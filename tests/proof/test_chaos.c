@@ -385,7 +385,9 @@ static void test_crash_consistency(void **state)
             next_broker++;
             kills_b++;
         } else if (broker_down && i >= broker_up_at) {
+            uint64_t t = s_ms();
             ah_broker_start(env);
+            th_print("broker restarted at document %zu in %" PRIu64 " ms", i, s_ms() - t);
             broker_down = false;
         }
         if (next_agent < (size_t) agent_kills && i >= agent_at[next_agent]) {
