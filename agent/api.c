@@ -469,7 +469,7 @@ static bool s_build_and_queue(s_req_t *req, int kind, const msgpack_object *doc,
     static const char map32[5] = { (char) 0xdf, 0, 0, 0, 0 };
     msgpack_sbuffer_write(&body, map32, sizeof map32);
     size_t count = 0;
-    proto_id_random(id);
+    proto_id_new(id);
     s_key(&pk, "id");
     msgpack_pack_bin_with_body(&pk, id->bytes, PROTO_ID_LEN);
     s_kv_str(&pk, "from", self->agency);
@@ -1111,7 +1111,7 @@ static bool s_queue_notice(s_req_t *req, const proto_id_t *doc, const char *to, 
     memset(&msg, 0, sizeof msg);
     msg.kind = PROTO_KIND_STATUS;
     proto_notice_t *n = &msg.u.status.notice;
-    proto_id_random(&n->id);
+    proto_id_new(&n->id);
     n->doc = *doc;
     n->from = self->agency;
     n->to = to;

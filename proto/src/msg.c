@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "arena.h"
 #include "mp.h"
@@ -142,6 +143,21 @@ proto_err_t proto_id_parse(const char *text, proto_id_t *id)
     }
     *id = out;
     return PROTO_OK;
+}
+
+void proto_id_new(proto_id_t *id)
+{
+    //  A version-7 UUID (RFC 9562): 48 bits of Unix time in ms, big-endian,
+    //  then random bits. Ids made later sort later, so the tables a broker
+    //  keys by id grow at their end instead of at random pages.
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ms = (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+    randombytes_buf(id->bytes, PROTO_ID_LEN);
+    for (int i = 0; i < 6; i++)
+        id->bytes[i] = (uint8_t) (ms >> (40 - 8 * i));
+    id->bytes[6] = (uint8_t) ((id->bytes[6] & 0x0f) | 0x70); // version 7
+    id->bytes[8] = (uint8_t) ((id->bytes[8] & 0x3f) | 0x80); // RFC 4122 variant
 }
 
 void proto_id_random(proto_id_t *id)

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <msgpack.h>
@@ -774,6 +775,26 @@ static void s_test_id(void **state)
         assert_true(strchr("89ab", text[19]) != NULL);
         assert_int_equal(proto_id_parse(text, &back), PROTO_OK);
         assert_memory_equal(back.bytes, id.bytes, PROTO_ID_LEN);
+        previous = id;
+    }
+
+    //  New ids are version-7 UUIDs: the time in ms leads (checked loosely:
+    //  the wall clock may be stepped while this runs), the rest is random.
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t now = (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+    memset(&previous, 0, sizeof previous);
+    for (int i = 0; i < 1000; i++) {
+        proto_id_new(&id);
+        assert_int_equal(id.bytes[6] >> 4, 7);
+        assert_int_equal(id.bytes[8] & 0xc0, 0x80);
+        assert_memory_not_equal(id.bytes, previous.bytes, PROTO_ID_LEN);
+        uint64_t ms = 0;
+        for (int k = 0; k < 6; k++)
+            ms = ms << 8 | id.bytes[k];
+        assert_true(ms + 86400000 > now && ms < now + 86400000);
+        proto_id_format(&id, text);
+        assert_int_equal(text[14], '7');
         previous = id;
     }
 }

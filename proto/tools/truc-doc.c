@@ -289,7 +289,7 @@ static int s_pack(int argc, char **argv)
     }
     doc->to = to;
     doc->nto = nto;
-    proto_id_random(&doc->id);
+    proto_id_new(&doc->id);
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     doc->created = (uint64_t) now.tv_sec * 1000u + (uint64_t) now.tv_nsec / 1000000u;

@@ -159,12 +159,13 @@ typedef struct bench_env {
     const char *agent_path;
     const char *sets[BENCH_MAX_SETS]; // --set for every broker (from the command line)
     int nsets;
-    int cpus;      // online cores
-    int stall_ms;  // no progress for this long fails a scenario
-    bool keep;     // keep the root at the end
-    bool verbose;  // progress details on stderr
-    bool verify;   // recipients check signatures and hashes as truc-agent does
-    int instances; // data directories made so far
+    int cpus;        // online cores
+    int stall_ms;    // no progress for this long fails a scenario
+    bool keep;       // keep the root at the end
+    bool verbose;    // progress details on stderr
+    bool verify;     // recipients check signatures and hashes as truc-agent does
+    bool random_ids; // version-4 ids instead of truc-agent's time-ordered ones
+    int instances;   // data directories made so far
 } bench_env_t;
 
 //  Make the root under tmpdir (NULL: $TMPDIR or /tmp), identities for the
@@ -257,6 +258,7 @@ void bench_remove_tree(const char *path);
 //  a receipt finds its document without a lookup.
 typedef struct {
     size_t n;
+    uint64_t t0; // ms: the time in the first (version-7) id
     int nsenders;
     int senders[BENCH_NAGENCIES]; // agency index of each sender
     truc_doc_t *templates[BENCH_NAGENCIES];

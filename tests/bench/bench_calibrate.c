@@ -226,7 +226,7 @@ int bench_calibrate(bench_env_t *env, double seconds, bench_calibration_t *out, 
     proto_buf_init(&buf);
     for (int i = 0; i < S_DISTINCT; i++) {
         msgs[i] = *truc_doc_cmsg(doc); // shallow: the arrays stay the template's, read-only
-        proto_id_random(&msgs[i].u.document.doc.id);
+        proto_id_new(&msgs[i].u.document.doc.id);
         if (proto_doc_sign(&msgs[i].u.document.doc, env->agency[0], msgs[i].u.document.sig) ||
             proto_msg_encode(&msgs[i], &buf, NULL) || !(bodies[i] = malloc(buf.len))) {
             proto_buf_free(&buf);

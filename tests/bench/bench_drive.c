@@ -52,7 +52,17 @@ static void *s_sign_range(void *arg)
         //  A shallow copy: the template's arrays are shared and only read.
         proto_msg_t msg = *truc_doc_cmsg(d->templates[s]);
         proto_doc_t *doc = &msg.u.document.doc;
-        proto_id_random(&doc->id);
+        //  Ids as truc-agent makes them (version 7, time-ordered) carry a
+        //  creation time in send order, as if each were made when its DMS
+        //  submitted it, 16 a millisecond; or random ones (--random-ids).
+        if (job->env->random_ids) {
+            proto_id_random(&doc->id);
+        } else {
+            proto_id_new(&doc->id);
+            uint64_t ms = d->t0 + i / 16;
+            for (int k = 0; k < 6; k++)
+                doc->id.bytes[k] = (uint8_t) (ms >> (40 - 8 * k));
+        }
         doc->id.bytes[12] = (uint8_t) (i >> 24);
         doc->id.bytes[13] = (uint8_t) (i >> 16);
         doc->id.bytes[14] = (uint8_t) (i >> 8);
@@ -81,6 +91,7 @@ int bench_docs_make(bench_docs_t *docs, bench_env_t *env, const int *senders, in
         return -1;
     }
     docs->n = n;
+    docs->t0 = truc_now_ms();
     docs->nsenders = nsenders;
     docs->att_len = att_len;
     uint8_t *att = att_len ? malloc(att_len) : NULL;

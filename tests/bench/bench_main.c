@@ -66,6 +66,8 @@ static const char *s_usage =
     "  --agent PATH        truc-agent (also TRUC_AGENT)\n"
     "  --set SECTION.NAME=VALUE   an option for every broker, e.g. store.commit_batch=512\n"
     "  --verify-deliveries recipients check signatures and hashes as truc-agent does\n"
+    "  --random-ids        random (version-4) document ids instead of the time-ordered\n"
+    "                      (version-7) ids truc-agent makes\n"
     "  --tmpdir DIR        where the temporary directory goes ($TMPDIR, /tmp)\n"
     "  --stall MS          a scenario without progress for this long fails (60000)\n"
     "  --keep              keep the temporary directory\n"
@@ -467,6 +469,8 @@ int main(int argc, char **argv)
             env.keep = true;
         } else if (!strcmp(a, "--verify-deliveries")) {
             env.verify = true;
+        } else if (!strcmp(a, "--random-ids")) {
+            env.random_ids = true;
         } else if (strncmp(a, "--", 2) != 0 || !strstr(s_usage, a) || a[2] == '\0') {
             s_usage_error("unknown option %s", a);
         } else if (!value) {

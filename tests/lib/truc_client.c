@@ -167,7 +167,7 @@ truc_doc_t *truc_doc_build(const proto_identity_t *from, const char *const *to, 
     snprintf(self->from, sizeof self->from, "%s", proto_identity_public(from)->name);
     self->msg.kind = PROTO_KIND_SUBMIT;
     proto_doc_t *doc = &self->msg.u.document.doc;
-    proto_id_random(&doc->id);
+    proto_id_new(&doc->id);
     doc->from = self->from;
     doc->to = self->to_ptrs;
     doc->nto = nto;

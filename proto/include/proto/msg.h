@@ -103,6 +103,9 @@ typedef struct {
 void proto_id_format(const proto_id_t *id, char out[37]);
 //  Parse UUID text or 32 hex digits. Returns PROTO_ERR_VALUE on bad input.
 proto_err_t proto_id_parse(const char *text, proto_id_t *id) PROTO_MUST_CHECK;
+//  A fresh id for a document or notice: a version-7 UUID (the time in ms,
+//  then 74 random bits), so ids made later sort later.
+void proto_id_new(proto_id_t *id);
 //  A fresh random id (libsodium randombytes; version-4 UUID layout).
 void proto_id_random(proto_id_t *id);
 
