@@ -351,14 +351,14 @@ static void s_reject(broker_server_t *self, const s_peer_t *p, const proto_id_t 
     e->leaf.code = (uint32_t) code;
 }
 
-//  Queue an ACCEPTED receipt.
-static void s_accept(broker_server_t *self, const s_peer_t *p, const proto_id_t *id,
-                     const uint8_t *hash, const char *from, const char *to, uint64_t time,
-                     uint64_t seq, bool fresh)
+//  Queue an ACCEPTED receipt. Returns its entry (NULL without memory).
+static s_entry_t *s_accept(broker_server_t *self, const s_peer_t *p, const proto_id_t *id,
+                           const uint8_t *hash, const char *from, const char *to, uint64_t time,
+                           uint64_t seq, bool fresh)
 {
     s_entry_t *e = s_entry_add(self, p, PROTO_KIND_ACCEPTED);
     if (!e)
-        return;
+        return NULL;
     snprintf(e->from, sizeof e->from, "%s", from);
     if (to)
         snprintf(e->to, sizeof e->to, "%s", to);
@@ -370,6 +370,7 @@ static void s_accept(broker_server_t *self, const s_peer_t *p, const proto_id_t 
     e->fresh = fresh;
     if (fresh)
         self->batch_docs++;
+    return e;
 }
 
 //  The batch, signed: one tree over every entry that has a leaf of its own
@@ -443,19 +444,52 @@ static proto_err_t s_bundle(const s_signed_t *sg, int kind, proto_item_t *items,
 //  re-submission gets exactly the original back.
 static proto_err_t s_batch_store_receipts(broker_server_t *self, s_signed_t *sg)
 {
-    proto_buf_t body;
-    proto_buf_init(&body);
     proto_err_t rc = PROTO_OK;
     for (size_t i = 0; !rc && i < self->nbatch; i++) {
         s_entry_t *e = &self->batch[i];
-        if (!e->fresh || e->kind != PROTO_KIND_ACCEPTED)
-            continue;
-        rc = s_bundle(sg, PROTO_KIND_ACCEPTED, &sg->items[sg->leaf_of[i]], 1, &body);
-        if (!rc)
-            rc = broker_store_receipt_put(self->store, &e->leaf.id, body.data, body.len);
+        if (e->keep && e->fresh && e->kind == PROTO_KIND_ACCEPTED)
+            rc = broker_store_receipt_put(self->store, &e->leaf.id, &sg->head, sg->sig,
+                                          &sg->items[sg->leaf_of[i]]);
     }
-    proto_buf_free(&body);
     return rc;
+}
+
+//  The ACCEPTED a stored document was answered with, rebuilt from its
+//  record and its kept receipt, and checked before it goes out again: a
+//  damaged record must not become a receipt. False if there is none.
+static bool s_send_kept_receipt(broker_server_t *self, s_peer_t *p, const broker_doc_t *doc)
+{
+    broker_receipt_t kept;
+    if (broker_store_receipt_get(self->store, &doc->id, &kept) != PROTO_OK)
+        return false;
+    proto_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.kind = PROTO_KIND_ACCEPTED;
+    proto_receipts_t *r = &msg.u.receipts;
+    r->head = kept.head;
+    memcpy(r->sig, kept.sig, PROTO_SIG_LEN);
+    proto_item_t item = { .leaf = { .event = PROTO_EVENT_ACCEPTED,
+                                    .id = doc->id,
+                                    .from = doc->from,
+                                    .time = doc->accepted,
+                                    .seq = doc->seq },
+                          .index = kept.index,
+                          .path = kept.path,
+                          .npath = kept.npath };
+    memcpy(item.leaf.hash, doc->hash, PROTO_HASH_LEN);
+    r->items = &item;
+    r->nitems = 1;
+    proto_buf_t body;
+    proto_buf_init(&body);
+    bool ok = proto_receipt_verify(&r->head, r->sig, &item,
+                                   proto_identity_public(self->identity)->sign_pk) == PROTO_OK &&
+              proto_msg_encode(&msg, &body, NULL) == PROTO_OK;
+    if (ok)
+        s_send(self, p, PROTO_KIND_ACCEPTED, body.data, body.len, NULL, NULL, 0);
+    else
+        proto_log_error("event=kept_receipt_unusable agency=%s", p->agency);
+    proto_buf_free(&body);
+    return ok;
 }
 
 //  Send every peer its own items of the signed batch.
@@ -975,14 +1009,9 @@ static void s_apply_document(broker_server_t *self, s_peer_t *p, broker_job_t *j
                 return;
             }
         }
-        const void *receipt;
-        size_t receipt_len;
-        if (broker_store_receipt_get(self->store, &doc->id, &receipt, &receipt_len) == PROTO_OK) {
-            s_send(self, p, PROTO_KIND_ACCEPTED, receipt, receipt_len, NULL, NULL, 0);
-            return;
-        }
-        s_accept(self, p, &doc->id, existing.hash, existing.from, NULL, existing.accepted,
-                 existing.seq, false);
+        if (!s_send_kept_receipt(self, p, &existing))
+            s_accept(self, p, &doc->id, existing.hash, existing.from, NULL, existing.accepted,
+                     existing.seq, false);
         return;
     }
     //  Documents and notices share one id space (their receipts are kept by
@@ -1089,7 +1118,9 @@ static void s_apply_document(broker_server_t *self, s_peer_t *p, broker_job_t *j
     s_id_text(&doc->id, id_text);
     proto_log_debug("event=accepted_pending doc=%s from=%s to=%u seq=%" PRIu64, id_text, doc->from,
                     doc->nto, seq);
-    s_accept(self, p, &doc->id, job->hash, doc->from, NULL, now, seq, true);
+    s_entry_t *e = s_accept(self, p, &doc->id, job->hash, doc->from, NULL, now, seq, true);
+    if (e)
+        e->keep = true;
     for (uint32_t i = 0; i < doc->nto; i++)
         s_mark_dirty(self, doc->to[i]);
 }
@@ -1132,7 +1163,8 @@ static void s_apply_status(broker_server_t *self, s_peer_t *p, broker_job_t *job
         if (sodium_memcmp(known.hash, job->hash, PROTO_HASH_LEN) != 0)
             return s_reject(self, p, &n->id, job->hash, n->from, PROTO_ERR_DUPLICATE_ID,
                             "this notice id was used for another notice");
-        return s_accept(self, p, &n->id, job->hash, n->from, n->to, n->time, 0, false);
+        s_accept(self, p, &n->id, job->hash, n->from, n->to, n->time, 0, false);
+        return;
     }
     if (rc)
         return s_reject(self, p, &n->id, job->hash, n->from, rc,

@@ -61,6 +61,7 @@ typedef struct {
     char to[PROTO_AGENCY_CODE_LEN + 1];
     char reason[160];
     bool fresh; // stored in this batch: undone if the commit fails
+    bool keep;  // a document's ACCEPTED: kept for re-submissions
     bool sent;
     long dup_of; // a repeat of the batch entry at this index (no leaf of its own), or -1
 } s_entry_t;

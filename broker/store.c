@@ -423,22 +423,68 @@ proto_err_t broker_store_frames_get(broker_store_t *self, const proto_id_t *id, 
     return PROTO_OK;
 }
 
-proto_err_t broker_store_receipt_put(broker_store_t *self, const proto_id_t *id, const void *data,
-                                     size_t len)
+//  Receipt record: version 2, head time, head size, root, signature, leaf
+//  index, path length, the path, then the signer's name (the rest).
+#define RECEIPT_RECORD_VERSION 2
+#define RECEIPT_FIXED_LEN      (1 + 8 + 8 + PROTO_HASH_LEN + PROTO_SIG_LEN + 8 + 1)
+
+proto_err_t broker_store_receipt_put(broker_store_t *self, const proto_id_t *id,
+                                     const proto_head_t *head, const uint8_t sig[PROTO_SIG_LEN],
+                                     const proto_item_t *item)
 {
-    return s_put(self, DB_RECEIPTS, id->bytes, PROTO_ID_LEN, data, len);
+    size_t signer_len = strlen(head->signer);
+    if (signer_len > PROTO_LABEL_MAX || item->npath > PROTO_MAX_PATH)
+        return PROTO_ERR_INVALID_ARG;
+    uint8_t record[RECEIPT_FIXED_LEN + PROTO_MAX_PATH * PROTO_HASH_LEN + PROTO_LABEL_MAX];
+    uint8_t *p = record;
+    *p++ = RECEIPT_RECORD_VERSION;
+    s_put64(p, head->time);
+    s_put64(p + 8, head->size);
+    memcpy(p + 16, head->root, PROTO_HASH_LEN);
+    p += 16 + PROTO_HASH_LEN;
+    memcpy(p, sig, PROTO_SIG_LEN);
+    p += PROTO_SIG_LEN;
+    s_put64(p, item->index);
+    p += 8;
+    *p++ = (uint8_t) item->npath;
+    memcpy(p, item->path, (size_t) item->npath * PROTO_HASH_LEN);
+    p += (size_t) item->npath * PROTO_HASH_LEN;
+    memcpy(p, head->signer, signer_len);
+    p += signer_len;
+    return s_put(self, DB_RECEIPTS, id->bytes, PROTO_ID_LEN, record, (size_t) (p - record));
 }
 
-proto_err_t broker_store_receipt_get(broker_store_t *self, const proto_id_t *id, const void **data,
-                                     size_t *len)
+proto_err_t broker_store_receipt_get(broker_store_t *self, const proto_id_t *id,
+                                     broker_receipt_t *out)
 {
     s_val_t v;
     proto_err_t rc = s_get(self, DB_RECEIPTS, id->bytes, PROTO_ID_LEN, &v);
-    if (!rc) {
-        *data = v.mv_data;
-        *len = v.mv_size;
-    }
-    return rc;
+    if (rc)
+        return rc;
+    const uint8_t *p = v.mv_data, *end = p + v.mv_size;
+    if (v.mv_size < RECEIPT_FIXED_LEN || p[0] != RECEIPT_RECORD_VERSION)
+        return PROTO_ERR_STORE; // not a record of this layout (an older broker's)
+    p++;
+    memset(out, 0, sizeof *out);
+    out->head.time = s_get64(p);
+    out->head.size = s_get64(p + 8);
+    memcpy(out->head.root, p + 16, PROTO_HASH_LEN);
+    p += 16 + PROTO_HASH_LEN;
+    memcpy(out->sig, p, PROTO_SIG_LEN);
+    p += PROTO_SIG_LEN;
+    out->index = s_get64(p);
+    p += 8;
+    out->npath = *p++;
+    size_t path_len = (size_t) out->npath * PROTO_HASH_LEN;
+    if (out->npath > PROTO_MAX_PATH || (size_t) (end - p) < path_len ||
+        (size_t) (end - p) - path_len > PROTO_LABEL_MAX)
+        return PROTO_ERR_STORE;
+    memcpy(out->path, p, path_len);
+    p += path_len;
+    memcpy(out->signer, p, (size_t) (end - p));
+    out->signer[end - p] = '\0';
+    out->head.signer = out->signer;
+    return PROTO_OK;
 }
 
 // ---------------------------------------------------------------------------

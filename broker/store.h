@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "proto/agency.h"
+#include "proto/identity.h"
 #include "proto/msg.h"
 
 typedef struct broker_store broker_store_t;
@@ -103,13 +104,28 @@ proto_err_t broker_store_doc_add(broker_store_t *self, const broker_doc_t *doc,
                                  const char *const *to, const void *const *frames,
                                  const size_t *lens, size_t count, uint64_t ttl) PROTO_MUST_CHECK;
 
-//  The ACCEPTED message body (a bundle with this document's item) that
-//  answered a document, so a re-submission gets exactly the original back.
-proto_err_t broker_store_receipt_put(broker_store_t *self, const proto_id_t *id, const void *data,
-                                     size_t len) PROTO_MUST_CHECK;
-//  PROTO_OK with data pointing into the map, or PROTO_ERR_NOT_FOUND.
-proto_err_t broker_store_receipt_get(broker_store_t *self, const proto_id_t *id, const void **data,
-                                     size_t *len) PROTO_MUST_CHECK;
+//  The ACCEPTED receipt that answered a document, kept so that a
+//  re-submission gets exactly the original back: its batch's signed head
+//  and signature, and the document's index and audit path in the batch's
+//  tree. The leaf is not kept: it is the document's record (event ACCEPTED,
+//  id, hash, from, time = accepted, seq), so the record is compact binary
+//  and costs no encoding on the commit path.
+typedef struct {
+    proto_head_t head; // head.signer points at signer
+    char signer[PROTO_LABEL_MAX + 1];
+    uint8_t sig[PROTO_SIG_LEN];
+    uint64_t index;
+    uint32_t npath;
+    uint8_t path[PROTO_MAX_PATH][PROTO_HASH_LEN];
+} broker_receipt_t;
+
+proto_err_t broker_store_receipt_put(broker_store_t *self, const proto_id_t *id,
+                                     const proto_head_t *head, const uint8_t sig[PROTO_SIG_LEN],
+                                     const proto_item_t *item) PROTO_MUST_CHECK;
+//  PROTO_OK and *out, PROTO_ERR_NOT_FOUND, or PROTO_ERR_STORE for a record
+//  this broker cannot read.
+proto_err_t broker_store_receipt_get(broker_store_t *self, const proto_id_t *id,
+                                     broker_receipt_t *out) PROTO_MUST_CHECK;
 
 //  Rewrite the record of an existing document (open count, revoked flag).
 proto_err_t broker_store_doc_update(broker_store_t *self, const broker_doc_t *doc) PROTO_MUST_CHECK;
@@ -136,11 +152,6 @@ proto_err_t broker_store_flag_set(broker_store_t *self, const void *key,
                                   size_t len) PROTO_MUST_CHECK;
 proto_err_t broker_store_flag_get(broker_store_t *self, const void *key,
                                   size_t len) PROTO_MUST_CHECK;
-
-proto_err_t broker_store_receipt_put(broker_store_t *self, const proto_id_t *id, const void *data,
-                                     size_t len) PROTO_MUST_CHECK;
-proto_err_t broker_store_receipt_get(broker_store_t *self, const proto_id_t *id, const void **data,
-                                     size_t *len) PROTO_MUST_CHECK;
 
 // ---------------------------------------------------------------------------
 //  Deliveries and queues

@@ -874,7 +874,14 @@ static void s_test_notices_flags_receipts(void **state)
     notice.code = 16;
     memset(notice.hash, 0xab, sizeof notice.hash);
     static const char flag[] = "recall:000.05.01.H01:doc";
-    static const uint8_t receipt[] = { 0x93, 1, 2, 3, 0xc4, 0x02, 0xff, 0x00 };
+    //  A kept receipt: head, signature, index and a three-node path.
+    uint8_t path[3][PROTO_HASH_LEN];
+    memset(path, 0x3c, sizeof path);
+    proto_head_t head = { .signer = "hub", .time = 1767225600123, .size = 6 };
+    memset(head.root, 0x5e, sizeof head.root);
+    uint8_t sig[PROTO_SIG_LEN];
+    memset(sig, 0x51, sizeof sig);
+    proto_item_t item = { .index = 5, .path = path, .npath = 3 };
     uint8_t long_key[100];
     memset(long_key, 'k', sizeof long_key);
 
@@ -884,7 +891,7 @@ static void s_test_notices_flags_receipts(void **state)
     assert_int_equal(broker_store_flag_set(store, flag, strlen(flag)), PROTO_OK);
     assert_int_equal(broker_store_flag_set(store, long_key, sizeof long_key),
                      PROTO_ERR_INVALID_ARG);
-    assert_int_equal(broker_store_receipt_put(store, &doc_id, receipt, sizeof receipt), PROTO_OK);
+    assert_int_equal(broker_store_receipt_put(store, &doc_id, &head, sig, &item), PROTO_OK);
     assert_int_equal(broker_store_commit(store), PROTO_OK);
 
     s_reopen(&store, fx->data);
@@ -903,12 +910,17 @@ static void s_test_notices_flags_receipts(void **state)
     assert_int_equal(broker_store_flag_get(store, long_key, sizeof long_key),
                      PROTO_ERR_INVALID_ARG);
 
-    const void *data = NULL;
-    size_t len = 0;
-    assert_int_equal(broker_store_receipt_get(store, &doc_id, &data, &len), PROTO_OK);
-    assert_int_equal(len, sizeof receipt);
-    assert_memory_equal(data, receipt, sizeof receipt);
-    assert_int_not_equal(broker_store_receipt_get(store, &other, &data, &len), PROTO_OK);
+    broker_receipt_t kept;
+    assert_int_equal(broker_store_receipt_get(store, &doc_id, &kept), PROTO_OK);
+    assert_string_equal(kept.head.signer, "hub");
+    assert_int_equal(kept.head.time, head.time);
+    assert_int_equal(kept.head.size, 6);
+    assert_memory_equal(kept.head.root, head.root, PROTO_HASH_LEN);
+    assert_memory_equal(kept.sig, sig, PROTO_SIG_LEN);
+    assert_int_equal(kept.index, 5);
+    assert_int_equal(kept.npath, 3);
+    assert_memory_equal(kept.path, path, sizeof path);
+    assert_int_equal(broker_store_receipt_get(store, &other, &kept), PROTO_ERR_NOT_FOUND);
     broker_store_read_end(store);
     broker_store_destroy(&store);
 }
