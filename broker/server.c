@@ -89,8 +89,14 @@ static s_peer_t *s_peer_new(broker_server_t *self, const void *rid, size_t len, 
     s_peer_t *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
+    p->nslots = 16;
+    while (p->nslots < 2 * self->config->max_window)
+        p->nslots *= 2;
     p->flight = calloc(self->config->max_window, sizeof *p->flight);
-    if (!p->flight) {
+    p->slots = calloc(p->nslots, sizeof *p->slots);
+    if (!p->flight || !p->slots) {
+        free(p->flight);
+        free(p->slots);
         free(p);
         return NULL;
     }
@@ -114,6 +120,7 @@ static void s_peers_reap(broker_server_t *self)
         s_peer_t *p = self->peers[i];
         if (p->dead) {
             free(p->flight);
+            free(p->slots);
             free(p);
         } else {
             self->peers[kept++] = p;
@@ -129,28 +136,75 @@ static void s_mark_dirty(broker_server_t *self, const char *agency)
         p->dirty = true;
 }
 
+//  The pushes a peer has not acknowledged: an array, and a hash index over
+//  it (linear probing), so that a push or an ACK costs the same whatever
+//  the window.
+static uint32_t s_flight_hash(bool is_mid, uint64_t mid, const proto_id_t *id)
+{
+    uint64_t h = mid;
+    if (!is_mid)
+        memcpy(&h, id->bytes + 8, 8); // the random half of any UUID layout
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return (uint32_t) h ^ (is_mid ? 0x9e3779b9u : 0);
+}
+
+static bool s_flight_is(const s_flight_t *f, bool is_mid, uint64_t mid, const proto_id_t *id)
+{
+    return f->is_mid == is_mid &&
+           (is_mid ? f->mid == mid : memcmp(f->id.bytes, id->bytes, PROTO_ID_LEN) == 0);
+}
+
+//  The slot that holds this push, or the empty slot where it would go.
+static uint32_t s_flight_slot(const s_peer_t *p, bool is_mid, uint64_t mid, const proto_id_t *id)
+{
+    uint32_t mask = p->nslots - 1, at = s_flight_hash(is_mid, mid, id) & mask;
+    while (p->slots[at] && !s_flight_is(&p->flight[p->slots[at] - 1], is_mid, mid, id))
+        at = (at + 1) & mask;
+    return at;
+}
+
 static bool s_in_flight(const s_peer_t *p, bool is_mid, uint64_t mid, const proto_id_t *id)
 {
-    for (uint32_t i = 0; i < p->nflight; i++) {
-        const s_flight_t *f = &p->flight[i];
-        if (f->is_mid == is_mid &&
-            (is_mid ? f->mid == mid : memcmp(f->id.bytes, id->bytes, PROTO_ID_LEN) == 0))
-            return true;
-    }
-    return false;
+    return p->slots[s_flight_slot(p, is_mid, mid, id)] != 0;
+}
+
+static void s_flight_add(s_peer_t *p, bool is_mid, uint64_t mid, const proto_id_t *id)
+{
+    s_flight_t *f = &p->flight[p->nflight];
+    *f = (s_flight_t){ .is_mid = is_mid, .mid = mid };
+    if (id)
+        f->id = *id;
+    p->slots[s_flight_slot(p, is_mid, mid, id)] = ++p->nflight;
 }
 
 static void s_flight_remove(s_peer_t *p, bool is_mid, uint64_t mid, const proto_id_t *id)
 {
-    for (uint32_t i = 0; i < p->nflight; i++) {
-        s_flight_t *f = &p->flight[i];
-        if (f->is_mid == is_mid &&
-            (is_mid ? f->mid == mid : memcmp(f->id.bytes, id->bytes, PROTO_ID_LEN) == 0)) {
-            p->flight[i] = p->flight[--p->nflight];
-            p->dirty = true;
-            return;
+    uint32_t mask = p->nslots - 1, hole = s_flight_slot(p, is_mid, mid, id);
+    uint32_t index = p->slots[hole];
+    if (!index)
+        return;
+    //  Empty the slot, then move back the entries of the probe run after it
+    //  that may no longer be reachable (deletion without tombstones).
+    p->slots[hole] = 0;
+    for (uint32_t at = (hole + 1) & mask; p->slots[at]; at = (at + 1) & mask) {
+        const s_flight_t *f = &p->flight[p->slots[at] - 1];
+        uint32_t home = s_flight_hash(f->is_mid, f->mid, &f->id) & mask;
+        if (((at - home) & mask) >= ((at - hole) & mask)) {
+            p->slots[hole] = p->slots[at];
+            p->slots[at] = 0;
+            hole = at;
         }
     }
+    //  Keep the array dense: the last entry takes the removed one's place.
+    uint32_t last = --p->nflight;
+    if (index - 1 != last) {
+        const s_flight_t *moved = &p->flight[last];
+        p->slots[s_flight_slot(p, moved->is_mid, moved->mid, &moved->id)] = index;
+        p->flight[index - 1] = *moved;
+    }
+    p->dirty = true;
 }
 
 // ---------------------------------------------------------------------------
@@ -1492,69 +1546,63 @@ static void s_results_readable(broker_server_t *self)
 // ---------------------------------------------------------------------------
 //  Pushing deliveries
 
+//  One pass over the peer's mailbox, then its queue, each in order, sending
+//  what is not in flight until the window is full or the peer's queue is.
 typedef struct {
     broker_server_t *self;
     s_peer_t *peer;
-    bool found;
-    uint64_t mid;
-    uint8_t kind;
-    const void *body;
-    size_t len;
-    proto_id_t id;
+    bool stop;
 } s_pick_t;
 
 static bool s_pick_mbox(void *arg, uint64_t mid, uint8_t kind, const void *body, size_t len)
 {
     s_pick_t *pick = arg;
-    if (s_in_flight(pick->peer, true, mid, NULL))
+    s_peer_t *p = pick->peer;
+    if (p->nflight >= p->window) {
+        pick->stop = true;
+        return false;
+    }
+    if (s_in_flight(p, true, mid, NULL))
         return true;
-    pick->found = true;
-    pick->mid = mid;
-    pick->kind = kind;
-    pick->body = body;
-    pick->len = len;
-    return false;
+    if (!s_send(pick->self, p, (proto_kind_t) kind, body, len, NULL, NULL, 0)) {
+        pick->stop = true;
+        return false;
+    }
+    s_flight_add(p, true, mid, NULL);
+    return true;
 }
 
 static bool s_pick_queue(void *arg, const proto_id_t *id)
 {
     s_pick_t *pick = arg;
-    if (s_in_flight(pick->peer, false, 0, id))
+    s_peer_t *p = pick->peer;
+    if (p->nflight >= p->window)
+        return false;
+    if (s_in_flight(p, false, 0, id))
         return true;
-    pick->found = true;
-    pick->id = *id;
-    return false;
+    const void *frames[BROKER_MAX_FRAMES];
+    size_t lens[BROKER_MAX_FRAMES], count = 0;
+    if (broker_store_frames_get(pick->self->store, id, frames, lens, BROKER_MAX_FRAMES, &count) !=
+            PROTO_OK ||
+        count < 1) {
+        char id_text[37];
+        s_id_text(id, id_text);
+        proto_log_error("event=frames_missing doc=%s recipient=%s", id_text, p->agency);
+        return false;
+    }
+    if (!s_send(pick->self, p, PROTO_KIND_DELIVER, frames[0], lens[0], frames + 1, lens + 1,
+                count - 1))
+        return false;
+    s_flight_add(p, false, 0, id);
+    return true;
 }
 
 static void s_push(broker_server_t *self, s_peer_t *p)
 {
-    while (p->nflight < p->window) {
-        s_pick_t pick = { .self = self, .peer = p };
-        broker_store_mbox_scan(self->store, p->agency, s_pick_mbox, &pick);
-        if (pick.found) {
-            if (!s_send(self, p, (proto_kind_t) pick.kind, pick.body, pick.len, NULL, NULL, 0))
-                return;
-            p->flight[p->nflight++] = (s_flight_t){ .is_mid = true, .mid = pick.mid };
-            continue;
-        }
+    s_pick_t pick = { .self = self, .peer = p };
+    broker_store_mbox_scan(self->store, p->agency, s_pick_mbox, &pick);
+    if (!pick.stop)
         broker_store_queue_scan(self->store, p->agency, s_pick_queue, &pick);
-        if (!pick.found)
-            return;
-        const void *frames[BROKER_MAX_FRAMES];
-        size_t lens[BROKER_MAX_FRAMES], count = 0;
-        if (broker_store_frames_get(self->store, &pick.id, frames, lens, BROKER_MAX_FRAMES,
-                                    &count) != PROTO_OK ||
-            count < 1) {
-            char id_text[37];
-            s_id_text(&pick.id, id_text);
-            proto_log_error("event=frames_missing doc=%s recipient=%s", id_text, p->agency);
-            return;
-        }
-        if (!s_send(self, p, PROTO_KIND_DELIVER, frames[0], lens[0], frames + 1, lens + 1,
-                    count - 1))
-            return;
-        p->flight[p->nflight++] = (s_flight_t){ .is_mid = false, .id = pick.id };
-    }
 }
 
 static void s_push_all(broker_server_t *self)

@@ -45,6 +45,8 @@ typedef struct {
     uint32_t window;
     s_flight_t *flight; // unacknowledged pushes, at most window
     uint32_t nflight;
+    uint32_t *slots; // hash index into flight: index + 1, 0 = empty
+    uint32_t nslots; // a power of two, at least twice the most pushes
     uint64_t last_recv, last_send;
     uint32_t errors; // undecodable messages in a row
     bool dirty;      // may have something new to push
