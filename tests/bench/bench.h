@@ -132,7 +132,8 @@ typedef struct {
     double blake2b_mbps_all; // the same on every core
     double commit_ms;        // durable LMDB commit, median
     double commit_p99_ms;
-    double ceiling; // documents/s = verify_all
+    double disk_mbps; // durable sequential writes: 16 MiB, then fdatasync, MB/s
+    double ceiling;   // documents/s = verify_all
 } bench_calibration_t;
 
 struct bench_env;

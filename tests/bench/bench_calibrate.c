@@ -21,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "proto/sign.h"
 
@@ -196,6 +198,43 @@ static int s_commits(bench_env_t *env, int count, double *median, double *p99, c
     return rc || !ms ? -1 : 0;
 }
 
+//  The disk's durable write rate as a large document meets it: count
+//  writes of 16 MiB to a fresh file under the root, each followed by
+//  fdatasync. MB/s, or 0 if the file cannot be written.
+static double s_disk_rate(bench_env_t *env, int count)
+{
+    char path[BENCH_PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/calibrate-disk", env->root);
+    size_t chunk = 16u << 20;
+    uint8_t *data = malloc(chunk);
+    int fd = data ? open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600) : -1;
+    double mbps = 0;
+    if (fd >= 0) {
+        for (size_t i = 0; i < chunk; i++)
+            data[i] = (uint8_t) (i * 13 + 1);
+        int64_t t0 = bench_now_ns();
+        int done = 0;
+        for (; done < count; done++) {
+            size_t off = 0;
+            while (off < chunk) {
+                ssize_t n = write(fd, data + off, chunk - off);
+                if (n <= 0)
+                    break;
+                off += (size_t) n;
+            }
+            if (off < chunk || fdatasync(fd) != 0)
+                break;
+        }
+        double s = (double) (bench_now_ns() - t0) / 1e9;
+        if (done == count && s > 0)
+            mbps = (double) count * (double) chunk / s / 1e6;
+        close(fd);
+        unlink(path);
+    }
+    free(data);
+    return mbps;
+}
+
 int bench_calibrate(bench_env_t *env, double seconds, bench_calibration_t *out, char *err,
                     size_t errlen)
 {
@@ -242,7 +281,7 @@ int bench_calibrate(bench_env_t *env, double seconds, bench_calibration_t *out, 
     s_job_t job = { .kind = S_VERIFY,
                     .msgs = msgs,
                     .pk = proto_identity_public(env->agency[0])->sign_pk };
-    bench_say(env, "calibrating: Ed25519 verify, BLAKE2b, durable LMDB commit (%d cores)",
+    bench_say(env, "calibrating: Ed25519 verify, BLAKE2b, durable LMDB commit, disk (%d cores)",
               env->cpus);
     out->verify_1 = s_rate(&job, 1, seconds, &failures);
     out->verify_all = s_rate(&job, env->cpus, seconds, &failures);
@@ -262,6 +301,7 @@ int bench_calibrate(bench_env_t *env, double seconds, bench_calibration_t *out, 
     int commits = seconds >= 1 ? 200 : 40;
     if (s_commits(env, commits, &out->commit_ms, &out->commit_p99_ms, err, errlen))
         goto done;
+    out->disk_mbps = s_disk_rate(env, seconds >= 1 ? 8 : 2);
     out->ceiling = out->verify_all;
     rc = 0;
 done:
