@@ -120,6 +120,25 @@ static void s_read_end(broker_server_t *self)
 
 // ---------------------------------------------------------------------------
 
+static int s_cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+    return x < y ? -1 : x > y;
+}
+
+//  Median, 99th percentile and maximum of the recent commits' durations,
+//  in µs (zeros before the first commit).
+static void s_commit_times(const broker_server_t *self, uint64_t out[3])
+{
+    size_t n = self->commit_timed < COMMIT_RING ? self->commit_timed : COMMIT_RING;
+    uint32_t sorted[COMMIT_RING];
+    memcpy(sorted, self->commit_us, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, s_cmp_u32);
+    out[0] = n ? sorted[n / 2] : 0;
+    out[1] = n ? sorted[(n - 1) * 99 / 100] : 0;
+    out[2] = n ? sorted[n - 1] : 0;
+}
+
 static void s_status(broker_server_t *self)
 {
     uint64_t now = broker_now(), used = 0, size = 0;
@@ -146,7 +165,9 @@ static void s_status(broker_server_t *self)
     proto_fingerprint(proto_identity_public(self->identity)->sign_pk, fingerprint);
     s_reply_t reply;
     s_ok(&reply);
-    msgpack_pack_map(&reply.pk, 19);
+    uint64_t commit_us[3];
+    s_commit_times(self, commit_us);
+    msgpack_pack_map(&reply.pk, 22);
     s_kv_str(&reply.pk, "version", TRUC_VERSION);
     s_kv_str(&reply.pk, "broker", proto_identity_public(self->identity)->name);
     s_kv_str(&reply.pk, "fingerprint", fingerprint);
@@ -161,6 +182,9 @@ static void s_status(broker_server_t *self)
     s_kv_u64(&reply.pk, "delivered_last_minute", self->last_minute[2]);
     s_kv_u64(&reply.pk, "refused_handshakes", self->refused_handshakes);
     s_kv_u64(&reply.pk, "commits", self->commits);
+    s_kv_u64(&reply.pk, "commit_us_p50", commit_us[0]);
+    s_kv_u64(&reply.pk, "commit_us_p99", commit_us[1]);
+    s_kv_u64(&reply.pk, "commit_us_max", commit_us[2]);
     s_kv_u64(&reply.pk, "store_used", used);
     s_kv_u64(&reply.pk, "store_size", size);
     s_kv_u64(&reply.pk, "disk_free", disk_free);

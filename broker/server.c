@@ -595,8 +595,16 @@ static void s_commit(broker_server_t *self)
             broker_store_abort(self->store);
         }
     }
-    if (!rc)
+    if (!rc) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         rc = broker_store_commit(self->store);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        int64_t us = (int64_t) (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+        self->commit_us[self->commit_timed++ % COMMIT_RING] = us < 0            ? 0
+                                                              : us > UINT32_MAX ? UINT32_MAX
+                                                                                : (uint32_t) us;
+    }
     self->commits++;
     if (rc) {
         proto_log_error("event=commit_failed error=%s documents=%zu", proto_errname(rc),

@@ -27,6 +27,7 @@
 #define INTAKE_RCVHWM            256
 #define REFUSED_AUDIT_PER_MINUTE 60 // refused handshakes audited one by one per minute
 #define EXPIRY_INTERVAL          1000
+#define COMMIT_RING              1024 // commit durations kept for truc-admin status
 
 typedef enum { S_CONNECTED = 0, S_READY = 1 } s_peer_state_t;
 
@@ -92,7 +93,10 @@ struct broker_server {
     uint64_t accepted, rejected, delivered, refused_handshakes, commits;
     uint64_t refused_audited, refused_unaudited; // this minute
     uint64_t started;                            // ms
-    uint64_t minute_mark;                        // ms when the per-minute counters were last rolled
+    //  Durations of the last COMMIT_RING durable commits, in µs, for status.
+    uint32_t commit_us[COMMIT_RING];
+    size_t commit_timed;  // commits timed so far (the ring holds the newest)
+    uint64_t minute_mark; // ms when the per-minute counters were last rolled
     uint64_t last_minute[3], this_minute_base[3]; // accepted, rejected, delivered
     void *admin;                                  // REP socket for truc-admin
     int backup_pipe[2];                           // a finished backup writes its result here

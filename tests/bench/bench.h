@@ -99,7 +99,7 @@ typedef struct {
     double cpu_us_per_doc;          // broker user+system CPU per document
     double peak_rss_mb;             // broker VmHWM at the end
     double anon_mb;                 // broker RssAnon at the end ("heap", see README)
-    char note[200];                 // one line shown after the table row
+    char note[320];                 // one line shown after the table row
     bench_extra_t extra[BENCH_MAX_EXTRA];
     int nextra;
 } bench_result_t;
@@ -224,8 +224,10 @@ int bench_broker_start(bench_broker_t *b, double *ms, char *err, size_t errlen);
 int bench_broker_stop(bench_broker_t *b, double *ms, char *err, size_t errlen);
 
 //  The broker's count of durable commits so far, from its admin endpoint
-//  (status). Returns 0, or -1 if it did not answer.
-int bench_broker_commits(bench_broker_t *b, uint64_t *commits);
+//  (status), and (if commit_us is not NULL) the median, 99th percentile and
+//  maximum time of its recent commits in µs. Returns 0, or -1 if it did not
+//  answer.
+int bench_broker_commits(bench_broker_t *b, uint64_t *commits, uint64_t commit_us[3]);
 
 //  Stop it if running and remove its data directory (unless env->keep).
 void bench_broker_fini(bench_broker_t *b);

@@ -653,8 +653,9 @@ truc_client_t *bench_connect(bench_broker_t *b, void *ctx, int agency, uint32_t 
     return c;
 }
 
-int bench_broker_commits(bench_broker_t *b, uint64_t *commits)
+int bench_broker_commits(bench_broker_t *b, uint64_t *commits, uint64_t commit_us[3])
 {
+    static const char *const times[3] = { "commit_us_p50", "commit_us_p99", "commit_us_max" };
     static const uint8_t status[] = {
         0x81, 0xa3, 'c', 'm', 'd', 0xa6, 's', 't', 'a', 't', 'u', 's'
     };
@@ -684,12 +685,18 @@ int bench_broker_commits(bench_broker_t *b, uint64_t *commits)
                         continue;
                     for (uint32_t j = 0; j < kv->val.via.map.size; j++) {
                         const msgpack_object_kv *f = &kv->val.via.map.ptr[j];
-                        if (f->key.type == MSGPACK_OBJECT_STR && f->key.via.str.size == 7 &&
-                            memcmp(f->key.via.str.ptr, "commits", 7) == 0 &&
-                            f->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+                        if (f->key.type != MSGPACK_OBJECT_STR ||
+                            f->val.type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+                            continue;
+                        const char *key = f->key.via.str.ptr;
+                        size_t klen = f->key.via.str.size;
+                        if (klen == 7 && memcmp(key, "commits", 7) == 0) {
                             *commits = f->val.via.u64;
                             rc = 0;
                         }
+                        for (int t = 0; commit_us && t < 3; t++)
+                            if (klen == strlen(times[t]) && memcmp(key, times[t], klen) == 0)
+                                commit_us[t] = f->val.via.u64;
                     }
                 }
             }

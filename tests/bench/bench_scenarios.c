@@ -137,7 +137,7 @@ static int s_send(s_run_t *run, size_t first, size_t count, size_t depth, double
 //  Read the /proc figures and the commit count where a measured interval begins.
 static int s_mark(s_run_t *run, bench_proc_t *before)
 {
-    run->have_commits = bench_broker_commits(&run->broker, &run->commits) == 0;
+    run->have_commits = bench_broker_commits(&run->broker, &run->commits, NULL) == 0;
     return bench_proc_read(run->broker.pid, before);
 }
 
@@ -168,11 +168,13 @@ static void s_figures(bench_result_t *r, s_run_t *run, const bench_proc_t *befor
             bench_result_extra(r, "written_kb_per_doc",
                                (after.wchar_mb - before->wchar_mb) * 1e3 / (double) docs);
     }
-    uint64_t commits = 0;
-    if (run->have_commits && bench_broker_commits(&run->broker, &commits) == 0 &&
+    uint64_t commits = 0, commit_us[3] = { 0, 0, 0 };
+    if (run->have_commits && bench_broker_commits(&run->broker, &commits, commit_us) == 0 &&
         commits > run->commits) {
         bench_result_extra(r, "commits", (double) (commits - run->commits));
         bench_result_extra(r, "docs_per_commit", (double) docs / (double) (commits - run->commits));
+        bench_result_extra(r, "commit_ms_p50", (double) commit_us[0] / 1000);
+        bench_result_extra(r, "commit_ms_p99", (double) commit_us[1] / 1000);
     }
     run->have_commits = false;
 }
@@ -379,6 +381,13 @@ void bench_run_latency(bench_env_t *env, const bench_plan_t *plan, const bench_c
         if (s.late)
             snprintf(r[k]->note + strlen(r[k]->note), sizeof r[k]->note - strlen(r[k]->note),
                      "; %s sends over 5 ms behind schedule", bench_num((double) s.late, 0));
+        double commit_ms = bench_result_get(r[k], "commit_ms_p50", -1);
+        if (commit_ms >= 0)
+            snprintf(r[k]->note + strlen(r[k]->note), sizeof r[k]->note - strlen(r[k]->note),
+                     "; the broker's commits: p50 %s ms, p99 %s ms, %s docs each",
+                     bench_num(commit_ms, 2),
+                     bench_num(bench_result_get(r[k], "commit_ms_p99", 0), 2),
+                     bench_num(bench_result_get(r[k], "docs_per_commit", 0), 1));
         first += counts[k];
     }
     bench_lat_free(&s.lat);

@@ -1194,6 +1194,17 @@ static void test_admin_audit(void **state)
     const th_json_t *waiting = th_json_get(json, "waiting");
     th_soft(env, waiting && waiting->type == TH_JSON_ARRAY && waiting->count == 0,
             "status: waiting is not an empty array");
+    //  Commits were timed: a median, a 99th percentile and a maximum, in order.
+    uint64_t commits = 0, p50 = 0, p99 = 0, max = 0;
+    th_soft(env,
+            th_json_uint(json, "commits", &commits) && th_json_uint(json, "commit_us_p50", &p50) &&
+                th_json_uint(json, "commit_us_p99", &p99) &&
+                th_json_uint(json, "commit_us_max", &max),
+            "status: a commit figure is missing");
+    th_soft(env, commits >= 3 && p50 > 0 && p50 <= p99 && p99 <= max,
+            "status: commits %llu, commit_us p50 %llu p99 %llu max %llu",
+            (unsigned long long) commits, (unsigned long long) p50, (unsigned long long) p99,
+            (unsigned long long) max);
     th_json_free(&json);
 
     //  agencies
