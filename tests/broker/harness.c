@@ -72,16 +72,23 @@ static void s_keep_failure(const char *file, int line, const char *format, va_li
         vsnprintf(s_failure + n, sizeof s_failure - (size_t) n, format, ap);
 }
 
+//  Say a failure where it happens and keep the first one for the teardown.
+static void s_report_failure(const char *file, int line, const char *format, va_list ap)
+{
+    va_list kept;
+    va_copy(kept, ap);
+    fprintf(stderr, "  >> FAILED at %s:%d: ", file, line);
+    vfprintf(stderr, format, ap);
+    fputc('\n', stderr);
+    s_keep_failure(file, line, format, kept);
+    va_end(kept);
+}
+
 void th_failed(const char *file, int line, const char *format, ...)
 {
     va_list ap;
     va_start(ap, format);
-    fprintf(stderr, "  >> FAILED at %s:%d: ", file, line);
-    vfprintf(stderr, format, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    va_start(ap, format);
-    s_keep_failure(file, line, format, ap);
+    s_report_failure(file, line, format, ap);
     va_end(ap);
 }
 
@@ -89,12 +96,7 @@ void th_soft_fail(th_env_t *env, const char *file, int line, const char *format,
 {
     va_list ap;
     va_start(ap, format);
-    fprintf(stderr, "  >> FAILED at %s:%d: ", file, line);
-    vfprintf(stderr, format, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    va_start(ap, format);
-    s_keep_failure(file, line, format, ap);
+    s_report_failure(file, line, format, ap);
     va_end(ap);
     env->nfailures++;
 }
