@@ -577,14 +577,27 @@ typedef struct {
     const char *recipient;
     uint64_t now, oldest;
     size_t count;
+    int level; // urgency byte of the last key seen, -1 before the first
 } s_depth_t;
 
-static bool s_depth_fn(void *arg, const proto_id_t *id)
+//  Count every entry, but read the delivery state of the first entry of
+//  each urgency level only: within a level the queue is in acceptance
+//  order, so that entry is the level's oldest. A status request then costs
+//  a cursor walk, not a lookup per waiting document.
+static bool s_depth_step(void *arg, const uint8_t *key, size_t klen, const uint8_t *value,
+                         size_t vlen)
 {
     s_depth_t *depth = arg;
-    broker_dlv_t dlv;
+    if (vlen != PROTO_ID_LEN || klen != CODE_LEN + 9)
+        return true;
     depth->count++;
-    if (broker_store_dlv_get(depth->store, depth->recipient, id, &dlv) == PROTO_OK &&
+    if (key[CODE_LEN] == depth->level)
+        return true;
+    depth->level = key[CODE_LEN];
+    proto_id_t id;
+    memcpy(id.bytes, value, PROTO_ID_LEN);
+    broker_dlv_t dlv;
+    if (broker_store_dlv_get(depth->store, depth->recipient, &id, &dlv) == PROTO_OK &&
         depth->now > dlv.time && depth->now - dlv.time > depth->oldest)
         depth->oldest = depth->now - dlv.time;
     return true;
@@ -593,8 +606,10 @@ static bool s_depth_fn(void *arg, const proto_id_t *id)
 size_t broker_store_queue_depth(broker_store_t *self, const char *recipient, uint64_t now,
                                 uint64_t *oldest_age)
 {
-    s_depth_t depth = { self, recipient, now, 0, 0 };
-    broker_store_queue_scan(self, recipient, s_depth_fn, &depth);
+    s_depth_t depth = { self, recipient, now, 0, 0, -1 };
+    uint8_t prefix[CODE_LEN];
+    s_code(prefix, recipient);
+    s_scan(self, DB_QUEUE, prefix, CODE_LEN, s_depth_step, &depth);
     if (oldest_age)
         *oldest_age = depth.oldest;
     return depth.count;
