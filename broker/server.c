@@ -76,6 +76,15 @@ static s_peer_t *s_peer_of_agency(broker_server_t *self, const char *agency)
     return NULL;
 }
 
+static void s_peer_free(s_peer_t *p)
+{
+    if (p) {
+        free(p->flight);
+        free(p->slots);
+        free(p);
+    }
+}
+
 static s_peer_t *s_peer_new(broker_server_t *self, const void *rid, size_t len, const char *agency)
 {
     if (self->npeers == self->peers_cap) {
@@ -95,9 +104,7 @@ static s_peer_t *s_peer_new(broker_server_t *self, const void *rid, size_t len, 
     p->flight = calloc(self->config->max_window, sizeof *p->flight);
     p->slots = calloc(p->nslots, sizeof *p->slots);
     if (!p->flight || !p->slots) {
-        free(p->flight);
-        free(p->slots);
-        free(p);
+        s_peer_free(p);
         return NULL;
     }
     memcpy(p->rid, rid, len);
@@ -118,13 +125,10 @@ static void s_peers_reap(broker_server_t *self)
     size_t kept = 0;
     for (size_t i = 0; i < self->npeers; i++) {
         s_peer_t *p = self->peers[i];
-        if (p->dead) {
-            free(p->flight);
-            free(p->slots);
-            free(p);
-        } else {
+        if (p->dead)
+            s_peer_free(p);
+        else
             self->peers[kept++] = p;
-        }
     }
     self->npeers = kept;
 }
@@ -2143,10 +2147,8 @@ void broker_server_destroy(broker_server_t **self_p)
     }
     if (self->ctx)
         zmq_ctx_term(self->ctx);
-    for (size_t i = 0; i < self->npeers; i++) {
-        free(self->peers[i]->flight);
-        free(self->peers[i]);
-    }
+    for (size_t i = 0; i < self->npeers; i++)
+        s_peer_free(self->peers[i]);
     free(self->peers);
     free(self->batch);
     broker_store_destroy(&self->store);
