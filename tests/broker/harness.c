@@ -64,6 +64,9 @@ void th_print(const char *format, ...)
 static char s_failure[1024];
 
 static void s_keep_failure(const char *file, int line, const char *format, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void s_keep_failure(const char *file, int line, const char *format, va_list ap)
 {
     if (s_failure[0])
         return;
@@ -73,6 +76,9 @@ static void s_keep_failure(const char *file, int line, const char *format, va_li
 }
 
 //  Say a failure where it happens and keep the first one for the teardown.
+static void s_report_failure(const char *file, int line, const char *format, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
 static void s_report_failure(const char *file, int line, const char *format, va_list ap)
 {
     va_list kept;
