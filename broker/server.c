@@ -176,6 +176,8 @@ static bool s_in_flight(const s_peer_t *p, bool is_mid, uint64_t mid, const prot
 
 static void s_flight_add(s_peer_t *p, bool is_mid, uint64_t mid, const proto_id_t *id)
 {
+    if (p->nflight == 0)
+        p->last_answer = s_now();
     s_flight_t *f = &p->flight[p->nflight];
     *f = (s_flight_t){ .is_mid = is_mid, .mid = mid };
     if (id)
@@ -201,6 +203,7 @@ static void s_flight_remove(s_peer_t *p, bool is_mid, uint64_t mid, const proto_
             hole = at;
         }
     }
+    p->last_answer = s_now();
     //  Keep the array dense: the last entry takes the removed one's place.
     uint32_t last = --p->nflight;
     if (index - 1 != last) {
@@ -1662,6 +1665,24 @@ static void s_heartbeats(broker_server_t *self, uint64_t now)
     }
 }
 
+//  A session that is alive but has answered nothing pushed for REPUSH_MS
+//  lost those pushes: push them again. The agent takes a repeat as it takes
+//  the original. Checked every second, with the expiry timer.
+static void s_repush_stale(broker_server_t *self, uint64_t now)
+{
+    for (size_t i = 0; i < self->npeers; i++) {
+        s_peer_t *p = self->peers[i];
+        if (p->dead || p->state != S_READY || !p->nflight ||
+            s_elapsed(now, p->last_answer) <= REPUSH_MS)
+            continue;
+        proto_log_info("event=repush agency=%s in_flight=%u silent_ms=%" PRIu64, p->agency,
+                       p->nflight, s_elapsed(now, p->last_answer));
+        memset(p->slots, 0, p->nslots * sizeof *p->slots);
+        p->nflight = 0;
+        p->dirty = true;
+    }
+}
+
 //  Broker-signed notices to senders (EXPIRED and RETURNED events): one tree,
 //  one signature, and each sender gets its own items in its mailbox.
 static void s_route_to_senders(broker_server_t *self, const proto_leaf_t *leaves, size_t n)
@@ -2102,6 +2123,7 @@ int broker_server_run(broker_server_t *self)
         if (now >= self->next_expiry) {
             s_expire(self, now);
             s_retire(self, now);
+            s_repush_stale(self, now);
             self->next_expiry = now + EXPIRY_INTERVAL;
         }
         if (s_commit_due(self))

@@ -28,6 +28,10 @@
 #define REFUSED_AUDIT_PER_MINUTE 60 // refused handshakes audited one by one per minute
 #define EXPIRY_INTERVAL          1000
 #define COMMIT_RING              1024 // commit durations kept for truc-admin status
+//  Pushes that have gone unanswered this long, on a session that is alive,
+//  were lost on the way (a path that drops whole messages keeps the stream
+//  valid): they are pushed again. The agent does the same with its outbox.
+#define REPUSH_MS 30000
 
 typedef enum { S_CONNECTED = 0, S_READY = 1 } s_peer_state_t;
 
@@ -46,8 +50,9 @@ typedef struct {
     uint32_t window;
     s_flight_t *flight; // unacknowledged pushes, at most window
     uint32_t nflight;
-    uint32_t *slots; // hash index into flight: index + 1, 0 = empty
-    uint32_t nslots; // a power of two, at least twice the most pushes
+    uint32_t *slots;      // hash index into flight: index + 1, 0 = empty
+    uint32_t nslots;      // a power of two, at least twice the most pushes
+    uint64_t last_answer; // ms: the last push answered, or the first into an empty window
     uint64_t last_recv, last_send;
     uint32_t errors; // undecodable messages in a row
     bool dirty;      // may have something new to push

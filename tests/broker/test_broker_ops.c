@@ -1704,6 +1704,78 @@ static void test_retention(void **state)
 }
 
 // ---------------------------------------------------------------------------
+//  Pushes lost inside a live session (a path that drops whole messages
+//  keeps the stream valid) come again once nothing has been answered for
+//  30 s, and the recipient's answer to the repeat counts.
+
+//  Whether the current broker's log has a line containing text.
+static bool s_log_has(th_env_t *env, const char *text)
+{
+    FILE *f = fopen(env->logs[th_current(env)], "r");
+    char line[2048];
+    bool found = false;
+    while (f && !found && fgets(line, sizeof line, f))
+        found = strstr(line, text) != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+static void test_repush(void **state)
+{
+    th_env_t *env = *state;
+    th_broker_start(env, NULL);
+    truc_client_t *a = th_connect(env, TH_A, 16, NULL);
+    truc_client_t *b = th_connect(env, TH_B, 16, NULL);
+    const th_agency_t to_b[] = { TH_B };
+    truc_doc_t *x = s_doc(env, TH_A, to_b, 1, 1, 300);
+    truc_doc_t *y = s_doc(env, TH_A, to_b, 1, 0, 0);
+    const truc_doc_t *xy[] = { x, y };
+    s_submit_ok(env, a, x, "X to B");
+    s_submit_ok(env, a, y, "Y to B");
+    //  B takes both and never answers: as if its DELIVERED were lost.
+    s_take(env, b, xy, 2, false);
+
+    //  The same two again, not before 25 s and not after 60 s.
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    proto_msg_t *msgs[2] = { NULL, NULL };
+    truc_frames_t *frames[2] = { NULL, NULL };
+    bool seen[2] = { false, false };
+    for (int i = 0; i < 2; i++) {
+        proto_err_t rc = truc_client_recv_kind(b, PROTO_KIND_DELIVER, 60000, &msgs[i], &frames[i]);
+        th_check(rc == PROTO_OK, "B: pushed again %d of 2: %s (%s)", i, proto_errname(rc),
+                 truc_client_error_text(b));
+        for (int d = 0; d < 2; d++)
+            if (s_id_eq(&msgs[i]->u.document.doc.id, truc_doc_id(xy[d])))
+                seen[d] = true;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double waited = (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    th_print("the unanswered pushes came again after %.1f s", waited);
+    th_soft(env, seen[0] && seen[1], "the repeats are not X and Y");
+    th_soft(env, waited >= 25, "pushed again after %.1f s, before the 30 s wait", waited);
+    char repush[64];
+    snprintf(repush, sizeof repush, "event=repush agency=%s", th_code(TH_B));
+    th_check(s_log_has(env, repush), "no '%s' in the broker's log", repush);
+
+    //  Answered now: A gets both DELIVERED receipts.
+    proto_err_t rc = truc_client_ack_deliveries(b, env->dir, (const proto_msg_t *const *) msgs,
+                                                (const truc_frames_t *const *) frames, 2);
+    th_check(rc == PROTO_OK, "B: DELIVERED: %s", proto_errname(rc));
+    s_collect_delivered(env, a, xy, 2, TH_B);
+    for (int i = 0; i < 2; i++) {
+        proto_msg_destroy(&msgs[i]);
+        truc_frames_destroy(&frames[i]);
+    }
+    truc_doc_destroy(&x);
+    truc_doc_destroy(&y);
+    th_soft_done(env);
+    th_broker_stop(env);
+    th_pass(env);
+}
+
+// ---------------------------------------------------------------------------
 
 #define S_TEST(f) cmocka_unit_test_setup_teardown(f, th_setup, th_teardown)
 
@@ -1724,7 +1796,7 @@ int main(int argc, char **argv)
         S_TEST(test_quota),          S_TEST(test_limits),        S_TEST(test_suspend),
         S_TEST(test_agency_revoke),  S_TEST(test_sighup),        S_TEST(test_rekey),
         S_TEST(test_admin_audit),    S_TEST(test_hostile_peers), S_TEST(test_slow_consumer),
-        S_TEST(test_retention),
+        S_TEST(test_retention),      S_TEST(test_repush),
     };
     return th_run_tests("test_broker_ops", "truc-broker operations", tests,
                         sizeof tests / sizeof tests[0], argc > 4 ? argv[4] : NULL);
