@@ -299,6 +299,18 @@ static void s_hello(agent_t *self)
     }
 }
 
+static void s_disconnect(agent_t *self)
+{
+    if (self->dealer) {
+        zmq_socket_monitor(self->dealer, NULL, 0);
+        zmq_close(self->dealer);
+    }
+    if (self->monitor)
+        zmq_close(self->monitor);
+    self->dealer = self->monitor = NULL;
+    self->linked = false;
+}
+
 //  Back to square one: a fresh socket (so no stale queue or connection
 //  survives), the next attempt after the back-off.
 static void s_reset(agent_t *self, const char *reason)
@@ -307,9 +319,7 @@ static void s_reset(agent_t *self, const char *reason)
     snprintf(self->last_error, sizeof self->last_error, "%s", reason);
     proto_log_info("event=broker_session_reset reason=\"%s\" retry_ms=%" PRIu64, reason,
                    self->backoff);
-    if (self->dealer)
-        zmq_close(self->dealer);
-    self->dealer = NULL;
+    s_disconnect(self);
     self->state = A_OFFLINE;
     self->out_in_flight = 0;
     self->next_attempt = agent_now() + self->backoff;
@@ -324,16 +334,17 @@ static bool s_connect(agent_t *self)
     self->dealer = zmq_socket(self->ctx, ZMQ_DEALER);
     if (!self->dealer)
         return false;
-    int one = 1, zero = 0, hwm = 100000;
+    int zero = 0, hwm = 100000;
     int64_t max = (int64_t) self->config->max_request + 65536;
     zmq_setsockopt(self->dealer, ZMQ_CURVE_SERVERKEY, self->broker.curve_pk, PROTO_KEY_LEN);
     zmq_setsockopt(self->dealer, ZMQ_CURVE_PUBLICKEY,
                    proto_identity_public(self->identity)->curve_pk, PROTO_KEY_LEN);
     zmq_setsockopt(self->dealer, ZMQ_CURVE_SECRETKEY, proto_identity_curve_sk(self->identity),
                    PROTO_KEY_LEN);
-    //  Messages go only to a completed connection: while the broker is
-    //  unreachable a send fails at once instead of queueing blindly.
-    zmq_setsockopt(self->dealer, ZMQ_IMMEDIATE, &one, sizeof one);
+    //  Not ZMQ_IMMEDIATE: with it libzmq ends the pipe without delay when a
+    //  connection drops, and a DELIVER whose first frames were already read
+    //  loses the rest (libzmq aborts: "!_more" in fq.cpp). HELLO waits for a
+    //  completed handshake instead, which the socket monitor reports.
     //  A handshake that stalls (a path that accepted the connection but
     //  carries nothing) is dropped and retried after 5 s, not libzmq's 30 s:
     //  until it completes, HELLO cannot even be sent.
@@ -343,14 +354,48 @@ static bool s_connect(agent_t *self)
     zmq_setsockopt(self->dealer, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(self->dealer, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(self->dealer, ZMQ_MAXMSGSIZE, &max, sizeof max);
-    if (zmq_connect(self->dealer, self->config->endpoint) != 0) {
+    static unsigned monitors;
+    char monitor[64];
+    snprintf(monitor, sizeof monitor, "inproc://truc-agent-monitor-%u", ++monitors);
+    self->monitor = zmq_socket(self->ctx, ZMQ_PAIR);
+    if (self->monitor)
+        zmq_setsockopt(self->monitor, ZMQ_LINGER, &zero, sizeof zero);
+    if (!self->monitor ||
+        zmq_socket_monitor(self->dealer, monitor,
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0 ||
+        zmq_connect(self->monitor, monitor) != 0 ||
+        zmq_connect(self->dealer, self->config->endpoint) != 0) {
         snprintf(self->last_error, sizeof self->last_error, "cannot connect to %s: %s",
                  self->config->endpoint, zmq_strerror(zmq_errno()));
-        zmq_close(self->dealer);
-        self->dealer = NULL;
+        s_disconnect(self);
         return false;
     }
     return true;
+}
+
+//  The dealer's handshakes and disconnections: HELLO goes out only over a
+//  connection whose handshake completed.
+static void s_monitor_readable(agent_t *self)
+{
+    for (;;) {
+        zmq_msg_t event, address;
+        zmq_msg_init(&event);
+        if (zmq_msg_recv(&event, self->monitor, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&event);
+            return;
+        }
+        uint16_t id = 0;
+        if (zmq_msg_size(&event) >= 2)
+            memcpy(&id, zmq_msg_data(&event), 2);
+        zmq_msg_close(&event);
+        zmq_msg_init(&address); // the second frame: the endpoint
+        zmq_msg_recv(&address, self->monitor, ZMQ_DONTWAIT);
+        zmq_msg_close(&address);
+        if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+            self->linked = true;
+        else if (id == ZMQ_EVENT_DISCONNECTED)
+            self->linked = false;
+    }
 }
 
 typedef struct {
@@ -1298,7 +1343,7 @@ int agent_run(agent_t *self)
         if (self->state == A_OFFLINE && now >= self->next_attempt) {
             if (!self->dealer && !s_connect(self))
                 self->next_attempt = now + self->backoff;
-            else
+            else if (self->linked)
                 s_hello(self);
             if (self->state == A_OFFLINE) // not connected yet: try again soon
                 self->next_attempt = now + 250;
@@ -1331,8 +1376,9 @@ int agent_run(agent_t *self)
             { self->api, 0, ZMQ_POLLIN, 0 },
             { NULL, self->signal_pipe[0], ZMQ_POLLIN, 0 },
             { self->dealer, 0, ZMQ_POLLIN, 0 },
+            { self->monitor, 0, ZMQ_POLLIN, 0 },
         };
-        int count = self->dealer ? 3 : 2;
+        int count = self->dealer ? 4 : 2;
         if (zmq_poll(items, count, timeout) < 0 && zmq_errno() != EINTR)
             break;
         if (items[1].revents & ZMQ_POLLIN) {
@@ -1340,7 +1386,9 @@ int agent_run(agent_t *self)
             if (read(self->signal_pipe[0], bytes, sizeof bytes) > 0)
                 self->stop = true;
         }
-        if (count == 3 && (items[2].revents & ZMQ_POLLIN))
+        if (count == 4 && (items[3].revents & ZMQ_POLLIN))
+            s_monitor_readable(self);
+        if (count == 4 && (items[2].revents & ZMQ_POLLIN))
             s_dealer_readable(self);
         if (items[0].revents & ZMQ_POLLIN)
             agent_api_readable(self);
@@ -1359,8 +1407,9 @@ void agent_destroy(agent_t **self_p)
         return;
     agent_t *self = *self_p;
     int zero = 0;
-    void *sockets[] = { self->dealer, self->api, self->pub };
-    for (size_t i = 0; i < 3; i++)
+    s_disconnect(self);
+    void *sockets[] = { self->api, self->pub };
+    for (size_t i = 0; i < 2; i++)
         if (sockets[i]) {
             zmq_setsockopt(sockets[i], ZMQ_LINGER, &zero, sizeof zero);
             zmq_close(sockets[i]);

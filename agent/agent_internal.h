@@ -72,9 +72,11 @@ typedef struct {
 struct agent {
     const agent_config_t *config;
     void *ctx;
-    void *dealer; // to the broker
-    void *api;    // ROUTER for the local API
-    void *pub;    // events
+    void *dealer;  // to the broker
+    void *monitor; // PAIR: the dealer's handshakes and disconnections
+    bool linked;   // a handshake with the broker succeeded and no disconnection since
+    void *api;     // ROUTER for the local API
+    void *pub;     // events
     int signal_pipe[2];
     proto_identity_t *identity;
     const char *agency;    // identity's name
