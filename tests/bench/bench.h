@@ -227,7 +227,7 @@ int bench_broker_stop(bench_broker_t *b, double *ms, char *err, size_t errlen);
 //  (status), and (if commit_us is not NULL) the median, 99th percentile and
 //  maximum time of its recent commits in µs. Returns 0, or -1 if it did not
 //  answer.
-int bench_broker_commits(bench_broker_t *b, uint64_t *commits, uint64_t commit_us[3]);
+int bench_broker_status(bench_broker_t *b, uint64_t *commits, uint64_t commit_us[3]);
 
 //  Stop it if running and remove its data directory (unless env->keep).
 void bench_broker_fini(bench_broker_t *b);

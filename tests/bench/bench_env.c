@@ -653,7 +653,7 @@ truc_client_t *bench_connect(bench_broker_t *b, void *ctx, int agency, uint32_t 
     return c;
 }
 
-int bench_broker_commits(bench_broker_t *b, uint64_t *commits, uint64_t commit_us[3])
+int bench_broker_status(bench_broker_t *b, uint64_t *commits, uint64_t commit_us[3])
 {
     static const char *const times[3] = { "commit_us_p50", "commit_us_p99", "commit_us_max" };
     static const uint8_t status[] = {

@@ -137,7 +137,7 @@ static int s_send(s_run_t *run, size_t first, size_t count, size_t depth, double
 //  Read the /proc figures and the commit count where a measured interval begins.
 static int s_mark(s_run_t *run, bench_proc_t *before)
 {
-    run->have_commits = bench_broker_commits(&run->broker, &run->commits, NULL) == 0;
+    run->have_commits = bench_broker_status(&run->broker, &run->commits, NULL) == 0;
     return bench_proc_read(run->broker.pid, before);
 }
 
@@ -169,7 +169,7 @@ static void s_figures(bench_result_t *r, s_run_t *run, const bench_proc_t *befor
                                (after.wchar_mb - before->wchar_mb) * 1e3 / (double) docs);
     }
     uint64_t commits = 0, commit_us[3] = { 0, 0, 0 };
-    if (run->have_commits && bench_broker_commits(&run->broker, &commits, commit_us) == 0 &&
+    if (run->have_commits && bench_broker_status(&run->broker, &commits, commit_us) == 0 &&
         commits > run->commits) {
         bench_result_extra(r, "commits", (double) (commits - run->commits));
         bench_result_extra(r, "docs_per_commit", (double) docs / (double) (commits - run->commits));

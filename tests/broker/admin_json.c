@@ -164,6 +164,16 @@ fail:
     return NULL;
 }
 
+//  Past one or more digits; NULL if there is none.
+static const char *s_digits(const char *p)
+{
+    if (!isdigit((unsigned char) *p))
+        return NULL;
+    while (isdigit((unsigned char) *p))
+        p++;
+    return p;
+}
+
 static bool s_json_number(s_reader_t *r, th_json_t *node)
 {
     const char *p = r->p;
@@ -184,21 +194,16 @@ static bool s_json_number(s_reader_t *r, th_json_t *node)
         }
     }
     if (*p == '.') {
-        p++;
-        if (!isdigit((unsigned char) *p))
+        if (!(p = s_digits(p + 1)))
             return false;
-        while (isdigit((unsigned char) *p))
-            p++;
         integer = false;
     }
     if (*p == 'e' || *p == 'E') {
         p++;
         if (*p == '+' || *p == '-')
             p++;
-        if (!isdigit((unsigned char) *p))
+        if (!(p = s_digits(p)))
             return false;
-        while (isdigit((unsigned char) *p))
-            p++;
         integer = false;
     }
     node->type = TH_JSON_NUMBER;

@@ -154,6 +154,20 @@ static void s_print_classes(const char *what, const size_t *by_class)
     print_message("%s by class:%s\n", what, line);
 }
 
+#define S_NCODES 600 // error codes counted per answer (0..599)
+
+//  The error codes answered and how often, one line.
+static void s_print_codes(const size_t *codes)
+{
+    char line[1024];
+    size_t pos = 0;
+    for (int i = 0; i < S_NCODES && pos < sizeof line - 64; i++)
+        if (codes[i])
+            pos += (size_t) snprintf(line + pos, sizeof line - pos, " %s=%zu",
+                                     proto_errname((proto_err_t) i), codes[i]);
+    print_message("codes answered:%s\n", pos ? line : "");
+}
+
 static int s_visible(const struct dirent *e)
 {
     return e->d_name[0] != '.';
@@ -607,7 +621,7 @@ typedef struct {
 typedef struct {
     size_t sent, by_class[HOSTILE_CLASS_COUNT];
     size_t errors, rejected, accepted, other, fatal, reconnects, silent;
-    size_t codes[600]; // ERROR and REJECTED codes
+    size_t codes[S_NCODES]; // ERROR and REJECTED codes
     size_t oversize, oversize_answers, oversize_accepted;
 } s_auth_t;
 
@@ -680,7 +694,7 @@ static void s_auth_batch(th_env_t *env, s_flooder_t *f, s_auth_t *st)
             uint32_t code = msg->u.error.code;
             if (msg->u.error.fatal) {
                 st->fatal++;
-                st->codes[code < 600 ? code : 0]++;
+                st->codes[code < S_NCODES ? code : 0]++;
                 proto_msg_destroy(&msg);
                 s_reconnect(env, f, st);
                 return;
@@ -688,14 +702,14 @@ static void s_auth_batch(th_env_t *env, s_flooder_t *f, s_auth_t *st)
             done = code == PROTO_ERR_UNEXPECTED;
             if (!done) {
                 st->errors++;
-                st->codes[code < 600 ? code : 0]++;
+                st->codes[code < S_NCODES ? code : 0]++;
             }
         } else if (msg->kind == PROTO_KIND_READY) {
             done = true; // the session had ended quietly; HELLO began a new one
         } else if (msg->kind == PROTO_KIND_REJECTED) {
             st->rejected++;
             uint32_t code = msg->u.receipts.nitems ? msg->u.receipts.items[0].leaf.code : 0;
-            st->codes[code < 600 ? code : 0]++;
+            st->codes[code < S_NCODES ? code : 0]++;
         } else if (msg->kind == PROTO_KIND_ACCEPTED) {
             st->accepted++;
         } else {
@@ -787,13 +801,7 @@ static void test_hostile_broker_auth(void **state)
                   st.sent, (int) N, st.errors, st.rejected, st.accepted, st.other, st.fatal,
                   st.reconnects, st.silent);
     s_print_classes("authenticated flood", st.by_class);
-    char codes[1024];
-    size_t pos = 0;
-    for (int i = 0; i < 600 && pos < sizeof codes - 64; i++)
-        if (st.codes[i])
-            pos += (size_t) snprintf(codes + pos, sizeof codes - pos, " %s=%zu",
-                                     proto_errname((proto_err_t) i), st.codes[i]);
-    print_message("codes answered:%s\n", codes);
+    s_print_codes(st.codes);
     print_message("frames over max_frame: %zu sent on sessions of their own, %zu answers, %zu "
                   "ACCEPTED\n",
                   st.oversize, st.oversize_answers, st.oversize_accepted);
@@ -815,7 +823,7 @@ static void test_hostile_broker_auth(void **state)
 
 typedef struct {
     size_t sent, by_class[HOSTILE_CLASS_COUNT], oversize;
-    size_t replies, ok, failed, codes[600], malformed, extra;
+    size_t replies, ok, failed, codes[S_NCODES], malformed, extra;
 } s_api_t;
 
 static char *s_id_copy(const ah_reply_t *r, const char *path, char out[37])
@@ -1111,13 +1119,7 @@ static void test_hostile_agent_api(void **state)
                   "than one per request\n",
                   st.sent, st.oversize, st.replies, st.ok, st.failed, st.malformed, st.extra);
     s_print_classes("agent API flood", st.by_class);
-    char codes[1024];
-    size_t pos = 0;
-    for (int i = 0; i < 600 && pos < sizeof codes - 64; i++)
-        if (st.codes[i])
-            pos += (size_t) snprintf(codes + pos, sizeof codes - pos, " %s=%zu",
-                                     proto_errname((proto_err_t) i), st.codes[i]);
-    print_message("codes answered:%s\n", codes);
+    s_print_codes(st.codes);
     print_message("A to B through the agents: %d documents submitted, delivered and taken before, "
                   "during and after the flood\n",
                   exchanges);
