@@ -362,7 +362,9 @@ static bool s_connect(agent_t *self)
         zmq_setsockopt(self->monitor, ZMQ_LINGER, &zero, sizeof zero);
     if (!self->monitor ||
         zmq_socket_monitor(self->dealer, monitor,
-                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0 ||
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0 ||
         zmq_connect(self->monitor, monitor) != 0 ||
         zmq_connect(self->dealer, self->config->endpoint) != 0) {
         snprintf(self->last_error, sizeof self->last_error, "cannot connect to %s: %s",
@@ -373,11 +375,39 @@ static bool s_connect(agent_t *self)
     return true;
 }
 
-//  The dealer's handshakes and disconnections: HELLO goes out only over a
-//  connection whose handshake completed.
+//  The broker refused our key at the handshake (ZAP): the agency is not in
+//  its directory yet, or is suspended or revoked, or its key was rotated.
+//  The ZMTP ERROR carries only ZAP's status code, never its text. libzmq
+//  does not reconnect after such a refusal, so the agent starts over itself
+//  with a fresh socket on its back-off (up to broker.reconnect_max), for as
+//  long as it runs: once the directory admits the key, it connects.
+static void s_refused_at_handshake(agent_t *self, uint32_t status)
+{
+    char reason[224];
+    snprintf(reason, sizeof reason,
+             "refused by the broker at the handshake (ZAP status %u): this agency's key is not "
+             "admitted (not in the broker's directory, suspended, revoked, or rotated)",
+             status);
+    bool first = !self->refused;
+    self->refused = true;
+    proto_log_warning("event=handshake_refused status=%u retry_ms=%" PRIu64, status, self->backoff);
+    s_reset(self, reason);
+    //  One event when the refusals start, not one per attempt: an agency
+    //  left out of the directory for a week must not fill the events table.
+    if (first)
+        agent_event(self, "connection", NULL, "bbs", "connected", 0, "refused", 1, "reason",
+                    reason);
+}
+
+//  The dealer's handshakes, failed handshakes and disconnections. HELLO goes
+//  out the moment a handshake completes, before anything else: every new
+//  connection is a new session at the broker (a restarted broker knows
+//  nothing of the old one). A lost connection drops the whole socket, so
+//  nothing queued for the old session (a heartbeat, an ACK) can reach the
+//  broker ahead of the next HELLO once libzmq reconnects.
 static void s_monitor_readable(agent_t *self)
 {
-    for (;;) {
+    while (self->monitor) {
         zmq_msg_t event, address;
         zmq_msg_init(&event);
         if (zmq_msg_recv(&event, self->monitor, ZMQ_DONTWAIT) < 0) {
@@ -385,16 +415,34 @@ static void s_monitor_readable(agent_t *self)
             return;
         }
         uint16_t id = 0;
-        if (zmq_msg_size(&event) >= 2)
+        uint32_t value = 0;
+        if (zmq_msg_size(&event) >= 6) {
             memcpy(&id, zmq_msg_data(&event), 2);
+            memcpy(&value, (const uint8_t *) zmq_msg_data(&event) + 2, 4);
+        }
         zmq_msg_close(&event);
         zmq_msg_init(&address); // the second frame: the endpoint
         zmq_msg_recv(&address, self->monitor, ZMQ_DONTWAIT);
         zmq_msg_close(&address);
-        if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+        if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
             self->linked = true;
-        else if (id == ZMQ_EVENT_DISCONNECTED)
+            s_hello(self);
+        } else if (id == ZMQ_EVENT_DISCONNECTED) {
             self->linked = false;
+            if (self->state != A_OFFLINE)
+                s_reset(self, "lost the connection to the broker");
+        } else if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+            s_refused_at_handshake(self, value);
+        } else if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
+            //  libzmq gives up on the endpoint after a protocol error too
+            //  (e.g. a broker whose CURVE key is not the one pinned).
+            char reason[160];
+            snprintf(reason, sizeof reason,
+                     "the handshake with the broker failed: ZMTP protocol error 0x%x (is "
+                     "broker.public_key this broker's?)",
+                     (unsigned) value);
+            s_reset(self, reason);
+        }
     }
 }
 
@@ -1001,6 +1049,7 @@ static void s_on_ready(agent_t *self, const proto_msg_t *msg)
     self->out_dirty = true;
     self->out_in_flight = 0;
     self->last_error[0] = '\0';
+    self->refused = false;
     proto_log_info("event=connected broker=%s endpoint=%s heartbeat_ms=%u", r->broker,
                    self->config->endpoint, r->heartbeat);
     agent_event(self, "connection", NULL, "bs", "connected", 1, "reason", "READY");

@@ -75,6 +75,7 @@ struct agent {
     void *dealer;  // to the broker
     void *monitor; // PAIR: the dealer's handshakes and disconnections
     bool linked;   // a handshake with the broker succeeded and no disconnection since
+    bool refused;  // the broker refused our key at the handshake; retrying on the back-off
     void *api;     // ROUTER for the local API
     void *pub;     // events
     int signal_pipe[2];

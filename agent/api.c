@@ -1557,10 +1557,11 @@ static void s_cmd_health(s_req_t *req, const msgpack_object *map)
         if (!proto_store_writing(self->kv))
             proto_store_read_end(self->kv);
     }
-    s_ok(req, 10);
+    s_ok(req, 11);
     s_kv_str(&req->pk, "agency", self->agency);
     s_kv_str(&req->pk, "version", TRUC_VERSION);
     s_kv_bool(&req->pk, "connected", self->state == A_READY);
+    s_kv_bool(&req->pk, "refused", self->refused);
     s_kv_u64(&req->pk, "since", self->state_since);
     s_kv_str(&req->pk, "broker", self->config->endpoint);
     s_kv_u64(&req->pk, "outbox", outbox);

@@ -287,8 +287,11 @@ static void s_refused_minute(broker_server_t *self)
     self->refused_unaudited = 0;
 }
 
-static void s_send_error(broker_server_t *self, s_peer_t *p, proto_err_t code, const char *text,
-                         const proto_id_t *ref, bool fatal)
+//  Send ERROR and log it; a fatal one marks the peer for reaping. With
+//  audit, refusals for who the agency is or what it may touch (2xx, 3xx)
+//  also go in the audit chain.
+static void s_send_error_audit(broker_server_t *self, s_peer_t *p, proto_err_t code,
+                               const char *text, const proto_id_t *ref, bool fatal, bool audit)
 {
     proto_msg_t msg;
     memset(&msg, 0, sizeof msg);
@@ -303,16 +306,21 @@ static void s_send_error(broker_server_t *self, s_peer_t *p, proto_err_t code, c
     s_send_msg(self, p, &msg);
     proto_log_info("event=error_sent agency=%s code=%s fatal=%s detail=\"%s\"", p->agency,
                    proto_errname(code), fatal ? "yes" : "no", msg.u.error.message);
-    //  Refusals for who the agency is or what it may touch (2xx, 3xx) go in
-    //  the audit chain; malformed input (1xx) and back-pressure (4xx) are
-    //  only logged and counted, so garbage cannot grow the chain.
-    if (code >= 200 && code < 400 && p->agency[0]) {
+    //  Malformed input (1xx) and back-pressure (4xx) are only logged and
+    //  counted, so garbage cannot grow the chain.
+    if (audit && code >= 200 && code < 400 && p->agency[0]) {
         char detail[200];
         snprintf(detail, sizeof detail, "code=%s %s", proto_errname(code), msg.u.error.message);
         s_audit(self, BROKER_AUDIT_DENIED, p->agency, ref, detail, NULL);
     }
     if (fatal)
         p->dead = true;
+}
+
+static void s_send_error(broker_server_t *self, s_peer_t *p, proto_err_t code, const char *text,
+                         const proto_id_t *ref, bool fatal)
+{
+    s_send_error_audit(self, p, code, text, ref, fatal, true);
 }
 
 // ---------------------------------------------------------------------------
@@ -1452,10 +1460,15 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
         return false;
     }
     if (p->state == S_CONNECTED) {
+        //  ZAP admitted this key, so a message before HELLO is a session out
+        //  of order (typically the agent's session from before a broker
+        //  restart), not a refusal of who the agency is: logged, answered,
+        //  closed, but not audited as denied.
         if (kind == PROTO_KIND_HELLO && job->nframes == 2)
             s_on_hello(self, p, &job->frames[1]);
         else
-            s_send_error(self, p, PROTO_ERR_NOT_AUTHENTICATED, "send HELLO first", NULL, true);
+            s_send_error_audit(self, p, PROTO_ERR_NOT_AUTHENTICATED, "send HELLO first", NULL, true,
+                               false);
         return false;
     }
     switch (kind) {
