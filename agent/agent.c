@@ -642,6 +642,8 @@ proto_err_t agent_outbox_add(agent_t *self, const proto_msg_t *msg, const void *
     proto_buf_free(&body);
     if (!rc)
         self->out_dirty = true;
+    else
+        agent_storage_failed(self, rc); // the map full: the commit would not show it
     return rc;
 }
 
@@ -1012,6 +1014,7 @@ static void s_on_deliver(agent_t *self, proto_msg_t *msg, zmq_msg_t *frames, siz
     proto_err_t nest_rc = proto_store_unnest(self->kv, rc == PROTO_OK);
     if (rc || nest_rc) {
         proto_log_error("event=delivery_not_stored error=%s", proto_errname(rc ? rc : nest_rc));
+        agent_storage_failed(self, rc ? rc : nest_rc);
         return; // not acknowledged: it will come again
     }
     char id_text[37];
@@ -1242,13 +1245,19 @@ static void s_after_commit(agent_t *self, proto_err_t rc)
 static void s_commit(agent_t *self)
 {
     proto_err_t rc = PROTO_OK;
-    if (proto_store_writing(self->kv)) {
+    bool wrote = proto_store_writing(self->kv);
+    if (wrote) {
         rc = proto_store_commit(self->kv);
         if (rc)
             proto_log_error("event=commit_failed error=%s", proto_errname(rc));
     }
     if (self->nafter || self->nacks)
         s_after_commit(self, rc);
+    //  After the replies: what storage.c queues belongs to the next commit.
+    if (wrote && rc)
+        agent_storage_failed(self, rc);
+    else if (wrote)
+        agent_storage_committed(self);
 }
 
 // ---------------------------------------------------------------------------

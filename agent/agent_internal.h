@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "agent.h"
+#include "storage.h"
 #include "proto/identity.h"
 #include "proto/store.h"
 #include "proto/msg.h"
@@ -93,6 +94,7 @@ struct agent {
     uint64_t last_answer; // when the broker last answered an outbox item
     bool out_dirty;       // the outbox may have something to send
     char last_error[256];
+    agent_storage_t storage; // room in the store (storage.c)
     //  After-commit work
     agent_after_t *after;
     size_t nafter, after_cap;

@@ -1557,7 +1557,7 @@ static void s_cmd_health(s_req_t *req, const msgpack_object *map)
         if (!proto_store_writing(self->kv))
             proto_store_read_end(self->kv);
     }
-    s_ok(req, 11);
+    s_ok(req, 12);
     s_kv_str(&req->pk, "agency", self->agency);
     s_kv_str(&req->pk, "version", TRUC_VERSION);
     s_kv_bool(&req->pk, "connected", self->state == A_READY);
@@ -1567,6 +1567,7 @@ static void s_cmd_health(s_req_t *req, const msgpack_object *map)
     s_kv_u64(&req->pk, "outbox", outbox);
     s_kv_u64(&req->pk, "inbox_unread", unread);
     s_kv_u64(&req->pk, "quarantine", quarantine);
+    s_kv_bool(&req->pk, "store_full", self->storage.full);
     s_kv_u64(&req->pk, "directory_serial",
              self->directory ? self->directory->u.directory.serial : 0);
     s_kv_str(&req->pk, "last_error", self->last_error[0] ? self->last_error : NULL);

@@ -3,12 +3,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "proto/log.h"
@@ -25,7 +27,24 @@ struct proto_store {
     int lock_fd;
 };
 
-static proto_err_t s_err(int rc, const char *what)
+//  Less free space than this on the store's file system, after a write
+//  failed, means the write failed for want of space.
+#define KV_NO_SPACE (1u << 20)
+
+//  Is the file system holding the store (nearly) out of space?
+static bool s_out_of_space(const proto_store_t *self, uint64_t *avail)
+{
+    int fd = -1;
+    struct statvfs fs;
+    *avail = 0;
+    if (!self || !self->env || mdb_env_get_fd(self->env, &fd) != 0 || fd < 0 ||
+        fstatvfs(fd, &fs) != 0)
+        return false;
+    *avail = (uint64_t) fs.f_bavail * fs.f_frsize;
+    return *avail < KV_NO_SPACE;
+}
+
+static proto_err_t s_err(const proto_store_t *self, int rc, const char *what)
 {
     if (rc == 0)
         return PROTO_OK;
@@ -33,6 +52,17 @@ static proto_err_t s_err(int rc, const char *what)
         return PROTO_ERR_NOT_FOUND;
     if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT)
         return PROTO_ERR_STORE_FULL;
+    //  LMDB reports a short write as EIO ("short write, filesystem full?"):
+    //  that is how a full file system usually shows when a commit writes
+    //  several pages at once. Where the disk is indeed out of space it is a
+    //  full store, which the caller can act on (free space, retry), not a
+    //  broken one.
+    uint64_t avail;
+    if (rc == EIO && s_out_of_space(self, &avail)) {
+        proto_log_warning("event=store_full op=%s lmdb=%d error=\"%s\" disk_free=%" PRIu64, what,
+                          rc, mdb_strerror(rc), avail);
+        return PROTO_ERR_STORE_FULL;
+    }
     proto_log_error("event=store_error op=%s lmdb=%d error=\"%s\"", what, rc, mdb_strerror(rc));
     return PROTO_ERR_STORE;
 }
@@ -144,7 +174,7 @@ proto_err_t proto_store_begin(proto_store_t *self)
     int rc = mdb_txn_begin(self->env, NULL, 0, &self->txn);
     if (rc) {
         self->txn = NULL;
-        return s_err(rc, "begin");
+        return s_err(self, rc, "begin");
     }
     self->writing = true;
     return PROTO_OK;
@@ -159,7 +189,7 @@ proto_err_t proto_store_commit(proto_store_t *self)
     int rc = mdb_txn_commit(self->txn);
     self->txn = NULL;
     self->writing = false;
-    return s_err(rc, "commit");
+    return s_err(self, rc, "commit");
 }
 
 void proto_store_abort(proto_store_t *self)
@@ -187,7 +217,7 @@ proto_err_t proto_store_nest(proto_store_t *self)
     MDB_txn *child;
     int rc = mdb_txn_begin(self->env, self->txn, 0, &child);
     if (rc)
-        return s_err(rc, "nest");
+        return s_err(self, rc, "nest");
     self->outer = self->txn;
     self->txn = child;
     return PROTO_OK;
@@ -204,7 +234,7 @@ proto_err_t proto_store_unnest(proto_store_t *self, bool keep)
         mdb_txn_abort(self->txn);
     self->txn = self->outer;
     self->outer = NULL;
-    return s_err(rc, "unnest");
+    return s_err(self, rc, "unnest");
 }
 
 proto_err_t proto_store_read_begin(proto_store_t *self)
@@ -214,7 +244,7 @@ proto_err_t proto_store_read_begin(proto_store_t *self)
     int rc = mdb_txn_begin(self->env, NULL, MDB_RDONLY, &self->txn);
     if (rc) {
         self->txn = NULL;
-        return s_err(rc, "read_begin");
+        return s_err(self, rc, "read_begin");
     }
     self->writing = false;
     return PROTO_OK;
@@ -234,7 +264,7 @@ proto_err_t proto_store_get(proto_store_t *self, int table, const void *key, siz
     if (!self->txn || table < 0 || (size_t) table >= self->ntables)
         return PROTO_ERR_INTERNAL;
     MDB_val k = s_val(key, klen), v;
-    proto_err_t rc = s_err(mdb_get(self->txn, self->dbi[table], &k, &v), "get");
+    proto_err_t rc = s_err(self, mdb_get(self->txn, self->dbi[table], &k, &v), "get");
     if (!rc) {
         *value = v.mv_data;
         *vlen = v.mv_size;
@@ -258,7 +288,7 @@ proto_err_t proto_store_reserve(proto_store_t *self, int table, const void *key,
     if (!self->writing || table < 0 || (size_t) table >= self->ntables)
         return PROTO_ERR_INTERNAL;
     MDB_val k = s_val(key, klen), v = { .mv_size = vlen, .mv_data = NULL };
-    proto_err_t rc = s_err(mdb_put(self->txn, self->dbi[table], &k, &v, MDB_RESERVE), "put");
+    proto_err_t rc = s_err(self, mdb_put(self->txn, self->dbi[table], &k, &v, MDB_RESERVE), "put");
     if (!rc)
         *where = v.mv_data;
     return rc;
@@ -270,7 +300,7 @@ proto_err_t proto_store_del(proto_store_t *self, int table, const void *key, siz
         return PROTO_ERR_INTERNAL;
     MDB_val k = s_val(key, klen);
     int rc = mdb_del(self->txn, self->dbi[table], &k, NULL);
-    return rc == MDB_NOTFOUND ? PROTO_OK : s_err(rc, "del");
+    return rc == MDB_NOTFOUND ? PROTO_OK : s_err(self, rc, "del");
 }
 
 size_t proto_store_scan(proto_store_t *self, int table, const void *from, size_t flen,
@@ -314,6 +344,12 @@ uint64_t proto_store_next(proto_store_t *self, int table, const char *name)
     return proto_store_put(self, table, name, strlen(name), buf, sizeof buf) == PROTO_OK ? next : 0;
 }
 
+bool proto_store_disk_low(const proto_store_t *self)
+{
+    uint64_t avail;
+    return s_out_of_space(self, &avail);
+}
+
 void proto_store_usage(proto_store_t *self, uint64_t *used, uint64_t *size)
 {
     MDB_envinfo info;
@@ -334,7 +370,7 @@ proto_err_t proto_store_backup(proto_store_t *self, const char *dir, char *errbu
     int rc = mdb_env_copy2(self->env, dir, MDB_CP_COMPACT);
     if (rc) {
         snprintf(errbuf, errlen, "copy to %s failed: %s", dir, mdb_strerror(rc));
-        return rc == ENOSPC ? PROTO_ERR_STORE_FULL : PROTO_ERR_IO;
+        return rc == ENOSPC || rc == EDQUOT ? PROTO_ERR_STORE_FULL : PROTO_ERR_IO;
     }
     return PROTO_OK;
 }

@@ -22,6 +22,12 @@
                        nothing; when space returns it accepts again.
                        Skipped, with the reason, where a file system cannot
                        be mounted.
+    recv_disk_full     the receiving agent's data directory is a small
+                       tmpfs, filled up: documents for it wait, its
+                       `health` shows store_full, a request that stores
+                       something is answered ERR_STORE_FULL; when space
+                       returns it stores them, with a `store` event each
+                       way. Skipped like disk_full.
     soak               (label soak, not in the default run) a steady load
                        for TRUC_SOAK_SECONDS (default 600) while the memory
                        (RssAnon, VmRSS) and open file descriptors of the
@@ -788,7 +794,126 @@ static void test_disk_full(void **state)
 }
 
 // ---------------------------------------------------------------------------
-//  3. soak
+//  3. recv_disk_full
+
+#define S_RECV_DOCS 4
+#define S_RECV_ATT  (256 * 1024) // attachment bytes per document
+
+static char s_agent_mount[TH_PATH_MAX]; // the agent data directory mounted, for the teardown
+
+static bool s_store_full(const ah_reply_t *r, void *arg)
+{
+    return ah_is_ok(r) && ah_bool(r->map, "store_full") == *(const int *) arg;
+}
+
+static bool s_in_inbox(const ah_reply_t *r, const char *id)
+{
+    const msgpack_object *list = ah_get(r->map, "documents");
+    for (uint32_t i = 0; list && list->type == MSGPACK_OBJECT_ARRAY && i < list->via.array.size;
+         i++)
+        if (ah_str_is(&list->via.array.ptr[i], "id", id))
+            return true;
+    return false;
+}
+
+static bool s_sent_accepted_at(const ah_reply_t *r, void *arg)
+{
+    (void) arg;
+    return ah_is_ok(r) && ah_str_is(r->map, "document.state", "accepted");
+}
+
+static void test_recv_disk_full(void **state)
+{
+    ah_env_t *env = *state;
+    ah_broker_start(env);
+    ah_agent_t *b = ah_agent_new(env, TH_B, NULL, 0, NULL);
+    char why[TH_PATH_MAX + 64];
+    if (!s_mount_tmpfs(ah_agent_data(b), why, sizeof why)) {
+        th_print("SKIPPED disk_full at the receiving agent: cannot mount a small file system "
+                 "here (%s); run as root to prove the full-disk behaviour",
+                 why);
+        ah_pass(env);
+        skip();
+    }
+    snprintf(s_agent_mount, sizeof s_agent_mount, "%s", ah_agent_data(b));
+    ah_agent_start(b);
+    ah_agent_t *a = ah_agent_run(env, TH_A, 0, NULL);
+    ah_wait_directory(a);
+    ah_wait_connected(b, true);
+
+    //  B's disk nearly full: less room than one document. The first commit
+    //  that needs more is cut short by the file system, which LMDB reports
+    //  as EIO (a short write), not ENOSPC: it must still read as a full
+    //  store. A request at B that stores something comes first.
+    char filler[TH_PATH_MAX + 16];
+    snprintf(filler, sizeof filler, "%s/filler", ah_agent_data(b));
+    s_fill(filler, S_RECV_ATT / 2);
+    static uint8_t blob[S_RECV_ATT];
+    randombytes_buf(blob, sizeof blob);
+    const char *to_a[] = { th_code(TH_A) };
+    ah_reply_t *r =
+        ah_call(b, "{cmd:s doc:{to:A type:s subject:s} attachments:[{name:s type:s data:x}]}",
+                "submit", to_a, (size_t) 1, S_TYPE, "Gửi từ đơn vị đĩa đầy", "ho-so.pdf",
+                "application/pdf", blob, sizeof blob);
+    ah_expect_error(r, PROTO_ERR_STORE_FULL, NULL, "submit at B on a full disk");
+    ah_reply_destroy(&r);
+    int full = 1;
+    r = ah_poll(b, s_store_full, &full, "B's health shows store_full", "{cmd:s}", "health");
+    ah_reply_destroy(&r);
+
+    //  Documents for B: it cannot store them, so it does not list them.
+    const char *to[] = { th_code(TH_B) };
+    char ids[S_RECV_DOCS][37];
+    for (int i = 0; i < S_RECV_DOCS; i++) {
+        randombytes_buf(blob, sizeof blob);
+        r = ah_call(a, "{cmd:s doc:{to:A type:s subject:s} attachments:[{name:s type:s data:x}]}",
+                    "submit", to, (size_t) 1, S_TYPE, "Gửi khi đĩa bên nhận đầy", "ho-so.pdf",
+                    "application/pdf", blob, sizeof blob);
+        ah_expect_ok(r, "submit to B");
+        snprintf(ids[i], sizeof ids[i], "%s", ah_str(r->map, "id"));
+        ah_reply_destroy(&r);
+    }
+    for (int i = 0; i < S_RECV_DOCS; i++) {
+        r = ah_poll(a, s_sent_accepted_at, NULL, "A's document accepted by the broker",
+                    "{cmd:s id:s}", "sent", ids[i]);
+        ah_reply_destroy(&r);
+    }
+    r = ah_call(b, "{cmd:s limit:i}", "inbox", 1000);
+    for (int i = 0; i < S_RECV_DOCS; i++)
+        th_check(!s_in_inbox(r, ids[i]), "B lists %s although its disk is full", ids[i]);
+    ah_reply_destroy(&r);
+    th_print("full disk at B: store_full shown, a submit answered ERR_STORE_FULL, nothing listed");
+
+    //  Space returns: the broker pushes again what B did not acknowledge
+    //  (after at most its 30 s repush), B stores it, and says so.
+    th_check(unlink(filler) == 0, "unlink %s: %s", filler, strerror(errno));
+    uint64_t deadline = s_ms() + S_STALL_MS;
+    int listed = 0;
+    while (listed < S_RECV_DOCS) {
+        th_check(s_ms() < deadline,
+                 "only %d of %d documents reached B's inbox after space returned", listed,
+                 S_RECV_DOCS);
+        th_sleep_ms(AH_POLL_MS);
+        r = ah_call(b, "{cmd:s limit:i}", "inbox", 1000);
+        listed = 0;
+        for (int i = 0; i < S_RECV_DOCS; i++)
+            listed += s_in_inbox(r, ids[i]);
+        ah_reply_destroy(&r);
+    }
+    full = 0;
+    r = ah_poll(b, s_store_full, &full, "B's health: store_full over", "{cmd:s}", "health");
+    ah_reply_destroy(&r);
+    ah_events_wait(b, "store", "full", "true", NULL);
+    ah_events_wait(b, "store", "full", "false", NULL);
+    th_check(ah_events_count(b, "inbox.new", NULL) == S_RECV_DOCS, "B announced %zu inbox.new",
+             ah_events_count(b, "inbox.new", NULL));
+    th_print("space back at B: %d documents stored, store events full=true then full=false",
+             listed);
+    ah_pass(env);
+}
+
+// ---------------------------------------------------------------------------
+//  4. soak
 
 //  RssAnon is the process's own memory (heap, stacks); RssFile is mostly
 //  the store's memory map, which grows with the data kept and belongs to
@@ -902,6 +1027,10 @@ static int s_teardown(void **state)
             th_broker_kill(env->th);
         umount2(env->th->data, MNT_DETACH);
     }
+    if (s_agent_mount[0]) {
+        umount2(s_agent_mount, MNT_DETACH);
+        s_agent_mount[0] = '\0';
+    }
     return ah_teardown(state);
 }
 
@@ -924,6 +1053,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         S_TEST(test_crash_consistency),
         S_TEST(test_disk_full),
+        S_TEST(test_recv_disk_full),
         S_TEST(test_soak),
     };
     return th_run_tests("test_chaos", "truc chaos", tests, sizeof tests / sizeof tests[0],

@@ -34,7 +34,9 @@ void proto_store_destroy(proto_store_t **self_p);
 
 //  Transactions: begin is a no-op when a write transaction is open.
 //  commit is durable; on failure everything since begin is gone and the
-//  result is PROTO_ERR_STORE_FULL (map or disk full) or PROTO_ERR_STORE.
+//  result is PROTO_ERR_STORE_FULL (map or disk full: ENOSPC, EDQUOT, or
+//  LMDB's EIO for a short write on a file system out of space) or
+//  PROTO_ERR_STORE.
 proto_err_t proto_store_begin(proto_store_t *self) PROTO_MUST_CHECK;
 proto_err_t proto_store_commit(proto_store_t *self) PROTO_MUST_CHECK;
 void proto_store_abort(proto_store_t *self);
@@ -65,6 +67,10 @@ size_t proto_store_scan(proto_store_t *self, int table, const void *from, size_t
                         proto_store_fn *fn, void *arg);
 //  Number of entries in a table.
 size_t proto_store_count(proto_store_t *self, int table);
+
+//  True when the file system holding the store has less than 1 MiB free
+//  for this process (a write may fail for want of space).
+bool proto_store_disk_low(const proto_store_t *self);
 
 //  Bytes in use in the map, and the map size.
 void proto_store_usage(proto_store_t *self, uint64_t *used, uint64_t *size);
