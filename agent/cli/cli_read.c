@@ -767,10 +767,11 @@ static const char s_health_usage[] =
     "usage: truc health\n"
     "\n"
     "The agent's state: its agency, whether it is connected to the broker (and\n"
-    "since when), documents and notices waiting in the outbox, unread documents,\n"
-    "quarantined documents, the agency directory's serial, the last connection\n"
-    "problem. Exits 0 whenever the agent answers, connected or not (scripts: use\n"
-    "--json and read \"connected\").\n"
+    "since when), whether the broker refuses its key (refused), documents and\n"
+    "notices waiting in the outbox, unread documents, quarantined documents,\n"
+    "whether its disk is full (store_full), the agency directory's serial, the\n"
+    "last connection problem. Exits 0 whenever the agent answers, connected or\n"
+    "not (scripts: use --json and read \"connected\").\n"
     "\n" CLI_GLOBAL_HELP "\n" CLI_EXIT_HELP;
 
 static void s_health_print(const msgpack_object *root, void *arg)

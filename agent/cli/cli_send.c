@@ -45,10 +45,18 @@ static void s_report_outbox(cli_agent_t *agent, const char *what)
         const msgpack_object *root = cli_reply_root(reply);
         if (cli_get_bool(root, "connected") == 0) {
             char broker[512], error[1024];
-            fprintf(stderr,
-                    "stored in the outbox as %s; the broker is unreachable: it will be sent when "
-                    "the connection returns\n",
-                    what);
+            //  One line that says where the thing is; the agent's last error
+            //  only as a detail (it retries by itself either way).
+            if (cli_get_bool(root, "refused") == 1)
+                fprintf(stderr,
+                        "stored in the outbox as %s; the broker refuses this agency's key for "
+                        "now: it will be sent once the broker's operator admits the agency\n",
+                        what);
+            else
+                fprintf(stderr,
+                        "stored in the outbox as %s; the broker is unavailable right now: it "
+                        "will be sent when the connection returns\n",
+                        what);
             const char *b = cli_get_text(root, "broker", broker, sizeof broker);
             const char *e = cli_get_text(root, "last_error", error, sizeof error);
             if (b || e)

@@ -110,5 +110,33 @@ wait_for 30 bash -c "! '$TRUC' --data-dir agent-$A health --json | grep -qE '\"c
 check "send while the broker is down" 0 "outbox" -- ta send --to $B --type T --subject "Khi mất kết nối"
 check "health shows the outbox" 0 '"outbox": *1' -- ta health --json
 
+# The broker comes back on the same endpoint, and A's outbox drains.
+start_broker() {
+  "$BROKER" --identity keys/hub.secret --directory dir.ini --data-dir broker \
+    --endpoint "$endpoint" --set network.heartbeat=1s >>broker.log 2>&1 &
+  broker_pid=$!
+  pids+=($broker_pid)
+}
+drained() { "$TRUC" --data-dir "agent-$A" health --json | grep -qE '"outbox": *0'; }
+start_broker
+wait_for 30 connected $A || bad "A did not reconnect after the broker came back"
+wait_for 30 drained || bad "A's outbox did not drain: $(ta health --json)"
+
+# A quick restart while A is connected: A's next heartbeat would reach the
+# new broker before HELLO. Sends meanwhile each say once, in words, where the
+# document is, and none shows a protocol error (ERR_NOT_AUTHENTICATED).
+kill -TERM "$broker_pid"; wait "$broker_pid" 2>/dev/null
+start_broker
+sends=0 until=$((SECONDS + 4))
+while [ $SECONDS -lt $until ]; do
+  out=$(ta send --to $B --type T --subject "Khi trục khởi động lại" 2>&1) || bad "send during the restart: $out"
+  sends=$((sends + 1))
+  grep -q "ERR_" <<<"$out" && bad "send during the restart shows a protocol error: $out"
+  lines=$(grep -c "outbox" <<<"$out")
+  [ "$lines" -le 1 ] || bad "send during the restart says it $lines times: $out"
+done
+wait_for 30 connected $A || bad "A did not reconnect after the quick restart ($sends sends)"
+wait_for 30 drained || bad "A's outbox did not drain after the quick restart: $(ta health --json)"
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
