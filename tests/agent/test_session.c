@@ -7,10 +7,11 @@
 
       refused_retry   an agent refused at the handshake keeps trying on its
                       back-off: an agency added to the directory after its
-                      agent started, and an agency suspended then
-                      reinstated, both show `refused` in `health` and as an
-                      event, then connect by themselves and receive what
-                      waits for them.
+                      agent started, an agency suspended then reinstated,
+                      and an agency whose key was rotated before the
+                      broker's directory had the new one all show
+                      `refused` in `health` and as an event, then connect
+                      by themselves and receive what waits for them.
       restart_quiet   broker restarts with agents connected: every agent
                       comes back with HELLO first, so the broker answers no
                       ERR_NOT_AUTHENTICATED; a heartbeat before HELLO (an
@@ -23,6 +24,7 @@
     Usage: test_session TRUC_BROKER TRUC_KEYS TRUC_AGENT TRUC_ADMIN [TEST_NAME]
     (or the same names in the environment).
 */
+#include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -204,6 +206,25 @@ static void test_refused_retry(void **state)
     s_reload(env);
     s_expect_connects(b, "B, reinstated");
     s_inbox_wait(b, to_b);
+
+    //  C's key rotated at the agency before the broker's directory has the
+    //  new one: refused until the operator's rekey, then connected.
+    char keys2[TH_PATH_MAX + 16], secret[TH_PATH_MAX + 32], rotated[TH_PATH_MAX + 64];
+    snprintf(keys2, sizeof keys2, "%s/keys2", env->th->root);
+    s_keys(env, (const char *const[]){ "new", "--agency", th_code(TH_C), "--out", keys2, NULL });
+    snprintf(secret, sizeof secret, "%s/%s.secret", env->th->keys, th_code(TH_C));
+    snprintf(rotated, sizeof rotated, "%s/%s.secret", keys2, th_code(TH_C));
+    th_check(rename(rotated, secret) == 0, "rename %s: %s", rotated, strerror(errno));
+    s_id_t to_c;
+    s_submit(a, TH_C, "Chờ đơn vị đổi khóa", to_c);
+    ah_agent_t *c = ah_agent_run(env, TH_C, 0, s_fast_retry);
+    s_expect_refused(c, "C, with a key the broker does not know yet");
+    snprintf(public, sizeof public, "%s/%s.public", keys2, th_code(TH_C));
+    s_keys(env,
+           (const char *const[]){ "directory", "rekey", "--dir", env->th->dirfile, public, NULL });
+    s_reload(env);
+    s_expect_connects(c, "C, once the directory holds its new key");
+    s_inbox_wait(c, to_c);
     ah_pass(env);
 }
 
