@@ -1268,6 +1268,9 @@ agent_t *agent_new(const agent_config_t *config, char *errbuf, size_t errlen)
         proto_store_open(config->data_dir, config->map_size, s_tables, T_COUNT, errbuf, errlen);
     if (!self->kv)
         goto fail;
+    self->files = agent_files_new(config, errbuf, errlen);
+    if (!self->files)
+        goto fail;
     //  The last directory snapshot the broker signed, so deliveries can be
     //  checked even before the broker is reachable again.
     const void *dir_body;
@@ -1416,6 +1419,7 @@ void agent_destroy(agent_t **self_p)
         }
     if (self->ctx)
         zmq_ctx_term(self->ctx);
+    agent_files_destroy(&self->files);
     for (size_t i = 0; i < self->nafter; i++) {
         free(self->after[i].route.data);
         free(self->after[i].body.data);

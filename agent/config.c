@@ -42,6 +42,12 @@ const proto_opt_t agent_config_table[] = {
     OPT("api", "max_document", PROTO_OPT_SIZE, max_document, "256M", 1024, 100ull << 30, false,
         "Largest sum of attachment sizes the agent accepts from the DMS (the broker may accept "
         "less: see its READY limits)."),
+    OPT("api", "allowed_dirs", PROTO_OPT_STRING, allowed_dirs, "", 0, 0, false,
+        "Directories, separated by ':', under which the agent reads attachments a request "
+        "names by path and writes those fetch stores; absolute, each must exist. Nothing "
+        "below them is reached through a symbolic link, and the agent's key, passphrase and "
+        "data directory are refused always. Empty: only the exchange directory beside the "
+        "data directory (DATA_DIR/../exchange)."),
     OPT("store", "map_size", PROTO_OPT_SIZE, map_size, "16G", 16u << 20, 1ull << 44, false,
         "Maximum size of the agent's store (the LMDB map)."),
     OPT("log", "level", PROTO_OPT_LOG_LEVEL, log_level, "info", 0, 0, false,

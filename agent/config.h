@@ -28,6 +28,7 @@ typedef struct {
     char *events_endpoint; // empty: ipc://DATA_DIR/events.sock
     uint64_t max_request;  // bytes in one API request
     uint64_t max_document; // bytes of attachments the agent accepts from the DMS
+    char *allowed_dirs;    // ':'-separated; attachment paths and fetch dirs (agent/files.h)
     //  [store]
     uint64_t map_size;
     //  [log]
