@@ -1196,6 +1196,37 @@ static void test_api_errors(void **state)
                 (size_t) 3000, "y.pdf", "application/pdf", bytes, (size_t) 3000);
     ah_expect_error(r, PROTO_ERR_TOO_LARGE, "attachments[1]", "attachments too large together");
     ah_reply_destroy(&r);
+    //  Two attachments that would be one file once fetched: the same name,
+    //  another case, another Unicode form (NFC against NFD).
+    static const char *const twins[][2] = {
+        { "qd.pdf", "qd.pdf" },
+        { "qd.pdf", "QD.PDF" },
+        { "Vi\xe1\xbb\x87t.pdf", "vie\xcc\xa3\xcc\x82t.pdf" },
+    };
+    for (size_t i = 0; i < sizeof twins / sizeof twins[0]; i++) {
+        r = ah_call(a,
+                    "{cmd:s doc:{to:A type:s subject:s} attachments:[{name:s type:s data:x} "
+                    "{name:s type:s data:x}]}",
+                    "submit", to_b, (size_t) 1, S_TYPE, S_SUBJECT, twins[i][0], "application/pdf",
+                    bytes, (size_t) 10, twins[i][1], "application/pdf", bytes + 10, (size_t) 10);
+        ah_expect_error(r, PROTO_ERR_DUP_NAME, "doc.att[1].name", twins[i][1]);
+        ah_reply_destroy(&r);
+    }
+    //  200 characters are allowed, but not over 255 bytes: 86 x U+1EC7.
+    char long_name[3 * 86 + 1] = "";
+    for (int i = 0; i < 86; i++)
+        strcat(long_name, "\xe1\xbb\x87");
+    r = ah_call(a, "{cmd:s doc:{to:A type:s subject:s} attachments:[{name:s type:s data:x}]}",
+                "submit", to_b, (size_t) 1, S_TYPE, S_SUBJECT, long_name, "application/pdf", bytes,
+                (size_t) 10);
+    ah_expect_error(r, PROTO_ERR_LIMIT, "doc.att[0].name", "a name of 258 bytes");
+    ah_reply_destroy(&r);
+    long_name[3 * 85] = '\0';
+    r = ah_call(a, "{cmd:s doc:{to:A type:s subject:s} attachments:[{name:s type:s data:x}]}",
+                "submit", to_b, (size_t) 1, S_TYPE, S_SUBJECT, long_name, "application/pdf", bytes,
+                (size_t) 10);
+    ah_expect_ok(r, "a name of 255 bytes");
+    ah_reply_destroy(&r);
 
     //  Ids.
     proto_id_t random_id;
