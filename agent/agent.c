@@ -24,6 +24,7 @@
 
 #include "agent_internal.h"
 #include "proto/agency.h"
+#include "proto/daemon.h"
 #include "proto/log.h"
 #include "proto/merkle.h"
 #include "proto/sign.h"
@@ -1300,18 +1301,22 @@ agent_t *agent_new(const agent_config_t *config, char *errbuf, size_t errlen)
     int64_t max_request = (int64_t) config->max_request;
     zmq_setsockopt(self->api, ZMQ_MAXMSGSIZE, &max_request, sizeof max_request);
     char endpoint[4200];
-    if (config->api_endpoint[0]) {
-        if (strncmp(config->api_endpoint, "tcp://127.", 10) != 0 &&
-            strncmp(config->api_endpoint, "tcp://[::1]", 11) != 0 &&
-            strncmp(config->api_endpoint, "ipc://", 6) != 0) {
-            snprintf(errbuf, errlen, "api.endpoint %s is not an ipc:// or loopback tcp:// endpoint",
-                     config->api_endpoint);
+    //  Requests sign documents and events carry senders and subjects: both
+    //  stay on this host, whoever can reach them is trusted as the DMS.
+    static const char *const names[2] = { "api.endpoint", "api.events_endpoint" };
+    const char *const given[2] = { config->api_endpoint, config->events_endpoint };
+    for (int i = 0; i < 2; i++)
+        if (given[i][0] && !proto_endpoint_is_local(given[i])) {
+            snprintf(errbuf, errlen,
+                     "%s %s is not an ipc:// or loopback tcp:// endpoint (127.x.y.z or [::1] "
+                     "with a port)",
+                     names[i], given[i]);
             goto fail;
         }
+    if (config->api_endpoint[0])
         snprintf(endpoint, sizeof endpoint, "%s", config->api_endpoint);
-    } else {
+    else
         snprintf(endpoint, sizeof endpoint, "ipc://%s/api.sock", config->data_dir);
-    }
     if (s_bind_ipc(self->api, endpoint, errbuf, errlen) != 0)
         goto fail;
     if (config->events_endpoint[0])

@@ -36,7 +36,9 @@ const proto_opt_t agent_config_table[] = {
         "Local API endpoint for the DMS and the truc command (agent/API.md). Empty: "
         "ipc://DATA_DIR/api.sock (mode 0600). A tcp:// endpoint must be on 127.0.0.1."),
     OPT("api", "events_endpoint", PROTO_OPT_STRING, events_endpoint, "", 0, 0, false,
-        "Where events are published (ZeroMQ PUB). Empty: ipc://DATA_DIR/events.sock."),
+        "Where events are published (ZeroMQ PUB): they carry senders and subjects. Empty: "
+        "ipc://DATA_DIR/events.sock. As for api.endpoint, a tcp:// endpoint must be on "
+        "127.0.0.1 (or [::1])."),
     OPT("api", "max_request", PROTO_OPT_SIZE, max_request, "300M", 65536, 1ull << 32, false,
         "Largest API request (attachments may travel inline)."),
     OPT("api", "max_document", PROTO_OPT_SIZE, max_document, "256M", 1024, 100ull << 30, false,

@@ -42,6 +42,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1547,6 +1550,93 @@ static void test_fetch_symlinks(void **state)
 }
 
 // ---------------------------------------------------------------------------
+//  Local services on the network: the agent's events (senders, subjects)
+//  and the broker's admin socket (suspend, revoke; no authentication).
+
+//  True if something accepts TCP connections on 127.0.0.1:port.
+static bool s_listening(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    th_check(fd >= 0, "socket: %s", strerror(errno));
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons((uint16_t) port) };
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool up = connect(fd, (struct sockaddr *) &addr, sizeof addr) == 0;
+    close(fd);
+    return up;
+}
+
+//  Run truc-agent for agency A with one more --set; it must refuse to start
+//  and name the option.
+static void s_agent_refuses(ah_env_t *env, const char *set, const char *option)
+{
+    th_env_t *th = env->th;
+    char key[TH_PATH_MAX + 32], data[TH_PATH_MAX + 32], out[4096];
+    snprintf(key, sizeof key, "%s/%s.secret", th->keys, th_code(TH_A));
+    snprintf(data, sizeof data, "%s/agent-refused", th->root);
+    th_check(mkdir(data, 0700) == 0 || errno == EEXIST, "mkdir %s", data);
+    const char *args[] = { "--identity",
+                           key,
+                           "--data-dir",
+                           data,
+                           "--broker",
+                           "tcp://127.0.0.1:9",
+                           "--broker-key",
+                           env->broker_public,
+                           "--set",
+                           set,
+                           NULL };
+    int status = ah_run(env, args, out, sizeof out);
+    th_check(WIFEXITED(status) && WEXITSTATUS(status) != 0 && th_contains(out, option),
+             "truc-agent with %s: exit status %d, expected a refusal naming %s:\n%s", set,
+             WIFEXITED(status) ? WEXITSTATUS(status) : -1, option, out);
+}
+
+static void test_local_endpoints(void **state)
+{
+    ah_env_t *env = *state;
+    th_env_t *th = env->th;
+    int port = th_port_outside_ephemeral();
+    th_check(port > 0, "no free port");
+    char set[128];
+
+    //  The events endpoint on every interface, or on a host's address.
+    snprintf(set, sizeof set, "api.events_endpoint=tcp://0.0.0.0:%d", port);
+    s_agent_refuses(env, set, "api.events_endpoint");
+    snprintf(set, sizeof set, "api.events_endpoint=tcp://*:%d", port);
+    s_agent_refuses(env, set, "api.events_endpoint");
+    snprintf(set, sizeof set, "api.endpoint=tcp://127.0.0.1.nip.io:%d", port);
+    s_agent_refuses(env, set, "api.endpoint");
+    th_check(!s_listening(port), "something listens on port %d after the refusals", port);
+
+    //  The broker's admin socket likewise, before it binds anything.
+    snprintf(set, sizeof set, "network.admin_endpoint=tcp://0.0.0.0:%d", port);
+    const char *args[] = { "--config", th->config, "--set", set, NULL };
+    int index = th_spawn(th, args);
+    int status = 0;
+    if (!th_wait_exit(th, index, TH_START_TIMEOUT_MS, &status)) {
+        kill(th->procs[index], SIGKILL);
+        th_wait_exit(th, index, TH_STOP_TIMEOUT_MS, NULL);
+        th_check(false, "truc-broker started with %s", set);
+    }
+    static char log[64 * 1024];
+    th_read_file(th->logs[index], log, sizeof log);
+    th_check(WIFEXITED(status) && WEXITSTATUS(status) != 0 &&
+                 th_contains(log, "network.admin_endpoint"),
+             "truc-broker with %s: expected a refusal naming the option:\n%s", set, log);
+    th_check(!s_listening(port), "something listens on port %d after the broker's refusal", port);
+
+    //  On loopback both work: a subscriber on this host gets the events.
+    snprintf(set, sizeof set, "api.events_endpoint=tcp://127.0.0.1:%d", port);
+    const char *sets[] = { set, NULL };
+    ah_broker_start(env);
+    ah_agent_t *a = ah_agent_run(env, TH_A, 0, sets);
+    th_check(s_listening(port), "the agent's events are not on 127.0.0.1:%d", port);
+    ah_agent_stop(a);
+    ah_broker_stop(env);
+    ah_pass(env);
+}
+
+// ---------------------------------------------------------------------------
 
 #define S_TEST(f)       cmocka_unit_test_setup_teardown(f, th_setup, th_teardown)
 #define S_AGENT_TEST(f) cmocka_unit_test_setup_teardown(f, ah_setup, ah_teardown)
@@ -1579,6 +1669,7 @@ int main(int argc, char **argv)
         S_AGENT_TEST(test_agent_impersonation),
         S_AGENT_TEST(test_attachment_paths),
         S_AGENT_TEST(test_fetch_symlinks),
+        S_AGENT_TEST(test_local_endpoints),
     };
     return th_run_tests("test_security", "truc security", tests, sizeof tests / sizeof tests[0],
                         argc > 5 ? argv[5] : NULL);
