@@ -1213,14 +1213,25 @@ void agent_signal(agent_t *self, int signal_number)
     (void) written;
 }
 
-static int s_bind_ipc(void *socket, const char *endpoint, char *errbuf, size_t errlen)
+//  Bind; an ipc:// socket file gets api.socket_mode and api.socket_group
+//  whatever the umask (abstract ipc://@ sockets have no file).
+static int s_bind_ipc(void *socket, const char *endpoint, unsigned mode, long gid, char *errbuf,
+                      size_t errlen)
 {
     if (zmq_bind(socket, endpoint) != 0) {
         snprintf(errbuf, errlen, "cannot bind %s: %s", endpoint, zmq_strerror(zmq_errno()));
         return -1;
     }
-    if (strncmp(endpoint, "ipc://", 6) == 0 && chmod(endpoint + 6, 0600) != 0) {
-        snprintf(errbuf, errlen, "cannot restrict %s: %s", endpoint + 6, strerror(errno));
+    if (strncmp(endpoint, "ipc://", 6) != 0 || endpoint[6] == '@')
+        return 0;
+    const char *path = endpoint + 6;
+    if (gid >= 0 && chown(path, (uid_t) -1, (gid_t) gid) != 0) {
+        snprintf(errbuf, errlen, "cannot give %s to group %ld (api.socket_group): %s", path, gid,
+                 strerror(errno));
+        return -1;
+    }
+    if (chmod(path, (mode_t) mode) != 0) {
+        snprintf(errbuf, errlen, "cannot set the mode of %s: %s", path, strerror(errno));
         return -1;
     }
     return 0;
@@ -1317,13 +1328,17 @@ agent_t *agent_new(const agent_config_t *config, char *errbuf, size_t errlen)
         snprintf(endpoint, sizeof endpoint, "%s", config->api_endpoint);
     else
         snprintf(endpoint, sizeof endpoint, "ipc://%s/api.sock", config->data_dir);
-    if (s_bind_ipc(self->api, endpoint, errbuf, errlen) != 0)
+    unsigned mode = 0600;
+    long gid = -1;
+    if (agent_config_socket(config, &mode, &gid, errbuf, errlen) != PROTO_OK)
+        goto fail;
+    if (s_bind_ipc(self->api, endpoint, mode, gid, errbuf, errlen) != 0)
         goto fail;
     if (config->events_endpoint[0])
         snprintf(endpoint, sizeof endpoint, "%s", config->events_endpoint);
     else
         snprintf(endpoint, sizeof endpoint, "ipc://%s/events.sock", config->data_dir);
-    if (s_bind_ipc(self->pub, endpoint, errbuf, errlen) != 0)
+    if (s_bind_ipc(self->pub, endpoint, mode, gid, errbuf, errlen) != 0)
         goto fail;
     self->out_dirty = true;
     char fingerprint[PROTO_FINGERPRINT_LEN + 1];
