@@ -30,7 +30,7 @@
 
 #include "proto/log.h"
 
-#define FILES_MAX_DIRS 32
+#define FILES_MAX_DIRS 32 // configured; each may be listed twice (as spelled, resolved)
 
 typedef struct {
     bool set;
@@ -39,7 +39,7 @@ typedef struct {
 } s_node_t;
 
 struct agent_files {
-    char *dirs[FILES_MAX_DIRS]; // allowed directories, normalised, as configured
+    char *dirs[2 * FILES_MAX_DIRS]; // allowed directories, normalised: as configured, resolved
     size_t ndirs;
     bool implicit;      // no api.allowed_dirs: dirs[0] is DATA_DIR/../exchange
     s_node_t data_dir;  // never walked through
@@ -184,7 +184,7 @@ static proto_err_t s_walk(const agent_files_t *self, const char *path, bool whol
     proto_err_t rc = s_dir_ok(self, cur, dir, why, whylen);
     char shown[PATH_MAX];
     snprintf(shown, sizeof shown, "%s", dir);
-    //  norm is a private copy: cut it into components in place.
+    //  norm is the caller's buffer: cut it into components in place.
     char *p = norm + (rest - norm);
     while (!rc && *p) {
         char *slash = strchr(p, '/');
@@ -401,7 +401,7 @@ agent_files_t *agent_files_new(const agent_config_t *config, char *errbuf, size_
             p += 1;
             continue;
         }
-        if (self->ndirs == FILES_MAX_DIRS) {
+        if (self->ndirs + 2 > 2 * FILES_MAX_DIRS) {
             snprintf(errbuf, errlen, "api.allowed_dirs: more than %d directories", FILES_MAX_DIRS);
             goto fail;
         }
@@ -430,6 +430,15 @@ agent_files_t *agent_files_new(const agent_config_t *config, char *errbuf, size_
             goto fail;
         }
         self->ndirs++;
+        //  Also by its resolved name: truc (and many a DMS) hands over paths
+        //  it resolved with realpath, which a symlinked mount changes.
+        if (strcmp(real, norm) != 0) {
+            if (!(self->dirs[self->ndirs] = strdup(real))) {
+                snprintf(errbuf, errlen, "out of memory");
+                goto fail;
+            }
+            self->ndirs++;
+        }
         p += n + (colon ? 1 : 0);
     }
     if (!self->ndirs) {

@@ -8,7 +8,8 @@
     This module confines both to the directories of api.allowed_dirs:
 
       - a path must be absolute, without "." or ".." components, and below
-        one of the allowed directories as the operator spelled it;
+        one of the allowed directories as the operator spelled it or as
+        realpath resolves it (the truc command sends resolved paths);
       - below that directory, every component is opened relative to its
         parent's descriptor with O_NOFOLLOW: a symlink anywhere below an
         allowed directory is refused, never followed;

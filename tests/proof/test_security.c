@@ -1359,10 +1359,10 @@ static void s_submit_path(ah_agent_t *a, const char *const *to, const char *path
     ah_reply_destroy(&r);
 }
 
-static bool s_inbox_has_three(const ah_reply_t *reply, void *arg)
+static bool s_inbox_has_five(const ah_reply_t *reply, void *arg)
 {
     (void) arg;
-    return ah_count(reply->map, "documents") >= 3;
+    return ah_count(reply->map, "documents") >= 5;
 }
 
 static void test_attachment_paths(void **state)
@@ -1423,6 +1423,19 @@ static void test_attachment_paths(void **state)
     snprintf(path, sizeof path, "%s/%s.public", th->keys, th_code(TH_A));
     s_submit_path(a, to_b, path, PROTO_OK, "a public file beside the key");
 
+    //  An allowed directory named through a symlink (a mount point, say)
+    //  holds the files under both its names; below it nothing is followed.
+    char outlink[TH_PATH_MAX + 16];
+    snprintf(outlink, sizeof outlink, "%s/outlink", th->root);
+    th_check(symlink(out, outlink) == 0, "symlink: %s", strerror(errno));
+    s_agent_allowed(env, a, outlink, true);
+    snprintf(path, sizeof path, "%s/cong-van.pdf", outlink);
+    s_submit_path(a, to_b, path, PROTO_OK, "through the allowed directory's own symlink");
+    snprintf(path, sizeof path, "%s/cong-van.pdf", out);
+    s_submit_path(a, to_b, path, PROTO_OK, "by the allowed directory's resolved name");
+    snprintf(path, sizeof path, "%s/link.pdf", outlink);
+    s_submit_path(a, to_b, path, PROTO_ERR_NOT_AUTHORIZED, "a symlink below it");
+
     //  Empty api.allowed_dirs: only the exchange folder beside the data one.
     s_agent_allowed(env, a, "", true);
     snprintf(path, sizeof path, "%s/cong-van.pdf", out);
@@ -1433,15 +1446,15 @@ static void test_attachment_paths(void **state)
     s_put(path, "%PDF-1.4 trao đổi");
     s_submit_path(a, to_b, path, PROTO_OK, "in the default exchange folder");
 
-    //  B received exactly the three documents that were allowed.
+    //  B received exactly the five documents that were allowed.
     ah_reply_t *r = ah_call(a, "{cmd:s limit:i}", "sent", 50);
     ah_expect_ok(r, "sent");
-    th_soft(th, ah_count(r->map, "documents") == 3, "sent lists %d documents, expected 3",
+    th_soft(th, ah_count(r->map, "documents") == 5, "sent lists %d documents, expected 5",
             (int) ah_count(r->map, "documents"));
     ah_reply_destroy(&r);
-    r = ah_poll(b, s_inbox_has_three, NULL, "B's inbox: three documents", "{cmd:s limit:i}",
-                "inbox", 50);
-    th_soft(th, ah_count(r->map, "documents") == 3, "B's inbox holds %d documents, expected 3",
+    r = ah_poll(b, s_inbox_has_five, NULL, "B's inbox: five documents", "{cmd:s limit:i}", "inbox",
+                50);
+    th_soft(th, ah_count(r->map, "documents") == 5, "B's inbox holds %d documents, expected 5",
             (int) ah_count(r->map, "documents"));
     ah_reply_destroy(&r);
     th_soft_done(th);
