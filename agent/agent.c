@@ -24,6 +24,7 @@
 
 #include "agent_internal.h"
 #include "proto/agency.h"
+#include "proto/daemon.h"
 #include "proto/log.h"
 #include "proto/merkle.h"
 #include "proto/sign.h"
@@ -1270,14 +1271,25 @@ void agent_signal(agent_t *self, int signal_number)
     (void) written;
 }
 
-static int s_bind_ipc(void *socket, const char *endpoint, char *errbuf, size_t errlen)
+//  Bind; an ipc:// socket file gets api.socket_mode and api.socket_group
+//  whatever the umask (abstract ipc://@ sockets have no file).
+static int s_bind_ipc(void *socket, const char *endpoint, unsigned mode, long gid, char *errbuf,
+                      size_t errlen)
 {
     if (zmq_bind(socket, endpoint) != 0) {
         snprintf(errbuf, errlen, "cannot bind %s: %s", endpoint, zmq_strerror(zmq_errno()));
         return -1;
     }
-    if (strncmp(endpoint, "ipc://", 6) == 0 && chmod(endpoint + 6, 0600) != 0) {
-        snprintf(errbuf, errlen, "cannot restrict %s: %s", endpoint + 6, strerror(errno));
+    if (strncmp(endpoint, "ipc://", 6) != 0 || endpoint[6] == '@')
+        return 0;
+    const char *path = endpoint + 6;
+    if (gid >= 0 && chown(path, (uid_t) -1, (gid_t) gid) != 0) {
+        snprintf(errbuf, errlen, "cannot give %s to group %ld (api.socket_group): %s", path, gid,
+                 strerror(errno));
+        return -1;
+    }
+    if (chmod(path, (mode_t) mode) != 0) {
+        snprintf(errbuf, errlen, "cannot set the mode of %s: %s", path, strerror(errno));
         return -1;
     }
     return 0;
@@ -1326,6 +1338,9 @@ agent_t *agent_new(const agent_config_t *config, char *errbuf, size_t errlen)
         proto_store_open(config->data_dir, config->map_size, s_tables, T_COUNT, errbuf, errlen);
     if (!self->kv)
         goto fail;
+    self->files = agent_files_new(config, errbuf, errlen);
+    if (!self->files)
+        goto fail;
     //  The last directory snapshot the broker signed, so deliveries can be
     //  checked even before the broker is reachable again.
     const void *dir_body;
@@ -1355,25 +1370,33 @@ agent_t *agent_new(const agent_config_t *config, char *errbuf, size_t errlen)
     int64_t max_request = (int64_t) config->max_request;
     zmq_setsockopt(self->api, ZMQ_MAXMSGSIZE, &max_request, sizeof max_request);
     char endpoint[4200];
-    if (config->api_endpoint[0]) {
-        if (strncmp(config->api_endpoint, "tcp://127.", 10) != 0 &&
-            strncmp(config->api_endpoint, "tcp://[::1]", 11) != 0 &&
-            strncmp(config->api_endpoint, "ipc://", 6) != 0) {
-            snprintf(errbuf, errlen, "api.endpoint %s is not an ipc:// or loopback tcp:// endpoint",
-                     config->api_endpoint);
+    //  Requests sign documents and events carry senders and subjects: both
+    //  stay on this host, whoever can reach them is trusted as the DMS.
+    static const char *const names[2] = { "api.endpoint", "api.events_endpoint" };
+    const char *const given[2] = { config->api_endpoint, config->events_endpoint };
+    for (int i = 0; i < 2; i++)
+        if (given[i][0] && !proto_endpoint_is_local(given[i])) {
+            snprintf(errbuf, errlen,
+                     "%s %s is not an ipc:// or loopback tcp:// endpoint (127.x.y.z or [::1] "
+                     "with a port)",
+                     names[i], given[i]);
             goto fail;
         }
+    if (config->api_endpoint[0])
         snprintf(endpoint, sizeof endpoint, "%s", config->api_endpoint);
-    } else {
+    else
         snprintf(endpoint, sizeof endpoint, "ipc://%s/api.sock", config->data_dir);
-    }
-    if (s_bind_ipc(self->api, endpoint, errbuf, errlen) != 0)
+    unsigned mode = 0600;
+    long gid = -1;
+    if (agent_config_socket(config, &mode, &gid, errbuf, errlen) != PROTO_OK)
+        goto fail;
+    if (s_bind_ipc(self->api, endpoint, mode, gid, errbuf, errlen) != 0)
         goto fail;
     if (config->events_endpoint[0])
         snprintf(endpoint, sizeof endpoint, "%s", config->events_endpoint);
     else
         snprintf(endpoint, sizeof endpoint, "ipc://%s/events.sock", config->data_dir);
-    if (s_bind_ipc(self->pub, endpoint, errbuf, errlen) != 0)
+    if (s_bind_ipc(self->pub, endpoint, mode, gid, errbuf, errlen) != 0)
         goto fail;
     self->out_dirty = true;
     char fingerprint[PROTO_FINGERPRINT_LEN + 1];
@@ -1474,6 +1497,7 @@ void agent_destroy(agent_t **self_p)
         }
     if (self->ctx)
         zmq_ctx_term(self->ctx);
+    agent_files_destroy(&self->files);
     for (size_t i = 0; i < self->nafter; i++) {
         free(self->after[i].route.data);
         free(self->after[i].body.data);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "agent.h"
+#include "files.h"
 #include "storage.h"
 #include "proto/identity.h"
 #include "proto/store.h"
@@ -84,6 +85,7 @@ struct agent {
     const char *agency;    // identity's name
     proto_public_t broker; // pinned broker keys
     proto_store_t *kv;
+    agent_files_t *files;   // where requests may read and write files
     proto_msg_t *directory; // last verified DIRECTORY, or NULL
     agent_state_t state;
     uint64_t state_since, last_recv, last_send, next_attempt, backoff;

@@ -243,43 +243,27 @@ static void s_atts_free(s_atts_t *atts)
     atts->n = 0;
 }
 
+//  A path outside the allowed directories, through a symlink or at the
+//  agent's own files is an attempt worth an event, as a forged doc.from is.
+static void s_denied_path(s_req_t *req, const char *field, const char *path)
+{
+    proto_log_warning("event=api_denied field=%s path=\"%.200s\"", field, path);
+    agent_event(req->self, "api.denied", NULL, "sss", "field", field, "path", path, "code",
+                proto_errname(PROTO_ERR_NOT_AUTHORIZED));
+}
+
+//  Read an attachment the request names by path, confined to the allowed
+//  directories (agent/files.h).
 static bool s_read_file(s_req_t *req, const char *path, uint64_t limit, void **data, size_t *len,
                         const char *field)
 {
-    //  O_NONBLOCK: opening a FIFO would otherwise wait for a writer and hang
-    //  the loop; it is refused below. Reading a regular file ignores it.
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        s_fail(req, PROTO_ERR_IO, field, "cannot read %s: %s", path,
-               fd < 0 ? strerror(errno) : "not a regular file");
-        if (fd >= 0)
-            close(fd);
-        return false;
-    }
-    if ((uint64_t) st.st_size > limit) {
-        close(fd);
-        s_fail(req, PROTO_ERR_TOO_LARGE, field, "%s is %lld bytes, over the limit", path,
-               (long long) st.st_size);
-        return false;
-    }
-    size_t size = (size_t) st.st_size, got = 0;
-    uint8_t *buf = malloc(size ? size : 1);
-    while (buf && got < size) {
-        ssize_t n = read(fd, buf + got, size - got);
-        if (n <= 0)
-            break;
-        got += (size_t) n;
-    }
-    close(fd);
-    if (!buf || got != size) {
-        free(buf);
-        s_fail(req, PROTO_ERR_IO, field, "cannot read %s", path);
-        return false;
-    }
-    *data = buf;
-    *len = size;
-    return true;
+    char why[PATH_MAX + 128];
+    proto_err_t rc = agent_files_read(req->self->files, path, limit, data, len, why, sizeof why);
+    if (rc == PROTO_ERR_NOT_AUTHORIZED)
+        s_denied_path(req, field, path);
+    if (rc)
+        s_fail(req, rc, field, "%s", why);
+    return rc == PROTO_OK;
 }
 
 //  Pack the "att" list from the request's attachments, reading files given
@@ -893,22 +877,6 @@ static void s_pack_doc(msgpack_packer *pk, const proto_doc_t *d)
     }
 }
 
-static bool s_write_file(const char *path, const void *data, size_t len)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0)
-        return false;
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = write(fd, (const uint8_t *) data + done, len - done);
-        if (n <= 0)
-            break;
-        done += (size_t) n;
-    }
-    bool ok = done == len && fsync(fd) == 0;
-    return close(fd) == 0 && ok;
-}
-
 typedef struct {
     msgpack_packer *pk;
     uint32_t count;
@@ -990,25 +958,25 @@ static void s_cmd_fetch(s_req_t *req, const msgpack_object *map)
         return s_fail(req, PROTO_ERR_STORE, "", "the stored document is unreadable");
     }
     const proto_doc_t *d = &msg->u.document.doc;
-    char idtext[37], folder[PATH_MAX];
+    char idtext[37], folder[PATH_MAX], why[PATH_MAX + 128] = "";
     proto_id_format(&id, idtext);
-    if (dir[0]) {
-        snprintf(folder, sizeof folder, "%s/%s", dir, idtext);
-        if ((mkdir(dir, 0750) != 0 && errno != EEXIST) ||
-            (mkdir(folder, 0750) != 0 && errno != EEXIST)) {
-            proto_msg_destroy(&msg);
-            if (!proto_store_writing(self->kv))
-                proto_store_read_end(self->kv);
-            return s_fail(req, PROTO_ERR_IO, "dir", "cannot create %s: %s", folder,
-                          strerror(errno));
-        }
+    snprintf(folder, sizeof folder, "%s/%s", dir, idtext);
+    int folder_fd = -1;
+    proto_err_t wrc =
+        dir[0] ? agent_files_open_dir(self->files, dir, idtext, &folder_fd, why, sizeof why) : 0;
+    if (wrc) {
+        proto_msg_destroy(&msg);
+        if (!proto_store_writing(self->kv))
+            proto_store_read_end(self->kv);
+        if (wrc == PROTO_ERR_NOT_AUTHORIZED)
+            s_denied_path(req, "dir", dir);
+        return s_fail(req, wrc, "dir", "%s", why);
     }
     s_ok(req, 5);
     s_key(&req->pk, "document");
     s_pack_doc(&req->pk, d);
     s_key(&req->pk, "attachments");
     msgpack_pack_array(&req->pk, d->natt);
-    bool written = true;
     for (uint32_t i = 0; i < d->natt && i + 1 < nframes; i++) {
         const proto_attachment_t *a = &d->att[i];
         char hash[2 * PROTO_HASH_LEN + 1], path[PATH_MAX + 256];
@@ -1020,7 +988,9 @@ static void s_cmd_fetch(s_req_t *req, const msgpack_object *map)
         s_kv_str(&req->pk, "hash", hash);
         if (dir[0]) {
             snprintf(path, sizeof path, "%s/%s", folder, a->name);
-            written &= s_write_file(path, frames[i + 1], lens[i + 1]);
+            if (!wrc)
+                wrc = agent_files_write(folder_fd, a->name, frames[i + 1], lens[i + 1], why,
+                                        sizeof why);
             s_kv_str(&req->pk, "path", path);
         } else {
             s_key(&req->pk, "data");
@@ -1036,10 +1006,14 @@ static void s_cmd_fetch(s_req_t *req, const msgpack_object *map)
     notes.counting = false;
     s_scan_prefix(self, T_NOTES, id.bytes, PROTO_ID_LEN, s_note_one, &notes);
     proto_msg_destroy(&msg);
+    if (folder_fd >= 0)
+        close(folder_fd);
     if (!proto_store_writing(self->kv))
         proto_store_read_end(self->kv);
-    if (!written)
-        return s_fail(req, PROTO_ERR_IO, "dir", "cannot write the attachments into %s", folder);
+    if (wrc == PROTO_ERR_NOT_AUTHORIZED)
+        s_denied_path(req, "dir", folder);
+    if (wrc)
+        return s_fail(req, wrc, "dir", "cannot write the attachments into %s: %s", folder, why);
     s_reply_send(req, false);
 }
 

@@ -28,6 +28,9 @@ typedef struct {
     char *events_endpoint; // empty: ipc://DATA_DIR/events.sock
     uint64_t max_request;  // bytes in one API request
     uint64_t max_document; // bytes of attachments the agent accepts from the DMS
+    char *allowed_dirs;    // ':'-separated; attachment paths and fetch dirs (agent/files.h)
+    char *socket_mode;     // octal text: mode of the ipc:// API and events sockets
+    char *socket_group;    // their group (name or number); empty: the agent's own
     //  [store]
     uint64_t map_size;
     //  [log]
@@ -41,5 +44,13 @@ proto_err_t agent_config_load(agent_config_t *config, const char *path,
                               const char *const *overrides, size_t n_overrides, char *errbuf,
                               size_t errlen) PROTO_MUST_CHECK;
 void agent_config_free(agent_config_t *config);
+
+//  The mode and group the ipc:// API and events sockets get, from
+//  api.socket_mode and api.socket_group: a mode of owner rw plus at most
+//  group rw (0600, 0640, 0660), a group that exists. *gid is -1 when no
+//  group is set (the socket keeps the agent's). PROTO_ERR_CONFIG with the
+//  reason in errbuf.
+proto_err_t agent_config_socket(const agent_config_t *config, unsigned *mode, long *gid,
+                                char *errbuf, size_t errlen) PROTO_MUST_CHECK;
 
 #endif

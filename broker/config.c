@@ -2,7 +2,10 @@
 #include "config.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "proto/daemon.h"
 
 #define OPT(sec, key, type, field, def, lo, hi, reload, help)                                      \
     {                                                                                              \
@@ -29,7 +32,10 @@ const proto_opt_t broker_config_table[] = {
         "accept agents from other hosts."),
     OPT("network", "admin_endpoint", PROTO_OPT_STRING, admin_endpoint, "", 0, 0, false,
         "Admin endpoint for truc-admin. Empty: ipc://DATA_DIR/admin.sock, protected by the "
-        "directory's file permissions. Never expose it on a network without a firewall."),
+        "directory's file permissions. It has no authentication of its own, so only an "
+        "ipc:// path or a loopback tcp:// address (127.x.y.z or [::1], with a port) is "
+        "accepted; a loopback port lets every local user administer. Reach it from "
+        "elsewhere through SSH."),
     OPT("network", "heartbeat", PROTO_OPT_DURATION, heartbeat, "5s", 100, 3600000, false,
         "Heartbeat interval announced to agents."),
     OPT("network", "heartbeat_misses", PROTO_OPT_UINT, heartbeat_misses, "3", 2, 100, false,
@@ -80,6 +86,20 @@ const proto_opt_t broker_config_table[] = {
 
 const size_t broker_config_table_size = sizeof broker_config_table / sizeof broker_config_table[0];
 
+proto_err_t broker_config_check(const broker_config_t *config, char *errbuf, size_t errlen)
+{
+    //  Whoever reaches the admin socket can suspend and revoke agencies:
+    //  it never listens on a network until it has accounts of its own.
+    if (config->admin_endpoint[0] && !proto_endpoint_is_local(config->admin_endpoint)) {
+        snprintf(errbuf, errlen,
+                 "network.admin_endpoint %s is not an ipc:// or loopback tcp:// endpoint "
+                 "(127.x.y.z or [::1] with a port): the admin socket has no authentication",
+                 config->admin_endpoint);
+        return PROTO_ERR_CONFIG;
+    }
+    return PROTO_OK;
+}
+
 proto_err_t broker_config_load(broker_config_t *config, const char *path,
                                const char *const *overrides, size_t n_overrides, char *errbuf,
                                size_t errlen)
@@ -93,6 +113,8 @@ proto_err_t broker_config_load(broker_config_t *config, const char *path,
     for (size_t i = 0; !rc && i < n_overrides; i++)
         rc = proto_config_set(broker_config_table, broker_config_table_size, config, overrides[i],
                               errbuf, errlen);
+    if (!rc)
+        rc = broker_config_check(config, errbuf, errlen);
     return rc;
 }
 

@@ -55,6 +55,12 @@ proto_err_t broker_config_load(broker_config_t *config, const char *path,
                                const char *const *overrides, size_t n_overrides, char *errbuf,
                                size_t errlen) PROTO_MUST_CHECK;
 
+//  Rules across options, checked after every source is read (also by
+//  broker_server_new, since truc-broker loads through proto/daemon.h):
+//  the admin endpoint is ipc:// or loopback. PROTO_ERR_CONFIG with the
+//  reason in errbuf.
+proto_err_t broker_config_check(const broker_config_t *config, char *errbuf,
+                                size_t errlen) PROTO_MUST_CHECK;
 void broker_config_free(broker_config_t *config);
 
 #endif

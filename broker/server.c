@@ -1955,6 +1955,8 @@ broker_server_t *broker_server_new(const broker_config_t *config, char *errbuf, 
     self->started = s_now();
     self->minute_mark = self->started;
     proto_buf_init(&self->dir_body);
+    if (broker_config_check(config, errbuf, errlen) != PROTO_OK)
+        goto fail;
 
     //  The identity: refuse a key file others can read, and say how to fix it.
     char *passphrase = NULL;

@@ -96,6 +96,7 @@ say "4. one agent per agency"
 for code in $ministry $province $department; do
   setsid "$agentd" --identity "$demo/keys/$code.secret" --data-dir "$demo/agents/$code" \
     --broker "$endpoint" --broker-key "$demo/keys/hub.public" \
+    --set api.allowed_dirs="$demo/files" \
     >"$demo/logs/agent-$code.log" 2>&1 < /dev/null &
   echo $! > "$demo/pids/agent-$code"
 done

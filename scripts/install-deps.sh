@@ -7,6 +7,7 @@ packages=(
   build-essential cmake pkg-config          # toolchain
   clang lld libclang-rt-14-dev clang-format # fuzzing (libFuzzer) and formatting
   libzmq3-dev libsodium-dev liblmdb-dev libmsgpack-dev libinih-dev libcmocka-dev
+  libunistring-dev                          # NFC and case folding of attachment names
   lmdb-utils                                # mdb_stat/mdb_dump for operators and tests
   systemd                                   # systemd-analyze checks the units in deploy/
   xxd procps                                # used by the demo and the tests

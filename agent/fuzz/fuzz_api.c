@@ -28,8 +28,10 @@
     every input meets exactly that store: a crash replays, and the store
     never grows however long the run.
 
-    Files: `submit` reads attachments from any `path` and `fetch` writes
-    into any absolute `dir`. So each input runs with the sandbox as the
+    Files: the agent reads a `path` and writes a fetch `dir` only below
+    api.allowed_dirs (agent/files.h; here the default, the sandbox's
+    "exchange", which does not exist, so such requests end in an error).
+    In case that fence breaks, each input runs with the sandbox as the
     working directory (fchdir there and back, so that libFuzzer's own
     relative paths keep working between inputs), and inputs that could
     reach outside it are skipped before the agent sees them: any string

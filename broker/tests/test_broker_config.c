@@ -287,6 +287,20 @@ static void s_test_refused(void **state)
     s_expect_refused(fx, false, "network.heartbeat=99999999999999999999999", PROTO_ERR_CONFIG,
                      "heartbeat");
 
+    //  The admin socket has no authentication: never on a network address.
+    s_expect_refused(fx, false, "network.admin_endpoint=tcp://0.0.0.0:7409", PROTO_ERR_CONFIG,
+                     "admin_endpoint");
+    s_expect_refused(fx, false, "network.admin_endpoint=tcp://*:7409", PROTO_ERR_CONFIG,
+                     "no authentication");
+    s_expect_refused(fx, false, "network.admin_endpoint=tcp://192.168.1.5:7409", PROTO_ERR_CONFIG,
+                     "admin_endpoint");
+    s_expect_refused(fx, false, "network.admin_endpoint=tcp://eth0:7409", PROTO_ERR_CONFIG,
+                     "admin_endpoint");
+    const char *local[] = { "network.admin_endpoint=tcp://127.0.0.1:7409" };
+    assert_int_equal(s_load(fx, false, local, 1), PROTO_OK);
+    local[0] = "network.admin_endpoint=ipc:///run/truc/admin.sock";
+    assert_int_equal(s_load(fx, false, local, 1), PROTO_OK);
+
     //  A good file does not save a bad override.
     s_write(fx, "[network]\nheartbeat = 2s\n");
     s_expect_refused(fx, true, "network.heartbeat=0", PROTO_ERR_CONFIG, "outside");

@@ -111,3 +111,55 @@ void proto_daemon_signals(void (*handler)(int), int with_hup)
         sigaction(SIGHUP, &action, NULL);
     signal(SIGPIPE, SIG_IGN);
 }
+
+//  Parse one decimal octet (0..255, no sign, no leading zeros beyond "0")
+//  at *p and advance past it.
+static bool s_octet(const char **p, unsigned *value)
+{
+    const char *s = *p;
+    unsigned v = 0;
+    size_t n = 0;
+    while (s[n] >= '0' && s[n] <= '9' && n < 3)
+        v = v * 10 + (unsigned) (s[n++] - '0');
+    if (n == 0 || v > 255 || (n > 1 && s[0] == '0') || (s[n] >= '0' && s[n] <= '9'))
+        return false;
+    *p = s + n;
+    *value = v;
+    return true;
+}
+
+//  ":PORT" to the end, where PORT is digits or ZeroMQ's "*".
+static bool s_port(const char *p)
+{
+    if (*p++ != ':')
+        return false;
+    if (strcmp(p, "*") == 0)
+        return true;
+    if (!*p)
+        return false;
+    for (; *p; p++)
+        if (*p < '0' || *p > '9')
+            return false;
+    return true;
+}
+
+bool proto_endpoint_is_local(const char *endpoint)
+{
+    if (!endpoint)
+        return false;
+    if (strncmp(endpoint, "ipc://", 6) == 0)
+        return endpoint[6] != '\0';
+    if (strncmp(endpoint, "tcp://", 6) != 0)
+        return false;
+    const char *p = endpoint + 6;
+    if (strncmp(p, "[::1]", 5) == 0)
+        return s_port(p + 5);
+    unsigned octet[4];
+    for (int i = 0; i < 4; i++) {
+        if (i > 0 && *p++ != '.')
+            return false;
+        if (!s_octet(&p, &octet[i]))
+            return false;
+    }
+    return octet[0] == 127 && s_port(p);
+}

@@ -36,6 +36,7 @@ static const s_err_row_t s_rows[] = {
     ROW(ERR_AGENCY_CODE, "invalid agency code"),
     ROW(ERR_TOO_LARGE, "message too large"),
     ROW(ERR_UNEXPECTED, "message not allowed here"),
+    ROW(ERR_DUP_NAME, "two attachments with the same file name"),
     ROW(ERR_BAD_SIGNATURE, "bad signature"),
     ROW(ERR_HASH_MISMATCH, "attachment does not match its hash or size"),
     ROW(ERR_SENDER_MISMATCH, "sender differs from the authenticated agency"),

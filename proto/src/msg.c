@@ -17,6 +17,7 @@
 #include "arena.h"
 #include "mp.h"
 #include "proto/agency.h"
+#include "proto/fname.h"
 #include "proto/msg.h"
 
 #define NKEYS(keys) (sizeof(keys) / sizeof((keys)[0]))
@@ -470,16 +471,6 @@ static proto_err_t s_ext(mp_ctx_t *ctx, const msgpack_object *v, proto_doc_t *do
     return rc;
 }
 
-static bool s_file_name_valid(const char *name)
-{
-    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-        return false;
-    for (const unsigned char *p = (const unsigned char *) name; *p; p++)
-        if (*p < 0x20 || *p == 0x7f || *p == '/' || *p == '\\')
-            return false;
-    return true;
-}
-
 static proto_err_t s_enc(mp_ctx_t *ctx, const msgpack_object *v, const proto_doc_t *doc,
                          proto_attachment_t *att)
 {
@@ -539,9 +530,9 @@ static proto_err_t s_att_item(mp_ctx_t *ctx, const msgpack_object *item, void *e
     proto_err_t rc = mp_map(ctx, item, s_att_keys, NKEYS(s_att_keys), f);
     if (!rc)
         rc = mp_text(ctx, "name", f[0], true, PROTO_MAX_NAME, &att->name);
-    if (!rc && !s_file_name_valid(att->name))
-        rc = mp_fail(ctx, PROTO_ERR_VALUE, "name",
-                     "a file name may not be . or .. nor contain / \\ or control characters");
+    const char *why = NULL;
+    if (!rc && (rc = proto_fname_check(att->name, strlen(att->name), &why)))
+        rc = mp_fail(ctx, rc, "name", "%s", why);
     if (!rc)
         rc = mp_ascii(ctx, "type", f[1], true, PROTO_MAX_MEDIA_TYPE, &att->type);
     if (!rc && !strchr(att->type, '/'))
@@ -552,6 +543,27 @@ static proto_err_t s_att_item(mp_ctx_t *ctx, const msgpack_object *item, void *e
         rc = mp_bin(ctx, "hash", f[3], true, PROTO_HASH_LEN, att->hash);
     if (!rc && f[4])
         rc = s_enc(ctx, f[4], arg, att);
+    return rc;
+}
+
+//  Two attachments may not be one file once fetched (proto/fname.h); the
+//  second of a pair is the one reported.
+static proto_err_t s_att_names_differ(mp_ctx_t *ctx, const proto_doc_t *doc)
+{
+    const char *names[PROTO_MAX_ATTACHMENTS];
+    for (uint32_t i = 0; i < doc->natt; i++)
+        names[i] = doc->att[i].name;
+    size_t first = 0, second = 0;
+    proto_err_t rc = proto_fname_find_twice(names, doc->natt, &first, &second);
+    if (!rc)
+        return PROTO_OK;
+    if (rc != PROTO_ERR_DUP_NAME)
+        return mp_fail(ctx, rc, "att", "cannot compare the attachment names");
+    size_t mark = mp_path_push(ctx, "att");
+    mp_path_push_index(ctx, (uint32_t) second);
+    rc = mp_fail(ctx, rc, "name", "the same file name as att[%zu] (case and Unicode form ignored)",
+                 first);
+    mp_path_pop(ctx, mark);
     return rc;
 }
 
@@ -644,6 +656,8 @@ static proto_err_t s_doc_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_do
     if (!rc)
         rc = s_list(ctx, "att", f[D_ATT], PROTO_MAX_ATTACHMENTS, sizeof(proto_attachment_t),
                     &doc->att, &doc->natt, s_att_item, doc);
+    if (!rc)
+        rc = s_att_names_differ(ctx, doc);
     mp_path_pop(ctx, mark);
     return rc;
 }

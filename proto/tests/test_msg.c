@@ -1848,7 +1848,14 @@ static void s_test_limits(void **state)
     S_ACCEPT(S_SUBMIT, "doc.content", S_SET, s_str_rep("n", PROTO_MAX_CONTENT));
     S_CASE(S_SUBMIT, "doc.att[0].name", S_SET, s_str_rep("ả", 201), PROTO_ERR_LIMIT,
            "doc.att[0].name");
-    S_ACCEPT(S_SUBMIT, "doc.att[0].name", S_SET, s_str_rep("ả", 200));
+    S_ACCEPT(S_SUBMIT, "doc.att[0].name", S_SET, s_str_rep("a", 200));
+    //  Within 200 characters but over the 255 bytes a file system holds.
+    S_ACCEPT(S_SUBMIT, "doc.att[0].name", S_SET, s_str_rep("ả", 85));
+    S_CASE(S_SUBMIT, "doc.att[0].name", S_SET, s_str_rep("ả", 86), PROTO_ERR_LIMIT,
+           "doc.att[0].name");
+    //  Two attachments that would be one file (proto/fname.h).
+    S_CASE(S_SUBMIT, "doc.att[1].name", S_SET, s_str("CÔNG VĂN 123.PDF"), PROTO_ERR_DUP_NAME,
+           "doc.att[1].name");
 
     //  Recipients and attachments. The encrypted attachment has one key per
     //  recipient, so it goes when the recipient list changes.
@@ -2335,7 +2342,7 @@ static void s_test_status_directory_error_rules(void **state)
     //  ERROR carries a defined code only.
     S_CASE(PROTO_KIND_ERROR, "code", S_SET, s_uint(777), PROTO_ERR_VALUE, "code");
     S_CASE(PROTO_KIND_ERROR, "code", S_SET, s_uint(0), PROTO_ERR_VALUE, "code");
-    S_CASE(PROTO_KIND_ERROR, "code", S_SET, s_uint(116), PROTO_ERR_VALUE, "code");
+    S_CASE(PROTO_KIND_ERROR, "code", S_SET, s_uint(117), PROTO_ERR_VALUE, "code");
     S_ACCEPT(PROTO_KIND_ERROR, "code", S_SET, s_uint(PROTO_ERR_INTERNAL));
     S_ACCEPT(PROTO_KIND_ERROR, "code", S_SET, s_uint(PROTO_ERR_FRAMING));
     S_CASE(PROTO_KIND_ERROR, "message", S_SET, s_str(""), PROTO_ERR_VALUE, "message");

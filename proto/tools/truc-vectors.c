@@ -1465,6 +1465,23 @@ static const s_bad_t s_bad[] = {
     { "att-empty-name", "SUBMIT",
       SUBMIT(ATT("'name': '', 'type': 'application/pdf', 'size': 3, 'hash': " H32), ""),
       PROTO_ERR_VALUE, "doc.att[0].name", "an empty file name" },
+    { "att-name-bytes", "SUBMIT",
+      SUBMIT(ATT("'name': '\xe1\xbb\x87'*86, 'type': 'application/pdf', 'size': 3, 'hash': " H32),
+             ""),
+      PROTO_ERR_LIMIT, "doc.att[0].name",
+      "a file name of 86 characters but 258 bytes of UTF-8, over the 255 a file system holds" },
+    { "att-name-twice", "SUBMIT",
+      SUBMIT(", 'att': [{" ATT_OK "}, {'name': 'A.PDF', 'type': 'application/pdf', 'size': 3, "
+             "'hash': " H32 "}]",
+             ""),
+      PROTO_ERR_DUP_NAME, "doc.att[1].name", "two attachments named a.pdf and A.PDF" },
+    { "att-name-twice-nfc", "SUBMIT",
+      SUBMIT(", 'att': [{'name': 'Q\xc4\x91-\xe1\xbb\x87.pdf', 'type': 'application/pdf', "
+             "'size': 3, 'hash': " H32 "}, {'name': 'q\xc4\x91-e\xcc\xa3\xcc\x82.pdf', "
+             "'type': 'application/pdf', 'size': 3, 'hash': " H32 "}]",
+             ""),
+      PROTO_ERR_DUP_NAME, "doc.att[1].name",
+      "two attachment names that differ only in case and Unicode form (NFC against NFD)" },
     { "att-type", "SUBMIT",
       SUBMIT(ATT("'name': 'a.pdf', 'type': 'pdf', 'size': 3, 'hash': " H32), ""), PROTO_ERR_VALUE,
       "doc.att[0].type", "a media type without '/'" },

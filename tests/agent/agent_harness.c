@@ -476,6 +476,17 @@ void ah_agent_start(ah_agent_t *self)
         argv[n++] = "--set";
         argv[n++] = window;
     }
+    //  Tests keep their attachment files and fetch folders under the test's
+    //  root: allow it, unless the test chooses the directories itself.
+    bool chosen = self->config[0] != '\0';
+    for (size_t i = 0; i < self->nsets; i++)
+        chosen |= strncmp(self->sets[i], "api.allowed_dirs=", 17) == 0;
+    char allowed[TH_PATH_MAX + 32];
+    if (!chosen) {
+        snprintf(allowed, sizeof allowed, "api.allowed_dirs=%s", env->th->root);
+        argv[n++] = "--set";
+        argv[n++] = allowed;
+    }
     for (size_t i = 0; i < self->nsets; i++) {
         argv[n++] = "--set";
         argv[n++] = self->sets[i];

@@ -110,7 +110,10 @@ void ah_broker_stop(ah_env_t *env);
 //  Define the agent of an agency: data directory ROOT/agent-X (created),
 //  connecting to broker_endpoint (NULL: env->broker_endpoint, which must be
 //  set), window (0: the agent's default) and extra "--set SECTION.NAME=V"
-//  assignments (NULL-terminated, may be NULL; copied). Nothing is started.
+//  assignments (NULL-terminated, may be NULL; copied). Unless those set
+//  api.allowed_dirs or the agent gets a --config, it runs with
+//  api.allowed_dirs=ROOT, where tests keep attachments and fetch folders.
+//  Nothing is started.
 //  The agent belongs to the environment.
 ah_agent_t *ah_agent_new(ah_env_t *env, th_agency_t who, const char *broker_endpoint,
                          uint32_t window, const char *const *sets);

@@ -24,6 +24,7 @@
 */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1196,6 +1197,37 @@ static void test_api_errors(void **state)
                 (size_t) 3000, "y.pdf", "application/pdf", bytes, (size_t) 3000);
     ah_expect_error(r, PROTO_ERR_TOO_LARGE, "attachments[1]", "attachments too large together");
     ah_reply_destroy(&r);
+    //  Two attachments that would be one file once fetched: the same name,
+    //  another case, another Unicode form (NFC against NFD).
+    static const char *const twins[][2] = {
+        { "qd.pdf", "qd.pdf" },
+        { "qd.pdf", "QD.PDF" },
+        { "Vi\xe1\xbb\x87t.pdf", "vie\xcc\xa3\xcc\x82t.pdf" },
+    };
+    for (size_t i = 0; i < sizeof twins / sizeof twins[0]; i++) {
+        r = ah_call(a,
+                    "{cmd:s doc:{to:A type:s subject:s} attachments:[{name:s type:s data:x} "
+                    "{name:s type:s data:x}]}",
+                    "submit", to_b, (size_t) 1, S_TYPE, S_SUBJECT, twins[i][0], "application/pdf",
+                    bytes, (size_t) 10, twins[i][1], "application/pdf", bytes + 10, (size_t) 10);
+        ah_expect_error(r, PROTO_ERR_DUP_NAME, "doc.att[1].name", twins[i][1]);
+        ah_reply_destroy(&r);
+    }
+    //  200 characters are allowed, but not over 255 bytes: 86 x U+1EC7.
+    char long_name[3 * 86 + 1] = "";
+    for (int i = 0; i < 86; i++)
+        strcat(long_name, "\xe1\xbb\x87");
+    r = ah_call(a, "{cmd:s doc:{to:A type:s subject:s} attachments:[{name:s type:s data:x}]}",
+                "submit", to_b, (size_t) 1, S_TYPE, S_SUBJECT, long_name, "application/pdf", bytes,
+                (size_t) 10);
+    ah_expect_error(r, PROTO_ERR_LIMIT, "doc.att[0].name", "a name of 258 bytes");
+    ah_reply_destroy(&r);
+    long_name[3 * 85] = '\0';
+    r = ah_call(a, "{cmd:s doc:{to:A type:s subject:s} attachments:[{name:s type:s data:x}]}",
+                "submit", to_b, (size_t) 1, S_TYPE, S_SUBJECT, long_name, "application/pdf", bytes,
+                (size_t) 10);
+    ah_expect_ok(r, "a name of 255 bytes");
+    ah_reply_destroy(&r);
 
     //  Ids.
     proto_id_t random_id;
@@ -1334,6 +1366,99 @@ static void test_api_errors(void **state)
 }
 
 // ---------------------------------------------------------------------------
+//  socket_mode: api.socket_mode and api.socket_group, so that a DMS running
+//  as another user (in the agent's group) can reach the ipc:// sockets.
+
+static void s_expect_socket(ah_env_t *env, const char *path, mode_t mode, long gid)
+{
+    struct stat st;
+    th_check(stat(path, &st) == 0, "stat %s: %s", path, strerror(errno));
+    th_soft(env->th, S_ISSOCK(st.st_mode) && (st.st_mode & 07777) == mode,
+            "%s has mode %04o, expected %04o", path, (unsigned) (st.st_mode & 07777),
+            (unsigned) mode);
+    th_soft(env->th, gid < 0 || st.st_gid == (gid_t) gid, "%s has group %ld, expected %ld", path,
+            (long) st.st_gid, gid);
+}
+
+static void test_socket_mode(void **state)
+{
+    ah_env_t *env = *state;
+    //  A group other than ours, so the test sees the socket change hands.
+    //  The tests run as root or as a member of such a group.
+    static const char *const candidates[] = { "nogroup", "daemon", "users", "adm", NULL };
+    const struct group *group = NULL;
+    for (size_t i = 0; candidates[i] && !group; i++) {
+        group = getgrnam(candidates[i]);
+        if (group && group->gr_gid == getegid())
+            group = NULL;
+    }
+    th_check(group != NULL, "no group to hand the sockets to");
+    long gid = (long) group->gr_gid;
+    char group_set[64];
+    snprintf(group_set, sizeof group_set, "api.socket_group=%s", group->gr_name);
+    ah_broker_start(env);
+
+    //  Default: 0600, the agent's group.
+    ah_agent_t *a = ah_agent_run(env, TH_A, 0, NULL);
+    char path[TH_PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/api.sock", ah_agent_data(a));
+    s_expect_socket(env, path, 0600, (long) getegid());
+    snprintf(path, sizeof path, "%s/events.sock", ah_agent_data(a));
+    s_expect_socket(env, path, 0600, (long) getegid());
+
+    //  0660 and a group: both sockets, and the API answers.
+    const char *sets[] = { "api.socket_mode=0660", group_set, NULL };
+    ah_agent_t *b = ah_agent_run(env, TH_B, 0, sets);
+    snprintf(path, sizeof path, "%s/api.sock", ah_agent_data(b));
+    s_expect_socket(env, path, 0660, gid);
+    snprintf(path, sizeof path, "%s/events.sock", ah_agent_data(b));
+    s_expect_socket(env, path, 0660, gid);
+    ah_reply_t *r = ah_call(b, "{cmd:s}", "health");
+    ah_expect_ok(r, "health through a 0660 socket");
+    ah_reply_destroy(&r);
+    ah_agent_stop(b);
+
+    //  Modes that open the API to others, and unknown groups, are refused
+    //  before anything is bound.
+    char out[4096], st[64], key[TH_PATH_MAX + 32], data[TH_PATH_MAX + 32];
+    snprintf(key, sizeof key, "%s/%s.secret", env->th->keys, th_code(TH_C));
+    snprintf(data, sizeof data, "%s/agent-refused", env->th->root);
+    th_check(mkdir(data, 0700) == 0, "mkdir %s", data);
+    static const char *const refused[][2] = {
+        { "api.socket_mode=0666", "api.socket_mode" },
+        { "api.socket_mode=0606", "api.socket_mode" },
+        { "api.socket_mode=0770", "api.socket_mode" },
+        { "api.socket_mode=rw-rw----", "api.socket_mode" },
+        { "api.socket_mode=0400", "api.socket_mode" },
+        { "api.socket_group=no-such-group-here", "api.socket_group" },
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        const char *args[] = { "--identity",
+                               key,
+                               "--data-dir",
+                               data,
+                               "--broker",
+                               "tcp://127.0.0.1:9",
+                               "--broker-key",
+                               env->broker_public,
+                               "--set",
+                               refused[i][0],
+                               NULL };
+        int status = ah_run(env, args, out, sizeof out);
+        th_soft(env->th,
+                WIFEXITED(status) && WEXITSTATUS(status) != 0 && th_contains(out, refused[i][1]),
+                "%s: expected a refusal naming %s, got %s:\n%s", refused[i][0], refused[i][1],
+                th_status_text(status, st, sizeof st), out);
+    }
+    snprintf(path, sizeof path, "%s/api.sock", data);
+    th_soft(env->th, access(path, F_OK) != 0, "a refused agent left %s", path);
+    th_soft_done(env->th);
+    ah_agent_stop(a);
+    ah_broker_stop(env);
+    ah_pass(env);
+}
+
+// ---------------------------------------------------------------------------
 //  9. refuse_start
 
 static void test_refuse_start(void **state)
@@ -1445,6 +1570,7 @@ int main(int argc, char **argv)
         S_TEST(test_quarantine),
         S_TEST(test_api_errors),
         S_TEST(test_refuse_start),
+        S_TEST(test_socket_mode),
     };
     return th_run_tests("test_agent", "truc-agent", tests, sizeof tests / sizeof tests[0],
                         argc > 4 ? argv[4] : NULL);

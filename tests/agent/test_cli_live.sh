@@ -63,10 +63,15 @@ check "health" 0 "agency" -- ta health
 check "health --json" 0 '"agency": *"000.00.01.H01"' -- ta health --json
 check "directory" 0 "$B" -- ta directory
 
-head -c 200000 /dev/urandom > report.pdf
+# With api.allowed_dirs unset the agents read and write files only in the
+# exchange folder beside their data directories: $work/exchange here.
+mkdir exchange
+head -c 200000 /dev/urandom > exchange/report.pdf
+check "a file outside the exchange folder" 3 "ERR_NOT_AUTHORIZED" -- \
+  ta send --to $B --type T --subject S --attach dir.ini
 out=$(ta send --to $B --type "Công văn" --subject "Về việc thử nghiệm dòng lệnh" \
   --code-number 12 --notation UBND-VP --urgency immediate --signer "Nguyễn Văn An" \
-  --date 2026-11-21 --attach report.pdf 2>&1) && ok || bad "send: $out"
+  --date 2026-11-21 --attach exchange/report.pdf 2>&1) && ok || bad "send: $out"
 id=$(grep -Eo '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}' <<<"$out" | head -1)
 [ -n "$id" ] && ok || bad "send printed no id: $out"
 
@@ -74,9 +79,10 @@ wait_for 30 bash -c "'$TRUC' --data-dir agent-$B inbox --json | grep -q $id" || 
 check "inbox" 0 "Về việc thử nghiệm dòng lệnh" -- tb inbox
 check "inbox --json" 0 "\"id\": *\"$id\"" -- tb inbox --json
 check "inbox --unread --from" 0 "$id" -- tb inbox --unread --from $A
-check "fetch" 0 "report.pdf" -- tb fetch "$id" --out "$work/in"
-cmp -s report.pdf "$work/in/$id/report.pdf" && ok || bad "fetched attachment differs"
-check "fetch --json" 0 '"subject": *"Về việc thử nghiệm dòng lệnh"' -- tb fetch "$id" --out "$work/in2" --json
+check "fetch" 0 "report.pdf" -- tb fetch "$id" --out "$work/exchange/in"
+cmp -s exchange/report.pdf "$work/exchange/in/$id/report.pdf" && ok || bad "fetched attachment differs"
+check "fetch --json" 0 '"subject": *"Về việc thử nghiệm dòng lệnh"' -- tb fetch "$id" --out "$work/exchange/in2" --json
+check "fetch outside the exchange folder" 3 "ERR_NOT_AUTHORIZED" -- tb fetch "$id" --out "$work/in"
 check "ack" 0 "" -- tb ack "$id"
 out=$(tb inbox --unread --json)
 grep -q "$id" <<<"$out" && bad "acked document still unread: $out" || ok
@@ -91,7 +97,7 @@ check "events" 0 "inbox.new" -- tb watch --after 0 --topic inbox.new --count 1 -
 check "answer without a recall" 3 "ERR_BAD_STATE" -- tb notify "$id" --status 15
 
 check "recall" 0 "[0-9a-f]{8}-" -- ta recall "$id" --note "Xin lấy lại"
-wait_for 30 bash -c "'$TRUC' --data-dir agent-$B fetch $id --json | grep -qE '\"code\": *13'" || bad "B never saw the recall request"
+wait_for 30 bash -c "'$TRUC' --data-dir agent-$B fetch $id --out exchange/in3 --json | grep -qE '\"code\": *13'" || bad "B never saw the recall request"
 check "answer the recall" 0 "[0-9a-f]{8}-" -- tb notify "$id" --status 16 --note "Đã xử lý"
 check "revoke" 0 "[0-9a-f]{8}-" -- ta revoke "$id" --reason "Ban hành nhầm"
 check "quarantine (empty)" 0 "" -- tb quarantine
@@ -100,7 +106,7 @@ check "quarantine (empty)" 0 "" -- tb quarantine
 check "unknown recipient" 3 "ERR_UNKNOWN_AGENCY" -- ta send --to 000.00.09.H99 --type T --subject S
 check "bad agency code" 1 "" -- ta send --to 1.2.3 --type T --subject S
 check "missing attachment" 4 "nope.pdf" -- ta send --to $B --type T --subject S --attach nope.pdf
-check "unknown document" 3 "ERR_UNKNOWN_DOC" -- tb fetch 00000000-0000-4000-8000-000000000000 --out "$work/x"
+check "unknown document" 3 "ERR_UNKNOWN_DOC" -- tb fetch 00000000-0000-4000-8000-000000000000 --out "$work/exchange/x"
 check "status of an unknown document" 3 "ERR_UNKNOWN_DOC" -- ta notify 00000000-0000-4000-8000-000000000000 --status 03
 check "revoke a received document" 3 "ERR_NOT_AUTHORIZED" -- tb revoke "$id" --reason x
 

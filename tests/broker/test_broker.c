@@ -539,6 +539,40 @@ static void test_rejections(void **state)
     th_check(truc_client_submit(a, dup) == PROTO_OK, "send");
     s_expect_rejected(env, a, dup, PROTO_ERR_DUPLICATE_ID, "same id, other content");
 
+    //  Two attachments with one file name once case is ignored, properly
+    //  signed: the encoder refuses to write it, so the name is changed in
+    //  the encoded body (same length) after signing the changed struct. B
+    //  receives nothing of it (checked at the end).
+    {
+        truc_doc_t *twice = s_doc(env, TH_A, to_b, 1, 0, 2, 300);
+        proto_attachment_t *second = &truc_doc_msg(twice)->u.document.doc.att[1];
+        const char *own_name = second->name; // "phu-luc-2.pdf"
+        second->name = "PHU-LUC-1.pdf";
+        th_check(truc_doc_sign(twice, env->agency[TH_A]) == PROTO_OK, "sign");
+        second->name = own_name;
+        proto_buf_t body;
+        proto_buf_init(&body);
+        th_check(proto_msg_encode(truc_doc_cmsg(twice), &body, NULL) == PROTO_OK, "encode");
+        uint8_t *at = NULL;
+        for (size_t i = 0; !at && i + 13 <= body.len; i++)
+            if (memcmp(body.data + i, "phu-luc-2.pdf", 13) == 0)
+                at = body.data + i;
+        th_check(at != NULL, "the second name is not in the body");
+        memcpy(at, "PHU-LUC-1.pdf", 13);
+        uint8_t header[PROTO_HEADER_LEN];
+        proto_header_write(header, PROTO_KIND_SUBMIT);
+        const void *frames[4] = { header, body.data, truc_doc_att_data(twice, 0),
+                                  truc_doc_att_data(twice, 1) };
+        size_t frame_lens[4] = { sizeof header, body.len, truc_doc_att_len(twice, 0),
+                                 truc_doc_att_len(twice, 1) };
+        th_check(truc_client_send_frames(a, frames, frame_lens, 4) == PROTO_OK, "send");
+        //  The strict decoder refuses it, so the answer is ERROR, as for
+        //  any body that breaks a rule of PROTOCOL.md section 12.
+        s_expect_error(env, a, PROTO_ERR_DUP_NAME, 0, "two attachments named alike");
+        proto_buf_free(&body);
+        truc_doc_destroy(&twice);
+    }
+
     //  Bodies that do not decode: ERROR with the strict decoder's code.
     static const struct {
         const char *what;

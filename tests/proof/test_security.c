@@ -32,6 +32,8 @@
     test on its own.
 */
 #include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -40,6 +42,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1295,6 +1301,355 @@ static void test_agent_impersonation(void **state)
 }
 
 // ---------------------------------------------------------------------------
+//  Files: what a DMS (or any local user of a loopback API) may make the
+//  agent read and sign away, or overwrite (agent/files.h).
+
+static void s_put(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    th_check(f && fputs(text, f) >= 0 && fclose(f) == 0, "cannot write %s", path);
+}
+
+static void s_mkdir(const char *path)
+{
+    th_check(mkdir(path, 0750) == 0, "mkdir %s: %s", path, strerror(errno));
+}
+
+//  The whole content of a small file, in a static buffer ("" if missing).
+static const char *s_slurp(const char *path)
+{
+    static char text[256];
+    text[0] = '\0';
+    FILE *f = fopen(path, "r");
+    if (f) {
+        size_t n = fread(text, 1, sizeof text - 1, f);
+        text[n] = '\0';
+        fclose(f);
+    }
+    return text;
+}
+
+//  Start (or restart) a with a config file holding only api.allowed_dirs.
+static void s_agent_allowed(ah_env_t *env, ah_agent_t *a, const char *allowed, bool restart)
+{
+    char cfg[TH_PATH_MAX + 32], text[2 * TH_PATH_MAX + 64];
+    snprintf(cfg, sizeof cfg, "%s/allowed.conf", env->th->root);
+    snprintf(text, sizeof text, "[api]\nallowed_dirs = %s\n", allowed);
+    s_put(cfg, text);
+    ah_agent_set_config(a, cfg);
+    if (restart)
+        ah_agent_stop(a);
+    ah_agent_start(a);
+    ah_wait_connected(a, true);
+    ah_wait_directory(a);
+}
+
+static void s_submit_path(ah_agent_t *a, const char *const *to, const char *path, proto_err_t code,
+                          const char *what)
+{
+    ah_reply_t *r = ah_call(a,
+                            "{cmd:s doc:{to:A type:s subject:s} attachments:[{name:s type:s "
+                            "path:s}]}",
+                            "submit", to, (size_t) 1, S_TYPE, "Văn bản kèm tệp", "tep.pdf",
+                            "application/pdf", path);
+    if (code == PROTO_OK)
+        ah_expect_ok(r, what);
+    else
+        ah_expect_error(r, code, "attachments[0]", what);
+    ah_reply_destroy(&r);
+}
+
+static bool s_inbox_has_five(const ah_reply_t *reply, void *arg)
+{
+    (void) arg;
+    return ah_count(reply->map, "documents") >= 5;
+}
+
+static void test_attachment_paths(void **state)
+{
+    ah_env_t *env = *state;
+    th_env_t *th = env->th;
+    ah_broker_start(env);
+    ah_agent_t *a = ah_agent_new(env, TH_A, NULL, 0, NULL);
+    ah_agent_t *b = ah_agent_run(env, TH_B, 0, NULL);
+    const char *to_b[] = { th_code(TH_B) };
+    char out[TH_PATH_MAX + 16], path[3 * TH_PATH_MAX], secret[TH_PATH_MAX + 64];
+    snprintf(out, sizeof out, "%s/out", th->root);
+    snprintf(secret, sizeof secret, "%s/%s.secret", th->keys, th_code(TH_A));
+    s_mkdir(out);
+    s_agent_allowed(env, a, out, false);
+
+    //  A file in the allowed directory is sent.
+    snprintf(path, sizeof path, "%s/cong-van.pdf", out);
+    s_put(path, "%PDF-1.4 công văn");
+    s_submit_path(a, to_b, path, PROTO_OK, "a file in api.allowed_dirs");
+    //  Outside it: the agency's own key, a system file.
+    s_submit_path(a, to_b, secret, PROTO_ERR_NOT_AUTHORIZED, "the agency's secret key");
+    s_submit_path(a, to_b, "/etc/passwd", PROTO_ERR_NOT_AUTHORIZED, "/etc/passwd");
+    //  Tricks on the text of the path.
+    snprintf(path, sizeof path, "%s/../keys/%s.secret", out, th_code(TH_A));
+    s_submit_path(a, to_b, path, PROTO_ERR_VALUE, "a .. component");
+    s_submit_path(a, to_b, "out/cong-van.pdf", PROTO_ERR_VALUE, "a relative path");
+    //  Symlinks below the allowed directory: to the key, to its folder.
+    snprintf(path, sizeof path, "%s/link.pdf", out);
+    th_check(symlink(secret, path) == 0, "symlink: %s", strerror(errno));
+    s_submit_path(a, to_b, path, PROTO_ERR_NOT_AUTHORIZED, "a symlink to the secret key");
+    snprintf(path, sizeof path, "%s/keys", out);
+    th_check(symlink(th->keys, path) == 0, "symlink: %s", strerror(errno));
+    snprintf(path, sizeof path, "%s/keys/%s.secret", out, th_code(TH_A));
+    s_submit_path(a, to_b, path, PROTO_ERR_NOT_AUTHORIZED, "through a symlinked folder");
+    //  A hard link to the key inside the allowed directory is still the key.
+    snprintf(path, sizeof path, "%s/hard.pdf", out);
+    th_check(link(secret, path) == 0, "link: %s", strerror(errno));
+    s_submit_path(a, to_b, path, PROTO_ERR_NOT_AUTHORIZED, "a hard link to the secret key");
+    //  Not regular files: refused at once, never waited on.
+    snprintf(path, sizeof path, "%s/fifo", out);
+    th_check(mkfifo(path, 0600) == 0, "mkfifo: %s", strerror(errno));
+    s_submit_path(a, to_b, path, PROTO_ERR_IO, "a FIFO");
+    snprintf(path, sizeof path, "%s/folder", out);
+    s_mkdir(path);
+    s_submit_path(a, to_b, path, PROTO_ERR_IO, "a directory");
+    th_soft(th, ah_events_count(a, "api.denied", "field", "attachments[0]", NULL) == 5,
+            "%zu api.denied events for attachment paths, expected 5",
+            ah_events_count(a, "api.denied", "field", "attachments[0]", NULL));
+
+    //  Even where the operator allows the keys folder and the whole test
+    //  root, the key and the data directory are refused.
+    snprintf(path, sizeof path, "%s:%s", th->keys, th->root);
+    s_agent_allowed(env, a, path, true);
+    s_submit_path(a, to_b, secret, PROTO_ERR_NOT_AUTHORIZED, "the key in an allowed folder");
+    snprintf(path, sizeof path, "%s/data.mdb", ah_agent_data(a));
+    s_submit_path(a, to_b, path, PROTO_ERR_NOT_AUTHORIZED, "the agent's store");
+    snprintf(path, sizeof path, "%s/%s.public", th->keys, th_code(TH_A));
+    s_submit_path(a, to_b, path, PROTO_OK, "a public file beside the key");
+
+    //  An allowed directory named through a symlink (a mount point, say)
+    //  holds the files under both its names; below it nothing is followed.
+    char outlink[TH_PATH_MAX + 16];
+    snprintf(outlink, sizeof outlink, "%s/outlink", th->root);
+    th_check(symlink(out, outlink) == 0, "symlink: %s", strerror(errno));
+    s_agent_allowed(env, a, outlink, true);
+    snprintf(path, sizeof path, "%s/cong-van.pdf", outlink);
+    s_submit_path(a, to_b, path, PROTO_OK, "through the allowed directory's own symlink");
+    snprintf(path, sizeof path, "%s/cong-van.pdf", out);
+    s_submit_path(a, to_b, path, PROTO_OK, "by the allowed directory's resolved name");
+    snprintf(path, sizeof path, "%s/link.pdf", outlink);
+    s_submit_path(a, to_b, path, PROTO_ERR_NOT_AUTHORIZED, "a symlink below it");
+
+    //  Empty api.allowed_dirs: only the exchange folder beside the data one.
+    s_agent_allowed(env, a, "", true);
+    snprintf(path, sizeof path, "%s/cong-van.pdf", out);
+    s_submit_path(a, to_b, path, PROTO_ERR_NOT_AUTHORIZED, "outside the default exchange");
+    snprintf(path, sizeof path, "%s/exchange", th->root);
+    s_mkdir(path);
+    snprintf(path, sizeof path, "%s/exchange/cong-van.pdf", th->root);
+    s_put(path, "%PDF-1.4 trao đổi");
+    s_submit_path(a, to_b, path, PROTO_OK, "in the default exchange folder");
+
+    //  B received exactly the five documents that were allowed.
+    ah_reply_t *r = ah_call(a, "{cmd:s limit:i}", "sent", 50);
+    ah_expect_ok(r, "sent");
+    th_soft(th, ah_count(r->map, "documents") == 5, "sent lists %d documents, expected 5",
+            (int) ah_count(r->map, "documents"));
+    ah_reply_destroy(&r);
+    r = ah_poll(b, s_inbox_has_five, NULL, "B's inbox: five documents", "{cmd:s limit:i}", "inbox",
+                50);
+    th_soft(th, ah_count(r->map, "documents") == 5, "B's inbox holds %d documents, expected 5",
+            (int) ah_count(r->map, "documents"));
+    ah_reply_destroy(&r);
+    th_soft_done(th);
+    ah_agent_stop(a);
+    ah_agent_stop(b);
+    ah_broker_stop(env);
+    ah_pass(env);
+}
+
+static void s_fetch(ah_agent_t *b, const char *id, const char *dir, proto_err_t code,
+                    const char *what)
+{
+    ah_reply_t *r = ah_call(b, "{cmd:s id:s dir:s}", "fetch", id, dir);
+    if (code == PROTO_OK)
+        ah_expect_ok(r, what);
+    else
+        ah_expect_error(r, code, "dir", what);
+    ah_reply_destroy(&r);
+}
+
+static void test_fetch_symlinks(void **state)
+{
+    ah_env_t *env = *state;
+    th_env_t *th = env->th;
+    char in[TH_PATH_MAX + 16], victim_dir[TH_PATH_MAX + 16], victim[TH_PATH_MAX + 32];
+    char set[TH_PATH_MAX + 64], d[TH_PATH_MAX + 32], p[TH_PATH_MAX + 128];
+    snprintf(in, sizeof in, "%s/in", th->root);
+    snprintf(victim_dir, sizeof victim_dir, "%s/victim", th->root);
+    snprintf(victim, sizeof victim, "%s/victim/qd.pdf", th->root);
+    s_mkdir(in);
+    s_mkdir(victim_dir);
+    s_put(victim, "original");
+    snprintf(set, sizeof set, "api.allowed_dirs=%s", in);
+    const char *sets[] = { set, NULL };
+    ah_broker_start(env);
+    ah_agent_t *a = ah_agent_run(env, TH_A, 0, NULL);
+    ah_agent_t *b = ah_agent_run(env, TH_B, 0, sets);
+    ah_wait_directory(a);
+    const char *to_b[] = { th_code(TH_B) };
+    static const char content[] = "%PDF-1.4 quyết định";
+    ah_reply_t *r = ah_call(a,
+                            "{cmd:s doc:{to:A type:s subject:s} attachments:[{name:s type:s "
+                            "data:x}]}",
+                            "submit", to_b, (size_t) 1, S_TYPE, "Quyết định", "qd.pdf",
+                            "application/pdf", content, sizeof content - 1);
+    ah_expect_ok(r, "submit");
+    char id[37];
+    snprintf(id, sizeof id, "%s", ah_str(r->map, "id"));
+    ah_reply_destroy(&r);
+    ah_events_wait(b, "inbox.new", "id", id, NULL);
+
+    //  DIR/<id> is a symlink to the victim's folder.
+    snprintf(d, sizeof d, "%s/d1", in);
+    s_mkdir(d);
+    snprintf(p, sizeof p, "%s/%s", d, id);
+    th_check(symlink(victim_dir, p) == 0, "symlink: %s", strerror(errno));
+    s_fetch(b, id, d, PROTO_ERR_NOT_AUTHORIZED, "DIR/<id> a symlink");
+    //  DIR/<id>/<name> is a symlink to the victim's file.
+    snprintf(d, sizeof d, "%s/d2", in);
+    s_mkdir(d);
+    snprintf(p, sizeof p, "%s/%s", d, id);
+    s_mkdir(p);
+    snprintf(p, sizeof p, "%s/%s/qd.pdf", d, id);
+    th_check(symlink(victim, p) == 0, "symlink: %s", strerror(errno));
+    s_fetch(b, id, d, PROTO_ERR_NOT_AUTHORIZED, "DIR/<id>/<name> a symlink");
+    //  DIR itself is a symlink below the allowed directory.
+    snprintf(d, sizeof d, "%s/d3", in);
+    th_check(symlink(victim_dir, d) == 0, "symlink: %s", strerror(errno));
+    s_fetch(b, id, d, PROTO_ERR_NOT_AUTHORIZED, "DIR a symlink");
+    snprintf(p, sizeof p, "%s/%s", victim_dir, id);
+    th_soft(th, access(p, F_OK) != 0, "fetch created %s through a symlink", p);
+    //  Outside the allowed directory.
+    s_fetch(b, id, victim_dir, PROTO_ERR_NOT_AUTHORIZED, "DIR outside api.allowed_dirs");
+    th_soft(th, strcmp(s_slurp(victim), "original") == 0, "the victim file now holds '%s'",
+            s_slurp(victim));
+
+    //  A plain folder works, twice (the second replaces the first), and
+    //  leaves no temporary file behind.
+    snprintf(d, sizeof d, "%s/d4/deeper", in);
+    s_fetch(b, id, d, PROTO_OK, "a plain folder");
+    s_fetch(b, id, d, PROTO_OK, "the same folder again");
+    snprintf(p, sizeof p, "%s/%s/qd.pdf", d, id);
+    th_soft(th, strcmp(s_slurp(p), content) == 0, "%s holds '%s'", p, s_slurp(p));
+    snprintf(p, sizeof p, "%s/%s", d, id);
+    DIR *dir = opendir(p);
+    size_t entries = 0;
+    for (struct dirent *e; dir && (e = readdir(dir)) != NULL;)
+        entries += e->d_name[0] != '.';
+    size_t hidden = 0;
+    if (dir) {
+        rewinddir(dir);
+        for (struct dirent *e; (e = readdir(dir)) != NULL;)
+            hidden += strncmp(e->d_name, ".truc-", 6) == 0;
+        closedir(dir);
+    }
+    th_soft(th, entries == 1 && hidden == 0, "%s holds %zu files and %zu temporary ones", p,
+            entries, hidden);
+    th_soft(th, ah_events_count(b, "api.denied", "field", "dir", NULL) == 4,
+            "%zu api.denied events for fetch folders, expected 4",
+            ah_events_count(b, "api.denied", "field", "dir", NULL));
+    th_soft_done(th);
+    ah_agent_stop(a);
+    ah_agent_stop(b);
+    ah_broker_stop(env);
+    ah_pass(env);
+}
+
+// ---------------------------------------------------------------------------
+//  Local services on the network: the agent's events (senders, subjects)
+//  and the broker's admin socket (suspend, revoke; no authentication).
+
+//  True if something accepts TCP connections on 127.0.0.1:port.
+static bool s_listening(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    th_check(fd >= 0, "socket: %s", strerror(errno));
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons((uint16_t) port) };
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool up = connect(fd, (struct sockaddr *) &addr, sizeof addr) == 0;
+    close(fd);
+    return up;
+}
+
+//  Run truc-agent for agency A with one more --set; it must refuse to start
+//  and name the option.
+static void s_agent_refuses(ah_env_t *env, const char *set, const char *option)
+{
+    th_env_t *th = env->th;
+    char key[TH_PATH_MAX + 32], data[TH_PATH_MAX + 32], out[4096];
+    snprintf(key, sizeof key, "%s/%s.secret", th->keys, th_code(TH_A));
+    snprintf(data, sizeof data, "%s/agent-refused", th->root);
+    th_check(mkdir(data, 0700) == 0 || errno == EEXIST, "mkdir %s", data);
+    const char *args[] = { "--identity",
+                           key,
+                           "--data-dir",
+                           data,
+                           "--broker",
+                           "tcp://127.0.0.1:9",
+                           "--broker-key",
+                           env->broker_public,
+                           "--set",
+                           set,
+                           NULL };
+    int status = ah_run(env, args, out, sizeof out);
+    th_check(WIFEXITED(status) && WEXITSTATUS(status) != 0 && th_contains(out, option),
+             "truc-agent with %s: exit status %d, expected a refusal naming %s:\n%s", set,
+             WIFEXITED(status) ? WEXITSTATUS(status) : -1, option, out);
+}
+
+static void test_local_endpoints(void **state)
+{
+    ah_env_t *env = *state;
+    th_env_t *th = env->th;
+    int port = th_port_outside_ephemeral();
+    th_check(port > 0, "no free port");
+    char set[128];
+
+    //  The events endpoint on every interface, or on a host's address.
+    snprintf(set, sizeof set, "api.events_endpoint=tcp://0.0.0.0:%d", port);
+    s_agent_refuses(env, set, "api.events_endpoint");
+    snprintf(set, sizeof set, "api.events_endpoint=tcp://*:%d", port);
+    s_agent_refuses(env, set, "api.events_endpoint");
+    snprintf(set, sizeof set, "api.endpoint=tcp://127.0.0.1.nip.io:%d", port);
+    s_agent_refuses(env, set, "api.endpoint");
+    th_check(!s_listening(port), "something listens on port %d after the refusals", port);
+
+    //  The broker's admin socket likewise, before it binds anything.
+    snprintf(set, sizeof set, "network.admin_endpoint=tcp://0.0.0.0:%d", port);
+    const char *args[] = { "--config", th->config, "--set", set, NULL };
+    int index = th_spawn(th, args);
+    int status = 0;
+    if (!th_wait_exit(th, index, TH_START_TIMEOUT_MS, &status)) {
+        kill(th->procs[index], SIGKILL);
+        th_wait_exit(th, index, TH_STOP_TIMEOUT_MS, NULL);
+        th_check(false, "truc-broker started with %s", set);
+    }
+    static char log[64 * 1024];
+    th_read_file(th->logs[index], log, sizeof log);
+    th_check(WIFEXITED(status) && WEXITSTATUS(status) != 0 &&
+                 th_contains(log, "network.admin_endpoint"),
+             "truc-broker with %s: expected a refusal naming the option:\n%s", set, log);
+    th_check(!s_listening(port), "something listens on port %d after the broker's refusal", port);
+
+    //  On loopback both work: a subscriber on this host gets the events.
+    snprintf(set, sizeof set, "api.events_endpoint=tcp://127.0.0.1:%d", port);
+    const char *sets[] = { set, NULL };
+    ah_broker_start(env);
+    ah_agent_t *a = ah_agent_run(env, TH_A, 0, sets);
+    th_check(s_listening(port), "the agent's events are not on 127.0.0.1:%d", port);
+    ah_agent_stop(a);
+    ah_broker_stop(env);
+    ah_pass(env);
+}
+
+// ---------------------------------------------------------------------------
 
 #define S_TEST(f)       cmocka_unit_test_setup_teardown(f, th_setup, th_teardown)
 #define S_AGENT_TEST(f) cmocka_unit_test_setup_teardown(f, ah_setup, ah_teardown)
@@ -1325,6 +1680,9 @@ int main(int argc, char **argv)
         S_TEST(test_replay_notice_id),
         S_TEST(test_foreign_ack),
         S_AGENT_TEST(test_agent_impersonation),
+        S_AGENT_TEST(test_attachment_paths),
+        S_AGENT_TEST(test_fetch_symlinks),
+        S_AGENT_TEST(test_local_endpoints),
     };
     return th_run_tests("test_security", "truc security", tests, sizeof tests / sizeof tests[0],
                         argc > 5 ? argv[5] : NULL);

@@ -9,6 +9,7 @@
 #ifndef PROTO_DAEMON_H
 #define PROTO_DAEMON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "proto/config.h"
@@ -43,6 +44,13 @@ int proto_daemon_configure(const proto_daemon_spec_t *spec, int argc, char **arg
 //  Call handler (which must be async-signal-safe) on SIGTERM, SIGINT and,
 //  with with_hup, SIGHUP; ignore SIGPIPE.
 void proto_daemon_signals(void (*handler)(int), int with_hup);
+
+//  True if a daemon may bind endpoint for a local-only service (the agent's
+//  API and events, the broker's admin socket): an ipc:// path, or tcp://
+//  on a literal loopback address (127.x.y.z or [::1]) with a port. Anything
+//  else - a wildcard, an interface name, a host name, another address - may
+//  reach the network and is refused by the caller.
+bool proto_endpoint_is_local(const char *endpoint);
 
 #ifdef __cplusplus
 }
