@@ -321,12 +321,16 @@ proto_err_t broker_backup_restore(const char *data_dir, uint64_t map_size, const
         rc = broker_anchor_write_new(data_dir, &now, errbuf, errlen);
     s_staging_remove(staging);
     close(lock);
+    char skipped[96] = "";
+    if (!rc && seq > info.length + 1)
+        snprintf(skipped, sizeof skipped,
+                 " (numbers %" PRIu64 "..%" PRIu64 " were issued before and stay unused)",
+                 info.length + 1, seq - 1);
     if (!rc)
         snprintf(report, report_len,
                  "restored %s into %s: its audit chain ends at %" PRIu64
-                 ", the restore is entry %" PRIu64 " (numbers %" PRIu64 "..%" PRIu64
-                 " were issued before and stay unused)%s%s",
-                 file, live, info.length, seq, info.length + 1, seq - 1,
+                 ", the restore is entry %" PRIu64 "%s%s%s",
+                 file, live, info.length, seq, skipped,
                  had ? "; the replaced store is kept in " : "", had ? aside : "");
     return rc;
 }
