@@ -31,7 +31,8 @@ static const char *s_usage =
     "  doc show ID                   a document and its state per recipient\n"
     "  audit verify                  check the whole audit chain\n"
     "  audit show [ID]               the last 50 audit entries, or one document's\n"
-    "  backup DIR                    consistent hot copy of the store into DIR\n"
+    "  backup DIR                    consistent hot copy of the store: DIR/data.mdb\n"
+    "                                and DIR/manifest (restore: truc-broker restore)\n"
     "\n"
     "Options:\n"
     "  --data-dir DIR      the broker's data directory (admin socket DIR/admin.sock);\n"
@@ -42,7 +43,8 @@ static const char *s_usage =
     "  -h, --help          this help\n"
     "\n"
     "Exit codes: 0 success, 1 usage error, 2 the broker is unreachable or refused\n"
-    "(the message says why), 3 audit verify found a broken chain.\n";
+    "(the message says why; a broker that is not running, or dies before it\n"
+    "answers, ends the wait at once), 3 audit verify found a broken chain.\n";
 
 // ---------------------------------------------------------------------------
 //  Printing msgpack as JSON or as text
