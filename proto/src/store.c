@@ -434,14 +434,14 @@ proto_err_t proto_store_file_check(const char *path, proto_store_file_info_t *in
     //  uses the meta page with the higher transaction id.
     s_meta_t m0 = { 0 }, m1 = { 0 };
     const char *why = NULL;
-    int which = 0;
-    if (s_meta_read(fd, 0, &m0, &why))
-        which = 1;
-    if (which && !s_meta_read(fd, (off_t) m0.psize, &m1, &why))
-        which = 0;
+    int bad = -1; // the meta page that failed
+    if (!s_meta_read(fd, 0, &m0, &why))
+        bad = 0;
+    else if (!s_meta_read(fd, (off_t) m0.psize, &m1, &why))
+        bad = 1;
     close(fd);
-    if (!which) {
-        snprintf(errbuf, errlen, "%s is damaged: meta page %d: %s", path, m0.psize ? 1 : 0, why);
+    if (bad >= 0) {
+        snprintf(errbuf, errlen, "%s is damaged: meta page %d: %s", path, bad, why);
         return PROTO_ERR_STORE_DAMAGED;
     }
     if (m1.psize != m0.psize) {
