@@ -76,22 +76,25 @@ typedef enum {
     PROTO_ERR_TIMEOUT = 403,    // the operation did not finish in time
 
     //  5xx local failures
-    PROTO_ERR_NOMEM = 500,         // out of memory
-    PROTO_ERR_SYSTEM = 501,        // a system call failed (errno is logged)
-    PROTO_ERR_IO = 502,            // reading or writing a file failed
-    PROTO_ERR_STORE = 503,         // the LMDB store failed
-    PROTO_ERR_CONFIG = 504,        // invalid configuration
-    PROTO_ERR_KEY_FILE = 505,      // key file corrupt, truncated or of an unknown format
-    PROTO_ERR_PASSPHRASE = 506,    // wrong passphrase, or a passphrase is needed
-    PROTO_ERR_PERMISSIONS = 507,   // a secret file readable by group or others
-    PROTO_ERR_DIRECTORY = 508,     // invalid agency directory file
-    PROTO_ERR_NOT_FOUND = 509,     // the named thing does not exist
-    PROTO_ERR_EXISTS = 510,        // the named thing exists already
-    PROTO_ERR_INVALID_ARG = 511,   // a caller passed an invalid argument
-    PROTO_ERR_CRYPTO = 512,        // the crypto library failed (not a bad signature)
+    PROTO_ERR_NOMEM = 500,       // out of memory
+    PROTO_ERR_SYSTEM = 501,      // a system call failed (errno is logged)
+    PROTO_ERR_IO = 502,          // reading or writing a file failed
+    PROTO_ERR_STORE = 503,       // the LMDB store failed
+    PROTO_ERR_CONFIG = 504,      // invalid configuration
+    PROTO_ERR_KEY_FILE = 505,    // key file corrupt, truncated or of an unknown format
+    PROTO_ERR_PASSPHRASE = 506,  // wrong passphrase, or a passphrase is needed
+    PROTO_ERR_PERMISSIONS = 507, // a secret file readable by group or others
+    PROTO_ERR_DIRECTORY = 508,   // invalid agency directory file
+    PROTO_ERR_NOT_FOUND = 509,   // the named thing does not exist
+    PROTO_ERR_EXISTS = 510,      // the named thing exists already
+    PROTO_ERR_INVALID_ARG = 511, // a caller passed an invalid argument
+    PROTO_ERR_CRYPTO = 512,      // the crypto library failed (not a bad signature)
+
+    //  5xx a store that is not the one the daemon had
     PROTO_ERR_STORE_DAMAGED = 513, // a store file is damaged or truncated (LMDB's meta pages)
     PROTO_ERR_STORE_BEHIND = 514,  // the store is older than, or not, the one its anchor names
-    PROTO_ERR_INTERNAL = 599,      // a bug: an invariant broke
+
+    PROTO_ERR_INTERNAL = 599, // a bug: an invariant broke
 } proto_err_t;
 
 //  Return a short, constant, human-readable message for err. Never NULL;
