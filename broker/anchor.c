@@ -160,14 +160,18 @@ static proto_err_t s_compare(broker_store_t *store, const broker_anchor_rec_t *a
     if (anchor->length == 0)
         return PROTO_OK;
     if (length < anchor->length) {
+        char what[64];
+        if (length)
+            snprintf(what, sizeof what, "its audit chain ends at entry %" PRIu64, length);
+        else
+            snprintf(what, sizeof what, "it is empty");
         snprintf(errbuf, errlen,
-                 "the store in %s/store is behind its anchor: its audit chain %s%" PRIu64
-                 " but this broker has issued entries up to %" PRIu64 " (%s/anchor). The store "
-                 "was emptied, damaged, or replaced by an older copy; starting on it would issue "
-                 "those numbers again. Put the right store back, or restore a backup with "
-                 "'truc-broker restore --from BACKUP' (deploy/OPERATIONS.md)",
-                 data_dir, length ? "ends at entry " : "is empty, entries: ", length,
-                 anchor->length, data_dir);
+                 "the store in %s/store is behind its anchor: %s, but this broker has issued "
+                 "audit entries up to %" PRIu64 " (%s/anchor). The store was emptied, damaged, "
+                 "or replaced by an older copy; starting on it would issue those numbers again. "
+                 "Put the right store back, or restore a backup with 'truc-broker restore --from "
+                 "BACKUP' (deploy/OPERATIONS.md)",
+                 data_dir, what, anchor->length, data_dir);
         return PROTO_ERR_STORE_BEHIND;
     }
     if (length == anchor->length)

@@ -284,6 +284,15 @@ proto_err_t broker_backup_restore(const char *data_dir, uint64_t map_size, const
                  file, info.length, hex, anchor.length > info.length ? anchor.length : info.length);
         broker_store_t *store = broker_store_open(staging, map_size, errbuf, errlen);
         rc = store ? broker_store_begin(store) : PROTO_ERR_STORE;
+        //  A backup whose chain is broken is not put back: the restore
+        //  would link a trusted entry to it.
+        uint64_t bad = 0;
+        if (!rc && broker_store_audit_walk(store, 1, NULL, NULL, &bad) != PROTO_OK) {
+            snprintf(errbuf, errlen, "the audit chain of %s is broken at entry %" PRIu64, file,
+                     bad);
+            rc = PROTO_ERR_BAD_PROOF;
+            broker_store_destroy(&store);
+        }
         if (!rc)
             rc = broker_store_audit_restored(store, (uint64_t) time(NULL) * 1000, anchor.length,
                                              detail, &seq);

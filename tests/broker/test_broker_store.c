@@ -210,6 +210,32 @@ static void test_restore(void **state)
     th_drop(env, &a);
     th_broker_stop(env);
 
+    //  A truncated copy of the backup is refused, and so is one that does
+    //  not match its manifest; nothing changes.
+    char bad[TH_PATH_MAX + 32], from[TH_PATH_MAX + 64], to[TH_PATH_MAX + 64];
+    snprintf(bad, sizeof bad, "%s/bad", env->root);
+    th_check(mkdir(bad, 0700) == 0, "mkdir %s", bad);
+    s_path(from, sizeof from, backup, "data.mdb");
+    s_path(to, sizeof to, bad, "data.mdb");
+    s_copy_file(from, to);
+    struct stat st;
+    th_check(stat(to, &st) == 0 && truncate(to, st.st_size - 4096) == 0, "truncate");
+    const char *restore_bad[] = { th_broker_path, "restore",   "--from", bad,
+                                  "--config",     env->config, NULL };
+    status = th_run(env, restore_bad, out, sizeof out);
+    th_check(WIFEXITED(status) && WEXITSTATUS(status) == 2 && th_contains(out, "truncated"),
+             "restore from a truncated backup: %d\n%s", status, out);
+    s_copy_file(from, to);
+    s_path(from, sizeof from, backup, "manifest");
+    s_path(to, sizeof to, bad, "manifest");
+    s_copy_file(from, to);
+    int fd = open(to, O_WRONLY | O_APPEND);
+    th_check(fd >= 0 && write(fd, "size 1\n", 7) == 7, "append to %s", to);
+    close(fd);
+    status = th_run(env, restore_bad, out, sizeof out);
+    th_check(WIFEXITED(status) && WEXITSTATUS(status) == 2 && th_contains(out, "manifest"),
+             "restore from a backup that does not match its manifest: %d\n%s", status, out);
+
     status = th_run(env, restore, out, sizeof out);
     th_check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "restore: status %d\n%s", status, out);
     th_broker_start(env, NULL);
