@@ -227,18 +227,30 @@ broker_store_t *broker_anchor_open_store(const char *data_dir, uint64_t map_size
         *why = rc;
         return NULL;
     }
-    //  Bring the anchor up to the store, then keep it there.
+    //  Bring the anchor up to the store, then keep it there. An anchor file
+    //  of the right size is updated in place, as after a commit: no new
+    //  block is needed, so a broker restarted on a full disk still starts.
     self->fd = -1;
     s_path(self->path, sizeof self->path, data_dir);
     uint64_t length;
     broker_anchor_rec_t now = { .generation = anchor.generation + 1 };
     rc = broker_store_audit_head(store, &length, now.head);
     now.length = length;
-    if (!rc)
+    struct stat st;
+    self->fd = fresh ? -1 : open(self->path, O_RDWR | O_CLOEXEC);
+    if (!rc && self->fd >= 0 && fstat(self->fd, &st) == 0 && st.st_size == ANCHOR_FILE_SIZE) {
+        self->rec = anchor;
+        s_on_commit(self, length, now.head);
+        if (self->failed) {
+            snprintf(errbuf, errlen, "cannot update %s: %s", self->path, strerror(errno));
+            rc = PROTO_ERR_IO;
+        }
+    } else if (!rc) {
+        if (self->fd >= 0)
+            close(self->fd);
         rc = broker_anchor_write_new(data_dir, &now, errbuf, errlen);
-    if (!rc) {
-        self->fd = open(self->path, O_RDWR | O_CLOEXEC);
-        if (self->fd < 0) {
+        self->fd = rc ? -1 : open(self->path, O_RDWR | O_CLOEXEC);
+        if (!rc && self->fd < 0) {
             snprintf(errbuf, errlen, "cannot open %s: %s", self->path, strerror(errno));
             rc = PROTO_ERR_IO;
         }
@@ -250,6 +262,7 @@ broker_store_t *broker_anchor_open_store(const char *data_dir, uint64_t map_size
         return NULL;
     }
     self->rec = now;
+    self->failed = false;
     if (fresh)
         proto_log_info("event=anchor_started path=%s length=%" PRIu64, self->path, length);
     else if (length > anchor.length)

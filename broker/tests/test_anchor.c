@@ -118,10 +118,16 @@ static void s_test_follows_commits(void **state)
     assert_int_equal(st.st_size, 1024);
     assert_int_equal(st.st_mode & 07777, 0600);
     s_close(&store, &anchor);
-    //  It reopens, and goes on.
+    //  It reopens, and goes on; the file is updated in place (no new file,
+    //  so a restart on a full disk still works).
     store = s_open(fx, &anchor, PROTO_OK);
     s_append(store, 1);
     s_close(&store, &anchor);
+    struct stat again;
+    assert_int_equal(stat(fx->anchor, &again), 0);
+    assert_int_equal(again.st_ino, st.st_ino);
+    assert_int_equal(broker_anchor_read(fx->root, &rec, err, sizeof err), PROTO_OK);
+    assert_int_equal(rec.length, 6);
 }
 
 static void s_test_torn_write(void **state)
