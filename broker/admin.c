@@ -25,6 +25,7 @@
 #include "proto/agency.h"
 #include "proto/directory.h"
 #include "proto/log.h"
+#include "backup.h"
 #include "server_internal.h"
 
 #define ADMIN_MAX_REQUEST 65536
@@ -404,10 +405,14 @@ typedef struct {
 static void *s_backup_thread(void *arg)
 {
     s_backup_t *job = arg;
-    char err[256] = "";
-    proto_err_t rc = broker_store_backup(job->self->store, job->dir, err, sizeof err);
-    char line[600];
-    int n = snprintf(line, sizeof line, "%d %s\n%s", (int) rc, job->dir, err);
+    char err[256] = "", head[2 * PROTO_HASH_LEN + 1];
+    broker_backup_info_t info;
+    proto_err_t rc = broker_backup_write(job->self->store, job->dir, &info, err, sizeof err);
+    proto_hex_encode(info.head, PROTO_HASH_LEN, head);
+    char line[800];
+    int n = rc ? snprintf(line, sizeof line, "%d %s\n%s", (int) rc, job->dir, err)
+               : snprintf(line, sizeof line, "0 %" PRIu64 " %" PRIu64 " %s %s\n", info.size,
+                          info.length, head, job->dir);
     if (n > (int) sizeof line - 1)
         n = (int) sizeof line - 1;
     //  One short write to a pipe is atomic; the loop reads it whole.
@@ -424,41 +429,62 @@ static void s_backup(broker_server_t *self, const char *dir)
         return s_fail(self, PROTO_ERR_NOMEM, "out of memory");
     job->self = self;
     snprintf(job->dir, sizeof job->dir, "%s", dir);
-    pthread_t thread;
-    if (pthread_create(&thread, NULL, s_backup_thread, job) != 0) {
+    //  Joined, not detached: the store must not close under LMDB's copy.
+    if (pthread_create(&self->backup_thread, NULL, s_backup_thread, job) != 0) {
         free(job);
         return s_fail(self, PROTO_ERR_SYSTEM, "cannot start the backup thread");
     }
-    pthread_detach(thread);
     self->backup_running = true;
     proto_log_info("event=backup_started dir=%s", dir);
 }
 
 void broker_admin_backup_done(broker_server_t *self)
 {
-    char line[601];
+    char line[801];
     ssize_t n = read(self->backup_pipe[0], line, sizeof line - 1);
     if (n <= 0)
         return;
     line[n] = '\0';
+    pthread_join(self->backup_thread, NULL);
     self->backup_running = false;
     int code = atoi(line);
-    char *dir = strchr(line, ' ');
-    char *err = strchr(line, '\n');
-    if (err)
-        *err++ = '\0';
-    dir = dir ? dir + 1 : "";
-    broker_audit(self, BROKER_AUDIT_ADMIN, "", NULL, code ? "backup failed" : "backup");
     if (code) {
+        char *dir = strchr(line, ' ');
+        char *err = strchr(line, '\n');
+        if (err)
+            *err++ = '\0';
+        dir = dir ? dir + 1 : "";
+        broker_audit(self, BROKER_AUDIT_ADMIN, "", NULL, "backup failed");
         proto_log_error("event=backup_failed dir=%s detail=\"%s\"", dir, err ? err : "");
         return s_fail(self, (proto_err_t) code, "backup to %s failed: %s", dir, err ? err : "");
     }
-    proto_log_info("event=backup_done dir=%s", dir);
+    uint64_t size = 0, length = 0;
+    char head[2 * PROTO_HASH_LEN + 1] = "";
+    int used = 0;
+    line[strcspn(line, "\n")] = '\0';
+    sscanf(line, "0 %" SCNu64 " %" SCNu64 " %64s %n", &size, &length, head, &used);
+    const char *dir = used > 0 ? line + used : "";
+    broker_audit(self, BROKER_AUDIT_ADMIN, "", NULL, "backup");
+    proto_log_info("event=backup_done dir=%s size=%" PRIu64 " audit_length=%" PRIu64, dir, size,
+                   length);
     s_reply_t reply;
     s_ok(&reply);
-    msgpack_pack_map(&reply.pk, 1);
+    msgpack_pack_map(&reply.pk, 4);
     s_kv_str(&reply.pk, "backup", dir);
+    s_kv_u64(&reply.pk, "size", size);
+    s_kv_u64(&reply.pk, "audit_length", length);
+    s_kv_str(&reply.pk, "audit_head", head);
     s_send_reply(self, &reply);
+}
+
+void broker_admin_backup_join(broker_server_t *self)
+{
+    if (!self->backup_running)
+        return;
+    //  The thread writes its result to the pipe last thing; the read end
+    //  blocks, so this waits for it, then joins it, logs and answers.
+    proto_log_info("event=stop_waits_for_backup");
+    broker_admin_backup_done(self);
 }
 
 // ---------------------------------------------------------------------------

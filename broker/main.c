@@ -6,7 +6,10 @@
 */
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "backup.h"
 #include "config.h"
 #include "proto/daemon.h"
 #include "proto/log.h"
@@ -22,6 +25,7 @@ static void s_signal_handler(int signal_number)
 
 static const char *s_usage =
     "usage: truc-broker [--config FILE] [--set SECTION.NAME=VALUE]... [options]\n"
+    "       truc-broker restore --from BACKUP [--config FILE] [--set ...]...\n"
     "\n"
     "The truc broker: authenticates agencies (ZeroMQ CURVE against the agency\n"
     "directory), verifies, stores and routes their signed documents, and returns\n"
@@ -44,13 +48,64 @@ static const char *s_usage =
     "Signals: SIGTERM and SIGINT stop it cleanly (the open batch is committed and\n"
     "answered); SIGHUP reloads the agency directory.\n"
     "Logs: key=value lines on stderr. Exit status: 0 after a clean stop, 1 for a\n"
-    "usage or configuration error, 2 when it refuses to start.\n";
+    "usage or configuration error, 2 when it refuses to start, 3 when it refuses\n"
+    "its store: the data file is damaged or truncated, or the store is behind its\n"
+    "anchor (DATA_DIR/anchor: emptied, or an older copy put back). Restarting does\n"
+    "not help; see deploy/OPERATIONS.md.\n"
+    "\n"
+    "restore --from BACKUP: with the broker stopped, put a backup (a directory\n"
+    "made by truc-admin backup, or its data.mdb) in place of the store. The backup\n"
+    "is checked, gets a `restored` audit entry numbered above every number the\n"
+    "broker ever issued, and the replaced store is kept as DATA_DIR/store.replaced-*.\n";
 
 static const proto_shortcut_t s_shortcuts[] = {
     { "identity", "broker.identity" }, { "directory", "broker.directory" },
     { "data-dir", "broker.data_dir" }, { "endpoint", "network.endpoint" },
     { "log-level", "log.level" },
 };
+
+#define EXIT_STORE_REFUSED 3
+
+//  truc-broker restore --from BACKUP [daemon options]: the options name
+//  the configuration (data_dir, map size) the way they do for a start.
+static int s_restore(const proto_daemon_spec_t *spec, int argc, char **argv)
+{
+    const char *from = NULL;
+    char **rest = calloc((size_t) argc + 1, sizeof *rest);
+    int nrest = 0;
+    if (!rest)
+        return 2;
+    rest[nrest++] = argv[0];
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--from") == 0 && i + 1 < argc)
+            from = argv[++i];
+        else if (strncmp(argv[i], "--from=", 7) == 0)
+            from = argv[i] + 7;
+        else
+            rest[nrest++] = argv[i];
+    }
+    broker_config_t config = { 0 };
+    int status = from ? proto_daemon_configure(spec, nrest, rest, &config) : 1;
+    free(rest);
+    if (!from)
+        fprintf(stderr, "truc-broker restore: --from BACKUP is required\n%s", s_usage);
+    if (status >= 0)
+        return status;
+    char err[1024] = "", report[1400] = "";
+    proto_err_t rc = broker_backup_restore(config.data_dir, config.map_size, from, report,
+                                           sizeof report, err, sizeof err);
+    if (rc) {
+        proto_log_error("event=restore_refused error=%s reason=\"%s\"", proto_errname(rc), err);
+        fprintf(stderr, "truc-broker restore: %s\n", err);
+        status = 2;
+    } else {
+        proto_log_info("event=restored from=%s", from);
+        printf("%s\n", report);
+        status = 0;
+    }
+    broker_config_free(&config);
+    return status;
+}
 
 int main(int argc, char **argv)
 {
@@ -64,17 +119,21 @@ int main(int argc, char **argv)
         .nshortcuts = sizeof s_shortcuts / sizeof s_shortcuts[0],
         .log_level_offset = offsetof(broker_config_t, log_level),
     };
+    if (argc > 1 && strcmp(argv[1], "restore") == 0)
+        return s_restore(&spec, argc, argv);
     broker_config_t config = { 0 };
     int status = proto_daemon_configure(&spec, argc, argv, &config);
     if (status >= 0)
         return status;
-    char err[512] = "";
-    s_server = broker_server_new(&config, err, sizeof err);
+    char err[1024] = "";
+    proto_err_t why = PROTO_OK;
+    s_server = broker_server_new(&config, &why, err, sizeof err);
     if (!s_server) {
-        proto_log_error("event=refused reason=\"%s\"", err);
+        bool store = why == PROTO_ERR_STORE_DAMAGED || why == PROTO_ERR_STORE_BEHIND;
+        proto_log_error("event=refused error=%s reason=\"%s\"", proto_errname(why), err);
         fprintf(stderr, "truc-broker: refusing to start: %s\n", err);
         broker_config_free(&config);
-        return 2;
+        return store ? EXIT_STORE_REFUSED : 2;
     }
     proto_daemon_signals(s_signal_handler, 1);
     status = broker_server_run(s_server);

@@ -1941,7 +1941,8 @@ static int s_write_endpoint(broker_server_t *self)
     return 0;
 }
 
-broker_server_t *broker_server_new(const broker_config_t *config, char *errbuf, size_t errlen)
+broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *why, char *errbuf,
+                                   size_t errlen)
 {
     broker_server_t *self = calloc(1, sizeof *self);
     char err[256] = "";
@@ -1992,9 +1993,13 @@ broker_server_t *broker_server_new(const broker_config_t *config, char *errbuf, 
         snprintf(errbuf, errlen, "cannot sign the directory snapshot");
         goto fail;
     }
-    self->store = broker_store_open(config->data_dir, config->map_size, errbuf, errlen);
-    if (!self->store)
+    self->store = broker_anchor_open_store(config->data_dir, config->map_size, &self->anchor, &rc,
+                                           errbuf, errlen);
+    if (!self->store) {
+        if (why)
+            *why = rc;
         goto fail;
+    }
     if (pipe(self->signal_pipe) != 0 || pipe(self->backup_pipe) != 0) {
         snprintf(errbuf, errlen, "pipe: %s", strerror(errno));
         goto fail;
@@ -2154,6 +2159,7 @@ int broker_server_run(broker_server_t *self)
         s_results_readable(self);
     }
     s_commit(self);
+    broker_admin_backup_join(self);
     proto_log_info("event=stopped accepted=%" PRIu64 " rejected=%" PRIu64 " delivered=%" PRIu64
                    " commits=%" PRIu64,
                    self->accepted, self->rejected, self->delivered, self->commits);
@@ -2165,6 +2171,7 @@ void broker_server_destroy(broker_server_t **self_p)
     if (!self_p || !*self_p)
         return;
     broker_server_t *self = *self_p;
+    broker_admin_backup_join(self); // the store must outlive LMDB's copy
     broker_verify_destroy(&self->verify, self->jobs);
     //  Jobs still queued hold frames: take them back and free them.
     broker_job_t *job;
@@ -2189,6 +2196,7 @@ void broker_server_destroy(broker_server_t **self_p)
     free(self->peers);
     free(self->batch);
     broker_store_destroy(&self->store);
+    broker_anchor_destroy(&self->anchor);
     proto_directory_destroy(&self->directory);
     proto_identity_destroy(&self->identity);
     proto_buf_free(&self->dir_body);

@@ -13,11 +13,14 @@
 
 typedef struct broker_server broker_server_t;
 
-//  Load the identity and the directory, open and lock the store, bind the
-//  sockets and start the workers. The config is borrowed and must outlive
-//  the server. Returns NULL with the reason in errbuf: the broker refuses to
-//  start.
-broker_server_t *broker_server_new(const broker_config_t *config, char *errbuf, size_t errlen);
+//  Load the identity and the directory, open and lock the store (checked
+//  against its anchor, broker/anchor.h), bind the sockets and start the
+//  workers. The config is borrowed and must outlive the server. Returns
+//  NULL with the reason in errbuf: the broker refuses to start. *why (may
+//  be NULL) is set when the store was refused: PROTO_ERR_STORE_DAMAGED or
+//  PROTO_ERR_STORE_BEHIND need an operator, not a restart.
+broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *why, char *errbuf,
+                                   size_t errlen);
 
 //  Run the loop until broker_server_signal asks it to stop. Returns 0 after
 //  a clean stop (the open batch committed and answered).

@@ -4,11 +4,13 @@
 #ifndef BROKER_SERVER_INTERNAL_H
 #define BROKER_SERVER_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "proto/directory.h"
 #include "proto/identity.h"
+#include "anchor.h"
 #include "proto/msg.h"
 #include "server.h"
 #include "store.h"
@@ -84,6 +86,7 @@ struct broker_server {
     proto_directory_t *directory;
     proto_buf_t dir_body; // encoded DIRECTORY body, signed
     broker_store_t *store;
+    broker_anchor_t *anchor; // kept up to date by the store's commits; outlives it
     broker_verify_t *verify;
     s_peer_t **peers;
     size_t npeers, peers_cap;
@@ -106,6 +109,7 @@ struct broker_server {
     void *admin;                                  // REP socket for truc-admin
     int backup_pipe[2];                           // a finished backup writes its result here
     bool backup_running;
+    pthread_t backup_thread; // joined when it has answered, or at shutdown
     //  free space under data_dir: last statvfs answer, when, bytes taken since
     uint64_t disk_free, disk_checked, disk_taken;
 };
@@ -122,5 +126,7 @@ void broker_return_waiting(broker_server_t *self, const char *recipient);
 //  admin.c: answer one request on the admin socket / a finished backup.
 void broker_admin_handle(broker_server_t *self);
 void broker_admin_backup_done(broker_server_t *self);
+//  At shutdown: wait for a running backup (the store must outlive it).
+void broker_admin_backup_join(broker_server_t *self);
 
 #endif

@@ -47,7 +47,10 @@ static const char *s_db_names[DB_COUNT] = {
 };
 
 struct broker_store {
-    proto_store_t *kv; // environment, lock, transactions (proto/store.h)
+    proto_store_t *kv;                 // environment, lock, transactions (proto/store.h)
+    broker_store_commit_fn *on_commit; // told of the audit head after durable commits
+    void *on_commit_arg;
+    uint64_t told_length; // the audit length on_commit was last told
 };
 
 // ---------------------------------------------------------------------------
@@ -157,7 +160,26 @@ bool broker_store_writing(const broker_store_t *self)
 
 proto_err_t broker_store_commit(broker_store_t *self)
 {
-    return proto_store_commit(self->kv);
+    bool wrote = proto_store_writing(self->kv);
+    proto_err_t rc = proto_store_commit(self->kv);
+    if (rc || !wrote || !self->on_commit)
+        return rc;
+    //  Tell the hook only when the chain moved: most commit groups append
+    //  entries, but a quiet timer commit need not cost a write elsewhere.
+    uint64_t length;
+    uint8_t head[PROTO_HASH_LEN];
+    if (broker_store_audit_head(self, &length, head) == PROTO_OK && length != self->told_length) {
+        self->told_length = length;
+        self->on_commit(self->on_commit_arg, length, head);
+    }
+    return PROTO_OK;
+}
+
+void broker_store_on_commit(broker_store_t *self, broker_store_commit_fn *fn, void *arg)
+{
+    self->on_commit = fn;
+    self->on_commit_arg = arg;
+    self->told_length = UINT64_MAX;
 }
 
 void broker_store_abort(broker_store_t *self)
@@ -898,7 +920,8 @@ const char *broker_audit_event_name(int event)
                                    "purged",
                                    "admin",
                                    "disconnected",
-                                   "denied" };
+                                   "denied",
+                                   "restored" };
     return event > 0 && (size_t) event < sizeof names / sizeof names[0] ? names[event] : "?";
 }
 
@@ -925,9 +948,10 @@ static int s_audit_encode(msgpack_sbuffer *buf, uint64_t seq, const uint8_t prev
     return rc;
 }
 
-proto_err_t broker_store_audit_append(broker_store_t *self, uint64_t time,
-                                      broker_audit_event_t event, const char *agency,
-                                      const proto_id_t *id, const char *detail, uint64_t *seq)
+//  Write entry seq after the current head and make it the head.
+static proto_err_t s_audit_put(broker_store_t *self, uint64_t seq, uint64_t time,
+                               broker_audit_event_t event, const char *agency, const proto_id_t *id,
+                               const char *detail)
 {
     if (!proto_store_writing(self->kv))
         return PROTO_ERR_INTERNAL;
@@ -935,25 +959,100 @@ proto_err_t broker_store_audit_append(broker_store_t *self, uint64_t time,
     s_val_t head;
     if (s_get(self, DB_META, "audit_head", 10, &head) == PROTO_OK && head.mv_size == PROTO_HASH_LEN)
         memcpy(prev, head.mv_data, PROTO_HASH_LEN);
-    uint64_t next = s_meta_u64(self, "audit_seq") + 1;
     msgpack_sbuffer buf;
     msgpack_sbuffer_init(&buf);
-    if (s_audit_encode(&buf, next, prev, time, (uint8_t) event, agency, id, detail) != 0) {
+    if (s_audit_encode(&buf, seq, prev, time, (uint8_t) event, agency, id, detail) != 0) {
         msgpack_sbuffer_destroy(&buf);
         return PROTO_ERR_NOMEM;
     }
     uint8_t hash[PROTO_HASH_LEN], key[8];
     crypto_generichash(hash, sizeof hash, (const uint8_t *) buf.data, buf.size, NULL, 0);
-    s_put64_be(key, next);
+    s_put64_be(key, seq);
     proto_err_t rc = s_put(self, DB_AUDIT, key, sizeof key, buf.data, buf.size);
     msgpack_sbuffer_destroy(&buf);
     if (!rc)
         rc = s_put(self, DB_META, "audit_head", 10, hash, sizeof hash);
     if (!rc)
-        rc = s_meta_put_u64(self, "audit_seq", next);
+        rc = s_meta_put_u64(self, "audit_seq", seq);
+    return rc;
+}
+
+proto_err_t broker_store_audit_append(broker_store_t *self, uint64_t time,
+                                      broker_audit_event_t event, const char *agency,
+                                      const proto_id_t *id, const char *detail, uint64_t *seq)
+{
+    uint64_t next = s_meta_u64(self, "audit_seq") + 1;
+    proto_err_t rc = s_audit_put(self, next, time, event, agency, id, detail);
     if (!rc && seq)
         *seq = next;
     return rc;
+}
+
+proto_err_t broker_store_audit_restored(broker_store_t *self, uint64_t time, uint64_t above,
+                                        const char *detail, uint64_t *seq)
+{
+    uint64_t length = s_meta_u64(self, "audit_seq");
+    uint64_t next = (above > length ? above : length) + 1;
+    proto_err_t rc = s_audit_put(self, next, time, BROKER_AUDIT_RESTORED, "", NULL, detail);
+    if (!rc && seq)
+        *seq = next;
+    return rc;
+}
+
+proto_err_t broker_store_audit_head(broker_store_t *self, uint64_t *length,
+                                    uint8_t head[PROTO_HASH_LEN])
+{
+    bool own = !broker_store_writing(self);
+    proto_err_t rc = own ? broker_store_read_begin(self) : PROTO_OK;
+    s_val_t v;
+    *length = rc ? 0 : s_meta_u64(self, "audit_seq");
+    memset(head, 0, PROTO_HASH_LEN);
+    if (!rc && *length) {
+        rc = s_get(self, DB_META, "audit_head", 10, &v);
+        if (!rc && v.mv_size != PROTO_HASH_LEN)
+            rc = PROTO_ERR_STORE;
+        if (!rc)
+            memcpy(head, v.mv_data, PROTO_HASH_LEN);
+    }
+    if (own)
+        broker_store_read_end(self);
+    return rc;
+}
+
+proto_err_t broker_store_audit_hash(broker_store_t *self, uint64_t seq,
+                                    uint8_t hash[PROTO_HASH_LEN])
+{
+    bool own = !broker_store_writing(self);
+    proto_err_t rc = own ? broker_store_read_begin(self) : PROTO_OK;
+    uint8_t key[8];
+    s_val_t v;
+    s_put64_be(key, seq);
+    if (!rc)
+        rc = s_get(self, DB_AUDIT, key, sizeof key, &v);
+    if (!rc)
+        crypto_generichash(hash, PROTO_HASH_LEN, v.mv_data, v.mv_size, NULL, 0);
+    if (own)
+        broker_store_read_end(self);
+    return rc;
+}
+
+proto_err_t broker_store_file_audit(const char *path, uint64_t *length,
+                                    uint8_t head[PROTO_HASH_LEN])
+{
+    uint8_t buf[PROTO_HASH_LEN];
+    size_t len = 0;
+    *length = 0;
+    memset(head, 0, PROTO_HASH_LEN);
+    proto_err_t rc = proto_store_file_get(path, "meta", "audit_seq", 9, buf, sizeof buf, &len);
+    if (rc == PROTO_ERR_NOT_FOUND)
+        return PROTO_OK; // an empty chain
+    if (!rc && len != 8)
+        rc = PROTO_ERR_STORE;
+    if (rc)
+        return rc;
+    *length = s_get64(buf);
+    rc = proto_store_file_get(path, "meta", "audit_head", 10, head, PROTO_HASH_LEN, &len);
+    return !rc && len != PROTO_HASH_LEN ? PROTO_ERR_STORE : rc;
 }
 
 uint64_t broker_store_audit_length(broker_store_t *self)
@@ -1019,9 +1118,14 @@ static bool s_walk_step(void *arg, const uint8_t *key, size_t klen, const uint8_
     broker_audit_entry_t entry;
     char agency[PROTO_LABEL_MAX + 1], detail[512];
     s_val_t v = { vlen, value };
-    if (klen != 8 || s_get64_be(key) != w->expect ||
-        !s_audit_decode(&v, &entry, agency, sizeof agency, detail, sizeof detail) ||
-        entry.seq != w->expect || sodium_memcmp(entry.prev, w->prev, PROTO_HASH_LEN) != 0) {
+    //  Numbers run on by one, except into a `restored` entry: a backup put
+    //  back continues above every number the broker ever issued, so the
+    //  numbers its older store lacks are never given twice.
+    bool ok = klen == 8 && s_audit_decode(&v, &entry, agency, sizeof agency, detail, sizeof detail);
+    if (ok && entry.seq > w->expect && entry.event == BROKER_AUDIT_RESTORED)
+        w->expect = entry.seq;
+    if (!ok || s_get64_be(key) != w->expect || entry.seq != w->expect ||
+        sodium_memcmp(entry.prev, w->prev, PROTO_HASH_LEN) != 0) {
         w->broken = true;
         w->bad = w->expect;
         return false;
@@ -1116,7 +1220,8 @@ void broker_store_usage(broker_store_t *self, uint64_t *used, uint64_t *size)
     proto_store_usage(self->kv, used, size);
 }
 
-proto_err_t broker_store_backup(broker_store_t *self, const char *dir, char *errbuf, size_t errlen)
+proto_err_t broker_store_copy_file(broker_store_t *self, const char *path, char *errbuf,
+                                   size_t errlen)
 {
-    return proto_store_backup(self->kv, dir, errbuf, errlen);
+    return proto_store_copy_file(self->kv, path, errbuf, errlen);
 }

@@ -230,7 +230,9 @@ typedef enum {
     BROKER_AUDIT_PURGED = 11,
     BROKER_AUDIT_ADMIN = 12,
     BROKER_AUDIT_DISCONNECTED = 13,
-    BROKER_AUDIT_DENIED = 14, // an agency's request refused for who it is or what it asked
+    BROKER_AUDIT_DENIED = 14,   // an agency's request refused for who it is or what it asked
+    BROKER_AUDIT_RESTORED = 15, // a backup was put back (truc-broker restore); numbered above
+                                // every entry ever issued, so its number follows a gap
 } broker_audit_event_t;
 
 const char *broker_audit_event_name(int event);
@@ -263,6 +265,31 @@ proto_err_t broker_store_audit_walk(broker_store_t *self, uint64_t from, broker_
                                     void *arg, uint64_t *bad_seq) PROTO_MUST_CHECK;
 uint64_t broker_store_audit_length(broker_store_t *self);
 
+//  Append the `restored` entry in the open write transaction, numbered
+//  above both the chain's length and `above` (the highest number the
+//  broker ever issued, from its anchor), linked to the current head.
+proto_err_t broker_store_audit_restored(broker_store_t *self, uint64_t time, uint64_t above,
+                                        const char *detail, uint64_t *seq) PROTO_MUST_CHECK;
+
+//  The chain's length (its highest number) and head hash (zeros when
+//  empty), in the open transaction or a short read transaction.
+proto_err_t broker_store_audit_head(broker_store_t *self, uint64_t *length,
+                                    uint8_t head[PROTO_HASH_LEN]) PROTO_MUST_CHECK;
+//  The hash of the stored entry seq: PROTO_OK, or PROTO_ERR_NOT_FOUND.
+proto_err_t broker_store_audit_hash(broker_store_t *self, uint64_t seq,
+                                    uint8_t hash[PROTO_HASH_LEN]) PROTO_MUST_CHECK;
+//  The same two facts of a store file nothing has open (a backup's
+//  data.mdb), read-only. PROTO_ERR_STORE_DAMAGED for a damaged file.
+proto_err_t broker_store_file_audit(const char *path, uint64_t *length,
+                                    uint8_t head[PROTO_HASH_LEN]) PROTO_MUST_CHECK;
+
+//  Called after each durable commit that moved the audit chain, with its
+//  new length and head, on the committing thread (broker/anchor.c keeps
+//  the anchor this way). arg is borrowed; NULL fn stops it.
+typedef void(broker_store_commit_fn)(void *arg, uint64_t length,
+                                     const uint8_t head[PROTO_HASH_LEN]);
+void broker_store_on_commit(broker_store_t *self, broker_store_commit_fn *fn, void *arg);
+
 // ---------------------------------------------------------------------------
 //  Accounting and maintenance
 
@@ -275,9 +302,10 @@ proto_err_t broker_store_quota_add(broker_store_t *self, const char *agency, int
 //  Bytes in use and the map size.
 void broker_store_usage(broker_store_t *self, uint64_t *used, uint64_t *size);
 
-//  A consistent copy of the store into an empty directory while the broker
-//  runs (LMDB's copy API, compacting). Safe from another thread.
-proto_err_t broker_store_backup(broker_store_t *self, const char *dir, char *errbuf,
-                                size_t errlen) PROTO_MUST_CHECK;
+//  A consistent, compacted copy of the store into a new file at path
+//  (0600, fsynced), made while the broker runs. Safe from another thread.
+//  broker/backup.c builds a whole backup on it. See proto_store_copy_file.
+proto_err_t broker_store_copy_file(broker_store_t *self, const char *path, char *errbuf,
+                                   size_t errlen) PROTO_MUST_CHECK;
 
 #endif

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #define EXIT_USAGE 1
@@ -30,7 +31,8 @@ static const char *s_usage =
     "  doc show ID                   a document and its state per recipient\n"
     "  audit verify                  check the whole audit chain\n"
     "  audit show [ID]               the last 50 audit entries, or one document's\n"
-    "  backup DIR                    consistent hot copy of the store into DIR\n"
+    "  backup DIR                    consistent hot copy of the store: DIR/data.mdb\n"
+    "                                and DIR/manifest (restore: truc-broker restore)\n"
     "\n"
     "Options:\n"
     "  --data-dir DIR      the broker's data directory (admin socket DIR/admin.sock);\n"
@@ -41,7 +43,8 @@ static const char *s_usage =
     "  -h, --help          this help\n"
     "\n"
     "Exit codes: 0 success, 1 usage error, 2 the broker is unreachable or refused\n"
-    "(the message says why), 3 audit verify found a broken chain.\n";
+    "(the message says why; a broker that is not running, or dies before it\n"
+    "answers, ends the wait at once), 3 audit verify found a broken chain.\n";
 
 // ---------------------------------------------------------------------------
 //  Printing msgpack as JSON or as text
@@ -199,6 +202,71 @@ static const msgpack_object *s_get(const msgpack_object *map, const char *key)
     return NULL;
 }
 
+// ---------------------------------------------------------------------------
+//  Waiting for the answer, and noticing a broker that is not there
+
+//  A PAIR socket that hears the REQ socket's connection events.
+static void *s_monitor(void *ctx, void *sock)
+{
+    void *monitor = zmq_socket(ctx, ZMQ_PAIR);
+    int zero = 0;
+    if (!monitor)
+        return NULL;
+    zmq_setsockopt(monitor, ZMQ_LINGER, &zero, sizeof zero);
+    if (zmq_socket_monitor(sock, "inproc://truc-admin-monitor",
+                           ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_RETRIED |
+                               ZMQ_EVENT_DISCONNECTED) != 0 ||
+        zmq_connect(monitor, "inproc://truc-admin-monitor") != 0) {
+        zmq_close(monitor);
+        return NULL;
+    }
+    return monitor;
+}
+
+//  Receive the answer within ms. A broker that is not running refuses the
+//  connection (CONNECT_RETRIED before any CONNECTED), and one that dies
+//  while it works on the request drops it (DISCONNECTED): either ends the
+//  wait at once with *gone saying which, instead of after the timeout
+//  (an hour for a backup). Returns the answer's size or -1.
+static int s_recv(void *sock, void *monitor, char *reply, int ms, const char **gone)
+{
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    bool connected = false;
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long spent = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        if (spent >= ms)
+            return -1;
+        zmq_pollitem_t items[] = { { sock, 0, ZMQ_POLLIN, 0 }, { monitor, 0, ZMQ_POLLIN, 0 } };
+        if (zmq_poll(items, 2, ms - spent) < 0)
+            return -1;
+        if (items[0].revents & ZMQ_POLLIN)
+            return zmq_recv(sock, reply, MAX_REPLY, ZMQ_DONTWAIT);
+        if (!(items[1].revents & ZMQ_POLLIN))
+            continue;
+        uint8_t event[6], address[256];
+        int more = 0;
+        size_t more_len = sizeof more;
+        int got = zmq_recv(monitor, event, sizeof event, 0);
+        zmq_getsockopt(monitor, ZMQ_RCVMORE, &more, &more_len);
+        if (more)
+            zmq_recv(monitor, address, sizeof address, 0);
+        if (got < 2)
+            continue;
+        uint16_t id = (uint16_t) (event[0] | event[1] << 8);
+        if (id == ZMQ_EVENT_CONNECTED) {
+            connected = true;
+        } else if (id == ZMQ_EVENT_CONNECT_RETRIED && !connected) {
+            *gone = "nothing listens at the broker's admin endpoint";
+            return -1;
+        } else if (id == ZMQ_EVENT_DISCONNECTED) {
+            *gone = "the broker went away before it answered (it stopped or died)";
+            return -1;
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     const char *data_dir = "./var/broker/data", *endpoint = NULL;
@@ -269,11 +337,19 @@ int main(int argc, char **argv)
     int status = 0;
     char *reply = malloc(MAX_REPLY);
     int n = -1;
-    if (reply && zmq_connect(sock, ep) == 0 &&
+    const char *gone = NULL;
+    void *monitor = s_monitor(ctx, sock);
+    if (reply && monitor && zmq_connect(sock, ep) == 0 &&
         zmq_send(sock, request.data, request.size, 0) == (int) request.size)
-        n = zmq_recv(sock, reply, MAX_REPLY, 0);
+        n = s_recv(sock, monitor, reply, ms, &gone);
     msgpack_sbuffer_destroy(&request);
-    if (n < 0) {
+    if (n < 0 && gone) {
+        fprintf(stderr,
+                "truc-admin: %s (%s): is truc-broker running, and is this its data "
+                "directory (--data-dir)?\n",
+                gone, ep);
+        status = EXIT_FAIL;
+    } else if (n < 0) {
         fprintf(stderr,
                 "truc-admin: no answer from the broker at %s within %ld s: is truc-broker "
                 "running, and is this its data directory (--data-dir)?\n",
@@ -318,6 +394,10 @@ int main(int argc, char **argv)
         msgpack_unpacked_destroy(&unpacked);
     }
     free(reply);
+    if (monitor) {
+        zmq_socket_monitor(sock, NULL, 0);
+        zmq_close(monitor);
+    }
     zmq_close(sock);
     zmq_ctx_term(ctx);
     return status;

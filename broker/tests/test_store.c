@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backup.h"
 #include "store.h"
 
 #define S_T0       1767225600000ull // 2026-01-01T00:00:00Z in ms
@@ -1279,7 +1280,8 @@ typedef struct {
 static void *s_backup_thread(void *arg)
 {
     s_backup_t *job = arg;
-    job->rc = broker_store_backup(job->store, job->dir, job->err, sizeof job->err);
+    broker_backup_info_t info;
+    job->rc = broker_backup_write(job->store, job->dir, &info, job->err, sizeof job->err);
     return NULL;
 }
 
@@ -1395,7 +1397,7 @@ static void s_test_backup(void **state)
     s_backup_t job3 = { .store = store };
     s_path(job3.dir, fx->root, "backup-1");
     s_backup_in_thread(&job3);
-    assert_int_equal(job3.rc, PROTO_ERR_IO);
+    assert_int_equal(job3.rc, PROTO_ERR_EXISTS);
     assert_true(job3.err[0] != '\0');
     broker_store_destroy(&store);
 

@@ -69,6 +69,8 @@ static const s_err_row_t s_rows[] = {
     ROW(ERR_EXISTS, "already exists"),
     ROW(ERR_INVALID_ARG, "invalid argument"),
     ROW(ERR_CRYPTO, "crypto library failure"),
+    ROW(ERR_STORE_DAMAGED, "store file damaged or truncated"),
+    ROW(ERR_STORE_BEHIND, "store is behind its anchor"),
     ROW(ERR_INTERNAL, "internal error"),
 };
 

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <lmdb.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +128,13 @@ proto_store_t *proto_store_open(const char *dir, uint64_t map_size, const char *
         snprintf(errbuf, errlen, "cannot create %s: %s", path, strerror(errno));
         goto fail;
     }
+    //  Check the data file before LMDB maps it: LMDB trusts its meta pages,
+    //  and a damaged or truncated file would make it read the wrong pages
+    //  or fault instead of failing.
+    char data_path[4200];
+    snprintf(data_path, sizeof data_path, "%s/data.mdb", path);
+    if (proto_store_file_check(data_path, NULL, errbuf, errlen) != PROTO_OK)
+        goto fail;
     int rc = mdb_env_create(&self->env);
     if (!rc)
         rc = mdb_env_set_mapsize(self->env, (size_t) map_size);
@@ -361,16 +369,181 @@ void proto_store_usage(proto_store_t *self, uint64_t *used, uint64_t *size)
     }
 }
 
-proto_err_t proto_store_backup(proto_store_t *self, const char *dir, char *errbuf, size_t errlen)
+proto_err_t proto_store_copy_file(proto_store_t *self, const char *path, char *errbuf,
+                                  size_t errlen)
 {
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        snprintf(errbuf, errlen, "cannot create %s: %s", dir, strerror(errno));
+    //  O_EXCL: never write over an earlier copy. fchmod: the umask may have
+    //  taken bits away, never added them, but a copy of the store is as
+    //  secret as the store itself, so say exactly what it gets.
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(errbuf, errlen, "cannot create %s: %s", path, strerror(e));
+        return e == EEXIST ? PROTO_ERR_EXISTS : e == ENOSPC ? PROTO_ERR_STORE_FULL : PROTO_ERR_IO;
+    }
+    int rc = fchmod(fd, 0600) != 0 ? errno : 0;
+    if (!rc)
+        rc = mdb_env_copyfd2(self->env, fd, MDB_CP_COMPACT);
+    if (!rc && fsync(fd) != 0)
+        rc = errno;
+    if (close(fd) != 0 && !rc)
+        rc = errno;
+    if (rc) {
+        snprintf(errbuf, errlen, "copy to %s failed: %s", path, mdb_strerror(rc));
+        return rc == ENOSPC || rc == EDQUOT ? PROTO_ERR_STORE_FULL : PROTO_ERR_IO;
+    }
+    return PROTO_OK;
+}
+
+// ---------------------------------------------------------------------------
+//  LMDB's file layout, as far as checking a file needs it (liblmdb mdb.c,
+//  0.9.x): a page starts with a 16-byte header (page number, pad, flags,
+//  bounds); pages 0 and 1 are meta pages (flag P_META) whose body is
+//  MDB_meta: magic, version, address, map size, the free and main
+//  databases (48 bytes each; the free db's first field is the page size),
+//  the last page in use, the transaction id. Native byte order.
+
+#define S_LMDB_PAGEHDR     16
+#define S_LMDB_P_META      0x08
+#define S_LMDB_MAGIC       0xBEEFC0DEu
+#define S_LMDB_VERSION     1
+#define S_LMDB_META_PSIZE  (S_LMDB_PAGEHDR + 24)
+#define S_LMDB_META_LASTPG (S_LMDB_PAGEHDR + 120)
+#define S_LMDB_META_TXNID  (S_LMDB_PAGEHDR + 128)
+#define S_LMDB_META_LEN    (S_LMDB_PAGEHDR + 136)
+
+typedef struct {
+    uint32_t psize;
+    uint64_t last_pg, txnid;
+} s_meta_t;
+
+static bool s_meta_read(int fd, off_t off, s_meta_t *meta, const char **why)
+{
+    uint8_t page[S_LMDB_META_LEN];
+    uint16_t flags;
+    uint32_t magic, version;
+    if (pread(fd, page, sizeof page, off) != (ssize_t) sizeof page) {
+        *why = "it ends inside a meta page";
+        return false;
+    }
+    memcpy(&flags, page + 10, 2);
+    memcpy(&magic, page + S_LMDB_PAGEHDR, 4);
+    memcpy(&version, page + S_LMDB_PAGEHDR + 4, 4);
+    memcpy(&meta->psize, page + S_LMDB_META_PSIZE, 4);
+    memcpy(&meta->last_pg, page + S_LMDB_META_LASTPG, 8);
+    memcpy(&meta->txnid, page + S_LMDB_META_TXNID, 8);
+    if (!(flags & S_LMDB_P_META) || magic != S_LMDB_MAGIC)
+        *why = "it is not an LMDB meta page";
+    else if (version != S_LMDB_VERSION)
+        *why = "it has an LMDB data version this build does not read";
+    else if (meta->psize < 512 || meta->psize > 65536 || (meta->psize & (meta->psize - 1)))
+        *why = "its page size is not one LMDB writes";
+    else
+        return true;
+    return false;
+}
+
+proto_err_t proto_store_file_check(const char *path, proto_store_file_info_t *info, char *errbuf,
+                                   size_t errlen)
+{
+    proto_store_file_info_t local;
+    if (!info)
+        info = &local;
+    memset(info, 0, sizeof *info);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT)
+        return PROTO_OK;
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        snprintf(errbuf, errlen, "cannot read %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return PROTO_ERR_IO;
     }
-    int rc = mdb_env_copy2(self->env, dir, MDB_CP_COMPACT);
+    info->file_size = (uint64_t) st.st_size;
+    if (st.st_size == 0) {
+        close(fd);
+        return PROTO_OK;
+    }
+    //  Meta page 0 gives the page size, which places meta page 1; LMDB then
+    //  uses the meta page with the higher transaction id.
+    s_meta_t m0 = { 0 }, m1 = { 0 };
+    const char *why = NULL;
+    int bad = -1; // the meta page that failed
+    if (!s_meta_read(fd, 0, &m0, &why))
+        bad = 0;
+    else if (!s_meta_read(fd, (off_t) m0.psize, &m1, &why))
+        bad = 1;
+    close(fd);
+    if (bad >= 0) {
+        snprintf(errbuf, errlen, "%s is damaged: meta page %d: %s", path, bad, why);
+        return PROTO_ERR_STORE_DAMAGED;
+    }
+    if (m1.psize != m0.psize) {
+        snprintf(errbuf, errlen,
+                 "%s is damaged: its meta pages disagree on the page size (%u and %u bytes)", path,
+                 m0.psize, m1.psize);
+        return PROTO_ERR_STORE_DAMAGED;
+    }
+    const s_meta_t *newer = m1.txnid > m0.txnid ? &m1 : &m0;
+    uint64_t last = m0.last_pg > m1.last_pg ? m0.last_pg : m1.last_pg;
+    info->psize = m0.psize;
+    info->pages = newer->last_pg + 1;
+    info->txnid = newer->txnid;
+    if (last >= UINT64_MAX / m0.psize || (last + 1) * m0.psize > info->file_size) {
+        snprintf(errbuf, errlen,
+                 "%s is truncated: its meta pages say %" PRIu64 " pages of %u bytes are in use, "
+                 "the file holds %" PRIu64 " bytes",
+                 path, last + 1, m0.psize, info->file_size);
+        return PROTO_ERR_STORE_DAMAGED;
+    }
+    return PROTO_OK;
+}
+
+proto_err_t proto_store_file_get(const char *path, const char *table, const void *key, size_t klen,
+                                 void *out, size_t cap, size_t *len)
+{
+    char err[256];
+    proto_store_file_info_t info;
+    proto_err_t status = proto_store_file_check(path, &info, err, sizeof err);
+    if (status)
+        return status;
+    if (info.pages == 0)
+        return PROTO_ERR_NOT_FOUND;
+    //  Read-only, no lock file (nothing else has this file open), the map
+    //  no larger than the file: nothing is written, nothing is mapped past
+    //  the end.
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_dbi dbi;
+    int rc = mdb_env_create(&env);
+    if (!rc)
+        rc = mdb_env_set_maxdbs(env, KV_MAX_TABLES);
+    if (!rc)
+        rc = mdb_env_set_mapsize(env, (size_t) info.file_size);
+    if (!rc)
+        rc = mdb_env_open(env, path, MDB_RDONLY | MDB_NOSUBDIR | MDB_NOLOCK | MDB_NOTLS, 0600);
+    if (!rc)
+        rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+    if (!rc)
+        rc = mdb_dbi_open(txn, table, 0, &dbi);
+    MDB_val k = s_val(key, klen), v;
+    if (!rc)
+        rc = mdb_get(txn, dbi, &k, &v);
+    if (!rc) {
+        *len = v.mv_size;
+        memcpy(out, v.mv_data, v.mv_size < cap ? v.mv_size : cap);
+    }
+    if (txn)
+        mdb_txn_abort(txn);
+    if (env)
+        mdb_env_close(env);
+    if (rc == MDB_NOTFOUND)
+        return PROTO_ERR_NOT_FOUND;
     if (rc) {
-        snprintf(errbuf, errlen, "copy to %s failed: %s", dir, mdb_strerror(rc));
-        return rc == ENOSPC || rc == EDQUOT ? PROTO_ERR_STORE_FULL : PROTO_ERR_IO;
+        proto_log_error("event=store_error op=file_get path=%s lmdb=%d error=\"%s\"", path, rc,
+                        mdb_strerror(rc));
+        return PROTO_ERR_STORE;
     }
     return PROTO_OK;
 }

@@ -90,7 +90,12 @@ typedef enum {
     PROTO_ERR_EXISTS = 510,      // the named thing exists already
     PROTO_ERR_INVALID_ARG = 511, // a caller passed an invalid argument
     PROTO_ERR_CRYPTO = 512,      // the crypto library failed (not a bad signature)
-    PROTO_ERR_INTERNAL = 599,    // a bug: an invariant broke
+
+    //  5xx a store that is not the one the daemon had
+    PROTO_ERR_STORE_DAMAGED = 513, // a store file is damaged or truncated (LMDB's meta pages)
+    PROTO_ERR_STORE_BEHIND = 514,  // the store is older than, or not, the one its anchor names
+
+    PROTO_ERR_INTERNAL = 599, // a bug: an invariant broke
 } proto_err_t;
 
 //  Return a short, constant, human-readable message for err. Never NULL;

@@ -75,10 +75,42 @@ bool proto_store_disk_low(const proto_store_t *self);
 //  Bytes in use in the map, and the map size.
 void proto_store_usage(proto_store_t *self, uint64_t *used, uint64_t *size);
 
-//  A consistent, compacted copy of the store into dir (created 0700), made
-//  while writers go on. Safe from another thread.
-proto_err_t proto_store_backup(proto_store_t *self, const char *dir, char *errbuf,
-                               size_t errlen) PROTO_MUST_CHECK;
+//  A consistent, compacted copy of the store (LMDB's copy API) into a new
+//  file at path, made while writers go on, created 0600 whatever the umask
+//  and fsynced before this returns. PROTO_ERR_EXISTS if path exists,
+//  PROTO_ERR_STORE_FULL when the disk fills, PROTO_ERR_IO else; a failed
+//  copy leaves a partial file at path for the caller to remove. Safe from
+//  another thread.
+proto_err_t proto_store_copy_file(proto_store_t *self, const char *path, char *errbuf,
+                                  size_t errlen) PROTO_MUST_CHECK;
+
+//  What an LMDB data file's own meta pages say about it.
+typedef struct {
+    uint64_t file_size; // bytes on disk
+    uint64_t psize;     // page size the meta pages give
+    uint64_t pages;     // pages the newer meta page says are in use (0: a new file)
+    uint64_t txnid;     // its transaction id
+} proto_store_file_info_t;
+
+//  Check an LMDB data file against LMDB's own size information before
+//  anything maps it: both meta pages carry LMDB's magic and version and the
+//  same sane page size, and the file holds every page the meta pages say
+//  are in use. LMDB itself trusts these fields: a wrong page size makes it
+//  read the wrong pages (an empty-looking store), a short file makes it
+//  fault (SIGBUS) on the first read past the end. PROTO_OK also for a
+//  missing or empty file (LMDB starts it afresh; info->pages is 0),
+//  PROTO_ERR_STORE_DAMAGED with the reason in errbuf, PROTO_ERR_IO when it
+//  cannot be read. info may be NULL.
+proto_err_t proto_store_file_check(const char *path, proto_store_file_info_t *info, char *errbuf,
+                                   size_t errlen) PROTO_MUST_CHECK;
+
+//  Read one value of a table from an LMDB data file that no process has
+//  open (a backup), read-only and without a lock file, after
+//  proto_store_file_check. Copies at most cap bytes into out and sets *len
+//  to the value's size. PROTO_ERR_NOT_FOUND when the table or key is
+//  absent, PROTO_ERR_STORE_DAMAGED or PROTO_ERR_STORE else.
+proto_err_t proto_store_file_get(const char *path, const char *table, const void *key, size_t klen,
+                                 void *out, size_t cap, size_t *len) PROTO_MUST_CHECK;
 
 //  A persistent counter kept in table: returns the next value (1, 2, ...)
 //  and stores it in the open write transaction; 0 on failure.
