@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -41,7 +42,8 @@ static const char *s_usage =
     "\n"
     "Options:\n"
     "  --data-dir DIR      the broker's data directory (admin socket DIR/admin.sock);\n"
-    "                      default ./var/broker/data\n"
+    "                      default ./var/broker/data if it exists, else\n"
+    "                      /var/lib/truc-broker (the installed broker's)\n"
     "  --endpoint EP       the admin endpoint, if configured elsewhere\n"
     "  --json              print the answer as JSON\n"
     "  --timeout S         seconds to wait for the broker (default 10; backup 3600)\n"
@@ -49,6 +51,52 @@ static const char *s_usage =
     "\n"
     "Exit codes: 0 success, 1 usage error, 2 the broker is unreachable or refused\n"
     "(the message says why), 3 audit verify found a broken chain.\n";
+
+// ---------------------------------------------------------------------------
+//  Why the admin socket cannot be reached
+
+//  ZeroMQ connects in the background and retries for ever, so a socket
+//  truc-admin may not open, or one nobody listens on, would only show as a
+//  timeout. For an ipc:// endpoint one plain connect() first tells these
+//  apart and names the fix. Returns 0 to go on (also for endpoints it cannot
+//  check), or the exit status after printing why not.
+static int s_probe(const char *ep)
+{
+    if (strncmp(ep, "ipc://", 6) != 0)
+        return 0;
+    const char *path = ep + 6;
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof addr.sun_path)
+        return 0;
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    int rc = connect(fd, (struct sockaddr *) &addr, sizeof addr);
+    int err = errno;
+    close(fd);
+    if (rc == 0)
+        return 0;
+    if (err == EACCES || err == EPERM)
+        fprintf(stderr,
+                "truc-admin: permission denied on %s: the admin socket and the broker's data "
+                "directory belong to the broker's user; run truc-admin as that user (sudo -u "
+                "truc truc-admin ...) or as root\n",
+                path);
+    else if (err == ENOENT || err == ENOTDIR)
+        fprintf(stderr,
+                "truc-admin: no admin socket %s: is truc-broker running, and is this its data "
+                "directory (--data-dir)?\n",
+                path);
+    else if (err == ECONNREFUSED)
+        fprintf(stderr,
+                "truc-admin: nothing listens on %s: truc-broker is not running (the socket is "
+                "left from an earlier run)\n",
+                path);
+    else
+        fprintf(stderr, "truc-admin: cannot connect to %s: %s\n", path, strerror(err));
+    return EXIT_FAIL;
+}
 
 // ---------------------------------------------------------------------------
 //  Printing msgpack as JSON or as text
@@ -206,52 +254,15 @@ static const msgpack_object *s_get(const msgpack_object *map, const char *key)
     return NULL;
 }
 
-//  ZeroMQ connects in the background and retries for ever, so a socket
-//  truc-admin may not open, or one nobody listens on, would only show as a
-//  timeout. For an ipc:// endpoint one plain connect() first tells these
-//  apart and names the fix. Returns 0 to go on (also for endpoints it cannot
-//  check), or the exit status after printing why not.
-static int s_probe(const char *ep)
-{
-    if (strncmp(ep, "ipc://", 6) != 0)
-        return 0;
-    const char *path = ep + 6;
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
-    if (strlen(path) >= sizeof addr.sun_path)
-        return 0;
-    memcpy(addr.sun_path, path, strlen(path) + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return 0;
-    int rc = connect(fd, (struct sockaddr *) &addr, sizeof addr);
-    int err = errno;
-    close(fd);
-    if (rc == 0)
-        return 0;
-    if (err == EACCES || err == EPERM)
-        fprintf(stderr,
-                "truc-admin: permission denied on %s: the admin socket and the broker's data "
-                "directory belong to the broker's user; run truc-admin as that user (sudo -u "
-                "truc truc-admin ...) or as root\n",
-                path);
-    else if (err == ENOENT || err == ENOTDIR)
-        fprintf(stderr,
-                "truc-admin: no admin socket %s: is truc-broker running, and is this its data "
-                "directory (--data-dir)?\n",
-                path);
-    else if (err == ECONNREFUSED)
-        fprintf(stderr,
-                "truc-admin: nothing listens on %s: truc-broker is not running (the socket is "
-                "left from an earlier run)\n",
-                path);
-    else
-        fprintf(stderr, "truc-admin: cannot connect to %s: %s\n", path, strerror(err));
-    return EXIT_FAIL;
-}
-
 int main(int argc, char **argv)
 {
-    const char *data_dir = "./var/broker/data", *endpoint = NULL;
+    //  The installed broker's data directory, unless this is a source tree
+    //  with the development layout of scripts/demo.sh.
+    struct stat st;
+    const char *data_dir = stat("./var/broker/data", &st) == 0 && S_ISDIR(st.st_mode)
+                               ? "./var/broker/data"
+                               : "/var/lib/truc-broker",
+               *endpoint = NULL;
     bool json = false;
     long timeout = -1;
     static const struct option options[] = {

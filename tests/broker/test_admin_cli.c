@@ -155,11 +155,18 @@ static void test_no_broker(void **state)
                 th_contains(out, "is truc-broker running"),
             "no broker, no socket: exit %d:\n%s", rc, out);
 
+    //  Without --data-dir, outside a source tree: the installed broker's.
+    struct stat st;
+    if (stat("./var/broker/data", &st) != 0 && stat("/var/lib/truc-broker/admin.sock", &st) != 0) {
+        rc = s_admin(env, (const char *const[]){ "status", NULL }, out, sizeof out);
+        th_soft(env, rc == 2 && th_contains(out, "/var/lib/truc-broker/admin.sock"),
+                "the default data directory: exit %d:\n%s", rc, out);
+    }
+
     th_broker_start(env, NULL);
     th_broker_kill(env);
     char sock[TH_PATH_MAX + 16];
     snprintf(sock, sizeof sock, "%s/admin.sock", env->data);
-    struct stat st;
     if (stat(sock, &st) == 0) {
         rc = s_admin(env, args, out, sizeof out);
         th_soft(env, rc == 2 && th_contains(out, "truc-broker is not running"),
