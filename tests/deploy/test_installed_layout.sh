@@ -49,6 +49,9 @@ fi
 # ---------------------------------------------------------------------------
 #  Inside the private mount namespace: a fresh host
 
+# What operators type runs with sudo's default umask; the daemons get their
+# unit's UMask (start_unit).
+umask 022
 work=$(mktemp -d "${TMPDIR:-/tmp}/truc-layout.XXXXXX")
 chmod 0755 "$work"
 pids=()
@@ -85,13 +88,16 @@ as() {
   setpriv --reuid="$user" --regid="$user" --init-groups -- "$@"
 }
 
-mkdir -p "$work/etc-upper" "$work/etc-work" "$work/stage"
+# The overlay's root takes the upper directory's mode: /etc's, not umask's.
+install -d -m 0755 "$work/etc-upper" "$work/etc-work" "$work/stage"
 mount -t overlay overlay -o "lowerdir=/etc,upperdir=$work/etc-upper,workdir=$work/etc-work" /etc ||
   skip "cannot mount an overlay on /etc"
 mount -t tmpfs -o mode=0755 tmpfs /var || die "mount tmpfs on /var"
-mkdir -p /var/lib /var/backups /var/tmp /var/log && chmod 1777 /var/tmp
+# Made with the modes a Debian host has, whatever umask ctest runs with.
+install -d -m 0755 /var/lib /var/backups /var/log /etc/truc && install -d -m 1777 /var/tmp
 mount -t tmpfs -o mode=0755 tmpfs /home || die "mount tmpfs on /home"
 DESTDIR="$work/stage" cmake --install "$build" >"$work/install.log" 2>&1 || die "cmake --install"
+chmod -R go+rX,go-w "$work/stage"
 mount --bind "$work/stage$prefix" "$prefix" || die "mount the staged install on $prefix"
 export PATH="$prefix/bin:$PATH"
 units="$prefix/lib/systemd/system"
@@ -175,6 +181,7 @@ heartbeat = 1s
 map_size = 256M
 min_free = 1M
 EOF
+chmod 0644 /etc/truc/broker.conf # whatever umask ctest runs with
 
 # ---------------------------------------------------------------------------
 #  Agency host (the same machine here), as OPERATIONS.md says
@@ -188,7 +195,7 @@ install -d -o truc-agent -g truc-dms -m 2770 /var/lib/truc-agent/exchange
 as truc-agent sh -c 'umask 077; echo "mật khẩu của cơ quan" > /etc/truc/agent/passphrase'
 as truc-agent truc-keys new --agency $A --out /etc/truc/agent --encrypt \
   --passphrase-file /etc/truc/agent/passphrase >>"$work/keys.log" 2>&1 || die "truc-keys new --agency"
-cp /etc/truc/broker/hub-1.public /etc/truc/agent/
+install -m 0644 /etc/truc/broker/hub-1.public /etc/truc/agent/
 # A DMS account: in truc-dms, not truc-agent.
 useradd --create-home --shell /bin/sh clerk && usermod -a -G truc-dms clerk || die "useradd clerk"
 
@@ -239,6 +246,7 @@ public_key = /etc/truc/agent/hub-1.public
 [store]
 map_size = 256M
 EOF
+chmod 0644 /etc/truc/agent.conf
 start_unit "$units/truc-agent.service" "$work/agent.log"
 truc-agent --identity "$work/b/$B.secret" --data-dir "$work/agent-b" --broker "$endpoint" \
   --broker-key /etc/truc/broker/hub-1.public --set store.map_size=256M >"$work/agent-b.log" 2>&1 &
@@ -266,7 +274,8 @@ got=/var/lib/truc-agent/exchange/in/$id/report.pdf
   bad "fetched file: $(stat -c '%a %U:%G' "$got" 2>&1), expected 640 group truc-dms"
 [ "$(stat -c '%G' "$(dirname "$got")" 2>/dev/null)" = truc-dms ] && ok ||
   bad "fetched folder: $(stat -c '%a %U:%G' "$(dirname "$got")" 2>&1), expected group truc-dms"
-as clerk cmp -s "$work/report.pdf" "$got" && ok || bad "a DMS account in truc-dms cannot read $got"
+as clerk cat "$got" 2>/dev/null | cmp -s "$work/report.pdf" - && ok ||
+  bad "a DMS account in truc-dms cannot read $got"
 
 # A DMS account puts a file in the exchange directory; the agent sends it.
 as clerk sh -c "umask 027; head -c 20000 /dev/urandom > /var/lib/truc-agent/exchange/reply.pdf"
