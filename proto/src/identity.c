@@ -1533,6 +1533,11 @@ proto_err_t proto_identity_open(const char *path, const char *passphrase_file, c
         //  Only an encrypted key reaches here, so the passphrase is the
         //  problem now, and the message must name its file, not the key's.
         rc = s_passphrase_read(passphrase_file, env_var, &passphrase, errbuf, errlen);
+        if (rc == PROTO_ERR_PASSPHRASE && !passphrase_file && (!env_var || !getenv(env_var)))
+            s_errf(errbuf, errlen,
+                   "%s is encrypted and no passphrase was given: name a "
+                   "passphrase file%s%s",
+                   path, env_var ? " or set $" : "", env_var ? env_var : "");
         if (rc != PROTO_OK)
             return rc;
         rc = proto_identity_load(path, passphrase, out, detail, sizeof detail);

@@ -812,6 +812,8 @@ static void test_identity_open(void **state)
     assert_contains(err, "first line is empty");
     assert_int_equal(proto_identity_open(key, "", "TRUC_TEST_PASS", &id, err, sizeof err),
                      PROTO_ERR_PASSPHRASE);
+    assert_contains(err, "is encrypted and no passphrase was given");
+    assert_contains(err, key);
     assert_contains(err, "TRUC_TEST_PASS");
     assert_int_equal(setenv("TRUC_TEST_PASS", "pw", 1), 0);
     assert_int_equal(proto_identity_open(key, NULL, "TRUC_TEST_PASS", &id, err, sizeof err),
