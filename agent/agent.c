@@ -1298,7 +1298,7 @@ static int s_bind_ipc(void *socket, const char *endpoint, unsigned mode, long gi
 agent_t *agent_new(const agent_config_t *config, char *errbuf, size_t errlen)
 {
     agent_t *self = calloc(1, sizeof *self);
-    char err[256] = "";
+    char err[512] = "";
     if (!self) {
         snprintf(errbuf, errlen, "out of memory");
         return NULL;
@@ -1306,20 +1306,11 @@ agent_t *agent_new(const agent_config_t *config, char *errbuf, size_t errlen)
     self->config = config;
     self->signal_pipe[0] = self->signal_pipe[1] = -1;
     self->backoff = 1000;
-    char *passphrase = NULL;
-    proto_err_t rc = proto_identity_load(config->identity, NULL, &self->identity, err, sizeof err);
-    if (rc == PROTO_ERR_PASSPHRASE) {
-        rc = proto_passphrase_read(config->passphrase_file[0] ? config->passphrase_file : NULL,
-                                   PROTO_PASSPHRASE_ENV, &passphrase);
-        if (!rc)
-            rc =
-                proto_identity_load(config->identity, passphrase, &self->identity, err, sizeof err);
-        proto_passphrase_free(&passphrase);
-    }
+    //  err names the file at fault: the key, or its passphrase file.
+    proto_err_t rc = proto_identity_open(config->identity, config->passphrase_file,
+                                         PROTO_PASSPHRASE_ENV, &self->identity, err, sizeof err);
     if (rc) {
-        snprintf(errbuf, errlen, "cannot load the agency key %s: %s%s%s%s", config->identity,
-                 proto_strerror(rc), *err ? ": " : "", err,
-                 rc == PROTO_ERR_PERMISSIONS ? " (run: chmod 600 on it)" : "");
+        snprintf(errbuf, errlen, "cannot load the agency key: %s: %s", proto_strerror(rc), err);
         goto fail;
     }
     if (proto_identity_public(self->identity)->role != PROTO_ROLE_AGENCY) {

@@ -1945,7 +1945,7 @@ broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *w
                                    size_t errlen)
 {
     broker_server_t *self = calloc(1, sizeof *self);
-    char err[256] = "";
+    char err[512] = "";
     if (!self) {
         snprintf(errbuf, errlen, "out of memory");
         return NULL;
@@ -1960,20 +1960,12 @@ broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *w
         goto fail;
 
     //  The identity: refuse a key file others can read, and say how to fix it.
-    char *passphrase = NULL;
-    proto_err_t rc = proto_identity_load(config->identity, NULL, &self->identity, err, sizeof err);
-    if (rc == PROTO_ERR_PASSPHRASE) {
-        rc = proto_passphrase_read(config->passphrase_file[0] ? config->passphrase_file : NULL,
-                                   PROTO_PASSPHRASE_ENV, &passphrase);
-        if (!rc)
-            rc =
-                proto_identity_load(config->identity, passphrase, &self->identity, err, sizeof err);
-        proto_passphrase_free(&passphrase);
-    }
+    //  err names the file at fault: the key, or its passphrase file.
+    proto_err_t rc = proto_identity_open(config->identity, config->passphrase_file,
+                                         PROTO_PASSPHRASE_ENV, &self->identity, err, sizeof err);
     if (rc) {
-        snprintf(errbuf, errlen, "cannot load the broker identity %s: %s%s%s%s", config->identity,
-                 proto_strerror(rc), *err ? ": " : "", err,
-                 rc == PROTO_ERR_PERMISSIONS ? " (run: chmod 600 on it)" : "");
+        snprintf(errbuf, errlen, "cannot load the broker identity: %s: %s", proto_strerror(rc),
+                 err);
         goto fail;
     }
     if (proto_identity_public(self->identity)->role != PROTO_ROLE_BROKER) {

@@ -5,13 +5,18 @@
     default, JSON with --json. Knows nothing of the broker's internals; the
     broker builds every answer.
 */
+#include <errno.h>
 #include <getopt.h>
 #include <msgpack.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #define EXIT_USAGE 1
@@ -19,7 +24,10 @@
 #define MAX_REPLY  (64u << 20)
 
 static const char *s_usage =
-    "usage: truc-admin [--data-dir DIR | --endpoint ENDPOINT] [--json] [--timeout S] COMMAND\n"
+    "usage: truc-admin [OPTIONS] COMMAND [ARGUMENTS] [OPTIONS]\n"
+    "\n"
+    "Options may come before or after the command (truc-admin status --json);\n"
+    "after `--` everything is an argument.\n"
     "\n"
     "Commands:\n"
     "  status                        uptime, counters, store use, waiting documents\n"
@@ -36,7 +44,8 @@ static const char *s_usage =
     "\n"
     "Options:\n"
     "  --data-dir DIR      the broker's data directory (admin socket DIR/admin.sock);\n"
-    "                      default ./var/broker/data\n"
+    "                      default ./var/broker/data if it exists, else\n"
+    "                      /var/lib/truc-broker (the installed broker's)\n"
     "  --endpoint EP       the admin endpoint, if configured elsewhere\n"
     "  --json              print the answer as JSON\n"
     "  --timeout S         seconds to wait for the broker (default 10; backup 3600)\n"
@@ -45,6 +54,52 @@ static const char *s_usage =
     "Exit codes: 0 success, 1 usage error, 2 the broker is unreachable or refused\n"
     "(the message says why; a broker that is not running, or dies before it\n"
     "answers, ends the wait at once), 3 audit verify found a broken chain.\n";
+
+// ---------------------------------------------------------------------------
+//  Why the admin socket cannot be reached
+
+//  ZeroMQ connects in the background and retries for ever, so a socket
+//  truc-admin may not open, or one nobody listens on, would only show as a
+//  timeout. For an ipc:// endpoint one plain connect() first tells these
+//  apart and names the fix. Returns 0 to go on (also for endpoints it cannot
+//  check), or the exit status after printing why not.
+static int s_probe(const char *ep)
+{
+    if (strncmp(ep, "ipc://", 6) != 0)
+        return 0;
+    const char *path = ep + 6;
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof addr.sun_path)
+        return 0;
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    int rc = connect(fd, (struct sockaddr *) &addr, sizeof addr);
+    int err = errno;
+    close(fd);
+    if (rc == 0)
+        return 0;
+    if (err == EACCES || err == EPERM)
+        fprintf(stderr,
+                "truc-admin: permission denied on %s: the admin socket and the broker's data "
+                "directory belong to the broker's user; run truc-admin as that user (sudo -u "
+                "truc truc-admin ...) or as root\n",
+                path);
+    else if (err == ENOENT || err == ENOTDIR)
+        fprintf(stderr,
+                "truc-admin: no admin socket %s: is truc-broker running, and is this its data "
+                "directory (--data-dir)?\n",
+                path);
+    else if (err == ECONNREFUSED)
+        fprintf(stderr,
+                "truc-admin: nothing listens on %s: truc-broker is not running (the socket is "
+                "left from an earlier run)\n",
+                path);
+    else
+        fprintf(stderr, "truc-admin: cannot connect to %s: %s\n", path, strerror(err));
+    return EXIT_FAIL;
+}
 
 // ---------------------------------------------------------------------------
 //  Printing msgpack as JSON or as text
@@ -269,7 +324,13 @@ static int s_recv(void *sock, void *monitor, char *reply, int ms, const char **g
 
 int main(int argc, char **argv)
 {
-    const char *data_dir = "./var/broker/data", *endpoint = NULL;
+    //  The installed broker's data directory, unless this is a source tree
+    //  with the development layout of scripts/demo.sh.
+    struct stat st;
+    const char *data_dir = stat("./var/broker/data", &st) == 0 && S_ISDIR(st.st_mode)
+                               ? "./var/broker/data"
+                               : "/var/lib/truc-broker",
+               *endpoint = NULL;
     bool json = false;
     long timeout = -1;
     static const struct option options[] = {
@@ -277,8 +338,12 @@ int main(int argc, char **argv)
         { "json", no_argument, 0, 'j' },           { "timeout", required_argument, 0, 't' },
         { "help", no_argument, 0, 'h' },           { 0, 0, 0, 0 },
     };
+    //  No '+' in the option string: glibc's getopt moves the options after
+    //  the command to the front, so `truc-admin status --json` means what
+    //  monitoring scripts (and `truc`) expect instead of printing a table.
     int opt;
-    while ((opt = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
         switch (opt) {
         case 'd':
             data_dir = optarg;
@@ -289,14 +354,28 @@ int main(int argc, char **argv)
         case 'j':
             json = true;
             break;
-        case 't':
-            timeout = strtol(optarg, NULL, 10);
+        case 't': {
+            char *end = NULL;
+            errno = 0;
+            timeout = strtol(optarg, &end, 10);
+            if (errno || end == optarg || *end || timeout <= 0 || timeout > 86400) {
+                fprintf(stderr,
+                        "truc-admin: --timeout '%s' is not a number of seconds (1 to "
+                        "86400)\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
             break;
+        }
         case 'h':
             fputs(s_usage, stdout);
             return 0;
+        case ':':
+            fprintf(stderr, "truc-admin: %s needs a value\n", argv[optind - 1]);
+            return EXIT_USAGE;
         default:
-            fputs(s_usage, stderr);
+            fprintf(stderr, "truc-admin: unknown option '%s' (truc-admin --help lists them)\n",
+                    argv[optind - 1]);
             return EXIT_USAGE;
         }
     }
@@ -316,6 +395,10 @@ int main(int argc, char **argv)
         snprintf(ep, sizeof ep, "%s", endpoint);
     else
         snprintf(ep, sizeof ep, "ipc://%s/admin.sock", data_dir);
+
+    int probed = s_probe(ep);
+    if (probed != 0)
+        return probed;
 
     msgpack_sbuffer request;
     msgpack_packer pk;

@@ -193,7 +193,7 @@ struct cli_agent {
 
 void cli_endpoint_in(const cli_opts_t *opts, const char *file, char *buf, size_t cap)
 {
-    const char *dir = opts->data_dir ? opts->data_dir : CLI_DEFAULT_DATA_DIR;
+    const char *dir = opts->data_dir ? opts->data_dir : cli_data_dir_default();
     size_t n = strlen(dir);
     while (n > 1 && dir[n - 1] == '/')
         n--;

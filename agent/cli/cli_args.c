@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "proto/agency.h"
@@ -85,6 +86,21 @@ int cli_parser_npos(const cli_parser_t *p)
 const char *cli_parser_pos(const cli_parser_t *p, int index)
 {
     return index >= 0 && optind + index < p->argc ? p->argv[optind + index] : NULL;
+}
+
+const char *cli_data_dir_default(void)
+{
+    //  An empty variable counts as unset, as for most of the environment.
+    const char *env = getenv(CLI_DATA_DIR_ENV);
+    if (env && env[0])
+        return env;
+    //  A clerk on an installed host types `truc inbox` anywhere, and a
+    //  developer runs it at the top of a source tree, where the agent of
+    //  scripts/demo.sh keeps ./var/agent/data.
+    struct stat st;
+    if (stat(CLI_DEV_DATA_DIR, &st) == 0 && S_ISDIR(st.st_mode))
+        return CLI_DEV_DATA_DIR;
+    return CLI_INSTALLED_DATA_DIR;
 }
 
 bool cli_global_option(cli_opts_t *opts, const char *cmd, int opt, const char *arg)

@@ -21,7 +21,12 @@
 #define CLI_EXIT_REFUSED     3 // the agent answered with an error
 #define CLI_EXIT_LOCAL       4 // a local problem: a file, a directory, memory
 
-#define CLI_DEFAULT_DATA_DIR   "./var/agent/data"
+//  Where the agent's data directory is looked for without --data-dir:
+//  $TRUC_DATA_DIR, else the development layout of a source tree if the
+//  current directory has one, else the installed layout (deploy/OPERATIONS.md).
+#define CLI_DATA_DIR_ENV       "TRUC_DATA_DIR"
+#define CLI_DEV_DATA_DIR       "./var/agent/data"
+#define CLI_INSTALLED_DATA_DIR "/var/lib/truc-agent/data"
 #define CLI_DEFAULT_TIMEOUT_MS 10000
 
 //  Values of the global long options; command options use values below 256.
@@ -47,7 +52,9 @@ enum {
 #define CLI_GLOBAL_HELP                                                                            \
     "Global options (before or after the command):\n"                                              \
     "  --data-dir DIR    the agent's data directory: requests go to DIR/api.sock,\n"               \
-    "                    events come from DIR/events.sock (default ./var/agent/data)\n"            \
+    "                    events come from DIR/events.sock (default $TRUC_DATA_DIR,\n"              \
+    "                    else ./var/agent/data if it exists, else\n"                               \
+    "                    /var/lib/truc-agent/data)\n"                                              \
     "  --endpoint EP     the agent's API endpoint, if configured elsewhere (api.endpoint)\n"       \
     "  --json            print the agent's reply as JSON (bin values as base64)\n"                 \
     "  --timeout S       seconds to wait for the agent (default 10)\n"                             \
@@ -64,6 +71,10 @@ typedef struct {
     bool json;            // --json
     int timeout_ms;       // --timeout, or 0: the command's default
 } cli_opts_t;
+
+//  The data directory to use without --data-dir (see CLI_DATA_DIR_ENV).
+//  Returns a string that lives as long as the process.
+const char *cli_data_dir_default(void);
 
 //  State of one command's option parsing.
 typedef struct {

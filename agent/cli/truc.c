@@ -81,7 +81,7 @@ int main(int argc, char **argv)
         CLI_GLOBAL_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
-    cli_opts_t opts = { .data_dir = CLI_DEFAULT_DATA_DIR };
+    cli_opts_t opts = { .data_dir = NULL }; // NULL: cli_data_dir_default()
 
     //  '+': stop at the command name; what follows belongs to the command.
     opterr = 0;

@@ -807,9 +807,13 @@ proto_err_t proto_directory_load(const char *path, proto_directory_t **out, char
     char *text = NULL;
     size_t len = 0;
     proto_err_t rc =
-        proto_file_read(path, PROTO_DIRECTORY_FILE_MAX, false, &text, &len, errbuf, errlen);
+        proto_file_read_trusted(path, PROTO_DIRECTORY_FILE_MAX, &text, &len, errbuf, errlen);
     if (rc == PROTO_ERR_TOO_LARGE)
         return PROTO_ERR_DIRECTORY;
+    if (rc == PROTO_ERR_PERMISSIONS && errbuf && errlen) {
+        size_t used = strlen(errbuf);
+        snprintf(errbuf + used, errlen - used, " (run: chmod go-w %s)", path);
+    }
     if (rc != PROTO_OK)
         return rc;
     rc = proto_directory_parse(text, len, out, errbuf, errlen);

@@ -63,7 +63,7 @@ static const s_err_row_t s_rows[] = {
     ROW(ERR_CONFIG, "invalid configuration"),
     ROW(ERR_KEY_FILE, "key file corrupt or of an unknown format"),
     ROW(ERR_PASSPHRASE, "wrong or missing passphrase"),
-    ROW(ERR_PERMISSIONS, "secret file is readable by group or others"),
+    ROW(ERR_PERMISSIONS, "file mode gives group or others too much access"),
     ROW(ERR_DIRECTORY, "invalid agency directory"),
     ROW(ERR_NOT_FOUND, "not found"),
     ROW(ERR_EXISTS, "already exists"),

@@ -187,7 +187,12 @@ void proto_file_free(char **data_p, size_t len, bool secret)
     *data_p = NULL;
 }
 
-static proto_err_t s_file_read(const char *path, size_t max, bool secret_memory, bool check_mode,
+//  What the mode of a file may not allow: nothing for group or others
+//  (secrets), or no writing by them (what decides whom to trust).
+#define S_REFUSE_SECRET  ((mode_t) 077)
+#define S_REFUSE_TRUSTED ((mode_t) 022)
+
+static proto_err_t s_file_read(const char *path, size_t max, bool secret_memory, mode_t refuse,
                                char **data, size_t *len, char *errbuf, size_t errlen)
 {
     if (!path || !data || !len)
@@ -212,11 +217,17 @@ static proto_err_t s_file_read(const char *path, size_t max, bool secret_memory,
         rc = PROTO_ERR_IO;
         goto done;
     }
-    //  The same test as ssh: any access for group or others is refused,
-    //  before a single byte is read.
-    if (check_mode && (st.st_mode & 077)) {
-        s_errf(errbuf, errlen, "mode %04o gives access to group or others",
-               (unsigned) (st.st_mode & 07777));
+    //  The same test as ssh: any access for group or others to a secret is
+    //  refused, before a single byte is read. A file that decides whom to
+    //  trust may be read by anyone, but only its owner may change it: whoever
+    //  can write the agency directory can let in a key of their own.
+    if (st.st_mode & refuse) {
+        if (refuse == S_REFUSE_SECRET)
+            s_errf(errbuf, errlen, "mode %04o gives access to group or others",
+                   (unsigned) (st.st_mode & 07777));
+        else
+            s_errf(errbuf, errlen, "mode %04o lets group or others change it",
+                   (unsigned) (st.st_mode & 07777));
         rc = PROTO_ERR_PERMISSIONS;
         goto done;
     }
@@ -265,7 +276,13 @@ done:
 proto_err_t proto_file_read(const char *path, size_t max, bool secret, char **data, size_t *len,
                             char *errbuf, size_t errlen)
 {
-    return s_file_read(path, max, secret, secret, data, len, errbuf, errlen);
+    return s_file_read(path, max, secret, secret ? S_REFUSE_SECRET : 0, data, len, errbuf, errlen);
+}
+
+proto_err_t proto_file_read_trusted(const char *path, size_t max, char **data, size_t *len,
+                                    char *errbuf, size_t errlen)
+{
+    return s_file_read(path, max, false, S_REFUSE_TRUSTED, data, len, errbuf, errlen);
 }
 
 static proto_err_t s_write_all(int fd, const void *data, size_t len)
@@ -992,7 +1009,8 @@ static proto_err_t s_need_header(const proto_ini_section_t *section, proto_role_
 static proto_err_t s_key_file_read(const char *path, bool secret, char **text, size_t *len,
                                    char *errbuf, size_t errlen)
 {
-    proto_err_t rc = s_file_read(path, PROTO_KEY_FILE_MAX, true, secret, text, len, errbuf, errlen);
+    proto_err_t rc = s_file_read(path, PROTO_KEY_FILE_MAX, true, secret ? S_REFUSE_SECRET : 0, text,
+                                 len, errbuf, errlen);
     return rc == PROTO_ERR_TOO_LARGE ? PROTO_ERR_KEY_FILE : rc;
 }
 
@@ -1445,7 +1463,10 @@ static proto_err_t s_passphrase_copy(const char *text, size_t n, char **out)
     return PROTO_OK;
 }
 
-proto_err_t proto_passphrase_read(const char *file, const char *env_var, char **out)
+//  proto_passphrase_read, with a message in errbuf that names the source
+//  at fault and what to do about it.
+static proto_err_t s_passphrase_read(const char *file, const char *env_var, char **out,
+                                     char *errbuf, size_t errlen)
 {
     if (!out)
         return PROTO_ERR_INVALID_ARG;
@@ -1453,25 +1474,80 @@ proto_err_t proto_passphrase_read(const char *file, const char *env_var, char **
     if (file) {
         char *text = NULL;
         size_t len = 0;
+        char detail[160] = "";
         //  Room for the longest passphrase, its line ending and a little more
         //  (a trailing newline at the end of a file is normal).
-        proto_err_t rc =
-            proto_file_read(file, PROTO_PASSPHRASE_MAX + 64, true, &text, &len, NULL, 0);
+        proto_err_t rc = proto_file_read(file, PROTO_PASSPHRASE_MAX + 64, true, &text, &len, detail,
+                                         sizeof detail);
         if (rc == PROTO_ERR_TOO_LARGE)
-            return PROTO_ERR_LIMIT;
-        if (rc != PROTO_OK)
-            return rc;
-        size_t n = strcspn(text, "\n");
-        if (n > 0 && text[n - 1] == '\r')
-            n--;
-        rc = s_passphrase_copy(text, n, out);
-        proto_file_free(&text, len, true);
+            rc = PROTO_ERR_LIMIT;
+        if (rc == PROTO_OK) {
+            size_t n = strcspn(text, "\n");
+            if (n > 0 && text[n - 1] == '\r')
+                n--;
+            rc = s_passphrase_copy(text, n, out);
+            proto_file_free(&text, len, true);
+            if (rc == PROTO_ERR_PASSPHRASE)
+                snprintf(detail, sizeof detail, "its first line is empty");
+        }
+        if (rc == PROTO_ERR_PERMISSIONS)
+            s_errf(errbuf, errlen, "passphrase file %s: %s (run: chmod 600 %s)", file, detail,
+                   file);
+        else if (rc == PROTO_ERR_LIMIT)
+            s_errf(errbuf, errlen, "passphrase file %s: longer than %d bytes", file,
+                   PROTO_PASSPHRASE_MAX);
+        else if (rc != PROTO_OK)
+            s_errf(errbuf, errlen, "passphrase file %s: %s", file, detail);
         return rc;
     }
     const char *value = env_var ? getenv(env_var) : NULL;
-    if (!value)
+    if (!value) {
+        s_errf(errbuf, errlen, "no passphrase: give a passphrase file%s%s",
+               env_var ? " or set $" : "", env_var ? env_var : "");
         return PROTO_ERR_PASSPHRASE;
-    return s_passphrase_copy(value, strlen(value), out);
+    }
+    proto_err_t rc = s_passphrase_copy(value, strlen(value), out);
+    if (rc == PROTO_ERR_PASSPHRASE)
+        s_errf(errbuf, errlen, "$%s is empty", env_var);
+    else if (rc == PROTO_ERR_LIMIT)
+        s_errf(errbuf, errlen, "$%s is longer than %d bytes", env_var, PROTO_PASSPHRASE_MAX);
+    return rc;
+}
+
+proto_err_t proto_passphrase_read(const char *file, const char *env_var, char **out)
+{
+    return s_passphrase_read(file, env_var, out, NULL, 0);
+}
+
+proto_err_t proto_identity_open(const char *path, const char *passphrase_file, const char *env_var,
+                                proto_identity_t **out, char *errbuf, size_t errlen)
+{
+    if (!path || !out)
+        return PROTO_ERR_INVALID_ARG;
+    char detail[256] = "";
+    char *passphrase = NULL;
+    if (passphrase_file && !passphrase_file[0])
+        passphrase_file = NULL;
+    proto_err_t rc = proto_identity_load(path, NULL, out, detail, sizeof detail);
+    if (rc == PROTO_ERR_PASSPHRASE) {
+        //  Only an encrypted key reaches here, so the passphrase is the
+        //  problem now, and the message must name its file, not the key's.
+        rc = s_passphrase_read(passphrase_file, env_var, &passphrase, errbuf, errlen);
+        if (rc == PROTO_ERR_PASSPHRASE && !passphrase_file && (!env_var || !getenv(env_var)))
+            s_errf(errbuf, errlen,
+                   "%s is encrypted and no passphrase was given: name a "
+                   "passphrase file%s%s",
+                   path, env_var ? " or set $" : "", env_var ? env_var : "");
+        if (rc != PROTO_OK)
+            return rc;
+        rc = proto_identity_load(path, passphrase, out, detail, sizeof detail);
+        proto_passphrase_free(&passphrase);
+    }
+    if (rc == PROTO_ERR_PERMISSIONS)
+        s_errf(errbuf, errlen, "%s: %s (run: chmod 600 %s)", path, detail, path);
+    else if (rc != PROTO_OK)
+        s_errf(errbuf, errlen, "%s: %s", path, detail);
+    return rc;
 }
 
 void proto_passphrase_free(char **p)

@@ -635,6 +635,38 @@ static void test_load_files(void **state)
     assert_contains(err, "line 2: contains a NUL byte");
 }
 
+//  The directory decides whom the broker trusts: a file group or others may
+//  write is refused before it is read (a 0666 file was accepted silently),
+//  with the chmod that fixes it; a file anyone may only read is fine.
+static void test_load_permissions(void **state)
+{
+    (void) state;
+    proto_directory_t *dir = proto_directory_new();
+    proto_directory_entry_t a = s_entry("000.00.01.H01", "Bộ Nội vụ");
+    assert_int_equal(proto_directory_add(dir, &a), PROTO_OK);
+    const char *path = s_path("modes.ini");
+    char err[1024] = "", want[600];
+    assert_int_equal(proto_directory_save(dir, path, err, sizeof err), PROTO_OK);
+    proto_directory_destroy(&dir);
+    static const mode_t refused[] = { 0666, 0664, 0646, 0620, 0602 };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        assert_int_equal(chmod(path, refused[i]), 0);
+        err[0] = '\0';
+        assert_int_equal(proto_directory_load(path, &dir, err, sizeof err), PROTO_ERR_PERMISSIONS);
+        assert_null(dir);
+        assert_contains(err, "lets group or others change it");
+        snprintf(want, sizeof want, "chmod go-w %s", path);
+        assert_contains(err, want);
+    }
+    static const mode_t accepted[] = { 0644, 0640, 0600, 0444 };
+    for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++) {
+        assert_int_equal(chmod(path, accepted[i]), 0);
+        assert_int_equal(proto_directory_load(path, &dir, err, sizeof err), PROTO_OK);
+        assert_int_equal(proto_directory_count(dir), 1);
+        proto_directory_destroy(&dir);
+    }
+}
+
 //  Thousands of agencies: parsed in O(n log n), found by code and by key.
 static void test_many(void **state)
 {
@@ -698,7 +730,7 @@ int main(void)
         cmocka_unit_test(test_time),         cmocka_unit_test(test_names_and_states),
         cmocka_unit_test(test_save_load),    cmocka_unit_test(test_parse_good),
         cmocka_unit_test(test_parse_errors), cmocka_unit_test(test_load_files),
-        cmocka_unit_test(test_many),
+        cmocka_unit_test(test_many),         cmocka_unit_test(test_load_permissions),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

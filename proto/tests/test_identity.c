@@ -749,6 +749,117 @@ static void test_passphrase(void **state)
     assert_int_equal(proto_passphrase_read(NULL, NULL, NULL), PROTO_ERR_INVALID_ARG);
 }
 
+//  The daemons' way to load their key: the message names the file at
+//  fault. A passphrase file with mode 0644 used to come back as the key
+//  file being readable, and operators chmod'ed the wrong file.
+static void test_identity_open(void **state)
+{
+    (void) state;
+    proto_identity_t *id = proto_identity_generate(PROTO_ROLE_AGENCY, AGENCY);
+    assert_non_null(id);
+    assert_int_equal(proto_identity_save(id, s_path("open.secret"), "pw", PROTO_KDF_MIN, true),
+                     PROTO_OK);
+    assert_int_equal(
+        proto_identity_save(id, s_path("open-plain.secret"), NULL, PROTO_KDF_MIN, true), PROTO_OK);
+    proto_identity_destroy(&id);
+    char key[512], pass[512], err[1024];
+    snprintf(key, sizeof key, "%s", s_path("open.secret"));
+    snprintf(pass, sizeof pass, "%s", s_path("open.pass"));
+    unsetenv("TRUC_TEST_PASS");
+
+    s_write_text("open.pass", "pw\n", 0600);
+    assert_int_equal(proto_identity_open(key, pass, "TRUC_TEST_PASS", &id, err, sizeof err),
+                     PROTO_OK);
+    assert_non_null(id);
+    proto_identity_destroy(&id);
+
+    //  The passphrase file is too open: its name and its chmod, not the key's.
+    s_write_text("open.pass", "pw\n", 0644);
+    err[0] = '\0';
+    assert_int_equal(proto_identity_open(key, pass, "TRUC_TEST_PASS", &id, err, sizeof err),
+                     PROTO_ERR_PERMISSIONS);
+    assert_null(id);
+    assert_contains(err, "passphrase file");
+    assert_contains(err, "mode 0644");
+    char want[1100];
+    snprintf(want, sizeof want, "chmod 600 %s", pass);
+    assert_contains(err, want);
+    snprintf(want, sizeof want, "chmod 600 %s", key);
+    assert_null(strstr(err, want));
+
+    //  The key is too open: its name and its chmod.
+    assert_int_equal(chmod(key, 0640), 0);
+    s_write_text("open.pass", "pw\n", 0600);
+    err[0] = '\0';
+    assert_int_equal(proto_identity_open(key, pass, NULL, &id, err, sizeof err),
+                     PROTO_ERR_PERMISSIONS);
+    assert_contains(err, want);
+    assert_null(strstr(err, "passphrase file"));
+    assert_int_equal(chmod(key, 0600), 0);
+
+    //  Wrong, missing, empty passphrases; the environment without a file.
+    s_write_text("open.pass", "wrong\n", 0600);
+    assert_int_equal(proto_identity_open(key, pass, NULL, &id, err, sizeof err),
+                     PROTO_ERR_PASSPHRASE);
+    assert_contains(err, key);
+    assert_contains(err, "wrong passphrase");
+    assert_int_equal(proto_identity_open(key, s_path("open.none"), NULL, &id, err, sizeof err),
+                     PROTO_ERR_NOT_FOUND);
+    assert_contains(err, "passphrase file");
+    s_write_text("open.pass", "\n", 0600);
+    assert_int_equal(proto_identity_open(key, pass, NULL, &id, err, sizeof err),
+                     PROTO_ERR_PASSPHRASE);
+    assert_contains(err, "first line is empty");
+    assert_int_equal(proto_identity_open(key, "", "TRUC_TEST_PASS", &id, err, sizeof err),
+                     PROTO_ERR_PASSPHRASE);
+    assert_contains(err, "is encrypted and no passphrase was given");
+    assert_contains(err, key);
+    assert_contains(err, "TRUC_TEST_PASS");
+    assert_int_equal(setenv("TRUC_TEST_PASS", "pw", 1), 0);
+    assert_int_equal(proto_identity_open(key, NULL, "TRUC_TEST_PASS", &id, err, sizeof err),
+                     PROTO_OK);
+    proto_identity_destroy(&id);
+    unsetenv("TRUC_TEST_PASS");
+
+    //  A plain key needs no passphrase, and a loose passphrase file is not
+    //  even looked at.
+    s_write_text("open.pass", "pw\n", 0644);
+    assert_int_equal(
+        proto_identity_open(s_path("open-plain.secret"), pass, NULL, &id, err, sizeof err),
+        PROTO_OK);
+    proto_identity_destroy(&id);
+    assert_int_equal(proto_identity_open(NULL, pass, NULL, &id, err, sizeof err),
+                     PROTO_ERR_INVALID_ARG);
+}
+
+//  A trust file may be read by all but changed only by its owner.
+static void test_file_read_trusted(void **state)
+{
+    (void) state;
+    static const mode_t refused[] = { 0666, 0646, 0664, 0620, 0602, 0777 };
+    static const mode_t accepted[] = { 0644, 0640, 0600, 0444, 0400 };
+    char *data = NULL;
+    size_t len = 0;
+    char err[256];
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        s_write_text("trusted", "x\n", refused[i]);
+        err[0] = '\0';
+        assert_int_equal(
+            proto_file_read_trusted(s_path("trusted"), 100, &data, &len, err, sizeof err),
+            PROTO_ERR_PERMISSIONS);
+        assert_null(data);
+        assert_contains(err, "lets group or others change it");
+    }
+    for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++) {
+        s_write_text("trusted", "x\n", accepted[i]);
+        assert_int_equal(
+            proto_file_read_trusted(s_path("trusted"), 100, &data, &len, err, sizeof err),
+            PROTO_OK);
+        assert_string_equal(data, "x\n");
+        proto_file_free(&data, len, false);
+    }
+}
+
 //  ---------------------------------------------------------------------
 //  Strict INI and files
 
@@ -959,6 +1070,8 @@ int main(void)
         cmocka_unit_test(test_public_corrupt),
         cmocka_unit_test(test_public_small_order_key),
         cmocka_unit_test(test_passphrase),
+        cmocka_unit_test(test_identity_open),
+        cmocka_unit_test(test_file_read_trusted),
         cmocka_unit_test(test_ini_parse),
         cmocka_unit_test(test_ini_put),
         cmocka_unit_test(test_file_helpers),

@@ -254,19 +254,13 @@ static int s_pack(int argc, char **argv)
         s_die_usage("pack needs --key, --to, --subject, --type and --out");
 
     //  The key decides the sender: truc-doc signs only as the key's agency.
-    char err[160] = "";
-    char *passphrase = NULL;
+    char err[512] = "";
     proto_identity_t *id = NULL;
-    proto_err_t rc = proto_identity_load(key_path, NULL, &id, err, sizeof err);
-    if (rc == PROTO_ERR_PASSPHRASE) {
-        rc = proto_passphrase_read(pass_file, PROTO_PASSPHRASE_ENV, &passphrase);
-        if (!rc)
-            rc = proto_identity_load(key_path, passphrase, &id, err, sizeof err);
-        proto_passphrase_free(&passphrase);
-    }
+    proto_err_t rc =
+        proto_identity_open(key_path, pass_file, PROTO_PASSPHRASE_ENV, &id, err, sizeof err);
     if (rc) {
-        fprintf(stderr, "truc-doc: cannot load key %s: %s%s%s\n", key_path, proto_strerror(rc),
-                *err ? ": " : "", err);
+        //  err names the file at fault: the key, or its passphrase file.
+        fprintf(stderr, "truc-doc: cannot load the key: %s: %s\n", proto_strerror(rc), err);
         return EXIT_FAIL;
     }
     const proto_public_t *pub = proto_identity_public(id);

@@ -167,7 +167,24 @@ check "quarantine, no agent" 2 "$M" "$TRUC" quarantine --data-dir "$NOAGENT" --t
 check "directory, no agent" 2 "$M" "$TRUC" directory --data-dir "$NOAGENT" --timeout 1
 check "watch, no agent" 2 "ipc://$NOAGENT/events.sock" "$TRUC" watch --data-dir "$NOAGENT"
 check "--json, no agent" 2 "$M" "$TRUC" --json --data-dir "$NOAGENT" --timeout 1 health
-check "default data dir, no agent" 2 "ipc://./var/agent/data/api.sock" "$TRUC" --timeout 1 health
+# Without --data-dir: $TRUC_DATA_DIR, else ./var/agent/data where it exists
+# (a source tree), else the installed agent's /var/lib/truc-agent/data.
+check "TRUC_DATA_DIR, no agent" 2 "no answer from the agent at ipc://$NOAGENT/api.sock" \
+    env TRUC_DATA_DIR="$NOAGENT" "$TRUC" --timeout 1 health
+check "TRUC_DATA_DIR for events" 2 "ipc://$NOAGENT/events.sock" \
+    env TRUC_DATA_DIR="$NOAGENT" "$TRUC" watch
+check "--data-dir over TRUC_DATA_DIR" 2 "ipc://$WORK/other/api.sock" \
+    env TRUC_DATA_DIR="$NOAGENT" "$TRUC" inbox --data-dir "$WORK/other" --timeout 1
+if [[ ! -e /var/lib/truc-agent/data/api.sock ]]; then
+    check "default data dir: the installed agent's" 2 "ipc:///var/lib/truc-agent/data/api.sock" \
+        env -u TRUC_DATA_DIR "$TRUC" --timeout 1 health
+    check "empty TRUC_DATA_DIR counts as unset" 2 "ipc:///var/lib/truc-agent/data/api.sock" \
+        env TRUC_DATA_DIR= "$TRUC" --timeout 1 health
+fi
+mkdir -p var/agent/data
+check "default data dir in a source tree" 2 "ipc://./var/agent/data/api.sock" \
+    env -u TRUC_DATA_DIR "$TRUC" --timeout 1 health
+rm -r var
 check "data dir is a file" 2 "is truc-agent running" "$TRUC" --data-dir afile --timeout 1 health
 
 # A socket nobody answers on: truc waits --timeout seconds, then says so.

@@ -1127,6 +1127,27 @@ static void test_refuse_key_mode(void **state)
     th_check(chmod(env->broker_key, 0644) == 0, "chmod");
     const char *keywords[] = { "permission", "readable", "chmod", "0644", "ERR_PERMISSIONS", NULL };
     s_expect_refusal(env, NULL, keywords, "secret key with mode 0644");
+    th_check(chmod(env->broker_key, 0600) == 0, "chmod");
+
+    //  An encrypted key whose passphrase file others can read: the message
+    //  must send the operator to the passphrase file, not to the key.
+    char enc[TH_PATH_MAX + 32], pass[TH_PATH_MAX + 32], set_key[TH_PATH_MAX + 64],
+        set_pass[TH_PATH_MAX + 64], fix[TH_PATH_MAX + 64];
+    snprintf(enc, sizeof enc, "%s/hub-enc.secret", env->keys);
+    snprintf(pass, sizeof pass, "%s/hub.passphrase", env->root);
+    th_check(proto_identity_save(env->hub, enc, "mật khẩu", PROTO_KDF_MIN, true) == PROTO_OK,
+             "save %s", enc);
+    FILE *f = fopen(pass, "w");
+    th_check(f != NULL, "write %s", pass);
+    fputs("mật khẩu\n", f);
+    fclose(f);
+    th_check(chmod(pass, 0644) == 0, "chmod");
+    snprintf(set_key, sizeof set_key, "broker.identity=%s", enc);
+    snprintf(set_pass, sizeof set_pass, "broker.passphrase_file=%s", pass);
+    snprintf(fix, sizeof fix, "chmod 600 %s", pass);
+    const char *sets[] = { set_key, set_pass, NULL };
+    const char *named[] = { fix, NULL };
+    s_expect_refusal(env, sets, named, "passphrase file with mode 0644");
     th_pass(env);
 }
 
@@ -1147,6 +1168,13 @@ static void test_refuse_directory(void **state)
 
     snprintf(set, sizeof set, "broker.directory=%s/missing.ini", env->root);
     s_expect_refusal(env, sets, keywords, "missing directory file");
+
+    //  The trust anchor writable by anyone: refused, with the fix.
+    th_check(chmod(env->dirfile, 0666) == 0, "chmod");
+    snprintf(set, sizeof set, "broker.directory=%s", env->dirfile);
+    const char *writable[] = { "lets group or others change it", NULL };
+    s_expect_refusal(env, sets, writable, "directory file with mode 0666");
+    th_check(chmod(env->dirfile, 0644) == 0, "chmod");
     th_pass(env);
 }
 

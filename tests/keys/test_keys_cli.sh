@@ -228,6 +228,9 @@ check "directory list" 0 "Bộ Nội vụ" "$KEYS" directory list --dir $D
 expect "directory list shows serial 2" grep -q "serial 2, " "$OUT"
 check "directory list --json" 0 "\"serial\":2" "$KEYS" directory list --dir $D --json
 expect "json names the agency" grep -q "\"code\":\"$A\",\"name\":\"Bộ Nội vụ\",\"state\":\"active\"" "$OUT"
+chmod 666 $D
+check "directory file others may write" 2 "chmod go-w $D" "$KEYS" directory list --dir $D
+chmod 644 $D
 check "directory show" 0 "usable now:   yes" "$KEYS" directory show --dir $D $A
 check "directory show unknown" 2 "agency $C is not in dir.ini" "$KEYS" directory show --dir $D $C
 check "verify --dir" 0 "good signature from $A" "$KEYS" verify --dir $D doc.txt

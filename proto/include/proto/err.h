@@ -84,7 +84,7 @@ typedef enum {
     PROTO_ERR_CONFIG = 504,      // invalid configuration
     PROTO_ERR_KEY_FILE = 505,    // key file corrupt, truncated or of an unknown format
     PROTO_ERR_PASSPHRASE = 506,  // wrong passphrase, or a passphrase is needed
-    PROTO_ERR_PERMISSIONS = 507, // a secret file readable by group or others
+    PROTO_ERR_PERMISSIONS = 507, // a secret readable, or a trust file writable, by group or others
     PROTO_ERR_DIRECTORY = 508,   // invalid agency directory file
     PROTO_ERR_NOT_FOUND = 509,   // the named thing does not exist
     PROTO_ERR_EXISTS = 510,      // the named thing exists already

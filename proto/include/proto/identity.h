@@ -187,6 +187,17 @@ proto_err_t proto_public_save(const proto_public_t *pub, const char *path,
 proto_err_t proto_passphrase_read(const char *file, const char *env_var,
                                   char **out) PROTO_MUST_CHECK;
 
+//  Load the secret key file at path the way the daemons do: as it is if it
+//  is not encrypted, otherwise with the passphrase from passphrase_file
+//  (NULL or "" for none) or else from the environment variable env_var
+//  (may be NULL). On success *out receives a new identity the caller owns.
+//  Returns what proto_identity_load and proto_passphrase_read return; errbuf
+//  (may be NULL) then names the file at fault, the key or the passphrase
+//  file, and for PROTO_ERR_PERMISSIONS the chmod that fixes it.
+proto_err_t proto_identity_open(const char *path, const char *passphrase_file, const char *env_var,
+                                proto_identity_t **out, char *errbuf,
+                                size_t errlen) PROTO_MUST_CHECK;
+
 //  Wipe and free a passphrase from proto_passphrase_read, set *p to NULL.
 //  Safe on NULL.
 void proto_passphrase_free(char **p);
@@ -222,6 +233,13 @@ proto_err_t proto_z85_encode(const uint8_t *data, size_t len, char *out, size_t 
 //  NULL) gets the detail.
 proto_err_t proto_file_read(const char *path, size_t max, bool secret, char **data, size_t *len,
                             char *errbuf, size_t errlen) PROTO_MUST_CHECK;
+
+//  proto_file_read for a file that decides whom to trust (the agency
+//  directory): anyone may read it, but a mode that lets group or others
+//  write it is refused with PROTO_ERR_PERMISSIONS (st_mode & 022), checked
+//  before anything is read. Free the buffer with proto_file_free(.., false).
+proto_err_t proto_file_read_trusted(const char *path, size_t max, char **data, size_t *len,
+                                    char *errbuf, size_t errlen) PROTO_MUST_CHECK;
 
 //  Free a buffer from proto_file_read (wiping it first) and set *data_p to NULL.
 void proto_file_free(char **data_p, size_t len, bool secret);
