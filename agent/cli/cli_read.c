@@ -281,24 +281,55 @@ static const char s_fetch_usage[] =
     "\n" CLI_GLOBAL_HELP "\n" CLI_EXIT_HELP;
 
 //  mkdir -p, the missing levels with mode. Returns 0 or -1 with errno.
+//  One directory of s_mkdirs. In a setgid directory, a folder shared by a
+//  group (the installed exchange directory: 2770, group truc-dms), the new
+//  one gets its parent's group permissions whatever our umask: the agent
+//  writes the documents into it as its own user, a member of that group
+//  but not the one running truc (deploy/OPERATIONS.md).
+static int s_mkdir(char *path, mode_t mode)
+{
+    if (mkdir(path, mode) != 0)
+        return errno == EEXIST ? 0 : -1;
+    struct stat st, parent;
+    if (stat(path, &st) != 0 || !(st.st_mode & S_ISGID))
+        return 0;
+    char *slash = strrchr(path, '/');
+    int ok;
+    if (!slash) {
+        ok = stat(".", &parent) == 0;
+    } else if (slash == path) {
+        ok = stat("/", &parent) == 0;
+    } else {
+        *slash = '\0';
+        ok = stat(path, &parent) == 0;
+        *slash = '/';
+    }
+    if (ok && (parent.st_mode & S_ISGID))
+        return chmod(path, (st.st_mode & 07707) | (parent.st_mode & 0070));
+    return 0;
+}
+
 static int s_mkdirs(const char *path, mode_t mode)
 {
     char *copy = strdup(path);
     if (!copy)
         return -1;
+    size_t n = strlen(copy);
+    while (n > 1 && copy[n - 1] == '/')
+        copy[--n] = '\0';
     for (char *p = copy + 1; *p; p++) {
         if (*p != '/')
             continue;
         *p = '\0';
-        if (mkdir(copy, mode) != 0 && errno != EEXIST) {
+        if (s_mkdir(copy, mode) != 0) {
             free(copy);
             return -1;
         }
         *p = '/';
     }
-    int rc = mkdir(copy, mode);
+    int rc = s_mkdir(copy, mode);
     free(copy);
-    return rc == 0 || errno == EEXIST ? 0 : -1;
+    return rc;
 }
 
 static void s_fetch_print(const msgpack_object *root, void *arg)
