@@ -197,6 +197,21 @@ void cli_endpoint_in(const cli_opts_t *opts, const char *file, char *buf, size_t
     size_t n = strlen(dir);
     while (n > 1 && dir[n - 1] == '/')
         n--;
+    //  The installed unit binds the sockets in its runtime directory so
+    //  that a DMS in the group truc-dms reaches them (deploy/OPERATIONS.md);
+    //  an agent configured before that keeps them in its data directory.
+    //  Anything there but ENOENT (EACCES, say) is the installed agent's,
+    //  and cli_endpoint_check says what is wrong with it.
+    size_t installed = strlen(CLI_INSTALLED_DATA_DIR);
+    if (n == installed && memcmp(dir, CLI_INSTALLED_DATA_DIR, n) == 0) {
+        char path[256];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", CLI_INSTALLED_RUN_DIR, file);
+        if (stat(path, &st) == 0 || errno != ENOENT) {
+            snprintf(buf, cap, "ipc://%s", path);
+            return;
+        }
+    }
     snprintf(buf, cap, "ipc://%.*s/%s", (int) n, dir, file);
 }
 

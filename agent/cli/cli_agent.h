@@ -86,8 +86,9 @@ typedef struct {
 //  printed as JSON on stdout). how may be NULL for the defaults.
 int cli_agent_call(cli_agent_t *self, cli_req_t *req, const cli_call_t *how, cli_reply_t **reply_p);
 
-//  The endpoint of a file in the agent's data directory
-//  ("ipc://DATA_DIR/file").
+//  The endpoint of a socket file of the agent: "ipc://DATA_DIR/file", or
+//  for the installed data directory "ipc:///run/truc-agent/file" when that
+//  file exists (CLI_INSTALLED_RUN_DIR).
 void cli_endpoint_in(const cli_opts_t *opts, const char *file, char *buf, size_t cap);
 
 //  Before connecting to an ipc:// endpoint: check that the socket file

@@ -27,6 +27,10 @@
 #define CLI_DATA_DIR_ENV       "TRUC_DATA_DIR"
 #define CLI_DEV_DATA_DIR       "./var/agent/data"
 #define CLI_INSTALLED_DATA_DIR "/var/lib/truc-agent/data"
+//  The installed agent's sockets: its unit's RuntimeDirectory=, which the
+//  DMS group can reach, unlike the 0700 data directory. Tried first when
+//  the data directory is CLI_INSTALLED_DATA_DIR.
+#define CLI_INSTALLED_RUN_DIR  "/run/truc-agent"
 #define CLI_DEFAULT_TIMEOUT_MS 10000
 
 //  Values of the global long options; command options use values below 256.
@@ -54,7 +58,8 @@ enum {
     "  --data-dir DIR    the agent's data directory: requests go to DIR/api.sock,\n"               \
     "                    events come from DIR/events.sock (default $TRUC_DATA_DIR,\n"              \
     "                    else ./var/agent/data if it exists, else\n"                               \
-    "                    /var/lib/truc-agent/data)\n"                                              \
+    "                    /var/lib/truc-agent/data, whose agent keeps its sockets in\n"             \
+    "                    /run/truc-agent when that has them)\n"                                    \
     "  --endpoint EP     the agent's API endpoint, if configured elsewhere (api.endpoint)\n"       \
     "  --json            print the agent's reply as JSON (bin values as base64)\n"                 \
     "  --timeout S       seconds to wait for the agent (default 10)\n"                             \

@@ -44,7 +44,7 @@ static const char s_watch_usage[] =
     "  --topic PREFIX   only events whose topic starts with PREFIX, e.g. inbox.\n"
     "                   or sent.delivered (repeatable)\n"
     "  --count N        stop after N events\n"
-    "  --events EP      the events endpoint (default ipc://DATA_DIR/events.sock)\n"
+    "  --events EP      the events endpoint (default events.sock, see --data-dir)\n"
     "\n"
     "Topics: inbox.new, inbox.quarantined, inbox.status, sent.accepted,\n"
     "sent.rejected, sent.delivered, sent.refused, sent.expired, sent.status,\n"

@@ -10,6 +10,7 @@
 # commands of OPERATIONS.md. Each daemon is then started the way systemd 252
 # starts its unit, for the directives the units use: User=, Group= (with the
 # user's supplementary groups), UMask=, StateDirectory=/StateDirectoryMode=,
+# RuntimeDirectory=/RuntimeDirectoryMode= (/run is a fresh tmpfs too),
 # ProtectSystem=strict (every mount read-only but /proc, /sys and /dev),
 # ReadWritePaths= ('-' for optional), ProtectHome=yes, PrivateTmp=yes,
 # NoNewPrivileges=yes. Where systemd runs as PID 1 the same checks could run
@@ -19,10 +20,12 @@
 # options after the command, a backup into /var/backups/truc-broker, an
 # agency suspended and reinstated (the broker rewrites
 # /etc/truc/broker/directory.ini), "permission denied" for another user; truc
-# as the agent's user without --data-dir; the agent's data directory 0700; a
-# document fetched into the exchange directory is 0640 and group truc-dms and
-# a DMS account of that group reads it; a file a DMS account put in the
-# exchange directory can be sent.
+# as the agent's user without --data-dir; the agent's data directory 0700; its
+# sockets in /run/truc-agent, 0660 and group truc-dms; a DMS account of that
+# group (not the agent's user) runs truc without options: fetches a document
+# into the exchange directory (0640, group truc-dms, readable by the group),
+# sends a file it put there, follows events; an account outside the group is
+# refused.
 #
 #   usage: test_installed_layout.sh BUILD_DIR INSTALL_PREFIX
 # Needs root (users, mounts); exits 77 (skipped) where that is not possible.
@@ -96,6 +99,7 @@ mount -t tmpfs -o mode=0755 tmpfs /var || die "mount tmpfs on /var"
 # Made with the modes a Debian host has, whatever umask ctest runs with.
 install -d -m 0755 /var/lib /var/backups /var/log /etc/truc && install -d -m 1777 /var/tmp
 mount -t tmpfs -o mode=0755 tmpfs /home || die "mount tmpfs on /home"
+mount -t tmpfs -o mode=0755 tmpfs /run || die "mount tmpfs on /run"
 DESTDIR="$work/stage" cmake --install "$build" >"$work/install.log" 2>&1 || die "cmake --install"
 chmod -R go+rX,go-w "$work/stage"
 mount --bind "$work/stage$prefix" "$prefix" || die "mount the staged install on $prefix"
@@ -111,9 +115,10 @@ unset TRUC_DATA_DIR TRUC_PASSPHRASE
 start_unit() {
   local unit=$1 log=$2
   val() { sed -n "s/^$1=//p" "$unit" | tail -1; }
-  local user group umask exec state smode rw
+  local user group umask exec state smode runtime rmode rw
   user=$(val User) group=$(val Group) umask=$(val UMask) exec=$(val ExecStart)
   state=$(val StateDirectory) smode=$(val StateDirectoryMode)
+  runtime=$(val RuntimeDirectory) rmode=$(val RuntimeDirectoryMode)
   rw=$(sed -n 's/^ReadWritePaths=//p' "$unit" | tr '\n' ' ')
   [ -n "$user" ] && [ -n "$exec" ] || die "$unit: no User= or ExecStart="
   for d in $state; do
@@ -121,6 +126,12 @@ start_unit() {
     # user's with StateDirectoryMode.
     install -d -m 0755 "/var/lib/$(dirname "$d")"
     install -d -o "$user" -g "${group:-$user}" -m "${smode:-0755}" "/var/lib/$d"
+  done
+  # RuntimeDirectory= likewise in /run, writable under ProtectSystem=strict.
+  for d in $runtime; do
+    install -d -m 0755 "/run/$(dirname "$d")"
+    install -d -o "$user" -g "${group:-$user}" -m "${rmode:-0755}" "/run/$d"
+    rw="$rw /run/$d"
   done
   UNIT_RW=$rw UNIT_UMASK=${umask:-0022} UNIT_USER=$user UNIT_GROUP=${group:-$user} \
     UNIT_HOME=$(val ProtectHome) UNIT_TMP=$(val PrivateTmp) UNIT_EXEC=$exec \
@@ -196,8 +207,9 @@ as truc-agent sh -c 'umask 077; echo "mật khẩu của cơ quan" > /etc/truc/a
 as truc-agent truc-keys new --agency $A --out /etc/truc/agent --encrypt \
   --passphrase-file /etc/truc/agent/passphrase >>"$work/keys.log" 2>&1 || die "truc-keys new --agency"
 install -m 0644 /etc/truc/broker/hub-1.public /etc/truc/agent/
-# A DMS account: in truc-dms, not truc-agent.
+# A DMS account: in truc-dms, not truc-agent; and an account outside it.
 useradd --create-home --shell /bin/sh clerk && usermod -a -G truc-dms clerk || die "useradd clerk"
+useradd --create-home --shell /bin/sh outsider || die "useradd outsider"
 
 # The other agency: an agent outside the sandbox, in the work directory.
 truc-keys new --agency $B --out "$work/b" >>"$work/keys.log" 2>&1 || die "truc-keys new B"
@@ -243,6 +255,11 @@ data_dir = /var/lib/truc-agent/data
 [broker]
 endpoint = $endpoint
 public_key = /etc/truc/agent/hub-1.public
+[api]
+endpoint = ipc:///run/truc-agent/api.sock
+events_endpoint = ipc:///run/truc-agent/events.sock
+socket_mode = 0660
+socket_group = truc-dms
 [store]
 map_size = 256M
 EOF
@@ -257,31 +274,61 @@ ok
 wait_for 60 bash -c "truc --data-dir '$work/agent-b' health --json | grep -qE '\"connected\": *true'" ||
   die "agency B never connected"
 [ "$(stat -c %a /var/lib/truc-agent/data)" = 700 ] && ok || bad "the agent's data directory is not 0700"
-loose=$(find /var/lib/truc-agent/data -perm /077 ! -type s | head -3)
+loose=$(find /var/lib/truc-agent/data -perm /077 | head -3)
 [ -z "$loose" ] && ok || bad "files in the data directory open to group or others: $loose"
+[ "$(stat -c '%a %U' /run/truc-agent 2>&1)" = "755 truc-agent" ] && ok ||
+  bad "/run/truc-agent: $(stat -c '%a %U:%G' /run/truc-agent 2>&1), expected 755 truc-agent"
+for s in api events; do
+  [ "$(stat -c '%a %U:%G' /run/truc-agent/$s.sock 2>&1)" = "660 truc-agent:truc-dms" ] && ok ||
+    bad "/run/truc-agent/$s.sock: $(stat -c '%a %U:%G' /run/truc-agent/$s.sock 2>&1), expected 660 truc-agent:truc-dms"
+done
 
-# B sends; A fetches into the exchange directory.
-head -c 50000 /dev/urandom >"$work/report.pdf"
+# The DMS account reaches the agent with no option; one outside truc-dms does not.
+out=$(as clerk truc health --json 2>&1) && grep -qE '"connected": *true' <<<"$out" && ok ||
+  bad "truc health as a member of truc-dms, no option: $out"
+out=$(as outsider truc health 2>&1)
+[ $? = 2 ] && grep -qi "permission denied" <<<"$out" && ok ||
+  bad "truc health outside truc-dms: $out"
+out=$(as outsider truc --endpoint ipc:///run/truc-agent/api.sock --timeout 5 inbox 2>&1)
+[ $? = 2 ] && ok || bad "truc --endpoint outside truc-dms: $out"
+
+# B sends; the DMS account fetches it into the exchange directory. B's agent
+# runs outside the sandbox, and its exchange directory is beside its data
+# directory.
+install -d -m 0700 "$work/exchange"
+head -c 50000 /dev/urandom >"$work/exchange/report.pdf"
 out=$(truc --data-dir "$work/agent-b" send --to $A --type "Công văn" --subject "Bố trí thư mục" \
-  --attach "$work/report.pdf" 2>&1) || die "B send: $out"
+  --attach "$work/exchange/report.pdf" 2>&1) || die "B send: $out"
 id=$(grep -Eo '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}' <<<"$out" | head -1)
-wait_for 60 bash -c "setpriv --reuid=truc-agent --regid=truc-agent --init-groups truc inbox --json | grep -q $id" ||
-  die "the document never reached A's inbox"
-out=$(as truc-agent truc fetch "$id" --out /var/lib/truc-agent/exchange/in 2>&1) && ok ||
-  bad "fetch into the exchange directory: $out"
+wait_for 60 bash -c "setpriv --reuid=clerk --regid=clerk --init-groups truc inbox --json | grep -q $id" ||
+  die "the document never reached A's inbox (truc inbox as a member of truc-dms)"
+out=$(as clerk truc fetch "$id" --out /var/lib/truc-agent/exchange/in 2>&1) && ok ||
+  bad "fetch into the exchange directory as a member of truc-dms: $out"
 got=/var/lib/truc-agent/exchange/in/$id/report.pdf
 [ "$(stat -c '%a %G' "$got" 2>/dev/null)" = "640 truc-dms" ] && ok ||
   bad "fetched file: $(stat -c '%a %U:%G' "$got" 2>&1), expected 640 group truc-dms"
 [ "$(stat -c '%G' "$(dirname "$got")" 2>/dev/null)" = truc-dms ] && ok ||
   bad "fetched folder: $(stat -c '%a %U:%G' "$(dirname "$got")" 2>&1), expected group truc-dms"
-as clerk cat "$got" 2>/dev/null | cmp -s "$work/report.pdf" - && ok ||
+as clerk cat "$got" 2>/dev/null | cmp -s "$work/exchange/report.pdf" - && ok ||
   bad "a DMS account in truc-dms cannot read $got"
+out=$(as outsider truc fetch "$id" --out /home/outsider 2>&1)
+[ $? = 2 ] && grep -qi "permission denied" <<<"$out" && ok || bad "truc fetch outside truc-dms: $out"
+out=$(as clerk truc watch --after 0 --count 1 --json --timeout 30 2>&1) && grep -q '"topic"' <<<"$out" &&
+  ok || bad "truc watch as a member of truc-dms: $out"
+out=$(as outsider truc watch --after 0 --count 1 --timeout 5 2>&1)
+[ $? = 2 ] && grep -qi "permission denied" <<<"$out" && ok || bad "truc watch outside truc-dms: $out"
 
-# A DMS account puts a file in the exchange directory; the agent sends it.
+# The DMS account puts a file in the exchange directory and sends it.
 as clerk sh -c "umask 027; head -c 20000 /dev/urandom > /var/lib/truc-agent/exchange/reply.pdf"
-out=$(as truc-agent truc send --to $B --type "Công văn" --subject "Trả lời" \
+out=$(as clerk truc send --to $B --type "Công văn" --subject "Trả lời" \
   --attach /var/lib/truc-agent/exchange/reply.pdf 2>&1) && ok ||
-  bad "send a file a DMS account put in the exchange directory: $out"
+  bad "send, as a member of truc-dms, a file it put in the exchange directory: $out"
+reply=$(grep -Eo '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}' <<<"$out" | head -1)
+[ -n "$reply" ] && wait_for 60 bash -c "truc --data-dir '$work/agent-b' inbox --json | grep -q $reply" && ok ||
+  bad "the document the DMS account sent never reached B"
+# The agent's user still reaches its own agent.
+out=$(as truc-agent truc inbox --json 2>&1) && grep -q "$id" <<<"$out" && ok ||
+  bad "truc inbox as truc-agent: $out"
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -32,14 +32,15 @@ done
 grep -q '^ExecReload=/bin/kill -HUP \$MAINPID' "$work/truc-broker.service" && ok \
   || bad "truc-broker.service cannot reload the directory"
 # The installed layout (deploy/OPERATIONS.md; tests/deploy/test_installed_layout.sh
-# runs it): what each daemon must be able to write, and group read for fetched files.
+# runs it): what each daemon must be able to write, group read for fetched files,
+# and the agent's sockets in /run/truc-agent, where the group truc-dms reaches them.
 for want in '^ReadWritePaths=.*/etc/truc/broker( |$)' '^ReadWritePaths=.*/var/backups/truc-broker( |$)' \
             '^UMask=0077$'; do
   grep -qE -- "$want" "$work/truc-broker.service" && ok || bad "truc-broker.service lacks $want"
 done
 for want in '^ReadWritePaths=.*/var/lib/truc-agent/data( |$)' \
             '^ReadWritePaths=.*/var/lib/truc-agent/exchange( |$)' '^StateDirectory=truc-agent/data$' \
-            '^UMask=0027$'; do
+            '^RuntimeDirectory=truc-agent$' '^RuntimeDirectoryMode=0755$' '^UMask=0027$'; do
   grep -qE -- "$want" "$work/truc-agent.service" && ok || bad "truc-agent.service lacks $want"
 done
 echo "$passed passed, $failed failed"
