@@ -92,6 +92,16 @@ static int s_frames_read(const char *path, s_frames_t *out)
         fprintf(stderr, "truc-doc: %s is not a truc document file\n", path);
         return EXIT_INVALID;
     }
+    //  msgpack-c allocates for every declared count before it reads the
+    //  elements: a frame declaring 2^32 elements asked for 128 GiB (and
+    //  aborted ASan builds). The pre-scan proves every count and length fits
+    //  in the file, and a frame is never a container (depth 1).
+    proto_errinfo_t info;
+    if (proto_msgpack_check(out->raw, out->raw_len, 1, &info) != PROTO_OK) {
+        fprintf(stderr, "truc-doc: %s is not a truc document file (%s: %s)\n", path,
+                proto_errname(info.code), info.message);
+        return EXIT_INVALID;
+    }
     msgpack_unpacked_init(&out->unpacked);
     size_t off = 0;
     if (msgpack_unpack_next(&out->unpacked, out->raw, out->raw_len, &off) !=

@@ -77,8 +77,20 @@ expect 3 "ERR_UNKNOWN_AGENCY" -- "$doc" verify stranger.truc --dir dir.ini
 # Broken files.
 head -c 100 good.truc > truncated.truc
 expect 3 "not a truc document|INVALID" -- "$doc" verify truncated.truc --dir dir.ini
+# Frames whose declared counts no file holds: msgpack-c would allocate for
+# them first (2^32 elements asked for 128 GiB and aborted an ASan build; one
+# random file in about 200 starts that way).
+printf '\x92\xdd\xff\xff\xff\xff\xc4\x01a' > huge-array.truc
+expect 3 "not a truc document.*declared 4294967295 elements" -- "$doc" verify huge-array.truc --dir dir.ini
+printf '\x93\xc4\x01a\xc4\x01b\xdf\xff\xff\xff\xff' > huge-map.truc
+expect 3 "not a truc document.*declared" -- "$doc" verify huge-map.truc --dir dir.ini
+printf '\x92\x91\xc4\x01a\xc4\x01b' > nested.truc
+expect 3 "not a truc document.*ERR_DEPTH" -- "$doc" verify nested.truc --dir dir.ini
 head -c 4096 /dev/urandom > random.truc
+failed_before=$failed
 expect 3 "not a truc document|INVALID" -- "$doc" verify random.truc --dir dir.ini
+# Random input: show what it began with, so a failure can be replayed.
+[ "$failed" = "$failed_before" ] || echo "random.truc began with: $(od -An -tx1 -N32 random.truc)" >&2
 expect 2 "cannot read" -- "$doc" verify missing.truc --dir dir.ini
 
 # Invalid documents are refused before anything is signed.
