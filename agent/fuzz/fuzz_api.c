@@ -29,19 +29,27 @@
     never grows however long the run.
 
     Files: the agent reads a `path` and writes a fetch `dir` only below
-    api.allowed_dirs (agent/files.h; here the default, the sandbox's
-    "exchange", which does not exist, so such requests end in an error).
-    In case that fence breaks, each input runs with the sandbox as the
+    api.allowed_dirs (agent/files.h). Here that is S_EXCHANGE,
+    "/proc/self/cwd/exchange": each input runs with the sandbox as the
     working directory (fchdir there and back, so that libFuzzer's own
-    relative paths keep working between inputs), and inputs that could
-    reach outside it are skipped before the agent sees them: any string
-    containing "..", and any string starting with "/" other than S_OUT, the
-    sandbox's "out" seen through the working directory (fetch wants an
-    absolute dir). The sandbox holds no links and no special files, so
-    relative paths stay inside it. Whatever a request created beside the
-    agent's own files is removed after it. A crash inside the agent happens
-    in the sandbox: give libFuzzer an absolute -artifact_prefix (as
-    scripts/fuzz.sh and the smoke run do).
+    relative paths keep working between inputs), so the corpus names the
+    sandbox's "exchange" by a fixed absolute path, whatever mkdtemp chose.
+    It holds a seed of each kind agent/files.c tells apart (s_seeds): a
+    regular file, one in a subdirectory, one over api.max_document, a
+    symlink to a file beside it, a symlink to the sandbox ("up"), a FIFO,
+    and folders where fetch would meet a planted symlink as the document's
+    folder or as its file. After every input the fence is checked, aborting
+    if it broke: every seed is as it was, and nothing was added to or
+    removed from the sandbox's top, its keys or the data directory; then
+    "exchange" is laid anew.
+    In case the fence breaks all the same, inputs that could reach outside
+    the sandbox are skipped before the agent sees them: any string
+    containing "..", and any string starting with "/" but not with S_BOX,
+    "/proc/self/cwd". The sandbox's only links are the seeds, which point
+    inside it, and it has no other special files, so relative paths stay
+    inside it too. A crash inside the agent happens in the sandbox: give
+    libFuzzer an absolute -artifact_prefix (as scripts/fuzz.sh and the
+    smoke run do).
 
     Run it with scripts/fuzz.sh 600 fuzz_api; fuzz_replay runs the corpus
     in every build. FUZZ_API_VERBOSE=1 prints every reply and the agent's
@@ -69,27 +77,54 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define S_SELF   "000.00.01.H01" // the agent's agency
-#define S_PEER   "000.00.00.G09" // receives S_SENT, sent S_INBOX
-#define S_SUSP   "000.00.02.H01" // suspended in the directory
-#define S_GONE   "000.00.03.H01" // revoked in the directory
-#define S_SENT   "a0000000-0000-4000-8000-000000000001"
-#define S_NOTICE "a0000000-0000-4000-8000-000000000002"
-#define S_INBOX  "b0000000-0000-4000-8000-000000000001"
-#define S_QUAR   "c0000000-0000-4000-8000-000000000001"
-#define S_RECALL "d0000000-0000-4000-8000-000000000001" // the recall request about S_INBOX
-#define S_OUT    "/proc/self/cwd/out"
-#define S_ROUTE  "fuzz"
-#define S_DEPTH  64 // deeper than the API allows (8): what is refused here is refused there
+#define S_SELF     "000.00.01.H01" // the agent's agency
+#define S_PEER     "000.00.00.G09" // receives S_SENT, sent S_INBOX
+#define S_SUSP     "000.00.02.H01" // suspended in the directory
+#define S_GONE     "000.00.03.H01" // revoked in the directory
+#define S_SENT     "a0000000-0000-4000-8000-000000000001"
+#define S_NOTICE   "a0000000-0000-4000-8000-000000000002"
+#define S_INBOX    "b0000000-0000-4000-8000-000000000001"
+#define S_QUAR     "c0000000-0000-4000-8000-000000000001"
+#define S_RECALL   "d0000000-0000-4000-8000-000000000001" // the recall request about S_INBOX
+#define S_BOX      "/proc/self/cwd"                       // the sandbox, while an input runs
+#define S_EXCHANGE S_BOX "/exchange"                      // api.allowed_dirs
+#define S_BIG      70000 // bytes of exchange/big.bin: over api.max_document
+#define S_ROUTE    "fuzz"
+#define S_DEPTH    64 // deeper than the API allows (8): what is refused here is refused there
 
 static struct {
     char root[PATH_MAX]; // the sandbox
     int box, home;       // directory descriptors: the sandbox, where we were started
     agent_config_t config;
     agent_t *agent;
-    msgpack_sbuffer replies; // what the current request was answered
-    bool verbose;            // FUZZ_API_VERBOSE set: print every reply
+    msgpack_sbuffer replies;   // what the current request was answered
+    bool verbose;              // FUZZ_API_VERBOSE set: print every reply
+    char keys[256], data[256]; // what "keys" and "data" held after the setup
 } s_h;
+
+//  The exchange directory as laid before every input, relative to the
+//  sandbox, parents first. text is a file's bytes (NULL: S_BIG bytes,
+//  sparse) or a link's target.
+static const struct {
+    const char *path;
+    mode_t type;
+    const char *text;
+} s_seeds[] = {
+    { "exchange", S_IFDIR, NULL },
+    { "exchange/att.txt", S_IFREG, "Phụ lục kèm theo công văn\n" },
+    { "exchange/link.txt", S_IFLNK, "att.txt" },
+    { "exchange/up", S_IFLNK, ".." },
+    { "exchange/fifo", S_IFIFO, NULL },
+    { "exchange/big.bin", S_IFREG, NULL },
+    { "exchange/sub", S_IFDIR, NULL },
+    { "exchange/sub/inner.txt", S_IFREG, "Danh sách nơi nhận\n" },
+    //  Where fetch of S_INBOX meets a symlink as its file, and as its folder.
+    { "exchange/planted", S_IFDIR, NULL },
+    { "exchange/planted/" S_INBOX, S_IFDIR, NULL },
+    { "exchange/planted/" S_INBOX "/cong-van-den.pdf", S_IFLNK, "../../att.txt" },
+    { "exchange/planted-dir", S_IFDIR, NULL },
+    { "exchange/planted-dir/" S_INBOX, S_IFLNK, "../sub" },
+};
 
 static void s_require(bool ok, const char *what)
 {
@@ -136,20 +171,78 @@ static void s_remove_tree(const char *path)
     }
 }
 
-//  Remove what a request made in the sandbox: everything at the top but
-//  the agent's keys and data and the attachment file the corpus reads.
-static void s_sandbox_clean(void)
+//  Lay the exchange directory's seeds (the working directory is the
+//  sandbox). False if any could not be made.
+static bool s_exchange_lay(void)
 {
-    DIR *dir = opendir(".");
-    struct dirent *e;
-    while (dir && (e = readdir(dir)) != NULL) {
-        const char *name = e->d_name;
-        if (strcmp(name, ".") && strcmp(name, "..") && strcmp(name, "keys") &&
-            strcmp(name, "data") && strcmp(name, "att.txt"))
-            s_remove_tree(name);
+    for (size_t i = 0; i < sizeof s_seeds / sizeof s_seeds[0]; i++) {
+        const char *path = s_seeds[i].path, *text = s_seeds[i].text;
+        bool ok;
+        if (s_seeds[i].type == S_IFDIR) {
+            ok = mkdir(path, 0750) == 0;
+        } else if (s_seeds[i].type == S_IFLNK) {
+            ok = symlink(text, path) == 0;
+        } else if (s_seeds[i].type == S_IFIFO) {
+            ok = mkfifo(path, 0640) == 0;
+        } else {
+            int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+            ok = fd >= 0 && (text ? write(fd, text, strlen(text)) == (ssize_t) strlen(text)
+                                  : ftruncate(fd, S_BIG) == 0);
+            ok = fd >= 0 && close(fd) == 0 && ok;
+        }
+        if (!ok)
+            return false;
     }
-    if (dir)
-        closedir(dir);
+    return true;
+}
+
+//  The names in a directory, sorted, in buf ("a/b/c/"); "?" if unreadable.
+static void s_listing(const char *path, char *buf, size_t cap)
+{
+    struct dirent **names = NULL;
+    int n = scandir(path, &names, NULL, alphasort);
+    size_t used = 0;
+    buf[0] = '\0';
+    if (n < 0)
+        snprintf(buf, cap, "?");
+    for (int i = 0; i < n; i++) {
+        const char *name = names[i]->d_name;
+        if (strcmp(name, ".") && strcmp(name, "..") && used < cap)
+            used += (size_t) snprintf(buf + used, cap - used, "%s/", name);
+        free(names[i]);
+    }
+    free(names);
+}
+
+//  After a request: the fence of agent/files.c held (see the top), then
+//  the exchange directory is laid anew for the next input.
+static void s_exchange_check(void)
+{
+    for (size_t i = 0; i < sizeof s_seeds / sizeof s_seeds[0]; i++) {
+        const char *path = s_seeds[i].path, *text = s_seeds[i].text;
+        struct stat st;
+        s_require(lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == s_seeds[i].type,
+                  "a seed of the exchange directory is still there, of its kind");
+        if (s_seeds[i].type == S_IFREG)
+            s_require((size_t) st.st_size == (text ? strlen(text) : S_BIG),
+                      "a seed file of the exchange directory is never written");
+        if (s_seeds[i].type == S_IFLNK) {
+            char target[64];
+            ssize_t n = readlink(path, target, sizeof target);
+            s_require(n == (ssize_t) strlen(text) && memcmp(target, text, (size_t) n) == 0,
+                      "a seed symlink of the exchange directory is never replaced");
+        }
+    }
+    char now[256];
+    s_listing(".", now, sizeof now);
+    s_require(strcmp(now, "data/exchange/keys/") == 0,
+              "nothing is written in the sandbox outside the exchange directory");
+    s_listing("keys", now, sizeof now);
+    s_require(strcmp(now, s_h.keys) == 0, "nothing is written among the agent's keys");
+    s_listing("data", now, sizeof now);
+    s_require(strcmp(now, s_h.data) == 0, "nothing is written in the agent's data directory");
+    s_remove_tree("exchange");
+    s_require(s_exchange_lay(), "lay the exchange directory anew");
 }
 
 static bool s_string_allowed(const char *p, size_t n)
@@ -157,8 +250,9 @@ static bool s_string_allowed(const char *p, size_t n)
     for (size_t i = 0; i + 1 < n; i++)
         if (p[i] == '.' && p[i + 1] == '.')
             return false;
-    size_t out = strlen(S_OUT);
-    return n == 0 || p[0] != '/' || (n >= out && memcmp(p, S_OUT, out) == 0);
+    size_t box = strlen(S_BOX);
+    return n == 0 || p[0] != '/' ||
+           (n >= box && memcmp(p, S_BOX, box) == 0 && (n == box || p[box] == '/'));
 }
 
 static bool s_object_allowed(const msgpack_object *o)
@@ -472,9 +566,7 @@ static void s_setup(void)
     s_h.box = open(s_h.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     s_setup_check(s_h.home >= 0 && s_h.box >= 0 && fchdir(s_h.box) == 0, "into the sandbox");
     s_setup_check(mkdir("keys", 0700) == 0 && mkdir("data", 0700) == 0, "mkdir");
-    FILE *f = fopen("att.txt", "w");
-    s_setup_check(f && fputs("Phụ lục kèm theo công văn\n", f) >= 0 && fclose(f) == 0,
-                  "write att.txt");
+    s_setup_check(s_exchange_lay(), "lay the exchange directory");
 
     const char *const codes[] = { S_PEER, S_SELF, S_SUSP, S_GONE };
     proto_identity_t *agencies[4];
@@ -498,6 +590,7 @@ static void s_setup(void)
                            pub,
                            data,
                            "broker.endpoint=tcp://127.0.0.1:9",
+                           "api.allowed_dirs=" S_EXCHANGE,
                            "api.max_document=65536",
                            "store.map_size=64M" };
     char err[512] = "";
@@ -519,6 +612,8 @@ static void s_setup(void)
     for (int i = 0; i < 4; i++)
         proto_identity_destroy(&agencies[i]);
     proto_identity_destroy(&hub);
+    s_listing("keys", s_h.keys, sizeof s_h.keys);
+    s_listing("data", s_h.data, sizeof s_h.data);
     s_setup_check(fchdir(s_h.home) == 0, "back from the sandbox");
 }
 
@@ -631,7 +726,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     agent_api_timers(agent, UINT64_MAX);
     s_require(agent->nwaiters == 0, "a due long-poll is answered");
     s_require(!s_reading(agent), "no read transaction left open by a long-poll");
-    s_sandbox_clean();
+    s_exchange_check();
     s_require(fchdir(s_h.home) == 0, "back from the sandbox");
     return 0;
 }
