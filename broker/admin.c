@@ -254,7 +254,9 @@ static void s_agency_state(broker_server_t *self, const char *verb, const char *
     snprintf(detail, sizeof detail, "agency %.10s %.13s", verb, code);
     broker_audit(self, BROKER_AUDIT_ADMIN, code, NULL, detail);
     proto_log_info("event=admin action=%s agency=%s", verb, code);
-    broker_directory_reload(self);
+    rc = broker_directory_reload(self, err, sizeof err);
+    if (rc)
+        return s_fail(self, rc, "%s %.13s: saved, but the reload was refused: %s", verb, code, err);
     s_reply_t reply;
     s_ok(&reply);
     msgpack_pack_map(&reply.pk, 2);
@@ -528,8 +530,11 @@ void broker_admin_handle(broker_server_t *self)
              (!strcmp(a0, "suspend") || !strcmp(a0, "reinstate") || !strcmp(a0, "revoke")))
         s_agency_state(self, a0, a1);
     else if (strcmp(cmd, "directory") == 0 && nargs == 1 && strcmp(a0, "reload") == 0) {
-        broker_directory_reload(self);
+        char err[256] = "";
+        proto_err_t rc = broker_directory_reload(self, err, sizeof err);
         broker_audit(self, BROKER_AUDIT_ADMIN, "", NULL, "directory reload");
+        if (rc)
+            return s_fail(self, rc, "directory reload refused: %s", err);
         s_reply_t reply;
         s_ok(&reply);
         msgpack_pack_map(&reply.pk, 2);

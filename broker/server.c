@@ -32,6 +32,7 @@
 #include "proto/merkle.h"
 #include "proto/sign.h"
 
+#include "dirchange.h"
 #include "server_internal.h"
 
 static uint64_t s_now(void)
@@ -706,7 +707,23 @@ static proto_err_t s_directory_snapshot(broker_server_t *self)
     return rc;
 }
 
-void broker_directory_reload(broker_server_t *self)
+//  One agency a reload changed, into the audit chain.
+typedef struct {
+    broker_server_t *self;
+    uint64_t serial;
+} s_dir_audit_t;
+
+static void s_dir_changed(void *arg, const char *code, const char *what)
+{
+    s_dir_audit_t *a = arg;
+    char detail[200];
+    snprintf(detail, sizeof detail, "directory %" PRIu64 ": %s", a->serial, what);
+    s_audit(a->self, BROKER_AUDIT_ADMIN, code, NULL, detail, NULL);
+    proto_log_info("event=directory_change serial=%" PRIu64 " agency=%s change=\"%s\"", a->serial,
+                   code, what);
+}
+
+proto_err_t broker_directory_reload(broker_server_t *self, char *errbuf, size_t errlen)
 {
     char err[256] = "";
     proto_directory_t *fresh = NULL;
@@ -715,7 +732,29 @@ void broker_directory_reload(broker_server_t *self)
         proto_log_error("event=directory_reload_failed path=%s error=%s detail=\"%s\" "
                         "note=\"keeping the directory loaded before\"",
                         self->config->directory, proto_errname(rc), err);
-        return;
+        snprintf(errbuf, errlen, "%s", err);
+        return rc;
+    }
+    //  A stale serial or a revoked agency brought back is refused, loudly
+    //  and in the audit chain: it is what an intruder with write access to
+    //  the file would try (broker/dirchange.h).
+    bool unchanged = false;
+    rc = broker_dirchange_check(self->directory, fresh, &unchanged, err, sizeof err);
+    if (rc || unchanged) {
+        if (rc) {
+            proto_log_error("event=directory_reload_refused path=%s error=%s detail=\"%s\" "
+                            "note=\"keeping the directory loaded before\"",
+                            self->config->directory, proto_errname(rc), err);
+            char detail[300];
+            snprintf(detail, sizeof detail, "directory reload refused: %s", err);
+            s_audit(self, BROKER_AUDIT_ADMIN, "", NULL, detail, NULL);
+        } else {
+            proto_log_info("event=directory_unchanged serial=%" PRIu64,
+                           proto_directory_serial(fresh));
+        }
+        proto_directory_destroy(&fresh);
+        snprintf(errbuf, errlen, "%s", err);
+        return rc;
     }
     proto_directory_t *old = self->directory;
     self->directory = fresh;
@@ -723,11 +762,20 @@ void broker_directory_reload(broker_server_t *self)
         proto_log_error("event=directory_reload_failed error=snapshot");
         self->directory = old;
         proto_directory_destroy(&fresh);
-        return;
+        snprintf(errbuf, errlen, "out of memory for the snapshot");
+        return PROTO_ERR_NOMEM;
     }
+    s_dir_audit_t audit = { self, proto_directory_serial(fresh) };
+    size_t changed = broker_dirchange_each(old, fresh, s_dir_changed, &audit);
+    char detail[128];
+    snprintf(detail, sizeof detail,
+             "directory reload: serial %" PRIu64 " -> %" PRIu64 ", %zu agencies changed",
+             proto_directory_serial(old), audit.serial, changed);
+    s_audit(self, BROKER_AUDIT_ADMIN, "", NULL, detail, NULL);
     proto_directory_destroy(&old);
-    proto_log_info("event=directory_reloaded agencies=%zu serial=%" PRIu64,
-                   proto_directory_count(self->directory), proto_directory_serial(self->directory));
+    proto_log_info("event=directory_reloaded agencies=%zu serial=%" PRIu64 " changed=%zu",
+                   proto_directory_count(self->directory), proto_directory_serial(self->directory),
+                   changed);
     int64_t now = (int64_t) (s_now() / 1000);
     for (size_t i = 0; i < proto_directory_count(self->directory); i++) {
         const proto_directory_entry_t *e = proto_directory_entry(self->directory, i);
@@ -750,6 +798,7 @@ void broker_directory_reload(broker_server_t *self)
                    NULL, 0);
         }
     }
+    return PROTO_OK;
 }
 
 // ---------------------------------------------------------------------------
@@ -1903,7 +1952,8 @@ static void s_on_signal(broker_server_t *self)
     for (ssize_t i = 0; i < n; i++) {
         if (bytes[i] == SIGHUP) {
             proto_log_info("event=reload reason=SIGHUP");
-            broker_directory_reload(self);
+            char err[256];
+            (void) broker_directory_reload(self, err, sizeof err); // logged and audited there
         } else {
             proto_log_info("event=stopping signal=%d", bytes[i]);
             self->stop = true;

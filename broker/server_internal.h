@@ -115,7 +115,10 @@ uint64_t broker_now(void);
 s_peer_t *broker_peer_of_agency(broker_server_t *self, const char *agency);
 void broker_audit(broker_server_t *self, broker_audit_event_t event, const char *agency,
                   const proto_id_t *id, const char *detail);
-void broker_directory_reload(broker_server_t *self);
+//  Load the directory file again and apply it (broker/dirchange.h says what
+//  may change; every change is audited). On failure the directory in force
+//  stays and errbuf says why.
+proto_err_t broker_directory_reload(broker_server_t *self, char *errbuf, size_t errlen);
 void broker_commit(broker_server_t *self);
 void broker_return_waiting(broker_server_t *self, const char *recipient);
 
