@@ -1430,14 +1430,22 @@ static void s_apply(broker_server_t *self, broker_job_t *job)
         char text[300];
         snprintf(text, sizeof text, "%s%s%s", job->info.field, job->info.field[0] ? ": " : "",
                  job->info.message);
-        //  A document or notice that decoded gets a signed REJECTED; what
-        //  could not be decoded far enough gets an ERROR.
+        //  A document or notice whose id can be read gets a signed
+        //  REJECTED; what could not be decoded that far gets an ERROR.
+        proto_id_t id;
         if (job->msg && proto_kind_has_document(job->kind)) {
             const proto_doc_t *doc = &job->msg->u.document.doc;
             s_reject(self, p, &doc->id, job->hash, doc->from, job->err, text);
         } else if (job->msg && job->kind == PROTO_KIND_STATUS) {
             const proto_notice_t *n = &job->msg->u.status.notice;
             s_reject(self, p, &n->id, job->hash, n->from, job->err, text);
+        } else if (!job->msg && job->nframes >= 2 &&
+                   proto_msg_peek_id(job->kind, zmq_msg_data(&job->frames[1]),
+                                     zmq_msg_size(&job->frames[1]), &id)) {
+            //  Refused by strict decoding, but the id can be read: the
+            //  sender waits for an answer about that id (PROTOCOL.md 4.3).
+            //  Nothing was hashed: the leaf's hash is all zero.
+            s_reject(self, p, &id, NULL, p->agency, job->err, text);
         } else {
             s_send_error(self, p, job->err, text, NULL, ++p->errors >= MAX_ERRORS_IN_A_ROW);
         }
