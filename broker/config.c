@@ -51,6 +51,16 @@ const proto_opt_t broker_config_table[] = {
     OPT("limits", "quota_bytes", PROTO_OPT_SIZE, quota_bytes, "20G", 1024, UINT64_MAX, false,
         "Bytes a sending agency may have stored at the broker; more are REJECTED with "
         "ERR_QUOTA."),
+    OPT("limits", "notices_per_document", PROTO_OPT_UINT, notices_per_document, "32", 1, 100000,
+        false,
+        "STATUS notices one agency may send another about one document; more are REJECTED "
+        "with ERR_QUOTA. A recipient's whole edXML flow (01 to 06, a recall and its answer) "
+        "takes about ten."),
+    OPT("limits", "notices_per_minute", PROTO_OPT_UINT, notices_per_minute, "1200", 1, 10000000,
+        false,
+        "STATUS notices one agency may send in a minute; more are REJECTED with ERR_RATE "
+        "until the minute is over. The first refusal of a minute is audited, the rest are "
+        "summed in one audit entry."),
     OPT("limits", "max_window", PROTO_OPT_UINT, max_window, "1000", 1, 100000, false,
         "Largest delivery window granted to one agent (unacknowledged pushes)."),
     OPT("store", "map_size", PROTO_OPT_SIZE, map_size, "64G", 16u << 20, 1ull << 44, false,

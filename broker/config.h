@@ -29,9 +29,11 @@ typedef struct {
     uint64_t max_document; // bytes of attachments per document
     uint64_t max_recipients;
     uint64_t max_attachments;
-    uint64_t quota_documents; // waiting documents per sending agency
-    uint64_t quota_bytes;     // stored bytes per sending agency
-    uint64_t max_window;      // largest delivery window granted to an agent
+    uint64_t quota_documents;      // waiting documents per sending agency
+    uint64_t quota_bytes;          // stored bytes per sending agency
+    uint64_t max_window;           // largest delivery window granted to an agent
+    uint64_t notices_per_document; // STATUS notices one agency may send another per document
+    uint64_t notices_per_minute;   // STATUS notices one agency may send per minute
     //  [store]
     uint64_t map_size;     // LMDB map size: the store's maximum size
     uint64_t min_free;     // bytes the data dir's file system keeps free

@@ -33,12 +33,22 @@
 #include "proto/sign.h"
 
 #include "dirchange.h"
+#include "ratelimit.h"
 #include "server_internal.h"
 
 static uint64_t s_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
+//  The monotonic clock, for timers and rates: a step of the wall clock
+//  neither fires nor stretches them.
+static uint64_t s_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
 }
 
@@ -387,17 +397,13 @@ static bool s_disk_room(broker_server_t *self, uint64_t bytes)
     return room;
 }
 
-//  Queue a REJECTED receipt for a document or notice id and audit it.
-static void s_reject(broker_server_t *self, const s_peer_t *p, const proto_id_t *id,
-                     const uint8_t *hash, const char *from, proto_err_t code, const char *reason)
+//  Queue a REJECTED receipt for a document or notice id, without an audit
+//  entry: for refusals an agency can repeat without bound (a rate limit),
+//  which are summed into one entry a minute instead.
+static void s_reject_unaudited(broker_server_t *self, const s_peer_t *p, const proto_id_t *id,
+                               const uint8_t *hash, const char *from, proto_err_t code,
+                               const char *reason)
 {
-    char id_text[37];
-    s_id_text(id, id_text);
-    proto_log_info("event=rejected agency=%s id=%s code=%s reason=\"%s\"", p->agency, id_text,
-                   proto_errname(code), reason ? reason : "");
-    char detail[200];
-    snprintf(detail, sizeof detail, "code=%s %s", proto_errname(code), reason ? reason : "");
-    s_audit(self, BROKER_AUDIT_REJECTED, p->agency, id, detail, NULL);
     self->rejected++;
     s_entry_t *e = s_entry_add(self, p, PROTO_KIND_REJECTED);
     if (!e)
@@ -411,6 +417,20 @@ static void s_reject(broker_server_t *self, const s_peer_t *p, const proto_id_t 
         memcpy(e->leaf.hash, hash, PROTO_HASH_LEN);
     e->leaf.time = s_now();
     e->leaf.code = (uint32_t) code;
+}
+
+//  Queue a REJECTED receipt for a document or notice id and audit it.
+static void s_reject(broker_server_t *self, const s_peer_t *p, const proto_id_t *id,
+                     const uint8_t *hash, const char *from, proto_err_t code, const char *reason)
+{
+    char id_text[37];
+    s_id_text(id, id_text);
+    proto_log_info("event=rejected agency=%s id=%s code=%s reason=\"%s\"", p->agency, id_text,
+                   proto_errname(code), reason ? reason : "");
+    char detail[200];
+    snprintf(detail, sizeof detail, "code=%s %s", proto_errname(code), reason ? reason : "");
+    s_audit(self, BROKER_AUDIT_REJECTED, p->agency, id, detail, NULL);
+    s_reject_unaudited(self, p, id, hash, from, code, reason);
 }
 
 //  Queue an ACCEPTED receipt. Returns its entry (NULL without memory).
@@ -1243,6 +1263,64 @@ static void s_apply_document(broker_server_t *self, s_peer_t *p, broker_job_t *j
         s_mark_dirty(self, doc->to[i]);
 }
 
+//  The key of the count of notices one agency sent another about one
+//  document (limits.notices_per_document).
+#define S_NOTICE_KEY_LEN (1 + PROTO_ID_LEN + 2 * PROTO_AGENCY_CODE_LEN)
+static void s_notice_key(const proto_notice_t *n, uint8_t key[S_NOTICE_KEY_LEN])
+{
+    memset(key, 0, S_NOTICE_KEY_LEN);
+    key[0] = 'n';
+    memcpy(key + 1, n->doc.bytes, PROTO_ID_LEN);
+    memcpy(key + 1 + PROTO_ID_LEN, n->from, strnlen(n->from, PROTO_AGENCY_CODE_LEN));
+    memcpy(key + 1 + PROTO_ID_LEN + PROTO_AGENCY_CODE_LEN, n->to,
+           strnlen(n->to, PROTO_AGENCY_CODE_LEN));
+}
+
+//  The notice limits, checked only for a notice new to the broker (a repeat
+//  of one accepted before is answered before, so an agent re-sending after
+//  a lost answer is never refused). False when the notice was REJECTED.
+static bool s_notice_admit(broker_server_t *self, const s_peer_t *p, const proto_notice_t *n,
+                           const uint8_t *hash)
+{
+    char detail[160];
+    broker_rate_verdict_t verdict = broker_rate_take(self->notice_rate, n->from, s_mono());
+    if (verdict != BROKER_RATE_OK) {
+        snprintf(detail, sizeof detail,
+                 "more than %" PRIu64 " notices this minute (limits.notices_per_minute)",
+                 self->config->notices_per_minute);
+        if (verdict == BROKER_RATE_REFUSED)
+            s_reject(self, p, &n->id, hash, n->from, PROTO_ERR_RATE, detail);
+        else
+            s_reject_unaudited(self, p, &n->id, hash, n->from, PROTO_ERR_RATE, detail);
+        return false;
+    }
+    uint8_t key[S_NOTICE_KEY_LEN];
+    uint64_t sent = 0;
+    s_notice_key(n, key);
+    if (broker_store_counter_get(self->store, key, sizeof key, &sent) == PROTO_OK &&
+        sent >= self->config->notices_per_document) {
+        snprintf(detail, sizeof detail,
+                 "%" PRIu64 " notices to %s about this document already "
+                 "(limits.notices_per_document)",
+                 sent, n->to);
+        s_reject(self, p, &n->id, hash, n->from, PROTO_ERR_QUOTA, detail);
+        return false;
+    }
+    return true;
+}
+
+//  The rate limit's refusals after the first of each minute, summed into
+//  one audit entry per agency.
+static void s_rate_summary(void *arg, const char *agency, uint64_t refused)
+{
+    char detail[160];
+    snprintf(detail, sizeof detail,
+             "code=ERR_RATE %" PRIu64 " more notices refused in the last minute "
+             "(limits.notices_per_minute)",
+             refused);
+    s_audit(arg, BROKER_AUDIT_REJECTED, agency, NULL, detail, NULL);
+}
+
 static void s_apply_status(broker_server_t *self, s_peer_t *p, broker_job_t *job)
 {
     proto_status_t *s = &job->msg->u.status;
@@ -1288,6 +1366,8 @@ static void s_apply_status(broker_server_t *self, s_peer_t *p, broker_job_t *job
         return s_reject(self, p, &n->id, job->hash, n->from, rc,
                         rc == PROTO_ERR_UNKNOWN_DOC ? "no such document"
                                                     : "not a party to this document in this role");
+    if (!s_notice_admit(self, p, n, job->hash))
+        return;
     uint64_t mid = 0, seq = 0;
     proto_buf_t body;
     proto_buf_init(&body);
@@ -1309,6 +1389,10 @@ static void s_apply_status(broker_server_t *self, s_peer_t *p, broker_job_t *job
             rc = broker_store_notice_put(self->store, &n->id, &record);
         if (!rc && n->code == 13)
             rc = broker_store_flag_set(self->store, recall, sizeof recall);
+        uint8_t key[S_NOTICE_KEY_LEN];
+        s_notice_key(n, key);
+        if (!rc)
+            rc = broker_store_counter_add(self->store, key, sizeof key, 1);
         char detail[64];
         snprintf(detail, sizeof detail, "code=%02u to=%s", n->code, n->to);
         if (!rc)
@@ -2104,6 +2188,11 @@ broker_server_t *broker_server_new(const broker_config_t *config, char *errbuf, 
         snprintf(errbuf, errlen, "cannot start verification threads");
         goto fail;
     }
+    self->notice_rate = broker_rate_new(config->notices_per_minute);
+    if (!self->notice_rate) {
+        snprintf(errbuf, errlen, "out of memory");
+        goto fail;
+    }
     s_write_endpoint(self);
     char fingerprint[PROTO_FINGERPRINT_LEN + 1];
     proto_fingerprint(proto_identity_public(self->identity)->sign_pk, fingerprint);
@@ -2172,6 +2261,7 @@ int broker_server_run(broker_server_t *self)
                 self->this_minute_base[i] = counts[i];
             }
             s_refused_minute(self);
+            broker_rate_drain(self->notice_rate, s_rate_summary, self);
             self->minute_mark = now;
         }
         if (now >= self->next_heartbeat) {
@@ -2231,6 +2321,7 @@ void broker_server_destroy(broker_server_t **self_p)
         s_peer_free(self->peers[i]);
     free(self->peers);
     free(self->batch);
+    broker_rate_destroy(&self->notice_rate);
     broker_store_destroy(&self->store);
     proto_directory_destroy(&self->directory);
     proto_identity_destroy(&self->identity);

@@ -10,6 +10,7 @@
 #include "proto/directory.h"
 #include "proto/identity.h"
 #include "proto/msg.h"
+#include "ratelimit.h"
 #include "server.h"
 #include "store.h"
 #include "verify.h"
@@ -108,6 +109,7 @@ struct broker_server {
     bool backup_running;
     //  free space under data_dir: last statvfs answer, when, bytes taken since
     uint64_t disk_free, disk_checked, disk_taken;
+    broker_rate_t *notice_rate; // STATUS notices per agency per minute
 };
 
 //  Helpers server.c offers admin.c.

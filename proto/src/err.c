@@ -55,6 +55,7 @@ static const s_err_row_t s_rows[] = {
     ROW(ERR_QUOTA, "quota exceeded"),
     ROW(ERR_BUSY, "busy, try again later"),
     ROW(ERR_TIMEOUT, "timed out"),
+    ROW(ERR_RATE, "rate limit reached, try again later"),
     ROW(ERR_NOMEM, "out of memory"),
     ROW(ERR_SYSTEM, "system call failed"),
     ROW(ERR_IO, "input/output error"),

@@ -735,6 +735,102 @@ static void test_quota(void **state)
 }
 
 // ---------------------------------------------------------------------------
+//  4b. Notice limits: per document from one agency to another, and per
+//  agency per minute. Refused notices are not stored, routed or listed at
+//  the document's sender; a repeat of an accepted notice is not refused.
+
+//  Entries among the last 50 of the audit chain whose detail holds text.
+static size_t s_audit_recent(th_env_t *env, const char *agency, const char *text)
+{
+    th_json_t *json = th_admin_json(env, (const char *const[]){ "audit", "show", NULL }, 0);
+    size_t n = 0;
+    for (size_t i = 0; json->type == TH_JSON_ARRAY && i < json->count; i++)
+        n += strcmp(th_json_text(json->items[i], "agency"), agency) == 0 &&
+             strstr(th_json_text(json->items[i], "detail"), text) != NULL;
+    th_json_free(&json);
+    return n;
+}
+
+static void test_notice_limits(void **state)
+{
+    th_env_t *env = *state;
+    const char *sets[] = { "limits.notices_per_document=3", "limits.notices_per_minute=8", NULL };
+    th_broker_start(env, sets);
+    truc_client_t *a = th_connect(env, TH_A, 16, NULL);
+    truc_client_t *b = th_connect(env, TH_B, 16, NULL);
+    truc_client_t *c = th_connect(env, TH_C, 16, NULL);
+    const th_agency_t to_bc[] = { TH_B, TH_C }, to_c[] = { TH_C };
+    truc_doc_t *x = s_doc(env, TH_A, to_bc, 2, 0, 0);
+    s_submit_ok(env, a, x, "X to B and C");
+    truc_doc_t *more[3];
+    for (int i = 0; i < 3; i++) {
+        more[i] = s_doc(env, TH_A, to_c, 1, 0, 0);
+        s_submit_ok(env, a, more[i], "another document to C");
+    }
+    const truc_doc_t *only_x[] = { x };
+    s_take(env, b, only_x, 1, true);
+    const truc_doc_t *for_c[] = { x, more[0], more[1], more[2] };
+    s_take(env, c, for_c, 4, true);
+    s_collect_delivered(env, a, only_x, 1, TH_B);
+
+    //  Per document: three notices from B to A about X, then ERR_QUOTA.
+    static s_notice_t nb[5];
+    static const uint8_t codes[] = { 1, 3, 4, 5, 6 };
+    for (int i = 0; i < 3; i++) {
+        s_notice(env, &nb[i], TH_B, TH_A, truc_doc_id(x), codes[i], "theo dõi");
+        s_status_ok(env, b, &nb[i], "one of B's three notices about X");
+        s_status_routed(env, a, &nb[i], "one of B's three notices about X, at A");
+    }
+    s_notice(env, &nb[3], TH_B, TH_A, truc_doc_id(x), codes[3], "một lần nữa");
+    s_status_refused(env, b, &nb[3], PROTO_ERR_QUOTA, "B's 4th notice about X");
+    s_status_ok(env, b, &nb[0], "B's first notice again (a repeat is not refused)");
+    s_none_of(env, a, PROTO_KIND_STATUS, "A after B's refused 4th notice");
+    //  Another agency's notices about X are counted apart.
+    static s_notice_t nc[8];
+    uint64_t window_opened = truc_now_ms();
+    s_notice(env, &nc[0], TH_C, TH_A, truc_doc_id(x), 1, "đã đến");
+    s_status_ok(env, c, &nc[0], "C's first notice about X");
+
+    //  Per minute: C may send 8 (across documents); the 9th and 10th are
+    //  refused with ERR_RATE; only the first refusal has its own audit entry.
+    int sent = 1;
+    for (int d = 0; d < 3; d++)
+        for (int k = 0; k < 2 && sent < 8; k++, sent++) {
+            s_notice(env, &nc[sent], TH_C, TH_A, truc_doc_id(more[d]), codes[k], "xử lý");
+            s_status_ok(env, c, &nc[sent], "one of C's 8 notices in a minute");
+        }
+    th_check(sent == 7, "the test sends 7 here");
+    s_notice(env, &nc[7], TH_C, TH_A, truc_doc_id(more[2]), 4, "xử lý");
+    s_status_ok(env, c, &nc[7], "C's 8th notice in a minute");
+    static s_notice_t over[3];
+    for (int i = 0; i < 3; i++) {
+        s_notice(env, &over[i], TH_C, TH_A, truc_doc_id(more[i]), 6, "quá nhiều");
+        s_status_refused(env, c, &over[i], PROTO_ERR_RATE, "C's notice over the minute's limit");
+    }
+    th_soft(env, s_audit_recent(env, th_code(TH_C), "ERR_RATE") == 1,
+            "one audit entry for C's first notice over the rate, expected exactly one");
+    //  The other two are summed in one entry when the minute ends, and after
+    //  it C may send again.
+    for (int waited = 0; waited < 90000; waited += 500) {
+        if (s_audit_recent(env, th_code(TH_C), "2 more notices refused") > 0)
+            break;
+        th_sleep_ms(500);
+    }
+    th_soft(env, s_audit_recent(env, th_code(TH_C), "2 more notices refused") == 1,
+            "no audit entry summing C's 2 further refusals within 90 s");
+    uint64_t since = truc_now_ms() - window_opened;
+    if (since < 61000)
+        th_sleep_ms((int) (61000 - since)); // a minute since C's window opened, for certain
+    s_status_ok(env, c, &over[0], "C's refused notice again, in a new minute");
+    for (int d = 0; d < 3; d++)
+        truc_doc_destroy(&more[d]);
+    truc_doc_destroy(&x);
+    th_soft_done(env);
+    th_broker_stop(env);
+    th_pass(env);
+}
+
+// ---------------------------------------------------------------------------
 //  5. Configured limits
 
 static void test_limits(void **state)
@@ -1793,10 +1889,10 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         S_TEST(test_status_routing), S_TEST(test_revoke),        S_TEST(test_expiry),
-        S_TEST(test_quota),          S_TEST(test_limits),        S_TEST(test_suspend),
-        S_TEST(test_agency_revoke),  S_TEST(test_sighup),        S_TEST(test_rekey),
-        S_TEST(test_admin_audit),    S_TEST(test_hostile_peers), S_TEST(test_slow_consumer),
-        S_TEST(test_retention),      S_TEST(test_repush),
+        S_TEST(test_quota),          S_TEST(test_notice_limits), S_TEST(test_limits),
+        S_TEST(test_suspend),        S_TEST(test_agency_revoke), S_TEST(test_sighup),
+        S_TEST(test_rekey),          S_TEST(test_admin_audit),   S_TEST(test_hostile_peers),
+        S_TEST(test_slow_consumer),  S_TEST(test_retention),     S_TEST(test_repush),
     };
     return th_run_tests("test_broker_ops", "truc-broker operations", tests,
                         sizeof tests / sizeof tests[0], argc > 4 ? argv[4] : NULL);

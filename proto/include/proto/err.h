@@ -74,6 +74,7 @@ typedef enum {
     PROTO_ERR_QUOTA = 401,      // the agency's quota is used up
     PROTO_ERR_BUSY = 402,       // try again later
     PROTO_ERR_TIMEOUT = 403,    // the operation did not finish in time
+    PROTO_ERR_RATE = 404,       // more this minute than the receiver takes from one agency
 
     //  5xx local failures
     PROTO_ERR_NOMEM = 500,       // out of memory
