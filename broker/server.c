@@ -32,6 +32,7 @@
 #include "proto/merkle.h"
 #include "proto/sign.h"
 
+#include "clockguard.h"
 #include "dirchange.h"
 #include "ratelimit.h"
 #include "server_internal.h"
@@ -43,17 +44,18 @@ static uint64_t s_now(void)
     return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
 }
 
-//  The monotonic clock, for timers and rates: a step of the wall clock
-//  neither fires nor stretches them.
+//  The monotonic clock, for timers, timeouts and rates: a step of the wall
+//  clock neither fires nor stretches them. CLOCK_BOOTTIME is CLOCK_MONOTONIC
+//  that also counts a suspended machine, so the clock guard does not take
+//  a resume for a jump of the wall clock.
 static uint64_t s_mono(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_BOOTTIME, &ts);
     return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
 }
 
-//  Milliseconds from then to now; 0 if the wall clock stepped back, so a
-//  clock adjustment never looks like a long silence.
+//  Milliseconds from then to now (monotonic times); 0 if then is later.
 static uint64_t s_elapsed(uint64_t now, uint64_t then)
 {
     return now > then ? now - then : 0;
@@ -126,7 +128,7 @@ static s_peer_t *s_peer_new(broker_server_t *self, const void *rid, size_t len, 
     const proto_directory_entry_t *e = proto_directory_find(self->directory, agency);
     if (e)
         memcpy(p->sign_pk, e->sign_pk, sizeof p->sign_pk);
-    p->last_recv = p->last_send = s_now();
+    p->last_recv = p->last_send = s_mono();
     self->peers[self->npeers++] = p;
     return p;
 }
@@ -188,7 +190,7 @@ static bool s_in_flight(const s_peer_t *p, bool is_mid, uint64_t mid, const prot
 static void s_flight_add(s_peer_t *p, bool is_mid, uint64_t mid, const proto_id_t *id)
 {
     if (p->nflight == 0)
-        p->last_answer = s_now();
+        p->last_answer = s_mono();
     s_flight_t *f = &p->flight[p->nflight];
     *f = (s_flight_t){ .is_mid = is_mid, .mid = mid };
     if (id)
@@ -214,7 +216,7 @@ static void s_flight_remove(s_peer_t *p, bool is_mid, uint64_t mid, const proto_
             hole = at;
         }
     }
-    p->last_answer = s_now();
+    p->last_answer = s_mono();
     //  Keep the array dense: the last entry takes the removed one's place.
     uint32_t last = --p->nflight;
     if (index - 1 != last) {
@@ -247,7 +249,7 @@ static bool s_send(broker_server_t *self, s_peer_t *p, proto_kind_t kind, const 
     zmq_send(self->router, body, len, nextra ? ZMQ_SNDMORE : 0);
     for (size_t i = 0; i < nextra; i++)
         zmq_send(self->router, extra[i], extra_lens[i], i + 1 < nextra ? ZMQ_SNDMORE : 0);
-    p->last_send = s_now();
+    p->last_send = s_mono();
     return true;
 }
 
@@ -336,7 +338,7 @@ static proto_err_t s_begin(broker_server_t *self)
     broker_store_read_end(self->store);
     proto_err_t rc = broker_store_begin(self->store);
     if (!rc)
-        self->batch_opened = s_now();
+        self->batch_opened = s_mono();
     return rc;
 }
 
@@ -379,7 +381,7 @@ static bool s_disk_room(broker_server_t *self, uint64_t bytes)
 {
     if (self->config->min_free == 0)
         return true;
-    uint64_t now = s_now(), need = self->config->min_free + bytes;
+    uint64_t now = s_mono(), need = self->config->min_free + bytes;
     bool fresh = now - self->disk_checked < 100 && now >= self->disk_checked;
     bool room =
         fresh && self->disk_taken < self->disk_free && self->disk_free - self->disk_taken >= need;
@@ -654,6 +656,7 @@ static void s_commit(broker_server_t *self)
         }
     } else {
         self->accepted += self->batch_docs;
+        broker_clock_committed(self->clock, s_now(), s_mono());
     }
     if (signed_ok)
         s_batch_send(self, &sg);
@@ -667,12 +670,17 @@ static bool s_commit_due(const broker_server_t *self)
         return false;
     if (self->outstanding == 0 || self->batch_docs >= self->config->commit_batch)
         return true;
-    return s_now() * 1000 >= self->batch_opened * 1000 + self->config->commit_delay;
+    return s_mono() * 1000 >= self->batch_opened * 1000 + self->config->commit_delay;
 }
 
 uint64_t broker_now(void)
 {
     return s_now();
+}
+
+uint64_t broker_mono(void)
+{
+    return s_mono();
 }
 
 s_peer_t *broker_peer_of_agency(broker_server_t *self, const char *agency)
@@ -1158,6 +1166,21 @@ static void s_apply_document(broker_server_t *self, s_peer_t *p, broker_job_t *j
     if (!rc && broker_store_notice_get(self->store, &doc->id, &notice) == PROTO_OK)
         return s_reject(self, p, &doc->id, job->hash, doc->from, PROTO_ERR_DUPLICATE_ID,
                         "this id names a notice");
+    //  A new document's signing time within the tolerances of the broker's
+    //  time (the clock guard's, while the wall clock is held for a jump).
+    //  After the idempotence check: a re-submission gets its receipt.
+    uint64_t trusted = broker_clock_now(self->clock, s_now(), s_mono());
+    if (!rc && (doc->created > trusted + self->config->created_future ||
+                doc->created + self->config->created_past < trusted)) {
+        bool ahead = doc->created > trusted;
+        snprintf(detail, sizeof detail,
+                 "doc.created %" PRIu64 " s %s the broker's clock (limits.created_%s %" PRIu64
+                 " s)",
+                 (ahead ? doc->created - trusted : trusted - doc->created) / 1000,
+                 ahead ? "ahead of" : "behind", ahead ? "future" : "past",
+                 (ahead ? self->config->created_future : self->config->created_past) / 1000);
+        return s_reject(self, p, &doc->id, job->hash, doc->from, PROTO_ERR_TIME, detail);
+    }
     for (uint32_t i = 0; !rc && i < doc->nop_refs; i++) {
         broker_doc_t target;
         rc = broker_store_doc_get(self->store, &doc->op_refs[i], &target);
@@ -1575,7 +1598,7 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
     }
     if (p->dead)
         return false;
-    p->last_recv = s_now();
+    p->last_recv = s_mono();
     uint8_t version;
     int kind;
     proto_err_t rc = proto_header_parse(zmq_msg_data(&job->frames[0]),
@@ -1800,7 +1823,7 @@ static void s_heartbeats(broker_server_t *self, uint64_t now)
             proto_msg_t msg;
             memset(&msg, 0, sizeof msg);
             msg.kind = PROTO_KIND_HEARTBEAT;
-            msg.u.heartbeat.time = now;
+            msg.u.heartbeat.time = s_now();
             s_send_msg(self, p, &msg);
         }
     }
@@ -1964,6 +1987,72 @@ static void s_ending_finish(s_ending_t *ex)
     free(ex->codes);
 }
 
+//  Whether expiry and retention may go by the wall clock now: the clock
+//  guard's verdict (broker/clockguard.h). A jump is logged loudly, again
+//  every minute while it holds, and audited when it is found and when it
+//  ends.
+static bool s_clock_in_step(broker_server_t *self, uint64_t wall, uint64_t mono)
+{
+    int64_t jump = 0;
+    broker_clock_state_t state = broker_clock_check(self->clock, wall, mono, &jump);
+    char detail[200];
+    if (state == BROKER_CLOCK_OK)
+        return true;
+    if (state == BROKER_CLOCK_RETURNED) {
+        proto_log_warning("event=clock_in_step jump_ms=%" PRId64 " note=\"expiry resumes\"", jump);
+        snprintf(detail, sizeof detail,
+                 "clock back in step (%+" PRId64 " ms from the last commit): expiry resumes", jump);
+        s_audit(self, BROKER_AUDIT_ADMIN, "", NULL, detail, NULL);
+        self->clock_announced = false;
+        return true;
+    }
+    if (!self->clock_announced) {
+        snprintf(detail, sizeof detail,
+                 "clock jump of %+" PRId64
+                 " ms since the last commit (store.clock_jump_max %" PRIu64
+                 " ms): expiry and retention stopped until truc-admin clock confirm",
+                 jump, self->config->clock_jump_max);
+        s_audit(self, BROKER_AUDIT_ADMIN, "", NULL, detail, NULL);
+        self->clock_announced = true;
+        self->clock_logged = 0;
+    }
+    if (self->clock_logged == 0 || mono - self->clock_logged >= 60000) {
+        proto_log_error("event=clock_jump jump_ms=%" PRId64 " max_ms=%" PRIu64
+                        " note=\"expiry and retention stopped: set the clock right, or run "
+                        "truc-admin clock confirm if it is right now\"",
+                        jump, self->config->clock_jump_max);
+        self->clock_logged = mono;
+    }
+    return false;
+}
+
+int64_t broker_clock_confirm_now(broker_server_t *self, bool *was_held)
+{
+    *was_held = broker_clock_held(self->clock);
+    int64_t jump = broker_clock_confirm(self->clock, s_now(), s_mono());
+    self->clock_announced = false;
+    return jump;
+}
+
+//  The wall time of the newest audit entry: the last thing committed.
+static bool s_last_entry(void *arg, const broker_audit_entry_t *entry)
+{
+    *(uint64_t *) arg = entry->time;
+    return true;
+}
+
+static uint64_t s_last_commit_time(broker_server_t *self)
+{
+    uint64_t time = 0, bad = 0;
+    if (broker_store_read_begin(self->store) != PROTO_OK)
+        return 0;
+    uint64_t length = broker_store_audit_length(self->store);
+    if (length && broker_store_audit_walk(self->store, length, s_last_entry, &time, &bad))
+        time = 0;
+    broker_store_read_end(self->store);
+    return time;
+}
+
 //  Deliveries past their time to live become EXPIRED.
 static void s_expire(broker_server_t *self, uint64_t now)
 {
@@ -2081,7 +2170,7 @@ broker_server_t *broker_server_new(const broker_config_t *config, char *errbuf, 
     self->config = config;
     self->signal_pipe[0] = self->signal_pipe[1] = -1;
     self->backup_pipe[0] = self->backup_pipe[1] = -1;
-    self->started = s_now();
+    self->started = s_mono();
     self->minute_mark = self->started;
     proto_buf_init(&self->dir_body);
 
@@ -2189,7 +2278,9 @@ broker_server_t *broker_server_new(const broker_config_t *config, char *errbuf, 
         goto fail;
     }
     self->notice_rate = broker_rate_new(config->notices_per_minute);
-    if (!self->notice_rate) {
+    self->clock =
+        broker_clock_new(config->clock_jump_max, s_now(), s_mono(), s_last_commit_time(self));
+    if (!self->notice_rate || !self->clock) {
         snprintf(errbuf, errlen, "out of memory");
         goto fail;
     }
@@ -2208,11 +2299,11 @@ fail:
 
 int broker_server_run(broker_server_t *self)
 {
-    uint64_t now = s_now();
+    uint64_t now = s_mono();
     self->next_heartbeat = now + self->config->heartbeat / 2;
     self->next_expiry = now + EXPIRY_INTERVAL;
     while (!self->stop) {
-        now = s_now();
+        now = s_mono();
         long timeout = (long) (self->next_heartbeat > now ? self->next_heartbeat - now : 0);
         if (self->next_expiry > now && (long) (self->next_expiry - now) < timeout)
             timeout = (long) (self->next_expiry - now);
@@ -2253,7 +2344,7 @@ int broker_server_run(broker_server_t *self)
             broker_admin_handle(self);
         if (items[5].revents & ZMQ_POLLIN)
             broker_admin_backup_done(self);
-        now = s_now();
+        now = s_mono();
         if (s_elapsed(now, self->minute_mark) >= 60000) {
             uint64_t counts[3] = { self->accepted, self->rejected, self->delivered };
             for (int i = 0; i < 3; i++) {
@@ -2269,8 +2360,13 @@ int broker_server_run(broker_server_t *self)
             self->next_heartbeat = now + self->config->heartbeat / 2;
         }
         if (now >= self->next_expiry) {
-            s_expire(self, now);
-            s_retire(self, now);
+            //  Expiry and retention go by wall time, and only while the
+            //  wall clock keeps step with the monotonic one.
+            uint64_t wall = s_now();
+            if (s_clock_in_step(self, wall, now)) {
+                s_expire(self, wall);
+                s_retire(self, wall);
+            }
             s_repush_stale(self, now);
             self->next_expiry = now + EXPIRY_INTERVAL;
         }
@@ -2322,6 +2418,7 @@ void broker_server_destroy(broker_server_t **self_p)
     free(self->peers);
     free(self->batch);
     broker_rate_destroy(&self->notice_rate);
+    broker_clock_destroy(&self->clock);
     broker_store_destroy(&self->store);
     proto_directory_destroy(&self->directory);
     proto_identity_destroy(&self->identity);

@@ -10,6 +10,7 @@
 #include "proto/directory.h"
 #include "proto/identity.h"
 #include "proto/msg.h"
+#include "clockguard.h"
 #include "ratelimit.h"
 #include "server.h"
 #include "store.h"
@@ -110,10 +111,14 @@ struct broker_server {
     //  free space under data_dir: last statvfs answer, when, bytes taken since
     uint64_t disk_free, disk_checked, disk_taken;
     broker_rate_t *notice_rate; // STATUS notices per agency per minute
+    broker_clock_t *clock;      // may expiry trust the wall clock?
+    bool clock_announced;       // the jump being held is audited
+    uint64_t clock_logged;      // monotonic ms of the last loud log line about it
 };
 
 //  Helpers server.c offers admin.c.
-uint64_t broker_now(void);
+uint64_t broker_now(void);  // wall clock, ms
+uint64_t broker_mono(void); // monotonic clock (timers, uptime, idle times), ms
 s_peer_t *broker_peer_of_agency(broker_server_t *self, const char *agency);
 void broker_audit(broker_server_t *self, broker_audit_event_t event, const char *agency,
                   const proto_id_t *id, const char *detail);
@@ -123,6 +128,10 @@ void broker_audit(broker_server_t *self, broker_audit_event_t event, const char 
 proto_err_t broker_directory_reload(broker_server_t *self, char *errbuf, size_t errlen);
 void broker_commit(broker_server_t *self);
 void broker_return_waiting(broker_server_t *self, const char *recipient);
+//  The operator takes the wall clock as right (truc-admin clock confirm):
+//  expiry resumes by it. Returns the jump that was held; *was_held says if
+//  one was.
+int64_t broker_clock_confirm_now(broker_server_t *self, bool *was_held);
 
 //  admin.c: answer one request on the admin socket / a finished backup.
 void broker_admin_handle(broker_server_t *self);

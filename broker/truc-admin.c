@@ -31,6 +31,8 @@ static const char *s_usage =
     "  audit verify                  check the whole audit chain\n"
     "  audit show [ID]               the last 50 audit entries, or one document's\n"
     "  backup DIR                    consistent hot copy of the store into DIR\n"
+    "  clock confirm                 take the wall clock as right after a jump:\n"
+    "                                expiry and retention resume by it\n"
     "\n"
     "Options:\n"
     "  --data-dir DIR      the broker's data directory (admin socket DIR/admin.sock);\n"

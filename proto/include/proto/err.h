@@ -68,6 +68,7 @@ typedef enum {
     PROTO_ERR_REVOKED = 303,       // the document was revoked by its sender
     PROTO_ERR_BAD_STATE = 304,     // operation not valid in the document's current state
     PROTO_ERR_UNDELIVERABLE = 305, // recipient can no longer receive (revoked agency)
+    PROTO_ERR_TIME = 306,          // a time in the message is too far from the receiver's clock
 
     //  4xx resources
     PROTO_ERR_STORE_FULL = 400, // the store has no space left
