@@ -109,3 +109,64 @@ size_t broker_dirchange_each(const proto_directory_t *old, const proto_directory
 {
     return s_walk(old, fresh, fn, arg);
 }
+
+//  The store's keys: a flag per revoked agency, a counter for the serial.
+#define S_REVOKED_PREFIX "dir-revoked:"
+#define S_SERIAL_KEY     "dir-serial"
+
+static size_t s_revoked_key(const char *code, char out[64])
+{
+    return (size_t) snprintf(out, 64, "%s%s", S_REVOKED_PREFIX, code);
+}
+
+proto_err_t broker_dirchange_check_store(broker_store_t *store, const proto_directory_t *fresh,
+                                         char *errbuf, size_t errlen)
+{
+    bool own = !broker_store_writing(store);
+    if (own && broker_store_read_begin(store) != PROTO_OK) {
+        s_errf(errbuf, errlen, "cannot read the store");
+        return PROTO_ERR_STORE;
+    }
+    uint64_t applied = 0;
+    proto_err_t rc = broker_store_counter_get(store, S_SERIAL_KEY, strlen(S_SERIAL_KEY), &applied);
+    if (rc)
+        s_errf(errbuf, errlen, "cannot read the serial applied before");
+    else if (proto_directory_serial(fresh) < applied) {
+        s_errf(errbuf, errlen,
+               "serial %" PRIu64 " is older than serial %" PRIu64
+               " this broker applied before: agents that hold the newer one refuse it",
+               proto_directory_serial(fresh), applied);
+        rc = PROTO_ERR_BAD_STATE;
+    }
+    for (size_t i = 0; !rc && i < proto_directory_count(fresh); i++) {
+        const proto_directory_entry_t *e = proto_directory_entry(fresh, i);
+        char key[64];
+        size_t len = s_revoked_key(e->code, key);
+        if (e->state != PROTO_DIRECTORY_REVOKED &&
+            broker_store_flag_get(store, key, len) == PROTO_OK) {
+            s_errf(errbuf, errlen, "agency %s was revoked and would be %s: revocation is final",
+                   e->code, proto_directory_state_name(e->state));
+            rc = PROTO_ERR_AGENCY_REVOKED;
+        }
+    }
+    if (own)
+        broker_store_read_end(store);
+    return rc;
+}
+
+proto_err_t broker_dirchange_record(broker_store_t *store, const proto_directory_t *dir)
+{
+    uint64_t applied = 0, serial = proto_directory_serial(dir);
+    proto_err_t rc = broker_store_counter_get(store, S_SERIAL_KEY, strlen(S_SERIAL_KEY), &applied);
+    if (!rc && serial > applied)
+        rc = broker_store_counter_add(store, S_SERIAL_KEY, strlen(S_SERIAL_KEY), serial - applied);
+    for (size_t i = 0; !rc && i < proto_directory_count(dir); i++) {
+        const proto_directory_entry_t *e = proto_directory_entry(dir, i);
+        char key[64];
+        size_t len = s_revoked_key(e->code, key);
+        if (e->state == PROTO_DIRECTORY_REVOKED &&
+            broker_store_flag_get(store, key, len) != PROTO_OK)
+            rc = broker_store_flag_set(store, key, len);
+    }
+    return rc;
+}

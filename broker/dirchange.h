@@ -8,8 +8,12 @@
     What a reload changes is then described agency by agency for the audit
     chain.
 
-    This module compares two loaded directories; it does not load files,
-    audit, log or touch sessions (server.c does).
+    The store keeps the greatest serial applied and every agency revoked,
+    so a restart with an older or edited file is refused as a reload is.
+
+    This module compares two loaded directories, and a directory with what
+    the store recorded; it does not load files, audit, log or touch
+    sessions (server.c does).
 */
 #ifndef BROKER_DIRCHANGE_H
 #define BROKER_DIRCHANGE_H
@@ -19,6 +23,7 @@
 
 #include "proto/directory.h"
 #include "proto/err.h"
+#include "store.h"
 
 //  May the broker move from directory old to fresh (both borrowed)?
 //  PROTO_OK with *unchanged set when fresh has old's serial and exactly
@@ -39,5 +44,21 @@ typedef void(broker_dirchange_fn)(void *arg, const char *code, const char *what)
 //  Describe every agency that differs between old and fresh; returns how many.
 size_t broker_dirchange_each(const proto_directory_t *old, const proto_directory_t *fresh,
                              broker_dirchange_fn *fn, void *arg);
+
+//  What the store remembers of the directories applied before, so that a
+//  restart does not undo what a reload may not: the greatest serial
+//  applied, and every agency ever revoked. May fresh (borrowed) be applied
+//  on top of it? PROTO_ERR_BAD_STATE when its serial is smaller than the
+//  one recorded, PROTO_ERR_AGENCY_REVOKED when it lists an agency recorded
+//  as revoked in any other state, PROTO_ERR_STORE when the store cannot be
+//  read; a sentence in errbuf (may be NULL). Reads in the open write
+//  transaction, or in a read transaction of its own.
+proto_err_t broker_dirchange_check_store(broker_store_t *store, const proto_directory_t *fresh,
+                                         char *errbuf, size_t errlen) PROTO_MUST_CHECK;
+
+//  Record dir (borrowed) as applied: its serial, and its revoked agencies.
+//  Needs the open write transaction.
+proto_err_t broker_dirchange_record(broker_store_t *store,
+                                    const proto_directory_t *dir) PROTO_MUST_CHECK;
 
 #endif

@@ -768,6 +768,8 @@ proto_err_t broker_directory_reload(broker_server_t *self, char *errbuf, size_t 
     //  the file would try (broker/dirchange.h).
     bool unchanged = false;
     rc = broker_dirchange_check(self->directory, fresh, &unchanged, err, sizeof err);
+    if (!rc && !unchanged)
+        rc = broker_dirchange_check_store(self->store, fresh, err, sizeof err);
     if (rc || unchanged) {
         if (rc) {
             proto_log_error("event=directory_reload_refused path=%s error=%s detail=\"%s\" "
@@ -793,6 +795,12 @@ proto_err_t broker_directory_reload(broker_server_t *self, char *errbuf, size_t 
         snprintf(errbuf, errlen, "out of memory for the snapshot");
         return PROTO_ERR_NOMEM;
     }
+    //  Remembered in the store, so that a restart cannot undo it either.
+    rc = s_begin(self);
+    if (!rc)
+        rc = broker_dirchange_record(self->store, fresh);
+    if (rc)
+        proto_log_error("event=directory_not_recorded error=%s", proto_errname(rc));
     s_dir_audit_t audit = { self, proto_directory_serial(fresh) };
     size_t changed = broker_dirchange_each(old, fresh, s_dir_changed, &audit);
     char detail[128];
@@ -2211,6 +2219,13 @@ broker_server_t *broker_server_new(const broker_config_t *config, char *errbuf, 
     self->store = broker_store_open(config->data_dir, config->map_size, errbuf, errlen);
     if (!self->store)
         goto fail;
+    //  What earlier reloads may not undo, a restart may not either.
+    rc = broker_dirchange_check_store(self->store, self->directory, err, sizeof err);
+    if (rc) {
+        snprintf(errbuf, errlen, "cannot apply the agency directory %s: %s: %s", config->directory,
+                 proto_errname(rc), err);
+        goto fail;
+    }
     if (pipe(self->signal_pipe) != 0 || pipe(self->backup_pipe) != 0) {
         snprintf(errbuf, errlen, "pipe: %s", strerror(errno));
         goto fail;
@@ -2282,6 +2297,11 @@ broker_server_t *broker_server_new(const broker_config_t *config, char *errbuf, 
         broker_clock_new(config->clock_jump_max, s_now(), s_mono(), s_last_commit_time(self));
     if (!self->notice_rate || !self->clock) {
         snprintf(errbuf, errlen, "out of memory");
+        goto fail;
+    }
+    if (s_begin(self) != PROTO_OK ||
+        broker_dirchange_record(self->store, self->directory) != PROTO_OK) {
+        snprintf(errbuf, errlen, "cannot record the agency directory in the store");
         goto fail;
     }
     s_write_endpoint(self);

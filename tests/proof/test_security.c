@@ -1357,6 +1357,24 @@ static void s_still_refused(th_env_t *env, th_agency_t who, const char *what)
     th_drop(env, &c);
 }
 
+//  truc-broker must refuse to start, naming code in its log.
+static void s_refused_start(th_env_t *env, const char *code, const char *what)
+{
+    const char *args[] = { "--config", env->config, NULL };
+    int index = th_spawn(env, args);
+    int status = 0;
+    if (!th_wait_exit(env, index, TH_START_TIMEOUT_MS, &status)) {
+        kill(env->procs[index], SIGKILL);
+        th_wait_exit(env, index, TH_STOP_TIMEOUT_MS, NULL);
+        th_check(false, "%s: truc-broker did not refuse to start", what);
+    }
+    char st[64], log[8192] = "";
+    th_read_file(env->logs[index], log, sizeof log);
+    th_soft(env, WIFEXITED(status) && WEXITSTATUS(status) != 0 && strstr(log, code) != NULL,
+            "%s: truc-broker ended with %s; expected a refusal naming %s; its log: %s", what,
+            th_status_text(status, st, sizeof st), code, log);
+}
+
 static void test_revocation_final(void **state)
 {
     th_env_t *env = *state;
@@ -1419,6 +1437,17 @@ static void test_revocation_final(void **state)
     s_audit_verify(env);
     truc_doc_destroy(&to_revoked);
     th_soft_done(env);
+    th_broker_stop(env);
+
+    //  Nor does a restart undo it: the broker refuses to start with C
+    //  active under a new serial, or with an older serial.
+    s_dir_rewrite(env, th_code(TH_C), "active", serial + 5);
+    s_refused_start(env, "ERR_AGENCY_REVOKED", "a restart with C active again");
+    s_dir_rewrite(env, th_code(TH_C), "revoked", serial);
+    s_refused_start(env, "ERR_BAD_STATE", "a restart with an older serial");
+    s_dir_rewrite(env, th_code(TH_C), "revoked", serial + 1);
+    th_broker_start(env, NULL);
+    s_still_refused(env, TH_C, "C after a restart");
     th_broker_stop(env);
     th_pass(env);
 }
