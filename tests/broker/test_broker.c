@@ -661,6 +661,7 @@ static void test_rejections(void **state)
 
 //  A SUBMIT that strict decoding refuses but whose id can be read (a
 //  subject of 501 characters, one over the limit) is REJECTED for that id,
+//  and so is such a STATUS (a note of 2,001 characters), for the notice's id,
 //  as PROTOCOL.md section 4.3 promises: the agent waits for an answer about
 //  that id, and an ERROR without `ref` would leave it waiting.
 static void test_undecodable_with_id(void **state)
@@ -725,6 +726,46 @@ static void test_undecodable_with_id(void **state)
     proto_msg_destroy(&extra);
     th_soft(env, truc_client_ping(a, TH_RECV_TIMEOUT_MS) == PROTO_OK,
             "A's session after the REJECTED: ping failed: %s", truc_client_error_text(a));
+
+    //  The same for a STATUS whose note is 2,001 characters: REJECTED for
+    //  the notice's id.
+    static char note[2001];
+    memset(note, 'y', 2000);
+    proto_msg_t status;
+    memset(&status, 0, sizeof status);
+    status.kind = PROTO_KIND_STATUS;
+    proto_notice_t *n = &status.u.status.notice;
+    proto_id_random(&n->id);
+    n->doc = *truc_doc_id(doc);
+    n->from = th_code(TH_A);
+    n->to = th_code(TH_B);
+    n->code = 1;
+    n->time = truc_now_ms();
+    n->note = note;
+    th_check(proto_notice_sign(n, env->agency[TH_A], status.u.status.sig) == PROTO_OK, "sign");
+    proto_buf_init(&buf);
+    th_check(proto_msg_encode(&status, &buf, NULL) == PROTO_OK, "encode STATUS");
+    for (at = 0; at + 3 + 2000 <= buf.len; at++)
+        if (buf.data[at] == 0xda && buf.data[at + 1] == 0x07 && buf.data[at + 2] == 0xd0 &&
+            memcmp(buf.data + at + 3, note, 2000) == 0)
+            break;
+    th_check(at + 3 + 2000 <= buf.len, "note not found");
+    memcpy(grown, buf.data, at + 3 + 2000);
+    grown[at + 2] = 0xd1;
+    grown[at + 3 + 2000] = 'y';
+    memcpy(grown + at + 3 + 2001, buf.data + at + 3 + 2000, buf.len - at - 3 - 2000);
+    len = buf.len + 1;
+    proto_buf_free(&buf);
+    s_send_body(env, a, PROTO_VERSION, PROTO_KIND_STATUS, grown, len);
+    msg = s_answer(a, &n->id, TH_RECV_TIMEOUT_MS);
+    th_check(msg && msg->kind == PROTO_KIND_REJECTED,
+             "2,001-character note: answered with %s, expected REJECTED ERR_LIMIT",
+             truc_msg_describe(msg, &n->id, text, sizeof text));
+    item = truc_receipts_find(msg, &n->id);
+    th_soft(env, item && item->leaf.code == PROTO_ERR_LIMIT,
+            "2,001-character note: REJECTED with %u, expected ERR_LIMIT",
+            item ? item->leaf.code : 0);
+    proto_msg_destroy(&msg);
     truc_doc_destroy(&doc);
     th_soft_done(env);
     th_broker_stop(env);
