@@ -1559,8 +1559,15 @@ static void s_apply(broker_server_t *self, broker_job_t *job)
                                      zmq_msg_size(&job->frames[1]), &id)) {
             //  Refused by strict decoding, but the id can be read: the
             //  sender waits for an answer about that id (PROTOCOL.md 4.3).
-            //  Nothing was hashed: the leaf's hash is all zero.
-            s_reject(self, p, &id, NULL, p->agency, job->err, text);
+            //  Nothing was hashed: the leaf's hash is all zero. Malformed
+            //  input is logged and counted, not audited, as with ERROR.
+            char id_text[37];
+            s_id_text(&id, id_text);
+            proto_log_info("event=rejected agency=%s id=%s code=%s reason=\"%s\"", p->agency,
+                           id_text, proto_errname(job->err), text);
+            s_reject_unaudited(self, p, &id, NULL, p->agency, job->err, text);
+            if (++p->errors >= MAX_ERRORS_IN_A_ROW)
+                s_send_error(self, p, job->err, "too many malformed messages in a row", NULL, true);
         } else {
             s_send_error(self, p, job->err, text, NULL, ++p->errors >= MAX_ERRORS_IN_A_ROW);
         }
