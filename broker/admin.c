@@ -168,11 +168,13 @@ static void s_status(broker_server_t *self)
     s_ok(&reply);
     uint64_t commit_us[3];
     s_commit_times(self, commit_us);
-    msgpack_pack_map(&reply.pk, 22);
+    bool clock_held = broker_clock_held(self->clock);
+    int64_t clock_jump = broker_clock_jump(self->clock, broker_now(), broker_mono());
+    msgpack_pack_map(&reply.pk, 24);
     s_kv_str(&reply.pk, "version", TRUC_VERSION);
     s_kv_str(&reply.pk, "broker", proto_identity_public(self->identity)->name);
     s_kv_str(&reply.pk, "fingerprint", fingerprint);
-    s_kv_u64(&reply.pk, "uptime_s", (now - self->started) / 1000);
+    s_kv_u64(&reply.pk, "uptime_s", (broker_mono() - self->started) / 1000);
     s_kv_u64(&reply.pk, "connected", connected);
     s_kv_u64(&reply.pk, "agencies", n);
     s_kv_u64(&reply.pk, "accepted", self->accepted);
@@ -190,6 +192,9 @@ static void s_status(broker_server_t *self)
     s_kv_u64(&reply.pk, "store_size", size);
     s_kv_u64(&reply.pk, "disk_free", disk_free);
     s_kv_u64(&reply.pk, "audit_length", audit_length);
+    s_kv_bool(&reply.pk, "clock_held", clock_held);
+    s_str(&reply.pk, "clock_jump_ms");
+    msgpack_pack_int64(&reply.pk, clock_jump);
     s_str(&reply.pk, "waiting");
     msgpack_pack_array(&reply.pk, waiting_agencies);
     for (size_t i = 0; depth && oldest && i < n; i++) {
@@ -223,7 +228,7 @@ static void s_agencies(broker_server_t *self)
         s_kv_str(&reply.pk, "code", e->code);
         s_kv_str(&reply.pk, "state", proto_directory_state_name(e->state));
         s_kv_bool(&reply.pk, "connected", p != NULL);
-        s_kv_u64(&reply.pk, "idle_s", p ? (now - p->last_recv) / 1000 : 0);
+        s_kv_u64(&reply.pk, "idle_s", p ? (broker_mono() - p->last_recv) / 1000 : 0);
         s_kv_u64(&reply.pk, "in_flight", p ? p->nflight : 0);
         s_kv_u64(&reply.pk, "waiting", depth);
         s_kv_u64(&reply.pk, "oldest_s", oldest / 1000);
@@ -255,12 +260,38 @@ static void s_agency_state(broker_server_t *self, const char *verb, const char *
     snprintf(detail, sizeof detail, "agency %.10s %.13s", verb, code);
     broker_audit(self, BROKER_AUDIT_ADMIN, code, NULL, detail);
     proto_log_info("event=admin action=%s agency=%s", verb, code);
-    broker_directory_reload(self);
+    rc = broker_directory_reload(self, err, sizeof err);
+    if (rc)
+        return s_fail(self, rc, "%s %.13s: saved, but the reload was refused: %s", verb, code, err);
     s_reply_t reply;
     s_ok(&reply);
     msgpack_pack_map(&reply.pk, 2);
     s_kv_str(&reply.pk, "agency", code);
     s_kv_str(&reply.pk, "state", proto_directory_state_name(state));
+    s_send_reply(self, &reply);
+}
+
+//  The operator says the wall clock is right as it is: expiry and
+//  retention resume by it. Audited, whether a jump was held or not.
+static void s_clock_confirm(broker_server_t *self)
+{
+    bool held = false;
+    int64_t jump = broker_clock_confirm_now(self, &held);
+    char when[32], detail[160];
+    s_time_text(broker_now(), when);
+    snprintf(detail, sizeof detail,
+             held ? "clock confirmed at %s: a jump of %+" PRId64 " ms accepted, expiry resumes"
+                  : "clock confirmed at %s (no jump held; %+" PRId64 " ms)",
+             when, jump);
+    broker_audit(self, BROKER_AUDIT_ADMIN, "", NULL, detail);
+    proto_log_warning("event=clock_confirmed held=%s jump_ms=%" PRId64, held ? "yes" : "no", jump);
+    s_reply_t reply;
+    s_ok(&reply);
+    msgpack_pack_map(&reply.pk, 3);
+    s_kv_bool(&reply.pk, "was_held", held);
+    s_str(&reply.pk, "jump_ms");
+    msgpack_pack_int64(&reply.pk, jump);
+    s_kv_str(&reply.pk, "time", when);
     s_send_reply(self, &reply);
 }
 
@@ -554,15 +585,20 @@ void broker_admin_handle(broker_server_t *self)
              (!strcmp(a0, "suspend") || !strcmp(a0, "reinstate") || !strcmp(a0, "revoke")))
         s_agency_state(self, a0, a1);
     else if (strcmp(cmd, "directory") == 0 && nargs == 1 && strcmp(a0, "reload") == 0) {
-        broker_directory_reload(self);
+        char err[256] = "";
+        proto_err_t rc = broker_directory_reload(self, err, sizeof err);
         broker_audit(self, BROKER_AUDIT_ADMIN, "", NULL, "directory reload");
+        if (rc)
+            return s_fail(self, rc, "directory reload refused: %s", err);
         s_reply_t reply;
         s_ok(&reply);
         msgpack_pack_map(&reply.pk, 2);
         s_kv_u64(&reply.pk, "serial", proto_directory_serial(self->directory));
         s_kv_u64(&reply.pk, "agencies", proto_directory_count(self->directory));
         s_send_reply(self, &reply);
-    } else if (strcmp(cmd, "doc") == 0 && nargs == 2 && strcmp(a0, "show") == 0)
+    } else if (strcmp(cmd, "clock") == 0 && nargs == 1 && strcmp(a0, "confirm") == 0)
+        s_clock_confirm(self);
+    else if (strcmp(cmd, "doc") == 0 && nargs == 2 && strcmp(a0, "show") == 0)
         s_doc_show(self, a1);
     else if (strcmp(cmd, "audit") == 0 && nargs >= 1 &&
              (!strcmp(a0, "verify") || !strcmp(a0, "show")))

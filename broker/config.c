@@ -57,6 +57,25 @@ const proto_opt_t broker_config_table[] = {
     OPT("limits", "quota_bytes", PROTO_OPT_SIZE, quota_bytes, "20G", 1024, UINT64_MAX, false,
         "Bytes a sending agency may have stored at the broker; more are REJECTED with "
         "ERR_QUOTA."),
+    OPT("limits", "notices_per_document", PROTO_OPT_UINT, notices_per_document, "32", 1, 100000,
+        false,
+        "STATUS notices one agency may send another about one document; more are REJECTED "
+        "with ERR_QUOTA. A recipient's whole edXML flow (01 to 06, a recall and its answer) "
+        "takes about ten."),
+    OPT("limits", "notices_per_minute", PROTO_OPT_UINT, notices_per_minute, "1200", 1, 10000000,
+        false,
+        "STATUS notices one agency may send in a minute; more are REJECTED with ERR_RATE "
+        "until the minute is over. The first refusal of a minute is audited, the rest are "
+        "summed in one audit entry."),
+    OPT("limits", "created_future", PROTO_OPT_DURATION, created_future, "1h", 1000,
+        3650ull * 86400000, false,
+        "How far a new document's created time (when the sender's agent signed it) may be "
+        "ahead of the broker's clock; further is REJECTED with ERR_TIME."),
+    OPT("limits", "created_past", PROTO_OPT_DURATION, created_past, "90d", 60000,
+        36500ull * 86400000, false,
+        "How far a new document's created time may be behind the broker's clock; further is "
+        "REJECTED with ERR_TIME. Agents keep documents in their outbox while the broker is "
+        "out of reach, so allow for the longest such outage."),
     OPT("limits", "max_window", PROTO_OPT_UINT, max_window, "1000", 1, 100000, false,
         "Largest delivery window granted to one agent (unacknowledged pushes)."),
     OPT("store", "map_size", PROTO_OPT_SIZE, map_size, "64G", 16u << 20, 1ull << 44, false,
@@ -78,6 +97,13 @@ const proto_opt_t broker_config_table[] = {
     OPT("store", "retention", PROTO_OPT_DURATION, retention, "90d", 0, 36500ull * 86400000, false,
         "How long a document is kept after every recipient has it (or it expired); then it "
         "is purged. Its audit entries stay."),
+    OPT("store", "clock_jump_max", PROTO_OPT_DURATION, clock_jump_max, "1h", 1000,
+        3650ull * 86400000, false,
+        "Largest step of the wall clock, against the monotonic clock since the last commit, "
+        "that expiry and retention go on through. A larger one stops both (nothing expires "
+        "or is purged) and is logged at error level every minute and audited, until the "
+        "clock is back within this of where it should be, or an operator runs truc-admin "
+        "clock confirm."),
     OPT("workers", "threads", PROTO_OPT_UINT, workers, "0", 0, 256, false,
         "Threads that check signatures and attachment hashes. 0: one per CPU core."),
     OPT("log", "level", PROTO_OPT_LOG_LEVEL, log_level, "info", 0, 0, false,

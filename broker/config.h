@@ -29,16 +29,21 @@ typedef struct {
     uint64_t max_document; // bytes of attachments per document
     uint64_t max_recipients;
     uint64_t max_attachments;
-    uint64_t quota_documents; // waiting documents per sending agency
-    uint64_t quota_bytes;     // stored bytes per sending agency
-    uint64_t max_window;      // largest delivery window granted to an agent
+    uint64_t quota_documents;      // waiting documents per sending agency
+    uint64_t quota_bytes;          // stored bytes per sending agency
+    uint64_t max_window;           // largest delivery window granted to an agent
+    uint64_t notices_per_document; // STATUS notices one agency may send another per document
+    uint64_t notices_per_minute;   // STATUS notices one agency may send per minute
+    uint64_t created_future;       // ms a document's created time may be ahead of the broker's
+    uint64_t created_past;         // ms it may be behind
     //  [store]
-    uint64_t map_size;     // LMDB map size: the store's maximum size
-    uint64_t min_free;     // bytes the data dir's file system keeps free
-    uint64_t commit_batch; // documents per group commit at most
-    uint64_t commit_delay; // microseconds a batch may wait for more
-    uint64_t ttl;          // ms a document may wait for a recipient
-    uint64_t retention;    // ms fully delivered documents are kept
+    uint64_t map_size;       // LMDB map size: the store's maximum size
+    uint64_t min_free;       // bytes the data dir's file system keeps free
+    uint64_t commit_batch;   // documents per group commit at most
+    uint64_t commit_delay;   // microseconds a batch may wait for more
+    uint64_t ttl;            // ms a document may wait for a recipient
+    uint64_t retention;      // ms fully delivered documents are kept
+    uint64_t clock_jump_max; // ms the wall clock may jump before expiry stops
     //  [workers]
     uint64_t workers; // verify threads; 0 = one per core
     //  [log]

@@ -32,6 +32,9 @@
 #include "proto/merkle.h"
 #include "proto/sign.h"
 
+#include "clockguard.h"
+#include "dirchange.h"
+#include "ratelimit.h"
 #include "server_internal.h"
 
 static uint64_t s_now(void)
@@ -41,8 +44,18 @@ static uint64_t s_now(void)
     return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
 }
 
-//  Milliseconds from then to now; 0 if the wall clock stepped back, so a
-//  clock adjustment never looks like a long silence.
+//  The monotonic clock, for timers, timeouts and rates: a step of the wall
+//  clock neither fires nor stretches them. CLOCK_BOOTTIME is CLOCK_MONOTONIC
+//  that also counts a suspended machine, so the clock guard does not take
+//  a resume for a jump of the wall clock.
+static uint64_t s_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
+//  Milliseconds from then to now (monotonic times); 0 if then is later.
 static uint64_t s_elapsed(uint64_t now, uint64_t then)
 {
     return now > then ? now - then : 0;
@@ -115,7 +128,7 @@ static s_peer_t *s_peer_new(broker_server_t *self, const void *rid, size_t len, 
     const proto_directory_entry_t *e = proto_directory_find(self->directory, agency);
     if (e)
         memcpy(p->sign_pk, e->sign_pk, sizeof p->sign_pk);
-    p->last_recv = p->last_send = s_now();
+    p->last_recv = p->last_send = s_mono();
     self->peers[self->npeers++] = p;
     return p;
 }
@@ -177,7 +190,7 @@ static bool s_in_flight(const s_peer_t *p, bool is_mid, uint64_t mid, const prot
 static void s_flight_add(s_peer_t *p, bool is_mid, uint64_t mid, const proto_id_t *id)
 {
     if (p->nflight == 0)
-        p->last_answer = s_now();
+        p->last_answer = s_mono();
     s_flight_t *f = &p->flight[p->nflight];
     *f = (s_flight_t){ .is_mid = is_mid, .mid = mid };
     if (id)
@@ -203,7 +216,7 @@ static void s_flight_remove(s_peer_t *p, bool is_mid, uint64_t mid, const proto_
             hole = at;
         }
     }
-    p->last_answer = s_now();
+    p->last_answer = s_mono();
     //  Keep the array dense: the last entry takes the removed one's place.
     uint32_t last = --p->nflight;
     if (index - 1 != last) {
@@ -236,7 +249,7 @@ static bool s_send(broker_server_t *self, s_peer_t *p, proto_kind_t kind, const 
     zmq_send(self->router, body, len, nextra ? ZMQ_SNDMORE : 0);
     for (size_t i = 0; i < nextra; i++)
         zmq_send(self->router, extra[i], extra_lens[i], i + 1 < nextra ? ZMQ_SNDMORE : 0);
-    p->last_send = s_now();
+    p->last_send = s_mono();
     return true;
 }
 
@@ -333,7 +346,7 @@ static proto_err_t s_begin(broker_server_t *self)
     broker_store_read_end(self->store);
     proto_err_t rc = broker_store_begin(self->store);
     if (!rc)
-        self->batch_opened = s_now();
+        self->batch_opened = s_mono();
     return rc;
 }
 
@@ -376,7 +389,7 @@ static bool s_disk_room(broker_server_t *self, uint64_t bytes)
 {
     if (self->config->min_free == 0)
         return true;
-    uint64_t now = s_now(), need = self->config->min_free + bytes;
+    uint64_t now = s_mono(), need = self->config->min_free + bytes;
     bool fresh = now - self->disk_checked < 100 && now >= self->disk_checked;
     bool room =
         fresh && self->disk_taken < self->disk_free && self->disk_free - self->disk_taken >= need;
@@ -394,17 +407,13 @@ static bool s_disk_room(broker_server_t *self, uint64_t bytes)
     return room;
 }
 
-//  Queue a REJECTED receipt for a document or notice id and audit it.
-static void s_reject(broker_server_t *self, const s_peer_t *p, const proto_id_t *id,
-                     const uint8_t *hash, const char *from, proto_err_t code, const char *reason)
+//  Queue a REJECTED receipt for a document or notice id, without an audit
+//  entry: for refusals an agency can repeat without bound (a rate limit),
+//  which are summed into one entry a minute instead.
+static void s_reject_unaudited(broker_server_t *self, const s_peer_t *p, const proto_id_t *id,
+                               const uint8_t *hash, const char *from, proto_err_t code,
+                               const char *reason)
 {
-    char id_text[37];
-    s_id_text(id, id_text);
-    proto_log_info("event=rejected agency=%s id=%s code=%s reason=\"%s\"", p->agency, id_text,
-                   proto_errname(code), reason ? reason : "");
-    char detail[200];
-    snprintf(detail, sizeof detail, "code=%s %s", proto_errname(code), reason ? reason : "");
-    s_audit(self, BROKER_AUDIT_REJECTED, p->agency, id, detail, NULL);
     self->rejected++;
     s_entry_t *e = s_entry_add(self, p, PROTO_KIND_REJECTED);
     if (!e)
@@ -418,6 +427,20 @@ static void s_reject(broker_server_t *self, const s_peer_t *p, const proto_id_t 
         memcpy(e->leaf.hash, hash, PROTO_HASH_LEN);
     e->leaf.time = s_now();
     e->leaf.code = (uint32_t) code;
+}
+
+//  Queue a REJECTED receipt for a document or notice id and audit it.
+static void s_reject(broker_server_t *self, const s_peer_t *p, const proto_id_t *id,
+                     const uint8_t *hash, const char *from, proto_err_t code, const char *reason)
+{
+    char id_text[37];
+    s_id_text(id, id_text);
+    proto_log_info("event=rejected agency=%s id=%s code=%s reason=\"%s\"", p->agency, id_text,
+                   proto_errname(code), reason ? reason : "");
+    char detail[200];
+    snprintf(detail, sizeof detail, "code=%s %s", proto_errname(code), reason ? reason : "");
+    s_audit(self, BROKER_AUDIT_REJECTED, p->agency, id, detail, NULL);
+    s_reject_unaudited(self, p, id, hash, from, code, reason);
 }
 
 //  Queue an ACCEPTED receipt. Returns its entry (NULL without memory).
@@ -641,6 +664,7 @@ static void s_commit(broker_server_t *self)
         }
     } else {
         self->accepted += self->batch_docs;
+        broker_clock_committed(self->clock, s_now(), s_mono());
     }
     if (signed_ok)
         s_batch_send(self, &sg);
@@ -654,12 +678,17 @@ static bool s_commit_due(const broker_server_t *self)
         return false;
     if (self->outstanding == 0 || self->batch_docs >= self->config->commit_batch)
         return true;
-    return s_now() * 1000 >= self->batch_opened * 1000 + self->config->commit_delay;
+    return s_mono() * 1000 >= self->batch_opened * 1000 + self->config->commit_delay;
 }
 
 uint64_t broker_now(void)
 {
     return s_now();
+}
+
+uint64_t broker_mono(void)
+{
+    return s_mono();
 }
 
 s_peer_t *broker_peer_of_agency(broker_server_t *self, const char *agency)
@@ -714,7 +743,23 @@ static proto_err_t s_directory_snapshot(broker_server_t *self)
     return rc;
 }
 
-void broker_directory_reload(broker_server_t *self)
+//  One agency a reload changed, into the audit chain.
+typedef struct {
+    broker_server_t *self;
+    uint64_t serial;
+} s_dir_audit_t;
+
+static void s_dir_changed(void *arg, const char *code, const char *what)
+{
+    s_dir_audit_t *a = arg;
+    char detail[200];
+    snprintf(detail, sizeof detail, "directory %" PRIu64 ": %s", a->serial, what);
+    s_audit(a->self, BROKER_AUDIT_ADMIN, code, NULL, detail, NULL);
+    proto_log_info("event=directory_change serial=%" PRIu64 " agency=%s change=\"%s\"", a->serial,
+                   code, what);
+}
+
+proto_err_t broker_directory_reload(broker_server_t *self, char *errbuf, size_t errlen)
 {
     char err[256] = "";
     proto_directory_t *fresh = NULL;
@@ -723,7 +768,31 @@ void broker_directory_reload(broker_server_t *self)
         proto_log_error("event=directory_reload_failed path=%s error=%s detail=\"%s\" "
                         "note=\"keeping the directory loaded before\"",
                         self->config->directory, proto_errname(rc), err);
-        return;
+        snprintf(errbuf, errlen, "%s", err);
+        return rc;
+    }
+    //  A stale serial or a revoked agency brought back is refused, loudly
+    //  and in the audit chain: it is what an intruder with write access to
+    //  the file would try (broker/dirchange.h).
+    bool unchanged = false;
+    rc = broker_dirchange_check(self->directory, fresh, &unchanged, err, sizeof err);
+    if (!rc && !unchanged)
+        rc = broker_dirchange_check_store(self->store, fresh, err, sizeof err);
+    if (rc || unchanged) {
+        if (rc) {
+            proto_log_error("event=directory_reload_refused path=%s error=%s detail=\"%s\" "
+                            "note=\"keeping the directory loaded before\"",
+                            self->config->directory, proto_errname(rc), err);
+            char detail[300];
+            snprintf(detail, sizeof detail, "directory reload refused: %s", err);
+            s_audit(self, BROKER_AUDIT_ADMIN, "", NULL, detail, NULL);
+        } else {
+            proto_log_info("event=directory_unchanged serial=%" PRIu64,
+                           proto_directory_serial(fresh));
+        }
+        proto_directory_destroy(&fresh);
+        snprintf(errbuf, errlen, "%s", err);
+        return rc;
     }
     proto_directory_t *old = self->directory;
     self->directory = fresh;
@@ -731,11 +800,26 @@ void broker_directory_reload(broker_server_t *self)
         proto_log_error("event=directory_reload_failed error=snapshot");
         self->directory = old;
         proto_directory_destroy(&fresh);
-        return;
+        snprintf(errbuf, errlen, "out of memory for the snapshot");
+        return PROTO_ERR_NOMEM;
     }
+    //  Remembered in the store, so that a restart cannot undo it either.
+    rc = s_begin(self);
+    if (!rc)
+        rc = broker_dirchange_record(self->store, fresh);
+    if (rc)
+        proto_log_error("event=directory_not_recorded error=%s", proto_errname(rc));
+    s_dir_audit_t audit = { self, proto_directory_serial(fresh) };
+    size_t changed = broker_dirchange_each(old, fresh, s_dir_changed, &audit);
+    char detail[128];
+    snprintf(detail, sizeof detail,
+             "directory reload: serial %" PRIu64 " -> %" PRIu64 ", %zu agencies changed",
+             proto_directory_serial(old), audit.serial, changed);
+    s_audit(self, BROKER_AUDIT_ADMIN, "", NULL, detail, NULL);
     proto_directory_destroy(&old);
-    proto_log_info("event=directory_reloaded agencies=%zu serial=%" PRIu64,
-                   proto_directory_count(self->directory), proto_directory_serial(self->directory));
+    proto_log_info("event=directory_reloaded agencies=%zu serial=%" PRIu64 " changed=%zu",
+                   proto_directory_count(self->directory), proto_directory_serial(self->directory),
+                   changed);
     int64_t now = (int64_t) (s_now() / 1000);
     for (size_t i = 0; i < proto_directory_count(self->directory); i++) {
         const proto_directory_entry_t *e = proto_directory_entry(self->directory, i);
@@ -758,6 +842,7 @@ void broker_directory_reload(broker_server_t *self)
                    NULL, 0);
         }
     }
+    return PROTO_OK;
 }
 
 // ---------------------------------------------------------------------------
@@ -1097,6 +1182,21 @@ static void s_apply_document(broker_server_t *self, s_peer_t *p, broker_job_t *j
     if (!rc && broker_store_notice_get(self->store, &doc->id, &notice) == PROTO_OK)
         return s_reject(self, p, &doc->id, job->hash, doc->from, PROTO_ERR_DUPLICATE_ID,
                         "this id names a notice");
+    //  A new document's signing time within the tolerances of the broker's
+    //  time (the clock guard's, while the wall clock is held for a jump).
+    //  After the idempotence check: a re-submission gets its receipt.
+    uint64_t trusted = broker_clock_now(self->clock, s_now(), s_mono());
+    if (!rc && (doc->created > trusted + self->config->created_future ||
+                doc->created + self->config->created_past < trusted)) {
+        bool ahead = doc->created > trusted;
+        snprintf(detail, sizeof detail,
+                 "doc.created %" PRIu64 " s %s the broker's clock (limits.created_%s %" PRIu64
+                 " s)",
+                 (ahead ? doc->created - trusted : trusted - doc->created) / 1000,
+                 ahead ? "ahead of" : "behind", ahead ? "future" : "past",
+                 (ahead ? self->config->created_future : self->config->created_past) / 1000);
+        return s_reject(self, p, &doc->id, job->hash, doc->from, PROTO_ERR_TIME, detail);
+    }
     for (uint32_t i = 0; !rc && i < doc->nop_refs; i++) {
         broker_doc_t target;
         rc = broker_store_doc_get(self->store, &doc->op_refs[i], &target);
@@ -1202,6 +1302,64 @@ static void s_apply_document(broker_server_t *self, s_peer_t *p, broker_job_t *j
         s_mark_dirty(self, doc->to[i]);
 }
 
+//  The key of the count of notices one agency sent another about one
+//  document (limits.notices_per_document).
+#define S_NOTICE_KEY_LEN (1 + PROTO_ID_LEN + 2 * PROTO_AGENCY_CODE_LEN)
+static void s_notice_key(const proto_notice_t *n, uint8_t key[S_NOTICE_KEY_LEN])
+{
+    memset(key, 0, S_NOTICE_KEY_LEN);
+    key[0] = 'n';
+    memcpy(key + 1, n->doc.bytes, PROTO_ID_LEN);
+    memcpy(key + 1 + PROTO_ID_LEN, n->from, strnlen(n->from, PROTO_AGENCY_CODE_LEN));
+    memcpy(key + 1 + PROTO_ID_LEN + PROTO_AGENCY_CODE_LEN, n->to,
+           strnlen(n->to, PROTO_AGENCY_CODE_LEN));
+}
+
+//  The notice limits, checked only for a notice new to the broker (a repeat
+//  of one accepted before is answered before, so an agent re-sending after
+//  a lost answer is never refused). False when the notice was REJECTED.
+static bool s_notice_admit(broker_server_t *self, const s_peer_t *p, const proto_notice_t *n,
+                           const uint8_t *hash)
+{
+    char detail[160];
+    broker_rate_verdict_t verdict = broker_rate_take(self->notice_rate, n->from, s_mono());
+    if (verdict != BROKER_RATE_OK) {
+        snprintf(detail, sizeof detail,
+                 "more than %" PRIu64 " notices this minute (limits.notices_per_minute)",
+                 self->config->notices_per_minute);
+        if (verdict == BROKER_RATE_REFUSED)
+            s_reject(self, p, &n->id, hash, n->from, PROTO_ERR_RATE, detail);
+        else
+            s_reject_unaudited(self, p, &n->id, hash, n->from, PROTO_ERR_RATE, detail);
+        return false;
+    }
+    uint8_t key[S_NOTICE_KEY_LEN];
+    uint64_t sent = 0;
+    s_notice_key(n, key);
+    if (broker_store_counter_get(self->store, key, sizeof key, &sent) == PROTO_OK &&
+        sent >= self->config->notices_per_document) {
+        snprintf(detail, sizeof detail,
+                 "%" PRIu64 " notices to %s about this document already "
+                 "(limits.notices_per_document)",
+                 sent, n->to);
+        s_reject(self, p, &n->id, hash, n->from, PROTO_ERR_QUOTA, detail);
+        return false;
+    }
+    return true;
+}
+
+//  The rate limit's refusals after the first of each minute, summed into
+//  one audit entry per agency.
+static void s_rate_summary(void *arg, const char *agency, uint64_t refused)
+{
+    char detail[160];
+    snprintf(detail, sizeof detail,
+             "code=ERR_RATE %" PRIu64 " more notices refused in the last minute "
+             "(limits.notices_per_minute)",
+             refused);
+    s_audit(arg, BROKER_AUDIT_REJECTED, agency, NULL, detail, NULL);
+}
+
 static void s_apply_status(broker_server_t *self, s_peer_t *p, broker_job_t *job)
 {
     proto_status_t *s = &job->msg->u.status;
@@ -1247,6 +1405,8 @@ static void s_apply_status(broker_server_t *self, s_peer_t *p, broker_job_t *job
         return s_reject(self, p, &n->id, job->hash, n->from, rc,
                         rc == PROTO_ERR_UNKNOWN_DOC ? "no such document"
                                                     : "not a party to this document in this role");
+    if (!s_notice_admit(self, p, n, job->hash))
+        return;
     uint64_t mid = 0, seq = 0;
     proto_buf_t body;
     proto_buf_init(&body);
@@ -1268,6 +1428,10 @@ static void s_apply_status(broker_server_t *self, s_peer_t *p, broker_job_t *job
             rc = broker_store_notice_put(self->store, &n->id, &record);
         if (!rc && n->code == 13)
             rc = broker_store_flag_set(self->store, recall, sizeof recall);
+        uint8_t key[S_NOTICE_KEY_LEN];
+        s_notice_key(n, key);
+        if (!rc)
+            rc = broker_store_counter_add(self->store, key, sizeof key, 1);
         char detail[64];
         snprintf(detail, sizeof detail, "code=%02u to=%s", n->code, n->to);
         if (!rc)
@@ -1389,14 +1553,29 @@ static void s_apply(broker_server_t *self, broker_job_t *job)
         char text[300];
         snprintf(text, sizeof text, "%s%s%s", job->info.field, job->info.field[0] ? ": " : "",
                  job->info.message);
-        //  A document or notice that decoded gets a signed REJECTED; what
-        //  could not be decoded far enough gets an ERROR.
+        //  A document or notice whose id can be read gets a signed
+        //  REJECTED; what could not be decoded that far gets an ERROR.
+        proto_id_t id;
         if (job->msg && proto_kind_has_document(job->kind)) {
             const proto_doc_t *doc = &job->msg->u.document.doc;
             s_reject(self, p, &doc->id, job->hash, doc->from, job->err, text);
         } else if (job->msg && job->kind == PROTO_KIND_STATUS) {
             const proto_notice_t *n = &job->msg->u.status.notice;
             s_reject(self, p, &n->id, job->hash, n->from, job->err, text);
+        } else if (!job->msg && job->nframes >= 2 &&
+                   proto_msg_peek_id(job->kind, zmq_msg_data(&job->frames[1]),
+                                     zmq_msg_size(&job->frames[1]), &id)) {
+            //  Refused by strict decoding, but the id can be read: the
+            //  sender waits for an answer about that id (PROTOCOL.md 4.3).
+            //  Nothing was hashed: the leaf's hash is all zero. Malformed
+            //  input is logged and counted, not audited, as with ERROR.
+            char id_text[37];
+            s_id_text(&id, id_text);
+            proto_log_info("event=rejected agency=%s id=%s code=%s reason=\"%s\"", p->agency,
+                           id_text, proto_errname(job->err), text);
+            s_reject_unaudited(self, p, &id, NULL, p->agency, job->err, text);
+            if (++p->errors >= MAX_ERRORS_IN_A_ROW)
+                s_send_error(self, p, job->err, "too many malformed messages in a row", NULL, true);
         } else {
             s_send_error(self, p, job->err, text, NULL, ++p->errors >= MAX_ERRORS_IN_A_ROW);
         }
@@ -1442,7 +1621,7 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
     }
     if (p->dead)
         return false;
-    p->last_recv = s_now();
+    p->last_recv = s_mono();
     uint8_t version;
     int kind;
     proto_err_t rc = proto_header_parse(zmq_msg_data(&job->frames[0]),
@@ -1672,7 +1851,7 @@ static void s_heartbeats(broker_server_t *self, uint64_t now)
             proto_msg_t msg;
             memset(&msg, 0, sizeof msg);
             msg.kind = PROTO_KIND_HEARTBEAT;
-            msg.u.heartbeat.time = now;
+            msg.u.heartbeat.time = s_now();
             s_send_msg(self, p, &msg);
         }
     }
@@ -1836,6 +2015,72 @@ static void s_ending_finish(s_ending_t *ex)
     free(ex->codes);
 }
 
+//  Whether expiry and retention may go by the wall clock now: the clock
+//  guard's verdict (broker/clockguard.h). A jump is logged loudly, again
+//  every minute while it holds, and audited when it is found and when it
+//  ends.
+static bool s_clock_in_step(broker_server_t *self, uint64_t wall, uint64_t mono)
+{
+    int64_t jump = 0;
+    broker_clock_state_t state = broker_clock_check(self->clock, wall, mono, &jump);
+    char detail[200];
+    if (state == BROKER_CLOCK_OK)
+        return true;
+    if (state == BROKER_CLOCK_RETURNED) {
+        proto_log_warning("event=clock_in_step jump_ms=%" PRId64 " note=\"expiry resumes\"", jump);
+        snprintf(detail, sizeof detail,
+                 "clock back in step (%+" PRId64 " ms from the last commit): expiry resumes", jump);
+        s_audit(self, BROKER_AUDIT_ADMIN, "", NULL, detail, NULL);
+        self->clock_announced = false;
+        return true;
+    }
+    if (!self->clock_announced) {
+        snprintf(detail, sizeof detail,
+                 "clock jump of %+" PRId64
+                 " ms since the last commit (store.clock_jump_max %" PRIu64
+                 " ms): expiry and retention stopped until truc-admin clock confirm",
+                 jump, self->config->clock_jump_max);
+        s_audit(self, BROKER_AUDIT_ADMIN, "", NULL, detail, NULL);
+        self->clock_announced = true;
+        self->clock_logged = 0;
+    }
+    if (self->clock_logged == 0 || mono - self->clock_logged >= 60000) {
+        proto_log_error("event=clock_jump jump_ms=%" PRId64 " max_ms=%" PRIu64
+                        " note=\"expiry and retention stopped: set the clock right, or run "
+                        "truc-admin clock confirm if it is right now\"",
+                        jump, self->config->clock_jump_max);
+        self->clock_logged = mono;
+    }
+    return false;
+}
+
+int64_t broker_clock_confirm_now(broker_server_t *self, bool *was_held)
+{
+    *was_held = broker_clock_held(self->clock);
+    int64_t jump = broker_clock_confirm(self->clock, s_now(), s_mono());
+    self->clock_announced = false;
+    return jump;
+}
+
+//  The wall time of the newest audit entry: the last thing committed.
+static bool s_last_entry(void *arg, const broker_audit_entry_t *entry)
+{
+    *(uint64_t *) arg = entry->time;
+    return true;
+}
+
+static uint64_t s_last_commit_time(broker_server_t *self)
+{
+    uint64_t time = 0, bad = 0;
+    if (broker_store_read_begin(self->store) != PROTO_OK)
+        return 0;
+    uint64_t length = broker_store_audit_length(self->store);
+    if (length && broker_store_audit_walk(self->store, length, s_last_entry, &time, &bad))
+        time = 0;
+    broker_store_read_end(self->store);
+    return time;
+}
+
 //  Deliveries past their time to live become EXPIRED.
 static void s_expire(broker_server_t *self, uint64_t now)
 {
@@ -1916,7 +2161,8 @@ static void s_on_signal(broker_server_t *self)
     for (ssize_t i = 0; i < n; i++) {
         if (bytes[i] == SIGHUP) {
             proto_log_info("event=reload reason=SIGHUP");
-            broker_directory_reload(self);
+            char err[256];
+            (void) broker_directory_reload(self, err, sizeof err); // logged and audited there
         } else {
             proto_log_info("event=stopping signal=%d", bytes[i]);
             self->stop = true;
@@ -1953,7 +2199,7 @@ broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *w
     self->config = config;
     self->signal_pipe[0] = self->signal_pipe[1] = -1;
     self->backup_pipe[0] = self->backup_pipe[1] = -1;
-    self->started = s_now();
+    self->started = s_mono();
     self->minute_mark = self->started;
     proto_buf_init(&self->dir_body);
     if (broker_config_check(config, errbuf, errlen) != PROTO_OK)
@@ -1990,6 +2236,13 @@ broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *w
     if (!self->store) {
         if (why)
             *why = rc;
+        goto fail;
+    }
+    //  What earlier reloads may not undo, a restart may not either.
+    rc = broker_dirchange_check_store(self->store, self->directory, err, sizeof err);
+    if (rc) {
+        snprintf(errbuf, errlen, "cannot apply the agency directory %s: %s: %s", config->directory,
+                 proto_errname(rc), err);
         goto fail;
     }
     if (pipe(self->signal_pipe) != 0 || pipe(self->backup_pipe) != 0) {
@@ -2058,6 +2311,18 @@ broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *w
         snprintf(errbuf, errlen, "cannot start verification threads");
         goto fail;
     }
+    self->notice_rate = broker_rate_new(config->notices_per_minute);
+    self->clock =
+        broker_clock_new(config->clock_jump_max, s_now(), s_mono(), s_last_commit_time(self));
+    if (!self->notice_rate || !self->clock) {
+        snprintf(errbuf, errlen, "out of memory");
+        goto fail;
+    }
+    if (s_begin(self) != PROTO_OK ||
+        broker_dirchange_record(self->store, self->directory) != PROTO_OK) {
+        snprintf(errbuf, errlen, "cannot record the agency directory in the store");
+        goto fail;
+    }
     s_write_endpoint(self);
     char fingerprint[PROTO_FINGERPRINT_LEN + 1];
     proto_fingerprint(proto_identity_public(self->identity)->sign_pk, fingerprint);
@@ -2073,11 +2338,11 @@ fail:
 
 int broker_server_run(broker_server_t *self)
 {
-    uint64_t now = s_now();
+    uint64_t now = s_mono();
     self->next_heartbeat = now + self->config->heartbeat / 2;
     self->next_expiry = now + EXPIRY_INTERVAL;
     while (!self->stop) {
-        now = s_now();
+        now = s_mono();
         long timeout = (long) (self->next_heartbeat > now ? self->next_heartbeat - now : 0);
         if (self->next_expiry > now && (long) (self->next_expiry - now) < timeout)
             timeout = (long) (self->next_expiry - now);
@@ -2118,7 +2383,7 @@ int broker_server_run(broker_server_t *self)
             broker_admin_handle(self);
         if (items[5].revents & ZMQ_POLLIN)
             broker_admin_backup_done(self);
-        now = s_now();
+        now = s_mono();
         if (s_elapsed(now, self->minute_mark) >= 60000) {
             uint64_t counts[3] = { self->accepted, self->rejected, self->delivered };
             for (int i = 0; i < 3; i++) {
@@ -2126,6 +2391,7 @@ int broker_server_run(broker_server_t *self)
                 self->this_minute_base[i] = counts[i];
             }
             s_refused_minute(self);
+            broker_rate_drain(self->notice_rate, s_rate_summary, self);
             self->minute_mark = now;
         }
         if (now >= self->next_heartbeat) {
@@ -2133,8 +2399,13 @@ int broker_server_run(broker_server_t *self)
             self->next_heartbeat = now + self->config->heartbeat / 2;
         }
         if (now >= self->next_expiry) {
-            s_expire(self, now);
-            s_retire(self, now);
+            //  Expiry and retention go by wall time, and only while the
+            //  wall clock keeps step with the monotonic one.
+            uint64_t wall = s_now();
+            if (s_clock_in_step(self, wall, now)) {
+                s_expire(self, wall);
+                s_retire(self, wall);
+            }
             s_repush_stale(self, now);
             self->next_expiry = now + EXPIRY_INTERVAL;
         }
@@ -2187,6 +2458,8 @@ void broker_server_destroy(broker_server_t **self_p)
         s_peer_free(self->peers[i]);
     free(self->peers);
     free(self->batch);
+    broker_rate_destroy(&self->notice_rate);
+    broker_clock_destroy(&self->clock);
     broker_store_destroy(&self->store);
     broker_anchor_destroy(&self->anchor);
     proto_directory_destroy(&self->directory);

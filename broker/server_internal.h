@@ -12,6 +12,8 @@
 #include "proto/identity.h"
 #include "anchor.h"
 #include "proto/msg.h"
+#include "clockguard.h"
+#include "ratelimit.h"
 #include "server.h"
 #include "store.h"
 #include "verify.h"
@@ -112,16 +114,28 @@ struct broker_server {
     pthread_t backup_thread; // joined when it has answered, or at shutdown
     //  free space under data_dir: last statvfs answer, when, bytes taken since
     uint64_t disk_free, disk_checked, disk_taken;
+    broker_rate_t *notice_rate; // STATUS notices per agency per minute
+    broker_clock_t *clock;      // may expiry trust the wall clock?
+    bool clock_announced;       // the jump being held is audited
+    uint64_t clock_logged;      // monotonic ms of the last loud log line about it
 };
 
 //  Helpers server.c offers admin.c.
-uint64_t broker_now(void);
+uint64_t broker_now(void);  // wall clock, ms
+uint64_t broker_mono(void); // monotonic clock (timers, uptime, idle times), ms
 s_peer_t *broker_peer_of_agency(broker_server_t *self, const char *agency);
 void broker_audit(broker_server_t *self, broker_audit_event_t event, const char *agency,
                   const proto_id_t *id, const char *detail);
-void broker_directory_reload(broker_server_t *self);
+//  Load the directory file again and apply it (broker/dirchange.h says what
+//  may change; every change is audited). On failure the directory in force
+//  stays and errbuf says why.
+proto_err_t broker_directory_reload(broker_server_t *self, char *errbuf, size_t errlen);
 void broker_commit(broker_server_t *self);
 void broker_return_waiting(broker_server_t *self, const char *recipient);
+//  The operator takes the wall clock as right (truc-admin clock confirm):
+//  expiry resumes by it. Returns the jump that was held; *was_held says if
+//  one was.
+int64_t broker_clock_confirm_now(broker_server_t *self, bool *was_held);
 
 //  admin.c: answer one request on the admin socket / a finished backup.
 void broker_admin_handle(broker_server_t *self);

@@ -801,6 +801,47 @@ proto_err_t broker_store_flag_get(broker_store_t *self, const void *key, size_t 
     return s_get(self, DB_META, k, len + 2, &v);
 }
 
+//  Counters live beside the flags under "c:" keys: an 8-byte count.
+static size_t s_counter_key(uint8_t k[80], const void *key, size_t len)
+{
+    if (len + 2 > 80)
+        return 0;
+    k[0] = 'c';
+    k[1] = ':';
+    memcpy(k + 2, key, len);
+    return len + 2;
+}
+
+proto_err_t broker_store_counter_get(broker_store_t *self, const void *key, size_t len,
+                                     uint64_t *value)
+{
+    uint8_t k[80];
+    s_val_t v;
+    size_t klen = s_counter_key(k, key, len);
+    *value = 0;
+    if (!klen)
+        return PROTO_ERR_INVALID_ARG;
+    proto_err_t rc = s_get(self, DB_META, k, klen, &v);
+    if (rc == PROTO_ERR_NOT_FOUND)
+        return PROTO_OK;
+    if (!rc && v.mv_size != 8)
+        return PROTO_ERR_STORE;
+    if (!rc)
+        *value = s_get64(v.mv_data);
+    return rc;
+}
+
+proto_err_t broker_store_counter_add(broker_store_t *self, const void *key, size_t len,
+                                     uint64_t delta)
+{
+    uint64_t value = 0;
+    proto_err_t rc = broker_store_counter_get(self, key, len, &value);
+    uint8_t k[80], buf[8];
+    size_t klen = s_counter_key(k, key, len);
+    s_put64(buf, value + delta);
+    return rc ? rc : s_put(self, DB_META, k, klen, buf, sizeof buf);
+}
+
 // ---------------------------------------------------------------------------
 //  Mailbox
 

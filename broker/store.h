@@ -153,6 +153,14 @@ proto_err_t broker_store_flag_set(broker_store_t *self, const void *key,
 proto_err_t broker_store_flag_get(broker_store_t *self, const void *key,
                                   size_t len) PROTO_MUST_CHECK;
 
+//  Small named counters beside the flags (for example "notices agency X
+//  sent Y about document Z"), key at most 78 bytes. get gives 0 for a
+//  counter never added to; add needs the write transaction.
+proto_err_t broker_store_counter_get(broker_store_t *self, const void *key, size_t len,
+                                     uint64_t *value) PROTO_MUST_CHECK;
+proto_err_t broker_store_counter_add(broker_store_t *self, const void *key, size_t len,
+                                     uint64_t delta) PROTO_MUST_CHECK;
+
 // ---------------------------------------------------------------------------
 //  Deliveries and queues
 

@@ -41,6 +41,8 @@ static const char *s_usage =
     "  audit show [ID]               the last 50 audit entries, or one document's\n"
     "  backup DIR                    consistent hot copy of the store: DIR/data.mdb\n"
     "                                and DIR/manifest (restore: truc-broker restore)\n"
+    "  clock confirm                 take the wall clock as right after a jump:\n"
+    "                                expiry and retention resume by it\n"
     "\n"
     "Options:\n"
     "  --data-dir DIR      the broker's data directory (admin socket DIR/admin.sock);\n"

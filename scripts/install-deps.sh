@@ -11,6 +11,7 @@ packages=(
   lmdb-utils                                # mdb_stat/mdb_dump for operators and tests
   systemd                                   # systemd-analyze checks the units in deploy/
   xxd procps                                # used by the demo and the tests
+  libfaketime                               # broker_ops_clock_jump steps the broker's wall clock
 )
 
 missing=()

@@ -1379,6 +1379,55 @@ proto_err_t proto_msg_decode(int kind, const void *body, size_t len, proto_msg_t
     return PROTO_OK;
 }
 
+//  The value of key in map o when it is there exactly once, else NULL.
+static const msgpack_object *s_only(const msgpack_object *o, const char *key)
+{
+    if (o->type != MSGPACK_OBJECT_MAP)
+        return NULL;
+    const msgpack_object *found = NULL;
+    size_t klen = strlen(key);
+    for (uint32_t i = 0; i < o->via.map.size; i++) {
+        const msgpack_object *k = &o->via.map.ptr[i].key;
+        if (k->type != MSGPACK_OBJECT_STR || k->via.str.size != klen ||
+            memcmp(k->via.str.ptr, key, klen) != 0)
+            continue;
+        if (found)
+            return NULL; // repeated: which one is meant cannot be said
+        found = &o->via.map.ptr[i].val;
+    }
+    return found;
+}
+
+bool proto_msg_peek_id(int kind, const void *body, size_t len, proto_id_t *id)
+{
+    const char *outer = proto_kind_has_document(kind) ? "doc"
+                        : kind == PROTO_KIND_STATUS   ? "notice"
+                                                      : NULL;
+    const s_kind_row_t *row = s_kind_row(kind);
+    if (!outer || !row || !body || len > proto_body_limit(kind))
+        return false;
+    //  The same single pass as a decode first, so the tree msgpack-c
+    //  builds stays bounded by the body's real size.
+    mp_ctx_t ctx = { .info = NULL };
+    if (mp_prescan(&ctx, body, len, row->depth) != PROTO_OK)
+        return false;
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init(&unpacked);
+    size_t offset = 0;
+    bool found = false;
+    if (msgpack_unpack_next(&unpacked, body, len, &offset) == MSGPACK_UNPACK_SUCCESS &&
+        offset == len) {
+        const msgpack_object *inner = s_only(&unpacked.data, outer);
+        const msgpack_object *v = inner ? s_only(inner, "id") : NULL;
+        if (v && v->type == MSGPACK_OBJECT_BIN && v->via.bin.size == PROTO_ID_LEN) {
+            memcpy(id->bytes, v->via.bin.ptr, PROTO_ID_LEN);
+            found = true;
+        }
+    }
+    msgpack_unpacked_destroy(&unpacked);
+    return found;
+}
+
 void proto_msg_destroy(proto_msg_t **msg_p)
 {
     if (!msg_p || !*msg_p)

@@ -2842,6 +2842,61 @@ static void s_test_random_mutations(void **state)
     assert_true(accepted > 0);
 }
 
+//  proto_msg_peek_id: the id of a document or notice that strict decoding
+//  refused, when it can be read; never for other kinds, broken structure,
+//  a repeated or missing id.
+static void s_test_peek_id(void **state)
+{
+    (void) state;
+    proto_buf_t buf;
+    proto_id_t id;
+    s_fixture_body(PROTO_KIND_SUBMIT, &buf);
+    proto_msg_t *msg = NULL;
+    assert_int_equal(proto_msg_decode(PROTO_KIND_SUBMIT, buf.data, buf.len, &msg, NULL), PROTO_OK);
+    memset(&id, 0, sizeof id);
+    assert_true(proto_msg_peek_id(PROTO_KIND_SUBMIT, buf.data, buf.len, &id));
+    assert_memory_equal(id.bytes, msg->u.document.doc.id.bytes, PROTO_ID_LEN);
+    proto_msg_destroy(&msg);
+    //  Not for kinds without a document or notice id, nor cut short.
+    assert_false(proto_msg_peek_id(PROTO_KIND_HELLO, buf.data, buf.len, &id));
+    assert_false(proto_msg_peek_id(PROTO_KIND_SUBMIT, buf.data, buf.len - 1, &id));
+    assert_false(proto_msg_peek_id(PROTO_KIND_SUBMIT, NULL, 0, &id));
+    proto_buf_free(&buf);
+
+    s_fixture_body(PROTO_KIND_STATUS, &buf);
+    assert_int_equal(proto_msg_decode(PROTO_KIND_STATUS, buf.data, buf.len, &msg, NULL), PROTO_OK);
+    assert_true(proto_msg_peek_id(PROTO_KIND_STATUS, buf.data, buf.len, &id));
+    assert_memory_equal(id.bytes, msg->u.status.notice.id.bytes, PROTO_ID_LEN);
+    proto_msg_destroy(&msg);
+    proto_buf_free(&buf);
+
+    //  {"doc": {"id": bin16, "x": 1}}: undecodable (unknown field), id readable.
+    uint8_t body[64] = { 0x81, 0xa3, 'd', 'o', 'c', 0x82, 0xa2, 'i', 'd', 0xc4, 0x10 };
+    size_t n = 11;
+    for (int i = 0; i < 16; i++)
+        body[n++] = (uint8_t) (0xa0 + i);
+    body[n++] = 0xa1;
+    body[n++] = 'x';
+    body[n++] = 0x01;
+    assert_int_not_equal(proto_msg_decode(PROTO_KIND_SUBMIT, body, n, &msg, NULL), PROTO_OK);
+    assert_true(proto_msg_peek_id(PROTO_KIND_SUBMIT, body, n, &id));
+    assert_int_equal(id.bytes[0], 0xa0);
+    assert_int_equal(id.bytes[15], 0xaf);
+    //  The same "x" renamed "id": two ids, neither is meant.
+    body[n - 2] = 'i';
+    uint8_t twice[64];
+    memcpy(twice, body, n - 3);
+    size_t m = n - 3;
+    twice[m++] = 0xa2;
+    twice[m++] = 'i';
+    twice[m++] = 'd';
+    twice[m++] = 0x01;
+    assert_false(proto_msg_peek_id(PROTO_KIND_SUBMIT, twice, m, &id));
+    //  An id of the wrong size.
+    body[10] = 0x0f;
+    assert_false(proto_msg_peek_id(PROTO_KIND_SUBMIT, body, n - 4, &id));
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -2878,6 +2933,7 @@ int main(void)
         cmocka_unit_test(s_test_alloc_failures),
         cmocka_unit_test(s_test_arena),
         cmocka_unit_test(s_test_random_mutations),
+        cmocka_unit_test(s_test_peek_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -693,6 +693,119 @@ static void test_rejections(void **state)
     th_pass(env);
 }
 
+//  A SUBMIT that strict decoding refuses but whose id can be read (a
+//  subject of 501 characters, one over the limit) is REJECTED for that id,
+//  and so is such a STATUS (a note of 2,001 characters), for the notice's id,
+//  as PROTOCOL.md section 4.3 promises: the agent waits for an answer about
+//  that id, and an ERROR without `ref` would leave it waiting.
+static void test_undecodable_with_id(void **state)
+{
+    th_env_t *env = *state;
+    th_broker_start(env, NULL);
+    truc_client_t *a = th_connect(env, TH_A, 16, NULL);
+    const char *to_b[] = { th_code(TH_B) };
+    char subject[501];
+    memset(subject, 'x', 500);
+    subject[500] = '\0';
+    truc_doc_t *doc =
+        truc_doc_build(env->agency[TH_A], to_b, 1, subject, S_TYPE, PROTO_URGENCY_NORMAL, NULL, 0);
+    th_check(doc != NULL, "truc_doc_build failed");
+    proto_buf_t buf;
+    proto_buf_init(&buf);
+    th_check(proto_msg_encode(truc_doc_cmsg(doc), &buf, NULL) == PROTO_OK, "encode");
+    //  The subject is a str16 of 500 bytes; one byte more keeps the msgpack
+    //  whole (maps count entries, not bytes) and breaks only the limit.
+    static uint8_t grown[PROTO_MAX_BODY];
+    size_t at = 0;
+    for (; at + 3 + 500 <= buf.len; at++)
+        if (buf.data[at] == 0xda && buf.data[at + 1] == 0x01 && buf.data[at + 2] == 0xf4 &&
+            memcmp(buf.data + at + 3, subject, 500) == 0)
+            break;
+    th_check(at + 3 + 500 <= buf.len && buf.len + 1 <= sizeof grown, "subject not found");
+    memcpy(grown, buf.data, at + 3 + 500);
+    grown[at + 2] = 0xf5;
+    grown[at + 3 + 500] = 'x';
+    memcpy(grown + at + 3 + 501, buf.data + at + 3 + 500, buf.len - at - 3 - 500);
+    size_t len = buf.len + 1;
+    proto_buf_free(&buf);
+    proto_msg_t *check = NULL;
+    proto_err_t want = proto_msg_decode(PROTO_KIND_SUBMIT, grown, len, &check, NULL);
+    th_check(want == PROTO_ERR_LIMIT, "the grown body: %s, expected ERR_LIMIT",
+             proto_errname(want));
+
+    s_send_body(env, a, PROTO_VERSION, PROTO_KIND_SUBMIT, grown, len);
+    proto_msg_t *msg = s_answer(a, truc_doc_id(doc), TH_RECV_TIMEOUT_MS);
+    char text[400];
+    th_check(msg && msg->kind == PROTO_KIND_REJECTED,
+             "501-character subject: answered with %s, expected REJECTED ERR_LIMIT",
+             truc_msg_describe(msg, truc_doc_id(doc), text, sizeof text));
+    const proto_item_t *item = truc_receipts_find(msg, truc_doc_id(doc));
+    static const uint8_t zero[PROTO_HASH_LEN];
+    th_soft(env, item && item->leaf.code == PROTO_ERR_LIMIT,
+            "501-character subject: REJECTED with %u, expected ERR_LIMIT",
+            item ? item->leaf.code : 0);
+    th_soft(env,
+            item && memcmp(item->leaf.hash, zero, sizeof zero) == 0 &&
+                strcmp(item->leaf.from, th_code(TH_A)) == 0,
+            "501-character subject: the leaf's hash is not all zero or its from is not A");
+    th_soft(env, truc_receipts_verify(msg, th_hub_sign_pk(env)) == PROTO_OK,
+            "501-character subject: REJECTED does not verify with the broker key");
+    proto_msg_destroy(&msg);
+    //  No ERROR besides, and the session goes on.
+    proto_msg_t *extra = NULL;
+    th_soft(env,
+            truc_client_recv_kind(a, PROTO_KIND_ERROR, TH_QUIET_MS, &extra, NULL) ==
+                PROTO_ERR_TIMEOUT,
+            "501-character subject: an ERROR besides the REJECTED");
+    proto_msg_destroy(&extra);
+    th_soft(env, truc_client_ping(a, TH_RECV_TIMEOUT_MS) == PROTO_OK,
+            "A's session after the REJECTED: ping failed: %s", truc_client_error_text(a));
+
+    //  The same for a STATUS whose note is 2,001 characters: REJECTED for
+    //  the notice's id.
+    static char note[2001];
+    memset(note, 'y', 2000);
+    proto_msg_t status;
+    memset(&status, 0, sizeof status);
+    status.kind = PROTO_KIND_STATUS;
+    proto_notice_t *n = &status.u.status.notice;
+    proto_id_random(&n->id);
+    n->doc = *truc_doc_id(doc);
+    n->from = th_code(TH_A);
+    n->to = th_code(TH_B);
+    n->code = 1;
+    n->time = truc_now_ms();
+    n->note = note;
+    th_check(proto_notice_sign(n, env->agency[TH_A], status.u.status.sig) == PROTO_OK, "sign");
+    proto_buf_init(&buf);
+    th_check(proto_msg_encode(&status, &buf, NULL) == PROTO_OK, "encode STATUS");
+    for (at = 0; at + 3 + 2000 <= buf.len; at++)
+        if (buf.data[at] == 0xda && buf.data[at + 1] == 0x07 && buf.data[at + 2] == 0xd0 &&
+            memcmp(buf.data + at + 3, note, 2000) == 0)
+            break;
+    th_check(at + 3 + 2000 <= buf.len, "note not found");
+    memcpy(grown, buf.data, at + 3 + 2000);
+    grown[at + 2] = 0xd1;
+    grown[at + 3 + 2000] = 'y';
+    memcpy(grown + at + 3 + 2001, buf.data + at + 3 + 2000, buf.len - at - 3 - 2000);
+    len = buf.len + 1;
+    proto_buf_free(&buf);
+    s_send_body(env, a, PROTO_VERSION, PROTO_KIND_STATUS, grown, len);
+    msg = s_answer(a, &n->id, TH_RECV_TIMEOUT_MS);
+    th_check(msg && msg->kind == PROTO_KIND_REJECTED,
+             "2,001-character note: answered with %s, expected REJECTED ERR_LIMIT",
+             truc_msg_describe(msg, &n->id, text, sizeof text));
+    item = truc_receipts_find(msg, &n->id);
+    th_soft(env, item && item->leaf.code == PROTO_ERR_LIMIT,
+            "2,001-character note: REJECTED with %u, expected ERR_LIMIT",
+            item ? item->leaf.code : 0);
+    proto_msg_destroy(&msg);
+    truc_doc_destroy(&doc);
+    th_soft_done(env);
+    th_broker_stop(env);
+    th_pass(env);
+}
+
 // ---------------------------------------------------------------------------
 //  3. Handshake refusals
 
@@ -1583,6 +1696,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         S_TEST(test_accept_deliver),
         S_TEST(test_rejections),
+        S_TEST(test_undecodable_with_id),
         S_TEST(test_handshake_refusals),
         S_TEST(test_store_forward),
         S_TEST(test_store_forward_restart),

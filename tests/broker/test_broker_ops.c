@@ -735,6 +735,102 @@ static void test_quota(void **state)
 }
 
 // ---------------------------------------------------------------------------
+//  4b. Notice limits: per document from one agency to another, and per
+//  agency per minute. Refused notices are not stored, routed or listed at
+//  the document's sender; a repeat of an accepted notice is not refused.
+
+//  Entries among the last 50 of the audit chain whose detail holds text.
+static size_t s_audit_recent(th_env_t *env, const char *agency, const char *text)
+{
+    th_json_t *json = th_admin_json(env, (const char *const[]){ "audit", "show", NULL }, 0);
+    size_t n = 0;
+    for (size_t i = 0; json->type == TH_JSON_ARRAY && i < json->count; i++)
+        n += strcmp(th_json_text(json->items[i], "agency"), agency) == 0 &&
+             strstr(th_json_text(json->items[i], "detail"), text) != NULL;
+    th_json_free(&json);
+    return n;
+}
+
+static void test_notice_limits(void **state)
+{
+    th_env_t *env = *state;
+    const char *sets[] = { "limits.notices_per_document=3", "limits.notices_per_minute=8", NULL };
+    th_broker_start(env, sets);
+    truc_client_t *a = th_connect(env, TH_A, 16, NULL);
+    truc_client_t *b = th_connect(env, TH_B, 16, NULL);
+    truc_client_t *c = th_connect(env, TH_C, 16, NULL);
+    const th_agency_t to_bc[] = { TH_B, TH_C }, to_c[] = { TH_C };
+    truc_doc_t *x = s_doc(env, TH_A, to_bc, 2, 0, 0);
+    s_submit_ok(env, a, x, "X to B and C");
+    truc_doc_t *more[3];
+    for (int i = 0; i < 3; i++) {
+        more[i] = s_doc(env, TH_A, to_c, 1, 0, 0);
+        s_submit_ok(env, a, more[i], "another document to C");
+    }
+    const truc_doc_t *only_x[] = { x };
+    s_take(env, b, only_x, 1, true);
+    const truc_doc_t *for_c[] = { x, more[0], more[1], more[2] };
+    s_take(env, c, for_c, 4, true);
+    s_collect_delivered(env, a, only_x, 1, TH_B);
+
+    //  Per document: three notices from B to A about X, then ERR_QUOTA.
+    static s_notice_t nb[5];
+    static const uint8_t codes[] = { 1, 3, 4, 5, 6 };
+    for (int i = 0; i < 3; i++) {
+        s_notice(env, &nb[i], TH_B, TH_A, truc_doc_id(x), codes[i], "theo dõi");
+        s_status_ok(env, b, &nb[i], "one of B's three notices about X");
+        s_status_routed(env, a, &nb[i], "one of B's three notices about X, at A");
+    }
+    s_notice(env, &nb[3], TH_B, TH_A, truc_doc_id(x), codes[3], "một lần nữa");
+    s_status_refused(env, b, &nb[3], PROTO_ERR_QUOTA, "B's 4th notice about X");
+    s_status_ok(env, b, &nb[0], "B's first notice again (a repeat is not refused)");
+    s_none_of(env, a, PROTO_KIND_STATUS, "A after B's refused 4th notice");
+    //  Another agency's notices about X are counted apart.
+    static s_notice_t nc[8];
+    uint64_t window_opened = truc_now_ms();
+    s_notice(env, &nc[0], TH_C, TH_A, truc_doc_id(x), 1, "đã đến");
+    s_status_ok(env, c, &nc[0], "C's first notice about X");
+
+    //  Per minute: C may send 8 (across documents); the 9th and 10th are
+    //  refused with ERR_RATE; only the first refusal has its own audit entry.
+    int sent = 1;
+    for (int d = 0; d < 3; d++)
+        for (int k = 0; k < 2 && sent < 8; k++, sent++) {
+            s_notice(env, &nc[sent], TH_C, TH_A, truc_doc_id(more[d]), codes[k], "xử lý");
+            s_status_ok(env, c, &nc[sent], "one of C's 8 notices in a minute");
+        }
+    th_check(sent == 7, "the test sends 7 here");
+    s_notice(env, &nc[7], TH_C, TH_A, truc_doc_id(more[2]), 4, "xử lý");
+    s_status_ok(env, c, &nc[7], "C's 8th notice in a minute");
+    static s_notice_t over[3];
+    for (int i = 0; i < 3; i++) {
+        s_notice(env, &over[i], TH_C, TH_A, truc_doc_id(more[i]), 6, "quá nhiều");
+        s_status_refused(env, c, &over[i], PROTO_ERR_RATE, "C's notice over the minute's limit");
+    }
+    th_soft(env, s_audit_recent(env, th_code(TH_C), "ERR_RATE") == 1,
+            "one audit entry for C's first notice over the rate, expected exactly one");
+    //  The other two are summed in one entry when the minute ends, and after
+    //  it C may send again.
+    for (int waited = 0; waited < 90000; waited += 500) {
+        if (s_audit_recent(env, th_code(TH_C), "2 more notices refused") > 0)
+            break;
+        th_sleep_ms(500);
+    }
+    th_soft(env, s_audit_recent(env, th_code(TH_C), "2 more notices refused") == 1,
+            "no audit entry summing C's 2 further refusals within 90 s");
+    uint64_t since = truc_now_ms() - window_opened;
+    if (since < 61000)
+        th_sleep_ms((int) (61000 - since)); // a minute since C's window opened, for certain
+    s_status_ok(env, c, &over[0], "C's refused notice again, in a new minute");
+    for (int d = 0; d < 3; d++)
+        truc_doc_destroy(&more[d]);
+    truc_doc_destroy(&x);
+    th_soft_done(env);
+    th_broker_stop(env);
+    th_pass(env);
+}
+
+// ---------------------------------------------------------------------------
 //  5. Configured limits
 
 static void test_limits(void **state)
@@ -1777,6 +1873,178 @@ static void test_repush(void **state)
 
 // ---------------------------------------------------------------------------
 
+// ---------------------------------------------------------------------------
+//  A document's created time, and a jump of the broker's wall clock
+
+//  A document whose created time is moved by offset_ms from now and signed
+//  again by its sender.
+static truc_doc_t *s_doc_created(th_env_t *env, th_agency_t from, th_agency_t to, int64_t offset_ms)
+{
+    const th_agency_t dest[] = { to };
+    truc_doc_t *doc = s_doc(env, from, dest, 1, 0, 0);
+    truc_doc_msg(doc)->u.document.doc.created = (uint64_t) ((int64_t) truc_now_ms() + offset_ms);
+    th_check(truc_doc_sign(doc, env->agency[from]) == PROTO_OK, "sign");
+    return doc;
+}
+
+static void test_created_time(void **state)
+{
+    th_env_t *env = *state;
+    const char *sets[] = { "limits.created_future=1h", "limits.created_past=30d", NULL };
+    th_broker_start(env, sets);
+    truc_client_t *a = th_connect(env, TH_A, 16, NULL);
+    const int64_t hour = 3600000, day = 24 * hour;
+    //  A sender whose clock is 63 years ahead, or 31 days behind.
+    truc_doc_t *far_ahead = s_doc_created(env, TH_A, TH_B, 63 * 365 * day);
+    s_submit_refused(env, a, far_ahead, PROTO_ERR_TIME, "created 63 years ahead");
+    truc_doc_t *ahead = s_doc_created(env, TH_A, TH_B, 2 * hour);
+    s_submit_refused(env, a, ahead, PROTO_ERR_TIME, "created 2 hours ahead");
+    truc_doc_t *behind = s_doc_created(env, TH_A, TH_B, -31 * day);
+    s_submit_refused(env, a, behind, PROTO_ERR_TIME, "created 31 days ago");
+    //  Within the tolerances: accepted.
+    truc_doc_t *near_ahead = s_doc_created(env, TH_A, TH_B, 30 * 60000);
+    s_submit_ok(env, a, near_ahead, "created 30 minutes ahead");
+    truc_doc_t *near_behind = s_doc_created(env, TH_A, TH_B, -29 * day);
+    s_submit_ok(env, a, near_behind, "created 29 days ago");
+    char events[1024];
+    s_audit_events(env, truc_doc_id(far_ahead), events, sizeof events);
+    th_soft(env, strstr(events, "rejected") != NULL, "audit show of the refused document: %s",
+            events);
+    truc_doc_t *all[] = { far_ahead, ahead, behind, near_ahead, near_behind };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        truc_doc_destroy(&all[i]);
+    th_soft_done(env);
+    th_broker_stop(env);
+    th_pass(env);
+}
+
+//  Debian's libfaketime (scripts/install-deps.sh installs it), NULL if absent.
+static const char *s_faketime_lib(void)
+{
+    static const char *const paths[] = {
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
+        "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1",
+        "/usr/lib/faketime/libfaketimeMT.so.1",
+    };
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+        if (access(paths[i], R_OK) == 0)
+            return paths[i];
+    return NULL;
+}
+
+//  The offset libfaketime adds to the broker's wall clock, e.g. "+400d":
+//  written whole (rename), read again by the broker at most a second later.
+static void s_clock_offset(th_env_t *env, const char *offset)
+{
+    char path[TH_PATH_MAX], tmp[TH_PATH_MAX + 8];
+    snprintf(path, sizeof path, "%s/clock.offset", env->root);
+    snprintf(tmp, sizeof tmp, "%s.new", path);
+    FILE *f = fopen(tmp, "w");
+    th_check(f && fprintf(f, "%s\n", offset) > 0 && fclose(f) == 0, "write %s", tmp);
+    th_check(rename(tmp, path) == 0, "rename %s", tmp);
+}
+
+static int s_status_flag(th_env_t *env, const char *name)
+{
+    th_json_t *json = th_admin_json(env, (const char *const[]){ "status", NULL }, 0);
+    int flag = th_json_flag(json, name);
+    th_json_free(&json);
+    return flag;
+}
+
+//  The broker's wall clock jumps 400 days ahead with documents waiting: a
+//  real broker process under libfaketime (only its CLOCK_REALTIME moves;
+//  its monotonic clock does not). Nothing expires until an operator
+//  confirms the clock, and then what is really past its time does.
+static void test_clock_jump(void **state)
+{
+    th_env_t *env = *state;
+    const char *lib = s_faketime_lib();
+    if (!lib) {
+        th_print("SKIPPED clock_jump: libfaketime is not installed (scripts/install-deps.sh)");
+        th_pass(env);
+        skip();
+    }
+    s_clock_offset(env, "+0");
+    char offset_file[TH_PATH_MAX], asan[512];
+    snprintf(offset_file, sizeof offset_file, "%s/clock.offset", env->root);
+    const char *asan_was = getenv("ASAN_OPTIONS");
+    char *asan_saved = asan_was ? strdup(asan_was) : NULL;
+    //  An ASan build must accept a library loaded before its runtime.
+    snprintf(asan, sizeof asan, "%s%sverify_asan_link_order=0", asan_was ? asan_was : "",
+             asan_was && *asan_was ? ":" : "");
+    setenv("ASAN_OPTIONS", asan, 1);
+    setenv("LD_PRELOAD", lib, 1);
+    setenv("FAKETIME_TIMESTAMP_FILE", offset_file, 1);
+    setenv("FAKETIME_CACHE_DURATION", "1", 1);
+    setenv("FAKETIME_DONT_FAKE_MONOTONIC", "1", 1);
+    const char *sets[] = { "store.ttl=1h", "store.clock_jump_max=10min", NULL };
+    th_broker_start(env, sets);
+    unsetenv("LD_PRELOAD");
+    unsetenv("FAKETIME_TIMESTAMP_FILE");
+    unsetenv("FAKETIME_CACHE_DURATION");
+    unsetenv("FAKETIME_DONT_FAKE_MONOTONIC");
+    if (asan_saved)
+        setenv("ASAN_OPTIONS", asan_saved, 1);
+    else
+        unsetenv("ASAN_OPTIONS");
+    free(asan_saved);
+
+    truc_client_t *a = th_connect(env, TH_A, 16, NULL);
+    const th_agency_t to_b3[] = { TH_B, TH_B, TH_B };
+    truc_doc_t *docs[3];
+    for (int i = 0; i < 3; i++) {
+        docs[i] = s_doc(env, TH_A, to_b3, 1, 1, 200 + (size_t) i);
+        s_submit_ok(env, a, docs[i], "a document to offline B");
+    }
+    th_check(s_status_flag(env, "clock_held") == 0, "clock_held before any jump");
+
+    s_clock_offset(env, "+400d");
+    int held = 0;
+    for (int waited = 0; waited < TH_RECV_TIMEOUT_MS && held != 1; waited += 200) {
+        th_sleep_ms(200);
+        held = s_status_flag(env, "clock_held");
+    }
+    th_check(held == 1, "status never showed clock_held after a jump of 400 days");
+    th_json_t *json = th_admin_json(env, (const char *const[]){ "status", NULL }, 0);
+    uint64_t jump = 0;
+    th_soft(env,
+            th_json_uint(json, "clock_jump_ms", &jump) && jump > 399ull * 24 * 3600000 &&
+                jump < 401ull * 24 * 3600000,
+            "status clock_jump_ms %llu, expected about 400 days", (unsigned long long) jump);
+    th_json_free(&json);
+    th_soft(env, s_log_has(env, "event=clock_jump"), "no event=clock_jump in the broker's log");
+    th_soft(env, s_audit_recent(env, "", "clock jump of +") == 1,
+            "no audit entry for the clock jump");
+    //  Several expiry ticks pass: nothing expires, everything still waits.
+    s_none_of(env, a, PROTO_KIND_EXPIRED, "while the jump is held");
+    for (int i = 0; i < 3; i++)
+        s_expect_state(env, truc_doc_id(docs[i]), TH_B, "waiting", "while the jump is held");
+    //  A document signed now by a clock 400 days behind the broker's is
+    //  accepted: while held, the broker trusts its own estimate of the time.
+    const th_agency_t to_b[] = { TH_B };
+    truc_doc_t *during = s_doc(env, TH_A, to_b, 1, 0, 0);
+    s_submit_ok(env, a, during, "a document while the jump is held");
+
+    //  The operator confirms: the three documents, 400 days past their hour,
+    //  expire; the one accepted since does not.
+    json = th_admin_json(env, (const char *const[]){ "clock", "confirm", NULL }, 0);
+    th_soft(env, th_json_flag(json, "was_held") == 1, "clock confirm: was_held is not true");
+    th_json_free(&json);
+    s_collect_expired(env, a, (const truc_doc_t *const *) docs, to_b3, 3, PROTO_EVENT_EXPIRED,
+                      30000);
+    s_expect_state(env, truc_doc_id(during), TH_B, "waiting", "the document sent while held");
+    th_soft(env, s_audit_recent(env, "", "clock confirmed") == 1,
+            "no audit entry for the confirmation");
+    th_soft(env, s_status_flag(env, "clock_held") == 0, "clock_held after the confirmation");
+    for (int i = 0; i < 3; i++)
+        truc_doc_destroy(&docs[i]);
+    truc_doc_destroy(&during);
+    th_soft_done(env);
+    th_broker_stop(env);
+    th_pass(env);
+}
+
 #define S_TEST(f) cmocka_unit_test_setup_teardown(f, th_setup, th_teardown)
 
 int main(int argc, char **argv)
@@ -1793,10 +2061,11 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         S_TEST(test_status_routing), S_TEST(test_revoke),        S_TEST(test_expiry),
-        S_TEST(test_quota),          S_TEST(test_limits),        S_TEST(test_suspend),
-        S_TEST(test_agency_revoke),  S_TEST(test_sighup),        S_TEST(test_rekey),
-        S_TEST(test_admin_audit),    S_TEST(test_hostile_peers), S_TEST(test_slow_consumer),
-        S_TEST(test_retention),      S_TEST(test_repush),
+        S_TEST(test_quota),          S_TEST(test_notice_limits), S_TEST(test_limits),
+        S_TEST(test_suspend),        S_TEST(test_agency_revoke), S_TEST(test_sighup),
+        S_TEST(test_rekey),          S_TEST(test_admin_audit),   S_TEST(test_hostile_peers),
+        S_TEST(test_slow_consumer),  S_TEST(test_retention),     S_TEST(test_repush),
+        S_TEST(test_created_time),   S_TEST(test_clock_jump),
     };
     return th_run_tests("test_broker_ops", "truc-broker operations", tests,
                         sizeof tests / sizeof tests[0], argc > 4 ? argv[4] : NULL);

@@ -9,7 +9,9 @@
     sender (in an envelope, a notice, a receipt or HELLO); tampered
     attachments; bad signatures; a replayed document id with other content,
     also as a notice id; an agency acknowledging or answering a document not
-    addressed to it; a DMS asking its agent to sign as another agency.
+    addressed to it; a DMS asking its agent to sign as another agency; a
+    revoked agency edited back into the directory file, or an older file
+    put back.
 
     For every attack the suite proves three things:
       1. it is refused with the exact error code of proto/PROTOCOL.md
@@ -1650,6 +1652,162 @@ static void test_local_endpoints(void **state)
 }
 
 // ---------------------------------------------------------------------------
+//  10. Revocation is final. An intruder who can write the directory file
+//  edits a revoked agency back to active, with the same serial and with a
+//  new one, and sends SIGHUP; or puts back an older file. Each reload is
+//  refused and audited, the agency stays refused, and a reload that is
+//  allowed leaves one audit entry per agency it changed.
+
+//  Rewrite the directory file as an editor would: the `state` line in the
+//  section of `code` (if not NULL) and the `serial` line.
+static void s_dir_rewrite(th_env_t *env, const char *code, const char *state, uint64_t serial)
+{
+    static char text[1 << 16], out[1 << 16];
+    th_check(th_read_file(env->dirfile, text, sizeof text), "read %s", env->dirfile);
+    char section[64] = "";
+    size_t n = 0;
+    for (char *line = text; *line;) {
+        char *end = strchr(line, '\n');
+        size_t len = end ? (size_t) (end - line) : strlen(line);
+        int w;
+        if (line[0] == '[')
+            snprintf(section, sizeof section, "%.*s", (int) len, line);
+        char want[64];
+        snprintf(want, sizeof want, "[%s]", code ? code : "");
+        if (strncmp(line, "serial =", 8) == 0)
+            w = snprintf(out + n, sizeof out - n, "serial = %llu\n", (unsigned long long) serial);
+        else if (code && strcmp(section, want) == 0 && strncmp(line, "state =", 7) == 0)
+            w = snprintf(out + n, sizeof out - n, "state = %s\n", state);
+        else
+            w = snprintf(out + n, sizeof out - n, "%.*s\n", (int) len, line);
+        th_check(w > 0 && (size_t) w < sizeof out - n, "directory file too large");
+        n += (size_t) w;
+        line += len + (end != NULL);
+    }
+    char tmp[TH_PATH_MAX + 8];
+    snprintf(tmp, sizeof tmp, "%s.new", env->dirfile);
+    FILE *f = fopen(tmp, "w");
+    th_check(f && fwrite(out, 1, n, f) == n && fclose(f) == 0, "write %s", tmp);
+    th_check(rename(tmp, env->dirfile) == 0, "rename %s", tmp);
+}
+
+static uint64_t s_dir_serial(th_env_t *env)
+{
+    char err[256] = "";
+    proto_directory_t *dir = NULL;
+    proto_err_t rc = proto_directory_load(env->dirfile, &dir, err, sizeof err);
+    th_check(rc == PROTO_OK, "load %s: %s %s", env->dirfile, proto_errname(rc), err);
+    uint64_t serial = proto_directory_serial(dir);
+    proto_directory_destroy(&dir);
+    return serial;
+}
+
+//  A new session of who must be refused at the handshake: HELLO gets nothing.
+static void s_still_refused(th_env_t *env, th_agency_t who, const char *what)
+{
+    truc_client_t *c = th_client(env, who, 4);
+    proto_err_t rc = truc_client_hello(c, 3000, NULL);
+    th_soft(env, rc == PROTO_ERR_TIMEOUT, "%s: a new session of %s: HELLO got %s (%s)", what,
+            th_code(who), rc ? proto_errname(rc) : "READY", truc_client_error_text(c));
+    th_drop(env, &c);
+}
+
+//  truc-broker must refuse to start, naming code in its log.
+static void s_refused_start(th_env_t *env, const char *code, const char *what)
+{
+    const char *args[] = { "--config", env->config, NULL };
+    int index = th_spawn(env, args);
+    int status = 0;
+    if (!th_wait_exit(env, index, TH_START_TIMEOUT_MS, &status)) {
+        kill(env->procs[index], SIGKILL);
+        th_wait_exit(env, index, TH_STOP_TIMEOUT_MS, NULL);
+        th_check(false, "%s: truc-broker did not refuse to start", what);
+    }
+    char st[64], log[8192] = "";
+    th_read_file(env->logs[index], log, sizeof log);
+    th_soft(env, WIFEXITED(status) && WEXITSTATUS(status) != 0 && strstr(log, code) != NULL,
+            "%s: truc-broker ended with %s; expected a refusal naming %s; its log: %s", what,
+            th_status_text(status, st, sizeof st), code, log);
+}
+
+static void test_revocation_final(void **state)
+{
+    th_env_t *env = *state;
+    th_broker_start(env, NULL);
+    truc_client_t *a = th_connect(env, TH_A, 16, NULL);
+    const th_agency_t to_c[] = { TH_C };
+    th_json_t *json =
+        th_admin_json(env, (const char *const[]){ "agency", "revoke", th_code(TH_C), NULL }, 0);
+    th_json_free(&json);
+    uint64_t serial = s_dir_serial(env);
+
+    //  Back to active with the serial in force, then with a new one: both
+    //  refused, and said so in the audit chain.
+    s_dir_rewrite(env, th_code(TH_C), "active", serial);
+    th_check(kill(env->pid, SIGHUP) == 0, "kill SIGHUP");
+    s_audit_wait(env, NULL, "admin", "", "directory reload refused: serial",
+                 "C active again under the same serial");
+    s_still_refused(env, TH_C, "C active again under the same serial");
+    s_dir_rewrite(env, th_code(TH_C), "active", serial + 1);
+    th_check(kill(env->pid, SIGHUP) == 0, "kill SIGHUP");
+    s_audit_wait(env, NULL, "admin", "", "revocation is final", "C active again, serial + 1");
+    s_still_refused(env, TH_C, "C active again, serial + 1");
+    //  The same through truc-admin: refused with the code.
+    json = th_admin_json(env, (const char *const[]){ "directory", "reload", NULL }, 2);
+    uint64_t code = 0;
+    th_soft(env,
+            th_json_flag(json, "ok") == 0 && th_json_uint(json, "code", &code) &&
+                code == PROTO_ERR_AGENCY_REVOKED,
+            "directory reload of C active again: ok %d code %llu, expected %d",
+            th_json_flag(json, "ok"), (unsigned long long) code, PROTO_ERR_AGENCY_REVOKED);
+    th_json_free(&json);
+    //  A document for C is still refused with ERR_AGENCY_REVOKED.
+    truc_doc_t *to_revoked = s_doc(env, TH_A, to_c, 1, 1, 200);
+    s_submit_rejected(env, a, to_revoked, PROTO_ERR_AGENCY_REVOKED,
+                      "a document to C after the refused reloads");
+
+    //  An older serial, C revoked but D suspended: refused, D still served.
+    s_dir_rewrite(env, th_code(TH_C), "revoked", serial);
+    s_dir_rewrite(env, th_code(TH_D), "suspended", 1);
+    json = th_admin_json(env, (const char *const[]){ "directory", "reload", NULL }, 2);
+    th_soft(env, th_json_uint(json, "code", &code) && code == PROTO_ERR_BAD_STATE,
+            "directory reload of serial 1: code %llu, expected %d", (unsigned long long) code,
+            PROTO_ERR_BAD_STATE);
+    th_json_free(&json);
+    truc_client_t *d = th_connect(env, TH_D, 4, NULL);
+    th_drop(env, &d);
+
+    //  The same change under a new serial applies, and is audited: the
+    //  serials and D's change.
+    s_dir_rewrite(env, th_code(TH_D), "suspended", serial + 1);
+    th_check(kill(env->pid, SIGHUP) == 0, "kill SIGHUP");
+    char serials[96];
+    snprintf(serials, sizeof serials, "serial %llu -> %llu, 1 agencies changed",
+             (unsigned long long) serial, (unsigned long long) serial + 1);
+    s_audit_wait(env, NULL, "admin", "", serials, "the reload that suspends D");
+    s_audit_wait(env, NULL, "admin", th_code(TH_D), "state active -> suspended",
+                 "the reload that suspends D");
+    s_still_refused(env, TH_D, "D suspended by the allowed reload");
+    s_still_refused(env, TH_C, "C after the allowed reload");
+    s_audit_verify(env);
+    truc_doc_destroy(&to_revoked);
+    th_soft_done(env);
+    th_broker_stop(env);
+
+    //  Nor does a restart undo it: the broker refuses to start with C
+    //  active under a new serial, or with an older serial.
+    s_dir_rewrite(env, th_code(TH_C), "active", serial + 5);
+    s_refused_start(env, "ERR_AGENCY_REVOKED", "a restart with C active again");
+    s_dir_rewrite(env, th_code(TH_C), "revoked", serial);
+    s_refused_start(env, "ERR_BAD_STATE", "a restart with an older serial");
+    s_dir_rewrite(env, th_code(TH_C), "revoked", serial + 1);
+    th_broker_start(env, NULL);
+    s_still_refused(env, TH_C, "C after a restart");
+    th_broker_stop(env);
+    th_pass(env);
+}
+
+// ---------------------------------------------------------------------------
 
 #define S_TEST(f)       cmocka_unit_test_setup_teardown(f, th_setup, th_teardown)
 #define S_AGENT_TEST(f) cmocka_unit_test_setup_teardown(f, ah_setup, ah_teardown)
@@ -1683,6 +1841,7 @@ int main(int argc, char **argv)
         S_AGENT_TEST(test_attachment_paths),
         S_AGENT_TEST(test_fetch_symlinks),
         S_AGENT_TEST(test_local_endpoints),
+        S_TEST(test_revocation_final),
     };
     return th_run_tests("test_security", "truc security", tests, sizeof tests / sizeof tests[0],
                         argc > 5 ? argv[5] : NULL);

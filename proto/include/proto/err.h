@@ -69,12 +69,14 @@ typedef enum {
     PROTO_ERR_REVOKED = 303,       // the document was revoked by its sender
     PROTO_ERR_BAD_STATE = 304,     // operation not valid in the document's current state
     PROTO_ERR_UNDELIVERABLE = 305, // recipient can no longer receive (revoked agency)
+    PROTO_ERR_TIME = 306,          // a time in the message is too far from the receiver's clock
 
     //  4xx resources
     PROTO_ERR_STORE_FULL = 400, // the store has no space left
     PROTO_ERR_QUOTA = 401,      // the agency's quota is used up
     PROTO_ERR_BUSY = 402,       // try again later
     PROTO_ERR_TIMEOUT = 403,    // the operation did not finish in time
+    PROTO_ERR_RATE = 404,       // more this minute than the receiver takes from one agency
 
     //  5xx local failures
     PROTO_ERR_NOMEM = 500,       // out of memory

@@ -414,6 +414,15 @@ size_t proto_body_limit(int kind);
 proto_err_t proto_msg_decode(int kind, const void *body, size_t len, proto_msg_t **msg_p,
                              proto_errinfo_t *info) PROTO_MUST_CHECK;
 
+//  After proto_msg_decode refused a document (SUBMIT and friends) or a
+//  STATUS, the id it names, if it can still be read: the body passes the
+//  single structural pass of section 12 and its `doc` (or `notice`) map has
+//  exactly one `id`, a bin of 16 bytes. A receiver then answers the refusal
+//  for that id (REJECTED) instead of an ERROR no one waits for
+//  (PROTOCOL.md section 4.3). Allocates no more than a decode would and
+//  nothing that outlives the call. False when there is no such id.
+bool proto_msg_peek_id(int kind, const void *body, size_t len, proto_id_t *id);
+
 //  Check that len bytes hold exactly one msgpack value, nested at most
 //  max_depth deep, whose every declared length fits in the bytes really
 //  there - the first pass of proto_msg_decode, for other msgpack inputs
