@@ -566,9 +566,16 @@ static void test_rejections(void **state)
         size_t frame_lens[4] = { sizeof header, body.len, truc_doc_att_len(twice, 0),
                                  truc_doc_att_len(twice, 1) };
         th_check(truc_client_send_frames(a, frames, frame_lens, 4) == PROTO_OK, "send");
-        //  The strict decoder refuses it, so the answer is ERROR, as for
-        //  any body that breaks a rule of PROTOCOL.md section 12.
-        s_expect_error(env, a, PROTO_ERR_DUP_NAME, 0, "two attachments named alike");
+        //  The strict decoder refuses it; its id can be read, so the answer
+        //  is REJECTED for that id with the decoder's code (PROTOCOL.md 4.3).
+        proto_msg_t *msg = s_answer(a, truc_doc_id(twice), TH_RECV_TIMEOUT_MS);
+        const proto_item_t *item = msg && msg->kind == PROTO_KIND_REJECTED
+                                       ? truc_receipts_find(msg, truc_doc_id(twice))
+                                       : NULL;
+        th_soft(env, item && item->leaf.code == PROTO_ERR_DUP_NAME,
+                "two attachments named alike: no REJECTED ERR_DUP_NAME for its id (got %s, %u)",
+                msg ? proto_kind_name(msg->kind) : "nothing", item ? item->leaf.code : 0);
+        proto_msg_destroy(&msg);
         proto_buf_free(&body);
         truc_doc_destroy(&twice);
     }
