@@ -24,6 +24,7 @@
 
 #include "agent_internal.h"
 #include "proto/agency.h"
+#include "proto/dirdelta.h"
 #include "proto/log.h"
 #include "proto/merkle.h"
 #include "proto/sign.h"
@@ -249,8 +250,44 @@ static void s_on_directory(agent_t *self, const uint8_t *body, size_t len, proto
         return;
     proto_msg_destroy(&self->directory);
     self->directory = msg;
+    self->dir_whole = false;
     *msg_p = NULL;
     proto_log_info("event=directory serial=%" PRIu64 " agencies=%u", d->serial, d->nentries);
+}
+
+static void s_reset(agent_t *self, const char *reason);
+
+//  A delta applies to exactly the snapshot held, and what it makes must
+//  carry the broker's signature of the whole; it is then kept like a
+//  DIRECTORY sent whole. Anything else: reconnect and ask for the whole
+//  (HELLO without dir_deltas), never a directory the broker did not sign.
+static void s_on_directory_delta(agent_t *self, const proto_msg_t *msg)
+{
+    const proto_dir_delta_t *delta = &msg->u.delta;
+    proto_buf_t body;
+    proto_buf_init(&body);
+    proto_msg_t *whole = NULL;
+    proto_err_t rc = self->directory ? proto_dir_delta_apply(&self->directory->u.directory, delta,
+                                                             self->broker.sign_pk, &body)
+                                     : PROTO_ERR_DIRECTORY_BASE;
+    if (!rc)
+        rc = proto_msg_decode(PROTO_KIND_DIRECTORY, body.data, body.len, &whole, NULL);
+    if (!rc) {
+        proto_log_info("event=directory_delta base=%" PRIu64 " serial=%" PRIu64
+                       " changed=%u removed=%u",
+                       delta->base, delta->serial, delta->nentries, delta->nremoved);
+        s_on_directory(self, body.data, body.len, &whole);
+    } else {
+        proto_log_warning("event=directory_delta_refused base=%" PRIu64 " serial=%" PRIu64
+                          " held=%" PRIu64 " error=%s",
+                          delta->base, delta->serial,
+                          self->directory ? self->directory->u.directory.serial : 0,
+                          proto_errname(rc));
+        self->dir_whole = true;
+        s_reset(self, "a directory delta did not apply: asking for the whole directory");
+    }
+    proto_msg_destroy(&whole);
+    proto_buf_free(&body);
 }
 
 // ---------------------------------------------------------------------------
@@ -293,6 +330,7 @@ static void s_hello(agent_t *self)
     msg.u.hello.software = "truc-agent/" TRUC_VERSION;
     msg.u.hello.dir_serial = self->directory ? self->directory->u.directory.serial : 0;
     msg.u.hello.window = (uint32_t) self->config->window;
+    msg.u.hello.dir_deltas = !self->dir_whole;
     if (s_send_msg(self, &msg)) {
         self->state = A_HELLO;
         self->state_since = agent_now();
@@ -1036,6 +1074,9 @@ static void s_on_broker_message(agent_t *self, zmq_msg_t *frames, size_t nframes
         break;
     case PROTO_KIND_DIRECTORY:
         s_on_directory(self, body, len, &msg);
+        break;
+    case PROTO_KIND_DIRECTORY_DELTA:
+        s_on_directory_delta(self, msg);
         break;
     case PROTO_KIND_ACCEPTED:
     case PROTO_KIND_REJECTED:

@@ -83,6 +83,7 @@ struct agent {
     proto_public_t broker; // pinned broker keys
     proto_store_t *kv;
     proto_msg_t *directory; // last verified DIRECTORY, or NULL
+    bool dir_whole;         // a delta did not apply: next HELLO asks for the whole directory
     agent_state_t state;
     uint64_t state_since, last_recv, last_send, next_attempt, backoff;
     uint32_t heartbeat; // from READY

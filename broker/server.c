@@ -673,37 +673,45 @@ void broker_commit(broker_server_t *self)
 // ---------------------------------------------------------------------------
 //  Directory
 
+//  Sign the snapshot (and the delta from the one before) once; every
+//  session then gets a reference to the same bytes.
 static proto_err_t s_directory_snapshot(broker_server_t *self)
 {
-    size_t n = proto_directory_count(self->directory);
-    proto_msg_t msg;
-    memset(&msg, 0, sizeof msg);
-    msg.kind = PROTO_KIND_DIRECTORY;
-    proto_directory_msg_t *d = &msg.u.directory;
-    d->serial = proto_directory_serial(self->directory);
-    if (d->serial == 0)
-        d->serial = 1;
-    d->time = s_now();
-    d->broker = proto_identity_public(self->identity)->name;
-    d->entries = calloc(n ? n : 1, sizeof *d->entries);
-    if (!d->entries)
-        return PROTO_ERR_NOMEM;
-    for (size_t i = 0; i < n; i++) {
-        const proto_directory_entry_t *e = proto_directory_entry(self->directory, i);
-        d->entries[i].code = e->code;
-        d->entries[i].name = e->name;
-        memcpy(d->entries[i].key, e->sign_pk, PROTO_KEY_LEN);
-        d->entries[i].state = (uint8_t) e->state;
-        d->entries[i].valid_from = e->valid_from > 0 ? (uint64_t) e->valid_from : 0;
-        d->entries[i].valid_until = e->valid_until > 0 ? (uint64_t) e->valid_until : 0;
-    }
-    d->nentries = (uint32_t) n;
-    proto_errinfo_t info;
-    proto_err_t rc = proto_directory_sign(d, self->identity, d->sig);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    proto_err_t rc = broker_dirpush_update(self->dirpush, self->directory, self->identity, s_now());
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    int64_t us = (int64_t) (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
     if (!rc)
-        rc = proto_msg_encode(&msg, &self->dir_body, &info);
-    free(d->entries);
+        proto_log_info("event=directory_signed serial=%" PRIu64 " agencies=%zu bytes=%zu "
+                       "delta_from=%" PRIu64 " delta_bytes=%zu us=%" PRId64,
+                       broker_dirpush_serial(self->dirpush), proto_directory_count(self->directory),
+                       broker_dirpush_snapshot_size(self->dirpush),
+                       broker_dirpush_delta_base(self->dirpush),
+                       broker_dirpush_delta_size(self->dirpush), us);
     return rc;
+}
+
+//  What the session needs to hold the current directory, given the serial
+//  its agent holds: nothing, the delta, or the whole snapshot.
+static void s_send_directory(broker_server_t *self, s_peer_t *p, uint64_t held)
+{
+    proto_kind_t kind;
+    zmq_msg_t body;
+    if (!broker_dirpush_for(self->dirpush, held, p->dir_deltas, &kind, &body))
+        return;
+    uint8_t header[PROTO_HEADER_LEN];
+    proto_header_write(header, kind);
+    if (zmq_send(self->router, p->rid, p->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        if (zmq_errno() == EHOSTUNREACH)
+            p->dead = true;
+        zmq_msg_close(&body);
+        return;
+    }
+    zmq_send(self->router, header, sizeof header, ZMQ_SNDMORE);
+    if (zmq_msg_send(&body, self->router, 0) < 0)
+        zmq_msg_close(&body);
+    p->last_send = s_now();
 }
 
 void broker_directory_reload(broker_server_t *self)
@@ -718,6 +726,7 @@ void broker_directory_reload(broker_server_t *self)
         return;
     }
     proto_directory_t *old = self->directory;
+    uint64_t before = broker_dirpush_serial(self->dirpush);
     self->directory = fresh;
     if (s_directory_snapshot(self) != PROTO_OK) {
         proto_log_error("event=directory_reload_failed error=snapshot");
@@ -746,8 +755,9 @@ void broker_directory_reload(broker_server_t *self)
                          "this agency's key changed: connect again with the new key", NULL, true);
             s_audit(self, BROKER_AUDIT_DISCONNECTED, p->agency, NULL, "key changed", NULL);
         } else if (p->state == S_READY) {
-            s_send(self, p, PROTO_KIND_DIRECTORY, self->dir_body.data, self->dir_body.len, NULL,
-                   NULL, 0);
+            //  Every session holds the snapshot before this one. Under the
+            //  same serial it could not tell them apart: it gets the whole.
+            s_send_directory(self, p, before == broker_dirpush_serial(self->dirpush) ? 0 : before);
         }
     }
 }
@@ -755,8 +765,13 @@ void broker_directory_reload(broker_server_t *self)
 // ---------------------------------------------------------------------------
 //  ZAP: who may connect
 
+static void s_monitor_handle(broker_server_t *self);
+
 static void s_zap_handle(broker_server_t *self)
 {
+    //  The connection asking was accepted before its handshake began: take
+    //  the monitor's news first, so that it is counted.
+    s_monitor_handle(self);
     zmq_msg_t frames[8];
     size_t n = 0;
     int more = 1;
@@ -791,7 +806,21 @@ static void s_zap_handle(broker_server_t *self)
             proto_directory_find_curve(self->directory, zmq_msg_data(&frames[6]));
         proto_err_t rc = e ? proto_directory_entry_usable(e, (int64_t) (s_now() / 1000))
                            : PROTO_ERR_UNKNOWN_AGENCY;
-        if (!rc) {
+        if (!rc && broker_conns_full(self->conns)) {
+            //  No descriptor to spare: refused as a temporary failure (300),
+            //  so the agent tries again later; one log line per episode.
+            status = "300";
+            text = "the broker is at capacity";
+            self->capacity_refused++;
+            if (!self->at_capacity)
+                proto_log_warning("event=at_capacity connections=%zu capacity=%zu nofile=%" PRIu64
+                                  " agency=%s note=\"refusing new sessions until some end; "
+                                  "raise LimitNOFILE\"",
+                                  broker_conns_open(self->conns),
+                                  broker_conns_capacity(self->conns),
+                                  broker_conns_nofile(self->conns), e->code);
+            self->at_capacity = true;
+        } else if (!rc) {
             status = "200";
             text = "OK";
             snprintf(user, sizeof user, "%s", e->code);
@@ -825,7 +854,47 @@ static void s_zap_handle(broker_server_t *self)
 //  Handshakes that never reach ZAP, seen only by the socket monitor: a peer
 //  without CURVE fails the ZMTP mechanism check before any ZAP request, and
 //  one that hangs up first (it saw our greeting and left; its reset can
-//  take its own greeting with it) fails with no detail. Both are refusals.
+//  take its own greeting with it) fails with no detail. Both are refusals,
+//  unless the peer hung up only after waiting a long time: under a mass
+//  connect an agent gives up on a handshake the broker was too busy to
+//  finish, which is a timeout, logged and counted but not a refusal.
+//  The monitor also reports every connection accepted and closed, which
+//  is how conns.c keeps count of the descriptors in use.
+static void s_monitor_event(broker_server_t *self, uint16_t id, uint32_t value, zmq_msg_t *address)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t mono = (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u, age = 0;
+    broker_conns_verdict_t verdict = broker_conns_event(self->conns, id, value, mono, &age);
+    char detail[96] = "";
+    if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+        value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+        snprintf(detail, sizeof detail, "not CURVE");
+    else if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+        snprintf(detail, sizeof detail, "handshake failed: ZMTP protocol error 0x%x",
+                 (unsigned) value);
+    else if (verdict == BROKER_CONNS_REFUSED)
+        snprintf(detail, sizeof detail,
+                 "handshake failed before CURVE authentication (the peer hung up)");
+    int len = (int) (zmq_msg_size(address) < 80 ? zmq_msg_size(address) : 80);
+    if (detail[0]) {
+        proto_log_warning("event=handshake_refused endpoint=\"%.*s\" reason=\"%s\"", len,
+                          (const char *) zmq_msg_data(address), detail);
+        s_refused(self, "", detail);
+    } else if (verdict == BROKER_CONNS_TIMED_OUT) {
+        self->handshake_timeouts++;
+        proto_log_info("event=handshake_timeout endpoint=\"%.*s\" after_ms=%" PRIu64
+                       " note=\"the peer gave up waiting; not a refusal\"",
+                       len, (const char *) zmq_msg_data(address), age);
+    }
+    if (id == ZMQ_EVENT_DISCONNECTED && self->at_capacity && !broker_conns_full(self->conns)) {
+        self->at_capacity = false;
+        proto_log_info("event=below_capacity connections=%zu capacity=%zu refused=%" PRIu64,
+                       broker_conns_open(self->conns), broker_conns_capacity(self->conns),
+                       self->capacity_refused);
+    }
+}
+
 static void s_monitor_handle(broker_server_t *self)
 {
     for (int taken = 0; taken < DRAIN_LIMIT; taken++) {
@@ -839,22 +908,7 @@ static void s_monitor_handle(broker_server_t *self)
             uint32_t value;
             memcpy(&id, zmq_msg_data(&event), 2);
             memcpy(&value, (const uint8_t *) zmq_msg_data(&event) + 2, 4);
-            char detail[96] = "";
-            if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
-                value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
-                snprintf(detail, sizeof detail, "not CURVE");
-            else if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
-                snprintf(detail, sizeof detail, "handshake failed: ZMTP protocol error 0x%x",
-                         (unsigned) value);
-            else if (id == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
-                snprintf(detail, sizeof detail,
-                         "handshake failed before CURVE authentication (the peer hung up)");
-            if (detail[0]) {
-                proto_log_warning("event=handshake_refused endpoint=\"%.*s\" reason=\"%s\"",
-                                  (int) (zmq_msg_size(&address) < 80 ? zmq_msg_size(&address) : 80),
-                                  (const char *) zmq_msg_data(&address), detail);
-                s_refused(self, "", detail);
-            }
+            s_monitor_event(self, id, value, &address);
         }
         zmq_msg_close(&event);
         zmq_msg_close(&address);
@@ -901,6 +955,7 @@ static void s_on_hello(broker_server_t *self, s_peer_t *p, zmq_msg_t *body)
         p->window = hello->window < self->config->max_window ? hello->window
                                                              : (uint32_t) self->config->max_window;
         p->dirty = true;
+        p->dir_deltas = hello->dir_deltas;
         proto_msg_t ready;
         memset(&ready, 0, sizeof ready);
         ready.kind = PROTO_KIND_READY;
@@ -909,15 +964,13 @@ static void s_on_hello(broker_server_t *self, s_peer_t *p, zmq_msg_t *body)
         ready.u.ready.agency = p->agency;
         ready.u.ready.time = s_now();
         ready.u.ready.heartbeat = (uint32_t) self->config->heartbeat;
-        ready.u.ready.dir_serial = proto_directory_serial(self->directory);
+        ready.u.ready.dir_serial = broker_dirpush_serial(self->dirpush);
         ready.u.ready.max_frame = self->config->max_frame;
         ready.u.ready.max_document = self->config->max_document;
         ready.u.ready.max_recipients = (uint32_t) self->config->max_recipients;
         ready.u.ready.max_attachments = (uint32_t) self->config->max_attachments;
         s_send_msg(self, p, &ready);
-        if (hello->dir_serial != proto_directory_serial(self->directory))
-            s_send(self, p, PROTO_KIND_DIRECTORY, self->dir_body.data, self->dir_body.len, NULL,
-                   NULL, 0);
+        s_send_directory(self, p, hello->dir_serial);
         proto_log_info("event=connected agency=%s window=%u software=\"%s\"", p->agency, p->window,
                        hello->software ? hello->software : "");
         s_audit(self, BROKER_AUDIT_CONNECTED, p->agency, NULL, "", NULL);
@@ -1941,7 +1994,11 @@ broker_server_t *broker_server_new(const broker_config_t *config, char *errbuf, 
     self->backup_pipe[0] = self->backup_pipe[1] = -1;
     self->started = s_now();
     self->minute_mark = self->started;
-    proto_buf_init(&self->dir_body);
+    self->dirpush = broker_dirpush_new();
+    if (!self->dirpush) {
+        snprintf(errbuf, errlen, "out of memory");
+        goto fail;
+    }
 
     //  The identity: refuse a key file others can read, and say how to fix it.
     char *passphrase = NULL;
@@ -1965,6 +2022,12 @@ broker_server_t *broker_server_new(const broker_config_t *config, char *errbuf, 
                  "%s is an agency key; the broker needs a broker identity "
                  "(truc-keys new --broker NAME)",
                  config->identity);
+        goto fail;
+    }
+    uint64_t soft_found = 0;
+    self->conns = broker_conns_new(&soft_found);
+    if (!self->conns) {
+        snprintf(errbuf, errlen, "out of memory");
         goto fail;
     }
     rc = proto_directory_load(config->directory, &self->directory, err, sizeof err);
@@ -2000,6 +2063,7 @@ broker_server_t *broker_server_new(const broker_config_t *config, char *errbuf, 
         goto fail;
     }
     int one = 1, linger = 1000, hwm = 100000, rcvhwm = INTAKE_RCVHWM;
+    int backlog = (int) config->backlog;
     int64_t max_frame = (int64_t) config->max_frame;
     zmq_setsockopt(self->router, ZMQ_CURVE_SERVER, &one, sizeof one);
     zmq_setsockopt(self->router, ZMQ_CURVE_SECRETKEY, proto_identity_curve_sk(self->identity),
@@ -2010,11 +2074,11 @@ broker_server_t *broker_server_new(const broker_config_t *config, char *errbuf, 
     zmq_setsockopt(self->router, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(self->router, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm);
     zmq_setsockopt(self->router, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(self->router, ZMQ_BACKLOG, &backlog, sizeof backlog);
     self->monitor = zmq_socket(self->ctx, ZMQ_PAIR);
     if (!self->monitor ||
         zmq_socket_monitor(self->router, "inproc://truc-monitor",
-                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0 ||
+                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | BROKER_CONNS_EVENTS) != 0 ||
         zmq_connect(self->monitor, "inproc://truc-monitor") != 0) {
         snprintf(errbuf, errlen, "cannot monitor the agents' socket: %s",
                  zmq_strerror(zmq_errno()));
@@ -2047,6 +2111,12 @@ broker_server_t *broker_server_new(const broker_config_t *config, char *errbuf, 
         goto fail;
     }
     s_write_endpoint(self);
+    if (soft_found)
+        proto_log_info("event=nofile_raised from=%" PRIu64 " to=%" PRIu64, soft_found,
+                       broker_conns_nofile(self->conns));
+    proto_log_info("event=capacity connections=%zu nofile=%" PRIu64 " backlog=%" PRIu64,
+                   broker_conns_capacity(self->conns), broker_conns_nofile(self->conns),
+                   config->backlog);
     char fingerprint[PROTO_FINGERPRINT_LEN + 1];
     proto_fingerprint(proto_identity_public(self->identity)->sign_pk, fingerprint);
     proto_log_info("event=started broker=%s fingerprint=%s agencies=%zu data_dir=%s workers=%zu",
@@ -2174,9 +2244,10 @@ void broker_server_destroy(broker_server_t **self_p)
     free(self->peers);
     free(self->batch);
     broker_store_destroy(&self->store);
+    broker_conns_destroy(&self->conns);
     proto_directory_destroy(&self->directory);
     proto_identity_destroy(&self->identity);
-    proto_buf_free(&self->dir_body);
+    broker_dirpush_destroy(&self->dirpush);
     for (int i = 0; i < 2; i++) {
         if (self->signal_pipe[i] >= 0)
             close(self->signal_pipe[i]);

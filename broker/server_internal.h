@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "conns.h"
+#include "dirpush.h"
 #include "proto/directory.h"
 #include "proto/identity.h"
 #include "proto/msg.h"
@@ -56,6 +58,7 @@ typedef struct {
     uint64_t last_recv, last_send;
     uint32_t errors; // undecodable messages in a row
     bool dirty;      // may have something new to push
+    bool dir_deltas; // its agent applies DIRECTORY_DELTA
     bool dead;       // to be reaped at the end of the loop turn
 } s_peer_t;
 
@@ -82,7 +85,7 @@ struct broker_server {
     int signal_pipe[2];
     proto_identity_t *identity;
     proto_directory_t *directory;
-    proto_buf_t dir_body; // encoded DIRECTORY body, signed
+    broker_dirpush_t *dirpush; // the signed snapshot and delta, built once, sent shared
     broker_store_t *store;
     broker_verify_t *verify;
     s_peer_t **peers;
@@ -97,6 +100,10 @@ struct broker_server {
     //  counters for logs and admin
     uint64_t accepted, rejected, delivered, refused_handshakes, commits;
     uint64_t refused_audited, refused_unaudited; // this minute
+    broker_conns_t *conns;                       // descriptors, capacity, handshake ages
+    uint64_t capacity_refused;                   // sessions refused: no room
+    uint64_t handshake_timeouts;                 // handshakes abandoned after a long wait
+    bool at_capacity;                            // refusing for lack of room since it was logged
     uint64_t started;                            // ms
     //  Durations of the last COMMIT_RING durable commits, in µs, for status.
     uint32_t commit_us[COMMIT_RING];
