@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <msgpack.h>
 #include <sodium.h>
 #include <signal.h>
@@ -130,6 +131,7 @@ static void s_peers_reap(broker_server_t *self)
         else
             self->peers[kept++] = p;
     }
+    self->reaped += self->npeers - kept;
     self->npeers = kept;
 }
 
@@ -285,6 +287,18 @@ static void s_refused_minute(broker_server_t *self)
     }
     self->refused_audited = 0;
     self->refused_unaudited = 0;
+}
+
+//  A minute without a refusal for lack of room ends the episode: the next
+//  refusal is logged again.
+static void s_capacity_minute(broker_server_t *self, uint64_t now)
+{
+    if (self->at_capacity && s_elapsed(now, self->capacity_refused_at) >= 60000) {
+        self->at_capacity = false;
+        proto_log_info("event=below_capacity connections=%zu capacity=%zu refused=%" PRIu64,
+                       broker_conns_open(self->conns), broker_conns_capacity(self->conns),
+                       self->capacity_refused);
+    }
 }
 
 static void s_send_error(broker_server_t *self, s_peer_t *p, proto_err_t code, const char *text,
@@ -765,13 +779,15 @@ void broker_directory_reload(broker_server_t *self)
 // ---------------------------------------------------------------------------
 //  ZAP: who may connect
 
-static void s_monitor_handle(broker_server_t *self);
+static int s_monitor_handle(broker_server_t *self);
 
 static void s_zap_handle(broker_server_t *self)
 {
     //  The connection asking was accepted before its handshake began: take
-    //  the monitor's news first, so that it is counted.
-    s_monitor_handle(self);
+    //  all the monitor's news first, so that it is counted and no older
+    //  close of the same descriptor is still unread.
+    while (s_monitor_handle(self) == DRAIN_LIMIT)
+        ;
     zmq_msg_t frames[8];
     size_t n = 0;
     int more = 1;
@@ -812,6 +828,7 @@ static void s_zap_handle(broker_server_t *self)
             status = "300";
             text = "the broker is at capacity";
             self->capacity_refused++;
+            self->capacity_refused_at = s_now();
             if (!self->at_capacity)
                 proto_log_warning("event=at_capacity connections=%zu capacity=%zu nofile=%" PRIu64
                                   " agency=%s note=\"refusing new sessions until some end; "
@@ -851,6 +868,26 @@ static void s_zap_handle(broker_server_t *self)
         zmq_msg_close(&frames[i]);
 }
 
+//  The connection of a session closed (the agent left, or its network went):
+//  the session ends now rather than after three silent heartbeats, and its
+//  memory goes with it. Its unacknowledged pushes stay in the mailbox.
+//  A descriptor is reused only after libzmq reported it closed, and ZAP
+//  reads every monitor event before a new connection can send anything,
+//  so the session found here is the one that had this connection.
+static void s_peer_closed(broker_server_t *self, int fd)
+{
+    for (size_t i = 0; i < self->npeers; i++) {
+        s_peer_t *p = self->peers[i];
+        if (p->dead || p->fd != fd)
+            continue;
+        proto_log_info("event=disconnected agency=%s reason=closed in_flight=%u", p->agency,
+                       p->nflight);
+        if (p->state == S_READY)
+            s_audit(self, BROKER_AUDIT_DISCONNECTED, p->agency, NULL, "closed", NULL);
+        p->dead = true;
+    }
+}
+
 //  Handshakes that never reach ZAP, seen only by the socket monitor: a peer
 //  without CURVE fails the ZMTP mechanism check before any ZAP request, and
 //  one that hangs up first (it saw our greeting and left; its reset can
@@ -887,17 +924,15 @@ static void s_monitor_event(broker_server_t *self, uint16_t id, uint32_t value, 
                        " note=\"the peer gave up waiting; not a refusal\"",
                        len, (const char *) zmq_msg_data(address), age);
     }
-    if (id == ZMQ_EVENT_DISCONNECTED && self->at_capacity && !broker_conns_full(self->conns)) {
-        self->at_capacity = false;
-        proto_log_info("event=below_capacity connections=%zu capacity=%zu refused=%" PRIu64,
-                       broker_conns_open(self->conns), broker_conns_capacity(self->conns),
-                       self->capacity_refused);
-    }
+    if (id == ZMQ_EVENT_DISCONNECTED)
+        s_peer_closed(self, (int) value);
 }
 
-static void s_monitor_handle(broker_server_t *self)
+//  Take up to DRAIN_LIMIT monitor events; returns how many.
+static int s_monitor_handle(broker_server_t *self)
 {
-    for (int taken = 0; taken < DRAIN_LIMIT; taken++) {
+    int taken = 0;
+    for (; taken < DRAIN_LIMIT; taken++) {
         zmq_msg_t event, address;
         zmq_msg_init(&event);
         zmq_msg_init(&address);
@@ -913,8 +948,9 @@ static void s_monitor_handle(broker_server_t *self)
         zmq_msg_close(&event);
         zmq_msg_close(&address);
         if (!got)
-            return;
+            break;
     }
+    return taken;
 }
 
 // ---------------------------------------------------------------------------
@@ -1482,6 +1518,8 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
         if (!user || proto_agency_code_check(user, strlen(user)) != PROTO_OK)
             return false; // cannot happen behind ZAP; never trust it anyway
         p = s_peer_new(self, zmq_msg_data(rid), zmq_msg_size(rid), user);
+        if (p)
+            p->fd = zmq_msg_get(&job->frames[0], ZMQ_SRCFD);
         if (!p)
             return false;
     }
@@ -1939,6 +1977,18 @@ static void s_retire(broker_server_t *self, uint64_t now)
         proto_log_info("event=purged documents=%zu", purge.count);
 }
 
+//  Sessions that ended leave their memory in malloc's free lists, and
+//  glibc gives the top of the heap back only: after a thousand agencies
+//  came and went the broker would keep their peak. Once sessions have
+//  ended, at most once a second, the free pages go back to the system.
+static void s_trim(broker_server_t *self)
+{
+    if (self->reaped) {
+        self->reaped = 0;
+        malloc_trim(0);
+    }
+}
+
 // ---------------------------------------------------------------------------
 //  Life cycle
 
@@ -2184,6 +2234,7 @@ int broker_server_run(broker_server_t *self)
                 self->this_minute_base[i] = counts[i];
             }
             s_refused_minute(self);
+            s_capacity_minute(self, now);
             self->minute_mark = now;
         }
         if (now >= self->next_heartbeat) {
@@ -2194,6 +2245,7 @@ int broker_server_run(broker_server_t *self)
             s_expire(self, now);
             s_retire(self, now);
             s_repush_stale(self, now);
+            s_trim(self);
             self->next_expiry = now + EXPIRY_INTERVAL;
         }
         if (s_commit_due(self))

@@ -59,6 +59,7 @@ typedef struct {
     uint32_t errors; // undecodable messages in a row
     bool dirty;      // may have something new to push
     bool dir_deltas; // its agent applies DIRECTORY_DELTA
+    int fd;          // its connection's descriptor (ZMQ_SRCFD), -1 if unknown
     bool dead;       // to be reaped at the end of the loop turn
 } s_peer_t;
 
@@ -104,6 +105,8 @@ struct broker_server {
     uint64_t capacity_refused;                   // sessions refused: no room
     uint64_t handshake_timeouts;                 // handshakes abandoned after a long wait
     bool at_capacity;                            // refusing for lack of room since it was logged
+    uint64_t capacity_refused_at;                // ms of the last such refusal
+    size_t reaped;                               // sessions freed since memory was last trimmed
     uint64_t started;                            // ms
     //  Durations of the last COMMIT_RING durable commits, in µs, for status.
     uint32_t commit_us[COMMIT_RING];
