@@ -34,7 +34,7 @@
 //  A handshake that fails without detail this long after the connection
 //  was accepted was abandoned by a peer that waited (the agent's handshake
 //  limit is 5 s), not refused.
-#define BROKER_CONNS_SLOW_MS 1000
+#define BROKER_CONNS_SLOW_MS 3000
 
 //  The monitor events broker_conns_event needs.
 #define BROKER_CONNS_EVENTS                                                                        \

@@ -25,6 +25,7 @@
 
     Usage: test_broker_scale TRUC_BROKER TRUC_KEYS TRUC_ADMIN [TEST_NAME]
 */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -36,7 +37,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -543,6 +546,71 @@ static void test_capacity(void **state)
     th_pass(env);
 }
 
+//  A TCP connection to the broker that sends the start of a ZMTP greeting
+//  (CURVE, as an agent's does) and hangs up after hold_ms.
+static void s_tcp_hang_up(th_env_t *env, int hold_ms)
+{
+    char host[64];
+    int port = 0;
+    th_check(sscanf(env->endpoint, "tcp://%63[^:]:%d", host, &port) == 2, "endpoint %s",
+             env->endpoint);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    th_check(fd >= 0, "socket: %s", strerror(errno));
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t) port);
+    th_check(inet_pton(AF_INET, host, &sa.sin_addr) == 1 &&
+                 connect(fd, (struct sockaddr *) &sa, sizeof sa) == 0,
+             "connect: %s", strerror(errno));
+    uint8_t greeting[12] = { 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0x7f, 3, 0 };
+    th_check(send(fd, greeting, sizeof greeting, MSG_NOSIGNAL) == (ssize_t) sizeof greeting,
+             "send: %s", strerror(errno));
+    if (hold_ms)
+        th_sleep_ms(hold_ms); // the peer that waits: what is tested, not a wait for a result
+    close(fd);
+}
+
+static bool s_status_reaches(th_env_t *env, const char *key, uint64_t want)
+{
+    uint64_t deadline = s_mono_ms() + S_WAIT_MS;
+    while (s_status(env, key) < want && s_mono_ms() < deadline)
+        th_sleep_ms(50);
+    return s_status(env, key) == want;
+}
+
+//  A peer that hangs up in the middle of the handshake at once is refused
+//  (counted and audited, as before); one that hangs up after waiting
+//  longer than BROKER_CONNS_SLOW_MS gave up on a busy broker: counted as a
+//  handshake timeout, not as a refusal.
+static void test_handshake_timeout(void **state)
+{
+    th_env_t *env = *state;
+    th_broker_start(env, NULL);
+    s_tcp_hang_up(env, 0);
+    th_check(s_status_reaches(env, "refused_handshakes", 1),
+             "a peer that hung up at once: %" PRIu64 " refused handshakes, expected 1",
+             s_status(env, "refused_handshakes"));
+    s_tcp_hang_up(env, 4000);
+    th_check(s_status_reaches(env, "handshake_timeouts", 1),
+             "a peer that gave up after 4 s: %" PRIu64 " handshake timeouts, expected 1",
+             s_status(env, "handshake_timeouts"));
+    th_check(s_status(env, "refused_handshakes") == 1,
+             "a peer that gave up after 4 s was counted as refused");
+    //  Both in the log, only the refusal in the audit chain.
+    th_soft(env, s_log_count(env, "event=handshake_timeout") == 1,
+            "no event=handshake_timeout in the log");
+    th_json_t *json = th_admin_json(env, (const char *const[]){ "audit", "show", NULL }, 0);
+    int refused = 0;
+    for (size_t i = 0; json->type == TH_JSON_ARRAY && i < json->count; i++)
+        refused += strcmp(th_json_text(json->items[i], "event"), "refused") == 0;
+    th_json_free(&json);
+    th_soft(env, refused == 1, "%d refused entries in the audit chain, expected 1", refused);
+    th_soft_done(env);
+    th_broker_stop(env);
+    th_pass(env);
+}
+
 #define S_TEST(f) cmocka_unit_test_setup_teardown(f, th_setup, th_teardown)
 
 int main(int argc, char **argv)
@@ -557,7 +625,8 @@ int main(int argc, char **argv)
     if (sodium_init() < 0)
         return 2;
     signal(SIGPIPE, SIG_IGN);
-    const struct CMUnitTest tests[] = { S_TEST(test_scale), S_TEST(test_capacity) };
+    const struct CMUnitTest tests[] = { S_TEST(test_scale), S_TEST(test_capacity),
+                                        S_TEST(test_handshake_timeout) };
     return th_run_tests("test_broker_scale", "truc-broker at a province's scale", tests,
                         sizeof tests / sizeof tests[0], argc > 4 ? argv[4] : NULL);
 }
