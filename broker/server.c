@@ -1518,10 +1518,9 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
         if (!user || proto_agency_code_check(user, strlen(user)) != PROTO_OK)
             return false; // cannot happen behind ZAP; never trust it anyway
         p = s_peer_new(self, zmq_msg_data(rid), zmq_msg_size(rid), user);
-        if (p)
-            p->fd = zmq_msg_get(&job->frames[0], ZMQ_SRCFD);
         if (!p)
             return false;
+        p->fd = zmq_msg_get(&job->frames[0], ZMQ_SRCFD);
     }
     if (p->dead)
         return false;
@@ -2126,6 +2125,12 @@ broker_server_t *broker_server_new(const broker_config_t *config, char *errbuf, 
     zmq_setsockopt(self->router, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(self->router, ZMQ_BACKLOG, &backlog, sizeof backlog);
     self->monitor = zmq_socket(self->ctx, ZMQ_PAIR);
+    //  Every connection accepted and closed is an event: room for a
+    //  province connecting at once, so libzmq's I/O thread never waits for
+    //  the loop to read them.
+    int monitor_hwm = 20000;
+    if (self->monitor)
+        zmq_setsockopt(self->monitor, ZMQ_RCVHWM, &monitor_hwm, sizeof monitor_hwm);
     if (!self->monitor ||
         zmq_socket_monitor(self->router, "inproc://truc-monitor",
                            ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | BROKER_CONNS_EVENTS) != 0 ||

@@ -52,7 +52,8 @@ static int s_teardown(void **state)
 //  Agency i of the test: codes sort in i order.
 static void s_code(int i, char out[16])
 {
-    snprintf(out, 16, "000.%02d.%02d.H01", i / 99, i % 99 + 1);
+    snprintf(out, 16, "000.%02u.%02u.H01", (unsigned) (i / 99) % 100u,
+             (unsigned) (i % 99 + 1) % 100u);
 }
 
 static s_snap_t *s_snap(uint64_t serial, int n)

@@ -57,14 +57,23 @@
 #define S_WAIT_MS       120000 // for what must happen to all sessions
 #define S_PRLIMIT       "/usr/bin/prlimit"
 
+//  AddressSanitizer's allocator keeps freed blocks in a quarantine and
+//  returns memory on its own schedule (malloc_trim does nothing there): the
+//  memory figures are printed, but checked only loosely, and the memory
+//  given back not at all.
+#if defined(__SANITIZE_ADDRESS__)
+#define S_ASAN 1
+#else
+#define S_ASAN 0
+#endif
+
 //  The province: agencies beyond the harness's eight, one session each.
 typedef struct {
     int n;
     proto_identity_t *id[S_MAX_SESSIONS];
     char code[S_MAX_SESSIONS][PROTO_AGENCY_CODE_LEN + 1];
     truc_client_t *c[S_MAX_SESSIONS];
-    bool ready[S_MAX_SESSIONS]; // got READY from s_fleet_hello
-    void *ctx;                  // one context, one I/O thread, for every session
+    void *ctx; // one context, one I/O thread, for every session
 } s_fleet_t;
 
 static int s_sessions(void)
@@ -95,7 +104,8 @@ static void s_fleet_make(th_env_t *env, s_fleet_t *f, int n)
     th_check(getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > (rlim_t) n + 200,
              "this test needs %d open files", n + 200);
     for (int i = 0; i < n; i++) {
-        snprintf(f->code[i], sizeof f->code[i], "000.%02d.%02d.H02", i / 99, i % 99 + 1);
+        snprintf(f->code[i], sizeof f->code[i], "000.%02u.%02u.H02", (unsigned) (i / 99) % 100u,
+                 (unsigned) (i % 99 + 1) % 100u);
         f->id[i] = proto_identity_generate(PROTO_ROLE_AGENCY, f->code[i]);
         th_check(f->id[i] != NULL, "proto_identity_generate");
         proto_directory_entry_t e;
@@ -152,7 +162,6 @@ static int s_fleet_hello(s_fleet_t *f, int from, int to, int timeout_ms, bool qu
         if (!f->c[i])
             continue;
         proto_err_t rc = truc_client_hello(f->c[i], timeout_ms, NULL);
-        f->ready[i] = rc == PROTO_OK;
         if (rc == PROTO_OK)
             ready++;
         else if (!quiet)
@@ -368,7 +377,7 @@ static void test_scale(void **state)
     //  Before, every session queued its own copy of the directory.
     long grown_kb = hwm_changed - hwm_connected;
     long copies_kb = (long) (whole_bytes * (size_t) n / 1024);
-    th_soft(env, grown_kb < copies_kb / 4,
+    th_soft(env, grown_kb < copies_kb / (S_ASAN ? 2 : 4),
             "peak memory grew by %ld kB for the change; %d copies of the directory are %ld kB",
             grown_kb, n, copies_kb);
     //  Not a speed test: only a loop stuck for good fails it.
@@ -417,7 +426,7 @@ static void test_scale(void **state)
     //  end; it is allowed one per-session tenth of a directory.
     long allowed_kb = 4096 + (long) (whole_bytes * (size_t) n / 10240);
     long rss_left = th_proc_kb(env->pid, "VmRSS");
-    while (rss_left > rss_base + allowed_kb && s_mono_ms() < deadline) {
+    while (!S_ASAN && rss_left > rss_base + allowed_kb && s_mono_ms() < deadline) {
         th_sleep_ms(200);
         rss_left = th_proc_kb(env->pid, "VmRSS");
     }
@@ -430,7 +439,7 @@ static void test_scale(void **state)
         "the change; after the restart %ld kB with %d, %ld kB after all left\n",
         n, whole_bytes, delta_bytes, connect_ms, change_ms, reconnect_ms, probe.worst_ms,
         probe.rounds, rss_base, rss_connected, n, grown_kb, rss_restarted, n - 1, rss_left);
-    th_soft(env, rss_left <= rss_base_restarted + allowed_kb,
+    th_soft(env, S_ASAN || rss_left <= rss_base_restarted + allowed_kb,
             "after all %d sessions left the broker holds %ld kB, %ld kB more than empty "
             "(allowed %ld)",
             n - 1, rss_left, rss_left - rss_base_restarted, allowed_kb);
@@ -496,13 +505,20 @@ static void test_capacity(void **state)
     th_soft(env, s_log_count(env, "event=capacity connections=86 nofile=160") == 1,
             "no log line gives the capacity");
 
-    //  More sessions than fit: the first ones in get READY, the others are
-    //  refused at the handshake and keep trying.
-    s_fleet_open(env, f, 0, f->n);
-    int ready = s_fleet_hello(f, 0, f->n, 3000, true);
-    th_check(ready <= (int) capacity && ready >= (int) capacity - extra,
-             "%d sessions got READY with a capacity of %" PRIu64, ready, capacity);
-    th_soft(env, s_status(env, "capacity_refused") > 0, "no refusal counted");
+    //  As many sessions as fit, all at once: every one gets in.
+    int fit = (int) capacity;
+    s_fleet_open(env, f, 0, fit);
+    int ready = s_fleet_hello(f, 0, fit, S_WAIT_MS, false);
+    th_check(ready == fit, "%d of %d sessions got READY with a capacity of %d", ready, fit, fit);
+    //  More: refused at the handshake, counted, and they keep trying.
+    s_fleet_open(env, f, fit, f->n);
+    int extra_ready = s_fleet_hello(f, fit, f->n, 100, true);
+    uint64_t deadline = s_mono_ms() + S_WAIT_MS;
+    while (s_status(env, "capacity_refused") < (uint64_t) extra && s_mono_ms() < deadline)
+        th_sleep_ms(50);
+    th_soft(env, s_status(env, "capacity_refused") >= (uint64_t) extra,
+            "%" PRIu64 " refusals counted for %d sessions beyond the capacity",
+            s_status(env, "capacity_refused"), extra);
     th_soft(env, s_status(env, "refused_handshakes") == 0,
             "refusals for lack of room counted as refused handshakes");
     //  Refused, retried and refused again: the broker does not spin.
@@ -513,33 +529,30 @@ static void test_capacity(void **state)
     uint64_t wall_ms = s_mono_ms() - t0;
     th_soft(env, cpu_ms * 2 < (long) wall_ms,
             "the broker used %ld ms of CPU in %" PRIu64 " ms at capacity", cpu_ms, wall_ms);
+    for (int i = fit; i < f->n; i++) {
+        proto_msg_t *msg = NULL;
+        extra_ready += truc_client_recv_kind(f->c[i], PROTO_KIND_READY, 0, &msg, NULL) == PROTO_OK;
+        proto_msg_destroy(&msg);
+    }
+    th_soft(env, extra_ready == 0, "%d sessions beyond the capacity got READY", extra_ready);
     th_soft(env, s_log_count(env, "event=at_capacity") == 1,
             "%d at_capacity log lines, expected one", s_log_count(env, "event=at_capacity"));
 
     //  Sessions that got in leave; those waiting get in: the HELLO they
     //  queued goes out on the first connection the broker admits.
-    int waiting[S_MAX_SESSIONS], nwaiting = 0, left = 0, late = 0;
-    for (int i = 0; i < f->n; i++)
-        if (!f->ready[i])
-            waiting[nwaiting++] = i;
-    for (int i = 0; i < f->n && left < nwaiting; i++) {
-        if (f->ready[i]) {
-            truc_client_destroy(&f->c[i]);
-            left++;
-        }
-    }
-    for (int k = 0; k < nwaiting; k++) {
+    s_fleet_close(f, 0, extra);
+    int nwaiting = f->n - fit, late = 0;
+    for (int i = fit; i < f->n; i++) {
         proto_msg_t *msg = NULL;
-        proto_err_t rc =
-            truc_client_recv_kind(f->c[waiting[k]], PROTO_KIND_READY, S_WAIT_MS, &msg, NULL);
+        late += truc_client_recv_kind(f->c[i], PROTO_KIND_READY, S_WAIT_MS, &msg, NULL) == PROTO_OK;
         proto_msg_destroy(&msg);
-        late += rc == PROTO_OK;
     }
     th_soft(env, late == nwaiting, "%d of %d refused sessions got in once others left", late,
             nwaiting);
-    print_message("capacity: %" PRIu64 " of nofile 160; %d of %d sessions in at first, %" PRIu64
-                  " refusals, %ld ms CPU in %" PRIu64 " ms at capacity; %d got in later\n",
-                  capacity, ready, f->n, s_status(env, "capacity_refused"), cpu_ms, wall_ms, late);
+    print_message("capacity: %" PRIu64 " of nofile 160; %d sessions in, %d refused (%" PRIu64
+                  " refusals), %ld ms CPU in %" PRIu64 " ms at capacity; %d got in later\n",
+                  capacity, ready, nwaiting, s_status(env, "capacity_refused"), cpu_ms, wall_ms,
+                  late);
     s_fleet_free(f);
     th_soft_done(env);
     th_broker_stop(env);
@@ -625,6 +638,14 @@ int main(int argc, char **argv)
     if (sodium_init() < 0)
         return 2;
     signal(SIGPIPE, SIG_IGN);
+    //  Memory is measured: under AddressSanitizer the brokers keep a small
+    //  quarantine and give freed memory back often (as in test_hostile.c).
+    const char *asan = getenv("ASAN_OPTIONS");
+    char options[1024];
+    snprintf(options, sizeof options,
+             "%s%squarantine_size_mb=4:allocator_release_to_os_interval_ms=100", asan ? asan : "",
+             asan && *asan ? ":" : "");
+    setenv("ASAN_OPTIONS", options, 1);
     const struct CMUnitTest tests[] = { S_TEST(test_scale), S_TEST(test_capacity),
                                         S_TEST(test_handshake_timeout) };
     return th_run_tests("test_broker_scale", "truc-broker at a province's scale", tests,
