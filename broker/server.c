@@ -99,10 +99,12 @@ static s_peer_t *s_peer_new(broker_server_t *self, const void *rid, size_t len, 
     s_peer_t *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
+    //  Room for a small window; HELLO and CREDIT grow it to the window
+    //  granted (s_flight_reserve), so a session costs what its agent asks
+    //  for, not what max_window would allow.
     p->nslots = 16;
-    while (p->nslots < 2 * self->config->max_window)
-        p->nslots *= 2;
-    p->flight = calloc(self->config->max_window, sizeof *p->flight);
+    p->flight_cap = 8;
+    p->flight = calloc(p->flight_cap, sizeof *p->flight);
     p->slots = calloc(p->nslots, sizeof *p->slots);
     if (!p->flight || !p->slots) {
         s_peer_free(p);
@@ -214,6 +216,34 @@ static void s_flight_remove(s_peer_t *p, bool is_mid, uint64_t mid, const proto_
         p->flight[index - 1] = *moved;
     }
     p->dirty = true;
+}
+
+//  Make room for window pushes in flight (the arrays only grow, so what is
+//  in flight always fits). Returns the window there is room for: window,
+//  or the room there was if memory ran out.
+static uint32_t s_flight_reserve(s_peer_t *p, uint32_t window)
+{
+    if (window <= p->flight_cap)
+        return window;
+    uint32_t nslots = p->nslots;
+    while (nslots < 2 * window)
+        nslots *= 2;
+    s_flight_t *flight = realloc(p->flight, window * sizeof *flight);
+    if (!flight)
+        return p->flight_cap;
+    p->flight = flight;
+    uint32_t *slots = calloc(nslots, sizeof *slots);
+    if (!slots)
+        return p->flight_cap;
+    free(p->slots);
+    p->slots = slots;
+    p->nslots = nslots;
+    p->flight_cap = window;
+    for (uint32_t i = 0; i < p->nflight; i++) {
+        const s_flight_t *f = &p->flight[i];
+        p->slots[s_flight_slot(p, f->is_mid, f->mid, &f->id)] = i + 1;
+    }
+    return window;
 }
 
 // ---------------------------------------------------------------------------
@@ -988,8 +1018,9 @@ static void s_on_hello(broker_server_t *self, s_peer_t *p, zmq_msg_t *body)
             s_send_error(self, old, PROTO_ERR_UNEXPECTED,
                          "a newer session of this agency replaced this one", NULL, true);
         p->state = S_READY;
-        p->window = hello->window < self->config->max_window ? hello->window
-                                                             : (uint32_t) self->config->max_window;
+        p->window = s_flight_reserve(p, hello->window < self->config->max_window
+                                            ? hello->window
+                                            : (uint32_t) self->config->max_window);
         p->dirty = true;
         p->dir_deltas = hello->dir_deltas;
         proto_msg_t ready;
@@ -1028,8 +1059,8 @@ static void s_on_session(broker_server_t *self, s_peer_t *p, int kind, zmq_msg_t
     p->errors = 0;
     if (kind == PROTO_KIND_CREDIT) {
         uint32_t window = msg->u.credit.window;
-        p->window =
-            window < self->config->max_window ? window : (uint32_t) self->config->max_window;
+        p->window = s_flight_reserve(
+            p, window < self->config->max_window ? window : (uint32_t) self->config->max_window);
         p->dirty = true;
     } else if (kind == PROTO_KIND_ACK) {
         if (s_begin(self) == PROTO_OK) {

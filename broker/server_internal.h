@@ -50,7 +50,8 @@ typedef struct {
     uint8_t sign_pk[PROTO_KEY_LEN]; // the agency's key when it connected
     s_peer_state_t state;
     uint32_t window;
-    s_flight_t *flight; // unacknowledged pushes, at most window
+    s_flight_t *flight;  // unacknowledged pushes, at most window
+    uint32_t flight_cap; // entries allocated: the largest window granted so far
     uint32_t nflight;
     uint32_t *slots;      // hash index into flight: index + 1, 0 = empty
     uint32_t nslots;      // a power of two, at least twice the most pushes

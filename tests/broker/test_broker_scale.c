@@ -624,6 +624,105 @@ static void test_handshake_timeout(void **state)
     th_pass(env);
 }
 
+//  Submit n documents from A to B and require ACCEPTED for each.
+static void s_submit_to_b(th_env_t *env, truc_client_t *a, truc_doc_t **docs, int n)
+{
+    const char *to[] = { th_code(TH_B) };
+    uint8_t bytes[200];
+    truc_att_t att = { "cong-van.pdf", "application/pdf", bytes, sizeof bytes };
+    for (int i = 0; i < n; i++) {
+        randombytes_buf(bytes, sizeof bytes);
+        docs[i] = truc_doc_build(env->agency[TH_A], to, 1, "Công văn", "Công văn",
+                                 PROTO_URGENCY_NORMAL, &att, 1);
+        th_check(docs[i] && truc_client_submit(a, docs[i]) == PROTO_OK, "submit %d", i);
+    }
+    //  One ACCEPTED bundle may answer several documents.
+    int accepted = 0;
+    while (accepted < n) {
+        proto_msg_t *msg = NULL;
+        proto_err_t rc = truc_client_recv_kind(a, PROTO_KIND_ACCEPTED, S_WAIT_MS, &msg, NULL);
+        th_check(rc == PROTO_OK, "%d of %d documents accepted: %s", accepted, n, proto_errname(rc));
+        for (int i = 0; i < n; i++)
+            accepted += truc_receipts_find(msg, truc_doc_id(docs[i])) != NULL;
+        proto_msg_destroy(&msg);
+    }
+}
+
+//  Take n DELIVER messages on b.
+static void s_take(truc_client_t *b, proto_msg_t **msgs, truc_frames_t **frames, int n)
+{
+    for (int i = 0; i < n; i++) {
+        proto_err_t rc =
+            truc_client_recv_kind(b, PROTO_KIND_DELIVER, S_WAIT_MS, &msgs[i], &frames[i]);
+        th_check(rc == PROTO_OK, "DELIVER %d of %d: %s", i + 1, n, proto_errname(rc));
+    }
+}
+
+//  Every document of docs arrived exactly once among the n messages.
+static void s_each_once(truc_doc_t *const *docs, proto_msg_t *const *msgs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int seen = 0;
+        for (int j = 0; j < n; j++)
+            seen += memcmp(msgs[j]->u.document.doc.id.bytes, truc_doc_id(docs[i])->bytes,
+                           PROTO_ID_LEN) == 0;
+        th_check(seen == 1, "document %d pushed %d times", i, seen);
+    }
+}
+
+static void s_none(truc_client_t *b, const char *what)
+{
+    proto_msg_t *msg = NULL;
+    proto_err_t rc = truc_client_recv_kind(b, PROTO_KIND_DELIVER, TH_QUIET_MS, &msg, NULL);
+    proto_msg_destroy(&msg);
+    th_check(rc == PROTO_ERR_TIMEOUT, "%s: one DELIVER too many", what);
+}
+
+//  A session's in-flight set is sized to the window its agent asked for and
+//  grows with CREDIT while pushes are in flight: every push is still found
+//  when it is acknowledged, and the window is whole again afterwards.
+static void test_window_growth(void **state)
+{
+    th_env_t *env = *state;
+    th_broker_start(env, NULL);
+    truc_client_t *a = th_connect(env, TH_A, 64, NULL);
+    truc_client_t *b = th_connect(env, TH_B, 4, NULL);
+    enum { N = 40 };
+    truc_doc_t *docs[2 * N];
+    proto_msg_t *msgs[N];
+    truc_frames_t *frames[N];
+    s_submit_to_b(env, a, docs, N);
+    s_take(b, msgs, frames, 4);
+    s_none(b, "window 4");
+    th_check(truc_client_credit(b, N) == PROTO_OK, "CREDIT");
+    s_take(b, msgs + 4, frames + 4, N - 4);
+    s_none(b, "window 40, all pushed");
+    s_each_once(docs, msgs, N);
+    proto_err_t rc = truc_client_ack_deliveries(b, env->dir, (const proto_msg_t *const *) msgs,
+                                                (const truc_frames_t *const *) frames, N);
+    th_check(rc == PROTO_OK, "DELIVERED: %s", proto_errname(rc));
+    for (int i = 0; i < N; i++) {
+        proto_msg_destroy(&msgs[i]);
+        truc_frames_destroy(&frames[i]);
+    }
+    //  Had an acknowledged push stayed in flight, the window would not
+    //  take forty more.
+    s_submit_to_b(env, a, docs + N, N);
+    s_take(b, msgs, frames, N);
+    s_each_once(docs + N, msgs, N);
+    rc = truc_client_ack_deliveries(b, env->dir, (const proto_msg_t *const *) msgs,
+                                    (const truc_frames_t *const *) frames, N);
+    th_check(rc == PROTO_OK, "DELIVERED: %s", proto_errname(rc));
+    for (int i = 0; i < N; i++) {
+        proto_msg_destroy(&msgs[i]);
+        truc_frames_destroy(&frames[i]);
+    }
+    for (int i = 0; i < 2 * N; i++)
+        truc_doc_destroy(&docs[i]);
+    th_broker_stop(env);
+    th_pass(env);
+}
+
 #define S_TEST(f) cmocka_unit_test_setup_teardown(f, th_setup, th_teardown)
 
 int main(int argc, char **argv)
@@ -647,7 +746,8 @@ int main(int argc, char **argv)
              asan && *asan ? ":" : "");
     setenv("ASAN_OPTIONS", options, 1);
     const struct CMUnitTest tests[] = { S_TEST(test_scale), S_TEST(test_capacity),
-                                        S_TEST(test_handshake_timeout) };
+                                        S_TEST(test_handshake_timeout),
+                                        S_TEST(test_window_growth) };
     return th_run_tests("test_broker_scale", "truc-broker at a province's scale", tests,
                         sizeof tests / sizeof tests[0], argc > 4 ? argv[4] : NULL);
 }
