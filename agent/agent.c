@@ -330,7 +330,7 @@ static void s_hello(agent_t *self)
     msg.u.hello.software = "truc-agent/" TRUC_VERSION;
     msg.u.hello.dir_serial = self->directory ? self->directory->u.directory.serial : 0;
     msg.u.hello.window = (uint32_t) self->config->window;
-    msg.u.hello.dir_deltas = !self->dir_whole;
+    msg.u.hello.dir_deltas = !self->dir_whole && !self->no_dir_deltas;
     if (s_send_msg(self, &msg)) {
         self->state = A_HELLO;
         self->state_since = agent_now();
@@ -1101,6 +1101,11 @@ static void s_on_broker_message(agent_t *self, zmq_msg_t *frames, size_t nframes
                           proto_errname((proto_err_t) e->code), e->fatal ? "yes" : "no",
                           e->message);
         snprintf(self->last_error, sizeof self->last_error, "%s", text);
+        //  A broker from before directory deltas refuses the field: ask
+        //  for whole directories from now on, as agents did before.
+        if (self->state == A_HELLO && e->code == PROTO_ERR_UNKNOWN_FIELD &&
+            strstr(e->message, "dir_deltas"))
+            self->no_dir_deltas = true;
         if (e->fatal)
             s_reset(self, text);
         break;

@@ -1228,6 +1228,22 @@ static void test_directory_delta(void **state)
     ah_agent_stop(b);
     ah_agent_start(b);
     s_fake_session(env, &f, 4, true, "after a restart");
+    //  A broker from before deltas refuses the field (ERR_UNKNOWN_FIELD,
+    //  fatal): the agent connects again without it.
+    ah_agent_stop(b);
+    ah_agent_start(b);
+    proto_msg_t *hello = s_fake_recv(&f, PROTO_KIND_HELLO);
+    bool asked = hello->u.hello.dir_deltas;
+    proto_msg_destroy(&hello);
+    th_check(asked, "HELLO after a restart without dir_deltas");
+    proto_msg_t error;
+    memset(&error, 0, sizeof error);
+    error.kind = PROTO_KIND_ERROR;
+    error.u.error = (proto_error_t){ .code = PROTO_ERR_UNKNOWN_FIELD,
+                                     .message = "dir_deltas: unknown field",
+                                     .fatal = true };
+    s_fake_send(&f, &error, NULL, NULL, 0);
+    s_fake_session(env, &f, 4, false, "after an older broker refused dir_deltas");
     ah_agent_stop(b);
 }
 
