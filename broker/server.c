@@ -717,23 +717,14 @@ void broker_commit(broker_server_t *self)
 // ---------------------------------------------------------------------------
 //  Directory
 
-//  Sign the snapshot (and the delta from the one before) once; every
-//  session then gets a reference to the same bytes.
-static proto_err_t s_directory_snapshot(broker_server_t *self)
+static void s_directory_signed(broker_server_t *self)
 {
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    proto_err_t rc = broker_dirpush_update(self->dirpush, self->directory, self->identity, s_now());
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    int64_t us = (int64_t) (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
-    if (!rc)
-        proto_log_info("event=directory_signed serial=%" PRIu64 " agencies=%zu bytes=%zu "
-                       "delta_from=%" PRIu64 " delta_bytes=%zu us=%" PRId64,
-                       broker_dirpush_serial(self->dirpush), proto_directory_count(self->directory),
-                       broker_dirpush_snapshot_size(self->dirpush),
-                       broker_dirpush_delta_base(self->dirpush),
-                       broker_dirpush_delta_size(self->dirpush), us);
-    return rc;
+    proto_log_info(
+        "event=directory_signed serial=%" PRIu64 " agencies=%zu bytes=%zu "
+        "delta_from=%" PRIu64 " delta_bytes=%zu us=%" PRIu64,
+        broker_dirpush_serial(self->dirpush), proto_directory_count(self->directory),
+        broker_dirpush_snapshot_size(self->dirpush), broker_dirpush_delta_base(self->dirpush),
+        broker_dirpush_delta_size(self->dirpush), broker_dirpush_build_us(self->dirpush));
 }
 
 //  What the session needs to hold the current directory, given the serial
@@ -770,9 +761,9 @@ void broker_directory_reload(broker_server_t *self)
         return;
     }
     proto_directory_t *old = self->directory;
-    uint64_t before = broker_dirpush_serial(self->dirpush);
     self->directory = fresh;
-    if (s_directory_snapshot(self) != PROTO_OK) {
+    //  Signed and encoded off the loop; s_directory_built sends it.
+    if (broker_dirpush_start(self->dirpush, self->directory, s_now()) != PROTO_OK) {
         proto_log_error("event=directory_reload_failed error=snapshot");
         self->directory = old;
         proto_directory_destroy(&fresh);
@@ -798,11 +789,31 @@ void broker_directory_reload(broker_server_t *self)
             s_send_error(self, p, PROTO_ERR_NOT_AUTHENTICATED,
                          "this agency's key changed: connect again with the new key", NULL, true);
             s_audit(self, BROKER_AUDIT_DISCONNECTED, p->agency, NULL, "key changed", NULL);
-        } else if (p->state == S_READY) {
-            //  Every session holds the snapshot before this one. Under the
-            //  same serial it could not tell them apart: it gets the whole.
-            s_send_directory(self, p, before == broker_dirpush_serial(self->dirpush) ? 0 : before);
         }
+    }
+}
+
+//  The worker signed the directory: every session in READY holds the
+//  snapshot before it, and gets the delta or the whole. Under the same
+//  serial a session could not tell them apart: it gets the whole.
+static void s_directory_built(broker_server_t *self)
+{
+    uint64_t before = 0;
+    proto_err_t rc = broker_dirpush_done(self->dirpush, &before);
+    if (rc == PROTO_ERR_BUSY)
+        return;
+    if (rc) {
+        proto_log_error("event=directory_sign_failed error=%s note=\"agents keep the snapshot "
+                        "before; the next change signs again\"",
+                        proto_errname(rc));
+        return;
+    }
+    s_directory_signed(self);
+    uint64_t held = before == broker_dirpush_serial(self->dirpush) ? 0 : before;
+    for (size_t i = 0; i < self->npeers; i++) {
+        s_peer_t *p = self->peers[i];
+        if (!p->dead && p->state == S_READY)
+            s_send_directory(self, p, held);
     }
 }
 
@@ -2074,11 +2085,6 @@ broker_server_t *broker_server_new(const broker_config_t *config, char *errbuf, 
     self->backup_pipe[0] = self->backup_pipe[1] = -1;
     self->started = s_now();
     self->minute_mark = self->started;
-    self->dirpush = broker_dirpush_new();
-    if (!self->dirpush) {
-        snprintf(errbuf, errlen, "out of memory");
-        goto fail;
-    }
 
     //  The identity: refuse a key file others can read, and say how to fix it.
     char *passphrase = NULL;
@@ -2116,10 +2122,13 @@ broker_server_t *broker_server_new(const broker_config_t *config, char *errbuf, 
                  proto_strerror(rc), *err ? ": " : "", err);
         goto fail;
     }
-    if (s_directory_snapshot(self) != PROTO_OK) {
+    self->dirpush = broker_dirpush_new(self->identity);
+    if (!self->dirpush ||
+        broker_dirpush_update(self->dirpush, self->directory, s_now()) != PROTO_OK) {
         snprintf(errbuf, errlen, "cannot sign the directory snapshot");
         goto fail;
     }
+    s_directory_signed(self);
     self->store = broker_store_open(config->data_dir, config->map_size, errbuf, errlen);
     if (!self->store)
         goto fail;
@@ -2243,8 +2252,9 @@ int broker_server_run(broker_server_t *self)
             { self->admin, 0, (short) (self->backup_running ? 0 : ZMQ_POLLIN), 0 },
             { NULL, self->backup_pipe[0], ZMQ_POLLIN, 0 },
             { self->monitor, 0, ZMQ_POLLIN, 0 },
+            { NULL, broker_dirpush_fd(self->dirpush), ZMQ_POLLIN, 0 },
         };
-        if (zmq_poll(items, 7, timeout) < 0 && zmq_errno() != EINTR) {
+        if (zmq_poll(items, 8, timeout) < 0 && zmq_errno() != EINTR) {
             proto_log_error("event=poll_failed error=\"%s\"", zmq_strerror(zmq_errno()));
             break;
         }
@@ -2254,6 +2264,8 @@ int broker_server_run(broker_server_t *self)
             s_zap_handle(self);
         if (items[6].revents & ZMQ_POLLIN)
             s_monitor_handle(self);
+        if (items[7].revents & ZMQ_POLLIN)
+            s_directory_built(self);
         if (items[1].revents & ZMQ_POLLIN)
             s_results_readable(self);
         if (items[0].revents & ZMQ_POLLIN)
@@ -2333,9 +2345,9 @@ void broker_server_destroy(broker_server_t **self_p)
     free(self->batch);
     broker_store_destroy(&self->store);
     broker_conns_destroy(&self->conns);
+    broker_dirpush_destroy(&self->dirpush); // its worker signs with the identity
     proto_directory_destroy(&self->directory);
     proto_identity_destroy(&self->identity);
-    broker_dirpush_destroy(&self->dirpush);
     for (int i = 0; i < 2; i++) {
         if (self->signal_pipe[i] >= 0)
             close(self->signal_pipe[i]);
