@@ -25,6 +25,7 @@
 #include "agent_internal.h"
 #include "proto/agency.h"
 #include "proto/daemon.h"
+#include "proto/dirdelta.h"
 #include "proto/log.h"
 #include "proto/merkle.h"
 #include "proto/sign.h"
@@ -250,8 +251,44 @@ static void s_on_directory(agent_t *self, const uint8_t *body, size_t len, proto
         return;
     proto_msg_destroy(&self->directory);
     self->directory = msg;
+    self->dir_whole = false;
     *msg_p = NULL;
     proto_log_info("event=directory serial=%" PRIu64 " agencies=%u", d->serial, d->nentries);
+}
+
+static void s_reset(agent_t *self, const char *reason);
+
+//  A delta applies to exactly the snapshot held, and what it makes must
+//  carry the broker's signature of the whole; it is then kept like a
+//  DIRECTORY sent whole. Anything else: reconnect and ask for the whole
+//  (HELLO without dir_deltas), never a directory the broker did not sign.
+static void s_on_directory_delta(agent_t *self, const proto_msg_t *msg)
+{
+    const proto_dir_delta_t *delta = &msg->u.delta;
+    proto_buf_t body;
+    proto_buf_init(&body);
+    proto_msg_t *whole = NULL;
+    proto_err_t rc = self->directory ? proto_dir_delta_apply(&self->directory->u.directory, delta,
+                                                             self->broker.sign_pk, &body)
+                                     : PROTO_ERR_DIRECTORY_BASE;
+    if (!rc)
+        rc = proto_msg_decode(PROTO_KIND_DIRECTORY, body.data, body.len, &whole, NULL);
+    if (!rc) {
+        proto_log_info("event=directory_delta base=%" PRIu64 " serial=%" PRIu64
+                       " changed=%u removed=%u",
+                       delta->base, delta->serial, delta->nentries, delta->nremoved);
+        s_on_directory(self, body.data, body.len, &whole);
+    } else {
+        proto_log_warning("event=directory_delta_refused base=%" PRIu64 " serial=%" PRIu64
+                          " held=%" PRIu64 " error=%s",
+                          delta->base, delta->serial,
+                          self->directory ? self->directory->u.directory.serial : 0,
+                          proto_errname(rc));
+        self->dir_whole = true;
+        s_reset(self, "a directory delta did not apply: asking for the whole directory");
+    }
+    proto_msg_destroy(&whole);
+    proto_buf_free(&body);
 }
 
 // ---------------------------------------------------------------------------
@@ -294,6 +331,7 @@ static void s_hello(agent_t *self)
     msg.u.hello.software = "truc-agent/" TRUC_VERSION;
     msg.u.hello.dir_serial = self->directory ? self->directory->u.directory.serial : 0;
     msg.u.hello.window = (uint32_t) self->config->window;
+    msg.u.hello.dir_deltas = !self->dir_whole && !self->no_dir_deltas;
     if (s_send_msg(self, &msg)) {
         self->state = A_HELLO;
         self->state_since = agent_now();
@@ -1090,6 +1128,9 @@ static void s_on_broker_message(agent_t *self, zmq_msg_t *frames, size_t nframes
     case PROTO_KIND_DIRECTORY:
         s_on_directory(self, body, len, &msg);
         break;
+    case PROTO_KIND_DIRECTORY_DELTA:
+        s_on_directory_delta(self, msg);
+        break;
     case PROTO_KIND_ACCEPTED:
     case PROTO_KIND_REJECTED:
         s_on_answer(self, msg);
@@ -1113,6 +1154,11 @@ static void s_on_broker_message(agent_t *self, zmq_msg_t *frames, size_t nframes
                           proto_errname((proto_err_t) e->code), e->fatal ? "yes" : "no",
                           e->message);
         snprintf(self->last_error, sizeof self->last_error, "%s", text);
+        //  A broker from before directory deltas refuses the field: ask
+        //  for whole directories from now on, as agents did before.
+        if (self->state == A_HELLO && e->code == PROTO_ERR_UNKNOWN_FIELD &&
+            strstr(e->message, "dir_deltas"))
+            self->no_dir_deltas = true;
         if (e->fatal)
             s_reset(self, text);
         break;

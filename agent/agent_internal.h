@@ -87,6 +87,8 @@ struct agent {
     proto_store_t *kv;
     agent_files_t *files;   // where requests may read and write files
     proto_msg_t *directory; // last verified DIRECTORY, or NULL
+    bool dir_whole;         // a delta did not apply: next HELLO asks for the whole directory
+    bool no_dir_deltas;     // the broker refused dir_deltas in HELLO: never ask again
     agent_state_t state;
     uint64_t state_since, last_recv, last_send, next_attempt, backoff;
     uint32_t heartbeat; // from READY

@@ -170,7 +170,7 @@ static void s_status(broker_server_t *self)
     s_commit_times(self, commit_us);
     bool clock_held = broker_clock_held(self->clock);
     int64_t clock_jump = broker_clock_jump(self->clock, broker_now(), broker_mono());
-    msgpack_pack_map(&reply.pk, 24);
+    msgpack_pack_map(&reply.pk, 28);
     s_kv_str(&reply.pk, "version", TRUC_VERSION);
     s_kv_str(&reply.pk, "broker", proto_identity_public(self->identity)->name);
     s_kv_str(&reply.pk, "fingerprint", fingerprint);
@@ -184,6 +184,10 @@ static void s_status(broker_server_t *self)
     s_kv_u64(&reply.pk, "rejected_last_minute", self->last_minute[1]);
     s_kv_u64(&reply.pk, "delivered_last_minute", self->last_minute[2]);
     s_kv_u64(&reply.pk, "refused_handshakes", self->refused_handshakes);
+    s_kv_u64(&reply.pk, "handshake_timeouts", self->handshake_timeouts);
+    s_kv_u64(&reply.pk, "connections", broker_conns_open(self->conns));
+    s_kv_u64(&reply.pk, "capacity", broker_conns_capacity(self->conns));
+    s_kv_u64(&reply.pk, "capacity_refused", self->capacity_refused);
     s_kv_u64(&reply.pk, "commits", self->commits);
     s_kv_u64(&reply.pk, "commit_us_p50", commit_us[0]);
     s_kv_u64(&reply.pk, "commit_us_p99", commit_us[1]);

@@ -41,6 +41,11 @@ const proto_opt_t broker_config_table[] = {
     OPT("network", "heartbeat_misses", PROTO_OPT_UINT, heartbeat_misses, "3", 2, 100, false,
         "Heartbeat intervals without a message after which a session is dropped and its "
         "unacknowledged deliveries are pushed again on the next connection."),
+    OPT("network", "backlog", PROTO_OPT_UINT, backlog, "4096", 16, 65535, false,
+        "Connection requests the kernel queues for the agents' endpoint before the broker "
+        "accepts them (ZMQ_BACKLOG). When a province's agents all connect at once, a short "
+        "queue drops requests and agents wait seconds to retry. Linux caps it at "
+        "net.core.somaxconn."),
     OPT("limits", "max_frame", PROTO_OPT_SIZE, max_frame, "64M", 1024, 1ull << 30, false,
         "Largest ZeroMQ frame accepted (ZMQ_MAXMSGSIZE): the largest single attachment. A "
         "peer that sends more is disconnected by ZeroMQ before the frame is buffered."),

@@ -24,6 +24,7 @@ typedef struct {
     char *admin_endpoint;      // admin endpoint; empty = ipc://DATA_DIR/admin.sock
     uint64_t heartbeat;        // ms
     uint64_t heartbeat_misses; // silent intervals before a session is dropped
+    uint64_t backlog;          // listen backlog of the agents' endpoint (ZMQ_BACKLOG)
     //  [limits]
     uint64_t max_frame;    // bytes per frame (ZMQ_MAXMSGSIZE)
     uint64_t max_document; // bytes of attachments per document

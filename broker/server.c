@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <msgpack.h>
 #include <sodium.h>
 #include <signal.h>
@@ -111,10 +112,12 @@ static s_peer_t *s_peer_new(broker_server_t *self, const void *rid, size_t len, 
     s_peer_t *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
+    //  Room for a small window; HELLO and CREDIT grow it to the window
+    //  granted (s_flight_reserve), so a session costs what its agent asks
+    //  for, not what max_window would allow.
     p->nslots = 16;
-    while (p->nslots < 2 * self->config->max_window)
-        p->nslots *= 2;
-    p->flight = calloc(self->config->max_window, sizeof *p->flight);
+    p->flight_cap = 8;
+    p->flight = calloc(p->flight_cap, sizeof *p->flight);
     p->slots = calloc(p->nslots, sizeof *p->slots);
     if (!p->flight || !p->slots) {
         s_peer_free(p);
@@ -143,6 +146,7 @@ static void s_peers_reap(broker_server_t *self)
         else
             self->peers[kept++] = p;
     }
+    self->reaped += self->npeers - kept;
     self->npeers = kept;
 }
 
@@ -227,6 +231,34 @@ static void s_flight_remove(s_peer_t *p, bool is_mid, uint64_t mid, const proto_
     p->dirty = true;
 }
 
+//  Make room for window pushes in flight (the arrays only grow, so what is
+//  in flight always fits). Returns the window there is room for: window,
+//  or the room there was if memory ran out.
+static uint32_t s_flight_reserve(s_peer_t *p, uint32_t window)
+{
+    if (window <= p->flight_cap)
+        return window;
+    uint32_t nslots = p->nslots;
+    while (nslots < 2 * window)
+        nslots *= 2;
+    s_flight_t *flight = realloc(p->flight, window * sizeof *flight);
+    if (!flight)
+        return p->flight_cap;
+    p->flight = flight;
+    uint32_t *slots = calloc(nslots, sizeof *slots);
+    if (!slots)
+        return p->flight_cap;
+    free(p->slots);
+    p->slots = slots;
+    p->nslots = nslots;
+    p->flight_cap = window;
+    for (uint32_t i = 0; i < p->nflight; i++) {
+        const s_flight_t *f = &p->flight[i];
+        p->slots[s_flight_slot(p, f->is_mid, f->mid, &f->id)] = i + 1;
+    }
+    return window;
+}
+
 // ---------------------------------------------------------------------------
 //  Sending
 
@@ -298,6 +330,18 @@ static void s_refused_minute(broker_server_t *self)
     }
     self->refused_audited = 0;
     self->refused_unaudited = 0;
+}
+
+//  A minute without a refusal for lack of room ends the episode: the next
+//  refusal is logged again.
+static void s_capacity_minute(broker_server_t *self, uint64_t now)
+{
+    if (self->at_capacity && s_elapsed(now, self->capacity_refused_at) >= 60000) {
+        self->at_capacity = false;
+        proto_log_info("event=below_capacity connections=%zu capacity=%zu refused=%" PRIu64,
+                       broker_conns_open(self->conns), broker_conns_capacity(self->conns),
+                       self->capacity_refused);
+    }
 }
 
 //  Send ERROR and log it; a fatal one marks the peer for reaping. With
@@ -710,37 +754,36 @@ void broker_commit(broker_server_t *self)
 // ---------------------------------------------------------------------------
 //  Directory
 
-static proto_err_t s_directory_snapshot(broker_server_t *self)
+static void s_directory_signed(broker_server_t *self)
 {
-    size_t n = proto_directory_count(self->directory);
-    proto_msg_t msg;
-    memset(&msg, 0, sizeof msg);
-    msg.kind = PROTO_KIND_DIRECTORY;
-    proto_directory_msg_t *d = &msg.u.directory;
-    d->serial = proto_directory_serial(self->directory);
-    if (d->serial == 0)
-        d->serial = 1;
-    d->time = s_now();
-    d->broker = proto_identity_public(self->identity)->name;
-    d->entries = calloc(n ? n : 1, sizeof *d->entries);
-    if (!d->entries)
-        return PROTO_ERR_NOMEM;
-    for (size_t i = 0; i < n; i++) {
-        const proto_directory_entry_t *e = proto_directory_entry(self->directory, i);
-        d->entries[i].code = e->code;
-        d->entries[i].name = e->name;
-        memcpy(d->entries[i].key, e->sign_pk, PROTO_KEY_LEN);
-        d->entries[i].state = (uint8_t) e->state;
-        d->entries[i].valid_from = e->valid_from > 0 ? (uint64_t) e->valid_from : 0;
-        d->entries[i].valid_until = e->valid_until > 0 ? (uint64_t) e->valid_until : 0;
+    proto_log_info(
+        "event=directory_signed serial=%" PRIu64 " agencies=%zu bytes=%zu "
+        "delta_from=%" PRIu64 " delta_bytes=%zu us=%" PRIu64,
+        broker_dirpush_serial(self->dirpush), proto_directory_count(self->directory),
+        broker_dirpush_snapshot_size(self->dirpush), broker_dirpush_delta_base(self->dirpush),
+        broker_dirpush_delta_size(self->dirpush), broker_dirpush_build_us(self->dirpush));
+}
+
+//  What the session needs to hold the current directory, given the serial
+//  its agent holds: nothing, the delta, or the whole snapshot.
+static void s_send_directory(broker_server_t *self, s_peer_t *p, uint64_t held)
+{
+    proto_kind_t kind;
+    zmq_msg_t body;
+    if (!broker_dirpush_for(self->dirpush, held, p->dir_deltas, &kind, &body))
+        return;
+    uint8_t header[PROTO_HEADER_LEN];
+    proto_header_write(header, kind);
+    if (zmq_send(self->router, p->rid, p->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        if (zmq_errno() == EHOSTUNREACH)
+            p->dead = true;
+        zmq_msg_close(&body);
+        return;
     }
-    d->nentries = (uint32_t) n;
-    proto_errinfo_t info;
-    proto_err_t rc = proto_directory_sign(d, self->identity, d->sig);
-    if (!rc)
-        rc = proto_msg_encode(&msg, &self->dir_body, &info);
-    free(d->entries);
-    return rc;
+    zmq_send(self->router, header, sizeof header, ZMQ_SNDMORE);
+    if (zmq_msg_send(&body, self->router, 0) < 0)
+        zmq_msg_close(&body);
+    p->last_send = s_mono();
 }
 
 //  One agency a reload changed, into the audit chain.
@@ -796,7 +839,8 @@ proto_err_t broker_directory_reload(broker_server_t *self, char *errbuf, size_t 
     }
     proto_directory_t *old = self->directory;
     self->directory = fresh;
-    if (s_directory_snapshot(self) != PROTO_OK) {
+    //  Signed and encoded off the loop; s_directory_built sends it.
+    if (broker_dirpush_start(self->dirpush, self->directory, s_now()) != PROTO_OK) {
         proto_log_error("event=directory_reload_failed error=snapshot");
         self->directory = old;
         proto_directory_destroy(&fresh);
@@ -837,19 +881,47 @@ proto_err_t broker_directory_reload(broker_server_t *self, char *errbuf, size_t 
             s_send_error(self, p, PROTO_ERR_NOT_AUTHENTICATED,
                          "this agency's key changed: connect again with the new key", NULL, true);
             s_audit(self, BROKER_AUDIT_DISCONNECTED, p->agency, NULL, "key changed", NULL);
-        } else if (p->state == S_READY) {
-            s_send(self, p, PROTO_KIND_DIRECTORY, self->dir_body.data, self->dir_body.len, NULL,
-                   NULL, 0);
         }
     }
     return PROTO_OK;
 }
 
+//  The worker signed the directory: every session in READY holds the
+//  snapshot before it, and gets the delta or the whole. Under the same
+//  serial a session could not tell them apart: it gets the whole.
+static void s_directory_built(broker_server_t *self)
+{
+    uint64_t before = 0;
+    proto_err_t rc = broker_dirpush_done(self->dirpush, &before);
+    if (rc == PROTO_ERR_BUSY)
+        return;
+    if (rc) {
+        proto_log_error("event=directory_sign_failed error=%s note=\"agents keep the snapshot "
+                        "before; the next change signs again\"",
+                        proto_errname(rc));
+        return;
+    }
+    s_directory_signed(self);
+    uint64_t held = before == broker_dirpush_serial(self->dirpush) ? 0 : before;
+    for (size_t i = 0; i < self->npeers; i++) {
+        s_peer_t *p = self->peers[i];
+        if (!p->dead && p->state == S_READY)
+            s_send_directory(self, p, held);
+    }
+}
+
 // ---------------------------------------------------------------------------
 //  ZAP: who may connect
 
+static int s_monitor_handle(broker_server_t *self);
+
 static void s_zap_handle(broker_server_t *self)
 {
+    //  The connection asking was accepted before its handshake began: take
+    //  all the monitor's news first, so that it is counted and no older
+    //  close of the same descriptor is still unread.
+    while (s_monitor_handle(self) == DRAIN_LIMIT)
+        ;
     zmq_msg_t frames[8];
     size_t n = 0;
     int more = 1;
@@ -884,7 +956,22 @@ static void s_zap_handle(broker_server_t *self)
             proto_directory_find_curve(self->directory, zmq_msg_data(&frames[6]));
         proto_err_t rc = e ? proto_directory_entry_usable(e, (int64_t) (s_now() / 1000))
                            : PROTO_ERR_UNKNOWN_AGENCY;
-        if (!rc) {
+        if (!rc && broker_conns_full(self->conns)) {
+            //  No descriptor to spare: refused as a temporary failure (300),
+            //  so the agent tries again later; one log line per episode.
+            status = "300";
+            text = "the broker is at capacity";
+            self->capacity_refused++;
+            self->capacity_refused_at = s_mono();
+            if (!self->at_capacity)
+                proto_log_warning("event=at_capacity connections=%zu capacity=%zu nofile=%" PRIu64
+                                  " agency=%s note=\"refusing new sessions until some end; "
+                                  "raise LimitNOFILE\"",
+                                  broker_conns_open(self->conns),
+                                  broker_conns_capacity(self->conns),
+                                  broker_conns_nofile(self->conns), e->code);
+            self->at_capacity = true;
+        } else if (!rc) {
             status = "200";
             text = "OK";
             snprintf(user, sizeof user, "%s", e->code);
@@ -915,13 +1002,69 @@ static void s_zap_handle(broker_server_t *self)
         zmq_msg_close(&frames[i]);
 }
 
+//  The connection of a session closed (the agent left, or its network went):
+//  the session ends now rather than after three silent heartbeats, and its
+//  memory goes with it. Its unacknowledged pushes stay in the mailbox.
+//  A descriptor is reused only after libzmq reported it closed, and ZAP
+//  reads every monitor event before a new connection can send anything,
+//  so the session found here is the one that had this connection.
+static void s_peer_closed(broker_server_t *self, int fd)
+{
+    for (size_t i = 0; i < self->npeers; i++) {
+        s_peer_t *p = self->peers[i];
+        if (p->dead || p->fd != fd)
+            continue;
+        proto_log_info("event=disconnected agency=%s reason=closed in_flight=%u", p->agency,
+                       p->nflight);
+        if (p->state == S_READY)
+            s_audit(self, BROKER_AUDIT_DISCONNECTED, p->agency, NULL, "closed", NULL);
+        p->dead = true;
+    }
+}
+
 //  Handshakes that never reach ZAP, seen only by the socket monitor: a peer
 //  without CURVE fails the ZMTP mechanism check before any ZAP request, and
 //  one that hangs up first (it saw our greeting and left; its reset can
-//  take its own greeting with it) fails with no detail. Both are refusals.
-static void s_monitor_handle(broker_server_t *self)
+//  take its own greeting with it) fails with no detail. Both are refusals,
+//  unless the peer hung up only after waiting a long time: under a mass
+//  connect an agent gives up on a handshake the broker was too busy to
+//  finish, which is a timeout, logged and counted but not a refusal.
+//  The monitor also reports every connection accepted and closed, which
+//  is how conns.c keeps count of the descriptors in use.
+static void s_monitor_event(broker_server_t *self, uint16_t id, uint32_t value, zmq_msg_t *address)
 {
-    for (int taken = 0; taken < DRAIN_LIMIT; taken++) {
+    uint64_t mono = s_mono(), age = 0;
+    broker_conns_verdict_t verdict = broker_conns_event(self->conns, id, value, mono, &age);
+    char detail[96] = "";
+    if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+        value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+        snprintf(detail, sizeof detail, "not CURVE");
+    else if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+        snprintf(detail, sizeof detail, "handshake failed: ZMTP protocol error 0x%x",
+                 (unsigned) value);
+    else if (verdict == BROKER_CONNS_REFUSED)
+        snprintf(detail, sizeof detail,
+                 "handshake failed before CURVE authentication (the peer hung up)");
+    int len = (int) (zmq_msg_size(address) < 80 ? zmq_msg_size(address) : 80);
+    if (detail[0]) {
+        proto_log_warning("event=handshake_refused endpoint=\"%.*s\" reason=\"%s\"", len,
+                          (const char *) zmq_msg_data(address), detail);
+        s_refused(self, "", detail);
+    } else if (verdict == BROKER_CONNS_TIMED_OUT) {
+        self->handshake_timeouts++;
+        proto_log_info("event=handshake_timeout endpoint=\"%.*s\" after_ms=%" PRIu64
+                       " note=\"the peer gave up waiting; not a refusal\"",
+                       len, (const char *) zmq_msg_data(address), age);
+    }
+    if (id == ZMQ_EVENT_DISCONNECTED)
+        s_peer_closed(self, (int) value);
+}
+
+//  Take up to DRAIN_LIMIT monitor events; returns how many.
+static int s_monitor_handle(broker_server_t *self)
+{
+    int taken = 0;
+    for (; taken < DRAIN_LIMIT; taken++) {
         zmq_msg_t event, address;
         zmq_msg_init(&event);
         zmq_msg_init(&address);
@@ -932,28 +1075,14 @@ static void s_monitor_handle(broker_server_t *self)
             uint32_t value;
             memcpy(&id, zmq_msg_data(&event), 2);
             memcpy(&value, (const uint8_t *) zmq_msg_data(&event) + 2, 4);
-            char detail[96] = "";
-            if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
-                value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
-                snprintf(detail, sizeof detail, "not CURVE");
-            else if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
-                snprintf(detail, sizeof detail, "handshake failed: ZMTP protocol error 0x%x",
-                         (unsigned) value);
-            else if (id == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
-                snprintf(detail, sizeof detail,
-                         "handshake failed before CURVE authentication (the peer hung up)");
-            if (detail[0]) {
-                proto_log_warning("event=handshake_refused endpoint=\"%.*s\" reason=\"%s\"",
-                                  (int) (zmq_msg_size(&address) < 80 ? zmq_msg_size(&address) : 80),
-                                  (const char *) zmq_msg_data(&address), detail);
-                s_refused(self, "", detail);
-            }
+            s_monitor_event(self, id, value, &address);
         }
         zmq_msg_close(&event);
         zmq_msg_close(&address);
         if (!got)
-            return;
+            break;
     }
+    return taken;
 }
 
 // ---------------------------------------------------------------------------
@@ -991,9 +1120,11 @@ static void s_on_hello(broker_server_t *self, s_peer_t *p, zmq_msg_t *body)
             s_send_error(self, old, PROTO_ERR_UNEXPECTED,
                          "a newer session of this agency replaced this one", NULL, true);
         p->state = S_READY;
-        p->window = hello->window < self->config->max_window ? hello->window
-                                                             : (uint32_t) self->config->max_window;
+        p->window = s_flight_reserve(p, hello->window < self->config->max_window
+                                            ? hello->window
+                                            : (uint32_t) self->config->max_window);
         p->dirty = true;
+        p->dir_deltas = hello->dir_deltas;
         proto_msg_t ready;
         memset(&ready, 0, sizeof ready);
         ready.kind = PROTO_KIND_READY;
@@ -1002,15 +1133,13 @@ static void s_on_hello(broker_server_t *self, s_peer_t *p, zmq_msg_t *body)
         ready.u.ready.agency = p->agency;
         ready.u.ready.time = s_now();
         ready.u.ready.heartbeat = (uint32_t) self->config->heartbeat;
-        ready.u.ready.dir_serial = proto_directory_serial(self->directory);
+        ready.u.ready.dir_serial = broker_dirpush_serial(self->dirpush);
         ready.u.ready.max_frame = self->config->max_frame;
         ready.u.ready.max_document = self->config->max_document;
         ready.u.ready.max_recipients = (uint32_t) self->config->max_recipients;
         ready.u.ready.max_attachments = (uint32_t) self->config->max_attachments;
         s_send_msg(self, p, &ready);
-        if (hello->dir_serial != proto_directory_serial(self->directory))
-            s_send(self, p, PROTO_KIND_DIRECTORY, self->dir_body.data, self->dir_body.len, NULL,
-                   NULL, 0);
+        s_send_directory(self, p, hello->dir_serial);
         proto_log_info("event=connected agency=%s window=%u software=\"%s\"", p->agency, p->window,
                        hello->software ? hello->software : "");
         s_audit(self, BROKER_AUDIT_CONNECTED, p->agency, NULL, "", NULL);
@@ -1032,8 +1161,8 @@ static void s_on_session(broker_server_t *self, s_peer_t *p, int kind, zmq_msg_t
     p->errors = 0;
     if (kind == PROTO_KIND_CREDIT) {
         uint32_t window = msg->u.credit.window;
-        p->window =
-            window < self->config->max_window ? window : (uint32_t) self->config->max_window;
+        p->window = s_flight_reserve(
+            p, window < self->config->max_window ? window : (uint32_t) self->config->max_window);
         p->dirty = true;
     } else if (kind == PROTO_KIND_ACK) {
         if (s_begin(self) == PROTO_OK) {
@@ -1618,6 +1747,7 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
         p = s_peer_new(self, zmq_msg_data(rid), zmq_msg_size(rid), user);
         if (!p)
             return false;
+        p->fd = zmq_msg_get(&job->frames[0], ZMQ_SRCFD);
     }
     if (p->dead)
         return false;
@@ -2144,6 +2274,18 @@ static void s_retire(broker_server_t *self, uint64_t now)
         proto_log_info("event=purged documents=%zu", purge.count);
 }
 
+//  Sessions that ended leave their memory in malloc's free lists, and
+//  glibc gives the top of the heap back only: after a thousand agencies
+//  came and went the broker would keep their peak. Once sessions have
+//  ended, at most once a second, the free pages go back to the system.
+static void s_trim(broker_server_t *self)
+{
+    if (self->reaped) {
+        self->reaped = 0;
+        malloc_trim(0);
+    }
+}
+
 // ---------------------------------------------------------------------------
 //  Life cycle
 
@@ -2201,7 +2343,6 @@ broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *w
     self->backup_pipe[0] = self->backup_pipe[1] = -1;
     self->started = s_mono();
     self->minute_mark = self->started;
-    proto_buf_init(&self->dir_body);
     if (broker_config_check(config, errbuf, errlen) != PROTO_OK)
         goto fail;
 
@@ -2221,16 +2362,25 @@ broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *w
                  config->identity);
         goto fail;
     }
+    uint64_t soft_found = 0;
+    self->conns = broker_conns_new(&soft_found);
+    if (!self->conns) {
+        snprintf(errbuf, errlen, "out of memory");
+        goto fail;
+    }
     rc = proto_directory_load(config->directory, &self->directory, err, sizeof err);
     if (rc) {
         snprintf(errbuf, errlen, "cannot load the agency directory %s: %s%s%s", config->directory,
                  proto_strerror(rc), *err ? ": " : "", err);
         goto fail;
     }
-    if (s_directory_snapshot(self) != PROTO_OK) {
+    self->dirpush = broker_dirpush_new(self->identity);
+    if (!self->dirpush ||
+        broker_dirpush_update(self->dirpush, self->directory, s_now()) != PROTO_OK) {
         snprintf(errbuf, errlen, "cannot sign the directory snapshot");
         goto fail;
     }
+    s_directory_signed(self);
     self->store = broker_anchor_open_store(config->data_dir, config->map_size, &self->anchor, &rc,
                                            errbuf, errlen);
     if (!self->store) {
@@ -2265,6 +2415,7 @@ broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *w
         goto fail;
     }
     int one = 1, linger = 1000, hwm = 100000, rcvhwm = INTAKE_RCVHWM;
+    int backlog = (int) config->backlog;
     int64_t max_frame = (int64_t) config->max_frame;
     zmq_setsockopt(self->router, ZMQ_CURVE_SERVER, &one, sizeof one);
     zmq_setsockopt(self->router, ZMQ_CURVE_SECRETKEY, proto_identity_curve_sk(self->identity),
@@ -2275,11 +2426,17 @@ broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *w
     zmq_setsockopt(self->router, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(self->router, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm);
     zmq_setsockopt(self->router, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(self->router, ZMQ_BACKLOG, &backlog, sizeof backlog);
     self->monitor = zmq_socket(self->ctx, ZMQ_PAIR);
+    //  Every connection accepted and closed is an event: room for a
+    //  province connecting at once, so libzmq's I/O thread never waits for
+    //  the loop to read them.
+    int monitor_hwm = 20000;
+    if (self->monitor)
+        zmq_setsockopt(self->monitor, ZMQ_RCVHWM, &monitor_hwm, sizeof monitor_hwm);
     if (!self->monitor ||
         zmq_socket_monitor(self->router, "inproc://truc-monitor",
-                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0 ||
+                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | BROKER_CONNS_EVENTS) != 0 ||
         zmq_connect(self->monitor, "inproc://truc-monitor") != 0) {
         snprintf(errbuf, errlen, "cannot monitor the agents' socket: %s",
                  zmq_strerror(zmq_errno()));
@@ -2324,6 +2481,12 @@ broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *w
         goto fail;
     }
     s_write_endpoint(self);
+    if (soft_found)
+        proto_log_info("event=nofile_raised from=%" PRIu64 " to=%" PRIu64, soft_found,
+                       broker_conns_nofile(self->conns));
+    proto_log_info("event=capacity connections=%zu nofile=%" PRIu64 " backlog=%" PRIu64,
+                   broker_conns_capacity(self->conns), broker_conns_nofile(self->conns),
+                   config->backlog);
     char fingerprint[PROTO_FINGERPRINT_LEN + 1];
     proto_fingerprint(proto_identity_public(self->identity)->sign_pk, fingerprint);
     proto_log_info("event=started broker=%s fingerprint=%s agencies=%zu data_dir=%s workers=%zu",
@@ -2364,8 +2527,9 @@ int broker_server_run(broker_server_t *self)
             { self->admin, 0, (short) (self->backup_running ? 0 : ZMQ_POLLIN), 0 },
             { NULL, self->backup_pipe[0], ZMQ_POLLIN, 0 },
             { self->monitor, 0, ZMQ_POLLIN, 0 },
+            { NULL, broker_dirpush_fd(self->dirpush), ZMQ_POLLIN, 0 },
         };
-        if (zmq_poll(items, 7, timeout) < 0 && zmq_errno() != EINTR) {
+        if (zmq_poll(items, 8, timeout) < 0 && zmq_errno() != EINTR) {
             proto_log_error("event=poll_failed error=\"%s\"", zmq_strerror(zmq_errno()));
             break;
         }
@@ -2375,6 +2539,8 @@ int broker_server_run(broker_server_t *self)
             s_zap_handle(self);
         if (items[6].revents & ZMQ_POLLIN)
             s_monitor_handle(self);
+        if (items[7].revents & ZMQ_POLLIN)
+            s_directory_built(self);
         if (items[1].revents & ZMQ_POLLIN)
             s_results_readable(self);
         if (items[0].revents & ZMQ_POLLIN)
@@ -2392,6 +2558,7 @@ int broker_server_run(broker_server_t *self)
             }
             s_refused_minute(self);
             broker_rate_drain(self->notice_rate, s_rate_summary, self);
+            s_capacity_minute(self, now);
             self->minute_mark = now;
         }
         if (now >= self->next_heartbeat) {
@@ -2407,6 +2574,7 @@ int broker_server_run(broker_server_t *self)
                 s_retire(self, wall);
             }
             s_repush_stale(self, now);
+            s_trim(self);
             self->next_expiry = now + EXPIRY_INTERVAL;
         }
         if (s_commit_due(self))
@@ -2462,9 +2630,10 @@ void broker_server_destroy(broker_server_t **self_p)
     broker_clock_destroy(&self->clock);
     broker_store_destroy(&self->store);
     broker_anchor_destroy(&self->anchor);
+    broker_conns_destroy(&self->conns);
+    broker_dirpush_destroy(&self->dirpush); // its worker signs with the identity
     proto_directory_destroy(&self->directory);
     proto_identity_destroy(&self->identity);
-    proto_buf_free(&self->dir_body);
     for (int i = 0; i < 2; i++) {
         if (self->signal_pipe[i] >= 0)
             close(self->signal_pipe[i]);

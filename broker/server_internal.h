@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "conns.h"
+#include "dirpush.h"
 #include "proto/directory.h"
 #include "proto/identity.h"
 #include "anchor.h"
@@ -52,7 +54,8 @@ typedef struct {
     uint8_t sign_pk[PROTO_KEY_LEN]; // the agency's key when it connected
     s_peer_state_t state;
     uint32_t window;
-    s_flight_t *flight; // unacknowledged pushes, at most window
+    s_flight_t *flight;  // unacknowledged pushes, at most window
+    uint32_t flight_cap; // entries allocated: the largest window granted so far
     uint32_t nflight;
     uint32_t *slots;      // hash index into flight: index + 1, 0 = empty
     uint32_t nslots;      // a power of two, at least twice the most pushes
@@ -60,6 +63,8 @@ typedef struct {
     uint64_t last_recv, last_send;
     uint32_t errors; // undecodable messages in a row
     bool dirty;      // may have something new to push
+    bool dir_deltas; // its agent applies DIRECTORY_DELTA
+    int fd;          // its connection's descriptor (ZMQ_SRCFD), -1 if unknown
     bool dead;       // to be reaped at the end of the loop turn
 } s_peer_t;
 
@@ -86,7 +91,7 @@ struct broker_server {
     int signal_pipe[2];
     proto_identity_t *identity;
     proto_directory_t *directory;
-    proto_buf_t dir_body; // encoded DIRECTORY body, signed
+    broker_dirpush_t *dirpush; // the signed snapshot and delta, built once, sent shared
     broker_store_t *store;
     broker_anchor_t *anchor; // kept up to date by the store's commits; outlives it
     broker_verify_t *verify;
@@ -102,6 +107,12 @@ struct broker_server {
     //  counters for logs and admin
     uint64_t accepted, rejected, delivered, refused_handshakes, commits;
     uint64_t refused_audited, refused_unaudited; // this minute
+    broker_conns_t *conns;                       // descriptors, capacity, handshake ages
+    uint64_t capacity_refused;                   // sessions refused: no room
+    uint64_t handshake_timeouts;                 // handshakes abandoned after a long wait
+    bool at_capacity;                            // refusing for lack of room since it was logged
+    uint64_t capacity_refused_at;                // ms of the last such refusal
+    size_t reaped;                               // sessions freed since memory was last trimmed
     uint64_t started;                            // ms
     //  Durations of the last COMMIT_RING durable commits, in µs, for status.
     uint32_t commit_us[COMMIT_RING];

@@ -40,7 +40,7 @@ static const s_kind_row_t s_kinds[] = {
     { PROTO_KIND_EXPIRED, "EXPIRED", 4 },     { PROTO_KIND_DELIVER, "DELIVER", 7 },
     { PROTO_KIND_DELIVERED, "DELIVERED", 4 }, { PROTO_KIND_ACK, "ACK", 2 },
     { PROTO_KIND_STATUS, "STATUS", 3 },       { PROTO_KIND_DIRECTORY, "DIRECTORY", 3 },
-    { PROTO_KIND_ERROR, "ERROR", 1 },
+    { PROTO_KIND_ERROR, "ERROR", 1 },         { PROTO_KIND_DIRECTORY_DELTA, "DIRECTORY_DELTA", 3 },
 };
 
 static const s_kind_row_t *s_kind_row(int kind)
@@ -71,7 +71,9 @@ static bool s_kind_is_receipts(int kind)
 
 size_t proto_body_limit(int kind)
 {
-    return kind == PROTO_KIND_DIRECTORY ? PROTO_MAX_DIRECTORY_BODY : PROTO_MAX_BODY;
+    return kind == PROTO_KIND_DIRECTORY || kind == PROTO_KIND_DIRECTORY_DELTA
+               ? PROTO_MAX_DIRECTORY_BODY
+               : PROTO_MAX_BODY;
 }
 
 proto_err_t proto_header_parse(const void *data, size_t len, uint8_t *version, int *kind)
@@ -1011,8 +1013,8 @@ static void s_receipts_encode(mp_writer_t *w, const proto_receipts_t *in)
 // ---------------------------------------------------------------------------
 //  Session kinds: HELLO READY HEARTBEAT CREDIT ACK ERROR
 
-static const char *const s_hello_keys[] = { "versions", "agency", "software", "dir_serial",
-                                            "window" };
+static const char *const s_hello_keys[] = { "versions",   "agency", "software",
+                                            "dir_serial", "window", "dir_deltas" };
 
 static proto_err_t s_hello_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_hello_t *out)
 {
@@ -1038,6 +1040,8 @@ static proto_err_t s_hello_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_
         rc = mp_uint(ctx, "dir_serial", f[3], false, 0, UINT64_MAX, &out->dir_serial);
     if (!rc)
         rc = s_u32(ctx, "window", f[4], true, 1, PROTO_MAX_WINDOW, &out->window);
+    if (!rc)
+        rc = mp_bool(ctx, "dir_deltas", f[5], false, &out->dir_deltas);
     return rc;
 }
 
@@ -1222,35 +1226,21 @@ static void s_status_encode(mp_writer_t *w, const proto_status_t *in)
 static const char *const s_directory_keys[] = { "serial", "time", "broker", "entries", "sig" };
 static const char *const s_entry_keys[] = { "code", "name", "key", "state", "from", "until" };
 
-static proto_err_t s_directory_decode(mp_ctx_t *ctx, const msgpack_object *o,
-                                      proto_directory_msg_t *out)
+//  The entries of a DIRECTORY or DIRECTORY_DELTA: sorted and unique, so the
+//  canonical form is the wire order and a lookup can bisect.
+static proto_err_t s_dir_entries_decode(mp_ctx_t *ctx, const msgpack_object *items, uint32_t n,
+                                        proto_dir_entry_t **out)
 {
-    const msgpack_object *f[NKEYS(s_directory_keys)];
-    const msgpack_object *items = NULL;
-    proto_err_t rc = mp_map(ctx, o, s_directory_keys, NKEYS(s_directory_keys), f);
-    if (!rc)
-        rc = mp_uint(ctx, "serial", f[0], true, 1, UINT64_MAX, &out->serial);
-    if (!rc)
-        rc = mp_uint(ctx, "time", f[1], true, 0, UINT64_MAX, &out->time);
-    if (!rc)
-        rc = mp_label(ctx, "broker", f[2], true, &out->broker);
-    if (!rc)
-        rc = mp_array(ctx, "entries", f[3], true, 0, PROTO_MAX_ENTRIES, &items, &out->nentries);
-    if (!rc)
-        rc = mp_bin(ctx, "sig", f[4], true, PROTO_SIG_LEN, out->sig);
-    if (!rc)
-        rc = mp_alloc(ctx, out->nentries, sizeof(proto_dir_entry_t), &out->entries);
+    proto_err_t rc = mp_alloc(ctx, n, sizeof(proto_dir_entry_t), out);
     size_t mark = mp_path_push(ctx, "entries");
-    for (uint32_t i = 0; !rc && i < out->nentries; i++) {
+    for (uint32_t i = 0; !rc && i < n; i++) {
         const msgpack_object *g[NKEYS(s_entry_keys)];
-        proto_dir_entry_t *e = &out->entries[i];
+        proto_dir_entry_t *e = &(*out)[i];
         size_t mark_i = mp_path_push_index(ctx, i);
         rc = mp_map(ctx, &items[i], s_entry_keys, NKEYS(s_entry_keys), g);
         if (!rc)
             rc = mp_agency(ctx, "code", g[0], true, &e->code);
-        //  Sorted and unique, so the canonical form is the wire order and a
-        //  lookup can bisect.
-        if (!rc && i > 0 && strcmp(out->entries[i - 1].code, e->code) >= 0)
+        if (!rc && i > 0 && strcmp((*out)[i - 1].code, e->code) >= 0)
             rc = mp_fail(ctx, PROTO_ERR_VALUE, "code", "entries must be sorted by code, unique");
         if (!rc)
             rc = mp_text(ctx, "name", g[1], true, PROTO_MAX_NAME, &e->name);
@@ -1270,17 +1260,34 @@ static proto_err_t s_directory_decode(mp_ctx_t *ctx, const msgpack_object *o,
     return rc;
 }
 
-static void s_directory_encode(mp_writer_t *w, const proto_directory_msg_t *in)
+static proto_err_t s_directory_decode(mp_ctx_t *ctx, const msgpack_object *o,
+                                      proto_directory_msg_t *out)
 {
-    uint32_t n = 0;
-    size_t map = mp_map_begin(w);
-    mp_f_uint(w, &n, "serial", in->serial);
-    mp_f_uint(w, &n, "time", in->time);
-    mp_f_str(w, &n, "broker", in->broker);
-    mp_f_key(w, &n, "entries");
-    mp_w_array(w, in->nentries);
-    for (uint32_t i = 0; i < in->nentries; i++) {
-        const proto_dir_entry_t *e = &in->entries[i];
+    const msgpack_object *f[NKEYS(s_directory_keys)];
+    const msgpack_object *items = NULL;
+    proto_err_t rc = mp_map(ctx, o, s_directory_keys, NKEYS(s_directory_keys), f);
+    if (!rc)
+        rc = mp_uint(ctx, "serial", f[0], true, 1, UINT64_MAX, &out->serial);
+    if (!rc)
+        rc = mp_uint(ctx, "time", f[1], true, 0, UINT64_MAX, &out->time);
+    if (!rc)
+        rc = mp_label(ctx, "broker", f[2], true, &out->broker);
+    if (!rc)
+        rc = mp_array(ctx, "entries", f[3], true, 0, PROTO_MAX_ENTRIES, &items, &out->nentries);
+    if (!rc)
+        rc = mp_bin(ctx, "sig", f[4], true, PROTO_SIG_LEN, out->sig);
+    if (!rc)
+        rc = s_dir_entries_decode(ctx, items, out->nentries, &out->entries);
+    return rc;
+}
+
+static void s_dir_entries_encode(mp_writer_t *w, uint32_t *n, const proto_dir_entry_t *entries,
+                                 uint32_t count)
+{
+    mp_f_key(w, n, "entries");
+    mp_w_array(w, count);
+    for (uint32_t i = 0; i < count; i++) {
+        const proto_dir_entry_t *e = &entries[i];
         uint32_t m = 0;
         size_t sub = mp_map_begin(w);
         mp_f_str(w, &m, "code", e->code);
@@ -1291,6 +1298,74 @@ static void s_directory_encode(mp_writer_t *w, const proto_directory_msg_t *in)
         mp_f_uint_opt(w, &m, "until", e->valid_until);
         mp_map_end(w, sub, m);
     }
+}
+
+static void s_directory_encode(mp_writer_t *w, const proto_directory_msg_t *in)
+{
+    uint32_t n = 0;
+    size_t map = mp_map_begin(w);
+    mp_f_uint(w, &n, "serial", in->serial);
+    mp_f_uint(w, &n, "time", in->time);
+    mp_f_str(w, &n, "broker", in->broker);
+    s_dir_entries_encode(w, &n, in->entries, in->nentries);
+    mp_f_bin(w, &n, "sig", in->sig, PROTO_SIG_LEN);
+    mp_map_end(w, map, n);
+}
+
+// ---------------------------------------------------------------------------
+//  DIRECTORY_DELTA
+
+static const char *const s_delta_keys[] = { "base",    "serial",  "time", "broker",
+                                            "entries", "removed", "sig" };
+
+static proto_err_t s_delta_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_dir_delta_t *out)
+{
+    const msgpack_object *f[NKEYS(s_delta_keys)];
+    const msgpack_object *items = NULL, *gone = NULL;
+    proto_err_t rc = mp_map(ctx, o, s_delta_keys, NKEYS(s_delta_keys), f);
+    if (!rc)
+        rc = mp_uint(ctx, "base", f[0], true, 1, UINT64_MAX - 1, &out->base);
+    if (!rc)
+        rc = mp_uint(ctx, "serial", f[1], true, out->base + 1, UINT64_MAX, &out->serial);
+    if (!rc)
+        rc = mp_uint(ctx, "time", f[2], true, 0, UINT64_MAX, &out->time);
+    if (!rc)
+        rc = mp_label(ctx, "broker", f[3], true, &out->broker);
+    if (!rc)
+        rc = mp_array(ctx, "entries", f[4], true, 0, PROTO_MAX_ENTRIES, &items, &out->nentries);
+    if (!rc)
+        rc = mp_array(ctx, "removed", f[5], true, 0, PROTO_MAX_ENTRIES, &gone, &out->nremoved);
+    if (!rc)
+        rc = mp_bin(ctx, "sig", f[6], true, PROTO_SIG_LEN, out->sig);
+    if (!rc)
+        rc = s_dir_entries_decode(ctx, items, out->nentries, &out->entries);
+    if (!rc)
+        rc = mp_alloc(ctx, out->nremoved, sizeof(const char *), &out->removed);
+    size_t mark = mp_path_push(ctx, "removed");
+    for (uint32_t i = 0; !rc && i < out->nremoved; i++) {
+        size_t mark_i = mp_path_push_index(ctx, i);
+        rc = mp_agency(ctx, NULL, &gone[i], true, &out->removed[i]);
+        if (!rc && i > 0 && strcmp(out->removed[i - 1], out->removed[i]) >= 0)
+            rc = mp_fail(ctx, PROTO_ERR_VALUE, NULL, "removed codes must be sorted, unique");
+        mp_path_pop(ctx, mark_i);
+    }
+    mp_path_pop(ctx, mark);
+    return rc;
+}
+
+static void s_delta_encode(mp_writer_t *w, const proto_dir_delta_t *in)
+{
+    uint32_t n = 0;
+    size_t map = mp_map_begin(w);
+    mp_f_uint(w, &n, "base", in->base);
+    mp_f_uint(w, &n, "serial", in->serial);
+    mp_f_uint(w, &n, "time", in->time);
+    mp_f_str(w, &n, "broker", in->broker);
+    s_dir_entries_encode(w, &n, in->entries, in->nentries);
+    mp_f_key(w, &n, "removed");
+    mp_w_array(w, in->nremoved);
+    for (uint32_t i = 0; i < in->nremoved; i++)
+        mp_w_str(w, in->removed[i]);
     mp_f_bin(w, &n, "sig", in->sig, PROTO_SIG_LEN);
     mp_map_end(w, map, n);
 }
@@ -1320,6 +1395,8 @@ static proto_err_t s_decode_body(mp_ctx_t *ctx, int kind, const msgpack_object *
         return s_status_decode(ctx, o, &msg->u.status);
     case PROTO_KIND_DIRECTORY:
         return s_directory_decode(ctx, o, &msg->u.directory);
+    case PROTO_KIND_DIRECTORY_DELTA:
+        return s_delta_decode(ctx, o, &msg->u.delta);
     case PROTO_KIND_ERROR:
         return s_error_decode(ctx, o, &msg->u.error);
     }
@@ -1453,6 +1530,10 @@ static void s_encode_body(mp_writer_t *w, const proto_msg_t *msg)
         mp_f_str(w, &n, "software", h->software);
         mp_f_uint_opt(w, &n, "dir_serial", h->dir_serial);
         mp_f_uint(w, &n, "window", h->window);
+        if (h->dir_deltas) {
+            mp_f_key(w, &n, "dir_deltas");
+            mp_w_bool(w, true);
+        }
         mp_map_end(w, map, n);
         return;
     }
@@ -1495,6 +1576,9 @@ static void s_encode_body(mp_writer_t *w, const proto_msg_t *msg)
         return;
     case PROTO_KIND_DIRECTORY:
         s_directory_encode(w, &msg->u.directory);
+        return;
+    case PROTO_KIND_DIRECTORY_DELTA:
+        s_delta_encode(w, &msg->u.delta);
         return;
     case PROTO_KIND_ERROR: {
         const proto_error_t *e = &msg->u.error;

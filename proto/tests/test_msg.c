@@ -94,11 +94,12 @@ msgpack_unpack_return __wrap_msgpack_unpack_next(msgpack_unpacked *result, const
 #define S_T0 1767225600123ull // 2026-01-01T00:00:00.123Z
 
 static const proto_kind_t s_all_kinds[] = {
-    PROTO_KIND_HELLO,     PROTO_KIND_READY,    PROTO_KIND_HEARTBEAT, PROTO_KIND_CREDIT,
-    PROTO_KIND_SUBMIT,    PROTO_KIND_REVOKE,   PROTO_KIND_UPDATE,    PROTO_KIND_REPLACE,
-    PROTO_KIND_ACCEPTED,  PROTO_KIND_REJECTED, PROTO_KIND_EXPIRED,   PROTO_KIND_DELIVER,
-    PROTO_KIND_DELIVERED, PROTO_KIND_ACK,      PROTO_KIND_STATUS,    PROTO_KIND_DIRECTORY,
-    PROTO_KIND_ERROR,
+    PROTO_KIND_HELLO,     PROTO_KIND_READY,   PROTO_KIND_HEARTBEAT,
+    PROTO_KIND_CREDIT,    PROTO_KIND_SUBMIT,  PROTO_KIND_REVOKE,
+    PROTO_KIND_UPDATE,    PROTO_KIND_REPLACE, PROTO_KIND_ACCEPTED,
+    PROTO_KIND_REJECTED,  PROTO_KIND_EXPIRED, PROTO_KIND_DELIVER,
+    PROTO_KIND_DELIVERED, PROTO_KIND_ACK,     PROTO_KIND_STATUS,
+    PROTO_KIND_DIRECTORY, PROTO_KIND_ERROR,   PROTO_KIND_DIRECTORY_DELTA,
 };
 #define S_NKINDS (sizeof s_all_kinds / sizeof s_all_kinds[0])
 
@@ -119,6 +120,7 @@ typedef struct {
     uint8_t paths[2][3][PROTO_HASH_LEN];
     uint64_t mids[3];
     proto_dir_entry_t entries[4];
+    const char *removed[2];
 } s_fx_t;
 
 //  Deterministic bytes that differ per use.
@@ -386,6 +388,26 @@ static void s_fixture(s_fx_t *fx, proto_kind_t kind)
         s_fill(d->sig, PROTO_SIG_LEN, 80);
         break;
     }
+    case PROTO_KIND_DIRECTORY_DELTA: {
+        proto_dir_delta_t *d = &fx->msg.u.delta;
+        d->base = 7;
+        d->serial = 9;
+        d->time = S_T0 + 400;
+        d->broker = "truc-broker";
+        fx->entries[0].code = "000.00.01.H01";
+        fx->entries[0].name = "Ủy ban nhân dân tỉnh Hà Giang";
+        s_fill(fx->entries[0].key, PROTO_KEY_LEN, 71);
+        fx->entries[0].state = PROTO_AGENCY_SUSPENDED;
+        fx->entries[0].valid_until = 1900000000;
+        d->entries = fx->entries;
+        d->nentries = 1;
+        fx->removed[0] = "000.05.01.H01";
+        fx->removed[1] = "001.05.01.H01";
+        d->removed = fx->removed;
+        d->nremoved = 2;
+        s_fill(d->sig, PROTO_SIG_LEN, 81);
+        break;
+    }
     case PROTO_KIND_ERROR: {
         proto_error_t *e = &fx->msg.u.error;
         e->code = PROTO_ERR_UNKNOWN_DOC;
@@ -625,6 +647,27 @@ static void s_assert_msg_equal(const proto_msg_t *a, const proto_msg_t *b)
         assert_memory_equal(x->sig, y->sig, PROTO_SIG_LEN);
         break;
     }
+    case PROTO_KIND_DIRECTORY_DELTA: {
+        const proto_dir_delta_t *x = &a->u.delta, *y = &b->u.delta;
+        assert_int_equal(x->base, y->base);
+        assert_int_equal(x->serial, y->serial);
+        assert_int_equal(x->time, y->time);
+        S_STR(x->broker, y->broker);
+        assert_int_equal(x->nentries, y->nentries);
+        for (uint32_t i = 0; i < x->nentries; i++) {
+            S_STR(x->entries[i].code, y->entries[i].code);
+            S_STR(x->entries[i].name, y->entries[i].name);
+            assert_memory_equal(x->entries[i].key, y->entries[i].key, PROTO_KEY_LEN);
+            assert_int_equal(x->entries[i].state, y->entries[i].state);
+            assert_int_equal(x->entries[i].valid_from, y->entries[i].valid_from);
+            assert_int_equal(x->entries[i].valid_until, y->entries[i].valid_until);
+        }
+        assert_int_equal(x->nremoved, y->nremoved);
+        for (uint32_t i = 0; i < x->nremoved; i++)
+            S_STR(x->removed[i], y->removed[i]);
+        assert_memory_equal(x->sig, y->sig, PROTO_SIG_LEN);
+        break;
+    }
     case PROTO_KIND_ERROR: {
         const proto_error_t *x = &a->u.error, *y = &b->u.error;
         assert_int_equal(x->code, y->code);
@@ -683,7 +726,7 @@ static void s_test_header(void **state)
     assert_int_equal(version, 0);
     assert_int_equal(kind, PROTO_KIND_HELLO);
 
-    static const uint8_t unknown[] = { 0, 5, 9, 14, 19, 23, 29, 33, 41, 51, 59, 61, 255 };
+    static const uint8_t unknown[] = { 0, 5, 9, 14, 19, 23, 29, 33, 41, 52, 59, 61, 255 };
     for (size_t i = 0; i < sizeof unknown; i++) {
         const uint8_t h[4] = { 'T', 'R', 1, unknown[i] };
         version = 0;
@@ -697,11 +740,11 @@ static void s_test_header(void **state)
 static void s_test_kind_table(void **state)
 {
     (void) state;
-    static const char *const names[] = { "HELLO",     "READY",    "HEARTBEAT", "CREDIT",
-                                         "SUBMIT",    "REVOKE",   "UPDATE",    "REPLACE",
-                                         "ACCEPTED",  "REJECTED", "EXPIRED",   "DELIVER",
-                                         "DELIVERED", "ACK",      "STATUS",    "DIRECTORY",
-                                         "ERROR" };
+    static const char *const names[] = {
+        "HELLO",     "READY",   "HEARTBEAT", "CREDIT",    "SUBMIT",  "REVOKE",
+        "UPDATE",    "REPLACE", "ACCEPTED",  "REJECTED",  "EXPIRED", "DELIVER",
+        "DELIVERED", "ACK",     "STATUS",    "DIRECTORY", "ERROR",   "DIRECTORY_DELTA"
+    };
     size_t defined = 0;
     for (int kind = -1; kind < 300; kind++)
         defined += proto_kind_name(kind) != NULL;
@@ -714,7 +757,9 @@ static void s_test_kind_table(void **state)
                         kind == PROTO_KIND_DELIVER;
         assert_int_equal(proto_kind_has_document(kind), document);
         assert_int_equal(proto_body_limit(kind),
-                         kind == PROTO_KIND_DIRECTORY ? PROTO_MAX_DIRECTORY_BODY : PROTO_MAX_BODY);
+                         kind == PROTO_KIND_DIRECTORY || kind == PROTO_KIND_DIRECTORY_DELTA
+                             ? PROTO_MAX_DIRECTORY_BODY
+                             : PROTO_MAX_BODY);
     }
     assert_false(proto_kind_has_document(PROTO_KIND_ACCEPTED));
     assert_false(proto_kind_has_document(0));

@@ -42,6 +42,7 @@
 #include <zmq.h>
 
 #include "agent_harness.h"
+#include "proto/dirdelta.h"
 #include "proto/merkle.h"
 #include "proto/sign.h"
 #include "truc_client.h"
@@ -1087,6 +1088,166 @@ static void test_quarantine(void **state)
 // ---------------------------------------------------------------------------
 //  8. api_errors
 
+// ---------------------------------------------------------------------------
+//  7b. directory deltas, against the fake broker
+
+//  A snapshot of the fake broker's directory: A, B and, with c, C; A in
+//  state a_state. Signed by the hub.
+typedef struct {
+    proto_msg_t msg;
+    proto_dir_entry_t entries[3];
+} s_snap_t;
+
+static void s_snap(ah_env_t *env, s_snap_t *s, uint64_t serial, uint8_t a_state, bool c)
+{
+    memset(s, 0, sizeof *s);
+    const th_agency_t who[3] = { TH_A, TH_B, TH_C };
+    const char *names[3] = { "Văn phòng", "Sở Nội vụ", "Sở Tài chính" };
+    for (int i = 0; i < 3; i++) {
+        s->entries[i].code = th_code(who[i]);
+        s->entries[i].name = names[i];
+        memcpy(s->entries[i].key, proto_identity_public(env->th->agency[who[i]])->sign_pk,
+               PROTO_KEY_LEN);
+    }
+    s->entries[0].state = a_state;
+    s->msg.kind = PROTO_KIND_DIRECTORY;
+    s->msg.u.directory = (proto_directory_msg_t){ .serial = serial,
+                                                  .time = truc_now_ms(),
+                                                  .broker = "hub",
+                                                  .entries = s->entries,
+                                                  .nentries = c ? 3 : 2 };
+    th_check(proto_directory_sign(&s->msg.u.directory, env->th->hub, s->msg.u.directory.sig) ==
+                 PROTO_OK,
+             "proto_directory_sign");
+}
+
+static void s_fake_delta(s_fake_t *f, const s_snap_t *from, const s_snap_t *to, bool tamper)
+{
+    proto_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.kind = PROTO_KIND_DIRECTORY_DELTA;
+    th_check(proto_dir_delta_build(&from->msg.u.directory, &to->msg.u.directory, &msg.u.delta) ==
+                 PROTO_OK,
+             "proto_dir_delta_build");
+    if (tamper)
+        msg.u.delta.entries[0].state = PROTO_AGENCY_ACTIVE; // reinstated on the way
+    s_fake_send(f, &msg, NULL, NULL, 0);
+    proto_dir_delta_release(&msg.u.delta);
+}
+
+//  HELLO, then READY: the HELLO's dir_serial and dir_deltas are checked.
+static void s_fake_session(ah_env_t *env, s_fake_t *f, uint64_t serial, bool deltas,
+                           const char *what)
+{
+    proto_msg_t *hello = s_fake_recv(f, PROTO_KIND_HELLO);
+    uint64_t got_serial = hello->u.hello.dir_serial;
+    bool got_deltas = hello->u.hello.dir_deltas;
+    proto_msg_destroy(&hello);
+    th_check(got_serial == serial && got_deltas == deltas,
+             "%s: HELLO says dir_serial %llu dir_deltas %d, expected %llu %d", what,
+             (unsigned long long) got_serial, got_deltas, (unsigned long long) serial, deltas);
+    (void) env;
+    proto_msg_t ready;
+    memset(&ready, 0, sizeof ready);
+    ready.kind = PROTO_KIND_READY;
+    ready.u.ready = (proto_ready_t){ .version = PROTO_VERSION,
+                                     .broker = "hub",
+                                     .agency = th_code(TH_B),
+                                     .time = truc_now_ms(),
+                                     .heartbeat = 60000,
+                                     .dir_serial = serial,
+                                     .max_frame = 1u << 20,
+                                     .max_document = 4u << 20,
+                                     .max_recipients = 500,
+                                     .max_attachments = 100 };
+    s_fake_send(f, &ready, NULL, NULL, 0);
+}
+
+typedef struct {
+    int64_t serial;
+    const char *a_state;
+    int64_t count;
+} s_dir_want_t;
+
+static bool s_dir_is(const ah_reply_t *r, void *arg)
+{
+    const s_dir_want_t *want = arg;
+    return ah_is_ok(r) && ah_int(r->map, "serial") == want->serial &&
+           ah_count(r->map, "agencies") == want->count &&
+           ah_str_is(r->map, "agencies[0].state", want->a_state);
+}
+
+static void s_expect_dir(ah_agent_t *b, int64_t serial, const char *a_state, int64_t count,
+                         const char *what)
+{
+    s_dir_want_t want = { serial, a_state, count };
+    ah_reply_t *r = ah_poll(b, s_dir_is, &want, what, "{cmd:s}", "directory");
+    ah_reply_destroy(&r);
+}
+
+//  The agent applies a delta on top of exactly the serial it names, checks
+//  the broker's signature of the result, and keeps it as a snapshot; a
+//  delta for another serial or a tampered one is refused, and the agent
+//  asks for the whole directory (HELLO without dir_deltas) instead.
+static void test_directory_delta(void **state)
+{
+    ah_env_t *env = *state;
+    s_fake_t f;
+    s_fake_open(env, &f);
+    ah_agent_t *b = ah_agent_new(env, TH_B, f.endpoint, 0, NULL);
+    ah_agent_start(b);
+    s_fake_session(env, &f, 0, true, "first session");
+    s_snap_t one, two, three, four;
+    s_snap(env, &one, 1, PROTO_AGENCY_ACTIVE, false);
+    s_fake_send(&f, &one.msg, NULL, NULL, 0);
+    s_expect_dir(b, 1, "active", 2, "the whole directory, serial 1");
+
+    //  1 -> 2: A suspended, C added.
+    s_snap(env, &two, 2, PROTO_AGENCY_SUSPENDED, true);
+    s_fake_delta(&f, &one, &two, false);
+    s_expect_dir(b, 2, "suspended", 3, "serial 2 from the delta");
+
+    //  A delta from serial 3 does not apply to 2: the agent reconnects and
+    //  asks for the whole.
+    s_snap(env, &three, 3, PROTO_AGENCY_ACTIVE, true);
+    s_snap(env, &four, 4, PROTO_AGENCY_REVOKED, true);
+    s_fake_delta(&f, &three, &four, false);
+    s_fake_session(env, &f, 2, false, "after a delta for another serial");
+    s_expect_dir(b, 2, "suspended", 3, "still serial 2");
+    s_fake_send(&f, &three.msg, NULL, NULL, 0);
+    s_expect_dir(b, 3, "active", 3, "the whole directory, serial 3");
+
+    //  A tampered delta (A reinstated instead of revoked) fails the
+    //  signature of the whole and changes nothing.
+    s_fake_delta(&f, &three, &four, true);
+    s_fake_session(env, &f, 3, false, "after a tampered delta");
+    s_expect_dir(b, 3, "active", 3, "still serial 3 after a tampered delta");
+    s_fake_send(&f, &four.msg, NULL, NULL, 0);
+    s_expect_dir(b, 4, "revoked", 3, "the whole directory, serial 4");
+    //  Kept across a restart, and with a whole directory held the agent
+    //  takes deltas again.
+    ah_agent_stop(b);
+    ah_agent_start(b);
+    s_fake_session(env, &f, 4, true, "after a restart");
+    //  A broker from before deltas refuses the field (ERR_UNKNOWN_FIELD,
+    //  fatal): the agent connects again without it.
+    ah_agent_stop(b);
+    ah_agent_start(b);
+    proto_msg_t *hello = s_fake_recv(&f, PROTO_KIND_HELLO);
+    bool asked = hello->u.hello.dir_deltas;
+    proto_msg_destroy(&hello);
+    th_check(asked, "HELLO after a restart without dir_deltas");
+    proto_msg_t error;
+    memset(&error, 0, sizeof error);
+    error.kind = PROTO_KIND_ERROR;
+    error.u.error = (proto_error_t){ .code = PROTO_ERR_UNKNOWN_FIELD,
+                                     .message = "dir_deltas: unknown field",
+                                     .fatal = true };
+    s_fake_send(&f, &error, NULL, NULL, 0);
+    s_fake_session(env, &f, 4, false, "after an older broker refused dir_deltas");
+    ah_agent_stop(b);
+}
+
 static void test_api_errors(void **state)
 {
     ah_env_t *env = *state;
@@ -1568,6 +1729,7 @@ int main(int argc, char **argv)
         S_TEST(test_agent_kill9_submissions),
         S_TEST(test_agent_kill9_deliveries),
         S_TEST(test_quarantine),
+        S_TEST(test_directory_delta),
         S_TEST(test_api_errors),
         S_TEST(test_refuse_start),
         S_TEST(test_socket_mode),

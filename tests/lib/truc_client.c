@@ -312,6 +312,10 @@ struct truc_client {
     size_t nbacklog;                  // messages in the backlog
     proto_msg_t *directory;           // last DIRECTORY
     size_t ndirectories;              // DIRECTORY messages seen
+    proto_msg_t *delta;               // last DIRECTORY_DELTA
+    size_t ndeltas;                   // DIRECTORY_DELTA messages seen
+    uint64_t dir_serial;              // announced in HELLO
+    bool dir_deltas;                  // announced in HELLO
     proto_buf_t buf;                  // encoder output, reused
     char error[320];                  // last failure, for test diagnostics
 };
@@ -402,6 +406,7 @@ void truc_client_destroy(truc_client_t **self_p)
         free(p);
     }
     proto_msg_destroy(&self->directory);
+    proto_msg_destroy(&self->delta);
     if (self->sock)
         zmq_close(self->sock);
     if (self->ctx && self->own_ctx)
@@ -439,6 +444,22 @@ const proto_msg_t *truc_client_directory(const truc_client_t *self)
 size_t truc_client_directories(const truc_client_t *self)
 {
     return self->ndirectories;
+}
+
+const proto_msg_t *truc_client_delta(const truc_client_t *self)
+{
+    return self->delta;
+}
+
+size_t truc_client_deltas(const truc_client_t *self)
+{
+    return self->ndeltas;
+}
+
+void truc_client_set_dir(truc_client_t *self, uint64_t serial, bool deltas)
+{
+    self->dir_serial = serial;
+    self->dir_deltas = deltas;
 }
 
 size_t truc_client_backlog(const truc_client_t *self)
@@ -537,6 +558,8 @@ static proto_err_t s_send_hello(truc_client_t *self)
     msg.u.hello.agency = self->agency;
     msg.u.hello.software = S_SOFTWARE;
     msg.u.hello.window = self->window;
+    msg.u.hello.dir_serial = self->dir_serial;
+    msg.u.hello.dir_deltas = self->dir_deltas;
     return truc_client_send(self, &msg, NULL, NULL, 0);
 }
 
@@ -719,6 +742,12 @@ static proto_err_t s_recv_wire(truc_client_t *self, int64_t deadline, proto_msg_
             proto_msg_destroy(&self->directory);
             self->directory = msg;
             self->ndirectories++;
+            continue;
+        }
+        if (!self->raw && msg->kind == PROTO_KIND_DIRECTORY_DELTA) {
+            proto_msg_destroy(&self->delta);
+            self->delta = msg;
+            self->ndeltas++;
             continue;
         }
         *msg_p = msg;

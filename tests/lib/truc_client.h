@@ -140,7 +140,8 @@ void *truc_client_socket(truc_client_t *self);
 const char *truc_client_error_text(const truc_client_t *self);
 
 //  Raw mode off (the default): receive calls answer nothing but swallow
-//  HEARTBEAT and keep DIRECTORY aside (see truc_client_directory). Raw mode
+//  HEARTBEAT and keep DIRECTORY and DIRECTORY_DELTA aside (see
+//  truc_client_directory and truc_client_delta). Raw mode
 //  on: every message is returned to the caller.
 void truc_client_set_raw(truc_client_t *self, bool raw);
 
@@ -148,6 +149,14 @@ void truc_client_set_raw(truc_client_t *self, bool raw);
 //  or NULL; and how many have arrived.
 const proto_msg_t *truc_client_directory(const truc_client_t *self);
 size_t truc_client_directories(const truc_client_t *self);
+
+//  The same for DIRECTORY_DELTA, kept aside the same way in raw mode off.
+const proto_msg_t *truc_client_delta(const truc_client_t *self);
+size_t truc_client_deltas(const truc_client_t *self);
+
+//  What every later HELLO says about the directory: the serial held (0:
+//  none, the default) and whether DIRECTORY_DELTA is applied (default no).
+void truc_client_set_dir(truc_client_t *self, uint64_t serial, bool deltas);
 
 //  Send HELLO (versions [1], agency = the identity's name, the window) and
 //  wait for READY. Returns PROTO_OK with *ready (if not NULL) set to the

@@ -61,6 +61,7 @@ typedef enum {
     PROTO_ERR_NOT_AUTHORIZED = 206,    // authenticated, but not allowed to do this
     PROTO_ERR_NOT_AUTHENTICATED = 207, // no authenticated identity (no HELLO, no CURVE)
     PROTO_ERR_BAD_PROOF = 208,         // a Merkle inclusion proof does not lead to the root
+    PROTO_ERR_DIRECTORY_BASE = 209,    // a directory delta does not apply to the snapshot held
 
     //  3xx document state
     PROTO_ERR_DUPLICATE_ID = 300,  // id already used for different content

@@ -47,7 +47,7 @@ extern "C" {
 //  Limits of the protocol itself. A receiver may configure lower ones
 //  (announced in READY) but never higher ones.
 #define PROTO_MAX_BODY            (1u << 20)  // body frame, every kind but DIRECTORY
-#define PROTO_MAX_DIRECTORY_BODY  (32u << 20) // body frame of DIRECTORY
+#define PROTO_MAX_DIRECTORY_BODY  (32u << 20) // body frame of DIRECTORY and DIRECTORY_DELTA
 #define PROTO_MAX_ATTACHMENT_SIZE (1ull << 30)
 #define PROTO_MAX_RECIPIENTS      500
 #define PROTO_MAX_ATTACHMENTS     100
@@ -86,6 +86,7 @@ typedef enum {
     PROTO_KIND_ACK = 32,
     PROTO_KIND_STATUS = 40,
     PROTO_KIND_DIRECTORY = 50,
+    PROTO_KIND_DIRECTORY_DELTA = 51,
     PROTO_KIND_ERROR = 60,
 } proto_kind_t;
 
@@ -268,6 +269,7 @@ typedef struct {
     const char *software; // optional "name/version"
     uint64_t dir_serial;  // serial of the directory it holds, 0 = none
     uint32_t window;      // delivery credit: unacknowledged pushes allowed, 1..100000
+    bool dir_deltas;      // it applies DIRECTORY_DELTA (optional, false when absent)
 } proto_hello_t;
 
 typedef struct {
@@ -353,6 +355,21 @@ typedef struct {
     uint8_t sig[PROTO_SIG_LEN]; // broker's signature
 } proto_directory_msg_t;
 
+//  DIRECTORY_DELTA: what changed between the snapshot at `base` and the one
+//  at `serial`. Applying it to exactly the snapshot at `base` gives the
+//  snapshot at `serial`, whose signature it carries (proto/dirdelta.h).
+typedef struct {
+    uint64_t base;              // serial of the snapshot it applies to
+    uint64_t serial;            // serial of the snapshot it makes, > base
+    uint64_t time;              // that snapshot's time, ms since epoch
+    const char *broker;         // broker label
+    proto_dir_entry_t *entries; // added or changed since base, sorted by code, no repeats
+    uint32_t nentries;
+    const char **removed; // codes no longer in the directory, sorted, no repeats
+    uint32_t nremoved;
+    uint8_t sig[PROTO_SIG_LEN]; // broker's signature of the snapshot at serial
+} proto_dir_delta_t;
+
 typedef struct {
     uint32_t code;       // proto_err_t
     const char *message; // human text
@@ -378,6 +395,7 @@ typedef struct {
         proto_ack_t ack;
         proto_status_t status;
         proto_directory_msg_t directory;
+        proto_dir_delta_t delta; // DIRECTORY_DELTA
         proto_error_t error;
     } u;
     proto_arena_t *arena; // private: owns decoded strings and arrays
