@@ -13,7 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "proto/identity.h"
+#include "proto/fileio.h"
+#include "proto/ini.h"
 #include "proto/log.h"
 
 #define CONFIG_FILE_MAX (1u << 20)

@@ -19,6 +19,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "proto/fileio.h"
+#include "proto/ini.h"
 #define S_WORD_MAX       180  // bytes without a space: what a folded line can carry
 #define S_ENTRY_TEXT_MAX 1400 // bytes an entry takes in the file, with room to spare
 #define S_SERIAL_MAX     ((uint64_t) INT64_MAX)

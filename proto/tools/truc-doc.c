@@ -20,6 +20,7 @@
 
 #include "proto/agency.h"
 #include "proto/directory.h"
+#include "proto/fileio.h"
 #include "proto/identity.h"
 #include "proto/msg.h"
 #include "proto/sign.h"
