@@ -243,11 +243,6 @@ void cli_agent_destroy(cli_agent_t **self_p)
     *self_p = NULL;
 }
 
-const char *cli_agent_endpoint(const cli_agent_t *self)
-{
-    return self->endpoint;
-}
-
 void *cli_agent_zmq(const cli_agent_t *self)
 {
     return self->zmq;
