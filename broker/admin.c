@@ -366,7 +366,7 @@ static bool s_audit_entry(void *arg, const broker_audit_entry_t *entry)
     show->count++;
     if (!show->pk)
         return true;
-    char when[32], id[37] = "", hash[2 * PROTO_HASH_LEN + 1];
+    char when[32], id[PROTO_ID_TEXT_LEN] = "", hash[2 * PROTO_HASH_LEN + 1];
     s_time_text(entry->time, when);
     if (entry->has_id)
         proto_id_format(&entry->id, id);
