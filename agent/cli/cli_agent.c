@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "cli_json.h"
+#include "proto/mpjson.h"
 #include "cli_out.h"
 #include "proto/err.h"
 
@@ -517,7 +517,7 @@ int cli_agent_call(cli_agent_t *self, cli_req_t *req, const cli_call_t *how, cli
     if (cli_get_bool(root, "ok") == 0) {
         if (!how->quiet) {
             if (self->opts->json) {
-                cli_json_write(stdout, root, 0);
+                proto_mpjson_write(stdout, root, 0, PROTO_MPJSON_STRICT);
                 fputc('\n', stdout);
                 fflush(stdout);
             }
