@@ -27,6 +27,7 @@
 #define S_INI_SECTION_MAX 48 // inih truncates section names at 49 bytes
 
 //  ---------------------------------------------------------------------
+//  Reading
 //
 //  inih calls our reader for each line and our handler for each key. The
 //  reader sees the raw line first, so it can refuse what inih would accept
