@@ -91,7 +91,7 @@ static void s_kv_bool(msgpack_packer *pk, const char *key, bool value)
 
 static void s_kv_id(msgpack_packer *pk, const char *key, const proto_id_t *id)
 {
-    char text[37];
+    char text[PROTO_ID_TEXT_LEN];
     proto_id_format(id, text);
     s_kv_str(pk, key, text);
 }
@@ -510,7 +510,7 @@ static bool s_build_and_queue(s_req_t *req, int kind, const msgpack_object *doc,
             s_fail(req, rc, "", "could not queue the document");
             ok = false;
         } else {
-            char text[37];
+            char text[PROTO_ID_TEXT_LEN];
             proto_id_format(id, text);
             proto_log_info("event=queued doc=%s kind=%s to=%u attachments=%u", text,
                            proto_kind_name(kind), msg->u.document.doc.nto, atts.n);
@@ -843,7 +843,7 @@ static void s_pack_doc(msgpack_packer *pk, const proto_doc_t *d)
         s_key(pk, "op_refs");
         msgpack_pack_array(pk, d->nop_refs);
         for (uint32_t i = 0; i < d->nop_refs; i++) {
-            char text[37];
+            char text[PROTO_ID_TEXT_LEN];
             proto_id_format(&d->op_refs[i], text);
             s_str(pk, text);
         }
@@ -853,7 +853,7 @@ static void s_pack_doc(msgpack_packer *pk, const proto_doc_t *d)
         msgpack_pack_array(pk, d->nresponse_for);
         for (uint32_t i = 0; i < d->nresponse_for; i++) {
             const proto_ref_t *r = &d->response_for[i];
-            char text[37] = "";
+            char text[PROTO_ID_TEXT_LEN] = "";
             if (r->has_doc)
                 proto_id_format(&r->doc, text);
             msgpack_pack_map(pk, 4);
@@ -958,7 +958,7 @@ static void s_cmd_fetch(s_req_t *req, const msgpack_object *map)
         return s_fail(req, PROTO_ERR_STORE, "", "the stored document is unreadable");
     }
     const proto_doc_t *d = &msg->u.document.doc;
-    char idtext[37], folder[PATH_MAX], why[PATH_MAX + 128] = "";
+    char idtext[PROTO_ID_TEXT_LEN], folder[PATH_MAX], why[PATH_MAX + 128] = "";
     proto_id_format(&id, idtext);
     snprintf(folder, sizeof folder, "%s/%s", dir, idtext);
     int folder_fd = -1;
@@ -1209,7 +1209,7 @@ static void s_cmd_recall(s_req_t *req, const msgpack_object *map)
     s_key(&req->pk, "notices");
     msgpack_pack_array(&req->pk, n);
     for (uint32_t i = 0; i < n; i++) {
-        char text[37];
+        char text[PROTO_ID_TEXT_LEN];
         proto_id_format(&notices[i], text);
         s_str(&req->pk, text);
     }

@@ -70,22 +70,6 @@ const proto_opt_t agent_config_table[] = {
 
 const size_t agent_config_table_size = sizeof agent_config_table / sizeof agent_config_table[0];
 
-proto_err_t agent_config_load(agent_config_t *config, const char *path,
-                              const char *const *overrides, size_t n_overrides, char *errbuf,
-                              size_t errlen)
-{
-    memset(config, 0, sizeof *config);
-    proto_err_t rc =
-        proto_config_defaults(agent_config_table, agent_config_table_size, config, errbuf, errlen);
-    if (!rc && path)
-        rc = proto_config_load(agent_config_table, agent_config_table_size, config, path, errbuf,
-                               errlen);
-    for (size_t i = 0; !rc && i < n_overrides; i++)
-        rc = proto_config_set(agent_config_table, agent_config_table_size, config, overrides[i],
-                              errbuf, errlen);
-    return rc;
-}
-
 void agent_config_free(agent_config_t *config)
 {
     proto_config_free(agent_config_table, agent_config_table_size, config);

@@ -40,9 +40,6 @@ typedef struct {
 extern const proto_opt_t agent_config_table[];
 extern const size_t agent_config_table_size;
 
-proto_err_t agent_config_load(agent_config_t *config, const char *path,
-                              const char *const *overrides, size_t n_overrides, char *errbuf,
-                              size_t errlen) PROTO_MUST_CHECK;
 void agent_config_free(agent_config_t *config);
 
 //  The mode and group the ipc:// API and events sockets get, from

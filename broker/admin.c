@@ -30,6 +30,7 @@
 
 #define ADMIN_MAX_REQUEST 65536
 #define ADMIN_MAX_ARGS    8
+#define ADMIN_MAX_ARG     4096 // bytes of one argument, with its NUL
 
 typedef struct {
     msgpack_sbuffer buf;
@@ -140,8 +141,10 @@ static void s_commit_times(const broker_server_t *self, uint64_t out[3])
     out[2] = n ? sorted[n - 1] : 0;
 }
 
-static void s_status(broker_server_t *self)
+static void s_status(broker_server_t *self, const char *const *args, size_t nargs)
 {
+    (void) args;
+    (void) nargs;
     uint64_t now = broker_now(), used = 0, size = 0;
     struct statvfs fs;
     uint64_t disk_free = statvfs(self->config->data_dir, &fs) == 0
@@ -214,8 +217,10 @@ static void s_status(broker_server_t *self)
     s_send_reply(self, &reply);
 }
 
-static void s_agencies(broker_server_t *self)
+static void s_agencies(broker_server_t *self, const char *const *args, size_t nargs)
 {
+    (void) args;
+    (void) nargs;
     uint64_t now = broker_now();
     size_t n = proto_directory_count(self->directory);
     if (!s_read_begin(self))
@@ -242,8 +247,10 @@ static void s_agencies(broker_server_t *self)
     s_send_reply(self, &reply);
 }
 
-static void s_agency_state(broker_server_t *self, const char *verb, const char *code)
+static void s_agency_state(broker_server_t *self, const char *const *args, size_t nargs)
 {
+    (void) nargs;
+    const char *verb = args[0], *code = args[1];
     proto_directory_state_t state = strcmp(verb, "suspend") == 0  ? PROTO_DIRECTORY_SUSPENDED
                                     : strcmp(verb, "revoke") == 0 ? PROTO_DIRECTORY_REVOKED
                                                                   : PROTO_DIRECTORY_ACTIVE;
@@ -275,10 +282,29 @@ static void s_agency_state(broker_server_t *self, const char *verb, const char *
     s_send_reply(self, &reply);
 }
 
+static void s_directory_reload(broker_server_t *self, const char *const *args, size_t nargs)
+{
+    (void) args;
+    (void) nargs;
+    char err[256] = "";
+    proto_err_t rc = broker_directory_reload(self, err, sizeof err);
+    broker_audit(self, BROKER_AUDIT_ADMIN, "", NULL, "directory reload");
+    if (rc)
+        return s_fail(self, rc, "directory reload refused: %s", err);
+    s_reply_t reply;
+    s_ok(&reply);
+    msgpack_pack_map(&reply.pk, 2);
+    s_kv_u64(&reply.pk, "serial", proto_directory_serial(self->directory));
+    s_kv_u64(&reply.pk, "agencies", proto_directory_count(self->directory));
+    s_send_reply(self, &reply);
+}
+
 //  The operator says the wall clock is right as it is: expiry and
 //  retention resume by it. Audited, whether a jump was held or not.
-static void s_clock_confirm(broker_server_t *self)
+static void s_clock_confirm(broker_server_t *self, const char *const *args, size_t nargs)
 {
+    (void) args;
+    (void) nargs;
     bool held = false;
     int64_t jump = broker_clock_confirm_now(self, &held);
     char when[32], detail[160];
@@ -299,8 +325,10 @@ static void s_clock_confirm(broker_server_t *self)
     s_send_reply(self, &reply);
 }
 
-static void s_doc_show(broker_server_t *self, const char *text)
+static void s_doc_show(broker_server_t *self, const char *const *args, size_t nargs)
 {
+    (void) nargs;
+    const char *text = args[1];
     proto_id_t id;
     if (proto_id_parse(text, &id) != PROTO_OK)
         return s_fail(self, PROTO_ERR_VALUE, "'%s' is not a document id", text);
@@ -370,7 +398,7 @@ static bool s_audit_entry(void *arg, const broker_audit_entry_t *entry)
     show->count++;
     if (!show->pk)
         return true;
-    char when[32], id[37] = "", hash[2 * PROTO_HASH_LEN + 1];
+    char when[32], id[PROTO_ID_TEXT_LEN] = "", hash[2 * PROTO_HASH_LEN + 1];
     s_time_text(entry->time, when);
     if (entry->has_id)
         proto_id_format(&entry->id, id);
@@ -387,8 +415,9 @@ static bool s_audit_entry(void *arg, const broker_audit_entry_t *entry)
     return true;
 }
 
-static void s_audit_cmd(broker_server_t *self, const char *verb, const char *arg)
+static void s_audit_cmd(broker_server_t *self, const char *const *args, size_t nargs)
 {
+    const char *verb = args[0], *arg = nargs > 1 ? args[1] : NULL;
     if (!s_read_begin(self))
         return s_fail(self, PROTO_ERR_STORE, "cannot read the store");
     uint64_t bad = 0, length = broker_store_audit_length(self->store);
@@ -457,8 +486,12 @@ static void *s_backup_thread(void *arg)
     return NULL;
 }
 
-static void s_backup(broker_server_t *self, const char *dir)
+static void s_backup(broker_server_t *self, const char *const *args, size_t nargs)
 {
+    (void) nargs;
+    const char *dir = args[0];
+    if (!dir[0])
+        return s_fail(self, PROTO_ERR_VALUE, "unknown command or wrong arguments: backup");
     s_backup_t *job = calloc(1, sizeof *job);
     if (!job)
         return s_fail(self, PROTO_ERR_NOMEM, "out of memory");
@@ -524,6 +557,111 @@ void broker_admin_backup_join(broker_server_t *self)
 
 // ---------------------------------------------------------------------------
 
+// ---------------------------------------------------------------------------
+//  Requests and the command table
+
+//  A command answers on the admin socket itself, exactly once. args holds
+//  nargs NUL-terminated strings (the row's verb, if any, is args[0]); the
+//  table has checked their number.
+typedef void(s_command_fn)(broker_server_t *self, const char *const *args, size_t nargs);
+
+typedef struct {
+    const char *name; // the request's cmd
+    const char *verb; // what args[0] must be, or NULL for anything
+    size_t min_args;  // fewest arguments, the verb included
+    size_t max_args;  // most arguments, the verb included
+    s_command_fn *fn; // answers the request
+    const char *help; // what it does (broker/DESIGN.md lists the answers)
+} s_command_t;
+
+static const s_command_t s_commands[] = {
+    { "status", NULL, 0, ADMIN_MAX_ARGS, s_status,
+      "counters, sessions, store size, commit times and the clock guard" },
+    { "agencies", NULL, 0, ADMIN_MAX_ARGS, s_agencies,
+      "every agency in the directory: state, session, what waits for it" },
+    { "agency", "suspend", 2, 2, s_agency_state, "suspend CODE in the directory file and reload" },
+    { "agency", "reinstate", 2, 2, s_agency_state, "make CODE active again and reload" },
+    { "agency", "revoke", 2, 2, s_agency_state, "revoke CODE for good and reload" },
+    { "directory", "reload", 1, 1, s_directory_reload, "read the directory file again" },
+    { "clock", "confirm", 1, 1, s_clock_confirm, "take the wall clock as right; expiry resumes" },
+    { "doc", "show", 2, 2, s_doc_show,
+      "one document: sender, subject, hash, each recipient's state" },
+    { "audit", "verify", 1, ADMIN_MAX_ARGS, s_audit_cmd, "check the whole audit chain" },
+    { "audit", "show", 1, ADMIN_MAX_ARGS, s_audit_cmd,
+      "the last 50 audit entries, or one document's (ID)" },
+    { "backup", NULL, 1, 1, s_backup, "copy the store to DIR on a thread; answer when done" },
+};
+
+//  One request, read: the command and copies of its arguments.
+typedef struct {
+    char cmd[32];
+    const char *args[ADMIN_MAX_ARGS]; // point into text
+    size_t nargs;
+    char *text; // the arguments back to back, each with its NUL (owned)
+} s_request_t;
+
+//  Take one argument array into req. False if it is not an array of short
+//  strings, or holds more than the room left.
+static bool s_request_args(s_request_t *req, const msgpack_object *array, size_t *used)
+{
+    if (array->type != MSGPACK_OBJECT_ARRAY || array->via.array.size > ADMIN_MAX_ARGS - req->nargs)
+        return false;
+    for (uint32_t j = 0; j < array->via.array.size; j++) {
+        const msgpack_object *a = &array->via.array.ptr[j];
+        if (a->type != MSGPACK_OBJECT_STR || a->via.str.size >= ADMIN_MAX_ARG)
+            return false;
+        char *copy = req->text + *used;
+        memcpy(copy, a->via.str.ptr, a->via.str.size);
+        copy[a->via.str.size] = '\0';
+        *used += a->via.str.size + 1;
+        req->args[req->nargs++] = copy;
+    }
+    return true;
+}
+
+//  Read {cmd: str, args: [str]} from n bytes. PROTO_ERR_VALUE if it is
+//  anything else, PROTO_ERR_NOMEM if out of memory.
+static proto_err_t s_request_read(s_request_t *req, const char *data, size_t n)
+{
+    //  The strings cannot take more room than the request, plus their NULs.
+    req->text = malloc(n + ADMIN_MAX_ARGS);
+    if (!req->text)
+        return PROTO_ERR_NOMEM;
+    size_t used = 0, off = 0;
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init(&unpacked);
+    bool ok = msgpack_unpack_next(&unpacked, data, n, &off) == MSGPACK_UNPACK_SUCCESS && off == n &&
+              unpacked.data.type == MSGPACK_OBJECT_MAP;
+    for (uint32_t i = 0; ok && i < unpacked.data.via.map.size; i++) {
+        const msgpack_object_kv *kv = &unpacked.data.via.map.ptr[i];
+        if (kv->key.type != MSGPACK_OBJECT_STR) {
+            ok = false;
+        } else if (kv->key.via.str.size == 3 && memcmp(kv->key.via.str.ptr, "cmd", 3) == 0 &&
+                   kv->val.type == MSGPACK_OBJECT_STR && kv->val.via.str.size < sizeof req->cmd) {
+            memcpy(req->cmd, kv->val.via.str.ptr, kv->val.via.str.size);
+            req->cmd[kv->val.via.str.size] = '\0';
+        } else if (kv->key.via.str.size == 4 && memcmp(kv->key.via.str.ptr, "args", 4) == 0) {
+            ok = s_request_args(req, &kv->val, &used);
+        } else {
+            ok = false;
+        }
+    }
+    msgpack_unpacked_destroy(&unpacked);
+    return ok && req->cmd[0] ? PROTO_OK : PROTO_ERR_VALUE;
+}
+
+static const s_command_t *s_command_find(const s_request_t *req)
+{
+    for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++) {
+        const s_command_t *c = &s_commands[i];
+        if (strcmp(c->name, req->cmd) == 0 && req->nargs >= c->min_args &&
+            req->nargs <= c->max_args &&
+            (!c->verb || (req->nargs > 0 && strcmp(req->args[0], c->verb) == 0)))
+            return c;
+    }
+    return NULL;
+}
+
 void broker_admin_handle(broker_server_t *self)
 {
     if (self->backup_running)
@@ -544,71 +682,21 @@ void broker_admin_handle(broker_server_t *self)
         zmq_recv(self->admin, sink, sizeof sink, 0);
         zmq_getsockopt(self->admin, ZMQ_RCVMORE, &more, &more_len);
     }
-    char cmd[32] = "", args[ADMIN_MAX_ARGS][4096];
-    size_t nargs = 0;
-    msgpack_unpacked unpacked;
-    msgpack_unpacked_init(&unpacked);
-    size_t off = 0;
-    bool ok = n <= ADMIN_MAX_REQUEST &&
-              msgpack_unpack_next(&unpacked, request, (size_t) n, &off) == MSGPACK_UNPACK_SUCCESS &&
-              off == (size_t) n && unpacked.data.type == MSGPACK_OBJECT_MAP;
-    for (uint32_t i = 0; ok && i < unpacked.data.via.map.size; i++) {
-        const msgpack_object_kv *kv = &unpacked.data.via.map.ptr[i];
-        if (kv->key.type != MSGPACK_OBJECT_STR) {
-            ok = false;
-        } else if (kv->key.via.str.size == 3 && memcmp(kv->key.via.str.ptr, "cmd", 3) == 0 &&
-                   kv->val.type == MSGPACK_OBJECT_STR && kv->val.via.str.size < sizeof cmd) {
-            memcpy(cmd, kv->val.via.str.ptr, kv->val.via.str.size);
-            cmd[kv->val.via.str.size] = '\0';
-        } else if (kv->key.via.str.size == 4 && memcmp(kv->key.via.str.ptr, "args", 4) == 0 &&
-                   kv->val.type == MSGPACK_OBJECT_ARRAY &&
-                   kv->val.via.array.size <= ADMIN_MAX_ARGS) {
-            for (uint32_t j = 0; ok && j < kv->val.via.array.size; j++) {
-                const msgpack_object *a = &kv->val.via.array.ptr[j];
-                ok = a->type == MSGPACK_OBJECT_STR && a->via.str.size < sizeof args[0];
-                if (ok) {
-                    memcpy(args[nargs], a->via.str.ptr, a->via.str.size);
-                    args[nargs++][a->via.str.size] = '\0';
-                }
-            }
-        } else {
-            ok = false;
-        }
-    }
-    msgpack_unpacked_destroy(&unpacked);
+    s_request_t req = { .nargs = 0 };
+    proto_err_t rc =
+        n <= ADMIN_MAX_REQUEST ? s_request_read(&req, request, (size_t) n) : PROTO_ERR_VALUE;
     free(request);
-    if (!ok || !cmd[0])
-        return s_fail(self, PROTO_ERR_VALUE, "a request is a map {cmd: str, args: [str]}");
-    proto_log_debug("event=admin_request cmd=%s args=%zu", cmd, nargs);
-    const char *a0 = nargs > 0 ? args[0] : "", *a1 = nargs > 1 ? args[1] : "";
-    if (strcmp(cmd, "status") == 0)
-        s_status(self);
-    else if (strcmp(cmd, "agencies") == 0)
-        s_agencies(self);
-    else if (strcmp(cmd, "agency") == 0 && nargs == 2 &&
-             (!strcmp(a0, "suspend") || !strcmp(a0, "reinstate") || !strcmp(a0, "revoke")))
-        s_agency_state(self, a0, a1);
-    else if (strcmp(cmd, "directory") == 0 && nargs == 1 && strcmp(a0, "reload") == 0) {
-        char err[256] = "";
-        proto_err_t rc = broker_directory_reload(self, err, sizeof err);
-        broker_audit(self, BROKER_AUDIT_ADMIN, "", NULL, "directory reload");
-        if (rc)
-            return s_fail(self, rc, "directory reload refused: %s", err);
-        s_reply_t reply;
-        s_ok(&reply);
-        msgpack_pack_map(&reply.pk, 2);
-        s_kv_u64(&reply.pk, "serial", proto_directory_serial(self->directory));
-        s_kv_u64(&reply.pk, "agencies", proto_directory_count(self->directory));
-        s_send_reply(self, &reply);
-    } else if (strcmp(cmd, "clock") == 0 && nargs == 1 && strcmp(a0, "confirm") == 0)
-        s_clock_confirm(self);
-    else if (strcmp(cmd, "doc") == 0 && nargs == 2 && strcmp(a0, "show") == 0)
-        s_doc_show(self, a1);
-    else if (strcmp(cmd, "audit") == 0 && nargs >= 1 &&
-             (!strcmp(a0, "verify") || !strcmp(a0, "show")))
-        s_audit_cmd(self, a0, nargs > 1 ? a1 : NULL);
-    else if (strcmp(cmd, "backup") == 0 && nargs == 1 && a0[0])
-        s_backup(self, a0);
+    if (rc) {
+        free(req.text);
+        return rc == PROTO_ERR_NOMEM
+                   ? s_fail(self, rc, "out of memory")
+                   : s_fail(self, rc, "a request is a map {cmd: str, args: [str]}");
+    }
+    proto_log_debug("event=admin_request cmd=%s args=%zu", req.cmd, req.nargs);
+    const s_command_t *command = s_command_find(&req);
+    if (command)
+        command->fn(self, req.args, req.nargs);
     else
-        s_fail(self, PROTO_ERR_VALUE, "unknown command or wrong arguments: %s", cmd);
+        s_fail(self, PROTO_ERR_VALUE, "unknown command or wrong arguments: %s", req.cmd);
+    free(req.text);
 }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "proto/identity.h"
+#include "proto/fileio.h"
 #include "proto/log.h"
 #include "proto/store.h"
 

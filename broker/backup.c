@@ -26,6 +26,7 @@
 
 #include "anchor.h"
 #include "proto/identity.h"
+#include "proto/fileio.h"
 #include "proto/log.h"
 #include "proto/store.h"
 

@@ -131,24 +131,6 @@ proto_err_t broker_config_check(const broker_config_t *config, char *errbuf, siz
     return PROTO_OK;
 }
 
-proto_err_t broker_config_load(broker_config_t *config, const char *path,
-                               const char *const *overrides, size_t n_overrides, char *errbuf,
-                               size_t errlen)
-{
-    memset(config, 0, sizeof *config);
-    proto_err_t rc = proto_config_defaults(broker_config_table, broker_config_table_size, config,
-                                           errbuf, errlen);
-    if (!rc && path)
-        rc = proto_config_load(broker_config_table, broker_config_table_size, config, path, errbuf,
-                               errlen);
-    for (size_t i = 0; !rc && i < n_overrides; i++)
-        rc = proto_config_set(broker_config_table, broker_config_table_size, config, overrides[i],
-                              errbuf, errlen);
-    if (!rc)
-        rc = broker_config_check(config, errbuf, errlen);
-    return rc;
-}
-
 void broker_config_free(broker_config_t *config)
 {
     proto_config_free(broker_config_table, broker_config_table_size, config);

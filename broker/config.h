@@ -1,7 +1,8 @@
 /*  broker/config.h - the broker's options: one struct, one table.
 
-    Filled by broker_config_load in three steps: defaults, the INI file,
-    command-line overrides. The table is the single source of the commented
+    Filled by proto_daemon_configure (proto/config.h's proto_config_fill)
+    in three steps: defaults, the INI file, command-line overrides, then
+    checked by broker_config_check. The table is the single source of the commented
     example in deploy/broker.conf.example (truc-broker --print-default-config).
 */
 #ifndef BROKER_CONFIG_H
@@ -53,13 +54,6 @@ typedef struct {
 
 extern const proto_opt_t broker_config_table[];
 extern const size_t broker_config_table_size;
-
-//  Defaults, then the file at path (if not NULL), then overrides (an array
-//  of "section.name=value", n_overrides long). PROTO_ERR_CONFIG and friends
-//  with the detail in errbuf.
-proto_err_t broker_config_load(broker_config_t *config, const char *path,
-                               const char *const *overrides, size_t n_overrides, char *errbuf,
-                               size_t errlen) PROTO_MUST_CHECK;
 
 //  Rules across options, checked after every source is read (also by
 //  broker_server_new, since truc-broker loads through proto/daemon.h):

@@ -19,6 +19,8 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "proto/mpjson.h"
+
 #define EXIT_USAGE 1
 #define EXIT_FAIL  2
 #define MAX_REPLY  (64u << 20)
@@ -104,65 +106,7 @@ static int s_probe(const char *ep)
 }
 
 // ---------------------------------------------------------------------------
-//  Printing msgpack as JSON or as text
-
-static void s_json_string(const char *p, size_t n)
-{
-    putchar('"');
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char) p[i];
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
-
-static void s_json(const msgpack_object *o, int indent)
-{
-    switch (o->type) {
-    case MSGPACK_OBJECT_NIL:
-        printf("null");
-        break;
-    case MSGPACK_OBJECT_BOOLEAN:
-        printf(o->via.boolean ? "true" : "false");
-        break;
-    case MSGPACK_OBJECT_POSITIVE_INTEGER:
-        printf("%llu", (unsigned long long) o->via.u64);
-        break;
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        printf("%lld", (long long) o->via.i64);
-        break;
-    case MSGPACK_OBJECT_STR:
-        s_json_string(o->via.str.ptr, o->via.str.size);
-        break;
-    case MSGPACK_OBJECT_ARRAY:
-        printf("[");
-        for (uint32_t i = 0; i < o->via.array.size; i++) {
-            printf("%s\n%*s", i ? "," : "", indent + 2, "");
-            s_json(&o->via.array.ptr[i], indent + 2);
-        }
-        printf("%s]", o->via.array.size ? "\n" : "");
-        if (o->via.array.size)
-            printf("%*s", 0, "");
-        break;
-    case MSGPACK_OBJECT_MAP:
-        printf("{");
-        for (uint32_t i = 0; i < o->via.map.size; i++) {
-            printf("%s\n%*s", i ? "," : "", indent + 2, "");
-            s_json(&o->via.map.ptr[i].key, indent + 2);
-            printf(": ");
-            s_json(&o->via.map.ptr[i].val, indent + 2);
-        }
-        printf("%s%*s}", o->via.map.size ? "\n" : "", o->via.map.size ? indent : 0, "");
-        break;
-    default:
-        printf("null");
-    }
-}
+//  Printing msgpack as text (JSON is proto/mpjson.h)
 
 static void s_scalar_text(const msgpack_object *o, char *out, size_t cap)
 {
@@ -454,7 +398,7 @@ int main(int argc, char **argv)
             if (!ok || ok->type != MSGPACK_OBJECT_BOOLEAN || !ok->via.boolean) {
                 const msgpack_object *error = s_get(&unpacked.data, "error");
                 if (json) {
-                    s_json(&unpacked.data, 0);
+                    proto_mpjson_write(stdout, &unpacked.data, 0, PROTO_MPJSON_PLAIN);
                     printf("\n");
                 } else {
                     fprintf(stderr, "truc-admin: %.*s\n",
@@ -466,7 +410,7 @@ int main(int argc, char **argv)
                 status = EXIT_FAIL;
             } else if (data) {
                 if (json) {
-                    s_json(data, 0);
+                    proto_mpjson_write(stdout, data, 0, PROTO_MPJSON_PLAIN);
                     printf("\n");
                 } else {
                     s_text(data);

@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proto/ini.h"
+
 #define S_DOMAIN     "truc-file-sig-v1"
 #define S_DOMAIN_LEN (sizeof S_DOMAIN)            // with the NUL
 #define S_HASH_LEN   crypto_generichash_BYTES_MAX // 64: BLAKE2b-512

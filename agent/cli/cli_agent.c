@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "cli_json.h"
+#include "proto/mpjson.h"
 #include "cli_out.h"
 #include "proto/err.h"
 
@@ -241,11 +241,6 @@ void cli_agent_destroy(cli_agent_t **self_p)
     zmq_ctx_term(self->zmq);
     free(self);
     *self_p = NULL;
-}
-
-const char *cli_agent_endpoint(const cli_agent_t *self)
-{
-    return self->endpoint;
 }
 
 void *cli_agent_zmq(const cli_agent_t *self)
@@ -522,7 +517,7 @@ int cli_agent_call(cli_agent_t *self, cli_req_t *req, const cli_call_t *how, cli
     if (cli_get_bool(root, "ok") == 0) {
         if (!how->quiet) {
             if (self->opts->json) {
-                cli_json_write(stdout, root, 0);
+                proto_mpjson_write(stdout, root, 0, PROTO_MPJSON_STRICT);
                 fputc('\n', stdout);
                 fflush(stdout);
             }

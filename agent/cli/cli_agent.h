@@ -65,8 +65,6 @@ typedef struct cli_agent cli_agent_t;
 cli_agent_t *cli_agent_new(const cli_opts_t *opts);
 //  Destroy the handle and set *self_p to NULL. Safe on NULL.
 void cli_agent_destroy(cli_agent_t **self_p);
-//  The API endpoint requests go to.
-const char *cli_agent_endpoint(const cli_agent_t *self);
 //  The ZeroMQ context, for other sockets to the same agent (events).
 void *cli_agent_zmq(const cli_agent_t *self);
 

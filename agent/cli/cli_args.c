@@ -219,7 +219,7 @@ bool cli_parse_agencies(const char *text, cli_strv_t *list, const char **bad)
     }
 }
 
-bool cli_parse_id(const char *text, char out[37])
+bool cli_parse_id(const char *text, char out[PROTO_ID_TEXT_LEN])
 {
     proto_id_t id;
     if (proto_id_parse(text, &id) != PROTO_OK)

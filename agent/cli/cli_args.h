@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/msg.h"
+
 //  Exit codes, documented in `truc --help` and agent/CLI.md.
 #define CLI_EXIT_OK          0 // success
 #define CLI_EXIT_USAGE       1 // the command line is wrong
@@ -136,7 +138,7 @@ void cli_strv_free(cli_strv_t *list);
 bool cli_parse_agencies(const char *text, cli_strv_t *list, const char **bad);
 //  A document or notice id: UUID text or 32 hex digits; out gets the
 //  canonical lowercase UUID text.
-bool cli_parse_id(const char *text, char out[37]);
+bool cli_parse_id(const char *text, char out[PROTO_ID_TEXT_LEN]);
 //  A date YYYY-MM-DD naming a real day, year 1900 or later.
 bool cli_parse_date(const char *text);
 //  An unsigned decimal integer between min and max.

@@ -10,44 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-size_t cli_utf8_next(const unsigned char *p, size_t n, uint32_t *cp)
-{
-    if (n == 0)
-        return 0;
-    unsigned char c = p[0];
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    size_t len;
-    uint32_t v, min;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-        v = c & 0x1f;
-        min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        v = c & 0x0f;
-        min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        v = c & 0x07;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        v = (v << 6) | (p[i] & 0x3f);
-    }
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-        return 0;
-    *cp = v;
-    return len;
-}
+#include "proto/agency.h"
 
 static bool s_combining(uint32_t cp)
 {
@@ -70,7 +33,7 @@ static size_t s_chars(const unsigned char *p, size_t n)
     size_t chars = 0, i = 0;
     while (i < n) {
         uint32_t cp;
-        size_t len = cli_utf8_next(p + i, n - i, &cp);
+        size_t len = proto_utf8_next(p + i, n - i, &cp);
         i += len ? len : 1;
         chars++;
     }
@@ -89,7 +52,7 @@ void cli_text(const char *text, size_t n, size_t max_chars, char *out, size_t ca
         return;
     while (i < n && chars < keep) {
         uint32_t cp;
-        size_t len = cli_utf8_next(p + i, n - i, &cp);
+        size_t len = proto_utf8_next(p + i, n - i, &cp);
         const char *piece = (const char *) p + i;
         size_t plen = len;
         if (len && (cp == '\n' || cp == '\r' || cp == '\t' || cp == 0x2028 || cp == 0x2029)) {
@@ -119,7 +82,7 @@ size_t cli_text_width(const char *text)
     size_t n = strlen(text), i = 0, width = 0;
     while (i < n) {
         uint32_t cp = '?';
-        size_t len = cli_utf8_next(p + i, n - i, &cp);
+        size_t len = proto_utf8_next(p + i, n - i, &cp);
         i += len ? len : 1;
         if (!s_combining(cp))
             width++;

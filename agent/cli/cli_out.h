@@ -15,11 +15,6 @@
 #include <stdint.h>
 #include <stdio.h>
 
-//  Decode one UTF-8 sequence at p (n bytes available). Returns its length
-//  (1 to 4) and sets *cp, or returns 0 if the bytes are not valid UTF-8
-//  (overlong, surrogate, above U+10FFFF, truncated).
-size_t cli_utf8_next(const unsigned char *p, size_t n, uint32_t *cp);
-
 //  Copy n bytes of text into out (cap bytes, always NUL-terminated), fit
 //  for a terminal: control characters and invalid bytes become '?', line
 //  breaks and tabs become spaces. If max_chars is not 0 and the text is

@@ -455,7 +455,7 @@ int cli_fetch(cli_opts_t *opts, int argc, char **argv)
     };
     const char *out = ".";
     int opt;
-    char id[37];
+    char id[PROTO_ID_TEXT_LEN];
 
     cli_parser_t p;
     cli_parser_init(&p, "fetch", s_fetch_usage, options, opts, argc, argv);
@@ -707,7 +707,7 @@ int cli_sent(cli_opts_t *opts, int argc, char **argv)
     uint64_t limit = 0;
     bool has_limit = false;
     int opt, status = CLI_EXIT_OK;
-    char id[37];
+    char id[PROTO_ID_TEXT_LEN];
 
     cli_parser_t p;
     cli_parser_init(&p, "sent", s_sent_usage, options, opts, argc, argv);

@@ -436,7 +436,7 @@ static int s_ids(const char *cmd, const cli_parser_t *p, int min, int max, cli_s
     if (n > max)
         return cli_usage_error(cmd, "too many ids (at most %d)", max);
     for (int i = 0; i < n; i++) {
-        char id[37];
+        char id[PROTO_ID_TEXT_LEN];
         if (!cli_parse_id(cli_parser_pos(p, i), id))
             return cli_usage_error(cmd,
                                    "'%s' is not a document id (like "

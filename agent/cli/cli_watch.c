@@ -19,7 +19,7 @@
 #include <zmq.h>
 
 #include "cli_agent.h"
-#include "cli_json.h"
+#include "proto/mpjson.h"
 #include "cli_out.h"
 
 #define CATCH_UP_PAGE 100 // events per `events` request
@@ -162,7 +162,7 @@ static bool s_event(s_watch_t *self, const msgpack_object *event, const char *to
     if (!s_wanted(self, topic, topic_len))
         return true;
     if (self->opts->json) {
-        cli_json_write(stdout, event, -1);
+        proto_mpjson_write(stdout, event, -1, PROTO_MPJSON_STRICT);
         fputc('\n', stdout);
     } else {
         s_print_text(event, topic, topic_len);

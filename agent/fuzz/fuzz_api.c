@@ -594,7 +594,8 @@ static void s_setup(void)
                            "api.max_document=65536",
                            "store.map_size=64M" };
     char err[512] = "";
-    s_setup_check(agent_config_load(&s_h.config, NULL, sets, sizeof sets / sizeof sets[0], err,
+    s_setup_check(proto_config_fill(agent_config_table, agent_config_table_size, &s_h.config, NULL,
+                                    sets, sizeof sets / sizeof sets[0], err,
                                     sizeof err) == PROTO_OK,
                   err);
     s_h.agent = agent_new(&s_h.config, err, sizeof err);

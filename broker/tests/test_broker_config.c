@@ -1,4 +1,5 @@
-/*  test_broker_config.c - the broker's option table and broker_config_load.
+/*  test_broker_config.c - the broker's option table, loaded as truc-broker
+    loads it (proto_config_fill, then broker_config_check).
 
     The defaults must be a broker that starts safely on one host; a file and
     then command-line overrides apply in that order; anything unknown or out
@@ -71,14 +72,24 @@ static void s_write(const s_fx_t *fx, const char *text)
     assert_int_equal(fclose(f), 0);
 }
 
+//  What truc-broker does with its configuration before it starts: fill it
+//  (proto_daemon_configure) and check the rules across options
+//  (broker_server_new).
+static proto_err_t s_fill(broker_config_t *config, const char *path, const char *const *overrides,
+                          size_t n, char *err, size_t errlen)
+{
+    proto_err_t rc = proto_config_fill(broker_config_table, broker_config_table_size, config, path,
+                                       overrides, n, err, errlen);
+    return rc ? rc : broker_config_check(config, err, errlen);
+}
+
 //  Load from the fixture's file (if file) and overrides; the config is
 //  freed before, so every call starts from nothing.
 static proto_err_t s_load(s_fx_t *fx, bool file, const char *const *overrides, size_t n)
 {
     broker_config_free(&fx->config);
     memset(fx->err, 0, sizeof fx->err);
-    return broker_config_load(&fx->config, file ? fx->file : NULL, overrides, n, fx->err,
-                              sizeof fx->err);
+    return s_fill(&fx->config, file ? fx->file : NULL, overrides, n, fx->err, sizeof fx->err);
 }
 
 static void s_expect_refused(s_fx_t *fx, bool file, const char *override, proto_err_t want,
@@ -316,9 +327,9 @@ static void s_test_refused(void **state)
 static void s_test_example(void **state)
 {
     s_fx_t *fx = *state;
-    broker_config_t defaults;
+    broker_config_t defaults = { 0 };
     char err[256];
-    assert_int_equal(broker_config_load(&defaults, NULL, NULL, 0, err, sizeof err), PROTO_OK);
+    assert_int_equal(s_fill(&defaults, NULL, NULL, 0, err, sizeof err), PROTO_OK);
 
     FILE *f = fopen(fx->file, "w");
     assert_non_null(f);
@@ -328,9 +339,8 @@ static void s_test_example(void **state)
     s_assert_same(&fx->config, &defaults);
 
 #ifdef TRUC_BROKER_CONF_EXAMPLE
-    broker_config_t example;
-    proto_err_t rc =
-        broker_config_load(&example, TRUC_BROKER_CONF_EXAMPLE, NULL, 0, err, sizeof err);
+    broker_config_t example = { 0 };
+    proto_err_t rc = s_fill(&example, TRUC_BROKER_CONF_EXAMPLE, NULL, 0, err, sizeof err);
     if (rc != PROTO_OK) {
         print_error("%s: %s\n", TRUC_BROKER_CONF_EXAMPLE, err);
         fail();

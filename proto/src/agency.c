@@ -60,39 +60,55 @@ proto_err_t proto_label_check(const char *label, size_t len)
     return PROTO_OK;
 }
 
+size_t proto_utf8_next(const unsigned char *p, size_t n, uint32_t *cp)
+{
+    if (n == 0)
+        return 0;
+    unsigned char c = p[0];
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    size_t len;
+    uint32_t v, min;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+        v = c & 0x1f;
+        min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        v = c & 0x0f;
+        min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        v = c & 0x07;
+        min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        v = (v << 6) | (p[i] & 0x3f);
+    }
+    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+        return 0;
+    *cp = v;
+    return len;
+}
+
 proto_err_t proto_utf8_check(const char *text, size_t len, size_t *chars)
 {
-    const uint8_t *p = (const uint8_t *) text;
+    const unsigned char *p = (const unsigned char *) text;
     size_t count = 0, i = 0;
     while (i < len) {
-        uint8_t c = p[i];
-        size_t need;
-        uint32_t cp, min;
-        if (c == 0)
+        uint32_t cp = 0;
+        size_t n = proto_utf8_next(p + i, len - i, &cp);
+        if (n == 0 || cp == 0)
             return PROTO_ERR_UTF8;
-        if (c < 0x80) {
-            i++;
-            count++;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            need = 1, cp = c & 0x1F, min = 0x80;
-        } else if ((c & 0xF0) == 0xE0) {
-            need = 2, cp = c & 0x0F, min = 0x800;
-        } else if ((c & 0xF8) == 0xF0) {
-            need = 3, cp = c & 0x07, min = 0x10000;
-        } else {
-            return PROTO_ERR_UTF8;
-        }
-        if (len - i - 1 < need)
-            return PROTO_ERR_UTF8;
-        for (size_t k = 1; k <= need; k++) {
-            if ((p[i + k] & 0xC0) != 0x80)
-                return PROTO_ERR_UTF8;
-            cp = (cp << 6) | (p[i + k] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return PROTO_ERR_UTF8;
-        i += need + 1;
+        i += n;
         count++;
     }
     if (chars)

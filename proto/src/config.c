@@ -13,7 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "proto/identity.h"
+#include "proto/fileio.h"
+#include "proto/ini.h"
 #include "proto/log.h"
 
 #define CONFIG_FILE_MAX (1u << 20)
@@ -166,16 +167,6 @@ proto_err_t proto_config_defaults(const proto_opt_t *table, size_t n, void *conf
     return PROTO_OK;
 }
 
-proto_err_t proto_config_set_value(const proto_opt_t *table, size_t n, void *config,
-                                   const char *section, const char *name, const char *value,
-                                   char *errbuf, size_t errlen)
-{
-    const proto_opt_t *opt = s_find(table, n, section, strlen(section), name);
-    if (!opt)
-        return s_fail(errbuf, errlen, "unknown option %s.%s", section, name);
-    return s_set(opt, config, value, errbuf, errlen);
-}
-
 proto_err_t proto_config_set(const proto_opt_t *table, size_t n, void *config,
                              const char *assignment, char *errbuf, size_t errlen)
 {
@@ -194,6 +185,18 @@ proto_err_t proto_config_set(const proto_opt_t *table, size_t n, void *config,
         return s_fail(errbuf, errlen, "unknown option %.*s", (int) (equals - assignment),
                       assignment);
     return s_set(opt, config, equals + 1, errbuf, errlen);
+}
+
+proto_err_t proto_config_fill(const proto_opt_t *table, size_t n, void *config, const char *path,
+                              const char *const *overrides, size_t noverrides, char *errbuf,
+                              size_t errlen)
+{
+    proto_err_t rc = proto_config_defaults(table, n, config, errbuf, errlen);
+    if (!rc && path)
+        rc = proto_config_load(table, n, config, path, errbuf, errlen);
+    for (size_t i = 0; !rc && i < noverrides; i++)
+        rc = proto_config_set(table, n, config, overrides[i], errbuf, errlen);
+    return rc;
 }
 
 typedef struct {

@@ -73,11 +73,9 @@ int proto_daemon_configure(const proto_daemon_spec_t *spec, int argc, char **arg
     if (status < 0) {
         proto_log_set_program(spec->program);
         char err[512] = "";
-        proto_err_t rc = proto_config_defaults(spec->table, spec->ntable, config, err, sizeof err);
-        if (!rc && path)
-            rc = proto_config_load(spec->table, spec->ntable, config, path, err, sizeof err);
-        for (size_t i = 0; !rc && i < noverrides; i++)
-            rc = proto_config_set(spec->table, spec->ntable, config, overrides[i], err, sizeof err);
+        proto_err_t rc =
+            proto_config_fill(spec->table, spec->ntable, config, path,
+                              (const char *const *) overrides, noverrides, err, sizeof err);
         if (rc) {
             fprintf(stderr, "%s: configuration%s%s: %s\n", spec->program, path ? " " : "",
                     path ? path : "", err[0] ? err : proto_strerror(rc));

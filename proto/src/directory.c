@@ -13,12 +13,15 @@
 #include "proto/directory.h"
 
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "proto/fileio.h"
+#include "proto/ini.h"
+
+#include "detail.h"
 #define S_WORD_MAX       180  // bytes without a space: what a folded line can carry
 #define S_ENTRY_TEXT_MAX 1400 // bytes an entry takes in the file, with room to spare
 #define S_SERIAL_MAX     ((uint64_t) INT64_MAX)
@@ -31,19 +34,6 @@ struct proto_directory {
     proto_directory_entry_t **by_code;  // owns the entries; sorted by code
     proto_directory_entry_t **by_curve; // the same entries, sorted by curve_pk
 };
-
-static void s_errf(char *errbuf, size_t errlen, const char *format, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void s_errf(char *errbuf, size_t errlen, const char *format, ...)
-{
-    if (!errbuf || errlen == 0)
-        return;
-    va_list args;
-    va_start(args, format);
-    vsnprintf(errbuf, errlen, format, args);
-    va_end(args);
-}
 
 //  ---------------------------------------------------------------------
 //  Names, states and times
@@ -552,7 +542,7 @@ static proto_err_t s_need(const proto_ini_section_t *section, const char *key,
     *pair = proto_ini_find(section, key);
     if (*pair)
         return PROTO_OK;
-    s_errf(errbuf, errlen, "line %u: [%s] has no '%s'", section->line, section->name, key);
+    proto_detailf(errbuf, errlen, "line %u: [%s] has no '%s'", section->line, section->name, key);
     return PROTO_ERR_DIRECTORY;
 }
 
@@ -564,8 +554,8 @@ static proto_err_t s_keys_allowed(const proto_ini_section_t *section, const char
         for (const char *const *a = allowed; *a && !ok; a++)
             ok = strcmp(*a, section->pairs[i].key) == 0;
         if (!ok) {
-            s_errf(errbuf, errlen, "line %u: [%s] unknown key '%s'", section->pairs[i].line,
-                   section->name, section->pairs[i].key);
+            proto_detailf(errbuf, errlen, "line %u: [%s] unknown key '%s'", section->pairs[i].line,
+                          section->name, section->pairs[i].key);
             return PROTO_ERR_DIRECTORY;
         }
     }
@@ -580,8 +570,9 @@ static proto_err_t s_time_field(const proto_ini_section_t *section, const char *
     if (!pair)
         return PROTO_OK;
     if (proto_directory_time_parse(pair->value, out) != PROTO_OK) {
-        s_errf(errbuf, errlen, "line %u: [%s] %s '%s' is not a UTC time like 2026-01-01T00:00:00Z",
-               pair->line, section->name, key, pair->value);
+        proto_detailf(errbuf, errlen,
+                      "line %u: [%s] %s '%s' is not a UTC time like 2026-01-01T00:00:00Z",
+                      pair->line, section->name, key, pair->value);
         return PROTO_ERR_DIRECTORY;
     }
     return PROTO_OK;
@@ -592,8 +583,8 @@ static proto_err_t s_header_section(s_load_t *self, const proto_ini_section_t *s
 {
     static const char *const allowed[] = { "format", "serial", "updated", NULL };
     if (self->seen_header) {
-        s_errf(errbuf, errlen, "line %u: duplicate section [directory] (first on line %u)",
-               section->line, self->header_line);
+        proto_detailf(errbuf, errlen, "line %u: duplicate section [directory] (first on line %u)",
+                      section->line, self->header_line);
         return PROTO_ERR_DIRECTORY;
     }
     self->seen_header = true;
@@ -607,8 +598,8 @@ static proto_err_t s_header_section(s_load_t *self, const proto_ini_section_t *s
     if (rc != PROTO_OK)
         return rc;
     if (strcmp(format->value, "1") != 0) {
-        s_errf(errbuf, errlen, "line %u: unknown format '%s' (this version reads format 1)",
-               format->line, format->value);
+        proto_detailf(errbuf, errlen, "line %u: unknown format '%s' (this version reads format 1)",
+                      format->line, format->value);
         return PROTO_ERR_DIRECTORY;
     }
     //  A serial is a plain decimal number, no sign, no leading zeros.
@@ -621,8 +612,8 @@ static proto_err_t s_header_section(s_load_t *self, const proto_ini_section_t *s
         v = v * 10 + (uint64_t) (s[i] - '0');
     }
     if (!ok || v > S_SERIAL_MAX) {
-        s_errf(errbuf, errlen, "line %u: serial '%s' is not a number from 0 to %llu", serial->line,
-               s, (unsigned long long) S_SERIAL_MAX);
+        proto_detailf(errbuf, errlen, "line %u: serial '%s' is not a number from 0 to %llu",
+                      serial->line, s, (unsigned long long) S_SERIAL_MAX);
         return PROTO_ERR_DIRECTORY;
     }
     self->dir->serial = v;
@@ -636,13 +627,13 @@ static proto_err_t s_agency_section(s_load_t *self, const proto_ini_section_t *s
                                            "valid_from", "valid_until", NULL };
     proto_directory_t *dir = self->dir;
     if (proto_agency_code_check(section->name, strlen(section->name)) != PROTO_OK) {
-        s_errf(errbuf, errlen, "line %u: section [%s] is not a valid agency code", section->line,
-               section->name);
+        proto_detailf(errbuf, errlen, "line %u: section [%s] is not a valid agency code",
+                      section->line, section->name);
         return PROTO_ERR_DIRECTORY;
     }
     if (dir->count >= PROTO_DIRECTORY_MAX_ENTRIES) {
-        s_errf(errbuf, errlen, "line %u: more than %d agencies", section->line,
-               PROTO_DIRECTORY_MAX_ENTRIES);
+        proto_detailf(errbuf, errlen, "line %u: more than %d agencies", section->line,
+                      PROTO_DIRECTORY_MAX_ENTRIES);
         return PROTO_ERR_DIRECTORY;
     }
     proto_directory_entry_t entry;
@@ -664,13 +655,14 @@ static proto_err_t s_agency_section(s_load_t *self, const proto_ini_section_t *s
         return rc;
     entry.name = name->value;
     if (proto_hex_decode(key->value, entry.sign_pk, sizeof entry.sign_pk) != PROTO_OK) {
-        s_errf(errbuf, errlen, "line %u: [%s] sign_key must be 64 hex digits", key->line,
-               section->name);
+        proto_detailf(errbuf, errlen, "line %u: [%s] sign_key must be 64 hex digits", key->line,
+                      section->name);
         return PROTO_ERR_DIRECTORY;
     }
     if (proto_directory_state_parse(state->value, &entry.state) != PROTO_OK) {
-        s_errf(errbuf, errlen, "line %u: [%s] unknown state '%s' (active, suspended or revoked)",
-               state->line, section->name, state->value);
+        proto_detailf(errbuf, errlen,
+                      "line %u: [%s] unknown state '%s' (active, suspended or revoked)",
+                      state->line, section->name, state->value);
         return PROTO_ERR_DIRECTORY;
     }
     proto_directory_entry_t *copy = NULL;
@@ -681,8 +673,8 @@ static proto_err_t s_agency_section(s_load_t *self, const proto_ini_section_t *s
     if (rc != PROTO_OK) {
         //  Point at the line of the key the problem is about.
         const proto_ini_pair_t *at = proto_ini_find(section, field);
-        s_errf(errbuf, errlen, "line %u: [%s] %s %s", at ? at->line : section->line, section->name,
-               field, problem);
+        proto_detailf(errbuf, errlen, "line %u: [%s] %s %s", at ? at->line : section->line,
+                      section->name, field, problem);
         return PROTO_ERR_DIRECTORY;
     }
     rc = s_reserve(dir, dir->count + 1);
@@ -746,8 +738,8 @@ static proto_err_t s_index(proto_directory_t *dir, const unsigned *lines, char *
         dir->by_code[i] = items[i].entry;
         if (i > 0 && rc == PROTO_OK &&
             strcmp(items[i].entry->code, items[i - 1].entry->code) == 0) {
-            s_errf(errbuf, errlen, "line %u: duplicate section [%s] (first on line %u)",
-                   items[i].line, items[i].entry->code, items[i - 1].line);
+            proto_detailf(errbuf, errlen, "line %u: duplicate section [%s] (first on line %u)",
+                          items[i].line, items[i].entry->code, items[i - 1].line);
             rc = PROTO_ERR_DIRECTORY;
         }
     }
@@ -759,9 +751,9 @@ static proto_err_t s_index(proto_directory_t *dir, const unsigned *lines, char *
                    PROTO_IDENTITY_KEY_LEN) == 0) {
             //  Equal CURVE keys come from equal sign keys, or from two sign
             //  keys that differ only in the sign bit: the same key either way.
-            s_errf(errbuf, errlen, "line %u: [%s] has the same key as [%s] (line %u)",
-                   items[i].line, items[i].entry->code, items[i - 1].entry->code,
-                   items[i - 1].line);
+            proto_detailf(errbuf, errlen, "line %u: [%s] has the same key as [%s] (line %u)",
+                          items[i].line, items[i].entry->code, items[i - 1].entry->code,
+                          items[i - 1].line);
             rc = PROTO_ERR_DIRECTORY;
         }
     }
@@ -786,7 +778,7 @@ proto_err_t proto_directory_parse(const char *text, size_t len, proto_directory_
     proto_err_t rc = proto_ini_parse(text, len, folds, s_load_section, &load, PROTO_ERR_DIRECTORY,
                                      errbuf, errlen);
     if (rc == PROTO_OK && !load.seen_header) {
-        s_errf(errbuf, errlen, "no [directory] section (with format and serial)");
+        proto_detailf(errbuf, errlen, "no [directory] section (with format and serial)");
         rc = PROTO_ERR_DIRECTORY;
     }
     if (rc == PROTO_OK)
@@ -870,7 +862,7 @@ proto_err_t proto_directory_save(const proto_directory_t *self, const char *path
         rc = s_put_entry(buf, cap, &pos, self->by_code[i]);
     if (rc != PROTO_OK) {
         //  Entries were checked when they came in, so they always fit.
-        s_errf(errbuf, errlen, "cannot format the directory (%s)", proto_strerror(rc));
+        proto_detailf(errbuf, errlen, "cannot format the directory (%s)", proto_strerror(rc));
         rc = PROTO_ERR_INTERNAL;
     } else {
         rc = proto_file_write_atomic(path, buf, pos, 0644, true, errbuf, errlen);

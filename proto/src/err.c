@@ -1,11 +1,16 @@
-/*  err.c - the string table behind proto_err_t.
+/*  err.c - the string table behind proto_err_t, and the failure detail
+    callers get in their buffer (detail.h).
 
     One row per code. Tests check that every code in err.h has a row and that
     the rows are sorted, so a lookup can stop early.
 */
 #include "proto/err.h"
 
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
+
+#include "detail.h"
 
 typedef struct {
     proto_err_t code;
@@ -111,4 +116,14 @@ void proto_err_foreach(proto_err_foreach_fn *fn, void *arg)
 {
     for (size_t i = 0; i < ROW_COUNT; i++)
         fn(s_rows[i].code, arg);
+}
+
+void proto_detailf(char *errbuf, size_t errlen, const char *format, ...)
+{
+    if (!errbuf || errlen == 0)
+        return;
+    va_list args;
+    va_start(args, format);
+    vsnprintf(errbuf, errlen, format, args);
+    va_end(args);
 }

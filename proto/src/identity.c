@@ -1,5 +1,4 @@
-/*  identity.c - identities, key files, passphrases, and the strict INI and
-    atomic-file plumbing the key files share with the agency directory.
+/*  identity.c - identities, key files and passphrases.
 
     Owns the secret keys of an identity: they live in one sodium_malloc
     block (seed, Ed25519 secret key, Curve25519 secret key) that is made
@@ -8,20 +7,22 @@
     while a plain (unencrypted) key file is parsed.
 
     Does not log, does not know the wire protocol, does not decide whom to
-    trust (that is directory.c and the broker).
+    trust (that is directory.c and the broker). Reading and writing the key
+    files goes through fileio.c, their syntax through ini.c.
 */
 #include "proto/identity.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <ini.h>
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
+
+#include "proto/fileio.h"
+#include "proto/ini.h"
+
+#include "detail.h"
+#include "fileio_internal.h"
 
 //  Layout of the secret block of an identity.
 #define S_SEED_OFF     0
@@ -31,14 +32,6 @@
 
 #define S_BOX_MAX      (PROTO_IDENTITY_SEED_LEN + PROTO_LABEL_MAX + crypto_secretbox_MACBYTES)
 #define S_KEY_TEXT_MAX 4096 // a key file we write is far below this
-
-//  Lines we write stay under S_INI_SOFT_WIDTH when they can, and never pass
-//  S_INI_HARD_WIDTH: inih reads lines into a fixed buffer (INI_MAX_LINE, 200
-//  bytes in the builds we use) and would silently split a longer line.
-#define S_INI_SOFT_WIDTH  160
-#define S_INI_HARD_WIDTH  190
-#define S_INI_INDENT      "    "
-#define S_INI_SECTION_MAX 48 // inih truncates section names at 49 bytes
 
 //  Argon2id limits refused on load: a planted key file must not make the
 //  loader work or allocate without bound.
@@ -52,29 +45,6 @@ struct proto_identity {
 
 //  ---------------------------------------------------------------------
 //  Small helpers
-
-static void s_errf(char *errbuf, size_t errlen, const char *format, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void s_errf(char *errbuf, size_t errlen, const char *format, ...)
-{
-    if (!errbuf || errlen == 0)
-        return;
-    va_list args;
-    va_start(args, format);
-    vsnprintf(errbuf, errlen, format, args);
-    va_end(args);
-}
-
-//  Map errno from a failed system call to our code, with the detail.
-static proto_err_t s_errno_fail(int err, const char *what, char *errbuf, size_t errlen)
-{
-    char text[128];
-    if (strerror_r(err, text, sizeof text) != 0)
-        snprintf(text, sizeof text, "errno %d", err);
-    s_errf(errbuf, errlen, "%s: %s", what, text);
-    return err == ENOENT ? PROTO_ERR_NOT_FOUND : PROTO_ERR_IO;
-}
 
 static proto_err_t s_sodium_ready(void)
 {
@@ -164,619 +134,6 @@ void proto_fingerprint(const uint8_t sign_pk[PROTO_IDENTITY_KEY_LEN],
         o += 4;
     }
     out[o] = '\0';
-}
-
-//  ---------------------------------------------------------------------
-//  Files
-
-static void *s_alloc(size_t size, bool secret)
-{
-    return secret ? sodium_malloc(size) : malloc(size);
-}
-
-void proto_file_free(char **data_p, size_t len, bool secret)
-{
-    if (!data_p || !*data_p)
-        return;
-    if (secret) {
-        sodium_free(*data_p); // wipes the whole block first
-    } else {
-        sodium_memzero(*data_p, len);
-        free(*data_p);
-    }
-    *data_p = NULL;
-}
-
-//  What the mode of a file may not allow: nothing for group or others
-//  (secrets), or no writing by them (what decides whom to trust).
-#define S_REFUSE_SECRET  ((mode_t) 077)
-#define S_REFUSE_TRUSTED ((mode_t) 022)
-
-static proto_err_t s_file_read(const char *path, size_t max, bool secret_memory, mode_t refuse,
-                               char **data, size_t *len, char *errbuf, size_t errlen)
-{
-    if (!path || !data || !len)
-        return PROTO_ERR_INVALID_ARG;
-    if (s_sodium_ready() != PROTO_OK)
-        return PROTO_ERR_CRYPTO;
-    //  O_NONBLOCK keeps a FIFO planted at path from blocking the open; it has
-    //  no effect on reading a regular file, and anything else is refused.
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0)
-        return s_errno_fail(errno, "cannot open", errbuf, errlen);
-    proto_err_t rc = PROTO_OK;
-    char *buf = NULL;
-    size_t got = 0;
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        rc = s_errno_fail(errno, "cannot stat", errbuf, errlen);
-        goto done;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        s_errf(errbuf, errlen, "not a regular file");
-        rc = PROTO_ERR_IO;
-        goto done;
-    }
-    //  The same test as ssh: any access for group or others to a secret is
-    //  refused, before a single byte is read. A file that decides whom to
-    //  trust may be read by anyone, but only its owner may change it: whoever
-    //  can write the agency directory can let in a key of their own.
-    if (st.st_mode & refuse) {
-        if (refuse == S_REFUSE_SECRET)
-            s_errf(errbuf, errlen, "mode %04o gives access to group or others",
-                   (unsigned) (st.st_mode & 07777));
-        else
-            s_errf(errbuf, errlen, "mode %04o lets group or others change it",
-                   (unsigned) (st.st_mode & 07777));
-        rc = PROTO_ERR_PERMISSIONS;
-        goto done;
-    }
-    if (st.st_size < 0 || (unsigned long long) st.st_size > max) {
-        s_errf(errbuf, errlen, "larger than %zu bytes", max);
-        rc = PROTO_ERR_TOO_LARGE;
-        goto done;
-    }
-    //  One byte more than the size, to notice a file growing under us, and
-    //  one for the NUL.
-    size_t want = (size_t) st.st_size + 1;
-    buf = s_alloc(want + 1, secret_memory);
-    if (!buf) {
-        rc = PROTO_ERR_NOMEM;
-        goto done;
-    }
-    while (got < want) {
-        ssize_t n = read(fd, buf + got, want - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = s_errno_fail(errno, "cannot read", errbuf, errlen);
-            goto done;
-        }
-        if (n == 0)
-            break;
-        got += (size_t) n;
-    }
-    if (got > max || got == want) {
-        s_errf(errbuf, errlen, "file changed while it was read");
-        rc = PROTO_ERR_IO;
-        goto done;
-    }
-    buf[got] = '\0';
-done:
-    close(fd);
-    if (rc != PROTO_OK) {
-        proto_file_free(&buf, got, secret_memory);
-        return rc;
-    }
-    *data = buf;
-    *len = got;
-    return PROTO_OK;
-}
-
-proto_err_t proto_file_read(const char *path, size_t max, bool secret, char **data, size_t *len,
-                            char *errbuf, size_t errlen)
-{
-    return s_file_read(path, max, secret, secret ? S_REFUSE_SECRET : 0, data, len, errbuf, errlen);
-}
-
-proto_err_t proto_file_read_trusted(const char *path, size_t max, char **data, size_t *len,
-                                    char *errbuf, size_t errlen)
-{
-    return s_file_read(path, max, false, S_REFUSE_TRUSTED, data, len, errbuf, errlen);
-}
-
-static proto_err_t s_write_all(int fd, const void *data, size_t len)
-{
-    const uint8_t *p = data;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return PROTO_ERR_IO;
-        p += n;
-        len -= (size_t) n;
-    }
-    return PROTO_OK;
-}
-
-//  fsync the directory that holds path, so the rename survives a crash.
-static proto_err_t s_sync_parent(const char *path, char *errbuf, size_t errlen)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = NULL;
-    if (!slash)
-        dir = strdup(".");
-    else if (slash == path)
-        dir = strdup("/");
-    else
-        dir = strndup(path, (size_t) (slash - path));
-    if (!dir)
-        return PROTO_ERR_NOMEM;
-    proto_err_t rc = PROTO_OK;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = s_errno_fail(errno, "cannot open the directory to sync it", errbuf, errlen);
-    } else {
-        //  Some file systems cannot sync a directory (EINVAL); the data is
-        //  as safe as they allow, so that is not a failure.
-        if (fsync(fd) != 0 && errno != EINVAL)
-            rc = s_errno_fail(errno, "cannot sync the directory", errbuf, errlen);
-        close(fd);
-    }
-    free(dir);
-    return rc;
-}
-
-proto_err_t proto_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
-                                    bool overwrite, char *errbuf, size_t errlen)
-{
-    if (!path || (!data && len > 0))
-        return PROTO_ERR_INVALID_ARG;
-    if (s_sodium_ready() != PROTO_OK)
-        return PROTO_ERR_CRYPTO;
-    const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
-    size_t dir_len = (size_t) (base - path);
-    if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
-        s_errf(errbuf, errlen, "not a file name");
-        return PROTO_ERR_INVALID_ARG;
-    }
-    //  The temporary file sits beside the target (rename only works within
-    //  one file system) and is hidden: ".NAME.tmp-<random>".
-    size_t tmp_size = strlen(path) + 32;
-    char *tmp = malloc(tmp_size);
-    if (!tmp)
-        return PROTO_ERR_NOMEM;
-    int fd = -1;
-    for (int attempt = 0; attempt < 8 && fd < 0; attempt++) {
-        uint8_t rnd[8];
-        char rnd_hex[17];
-        randombytes_buf(rnd, sizeof rnd);
-        proto_hex_encode(rnd, sizeof rnd, rnd_hex);
-        snprintf(tmp, tmp_size, "%.*s.%s.tmp-%s", (int) dir_len, path, base, rnd_hex);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-        if (fd < 0 && errno != EEXIST)
-            break;
-    }
-    if (fd < 0) {
-        proto_err_t rc = s_errno_fail(errno, "cannot create a temporary file", errbuf, errlen);
-        free(tmp);
-        return rc;
-    }
-    proto_err_t rc = s_write_all(fd, data, len);
-    if (rc != PROTO_OK)
-        s_errno_fail(errno, "cannot write", errbuf, errlen);
-    else if (fsync(fd) != 0)
-        rc = s_errno_fail(errno, "cannot sync", errbuf, errlen);
-    if (close(fd) != 0 && rc == PROTO_OK)
-        rc = s_errno_fail(errno, "cannot close", errbuf, errlen);
-    if (rc != PROTO_OK) {
-        unlink(tmp);
-        free(tmp);
-        return rc == PROTO_ERR_NOT_FOUND ? PROTO_ERR_IO : rc;
-    }
-    if (overwrite) {
-        if (rename(tmp, path) != 0)
-            rc = s_errno_fail(errno, "cannot move the new file into place", errbuf, errlen);
-    } else if (link(tmp, path) != 0) {
-        //  link() refuses to replace an existing file, atomically. File
-        //  systems without hard links say EPERM; there we check and rename,
-        //  which leaves a small window but never loses a file silently.
-        int err = errno;
-        struct stat st;
-        if (err == EEXIST || (err == EPERM && lstat(path, &st) == 0)) {
-            s_errf(errbuf, errlen, "file exists");
-            rc = PROTO_ERR_EXISTS;
-        } else if (err == EPERM) {
-            if (rename(tmp, path) != 0)
-                rc = s_errno_fail(errno, "cannot move the new file into place", errbuf, errlen);
-        } else {
-            rc = s_errno_fail(err, "cannot link the new file into place", errbuf, errlen);
-        }
-    }
-    unlink(tmp); // after rename it is gone already; after link it is a second name
-    free(tmp);
-    if (rc == PROTO_OK)
-        rc = s_sync_parent(path, errbuf, errlen);
-    return rc;
-}
-
-//  ---------------------------------------------------------------------
-//  Strict INI on top of inih
-//
-//  inih calls our reader for each line and our handler for each key. The
-//  reader sees the raw line first, so it can refuse what inih would accept
-//  quietly (over-long lines it would split, NUL bytes, stray text after a
-//  header) and tell the handler whether the current line was indented and
-//  whether a new [section] began. The handler gathers one section at a
-//  time and hands it over whole, so callers check required and unknown keys
-//  in one place.
-
-typedef struct {
-    const char *text; // the input
-    size_t len;
-    size_t pos;
-    const proto_ini_fold_t *folds; // foldable keys, NULL-key terminated, or NULL
-    proto_ini_section_fn *fn;
-    void *arg;
-    proto_err_t fail;
-    char *errbuf;
-    size_t errlen;
-    proto_err_t err; // first failure; once set, everything stops
-
-    unsigned line;        // lines handed to inih so far
-    bool indented;        // the current line starts with blank space
-    bool header_pending;  // a [header] was read and no key since
-    unsigned header_line; // line of the latest header
-    char header_name[S_INI_SECTION_MAX + 1];
-
-    bool in_section;                       // a section is being gathered
-    char section[S_INI_SECTION_MAX + 1];   // its name
-    unsigned section_line;                 // its header line
-    size_t count;                          // keys gathered
-    char *keys[PROTO_INI_MAX_KEYS];        // owned
-    char *values[PROTO_INI_MAX_KEYS];      // owned, wiped before free
-    size_t value_lens[PROTO_INI_MAX_KEYS]; // strlen of values
-    unsigned lines[PROTO_INI_MAX_KEYS];    // line of each key
-} s_ini_t;
-
-static void s_ini_failf(s_ini_t *self, proto_err_t err, const char *format, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void s_ini_failf(s_ini_t *self, proto_err_t err, const char *format, ...)
-{
-    if (self->err != PROTO_OK)
-        return;
-    self->err = err;
-    if (self->errbuf && self->errlen > 0) {
-        va_list args;
-        va_start(args, format);
-        vsnprintf(self->errbuf, self->errlen, format, args);
-        va_end(args);
-    }
-}
-
-static void s_ini_clear_section(s_ini_t *self)
-{
-    for (size_t i = 0; i < self->count; i++) {
-        free(self->keys[i]);
-        sodium_memzero(self->values[i], self->value_lens[i]);
-        free(self->values[i]);
-        self->keys[i] = self->values[i] = NULL;
-    }
-    self->count = 0;
-    self->in_section = false;
-}
-
-static void s_ini_flush(s_ini_t *self)
-{
-    if (!self->in_section || self->err != PROTO_OK)
-        return;
-    proto_ini_pair_t pairs[PROTO_INI_MAX_KEYS];
-    for (size_t i = 0; i < self->count; i++)
-        pairs[i] = (proto_ini_pair_t){ self->keys[i], self->values[i], self->lines[i] };
-    proto_ini_section_t section = { self->section, self->section_line, self->count, pairs };
-    proto_err_t rc = self->fn(self->arg, &section, self->errbuf, self->errlen);
-    if (rc != PROTO_OK)
-        self->err = rc;
-    s_ini_clear_section(self);
-}
-
-static const char *s_ini_joiner(const s_ini_t *self, const char *key)
-{
-    for (const proto_ini_fold_t *f = self->folds; f && f->key; f++)
-        if (strcmp(f->key, key) == 0)
-            return f->joiner;
-    return NULL;
-}
-
-//  Look at one raw line (n bytes, no line ending) before inih does.
-static void s_ini_classify(s_ini_t *self, const char *line, size_t n)
-{
-    if (self->line == 1 && n >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
-        line += 3; // inih skips a UTF-8 byte order mark too
-        n -= 3;
-    }
-    while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\t' || line[n - 1] == '\r'))
-        n--;
-    size_t lead = 0;
-    while (lead < n && (line[lead] == ' ' || line[lead] == '\t'))
-        lead++;
-    self->indented = false;
-    if (lead == n || line[lead] == '#' || line[lead] == ';')
-        return; // blank or comment
-    if (line[lead] == '[') {
-        if (lead > 0) {
-            s_ini_failf(self, self->fail, "line %u: indented section header", self->line);
-            return;
-        }
-        const char *close = memchr(line, ']', n);
-        if (!close || close != line + n - 1) {
-            s_ini_failf(self, self->fail, "line %u: a section header must be [name] alone",
-                        self->line);
-            return;
-        }
-        size_t name_len = (size_t) (close - line) - 1;
-        if (name_len == 0 || name_len > S_INI_SECTION_MAX) {
-            s_ini_failf(self, self->fail, "line %u: section name empty or longer than %d bytes",
-                        self->line, S_INI_SECTION_MAX);
-            return;
-        }
-        if (self->header_pending) {
-            s_ini_failf(self, self->fail, "line %u: section [%s] is empty", self->header_line,
-                        self->header_name);
-            return;
-        }
-        self->header_pending = true;
-        self->header_line = self->line;
-        memcpy(self->header_name, line + 1, name_len);
-        self->header_name[name_len] = '\0';
-        return;
-    }
-    self->indented = lead > 0;
-}
-
-static char *s_ini_reader(char *str, int num, void *stream)
-{
-    s_ini_t *self = stream;
-    if (self->err != PROTO_OK || self->pos >= self->len)
-        return NULL;
-    const char *start = self->text + self->pos;
-    size_t rest = self->len - self->pos;
-    const char *nl = memchr(start, '\n', rest);
-    size_t n = nl ? (size_t) (nl - start) : rest;
-    self->line++;
-    //  inih needs room for the line ending and a NUL. A longer line would be
-    //  split in two and the rest read as a line of its own: refuse instead.
-    if (num < 2 || n > (size_t) num - 2) {
-        s_ini_failf(self, self->fail,
-                    "line %u: longer than %d bytes (continue long values on indented lines)",
-                    self->line, num < 2 ? 0 : num - 2);
-        return NULL;
-    }
-    if (memchr(start, '\0', n)) {
-        s_ini_failf(self, self->fail, "line %u: contains a NUL byte", self->line);
-        return NULL;
-    }
-    memcpy(str, start, n);
-    str[n] = '\n';
-    str[n + 1] = '\0';
-    self->pos += n + (nl ? 1 : 0);
-    s_ini_classify(self, str, n);
-    return self->err == PROTO_OK ? str : NULL;
-}
-
-static proto_err_t s_ini_append(s_ini_t *self, size_t i, const char *joiner, const char *more)
-{
-    size_t old = self->value_lens[i], jl = strlen(joiner), ml = strlen(more);
-    char *grown = malloc(old + jl + ml + 1);
-    if (!grown)
-        return PROTO_ERR_NOMEM;
-    memcpy(grown, self->values[i], old);
-    memcpy(grown + old, joiner, jl);
-    memcpy(grown + old + jl, more, ml + 1);
-    sodium_memzero(self->values[i], old);
-    free(self->values[i]);
-    self->values[i] = grown;
-    self->value_lens[i] = old + jl + ml;
-    return PROTO_OK;
-}
-
-static int s_ini_handler(void *user, const char *section, const char *name, const char *value)
-{
-    s_ini_t *self = user;
-    if (self->err != PROTO_OK)
-        return 0;
-    if (self->indented) {
-        //  inih reads an indented line after a key as more of that key's
-        //  value; we allow that only for the keys the caller lets fold.
-        const char *joiner = NULL;
-        if (!self->header_pending && self->count > 0 &&
-            strcmp(self->keys[self->count - 1], name) == 0)
-            joiner = s_ini_joiner(self, name);
-        if (!joiner) {
-            s_ini_failf(self, self->fail,
-                        "line %u: unexpected indented line (only long values may continue on "
-                        "indented lines)",
-                        self->line);
-            return 0;
-        }
-        if (s_ini_append(self, self->count - 1, joiner, value) != PROTO_OK) {
-            s_ini_failf(self, PROTO_ERR_NOMEM, "out of memory");
-            return 0;
-        }
-        return 1;
-    }
-    if (self->header_pending) {
-        s_ini_flush(self);
-        if (self->err != PROTO_OK)
-            return 0;
-        self->header_pending = false;
-        self->in_section = true;
-        snprintf(self->section, sizeof self->section, "%s", section);
-        self->section_line = self->header_line;
-    } else if (!self->in_section) {
-        s_ini_failf(self, self->fail, "line %u: key '%s' outside any [section]", self->line, name);
-        return 0;
-    }
-    if (name[0] == '\0') {
-        s_ini_failf(self, self->fail, "line %u: empty key", self->line);
-        return 0;
-    }
-    for (size_t i = 0; i < self->count; i++) {
-        if (strcmp(self->keys[i], name) == 0) {
-            s_ini_failf(self, self->fail, "line %u: duplicate key '%s' in [%s] (first on line %u)",
-                        self->line, name, self->section, self->lines[i]);
-            return 0;
-        }
-    }
-    if (self->count == PROTO_INI_MAX_KEYS) {
-        s_ini_failf(self, self->fail, "line %u: more than %d keys in [%s]", self->line,
-                    PROTO_INI_MAX_KEYS, self->section);
-        return 0;
-    }
-    size_t i = self->count;
-    self->keys[i] = strdup(name);
-    self->values[i] = strdup(value);
-    if (!self->keys[i] || !self->values[i]) {
-        free(self->keys[i]);
-        free(self->values[i]);
-        self->keys[i] = self->values[i] = NULL;
-        s_ini_failf(self, PROTO_ERR_NOMEM, "out of memory");
-        return 0;
-    }
-    self->value_lens[i] = strlen(value);
-    self->lines[i] = self->line;
-    self->count++;
-    return 1;
-}
-
-proto_err_t proto_ini_parse(const char *text, size_t len, const proto_ini_fold_t *folds,
-                            proto_ini_section_fn *fn, void *arg, proto_err_t fail, char *errbuf,
-                            size_t errlen)
-{
-    if ((!text && len > 0) || !fn)
-        return PROTO_ERR_INVALID_ARG;
-    s_ini_t *self = calloc(1, sizeof *self);
-    if (!self)
-        return PROTO_ERR_NOMEM;
-    self->text = text ? text : "";
-    self->len = len;
-    self->folds = folds;
-    self->fn = fn;
-    self->arg = arg;
-    self->fail = fail;
-    self->errbuf = errbuf;
-    self->errlen = errlen;
-    int rc = ini_parse_stream(s_ini_reader, self, s_ini_handler, self);
-    if (self->err == PROTO_OK) {
-        if (rc > 0)
-            s_ini_failf(self, fail, "line %d: expected 'key = value', a [section] or a comment",
-                        rc);
-        else if (rc < 0)
-            s_ini_failf(self, PROTO_ERR_NOMEM, "out of memory");
-        else if (self->header_pending)
-            s_ini_failf(self, fail, "line %u: section [%s] is empty", self->header_line,
-                        self->header_name);
-        else
-            s_ini_flush(self);
-    }
-    s_ini_clear_section(self);
-    proto_err_t err = self->err;
-    sodium_memzero(self, sizeof *self);
-    free(self);
-    return err;
-}
-
-const proto_ini_pair_t *proto_ini_find(const proto_ini_section_t *section, const char *key)
-{
-    for (size_t i = 0; section && key && i < section->count; i++)
-        if (strcmp(section->pairs[i].key, key) == 0)
-            return &section->pairs[i];
-    return NULL;
-}
-
-static proto_err_t s_put_piece(char *buf, size_t cap, size_t *pos, const char *prefix,
-                               const char *piece, size_t n)
-{
-    int w = snprintf(buf + *pos, cap - *pos, "%s%.*s\n", prefix, (int) n, piece);
-    if (w < 0 || (size_t) w >= cap - *pos) {
-        buf[*pos] = '\0';
-        return PROTO_ERR_LIMIT;
-    }
-    *pos += (size_t) w;
-    return PROTO_OK;
-}
-
-//  Can text be folded at the space at i? Only between two words, and not
-//  before a word that would read as a comment or a section header when it
-//  starts a line.
-static bool s_fold_point(const char *text, size_t i)
-{
-    return text[i] == ' ' && text[i - 1] != ' ' && text[i + 1] != '\0' && text[i + 1] != ' ' &&
-           !strchr("#;[", text[i + 1]);
-}
-
-proto_err_t proto_ini_put(char *buf, size_t cap, size_t *pos, const char *key, const char *value,
-                          const char *joiner)
-{
-    if (!buf || !pos || *pos >= cap || !key || !value || !joiner)
-        return PROTO_ERR_INVALID_ARG;
-    if (strpbrk(key, "\r\n") || strpbrk(value, "\r\n"))
-        return PROTO_ERR_VALUE;
-    bool at_space = joiner[0] == ' ';
-    size_t first_prefix = strlen(key) + 3;
-    if (first_prefix + 1 > S_INI_SOFT_WIDTH)
-        return PROTO_ERR_LIMIT;
-    char *prefix = malloc(first_prefix + 1);
-    if (!prefix)
-        return PROTO_ERR_NOMEM;
-    snprintf(prefix, first_prefix + 1, "%s = ", key);
-    const char *rest = value;
-    size_t rest_len = strlen(value);
-    size_t start = *pos;
-    proto_err_t rc = PROTO_OK;
-    for (bool first = true; rc == PROTO_OK; first = false) {
-        const char *lead = first ? prefix : S_INI_INDENT;
-        size_t lead_len = strlen(lead);
-        size_t soft = S_INI_SOFT_WIDTH - lead_len, hard = S_INI_HARD_WIDTH - lead_len;
-        if (rest_len <= soft) {
-            rc = s_put_piece(buf, cap, pos, lead, rest, rest_len);
-            break;
-        }
-        size_t cut = 0, skip = 0;
-        if (!at_space) {
-            cut = soft;
-        } else {
-            //  Fold at a single space between two words, as late as fits
-            //  the soft width, else as early as fits the hard one.
-            for (size_t i = soft; i >= 1 && cut == 0; i--)
-                if (s_fold_point(rest, i))
-                    cut = i;
-            for (size_t i = soft + 1; i <= hard && i < rest_len && cut == 0; i++)
-                if (s_fold_point(rest, i))
-                    cut = i;
-            if (cut == 0) {
-                if (rest_len <= hard) {
-                    rc = s_put_piece(buf, cap, pos, lead, rest, rest_len);
-                    break;
-                }
-                rc = PROTO_ERR_LIMIT;
-                break;
-            }
-            skip = 1;
-        }
-        rc = s_put_piece(buf, cap, pos, lead, rest, cut);
-        rest += cut + skip;
-        rest_len -= cut + skip;
-    }
-    free(prefix);
-    if (rc != PROTO_OK) {
-        *pos = start;
-        buf[start] = '\0';
-    }
-    return rc;
 }
 
 //  ---------------------------------------------------------------------
@@ -944,8 +301,8 @@ static proto_err_t s_keys_allowed(const proto_ini_section_t *section, const char
         for (const char *const *a = allowed; *a && !ok; a++)
             ok = strcmp(*a, section->pairs[i].key) == 0;
         if (!ok) {
-            s_errf(errbuf, errlen, "line %u: unknown key '%s' in [%s]", section->pairs[i].line,
-                   section->pairs[i].key, section->name);
+            proto_detailf(errbuf, errlen, "line %u: unknown key '%s' in [%s]",
+                          section->pairs[i].line, section->pairs[i].key, section->name);
             return fail;
         }
     }
@@ -957,7 +314,8 @@ static const proto_ini_pair_t *s_need(const proto_ini_section_t *section, const 
 {
     const proto_ini_pair_t *pair = proto_ini_find(section, key);
     if (!pair)
-        s_errf(errbuf, errlen, "line %u: [%s] has no '%s'", section->line, section->name, key);
+        proto_detailf(errbuf, errlen, "line %u: [%s] has no '%s'", section->line, section->name,
+                      key);
     return pair;
 }
 
@@ -968,7 +326,8 @@ static proto_err_t s_need_hex(const proto_ini_section_t *section, const char *ke
     if (!pair)
         return PROTO_ERR_KEY_FILE;
     if (proto_hex_decode(pair->value, out, len) != PROTO_OK) {
-        s_errf(errbuf, errlen, "line %u: %s must be %zu hex digits", pair->line, key, 2 * len);
+        proto_detailf(errbuf, errlen, "line %u: %s must be %zu hex digits", pair->line, key,
+                      2 * len);
         return PROTO_ERR_KEY_FILE;
     }
     return PROTO_OK;
@@ -982,24 +341,25 @@ static proto_err_t s_need_header(const proto_ini_section_t *section, proto_role_
     if (!format)
         return PROTO_ERR_KEY_FILE;
     if (strcmp(format->value, "1") != 0) {
-        s_errf(errbuf, errlen, "line %u: unknown format '%s' (this version reads format 1)",
-               format->line, format->value);
+        proto_detailf(errbuf, errlen, "line %u: unknown format '%s' (this version reads format 1)",
+                      format->line, format->value);
         return PROTO_ERR_KEY_FILE;
     }
     const proto_ini_pair_t *role_pair = s_need(section, "role", errbuf, errlen);
     if (!role_pair)
         return PROTO_ERR_KEY_FILE;
     if (!s_role_parse(role_pair->value, role)) {
-        s_errf(errbuf, errlen, "line %u: unknown role '%s' (agency or broker)", role_pair->line,
-               role_pair->value);
+        proto_detailf(errbuf, errlen, "line %u: unknown role '%s' (agency or broker)",
+                      role_pair->line, role_pair->value);
         return PROTO_ERR_KEY_FILE;
     }
     const proto_ini_pair_t *name_pair = s_need(section, "name", errbuf, errlen);
     if (!name_pair)
         return PROTO_ERR_KEY_FILE;
     if (proto_role_name_check(*role, name_pair->value) != PROTO_OK) {
-        s_errf(errbuf, errlen, "line %u: '%s' is not a valid %s", name_pair->line, name_pair->value,
-               *role == PROTO_ROLE_AGENCY ? "agency code" : "broker label");
+        proto_detailf(errbuf, errlen, "line %u: '%s' is not a valid %s", name_pair->line,
+                      name_pair->value,
+                      *role == PROTO_ROLE_AGENCY ? "agency code" : "broker label");
         return PROTO_ERR_KEY_FILE;
     }
     memcpy(name, name_pair->value, strlen(name_pair->value) + 1);
@@ -1009,8 +369,9 @@ static proto_err_t s_need_header(const proto_ini_section_t *section, proto_role_
 static proto_err_t s_key_file_read(const char *path, bool secret, char **text, size_t *len,
                                    char *errbuf, size_t errlen)
 {
-    proto_err_t rc = s_file_read(path, PROTO_KEY_FILE_MAX, true, secret ? S_REFUSE_SECRET : 0, text,
-                                 len, errbuf, errlen);
+    proto_err_t rc =
+        proto_file_read_mode(path, PROTO_KEY_FILE_MAX, true, secret ? PROTO_FILE_REFUSE_SECRET : 0,
+                             text, len, errbuf, errlen);
     return rc == PROTO_ERR_TOO_LARGE ? PROTO_ERR_KEY_FILE : rc;
 }
 
@@ -1025,7 +386,7 @@ proto_err_t proto_key_file_kind(const char *path, proto_key_file_kind_t *kind, c
     if (rc != PROTO_OK)
         return rc;
     rc = PROTO_ERR_KEY_FILE;
-    s_errf(errbuf, errlen, "neither a [secret] key file nor a [public] identity file");
+    proto_detailf(errbuf, errlen, "neither a [secret] key file nor a [public] identity file");
     const char *p = text;
     if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
         p += 3;
@@ -1077,11 +438,12 @@ static proto_err_t s_secret_section(void *arg, const proto_ini_section_t *sectio
                                            "nonce",  "box",      NULL };
     s_secret_t *self = arg;
     if (strcmp(section->name, "secret") != 0) {
-        s_errf(errbuf, errlen, "line %u: unknown section [%s]", section->line, section->name);
+        proto_detailf(errbuf, errlen, "line %u: unknown section [%s]", section->line,
+                      section->name);
         return PROTO_ERR_KEY_FILE;
     }
     if (self->seen) {
-        s_errf(errbuf, errlen, "line %u: second [secret] section", section->line);
+        proto_detailf(errbuf, errlen, "line %u: second [secret] section", section->line);
         return PROTO_ERR_KEY_FILE;
     }
     self->seen = true;
@@ -1104,15 +466,15 @@ static proto_err_t s_secret_section(void *arg, const proto_ini_section_t *sectio
         forbidden = plain_only;
         self->encrypted = true;
     } else {
-        s_errf(errbuf, errlen, "line %u: unknown encryption '%s' (none or argon2id)", enc->line,
-               enc->value);
+        proto_detailf(errbuf, errlen, "line %u: unknown encryption '%s' (none or argon2id)",
+                      enc->line, enc->value);
         return PROTO_ERR_KEY_FILE;
     }
     for (const char *const *f = forbidden; *f; f++) {
         const proto_ini_pair_t *pair = proto_ini_find(section, *f);
         if (pair) {
-            s_errf(errbuf, errlen, "line %u: '%s' does not belong with encryption = %s", pair->line,
-                   *f, enc->value);
+            proto_detailf(errbuf, errlen, "line %u: '%s' does not belong with encryption = %s",
+                          pair->line, *f, enc->value);
             return PROTO_ERR_KEY_FILE;
         }
     }
@@ -1124,8 +486,8 @@ static proto_err_t s_secret_section(void *arg, const proto_ini_section_t *sectio
         return PROTO_ERR_KEY_FILE;
     if (!s_parse_uint(ops->value, S_OPSLIMIT_MAX, &self->opslimit) ||
         self->opslimit < crypto_pwhash_argon2id_OPSLIMIT_MIN) {
-        s_errf(errbuf, errlen, "line %u: opslimit must be a number from %u to %u", ops->line,
-               (unsigned) crypto_pwhash_argon2id_OPSLIMIT_MIN, (unsigned) S_OPSLIMIT_MAX);
+        proto_detailf(errbuf, errlen, "line %u: opslimit must be a number from %u to %u", ops->line,
+                      (unsigned) crypto_pwhash_argon2id_OPSLIMIT_MIN, (unsigned) S_OPSLIMIT_MAX);
         return PROTO_ERR_KEY_FILE;
     }
     const proto_ini_pair_t *mem = s_need(section, "memlimit", errbuf, errlen);
@@ -1133,8 +495,8 @@ static proto_err_t s_secret_section(void *arg, const proto_ini_section_t *sectio
         return PROTO_ERR_KEY_FILE;
     if (!s_parse_uint(mem->value, S_MEMLIMIT_MAX, &self->memlimit) ||
         self->memlimit < crypto_pwhash_argon2id_MEMLIMIT_MIN) {
-        s_errf(errbuf, errlen, "line %u: memlimit must be a number from %u to %llu", mem->line,
-               (unsigned) crypto_pwhash_argon2id_MEMLIMIT_MIN, S_MEMLIMIT_MAX);
+        proto_detailf(errbuf, errlen, "line %u: memlimit must be a number from %u to %llu",
+                      mem->line, (unsigned) crypto_pwhash_argon2id_MEMLIMIT_MIN, S_MEMLIMIT_MAX);
         return PROTO_ERR_KEY_FILE;
     }
     rc = s_need_hex(section, "salt", self->salt, sizeof self->salt, errbuf, errlen);
@@ -1148,8 +510,8 @@ static proto_err_t s_secret_section(void *arg, const proto_ini_section_t *sectio
     //  The box holds the seed and the name, so its size is known exactly.
     size_t want = PROTO_IDENTITY_SEED_LEN + strlen(self->name) + crypto_secretbox_MACBYTES;
     if (proto_hex_decode(box->value, self->box, want) != PROTO_OK) {
-        s_errf(errbuf, errlen, "line %u: box must be %zu hex digits for this name", box->line,
-               2 * want);
+        proto_detailf(errbuf, errlen, "line %u: box must be %zu hex digits for this name",
+                      box->line, 2 * want);
         return PROTO_ERR_KEY_FILE;
     }
     self->box_len = want;
@@ -1187,35 +549,36 @@ proto_err_t proto_identity_load(const char *path, const char *passphrase, proto_
     rc = proto_ini_parse(text, len, folds, s_secret_section, &file, PROTO_ERR_KEY_FILE, errbuf,
                          errlen);
     if (rc == PROTO_OK && !file.seen) {
-        s_errf(errbuf, errlen, "no [secret] section");
+        proto_detailf(errbuf, errlen, "no [secret] section");
         rc = PROTO_ERR_KEY_FILE;
     }
     if (rc != PROTO_OK)
         goto done;
     if (file.encrypted) {
         if (!passphrase || !*passphrase) {
-            s_errf(errbuf, errlen, "the key is encrypted and no passphrase was given");
+            proto_detailf(errbuf, errlen, "the key is encrypted and no passphrase was given");
             rc = PROTO_ERR_PASSPHRASE;
             goto done;
         }
         if (crypto_pwhash(scratch->key, sizeof scratch->key, passphrase, strlen(passphrase),
                           file.salt, file.opslimit, (size_t) file.memlimit,
                           crypto_pwhash_ALG_ARGON2ID13) != 0) {
-            s_errf(errbuf, errlen, "not enough memory for the key derivation (memlimit %llu)",
-                   file.memlimit);
+            proto_detailf(errbuf, errlen,
+                          "not enough memory for the key derivation (memlimit %llu)",
+                          file.memlimit);
             rc = PROTO_ERR_NOMEM;
             goto done;
         }
         if (crypto_secretbox_open_easy(scratch->plain, file.box, file.box_len, file.nonce,
                                        scratch->key) != 0) {
-            s_errf(errbuf, errlen, "wrong passphrase (or the encrypted key was altered)");
+            proto_detailf(errbuf, errlen, "wrong passphrase (or the encrypted key was altered)");
             rc = PROTO_ERR_PASSPHRASE;
             goto done;
         }
         size_t name_len = strlen(file.name);
         if (memcmp(scratch->plain + PROTO_IDENTITY_SEED_LEN, file.name, name_len) != 0) {
-            s_errf(errbuf, errlen, "line %u: the encrypted key belongs to another name",
-                   file.box_line);
+            proto_detailf(errbuf, errlen, "line %u: the encrypted key belongs to another name",
+                          file.box_line);
             rc = PROTO_ERR_KEY_FILE;
             goto done;
         }
@@ -1353,11 +716,12 @@ static proto_err_t s_public_section(void *arg, const proto_ini_section_t *sectio
                                            "curve_key", "fingerprint", NULL };
     s_public_t *self = arg;
     if (strcmp(section->name, "public") != 0) {
-        s_errf(errbuf, errlen, "line %u: unknown section [%s]", section->line, section->name);
+        proto_detailf(errbuf, errlen, "line %u: unknown section [%s]", section->line,
+                      section->name);
         return PROTO_ERR_KEY_FILE;
     }
     if (self->seen) {
-        s_errf(errbuf, errlen, "line %u: second [public] section", section->line);
+        proto_detailf(errbuf, errlen, "line %u: second [public] section", section->line);
         return PROTO_ERR_KEY_FILE;
     }
     self->seen = true;
@@ -1377,19 +741,19 @@ static proto_err_t s_public_section(void *arg, const proto_ini_section_t *sectio
     if (!fp)
         return PROTO_ERR_KEY_FILE;
     if (proto_public_init(&self->pub, role, name, sign_pk) != PROTO_OK) {
-        s_errf(errbuf, errlen, "line %u: sign_key is not a usable Ed25519 public key",
-               proto_ini_find(section, "sign_key")->line);
+        proto_detailf(errbuf, errlen, "line %u: sign_key is not a usable Ed25519 public key",
+                      proto_ini_find(section, "sign_key")->line);
         return PROTO_ERR_KEY_FILE;
     }
     if (memcmp(curve_pk, self->pub.curve_pk, sizeof curve_pk) != 0) {
-        s_errf(errbuf, errlen, "line %u: curve_key is not the key derived from sign_key",
-               proto_ini_find(section, "curve_key")->line);
+        proto_detailf(errbuf, errlen, "line %u: curve_key is not the key derived from sign_key",
+                      proto_ini_find(section, "curve_key")->line);
         return PROTO_ERR_KEY_FILE;
     }
     char expect[PROTO_FINGERPRINT_LEN + 1];
     proto_fingerprint(sign_pk, expect);
     if (strcmp(fp->value, expect) != 0) {
-        s_errf(errbuf, errlen, "line %u: fingerprint does not match sign_key", fp->line);
+        proto_detailf(errbuf, errlen, "line %u: fingerprint does not match sign_key", fp->line);
         return PROTO_ERR_KEY_FILE;
     }
     return PROTO_OK;
@@ -1409,7 +773,7 @@ proto_err_t proto_public_load(const char *path, proto_public_t *out, char *errbu
     rc = proto_ini_parse(text, len, NULL, s_public_section, &file, PROTO_ERR_KEY_FILE, errbuf,
                          errlen);
     if (rc == PROTO_OK && !file.seen) {
-        s_errf(errbuf, errlen, "no [public] section");
+        proto_detailf(errbuf, errlen, "no [public] section");
         rc = PROTO_ERR_KEY_FILE;
     }
     if (rc == PROTO_OK)
@@ -1491,26 +855,26 @@ static proto_err_t s_passphrase_read(const char *file, const char *env_var, char
                 snprintf(detail, sizeof detail, "its first line is empty");
         }
         if (rc == PROTO_ERR_PERMISSIONS)
-            s_errf(errbuf, errlen, "passphrase file %s: %s (run: chmod 600 %s)", file, detail,
-                   file);
+            proto_detailf(errbuf, errlen, "passphrase file %s: %s (run: chmod 600 %s)", file,
+                          detail, file);
         else if (rc == PROTO_ERR_LIMIT)
-            s_errf(errbuf, errlen, "passphrase file %s: longer than %d bytes", file,
-                   PROTO_PASSPHRASE_MAX);
+            proto_detailf(errbuf, errlen, "passphrase file %s: longer than %d bytes", file,
+                          PROTO_PASSPHRASE_MAX);
         else if (rc != PROTO_OK)
-            s_errf(errbuf, errlen, "passphrase file %s: %s", file, detail);
+            proto_detailf(errbuf, errlen, "passphrase file %s: %s", file, detail);
         return rc;
     }
     const char *value = env_var ? getenv(env_var) : NULL;
     if (!value) {
-        s_errf(errbuf, errlen, "no passphrase: give a passphrase file%s%s",
-               env_var ? " or set $" : "", env_var ? env_var : "");
+        proto_detailf(errbuf, errlen, "no passphrase: give a passphrase file%s%s",
+                      env_var ? " or set $" : "", env_var ? env_var : "");
         return PROTO_ERR_PASSPHRASE;
     }
     proto_err_t rc = s_passphrase_copy(value, strlen(value), out);
     if (rc == PROTO_ERR_PASSPHRASE)
-        s_errf(errbuf, errlen, "$%s is empty", env_var);
+        proto_detailf(errbuf, errlen, "$%s is empty", env_var);
     else if (rc == PROTO_ERR_LIMIT)
-        s_errf(errbuf, errlen, "$%s is longer than %d bytes", env_var, PROTO_PASSPHRASE_MAX);
+        proto_detailf(errbuf, errlen, "$%s is longer than %d bytes", env_var, PROTO_PASSPHRASE_MAX);
     return rc;
 }
 
@@ -1534,19 +898,19 @@ proto_err_t proto_identity_open(const char *path, const char *passphrase_file, c
         //  problem now, and the message must name its file, not the key's.
         rc = s_passphrase_read(passphrase_file, env_var, &passphrase, errbuf, errlen);
         if (rc == PROTO_ERR_PASSPHRASE && !passphrase_file && (!env_var || !getenv(env_var)))
-            s_errf(errbuf, errlen,
-                   "%s is encrypted and no passphrase was given: name a "
-                   "passphrase file%s%s",
-                   path, env_var ? " or set $" : "", env_var ? env_var : "");
+            proto_detailf(errbuf, errlen,
+                          "%s is encrypted and no passphrase was given: name a "
+                          "passphrase file%s%s",
+                          path, env_var ? " or set $" : "", env_var ? env_var : "");
         if (rc != PROTO_OK)
             return rc;
         rc = proto_identity_load(path, passphrase, out, detail, sizeof detail);
         proto_passphrase_free(&passphrase);
     }
     if (rc == PROTO_ERR_PERMISSIONS)
-        s_errf(errbuf, errlen, "%s: %s (run: chmod 600 %s)", path, detail, path);
+        proto_detailf(errbuf, errlen, "%s: %s (run: chmod 600 %s)", path, detail, path);
     else if (rc != PROTO_OK)
-        s_errf(errbuf, errlen, "%s: %s", path, detail);
+        proto_detailf(errbuf, errlen, "%s: %s", path, detail);
     return rc;
 }
 

@@ -98,7 +98,7 @@ void proto_header_write(uint8_t out[PROTO_HEADER_LEN], proto_kind_t kind)
     out[3] = (uint8_t) kind;
 }
 
-void proto_id_format(const proto_id_t *id, char out[37])
+void proto_id_format(const proto_id_t *id, char out[PROTO_ID_TEXT_LEN])
 {
     static const char hex[] = "0123456789abcdef";
     size_t n = 0;

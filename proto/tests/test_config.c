@@ -109,9 +109,8 @@ static void test_file_and_overrides(void **state)
     assert_int_equal(proto_config_set(s_table, N, &conf, "store.data_dir=/x", err, sizeof err),
                      PROTO_OK);
     assert_string_equal(conf.data_dir, "/x");
-    assert_int_equal(
-        proto_config_set_value(s_table, N, &conf, "server", "workers", "3", err, sizeof err),
-        PROTO_OK);
+    assert_int_equal(proto_config_set(s_table, N, &conf, "server.workers=3", err, sizeof err),
+                     PROTO_OK);
     assert_int_equal(conf.workers, 3);
     proto_config_free(s_table, N, &conf);
 }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "proto/identity.h"
+#include "proto/ini.h"
 
 #define AGENCY "000.00.01.H01"
 

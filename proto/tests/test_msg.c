@@ -771,7 +771,7 @@ static void s_test_id(void **state)
     proto_id_t id;
     for (int i = 0; i < PROTO_ID_LEN; i++)
         id.bytes[i] = (uint8_t) (i * 17);
-    char text[37];
+    char text[PROTO_ID_TEXT_LEN];
     proto_id_format(&id, text);
     assert_string_equal(text, "00112233-4455-6677-8899-aabbccddeeff");
 

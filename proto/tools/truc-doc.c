@@ -20,6 +20,7 @@
 
 #include "proto/agency.h"
 #include "proto/directory.h"
+#include "proto/fileio.h"
 #include "proto/identity.h"
 #include "proto/msg.h"
 #include "proto/sign.h"
@@ -362,7 +363,7 @@ static int s_pack(int argc, char **argv)
         }
     }
     if (!status) {
-        char id_text[37];
+        char id_text[PROTO_ID_TEXT_LEN];
         proto_id_format(&doc->id, id_text);
         printf("signed document %s from %s to %u recipient(s), %u attachment(s): %s\n", id_text,
                doc->from, nto, nattach, out_path);

@@ -67,7 +67,7 @@ static truc_doc_t *s_doc(th_env_t *env, th_agency_t from, const th_agency_t *to,
     return doc;
 }
 
-static void s_id_text(const proto_id_t *id, char out[37])
+static void s_id_text(const proto_id_t *id, char out[PROTO_ID_TEXT_LEN])
 {
     proto_id_format(id, out);
 }
@@ -262,7 +262,7 @@ static void s_check_deliver(th_env_t *env, const proto_msg_t *msg, const truc_fr
 {
     const proto_document_t *got = &msg->u.document;
     const proto_document_t *sent = &truc_doc_cmsg(doc)->u.document;
-    char id[37];
+    char id[PROTO_ID_TEXT_LEN];
     s_id_text(&got->doc.id, id);
     th_check(s_id_eq(&got->doc.id, &sent->doc.id), "DELIVER of %s, another document", id);
     th_check(s_same_doc(&got->doc, &sent->doc), "DELIVER %s: envelope differs from the submitted",
@@ -663,7 +663,7 @@ static void test_rejections(void **state)
         truc_frames_t *frames = NULL;
         proto_msg_t *msg = s_deliver(b, &frames, TH_RECV_TIMEOUT_MS);
         const proto_id_t *id = &msg->u.document.doc.id;
-        char text[37];
+        char text[PROTO_ID_TEXT_LEN];
         s_id_text(id, text);
         if (s_id_eq(id, truc_doc_id(first))) {
             th_soft(env, !got_first, "document %s pushed twice in one session", text);
@@ -684,7 +684,7 @@ static void test_rejections(void **state)
     truc_frames_t *extra_frames = NULL;
     rc = truc_client_recv_kind(b, PROTO_KIND_DELIVER, TH_QUIET_MS, &extra, &extra_frames);
     if (rc == PROTO_OK) {
-        char text[37];
+        char text[PROTO_ID_TEXT_LEN];
         s_id_text(&extra->u.document.doc.id, text);
         th_soft_fail(env, __FILE__, __LINE__, "B received an extra document %s", text);
     }
@@ -921,7 +921,7 @@ static void s_store_forward(th_env_t *env, bool restart)
     for (int i = 0; i < 5; i++) {
         msgs[i] = s_deliver(b, &frames[i], TH_RECV_TIMEOUT_MS);
         const truc_doc_t *want = docs[order[i]];
-        char got_id[37], want_id[37];
+        char got_id[PROTO_ID_TEXT_LEN], want_id[PROTO_ID_TEXT_LEN];
         s_id_text(&msgs[i]->u.document.doc.id, got_id);
         s_id_text(truc_doc_id(want), want_id);
         th_check(s_id_eq(&msgs[i]->u.document.doc.id, truc_doc_id(want)),

@@ -51,7 +51,7 @@
 #define S_TYPE    "Công văn"
 #define S_HUB     "hub"
 
-static void s_id_text(const proto_id_t *id, char out[37])
+static void s_id_text(const proto_id_t *id, char out[PROTO_ID_TEXT_LEN])
 {
     proto_id_format(id, out);
 }
@@ -64,7 +64,7 @@ static bool s_id_eq(const proto_id_t *x, const proto_id_t *y)
 //  The state `truc-admin doc show` gives one recipient of a document.
 static void s_doc_state(th_env_t *env, const proto_id_t *id, th_agency_t who, char *out, size_t len)
 {
-    char text[37];
+    char text[PROTO_ID_TEXT_LEN];
     s_id_text(id, text);
     th_json_t *json = th_admin_json(env, (const char *const[]){ "doc", "show", text, NULL }, 0);
     const th_json_t *rcpts = th_json_get(json, "recipients");
@@ -89,7 +89,7 @@ static void s_expect_state(th_env_t *env, const proto_id_t *id, th_agency_t who,
 //  ",accepted,delivered," (leading and trailing commas, for searching).
 static void s_audit_events(th_env_t *env, const proto_id_t *id, char *out, size_t len)
 {
-    char text[37];
+    char text[PROTO_ID_TEXT_LEN];
     s_id_text(id, text);
     th_json_t *json = th_admin_json(env, (const char *const[]){ "audit", "show", text, NULL }, 0);
     th_check(json->type == TH_JSON_ARRAY, "audit show %s: not an array", text);
@@ -298,7 +298,7 @@ static void s_take(th_env_t *env, truc_client_t *c, const truc_doc_t *const *doc
         th_check(rc == PROTO_OK, "%s: DELIVER %zu of %zu missing: %s (%s)", truc_client_agency(c),
                  i + 1, n, proto_errname(rc), truc_client_error_text(c));
         const proto_document_t *got = &msgs[i]->u.document;
-        char id[37];
+        char id[PROTO_ID_TEXT_LEN];
         s_id_text(&got->doc.id, id);
         size_t d = 0;
         while (d < n && !s_id_eq(&got->doc.id, truc_doc_id(docs[d])))
@@ -393,7 +393,7 @@ static void s_collect_expired(th_env_t *env, truc_client_t *c, const truc_doc_t 
                  proto_errname(rc));
         for (uint32_t i = 0; i < r->nitems; i++) {
             const proto_leaf_t *leaf = &r->items[i].leaf;
-            char id[37];
+            char id[PROTO_ID_TEXT_LEN];
             s_id_text(&leaf->id, id);
             size_t d = 0;
             while (d < n && !(s_id_eq(&leaf->id, truc_doc_id(docs[d])) && leaf->to &&
@@ -627,7 +627,7 @@ static void test_revoke(void **state)
     s_none_of(env, c, PROTO_KIND_DELIVER, "after the REVOKE, the revoked X");
     s_expect_state(env, truc_doc_id(x), TH_C, "revoked", "X at C");
     s_expect_state(env, truc_doc_id(x), TH_B, "delivered", "X at B");
-    char text[37];
+    char text[PROTO_ID_TEXT_LEN];
     s_id_text(truc_doc_id(x), text);
     th_json_t *json = th_admin_json(env, (const char *const[]){ "doc", "show", text, NULL }, 0);
     th_soft(env, th_json_flag(json, "revoked") == 1, "doc show X: revoked is not true");
@@ -1330,7 +1330,7 @@ static void test_admin_audit(void **state)
     }
 
     //  doc show and audit show
-    char id[37];
+    char id[PROTO_ID_TEXT_LEN];
     s_id_text(truc_doc_id(docs[0]), id);
     json = th_admin_json(env, (const char *const[]){ "doc", "show", id, NULL }, 0);
     th_soft(env,
@@ -1345,7 +1345,7 @@ static void test_admin_audit(void **state)
     char events[1024];
     s_audit_events(env, truc_doc_id(docs[0]), events, sizeof events);
     th_soft(env, s_in_order(events, "accepted", "delivered"), "audit show %s: %s", id, events);
-    char unknown[37];
+    char unknown[PROTO_ID_TEXT_LEN];
     proto_id_t none;
     proto_id_random(&none);
     s_id_text(&none, unknown);
@@ -1778,7 +1778,7 @@ static void test_retention(void **state)
             "audit show X: expected accepted, delivered, purged in order: %s", events);
 
     //  Its record stays: doc show still answers, the id stays taken.
-    char text[37];
+    char text[PROTO_ID_TEXT_LEN];
     s_id_text(truc_doc_id(x), text);
     static char out[TH_ADMIN_OUT_MAX];
     int status = th_admin(env, (const char *const[]){ "doc", "show", text, NULL }, out, sizeof out);

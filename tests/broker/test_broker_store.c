@@ -256,7 +256,7 @@ static void test_restore(void **state)
     th_check(found, "audit show has no `restored` entry numbered %llu",
              (unsigned long long) issued + 1);
     //  What the backup had is there, what came after is not.
-    char text[37];
+    char text[PROTO_ID_TEXT_LEN];
     proto_id_format(&kept, text);
     th_check(th_admin(env, (const char *const[]){ "doc", "show", text, NULL }, out, sizeof out) ==
                  0,

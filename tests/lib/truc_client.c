@@ -956,7 +956,7 @@ proto_err_t truc_client_ack_deliveries(truc_client_t *self, const proto_director
     uint8_t(*paths)[PROTO_HASH_LEN] = calloc(n * PROTO_MAX_PATH, PROTO_HASH_LEN);
     proto_err_t rc = leaves && items && paths ? PROTO_OK : PROTO_ERR_NOMEM;
     uint64_t now = truc_now_ms();
-    char idtext[37];
+    char idtext[PROTO_ID_TEXT_LEN];
     for (size_t i = 0; i < n && !rc; i++) {
         if (!delivers[i] || delivers[i]->kind != PROTO_KIND_DELIVER) {
             rc = PROTO_ERR_INVALID_ARG;

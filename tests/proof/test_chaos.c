@@ -167,7 +167,7 @@ static long s_fds(pid_t pid)
 //  What was sent: one record per document, found by its id text.
 
 typedef struct {
-    char id[37];
+    char id[PROTO_ID_TEXT_LEN];
     uint8_t sender;               // index into the senders
     uint8_t rcpt_mask;            // recipients it was sent to (bit per recipient)
     bool accepted;                // sent.accepted seen at the sender
@@ -273,7 +273,7 @@ static void s_account(const msgpack_object *e, void *arg)
     const char *topic = ah_str(e, "topic");
     if (!topic || strcmp(topic, "connection") == 0)
         return;
-    char id[37];
+    char id[PROTO_ID_TEXT_LEN];
     const char *id_text = ah_str(e, "id");
     snprintf(id, sizeof id, "%s", id_text ? id_text : "");
     s_doc_t *d = s_ledger_find(l, id);
@@ -781,7 +781,7 @@ static void test_disk_full(void **state)
     //  What was accepted is stored; the chain holds.
     static char out[16384];
     for (int i = 0; i < nids; i++) {
-        char text[37];
+        char text[PROTO_ID_TEXT_LEN];
         proto_id_format(&ids[i], text);
         int status = s_admin(env, out, sizeof out, "doc", "show", text);
         th_check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "doc show %s: %s", text, out);
@@ -863,7 +863,7 @@ static void test_recv_disk_full(void **state)
 
     //  Documents for B: it cannot store them, so it does not list them.
     const char *to[] = { th_code(TH_B) };
-    char ids[S_RECV_DOCS][37];
+    char ids[S_RECV_DOCS][PROTO_ID_TEXT_LEN];
     for (int i = 0; i < S_RECV_DOCS; i++) {
         randombytes_buf(blob, sizeof blob);
         r = ah_call(a, "{cmd:s doc:{to:A type:s subject:s} attachments:[{name:s type:s data:x}]}",

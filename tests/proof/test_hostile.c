@@ -826,7 +826,7 @@ typedef struct {
     size_t replies, ok, failed, codes[S_NCODES], malformed, extra;
 } s_api_t;
 
-static char *s_id_copy(const ah_reply_t *r, const char *path, char out[37])
+static char *s_id_copy(const ah_reply_t *r, const char *path, char out[PROTO_ID_TEXT_LEN])
 {
     const char *id = ah_str(r->map, path);
     th_check(id && strlen(id) == 36, "no id at %s in %s", path, ah_show(r->map));
@@ -865,7 +865,7 @@ static void s_agents_exchange(ah_agent_t *a, ah_agent_t *b, int *exchanges)
                             "submit", to, (size_t) 1, S_TYPE, S_SUBJECT, "urgent", "cong-van.pdf",
                             "application/pdf", bytes, sizeof bytes);
     ah_expect_ok(r, "submit of the well-behaved pair");
-    char id[37];
+    char id[PROTO_ID_TEXT_LEN];
     s_id_copy(r, "id", id);
     ah_reply_destroy(&r);
     r = ah_poll(b, s_lists_id, id, "B's inbox lists A's document", "{cmd:s unread:b limit:i}",
@@ -1000,7 +1000,7 @@ static void test_hostile_agent_api(void **state)
     //  so an accidental revoke or recall of it touches nothing else) and one
     //  A received from B.
     const char *to_c[] = { th_code(TH_C) }, *to_a[] = { ah_agent_code(a) };
-    char sent_id[37], received_id[37];
+    char sent_id[PROTO_ID_TEXT_LEN], received_id[PROTO_ID_TEXT_LEN];
     ah_reply_t *r = ah_call(a, "{cmd:s doc:{to:A type:s subject:s}}", "submit", to_c, (size_t) 1,
                             S_TYPE, S_SUBJECT);
     ah_expect_ok(r, "submit to C");

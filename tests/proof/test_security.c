@@ -65,7 +65,7 @@
 #define S_TYPE    "Công văn"
 #define S_POLL_MS 200 // pause between two looks at the audit chain
 
-static void s_id_text(const proto_id_t *id, char out[37])
+static void s_id_text(const proto_id_t *id, char out[PROTO_ID_TEXT_LEN])
 {
     proto_id_format(id, out);
 }
@@ -109,7 +109,7 @@ static void s_expect_accepted_count(th_env_t *env, const s_counters_t *before, u
 //  50 entries. The caller frees the array.
 static th_json_t *s_audit_show(th_env_t *env, const proto_id_t *about)
 {
-    char text[37] = "";
+    char text[PROTO_ID_TEXT_LEN] = "";
     if (about)
         s_id_text(about, text);
     th_json_t *json = th_admin_json(env,
@@ -186,7 +186,7 @@ static void s_audit_wait(th_env_t *env, const proto_id_t *about, const char *eve
         th_sleep_ms(S_POLL_MS);
     }
     static char entries[16384];
-    char id[37] = "";
+    char id[PROTO_ID_TEXT_LEN] = "";
     if (about)
         s_id_text(about, id);
     th_soft_fail(env, __FILE__, __LINE__,
@@ -229,7 +229,7 @@ static void s_audit_verify(th_env_t *env)
 static void s_expect_absent(th_env_t *env, const proto_id_t *id, const char *what)
 {
     static char out[TH_ADMIN_OUT_MAX];
-    char text[37];
+    char text[PROTO_ID_TEXT_LEN];
     s_id_text(id, text);
     int status = th_admin(env, (const char *const[]){ "doc", "show", text, NULL }, out, sizeof out);
     th_soft(env, status == 2, "%s: doc show %s: exit %d, expected 2 (not found):\n%s", what, text,
@@ -249,7 +249,7 @@ typedef struct {
 
 static void s_doc_show(th_env_t *env, const proto_id_t *id, s_shown_t *out)
 {
-    char text[37];
+    char text[PROTO_ID_TEXT_LEN];
     s_id_text(id, text);
     memset(out, 0, sizeof *out);
     th_json_t *json = th_admin_json(env, (const char *const[]){ "doc", "show", text, NULL }, 0);
@@ -462,7 +462,7 @@ static proto_msg_t *s_take(th_env_t *env, truc_client_t *c, const truc_doc_t *do
              proto_errname(rc), truc_client_error_text(c));
     const proto_document_t *got = &msg->u.document;
     const proto_document_t *sent = &truc_doc_cmsg(doc)->u.document;
-    char id[37];
+    char id[PROTO_ID_TEXT_LEN];
     s_id_text(&got->doc.id, id);
     th_check(s_id_eq(&got->doc.id, truc_doc_id(doc)), "%s received %s, another document",
              truc_client_agency(c), id);
@@ -489,7 +489,7 @@ static void s_no_deliver(th_env_t *env, truc_client_t *c, const char *what)
 {
     proto_msg_t *msg = NULL;
     proto_err_t rc = truc_client_recv_kind(c, PROTO_KIND_DELIVER, TH_QUIET_MS, &msg, NULL);
-    char id[37] = "";
+    char id[PROTO_ID_TEXT_LEN] = "";
     if (rc == PROTO_OK)
         s_id_text(&msg->u.document.doc.id, id);
     th_soft(env, rc == PROTO_ERR_TIMEOUT, "%s: %s received %s %s (%s)", what, truc_client_agency(c),
@@ -1204,7 +1204,7 @@ static bool s_sent_accepted(const ah_reply_t *r, void *arg)
 //  Submit through the API and wait until the broker accepted it; the id
 //  in id (UUID text).
 static void s_api_submit_accepted(ah_agent_t *a, const char *const *to, size_t nto,
-                                  const char *subject, char id[37])
+                                  const char *subject, char id[PROTO_ID_TEXT_LEN])
 {
     ah_reply_t *r =
         ah_call(a, "{cmd:s doc:{to:A type:s subject:s}}", "submit", to, nto, S_TYPE, subject);
@@ -1229,7 +1229,7 @@ static void test_agent_impersonation(void **state)
     ah_wait_connected(b, true);
     ah_wait_directory(a);
     const char *to_b[] = { th_code(TH_B) };
-    char legit[2][37];
+    char legit[2][PROTO_ID_TEXT_LEN];
     s_api_submit_accepted(a, to_b, 1, "Văn bản hợp lệ thứ nhất", legit[0]);
 
     //  doc.from naming another agency: active (B), unlisted (U), revoked
@@ -1263,7 +1263,7 @@ static void test_agent_impersonation(void **state)
             "%zu api.denied events, expected 4 (one per doc.from of another agency)",
             ah_events_count(a, "api.denied", NULL));
 
-    char legit2[37];
+    char legit2[PROTO_ID_TEXT_LEN];
     s_api_submit_accepted(a, to_b, 1, "Văn bản hợp lệ thứ hai", legit2);
     memcpy(legit[1], legit2, sizeof legit2);
 
@@ -1503,7 +1503,7 @@ static void test_fetch_symlinks(void **state)
                             "submit", to_b, (size_t) 1, S_TYPE, "Quyết định", "qd.pdf",
                             "application/pdf", content, sizeof content - 1);
     ah_expect_ok(r, "submit");
-    char id[37];
+    char id[PROTO_ID_TEXT_LEN];
     snprintf(id, sizeof id, "%s", ah_str(r->map, "id"));
     ah_reply_destroy(&r);
     ah_events_wait(b, "inbox.new", "id", id, NULL);

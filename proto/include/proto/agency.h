@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "proto/err.h"
 
@@ -43,6 +44,12 @@ proto_err_t proto_label_check(const char *label, size_t len) PROTO_MUST_CHECK;
 //  nothing above U+10FFFF) and contain no NUL. On success *chars (if not NULL)
 //  receives the number of code points. Returns PROTO_OK or PROTO_ERR_UTF8.
 proto_err_t proto_utf8_check(const char *text, size_t len, size_t *chars) PROTO_MUST_CHECK;
+
+//  Decode one UTF-8 sequence at p (n bytes available). Returns its length
+//  (1 to 4) and sets *cp, or returns 0 if the bytes are not well-formed
+//  UTF-8 (overlong, surrogate, above U+10FFFF, truncated) or n is 0. A NUL
+//  byte decodes as U+0000.
+size_t proto_utf8_next(const unsigned char *p, size_t n, uint32_t *cp);
 
 #ifdef __cplusplus
 }

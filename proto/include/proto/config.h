@@ -61,10 +61,14 @@ proto_err_t proto_config_load(const proto_opt_t *table, size_t n, void *config, 
 proto_err_t proto_config_set(const proto_opt_t *table, size_t n, void *config,
                              const char *assignment, char *errbuf, size_t errlen) PROTO_MUST_CHECK;
 
-//  Set one option by section and name from value text.
-proto_err_t proto_config_set_value(const proto_opt_t *table, size_t n, void *config,
-                                   const char *section, const char *name, const char *value,
-                                   char *errbuf, size_t errlen) PROTO_MUST_CHECK;
+//  Fill config the way a daemon starts: every default, then the INI file
+//  at path (if not NULL), then overrides (noverrides "section.name=value"
+//  texts, in order). The first failure stops it and is returned as the
+//  calls above return it; the caller frees config with proto_config_free
+//  either way. Cross-option rules are the daemon's own, checked after.
+proto_err_t proto_config_fill(const proto_opt_t *table, size_t n, void *config, const char *path,
+                              const char *const *overrides, size_t noverrides, char *errbuf,
+                              size_t errlen) PROTO_MUST_CHECK;
 
 //  Write a complete, commented configuration file with every default to
 //  out; title becomes the first comment line.

@@ -11,9 +11,10 @@
         sodium_malloc memory that is wiped when the handle is destroyed;
       - proto_public_t, the public half, a plain struct that is safe to copy;
       - the secret key file and the public identity file (formats in
-        keys/README.md), the passphrase sources, fingerprints, hex and Z85;
-      - the small strict INI reader and the atomic file writer that the key
-        files and the agency directory (proto/directory.h) share.
+        keys/README.md), the passphrase sources, fingerprints, hex and Z85.
+
+    The key files are read and written through proto/fileio.h, which this
+    header includes for its callers, and parsed with proto/ini.h.
 
     It does not know about the wire protocol, sockets or the directory's
     trust decisions. Nothing here logs; failures come back as proto_err_t
@@ -29,6 +30,7 @@
 
 #include "proto/agency.h"
 #include "proto/err.h"
+#include "proto/fileio.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -217,99 +219,6 @@ proto_err_t proto_hex_decode(const char *hex, uint8_t *out, size_t len) PROTO_MU
 //  len*5/4 characters and a NUL to out, which holds outlen bytes. Returns
 //  PROTO_ERR_INVALID_ARG if len is not a multiple of 4 or out is too small.
 proto_err_t proto_z85_encode(const uint8_t *data, size_t len, char *out, size_t outlen);
-
-//  ---------------------------------------------------------------------
-//  Files and strict INI text, shared by the key files and the agency
-//  directory. Exposed because the broker's own state files need the same
-//  guarantees; not a general-purpose INI library.
-
-//  Read a whole regular file of at most max bytes. With secret, the file
-//  must not be accessible by group or others (PROTO_ERR_PERMISSIONS, checked
-//  on the open descriptor before reading) and the buffer is sodium_malloc'd.
-//  On success *data (NUL-terminated, owned by the caller, free it with
-//  proto_file_free with the same secret flag) and *len are set. Fails with
-//  PROTO_ERR_NOT_FOUND, PROTO_ERR_TOO_LARGE (over max), PROTO_ERR_IO (also for
-//  something that is not a regular file), PROTO_ERR_NOMEM; errbuf (may be
-//  NULL) gets the detail.
-proto_err_t proto_file_read(const char *path, size_t max, bool secret, char **data, size_t *len,
-                            char *errbuf, size_t errlen) PROTO_MUST_CHECK;
-
-//  proto_file_read for a file that decides whom to trust (the agency
-//  directory): anyone may read it, but a mode that lets group or others
-//  write it is refused with PROTO_ERR_PERMISSIONS (st_mode & 022), checked
-//  before anything is read. Free the buffer with proto_file_free(.., false).
-proto_err_t proto_file_read_trusted(const char *path, size_t max, char **data, size_t *len,
-                                    char *errbuf, size_t errlen) PROTO_MUST_CHECK;
-
-//  Free a buffer from proto_file_read (wiping it first) and set *data_p to NULL.
-void proto_file_free(char **data_p, size_t len, bool secret);
-
-//  Write len bytes to path atomically: a new temporary file in the same
-//  directory created with O_EXCL and mode (before umask), fsync, then moved
-//  into place and the directory fsync'd. Readers see the old file or the new
-//  one, never a part. If overwrite is false and path exists, nothing is
-//  changed and PROTO_ERR_EXISTS is returned. Else PROTO_ERR_NOT_FOUND (the
-//  directory is missing), PROTO_ERR_IO; errbuf (may be NULL) gets the detail.
-proto_err_t proto_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
-                                    bool overwrite, char *errbuf, size_t errlen) PROTO_MUST_CHECK;
-
-//  One "key = value" line of an INI section. Continuation lines of a
-//  foldable key are already joined into value.
-typedef struct {
-    const char *key;   // as written
-    const char *value; // trimmed, NUL-terminated
-    unsigned line;     // 1-based line of the key
-} proto_ini_pair_t;
-
-//  One section, delivered complete: every key, in file order, no key twice.
-typedef struct {
-    const char *name;              // between the brackets
-    unsigned line;                 // line of the [header]
-    size_t count;                  // number of pairs (at least 1)
-    const proto_ini_pair_t *pairs; // count pairs
-} proto_ini_section_t;
-
-#define PROTO_INI_MAX_KEYS 16 // keys in one section
-
-//  A key whose long value may continue on indented lines; the pieces are
-//  joined with joiner ("" for hex, " " for text folded between words).
-typedef struct {
-    const char *key;
-    const char *joiner;
-} proto_ini_fold_t;
-
-//  Called once per section. Return PROTO_OK to go on, or a failure to stop
-//  the parse (write the detail to errbuf first). section and everything in
-//  it are borrowed for the duration of the call.
-typedef proto_err_t(proto_ini_section_fn)(void *arg, const proto_ini_section_t *section,
-                                          char *errbuf, size_t errlen);
-
-//  Parse len bytes of INI text strictly, with inih, and call fn per section.
-//  On top of inih it refuses: lines too long for inih (instead of letting it
-//  split them), NUL bytes, keys outside a section, empty sections, text
-//  after "]", a key twice in one section, more than PROTO_INI_MAX_KEYS keys,
-//  indented lines other than continuations of a key listed in folds (an
-//  array ended by a NULL key; folds may be NULL). Comments are whole lines
-//  starting with '#' or ';'. Syntax errors return fail with "line N: ..." in
-//  errbuf; an error from fn is returned as is. PROTO_ERR_NOMEM if out of
-//  memory. Values are wiped before they are freed.
-proto_err_t proto_ini_parse(const char *text, size_t len, const proto_ini_fold_t *folds,
-                            proto_ini_section_fn *fn, void *arg, proto_err_t fail, char *errbuf,
-                            size_t errlen) PROTO_MUST_CHECK;
-
-//  The pair for key in section, or NULL if absent. Borrowed from section.
-const proto_ini_pair_t *proto_ini_find(const proto_ini_section_t *section, const char *key);
-
-//  Append "key = value\n" to buf (capacity cap, *pos bytes used, kept
-//  NUL-terminated). Values longer than a comfortable line are folded onto
-//  indented continuation lines: anywhere if joiner is "" (for hex), only at
-//  a single space between two words if joiner is " " (the reader then joins
-//  with a space). The caller keeps values free of what INI cannot carry
-//  (leading or trailing blanks, " ;" which starts a comment). Returns
-//  PROTO_ERR_LIMIT if buf is too small or the value cannot be folded (a word
-//  over 180 bytes), PROTO_ERR_VALUE if key or value holds a line break.
-proto_err_t proto_ini_put(char *buf, size_t cap, size_t *pos, const char *key, const char *value,
-                          const char *joiner) PROTO_MUST_CHECK;
 
 #ifdef __cplusplus
 }

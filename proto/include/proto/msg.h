@@ -100,8 +100,11 @@ typedef struct {
     uint8_t bytes[PROTO_ID_LEN];
 } proto_id_t;
 
+//  Bytes of an id's text: 36 characters of UUID text and the NUL.
+#define PROTO_ID_TEXT_LEN 37
+
 //  Format an id as 36-character lowercase UUID text (8-4-4-4-12) plus NUL.
-void proto_id_format(const proto_id_t *id, char out[37]);
+void proto_id_format(const proto_id_t *id, char out[PROTO_ID_TEXT_LEN]);
 //  Parse UUID text or 32 hex digits. Returns PROTO_ERR_VALUE on bad input.
 proto_err_t proto_id_parse(const char *text, proto_id_t *id) PROTO_MUST_CHECK;
 //  A fresh id for a document or notice: a version-7 UUID (the time in ms,
