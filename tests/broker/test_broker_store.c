@@ -250,11 +250,13 @@ static void test_restore(void **state)
         uint64_t seq = 0;
         if (strcmp(th_json_text(json->items[i], "event"), "restored") == 0 &&
             th_json_uint(json->items[i], "seq", &seq))
-            found = seq == issued + 1;
+            found = seq > issued;
     }
     th_json_free(&json);
-    th_check(found, "audit show has no `restored` entry numbered %llu",
-             (unsigned long long) issued + 1);
+    //  Above, not exactly next: the session's end after `issued` was read
+    //  (A's disconnection, the shutdown) takes numbers too.
+    th_check(found, "audit show has no `restored` entry numbered above %llu",
+             (unsigned long long) issued);
     //  What the backup had is there, what came after is not.
     char text[PROTO_ID_TEXT_LEN];
     proto_id_format(&kept, text);
