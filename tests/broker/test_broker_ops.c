@@ -1723,10 +1723,15 @@ static void test_slow_consumer(void **state)
                   rss_first, S_SLOW_FIRST, rss_last, S_SLOW_DOCS, anon_first, anon_last, file_first,
                   file_last, S_SLOW_DOCS, S_SLOW_SIZE);
     th_check(rss_first > 0 && rss_last > 0, "cannot read VmRSS of pid %ld", (long) pid);
-    th_soft(env, rss_last < rss_first + S_SLOW_SLACK,
-            "the broker grew from %ld kB to %ld kB while %d documents of %d bytes piled up for a "
-            "consumer with window 1: the backlog is held in memory",
-            rss_first, rss_last, S_SLOW_DOCS - S_SLOW_FIRST, S_SLOW_SIZE);
+    //  The broker's own memory (RssAnon: heap and ZeroMQ buffers) is what
+    //  must not grow. RssFile is the store's map: pages of data.mdb the
+    //  kernel keeps as page cache and takes back under pressure; how many
+    //  stay resident depends on the machine, not on the broker.
+    th_check(anon_first > 0 && anon_last > 0, "cannot read RssAnon of pid %ld", (long) pid);
+    th_soft(env, anon_last < anon_first + S_SLOW_SLACK,
+            "the broker's own memory grew from %ld kB to %ld kB while %d documents of %d bytes "
+            "piled up for a consumer with window 1: the backlog is held in memory",
+            anon_first, anon_last, S_SLOW_DOCS - S_SLOW_FIRST, S_SLOW_SIZE);
 
     //  B, window 1 and silent, got exactly one push; the rest waits on disk.
     proto_msg_t *msg = NULL;
