@@ -544,15 +544,13 @@ static void s_cmd_submit(s_req_t *req, const msgpack_object *map)
 static bool s_sent_summary(agent_t *self, const proto_id_t *id, msgpack_unpacked *out,
                            uint8_t *kind)
 {
-    const void *v;
-    size_t len;
-    if (proto_store_get(self->kv, T_SENT, id->bytes, PROTO_ID_LEN, &v, &len) != PROTO_OK ||
-        len < 30)
+    agent_sent_t sent;
+    if (agent_store_sent_get(self->kv, id, &sent) != PROTO_OK)
         return false;
-    *kind = ((const uint8_t *) v)[29];
+    *kind = sent.kind;
     size_t off = 0;
     msgpack_unpacked_init(out);
-    if (msgpack_unpack_next(out, (const char *) v + 30, len - 30, &off) == MSGPACK_UNPACK_SUCCESS &&
+    if (msgpack_unpack_next(out, sent.summary, sent.summary_len, &off) == MSGPACK_UNPACK_SUCCESS &&
         out->data.type == MSGPACK_OBJECT_MAP)
         return true;
     msgpack_unpacked_destroy(out);
@@ -599,10 +597,9 @@ static void s_cmd_operation(s_req_t *req, const msgpack_object *map, int kind)
             ok = false;
         } else if (!s_sent_summary(self, &ids[i], &summary, &sent_kind)) {
             //  A document this agency received is known, but not its to act on.
-            const void *v;
-            size_t vlen;
-            bool received = proto_store_get(self->kv, T_INBOX, ids[i].bytes, PROTO_ID_LEN, &v,
-                                            &vlen) == PROTO_OK;
+            agent_inbox_t inbox;
+            proto_err_t got = agent_store_inbox_get(self->kv, &ids[i], &inbox);
+            bool received = got == PROTO_OK || got == PROTO_ERR_STORE_DAMAGED;
             s_fail(req, received ? PROTO_ERR_NOT_AUTHORIZED : PROTO_ERR_UNKNOWN_DOC, "refs",
                    "%s is not a document this agency sent", text);
             ok = false;
@@ -678,18 +675,15 @@ typedef struct {
 static bool s_inbox_record(agent_t *self, const proto_id_t *id, uint64_t *seq, uint64_t *received,
                            bool *acked, msgpack_unpacked *summary)
 {
-    const void *v;
-    size_t len;
-    if (proto_store_get(self->kv, T_INBOX, id->bytes, PROTO_ID_LEN, &v, &len) != PROTO_OK ||
-        len < 17)
+    agent_inbox_t rec;
+    if (agent_store_inbox_get(self->kv, id, &rec) != PROTO_OK)
         return false;
-    const uint8_t *p = v;
-    memcpy(seq, p, 8);
-    memcpy(received, p + 8, 8);
-    *acked = p[16] != 0;
+    *seq = rec.seq;
+    *received = rec.received;
+    *acked = rec.acked;
     size_t off = 0;
     msgpack_unpacked_init(summary);
-    if (msgpack_unpack_next(summary, (const char *) p + 17, len - 17, &off) !=
+    if (msgpack_unpack_next(summary, rec.summary, rec.summary_len, &off) !=
         MSGPACK_UNPACK_SUCCESS) {
         msgpack_unpacked_destroy(summary);
         return false;
@@ -697,19 +691,13 @@ static bool s_inbox_record(agent_t *self, const proto_id_t *id, uint64_t *seq, u
     return true;
 }
 
-static bool s_inbox_one(void *arg, const void *key, size_t klen, const void *value, size_t vlen)
+static bool s_inbox_one(void *arg, const proto_id_t *id)
 {
     s_inbox_t *in = arg;
-    (void) key;
-    (void) klen;
-    if (vlen != PROTO_ID_LEN)
-        return true;
-    proto_id_t id;
-    memcpy(id.bytes, value, PROTO_ID_LEN);
     uint64_t seq, received;
     bool acked;
     msgpack_unpacked s;
-    if (!s_inbox_record(in->req->self, &id, &seq, &received, &acked, &s))
+    if (!s_inbox_record(in->req->self, id, &seq, &received, &acked, &s))
         return true;
     const msgpack_object *from = s_get(&s.data, "from"), *urg = s_get(&s.data, "urgency");
     bool match = (!in->unread || !acked) && received >= in->since &&
@@ -726,7 +714,7 @@ static bool s_inbox_one(void *arg, const void *key, size_t klen, const void *val
         if (!in->counting) {
             msgpack_packer *pk = &in->req->pk;
             msgpack_pack_map(pk, 5 + s.data.via.map.size);
-            s_kv_id(pk, "id", &id);
+            s_kv_id(pk, "id", id);
             s_kv_u64(pk, "seq", seq);
             s_kv_u64(pk, "received", received);
             s_kv_bool(pk, "acked", acked);
@@ -765,11 +753,9 @@ static void s_cmd_inbox(s_req_t *req, const msgpack_object *map)
     in.limit = (uint32_t) limit;
     if (proto_store_read_begin(self->kv) != PROTO_OK && !proto_store_writing(self->kv))
         return s_fail(req, PROTO_ERR_STORE, "", "cannot read the store");
-    uint8_t from[8];
-    proto_store_put64(from, after + 1);
     //  Two passes: count (for the array header), then write.
     in.counting = true;
-    proto_store_scan(self->kv, T_INSEQ, from, sizeof from, s_inbox_one, &in);
+    agent_store_inbox_each(self->kv, after, s_inbox_one, &in);
     uint32_t total = in.count;
     bool more = in.more;
     s_ok(req, 2);
@@ -778,7 +764,7 @@ static void s_cmd_inbox(s_req_t *req, const msgpack_object *map)
     in.counting = false;
     in.count = 0;
     in.more = false;
-    proto_store_scan(self->kv, T_INSEQ, from, sizeof from, s_inbox_one, &in);
+    agent_store_inbox_each(self->kv, after, s_inbox_one, &in);
     s_key(&req->pk, "next");
     if (more)
         msgpack_pack_uint64(&req->pk, in.last_seq);
@@ -883,40 +869,14 @@ typedef struct {
     bool counting;
 } s_notes_t;
 
-static bool s_note_one(void *arg, const void *key, size_t klen, const void *value, size_t vlen)
+static bool s_note_one(void *arg, const proto_id_t *id, const void *value, size_t vlen)
 {
     s_notes_t *notes = arg;
-    (void) key;
-    (void) klen;
+    (void) id;
     notes->count++;
     if (!notes->counting)
         msgpack_sbuffer_write(((msgpack_packer *) notes->pk)->data, value, vlen);
     return true;
-}
-
-static bool s_prefix_fn(void *arg, const void *key, size_t klen, const void *value, size_t vlen);
-
-typedef struct {
-    const uint8_t *prefix;
-    size_t plen;
-    proto_store_fn *fn;
-    void *arg;
-} s_prefix_t;
-
-static bool s_prefix_fn(void *arg, const void *key, size_t klen, const void *value, size_t vlen)
-{
-    s_prefix_t *p = arg;
-    if (klen < p->plen || memcmp(key, p->prefix, p->plen) != 0)
-        return false;
-    return p->fn(p->arg, key, klen, value, vlen);
-}
-
-//  Scan every key that starts with prefix.
-static void s_scan_prefix(agent_t *self, int table, const uint8_t *prefix, size_t plen,
-                          proto_store_fn *fn, void *arg)
-{
-    s_prefix_t p = { prefix, plen, fn, arg };
-    proto_store_scan(self->kv, table, prefix, plen, s_prefix_fn, &p);
 }
 
 static void s_cmd_fetch(s_req_t *req, const msgpack_object *map)
@@ -935,10 +895,6 @@ static void s_cmd_fetch(s_req_t *req, const msgpack_object *map)
     uint64_t seq, received;
     bool acked;
     msgpack_unpacked summary;
-    const void *blob;
-    size_t blen;
-    uint8_t fkey[1 + PROTO_ID_LEN] = { 'i' };
-    memcpy(fkey + 1, id.bytes, PROTO_ID_LEN);
     const void *frames[MAX_FRAMES];
     size_t lens[MAX_FRAMES], nframes = 0;
     proto_msg_t *msg = NULL;
@@ -949,9 +905,8 @@ static void s_cmd_fetch(s_req_t *req, const msgpack_object *map)
         return s_fail(req, PROTO_ERR_UNKNOWN_DOC, "id", "no such document in the inbox");
     }
     msgpack_unpacked_destroy(&summary);
-    if (proto_store_get(self->kv, T_FRAMES, fkey, sizeof fkey, &blob, &blen) == PROTO_OK)
-        nframes = agent_frames_parse(blob, blen, frames, lens, MAX_FRAMES);
-    if (nframes < 1 ||
+    if (agent_store_frames_get(self->kv, 'i', &id, frames, lens, MAX_FRAMES, &nframes) !=
+            PROTO_OK ||
         proto_msg_decode(PROTO_KIND_DELIVER, frames[0], lens[0], &msg, &info) != PROTO_OK) {
         if (!proto_store_writing(self->kv))
             proto_store_read_end(self->kv);
@@ -1001,10 +956,10 @@ static void s_cmd_fetch(s_req_t *req, const msgpack_object *map)
     s_kv_bool(&req->pk, "acked", acked);
     s_key(&req->pk, "notices");
     s_notes_t notes = { &req->pk, 0, true };
-    s_scan_prefix(self, T_NOTES, id.bytes, PROTO_ID_LEN, s_note_one, &notes);
+    agent_store_note_each(self->kv, &id, s_note_one, &notes);
     msgpack_pack_array(&req->pk, notes.count);
     notes.counting = false;
-    s_scan_prefix(self, T_NOTES, id.bytes, PROTO_ID_LEN, s_note_one, &notes);
+    agent_store_note_each(self->kv, &id, s_note_one, &notes);
     proto_msg_destroy(&msg);
     if (folder_fd >= 0)
         close(folder_fd);
@@ -1024,21 +979,14 @@ static void s_cmd_ack(s_req_t *req, const msgpack_object *map)
     proto_id_t id;
     if (!s_keys_known(req, map, keys) || !s_id_field(req, map, "id", &id))
         return;
-    const void *v;
-    size_t len;
+    agent_inbox_t rec;
     if (proto_store_begin(self->kv) != PROTO_OK)
         return s_fail(req, PROTO_ERR_STORE, "", "cannot write the store");
-    if (proto_store_get(self->kv, T_INBOX, id.bytes, PROTO_ID_LEN, &v, &len) != PROTO_OK ||
-        len < 17)
+    if (agent_store_inbox_get(self->kv, &id, &rec) != PROTO_OK)
         return s_fail(req, PROTO_ERR_UNKNOWN_DOC, "id", "no such document in the inbox");
-    if (((const uint8_t *) v)[16] == 0) {
-        uint8_t *copy = malloc(len);
-        if (!copy)
-            return s_fail(req, PROTO_ERR_NOMEM, "", "out of memory");
-        memcpy(copy, v, len);
-        copy[16] = 1;
-        proto_err_t rc = proto_store_put(self->kv, T_INBOX, id.bytes, PROTO_ID_LEN, copy, len);
-        free(copy);
+    if (!rec.acked) {
+        rec.acked = true;
+        proto_err_t rc = agent_store_inbox_put(self->kv, &id, &rec);
         if (rc)
             return s_fail(req, rc, "", "cannot mark it");
     }
@@ -1049,12 +997,10 @@ static void s_cmd_ack(s_req_t *req, const msgpack_object *map)
 // ---------------------------------------------------------------------------
 //  Status notices
 
-static bool s_recall_requested(void *arg, const void *key, size_t klen, const void *value,
-                               size_t vlen)
+static bool s_recall_requested(void *arg, const proto_id_t *id, const void *value, size_t vlen)
 {
     bool *found = arg;
-    (void) key;
-    (void) klen;
+    (void) id;
     msgpack_unpacked u;
     msgpack_unpacked_init(&u);
     size_t off = 0;
@@ -1147,7 +1093,7 @@ static void s_cmd_status(s_req_t *req, const msgpack_object *map)
     msgpack_unpacked_destroy(&summary);
     if (code == 15 || code == 16) {
         bool requested = false;
-        s_scan_prefix(self, T_NOTES, id.bytes, PROTO_ID_LEN, s_recall_requested, &requested);
+        agent_store_note_each(self->kv, &id, s_recall_requested, &requested);
         if (!requested)
             return s_fail(req, PROTO_ERR_BAD_STATE, "code",
                           "the sender has not asked to recall this document");
@@ -1222,13 +1168,14 @@ static void s_cmd_recall(s_req_t *req, const msgpack_object *map)
 
 static const char *s_sent_state(uint8_t state)
 {
-    return state == 1 ? "accepted" : state == 2 ? "rejected" : "queued";
+    return state == SENT_ACCEPTED ? "accepted" : state == SENT_REJECTED ? "rejected" : "queued";
 }
 
 static const char *s_rcpt_state(uint8_t state)
 {
     static const char *names[] = { "waiting", "delivered", "refused", "expired", "returned" };
-    return state < 5 ? names[state] : "unknown";
+    _Static_assert(sizeof names / sizeof names[0] == AGENT_RCPT_STATES, "one name per state");
+    return state < AGENT_RCPT_STATES ? names[state] : "unknown";
 }
 
 typedef struct {
@@ -1237,44 +1184,31 @@ typedef struct {
     bool counting;
 } s_list_t;
 
-static bool s_rcpt_one(void *arg, const void *key, size_t klen, const void *value, size_t vlen)
+static bool s_rcpt_one(void *arg, const char *agency, const agent_rcpt_t *rcpt)
 {
     s_list_t *l = arg;
-    if (klen != PROTO_ID_LEN + PROTO_AGENCY_CODE_LEN || vlen != 13)
-        return true;
     l->count++;
     if (l->counting)
         return true;
-    const uint8_t *v = value;
-    uint64_t time;
-    uint32_t code;
-    memcpy(&time, v + 1, 8);
-    memcpy(&code, v + 9, 4);
-    char agency[PROTO_AGENCY_CODE_LEN + 1];
-    memcpy(agency, (const uint8_t *) key + PROTO_ID_LEN, PROTO_AGENCY_CODE_LEN);
-    agency[PROTO_AGENCY_CODE_LEN] = '\0';
     msgpack_packer *pk = &l->req->pk;
     msgpack_pack_map(pk, 4);
     s_kv_str(pk, "agency", agency);
-    s_kv_str(pk, "state", s_rcpt_state(v[0]));
-    s_kv_u64(pk, "time", time);
-    s_kv_u64(pk, "code", code);
+    s_kv_str(pk, "state", s_rcpt_state(rcpt->state));
+    s_kv_u64(pk, "time", rcpt->time);
+    s_kv_u64(pk, "code", rcpt->code);
     return true;
 }
 
-static bool s_receipt_one(void *arg, const void *key, size_t klen, const void *value, size_t vlen)
+static bool s_receipt_one(void *arg, uint8_t kind, const void *body, size_t len)
 {
     s_list_t *l = arg;
-    (void) key;
-    (void) klen;
     l->count++;
-    if (l->counting || vlen < 1)
+    if (l->counting || !body)
         return true;
-    const uint8_t *v = value;
     proto_msg_t *msg = NULL;
     proto_errinfo_t info;
     msgpack_packer *pk = &l->req->pk;
-    if (proto_msg_decode(v[0], v + 1, vlen - 1, &msg, &info) != PROTO_OK) {
+    if (proto_msg_decode(kind, body, len, &msg, &info) != PROTO_OK) {
         msgpack_pack_map(pk, 1);
         s_kv_str(pk, "kind", "unreadable");
         return true;
@@ -1294,16 +1228,15 @@ static bool s_receipt_one(void *arg, const void *key, size_t klen, const void *v
 }
 
 typedef struct {
-    uint32_t n[5];
+    uint32_t n[AGENT_RCPT_STATES];
 } s_states_t;
 
-static bool s_rcpt_count(void *arg, const void *key, size_t klen, const void *value, size_t vlen)
+static bool s_rcpt_count(void *arg, const char *agency, const agent_rcpt_t *rcpt)
 {
     s_states_t *states = arg;
-    (void) key;
-    (void) klen;
-    if (vlen == 13 && ((const uint8_t *) value)[0] < 5)
-        states->n[((const uint8_t *) value)[0]]++;
+    (void) agency;
+    if (rcpt->state < AGENT_RCPT_STATES)
+        states->n[rcpt->state]++;
     return true;
 }
 
@@ -1317,11 +1250,9 @@ typedef struct {
     size_t n, cap;
 } s_sent_all_t;
 
-static bool s_sent_collect(void *arg, const void *key, size_t klen, const void *value, size_t vlen)
+static bool s_sent_collect(void *arg, const proto_id_t *id, const agent_sent_t *sent)
 {
     s_sent_all_t *all = arg;
-    if (klen != PROTO_ID_LEN || vlen < 30)
-        return true;
     if (all->n == all->cap) {
         size_t cap = all->cap ? all->cap * 2 : 256;
         s_sent_item_t *grown = realloc(all->items, cap * sizeof *grown);
@@ -1330,8 +1261,8 @@ static bool s_sent_collect(void *arg, const void *key, size_t klen, const void *
         all->items = grown;
         all->cap = cap;
     }
-    memcpy(all->items[all->n].id.bytes, key, PROTO_ID_LEN);
-    memcpy(&all->items[all->n].created, (const uint8_t *) value + 21, 8);
+    all->items[all->n].id = *id;
+    all->items[all->n].created = sent->created;
     all->n++;
     return true;
 }
@@ -1345,34 +1276,25 @@ static int s_by_created(const void *a, const void *b)
 static void s_pack_sent(s_req_t *req, const proto_id_t *id, bool full)
 {
     agent_t *self = req->self;
-    const void *v;
-    size_t len;
-    if (proto_store_get(self->kv, T_SENT, id->bytes, PROTO_ID_LEN, &v, &len) != PROTO_OK ||
-        len < 30)
+    agent_sent_t sent;
+    if (agent_store_sent_get(self->kv, id, &sent) != PROTO_OK)
         return;
-    const uint8_t *p = v;
-    uint32_t code;
-    uint64_t accepted, seq, created;
-    memcpy(&code, p + 1, 4);
-    memcpy(&accepted, p + 5, 8);
-    memcpy(&seq, p + 13, 8);
-    memcpy(&created, p + 21, 8);
     msgpack_unpacked summary;
     msgpack_unpacked_init(&summary);
     size_t off = 0;
-    bool has = msgpack_unpack_next(&summary, (const char *) p + 30, len - 30, &off) ==
+    bool has = msgpack_unpack_next(&summary, sent.summary, sent.summary_len, &off) ==
                    MSGPACK_UNPACK_SUCCESS &&
                summary.data.type == MSGPACK_OBJECT_MAP;
     uint32_t extra = has ? summary.data.via.map.size : 0;
     msgpack_packer *pk = &req->pk;
     msgpack_pack_map(pk, 7 + extra + (full ? 3 : 1));
     s_kv_id(pk, "id", id);
-    s_kv_str(pk, "kind", proto_kind_name(p[29]));
-    s_kv_str(pk, "state", s_sent_state(p[0]));
-    s_kv_u64(pk, "code", code);
-    s_kv_u64(pk, "created", created);
-    s_kv_u64(pk, "accepted", accepted);
-    s_kv_u64(pk, "seq", seq);
+    s_kv_str(pk, "kind", proto_kind_name(sent.kind));
+    s_kv_str(pk, "state", s_sent_state(sent.state));
+    s_kv_u64(pk, "code", sent.code);
+    s_kv_u64(pk, "created", sent.created);
+    s_kv_u64(pk, "accepted", sent.accepted);
+    s_kv_u64(pk, "seq", sent.seq);
     for (uint32_t i = 0; i < extra; i++) {
         msgpack_pack_object(pk, summary.data.via.map.ptr[i].key);
         msgpack_pack_object(pk, summary.data.via.map.ptr[i].val);
@@ -1381,36 +1303,36 @@ static void s_pack_sent(s_req_t *req, const proto_id_t *id, bool full)
     if (!full) {
         //  The list shows how many recipients are in each state.
         s_states_t states = { { 0 } };
-        s_scan_prefix(self, T_RCPT, id->bytes, PROTO_ID_LEN, s_rcpt_count, &states);
+        agent_store_rcpt_each(self->kv, id, s_rcpt_count, &states);
         uint32_t kinds = 0;
-        for (int i = 0; i < 5; i++)
+        for (int i = 0; i < AGENT_RCPT_STATES; i++)
             kinds += states.n[i] > 0;
         s_key(pk, "recipients");
         msgpack_pack_map(pk, kinds);
-        for (uint8_t i = 0; i < 5; i++)
+        for (uint8_t i = 0; i < AGENT_RCPT_STATES; i++)
             if (states.n[i])
                 s_kv_u64(pk, s_rcpt_state(i), states.n[i]);
         return;
     }
     s_list_t l = { req, 0, true };
     s_key(pk, "recipients");
-    s_scan_prefix(self, T_RCPT, id->bytes, PROTO_ID_LEN, s_rcpt_one, &l);
+    agent_store_rcpt_each(self->kv, id, s_rcpt_one, &l);
     msgpack_pack_array(pk, l.count);
     l.counting = false;
-    s_scan_prefix(self, T_RCPT, id->bytes, PROTO_ID_LEN, s_rcpt_one, &l);
+    agent_store_rcpt_each(self->kv, id, s_rcpt_one, &l);
     s_key(pk, "notices");
     s_notes_t notes = { pk, 0, true };
-    s_scan_prefix(self, T_NOTES, id->bytes, PROTO_ID_LEN, s_note_one, &notes);
+    agent_store_note_each(self->kv, id, s_note_one, &notes);
     msgpack_pack_array(pk, notes.count);
     notes.counting = false;
-    s_scan_prefix(self, T_NOTES, id->bytes, PROTO_ID_LEN, s_note_one, &notes);
+    agent_store_note_each(self->kv, id, s_note_one, &notes);
     s_key(pk, "receipts");
     l.count = 0;
     l.counting = true;
-    s_scan_prefix(self, T_RECEIPTS, id->bytes, PROTO_ID_LEN, s_receipt_one, &l);
+    agent_store_receipt_each(self->kv, id, s_receipt_one, &l);
     msgpack_pack_array(pk, l.count);
     l.counting = false;
-    s_scan_prefix(self, T_RECEIPTS, id->bytes, PROTO_ID_LEN, s_receipt_one, &l);
+    agent_store_receipt_each(self->kv, id, s_receipt_one, &l);
 }
 
 static void s_cmd_sent(s_req_t *req, const msgpack_object *map)
@@ -1424,11 +1346,10 @@ static void s_cmd_sent(s_req_t *req, const msgpack_object *map)
         return s_fail(req, PROTO_ERR_STORE, "", "cannot read the store");
     if (s_get(map, "id")) {
         proto_id_t id;
-        const void *v;
-        size_t len;
+        agent_sent_t sent;
         if (!s_id_field(req, map, "id", &id))
             goto done;
-        if (proto_store_get(self->kv, T_SENT, id.bytes, PROTO_ID_LEN, &v, &len) != PROTO_OK) {
+        if (agent_store_sent_get(self->kv, &id, &sent) != PROTO_OK) {
             s_fail(req, PROTO_ERR_UNKNOWN_DOC, "id", "not a document this agency sent");
             goto done;
         }
@@ -1439,7 +1360,7 @@ static void s_cmd_sent(s_req_t *req, const msgpack_object *map)
         goto done;
     }
     s_sent_all_t all = { 0 };
-    proto_store_scan(self->kv, T_SENT, NULL, 0, s_sent_collect, &all);
+    agent_store_sent_each(self->kv, s_sent_collect, &all);
     if (all.n)
         qsort(all.items, all.n, sizeof *all.items, s_by_created);
     size_t n = all.n < limit ? all.n : (size_t) limit;
@@ -1455,11 +1376,9 @@ done:
         proto_store_read_end(self->kv);
 }
 
-static bool s_quar_one(void *arg, const void *key, size_t klen, const void *value, size_t vlen)
+static bool s_quar_one(void *arg, const proto_id_t *id, const void *value, size_t vlen)
 {
     s_list_t *l = arg;
-    if (klen != PROTO_ID_LEN)
-        return true;
     l->count++;
     if (l->counting)
         return true;
@@ -1468,13 +1387,11 @@ static bool s_quar_one(void *arg, const void *key, size_t klen, const void *valu
     size_t off = 0;
     bool ok = msgpack_unpack_next(&u, value, vlen, &off) == MSGPACK_UNPACK_SUCCESS &&
               u.data.type == MSGPACK_OBJECT_MAP;
-    proto_id_t id;
-    memcpy(id.bytes, key, PROTO_ID_LEN);
     msgpack_packer *pk = &l->req->pk;
     uint32_t n = ok ? u.data.via.map.size : 0;
     const msgpack_object *code = ok ? s_get(&u.data, "code") : NULL;
     msgpack_pack_map(pk, 2 + n);
-    s_kv_id(pk, "id", &id);
+    s_kv_id(pk, "id", id);
     s_kv_str(pk, "error",
              code && code->type == MSGPACK_OBJECT_POSITIVE_INTEGER
                  ? proto_errname((proto_err_t) code->via.u64)
@@ -1496,25 +1413,15 @@ static void s_cmd_quarantine(s_req_t *req, const msgpack_object *map)
     if (proto_store_read_begin(self->kv) != PROTO_OK && !proto_store_writing(self->kv))
         return s_fail(req, PROTO_ERR_STORE, "", "cannot read the store");
     s_list_t l = { req, 0, true };
-    proto_store_scan(self->kv, T_QUAR, NULL, 0, s_quar_one, &l);
+    agent_store_quar_each(self->kv, s_quar_one, &l);
     s_ok(req, 1);
     s_key(&req->pk, "documents");
     msgpack_pack_array(&req->pk, l.count);
     l.counting = false;
-    proto_store_scan(self->kv, T_QUAR, NULL, 0, s_quar_one, &l);
+    agent_store_quar_each(self->kv, s_quar_one, &l);
     if (!proto_store_writing(self->kv))
         proto_store_read_end(self->kv);
     s_reply_send(req, false);
-}
-
-static bool s_count_unread(void *arg, const void *key, size_t klen, const void *value, size_t vlen)
-{
-    size_t *n = arg;
-    (void) key;
-    (void) klen;
-    if (vlen >= 17 && ((const uint8_t *) value)[16] == 0)
-        (*n)++;
-    return true;
 }
 
 static void s_cmd_health(s_req_t *req, const msgpack_object *map)
@@ -1525,9 +1432,9 @@ static void s_cmd_health(s_req_t *req, const msgpack_object *map)
         return;
     size_t outbox = 0, unread = 0, quarantine = 0;
     if (proto_store_read_begin(self->kv) == PROTO_OK || proto_store_writing(self->kv)) {
-        outbox = proto_store_count(self->kv, T_OUT);
-        quarantine = proto_store_count(self->kv, T_QUAR);
-        proto_store_scan(self->kv, T_INBOX, NULL, 0, s_count_unread, &unread);
+        outbox = agent_store_out_count(self->kv);
+        quarantine = agent_store_quar_count(self->kv);
+        unread = agent_store_inbox_unread(self->kv);
         if (!proto_store_writing(self->kv))
             proto_store_read_end(self->kv);
     }
@@ -1582,13 +1489,13 @@ typedef struct {
     bool counting;
 } s_events_t;
 
-static bool s_event_one(void *arg, const void *key, size_t klen, const void *value, size_t vlen)
+static bool s_event_one(void *arg, uint64_t seq, const void *value, size_t vlen)
 {
     s_events_t *e = arg;
-    if (klen != 8 || e->count == e->limit)
+    if (e->count == e->limit)
         return false;
     e->count++;
-    e->last = proto_store_get64(key);
+    e->last = seq;
     if (!e->counting)
         msgpack_sbuffer_write(e->pk->data, value, vlen);
     return true;
@@ -1604,10 +1511,8 @@ static bool s_events_answer(agent_t *self, const uint8_t *route, size_t route_le
     s_req_t req = { .self = self, .route = route, .route_len = route_len, .capture = capture };
     msgpack_sbuffer_init(&req.buf);
     msgpack_packer_init(&req.pk, &req.buf, msgpack_sbuffer_write);
-    uint8_t from[8];
-    proto_store_put64(from, after + 1);
     s_events_t e = { &req.pk, 0, limit, after, true };
-    proto_store_scan(self->kv, T_EVENTS, from, sizeof from, s_event_one, &e);
+    agent_store_event_page(self->kv, after, s_event_one, &e);
     bool sent = false;
     if (e.count || force) {
         s_ok(&req, 2);
@@ -1615,7 +1520,7 @@ static bool s_events_answer(agent_t *self, const uint8_t *route, size_t route_le
         msgpack_pack_array(&req.pk, e.count);
         e.counting = false;
         e.count = 0;
-        proto_store_scan(self->kv, T_EVENTS, from, sizeof from, s_event_one, &e);
+        agent_store_event_page(self->kv, after, s_event_one, &e);
         s_kv_u64(&req.pk, "next", e.last);
         s_reply_send(&req, false);
         sent = true;
