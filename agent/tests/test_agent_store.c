@@ -12,6 +12,7 @@
     The hand-built bytes are little-endian, as every machine truc runs on
     (the fixed headers are in host byte order).
 */
+#define _XOPEN_SOURCE 700
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -22,7 +23,7 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <dirent.h>
+#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,28 +46,18 @@ typedef struct {
     proto_store_t *kv;
 } s_fx_t;
 
+static int s_remove(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void) st;
+    (void) flag;
+    (void) ftw;
+    return remove(path);
+}
+
+//  Remove the fixture's directory tree, deepest first.
 static void s_rmtree(const char *path)
 {
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (!S_ISDIR(st.st_mode)) {
-        unlink(path);
-        return;
-    }
-    DIR *dir = opendir(path);
-    struct dirent *entry;
-    while (dir && (entry = readdir(dir)) != NULL) {
-        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
-            continue;
-        char child[S_PATH_MAX];
-        int n = snprintf(child, sizeof child, "%s/%s", path, entry->d_name);
-        if (n > 0 && n < (int) sizeof child)
-            s_rmtree(child);
-    }
-    if (dir)
-        closedir(dir);
-    rmdir(path);
+    nftw(path, s_remove, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static proto_store_t *s_open(const char *dir)
