@@ -503,30 +503,7 @@ proto_err_t agent_outbox_add(agent_t *self, const proto_msg_t *msg, const void *
         agent_sent_t sent = { .state = SENT_QUEUED,
                               .kind = (uint8_t) msg->kind,
                               .created = agent_now() };
-        if (msg->kind == PROTO_KIND_STATUS) {
-            const proto_notice_t *n = &msg->u.status.notice;
-            char doc[37];
-            proto_id_format(&n->doc, doc);
-            msgpack_pack_map(&pk, 4);
-            s_pack_str(&pk, "doc", doc);
-            s_pack_str(&pk, "subject", n->note ? n->note : "");
-            msgpack_pack_str_with_body(&pk, "status", 6);
-            msgpack_pack_uint8(&pk, n->code);
-            msgpack_pack_str_with_body(&pk, "to", 2);
-            msgpack_pack_array(&pk, 1);
-            msgpack_pack_str_with_body(&pk, n->to, strlen(n->to));
-        } else {
-            const proto_doc_t *d = &msg->u.document.doc;
-            msgpack_pack_map(&pk, 4);
-            s_pack_str(&pk, "subject", d->subject);
-            s_pack_str(&pk, "type", d->doc_type);
-            msgpack_pack_str_with_body(&pk, "urgency", 7);
-            msgpack_pack_uint8(&pk, d->urgency);
-            msgpack_pack_str_with_body(&pk, "to", 2);
-            msgpack_pack_array(&pk, d->nto);
-            for (uint32_t i = 0; i < d->nto; i++)
-                msgpack_pack_str_with_body(&pk, d->to[i], strlen(d->to[i]));
-        }
+        agent_sent_summary_pack(&pk, msg);
         sent.summary = summary.data;
         sent.summary_len = summary.size;
         if (!rc)
@@ -688,15 +665,7 @@ static void s_on_status(agent_t *self, const proto_msg_t *msg)
     msgpack_packer pk;
     msgpack_sbuffer_init(&buf);
     msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 6);
-    s_pack_str(&pk, "from", n->from);
-    s_pack_str(&pk, "to", n->to);
-    msgpack_pack_str_with_body(&pk, "code", 4);
-    msgpack_pack_uint8(&pk, n->code);
-    msgpack_pack_str_with_body(&pk, "time", 4);
-    msgpack_pack_uint64(&pk, n->time);
-    s_pack_str(&pk, "note", n->note);
-    s_pack_str(&pk, "staff", n->staff.name);
+    agent_note_pack(&pk, n);
     char doc[37];
     proto_id_format(&n->doc, doc);
     if (agent_store_note_put(self->kv, &n->doc, &n->id, buf.data, buf.size) == PROTO_OK &&
@@ -795,21 +764,8 @@ static void s_on_deliver(agent_t *self, proto_msg_t *msg, zmq_msg_t *frames, siz
     }
     if (agent_store_quar_get(self->kv, &doc->id, &v, &vlen) == PROTO_OK) {
         //  Refused before: refuse again, for the reason recorded then.
-        uint32_t code = PROTO_ERR_BAD_SIGNATURE;
-        msgpack_unpacked u;
-        msgpack_unpacked_init(&u);
-        size_t off = 0;
-        if (msgpack_unpack_next(&u, v, vlen, &off) == MSGPACK_UNPACK_SUCCESS &&
-            u.data.type == MSGPACK_OBJECT_MAP)
-            for (uint32_t i = 0; i < u.data.via.map.size; i++) {
-                const msgpack_object_kv *kv = &u.data.via.map.ptr[i];
-                if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == 4 &&
-                    memcmp(kv->key.via.str.ptr, "code", 4) == 0 &&
-                    kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER && kv->val.via.u64 < 1000)
-                    code = (uint32_t) kv->val.via.u64;
-            }
-        msgpack_unpacked_destroy(&u);
-        s_ack_add(self, doc, hash, PROTO_EVENT_REFUSED, code);
+        s_ack_add(self, doc, hash, PROTO_EVENT_REFUSED,
+                  agent_quar_code(v, vlen, PROTO_ERR_BAD_SIGNATURE));
         return;
     }
     proto_err_t verdict = s_check_delivery(self, msg, frames, nframes, reason, sizeof reason);
@@ -829,29 +785,12 @@ static void s_on_deliver(agent_t *self, proto_msg_t *msg, zmq_msg_t *frames, siz
     msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
     uint64_t now = agent_now();
     if (verdict) {
-        msgpack_pack_map(&pk, 4);
-        s_pack_str(&pk, "from", doc->from);
-        msgpack_pack_str_with_body(&pk, "received", 8);
-        msgpack_pack_uint64(&pk, now);
-        msgpack_pack_str_with_body(&pk, "code", 4);
-        msgpack_pack_uint32(&pk, verdict);
-        s_pack_str(&pk, "reason", reason);
+        agent_quar_pack(&pk, doc->from, now, verdict, reason);
         if (!rc)
             rc = agent_store_quar_put(self->kv, &doc->id, buf.data, buf.size);
     } else {
         //  Inbox record (store.h): its header, then a msgpack summary.
-        msgpack_pack_map(&pk, 8);
-        s_pack_str(&pk, "from", doc->from);
-        s_pack_str(&pk, "subject", doc->subject);
-        s_pack_str(&pk, "type", doc->doc_type);
-        s_pack_str(&pk, "number", doc->code_number);
-        s_pack_str(&pk, "notation", doc->code_notation);
-        msgpack_pack_str_with_body(&pk, "urgency", 7);
-        msgpack_pack_uint8(&pk, doc->urgency);
-        msgpack_pack_str_with_body(&pk, "op", 2);
-        msgpack_pack_uint8(&pk, doc->op);
-        msgpack_pack_str_with_body(&pk, "attachments", 11);
-        msgpack_pack_uint32(&pk, doc->natt);
+        agent_inbox_summary_pack(&pk, doc);
         inbox = (agent_inbox_t){ .received = now, .summary = buf.data, .summary_len = buf.size };
         if (!rc)
             rc = agent_store_inbox_add(self->kv, &doc->id, &inbox);

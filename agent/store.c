@@ -148,6 +148,106 @@ size_t agent_frames_parse(const void *blob, size_t len, const void **frames, siz
 }
 
 // ---------------------------------------------------------------------------
+//  The msgpack maps inside records
+
+static void s_pack_kv_str(msgpack_packer *pk, const char *key, const char *value)
+{
+    msgpack_pack_str_with_body(pk, key, strlen(key));
+    if (value)
+        msgpack_pack_str_with_body(pk, value, strlen(value));
+    else
+        msgpack_pack_nil(pk);
+}
+
+void agent_sent_summary_pack(msgpack_packer *pk, const proto_msg_t *msg)
+{
+    if (msg->kind == PROTO_KIND_STATUS) {
+        const proto_notice_t *n = &msg->u.status.notice;
+        char doc[37];
+        proto_id_format(&n->doc, doc);
+        msgpack_pack_map(pk, 4);
+        s_pack_kv_str(pk, "doc", doc);
+        s_pack_kv_str(pk, "subject", n->note ? n->note : "");
+        msgpack_pack_str_with_body(pk, "status", 6);
+        msgpack_pack_uint8(pk, n->code);
+        msgpack_pack_str_with_body(pk, "to", 2);
+        msgpack_pack_array(pk, 1);
+        msgpack_pack_str_with_body(pk, n->to, strlen(n->to));
+    } else {
+        const proto_doc_t *d = &msg->u.document.doc;
+        msgpack_pack_map(pk, 4);
+        s_pack_kv_str(pk, "subject", d->subject);
+        s_pack_kv_str(pk, "type", d->doc_type);
+        msgpack_pack_str_with_body(pk, "urgency", 7);
+        msgpack_pack_uint8(pk, d->urgency);
+        msgpack_pack_str_with_body(pk, "to", 2);
+        msgpack_pack_array(pk, d->nto);
+        for (uint32_t i = 0; i < d->nto; i++)
+            msgpack_pack_str_with_body(pk, d->to[i], strlen(d->to[i]));
+    }
+}
+
+void agent_inbox_summary_pack(msgpack_packer *pk, const proto_doc_t *doc)
+{
+    msgpack_pack_map(pk, 8);
+    s_pack_kv_str(pk, "from", doc->from);
+    s_pack_kv_str(pk, "subject", doc->subject);
+    s_pack_kv_str(pk, "type", doc->doc_type);
+    s_pack_kv_str(pk, "number", doc->code_number);
+    s_pack_kv_str(pk, "notation", doc->code_notation);
+    msgpack_pack_str_with_body(pk, "urgency", 7);
+    msgpack_pack_uint8(pk, doc->urgency);
+    msgpack_pack_str_with_body(pk, "op", 2);
+    msgpack_pack_uint8(pk, doc->op);
+    msgpack_pack_str_with_body(pk, "attachments", 11);
+    msgpack_pack_uint32(pk, doc->natt);
+}
+
+void agent_quar_pack(msgpack_packer *pk, const char *from, uint64_t received, uint32_t code,
+                     const char *reason)
+{
+    msgpack_pack_map(pk, 4);
+    s_pack_kv_str(pk, "from", from);
+    msgpack_pack_str_with_body(pk, "received", 8);
+    msgpack_pack_uint64(pk, received);
+    msgpack_pack_str_with_body(pk, "code", 4);
+    msgpack_pack_uint32(pk, code);
+    s_pack_kv_str(pk, "reason", reason);
+}
+
+uint32_t agent_quar_code(const void *map, size_t len, uint32_t fallback)
+{
+    uint32_t code = fallback;
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    if (msgpack_unpack_next(&u, map, len, &off) == MSGPACK_UNPACK_SUCCESS &&
+        u.data.type == MSGPACK_OBJECT_MAP)
+        for (uint32_t i = 0; i < u.data.via.map.size; i++) {
+            const msgpack_object_kv *kv = &u.data.via.map.ptr[i];
+            if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == 4 &&
+                memcmp(kv->key.via.str.ptr, "code", 4) == 0 &&
+                kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER && kv->val.via.u64 < 1000)
+                code = (uint32_t) kv->val.via.u64;
+        }
+    msgpack_unpacked_destroy(&u);
+    return code;
+}
+
+void agent_note_pack(msgpack_packer *pk, const proto_notice_t *n)
+{
+    msgpack_pack_map(pk, 6);
+    s_pack_kv_str(pk, "from", n->from);
+    s_pack_kv_str(pk, "to", n->to);
+    msgpack_pack_str_with_body(pk, "code", 4);
+    msgpack_pack_uint8(pk, n->code);
+    msgpack_pack_str_with_body(pk, "time", 4);
+    msgpack_pack_uint64(pk, n->time);
+    s_pack_kv_str(pk, "note", n->note);
+    s_pack_kv_str(pk, "staff", n->staff.name);
+}
+
+// ---------------------------------------------------------------------------
 //  Scans
 
 typedef struct {

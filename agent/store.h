@@ -21,6 +21,7 @@
 #ifndef AGENT_STORE_H
 #define AGENT_STORE_H
 
+#include <msgpack.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -120,6 +121,21 @@ void agent_frames_encode(const void *const *frames, const size_t *lens, size_t c
 //  or holds more than max.
 size_t agent_frames_parse(const void *blob, size_t len, const void **frames, size_t *lens,
                           size_t max);
+
+//  The msgpack maps the records hold, packed in the order they always were.
+//  The sent summary of a document (subject, type, urgency, to) or a notice
+//  (doc, subject, status, to).
+void agent_sent_summary_pack(msgpack_packer *pk, const proto_msg_t *msg);
+//  The inbox summary of a delivered document (from, subject, type, number,
+//  notation, urgency, op, attachments).
+void agent_inbox_summary_pack(msgpack_packer *pk, const proto_doc_t *doc);
+//  A quarantine record {from, received, code, reason}, and the code it
+//  holds (fallback when it holds none below 1000).
+void agent_quar_pack(msgpack_packer *pk, const char *from, uint64_t received, uint32_t code,
+                     const char *reason);
+uint32_t agent_quar_code(const void *map, size_t len, uint32_t fallback);
+//  A notice kept about a document {from, to, code, time, note, staff}.
+void agent_note_pack(msgpack_packer *pk, const proto_notice_t *n);
 
 // ---------------------------------------------------------------------------
 //  Outbox: id -> kind + frames, until the broker answers.

@@ -466,15 +466,7 @@ static void s_seed_received(agent_t *agent, const proto_identity_t *peer)
     msgpack_sbuffer_init(&buf);
     msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
     uint64_t now = agent_now();
-    msgpack_pack_map(&pk, 8);
-    s_pack_kv_str(&pk, "from", doc->from);
-    s_pack_kv_str(&pk, "subject", doc->subject);
-    s_pack_kv_str(&pk, "type", doc->doc_type);
-    s_pack_kv_str(&pk, "number", doc->code_number);
-    s_pack_kv_str(&pk, "notation", doc->code_notation);
-    s_pack_kv_uint(&pk, "urgency", doc->urgency);
-    s_pack_kv_uint(&pk, "op", doc->op);
-    s_pack_kv_uint(&pk, "attachments", doc->natt);
+    agent_inbox_summary_pack(&pk, doc);
     agent_inbox_t inbox = { .received = now, .summary = buf.data, .summary_len = buf.size };
     s_setup_check(agent_store_inbox_add(agent->kv, &doc->id, &inbox) == PROTO_OK,
                   "store the inbox record of S_INBOX");
@@ -494,11 +486,8 @@ static void s_seed_received(agent_t *agent, const proto_identity_t *peer)
 
     //  A delivery that failed its checks.
     msgpack_sbuffer_clear(&buf);
-    msgpack_pack_map(&pk, 4);
-    s_pack_kv_str(&pk, "from", S_PEER);
-    s_pack_kv_uint(&pk, "received", now);
-    s_pack_kv_uint(&pk, "code", PROTO_ERR_BAD_SIGNATURE);
-    s_pack_kv_str(&pk, "reason", "the sender's signature does not verify");
+    agent_quar_pack(&pk, S_PEER, now, PROTO_ERR_BAD_SIGNATURE,
+                    "the sender's signature does not verify");
     proto_id_t quar = s_id(S_QUAR);
     s_setup_check(agent_store_quar_put(agent->kv, &quar, buf.data, buf.size) == PROTO_OK,
                   "store the quarantined document");

@@ -579,6 +579,89 @@ static void s_test_maps(void **state)
     proto_store_read_end(fx->kv);
 }
 
+// ---------------------------------------------------------------------------
+//  The msgpack maps inside the records
+
+//  Append a fixstr (under 32 bytes) as msgpack writes it.
+static void s_fixstr(uint8_t *buf, size_t *n, const char *text)
+{
+    size_t len = strlen(text);
+    assert_true(len < 32);
+    buf[(*n)++] = (uint8_t) (0xa0 | len);
+    memcpy(buf + *n, text, len);
+    *n += len;
+}
+
+static void s_test_maps_layout(void **state)
+{
+    (void) state;
+    const char *to[] = { S_AGENCY_B };
+    proto_doc_t doc = { .from = S_AGENCY_A,
+                        .to = to,
+                        .nto = 1,
+                        .subject = "Subject",
+                        .doc_type = "Type",
+                        .code_number = "12",
+                        .code_notation = "QD",
+                        .urgency = 2,
+                        .op = 1,
+                        .natt = 3 };
+    //  The inbox summary, as agents have always packed it.
+    uint8_t want[256];
+    size_t n = 0;
+    want[n++] = 0x88;
+    const char *texts[][2] = { { "from", S_AGENCY_A },
+                               { "subject", "Subject" },
+                               { "type", "Type" },
+                               { "number", "12" },
+                               { "notation", "QD" } };
+    for (size_t i = 0; i < 5; i++) {
+        s_fixstr(want, &n, texts[i][0]);
+        s_fixstr(want, &n, texts[i][1]);
+    }
+    s_fixstr(want, &n, "urgency");
+    want[n++] = 2;
+    s_fixstr(want, &n, "op");
+    want[n++] = 1;
+    s_fixstr(want, &n, "attachments");
+    want[n++] = 3;
+    msgpack_sbuffer buf;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&buf);
+    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+    agent_inbox_summary_pack(&pk, &doc);
+    assert_int_equal(buf.size, n);
+    assert_memory_equal(buf.data, want, n);
+
+    //  The sent summary of a document: subject, type, urgency, to.
+    proto_msg_t msg = { .kind = PROTO_KIND_SUBMIT };
+    msg.u.document.doc = doc;
+    n = 0;
+    want[n++] = 0x84;
+    s_fixstr(want, &n, "subject");
+    s_fixstr(want, &n, "Subject");
+    s_fixstr(want, &n, "type");
+    s_fixstr(want, &n, "Type");
+    s_fixstr(want, &n, "urgency");
+    want[n++] = 2;
+    s_fixstr(want, &n, "to");
+    want[n++] = 0x91;
+    s_fixstr(want, &n, S_AGENCY_B);
+    msgpack_sbuffer_clear(&buf);
+    agent_sent_summary_pack(&pk, &msg);
+    assert_int_equal(buf.size, n);
+    assert_memory_equal(buf.data, want, n);
+
+    //  A quarantine record gives back its code; one without a usable code
+    //  gives the fallback.
+    msgpack_sbuffer_clear(&buf);
+    agent_quar_pack(&pk, S_AGENCY_A, 1000, 301, "why");
+    assert_int_equal(agent_quar_code(buf.data, buf.size, 1), 301);
+    assert_int_equal(agent_quar_code("\x80", 1, 7), 7);
+    assert_int_equal(agent_quar_code("\xc1", 1, 7), 7);
+    msgpack_sbuffer_destroy(&buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -589,6 +672,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(s_test_out_frames, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(s_test_receipts, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(s_test_maps, s_setup, s_teardown),
+        cmocka_unit_test(s_test_maps_layout),
     };
     return cmocka_run_group_tests_name("agent_store", tests, NULL, NULL);
 }
