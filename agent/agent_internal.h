@@ -1,6 +1,7 @@
 /*  agent/agent_internal.h - the agent's state, shared by agent.c (the loop
-    and the broker session) and api.c (the local API). Nothing else
-    includes it. Both run on the loop thread.
+    and the broker session) and the local API (api.c and its command groups,
+    through api_internal.h). Nothing else includes it. All run on the loop
+    thread. Record layouts are not here: store.h has them.
 */
 #ifndef AGENT_INTERNAL_H
 #define AGENT_INTERNAL_H
