@@ -23,7 +23,6 @@
 #include "agent_internal.h"
 
 #define API_MAX_DEPTH 8
-#define MAX_FRAMES    (2 + PROTO_MAX_ATTACHMENTS)
 
 typedef struct {
     agent_t *self;

@@ -251,8 +251,8 @@ void api_cmd_fetch(api_req_t *req, const msgpack_object *map)
     uint64_t seq, received;
     bool acked;
     msgpack_unpacked summary;
-    const void *frames[MAX_FRAMES];
-    size_t lens[MAX_FRAMES], nframes = 0;
+    const void *frames[AGENT_MAX_FRAMES];
+    size_t lens[AGENT_MAX_FRAMES], nframes = 0;
     proto_msg_t *msg = NULL;
     proto_errinfo_t info;
     if (!api_inbox_record(self, &id, &seq, &received, &acked, &summary)) {
@@ -261,7 +261,7 @@ void api_cmd_fetch(api_req_t *req, const msgpack_object *map)
         return api_fail(req, PROTO_ERR_UNKNOWN_DOC, "id", "no such document in the inbox");
     }
     msgpack_unpacked_destroy(&summary);
-    if (agent_store_frames_get(self->kv, 'i', &id, frames, lens, MAX_FRAMES, &nframes) !=
+    if (agent_store_frames_get(self->kv, 'i', &id, frames, lens, AGENT_MAX_FRAMES, &nframes) !=
             PROTO_OK ||
         proto_msg_decode(PROTO_KIND_DELIVER, frames[0], lens[0], &msg, &info) != PROTO_OK) {
         if (!proto_store_writing(self->kv))

@@ -311,8 +311,6 @@ size_t agent_store_out_count(proto_store_t *kv)
     return proto_store_count(kv, T_OUT);
 }
 
-#define S_MAX_FRAMES (2 + PROTO_MAX_ATTACHMENTS)
-
 typedef struct {
     agent_store_out_fn *fn;
     void *arg;
@@ -325,10 +323,10 @@ static bool s_out_one(void *arg, const void *key, size_t klen, const void *value
     (void) klen;
     if (vlen < 1)
         return true;
-    const void *frames[S_MAX_FRAMES];
-    size_t lens[S_MAX_FRAMES];
+    const void *frames[AGENT_MAX_FRAMES];
+    size_t lens[AGENT_MAX_FRAMES];
     size_t n =
-        agent_frames_parse((const uint8_t *) value + 1, vlen - 1, frames, lens, S_MAX_FRAMES);
+        agent_frames_parse((const uint8_t *) value + 1, vlen - 1, frames, lens, AGENT_MAX_FRAMES);
     if (n < 1)
         return true;
     return each->fn(each->arg, ((const uint8_t *) value)[0], frames, lens, n);

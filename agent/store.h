@@ -61,6 +61,10 @@ enum {
 };
 #define AGENT_RCPT_STATES 5 // recipient states above: RCPT_WAITING .. RCPT_RETURNED
 
+//  The most frames one frames blob is read with: a body, its attachments,
+//  and one to spare (the bound the agent has always used).
+#define AGENT_MAX_FRAMES (2 + PROTO_MAX_ATTACHMENTS)
+
 //  Sizes of the fixed parts of the records.
 #define AGENT_SENT_HEAD  30 // state 1, code 4, accepted 8, seq 8, created 8, kind 1
 #define AGENT_INBOX_HEAD 17 // seq 8, received 8, acked 1
