@@ -33,9 +33,6 @@
 #define MAX_FRAMES  (2 + PROTO_MAX_ATTACHMENTS)
 #define DRAIN_LIMIT 256
 
-static const char *s_tables[T_COUNT] = { "out",   "sent",   "rcpt", "notes", "receipts", "inbox",
-                                         "inseq", "frames", "quar", "seen",  "events",   "meta" };
-
 uint64_t agent_now(void)
 {
     struct timespec ts;
@@ -88,7 +85,7 @@ void agent_event(agent_t *self, const char *topic, const proto_id_t *id, const c
     //  (uint64), 'b' key value(int as bool).
     if (proto_store_begin(self->kv) != PROTO_OK)
         return;
-    uint64_t seq = proto_store_next(self->kv, T_META, "event_seq");
+    uint64_t seq = agent_store_event_next(self->kv);
     msgpack_sbuffer buf;
     msgpack_packer pk;
     msgpack_sbuffer_init(&buf);
@@ -102,7 +99,7 @@ void agent_event(agent_t *self, const char *topic, const proto_id_t *id, const c
     msgpack_pack_str_with_body(&pk, "topic", 5);
     msgpack_pack_str_with_body(&pk, topic, strlen(topic));
     if (id) {
-        char text[37];
+        char text[PROTO_ID_TEXT_LEN];
         proto_id_format(id, text);
         msgpack_pack_str_with_body(&pk, "id", 2);
         msgpack_pack_str_with_body(&pk, text, 36);
@@ -128,75 +125,9 @@ void agent_event(agent_t *self, const char *topic, const proto_id_t *id, const c
         }
     }
     va_end(args);
-    uint8_t key[8];
-    proto_store_put64(key, seq);
-    if (seq && proto_store_put(self->kv, T_EVENTS, key, sizeof key, buf.data, buf.size) == PROTO_OK)
+    if (seq && agent_store_event_put(self->kv, seq, buf.data, buf.size) == PROTO_OK)
         agent_after_add(self, AFTER_EVENT, NULL, 0, buf.data, buf.size, topic, 0);
     msgpack_sbuffer_destroy(&buf);
-}
-
-// ---------------------------------------------------------------------------
-//  Frames blobs
-
-proto_err_t agent_frames_store(agent_t *self, int table, const void *key, size_t klen,
-                               uint8_t prefix, const void *const *frames, const size_t *lens,
-                               size_t count)
-{
-    uint8_t full_key[1 + 64];
-    size_t full_len = klen;
-    const void *k = key;
-    if (prefix) {
-        full_key[0] = prefix;
-        memcpy(full_key + 1, key, klen);
-        full_len = klen + 1;
-        k = full_key;
-    }
-    size_t total = 4 + 8 * count;
-    for (size_t i = 0; i < count; i++)
-        total += lens[i];
-    void *where = NULL;
-    proto_err_t rc = proto_store_reserve(self->kv, table, k, full_len, total, &where);
-    if (rc)
-        return rc;
-    uint8_t *p = where;
-    uint32_t n = (uint32_t) count;
-    memcpy(p, &n, 4);
-    p += 4;
-    for (size_t i = 0; i < count; i++) {
-        uint64_t len = lens[i];
-        memcpy(p, &len, 8);
-        p += 8;
-    }
-    for (size_t i = 0; i < count; i++) {
-        if (lens[i])
-            memcpy(p, frames[i], lens[i]);
-        p += lens[i];
-    }
-    return PROTO_OK;
-}
-
-size_t agent_frames_parse(const void *blob, size_t len, const void **frames, size_t *lens,
-                          size_t max)
-{
-    const uint8_t *p = blob, *end = p + len;
-    uint32_t n;
-    if (len < 4)
-        return 0;
-    memcpy(&n, p, 4);
-    p += 4;
-    if (n > max || (size_t) (end - p) < 8 * (size_t) n)
-        return 0;
-    const uint8_t *data = p + 8 * (size_t) n;
-    for (uint32_t i = 0; i < n; i++) {
-        uint64_t flen;
-        memcpy(&flen, p + 8 * (size_t) i, 8);
-        if (flen > (uint64_t) (end - data))
-            return 0;
-        frames[i] = data;
-        lens[i] = (size_t) flen;
-        data += flen;
-    }
-    return n;
 }
 
 // ---------------------------------------------------------------------------
@@ -247,7 +178,7 @@ static void s_on_directory(agent_t *self, const uint8_t *body, size_t len, proto
         return;
     }
     if (proto_store_begin(self->kv) != PROTO_OK ||
-        proto_store_put(self->kv, T_META, "directory", 9, body, len) != PROTO_OK)
+        agent_store_directory_put(self->kv, body, len) != PROTO_OK)
         return;
     proto_msg_destroy(&self->directory);
     self->directory = msg;
@@ -490,23 +421,14 @@ typedef struct {
     size_t sent;
 } s_flush_t;
 
-static bool s_flush_one(void *arg, const void *key, size_t klen, const void *value, size_t vlen)
+static bool s_flush_one(void *arg, uint8_t kind, const void *const *frames, const size_t *lens,
+                        size_t n)
 {
     s_flush_t *flush = arg;
     agent_t *self = flush->self;
-    (void) key;
-    (void) klen;
     if (self->out_in_flight >= self->config->outbox_window)
         return false;
-    if (vlen < 1)
-        return true;
-    const void *frames[MAX_FRAMES];
-    size_t lens[MAX_FRAMES];
-    size_t n = agent_frames_parse((const uint8_t *) value + 1, vlen - 1, frames, lens, MAX_FRAMES);
-    if (n < 1)
-        return true;
-    if (!s_send(self, ((const uint8_t *) value)[0], frames[0], lens[0], frames + 1, lens + 1,
-                n - 1))
+    if (!s_send(self, kind, frames[0], lens[0], frames + 1, lens + 1, n - 1))
         return false;
     if (self->out_in_flight++ == 0)
         self->last_answer = agent_now();
@@ -530,43 +452,15 @@ static void s_flush_outbox(agent_t *self)
     size_t skip = self->out_in_flight;
     (void) skip;
     if (self->out_in_flight == 0)
-        proto_store_scan(self->kv, T_OUT, NULL, 0, s_flush_one, &flush);
+        agent_store_out_each(self->kv, s_flush_one, &flush);
     proto_store_read_end(self->kv);
     if (flush.sent)
         proto_log_debug("event=outbox_sent count=%zu", flush.sent);
 }
 
 // ---------------------------------------------------------------------------
-//  Sent records: a fixed header (state 1, code 4, accepted 8, seq 8,
-//  created 8, kind 1) then a msgpack summary that never changes.
-
-#define SENT_HEAD 30
-
-typedef struct {
-    uint8_t state, kind;
-    uint32_t code;
-    uint64_t accepted, seq, created;
-} s_sent_head_t;
-
-static void s_sent_head_read(const uint8_t *p, s_sent_head_t *h)
-{
-    h->state = p[0];
-    memcpy(&h->code, p + 1, 4);
-    memcpy(&h->accepted, p + 5, 8);
-    memcpy(&h->seq, p + 13, 8);
-    memcpy(&h->created, p + 21, 8);
-    h->kind = p[29];
-}
-
-static void s_sent_head_write(uint8_t *p, const s_sent_head_t *h)
-{
-    p[0] = h->state;
-    memcpy(p + 1, &h->code, 4);
-    memcpy(p + 5, &h->accepted, 8);
-    memcpy(p + 13, &h->seq, 8);
-    memcpy(p + 21, &h->created, 8);
-    p[29] = h->kind;
-}
+//  Sent records (store.h): a fixed header, then a msgpack summary that never
+//  changes.
 
 static void s_pack_str(msgpack_packer *pk, const char *key, const char *value)
 {
@@ -600,80 +494,29 @@ proto_err_t agent_outbox_add(agent_t *self, const proto_msg_t *msg, const void *
     if (!rc)
         rc = proto_store_nest(self->kv);
     if (!rc) {
-        size_t total = 4 + 8 * (natt + 1) + body.len;
-        for (size_t i = 0; i < natt; i++)
-            total += att_lens[i];
-        void *where = NULL;
-        rc = proto_store_reserve(self->kv, T_OUT, id->bytes, PROTO_ID_LEN, 1 + total, &where);
-        if (!rc) {
-            ((uint8_t *) where)[0] = (uint8_t) msg->kind;
-            //  Write the frames blob right after the kind byte.
-            uint8_t *p = (uint8_t *) where + 1;
-            uint32_t n = (uint32_t) (natt + 1);
-            memcpy(p, &n, 4);
-            p += 4;
-            for (size_t i = 0; i < natt + 1; i++) {
-                uint64_t len = lens[i];
-                memcpy(p, &len, 8);
-                p += 8;
-            }
-            for (size_t i = 0; i < natt + 1; i++) {
-                if (lens[i])
-                    memcpy(p, frames[i], lens[i]);
-                p += lens[i];
-            }
-        }
+        rc = agent_store_out_put(self->kv, id, (uint8_t) msg->kind, frames, lens, natt + 1);
         //  The sent record.
         msgpack_sbuffer summary;
         msgpack_packer pk;
         msgpack_sbuffer_init(&summary);
         msgpack_packer_init(&pk, &summary, msgpack_sbuffer_write);
-        s_sent_head_t head = { .state = SENT_QUEUED,
-                               .kind = (uint8_t) msg->kind,
-                               .created = agent_now() };
-        if (msg->kind == PROTO_KIND_STATUS) {
-            const proto_notice_t *n = &msg->u.status.notice;
-            char doc[37];
-            proto_id_format(&n->doc, doc);
-            msgpack_pack_map(&pk, 4);
-            s_pack_str(&pk, "doc", doc);
-            s_pack_str(&pk, "subject", n->note ? n->note : "");
-            msgpack_pack_str_with_body(&pk, "status", 6);
-            msgpack_pack_uint8(&pk, n->code);
-            msgpack_pack_str_with_body(&pk, "to", 2);
-            msgpack_pack_array(&pk, 1);
-            msgpack_pack_str_with_body(&pk, n->to, strlen(n->to));
-        } else {
-            const proto_doc_t *d = &msg->u.document.doc;
-            msgpack_pack_map(&pk, 4);
-            s_pack_str(&pk, "subject", d->subject);
-            s_pack_str(&pk, "type", d->doc_type);
-            msgpack_pack_str_with_body(&pk, "urgency", 7);
-            msgpack_pack_uint8(&pk, d->urgency);
-            msgpack_pack_str_with_body(&pk, "to", 2);
-            msgpack_pack_array(&pk, d->nto);
-            for (uint32_t i = 0; i < d->nto; i++)
-                msgpack_pack_str_with_body(&pk, d->to[i], strlen(d->to[i]));
-        }
+        agent_sent_t sent = { .state = SENT_QUEUED,
+                              .kind = (uint8_t) msg->kind,
+                              .created = agent_now() };
+        agent_sent_summary_pack(&pk, msg);
+        sent.summary = summary.data;
+        sent.summary_len = summary.size;
         if (!rc)
-            rc = proto_store_reserve(self->kv, T_SENT, id->bytes, PROTO_ID_LEN,
-                                     SENT_HEAD + summary.size, &where);
-        if (!rc) {
-            s_sent_head_write(where, &head);
-            memcpy((uint8_t *) where + SENT_HEAD, summary.data, summary.size);
-        }
+            rc = agent_store_sent_put(self->kv, id, &sent);
         msgpack_sbuffer_destroy(&summary);
         //  One recipient row per recipient, waiting.
         const char *const *to = msg->kind == PROTO_KIND_STATUS
                                     ? (const char *const *) &msg->u.status.notice.to
                                     : (const char *const *) msg->u.document.doc.to;
         uint32_t nto = msg->kind == PROTO_KIND_STATUS ? 1 : msg->u.document.doc.nto;
-        for (uint32_t i = 0; !rc && i < nto; i++) {
-            uint8_t key[PROTO_ID_LEN + PROTO_AGENCY_CODE_LEN], row[13] = { RCPT_WAITING };
-            memcpy(key, id->bytes, PROTO_ID_LEN);
-            memcpy(key + PROTO_ID_LEN, to[i], PROTO_AGENCY_CODE_LEN);
-            rc = proto_store_put(self->kv, T_RCPT, key, sizeof key, row, sizeof row);
-        }
+        const agent_rcpt_t waiting = { .state = RCPT_WAITING };
+        for (uint32_t i = 0; !rc && i < nto; i++)
+            rc = agent_store_rcpt_set(self->kv, id, to[i], &waiting);
         proto_err_t nest_rc = proto_store_unnest(self->kv, rc == PROTO_OK);
         if (!rc)
             rc = nest_rc;
@@ -684,31 +527,6 @@ proto_err_t agent_outbox_add(agent_t *self, const proto_msg_t *msg, const void *
     else
         agent_storage_failed(self, rc); // the map full: the commit would not show it
     return rc;
-}
-
-static proto_err_t s_rcpt_set(agent_t *self, const proto_id_t *id, const char *agency,
-                              uint8_t state, uint64_t time, uint32_t code)
-{
-    uint8_t key[PROTO_ID_LEN + PROTO_AGENCY_CODE_LEN], row[13];
-    memcpy(key, id->bytes, PROTO_ID_LEN);
-    memcpy(key + PROTO_ID_LEN, agency, PROTO_AGENCY_CODE_LEN);
-    row[0] = state;
-    memcpy(row + 1, &time, 8);
-    memcpy(row + 9, &code, 4);
-    return proto_store_put(self->kv, T_RCPT, key, sizeof key, row, sizeof row);
-}
-
-//  The recorded state of one recipient of a sent document, -1 if none.
-static int s_rcpt_state(agent_t *self, const proto_id_t *id, const char *agency)
-{
-    uint8_t key[PROTO_ID_LEN + PROTO_AGENCY_CODE_LEN];
-    memcpy(key, id->bytes, PROTO_ID_LEN);
-    memcpy(key + PROTO_ID_LEN, agency, PROTO_AGENCY_CODE_LEN);
-    const void *row;
-    size_t len;
-    if (proto_store_get(self->kv, T_RCPT, key, sizeof key, &row, &len) != PROTO_OK || len < 1)
-        return -1;
-    return ((const uint8_t *) row)[0];
 }
 
 //  Keep the proof of one verified receipt item (kind byte + body): the
@@ -723,16 +541,9 @@ static proto_err_t s_keep_receipt(agent_t *self, const proto_msg_t *msg, const p
     proto_buf_t body;
     proto_buf_init(&body);
     proto_err_t rc = proto_msg_encode(&one, &body, NULL);
-    uint8_t key[PROTO_ID_LEN + 8];
-    memcpy(key, item->leaf.id.bytes, PROTO_ID_LEN);
-    proto_store_put64(key + PROTO_ID_LEN, proto_store_next(self->kv, T_META, "receipt_seq"));
-    void *where = NULL;
     if (!rc)
-        rc = proto_store_reserve(self->kv, T_RECEIPTS, key, sizeof key, 1 + body.len, &where);
-    if (!rc) {
-        ((uint8_t *) where)[0] = (uint8_t) msg->kind;
-        memcpy((uint8_t *) where + 1, body.data, body.len);
-    }
+        rc = agent_store_receipt_append(self->kv, &item->leaf.id, (uint8_t) msg->kind, body.data,
+                                        body.len);
     proto_buf_free(&body);
     return rc;
 }
@@ -751,28 +562,17 @@ static void s_on_answer(agent_t *self, const proto_msg_t *msg)
                               proto_kind_name(msg->kind));
             continue;
         }
-        const void *value;
-        size_t vlen;
+        agent_sent_t sent;
         if (proto_store_begin(self->kv) != PROTO_OK ||
-            proto_store_get(self->kv, T_SENT, item->leaf.id.bytes, PROTO_ID_LEN, &value, &vlen) !=
-                PROTO_OK ||
-            vlen < SENT_HEAD)
+            agent_store_sent_get(self->kv, &item->leaf.id, &sent) != PROTO_OK)
             continue; // not ours, or answered and forgotten
-        uint8_t *copy = malloc(vlen);
-        if (!copy)
-            continue;
-        memcpy(copy, value, vlen);
-        s_sent_head_t head;
-        s_sent_head_read(copy, &head);
         bool accepted = item->leaf.event == PROTO_EVENT_ACCEPTED;
-        if (head.state == SENT_QUEUED) {
-            head.state = accepted ? SENT_ACCEPTED : SENT_REJECTED;
-            head.code = item->leaf.code;
-            head.accepted = item->leaf.time;
-            head.seq = item->leaf.seq;
-            s_sent_head_write(copy, &head);
-            if (proto_store_put(self->kv, T_SENT, item->leaf.id.bytes, PROTO_ID_LEN, copy, vlen) ==
-                    PROTO_OK &&
+        if (sent.state == SENT_QUEUED) {
+            sent.state = accepted ? SENT_ACCEPTED : SENT_REJECTED;
+            sent.code = item->leaf.code;
+            sent.accepted = item->leaf.time;
+            sent.seq = item->leaf.seq;
+            if (agent_store_sent_put(self->kv, &item->leaf.id, &sent) == PROTO_OK &&
                 s_keep_receipt(self, msg, item) == PROTO_OK) {
                 if (accepted)
                     agent_event(self, "sent.accepted", &item->leaf.id, "u", "broker_seq",
@@ -784,9 +584,7 @@ static void s_on_answer(agent_t *self, const proto_msg_t *msg)
                                 item->leaf.reason);
             }
         }
-        free(copy);
-        if (proto_store_del(self->kv, T_OUT, item->leaf.id.bytes, PROTO_ID_LEN) == PROTO_OK &&
-            self->out_in_flight > 0)
+        if (agent_store_out_del(self->kv, &item->leaf.id) == PROTO_OK && self->out_in_flight > 0)
             self->out_in_flight--;
         self->last_answer = agent_now();
         self->out_dirty = true;
@@ -823,9 +621,12 @@ static void s_on_routed_receipt(agent_t *self, const proto_msg_t *msg)
             continue;
         //  The broker routes a receipt again when our ACK was lost (a crash
         //  on either side): keep it and announce it once.
-        if (s_rcpt_state(self, &leaf->id, leaf->to) == state)
+        agent_rcpt_t rcpt;
+        if (agent_store_rcpt_get(self->kv, &leaf->id, leaf->to, &rcpt) == PROTO_OK &&
+            rcpt.state == state)
             continue;
-        if (s_rcpt_set(self, &leaf->id, leaf->to, state, leaf->time, leaf->code) != PROTO_OK ||
+        rcpt = (agent_rcpt_t){ .state = state, .time = leaf->time, .code = leaf->code };
+        if (agent_store_rcpt_set(self->kv, &leaf->id, leaf->to, &rcpt) != PROTO_OK ||
             s_keep_receipt(self, msg, item) != PROTO_OK)
             continue;
         if (state == RCPT_DELIVERED)
@@ -858,31 +659,17 @@ static void s_on_status(agent_t *self, const proto_msg_t *msg)
         proto_log_warning("event=notice_refused from=%s", n->from);
         return;
     }
-    const void *v;
-    size_t vlen;
-    if (proto_store_begin(self->kv) != PROTO_OK ||
-        proto_store_get(self->kv, T_SEEN, n->id.bytes, PROTO_ID_LEN, &v, &vlen) == PROTO_OK)
+    if (proto_store_begin(self->kv) != PROTO_OK || agent_store_seen(self->kv, &n->id))
         return; // already taken: exactly once for the DMS
     msgpack_sbuffer buf;
     msgpack_packer pk;
     msgpack_sbuffer_init(&buf);
     msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 6);
-    s_pack_str(&pk, "from", n->from);
-    s_pack_str(&pk, "to", n->to);
-    msgpack_pack_str_with_body(&pk, "code", 4);
-    msgpack_pack_uint8(&pk, n->code);
-    msgpack_pack_str_with_body(&pk, "time", 4);
-    msgpack_pack_uint64(&pk, n->time);
-    s_pack_str(&pk, "note", n->note);
-    s_pack_str(&pk, "staff", n->staff.name);
-    uint8_t nkey[2 * PROTO_ID_LEN];
-    memcpy(nkey, n->doc.bytes, PROTO_ID_LEN);
-    memcpy(nkey + PROTO_ID_LEN, n->id.bytes, PROTO_ID_LEN);
-    char doc[37];
+    agent_note_pack(&pk, n);
+    char doc[PROTO_ID_TEXT_LEN];
     proto_id_format(&n->doc, doc);
-    if (proto_store_put(self->kv, T_NOTES, nkey, sizeof nkey, buf.data, buf.size) == PROTO_OK &&
-        proto_store_put(self->kv, T_SEEN, n->id.bytes, PROTO_ID_LEN, "", 0) == PROTO_OK) {
+    if (agent_store_note_put(self->kv, &n->doc, &n->id, buf.data, buf.size) == PROTO_OK &&
+        agent_store_seen_put(self->kv, &n->id) == PROTO_OK) {
         //  About a document we sent (01-06, 15, 16), or one we received (13).
         bool about_sent = n->code != 13;
         //  API.md section 5: sent.status names the recipient that answered
@@ -968,28 +755,17 @@ static void s_on_deliver(agent_t *self, proto_msg_t *msg, zmq_msg_t *frames, siz
         return; // not acknowledged: the broker will push it again
     const void *v;
     size_t vlen;
+    agent_inbox_t inbox;
     //  Seen before (a repeat after a crash on either side): acknowledge again.
-    if (proto_store_get(self->kv, T_INBOX, doc->id.bytes, PROTO_ID_LEN, &v, &vlen) == PROTO_OK) {
+    proto_err_t seen = agent_store_inbox_get(self->kv, &doc->id, &inbox);
+    if (seen == PROTO_OK || seen == PROTO_ERR_STORE_DAMAGED) {
         s_ack_add(self, doc, hash, PROTO_EVENT_DELIVERED, 0);
         return;
     }
-    if (proto_store_get(self->kv, T_QUAR, doc->id.bytes, PROTO_ID_LEN, &v, &vlen) == PROTO_OK) {
+    if (agent_store_quar_get(self->kv, &doc->id, &v, &vlen) == PROTO_OK) {
         //  Refused before: refuse again, for the reason recorded then.
-        uint32_t code = PROTO_ERR_BAD_SIGNATURE;
-        msgpack_unpacked u;
-        msgpack_unpacked_init(&u);
-        size_t off = 0;
-        if (msgpack_unpack_next(&u, v, vlen, &off) == MSGPACK_UNPACK_SUCCESS &&
-            u.data.type == MSGPACK_OBJECT_MAP)
-            for (uint32_t i = 0; i < u.data.via.map.size; i++) {
-                const msgpack_object_kv *kv = &u.data.via.map.ptr[i];
-                if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == 4 &&
-                    memcmp(kv->key.via.str.ptr, "code", 4) == 0 &&
-                    kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER && kv->val.via.u64 < 1000)
-                    code = (uint32_t) kv->val.via.u64;
-            }
-        msgpack_unpacked_destroy(&u);
-        s_ack_add(self, doc, hash, PROTO_EVENT_REFUSED, code);
+        s_ack_add(self, doc, hash, PROTO_EVENT_REFUSED,
+                  agent_quar_code(v, vlen, PROTO_ERR_BAD_SIGNATURE));
         return;
     }
     proto_err_t verdict = s_check_delivery(self, msg, frames, nframes, reason, sizeof reason);
@@ -1002,52 +778,22 @@ static void s_on_deliver(agent_t *self, proto_msg_t *msg, zmq_msg_t *frames, siz
     proto_err_t rc = proto_store_nest(self->kv);
     if (rc)
         return;
-    rc = agent_frames_store(self, T_FRAMES, doc->id.bytes, PROTO_ID_LEN, verdict ? 'q' : 'i', fptr,
-                            flen, n);
+    rc = agent_store_frames_put(self->kv, verdict ? 'q' : 'i', &doc->id, fptr, flen, n);
     msgpack_sbuffer buf;
     msgpack_packer pk;
     msgpack_sbuffer_init(&buf);
     msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
     uint64_t now = agent_now();
     if (verdict) {
-        msgpack_pack_map(&pk, 4);
-        s_pack_str(&pk, "from", doc->from);
-        msgpack_pack_str_with_body(&pk, "received", 8);
-        msgpack_pack_uint64(&pk, now);
-        msgpack_pack_str_with_body(&pk, "code", 4);
-        msgpack_pack_uint32(&pk, verdict);
-        s_pack_str(&pk, "reason", reason);
+        agent_quar_pack(&pk, doc->from, now, verdict, reason);
         if (!rc)
-            rc = proto_store_put(self->kv, T_QUAR, doc->id.bytes, PROTO_ID_LEN, buf.data, buf.size);
+            rc = agent_store_quar_put(self->kv, &doc->id, buf.data, buf.size);
     } else {
-        //  Inbox record: seq(8) received(8) acked(1), then a msgpack summary.
-        uint64_t seq = proto_store_next(self->kv, T_META, "inbox_seq");
-        msgpack_pack_map(&pk, 8);
-        s_pack_str(&pk, "from", doc->from);
-        s_pack_str(&pk, "subject", doc->subject);
-        s_pack_str(&pk, "type", doc->doc_type);
-        s_pack_str(&pk, "number", doc->code_number);
-        s_pack_str(&pk, "notation", doc->code_notation);
-        msgpack_pack_str_with_body(&pk, "urgency", 7);
-        msgpack_pack_uint8(&pk, doc->urgency);
-        msgpack_pack_str_with_body(&pk, "op", 2);
-        msgpack_pack_uint8(&pk, doc->op);
-        msgpack_pack_str_with_body(&pk, "attachments", 11);
-        msgpack_pack_uint32(&pk, doc->natt);
-        void *where = NULL;
-        if (!rc && seq)
-            rc = proto_store_reserve(self->kv, T_INBOX, doc->id.bytes, PROTO_ID_LEN, 17 + buf.size,
-                                     &where);
-        if (!rc && where) {
-            uint8_t *p = where;
-            memcpy(p, &seq, 8);
-            memcpy(p + 8, &now, 8);
-            p[16] = 0;
-            memcpy(p + 17, buf.data, buf.size);
-            uint8_t skey[8];
-            proto_store_put64(skey, seq);
-            rc = proto_store_put(self->kv, T_INSEQ, skey, sizeof skey, doc->id.bytes, PROTO_ID_LEN);
-        }
+        //  Inbox record (store.h): its header, then a msgpack summary.
+        agent_inbox_summary_pack(&pk, doc);
+        inbox = (agent_inbox_t){ .received = now, .summary = buf.data, .summary_len = buf.size };
+        if (!rc)
+            rc = agent_store_inbox_add(self->kv, &doc->id, &inbox);
     }
     msgpack_sbuffer_destroy(&buf);
     proto_err_t nest_rc = proto_store_unnest(self->kv, rc == PROTO_OK);
@@ -1056,7 +802,7 @@ static void s_on_deliver(agent_t *self, proto_msg_t *msg, zmq_msg_t *frames, siz
         agent_storage_failed(self, rc ? rc : nest_rc);
         return; // not acknowledged: it will come again
     }
-    char id_text[37];
+    char id_text[PROTO_ID_TEXT_LEN];
     proto_id_format(&doc->id, id_text);
     if (verdict) {
         proto_log_warning("event=quarantined doc=%s from=%s code=%s reason=\"%s\"", id_text,
@@ -1371,8 +1117,7 @@ agent_t *agent_new(const agent_config_t *config, char *errbuf, size_t errlen)
                  *err ? ": " : "", err);
         goto fail;
     }
-    self->kv =
-        proto_store_open(config->data_dir, config->map_size, s_tables, T_COUNT, errbuf, errlen);
+    self->kv = agent_store_open(config->data_dir, config->map_size, errbuf, errlen);
     if (!self->kv)
         goto fail;
     self->files = agent_files_new(config, errbuf, errlen);
@@ -1383,7 +1128,7 @@ agent_t *agent_new(const agent_config_t *config, char *errbuf, size_t errlen)
     const void *dir_body;
     size_t dir_len;
     if (proto_store_read_begin(self->kv) == PROTO_OK) {
-        if (proto_store_get(self->kv, T_META, "directory", 9, &dir_body, &dir_len) == PROTO_OK) {
+        if (agent_store_directory_get(self->kv, &dir_body, &dir_len) == PROTO_OK) {
             proto_errinfo_t info;
             if (proto_msg_decode(PROTO_KIND_DIRECTORY, dir_body, dir_len, &self->directory,
                                  &info) != PROTO_OK)

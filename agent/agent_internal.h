@@ -1,6 +1,7 @@
 /*  agent/agent_internal.h - the agent's state, shared by agent.c (the loop
-    and the broker session) and api.c (the local API). Nothing else
-    includes it. Both run on the loop thread.
+    and the broker session) and the local API (api.c and its command groups,
+    through api_internal.h). Nothing else includes it. All run on the loop
+    thread. Record layouts are not here: store.h has them.
 */
 #ifndef AGENT_INTERNAL_H
 #define AGENT_INTERNAL_H
@@ -12,40 +13,12 @@
 #include "agent.h"
 #include "files.h"
 #include "storage.h"
+#include "store.h"
 #include "proto/identity.h"
 #include "proto/store.h"
 #include "proto/msg.h"
 
-//  Tables of the agent's store. Keys: ids are 16 bytes, sequence numbers
-//  8 bytes big-endian, agency codes 13 bytes.
-enum {
-    T_OUT,      // id -> kind(1) + frames: what to (re)send until the broker answers
-    T_SENT,     // id -> sent record (fixed header + msgpack summary)
-    T_RCPT,     // sent id + agency -> state(1) time(8) code(4)
-    T_NOTES,    // doc id + notice id -> msgpack {from, to, code, time, note}: notices about a doc
-    T_RECEIPTS, // doc id + n(8) -> kind(1) + bundle body, every receipt kept
-    T_INBOX,    // id -> inbox record (fixed header + msgpack summary)
-    T_INSEQ,    // seq -> id: inbox in arrival order
-    T_FRAMES,   // 'i'|'q' + id -> the DELIVER frames as received
-    T_QUAR,     // id -> msgpack {from, received, code, reason}
-    T_SEEN,     // notice id -> empty: routed notices already taken
-    T_EVENTS,   // seq -> msgpack event
-    T_META,     // counters, directory snapshot
-    T_COUNT
-};
-
 typedef enum { A_OFFLINE = 0, A_HELLO = 1, A_READY = 2 } agent_state_t;
-
-//  Sent record states.
-enum { SENT_QUEUED = 0, SENT_ACCEPTED = 1, SENT_REJECTED = 2 };
-//  Recipient states (same meaning as the broker's).
-enum {
-    RCPT_WAITING = 0,
-    RCPT_DELIVERED = 1,
-    RCPT_REFUSED = 2,
-    RCPT_EXPIRED = 3,
-    RCPT_RETURNED = 4
-};
 
 typedef struct {
     uint8_t *data;
@@ -118,12 +91,6 @@ void agent_after_add(agent_t *self, int what, const void *route, size_t route_le
 void agent_event(agent_t *self, const char *topic, const proto_id_t *id, const char *fmt, ...);
 //  Directory lookups in the last verified snapshot.
 const proto_dir_entry_t *agent_dir_find(const agent_t *self, const char *code);
-//  Frames blob helpers: count(4) lens(8 each) bytes.
-proto_err_t agent_frames_store(agent_t *self, int table, const void *key, size_t klen,
-                               uint8_t prefix, const void *const *frames, const size_t *lens,
-                               size_t count) PROTO_MUST_CHECK;
-size_t agent_frames_parse(const void *blob, size_t len, const void **frames, size_t *lens,
-                          size_t max);
 //  Put an outgoing message (header kind + body + attachments) in the outbox
 //  and create its sent record.
 proto_err_t agent_outbox_add(agent_t *self, const proto_msg_t *msg, const void *const *att,

@@ -347,8 +347,7 @@ static void s_seed_directory(agent_t *agent, const proto_identity_t *hub,
     s_setup_check(proto_msg_decode(PROTO_KIND_DIRECTORY, body.data, body.len, &decoded, NULL) ==
                       PROTO_OK,
                   "decode the directory");
-    s_setup_check(proto_store_put(agent->kv, T_META, "directory", 9, body.data, body.len) ==
-                      PROTO_OK,
+    s_setup_check(agent_store_directory_put(agent->kv, body.data, body.len) == PROTO_OK,
                   "store the directory");
     proto_msg_destroy(&agent->directory);
     agent->directory = decoded;
@@ -398,21 +397,12 @@ static void s_seed_sent(agent_t *agent, const proto_identity_t *self, const prot
                   "build the receipt");
     receipt.u.receipts.items = &item;
     receipt.u.receipts.nitems = 1;
-    proto_buf_t body;
-    proto_buf_init(&body);
-    s_setup_check(proto_buf_append(&body, (uint8_t[]){ PROTO_KIND_ACCEPTED }, 1) == PROTO_OK,
-                  "append");
     proto_buf_t encoded;
     proto_buf_init(&encoded);
     s_setup_check(proto_msg_encode(&receipt, &encoded, NULL) == PROTO_OK, "encode the receipt");
-    s_setup_check(proto_buf_append(&body, encoded.data, encoded.len) == PROTO_OK, "append");
-    uint8_t key[PROTO_ID_LEN + 8];
-    memcpy(key, doc->id.bytes, PROTO_ID_LEN);
-    proto_store_put64(key + PROTO_ID_LEN, 1);
-    s_setup_check(proto_store_put(agent->kv, T_RECEIPTS, key, sizeof key, body.data, body.len) ==
-                      PROTO_OK,
+    s_setup_check(agent_store_receipt_append(agent->kv, &doc->id, PROTO_KIND_ACCEPTED, encoded.data,
+                                             encoded.len) == PROTO_OK,
                   "store the receipt");
-    proto_buf_free(&body);
     proto_buf_free(&encoded);
 
     proto_msg_t notice;
@@ -466,38 +456,19 @@ static void s_seed_received(agent_t *agent, const proto_identity_t *peer)
     s_setup_check(proto_msg_encode(&msg, &body, NULL) == PROTO_OK, "encode S_INBOX");
     const void *frames[] = { body.data, att_bytes };
     const size_t lens[] = { body.len, sizeof att_bytes - 1 };
-    s_setup_check(agent_frames_store(agent, T_FRAMES, doc->id.bytes, PROTO_ID_LEN, 'i', frames,
-                                     lens, 2) == PROTO_OK,
+    s_setup_check(agent_store_frames_put(agent->kv, 'i', &doc->id, frames, lens, 2) == PROTO_OK,
                   "store the frames of S_INBOX");
     proto_buf_free(&body);
 
-    //  Inbox record: seq(8) received(8) acked(1), then the summary.
+    //  Inbox record: its header (store.h), then the summary.
     msgpack_sbuffer buf;
     msgpack_packer pk;
     msgpack_sbuffer_init(&buf);
     msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-    uint64_t seq = proto_store_next(agent->kv, T_META, "inbox_seq"), now = agent_now();
-    uint8_t head[17];
-    memcpy(head, &seq, 8);
-    memcpy(head + 8, &now, 8);
-    head[16] = 0;
-    msgpack_sbuffer_write(&buf, (const char *) head, sizeof head);
-    msgpack_pack_map(&pk, 8);
-    s_pack_kv_str(&pk, "from", doc->from);
-    s_pack_kv_str(&pk, "subject", doc->subject);
-    s_pack_kv_str(&pk, "type", doc->doc_type);
-    s_pack_kv_str(&pk, "number", doc->code_number);
-    s_pack_kv_str(&pk, "notation", doc->code_notation);
-    s_pack_kv_uint(&pk, "urgency", doc->urgency);
-    s_pack_kv_uint(&pk, "op", doc->op);
-    s_pack_kv_uint(&pk, "attachments", doc->natt);
-    uint8_t skey[8];
-    proto_store_put64(skey, seq);
-    s_setup_check(seq != 0 &&
-                      proto_store_put(agent->kv, T_INBOX, doc->id.bytes, PROTO_ID_LEN, buf.data,
-                                      buf.size) == PROTO_OK &&
-                      proto_store_put(agent->kv, T_INSEQ, skey, sizeof skey, doc->id.bytes,
-                                      PROTO_ID_LEN) == PROTO_OK,
+    uint64_t now = agent_now();
+    agent_inbox_summary_pack(&pk, doc);
+    agent_inbox_t inbox = { .received = now, .summary = buf.data, .summary_len = buf.size };
+    s_setup_check(agent_store_inbox_add(agent->kv, &doc->id, &inbox) == PROTO_OK,
                   "store the inbox record of S_INBOX");
 
     //  The peer asks for it back.
@@ -509,23 +480,16 @@ static void s_seed_received(agent_t *agent, const proto_identity_t *peer)
     s_pack_kv_uint(&pk, "time", now);
     s_pack_kv_str(&pk, "note", "Đề nghị thu hồi để sửa số");
     proto_id_t recall = s_id(S_RECALL);
-    uint8_t nkey[2 * PROTO_ID_LEN];
-    memcpy(nkey, doc->id.bytes, PROTO_ID_LEN);
-    memcpy(nkey + PROTO_ID_LEN, recall.bytes, PROTO_ID_LEN);
-    s_setup_check(proto_store_put(agent->kv, T_NOTES, nkey, sizeof nkey, buf.data, buf.size) ==
+    s_setup_check(agent_store_note_put(agent->kv, &doc->id, &recall, buf.data, buf.size) ==
                       PROTO_OK,
                   "store the recall request");
 
     //  A delivery that failed its checks.
     msgpack_sbuffer_clear(&buf);
-    msgpack_pack_map(&pk, 4);
-    s_pack_kv_str(&pk, "from", S_PEER);
-    s_pack_kv_uint(&pk, "received", now);
-    s_pack_kv_uint(&pk, "code", PROTO_ERR_BAD_SIGNATURE);
-    s_pack_kv_str(&pk, "reason", "the sender's signature does not verify");
+    agent_quar_pack(&pk, S_PEER, now, PROTO_ERR_BAD_SIGNATURE,
+                    "the sender's signature does not verify");
     proto_id_t quar = s_id(S_QUAR);
-    s_setup_check(proto_store_put(agent->kv, T_QUAR, quar.bytes, PROTO_ID_LEN, buf.data,
-                                  buf.size) == PROTO_OK,
+    s_setup_check(agent_store_quar_put(agent->kv, &quar, buf.data, buf.size) == PROTO_OK,
                   "store the quarantined document");
     msgpack_sbuffer_destroy(&buf);
     agent_event(agent, "inbox.new", &doc->id, "ssuu", "from", doc->from, "subject", doc->subject,
@@ -702,8 +666,10 @@ static bool s_reading(agent_t *agent)
 {
     const void *v;
     size_t len;
+    //  No directory stored is PROTO_ERR_NOT_FOUND; no transaction at all is
+    //  PROTO_ERR_INTERNAL.
     return !proto_store_writing(agent->kv) &&
-           proto_store_get(agent->kv, T_META, "none", 4, &v, &len) != PROTO_ERR_INTERNAL;
+           agent_store_directory_get(agent->kv, &v, &len) != PROTO_ERR_INTERNAL;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

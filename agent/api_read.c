@@ -1,0 +1,645 @@
+/*  agent/api_read.c - the local API's commands that show what the agent
+    holds: inbox, fetch, sent, quarantine, health, directory. Only fetch
+    changes anything outside the store: it writes the attachments into an
+    allowed directory.
+*/
+#include <limits.h>
+#include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api_internal.h"
+#include "proto/agency.h"
+#include "proto/sign.h"
+
+// ---------------------------------------------------------------------------
+//  Inbox
+
+typedef struct {
+    api_req_t *req;
+    bool unread;
+    uint64_t since, urgency; // urgency 4 = any
+    char sender[PROTO_AGENCY_CODE_LEN + 1];
+    uint32_t limit, count;
+    uint64_t last_seq;
+    bool more;
+    bool counting;
+} s_inbox_t;
+
+bool api_inbox_record(agent_t *self, const proto_id_t *id, uint64_t *seq, uint64_t *received,
+                      bool *acked, msgpack_unpacked *summary)
+{
+    agent_inbox_t rec;
+    if (agent_store_inbox_get(self->kv, id, &rec) != PROTO_OK)
+        return false;
+    *seq = rec.seq;
+    *received = rec.received;
+    *acked = rec.acked;
+    size_t off = 0;
+    msgpack_unpacked_init(summary);
+    if (msgpack_unpack_next(summary, rec.summary, rec.summary_len, &off) !=
+        MSGPACK_UNPACK_SUCCESS) {
+        msgpack_unpacked_destroy(summary);
+        return false;
+    }
+    return true;
+}
+
+static bool s_inbox_one(void *arg, const proto_id_t *id)
+{
+    s_inbox_t *in = arg;
+    uint64_t seq, received;
+    bool acked;
+    msgpack_unpacked s;
+    if (!api_inbox_record(in->req->self, id, &seq, &received, &acked, &s))
+        return true;
+    const msgpack_object *from = api_get(&s.data, "from"), *urg = api_get(&s.data, "urgency");
+    bool match = (!in->unread || !acked) && received >= in->since &&
+                 (!in->sender[0] || (from && api_is(from, in->sender))) &&
+                 (in->urgency > 3 || (urg && urg->via.u64 == in->urgency));
+    if (match) {
+        if (in->count == in->limit) {
+            in->more = true;
+            msgpack_unpacked_destroy(&s);
+            return false;
+        }
+        in->count++;
+        in->last_seq = seq;
+        if (!in->counting) {
+            msgpack_packer *pk = &in->req->pk;
+            msgpack_pack_map(pk, 5 + s.data.via.map.size);
+            api_kv_id(pk, "id", id);
+            api_kv_u64(pk, "seq", seq);
+            api_kv_u64(pk, "received", received);
+            api_kv_bool(pk, "acked", acked);
+            api_kv_str(pk, "state", "verified");
+            for (uint32_t i = 0; i < s.data.via.map.size; i++) {
+                msgpack_pack_object(pk, s.data.via.map.ptr[i].key);
+                msgpack_pack_object(pk, s.data.via.map.ptr[i].val);
+            }
+        }
+    }
+    msgpack_unpacked_destroy(&s);
+    return true;
+}
+
+void api_cmd_inbox(api_req_t *req, const msgpack_object *map)
+{
+    static const char *const keys[] = { "cmd",     "unread", "since", "sender",
+                                        "urgency", "after",  "limit", NULL };
+    agent_t *self = req->self;
+    if (!api_keys_known(req, map, keys))
+        return;
+    s_inbox_t in = { .req = req, .urgency = 4, .limit = 50 };
+    uint64_t after = 0, limit = 50;
+    const msgpack_object *unread = api_get(map, "unread");
+    if (unread && unread->type != MSGPACK_OBJECT_BOOLEAN && unread->type != MSGPACK_OBJECT_NIL)
+        return api_fail(req, PROTO_ERR_TYPE, "unread", "expected a boolean");
+    in.unread = unread && unread->type == MSGPACK_OBJECT_BOOLEAN && unread->via.boolean;
+    if (!api_uint(req, map, "since", &in.since, 0, UINT64_MAX) ||
+        !api_uint(req, map, "urgency", &in.urgency, 0, 3) ||
+        !api_uint(req, map, "after", &after, 0, UINT64_MAX) ||
+        !api_uint(req, map, "limit", &limit, 1, 1000) ||
+        !api_text(req, map, "sender", in.sender, sizeof in.sender, false))
+        return;
+    if (in.sender[0] && proto_agency_code_check(in.sender, strlen(in.sender)) != PROTO_OK)
+        return api_fail(req, PROTO_ERR_AGENCY_CODE, "sender", "not an agency code");
+    in.limit = (uint32_t) limit;
+    if (proto_store_read_begin(self->kv) != PROTO_OK && !proto_store_writing(self->kv))
+        return api_fail(req, PROTO_ERR_STORE, "", "cannot read the store");
+    //  Two passes: count (for the array header), then write.
+    in.counting = true;
+    agent_store_inbox_each(self->kv, after, s_inbox_one, &in);
+    uint32_t total = in.count;
+    bool more = in.more;
+    api_ok(req, 2);
+    api_key(&req->pk, "documents");
+    msgpack_pack_array(&req->pk, total);
+    in.counting = false;
+    in.count = 0;
+    in.more = false;
+    agent_store_inbox_each(self->kv, after, s_inbox_one, &in);
+    api_key(&req->pk, "next");
+    if (more)
+        msgpack_pack_uint64(&req->pk, in.last_seq);
+    else
+        msgpack_pack_nil(&req->pk);
+    if (!proto_store_writing(self->kv))
+        proto_store_read_end(self->kv);
+    api_reply_send(req, false);
+}
+
+//  The envelope of a document, as the API shows it (ids as text).
+static void s_pack_doc(msgpack_packer *pk, const proto_doc_t *d)
+{
+    size_t n = 6;
+    const char *texts[][2] = { { "number", d->code_number },
+                               { "notation", d->code_notation },
+                               { "place", d->place },
+                               { "date", d->date },
+                               { "due", d->due },
+                               { "content", d->content },
+                               { "sphere", d->sphere },
+                               { "typist", d->typist } };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        n += texts[i][1] != NULL;
+    n += 4; // urgency secrecy steering op
+    n += d->pages ? 1 : 0;
+    n += d->signer.name || d->signer.position || d->signer.competence;
+    n += d->op_reason ? 1 : 0;
+    n += d->nop_refs ? 1 : 0;
+    n += d->nresponse_for ? 1 : 0;
+    n += d->next ? 1 : 0;
+    n += d->nplaces ? 1 : 0;
+    msgpack_pack_map(pk, n);
+    api_kv_id(pk, "id", &d->id);
+    api_kv_str(pk, "from", d->from);
+    api_key(pk, "to");
+    msgpack_pack_array(pk, d->nto);
+    for (uint32_t i = 0; i < d->nto; i++)
+        api_str(pk, d->to[i]);
+    api_kv_u64(pk, "created", d->created);
+    api_kv_str(pk, "type", d->doc_type);
+    api_kv_str(pk, "subject", d->subject);
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        if (texts[i][1])
+            api_kv_str(pk, texts[i][0], texts[i][1]);
+    api_kv_u64(pk, "urgency", d->urgency);
+    api_kv_u64(pk, "secrecy", d->secrecy);
+    api_kv_u64(pk, "steering", d->steering);
+    api_kv_u64(pk, "op", d->op);
+    if (d->pages)
+        api_kv_u64(pk, "pages", d->pages);
+    if (d->signer.name || d->signer.position || d->signer.competence) {
+        api_key(pk, "signer");
+        msgpack_pack_map(pk, 3);
+        api_kv_str(pk, "name", d->signer.name);
+        api_kv_str(pk, "position", d->signer.position);
+        api_kv_str(pk, "competence", d->signer.competence);
+    }
+    if (d->op_reason)
+        api_kv_str(pk, "op_reason", d->op_reason);
+    if (d->nop_refs) {
+        api_key(pk, "op_refs");
+        msgpack_pack_array(pk, d->nop_refs);
+        for (uint32_t i = 0; i < d->nop_refs; i++) {
+            char text[PROTO_ID_TEXT_LEN];
+            proto_id_format(&d->op_refs[i], text);
+            api_str(pk, text);
+        }
+    }
+    if (d->nresponse_for) {
+        api_key(pk, "response_for");
+        msgpack_pack_array(pk, d->nresponse_for);
+        for (uint32_t i = 0; i < d->nresponse_for; i++) {
+            const proto_ref_t *r = &d->response_for[i];
+            char text[PROTO_ID_TEXT_LEN] = "";
+            if (r->has_doc)
+                proto_id_format(&r->doc, text);
+            msgpack_pack_map(pk, 4);
+            api_kv_str(pk, "agency", r->agency);
+            api_kv_str(pk, "code", r->code);
+            api_kv_str(pk, "date", r->date);
+            api_kv_str(pk, "doc", r->has_doc ? text : NULL);
+        }
+    }
+    if (d->next) {
+        api_key(pk, "ext");
+        msgpack_pack_map(pk, d->next);
+        for (uint32_t i = 0; i < d->next; i++)
+            api_kv_str(pk, d->ext[i].key, d->ext[i].value);
+    }
+    if (d->nplaces) {
+        api_key(pk, "places");
+        msgpack_pack_array(pk, d->nplaces);
+        for (uint32_t i = 0; i < d->nplaces; i++)
+            api_str(pk, d->places[i]);
+    }
+}
+
+typedef struct {
+    msgpack_packer *pk;
+    uint32_t count;
+    bool counting;
+} s_notes_t;
+
+static bool s_note_one(void *arg, const proto_id_t *id, const void *value, size_t vlen)
+{
+    s_notes_t *notes = arg;
+    (void) id;
+    notes->count++;
+    if (!notes->counting)
+        msgpack_sbuffer_write(((msgpack_packer *) notes->pk)->data, value, vlen);
+    return true;
+}
+
+void api_cmd_fetch(api_req_t *req, const msgpack_object *map)
+{
+    static const char *const keys[] = { "cmd", "id", "dir", NULL };
+    agent_t *self = req->self;
+    proto_id_t id;
+    char dir[PATH_MAX - 300];
+    if (!api_keys_known(req, map, keys) || !api_id_field(req, map, "id", &id) ||
+        !api_text(req, map, "dir", dir, sizeof dir, false))
+        return;
+    if (dir[0] && dir[0] != '/')
+        return api_fail(req, PROTO_ERR_VALUE, "dir", "must be an absolute path");
+    if (proto_store_read_begin(self->kv) != PROTO_OK && !proto_store_writing(self->kv))
+        return api_fail(req, PROTO_ERR_STORE, "", "cannot read the store");
+    uint64_t seq, received;
+    bool acked;
+    msgpack_unpacked summary;
+    const void *frames[AGENT_MAX_FRAMES];
+    size_t lens[AGENT_MAX_FRAMES], nframes = 0;
+    proto_msg_t *msg = NULL;
+    proto_errinfo_t info;
+    if (!api_inbox_record(self, &id, &seq, &received, &acked, &summary)) {
+        if (!proto_store_writing(self->kv))
+            proto_store_read_end(self->kv);
+        return api_fail(req, PROTO_ERR_UNKNOWN_DOC, "id", "no such document in the inbox");
+    }
+    msgpack_unpacked_destroy(&summary);
+    if (agent_store_frames_get(self->kv, 'i', &id, frames, lens, AGENT_MAX_FRAMES, &nframes) !=
+            PROTO_OK ||
+        proto_msg_decode(PROTO_KIND_DELIVER, frames[0], lens[0], &msg, &info) != PROTO_OK) {
+        if (!proto_store_writing(self->kv))
+            proto_store_read_end(self->kv);
+        return api_fail(req, PROTO_ERR_STORE, "", "the stored document is unreadable");
+    }
+    const proto_doc_t *d = &msg->u.document.doc;
+    char idtext[PROTO_ID_TEXT_LEN], folder[PATH_MAX], why[PATH_MAX + 128] = "";
+    proto_id_format(&id, idtext);
+    snprintf(folder, sizeof folder, "%s/%s", dir, idtext);
+    int folder_fd = -1;
+    proto_err_t wrc =
+        dir[0] ? agent_files_open_dir(self->files, dir, idtext, &folder_fd, why, sizeof why) : 0;
+    if (wrc) {
+        proto_msg_destroy(&msg);
+        if (!proto_store_writing(self->kv))
+            proto_store_read_end(self->kv);
+        if (wrc == PROTO_ERR_NOT_AUTHORIZED)
+            api_denied_path(req, "dir", dir);
+        return api_fail(req, wrc, "dir", "%s", why);
+    }
+    api_ok(req, 5);
+    api_key(&req->pk, "document");
+    s_pack_doc(&req->pk, d);
+    api_key(&req->pk, "attachments");
+    msgpack_pack_array(&req->pk, d->natt);
+    for (uint32_t i = 0; i < d->natt && i + 1 < nframes; i++) {
+        const proto_attachment_t *a = &d->att[i];
+        char hash[2 * PROTO_HASH_LEN + 1], path[PATH_MAX + 256];
+        proto_hex_encode(a->hash, PROTO_HASH_LEN, hash);
+        msgpack_pack_map(&req->pk, 5);
+        api_kv_str(&req->pk, "name", a->name);
+        api_kv_str(&req->pk, "type", a->type);
+        api_kv_u64(&req->pk, "size", a->size);
+        api_kv_str(&req->pk, "hash", hash);
+        if (dir[0]) {
+            snprintf(path, sizeof path, "%s/%s", folder, a->name);
+            if (!wrc)
+                wrc = agent_files_write(folder_fd, a->name, frames[i + 1], lens[i + 1], why,
+                                        sizeof why);
+            api_kv_str(&req->pk, "path", path);
+        } else {
+            api_key(&req->pk, "data");
+            msgpack_pack_bin_with_body(&req->pk, frames[i + 1], lens[i + 1]);
+        }
+    }
+    api_kv_u64(&req->pk, "received", received);
+    api_kv_bool(&req->pk, "acked", acked);
+    api_key(&req->pk, "notices");
+    s_notes_t notes = { &req->pk, 0, true };
+    agent_store_note_each(self->kv, &id, s_note_one, &notes);
+    msgpack_pack_array(&req->pk, notes.count);
+    notes.counting = false;
+    agent_store_note_each(self->kv, &id, s_note_one, &notes);
+    proto_msg_destroy(&msg);
+    if (folder_fd >= 0)
+        close(folder_fd);
+    if (!proto_store_writing(self->kv))
+        proto_store_read_end(self->kv);
+    if (wrc == PROTO_ERR_NOT_AUTHORIZED)
+        api_denied_path(req, "dir", folder);
+    if (wrc)
+        return api_fail(req, wrc, "dir", "cannot write the attachments into %s: %s", folder, why);
+    api_reply_send(req, false);
+}
+
+// ---------------------------------------------------------------------------
+//  Sent documents
+
+static const char *s_sent_state(uint8_t state)
+{
+    return state == SENT_ACCEPTED ? "accepted" : state == SENT_REJECTED ? "rejected" : "queued";
+}
+
+static const char *s_rcpt_state(uint8_t state)
+{
+    static const char *names[] = { "waiting", "delivered", "refused", "expired", "returned" };
+    _Static_assert(sizeof names / sizeof names[0] == AGENT_RCPT_STATES, "one name per state");
+    return state < AGENT_RCPT_STATES ? names[state] : "unknown";
+}
+
+typedef struct {
+    api_req_t *req;
+    uint32_t count;
+    bool counting;
+} s_list_t;
+
+static bool s_rcpt_one(void *arg, const char *agency, const agent_rcpt_t *rcpt)
+{
+    s_list_t *l = arg;
+    l->count++;
+    if (l->counting)
+        return true;
+    msgpack_packer *pk = &l->req->pk;
+    msgpack_pack_map(pk, 4);
+    api_kv_str(pk, "agency", agency);
+    api_kv_str(pk, "state", s_rcpt_state(rcpt->state));
+    api_kv_u64(pk, "time", rcpt->time);
+    api_kv_u64(pk, "code", rcpt->code);
+    return true;
+}
+
+static bool s_receipt_one(void *arg, uint8_t kind, const void *body, size_t len)
+{
+    s_list_t *l = arg;
+    l->count++;
+    if (l->counting || !body)
+        return true;
+    proto_msg_t *msg = NULL;
+    proto_errinfo_t info;
+    msgpack_packer *pk = &l->req->pk;
+    if (proto_msg_decode(kind, body, len, &msg, &info) != PROTO_OK) {
+        msgpack_pack_map(pk, 1);
+        api_kv_str(pk, "kind", "unreadable");
+        return true;
+    }
+    const proto_receipts_t *r = &msg->u.receipts;
+    const proto_leaf_t *leaf = r->nitems ? &r->items[0].leaf : NULL;
+    msgpack_pack_map(pk, 7);
+    api_kv_str(pk, "kind", proto_kind_name(msg->kind));
+    api_kv_u64(pk, "event", leaf ? leaf->event : 0);
+    api_kv_str(pk, "signer", r->head.signer);
+    api_kv_str(pk, "agency", leaf && leaf->to ? leaf->to : NULL);
+    api_kv_u64(pk, "time", leaf ? leaf->time : r->head.time);
+    api_kv_u64(pk, "code", leaf ? leaf->code : 0);
+    api_kv_bool(pk, "verified", true); // stored only after it verified
+    proto_msg_destroy(&msg);
+    return true;
+}
+
+typedef struct {
+    uint32_t n[AGENT_RCPT_STATES];
+} s_states_t;
+
+static bool s_rcpt_count(void *arg, const char *agency, const agent_rcpt_t *rcpt)
+{
+    s_states_t *states = arg;
+    (void) agency;
+    if (rcpt->state < AGENT_RCPT_STATES)
+        states->n[rcpt->state]++;
+    return true;
+}
+
+typedef struct {
+    proto_id_t id;
+    uint64_t created;
+} s_sent_item_t;
+
+typedef struct {
+    s_sent_item_t *items;
+    size_t n, cap;
+} s_sent_all_t;
+
+static bool s_sent_collect(void *arg, const proto_id_t *id, const agent_sent_t *sent)
+{
+    s_sent_all_t *all = arg;
+    if (all->n == all->cap) {
+        size_t cap = all->cap ? all->cap * 2 : 256;
+        s_sent_item_t *grown = realloc(all->items, cap * sizeof *grown);
+        if (!grown)
+            return false;
+        all->items = grown;
+        all->cap = cap;
+    }
+    all->items[all->n].id = *id;
+    all->items[all->n].created = sent->created;
+    all->n++;
+    return true;
+}
+
+static int s_by_created(const void *a, const void *b)
+{
+    const s_sent_item_t *x = a, *y = b;
+    return x->created < y->created ? 1 : x->created > y->created ? -1 : 0; // newest first
+}
+
+static void s_pack_sent(api_req_t *req, const proto_id_t *id, bool full)
+{
+    agent_t *self = req->self;
+    agent_sent_t sent;
+    if (agent_store_sent_get(self->kv, id, &sent) != PROTO_OK)
+        return;
+    msgpack_unpacked summary;
+    msgpack_unpacked_init(&summary);
+    size_t off = 0;
+    bool has = msgpack_unpack_next(&summary, sent.summary, sent.summary_len, &off) ==
+                   MSGPACK_UNPACK_SUCCESS &&
+               summary.data.type == MSGPACK_OBJECT_MAP;
+    uint32_t extra = has ? summary.data.via.map.size : 0;
+    msgpack_packer *pk = &req->pk;
+    msgpack_pack_map(pk, 7 + extra + (full ? 3 : 1));
+    api_kv_id(pk, "id", id);
+    api_kv_str(pk, "kind", proto_kind_name(sent.kind));
+    api_kv_str(pk, "state", s_sent_state(sent.state));
+    api_kv_u64(pk, "code", sent.code);
+    api_kv_u64(pk, "created", sent.created);
+    api_kv_u64(pk, "accepted", sent.accepted);
+    api_kv_u64(pk, "seq", sent.seq);
+    for (uint32_t i = 0; i < extra; i++) {
+        msgpack_pack_object(pk, summary.data.via.map.ptr[i].key);
+        msgpack_pack_object(pk, summary.data.via.map.ptr[i].val);
+    }
+    msgpack_unpacked_destroy(&summary);
+    if (!full) {
+        //  The list shows how many recipients are in each state.
+        s_states_t states = { { 0 } };
+        agent_store_rcpt_each(self->kv, id, s_rcpt_count, &states);
+        uint32_t kinds = 0;
+        for (int i = 0; i < AGENT_RCPT_STATES; i++)
+            kinds += states.n[i] > 0;
+        api_key(pk, "recipients");
+        msgpack_pack_map(pk, kinds);
+        for (uint8_t i = 0; i < AGENT_RCPT_STATES; i++)
+            if (states.n[i])
+                api_kv_u64(pk, s_rcpt_state(i), states.n[i]);
+        return;
+    }
+    s_list_t l = { req, 0, true };
+    api_key(pk, "recipients");
+    agent_store_rcpt_each(self->kv, id, s_rcpt_one, &l);
+    msgpack_pack_array(pk, l.count);
+    l.counting = false;
+    agent_store_rcpt_each(self->kv, id, s_rcpt_one, &l);
+    api_key(pk, "notices");
+    s_notes_t notes = { pk, 0, true };
+    agent_store_note_each(self->kv, id, s_note_one, &notes);
+    msgpack_pack_array(pk, notes.count);
+    notes.counting = false;
+    agent_store_note_each(self->kv, id, s_note_one, &notes);
+    api_key(pk, "receipts");
+    l.count = 0;
+    l.counting = true;
+    agent_store_receipt_each(self->kv, id, s_receipt_one, &l);
+    msgpack_pack_array(pk, l.count);
+    l.counting = false;
+    agent_store_receipt_each(self->kv, id, s_receipt_one, &l);
+}
+
+void api_cmd_sent(api_req_t *req, const msgpack_object *map)
+{
+    static const char *const keys[] = { "cmd", "id", "limit", NULL };
+    agent_t *self = req->self;
+    uint64_t limit = 50;
+    if (!api_keys_known(req, map, keys) || !api_uint(req, map, "limit", &limit, 1, 1000))
+        return;
+    if (proto_store_read_begin(self->kv) != PROTO_OK && !proto_store_writing(self->kv))
+        return api_fail(req, PROTO_ERR_STORE, "", "cannot read the store");
+    if (api_get(map, "id")) {
+        proto_id_t id;
+        agent_sent_t sent;
+        if (!api_id_field(req, map, "id", &id))
+            goto done;
+        if (agent_store_sent_get(self->kv, &id, &sent) != PROTO_OK) {
+            api_fail(req, PROTO_ERR_UNKNOWN_DOC, "id", "not a document this agency sent");
+            goto done;
+        }
+        api_ok(req, 1);
+        api_key(&req->pk, "document");
+        s_pack_sent(req, &id, true);
+        api_reply_send(req, false);
+        goto done;
+    }
+    s_sent_all_t all = { 0 };
+    agent_store_sent_each(self->kv, s_sent_collect, &all);
+    if (all.n)
+        qsort(all.items, all.n, sizeof *all.items, s_by_created);
+    size_t n = all.n < limit ? all.n : (size_t) limit;
+    api_ok(req, 1);
+    api_key(&req->pk, "documents");
+    msgpack_pack_array(&req->pk, n);
+    for (size_t i = 0; i < n; i++)
+        s_pack_sent(req, &all.items[i].id, false);
+    free(all.items);
+    api_reply_send(req, false);
+done:
+    if (!proto_store_writing(self->kv))
+        proto_store_read_end(self->kv);
+}
+
+static bool s_quar_one(void *arg, const proto_id_t *id, const void *value, size_t vlen)
+{
+    s_list_t *l = arg;
+    l->count++;
+    if (l->counting)
+        return true;
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    bool ok = msgpack_unpack_next(&u, value, vlen, &off) == MSGPACK_UNPACK_SUCCESS &&
+              u.data.type == MSGPACK_OBJECT_MAP;
+    msgpack_packer *pk = &l->req->pk;
+    uint32_t n = ok ? u.data.via.map.size : 0;
+    const msgpack_object *code = ok ? api_get(&u.data, "code") : NULL;
+    msgpack_pack_map(pk, 2 + n);
+    api_kv_id(pk, "id", id);
+    api_kv_str(pk, "error",
+               code && code->type == MSGPACK_OBJECT_POSITIVE_INTEGER
+                   ? proto_errname((proto_err_t) code->via.u64)
+                   : "?");
+    for (uint32_t i = 0; i < n; i++) {
+        msgpack_pack_object(pk, u.data.via.map.ptr[i].key);
+        msgpack_pack_object(pk, u.data.via.map.ptr[i].val);
+    }
+    msgpack_unpacked_destroy(&u);
+    return true;
+}
+
+void api_cmd_quarantine(api_req_t *req, const msgpack_object *map)
+{
+    static const char *const keys[] = { "cmd", NULL };
+    agent_t *self = req->self;
+    if (!api_keys_known(req, map, keys))
+        return;
+    if (proto_store_read_begin(self->kv) != PROTO_OK && !proto_store_writing(self->kv))
+        return api_fail(req, PROTO_ERR_STORE, "", "cannot read the store");
+    s_list_t l = { req, 0, true };
+    agent_store_quar_each(self->kv, s_quar_one, &l);
+    api_ok(req, 1);
+    api_key(&req->pk, "documents");
+    msgpack_pack_array(&req->pk, l.count);
+    l.counting = false;
+    agent_store_quar_each(self->kv, s_quar_one, &l);
+    if (!proto_store_writing(self->kv))
+        proto_store_read_end(self->kv);
+    api_reply_send(req, false);
+}
+
+void api_cmd_health(api_req_t *req, const msgpack_object *map)
+{
+    static const char *const keys[] = { "cmd", NULL };
+    agent_t *self = req->self;
+    if (!api_keys_known(req, map, keys))
+        return;
+    size_t outbox = 0, unread = 0, quarantine = 0;
+    if (proto_store_read_begin(self->kv) == PROTO_OK || proto_store_writing(self->kv)) {
+        outbox = agent_store_out_count(self->kv);
+        quarantine = agent_store_quar_count(self->kv);
+        unread = agent_store_inbox_unread(self->kv);
+        if (!proto_store_writing(self->kv))
+            proto_store_read_end(self->kv);
+    }
+    api_ok(req, 12);
+    api_kv_str(&req->pk, "agency", self->agency);
+    api_kv_str(&req->pk, "version", TRUC_VERSION);
+    api_kv_bool(&req->pk, "connected", self->state == A_READY);
+    api_kv_bool(&req->pk, "refused", self->refused);
+    api_kv_u64(&req->pk, "since", self->state_since);
+    api_kv_str(&req->pk, "broker", self->config->endpoint);
+    api_kv_u64(&req->pk, "outbox", outbox);
+    api_kv_u64(&req->pk, "inbox_unread", unread);
+    api_kv_u64(&req->pk, "quarantine", quarantine);
+    api_kv_bool(&req->pk, "store_full", self->storage.full);
+    api_kv_u64(&req->pk, "directory_serial",
+               self->directory ? self->directory->u.directory.serial : 0);
+    api_kv_str(&req->pk, "last_error", self->last_error[0] ? self->last_error : NULL);
+    api_reply_send(req, false);
+}
+
+void api_cmd_directory(api_req_t *req, const msgpack_object *map)
+{
+    static const char *const keys[] = { "cmd", NULL };
+    agent_t *self = req->self;
+    if (!api_keys_known(req, map, keys))
+        return;
+    if (!self->directory)
+        return api_fail(req, PROTO_ERR_NOT_FOUND, "",
+                        "no directory yet: the agent has not reached the broker");
+    const proto_directory_msg_t *d = &self->directory->u.directory;
+    static const char *states[] = { "active", "suspended", "revoked" };
+    api_ok(req, 2);
+    api_kv_u64(&req->pk, "serial", d->serial);
+    api_key(&req->pk, "agencies");
+    msgpack_pack_array(&req->pk, d->nentries);
+    for (uint32_t i = 0; i < d->nentries; i++) {
+        msgpack_pack_map(&req->pk, 3);
+        api_kv_str(&req->pk, "code", d->entries[i].code);
+        api_kv_str(&req->pk, "name", d->entries[i].name);
+        api_kv_str(&req->pk, "state", states[d->entries[i].state % 3]);
+    }
+    api_reply_send(req, false);
+}
