@@ -1,9 +1,9 @@
 /*  tests/agent/test_agent.c - integration tests of the real truc-agent.
 
     Each test gets a fresh temporary directory with keys and a directory
-    made by truc-keys (tests/broker/harness.h), a real truc-broker, and
+    made by truc-keys (tests/lib/harness.h), a real truc-broker, and
     real truc-agent processes for the agencies it needs
-    (tests/agent/agent_harness.h). The tests talk to the agents only
+    (tests/lib/agent_harness.h). The tests talk to the agents only
     through their local API, as a DMS does, and check outcomes against
     agent/API.md and proto/PROTOCOL.md: documents arrive intact and exactly
     once, receipts verify, urgency orders deliveries, nothing acknowledged

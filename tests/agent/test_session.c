@@ -1,9 +1,9 @@
 /*  tests/agent/test_session.c - the agent's session with the broker when
     the broker says no, or goes away and comes back.
 
-    Real truc-broker and truc-agent processes (tests/agent/agent_harness.h),
+    Real truc-broker and truc-agent processes (tests/lib/agent_harness.h),
     the directory changed with the real truc-keys and a SIGHUP to the broker,
-    the audit chain read with the real truc-admin (tests/broker/admin_json.h).
+    the audit chain read with the real truc-admin (tests/lib/admin_json.h).
 
       refused_retry   an agent refused at the handshake keeps trying on its
                       back-off: an agency added to the directory after its

@@ -2,7 +2,7 @@
     truc-agent flooded with malformed input.
 
     Each test starts real processes on a fresh directory (the harnesses of
-    tests/broker/harness.h and tests/agent/agent_harness.h, used as they
+    tests/lib/harness.h and tests/lib/agent_harness.h, used as they
     are) and floods them with input from tests/proof/hostile_gen.h, a
     generator of broken messages that is deterministic from its seed:
 

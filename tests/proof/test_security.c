@@ -2,8 +2,8 @@
     real truc-broker and a real truc-agent.
 
     Each test starts the real programs on a fresh temporary directory (the
-    broker harness, tests/broker/harness.h, and for the agent the agent
-    harness, tests/agent/agent_harness.h) and mounts one attack the way an
+    broker harness, tests/lib/harness.h, and for the agent the agent
+    harness, tests/lib/agent_harness.h) and mounts one attack the way an
     intruder or a misbehaving agency would: a peer without CURVE; keys that
     are unknown, revoked or suspended; an agency forging another agency as
     sender (in an envelope, a notice, a receipt or HELLO); tampered

@@ -1,4 +1,4 @@
-/*  tests/broker/harness.c - run a real truc-broker for integration tests
+/*  tests/lib/harness.c - run a real truc-broker for integration tests
     (see harness.h). Identities and the directory are made with the real
     truc-keys, so these tests also check that its files are what the broker
     reads.

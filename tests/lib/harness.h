@@ -1,4 +1,4 @@
-/*  tests/broker/harness.h - run a real truc-broker for integration tests.
+/*  tests/lib/harness.h - run a real truc-broker for integration tests.
 
     One environment per test: a fresh temporary directory holding the
     broker's identity and a set of agency identities made with the real
