@@ -1,9 +1,9 @@
 /*  tests/agent/test_agent.c - integration tests of the real truc-agent.
 
     Each test gets a fresh temporary directory with keys and a directory
-    made by truc-keys (tests/broker/harness.h), a real truc-broker, and
+    made by truc-keys (tests/lib/harness.h), a real truc-broker, and
     real truc-agent processes for the agencies it needs
-    (tests/agent/agent_harness.h). The tests talk to the agents only
+    (tests/lib/agent_harness.h). The tests talk to the agents only
     through their local API, as a DMS does, and check outcomes against
     agent/API.md and proto/PROTOCOL.md: documents arrive intact and exactly
     once, receipts verify, urgency orders deliveries, nothing acknowledged
@@ -1711,16 +1711,11 @@ static void test_refuse_start(void **state)
 
 int main(int argc, char **argv)
 {
-    th_broker_path = argc > 1 ? argv[1] : getenv("TRUC_BROKER");
-    th_keys_path = argc > 2 ? argv[2] : getenv("TRUC_KEYS");
-    ah_agent_path = argc > 3 ? argv[3] : getenv("TRUC_AGENT");
-    if (!th_broker_path || !th_keys_path || !ah_agent_path) {
-        fprintf(stderr, "usage: test_agent TRUC_BROKER TRUC_KEYS TRUC_AGENT [TEST_NAME]\n");
-        return 2;
-    }
-    if (sodium_init() < 0)
-        return 2;
-    signal(SIGPIPE, SIG_IGN);
+    const char *filter;
+    int rc = th_main_start(argc, argv, "test_agent", &filter, "TRUC_BROKER", &th_broker_path,
+                           "TRUC_KEYS", &th_keys_path, "TRUC_AGENT", &ah_agent_path, NULL);
+    if (rc)
+        return rc;
     const struct CMUnitTest tests[] = {
         S_TEST(test_send_receive),
         S_TEST(test_status_and_revoke),
@@ -1734,6 +1729,5 @@ int main(int argc, char **argv)
         S_TEST(test_refuse_start),
         S_TEST(test_socket_mode),
     };
-    return th_run_tests("test_agent", "truc-agent", tests, sizeof tests / sizeof tests[0],
-                        argc > 4 ? argv[4] : NULL);
+    return th_run_tests("test_agent", "truc-agent", tests, sizeof tests / sizeof tests[0], filter);
 }

@@ -1,9 +1,9 @@
 /*  tests/agent/test_session.c - the agent's session with the broker when
     the broker says no, or goes away and comes back.
 
-    Real truc-broker and truc-agent processes (tests/agent/agent_harness.h),
+    Real truc-broker and truc-agent processes (tests/lib/agent_harness.h),
     the directory changed with the real truc-keys and a SIGHUP to the broker,
-    the audit chain read with the real truc-admin (tests/broker/admin_json.h).
+    the audit chain read with the real truc-admin (tests/lib/admin_json.h).
 
       refused_retry   an agent refused at the handshake keeps trying on its
                       back-off: an agency added to the directory after its
@@ -328,22 +328,16 @@ static void test_restart_quiet(void **state)
 
 int main(int argc, char **argv)
 {
-    th_broker_path = argc > 1 ? argv[1] : getenv("TRUC_BROKER");
-    th_keys_path = argc > 2 ? argv[2] : getenv("TRUC_KEYS");
-    ah_agent_path = argc > 3 ? argv[3] : getenv("TRUC_AGENT");
-    th_admin_path = argc > 4 ? argv[4] : getenv("TRUC_ADMIN");
-    if (!th_broker_path || !th_keys_path || !ah_agent_path || !th_admin_path) {
-        fprintf(stderr,
-                "usage: test_session TRUC_BROKER TRUC_KEYS TRUC_AGENT TRUC_ADMIN [TEST_NAME]\n");
-        return 2;
-    }
-    if (sodium_init() < 0)
-        return 2;
-    signal(SIGPIPE, SIG_IGN);
+    const char *filter;
+    int rc = th_main_start(argc, argv, "test_session", &filter, "TRUC_BROKER", &th_broker_path,
+                           "TRUC_KEYS", &th_keys_path, "TRUC_AGENT", &ah_agent_path, "TRUC_ADMIN",
+                           &th_admin_path, NULL);
+    if (rc)
+        return rc;
     const struct CMUnitTest tests[] = {
         S_TEST(test_refused_retry),
         S_TEST(test_restart_quiet),
     };
     return th_run_tests("test_session", "truc-agent session", tests, sizeof tests / sizeof tests[0],
-                        argc > 5 ? argv[5] : NULL);
+                        filter);
 }

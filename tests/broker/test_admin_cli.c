@@ -184,21 +184,16 @@ static void test_no_broker(void **state)
 
 int main(int argc, char **argv)
 {
-    th_broker_path = argc > 1 ? argv[1] : getenv("TRUC_BROKER");
-    th_keys_path = argc > 2 ? argv[2] : getenv("TRUC_KEYS");
-    th_admin_path = argc > 3 ? argv[3] : getenv("TRUC_ADMIN");
-    if (!th_broker_path || !th_keys_path || !th_admin_path) {
-        fprintf(stderr, "usage: test_admin_cli TRUC_BROKER TRUC_KEYS TRUC_ADMIN [TEST_NAME]\n");
-        return 2;
-    }
-    if (sodium_init() < 0)
-        return 2;
-    signal(SIGPIPE, SIG_IGN);
+    const char *filter;
+    int rc = th_main_start(argc, argv, "test_admin_cli", &filter, "TRUC_BROKER", &th_broker_path,
+                           "TRUC_KEYS", &th_keys_path, "TRUC_ADMIN", &th_admin_path, NULL);
+    if (rc)
+        return rc;
     const struct CMUnitTest tests[] = {
         S_TEST(test_options_after_command),
         S_TEST(test_permission_denied),
         S_TEST(test_no_broker),
     };
     return th_run_tests("test_admin_cli", "truc-admin's command line", tests,
-                        sizeof tests / sizeof tests[0], argc > 4 ? argv[4] : NULL);
+                        sizeof tests / sizeof tests[0], filter);
 }

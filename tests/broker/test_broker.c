@@ -28,6 +28,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "expect.h"
 #include "harness.h"
 #include "proto/merkle.h"
 #include "proto/sign.h"
@@ -134,28 +135,13 @@ static const char *s_receipt_diff(const s_receipt_digest_t *x, const s_receipt_d
     return buf;
 }
 
-//  The broker's answer about one document: an ACCEPTED or REJECTED bundle
-//  with an item for id, or any ERROR. NULL if nothing came in time (other
-//  messages stay in the client's backlog).
-static proto_msg_t *s_answer(truc_client_t *c, const proto_id_t *id, int timeout_ms)
-{
-    proto_msg_t *msg = NULL;
-    proto_err_t rc = truc_client_recv_answer(c, id, timeout_ms, &msg);
-    if (rc) {
-        th_print("%s: no answer: %s (%s)", truc_client_agency(c), proto_errname(rc),
-                 truc_client_error_text(c));
-        return NULL;
-    }
-    return msg;
-}
-
 //  Submit a document and require ACCEPTED: a bundle signed by the broker
 //  whose item for it verifies and names the document. Returns the bundle.
 static proto_msg_t *s_submit_accepted(th_env_t *env, truc_client_t *c, const truc_doc_t *doc)
 {
     proto_err_t rc = truc_client_submit(c, doc);
     th_check(rc == PROTO_OK, "submit: %s (%s)", proto_errname(rc), truc_client_error_text(c));
-    proto_msg_t *msg = s_answer(c, truc_doc_id(doc), TH_RECV_TIMEOUT_MS);
+    proto_msg_t *msg = th_answer(c, truc_doc_id(doc), TH_RECV_TIMEOUT_MS);
     char what[400];
     th_check(msg && msg->kind == PROTO_KIND_ACCEPTED, "submit answered with %s, expected ACCEPTED",
              truc_msg_describe(msg, NULL, what, sizeof what));
@@ -375,27 +361,9 @@ static void test_accept_deliver(void **state)
 static void s_expect_rejected(th_env_t *env, truc_client_t *c, const truc_doc_t *doc,
                               proto_err_t code, const char *what)
 {
-    proto_msg_t *msg = s_answer(c, truc_doc_id(doc), TH_RECV_TIMEOUT_MS);
-    char text[400];
-    if (!msg || msg->kind != PROTO_KIND_REJECTED) {
-        th_soft_fail(env, __FILE__, __LINE__, "%s: answered with %s, expected REJECTED %s", what,
-                     truc_msg_describe(msg, NULL, text, sizeof text), proto_errname(code));
-        proto_msg_destroy(&msg);
-        return;
-    }
-    const proto_item_t *item = truc_receipts_find(msg, truc_doc_id(doc));
     uint8_t hash[PROTO_HASH_LEN];
     th_check(truc_doc_hash(doc, hash) == PROTO_OK, "hash");
-    th_soft(env, item->leaf.code == (uint32_t) code, "%s: REJECTED with %u %s, expected %u %s",
-            what, item->leaf.code, proto_errname((proto_err_t) item->leaf.code), code,
-            proto_errname(code));
-    th_soft(env, item->leaf.event == PROTO_EVENT_REJECTED, "%s: leaf event %u", what,
-            item->leaf.event);
-    th_soft(env, truc_receipts_verify(msg, th_hub_sign_pk(env)) == PROTO_OK,
-            "%s: REJECTED does not verify with the broker key", what);
-    th_soft(env, memcmp(item->leaf.hash, hash, PROTO_HASH_LEN) == 0,
-            "%s: REJECTED leaf hash is not the content hash", what);
-    proto_msg_destroy(&msg);
+    th_expect_rejected(env, c, truc_doc_id(doc), hash, code, what);
 }
 
 //  Expect ERROR with code (and, if fatal >= 0, that fatal flag).
@@ -423,7 +391,7 @@ static void s_expect_error(th_env_t *env, truc_client_t *c, proto_err_t code, in
 static void s_expect_framing(th_env_t *env, truc_client_t *c, const truc_doc_t *doc,
                              const char *what)
 {
-    proto_msg_t *msg = s_answer(c, truc_doc_id(doc), TH_RECV_TIMEOUT_MS);
+    proto_msg_t *msg = th_answer(c, truc_doc_id(doc), TH_RECV_TIMEOUT_MS);
     char text[400];
     uint32_t code = 0;
     if (msg && msg->kind == PROTO_KIND_ERROR)
@@ -568,7 +536,7 @@ static void test_rejections(void **state)
         th_check(truc_client_send_frames(a, frames, frame_lens, 4) == PROTO_OK, "send");
         //  The strict decoder refuses it; its id can be read, so the answer
         //  is REJECTED for that id with the decoder's code (PROTOCOL.md 4.3).
-        proto_msg_t *msg = s_answer(a, truc_doc_id(twice), TH_RECV_TIMEOUT_MS);
+        proto_msg_t *msg = th_answer(a, truc_doc_id(twice), TH_RECV_TIMEOUT_MS);
         const proto_item_t *item = msg && msg->kind == PROTO_KIND_REJECTED
                                        ? truc_receipts_find(msg, truc_doc_id(twice))
                                        : NULL;
@@ -741,7 +709,7 @@ static void test_undecodable_with_id(void **state)
              proto_errname(want));
 
     s_send_body(env, a, PROTO_VERSION, PROTO_KIND_SUBMIT, grown, len);
-    proto_msg_t *msg = s_answer(a, truc_doc_id(doc), TH_RECV_TIMEOUT_MS);
+    proto_msg_t *msg = th_answer(a, truc_doc_id(doc), TH_RECV_TIMEOUT_MS);
     char text[400];
     th_check(msg && msg->kind == PROTO_KIND_REJECTED,
              "501-character subject: answered with %s, expected REJECTED ERR_LIMIT",
@@ -798,7 +766,7 @@ static void test_undecodable_with_id(void **state)
     len = buf.len + 1;
     proto_buf_free(&buf);
     s_send_body(env, a, PROTO_VERSION, PROTO_KIND_STATUS, grown, len);
-    msg = s_answer(a, &n->id, TH_RECV_TIMEOUT_MS);
+    msg = th_answer(a, &n->id, TH_RECV_TIMEOUT_MS);
     th_check(msg && msg->kind == PROTO_KIND_REJECTED,
              "2,001-character note: answered with %s, expected REJECTED ERR_LIMIT",
              truc_msg_describe(msg, &n->id, text, sizeof text));
@@ -1691,15 +1659,11 @@ static void test_hostile(void **state)
 
 int main(int argc, char **argv)
 {
-    th_broker_path = argc > 1 ? argv[1] : getenv("TRUC_BROKER");
-    th_keys_path = argc > 2 ? argv[2] : getenv("TRUC_KEYS");
-    if (!th_broker_path || !th_keys_path) {
-        fprintf(stderr, "usage: test_broker TRUC_BROKER TRUC_KEYS [TEST_NAME]\n");
-        return 2;
-    }
-    if (sodium_init() < 0)
-        return 2;
-    signal(SIGPIPE, SIG_IGN);
+    const char *filter;
+    int rc = th_main_start(argc, argv, "test_broker", &filter, "TRUC_BROKER", &th_broker_path,
+                           "TRUC_KEYS", &th_keys_path, NULL);
+    if (rc)
+        return rc;
     const struct CMUnitTest tests[] = {
         S_TEST(test_accept_deliver),
         S_TEST(test_rejections),
@@ -1718,5 +1682,5 @@ int main(int argc, char **argv)
         S_TEST(test_hostile),
     };
     return th_run_tests("test_broker", "truc-broker", tests, sizeof tests / sizeof tests[0],
-                        argc > 3 ? argv[3] : NULL);
+                        filter);
 }

@@ -43,6 +43,7 @@
 #include <zmq.h>
 
 #include "admin_json.h"
+#include "expect.h"
 #include "harness.h"
 #include "proto/sign.h"
 #include "truc_client.h"
@@ -165,65 +166,6 @@ static truc_doc_t *s_revoke_doc(th_env_t *env, th_agency_t from, const th_agency
     return doc;
 }
 
-//  The broker's answer about a document or notice id: an ACCEPTED or
-//  REJECTED bundle with an item for it, or any ERROR; NULL if nothing came.
-static proto_msg_t *s_answer(truc_client_t *c, const proto_id_t *id, int timeout_ms)
-{
-    proto_msg_t *msg = NULL;
-    proto_err_t rc = truc_client_recv_answer(c, id, timeout_ms, &msg);
-    return rc == PROTO_OK ? msg : NULL;
-}
-
-//  Require an ACCEPTED for id with this content hash and sender: a bundle
-//  the broker signed, whose item verifies.
-static void s_expect_accepted(th_env_t *env, truc_client_t *c, const proto_id_t *id,
-                              const uint8_t hash[PROTO_HASH_LEN], const char *from,
-                              const char *what)
-{
-    proto_msg_t *msg = s_answer(c, id, TH_RECV_TIMEOUT_MS);
-    char text[400];
-    th_check(msg && msg->kind == PROTO_KIND_ACCEPTED, "%s: answered with %s, expected ACCEPTED",
-             what, truc_msg_describe(msg, id, text, sizeof text));
-    th_check(strcmp(msg->u.receipts.head.signer, S_HUB) == 0, "%s: ACCEPTED signed by '%s'", what,
-             msg->u.receipts.head.signer);
-    proto_err_t rc = truc_receipts_verify(msg, th_hub_sign_pk(env));
-    th_check(rc == PROTO_OK, "%s: ACCEPTED does not verify with the broker key: %s", what,
-             proto_errname(rc));
-    const proto_item_t *item = truc_receipts_find(msg, id);
-    th_check(item->leaf.event == PROTO_EVENT_ACCEPTED, "%s: leaf event %u", what, item->leaf.event);
-    th_check(memcmp(item->leaf.hash, hash, PROTO_HASH_LEN) == 0,
-             "%s: ACCEPTED leaf hash is not the content hash", what);
-    th_check(strcmp(item->leaf.from, from) == 0, "%s: ACCEPTED leaf from %s, expected %s", what,
-             item->leaf.from, from);
-    proto_msg_destroy(&msg);
-}
-
-//  Require a REJECTED for id with code (a soft check: the test goes on).
-static void s_expect_rejected(th_env_t *env, truc_client_t *c, const proto_id_t *id,
-                              const uint8_t hash[PROTO_HASH_LEN], proto_err_t code,
-                              const char *what)
-{
-    proto_msg_t *msg = s_answer(c, id, TH_RECV_TIMEOUT_MS);
-    char text[400];
-    if (!msg || msg->kind != PROTO_KIND_REJECTED) {
-        th_soft_fail(env, __FILE__, __LINE__, "%s: answered with %s, expected REJECTED %s", what,
-                     truc_msg_describe(msg, id, text, sizeof text), proto_errname(code));
-        proto_msg_destroy(&msg);
-        return;
-    }
-    const proto_item_t *item = truc_receipts_find(msg, id);
-    th_soft(env, item->leaf.code == (uint32_t) code, "%s: REJECTED %u %s, expected %u %s", what,
-            item->leaf.code, proto_errname((proto_err_t) item->leaf.code), code,
-            proto_errname(code));
-    th_soft(env, item->leaf.event == PROTO_EVENT_REJECTED, "%s: leaf event %u", what,
-            item->leaf.event);
-    th_soft(env, truc_receipts_verify(msg, th_hub_sign_pk(env)) == PROTO_OK,
-            "%s: REJECTED does not verify with the broker key", what);
-    th_soft(env, memcmp(item->leaf.hash, hash, PROTO_HASH_LEN) == 0,
-            "%s: REJECTED leaf hash is not the content hash", what);
-    proto_msg_destroy(&msg);
-}
-
 static void s_submit(truc_client_t *c, const truc_doc_t *doc)
 {
     proto_err_t rc = truc_client_submit(c, doc);
@@ -236,8 +178,9 @@ static void s_submit_ok(th_env_t *env, truc_client_t *c, const truc_doc_t *doc, 
     uint8_t hash[PROTO_HASH_LEN];
     th_check(truc_doc_hash(doc, hash) == PROTO_OK, "hash");
     s_submit(c, doc);
-    s_expect_accepted(env, c, truc_doc_id(doc), hash, truc_doc_cmsg(doc)->u.document.doc.from,
-                      what);
+    proto_msg_t *msg = th_expect_accepted(env, c, truc_doc_id(doc), hash,
+                                          truc_doc_cmsg(doc)->u.document.doc.from, what);
+    proto_msg_destroy(&msg);
 }
 
 static void s_submit_refused(th_env_t *env, truc_client_t *c, const truc_doc_t *doc,
@@ -246,7 +189,7 @@ static void s_submit_refused(th_env_t *env, truc_client_t *c, const truc_doc_t *
     uint8_t hash[PROTO_HASH_LEN];
     th_check(truc_doc_hash(doc, hash) == PROTO_OK, "hash");
     s_submit(c, doc);
-    s_expect_rejected(env, c, truc_doc_id(doc), hash, code, what);
+    th_expect_rejected(env, c, truc_doc_id(doc), hash, code, what);
 }
 
 //  Require an ERROR with code on c (fatal: -1 either, 0 or 1 required).
@@ -469,7 +412,9 @@ static void s_status_ok(th_env_t *env, truc_client_t *c, const s_notice_t *n, co
 {
     uint8_t hash[PROTO_HASH_LEN];
     s_notice_send(c, n, hash);
-    s_expect_accepted(env, c, &n->msg.u.status.notice.id, hash, n->msg.u.status.notice.from, what);
+    proto_msg_t *msg = th_expect_accepted(env, c, &n->msg.u.status.notice.id, hash,
+                                          n->msg.u.status.notice.from, what);
+    proto_msg_destroy(&msg);
 }
 
 static void s_status_refused(th_env_t *env, truc_client_t *c, const s_notice_t *n, proto_err_t code,
@@ -477,7 +422,7 @@ static void s_status_refused(th_env_t *env, truc_client_t *c, const s_notice_t *
 {
     uint8_t hash[PROTO_HASH_LEN];
     s_notice_send(c, n, hash);
-    s_expect_rejected(env, c, &n->msg.u.status.notice.id, hash, code, what);
+    th_expect_rejected(env, c, &n->msg.u.status.notice.id, hash, code, what);
 }
 
 static bool s_match_notice(const proto_msg_t *msg, void *arg)
@@ -868,7 +813,7 @@ static void test_limits(void **state)
     s_submit_ok(env, c, fits, "a 60000-byte attachment, max_frame 65536");
     truc_doc_t *huge = s_doc(env, TH_C, to_b, 1, 1, 1u << 20);
     s_submit(c, huge);
-    proto_msg_t *msg = s_answer(c, truc_doc_id(huge), 3000);
+    proto_msg_t *msg = th_answer(c, truc_doc_id(huge), 3000);
     char text[400];
     th_soft(env, msg == NULL, "a 1 MiB frame, max_frame 64 KiB: answered with %s, expected nothing",
             truc_msg_describe(msg, truc_doc_id(huge), text, sizeof text));
@@ -2054,16 +1999,11 @@ static void test_clock_jump(void **state)
 
 int main(int argc, char **argv)
 {
-    th_broker_path = argc > 1 ? argv[1] : getenv("TRUC_BROKER");
-    th_keys_path = argc > 2 ? argv[2] : getenv("TRUC_KEYS");
-    th_admin_path = argc > 3 ? argv[3] : getenv("TRUC_ADMIN");
-    if (!th_broker_path || !th_keys_path || !th_admin_path) {
-        fprintf(stderr, "usage: test_broker_ops TRUC_BROKER TRUC_KEYS TRUC_ADMIN [TEST_NAME]\n");
-        return 2;
-    }
-    if (sodium_init() < 0)
-        return 2;
-    signal(SIGPIPE, SIG_IGN);
+    const char *filter;
+    int rc = th_main_start(argc, argv, "test_broker_ops", &filter, "TRUC_BROKER", &th_broker_path,
+                           "TRUC_KEYS", &th_keys_path, "TRUC_ADMIN", &th_admin_path, NULL);
+    if (rc)
+        return rc;
     const struct CMUnitTest tests[] = {
         S_TEST(test_status_routing), S_TEST(test_revoke),        S_TEST(test_expiry),
         S_TEST(test_quota),          S_TEST(test_notice_limits), S_TEST(test_limits),
@@ -2073,5 +2013,5 @@ int main(int argc, char **argv)
         S_TEST(test_created_time),   S_TEST(test_clock_jump),
     };
     return th_run_tests("test_broker_ops", "truc-broker operations", tests,
-                        sizeof tests / sizeof tests[0], argc > 4 ? argv[4] : NULL);
+                        sizeof tests / sizeof tests[0], filter);
 }

@@ -727,16 +727,11 @@ static void test_window_growth(void **state)
 
 int main(int argc, char **argv)
 {
-    th_broker_path = argc > 1 ? argv[1] : getenv("TRUC_BROKER");
-    th_keys_path = argc > 2 ? argv[2] : getenv("TRUC_KEYS");
-    th_admin_path = argc > 3 ? argv[3] : getenv("TRUC_ADMIN");
-    if (!th_broker_path || !th_keys_path || !th_admin_path) {
-        fprintf(stderr, "usage: test_broker_scale TRUC_BROKER TRUC_KEYS TRUC_ADMIN [TEST_NAME]\n");
-        return 2;
-    }
-    if (sodium_init() < 0)
-        return 2;
-    signal(SIGPIPE, SIG_IGN);
+    const char *filter;
+    int rc = th_main_start(argc, argv, "test_broker_scale", &filter, "TRUC_BROKER", &th_broker_path,
+                           "TRUC_KEYS", &th_keys_path, "TRUC_ADMIN", &th_admin_path, NULL);
+    if (rc)
+        return rc;
     //  Memory is measured: under AddressSanitizer the brokers keep a small
     //  quarantine and give freed memory back often (as in test_hostile.c).
     const char *asan = getenv("ASAN_OPTIONS");
@@ -749,5 +744,5 @@ int main(int argc, char **argv)
                                         S_TEST(test_handshake_timeout),
                                         S_TEST(test_window_growth) };
     return th_run_tests("test_broker_scale", "truc-broker at a province's scale", tests,
-                        sizeof tests / sizeof tests[0], argc > 4 ? argv[4] : NULL);
+                        sizeof tests / sizeof tests[0], filter);
 }

@@ -34,6 +34,7 @@
 #include <sodium.h>
 
 #include "admin_json.h"
+#include "expect.h"
 #include "harness.h"
 #include "truc_client.h"
 
@@ -51,14 +52,11 @@ static uint64_t s_send(th_env_t *env, truc_client_t *a, proto_id_t *id_out)
         truc_doc_build(env->agency[TH_A], to, 1, S_SUBJECT, S_TYPE, PROTO_URGENCY_NORMAL, &att, 1);
     th_check(doc != NULL, "truc_doc_build failed");
     th_check(truc_client_submit(a, doc) == PROTO_OK, "submit: %s", truc_client_error_text(a));
-    proto_msg_t *msg = NULL;
-    proto_err_t rc = truc_client_recv_answer(a, truc_doc_id(doc), TH_RECV_TIMEOUT_MS, &msg);
-    char text[400];
-    th_check(rc == PROTO_OK && msg->kind == PROTO_KIND_ACCEPTED, "answered with %s",
-             truc_msg_describe(msg, truc_doc_id(doc), text, sizeof text));
-    const proto_item_t *item = truc_receipts_find(msg, truc_doc_id(doc));
-    th_check(item != NULL, "no receipt item for the document");
-    uint64_t seq = item->leaf.seq;
+    uint8_t hash[PROTO_HASH_LEN];
+    th_check(truc_doc_hash(doc, hash) == PROTO_OK, "hash");
+    proto_msg_t *msg = th_expect_accepted(env, a, truc_doc_id(doc), hash,
+                                          truc_doc_cmsg(doc)->u.document.doc.from, "submit");
+    uint64_t seq = truc_receipts_find(msg, truc_doc_id(doc))->leaf.seq;
     if (id_out)
         *id_out = *truc_doc_id(doc);
     proto_msg_destroy(&msg);
@@ -430,20 +428,15 @@ static void test_backup_sigterm(void **state)
 
 int main(int argc, char **argv)
 {
-    th_broker_path = argc > 1 ? argv[1] : getenv("TRUC_BROKER");
-    th_keys_path = argc > 2 ? argv[2] : getenv("TRUC_KEYS");
-    th_admin_path = argc > 3 ? argv[3] : getenv("TRUC_ADMIN");
-    if (!th_broker_path || !th_keys_path || !th_admin_path) {
-        fprintf(stderr, "usage: test_broker_store TRUC_BROKER TRUC_KEYS TRUC_ADMIN [TEST_NAME]\n");
-        return 2;
-    }
-    if (sodium_init() < 0)
-        return 2;
-    signal(SIGPIPE, SIG_IGN);
+    const char *filter;
+    int rc = th_main_start(argc, argv, "test_broker_store", &filter, "TRUC_BROKER", &th_broker_path,
+                           "TRUC_KEYS", &th_keys_path, "TRUC_ADMIN", &th_admin_path, NULL);
+    if (rc)
+        return rc;
     const struct CMUnitTest tests[] = {
         S_TEST(test_meta_damaged),  S_TEST(test_store_behind), S_TEST(test_restore),
         S_TEST(test_backup_killed), S_TEST(test_backup_mode),  S_TEST(test_backup_sigterm),
     };
     return th_run_tests("test_broker_store", "truc-broker's store and backups", tests,
-                        sizeof tests / sizeof tests[0], argc > 4 ? argv[4] : NULL);
+                        sizeof tests / sizeof tests[0], filter);
 }

@@ -1038,24 +1038,17 @@ static int s_teardown(void **state)
 
 int main(int argc, char **argv)
 {
-    th_broker_path = argc > 1 ? argv[1] : getenv("TRUC_BROKER");
-    th_keys_path = argc > 2 ? argv[2] : getenv("TRUC_KEYS");
-    ah_agent_path = argc > 3 ? argv[3] : getenv("TRUC_AGENT");
-    s_admin_path = argc > 4 ? argv[4] : getenv("TRUC_ADMIN");
-    if (!th_broker_path || !th_keys_path || !ah_agent_path || !s_admin_path) {
-        fprintf(stderr,
-                "usage: test_chaos TRUC_BROKER TRUC_KEYS TRUC_AGENT TRUC_ADMIN [TEST_NAME]\n");
-        return 2;
-    }
-    if (sodium_init() < 0)
-        return 2;
-    signal(SIGPIPE, SIG_IGN);
+    const char *filter;
+    int rc = th_main_start(argc, argv, "test_chaos", &filter, "TRUC_BROKER", &th_broker_path,
+                           "TRUC_KEYS", &th_keys_path, "TRUC_AGENT", &ah_agent_path, "TRUC_ADMIN",
+                           &s_admin_path, NULL);
+    if (rc)
+        return rc;
     const struct CMUnitTest tests[] = {
         S_TEST(test_crash_consistency),
         S_TEST(test_disk_full),
         S_TEST(test_recv_disk_full),
         S_TEST(test_soak),
     };
-    return th_run_tests("test_chaos", "truc chaos", tests, sizeof tests / sizeof tests[0],
-                        argc > 5 ? argv[5] : NULL);
+    return th_run_tests("test_chaos", "truc chaos", tests, sizeof tests / sizeof tests[0], filter);
 }

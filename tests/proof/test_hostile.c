@@ -2,7 +2,7 @@
     truc-agent flooded with malformed input.
 
     Each test starts real processes on a fresh directory (the harnesses of
-    tests/broker/harness.h and tests/agent/agent_harness.h, used as they
+    tests/lib/harness.h and tests/lib/agent_harness.h, used as they
     are) and floods them with input from tests/proof/hostile_gen.h, a
     generator of broken messages that is deterministic from its seed:
 
@@ -1141,16 +1141,11 @@ static void test_hostile_agent_api(void **state)
 
 int main(int argc, char **argv)
 {
-    th_broker_path = argc > 1 ? argv[1] : getenv("TRUC_BROKER");
-    th_keys_path = argc > 2 ? argv[2] : getenv("TRUC_KEYS");
-    ah_agent_path = argc > 3 ? argv[3] : getenv("TRUC_AGENT");
-    if (!th_broker_path || !th_keys_path || !ah_agent_path) {
-        fprintf(stderr, "usage: test_hostile TRUC_BROKER TRUC_KEYS TRUC_AGENT [TEST_NAME]\n");
-        return 2;
-    }
-    if (sodium_init() < 0)
-        return 2;
-    signal(SIGPIPE, SIG_IGN);
+    const char *filter;
+    int rc = th_main_start(argc, argv, "test_hostile", &filter, "TRUC_BROKER", &th_broker_path,
+                           "TRUC_KEYS", &th_keys_path, "TRUC_AGENT", &ah_agent_path, NULL);
+    if (rc)
+        return rc;
     const char *long_run = getenv("TRUC_TEST_LONG");
     s_scale = long_run && *long_run && strcmp(long_run, "0") != 0 ? 10 : 1;
     //  Under AddressSanitizer freed blocks wait in a quarantine (256 MiB by
@@ -1171,5 +1166,5 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_hostile_agent_api, ah_setup, ah_teardown),
     };
     return th_run_tests("test_hostile", "hostile input", tests, sizeof tests / sizeof tests[0],
-                        argc > 4 ? argv[4] : NULL);
+                        filter);
 }

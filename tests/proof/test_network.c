@@ -1152,18 +1152,12 @@ static void test_flapping_link(void **state)
 
 int main(int argc, char **argv)
 {
-    th_broker_path = argc > 1 ? argv[1] : getenv("TRUC_BROKER");
-    th_keys_path = argc > 2 ? argv[2] : getenv("TRUC_KEYS");
-    ah_agent_path = argc > 3 ? argv[3] : getenv("TRUC_AGENT");
-    s_admin_path = argc > 4 ? argv[4] : getenv("TRUC_ADMIN");
-    if (!th_broker_path || !th_keys_path || !ah_agent_path || !s_admin_path) {
-        fprintf(stderr,
-                "usage: test_network TRUC_BROKER TRUC_KEYS TRUC_AGENT TRUC_ADMIN [TEST_NAME]\n");
-        return 2;
-    }
-    if (sodium_init() < 0)
-        return 2;
-    signal(SIGPIPE, SIG_IGN);
+    const char *filter;
+    int rc = th_main_start(argc, argv, "test_network", &filter, "TRUC_BROKER", &th_broker_path,
+                           "TRUC_KEYS", &th_keys_path, "TRUC_AGENT", &ah_agent_path, "TRUC_ADMIN",
+                           &s_admin_path, NULL);
+    if (rc)
+        return rc;
     const struct CMUnitTest tests[] = {
         S_TEST(test_disconnect_mid_transfer),
         S_TEST(test_heartbeats_lost),
@@ -1171,5 +1165,5 @@ int main(int argc, char **argv)
         S_TEST(test_flapping_link),
     };
     return th_run_tests("test_network", "truc network trouble", tests,
-                        sizeof tests / sizeof tests[0], argc > 5 ? argv[5] : NULL);
+                        sizeof tests / sizeof tests[0], filter);
 }

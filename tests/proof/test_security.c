@@ -2,8 +2,8 @@
     real truc-broker and a real truc-agent.
 
     Each test starts the real programs on a fresh temporary directory (the
-    broker harness, tests/broker/harness.h, and for the agent the agent
-    harness, tests/agent/agent_harness.h) and mounts one attack the way an
+    broker harness, tests/lib/harness.h, and for the agent the agent
+    harness, tests/lib/agent_harness.h) and mounts one attack the way an
     intruder or a misbehaving agency would: a peer without CURVE; keys that
     are unknown, revoked or suspended; an agency forging another agency as
     sender (in an envelope, a notice, a receipt or HELLO); tampered
@@ -56,6 +56,7 @@
 
 #include "agent_harness.h"
 #include "admin_json.h"
+#include "expect.h"
 #include "harness.h"
 #include "proto/merkle.h"
 #include "proto/sign.h"
@@ -314,40 +315,6 @@ static truc_doc_t *s_doc(th_env_t *env, th_agency_t from, const th_agency_t *to,
     return doc;
 }
 
-//  The broker's answer about a document or notice id: an ACCEPTED or
-//  REJECTED bundle with an item for it, or any ERROR; NULL if nothing came.
-static proto_msg_t *s_answer(truc_client_t *c, const proto_id_t *id, int timeout_ms)
-{
-    proto_msg_t *msg = NULL;
-    proto_err_t rc = truc_client_recv_answer(c, id, timeout_ms, &msg);
-    return rc == PROTO_OK ? msg : NULL;
-}
-
-//  Require an ACCEPTED for id with this content hash and sender: a bundle
-//  the broker signed, whose item verifies. Returns the bundle (the caller
-//  destroys it); the leaf checks are soft, so a wrong receipt is reported
-//  and the test goes on.
-static proto_msg_t *s_expect_accepted(th_env_t *env, truc_client_t *c, const proto_id_t *id,
-                                      const uint8_t hash[PROTO_HASH_LEN], const char *from,
-                                      const char *what)
-{
-    proto_msg_t *msg = s_answer(c, id, TH_RECV_TIMEOUT_MS);
-    char text[400];
-    th_check(msg && msg->kind == PROTO_KIND_ACCEPTED, "%s: answered with %s, expected ACCEPTED",
-             what, truc_msg_describe(msg, id, text, sizeof text));
-    proto_err_t rc = truc_receipts_verify(msg, th_hub_sign_pk(env));
-    th_check(rc == PROTO_OK, "%s: ACCEPTED does not verify with the broker key: %s", what,
-             proto_errname(rc));
-    const proto_item_t *item = truc_receipts_find(msg, id);
-    th_soft(env, item->leaf.event == PROTO_EVENT_ACCEPTED, "%s: leaf event %u", what,
-            item->leaf.event);
-    th_soft(env, memcmp(item->leaf.hash, hash, PROTO_HASH_LEN) == 0,
-            "%s: the ACCEPTED leaf's hash is not the content hash of what was sent", what);
-    th_soft(env, strcmp(item->leaf.from, from) == 0, "%s: ACCEPTED leaf from %s, expected %s", what,
-            item->leaf.from, from);
-    return msg;
-}
-
 static proto_msg_t *s_submit_ok(th_env_t *env, truc_client_t *c, const truc_doc_t *doc,
                                 const char *what)
 {
@@ -356,35 +323,8 @@ static proto_msg_t *s_submit_ok(th_env_t *env, truc_client_t *c, const truc_doc_
     proto_err_t rc = truc_client_submit(c, doc);
     th_check(rc == PROTO_OK, "%s: submit: %s (%s)", what, proto_errname(rc),
              truc_client_error_text(c));
-    return s_expect_accepted(env, c, truc_doc_id(doc), hash,
-                             truc_doc_cmsg(doc)->u.document.doc.from, what);
-}
-
-//  Require a REJECTED for id with code (a soft check: the test goes on).
-static void s_expect_rejected(th_env_t *env, truc_client_t *c, const proto_id_t *id,
-                              const uint8_t hash[PROTO_HASH_LEN], proto_err_t code,
-                              const char *what)
-{
-    proto_msg_t *msg = s_answer(c, id, TH_RECV_TIMEOUT_MS);
-    char text[400];
-    if (!msg || msg->kind != PROTO_KIND_REJECTED) {
-        th_soft_fail(env, __FILE__, __LINE__, "%s: answered with %s, expected REJECTED %s", what,
-                     truc_msg_describe(msg, id, text, sizeof text), proto_errname(code));
-        proto_msg_destroy(&msg);
-        return;
-    }
-    const proto_item_t *item = truc_receipts_find(msg, id);
-    th_soft(env, item->leaf.code == (uint32_t) code, "%s: REJECTED %u %s, expected %u %s", what,
-            item->leaf.code, proto_errname((proto_err_t) item->leaf.code), code,
-            proto_errname(code));
-    th_soft(env, item->leaf.event == PROTO_EVENT_REJECTED, "%s: leaf event %u", what,
-            item->leaf.event);
-    th_soft(env, truc_receipts_verify(msg, th_hub_sign_pk(env)) == PROTO_OK,
-            "%s: REJECTED does not verify with the broker key", what);
-    if (hash)
-        th_soft(env, memcmp(item->leaf.hash, hash, PROTO_HASH_LEN) == 0,
-                "%s: REJECTED leaf hash is not the content hash", what);
-    proto_msg_destroy(&msg);
+    return th_expect_accepted(env, c, truc_doc_id(doc), hash,
+                              truc_doc_cmsg(doc)->u.document.doc.from, what);
 }
 
 //  Send a document message with these attachment frames and require
@@ -398,7 +338,7 @@ static void s_send_rejected(th_env_t *env, truc_client_t *c, const truc_doc_t *d
     proto_err_t rc = truc_client_send(c, truc_doc_cmsg(doc), att, lens, natt);
     th_check(rc == PROTO_OK, "%s: send: %s (%s)", what, proto_errname(rc),
              truc_client_error_text(c));
-    s_expect_rejected(env, c, truc_doc_id(doc), hash, code, what);
+    th_expect_rejected(env, c, truc_doc_id(doc), hash, code, what);
 }
 
 //  Submit a document as built and require REJECTED code.
@@ -600,7 +540,7 @@ static void s_notice_rejected(th_env_t *env, truc_client_t *c, const s_notice_t 
     proto_err_t rc = truc_client_send(c, &n->msg, NULL, NULL, 0);
     th_check(rc == PROTO_OK, "%s: STATUS: %s (%s)", what, proto_errname(rc),
              truc_client_error_text(c));
-    s_expect_rejected(env, c, &n->msg.u.status.notice.id, hash, code, what);
+    th_expect_rejected(env, c, &n->msg.u.status.notice.id, hash, code, what);
 }
 
 //  Send a DELIVERED bundle of one leaf, signed by `signer` (whatever the
@@ -774,7 +714,7 @@ static void test_sender_forgery(void **state)
     //  Whatever D sends next on that connection is not served.
     truc_doc_t *after_hello = s_doc(env, TH_D, to_c, 1, 1, 500);
     th_check(truc_client_submit(d, after_hello) == PROTO_OK, "send");
-    proto_msg_t *answer = s_answer(d, truc_doc_id(after_hello), TH_QUIET_MS);
+    proto_msg_t *answer = th_answer(d, truc_doc_id(after_hello), TH_QUIET_MS);
     char text[400];
     th_soft(env, !answer || answer->kind == PROTO_KIND_ERROR,
             "a SUBMIT after a refused HELLO was answered with %s",
@@ -1030,7 +970,7 @@ static void test_replay_notice_id(void **state)
                  PROTO_OK,
              "sign");
     th_check(truc_client_send(b, &n.msg, NULL, NULL, 0) == PROTO_OK, "STATUS");
-    proto_msg_t *answer = s_answer(b, id, TH_RECV_TIMEOUT_MS);
+    proto_msg_t *answer = th_answer(b, id, TH_RECV_TIMEOUT_MS);
     char text[400];
     print_message("a notice with X's id as its notice id was answered with %s\n",
                   truc_msg_describe(answer, id, text, sizeof text));
@@ -1058,7 +998,7 @@ static void test_replay_notice_id(void **state)
     s_notice(env, &real, TH_B, TH_A, id, 1, "Đã đến");
     th_check(truc_client_send(b, &real.msg, NULL, NULL, 0) == PROTO_OK, "STATUS");
     const proto_id_t *notice_id = &real.msg.u.status.notice.id;
-    answer = s_answer(b, notice_id, TH_RECV_TIMEOUT_MS);
+    answer = th_answer(b, notice_id, TH_RECV_TIMEOUT_MS);
     th_check(answer && answer->kind == PROTO_KIND_ACCEPTED, "B's notice about X: %s",
              truc_msg_describe(answer, notice_id, text, sizeof text));
     proto_msg_destroy(&answer);
@@ -1814,18 +1754,12 @@ static void test_revocation_final(void **state)
 
 int main(int argc, char **argv)
 {
-    th_broker_path = argc > 1 ? argv[1] : getenv("TRUC_BROKER");
-    th_keys_path = argc > 2 ? argv[2] : getenv("TRUC_KEYS");
-    th_admin_path = argc > 3 ? argv[3] : getenv("TRUC_ADMIN");
-    ah_agent_path = argc > 4 ? argv[4] : getenv("TRUC_AGENT");
-    if (!th_broker_path || !th_keys_path || !th_admin_path || !ah_agent_path) {
-        fprintf(stderr, "usage: test_security TRUC_BROKER TRUC_KEYS TRUC_ADMIN TRUC_AGENT "
-                        "[TEST_NAME]\n");
-        return 2;
-    }
-    if (sodium_init() < 0)
-        return 2;
-    signal(SIGPIPE, SIG_IGN);
+    const char *filter;
+    int rc = th_main_start(argc, argv, "test_security", &filter, "TRUC_BROKER", &th_broker_path,
+                           "TRUC_KEYS", &th_keys_path, "TRUC_ADMIN", &th_admin_path, "TRUC_AGENT",
+                           &ah_agent_path, NULL);
+    if (rc)
+        return rc;
     const struct CMUnitTest tests[] = {
         S_TEST(test_no_curve),
         S_TEST(test_unknown_key),
@@ -1844,5 +1778,5 @@ int main(int argc, char **argv)
         S_TEST(test_revocation_final),
     };
     return th_run_tests("test_security", "truc security", tests, sizeof tests / sizeof tests[0],
-                        argc > 5 ? argv[5] : NULL);
+                        filter);
 }

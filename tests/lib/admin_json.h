@@ -1,4 +1,4 @@
-/*  tests/broker/admin_json.h - run truc-admin from a test and read its JSON.
+/*  tests/lib/admin_json.h - run truc-admin from a test and read its JSON.
 
     th_admin runs the real truc-admin against the environment's data
     directory; th_admin_json runs it with --json, requires an exit status

@@ -1,4 +1,4 @@
-/*  tests/broker/admin_json.c - run truc-admin from a test and read its JSON.
+/*  tests/lib/admin_json.c - run truc-admin from a test and read its JSON.
 
     A small JSON reader, enough to prove that truc-admin --json prints JSON
     and to look at what it says, and the runner the broker tests share.

@@ -1,4 +1,4 @@
-/*  tests/broker/harness.c - run a real truc-broker for integration tests
+/*  tests/lib/harness.c - run a real truc-broker for integration tests
     (see harness.h). Identities and the directory are made with the real
     truc-keys, so these tests also check that its files are what the broker
     reads.
@@ -43,7 +43,7 @@ static const struct {
     [TH_U] = { "000.00.08.H01", "Sở Du lịch", NULL },
 };
 
-#define S_HUB "hub"
+#define S_HUB TH_HUB
 
 const char *th_code(th_agency_t who)
 {
@@ -620,6 +620,33 @@ int th_teardown(void **state)
         s_remove_tree(env->root);
     free(env);
     *state = NULL;
+    return 0;
+}
+
+int th_main_start(int argc, char **argv, const char *program, const char **filter, ...)
+{
+    char usage[512];
+    size_t used = (size_t) snprintf(usage, sizeof usage, "usage: %s", program);
+    bool missing = false;
+    int i = 1;
+    va_list ap;
+    va_start(ap, filter);
+    for (const char *name; (name = va_arg(ap, const char *)) != NULL; i++) {
+        const char **path = va_arg(ap, const char **);
+        *path = argc > i ? argv[i] : getenv(name);
+        missing = missing || !*path;
+        if (used < sizeof usage)
+            used += (size_t) snprintf(usage + used, sizeof usage - used, " %s", name);
+    }
+    va_end(ap);
+    *filter = argc > i ? argv[i] : NULL;
+    if (missing) {
+        fprintf(stderr, "%s [TEST_NAME]\n", usage);
+        return 2;
+    }
+    if (sodium_init() < 0)
+        return 2;
+    signal(SIGPIPE, SIG_IGN);
     return 0;
 }
 

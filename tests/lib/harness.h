@@ -1,4 +1,4 @@
-/*  tests/broker/harness.h - run a real truc-broker for integration tests.
+/*  tests/lib/harness.h - run a real truc-broker for integration tests.
 
     One environment per test: a fresh temporary directory holding the
     broker's identity and a set of agency identities made with the real
@@ -46,6 +46,7 @@ typedef enum {
 
 #define TH_START_TIMEOUT_MS 20000 // waiting for the endpoint file or an exit
 #define TH_STOP_TIMEOUT_MS  30000 // waiting for exit after SIGTERM
+#define TH_HUB              "hub" // the broker's name in every environment
 #define TH_RECV_TIMEOUT_MS  20000 // waiting for something that must arrive
 #define TH_QUIET_MS         1500  // listening for something that must not arrive
 #define TH_MAX_PROCS        8
@@ -80,6 +81,16 @@ struct CMUnitTest;
 //  naming program) instead of passing without running anything.
 int th_run_tests(const char *program, const char *group, const struct CMUnitTest *tests, size_t n,
                  const char *filter);
+
+//  The start of every test program's main. After argc, argv and the
+//  program's name come *filter and then pairs of (const char *name,
+//  const char **path) ended by NULL: each path is set from its argument, in
+//  order, or else from the environment variable name. Then libsodium is
+//  initialised and SIGPIPE ignored (a peer that goes away must not kill the
+//  test). Returns 0 with *filter set to the optional TEST_NAME argument
+//  after the paths (NULL if none), or 2, the status main then returns, with
+//  the usage line printed when a path is missing.
+int th_main_start(int argc, char **argv, const char *program, const char **filter, ...);
 
 //  Paths of the programs under test, set once by main from argv or the
 //  environment (TRUC_BROKER, TRUC_KEYS).

@@ -1,7 +1,7 @@
-/*  tests/agent/agent_harness.h - run real truc-agent processes beside a
+/*  tests/lib/agent_harness.h - run real truc-agent processes beside a
     real truc-broker, and talk to them over their local API.
 
-    Built on the broker harness (tests/broker/harness.h), which it uses as
+    Built on the broker harness (tests/lib/harness.h), which it uses as
     is: one temporary directory per test with the broker's identity, the
     agencies' identities and the agency directory made by the real
     truc-keys, and the broker process. On top of it this harness:

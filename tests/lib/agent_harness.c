@@ -1,4 +1,4 @@
-/*  tests/agent/agent_harness.c - real truc-agent processes and their local
+/*  tests/lib/agent_harness.c - real truc-agent processes and their local
     API, for integration tests (see agent_harness.h).
 */
 #include "agent_harness.h"
