@@ -62,7 +62,7 @@ static uint64_t s_elapsed(uint64_t now, uint64_t then)
     return now > then ? now - then : 0;
 }
 
-static void s_id_text(const proto_id_t *id, char out[37])
+static void s_id_text(const proto_id_t *id, char out[PROTO_ID_TEXT_LEN])
 {
     proto_id_format(id, out);
 }
@@ -477,7 +477,7 @@ static void s_reject_unaudited(broker_server_t *self, const s_peer_t *p, const p
 static void s_reject(broker_server_t *self, const s_peer_t *p, const proto_id_t *id,
                      const uint8_t *hash, const char *from, proto_err_t code, const char *reason)
 {
-    char id_text[37];
+    char id_text[PROTO_ID_TEXT_LEN];
     s_id_text(id, id_text);
     proto_log_info("event=rejected agency=%s id=%s code=%s reason=\"%s\"", p->agency, id_text,
                    proto_errname(code), reason ? reason : "");
@@ -1420,7 +1420,7 @@ static void s_apply_document(broker_server_t *self, s_peer_t *p, broker_job_t *j
         proto_err_t code = rc == PROTO_ERR_STORE_FULL ? rc : PROTO_ERR_STORE;
         return s_reject(self, p, &doc->id, job->hash, doc->from, code, "not stored");
     }
-    char id_text[37];
+    char id_text[PROTO_ID_TEXT_LEN];
     s_id_text(&doc->id, id_text);
     proto_log_debug("event=accepted_pending doc=%s from=%s to=%u seq=%" PRIu64, id_text, doc->from,
                     doc->nto, seq);
@@ -1698,7 +1698,7 @@ static void s_apply(broker_server_t *self, broker_job_t *job)
             //  sender waits for an answer about that id (PROTOCOL.md 4.3).
             //  Nothing was hashed: the leaf's hash is all zero. Malformed
             //  input is logged and counted, not audited, as with ERROR.
-            char id_text[37];
+            char id_text[PROTO_ID_TEXT_LEN];
             s_id_text(&id, id_text);
             proto_log_info("event=rejected agency=%s id=%s code=%s reason=\"%s\"", p->agency,
                            id_text, proto_errname(job->err), text);
@@ -1922,7 +1922,7 @@ static bool s_pick_queue(void *arg, const proto_id_t *id)
     if (broker_store_frames_get(pick->self->store, id, frames, lens, BROKER_MAX_FRAMES, &count) !=
             PROTO_OK ||
         count < 1) {
-        char id_text[37];
+        char id_text[PROTO_ID_TEXT_LEN];
         s_id_text(id, id_text);
         proto_log_error("event=frames_missing doc=%s recipient=%s", id_text, p->agency);
         return false;
