@@ -746,11 +746,6 @@ void broker_audit(broker_server_t *self, broker_audit_event_t event, const char 
     s_audit(self, event, agency, id, detail, NULL);
 }
 
-void broker_commit(broker_server_t *self)
-{
-    s_commit(self);
-}
-
 // ---------------------------------------------------------------------------
 //  Directory
 

@@ -141,7 +141,6 @@ void broker_audit(broker_server_t *self, broker_audit_event_t event, const char 
 //  may change; every change is audited). On failure the directory in force
 //  stays and errbuf says why.
 proto_err_t broker_directory_reload(broker_server_t *self, char *errbuf, size_t errlen);
-void broker_commit(broker_server_t *self);
 void broker_return_waiting(broker_server_t *self, const char *recipient);
 //  The operator takes the wall clock as right (truc-admin clock confirm):
 //  expiry resumes by it. Returns the jump that was held; *was_held says if
