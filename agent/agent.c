@@ -386,7 +386,7 @@ static void s_reset(agent_t *self, const char *reason)
         agent_event(self, "connection", NULL, "bs", "connected", 0, "reason", reason);
 }
 
-static proto_loop_reader_fn s_on_monitor, s_on_dealer;
+static proto_loop_reader_fn s_on_socket;
 
 static bool s_connect(agent_t *self)
 {
@@ -433,8 +433,8 @@ static bool s_connect(agent_t *self)
     }
     //  The monitor first: a turn that sees both readable learns of a lost
     //  connection before it reads what the dealer still holds.
-    if (proto_loop_socket_add(self->loop, self->monitor, s_on_monitor, self) != PROTO_OK ||
-        proto_loop_socket_add(self->loop, self->dealer, s_on_dealer, self) != PROTO_OK) {
+    if (proto_loop_socket_add(self->loop, self->monitor, s_on_socket, self) != PROTO_OK ||
+        proto_loop_socket_add(self->loop, self->dealer, s_on_socket, self) != PROTO_OK) {
         snprintf(self->last_error, sizeof self->last_error, "cannot connect to %s: %s",
                  self->config->endpoint, "out of memory");
         s_disconnect(self);
@@ -1591,30 +1591,19 @@ static int s_on_signal(proto_loop_t *loop, void *socket, int fd, void *arg)
     return 0;
 }
 
-static int s_on_api(proto_loop_t *loop, void *socket, int fd, void *arg)
+//  The agent's sockets, each to its handler: the local API, the dealer's
+//  monitor and the dealer itself.
+static int s_on_socket(proto_loop_t *loop, void *socket, int fd, void *arg)
 {
+    agent_t *self = arg;
     (void) loop;
-    (void) socket;
     (void) fd;
-    agent_api_readable(arg);
-    return 0;
-}
-
-static int s_on_monitor(proto_loop_t *loop, void *socket, int fd, void *arg)
-{
-    (void) loop;
-    (void) socket;
-    (void) fd;
-    s_monitor_readable(arg);
-    return 0;
-}
-
-static int s_on_dealer(proto_loop_t *loop, void *socket, int fd, void *arg)
-{
-    (void) loop;
-    (void) socket;
-    (void) fd;
-    s_dealer_readable(arg);
+    if (socket == self->api)
+        agent_api_readable(self);
+    else if (socket == self->monitor)
+        s_monitor_readable(self);
+    else if (socket == self->dealer)
+        s_dealer_readable(self);
     return 0;
 }
 
@@ -1622,7 +1611,7 @@ int agent_run(agent_t *self)
 {
     int rc = 0;
     if (proto_loop_fd_add(self->loop, self->signal_pipe[0], s_on_signal, self) != PROTO_OK ||
-        proto_loop_socket_add(self->loop, self->api, s_on_api, self) != PROTO_OK) {
+        proto_loop_socket_add(self->loop, self->api, s_on_socket, self) != PROTO_OK) {
         proto_log_error("event=loop_failed error=ERR_NOMEM");
         rc = 1;
     } else {
