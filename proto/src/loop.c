@@ -28,6 +28,7 @@ typedef struct {
     proto_loop_reader_fn *fn; // called when readable
     void *arg;                // passed to fn
     bool dead;                // removed; swept before the next poll
+    bool paused;              // watched but not polled for now
 } s_reader_t;
 
 typedef struct {
@@ -150,6 +151,13 @@ void proto_loop_fd_remove(proto_loop_t *self, int fd)
             self->readers[i].dead = true;
 }
 
+void proto_loop_socket_pause(proto_loop_t *self, void *socket, bool paused)
+{
+    for (size_t i = 0; socket && i < self->nreaders; i++)
+        if (self->readers[i].socket == socket && !self->readers[i].dead)
+            self->readers[i].paused = paused;
+}
+
 int proto_loop_timer_add(proto_loop_t *self, uint64_t delay_ms, bool repeat,
                          proto_loop_timer_fn *handler, void *arg)
 {
@@ -267,7 +275,7 @@ proto_err_t proto_loop_run(proto_loop_t *self)
             self->items[i] =
                 (zmq_pollitem_t){ .socket = self->readers[i].socket,
                                   .fd = self->readers[i].fd < 0 ? 0 : self->readers[i].fd,
-                                  .events = ZMQ_POLLIN };
+                                  .events = self->readers[i].paused ? 0 : ZMQ_POLLIN };
         long timeout = s_timeout(self, proto_clock_mono_ms());
         if (zmq_poll(self->items, (int) npolled, timeout) < 0) {
             if (zmq_errno() == EINTR)

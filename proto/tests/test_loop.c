@@ -316,6 +316,36 @@ static void s_test_stop(void **state)
     proto_loop_destroy(&loop);
 }
 
+static void s_test_pause(void **state)
+{
+    (void) state;
+    void *ctx = zmq_ctx_new();
+    void *rx = zmq_socket(ctx, ZMQ_PAIR), *tx = zmq_socket(ctx, ZMQ_PAIR);
+    assert_int_equal(zmq_bind(rx, "inproc://test-loop-pause"), 0);
+    assert_int_equal(zmq_connect(tx, "inproc://test-loop-pause"), 0);
+    proto_loop_t *loop = proto_loop_new();
+    s_log_t log = { .stop_after = 1 };
+    assert_int_equal(proto_loop_socket_add(loop, rx, s_on_socket, &log), PROTO_OK);
+    proto_loop_socket_pause(loop, rx, true);
+    proto_loop_socket_pause(loop, tx, true); // not watched: harmless
+    assert_int_equal(zmq_send(tx, "p", 1, 0), 1);
+    //  Paused: the message waits, the timer ends the run.
+    int timer = proto_loop_timer_add(loop, 50, false, s_on_timer, &log);
+    assert_int_equal(proto_loop_run(loop), PROTO_OK);
+    assert_int_equal(log.ncalls, 1);
+    assert_int_equal(log.calls[0], timer);
+    //  Resumed: the message that waited is read.
+    proto_loop_socket_pause(loop, rx, false);
+    log.ncalls = 0;
+    assert_int_equal(proto_loop_run(loop), PROTO_OK);
+    assert_int_equal(log.ncalls, 1);
+    assert_int_equal(log.calls[0], 'p');
+    proto_loop_destroy(&loop);
+    zmq_close(rx);
+    zmq_close(tx);
+    zmq_ctx_term(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -326,6 +356,7 @@ int main(void)
         cmocka_unit_test(s_test_remove_during_dispatch),
         cmocka_unit_test(s_test_added_in_handler_waits_a_turn),
         cmocka_unit_test(s_test_stop),
+        cmocka_unit_test(s_test_pause),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

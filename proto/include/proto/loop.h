@@ -75,6 +75,12 @@ proto_err_t proto_loop_fd_add(proto_loop_t *self, int fd, proto_loop_reader_fn *
 void proto_loop_socket_remove(proto_loop_t *self, void *socket);
 void proto_loop_fd_remove(proto_loop_t *self, int fd);
 
+//  Pause (or resume) a watched socket: while paused it stays in its place
+//  among the readers but is not polled, so what waits in it stays there
+//  (intake held back while the daemon is saturated). Harmless if socket is
+//  not watched. Takes effect from the next poll.
+void proto_loop_socket_pause(proto_loop_t *self, void *socket, bool paused);
+
 //  Call handler with arg after delay_ms on the monotonic clock; with repeat,
 //  every delay_ms after that until cancelled (a repeating timer needs
 //  delay_ms >= 1). Timers due in the same turn run in deadline order, ties
