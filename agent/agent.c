@@ -1546,15 +1546,6 @@ static uint64_t s_session_tick(agent_t *self)
     return next;
 }
 
-//  The session timer only wakes the loop: the turn does the work.
-static int s_on_session_timer(proto_loop_t *loop, int timer_id, void *arg)
-{
-    (void) loop;
-    (void) timer_id;
-    (void) arg;
-    return 0;
-}
-
 //  After every turn: answer waiters that are due, run the session's state
 //  machine, commit what the turn wrote (one transaction for all of it),
 //  send what the outbox holds, and sleep until the next deadline.
@@ -1565,19 +1556,8 @@ static int s_on_turn(proto_loop_t *loop, void *arg)
     uint64_t next = s_session_tick(self);
     s_commit(self);
     s_flush_outbox(self);
-    proto_loop_timer_cancel(loop, self->session_timer);
-    self->session_timer = 0;
-    if (next != UINT64_MAX) {
-        uint64_t now = proto_clock_mono_ms();
-        self->session_timer = proto_loop_timer_add(loop, next > now ? next - now : 0, false,
-                                                   s_on_session_timer, self);
-        //  Without the timer nothing would wake the session: stop rather
-        //  than hang (only when out of memory).
-        if (self->session_timer < 0) {
-            proto_log_error("event=loop_timer_failed error=ERR_NOMEM");
-            return -1;
-        }
-    }
+    if (next != UINT64_MAX)
+        proto_loop_wake_at(loop, next);
     return 0;
 }
 

@@ -112,7 +112,6 @@ struct agent {
     agent_waiter_t *waiters;
     size_t nwaiters, waiters_cap;
     proto_loop_t *loop; // the reactor agent_run runs
-    int session_timer;  // wakes the loop at the session's next deadline
 };
 
 //  Wall time in ms, for what people and documents read (records, events,

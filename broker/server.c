@@ -2575,15 +2575,6 @@ static int s_on_expiry(proto_loop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-//  The commit timer only wakes the loop: the turn commits.
-static int s_on_commit_due(proto_loop_t *loop, int timer_id, void *arg)
-{
-    (void) loop;
-    (void) timer_id;
-    (void) arg;
-    return 0;
-}
-
 //  After every turn: commit the batch if it is due, push, reap the peers
 //  the handlers marked, then decide what the next poll watches (intake only
 //  while the workers have room, admin not during a backup) and when the
@@ -2599,20 +2590,10 @@ static int s_on_turn(proto_loop_t *loop, void *arg)
         return -1;
     proto_loop_socket_pause(loop, self->router, !s_intake_open(self));
     proto_loop_socket_pause(loop, self->admin, self->backup_running);
-    proto_loop_timer_cancel(loop, self->commit_timer);
-    self->commit_timer = 0;
     if (broker_store_writing(self->store)) {
         //  An open batch waits at most commit_delay (µs) for more work.
         uint64_t due_us = self->batch_opened * 1000 + self->config->commit_delay;
-        uint64_t now_us = s_mono() * 1000;
-        uint64_t wait = due_us > now_us ? (due_us - now_us + 999) / 1000 : 0;
-        if (self->outstanding == 0)
-            wait = 0;
-        self->commit_timer = proto_loop_timer_add(loop, wait, false, s_on_commit_due, self);
-        if (self->commit_timer < 0) {
-            proto_log_error("event=loop_timer_failed error=ERR_NOMEM");
-            return -1;
-        }
+        proto_loop_wake_at(loop, self->outstanding == 0 ? 0 : (due_us + 999) / 1000);
     }
     return 0;
 }

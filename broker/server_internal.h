@@ -106,7 +106,6 @@ struct broker_server {
     size_t outstanding;         // jobs at the workers
     uint64_t outstanding_bytes; // their frames' bytes
     proto_loop_t *loop;         // broker_server_run's reactor, while it runs
-    int commit_timer;           // wakes the loop when the open batch is due
     bool stop;
     //  counters for logs and admin
     uint64_t accepted, rejected, delivered, refused_handshakes, commits;

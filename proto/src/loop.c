@@ -50,7 +50,8 @@ struct proto_loop {
     int last_id;              // the last timer id handed out
     proto_loop_turn_fn *turn; // after every turn, or NULL
     void *turn_arg;
-    bool stop; // return from proto_loop_run
+    uint64_t wake_at; // proto_loop_wake_at for the next poll, or UINT64_MAX
+    bool stop;        // return from proto_loop_run
 };
 
 static uint64_t s_clock_ms(clockid_t id)
@@ -72,7 +73,10 @@ uint64_t proto_clock_wall_ms(void)
 
 proto_loop_t *proto_loop_new(void)
 {
-    return calloc(1, sizeof(proto_loop_t));
+    proto_loop_t *self = calloc(1, sizeof(proto_loop_t));
+    if (self)
+        self->wake_at = UINT64_MAX;
+    return self;
 }
 
 void proto_loop_destroy(proto_loop_t **self_p)
@@ -182,6 +186,12 @@ void proto_loop_timer_cancel(proto_loop_t *self, int timer_id)
             self->timers[i].dead = true;
 }
 
+void proto_loop_wake_at(proto_loop_t *self, uint64_t when)
+{
+    if (when < self->wake_at)
+        self->wake_at = when;
+}
+
 void proto_loop_turn_set(proto_loop_t *self, proto_loop_turn_fn *handler, void *arg)
 {
     self->turn = handler;
@@ -209,16 +219,16 @@ static void s_sweep(proto_loop_t *self)
     self->ntimers = kept;
 }
 
-//  How long zmq_poll may sleep: until the earliest live timer, -1 (for
-//  ever) without timers.
+//  How long zmq_poll may sleep: until the earliest live timer or the
+//  wake_at deadline, -1 (for ever) without either.
 static long s_timeout(const proto_loop_t *self, uint64_t now)
 {
     long timeout = -1;
-    for (size_t i = 0; i < self->ntimers; i++) {
-        const s_timer_t *t = &self->timers[i];
-        if (t->dead)
+    for (size_t i = 0; i <= self->ntimers; i++) {
+        uint64_t when = i < self->ntimers ? self->timers[i].when : self->wake_at;
+        if (i < self->ntimers ? self->timers[i].dead : when == UINT64_MAX)
             continue;
-        uint64_t wait = t->when > now ? t->when - now : 0;
+        uint64_t wait = when > now ? when - now : 0;
         if (wait > S_POLL_MAX_MS)
             wait = S_POLL_MAX_MS;
         if (timeout < 0 || (long) wait < timeout)
@@ -285,6 +295,7 @@ proto_err_t proto_loop_run(proto_loop_t *self)
             rc = PROTO_ERR_SYSTEM;
             break;
         }
+        self->wake_at = UINT64_MAX; // this poll's; the turn may ask again
         //  Index, never a pointer: a handler that adds a reader may move the
         //  array. Entries added in this turn sit past npolled.
         bool stopped = false;

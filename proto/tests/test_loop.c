@@ -346,6 +346,33 @@ static void s_test_pause(void **state)
     zmq_ctx_term(ctx);
 }
 
+//  Asks for a wake-up 20 ms after each turn; stops after the fourth.
+static int s_turn_wakes(proto_loop_t *loop, void *arg)
+{
+    s_log_t *log = arg;
+    if (s_note(log, 'w') != 0)
+        return -1;
+    proto_loop_wake_at(loop, proto_clock_mono_ms() + 20);
+    proto_loop_wake_at(loop, UINT64_MAX - 1); // a later one does not count
+    return 0;
+}
+
+static void s_test_wake_at(void **state)
+{
+    (void) state;
+    proto_loop_t *loop = proto_loop_new();
+    s_log_t log = { .stop_after = 4 };
+    //  No readers, no timers: only wake_at brings the next turn.
+    proto_loop_turn_set(loop, s_turn_wakes, &log);
+    assert_true(proto_loop_timer_add(loop, 0, false, s_on_timer, &log) > 0);
+    log.stop_after = 5;
+    assert_int_equal(proto_loop_run(loop), PROTO_OK);
+    assert_int_equal(log.ncalls, 5); // the timer, then four turns
+    for (size_t i = 3; i < 5; i++)
+        assert_true(log.fired_at[i] >= log.fired_at[i - 1] + 20);
+    proto_loop_destroy(&loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -357,6 +384,7 @@ int main(void)
         cmocka_unit_test(s_test_added_in_handler_waits_a_turn),
         cmocka_unit_test(s_test_stop),
         cmocka_unit_test(s_test_pause),
+        cmocka_unit_test(s_test_wake_at),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

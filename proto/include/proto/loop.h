@@ -95,6 +95,13 @@ int proto_loop_timer_add(proto_loop_t *self, uint64_t delay_ms, bool repeat,
 //  timer's own.
 void proto_loop_timer_cancel(proto_loop_t *self, int timer_id);
 
+//  Make the next poll return by when (proto_clock_mono_ms) at the latest,
+//  whatever the timers say; the earliest of several calls counts. It holds
+//  for one poll only: a turn handler that recomputes its deadline after
+//  every turn (a session's next timeout, a batch falling due) calls it
+//  every time, instead of cancelling and adding a timer.
+void proto_loop_wake_at(proto_loop_t *self, uint64_t when);
+
 //  Call handler with arg after every turn (NULL for none).
 void proto_loop_turn_set(proto_loop_t *self, proto_loop_turn_fn *handler, void *arg);
 
