@@ -33,11 +33,24 @@
 #define MAX_FRAMES  (2 + PROTO_MAX_ATTACHMENTS)
 #define DRAIN_LIMIT 256
 
+//  The session's deadlines (ms, monotonic). HELLO unanswered this long:
+//  the broker refused us at the handshake or lost the HELLO.
+#define S_HELLO_TIMEOUT_MS 10000
+//  Outbox items sent and not answered this long were lost with a connection
+//  the socket replaced quietly: the window goes out again.
+#define S_RESEND_AFTER_MS 30000
+//  A broker silent for S_SILENT_BEATS heartbeats is gone (PROTOCOL.md 4.2);
+//  the default beat stands in until READY gives the broker's.
+#define S_HEARTBEAT_DEFAULT_MS 5000
+#define S_SILENT_BEATS         3
+//  Offline, not connected yet: how soon to try again.
+#define S_CONNECT_RETRY_MS 250
+//  A handshake that stalls is dropped and retried after this (ZMQ_HANDSHAKE_IVL).
+#define S_HANDSHAKE_MS 5000
+
 uint64_t agent_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+    return proto_clock_wall_ms();
 }
 
 static bool s_copy(agent_bytes_t *out, const void *data, size_t len)
@@ -235,7 +248,7 @@ static bool s_send(agent_t *self, int kind, const void *body, size_t len, const 
     zmq_send(self->dealer, body, len, nextra ? ZMQ_SNDMORE : 0);
     for (size_t i = 0; i < nextra; i++)
         zmq_send(self->dealer, extra[i], extra_lens[i], i + 1 < nextra ? ZMQ_SNDMORE : 0);
-    self->last_send = agent_now();
+    self->last_send = proto_clock_mono_ms();
     return true;
 }
 
@@ -266,11 +279,16 @@ static void s_hello(agent_t *self)
     if (s_send_msg(self, &msg)) {
         self->state = A_HELLO;
         self->state_since = agent_now();
+        self->state_mono = proto_clock_mono_ms();
     }
 }
 
 static void s_disconnect(agent_t *self)
 {
+    if (self->loop) {
+        proto_loop_socket_remove(self->loop, self->monitor);
+        proto_loop_socket_remove(self->loop, self->dealer);
+    }
     if (self->dealer) {
         zmq_socket_monitor(self->dealer, NULL, 0);
         zmq_close(self->dealer);
@@ -292,12 +310,14 @@ static void s_reset(agent_t *self, const char *reason)
     s_disconnect(self);
     self->state = A_OFFLINE;
     self->out_in_flight = 0;
-    self->next_attempt = agent_now() + self->backoff;
+    self->next_attempt = proto_clock_mono_ms() + self->backoff;
     self->backoff = self->backoff * 2 > self->config->reconnect_max ? self->config->reconnect_max
                                                                     : self->backoff * 2;
     if (was_ready)
         agent_event(self, "connection", NULL, "bs", "connected", 0, "reason", reason);
 }
+
+static proto_loop_reader_fn s_on_socket;
 
 static bool s_connect(agent_t *self)
 {
@@ -318,7 +338,7 @@ static bool s_connect(agent_t *self)
     //  A handshake that stalls (a path that accepted the connection but
     //  carries nothing) is dropped and retried after 5 s, not libzmq's 30 s:
     //  until it completes, HELLO cannot even be sent.
-    int handshake_ms = 5000;
+    int handshake_ms = S_HANDSHAKE_MS;
     zmq_setsockopt(self->dealer, ZMQ_HANDSHAKE_IVL, &handshake_ms, sizeof handshake_ms);
     zmq_setsockopt(self->dealer, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(self->dealer, ZMQ_SNDHWM, &hwm, sizeof hwm);
@@ -339,6 +359,15 @@ static bool s_connect(agent_t *self)
         zmq_connect(self->dealer, self->config->endpoint) != 0) {
         snprintf(self->last_error, sizeof self->last_error, "cannot connect to %s: %s",
                  self->config->endpoint, zmq_strerror(zmq_errno()));
+        s_disconnect(self);
+        return false;
+    }
+    //  The monitor first: a turn that sees both readable learns of a lost
+    //  connection before it reads what the dealer still holds.
+    if (proto_loop_socket_add(self->loop, self->monitor, s_on_socket, self) != PROTO_OK ||
+        proto_loop_socket_add(self->loop, self->dealer, s_on_socket, self) != PROTO_OK) {
+        snprintf(self->last_error, sizeof self->last_error, "cannot connect to %s: %s",
+                 self->config->endpoint, "out of memory");
         s_disconnect(self);
         return false;
     }
@@ -431,7 +460,7 @@ static bool s_flush_one(void *arg, uint8_t kind, const void *const *frames, cons
     if (!s_send(self, kind, frames[0], lens[0], frames + 1, lens + 1, n - 1))
         return false;
     if (self->out_in_flight++ == 0)
-        self->last_answer = agent_now();
+        self->last_answer = proto_clock_mono_ms();
     flush->sent++;
     return true;
 }
@@ -586,7 +615,7 @@ static void s_on_answer(agent_t *self, const proto_msg_t *msg)
         }
         if (agent_store_out_del(self->kv, &item->leaf.id) == PROTO_OK && self->out_in_flight > 0)
             self->out_in_flight--;
-        self->last_answer = agent_now();
+        self->last_answer = proto_clock_mono_ms();
         self->out_dirty = true;
     }
 }
@@ -828,6 +857,7 @@ static void s_on_ready(agent_t *self, const proto_msg_t *msg)
     }
     self->state = A_READY;
     self->state_since = agent_now();
+    self->state_mono = proto_clock_mono_ms();
     self->heartbeat = r->heartbeat;
     self->max_frame = r->max_frame;
     self->max_document = r->max_document;
@@ -853,7 +883,7 @@ static void s_on_broker_message(agent_t *self, zmq_msg_t *frames, size_t nframes
         proto_log_warning("event=broker_message_refused error=%s", proto_errname(rc));
         return;
     }
-    self->last_recv = agent_now();
+    self->last_recv = proto_clock_mono_ms();
     proto_msg_t *msg = NULL;
     proto_errinfo_t info;
     const uint8_t *body = zmq_msg_data(&frames[1]);
@@ -1142,6 +1172,11 @@ agent_t *agent_new(const agent_config_t *config, char *errbuf, size_t errlen)
     }
     fcntl(self->signal_pipe[0], F_SETFL, O_NONBLOCK);
     fcntl(self->signal_pipe[1], F_SETFL, O_NONBLOCK);
+    self->loop = proto_loop_new();
+    if (!self->loop) {
+        snprintf(errbuf, errlen, "out of memory");
+        goto fail;
+    }
     self->ctx = zmq_ctx_new();
     self->api = zmq_socket(self->ctx, ZMQ_ROUTER);
     self->pub = zmq_socket(self->ctx, ZMQ_PUB);
@@ -1191,77 +1226,128 @@ fail:
     return NULL;
 }
 
-//  Milliseconds from then to now; 0 if then is later (set during this turn,
-//  or the wall clock stepped back), so nothing looks like a long silence.
+//  Milliseconds from then to now; 0 if then is later (set during this
+//  turn), so nothing looks like a long silence.
 static uint64_t s_elapsed(uint64_t now, uint64_t then)
 {
     return now > then ? now - then : 0;
 }
 
+//  The session's state machine on its deadlines: connect, say HELLO, watch
+//  the heartbeat, send the outbox window again. Runs after every turn, so
+//  it sees what the handlers changed; returns the next deadline
+//  (monotonic) at which it has something to do.
+static uint64_t s_session_tick(agent_t *self)
+{
+    uint64_t now = proto_clock_mono_ms();
+    if (self->state == A_OFFLINE && now >= self->next_attempt) {
+        if (!self->dealer && !s_connect(self))
+            self->next_attempt = now + self->backoff;
+        else if (self->linked)
+            s_hello(self);
+        if (self->state == A_OFFLINE) // not connected yet: try again soon
+            self->next_attempt = now + S_CONNECT_RETRY_MS;
+    }
+    uint64_t beat = self->heartbeat ? self->heartbeat : S_HEARTBEAT_DEFAULT_MS;
+    uint64_t silence = beat * S_SILENT_BEATS;
+    //  Times set during this turn can be later than `now`: compare with
+    //  s_elapsed, which never wraps below zero.
+    now = proto_clock_mono_ms();
+    if (self->state == A_HELLO && s_elapsed(now, self->state_mono) > S_HELLO_TIMEOUT_MS)
+        s_reset(self, "no READY from the broker within 10 s (refused at the handshake?)");
+    else if (self->state == A_READY && s_elapsed(now, self->last_recv) > silence)
+        s_reset(self, "the broker went silent");
+    //  Items sent and never answered (lost with a connection the socket
+    //  replaced quietly): send the window again.
+    if (self->state == A_READY && self->out_in_flight &&
+        s_elapsed(now, self->last_answer) > S_RESEND_AFTER_MS) {
+        self->out_in_flight = 0;
+        self->out_dirty = true;
+        self->last_answer = now;
+    }
+    if (self->state == A_READY && s_elapsed(now, self->last_send) >= self->heartbeat) {
+        proto_msg_t hb;
+        memset(&hb, 0, sizeof hb);
+        hb.kind = PROTO_KIND_HEARTBEAT;
+        hb.u.heartbeat.time = agent_now();
+        s_send_msg(self, &hb);
+    }
+    //  The checks above compare with `>`: one past each limit.
+    uint64_t next = UINT64_MAX;
+    if (self->state == A_OFFLINE)
+        next = self->next_attempt;
+    else if (self->state == A_HELLO)
+        next = self->state_mono + S_HELLO_TIMEOUT_MS + 1;
+    else if (self->state == A_READY) {
+        next = self->last_recv + silence + 1;
+        if (self->last_send + self->heartbeat < next)
+            next = self->last_send + self->heartbeat;
+        if (self->out_in_flight && self->last_answer + S_RESEND_AFTER_MS + 1 < next)
+            next = self->last_answer + S_RESEND_AFTER_MS + 1;
+    }
+    for (size_t i = 0; i < self->nwaiters; i++)
+        if (self->waiters[i].deadline < next)
+            next = self->waiters[i].deadline;
+    return next;
+}
+
+//  After every turn: answer waiters that are due, run the session's state
+//  machine, commit what the turn wrote (one transaction for all of it),
+//  send what the outbox holds, and sleep until the next deadline.
+static int s_on_turn(proto_loop_t *loop, void *arg)
+{
+    agent_t *self = arg;
+    agent_api_timers(self, proto_clock_mono_ms());
+    uint64_t next = s_session_tick(self);
+    s_commit(self);
+    s_flush_outbox(self);
+    if (next != UINT64_MAX)
+        proto_loop_wake_at(loop, next);
+    return 0;
+}
+
+static int s_on_signal(proto_loop_t *loop, void *socket, int fd, void *arg)
+{
+    (void) socket;
+    (void) arg;
+    unsigned char bytes[16];
+    if (read(fd, bytes, sizeof bytes) > 0)
+        proto_loop_stop(loop);
+    return 0;
+}
+
+//  The agent's sockets, each to its handler: the local API, the dealer's
+//  monitor and the dealer itself.
+static int s_on_socket(proto_loop_t *loop, void *socket, int fd, void *arg)
+{
+    agent_t *self = arg;
+    (void) loop;
+    (void) fd;
+    if (socket == self->api)
+        agent_api_readable(self);
+    else if (socket == self->monitor)
+        s_monitor_readable(self);
+    else if (socket == self->dealer)
+        s_dealer_readable(self);
+    return 0;
+}
+
 int agent_run(agent_t *self)
 {
-    while (!self->stop) {
-        uint64_t now = agent_now();
-        //  Connection management: connect, say HELLO, watch the heartbeat.
-        if (self->state == A_OFFLINE && now >= self->next_attempt) {
-            if (!self->dealer && !s_connect(self))
-                self->next_attempt = now + self->backoff;
-            else if (self->linked)
-                s_hello(self);
-            if (self->state == A_OFFLINE) // not connected yet: try again soon
-                self->next_attempt = now + 250;
-        }
-        uint64_t silence = (uint64_t) (self->heartbeat ? self->heartbeat : 5000) * 3;
-        //  Times set during this turn can be later than `now`: compare with
-        //  s_elapsed, which never wraps below zero.
-        now = agent_now();
-        if (self->state == A_HELLO && s_elapsed(now, self->state_since) > 10000)
-            s_reset(self, "no READY from the broker within 10 s (refused at the handshake?)");
-        else if (self->state == A_READY && s_elapsed(now, self->last_recv) > silence)
-            s_reset(self, "the broker went silent");
-        //  Items sent and never answered (lost with a connection the socket
-        //  replaced quietly): send the window again.
-        if (self->state == A_READY && self->out_in_flight &&
-            s_elapsed(now, self->last_answer) > 30000) {
-            self->out_in_flight = 0;
-            self->out_dirty = true;
-            self->last_answer = now;
-        }
-        if (self->state == A_READY && s_elapsed(now, self->last_send) >= self->heartbeat) {
-            proto_msg_t hb;
-            memset(&hb, 0, sizeof hb);
-            hb.kind = PROTO_KIND_HEARTBEAT;
-            hb.u.heartbeat.time = now;
-            s_send_msg(self, &hb);
-        }
-        long timeout = 250;
-        zmq_pollitem_t items[] = {
-            { self->api, 0, ZMQ_POLLIN, 0 },
-            { NULL, self->signal_pipe[0], ZMQ_POLLIN, 0 },
-            { self->dealer, 0, ZMQ_POLLIN, 0 },
-            { self->monitor, 0, ZMQ_POLLIN, 0 },
-        };
-        int count = self->dealer ? 4 : 2;
-        if (zmq_poll(items, count, timeout) < 0 && zmq_errno() != EINTR)
-            break;
-        if (items[1].revents & ZMQ_POLLIN) {
-            unsigned char bytes[16];
-            if (read(self->signal_pipe[0], bytes, sizeof bytes) > 0)
-                self->stop = true;
-        }
-        if (count == 4 && (items[3].revents & ZMQ_POLLIN))
-            s_monitor_readable(self);
-        if (count == 4 && (items[2].revents & ZMQ_POLLIN))
-            s_dealer_readable(self);
-        if (items[0].revents & ZMQ_POLLIN)
-            agent_api_readable(self);
-        agent_api_timers(self, agent_now());
-        s_commit(self);
-        s_flush_outbox(self);
+    int rc = 0;
+    if (proto_loop_fd_add(self->loop, self->signal_pipe[0], s_on_signal, self) != PROTO_OK ||
+        proto_loop_socket_add(self->loop, self->api, s_on_socket, self) != PROTO_OK) {
+        proto_log_error("event=loop_failed error=ERR_NOMEM");
+        rc = 1;
+    } else {
+        proto_loop_turn_set(self->loop, s_on_turn, self);
+        //  The first turn has not happened yet: start the session now.
+        if (s_on_turn(self->loop, self) != 0 || proto_loop_run(self->loop) != PROTO_OK)
+            rc = 1;
     }
     s_commit(self);
     proto_log_info("event=stopped agency=%s", self->agency);
-    return 0;
+    return rc;
 }
 
 void agent_destroy(agent_t **self_p)
@@ -1271,6 +1357,7 @@ void agent_destroy(agent_t **self_p)
     agent_t *self = *self_p;
     int zero = 0;
     s_disconnect(self);
+    proto_loop_destroy(&self->loop);
     void *sockets[] = { self->api, self->pub };
     for (size_t i = 0; i < 2; i++)
         if (sockets[i]) {

@@ -18,7 +18,8 @@ typedef struct agent agent_t;
 //  borrowed. NULL with the reason in errbuf: the agent refuses to start.
 agent_t *agent_new(const agent_config_t *config, char *errbuf, size_t errlen);
 
-//  Run until agent_signal asks it to stop. Returns 0 after a clean stop.
+//  Run until agent_signal asks it to stop. Returns 0 after a clean stop, 1
+//  if the loop failed (out of memory, zmq_poll failing; logged).
 int agent_run(agent_t *self);
 
 //  Async-signal-safe stop request (SIGTERM, SIGINT).

@@ -15,6 +15,7 @@
 #include "storage.h"
 #include "store.h"
 #include "proto/identity.h"
+#include "proto/loop.h"
 #include "proto/store.h"
 #include "proto/msg.h"
 
@@ -40,7 +41,7 @@ enum { AFTER_REPLY = 1, AFTER_EVENT = 2, AFTER_ACK = 3 };
 typedef struct {
     agent_bytes_t route;
     uint64_t after;
-    uint64_t deadline;
+    uint64_t deadline; // on proto_clock_mono_ms
     uint32_t limit;
 } agent_waiter_t;
 
@@ -63,12 +64,14 @@ struct agent {
     bool dir_whole;         // a delta did not apply: next HELLO asks for the whole directory
     bool no_dir_deltas;     // the broker refused dir_deltas in HELLO: never ask again
     agent_state_t state;
-    uint64_t state_since, last_recv, last_send, next_attempt, backoff;
+    uint64_t state_since; // wall time of the last state change (shown by status)
+    //  Monotonic (proto_clock_mono_ms): the session's deadlines.
+    uint64_t state_mono, last_recv, last_send, next_attempt, backoff;
     uint32_t heartbeat; // from READY
     uint64_t max_frame, max_document;
     uint32_t max_recipients, max_attachments;
     size_t out_in_flight; // sent to the broker, not yet answered
-    uint64_t last_answer; // when the broker last answered an outbox item
+    uint64_t last_answer; // when the broker last answered an outbox item (monotonic)
     bool out_dirty;       // the outbox may have something to send
     char last_error[256];
     agent_storage_t storage; // room in the store (storage.c)
@@ -81,9 +84,11 @@ struct agent {
     size_t nacks, acks_cap;
     agent_waiter_t *waiters;
     size_t nwaiters, waiters_cap;
-    bool stop;
+    proto_loop_t *loop; // the reactor agent_run runs
 };
 
+//  Wall time in ms, for what people and documents read (records, events,
+//  receipts); every deadline uses proto_clock_mono_ms instead.
 uint64_t agent_now(void);
 void agent_after_add(agent_t *self, int what, const void *route, size_t route_len, const void *body,
                      size_t body_len, const char *topic, uint64_t mid);

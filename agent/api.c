@@ -298,7 +298,7 @@ static void s_cmd_events(api_req_t *req, const msgpack_object *map)
     w->route.len = req->route_len;
     w->after = after;
     w->limit = (uint32_t) limit;
-    w->deadline = agent_now() + wait;
+    w->deadline = proto_clock_mono_ms() + wait;
     self->nwaiters++;
 }
 
@@ -320,7 +320,7 @@ static void s_waiters_check(agent_t *self, uint64_t now, bool woken)
 
 void agent_api_wake(agent_t *self)
 {
-    s_waiters_check(self, agent_now(), true);
+    s_waiters_check(self, proto_clock_mono_ms(), true);
 }
 
 void agent_api_timers(agent_t *self, uint64_t now)

@@ -6,6 +6,9 @@
 #include "agent_internal.h"
 #include "proto/log.h"
 
+//  The "full" event is queued again at most this often while commits fail.
+#define S_FULL_RETRY_MS 10000
+
 static void s_tell_full(agent_t *self)
 {
     agent_storage_t *st = &self->storage;
@@ -33,13 +36,13 @@ void agent_storage_failed(agent_t *self, proto_err_t rc)
                         "wait at the broker meanwhile\"",
                         self->config->data_dir);
     }
-    //  Queued again after failures (every 10 s at most, so a full disk does
-    //  not turn the loop into a stream of failing commits) and in any case
-    //  with the first commit that succeeds: the DMS learns of it even if it
-    //  could not be stored at once.
-    uint64_t now = agent_now();
+    //  Queued again after failures (every S_FULL_RETRY_MS at most, so a full
+    //  disk does not turn the loop into a stream of failing commits) and in
+    //  any case with the first commit that succeeds: the DMS learns of it
+    //  even if it could not be stored at once.
+    uint64_t now = proto_clock_mono_ms();
     if (!st->told && !st->queued && now >= st->retry) {
-        st->retry = now + 10000;
+        st->retry = now + S_FULL_RETRY_MS;
         s_tell_full(self);
     }
 }

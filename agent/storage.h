@@ -25,7 +25,7 @@ typedef struct {
     bool told;      // the `store` event saying so is durably stored
     bool queued;    // that event is in the open write transaction
     uint64_t since; // when it filled, ms since the epoch
-    uint64_t retry; // not before then: queue the event again after a failure
+    uint64_t retry; // not before then (monotonic): queue the event again after a failure
 } agent_storage_t;
 
 //  A commit failed with rc (the transaction is gone), or a write inside

@@ -40,9 +40,7 @@
 
 static uint64_t s_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+    return proto_clock_wall_ms();
 }
 
 //  The monotonic clock, for timers, timeouts and rates: a step of the wall
@@ -51,9 +49,7 @@ static uint64_t s_now(void)
 //  a resume for a jump of the wall clock.
 static uint64_t s_mono(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_BOOTTIME, &ts);
-    return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+    return proto_clock_mono_ms(); // CLOCK_BOOTTIME, as the loop's timers
 }
 
 //  Milliseconds from then to now (monotonic times); 0 if then is later.
@@ -2494,93 +2490,145 @@ fail:
     return NULL;
 }
 
+//  The loop's readers, each to its handler, in the order they are added
+//  (and so dispatched): signals first, results before the ROUTER (they
+//  free room for intake), admin last.
+static int s_on_socket(proto_loop_t *loop, void *socket, int fd, void *arg)
+{
+    broker_server_t *self = arg;
+    (void) loop;
+    (void) fd;
+    if (socket == self->zap)
+        s_zap_handle(self);
+    else if (socket == self->monitor)
+        s_monitor_handle(self);
+    else if (socket == self->results)
+        s_results_readable(self);
+    else if (socket == self->router)
+        s_router_readable(self);
+    else if (socket == self->admin)
+        broker_admin_handle(self);
+    return 0;
+}
+
+static int s_on_fd(proto_loop_t *loop, void *socket, int fd, void *arg)
+{
+    broker_server_t *self = arg;
+    (void) socket;
+    (void) loop;
+    //  A stop waits for the end of the turn (s_on_turn), so whatever this
+    //  turn polled is still handled and committed.
+    if (fd == self->signal_pipe[0])
+        s_on_signal(self);
+    else if (fd == self->backup_pipe[0])
+        broker_admin_backup_done(self);
+    else
+        s_directory_built(self);
+    return 0;
+}
+
+static int s_on_minute(proto_loop_t *loop, int timer_id, void *arg)
+{
+    broker_server_t *self = arg;
+    (void) loop;
+    (void) timer_id;
+    uint64_t counts[3] = { self->accepted, self->rejected, self->delivered };
+    for (int i = 0; i < 3; i++) {
+        self->last_minute[i] = counts[i] - self->this_minute_base[i];
+        self->this_minute_base[i] = counts[i];
+    }
+    s_refused_minute(self);
+    broker_rate_drain(self->notice_rate, s_rate_summary, self);
+    uint64_t now = s_mono();
+    s_capacity_minute(self, now);
+    self->minute_mark = now;
+    return 0;
+}
+
+static int s_on_heartbeat(proto_loop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    s_heartbeats(arg, s_mono());
+    return 0;
+}
+
+static int s_on_expiry(proto_loop_t *loop, int timer_id, void *arg)
+{
+    broker_server_t *self = arg;
+    (void) loop;
+    (void) timer_id;
+    //  Expiry and retention go by wall time, and only while the wall clock
+    //  keeps step with the monotonic one.
+    uint64_t now = s_mono(), wall = s_now();
+    if (s_clock_in_step(self, wall, now)) {
+        s_expire(self, wall);
+        s_retire(self, wall);
+    }
+    s_repush_stale(self, now);
+    s_trim(self);
+    return 0;
+}
+
+//  After every turn: commit the batch if it is due, push, reap the peers
+//  the handlers marked, then decide what the next poll watches (intake only
+//  while the workers have room, admin not during a backup) and when the
+//  open batch falls due.
+static int s_on_turn(proto_loop_t *loop, void *arg)
+{
+    broker_server_t *self = arg;
+    if (s_commit_due(self))
+        s_commit(self);
+    s_push_all(self);
+    s_peers_reap(self);
+    if (self->stop)
+        return -1;
+    proto_loop_socket_pause(loop, self->router, !s_intake_open(self));
+    proto_loop_socket_pause(loop, self->admin, self->backup_running);
+    if (broker_store_writing(self->store)) {
+        //  An open batch waits at most commit_delay (µs) for more work.
+        uint64_t due_us = self->batch_opened * 1000 + self->config->commit_delay;
+        proto_loop_wake_at(loop, self->outstanding == 0 ? 0 : (due_us + 999) / 1000);
+    }
+    return 0;
+}
+
+//  Readers and timers on a new loop; false if out of memory.
+static bool s_loop_setup(broker_server_t *self, proto_loop_t *loop)
+{
+    return proto_loop_fd_add(loop, self->signal_pipe[0], s_on_fd, self) == PROTO_OK &&
+           proto_loop_socket_add(loop, self->zap, s_on_socket, self) == PROTO_OK &&
+           proto_loop_socket_add(loop, self->monitor, s_on_socket, self) == PROTO_OK &&
+           proto_loop_fd_add(loop, broker_dirpush_fd(self->dirpush), s_on_fd, self) == PROTO_OK &&
+           proto_loop_socket_add(loop, self->results, s_on_socket, self) == PROTO_OK &&
+           proto_loop_socket_add(loop, self->router, s_on_socket, self) == PROTO_OK &&
+           proto_loop_socket_add(loop, self->admin, s_on_socket, self) == PROTO_OK &&
+           proto_loop_fd_add(loop, self->backup_pipe[0], s_on_fd, self) == PROTO_OK &&
+           proto_loop_timer_add(loop, MINUTE_MS, true, s_on_minute, self) > 0 &&
+           proto_loop_timer_add(loop, self->config->heartbeat / 2, true, s_on_heartbeat, self) >
+               0 &&
+           proto_loop_timer_add(loop, EXPIRY_INTERVAL, true, s_on_expiry, self) > 0;
+}
+
 int broker_server_run(broker_server_t *self)
 {
-    uint64_t now = s_mono();
-    self->next_heartbeat = now + self->config->heartbeat / 2;
-    self->next_expiry = now + EXPIRY_INTERVAL;
-    while (!self->stop) {
-        now = s_mono();
-        long timeout = (long) (self->next_heartbeat > now ? self->next_heartbeat - now : 0);
-        if (self->next_expiry > now && (long) (self->next_expiry - now) < timeout)
-            timeout = (long) (self->next_expiry - now);
-        if (broker_store_writing(self->store)) {
-            //  An open batch waits at most commit_delay for more work.
-            uint64_t due_us = self->batch_opened * 1000 + self->config->commit_delay;
-            uint64_t now_us = now * 1000;
-            long wait = due_us > now_us ? (long) ((due_us - now_us + 999) / 1000) : 0;
-            if (self->outstanding == 0)
-                wait = 0;
-            if (wait < timeout)
-                timeout = wait;
-        }
-        zmq_pollitem_t items[] = {
-            { self->router, 0, (short) (s_intake_open(self) ? ZMQ_POLLIN : 0), 0 },
-            { self->results, 0, ZMQ_POLLIN, 0 },
-            { self->zap, 0, ZMQ_POLLIN, 0 },
-            { NULL, self->signal_pipe[0], ZMQ_POLLIN, 0 },
-            { self->admin, 0, (short) (self->backup_running ? 0 : ZMQ_POLLIN), 0 },
-            { NULL, self->backup_pipe[0], ZMQ_POLLIN, 0 },
-            { self->monitor, 0, ZMQ_POLLIN, 0 },
-            { NULL, broker_dirpush_fd(self->dirpush), ZMQ_POLLIN, 0 },
-        };
-        if (zmq_poll(items, 8, timeout) < 0 && zmq_errno() != EINTR) {
-            proto_log_error("event=poll_failed error=\"%s\"", zmq_strerror(zmq_errno()));
-            break;
-        }
-        if (items[3].revents & ZMQ_POLLIN)
-            s_on_signal(self);
-        if (items[2].revents & ZMQ_POLLIN)
-            s_zap_handle(self);
-        if (items[6].revents & ZMQ_POLLIN)
-            s_monitor_handle(self);
-        if (items[7].revents & ZMQ_POLLIN)
-            s_directory_built(self);
-        if (items[1].revents & ZMQ_POLLIN)
-            s_results_readable(self);
-        if (items[0].revents & ZMQ_POLLIN)
-            s_router_readable(self);
-        if (items[4].revents & ZMQ_POLLIN)
-            broker_admin_handle(self);
-        if (items[5].revents & ZMQ_POLLIN)
-            broker_admin_backup_done(self);
-        now = s_mono();
-        if (s_elapsed(now, self->minute_mark) >= 60000) {
-            uint64_t counts[3] = { self->accepted, self->rejected, self->delivered };
-            for (int i = 0; i < 3; i++) {
-                self->last_minute[i] = counts[i] - self->this_minute_base[i];
-                self->this_minute_base[i] = counts[i];
-            }
-            s_refused_minute(self);
-            broker_rate_drain(self->notice_rate, s_rate_summary, self);
-            s_capacity_minute(self, now);
-            self->minute_mark = now;
-        }
-        if (now >= self->next_heartbeat) {
-            s_heartbeats(self, now);
-            self->next_heartbeat = now + self->config->heartbeat / 2;
-        }
-        if (now >= self->next_expiry) {
-            //  Expiry and retention go by wall time, and only while the
-            //  wall clock keeps step with the monotonic one.
-            uint64_t wall = s_now();
-            if (s_clock_in_step(self, wall, now)) {
-                s_expire(self, wall);
-                s_retire(self, wall);
-            }
-            s_repush_stale(self, now);
-            s_trim(self);
-            self->next_expiry = now + EXPIRY_INTERVAL;
-        }
-        if (s_commit_due(self))
-            s_commit(self);
-        s_push_all(self);
-        s_peers_reap(self);
+    self->loop = proto_loop_new();
+    if (!self->loop || !s_loop_setup(self, self->loop)) {
+        proto_log_error("event=loop_failed error=ERR_NOMEM");
+        self->stop = true;
+    } else {
+        proto_loop_turn_set(self->loop, s_on_turn, self);
+        //  The first poll watches what the first turn would decide.
+        //  A failing poll is logged by the loop; the broker then stops as
+        //  it did on a signal, committing what it holds.
+        if (s_on_turn(self->loop, self) == 0)
+            (void) proto_loop_run(self->loop);
     }
+    proto_loop_destroy(&self->loop);
     //  Finish what the workers hold, then the last commit and its answers.
     while (self->outstanding > 0) {
         zmq_pollitem_t item = { self->results, 0, ZMQ_POLLIN, 0 };
-        if (zmq_poll(&item, 1, 5000) <= 0)
+        if (zmq_poll(&item, 1, STOP_DRAIN_MS) <= 0)
             break;
         s_results_readable(self);
     }

@@ -12,6 +12,7 @@
 #include "dirpush.h"
 #include "proto/directory.h"
 #include "proto/identity.h"
+#include "proto/loop.h"
 #include "anchor.h"
 #include "proto/msg.h"
 #include "clockguard.h"
@@ -33,7 +34,9 @@
 #define INTAKE_RCVHWM            256
 #define REFUSED_AUDIT_PER_MINUTE 60 // refused handshakes audited one by one per minute
 #define EXPIRY_INTERVAL          1000
-#define COMMIT_RING              1024 // commit durations kept for truc-admin status
+#define MINUTE_MS                60000 // the per-minute counters and summaries roll this often
+#define STOP_DRAIN_MS            5000  // at shutdown, how long to wait for each worker result
+#define COMMIT_RING              1024  // commit durations kept for truc-admin status
 //  Pushes that have gone unanswered this long, on a session that is alive,
 //  were lost on the way (a path that drops whole messages keeps the stream
 //  valid): they are pushed again. The agent does the same with its outbox.
@@ -102,7 +105,7 @@ struct broker_server {
     uint64_t batch_opened;      // ms when the write transaction opened
     size_t outstanding;         // jobs at the workers
     uint64_t outstanding_bytes; // their frames' bytes
-    uint64_t next_heartbeat, next_expiry;
+    proto_loop_t *loop;         // broker_server_run's reactor, while it runs
     bool stop;
     //  counters for logs and admin
     uint64_t accepted, rejected, delivered, refused_handshakes, commits;
