@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proto/log.h"
@@ -13,6 +14,10 @@
 struct broker_verify {
     void *ctx;
     pthread_barrier_t started; // every worker connected, and the creator
+    pthread_mutex_t lock;      // guards stopped
+    pthread_cond_t stopped_cond;
+    size_t stopped; // workers that have left their loop
+    bool sync_ready;
     pthread_t *threads;
     size_t count;
     char *jobs_endpoint;
@@ -164,13 +169,9 @@ static void *s_worker(void *arg)
     //  Whatever happened, let the creator go on: it waits for every worker
     //  so that none can miss the stop message sent before it connected.
     pthread_barrier_wait(&self->started);
-    if (!ok) {
+    if (!ok)
         proto_log_error("event=worker_failed error=\"%s\"", zmq_strerror(zmq_errno()));
-        zmq_close(jobs);
-        zmq_close(results);
-        return NULL;
-    }
-    for (;;) {
+    while (ok) {
         broker_job_t *job = NULL;
         int n = zmq_recv(jobs, &job, sizeof job, 0);
         if (n < 0 && zmq_errno() == EINTR)
@@ -183,6 +184,10 @@ static void *s_worker(void *arg)
     }
     zmq_close(jobs);
     zmq_close(results);
+    pthread_mutex_lock(&self->lock);
+    self->stopped++;
+    pthread_cond_signal(&self->stopped_cond);
+    pthread_mutex_unlock(&self->lock);
     return NULL;
 }
 
@@ -204,6 +209,18 @@ broker_verify_t *broker_verify_new(void *ctx, size_t threads, const char *jobs_e
         broker_verify_destroy(&self, NULL);
         return NULL;
     }
+    pthread_condattr_t attr;
+    bool cond_ok = pthread_condattr_init(&attr) == 0;
+    cond_ok = cond_ok && pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0 &&
+              pthread_cond_init(&self->stopped_cond, &attr) == 0;
+    pthread_condattr_destroy(&attr);
+    if (!cond_ok || pthread_mutex_init(&self->lock, NULL) != 0) {
+        if (cond_ok)
+            pthread_cond_destroy(&self->stopped_cond);
+        broker_verify_destroy(&self, NULL);
+        return NULL;
+    }
+    self->sync_ready = true;
     if (pthread_barrier_init(&self->started, NULL, (unsigned) threads + 1) != 0) {
         broker_verify_destroy(&self, NULL);
         return NULL;
@@ -224,21 +241,60 @@ broker_verify_t *broker_verify_new(void *ctx, size_t threads, const char *jobs_e
     return self;
 }
 
+//  Stop every worker with NULL jobs. Every worker has connected before
+//  broker_verify_new returned, but the loop's PUSH attaches the pipe of an
+//  inproc connection only when it processes its commands, and it deals each
+//  message to the pipes attached by then: under load, four NULL jobs were
+//  seen to reach three workers (one twice) while the fourth waited in
+//  zmq_recv for ever. So rounds of one NULL job per thread, each after
+//  zmq_getsockopt(ZMQ_EVENTS) has made the socket process its commands,
+//  until every worker has left its loop. A worker that took one stops taking any more; NULL jobs
+//  left in the pipe of a stopped worker are dropped when it closes. Sends never block, so a full
+//  pipe cannot stall the stop: the next round tries again.
+static void s_stop_workers(broker_verify_t *self, void *jobs_socket)
+{
+    pthread_mutex_lock(&self->lock);
+    while (self->stopped < self->count) {
+        pthread_mutex_unlock(&self->lock);
+        int events;
+        size_t len = sizeof events;
+        zmq_getsockopt(jobs_socket, ZMQ_EVENTS, &events, &len);
+        for (size_t i = 0; i < self->count; i++) {
+            broker_job_t *none = NULL;
+            zmq_send(jobs_socket, &none, sizeof none, ZMQ_DONTWAIT);
+        }
+        //  Wait for the workers; a worker busy with a long job is not lost,
+        //  it only costs another round.
+        struct timespec deadline;
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_nsec += 100 * 1000 * 1000;
+        if (deadline.tv_nsec >= 1000 * 1000 * 1000) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000 * 1000 * 1000;
+        }
+        pthread_mutex_lock(&self->lock);
+        while (self->stopped < self->count &&
+               pthread_cond_timedwait(&self->stopped_cond, &self->lock, &deadline) == 0)
+            ;
+    }
+    pthread_mutex_unlock(&self->lock);
+}
+
 void broker_verify_destroy(broker_verify_t **self_p, void *jobs_socket)
 {
     if (!self_p || !*self_p)
         return;
     broker_verify_t *self = *self_p;
-    //  One NULL job per thread: PUSH deals them out round-robin, and a
-    //  worker that takes one stops taking any more.
-    for (size_t i = 0; jobs_socket && i < self->count; i++) {
-        broker_job_t *none = NULL;
-        zmq_send(jobs_socket, &none, sizeof none, 0);
-    }
+    if (jobs_socket && self->count)
+        s_stop_workers(self, jobs_socket);
     for (size_t i = 0; i < self->count; i++)
         pthread_join(self->threads[i], NULL);
     if (self->count)
         pthread_barrier_destroy(&self->started);
+    if (self->sync_ready) {
+        pthread_cond_destroy(&self->stopped_cond);
+        pthread_mutex_destroy(&self->lock);
+    }
     free(self->threads);
     free(self->jobs_endpoint);
     free(self->results_endpoint);
