@@ -476,10 +476,9 @@ static void s_flush_outbox(agent_t *self)
         return;
     self->out_dirty = false;
     s_flush_t flush = { self, 0 };
-    //  In-flight items are at the front (keys are random ids, so order is
-    //  arbitrary but stable); skip as many as are in flight.
-    size_t skip = self->out_in_flight;
-    (void) skip;
+    //  The outbox is keyed by id, so a scan cannot tell which items are in
+    //  flight: a window goes out only once the broker has answered the whole
+    //  previous one, and no item is sent twice in one session.
     if (self->out_in_flight == 0)
         agent_store_out_each(self->kv, s_flush_one, &flush);
     proto_store_read_end(self->kv);
