@@ -38,25 +38,11 @@ struct broker_anchor {
     bool failed;             // the last update failed (logged once per run of failures)
 };
 
-static void s_put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t) (v >> (8 * i));
-}
-
-static uint64_t s_get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 static void s_encode(const broker_anchor_rec_t *rec, uint8_t out[ANCHOR_RECORD])
 {
     memcpy(out, ANCHOR_MAGIC, 8);
-    s_put64(out + 8, rec->generation);
-    s_put64(out + 16, rec->length);
+    broker_store_put64le(out + 8, rec->generation);
+    broker_store_put64le(out + 16, rec->length);
     memcpy(out + 24, rec->head, PROTO_HASH_LEN);
     crypto_generichash(out + 56, PROTO_HASH_LEN, out, 56, NULL, 0);
 }
@@ -67,8 +53,8 @@ static bool s_decode(const uint8_t in[ANCHOR_RECORD], broker_anchor_rec_t *rec)
     crypto_generichash(sum, sizeof sum, in, 56, NULL, 0);
     if (memcmp(in, ANCHOR_MAGIC, 8) != 0 || sodium_memcmp(sum, in + 56, PROTO_HASH_LEN) != 0)
         return false;
-    rec->generation = s_get64(in + 8);
-    rec->length = s_get64(in + 16);
+    rec->generation = broker_store_get64le(in + 8);
+    rec->length = broker_store_get64le(in + 16);
     memcpy(rec->head, in + 24, PROTO_HASH_LEN);
     return true;
 }

@@ -2,7 +2,7 @@
 
     All integers in keys are big-endian so that LMDB's byte order is numeric
     order; integers in values are little-endian fixed-width fields written
-    with s_put64/s_get64. Records carry no pointers and no padding, so a
+    with broker_store_put64le/get64le. Records carry no pointers and no padding, so a
     store written on one machine reads on another of either endianness.
 */
 #include "store.h"
@@ -56,13 +56,13 @@ struct broker_store {
 // ---------------------------------------------------------------------------
 //  Byte helpers
 
-static void s_put64(uint8_t *p, uint64_t v)
+void broker_store_put64le(uint8_t *p, uint64_t v)
 {
     for (int i = 0; i < 8; i++)
         p[i] = (uint8_t) (v >> (8 * i));
 }
 
-static uint64_t s_get64(const uint8_t *p)
+uint64_t broker_store_get64le(const uint8_t *p)
 {
     uint64_t v = 0;
     for (int i = 7; i >= 0; i--)
@@ -257,13 +257,13 @@ static uint64_t s_meta_u64(broker_store_t *self, const char *name)
     s_val_t v;
     if (s_get(self, DB_META, name, strlen(name), &v) || v.mv_size != 8)
         return 0;
-    return s_get64(v.mv_data);
+    return broker_store_get64le(v.mv_data);
 }
 
 static proto_err_t s_meta_put_u64(broker_store_t *self, const char *name, uint64_t value)
 {
     uint8_t buf[8];
-    s_put64(buf, value);
+    broker_store_put64le(buf, value);
     return s_put(self, DB_META, name, strlen(name), buf, sizeof buf);
 }
 
@@ -278,9 +278,9 @@ static void s_doc_encode(const broker_doc_t *doc, uint8_t out[DOC_RECORD_LEN])
     p += CODE_LEN;
     memcpy(p, doc->hash, PROTO_HASH_LEN);
     p += PROTO_HASH_LEN;
-    s_put64(p, doc->accepted);
+    broker_store_put64le(p, doc->accepted);
     p += 8;
-    s_put64(p, doc->seq);
+    broker_store_put64le(p, doc->seq);
     p += 8;
     *p++ = doc->kind;
     *p++ = doc->urgency;
@@ -289,7 +289,7 @@ static void s_doc_encode(const broker_doc_t *doc, uint8_t out[DOC_RECORD_LEN])
     p += 4;
     s_put32(p, doc->open);
     p += 4;
-    s_put64(p, doc->bytes);
+    broker_store_put64le(p, doc->bytes);
 }
 
 static proto_err_t s_doc_decode(const proto_id_t *id, const s_val_t *v, broker_doc_t *doc)
@@ -304,9 +304,9 @@ static proto_err_t s_doc_decode(const proto_id_t *id, const s_val_t *v, broker_d
     p += CODE_LEN;
     memcpy(doc->hash, p, PROTO_HASH_LEN);
     p += PROTO_HASH_LEN;
-    doc->accepted = s_get64(p);
+    doc->accepted = broker_store_get64le(p);
     p += 8;
-    doc->seq = s_get64(p);
+    doc->seq = broker_store_get64le(p);
     p += 8;
     doc->kind = *p++;
     doc->urgency = *p++;
@@ -316,7 +316,7 @@ static proto_err_t s_doc_decode(const proto_id_t *id, const s_val_t *v, broker_d
     p += 4;
     doc->open = s_get32(p);
     p += 4;
-    doc->bytes = s_get64(p);
+    doc->bytes = broker_store_get64le(p);
     return PROTO_OK;
 }
 
@@ -362,9 +362,9 @@ static void s_expiry_key(uint8_t key[8 + CODE_LEN + PROTO_ID_LEN], uint64_t dead
 static void s_dlv_encode(const broker_dlv_t *dlv, uint8_t out[DLV_RECORD_LEN])
 {
     out[0] = dlv->state;
-    s_put64(out + 1, dlv->time);
-    s_put64(out + 9, dlv->deadline);
-    s_put64(out + 17, dlv->queue_seq);
+    broker_store_put64le(out + 1, dlv->time);
+    broker_store_put64le(out + 9, dlv->deadline);
+    broker_store_put64le(out + 17, dlv->queue_seq);
 }
 
 proto_err_t broker_store_doc_add(broker_store_t *self, const broker_doc_t *doc,
@@ -387,7 +387,7 @@ proto_err_t broker_store_doc_add(broker_store_t *self, const broker_doc_t *doc,
     s_put32(p, (uint32_t) count);
     p += 4;
     for (size_t i = 0; i < count; i++) {
-        s_put64(p, lens[i]);
+        broker_store_put64le(p, lens[i]);
         p += 8;
     }
     for (size_t i = 0; i < count; i++) {
@@ -434,7 +434,7 @@ proto_err_t broker_store_frames_get(broker_store_t *self, const proto_id_t *id, 
         return PROTO_ERR_STORE;
     const uint8_t *data = p + 8 * (size_t) n;
     for (uint32_t i = 0; i < n; i++) {
-        uint64_t len = s_get64(p + 8 * (size_t) i);
+        uint64_t len = broker_store_get64le(p + 8 * (size_t) i);
         if (len > (uint64_t) (end - data))
             return PROTO_ERR_STORE;
         frames[i] = data;
@@ -460,13 +460,13 @@ proto_err_t broker_store_receipt_put(broker_store_t *self, const proto_id_t *id,
     uint8_t record[RECEIPT_FIXED_LEN + PROTO_MAX_PATH * PROTO_HASH_LEN + PROTO_LABEL_MAX];
     uint8_t *p = record;
     *p++ = RECEIPT_RECORD_VERSION;
-    s_put64(p, head->time);
-    s_put64(p + 8, head->size);
+    broker_store_put64le(p, head->time);
+    broker_store_put64le(p + 8, head->size);
     memcpy(p + 16, head->root, PROTO_HASH_LEN);
     p += 16 + PROTO_HASH_LEN;
     memcpy(p, sig, PROTO_SIG_LEN);
     p += PROTO_SIG_LEN;
-    s_put64(p, item->index);
+    broker_store_put64le(p, item->index);
     p += 8;
     *p++ = (uint8_t) item->npath;
     memcpy(p, item->path, (size_t) item->npath * PROTO_HASH_LEN);
@@ -488,13 +488,13 @@ proto_err_t broker_store_receipt_get(broker_store_t *self, const proto_id_t *id,
         return PROTO_ERR_STORE; // not a record of this layout (an older broker's)
     p++;
     memset(out, 0, sizeof *out);
-    out->head.time = s_get64(p);
-    out->head.size = s_get64(p + 8);
+    out->head.time = broker_store_get64le(p);
+    out->head.size = broker_store_get64le(p + 8);
     memcpy(out->head.root, p + 16, PROTO_HASH_LEN);
     p += 16 + PROTO_HASH_LEN;
     memcpy(out->sig, p, PROTO_SIG_LEN);
     p += PROTO_SIG_LEN;
-    out->index = s_get64(p);
+    out->index = broker_store_get64le(p);
     p += 8;
     out->npath = *p++;
     size_t path_len = (size_t) out->npath * PROTO_HASH_LEN;
@@ -525,9 +525,9 @@ proto_err_t broker_store_dlv_get(broker_store_t *self, const char *recipient, co
         return PROTO_ERR_STORE;
     const uint8_t *p = v.mv_data;
     out->state = p[0];
-    out->time = s_get64(p + 1);
-    out->deadline = s_get64(p + 9);
-    out->queue_seq = s_get64(p + 17);
+    out->time = broker_store_get64le(p + 1);
+    out->deadline = broker_store_get64le(p + 9);
+    out->queue_seq = broker_store_get64le(p + 17);
     return PROTO_OK;
 }
 
@@ -746,7 +746,7 @@ proto_err_t broker_store_doc_purge(broker_store_t *self, const proto_id_t *id, u
     size_t envelope_len = 0;
     if (s_get(self, DB_FRAMES, id->bytes, PROTO_ID_LEN, &v) == PROTO_OK && v.mv_size >= 12) {
         const uint8_t *p = v.mv_data;
-        uint64_t first = s_get64(p + 4);
+        uint64_t first = broker_store_get64le(p + 4);
         if (s_get32(p) >= 1 && first <= v.mv_size - 4 - 8 * (uint64_t) s_get32(p)) {
             envelope_len = (size_t) first;
             envelope = malloc(envelope_len ? envelope_len : 1);
@@ -765,7 +765,7 @@ proto_err_t broker_store_doc_purge(broker_store_t *self, const proto_id_t *id, u
         if (!rc) {
             uint8_t *w = where;
             s_put32(w, (uint32_t) count);
-            s_put64(w + 4, lens[0]);
+            broker_store_put64le(w + 4, lens[0]);
             memcpy(w + 12, frames[0], lens[0]);
         }
     }
@@ -827,7 +827,7 @@ proto_err_t broker_store_counter_get(broker_store_t *self, const void *key, size
     if (!rc && v.mv_size != 8)
         return PROTO_ERR_STORE;
     if (!rc)
-        *value = s_get64(v.mv_data);
+        *value = broker_store_get64le(v.mv_data);
     return rc;
 }
 
@@ -838,7 +838,7 @@ proto_err_t broker_store_counter_add(broker_store_t *self, const void *key, size
     proto_err_t rc = broker_store_counter_get(self, key, len, &value);
     uint8_t k[80], buf[8];
     size_t klen = s_counter_key(k, key, len);
-    s_put64(buf, value + delta);
+    broker_store_put64le(buf, value + delta);
     return rc ? rc : s_put(self, DB_META, k, klen, buf, sizeof buf);
 }
 
@@ -1091,7 +1091,7 @@ proto_err_t broker_store_file_audit(const char *path, uint64_t *length,
         rc = PROTO_ERR_STORE;
     if (rc)
         return rc;
-    *length = s_get64(buf);
+    *length = broker_store_get64le(buf);
     rc = proto_store_file_get(path, "meta", "audit_head", 10, head, PROTO_HASH_LEN, &len);
     return !rc && len != PROTO_HASH_LEN ? PROTO_ERR_STORE : rc;
 }
@@ -1232,8 +1232,8 @@ proto_err_t broker_store_quota_get(broker_store_t *self, const char *agency, uin
         return rc;
     if (v.mv_size != 16)
         return PROTO_ERR_STORE;
-    *documents = s_get64(v.mv_data);
-    *bytes = s_get64((const uint8_t *) v.mv_data + 8);
+    *documents = broker_store_get64le(v.mv_data);
+    *bytes = broker_store_get64le((const uint8_t *) v.mv_data + 8);
     return PROTO_OK;
 }
 
@@ -1251,8 +1251,8 @@ proto_err_t broker_store_quota_add(broker_store_t *self, const char *agency, int
     b = bytes < 0 ? (db > b ? 0 : b - db) : b + (uint64_t) bytes;
     uint8_t key[2 + CODE_LEN], value[16];
     s_quota_key(key, agency);
-    s_put64(value, d);
-    s_put64(value + 8, b);
+    broker_store_put64le(value, d);
+    broker_store_put64le(value + 8, b);
     return s_put(self, DB_META, key, sizeof key, value, sizeof value);
 }
 

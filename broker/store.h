@@ -316,4 +316,9 @@ void broker_store_usage(broker_store_t *self, uint64_t *used, uint64_t *size);
 proto_err_t broker_store_copy_file(broker_store_t *self, const char *path, char *errbuf,
                                    size_t errlen) PROTO_MUST_CHECK;
 
+//  Little-endian 64-bit integers, as every broker record (and the anchor)
+//  stores them.
+void broker_store_put64le(uint8_t *p, uint64_t v);
+uint64_t broker_store_get64le(const uint8_t *p);
+
 #endif
