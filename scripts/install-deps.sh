@@ -12,6 +12,7 @@ packages=(
   systemd                                   # systemd-analyze checks the units in deploy/
   xxd procps                                # used by the demo and the tests
   libfaketime                               # broker_ops_clock_jump steps the broker's wall clock
+  universal-ctags                           # scripts/sizes.sh: function lengths
 )
 
 missing=()
