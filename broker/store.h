@@ -2,8 +2,11 @@
 
     Owns the LMDB environment under DATA_DIR/store and the lock file
     DATA_DIR/lock (flock, held while open: two brokers can never share a
-    store). Every record layout lives here; the server speaks in documents,
-    deliveries, mailbox messages and audit entries.
+    store). Every record layout lives in this module; the server speaks in
+    documents, deliveries, mailbox messages and audit entries. The module is
+    three files sharing store_internal.h: store.c (open, transactions, meta
+    records), store_docs.c (documents, deliveries, queues, mailbox) and
+    store_audit.c (receipts, notices, the audit chain).
 
     Transactions: at most one write transaction is open at a time, owned by
     the thread that opened the store (the broker's loop). Every mutating call

@@ -1,0 +1,83 @@
+/*  broker/store_internal.h - what the pieces of the broker's store share.
+
+    broker/store.h is the store's public surface; this header never leaves
+    broker/store*.c. It holds the table list, the handle's struct, the
+    key-value wrappers over proto/store.h and the byte helpers every record
+    layout is written with. The layouts themselves stay in the file that
+    owns the table: store.c (meta: flags, counters, quotas), store_docs.c
+    (documents, frames, deliveries, queues, expiry, retention, mailbox) and
+    store_audit.c (receipts, notices, the audit chain).
+*/
+#ifndef BROKER_STORE_INTERNAL_H
+#define BROKER_STORE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/store.h"
+#include "store.h"
+
+#define CODE_LEN PROTO_AGENCY_CODE_LEN
+
+//  The LMDB tables, in the order broker_store_open names them to
+//  proto_store_open; the number is the table's handle in every call.
+enum {
+    DB_DOCS,
+    DB_FRAMES,
+    DB_RETIRE,
+    DB_DLV,
+    DB_QUEUE,
+    DB_EXPIRY,
+    DB_MBOX,
+    DB_NOTICES,
+    DB_AUDIT,
+    DB_META,
+    DB_RECEIPTS,
+    DB_COUNT
+};
+
+struct broker_store {
+    proto_store_t *kv;                 // environment, lock, transactions (proto/store.h)
+    broker_store_commit_fn *on_commit; // told of the audit head after durable commits
+    void *on_commit_arg;
+    uint64_t told_length; // the audit length on_commit was last told
+};
+
+//  A value read from the store: points into the map until the transaction
+//  ends.
+typedef struct {
+    size_t mv_size;
+    const void *mv_data;
+} broker_store_val_t;
+
+//  Fixed-width integers: little-endian in values (broker_store_put64le and
+//  broker_store_get64le are in store.h), big-endian in keys so that LMDB's
+//  byte order is numeric order.
+void broker_store_put32le(uint8_t *p, uint32_t v);
+uint32_t broker_store_get32le(const uint8_t *p);
+void broker_store_put64be(uint8_t *p, uint64_t v);
+uint64_t broker_store_get64be(const uint8_t *p);
+
+//  An agency code as a fixed CODE_LEN field, zero-padded.
+void broker_store_code(uint8_t *out, const char *code);
+
+//  One table's get, put and delete in the open transaction (proto/store.h).
+proto_err_t broker_store_kv_get(broker_store_t *self, int db, const void *key, size_t key_len,
+                                broker_store_val_t *out);
+proto_err_t broker_store_kv_put(broker_store_t *self, int db, const void *key, size_t key_len,
+                                const void *value, size_t value_len);
+proto_err_t broker_store_kv_del(broker_store_t *self, int db, const void *key, size_t key_len);
+
+//  Visit the keys of a table that start with prefix (every key if len is
+//  0), in order, until fn returns false. Returns the number visited.
+typedef bool(broker_store_visit_fn)(void *arg, const uint8_t *key, size_t klen,
+                                    const uint8_t *value, size_t vlen);
+size_t broker_store_kv_scan(broker_store_t *self, int db, const uint8_t *prefix, size_t len,
+                            broker_store_visit_fn *fn, void *arg);
+
+//  An 8-byte little-endian number in the meta table; 0 when absent.
+uint64_t broker_store_meta_u64(broker_store_t *self, const char *name);
+proto_err_t broker_store_meta_put_u64(broker_store_t *self, const char *name, uint64_t value);
+
+#endif
