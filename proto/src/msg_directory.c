@@ -1,0 +1,159 @@
+/*  msg_directory.c - DIRECTORY and DIRECTORY_DELTA bodies.
+
+    The signed agency directory the broker pushes, whole or as a delta from
+    a base serial: strict decoders (entries sorted and unique) and encoders.
+    What a directory means, and applying a delta, are directory.c's and
+    dirdelta.c's.
+*/
+#include <string.h>
+
+#include "msg_internal.h"
+
+// ---------------------------------------------------------------------------
+//  DIRECTORY
+
+static const char *const s_directory_keys[] = { "serial", "time", "broker", "entries", "sig" };
+static const char *const s_entry_keys[] = { "code", "name", "key", "state", "from", "until" };
+
+//  The entries of a DIRECTORY or DIRECTORY_DELTA: sorted and unique, so the
+//  canonical form is the wire order and a lookup can bisect.
+static proto_err_t s_dir_entries_decode(mp_ctx_t *ctx, const msgpack_object *items, uint32_t n,
+                                        proto_dir_entry_t **out)
+{
+    proto_err_t rc = mp_alloc(ctx, n, sizeof(proto_dir_entry_t), out);
+    size_t mark = mp_path_push(ctx, "entries");
+    for (uint32_t i = 0; !rc && i < n; i++) {
+        const msgpack_object *g[NKEYS(s_entry_keys)];
+        proto_dir_entry_t *e = &(*out)[i];
+        size_t mark_i = mp_path_push_index(ctx, i);
+        rc = mp_map(ctx, &items[i], s_entry_keys, NKEYS(s_entry_keys), g);
+        if (!rc)
+            rc = mp_agency(ctx, "code", g[0], true, &e->code);
+        if (!rc && i > 0 && strcmp((*out)[i - 1].code, e->code) >= 0)
+            rc = mp_fail(ctx, PROTO_ERR_VALUE, "code", "entries must be sorted by code, unique");
+        if (!rc)
+            rc = mp_text(ctx, "name", g[1], true, PROTO_MAX_NAME, &e->name);
+        if (!rc)
+            rc = mp_bin(ctx, "key", g[2], true, PROTO_KEY_LEN, e->key);
+        if (!rc)
+            rc = msg_u8(ctx, "state", g[3], true, 0, 2, &e->state);
+        if (!rc)
+            rc = mp_uint(ctx, "from", g[4], false, 1, UINT64_MAX, &e->valid_from);
+        if (!rc)
+            rc = mp_uint(ctx, "until", g[5], false, 1, UINT64_MAX, &e->valid_until);
+        if (!rc && e->valid_from && e->valid_until && e->valid_from >= e->valid_until)
+            rc = mp_fail(ctx, PROTO_ERR_VALUE, "until", "must be after from");
+        mp_path_pop(ctx, mark_i);
+    }
+    mp_path_pop(ctx, mark);
+    return rc;
+}
+
+proto_err_t msg_directory_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_directory_msg_t *out)
+{
+    const msgpack_object *f[NKEYS(s_directory_keys)];
+    const msgpack_object *items = NULL;
+    proto_err_t rc = mp_map(ctx, o, s_directory_keys, NKEYS(s_directory_keys), f);
+    if (!rc)
+        rc = mp_uint(ctx, "serial", f[0], true, 1, UINT64_MAX, &out->serial);
+    if (!rc)
+        rc = mp_uint(ctx, "time", f[1], true, 0, UINT64_MAX, &out->time);
+    if (!rc)
+        rc = mp_label(ctx, "broker", f[2], true, &out->broker);
+    if (!rc)
+        rc = mp_array(ctx, "entries", f[3], true, 0, PROTO_MAX_ENTRIES, &items, &out->nentries);
+    if (!rc)
+        rc = mp_bin(ctx, "sig", f[4], true, PROTO_SIG_LEN, out->sig);
+    if (!rc)
+        rc = s_dir_entries_decode(ctx, items, out->nentries, &out->entries);
+    return rc;
+}
+
+static void s_dir_entries_encode(mp_writer_t *w, uint32_t *n, const proto_dir_entry_t *entries,
+                                 uint32_t count)
+{
+    mp_f_key(w, n, "entries");
+    mp_w_array(w, count);
+    for (uint32_t i = 0; i < count; i++) {
+        const proto_dir_entry_t *e = &entries[i];
+        uint32_t m = 0;
+        size_t sub = mp_map_begin(w);
+        mp_f_str(w, &m, "code", e->code);
+        mp_f_str(w, &m, "name", e->name);
+        mp_f_bin(w, &m, "key", e->key, PROTO_KEY_LEN);
+        mp_f_uint(w, &m, "state", e->state);
+        mp_f_uint_opt(w, &m, "from", e->valid_from);
+        mp_f_uint_opt(w, &m, "until", e->valid_until);
+        mp_map_end(w, sub, m);
+    }
+}
+
+void msg_directory_encode(mp_writer_t *w, const proto_directory_msg_t *in)
+{
+    uint32_t n = 0;
+    size_t map = mp_map_begin(w);
+    mp_f_uint(w, &n, "serial", in->serial);
+    mp_f_uint(w, &n, "time", in->time);
+    mp_f_str(w, &n, "broker", in->broker);
+    s_dir_entries_encode(w, &n, in->entries, in->nentries);
+    mp_f_bin(w, &n, "sig", in->sig, PROTO_SIG_LEN);
+    mp_map_end(w, map, n);
+}
+
+// ---------------------------------------------------------------------------
+//  DIRECTORY_DELTA
+
+static const char *const s_delta_keys[] = { "base",    "serial",  "time", "broker",
+                                            "entries", "removed", "sig" };
+
+proto_err_t msg_delta_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_dir_delta_t *out)
+{
+    const msgpack_object *f[NKEYS(s_delta_keys)];
+    const msgpack_object *items = NULL, *gone = NULL;
+    proto_err_t rc = mp_map(ctx, o, s_delta_keys, NKEYS(s_delta_keys), f);
+    if (!rc)
+        rc = mp_uint(ctx, "base", f[0], true, 1, UINT64_MAX - 1, &out->base);
+    if (!rc)
+        rc = mp_uint(ctx, "serial", f[1], true, out->base + 1, UINT64_MAX, &out->serial);
+    if (!rc)
+        rc = mp_uint(ctx, "time", f[2], true, 0, UINT64_MAX, &out->time);
+    if (!rc)
+        rc = mp_label(ctx, "broker", f[3], true, &out->broker);
+    if (!rc)
+        rc = mp_array(ctx, "entries", f[4], true, 0, PROTO_MAX_ENTRIES, &items, &out->nentries);
+    if (!rc)
+        rc = mp_array(ctx, "removed", f[5], true, 0, PROTO_MAX_ENTRIES, &gone, &out->nremoved);
+    if (!rc)
+        rc = mp_bin(ctx, "sig", f[6], true, PROTO_SIG_LEN, out->sig);
+    if (!rc)
+        rc = s_dir_entries_decode(ctx, items, out->nentries, &out->entries);
+    if (!rc)
+        rc = mp_alloc(ctx, out->nremoved, sizeof(const char *), &out->removed);
+    size_t mark = mp_path_push(ctx, "removed");
+    for (uint32_t i = 0; !rc && i < out->nremoved; i++) {
+        size_t mark_i = mp_path_push_index(ctx, i);
+        rc = mp_agency(ctx, NULL, &gone[i], true, &out->removed[i]);
+        if (!rc && i > 0 && strcmp(out->removed[i - 1], out->removed[i]) >= 0)
+            rc = mp_fail(ctx, PROTO_ERR_VALUE, NULL, "removed codes must be sorted, unique");
+        mp_path_pop(ctx, mark_i);
+    }
+    mp_path_pop(ctx, mark);
+    return rc;
+}
+
+void msg_delta_encode(mp_writer_t *w, const proto_dir_delta_t *in)
+{
+    uint32_t n = 0;
+    size_t map = mp_map_begin(w);
+    mp_f_uint(w, &n, "base", in->base);
+    mp_f_uint(w, &n, "serial", in->serial);
+    mp_f_uint(w, &n, "time", in->time);
+    mp_f_str(w, &n, "broker", in->broker);
+    s_dir_entries_encode(w, &n, in->entries, in->nentries);
+    mp_f_key(w, &n, "removed");
+    mp_w_array(w, in->nremoved);
+    for (uint32_t i = 0; i < in->nremoved; i++)
+        mp_w_str(w, in->removed[i]);
+    mp_f_bin(w, &n, "sig", in->sig, PROTO_SIG_LEN);
+    mp_map_end(w, map, n);
+}
