@@ -70,6 +70,106 @@ static uint64_t s_be(const uint8_t *p, size_t n)
     return v;
 }
 
+//  What an object's first byte says follows it: a length or count of
+//  len_bytes bytes, fixed payload bytes, or the elements of a container.
+//  False for a byte msgpack reserves.
+typedef struct {
+    size_t len_bytes; // width of a length or count that follows
+    size_t fixed;     // fixed payload bytes that follow
+    int container;    // 1 array, 2 map
+    uint64_t count;   // container count or payload length
+} s_shape_t;
+
+static bool s_shape(uint8_t b, s_shape_t *shape)
+{
+    *shape = (s_shape_t){ 0 };
+    if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
+        // fixint, negative fixint, nil, false, true
+    } else if (b <= 0x8f) {
+        shape->container = 2, shape->count = b & 0x0f;
+    } else if (b <= 0x9f) {
+        shape->container = 1, shape->count = b & 0x0f;
+    } else if (b <= 0xbf) {
+        shape->fixed = b & 0x1f;
+    } else {
+        switch (b) {
+        case 0xc4:
+        case 0xd9:
+            shape->len_bytes = 1;
+            break; // bin8 str8
+        case 0xc5:
+        case 0xda:
+            shape->len_bytes = 2;
+            break; // bin16 str16
+        case 0xc6:
+        case 0xdb:
+            shape->len_bytes = 4;
+            break; // bin32 str32
+        case 0xc7:
+            shape->len_bytes = 1, shape->fixed = 1;
+            break; // ext8: len, type
+        case 0xc8:
+            shape->len_bytes = 2, shape->fixed = 1;
+            break; // ext16
+        case 0xc9:
+            shape->len_bytes = 4, shape->fixed = 1;
+            break; // ext32
+        case 0xca:
+            shape->fixed = 4;
+            break; // float32
+        case 0xcb:
+            shape->fixed = 8;
+            break; // float64
+        case 0xcc:
+        case 0xd0:
+            shape->fixed = 1;
+            break; // (u)int8
+        case 0xcd:
+        case 0xd1:
+            shape->fixed = 2;
+            break; // (u)int16
+        case 0xce:
+        case 0xd2:
+            shape->fixed = 4;
+            break; // (u)int32
+        case 0xcf:
+        case 0xd3:
+            shape->fixed = 8;
+            break; // (u)int64
+        case 0xd4:
+            shape->fixed = 2;
+            break; // fixext1
+        case 0xd5:
+            shape->fixed = 3;
+            break; // fixext2
+        case 0xd6:
+            shape->fixed = 5;
+            break; // fixext4
+        case 0xd7:
+            shape->fixed = 9;
+            break; // fixext8
+        case 0xd8:
+            shape->fixed = 17;
+            break; // fixext16
+        case 0xdc:
+            shape->container = 1, shape->len_bytes = 2;
+            break; // array16
+        case 0xdd:
+            shape->container = 1, shape->len_bytes = 4;
+            break; // array32
+        case 0xde:
+            shape->container = 2, shape->len_bytes = 2;
+            break; // map16
+        case 0xdf:
+            shape->container = 2, shape->len_bytes = 4;
+            break; // map32
+        default:
+            return false;
+        }
+    }
+    return true;
+}
+
 #define MP_SCAN_DEPTH_MAX 16
 
 proto_err_t mp_prescan(mp_ctx_t *ctx, const uint8_t *data, size_t len, int max_depth)
@@ -89,95 +189,13 @@ proto_err_t mp_prescan(mp_ctx_t *ctx, const uint8_t *data, size_t len, int max_d
         if (pos >= len)
             return mp_fail(ctx, PROTO_ERR_MSGPACK, NULL, "truncated at byte %zu", pos);
         uint8_t b = data[pos++];
-        size_t len_bytes = 0; // width of a length or count that follows
-        size_t fixed = 0;     // fixed payload bytes that follow
-        int container = 0;    // 1 array, 2 map
-        uint64_t count = 0;   // container count or payload length
-        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
-            // fixint, negative fixint, nil, false, true
-        } else if (b <= 0x8f) {
-            container = 2, count = b & 0x0f;
-        } else if (b <= 0x9f) {
-            container = 1, count = b & 0x0f;
-        } else if (b <= 0xbf) {
-            fixed = b & 0x1f;
-        } else {
-            switch (b) {
-            case 0xc4:
-            case 0xd9:
-                len_bytes = 1;
-                break; // bin8 str8
-            case 0xc5:
-            case 0xda:
-                len_bytes = 2;
-                break; // bin16 str16
-            case 0xc6:
-            case 0xdb:
-                len_bytes = 4;
-                break; // bin32 str32
-            case 0xc7:
-                len_bytes = 1, fixed = 1;
-                break; // ext8: len, type
-            case 0xc8:
-                len_bytes = 2, fixed = 1;
-                break; // ext16
-            case 0xc9:
-                len_bytes = 4, fixed = 1;
-                break; // ext32
-            case 0xca:
-                fixed = 4;
-                break; // float32
-            case 0xcb:
-                fixed = 8;
-                break; // float64
-            case 0xcc:
-            case 0xd0:
-                fixed = 1;
-                break; // (u)int8
-            case 0xcd:
-            case 0xd1:
-                fixed = 2;
-                break; // (u)int16
-            case 0xce:
-            case 0xd2:
-                fixed = 4;
-                break; // (u)int32
-            case 0xcf:
-            case 0xd3:
-                fixed = 8;
-                break; // (u)int64
-            case 0xd4:
-                fixed = 2;
-                break; // fixext1
-            case 0xd5:
-                fixed = 3;
-                break; // fixext2
-            case 0xd6:
-                fixed = 5;
-                break; // fixext4
-            case 0xd7:
-                fixed = 9;
-                break; // fixext8
-            case 0xd8:
-                fixed = 17;
-                break; // fixext16
-            case 0xdc:
-                container = 1, len_bytes = 2;
-                break; // array16
-            case 0xdd:
-                container = 1, len_bytes = 4;
-                break; // array32
-            case 0xde:
-                container = 2, len_bytes = 2;
-                break; // map16
-            case 0xdf:
-                container = 2, len_bytes = 4;
-                break; // map32
-            default:
-                return mp_fail(ctx, PROTO_ERR_MSGPACK, NULL, "reserved byte 0x%02x at %zu", b,
-                               pos - 1);
-            }
-        }
+        s_shape_t shape;
+        if (!s_shape(b, &shape))
+            return mp_fail(ctx, PROTO_ERR_MSGPACK, NULL, "reserved byte 0x%02x at %zu", b, pos - 1);
+        size_t len_bytes = shape.len_bytes;
+        size_t fixed = shape.fixed;
+        int container = shape.container;
+        uint64_t count = shape.count;
         if (len_bytes) {
             if (len - pos < len_bytes)
                 return mp_fail(ctx, PROTO_ERR_MSGPACK, NULL, "truncated length at byte %zu", pos);
