@@ -427,6 +427,37 @@ static proto_err_t s_doc_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_do
     return rc;
 }
 
+//  One attachment's map, as s_att_item reads it back.
+static void s_att_encode(mp_writer_t *w, const proto_attachment_t *att)
+{
+    uint32_t m = 0;
+    size_t sub = mp_map_begin(w);
+    mp_f_str(w, &m, "name", att->name);
+    mp_f_str(w, &m, "type", att->type);
+    mp_f_uint(w, &m, "size", att->size);
+    mp_f_bin(w, &m, "hash", att->hash, PROTO_HASH_LEN);
+    if (att->enc) {
+        const proto_enc_t *enc = att->enc;
+        uint32_t e = 0;
+        mp_f_key(w, &m, "enc");
+        size_t sub_enc = mp_map_begin(w);
+        mp_f_str(w, &e, "alg", enc->alg);
+        mp_f_bin(w, &e, "header", enc->header, sizeof enc->header);
+        mp_f_uint(w, &e, "chunk", enc->chunk);
+        mp_f_key(w, &e, "keys");
+        mp_w_array(w, enc->nkeys);
+        for (uint32_t k = 0; k < enc->nkeys; k++) {
+            uint32_t q = 0;
+            size_t sub_key = mp_map_begin(w);
+            mp_f_str(w, &q, "agency", enc->keys[k].agency);
+            mp_f_bin(w, &q, "key", enc->keys[k].sealed, PROTO_SEALED_KEY_LEN);
+            mp_map_end(w, sub_key, q);
+        }
+        mp_map_end(w, sub_enc, e);
+    }
+    mp_map_end(w, sub, m);
+}
+
 static void s_doc_encode(mp_writer_t *w, const proto_doc_t *doc)
 {
     uint32_t n = 0;
@@ -515,35 +546,8 @@ static void s_doc_encode(mp_writer_t *w, const proto_doc_t *doc)
     if (doc->natt) {
         mp_f_key(w, &n, "att");
         mp_w_array(w, doc->natt);
-        for (uint32_t i = 0; i < doc->natt; i++) {
-            const proto_attachment_t *att = &doc->att[i];
-            uint32_t m = 0;
-            size_t sub = mp_map_begin(w);
-            mp_f_str(w, &m, "name", att->name);
-            mp_f_str(w, &m, "type", att->type);
-            mp_f_uint(w, &m, "size", att->size);
-            mp_f_bin(w, &m, "hash", att->hash, PROTO_HASH_LEN);
-            if (att->enc) {
-                const proto_enc_t *enc = att->enc;
-                uint32_t e = 0;
-                mp_f_key(w, &m, "enc");
-                size_t sub_enc = mp_map_begin(w);
-                mp_f_str(w, &e, "alg", enc->alg);
-                mp_f_bin(w, &e, "header", enc->header, sizeof enc->header);
-                mp_f_uint(w, &e, "chunk", enc->chunk);
-                mp_f_key(w, &e, "keys");
-                mp_w_array(w, enc->nkeys);
-                for (uint32_t k = 0; k < enc->nkeys; k++) {
-                    uint32_t q = 0;
-                    size_t sub_key = mp_map_begin(w);
-                    mp_f_str(w, &q, "agency", enc->keys[k].agency);
-                    mp_f_bin(w, &q, "key", enc->keys[k].sealed, PROTO_SEALED_KEY_LEN);
-                    mp_map_end(w, sub_key, q);
-                }
-                mp_map_end(w, sub_enc, e);
-            }
-            mp_map_end(w, sub, m);
-        }
+        for (uint32_t i = 0; i < doc->natt; i++)
+            s_att_encode(w, &doc->att[i]);
     }
     mp_map_end(w, map, n);
 }
