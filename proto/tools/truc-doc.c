@@ -188,15 +188,16 @@ static const char *s_media_type(const char *name)
     return "application/octet-stream";
 }
 
-static int s_pack(int argc, char **argv)
-{
-    const char *key_path = NULL, *to_list = NULL, *out_path = NULL, *pass_file = NULL;
+//  What pack is told on its command line besides the document's fields,
+//  which go straight into doc.
+typedef struct {
+    const char *key_path, *to_list, *out_path, *pass_file;
     const char *attach[PROTO_MAX_ATTACHMENTS];
-    uint32_t nattach = 0;
-    proto_msg_t msg;
-    memset(&msg, 0, sizeof msg);
-    msg.kind = PROTO_KIND_SUBMIT;
-    proto_doc_t *doc = &msg.u.document.doc;
+    uint32_t nattach;
+} s_pack_args_t;
+
+static void s_pack_args(int argc, char **argv, s_pack_args_t *args, proto_doc_t *doc)
+{
     static const struct option options[] = {
         { "key", required_argument, 0, 'k' },      { "to", required_argument, 0, 't' },
         { "subject", required_argument, 0, 's' },  { "type", required_argument, 0, 'y' },
@@ -211,10 +212,10 @@ static int s_pack(int argc, char **argv)
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (opt) {
         case 'k':
-            key_path = optarg;
+            args->key_path = optarg;
             break;
         case 't':
-            to_list = optarg;
+            args->to_list = optarg;
             break;
         case 's':
             doc->subject = optarg;
@@ -244,15 +245,15 @@ static int s_pack(int argc, char **argv)
             doc->date = optarg;
             break;
         case 'o':
-            out_path = optarg;
+            args->out_path = optarg;
             break;
         case 'f':
-            pass_file = optarg;
+            args->pass_file = optarg;
             break;
         case 'a':
-            if (nattach == PROTO_MAX_ATTACHMENTS)
+            if (args->nattach == PROTO_MAX_ATTACHMENTS)
                 s_die_usage("too many --attach");
-            attach[nattach++] = optarg;
+            args->attach[args->nattach++] = optarg;
             break;
         case 'h':
             fputs(s_usage, stdout);
@@ -261,14 +262,57 @@ static int s_pack(int argc, char **argv)
             s_die_usage(NULL);
         }
     }
-    if (!key_path || !to_list || !doc->subject || !doc->doc_type || !out_path)
+    if (!args->key_path || !args->to_list || !doc->subject || !doc->doc_type || !args->out_path)
         s_die_usage("pack needs --key, --to, --subject, --type and --out");
+}
+
+//  The document file: the frames as a msgpack array of bins, header, body,
+//  then each attachment's bytes.
+static int s_pack_write(const char *out_path, const proto_buf_t *body, char *const *contents,
+                        const size_t *sizes, uint32_t nattach)
+{
+    int status = 0;
+    char err[512] = "";
+    proto_err_t rc;
+    msgpack_sbuffer sbuf;
+    msgpack_packer pk;
+    uint8_t header[PROTO_HEADER_LEN];
+    proto_header_write(header, PROTO_KIND_SUBMIT);
+    msgpack_sbuffer_init(&sbuf);
+    msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 2 + nattach);
+    msgpack_pack_bin(&pk, sizeof header);
+    msgpack_pack_bin_body(&pk, header, sizeof header);
+    msgpack_pack_bin(&pk, body->len);
+    msgpack_pack_bin_body(&pk, body->data, body->len);
+    for (uint32_t i = 0; i < nattach; i++) {
+        msgpack_pack_bin(&pk, sizes[i]);
+        msgpack_pack_bin_body(&pk, contents[i], sizes[i]);
+    }
+    rc = proto_file_write_atomic(out_path, sbuf.data, sbuf.size, 0644, true, err, sizeof err);
+    msgpack_sbuffer_destroy(&sbuf);
+    if (rc) {
+        fprintf(stderr, "truc-doc: cannot write %s: %s%s%s\n", out_path, proto_strerror(rc),
+                *err ? ": " : "", err);
+        status = EXIT_FAIL;
+    }
+    return status;
+}
+
+static int s_pack(int argc, char **argv)
+{
+    proto_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.kind = PROTO_KIND_SUBMIT;
+    proto_doc_t *doc = &msg.u.document.doc;
+    s_pack_args_t args = { 0 };
+    s_pack_args(argc, argv, &args, doc);
 
     //  The key decides the sender: truc-doc signs only as the key's agency.
     char err[512] = "";
     proto_identity_t *id = NULL;
-    proto_err_t rc =
-        proto_identity_open(key_path, pass_file, PROTO_PASSPHRASE_ENV, &id, err, sizeof err);
+    proto_err_t rc = proto_identity_open(args.key_path, args.pass_file, PROTO_PASSPHRASE_ENV, &id,
+                                         err, sizeof err);
     if (rc) {
         //  err names the file at fault: the key, or its passphrase file.
         fprintf(stderr, "truc-doc: cannot load the key: %s: %s\n", proto_strerror(rc), err);
@@ -277,13 +321,13 @@ static int s_pack(int argc, char **argv)
     const proto_public_t *pub = proto_identity_public(id);
     if (pub->role != PROTO_ROLE_AGENCY) {
         fprintf(stderr, "truc-doc: %s is a broker key; documents are signed by agencies\n",
-                key_path);
+                args.key_path);
         proto_identity_destroy(&id);
         return EXIT_FAIL;
     }
     doc->from = pub->name;
 
-    char *to_copy = strdup(to_list);
+    char *to_copy = strdup(args.to_list);
     const char *to[PROTO_MAX_RECIPIENTS];
     uint32_t nto = 0;
     for (char *save = NULL, *code = strtok_r(to_copy, ",", &save); code;
@@ -304,21 +348,22 @@ static int s_pack(int argc, char **argv)
     size_t sizes[PROTO_MAX_ATTACHMENTS] = { 0 };
     proto_attachment_t atts[PROTO_MAX_ATTACHMENTS];
     memset(atts, 0, sizeof atts);
-    for (uint32_t i = 0; i < nattach && !status; i++) {
-        rc = proto_file_read(attach[i], MAX_FILE, false, &contents[i], &sizes[i], err, sizeof err);
+    for (uint32_t i = 0; i < args.nattach && !status; i++) {
+        rc = proto_file_read(args.attach[i], MAX_FILE, false, &contents[i], &sizes[i], err,
+                             sizeof err);
         if (rc) {
-            fprintf(stderr, "truc-doc: cannot read attachment %s: %s%s%s\n", attach[i],
+            fprintf(stderr, "truc-doc: cannot read attachment %s: %s%s%s\n", args.attach[i],
                     proto_strerror(rc), *err ? ": " : "", err);
             status = EXIT_FAIL;
             break;
         }
-        const char *slash = strrchr(attach[i], '/');
-        atts[i].name = slash ? slash + 1 : attach[i];
+        const char *slash = strrchr(args.attach[i], '/');
+        atts[i].name = slash ? slash + 1 : args.attach[i];
         atts[i].type = s_media_type(atts[i].name);
         proto_attachment_hash(&atts[i], contents[i], sizes[i]);
     }
     doc->att = atts;
-    doc->natt = nattach;
+    doc->natt = args.nattach;
 
     proto_buf_t body, file;
     proto_buf_init(&body);
@@ -338,37 +383,15 @@ static int s_pack(int argc, char **argv)
             status = EXIT_FAIL;
         }
     }
-    if (!status) {
-        msgpack_sbuffer sbuf;
-        msgpack_packer pk;
-        uint8_t header[PROTO_HEADER_LEN];
-        proto_header_write(header, PROTO_KIND_SUBMIT);
-        msgpack_sbuffer_init(&sbuf);
-        msgpack_packer_init(&pk, &sbuf, msgpack_sbuffer_write);
-        msgpack_pack_array(&pk, 2 + nattach);
-        msgpack_pack_bin(&pk, sizeof header);
-        msgpack_pack_bin_body(&pk, header, sizeof header);
-        msgpack_pack_bin(&pk, body.len);
-        msgpack_pack_bin_body(&pk, body.data, body.len);
-        for (uint32_t i = 0; i < nattach; i++) {
-            msgpack_pack_bin(&pk, sizes[i]);
-            msgpack_pack_bin_body(&pk, contents[i], sizes[i]);
-        }
-        rc = proto_file_write_atomic(out_path, sbuf.data, sbuf.size, 0644, true, err, sizeof err);
-        msgpack_sbuffer_destroy(&sbuf);
-        if (rc) {
-            fprintf(stderr, "truc-doc: cannot write %s: %s%s%s\n", out_path, proto_strerror(rc),
-                    *err ? ": " : "", err);
-            status = EXIT_FAIL;
-        }
-    }
+    if (!status)
+        status = s_pack_write(args.out_path, &body, contents, sizes, args.nattach);
     if (!status) {
         char id_text[PROTO_ID_TEXT_LEN];
         proto_id_format(&doc->id, id_text);
         printf("signed document %s from %s to %u recipient(s), %u attachment(s): %s\n", id_text,
-               doc->from, nto, nattach, out_path);
+               doc->from, nto, args.nattach, args.out_path);
     }
-    for (uint32_t i = 0; i < nattach; i++)
+    for (uint32_t i = 0; i < args.nattach; i++)
         proto_file_free(&contents[i], sizes[i], false);
     proto_buf_free(&body);
     proto_buf_free(&file);
