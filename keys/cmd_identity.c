@@ -75,6 +75,38 @@ static int s_save_failed(const char *path, proto_err_t rc)
     return KEYS_EXIT_FAIL;
 }
 
+//  The key derivation strength --kdf asks for, checked against --encrypt
+//  and --passphrase-file; KEYS_EXIT_OK or KEYS_EXIT_USAGE.
+static int s_new_strength(const keys_opt_t *kdf, const keys_opt_t *encrypt,
+                          const keys_opt_t *pass_file, proto_kdf_strength_t *strength)
+{
+    *strength = PROTO_KDF_INTERACTIVE;
+    if (kdf->seen) {
+        if (strcmp(kdf->value, "interactive") == 0)
+            *strength = PROTO_KDF_INTERACTIVE;
+        else if (strcmp(kdf->value, "moderate") == 0)
+            *strength = PROTO_KDF_MODERATE;
+        else if (strcmp(kdf->value, "sensitive") == 0)
+            *strength = PROTO_KDF_SENSITIVE;
+        else {
+            keys_error("unknown --kdf '%s': use interactive, moderate or sensitive", kdf->value);
+            return KEYS_EXIT_USAGE;
+        }
+    }
+    if (!encrypt->seen && (kdf->seen || pass_file->seen)) {
+        keys_error("%s only applies to an encrypted key: add --encrypt",
+                   kdf->seen ? "--kdf" : "--passphrase-file");
+        return KEYS_EXIT_USAGE;
+    }
+    const char *fast = getenv(KEYS_FAST_KDF_ENV);
+    if (encrypt->seen && fast && strcmp(fast, "1") == 0) {
+        *strength = PROTO_KDF_MIN;
+        keys_error("warning: %s=1 gives the key almost no protection: unset it outside tests",
+                   KEYS_FAST_KDF_ENV);
+    }
+    return KEYS_EXIT_OK;
+}
+
 int keys_cmd_new(int argc, char **argv)
 {
     keys_opt_t opts[] = {
@@ -110,30 +142,10 @@ int keys_cmd_new(int argc, char **argv)
                        name);
         return KEYS_EXIT_USAGE;
     }
-    proto_kdf_strength_t strength = PROTO_KDF_INTERACTIVE;
-    if (kdf->seen) {
-        if (strcmp(kdf->value, "interactive") == 0)
-            strength = PROTO_KDF_INTERACTIVE;
-        else if (strcmp(kdf->value, "moderate") == 0)
-            strength = PROTO_KDF_MODERATE;
-        else if (strcmp(kdf->value, "sensitive") == 0)
-            strength = PROTO_KDF_SENSITIVE;
-        else {
-            keys_error("unknown --kdf '%s': use interactive, moderate or sensitive", kdf->value);
-            return KEYS_EXIT_USAGE;
-        }
-    }
-    if (!encrypt->seen && (kdf->seen || pass_file->seen)) {
-        keys_error("%s only applies to an encrypted key: add --encrypt",
-                   kdf->seen ? "--kdf" : "--passphrase-file");
-        return KEYS_EXIT_USAGE;
-    }
-    const char *fast = getenv(KEYS_FAST_KDF_ENV);
-    if (encrypt->seen && fast && strcmp(fast, "1") == 0) {
-        strength = PROTO_KDF_MIN;
-        keys_error("warning: %s=1 gives the key almost no protection: unset it outside tests",
-                   KEYS_FAST_KDF_ENV);
-    }
+    proto_kdf_strength_t strength;
+    code = s_new_strength(kdf, encrypt, pass_file, &strength);
+    if (code != KEYS_EXIT_OK)
+        return code;
 
     char *pass = NULL;
     if (encrypt->seen) {
