@@ -21,7 +21,8 @@ while getopts "n:f:h" opt; do
   case "$opt" in
     n) limit="$OPTARG" ;;
     f) files="$OPTARG" ;;
-    *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    h) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
   esac
 done
 case "$limit$files" in
