@@ -327,6 +327,48 @@ static void s_request(msgpack_sbuffer *request, const char *cmd, char *const *ar
         msgpack_pack_str_with_body(&pk, args[i], strlen(args[i]));
 }
 
+//  Send the request to the admin socket at ep, wait up to timeout seconds
+//  for the answer and print it. Returns the exit status.
+static int s_call(const char *ep, const msgpack_sbuffer *request, long timeout, bool json)
+{
+    void *ctx = zmq_ctx_new();
+    void *sock = zmq_socket(ctx, ZMQ_REQ);
+    int ms = (int) (timeout * 1000), zero = 0;
+    zmq_setsockopt(sock, ZMQ_RCVTIMEO, &ms, sizeof ms);
+    zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
+    int status = 0;
+    char *reply = malloc(MAX_REPLY);
+    int n = -1;
+    const char *gone = NULL;
+    void *monitor = s_monitor(ctx, sock);
+    if (reply && monitor && zmq_connect(sock, ep) == 0 &&
+        zmq_send(sock, request->data, request->size, 0) == (int) request->size)
+        n = s_recv(sock, monitor, reply, ms, &gone);
+    if (n < 0 && gone) {
+        fprintf(stderr,
+                "truc-admin: %s (%s): is truc-broker running, and is this its data "
+                "directory (--data-dir)?\n",
+                gone, ep);
+        status = EXIT_FAIL;
+    } else if (n < 0) {
+        fprintf(stderr,
+                "truc-admin: no answer from the broker at %s within %ld s: is truc-broker "
+                "running, and is this its data directory (--data-dir)?\n",
+                ep, timeout);
+        status = EXIT_FAIL;
+    } else {
+        status = s_answer(reply, n, json);
+    }
+    free(reply);
+    if (monitor) {
+        zmq_socket_monitor(sock, NULL, 0);
+        zmq_close(monitor);
+    }
+    zmq_close(sock);
+    zmq_ctx_term(ctx);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     //  The installed broker's data directory, unless this is a source tree
@@ -408,41 +450,7 @@ int main(int argc, char **argv)
     msgpack_sbuffer request;
     s_request(&request, cmd, argv + optind + 1, (size_t) (argc - optind - 1));
 
-    void *ctx = zmq_ctx_new();
-    void *sock = zmq_socket(ctx, ZMQ_REQ);
-    int ms = (int) (timeout * 1000), zero = 0;
-    zmq_setsockopt(sock, ZMQ_RCVTIMEO, &ms, sizeof ms);
-    zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
-    int status = 0;
-    char *reply = malloc(MAX_REPLY);
-    int n = -1;
-    const char *gone = NULL;
-    void *monitor = s_monitor(ctx, sock);
-    if (reply && monitor && zmq_connect(sock, ep) == 0 &&
-        zmq_send(sock, request.data, request.size, 0) == (int) request.size)
-        n = s_recv(sock, monitor, reply, ms, &gone);
+    int status = s_call(ep, &request, timeout, json);
     msgpack_sbuffer_destroy(&request);
-    if (n < 0 && gone) {
-        fprintf(stderr,
-                "truc-admin: %s (%s): is truc-broker running, and is this its data "
-                "directory (--data-dir)?\n",
-                gone, ep);
-        status = EXIT_FAIL;
-    } else if (n < 0) {
-        fprintf(stderr,
-                "truc-admin: no answer from the broker at %s within %ld s: is truc-broker "
-                "running, and is this its data directory (--data-dir)?\n",
-                ep, timeout);
-        status = EXIT_FAIL;
-    } else {
-        status = s_answer(reply, n, json);
-    }
-    free(reply);
-    if (monitor) {
-        zmq_socket_monitor(sock, NULL, 0);
-        zmq_close(monitor);
-    }
-    zmq_close(sock);
-    zmq_ctx_term(ctx);
     return status;
 }
