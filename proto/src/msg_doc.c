@@ -12,6 +12,9 @@
 #include "msg_internal.h"
 #include "proto/fname.h"
 
+// ---------------------------------------------------------------------------
+//  Lists the envelope uses
+
 //  An array of agency codes with no repeats.
 static proto_err_t s_agency_list(mp_ctx_t *ctx, const char *name, const msgpack_object *v,
                                  bool required, uint32_t max, const char ***out, uint32_t *count)
