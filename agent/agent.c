@@ -23,6 +23,8 @@
 #include <zmq.h>
 
 #include "agent_internal.h"
+#include "inbox.h"
+#include "session.h"
 #include "proto/agency.h"
 #include "proto/daemon.h"
 #include "proto/dirdelta.h"
@@ -30,7 +32,6 @@
 #include "proto/merkle.h"
 #include "proto/sign.h"
 
-#define MAX_FRAMES  (2 + PROTO_MAX_ATTACHMENTS)
 #define DRAIN_LIMIT 256
 
 //  The session's deadlines (ms, monotonic). HELLO unanswered this long:
@@ -165,7 +166,24 @@ const proto_dir_entry_t *agent_dir_find(const agent_t *self, const char *code)
     return NULL;
 }
 
-static proto_err_t s_dir_usable(const agent_t *self, const char *code, const uint8_t **key)
+//  The last directory snapshot the broker signed, so deliveries can be
+//  checked even before the broker is reachable again.
+void agent_dir_load(agent_t *self)
+{
+    const void *dir_body;
+    size_t dir_len;
+    if (proto_store_read_begin(self->kv) == PROTO_OK) {
+        if (agent_store_directory_get(self->kv, &dir_body, &dir_len) == PROTO_OK) {
+            proto_errinfo_t info;
+            if (proto_msg_decode(PROTO_KIND_DIRECTORY, dir_body, dir_len, &self->directory,
+                                 &info) != PROTO_OK)
+                self->directory = NULL;
+        }
+        proto_store_read_end(self->kv);
+    }
+}
+
+proto_err_t agent_dir_usable(const agent_t *self, const char *code, const uint8_t **key)
 {
     const proto_dir_entry_t *e = agent_dir_find(self, code);
     if (!e)
@@ -177,7 +195,7 @@ static proto_err_t s_dir_usable(const agent_t *self, const char *code, const uin
                                                 : PROTO_OK;
 }
 
-static void s_on_directory(agent_t *self, const uint8_t *body, size_t len, proto_msg_t **msg_p)
+void agent_dir_on_directory(agent_t *self, const uint8_t *body, size_t len, proto_msg_t **msg_p)
 {
     proto_msg_t *msg = *msg_p;
     proto_directory_msg_t *d = &msg->u.directory;
@@ -200,13 +218,11 @@ static void s_on_directory(agent_t *self, const uint8_t *body, size_t len, proto
     proto_log_info("event=directory serial=%" PRIu64 " agencies=%u", d->serial, d->nentries);
 }
 
-static void s_reset(agent_t *self, const char *reason);
-
 //  A delta applies to exactly the snapshot held, and what it makes must
 //  carry the broker's signature of the whole; it is then kept like a
 //  DIRECTORY sent whole. Anything else: reconnect and ask for the whole
 //  (HELLO without dir_deltas), never a directory the broker did not sign.
-static void s_on_directory_delta(agent_t *self, const proto_msg_t *msg)
+void agent_dir_on_delta(agent_t *self, const proto_msg_t *msg)
 {
     const proto_dir_delta_t *delta = &msg->u.delta;
     proto_buf_t body;
@@ -221,7 +237,7 @@ static void s_on_directory_delta(agent_t *self, const proto_msg_t *msg)
         proto_log_info("event=directory_delta base=%" PRIu64 " serial=%" PRIu64
                        " changed=%u removed=%u",
                        delta->base, delta->serial, delta->nentries, delta->nremoved);
-        s_on_directory(self, body.data, body.len, &whole);
+        agent_dir_on_directory(self, body.data, body.len, &whole);
     } else {
         proto_log_warning("event=directory_delta_refused base=%" PRIu64 " serial=%" PRIu64
                           " held=%" PRIu64 " error=%s",
@@ -229,7 +245,8 @@ static void s_on_directory_delta(agent_t *self, const proto_msg_t *msg)
                           self->directory ? self->directory->u.directory.serial : 0,
                           proto_errname(rc));
         self->dir_whole = true;
-        s_reset(self, "a directory delta did not apply: asking for the whole directory");
+        agent_session_reset(self,
+                            "a directory delta did not apply: asking for the whole directory");
     }
     proto_msg_destroy(&whole);
     proto_buf_free(&body);
@@ -238,8 +255,8 @@ static void s_on_directory_delta(agent_t *self, const proto_msg_t *msg)
 // ---------------------------------------------------------------------------
 //  Sending to the broker
 
-static bool s_send(agent_t *self, int kind, const void *body, size_t len, const void *const *extra,
-                   const size_t *extra_lens, size_t nextra)
+bool agent_session_send(agent_t *self, int kind, const void *body, size_t len,
+                        const void *const *extra, const size_t *extra_lens, size_t nextra)
 {
     uint8_t header[PROTO_HEADER_LEN];
     proto_header_write(header, (proto_kind_t) kind);
@@ -252,13 +269,13 @@ static bool s_send(agent_t *self, int kind, const void *body, size_t len, const 
     return true;
 }
 
-static bool s_send_msg(agent_t *self, const proto_msg_t *msg)
+bool agent_session_send_msg(agent_t *self, const proto_msg_t *msg)
 {
     proto_buf_t buf;
     proto_errinfo_t info;
     proto_buf_init(&buf);
     bool sent = proto_msg_encode(msg, &buf, &info) == PROTO_OK &&
-                s_send(self, msg->kind, buf.data, buf.len, NULL, NULL, 0);
+                agent_session_send(self, msg->kind, buf.data, buf.len, NULL, NULL, 0);
     proto_buf_free(&buf);
     return sent;
 }
@@ -276,14 +293,14 @@ static void s_hello(agent_t *self)
     msg.u.hello.dir_serial = self->directory ? self->directory->u.directory.serial : 0;
     msg.u.hello.window = (uint32_t) self->config->window;
     msg.u.hello.dir_deltas = !self->dir_whole && !self->no_dir_deltas;
-    if (s_send_msg(self, &msg)) {
+    if (agent_session_send_msg(self, &msg)) {
         self->state = A_HELLO;
         self->state_since = agent_now();
         self->state_mono = proto_clock_mono_ms();
     }
 }
 
-static void s_disconnect(agent_t *self)
+void agent_session_disconnect(agent_t *self)
 {
     if (self->loop) {
         proto_loop_socket_remove(self->loop, self->monitor);
@@ -301,13 +318,13 @@ static void s_disconnect(agent_t *self)
 
 //  Back to square one: a fresh socket (so no stale queue or connection
 //  survives), the next attempt after the back-off.
-static void s_reset(agent_t *self, const char *reason)
+void agent_session_reset(agent_t *self, const char *reason)
 {
     bool was_ready = self->state == A_READY;
     snprintf(self->last_error, sizeof self->last_error, "%s", reason);
     proto_log_info("event=broker_session_reset reason=\"%s\" retry_ms=%" PRIu64, reason,
                    self->backoff);
-    s_disconnect(self);
+    agent_session_disconnect(self);
     self->state = A_OFFLINE;
     self->out_in_flight = 0;
     self->next_attempt = proto_clock_mono_ms() + self->backoff;
@@ -359,7 +376,7 @@ static bool s_connect(agent_t *self)
         zmq_connect(self->dealer, self->config->endpoint) != 0) {
         snprintf(self->last_error, sizeof self->last_error, "cannot connect to %s: %s",
                  self->config->endpoint, zmq_strerror(zmq_errno()));
-        s_disconnect(self);
+        agent_session_disconnect(self);
         return false;
     }
     //  The monitor first: a turn that sees both readable learns of a lost
@@ -368,7 +385,7 @@ static bool s_connect(agent_t *self)
         proto_loop_socket_add(self->loop, self->dealer, s_on_socket, self) != PROTO_OK) {
         snprintf(self->last_error, sizeof self->last_error, "cannot connect to %s: %s",
                  self->config->endpoint, "out of memory");
-        s_disconnect(self);
+        agent_session_disconnect(self);
         return false;
     }
     return true;
@@ -390,7 +407,7 @@ static void s_refused_at_handshake(agent_t *self, uint32_t status)
     bool first = !self->refused;
     self->refused = true;
     proto_log_warning("event=handshake_refused status=%u retry_ms=%" PRIu64, status, self->backoff);
-    s_reset(self, reason);
+    agent_session_reset(self, reason);
     //  One event when the refusals start, not one per attempt: an agency
     //  left out of the directory for a week must not fill the events table.
     if (first)
@@ -429,7 +446,7 @@ static void s_monitor_readable(agent_t *self)
         } else if (id == ZMQ_EVENT_DISCONNECTED) {
             self->linked = false;
             if (self->state != A_OFFLINE)
-                s_reset(self, "lost the connection to the broker");
+                agent_session_reset(self, "lost the connection to the broker");
         } else if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
             s_refused_at_handshake(self, value);
         } else if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
@@ -440,7 +457,7 @@ static void s_monitor_readable(agent_t *self)
                      "the handshake with the broker failed: ZMTP protocol error 0x%x (is "
                      "broker.public_key this broker's?)",
                      (unsigned) value);
-            s_reset(self, reason);
+            agent_session_reset(self, reason);
         }
     }
 }
@@ -457,7 +474,7 @@ static bool s_flush_one(void *arg, uint8_t kind, const void *const *frames, cons
     agent_t *self = flush->self;
     if (self->out_in_flight >= self->config->outbox_window)
         return false;
-    if (!s_send(self, kind, frames[0], lens[0], frames + 1, lens + 1, n - 1))
+    if (!agent_session_send(self, kind, frames[0], lens[0], frames + 1, lens + 1, n - 1))
         return false;
     if (self->out_in_flight++ == 0)
         self->last_answer = proto_clock_mono_ms();
@@ -468,7 +485,7 @@ static bool s_flush_one(void *arg, uint8_t kind, const void *const *frames, cons
 //  Send the outbox (everything not answered yet), within the window. After
 //  a new session everything goes again: the broker's idempotence makes a
 //  repeat harmless.
-static void s_flush_outbox(agent_t *self)
+void agent_outbox_flush(agent_t *self)
 {
     if (self->state != A_READY || !self->out_dirty || proto_store_writing(self->kv))
         return;
@@ -508,11 +525,11 @@ proto_err_t agent_outbox_add(agent_t *self, const proto_msg_t *msg, const void *
     proto_err_t rc = proto_msg_encode(msg, &body, &info);
     const proto_id_t *id =
         msg->kind == PROTO_KIND_STATUS ? &msg->u.status.notice.id : &msg->u.document.doc.id;
-    const void *frames[MAX_FRAMES];
-    size_t lens[MAX_FRAMES];
+    const void *frames[AGENT_MAX_FRAMES];
+    size_t lens[AGENT_MAX_FRAMES];
     frames[0] = body.data;
     lens[0] = body.len;
-    for (size_t i = 0; i < natt && i + 1 < MAX_FRAMES; i++) {
+    for (size_t i = 0; i < natt && i + 1 < AGENT_MAX_FRAMES; i++) {
         frames[i + 1] = att[i];
         lens[i + 1] = att_lens[i];
     }
@@ -579,7 +596,7 @@ static proto_err_t s_keep_receipt(agent_t *self, const proto_msg_t *msg, const p
 // ---------------------------------------------------------------------------
 //  Messages from the broker
 
-static void s_on_answer(agent_t *self, const proto_msg_t *msg)
+void agent_outbox_on_answer(agent_t *self, const proto_msg_t *msg)
 {
     const proto_receipts_t *r = &msg->u.receipts;
     for (uint32_t i = 0; i < r->nitems; i++) {
@@ -620,7 +637,7 @@ static void s_on_answer(agent_t *self, const proto_msg_t *msg)
 }
 
 //  A routed receipt (DELIVERED from a recipient, EXPIRED from the broker).
-static void s_on_routed_receipt(agent_t *self, const proto_msg_t *msg)
+void agent_outbox_on_receipt(agent_t *self, const proto_msg_t *msg)
 {
     const proto_receipts_t *r = &msg->u.receipts;
     bool expired = msg->kind == PROTO_KIND_EXPIRED;
@@ -675,14 +692,14 @@ static void s_on_routed_receipt(agent_t *self, const proto_msg_t *msg)
     agent_after_add(self, AFTER_ACK, NULL, 0, NULL, 0, NULL, r->mid);
 }
 
-static void s_on_status(agent_t *self, const proto_msg_t *msg)
+void agent_inbox_on_status(agent_t *self, const proto_msg_t *msg)
 {
     const proto_status_t *s = &msg->u.status;
     const proto_notice_t *n = &s->notice;
     const uint8_t *key = NULL;
     agent_after_add(self, AFTER_ACK, NULL, 0, NULL, 0, NULL, s->mid);
     if (strcmp(n->to, self->agency) != 0 ||
-        s_dir_usable(self, n->from, &key) == PROTO_ERR_UNKNOWN_AGENCY || !key ||
+        agent_dir_usable(self, n->from, &key) == PROTO_ERR_UNKNOWN_AGENCY || !key ||
         proto_notice_verify(n, key, s->sig) != PROTO_OK) {
         proto_log_warning("event=notice_refused from=%s", n->from);
         return;
@@ -727,7 +744,7 @@ static proto_err_t s_check_delivery(agent_t *self, const proto_msg_t *msg, zmq_m
         snprintf(reason, rlen, "attachment frames missing or extra");
         return PROTO_ERR_FRAMING;
     }
-    proto_err_t rc = s_dir_usable(self, doc->from, &key);
+    proto_err_t rc = agent_dir_usable(self, doc->from, &key);
     if (rc == PROTO_ERR_UNKNOWN_AGENCY || !key) {
         snprintf(reason, rlen, "sender %s is not in the agency directory", doc->from);
         return PROTO_ERR_UNKNOWN_AGENCY;
@@ -774,7 +791,7 @@ static void s_ack_add(agent_t *self, const proto_doc_t *doc, const uint8_t hash[
     leaf->code = code;
 }
 
-static void s_on_deliver(agent_t *self, proto_msg_t *msg, zmq_msg_t *frames, size_t nframes)
+void agent_inbox_on_deliver(agent_t *self, proto_msg_t *msg, zmq_msg_t *frames, size_t nframes)
 {
     const proto_doc_t *doc = &msg->u.document.doc;
     uint8_t hash[PROTO_HASH_LEN];
@@ -797,8 +814,9 @@ static void s_on_deliver(agent_t *self, proto_msg_t *msg, zmq_msg_t *frames, siz
         return;
     }
     proto_err_t verdict = s_check_delivery(self, msg, frames, nframes, reason, sizeof reason);
-    const void *fptr[MAX_FRAMES];
-    size_t flen[MAX_FRAMES], n = nframes - 1 < MAX_FRAMES ? nframes - 1 : MAX_FRAMES;
+    const void *fptr[AGENT_MAX_FRAMES];
+    size_t flen[AGENT_MAX_FRAMES],
+        n = nframes - 1 < AGENT_MAX_FRAMES ? nframes - 1 : AGENT_MAX_FRAMES;
     for (size_t i = 0; i < n; i++) {
         fptr[i] = zmq_msg_data(&frames[i + 1]);
         flen[i] = zmq_msg_size(&frames[i + 1]);
@@ -851,7 +869,7 @@ static void s_on_ready(agent_t *self, const proto_msg_t *msg)
 {
     const proto_ready_t *r = &msg->u.ready;
     if (strcmp(r->broker, self->broker.name) != 0 || strcmp(r->agency, self->agency) != 0) {
-        s_reset(self, "READY names another broker or agency");
+        agent_session_reset(self, "READY names another broker or agency");
         return;
     }
     self->state = A_READY;
@@ -862,7 +880,7 @@ static void s_on_ready(agent_t *self, const proto_msg_t *msg)
     self->max_document = r->max_document;
     self->max_recipients = r->max_recipients;
     self->max_attachments = r->max_attachments;
-    self->backoff = 1000;
+    self->backoff = AGENT_BACKOFF_FIRST_MS;
     self->out_dirty = true;
     self->out_in_flight = 0;
     self->last_error[0] = '\0';
@@ -901,24 +919,24 @@ static void s_on_broker_message(agent_t *self, zmq_msg_t *frames, size_t nframes
     case PROTO_KIND_HEARTBEAT:
         break;
     case PROTO_KIND_DIRECTORY:
-        s_on_directory(self, body, len, &msg);
+        agent_dir_on_directory(self, body, len, &msg);
         break;
     case PROTO_KIND_DIRECTORY_DELTA:
-        s_on_directory_delta(self, msg);
+        agent_dir_on_delta(self, msg);
         break;
     case PROTO_KIND_ACCEPTED:
     case PROTO_KIND_REJECTED:
-        s_on_answer(self, msg);
+        agent_outbox_on_answer(self, msg);
         break;
     case PROTO_KIND_DELIVERED:
     case PROTO_KIND_EXPIRED:
-        s_on_routed_receipt(self, msg);
+        agent_outbox_on_receipt(self, msg);
         break;
     case PROTO_KIND_STATUS:
-        s_on_status(self, msg);
+        agent_inbox_on_status(self, msg);
         break;
     case PROTO_KIND_DELIVER:
-        s_on_deliver(self, msg, frames, nframes);
+        agent_inbox_on_deliver(self, msg, frames, nframes);
         break;
     case PROTO_KIND_ERROR: {
         const proto_error_t *e = &msg->u.error;
@@ -935,7 +953,7 @@ static void s_on_broker_message(agent_t *self, zmq_msg_t *frames, size_t nframes
             strstr(e->message, "dir_deltas"))
             self->no_dir_deltas = true;
         if (e->fatal)
-            s_reset(self, text);
+            agent_session_reset(self, text);
         break;
     }
     default:
@@ -947,12 +965,12 @@ static void s_on_broker_message(agent_t *self, zmq_msg_t *frames, size_t nframes
 static void s_dealer_readable(agent_t *self)
 {
     for (int taken = 0; self->dealer && taken < DRAIN_LIMIT; taken++) {
-        zmq_msg_t frames[MAX_FRAMES];
+        zmq_msg_t frames[AGENT_MAX_FRAMES];
         size_t n = 0;
         int more = 1;
         while (more) {
-            zmq_msg_t *into = &frames[n < MAX_FRAMES ? n : MAX_FRAMES - 1];
-            if (n >= MAX_FRAMES)
+            zmq_msg_t *into = &frames[n < AGENT_MAX_FRAMES ? n : AGENT_MAX_FRAMES - 1];
+            if (n >= AGENT_MAX_FRAMES)
                 zmq_msg_close(into); // extra frames replace the last one: the count is wrong anyway
             zmq_msg_init(into);
             if (zmq_msg_recv(into, self->dealer, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
@@ -962,7 +980,7 @@ static void s_dealer_readable(agent_t *self)
                 break;
             }
             more = zmq_msg_more(into);
-            if (n < MAX_FRAMES)
+            if (n < AGENT_MAX_FRAMES)
                 n++;
         }
         s_on_broker_message(self, frames, n);
@@ -974,7 +992,7 @@ static void s_dealer_readable(agent_t *self)
 // ---------------------------------------------------------------------------
 //  After the commit
 
-static void s_send_acks(agent_t *self)
+void agent_inbox_send_acks(agent_t *self)
 {
     if (self->nacks == 0 || self->state != A_READY) {
         self->nacks = 0;
@@ -999,7 +1017,7 @@ static void s_send_acks(agent_t *self)
             break;
         msg.u.receipts.items = items;
         msg.u.receipts.nitems = (uint32_t) count;
-        s_send_msg(self, &msg);
+        agent_session_send_msg(self, &msg);
     }
     free(items);
     free(paths);
@@ -1051,14 +1069,14 @@ static void s_after_commit(agent_t *self, proto_err_t rc)
         self->nacks = 0;
         return;
     }
-    s_send_acks(self);
+    agent_inbox_send_acks(self);
     if (nmids && self->state == A_READY) {
         proto_msg_t msg;
         memset(&msg, 0, sizeof msg);
         msg.kind = PROTO_KIND_ACK;
         msg.u.ack.mids = mids;
         msg.u.ack.nmids = (uint32_t) nmids;
-        s_send_msg(self, &msg);
+        agent_session_send_msg(self, &msg);
     }
     if (events)
         agent_api_wake(self);
@@ -1126,7 +1144,7 @@ agent_t *agent_new(const agent_config_t *config, char *errbuf, size_t errlen)
     }
     self->config = config;
     self->signal_pipe[0] = self->signal_pipe[1] = -1;
-    self->backoff = 1000;
+    self->backoff = AGENT_BACKOFF_FIRST_MS;
     //  err names the file at fault: the key, or its passphrase file.
     proto_err_t rc = proto_identity_open(config->identity, config->passphrase_file,
                                          PROTO_PASSPHRASE_ENV, &self->identity, err, sizeof err);
@@ -1152,19 +1170,7 @@ agent_t *agent_new(const agent_config_t *config, char *errbuf, size_t errlen)
     self->files = agent_files_new(config, errbuf, errlen);
     if (!self->files)
         goto fail;
-    //  The last directory snapshot the broker signed, so deliveries can be
-    //  checked even before the broker is reachable again.
-    const void *dir_body;
-    size_t dir_len;
-    if (proto_store_read_begin(self->kv) == PROTO_OK) {
-        if (agent_store_directory_get(self->kv, &dir_body, &dir_len) == PROTO_OK) {
-            proto_errinfo_t info;
-            if (proto_msg_decode(PROTO_KIND_DIRECTORY, dir_body, dir_len, &self->directory,
-                                 &info) != PROTO_OK)
-                self->directory = NULL;
-        }
-        proto_store_read_end(self->kv);
-    }
+    agent_dir_load(self);
     if (pipe(self->signal_pipe) != 0) {
         snprintf(errbuf, errlen, "pipe: %s", strerror(errno));
         goto fail;
@@ -1236,7 +1242,7 @@ static uint64_t s_elapsed(uint64_t now, uint64_t then)
 //  the heartbeat, send the outbox window again. Runs after every turn, so
 //  it sees what the handlers changed; returns the next deadline
 //  (monotonic) at which it has something to do.
-static uint64_t s_session_tick(agent_t *self)
+uint64_t agent_session_tick(agent_t *self)
 {
     uint64_t now = proto_clock_mono_ms();
     if (self->state == A_OFFLINE && now >= self->next_attempt) {
@@ -1253,9 +1259,10 @@ static uint64_t s_session_tick(agent_t *self)
     //  s_elapsed, which never wraps below zero.
     now = proto_clock_mono_ms();
     if (self->state == A_HELLO && s_elapsed(now, self->state_mono) > S_HELLO_TIMEOUT_MS)
-        s_reset(self, "no READY from the broker within 10 s (refused at the handshake?)");
+        agent_session_reset(self,
+                            "no READY from the broker within 10 s (refused at the handshake?)");
     else if (self->state == A_READY && s_elapsed(now, self->last_recv) > silence)
-        s_reset(self, "the broker went silent");
+        agent_session_reset(self, "the broker went silent");
     //  Items sent and never answered (lost with a connection the socket
     //  replaced quietly): send the window again.
     if (self->state == A_READY && self->out_in_flight &&
@@ -1269,7 +1276,7 @@ static uint64_t s_session_tick(agent_t *self)
         memset(&hb, 0, sizeof hb);
         hb.kind = PROTO_KIND_HEARTBEAT;
         hb.u.heartbeat.time = agent_now();
-        s_send_msg(self, &hb);
+        agent_session_send_msg(self, &hb);
     }
     //  The checks above compare with `>`: one past each limit.
     uint64_t next = UINT64_MAX;
@@ -1297,9 +1304,9 @@ static int s_on_turn(proto_loop_t *loop, void *arg)
 {
     agent_t *self = arg;
     agent_api_timers(self, proto_clock_mono_ms());
-    uint64_t next = s_session_tick(self);
+    uint64_t next = agent_session_tick(self);
     s_commit(self);
-    s_flush_outbox(self);
+    agent_outbox_flush(self);
     if (next != UINT64_MAX)
         proto_loop_wake_at(loop, next);
     return 0;
@@ -1355,7 +1362,7 @@ void agent_destroy(agent_t **self_p)
         return;
     agent_t *self = *self_p;
     int zero = 0;
-    s_disconnect(self);
+    agent_session_disconnect(self);
     proto_loop_destroy(&self->loop);
     void *sockets[] = { self->api, self->pub };
     for (size_t i = 0; i < 2; i++)

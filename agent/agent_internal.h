@@ -94,12 +94,10 @@ void agent_after_add(agent_t *self, int what, const void *route, size_t route_le
                      size_t body_len, const char *topic, uint64_t mid);
 //  Record an event (stored now, published after the commit).
 void agent_event(agent_t *self, const char *topic, const proto_id_t *id, const char *fmt, ...);
-//  Directory lookups in the last verified snapshot.
-const proto_dir_entry_t *agent_dir_find(const agent_t *self, const char *code);
-//  Put an outgoing message (header kind + body + attachments) in the outbox
-//  and create its sent record.
-proto_err_t agent_outbox_add(agent_t *self, const proto_msg_t *msg, const void *const *att,
-                             const size_t *att_lens, size_t natt) PROTO_MUST_CHECK;
+//  The API looks agencies up (agent_dir_find) and queues what it sends
+//  (agent_outbox_add).
+#include "directory.h"
+#include "outbox.h"
 
 //  api.c
 void agent_api_readable(agent_t *self);
