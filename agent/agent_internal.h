@@ -1,5 +1,6 @@
-/*  agent/agent_internal.h - the agent's state, shared by agent.c (the loop
-    and the broker session) and the local API (api.c and its command groups,
+/*  agent/agent_internal.h - the agent's state, shared by agent.c (life
+    cycle, loop, commit), its modules (session.c, directory.c, outbox.c,
+    inbox.c, storage.c) and the local API (api.c and its command groups,
     through api_internal.h). Nothing else includes it. All run on the loop
     thread. Record layouts are not here: store.h has them.
 */
