@@ -27,6 +27,9 @@
 #include "proto/daemon.h"
 #include "proto/log.h"
 
+//  The after-commit queue starts this deep and doubles as it fills.
+#define S_AFTER_FIRST_CAP 64
+
 uint64_t agent_now(void)
 {
     return proto_clock_wall_ms();
@@ -47,7 +50,7 @@ void agent_after_add(agent_t *self, int what, const void *route, size_t route_le
                      size_t body_len, const char *topic, uint64_t mid)
 {
     if (self->nafter == self->after_cap) {
-        size_t cap = self->after_cap ? self->after_cap * 2 : 64;
+        size_t cap = self->after_cap ? self->after_cap * 2 : S_AFTER_FIRST_CAP;
         agent_after_t *grown = realloc(self->after, cap * sizeof *grown);
         if (!grown)
             return;
@@ -94,7 +97,7 @@ void agent_event(agent_t *self, const char *topic, const proto_id_t *id, const c
         char text[PROTO_ID_TEXT_LEN];
         proto_id_format(id, text);
         msgpack_pack_str_with_body(&pk, "id", 2);
-        msgpack_pack_str_with_body(&pk, text, 36);
+        msgpack_pack_str_with_body(&pk, text, PROTO_ID_TEXT_LEN - 1);
     }
     va_list args;
     va_start(args, fmt);

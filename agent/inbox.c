@@ -23,6 +23,9 @@
 #include "proto/sign.h"
 #include "session.h"
 
+//  The queue of leaves to sign starts this deep and doubles as it fills.
+#define S_ACKS_FIRST_CAP 64
+
 void agent_inbox_on_status(agent_t *self, const proto_msg_t *msg)
 {
     const proto_status_t *s = &msg->u.status;
@@ -98,7 +101,7 @@ static void s_ack_add(agent_t *self, const proto_doc_t *doc, const uint8_t hash[
                       uint8_t event, uint32_t code)
 {
     if (self->nacks == self->acks_cap) {
-        size_t cap = self->acks_cap ? self->acks_cap * 2 : 64;
+        size_t cap = self->acks_cap ? self->acks_cap * 2 : S_ACKS_FIRST_CAP;
         proto_leaf_t *leaves = realloc(self->acks, cap * sizeof *leaves);
         if (!leaves)
             return;

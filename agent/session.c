@@ -26,11 +26,20 @@
 #include "outbox.h"
 #include "proto/log.h"
 
-#define DRAIN_LIMIT 256
+//  At most this many broker messages are read in one turn, so the API, the
+//  deadlines and the commit are not starved by a long backlog.
+#define S_DRAIN_LIMIT 256
+//  The DEALER's queues (messages each way): as deep as the largest
+//  broker.window and broker.outbox_window allow, so a whole window fits.
+#define S_QUEUE_HWM 100000
+//  A frame from the broker may be this much larger than api.max_request: a
+//  DELIVER carries the document as submitted plus what the broker adds.
+#define S_FRAME_SLACK 65536
 
 //  The session's deadlines (ms, monotonic). HELLO unanswered this long:
 //  the broker refused us at the handshake or lost the HELLO.
 #define S_HELLO_TIMEOUT_MS 10000
+_Static_assert(S_HELLO_TIMEOUT_MS == 10000, "the reset's reason says \"within 10 s\"");
 //  Outbox items sent and not answered this long were lost with a connection
 //  the socket replaced quietly: the window goes out again.
 #define S_RESEND_AFTER_MS 30000
@@ -132,8 +141,8 @@ static bool s_connect(agent_t *self)
     self->dealer = zmq_socket(self->ctx, ZMQ_DEALER);
     if (!self->dealer)
         return false;
-    int zero = 0, hwm = 100000;
-    int64_t max = (int64_t) self->config->max_request + 65536;
+    int zero = 0, hwm = S_QUEUE_HWM;
+    int64_t max = (int64_t) self->config->max_request + S_FRAME_SLACK;
     zmq_setsockopt(self->dealer, ZMQ_CURVE_SERVERKEY, self->broker.curve_pk, PROTO_KEY_LEN);
     zmq_setsockopt(self->dealer, ZMQ_CURVE_PUBLICKEY,
                    proto_identity_public(self->identity)->curve_pk, PROTO_KEY_LEN);
@@ -355,7 +364,7 @@ static void s_on_broker_message(agent_t *self, zmq_msg_t *frames, size_t nframes
 
 static void s_dealer_readable(agent_t *self)
 {
-    for (int taken = 0; self->dealer && taken < DRAIN_LIMIT; taken++) {
+    for (int taken = 0; self->dealer && taken < S_DRAIN_LIMIT; taken++) {
         zmq_msg_t frames[AGENT_MAX_FRAMES];
         size_t n = 0;
         int more = 1;
