@@ -247,6 +247,52 @@ static int s_bind_ipc(void *socket, const char *endpoint, unsigned mode, long gi
     return 0;
 }
 
+//  The API's ROUTER and the events PUB, bound where the config says (by
+//  default ipc:// sockets in data_dir). false with the reason in errbuf.
+static bool s_open_api(agent_t *self, char *errbuf, size_t errlen)
+{
+    const agent_config_t *config = self->config;
+    self->ctx = zmq_ctx_new();
+    self->api = zmq_socket(self->ctx, ZMQ_ROUTER);
+    self->pub = zmq_socket(self->ctx, ZMQ_PUB);
+    if (!self->ctx || !self->api || !self->pub) {
+        snprintf(errbuf, errlen, "cannot create sockets");
+        return false;
+    }
+    int64_t max_request = (int64_t) config->max_request;
+    zmq_setsockopt(self->api, ZMQ_MAXMSGSIZE, &max_request, sizeof max_request);
+    char endpoint[4200];
+    //  Requests sign documents and events carry senders and subjects: both
+    //  stay on this host, whoever can reach them is trusted as the DMS.
+    static const char *const names[2] = { "api.endpoint", "api.events_endpoint" };
+    const char *const given[2] = { config->api_endpoint, config->events_endpoint };
+    for (int i = 0; i < 2; i++)
+        if (given[i][0] && !proto_endpoint_is_local(given[i])) {
+            snprintf(errbuf, errlen,
+                     "%s %s is not an ipc:// or loopback tcp:// endpoint (127.x.y.z or [::1] "
+                     "with a port)",
+                     names[i], given[i]);
+            return false;
+        }
+    if (config->api_endpoint[0])
+        snprintf(endpoint, sizeof endpoint, "%s", config->api_endpoint);
+    else
+        snprintf(endpoint, sizeof endpoint, "ipc://%s/api.sock", config->data_dir);
+    unsigned mode = 0600;
+    long gid = -1;
+    if (agent_config_socket(config, &mode, &gid, errbuf, errlen) != PROTO_OK)
+        return false;
+    if (s_bind_ipc(self->api, endpoint, mode, gid, errbuf, errlen) != 0)
+        return false;
+    if (config->events_endpoint[0])
+        snprintf(endpoint, sizeof endpoint, "%s", config->events_endpoint);
+    else
+        snprintf(endpoint, sizeof endpoint, "ipc://%s/events.sock", config->data_dir);
+    if (s_bind_ipc(self->pub, endpoint, mode, gid, errbuf, errlen) != 0)
+        return false;
+    return true;
+}
+
 agent_t *agent_new(const agent_config_t *config, char *errbuf, size_t errlen)
 {
     agent_t *self = calloc(1, sizeof *self);
@@ -295,43 +341,7 @@ agent_t *agent_new(const agent_config_t *config, char *errbuf, size_t errlen)
         snprintf(errbuf, errlen, "out of memory");
         goto fail;
     }
-    self->ctx = zmq_ctx_new();
-    self->api = zmq_socket(self->ctx, ZMQ_ROUTER);
-    self->pub = zmq_socket(self->ctx, ZMQ_PUB);
-    if (!self->ctx || !self->api || !self->pub) {
-        snprintf(errbuf, errlen, "cannot create sockets");
-        goto fail;
-    }
-    int64_t max_request = (int64_t) config->max_request;
-    zmq_setsockopt(self->api, ZMQ_MAXMSGSIZE, &max_request, sizeof max_request);
-    char endpoint[4200];
-    //  Requests sign documents and events carry senders and subjects: both
-    //  stay on this host, whoever can reach them is trusted as the DMS.
-    static const char *const names[2] = { "api.endpoint", "api.events_endpoint" };
-    const char *const given[2] = { config->api_endpoint, config->events_endpoint };
-    for (int i = 0; i < 2; i++)
-        if (given[i][0] && !proto_endpoint_is_local(given[i])) {
-            snprintf(errbuf, errlen,
-                     "%s %s is not an ipc:// or loopback tcp:// endpoint (127.x.y.z or [::1] "
-                     "with a port)",
-                     names[i], given[i]);
-            goto fail;
-        }
-    if (config->api_endpoint[0])
-        snprintf(endpoint, sizeof endpoint, "%s", config->api_endpoint);
-    else
-        snprintf(endpoint, sizeof endpoint, "ipc://%s/api.sock", config->data_dir);
-    unsigned mode = 0600;
-    long gid = -1;
-    if (agent_config_socket(config, &mode, &gid, errbuf, errlen) != PROTO_OK)
-        goto fail;
-    if (s_bind_ipc(self->api, endpoint, mode, gid, errbuf, errlen) != 0)
-        goto fail;
-    if (config->events_endpoint[0])
-        snprintf(endpoint, sizeof endpoint, "%s", config->events_endpoint);
-    else
-        snprintf(endpoint, sizeof endpoint, "ipc://%s/events.sock", config->data_dir);
-    if (s_bind_ipc(self->pub, endpoint, mode, gid, errbuf, errlen) != 0)
+    if (!s_open_api(self, errbuf, errlen))
         goto fail;
     self->out_dirty = true;
     char fingerprint[PROTO_FINGERPRINT_LEN + 1];
