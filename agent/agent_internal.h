@@ -1,5 +1,6 @@
-/*  agent/agent_internal.h - the agent's state, shared by agent.c (the loop
-    and the broker session) and the local API (api.c and its command groups,
+/*  agent/agent_internal.h - the agent's state, shared by agent.c (life
+    cycle, loop, commit), its modules (session.c, directory.c, outbox.c,
+    inbox.c, storage.c) and the local API (api.c and its command groups,
     through api_internal.h). Nothing else includes it. All run on the loop
     thread. Record layouts are not here: store.h has them.
 */
@@ -94,12 +95,10 @@ void agent_after_add(agent_t *self, int what, const void *route, size_t route_le
                      size_t body_len, const char *topic, uint64_t mid);
 //  Record an event (stored now, published after the commit).
 void agent_event(agent_t *self, const char *topic, const proto_id_t *id, const char *fmt, ...);
-//  Directory lookups in the last verified snapshot.
-const proto_dir_entry_t *agent_dir_find(const agent_t *self, const char *code);
-//  Put an outgoing message (header kind + body + attachments) in the outbox
-//  and create its sent record.
-proto_err_t agent_outbox_add(agent_t *self, const proto_msg_t *msg, const void *const *att,
-                             const size_t *att_lens, size_t natt) PROTO_MUST_CHECK;
+//  The API looks agencies up (agent_dir_find) and queues what it sends
+//  (agent_outbox_add).
+#include "directory.h"
+#include "outbox.h"
 
 //  api.c
 void agent_api_readable(agent_t *self);

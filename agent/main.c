@@ -1,8 +1,9 @@
 /*  truc-agent - one agency's gateway between its DMS and the truc broker.
 
     Thin on purpose: the shared daemon start-up (proto/daemon.h) reads the
-    command line and the configuration; agent.c (broker session, store) and
-    api.c (local API) do the work.
+    command line and the configuration; agent.c (life cycle, loop, commit)
+    with session.c, outbox.c and inbox.c (the broker), and api.c (local
+    API) do the work.
 */
 #include <stddef.h>
 #include <stdio.h>

@@ -184,7 +184,37 @@ static int s_attachment_check(const char *given, s_attachment_t *att)
     return CLI_EXIT_OK;
 }
 
-int cli_send(cli_opts_t *opts, int argc, char **argv)
+//  What `truc send` was asked to send; the strings point into argv.
+typedef struct {
+    const char *subject, *type, *number, *notation, *signer, *position, *place, *date, *due;
+    int urgency;          // -1: not given
+    cli_strv_t to, given; // recipients, --attach paths as given
+} s_send_args_t;
+
+//  What the parser cannot see alone: no stray arguments, the fields a
+//  document needs, a position only with its signer.
+static int s_send_check(const s_send_args_t *a, const cli_parser_t *p)
+{
+    if (cli_parser_npos(p) > 0)
+        return cli_usage_error("send", "unexpected argument '%s' (attachments go with --attach)",
+                               cli_parser_pos(p, 0));
+    if (a->to.count == 0 || !a->subject || !a->subject[0] || !a->type || !a->type[0])
+        return cli_usage_error("send",
+                               "%s is missing: a document needs recipients (--to), "
+                               "a subject (--subject) and a type (--type)",
+                               a->to.count == 0                ? "--to"
+                               : !a->subject || !a->subject[0] ? "--subject"
+                                                               : "--type");
+    if (a->position && !a->signer)
+        return cli_usage_error("send", "--position needs --signer: whose position is it?");
+    return CLI_EXIT_OK;
+}
+
+//  Parse the command line of `truc send` into a (to and given to free with
+//  cli_strv_free, whatever the outcome). CLI_EXIT_OK to go on; otherwise
+//  the exit status, the usage error printed. *stop: --help or the like was
+//  answered, nothing more to do.
+static int s_send_parse(s_send_args_t *a, cli_opts_t *opts, int argc, char **argv, bool *stop)
 {
     enum {
         O_TO = 1,
@@ -216,53 +246,48 @@ int cli_send(cli_opts_t *opts, int argc, char **argv)
         CLI_GLOBAL_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
-    const char *subject = NULL, *type = NULL, *number = NULL, *notation = NULL, *signer = NULL,
-               *position = NULL, *place = NULL, *date = NULL, *due = NULL, *bad;
-    int urgency = -1, status = CLI_EXIT_OK, opt;
-    cli_strv_t to = { 0 }, given = { 0 };
-    s_attachment_t *atts = NULL;
-    cli_agent_t *agent = NULL;
-    cli_req_t *req = NULL;
-    cli_reply_t *reply = NULL;
+    const char *bad;
+    int status = CLI_EXIT_OK, opt;
+    a->urgency = -1;
 
     cli_parser_t p;
     cli_parser_init(&p, "send", s_send_usage, options, opts, argc, argv);
     while (status == CLI_EXIT_OK && (opt = cli_parser_next(&p)) != -1) {
         switch (opt) {
         case O_TO:
-            if (!cli_parse_agencies(optarg, &to, &bad))
+            if (!cli_parse_agencies(optarg, &a->to, &bad))
                 status = cli_usage_error("send",
                                          "--to: '%.*s' is not an agency code (like "
                                          "000.00.01.H01)",
                                          (int) strcspn(bad, ","), bad);
             break;
         case O_SUBJECT:
-            subject = optarg;
+            a->subject = optarg;
             break;
         case O_TYPE:
-            type = optarg;
+            a->type = optarg;
             break;
         case O_NUMBER:
-            number = optarg;
+            a->number = optarg;
             break;
         case O_NOTATION:
-            notation = optarg;
+            a->notation = optarg;
             break;
         case O_URGENCY:
-            if (!cli_parse_urgency(optarg, &urgency))
+            if (!cli_parse_urgency(optarg, &a->urgency))
                 status = cli_usage_error("send",
                                          "--urgency '%s' is not one of normal, urgent, "
                                          "very-urgent, immediate",
                                          optarg);
             break;
         case O_SIGNER:
-            signer = optarg;
+            a->signer = optarg;
             break;
         case O_POSITION:
-            position = optarg;
+            a->position = optarg;
             break;
         case O_PLACE:
-            place = optarg;
+            a->place = optarg;
             break;
         case O_DATE:
         case O_DUE:
@@ -270,12 +295,12 @@ int cli_send(cli_opts_t *opts, int argc, char **argv)
                 status = cli_usage_error("send", "%s '%s' is not a date YYYY-MM-DD",
                                          opt == O_DATE ? "--date" : "--due", optarg);
             else if (opt == O_DATE)
-                date = optarg;
+                a->date = optarg;
             else
-                due = optarg;
+                a->due = optarg;
             break;
         case O_ATTACH:
-            if (!cli_strv_push(&given, optarg, strlen(optarg)))
+            if (!cli_strv_push(&a->given, optarg, strlen(optarg)))
                 status = CLI_EXIT_LOCAL;
             break;
         default:
@@ -284,78 +309,85 @@ int cli_send(cli_opts_t *opts, int argc, char **argv)
     }
     if (p.stop)
         status = p.status;
+    *stop = p.stop;
     if (status != CLI_EXIT_OK || p.stop)
-        goto done;
-    if (cli_parser_npos(&p) > 0) {
-        status = cli_usage_error("send", "unexpected argument '%s' (attachments go with --attach)",
-                                 cli_parser_pos(&p, 0));
-        goto done;
-    }
-    if (to.count == 0 || !subject || !subject[0] || !type || !type[0]) {
-        status = cli_usage_error("send",
-                                 "%s is missing: a document needs recipients (--to), "
-                                 "a subject (--subject) and a type (--type)",
-                                 to.count == 0             ? "--to"
-                                 : !subject || !subject[0] ? "--subject"
-                                                           : "--type");
-        goto done;
-    }
-    if (position && !signer) {
-        status = cli_usage_error("send", "--position needs --signer: whose position is it?");
-        goto done;
-    }
+        return status;
+    return s_send_check(a, &p);
+}
 
-    atts = calloc(given.count ? given.count : 1, sizeof *atts);
-    if (!atts) {
-        status = CLI_EXIT_LOCAL;
-        goto done;
-    }
-    uint64_t total = 0;
-    for (size_t i = 0; i < given.count; i++) {
-        status = s_attachment_check(given.items[i], &atts[i]);
-        if (status != CLI_EXIT_OK)
-            goto done;
-        total += atts[i].size;
-    }
-
-    req = cli_req_new("submit");
-    if (!req) {
-        status = CLI_EXIT_LOCAL;
-        goto done;
-    }
+//  The submit request for a, with the attachments checked into atts (one
+//  per a->given). NULL if out of memory.
+static cli_req_t *s_send_request(const s_send_args_t *a, const s_attachment_t *atts)
+{
+    cli_req_t *req = cli_req_new("submit");
+    if (!req)
+        return NULL;
     cli_req_key(req, "doc");
     cli_req_map_begin(req);
     cli_req_key(req, "to");
-    cli_req_array(req, to.count);
-    for (size_t i = 0; i < to.count; i++)
-        cli_req_str(req, to.items[i]);
-    cli_req_kstr(req, "type", type);
-    cli_req_kstr(req, "subject", subject);
-    cli_req_kstr(req, "number", number);
-    cli_req_kstr(req, "notation", notation);
-    cli_req_kstr(req, "place", place);
-    cli_req_kstr(req, "date", date);
-    cli_req_kstr(req, "due", due);
-    if (urgency >= 0)
-        cli_req_kuint(req, "urgency", (uint64_t) urgency);
-    if (signer && signer[0]) {
+    cli_req_array(req, a->to.count);
+    for (size_t i = 0; i < a->to.count; i++)
+        cli_req_str(req, a->to.items[i]);
+    cli_req_kstr(req, "type", a->type);
+    cli_req_kstr(req, "subject", a->subject);
+    cli_req_kstr(req, "number", a->number);
+    cli_req_kstr(req, "notation", a->notation);
+    cli_req_kstr(req, "place", a->place);
+    cli_req_kstr(req, "date", a->date);
+    cli_req_kstr(req, "due", a->due);
+    if (a->urgency >= 0)
+        cli_req_kuint(req, "urgency", (uint64_t) a->urgency);
+    if (a->signer && a->signer[0]) {
         cli_req_key(req, "signer");
         cli_req_map_begin(req);
-        cli_req_kstr(req, "name", signer);
-        cli_req_kstr(req, "position", position);
+        cli_req_kstr(req, "name", a->signer);
+        cli_req_kstr(req, "position", a->position);
         cli_req_map_end(req);
     }
     cli_req_map_end(req);
-    if (given.count) {
+    if (a->given.count) {
         cli_req_key(req, "attachments");
-        cli_req_array(req, given.count);
-        for (size_t i = 0; i < given.count; i++) {
+        cli_req_array(req, a->given.count);
+        for (size_t i = 0; i < a->given.count; i++) {
             cli_req_map_begin(req);
             cli_req_kstr(req, "name", atts[i].name);
             cli_req_kstr(req, "type", atts[i].type);
             cli_req_kstr(req, "path", atts[i].path);
             cli_req_map_end(req);
         }
+    }
+    return req;
+}
+
+int cli_send(cli_opts_t *opts, int argc, char **argv)
+{
+    s_send_args_t a = { 0 };
+    s_attachment_t *atts = NULL;
+    cli_agent_t *agent = NULL;
+    cli_req_t *req = NULL;
+    cli_reply_t *reply = NULL;
+    bool stop = false;
+    int status = s_send_parse(&a, opts, argc, argv, &stop);
+    if (status != CLI_EXIT_OK || stop)
+        goto done;
+
+    atts = calloc(a.given.count ? a.given.count : 1, sizeof *atts);
+    if (!atts) {
+        status = CLI_EXIT_LOCAL;
+        goto done;
+    }
+    uint64_t total = 0;
+    for (size_t i = 0; i < a.given.count; i++) {
+        status = s_attachment_check(a.given.items[i], &atts[i]);
+        if (status != CLI_EXIT_OK)
+            goto done;
+        total += atts[i].size;
+    }
+
+    req = s_send_request(&a, atts);
+    if (!req) {
+        status = CLI_EXIT_LOCAL;
+        goto done;
     }
 
     //  The agent reads, hashes, signs and syncs every byte before it
@@ -368,7 +400,7 @@ int cli_send(cli_opts_t *opts, int argc, char **argv)
                      "before sending it again",
     };
     bool big = false;
-    for (size_t i = 0; i < given.count; i++) {
+    for (size_t i = 0; i < a.given.count; i++) {
         if (atts[i].size >= BIG_ATTACHMENT) {
             char size[32];
             cli_size_text(atts[i].size, size, sizeof size);
@@ -390,8 +422,8 @@ int cli_send(cli_opts_t *opts, int argc, char **argv)
     if (big) {
         char size[32];
         cli_size_text(total, size, sizeof size);
-        fprintf(stderr, "signed and stored %zu attachment%s (%s)\n", given.count,
-                given.count == 1 ? "" : "s", size);
+        fprintf(stderr, "signed and stored %zu attachment%s (%s)\n", a.given.count,
+                a.given.count == 1 ? "" : "s", size);
     }
     const msgpack_object *root = cli_reply_root(reply);
     s_print_id(opts, root, "id");
@@ -400,11 +432,11 @@ int cli_send(cli_opts_t *opts, int argc, char **argv)
     s_report_outbox(agent, cli_get_text(root, "id", id, sizeof id) ? id : "?");
 
 done:
-    for (size_t i = 0; atts && i < given.count; i++)
+    for (size_t i = 0; atts && i < a.given.count; i++)
         free(atts[i].path);
     free(atts);
-    cli_strv_free(&to);
-    cli_strv_free(&given);
+    cli_strv_free(&a.to);
+    cli_strv_free(&a.given);
     cli_reply_destroy(&reply);
     cli_req_destroy(&req);
     cli_agent_destroy(&agent);

@@ -206,6 +206,67 @@ static int s_catch_up(s_watch_t *self, uint64_t until, bool *more)
     }
 }
 
+//  Print events from sub (connected to endpoint) until --count is reached,
+//  a signal stops it or reading fails: after catching up first with
+//  --after, and again whenever a jump in seq shows a dropped event.
+static int s_watch(s_watch_t *self, void *sub, const char *endpoint)
+{
+    int status = CLI_EXIT_OK;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+
+    bool more = true;
+    if (self->catch_up)
+        status = s_catch_up(self, 0, &more);
+    if (status == CLI_EXIT_OK && more && isatty(STDERR_FILENO))
+        fprintf(stderr, "truc: watching %s (Ctrl-C to stop)\n", endpoint);
+
+    zmq_msg_t topic, body;
+    zmq_msg_init(&topic);
+    zmq_msg_init(&body);
+    while (status == CLI_EXIT_OK && more && !s_stop) {
+        zmq_pollitem_t item = { sub, 0, ZMQ_POLLIN, 0 };
+        int rc = zmq_poll(&item, 1, 1000);
+        if (rc < 0 && zmq_errno() != EINTR) {
+            fprintf(stderr, "truc: reading events failed: %s\n", zmq_strerror(zmq_errno()));
+            status = CLI_EXIT_UNREACHABLE;
+            break;
+        }
+        if (rc <= 0)
+            continue;
+        if (zmq_msg_recv(&topic, sub, ZMQ_DONTWAIT) < 0)
+            continue;
+        if (!zmq_msg_more(&topic))
+            continue; // not an event: a topic frame alone
+        if (zmq_msg_recv(&body, sub, ZMQ_DONTWAIT) < 0)
+            continue;
+        while (zmq_msg_more(&body)) // extra frames: none are defined, drop them
+            if (zmq_msg_recv(&body, sub, ZMQ_DONTWAIT) < 0)
+                break;
+        msgpack_unpacked unpacked;
+        msgpack_unpacked_init(&unpacked);
+        size_t offset = 0;
+        if (msgpack_unpack_next(&unpacked, zmq_msg_data(&body), zmq_msg_size(&body), &offset) ==
+                MSGPACK_UNPACK_SUCCESS &&
+            unpacked.data.type == MSGPACK_OBJECT_MAP) {
+            uint64_t seq;
+            if (self->catch_up && cli_get_uint(&unpacked.data, "seq", &seq) && seq > self->last + 1)
+                status = s_catch_up(self, seq, &more);
+            if (status == CLI_EXIT_OK && more)
+                more = s_event(self, &unpacked.data, zmq_msg_data(&topic), zmq_msg_size(&topic));
+        }
+        msgpack_unpacked_destroy(&unpacked);
+    }
+    zmq_msg_close(&topic);
+    zmq_msg_close(&body);
+    return status;
+}
+
 int cli_watch(cli_opts_t *opts, int argc, char **argv)
 {
     static const struct option options[] = {
@@ -289,58 +350,7 @@ int cli_watch(cli_opts_t *opts, int argc, char **argv)
         return CLI_EXIT_UNREACHABLE;
     }
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = s_on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-
-    bool more = true;
-    if (self.catch_up)
-        status = s_catch_up(&self, 0, &more);
-    if (status == CLI_EXIT_OK && more && isatty(STDERR_FILENO))
-        fprintf(stderr, "truc: watching %s (Ctrl-C to stop)\n", endpoint);
-
-    zmq_msg_t topic, body;
-    zmq_msg_init(&topic);
-    zmq_msg_init(&body);
-    while (status == CLI_EXIT_OK && more && !s_stop) {
-        zmq_pollitem_t item = { sub, 0, ZMQ_POLLIN, 0 };
-        int rc = zmq_poll(&item, 1, 1000);
-        if (rc < 0 && zmq_errno() != EINTR) {
-            fprintf(stderr, "truc: reading events failed: %s\n", zmq_strerror(zmq_errno()));
-            status = CLI_EXIT_UNREACHABLE;
-            break;
-        }
-        if (rc <= 0)
-            continue;
-        if (zmq_msg_recv(&topic, sub, ZMQ_DONTWAIT) < 0)
-            continue;
-        if (!zmq_msg_more(&topic))
-            continue; // not an event: a topic frame alone
-        if (zmq_msg_recv(&body, sub, ZMQ_DONTWAIT) < 0)
-            continue;
-        while (zmq_msg_more(&body)) // extra frames: none are defined, drop them
-            if (zmq_msg_recv(&body, sub, ZMQ_DONTWAIT) < 0)
-                break;
-        msgpack_unpacked unpacked;
-        msgpack_unpacked_init(&unpacked);
-        size_t offset = 0;
-        if (msgpack_unpack_next(&unpacked, zmq_msg_data(&body), zmq_msg_size(&body), &offset) ==
-                MSGPACK_UNPACK_SUCCESS &&
-            unpacked.data.type == MSGPACK_OBJECT_MAP) {
-            uint64_t seq;
-            if (self.catch_up && cli_get_uint(&unpacked.data, "seq", &seq) && seq > self.last + 1)
-                status = s_catch_up(&self, seq, &more);
-            if (status == CLI_EXIT_OK && more)
-                more = s_event(&self, &unpacked.data, zmq_msg_data(&topic), zmq_msg_size(&topic));
-        }
-        msgpack_unpacked_destroy(&unpacked);
-    }
-    zmq_msg_close(&topic);
-    zmq_msg_close(&body);
+    status = s_watch(&self, sub, endpoint);
     zmq_close(sub);
     cli_agent_destroy(&self.agent);
     return status;

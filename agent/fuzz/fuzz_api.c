@@ -421,7 +421,7 @@ static void s_seed_sent(agent_t *agent, const proto_identity_t *self, const prot
 }
 
 //  A document received from the peer, stored as the agent stores a verified
-//  delivery (agent.c, s_on_deliver: the frames, the inbox record and its
+//  delivery (inbox.c, agent_inbox_on_deliver: the frames, the inbox record and its
 //  sequence entry), with the peer's recall request (13) about it; and a
 //  quarantined delivery.
 static void s_seed_received(agent_t *agent, const proto_identity_t *peer)

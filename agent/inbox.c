@@ -1,0 +1,235 @@
+/*  agent/inbox.c - what the broker delivers to this agency.
+
+    Owns the receiving side of the store: DELIVER is checked (addressed to
+    us, frame count, sender in the directory, its signature, attachment
+    hashes) and kept as received, in the inbox (T_INBOX, T_FRAMES 'i') or in
+    quarantine (T_QUAR, T_FRAMES 'q'); a repeat is acknowledged again as
+    before. Each earns a DELIVERED or REFUSED leaf, and after the commit one
+    signed head covers the leaves of the whole commit. STATUS notices routed
+    to us are verified and kept once (T_NOTES, T_SEEN).
+
+    Does not: read the socket (session.c), commit (agent.c), nor serve the
+    inbox to the DMS (api_read.c).
+*/
+#include "inbox.h"
+
+#include <msgpack.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent_internal.h"
+#include "proto/log.h"
+#include "proto/merkle.h"
+#include "proto/sign.h"
+#include "session.h"
+
+//  The queue of leaves to sign starts this deep and doubles as it fills.
+#define S_ACKS_FIRST_CAP 64
+
+void agent_inbox_on_status(agent_t *self, const proto_msg_t *msg)
+{
+    const proto_status_t *s = &msg->u.status;
+    const proto_notice_t *n = &s->notice;
+    const uint8_t *key = NULL;
+    agent_after_add(self, AFTER_ACK, NULL, 0, NULL, 0, NULL, s->mid);
+    if (strcmp(n->to, self->agency) != 0 ||
+        agent_dir_usable(self, n->from, &key) == PROTO_ERR_UNKNOWN_AGENCY || !key ||
+        proto_notice_verify(n, key, s->sig) != PROTO_OK) {
+        proto_log_warning("event=notice_refused from=%s", n->from);
+        return;
+    }
+    if (proto_store_begin(self->kv) != PROTO_OK || agent_store_seen(self->kv, &n->id))
+        return; // already taken: exactly once for the DMS
+    msgpack_sbuffer buf;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&buf);
+    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+    agent_note_pack(&pk, n);
+    char doc[PROTO_ID_TEXT_LEN];
+    proto_id_format(&n->doc, doc);
+    if (agent_store_note_put(self->kv, &n->doc, &n->id, buf.data, buf.size) == PROTO_OK &&
+        agent_store_seen_put(self->kv, &n->id) == PROTO_OK) {
+        //  About a document we sent (01-06, 15, 16), or one we received (13).
+        bool about_sent = n->code != 13;
+        //  API.md section 5: sent.status names the recipient that answered
+        //  (agency), inbox.status the sender that asks (from).
+        agent_event(self, about_sent ? "sent.status" : "inbox.status", &n->id, "ssus", "doc", doc,
+                    about_sent ? "agency" : "from", n->from, "code", (uint64_t) n->code, "note",
+                    n->note);
+    }
+    msgpack_sbuffer_destroy(&buf);
+}
+
+//  Check a delivered document before anything else. PROTO_OK, or the code
+//  that sends it to quarantine.
+static proto_err_t s_check_delivery(agent_t *self, const proto_msg_t *msg, zmq_msg_t *frames,
+                                    size_t nframes, char *reason, size_t rlen)
+{
+    const proto_doc_t *doc = &msg->u.document.doc;
+    const uint8_t *key = NULL;
+    bool addressed = false;
+    for (uint32_t i = 0; i < doc->nto; i++)
+        addressed |= strcmp(doc->to[i], self->agency) == 0;
+    if (!addressed) {
+        snprintf(reason, rlen, "this agency is not among the recipients");
+        return PROTO_ERR_NOT_AUTHORIZED;
+    }
+    if (proto_msg_frame_count(msg) != nframes) {
+        snprintf(reason, rlen, "attachment frames missing or extra");
+        return PROTO_ERR_FRAMING;
+    }
+    proto_err_t rc = agent_dir_usable(self, doc->from, &key);
+    if (rc == PROTO_ERR_UNKNOWN_AGENCY || !key) {
+        snprintf(reason, rlen, "sender %s is not in the agency directory", doc->from);
+        return PROTO_ERR_UNKNOWN_AGENCY;
+    }
+    if (proto_doc_verify(doc, key, msg->u.document.sig) != PROTO_OK) {
+        snprintf(reason, rlen, "the sender's signature does not verify");
+        return PROTO_ERR_BAD_SIGNATURE;
+    }
+    for (uint32_t i = 0; i < doc->natt; i++) {
+        if (proto_attachment_check(&doc->att[i], zmq_msg_data(&frames[2 + i]),
+                                   zmq_msg_size(&frames[2 + i])) != PROTO_OK) {
+            snprintf(reason, rlen, "attachment %s does not match its hash", doc->att[i].name);
+            return PROTO_ERR_HASH_MISMATCH;
+        }
+    }
+    return PROTO_OK;
+}
+
+static void s_ack_add(agent_t *self, const proto_doc_t *doc, const uint8_t hash[PROTO_HASH_LEN],
+                      uint8_t event, uint32_t code)
+{
+    if (self->nacks == self->acks_cap) {
+        size_t cap = self->acks_cap ? self->acks_cap * 2 : S_ACKS_FIRST_CAP;
+        proto_leaf_t *leaves = realloc(self->acks, cap * sizeof *leaves);
+        if (!leaves)
+            return;
+        self->acks = leaves;
+        char(*codes)[2][PROTO_AGENCY_CODE_LEN + 1] =
+            realloc(self->ack_codes, cap * sizeof *self->ack_codes);
+        if (!codes)
+            return;
+        self->ack_codes = codes;
+        self->acks_cap = cap;
+    }
+    size_t i = self->nacks++;
+    proto_leaf_t *leaf = &self->acks[i];
+    memset(leaf, 0, sizeof *leaf);
+    leaf->event = event;
+    leaf->id = doc->id;
+    memcpy(leaf->hash, hash, PROTO_HASH_LEN);
+    snprintf(self->ack_codes[i][0], sizeof self->ack_codes[i][0], "%s", doc->from);
+    snprintf(self->ack_codes[i][1], sizeof self->ack_codes[i][1], "%s", self->agency);
+    leaf->time = agent_now();
+    leaf->code = code;
+}
+
+void agent_inbox_on_deliver(agent_t *self, proto_msg_t *msg, zmq_msg_t *frames, size_t nframes)
+{
+    const proto_doc_t *doc = &msg->u.document.doc;
+    uint8_t hash[PROTO_HASH_LEN];
+    char reason[160] = "";
+    if (proto_doc_hash(doc, hash) != PROTO_OK || proto_store_begin(self->kv) != PROTO_OK)
+        return; // not acknowledged: the broker will push it again
+    const void *v;
+    size_t vlen;
+    agent_inbox_t inbox;
+    //  Seen before (a repeat after a crash on either side): acknowledge again.
+    proto_err_t seen = agent_store_inbox_get(self->kv, &doc->id, &inbox);
+    if (seen == PROTO_OK || seen == PROTO_ERR_STORE_DAMAGED) {
+        s_ack_add(self, doc, hash, PROTO_EVENT_DELIVERED, 0);
+        return;
+    }
+    if (agent_store_quar_get(self->kv, &doc->id, &v, &vlen) == PROTO_OK) {
+        //  Refused before: refuse again, for the reason recorded then.
+        s_ack_add(self, doc, hash, PROTO_EVENT_REFUSED,
+                  agent_quar_code(v, vlen, PROTO_ERR_BAD_SIGNATURE));
+        return;
+    }
+    proto_err_t verdict = s_check_delivery(self, msg, frames, nframes, reason, sizeof reason);
+    const void *fptr[AGENT_MAX_FRAMES];
+    size_t flen[AGENT_MAX_FRAMES],
+        n = nframes - 1 < AGENT_MAX_FRAMES ? nframes - 1 : AGENT_MAX_FRAMES;
+    for (size_t i = 0; i < n; i++) {
+        fptr[i] = zmq_msg_data(&frames[i + 1]);
+        flen[i] = zmq_msg_size(&frames[i + 1]);
+    }
+    proto_err_t rc = proto_store_nest(self->kv);
+    if (rc)
+        return;
+    rc = agent_store_frames_put(self->kv, verdict ? 'q' : 'i', &doc->id, fptr, flen, n);
+    msgpack_sbuffer buf;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&buf);
+    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+    uint64_t now = agent_now();
+    if (verdict) {
+        agent_quar_pack(&pk, doc->from, now, verdict, reason);
+        if (!rc)
+            rc = agent_store_quar_put(self->kv, &doc->id, buf.data, buf.size);
+    } else {
+        //  Inbox record (store.h): its header, then a msgpack summary.
+        agent_inbox_summary_pack(&pk, doc);
+        inbox = (agent_inbox_t){ .received = now, .summary = buf.data, .summary_len = buf.size };
+        if (!rc)
+            rc = agent_store_inbox_add(self->kv, &doc->id, &inbox);
+    }
+    msgpack_sbuffer_destroy(&buf);
+    proto_err_t nest_rc = proto_store_unnest(self->kv, rc == PROTO_OK);
+    if (rc || nest_rc) {
+        proto_log_error("event=delivery_not_stored error=%s", proto_errname(rc ? rc : nest_rc));
+        agent_storage_failed(self, rc ? rc : nest_rc);
+        return; // not acknowledged: it will come again
+    }
+    char id_text[PROTO_ID_TEXT_LEN];
+    proto_id_format(&doc->id, id_text);
+    if (verdict) {
+        proto_log_warning("event=quarantined doc=%s from=%s code=%s reason=\"%s\"", id_text,
+                          doc->from, proto_errname(verdict), reason);
+        agent_event(self, "inbox.quarantined", &doc->id, "suss", "from", doc->from, "code",
+                    (uint64_t) verdict, "error", proto_errname(verdict), "reason", reason);
+        s_ack_add(self, doc, hash, PROTO_EVENT_REFUSED, verdict);
+    } else {
+        proto_log_info("event=received doc=%s from=%s urgency=%u attachments=%u", id_text,
+                       doc->from, doc->urgency, doc->natt);
+        agent_event(self, "inbox.new", &doc->id, "ssuu", "from", doc->from, "subject", doc->subject,
+                    "urgency", (uint64_t) doc->urgency, "op", (uint64_t) doc->op);
+        s_ack_add(self, doc, hash, PROTO_EVENT_DELIVERED, 0);
+    }
+}
+
+// ---------------------------------------------------------------------------
+//  After the commit
+
+void agent_inbox_send_acks(agent_t *self)
+{
+    if (self->nacks == 0 || self->state != A_READY) {
+        self->nacks = 0;
+        return;
+    }
+    size_t n = self->nacks;
+    proto_item_t *items = calloc(n, sizeof *items);
+    uint8_t(*paths)[PROTO_HASH_LEN] = calloc(n * PROTO_MAX_PATH, PROTO_HASH_LEN);
+    for (size_t i = 0; i < n; i++) {
+        self->acks[i].from = self->ack_codes[i][0];
+        self->acks[i].to = self->ack_codes[i][1];
+    }
+    proto_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.kind = PROTO_KIND_DELIVERED;
+    //  One signature covers every delivery of this commit.
+    for (size_t start = 0; items && paths && start < n; start += PROTO_MAX_ITEMS) {
+        size_t count = n - start < PROTO_MAX_ITEMS ? n - start : PROTO_MAX_ITEMS;
+        if (proto_receipts_build(self->acks + start, count, self->identity, agent_now(),
+                                 &msg.u.receipts.head, msg.u.receipts.sig, items,
+                                 paths) != PROTO_OK)
+            break;
+        msg.u.receipts.items = items;
+        msg.u.receipts.nitems = (uint32_t) count;
+        agent_session_send_msg(self, &msg);
+    }
+    free(items);
+    free(paths);
+    self->nacks = 0;
+}
