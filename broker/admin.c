@@ -151,8 +151,10 @@ static void s_status(broker_server_t *self, const char *const *args, size_t narg
                              ? (uint64_t) fs.f_bavail * (uint64_t) fs.f_frsize
                              : 0;
     size_t connected = 0;
-    for (size_t i = 0; i < self->npeers; i++)
-        connected += self->peers[i]->state == S_READY && !self->peers[i]->dead;
+    for (size_t i = 0; i < broker_peers_count(self->peers); i++) {
+        const broker_peer_t *p = broker_peers_at(self->peers, i);
+        connected += p->state == BROKER_PEER_READY && !p->dead;
+    }
     if (!s_read_begin(self))
         return s_fail(self, PROTO_ERR_STORE, "cannot read the store");
     broker_store_usage(self->store, &used, &size);
@@ -230,7 +232,7 @@ static void s_agencies(broker_server_t *self, const char *const *args, size_t na
     msgpack_pack_array(&reply.pk, n);
     for (size_t i = 0; i < n; i++) {
         const proto_directory_entry_t *e = proto_directory_entry(self->directory, i);
-        const s_peer_t *p = broker_peer_of_agency(self, e->code);
+        const broker_peer_t *p = broker_peer_of_agency(self, e->code);
         uint64_t oldest = 0;
         size_t depth = broker_store_queue_depth(self->store, e->code, now, &oldest);
         msgpack_pack_map(&reply.pk, 8);

@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <malloc.h>
 #include <msgpack.h>
 #include <sodium.h>
 #include <signal.h>
@@ -64,203 +63,11 @@ static void s_id_text(const proto_id_t *id, char out[PROTO_ID_TEXT_LEN])
 }
 
 // ---------------------------------------------------------------------------
-//  Peers
-
-static s_peer_t *s_peer_find(broker_server_t *self, const void *rid, size_t len)
-{
-    for (size_t i = 0; i < self->npeers; i++) {
-        s_peer_t *p = self->peers[i];
-        if (p->rid_len == len && memcmp(p->rid, rid, len) == 0)
-            return p;
-    }
-    return NULL;
-}
-
-static s_peer_t *s_peer_of_agency(broker_server_t *self, const char *agency)
-{
-    for (size_t i = 0; i < self->npeers; i++) {
-        s_peer_t *p = self->peers[i];
-        if (!p->dead && p->state == S_READY && strcmp(p->agency, agency) == 0)
-            return p;
-    }
-    return NULL;
-}
-
-static void s_peer_free(s_peer_t *p)
-{
-    if (p) {
-        free(p->flight);
-        free(p->slots);
-        free(p);
-    }
-}
-
-static s_peer_t *s_peer_new(broker_server_t *self, const void *rid, size_t len, const char *agency)
-{
-    if (self->npeers == self->peers_cap) {
-        size_t cap = self->peers_cap ? self->peers_cap * 2 : 16;
-        s_peer_t **grown = realloc(self->peers, cap * sizeof *grown);
-        if (!grown)
-            return NULL;
-        self->peers = grown;
-        self->peers_cap = cap;
-    }
-    s_peer_t *p = calloc(1, sizeof *p);
-    if (!p)
-        return NULL;
-    //  Room for a small window; HELLO and CREDIT grow it to the window
-    //  granted (s_flight_reserve), so a session costs what its agent asks
-    //  for, not what max_window would allow.
-    p->nslots = 16;
-    p->flight_cap = 8;
-    p->flight = calloc(p->flight_cap, sizeof *p->flight);
-    p->slots = calloc(p->nslots, sizeof *p->slots);
-    if (!p->flight || !p->slots) {
-        s_peer_free(p);
-        return NULL;
-    }
-    memcpy(p->rid, rid, len);
-    p->rid_len = len;
-    snprintf(p->agency, sizeof p->agency, "%s", agency);
-    //  ZAP admitted this connection moments ago with the key the directory
-    //  holds now; a later key rotation ends the session (directory reload).
-    const proto_directory_entry_t *e = proto_directory_find(self->directory, agency);
-    if (e)
-        memcpy(p->sign_pk, e->sign_pk, sizeof p->sign_pk);
-    p->last_recv = p->last_send = s_mono();
-    self->peers[self->npeers++] = p;
-    return p;
-}
-
-static void s_peers_reap(broker_server_t *self)
-{
-    size_t kept = 0;
-    for (size_t i = 0; i < self->npeers; i++) {
-        s_peer_t *p = self->peers[i];
-        if (p->dead)
-            s_peer_free(p);
-        else
-            self->peers[kept++] = p;
-    }
-    self->reaped += self->npeers - kept;
-    self->npeers = kept;
-}
-
-static void s_mark_dirty(broker_server_t *self, const char *agency)
-{
-    s_peer_t *p = s_peer_of_agency(self, agency);
-    if (p)
-        p->dirty = true;
-}
-
-//  The pushes a peer has not acknowledged: an array, and a hash index over
-//  it (linear probing), so that a push or an ACK costs the same whatever
-//  the window.
-static uint32_t s_flight_hash(bool is_mid, uint64_t mid, const proto_id_t *id)
-{
-    uint64_t h = mid;
-    if (!is_mid)
-        memcpy(&h, id->bytes + 8, 8); // the random half of any UUID layout
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    return (uint32_t) h ^ (is_mid ? 0x9e3779b9u : 0);
-}
-
-static bool s_flight_is(const s_flight_t *f, bool is_mid, uint64_t mid, const proto_id_t *id)
-{
-    return f->is_mid == is_mid &&
-           (is_mid ? f->mid == mid : memcmp(f->id.bytes, id->bytes, PROTO_ID_LEN) == 0);
-}
-
-//  The slot that holds this push, or the empty slot where it would go.
-static uint32_t s_flight_slot(const s_peer_t *p, bool is_mid, uint64_t mid, const proto_id_t *id)
-{
-    uint32_t mask = p->nslots - 1, at = s_flight_hash(is_mid, mid, id) & mask;
-    while (p->slots[at] && !s_flight_is(&p->flight[p->slots[at] - 1], is_mid, mid, id))
-        at = (at + 1) & mask;
-    return at;
-}
-
-static bool s_in_flight(const s_peer_t *p, bool is_mid, uint64_t mid, const proto_id_t *id)
-{
-    return p->slots[s_flight_slot(p, is_mid, mid, id)] != 0;
-}
-
-static void s_flight_add(s_peer_t *p, bool is_mid, uint64_t mid, const proto_id_t *id)
-{
-    if (p->nflight == 0)
-        p->last_answer = s_mono();
-    s_flight_t *f = &p->flight[p->nflight];
-    *f = (s_flight_t){ .is_mid = is_mid, .mid = mid };
-    if (id)
-        f->id = *id;
-    p->slots[s_flight_slot(p, is_mid, mid, id)] = ++p->nflight;
-}
-
-static void s_flight_remove(s_peer_t *p, bool is_mid, uint64_t mid, const proto_id_t *id)
-{
-    uint32_t mask = p->nslots - 1, hole = s_flight_slot(p, is_mid, mid, id);
-    uint32_t index = p->slots[hole];
-    if (!index)
-        return;
-    //  Empty the slot, then move back the entries of the probe run after it
-    //  that may no longer be reachable (deletion without tombstones).
-    p->slots[hole] = 0;
-    for (uint32_t at = (hole + 1) & mask; p->slots[at]; at = (at + 1) & mask) {
-        const s_flight_t *f = &p->flight[p->slots[at] - 1];
-        uint32_t home = s_flight_hash(f->is_mid, f->mid, &f->id) & mask;
-        if (((at - home) & mask) >= ((at - hole) & mask)) {
-            p->slots[hole] = p->slots[at];
-            p->slots[at] = 0;
-            hole = at;
-        }
-    }
-    p->last_answer = s_mono();
-    //  Keep the array dense: the last entry takes the removed one's place.
-    uint32_t last = --p->nflight;
-    if (index - 1 != last) {
-        const s_flight_t *moved = &p->flight[last];
-        p->slots[s_flight_slot(p, moved->is_mid, moved->mid, &moved->id)] = index;
-        p->flight[index - 1] = *moved;
-    }
-    p->dirty = true;
-}
-
-//  Make room for window pushes in flight (the arrays only grow, so what is
-//  in flight always fits). Returns the window there is room for: window,
-//  or the room there was if memory ran out.
-static uint32_t s_flight_reserve(s_peer_t *p, uint32_t window)
-{
-    if (window <= p->flight_cap)
-        return window;
-    uint32_t nslots = p->nslots;
-    while (nslots < 2 * window)
-        nslots *= 2;
-    s_flight_t *flight = realloc(p->flight, window * sizeof *flight);
-    if (!flight)
-        return p->flight_cap;
-    p->flight = flight;
-    uint32_t *slots = calloc(nslots, sizeof *slots);
-    if (!slots)
-        return p->flight_cap;
-    free(p->slots);
-    p->slots = slots;
-    p->nslots = nslots;
-    p->flight_cap = window;
-    for (uint32_t i = 0; i < p->nflight; i++) {
-        const s_flight_t *f = &p->flight[i];
-        p->slots[s_flight_slot(p, f->is_mid, f->mid, &f->id)] = i + 1;
-    }
-    return window;
-}
-
-// ---------------------------------------------------------------------------
 //  Sending
 
 //  Send header + body (+ extra frames) to a peer. Returns false if the
 //  peer cannot take it now (its queue is full) or is gone.
-static bool s_send(broker_server_t *self, s_peer_t *p, proto_kind_t kind, const void *body,
+static bool s_send(broker_server_t *self, broker_peer_t *p, proto_kind_t kind, const void *body,
                    size_t len, const void *const *extra, const size_t *extra_lens, size_t nextra)
 {
     uint8_t header[PROTO_HEADER_LEN];
@@ -281,7 +88,7 @@ static bool s_send(broker_server_t *self, s_peer_t *p, proto_kind_t kind, const 
     return true;
 }
 
-static bool s_send_msg(broker_server_t *self, s_peer_t *p, const proto_msg_t *msg)
+static bool s_send_msg(broker_server_t *self, broker_peer_t *p, const proto_msg_t *msg)
 {
     proto_buf_t buf;
     proto_errinfo_t info;
@@ -343,7 +150,7 @@ static void s_capacity_minute(broker_server_t *self, uint64_t now)
 //  Send ERROR and log it; a fatal one marks the peer for reaping. With
 //  audit, refusals for who the agency is or what it may touch (2xx, 3xx)
 //  also go in the audit chain.
-static void s_send_error_audit(broker_server_t *self, s_peer_t *p, proto_err_t code,
+static void s_send_error_audit(broker_server_t *self, broker_peer_t *p, proto_err_t code,
                                const char *text, const proto_id_t *ref, bool fatal, bool audit)
 {
     proto_msg_t msg;
@@ -370,8 +177,8 @@ static void s_send_error_audit(broker_server_t *self, s_peer_t *p, proto_err_t c
         p->dead = true;
 }
 
-static void s_send_error(broker_server_t *self, s_peer_t *p, proto_err_t code, const char *text,
-                         const proto_id_t *ref, bool fatal)
+static void s_send_error(broker_server_t *self, broker_peer_t *p, proto_err_t code,
+                         const char *text, const proto_id_t *ref, bool fatal)
 {
     s_send_error_audit(self, p, code, text, ref, fatal, true);
 }
@@ -402,17 +209,17 @@ static void s_audit(broker_server_t *self, broker_audit_event_t event, const cha
                         broker_audit_event_name(event), proto_errname(rc));
 }
 
-static s_entry_t *s_entry_add(broker_server_t *self, const s_peer_t *p, int kind)
+static broker_batch_entry_t *s_entry_add(broker_server_t *self, const broker_peer_t *p, int kind)
 {
     if (self->nbatch == self->batch_cap) {
         size_t cap = self->batch_cap ? self->batch_cap * 2 : 256;
-        s_entry_t *grown = realloc(self->batch, cap * sizeof *grown);
+        broker_batch_entry_t *grown = realloc(self->batch, cap * sizeof *grown);
         if (!grown)
             return NULL;
         self->batch = grown;
         self->batch_cap = cap;
     }
-    s_entry_t *e = &self->batch[self->nbatch++];
+    broker_batch_entry_t *e = &self->batch[self->nbatch++];
     memset(e, 0, sizeof *e);
     memcpy(e->rid, p->rid, p->rid_len);
     e->rid_len = p->rid_len;
@@ -450,12 +257,12 @@ static bool s_disk_room(broker_server_t *self, uint64_t bytes)
 //  Queue a REJECTED receipt for a document or notice id, without an audit
 //  entry: for refusals an agency can repeat without bound (a rate limit),
 //  which are summed into one entry a minute instead.
-static void s_reject_unaudited(broker_server_t *self, const s_peer_t *p, const proto_id_t *id,
+static void s_reject_unaudited(broker_server_t *self, const broker_peer_t *p, const proto_id_t *id,
                                const uint8_t *hash, const char *from, proto_err_t code,
                                const char *reason)
 {
     self->rejected++;
-    s_entry_t *e = s_entry_add(self, p, PROTO_KIND_REJECTED);
+    broker_batch_entry_t *e = s_entry_add(self, p, PROTO_KIND_REJECTED);
     if (!e)
         return;
     snprintf(e->from, sizeof e->from, "%s",
@@ -470,7 +277,7 @@ static void s_reject_unaudited(broker_server_t *self, const s_peer_t *p, const p
 }
 
 //  Queue a REJECTED receipt for a document or notice id and audit it.
-static void s_reject(broker_server_t *self, const s_peer_t *p, const proto_id_t *id,
+static void s_reject(broker_server_t *self, const broker_peer_t *p, const proto_id_t *id,
                      const uint8_t *hash, const char *from, proto_err_t code, const char *reason)
 {
     char id_text[PROTO_ID_TEXT_LEN];
@@ -484,11 +291,11 @@ static void s_reject(broker_server_t *self, const s_peer_t *p, const proto_id_t 
 }
 
 //  Queue an ACCEPTED receipt. Returns its entry (NULL without memory).
-static s_entry_t *s_accept(broker_server_t *self, const s_peer_t *p, const proto_id_t *id,
-                           const uint8_t *hash, const char *from, const char *to, uint64_t time,
-                           uint64_t seq, bool fresh)
+static broker_batch_entry_t *s_accept(broker_server_t *self, const broker_peer_t *p,
+                                      const proto_id_t *id, const uint8_t *hash, const char *from,
+                                      const char *to, uint64_t time, uint64_t seq, bool fresh)
 {
-    s_entry_t *e = s_entry_add(self, p, PROTO_KIND_ACCEPTED);
+    broker_batch_entry_t *e = s_entry_add(self, p, PROTO_KIND_ACCEPTED);
     if (!e)
         return NULL;
     snprintf(e->from, sizeof e->from, "%s", from);
@@ -541,7 +348,7 @@ static proto_err_t s_batch_sign(broker_server_t *self, s_signed_t *sg)
     if (!sg->leaf_of || !sg->leaves || !sg->items || !sg->subset || !sg->paths)
         return PROTO_ERR_NOMEM;
     for (size_t i = 0; i < n; i++) {
-        s_entry_t *e = &self->batch[i];
+        broker_batch_entry_t *e = &self->batch[i];
         if (e->dup_of >= 0) {
             sg->leaf_of[i] = sg->leaf_of[e->dup_of];
             continue;
@@ -578,7 +385,7 @@ static proto_err_t s_batch_store_receipts(broker_server_t *self, s_signed_t *sg)
 {
     proto_err_t rc = PROTO_OK;
     for (size_t i = 0; !rc && i < self->nbatch; i++) {
-        s_entry_t *e = &self->batch[i];
+        broker_batch_entry_t *e = &self->batch[i];
         if (e->keep && e->fresh && e->kind == PROTO_KIND_ACCEPTED)
             rc = broker_store_receipt_put(self->store, &e->leaf.id, &sg->head, sg->sig,
                                           &sg->items[sg->leaf_of[i]]);
@@ -589,7 +396,7 @@ static proto_err_t s_batch_store_receipts(broker_server_t *self, s_signed_t *sg)
 //  The ACCEPTED a stored document was answered with, rebuilt from its
 //  record and its kept receipt, and checked before it goes out again: a
 //  damaged record must not become a receipt. False if there is none.
-static bool s_send_kept_receipt(broker_server_t *self, s_peer_t *p, const broker_doc_t *doc)
+static bool s_send_kept_receipt(broker_server_t *self, broker_peer_t *p, const broker_doc_t *doc)
 {
     broker_receipt_t kept;
     if (broker_store_receipt_get(self->store, &doc->id, &kept) != PROTO_OK)
@@ -630,19 +437,19 @@ static void s_batch_send(broker_server_t *self, s_signed_t *sg)
     proto_buf_t body;
     proto_buf_init(&body);
     for (size_t i = 0; i < self->nbatch; i++) {
-        s_entry_t *e = &self->batch[i];
+        broker_batch_entry_t *e = &self->batch[i];
         if (e->sent)
             continue;
         uint32_t count = 0;
         for (size_t j = i; j < self->nbatch && count < PROTO_MAX_ITEMS; j++) {
-            s_entry_t *f = &self->batch[j];
+            broker_batch_entry_t *f = &self->batch[j];
             if (!f->sent && f->kind == e->kind && f->rid_len == e->rid_len &&
                 memcmp(f->rid, e->rid, e->rid_len) == 0) {
                 sg->subset[count++] = sg->items[sg->leaf_of[j]];
                 f->sent = true;
             }
         }
-        s_peer_t *p = s_peer_find(self, e->rid, e->rid_len);
+        broker_peer_t *p = broker_peers_find(self->peers, e->rid, e->rid_len);
         if (!p || p->dead)
             continue; // gone: it will re-send and get the receipt again
         if (s_bundle(sg, e->kind, sg->subset, count, &body) == PROTO_OK)
@@ -688,7 +495,7 @@ static void s_commit(broker_server_t *self)
         proto_log_error("event=commit_failed error=%s documents=%zu", proto_errname(rc),
                         self->batch_docs);
         for (size_t i = 0; i < self->nbatch; i++) {
-            s_entry_t *e = &self->batch[i];
+            broker_batch_entry_t *e = &self->batch[i];
             if (e->kind == PROTO_KIND_ACCEPTED) {
                 e->kind = PROTO_KIND_REJECTED;
                 e->leaf.event = PROTO_EVENT_REJECTED;
@@ -731,9 +538,9 @@ uint64_t broker_mono(void)
     return s_mono();
 }
 
-s_peer_t *broker_peer_of_agency(broker_server_t *self, const char *agency)
+broker_peer_t *broker_peer_of_agency(broker_server_t *self, const char *agency)
 {
-    return s_peer_of_agency(self, agency);
+    return broker_peers_of_agency(self->peers, agency);
 }
 
 void broker_audit(broker_server_t *self, broker_audit_event_t event, const char *agency,
@@ -757,7 +564,7 @@ static void s_directory_signed(broker_server_t *self)
 
 //  What the session needs to hold the current directory, given the serial
 //  its agent holds: nothing, the delta, or the whole snapshot.
-static void s_send_directory(broker_server_t *self, s_peer_t *p, uint64_t held)
+static void s_send_directory(broker_server_t *self, broker_peer_t *p, uint64_t held)
 {
     proto_kind_t kind;
     zmq_msg_t body;
@@ -861,8 +668,8 @@ proto_err_t broker_directory_reload(broker_server_t *self, char *errbuf, size_t 
         if (e->state == PROTO_DIRECTORY_REVOKED)
             broker_return_waiting(self, e->code);
     }
-    for (size_t i = 0; i < self->npeers; i++) {
-        s_peer_t *p = self->peers[i];
+    for (size_t i = 0; i < broker_peers_count(self->peers); i++) {
+        broker_peer_t *p = broker_peers_at(self->peers, i);
         const proto_directory_entry_t *e = proto_directory_find(self->directory, p->agency);
         rc = e ? proto_directory_entry_usable(e, now) : PROTO_ERR_UNKNOWN_AGENCY;
         if (rc) {
@@ -894,9 +701,9 @@ static void s_directory_built(broker_server_t *self)
     }
     s_directory_signed(self);
     uint64_t held = before == broker_dirpush_serial(self->dirpush) ? 0 : before;
-    for (size_t i = 0; i < self->npeers; i++) {
-        s_peer_t *p = self->peers[i];
-        if (!p->dead && p->state == S_READY)
+    for (size_t i = 0; i < broker_peers_count(self->peers); i++) {
+        broker_peer_t *p = broker_peers_at(self->peers, i);
+        if (!p->dead && p->state == BROKER_PEER_READY)
             s_send_directory(self, p, held);
     }
 }
@@ -1001,13 +808,13 @@ static void s_zap_handle(broker_server_t *self)
 //  so the session found here is the one that had this connection.
 static void s_peer_closed(broker_server_t *self, int fd)
 {
-    for (size_t i = 0; i < self->npeers; i++) {
-        s_peer_t *p = self->peers[i];
+    for (size_t i = 0; i < broker_peers_count(self->peers); i++) {
+        broker_peer_t *p = broker_peers_at(self->peers, i);
         if (p->dead || p->fd != fd)
             continue;
         proto_log_info("event=disconnected agency=%s reason=closed in_flight=%u", p->agency,
                        p->nflight);
-        if (p->state == S_READY)
+        if (p->state == BROKER_PEER_READY)
             s_audit(self, BROKER_AUDIT_DISCONNECTED, p->agency, NULL, "closed", NULL);
         p->dead = true;
     }
@@ -1079,7 +886,7 @@ static int s_monitor_handle(broker_server_t *self)
 // ---------------------------------------------------------------------------
 //  Session messages handled on the loop: HELLO, HEARTBEAT, CREDIT, ACK
 
-static void s_on_hello(broker_server_t *self, s_peer_t *p, zmq_msg_t *body)
+static void s_on_hello(broker_server_t *self, broker_peer_t *p, zmq_msg_t *body)
 {
     proto_msg_t *msg = NULL;
     proto_errinfo_t info;
@@ -1106,14 +913,14 @@ static void s_on_hello(broker_server_t *self, s_peer_t *p, zmq_msg_t *body)
         s_send_error(self, p, rc, NULL, NULL, true);
     } else {
         //  One session per agency: the newest wins.
-        s_peer_t *old = s_peer_of_agency(self, p->agency);
+        broker_peer_t *old = broker_peers_of_agency(self->peers, p->agency);
         if (old && old != p)
             s_send_error(self, old, PROTO_ERR_UNEXPECTED,
                          "a newer session of this agency replaced this one", NULL, true);
-        p->state = S_READY;
-        p->window = s_flight_reserve(p, hello->window < self->config->max_window
-                                            ? hello->window
-                                            : (uint32_t) self->config->max_window);
+        p->state = BROKER_PEER_READY;
+        p->window = broker_flight_reserve(p, hello->window < self->config->max_window
+                                                 ? hello->window
+                                                 : (uint32_t) self->config->max_window);
         p->dirty = true;
         p->dir_deltas = hello->dir_deltas;
         proto_msg_t ready;
@@ -1138,7 +945,7 @@ static void s_on_hello(broker_server_t *self, s_peer_t *p, zmq_msg_t *body)
     proto_msg_destroy(&msg);
 }
 
-static void s_on_session(broker_server_t *self, s_peer_t *p, int kind, zmq_msg_t *body)
+static void s_on_session(broker_server_t *self, broker_peer_t *p, int kind, zmq_msg_t *body)
 {
     proto_msg_t *msg = NULL;
     proto_errinfo_t info;
@@ -1152,7 +959,7 @@ static void s_on_session(broker_server_t *self, s_peer_t *p, int kind, zmq_msg_t
     p->errors = 0;
     if (kind == PROTO_KIND_CREDIT) {
         uint32_t window = msg->u.credit.window;
-        p->window = s_flight_reserve(
+        p->window = broker_flight_reserve(
             p, window < self->config->max_window ? window : (uint32_t) self->config->max_window);
         p->dirty = true;
     } else if (kind == PROTO_KIND_ACK) {
@@ -1161,7 +968,7 @@ static void s_on_session(broker_server_t *self, s_peer_t *p, int kind, zmq_msg_t
                 uint64_t mid = msg->u.ack.mids[i];
                 if (broker_store_mbox_del(self->store, p->agency, mid) != PROTO_OK)
                     break;
-                s_flight_remove(p, true, mid, NULL);
+                broker_flight_remove(p, true, mid, NULL);
             }
         }
     }
@@ -1252,7 +1059,7 @@ static proto_err_t s_revoke_waiting(broker_server_t *self, const proto_id_t *tar
     return rc;
 }
 
-static void s_apply_document(broker_server_t *self, s_peer_t *p, broker_job_t *job)
+static void s_apply_document(broker_server_t *self, broker_peer_t *p, broker_job_t *job)
 {
     const proto_document_t *d = &job->msg->u.document;
     const proto_doc_t *doc = &d->doc;
@@ -1275,11 +1082,11 @@ static void s_apply_document(broker_server_t *self, s_peer_t *p, broker_job_t *j
         //  Idempotence: exactly the original ACCEPTED, from the open batch
         //  (answered with it) or from the store.
         for (size_t i = 0; i < self->nbatch; i++) {
-            s_entry_t *original = &self->batch[i];
+            broker_batch_entry_t *original = &self->batch[i];
             if (original->fresh && original->kind == PROTO_KIND_ACCEPTED &&
                 memcmp(original->leaf.id.bytes, doc->id.bytes, PROTO_ID_LEN) == 0) {
                 long index = (long) i;
-                s_entry_t *e = s_entry_add(self, p, PROTO_KIND_ACCEPTED);
+                broker_batch_entry_t *e = s_entry_add(self, p, PROTO_KIND_ACCEPTED);
                 if (e) {
                     *e = self->batch[index]; // s_entry_add may have moved the batch
                     memcpy(e->rid, p->rid, p->rid_len);
@@ -1415,11 +1222,12 @@ static void s_apply_document(broker_server_t *self, s_peer_t *p, broker_job_t *j
     s_id_text(&doc->id, id_text);
     proto_log_debug("event=accepted_pending doc=%s from=%s to=%u seq=%" PRIu64, id_text, doc->from,
                     doc->nto, seq);
-    s_entry_t *e = s_accept(self, p, &doc->id, job->hash, doc->from, NULL, now, seq, true);
+    broker_batch_entry_t *e =
+        s_accept(self, p, &doc->id, job->hash, doc->from, NULL, now, seq, true);
     if (e)
         e->keep = true;
     for (uint32_t i = 0; i < doc->nto; i++)
-        s_mark_dirty(self, doc->to[i]);
+        broker_peers_mark_dirty(self->peers, doc->to[i]);
 }
 
 //  The key of the count of notices one agency sent another about one
@@ -1438,7 +1246,7 @@ static void s_notice_key(const proto_notice_t *n, uint8_t key[S_NOTICE_KEY_LEN])
 //  The notice limits, checked only for a notice new to the broker (a repeat
 //  of one accepted before is answered before, so an agent re-sending after
 //  a lost answer is never refused). False when the notice was REJECTED.
-static bool s_notice_admit(broker_server_t *self, const s_peer_t *p, const proto_notice_t *n,
+static bool s_notice_admit(broker_server_t *self, const broker_peer_t *p, const proto_notice_t *n,
                            const uint8_t *hash)
 {
     char detail[160];
@@ -1480,7 +1288,7 @@ static void s_rate_summary(void *arg, const char *agency, uint64_t refused)
     s_audit(arg, BROKER_AUDIT_REJECTED, agency, NULL, detail, NULL);
 }
 
-static void s_apply_status(broker_server_t *self, s_peer_t *p, broker_job_t *job)
+static void s_apply_status(broker_server_t *self, broker_peer_t *p, broker_job_t *job)
 {
     proto_status_t *s = &job->msg->u.status;
     const proto_notice_t *n = &s->notice;
@@ -1566,10 +1374,10 @@ static void s_apply_status(broker_server_t *self, s_peer_t *p, broker_job_t *job
         return s_reject(self, p, &n->id, job->hash, n->from,
                         rc == PROTO_ERR_STORE_FULL ? rc : PROTO_ERR_STORE, "not stored");
     s_accept(self, p, &n->id, job->hash, n->from, n->to, n->time, seq, true);
-    s_mark_dirty(self, n->to);
+    broker_peers_mark_dirty(self->peers, n->to);
 }
 
-static void s_apply_delivered(broker_server_t *self, s_peer_t *p, broker_job_t *job)
+static void s_apply_delivered(broker_server_t *self, broker_peer_t *p, broker_job_t *job)
 {
     proto_receipts_t *r = &job->msg->u.receipts;
     proto_err_t rc = s_begin(self);
@@ -1598,7 +1406,7 @@ static void s_apply_delivered(broker_server_t *self, s_peer_t *p, broker_job_t *
                          &leaf->id, false);
             continue;
         }
-        s_flight_remove(p, false, 0, &leaf->id);
+        broker_flight_remove(p, false, 0, &leaf->id);
         if (dlv.state != BROKER_DLV_WAITING)
             continue; // acknowledged before: nothing new to record
         bool refused = leaf->event == PROTO_EVENT_REFUSED;
@@ -1656,7 +1464,7 @@ static void s_apply_delivered(broker_server_t *self, s_peer_t *p, broker_job_t *
             proto_log_error("event=receipt_not_routed to=%s error=%s", senders[i],
                             proto_errname(rc));
         else
-            s_mark_dirty(self, senders[i]);
+            broker_peers_mark_dirty(self->peers, senders[i]);
     }
 done:
     free(good);
@@ -1666,7 +1474,7 @@ done:
 
 static void s_apply(broker_server_t *self, broker_job_t *job)
 {
-    s_peer_t *p = s_peer_find(self, job->routing, job->routing_len);
+    broker_peer_t *p = broker_peers_find(self->peers, job->routing, job->routing_len);
     if (!p || p->dead)
         return; // the session ended while the job was at a worker
     if (job->err) {
@@ -1731,11 +1539,15 @@ static bool s_intake_open(const broker_server_t *self)
 static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *job, size_t dropped)
 {
     const char *user = zmq_msg_gets(&job->frames[0], "User-Id");
-    s_peer_t *p = s_peer_find(self, zmq_msg_data(rid), zmq_msg_size(rid));
+    broker_peer_t *p = broker_peers_find(self->peers, zmq_msg_data(rid), zmq_msg_size(rid));
     if (!p) {
         if (!user || proto_agency_code_check(user, strlen(user)) != PROTO_OK)
             return false; // cannot happen behind ZAP; never trust it anyway
-        p = s_peer_new(self, zmq_msg_data(rid), zmq_msg_size(rid), user);
+        //  ZAP admitted this connection moments ago with the key the directory
+        //  holds now; a later key rotation ends the session (directory reload).
+        const proto_directory_entry_t *e = proto_directory_find(self->directory, user);
+        p = broker_peers_add(self->peers, zmq_msg_data(rid), zmq_msg_size(rid), user,
+                             e ? e->sign_pk : NULL);
         if (!p)
             return false;
         p->fd = zmq_msg_get(&job->frames[0], ZMQ_SRCFD);
@@ -1759,7 +1571,7 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
                      NULL, rc == PROTO_ERR_VERSION || ++p->errors >= MAX_ERRORS_IN_A_ROW);
         return false;
     }
-    if (p->state == S_CONNECTED) {
+    if (p->state == BROKER_PEER_CONNECTED) {
         //  ZAP admitted this key, so a message before HELLO is a session out
         //  of order (typically the agent's session from before a broker
         //  restart), not a refusal of who the agency is: logged, answered,
@@ -1878,35 +1690,35 @@ static void s_results_readable(broker_server_t *self)
 //  what is not in flight until the window is full or the peer's queue is.
 typedef struct {
     broker_server_t *self;
-    s_peer_t *peer;
+    broker_peer_t *peer;
     bool stop;
 } s_pick_t;
 
 static bool s_pick_mbox(void *arg, uint64_t mid, uint8_t kind, const void *body, size_t len)
 {
     s_pick_t *pick = arg;
-    s_peer_t *p = pick->peer;
+    broker_peer_t *p = pick->peer;
     if (p->nflight >= p->window) {
         pick->stop = true;
         return false;
     }
-    if (s_in_flight(p, true, mid, NULL))
+    if (broker_flight_has(p, true, mid, NULL))
         return true;
     if (!s_send(pick->self, p, (proto_kind_t) kind, body, len, NULL, NULL, 0)) {
         pick->stop = true;
         return false;
     }
-    s_flight_add(p, true, mid, NULL);
+    broker_flight_add(p, true, mid, NULL);
     return true;
 }
 
 static bool s_pick_queue(void *arg, const proto_id_t *id)
 {
     s_pick_t *pick = arg;
-    s_peer_t *p = pick->peer;
+    broker_peer_t *p = pick->peer;
     if (p->nflight >= p->window)
         return false;
-    if (s_in_flight(p, false, 0, id))
+    if (broker_flight_has(p, false, 0, id))
         return true;
     const void *frames[BROKER_MAX_FRAMES];
     size_t lens[BROKER_MAX_FRAMES], count = 0;
@@ -1921,11 +1733,11 @@ static bool s_pick_queue(void *arg, const proto_id_t *id)
     if (!s_send(pick->self, p, PROTO_KIND_DELIVER, frames[0], lens[0], frames + 1, lens + 1,
                 count - 1))
         return false;
-    s_flight_add(p, false, 0, id);
+    broker_flight_add(p, false, 0, id);
     return true;
 }
 
-static void s_push(broker_server_t *self, s_peer_t *p)
+static void s_push(broker_server_t *self, broker_peer_t *p)
 {
     s_pick_t pick = { .self = self, .peer = p };
     broker_store_mbox_scan(self->store, p->agency, s_pick_mbox, &pick);
@@ -1938,13 +1750,15 @@ static void s_push_all(broker_server_t *self)
     if (broker_store_writing(self->store))
         return; // pushes read committed data only
     bool any = false;
-    for (size_t i = 0; i < self->npeers && !any; i++)
-        any = self->peers[i]->dirty && self->peers[i]->state == S_READY && !self->peers[i]->dead;
+    for (size_t i = 0; i < broker_peers_count(self->peers) && !any; i++) {
+        const broker_peer_t *p = broker_peers_at(self->peers, i);
+        any = p->dirty && p->state == BROKER_PEER_READY && !p->dead;
+    }
     if (!any || broker_store_read_begin(self->store) != PROTO_OK)
         return;
-    for (size_t i = 0; i < self->npeers; i++) {
-        s_peer_t *p = self->peers[i];
-        if (p->dirty && p->state == S_READY && !p->dead) {
+    for (size_t i = 0; i < broker_peers_count(self->peers); i++) {
+        broker_peer_t *p = broker_peers_at(self->peers, i);
+        if (p->dirty && p->state == BROKER_PEER_READY && !p->dead) {
             p->dirty = false;
             s_push(self, p);
         }
@@ -1958,17 +1772,18 @@ static void s_push_all(broker_server_t *self)
 static void s_heartbeats(broker_server_t *self, uint64_t now)
 {
     uint64_t limit = self->config->heartbeat * self->config->heartbeat_misses;
-    for (size_t i = 0; i < self->npeers; i++) {
-        s_peer_t *p = self->peers[i];
+    for (size_t i = 0; i < broker_peers_count(self->peers); i++) {
+        broker_peer_t *p = broker_peers_at(self->peers, i);
         if (p->dead)
             continue;
         if (s_elapsed(now, p->last_recv) > limit) {
             proto_log_info("event=disconnected agency=%s reason=silent in_flight=%u", p->agency,
                            p->nflight);
-            if (p->state == S_READY)
+            if (p->state == BROKER_PEER_READY)
                 s_audit(self, BROKER_AUDIT_DISCONNECTED, p->agency, NULL, "silent", NULL);
             p->dead = true;
-        } else if (p->state == S_READY && s_elapsed(now, p->last_send) >= self->config->heartbeat) {
+        } else if (p->state == BROKER_PEER_READY &&
+                   s_elapsed(now, p->last_send) >= self->config->heartbeat) {
             proto_msg_t msg;
             memset(&msg, 0, sizeof msg);
             msg.kind = PROTO_KIND_HEARTBEAT;
@@ -1983,15 +1798,14 @@ static void s_heartbeats(broker_server_t *self, uint64_t now)
 //  the original. Checked every second, with the expiry timer.
 static void s_repush_stale(broker_server_t *self, uint64_t now)
 {
-    for (size_t i = 0; i < self->npeers; i++) {
-        s_peer_t *p = self->peers[i];
-        if (p->dead || p->state != S_READY || !p->nflight ||
+    for (size_t i = 0; i < broker_peers_count(self->peers); i++) {
+        broker_peer_t *p = broker_peers_at(self->peers, i);
+        if (p->dead || p->state != BROKER_PEER_READY || !p->nflight ||
             s_elapsed(now, p->last_answer) <= REPUSH_MS)
             continue;
         proto_log_info("event=repush agency=%s in_flight=%u silent_ms=%" PRIu64, p->agency,
                        p->nflight, s_elapsed(now, p->last_answer));
-        memset(p->slots, 0, p->nslots * sizeof *p->slots);
-        p->nflight = 0;
+        broker_flight_clear(p);
         p->dirty = true;
     }
 }
@@ -2044,7 +1858,7 @@ static void s_route_to_senders(broker_server_t *self, const proto_leaf_t *leaves
             proto_log_error("event=notice_not_routed to=%s error=%s", leaves[i].from,
                             proto_errname(rc));
         else
-            s_mark_dirty(self, leaves[i].from);
+            broker_peers_mark_dirty(self->peers, leaves[i].from);
     }
 done:
     free(items);
@@ -2265,18 +2079,6 @@ static void s_retire(broker_server_t *self, uint64_t now)
         proto_log_info("event=purged documents=%zu", purge.count);
 }
 
-//  Sessions that ended leave their memory in malloc's free lists, and
-//  glibc gives the top of the heap back only: after a thousand agencies
-//  came and went the broker would keep their peak. Once sessions have
-//  ended, at most once a second, the free pages go back to the system.
-static void s_trim(broker_server_t *self)
-{
-    if (self->reaped) {
-        self->reaped = 0;
-        malloc_trim(0);
-    }
-}
-
 // ---------------------------------------------------------------------------
 //  Life cycle
 
@@ -2355,7 +2157,8 @@ broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *w
     }
     uint64_t soft_found = 0;
     self->conns = broker_conns_new(&soft_found);
-    if (!self->conns) {
+    self->peers = broker_peers_new();
+    if (!self->conns || !self->peers) {
         snprintf(errbuf, errlen, "out of memory");
         goto fail;
     }
@@ -2566,7 +2369,7 @@ static int s_on_expiry(proto_loop_t *loop, int timer_id, void *arg)
         s_retire(self, wall);
     }
     s_repush_stale(self, now);
-    s_trim(self);
+    broker_peers_trim(self->peers);
     return 0;
 }
 
@@ -2580,7 +2383,7 @@ static int s_on_turn(proto_loop_t *loop, void *arg)
     if (s_commit_due(self))
         s_commit(self);
     s_push_all(self);
-    s_peers_reap(self);
+    broker_peers_reap(self->peers);
     if (self->stop)
         return -1;
     proto_loop_socket_pause(loop, self->router, !s_intake_open(self));
@@ -2665,9 +2468,7 @@ void broker_server_destroy(broker_server_t **self_p)
     }
     if (self->ctx)
         zmq_ctx_term(self->ctx);
-    for (size_t i = 0; i < self->npeers; i++)
-        s_peer_free(self->peers[i]);
-    free(self->peers);
+    broker_peers_destroy(&self->peers);
     free(self->batch);
     broker_rate_destroy(&self->notice_rate);
     broker_clock_destroy(&self->clock);

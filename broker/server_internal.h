@@ -15,6 +15,7 @@
 #include "proto/loop.h"
 #include "anchor.h"
 #include "proto/msg.h"
+#include "peers.h"
 #include "clockguard.h"
 #include "ratelimit.h"
 #include "server.h"
@@ -42,35 +43,6 @@
 //  valid): they are pushed again. The agent does the same with its outbox.
 #define REPUSH_MS 30000
 
-typedef enum { S_CONNECTED = 0, S_READY = 1 } s_peer_state_t;
-
-typedef struct {
-    bool is_mid; // a mailbox message (else a document)
-    uint64_t mid;
-    proto_id_t id;
-} s_flight_t;
-
-typedef struct {
-    uint8_t rid[BROKER_ROUTING_MAX];
-    size_t rid_len;
-    char agency[PROTO_AGENCY_CODE_LEN + 1];
-    uint8_t sign_pk[PROTO_KEY_LEN]; // the agency's key when it connected
-    s_peer_state_t state;
-    uint32_t window;
-    s_flight_t *flight;  // unacknowledged pushes, at most window
-    uint32_t flight_cap; // entries allocated: the largest window granted so far
-    uint32_t nflight;
-    uint32_t *slots;      // hash index into flight: index + 1, 0 = empty
-    uint32_t nslots;      // a power of two, at least twice the most pushes
-    uint64_t last_answer; // ms: the last push answered, or the first into an empty window
-    uint64_t last_recv, last_send;
-    uint32_t errors; // undecodable messages in a row
-    bool dirty;      // may have something new to push
-    bool dir_deltas; // its agent applies DIRECTORY_DELTA
-    int fd;          // its connection's descriptor (ZMQ_SRCFD), -1 if unknown
-    bool dead;       // to be reaped at the end of the loop turn
-} s_peer_t;
-
 //  One receipt leaf in the open batch, and whom to send it to.
 typedef struct {
     uint8_t rid[BROKER_ROUTING_MAX];
@@ -84,7 +56,7 @@ typedef struct {
     bool keep;  // a document's ACCEPTED: kept for re-submissions
     bool sent;
     long dup_of; // a repeat of the batch entry at this index (no leaf of its own), or -1
-} s_entry_t;
+} broker_batch_entry_t;
 
 struct broker_server {
     const broker_config_t *config;
@@ -98,9 +70,8 @@ struct broker_server {
     broker_store_t *store;
     broker_anchor_t *anchor; // kept up to date by the store's commits; outlives it
     broker_verify_t *verify;
-    s_peer_t **peers;
-    size_t npeers, peers_cap;
-    s_entry_t *batch;
+    broker_peers_t *peers;
+    broker_batch_entry_t *batch;
     size_t nbatch, batch_cap, batch_docs;
     uint64_t batch_opened;      // ms when the write transaction opened
     size_t outstanding;         // jobs at the workers
@@ -115,7 +86,6 @@ struct broker_server {
     uint64_t handshake_timeouts;                 // handshakes abandoned after a long wait
     bool at_capacity;                            // refusing for lack of room since it was logged
     uint64_t capacity_refused_at;                // ms of the last such refusal
-    size_t reaped;                               // sessions freed since memory was last trimmed
     uint64_t started;                            // ms
     //  Durations of the last COMMIT_RING durable commits, in µs, for status.
     uint32_t commit_us[COMMIT_RING];
@@ -137,7 +107,7 @@ struct broker_server {
 //  Helpers server.c offers admin.c.
 uint64_t broker_now(void);  // wall clock, ms
 uint64_t broker_mono(void); // monotonic clock (timers, uptime, idle times), ms
-s_peer_t *broker_peer_of_agency(broker_server_t *self, const char *agency);
+broker_peer_t *broker_peer_of_agency(broker_server_t *self, const char *agency);
 void broker_audit(broker_server_t *self, broker_audit_event_t event, const char *agency,
                   const proto_id_t *id, const char *detail);
 //  Load the directory file again and apply it (broker/dirchange.h says what
