@@ -308,7 +308,7 @@ static void s_clock_confirm(broker_server_t *self, const char *const *args, size
     (void) args;
     (void) nargs;
     bool held = false;
-    int64_t jump = broker_clock_confirm_now(self, &held);
+    int64_t jump = broker_expiry_clock_confirm(self, &held);
     char when[32], detail[160];
     s_time_text(broker_now(), when);
     snprintf(detail, sizeof detail,

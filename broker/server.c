@@ -36,8 +36,15 @@
 #include "dirchange.h"
 #include "ratelimit.h"
 #include "server_internal.h"
+#include "apply.h"
+#include "batch.h"
+#include "directory.h"
+#include "expiry.h"
+#include "push.h"
+#include "session.h"
+#include "zap.h"
 
-static uint64_t s_now(void)
+uint64_t broker_now(void)
 {
     return proto_clock_wall_ms();
 }
@@ -46,20 +53,9 @@ static uint64_t s_now(void)
 //  clock neither fires nor stretches them. CLOCK_BOOTTIME is CLOCK_MONOTONIC
 //  that also counts a suspended machine, so the clock guard does not take
 //  a resume for a jump of the wall clock.
-static uint64_t s_mono(void)
+uint64_t broker_mono(void)
 {
     return proto_clock_mono_ms(); // CLOCK_BOOTTIME, as the loop's timers
-}
-
-//  Milliseconds from then to now (monotonic times); 0 if then is later.
-static uint64_t s_elapsed(uint64_t now, uint64_t then)
-{
-    return now > then ? now - then : 0;
-}
-
-static void s_id_text(const proto_id_t *id, char out[PROTO_ID_TEXT_LEN])
-{
-    proto_id_format(id, out);
 }
 
 // ---------------------------------------------------------------------------
@@ -67,8 +63,9 @@ static void s_id_text(const proto_id_t *id, char out[PROTO_ID_TEXT_LEN])
 
 //  Send header + body (+ extra frames) to a peer. Returns false if the
 //  peer cannot take it now (its queue is full) or is gone.
-static bool s_send(broker_server_t *self, broker_peer_t *p, proto_kind_t kind, const void *body,
-                   size_t len, const void *const *extra, const size_t *extra_lens, size_t nextra)
+bool broker_session_send(broker_server_t *self, broker_peer_t *p, proto_kind_t kind,
+                         const void *body, size_t len, const void *const *extra,
+                         const size_t *extra_lens, size_t nextra)
 {
     uint8_t header[PROTO_HEADER_LEN];
     proto_header_write(header, kind);
@@ -84,11 +81,11 @@ static bool s_send(broker_server_t *self, broker_peer_t *p, proto_kind_t kind, c
     zmq_send(self->router, body, len, nextra ? ZMQ_SNDMORE : 0);
     for (size_t i = 0; i < nextra; i++)
         zmq_send(self->router, extra[i], extra_lens[i], i + 1 < nextra ? ZMQ_SNDMORE : 0);
-    p->last_send = s_mono();
+    p->last_send = broker_mono();
     return true;
 }
 
-static bool s_send_msg(broker_server_t *self, broker_peer_t *p, const proto_msg_t *msg)
+bool broker_session_send_msg(broker_server_t *self, broker_peer_t *p, const proto_msg_t *msg)
 {
     proto_buf_t buf;
     proto_errinfo_t info;
@@ -99,13 +96,10 @@ static bool s_send_msg(broker_server_t *self, broker_peer_t *p, const proto_msg_
         proto_log_error("event=encode_failed kind=%s error=%s field=%s detail=\"%s\"",
                         proto_kind_name(msg->kind), proto_errname(rc), info.field, info.message);
     else
-        sent = s_send(self, p, msg->kind, buf.data, buf.len, NULL, NULL, 0);
+        sent = broker_session_send(self, p, msg->kind, buf.data, buf.len, NULL, NULL, 0);
     proto_buf_free(&buf);
     return sent;
 }
-
-static void s_audit(broker_server_t *self, broker_audit_event_t event, const char *agency,
-                    const proto_id_t *id, const char *detail, uint64_t *seq);
 
 //  A refused handshake: counted, and audited, but at most
 //  REFUSED_AUDIT_PER_MINUTE entries a minute; the rest are summed into one
@@ -116,20 +110,20 @@ static void s_refused(broker_server_t *self, const char *agency, const char *det
     self->refused_handshakes++;
     if (self->refused_audited < REFUSED_AUDIT_PER_MINUTE) {
         self->refused_audited++;
-        s_audit(self, BROKER_AUDIT_REFUSED, agency, NULL, detail, NULL);
+        broker_batch_audit(self, BROKER_AUDIT_REFUSED, agency, NULL, detail, NULL);
     } else {
         self->refused_unaudited++;
     }
 }
 
-static void s_refused_minute(broker_server_t *self)
+void broker_zap_refused_minute(broker_server_t *self)
 {
     if (self->refused_unaudited) {
         char detail[96];
         snprintf(detail, sizeof detail,
                  "%" PRIu64 " more refused handshakes in the last minute (see the log)",
                  self->refused_unaudited);
-        s_audit(self, BROKER_AUDIT_REFUSED, "", NULL, detail, NULL);
+        broker_batch_audit(self, BROKER_AUDIT_REFUSED, "", NULL, detail, NULL);
     }
     self->refused_audited = 0;
     self->refused_unaudited = 0;
@@ -137,9 +131,9 @@ static void s_refused_minute(broker_server_t *self)
 
 //  A minute without a refusal for lack of room ends the episode: the next
 //  refusal is logged again.
-static void s_capacity_minute(broker_server_t *self, uint64_t now)
+void broker_zap_capacity_minute(broker_server_t *self, uint64_t now)
 {
-    if (self->at_capacity && s_elapsed(now, self->capacity_refused_at) >= 60000) {
+    if (self->at_capacity && broker_elapsed(now, self->capacity_refused_at) >= 60000) {
         self->at_capacity = false;
         proto_log_info("event=below_capacity connections=%zu capacity=%zu refused=%" PRIu64,
                        broker_conns_open(self->conns), broker_conns_capacity(self->conns),
@@ -150,8 +144,8 @@ static void s_capacity_minute(broker_server_t *self, uint64_t now)
 //  Send ERROR and log it; a fatal one marks the peer for reaping. With
 //  audit, refusals for who the agency is or what it may touch (2xx, 3xx)
 //  also go in the audit chain.
-static void s_send_error_audit(broker_server_t *self, broker_peer_t *p, proto_err_t code,
-                               const char *text, const proto_id_t *ref, bool fatal, bool audit)
+void broker_session_error_audit(broker_server_t *self, broker_peer_t *p, proto_err_t code,
+                                const char *text, const proto_id_t *ref, bool fatal, bool audit)
 {
     proto_msg_t msg;
     memset(&msg, 0, sizeof msg);
@@ -163,7 +157,7 @@ static void s_send_error_audit(broker_server_t *self, broker_peer_t *p, proto_er
         msg.u.error.ref = *ref;
     }
     msg.u.error.fatal = fatal;
-    s_send_msg(self, p, &msg);
+    broker_session_send_msg(self, p, &msg);
     proto_log_info("event=error_sent agency=%s code=%s fatal=%s detail=\"%s\"", p->agency,
                    proto_errname(code), fatal ? "yes" : "no", msg.u.error.message);
     //  Malformed input (1xx) and back-pressure (4xx) are only logged and
@@ -171,45 +165,46 @@ static void s_send_error_audit(broker_server_t *self, broker_peer_t *p, proto_er
     if (audit && code >= 200 && code < 400 && p->agency[0]) {
         char detail[200];
         snprintf(detail, sizeof detail, "code=%s %s", proto_errname(code), msg.u.error.message);
-        s_audit(self, BROKER_AUDIT_DENIED, p->agency, ref, detail, NULL);
+        broker_batch_audit(self, BROKER_AUDIT_DENIED, p->agency, ref, detail, NULL);
     }
     if (fatal)
         p->dead = true;
 }
 
-static void s_send_error(broker_server_t *self, broker_peer_t *p, proto_err_t code,
-                         const char *text, const proto_id_t *ref, bool fatal)
+void broker_session_error(broker_server_t *self, broker_peer_t *p, proto_err_t code,
+                          const char *text, const proto_id_t *ref, bool fatal)
 {
-    s_send_error_audit(self, p, code, text, ref, fatal, true);
+    broker_session_error_audit(self, p, code, text, ref, fatal, true);
 }
 
 // ---------------------------------------------------------------------------
 //  Transactions, audit and the batch
 
-static proto_err_t s_begin(broker_server_t *self)
+proto_err_t broker_batch_begin(broker_server_t *self)
 {
     if (broker_store_writing(self->store))
         return PROTO_OK;
     broker_store_read_end(self->store);
     proto_err_t rc = broker_store_begin(self->store);
     if (!rc)
-        self->batch_opened = s_mono();
+        self->batch_opened = broker_mono();
     return rc;
 }
 
-static void s_audit(broker_server_t *self, broker_audit_event_t event, const char *agency,
-                    const proto_id_t *id, const char *detail, uint64_t *seq)
+void broker_batch_audit(broker_server_t *self, broker_audit_event_t event, const char *agency,
+                        const proto_id_t *id, const char *detail, uint64_t *seq)
 {
-    if (s_begin(self) != PROTO_OK)
+    if (broker_batch_begin(self) != PROTO_OK)
         return;
     proto_err_t rc =
-        broker_store_audit_append(self->store, s_now(), event, agency, id, detail, seq);
+        broker_store_audit_append(self->store, broker_now(), event, agency, id, detail, seq);
     if (rc)
         proto_log_error("event=audit_failed audit_event=%s error=%s",
                         broker_audit_event_name(event), proto_errname(rc));
 }
 
-static broker_batch_entry_t *s_entry_add(broker_server_t *self, const broker_peer_t *p, int kind)
+broker_batch_entry_t *broker_batch_entry_add(broker_server_t *self, const broker_peer_t *p,
+                                             int kind)
 {
     if (self->nbatch == self->batch_cap) {
         size_t cap = self->batch_cap ? self->batch_cap * 2 : 256;
@@ -236,7 +231,7 @@ static bool s_disk_room(broker_server_t *self, uint64_t bytes)
 {
     if (self->config->min_free == 0)
         return true;
-    uint64_t now = s_mono(), need = self->config->min_free + bytes;
+    uint64_t now = broker_mono(), need = self->config->min_free + bytes;
     bool fresh = now - self->disk_checked < 100 && now >= self->disk_checked;
     bool room =
         fresh && self->disk_taken < self->disk_free && self->disk_free - self->disk_taken >= need;
@@ -257,12 +252,12 @@ static bool s_disk_room(broker_server_t *self, uint64_t bytes)
 //  Queue a REJECTED receipt for a document or notice id, without an audit
 //  entry: for refusals an agency can repeat without bound (a rate limit),
 //  which are summed into one entry a minute instead.
-static void s_reject_unaudited(broker_server_t *self, const broker_peer_t *p, const proto_id_t *id,
-                               const uint8_t *hash, const char *from, proto_err_t code,
-                               const char *reason)
+void broker_batch_reject_unaudited(broker_server_t *self, const broker_peer_t *p,
+                                   const proto_id_t *id, const uint8_t *hash, const char *from,
+                                   proto_err_t code, const char *reason)
 {
     self->rejected++;
-    broker_batch_entry_t *e = s_entry_add(self, p, PROTO_KIND_REJECTED);
+    broker_batch_entry_t *e = broker_batch_entry_add(self, p, PROTO_KIND_REJECTED);
     if (!e)
         return;
     snprintf(e->from, sizeof e->from, "%s",
@@ -272,30 +267,32 @@ static void s_reject_unaudited(broker_server_t *self, const broker_peer_t *p, co
     e->leaf.id = *id;
     if (hash)
         memcpy(e->leaf.hash, hash, PROTO_HASH_LEN);
-    e->leaf.time = s_now();
+    e->leaf.time = broker_now();
     e->leaf.code = (uint32_t) code;
 }
 
 //  Queue a REJECTED receipt for a document or notice id and audit it.
-static void s_reject(broker_server_t *self, const broker_peer_t *p, const proto_id_t *id,
-                     const uint8_t *hash, const char *from, proto_err_t code, const char *reason)
+void broker_batch_reject(broker_server_t *self, const broker_peer_t *p, const proto_id_t *id,
+                         const uint8_t *hash, const char *from, proto_err_t code,
+                         const char *reason)
 {
     char id_text[PROTO_ID_TEXT_LEN];
-    s_id_text(id, id_text);
+    proto_id_format(id, id_text);
     proto_log_info("event=rejected agency=%s id=%s code=%s reason=\"%s\"", p->agency, id_text,
                    proto_errname(code), reason ? reason : "");
     char detail[200];
     snprintf(detail, sizeof detail, "code=%s %s", proto_errname(code), reason ? reason : "");
-    s_audit(self, BROKER_AUDIT_REJECTED, p->agency, id, detail, NULL);
-    s_reject_unaudited(self, p, id, hash, from, code, reason);
+    broker_batch_audit(self, BROKER_AUDIT_REJECTED, p->agency, id, detail, NULL);
+    broker_batch_reject_unaudited(self, p, id, hash, from, code, reason);
 }
 
 //  Queue an ACCEPTED receipt. Returns its entry (NULL without memory).
-static broker_batch_entry_t *s_accept(broker_server_t *self, const broker_peer_t *p,
-                                      const proto_id_t *id, const uint8_t *hash, const char *from,
-                                      const char *to, uint64_t time, uint64_t seq, bool fresh)
+broker_batch_entry_t *broker_batch_accept(broker_server_t *self, const broker_peer_t *p,
+                                          const proto_id_t *id, const uint8_t *hash,
+                                          const char *from, const char *to, uint64_t time,
+                                          uint64_t seq, bool fresh)
 {
-    broker_batch_entry_t *e = s_entry_add(self, p, PROTO_KIND_ACCEPTED);
+    broker_batch_entry_t *e = broker_batch_entry_add(self, p, PROTO_KIND_ACCEPTED);
     if (!e)
         return NULL;
     snprintf(e->from, sizeof e->from, "%s", from);
@@ -360,8 +357,8 @@ static proto_err_t s_batch_sign(broker_server_t *self, s_signed_t *sg)
         leaf->to = e->to[0] ? e->to : NULL;
         leaf->reason = e->reason[0] ? e->reason : NULL;
     }
-    return proto_receipts_build(sg->leaves, nleaves, self->identity, s_now(), &sg->head, sg->sig,
-                                sg->items, sg->paths);
+    return proto_receipts_build(sg->leaves, nleaves, self->identity, broker_now(), &sg->head,
+                                sg->sig, sg->items, sg->paths);
 }
 
 //  Encode a bundle of count items under the signed head.
@@ -396,7 +393,7 @@ static proto_err_t s_batch_store_receipts(broker_server_t *self, s_signed_t *sg)
 //  The ACCEPTED a stored document was answered with, rebuilt from its
 //  record and its kept receipt, and checked before it goes out again: a
 //  damaged record must not become a receipt. False if there is none.
-static bool s_send_kept_receipt(broker_server_t *self, broker_peer_t *p, const broker_doc_t *doc)
+bool broker_batch_send_kept(broker_server_t *self, broker_peer_t *p, const broker_doc_t *doc)
 {
     broker_receipt_t kept;
     if (broker_store_receipt_get(self->store, &doc->id, &kept) != PROTO_OK)
@@ -424,7 +421,7 @@ static bool s_send_kept_receipt(broker_server_t *self, broker_peer_t *p, const b
                                    proto_identity_public(self->identity)->sign_pk) == PROTO_OK &&
               proto_msg_encode(&msg, &body, NULL) == PROTO_OK;
     if (ok)
-        s_send(self, p, PROTO_KIND_ACCEPTED, body.data, body.len, NULL, NULL, 0);
+        broker_session_send(self, p, PROTO_KIND_ACCEPTED, body.data, body.len, NULL, NULL, 0);
     else
         proto_log_error("event=kept_receipt_unusable agency=%s", p->agency);
     proto_buf_free(&body);
@@ -453,7 +450,8 @@ static void s_batch_send(broker_server_t *self, s_signed_t *sg)
         if (!p || p->dead)
             continue; // gone: it will re-send and get the receipt again
         if (s_bundle(sg, e->kind, sg->subset, count, &body) == PROTO_OK)
-            s_send(self, p, (proto_kind_t) e->kind, body.data, body.len, NULL, NULL, 0);
+            broker_session_send(self, p, (proto_kind_t) e->kind, body.data, body.len, NULL, NULL,
+                                0);
     }
     proto_buf_free(&body);
     self->nbatch = 0;
@@ -463,7 +461,7 @@ static void s_batch_send(broker_server_t *self, s_signed_t *sg)
 //  Sign the batch, keep its receipts, commit durably, then answer. If the
 //  commit fails nothing of the batch is stored, so nothing is acknowledged:
 //  every acceptance becomes a rejection, signed anew.
-static void s_commit(broker_server_t *self)
+void broker_batch_commit(broker_server_t *self)
 {
     if (!broker_store_writing(self->store))
         return;
@@ -511,7 +509,7 @@ static void s_commit(broker_server_t *self)
         }
     } else {
         self->accepted += self->batch_docs;
-        broker_clock_committed(self->clock, s_now(), s_mono());
+        broker_clock_committed(self->clock, broker_now(), broker_mono());
     }
     if (signed_ok)
         s_batch_send(self, &sg);
@@ -519,23 +517,13 @@ static void s_commit(broker_server_t *self)
     s_signed_free(&sg);
 }
 
-static bool s_commit_due(const broker_server_t *self)
+bool broker_batch_due(const broker_server_t *self)
 {
     if (!broker_store_writing(self->store))
         return false;
     if (self->outstanding == 0 || self->batch_docs >= self->config->commit_batch)
         return true;
-    return s_mono() * 1000 >= self->batch_opened * 1000 + self->config->commit_delay;
-}
-
-uint64_t broker_now(void)
-{
-    return s_now();
-}
-
-uint64_t broker_mono(void)
-{
-    return s_mono();
+    return broker_mono() * 1000 >= self->batch_opened * 1000 + self->config->commit_delay;
 }
 
 broker_peer_t *broker_peer_of_agency(broker_server_t *self, const char *agency)
@@ -546,13 +534,13 @@ broker_peer_t *broker_peer_of_agency(broker_server_t *self, const char *agency)
 void broker_audit(broker_server_t *self, broker_audit_event_t event, const char *agency,
                   const proto_id_t *id, const char *detail)
 {
-    s_audit(self, event, agency, id, detail, NULL);
+    broker_batch_audit(self, event, agency, id, detail, NULL);
 }
 
 // ---------------------------------------------------------------------------
 //  Directory
 
-static void s_directory_signed(broker_server_t *self)
+void broker_directory_signed(broker_server_t *self)
 {
     proto_log_info(
         "event=directory_signed serial=%" PRIu64 " agencies=%zu bytes=%zu "
@@ -564,7 +552,7 @@ static void s_directory_signed(broker_server_t *self)
 
 //  What the session needs to hold the current directory, given the serial
 //  its agent holds: nothing, the delta, or the whole snapshot.
-static void s_send_directory(broker_server_t *self, broker_peer_t *p, uint64_t held)
+void broker_session_directory(broker_server_t *self, broker_peer_t *p, uint64_t held)
 {
     proto_kind_t kind;
     zmq_msg_t body;
@@ -581,7 +569,7 @@ static void s_send_directory(broker_server_t *self, broker_peer_t *p, uint64_t h
     zmq_send(self->router, header, sizeof header, ZMQ_SNDMORE);
     if (zmq_msg_send(&body, self->router, 0) < 0)
         zmq_msg_close(&body);
-    p->last_send = s_mono();
+    p->last_send = broker_mono();
 }
 
 //  One agency a reload changed, into the audit chain.
@@ -595,7 +583,7 @@ static void s_dir_changed(void *arg, const char *code, const char *what)
     s_dir_audit_t *a = arg;
     char detail[200];
     snprintf(detail, sizeof detail, "directory %" PRIu64 ": %s", a->serial, what);
-    s_audit(a->self, BROKER_AUDIT_ADMIN, code, NULL, detail, NULL);
+    broker_batch_audit(a->self, BROKER_AUDIT_ADMIN, code, NULL, detail, NULL);
     proto_log_info("event=directory_change serial=%" PRIu64 " agency=%s change=\"%s\"", a->serial,
                    code, what);
 }
@@ -626,7 +614,7 @@ proto_err_t broker_directory_reload(broker_server_t *self, char *errbuf, size_t 
                             self->config->directory, proto_errname(rc), err);
             char detail[300];
             snprintf(detail, sizeof detail, "directory reload refused: %s", err);
-            s_audit(self, BROKER_AUDIT_ADMIN, "", NULL, detail, NULL);
+            broker_batch_audit(self, BROKER_AUDIT_ADMIN, "", NULL, detail, NULL);
         } else {
             proto_log_info("event=directory_unchanged serial=%" PRIu64,
                            proto_directory_serial(fresh));
@@ -638,7 +626,7 @@ proto_err_t broker_directory_reload(broker_server_t *self, char *errbuf, size_t 
     proto_directory_t *old = self->directory;
     self->directory = fresh;
     //  Signed and encoded off the loop; s_directory_built sends it.
-    if (broker_dirpush_start(self->dirpush, self->directory, s_now()) != PROTO_OK) {
+    if (broker_dirpush_start(self->dirpush, self->directory, broker_now()) != PROTO_OK) {
         proto_log_error("event=directory_reload_failed error=snapshot");
         self->directory = old;
         proto_directory_destroy(&fresh);
@@ -646,7 +634,7 @@ proto_err_t broker_directory_reload(broker_server_t *self, char *errbuf, size_t 
         return PROTO_ERR_NOMEM;
     }
     //  Remembered in the store, so that a restart cannot undo it either.
-    rc = s_begin(self);
+    rc = broker_batch_begin(self);
     if (!rc)
         rc = broker_dirchange_record(self->store, fresh);
     if (rc)
@@ -657,28 +645,32 @@ proto_err_t broker_directory_reload(broker_server_t *self, char *errbuf, size_t 
     snprintf(detail, sizeof detail,
              "directory reload: serial %" PRIu64 " -> %" PRIu64 ", %zu agencies changed",
              proto_directory_serial(old), audit.serial, changed);
-    s_audit(self, BROKER_AUDIT_ADMIN, "", NULL, detail, NULL);
+    broker_batch_audit(self, BROKER_AUDIT_ADMIN, "", NULL, detail, NULL);
     proto_directory_destroy(&old);
     proto_log_info("event=directory_reloaded agencies=%zu serial=%" PRIu64 " changed=%zu",
                    proto_directory_count(self->directory), proto_directory_serial(self->directory),
                    changed);
-    int64_t now = (int64_t) (s_now() / 1000);
+    int64_t now = (int64_t) (broker_now() / 1000);
     for (size_t i = 0; i < proto_directory_count(self->directory); i++) {
         const proto_directory_entry_t *e = proto_directory_entry(self->directory, i);
         if (e->state == PROTO_DIRECTORY_REVOKED)
-            broker_return_waiting(self, e->code);
+            broker_expiry_return(self, e->code);
     }
     for (size_t i = 0; i < broker_peers_count(self->peers); i++) {
         broker_peer_t *p = broker_peers_at(self->peers, i);
         const proto_directory_entry_t *e = proto_directory_find(self->directory, p->agency);
         rc = e ? proto_directory_entry_usable(e, now) : PROTO_ERR_UNKNOWN_AGENCY;
         if (rc) {
-            s_send_error(self, p, rc, "this agency may no longer use the broker", NULL, true);
-            s_audit(self, BROKER_AUDIT_DISCONNECTED, p->agency, NULL, proto_errname(rc), NULL);
+            broker_session_error(self, p, rc, "this agency may no longer use the broker", NULL,
+                                 true);
+            broker_batch_audit(self, BROKER_AUDIT_DISCONNECTED, p->agency, NULL, proto_errname(rc),
+                               NULL);
         } else if (memcmp(e->sign_pk, p->sign_pk, sizeof p->sign_pk) != 0) {
-            s_send_error(self, p, PROTO_ERR_NOT_AUTHENTICATED,
-                         "this agency's key changed: connect again with the new key", NULL, true);
-            s_audit(self, BROKER_AUDIT_DISCONNECTED, p->agency, NULL, "key changed", NULL);
+            broker_session_error(self, p, PROTO_ERR_NOT_AUTHENTICATED,
+                                 "this agency's key changed: connect again with the new key", NULL,
+                                 true);
+            broker_batch_audit(self, BROKER_AUDIT_DISCONNECTED, p->agency, NULL, "key changed",
+                               NULL);
         }
     }
     return PROTO_OK;
@@ -687,7 +679,7 @@ proto_err_t broker_directory_reload(broker_server_t *self, char *errbuf, size_t 
 //  The worker signed the directory: every session in READY holds the
 //  snapshot before it, and gets the delta or the whole. Under the same
 //  serial a session could not tell them apart: it gets the whole.
-static void s_directory_built(broker_server_t *self)
+void broker_directory_built(broker_server_t *self)
 {
     uint64_t before = 0;
     proto_err_t rc = broker_dirpush_done(self->dirpush, &before);
@@ -699,26 +691,24 @@ static void s_directory_built(broker_server_t *self)
                         proto_errname(rc));
         return;
     }
-    s_directory_signed(self);
+    broker_directory_signed(self);
     uint64_t held = before == broker_dirpush_serial(self->dirpush) ? 0 : before;
     for (size_t i = 0; i < broker_peers_count(self->peers); i++) {
         broker_peer_t *p = broker_peers_at(self->peers, i);
         if (!p->dead && p->state == BROKER_PEER_READY)
-            s_send_directory(self, p, held);
+            broker_session_directory(self, p, held);
     }
 }
 
 // ---------------------------------------------------------------------------
 //  ZAP: who may connect
 
-static int s_monitor_handle(broker_server_t *self);
-
-static void s_zap_handle(broker_server_t *self)
+void broker_zap_handle(broker_server_t *self)
 {
     //  The connection asking was accepted before its handshake began: take
     //  all the monitor's news first, so that it is counted and no older
     //  close of the same descriptor is still unread.
-    while (s_monitor_handle(self) == DRAIN_LIMIT)
+    while (broker_zap_monitor(self) == DRAIN_LIMIT)
         ;
     zmq_msg_t frames[8];
     size_t n = 0;
@@ -752,7 +742,7 @@ static void s_zap_handle(broker_server_t *self)
         zmq_msg_size(&frames[6]) == PROTO_KEY_LEN) {
         const proto_directory_entry_t *e =
             proto_directory_find_curve(self->directory, zmq_msg_data(&frames[6]));
-        proto_err_t rc = e ? proto_directory_entry_usable(e, (int64_t) (s_now() / 1000))
+        proto_err_t rc = e ? proto_directory_entry_usable(e, (int64_t) (broker_now() / 1000))
                            : PROTO_ERR_UNKNOWN_AGENCY;
         if (!rc && broker_conns_full(self->conns)) {
             //  No descriptor to spare: refused as a temporary failure (300),
@@ -760,7 +750,7 @@ static void s_zap_handle(broker_server_t *self)
             status = "300";
             text = "the broker is at capacity";
             self->capacity_refused++;
-            self->capacity_refused_at = s_mono();
+            self->capacity_refused_at = broker_mono();
             if (!self->at_capacity)
                 proto_log_warning("event=at_capacity connections=%zu capacity=%zu nofile=%" PRIu64
                                   " agency=%s note=\"refusing new sessions until some end; "
@@ -815,7 +805,7 @@ static void s_peer_closed(broker_server_t *self, int fd)
         proto_log_info("event=disconnected agency=%s reason=closed in_flight=%u", p->agency,
                        p->nflight);
         if (p->state == BROKER_PEER_READY)
-            s_audit(self, BROKER_AUDIT_DISCONNECTED, p->agency, NULL, "closed", NULL);
+            broker_batch_audit(self, BROKER_AUDIT_DISCONNECTED, p->agency, NULL, "closed", NULL);
         p->dead = true;
     }
 }
@@ -831,7 +821,7 @@ static void s_peer_closed(broker_server_t *self, int fd)
 //  is how conns.c keeps count of the descriptors in use.
 static void s_monitor_event(broker_server_t *self, uint16_t id, uint32_t value, zmq_msg_t *address)
 {
-    uint64_t mono = s_mono(), age = 0;
+    uint64_t mono = broker_mono(), age = 0;
     broker_conns_verdict_t verdict = broker_conns_event(self->conns, id, value, mono, &age);
     char detail[96] = "";
     if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
@@ -859,7 +849,7 @@ static void s_monitor_event(broker_server_t *self, uint16_t id, uint32_t value, 
 }
 
 //  Take up to DRAIN_LIMIT monitor events; returns how many.
-static int s_monitor_handle(broker_server_t *self)
+int broker_zap_monitor(broker_server_t *self)
 {
     int taken = 0;
     for (; taken < DRAIN_LIMIT; taken++) {
@@ -886,7 +876,7 @@ static int s_monitor_handle(broker_server_t *self)
 // ---------------------------------------------------------------------------
 //  Session messages handled on the loop: HELLO, HEARTBEAT, CREDIT, ACK
 
-static void s_on_hello(broker_server_t *self, broker_peer_t *p, zmq_msg_t *body)
+void broker_session_hello(broker_server_t *self, broker_peer_t *p, zmq_msg_t *body)
 {
     proto_msg_t *msg = NULL;
     proto_errinfo_t info;
@@ -895,7 +885,7 @@ static void s_on_hello(broker_server_t *self, broker_peer_t *p, zmq_msg_t *body)
     if (rc) {
         char text[300];
         snprintf(text, sizeof text, "%s: %s", info.field, info.message);
-        s_send_error(self, p, rc, text, NULL, true);
+        broker_session_error(self, p, rc, text, NULL, true);
         return;
     }
     const proto_hello_t *hello = &msg->u.hello;
@@ -903,20 +893,22 @@ static void s_on_hello(broker_server_t *self, broker_peer_t *p, zmq_msg_t *body)
     for (uint32_t i = 0; i < hello->nversions; i++)
         speaks_1 |= hello->versions[i] == PROTO_VERSION;
     const proto_directory_entry_t *e = proto_directory_find(self->directory, p->agency);
-    rc = e ? proto_directory_entry_usable(e, (int64_t) (s_now() / 1000)) : PROTO_ERR_UNKNOWN_AGENCY;
+    rc = e ? proto_directory_entry_usable(e, (int64_t) (broker_now() / 1000))
+           : PROTO_ERR_UNKNOWN_AGENCY;
     if (!speaks_1) {
-        s_send_error(self, p, PROTO_ERR_VERSION, "this broker speaks version 1 only", NULL, true);
+        broker_session_error(self, p, PROTO_ERR_VERSION, "this broker speaks version 1 only", NULL,
+                             true);
     } else if (strcmp(hello->agency, p->agency) != 0) {
-        s_send_error(self, p, PROTO_ERR_SENDER_MISMATCH,
-                     "HELLO names another agency than the authenticated key", NULL, true);
+        broker_session_error(self, p, PROTO_ERR_SENDER_MISMATCH,
+                             "HELLO names another agency than the authenticated key", NULL, true);
     } else if (rc) {
-        s_send_error(self, p, rc, NULL, NULL, true);
+        broker_session_error(self, p, rc, NULL, NULL, true);
     } else {
         //  One session per agency: the newest wins.
         broker_peer_t *old = broker_peers_of_agency(self->peers, p->agency);
         if (old && old != p)
-            s_send_error(self, old, PROTO_ERR_UNEXPECTED,
-                         "a newer session of this agency replaced this one", NULL, true);
+            broker_session_error(self, old, PROTO_ERR_UNEXPECTED,
+                                 "a newer session of this agency replaced this one", NULL, true);
         p->state = BROKER_PEER_READY;
         p->window = broker_flight_reserve(p, hello->window < self->config->max_window
                                                  ? hello->window
@@ -929,23 +921,23 @@ static void s_on_hello(broker_server_t *self, broker_peer_t *p, zmq_msg_t *body)
         ready.u.ready.version = PROTO_VERSION;
         ready.u.ready.broker = proto_identity_public(self->identity)->name;
         ready.u.ready.agency = p->agency;
-        ready.u.ready.time = s_now();
+        ready.u.ready.time = broker_now();
         ready.u.ready.heartbeat = (uint32_t) self->config->heartbeat;
         ready.u.ready.dir_serial = broker_dirpush_serial(self->dirpush);
         ready.u.ready.max_frame = self->config->max_frame;
         ready.u.ready.max_document = self->config->max_document;
         ready.u.ready.max_recipients = (uint32_t) self->config->max_recipients;
         ready.u.ready.max_attachments = (uint32_t) self->config->max_attachments;
-        s_send_msg(self, p, &ready);
-        s_send_directory(self, p, hello->dir_serial);
+        broker_session_send_msg(self, p, &ready);
+        broker_session_directory(self, p, hello->dir_serial);
         proto_log_info("event=connected agency=%s window=%u software=\"%s\"", p->agency, p->window,
                        hello->software ? hello->software : "");
-        s_audit(self, BROKER_AUDIT_CONNECTED, p->agency, NULL, "", NULL);
+        broker_batch_audit(self, BROKER_AUDIT_CONNECTED, p->agency, NULL, "", NULL);
     }
     proto_msg_destroy(&msg);
 }
 
-static void s_on_session(broker_server_t *self, broker_peer_t *p, int kind, zmq_msg_t *body)
+void broker_session_message(broker_server_t *self, broker_peer_t *p, int kind, zmq_msg_t *body)
 {
     proto_msg_t *msg = NULL;
     proto_errinfo_t info;
@@ -953,7 +945,7 @@ static void s_on_session(broker_server_t *self, broker_peer_t *p, int kind, zmq_
     if (rc) {
         char text[300];
         snprintf(text, sizeof text, "%s: %s", info.field, info.message);
-        s_send_error(self, p, rc, text, NULL, ++p->errors >= MAX_ERRORS_IN_A_ROW);
+        broker_session_error(self, p, rc, text, NULL, ++p->errors >= MAX_ERRORS_IN_A_ROW);
         return;
     }
     p->errors = 0;
@@ -963,7 +955,7 @@ static void s_on_session(broker_server_t *self, broker_peer_t *p, int kind, zmq_
             p, window < self->config->max_window ? window : (uint32_t) self->config->max_window);
         p->dirty = true;
     } else if (kind == PROTO_KIND_ACK) {
-        if (s_begin(self) == PROTO_OK) {
+        if (broker_batch_begin(self) == PROTO_OK) {
             for (uint32_t i = 0; i < msg->u.ack.nmids; i++) {
                 uint64_t mid = msg->u.ack.mids[i];
                 if (broker_store_mbox_del(self->store, p->agency, mid) != PROTO_OK)
@@ -1022,7 +1014,7 @@ static proto_err_t s_usable(broker_server_t *self, const char *code)
     const proto_directory_entry_t *e = proto_directory_find(self->directory, code);
     if (!e)
         return PROTO_ERR_UNKNOWN_AGENCY;
-    proto_err_t rc = proto_directory_entry_usable(e, (int64_t) (s_now() / 1000));
+    proto_err_t rc = proto_directory_entry_usable(e, (int64_t) (broker_now() / 1000));
     //  Not yet valid or past validity: for a recipient, it cannot receive.
     if (rc == PROTO_ERR_EXPIRED || rc == PROTO_ERR_NOT_AUTHORIZED)
         rc = PROTO_ERR_AGENCY_SUSPENDED;
@@ -1051,7 +1043,7 @@ static proto_err_t s_revoke_waiting(broker_server_t *self, const proto_id_t *tar
         if (broker_store_dlv_get(self->store, to, target, &dlv) != PROTO_OK ||
             dlv.state != BROKER_DLV_WAITING)
             continue;
-        rc = broker_store_dlv_set(self->store, to, target, BROKER_DLV_REVOKED, s_now());
+        rc = broker_store_dlv_set(self->store, to, target, BROKER_DLV_REVOKED, broker_now());
         if (!rc && --doc.open == 0)
             rc = broker_store_quota_add(self->store, doc.from, -1, 0);
     }
@@ -1071,14 +1063,15 @@ static void s_apply_document(broker_server_t *self, broker_peer_t *p, broker_job
             snprintf(detail, sizeof detail, "recipient %s: %s", doc->to[i], proto_strerror(rc));
     }
     if (rc)
-        return s_reject(self, p, &doc->id, job->hash, doc->from, rc, detail);
-    rc = s_begin(self);
+        return broker_batch_reject(self, p, &doc->id, job->hash, doc->from, rc, detail);
+    rc = broker_batch_begin(self);
     broker_doc_t existing;
     if (!rc && broker_store_doc_get(self->store, &doc->id, &existing) == PROTO_OK) {
         if (sodium_memcmp(existing.hash, job->hash, PROTO_HASH_LEN) != 0 ||
             strcmp(existing.from, doc->from) != 0)
-            return s_reject(self, p, &doc->id, job->hash, doc->from, PROTO_ERR_DUPLICATE_ID,
-                            "this id was accepted before for other content");
+            return broker_batch_reject(self, p, &doc->id, job->hash, doc->from,
+                                       PROTO_ERR_DUPLICATE_ID,
+                                       "this id was accepted before for other content");
         //  Idempotence: exactly the original ACCEPTED, from the open batch
         //  (answered with it) or from the store.
         for (size_t i = 0; i < self->nbatch; i++) {
@@ -1086,7 +1079,7 @@ static void s_apply_document(broker_server_t *self, broker_peer_t *p, broker_job
             if (original->fresh && original->kind == PROTO_KIND_ACCEPTED &&
                 memcmp(original->leaf.id.bytes, doc->id.bytes, PROTO_ID_LEN) == 0) {
                 long index = (long) i;
-                broker_batch_entry_t *e = s_entry_add(self, p, PROTO_KIND_ACCEPTED);
+                broker_batch_entry_t *e = broker_batch_entry_add(self, p, PROTO_KIND_ACCEPTED);
                 if (e) {
                     *e = self->batch[index]; // s_entry_add may have moved the batch
                     memcpy(e->rid, p->rid, p->rid_len);
@@ -1098,21 +1091,21 @@ static void s_apply_document(broker_server_t *self, broker_peer_t *p, broker_job
                 return;
             }
         }
-        if (!s_send_kept_receipt(self, p, &existing))
-            s_accept(self, p, &doc->id, existing.hash, existing.from, NULL, existing.accepted,
-                     existing.seq, false);
+        if (!broker_batch_send_kept(self, p, &existing))
+            broker_batch_accept(self, p, &doc->id, existing.hash, existing.from, NULL,
+                                existing.accepted, existing.seq, false);
         return;
     }
     //  Documents and notices share one id space (their receipts are kept by
     //  id): an id a notice holds is taken.
     broker_notice_t notice;
     if (!rc && broker_store_notice_get(self->store, &doc->id, &notice) == PROTO_OK)
-        return s_reject(self, p, &doc->id, job->hash, doc->from, PROTO_ERR_DUPLICATE_ID,
-                        "this id names a notice");
+        return broker_batch_reject(self, p, &doc->id, job->hash, doc->from, PROTO_ERR_DUPLICATE_ID,
+                                   "this id names a notice");
     //  A new document's signing time within the tolerances of the broker's
     //  time (the clock guard's, while the wall clock is held for a jump).
     //  After the idempotence check: a re-submission gets its receipt.
-    uint64_t trusted = broker_clock_now(self->clock, s_now(), s_mono());
+    uint64_t trusted = broker_clock_now(self->clock, broker_now(), broker_mono());
     if (!rc && (doc->created > trusted + self->config->created_future ||
                 doc->created + self->config->created_past < trusted)) {
         bool ahead = doc->created > trusted;
@@ -1122,7 +1115,7 @@ static void s_apply_document(broker_server_t *self, broker_peer_t *p, broker_job
                  (ahead ? doc->created - trusted : trusted - doc->created) / 1000,
                  ahead ? "ahead of" : "behind", ahead ? "future" : "past",
                  (ahead ? self->config->created_future : self->config->created_past) / 1000);
-        return s_reject(self, p, &doc->id, job->hash, doc->from, PROTO_ERR_TIME, detail);
+        return broker_batch_reject(self, p, &doc->id, job->hash, doc->from, PROTO_ERR_TIME, detail);
     }
     for (uint32_t i = 0; !rc && i < doc->nop_refs; i++) {
         broker_doc_t target;
@@ -1152,11 +1145,11 @@ static void s_apply_document(broker_server_t *self, broker_peer_t *p, broker_job
                  self->disk_free - self->disk_taken, self->config->min_free);
     }
     if (rc)
-        return s_reject(self, p, &doc->id, job->hash, doc->from, rc, detail);
+        return broker_batch_reject(self, p, &doc->id, job->hash, doc->from, rc, detail);
 
     //  Store it in a nested transaction: a full map undoes this document
     //  only, not the batch around it.
-    uint64_t now = s_now(), seq = 0;
+    uint64_t now = broker_now(), seq = 0;
     proto_buf_t body;
     proto_buf_init(&body);
     rc = broker_store_nest(self->store);
@@ -1216,14 +1209,14 @@ static void s_apply_document(broker_server_t *self, broker_peer_t *p, broker_job
     proto_buf_free(&body);
     if (rc) {
         proto_err_t code = rc == PROTO_ERR_STORE_FULL ? rc : PROTO_ERR_STORE;
-        return s_reject(self, p, &doc->id, job->hash, doc->from, code, "not stored");
+        return broker_batch_reject(self, p, &doc->id, job->hash, doc->from, code, "not stored");
     }
     char id_text[PROTO_ID_TEXT_LEN];
-    s_id_text(&doc->id, id_text);
+    proto_id_format(&doc->id, id_text);
     proto_log_debug("event=accepted_pending doc=%s from=%s to=%u seq=%" PRIu64, id_text, doc->from,
                     doc->nto, seq);
     broker_batch_entry_t *e =
-        s_accept(self, p, &doc->id, job->hash, doc->from, NULL, now, seq, true);
+        broker_batch_accept(self, p, &doc->id, job->hash, doc->from, NULL, now, seq, true);
     if (e)
         e->keep = true;
     for (uint32_t i = 0; i < doc->nto; i++)
@@ -1250,15 +1243,15 @@ static bool s_notice_admit(broker_server_t *self, const broker_peer_t *p, const 
                            const uint8_t *hash)
 {
     char detail[160];
-    broker_rate_verdict_t verdict = broker_rate_take(self->notice_rate, n->from, s_mono());
+    broker_rate_verdict_t verdict = broker_rate_take(self->notice_rate, n->from, broker_mono());
     if (verdict != BROKER_RATE_OK) {
         snprintf(detail, sizeof detail,
                  "more than %" PRIu64 " notices this minute (limits.notices_per_minute)",
                  self->config->notices_per_minute);
         if (verdict == BROKER_RATE_REFUSED)
-            s_reject(self, p, &n->id, hash, n->from, PROTO_ERR_RATE, detail);
+            broker_batch_reject(self, p, &n->id, hash, n->from, PROTO_ERR_RATE, detail);
         else
-            s_reject_unaudited(self, p, &n->id, hash, n->from, PROTO_ERR_RATE, detail);
+            broker_batch_reject_unaudited(self, p, &n->id, hash, n->from, PROTO_ERR_RATE, detail);
         return false;
     }
     uint8_t key[S_NOTICE_KEY_LEN];
@@ -1270,7 +1263,7 @@ static bool s_notice_admit(broker_server_t *self, const broker_peer_t *p, const 
                  "%" PRIu64 " notices to %s about this document already "
                  "(limits.notices_per_document)",
                  sent, n->to);
-        s_reject(self, p, &n->id, hash, n->from, PROTO_ERR_QUOTA, detail);
+        broker_batch_reject(self, p, &n->id, hash, n->from, PROTO_ERR_QUOTA, detail);
         return false;
     }
     return true;
@@ -1278,14 +1271,14 @@ static bool s_notice_admit(broker_server_t *self, const broker_peer_t *p, const 
 
 //  The rate limit's refusals after the first of each minute, summed into
 //  one audit entry per agency.
-static void s_rate_summary(void *arg, const char *agency, uint64_t refused)
+void broker_apply_rate_summary(void *arg, const char *agency, uint64_t refused)
 {
     char detail[160];
     snprintf(detail, sizeof detail,
              "code=ERR_RATE %" PRIu64 " more notices refused in the last minute "
              "(limits.notices_per_minute)",
              refused);
-    s_audit(arg, BROKER_AUDIT_REJECTED, agency, NULL, detail, NULL);
+    broker_batch_audit(arg, BROKER_AUDIT_REJECTED, agency, NULL, detail, NULL);
 }
 
 static void s_apply_status(broker_server_t *self, broker_peer_t *p, broker_job_t *job)
@@ -1294,7 +1287,7 @@ static void s_apply_status(broker_server_t *self, broker_peer_t *p, broker_job_t
     const proto_notice_t *n = &s->notice;
     broker_doc_t doc;
     broker_dlv_t dlv;
-    proto_err_t rc = s_begin(self);
+    proto_err_t rc = broker_batch_begin(self);
     if (!rc)
         rc = broker_store_doc_get(self->store, &n->doc, &doc);
     if (!rc) {
@@ -1315,24 +1308,25 @@ static void s_apply_status(broker_server_t *self, broker_peer_t *p, broker_job_t
     memcpy(recall + PROTO_ID_LEN, n->code == 13 ? n->to : n->from, PROTO_AGENCY_CODE_LEN);
     if (!rc && (n->code == 15 || n->code == 16) &&
         broker_store_flag_get(self->store, recall, sizeof recall) != PROTO_OK)
-        return s_reject(self, p, &n->id, job->hash, n->from, PROTO_ERR_BAD_STATE,
-                        "no recall was requested of this agency for this document");
+        return broker_batch_reject(self, p, &n->id, job->hash, n->from, PROTO_ERR_BAD_STATE,
+                                   "no recall was requested of this agency for this document");
     broker_doc_t taken;
     if (!rc && broker_store_doc_get(self->store, &n->id, &taken) == PROTO_OK)
-        return s_reject(self, p, &n->id, job->hash, n->from, PROTO_ERR_DUPLICATE_ID,
-                        "this id names a document");
+        return broker_batch_reject(self, p, &n->id, job->hash, n->from, PROTO_ERR_DUPLICATE_ID,
+                                   "this id names a document");
     broker_notice_t known;
     if (!rc && broker_store_notice_get(self->store, &n->id, &known) == PROTO_OK) {
         if (sodium_memcmp(known.hash, job->hash, PROTO_HASH_LEN) != 0)
-            return s_reject(self, p, &n->id, job->hash, n->from, PROTO_ERR_DUPLICATE_ID,
-                            "this notice id was used for another notice");
-        s_accept(self, p, &n->id, job->hash, n->from, n->to, n->time, 0, false);
+            return broker_batch_reject(self, p, &n->id, job->hash, n->from, PROTO_ERR_DUPLICATE_ID,
+                                       "this notice id was used for another notice");
+        broker_batch_accept(self, p, &n->id, job->hash, n->from, n->to, n->time, 0, false);
         return;
     }
     if (rc)
-        return s_reject(self, p, &n->id, job->hash, n->from, rc,
-                        rc == PROTO_ERR_UNKNOWN_DOC ? "no such document"
-                                                    : "not a party to this document in this role");
+        return broker_batch_reject(self, p, &n->id, job->hash, n->from, rc,
+                                   rc == PROTO_ERR_UNKNOWN_DOC
+                                       ? "no such document"
+                                       : "not a party to this document in this role");
     if (!s_notice_admit(self, p, n, job->hash))
         return;
     uint64_t mid = 0, seq = 0;
@@ -1363,7 +1357,7 @@ static void s_apply_status(broker_server_t *self, broker_peer_t *p, broker_job_t
         char detail[64];
         snprintf(detail, sizeof detail, "code=%02u to=%s", n->code, n->to);
         if (!rc)
-            rc = broker_store_audit_append(self->store, s_now(), BROKER_AUDIT_STATUS, n->from,
+            rc = broker_store_audit_append(self->store, broker_now(), BROKER_AUDIT_STATUS, n->from,
                                            &n->doc, detail, &seq);
         proto_err_t nest_rc = broker_store_unnest(self->store, rc == PROTO_OK);
         if (!rc)
@@ -1371,16 +1365,16 @@ static void s_apply_status(broker_server_t *self, broker_peer_t *p, broker_job_t
     }
     proto_buf_free(&body);
     if (rc)
-        return s_reject(self, p, &n->id, job->hash, n->from,
-                        rc == PROTO_ERR_STORE_FULL ? rc : PROTO_ERR_STORE, "not stored");
-    s_accept(self, p, &n->id, job->hash, n->from, n->to, n->time, seq, true);
+        return broker_batch_reject(self, p, &n->id, job->hash, n->from,
+                                   rc == PROTO_ERR_STORE_FULL ? rc : PROTO_ERR_STORE, "not stored");
+    broker_batch_accept(self, p, &n->id, job->hash, n->from, n->to, n->time, seq, true);
     broker_peers_mark_dirty(self->peers, n->to);
 }
 
 static void s_apply_delivered(broker_server_t *self, broker_peer_t *p, broker_job_t *job)
 {
     proto_receipts_t *r = &job->msg->u.receipts;
-    proto_err_t rc = s_begin(self);
+    proto_err_t rc = broker_batch_begin(self);
     if (rc)
         return;
     //  Check each item; route the good ones to their senders, grouped.
@@ -1400,23 +1394,24 @@ static void s_apply_delivered(broker_server_t *self, broker_peer_t *p, broker_jo
                     strcmp(doc.from, leaf->from) != 0))
             rc = PROTO_ERR_VALUE;
         if (rc) {
-            s_send_error(self, p, rc,
-                         rc == PROTO_ERR_VALUE ? "receipt does not match the document"
-                                               : "not a document addressed to this agency",
-                         &leaf->id, false);
+            broker_session_error(self, p, rc,
+                                 rc == PROTO_ERR_VALUE ? "receipt does not match the document"
+                                                       : "not a document addressed to this agency",
+                                 &leaf->id, false);
             continue;
         }
         broker_flight_remove(p, false, 0, &leaf->id);
         if (dlv.state != BROKER_DLV_WAITING)
             continue; // acknowledged before: nothing new to record
         bool refused = leaf->event == PROTO_EVENT_REFUSED;
-        rc = broker_store_dlv_set(self->store, p->agency, &leaf->id,
-                                  refused ? BROKER_DLV_REFUSED : BROKER_DLV_DELIVERED, s_now());
+        rc =
+            broker_store_dlv_set(self->store, p->agency, &leaf->id,
+                                 refused ? BROKER_DLV_REFUSED : BROKER_DLV_DELIVERED, broker_now());
         char detail[64];
         snprintf(detail, sizeof detail, "to=%s%s%s", p->agency, refused ? " code=" : "",
                  refused ? proto_errname((proto_err_t) leaf->code) : "");
         if (!rc)
-            rc = broker_store_audit_append(self->store, s_now(),
+            rc = broker_store_audit_append(self->store, broker_now(),
                                            refused ? BROKER_AUDIT_REFUSED_BY_RECIPIENT
                                                    : BROKER_AUDIT_DELIVERED,
                                            doc.from, &leaf->id, detail, NULL);
@@ -1472,7 +1467,7 @@ done:
     free(subset);
 }
 
-static void s_apply(broker_server_t *self, broker_job_t *job)
+void broker_apply(broker_server_t *self, broker_job_t *job)
 {
     broker_peer_t *p = broker_peers_find(self->peers, job->routing, job->routing_len);
     if (!p || p->dead)
@@ -1486,10 +1481,10 @@ static void s_apply(broker_server_t *self, broker_job_t *job)
         proto_id_t id;
         if (job->msg && proto_kind_has_document(job->kind)) {
             const proto_doc_t *doc = &job->msg->u.document.doc;
-            s_reject(self, p, &doc->id, job->hash, doc->from, job->err, text);
+            broker_batch_reject(self, p, &doc->id, job->hash, doc->from, job->err, text);
         } else if (job->msg && job->kind == PROTO_KIND_STATUS) {
             const proto_notice_t *n = &job->msg->u.status.notice;
-            s_reject(self, p, &n->id, job->hash, n->from, job->err, text);
+            broker_batch_reject(self, p, &n->id, job->hash, n->from, job->err, text);
         } else if (!job->msg && job->nframes >= 2 &&
                    proto_msg_peek_id(job->kind, zmq_msg_data(&job->frames[1]),
                                      zmq_msg_size(&job->frames[1]), &id)) {
@@ -1498,14 +1493,15 @@ static void s_apply(broker_server_t *self, broker_job_t *job)
             //  Nothing was hashed: the leaf's hash is all zero. Malformed
             //  input is logged and counted, not audited, as with ERROR.
             char id_text[PROTO_ID_TEXT_LEN];
-            s_id_text(&id, id_text);
+            proto_id_format(&id, id_text);
             proto_log_info("event=rejected agency=%s id=%s code=%s reason=\"%s\"", p->agency,
                            id_text, proto_errname(job->err), text);
-            s_reject_unaudited(self, p, &id, NULL, p->agency, job->err, text);
+            broker_batch_reject_unaudited(self, p, &id, NULL, p->agency, job->err, text);
             if (++p->errors >= MAX_ERRORS_IN_A_ROW)
-                s_send_error(self, p, job->err, "too many malformed messages in a row", NULL, true);
+                broker_session_error(self, p, job->err, "too many malformed messages in a row",
+                                     NULL, true);
         } else {
-            s_send_error(self, p, job->err, text, NULL, ++p->errors >= MAX_ERRORS_IN_A_ROW);
+            broker_session_error(self, p, job->err, text, NULL, ++p->errors >= MAX_ERRORS_IN_A_ROW);
         }
         return;
     }
@@ -1554,7 +1550,7 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
     }
     if (p->dead)
         return false;
-    p->last_recv = s_mono();
+    p->last_recv = broker_mono();
     uint8_t version;
     int kind;
     proto_err_t rc = proto_header_parse(zmq_msg_data(&job->frames[0]),
@@ -1564,11 +1560,11 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
     if (rc) {
         //  Another version after the session started is fatal (PROTOCOL.md
         //  section 3.1); other framing faults are counted.
-        s_send_error(self, p, rc,
-                     rc == PROTO_ERR_VERSION ? "this session speaks version 1"
-                     : rc == PROTO_ERR_KIND  ? "unknown message kind"
-                                             : "bad header or frame count",
-                     NULL, rc == PROTO_ERR_VERSION || ++p->errors >= MAX_ERRORS_IN_A_ROW);
+        broker_session_error(self, p, rc,
+                             rc == PROTO_ERR_VERSION ? "this session speaks version 1"
+                             : rc == PROTO_ERR_KIND  ? "unknown message kind"
+                                                     : "bad header or frame count",
+                             NULL, rc == PROTO_ERR_VERSION || ++p->errors >= MAX_ERRORS_IN_A_ROW);
         return false;
     }
     if (p->state == BROKER_PEER_CONNECTED) {
@@ -1577,10 +1573,10 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
         //  restart), not a refusal of who the agency is: logged, answered,
         //  closed, but not audited as denied.
         if (kind == PROTO_KIND_HELLO && job->nframes == 2)
-            s_on_hello(self, p, &job->frames[1]);
+            broker_session_hello(self, p, &job->frames[1]);
         else
-            s_send_error_audit(self, p, PROTO_ERR_NOT_AUTHENTICATED, "send HELLO first", NULL, true,
-                               false);
+            broker_session_error_audit(self, p, PROTO_ERR_NOT_AUTHENTICATED, "send HELLO first",
+                                       NULL, true, false);
         return false;
     }
     switch (kind) {
@@ -1588,9 +1584,9 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
     case PROTO_KIND_CREDIT:
     case PROTO_KIND_ACK:
         if (job->nframes != 2)
-            s_send_error(self, p, PROTO_ERR_FRAMING, "exactly 2 frames", NULL, false);
+            broker_session_error(self, p, PROTO_ERR_FRAMING, "exactly 2 frames", NULL, false);
         else
-            s_on_session(self, p, kind, &job->frames[1]);
+            broker_session_message(self, p, kind, &job->frames[1]);
         return false;
     case PROTO_KIND_SUBMIT:
     case PROTO_KIND_REVOKE:
@@ -1600,7 +1596,7 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
     case PROTO_KIND_DELIVERED: {
         const proto_directory_entry_t *e = proto_directory_find(self->directory, p->agency);
         if (!e) {
-            s_send_error(self, p, PROTO_ERR_UNKNOWN_AGENCY, NULL, NULL, true);
+            broker_session_error(self, p, PROTO_ERR_UNKNOWN_AGENCY, NULL, NULL, true);
             return false;
         }
         memcpy(job->routing, zmq_msg_data(rid), zmq_msg_size(rid));
@@ -1613,7 +1609,7 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
         job->max_attachments = (uint32_t) self->config->max_attachments;
         job->bytes = s_job_bytes(job);
         if (broker_job_send(self->jobs, job) != 0) {
-            s_send_error(self, p, PROTO_ERR_BUSY, NULL, NULL, false);
+            broker_session_error(self, p, PROTO_ERR_BUSY, NULL, NULL, false);
             return false;
         }
         self->outstanding++;
@@ -1621,10 +1617,11 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
         return true;
     }
     case PROTO_KIND_HELLO:
-        s_send_error(self, p, PROTO_ERR_UNEXPECTED, "already in a session", NULL, false);
+        broker_session_error(self, p, PROTO_ERR_UNEXPECTED, "already in a session", NULL, false);
         return false;
     default:
-        s_send_error(self, p, PROTO_ERR_UNEXPECTED, "agents do not send this kind", NULL, false);
+        broker_session_error(self, p, PROTO_ERR_UNEXPECTED, "agents do not send this kind", NULL,
+                             false);
         return false;
     }
 }
@@ -1676,10 +1673,10 @@ static void s_results_readable(broker_server_t *self)
     while ((job = broker_job_recv(self->results))) {
         self->outstanding--;
         self->outstanding_bytes -= job->bytes;
-        s_apply(self, job);
+        broker_apply(self, job);
         broker_job_destroy(&job);
         if (broker_store_writing(self->store) && self->batch_docs >= self->config->commit_batch)
-            s_commit(self);
+            broker_batch_commit(self);
     }
 }
 
@@ -1704,7 +1701,7 @@ static bool s_pick_mbox(void *arg, uint64_t mid, uint8_t kind, const void *body,
     }
     if (broker_flight_has(p, true, mid, NULL))
         return true;
-    if (!s_send(pick->self, p, (proto_kind_t) kind, body, len, NULL, NULL, 0)) {
+    if (!broker_session_send(pick->self, p, (proto_kind_t) kind, body, len, NULL, NULL, 0)) {
         pick->stop = true;
         return false;
     }
@@ -1726,12 +1723,12 @@ static bool s_pick_queue(void *arg, const proto_id_t *id)
             PROTO_OK ||
         count < 1) {
         char id_text[PROTO_ID_TEXT_LEN];
-        s_id_text(id, id_text);
+        proto_id_format(id, id_text);
         proto_log_error("event=frames_missing doc=%s recipient=%s", id_text, p->agency);
         return false;
     }
-    if (!s_send(pick->self, p, PROTO_KIND_DELIVER, frames[0], lens[0], frames + 1, lens + 1,
-                count - 1))
+    if (!broker_session_send(pick->self, p, PROTO_KIND_DELIVER, frames[0], lens[0], frames + 1,
+                             lens + 1, count - 1))
         return false;
     broker_flight_add(p, false, 0, id);
     return true;
@@ -1745,7 +1742,7 @@ static void s_push(broker_server_t *self, broker_peer_t *p)
         broker_store_queue_scan(self->store, p->agency, s_pick_queue, &pick);
 }
 
-static void s_push_all(broker_server_t *self)
+void broker_push_all(broker_server_t *self)
 {
     if (broker_store_writing(self->store))
         return; // pushes read committed data only
@@ -1769,26 +1766,27 @@ static void s_push_all(broker_server_t *self)
 // ---------------------------------------------------------------------------
 //  Timers
 
-static void s_heartbeats(broker_server_t *self, uint64_t now)
+void broker_session_heartbeats(broker_server_t *self, uint64_t now)
 {
     uint64_t limit = self->config->heartbeat * self->config->heartbeat_misses;
     for (size_t i = 0; i < broker_peers_count(self->peers); i++) {
         broker_peer_t *p = broker_peers_at(self->peers, i);
         if (p->dead)
             continue;
-        if (s_elapsed(now, p->last_recv) > limit) {
+        if (broker_elapsed(now, p->last_recv) > limit) {
             proto_log_info("event=disconnected agency=%s reason=silent in_flight=%u", p->agency,
                            p->nflight);
             if (p->state == BROKER_PEER_READY)
-                s_audit(self, BROKER_AUDIT_DISCONNECTED, p->agency, NULL, "silent", NULL);
+                broker_batch_audit(self, BROKER_AUDIT_DISCONNECTED, p->agency, NULL, "silent",
+                                   NULL);
             p->dead = true;
         } else if (p->state == BROKER_PEER_READY &&
-                   s_elapsed(now, p->last_send) >= self->config->heartbeat) {
+                   broker_elapsed(now, p->last_send) >= self->config->heartbeat) {
             proto_msg_t msg;
             memset(&msg, 0, sizeof msg);
             msg.kind = PROTO_KIND_HEARTBEAT;
-            msg.u.heartbeat.time = s_now();
-            s_send_msg(self, p, &msg);
+            msg.u.heartbeat.time = broker_now();
+            broker_session_send_msg(self, p, &msg);
         }
     }
 }
@@ -1796,15 +1794,15 @@ static void s_heartbeats(broker_server_t *self, uint64_t now)
 //  A session that is alive but has answered nothing pushed for REPUSH_MS
 //  lost those pushes: push them again. The agent takes a repeat as it takes
 //  the original. Checked every second, with the expiry timer.
-static void s_repush_stale(broker_server_t *self, uint64_t now)
+void broker_session_repush(broker_server_t *self, uint64_t now)
 {
     for (size_t i = 0; i < broker_peers_count(self->peers); i++) {
         broker_peer_t *p = broker_peers_at(self->peers, i);
         if (p->dead || p->state != BROKER_PEER_READY || !p->nflight ||
-            s_elapsed(now, p->last_answer) <= REPUSH_MS)
+            broker_elapsed(now, p->last_answer) <= REPUSH_MS)
             continue;
         proto_log_info("event=repush agency=%s in_flight=%u silent_ms=%" PRIu64, p->agency,
-                       p->nflight, s_elapsed(now, p->last_answer));
+                       p->nflight, broker_elapsed(now, p->last_answer));
         broker_flight_clear(p);
         p->dirty = true;
     }
@@ -1823,7 +1821,7 @@ static void s_route_to_senders(broker_server_t *self, const proto_leaf_t *leaves
     proto_head_t head;
     uint8_t sig[PROTO_SIG_LEN];
     if (!items || !subset || !paths || !done ||
-        proto_receipts_build(leaves, n, self->identity, s_now(), &head, sig, items, paths) !=
+        proto_receipts_build(leaves, n, self->identity, broker_now(), &head, sig, items, paths) !=
             PROTO_OK) {
         proto_log_error("event=notices_failed count=%zu", n);
         goto done;
@@ -1887,12 +1885,12 @@ static void s_end_delivery(s_ending_t *ex, const char *recipient, const proto_id
         return;
     if (broker_store_dlv_set(self->store, recipient, id,
                              expired ? BROKER_DLV_EXPIRED : BROKER_DLV_RETURNED,
-                             s_now()) != PROTO_OK)
+                             broker_now()) != PROTO_OK)
         return;
     char detail[40];
     snprintf(detail, sizeof detail, "to=%s", recipient);
-    s_audit(self, expired ? BROKER_AUDIT_EXPIRED : BROKER_AUDIT_RETURNED, doc.from, id, detail,
-            &seq);
+    broker_batch_audit(self, expired ? BROKER_AUDIT_EXPIRED : BROKER_AUDIT_RETURNED, doc.from, id,
+                       detail, &seq);
     if (doc.open == 1 && broker_store_quota_add(self->store, doc.from, -1, 0) != PROTO_OK)
         return;
     proto_leaf_t *leaf = &ex->leaves[ex->n];
@@ -1904,7 +1902,7 @@ static void s_end_delivery(s_ending_t *ex, const char *recipient, const proto_id
     memcpy(leaf->hash, doc.hash, PROTO_HASH_LEN);
     leaf->from = ex->codes[ex->n][0];
     leaf->to = ex->codes[ex->n][1];
-    leaf->time = s_now();
+    leaf->time = broker_now();
     leaf->seq = seq;
     ex->n++;
 }
@@ -1936,7 +1934,7 @@ static bool s_ending_init(s_ending_t *ex, broker_server_t *self, proto_event_t e
     ex->cap = 1024;
     ex->leaves = calloc(ex->cap, sizeof *ex->leaves);
     ex->codes = calloc(ex->cap, sizeof *ex->codes);
-    return ex->leaves && ex->codes && s_begin(self) == PROTO_OK;
+    return ex->leaves && ex->codes && broker_batch_begin(self) == PROTO_OK;
 }
 
 static void s_ending_finish(s_ending_t *ex)
@@ -1954,7 +1952,7 @@ static void s_ending_finish(s_ending_t *ex)
 //  guard's verdict (broker/clockguard.h). A jump is logged loudly, again
 //  every minute while it holds, and audited when it is found and when it
 //  ends.
-static bool s_clock_in_step(broker_server_t *self, uint64_t wall, uint64_t mono)
+bool broker_expiry_clock_in_step(broker_server_t *self, uint64_t wall, uint64_t mono)
 {
     int64_t jump = 0;
     broker_clock_state_t state = broker_clock_check(self->clock, wall, mono, &jump);
@@ -1965,7 +1963,7 @@ static bool s_clock_in_step(broker_server_t *self, uint64_t wall, uint64_t mono)
         proto_log_warning("event=clock_in_step jump_ms=%" PRId64 " note=\"expiry resumes\"", jump);
         snprintf(detail, sizeof detail,
                  "clock back in step (%+" PRId64 " ms from the last commit): expiry resumes", jump);
-        s_audit(self, BROKER_AUDIT_ADMIN, "", NULL, detail, NULL);
+        broker_batch_audit(self, BROKER_AUDIT_ADMIN, "", NULL, detail, NULL);
         self->clock_announced = false;
         return true;
     }
@@ -1975,7 +1973,7 @@ static bool s_clock_in_step(broker_server_t *self, uint64_t wall, uint64_t mono)
                  " ms since the last commit (store.clock_jump_max %" PRIu64
                  " ms): expiry and retention stopped until truc-admin clock confirm",
                  jump, self->config->clock_jump_max);
-        s_audit(self, BROKER_AUDIT_ADMIN, "", NULL, detail, NULL);
+        broker_batch_audit(self, BROKER_AUDIT_ADMIN, "", NULL, detail, NULL);
         self->clock_announced = true;
         self->clock_logged = 0;
     }
@@ -1989,10 +1987,10 @@ static bool s_clock_in_step(broker_server_t *self, uint64_t wall, uint64_t mono)
     return false;
 }
 
-int64_t broker_clock_confirm_now(broker_server_t *self, bool *was_held)
+int64_t broker_expiry_clock_confirm(broker_server_t *self, bool *was_held)
 {
     *was_held = broker_clock_held(self->clock);
-    int64_t jump = broker_clock_confirm(self->clock, s_now(), s_mono());
+    int64_t jump = broker_clock_confirm(self->clock, broker_now(), broker_mono());
     self->clock_announced = false;
     return jump;
 }
@@ -2004,7 +2002,7 @@ static bool s_last_entry(void *arg, const broker_audit_entry_t *entry)
     return true;
 }
 
-static uint64_t s_last_commit_time(broker_server_t *self)
+uint64_t broker_expiry_last_commit(broker_server_t *self)
 {
     uint64_t time = 0, bad = 0;
     if (broker_store_read_begin(self->store) != PROTO_OK)
@@ -2017,7 +2015,7 @@ static uint64_t s_last_commit_time(broker_server_t *self)
 }
 
 //  Deliveries past their time to live become EXPIRED.
-static void s_expire(broker_server_t *self, uint64_t now)
+void broker_expiry_expire(broker_server_t *self, uint64_t now)
 {
     s_ending_t ex;
     if (s_ending_init(&ex, self, PROTO_EVENT_EXPIRED))
@@ -2026,7 +2024,7 @@ static void s_expire(broker_server_t *self, uint64_t now)
 }
 
 //  Everything waiting for a revoked agency goes back to its senders.
-void broker_return_waiting(broker_server_t *self, const char *recipient)
+void broker_expiry_return(broker_server_t *self, const char *recipient)
 {
     size_t returned;
     do {
@@ -2064,14 +2062,14 @@ static void s_purge_one(void *arg, const proto_id_t *id)
     if (freed &&
         broker_store_quota_add(purge->self->store, doc.from, 0, -(int64_t) freed) != PROTO_OK)
         return;
-    s_audit(purge->self, BROKER_AUDIT_PURGED, doc.from, id, "", NULL);
+    broker_batch_audit(purge->self, BROKER_AUDIT_PURGED, doc.from, id, "", NULL);
     purge->count++;
 }
 
 //  Documents finished longer than `retention` ago lose their frames.
-static void s_retire(broker_server_t *self, uint64_t now)
+void broker_expiry_retire(broker_server_t *self, uint64_t now)
 {
-    if (now < self->config->retention || s_begin(self) != PROTO_OK)
+    if (now < self->config->retention || broker_batch_begin(self) != PROTO_OK)
         return;
     s_purge_t purge = { self, 0 };
     broker_store_retire_scan(self->store, now - self->config->retention, 1024, s_purge_one, &purge);
@@ -2134,7 +2132,7 @@ broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *w
     self->config = config;
     self->signal_pipe[0] = self->signal_pipe[1] = -1;
     self->backup_pipe[0] = self->backup_pipe[1] = -1;
-    self->started = s_mono();
+    self->started = broker_mono();
     self->minute_mark = self->started;
     if (broker_config_check(config, errbuf, errlen) != PROTO_OK)
         goto fail;
@@ -2170,11 +2168,11 @@ broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *w
     }
     self->dirpush = broker_dirpush_new(self->identity);
     if (!self->dirpush ||
-        broker_dirpush_update(self->dirpush, self->directory, s_now()) != PROTO_OK) {
+        broker_dirpush_update(self->dirpush, self->directory, broker_now()) != PROTO_OK) {
         snprintf(errbuf, errlen, "cannot sign the directory snapshot");
         goto fail;
     }
-    s_directory_signed(self);
+    broker_directory_signed(self);
     self->store = broker_anchor_open_store(config->data_dir, config->map_size, &self->anchor, &rc,
                                            errbuf, errlen);
     if (!self->store) {
@@ -2263,13 +2261,13 @@ broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *w
         goto fail;
     }
     self->notice_rate = broker_rate_new(config->notices_per_minute);
-    self->clock =
-        broker_clock_new(config->clock_jump_max, s_now(), s_mono(), s_last_commit_time(self));
+    self->clock = broker_clock_new(config->clock_jump_max, broker_now(), broker_mono(),
+                                   broker_expiry_last_commit(self));
     if (!self->notice_rate || !self->clock) {
         snprintf(errbuf, errlen, "out of memory");
         goto fail;
     }
-    if (s_begin(self) != PROTO_OK ||
+    if (broker_batch_begin(self) != PROTO_OK ||
         broker_dirchange_record(self->store, self->directory) != PROTO_OK) {
         snprintf(errbuf, errlen, "cannot record the agency directory in the store");
         goto fail;
@@ -2302,9 +2300,9 @@ static int s_on_socket(proto_loop_t *loop, void *socket, int fd, void *arg)
     (void) loop;
     (void) fd;
     if (socket == self->zap)
-        s_zap_handle(self);
+        broker_zap_handle(self);
     else if (socket == self->monitor)
-        s_monitor_handle(self);
+        broker_zap_monitor(self);
     else if (socket == self->results)
         s_results_readable(self);
     else if (socket == self->router)
@@ -2326,7 +2324,7 @@ static int s_on_fd(proto_loop_t *loop, void *socket, int fd, void *arg)
     else if (fd == self->backup_pipe[0])
         broker_admin_backup_done(self);
     else
-        s_directory_built(self);
+        broker_directory_built(self);
     return 0;
 }
 
@@ -2340,10 +2338,10 @@ static int s_on_minute(proto_loop_t *loop, int timer_id, void *arg)
         self->last_minute[i] = counts[i] - self->this_minute_base[i];
         self->this_minute_base[i] = counts[i];
     }
-    s_refused_minute(self);
-    broker_rate_drain(self->notice_rate, s_rate_summary, self);
-    uint64_t now = s_mono();
-    s_capacity_minute(self, now);
+    broker_zap_refused_minute(self);
+    broker_rate_drain(self->notice_rate, broker_apply_rate_summary, self);
+    uint64_t now = broker_mono();
+    broker_zap_capacity_minute(self, now);
     self->minute_mark = now;
     return 0;
 }
@@ -2352,7 +2350,7 @@ static int s_on_heartbeat(proto_loop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
-    s_heartbeats(arg, s_mono());
+    broker_session_heartbeats(arg, broker_mono());
     return 0;
 }
 
@@ -2363,12 +2361,12 @@ static int s_on_expiry(proto_loop_t *loop, int timer_id, void *arg)
     (void) timer_id;
     //  Expiry and retention go by wall time, and only while the wall clock
     //  keeps step with the monotonic one.
-    uint64_t now = s_mono(), wall = s_now();
-    if (s_clock_in_step(self, wall, now)) {
-        s_expire(self, wall);
-        s_retire(self, wall);
+    uint64_t now = broker_mono(), wall = broker_now();
+    if (broker_expiry_clock_in_step(self, wall, now)) {
+        broker_expiry_expire(self, wall);
+        broker_expiry_retire(self, wall);
     }
-    s_repush_stale(self, now);
+    broker_session_repush(self, now);
     broker_peers_trim(self->peers);
     return 0;
 }
@@ -2380,9 +2378,9 @@ static int s_on_expiry(proto_loop_t *loop, int timer_id, void *arg)
 static int s_on_turn(proto_loop_t *loop, void *arg)
 {
     broker_server_t *self = arg;
-    if (s_commit_due(self))
-        s_commit(self);
-    s_push_all(self);
+    if (broker_batch_due(self))
+        broker_batch_commit(self);
+    broker_push_all(self);
     broker_peers_reap(self->peers);
     if (self->stop)
         return -1;
@@ -2435,7 +2433,7 @@ int broker_server_run(broker_server_t *self)
             break;
         s_results_readable(self);
     }
-    s_commit(self);
+    broker_batch_commit(self);
     broker_admin_backup_join(self);
     proto_log_info("event=stopped accepted=%" PRIu64 " rejected=%" PRIu64 " delivered=%" PRIu64
                    " commits=%" PRIu64,

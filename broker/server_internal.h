@@ -43,21 +43,6 @@
 //  valid): they are pushed again. The agent does the same with its outbox.
 #define REPUSH_MS 30000
 
-//  One receipt leaf in the open batch, and whom to send it to.
-typedef struct {
-    uint8_t rid[BROKER_ROUTING_MAX];
-    size_t rid_len;
-    int kind; // PROTO_KIND_ACCEPTED or PROTO_KIND_REJECTED
-    proto_leaf_t leaf;
-    char from[PROTO_AGENCY_CODE_LEN + 1];
-    char to[PROTO_AGENCY_CODE_LEN + 1];
-    char reason[160];
-    bool fresh; // stored in this batch: undone if the commit fails
-    bool keep;  // a document's ACCEPTED: kept for re-submissions
-    bool sent;
-    long dup_of; // a repeat of the batch entry at this index (no leaf of its own), or -1
-} broker_batch_entry_t;
-
 struct broker_server {
     const broker_config_t *config;
     void *ctx;
@@ -71,7 +56,7 @@ struct broker_server {
     broker_anchor_t *anchor; // kept up to date by the store's commits; outlives it
     broker_verify_t *verify;
     broker_peers_t *peers;
-    broker_batch_entry_t *batch;
+    struct broker_batch_entry *batch; // the open batch (batch.h)
     size_t nbatch, batch_cap, batch_docs;
     uint64_t batch_opened;      // ms when the write transaction opened
     size_t outstanding;         // jobs at the workers
@@ -107,6 +92,11 @@ struct broker_server {
 //  Helpers server.c offers admin.c.
 uint64_t broker_now(void);  // wall clock, ms
 uint64_t broker_mono(void); // monotonic clock (timers, uptime, idle times), ms
+//  Milliseconds from then to now (monotonic times); 0 if then is later.
+static inline uint64_t broker_elapsed(uint64_t now, uint64_t then)
+{
+    return now > then ? now - then : 0;
+}
 broker_peer_t *broker_peer_of_agency(broker_server_t *self, const char *agency);
 void broker_audit(broker_server_t *self, broker_audit_event_t event, const char *agency,
                   const proto_id_t *id, const char *detail);
@@ -114,11 +104,11 @@ void broker_audit(broker_server_t *self, broker_audit_event_t event, const char 
 //  may change; every change is audited). On failure the directory in force
 //  stays and errbuf says why.
 proto_err_t broker_directory_reload(broker_server_t *self, char *errbuf, size_t errlen);
-void broker_return_waiting(broker_server_t *self, const char *recipient);
+void broker_expiry_return(broker_server_t *self, const char *recipient);
 //  The operator takes the wall clock as right (truc-admin clock confirm):
 //  expiry resumes by it. Returns the jump that was held; *was_held says if
 //  one was.
-int64_t broker_clock_confirm_now(broker_server_t *self, bool *was_held);
+int64_t broker_expiry_clock_confirm(broker_server_t *self, bool *was_held);
 
 //  admin.c: answer one request on the admin socket / a finished backup.
 void broker_admin_handle(broker_server_t *self);
