@@ -127,10 +127,47 @@ static proto_err_t s_revoke_waiting(broker_server_t *self, const proto_id_t *tar
     return rc;
 }
 
-static void s_apply_document(broker_server_t *self, broker_peer_t *p, broker_job_t *job)
+//  A document already stored under this id: the same content gets exactly
+//  its original ACCEPTED again, other content is refused.
+static void s_resubmitted(broker_server_t *self, broker_peer_t *p, broker_job_t *job,
+                          const broker_doc_t *existing)
 {
-    const proto_document_t *d = &job->msg->u.document;
-    const proto_doc_t *doc = &d->doc;
+    const proto_doc_t *doc = &job->msg->u.document.doc;
+    if (sodium_memcmp(existing->hash, job->hash, PROTO_HASH_LEN) != 0 ||
+        strcmp(existing->from, doc->from) != 0)
+        return broker_batch_reject(self, p, &doc->id, job->hash, doc->from, PROTO_ERR_DUPLICATE_ID,
+                                   "this id was accepted before for other content");
+    //  Idempotence: exactly the original ACCEPTED, from the open batch
+    //  (answered with it) or from the store.
+    for (size_t i = 0; i < self->nbatch; i++) {
+        broker_batch_entry_t *original = &self->batch[i];
+        if (original->fresh && original->kind == PROTO_KIND_ACCEPTED &&
+            memcmp(original->leaf.id.bytes, doc->id.bytes, PROTO_ID_LEN) == 0) {
+            long index = (long) i;
+            broker_batch_entry_t *e = broker_batch_entry_add(self, p, PROTO_KIND_ACCEPTED);
+            if (e) {
+                *e = self->batch[index]; // s_entry_add may have moved the batch
+                memcpy(e->rid, p->rid, p->rid_len);
+                e->rid_len = p->rid_len;
+                e->fresh = false;
+                e->sent = false;
+                e->dup_of = index;
+            }
+            return;
+        }
+    }
+    if (!broker_batch_send_kept(self, p, existing))
+        broker_batch_accept(self, p, &doc->id, existing->hash, existing->from, NULL,
+                            existing->accepted, existing->seq, false);
+}
+
+//  Admission: whether a new document may be stored. True if it may; if
+//  not, it has been answered (REJECTED, or a re-submission's original
+//  ACCEPTED). bytes is what its frames after the header take.
+static bool s_admit_document(broker_server_t *self, broker_peer_t *p, broker_job_t *job,
+                             uint64_t bytes)
+{
+    const proto_doc_t *doc = &job->msg->u.document.doc;
     char detail[160] = "";
     proto_err_t rc = s_usable(self, doc->from);
     for (uint32_t i = 0; !rc && i < doc->nto; i++) {
@@ -138,46 +175,24 @@ static void s_apply_document(broker_server_t *self, broker_peer_t *p, broker_job
         if (rc)
             snprintf(detail, sizeof detail, "recipient %s: %s", doc->to[i], proto_strerror(rc));
     }
-    if (rc)
-        return broker_batch_reject(self, p, &doc->id, job->hash, doc->from, rc, detail);
+    if (rc) {
+        broker_batch_reject(self, p, &doc->id, job->hash, doc->from, rc, detail);
+        return false;
+    }
     rc = broker_batch_begin(self);
     broker_doc_t existing;
     if (!rc && broker_store_doc_get(self->store, &doc->id, &existing) == PROTO_OK) {
-        if (sodium_memcmp(existing.hash, job->hash, PROTO_HASH_LEN) != 0 ||
-            strcmp(existing.from, doc->from) != 0)
-            return broker_batch_reject(self, p, &doc->id, job->hash, doc->from,
-                                       PROTO_ERR_DUPLICATE_ID,
-                                       "this id was accepted before for other content");
-        //  Idempotence: exactly the original ACCEPTED, from the open batch
-        //  (answered with it) or from the store.
-        for (size_t i = 0; i < self->nbatch; i++) {
-            broker_batch_entry_t *original = &self->batch[i];
-            if (original->fresh && original->kind == PROTO_KIND_ACCEPTED &&
-                memcmp(original->leaf.id.bytes, doc->id.bytes, PROTO_ID_LEN) == 0) {
-                long index = (long) i;
-                broker_batch_entry_t *e = broker_batch_entry_add(self, p, PROTO_KIND_ACCEPTED);
-                if (e) {
-                    *e = self->batch[index]; // s_entry_add may have moved the batch
-                    memcpy(e->rid, p->rid, p->rid_len);
-                    e->rid_len = p->rid_len;
-                    e->fresh = false;
-                    e->sent = false;
-                    e->dup_of = index;
-                }
-                return;
-            }
-        }
-        if (!broker_batch_send_kept(self, p, &existing))
-            broker_batch_accept(self, p, &doc->id, existing.hash, existing.from, NULL,
-                                existing.accepted, existing.seq, false);
-        return;
+        s_resubmitted(self, p, job, &existing);
+        return false;
     }
     //  Documents and notices share one id space (their receipts are kept by
     //  id): an id a notice holds is taken.
     broker_notice_t notice;
-    if (!rc && broker_store_notice_get(self->store, &doc->id, &notice) == PROTO_OK)
-        return broker_batch_reject(self, p, &doc->id, job->hash, doc->from, PROTO_ERR_DUPLICATE_ID,
-                                   "this id names a notice");
+    if (!rc && broker_store_notice_get(self->store, &doc->id, &notice) == PROTO_OK) {
+        broker_batch_reject(self, p, &doc->id, job->hash, doc->from, PROTO_ERR_DUPLICATE_ID,
+                            "this id names a notice");
+        return false;
+    }
     //  A new document's signing time within the tolerances of the broker's
     //  time (the clock guard's, while the wall clock is held for a jump).
     //  After the idempotence check: a re-submission gets its receipt.
@@ -191,7 +206,8 @@ static void s_apply_document(broker_server_t *self, broker_peer_t *p, broker_job
                  (ahead ? doc->created - trusted : trusted - doc->created) / 1000,
                  ahead ? "ahead of" : "behind", ahead ? "future" : "past",
                  (ahead ? self->config->created_future : self->config->created_past) / 1000);
-        return broker_batch_reject(self, p, &doc->id, job->hash, doc->from, PROTO_ERR_TIME, detail);
+        broker_batch_reject(self, p, &doc->id, job->hash, doc->from, PROTO_ERR_TIME, detail);
+        return false;
     }
     for (uint32_t i = 0; !rc && i < doc->nop_refs; i++) {
         broker_doc_t target;
@@ -203,9 +219,7 @@ static void s_apply_document(broker_server_t *self, broker_peer_t *p, broker_job
         if (rc)
             snprintf(detail, sizeof detail, "op_refs[%u]: %s", i, proto_strerror(rc));
     }
-    uint64_t bytes = 0, quota_docs = 0, quota_bytes = 0;
-    for (size_t i = 1; i < job->nframes; i++)
-        bytes += zmq_msg_size(&job->frames[i]);
+    uint64_t quota_docs = 0, quota_bytes = 0;
     if (!rc)
         rc = broker_store_quota_get(self->store, doc->from, &quota_docs, &quota_bytes);
     if (!rc && (quota_docs + 1 > self->config->quota_documents ||
@@ -220,15 +234,50 @@ static void s_apply_document(broker_server_t *self, broker_peer_t *p, broker_job
                  "%" PRIu64 " bytes free under the store, store.min_free %" PRIu64,
                  self->disk_free - self->disk_taken, self->config->min_free);
     }
-    if (rc)
-        return broker_batch_reject(self, p, &doc->id, job->hash, doc->from, rc, detail);
+    if (rc) {
+        broker_batch_reject(self, p, &doc->id, job->hash, doc->from, rc, detail);
+        return false;
+    }
+    return true;
+}
 
+//  The effect of a revoke: the revoked documents are marked, stop reaching
+//  anyone who has not received them yet, and say so in their own history.
+//  Runs inside the revoke's nested transaction; now is its accepted time.
+static proto_err_t s_revoke_effect(broker_server_t *self, const proto_doc_t *doc, uint64_t now)
+{
+    proto_err_t rc = PROTO_OK;
+    for (uint32_t i = 0; !rc && i < doc->nop_refs; i++) {
+        broker_doc_t target;
+        rc = broker_store_doc_get(self->store, &doc->op_refs[i], &target);
+        target.revoked = 1;
+        if (!rc)
+            rc = broker_store_doc_update(self->store, &target);
+        if (!rc)
+            rc = s_revoke_waiting(self, &doc->op_refs[i]);
+        //  The revoked document's own history says it was revoked.
+        char by[64] = "by=";
+        proto_id_format(&doc->id, by + 3);
+        if (!rc)
+            rc = broker_store_audit_append(self->store, now, BROKER_AUDIT_REVOKE, doc->from,
+                                           &doc->op_refs[i], by, NULL);
+    }
+    return rc;
+}
+
+//  Store an admitted document: its audit entry, its DELIVER body and
+//  frames, its record and queues, its quota and a revoke's effect, in a
+//  nested transaction, then its ACCEPTED into the batch.
+static void s_store_document(broker_server_t *self, broker_peer_t *p, broker_job_t *job,
+                             uint64_t bytes)
+{
+    const proto_doc_t *doc = &job->msg->u.document.doc;
     //  Store it in a nested transaction: a full map undoes this document
     //  only, not the batch around it.
     uint64_t now = broker_now(), seq = 0;
     proto_buf_t body;
     proto_buf_init(&body);
-    rc = broker_store_nest(self->store);
+    proto_err_t rc = broker_store_nest(self->store);
     if (!rc) {
         char audit[64];
         snprintf(audit, sizeof audit, "kind=%s to=%u bytes=%" PRIu64, proto_kind_name(job->kind),
@@ -263,21 +312,8 @@ static void s_apply_document(broker_server_t *self, broker_peer_t *p, broker_job
             rc = broker_store_quota_add(self->store, doc->from, 1, (int64_t) record.bytes);
         //  A revoke stops the revoked documents from reaching anyone who
         //  has not received them yet.
-        for (uint32_t i = 0; !rc && doc->op == PROTO_OP_REVOKE && i < doc->nop_refs; i++) {
-            broker_doc_t target;
-            rc = broker_store_doc_get(self->store, &doc->op_refs[i], &target);
-            target.revoked = 1;
-            if (!rc)
-                rc = broker_store_doc_update(self->store, &target);
-            if (!rc)
-                rc = s_revoke_waiting(self, &doc->op_refs[i]);
-            //  The revoked document's own history says it was revoked.
-            char by[64] = "by=";
-            proto_id_format(&doc->id, by + 3);
-            if (!rc)
-                rc = broker_store_audit_append(self->store, now, BROKER_AUDIT_REVOKE, doc->from,
-                                               &doc->op_refs[i], by, NULL);
-        }
+        if (!rc && doc->op == PROTO_OP_REVOKE)
+            rc = s_revoke_effect(self, doc, now);
         proto_err_t nest_rc = broker_store_unnest(self->store, rc == PROTO_OK);
         if (!rc)
             rc = nest_rc;
@@ -285,7 +321,8 @@ static void s_apply_document(broker_server_t *self, broker_peer_t *p, broker_job
     proto_buf_free(&body);
     if (rc) {
         proto_err_t code = rc == PROTO_ERR_STORE_FULL ? rc : PROTO_ERR_STORE;
-        return broker_batch_reject(self, p, &doc->id, job->hash, doc->from, code, "not stored");
+        broker_batch_reject(self, p, &doc->id, job->hash, doc->from, code, "not stored");
+        return;
     }
     char id_text[PROTO_ID_TEXT_LEN];
     proto_id_format(&doc->id, id_text);
@@ -297,6 +334,15 @@ static void s_apply_document(broker_server_t *self, broker_peer_t *p, broker_job
         e->keep = true;
     for (uint32_t i = 0; i < doc->nto; i++)
         broker_peers_mark_dirty(self->peers, doc->to[i]);
+}
+
+static void s_apply_document(broker_server_t *self, broker_peer_t *p, broker_job_t *job)
+{
+    uint64_t bytes = 0;
+    for (size_t i = 1; i < job->nframes; i++)
+        bytes += zmq_msg_size(&job->frames[i]);
+    if (s_admit_document(self, p, job, bytes))
+        s_store_document(self, p, job, bytes);
 }
 
 //  The key of the count of notices one agency sent another about one
