@@ -1,27 +1,32 @@
-/*  broker/server.c - the broker's loop: sessions, routing, group commits.
+/*  broker/server.c - the broker's loop: its life cycle and its intake.
 
-    Owns: the ZeroMQ context and sockets, the peer table, the directory, the
-    store's write transaction and the open batch of receipts. Everything
-    here runs on the loop thread; only broker_server_signal is called from
+    Owns: the ZeroMQ context and sockets, the server state every module
+    shares (server_internal.h), reading the agents' ROUTER and handing each
+    message to a session handler or a verification worker, the results the
+    workers send back, and the loop's readers and timers. Everything here
+    runs on the loop thread; only broker_server_signal is called from
     elsewhere (a signal handler).
 
     Does not: check signatures or decode document bodies (verify.c does, on
-    worker threads), or know record layouts (store.c does).
+    worker threads), or know record layouts (store.c does). The steps of a
+    message's path live in their own modules, along the loop's seams:
+    peers.c (the peer table and in-flight index), session.c (sending,
+    HELLO, HEARTBEAT, CREDIT, ACK), zap.c (who may connect), apply.c
+    (verified work into the store), batch.c (the group commit and its
+    receipts), push.c (deliveries), expiry.c (expiry, returns, retention),
+    directory.c (reloads) and admin.c (truc-admin). broker/DESIGN.md has
+    the map.
 */
 #include "server.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <msgpack.h>
-#include <sodium.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -29,7 +34,6 @@
 #include "proto/directory.h"
 #include "proto/identity.h"
 #include "proto/log.h"
-#include "proto/merkle.h"
 #include "proto/sign.h"
 
 #include "clockguard.h"
@@ -58,28 +62,10 @@ uint64_t broker_mono(void)
     return proto_clock_mono_ms(); // CLOCK_BOOTTIME, as the loop's timers
 }
 
-// ---------------------------------------------------------------------------
-//  Sending
-
-// ---------------------------------------------------------------------------
-//  Transactions, audit and the batch
-
 broker_peer_t *broker_peer_of_agency(broker_server_t *self, const char *agency)
 {
     return broker_peers_of_agency(self->peers, agency);
 }
-
-// ---------------------------------------------------------------------------
-//  Directory
-
-// ---------------------------------------------------------------------------
-//  ZAP: who may connect
-
-// ---------------------------------------------------------------------------
-//  Session messages handled on the loop: HELLO, HEARTBEAT, CREDIT, ACK
-
-// ---------------------------------------------------------------------------
-//  Applying verified work to the store
 
 // ---------------------------------------------------------------------------
 //  Receiving from agents
@@ -246,12 +232,6 @@ static void s_results_readable(broker_server_t *self)
             broker_batch_commit(self);
     }
 }
-
-// ---------------------------------------------------------------------------
-//  Pushing deliveries
-
-// ---------------------------------------------------------------------------
-//  Timers
 
 // ---------------------------------------------------------------------------
 //  Life cycle
