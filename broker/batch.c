@@ -339,9 +339,3 @@ bool broker_batch_due(const broker_server_t *self)
         return true;
     return broker_mono() * 1000 >= self->batch_opened * 1000 + self->config->commit_delay;
 }
-
-void broker_audit(broker_server_t *self, broker_audit_event_t event, const char *agency,
-                  const proto_id_t *id, const char *detail)
-{
-    broker_batch_audit(self, event, agency, id, detail, NULL);
-}

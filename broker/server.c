@@ -40,6 +40,7 @@
 #include "dirchange.h"
 #include "ratelimit.h"
 #include "server_internal.h"
+#include "admin.h"
 #include "apply.h"
 #include "batch.h"
 #include "directory.h"
@@ -60,11 +61,6 @@ uint64_t broker_now(void)
 uint64_t broker_mono(void)
 {
     return proto_clock_mono_ms(); // CLOCK_BOOTTIME, as the loop's timers
-}
-
-broker_peer_t *broker_peer_of_agency(broker_server_t *self, const char *agency)
-{
-    return broker_peers_of_agency(self->peers, agency);
 }
 
 // ---------------------------------------------------------------------------
@@ -234,6 +230,99 @@ static void s_results_readable(broker_server_t *self)
 }
 
 // ---------------------------------------------------------------------------
+//  What the admin endpoint may see and do (admin.h)
+
+static int s_cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+    return x < y ? -1 : x > y;
+}
+
+//  Median, 99th percentile and maximum of the recent commits' durations,
+//  in µs (zeros before the first commit).
+static void s_commit_times(const broker_server_t *self, uint64_t out[3])
+{
+    size_t n = self->commit_timed < COMMIT_RING ? self->commit_timed : COMMIT_RING;
+    uint32_t sorted[COMMIT_RING];
+    memcpy(sorted, self->commit_us, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, s_cmp_u32);
+    out[0] = n ? sorted[n / 2] : 0;
+    out[1] = n ? sorted[(n - 1) * 99 / 100] : 0;
+    out[2] = n ? sorted[n - 1] : 0;
+}
+
+void broker_server_counters(const broker_server_t *self, broker_counters_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->uptime_ms = broker_mono() - self->started;
+    for (size_t i = 0; i < broker_peers_count(self->peers); i++) {
+        const broker_peer_t *p = broker_peers_at(self->peers, i);
+        out->connected += p->state == BROKER_PEER_READY && !p->dead;
+    }
+    out->accepted = self->accepted;
+    out->rejected = self->rejected;
+    out->delivered = self->delivered;
+    memcpy(out->last_minute, self->last_minute, sizeof out->last_minute);
+    out->refused_handshakes = self->refused_handshakes;
+    out->handshake_timeouts = self->handshake_timeouts;
+    out->connections = broker_conns_open(self->conns);
+    out->capacity = broker_conns_capacity(self->conns);
+    out->capacity_refused = self->capacity_refused;
+    out->commits = self->commits;
+    s_commit_times(self, out->commit_us);
+}
+
+const broker_config_t *broker_server_config(const broker_server_t *self)
+{
+    return self->config;
+}
+
+broker_store_t *broker_server_store(const broker_server_t *self)
+{
+    return self->store;
+}
+
+const proto_directory_t *broker_server_directory(const broker_server_t *self)
+{
+    return self->directory;
+}
+
+const proto_identity_t *broker_server_identity(const broker_server_t *self)
+{
+    return self->identity;
+}
+
+const broker_clock_t *broker_server_clock(const broker_server_t *self)
+{
+    return self->clock;
+}
+
+bool broker_server_session(const broker_server_t *self, const char *agency, uint64_t *idle_ms,
+                           uint32_t *in_flight)
+{
+    const broker_peer_t *p = broker_peers_of_agency(self->peers, agency);
+    *idle_ms = p ? broker_mono() - p->last_recv : 0;
+    *in_flight = p ? p->nflight : 0;
+    return p != NULL;
+}
+
+void broker_server_audit(broker_server_t *self, broker_audit_event_t event, const char *agency,
+                         const char *detail)
+{
+    broker_batch_audit(self, event, agency, NULL, detail, NULL);
+}
+
+proto_err_t broker_server_reload(broker_server_t *self, char *errbuf, size_t errlen)
+{
+    return broker_directory_reload(self, errbuf, errlen);
+}
+
+int64_t broker_server_clock_confirm(broker_server_t *self, bool *was_held)
+{
+    return broker_expiry_clock_confirm(self, was_held);
+}
+
+// ---------------------------------------------------------------------------
 //  Life cycle
 
 void broker_server_signal(broker_server_t *self, int signal_number)
@@ -287,7 +376,6 @@ broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *w
     }
     self->config = config;
     self->signal_pipe[0] = self->signal_pipe[1] = -1;
-    self->backup_pipe[0] = self->backup_pipe[1] = -1;
     self->started = broker_mono();
     self->minute_mark = self->started;
     if (broker_config_check(config, errbuf, errlen) != PROTO_OK)
@@ -343,7 +431,7 @@ broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *w
                  proto_errname(rc), err);
         goto fail;
     }
-    if (pipe(self->signal_pipe) != 0 || pipe(self->backup_pipe) != 0) {
+    if (pipe(self->signal_pipe) != 0) {
         snprintf(errbuf, errlen, "pipe: %s", strerror(errno));
         goto fail;
     }
@@ -355,7 +443,7 @@ broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *w
     self->jobs = zmq_socket(self->ctx, ZMQ_PUSH);
     self->results = zmq_socket(self->ctx, ZMQ_PULL);
     self->router = zmq_socket(self->ctx, ZMQ_ROUTER);
-    self->admin = zmq_socket(self->ctx, ZMQ_REP);
+    self->admin_socket = zmq_socket(self->ctx, ZMQ_REP);
     if (!self->zap || !self->jobs || !self->results || !self->router ||
         zmq_bind(self->zap, ZAP_ENDPOINT) || zmq_bind(self->jobs, JOBS_ENDPOINT) ||
         zmq_bind(self->results, RESULTS_ENDPOINT)) {
@@ -401,7 +489,7 @@ broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *w
         snprintf(admin_endpoint, sizeof admin_endpoint, "ipc://%s/admin.sock", config->data_dir);
     //  The socket file lands in the data directory, which is private to the
     //  broker's user (mode 0700): that is the admin endpoint's protection.
-    if (!self->admin || zmq_bind(self->admin, admin_endpoint) != 0) {
+    if (!self->admin_socket || zmq_bind(self->admin_socket, admin_endpoint) != 0) {
         snprintf(errbuf, errlen, "cannot bind the admin endpoint %s: %s", admin_endpoint,
                  zmq_strerror(zmq_errno()));
         goto fail;
@@ -409,6 +497,11 @@ broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *w
     //  Whatever the umask and the directory's mode: only this user.
     if (strncmp(admin_endpoint, "ipc://", 6) == 0 && chmod(admin_endpoint + 6, 0600) != 0) {
         snprintf(errbuf, errlen, "cannot restrict %s: %s", admin_endpoint + 6, strerror(errno));
+        goto fail;
+    }
+    self->admin = broker_admin_new(self, self->admin_socket);
+    if (!self->admin) {
+        snprintf(errbuf, errlen, "pipe: %s", strerror(errno));
         goto fail;
     }
     self->verify = broker_verify_new(self->ctx, config->workers, JOBS_ENDPOINT, RESULTS_ENDPOINT);
@@ -463,8 +556,8 @@ static int s_on_socket(proto_loop_t *loop, void *socket, int fd, void *arg)
         s_results_readable(self);
     else if (socket == self->router)
         s_router_readable(self);
-    else if (socket == self->admin)
-        broker_admin_handle(self);
+    else if (socket == self->admin_socket)
+        broker_admin_handle(self->admin);
     return 0;
 }
 
@@ -477,8 +570,8 @@ static int s_on_fd(proto_loop_t *loop, void *socket, int fd, void *arg)
     //  turn polled is still handled and committed.
     if (fd == self->signal_pipe[0])
         s_on_signal(self);
-    else if (fd == self->backup_pipe[0])
-        broker_admin_backup_done(self);
+    else if (fd == broker_admin_backup_fd(self->admin))
+        broker_admin_backup_done(self->admin);
     else
         broker_directory_built(self);
     return 0;
@@ -541,7 +634,7 @@ static int s_on_turn(proto_loop_t *loop, void *arg)
     if (self->stop)
         return -1;
     proto_loop_socket_pause(loop, self->router, !s_intake_open(self));
-    proto_loop_socket_pause(loop, self->admin, self->backup_running);
+    proto_loop_socket_pause(loop, self->admin_socket, broker_admin_busy(self->admin));
     if (broker_store_writing(self->store)) {
         //  An open batch waits at most commit_delay (µs) for more work.
         uint64_t due_us = self->batch_opened * 1000 + self->config->commit_delay;
@@ -559,8 +652,9 @@ static bool s_loop_setup(broker_server_t *self, proto_loop_t *loop)
            proto_loop_fd_add(loop, broker_dirpush_fd(self->dirpush), s_on_fd, self) == PROTO_OK &&
            proto_loop_socket_add(loop, self->results, s_on_socket, self) == PROTO_OK &&
            proto_loop_socket_add(loop, self->router, s_on_socket, self) == PROTO_OK &&
-           proto_loop_socket_add(loop, self->admin, s_on_socket, self) == PROTO_OK &&
-           proto_loop_fd_add(loop, self->backup_pipe[0], s_on_fd, self) == PROTO_OK &&
+           proto_loop_socket_add(loop, self->admin_socket, s_on_socket, self) == PROTO_OK &&
+           proto_loop_fd_add(loop, broker_admin_backup_fd(self->admin), s_on_fd, self) ==
+               PROTO_OK &&
            proto_loop_timer_add(loop, MINUTE_MS, true, s_on_minute, self) > 0 &&
            proto_loop_timer_add(loop, self->config->heartbeat / 2, true, s_on_heartbeat, self) >
                0 &&
@@ -590,7 +684,7 @@ int broker_server_run(broker_server_t *self)
         s_results_readable(self);
     }
     broker_batch_commit(self);
-    broker_admin_backup_join(self);
+    broker_admin_backup_join(self->admin);
     proto_log_info("event=stopped accepted=%" PRIu64 " rejected=%" PRIu64 " delivered=%" PRIu64
                    " commits=%" PRIu64,
                    self->accepted, self->rejected, self->delivered, self->commits);
@@ -602,7 +696,7 @@ void broker_server_destroy(broker_server_t **self_p)
     if (!self_p || !*self_p)
         return;
     broker_server_t *self = *self_p;
-    broker_admin_backup_join(self); // the store must outlive LMDB's copy
+    broker_admin_destroy(&self->admin); // the store must outlive LMDB's copy
     broker_verify_destroy(&self->verify, self->jobs);
     //  Jobs still queued hold frames: take them back and free them.
     broker_job_t *job;
@@ -611,8 +705,8 @@ void broker_server_destroy(broker_server_t **self_p)
     int zero = 0;
     if (self->router && self->monitor)
         zmq_socket_monitor(self->router, NULL, 0);
-    void *sockets[] = { self->router,  self->zap,   self->jobs,
-                        self->results, self->admin, self->monitor };
+    void *sockets[] = { self->router,  self->zap,          self->jobs,
+                        self->results, self->admin_socket, self->monitor };
     for (size_t i = 0; i < 6; i++) {
         if (sockets[i]) {
             if (sockets[i] != self->router)
@@ -635,8 +729,6 @@ void broker_server_destroy(broker_server_t **self_p)
     for (int i = 0; i < 2; i++) {
         if (self->signal_pipe[i] >= 0)
             close(self->signal_pipe[i]);
-        if (self->backup_pipe[i] >= 0)
-            close(self->backup_pipe[i]);
     }
     free(self);
     *self_p = NULL;
