@@ -365,56 +365,47 @@ static int s_write_endpoint(broker_server_t *self)
     return 0;
 }
 
-broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *why, char *errbuf,
-                                   size_t errlen)
+//  The identity, the directory and its signed snapshot, and the store
+//  checked against its anchor and the directory. *soft_found is the
+//  descriptor limit found, if it had to be raised (conns.h).
+static bool s_open_state(broker_server_t *self, uint64_t *soft_found, proto_err_t *why,
+                         char *errbuf, size_t errlen)
 {
-    broker_server_t *self = calloc(1, sizeof *self);
-    char err[512] = "";
-    if (!self) {
-        snprintf(errbuf, errlen, "out of memory");
-        return NULL;
-    }
-    self->config = config;
-    self->signal_pipe[0] = self->signal_pipe[1] = -1;
-    self->started = broker_mono();
-    self->minute_mark = self->started;
-    if (broker_config_check(config, errbuf, errlen) != PROTO_OK)
-        goto fail;
-
+    const broker_config_t *config = self->config;
     //  The identity: refuse a key file others can read, and say how to fix it.
     //  err names the file at fault: the key, or its passphrase file.
+    char err[512] = "";
     proto_err_t rc = proto_identity_open(config->identity, config->passphrase_file,
                                          PROTO_PASSPHRASE_ENV, &self->identity, err, sizeof err);
     if (rc) {
         snprintf(errbuf, errlen, "cannot load the broker identity: %s: %s", proto_strerror(rc),
                  err);
-        goto fail;
+        return false;
     }
     if (proto_identity_public(self->identity)->role != PROTO_ROLE_BROKER) {
         snprintf(errbuf, errlen,
                  "%s is an agency key; the broker needs a broker identity "
                  "(truc-keys new --broker NAME)",
                  config->identity);
-        goto fail;
+        return false;
     }
-    uint64_t soft_found = 0;
-    self->conns = broker_conns_new(&soft_found);
+    self->conns = broker_conns_new(soft_found);
     self->peers = broker_peers_new();
     if (!self->conns || !self->peers) {
         snprintf(errbuf, errlen, "out of memory");
-        goto fail;
+        return false;
     }
     rc = proto_directory_load(config->directory, &self->directory, err, sizeof err);
     if (rc) {
         snprintf(errbuf, errlen, "cannot load the agency directory %s: %s%s%s", config->directory,
                  proto_strerror(rc), *err ? ": " : "", err);
-        goto fail;
+        return false;
     }
     self->dirpush = broker_dirpush_new(self->identity);
     if (!self->dirpush ||
         broker_dirpush_update(self->dirpush, self->directory, broker_now()) != PROTO_OK) {
         snprintf(errbuf, errlen, "cannot sign the directory snapshot");
-        goto fail;
+        return false;
     }
     broker_directory_signed(self);
     self->store = broker_anchor_open_store(config->data_dir, config->map_size, &self->anchor, &rc,
@@ -422,22 +413,23 @@ broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *w
     if (!self->store) {
         if (why)
             *why = rc;
-        goto fail;
+        return false;
     }
     //  What earlier reloads may not undo, a restart may not either.
     rc = broker_dirchange_check_store(self->store, self->directory, err, sizeof err);
     if (rc) {
         snprintf(errbuf, errlen, "cannot apply the agency directory %s: %s: %s", config->directory,
                  proto_errname(rc), err);
-        goto fail;
+        return false;
     }
-    if (pipe(self->signal_pipe) != 0) {
-        snprintf(errbuf, errlen, "pipe: %s", strerror(errno));
-        goto fail;
-    }
-    fcntl(self->signal_pipe[0], F_SETFL, O_NONBLOCK);
-    fcntl(self->signal_pipe[1], F_SETFL, O_NONBLOCK);
+    return true;
+}
 
+//  The internal sockets, and the agents' ROUTER: CURVE, ZAP, limits, its
+//  monitor, bound.
+static bool s_open_sockets(broker_server_t *self, char *errbuf, size_t errlen)
+{
+    const broker_config_t *config = self->config;
     self->ctx = zmq_ctx_new();
     self->zap = zmq_socket(self->ctx, ZMQ_REP);
     self->jobs = zmq_socket(self->ctx, ZMQ_PUSH);
@@ -448,7 +440,7 @@ broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *w
         zmq_bind(self->zap, ZAP_ENDPOINT) || zmq_bind(self->jobs, JOBS_ENDPOINT) ||
         zmq_bind(self->results, RESULTS_ENDPOINT)) {
         snprintf(errbuf, errlen, "cannot set up internal sockets: %s", zmq_strerror(zmq_errno()));
-        goto fail;
+        return false;
     }
     int one = 1, linger = 1000, hwm = 100000, rcvhwm = INTAKE_RCVHWM;
     int backlog = (int) config->backlog;
@@ -476,12 +468,19 @@ broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *w
         zmq_connect(self->monitor, "inproc://truc-monitor") != 0) {
         snprintf(errbuf, errlen, "cannot monitor the agents' socket: %s",
                  zmq_strerror(zmq_errno()));
-        goto fail;
+        return false;
     }
     if (zmq_bind(self->router, config->endpoint) != 0) {
         snprintf(errbuf, errlen, "cannot bind %s: %s", config->endpoint, zmq_strerror(zmq_errno()));
-        goto fail;
+        return false;
     }
+    return true;
+}
+
+//  The admin endpoint: bound where only the broker's user can reach it.
+static bool s_open_admin(broker_server_t *self, char *errbuf, size_t errlen)
+{
+    const broker_config_t *config = self->config;
     char admin_endpoint[4200];
     if (config->admin_endpoint[0])
         snprintf(admin_endpoint, sizeof admin_endpoint, "%s", config->admin_endpoint);
@@ -492,18 +491,50 @@ broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *w
     if (!self->admin_socket || zmq_bind(self->admin_socket, admin_endpoint) != 0) {
         snprintf(errbuf, errlen, "cannot bind the admin endpoint %s: %s", admin_endpoint,
                  zmq_strerror(zmq_errno()));
-        goto fail;
+        return false;
     }
     //  Whatever the umask and the directory's mode: only this user.
     if (strncmp(admin_endpoint, "ipc://", 6) == 0 && chmod(admin_endpoint + 6, 0600) != 0) {
         snprintf(errbuf, errlen, "cannot restrict %s: %s", admin_endpoint + 6, strerror(errno));
-        goto fail;
+        return false;
     }
     self->admin = broker_admin_new(self, self->admin_socket);
     if (!self->admin) {
         snprintf(errbuf, errlen, "pipe: %s", strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *why, char *errbuf,
+                                   size_t errlen)
+{
+    broker_server_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(errbuf, errlen, "out of memory");
+        return NULL;
+    }
+    self->config = config;
+    self->signal_pipe[0] = self->signal_pipe[1] = -1;
+    self->started = broker_mono();
+    self->minute_mark = self->started;
+    if (broker_config_check(config, errbuf, errlen) != PROTO_OK)
+        goto fail;
+
+    uint64_t soft_found = 0;
+    if (!s_open_state(self, &soft_found, why, errbuf, errlen))
+        goto fail;
+    if (pipe(self->signal_pipe) != 0) {
+        snprintf(errbuf, errlen, "pipe: %s", strerror(errno));
         goto fail;
     }
+    fcntl(self->signal_pipe[0], F_SETFL, O_NONBLOCK);
+    fcntl(self->signal_pipe[1], F_SETFL, O_NONBLOCK);
+
+    if (!s_open_sockets(self, errbuf, errlen))
+        goto fail;
+    if (!s_open_admin(self, errbuf, errlen))
+        goto fail;
     self->verify = broker_verify_new(self->ctx, config->workers, JOBS_ENDPOINT, RESULTS_ENDPOINT);
     if (!self->verify) {
         snprintf(errbuf, errlen, "cannot start verification threads");
