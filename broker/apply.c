@@ -146,7 +146,7 @@ static void s_resubmitted(broker_server_t *self, broker_peer_t *p, broker_job_t 
             long index = (long) i;
             broker_batch_entry_t *e = broker_batch_entry_add(self, p, PROTO_KIND_ACCEPTED);
             if (e) {
-                *e = self->batch[index]; // s_entry_add may have moved the batch
+                *e = self->batch[index]; // broker_batch_entry_add may have moved the batch
                 memcpy(e->rid, p->rid, p->rid_len);
                 e->rid_len = p->rid_len;
                 e->fresh = false;

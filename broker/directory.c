@@ -77,7 +77,7 @@ proto_err_t broker_directory_reload(broker_server_t *self, char *errbuf, size_t 
     }
     proto_directory_t *old = self->directory;
     self->directory = fresh;
-    //  Signed and encoded off the loop; s_directory_built sends it.
+    //  Signed and encoded off the loop; broker_directory_built sends it.
     if (broker_dirpush_start(self->dirpush, self->directory, broker_now()) != PROTO_OK) {
         proto_log_error("event=directory_reload_failed error=snapshot");
         self->directory = old;
