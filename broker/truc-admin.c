@@ -268,6 +268,64 @@ static int s_recv(void *sock, void *monitor, char *reply, int ms, const char **g
     }
 }
 
+//  The request {cmd, args} into a new buffer the caller destroys.
+static void s_request(msgpack_sbuffer *request, const char *cmd, char *const *args, size_t nargs)
+{
+    msgpack_packer pk;
+    msgpack_sbuffer_init(request);
+    msgpack_packer_init(&pk, request, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    msgpack_pack_str_with_body(&pk, "cmd", 3);
+    msgpack_pack_str_with_body(&pk, cmd, strlen(cmd));
+    msgpack_pack_str_with_body(&pk, "args", 4);
+    msgpack_pack_array(&pk, nargs);
+    for (size_t i = 0; i < nargs; i++)
+        msgpack_pack_str_with_body(&pk, args[i], strlen(args[i]));
+}
+
+//  Print the broker's answer (n bytes of reply): the data, or the error on
+//  stderr; as JSON with json. Returns the exit status.
+static int s_answer(const char *reply, int n, bool json)
+{
+    int status = 0;
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init(&unpacked);
+    size_t off = 0;
+    if (n > (int) MAX_REPLY ||
+        msgpack_unpack_next(&unpacked, reply, (size_t) n, &off) != MSGPACK_UNPACK_SUCCESS) {
+        fprintf(stderr, "truc-admin: the answer was not readable\n");
+        status = EXIT_FAIL;
+    } else {
+        const msgpack_object *ok = s_get(&unpacked.data, "ok");
+        const msgpack_object *data = s_get(&unpacked.data, "data");
+        if (!ok || ok->type != MSGPACK_OBJECT_BOOLEAN || !ok->via.boolean) {
+            const msgpack_object *error = s_get(&unpacked.data, "error");
+            if (json) {
+                proto_mpjson_write(stdout, &unpacked.data, 0, PROTO_MPJSON_PLAIN);
+                printf("\n");
+            } else {
+                fprintf(stderr, "truc-admin: %.*s\n",
+                        error && error->type == MSGPACK_OBJECT_STR ? (int) error->via.str.size : 7,
+                        error && error->type == MSGPACK_OBJECT_STR ? error->via.str.ptr
+                                                                   : "refused");
+            }
+            status = EXIT_FAIL;
+        } else if (data) {
+            if (json) {
+                proto_mpjson_write(stdout, data, 0, PROTO_MPJSON_PLAIN);
+                printf("\n");
+            } else {
+                s_text(data);
+            }
+            const msgpack_object *intact = s_get(data, "intact");
+            if (intact && intact->type == MSGPACK_OBJECT_BOOLEAN && !intact->via.boolean)
+                status = 3;
+        }
+    }
+    msgpack_unpacked_destroy(&unpacked);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     //  The installed broker's data directory, unless this is a source tree
@@ -347,16 +405,7 @@ int main(int argc, char **argv)
         return probed;
 
     msgpack_sbuffer request;
-    msgpack_packer pk;
-    msgpack_sbuffer_init(&request);
-    msgpack_packer_init(&pk, &request, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 2);
-    msgpack_pack_str_with_body(&pk, "cmd", 3);
-    msgpack_pack_str_with_body(&pk, cmd, strlen(cmd));
-    msgpack_pack_str_with_body(&pk, "args", 4);
-    msgpack_pack_array(&pk, (size_t) (argc - optind - 1));
-    for (int i = optind + 1; i < argc; i++)
-        msgpack_pack_str_with_body(&pk, argv[i], strlen(argv[i]));
+    s_request(&request, cmd, argv + optind + 1, (size_t) (argc - optind - 1));
 
     void *ctx = zmq_ctx_new();
     void *sock = zmq_socket(ctx, ZMQ_REQ);
@@ -385,42 +434,7 @@ int main(int argc, char **argv)
                 ep, timeout);
         status = EXIT_FAIL;
     } else {
-        msgpack_unpacked unpacked;
-        msgpack_unpacked_init(&unpacked);
-        size_t off = 0;
-        if (n > (int) MAX_REPLY ||
-            msgpack_unpack_next(&unpacked, reply, (size_t) n, &off) != MSGPACK_UNPACK_SUCCESS) {
-            fprintf(stderr, "truc-admin: the answer was not readable\n");
-            status = EXIT_FAIL;
-        } else {
-            const msgpack_object *ok = s_get(&unpacked.data, "ok");
-            const msgpack_object *data = s_get(&unpacked.data, "data");
-            if (!ok || ok->type != MSGPACK_OBJECT_BOOLEAN || !ok->via.boolean) {
-                const msgpack_object *error = s_get(&unpacked.data, "error");
-                if (json) {
-                    proto_mpjson_write(stdout, &unpacked.data, 0, PROTO_MPJSON_PLAIN);
-                    printf("\n");
-                } else {
-                    fprintf(stderr, "truc-admin: %.*s\n",
-                            error && error->type == MSGPACK_OBJECT_STR ? (int) error->via.str.size
-                                                                       : 7,
-                            error && error->type == MSGPACK_OBJECT_STR ? error->via.str.ptr
-                                                                       : "refused");
-                }
-                status = EXIT_FAIL;
-            } else if (data) {
-                if (json) {
-                    proto_mpjson_write(stdout, data, 0, PROTO_MPJSON_PLAIN);
-                    printf("\n");
-                } else {
-                    s_text(data);
-                }
-                const msgpack_object *intact = s_get(data, "intact");
-                if (intact && intact->type == MSGPACK_OBJECT_BOOLEAN && !intact->via.boolean)
-                    status = 3;
-            }
-        }
-        msgpack_unpacked_destroy(&unpacked);
+        status = s_answer(reply, n, json);
     }
     free(reply);
     if (monitor) {
