@@ -8,7 +8,15 @@
     The socket is an IPC file inside the broker's private data directory by
     default, so only the broker's user can reach it. Runs on the loop
     thread; a backup runs on a thread of its own and answers when it ends.
+
+    It sees the server only through admin.h (counters, store, directory,
+    sessions, audit, reload, clock confirm), never struct broker_server:
+    that definition lives in server_internal.h, which this file does not
+    include, so a command cannot reach into the loop's state behind its
+    back.
 */
+#include "admin.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <msgpack.h>
@@ -25,12 +33,22 @@
 #include "proto/agency.h"
 #include "proto/directory.h"
 #include "proto/log.h"
+#include "proto/loop.h"
+#include "admin.h"
 #include "backup.h"
-#include "server_internal.h"
+#include "verify.h"
 
 #define ADMIN_MAX_REQUEST 65536
 #define ADMIN_MAX_ARGS    8
 #define ADMIN_MAX_ARG     4096 // bytes of one argument, with its NUL
+
+struct broker_admin {
+    broker_server_t *server; // borrowed: what the commands read and do
+    void *socket;            // borrowed: the REP socket, bound by server.c
+    int backup_pipe[2];      // a finished backup writes its result here
+    bool backup_running;
+    pthread_t backup_thread; // joined when it has answered, or at shutdown
+};
 
 typedef struct {
     msgpack_sbuffer buf;
@@ -72,16 +90,16 @@ static void s_time_text(uint64_t ms, char out[32])
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static void s_send_reply(broker_server_t *self, s_reply_t *reply)
+static void s_send_reply(broker_admin_t *self, s_reply_t *reply)
 {
-    zmq_send(self->admin, reply->buf.data, reply->buf.size, 0);
+    zmq_send(self->socket, reply->buf.data, reply->buf.size, 0);
     msgpack_sbuffer_destroy(&reply->buf);
 }
 
-static void s_fail(broker_server_t *self, proto_err_t code, const char *format, ...)
+static void s_fail(broker_admin_t *self, proto_err_t code, const char *format, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void s_fail(broker_server_t *self, proto_err_t code, const char *format, ...)
+static void s_fail(broker_admin_t *self, proto_err_t code, const char *format, ...)
 {
     char text[512];
     va_list args;
@@ -109,92 +127,76 @@ static void s_ok(s_reply_t *reply)
 }
 
 //  Reads need a transaction: the open batch one, or a short read one.
-static bool s_read_begin(broker_server_t *self)
+static bool s_read_begin(broker_admin_t *self)
 {
-    return broker_store_writing(self->store) || broker_store_read_begin(self->store) == PROTO_OK;
+    return broker_store_writing(broker_server_store(self->server)) ||
+           broker_store_read_begin(broker_server_store(self->server)) == PROTO_OK;
 }
 
-static void s_read_end(broker_server_t *self)
+static void s_read_end(broker_admin_t *self)
 {
-    if (!broker_store_writing(self->store))
-        broker_store_read_end(self->store);
+    if (!broker_store_writing(broker_server_store(self->server)))
+        broker_store_read_end(broker_server_store(self->server));
 }
 
 // ---------------------------------------------------------------------------
 
-static int s_cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
-    return x < y ? -1 : x > y;
-}
-
-//  Median, 99th percentile and maximum of the recent commits' durations,
-//  in µs (zeros before the first commit).
-static void s_commit_times(const broker_server_t *self, uint64_t out[3])
-{
-    size_t n = self->commit_timed < COMMIT_RING ? self->commit_timed : COMMIT_RING;
-    uint32_t sorted[COMMIT_RING];
-    memcpy(sorted, self->commit_us, n * sizeof *sorted);
-    qsort(sorted, n, sizeof *sorted, s_cmp_u32);
-    out[0] = n ? sorted[n / 2] : 0;
-    out[1] = n ? sorted[(n - 1) * 99 / 100] : 0;
-    out[2] = n ? sorted[n - 1] : 0;
-}
-
-static void s_status(broker_server_t *self, const char *const *args, size_t nargs)
+static void s_status(broker_admin_t *self, const char *const *args, size_t nargs)
 {
     (void) args;
     (void) nargs;
-    uint64_t now = broker_now(), used = 0, size = 0;
+    uint64_t now = proto_clock_wall_ms(), used = 0, size = 0;
     struct statvfs fs;
-    uint64_t disk_free = statvfs(self->config->data_dir, &fs) == 0
+    uint64_t disk_free = statvfs(broker_server_config(self->server)->data_dir, &fs) == 0
                              ? (uint64_t) fs.f_bavail * (uint64_t) fs.f_frsize
                              : 0;
-    size_t connected = 0;
-    for (size_t i = 0; i < self->npeers; i++)
-        connected += self->peers[i]->state == S_READY && !self->peers[i]->dead;
+    broker_counters_t counters;
+    broker_server_counters(self->server, &counters);
     if (!s_read_begin(self))
         return s_fail(self, PROTO_ERR_STORE, "cannot read the store");
-    broker_store_usage(self->store, &used, &size);
-    uint64_t audit_length = broker_store_audit_length(self->store);
-    size_t n = proto_directory_count(self->directory), waiting_agencies = 0;
+    broker_store_usage(broker_server_store(self->server), &used, &size);
+    uint64_t audit_length = broker_store_audit_length(broker_server_store(self->server));
+    size_t n = proto_directory_count(broker_server_directory(self->server)), waiting_agencies = 0;
     uint64_t *depth = calloc(n ? n : 1, sizeof *depth), *oldest = calloc(n ? n : 1, sizeof *oldest);
     for (size_t i = 0; depth && oldest && i < n; i++) {
-        const proto_directory_entry_t *e = proto_directory_entry(self->directory, i);
-        depth[i] = broker_store_queue_depth(self->store, e->code, now, &oldest[i]);
+        const proto_directory_entry_t *e =
+            proto_directory_entry(broker_server_directory(self->server), i);
+        depth[i] =
+            broker_store_queue_depth(broker_server_store(self->server), e->code, now, &oldest[i]);
         waiting_agencies += depth[i] > 0;
     }
     s_read_end(self);
     char fingerprint[PROTO_FINGERPRINT_LEN + 1];
-    proto_fingerprint(proto_identity_public(self->identity)->sign_pk, fingerprint);
+    proto_fingerprint(proto_identity_public(broker_server_identity(self->server))->sign_pk,
+                      fingerprint);
     s_reply_t reply;
     s_ok(&reply);
-    uint64_t commit_us[3];
-    s_commit_times(self, commit_us);
-    bool clock_held = broker_clock_held(self->clock);
-    int64_t clock_jump = broker_clock_jump(self->clock, broker_now(), broker_mono());
+    bool clock_held = broker_clock_held(broker_server_clock(self->server));
+    int64_t clock_jump = broker_clock_jump(broker_server_clock(self->server), proto_clock_wall_ms(),
+                                           proto_clock_mono_ms());
     msgpack_pack_map(&reply.pk, 28);
     s_kv_str(&reply.pk, "version", TRUC_VERSION);
-    s_kv_str(&reply.pk, "broker", proto_identity_public(self->identity)->name);
+    s_kv_str(&reply.pk, "broker",
+             proto_identity_public(broker_server_identity(self->server))->name);
     s_kv_str(&reply.pk, "fingerprint", fingerprint);
-    s_kv_u64(&reply.pk, "uptime_s", (broker_mono() - self->started) / 1000);
-    s_kv_u64(&reply.pk, "connected", connected);
+    s_kv_u64(&reply.pk, "uptime_s", counters.uptime_ms / 1000);
+    s_kv_u64(&reply.pk, "connected", counters.connected);
     s_kv_u64(&reply.pk, "agencies", n);
-    s_kv_u64(&reply.pk, "accepted", self->accepted);
-    s_kv_u64(&reply.pk, "rejected", self->rejected);
-    s_kv_u64(&reply.pk, "delivered", self->delivered);
-    s_kv_u64(&reply.pk, "accepted_last_minute", self->last_minute[0]);
-    s_kv_u64(&reply.pk, "rejected_last_minute", self->last_minute[1]);
-    s_kv_u64(&reply.pk, "delivered_last_minute", self->last_minute[2]);
-    s_kv_u64(&reply.pk, "refused_handshakes", self->refused_handshakes);
-    s_kv_u64(&reply.pk, "handshake_timeouts", self->handshake_timeouts);
-    s_kv_u64(&reply.pk, "connections", broker_conns_open(self->conns));
-    s_kv_u64(&reply.pk, "capacity", broker_conns_capacity(self->conns));
-    s_kv_u64(&reply.pk, "capacity_refused", self->capacity_refused);
-    s_kv_u64(&reply.pk, "commits", self->commits);
-    s_kv_u64(&reply.pk, "commit_us_p50", commit_us[0]);
-    s_kv_u64(&reply.pk, "commit_us_p99", commit_us[1]);
-    s_kv_u64(&reply.pk, "commit_us_max", commit_us[2]);
+    s_kv_u64(&reply.pk, "accepted", counters.accepted);
+    s_kv_u64(&reply.pk, "rejected", counters.rejected);
+    s_kv_u64(&reply.pk, "delivered", counters.delivered);
+    s_kv_u64(&reply.pk, "accepted_last_minute", counters.last_minute[0]);
+    s_kv_u64(&reply.pk, "rejected_last_minute", counters.last_minute[1]);
+    s_kv_u64(&reply.pk, "delivered_last_minute", counters.last_minute[2]);
+    s_kv_u64(&reply.pk, "refused_handshakes", counters.refused_handshakes);
+    s_kv_u64(&reply.pk, "handshake_timeouts", counters.handshake_timeouts);
+    s_kv_u64(&reply.pk, "connections", counters.connections);
+    s_kv_u64(&reply.pk, "capacity", counters.capacity);
+    s_kv_u64(&reply.pk, "capacity_refused", counters.capacity_refused);
+    s_kv_u64(&reply.pk, "commits", counters.commits);
+    s_kv_u64(&reply.pk, "commit_us_p50", counters.commit_us[0]);
+    s_kv_u64(&reply.pk, "commit_us_p99", counters.commit_us[1]);
+    s_kv_u64(&reply.pk, "commit_us_max", counters.commit_us[2]);
     s_kv_u64(&reply.pk, "store_used", used);
     s_kv_u64(&reply.pk, "store_size", size);
     s_kv_u64(&reply.pk, "disk_free", disk_free);
@@ -208,7 +210,8 @@ static void s_status(broker_server_t *self, const char *const *args, size_t narg
         if (!depth[i])
             continue;
         msgpack_pack_map(&reply.pk, 3);
-        s_kv_str(&reply.pk, "agency", proto_directory_entry(self->directory, i)->code);
+        s_kv_str(&reply.pk, "agency",
+                 proto_directory_entry(broker_server_directory(self->server), i)->code);
         s_kv_u64(&reply.pk, "documents", depth[i]);
         s_kv_u64(&reply.pk, "oldest_s", oldest[i] / 1000);
     }
@@ -217,28 +220,32 @@ static void s_status(broker_server_t *self, const char *const *args, size_t narg
     s_send_reply(self, &reply);
 }
 
-static void s_agencies(broker_server_t *self, const char *const *args, size_t nargs)
+static void s_agencies(broker_admin_t *self, const char *const *args, size_t nargs)
 {
     (void) args;
     (void) nargs;
-    uint64_t now = broker_now();
-    size_t n = proto_directory_count(self->directory);
+    uint64_t now = proto_clock_wall_ms();
+    size_t n = proto_directory_count(broker_server_directory(self->server));
     if (!s_read_begin(self))
         return s_fail(self, PROTO_ERR_STORE, "cannot read the store");
     s_reply_t reply;
     s_ok(&reply);
     msgpack_pack_array(&reply.pk, n);
     for (size_t i = 0; i < n; i++) {
-        const proto_directory_entry_t *e = proto_directory_entry(self->directory, i);
-        const s_peer_t *p = broker_peer_of_agency(self, e->code);
+        const proto_directory_entry_t *e =
+            proto_directory_entry(broker_server_directory(self->server), i);
+        uint64_t idle_ms = 0;
+        uint32_t in_flight = 0;
+        bool connected = broker_server_session(self->server, e->code, &idle_ms, &in_flight);
         uint64_t oldest = 0;
-        size_t depth = broker_store_queue_depth(self->store, e->code, now, &oldest);
+        size_t depth =
+            broker_store_queue_depth(broker_server_store(self->server), e->code, now, &oldest);
         msgpack_pack_map(&reply.pk, 8);
         s_kv_str(&reply.pk, "code", e->code);
         s_kv_str(&reply.pk, "state", proto_directory_state_name(e->state));
-        s_kv_bool(&reply.pk, "connected", p != NULL);
-        s_kv_u64(&reply.pk, "idle_s", p ? (broker_mono() - p->last_recv) / 1000 : 0);
-        s_kv_u64(&reply.pk, "in_flight", p ? p->nflight : 0);
+        s_kv_bool(&reply.pk, "connected", connected);
+        s_kv_u64(&reply.pk, "idle_s", idle_ms / 1000);
+        s_kv_u64(&reply.pk, "in_flight", in_flight);
         s_kv_u64(&reply.pk, "waiting", depth);
         s_kv_u64(&reply.pk, "oldest_s", oldest / 1000);
         s_kv_str(&reply.pk, "name", e->name);
@@ -247,7 +254,7 @@ static void s_agencies(broker_server_t *self, const char *const *args, size_t na
     s_send_reply(self, &reply);
 }
 
-static void s_agency_state(broker_server_t *self, const char *const *args, size_t nargs)
+static void s_agency_state(broker_admin_t *self, const char *const *args, size_t nargs)
 {
     (void) nargs;
     const char *verb = args[0], *code = args[1];
@@ -258,20 +265,22 @@ static void s_agency_state(broker_server_t *self, const char *const *args, size_
         return s_fail(self, PROTO_ERR_AGENCY_CODE, "'%.40s' is not an agency code", code);
     char err[256] = "";
     proto_directory_t *dir = NULL;
-    proto_err_t rc = proto_directory_load(self->config->directory, &dir, err, sizeof err);
+    proto_err_t rc =
+        proto_directory_load(broker_server_config(self->server)->directory, &dir, err, sizeof err);
     if (!rc)
         rc = proto_directory_set_state(dir, code, state);
     if (!rc)
-        rc = proto_directory_save(dir, self->config->directory, err, sizeof err);
+        rc = proto_directory_save(dir, broker_server_config(self->server)->directory, err,
+                                  sizeof err);
     proto_directory_destroy(&dir);
     if (rc)
         return s_fail(self, rc, "%s %.13s: %s%s%s", verb, code, proto_strerror(rc),
                       *err ? ": " : "", err);
     char detail[64];
     snprintf(detail, sizeof detail, "agency %.10s %.13s", verb, code);
-    broker_audit(self, BROKER_AUDIT_ADMIN, code, NULL, detail);
+    broker_server_audit(self->server, BROKER_AUDIT_ADMIN, code, detail);
     proto_log_info("event=admin action=%s agency=%s", verb, code);
-    rc = broker_directory_reload(self, err, sizeof err);
+    rc = broker_server_reload(self->server, err, sizeof err);
     if (rc)
         return s_fail(self, rc, "%s %.13s: saved, but the reload was refused: %s", verb, code, err);
     s_reply_t reply;
@@ -282,38 +291,38 @@ static void s_agency_state(broker_server_t *self, const char *const *args, size_
     s_send_reply(self, &reply);
 }
 
-static void s_directory_reload(broker_server_t *self, const char *const *args, size_t nargs)
+static void s_directory_reload(broker_admin_t *self, const char *const *args, size_t nargs)
 {
     (void) args;
     (void) nargs;
     char err[256] = "";
-    proto_err_t rc = broker_directory_reload(self, err, sizeof err);
-    broker_audit(self, BROKER_AUDIT_ADMIN, "", NULL, "directory reload");
+    proto_err_t rc = broker_server_reload(self->server, err, sizeof err);
+    broker_server_audit(self->server, BROKER_AUDIT_ADMIN, "", "directory reload");
     if (rc)
         return s_fail(self, rc, "directory reload refused: %s", err);
     s_reply_t reply;
     s_ok(&reply);
     msgpack_pack_map(&reply.pk, 2);
-    s_kv_u64(&reply.pk, "serial", proto_directory_serial(self->directory));
-    s_kv_u64(&reply.pk, "agencies", proto_directory_count(self->directory));
+    s_kv_u64(&reply.pk, "serial", proto_directory_serial(broker_server_directory(self->server)));
+    s_kv_u64(&reply.pk, "agencies", proto_directory_count(broker_server_directory(self->server)));
     s_send_reply(self, &reply);
 }
 
 //  The operator says the wall clock is right as it is: expiry and
 //  retention resume by it. Audited, whether a jump was held or not.
-static void s_clock_confirm(broker_server_t *self, const char *const *args, size_t nargs)
+static void s_clock_confirm(broker_admin_t *self, const char *const *args, size_t nargs)
 {
     (void) args;
     (void) nargs;
     bool held = false;
-    int64_t jump = broker_clock_confirm_now(self, &held);
+    int64_t jump = broker_server_clock_confirm(self->server, &held);
     char when[32], detail[160];
-    s_time_text(broker_now(), when);
+    s_time_text(proto_clock_wall_ms(), when);
     snprintf(detail, sizeof detail,
              held ? "clock confirmed at %s: a jump of %+" PRId64 " ms accepted, expiry resumes"
                   : "clock confirmed at %s (no jump held; %+" PRId64 " ms)",
              when, jump);
-    broker_audit(self, BROKER_AUDIT_ADMIN, "", NULL, detail);
+    broker_server_audit(self->server, BROKER_AUDIT_ADMIN, "", detail);
     proto_log_warning("event=clock_confirmed held=%s jump_ms=%" PRId64, held ? "yes" : "no", jump);
     s_reply_t reply;
     s_ok(&reply);
@@ -325,7 +334,7 @@ static void s_clock_confirm(broker_server_t *self, const char *const *args, size
     s_send_reply(self, &reply);
 }
 
-static void s_doc_show(broker_server_t *self, const char *const *args, size_t nargs)
+static void s_doc_show(broker_admin_t *self, const char *const *args, size_t nargs)
 {
     (void) nargs;
     const char *text = args[1];
@@ -339,9 +348,10 @@ static void s_doc_show(broker_server_t *self, const char *const *args, size_t na
     size_t lens[BROKER_MAX_FRAMES], count = 0;
     proto_msg_t *msg = NULL;
     proto_errinfo_t info;
-    proto_err_t rc = broker_store_doc_get(self->store, &id, &doc);
+    proto_err_t rc = broker_store_doc_get(broker_server_store(self->server), &id, &doc);
     if (!rc)
-        rc = broker_store_frames_get(self->store, &id, frames, lens, BROKER_MAX_FRAMES, &count);
+        rc = broker_store_frames_get(broker_server_store(self->server), &id, frames, lens,
+                                     BROKER_MAX_FRAMES, &count);
     if (!rc)
         rc = proto_msg_decode(PROTO_KIND_DELIVER, frames[0], lens[0], &msg, &info);
     if (rc) {
@@ -370,7 +380,8 @@ static void s_doc_show(broker_server_t *self, const char *const *args, size_t na
     for (uint32_t i = 0; i < d->nto; i++) {
         broker_dlv_t dlv = { 0 };
         char when[32];
-        bool known = broker_store_dlv_get(self->store, d->to[i], &id, &dlv) == PROTO_OK;
+        bool known = broker_store_dlv_get(broker_server_store(self->server), d->to[i], &id, &dlv) ==
+                     PROTO_OK;
         s_time_text(dlv.time, when);
         msgpack_pack_map(&reply.pk, 3);
         s_kv_str(&reply.pk, "agency", d->to[i]);
@@ -415,15 +426,16 @@ static bool s_audit_entry(void *arg, const broker_audit_entry_t *entry)
     return true;
 }
 
-static void s_audit_cmd(broker_server_t *self, const char *const *args, size_t nargs)
+static void s_audit_cmd(broker_admin_t *self, const char *const *args, size_t nargs)
 {
     const char *verb = args[0], *arg = nargs > 1 ? args[1] : NULL;
     if (!s_read_begin(self))
         return s_fail(self, PROTO_ERR_STORE, "cannot read the store");
-    uint64_t bad = 0, length = broker_store_audit_length(self->store);
+    uint64_t bad = 0, length = broker_store_audit_length(broker_server_store(self->server));
     s_reply_t reply;
     if (strcmp(verb, "verify") == 0) {
-        proto_err_t rc = broker_store_audit_walk(self->store, 1, NULL, NULL, &bad);
+        proto_err_t rc =
+            broker_store_audit_walk(broker_server_store(self->server), 1, NULL, NULL, &bad);
         s_read_end(self);
         s_ok(&reply);
         msgpack_pack_map(&reply.pk, 3);
@@ -443,13 +455,15 @@ static void s_audit_cmd(broker_server_t *self, const char *const *args, size_t n
         show.has_id = true;
         from = 1;
     }
-    proto_err_t rc = broker_store_audit_walk(self->store, from, s_audit_entry, &show, &bad);
+    proto_err_t rc = broker_store_audit_walk(broker_server_store(self->server), from, s_audit_entry,
+                                             &show, &bad);
     s_ok(&reply);
     msgpack_pack_array(&reply.pk, show.count);
     show.pk = &reply.pk;
     show.count = 0;
     if (!rc)
-        rc = broker_store_audit_walk(self->store, from, s_audit_entry, &show, &bad);
+        rc = broker_store_audit_walk(broker_server_store(self->server), from, s_audit_entry, &show,
+                                     &bad);
     s_read_end(self);
     if (rc) {
         msgpack_sbuffer_destroy(&reply.buf);
@@ -461,8 +475,12 @@ static void s_audit_cmd(broker_server_t *self, const char *const *args, size_t n
 // ---------------------------------------------------------------------------
 //  Backup: LMDB's copy runs on its own thread; the loop answers when done.
 
+//  What the backup thread gets: the store to copy, where to, and the pipe
+//  to answer through. Nothing of the server; the store outlives the thread
+//  (broker_admin_destroy joins it before the server closes the store).
 typedef struct {
-    broker_server_t *self;
+    broker_store_t *store;
+    int result_fd;
     char dir[4096];
 } s_backup_t;
 
@@ -471,7 +489,7 @@ static void *s_backup_thread(void *arg)
     s_backup_t *job = arg;
     char err[256] = "", head[2 * PROTO_HASH_LEN + 1];
     broker_backup_info_t info;
-    proto_err_t rc = broker_backup_write(job->self->store, job->dir, &info, err, sizeof err);
+    proto_err_t rc = broker_backup_write(job->store, job->dir, &info, err, sizeof err);
     proto_hex_encode(info.head, PROTO_HASH_LEN, head);
     char line[800];
     int n = rc ? snprintf(line, sizeof line, "%d %s\n%s", (int) rc, job->dir, err)
@@ -480,13 +498,13 @@ static void *s_backup_thread(void *arg)
     if (n > (int) sizeof line - 1)
         n = (int) sizeof line - 1;
     //  One short write to a pipe is atomic; the loop reads it whole.
-    ssize_t written = write(job->self->backup_pipe[1], line, (size_t) n);
+    ssize_t written = write(job->result_fd, line, (size_t) n);
     (void) written;
     free(job);
     return NULL;
 }
 
-static void s_backup(broker_server_t *self, const char *const *args, size_t nargs)
+static void s_backup(broker_admin_t *self, const char *const *args, size_t nargs)
 {
     (void) nargs;
     const char *dir = args[0];
@@ -495,7 +513,8 @@ static void s_backup(broker_server_t *self, const char *const *args, size_t narg
     s_backup_t *job = calloc(1, sizeof *job);
     if (!job)
         return s_fail(self, PROTO_ERR_NOMEM, "out of memory");
-    job->self = self;
+    job->store = broker_server_store(self->server);
+    job->result_fd = self->backup_pipe[1];
     snprintf(job->dir, sizeof job->dir, "%s", dir);
     //  Joined, not detached: the store must not close under LMDB's copy.
     if (pthread_create(&self->backup_thread, NULL, s_backup_thread, job) != 0) {
@@ -506,7 +525,7 @@ static void s_backup(broker_server_t *self, const char *const *args, size_t narg
     proto_log_info("event=backup_started dir=%s", dir);
 }
 
-void broker_admin_backup_done(broker_server_t *self)
+void broker_admin_backup_done(broker_admin_t *self)
 {
     char line[801];
     ssize_t n = read(self->backup_pipe[0], line, sizeof line - 1);
@@ -522,7 +541,7 @@ void broker_admin_backup_done(broker_server_t *self)
         if (err)
             *err++ = '\0';
         dir = dir ? dir + 1 : "";
-        broker_audit(self, BROKER_AUDIT_ADMIN, "", NULL, "backup failed");
+        broker_server_audit(self->server, BROKER_AUDIT_ADMIN, "", "backup failed");
         proto_log_error("event=backup_failed dir=%s detail=\"%s\"", dir, err ? err : "");
         return s_fail(self, (proto_err_t) code, "backup to %s failed: %s", dir, err ? err : "");
     }
@@ -532,7 +551,7 @@ void broker_admin_backup_done(broker_server_t *self)
     line[strcspn(line, "\n")] = '\0';
     sscanf(line, "0 %" SCNu64 " %" SCNu64 " %64s %n", &size, &length, head, &used);
     const char *dir = used > 0 ? line + used : "";
-    broker_audit(self, BROKER_AUDIT_ADMIN, "", NULL, "backup");
+    broker_server_audit(self->server, BROKER_AUDIT_ADMIN, "", "backup");
     proto_log_info("event=backup_done dir=%s size=%" PRIu64 " audit_length=%" PRIu64, dir, size,
                    length);
     s_reply_t reply;
@@ -545,7 +564,7 @@ void broker_admin_backup_done(broker_server_t *self)
     s_send_reply(self, &reply);
 }
 
-void broker_admin_backup_join(broker_server_t *self)
+void broker_admin_backup_join(broker_admin_t *self)
 {
     if (!self->backup_running)
         return;
@@ -556,14 +575,12 @@ void broker_admin_backup_join(broker_server_t *self)
 }
 
 // ---------------------------------------------------------------------------
-
-// ---------------------------------------------------------------------------
 //  Requests and the command table
 
 //  A command answers on the admin socket itself, exactly once. args holds
 //  nargs NUL-terminated strings (the row's verb, if any, is args[0]); the
 //  table has checked their number.
-typedef void(s_command_fn)(broker_server_t *self, const char *const *args, size_t nargs);
+typedef void(s_command_fn)(broker_admin_t *self, const char *const *args, size_t nargs);
 
 typedef struct {
     const char *name; // the request's cmd
@@ -662,25 +679,25 @@ static const s_command_t *s_command_find(const s_request_t *req)
     return NULL;
 }
 
-void broker_admin_handle(broker_server_t *self)
+void broker_admin_handle(broker_admin_t *self)
 {
     if (self->backup_running)
         return; // the REP socket owes the backup's answer first
     char *request = malloc(ADMIN_MAX_REQUEST);
     if (!request)
         return;
-    int n = zmq_recv(self->admin, request, ADMIN_MAX_REQUEST, ZMQ_DONTWAIT);
+    int n = zmq_recv(self->socket, request, ADMIN_MAX_REQUEST, ZMQ_DONTWAIT);
     if (n < 0) {
         free(request);
         return;
     }
     int more = 0;
     size_t more_len = sizeof more;
-    zmq_getsockopt(self->admin, ZMQ_RCVMORE, &more, &more_len);
+    zmq_getsockopt(self->socket, ZMQ_RCVMORE, &more, &more_len);
     while (more) { // requests are one frame; drop the rest
         char sink[64];
-        zmq_recv(self->admin, sink, sizeof sink, 0);
-        zmq_getsockopt(self->admin, ZMQ_RCVMORE, &more, &more_len);
+        zmq_recv(self->socket, sink, sizeof sink, 0);
+        zmq_getsockopt(self->socket, ZMQ_RCVMORE, &more, &more_len);
     }
     s_request_t req = { .nargs = 0 };
     proto_err_t rc =
@@ -699,4 +716,40 @@ void broker_admin_handle(broker_server_t *self)
     else
         s_fail(self, PROTO_ERR_VALUE, "unknown command or wrong arguments: %s", req.cmd);
     free(req.text);
+}
+
+broker_admin_t *broker_admin_new(broker_server_t *server, void *socket)
+{
+    broker_admin_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->server = server;
+    self->socket = socket;
+    if (pipe(self->backup_pipe) != 0) {
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+void broker_admin_destroy(broker_admin_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    broker_admin_t *self = *self_p;
+    broker_admin_backup_join(self); // the store must outlive LMDB's copy
+    close(self->backup_pipe[0]);
+    close(self->backup_pipe[1]);
+    free(self);
+    *self_p = NULL;
+}
+
+int broker_admin_backup_fd(const broker_admin_t *self)
+{
+    return self->backup_pipe[0];
+}
+
+bool broker_admin_busy(const broker_admin_t *self)
+{
+    return self->backup_running;
 }

@@ -1,28 +1,32 @@
-/*  broker/server.c - the broker's loop: sessions, routing, group commits.
+/*  broker/server.c - the broker's loop: its life cycle and its intake.
 
-    Owns: the ZeroMQ context and sockets, the peer table, the directory, the
-    store's write transaction and the open batch of receipts. Everything
-    here runs on the loop thread; only broker_server_signal is called from
+    Owns: the ZeroMQ context and sockets, the server state every module
+    shares (server_internal.h), reading the agents' ROUTER and handing each
+    message to a session handler or a verification worker, the results the
+    workers send back, and the loop's readers and timers. Everything here
+    runs on the loop thread; only broker_server_signal is called from
     elsewhere (a signal handler).
 
     Does not: check signatures or decode document bodies (verify.c does, on
-    worker threads), or know record layouts (store.c does).
+    worker threads), or know record layouts (store.c does). The steps of a
+    message's path live in their own modules, along the loop's seams:
+    peers.c (the peer table and in-flight index), session.c (sending,
+    HELLO, HEARTBEAT, CREDIT, ACK), zap.c (who may connect), apply.c
+    (verified work into the store), batch.c (the group commit and its
+    receipts), push.c (deliveries), expiry.c (expiry, returns, retention),
+    directory.c (reloads) and admin.c (truc-admin). broker/DESIGN.md has
+    the map.
 */
 #include "server.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <malloc.h>
-#include <msgpack.h>
-#include <sodium.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -30,15 +34,22 @@
 #include "proto/directory.h"
 #include "proto/identity.h"
 #include "proto/log.h"
-#include "proto/merkle.h"
 #include "proto/sign.h"
 
 #include "clockguard.h"
 #include "dirchange.h"
 #include "ratelimit.h"
 #include "server_internal.h"
+#include "admin.h"
+#include "apply.h"
+#include "batch.h"
+#include "directory.h"
+#include "expiry.h"
+#include "push.h"
+#include "session.h"
+#include "zap.h"
 
-static uint64_t s_now(void)
+uint64_t broker_now(void)
 {
     return proto_clock_wall_ms();
 }
@@ -47,1667 +58,9 @@ static uint64_t s_now(void)
 //  clock neither fires nor stretches them. CLOCK_BOOTTIME is CLOCK_MONOTONIC
 //  that also counts a suspended machine, so the clock guard does not take
 //  a resume for a jump of the wall clock.
-static uint64_t s_mono(void)
-{
-    return proto_clock_mono_ms(); // CLOCK_BOOTTIME, as the loop's timers
-}
-
-//  Milliseconds from then to now (monotonic times); 0 if then is later.
-static uint64_t s_elapsed(uint64_t now, uint64_t then)
-{
-    return now > then ? now - then : 0;
-}
-
-static void s_id_text(const proto_id_t *id, char out[PROTO_ID_TEXT_LEN])
-{
-    proto_id_format(id, out);
-}
-
-// ---------------------------------------------------------------------------
-//  Peers
-
-static s_peer_t *s_peer_find(broker_server_t *self, const void *rid, size_t len)
-{
-    for (size_t i = 0; i < self->npeers; i++) {
-        s_peer_t *p = self->peers[i];
-        if (p->rid_len == len && memcmp(p->rid, rid, len) == 0)
-            return p;
-    }
-    return NULL;
-}
-
-static s_peer_t *s_peer_of_agency(broker_server_t *self, const char *agency)
-{
-    for (size_t i = 0; i < self->npeers; i++) {
-        s_peer_t *p = self->peers[i];
-        if (!p->dead && p->state == S_READY && strcmp(p->agency, agency) == 0)
-            return p;
-    }
-    return NULL;
-}
-
-static void s_peer_free(s_peer_t *p)
-{
-    if (p) {
-        free(p->flight);
-        free(p->slots);
-        free(p);
-    }
-}
-
-static s_peer_t *s_peer_new(broker_server_t *self, const void *rid, size_t len, const char *agency)
-{
-    if (self->npeers == self->peers_cap) {
-        size_t cap = self->peers_cap ? self->peers_cap * 2 : 16;
-        s_peer_t **grown = realloc(self->peers, cap * sizeof *grown);
-        if (!grown)
-            return NULL;
-        self->peers = grown;
-        self->peers_cap = cap;
-    }
-    s_peer_t *p = calloc(1, sizeof *p);
-    if (!p)
-        return NULL;
-    //  Room for a small window; HELLO and CREDIT grow it to the window
-    //  granted (s_flight_reserve), so a session costs what its agent asks
-    //  for, not what max_window would allow.
-    p->nslots = 16;
-    p->flight_cap = 8;
-    p->flight = calloc(p->flight_cap, sizeof *p->flight);
-    p->slots = calloc(p->nslots, sizeof *p->slots);
-    if (!p->flight || !p->slots) {
-        s_peer_free(p);
-        return NULL;
-    }
-    memcpy(p->rid, rid, len);
-    p->rid_len = len;
-    snprintf(p->agency, sizeof p->agency, "%s", agency);
-    //  ZAP admitted this connection moments ago with the key the directory
-    //  holds now; a later key rotation ends the session (directory reload).
-    const proto_directory_entry_t *e = proto_directory_find(self->directory, agency);
-    if (e)
-        memcpy(p->sign_pk, e->sign_pk, sizeof p->sign_pk);
-    p->last_recv = p->last_send = s_mono();
-    self->peers[self->npeers++] = p;
-    return p;
-}
-
-static void s_peers_reap(broker_server_t *self)
-{
-    size_t kept = 0;
-    for (size_t i = 0; i < self->npeers; i++) {
-        s_peer_t *p = self->peers[i];
-        if (p->dead)
-            s_peer_free(p);
-        else
-            self->peers[kept++] = p;
-    }
-    self->reaped += self->npeers - kept;
-    self->npeers = kept;
-}
-
-static void s_mark_dirty(broker_server_t *self, const char *agency)
-{
-    s_peer_t *p = s_peer_of_agency(self, agency);
-    if (p)
-        p->dirty = true;
-}
-
-//  The pushes a peer has not acknowledged: an array, and a hash index over
-//  it (linear probing), so that a push or an ACK costs the same whatever
-//  the window.
-static uint32_t s_flight_hash(bool is_mid, uint64_t mid, const proto_id_t *id)
-{
-    uint64_t h = mid;
-    if (!is_mid)
-        memcpy(&h, id->bytes + 8, 8); // the random half of any UUID layout
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    return (uint32_t) h ^ (is_mid ? 0x9e3779b9u : 0);
-}
-
-static bool s_flight_is(const s_flight_t *f, bool is_mid, uint64_t mid, const proto_id_t *id)
-{
-    return f->is_mid == is_mid &&
-           (is_mid ? f->mid == mid : memcmp(f->id.bytes, id->bytes, PROTO_ID_LEN) == 0);
-}
-
-//  The slot that holds this push, or the empty slot where it would go.
-static uint32_t s_flight_slot(const s_peer_t *p, bool is_mid, uint64_t mid, const proto_id_t *id)
-{
-    uint32_t mask = p->nslots - 1, at = s_flight_hash(is_mid, mid, id) & mask;
-    while (p->slots[at] && !s_flight_is(&p->flight[p->slots[at] - 1], is_mid, mid, id))
-        at = (at + 1) & mask;
-    return at;
-}
-
-static bool s_in_flight(const s_peer_t *p, bool is_mid, uint64_t mid, const proto_id_t *id)
-{
-    return p->slots[s_flight_slot(p, is_mid, mid, id)] != 0;
-}
-
-static void s_flight_add(s_peer_t *p, bool is_mid, uint64_t mid, const proto_id_t *id)
-{
-    if (p->nflight == 0)
-        p->last_answer = s_mono();
-    s_flight_t *f = &p->flight[p->nflight];
-    *f = (s_flight_t){ .is_mid = is_mid, .mid = mid };
-    if (id)
-        f->id = *id;
-    p->slots[s_flight_slot(p, is_mid, mid, id)] = ++p->nflight;
-}
-
-static void s_flight_remove(s_peer_t *p, bool is_mid, uint64_t mid, const proto_id_t *id)
-{
-    uint32_t mask = p->nslots - 1, hole = s_flight_slot(p, is_mid, mid, id);
-    uint32_t index = p->slots[hole];
-    if (!index)
-        return;
-    //  Empty the slot, then move back the entries of the probe run after it
-    //  that may no longer be reachable (deletion without tombstones).
-    p->slots[hole] = 0;
-    for (uint32_t at = (hole + 1) & mask; p->slots[at]; at = (at + 1) & mask) {
-        const s_flight_t *f = &p->flight[p->slots[at] - 1];
-        uint32_t home = s_flight_hash(f->is_mid, f->mid, &f->id) & mask;
-        if (((at - home) & mask) >= ((at - hole) & mask)) {
-            p->slots[hole] = p->slots[at];
-            p->slots[at] = 0;
-            hole = at;
-        }
-    }
-    p->last_answer = s_mono();
-    //  Keep the array dense: the last entry takes the removed one's place.
-    uint32_t last = --p->nflight;
-    if (index - 1 != last) {
-        const s_flight_t *moved = &p->flight[last];
-        p->slots[s_flight_slot(p, moved->is_mid, moved->mid, &moved->id)] = index;
-        p->flight[index - 1] = *moved;
-    }
-    p->dirty = true;
-}
-
-//  Make room for window pushes in flight (the arrays only grow, so what is
-//  in flight always fits). Returns the window there is room for: window,
-//  or the room there was if memory ran out.
-static uint32_t s_flight_reserve(s_peer_t *p, uint32_t window)
-{
-    if (window <= p->flight_cap)
-        return window;
-    uint32_t nslots = p->nslots;
-    while (nslots < 2 * window)
-        nslots *= 2;
-    s_flight_t *flight = realloc(p->flight, window * sizeof *flight);
-    if (!flight)
-        return p->flight_cap;
-    p->flight = flight;
-    uint32_t *slots = calloc(nslots, sizeof *slots);
-    if (!slots)
-        return p->flight_cap;
-    free(p->slots);
-    p->slots = slots;
-    p->nslots = nslots;
-    p->flight_cap = window;
-    for (uint32_t i = 0; i < p->nflight; i++) {
-        const s_flight_t *f = &p->flight[i];
-        p->slots[s_flight_slot(p, f->is_mid, f->mid, &f->id)] = i + 1;
-    }
-    return window;
-}
-
-// ---------------------------------------------------------------------------
-//  Sending
-
-//  Send header + body (+ extra frames) to a peer. Returns false if the
-//  peer cannot take it now (its queue is full) or is gone.
-static bool s_send(broker_server_t *self, s_peer_t *p, proto_kind_t kind, const void *body,
-                   size_t len, const void *const *extra, const size_t *extra_lens, size_t nextra)
-{
-    uint8_t header[PROTO_HEADER_LEN];
-    proto_header_write(header, kind);
-    int flags = ZMQ_SNDMORE | ZMQ_DONTWAIT;
-    if (zmq_send(self->router, p->rid, p->rid_len, flags) < 0) {
-        if (zmq_errno() == EHOSTUNREACH)
-            p->dead = true;
-        return false;
-    }
-    //  Once the routing frame is accepted the rest of the message goes
-    //  through: ZeroMQ admits or refuses multipart messages whole.
-    zmq_send(self->router, header, sizeof header, ZMQ_SNDMORE);
-    zmq_send(self->router, body, len, nextra ? ZMQ_SNDMORE : 0);
-    for (size_t i = 0; i < nextra; i++)
-        zmq_send(self->router, extra[i], extra_lens[i], i + 1 < nextra ? ZMQ_SNDMORE : 0);
-    p->last_send = s_mono();
-    return true;
-}
-
-static bool s_send_msg(broker_server_t *self, s_peer_t *p, const proto_msg_t *msg)
-{
-    proto_buf_t buf;
-    proto_errinfo_t info;
-    proto_buf_init(&buf);
-    proto_err_t rc = proto_msg_encode(msg, &buf, &info);
-    bool sent = false;
-    if (rc)
-        proto_log_error("event=encode_failed kind=%s error=%s field=%s detail=\"%s\"",
-                        proto_kind_name(msg->kind), proto_errname(rc), info.field, info.message);
-    else
-        sent = s_send(self, p, msg->kind, buf.data, buf.len, NULL, NULL, 0);
-    proto_buf_free(&buf);
-    return sent;
-}
-
-static void s_audit(broker_server_t *self, broker_audit_event_t event, const char *agency,
-                    const proto_id_t *id, const char *detail, uint64_t *seq);
-
-//  A refused handshake: counted, and audited, but at most
-//  REFUSED_AUDIT_PER_MINUTE entries a minute; the rest are summed into one
-//  entry when the minute ends, so anyone able to open a TCP connection
-//  cannot grow the chain without bound.
-static void s_refused(broker_server_t *self, const char *agency, const char *detail)
-{
-    self->refused_handshakes++;
-    if (self->refused_audited < REFUSED_AUDIT_PER_MINUTE) {
-        self->refused_audited++;
-        s_audit(self, BROKER_AUDIT_REFUSED, agency, NULL, detail, NULL);
-    } else {
-        self->refused_unaudited++;
-    }
-}
-
-static void s_refused_minute(broker_server_t *self)
-{
-    if (self->refused_unaudited) {
-        char detail[96];
-        snprintf(detail, sizeof detail,
-                 "%" PRIu64 " more refused handshakes in the last minute (see the log)",
-                 self->refused_unaudited);
-        s_audit(self, BROKER_AUDIT_REFUSED, "", NULL, detail, NULL);
-    }
-    self->refused_audited = 0;
-    self->refused_unaudited = 0;
-}
-
-//  A minute without a refusal for lack of room ends the episode: the next
-//  refusal is logged again.
-static void s_capacity_minute(broker_server_t *self, uint64_t now)
-{
-    if (self->at_capacity && s_elapsed(now, self->capacity_refused_at) >= 60000) {
-        self->at_capacity = false;
-        proto_log_info("event=below_capacity connections=%zu capacity=%zu refused=%" PRIu64,
-                       broker_conns_open(self->conns), broker_conns_capacity(self->conns),
-                       self->capacity_refused);
-    }
-}
-
-//  Send ERROR and log it; a fatal one marks the peer for reaping. With
-//  audit, refusals for who the agency is or what it may touch (2xx, 3xx)
-//  also go in the audit chain.
-static void s_send_error_audit(broker_server_t *self, s_peer_t *p, proto_err_t code,
-                               const char *text, const proto_id_t *ref, bool fatal, bool audit)
-{
-    proto_msg_t msg;
-    memset(&msg, 0, sizeof msg);
-    msg.kind = PROTO_KIND_ERROR;
-    msg.u.error.code = (uint32_t) code;
-    msg.u.error.message = text && *text ? text : proto_strerror(code);
-    if (ref) {
-        msg.u.error.has_ref = true;
-        msg.u.error.ref = *ref;
-    }
-    msg.u.error.fatal = fatal;
-    s_send_msg(self, p, &msg);
-    proto_log_info("event=error_sent agency=%s code=%s fatal=%s detail=\"%s\"", p->agency,
-                   proto_errname(code), fatal ? "yes" : "no", msg.u.error.message);
-    //  Malformed input (1xx) and back-pressure (4xx) are only logged and
-    //  counted, so garbage cannot grow the chain.
-    if (audit && code >= 200 && code < 400 && p->agency[0]) {
-        char detail[200];
-        snprintf(detail, sizeof detail, "code=%s %s", proto_errname(code), msg.u.error.message);
-        s_audit(self, BROKER_AUDIT_DENIED, p->agency, ref, detail, NULL);
-    }
-    if (fatal)
-        p->dead = true;
-}
-
-static void s_send_error(broker_server_t *self, s_peer_t *p, proto_err_t code, const char *text,
-                         const proto_id_t *ref, bool fatal)
-{
-    s_send_error_audit(self, p, code, text, ref, fatal, true);
-}
-
-// ---------------------------------------------------------------------------
-//  Transactions, audit and the batch
-
-static proto_err_t s_begin(broker_server_t *self)
-{
-    if (broker_store_writing(self->store))
-        return PROTO_OK;
-    broker_store_read_end(self->store);
-    proto_err_t rc = broker_store_begin(self->store);
-    if (!rc)
-        self->batch_opened = s_mono();
-    return rc;
-}
-
-static void s_audit(broker_server_t *self, broker_audit_event_t event, const char *agency,
-                    const proto_id_t *id, const char *detail, uint64_t *seq)
-{
-    if (s_begin(self) != PROTO_OK)
-        return;
-    proto_err_t rc =
-        broker_store_audit_append(self->store, s_now(), event, agency, id, detail, seq);
-    if (rc)
-        proto_log_error("event=audit_failed audit_event=%s error=%s",
-                        broker_audit_event_name(event), proto_errname(rc));
-}
-
-static s_entry_t *s_entry_add(broker_server_t *self, const s_peer_t *p, int kind)
-{
-    if (self->nbatch == self->batch_cap) {
-        size_t cap = self->batch_cap ? self->batch_cap * 2 : 256;
-        s_entry_t *grown = realloc(self->batch, cap * sizeof *grown);
-        if (!grown)
-            return NULL;
-        self->batch = grown;
-        self->batch_cap = cap;
-    }
-    s_entry_t *e = &self->batch[self->nbatch++];
-    memset(e, 0, sizeof *e);
-    memcpy(e->rid, p->rid, p->rid_len);
-    e->rid_len = p->rid_len;
-    e->kind = kind;
-    e->dup_of = -1;
-    return e;
-}
-
-//  Whether a document of this many bytes leaves store.min_free on the file
-//  system under the store. statvfs is asked at most every 100 ms while there
-//  is room, and again before every refusal, so space that returns is seen at
-//  once; what was accepted since the last answer is counted against it.
-static bool s_disk_room(broker_server_t *self, uint64_t bytes)
-{
-    if (self->config->min_free == 0)
-        return true;
-    uint64_t now = s_mono(), need = self->config->min_free + bytes;
-    bool fresh = now - self->disk_checked < 100 && now >= self->disk_checked;
-    bool room =
-        fresh && self->disk_taken < self->disk_free && self->disk_free - self->disk_taken >= need;
-    if (!room) {
-        struct statvfs fs;
-        if (statvfs(self->config->data_dir, &fs) != 0)
-            return true; // the store itself will say if it cannot write
-        self->disk_free = (uint64_t) fs.f_bavail * fs.f_frsize;
-        self->disk_checked = now;
-        self->disk_taken = 0;
-        room = self->disk_free >= need;
-    }
-    if (room)
-        self->disk_taken += bytes;
-    return room;
-}
-
-//  Queue a REJECTED receipt for a document or notice id, without an audit
-//  entry: for refusals an agency can repeat without bound (a rate limit),
-//  which are summed into one entry a minute instead.
-static void s_reject_unaudited(broker_server_t *self, const s_peer_t *p, const proto_id_t *id,
-                               const uint8_t *hash, const char *from, proto_err_t code,
-                               const char *reason)
-{
-    self->rejected++;
-    s_entry_t *e = s_entry_add(self, p, PROTO_KIND_REJECTED);
-    if (!e)
-        return;
-    snprintf(e->from, sizeof e->from, "%s",
-             from && proto_agency_code_check(from, strlen(from)) == PROTO_OK ? from : p->agency);
-    snprintf(e->reason, sizeof e->reason, "%s", reason ? reason : "");
-    e->leaf.event = PROTO_EVENT_REJECTED;
-    e->leaf.id = *id;
-    if (hash)
-        memcpy(e->leaf.hash, hash, PROTO_HASH_LEN);
-    e->leaf.time = s_now();
-    e->leaf.code = (uint32_t) code;
-}
-
-//  Queue a REJECTED receipt for a document or notice id and audit it.
-static void s_reject(broker_server_t *self, const s_peer_t *p, const proto_id_t *id,
-                     const uint8_t *hash, const char *from, proto_err_t code, const char *reason)
-{
-    char id_text[PROTO_ID_TEXT_LEN];
-    s_id_text(id, id_text);
-    proto_log_info("event=rejected agency=%s id=%s code=%s reason=\"%s\"", p->agency, id_text,
-                   proto_errname(code), reason ? reason : "");
-    char detail[200];
-    snprintf(detail, sizeof detail, "code=%s %s", proto_errname(code), reason ? reason : "");
-    s_audit(self, BROKER_AUDIT_REJECTED, p->agency, id, detail, NULL);
-    s_reject_unaudited(self, p, id, hash, from, code, reason);
-}
-
-//  Queue an ACCEPTED receipt. Returns its entry (NULL without memory).
-static s_entry_t *s_accept(broker_server_t *self, const s_peer_t *p, const proto_id_t *id,
-                           const uint8_t *hash, const char *from, const char *to, uint64_t time,
-                           uint64_t seq, bool fresh)
-{
-    s_entry_t *e = s_entry_add(self, p, PROTO_KIND_ACCEPTED);
-    if (!e)
-        return NULL;
-    snprintf(e->from, sizeof e->from, "%s", from);
-    if (to)
-        snprintf(e->to, sizeof e->to, "%s", to);
-    e->leaf.event = PROTO_EVENT_ACCEPTED;
-    e->leaf.id = *id;
-    memcpy(e->leaf.hash, hash, PROTO_HASH_LEN);
-    e->leaf.time = time;
-    e->leaf.seq = seq;
-    e->fresh = fresh;
-    if (fresh)
-        self->batch_docs++;
-    return e;
-}
-
-//  The batch, signed: one tree over every entry that has a leaf of its own
-//  (repeats point at their original), one head, one signature.
-typedef struct {
-    size_t n;             // entries
-    size_t *leaf_of;      // entry -> leaf index
-    proto_leaf_t *leaves; // leaves in tree order
-    proto_item_t *items;  // one per leaf
-    proto_item_t *subset; // scratch for one peer's items
-    uint8_t (*paths)[PROTO_HASH_LEN];
-    proto_head_t head;
-    uint8_t sig[PROTO_SIG_LEN];
-} s_signed_t;
-
-static void s_signed_free(s_signed_t *sg)
-{
-    free(sg->leaf_of);
-    free(sg->leaves);
-    free(sg->items);
-    free(sg->subset);
-    free(sg->paths);
-    memset(sg, 0, sizeof *sg);
-}
-
-static proto_err_t s_batch_sign(broker_server_t *self, s_signed_t *sg)
-{
-    size_t n = self->nbatch, nleaves = 0;
-    memset(sg, 0, sizeof *sg);
-    sg->n = n;
-    sg->leaf_of = calloc(n, sizeof *sg->leaf_of);
-    sg->leaves = calloc(n, sizeof *sg->leaves);
-    sg->items = calloc(n, sizeof *sg->items);
-    sg->subset = calloc(n, sizeof *sg->subset);
-    sg->paths = calloc(n * PROTO_MAX_PATH, PROTO_HASH_LEN);
-    if (!sg->leaf_of || !sg->leaves || !sg->items || !sg->subset || !sg->paths)
-        return PROTO_ERR_NOMEM;
-    for (size_t i = 0; i < n; i++) {
-        s_entry_t *e = &self->batch[i];
-        if (e->dup_of >= 0) {
-            sg->leaf_of[i] = sg->leaf_of[e->dup_of];
-            continue;
-        }
-        sg->leaf_of[i] = nleaves;
-        proto_leaf_t *leaf = &sg->leaves[nleaves++];
-        *leaf = e->leaf;
-        leaf->from = e->from;
-        leaf->to = e->to[0] ? e->to : NULL;
-        leaf->reason = e->reason[0] ? e->reason : NULL;
-    }
-    return proto_receipts_build(sg->leaves, nleaves, self->identity, s_now(), &sg->head, sg->sig,
-                                sg->items, sg->paths);
-}
-
-//  Encode a bundle of count items under the signed head.
-static proto_err_t s_bundle(const s_signed_t *sg, int kind, proto_item_t *items, uint32_t count,
-                            proto_buf_t *out)
-{
-    proto_msg_t msg;
-    proto_errinfo_t info;
-    memset(&msg, 0, sizeof msg);
-    msg.kind = (proto_kind_t) kind;
-    msg.u.receipts.head = sg->head;
-    memcpy(msg.u.receipts.sig, sg->sig, PROTO_SIG_LEN);
-    msg.u.receipts.items = items;
-    msg.u.receipts.nitems = count;
-    return proto_msg_encode(&msg, out, &info);
-}
-
-//  Keep each fresh document's ACCEPTED, in the batch's own transaction, so a
-//  re-submission gets exactly the original back.
-static proto_err_t s_batch_store_receipts(broker_server_t *self, s_signed_t *sg)
-{
-    proto_err_t rc = PROTO_OK;
-    for (size_t i = 0; !rc && i < self->nbatch; i++) {
-        s_entry_t *e = &self->batch[i];
-        if (e->keep && e->fresh && e->kind == PROTO_KIND_ACCEPTED)
-            rc = broker_store_receipt_put(self->store, &e->leaf.id, &sg->head, sg->sig,
-                                          &sg->items[sg->leaf_of[i]]);
-    }
-    return rc;
-}
-
-//  The ACCEPTED a stored document was answered with, rebuilt from its
-//  record and its kept receipt, and checked before it goes out again: a
-//  damaged record must not become a receipt. False if there is none.
-static bool s_send_kept_receipt(broker_server_t *self, s_peer_t *p, const broker_doc_t *doc)
-{
-    broker_receipt_t kept;
-    if (broker_store_receipt_get(self->store, &doc->id, &kept) != PROTO_OK)
-        return false;
-    proto_msg_t msg;
-    memset(&msg, 0, sizeof msg);
-    msg.kind = PROTO_KIND_ACCEPTED;
-    proto_receipts_t *r = &msg.u.receipts;
-    r->head = kept.head;
-    memcpy(r->sig, kept.sig, PROTO_SIG_LEN);
-    proto_item_t item = { .leaf = { .event = PROTO_EVENT_ACCEPTED,
-                                    .id = doc->id,
-                                    .from = doc->from,
-                                    .time = doc->accepted,
-                                    .seq = doc->seq },
-                          .index = kept.index,
-                          .path = kept.path,
-                          .npath = kept.npath };
-    memcpy(item.leaf.hash, doc->hash, PROTO_HASH_LEN);
-    r->items = &item;
-    r->nitems = 1;
-    proto_buf_t body;
-    proto_buf_init(&body);
-    bool ok = proto_receipt_verify(&r->head, r->sig, &item,
-                                   proto_identity_public(self->identity)->sign_pk) == PROTO_OK &&
-              proto_msg_encode(&msg, &body, NULL) == PROTO_OK;
-    if (ok)
-        s_send(self, p, PROTO_KIND_ACCEPTED, body.data, body.len, NULL, NULL, 0);
-    else
-        proto_log_error("event=kept_receipt_unusable agency=%s", p->agency);
-    proto_buf_free(&body);
-    return ok;
-}
-
-//  Send every peer its own items of the signed batch.
-static void s_batch_send(broker_server_t *self, s_signed_t *sg)
-{
-    proto_buf_t body;
-    proto_buf_init(&body);
-    for (size_t i = 0; i < self->nbatch; i++) {
-        s_entry_t *e = &self->batch[i];
-        if (e->sent)
-            continue;
-        uint32_t count = 0;
-        for (size_t j = i; j < self->nbatch && count < PROTO_MAX_ITEMS; j++) {
-            s_entry_t *f = &self->batch[j];
-            if (!f->sent && f->kind == e->kind && f->rid_len == e->rid_len &&
-                memcmp(f->rid, e->rid, e->rid_len) == 0) {
-                sg->subset[count++] = sg->items[sg->leaf_of[j]];
-                f->sent = true;
-            }
-        }
-        s_peer_t *p = s_peer_find(self, e->rid, e->rid_len);
-        if (!p || p->dead)
-            continue; // gone: it will re-send and get the receipt again
-        if (s_bundle(sg, e->kind, sg->subset, count, &body) == PROTO_OK)
-            s_send(self, p, (proto_kind_t) e->kind, body.data, body.len, NULL, NULL, 0);
-    }
-    proto_buf_free(&body);
-    self->nbatch = 0;
-    self->batch_docs = 0;
-}
-
-//  Sign the batch, keep its receipts, commit durably, then answer. If the
-//  commit fails nothing of the batch is stored, so nothing is acknowledged:
-//  every acceptance becomes a rejection, signed anew.
-static void s_commit(broker_server_t *self)
-{
-    if (!broker_store_writing(self->store))
-        return;
-    s_signed_t sg = { 0 };
-    proto_err_t rc = PROTO_OK;
-    bool signed_ok = false;
-    if (self->nbatch) {
-        rc = s_batch_sign(self, &sg);
-        if (!rc)
-            rc = s_batch_store_receipts(self, &sg);
-        signed_ok = rc == PROTO_OK;
-        if (rc) {
-            proto_log_error("event=batch_not_signed error=%s", proto_errname(rc));
-            broker_store_abort(self->store);
-        }
-    }
-    if (!rc) {
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        rc = broker_store_commit(self->store);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        int64_t us = (int64_t) (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
-        self->commit_us[self->commit_timed++ % COMMIT_RING] = us < 0            ? 0
-                                                              : us > UINT32_MAX ? UINT32_MAX
-                                                                                : (uint32_t) us;
-    }
-    self->commits++;
-    if (rc) {
-        proto_log_error("event=commit_failed error=%s documents=%zu", proto_errname(rc),
-                        self->batch_docs);
-        for (size_t i = 0; i < self->nbatch; i++) {
-            s_entry_t *e = &self->batch[i];
-            if (e->kind == PROTO_KIND_ACCEPTED) {
-                e->kind = PROTO_KIND_REJECTED;
-                e->leaf.event = PROTO_EVENT_REJECTED;
-                e->leaf.code = (uint32_t) (rc == PROTO_ERR_STORE_FULL ? rc : PROTO_ERR_STORE);
-                e->leaf.seq = 0;
-                e->to[0] = '\0';
-                snprintf(e->reason, sizeof e->reason, "the store could not commit");
-            }
-        }
-        if (self->nbatch) {
-            s_signed_free(&sg);
-            signed_ok = s_batch_sign(self, &sg) == PROTO_OK;
-        }
-    } else {
-        self->accepted += self->batch_docs;
-        broker_clock_committed(self->clock, s_now(), s_mono());
-    }
-    if (signed_ok)
-        s_batch_send(self, &sg);
-    self->nbatch = self->batch_docs = 0;
-    s_signed_free(&sg);
-}
-
-static bool s_commit_due(const broker_server_t *self)
-{
-    if (!broker_store_writing(self->store))
-        return false;
-    if (self->outstanding == 0 || self->batch_docs >= self->config->commit_batch)
-        return true;
-    return s_mono() * 1000 >= self->batch_opened * 1000 + self->config->commit_delay;
-}
-
-uint64_t broker_now(void)
-{
-    return s_now();
-}
-
 uint64_t broker_mono(void)
 {
-    return s_mono();
-}
-
-s_peer_t *broker_peer_of_agency(broker_server_t *self, const char *agency)
-{
-    return s_peer_of_agency(self, agency);
-}
-
-void broker_audit(broker_server_t *self, broker_audit_event_t event, const char *agency,
-                  const proto_id_t *id, const char *detail)
-{
-    s_audit(self, event, agency, id, detail, NULL);
-}
-
-// ---------------------------------------------------------------------------
-//  Directory
-
-static void s_directory_signed(broker_server_t *self)
-{
-    proto_log_info(
-        "event=directory_signed serial=%" PRIu64 " agencies=%zu bytes=%zu "
-        "delta_from=%" PRIu64 " delta_bytes=%zu us=%" PRIu64,
-        broker_dirpush_serial(self->dirpush), proto_directory_count(self->directory),
-        broker_dirpush_snapshot_size(self->dirpush), broker_dirpush_delta_base(self->dirpush),
-        broker_dirpush_delta_size(self->dirpush), broker_dirpush_build_us(self->dirpush));
-}
-
-//  What the session needs to hold the current directory, given the serial
-//  its agent holds: nothing, the delta, or the whole snapshot.
-static void s_send_directory(broker_server_t *self, s_peer_t *p, uint64_t held)
-{
-    proto_kind_t kind;
-    zmq_msg_t body;
-    if (!broker_dirpush_for(self->dirpush, held, p->dir_deltas, &kind, &body))
-        return;
-    uint8_t header[PROTO_HEADER_LEN];
-    proto_header_write(header, kind);
-    if (zmq_send(self->router, p->rid, p->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
-        if (zmq_errno() == EHOSTUNREACH)
-            p->dead = true;
-        zmq_msg_close(&body);
-        return;
-    }
-    zmq_send(self->router, header, sizeof header, ZMQ_SNDMORE);
-    if (zmq_msg_send(&body, self->router, 0) < 0)
-        zmq_msg_close(&body);
-    p->last_send = s_mono();
-}
-
-//  One agency a reload changed, into the audit chain.
-typedef struct {
-    broker_server_t *self;
-    uint64_t serial;
-} s_dir_audit_t;
-
-static void s_dir_changed(void *arg, const char *code, const char *what)
-{
-    s_dir_audit_t *a = arg;
-    char detail[200];
-    snprintf(detail, sizeof detail, "directory %" PRIu64 ": %s", a->serial, what);
-    s_audit(a->self, BROKER_AUDIT_ADMIN, code, NULL, detail, NULL);
-    proto_log_info("event=directory_change serial=%" PRIu64 " agency=%s change=\"%s\"", a->serial,
-                   code, what);
-}
-
-proto_err_t broker_directory_reload(broker_server_t *self, char *errbuf, size_t errlen)
-{
-    char err[256] = "";
-    proto_directory_t *fresh = NULL;
-    proto_err_t rc = proto_directory_load(self->config->directory, &fresh, err, sizeof err);
-    if (rc) {
-        proto_log_error("event=directory_reload_failed path=%s error=%s detail=\"%s\" "
-                        "note=\"keeping the directory loaded before\"",
-                        self->config->directory, proto_errname(rc), err);
-        snprintf(errbuf, errlen, "%s", err);
-        return rc;
-    }
-    //  A stale serial or a revoked agency brought back is refused, loudly
-    //  and in the audit chain: it is what an intruder with write access to
-    //  the file would try (broker/dirchange.h).
-    bool unchanged = false;
-    rc = broker_dirchange_check(self->directory, fresh, &unchanged, err, sizeof err);
-    if (!rc && !unchanged)
-        rc = broker_dirchange_check_store(self->store, fresh, err, sizeof err);
-    if (rc || unchanged) {
-        if (rc) {
-            proto_log_error("event=directory_reload_refused path=%s error=%s detail=\"%s\" "
-                            "note=\"keeping the directory loaded before\"",
-                            self->config->directory, proto_errname(rc), err);
-            char detail[300];
-            snprintf(detail, sizeof detail, "directory reload refused: %s", err);
-            s_audit(self, BROKER_AUDIT_ADMIN, "", NULL, detail, NULL);
-        } else {
-            proto_log_info("event=directory_unchanged serial=%" PRIu64,
-                           proto_directory_serial(fresh));
-        }
-        proto_directory_destroy(&fresh);
-        snprintf(errbuf, errlen, "%s", err);
-        return rc;
-    }
-    proto_directory_t *old = self->directory;
-    self->directory = fresh;
-    //  Signed and encoded off the loop; s_directory_built sends it.
-    if (broker_dirpush_start(self->dirpush, self->directory, s_now()) != PROTO_OK) {
-        proto_log_error("event=directory_reload_failed error=snapshot");
-        self->directory = old;
-        proto_directory_destroy(&fresh);
-        snprintf(errbuf, errlen, "out of memory for the snapshot");
-        return PROTO_ERR_NOMEM;
-    }
-    //  Remembered in the store, so that a restart cannot undo it either.
-    rc = s_begin(self);
-    if (!rc)
-        rc = broker_dirchange_record(self->store, fresh);
-    if (rc)
-        proto_log_error("event=directory_not_recorded error=%s", proto_errname(rc));
-    s_dir_audit_t audit = { self, proto_directory_serial(fresh) };
-    size_t changed = broker_dirchange_each(old, fresh, s_dir_changed, &audit);
-    char detail[128];
-    snprintf(detail, sizeof detail,
-             "directory reload: serial %" PRIu64 " -> %" PRIu64 ", %zu agencies changed",
-             proto_directory_serial(old), audit.serial, changed);
-    s_audit(self, BROKER_AUDIT_ADMIN, "", NULL, detail, NULL);
-    proto_directory_destroy(&old);
-    proto_log_info("event=directory_reloaded agencies=%zu serial=%" PRIu64 " changed=%zu",
-                   proto_directory_count(self->directory), proto_directory_serial(self->directory),
-                   changed);
-    int64_t now = (int64_t) (s_now() / 1000);
-    for (size_t i = 0; i < proto_directory_count(self->directory); i++) {
-        const proto_directory_entry_t *e = proto_directory_entry(self->directory, i);
-        if (e->state == PROTO_DIRECTORY_REVOKED)
-            broker_return_waiting(self, e->code);
-    }
-    for (size_t i = 0; i < self->npeers; i++) {
-        s_peer_t *p = self->peers[i];
-        const proto_directory_entry_t *e = proto_directory_find(self->directory, p->agency);
-        rc = e ? proto_directory_entry_usable(e, now) : PROTO_ERR_UNKNOWN_AGENCY;
-        if (rc) {
-            s_send_error(self, p, rc, "this agency may no longer use the broker", NULL, true);
-            s_audit(self, BROKER_AUDIT_DISCONNECTED, p->agency, NULL, proto_errname(rc), NULL);
-        } else if (memcmp(e->sign_pk, p->sign_pk, sizeof p->sign_pk) != 0) {
-            s_send_error(self, p, PROTO_ERR_NOT_AUTHENTICATED,
-                         "this agency's key changed: connect again with the new key", NULL, true);
-            s_audit(self, BROKER_AUDIT_DISCONNECTED, p->agency, NULL, "key changed", NULL);
-        }
-    }
-    return PROTO_OK;
-}
-
-//  The worker signed the directory: every session in READY holds the
-//  snapshot before it, and gets the delta or the whole. Under the same
-//  serial a session could not tell them apart: it gets the whole.
-static void s_directory_built(broker_server_t *self)
-{
-    uint64_t before = 0;
-    proto_err_t rc = broker_dirpush_done(self->dirpush, &before);
-    if (rc == PROTO_ERR_BUSY)
-        return;
-    if (rc) {
-        proto_log_error("event=directory_sign_failed error=%s note=\"agents keep the snapshot "
-                        "before; the next change signs again\"",
-                        proto_errname(rc));
-        return;
-    }
-    s_directory_signed(self);
-    uint64_t held = before == broker_dirpush_serial(self->dirpush) ? 0 : before;
-    for (size_t i = 0; i < self->npeers; i++) {
-        s_peer_t *p = self->peers[i];
-        if (!p->dead && p->state == S_READY)
-            s_send_directory(self, p, held);
-    }
-}
-
-// ---------------------------------------------------------------------------
-//  ZAP: who may connect
-
-static int s_monitor_handle(broker_server_t *self);
-
-static void s_zap_handle(broker_server_t *self)
-{
-    //  The connection asking was accepted before its handshake began: take
-    //  all the monitor's news first, so that it is counted and no older
-    //  close of the same descriptor is still unread.
-    while (s_monitor_handle(self) == DRAIN_LIMIT)
-        ;
-    zmq_msg_t frames[8];
-    size_t n = 0;
-    int more = 1;
-    while (more && n < 8) {
-        zmq_msg_init(&frames[n]);
-        if (zmq_msg_recv(&frames[n], self->zap, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&frames[n]);
-            for (size_t i = 0; i < n; i++)
-                zmq_msg_close(&frames[i]);
-            return;
-        }
-        more = zmq_msg_more(&frames[n]);
-        n++;
-    }
-    while (more) { // more frames than ZAP defines: drain them
-        zmq_msg_t extra;
-        zmq_msg_init(&extra);
-        zmq_msg_recv(&extra, self->zap, 0);
-        more = zmq_msg_more(&extra);
-        zmq_msg_close(&extra);
-    }
-    const char *status = "400", *text = "refused";
-    char user[PROTO_AGENCY_CODE_LEN + 1] = "";
-    char address[64] = "";
-    if (n >= 4)
-        snprintf(address, sizeof address, "%.*s", (int) zmq_msg_size(&frames[3]),
-                 (const char *) zmq_msg_data(&frames[3]));
-    if (n == 7 && zmq_msg_size(&frames[5]) == 5 &&
-        memcmp(zmq_msg_data(&frames[5]), "CURVE", 5) == 0 &&
-        zmq_msg_size(&frames[6]) == PROTO_KEY_LEN) {
-        const proto_directory_entry_t *e =
-            proto_directory_find_curve(self->directory, zmq_msg_data(&frames[6]));
-        proto_err_t rc = e ? proto_directory_entry_usable(e, (int64_t) (s_now() / 1000))
-                           : PROTO_ERR_UNKNOWN_AGENCY;
-        if (!rc && broker_conns_full(self->conns)) {
-            //  No descriptor to spare: refused as a temporary failure (300),
-            //  so the agent tries again later; one log line per episode.
-            status = "300";
-            text = "the broker is at capacity";
-            self->capacity_refused++;
-            self->capacity_refused_at = s_mono();
-            if (!self->at_capacity)
-                proto_log_warning("event=at_capacity connections=%zu capacity=%zu nofile=%" PRIu64
-                                  " agency=%s note=\"refusing new sessions until some end; "
-                                  "raise LimitNOFILE\"",
-                                  broker_conns_open(self->conns),
-                                  broker_conns_capacity(self->conns),
-                                  broker_conns_nofile(self->conns), e->code);
-            self->at_capacity = true;
-        } else if (!rc) {
-            status = "200";
-            text = "OK";
-            snprintf(user, sizeof user, "%s", e->code);
-        } else {
-            text = proto_strerror(rc);
-            char key[65];
-            proto_hex_encode(zmq_msg_data(&frames[6]), PROTO_KEY_LEN, key);
-            proto_log_warning("event=handshake_refused address=%s agency=%s reason=%s "
-                              "curve_key=%.16s",
-                              address, e ? e->code : "-", proto_errname(rc), key);
-            s_refused(self, e ? e->code : "", proto_errname(rc));
-        }
-    } else {
-        text = "only CURVE is accepted";
-        proto_log_warning("event=handshake_refused address=%s reason=not_curve", address);
-        s_refused(self, "", "not CURVE");
-    }
-    //  Reply: version, request id, status code, status text, user id, metadata.
-    if (n >= 2) {
-        zmq_send(self->zap, "1.0", 3, ZMQ_SNDMORE);
-        zmq_send(self->zap, zmq_msg_data(&frames[1]), zmq_msg_size(&frames[1]), ZMQ_SNDMORE);
-        zmq_send(self->zap, status, 3, ZMQ_SNDMORE);
-        zmq_send(self->zap, text, strlen(text), ZMQ_SNDMORE);
-        zmq_send(self->zap, user, strlen(user), ZMQ_SNDMORE);
-        zmq_send(self->zap, "", 0, 0);
-    }
-    for (size_t i = 0; i < n; i++)
-        zmq_msg_close(&frames[i]);
-}
-
-//  The connection of a session closed (the agent left, or its network went):
-//  the session ends now rather than after three silent heartbeats, and its
-//  memory goes with it. Its unacknowledged pushes stay in the mailbox.
-//  A descriptor is reused only after libzmq reported it closed, and ZAP
-//  reads every monitor event before a new connection can send anything,
-//  so the session found here is the one that had this connection.
-static void s_peer_closed(broker_server_t *self, int fd)
-{
-    for (size_t i = 0; i < self->npeers; i++) {
-        s_peer_t *p = self->peers[i];
-        if (p->dead || p->fd != fd)
-            continue;
-        proto_log_info("event=disconnected agency=%s reason=closed in_flight=%u", p->agency,
-                       p->nflight);
-        if (p->state == S_READY)
-            s_audit(self, BROKER_AUDIT_DISCONNECTED, p->agency, NULL, "closed", NULL);
-        p->dead = true;
-    }
-}
-
-//  Handshakes that never reach ZAP, seen only by the socket monitor: a peer
-//  without CURVE fails the ZMTP mechanism check before any ZAP request, and
-//  one that hangs up first (it saw our greeting and left; its reset can
-//  take its own greeting with it) fails with no detail. Both are refusals,
-//  unless the peer hung up only after waiting a long time: under a mass
-//  connect an agent gives up on a handshake the broker was too busy to
-//  finish, which is a timeout, logged and counted but not a refusal.
-//  The monitor also reports every connection accepted and closed, which
-//  is how conns.c keeps count of the descriptors in use.
-static void s_monitor_event(broker_server_t *self, uint16_t id, uint32_t value, zmq_msg_t *address)
-{
-    uint64_t mono = s_mono(), age = 0;
-    broker_conns_verdict_t verdict = broker_conns_event(self->conns, id, value, mono, &age);
-    char detail[96] = "";
-    if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
-        value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
-        snprintf(detail, sizeof detail, "not CURVE");
-    else if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
-        snprintf(detail, sizeof detail, "handshake failed: ZMTP protocol error 0x%x",
-                 (unsigned) value);
-    else if (verdict == BROKER_CONNS_REFUSED)
-        snprintf(detail, sizeof detail,
-                 "handshake failed before CURVE authentication (the peer hung up)");
-    int len = (int) (zmq_msg_size(address) < 80 ? zmq_msg_size(address) : 80);
-    if (detail[0]) {
-        proto_log_warning("event=handshake_refused endpoint=\"%.*s\" reason=\"%s\"", len,
-                          (const char *) zmq_msg_data(address), detail);
-        s_refused(self, "", detail);
-    } else if (verdict == BROKER_CONNS_TIMED_OUT) {
-        self->handshake_timeouts++;
-        proto_log_info("event=handshake_timeout endpoint=\"%.*s\" after_ms=%" PRIu64
-                       " note=\"the peer gave up waiting; not a refusal\"",
-                       len, (const char *) zmq_msg_data(address), age);
-    }
-    if (id == ZMQ_EVENT_DISCONNECTED)
-        s_peer_closed(self, (int) value);
-}
-
-//  Take up to DRAIN_LIMIT monitor events; returns how many.
-static int s_monitor_handle(broker_server_t *self)
-{
-    int taken = 0;
-    for (; taken < DRAIN_LIMIT; taken++) {
-        zmq_msg_t event, address;
-        zmq_msg_init(&event);
-        zmq_msg_init(&address);
-        bool got = zmq_msg_recv(&event, self->monitor, ZMQ_DONTWAIT) >= 0;
-        if (got && zmq_msg_more(&event) && zmq_msg_recv(&address, self->monitor, 0) >= 0 &&
-            zmq_msg_size(&event) >= 6) {
-            uint16_t id;
-            uint32_t value;
-            memcpy(&id, zmq_msg_data(&event), 2);
-            memcpy(&value, (const uint8_t *) zmq_msg_data(&event) + 2, 4);
-            s_monitor_event(self, id, value, &address);
-        }
-        zmq_msg_close(&event);
-        zmq_msg_close(&address);
-        if (!got)
-            break;
-    }
-    return taken;
-}
-
-// ---------------------------------------------------------------------------
-//  Session messages handled on the loop: HELLO, HEARTBEAT, CREDIT, ACK
-
-static void s_on_hello(broker_server_t *self, s_peer_t *p, zmq_msg_t *body)
-{
-    proto_msg_t *msg = NULL;
-    proto_errinfo_t info;
-    proto_err_t rc =
-        proto_msg_decode(PROTO_KIND_HELLO, zmq_msg_data(body), zmq_msg_size(body), &msg, &info);
-    if (rc) {
-        char text[300];
-        snprintf(text, sizeof text, "%s: %s", info.field, info.message);
-        s_send_error(self, p, rc, text, NULL, true);
-        return;
-    }
-    const proto_hello_t *hello = &msg->u.hello;
-    bool speaks_1 = false;
-    for (uint32_t i = 0; i < hello->nversions; i++)
-        speaks_1 |= hello->versions[i] == PROTO_VERSION;
-    const proto_directory_entry_t *e = proto_directory_find(self->directory, p->agency);
-    rc = e ? proto_directory_entry_usable(e, (int64_t) (s_now() / 1000)) : PROTO_ERR_UNKNOWN_AGENCY;
-    if (!speaks_1) {
-        s_send_error(self, p, PROTO_ERR_VERSION, "this broker speaks version 1 only", NULL, true);
-    } else if (strcmp(hello->agency, p->agency) != 0) {
-        s_send_error(self, p, PROTO_ERR_SENDER_MISMATCH,
-                     "HELLO names another agency than the authenticated key", NULL, true);
-    } else if (rc) {
-        s_send_error(self, p, rc, NULL, NULL, true);
-    } else {
-        //  One session per agency: the newest wins.
-        s_peer_t *old = s_peer_of_agency(self, p->agency);
-        if (old && old != p)
-            s_send_error(self, old, PROTO_ERR_UNEXPECTED,
-                         "a newer session of this agency replaced this one", NULL, true);
-        p->state = S_READY;
-        p->window = s_flight_reserve(p, hello->window < self->config->max_window
-                                            ? hello->window
-                                            : (uint32_t) self->config->max_window);
-        p->dirty = true;
-        p->dir_deltas = hello->dir_deltas;
-        proto_msg_t ready;
-        memset(&ready, 0, sizeof ready);
-        ready.kind = PROTO_KIND_READY;
-        ready.u.ready.version = PROTO_VERSION;
-        ready.u.ready.broker = proto_identity_public(self->identity)->name;
-        ready.u.ready.agency = p->agency;
-        ready.u.ready.time = s_now();
-        ready.u.ready.heartbeat = (uint32_t) self->config->heartbeat;
-        ready.u.ready.dir_serial = broker_dirpush_serial(self->dirpush);
-        ready.u.ready.max_frame = self->config->max_frame;
-        ready.u.ready.max_document = self->config->max_document;
-        ready.u.ready.max_recipients = (uint32_t) self->config->max_recipients;
-        ready.u.ready.max_attachments = (uint32_t) self->config->max_attachments;
-        s_send_msg(self, p, &ready);
-        s_send_directory(self, p, hello->dir_serial);
-        proto_log_info("event=connected agency=%s window=%u software=\"%s\"", p->agency, p->window,
-                       hello->software ? hello->software : "");
-        s_audit(self, BROKER_AUDIT_CONNECTED, p->agency, NULL, "", NULL);
-    }
-    proto_msg_destroy(&msg);
-}
-
-static void s_on_session(broker_server_t *self, s_peer_t *p, int kind, zmq_msg_t *body)
-{
-    proto_msg_t *msg = NULL;
-    proto_errinfo_t info;
-    proto_err_t rc = proto_msg_decode(kind, zmq_msg_data(body), zmq_msg_size(body), &msg, &info);
-    if (rc) {
-        char text[300];
-        snprintf(text, sizeof text, "%s: %s", info.field, info.message);
-        s_send_error(self, p, rc, text, NULL, ++p->errors >= MAX_ERRORS_IN_A_ROW);
-        return;
-    }
-    p->errors = 0;
-    if (kind == PROTO_KIND_CREDIT) {
-        uint32_t window = msg->u.credit.window;
-        p->window = s_flight_reserve(
-            p, window < self->config->max_window ? window : (uint32_t) self->config->max_window);
-        p->dirty = true;
-    } else if (kind == PROTO_KIND_ACK) {
-        if (s_begin(self) == PROTO_OK) {
-            for (uint32_t i = 0; i < msg->u.ack.nmids; i++) {
-                uint64_t mid = msg->u.ack.mids[i];
-                if (broker_store_mbox_del(self->store, p->agency, mid) != PROTO_OK)
-                    break;
-                s_flight_remove(p, true, mid, NULL);
-            }
-        }
-    }
-    proto_msg_destroy(&msg);
-}
-
-// ---------------------------------------------------------------------------
-//  Applying verified work to the store
-
-//  Build the DELIVER body from the SUBMIT body the sender signed: the same
-//  bytes with the map grown by two fields, accepted and seq. The document
-//  and its signature are forwarded exactly as received.
-static proto_err_t s_deliver_body(const uint8_t *body, size_t len, uint64_t accepted, uint64_t seq,
-                                  proto_buf_t *out)
-{
-    size_t skip;
-    uint32_t count;
-    if (len >= 1 && (body[0] & 0xf0) == 0x80)
-        count = body[0] & 0x0f, skip = 1;
-    else if (len >= 3 && body[0] == 0xde)
-        count = (uint32_t) body[1] << 8 | body[2], skip = 3;
-    else if (len >= 5 && body[0] == 0xdf)
-        count =
-            (uint32_t) body[1] << 24 | (uint32_t) body[2] << 16 | (uint32_t) body[3] << 8 | body[4],
-        skip = 5;
-    else
-        return PROTO_ERR_MSGPACK;
-    msgpack_sbuffer extra;
-    msgpack_packer pk;
-    msgpack_sbuffer_init(&extra);
-    msgpack_packer_init(&pk, &extra, msgpack_sbuffer_write);
-    //  New map header (count + 2), the original fields, then ours.
-    msgpack_pack_map(&pk, count + 2);
-    size_t header_len = extra.size;
-    msgpack_pack_str_with_body(&pk, "accepted", 8);
-    msgpack_pack_uint64(&pk, accepted);
-    msgpack_pack_str_with_body(&pk, "seq", 3);
-    msgpack_pack_uint64(&pk, seq);
-    proto_buf_reset(out);
-    proto_err_t rc = proto_buf_append(out, extra.data, header_len);
-    if (!rc)
-        rc = proto_buf_append(out, body + skip, len - skip);
-    if (!rc)
-        rc = proto_buf_append(out, extra.data + header_len, extra.size - header_len);
-    msgpack_sbuffer_destroy(&extra);
-    return rc;
-}
-
-static proto_err_t s_usable(broker_server_t *self, const char *code)
-{
-    const proto_directory_entry_t *e = proto_directory_find(self->directory, code);
-    if (!e)
-        return PROTO_ERR_UNKNOWN_AGENCY;
-    proto_err_t rc = proto_directory_entry_usable(e, (int64_t) (s_now() / 1000));
-    //  Not yet valid or past validity: for a recipient, it cannot receive.
-    if (rc == PROTO_ERR_EXPIRED || rc == PROTO_ERR_NOT_AUTHORIZED)
-        rc = PROTO_ERR_AGENCY_SUSPENDED;
-    return rc;
-}
-
-//  A revoked document is no longer delivered to recipients still waiting
-//  for it; their state becomes revoked. Runs inside the caller's
-//  transaction.
-static proto_err_t s_revoke_waiting(broker_server_t *self, const proto_id_t *target)
-{
-    const void *frames[BROKER_MAX_FRAMES];
-    size_t lens[BROKER_MAX_FRAMES], count = 0;
-    proto_msg_t *msg = NULL;
-    proto_errinfo_t info;
-    broker_doc_t doc;
-    proto_err_t rc = broker_store_doc_get(self->store, target, &doc);
-    if (rc || doc.purged || doc.open == 0)
-        return rc;
-    rc = broker_store_frames_get(self->store, target, frames, lens, BROKER_MAX_FRAMES, &count);
-    if (!rc)
-        rc = proto_msg_decode(PROTO_KIND_DELIVER, frames[0], lens[0], &msg, &info);
-    for (uint32_t i = 0; !rc && i < msg->u.document.doc.nto; i++) {
-        const char *to = msg->u.document.doc.to[i];
-        broker_dlv_t dlv;
-        if (broker_store_dlv_get(self->store, to, target, &dlv) != PROTO_OK ||
-            dlv.state != BROKER_DLV_WAITING)
-            continue;
-        rc = broker_store_dlv_set(self->store, to, target, BROKER_DLV_REVOKED, s_now());
-        if (!rc && --doc.open == 0)
-            rc = broker_store_quota_add(self->store, doc.from, -1, 0);
-    }
-    proto_msg_destroy(&msg);
-    return rc;
-}
-
-static void s_apply_document(broker_server_t *self, s_peer_t *p, broker_job_t *job)
-{
-    const proto_document_t *d = &job->msg->u.document;
-    const proto_doc_t *doc = &d->doc;
-    char detail[160] = "";
-    proto_err_t rc = s_usable(self, doc->from);
-    for (uint32_t i = 0; !rc && i < doc->nto; i++) {
-        rc = s_usable(self, doc->to[i]);
-        if (rc)
-            snprintf(detail, sizeof detail, "recipient %s: %s", doc->to[i], proto_strerror(rc));
-    }
-    if (rc)
-        return s_reject(self, p, &doc->id, job->hash, doc->from, rc, detail);
-    rc = s_begin(self);
-    broker_doc_t existing;
-    if (!rc && broker_store_doc_get(self->store, &doc->id, &existing) == PROTO_OK) {
-        if (sodium_memcmp(existing.hash, job->hash, PROTO_HASH_LEN) != 0 ||
-            strcmp(existing.from, doc->from) != 0)
-            return s_reject(self, p, &doc->id, job->hash, doc->from, PROTO_ERR_DUPLICATE_ID,
-                            "this id was accepted before for other content");
-        //  Idempotence: exactly the original ACCEPTED, from the open batch
-        //  (answered with it) or from the store.
-        for (size_t i = 0; i < self->nbatch; i++) {
-            s_entry_t *original = &self->batch[i];
-            if (original->fresh && original->kind == PROTO_KIND_ACCEPTED &&
-                memcmp(original->leaf.id.bytes, doc->id.bytes, PROTO_ID_LEN) == 0) {
-                long index = (long) i;
-                s_entry_t *e = s_entry_add(self, p, PROTO_KIND_ACCEPTED);
-                if (e) {
-                    *e = self->batch[index]; // s_entry_add may have moved the batch
-                    memcpy(e->rid, p->rid, p->rid_len);
-                    e->rid_len = p->rid_len;
-                    e->fresh = false;
-                    e->sent = false;
-                    e->dup_of = index;
-                }
-                return;
-            }
-        }
-        if (!s_send_kept_receipt(self, p, &existing))
-            s_accept(self, p, &doc->id, existing.hash, existing.from, NULL, existing.accepted,
-                     existing.seq, false);
-        return;
-    }
-    //  Documents and notices share one id space (their receipts are kept by
-    //  id): an id a notice holds is taken.
-    broker_notice_t notice;
-    if (!rc && broker_store_notice_get(self->store, &doc->id, &notice) == PROTO_OK)
-        return s_reject(self, p, &doc->id, job->hash, doc->from, PROTO_ERR_DUPLICATE_ID,
-                        "this id names a notice");
-    //  A new document's signing time within the tolerances of the broker's
-    //  time (the clock guard's, while the wall clock is held for a jump).
-    //  After the idempotence check: a re-submission gets its receipt.
-    uint64_t trusted = broker_clock_now(self->clock, s_now(), s_mono());
-    if (!rc && (doc->created > trusted + self->config->created_future ||
-                doc->created + self->config->created_past < trusted)) {
-        bool ahead = doc->created > trusted;
-        snprintf(detail, sizeof detail,
-                 "doc.created %" PRIu64 " s %s the broker's clock (limits.created_%s %" PRIu64
-                 " s)",
-                 (ahead ? doc->created - trusted : trusted - doc->created) / 1000,
-                 ahead ? "ahead of" : "behind", ahead ? "future" : "past",
-                 (ahead ? self->config->created_future : self->config->created_past) / 1000);
-        return s_reject(self, p, &doc->id, job->hash, doc->from, PROTO_ERR_TIME, detail);
-    }
-    for (uint32_t i = 0; !rc && i < doc->nop_refs; i++) {
-        broker_doc_t target;
-        rc = broker_store_doc_get(self->store, &doc->op_refs[i], &target);
-        if (!rc && strcmp(target.from, doc->from) != 0)
-            rc = PROTO_ERR_NOT_AUTHORIZED;
-        else if (!rc && target.revoked)
-            rc = PROTO_ERR_REVOKED;
-        if (rc)
-            snprintf(detail, sizeof detail, "op_refs[%u]: %s", i, proto_strerror(rc));
-    }
-    uint64_t bytes = 0, quota_docs = 0, quota_bytes = 0;
-    for (size_t i = 1; i < job->nframes; i++)
-        bytes += zmq_msg_size(&job->frames[i]);
-    if (!rc)
-        rc = broker_store_quota_get(self->store, doc->from, &quota_docs, &quota_bytes);
-    if (!rc && (quota_docs + 1 > self->config->quota_documents ||
-                quota_bytes + bytes > self->config->quota_bytes)) {
-        rc = PROTO_ERR_QUOTA;
-        snprintf(detail, sizeof detail, "%" PRIu64 " documents and %" PRIu64 " bytes stored",
-                 quota_docs, quota_bytes);
-    }
-    if (!rc && !s_disk_room(self, bytes)) {
-        rc = PROTO_ERR_STORE_FULL;
-        snprintf(detail, sizeof detail,
-                 "%" PRIu64 " bytes free under the store, store.min_free %" PRIu64,
-                 self->disk_free - self->disk_taken, self->config->min_free);
-    }
-    if (rc)
-        return s_reject(self, p, &doc->id, job->hash, doc->from, rc, detail);
-
-    //  Store it in a nested transaction: a full map undoes this document
-    //  only, not the batch around it.
-    uint64_t now = s_now(), seq = 0;
-    proto_buf_t body;
-    proto_buf_init(&body);
-    rc = broker_store_nest(self->store);
-    if (!rc) {
-        char audit[64];
-        snprintf(audit, sizeof audit, "kind=%s to=%u bytes=%" PRIu64, proto_kind_name(job->kind),
-                 doc->nto, bytes);
-        rc = broker_store_audit_append(self->store, now, BROKER_AUDIT_ACCEPTED, doc->from, &doc->id,
-                                       audit, &seq);
-        if (!rc)
-            rc = s_deliver_body(zmq_msg_data(&job->frames[1]), zmq_msg_size(&job->frames[1]), now,
-                                seq, &body);
-        const void *frames[BROKER_MAX_FRAMES];
-        size_t lens[BROKER_MAX_FRAMES];
-        frames[0] = body.data;
-        lens[0] = body.len;
-        for (size_t i = 2; i < job->nframes; i++) {
-            frames[i - 1] = zmq_msg_data(&job->frames[i]);
-            lens[i - 1] = zmq_msg_size(&job->frames[i]);
-        }
-        broker_doc_t record = { .id = doc->id,
-                                .accepted = now,
-                                .seq = seq,
-                                .kind = (uint8_t) job->kind,
-                                .urgency = doc->urgency,
-                                .nto = doc->nto,
-                                .open = doc->nto,
-                                .bytes = body.len + bytes };
-        snprintf(record.from, sizeof record.from, "%s", doc->from);
-        memcpy(record.hash, job->hash, PROTO_HASH_LEN);
-        if (!rc)
-            rc = broker_store_doc_add(self->store, &record, doc->to, frames, lens, job->nframes - 1,
-                                      self->config->ttl);
-        if (!rc)
-            rc = broker_store_quota_add(self->store, doc->from, 1, (int64_t) record.bytes);
-        //  A revoke stops the revoked documents from reaching anyone who
-        //  has not received them yet.
-        for (uint32_t i = 0; !rc && doc->op == PROTO_OP_REVOKE && i < doc->nop_refs; i++) {
-            broker_doc_t target;
-            rc = broker_store_doc_get(self->store, &doc->op_refs[i], &target);
-            target.revoked = 1;
-            if (!rc)
-                rc = broker_store_doc_update(self->store, &target);
-            if (!rc)
-                rc = s_revoke_waiting(self, &doc->op_refs[i]);
-            //  The revoked document's own history says it was revoked.
-            char by[64] = "by=";
-            proto_id_format(&doc->id, by + 3);
-            if (!rc)
-                rc = broker_store_audit_append(self->store, now, BROKER_AUDIT_REVOKE, doc->from,
-                                               &doc->op_refs[i], by, NULL);
-        }
-        proto_err_t nest_rc = broker_store_unnest(self->store, rc == PROTO_OK);
-        if (!rc)
-            rc = nest_rc;
-    }
-    proto_buf_free(&body);
-    if (rc) {
-        proto_err_t code = rc == PROTO_ERR_STORE_FULL ? rc : PROTO_ERR_STORE;
-        return s_reject(self, p, &doc->id, job->hash, doc->from, code, "not stored");
-    }
-    char id_text[PROTO_ID_TEXT_LEN];
-    s_id_text(&doc->id, id_text);
-    proto_log_debug("event=accepted_pending doc=%s from=%s to=%u seq=%" PRIu64, id_text, doc->from,
-                    doc->nto, seq);
-    s_entry_t *e = s_accept(self, p, &doc->id, job->hash, doc->from, NULL, now, seq, true);
-    if (e)
-        e->keep = true;
-    for (uint32_t i = 0; i < doc->nto; i++)
-        s_mark_dirty(self, doc->to[i]);
-}
-
-//  The key of the count of notices one agency sent another about one
-//  document (limits.notices_per_document).
-#define S_NOTICE_KEY_LEN (1 + PROTO_ID_LEN + 2 * PROTO_AGENCY_CODE_LEN)
-static void s_notice_key(const proto_notice_t *n, uint8_t key[S_NOTICE_KEY_LEN])
-{
-    memset(key, 0, S_NOTICE_KEY_LEN);
-    key[0] = 'n';
-    memcpy(key + 1, n->doc.bytes, PROTO_ID_LEN);
-    memcpy(key + 1 + PROTO_ID_LEN, n->from, strnlen(n->from, PROTO_AGENCY_CODE_LEN));
-    memcpy(key + 1 + PROTO_ID_LEN + PROTO_AGENCY_CODE_LEN, n->to,
-           strnlen(n->to, PROTO_AGENCY_CODE_LEN));
-}
-
-//  The notice limits, checked only for a notice new to the broker (a repeat
-//  of one accepted before is answered before, so an agent re-sending after
-//  a lost answer is never refused). False when the notice was REJECTED.
-static bool s_notice_admit(broker_server_t *self, const s_peer_t *p, const proto_notice_t *n,
-                           const uint8_t *hash)
-{
-    char detail[160];
-    broker_rate_verdict_t verdict = broker_rate_take(self->notice_rate, n->from, s_mono());
-    if (verdict != BROKER_RATE_OK) {
-        snprintf(detail, sizeof detail,
-                 "more than %" PRIu64 " notices this minute (limits.notices_per_minute)",
-                 self->config->notices_per_minute);
-        if (verdict == BROKER_RATE_REFUSED)
-            s_reject(self, p, &n->id, hash, n->from, PROTO_ERR_RATE, detail);
-        else
-            s_reject_unaudited(self, p, &n->id, hash, n->from, PROTO_ERR_RATE, detail);
-        return false;
-    }
-    uint8_t key[S_NOTICE_KEY_LEN];
-    uint64_t sent = 0;
-    s_notice_key(n, key);
-    if (broker_store_counter_get(self->store, key, sizeof key, &sent) == PROTO_OK &&
-        sent >= self->config->notices_per_document) {
-        snprintf(detail, sizeof detail,
-                 "%" PRIu64 " notices to %s about this document already "
-                 "(limits.notices_per_document)",
-                 sent, n->to);
-        s_reject(self, p, &n->id, hash, n->from, PROTO_ERR_QUOTA, detail);
-        return false;
-    }
-    return true;
-}
-
-//  The rate limit's refusals after the first of each minute, summed into
-//  one audit entry per agency.
-static void s_rate_summary(void *arg, const char *agency, uint64_t refused)
-{
-    char detail[160];
-    snprintf(detail, sizeof detail,
-             "code=ERR_RATE %" PRIu64 " more notices refused in the last minute "
-             "(limits.notices_per_minute)",
-             refused);
-    s_audit(arg, BROKER_AUDIT_REJECTED, agency, NULL, detail, NULL);
-}
-
-static void s_apply_status(broker_server_t *self, s_peer_t *p, broker_job_t *job)
-{
-    proto_status_t *s = &job->msg->u.status;
-    const proto_notice_t *n = &s->notice;
-    broker_doc_t doc;
-    broker_dlv_t dlv;
-    proto_err_t rc = s_begin(self);
-    if (!rc)
-        rc = broker_store_doc_get(self->store, &n->doc, &doc);
-    if (!rc) {
-        bool sender = strcmp(doc.from, p->agency) == 0;
-        if (n->code == 13)
-            rc = sender && broker_store_dlv_get(self->store, n->to, &n->doc, &dlv) == PROTO_OK
-                     ? PROTO_OK
-                     : PROTO_ERR_NOT_AUTHORIZED;
-        else
-            rc = strcmp(n->to, doc.from) == 0 &&
-                         broker_store_dlv_get(self->store, p->agency, &n->doc, &dlv) == PROTO_OK
-                     ? PROTO_OK
-                     : PROTO_ERR_NOT_AUTHORIZED;
-    }
-    //  A recall answer (15, 16) needs a recall request (13) first.
-    uint8_t recall[PROTO_ID_LEN + PROTO_AGENCY_CODE_LEN];
-    memcpy(recall, n->doc.bytes, PROTO_ID_LEN);
-    memcpy(recall + PROTO_ID_LEN, n->code == 13 ? n->to : n->from, PROTO_AGENCY_CODE_LEN);
-    if (!rc && (n->code == 15 || n->code == 16) &&
-        broker_store_flag_get(self->store, recall, sizeof recall) != PROTO_OK)
-        return s_reject(self, p, &n->id, job->hash, n->from, PROTO_ERR_BAD_STATE,
-                        "no recall was requested of this agency for this document");
-    broker_doc_t taken;
-    if (!rc && broker_store_doc_get(self->store, &n->id, &taken) == PROTO_OK)
-        return s_reject(self, p, &n->id, job->hash, n->from, PROTO_ERR_DUPLICATE_ID,
-                        "this id names a document");
-    broker_notice_t known;
-    if (!rc && broker_store_notice_get(self->store, &n->id, &known) == PROTO_OK) {
-        if (sodium_memcmp(known.hash, job->hash, PROTO_HASH_LEN) != 0)
-            return s_reject(self, p, &n->id, job->hash, n->from, PROTO_ERR_DUPLICATE_ID,
-                            "this notice id was used for another notice");
-        s_accept(self, p, &n->id, job->hash, n->from, n->to, n->time, 0, false);
-        return;
-    }
-    if (rc)
-        return s_reject(self, p, &n->id, job->hash, n->from, rc,
-                        rc == PROTO_ERR_UNKNOWN_DOC ? "no such document"
-                                                    : "not a party to this document in this role");
-    if (!s_notice_admit(self, p, n, job->hash))
-        return;
-    uint64_t mid = 0, seq = 0;
-    proto_buf_t body;
-    proto_buf_init(&body);
-    proto_errinfo_t info;
-    broker_notice_t record = { .doc = n->doc, .code = n->code };
-    snprintf(record.from, sizeof record.from, "%s", n->from);
-    snprintf(record.to, sizeof record.to, "%s", n->to);
-    memcpy(record.hash, job->hash, PROTO_HASH_LEN);
-    rc = broker_store_nest(self->store);
-    if (!rc) {
-        rc = broker_store_mid_next(self->store, &mid);
-        s->mid = mid;
-        if (!rc)
-            rc = proto_msg_encode(job->msg, &body, &info);
-        if (!rc)
-            rc = broker_store_mbox_put(self->store, n->to, mid, PROTO_KIND_STATUS, body.data,
-                                       body.len);
-        if (!rc)
-            rc = broker_store_notice_put(self->store, &n->id, &record);
-        if (!rc && n->code == 13)
-            rc = broker_store_flag_set(self->store, recall, sizeof recall);
-        uint8_t key[S_NOTICE_KEY_LEN];
-        s_notice_key(n, key);
-        if (!rc)
-            rc = broker_store_counter_add(self->store, key, sizeof key, 1);
-        char detail[64];
-        snprintf(detail, sizeof detail, "code=%02u to=%s", n->code, n->to);
-        if (!rc)
-            rc = broker_store_audit_append(self->store, s_now(), BROKER_AUDIT_STATUS, n->from,
-                                           &n->doc, detail, &seq);
-        proto_err_t nest_rc = broker_store_unnest(self->store, rc == PROTO_OK);
-        if (!rc)
-            rc = nest_rc;
-    }
-    proto_buf_free(&body);
-    if (rc)
-        return s_reject(self, p, &n->id, job->hash, n->from,
-                        rc == PROTO_ERR_STORE_FULL ? rc : PROTO_ERR_STORE, "not stored");
-    s_accept(self, p, &n->id, job->hash, n->from, n->to, n->time, seq, true);
-    s_mark_dirty(self, n->to);
-}
-
-static void s_apply_delivered(broker_server_t *self, s_peer_t *p, broker_job_t *job)
-{
-    proto_receipts_t *r = &job->msg->u.receipts;
-    proto_err_t rc = s_begin(self);
-    if (rc)
-        return;
-    //  Check each item; route the good ones to their senders, grouped.
-    bool *good = calloc(r->nitems, sizeof *good);
-    char(*senders)[PROTO_AGENCY_CODE_LEN + 1] = calloc(r->nitems, sizeof *senders);
-    proto_item_t *subset = calloc(r->nitems, sizeof *subset);
-    if (!good || !senders || !subset)
-        goto done;
-    for (uint32_t i = 0; i < r->nitems; i++) {
-        const proto_leaf_t *leaf = &r->items[i].leaf;
-        broker_doc_t doc;
-        broker_dlv_t dlv;
-        rc = broker_store_doc_get(self->store, &leaf->id, &doc);
-        if (!rc && broker_store_dlv_get(self->store, p->agency, &leaf->id, &dlv) != PROTO_OK)
-            rc = PROTO_ERR_NOT_AUTHORIZED;
-        if (!rc && (sodium_memcmp(doc.hash, leaf->hash, PROTO_HASH_LEN) != 0 ||
-                    strcmp(doc.from, leaf->from) != 0))
-            rc = PROTO_ERR_VALUE;
-        if (rc) {
-            s_send_error(self, p, rc,
-                         rc == PROTO_ERR_VALUE ? "receipt does not match the document"
-                                               : "not a document addressed to this agency",
-                         &leaf->id, false);
-            continue;
-        }
-        s_flight_remove(p, false, 0, &leaf->id);
-        if (dlv.state != BROKER_DLV_WAITING)
-            continue; // acknowledged before: nothing new to record
-        bool refused = leaf->event == PROTO_EVENT_REFUSED;
-        rc = broker_store_dlv_set(self->store, p->agency, &leaf->id,
-                                  refused ? BROKER_DLV_REFUSED : BROKER_DLV_DELIVERED, s_now());
-        char detail[64];
-        snprintf(detail, sizeof detail, "to=%s%s%s", p->agency, refused ? " code=" : "",
-                 refused ? proto_errname((proto_err_t) leaf->code) : "");
-        if (!rc)
-            rc = broker_store_audit_append(self->store, s_now(),
-                                           refused ? BROKER_AUDIT_REFUSED_BY_RECIPIENT
-                                                   : BROKER_AUDIT_DELIVERED,
-                                           doc.from, &leaf->id, detail, NULL);
-        if (!rc && doc.open == 1)
-            rc = broker_store_quota_add(self->store, doc.from, -1, 0);
-        if (rc) {
-            proto_log_error("event=delivered_not_recorded agency=%s error=%s", p->agency,
-                            proto_errname(rc));
-            continue;
-        }
-        self->delivered++;
-        good[i] = true;
-        snprintf(senders[i], sizeof senders[i], "%s", doc.from);
-    }
-    //  One routed bundle per sender: the recipient's head and signature with
-    //  only that sender's items.
-    for (uint32_t i = 0; i < r->nitems; i++) {
-        if (!good[i])
-            continue;
-        uint32_t count = 0;
-        for (uint32_t j = i; j < r->nitems; j++)
-            if (good[j] && strcmp(senders[j], senders[i]) == 0) {
-                subset[count++] = r->items[j];
-                if (j != i)
-                    good[j] = false;
-            }
-        good[i] = false;
-        proto_msg_t msg;
-        memset(&msg, 0, sizeof msg);
-        msg.kind = PROTO_KIND_DELIVERED;
-        msg.u.receipts = *r;
-        msg.u.receipts.items = subset;
-        msg.u.receipts.nitems = count;
-        proto_buf_t body;
-        proto_errinfo_t info;
-        proto_buf_init(&body);
-        rc = broker_store_mid_next(self->store, &msg.u.receipts.mid);
-        if (!rc)
-            rc = proto_msg_encode(&msg, &body, &info);
-        if (!rc)
-            rc = broker_store_mbox_put(self->store, senders[i], msg.u.receipts.mid,
-                                       PROTO_KIND_DELIVERED, body.data, body.len);
-        proto_buf_free(&body);
-        if (rc)
-            proto_log_error("event=receipt_not_routed to=%s error=%s", senders[i],
-                            proto_errname(rc));
-        else
-            s_mark_dirty(self, senders[i]);
-    }
-done:
-    free(good);
-    free(senders);
-    free(subset);
-}
-
-static void s_apply(broker_server_t *self, broker_job_t *job)
-{
-    s_peer_t *p = s_peer_find(self, job->routing, job->routing_len);
-    if (!p || p->dead)
-        return; // the session ended while the job was at a worker
-    if (job->err) {
-        char text[300];
-        snprintf(text, sizeof text, "%s%s%s", job->info.field, job->info.field[0] ? ": " : "",
-                 job->info.message);
-        //  A document or notice whose id can be read gets a signed
-        //  REJECTED; what could not be decoded that far gets an ERROR.
-        proto_id_t id;
-        if (job->msg && proto_kind_has_document(job->kind)) {
-            const proto_doc_t *doc = &job->msg->u.document.doc;
-            s_reject(self, p, &doc->id, job->hash, doc->from, job->err, text);
-        } else if (job->msg && job->kind == PROTO_KIND_STATUS) {
-            const proto_notice_t *n = &job->msg->u.status.notice;
-            s_reject(self, p, &n->id, job->hash, n->from, job->err, text);
-        } else if (!job->msg && job->nframes >= 2 &&
-                   proto_msg_peek_id(job->kind, zmq_msg_data(&job->frames[1]),
-                                     zmq_msg_size(&job->frames[1]), &id)) {
-            //  Refused by strict decoding, but the id can be read: the
-            //  sender waits for an answer about that id (PROTOCOL.md 4.3).
-            //  Nothing was hashed: the leaf's hash is all zero. Malformed
-            //  input is logged and counted, not audited, as with ERROR.
-            char id_text[PROTO_ID_TEXT_LEN];
-            s_id_text(&id, id_text);
-            proto_log_info("event=rejected agency=%s id=%s code=%s reason=\"%s\"", p->agency,
-                           id_text, proto_errname(job->err), text);
-            s_reject_unaudited(self, p, &id, NULL, p->agency, job->err, text);
-            if (++p->errors >= MAX_ERRORS_IN_A_ROW)
-                s_send_error(self, p, job->err, "too many malformed messages in a row", NULL, true);
-        } else {
-            s_send_error(self, p, job->err, text, NULL, ++p->errors >= MAX_ERRORS_IN_A_ROW);
-        }
-        return;
-    }
-    p->errors = 0;
-    if (proto_kind_has_document(job->kind))
-        s_apply_document(self, p, job);
-    else if (job->kind == PROTO_KIND_STATUS)
-        s_apply_status(self, p, job);
-    else if (job->kind == PROTO_KIND_DELIVERED)
-        s_apply_delivered(self, p, job);
+    return proto_clock_mono_ms(); // CLOCK_BOOTTIME, as the loop's timers
 }
 
 // ---------------------------------------------------------------------------
@@ -1731,18 +84,22 @@ static bool s_intake_open(const broker_server_t *self)
 static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *job, size_t dropped)
 {
     const char *user = zmq_msg_gets(&job->frames[0], "User-Id");
-    s_peer_t *p = s_peer_find(self, zmq_msg_data(rid), zmq_msg_size(rid));
+    broker_peer_t *p = broker_peers_find(self->peers, zmq_msg_data(rid), zmq_msg_size(rid));
     if (!p) {
         if (!user || proto_agency_code_check(user, strlen(user)) != PROTO_OK)
             return false; // cannot happen behind ZAP; never trust it anyway
-        p = s_peer_new(self, zmq_msg_data(rid), zmq_msg_size(rid), user);
+        //  ZAP admitted this connection moments ago with the key the directory
+        //  holds now; a later key rotation ends the session (directory reload).
+        const proto_directory_entry_t *e = proto_directory_find(self->directory, user);
+        p = broker_peers_add(self->peers, zmq_msg_data(rid), zmq_msg_size(rid), user,
+                             e ? e->sign_pk : NULL);
         if (!p)
             return false;
         p->fd = zmq_msg_get(&job->frames[0], ZMQ_SRCFD);
     }
     if (p->dead)
         return false;
-    p->last_recv = s_mono();
+    p->last_recv = broker_mono();
     uint8_t version;
     int kind;
     proto_err_t rc = proto_header_parse(zmq_msg_data(&job->frames[0]),
@@ -1752,23 +109,23 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
     if (rc) {
         //  Another version after the session started is fatal (PROTOCOL.md
         //  section 3.1); other framing faults are counted.
-        s_send_error(self, p, rc,
-                     rc == PROTO_ERR_VERSION ? "this session speaks version 1"
-                     : rc == PROTO_ERR_KIND  ? "unknown message kind"
-                                             : "bad header or frame count",
-                     NULL, rc == PROTO_ERR_VERSION || ++p->errors >= MAX_ERRORS_IN_A_ROW);
+        broker_session_error(self, p, rc,
+                             rc == PROTO_ERR_VERSION ? "this session speaks version 1"
+                             : rc == PROTO_ERR_KIND  ? "unknown message kind"
+                                                     : "bad header or frame count",
+                             NULL, rc == PROTO_ERR_VERSION || ++p->errors >= MAX_ERRORS_IN_A_ROW);
         return false;
     }
-    if (p->state == S_CONNECTED) {
+    if (p->state == BROKER_PEER_CONNECTED) {
         //  ZAP admitted this key, so a message before HELLO is a session out
         //  of order (typically the agent's session from before a broker
         //  restart), not a refusal of who the agency is: logged, answered,
         //  closed, but not audited as denied.
         if (kind == PROTO_KIND_HELLO && job->nframes == 2)
-            s_on_hello(self, p, &job->frames[1]);
+            broker_session_hello(self, p, &job->frames[1]);
         else
-            s_send_error_audit(self, p, PROTO_ERR_NOT_AUTHENTICATED, "send HELLO first", NULL, true,
-                               false);
+            broker_session_error_audit(self, p, PROTO_ERR_NOT_AUTHENTICATED, "send HELLO first",
+                                       NULL, true, false);
         return false;
     }
     switch (kind) {
@@ -1776,9 +133,9 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
     case PROTO_KIND_CREDIT:
     case PROTO_KIND_ACK:
         if (job->nframes != 2)
-            s_send_error(self, p, PROTO_ERR_FRAMING, "exactly 2 frames", NULL, false);
+            broker_session_error(self, p, PROTO_ERR_FRAMING, "exactly 2 frames", NULL, false);
         else
-            s_on_session(self, p, kind, &job->frames[1]);
+            broker_session_message(self, p, kind, &job->frames[1]);
         return false;
     case PROTO_KIND_SUBMIT:
     case PROTO_KIND_REVOKE:
@@ -1788,7 +145,7 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
     case PROTO_KIND_DELIVERED: {
         const proto_directory_entry_t *e = proto_directory_find(self->directory, p->agency);
         if (!e) {
-            s_send_error(self, p, PROTO_ERR_UNKNOWN_AGENCY, NULL, NULL, true);
+            broker_session_error(self, p, PROTO_ERR_UNKNOWN_AGENCY, NULL, NULL, true);
             return false;
         }
         memcpy(job->routing, zmq_msg_data(rid), zmq_msg_size(rid));
@@ -1801,7 +158,7 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
         job->max_attachments = (uint32_t) self->config->max_attachments;
         job->bytes = s_job_bytes(job);
         if (broker_job_send(self->jobs, job) != 0) {
-            s_send_error(self, p, PROTO_ERR_BUSY, NULL, NULL, false);
+            broker_session_error(self, p, PROTO_ERR_BUSY, NULL, NULL, false);
             return false;
         }
         self->outstanding++;
@@ -1809,10 +166,11 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
         return true;
     }
     case PROTO_KIND_HELLO:
-        s_send_error(self, p, PROTO_ERR_UNEXPECTED, "already in a session", NULL, false);
+        broker_session_error(self, p, PROTO_ERR_UNEXPECTED, "already in a session", NULL, false);
         return false;
     default:
-        s_send_error(self, p, PROTO_ERR_UNEXPECTED, "agents do not send this kind", NULL, false);
+        broker_session_error(self, p, PROTO_ERR_UNEXPECTED, "agents do not send this kind", NULL,
+                             false);
         return false;
     }
 }
@@ -1864,417 +222,104 @@ static void s_results_readable(broker_server_t *self)
     while ((job = broker_job_recv(self->results))) {
         self->outstanding--;
         self->outstanding_bytes -= job->bytes;
-        s_apply(self, job);
+        broker_apply(self, job);
         broker_job_destroy(&job);
         if (broker_store_writing(self->store) && self->batch_docs >= self->config->commit_batch)
-            s_commit(self);
+            broker_batch_commit(self);
     }
 }
 
 // ---------------------------------------------------------------------------
-//  Pushing deliveries
+//  What the admin endpoint may see and do (admin.h)
 
-//  One pass over the peer's mailbox, then its queue, each in order, sending
-//  what is not in flight until the window is full or the peer's queue is.
-typedef struct {
-    broker_server_t *self;
-    s_peer_t *peer;
-    bool stop;
-} s_pick_t;
-
-static bool s_pick_mbox(void *arg, uint64_t mid, uint8_t kind, const void *body, size_t len)
+static int s_cmp_u32(const void *a, const void *b)
 {
-    s_pick_t *pick = arg;
-    s_peer_t *p = pick->peer;
-    if (p->nflight >= p->window) {
-        pick->stop = true;
-        return false;
+    uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+    return x < y ? -1 : x > y;
+}
+
+//  Median, 99th percentile and maximum of the recent commits' durations,
+//  in µs (zeros before the first commit).
+static void s_commit_times(const broker_server_t *self, uint64_t out[3])
+{
+    size_t n = self->commit_timed < COMMIT_RING ? self->commit_timed : COMMIT_RING;
+    uint32_t sorted[COMMIT_RING];
+    memcpy(sorted, self->commit_us, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, s_cmp_u32);
+    out[0] = n ? sorted[n / 2] : 0;
+    out[1] = n ? sorted[(n - 1) * 99 / 100] : 0;
+    out[2] = n ? sorted[n - 1] : 0;
+}
+
+void broker_server_counters(const broker_server_t *self, broker_counters_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->uptime_ms = broker_mono() - self->started;
+    for (size_t i = 0; i < broker_peers_count(self->peers); i++) {
+        const broker_peer_t *p = broker_peers_at(self->peers, i);
+        out->connected += p->state == BROKER_PEER_READY && !p->dead;
     }
-    if (s_in_flight(p, true, mid, NULL))
-        return true;
-    if (!s_send(pick->self, p, (proto_kind_t) kind, body, len, NULL, NULL, 0)) {
-        pick->stop = true;
-        return false;
-    }
-    s_flight_add(p, true, mid, NULL);
-    return true;
+    out->accepted = self->accepted;
+    out->rejected = self->rejected;
+    out->delivered = self->delivered;
+    memcpy(out->last_minute, self->last_minute, sizeof out->last_minute);
+    out->refused_handshakes = self->refused_handshakes;
+    out->handshake_timeouts = self->handshake_timeouts;
+    out->connections = broker_conns_open(self->conns);
+    out->capacity = broker_conns_capacity(self->conns);
+    out->capacity_refused = self->capacity_refused;
+    out->commits = self->commits;
+    s_commit_times(self, out->commit_us);
 }
 
-static bool s_pick_queue(void *arg, const proto_id_t *id)
+const broker_config_t *broker_server_config(const broker_server_t *self)
 {
-    s_pick_t *pick = arg;
-    s_peer_t *p = pick->peer;
-    if (p->nflight >= p->window)
-        return false;
-    if (s_in_flight(p, false, 0, id))
-        return true;
-    const void *frames[BROKER_MAX_FRAMES];
-    size_t lens[BROKER_MAX_FRAMES], count = 0;
-    if (broker_store_frames_get(pick->self->store, id, frames, lens, BROKER_MAX_FRAMES, &count) !=
-            PROTO_OK ||
-        count < 1) {
-        char id_text[PROTO_ID_TEXT_LEN];
-        s_id_text(id, id_text);
-        proto_log_error("event=frames_missing doc=%s recipient=%s", id_text, p->agency);
-        return false;
-    }
-    if (!s_send(pick->self, p, PROTO_KIND_DELIVER, frames[0], lens[0], frames + 1, lens + 1,
-                count - 1))
-        return false;
-    s_flight_add(p, false, 0, id);
-    return true;
+    return self->config;
 }
 
-static void s_push(broker_server_t *self, s_peer_t *p)
+broker_store_t *broker_server_store(const broker_server_t *self)
 {
-    s_pick_t pick = { .self = self, .peer = p };
-    broker_store_mbox_scan(self->store, p->agency, s_pick_mbox, &pick);
-    if (!pick.stop)
-        broker_store_queue_scan(self->store, p->agency, s_pick_queue, &pick);
+    return self->store;
 }
 
-static void s_push_all(broker_server_t *self)
+const proto_directory_t *broker_server_directory(const broker_server_t *self)
 {
-    if (broker_store_writing(self->store))
-        return; // pushes read committed data only
-    bool any = false;
-    for (size_t i = 0; i < self->npeers && !any; i++)
-        any = self->peers[i]->dirty && self->peers[i]->state == S_READY && !self->peers[i]->dead;
-    if (!any || broker_store_read_begin(self->store) != PROTO_OK)
-        return;
-    for (size_t i = 0; i < self->npeers; i++) {
-        s_peer_t *p = self->peers[i];
-        if (p->dirty && p->state == S_READY && !p->dead) {
-            p->dirty = false;
-            s_push(self, p);
-        }
-    }
-    broker_store_read_end(self->store);
+    return self->directory;
 }
 
-// ---------------------------------------------------------------------------
-//  Timers
-
-static void s_heartbeats(broker_server_t *self, uint64_t now)
+const proto_identity_t *broker_server_identity(const broker_server_t *self)
 {
-    uint64_t limit = self->config->heartbeat * self->config->heartbeat_misses;
-    for (size_t i = 0; i < self->npeers; i++) {
-        s_peer_t *p = self->peers[i];
-        if (p->dead)
-            continue;
-        if (s_elapsed(now, p->last_recv) > limit) {
-            proto_log_info("event=disconnected agency=%s reason=silent in_flight=%u", p->agency,
-                           p->nflight);
-            if (p->state == S_READY)
-                s_audit(self, BROKER_AUDIT_DISCONNECTED, p->agency, NULL, "silent", NULL);
-            p->dead = true;
-        } else if (p->state == S_READY && s_elapsed(now, p->last_send) >= self->config->heartbeat) {
-            proto_msg_t msg;
-            memset(&msg, 0, sizeof msg);
-            msg.kind = PROTO_KIND_HEARTBEAT;
-            msg.u.heartbeat.time = s_now();
-            s_send_msg(self, p, &msg);
-        }
-    }
+    return self->identity;
 }
 
-//  A session that is alive but has answered nothing pushed for REPUSH_MS
-//  lost those pushes: push them again. The agent takes a repeat as it takes
-//  the original. Checked every second, with the expiry timer.
-static void s_repush_stale(broker_server_t *self, uint64_t now)
+const broker_clock_t *broker_server_clock(const broker_server_t *self)
 {
-    for (size_t i = 0; i < self->npeers; i++) {
-        s_peer_t *p = self->peers[i];
-        if (p->dead || p->state != S_READY || !p->nflight ||
-            s_elapsed(now, p->last_answer) <= REPUSH_MS)
-            continue;
-        proto_log_info("event=repush agency=%s in_flight=%u silent_ms=%" PRIu64, p->agency,
-                       p->nflight, s_elapsed(now, p->last_answer));
-        memset(p->slots, 0, p->nslots * sizeof *p->slots);
-        p->nflight = 0;
-        p->dirty = true;
-    }
+    return self->clock;
 }
 
-//  Broker-signed notices to senders (EXPIRED and RETURNED events): one tree,
-//  one signature, and each sender gets its own items in its mailbox.
-static void s_route_to_senders(broker_server_t *self, const proto_leaf_t *leaves, size_t n)
+bool broker_server_session(const broker_server_t *self, const char *agency, uint64_t *idle_ms,
+                           uint32_t *in_flight)
 {
-    if (n == 0)
-        return;
-    proto_item_t *items = calloc(n, sizeof *items);
-    proto_item_t *subset = calloc(n, sizeof *subset);
-    uint8_t(*paths)[PROTO_HASH_LEN] = calloc(n * PROTO_MAX_PATH, PROTO_HASH_LEN);
-    bool *done = calloc(n, sizeof *done);
-    proto_head_t head;
-    uint8_t sig[PROTO_SIG_LEN];
-    if (!items || !subset || !paths || !done ||
-        proto_receipts_build(leaves, n, self->identity, s_now(), &head, sig, items, paths) !=
-            PROTO_OK) {
-        proto_log_error("event=notices_failed count=%zu", n);
-        goto done;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (done[i])
-            continue;
-        uint32_t count = 0;
-        for (size_t j = i; j < n && count < PROTO_MAX_ITEMS; j++)
-            if (!done[j] && strcmp(leaves[j].from, leaves[i].from) == 0) {
-                subset[count++] = items[j];
-                done[j] = true;
-            }
-        proto_msg_t msg;
-        memset(&msg, 0, sizeof msg);
-        msg.kind = PROTO_KIND_EXPIRED;
-        msg.u.receipts.head = head;
-        memcpy(msg.u.receipts.sig, sig, sizeof sig);
-        msg.u.receipts.items = subset;
-        msg.u.receipts.nitems = count;
-        proto_buf_t body;
-        proto_errinfo_t info;
-        proto_buf_init(&body);
-        proto_err_t rc = broker_store_mid_next(self->store, &msg.u.receipts.mid);
-        if (!rc)
-            rc = proto_msg_encode(&msg, &body, &info);
-        if (!rc)
-            rc = broker_store_mbox_put(self->store, leaves[i].from, msg.u.receipts.mid,
-                                       PROTO_KIND_EXPIRED, body.data, body.len);
-        proto_buf_free(&body);
-        if (rc)
-            proto_log_error("event=notice_not_routed to=%s error=%s", leaves[i].from,
-                            proto_errname(rc));
-        else
-            s_mark_dirty(self, leaves[i].from);
-    }
-done:
-    free(items);
-    free(subset);
-    free(paths);
-    free(done);
+    const broker_peer_t *p = broker_peers_of_agency(self->peers, agency);
+    *idle_ms = p ? broker_mono() - p->last_recv : 0;
+    *in_flight = p ? p->nflight : 0;
+    return p != NULL;
 }
 
-typedef struct {
-    broker_server_t *self;
-    proto_event_t event;
-    const char *recipient; // for RETURNED: the revoked agency
-    proto_leaf_t *leaves;
-    char (*codes)[2][PROTO_AGENCY_CODE_LEN + 1];
-    size_t n, cap;
-} s_ending_t;
-
-//  End one waiting delivery (expired or returned) and queue its leaf.
-static void s_end_delivery(s_ending_t *ex, const char *recipient, const proto_id_t *id)
+void broker_server_audit(broker_server_t *self, broker_audit_event_t event, const char *agency,
+                         const char *detail)
 {
-    broker_server_t *self = ex->self;
-    broker_doc_t doc;
-    uint64_t seq = 0;
-    bool expired = ex->event == PROTO_EVENT_EXPIRED;
-    if (ex->n == ex->cap || broker_store_doc_get(self->store, id, &doc) != PROTO_OK)
-        return;
-    if (broker_store_dlv_set(self->store, recipient, id,
-                             expired ? BROKER_DLV_EXPIRED : BROKER_DLV_RETURNED,
-                             s_now()) != PROTO_OK)
-        return;
-    char detail[40];
-    snprintf(detail, sizeof detail, "to=%s", recipient);
-    s_audit(self, expired ? BROKER_AUDIT_EXPIRED : BROKER_AUDIT_RETURNED, doc.from, id, detail,
-            &seq);
-    if (doc.open == 1 && broker_store_quota_add(self->store, doc.from, -1, 0) != PROTO_OK)
-        return;
-    proto_leaf_t *leaf = &ex->leaves[ex->n];
-    snprintf(ex->codes[ex->n][0], sizeof ex->codes[ex->n][0], "%s", doc.from);
-    snprintf(ex->codes[ex->n][1], sizeof ex->codes[ex->n][1], "%s", recipient);
-    memset(leaf, 0, sizeof *leaf);
-    leaf->event = (uint8_t) ex->event;
-    leaf->id = *id;
-    memcpy(leaf->hash, doc.hash, PROTO_HASH_LEN);
-    leaf->from = ex->codes[ex->n][0];
-    leaf->to = ex->codes[ex->n][1];
-    leaf->time = s_now();
-    leaf->seq = seq;
-    ex->n++;
+    broker_batch_audit(self, event, agency, NULL, detail, NULL);
 }
 
-static void s_expire_one(void *arg, const char *recipient, const proto_id_t *id)
+proto_err_t broker_server_reload(broker_server_t *self, char *errbuf, size_t errlen)
 {
-    s_end_delivery(arg, recipient, id);
+    return broker_directory_reload(self, errbuf, errlen);
 }
 
-typedef struct {
-    proto_id_t *ids;
-    size_t n, cap;
-} s_ids_t;
-
-static bool s_collect_id(void *arg, const proto_id_t *id)
+int64_t broker_server_clock_confirm(broker_server_t *self, bool *was_held)
 {
-    s_ids_t *list = arg;
-    if (list->n == list->cap)
-        return false;
-    list->ids[list->n++] = *id;
-    return true;
-}
-
-static bool s_ending_init(s_ending_t *ex, broker_server_t *self, proto_event_t event)
-{
-    memset(ex, 0, sizeof *ex);
-    ex->self = self;
-    ex->event = event;
-    ex->cap = 1024;
-    ex->leaves = calloc(ex->cap, sizeof *ex->leaves);
-    ex->codes = calloc(ex->cap, sizeof *ex->codes);
-    return ex->leaves && ex->codes && s_begin(self) == PROTO_OK;
-}
-
-static void s_ending_finish(s_ending_t *ex)
-{
-    s_route_to_senders(ex->self, ex->leaves, ex->n);
-    if (ex->n)
-        proto_log_info("event=%s deliveries=%zu%s%s",
-                       ex->event == PROTO_EVENT_EXPIRED ? "expired" : "returned", ex->n,
-                       ex->recipient ? " recipient=" : "", ex->recipient ? ex->recipient : "");
-    free(ex->leaves);
-    free(ex->codes);
-}
-
-//  Whether expiry and retention may go by the wall clock now: the clock
-//  guard's verdict (broker/clockguard.h). A jump is logged loudly, again
-//  every minute while it holds, and audited when it is found and when it
-//  ends.
-static bool s_clock_in_step(broker_server_t *self, uint64_t wall, uint64_t mono)
-{
-    int64_t jump = 0;
-    broker_clock_state_t state = broker_clock_check(self->clock, wall, mono, &jump);
-    char detail[200];
-    if (state == BROKER_CLOCK_OK)
-        return true;
-    if (state == BROKER_CLOCK_RETURNED) {
-        proto_log_warning("event=clock_in_step jump_ms=%" PRId64 " note=\"expiry resumes\"", jump);
-        snprintf(detail, sizeof detail,
-                 "clock back in step (%+" PRId64 " ms from the last commit): expiry resumes", jump);
-        s_audit(self, BROKER_AUDIT_ADMIN, "", NULL, detail, NULL);
-        self->clock_announced = false;
-        return true;
-    }
-    if (!self->clock_announced) {
-        snprintf(detail, sizeof detail,
-                 "clock jump of %+" PRId64
-                 " ms since the last commit (store.clock_jump_max %" PRIu64
-                 " ms): expiry and retention stopped until truc-admin clock confirm",
-                 jump, self->config->clock_jump_max);
-        s_audit(self, BROKER_AUDIT_ADMIN, "", NULL, detail, NULL);
-        self->clock_announced = true;
-        self->clock_logged = 0;
-    }
-    if (self->clock_logged == 0 || mono - self->clock_logged >= 60000) {
-        proto_log_error("event=clock_jump jump_ms=%" PRId64 " max_ms=%" PRIu64
-                        " note=\"expiry and retention stopped: set the clock right, or run "
-                        "truc-admin clock confirm if it is right now\"",
-                        jump, self->config->clock_jump_max);
-        self->clock_logged = mono;
-    }
-    return false;
-}
-
-int64_t broker_clock_confirm_now(broker_server_t *self, bool *was_held)
-{
-    *was_held = broker_clock_held(self->clock);
-    int64_t jump = broker_clock_confirm(self->clock, s_now(), s_mono());
-    self->clock_announced = false;
-    return jump;
-}
-
-//  The wall time of the newest audit entry: the last thing committed.
-static bool s_last_entry(void *arg, const broker_audit_entry_t *entry)
-{
-    *(uint64_t *) arg = entry->time;
-    return true;
-}
-
-static uint64_t s_last_commit_time(broker_server_t *self)
-{
-    uint64_t time = 0, bad = 0;
-    if (broker_store_read_begin(self->store) != PROTO_OK)
-        return 0;
-    uint64_t length = broker_store_audit_length(self->store);
-    if (length && broker_store_audit_walk(self->store, length, s_last_entry, &time, &bad))
-        time = 0;
-    broker_store_read_end(self->store);
-    return time;
-}
-
-//  Deliveries past their time to live become EXPIRED.
-static void s_expire(broker_server_t *self, uint64_t now)
-{
-    s_ending_t ex;
-    if (s_ending_init(&ex, self, PROTO_EVENT_EXPIRED))
-        broker_store_expiry_scan(self->store, now, ex.cap, s_expire_one, &ex);
-    s_ending_finish(&ex);
-}
-
-//  Everything waiting for a revoked agency goes back to its senders.
-void broker_return_waiting(broker_server_t *self, const char *recipient)
-{
-    size_t returned;
-    do {
-        s_ending_t ex;
-        returned = 0;
-        if (s_ending_init(&ex, self, PROTO_EVENT_RETURNED)) {
-            //  Collect first: ending a delivery removes it from the queue
-            //  being walked.
-            s_ids_t list = { calloc(ex.cap, sizeof(proto_id_t)), 0, ex.cap };
-            ex.recipient = recipient;
-            if (list.ids)
-                broker_store_queue_scan(self->store, recipient, s_collect_id, &list);
-            for (size_t i = 0; i < list.n; i++)
-                s_end_delivery(&ex, recipient, &list.ids[i]);
-            returned = list.n;
-            free(list.ids);
-        }
-        s_ending_finish(&ex);
-    } while (returned == 1024);
-}
-
-typedef struct {
-    broker_server_t *self;
-    size_t count;
-} s_purge_t;
-
-static void s_purge_one(void *arg, const proto_id_t *id)
-{
-    s_purge_t *purge = arg;
-    broker_doc_t doc;
-    uint64_t freed = 0;
-    if (broker_store_doc_get(purge->self->store, id, &doc) != PROTO_OK ||
-        broker_store_doc_purge(purge->self->store, id, &freed) != PROTO_OK)
-        return;
-    if (freed &&
-        broker_store_quota_add(purge->self->store, doc.from, 0, -(int64_t) freed) != PROTO_OK)
-        return;
-    s_audit(purge->self, BROKER_AUDIT_PURGED, doc.from, id, "", NULL);
-    purge->count++;
-}
-
-//  Documents finished longer than `retention` ago lose their frames.
-static void s_retire(broker_server_t *self, uint64_t now)
-{
-    if (now < self->config->retention || s_begin(self) != PROTO_OK)
-        return;
-    s_purge_t purge = { self, 0 };
-    broker_store_retire_scan(self->store, now - self->config->retention, 1024, s_purge_one, &purge);
-    if (purge.count)
-        proto_log_info("event=purged documents=%zu", purge.count);
-}
-
-//  Sessions that ended leave their memory in malloc's free lists, and
-//  glibc gives the top of the heap back only: after a thousand agencies
-//  came and went the broker would keep their peak. Once sessions have
-//  ended, at most once a second, the free pages go back to the system.
-static void s_trim(broker_server_t *self)
-{
-    if (self->reaped) {
-        self->reaped = 0;
-        malloc_trim(0);
-    }
+    return broker_expiry_clock_confirm(self, was_held);
 }
 
 // ---------------------------------------------------------------------------
@@ -2320,90 +365,82 @@ static int s_write_endpoint(broker_server_t *self)
     return 0;
 }
 
-broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *why, char *errbuf,
-                                   size_t errlen)
+//  The identity, the directory and its signed snapshot, and the store
+//  checked against its anchor and the directory. *soft_found is the
+//  descriptor limit found, if it had to be raised (conns.h).
+static bool s_open_state(broker_server_t *self, uint64_t *soft_found, proto_err_t *why,
+                         char *errbuf, size_t errlen)
 {
-    broker_server_t *self = calloc(1, sizeof *self);
-    char err[512] = "";
-    if (!self) {
-        snprintf(errbuf, errlen, "out of memory");
-        return NULL;
-    }
-    self->config = config;
-    self->signal_pipe[0] = self->signal_pipe[1] = -1;
-    self->backup_pipe[0] = self->backup_pipe[1] = -1;
-    self->started = s_mono();
-    self->minute_mark = self->started;
-    if (broker_config_check(config, errbuf, errlen) != PROTO_OK)
-        goto fail;
-
+    const broker_config_t *config = self->config;
     //  The identity: refuse a key file others can read, and say how to fix it.
     //  err names the file at fault: the key, or its passphrase file.
+    char err[512] = "";
     proto_err_t rc = proto_identity_open(config->identity, config->passphrase_file,
                                          PROTO_PASSPHRASE_ENV, &self->identity, err, sizeof err);
     if (rc) {
         snprintf(errbuf, errlen, "cannot load the broker identity: %s: %s", proto_strerror(rc),
                  err);
-        goto fail;
+        return false;
     }
     if (proto_identity_public(self->identity)->role != PROTO_ROLE_BROKER) {
         snprintf(errbuf, errlen,
                  "%s is an agency key; the broker needs a broker identity "
                  "(truc-keys new --broker NAME)",
                  config->identity);
-        goto fail;
+        return false;
     }
-    uint64_t soft_found = 0;
-    self->conns = broker_conns_new(&soft_found);
-    if (!self->conns) {
+    self->conns = broker_conns_new(soft_found);
+    self->peers = broker_peers_new();
+    if (!self->conns || !self->peers) {
         snprintf(errbuf, errlen, "out of memory");
-        goto fail;
+        return false;
     }
     rc = proto_directory_load(config->directory, &self->directory, err, sizeof err);
     if (rc) {
         snprintf(errbuf, errlen, "cannot load the agency directory %s: %s%s%s", config->directory,
                  proto_strerror(rc), *err ? ": " : "", err);
-        goto fail;
+        return false;
     }
     self->dirpush = broker_dirpush_new(self->identity);
     if (!self->dirpush ||
-        broker_dirpush_update(self->dirpush, self->directory, s_now()) != PROTO_OK) {
+        broker_dirpush_update(self->dirpush, self->directory, broker_now()) != PROTO_OK) {
         snprintf(errbuf, errlen, "cannot sign the directory snapshot");
-        goto fail;
+        return false;
     }
-    s_directory_signed(self);
+    broker_directory_signed(self);
     self->store = broker_anchor_open_store(config->data_dir, config->map_size, &self->anchor, &rc,
                                            errbuf, errlen);
     if (!self->store) {
         if (why)
             *why = rc;
-        goto fail;
+        return false;
     }
     //  What earlier reloads may not undo, a restart may not either.
     rc = broker_dirchange_check_store(self->store, self->directory, err, sizeof err);
     if (rc) {
         snprintf(errbuf, errlen, "cannot apply the agency directory %s: %s: %s", config->directory,
                  proto_errname(rc), err);
-        goto fail;
+        return false;
     }
-    if (pipe(self->signal_pipe) != 0 || pipe(self->backup_pipe) != 0) {
-        snprintf(errbuf, errlen, "pipe: %s", strerror(errno));
-        goto fail;
-    }
-    fcntl(self->signal_pipe[0], F_SETFL, O_NONBLOCK);
-    fcntl(self->signal_pipe[1], F_SETFL, O_NONBLOCK);
+    return true;
+}
 
+//  The internal sockets, and the agents' ROUTER: CURVE, ZAP, limits, its
+//  monitor, bound.
+static bool s_open_sockets(broker_server_t *self, char *errbuf, size_t errlen)
+{
+    const broker_config_t *config = self->config;
     self->ctx = zmq_ctx_new();
     self->zap = zmq_socket(self->ctx, ZMQ_REP);
     self->jobs = zmq_socket(self->ctx, ZMQ_PUSH);
     self->results = zmq_socket(self->ctx, ZMQ_PULL);
     self->router = zmq_socket(self->ctx, ZMQ_ROUTER);
-    self->admin = zmq_socket(self->ctx, ZMQ_REP);
+    self->admin_socket = zmq_socket(self->ctx, ZMQ_REP);
     if (!self->zap || !self->jobs || !self->results || !self->router ||
         zmq_bind(self->zap, ZAP_ENDPOINT) || zmq_bind(self->jobs, JOBS_ENDPOINT) ||
         zmq_bind(self->results, RESULTS_ENDPOINT)) {
         snprintf(errbuf, errlen, "cannot set up internal sockets: %s", zmq_strerror(zmq_errno()));
-        goto fail;
+        return false;
     }
     int one = 1, linger = 1000, hwm = 100000, rcvhwm = INTAKE_RCVHWM;
     int backlog = (int) config->backlog;
@@ -2431,12 +468,19 @@ broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *w
         zmq_connect(self->monitor, "inproc://truc-monitor") != 0) {
         snprintf(errbuf, errlen, "cannot monitor the agents' socket: %s",
                  zmq_strerror(zmq_errno()));
-        goto fail;
+        return false;
     }
     if (zmq_bind(self->router, config->endpoint) != 0) {
         snprintf(errbuf, errlen, "cannot bind %s: %s", config->endpoint, zmq_strerror(zmq_errno()));
-        goto fail;
+        return false;
     }
+    return true;
+}
+
+//  The admin endpoint: bound where only the broker's user can reach it.
+static bool s_open_admin(broker_server_t *self, char *errbuf, size_t errlen)
+{
+    const broker_config_t *config = self->config;
     char admin_endpoint[4200];
     if (config->admin_endpoint[0])
         snprintf(admin_endpoint, sizeof admin_endpoint, "%s", config->admin_endpoint);
@@ -2444,29 +488,66 @@ broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *w
         snprintf(admin_endpoint, sizeof admin_endpoint, "ipc://%s/admin.sock", config->data_dir);
     //  The socket file lands in the data directory, which is private to the
     //  broker's user (mode 0700): that is the admin endpoint's protection.
-    if (!self->admin || zmq_bind(self->admin, admin_endpoint) != 0) {
+    if (!self->admin_socket || zmq_bind(self->admin_socket, admin_endpoint) != 0) {
         snprintf(errbuf, errlen, "cannot bind the admin endpoint %s: %s", admin_endpoint,
                  zmq_strerror(zmq_errno()));
-        goto fail;
+        return false;
     }
     //  Whatever the umask and the directory's mode: only this user.
     if (strncmp(admin_endpoint, "ipc://", 6) == 0 && chmod(admin_endpoint + 6, 0600) != 0) {
         snprintf(errbuf, errlen, "cannot restrict %s: %s", admin_endpoint + 6, strerror(errno));
+        return false;
+    }
+    self->admin = broker_admin_new(self, self->admin_socket);
+    if (!self->admin) {
+        snprintf(errbuf, errlen, "pipe: %s", strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *why, char *errbuf,
+                                   size_t errlen)
+{
+    broker_server_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(errbuf, errlen, "out of memory");
+        return NULL;
+    }
+    self->config = config;
+    self->signal_pipe[0] = self->signal_pipe[1] = -1;
+    self->started = broker_mono();
+    self->minute_mark = self->started;
+    if (broker_config_check(config, errbuf, errlen) != PROTO_OK)
+        goto fail;
+
+    uint64_t soft_found = 0;
+    if (!s_open_state(self, &soft_found, why, errbuf, errlen))
+        goto fail;
+    if (pipe(self->signal_pipe) != 0) {
+        snprintf(errbuf, errlen, "pipe: %s", strerror(errno));
         goto fail;
     }
+    fcntl(self->signal_pipe[0], F_SETFL, O_NONBLOCK);
+    fcntl(self->signal_pipe[1], F_SETFL, O_NONBLOCK);
+
+    if (!s_open_sockets(self, errbuf, errlen))
+        goto fail;
+    if (!s_open_admin(self, errbuf, errlen))
+        goto fail;
     self->verify = broker_verify_new(self->ctx, config->workers, JOBS_ENDPOINT, RESULTS_ENDPOINT);
     if (!self->verify) {
         snprintf(errbuf, errlen, "cannot start verification threads");
         goto fail;
     }
     self->notice_rate = broker_rate_new(config->notices_per_minute);
-    self->clock =
-        broker_clock_new(config->clock_jump_max, s_now(), s_mono(), s_last_commit_time(self));
+    self->clock = broker_clock_new(config->clock_jump_max, broker_now(), broker_mono(),
+                                   broker_expiry_last_commit(self));
     if (!self->notice_rate || !self->clock) {
         snprintf(errbuf, errlen, "out of memory");
         goto fail;
     }
-    if (s_begin(self) != PROTO_OK ||
+    if (broker_batch_begin(self) != PROTO_OK ||
         broker_dirchange_record(self->store, self->directory) != PROTO_OK) {
         snprintf(errbuf, errlen, "cannot record the agency directory in the store");
         goto fail;
@@ -2499,15 +580,15 @@ static int s_on_socket(proto_loop_t *loop, void *socket, int fd, void *arg)
     (void) loop;
     (void) fd;
     if (socket == self->zap)
-        s_zap_handle(self);
+        broker_zap_handle(self);
     else if (socket == self->monitor)
-        s_monitor_handle(self);
+        broker_zap_monitor(self);
     else if (socket == self->results)
         s_results_readable(self);
     else if (socket == self->router)
         s_router_readable(self);
-    else if (socket == self->admin)
-        broker_admin_handle(self);
+    else if (socket == self->admin_socket)
+        broker_admin_handle(self->admin);
     return 0;
 }
 
@@ -2520,10 +601,10 @@ static int s_on_fd(proto_loop_t *loop, void *socket, int fd, void *arg)
     //  turn polled is still handled and committed.
     if (fd == self->signal_pipe[0])
         s_on_signal(self);
-    else if (fd == self->backup_pipe[0])
-        broker_admin_backup_done(self);
+    else if (fd == broker_admin_backup_fd(self->admin))
+        broker_admin_backup_done(self->admin);
     else
-        s_directory_built(self);
+        broker_directory_built(self);
     return 0;
 }
 
@@ -2537,10 +618,10 @@ static int s_on_minute(proto_loop_t *loop, int timer_id, void *arg)
         self->last_minute[i] = counts[i] - self->this_minute_base[i];
         self->this_minute_base[i] = counts[i];
     }
-    s_refused_minute(self);
-    broker_rate_drain(self->notice_rate, s_rate_summary, self);
-    uint64_t now = s_mono();
-    s_capacity_minute(self, now);
+    broker_zap_refused_minute(self);
+    broker_rate_drain(self->notice_rate, broker_apply_rate_summary, self);
+    uint64_t now = broker_mono();
+    broker_zap_capacity_minute(self, now);
     self->minute_mark = now;
     return 0;
 }
@@ -2549,7 +630,7 @@ static int s_on_heartbeat(proto_loop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
-    s_heartbeats(arg, s_mono());
+    broker_session_heartbeats(arg, broker_mono());
     return 0;
 }
 
@@ -2560,13 +641,13 @@ static int s_on_expiry(proto_loop_t *loop, int timer_id, void *arg)
     (void) timer_id;
     //  Expiry and retention go by wall time, and only while the wall clock
     //  keeps step with the monotonic one.
-    uint64_t now = s_mono(), wall = s_now();
-    if (s_clock_in_step(self, wall, now)) {
-        s_expire(self, wall);
-        s_retire(self, wall);
+    uint64_t now = broker_mono(), wall = broker_now();
+    if (broker_expiry_clock_in_step(self, wall, now)) {
+        broker_expiry_expire(self, wall);
+        broker_expiry_retire(self, wall);
     }
-    s_repush_stale(self, now);
-    s_trim(self);
+    broker_session_repush(self, now);
+    broker_peers_trim(self->peers);
     return 0;
 }
 
@@ -2577,14 +658,14 @@ static int s_on_expiry(proto_loop_t *loop, int timer_id, void *arg)
 static int s_on_turn(proto_loop_t *loop, void *arg)
 {
     broker_server_t *self = arg;
-    if (s_commit_due(self))
-        s_commit(self);
-    s_push_all(self);
-    s_peers_reap(self);
+    if (broker_batch_due(self))
+        broker_batch_commit(self);
+    broker_push_all(self);
+    broker_peers_reap(self->peers);
     if (self->stop)
         return -1;
     proto_loop_socket_pause(loop, self->router, !s_intake_open(self));
-    proto_loop_socket_pause(loop, self->admin, self->backup_running);
+    proto_loop_socket_pause(loop, self->admin_socket, broker_admin_busy(self->admin));
     if (broker_store_writing(self->store)) {
         //  An open batch waits at most commit_delay (µs) for more work.
         uint64_t due_us = self->batch_opened * 1000 + self->config->commit_delay;
@@ -2602,8 +683,9 @@ static bool s_loop_setup(broker_server_t *self, proto_loop_t *loop)
            proto_loop_fd_add(loop, broker_dirpush_fd(self->dirpush), s_on_fd, self) == PROTO_OK &&
            proto_loop_socket_add(loop, self->results, s_on_socket, self) == PROTO_OK &&
            proto_loop_socket_add(loop, self->router, s_on_socket, self) == PROTO_OK &&
-           proto_loop_socket_add(loop, self->admin, s_on_socket, self) == PROTO_OK &&
-           proto_loop_fd_add(loop, self->backup_pipe[0], s_on_fd, self) == PROTO_OK &&
+           proto_loop_socket_add(loop, self->admin_socket, s_on_socket, self) == PROTO_OK &&
+           proto_loop_fd_add(loop, broker_admin_backup_fd(self->admin), s_on_fd, self) ==
+               PROTO_OK &&
            proto_loop_timer_add(loop, MINUTE_MS, true, s_on_minute, self) > 0 &&
            proto_loop_timer_add(loop, self->config->heartbeat / 2, true, s_on_heartbeat, self) >
                0 &&
@@ -2632,8 +714,8 @@ int broker_server_run(broker_server_t *self)
             break;
         s_results_readable(self);
     }
-    s_commit(self);
-    broker_admin_backup_join(self);
+    broker_batch_commit(self);
+    broker_admin_backup_join(self->admin);
     proto_log_info("event=stopped accepted=%" PRIu64 " rejected=%" PRIu64 " delivered=%" PRIu64
                    " commits=%" PRIu64,
                    self->accepted, self->rejected, self->delivered, self->commits);
@@ -2645,7 +727,7 @@ void broker_server_destroy(broker_server_t **self_p)
     if (!self_p || !*self_p)
         return;
     broker_server_t *self = *self_p;
-    broker_admin_backup_join(self); // the store must outlive LMDB's copy
+    broker_admin_destroy(&self->admin); // the store must outlive LMDB's copy
     broker_verify_destroy(&self->verify, self->jobs);
     //  Jobs still queued hold frames: take them back and free them.
     broker_job_t *job;
@@ -2654,8 +736,8 @@ void broker_server_destroy(broker_server_t **self_p)
     int zero = 0;
     if (self->router && self->monitor)
         zmq_socket_monitor(self->router, NULL, 0);
-    void *sockets[] = { self->router,  self->zap,   self->jobs,
-                        self->results, self->admin, self->monitor };
+    void *sockets[] = { self->router,  self->zap,          self->jobs,
+                        self->results, self->admin_socket, self->monitor };
     for (size_t i = 0; i < 6; i++) {
         if (sockets[i]) {
             if (sockets[i] != self->router)
@@ -2665,9 +747,7 @@ void broker_server_destroy(broker_server_t **self_p)
     }
     if (self->ctx)
         zmq_ctx_term(self->ctx);
-    for (size_t i = 0; i < self->npeers; i++)
-        s_peer_free(self->peers[i]);
-    free(self->peers);
+    broker_peers_destroy(&self->peers);
     free(self->batch);
     broker_rate_destroy(&self->notice_rate);
     broker_clock_destroy(&self->clock);
@@ -2680,8 +760,6 @@ void broker_server_destroy(broker_server_t **self_p)
     for (int i = 0; i < 2; i++) {
         if (self->signal_pipe[i] >= 0)
             close(self->signal_pipe[i]);
-        if (self->backup_pipe[i] >= 0)
-            close(self->backup_pipe[i]);
     }
     free(self);
     *self_p = NULL;

@@ -1,10 +1,17 @@
-/*  broker/server_internal.h - the server's state, shared by server.c and
-    admin.c only (both run on the loop thread). Nothing else includes it.
+/*  broker/server_internal.h - the loop's state, shared by the modules that
+    run on the loop thread: server.c, session.c, zap.c, batch.c, apply.c,
+    push.c, expiry.c and directory.c.
+
+    Owns: the definition of struct broker_server and the limits the loop
+    works by. Each module owns its part of the state named in the struct's
+    comments and changes the rest only through that module's functions.
+
+    Does not: go to admin.c (which works through admin.h, so the admin
+    endpoint cannot reach into the loop's state), or leave broker/.
 */
 #ifndef BROKER_SERVER_INTERNAL_H
 #define BROKER_SERVER_INTERNAL_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -13,8 +20,10 @@
 #include "proto/directory.h"
 #include "proto/identity.h"
 #include "proto/loop.h"
+#include "admin.h"
 #include "anchor.h"
 #include "proto/msg.h"
+#include "peers.h"
 #include "clockguard.h"
 #include "ratelimit.h"
 #include "server.h"
@@ -42,50 +51,6 @@
 //  valid): they are pushed again. The agent does the same with its outbox.
 #define REPUSH_MS 30000
 
-typedef enum { S_CONNECTED = 0, S_READY = 1 } s_peer_state_t;
-
-typedef struct {
-    bool is_mid; // a mailbox message (else a document)
-    uint64_t mid;
-    proto_id_t id;
-} s_flight_t;
-
-typedef struct {
-    uint8_t rid[BROKER_ROUTING_MAX];
-    size_t rid_len;
-    char agency[PROTO_AGENCY_CODE_LEN + 1];
-    uint8_t sign_pk[PROTO_KEY_LEN]; // the agency's key when it connected
-    s_peer_state_t state;
-    uint32_t window;
-    s_flight_t *flight;  // unacknowledged pushes, at most window
-    uint32_t flight_cap; // entries allocated: the largest window granted so far
-    uint32_t nflight;
-    uint32_t *slots;      // hash index into flight: index + 1, 0 = empty
-    uint32_t nslots;      // a power of two, at least twice the most pushes
-    uint64_t last_answer; // ms: the last push answered, or the first into an empty window
-    uint64_t last_recv, last_send;
-    uint32_t errors; // undecodable messages in a row
-    bool dirty;      // may have something new to push
-    bool dir_deltas; // its agent applies DIRECTORY_DELTA
-    int fd;          // its connection's descriptor (ZMQ_SRCFD), -1 if unknown
-    bool dead;       // to be reaped at the end of the loop turn
-} s_peer_t;
-
-//  One receipt leaf in the open batch, and whom to send it to.
-typedef struct {
-    uint8_t rid[BROKER_ROUTING_MAX];
-    size_t rid_len;
-    int kind; // PROTO_KIND_ACCEPTED or PROTO_KIND_REJECTED
-    proto_leaf_t leaf;
-    char from[PROTO_AGENCY_CODE_LEN + 1];
-    char to[PROTO_AGENCY_CODE_LEN + 1];
-    char reason[160];
-    bool fresh; // stored in this batch: undone if the commit fails
-    bool keep;  // a document's ACCEPTED: kept for re-submissions
-    bool sent;
-    long dup_of; // a repeat of the batch entry at this index (no leaf of its own), or -1
-} s_entry_t;
-
 struct broker_server {
     const broker_config_t *config;
     void *ctx;
@@ -98,9 +63,9 @@ struct broker_server {
     broker_store_t *store;
     broker_anchor_t *anchor; // kept up to date by the store's commits; outlives it
     broker_verify_t *verify;
-    s_peer_t **peers;
-    size_t npeers, peers_cap;
-    s_entry_t *batch;
+    broker_peers_t *peers;
+    //  The open batch (batch.c): its entries, and documents stored in it.
+    struct broker_batch_entry *batch; // broker_batch_entry_t, batch.h
     size_t nbatch, batch_cap, batch_docs;
     uint64_t batch_opened;      // ms when the write transaction opened
     size_t outstanding;         // jobs at the workers
@@ -109,51 +74,38 @@ struct broker_server {
     bool stop;
     //  counters for logs and admin
     uint64_t accepted, rejected, delivered, refused_handshakes, commits;
-    uint64_t refused_audited, refused_unaudited; // this minute
+    uint64_t refused_audited, refused_unaudited; // this minute (zap.c)
     broker_conns_t *conns;                       // descriptors, capacity, handshake ages
     uint64_t capacity_refused;                   // sessions refused: no room
     uint64_t handshake_timeouts;                 // handshakes abandoned after a long wait
     bool at_capacity;                            // refusing for lack of room since it was logged
     uint64_t capacity_refused_at;                // ms of the last such refusal
-    size_t reaped;                               // sessions freed since memory was last trimmed
     uint64_t started;                            // ms
     //  Durations of the last COMMIT_RING durable commits, in µs, for status.
     uint32_t commit_us[COMMIT_RING];
     size_t commit_timed;  // commits timed so far (the ring holds the newest)
     uint64_t minute_mark; // ms when the per-minute counters were last rolled
     uint64_t last_minute[3], this_minute_base[3]; // accepted, rejected, delivered
-    void *admin;                                  // REP socket for truc-admin
-    int backup_pipe[2];                           // a finished backup writes its result here
-    bool backup_running;
-    pthread_t backup_thread; // joined when it has answered, or at shutdown
-    //  free space under data_dir: last statvfs answer, when, bytes taken since
+    void *admin_socket;                           // REP socket for truc-admin
+    broker_admin_t *admin;                        // the endpoint on it (admin.h)
+    //  free space under data_dir: last statvfs answer, when, bytes taken since (apply.c)
     uint64_t disk_free, disk_checked, disk_taken;
     broker_rate_t *notice_rate; // STATUS notices per agency per minute
     broker_clock_t *clock;      // may expiry trust the wall clock?
-    bool clock_announced;       // the jump being held is audited
+    bool clock_announced;       // the jump being held is audited (expiry.c)
     uint64_t clock_logged;      // monotonic ms of the last loud log line about it
 };
 
-//  Helpers server.c offers admin.c.
-uint64_t broker_now(void);  // wall clock, ms
-uint64_t broker_mono(void); // monotonic clock (timers, uptime, idle times), ms
-s_peer_t *broker_peer_of_agency(broker_server_t *self, const char *agency);
-void broker_audit(broker_server_t *self, broker_audit_event_t event, const char *agency,
-                  const proto_id_t *id, const char *detail);
-//  Load the directory file again and apply it (broker/dirchange.h says what
-//  may change; every change is audited). On failure the directory in force
-//  stays and errbuf says why.
-proto_err_t broker_directory_reload(broker_server_t *self, char *errbuf, size_t errlen);
-void broker_return_waiting(broker_server_t *self, const char *recipient);
-//  The operator takes the wall clock as right (truc-admin clock confirm):
-//  expiry resumes by it. Returns the jump that was held; *was_held says if
-//  one was.
-int64_t broker_clock_confirm_now(broker_server_t *self, bool *was_held);
+//  The clocks every module reads: the wall clock (timestamps people and
+//  documents read) and the monotonic one (timers, timeouts, rates, idle
+//  times), both in ms. server.c.
+uint64_t broker_now(void);
+uint64_t broker_mono(void);
 
-//  admin.c: answer one request on the admin socket / a finished backup.
-void broker_admin_handle(broker_server_t *self);
-void broker_admin_backup_done(broker_server_t *self);
-//  At shutdown: wait for a running backup (the store must outlive it).
-void broker_admin_backup_join(broker_server_t *self);
+//  Milliseconds from then to now (monotonic times); 0 if then is later.
+static inline uint64_t broker_elapsed(uint64_t now, uint64_t then)
+{
+    return now > then ? now - then : 0;
+}
 
 #endif
