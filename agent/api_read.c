@@ -147,6 +147,7 @@ static void s_pack_doc(msgpack_packer *pk, const proto_doc_t *d)
         n += texts[i][1] != NULL;
     n += 4; // urgency secrecy steering op
     n += d->pages ? 1 : 0;
+    n += (d->copies ? 1 : 0) + (d->appendixes ? 1 : 0) + (d->ntrace ? 1 : 0);
     n += d->signer.name || d->signer.position || d->signer.competence;
     n += d->op_reason ? 1 : 0;
     n += d->nop_refs ? 1 : 0;
@@ -172,6 +173,19 @@ static void s_pack_doc(msgpack_packer *pk, const proto_doc_t *d)
     api_kv_u64(pk, "op", d->op);
     if (d->pages)
         api_kv_u64(pk, "pages", d->pages);
+    if (d->copies)
+        api_kv_u64(pk, "copies", d->copies);
+    if (d->appendixes)
+        api_kv_u64(pk, "appendixes", d->appendixes);
+    if (d->ntrace) {
+        api_key(pk, "trace");
+        msgpack_pack_array(pk, d->ntrace);
+        for (uint32_t i = 0; i < d->ntrace; i++) {
+            msgpack_pack_map(pk, 2);
+            api_kv_str(pk, "agency", d->trace[i].agency);
+            api_kv_u64(pk, "time", d->trace[i].time);
+        }
+    }
     if (d->signer.name || d->signer.position || d->signer.competence) {
         api_key(pk, "signer");
         msgpack_pack_map(pk, 3);

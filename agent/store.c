@@ -295,7 +295,15 @@ uint32_t agent_quar_code(const void *map, size_t len, uint32_t fallback)
 
 void agent_note_pack(msgpack_packer *pk, const proto_notice_t *n)
 {
-    msgpack_pack_map(pk, 6);
+    //  The handler's other details follow the six fields notices always
+    //  had, each only when given, so older records still read the same.
+    const char *more[][2] = { { "staff_department", n->staff.department },
+                              { "staff_phone", n->staff.phone },
+                              { "staff_email", n->staff.email } };
+    size_t extra = 0;
+    for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
+        extra += more[i][1] != NULL;
+    msgpack_pack_map(pk, 6 + extra);
     s_pack_kv_str(pk, "from", n->from);
     s_pack_kv_str(pk, "to", n->to);
     msgpack_pack_str_with_body(pk, "code", 4);
@@ -304,6 +312,9 @@ void agent_note_pack(msgpack_packer *pk, const proto_notice_t *n)
     msgpack_pack_uint64(pk, n->time);
     s_pack_kv_str(pk, "note", n->note);
     s_pack_kv_str(pk, "staff", n->staff.name);
+    for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
+        if (more[i][1])
+            s_pack_kv_str(pk, more[i][0], more[i][1]);
 }
 
 // ---------------------------------------------------------------------------

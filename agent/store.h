@@ -179,7 +179,8 @@ void agent_inbox_summary_pack(msgpack_packer *pk, const proto_doc_t *doc);
 void agent_quar_pack(msgpack_packer *pk, const char *from, uint64_t received, uint32_t code,
                      const char *reason);
 uint32_t agent_quar_code(const void *map, size_t len, uint32_t fallback);
-//  A notice kept about a document {from, to, code, time, note, staff}.
+//  A notice kept about a document {from, to, code, time, note, staff}, then
+//  staff_department, staff_phone, staff_email when the notice has them.
 void agent_note_pack(msgpack_packer *pk, const proto_notice_t *n);
 
 // ---------------------------------------------------------------------------

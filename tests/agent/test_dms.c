@@ -232,6 +232,110 @@ static void test_idempotent_retry(void **state)
 }
 
 // ---------------------------------------------------------------------------
+//  2. fields_kept: every documented field of a document and of a notice
+//  arrives, and every undocumented one is refused.
+
+static bool s_has_notice(const ah_reply_t *r, void *arg)
+{
+    const msgpack_object *list = ah_get(r->map, "document.notices");
+    for (uint32_t i = 0;
+         ah_is_ok(r) && list && list->type == MSGPACK_OBJECT_ARRAY && i < list->via.array.size; i++)
+        if (ah_int(&list->via.array.ptr[i], "code") == *(const int64_t *) arg)
+            return true;
+    return false;
+}
+
+static void test_fields_kept(void **state)
+{
+    ah_env_t *env = *state;
+    ah_broker_start(env);
+    ah_agent_t *a = ah_agent_run(env, TH_A, 0, NULL);
+    ah_agent_t *b = ah_agent_run(env, TH_B, 0, NULL);
+    ah_wait_directory(a);
+    const char *to[] = { th_code(TH_B) };
+    const char *places[] = { "Như trên", "Lưu: VT" };
+    ah_reply_t *r = ah_call(
+        a,
+        "{cmd:s doc:{to:A type:s subject:s number:s notation:s place:s date:s due:s content:s "
+        "sphere:s typist:s signer:{name:s position:s competence:s} urgency:i secrecy:i "
+        "steering:i pages:i copies:i appendixes:i places:A "
+        "response_for:[{agency:s code:s date:s}] trace:[{agency:s time:U}] ext:{vendor-ref:s}}}",
+        "submit", to, (size_t) 1, S_TYPE, "Về việc giữ đủ mọi trường", "45", "UBND-VP", "Hà Nội",
+        "2026-11-30", "2026-12-15", "Nội dung tóm tắt", "Toàn tỉnh", "NVA", "Nguyễn Văn A",
+        "Chủ tịch", "TM.", 2, 1, 3, 12, 5, 2, places, (size_t) 2, th_code(TH_C), "12/BC-UBND",
+        "2026-11-01", th_code(TH_A), (uint64_t) 1764000000000ull, "X-42");
+    ah_expect_ok(r, "submit with every field");
+    s_id_t id;
+    s_id_get(r->map, "id", id);
+    ah_reply_destroy(&r);
+    r = ah_poll(b, s_listed_id, id, "the document at B", "{cmd:s}", "inbox");
+    ah_reply_destroy(&r);
+    r = ah_call(b, "{cmd:s id:s}", "fetch", id);
+    ah_expect_ok(r, "fetch");
+    const msgpack_object *d = ah_get(r->map, "document");
+    th_check(ah_str_is(d, "number", "45") && ah_str_is(d, "notation", "UBND-VP") &&
+                 ah_str_is(d, "place", "Hà Nội") && ah_str_is(d, "date", "2026-11-30") &&
+                 ah_str_is(d, "due", "2026-12-15") && ah_str_is(d, "content", "Nội dung tóm tắt") &&
+                 ah_str_is(d, "sphere", "Toàn tỉnh") && ah_str_is(d, "typist", "NVA") &&
+                 ah_str_is(d, "signer.name", "Nguyễn Văn A") &&
+                 ah_str_is(d, "signer.position", "Chủ tịch") &&
+                 ah_str_is(d, "signer.competence", "TM.") && ah_int(d, "urgency") == 2 &&
+                 ah_int(d, "secrecy") == 1 && ah_int(d, "steering") == 3 &&
+                 ah_int(d, "pages") == 12 && ah_str_is(d, "places[1]", "Lưu: VT") &&
+                 ah_str_is(d, "response_for[0].agency", th_code(TH_C)) &&
+                 ah_str_is(d, "response_for[0].code", "12/BC-UBND") &&
+                 ah_str_is(d, "response_for[0].date", "2026-11-01") &&
+                 ah_str_is(d, "ext.vendor-ref", "X-42"),
+             "fetch: a field was lost: %s", ah_show(d));
+    //  The three that fetch used to leave out.
+    th_check(ah_int(d, "copies") == 5 && ah_int(d, "appendixes") == 2 &&
+                 ah_str_is(d, "trace[0].agency", th_code(TH_A)) &&
+                 ah_int(d, "trace[0].time") == 1764000000000ll,
+             "fetch: copies, appendixes or trace lost: %s", ah_show(d));
+    ah_reply_destroy(&r);
+
+    //  A notice with every staff field: the sender's `sent` shows them all.
+    r = ah_call(b, "{cmd:s id:s code:i note:s staff:{name:s department:s phone:s email:s}}",
+                "status", id, 4, "Giao xử lý", "Trần Thị B", "Phòng Tổng hợp", "0243 123 456",
+                "tranthib@example.gov.vn");
+    ah_expect_ok(r, "status with every staff field");
+    ah_reply_destroy(&r);
+    int64_t four = 4;
+    r = ah_poll(a, s_has_notice, &four, "A's sent lists the notice", "{cmd:s id:s}", "sent", id);
+    const msgpack_object *n = ah_get(r->map, "document.notices[0]");
+    th_check(ah_str_is(n, "staff", "Trần Thị B") &&
+                 ah_str_is(n, "staff_department", "Phòng Tổng hợp") &&
+                 ah_str_is(n, "staff_phone", "0243 123 456") &&
+                 ah_str_is(n, "staff_email", "tranthib@example.gov.vn") &&
+                 ah_str_is(n, "note", "Giao xử lý"),
+             "the notice lost staff details: %s", ah_show(n));
+    ah_reply_destroy(&r);
+
+    //  Undocumented fields, at every level, are refused and named.
+    r = ah_call(a, "{cmd:s doc:{to:A type:s subject:s colour:s}}", "submit", to, (size_t) 1, S_TYPE,
+                "x", "blue");
+    ah_expect_error(r, PROTO_ERR_UNKNOWN_FIELD, NULL, "doc.colour");
+    ah_reply_destroy(&r);
+    r = ah_call(a, "{cmd:s doc:{to:A type:s subject:s signer:{name:s title:s}}}", "submit", to,
+                (size_t) 1, S_TYPE, "x", "A", "Dr");
+    ah_expect_error(r, PROTO_ERR_UNKNOWN_FIELD, NULL, "doc.signer.title");
+    ah_reply_destroy(&r);
+    r = ah_call(a, "{cmd:s doc:{to:A type:s subject:s} attachments:[{name:s type:s data:x md5:s}]}",
+                "submit", to, (size_t) 1, S_TYPE, "x", "a.pdf", "application/pdf", "x", (size_t) 1,
+                "00");
+    ah_expect_error(r, PROTO_ERR_UNKNOWN_FIELD, "md5", "attachments[0].md5");
+    ah_reply_destroy(&r);
+    r = ah_call(a, "{cmd:s doc:{to:A type:s subject:s} priority:i}", "submit", to, (size_t) 1,
+                S_TYPE, "x", 1);
+    ah_expect_error(r, PROTO_ERR_UNKNOWN_FIELD, "priority", "a top-level field");
+    ah_reply_destroy(&r);
+    r = ah_call(b, "{cmd:s id:s code:i staff:{name:s room:s}}", "status", id, 5, "B", "101");
+    ah_expect_error(r, PROTO_ERR_UNKNOWN_FIELD, "room", "staff.room");
+    ah_reply_destroy(&r);
+    ah_pass(env);
+}
+
+// ---------------------------------------------------------------------------
 
 #define S_TEST(f) cmocka_unit_test_setup_teardown(f, ah_setup, ah_teardown)
 
@@ -244,6 +348,7 @@ int main(int argc, char **argv)
         return rc;
     const struct CMUnitTest tests[] = {
         S_TEST(test_idempotent_retry),
+        S_TEST(test_fields_kept),
     };
     return th_run_tests("test_dms", "truc-agent DMS API", tests, sizeof tests / sizeof tests[0],
                         filter);
