@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "api_internal.h"
+#include "api_limits.h"
 #include "proto/agency.h"
 #include "proto/sign.h"
 
@@ -617,7 +618,7 @@ void api_cmd_health(api_req_t *req, const msgpack_object *map)
         if (!proto_store_writing(self->kv))
             proto_store_read_end(self->kv);
     }
-    api_ok(req, 12);
+    api_ok(req, 13);
     api_kv_str(&req->pk, "agency", self->agency);
     api_kv_str(&req->pk, "version", TRUC_VERSION);
     api_kv_bool(&req->pk, "connected", self->state == A_READY);
@@ -631,6 +632,8 @@ void api_cmd_health(api_req_t *req, const msgpack_object *map)
     api_kv_u64(&req->pk, "directory_serial",
                self->directory ? self->directory->u.directory.serial : 0);
     api_kv_str(&req->pk, "last_error", self->last_error[0] ? self->last_error : NULL);
+    api_key(&req->pk, "limits");
+    api_limits_pack(self, &req->pk);
     api_reply_send(req, false);
 }
 

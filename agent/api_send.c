@@ -45,9 +45,37 @@ static bool s_read_file(api_req_t *req, const char *path, uint64_t limit, void *
     proto_err_t rc = agent_files_read(req->self->files, path, limit, data, len, why, sizeof why);
     if (rc == PROTO_ERR_NOT_AUTHORIZED)
         api_denied_path(req, field, path);
-    if (rc)
+    if (rc == PROTO_ERR_TOO_LARGE)
+        api_fail(req, rc, field, "%s: this agent's api.max_document is %llu bytes", why,
+                 (unsigned long long) limit);
+    else if (rc)
         api_fail(req, rc, field, "%s", why);
     return rc == PROTO_OK;
+}
+
+//  One attachment of len bytes, total so far, against the three limits:
+//  this agent's (api.max_document), the broker's per frame and per
+//  document (learned from READY, 0 before the first connection). The DMS
+//  is told which limit and its value, so it knows what to split or shrink.
+static bool s_size_check(api_req_t *req, const char *field, uint64_t len, uint64_t total)
+{
+    const agent_t *self = req->self;
+    const char *which = NULL;
+    uint64_t limit = 0, size = total;
+    if (total > self->config->max_document)
+        which = "this agent's api.max_document (all attachments)",
+        limit = self->config->max_document;
+    else if (self->max_frame && len > self->max_frame)
+        which = "the broker's limits.max_frame (one attachment)", limit = self->max_frame,
+        size = len;
+    else if (self->max_document && total > self->max_document)
+        which = "the broker's limits.max_document (all attachments)", limit = self->max_document;
+    if (!which)
+        return true;
+    api_fail(req, PROTO_ERR_TOO_LARGE, field, "%llu bytes, over %s of %llu bytes (%.1f MiB)",
+             (unsigned long long) size, which, (unsigned long long) limit,
+             (double) limit / (1024.0 * 1024.0));
+    return false;
 }
 
 //  Pack the "att" list from the request's attachments, reading files given
@@ -108,13 +136,8 @@ static bool s_attachments(api_req_t *req, const msgpack_object *list, msgpack_pa
         }
         atts->n = i + 1;
         total += atts->lens[i];
-        if (total > req->self->config->max_document ||
-            (req->self->max_frame && atts->lens[i] > req->self->max_frame) ||
-            (req->self->max_document && total > req->self->max_document)) {
-            api_fail(req, PROTO_ERR_TOO_LARGE, field,
-                     "attachments larger than this agent or the broker accept");
+        if (!s_size_check(req, field, atts->lens[i], total))
             return false;
-        }
         proto_attachment_t desc = { 0 };
         proto_attachment_hash(&desc, atts->data[i], atts->lens[i]);
         msgpack_pack_map(pk, 4);

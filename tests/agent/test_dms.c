@@ -336,6 +336,86 @@ static void test_fields_kept(void **state)
 }
 
 // ---------------------------------------------------------------------------
+//  3. limits: health shows the limits in force, and ERR_TOO_LARGE names the
+//  limit a document is over, with its value.
+
+static bool s_limits_known(const ah_reply_t *r, void *arg)
+{
+    (void) arg;
+    return ah_is_ok(r) && ah_int(r->map, "limits.broker_frame") > 0;
+}
+
+//  Submit attachments of the given sizes (inline); expect ERR_TOO_LARGE at
+//  field with a message holding both words.
+static void s_too_large(ah_agent_t *a, const size_t *sizes, const char *field, const char *limit,
+                        const char *value)
+{
+    static uint8_t bytes[200 * 1024];
+    const char *to[] = { th_code(TH_C) };
+    ah_reply_t *r =
+        ah_call(a,
+                "{cmd:s doc:{to:A type:s subject:s} "
+                "attachments:[{name:s type:s data:x} {name:s type:s data:x}]}",
+                "submit", to, (size_t) 1, S_TYPE, "Tệp quá lớn", "a.pdf", "application/pdf", bytes,
+                sizes[0], "b.pdf", "application/pdf", bytes, sizes[1]);
+    ah_expect_error(r, PROTO_ERR_TOO_LARGE, field, "attachments over a limit");
+    const char *message = ah_str(r->map, "message");
+    th_check(message && strstr(message, limit) && strstr(message, value),
+             "ERR_TOO_LARGE should name %s and %s: %s", limit, value, ah_show(r->map));
+    ah_reply_destroy(&r);
+}
+
+static void test_limits(void **state)
+{
+    ah_env_t *env = *state;
+    //  A broker with small limits: 64 KiB a frame, 100 KiB a document.
+    const char *sets[] = { "network.heartbeat=" AH_HEARTBEAT, "limits.max_frame=64K",
+                           "limits.max_document=100K", NULL };
+    th_broker_start(env->th, sets);
+    snprintf(env->broker_endpoint, sizeof env->broker_endpoint, "%s", env->th->endpoint);
+    const char *small[] = { "api.max_document=50K", NULL };
+    ah_agent_t *a = ah_agent_run(env, TH_A, 0, NULL);
+    ah_agent_t *b = ah_agent_run(env, TH_B, 0, small);
+    ah_wait_directory(a);
+    ah_wait_directory(b);
+
+    ah_reply_t *r =
+        ah_poll(a, s_limits_known, NULL, "health shows the broker's limits", "{cmd:s}", "health");
+    const msgpack_object *l = ah_get(r->map, "limits");
+    th_check(ah_int(l, "broker_frame") == 65536 && ah_int(l, "broker_document") == 102400 &&
+                 ah_int(l, "request") == 300ll * 1024 * 1024 &&
+                 ah_int(l, "document") == 256ll * 1024 * 1024 && ah_int(l, "subject") == 500 &&
+                 ah_int(l, "name") == 200 && ah_int(l, "recipients") == 500 &&
+                 ah_int(l, "attachments") == 100 && ah_int(l, "broker_recipients") > 0,
+             "health limits: %s", ah_show(l));
+    ah_reply_destroy(&r);
+    r = ah_call(b, "{cmd:s}", "health");
+    th_check(ah_int(r->map, "limits.document") == 50 * 1024, "B's limits: %s", ah_show(r->map));
+    ah_reply_destroy(&r);
+
+    //  One attachment over the broker's frame limit; two over its document
+    //  limit; at B, over the agent's own.
+    size_t frame[] = { 70 * 1024, 10 };
+    s_too_large(a, frame, "attachments[0]", "max_frame", "65536");
+    size_t document[] = { 60 * 1024, 60 * 1024 };
+    s_too_large(a, document, "attachments[1]", "limits.max_document", "102400");
+    size_t agent[] = { 30 * 1024, 30 * 1024 };
+    s_too_large(b, agent, "attachments[1]", "api.max_document", "51200");
+    //  Under every limit, it goes.
+    size_t fine[] = { 40 * 1024, 40 * 1024 };
+    static uint8_t bytes[40 * 1024];
+    const char *to[] = { th_code(TH_B) };
+    r = ah_call(a,
+                "{cmd:s doc:{to:A type:s subject:s} "
+                "attachments:[{name:s type:s data:x} {name:s type:s data:x}]}",
+                "submit", to, (size_t) 1, S_TYPE, "Vừa đủ", "a.pdf", "application/pdf", bytes,
+                fine[0], "b.pdf", "application/pdf", bytes, fine[1]);
+    ah_expect_ok(r, "submit under the limits");
+    ah_reply_destroy(&r);
+    ah_pass(env);
+}
+
+// ---------------------------------------------------------------------------
 
 #define S_TEST(f) cmocka_unit_test_setup_teardown(f, ah_setup, ah_teardown)
 
@@ -349,6 +429,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         S_TEST(test_idempotent_retry),
         S_TEST(test_fields_kept),
+        S_TEST(test_limits),
     };
     return th_run_tests("test_dms", "truc-agent DMS API", tests, sizeof tests / sizeof tests[0],
                         filter);
