@@ -23,6 +23,7 @@
 #include <zmq.h>
 
 #include "agent_internal.h"
+#include "inbox_ops.h"
 #include "proto/agency.h"
 #include "proto/daemon.h"
 #include "proto/dirdelta.h"
@@ -822,6 +823,8 @@ static void s_on_deliver(agent_t *self, proto_msg_t *msg, zmq_msg_t *frames, siz
         inbox = (agent_inbox_t){ .received = now, .summary = buf.data, .summary_len = buf.size };
         if (!rc)
             rc = agent_store_inbox_add(self->kv, &doc->id, &inbox);
+        if (!rc)
+            rc = agent_ops_record(self, doc); // inbox_ops.h: what it revokes, updates, replaces
     }
     msgpack_sbuffer_destroy(&buf);
     proto_err_t nest_rc = proto_store_unnest(self->kv, rc == PROTO_OK);
@@ -843,6 +846,7 @@ static void s_on_deliver(agent_t *self, proto_msg_t *msg, zmq_msg_t *frames, siz
                        doc->from, doc->urgency, doc->natt);
         agent_event(self, "inbox.new", &doc->id, "ssuu", "from", doc->from, "subject", doc->subject,
                     "urgency", (uint64_t) doc->urgency, "op", (uint64_t) doc->op);
+        agent_ops_announce(self, doc);
         s_ack_add(self, doc, hash, PROTO_EVENT_DELIVERED, 0);
     }
 }

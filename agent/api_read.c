@@ -12,6 +12,7 @@
 
 #include "api_internal.h"
 #include "api_limits.h"
+#include "inbox_ops.h"
 #include "proto/agency.h"
 #include "proto/sign.h"
 
@@ -48,8 +49,20 @@ bool api_inbox_record(agent_t *self, const proto_id_t *id, uint64_t *seq, uint64
     return true;
 }
 
+//  A short str object as C text in buf (agency codes), "" otherwise.
+static const char *s_text(const msgpack_object *o, char buf[PROTO_AGENCY_CODE_LEN + 1])
+{
+    buf[0] = '\0';
+    if (o && o->type == MSGPACK_OBJECT_STR && o->via.str.size <= PROTO_AGENCY_CODE_LEN) {
+        memcpy(buf, o->via.str.ptr, o->via.str.size);
+        buf[o->via.str.size] = '\0';
+    }
+    return buf;
+}
+
 static bool s_inbox_one(void *arg, const proto_id_t *id)
 {
+    char sender[PROTO_AGENCY_CODE_LEN + 1];
     s_inbox_t *in = arg;
     uint64_t seq, received;
     bool acked;
@@ -70,7 +83,10 @@ static bool s_inbox_one(void *arg, const proto_id_t *id)
         in->last_seq = seq;
         if (!in->counting) {
             msgpack_packer *pk = &in->req->pk;
-            msgpack_pack_map(pk, 5 + s.data.via.map.size);
+            agent_ops_t ops;
+            uint32_t marks = agent_ops_get(in->req->self, id, s_text(from, sender), &ops);
+            msgpack_pack_map(pk, 5 + s.data.via.map.size + marks);
+            agent_ops_pack(pk, &ops);
             api_kv_id(pk, "id", id);
             api_kv_u64(pk, "seq", seq);
             api_kv_u64(pk, "received", received);
@@ -298,7 +314,9 @@ void api_cmd_fetch(api_req_t *req, const msgpack_object *map)
             api_denied_path(req, "dir", dir);
         return api_fail(req, wrc, "dir", "%s", why);
     }
-    api_ok(req, 5);
+    agent_ops_t ops;
+    api_ok(req, 5 + agent_ops_get(self, &id, d->from, &ops));
+    agent_ops_pack(&req->pk, &ops);
     api_key(&req->pk, "document");
     s_pack_doc(&req->pk, d);
     api_key(&req->pk, "attachments");

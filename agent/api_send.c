@@ -15,6 +15,7 @@
 
 #include "api_internal.h"
 #include "api_ref.h"
+#include "inbox_ops.h"
 #include "proto/log.h"
 #include "proto/sign.h"
 
@@ -499,22 +500,6 @@ void api_cmd_ack(api_req_t *req, const msgpack_object *map)
 // ---------------------------------------------------------------------------
 //  Status notices
 
-static bool s_recall_requested(void *arg, const proto_id_t *id, const void *value, size_t vlen)
-{
-    bool *found = arg;
-    (void) id;
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    size_t off = 0;
-    if (msgpack_unpack_next(&u, value, vlen, &off) == MSGPACK_UNPACK_SUCCESS) {
-        const msgpack_object *code = api_get(&u.data, "code");
-        if (code && code->type == MSGPACK_OBJECT_POSITIVE_INTEGER && code->via.u64 == 13)
-            *found = true;
-    }
-    msgpack_unpacked_destroy(&u);
-    return !*found;
-}
-
 static bool s_queue_notice(api_req_t *req, const proto_id_t *doc, const char *to, uint8_t code,
                            const char *note, const msgpack_object *staff, const api_ref_t *ref,
                            proto_id_t *notice_id)
@@ -598,16 +583,16 @@ void api_cmd_status(api_req_t *req, const msgpack_object *map)
     if (from && from->type == MSGPACK_OBJECT_STR && from->via.str.size == PROTO_AGENCY_CODE_LEN)
         memcpy(sender, from->via.str.ptr, PROTO_AGENCY_CODE_LEN);
     msgpack_unpacked_destroy(&summary);
-    if (code == 15 || code == 16) {
-        bool requested = false;
-        agent_store_note_each(self->kv, &id, s_recall_requested, &requested);
-        if (!requested)
-            return api_fail(req, PROTO_ERR_BAD_STATE, "code",
-                            "the sender has not asked to recall this document");
-    }
+    char why[160];
+    proto_err_t allowed =
+        agent_ops_status_check(self, &id, sender, (uint8_t) code, why, sizeof why);
+    if (allowed)
+        return api_fail(req, allowed, allowed == PROTO_ERR_REVOKED ? "id" : "code", "%s", why);
     if (!s_queue_notice(req, &id, sender, (uint8_t) code, note, api_get(map, "staff"), &ref,
                         &notice))
         return;
+    if ((code == 15 || code == 16) && agent_ops_answer_record(self, &id, (uint8_t) code))
+        return api_fail(req, PROTO_ERR_STORE, "", "could not record the answer");
     api_ok(req, 2);
     api_kv_id(&req->pk, "notice", &notice);
     api_kv_str(&req->pk, "state", "queued");

@@ -416,6 +416,131 @@ static void test_limits(void **state)
 }
 
 // ---------------------------------------------------------------------------
+//  4. recipient_ops: revoked, updated and replaced originals are marked in
+//  inbox, fetch and events; no status about a revoked one; one answer per
+//  recall.
+
+typedef struct {
+    const char *id;    // the original
+    const char *field; // revoked_by, updated_by, replaced_by
+    const char *by;    // the operation's id
+} s_mark_t;
+
+static bool s_inbox_marked(const ah_reply_t *r, void *arg)
+{
+    const s_mark_t *m = arg;
+    int at;
+    const msgpack_object *docs = ah_get(r->map, "documents");
+    return ah_is_ok(r) && s_count(docs, "id", m->id, &at) == 1 &&
+           ah_str_is(&docs->via.array.ptr[at], m->field, m->by);
+}
+
+static bool s_has_recall(const ah_reply_t *r, void *arg)
+{
+    (void) arg;
+    const msgpack_object *list = ah_get(r->map, "notices");
+    for (uint32_t i = 0;
+         ah_is_ok(r) && list && list->type == MSGPACK_OBJECT_ARRAY && i < list->via.array.size; i++)
+        if (ah_int(&list->via.array.ptr[i], "code") == 13)
+            return true;
+    return false;
+}
+
+static void s_submit_to_b(ah_agent_t *a, const char *subject, s_id_t id)
+{
+    const char *to[] = { th_code(TH_B) };
+    ah_reply_t *r = ah_call(a, "{cmd:s doc:{to:A type:s subject:s}}", "submit", to, (size_t) 1,
+                            S_TYPE, subject);
+    ah_expect_ok(r, "submit");
+    s_id_get(r->map, "id", id);
+    ah_reply_destroy(&r);
+}
+
+static void test_recipient_ops(void **state)
+{
+    ah_env_t *env = *state;
+    ah_broker_start(env);
+    ah_agent_t *a = ah_agent_run(env, TH_A, 0, NULL);
+    ah_agent_t *b = ah_agent_run(env, TH_B, 0, NULL);
+    ah_wait_directory(a);
+    s_id_t doc[3], op[3];
+    const char *subjects[] = { "Văn bản sẽ bị thu hồi", "Văn bản sẽ được cập nhật",
+                               "Văn bản sẽ bị thay thế" };
+    for (int i = 0; i < 3; i++)
+        s_submit_to_b(a, subjects[i], doc[i]);
+    for (int i = 0; i < 3; i++) {
+        ah_reply_t *r =
+            ah_poll(b, s_listed_id, doc[i], "the original at B", "{cmd:s limit:i}", "inbox", 1000);
+        ah_reply_destroy(&r);
+    }
+
+    //  A recall of the first: B answers once; a second, contradicting
+    //  answer is refused.
+    ah_reply_t *r = ah_call(a, "{cmd:s id:s}", "recall", doc[0]);
+    ah_expect_ok(r, "recall");
+    ah_reply_destroy(&r);
+    r = ah_poll(b, s_has_recall, NULL, "the recall request at B", "{cmd:s id:s}", "fetch", doc[0]);
+    ah_reply_destroy(&r);
+    r = ah_call(b, "{cmd:s id:s code:i}", "status", doc[0], 15);
+    ah_expect_ok(r, "the answer 15 to the recall");
+    ah_reply_destroy(&r);
+    r = ah_call(b, "{cmd:s id:s code:i}", "status", doc[0], 16);
+    ah_expect_error(r, PROTO_ERR_BAD_STATE, "code", "a second answer (16) to the same recall");
+    ah_reply_destroy(&r);
+    r = ah_call(b, "{cmd:s id:s code:i}", "status", doc[0], 15);
+    ah_expect_error(r, PROTO_ERR_BAD_STATE, "code", "the same answer twice");
+    ah_reply_destroy(&r);
+
+    //  A revokes the first, updates the second, replaces the third.
+    r = ah_call(a, "{cmd:s refs:[s] reason:s}", "revoke", doc[0], "Ban hành nhầm");
+    ah_expect_ok(r, "revoke");
+    s_id_get(r->map, "id", op[0]);
+    ah_reply_destroy(&r);
+    const char *cmds[] = { NULL, "update", "replace" };
+    for (int i = 1; i < 3; i++) {
+        const char *to[] = { th_code(TH_B) };
+        r = ah_call(a, "{cmd:s refs:[s] reason:s doc:{to:A type:s subject:s}}", cmds[i], doc[i],
+                    "Sửa trích yếu", to, (size_t) 1, S_TYPE, "Bản mới");
+        ah_expect_ok(r, cmds[i]);
+        s_id_get(r->map, "id", op[i]);
+        ah_reply_destroy(&r);
+    }
+    const char *fields[] = { "revoked_by", "updated_by", "replaced_by" };
+    const char *topics[] = { "inbox.revoked", "inbox.updated", "inbox.replaced" };
+    for (int i = 0; i < 3; i++) {
+        s_mark_t mark = { doc[i], fields[i], op[i] };
+        r = ah_poll(b, s_inbox_marked, &mark, "the original marked in the inbox", "{cmd:s limit:i}",
+                    "inbox", 1000);
+        ah_reply_destroy(&r);
+        r = ah_call(b, "{cmd:s id:s}", "fetch", doc[i]);
+        ah_expect_ok(r, "fetch the original");
+        th_check(ah_str_is(r->map, fields[i], op[i]), "fetch %s: expected %s %s in %s", doc[i],
+                 fields[i], op[i], ah_show(r->map));
+        for (int k = 0; k < 3; k++)
+            th_check(k == i || !ah_get(r->map, fields[k]), "fetch %s: %s is set: %s", doc[i],
+                     fields[k], ah_show(r->map));
+        ah_reply_destroy(&r);
+        ah_events_wait(b, topics[i], "id", doc[i], fields[i], op[i], "from", th_code(TH_A), NULL);
+        //  The operations themselves are not marked.
+        r = ah_call(b, "{cmd:s id:s}", "fetch", op[i]);
+        th_check(ah_is_ok(r) && !ah_get(r->map, "revoked_by") && !ah_get(r->map, "updated_by") &&
+                     !ah_get(r->map, "replaced_by"),
+                 "fetch of the operation %s: %s", op[i], ah_show(r->map));
+        ah_reply_destroy(&r);
+    }
+
+    //  No status about the revoked document; the replaced one may still
+    //  get one.
+    r = ah_call(b, "{cmd:s id:s code:i}", "status", doc[0], 3);
+    ah_expect_error(r, PROTO_ERR_REVOKED, "id", "a status about a revoked document");
+    ah_reply_destroy(&r);
+    r = ah_call(b, "{cmd:s id:s code:i}", "status", doc[2], 3);
+    ah_expect_ok(r, "a status about a replaced document");
+    ah_reply_destroy(&r);
+    ah_pass(env);
+}
+
+// ---------------------------------------------------------------------------
 
 #define S_TEST(f) cmocka_unit_test_setup_teardown(f, ah_setup, ah_teardown)
 
@@ -430,6 +555,7 @@ int main(int argc, char **argv)
         S_TEST(test_idempotent_retry),
         S_TEST(test_fields_kept),
         S_TEST(test_limits),
+        S_TEST(test_recipient_ops),
     };
     return th_run_tests("test_dms", "truc-agent DMS API", tests, sizeof tests / sizeof tests[0],
                         filter);
