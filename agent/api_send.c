@@ -16,6 +16,7 @@
 #include "api_internal.h"
 #include "api_ref.h"
 #include "inbox_ops.h"
+#include "text.h"
 #include "proto/log.h"
 #include "proto/sign.h"
 
@@ -143,7 +144,7 @@ static bool s_attachments(api_req_t *req, const msgpack_object *list, msgpack_pa
         proto_attachment_hash(&desc, atts->data[i], atts->lens[i]);
         msgpack_pack_map(pk, 4);
         api_key(pk, "name");
-        msgpack_pack_object(pk, *name);
+        agent_text_pack_nfc(pk, name);
         api_key(pk, "type");
         msgpack_pack_object(pk, *type);
         api_kv_u64(pk, "size", desc.size);
@@ -151,6 +152,15 @@ static bool s_attachments(api_req_t *req, const msgpack_object *list, msgpack_pa
         msgpack_pack_bin_with_body(pk, desc.hash, PROTO_HASH_LEN);
     }
     return true;
+}
+
+//  A text field read with api_text, in NFC (text.h).
+static bool s_nfc(api_req_t *req, const char *field, char *text, size_t cap)
+{
+    if (agent_text_nfc(text, cap))
+        return true;
+    api_fail(req, PROTO_ERR_LIMIT, field, "longer than %zu bytes once normalised to NFC", cap - 1);
+    return false;
 }
 
 static int s_urgency_value(const msgpack_object *v)
@@ -230,12 +240,12 @@ static bool s_copy_doc(api_req_t *req, const msgpack_object *doc, msgpack_packer
                         }
                         msgpack_pack_bin_with_body(pk, id.bytes, PROTO_ID_LEN);
                     } else {
-                        msgpack_pack_object(pk, kv->val);
+                        agent_text_pack_nfc(pk, &kv->val);
                     }
                 }
             }
         } else {
-            msgpack_pack_object(pk, *val);
+            agent_text_pack_nfc(pk, val); // text.h: one Unicode form for every recipient
         }
     }
     return true;
@@ -380,7 +390,8 @@ void api_cmd_operation(api_req_t *req, const msgpack_object *map, int kind)
     if (!api_keys_known(req, map, keys) || !api_ref_begin(req, map, &ref))
         return;
     char reason[8192];
-    if (!api_text(req, map, "reason", reason, sizeof reason, true))
+    if (!api_text(req, map, "reason", reason, sizeof reason, true) ||
+        !s_nfc(req, "reason", reason, sizeof reason))
         return;
     const msgpack_object *refs = api_get(map, "refs"), *doc = api_get(map, "doc");
     if (!refs || refs->type != MSGPACK_OBJECT_ARRAY || refs->via.array.size == 0 ||
@@ -512,7 +523,11 @@ static bool s_queue_notice(api_req_t *req, const proto_id_t *doc, const char *to
             !api_text(req, staff, "name", name, sizeof name, false) ||
             !api_text(req, staff, "department", department, sizeof department, false) ||
             !api_text(req, staff, "phone", phone, sizeof phone, false) ||
-            !api_text(req, staff, "email", email, sizeof email, false))
+            !api_text(req, staff, "email", email, sizeof email, false) ||
+            !s_nfc(req, "staff.name", name, sizeof name) ||
+            !s_nfc(req, "staff.department", department, sizeof department) ||
+            !s_nfc(req, "staff.phone", phone, sizeof phone) ||
+            !s_nfc(req, "staff.email", email, sizeof email))
             return false;
     }
     proto_msg_t msg;
@@ -566,7 +581,8 @@ void api_cmd_status(api_req_t *req, const msgpack_object *map)
     api_ref_t ref;
     if (!api_keys_known(req, map, keys) || !api_ref_begin(req, map, &ref) ||
         !api_id_field(req, map, "id", &id) || !api_uint(req, map, "code", &code, 1, 16) ||
-        !api_text(req, map, "note", note, sizeof note, false))
+        !api_text(req, map, "note", note, sizeof note, false) ||
+        !s_nfc(req, "note", note, sizeof note))
         return;
     if (!((code >= 1 && code <= 6) || code == 15 || code == 16))
         return api_fail(req, code ? PROTO_ERR_VALUE : PROTO_ERR_MISSING, "code",
@@ -606,7 +622,8 @@ void api_cmd_recall(api_req_t *req, const msgpack_object *map)
     proto_id_t id;
     char note[8192];
     if (!api_keys_known(req, map, keys) || !api_id_field(req, map, "id", &id) ||
-        !api_text(req, map, "note", note, sizeof note, false))
+        !api_text(req, map, "note", note, sizeof note, false) ||
+        !s_nfc(req, "note", note, sizeof note))
         return;
     if (proto_store_begin(self->kv) != PROTO_OK)
         return api_fail(req, PROTO_ERR_STORE, "", "cannot write the store");

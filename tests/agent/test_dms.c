@@ -541,6 +541,80 @@ static void test_recipient_ops(void **state)
 }
 
 // ---------------------------------------------------------------------------
+//  5. unicode_nfc: decomposed (NFD) text from the DMS is stored and sent in
+//  NFC, and limits count the characters a reader sees.
+
+//  "ệ" as NFD (e, U+0323, U+0302) and NFC (U+1EC7).
+#define S_E_NFD      "e\xcc\xa3\xcc\x82"
+#define S_E_NFC      "\xe1\xbb\x87"
+#define S_NGUYEN_NFD "Nguye\xcc\x82\xcc\x83n"
+#define S_NGUYEN_NFC "Nguy\xe1\xbb\x85n"
+
+static void test_unicode_nfc(void **state)
+{
+    ah_env_t *env = *state;
+    ah_broker_start(env);
+    ah_agent_t *a = ah_agent_run(env, TH_A, 0, NULL);
+    ah_agent_t *b = ah_agent_run(env, TH_B, 0, NULL);
+    ah_wait_directory(a);
+    //  400 × "ệ": 1,200 code points as NFD, over the 500 of a subject; 400
+    //  as NFC, within it.
+    char subject_nfd[400 * 5 + 1] = "", subject_nfc[400 * 3 + 1] = "";
+    for (int i = 0; i < 400; i++) {
+        strcat(subject_nfd, S_E_NFD);
+        strcat(subject_nfc, S_E_NFC);
+    }
+    const char *to[] = { th_code(TH_B) };
+    static const uint8_t pdf[] = "%PDF-1.4";
+    ah_reply_t *r =
+        ah_call(a,
+                "{cmd:s doc:{to:A type:s subject:s signer:{name:s} ext:{ghi-chu:s}} "
+                "attachments:[{name:s type:s data:x}]}",
+                "submit", to, (size_t) 1, "Quy" S_E_NFD "t \xc4\x91\xe1\xbb\x8bnh", subject_nfd,
+                S_NGUYEN_NFD " V\xc4\x83n A", S_NGUYEN_NFD, "Bi" S_E_NFD "u m" S_E_NFD "u.pdf",
+                "application/pdf", pdf, sizeof pdf - 1);
+    ah_expect_ok(r, "submit in NFD");
+    s_id_t id;
+    s_id_get(r->map, "id", id);
+    ah_reply_destroy(&r);
+    r = ah_poll(b, s_listed_id, id, "the document at B", "{cmd:s}", "inbox");
+    ah_reply_destroy(&r);
+    r = ah_call(b, "{cmd:s id:s}", "fetch", id);
+    ah_expect_ok(r, "fetch");
+    th_check(ah_str_is(r->map, "document.subject", subject_nfc) &&
+                 ah_str_is(r->map, "document.type", "Quy" S_E_NFC "t \xc4\x91\xe1\xbb\x8bnh") &&
+                 ah_str_is(r->map, "document.signer.name", S_NGUYEN_NFC " V\xc4\x83n A") &&
+                 ah_str_is(r->map, "document.ext.ghi-chu", S_NGUYEN_NFC) &&
+                 ah_str_is(r->map, "attachments[0].name", "Bi" S_E_NFC "u m" S_E_NFC "u.pdf"),
+             "fetch: text not in NFC: %s", ah_show(r->map));
+    ah_reply_destroy(&r);
+
+    //  A notice's text too.
+    r = ah_call(b, "{cmd:s id:s code:i note:s staff:{name:s}}", "status", id, 3,
+                "\xc4\x90\xc3\xa3 v\xc3\xa0o s"
+                "o\xcc\x82\xcc\x89",
+                S_NGUYEN_NFD);
+    ah_expect_ok(r, "status in NFD");
+    ah_reply_destroy(&r);
+    int64_t three = 3;
+    r = ah_poll(a, s_has_notice, &three, "A's sent lists the notice", "{cmd:s id:s}", "sent", id);
+    th_check(ah_str_is(r->map, "document.notices[0].note",
+                       "\xc4\x90\xc3\xa3 v\xc3\xa0o s\xe1\xbb\x95") &&
+                 ah_str_is(r->map, "document.notices[0].staff", S_NGUYEN_NFC),
+             "the notice is not in NFC: %s", ah_show(r->map));
+    ah_reply_destroy(&r);
+
+    //  501 characters are still too many, however they are written.
+    char over[501 * 5 + 1] = "";
+    for (int i = 0; i < 501; i++)
+        strcat(over, S_E_NFD);
+    r = ah_call(a, "{cmd:s doc:{to:A type:s subject:s}}", "submit", to, (size_t) 1, S_TYPE, over);
+    ah_expect_error(r, PROTO_ERR_LIMIT, "doc.subject", "501 characters");
+    ah_reply_destroy(&r);
+    ah_pass(env);
+}
+
+// ---------------------------------------------------------------------------
 
 #define S_TEST(f) cmocka_unit_test_setup_teardown(f, ah_setup, ah_teardown)
 
@@ -552,10 +626,8 @@ int main(int argc, char **argv)
     if (rc)
         return rc;
     const struct CMUnitTest tests[] = {
-        S_TEST(test_idempotent_retry),
-        S_TEST(test_fields_kept),
-        S_TEST(test_limits),
-        S_TEST(test_recipient_ops),
+        S_TEST(test_idempotent_retry), S_TEST(test_fields_kept), S_TEST(test_limits),
+        S_TEST(test_recipient_ops),    S_TEST(test_unicode_nfc),
     };
     return th_run_tests("test_dms", "truc-agent DMS API", tests, sizeof tests / sizeof tests[0],
                         filter);
