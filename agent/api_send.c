@@ -16,6 +16,7 @@
 #include "api_internal.h"
 #include "api_ref.h"
 #include "inbox_ops.h"
+#include "levels.h"
 #include "text.h"
 #include "proto/log.h"
 #include "proto/sign.h"
@@ -163,15 +164,6 @@ static bool s_nfc(api_req_t *req, const char *field, char *text, size_t cap)
     return false;
 }
 
-static int s_urgency_value(const msgpack_object *v)
-{
-    static const char *names[] = { "normal", "urgent", "very-urgent", "immediate" };
-    for (int i = 0; i < 4; i++)
-        if (api_is(v, names[i]))
-            return i;
-    return -1;
-}
-
 //  Copy the DMS's document map into a wire envelope map, translating the
 //  few fields the API spells differently. Returns false (with a reply) on a
 //  field the agent fills itself or a translation that fails.
@@ -208,11 +200,14 @@ static bool s_copy_doc(api_req_t *req, const msgpack_object *doc, msgpack_packer
         }
         msgpack_pack_object(pk, *key);
         (*count)++;
-        if (api_is(key, "urgency") && val->type == MSGPACK_OBJECT_STR) {
-            int level = s_urgency_value(val);
+        bool urgency = api_is(key, "urgency");
+        if ((urgency || api_is(key, "secrecy")) && val->type == MSGPACK_OBJECT_STR) {
+            //  levels.h: a level by name, English or Vietnamese.
+            agent_level_kind_t kind = urgency ? AGENT_LEVEL_URGENCY : AGENT_LEVEL_SECRECY;
+            int level = agent_levels_parse(kind, val->via.str.ptr, val->via.str.size);
             if (level < 0) {
-                api_fail(req, PROTO_ERR_VALUE, "doc.urgency",
-                         "normal, urgent, very-urgent or immediate");
+                api_fail(req, PROTO_ERR_VALUE, urgency ? "doc.urgency" : "doc.secrecy", "%s",
+                         agent_levels_help(kind));
                 return false;
             }
             msgpack_pack_uint8(pk, (uint8_t) level);

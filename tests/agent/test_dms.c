@@ -615,6 +615,86 @@ static void test_unicode_nfc(void **state)
 }
 
 // ---------------------------------------------------------------------------
+//  6. domain_values: urgency and secrecy by their Vietnamese names (any
+//  Unicode form), and a document type's edXML code and name kept.
+
+//  The value of key in the map at o (keys may hold dots), as text.
+static const char *s_map_str(const msgpack_object *o, const char *key)
+{
+    static char out[256];
+    for (uint32_t i = 0; o && o->type == MSGPACK_OBJECT_MAP && i < o->via.map.size; i++) {
+        const msgpack_object_kv *kv = &o->via.map.ptr[i];
+        if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == strlen(key) &&
+            memcmp(kv->key.via.str.ptr, key, kv->key.via.str.size) == 0 &&
+            kv->val.type == MSGPACK_OBJECT_STR && kv->val.via.str.size < sizeof out) {
+            memcpy(out, kv->val.via.str.ptr, kv->val.via.str.size);
+            out[kv->val.via.str.size] = '\0';
+            return out;
+        }
+    }
+    return NULL;
+}
+
+//  "thượng khẩn" and "tối mật" decomposed (NFD).
+#define S_THUONG_KHAN_NFD "thu\xcc\x9bo\xcc\x9b\xcc\xa3ng kha\xcc\x82\xcc\x89n"
+#define S_TOI_MAT_NFD     "to\xcc\x82\xcc\x81i ma\xcc\xa3\xcc\x82t"
+
+static void test_domain_values(void **state)
+{
+    ah_env_t *env = *state;
+    ah_broker_start(env);
+    ah_agent_t *a = ah_agent_run(env, TH_A, 0, NULL);
+    ah_agent_t *b = ah_agent_run(env, TH_B, 0, NULL);
+    ah_wait_directory(a);
+    const char *to[] = { th_code(TH_B) };
+    static const struct {
+        const char *urgency, *secrecy;
+        int64_t u, s;
+    } cases[] = {
+        { "thường", "thường", 0, 0 },       { "khẩn", "mật", 1, 1 },
+        { "thượng khẩn", "tối mật", 2, 2 }, { "hỏa tốc", "tuyệt mật", 3, 3 },
+        { "hoả tốc", "none", 3, 0 },        { S_THUONG_KHAN_NFD, S_TOI_MAT_NFD, 2, 2 },
+    };
+    s_id_t ids[6];
+    for (int i = 0; i < 6; i++) {
+        char subject[64];
+        snprintf(subject, sizeof subject, "Độ khẩn, độ mật %d", i);
+        ah_reply_t *r = ah_call(a,
+                                "{cmd:s doc:{to:A type:s subject:s urgency:s secrecy:s "
+                                "ext:{edxml.type:s edxml.type_detail:s}}}",
+                                "submit", to, (size_t) 1, S_TYPE, subject, cases[i].urgency,
+                                cases[i].secrecy, "1", "Công văn hành chính");
+        ah_expect_ok(r, cases[i].urgency);
+        s_id_get(r->map, "id", ids[i]);
+        ah_reply_destroy(&r);
+    }
+    for (int i = 0; i < 6; i++) {
+        ah_reply_t *r =
+            ah_poll(b, s_listed_id, ids[i], "the document at B", "{cmd:s limit:i}", "inbox", 1000);
+        ah_reply_destroy(&r);
+        r = ah_call(b, "{cmd:s id:s}", "fetch", ids[i]);
+        const msgpack_object *d = ah_get(r->map, "document");
+        const char *code = s_map_str(ah_get(d, "ext"), "edxml.type");
+        bool code_kept = code && strcmp(code, "1") == 0;
+        const char *detail = s_map_str(ah_get(d, "ext"), "edxml.type_detail");
+        th_check(ah_int(d, "urgency") == cases[i].u && ah_int(d, "secrecy") == cases[i].s &&
+                     ah_str_is(d, "type", S_TYPE) && code_kept && detail &&
+                     strcmp(detail, "Công văn hành chính") == 0,
+                 "case %d (%s, %s): %s", i, cases[i].urgency, cases[i].secrecy, ah_show(d));
+        ah_reply_destroy(&r);
+    }
+    ah_reply_t *r = ah_call(a, "{cmd:s doc:{to:A type:s subject:s urgency:s}}", "submit", to,
+                            (size_t) 1, S_TYPE, "x", "gấp");
+    ah_expect_error(r, PROTO_ERR_VALUE, "doc.urgency", "an unknown urgency name");
+    ah_reply_destroy(&r);
+    r = ah_call(a, "{cmd:s doc:{to:A type:s subject:s secrecy:s}}", "submit", to, (size_t) 1,
+                S_TYPE, "x", "bí mật");
+    ah_expect_error(r, PROTO_ERR_VALUE, "doc.secrecy", "an unknown secrecy name");
+    ah_reply_destroy(&r);
+    ah_pass(env);
+}
+
+// ---------------------------------------------------------------------------
 
 #define S_TEST(f) cmocka_unit_test_setup_teardown(f, ah_setup, ah_teardown)
 
@@ -626,8 +706,9 @@ int main(int argc, char **argv)
     if (rc)
         return rc;
     const struct CMUnitTest tests[] = {
-        S_TEST(test_idempotent_retry), S_TEST(test_fields_kept), S_TEST(test_limits),
-        S_TEST(test_recipient_ops),    S_TEST(test_unicode_nfc),
+        S_TEST(test_idempotent_retry), // one list entry per line
+        S_TEST(test_fields_kept),      S_TEST(test_limits),        S_TEST(test_recipient_ops),
+        S_TEST(test_unicode_nfc),      S_TEST(test_domain_values),
     };
     return th_run_tests("test_dms", "truc-agent DMS API", tests, sizeof tests / sizeof tests[0],
                         filter);
