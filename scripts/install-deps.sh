@@ -12,6 +12,7 @@ packages=(
   systemd                                   # systemd-analyze checks the units in deploy/
   xxd procps                                # used by the demo and the tests
   libfaketime                               # broker_ops_clock_jump steps the broker's wall clock
+  python3-zmq python3-msgpack               # agent/examples/dms_example.py (agent_dms_python_example)
 )
 
 missing=()

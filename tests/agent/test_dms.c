@@ -695,6 +695,47 @@ static void test_domain_values(void **state)
 }
 
 // ---------------------------------------------------------------------------
+//  7. python_example: agent/examples/dms_example.py, the integration a
+//  vendor copies, runs against two real agents and says ok. TRUC_PYTHON
+//  and TRUC_DMS_EXAMPLE (set by ctest) name the interpreter and the script.
+
+static void test_python_example(void **state)
+{
+    ah_env_t *env = *state;
+    const char *python = getenv("TRUC_PYTHON"), *script = getenv("TRUC_DMS_EXAMPLE");
+    th_check(python && script, "TRUC_PYTHON and TRUC_DMS_EXAMPLE must be set");
+    ah_broker_start(env);
+    ah_agent_t *a = ah_agent_run(env, TH_A, 0, NULL);
+    ah_agent_t *b = ah_agent_run(env, TH_B, 0, NULL);
+    ah_wait_directory(a);
+    ah_wait_directory(b);
+    //  Some traffic first, so that the example's inbox pages hold more
+    //  than its own document.
+    const char *to[] = { th_code(TH_B) };
+    for (int i = 0; i < 3; i++) {
+        ah_reply_t *r = ah_call(a, "{cmd:s doc:{to:A type:s subject:s}}", "submit", to, (size_t) 1,
+                                S_TYPE, "Văn bản trước");
+        ah_expect_ok(r, "submit");
+        ah_reply_destroy(&r);
+    }
+    char dir[TH_PATH_MAX + 16];
+    snprintf(dir, sizeof dir, "%s/dms-in", env->th->root);
+    const char *argv[] = { python,        script,
+                           "--sender",    ah_agent_endpoint(a),
+                           "--recipient", ah_agent_endpoint(b),
+                           "--to",        th_code(TH_B),
+                           "--dir",       dir,
+                           NULL };
+    static char out[32768];
+    int status = th_run(env->th, argv, out, sizeof out);
+    char st[64];
+    th_check(WIFEXITED(status) && WEXITSTATUS(status) == 0 && th_contains(out, "\nok\n"),
+             "%s: %s\n%s", script, th_status_text(status, st, sizeof st), out);
+    th_print("%s", out);
+    ah_pass(env);
+}
+
+// ---------------------------------------------------------------------------
 
 #define S_TEST(f) cmocka_unit_test_setup_teardown(f, ah_setup, ah_teardown)
 
@@ -708,7 +749,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         S_TEST(test_idempotent_retry), // one list entry per line
         S_TEST(test_fields_kept),      S_TEST(test_limits),        S_TEST(test_recipient_ops),
-        S_TEST(test_unicode_nfc),      S_TEST(test_domain_values),
+        S_TEST(test_unicode_nfc),      S_TEST(test_domain_values), S_TEST(test_python_example),
     };
     return th_run_tests("test_dms", "truc-agent DMS API", tests, sizeof tests / sizeof tests[0],
                         filter);
