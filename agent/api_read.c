@@ -12,6 +12,7 @@
 
 #include "api_internal.h"
 #include "api_limits.h"
+#include "api_ref.h"
 #include "inbox_ops.h"
 #include "proto/agency.h"
 #include "proto/sign.h"
@@ -535,17 +536,18 @@ static void s_pack_sent(api_req_t *req, const proto_id_t *id, bool full)
 
 void api_cmd_sent(api_req_t *req, const msgpack_object *map)
 {
-    static const char *const keys[] = { "cmd", "id", "limit", NULL };
+    static const char *const keys[] = { "cmd", "id", "limit", "client_ref", NULL };
     agent_t *self = req->self;
     uint64_t limit = 50;
     if (!api_keys_known(req, map, keys) || !api_uint(req, map, "limit", &limit, 1, 1000))
         return;
     if (proto_store_read_begin(self->kv) != PROTO_OK && !proto_store_writing(self->kv))
         return api_fail(req, PROTO_ERR_STORE, "", "cannot read the store");
-    if (api_get(map, "id")) {
+    if (api_get(map, "id") || api_get(map, "client_ref")) {
         proto_id_t id;
         agent_sent_t sent;
-        if (!api_id_field(req, map, "id", &id))
+        //  api_ref.h: by the DMS's own reference, as well as by id.
+        if (api_get(map, "id") ? !api_id_field(req, map, "id", &id) : !api_ref_find(req, map, &id))
             goto done;
         if (agent_store_sent_get(self->kv, &id, &sent) != PROTO_OK) {
             api_fail(req, PROTO_ERR_UNKNOWN_DOC, "id", "not a document this agency sent");

@@ -196,6 +196,28 @@ bool api_ref_begin(api_req_t *req, const msgpack_object *map, api_ref_t *ref)
     return false;
 }
 
+bool api_ref_find(api_req_t *req, const msgpack_object *map, proto_id_t *id)
+{
+    api_ref_t ref = { 0 };
+    const msgpack_object *v = api_get(map, "client_ref");
+    if (!v) {
+        api_fail(req, PROTO_ERR_MISSING, "client_ref", "required");
+        return false;
+    }
+    if (!s_ref_read(req, v, &ref))
+        return false;
+    agent_cref_t rec;
+    agent_sent_t sent;
+    if (agent_store_cref_get(req->self->kv, ref.text, ref.len, &rec) != PROTO_OK ||
+        agent_store_sent_get(req->self->kv, &rec.id, &sent) != PROTO_OK) {
+        api_fail(req, PROTO_ERR_UNKNOWN_DOC, "client_ref",
+                 "no message was sent with this reference");
+        return false;
+    }
+    *id = rec.id;
+    return true;
+}
+
 bool api_ref_record(api_req_t *req, const api_ref_t *ref, int kind, const proto_id_t *id)
 {
     if (!ref || !ref->given)

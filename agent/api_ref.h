@@ -44,6 +44,11 @@ bool api_ref_begin(api_req_t *req, const msgpack_object *map, api_ref_t *ref);
 bool api_ref_record(api_req_t *req, const api_ref_t *ref, int kind, const proto_id_t *id);
 void api_ref_undo(api_req_t *req, const api_ref_t *ref);
 
+//  The message the request's client_ref names, in the open transaction
+//  (read or write). false after a failure reply: a bad client_ref, or none
+//  recorded (ERR_UNKNOWN_DOC).
+bool api_ref_find(api_req_t *req, const msgpack_object *map, proto_id_t *id);
+
 //  The fingerprint of a request map: BLAKE2b-256 over its values with map
 //  keys taken in sorted order (a DMS that rebuilds the same request in
 //  another key order repeats it), the top-level client_ref left out.

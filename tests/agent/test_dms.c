@@ -187,6 +187,15 @@ static void test_idempotent_retry(void **state)
         ah_reply_destroy(&r);
     }
 
+    //  sent finds a document by the DMS's reference.
+    r = ah_call(a, "{cmd:s client_ref:s}", "sent", "CV-2026-0002");
+    th_check(ah_is_ok(r) && ah_str_is(r->map, "document.id", first_killed),
+             "sent by client_ref: %s", ah_show(r->map));
+    ah_reply_destroy(&r);
+    r = ah_call(a, "{cmd:s client_ref:s}", "sent", "CV-never-used");
+    ah_expect_error(r, PROTO_ERR_UNKNOWN_DOC, "client_ref", "sent with an unknown client_ref");
+    ah_reply_destroy(&r);
+
     //  The same reference on a different request is refused.
     r = ah_call(a, "{cmd:s client_ref:s doc:{to:[s] type:s subject:s}}", "submit", "CV-2026-0001",
                 to, S_TYPE, "Một văn bản khác");
