@@ -187,6 +187,31 @@ static void test_idempotent_retry(void **state)
         ah_reply_destroy(&r);
     }
 
+    //  The same request with its keys in another order is the same request.
+    const char *list[] = { to };
+    r = ah_call(a, "{doc:{urgency:s subject:s type:s to:A} client_ref:s cmd:s}", "urgent",
+                S_SUBJECT_KILLED, S_TYPE, list, (size_t) 1, "CV-2026-0002", "submit");
+    th_check(ah_str_is(r->map, "id", first_killed) && ah_bool(r->map, "repeat") == 1,
+             "repeat in another key order: %s", ah_show(r->map));
+    ah_reply_destroy(&r);
+
+    //  What a client_ref may be.
+    char longer[130];
+    memset(longer, 'x', 129);
+    longer[129] = '\0';
+    r = ah_call(a, "{cmd:s client_ref:s doc:{to:[s] type:s subject:s}}", "submit", longer, to,
+                S_TYPE, "x");
+    ah_expect_error(r, PROTO_ERR_LIMIT, "client_ref", "a 129-byte client_ref");
+    ah_reply_destroy(&r);
+    r = ah_call(a, "{cmd:s client_ref:s doc:{to:[s] type:s subject:s}}", "submit", "CV\n1", to,
+                S_TYPE, "x");
+    ah_expect_error(r, PROTO_ERR_VALUE, "client_ref", "a client_ref with a line feed");
+    ah_reply_destroy(&r);
+    r = ah_call(a, "{cmd:s client_ref:i doc:{to:[s] type:s subject:s}}", "submit", 7, to, S_TYPE,
+                "x");
+    ah_expect_error(r, PROTO_ERR_TYPE, "client_ref", "a client_ref that is a number");
+    ah_reply_destroy(&r);
+
     //  sent finds a document by the DMS's reference.
     r = ah_call(a, "{cmd:s client_ref:s}", "sent", "CV-2026-0002");
     th_check(ah_is_ok(r) && ah_str_is(r->map, "document.id", first_killed),
