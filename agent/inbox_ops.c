@@ -27,6 +27,33 @@ proto_err_t agent_ops_record(agent_t *self, const proto_doc_t *doc)
     return rc;
 }
 
+//  The sender of received document id, from its inbox summary; false when
+//  it is not in the inbox.
+static bool s_original_from(agent_t *self, const proto_id_t *id,
+                            char from[PROTO_AGENCY_CODE_LEN + 1])
+{
+    agent_inbox_t inbox;
+    if (agent_store_inbox_get(self->kv, id, &inbox) != PROTO_OK)
+        return false;
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    from[0] = '\0';
+    if (msgpack_unpack_next(&u, inbox.summary, inbox.summary_len, &off) == MSGPACK_UNPACK_SUCCESS &&
+        u.data.type == MSGPACK_OBJECT_MAP)
+        for (uint32_t i = 0; i < u.data.via.map.size; i++) {
+            const msgpack_object_kv *kv = &u.data.via.map.ptr[i];
+            if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == 4 &&
+                memcmp(kv->key.via.str.ptr, "from", 4) == 0 && kv->val.type == MSGPACK_OBJECT_STR &&
+                kv->val.via.str.size == PROTO_AGENCY_CODE_LEN) {
+                memcpy(from, kv->val.via.str.ptr, PROTO_AGENCY_CODE_LEN);
+                from[PROTO_AGENCY_CODE_LEN] = '\0';
+            }
+        }
+    msgpack_unpacked_destroy(&u);
+    return from[0] != '\0';
+}
+
 void agent_ops_announce(agent_t *self, const proto_doc_t *doc)
 {
     if (doc->op < PROTO_OP_REVOKE || doc->op > PROTO_OP_REPLACE)
@@ -36,15 +63,8 @@ void agent_ops_announce(agent_t *self, const proto_doc_t *doc)
     for (uint32_t i = 0; i < doc->nop_refs; i++) {
         //  Announced when the original is here from the same sender; an
         //  original that arrives later shows its mark in inbox and fetch.
-        agent_inbox_t inbox;
-        if (agent_store_inbox_get(self->kv, &doc->op_refs[i], &inbox) != PROTO_OK)
-            continue;
-        agent_ops_t ops;
-        agent_ops_get(self, &doc->op_refs[i], doc->from, &ops);
-        bool mine = doc->op == PROTO_OP_REVOKE   ? ops.revoked
-                    : doc->op == PROTO_OP_UPDATE ? ops.updated
-                                                 : ops.replaced;
-        if (!mine)
+        char from[PROTO_AGENCY_CODE_LEN + 1];
+        if (!s_original_from(self, &doc->op_refs[i], from) || strcmp(from, doc->from) != 0)
             continue;
         agent_event(self, s_topics[doc->op], &doc->op_refs[i], "sss", s_fields[doc->op], by, "from",
                     doc->from, "reason", doc->op_reason);
