@@ -27,6 +27,8 @@
 
 #include "agent_harness.h"
 #include "proto/msg.h"
+#include "proto/sign.h"
+#include "truc_client.h"
 
 #define S_TYPE   "Công văn"
 #define S_ID_LEN 37 // UUID text and NUL
@@ -729,7 +731,178 @@ static void test_domain_values(void **state)
 }
 
 // ---------------------------------------------------------------------------
-//  7. python_example: agent/examples/dms_example.py, the integration a
+//  7. forged_operation: a REVOKE from an agency that did not send the
+//  original marks nothing. A real broker refuses such an operation; the
+//  agent does not rely on it, and this test plays a broker that lets it
+//  through: a ROUTER with the hub's CURVE key serving READY, a signed
+//  directory and hand-made DELIVERs.
+
+typedef struct {
+    void *router;
+    char endpoint[128];
+    uint8_t rid[256]; // the agent's routing id, from its first message
+    size_t rid_len;
+} s_fake_t;
+
+static void s_fake_send(s_fake_t *f, const proto_msg_t *msg, const void *att, size_t len)
+{
+    proto_buf_t body;
+    proto_buf_init(&body);
+    proto_err_t rc = proto_msg_encode(msg, &body, NULL);
+    uint8_t header[PROTO_HEADER_LEN];
+    proto_header_write(header, msg->kind);
+    bool sent = rc == PROTO_OK && zmq_send(f->router, f->rid, f->rid_len, ZMQ_SNDMORE) >= 0 &&
+                zmq_send(f->router, header, sizeof header, ZMQ_SNDMORE) >= 0 &&
+                zmq_send(f->router, body.data, body.len, att ? ZMQ_SNDMORE : 0) >= 0 &&
+                (!att || zmq_send(f->router, att, len, 0) >= 0);
+    proto_buf_free(&body);
+    th_check(sent, "send %s: %s", proto_kind_name(msg->kind), proto_errname(rc));
+}
+
+//  Wait for the agent's HELLO and keep its routing id.
+static void s_fake_hello(s_fake_t *f)
+{
+    zmq_pollitem_t item = { f->router, 0, ZMQ_POLLIN, 0 };
+    th_check(zmq_poll(&item, 1, AH_WAIT_MS) == 1, "no HELLO from the agent");
+    int more = 1;
+    for (int n = 0; more; n++) {
+        zmq_msg_t frame;
+        zmq_msg_init(&frame);
+        th_check(zmq_msg_recv(&frame, f->router, 0) >= 0, "recv");
+        if (n == 0) {
+            f->rid_len = zmq_msg_size(&frame);
+            th_check(f->rid_len <= sizeof f->rid, "routing id too long");
+            memcpy(f->rid, zmq_msg_data(&frame), f->rid_len);
+        }
+        more = zmq_msg_more(&frame);
+        zmq_msg_close(&frame);
+    }
+}
+
+//  Start B on a fake broker: READY, and a directory of A, B and C.
+static ah_agent_t *s_fake_session(ah_env_t *env, s_fake_t *f)
+{
+    memset(f, 0, sizeof *f);
+    f->router = ah_socket(env, ZMQ_ROUTER);
+    int one = 1;
+    zmq_setsockopt(f->router, ZMQ_CURVE_SERVER, &one, sizeof one);
+    zmq_setsockopt(f->router, ZMQ_CURVE_SECRETKEY, proto_identity_curve_sk(env->th->hub),
+                   PROTO_KEY_LEN);
+    th_check(zmq_bind(f->router, "tcp://127.0.0.1:*") == 0, "bind");
+    size_t len = sizeof f->endpoint;
+    th_check(zmq_getsockopt(f->router, ZMQ_LAST_ENDPOINT, f->endpoint, &len) == 0, "endpoint");
+    ah_agent_t *b = ah_agent_new(env, TH_B, f->endpoint, 0, NULL);
+    ah_agent_start(b);
+    s_fake_hello(f);
+    proto_msg_t ready = { .kind = PROTO_KIND_READY };
+    ready.u.ready = (proto_ready_t){ .version = PROTO_VERSION,
+                                     .broker = "hub",
+                                     .agency = th_code(TH_B),
+                                     .time = truc_now_ms(),
+                                     .heartbeat = 60000,
+                                     .dir_serial = 1,
+                                     .max_frame = 1u << 20,
+                                     .max_document = 4u << 20,
+                                     .max_recipients = 500,
+                                     .max_attachments = 100 };
+    s_fake_send(f, &ready, NULL, 0);
+    th_agency_t who[] = { TH_A, TH_B, TH_C };
+    proto_dir_entry_t entries[3];
+    for (int i = 0; i < 3; i++) {
+        entries[i] = (proto_dir_entry_t){ .code = th_code(who[i]),
+                                          .name = "Cơ quan",
+                                          .state = PROTO_AGENCY_ACTIVE };
+        memcpy(entries[i].key, proto_identity_public(env->th->agency[who[i]])->sign_pk,
+               PROTO_KEY_LEN);
+    }
+    proto_msg_t dir = { .kind = PROTO_KIND_DIRECTORY };
+    dir.u.directory = (proto_directory_msg_t){
+        .serial = 1, .time = truc_now_ms(), .broker = "hub", .entries = entries, .nentries = 3
+    };
+    th_check(proto_directory_sign(&dir.u.directory, env->th->hub, dir.u.directory.sig) == PROTO_OK,
+             "proto_directory_sign");
+    s_fake_send(f, &dir, NULL, 0);
+    ah_wait_directory(b);
+    return b;
+}
+
+//  A document from `from` to B, signed; op REVOKE of original when given.
+static truc_doc_t *s_fake_doc(ah_env_t *env, th_agency_t from, const char *subject,
+                              const proto_id_t *original)
+{
+    static const uint8_t bytes[] = "%PDF-1.4 phụ lục";
+    truc_att_t att = { "phu-luc.pdf", "application/pdf", bytes, sizeof bytes - 1 };
+    const char *to[] = { th_code(TH_B) };
+    truc_doc_t *doc = truc_doc_build(env->th->agency[from], to, 1, subject, S_TYPE,
+                                     PROTO_URGENCY_NORMAL, &att, 1);
+    th_check(doc != NULL, "truc_doc_build");
+    if (original) {
+        proto_doc_t *d = &truc_doc_msg(doc)->u.document.doc;
+        d->op = PROTO_OP_REVOKE;
+        d->op_reason = "Thu hồi";
+        d->op_refs = (proto_id_t *) (uintptr_t) original;
+        d->nop_refs = 1;
+        th_check(truc_doc_sign(doc, env->th->agency[from]) == PROTO_OK, "truc_doc_sign");
+    }
+    return doc;
+}
+
+static void s_fake_deliver(s_fake_t *f, const truc_doc_t *doc, uint64_t seq)
+{
+    proto_msg_t msg = *truc_doc_cmsg(doc);
+    msg.kind = PROTO_KIND_DELIVER;
+    msg.arena = NULL;
+    msg.u.document.accepted = truc_now_ms();
+    msg.u.document.seq = seq;
+    s_fake_send(f, &msg, truc_doc_att_data(doc, 0), truc_doc_att_len(doc, 0));
+}
+
+static void test_forged_operation(void **state)
+{
+    ah_env_t *env = *state;
+    s_fake_t f;
+    ah_agent_t *b = s_fake_session(env, &f);
+    truc_doc_t *original = s_fake_doc(env, TH_A, "Văn bản gốc của A", NULL);
+    proto_id_t original_id = *truc_doc_id(original);
+    truc_doc_t *forged = s_fake_doc(env, TH_C, "C thu hồi văn bản của A", &original_id);
+    truc_doc_t *genuine = s_fake_doc(env, TH_A, "A thu hồi văn bản của mình", &original_id);
+    s_id_t id, forged_id, genuine_id;
+    proto_id_format(&original_id, id);
+    proto_id_format(truc_doc_id(forged), forged_id);
+    proto_id_format(truc_doc_id(genuine), genuine_id);
+
+    s_fake_deliver(&f, original, 1);
+    s_fake_deliver(&f, forged, 2);
+    ah_reply_t *r = ah_poll(b, s_listed_id, forged_id, "C's revocation in B's inbox",
+                            "{cmd:s limit:i}", "inbox", 1000);
+    int at;
+    th_check(s_count(ah_get(r->map, "documents"), "id", id, &at) == 1 &&
+                 !ah_get(&ah_get(r->map, "documents")->via.array.ptr[at], "revoked_by"),
+             "C's revocation marked A's document: %s", ah_show(r->map));
+    ah_reply_destroy(&r);
+    r = ah_call(b, "{cmd:s id:s}", "fetch", id);
+    th_check(ah_is_ok(r) && !ah_get(r->map, "revoked_by"), "fetch after C's revocation: %s",
+             ah_show(r->map));
+    ah_reply_destroy(&r);
+    th_check(ah_events_count(b, "inbox.revoked", NULL) == 0,
+             "an inbox.revoked event for C's revocation");
+
+    //  A's own revocation marks it.
+    s_fake_deliver(&f, genuine, 3);
+    s_mark_t mark = { id, "revoked_by", genuine_id };
+    r = ah_poll(b, s_inbox_marked, &mark, "A's revocation marks the original", "{cmd:s limit:i}",
+                "inbox", 1000);
+    ah_reply_destroy(&r);
+    ah_events_wait(b, "inbox.revoked", "id", id, "revoked_by", genuine_id, NULL);
+    th_check(ah_events_count(b, "inbox.revoked", NULL) == 1, "one inbox.revoked event expected");
+    truc_doc_destroy(&original);
+    truc_doc_destroy(&forged);
+    truc_doc_destroy(&genuine);
+    ah_pass(env);
+}
+
+// ---------------------------------------------------------------------------
+//  8. python_example: agent/examples/dms_example.py, the integration a
 //  vendor copies, runs against two real agents and says ok. TRUC_PYTHON
 //  and TRUC_DMS_EXAMPLE (set by ctest) name the interpreter and the script.
 
@@ -781,9 +954,16 @@ int main(int argc, char **argv)
     if (rc)
         return rc;
     const struct CMUnitTest tests[] = {
-        S_TEST(test_idempotent_retry), // one list entry per line
-        S_TEST(test_fields_kept),      S_TEST(test_limits),        S_TEST(test_recipient_ops),
-        S_TEST(test_unicode_nfc),      S_TEST(test_domain_values), S_TEST(test_python_example),
+        // clang-format off
+        S_TEST(test_idempotent_retry),
+        S_TEST(test_fields_kept),
+        S_TEST(test_limits),
+        S_TEST(test_recipient_ops),
+        S_TEST(test_unicode_nfc),
+        S_TEST(test_domain_values),
+        S_TEST(test_forged_operation),
+        S_TEST(test_python_example),
+        // clang-format on
     };
     return th_run_tests("test_dms", "truc-agent DMS API", tests, sizeof tests / sizeof tests[0],
                         filter);
