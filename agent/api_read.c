@@ -11,6 +11,9 @@
 #include <unistd.h>
 
 #include "api_internal.h"
+#include "api_limits.h"
+#include "api_ref.h"
+#include "inbox_ops.h"
 #include "proto/agency.h"
 #include "proto/sign.h"
 
@@ -47,8 +50,20 @@ bool api_inbox_record(agent_t *self, const proto_id_t *id, uint64_t *seq, uint64
     return true;
 }
 
+//  A short str object as C text in buf (agency codes), "" otherwise.
+static const char *s_text(const msgpack_object *o, char buf[PROTO_AGENCY_CODE_LEN + 1])
+{
+    buf[0] = '\0';
+    if (o && o->type == MSGPACK_OBJECT_STR && o->via.str.size <= PROTO_AGENCY_CODE_LEN) {
+        memcpy(buf, o->via.str.ptr, o->via.str.size);
+        buf[o->via.str.size] = '\0';
+    }
+    return buf;
+}
+
 static bool s_inbox_one(void *arg, const proto_id_t *id)
 {
+    char sender[PROTO_AGENCY_CODE_LEN + 1];
     s_inbox_t *in = arg;
     uint64_t seq, received;
     bool acked;
@@ -69,7 +84,10 @@ static bool s_inbox_one(void *arg, const proto_id_t *id)
         in->last_seq = seq;
         if (!in->counting) {
             msgpack_packer *pk = &in->req->pk;
-            msgpack_pack_map(pk, 5 + s.data.via.map.size);
+            agent_ops_t ops;
+            uint32_t marks = agent_ops_get(in->req->self, id, s_text(from, sender), &ops);
+            msgpack_pack_map(pk, 5 + s.data.via.map.size + marks);
+            agent_ops_pack(pk, &ops);
             api_kv_id(pk, "id", id);
             api_kv_u64(pk, "seq", seq);
             api_kv_u64(pk, "received", received);
@@ -147,6 +165,7 @@ static void s_pack_doc(msgpack_packer *pk, const proto_doc_t *d)
         n += texts[i][1] != NULL;
     n += 4; // urgency secrecy steering op
     n += d->pages ? 1 : 0;
+    n += (d->copies ? 1 : 0) + (d->appendixes ? 1 : 0) + (d->ntrace ? 1 : 0);
     n += d->signer.name || d->signer.position || d->signer.competence;
     n += d->op_reason ? 1 : 0;
     n += d->nop_refs ? 1 : 0;
@@ -172,6 +191,19 @@ static void s_pack_doc(msgpack_packer *pk, const proto_doc_t *d)
     api_kv_u64(pk, "op", d->op);
     if (d->pages)
         api_kv_u64(pk, "pages", d->pages);
+    if (d->copies)
+        api_kv_u64(pk, "copies", d->copies);
+    if (d->appendixes)
+        api_kv_u64(pk, "appendixes", d->appendixes);
+    if (d->ntrace) {
+        api_key(pk, "trace");
+        msgpack_pack_array(pk, d->ntrace);
+        for (uint32_t i = 0; i < d->ntrace; i++) {
+            msgpack_pack_map(pk, 2);
+            api_kv_str(pk, "agency", d->trace[i].agency);
+            api_kv_u64(pk, "time", d->trace[i].time);
+        }
+    }
     if (d->signer.name || d->signer.position || d->signer.competence) {
         api_key(pk, "signer");
         msgpack_pack_map(pk, 3);
@@ -283,7 +315,9 @@ void api_cmd_fetch(api_req_t *req, const msgpack_object *map)
             api_denied_path(req, "dir", dir);
         return api_fail(req, wrc, "dir", "%s", why);
     }
-    api_ok(req, 5);
+    agent_ops_t ops;
+    api_ok(req, 5 + agent_ops_get(self, &id, d->from, &ops));
+    agent_ops_pack(&req->pk, &ops);
     api_key(&req->pk, "document");
     s_pack_doc(&req->pk, d);
     api_key(&req->pk, "attachments");
@@ -502,17 +536,18 @@ static void s_pack_sent(api_req_t *req, const proto_id_t *id, bool full)
 
 void api_cmd_sent(api_req_t *req, const msgpack_object *map)
 {
-    static const char *const keys[] = { "cmd", "id", "limit", NULL };
+    static const char *const keys[] = { "cmd", "id", "limit", "client_ref", NULL };
     agent_t *self = req->self;
     uint64_t limit = 50;
     if (!api_keys_known(req, map, keys) || !api_uint(req, map, "limit", &limit, 1, 1000))
         return;
     if (proto_store_read_begin(self->kv) != PROTO_OK && !proto_store_writing(self->kv))
         return api_fail(req, PROTO_ERR_STORE, "", "cannot read the store");
-    if (api_get(map, "id")) {
+    if (api_get(map, "id") || api_get(map, "client_ref")) {
         proto_id_t id;
         agent_sent_t sent;
-        if (!api_id_field(req, map, "id", &id))
+        //  api_ref.h: by the DMS's own reference, as well as by id.
+        if (api_get(map, "id") ? !api_id_field(req, map, "id", &id) : !api_ref_find(req, map, &id))
             goto done;
         if (agent_store_sent_get(self->kv, &id, &sent) != PROTO_OK) {
             api_fail(req, PROTO_ERR_UNKNOWN_DOC, "id", "not a document this agency sent");
@@ -603,7 +638,7 @@ void api_cmd_health(api_req_t *req, const msgpack_object *map)
         if (!proto_store_writing(self->kv))
             proto_store_read_end(self->kv);
     }
-    api_ok(req, 12);
+    api_ok(req, 13);
     api_kv_str(&req->pk, "agency", self->agency);
     api_kv_str(&req->pk, "version", TRUC_VERSION);
     api_kv_bool(&req->pk, "connected", self->state == A_READY);
@@ -617,6 +652,8 @@ void api_cmd_health(api_req_t *req, const msgpack_object *map)
     api_kv_u64(&req->pk, "directory_serial",
                self->directory ? self->directory->u.directory.serial : 0);
     api_kv_str(&req->pk, "last_error", self->last_error[0] ? self->last_error : NULL);
+    api_key(&req->pk, "limits");
+    api_limits_pack(self, &req->pk);
     api_reply_send(req, false);
 }
 

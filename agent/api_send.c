@@ -14,6 +14,10 @@
 #include <unistd.h>
 
 #include "api_internal.h"
+#include "api_ref.h"
+#include "inbox_ops.h"
+#include "levels.h"
+#include "text.h"
 #include "proto/log.h"
 #include "proto/sign.h"
 
@@ -44,9 +48,37 @@ static bool s_read_file(api_req_t *req, const char *path, uint64_t limit, void *
     proto_err_t rc = agent_files_read(req->self->files, path, limit, data, len, why, sizeof why);
     if (rc == PROTO_ERR_NOT_AUTHORIZED)
         api_denied_path(req, field, path);
-    if (rc)
+    if (rc == PROTO_ERR_TOO_LARGE)
+        api_fail(req, rc, field, "%s: this agent's api.max_document is %llu bytes", why,
+                 (unsigned long long) limit);
+    else if (rc)
         api_fail(req, rc, field, "%s", why);
     return rc == PROTO_OK;
+}
+
+//  One attachment of len bytes, total so far, against the three limits:
+//  this agent's (api.max_document), the broker's per frame and per
+//  document (learned from READY, 0 before the first connection). The DMS
+//  is told which limit and its value, so it knows what to split or shrink.
+static bool s_size_check(api_req_t *req, const char *field, uint64_t len, uint64_t total)
+{
+    const agent_t *self = req->self;
+    const char *which = NULL;
+    uint64_t limit = 0, size = total;
+    if (total > self->config->max_document)
+        which = "this agent's api.max_document (all attachments)",
+        limit = self->config->max_document;
+    else if (self->max_frame && len > self->max_frame)
+        which = "the broker's limits.max_frame (one attachment)", limit = self->max_frame,
+        size = len;
+    else if (self->max_document && total > self->max_document)
+        which = "the broker's limits.max_document (all attachments)", limit = self->max_document;
+    if (!which)
+        return true;
+    api_fail(req, PROTO_ERR_TOO_LARGE, field, "%llu bytes, over %s of %llu bytes (%.1f MiB)",
+             (unsigned long long) size, which, (unsigned long long) limit,
+             (double) limit / (1024.0 * 1024.0));
+    return false;
 }
 
 //  Pack the "att" list from the request's attachments, reading files given
@@ -107,18 +139,13 @@ static bool s_attachments(api_req_t *req, const msgpack_object *list, msgpack_pa
         }
         atts->n = i + 1;
         total += atts->lens[i];
-        if (total > req->self->config->max_document ||
-            (req->self->max_frame && atts->lens[i] > req->self->max_frame) ||
-            (req->self->max_document && total > req->self->max_document)) {
-            api_fail(req, PROTO_ERR_TOO_LARGE, field,
-                     "attachments larger than this agent or the broker accept");
+        if (!s_size_check(req, field, atts->lens[i], total))
             return false;
-        }
         proto_attachment_t desc = { 0 };
         proto_attachment_hash(&desc, atts->data[i], atts->lens[i]);
         msgpack_pack_map(pk, 4);
         api_key(pk, "name");
-        msgpack_pack_object(pk, *name);
+        agent_text_pack_nfc(pk, name);
         api_key(pk, "type");
         msgpack_pack_object(pk, *type);
         api_kv_u64(pk, "size", desc.size);
@@ -128,13 +155,13 @@ static bool s_attachments(api_req_t *req, const msgpack_object *list, msgpack_pa
     return true;
 }
 
-static int s_urgency_value(const msgpack_object *v)
+//  A text field read with api_text, in NFC (text.h).
+static bool s_nfc(api_req_t *req, const char *field, char *text, size_t cap)
 {
-    static const char *names[] = { "normal", "urgent", "very-urgent", "immediate" };
-    for (int i = 0; i < 4; i++)
-        if (api_is(v, names[i]))
-            return i;
-    return -1;
+    if (agent_text_nfc(text, cap))
+        return true;
+    api_fail(req, PROTO_ERR_LIMIT, field, "longer than %zu bytes once normalised to NFC", cap - 1);
+    return false;
 }
 
 //  Copy the DMS's document map into a wire envelope map, translating the
@@ -173,11 +200,14 @@ static bool s_copy_doc(api_req_t *req, const msgpack_object *doc, msgpack_packer
         }
         msgpack_pack_object(pk, *key);
         (*count)++;
-        if (api_is(key, "urgency") && val->type == MSGPACK_OBJECT_STR) {
-            int level = s_urgency_value(val);
+        bool urgency = api_is(key, "urgency");
+        if ((urgency || api_is(key, "secrecy")) && val->type == MSGPACK_OBJECT_STR) {
+            //  levels.h: a level by name, English or Vietnamese.
+            agent_level_kind_t kind = urgency ? AGENT_LEVEL_URGENCY : AGENT_LEVEL_SECRECY;
+            int level = agent_levels_parse(kind, val->via.str.ptr, val->via.str.size);
             if (level < 0) {
-                api_fail(req, PROTO_ERR_VALUE, "doc.urgency",
-                         "normal, urgent, very-urgent or immediate");
+                api_fail(req, PROTO_ERR_VALUE, urgency ? "doc.urgency" : "doc.secrecy", "%s",
+                         agent_levels_help(kind));
                 return false;
             }
             msgpack_pack_uint8(pk, (uint8_t) level);
@@ -205,12 +235,12 @@ static bool s_copy_doc(api_req_t *req, const msgpack_object *doc, msgpack_packer
                         }
                         msgpack_pack_bin_with_body(pk, id.bytes, PROTO_ID_LEN);
                     } else {
-                        msgpack_pack_object(pk, kv->val);
+                        agent_text_pack_nfc(pk, &kv->val);
                     }
                 }
             }
         } else {
-            msgpack_pack_object(pk, *val);
+            agent_text_pack_nfc(pk, val); // text.h: one Unicode form for every recipient
         }
     }
     return true;
@@ -220,7 +250,8 @@ static bool s_copy_doc(api_req_t *req, const msgpack_object *doc, msgpack_packer
 //  REPLACE; refs/reason for the operations. On success *id is the new id.
 static bool s_build_and_queue(api_req_t *req, int kind, const msgpack_object *doc,
                               const msgpack_object *attachments, const proto_id_t *refs,
-                              uint32_t nrefs, const char *reason, proto_id_t *id)
+                              uint32_t nrefs, const char *reason, const api_ref_t *ref,
+                              proto_id_t *id)
 {
     agent_t *self = req->self;
     msgpack_sbuffer body;
@@ -285,11 +316,14 @@ static bool s_build_and_queue(api_req_t *req, int kind, const msgpack_object *do
             ok = false;
         }
     }
+    if (ok && !api_ref_record(req, ref, kind, id))
+        ok = false;
     if (ok) {
         proto_err_t rc = proto_doc_sign(&msg->u.document.doc, self->identity, msg->u.document.sig);
         if (!rc)
             rc = agent_outbox_add(self, msg, (const void *const *) atts.data, atts.lens, atts.n);
         if (rc) {
+            api_ref_undo(req, ref);
             api_fail(req, rc, "", "could not queue the document");
             ok = false;
         } else {
@@ -307,15 +341,17 @@ static bool s_build_and_queue(api_req_t *req, int kind, const msgpack_object *do
 
 void api_cmd_submit(api_req_t *req, const msgpack_object *map)
 {
-    static const char *const keys[] = { "cmd", "doc", "attachments", NULL };
+    static const char *const keys[] = { "cmd", "doc", "attachments", "client_ref", NULL };
     if (!api_keys_known(req, map, keys))
         return;
     const msgpack_object *doc = api_get(map, "doc");
     if (!doc || doc->type != MSGPACK_OBJECT_MAP)
         return api_fail(req, doc ? PROTO_ERR_TYPE : PROTO_ERR_MISSING, "doc", "a map is required");
     proto_id_t id;
-    if (!s_build_and_queue(req, PROTO_KIND_SUBMIT, doc, api_get(map, "attachments"), NULL, 0, NULL,
-                           &id))
+    api_ref_t ref;
+    if (!api_ref_begin(req, map, &ref) ||
+        !s_build_and_queue(req, PROTO_KIND_SUBMIT, doc, api_get(map, "attachments"), NULL, 0, NULL,
+                           &ref, &id))
         return;
     api_ok(req, 2);
     api_kv_id(&req->pk, "id", &id);
@@ -342,12 +378,15 @@ static bool s_sent_summary(agent_t *self, const proto_id_t *id, msgpack_unpacked
 
 void api_cmd_operation(api_req_t *req, const msgpack_object *map, int kind)
 {
-    static const char *const keys[] = { "cmd", "refs", "reason", "doc", "attachments", NULL };
+    static const char *const keys[] = { "cmd",         "refs",       "reason", "doc",
+                                        "attachments", "client_ref", NULL };
     agent_t *self = req->self;
-    if (!api_keys_known(req, map, keys))
+    api_ref_t ref;
+    if (!api_keys_known(req, map, keys) || !api_ref_begin(req, map, &ref))
         return;
     char reason[8192];
-    if (!api_text(req, map, "reason", reason, sizeof reason, true))
+    if (!api_text(req, map, "reason", reason, sizeof reason, true) ||
+        !s_nfc(req, "reason", reason, sizeof reason))
         return;
     const msgpack_object *refs = api_get(map, "refs"), *doc = api_get(map, "doc");
     if (!refs || refs->type != MSGPACK_OBJECT_ARRAY || refs->via.array.size == 0 ||
@@ -430,7 +469,8 @@ void api_cmd_operation(api_req_t *req, const msgpack_object *map, int kind)
     //  they were copied into `made`, so the transaction may end here.
     if (!proto_store_writing(self->kv))
         proto_store_read_end(self->kv);
-    ok = ok && s_build_and_queue(req, kind, doc, api_get(map, "attachments"), ids, n, reason, &id);
+    ok = ok &&
+         s_build_and_queue(req, kind, doc, api_get(map, "attachments"), ids, n, reason, &ref, &id);
     msgpack_unpacked_destroy(&built);
     msgpack_sbuffer_destroy(&made);
     if (!ok)
@@ -466,24 +506,9 @@ void api_cmd_ack(api_req_t *req, const msgpack_object *map)
 // ---------------------------------------------------------------------------
 //  Status notices
 
-static bool s_recall_requested(void *arg, const proto_id_t *id, const void *value, size_t vlen)
-{
-    bool *found = arg;
-    (void) id;
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    size_t off = 0;
-    if (msgpack_unpack_next(&u, value, vlen, &off) == MSGPACK_UNPACK_SUCCESS) {
-        const msgpack_object *code = api_get(&u.data, "code");
-        if (code && code->type == MSGPACK_OBJECT_POSITIVE_INTEGER && code->via.u64 == 13)
-            *found = true;
-    }
-    msgpack_unpacked_destroy(&u);
-    return !*found;
-}
-
 static bool s_queue_notice(api_req_t *req, const proto_id_t *doc, const char *to, uint8_t code,
-                           const char *note, const msgpack_object *staff, proto_id_t *notice_id)
+                           const char *note, const msgpack_object *staff, const api_ref_t *ref,
+                           proto_id_t *notice_id)
 {
     agent_t *self = req->self;
     char name[128] = "", department[256] = "", phone[128] = "", email[128] = "";
@@ -493,7 +518,11 @@ static bool s_queue_notice(api_req_t *req, const proto_id_t *doc, const char *to
             !api_text(req, staff, "name", name, sizeof name, false) ||
             !api_text(req, staff, "department", department, sizeof department, false) ||
             !api_text(req, staff, "phone", phone, sizeof phone, false) ||
-            !api_text(req, staff, "email", email, sizeof email, false))
+            !api_text(req, staff, "email", email, sizeof email, false) ||
+            !s_nfc(req, "staff.name", name, sizeof name) ||
+            !s_nfc(req, "staff.department", department, sizeof department) ||
+            !s_nfc(req, "staff.phone", phone, sizeof phone) ||
+            !s_nfc(req, "staff.email", email, sizeof email))
             return false;
     }
     proto_msg_t msg;
@@ -524,9 +553,12 @@ static bool s_queue_notice(api_req_t *req, const proto_id_t *doc, const char *to
         }
     }
     proto_buf_free(&check);
+    if (!rc && !api_ref_record(req, ref, PROTO_KIND_STATUS, &n->id))
+        return false;
     if (!rc)
         rc = agent_outbox_add(self, &msg, NULL, NULL, 0);
     if (rc) {
+        api_ref_undo(req, ref);
         api_fail(req, rc, "", "could not queue the notice");
         return false;
     }
@@ -536,14 +568,16 @@ static bool s_queue_notice(api_req_t *req, const proto_id_t *doc, const char *to
 
 void api_cmd_status(api_req_t *req, const msgpack_object *map)
 {
-    static const char *const keys[] = { "cmd", "id", "code", "note", "staff", NULL };
+    static const char *const keys[] = { "cmd", "id", "code", "note", "staff", "client_ref", NULL };
     agent_t *self = req->self;
     proto_id_t id, notice;
     uint64_t code = 0;
     char note[8192];
-    if (!api_keys_known(req, map, keys) || !api_id_field(req, map, "id", &id) ||
-        !api_uint(req, map, "code", &code, 1, 16) ||
-        !api_text(req, map, "note", note, sizeof note, false))
+    api_ref_t ref;
+    if (!api_keys_known(req, map, keys) || !api_ref_begin(req, map, &ref) ||
+        !api_id_field(req, map, "id", &id) || !api_uint(req, map, "code", &code, 1, 16) ||
+        !api_text(req, map, "note", note, sizeof note, false) ||
+        !s_nfc(req, "note", note, sizeof note))
         return;
     if (!((code >= 1 && code <= 6) || code == 15 || code == 16))
         return api_fail(req, code ? PROTO_ERR_VALUE : PROTO_ERR_MISSING, "code",
@@ -560,15 +594,16 @@ void api_cmd_status(api_req_t *req, const msgpack_object *map)
     if (from && from->type == MSGPACK_OBJECT_STR && from->via.str.size == PROTO_AGENCY_CODE_LEN)
         memcpy(sender, from->via.str.ptr, PROTO_AGENCY_CODE_LEN);
     msgpack_unpacked_destroy(&summary);
-    if (code == 15 || code == 16) {
-        bool requested = false;
-        agent_store_note_each(self->kv, &id, s_recall_requested, &requested);
-        if (!requested)
-            return api_fail(req, PROTO_ERR_BAD_STATE, "code",
-                            "the sender has not asked to recall this document");
-    }
-    if (!s_queue_notice(req, &id, sender, (uint8_t) code, note, api_get(map, "staff"), &notice))
+    char why[160];
+    proto_err_t allowed =
+        agent_ops_status_check(self, &id, sender, (uint8_t) code, why, sizeof why);
+    if (allowed)
+        return api_fail(req, allowed, allowed == PROTO_ERR_REVOKED ? "id" : "code", "%s", why);
+    if (!s_queue_notice(req, &id, sender, (uint8_t) code, note, api_get(map, "staff"), &ref,
+                        &notice))
         return;
+    if ((code == 15 || code == 16) && agent_ops_answer_record(self, &id, (uint8_t) code))
+        return api_fail(req, PROTO_ERR_STORE, "", "could not record the answer");
     api_ok(req, 2);
     api_kv_id(&req->pk, "notice", &notice);
     api_kv_str(&req->pk, "state", "queued");
@@ -582,7 +617,8 @@ void api_cmd_recall(api_req_t *req, const msgpack_object *map)
     proto_id_t id;
     char note[8192];
     if (!api_keys_known(req, map, keys) || !api_id_field(req, map, "id", &id) ||
-        !api_text(req, map, "note", note, sizeof note, false))
+        !api_text(req, map, "note", note, sizeof note, false) ||
+        !s_nfc(req, "note", note, sizeof note))
         return;
     if (proto_store_begin(self->kv) != PROTO_OK)
         return api_fail(req, PROTO_ERR_STORE, "", "cannot write the store");
@@ -618,7 +654,7 @@ void api_cmd_recall(api_req_t *req, const msgpack_object *map)
         return api_fail(req, PROTO_ERR_VALUE, "to", "recipients of this document only");
     proto_id_t notices[PROTO_MAX_RECIPIENTS];
     for (uint32_t i = 0; i < n; i++)
-        if (!s_queue_notice(req, &id, to[i], 13, note, NULL, &notices[i]))
+        if (!s_queue_notice(req, &id, to[i], 13, note, NULL, NULL, &notices[i]))
             return;
     api_ok(req, 2);
     api_key(&req->pk, "notices");

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "agent_internal.h"
+#include "inbox_ops.h"
 #include "proto/log.h"
 #include "proto/merkle.h"
 #include "proto/sign.h"
@@ -174,6 +175,8 @@ void agent_inbox_on_deliver(agent_t *self, proto_msg_t *msg, zmq_msg_t *frames, 
         inbox = (agent_inbox_t){ .received = now, .summary = buf.data, .summary_len = buf.size };
         if (!rc)
             rc = agent_store_inbox_add(self->kv, &doc->id, &inbox);
+        if (!rc)
+            rc = agent_ops_record(self, doc); // inbox_ops.h: what it revokes, updates, replaces
     }
     msgpack_sbuffer_destroy(&buf);
     proto_err_t nest_rc = proto_store_unnest(self->kv, rc == PROTO_OK);
@@ -195,6 +198,7 @@ void agent_inbox_on_deliver(agent_t *self, proto_msg_t *msg, zmq_msg_t *frames, 
                        doc->from, doc->urgency, doc->natt);
         agent_event(self, "inbox.new", &doc->id, "ssuu", "from", doc->from, "subject", doc->subject,
                     "urgency", (uint64_t) doc->urgency, "op", (uint64_t) doc->op);
+        agent_ops_announce(self, doc);
         s_ack_add(self, doc, hash, PROTO_EVENT_DELIVERED, 0);
     }
 }

@@ -8,8 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *s_tables[T_COUNT] = { "out",   "sent",   "rcpt", "notes", "receipts", "inbox",
-                                         "inseq", "frames", "quar", "seen",  "events",   "meta" };
+static const char *s_tables[T_COUNT] = { "out",    "sent",  "rcpt",   "notes", "receipts",
+                                         "inbox",  "inseq", "frames", "quar",  "seen",
+                                         "events", "meta",  "cref",   "ops",   "answer" };
 
 proto_store_t *agent_store_open(const char *dir, uint64_t map_size, char *errbuf, size_t errlen)
 {
@@ -95,6 +96,64 @@ bool agent_rcpt_decode(const void *value, size_t len, agent_rcpt_t *rec)
     rec->state = p[0];
     memcpy(&rec->time, p + 1, 8);
     memcpy(&rec->code, p + 9, 4);
+    return true;
+}
+
+void agent_cref_encode(const agent_cref_t *rec, uint8_t out[AGENT_CREF_LEN])
+{
+    out[0] = rec->kind;
+    memcpy(out + 1, rec->id.bytes, PROTO_ID_LEN);
+    memcpy(out + 17, rec->fingerprint, 32);
+    memcpy(out + 49, &rec->created, 8);
+}
+
+bool agent_cref_decode(const void *value, size_t len, agent_cref_t *rec)
+{
+    const uint8_t *p = value;
+    if (len != AGENT_CREF_LEN)
+        return false;
+    rec->kind = p[0];
+    memcpy(rec->id.bytes, p + 1, PROTO_ID_LEN);
+    memcpy(rec->fingerprint, p + 17, 32);
+    memcpy(&rec->created, p + 49, 8);
+    return true;
+}
+
+void agent_op_encode(const agent_op_t *rec, uint8_t out[AGENT_OP_LEN])
+{
+    out[0] = rec->op;
+    memset(out + 1, 0, PROTO_AGENCY_CODE_LEN);
+    memcpy(out + 1, rec->from, strnlen(rec->from, PROTO_AGENCY_CODE_LEN));
+    memcpy(out + 14, &rec->received, 8);
+}
+
+bool agent_op_decode(const void *value, size_t len, agent_op_t *rec)
+{
+    const uint8_t *p = value;
+    if (len != AGENT_OP_LEN)
+        return false;
+    rec->op = p[0];
+    memcpy(rec->from, p + 1, PROTO_AGENCY_CODE_LEN);
+    rec->from[PROTO_AGENCY_CODE_LEN] = '\0';
+    memcpy(&rec->received, p + 14, 8);
+    return true;
+}
+
+void agent_answer_encode(const agent_answer_t *rec, uint8_t out[AGENT_ANSWER_LEN])
+{
+    memcpy(out, &rec->count, 4);
+    out[4] = rec->code;
+    memcpy(out + 5, &rec->time, 8);
+}
+
+bool agent_answer_decode(const void *value, size_t len, agent_answer_t *rec)
+{
+    const uint8_t *p = value;
+    if (len != AGENT_ANSWER_LEN)
+        return false;
+    memcpy(&rec->count, p, 4);
+    rec->code = p[4];
+    memcpy(&rec->time, p + 5, 8);
     return true;
 }
 
@@ -236,7 +295,15 @@ uint32_t agent_quar_code(const void *map, size_t len, uint32_t fallback)
 
 void agent_note_pack(msgpack_packer *pk, const proto_notice_t *n)
 {
-    msgpack_pack_map(pk, 6);
+    //  The handler's other details follow the six fields notices always
+    //  had, each only when given, so older records still read the same.
+    const char *more[][2] = { { "staff_department", n->staff.department },
+                              { "staff_phone", n->staff.phone },
+                              { "staff_email", n->staff.email } };
+    size_t extra = 0;
+    for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
+        extra += more[i][1] != NULL;
+    msgpack_pack_map(pk, 6 + extra);
     s_pack_kv_str(pk, "from", n->from);
     s_pack_kv_str(pk, "to", n->to);
     msgpack_pack_str_with_body(pk, "code", 4);
@@ -245,6 +312,9 @@ void agent_note_pack(msgpack_packer *pk, const proto_notice_t *n)
     msgpack_pack_uint64(pk, n->time);
     s_pack_kv_str(pk, "note", n->note);
     s_pack_kv_str(pk, "staff", n->staff.name);
+    for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
+        if (more[i][1])
+            s_pack_kv_str(pk, more[i][0], more[i][1]);
 }
 
 // ---------------------------------------------------------------------------
@@ -702,6 +772,97 @@ size_t agent_store_event_page(proto_store_t *kv, uint64_t after, agent_store_eve
     proto_store_put64(from, after + 1);
     s_event_each_t each = { fn, arg };
     return proto_store_scan(kv, T_EVENTS, from, sizeof from, s_event_one, &each);
+}
+
+// ---------------------------------------------------------------------------
+//  DMS client references
+
+proto_err_t agent_store_cref_get(proto_store_t *kv, const void *ref, size_t len, agent_cref_t *rec)
+{
+    const void *v;
+    size_t vlen;
+    if (len == 0 || len > AGENT_CREF_MAX)
+        return PROTO_ERR_INVALID_ARG;
+    proto_err_t rc = proto_store_get(kv, T_CREF, ref, len, &v, &vlen);
+    if (rc)
+        return rc;
+    return agent_cref_decode(v, vlen, rec) ? PROTO_OK : PROTO_ERR_STORE_DAMAGED;
+}
+
+proto_err_t agent_store_cref_put(proto_store_t *kv, const void *ref, size_t len,
+                                 const agent_cref_t *rec)
+{
+    uint8_t value[AGENT_CREF_LEN];
+    if (len == 0 || len > AGENT_CREF_MAX)
+        return PROTO_ERR_INVALID_ARG;
+    agent_cref_encode(rec, value);
+    return proto_store_put(kv, T_CREF, ref, len, value, sizeof value);
+}
+
+proto_err_t agent_store_cref_del(proto_store_t *kv, const void *ref, size_t len)
+{
+    if (len == 0 || len > AGENT_CREF_MAX)
+        return PROTO_ERR_INVALID_ARG;
+    return proto_store_del(kv, T_CREF, ref, len);
+}
+
+// ---------------------------------------------------------------------------
+//  Operations naming a received document, recall answers
+
+proto_err_t agent_store_op_put(proto_store_t *kv, const proto_id_t *original, const proto_id_t *by,
+                               const agent_op_t *rec)
+{
+    uint8_t key[2 * PROTO_ID_LEN], value[AGENT_OP_LEN];
+    memcpy(key, original->bytes, PROTO_ID_LEN);
+    memcpy(key + PROTO_ID_LEN, by->bytes, PROTO_ID_LEN);
+    agent_op_encode(rec, value);
+    return proto_store_put(kv, T_OPS, key, sizeof key, value, sizeof value);
+}
+
+typedef struct {
+    agent_store_op_fn *fn;
+    void *arg;
+} s_op_each_t;
+
+static bool s_op_one(void *arg, const void *key, size_t klen, const void *value, size_t vlen)
+{
+    s_op_each_t *each = arg;
+    agent_op_t rec;
+    if (klen != 2 * PROTO_ID_LEN || !agent_op_decode(value, vlen, &rec))
+        return true;
+    proto_id_t by;
+    memcpy(by.bytes, (const uint8_t *) key + PROTO_ID_LEN, PROTO_ID_LEN);
+    return each->fn(each->arg, &by, &rec);
+}
+
+size_t agent_store_op_each(proto_store_t *kv, const proto_id_t *original, agent_store_op_fn *fn,
+                           void *arg)
+{
+    s_op_each_t each = { fn, arg };
+    return s_scan_prefix(kv, T_OPS, original->bytes, PROTO_ID_LEN, s_op_one, &each);
+}
+
+proto_err_t agent_store_answer_get(proto_store_t *kv, const proto_id_t *doc, agent_answer_t *rec)
+{
+    const void *v;
+    size_t vlen;
+    proto_err_t rc = proto_store_get(kv, T_ANSWER, doc->bytes, PROTO_ID_LEN, &v, &vlen);
+    if (rc)
+        return rc;
+    return agent_answer_decode(v, vlen, rec) ? PROTO_OK : PROTO_ERR_STORE_DAMAGED;
+}
+
+proto_err_t agent_store_answer_put(proto_store_t *kv, const proto_id_t *doc,
+                                   const agent_answer_t *rec)
+{
+    uint8_t value[AGENT_ANSWER_LEN];
+    agent_answer_encode(rec, value);
+    return proto_store_put(kv, T_ANSWER, doc->bytes, PROTO_ID_LEN, value, sizeof value);
+}
+
+proto_err_t agent_store_answer_del(proto_store_t *kv, const proto_id_t *doc)
+{
+    return proto_store_del(kv, T_ANSWER, doc->bytes, PROTO_ID_LEN);
 }
 
 // ---------------------------------------------------------------------------

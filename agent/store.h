@@ -46,6 +46,9 @@ enum {
     T_SEEN,     // notice id -> empty: routed notices already taken
     T_EVENTS,   // seq -> msgpack event
     T_META,     // counters, directory snapshot
+    T_CREF,     // DMS client_ref -> agent_cref_t: what that reference sent (idempotent requests)
+    T_OPS,      // original id + operation id -> agent_op_t: revoked/updated/replaced by
+    T_ANSWER,   // received doc id -> agent_answer_t: recall answers (15/16) this agency sent
     T_COUNT
 };
 
@@ -66,9 +69,13 @@ enum {
 #define AGENT_MAX_FRAMES (2 + PROTO_MAX_ATTACHMENTS)
 
 //  Sizes of the fixed parts of the records.
-#define AGENT_SENT_HEAD  30 // state 1, code 4, accepted 8, seq 8, created 8, kind 1
-#define AGENT_INBOX_HEAD 17 // seq 8, received 8, acked 1
-#define AGENT_RCPT_LEN   13 // state 1, time 8, code 4
+#define AGENT_SENT_HEAD  30  // state 1, code 4, accepted 8, seq 8, created 8, kind 1
+#define AGENT_INBOX_HEAD 17  // seq 8, received 8, acked 1
+#define AGENT_RCPT_LEN   13  // state 1, time 8, code 4
+#define AGENT_CREF_LEN   57  // kind 1, id 16, fingerprint 32, created 8
+#define AGENT_OP_LEN     22  // op 1, from 13, received 8
+#define AGENT_ANSWER_LEN 13  // count 4, code 1, time 8
+#define AGENT_CREF_MAX   128 // bytes of a DMS client_ref
 
 //  What the agent keeps about a message it sent (document or notice).
 typedef struct {
@@ -98,6 +105,31 @@ typedef struct {
     uint32_t code; // the recipient's or broker's code
 } agent_rcpt_t;
 
+//  What a DMS client_ref names: the message the first request with it
+//  queued, and the fingerprint of that request (a repeat must match it).
+typedef struct {
+    uint8_t kind;            // proto_kind_t of the message queued
+    proto_id_t id;           // document or notice id
+    uint8_t fingerprint[32]; // BLAKE2b-256 of the request (agent/clientref.c)
+    uint64_t created;        // when it was queued, ms
+} agent_cref_t;
+
+//  A received operation (revoke, update, replace) naming a received
+//  document: kept under the original's id so inbox and fetch can flag it.
+typedef struct {
+    uint8_t op;                           // PROTO_OP_REVOKE, _UPDATE or _REPLACE
+    char from[PROTO_AGENCY_CODE_LEN + 1]; // who sent the operation
+    uint64_t received;                    // when it arrived, ms
+} agent_op_t;
+
+//  This agency's answers (15/16) to recall requests about a received
+//  document: the count and the last answer.
+typedef struct {
+    uint32_t count; // answers sent
+    uint8_t code;   // the last: 15 or 16
+    uint64_t time;  // when it was queued, ms
+} agent_answer_t;
+
 //  Open (creating) the agent's store in dir with its tables. NULL with the
 //  reason in errbuf, as proto_store_open.
 proto_store_t *agent_store_open(const char *dir, uint64_t map_size, char *errbuf, size_t errlen);
@@ -117,6 +149,15 @@ bool agent_inbox_decode(const void *value, size_t len, agent_inbox_t *rec);
 
 void agent_rcpt_encode(const agent_rcpt_t *rec, uint8_t out[AGENT_RCPT_LEN]);
 bool agent_rcpt_decode(const void *value, size_t len, agent_rcpt_t *rec);
+
+void agent_cref_encode(const agent_cref_t *rec, uint8_t out[AGENT_CREF_LEN]);
+bool agent_cref_decode(const void *value, size_t len, agent_cref_t *rec);
+
+void agent_op_encode(const agent_op_t *rec, uint8_t out[AGENT_OP_LEN]);
+bool agent_op_decode(const void *value, size_t len, agent_op_t *rec);
+
+void agent_answer_encode(const agent_answer_t *rec, uint8_t out[AGENT_ANSWER_LEN]);
+bool agent_answer_decode(const void *value, size_t len, agent_answer_t *rec);
 
 //  Frames blob: count(4) lens(8 each) bytes.
 size_t agent_frames_size(const size_t *lens, size_t count);
@@ -138,7 +179,8 @@ void agent_inbox_summary_pack(msgpack_packer *pk, const proto_doc_t *doc);
 void agent_quar_pack(msgpack_packer *pk, const char *from, uint64_t received, uint32_t code,
                      const char *reason);
 uint32_t agent_quar_code(const void *map, size_t len, uint32_t fallback);
-//  A notice kept about a document {from, to, code, time, note, staff}.
+//  A notice kept about a document {from, to, code, time, note, staff}, then
+//  staff_department, staff_phone, staff_email when the notice has them.
 void agent_note_pack(msgpack_packer *pk, const proto_notice_t *n);
 
 // ---------------------------------------------------------------------------
@@ -252,6 +294,33 @@ typedef bool(agent_store_event_fn)(void *arg, uint64_t seq, const void *map, siz
 //  Visit events from sequence number after + 1 while fn returns true.
 size_t agent_store_event_page(proto_store_t *kv, uint64_t after, agent_store_event_fn *fn,
                               void *arg);
+
+// ---------------------------------------------------------------------------
+//  DMS client references (ref: 1..AGENT_CREF_MAX bytes).
+
+//  PROTO_ERR_NOT_FOUND when absent, PROTO_ERR_STORE_DAMAGED when not a record.
+proto_err_t agent_store_cref_get(proto_store_t *kv, const void *ref, size_t len,
+                                 agent_cref_t *rec) PROTO_MUST_CHECK;
+proto_err_t agent_store_cref_put(proto_store_t *kv, const void *ref, size_t len,
+                                 const agent_cref_t *rec) PROTO_MUST_CHECK;
+proto_err_t agent_store_cref_del(proto_store_t *kv, const void *ref, size_t len) PROTO_MUST_CHECK;
+
+// ---------------------------------------------------------------------------
+//  Operations naming a received document, and recall answers about it.
+
+proto_err_t agent_store_op_put(proto_store_t *kv, const proto_id_t *original, const proto_id_t *by,
+                               const agent_op_t *rec) PROTO_MUST_CHECK;
+typedef bool(agent_store_op_fn)(void *arg, const proto_id_t *by, const agent_op_t *rec);
+//  Visit the operations naming original, in operation id order.
+size_t agent_store_op_each(proto_store_t *kv, const proto_id_t *original, agent_store_op_fn *fn,
+                           void *arg);
+
+//  PROTO_ERR_NOT_FOUND when none was sent.
+proto_err_t agent_store_answer_get(proto_store_t *kv, const proto_id_t *doc,
+                                   agent_answer_t *rec) PROTO_MUST_CHECK;
+proto_err_t agent_store_answer_put(proto_store_t *kv, const proto_id_t *doc,
+                                   const agent_answer_t *rec) PROTO_MUST_CHECK;
+proto_err_t agent_store_answer_del(proto_store_t *kv, const proto_id_t *doc) PROTO_MUST_CHECK;
 
 // ---------------------------------------------------------------------------
 //  Meta: the last verified directory snapshot (an encoded DIRECTORY body).

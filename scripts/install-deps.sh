@@ -13,6 +13,7 @@ packages=(
   xxd procps                                # used by the demo and the tests
   libfaketime                               # broker_ops_clock_jump steps the broker's wall clock
   universal-ctags                           # scripts/sizes.sh: function lengths
+  python3-zmq python3-msgpack               # agent/examples/dms_example.py (agent_dms_python_example)
 )
 
 missing=()

@@ -3,7 +3,8 @@
 
     Every test works on a real LMDB store in a fresh mkdtemp directory that
     is removed afterwards. Each record type goes through its accessors and
-    back, across a reopen; the sent, inbox, recipient, outbox, frames and
+    back, across a reopen (the DMS's client references, operations and
+    recall answers too); the sent, inbox, recipient, outbox, frames and
     receipt records are also compared byte for byte with hand-built bytes of
     the layout agents have always written, and such hand-built bytes put
     into the store directly read back through the accessors: an existing
@@ -662,6 +663,81 @@ static void s_test_maps_layout(void **state)
     msgpack_sbuffer_destroy(&buf);
 }
 
+//  The DMS's records: client references, operations naming a received
+//  document, recall answers. Fixed layouts, byte for byte, and back
+//  through the accessors across a reopen.
+typedef struct {
+    int n;
+    proto_id_t by[3];
+    agent_op_t rec[3];
+} s_ops_t;
+
+static bool s_op_collect(void *arg, const proto_id_t *by, const agent_op_t *rec)
+{
+    s_ops_t *o = arg;
+    if (o->n < 3) {
+        o->by[o->n] = *by;
+        o->rec[o->n] = *rec;
+    }
+    o->n++;
+    return true;
+}
+
+static void s_test_dms_records(void **state)
+{
+    s_fx_t *fx = *state;
+    proto_id_t doc = s_id(3), op = s_id(4), other = s_id(5);
+    agent_cref_t cref = { .kind = PROTO_KIND_SUBMIT, .id = doc, .created = 1000 };
+    memset(cref.fingerprint, 0xab, sizeof cref.fingerprint);
+    uint8_t bytes[AGENT_CREF_LEN], want[AGENT_CREF_LEN] = { PROTO_KIND_SUBMIT };
+    memcpy(want + 1, doc.bytes, PROTO_ID_LEN);
+    memset(want + 17, 0xab, 32);
+    want[49] = 0xe8, want[50] = 0x03; // created 1000
+    agent_cref_encode(&cref, bytes);
+    assert_memory_equal(bytes, want, sizeof want);
+    agent_op_t rec = { .op = PROTO_OP_REVOKE, .from = S_AGENCY_A, .received = 1000 };
+    uint8_t op_bytes[AGENT_OP_LEN], op_want[AGENT_OP_LEN] = { PROTO_OP_REVOKE };
+    memcpy(op_want + 1, S_AGENCY_A, PROTO_AGENCY_CODE_LEN);
+    op_want[14] = 0xe8, op_want[15] = 0x03;
+    agent_op_encode(&rec, op_bytes);
+    assert_memory_equal(op_bytes, op_want, sizeof op_want);
+    agent_answer_t answer = { .count = 1, .code = 16, .time = 1000 };
+    uint8_t a_bytes[AGENT_ANSWER_LEN], a_want[AGENT_ANSWER_LEN] = { 1, 0, 0, 0, 16, 0xe8, 0x03 };
+    agent_answer_encode(&answer, a_bytes);
+    assert_memory_equal(a_bytes, a_want, sizeof a_want);
+
+    s_begin(fx);
+    assert_int_equal(agent_store_cref_put(fx->kv, "CV-1", 4, &cref), PROTO_OK);
+    assert_int_equal(agent_store_cref_put(fx->kv, "CV-2", 4, &cref), PROTO_OK);
+    assert_int_equal(agent_store_cref_del(fx->kv, "CV-2", 4), PROTO_OK);
+    assert_int_equal(agent_store_cref_put(fx->kv, "", 0, &cref), PROTO_ERR_INVALID_ARG);
+    assert_int_equal(agent_store_op_put(fx->kv, &doc, &op, &rec), PROTO_OK);
+    rec.op = PROTO_OP_UPDATE;
+    assert_int_equal(agent_store_op_put(fx->kv, &other, &op, &rec), PROTO_OK);
+    assert_int_equal(agent_store_answer_put(fx->kv, &doc, &answer), PROTO_OK);
+    s_reopen(fx);
+    assert_int_equal(proto_store_read_begin(fx->kv), PROTO_OK);
+    agent_cref_t got;
+    assert_int_equal(agent_store_cref_get(fx->kv, "CV-1", 4, &got), PROTO_OK);
+    assert_memory_equal(&got.id, &doc, sizeof doc);
+    assert_int_equal(got.kind, PROTO_KIND_SUBMIT);
+    assert_int_equal(got.created, 1000);
+    assert_int_equal(agent_store_cref_get(fx->kv, "CV-2", 4, &got), PROTO_ERR_NOT_FOUND);
+    s_ops_t ops = { 0 };
+    agent_store_op_each(fx->kv, &doc, s_op_collect, &ops);
+    assert_int_equal(ops.n, 1); // only doc's
+    assert_memory_equal(&ops.by[0], &op, sizeof op);
+    assert_int_equal(ops.rec[0].op, PROTO_OP_REVOKE);
+    assert_string_equal(ops.rec[0].from, S_AGENCY_A);
+    assert_int_equal(ops.rec[0].received, 1000);
+    agent_answer_t a;
+    assert_int_equal(agent_store_answer_get(fx->kv, &doc, &a), PROTO_OK);
+    assert_int_equal(a.count, 1);
+    assert_int_equal(a.code, 16);
+    assert_int_equal(agent_store_answer_get(fx->kv, &other, &a), PROTO_ERR_NOT_FOUND);
+    proto_store_read_end(fx->kv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -673,6 +749,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(s_test_receipts, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(s_test_maps, s_setup, s_teardown),
         cmocka_unit_test(s_test_maps_layout),
+        cmocka_unit_test_setup_teardown(s_test_dms_records, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name("agent_store", tests, NULL, NULL);
 }
