@@ -552,7 +552,6 @@ broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *w
         snprintf(errbuf, errlen, "cannot record the agency directory in the store");
         goto fail;
     }
-    s_write_endpoint(self);
     if (soft_found)
         proto_log_info("event=nofile_raised from=%" PRIu64 " to=%" PRIu64, soft_found,
                        broker_conns_nofile(self->conns));
@@ -565,6 +564,9 @@ broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *w
                    proto_identity_public(self->identity)->name, fingerprint,
                    proto_directory_count(self->directory), config->data_dir,
                    broker_verify_threads(self->verify));
+    //  Last: the endpoint file tells tests and scripts the broker is up, and
+    //  the lines above must already be in its log when they look.
+    s_write_endpoint(self);
     return self;
 fail:
     broker_server_destroy(&self);
