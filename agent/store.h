@@ -167,6 +167,10 @@ proto_err_t agent_store_sent_put(proto_store_t *kv, const proto_id_t *id,
 typedef bool(agent_store_sent_fn)(void *arg, const proto_id_t *id, const agent_sent_t *rec);
 //  Visit every readable sent record in id order while fn returns true.
 size_t agent_store_sent_each(proto_store_t *kv, agent_store_sent_fn *fn, void *arg);
+//  The same from the first id >= from: a page of a list starts where the
+//  last one ended without walking what came before.
+size_t agent_store_sent_each_from(proto_store_t *kv, const proto_id_t *from,
+                                  agent_store_sent_fn *fn, void *arg);
 
 // ---------------------------------------------------------------------------
 //  Recipient states of a sent message
