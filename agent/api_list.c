@@ -20,6 +20,7 @@
     `sent ID` as well) or decide what a record holds (store.c).
 */
 #include <ctype.h>
+#include <stdint.h>
 #include <inttypes.h>
 #include <msgpack.h>
 #include <stdio.h>
@@ -74,16 +75,58 @@ static bool s_equal_nocase(const char *a, size_t n, const char *b)
     return true;
 }
 
-//  needle somewhere in the n bytes of hay, ASCII letters in either case.
-//  Other characters compare byte for byte: the agent stores text as it
-//  was sent, so a search for "Quyết định" finds what a DMS typed alike.
+//  The code point at *p (before end) in lower case, *p moved past it.
+//  Capitals of the alphabets Vietnamese is written in fold (Latin-1, the
+//  Latin Extended-A pairs, Ơ Ư and U+1EA0..U+1EF9); a byte that does not
+//  start valid UTF-8 comes back as itself, so any text still compares.
+static uint32_t s_lower_next(const unsigned char **p, const unsigned char *end)
+{
+    const unsigned char *s = *p;
+    uint32_t c = s[0];
+    size_t n = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc0 ? 1 : 0;
+    if (n && (size_t) (end - s) > n) {
+        uint32_t v = c & (0x3f >> n);
+        for (size_t i = 1; i <= n && n; i++)
+            if ((s[i] & 0xc0) == 0x80)
+                v = v << 6 | (s[i] & 0x3f);
+            else
+                n = 0;
+        if (n)
+            c = v;
+    } else {
+        n = 0;
+    }
+    *p = s + n + 1;
+    if ((c >= 'A' && c <= 'Z') || (c >= 0xc0 && c <= 0xde && c != 0xd7))
+        return c + 0x20;
+    if (((c >= 0x100 && c <= 0x137) || (c >= 0x14a && c <= 0x177) ||
+         (c >= 0x1ea0 && c <= 0x1ef9)) &&
+        c % 2 == 0)
+        return c + 1;
+    if (c == 0x1a0 || c == 0x1af)
+        return c + 1;
+    return c;
+}
+
+//  needle somewhere in the n bytes of hay, letters in either case
+//  (s_lower_next), accents as written: "quyết định" finds "QUYẾT ĐỊNH"
+//  but not "quyet dinh". Text compares as stored, so a DMS that searches
+//  in NFC finds what was sent in NFC.
 static bool s_contains_nocase(const char *hay, size_t n, const char *needle)
 {
-    size_t m = strlen(needle);
-    for (size_t i = 0; m <= n && i <= n - m; i++)
-        if (s_equal_nocase(hay + i, m, needle) || m == 0)
+    const unsigned char *h = (const unsigned char *) hay, *hend = h + n;
+    const unsigned char *nend = (const unsigned char *) needle + strlen(needle);
+    for (;;) {
+        const unsigned char *a = h, *b = (const unsigned char *) needle;
+        bool same = true;
+        while (same && b < nend)
+            same = a < hend && s_lower_next(&a, hend) == s_lower_next(&b, nend);
+        if (same)
             return true;
-    return false;
+        if (h >= hend)
+            return false;
+        s_lower_next(&h, hend);
+    }
 }
 
 //  A str field of a summary against a filter text: "" matches anything.
