@@ -70,6 +70,15 @@ expect() {
 COMMANDS="send inbox fetch ack notify recall revoke update replace sent quarantine health directory watch export"
 
 # --- help ------------------------------------------------------------------
+# agent/CLI.md shows every command and every option their --help lists.
+CLI_MD=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../agent" && pwd)/CLI.md
+for c in $COMMANDS; do
+    expect "CLI.md shows truc $c" grep -q "truc $c" "$CLI_MD"
+    for o in $("$TRUC" "$c" --help | grep -oE -- '--[a-z][a-z-]+' | sort -u); do
+        expect "CLI.md names $c $o" grep -qF -- "$o" "$CLI_MD"
+    done
+done
+
 check "truc --help" 0 "usage: truc" "$TRUC" --help
 expect "--help lists the exit codes" grep -q "3  the agent refused the request" "$OUT"
 for c in $COMMANDS; do
