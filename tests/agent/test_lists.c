@@ -11,6 +11,12 @@
     that does not, and the cursor ends as nil on the last page only. A
     document sent while a listing is under way shows up on a later page.
 
+    test_scan_budget fills a stopped agent's store with more records than
+    one call examines (API_LIST_SCAN_MAX), written with the agent's own
+    store module, and checks that a filter matching only a late record
+    comes back as an empty page with a cursor, then the record, and that a
+    whole listing pages through every record once.
+
     Usage: test_lists TRUC_BROKER TRUC_KEYS TRUC_AGENT [TEST_NAME]
 */
 #include <setjmp.h>
@@ -24,6 +30,8 @@
 #include <cmocka.h>
 
 #include "agent_harness.h"
+#include "api_internal.h" // API_LIST_SCAN_MAX
+#include "store.h"        // agent/store.h: test_scan_budget writes records directly
 
 #define S_DOCS   24 // documents the test sends
 #define S_ID_LEN 37 // UUID text and NUL
@@ -316,6 +324,118 @@ static void test_errors(void **state)
     ah_pass(env);
 }
 
+// ---------------------------------------------------------------------------
+//  Pages that stop before a full page: the scan budget
+
+#define S_BIG       20050 // records written, more than one call examines
+#define S_BIG_MATCH 20030 // the one record the filter matches
+_Static_assert(S_BIG_MATCH > API_LIST_SCAN_MAX && S_BIG < 2 * API_LIST_SCAN_MAX,
+               "the match is past one call's budget, within two");
+
+//  A version-7-like id made at ms, told apart by n.
+static void s_big_id(proto_id_t *id, uint64_t ms, uint32_t n)
+{
+    memset(id->bytes, 0, sizeof id->bytes);
+    for (int i = 0; i < 6; i++)
+        id->bytes[i] = (uint8_t) (ms >> (40 - 8 * i));
+    id->bytes[6] = 0x70;
+    id->bytes[8] = 0x80;
+    for (int i = 0; i < 4; i++)
+        id->bytes[12 + i] = (uint8_t) (n >> (24 - 8 * i));
+}
+
+//  Write S_BIG sent and inbox records into the store of the stopped agent.
+static void s_big_fill(ah_agent_t *a)
+{
+    char err[256];
+    proto_store_t *kv = agent_store_open(ah_agent_data(a), 1ull << 30, err, sizeof err);
+    th_check(kv != NULL, "cannot open the agent's store: %s", err);
+    th_check(proto_store_begin(kv) == PROTO_OK, "cannot begin a transaction");
+    uint64_t base = 1700000000000ull;
+    msgpack_sbuffer buf;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&buf);
+    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
+    for (uint32_t n = 0; n < S_BIG; n++) {
+        char subject[64];
+        snprintf(subject, sizeof subject, n == S_BIG_MATCH ? "Hồ sơ cuối %u" : "Hồ sơ %u", n);
+        proto_id_t id;
+        s_big_id(&id, base + n, n);
+        msgpack_sbuffer_clear(&buf);
+        msgpack_pack_map(&pk, 2);
+        msgpack_pack_str_with_body(&pk, "subject", 7);
+        msgpack_pack_str_with_body(&pk, subject, strlen(subject));
+        msgpack_pack_str_with_body(&pk, "from", 4);
+        msgpack_pack_str_with_body(&pk, th_code(TH_B), strlen(th_code(TH_B)));
+        agent_sent_t sent = { .state = SENT_ACCEPTED,
+                              .kind = PROTO_KIND_SUBMIT,
+                              .created = base + n,
+                              .summary = buf.data,
+                              .summary_len = buf.size };
+        agent_inbox_t in = { .received = base + n, .summary = buf.data, .summary_len = buf.size };
+        th_check(agent_store_sent_put(kv, &id, &sent) == PROTO_OK &&
+                     agent_store_inbox_add(kv, &id, &in) == PROTO_OK,
+                 "cannot write record %u", n);
+    }
+    th_check(proto_store_commit(kv) == PROTO_OK, "cannot commit %d records", S_BIG);
+    msgpack_sbuffer_destroy(&buf);
+    proto_store_destroy(&kv);
+}
+
+static void test_scan_budget(void **state)
+{
+    ah_env_t *env = *state;
+    ah_broker_start(env);
+    ah_agent_t *a = ah_agent_run(env, TH_A, 0, NULL);
+    ah_agent_stop(a);
+    s_big_fill(a);
+    ah_agent_start(a);
+    static const char *const lists[] = { "sent", "inbox" };
+    for (int k = 0; k < 2; k++) {
+        //  Only one late record matches: the first call stops at the
+        //  budget with an empty page and a cursor; the next finds it.
+        ah_reply_t *r = ah_call(a, "{cmd:s subject:s}", lists[k], "hồ sơ CUỐI");
+        ah_expect_ok(r, lists[k]);
+        th_check(ah_count(r->map, "documents") == 0 && ah_str(r->map, "cursor"),
+                 "%s: the first page should stop at the budget: %s", lists[k], ah_show(r->map));
+        char cursor[128];
+        snprintf(cursor, sizeof cursor, "%s", ah_str(r->map, "cursor"));
+        ah_reply_destroy(&r);
+        r = ah_call(a, "{cmd:s subject:s cursor:s}", lists[k], "hồ sơ CUỐI", cursor);
+        ah_expect_ok(r, lists[k]);
+        th_check(ah_count(r->map, "documents") == 1 && ah_is_nil(r->map, "cursor") &&
+                     ah_str_is(r->map, "documents[0].subject", "Hồ sơ cuối 20030"),
+                 "%s: the second page should hold the match: %s", lists[k], ah_show(r->map));
+        ah_reply_destroy(&r);
+
+        //  Every record, a thousand a page: each once, in order.
+        cursor[0] = '\0';
+        int pages = 0;
+        uint32_t want = 0;
+        do {
+            r = ah_call(a, "{cmd:s limit:i cursor:s}", lists[k], 1000, cursor[0] ? cursor : NULL);
+            ah_expect_ok(r, lists[k]);
+            int64_t n = ah_count(r->map, "documents");
+            th_check(n > 0 && n <= 1000, "%s page %d: %lld documents", lists[k], pages,
+                     (long long) n);
+            for (int64_t i = 0; i < n; i++, want++) {
+                char path[64], subject[64];
+                snprintf(path, sizeof path, "documents[%lld].subject", (long long) i);
+                snprintf(subject, sizeof subject,
+                         want == S_BIG_MATCH ? "Hồ sơ cuối %u" : "Hồ sơ %u", want);
+                th_check(ah_str_is(r->map, path, subject), "%s: %s where %s was expected", lists[k],
+                         ah_str(r->map, path), subject);
+            }
+            snprintf(cursor, sizeof cursor, "%s",
+                     ah_is_nil(r->map, "cursor") ? "" : ah_str(r->map, "cursor"));
+            ah_reply_destroy(&r);
+            th_check(++pages <= S_BIG / 1000 + 1, "%s: too many pages", lists[k]);
+        } while (cursor[0]);
+        th_check(want == S_BIG, "%s listed %u of %d records", lists[k], want, S_BIG);
+    }
+    ah_pass(env);
+}
+
 #define S_TEST(f) cmocka_unit_test_setup_teardown(f, ah_setup, ah_teardown)
 
 int main(int argc, char **argv)
@@ -328,6 +448,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         S_TEST(test_paging),
         S_TEST(test_errors),
+        S_TEST(test_scan_budget),
     };
     return th_run_tests("test_lists", "truc-agent", tests, sizeof tests / sizeof tests[0], filter);
 }
