@@ -163,7 +163,7 @@ static bool s_time_ok(const s_filter_t *f, uint64_t when)
 static bool s_filter_read(api_req_t *req, const msgpack_object *map, const char *const *states,
                           s_filter_t *f)
 {
-    char state[16];
+    char state[64];
     *f = (s_filter_t){ .state = -1, .urgency = 4 };
     if (!api_uint(req, map, "since", &f->since, 0, UINT64_MAX) ||
         !api_uint(req, map, "until", &f->until, 0, UINT64_MAX) ||
@@ -196,8 +196,8 @@ static bool s_filter_read(api_req_t *req, const msgpack_object *map, const char 
     return true;
 }
 
-//  limit, and the cursor as `cursor` (from a page) or `after` (read by
-//  read_after). The cursor is the text after its list's prefix, in *pos.
+//  limit, and `cursor` (refused beside `after`, which each list reads in
+//  its own way): the text after the list's prefix goes into pos.
 static bool s_page_read(api_req_t *req, const msgpack_object *map, char prefix, char *pos,
                         size_t cap, uint64_t *limit)
 {
