@@ -27,7 +27,7 @@ typedef struct {
     FILE *out;
     bool excel;
     bool incoming;
-    const cli_names_t *names;
+    cli_names_t *names;
     uint64_t rows;
 } s_export_t;
 
@@ -67,7 +67,7 @@ static void s_code(const msgpack_object *doc, char *buf, size_t cap)
 }
 
 //  The recipients' codes and names, each joined by "; ".
-static void s_recipients(const s_export_t *e, const msgpack_object *doc, char *codes, char *names,
+static void s_recipients(s_export_t *e, const msgpack_object *doc, char *codes, char *names,
                          size_t cap)
 {
     const msgpack_object *to = cli_get(doc, "to");

@@ -158,17 +158,16 @@ int cli_query_each(cli_agent_t *agent, const cli_query_t *q, const char *cursor,
 //  Agency names
 
 struct cli_names {
+    cli_agent_t *agent; // borrowed; asked on the first lookup
+    bool asked;         //
     cli_reply_t *reply; // the directory, or NULL
 };
 
 cli_names_t *cli_names_new(cli_agent_t *agent)
 {
     cli_names_t *self = calloc(1, sizeof *self);
-    cli_req_t *req = cli_req_new("directory");
-    cli_call_t how = { .quiet = true };
-    if (self && req)
-        (void) cli_agent_call(agent, req, &how, &self->reply);
-    cli_req_destroy(&req);
+    if (self)
+        self->agent = agent;
     return self;
 }
 
@@ -181,8 +180,18 @@ void cli_names_destroy(cli_names_t **self_p)
     *self_p = NULL;
 }
 
-const char *cli_names_get(const cli_names_t *self, const char *code, char *buf, size_t cap)
+const char *cli_names_get(cli_names_t *self, const char *code, char *buf, size_t cap)
 {
+    //  Asked only once a list has answered: an agent that does not answer
+    //  costs one timeout, not two.
+    if (self && !self->asked) {
+        self->asked = true;
+        cli_req_t *req = cli_req_new("directory");
+        cli_call_t how = { .quiet = true };
+        if (req)
+            (void) cli_agent_call(self->agent, req, &how, &self->reply);
+        cli_req_destroy(&req);
+    }
     const msgpack_object *list =
         self && self->reply ? cli_get(cli_reply_root(self->reply), "agencies") : NULL;
     for (uint32_t i = 0;
@@ -198,7 +207,7 @@ const char *cli_names_get(const cli_names_t *self, const char *code, char *buf, 
     return NULL;
 }
 
-void cli_names_cell(const cli_names_t *self, const char *code, char *buf, size_t cap)
+void cli_names_cell(cli_names_t *self, const char *code, char *buf, size_t cap)
 {
     char name[512];
     const char *known = cli_names_get(self, code, name, sizeof name);
@@ -250,7 +259,7 @@ static const char *s_op_name(uint64_t op)
 
 typedef struct {
     cli_table_t *table;
-    const cli_names_t *names;
+    cli_names_t *names;
     uint32_t count;
 } s_print_t;
 

@@ -75,14 +75,15 @@ int cli_query_each(cli_agent_t *agent, const cli_query_t *q, const char *cursor,
 
 typedef struct cli_names cli_names_t;
 
-//  The agency names of the agent's directory. Never NULL unless out of
-//  memory; without a directory (or on any error) names are not known.
+//  The agency names of the agent's directory, asked for at the first
+//  lookup (agent is borrowed). NULL if out of memory; without a directory
+//  (or on any error) names are not known.
 cli_names_t *cli_names_new(cli_agent_t *agent);
 void cli_names_destroy(cli_names_t **self_p);
 //  The name of an agency (sanitised text in buf), or NULL if not known.
-const char *cli_names_get(const cli_names_t *self, const char *code, char *buf, size_t cap);
+const char *cli_names_get(cli_names_t *self, const char *code, char *buf, size_t cap);
 //  "CODE Name", or just the code, in buf.
-void cli_names_cell(const cli_names_t *self, const char *code, char *buf, size_t cap);
+void cli_names_cell(cli_names_t *self, const char *code, char *buf, size_t cap);
 
 //  The recipients of a `sent` list entry summed up by state: "1 delivered,
 //  1 waiting" ("-" for none).
