@@ -4,9 +4,9 @@
     update (đính chính) corrects the metadata of documents already sent;
     replace (thay thế) puts a new document in their place. Both carry a new
     document, filled in with the options of `truc send`; what the clerk
-    leaves out of recipients, type and subject is taken from the first
-    document named, as `truc sent ID` shows it, so the usual correction is
-    one option and a reason.
+    leaves out of recipients, type and subject (for an update also number,
+    notation and date) is taken from the first document named, as `truc
+    sent ID` shows it, so the usual correction is one option and a reason.
 */
 #include "cli_ops.h"
 
@@ -44,50 +44,60 @@ static const char s_ops_help[] =
     "Document options, as for 'truc send' (see 'truc send --help'): --to, --subject,\n"
     "--type, --code-number, --notation, --urgency, --signer, --position, --place,\n"
     "--date, --due, --attach, and:\n" CLI_DOC_EXTRA_HELP
-    "Without --to, --type or --subject, the first document's are used.\n"
+    "Without --to, --type or --subject, the first document's are used; an update\n"
+    "also keeps its --code-number, --notation and --date unless given.\n"
     "\n"
     "Example:\n"
     "  truc update 4fd6f877 --reason \"Sai ngày ban hành\" --date 2026-11-20\n"
     "\n" CLI_GLOBAL_HELP "\n" CLI_EXIT_HELP;
 
-//  Fill in recipients, type and subject the clerk left out from what the
-//  agent kept about the first document (*reply_p, the caller destroys it).
-static int s_defaults(cli_agent_t *agent, const char *id, cli_doc_t *doc, cli_reply_t **reply_p)
+//  Point *field at a copy of the str key of d (kept in kept), unless the
+//  clerk gave it. False if out of memory.
+static bool s_take(const msgpack_object *d, const char *key, const char **field, cli_strv_t *kept)
 {
-    if (doc->to.count && doc->type && doc->subject)
+    const msgpack_object *v = cli_get(d, key);
+    if (*field || !v || v->type != MSGPACK_OBJECT_STR || v->via.str.size == 0)
+        return true;
+    if (!cli_strv_push(kept, v->via.str.ptr, v->via.str.size))
+        return false;
+    *field = kept->items[kept->count - 1];
+    return true;
+}
+
+//  Fill in what the clerk left out from what the agent kept about the first
+//  document: recipients, type and subject, and for an update (the same
+//  document, corrected) its number, notation and date too. The copies go
+//  into kept.
+static int s_defaults(cli_agent_t *agent, const char *id, cli_doc_t *doc, bool update,
+                      cli_strv_t *kept)
+{
+    if (doc->to.count && doc->type && doc->subject &&
+        (!update || (doc->number && doc->notation && doc->date)))
         return CLI_EXIT_OK;
     cli_req_t *req = cli_req_new("sent");
+    cli_reply_t *reply = NULL;
     if (!req)
         return CLI_EXIT_LOCAL;
     cli_req_kstr(req, "id", id);
-    int status = cli_agent_call(agent, req, NULL, reply_p);
+    int status = cli_agent_call(agent, req, NULL, &reply);
     cli_req_destroy(&req);
     if (status != CLI_EXIT_OK)
         return status;
-    const msgpack_object *d = cli_get(cli_reply_root(*reply_p), "document");
-    const msgpack_object *to = cli_get(d, "to"), *type = cli_get(d, "type"),
-                         *subject = cli_get(d, "subject");
+    const msgpack_object *d = cli_get(cli_reply_root(reply), "document");
+    const msgpack_object *to = cli_get(d, "to");
+    bool ok = true;
     for (uint32_t i = 0;
-         !doc->to.count && to && to->type == MSGPACK_OBJECT_ARRAY && i < to->via.array.size; i++)
-        if (to->via.array.ptr[i].type == MSGPACK_OBJECT_STR &&
-            !cli_strv_push(&doc->to, to->via.array.ptr[i].via.str.ptr,
-                           to->via.array.ptr[i].via.str.size))
-            return CLI_EXIT_LOCAL;
-    //  Copied out with their NUL: one operation per process, so static.
-    static char type_text[512], subject_text[4096];
-    if (!doc->type && type && type->type == MSGPACK_OBJECT_STR &&
-        type->via.str.size < sizeof type_text) {
-        memcpy(type_text, type->via.str.ptr, type->via.str.size);
-        type_text[type->via.str.size] = '\0';
-        doc->type = type_text;
-    }
-    if (!doc->subject && subject && subject->type == MSGPACK_OBJECT_STR &&
-        subject->via.str.size < sizeof subject_text) {
-        memcpy(subject_text, subject->via.str.ptr, subject->via.str.size);
-        subject_text[subject->via.str.size] = '\0';
-        doc->subject = subject_text;
-    }
-    return CLI_EXIT_OK;
+         ok && !doc->to.count && to && to->type == MSGPACK_OBJECT_ARRAY && i < to->via.array.size;
+         i++)
+        if (to->via.array.ptr[i].type == MSGPACK_OBJECT_STR)
+            ok = cli_strv_push(&doc->to, to->via.array.ptr[i].via.str.ptr,
+                               to->via.array.ptr[i].via.str.size);
+    ok = ok && s_take(d, "type", &doc->type, kept) && s_take(d, "subject", &doc->subject, kept);
+    if (update)
+        ok = ok && s_take(d, "number", &doc->number, kept) &&
+             s_take(d, "notation", &doc->notation, kept) && s_take(d, "date", &doc->date, kept);
+    cli_reply_destroy(&reply);
+    return ok ? CLI_EXIT_OK : CLI_EXIT_LOCAL;
 }
 
 static int s_operation(cli_opts_t *opts, int argc, char **argv, const char *cmd, const char *usage)
@@ -103,10 +113,10 @@ static int s_operation(cli_opts_t *opts, int argc, char **argv, const char *cmd,
     const char *reason = NULL;
     cli_doc_t doc;
     cli_doc_init(&doc);
-    cli_strv_t ids = { 0 };
+    cli_strv_t ids = { 0 }, kept = { 0 };
     cli_agent_t *agent = NULL;
     cli_req_t *req = NULL;
-    cli_reply_t *reply = NULL, *original = NULL;
+    cli_reply_t *reply = NULL;
     int status = CLI_EXIT_OK, opt;
 
     cli_parser_t p;
@@ -148,7 +158,7 @@ static int s_operation(cli_opts_t *opts, int argc, char **argv, const char *cmd,
         status = CLI_EXIT_LOCAL;
         goto done;
     }
-    status = s_defaults(agent, ids.items[0], &doc, &original);
+    status = s_defaults(agent, ids.items[0], &doc, strcmp(cmd, "update") == 0, &kept);
     if (status != CLI_EXIT_OK)
         goto done;
     cli_req_key(req, "refs");
@@ -183,7 +193,7 @@ done:
     cli_doc_free(&doc);
     cli_strv_free(&ids);
     cli_reply_destroy(&reply);
-    cli_reply_destroy(&original);
+    cli_strv_free(&kept);
     cli_req_destroy(&req);
     cli_agent_destroy(&agent);
     return status;

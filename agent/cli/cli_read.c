@@ -384,8 +384,8 @@ static void s_sent_one_print(const msgpack_object *root, void *arg)
     (void) arg;
     const msgpack_object *doc = cli_get(root, "document");
     char value[4096];
-    static const char *const keys[] = { "id",      "kind",  "subject",  "to",
-                                        "created", "state", "accepted", "seq" };
+    static const char *const keys[] = { "id", "kind",    "subject", "number",   "notation", "date",
+                                        "to", "created", "state",   "accepted", "seq" };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         const msgpack_object *v = cli_get(doc, keys[i]);
         if (!v)

@@ -141,6 +141,8 @@ wait_for 30 in_b "$rep" || bad "the replacement never reached B"
 wait_for 30 in_b "$up" || bad "the update never reached B"
 check "the update names the original" 0 "$id1" -- tb fetch "$up" --out "$work/exchange/u" --json
 check "the update is an update" 0 '"op": 2' -- tb fetch "$up" --out "$work/exchange/u" --json
+check "the update kept the number" 0 '"notation": "SYT-KHTC"' -- tb fetch "$up" --out "$work/exchange/u" --json
+check "the update has the new date" 0 '"date": "2026-11-20"' -- tb fetch "$up" --out "$work/exchange/u" --json
 check "the update kept the recipients and subject" 0 '"subject": "Về việc \\"kiểm tra\\", báo cáo"' \
   -- tb fetch "$up" --out "$work/exchange/u" --json
 check "the replacement is one" 0 '"op": 3' -- tb fetch "$rep" --out "$work/exchange/r" --json
@@ -173,6 +175,7 @@ assert row[4] == 'Về việc "kiểm tra", báo cáo', row
 PY
 fi
 out=$(ta export đi 2>&1) && ok || bad "export đi: $out"
+grep -qF "45/SYT-KHTC,2026-11-20,000.00.00.G09,Sở Y tế" <<<"$out" && ok || bad "outgoing update row: $out"
 grep -qF "7/UBND-TH,,000.00.00.G10,Sở Tài chính,=Tổng hợp kinh phí,Tờ trình,Hỏa tốc,accepted" <<<"$out" \
   && ok || bad "outgoing row: $out"
 [ "$(grep -cE "$uuid" <<<"$out")" = 4 ] && ok || bad "outgoing: 4 documents (2 sent, update, replacement): $out"
