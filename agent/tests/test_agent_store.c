@@ -236,6 +236,15 @@ static void s_test_sent_each(void **state)
     size_t n = 0;
     agent_store_sent_each(fx->kv, s_count_sent, &n);
     assert_int_equal(n, 3);
+    //  From an id on: that id and the later ones, the short one skipped.
+    proto_id_t from = s_id(10);
+    n = 0;
+    agent_store_sent_each_from(fx->kv, &from, s_count_sent, &n);
+    assert_int_equal(n, 2);
+    from = s_id(11);
+    n = 0;
+    agent_store_sent_each_from(fx->kv, &from, s_count_sent, &n);
+    assert_int_equal(n, 1);
     proto_store_abort(fx->kv);
 }
 
