@@ -8,6 +8,7 @@
                replace, status, recall, ack
     api_read.c what shows what the agent holds: inbox, fetch, sent,
                quarantine, health, directory
+    api_list.c the pages of inbox and sent: filters, limit, cursor
 
     Nothing outside these files includes it. Everything runs on the loop
     thread.
@@ -79,6 +80,21 @@ void api_cmd_operation(api_req_t *req, const msgpack_object *map, int kind);
 void api_cmd_status(api_req_t *req, const msgpack_object *map);
 void api_cmd_recall(api_req_t *req, const msgpack_object *map);
 void api_cmd_ack(api_req_t *req, const msgpack_object *map);
+
+//  One inbox record as lists show it: id, seq, received, acked, state and
+//  the summary's fields. api_read.c.
+void api_inbox_pack(agent_t *self, msgpack_packer *pk, const proto_id_t *id, uint64_t seq,
+                    uint64_t received, bool acked, const msgpack_object *summary);
+//  One sent record: the list's form (recipients counted by state) or, full,
+//  `sent ID`'s (recipients, notices, receipts). api_read.c.
+void api_sent_pack(api_req_t *req, const proto_id_t *id, bool full);
+
+//  api_list.c: the pages of `inbox` and `sent` (agent/API.md 4.3, 4.8).
+#define API_LIST_LIMIT_DEFAULT 50    // documents in a page without `limit`
+#define API_LIST_LIMIT_MAX     1000  // the largest `limit`
+#define API_LIST_SCAN_MAX      20000 // records one call examines at most
+void api_list_inbox(api_req_t *req, const msgpack_object *map);
+void api_list_sent(api_req_t *req, const msgpack_object *map);
 
 //  api_read.c
 void api_cmd_inbox(api_req_t *req, const msgpack_object *map);

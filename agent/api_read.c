@@ -20,17 +20,6 @@
 // ---------------------------------------------------------------------------
 //  Inbox
 
-typedef struct {
-    api_req_t *req;
-    bool unread;
-    uint64_t since, urgency; // urgency 4 = any
-    char sender[PROTO_AGENCY_CODE_LEN + 1];
-    uint32_t limit, count;
-    uint64_t last_seq;
-    bool more;
-    bool counting;
-} s_inbox_t;
-
 bool api_inbox_record(agent_t *self, const proto_id_t *id, uint64_t *seq, uint64_t *received,
                       bool *acked, msgpack_unpacked *summary)
 {
@@ -61,92 +50,29 @@ static const char *s_text(const msgpack_object *o, char buf[PROTO_AGENCY_CODE_LE
     return buf;
 }
 
-static bool s_inbox_one(void *arg, const proto_id_t *id)
+void api_inbox_pack(agent_t *self, msgpack_packer *pk, const proto_id_t *id, uint64_t seq,
+                    uint64_t received, bool acked, const msgpack_object *summary)
 {
     char sender[PROTO_AGENCY_CODE_LEN + 1];
-    s_inbox_t *in = arg;
-    uint64_t seq, received;
-    bool acked;
-    msgpack_unpacked s;
-    if (!api_inbox_record(in->req->self, id, &seq, &received, &acked, &s))
-        return true;
-    const msgpack_object *from = api_get(&s.data, "from"), *urg = api_get(&s.data, "urgency");
-    bool match = (!in->unread || !acked) && received >= in->since &&
-                 (!in->sender[0] || (from && api_is(from, in->sender))) &&
-                 (in->urgency > 3 || (urg && urg->via.u64 == in->urgency));
-    if (match) {
-        if (in->count == in->limit) {
-            in->more = true;
-            msgpack_unpacked_destroy(&s);
-            return false;
-        }
-        in->count++;
-        in->last_seq = seq;
-        if (!in->counting) {
-            msgpack_packer *pk = &in->req->pk;
-            agent_ops_t ops;
-            uint32_t marks = agent_ops_get(in->req->self, id, s_text(from, sender), &ops);
-            msgpack_pack_map(pk, 5 + s.data.via.map.size + marks);
-            agent_ops_pack(pk, &ops);
-            api_kv_id(pk, "id", id);
-            api_kv_u64(pk, "seq", seq);
-            api_kv_u64(pk, "received", received);
-            api_kv_bool(pk, "acked", acked);
-            api_kv_str(pk, "state", "verified");
-            for (uint32_t i = 0; i < s.data.via.map.size; i++) {
-                msgpack_pack_object(pk, s.data.via.map.ptr[i].key);
-                msgpack_pack_object(pk, s.data.via.map.ptr[i].val);
-            }
-        }
+    uint32_t n = summary->type == MSGPACK_OBJECT_MAP ? summary->via.map.size : 0;
+    agent_ops_t ops; // inbox_ops.h: revoked, updated or replaced by a later document
+    uint32_t marks = agent_ops_get(self, id, s_text(api_get(summary, "from"), sender), &ops);
+    msgpack_pack_map(pk, 5 + n + marks);
+    agent_ops_pack(pk, &ops);
+    api_kv_id(pk, "id", id);
+    api_kv_u64(pk, "seq", seq);
+    api_kv_u64(pk, "received", received);
+    api_kv_bool(pk, "acked", acked);
+    api_kv_str(pk, "state", "verified");
+    for (uint32_t i = 0; i < n; i++) {
+        msgpack_pack_object(pk, summary->via.map.ptr[i].key);
+        msgpack_pack_object(pk, summary->via.map.ptr[i].val);
     }
-    msgpack_unpacked_destroy(&s);
-    return true;
 }
 
 void api_cmd_inbox(api_req_t *req, const msgpack_object *map)
 {
-    static const char *const keys[] = { "cmd",     "unread", "since", "sender",
-                                        "urgency", "after",  "limit", NULL };
-    agent_t *self = req->self;
-    if (!api_keys_known(req, map, keys))
-        return;
-    s_inbox_t in = { .req = req, .urgency = 4, .limit = 50 };
-    uint64_t after = 0, limit = 50;
-    const msgpack_object *unread = api_get(map, "unread");
-    if (unread && unread->type != MSGPACK_OBJECT_BOOLEAN && unread->type != MSGPACK_OBJECT_NIL)
-        return api_fail(req, PROTO_ERR_TYPE, "unread", "expected a boolean");
-    in.unread = unread && unread->type == MSGPACK_OBJECT_BOOLEAN && unread->via.boolean;
-    if (!api_uint(req, map, "since", &in.since, 0, UINT64_MAX) ||
-        !api_uint(req, map, "urgency", &in.urgency, 0, 3) ||
-        !api_uint(req, map, "after", &after, 0, UINT64_MAX) ||
-        !api_uint(req, map, "limit", &limit, 1, 1000) ||
-        !api_text(req, map, "sender", in.sender, sizeof in.sender, false))
-        return;
-    if (in.sender[0] && proto_agency_code_check(in.sender, strlen(in.sender)) != PROTO_OK)
-        return api_fail(req, PROTO_ERR_AGENCY_CODE, "sender", "not an agency code");
-    in.limit = (uint32_t) limit;
-    if (proto_store_read_begin(self->kv) != PROTO_OK && !proto_store_writing(self->kv))
-        return api_fail(req, PROTO_ERR_STORE, "", "cannot read the store");
-    //  Two passes: count (for the array header), then write.
-    in.counting = true;
-    agent_store_inbox_each(self->kv, after, s_inbox_one, &in);
-    uint32_t total = in.count;
-    bool more = in.more;
-    api_ok(req, 2);
-    api_key(&req->pk, "documents");
-    msgpack_pack_array(&req->pk, total);
-    in.counting = false;
-    in.count = 0;
-    in.more = false;
-    agent_store_inbox_each(self->kv, after, s_inbox_one, &in);
-    api_key(&req->pk, "next");
-    if (more)
-        msgpack_pack_uint64(&req->pk, in.last_seq);
-    else
-        msgpack_pack_nil(&req->pk);
-    if (!proto_store_writing(self->kv))
-        proto_store_read_end(self->kv);
-    api_reply_send(req, false);
+    api_list_inbox(req, map);
 }
 
 //  The envelope of a document, as the API shows it (ids as text).
@@ -439,39 +365,6 @@ static bool s_rcpt_count(void *arg, const char *agency, const agent_rcpt_t *rcpt
     return true;
 }
 
-typedef struct {
-    proto_id_t id;
-    uint64_t created;
-} s_sent_item_t;
-
-typedef struct {
-    s_sent_item_t *items;
-    size_t n, cap;
-} s_sent_all_t;
-
-static bool s_sent_collect(void *arg, const proto_id_t *id, const agent_sent_t *sent)
-{
-    s_sent_all_t *all = arg;
-    if (all->n == all->cap) {
-        size_t cap = all->cap ? all->cap * 2 : 256;
-        s_sent_item_t *grown = realloc(all->items, cap * sizeof *grown);
-        if (!grown)
-            return false;
-        all->items = grown;
-        all->cap = cap;
-    }
-    all->items[all->n].id = *id;
-    all->items[all->n].created = sent->created;
-    all->n++;
-    return true;
-}
-
-static int s_by_created(const void *a, const void *b)
-{
-    const s_sent_item_t *x = a, *y = b;
-    return x->created < y->created ? 1 : x->created > y->created ? -1 : 0; // newest first
-}
-
 static void s_pack_sent(api_req_t *req, const proto_id_t *id, bool full)
 {
     agent_t *self = req->self;
@@ -534,42 +427,33 @@ static void s_pack_sent(api_req_t *req, const proto_id_t *id, bool full)
     agent_store_receipt_each(self->kv, id, s_receipt_one, &l);
 }
 
+void api_sent_pack(api_req_t *req, const proto_id_t *id, bool full)
+{
+    s_pack_sent(req, id, full);
+}
+
 void api_cmd_sent(api_req_t *req, const msgpack_object *map)
 {
     static const char *const keys[] = { "cmd", "id", "limit", "client_ref", NULL };
     agent_t *self = req->self;
-    uint64_t limit = 50;
-    if (!api_keys_known(req, map, keys) || !api_uint(req, map, "limit", &limit, 1, 1000))
+    if (!api_get(map, "id") && !api_get(map, "client_ref"))
+        return api_list_sent(req, map);
+    if (!api_keys_known(req, map, keys))
         return;
     if (proto_store_read_begin(self->kv) != PROTO_OK && !proto_store_writing(self->kv))
         return api_fail(req, PROTO_ERR_STORE, "", "cannot read the store");
-    if (api_get(map, "id") || api_get(map, "client_ref")) {
-        proto_id_t id;
-        agent_sent_t sent;
-        //  api_ref.h: by the DMS's own reference, as well as by id.
-        if (api_get(map, "id") ? !api_id_field(req, map, "id", &id) : !api_ref_find(req, map, &id))
-            goto done;
-        if (agent_store_sent_get(self->kv, &id, &sent) != PROTO_OK) {
-            api_fail(req, PROTO_ERR_UNKNOWN_DOC, "id", "not a document this agency sent");
-            goto done;
-        }
-        api_ok(req, 1);
-        api_key(&req->pk, "document");
-        s_pack_sent(req, &id, true);
-        api_reply_send(req, false);
+    proto_id_t id;
+    agent_sent_t sent;
+    //  api_ref.h: by the DMS's own reference, as well as by id.
+    if (api_get(map, "id") ? !api_id_field(req, map, "id", &id) : !api_ref_find(req, map, &id))
+        goto done;
+    if (agent_store_sent_get(self->kv, &id, &sent) != PROTO_OK) {
+        api_fail(req, PROTO_ERR_UNKNOWN_DOC, "id", "not a document this agency sent");
         goto done;
     }
-    s_sent_all_t all = { 0 };
-    agent_store_sent_each(self->kv, s_sent_collect, &all);
-    if (all.n)
-        qsort(all.items, all.n, sizeof *all.items, s_by_created);
-    size_t n = all.n < limit ? all.n : (size_t) limit;
     api_ok(req, 1);
-    api_key(&req->pk, "documents");
-    msgpack_pack_array(&req->pk, n);
-    for (size_t i = 0; i < n; i++)
-        s_pack_sent(req, &all.items[i].id, false);
-    free(all.items);
+    api_key(&req->pk, "document");
+    s_pack_sent(req, &id, true);
     api_reply_send(req, false);
 done:
     if (!proto_store_writing(self->kv))

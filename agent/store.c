@@ -234,7 +234,9 @@ void agent_sent_summary_pack(msgpack_packer *pk, const proto_msg_t *msg)
         msgpack_pack_str_with_body(pk, n->to, strlen(n->to));
     } else {
         const proto_doc_t *d = &msg->u.document.doc;
-        msgpack_pack_map(pk, 4);
+        //  number, notation and date came later: lists filter on them and
+        //  registers show them. Records written before lack them.
+        msgpack_pack_map(pk, 7);
         s_pack_kv_str(pk, "subject", d->subject);
         s_pack_kv_str(pk, "type", d->doc_type);
         msgpack_pack_str_with_body(pk, "urgency", 7);
@@ -243,12 +245,15 @@ void agent_sent_summary_pack(msgpack_packer *pk, const proto_msg_t *msg)
         msgpack_pack_array(pk, d->nto);
         for (uint32_t i = 0; i < d->nto; i++)
             msgpack_pack_str_with_body(pk, d->to[i], strlen(d->to[i]));
+        s_pack_kv_str(pk, "number", d->code_number);
+        s_pack_kv_str(pk, "notation", d->code_notation);
+        s_pack_kv_str(pk, "date", d->date);
     }
 }
 
 void agent_inbox_summary_pack(msgpack_packer *pk, const proto_doc_t *doc)
 {
-    msgpack_pack_map(pk, 8);
+    msgpack_pack_map(pk, 9);
     s_pack_kv_str(pk, "from", doc->from);
     s_pack_kv_str(pk, "subject", doc->subject);
     s_pack_kv_str(pk, "type", doc->doc_type);
@@ -260,6 +265,8 @@ void agent_inbox_summary_pack(msgpack_packer *pk, const proto_doc_t *doc)
     msgpack_pack_uint8(pk, doc->op);
     msgpack_pack_str_with_body(pk, "attachments", 11);
     msgpack_pack_uint32(pk, doc->natt);
+    //  Later than the rest: the register of incoming documents shows it.
+    s_pack_kv_str(pk, "date", doc->date);
 }
 
 void agent_quar_pack(msgpack_packer *pk, const char *from, uint64_t received, uint32_t code,
@@ -450,6 +457,13 @@ size_t agent_store_sent_each(proto_store_t *kv, agent_store_sent_fn *fn, void *a
 {
     s_sent_each_t each = { fn, arg };
     return proto_store_scan(kv, T_SENT, NULL, 0, s_sent_one, &each);
+}
+
+size_t agent_store_sent_each_from(proto_store_t *kv, const proto_id_t *from,
+                                  agent_store_sent_fn *fn, void *arg)
+{
+    s_sent_each_t each = { fn, arg };
+    return proto_store_scan(kv, T_SENT, from->bytes, PROTO_ID_LEN, s_sent_one, &each);
 }
 
 // ---------------------------------------------------------------------------

@@ -167,12 +167,13 @@ void agent_frames_encode(const void *const *frames, const size_t *lens, size_t c
 size_t agent_frames_parse(const void *blob, size_t len, const void **frames, size_t *lens,
                           size_t max);
 
-//  The msgpack maps the records hold, packed in the order they always were.
-//  The sent summary of a document (subject, type, urgency, to) or a notice
-//  (doc, subject, status, to).
+//  The msgpack maps the records hold, packed in the order they always were,
+//  keys added later at the end (records written before simply lack them).
+//  The sent summary of a document (subject, type, urgency, to; then
+//  number, notation, date) or a notice (doc, subject, status, to).
 void agent_sent_summary_pack(msgpack_packer *pk, const proto_msg_t *msg);
 //  The inbox summary of a delivered document (from, subject, type, number,
-//  notation, urgency, op, attachments).
+//  notation, urgency, op, attachments; then date).
 void agent_inbox_summary_pack(msgpack_packer *pk, const proto_doc_t *doc);
 //  A quarantine record {from, received, code, reason}, and the code it
 //  holds (fallback when it holds none below 1000).
@@ -209,6 +210,10 @@ proto_err_t agent_store_sent_put(proto_store_t *kv, const proto_id_t *id,
 typedef bool(agent_store_sent_fn)(void *arg, const proto_id_t *id, const agent_sent_t *rec);
 //  Visit every readable sent record in id order while fn returns true.
 size_t agent_store_sent_each(proto_store_t *kv, agent_store_sent_fn *fn, void *arg);
+//  The same from the first id >= from: a page of a list starts where the
+//  last one ended without walking what came before.
+size_t agent_store_sent_each_from(proto_store_t *kv, const proto_id_t *from,
+                                  agent_store_sent_fn *fn, void *arg);
 
 // ---------------------------------------------------------------------------
 //  Recipient states of a sent message

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "cli_vocab.h"
 #include "proto/agency.h"
 #include "proto/msg.h"
 
@@ -289,21 +290,10 @@ bool cli_parse_seconds(const char *text, int *ms)
     return true;
 }
 
-static const char *const s_urgency_names[] = { "normal", "urgent", "very-urgent", "immediate" };
-
 bool cli_parse_urgency(const char *text, int *out)
 {
-    for (int i = 0; i < 4; i++) {
-        if (strcmp(text, s_urgency_names[i]) == 0) {
-            *out = i;
-            return true;
-        }
-    }
-    uint64_t v;
-    if (!cli_parse_uint(text, 0, 3, &v))
-        return false;
-    *out = (int) v;
-    return true;
+    //  The Vietnamese names too, accents optional (cli_vocab).
+    return cli_vocab_urgency(text, out);
 }
 
 static const struct {

@@ -145,7 +145,8 @@ bool cli_parse_date(const char *text);
 bool cli_parse_uint(const char *text, uint64_t min, uint64_t max, uint64_t *out);
 //  Seconds (may have a fraction) between 0.001 and 86400, as milliseconds.
 bool cli_parse_seconds(const char *text, int *ms);
-//  normal | urgent | very-urgent | immediate, or 0..3.
+//  normal | urgent | very-urgent | immediate, thường | khẩn | thượng khẩn |
+//  hỏa tốc (accents optional), or 0..3.
 bool cli_parse_urgency(const char *text, int *out);
 //  A status notice code: 01..06, 15, 16 as digits, any integer 0..255, or
 //  a name (arrived, rejected, accepted, assigned, processing, completed,

@@ -1,5 +1,6 @@
-/*  cli_read - the `truc` commands that show what the agent holds: inbox,
-    fetch, sent, quarantine, health, directory.
+/*  cli_read - the `truc` commands that show what the agent holds: fetch,
+    one sent document, quarantine, health, directory (the lists, inbox and
+    sent, are in cli_list.c).
 
     Tables show the fields a clerk looks at; --json shows every field the
     agent sent, so scripts never depend on what fits on a screen.
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "cli_agent.h"
+#include "cli_ids.h"
 #include "cli_json.h"
 #include "cli_out.h"
 #include "proto/agency.h"
@@ -103,163 +105,10 @@ static void s_print_fields(const msgpack_object *map)
     }
 }
 
-static void s_urgency_cell(const msgpack_object *map, char *buf, size_t cap)
-{
-    uint64_t u;
-    const char *name = cli_get_uint(map, "urgency", &u) ? cli_urgency_name(u) : NULL;
-    snprintf(buf, cap, "%s", name ? name : "-");
-}
-
 static const char *s_op_name(uint64_t op)
 {
     static const char *const names[] = { "new", "revoke", "update", "replace" };
     return op < 4 ? names[op] : "?";
-}
-
-// ---------------------------------------------------------------------------
-//  inbox
-
-static const char s_inbox_usage[] =
-    "usage: truc inbox [--unread] [--since TIME] [--from CODE] [--urgency LEVEL]\n"
-    "                  [--limit N] [--after SEQ]\n"
-    "\n"
-    "List received documents, oldest first. Every one listed has been verified\n"
-    "(sender's signature, attachment hashes); refused ones are in 'truc quarantine'.\n"
-    "\n"
-    "  --unread          only documents not yet acknowledged ('truc ack')\n"
-    "  --since TIME      received at or after TIME: 2025-11-21, \"2025-11-21 08:00\",\n"
-    "                    an age (30m, 12h, 7d, 2w) or milliseconds since 1970\n"
-    "  --from CODE       only from this agency\n"
-    "  --urgency LEVEL   only normal, urgent, very-urgent or immediate\n"
-    "  --limit N         at most N documents (1..1000, default 50)\n"
-    "  --after SEQ       the next page: the SEQ that the previous page ended with\n"
-    "\n" CLI_GLOBAL_HELP "\n" CLI_EXIT_HELP;
-
-typedef struct {
-    uint64_t limit; // documents asked for
-} s_inbox_t;
-
-static void s_inbox_print(const msgpack_object *root, void *arg)
-{
-    const s_inbox_t *query = arg;
-    static const char *const headers[] = {
-        "id", "received", "from", "urgency", "subject", "acked"
-    };
-    cli_table_t *table = cli_table_new(6, headers);
-    if (!table)
-        return;
-    cli_table_limit(table, 4, SUBJECT_WIDTH);
-    const msgpack_object *docs = cli_get(root, "documents");
-    for (uint32_t i = 0; docs && docs->type == MSGPACK_OBJECT_ARRAY && i < docs->via.array.size;
-         i++) {
-        const msgpack_object *doc = &docs->via.array.ptr[i];
-        char id[64], received[32], from[64], urgency[16], subject[2100], acked[8], text[2048];
-        uint64_t op = 0;
-        s_cell(doc, "id", id, sizeof id);
-        s_cell(doc, "received", received, sizeof received);
-        s_cell(doc, "from", from, sizeof from);
-        s_urgency_cell(doc, urgency, sizeof urgency);
-        s_cell(doc, "subject", text, sizeof text);
-        if (cli_get_uint(doc, "op", &op) && op != 0)
-            snprintf(subject, sizeof subject, "[%s] %s", s_op_name(op), text);
-        else
-            snprintf(subject, sizeof subject, "%s", text);
-        s_cell(doc, "acked", acked, sizeof acked);
-        const char *cells[] = { id, received, from, urgency, subject, acked };
-        cli_table_add(table, cells);
-    }
-    cli_table_print(table, stdout);
-    uint64_t next;
-    if (cli_get_uint(root, "next", &next) && cli_table_rows(table) >= query->limit)
-        fprintf(stderr, "more: add --after %llu for the next page\n", (unsigned long long) next);
-    cli_table_destroy(&table);
-}
-
-int cli_inbox(cli_opts_t *opts, int argc, char **argv)
-{
-    static const struct option options[] = {
-        { "unread", no_argument, NULL, 'u' },
-        { "since", required_argument, NULL, 's' },
-        { "from", required_argument, NULL, 'f' },
-        { "urgency", required_argument, NULL, 'g' },
-        { "limit", required_argument, NULL, 'l' },
-        { "after", required_argument, NULL, 'a' },
-        CLI_GLOBAL_OPTIONS,
-        { NULL, 0, NULL, 0 },
-    };
-    bool unread = false, has_since = false, has_after = false, has_limit = false;
-    uint64_t since = 0, after = 0;
-    s_inbox_t query = { .limit = 50 };
-    int urgency = -1, opt, status = CLI_EXIT_OK;
-    const char *from = NULL;
-
-    cli_parser_t p;
-    cli_parser_init(&p, "inbox", s_inbox_usage, options, opts, argc, argv);
-    while (status == CLI_EXIT_OK && (opt = cli_parser_next(&p)) != -1) {
-        switch (opt) {
-        case 'u':
-            unread = true;
-            break;
-        case 's':
-            has_since = cli_parse_time(optarg, cli_now_ms(), &since);
-            if (!has_since)
-                status = cli_usage_error("inbox",
-                                         "--since '%s' is not a time (2025-11-21, "
-                                         "\"2025-11-21 08:00\", 12h, 7d)",
-                                         optarg);
-            break;
-        case 'f':
-            if (proto_agency_code_check(optarg, strlen(optarg)) == PROTO_OK)
-                from = optarg;
-            else
-                status = cli_usage_error("inbox",
-                                         "--from '%s' is not an agency code (like "
-                                         "000.00.01.H01)",
-                                         optarg);
-            break;
-        case 'g':
-            if (!cli_parse_urgency(optarg, &urgency))
-                status = cli_usage_error("inbox",
-                                         "--urgency '%s' is not one of normal, urgent, "
-                                         "very-urgent, immediate",
-                                         optarg);
-            break;
-        case 'l':
-            has_limit = cli_parse_uint(optarg, 1, 1000, &query.limit);
-            if (!has_limit)
-                status =
-                    cli_usage_error("inbox", "--limit '%s' is not a number from 1 to 1000", optarg);
-            break;
-        default:
-            has_after = cli_parse_uint(optarg, 0, UINT64_MAX, &after);
-            if (!has_after)
-                status = cli_usage_error("inbox", "--after '%s' is not a sequence number", optarg);
-        }
-    }
-    if (p.stop)
-        return p.status;
-    if (status != CLI_EXIT_OK)
-        return status;
-    if (cli_parser_npos(&p) > 0)
-        return cli_usage_error("inbox", "unexpected argument '%s'", cli_parser_pos(&p, 0));
-
-    cli_req_t *req = cli_req_new("inbox");
-    if (req) {
-        if (unread) {
-            cli_req_key(req, "unread");
-            cli_req_bool(req, true);
-        }
-        if (has_since)
-            cli_req_kuint(req, "since", since);
-        cli_req_kstr(req, "sender", from);
-        if (urgency >= 0)
-            cli_req_kuint(req, "urgency", (uint64_t) urgency);
-        if (has_after)
-            cli_req_kuint(req, "after", after);
-        if (has_limit)
-            cli_req_kuint(req, "limit", query.limit);
-    }
-    return s_query(opts, &req, NULL, s_inbox_print, &query);
 }
 
 // ---------------------------------------------------------------------------
@@ -467,11 +316,9 @@ int cli_fetch(cli_opts_t *opts, int argc, char **argv)
         return cli_usage_error("fetch", "%s",
                                cli_parser_npos(&p) ? "one document at a time"
                                                    : "which document? give its id");
-    if (!cli_parse_id(cli_parser_pos(&p, 0), id))
-        return cli_usage_error("fetch",
-                               "'%s' is not a document id (like "
-                               "4fd6f877-1bab-4a47-8545-fa919b9e47fd)",
-                               cli_parser_pos(&p, 0));
+    int found = cli_id_resolve(opts, "fetch", cli_parser_pos(&p, 0), CLI_IDS_INBOX, id);
+    if (found != CLI_EXIT_OK)
+        return found;
     if (!out[0])
         return cli_usage_error("fetch", "--out is empty: give a directory");
 
@@ -503,97 +350,6 @@ int cli_fetch(cli_opts_t *opts, int argc, char **argv)
 
 // ---------------------------------------------------------------------------
 //  sent
-
-static const char s_sent_usage[] =
-    "usage: truc sent [ID] [--limit N]\n"
-    "\n"
-    "What happened to documents this agency sent. Without ID: a list, newest\n"
-    "state first as the agent orders it. With ID: that document, each recipient's\n"
-    "state and status notices, and every receipt (each verified with its signer's\n"
-    "key).\n"
-    "\n"
-    "  --limit N     at most N documents in the list (1..1000, default 50)\n"
-    "\n"
-    "Document states: queued (in the outbox), accepted (the broker has it),\n"
-    "rejected. Recipient states: waiting, delivered, refused, expired, returned.\n"
-    "\n" CLI_GLOBAL_HELP "\n" CLI_EXIT_HELP;
-
-//  Recipients summed up by state: "1 delivered, 1 waiting". The agent may
-//  give the counts (a map of state to number) or the recipients themselves
-//  (an array of maps with "state"); both read the same.
-static void s_recipients_text(const msgpack_object *recipients, char *buf, size_t cap)
-{
-    char states[8][32];
-    uint64_t counts[8] = { 0 };
-    size_t n = 0, used = 0;
-    bool is_map = recipients && recipients->type == MSGPACK_OBJECT_MAP;
-    bool is_array = recipients && recipients->type == MSGPACK_OBJECT_ARRAY;
-    uint32_t size = is_map ? recipients->via.map.size : is_array ? recipients->via.array.size : 0;
-    for (uint32_t i = 0; i < size; i++) {
-        char state[32];
-        uint64_t count = 1;
-        if (is_map) {
-            cli_value_text(&recipients->via.map.ptr[i].key, state, sizeof state);
-            if (recipients->via.map.ptr[i].val.type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-                continue;
-            count = recipients->via.map.ptr[i].val.via.u64;
-        } else {
-            s_cell(&recipients->via.array.ptr[i], "state", state, sizeof state);
-        }
-        size_t k = 0;
-        while (k < n && strcmp(states[k], state) != 0)
-            k++;
-        if (k == n) {
-            if (n == 8)
-                continue;
-            snprintf(states[n++], sizeof states[0], "%s", state);
-        }
-        counts[k] += count;
-    }
-    buf[0] = '\0';
-    for (size_t k = 0; k < n; k++) {
-        int w = snprintf(buf + used, cap - used, "%s%llu %s", used ? ", " : "",
-                         (unsigned long long) counts[k], states[k]);
-        if (w < 0 || (size_t) w >= cap - used)
-            break;
-        used += (size_t) w;
-    }
-    if (!buf[0])
-        snprintf(buf, cap, "-");
-}
-
-static void s_sent_list_print(const msgpack_object *root, void *arg)
-{
-    (void) arg;
-    static const char *const headers[] = {
-        "id", "created", "kind", "state", "recipients", "subject"
-    };
-    cli_table_t *table = cli_table_new(6, headers);
-    if (!table)
-        return;
-    cli_table_limit(table, 5, SUBJECT_WIDTH);
-    const msgpack_object *docs = cli_get(root, "documents");
-    for (uint32_t i = 0; docs && docs->type == MSGPACK_OBJECT_ARRAY && i < docs->via.array.size;
-         i++) {
-        const msgpack_object *doc = &docs->via.array.ptr[i];
-        char id[64], created[32], kind[32], state[64], recipients[256], subject[2048];
-        s_cell(doc, "id", id, sizeof id);
-        s_cell(doc, "created", created, sizeof created);
-        s_cell(doc, "kind", kind, sizeof kind);
-        s_cell(doc, "state", state, sizeof state);
-        s_recipients_text(cli_get(doc, "recipients"), recipients, sizeof recipients);
-        s_cell(doc, "subject", subject, sizeof subject);
-        if (strcmp(subject, "-") == 0 && cli_get(doc, "doc")) {
-            char about[64];
-            s_cell(doc, "doc", about, sizeof about);
-            snprintf(subject, sizeof subject, "about %s", about);
-        }
-        const char *cells[] = { id, created, kind, state, recipients, subject };
-        cli_table_add(table, cells);
-    }
-    cli_table_print(table, stdout);
-    cli_table_destroy(&table);
-}
 
 //  The status notices in list that agency sent (all of them when agency is
 //  NULL), as one cell of text.
@@ -628,8 +384,8 @@ static void s_sent_one_print(const msgpack_object *root, void *arg)
     (void) arg;
     const msgpack_object *doc = cli_get(root, "document");
     char value[4096];
-    static const char *const keys[] = { "id",      "kind",  "subject",  "to",
-                                        "created", "state", "accepted", "seq" };
+    static const char *const keys[] = { "id", "kind",    "subject", "number",   "notation", "date",
+                                        "to", "created", "state",   "accepted", "seq" };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         const msgpack_object *v = cli_get(doc, keys[i]);
         if (!v)
@@ -697,48 +453,16 @@ static void s_sent_one_print(const msgpack_object *root, void *arg)
     }
 }
 
-int cli_sent(cli_opts_t *opts, int argc, char **argv)
+int cli_sent_show(const cli_opts_t *opts, const char *given)
 {
-    static const struct option options[] = {
-        { "limit", required_argument, NULL, 'l' },
-        CLI_GLOBAL_OPTIONS,
-        { NULL, 0, NULL, 0 },
-    };
-    uint64_t limit = 0;
-    bool has_limit = false;
-    int opt, status = CLI_EXIT_OK;
     char id[PROTO_ID_TEXT_LEN];
-
-    cli_parser_t p;
-    cli_parser_init(&p, "sent", s_sent_usage, options, opts, argc, argv);
-    while (status == CLI_EXIT_OK && (opt = cli_parser_next(&p)) != -1) {
-        has_limit = cli_parse_uint(optarg, 1, 1000, &limit);
-        if (!has_limit)
-            status = cli_usage_error("sent", "--limit '%s' is not a number from 1 to 1000", optarg);
-    }
-    if (p.stop)
-        return p.status;
+    int status = cli_id_resolve(opts, "sent", given, CLI_IDS_SENT, id);
     if (status != CLI_EXIT_OK)
         return status;
-    int npos = cli_parser_npos(&p);
-    if (npos > 1)
-        return cli_usage_error("sent", "one document at a time");
-    if (npos == 1 && !cli_parse_id(cli_parser_pos(&p, 0), id))
-        return cli_usage_error("sent",
-                               "'%s' is not a document id (like "
-                               "4fd6f877-1bab-4a47-8545-fa919b9e47fd)",
-                               cli_parser_pos(&p, 0));
-    if (npos == 1 && has_limit)
-        return cli_usage_error("sent", "--limit is for the list, not one document");
-
     cli_req_t *req = cli_req_new("sent");
-    if (req) {
-        if (npos == 1)
-            cli_req_kstr(req, "id", id);
-        if (has_limit)
-            cli_req_kuint(req, "limit", limit);
-    }
-    return s_query(opts, &req, NULL, npos == 1 ? s_sent_one_print : s_sent_list_print, NULL);
+    if (req)
+        cli_req_kstr(req, "id", id);
+    return s_query(opts, &req, NULL, s_sent_one_print, NULL);
 }
 
 // ---------------------------------------------------------------------------

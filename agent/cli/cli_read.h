@@ -1,5 +1,6 @@
-/*  cli_read - the `truc` commands that show what the agent holds: inbox,
-    fetch, sent, quarantine, health, directory.
+/*  cli_read - the `truc` commands that show what the agent holds: fetch,
+    one sent document, quarantine, health, directory (the lists are in
+    cli_list.h).
 
     Each takes the global options and the command's arguments (argv[0] is
     the command name) and returns the process exit code. Only fetch changes
@@ -10,9 +11,9 @@
 
 #include "cli_args.h"
 
-int cli_inbox(cli_opts_t *opts, int argc, char **argv);
 int cli_fetch(cli_opts_t *opts, int argc, char **argv);
-int cli_sent(cli_opts_t *opts, int argc, char **argv);
+//  `truc sent ID`: one sent document (id text or a unique start of one).
+int cli_sent_show(const cli_opts_t *opts, const char *id);
 int cli_quarantine(cli_opts_t *opts, int argc, char **argv);
 int cli_health(cli_opts_t *opts, int argc, char **argv);
 int cli_directory(cli_opts_t *opts, int argc, char **argv);

@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include "cli_agent.h"
+#include "cli_doc.h"
+#include "cli_ids.h"
 #include "cli_json.h"
 #include "cli_out.h"
 
@@ -67,6 +69,11 @@ static void s_report_outbox(cli_agent_t *agent, const char *what)
     cli_req_destroy(&req);
 }
 
+void cli_send_report_outbox(cli_agent_t *agent, const char *what)
+{
+    s_report_outbox(agent, what);
+}
+
 //  Print a reply: its JSON with --json, else the text of one field.
 static void s_print_id(const cli_opts_t *opts, const msgpack_object *root, const char *field)
 {
@@ -93,107 +100,33 @@ static const char s_send_usage[] =
     "  --type TYPE          loại văn bản, e.g. \"Công văn\"\n"
     "  --code-number N      số, e.g. 123\n"
     "  --notation X         ký hiệu, e.g. UBND-VP\n"
-    "  --urgency LEVEL      normal (default), urgent, very-urgent or immediate\n"
+    "  --urgency LEVEL      normal (default), urgent, very-urgent or immediate, or\n"
+    "                       thường, khẩn, thượng khẩn, hỏa tốc (accents optional)\n"
     "  --signer NAME        người ký\n"
     "  --position TEXT      the signer's position (chức vụ)\n"
     "  --place TEXT         nơi ban hành\n"
     "  --date YYYY-MM-DD    ngày ban hành\n"
     "  --due YYYY-MM-DD     hạn xử lý\n"
     "  --attach FILE        an attachment (repeatable). The agent reads the file\n"
-    "                       itself, so its user must be able to read it.\n"
-    "\n"
+    "                       itself, so its user must be able to read it.\n" CLI_DOC_EXTRA_HELP "\n"
     "Example:\n"
     "  truc send --to 000.00.00.G09 --type \"Công văn\" --subject \"Về việc ...\" \\\n"
     "            --code-number 123 --notation UBND-VP --attach cv.pdf\n"
     "\n" CLI_GLOBAL_HELP "\n" CLI_EXIT_HELP;
 
-typedef struct {
-    char *path;       // absolute, owned
-    const char *name; // file name as given (points into argv)
-    const char *type; // media type
-    uint64_t size;    // bytes, as we saw them
-} s_attachment_t;
-
-static const char *s_media_type(const char *name)
-{
-    static const struct {
-        const char *ext;
-        const char *type;
-    } table[] = {
-        { "pdf", "application/pdf" },
-        { "doc", "application/msword" },
-        { "docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document" },
-        { "xls", "application/vnd.ms-excel" },
-        { "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" },
-        { "ppt", "application/vnd.ms-powerpoint" },
-        { "pptx", "application/vnd.openxmlformats-officedocument.presentationml.presentation" },
-        { "odt", "application/vnd.oasis.opendocument.text" },
-        { "ods", "application/vnd.oasis.opendocument.spreadsheet" },
-        { "rtf", "application/rtf" },
-        { "txt", "text/plain" },
-        { "csv", "text/csv" },
-        { "xml", "application/xml" },
-        { "json", "application/json" },
-        { "html", "text/html" },
-        { "jpg", "image/jpeg" },
-        { "jpeg", "image/jpeg" },
-        { "png", "image/png" },
-        { "tif", "image/tiff" },
-        { "tiff", "image/tiff" },
-        { "zip", "application/zip" },
-        { "p7s", "application/pkcs7-signature" },
-    };
-    const char *dot = strrchr(name, '.');
-    if (dot)
-        for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-            if (strcasecmp(dot + 1, table[i].ext) == 0)
-                return table[i].type;
-    return "application/octet-stream";
-}
-
-//  Check one attachment as the agent will need it: a readable regular file.
-//  Returns CLI_EXIT_OK or CLI_EXIT_LOCAL after saying why.
-static int s_attachment_check(const char *given, s_attachment_t *att)
-{
-    int fd = open(given, O_RDONLY);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        fprintf(stderr, "truc: cannot read the attachment %s: %s: check the path\n", given,
-                strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return CLI_EXIT_LOCAL;
-    }
-    close(fd);
-    if (!S_ISREG(st.st_mode)) {
-        fprintf(stderr,
-                "truc: the attachment %s is not a regular file: attach files, one "
-                "--attach each\n",
-                given);
-        return CLI_EXIT_LOCAL;
-    }
-    att->path = cli_realpath(given);
-    if (!att->path) {
-        fprintf(stderr, "truc: cannot resolve the attachment %s: %s\n", given, strerror(errno));
-        return CLI_EXIT_LOCAL;
-    }
-    const char *slash = strrchr(given, '/');
-    att->name = slash ? slash + 1 : given;
-    att->type = s_media_type(att->name);
-    att->size = (uint64_t) st.st_size;
-    return CLI_EXIT_OK;
-}
+typedef cli_attachment_t s_attachment_t; // cli_doc.h
 
 //  What `truc send` was asked to send; the strings point into argv.
 typedef struct {
     const char *subject, *type, *number, *notation, *signer, *position, *place, *date, *due;
     int urgency;          // -1: not given
     cli_strv_t to, given; // recipients, --attach paths as given
+    cli_doc_t extra;      // the fields clerks fill in beyond the ones above (cli_doc.h)
 } s_send_args_t;
 
 //  What the parser cannot see alone: no stray arguments, the fields a
 //  document needs, a position only with its signer.
-static int s_send_check(const s_send_args_t *a, const cli_parser_t *p)
+static int s_send_check(s_send_args_t *a, const cli_parser_t *p)
 {
     if (cli_parser_npos(p) > 0)
         return cli_usage_error("send", "unexpected argument '%s' (attachments go with --attach)",
@@ -207,7 +140,8 @@ static int s_send_check(const s_send_args_t *a, const cli_parser_t *p)
                                                                : "--type");
     if (a->position && !a->signer)
         return cli_usage_error("send", "--position needs --signer: whose position is it?");
-    return CLI_EXIT_OK;
+    a->extra.signer = a->signer;
+    return cli_doc_check(&a->extra, "send");
 }
 
 //  Parse the command line of `truc send` into a (to and given to free with
@@ -243,6 +177,7 @@ static int s_send_parse(s_send_args_t *a, cli_opts_t *opts, int argc, char **arg
         { "date", required_argument, NULL, O_DATE },
         { "due", required_argument, NULL, O_DUE },
         { "attach", required_argument, NULL, O_ATTACH },
+        CLI_DOC_EXTRA_OPTIONS,
         CLI_GLOBAL_OPTIONS,
         { NULL, 0, NULL, 0 },
     };
@@ -277,7 +212,8 @@ static int s_send_parse(s_send_args_t *a, cli_opts_t *opts, int argc, char **arg
             if (!cli_parse_urgency(optarg, &a->urgency))
                 status = cli_usage_error("send",
                                          "--urgency '%s' is not one of normal, urgent, "
-                                         "very-urgent, immediate",
+                                         "very-urgent, immediate (thường, khẩn, thượng khẩn, "
+                                         "hỏa tốc)",
                                          optarg);
             break;
         case O_SIGNER:
@@ -304,7 +240,7 @@ static int s_send_parse(s_send_args_t *a, cli_opts_t *opts, int argc, char **arg
                 status = CLI_EXIT_LOCAL;
             break;
         default:
-            status = CLI_EXIT_USAGE;
+            status = cli_doc_option(&a->extra, "send", opt, optarg);
         }
     }
     if (p.stop)
@@ -342,8 +278,10 @@ static cli_req_t *s_send_request(const s_send_args_t *a, const s_attachment_t *a
         cli_req_map_begin(req);
         cli_req_kstr(req, "name", a->signer);
         cli_req_kstr(req, "position", a->position);
+        cli_doc_pack_signer(&a->extra, req);
         cli_req_map_end(req);
     }
+    cli_doc_pack(&a->extra, req, true);
     cli_req_map_end(req);
     if (a->given.count) {
         cli_req_key(req, "attachments");
@@ -362,6 +300,7 @@ static cli_req_t *s_send_request(const s_send_args_t *a, const s_attachment_t *a
 int cli_send(cli_opts_t *opts, int argc, char **argv)
 {
     s_send_args_t a = { 0 };
+    cli_doc_init(&a.extra);
     s_attachment_t *atts = NULL;
     cli_agent_t *agent = NULL;
     cli_req_t *req = NULL;
@@ -378,7 +317,7 @@ int cli_send(cli_opts_t *opts, int argc, char **argv)
     }
     uint64_t total = 0;
     for (size_t i = 0; i < a.given.count; i++) {
-        status = s_attachment_check(a.given.items[i], &atts[i]);
+        status = cli_attachment_check(a.given.items[i], &atts[i]);
         if (status != CLI_EXIT_OK)
             goto done;
         total += atts[i].size;
@@ -437,6 +376,7 @@ done:
     free(atts);
     cli_strv_free(&a.to);
     cli_strv_free(&a.given);
+    cli_doc_free(&a.extra);
     cli_reply_destroy(&reply);
     cli_req_destroy(&req);
     cli_agent_destroy(&agent);
@@ -458,10 +398,13 @@ static const char s_revoke_usage[] =
     "  truc revoke 4fd6f877-1bab-4a47-8545-fa919b9e47fd --reason \"Ban hành nhầm\"\n"
     "\n" CLI_GLOBAL_HELP "\n" CLI_EXIT_HELP;
 
-//  Collect the positional ids of a command into list (canonical text).
-//  Returns CLI_EXIT_OK or a usage error.
+//  Collect the positional ids of a command into list (canonical text); a
+//  unique start of an id is looked for in the lists of where (cli_ids.h).
+//  Returns CLI_EXIT_OK or the exit code after saying why.
 static int s_ids(const char *cmd, const cli_parser_t *p, int min, int max, cli_strv_t *list)
 {
+    unsigned where =
+        strcmp(cmd, "notify") == 0 || strcmp(cmd, "ack") == 0 ? CLI_IDS_INBOX : CLI_IDS_SENT;
     int n = cli_parser_npos(p);
     if (n < min)
         return cli_usage_error(cmd, "which document? give its id");
@@ -469,11 +412,9 @@ static int s_ids(const char *cmd, const cli_parser_t *p, int min, int max, cli_s
         return cli_usage_error(cmd, "too many ids (at most %d)", max);
     for (int i = 0; i < n; i++) {
         char id[PROTO_ID_TEXT_LEN];
-        if (!cli_parse_id(cli_parser_pos(p, i), id))
-            return cli_usage_error(cmd,
-                                   "'%s' is not a document id (like "
-                                   "4fd6f877-1bab-4a47-8545-fa919b9e47fd)",
-                                   cli_parser_pos(p, i));
+        int status = cli_id_resolve(p->opts, cmd, cli_parser_pos(p, i), where, id);
+        if (status != CLI_EXIT_OK)
+            return status;
         if (!cli_strv_push(list, id, strlen(id)))
             return CLI_EXIT_LOCAL;
     }

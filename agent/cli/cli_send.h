@@ -7,6 +7,7 @@
 #ifndef CLI_SEND_H
 #define CLI_SEND_H
 
+#include "cli_agent.h"
 #include "cli_args.h"
 
 int cli_send(cli_opts_t *opts, int argc, char **argv);
@@ -14,5 +15,9 @@ int cli_revoke(cli_opts_t *opts, int argc, char **argv);
 int cli_recall(cli_opts_t *opts, int argc, char **argv);
 int cli_notify(cli_opts_t *opts, int argc, char **argv);
 int cli_ack(cli_opts_t *opts, int argc, char **argv);
+
+//  After a sending request that stored `what` (an id): say where it waits
+//  when the agent is not connected to the broker. Best effort.
+void cli_send_report_outbox(cli_agent_t *agent, const char *what);
 
 #endif

@@ -3,9 +3,12 @@
 
     This file only reads the global options and the command name and hands
     over to the command. The commands live in cli_send.c (send, revoke,
-    recall, notify, ack), cli_read.c (inbox, fetch, sent, quarantine,
-    health, directory) and cli_watch.c (watch); the conversation with the
-    agent in cli_agent.c, printing in cli_out.c and cli_json.c. Everything
+    recall, notify, ack), cli_ops.c (update, replace), cli_list.c (inbox,
+    sent), cli_read.c (fetch, sent ID, quarantine, health, directory),
+    cli_export.c (export) and cli_watch.c (watch); the conversation with the
+    agent in cli_agent.c, printing in cli_out.c and cli_json.c, document
+    fields in cli_doc.c, level names in cli_vocab.c, id prefixes in
+    cli_ids.c. Everything
     goes through the agent's local API (agent/API.md): truc holds no keys,
     opens no store and never talks to the broker.
 */
@@ -13,6 +16,9 @@
 #include <string.h>
 
 #include "cli_args.h"
+#include "cli_export.h"
+#include "cli_list.h"
+#include "cli_ops.h"
 #include "cli_read.h"
 #include "cli_send.h"
 #include "cli_watch.h"
@@ -34,11 +40,14 @@ static const char s_usage[] =
     "  notify      tell a document's sender how it is handled (status 01..06, 15, 16)\n"
     "  recall      ask the recipients of a sent document to give it back\n"
     "  revoke      revoke a sent document\n"
+    "  update      correct a sent document (đính chính)\n"
+    "  replace     replace a sent document by a new one (thay thế)\n"
     "  sent        what happened to sent documents: states, notices, receipts\n"
     "  quarantine  documents refused on arrival\n"
     "  health      the agent's state and its connection to the broker\n"
     "  directory   the agencies this agency can send to\n"
     "  watch       print events as they happen\n"
+    "  export      the registers of incoming and outgoing documents as CSV\n"
     "\n" CLI_GLOBAL_HELP "  --version         print truc's version\n"
     "\n"
     "Exit codes:\n"
@@ -63,6 +72,7 @@ static const struct {
     { "ack", cli_ack },       { "notify", cli_notify },       { "recall", cli_recall },
     { "revoke", cli_revoke }, { "sent", cli_sent },           { "quarantine", cli_quarantine },
     { "health", cli_health }, { "directory", cli_directory }, { "watch", cli_watch },
+    { "update", cli_update }, { "replace", cli_replace },     { "export", cli_export },
 };
 
 static s_command_fn *s_find(const char *name)

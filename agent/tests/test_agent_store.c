@@ -237,6 +237,15 @@ static void s_test_sent_each(void **state)
     size_t n = 0;
     agent_store_sent_each(fx->kv, s_count_sent, &n);
     assert_int_equal(n, 3);
+    //  From an id on: that id and the later ones, the short one skipped.
+    proto_id_t from = s_id(10);
+    n = 0;
+    agent_store_sent_each_from(fx->kv, &from, s_count_sent, &n);
+    assert_int_equal(n, 2);
+    from = s_id(11);
+    n = 0;
+    agent_store_sent_each_from(fx->kv, &from, s_count_sent, &n);
+    assert_int_equal(n, 1);
     proto_store_abort(fx->kv);
 }
 
@@ -604,13 +613,14 @@ static void s_test_maps_layout(void **state)
                         .doc_type = "Type",
                         .code_number = "12",
                         .code_notation = "QD",
+                        .date = "2025-11-21",
                         .urgency = 2,
                         .op = 1,
                         .natt = 3 };
-    //  The inbox summary, as agents have always packed it.
+    //  The inbox summary, as agents have always packed it, then the date.
     uint8_t want[256];
     size_t n = 0;
-    want[n++] = 0x88;
+    want[n++] = 0x89;
     const char *texts[][2] = { { "from", S_AGENCY_A },
                                { "subject", "Subject" },
                                { "type", "Type" },
@@ -626,6 +636,8 @@ static void s_test_maps_layout(void **state)
     want[n++] = 1;
     s_fixstr(want, &n, "attachments");
     want[n++] = 3;
+    s_fixstr(want, &n, "date");
+    s_fixstr(want, &n, "2025-11-21");
     msgpack_sbuffer buf;
     msgpack_packer pk;
     msgpack_sbuffer_init(&buf);
@@ -634,11 +646,12 @@ static void s_test_maps_layout(void **state)
     assert_int_equal(buf.size, n);
     assert_memory_equal(buf.data, want, n);
 
-    //  The sent summary of a document: subject, type, urgency, to.
+    //  The sent summary of a document: subject, type, urgency, to, then
+    //  number, notation and date.
     proto_msg_t msg = { .kind = PROTO_KIND_SUBMIT };
     msg.u.document.doc = doc;
     n = 0;
-    want[n++] = 0x84;
+    want[n++] = 0x87;
     s_fixstr(want, &n, "subject");
     s_fixstr(want, &n, "Subject");
     s_fixstr(want, &n, "type");
@@ -648,6 +661,12 @@ static void s_test_maps_layout(void **state)
     s_fixstr(want, &n, "to");
     want[n++] = 0x91;
     s_fixstr(want, &n, S_AGENCY_B);
+    s_fixstr(want, &n, "number");
+    s_fixstr(want, &n, "12");
+    s_fixstr(want, &n, "notation");
+    s_fixstr(want, &n, "QD");
+    s_fixstr(want, &n, "date");
+    s_fixstr(want, &n, "2025-11-21");
     msgpack_sbuffer_clear(&buf);
     agent_sent_summary_pack(&pk, &msg);
     assert_int_equal(buf.size, n);

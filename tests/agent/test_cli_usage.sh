@@ -67,9 +67,18 @@ expect() {
     fi
 }
 
-COMMANDS="send inbox fetch ack notify recall revoke sent quarantine health directory watch"
+COMMANDS="send inbox fetch ack notify recall revoke update replace sent quarantine health directory watch export"
 
 # --- help ------------------------------------------------------------------
+# agent/CLI.md shows every command and every option their --help lists.
+CLI_MD=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../agent" && pwd)/CLI.md
+for c in $COMMANDS; do
+    expect "CLI.md shows truc $c" grep -q "truc $c" "$CLI_MD"
+    for o in $("$TRUC" "$c" --help | grep -oE -- '--[a-z][a-z-]+' | sort -u); do
+        expect "CLI.md names $c $o" grep -qF -- "$o" "$CLI_MD"
+    done
+done
+
 check "truc --help" 0 "usage: truc" "$TRUC" --help
 expect "--help lists the exit codes" grep -q "3  the agent refused the request" "$OUT"
 for c in $COMMANDS; do
@@ -101,6 +110,7 @@ check "health takes no argument" 1 "unexpected argument 'now'" "$TRUC" health no
 check "quarantine takes no argument" 1 "unexpected argument" "$TRUC" quarantine x
 
 S=(--to 000.00.00.G09 --subject "Về việc thử" --type "Công văn")
+M_NOAGENT="is truc-agent running, and is --data-dir right?"
 check "send without --to" 1 "--to is missing" "$TRUC" send --subject s --type t
 check "send without --subject" 1 "--subject is missing" "$TRUC" send --to 000.00.00.G09 --type t
 check "send without --type" 1 "--type is missing" "$TRUC" send --to 000.00.00.G09 --subject s
@@ -116,7 +126,10 @@ check "send --position without --signer" 1 "--position needs --signer" \
 check "send stray argument" 1 "unexpected argument 'cv.pdf'" "$TRUC" send "${S[@]}" cv.pdf
 
 check "fetch without id" 1 "which document?" "$TRUC" fetch
-check "fetch bad id" 1 "'12345' is not a document id" "$TRUC" fetch 12345
+check "fetch bad id" 1 "'12x45' is not a document id" "$TRUC" fetch 12x45
+check "fetch too short a start" 1 "'4fd' is not a document id" "$TRUC" fetch 4fd
+check "fetch a start asks the agent" 2 "no answer from the agent" \
+    "$TRUC" --data-dir "$NOAGENT" --timeout 1 fetch 4fd6f877
 check "fetch two ids" 1 "one document at a time" "$TRUC" fetch $ID $ID
 check "ack without id" 1 "which document?" "$TRUC" ack
 check "ack bad id" 1 "is not a document id" "$TRUC" ack $ID nope
@@ -135,6 +148,35 @@ check "inbox --limit 1001" 1 "--limit '1001'" "$TRUC" inbox --limit 1001
 check "inbox bad --after" 1 "--after '-1'" "$TRUC" inbox --after -1
 check "sent two ids" 1 "one document at a time" "$TRUC" sent $ID $ID
 check "sent id with --limit" 1 "is for the list" "$TRUC" sent $ID --limit 5
+check "sent id with a filter" 1 "are for the list" "$TRUC" sent $ID --since 7d
+check "sent bad --until" 1 "--until 'soon' is not a time" "$TRUC" sent --until soon
+check "sent --until before --since" 1 "--until is before --since" \
+    "$TRUC" sent --since 2026-11-02 --until 2026-11-01
+check "sent bad --to" 1 "--to 'G09' is not an agency code" "$TRUC" sent --to G09
+check "inbox bad --urgency" 1 "--urgency 'gấp'" "$TRUC" inbox --urgency gấp
+check "inbox bad --number" 1 "--number '12/' is not NUMBER" "$TRUC" inbox --number 12/
+check "send bad --secrecy" 1 "--secrecy 'kín'" "$TRUC" send "${S[@]}" --secrecy kín
+check "send bad --pages" 1 "--pages '0'" "$TRUC" send "${S[@]}" --pages 0
+check "send bad --response-for" 1 "--response-for 'G09:1'" "$TRUC" send "${S[@]}" --response-for G09:1
+check "send bad --response-for date" 1 "is not AGENCY" \
+    "$TRUC" send "${S[@]}" --response-for 000.00.00.G09:1/UB:2026-02-30
+check "send --competence without --signer" 1 "--competence needs --signer" \
+    "$TRUC" send "${S[@]}" --competence KT.
+# Levels by their Vietnamese names, accents optional, composed or not: each
+# is accepted (the agent is then asked: exit 2 here).
+for level in "thượng khẩn" "Thuong khan" "hoả tốc" "HOA_TOC" \
+    "$(printf 'thu\xcc\x9bo\xcc\x9b\xcc\xa3ng kha\xcc\x82\xcc\x89n')" very-urgent 2; do
+    check "send --urgency '$level'" 2 "$M_NOAGENT" \
+        "$TRUC" --data-dir "$NOAGENT" --timeout 1 send "${S[@]}" --urgency "$level"
+done
+for level in "tối mật" "toi mat" "Tuyệt Mật" mật secret 3; do
+    check "send --secrecy '$level'" 2 "$M_NOAGENT" \
+        "$TRUC" --data-dir "$NOAGENT" --timeout 1 send "${S[@]}" --secrecy "$level"
+done
+check "update without --reason" 1 "--reason is missing" "$TRUC" update $ID --subject s
+check "replace without id" 1 "which document?" "$TRUC" replace --reason x
+check "export without a register" 1 "which register?" "$TRUC" export --csv
+check "export bad register" 1 "'all' is not a register" "$TRUC" export all
 check "watch bad --count" 1 "--count '0'" "$TRUC" watch --count 0
 check "watch bad --events" 1 "is not a ZeroMQ endpoint" "$TRUC" watch --events events.sock
 
