@@ -156,6 +156,12 @@ static int s_standby(const broker_config_t *config)
         fprintf(stderr, "truc-broker: refusing to start: %s\n", err);
         return 2;
     }
+    //  Told to stop just as the lease came: starting now would only stop.
+    if (s_stop) {
+        proto_store_lease_release();
+        proto_log_info("event=stopped standby=yes data_dir=%s", config->data_dir);
+        return 0;
+    }
     return -1;
 }
 
