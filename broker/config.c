@@ -111,6 +111,14 @@ const proto_opt_t broker_config_table[] = {
         "clock confirm."),
     OPT("workers", "threads", PROTO_OPT_UINT, workers, "0", 0, 256, false,
         "Threads that check signatures and attachment hashes. 0: one per CPU core."),
+    OPT("ha", "standby", PROTO_OPT_BOOL, standby, "no", 0, 0, false,
+        "Start as a standby (also truc-broker --standby): wait for the lock of data_dir, the "
+        "lease held by the active broker, binding nothing, then start as usual (store checks, "
+        "anchor, endpoints). SIGTERM ends the wait. For a second broker process on the same "
+        "data directory: see Active-passive in deploy/OPERATIONS.md."),
+    OPT("ha", "lease_poll", PROTO_OPT_DURATION, lease_poll, "500ms", 10, 60000, false,
+        "How often a standby tries the lock: the longest it lets pass between the active "
+        "broker's death and its own start."),
     OPT("log", "level", PROTO_OPT_LOG_LEVEL, log_level, "info", 0, 0, false,
         "Log level: debug, info, warning or error. Logs go to stderr as key=value lines."),
 };

@@ -48,6 +48,9 @@ typedef struct {
     uint64_t clock_jump_max; // ms the wall clock may jump before expiry stops
     //  [workers]
     uint64_t workers; // verify threads; 0 = one per core
+    //  [ha]
+    bool standby;        // wait for the data_dir lock (the lease) before starting
+    uint64_t lease_poll; // ms between two tries of the lock while standby
     //  [log]
     proto_log_level_t log_level;
 } broker_config_t;

@@ -2,8 +2,11 @@
 
     Thin on purpose: the shared daemon start-up (proto/daemon.h) reads the
     command line and the configuration; the server loop (server.c) does the
-    work until SIGTERM or SIGINT.
+    work until SIGTERM or SIGINT. A standby (ha.standby, --standby) first
+    waits here for the data directory's lock, the active broker's lease
+    (proto_store_lease_wait), before the server opens anything.
 */
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,14 +16,18 @@
 #include "config.h"
 #include "proto/daemon.h"
 #include "proto/log.h"
+#include "proto/store.h"
 #include "server.h"
 
 static broker_server_t *s_server;
+static volatile sig_atomic_t s_stop; // SIGTERM or SIGINT before the server runs
 
 static void s_signal_handler(int signal_number)
 {
     if (s_server)
         broker_server_signal(s_server, signal_number);
+    else if (signal_number != SIGHUP)
+        s_stop = 1;
 }
 
 static const char *s_usage =
@@ -40,13 +47,16 @@ static const char *s_usage =
     "      --data-dir DIR          same as --set broker.data_dir=DIR\n"
     "      --endpoint ENDPOINT     same as --set network.endpoint=ENDPOINT\n"
     "      --log-level LEVEL       same as --set log.level=LEVEL\n"
+    "      --standby               same as --set ha.standby=yes: wait for the data\n"
+    "                              directory's lock (the active broker's lease),\n"
+    "                              binding nothing, then start\n"
     "      --print-default-config  print a commented configuration with every\n"
     "                              default, then exit\n"
     "  -h, --help                  this help\n"
     "  -V, --version               print the version\n"
     "\n"
     "Signals: SIGTERM and SIGINT stop it cleanly (the open batch is committed and\n"
-    "answered); SIGHUP reloads the agency directory.\n"
+    "answered; a standby stops waiting); SIGHUP reloads the agency directory.\n"
     "Logs: key=value lines on stderr. Exit status: 0 after a clean stop, 1 for a\n"
     "usage or configuration error, 2 when it refuses to start, 3 when it refuses\n"
     "its store: the data file is damaged or truncated, or the store is behind its\n"
@@ -107,6 +117,54 @@ static int s_restore(const proto_daemon_spec_t *spec, int argc, char **argv)
     return status;
 }
 
+//  --standby is a flag without a value, which proto/daemon.h's shortcuts
+//  do not have: it becomes --set ha.standby=yes. A new argv (NULL on
+//  failure) the caller frees; the strings are argv's own or static.
+static char **s_expand_standby(int *argc, char **argv)
+{
+    char **out = calloc((size_t) *argc * 2 + 1, sizeof *out);
+    int n = 0;
+    if (!out)
+        return NULL;
+    for (int i = 0; i < *argc; i++) {
+        if (strcmp(argv[i], "--standby") == 0) {
+            out[n++] = (char *) "--set";
+            out[n++] = (char *) "ha.standby=yes";
+        } else {
+            out[n++] = argv[i];
+        }
+    }
+    *argc = n;
+    return out;
+}
+
+//  A standby's wait for the lease. -1 to go on and start, else the exit
+//  status: 0 when SIGTERM or SIGINT ended the wait, 2 when the lock file
+//  cannot be made or locked.
+static int s_standby(const broker_config_t *config)
+{
+    proto_daemon_signals(s_signal_handler, 1);
+    char err[512] = "";
+    proto_err_t rc =
+        proto_store_lease_wait(config->data_dir, config->lease_poll, &s_stop, err, sizeof err);
+    if (rc == PROTO_ERR_BUSY) {
+        proto_log_info("event=stopped standby=yes data_dir=%s", config->data_dir);
+        return 0;
+    }
+    if (rc) {
+        proto_log_error("event=refused error=%s reason=\"%s\"", proto_errname(rc), err);
+        fprintf(stderr, "truc-broker: refusing to start: %s\n", err);
+        return 2;
+    }
+    //  Told to stop just as the lease came: starting now would only stop.
+    if (s_stop) {
+        proto_store_lease_release();
+        proto_log_info("event=stopped standby=yes data_dir=%s", config->data_dir);
+        return 0;
+    }
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     const proto_daemon_spec_t spec = {
@@ -122,9 +180,15 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "restore") == 0)
         return s_restore(&spec, argc, argv);
     broker_config_t config = { 0 };
-    int status = proto_daemon_configure(&spec, argc, argv, &config);
-    if (status >= 0)
+    char **args = s_expand_standby(&argc, argv);
+    int status = args ? proto_daemon_configure(&spec, argc, args, &config) : 2;
+    free(args);
+    if (status < 0 && config.standby)
+        status = s_standby(&config);
+    if (status >= 0) {
+        broker_config_free(&config);
         return status;
+    }
     char err[1024] = "";
     proto_err_t why = PROTO_OK;
     s_server = broker_server_new(&config, &why, err, sizeof err);
@@ -132,10 +196,15 @@ int main(int argc, char **argv)
         bool store = why == PROTO_ERR_STORE_DAMAGED || why == PROTO_ERR_STORE_BEHIND;
         proto_log_error("event=refused error=%s reason=\"%s\"", proto_errname(why), err);
         fprintf(stderr, "truc-broker: refusing to start: %s\n", err);
+        proto_store_lease_release();
         broker_config_free(&config);
         return store ? EXIT_STORE_REFUSED : 2;
     }
     proto_daemon_signals(s_signal_handler, 1);
+    //  A standby's handler was in place already: a SIGTERM that came while
+    //  the server started is not lost.
+    if (s_stop)
+        broker_server_signal(s_server, SIGTERM);
     status = broker_server_run(s_server);
     broker_server_t *server = s_server;
     s_server = NULL;

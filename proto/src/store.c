@@ -1,4 +1,5 @@
-/*  store.c - LMDB environment, lock, transactions and ordered scans. */
+/*  store.c - LMDB environment, lock, transactions and ordered scans, and
+    a standby's wait for the lock (the lease). */
 #include "proto/store.h"
 
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proto/log.h"
@@ -88,6 +90,127 @@ uint64_t proto_store_get64(const uint8_t in[8])
     return v;
 }
 
+// ---------------------------------------------------------------------------
+//  The lease: a standby's wait for the lock of a data directory. Once it
+//  has the lock it keeps the descriptor here until proto_store_open of the
+//  same lock file takes it over, so the lock is never let go in between
+//  (another standby would take it, and this process would fail to open).
+//  flock belongs to the open file description: opening the file again and
+//  locking that would conflict with our own lease.
+
+static struct {
+    int fd;    // the locked lock file, -1 when no lease is held
+    dev_t dev; // which file it is
+    ino_t ino;
+} s_lease = { -1, 0, 0 };
+
+//  The pid the lock file names (what the holder wrote), "?" if none.
+static void s_lock_holder(int fd, char *out, size_t outlen)
+{
+    char text[32] = "";
+    ssize_t n = pread(fd, text, sizeof text - 1, 0);
+    text[n > 0 ? n : 0] = '\0';
+    text[strcspn(text, "\n")] = '\0';
+    snprintf(out, outlen, "%s", *text ? text : "?");
+}
+
+//  Open (creating) DIR/lock. -1 with the reason in errbuf.
+static int s_lock_open(const char *dir, char *errbuf, size_t errlen)
+{
+    char path[4096];
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(errbuf, errlen, "cannot create %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        snprintf(errbuf, errlen, "cannot open %s: %s", path, strerror(errno));
+    return fd;
+}
+
+static uint64_t s_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+proto_err_t proto_store_lease_wait(const char *dir, uint64_t poll_ms,
+                                   const volatile sig_atomic_t *stop, char *errbuf, size_t errlen)
+{
+    if (s_lease.fd >= 0 || poll_ms == 0) {
+        snprintf(errbuf, errlen, "a lease is held already, or no poll interval");
+        return PROTO_ERR_INVALID_ARG;
+    }
+    int fd = s_lock_open(dir, errbuf, errlen);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0) {
+            snprintf(errbuf, errlen, "cannot stat %s/lock: %s", dir, strerror(errno));
+            close(fd);
+        }
+        return PROTO_ERR_IO;
+    }
+    uint64_t started = s_mono_ms();
+    bool said = false;
+    while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        //  Anything but "held by someone else" (ENOLCK on a file system
+        //  without locks) would make the wait endless: refuse instead.
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            snprintf(errbuf, errlen, "cannot lock %s/lock: %s", dir, strerror(errno));
+            close(fd);
+            return PROTO_ERR_SYSTEM;
+        }
+        if (!said) {
+            char holder[32];
+            s_lock_holder(fd, holder, sizeof holder);
+            proto_log_info("event=standby data_dir=%s holder_pid=%s poll_ms=%" PRIu64, dir, holder,
+                           poll_ms);
+            said = true;
+        }
+        if (stop && *stop) {
+            snprintf(errbuf, errlen, "stopped while waiting for the lock of %s", dir);
+            close(fd);
+            return PROTO_ERR_BUSY;
+        }
+        //  A signal cuts the sleep short (nanosleep is never restarted), so
+        //  SIGTERM is answered at once, not after the interval.
+        struct timespec ts = { .tv_sec = (time_t) (poll_ms / 1000),
+                               .tv_nsec = (long) (poll_ms % 1000) * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+    if (said)
+        proto_log_info("event=lease_acquired data_dir=%s waited_ms=%" PRIu64, dir,
+                       s_mono_ms() - started);
+    s_lease.fd = fd;
+    s_lease.dev = st.st_dev;
+    s_lease.ino = st.st_ino;
+    return PROTO_OK;
+}
+
+void proto_store_lease_release(void)
+{
+    if (s_lease.fd >= 0)
+        close(s_lease.fd);
+    s_lease.fd = -1;
+}
+
+//  The lease, if it is the lock file fd also opens: then fd is closed and
+//  the lease's descriptor, already locked, is returned (and no longer a
+//  lease). Else fd itself.
+static int s_lease_take(int fd)
+{
+    struct stat st;
+    if (s_lease.fd < 0 || fstat(fd, &st) != 0 || st.st_dev != s_lease.dev ||
+        st.st_ino != s_lease.ino)
+        return fd;
+    close(fd);
+    fd = s_lease.fd;
+    s_lease.fd = -1;
+    return fd;
+}
+
 proto_store_t *proto_store_open(const char *dir, uint64_t map_size, const char *const *tables,
                                 size_t ntables, char *errbuf, size_t errlen)
 {
@@ -100,25 +223,17 @@ proto_store_t *proto_store_open(const char *dir, uint64_t map_size, const char *
     }
     self->lock_fd = -1;
     self->ntables = ntables;
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        snprintf(errbuf, errlen, "cannot create %s: %s", dir, strerror(errno));
+    self->lock_fd = s_lock_open(dir, errbuf, errlen);
+    if (self->lock_fd < 0)
+        goto fail;
+    self->lock_fd = s_lease_take(self->lock_fd);
+    if (flock(self->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        char other[32];
+        s_lock_holder(self->lock_fd, other, sizeof other);
+        snprintf(errbuf, errlen, "%s is locked by another process (pid %s)", dir, other);
         goto fail;
     }
     snprintf(path, sizeof path, "%s/lock", dir);
-    self->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (self->lock_fd < 0) {
-        snprintf(errbuf, errlen, "cannot open %s: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (flock(self->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        char other[32] = "";
-        ssize_t n = pread(self->lock_fd, other, sizeof other - 1, 0);
-        other[n > 0 ? n : 0] = '\0';
-        other[strcspn(other, "\n")] = '\0';
-        snprintf(errbuf, errlen, "%s is locked by another process (pid %s)", dir,
-                 *other ? other : "?");
-        goto fail;
-    }
     char pid[32];
     int pid_len = snprintf(pid, sizeof pid, "%ld\n", (long) getpid());
     if (ftruncate(self->lock_fd, 0) != 0 || pwrite(self->lock_fd, pid, (size_t) pid_len, 0) < 0)

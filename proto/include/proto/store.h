@@ -1,7 +1,8 @@
 /*  proto/store.h - a small durable key-value layer over LMDB for the daemons.
 
     Owns one LMDB environment in DIR/store and the lock file DIR/lock (flock,
-    held while open: two processes can never share a store). Named tables,
+    held while open: two processes can never share a store; a standby waits
+    for it with proto_store_lease_wait). Named tables,
     one write transaction at a time on the opening thread, full sync on
     commit, nested transactions for items that may fail alone, and ordered
     scans. Records are opaque bytes; callers choose their layouts.
@@ -12,6 +13,7 @@
 #ifndef PROTO_STORE_H
 #define PROTO_STORE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,6 +33,26 @@ typedef struct proto_store proto_store_t;
 proto_store_t *proto_store_open(const char *dir, uint64_t map_size, const char *const *tables,
                                 size_t ntables, char *errbuf, size_t errlen);
 void proto_store_destroy(proto_store_t **self_p);
+
+//  A standby's wait for the lock of dir (created if missing), the lease of
+//  whoever may open the store there: try the lock every poll_ms (> 0)
+//  until it is free. Logs once, at info level, that it is standby and the
+//  pid the lock file names (event=standby), and once that it took the
+//  lease (event=lease_acquired). Opens no store and nothing else. The
+//  lease is kept for this process's next proto_store_open of dir, which
+//  takes it over without letting go of the lock in between.
+//  PROTO_OK with the lease held; PROTO_ERR_BUSY when *stop (may be NULL)
+//  became non-zero first, checked after every try (a signal handler sets
+//  it; the signal also cuts the sleep short); PROTO_ERR_IO when the lock
+//  file cannot be made, PROTO_ERR_SYSTEM when the file system refuses to
+//  lock it (ENOLCK), PROTO_ERR_INVALID_ARG when a lease is held already.
+//  The reason in errbuf. One lease per process; not thread-safe (a
+//  daemon's start-up calls it before any thread runs).
+proto_err_t proto_store_lease_wait(const char *dir, uint64_t poll_ms,
+                                   const volatile sig_atomic_t *stop, char *errbuf,
+                                   size_t errlen) PROTO_MUST_CHECK;
+//  Let go of a lease proto_store_open has not taken over. Safe without one.
+void proto_store_lease_release(void);
 
 //  Transactions: begin is a no-op when a write transaction is open.
 //  commit is durable; on failure everything since begin is gone and the
