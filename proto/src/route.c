@@ -312,11 +312,14 @@ static proto_err_t s_index(proto_route_table_t *self, char *detail, size_t dlen)
                      strcmp(a->text, b->text) ? a->text : "", strcmp(a->text, b->text) ? "')" : "");
             rc = PROTO_ERR_VALUE;
         } else {
-            snprintf(detail, dlen,
-                     "ambiguous routing: [broker %s] and [broker %s] both list %s '%s'; keep it "
-                     "under one of them",
-                     a->broker->label, b->broker->label,
-                     a->literals == S_LEVELS ? "the code" : "the pattern", a->text);
+            bool same = strcmp(a->text, b->text) == 0;
+            snprintf(
+                detail, dlen,
+                "ambiguous routing: [broker %s] and [broker %s] both list the %s '%s'%s%s%s%s%s; "
+                "keep it under one of them",
+                a->broker->label, b->broker->label, a->literals == S_LEVELS ? "code" : "pattern",
+                a->text, same ? "" : " (as '", same ? "" : a->text, same ? "" : "' and '",
+                same ? "" : b->text, same ? "" : "')");
             rc = PROTO_ERR_DIRECTORY;
         }
     }
