@@ -140,8 +140,8 @@ proto_directory_find_curve(const proto_directory_t *self,
 //  sign_pk). Increments the serial. Fails, leaving the directory unchanged,
 //  with PROTO_ERR_AGENCY_CODE (bad code), PROTO_ERR_EXISTS (the code, or a
 //  key that derives the same CURVE key as an agency's or a broker's, is
-//  already present), PROTO_ERR_VALUE (bad name, state, times or key; see
-//  proto_directory_name_check), PROTO_ERR_NOT_FOUND (home names no broker
+//  already present), PROTO_ERR_VALUE (bad name, state, times, key or home
+//  label; see proto_directory_name_check), PROTO_ERR_NOT_FOUND (home names no broker
 //  of the directory), PROTO_ERR_DIRECTORY (a broker lists the code
 //  explicitly and home does not name it), PROTO_ERR_LIMIT (directory full),
 //  PROTO_ERR_NOMEM, PROTO_ERR_INVALID_ARG.
