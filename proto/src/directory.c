@@ -9,6 +9,11 @@
     The file parser is strict on purpose: the directory decides whom the
     broker trusts, so a typo must stop the load with a message that names the
     line, never be skipped. It does not sign or distribute the directory.
+
+    Broker entries (federation) are route.c's: the parser hands it every
+    [broker LABEL] section and asks it to check the whole once the agencies
+    are in; the writer asks it for their text. This file keeps an agency's
+    home and the one key space shared with the brokers.
 */
 #include "proto/directory.h"
 

@@ -408,6 +408,45 @@ static void test_parse_errors(void **state)
     assert_contains(err, "has the same key as [broker hub");
 }
 
+//  The limits, named in the messages: codes per broker, brokers per file.
+static void test_limits(void **state)
+{
+    (void) state;
+    size_t cap = 64 * 1024 + 300 * 120;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    size_t w = (size_t) snprintf(text, cap,
+                                 S_HEAD "[broker hub]\nname = H\nsign_key = $K\n"
+                                        "state = active\ncodes =");
+    for (int i = 0; i <= PROTO_DIRECTORY_BROKER_CODES; i++) {
+        //  Folded by hand: a line of the file holds at most 198 bytes.
+        w += (size_t) snprintf(text + w, cap - w, "%s%03d.%02d.01.H01", i % 10 ? " " : "\n    ",
+                               i % 999 + 1, i / 999 + 1);
+    }
+    snprintf(text + w, cap - w, "\n");
+    char err[512];
+    proto_directory_t *dir = NULL;
+    assert_int_equal(s_parse(text, &dir, err, sizeof err), PROTO_ERR_DIRECTORY);
+    assert_contains(err, "codes lists more than 4096 codes");
+    //  Exactly the limit is fine, and routes.
+    char *last = strrchr(text, ' ');
+    assert_non_null(last);
+    snprintf(last, cap - (size_t) (last - text), "\n");
+    assert_int_equal(s_parse(text, &dir, err, sizeof err), PROTO_OK);
+    proto_route_t r;
+    assert_int_equal(proto_directory_route(dir, "999.04.01.H01", NULL, &r), PROTO_OK);
+    assert_int_equal(r.via, PROTO_ROUTE_BY_CODE);
+    proto_directory_destroy(&dir);
+
+    w = (size_t) snprintf(text, cap, S_HEAD);
+    for (int i = 0; i <= PROTO_DIRECTORY_MAX_BROKERS; i++)
+        w += (size_t) snprintf(text + w, cap - w,
+                               "[broker b%d]\nname = B\nsign_key = $K\nstate = active\n", i);
+    assert_int_equal(s_parse(text, &dir, err, sizeof err), PROTO_ERR_DIRECTORY);
+    assert_contains(err, "more than 256 brokers");
+    free(text);
+}
+
 //  Written and read back: brokers first in label order, long code lists
 //  folded, homes kept; the text is stable.
 static void test_round_trip(void **state)
@@ -669,6 +708,7 @@ int main(void)
         cmocka_unit_test(test_route_table),   cmocka_unit_test(test_ties),
         cmocka_unit_test(test_parse_errors),  cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_api),           cmocka_unit_test(test_scale),
+        cmocka_unit_test(test_limits),
     };
     return cmocka_run_group_tests(tests, s_setup, NULL);
 }

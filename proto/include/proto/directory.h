@@ -95,7 +95,10 @@ void proto_directory_destroy(proto_directory_t **self_p);
 //  missing keys, bad UTF-8 or characters in names, unknown states, bad times,
 //  valid_from not before valid_until, two agencies with the same key, a file
 //  over PROTO_DIRECTORY_FILE_MAX bytes or with more than
-//  PROTO_DIRECTORY_MAX_ENTRIES agencies. PROTO_ERR_PERMISSIONS if group or
+//  PROTO_DIRECTORY_MAX_ENTRIES agencies; and for federation (proto/route.h)
+//  a bad [broker LABEL] section, a broker with an agency's or another
+//  broker's key, a home naming no broker, ambiguous routing (both brokers
+//  and the pattern named). PROTO_ERR_PERMISSIONS if group or
 //  others may write the file (the directory decides whom the broker trusts;
 //  checked before it is read). Also PROTO_ERR_NOT_FOUND, PROTO_ERR_IO,
 //  PROTO_ERR_NOMEM.
