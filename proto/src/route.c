@@ -227,46 +227,75 @@ static bool s_covered(const s_rule_t *rules, size_t count, const char *key, int 
     }
 }
 
-//  Two rules of different brokers with the same number of literal levels
-//  tie on every code both match. That is an error unless a more specific
-//  rule covers all of those codes.
+//  Do rules a and b (different brokers, the same number of literal levels)
+//  tie on some code that no more specific rule takes? They tie on every
+//  code both match: the pattern with the literals of both.
+static bool s_tie(const s_rule_t *rules, size_t count, const s_rule_t *a, const s_rule_t *b,
+                  char *detail, size_t dlen)
+{
+    char both[PROTO_AGENCY_CODE_LEN + 1];
+    memcpy(both, a->key, sizeof both);
+    for (int level = 0; level < S_LEVELS; level++) {
+        const char *pa = a->key + s_level_at[level], *pb = b->key + s_level_at[level];
+        if (pb[0] == '*')
+            continue;
+        if (pa[0] == '*')
+            memcpy(both + s_level_at[level], pb, s_level_len[level]);
+        else if (memcmp(pa, pb, s_level_len[level]) != 0)
+            return false; // no code matches both
+    }
+    if (s_covered(rules, count, both, a->literals))
+        return false;
+    char shared[PROTO_AGENCY_CODE_LEN + 1];
+    s_pattern_text(both, shared);
+    snprintf(detail, dlen,
+             "ambiguous routing: [broker %s] pattern '%s' and [broker %s] pattern '%s' both "
+             "match %s with %d literal level%s; list those codes under one broker or give one a "
+             "more specific pattern",
+             a->broker->label, a->text, b->broker->label, b->text, shared, a->literals,
+             a->literals == 1 ? "" : "s");
+    return true;
+}
+
+static int s_by_literals(const void *a, const void *b)
+{
+    const s_rule_t *x = *(const s_rule_t *const *) a, *y = *(const s_rule_t *const *) b;
+    if (x->literals != y->literals)
+        return x->literals - y->literals;
+    return x < y ? -1 : x > y;
+}
+
+//  Refuse ties between patterns. Only patterns can tie (two equal codes
+//  were refused before), so the pairs are taken among the patterns alone,
+//  grouped by their number of literal levels: at most 256 x 32 patterns,
+//  however many explicit codes the brokers list.
 static proto_err_t s_ties(const s_rule_t *rules, size_t count, char *detail, size_t dlen)
 {
-    for (size_t i = 0; i < count; i++) {
-        const s_rule_t *a = &rules[i];
-        if (a->literals == S_LEVELS)
-            continue;
-        for (size_t j = i + 1; j < count; j++) {
-            const s_rule_t *b = &rules[j];
-            if (b->literals != a->literals || b->broker == a->broker)
-                continue;
-            //  The codes both match: the pattern with the literals of both.
-            char both[PROTO_AGENCY_CODE_LEN + 1];
-            memcpy(both, a->key, sizeof both);
-            bool overlap = true;
-            for (int level = 0; level < S_LEVELS && overlap; level++) {
-                const char *pa = a->key + s_level_at[level], *pb = b->key + s_level_at[level];
-                if (pb[0] == '*')
-                    continue;
-                if (pa[0] == '*')
-                    memcpy(both + s_level_at[level], pb, s_level_len[level]);
-                else
-                    overlap = memcmp(pa, pb, s_level_len[level]) == 0;
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++)
+        n += rules[i].literals < S_LEVELS;
+    if (n < 2)
+        return PROTO_OK;
+    const s_rule_t **patterns = malloc(n * sizeof *patterns);
+    if (!patterns)
+        return PROTO_ERR_NOMEM;
+    n = 0;
+    for (size_t i = 0; i < count; i++)
+        if (rules[i].literals < S_LEVELS)
+            patterns[n++] = &rules[i];
+    qsort(patterns, n, sizeof *patterns, s_by_literals);
+    proto_err_t rc = PROTO_OK;
+    for (size_t i = 0; i < n && rc == PROTO_OK; i++) {
+        for (size_t j = i + 1; j < n && patterns[j]->literals == patterns[i]->literals; j++) {
+            if (patterns[j]->broker != patterns[i]->broker &&
+                s_tie(rules, count, patterns[i], patterns[j], detail, dlen)) {
+                rc = PROTO_ERR_DIRECTORY;
+                break;
             }
-            if (!overlap || s_covered(rules, count, both, a->literals))
-                continue;
-            char shared[PROTO_AGENCY_CODE_LEN + 1];
-            s_pattern_text(both, shared);
-            snprintf(detail, dlen,
-                     "ambiguous routing: [broker %s] pattern '%s' and [broker %s] pattern '%s' "
-                     "both match %s with %d literal level%s; list those codes under one broker "
-                     "or give one a more specific pattern",
-                     a->broker->label, a->text, b->broker->label, b->text, shared, a->literals,
-                     a->literals == 1 ? "" : "s");
-            return PROTO_ERR_DIRECTORY;
         }
     }
-    return PROTO_OK;
+    free(patterns);
+    return rc;
 }
 
 //  Build the index of every broker's codes and patterns and refuse the same
