@@ -10,7 +10,7 @@
     broker trusts, so a typo must stop the load with a message that names the
     line, never be skipped. It does not sign or distribute the directory.
 
-    Broker entries (federation) are route.c's: the parser hands it every
+    Broker entries (federation) are route_table.c's: the parser hands it every
     [broker LABEL] section and asks it to check the whole once the agencies
     are in; the writer asks it for their text. This file keeps an agency's
     home and the one key space shared with the brokers.
@@ -40,7 +40,7 @@ struct proto_directory {
     size_t cap;                         // room in both arrays
     proto_directory_entry_t **by_code;  // owns the entries; sorted by code
     proto_directory_entry_t **by_curve; // the same entries, sorted by curve_pk
-    proto_route_table_t *routes;        // brokers and their routing index (route.c)
+    proto_route_table_t *routes;        // brokers and their routing index (route_table.c)
 };
 
 //  ---------------------------------------------------------------------

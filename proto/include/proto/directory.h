@@ -16,8 +16,9 @@
     A directory may also list brokers (federation): each with its label,
     Ed25519 key, state, and the agency codes and patterns it is home for,
     and an agency may name its home broker. Those entries and the routing
-    they imply live in proto/route.h (src/route.c); the functions below
-    that touch them keep the one key space and the rules of both.
+    they imply live in proto/route.h (src/route.c, src/route_table.c); the
+    functions below that touch them keep the one key space and the rules
+    of both.
 */
 #ifndef PROTO_DIRECTORY_H
 #define PROTO_DIRECTORY_H

@@ -20,10 +20,10 @@
     invalid unless a more specific code or pattern covers every code they
     share: routing is never left to chance.
 
-    This module owns the broker entries of a directory and an index of
-    their codes and patterns, so a route costs at most 16 binary searches,
-    whatever the number of agencies and patterns. It does not link to
-    brokers, forward documents or log.
+    This module owns the broker entries of a directory (src/route_table.c)
+    and an index of their codes and patterns (src/route.c), so a route
+    costs at most 16 binary searches, whatever the number of agencies and
+    patterns. It does not link to brokers, forward documents or log.
 */
 #ifndef PROTO_ROUTE_H
 #define PROTO_ROUTE_H
