@@ -64,6 +64,13 @@ int keys_load_any_public(const char *path, const char *pass_file, proto_public_t
 //  *out is a new empty directory and *created is true. Returns an exit code.
 int keys_load_directory(const char *path, bool missing_ok, proto_directory_t **out, bool *created);
 
+//  Hold an exclusive lock on path + ".lock" until the process exits, so
+//  two operators cannot lose each other's change. Returns an exit code.
+int keys_directory_lock(const char *path);
+
+//  Write the directory back to path atomically. Returns an exit code.
+int keys_directory_save(proto_directory_t *dir, const char *path);
+
 //  Print "label: value" lines aligned at one column.
 void keys_field(const char *label, const char *value);
 
@@ -79,5 +86,17 @@ int keys_cmd_public(int argc, char **argv);
 int keys_cmd_sign(int argc, char **argv);
 int keys_cmd_verify(int argc, char **argv);
 int keys_cmd_directory(int argc, char **argv);
+
+//  The broker entries of the directory (keys/cmd_broker.c): `directory
+//  add-broker` and `directory set-home` get the arguments after their own
+//  name; the others serve suspend, reinstate, revoke, list and show when
+//  they name a broker label instead of an agency code.
+int keys_directory_add_broker(int argc, char **argv);
+int keys_directory_set_home(int argc, char **argv);
+int keys_broker_set_state(proto_directory_t *dir, const char *path, const char *label,
+                          proto_directory_state_t state);
+void keys_brokers_list(const proto_directory_t *dir);
+void keys_brokers_json(const proto_directory_t *dir);
+int keys_broker_show(const proto_directory_t *dir, const char *path, const char *label);
 
 #endif

@@ -17,29 +17,37 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proto/route.h"
+
 static const char s_help[] =
     "Usage: truc-keys directory COMMAND --dir FILE ...\n"
     "\n"
     "Manage the agency directory FILE that the broker trusts.\n"
     "\n"
     "  add --dir FILE PUBFILE [--name TEXT] [--valid-from T] [--valid-until T]\n"
+    "      [--home LABEL]\n"
     "        add the agency of the public identity file PUBFILE (creates FILE\n"
     "        if missing); TEXT is its display name (default: the agency code);\n"
-    "        T is a UTC time written 2026-01-01T00:00:00Z\n"
-    "  suspend --dir FILE CODE      refuse the agency for now\n"
-    "  reinstate --dir FILE CODE    make a suspended agency active again\n"
-    "  revoke --dir FILE CODE       refuse the agency for good (final)\n"
+    "        T is a UTC time written 2026-01-01T00:00:00Z; LABEL is the broker\n"
+    "        that serves it (default: the broker reading FILE)\n"
+    "  add-broker --dir FILE PUBFILE [--name TEXT] [--code CODE]... [--pattern P]...\n"
+    "        add the broker of PUBFILE, home for the agency codes CODE and the\n"
+    "        patterns P (H29 is every code ending in H29; see add-broker --help)\n"
+    "  set-home --dir FILE CODE LABEL|--local\n"
+    "        the broker LABEL serves agency CODE; --local: this broker does\n"
+    "  suspend --dir FILE CODE|LABEL    refuse the agency or broker for now\n"
+    "  reinstate --dir FILE CODE|LABEL  make it active again\n"
+    "  revoke --dir FILE CODE|LABEL     refuse it for good (final)\n"
     "  rekey --dir FILE PUBFILE     give the agency named in the public identity\n"
     "        file PUBFILE its new key (key rotation); drain the agency first,\n"
     "        see deploy/OPERATIONS.md\n"
-    "  list --dir FILE [--json]     list every agency\n"
-    "  show --dir FILE CODE         show one agency\n"
+    "  list --dir FILE [--json]     list every agency and broker\n"
+    "  show --dir FILE CODE|LABEL   show one agency or broker\n"
     "\n"
     "Every change increments the directory's serial number.\n"
     "Exit status: 0 done, 1 usage error, 2 failure.\n";
 
-//  Hold an exclusive lock on path + ".lock" until the process exits.
-static int s_lock(const char *path)
+int keys_directory_lock(const char *path)
 {
     size_t n = strlen(path) + 6;
     char *lock = malloc(n);
@@ -73,7 +81,7 @@ static int s_lock(const char *path)
     return KEYS_EXIT_OK; // fd stays open: the lock lasts until exit
 }
 
-static int s_save(proto_directory_t *dir, const char *path)
+int keys_directory_save(proto_directory_t *dir, const char *path)
 {
     char err[256] = "";
     proto_err_t rc = proto_directory_save(dir, path, err, sizeof err);
@@ -82,6 +90,24 @@ static int s_save(proto_directory_t *dir, const char *path)
     keys_error("cannot write %s (%s: %s): check the directory and its permissions", path,
                proto_strerror(rc), err);
     return KEYS_EXIT_FAIL;
+}
+
+//  Does the argument name a broker of dir rather than an agency? A broker
+//  label is never an agency code. A label the directory lacks is taken
+//  for a mistyped code when it has the shape of one (capitals, digits and
+//  dots only, like H01), so that mistake keeps its usage message; NULL dir
+//  asks whether the argument could name a broker at all.
+static bool s_names_broker(const proto_directory_t *dir, const char *text)
+{
+    size_t len = strlen(text);
+    if (proto_label_check(text, len) != PROTO_OK || proto_agency_code_check(text, len) == PROTO_OK)
+        return false;
+    if (!dir || proto_directory_broker_find(dir, text))
+        return true;
+    for (size_t i = 0; i < len; i++)
+        if (text[i] != '.' && (text[i] < '0' || text[i] > '9') && (text[i] < 'A' || text[i] > 'Z'))
+            return true;
+    return false;
 }
 
 static bool s_code_ok(const char *code)
@@ -104,8 +130,29 @@ static int s_time_opt(const keys_opt_t *opt, int64_t *out)
     return KEYS_EXIT_USAGE;
 }
 
-static const char s_add_usage[] =
-    "directory add --dir FILE PUBFILE [--name TEXT] [--valid-from T] [--valid-until T]";
+//  Explain a refused home (federation): true if rc was about it.
+static bool s_home_problem(const proto_directory_t *dir, const char *path,
+                           const proto_directory_entry_t *entry, proto_err_t rc)
+{
+    proto_route_t route;
+    if (rc == PROTO_ERR_NOT_FOUND || (rc == PROTO_ERR_VALUE && entry->home[0] &&
+                                      !proto_directory_broker_find(dir, entry->home))) {
+        keys_error("broker %s is not in %s: add it first with `%s directory add-broker`",
+                   entry->home, path, KEYS_PROGRAM);
+        return true;
+    }
+    if (rc != PROTO_ERR_DIRECTORY ||
+        proto_directory_route(dir, entry->code, NULL, &route) == PROTO_ERR_AGENCY_CODE ||
+        route.via != PROTO_ROUTE_BY_CODE)
+        return false;
+    keys_error("broker %s lists %s as an agency it is home for: add it with --home %s, or take "
+               "the code out of that broker's entry",
+               route.broker->label, entry->code, route.broker->label);
+    return true;
+}
+
+static const char s_add_usage[] = "directory add --dir FILE PUBFILE [--name TEXT] [--valid-from T] "
+                                  "[--valid-until T] [--home LABEL]";
 
 //  Load the public identity file of an agency (a broker's is refused).
 static int s_load_agency_public(const char *file, proto_public_t *pub)
@@ -124,10 +171,11 @@ static int s_add(int argc, char **argv)
     keys_opt_t opts[] = { { "--dir", true, NULL, false },
                           { "--name", true, NULL, false },
                           { "--valid-from", true, NULL, false },
-                          { "--valid-until", true, NULL, false } };
+                          { "--valid-until", true, NULL, false },
+                          { "--home", true, NULL, false } };
     const char *pos[1];
     int npos = 0, code = 0;
-    if (!keys_args_parse("directory add", s_add_usage, s_help, argc, argv, opts, 4, pos, 1, 1,
+    if (!keys_args_parse("directory add", s_add_usage, s_help, argc, argv, opts, 5, pos, 1, 1,
                          &npos, &code))
         return code;
     if (!opts[0].seen) {
@@ -165,7 +213,7 @@ static int s_add(int argc, char **argv)
     code = s_load_agency_public(pos[0], &pub);
     if (code != KEYS_EXIT_OK)
         return code;
-    code = s_lock(path);
+    code = keys_directory_lock(path);
     if (code != KEYS_EXIT_OK)
         return code;
     proto_directory_t *dir = NULL;
@@ -175,6 +223,8 @@ static int s_add(int argc, char **argv)
         return code;
     memcpy(entry.code, pub.name, sizeof entry.code);
     entry.name = opts[1].seen ? opts[1].value : pub.name;
+    if (opts[4].seen)
+        snprintf(entry.home, sizeof entry.home, "%s", opts[4].value);
     memcpy(entry.sign_pk, pub.sign_pk, sizeof entry.sign_pk);
     entry.state = PROTO_DIRECTORY_ACTIVE;
     char fp[PROTO_FINGERPRINT_LEN + 1];
@@ -193,11 +243,11 @@ static int s_add(int argc, char **argv)
                    pos[0], fp, path, same_key->code, KEYS_PROGRAM);
     } else {
         proto_err_t rc = proto_directory_add(dir, &entry);
-        if (rc != PROTO_OK)
+        if (rc == PROTO_OK)
+            code = keys_directory_save(dir, path);
+        else if (!s_home_problem(dir, path, &entry, rc))
             keys_error("cannot add %s to %s (%s): check the public file", pub.name, path,
                        proto_strerror(rc));
-        else
-            code = s_save(dir, path);
     }
     if (code == KEYS_EXIT_OK)
         printf("%s%s: added %s (%s), serial %llu\n", created ? "created " : "", path, pub.name, fp,
@@ -224,7 +274,7 @@ static int s_rekey(int argc, char **argv)
     code = s_load_agency_public(pos[0], &pub);
     if (code != KEYS_EXIT_OK)
         return code;
-    code = s_lock(path);
+    code = keys_directory_lock(path);
     if (code != KEYS_EXIT_OK)
         return code;
     proto_directory_t *dir = NULL;
@@ -257,7 +307,7 @@ static int s_rekey(int argc, char **argv)
             keys_error("cannot give %s a new key (%s): check the public file", pub.name,
                        proto_strerror(rc));
         else
-            code = s_save(dir, path);
+            code = keys_directory_save(dir, path);
         if (code == KEYS_EXIT_OK)
             printf("%s has the new key %s (was %s) in %s, serial %llu; reload the broker's "
                    "directory and start the agent with the new secret key\n",
@@ -274,26 +324,33 @@ static int s_set_state(const char *command, proto_directory_state_t state, int a
     int npos = 0, code = 0;
     char name[32], usage[64];
     snprintf(name, sizeof name, "directory %s", command);
-    snprintf(usage, sizeof usage, "directory %s --dir FILE CODE", command);
+    snprintf(usage, sizeof usage, "directory %s --dir FILE CODE|LABEL", command);
     if (!keys_args_parse(name, usage, s_help, argc, argv, opts, 1, pos, 1, 1, &npos, &code))
         return code;
     if (!opts[0].seen) {
         keys_error("--dir FILE is missing: say which directory file to change");
         return KEYS_EXIT_USAGE;
     }
-    if (!s_code_ok(pos[0]))
+    if (!s_names_broker(NULL, pos[0]) && !s_code_ok(pos[0]))
         return KEYS_EXIT_USAGE;
     const char *path = opts[0].value;
-    code = s_lock(path);
+    code = keys_directory_lock(path);
     if (code != KEYS_EXIT_OK)
         return code;
     proto_directory_t *dir = NULL;
     code = keys_load_directory(path, false, &dir, NULL);
     if (code != KEYS_EXIT_OK)
         return code;
+    bool broker = s_names_broker(dir, pos[0]);
+    if (!broker && !s_code_ok(pos[0])) {
+        proto_directory_destroy(&dir);
+        return KEYS_EXIT_USAGE;
+    }
     const proto_directory_entry_t *entry = proto_directory_find(dir, pos[0]);
     code = KEYS_EXIT_FAIL;
-    if (!entry) {
+    if (broker) {
+        code = keys_broker_set_state(dir, path, pos[0], state);
+    } else if (!entry) {
         keys_error("agency %s is not in %s: check the code with `%s directory list --dir %s`",
                    pos[0], path, KEYS_PROGRAM, path);
     } else if (entry->state == state) {
@@ -309,7 +366,7 @@ static int s_set_state(const char *command, proto_directory_state_t state, int a
         else if (rc != PROTO_OK)
             keys_error("cannot change %s (%s): check the directory", pos[0], proto_strerror(rc));
         else
-            code = s_save(dir, path);
+            code = keys_directory_save(dir, path);
         if (code == KEYS_EXIT_OK)
             printf("%s is now %s in %s, serial %llu%s\n", pos[0], proto_directory_state_name(state),
                    path, (unsigned long long) proto_directory_serial(dir),
@@ -341,7 +398,7 @@ static void s_list_json(const proto_directory_t *dir)
     fputs(",\"agencies\":[", stdout);
     for (size_t i = 0; i < proto_directory_count(dir); i++) {
         const proto_directory_entry_t *e = proto_directory_entry(dir, i);
-        printf("%s{\"code\":", i ? "," : "");
+        printf("%s{\"kind\":\"agency\",\"code\":", i ? "," : "");
         keys_json_string(e->code);
         fputs(",\"name\":", stdout);
         keys_json_string(e->name);
@@ -350,7 +407,11 @@ static void s_list_json(const proto_directory_t *dir)
         fputs(hex, stdout);
         proto_hex_encode(e->curve_pk, 32, hex);
         proto_fingerprint(e->sign_pk, fp);
-        printf("\",\"curve_key\":\"%s\",\"fingerprint\":\"%s\"", hex, fp);
+        printf("\",\"curve_key\":\"%s\",\"fingerprint\":\"%s\",\"home\":", hex, fp);
+        if (e->home[0])
+            keys_json_string(e->home);
+        else
+            fputs("null", stdout);
         const int64_t times[2] = { e->valid_from, e->valid_until };
         const char *names[2] = { "valid_from", "valid_until" };
         for (int k = 0; k < 2; k++) {
@@ -364,7 +425,9 @@ static void s_list_json(const proto_directory_t *dir)
         }
         putchar('}');
     }
-    fputs("]}\n", stdout);
+    putchar(']');
+    keys_brokers_json(dir);
+    fputs("}\n", stdout);
 }
 
 static int s_list(int argc, char **argv)
@@ -402,9 +465,11 @@ static int s_list(int argc, char **argv)
         proto_fingerprint(e->sign_pk, fp);
         s_time_text(e->valid_from, from);
         s_time_text(e->valid_until, until);
-        printf("%-13s  %-9s  %-39s  %-20s  %-20s  %s\n", e->code,
-               proto_directory_state_name(e->state), fp, from, until, e->name);
+        printf("%-13s  %-9s  %-39s  %-20s  %-20s  %s%s%s%s\n", e->code,
+               proto_directory_state_name(e->state), fp, from, until, e->name,
+               e->home[0] ? "  (home: " : "", e->home, e->home[0] ? ")" : "");
     }
+    keys_brokers_list(dir);
     proto_directory_destroy(&dir);
     return KEYS_EXIT_OK;
 }
@@ -421,12 +486,22 @@ static int s_show(int argc, char **argv)
         keys_error("--dir FILE is missing: say which directory file to read");
         return KEYS_EXIT_USAGE;
     }
-    if (!s_code_ok(pos[0]))
+    if (!s_names_broker(NULL, pos[0]) && !s_code_ok(pos[0]))
         return KEYS_EXIT_USAGE;
     proto_directory_t *dir = NULL;
     code = keys_load_directory(opts[0].value, false, &dir, NULL);
     if (code != KEYS_EXIT_OK)
         return code;
+    bool broker = s_names_broker(dir, pos[0]);
+    if (!broker && !s_code_ok(pos[0])) {
+        proto_directory_destroy(&dir);
+        return KEYS_EXIT_USAGE;
+    }
+    if (broker) {
+        code = keys_broker_show(dir, opts[0].value, pos[0]);
+        proto_directory_destroy(&dir);
+        return code;
+    }
     const proto_directory_entry_t *e = proto_directory_find(dir, pos[0]);
     if (!e) {
         keys_error("agency %s is not in %s: check the code with `%s directory list --dir %s`",
@@ -438,6 +513,7 @@ static int s_show(int argc, char **argv)
     keys_field("code:", e->code);
     keys_field("name:", e->name);
     keys_field("state:", proto_directory_state_name(e->state));
+    keys_field("home:", e->home[0] ? e->home : "this broker");
     proto_err_t usable = proto_directory_entry_usable(e, (int64_t) time(NULL));
     keys_field("usable now:", usable == PROTO_OK                     ? "yes"
                               : usable == PROTO_ERR_AGENCY_REVOKED   ? "no (revoked)"
@@ -479,6 +555,10 @@ int keys_cmd_directory(int argc, char **argv)
         return s_set_state("reinstate", PROTO_DIRECTORY_ACTIVE, argc - 1, argv + 1);
     if (strcmp(sub, "revoke") == 0)
         return s_set_state("revoke", PROTO_DIRECTORY_REVOKED, argc - 1, argv + 1);
+    if (strcmp(sub, "add-broker") == 0)
+        return keys_directory_add_broker(argc - 1, argv + 1);
+    if (strcmp(sub, "set-home") == 0)
+        return keys_directory_set_home(argc - 1, argv + 1);
     if (strcmp(sub, "rekey") == 0)
         return s_rekey(argc - 1, argv + 1);
     if (strcmp(sub, "list") == 0)

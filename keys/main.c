@@ -2,8 +2,8 @@
     detached file signatures and the agency directory.
 
     Thin on purpose: starts libsodium, picks the command, and returns its exit
-    status. The commands live in cmd_identity.c, cmd_sign.c and
-    cmd_directory.c; what they share in cli.c. No networking, no logging.
+    status. The commands live in cmd_identity.c, cmd_sign.c,
+    cmd_directory.c and cmd_broker.c; what they share in cli.c. No networking, no logging.
 */
 #include "cli.h"
 
@@ -24,6 +24,7 @@ static const char s_help[] =
     "  sign         make a detached signature of a file\n"
     "  verify       check a detached signature\n"
     "  directory    add, suspend, reinstate, revoke, list and show agencies\n"
+    "               and the brokers they are routed to (add-broker, set-home)\n"
     "\n"
     "Run `truc-keys COMMAND --help` for the options of each command.\n"
     "\n"

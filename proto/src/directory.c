@@ -9,6 +9,11 @@
     The file parser is strict on purpose: the directory decides whom the
     broker trusts, so a typo must stop the load with a message that names the
     line, never be skipped. It does not sign or distribute the directory.
+
+    Broker entries (federation) are route_table.c's: the parser hands it every
+    [broker LABEL] section and asks it to check the whole once the agencies
+    are in; the writer asks it for their text. This file keeps an agency's
+    home and the one key space shared with the brokers.
 */
 #include "proto/directory.h"
 
@@ -20,8 +25,10 @@
 
 #include "proto/fileio.h"
 #include "proto/ini.h"
+#include "proto/route.h"
 
 #include "detail.h"
+#include "route_table.h"
 #define S_WORD_MAX       180  // bytes without a space: what a folded line can carry
 #define S_ENTRY_TEXT_MAX 1400 // bytes an entry takes in the file, with room to spare
 #define S_SERIAL_MAX     ((uint64_t) INT64_MAX)
@@ -33,6 +40,7 @@ struct proto_directory {
     size_t cap;                         // room in both arrays
     proto_directory_entry_t **by_code;  // owns the entries; sorted by code
     proto_directory_entry_t **by_curve; // the same entries, sorted by curve_pk
+    proto_route_table_t *routes;        // brokers and their routing index (route_table.c)
 };
 
 //  ---------------------------------------------------------------------
@@ -217,7 +225,12 @@ void proto_directory_time_format(int64_t t, char out[PROTO_DIRECTORY_TIME_LEN + 
 
 proto_directory_t *proto_directory_new(void)
 {
-    return calloc(1, sizeof(proto_directory_t));
+    proto_directory_t *self = calloc(1, sizeof(proto_directory_t));
+    if (self)
+        self->routes = proto_route_table_new();
+    if (self && !self->routes)
+        proto_directory_destroy(&self);
+    return self;
 }
 
 void proto_directory_destroy(proto_directory_t **self_p)
@@ -229,8 +242,14 @@ void proto_directory_destroy(proto_directory_t **self_p)
         free(self->by_code[i]);
     free(self->by_code);
     free(self->by_curve);
+    proto_route_table_destroy(&self->routes);
     free(self);
     *self_p = NULL;
+}
+
+proto_route_table_t *proto_directory_routes(const proto_directory_t *self)
+{
+    return self->routes;
 }
 
 size_t proto_directory_count(const proto_directory_t *self)
@@ -376,6 +395,13 @@ static proto_err_t s_entry_copy(const proto_directory_entry_t *entry, proto_dire
         *problem = "is not before valid_until";
         return PROTO_ERR_VALUE;
     }
+    size_t home_len = strnlen(entry->home, sizeof entry->home);
+    if (home_len == sizeof entry->home ||
+        (home_len && proto_label_check(entry->home, home_len) != PROTO_OK)) {
+        *field = "home";
+        *problem = "is not a broker label";
+        return PROTO_ERR_VALUE;
+    }
     size_t name_len = strlen(entry->name);
     proto_directory_entry_t *copy = malloc(sizeof *copy + name_len + 1);
     if (!copy)
@@ -402,6 +428,16 @@ static void s_touch(proto_directory_t *self)
     self->updated = (int64_t) time(NULL);
 }
 
+void proto_directory_touch(proto_directory_t *self)
+{
+    s_touch(self);
+}
+
+bool proto_directory_can_change(const proto_directory_t *self)
+{
+    return self->serial < S_SERIAL_MAX;
+}
+
 proto_err_t proto_directory_add(proto_directory_t *self, const proto_directory_entry_t *entry)
 {
     if (!self || !entry)
@@ -416,11 +452,13 @@ proto_err_t proto_directory_add(proto_directory_t *self, const proto_directory_e
     bool code_found = false, curve_found = false;
     size_t at_code = s_search_code(self, copy->code, &code_found);
     size_t at_curve = s_search_curve(self, copy->curve_pk, &curve_found);
-    if (code_found || curve_found)
+    if (code_found || curve_found || proto_route_table_find_curve(self->routes, copy->curve_pk))
         rc = PROTO_ERR_EXISTS;
     else if (self->count >= PROTO_DIRECTORY_MAX_ENTRIES || self->serial >= S_SERIAL_MAX)
         rc = PROTO_ERR_LIMIT;
-    else
+    else if (copy->home[0] || proto_directory_broker_count(self))
+        rc = proto_route_table_home_check(self->routes, copy->code, copy->home, NULL, 0);
+    if (rc == PROTO_OK)
         rc = s_reserve(self, self->count + 1);
     if (rc != PROTO_OK) {
         free(copy);
@@ -492,6 +530,8 @@ proto_err_t proto_directory_set_key(proto_directory_t *self, const char *code,
     size_t at = s_search_curve(self, curve_pk, &curve_found);
     if (curve_found)
         return self->by_curve[at] == entry ? PROTO_OK : PROTO_ERR_EXISTS;
+    if (proto_route_table_find_curve(self->routes, curve_pk))
+        return PROTO_ERR_EXISTS;
     if (self->serial >= S_SERIAL_MAX)
         return PROTO_ERR_LIMIT;
     //  Move the entry in the key index from its old place to where its new
@@ -507,6 +547,30 @@ proto_err_t proto_directory_set_key(proto_directory_t *self, const char *code,
     self->by_curve[at] = entry;
     memcpy(entry->sign_pk, sign_pk, PROTO_IDENTITY_KEY_LEN);
     memcpy(entry->curve_pk, curve_pk, PROTO_IDENTITY_KEY_LEN);
+    s_touch(self);
+    return PROTO_OK;
+}
+
+proto_err_t proto_directory_set_home(proto_directory_t *self, const char *code, const char *home,
+                                     char *errbuf, size_t errlen)
+{
+    if (!self || !code)
+        return PROTO_ERR_INVALID_ARG;
+    proto_directory_entry_t *entry = NULL;
+    proto_err_t rc = s_entry_of(self, code, &entry);
+    if (rc)
+        return rc;
+    home = home ? home : "";
+    if (strcmp(entry->home, home) == 0)
+        return PROTO_OK;
+    if (strlen(home) >= sizeof entry->home)
+        return PROTO_ERR_NOT_FOUND; // longer than any label: no such broker
+    rc = proto_route_table_home_check(self->routes, code, home, errbuf, errlen);
+    if (rc)
+        return rc;
+    if (self->serial >= S_SERIAL_MAX)
+        return PROTO_ERR_LIMIT;
+    snprintf(entry->home, sizeof entry->home, "%s", home);
     s_touch(self);
     return PROTO_OK;
 }
@@ -623,8 +687,8 @@ static proto_err_t s_header_section(s_load_t *self, const proto_ini_section_t *s
 static proto_err_t s_agency_section(s_load_t *self, const proto_ini_section_t *section,
                                     char *errbuf, size_t errlen)
 {
-    static const char *const allowed[] = { "name",       "sign_key",    "state",
-                                           "valid_from", "valid_until", NULL };
+    static const char *const allowed[] = { "name",        "sign_key", "state", "valid_from",
+                                           "valid_until", "home",     NULL };
     proto_directory_t *dir = self->dir;
     if (proto_agency_code_check(section->name, strlen(section->name)) != PROTO_OK) {
         proto_detailf(errbuf, errlen, "line %u: section [%s] is not a valid agency code",
@@ -654,6 +718,15 @@ static proto_err_t s_agency_section(s_load_t *self, const proto_ini_section_t *s
     if (rc != PROTO_OK)
         return rc;
     entry.name = name->value;
+    const proto_ini_pair_t *home = proto_ini_find(section, "home");
+    if (home && (strlen(home->value) >= sizeof entry.home ||
+                 proto_label_check(home->value, strlen(home->value)) != PROTO_OK)) {
+        proto_detailf(errbuf, errlen, "line %u: [%s] home '%s' is not a broker label", home->line,
+                      section->name, home->value);
+        return PROTO_ERR_DIRECTORY;
+    }
+    if (home)
+        memcpy(entry.home, home->value, strlen(home->value) + 1);
     if (proto_hex_decode(key->value, entry.sign_pk, sizeof entry.sign_pk) != PROTO_OK) {
         proto_detailf(errbuf, errlen, "line %u: [%s] sign_key must be 64 hex digits", key->line,
                       section->name);
@@ -697,6 +770,8 @@ static proto_err_t s_load_section(void *arg, const proto_ini_section_t *section,
     s_load_t *self = arg;
     if (strcmp(section->name, "directory") == 0)
         return s_header_section(self, section, errbuf, errlen);
+    if (strncmp(section->name, PROTO_ROUTE_SECTION_PREFIX, strlen(PROTO_ROUTE_SECTION_PREFIX)) == 0)
+        return proto_route_table_section(self->dir->routes, section, errbuf, errlen);
     return s_agency_section(self, section, errbuf, errlen);
 }
 
@@ -764,7 +839,9 @@ static proto_err_t s_index(proto_directory_t *dir, const unsigned *lines, char *
 proto_err_t proto_directory_parse(const char *text, size_t len, proto_directory_t **out,
                                   char *errbuf, size_t errlen)
 {
-    static const proto_ini_fold_t folds[] = { { "name", " " }, { NULL, NULL } };
+    static const proto_ini_fold_t folds[] = {
+        { "name", " " }, { "codes", " " }, { "patterns", " " }, { NULL, NULL }
+    };
     if ((!text && len > 0) || !out)
         return PROTO_ERR_INVALID_ARG;
     *out = NULL;
@@ -783,6 +860,8 @@ proto_err_t proto_directory_parse(const char *text, size_t len, proto_directory_
     }
     if (rc == PROTO_OK)
         rc = s_index(load.dir, load.lines, errbuf, errlen);
+    if (rc == PROTO_OK)
+        rc = proto_route_table_check(load.dir->routes, load.dir, errbuf, errlen);
     free(load.lines);
     if (rc != PROTO_OK)
         proto_directory_destroy(&load.dir);
@@ -827,6 +906,8 @@ static proto_err_t s_put_entry(char *buf, size_t cap, size_t *pos,
         rc = proto_ini_put(buf, cap, pos, "sign_key", hex, "");
     if (rc == PROTO_OK)
         rc = proto_ini_put(buf, cap, pos, "state", proto_directory_state_name(entry->state), "");
+    if (rc == PROTO_OK && entry->home[0])
+        rc = proto_ini_put(buf, cap, pos, "home", entry->home, "");
     if (rc == PROTO_OK && entry->valid_from) {
         proto_directory_time_format(entry->valid_from, when);
         rc = proto_ini_put(buf, cap, pos, "valid_from", when, "");
@@ -843,7 +924,7 @@ proto_err_t proto_directory_save(const proto_directory_t *self, const char *path
 {
     if (!self || !path)
         return PROTO_ERR_INVALID_ARG;
-    size_t cap = 512 + self->count * S_ENTRY_TEXT_MAX;
+    size_t cap = 512 + self->count * S_ENTRY_TEXT_MAX + proto_route_table_text_max(self->routes);
     char *buf = malloc(cap);
     if (!buf)
         return PROTO_ERR_NOMEM;
@@ -858,6 +939,8 @@ proto_err_t proto_directory_save(const proto_directory_t *self, const char *path
         proto_directory_time_format(self->updated, when);
         rc = proto_ini_put(buf, cap, &pos, "updated", when, "");
     }
+    if (rc == PROTO_OK)
+        rc = proto_route_table_put(self->routes, buf, cap, &pos);
     for (size_t i = 0; i < self->count && rc == PROTO_OK; i++)
         rc = s_put_entry(buf, cap, &pos, self->by_code[i]);
     if (rc != PROTO_OK) {

@@ -280,5 +280,62 @@ check "directory unknown command" 1 "unknown directory command 'purge'" "$KEYS" 
 check "directory without command" 1 "needs a command" "$KEYS" directory
 check "directory list extra argument" 1 "unexpected argument" "$KEYS" directory list --dir $D $A
 
+# ---------------------------------------------------------------- federation
+# Broker entries: the codes and patterns each broker is home for, agency
+# homes, and the same state rules as agencies. F starts empty.
+F=fed.ini
+for b in national-1 hcm hue ministries; do
+    check "new broker $b" 0 "fingerprint: " "$KEYS" new --broker $b --out bk
+done
+check "add-broker creates the file" 0 "added broker national-1" "$KEYS" directory add-broker --dir $F bk/national-1.public --pattern '*'
+check "add-broker with patterns" 0 "home for 0 codes and 2 patterns, serial 2" "$KEYS" directory add-broker --dir $F bk/hcm.public --name "Trục TP.HCM" --pattern H29 --pattern=01.H30
+check "add-broker same pattern" 2 "ambiguous routing: [broker hcm] and [broker hue] both list the pattern 'H29' (as 'H29' and '*.H29')" "$KEYS" directory add-broker --dir $F bk/hue.public --pattern '*.H29'
+check "add-broker tie" 2 "both match *.*.01.H29 with 1 literal level" "$KEYS" directory add-broker --dir $F bk/hue.public --pattern '*.*.01.*'
+expect "tie names the other broker" grep -q "\[broker hcm\] pattern 'H29'" "$ERR"
+check "add-broker bad pattern" 1 "--pattern 'H2' has a level 1" "$KEYS" directory add-broker --dir $F bk/hue.public --pattern H2
+check "add-broker code as pattern" 1 "is a whole agency code" "$KEYS" directory add-broker --dir $F bk/hue.public --pattern $A
+check "add-broker bad code" 1 "--code '000.01.00.H01' is not a valid agency code" "$KEYS" directory add-broker --dir $F bk/hue.public --code 000.01.00.H01
+check "add-broker option without value" 1 "--pattern needs a value" "$KEYS" directory add-broker --dir $F bk/hue.public --pattern
+check "add-broker agency file" 2 "add agencies with" "$KEYS" directory add-broker --dir $F keys/$A.public
+check "add-broker without --dir" 1 "--dir FILE is missing" "$KEYS" directory add-broker bk/hue.public --pattern H33
+check "add-broker hue" 0 "added broker hue" "$KEYS" directory add-broker --dir $F bk/hue.public --pattern H33 --code $B
+check "add-broker twice" 2 "[broker hue] is already in the directory" "$KEYS" directory add-broker --dir $F bk/hue.public
+check "add agency to federated directory" 0 "added $A" "$KEYS" directory add --dir $F keys/$A.public
+check "add-broker code served here" 2 "[broker ministries] lists $A, whose entry has no home" "$KEYS" directory add-broker --dir $F bk/ministries.public --code $A
+sed -e 's/^role = agency/role = broker/' -e "s/^name = $A/name = clash/" keys/$A.public >bk/clash.public
+check "add-broker with an agency's key" 2 "is already in the directory for agency $A" "$KEYS" directory add-broker --dir $F bk/clash.public
+check "set-home" 0 "$A is now served by hcm in $F" "$KEYS" directory set-home --dir $F $A hcm
+check "set-home again" 0 "already has the home hcm" "$KEYS" directory set-home --dir $F $A hcm
+check "show agency home" 0 "home:         hcm" "$KEYS" directory show --dir $F $A
+check "set-home unknown broker" 2 "broker nobody is not in $F" "$KEYS" directory set-home --dir $F $A nobody
+check "set-home unknown agency" 2 "agency $C is not in $F" "$KEYS" directory set-home --dir $F $C hcm
+check "set-home label and --local" 1 "either a broker LABEL or --local" "$KEYS" directory set-home --dir $F $A hcm --local
+check "set-home bad code" 1 "not a valid agency code" "$KEYS" directory set-home --dir $F H01 hcm
+check "add agency listed by hue" 2 "broker hue lists $B as an agency it is home for: add it with --home hue" "$KEYS" directory add --dir $F keys/$B.public
+check "add agency home unknown" 2 "broker nobody is not in $F" "$KEYS" directory add --dir $F keys/$B.public --home nobody
+check "add agency with home" 0 "added $B" "$KEYS" directory add --dir $F keys/$B.public --home hue
+check "set-home against an explicit code" 2 "[broker hue] lists $B" "$KEYS" directory set-home --dir $F $B hcm
+check "set-home to the listing broker" 0 "$B already has the home hue" "$KEYS" directory set-home --dir $F $B hue
+check "list brokers" 0 "# 3 brokers" "$KEYS" directory list --dir $F
+expect "list shows the home" grep -q "(home: hcm)" "$OUT"
+expect "list shows what a broker is home for" grep -Eq "^hcm .* H29 01\.H30$" "$OUT"
+check "list --json kinds" 0 '"kind":"broker","label":"hcm"' "$KEYS" directory list --dir $F --json
+expect "json agency kind and home" grep -q '"kind":"agency","code":"'$A'".*"home":"hcm"' "$OUT"
+expect "json broker rules" grep -q '"codes":\[\],"patterns":\["H29","01.H30"\]' "$OUT"
+check "show broker" 0 "home for:     H29 01.H30" "$KEYS" directory show --dir $F hcm
+check "suspend broker" 0 "broker hue is now suspended in $F" "$KEYS" directory suspend --dir $F hue
+check "show suspended broker" 0 "routes to it: no (suspended)" "$KEYS" directory show --dir $F hue
+check "reinstate broker" 0 "broker hue is now active" "$KEYS" directory reinstate --dir $F hue
+check "revoke broker" 0 "broker hue is now revoked in $F" "$KEYS" directory revoke --dir $F hue
+check "reinstate revoked broker" 2 "broker hue is revoked, which is final" "$KEYS" directory reinstate --dir $F hue
+check "suspend unknown broker" 2 "broker nobody is not in $F" "$KEYS" directory suspend --dir $F nobody
+check "show unknown broker" 2 "broker nobody is not in $F" "$KEYS" directory show --dir $F nobody
+check "set-home --local" 0 "$A is now served by this broker" "$KEYS" directory set-home --dir $F $A --local
+# A tie written into the file by hand stops every reader, naming both brokers.
+cp $F tie.ini
+printf '\n[broker tie]\nname = Tie\nsign_key = %s\nstate = active\npatterns = *.H29\n' \
+    "$(sed -n 's/^sign_key = //p' bk/ministries.public)" >>tie.ini
+check "tie in the file" 2 "ambiguous routing: [broker hcm] and [broker tie] both list the pattern" "$KEYS" directory list --dir tie.ini
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -12,6 +12,13 @@
     keys/README.md), and the rule that says whether an entry may be used at
     a given time. It does not sign or distribute the directory and does not
     log.
+
+    A directory may also list brokers (federation): each with its label,
+    Ed25519 key, state, and the agency codes and patterns it is home for,
+    and an agency may name its home broker. Those entries and the routing
+    they imply live in proto/route.h (src/route.c, src/route_table.c); the
+    functions below that touch them keep the one key space and the rules
+    of both.
 */
 #ifndef PROTO_DIRECTORY_H
 #define PROTO_DIRECTORY_H
@@ -50,7 +57,28 @@ typedef struct {
     proto_directory_state_t state;            // active, suspended or revoked
     int64_t valid_from;                       // Unix seconds, 0 = no lower bound
     int64_t valid_until;                      // Unix seconds (exclusive), 0 = no upper bound
+    char home[PROTO_LABEL_MAX + 1];           // label of the broker that serves it, "" = this one
 } proto_directory_entry_t;
+
+#define PROTO_DIRECTORY_MAX_BROKERS     256  // brokers in one directory
+#define PROTO_DIRECTORY_BROKER_LABEL    41   // label bytes: "[broker LABEL]" fits a 48-byte section
+#define PROTO_DIRECTORY_BROKER_PATTERNS 32   // patterns one broker is home for
+#define PROTO_DIRECTORY_BROKER_CODES    4096 // explicit agency codes one broker is home for
+
+//  One broker of a federation (see proto/route.h). Entries returned by the
+//  directory are borrowed like agency entries. A broker entry is never an
+//  agency: proto_directory_find and proto_directory_find_curve do not see it.
+typedef struct {
+    char label[PROTO_LABEL_MAX + 1];          // broker label, NUL-terminated
+    const char *name;                         // display name, UTF-8, NUL-terminated
+    uint8_t sign_pk[PROTO_IDENTITY_KEY_LEN];  // Ed25519 public key
+    uint8_t curve_pk[PROTO_IDENTITY_KEY_LEN]; // CURVE key derived from sign_pk
+    proto_directory_state_t state;            // active, suspended or revoked
+    size_t code_count;                        // explicit agency codes it is home for
+    const char *const *codes;                 // code_count codes, in the order given
+    size_t pattern_count;                     // patterns it is home for
+    const char *const *patterns;              // pattern_count patterns, as written
+} proto_directory_broker_t;
 
 typedef struct proto_directory proto_directory_t;
 
@@ -68,7 +96,10 @@ void proto_directory_destroy(proto_directory_t **self_p);
 //  missing keys, bad UTF-8 or characters in names, unknown states, bad times,
 //  valid_from not before valid_until, two agencies with the same key, a file
 //  over PROTO_DIRECTORY_FILE_MAX bytes or with more than
-//  PROTO_DIRECTORY_MAX_ENTRIES agencies. PROTO_ERR_PERMISSIONS if group or
+//  PROTO_DIRECTORY_MAX_ENTRIES agencies; and for federation (proto/route.h)
+//  a bad [broker LABEL] section, a broker with an agency's or another
+//  broker's key, a home naming no broker, ambiguous routing (both brokers
+//  and the pattern named). PROTO_ERR_PERMISSIONS if group or
 //  others may write the file (the directory decides whom the broker trusts;
 //  checked before it is read). Also PROTO_ERR_NOT_FOUND, PROTO_ERR_IO,
 //  PROTO_ERR_NOMEM.
@@ -112,9 +143,12 @@ proto_directory_find_curve(const proto_directory_t *self,
 //  Add a copy of *entry (name is copied; curve_pk is ignored and derived from
 //  sign_pk). Increments the serial. Fails, leaving the directory unchanged,
 //  with PROTO_ERR_AGENCY_CODE (bad code), PROTO_ERR_EXISTS (the code, or a
-//  key that derives the same CURVE key, is already present), PROTO_ERR_VALUE
-//  (bad name, state, times or key; see proto_directory_name_check),
-//  PROTO_ERR_LIMIT (directory full), PROTO_ERR_NOMEM, PROTO_ERR_INVALID_ARG.
+//  key that derives the same CURVE key as an agency's or a broker's, is
+//  already present), PROTO_ERR_VALUE (bad name, state, times, key or home
+//  label; see proto_directory_name_check), PROTO_ERR_NOT_FOUND (home names no broker
+//  of the directory), PROTO_ERR_DIRECTORY (a broker lists the code
+//  explicitly and home does not name it), PROTO_ERR_LIMIT (directory full),
+//  PROTO_ERR_NOMEM, PROTO_ERR_INVALID_ARG.
 proto_err_t proto_directory_add(proto_directory_t *self,
                                 const proto_directory_entry_t *entry) PROTO_MUST_CHECK;
 
@@ -133,10 +167,22 @@ proto_err_t proto_directory_set_state(proto_directory_t *self, const char *code,
 //  it already has changes nothing and returns PROTO_OK. Fails, leaving the
 //  directory unchanged, with PROTO_ERR_AGENCY_CODE, PROTO_ERR_UNKNOWN_AGENCY,
 //  PROTO_ERR_BAD_STATE (revoked: final), PROTO_ERR_EXISTS (another agency
-//  has this key), PROTO_ERR_VALUE (not a usable Ed25519 key),
+//  or a broker has this key), PROTO_ERR_VALUE (not a usable Ed25519 key),
 //  PROTO_ERR_LIMIT, PROTO_ERR_INVALID_ARG.
 proto_err_t proto_directory_set_key(proto_directory_t *self, const char *code,
                                     const uint8_t sign_pk[PROTO_IDENTITY_KEY_LEN]) PROTO_MUST_CHECK;
+
+//  Name the broker that serves an agency (federation, proto/route.h): home
+//  is a broker label of the directory, or NULL or "" for this broker (the
+//  entry then has no home, as in directories without brokers). The same
+//  home again changes nothing and returns PROTO_OK; a real change
+//  increments the serial. Fails with PROTO_ERR_AGENCY_CODE,
+//  PROTO_ERR_UNKNOWN_AGENCY, PROTO_ERR_NOT_FOUND (no such broker),
+//  PROTO_ERR_DIRECTORY (a broker lists the code explicitly and home does
+//  not name it; errbuf, may be NULL, names it), PROTO_ERR_LIMIT,
+//  PROTO_ERR_INVALID_ARG.
+proto_err_t proto_directory_set_home(proto_directory_t *self, const char *code, const char *home,
+                                     char *errbuf, size_t errlen) PROTO_MUST_CHECK;
 
 //  May this agency be used at time now (Unix seconds)? Returns, in this order:
 //    PROTO_ERR_AGENCY_REVOKED    the agency is revoked

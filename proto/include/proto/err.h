@@ -62,6 +62,8 @@ typedef enum {
     PROTO_ERR_NOT_AUTHENTICATED = 207, // no authenticated identity (no HELLO, no CURVE)
     PROTO_ERR_BAD_PROOF = 208,         // a Merkle inclusion proof does not lead to the root
     PROTO_ERR_DIRECTORY_BASE = 209,    // a directory delta does not apply to the snapshot held
+    PROTO_ERR_BROKER_SUSPENDED = 210,  // the recipient's home broker is suspended
+    PROTO_ERR_BROKER_REVOKED = 211,    // the recipient's home broker is revoked
 
     //  3xx document state
     PROTO_ERR_DUPLICATE_ID = 300,  // id already used for different content
