@@ -23,6 +23,7 @@
 #include <zmq.h>
 
 #include "agent_internal.h"
+#include "api_edxml.h"
 #include "proto/agency.h"
 #include "proto/daemon.h"
 #include "proto/dirdelta.h"
@@ -822,6 +823,8 @@ static void s_on_deliver(agent_t *self, proto_msg_t *msg, zmq_msg_t *frames, siz
         inbox = (agent_inbox_t){ .received = now, .summary = buf.data, .summary_len = buf.size };
         if (!rc)
             rc = agent_store_inbox_add(self->kv, &doc->id, &inbox);
+        if (!rc)
+            rc = api_edxml_delivered(self, doc); // its edXML DocumentId, if it has one
     }
     msgpack_sbuffer_destroy(&buf);
     proto_err_t nest_rc = proto_store_unnest(self->kv, rc == PROTO_OK);

@@ -46,6 +46,7 @@ enum {
     T_SEEN,     // notice id -> empty: routed notices already taken
     T_EVENTS,   // seq -> msgpack event
     T_META,     // counters, directory snapshot
+    T_EDXML,    // 'd' + edXML DocumentId -> id; 't' + id -> DocumentId (agent/edxml.h)
     T_COUNT
 };
 
@@ -252,6 +253,25 @@ typedef bool(agent_store_event_fn)(void *arg, uint64_t seq, const void *map, siz
 //  Visit events from sequence number after + 1 while fn returns true.
 size_t agent_store_event_page(proto_store_t *kv, uint64_t after, agent_store_event_fn *fn,
                               void *arg);
+
+// ---------------------------------------------------------------------------
+//  The edXML DocumentId of a document, both ways (agent/edxml.h). The
+//  first document named by a DocumentId keeps it: a revoke or update that
+//  repeats its original's DocumentId does not take it over.
+
+#define AGENT_EDXML_ID_MAX 255 // bytes of a DocumentId kept
+
+//  Record that document id has the edXML DocumentId document_id (1..255
+//  bytes); PROTO_ERR_LIMIT when longer.
+proto_err_t agent_store_edxml_put(proto_store_t *kv, const char *document_id,
+                                  const proto_id_t *id) PROTO_MUST_CHECK;
+//  The document a DocumentId names; PROTO_ERR_NOT_FOUND when none.
+proto_err_t agent_store_edxml_find(proto_store_t *kv, const char *document_id,
+                                   proto_id_t *id) PROTO_MUST_CHECK;
+//  The DocumentId of a document into out (NUL-terminated, cap bytes);
+//  PROTO_ERR_NOT_FOUND when none.
+proto_err_t agent_store_edxml_id(proto_store_t *kv, const proto_id_t *id, char *out,
+                                 size_t cap) PROTO_MUST_CHECK;
 
 // ---------------------------------------------------------------------------
 //  Meta: the last verified directory snapshot (an encoded DIRECTORY body).
