@@ -9,6 +9,7 @@ add_executable(truc
   ${CMAKE_CURRENT_LIST_DIR}/cli/cli_send.c
   ${CMAKE_CURRENT_LIST_DIR}/cli/cli_read.c
   ${CMAKE_CURRENT_LIST_DIR}/cli/cli_watch.c
+  ${CMAKE_CURRENT_LIST_DIR}/cli/cli_edxml.c
 )
 target_link_libraries(truc PRIVATE truc_proto PkgConfig::ZMQ m)
 target_compile_definitions(truc PRIVATE TRUC_VERSION="${PROJECT_VERSION}")

@@ -14,6 +14,7 @@
 
 #include "cli_args.h"
 #include "cli_read.h"
+#include "cli_edxml.h"
 #include "cli_send.h"
 #include "cli_watch.h"
 
@@ -39,6 +40,7 @@ static const char s_usage[] =
     "  health      the agent's state and its connection to the broker\n"
     "  directory   the agencies this agency can send to\n"
     "  watch       print events as they happen\n"
+    "  notices     the status notices about a document, as edXML with --edxml\n"
     "\n" CLI_GLOBAL_HELP "  --version         print truc's version\n"
     "\n"
     "Exit codes:\n"
@@ -59,10 +61,11 @@ static const struct {
     const char *name;
     s_command_fn *run;
 } s_commands[] = {
-    { "send", cli_send },     { "inbox", cli_inbox },         { "fetch", cli_fetch },
-    { "ack", cli_ack },       { "notify", cli_notify },       { "recall", cli_recall },
-    { "revoke", cli_revoke }, { "sent", cli_sent },           { "quarantine", cli_quarantine },
-    { "health", cli_health }, { "directory", cli_directory }, { "watch", cli_watch },
+    { "send", cli_send },       { "inbox", cli_inbox },         { "fetch", cli_fetch },
+    { "ack", cli_ack },         { "notify", cli_notify },       { "recall", cli_recall },
+    { "revoke", cli_revoke },   { "sent", cli_sent },           { "quarantine", cli_quarantine },
+    { "health", cli_health },   { "directory", cli_directory }, { "watch", cli_watch },
+    { "notices", cli_notices },
 };
 
 static s_command_fn *s_find(const char *name)
