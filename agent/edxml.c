@@ -130,7 +130,7 @@ void edxml_fail_at(agent_edxml_err_t *err, const xmlNode *node, proto_err_t code
     edxml_path(node, err->path, sizeof err->path);
     char what[256];
     vsnprintf(what, sizeof what, format, args);
-    snprintf(err->message, sizeof err->message, "%.180s (line %ld): %.200s", err->path, err->line,
+    snprintf(err->message, sizeof err->message, "%s (line %ld): %.200s", err->path, err->line,
              what);
 }
 
@@ -171,7 +171,7 @@ proto_err_t edxml_parse(const void *xml, size_t len, size_t max_size, xmlDocPtr 
     if (len > max_size || len > INT32_MAX) {
         err->code = PROTO_ERR_TOO_LARGE;
         snprintf(err->path, sizeof err->path, "/");
-        snprintf(err->message, sizeof err->message, "the package is %zu bytes, limit %zu", len,
+        snprintf(err->message, sizeof err->message, "/: the package is %zu bytes, limit %zu", len,
                  max_size);
         return err->code;
     }
@@ -199,8 +199,8 @@ proto_err_t edxml_parse(const void *xml, size_t len, size_t max_size, xmlDocPtr 
         size_t w = strlen(why);
         while (w > 0 && (why[w - 1] == '\n' || why[w - 1] == ' '))
             why[--w] = '\0';
-        snprintf(err->message, sizeof err->message, "%.180s (line %ld): %.200s", err->path,
-                 err->line, why);
+        snprintf(err->message, sizeof err->message, "%s (line %ld): %.200s", err->path, err->line,
+                 why);
         xmlFreeDoc(ctxt->myDoc);
         ctxt->myDoc = NULL;
         xmlFreeParserCtxt(ctxt);
@@ -215,7 +215,7 @@ proto_err_t edxml_parse(const void *xml, size_t len, size_t max_size, xmlDocPtr 
         err->line = xmlGetLineNo(deep);
         edxml_path(deep, err->path, sizeof err->path);
         snprintf(err->message, sizeof err->message,
-                 "%.120s (line %ld): elements nested deeper than %d levels", err->path, err->line,
+                 "%s (line %ld): elements nested deeper than %d levels", err->path, err->line,
                  AGENT_EDXML_MAX_DEPTH);
         xmlFreeDoc(*doc);
         *doc = NULL;

@@ -52,7 +52,7 @@ typedef struct {
     proto_err_t code;
     char path[256];
     long line;
-    char message[400];
+    char message[480];
 } agent_edxml_err_t;
 
 //  Answers the reader asks of its caller. Any may be NULL (not checked).

@@ -30,7 +30,7 @@ void edxml_path(const xmlNode *node, char *out, size_t cap);
 
 //  Fill err for a refusal at node: code, path, line, and the sentence.
 void edxml_fail_at(agent_edxml_err_t *err, const xmlNode *node, proto_err_t code,
-                   const char *format, va_list args);
+                   const char *format, va_list args) __attribute__((format(printf, 4, 0)));
 
 //  A Timestamp "YYYY/MM/DD HH:MM:SS" (any date form of agent_edxml_date;
 //  Vietnam time, UTC+7, unless it ends in Z or an offset) in ms.

@@ -192,6 +192,17 @@ static bool s_put_escaped(proto_buf_t *b, const char *s)
     return ok;
 }
 
+//  A text node that is more than whitespace.
+static bool s_is_text(const xmlNode *c)
+{
+    if ((c->type != XML_TEXT_NODE && c->type != XML_CDATA_SECTION_NODE) || !c->content)
+        return false;
+    for (const xmlChar *p = c->content; *p; p++)
+        if (!isspace(*p))
+            return true;
+    return false;
+}
+
 static bool s_is_mapped(const xmlNode *c, const char *const *mapped)
 {
     for (size_t i = 0; mapped && mapped[i]; i++)
@@ -200,44 +211,89 @@ static bool s_is_mapped(const xmlNode *c, const char *const *mapped)
     return false;
 }
 
+static bool s_foreign(const xmlNs *ns)
+{
+    return ns && ns->href && strcmp((const char *) ns->href, AGENT_EDXML_NS) != 0;
+}
+
+//  The prefix a foreign namespace gets in a fragment: the usual one for
+//  XLink and XML-DSig, else "x" and a hash of its name. Never "edXML" and
+//  never a default namespace, whatever the package used: the writer puts
+//  fragments under elements where "edXML" and the default namespace mean
+//  something else.
+static void s_prefix(const xmlNs *ns, char out[16])
+{
+    const char *href = (const char *) ns->href;
+    if (strcmp(href, "http://www.w3.org/1999/xlink") == 0)
+        snprintf(out, 16, "xlink");
+    else if (strcmp(href, "http://www.w3.org/2000/09/xmldsig#") == 0)
+        snprintf(out, 16, "ds");
+    else {
+        uint32_t h = 2166136261u;
+        for (const char *p = href; *p; p++)
+            h = (h ^ (uint8_t) *p) * 16777619u;
+        snprintf(out, 16, "x%08x", h);
+    }
+}
+
 static bool s_put_name(proto_buf_t *b, const xmlNs *ns, const xmlChar *name)
 {
-    bool foreign = ns && ns->href && strcmp((const char *) ns->href, AGENT_EDXML_NS) != 0;
-    if (foreign && ns->prefix)
-        return s_put(b, (const char *) ns->prefix) && s_put(b, ":") &&
-               s_put(b, (const char *) name);
-    return s_put(b, (const char *) name);
+    char prefix[16];
+    if (!s_foreign(ns))
+        return s_put(b, (const char *) name);
+    s_prefix(ns, prefix);
+    return s_put(b, prefix) && s_put(b, ":") && s_put(b, (const char *) name);
+}
+
+static bool s_put_ns(proto_buf_t *b, const xmlNs *ns)
+{
+    char prefix[16];
+    s_prefix(ns, prefix);
+    return s_put(b, " xmlns:") && s_put(b, prefix) && s_put(b, "=\"") &&
+           s_put_escaped(b, (const char *) ns->href) && s_put(b, "\"");
+}
+
+//  True if a's namespace is declared already: by node itself or an
+//  attribute before a.
+static bool s_declared(const xmlNode *node, const xmlAttr *a)
+{
+    const char *href = (const char *) a->ns->href;
+    if (s_foreign(node->ns) && strcmp((const char *) node->ns->href, href) == 0)
+        return true;
+    for (const xmlAttr *p = node->properties; p && p != a; p = p->next)
+        if (s_foreign(p->ns) && strcmp((const char *) p->ns->href, href) == 0)
+            return true;
+    return false;
 }
 
 //  Serialise node without its children named in mapped: the edXML
 //  namespace (or none) as no prefix, any other namespace declared where it
-//  is used, leaf text trimmed, whitespace between elements dropped.
+//  is used (s_prefix), leaf text trimmed, whitespace between elements
+//  dropped.
 static bool s_serialise(proto_buf_t *b, const xmlNode *node, const char *const *mapped)
 {
     bool ok = s_put(b, "<") && s_put_name(b, node->ns, node->name);
-    const xmlNs *ns = node->ns;
-    if (ok && ns && ns->href && strcmp((const char *) ns->href, AGENT_EDXML_NS) != 0)
-        ok = s_put(b, ns->prefix ? " xmlns:" : " xmlns") &&
-             (!ns->prefix || s_put(b, (const char *) ns->prefix)) && s_put(b, "=\"") &&
-             s_put_escaped(b, (const char *) ns->href) && s_put(b, "\"");
+    if (ok && s_foreign(node->ns))
+        ok = s_put_ns(b, node->ns);
     for (const xmlAttr *a = node->properties; ok && a; a = a->next) {
         xmlChar *v = xmlNodeListGetString(node->doc, a->children, 1);
-        ok = s_put(b, " ");
-        if (ok && a->ns && a->ns->prefix && a->ns != node->ns)
-            ok = s_put(b, "xmlns:") && s_put(b, (const char *) a->ns->prefix) && s_put(b, "=\"") &&
-                 s_put_escaped(b, (const char *) a->ns->href) && s_put(b, "\" ");
-        ok = ok && s_put_name(b, a->ns, a->name) && s_put(b, "=\"") &&
+        if (s_foreign(a->ns) && !s_declared(node, a))
+            ok = s_put_ns(b, a->ns);
+        ok = ok && s_put(b, " ") && s_put_name(b, a->ns, a->name) && s_put(b, "=\"") &&
              s_put_escaped(b, v ? (const char *) v : "") && s_put(b, "\"");
         xmlFree(v);
     }
     ok = ok && s_put(b, ">");
     bool elements = false;
+    for (const xmlNode *c = node->children; c && !elements; c = c->next)
+        elements = c->type == XML_ELEMENT_NODE;
+    //  Mixed content keeps its text (but not the indentation between
+    //  elements): the reader takes an element's text with its children's.
     for (const xmlNode *c = node->children; ok && c; c = c->next) {
-        if (c->type != XML_ELEMENT_NODE)
-            continue;
-        elements = true;
-        if (!s_is_mapped(c, mapped))
+        if (c->type == XML_ELEMENT_NODE && !s_is_mapped(c, mapped))
             ok = s_serialise(b, c, NULL);
+        else if (elements && s_is_text(c))
+            ok = s_put_escaped(b, (const char *) c->content);
     }
     if (ok && !elements && !mapped) {
         xmlChar *raw = xmlNodeGetContent(node);
@@ -289,7 +345,7 @@ static bool s_residue(s_read_t *r, const xmlNode *node, const char *key, const c
         return !r->failed;
     bool left = node->properties != NULL;
     for (const xmlNode *c = node->children; !left && c; c = c->next)
-        left = c->type == XML_ELEMENT_NODE && !s_is_mapped(c, mapped);
+        left = (c->type == XML_ELEMENT_NODE && !s_is_mapped(c, mapped)) || s_is_text(c);
     if (!left)
         return true;
     proto_buf_t b;
@@ -866,7 +922,8 @@ static bool s_in_ns(const xmlNode *node)
 static bool s_package(s_read_t *r, const xmlNode *root, agent_edxml_pkg_t *pkg)
 {
     static const char *const root_mapped[] = { "edXMLEnvelope", "AttachmentEncoded", NULL };
-    static const char *const env_mapped[] = { "edXMLHeader", "edXMLBody", NULL };
+    static const char *const env_mapped[] = { "edXMLHeader", "edXMLBody", "AttachmentEncoded",
+                                              NULL };
     static const char *const head_mapped[] = { "MessageHeader", "TraceHeaderList", NULL };
     static const char *const body_mapped[] = { "edXMLManifest", NULL };
     const xmlNode *env = s_envelope(root);
