@@ -183,7 +183,7 @@ proto_err_t edxml_parse(const void *xml, size_t len, size_t max_size, xmlDocPtr 
     xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOCDATA | XML_PARSE_HUGE |
                                 XML_PARSE_BIG_LINES | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     xmlParseChunk(ctxt, xml, (int) len, 1);
-    if (ctxt->_private || !ctxt->wellFormed || !ctxt->myDoc) {
+    if (ctxt->_private || !ctxt->wellFormed || !ctxt->nsWellFormed || !ctxt->myDoc) {
         const xmlError *e = xmlCtxtGetLastError(ctxt);
         const xmlNode *at = ctxt->node;
         err->code = PROTO_ERR_XML;

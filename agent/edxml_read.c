@@ -339,10 +339,26 @@ static bool s_ext(s_read_t *r, const xmlNode *node, const char *key, const char 
 
 //  Keep node minus its mapped children in ext under key, unless nothing is
 //  left (no attribute, no other child).
+//  Elements the envelope holds a list of; any other mapped element has one
+//  place only, so a second one could not be kept.
+static bool s_repeats(const xmlNode *parent, const xmlNode *c)
+{
+    return edxml_is(c, "To") || edxml_is(c, "ResponseFor") || edxml_is(c, "TraceHeader") ||
+           (edxml_is(c, "Place") && edxml_is(parent, "ToPlaces"));
+}
+
 static bool s_residue(s_read_t *r, const xmlNode *node, const char *key, const char *const *mapped)
 {
     if (!node || r->failed)
         return !r->failed;
+    for (const xmlNode *c = node->children; c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE || !s_is_mapped(c, mapped) || s_repeats(node, c))
+            continue;
+        for (const xmlNode *d = c->next; d; d = d->next)
+            if (d->type == XML_ELEMENT_NODE && edxml_is(d, (const char *) c->name))
+                return s_fail(r, d, PROTO_ERR_VALUE, "a second %s: the envelope has room for one",
+                              c->name);
+    }
     bool left = node->properties != NULL;
     for (const xmlNode *c = node->children; !left && c; c = c->next)
         left = (c->type == XML_ELEMENT_NODE && !s_is_mapped(c, mapped)) || s_is_text(c);

@@ -320,6 +320,8 @@ static void test_refusals(void **state)
         { "content-without-reference.xml", PROTO_ERR_VALUE, "/AttachmentEncoded/Attachment", 15 },
         { "not-edxml.xml", PROTO_ERR_XML, "/edXML", 2 },
         { "bad-date.xml", PROTO_ERR_VALUE, "/PromulgationInfo/PromulgationDate", 9 },
+        { "duplicate-subject.xml", PROTO_ERR_VALUE, "/MessageHeader/Subject[2]", 10 },
+        { "undeclared-prefix.xml", PROTO_ERR_XML, "/", 10 },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t len;
