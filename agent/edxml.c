@@ -1,7 +1,8 @@
 /*  agent/edxml.c - what reading and writing edXML share: the guarded parse
     (no DOCTYPE, no network, bounded depth and size), element names and the
-    standard's order, element paths for refusals, and the date and time
-    forms the field writes.
+    standard's order, element paths for refusals, the date and time forms
+    the field writes, and the canonical XML fragments the reader keeps in
+    ext (what the writer parses back).
 
     The parse is libxml2's push parser with our own SAX hook on the DOCTYPE
     declaration: the first thing a DTD can do (declare an entity, name an
@@ -15,6 +16,7 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -323,4 +325,145 @@ bool agent_edxml_document_id(const char *from, const char *date, const char *num
     int w = snprintf(out, cap, "%s,%s,%s/%s", from ? from : "", day, number ? number : "",
                      notation ? notation : "");
     return w >= 0 && (size_t) w < cap;
+}
+
+// ---------------------------------------------------------------------------
+//  Canonical XML fragments: what the reader keeps in ext
+
+bool edxml_put(proto_buf_t *b, const char *s)
+{
+    return proto_buf_append(b, s, strlen(s)) == PROTO_OK;
+}
+
+static bool s_put_escaped(proto_buf_t *b, const char *s)
+{
+    bool ok = true;
+    for (const char *p = s; ok && *p; p++) {
+        const char *rep = *p == '&'    ? "&amp;"
+                          : *p == '<'  ? "&lt;"
+                          : *p == '>'  ? "&gt;"
+                          : *p == '"'  ? "&quot;"
+                          : *p == '\r' ? "&#13;"
+                                       : NULL;
+        ok = rep ? edxml_put(b, rep) : proto_buf_append(b, p, 1) == PROTO_OK;
+    }
+    return ok;
+}
+
+//  A text node that is more than whitespace.
+bool edxml_is_text(const xmlNode *c)
+{
+    if ((c->type != XML_TEXT_NODE && c->type != XML_CDATA_SECTION_NODE) || !c->content)
+        return false;
+    for (const xmlChar *p = c->content; *p; p++)
+        if (!isspace(*p))
+            return true;
+    return false;
+}
+
+bool edxml_is_mapped(const xmlNode *c, const char *const *mapped)
+{
+    for (size_t i = 0; mapped && mapped[i]; i++)
+        if (edxml_is(c, mapped[i]))
+            return true;
+    return false;
+}
+
+static bool s_foreign(const xmlNs *ns)
+{
+    return ns && ns->href && strcmp((const char *) ns->href, AGENT_EDXML_NS) != 0;
+}
+
+//  The prefix a foreign namespace gets in a fragment: the usual one for
+//  XLink and XML-DSig, else "x" and a hash of its name. Never "edXML" and
+//  never a default namespace, whatever the package used: the writer puts
+//  fragments under elements where "edXML" and the default namespace mean
+//  something else.
+static void s_prefix(const xmlNs *ns, char out[16])
+{
+    const char *href = (const char *) ns->href;
+    if (strcmp(href, "http://www.w3.org/1999/xlink") == 0)
+        snprintf(out, 16, "xlink");
+    else if (strcmp(href, "http://www.w3.org/2000/09/xmldsig#") == 0)
+        snprintf(out, 16, "ds");
+    else {
+        uint32_t h = 2166136261u;
+        for (const char *p = href; *p; p++)
+            h = (h ^ (uint8_t) *p) * 16777619u;
+        snprintf(out, 16, "x%08x", h);
+    }
+}
+
+static bool s_put_name(proto_buf_t *b, const xmlNs *ns, const xmlChar *name)
+{
+    char prefix[16];
+    if (!s_foreign(ns))
+        return edxml_put(b, (const char *) name);
+    s_prefix(ns, prefix);
+    return edxml_put(b, prefix) && edxml_put(b, ":") && edxml_put(b, (const char *) name);
+}
+
+static bool s_put_ns(proto_buf_t *b, const xmlNs *ns)
+{
+    char prefix[16];
+    s_prefix(ns, prefix);
+    return edxml_put(b, " xmlns:") && edxml_put(b, prefix) && edxml_put(b, "=\"") &&
+           s_put_escaped(b, (const char *) ns->href) && edxml_put(b, "\"");
+}
+
+//  True if a's namespace is declared already: by node itself or an
+//  attribute before a.
+static bool s_declared(const xmlNode *node, const xmlAttr *a)
+{
+    const char *href = (const char *) a->ns->href;
+    if (s_foreign(node->ns) && strcmp((const char *) node->ns->href, href) == 0)
+        return true;
+    for (const xmlAttr *p = node->properties; p && p != a; p = p->next)
+        if (s_foreign(p->ns) && strcmp((const char *) p->ns->href, href) == 0)
+            return true;
+    return false;
+}
+
+//  Serialise node without its children named in mapped: the edXML
+//  namespace (or none) as no prefix, any other namespace declared where it
+//  is used (s_prefix), leaf text trimmed, whitespace between elements
+//  dropped.
+bool edxml_serialise(proto_buf_t *b, const xmlNode *node, const char *const *mapped)
+{
+    bool ok = edxml_put(b, "<") && s_put_name(b, node->ns, node->name);
+    if (ok && s_foreign(node->ns))
+        ok = s_put_ns(b, node->ns);
+    for (const xmlAttr *a = node->properties; ok && a; a = a->next) {
+        xmlChar *v = xmlNodeListGetString(node->doc, a->children, 1);
+        if (s_foreign(a->ns) && !s_declared(node, a))
+            ok = s_put_ns(b, a->ns);
+        ok = ok && edxml_put(b, " ") && s_put_name(b, a->ns, a->name) && edxml_put(b, "=\"") &&
+             s_put_escaped(b, v ? (const char *) v : "") && edxml_put(b, "\"");
+        xmlFree(v);
+    }
+    ok = ok && edxml_put(b, ">");
+    bool elements = false;
+    for (const xmlNode *c = node->children; c && !elements; c = c->next)
+        elements = c->type == XML_ELEMENT_NODE;
+    //  Mixed content keeps its text (but not the indentation between
+    //  elements): the reader takes an element's text with its children's.
+    for (const xmlNode *c = node->children; ok && c; c = c->next) {
+        if (c->type == XML_ELEMENT_NODE && !edxml_is_mapped(c, mapped))
+            ok = edxml_serialise(b, c, NULL);
+        else if (elements && edxml_is_text(c))
+            ok = s_put_escaped(b, (const char *) c->content);
+    }
+    if (ok && !elements && !mapped) {
+        xmlChar *raw = xmlNodeGetContent(node);
+        const char *s = raw ? (const char *) raw : "", *e = s + strlen(s);
+        while (s < e && isspace((unsigned char) *s))
+            s++;
+        while (e > s && isspace((unsigned char) e[-1]))
+            e--;
+        char *text = strndup(s, (size_t) (e - s));
+        ok = text && s_put_escaped(b, text);
+        free(text);
+        xmlFree(raw);
+    }
+    return ok && edxml_put(b, "</") && s_put_name(b, node->ns, node->name) && edxml_put(b, ">");
 }

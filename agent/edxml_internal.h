@@ -36,6 +36,22 @@ void edxml_fail_at(agent_edxml_err_t *err, const xmlNode *node, proto_err_t code
 //  Vietnam time, UTC+7, unless it ends in Z or an offset) in ms.
 bool edxml_timestamp(const char *text, uint64_t *ms);
 
+//  Append s to b; false when out of memory.
+bool edxml_put(proto_buf_t *b, const char *s);
+
+//  True if c is an element named in mapped (NULL-ended; NULL: none).
+bool edxml_is_mapped(const xmlNode *c, const char *const *mapped);
+
+//  True if c is a text node that is more than whitespace.
+bool edxml_is_text(const xmlNode *c);
+
+//  Append node as a canonical fragment, without its children named in
+//  mapped: the edXML namespace (or none) as no prefix, any other namespace
+//  declared where it is used with a prefix of its own (xlink, ds, or x and
+//  a hash: never "edXML", never a default namespace), leaf text trimmed,
+//  the text of mixed content kept, whitespace between elements dropped.
+bool edxml_serialise(proto_buf_t *b, const xmlNode *node, const char *const *mapped);
+
 //  The standard's order of the children of the element named parent
 //  (NULL-ended), or NULL when it has none we know.
 const char *const *edxml_order(const char *parent);

@@ -172,144 +172,6 @@ static int64_t s_uint(s_read_t *r, const xmlNode *parent, const char *name, int6
 // ---------------------------------------------------------------------------
 //  What truc has no place for: canonical XML fragments in ext
 
-static bool s_put(proto_buf_t *b, const char *s)
-{
-    return proto_buf_append(b, s, strlen(s)) == PROTO_OK;
-}
-
-static bool s_put_escaped(proto_buf_t *b, const char *s)
-{
-    bool ok = true;
-    for (const char *p = s; ok && *p; p++) {
-        const char *rep = *p == '&'    ? "&amp;"
-                          : *p == '<'  ? "&lt;"
-                          : *p == '>'  ? "&gt;"
-                          : *p == '"'  ? "&quot;"
-                          : *p == '\r' ? "&#13;"
-                                       : NULL;
-        ok = rep ? s_put(b, rep) : proto_buf_append(b, p, 1) == PROTO_OK;
-    }
-    return ok;
-}
-
-//  A text node that is more than whitespace.
-static bool s_is_text(const xmlNode *c)
-{
-    if ((c->type != XML_TEXT_NODE && c->type != XML_CDATA_SECTION_NODE) || !c->content)
-        return false;
-    for (const xmlChar *p = c->content; *p; p++)
-        if (!isspace(*p))
-            return true;
-    return false;
-}
-
-static bool s_is_mapped(const xmlNode *c, const char *const *mapped)
-{
-    for (size_t i = 0; mapped && mapped[i]; i++)
-        if (edxml_is(c, mapped[i]))
-            return true;
-    return false;
-}
-
-static bool s_foreign(const xmlNs *ns)
-{
-    return ns && ns->href && strcmp((const char *) ns->href, AGENT_EDXML_NS) != 0;
-}
-
-//  The prefix a foreign namespace gets in a fragment: the usual one for
-//  XLink and XML-DSig, else "x" and a hash of its name. Never "edXML" and
-//  never a default namespace, whatever the package used: the writer puts
-//  fragments under elements where "edXML" and the default namespace mean
-//  something else.
-static void s_prefix(const xmlNs *ns, char out[16])
-{
-    const char *href = (const char *) ns->href;
-    if (strcmp(href, "http://www.w3.org/1999/xlink") == 0)
-        snprintf(out, 16, "xlink");
-    else if (strcmp(href, "http://www.w3.org/2000/09/xmldsig#") == 0)
-        snprintf(out, 16, "ds");
-    else {
-        uint32_t h = 2166136261u;
-        for (const char *p = href; *p; p++)
-            h = (h ^ (uint8_t) *p) * 16777619u;
-        snprintf(out, 16, "x%08x", h);
-    }
-}
-
-static bool s_put_name(proto_buf_t *b, const xmlNs *ns, const xmlChar *name)
-{
-    char prefix[16];
-    if (!s_foreign(ns))
-        return s_put(b, (const char *) name);
-    s_prefix(ns, prefix);
-    return s_put(b, prefix) && s_put(b, ":") && s_put(b, (const char *) name);
-}
-
-static bool s_put_ns(proto_buf_t *b, const xmlNs *ns)
-{
-    char prefix[16];
-    s_prefix(ns, prefix);
-    return s_put(b, " xmlns:") && s_put(b, prefix) && s_put(b, "=\"") &&
-           s_put_escaped(b, (const char *) ns->href) && s_put(b, "\"");
-}
-
-//  True if a's namespace is declared already: by node itself or an
-//  attribute before a.
-static bool s_declared(const xmlNode *node, const xmlAttr *a)
-{
-    const char *href = (const char *) a->ns->href;
-    if (s_foreign(node->ns) && strcmp((const char *) node->ns->href, href) == 0)
-        return true;
-    for (const xmlAttr *p = node->properties; p && p != a; p = p->next)
-        if (s_foreign(p->ns) && strcmp((const char *) p->ns->href, href) == 0)
-            return true;
-    return false;
-}
-
-//  Serialise node without its children named in mapped: the edXML
-//  namespace (or none) as no prefix, any other namespace declared where it
-//  is used (s_prefix), leaf text trimmed, whitespace between elements
-//  dropped.
-static bool s_serialise(proto_buf_t *b, const xmlNode *node, const char *const *mapped)
-{
-    bool ok = s_put(b, "<") && s_put_name(b, node->ns, node->name);
-    if (ok && s_foreign(node->ns))
-        ok = s_put_ns(b, node->ns);
-    for (const xmlAttr *a = node->properties; ok && a; a = a->next) {
-        xmlChar *v = xmlNodeListGetString(node->doc, a->children, 1);
-        if (s_foreign(a->ns) && !s_declared(node, a))
-            ok = s_put_ns(b, a->ns);
-        ok = ok && s_put(b, " ") && s_put_name(b, a->ns, a->name) && s_put(b, "=\"") &&
-             s_put_escaped(b, v ? (const char *) v : "") && s_put(b, "\"");
-        xmlFree(v);
-    }
-    ok = ok && s_put(b, ">");
-    bool elements = false;
-    for (const xmlNode *c = node->children; c && !elements; c = c->next)
-        elements = c->type == XML_ELEMENT_NODE;
-    //  Mixed content keeps its text (but not the indentation between
-    //  elements): the reader takes an element's text with its children's.
-    for (const xmlNode *c = node->children; ok && c; c = c->next) {
-        if (c->type == XML_ELEMENT_NODE && !s_is_mapped(c, mapped))
-            ok = s_serialise(b, c, NULL);
-        else if (elements && s_is_text(c))
-            ok = s_put_escaped(b, (const char *) c->content);
-    }
-    if (ok && !elements && !mapped) {
-        xmlChar *raw = xmlNodeGetContent(node);
-        const char *s = raw ? (const char *) raw : "", *e = s + strlen(s);
-        while (s < e && isspace((unsigned char) *s))
-            s++;
-        while (e > s && isspace((unsigned char) e[-1]))
-            e--;
-        char *text = strndup(s, (size_t) (e - s));
-        ok = text && s_put_escaped(b, text);
-        free(text);
-        xmlFree(raw);
-    }
-    return ok && s_put(b, "</") && s_put_name(b, node->ns, node->name) && s_put(b, ">");
-}
-
 //  Add key = value to ext, in pieces of at most PROTO_MAX_EXT_VALUE bytes
 //  cut between UTF-8 characters (KEY, KEY-2, KEY-3...).
 static bool s_ext(s_read_t *r, const xmlNode *node, const char *key, const char *value)
@@ -352,7 +214,7 @@ static bool s_residue(s_read_t *r, const xmlNode *node, const char *key, const c
     if (!node || r->failed)
         return !r->failed;
     for (const xmlNode *c = node->children; c; c = c->next) {
-        if (c->type != XML_ELEMENT_NODE || !s_is_mapped(c, mapped) || s_repeats(node, c))
+        if (c->type != XML_ELEMENT_NODE || !edxml_is_mapped(c, mapped) || s_repeats(node, c))
             continue;
         for (const xmlNode *d = c->next; d; d = d->next)
             if (d->type == XML_ELEMENT_NODE && edxml_is(d, (const char *) c->name))
@@ -361,12 +223,12 @@ static bool s_residue(s_read_t *r, const xmlNode *node, const char *key, const c
     }
     bool left = node->properties != NULL;
     for (const xmlNode *c = node->children; !left && c; c = c->next)
-        left = (c->type == XML_ELEMENT_NODE && !s_is_mapped(c, mapped)) || s_is_text(c);
+        left = (c->type == XML_ELEMENT_NODE && !edxml_is_mapped(c, mapped)) || edxml_is_text(c);
     if (!left)
         return true;
     proto_buf_t b;
     proto_buf_init(&b);
-    bool ok = s_serialise(&b, node, mapped) && proto_buf_append(&b, "", 1) == PROTO_OK;
+    bool ok = edxml_serialise(&b, node, mapped) && proto_buf_append(&b, "", 1) == PROTO_OK;
     if (!ok)
         s_fail(r, node, PROTO_ERR_NOMEM, "out of memory");
     else
@@ -383,7 +245,7 @@ static bool s_whole(s_read_t *r, const xmlNode *node, const char *key)
         return !r->failed;
     proto_buf_t b;
     proto_buf_init(&b);
-    bool ok = s_serialise(&b, node, none) && proto_buf_append(&b, "", 1) == PROTO_OK;
+    bool ok = edxml_serialise(&b, node, none) && proto_buf_append(&b, "", 1) == PROTO_OK;
     if (!ok)
         s_fail(r, node, PROTO_ERR_NOMEM, "out of memory");
     else
@@ -807,10 +669,10 @@ static bool s_attachments(s_read_t *r, const xmlNode *manifest, const xmlNode *e
     static const char *const enc_mapped[] = { "ContentTransferEncoded", NULL };
     proto_buf_t b;
     proto_buf_init(&b);
-    bool ok = s_put(&b, "<AttachmentEncoded>");
+    bool ok = edxml_put(&b, "<AttachmentEncoded>");
     for (uint32_t i = 0; ok && i < n; i++)
-        ok = s_serialise(&b, atts[i], enc_mapped);
-    ok = ok && s_put(&b, "</AttachmentEncoded>") && proto_buf_append(&b, "", 1) == PROTO_OK;
+        ok = edxml_serialise(&b, atts[i], enc_mapped);
+    ok = ok && edxml_put(&b, "</AttachmentEncoded>") && proto_buf_append(&b, "", 1) == PROTO_OK;
     if (!ok)
         s_fail(r, encoded, PROTO_ERR_NOMEM, "out of memory");
     else
