@@ -187,6 +187,10 @@ static void test_round_trip(void **state)
              pkg.document_id);
     agent_edxml_pkg_free(&pkg);
     ah_reply_destroy(&r);
+    //  A clean exit (status 0): under the sanitizers, nothing leaked.
+    ah_agent_stop(a);
+    ah_agent_stop(b);
+    ah_agent_stop(e);
     ah_pass(env);
 }
 
@@ -319,6 +323,8 @@ static void test_status(void **state)
         s_status_arrives(a, recalls[i].id, recalls[i].answer, recalls[i].document_id,
                          th_code(TH_B));
     }
+    ah_agent_stop(a);
+    ah_agent_stop(b);
     ah_pass(env);
 }
 
@@ -378,6 +384,7 @@ static void test_refusals(void **state)
     r = ah_call(a, "{cmd:s id:s format:s}", "fetch", "4fd6f877-1bab-4a47-8545-fa919b9e47fd", "pdf");
     ah_expect_error(r, PROTO_ERR_VALUE, "format", "fetch format pdf");
     ah_reply_destroy(&r);
+    ah_agent_stop(a);
     ah_pass(env);
 }
 
