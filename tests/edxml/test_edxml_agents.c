@@ -9,7 +9,9 @@
       status      edXML Status messages for every code: 01-06 from the
                   recipient, 13 from the sender (a recall), 15 and 16 in
                   answer; each arrives and comes out of `notices` as a
-                  Status naming the document's DocumentId.
+                  Status naming the document's DocumentId; a package from
+                  the recipient answering the document by its DocumentId
+                  (ResponseFor) reaches the sender naming its truc id.
       refusals    what the API refuses, naming the element and its line.
 
     Usage: test_edxml_agents BROKER KEYS AGENT EDXML_DIR [test_NAME]
@@ -323,6 +325,34 @@ static void test_status(void **state)
         s_status_arrives(a, recalls[i].id, recalls[i].answer, recalls[i].document_id,
                          th_code(TH_B));
     }
+
+    //  An answer from B names A's document by its DocumentId: B's map
+    //  (filled when the document arrived) turns it into the truc id.
+    xml = s_corpus("minimal.xml", &len);
+    char *answer = malloc(len + 512);
+    const char *from = strstr(xml, "<From>"), *subject = strstr(xml, "<Subject>");
+    const char *docid_at = strstr(xml, "<DocumentId>");
+    th_check(answer && from && subject && docid_at, "minimal.xml as expected");
+    int n = snprintf(answer, len + 512,
+                     "%.*s<From><OrganId>%s</OrganId></From>\n"
+                     "        <To><OrganId>%s</OrganId></To>\n"
+                     "        <DocumentType><TypeName>Công văn</TypeName></DocumentType>\n"
+                     "        <Subject>Trả lời Quyết định số 123/QĐ-UBND</Subject>\n"
+                     "        <ResponseFor><OrganId>%s</OrganId><Code>123/QĐ-UBND</Code>"
+                     "<DocumentId>%s</DocumentId></ResponseFor>\n"
+                     "        <DocumentId>%s,2024/05/08,7/SNV</DocumentId>%s",
+                     (int) (from - xml), xml, th_code(TH_B), th_code(TH_A), th_code(TH_A), full_id,
+                     th_code(TH_B), strstr(docid_at, "</DocumentId>") + 13);
+    th_check(n > 0 && (size_t) n < len + 512, "the answer package");
+    char reply_id[PROTO_ID_TEXT_LEN];
+    s_submit(env, b, "answer.xml", answer, (size_t) n, false, reply_id);
+    ah_reply_t *r = ah_poll(a, s_ok, NULL, "the answer at A", "{cmd:s id:s}", "fetch", reply_id);
+    th_check(ah_str_is(r->map, "document.response_for[0].doc", full),
+             "the answer's response_for names %s: %s", full,
+             ah_show(ah_get(r->map, "document.response_for")));
+    ah_reply_destroy(&r);
+    free(answer);
+    free(xml);
     ah_agent_stop(a);
     ah_agent_stop(b);
     ah_pass(env);
