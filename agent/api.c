@@ -354,7 +354,7 @@ static void s_handle(api_req_t *req, const uint8_t *data, size_t len)
         { "status", api_cmd_status }, { "recall", api_cmd_recall },
         { "sent", api_cmd_sent },     { "quarantine", api_cmd_quarantine },
         { "health", api_cmd_health }, { "directory", api_cmd_directory },
-        { "events", s_cmd_events },
+        { "events", s_cmd_events },   { "notices", api_cmd_notices },
     };
     bool done = false;
     if (!cmd || cmd->type != MSGPACK_OBJECT_STR) {

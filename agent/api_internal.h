@@ -9,6 +9,8 @@
     api_read.c what shows what the agent holds: inbox, fetch, sent,
                quarantine, health, directory
     api_list.c the pages of inbox and sent: filters, limit, cursor
+    api_edxml.c the edXML bridge (agent/edxml.h) on the API: submit and
+               status with a package, fetch with format edxml, notices
 
     Nothing outside these files includes it. Everything runs on the loop
     thread.
@@ -95,6 +97,21 @@ void api_sent_pack(api_req_t *req, const proto_id_t *id, bool full);
 #define API_LIST_SCAN_MAX      20000 // records one call examines at most
 void api_list_inbox(api_req_t *req, const msgpack_object *map);
 void api_list_sent(api_req_t *req, const msgpack_object *map);
+//  Build, check, sign and queue a document from a document map (section 3
+//  of API.md) and the API's attachments list: what submit does, and
+//  revoke/update/replace with refs (checked by the caller) and reason. On
+//  success *id is the new id and nothing is replied; on failure the reply
+//  is sent. ref: the request's client_ref (api_ref.h), recorded with it.
+struct api_ref;
+bool api_doc_queue(api_req_t *req, int kind, const msgpack_object *doc,
+                   const msgpack_object *attachments, const proto_id_t *refs, uint32_t nrefs,
+                   const char *reason, const struct api_ref *ref, proto_id_t *id);
+
+//  api_edxml.c: the edXML forms of submit, fetch and status, and notices.
+void api_edxml_submit(api_req_t *req, const msgpack_object *map);
+void api_edxml_fetch(api_req_t *req, const msgpack_object *map);
+void api_edxml_status(api_req_t *req, const msgpack_object *map);
+void api_cmd_notices(api_req_t *req, const msgpack_object *map);
 
 //  api_read.c
 void api_cmd_inbox(api_req_t *req, const msgpack_object *map);

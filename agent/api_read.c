@@ -199,6 +199,8 @@ void api_cmd_fetch(api_req_t *req, const msgpack_object *map)
     agent_t *self = req->self;
     proto_id_t id;
     char dir[PATH_MAX - 300];
+    if (api_get(map, "format"))
+        return api_edxml_fetch(req, map); // the document as an edXML package (api_edxml.c)
     if (!api_keys_known(req, map, keys) || !api_id_field(req, map, "id", &id) ||
         !api_text(req, map, "dir", dir, sizeof dir, false))
         return;

@@ -22,7 +22,7 @@
 
 #include "api_internal.h"
 
-typedef struct {
+typedef struct api_ref {
     bool given;                // the request carries a client_ref
     char text[AGENT_CREF_MAX]; // its bytes (not NUL-terminated)
     size_t len;                //

@@ -339,9 +339,18 @@ static bool s_build_and_queue(api_req_t *req, int kind, const msgpack_object *do
     return ok;
 }
 
+bool api_doc_queue(api_req_t *req, int kind, const msgpack_object *doc,
+                   const msgpack_object *attachments, const proto_id_t *refs, uint32_t nrefs,
+                   const char *reason, const api_ref_t *ref, proto_id_t *id)
+{
+    return s_build_and_queue(req, kind, doc, attachments, refs, nrefs, reason, ref, id);
+}
+
 void api_cmd_submit(api_req_t *req, const msgpack_object *map)
 {
     static const char *const keys[] = { "cmd", "doc", "attachments", "client_ref", NULL };
+    if (api_get(map, "edxml") || api_get(map, "edxml_bytes"))
+        return api_edxml_submit(req, map); // a package instead of the map (api_edxml.c)
     if (!api_keys_known(req, map, keys))
         return;
     const msgpack_object *doc = api_get(map, "doc");
@@ -571,6 +580,8 @@ void api_cmd_status(api_req_t *req, const msgpack_object *map)
     static const char *const keys[] = { "cmd", "id", "code", "note", "staff", "client_ref", NULL };
     agent_t *self = req->self;
     proto_id_t id, notice;
+    if (api_get(map, "edxml") || api_get(map, "edxml_bytes"))
+        return api_edxml_status(req, map); // an edXML Status message (api_edxml.c)
     uint64_t code = 0;
     char note[8192];
     api_ref_t ref;

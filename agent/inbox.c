@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "agent_internal.h"
+#include "api_edxml.h"
 #include "inbox_ops.h"
 #include "proto/log.h"
 #include "proto/merkle.h"
@@ -177,6 +178,8 @@ void agent_inbox_on_deliver(agent_t *self, proto_msg_t *msg, zmq_msg_t *frames, 
             rc = agent_store_inbox_add(self->kv, &doc->id, &inbox);
         if (!rc)
             rc = agent_ops_record(self, doc); // inbox_ops.h: what it revokes, updates, replaces
+        if (!rc)
+            rc = api_edxml_delivered(self, doc); // its edXML DocumentId, if it has one
     }
     msgpack_sbuffer_destroy(&buf);
     proto_err_t nest_rc = proto_store_unnest(self->kv, rc == PROTO_OK);

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *s_tables[T_COUNT] = { "out",    "sent",  "rcpt",   "notes", "receipts",
-                                         "inbox",  "inseq", "frames", "quar",  "seen",
-                                         "events", "meta",  "cref",   "ops",   "answer" };
+static const char *s_tables[T_COUNT] = { "out",   "sent",   "rcpt",   "notes", "receipts", "inbox",
+                                         "inseq", "frames", "quar",   "seen",  "events",   "meta",
+                                         "cref",  "ops",    "answer", "edxml" };
 
 proto_store_t *agent_store_open(const char *dir, uint64_t map_size, char *errbuf, size_t errlen)
 {
@@ -890,4 +890,62 @@ proto_err_t agent_store_directory_get(proto_store_t *kv, const void **body, size
 proto_err_t agent_store_directory_put(proto_store_t *kv, const void *body, size_t len)
 {
     return proto_store_put(kv, T_META, "directory", 9, body, len);
+}
+
+// ---------------------------------------------------------------------------
+//  edXML DocumentIds
+
+proto_err_t agent_store_edxml_put(proto_store_t *kv, const char *document_id, const proto_id_t *id)
+{
+    size_t len = strlen(document_id);
+    if (len == 0 || len > AGENT_EDXML_ID_MAX)
+        return PROTO_ERR_LIMIT;
+    uint8_t key[1 + AGENT_EDXML_ID_MAX], tkey[1 + PROTO_ID_LEN];
+    key[0] = 'd';
+    memcpy(key + 1, document_id, len);
+    tkey[0] = 't';
+    memcpy(tkey + 1, id->bytes, PROTO_ID_LEN);
+    const void *v;
+    size_t vlen;
+    proto_err_t rc = proto_store_get(kv, T_EDXML, key, 1 + len, &v, &vlen);
+    if (rc == PROTO_ERR_NOT_FOUND)
+        rc = proto_store_put(kv, T_EDXML, key, 1 + len, id->bytes, PROTO_ID_LEN);
+    if (rc == PROTO_OK)
+        rc = proto_store_put(kv, T_EDXML, tkey, sizeof tkey, document_id, len);
+    return rc;
+}
+
+proto_err_t agent_store_edxml_find(proto_store_t *kv, const char *document_id, proto_id_t *id)
+{
+    size_t len = strlen(document_id);
+    if (len == 0 || len > AGENT_EDXML_ID_MAX)
+        return PROTO_ERR_NOT_FOUND;
+    uint8_t key[1 + AGENT_EDXML_ID_MAX];
+    key[0] = 'd';
+    memcpy(key + 1, document_id, len);
+    const void *v;
+    size_t vlen;
+    proto_err_t rc = proto_store_get(kv, T_EDXML, key, 1 + len, &v, &vlen);
+    if (rc == PROTO_OK && vlen != PROTO_ID_LEN)
+        rc = PROTO_ERR_STORE_DAMAGED;
+    if (rc == PROTO_OK)
+        memcpy(id->bytes, v, PROTO_ID_LEN);
+    return rc;
+}
+
+proto_err_t agent_store_edxml_id(proto_store_t *kv, const proto_id_t *id, char *out, size_t cap)
+{
+    uint8_t key[1 + PROTO_ID_LEN];
+    key[0] = 't';
+    memcpy(key + 1, id->bytes, PROTO_ID_LEN);
+    const void *v;
+    size_t vlen;
+    proto_err_t rc = proto_store_get(kv, T_EDXML, key, sizeof key, &v, &vlen);
+    if (rc == PROTO_OK && vlen >= cap)
+        rc = PROTO_ERR_LIMIT;
+    if (rc == PROTO_OK) {
+        memcpy(out, v, vlen);
+        out[vlen] = '\0';
+    }
+    return rc;
 }

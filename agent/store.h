@@ -49,6 +49,7 @@ enum {
     T_CREF,     // DMS client_ref -> agent_cref_t: what that reference sent (idempotent requests)
     T_OPS,      // original id + operation id -> agent_op_t: revoked/updated/replaced by
     T_ANSWER,   // received doc id -> agent_answer_t: recall answers (15/16) this agency sent
+    T_EDXML,    // 'd' + edXML DocumentId -> id; 't' + id -> DocumentId (agent/edxml.h)
     T_COUNT
 };
 
@@ -326,6 +327,23 @@ proto_err_t agent_store_answer_get(proto_store_t *kv, const proto_id_t *doc,
 proto_err_t agent_store_answer_put(proto_store_t *kv, const proto_id_t *doc,
                                    const agent_answer_t *rec) PROTO_MUST_CHECK;
 proto_err_t agent_store_answer_del(proto_store_t *kv, const proto_id_t *doc) PROTO_MUST_CHECK;
+//  The edXML DocumentId of a document, both ways (agent/edxml.h). The
+//  first document named by a DocumentId keeps it: a revoke or update that
+//  repeats its original's DocumentId does not take it over.
+
+#define AGENT_EDXML_ID_MAX 255 // bytes of a DocumentId kept
+
+//  Record that document id has the edXML DocumentId document_id (1..255
+//  bytes); PROTO_ERR_LIMIT when longer.
+proto_err_t agent_store_edxml_put(proto_store_t *kv, const char *document_id,
+                                  const proto_id_t *id) PROTO_MUST_CHECK;
+//  The document a DocumentId names; PROTO_ERR_NOT_FOUND when none.
+proto_err_t agent_store_edxml_find(proto_store_t *kv, const char *document_id,
+                                   proto_id_t *id) PROTO_MUST_CHECK;
+//  The DocumentId of a document into out (NUL-terminated, cap bytes);
+//  PROTO_ERR_NOT_FOUND when none.
+proto_err_t agent_store_edxml_id(proto_store_t *kv, const proto_id_t *id, char *out,
+                                 size_t cap) PROTO_MUST_CHECK;
 
 // ---------------------------------------------------------------------------
 //  Meta: the last verified directory snapshot (an encoded DIRECTORY body).

@@ -9,6 +9,7 @@
 #   fuzz_decode  the strict body decoder      proto/fuzz/corpus   64 KiB
 #   fuzz_frames  header frame + body          (none)               4 KiB
 #   fuzz_api     the agent's API requests     agent/fuzz/corpus   64 KiB, agent/fuzz/api.dict
+#   fuzz_edxml   the agent's edXML bridge     agent/fuzz/edxml-corpus 64 KiB, agent/fuzz/edxml.dict
 #
 # Builds build-fuzz/ with clang, libFuzzer, AddressSanitizer and UBSan, then
 # runs TARGET for SECONDS in its work directory: build-fuzz/fuzz-work for
@@ -26,7 +27,7 @@
 set -eu
 
 usage() {
-    echo "usage: $0 [SECONDS] [fuzz_decode|fuzz_frames|fuzz_api]" >&2
+    echo "usage: $0 [SECONDS] [fuzz_decode|fuzz_frames|fuzz_api|fuzz_edxml]" >&2
     exit 2
 }
 
@@ -47,6 +48,11 @@ fuzz_decode)
 fuzz_frames)
     binary=$build/proto/fuzz_frames seeds='' max_len=4096 dict=''
     work=$build/fuzz-work-fuzz_frames
+    ;;
+fuzz_edxml)
+    binary=$build/agent/fuzz_edxml seeds=$root/agent/fuzz/edxml-corpus max_len=65536
+    dict=-dict=$root/agent/fuzz/edxml.dict
+    work=$build/fuzz-work-fuzz_edxml
     ;;
 fuzz_api)
     binary=$build/agent/fuzz_api seeds=$root/agent/fuzz/corpus max_len=65536

@@ -15,6 +15,7 @@
 
 #include "cli_agent.h"
 #include "cli_ids.h"
+#include "cli_edxml.h"
 #include "cli_json.h"
 #include "cli_out.h"
 #include "proto/agency.h"
@@ -297,6 +298,8 @@ static void s_fetch_print(const msgpack_object *root, void *arg)
 
 int cli_fetch(cli_opts_t *opts, int argc, char **argv)
 {
+    if (cli_edxml_wanted(argc, argv))
+        return cli_edxml_fetch(opts, argc, argv); // as an edXML package (cli_edxml.c)
     static const struct option options[] = {
         { "out", required_argument, NULL, 'o' },
         CLI_GLOBAL_OPTIONS,

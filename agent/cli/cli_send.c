@@ -22,6 +22,7 @@
 #include "cli_agent.h"
 #include "cli_doc.h"
 #include "cli_ids.h"
+#include "cli_edxml.h"
 #include "cli_json.h"
 #include "cli_out.h"
 
@@ -164,6 +165,8 @@ static int s_send_parse(s_send_args_t *a, cli_opts_t *opts, int argc, char **arg
         O_DUE,
         O_ATTACH
     };
+    if (cli_edxml_wanted(argc, argv))
+        return cli_edxml_send(opts, argc, argv); // an edXML package (cli_edxml.c)
     static const struct option options[] = {
         { "to", required_argument, NULL, O_TO },
         { "subject", required_argument, NULL, O_SUBJECT },
@@ -592,6 +595,8 @@ static const char s_notify_usage[] =
 
 int cli_notify(cli_opts_t *opts, int argc, char **argv)
 {
+    if (cli_edxml_wanted(argc, argv))
+        return cli_edxml_notify(opts, argc, argv); // an edXML Status (cli_edxml.c)
     static const struct option options[] = {
         { "status", required_argument, NULL, 's' },
         { "note", required_argument, NULL, 'n' },

@@ -20,6 +20,7 @@
 #include "cli_list.h"
 #include "cli_ops.h"
 #include "cli_read.h"
+#include "cli_edxml.h"
 #include "cli_send.h"
 #include "cli_watch.h"
 
@@ -48,6 +49,7 @@ static const char s_usage[] =
     "  directory   the agencies this agency can send to\n"
     "  watch       print events as they happen\n"
     "  export      the registers of incoming and outgoing documents as CSV\n"
+    "  notices     the status notices about a document, as edXML with --edxml\n"
     "\n" CLI_GLOBAL_HELP "  --version         print truc's version\n"
     "\n"
     "Exit codes:\n"
@@ -68,11 +70,12 @@ static const struct {
     const char *name;
     s_command_fn *run;
 } s_commands[] = {
-    { "send", cli_send },     { "inbox", cli_inbox },         { "fetch", cli_fetch },
-    { "ack", cli_ack },       { "notify", cli_notify },       { "recall", cli_recall },
-    { "revoke", cli_revoke }, { "sent", cli_sent },           { "quarantine", cli_quarantine },
-    { "health", cli_health }, { "directory", cli_directory }, { "watch", cli_watch },
-    { "update", cli_update }, { "replace", cli_replace },     { "export", cli_export },
+    { "send", cli_send },       { "inbox", cli_inbox },         { "fetch", cli_fetch },
+    { "ack", cli_ack },         { "notify", cli_notify },       { "recall", cli_recall },
+    { "revoke", cli_revoke },   { "sent", cli_sent },           { "quarantine", cli_quarantine },
+    { "health", cli_health },   { "directory", cli_directory }, { "watch", cli_watch },
+    { "update", cli_update },   { "replace", cli_replace },     { "export", cli_export },
+    { "notices", cli_notices },
 };
 
 static s_command_fn *s_find(const char *name)

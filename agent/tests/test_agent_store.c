@@ -757,6 +757,41 @@ static void s_test_dms_records(void **state)
     proto_store_read_end(fx->kv);
 }
 
+// ---------------------------------------------------------------------------
+//  edXML DocumentIds: both ways, the first document keeps its DocumentId,
+//  and the layout ('d' + DocumentId -> id, 't' + id -> DocumentId).
+
+static void s_test_edxml(void **state)
+{
+    s_fx_t *fx = *state;
+    proto_id_t doc = s_id(1), revoke = s_id(2), found;
+    const char *docid = "000.00.01.H01,2024/05/06,123/QĐ-UBND";
+    char long_id[AGENT_EDXML_ID_MAX + 2], text[AGENT_EDXML_ID_MAX + 1];
+    memset(long_id, 'x', sizeof long_id - 1);
+    long_id[sizeof long_id - 1] = '\0';
+    s_begin(fx);
+    assert_int_equal(agent_store_edxml_put(fx->kv, docid, &doc), PROTO_OK);
+    assert_int_equal(agent_store_edxml_put(fx->kv, docid, &revoke), PROTO_OK);
+    assert_int_equal(agent_store_edxml_put(fx->kv, long_id, &doc), PROTO_ERR_LIMIT);
+    assert_int_equal(agent_store_edxml_put(fx->kv, "", &doc), PROTO_ERR_LIMIT);
+    s_reopen(fx);
+    assert_int_equal(proto_store_read_begin(fx->kv), PROTO_OK);
+    assert_int_equal(agent_store_edxml_find(fx->kv, docid, &found), PROTO_OK);
+    assert_memory_equal(found.bytes, doc.bytes, PROTO_ID_LEN); // the first keeps it
+    assert_int_equal(agent_store_edxml_find(fx->kv, "000.00.09.H01,,1/X", &found),
+                     PROTO_ERR_NOT_FOUND);
+    assert_int_equal(agent_store_edxml_id(fx->kv, &revoke, text, sizeof text), PROTO_OK);
+    assert_string_equal(text, docid);
+    assert_int_equal(agent_store_edxml_id(fx->kv, &doc, text, 8), PROTO_ERR_LIMIT);
+    const void *v;
+    size_t len;
+    uint8_t key[1 + PROTO_ID_LEN] = { 't' };
+    memcpy(key + 1, doc.bytes, PROTO_ID_LEN);
+    s_raw(fx, T_EDXML, key, sizeof key, &v, &len);
+    assert_int_equal(len, strlen(docid));
+    proto_store_read_end(fx->kv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -769,6 +804,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(s_test_maps, s_setup, s_teardown),
         cmocka_unit_test(s_test_maps_layout),
         cmocka_unit_test_setup_teardown(s_test_dms_records, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(s_test_edxml, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name("agent_store", tests, NULL, NULL);
 }

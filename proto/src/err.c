@@ -42,6 +42,7 @@ static const s_err_row_t s_rows[] = {
     ROW(ERR_TOO_LARGE, "message too large"),
     ROW(ERR_UNEXPECTED, "message not allowed here"),
     ROW(ERR_DUP_NAME, "two attachments with the same file name"),
+    ROW(ERR_XML, "not well-formed XML, or not an edXML package"),
     ROW(ERR_BAD_SIGNATURE, "bad signature"),
     ROW(ERR_HASH_MISMATCH, "attachment does not match its hash or size"),
     ROW(ERR_SENDER_MISMATCH, "sender differs from the authenticated agency"),

@@ -2387,7 +2387,7 @@ static void s_test_status_directory_error_rules(void **state)
     //  ERROR carries a defined code only.
     S_CASE(PROTO_KIND_ERROR, "code", S_SET, s_uint(777), PROTO_ERR_VALUE, "code");
     S_CASE(PROTO_KIND_ERROR, "code", S_SET, s_uint(0), PROTO_ERR_VALUE, "code");
-    S_CASE(PROTO_KIND_ERROR, "code", S_SET, s_uint(117), PROTO_ERR_VALUE, "code");
+    S_CASE(PROTO_KIND_ERROR, "code", S_SET, s_uint(118), PROTO_ERR_VALUE, "code");
     S_ACCEPT(PROTO_KIND_ERROR, "code", S_SET, s_uint(PROTO_ERR_INTERNAL));
     S_ACCEPT(PROTO_KIND_ERROR, "code", S_SET, s_uint(PROTO_ERR_FRAMING));
     S_CASE(PROTO_KIND_ERROR, "message", S_SET, s_str(""), PROTO_ERR_VALUE, "message");

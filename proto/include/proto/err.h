@@ -50,6 +50,7 @@ typedef enum {
     PROTO_ERR_TOO_LARGE = 114,     // a frame or document larger than the receiver accepts
     PROTO_ERR_UNEXPECTED = 115,    // message kind not allowed in this direction or state
     PROTO_ERR_DUP_NAME = 116,      // two attachments with the same file name (proto/fname.h)
+    PROTO_ERR_XML = 117,           // an edXML package that is not well-formed or not edXML (agent)
 
     //  2xx identity and integrity
     PROTO_ERR_BAD_SIGNATURE = 200,     // a signature does not verify
