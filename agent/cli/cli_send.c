@@ -165,8 +165,6 @@ static int s_send_parse(s_send_args_t *a, cli_opts_t *opts, int argc, char **arg
         O_DUE,
         O_ATTACH
     };
-    if (cli_edxml_wanted(argc, argv))
-        return cli_edxml_send(opts, argc, argv); // an edXML package (cli_edxml.c)
     static const struct option options[] = {
         { "to", required_argument, NULL, O_TO },
         { "subject", required_argument, NULL, O_SUBJECT },
@@ -302,6 +300,8 @@ static cli_req_t *s_send_request(const s_send_args_t *a, const s_attachment_t *a
 
 int cli_send(cli_opts_t *opts, int argc, char **argv)
 {
+    if (cli_edxml_wanted(argc, argv))
+        return cli_edxml_send(opts, argc, argv); // an edXML package (cli_edxml.c)
     s_send_args_t a = { 0 };
     cli_doc_init(&a.extra);
     s_attachment_t *atts = NULL;
