@@ -418,6 +418,46 @@ static void test_refusals(void **state)
     ah_pass(env);
 }
 
+//  A DMS that lost the reply sends the package again with the same
+//  client_ref: the same id comes back and one document goes out; the same
+//  reference on another package is refused.
+static void test_client_ref(void **state)
+{
+    ah_env_t *env = *state;
+    ah_broker_start(env);
+    ah_agent_t *a = ah_agent_run(env, TH_A, 0, NULL);
+    ah_agent_t *b = ah_agent_run(env, TH_B, 0, NULL);
+    ah_wait_directory(a);
+    size_t len, other_len;
+    char *xml = s_corpus("minimal.xml", &len), *other = s_corpus("full.xml", &other_len);
+    char first[PROTO_ID_TEXT_LEN];
+    ah_reply_t *r = ah_call(a, "{cmd:s edxml_bytes:x client_ref:s}", "submit", xml, len, "CV-7");
+    ah_expect_ok(r, "submit with a client_ref");
+    snprintf(first, sizeof first, "%s", ah_str(r->map, "id"));
+    ah_reply_destroy(&r);
+    r = ah_call(a, "{cmd:s edxml_bytes:x client_ref:s}", "submit", xml, len, "CV-7");
+    ah_expect_ok(r, "the same package again");
+    th_check(ah_str_is(r->map, "id", first), "the repeat got another id: %s", ah_show(r->map));
+    ah_reply_destroy(&r);
+    r = ah_call(a, "{cmd:s edxml_bytes:x client_ref:s}", "submit", other, other_len, "CV-7");
+    ah_expect_error(r, PROTO_ERR_DUPLICATE_ID, "client_ref", "the reference on another package");
+    ah_reply_destroy(&r);
+    //  One document at the recipient: the one the first answer named.
+    s_fetch_compare(b, "minimal.xml", first, xml, len);
+    r = ah_call(b, "{cmd:s}", "inbox");
+    ah_expect_ok(r, "inbox");
+    const msgpack_object *docs = ah_get(r->map, "documents");
+    th_check(docs && docs->type == MSGPACK_OBJECT_ARRAY && docs->via.array.size == 1,
+             "the recipient holds %u documents: %s", docs ? docs->via.array.size : 0,
+             ah_show(r->map));
+    ah_reply_destroy(&r);
+    free(xml);
+    free(other);
+    ah_agent_stop(a);
+    ah_agent_stop(b);
+    ah_pass(env);
+}
+
 #define S_TEST(f) cmocka_unit_test_setup_teardown(f, ah_setup, ah_teardown)
 
 int main(int argc, char **argv)
@@ -438,6 +478,7 @@ int main(int argc, char **argv)
         return rc;
     const struct CMUnitTest tests[] = {
         S_TEST(test_round_trip),
+        S_TEST(test_client_ref),
         S_TEST(test_status),
         S_TEST(test_refusals),
     };
