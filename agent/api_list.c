@@ -29,6 +29,7 @@
 #include "api_internal.h"
 #include "proto/agency.h"
 #include "proto/store.h"
+#include "text.h"
 
 //  Sent records are found by the time in their id; a record's `created`
 //  is read from the same clock a moment after its id is made. The margin
@@ -174,6 +175,12 @@ static bool s_filter_read(api_req_t *req, const msgpack_object *map, const char 
         !api_text(req, map, "notation", f->notation, sizeof f->notation, false) ||
         !api_text(req, map, "subject", f->subject, sizeof f->subject, false))
         return false;
+    //  Stored text is in NFC (text.h): so is what is looked for.
+    if (!agent_text_nfc(f->subject, sizeof f->subject) ||
+        !agent_text_nfc(f->notation, sizeof f->notation)) {
+        api_fail(req, PROTO_ERR_LIMIT, "subject", "too long once normalised");
+        return false;
+    }
     if (f->agency[0] && proto_agency_code_check(f->agency, strlen(f->agency)) != PROTO_OK) {
         api_fail(req, PROTO_ERR_AGENCY_CODE, "agency", "not an agency code");
         return false;

@@ -224,6 +224,17 @@ static void test_paging(void **state)
                      .notation = "syt-khtc",
                      .limit = 3 };
     th_check(s_list_all(a, &sent, &q, NULL) == 2, "4 reports to B in pages of 3");
+    //  The same words decomposed (NFD, as some DMSs send them) find the
+    //  same documents: the agent stores and looks for text in NFC.
+    r = ah_call(a, "{cmd:s subject:s limit:i}", "sent",
+                "B\xc3\x81O CA\xcc\x81O \xc4\x90O\xcc\x9b\xcc\xa3T", 1000);
+    ah_reply_t *nfc = ah_call(a, "{cmd:s subject:s limit:i}", "sent", "BÁO CÁO ĐỢT", 1000);
+    th_check(ah_count(r->map, "documents") == ah_count(nfc->map, "documents") &&
+                 ah_count(nfc->map, "documents") > 0,
+             "an NFD subject filter finds %d, the NFC one %d", (int) ah_count(r->map, "documents"),
+             (int) ah_count(nfc->map, "documents"));
+    ah_reply_destroy(&nfc);
+    ah_reply_destroy(&r);
     //  A time window, from the 6th document's creation to the 18th's.
     q = (s_query_t){
         .cmd = "sent", .since = sent.docs[5].created, .until = sent.docs[17].created, .limit = 4
