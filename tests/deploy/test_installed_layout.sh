@@ -13,7 +13,9 @@
 # RuntimeDirectory=/RuntimeDirectoryMode= (/run is a fresh tmpfs too),
 # ProtectSystem=strict (every mount read-only but /proc, /sys and /dev),
 # ReadWritePaths= ('-' for optional), ProtectHome=yes, PrivateTmp=yes,
-# NoNewPrivileges=yes. Where systemd runs as PID 1 the same checks could run
+# NoNewPrivileges=yes. Type=notify and WatchdogSec= are not played here (no
+# NOTIFY_SOCKET, so the daemons send nothing): tests/deploy/test_sdnotify.c
+# is the service manager for them. Where systemd runs as PID 1 the same checks could run
 # with the real units through systemd-run; this test does not need it.
 #
 # Checked: truc-admin as the broker's user without --data-dir and with
