@@ -50,7 +50,6 @@ void broker_audit_query_init(broker_audit_query_t *q)
 {
     memset(q, 0, sizeof *q);
     q->event = -1;
-    q->limit = BROKER_AUDIT_PAGE_DEFAULT;
 }
 
 //  A whole decimal number; false for anything else.
@@ -142,8 +141,10 @@ proto_err_t broker_audit_query_set(broker_audit_query_t *q, const char *arg, cha
     return PROTO_OK;
 }
 
-proto_err_t broker_audit_query_check(const broker_audit_query_t *q, char *errbuf, size_t errlen)
+proto_err_t broker_audit_query_check(broker_audit_query_t *q, char *errbuf, size_t errlen)
 {
+    if (q->limit == 0)
+        q->limit = q->has_id ? BROKER_AUDIT_PAGE_MAX : BROKER_AUDIT_PAGE_DEFAULT;
     if (q->has_after && q->before) {
         snprintf(errbuf, errlen, "after and before cannot go together: a page runs one way");
         return PROTO_ERR_VALUE;

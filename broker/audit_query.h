@@ -38,12 +38,12 @@ typedef struct {
     bool has_after;                   // the first matches numbered above after,
     uint64_t after;                   //
     uint64_t before;                  // else the last ones below before (0: the end)
-    size_t limit;                     // 1..BROKER_AUDIT_PAGE_MAX
+    size_t limit;                     // 1..BROKER_AUDIT_PAGE_MAX (0: not set yet)
 } broker_audit_query_t;
 
 typedef struct broker_audit_page broker_audit_page_t;
 
-//  Fill q with "any" and the default limit.
+//  Fill q with "any" and no limit yet (broker_audit_query_check sets it).
 void broker_audit_query_init(broker_audit_query_t *q);
 
 //  Set one condition from a "name=value" argument of `audit show`: agency,
@@ -54,8 +54,11 @@ proto_err_t broker_audit_query_set(broker_audit_query_t *q, const char *arg, cha
                                    size_t errlen) PROTO_MUST_CHECK;
 
 //  Whether the conditions go together: not both after and before, since
-//  before until. PROTO_ERR_VALUE with a message in errbuf if not.
-proto_err_t broker_audit_query_check(const broker_audit_query_t *q, char *errbuf,
+//  before until. PROTO_ERR_VALUE with a message in errbuf if not. Then
+//  the limit, if none was set: BROKER_AUDIT_PAGE_DEFAULT, or for one
+//  document's entries BROKER_AUDIT_PAGE_MAX (all of them, as `audit show
+//  ID` gave before pages).
+proto_err_t broker_audit_query_check(broker_audit_query_t *q, char *errbuf,
                                      size_t errlen) PROTO_MUST_CHECK;
 
 //  The page q asks for, read in the store's open transaction; *out gets a

@@ -40,7 +40,8 @@ static const char *s_usage =
     "\n"
     "Commands:\n"
     "  status                        uptime, counters, store use, waiting documents\n"
-    "  agencies                      every agency: state, connected, waiting\n"
+    "  agencies                      every agency: state, connected, waiting, key\n"
+    "                                fingerprint, valid_from and valid_until\n"
     "  agency suspend|reinstate|revoke CODE\n"
     "                                change an agency's state (in the directory file)\n"
     "                                and apply it at once\n"
@@ -621,6 +622,11 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < nfilters; i++)
         words[nwords + i] = filters[i];
     s_page.active = show && !json;
+    bool limited = false;
+    for (size_t i = 0; i < nfilters; i++)
+        limited |= strncmp(filters[i], "limit=", 6) == 0;
+    if (show && nwords >= 2 && !limited)
+        s_page.limit = 1000; // one document's entries: all of them, up to the most a page holds
     msgpack_sbuffer request;
     s_request(&request, cmd, words, nwords + nfilters);
     free(words);
