@@ -508,6 +508,36 @@ static int s_filter(const char *name, const char *value, char room[][320], size_
     return 0;
 }
 
+//  The request for cmd: its own words, then the filters as NAME=VALUE
+//  (only `audit show` takes them). Returns 0, or the exit status after
+//  saying why not.
+static int s_build(msgpack_sbuffer *request, const char *cmd, char **rest, size_t nwords,
+                   char filters[][320], size_t nfilters, bool json)
+{
+    bool show = strcmp(cmd, "audit") == 0 && nwords >= 1 && strcmp(rest[0], "show") == 0;
+    if (nfilters && !show) {
+        fprintf(stderr, "truc-admin: --%.*s is an option of `audit show` only\n",
+                (int) strcspn(filters[0], "="), filters[0]);
+        return EXIT_USAGE;
+    }
+    char **words = calloc(nwords + nfilters + 1, sizeof *words);
+    if (!words)
+        return EXIT_FAIL;
+    bool limited = false;
+    for (size_t i = 0; i < nwords; i++)
+        words[i] = rest[i];
+    for (size_t i = 0; i < nfilters; i++) {
+        words[nwords + i] = filters[i];
+        limited |= strncmp(filters[i], "limit=", 6) == 0;
+    }
+    s_page.active = show && !json;
+    if (show && nwords >= 2 && !limited)
+        s_page.limit = 1000; // one document's entries: all of them, up to the most a page holds
+    s_request(request, cmd, words, nwords + nfilters);
+    free(words);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     //  The installed broker's data directory, unless this is a source tree
@@ -606,31 +636,11 @@ int main(int argc, char **argv)
     if (probed != 0)
         return probed;
 
-    //  The filters belong to `audit show` alone, after its own words.
-    size_t nwords = (size_t) (argc - optind - 1);
-    bool show = strcmp(cmd, "audit") == 0 && nwords >= 1 && strcmp(argv[optind + 1], "show") == 0;
-    if (nfilters && !show) {
-        fprintf(stderr, "truc-admin: --%.*s is an option of `audit show` only\n",
-                (int) strcspn(filters[0], "="), filters[0]);
-        return EXIT_USAGE;
-    }
-    char **words = calloc(nwords + nfilters + 1, sizeof *words);
-    if (!words)
-        return EXIT_FAIL;
-    for (size_t i = 0; i < nwords; i++)
-        words[i] = argv[optind + 1 + i];
-    for (size_t i = 0; i < nfilters; i++)
-        words[nwords + i] = filters[i];
-    s_page.active = show && !json;
-    bool limited = false;
-    for (size_t i = 0; i < nfilters; i++)
-        limited |= strncmp(filters[i], "limit=", 6) == 0;
-    if (show && nwords >= 2 && !limited)
-        s_page.limit = 1000; // one document's entries: all of them, up to the most a page holds
     msgpack_sbuffer request;
-    s_request(&request, cmd, words, nwords + nfilters);
-    free(words);
-
+    int rc = s_build(&request, cmd, argv + optind + 1, (size_t) (argc - optind - 1), filters,
+                     nfilters, json);
+    if (rc)
+        return rc;
     int status = s_call(ep, &request, timeout, json);
     msgpack_sbuffer_destroy(&request);
     return status;

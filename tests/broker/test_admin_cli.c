@@ -300,6 +300,41 @@ static void test_agencies_keys(void **state)
     th_pass(env);
 }
 
+//  Wrong filters of audit show are refused, each with its reason: usage
+//  errors by truc-admin (exit 1), the rest by the broker (exit 2).
+static void s_audit_refusals(th_env_t *env)
+{
+    static char out[S_OUT_MAX];
+    struct {
+        const char *args[8];
+        int status;
+        const char *says;
+    } bad[] = {
+        { { "audit", "show", "--event", "bogus", NULL }, 2, "unknown audit event 'bogus'" },
+        { { "audit", "show", "--limit", "0", NULL }, 1, "--limit '0'" },
+        { { "audit", "show", "--limit", "1001", NULL }, 1, "--limit '1001'" },
+        { { "audit", "show", "--after", "3", "--before", "9", NULL }, 2, "cannot go together" },
+        { { "audit", "show", "--since", "yesterday", NULL }, 1, "--since 'yesterday'" },
+        { { "audit", "show", "--since", "2026-12-02", "--until", "2026-12-01", NULL },
+          2,
+          "since must come before until" },
+        { { "audit", "show", "--agency", "X", "--agency", "Y", NULL }, 1, "given twice" },
+        { { "status", "--agency", "X", NULL }, 1, "option of `audit show` only" },
+        { { "audit", "show", "not-an-id", NULL }, 2, "'not-an-id' is not a document id" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *args[12] = { "--data-dir", env->data };
+        size_t k = 2;
+        for (size_t j = 0; bad[i].args[j]; j++)
+            args[k++] = bad[i].args[j];
+        args[k] = NULL;
+        int rc = s_admin(env, args, out, sizeof out);
+        th_soft(env, rc == bad[i].status && th_contains(out, bad[i].says),
+                "refusal %zu: exit %d (expected %d), expected '%s' in:\n%s", i, rc, bad[i].status,
+                bad[i].says, out);
+    }
+}
+
 #define S_PAGE_ENTRIES 2000 // more than any chain this test makes
 
 //  audit show: the default page is the last 50; --limit, --before and
@@ -391,37 +426,9 @@ static void test_audit_pages(void **state)
                "--limit", "5", "--agency", th_code(TH_B), NULL);
     th_soft(env, n == 5, "--since 2001 --until 2099 --agency B --limit 5: %zu entries", n);
 
-    //  Refusals, with the reason.
-    static char out[S_OUT_MAX];
-    struct {
-        const char *args[8];
-        int status;
-        const char *says;
-    } bad[] = {
-        { { "audit", "show", "--event", "bogus", NULL }, 2, "unknown audit event 'bogus'" },
-        { { "audit", "show", "--limit", "0", NULL }, 1, "--limit '0'" },
-        { { "audit", "show", "--limit", "1001", NULL }, 1, "--limit '1001'" },
-        { { "audit", "show", "--after", "3", "--before", "9", NULL }, 2, "cannot go together" },
-        { { "audit", "show", "--since", "yesterday", NULL }, 1, "--since 'yesterday'" },
-        { { "audit", "show", "--since", "2026-12-02", "--until", "2026-12-01", NULL },
-          2,
-          "since must come before until" },
-        { { "audit", "show", "--agency", "X", "--agency", "Y", NULL }, 1, "given twice" },
-        { { "status", "--agency", "X", NULL }, 1, "option of `audit show` only" },
-        { { "audit", "show", "not-an-id", NULL }, 2, "'not-an-id' is not a document id" },
-    };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        const char *args[12] = { "--data-dir", env->data };
-        size_t k = 2;
-        for (size_t j = 0; bad[i].args[j]; j++)
-            args[k++] = bad[i].args[j];
-        args[k] = NULL;
-        int rc = s_admin(env, args, out, sizeof out);
-        th_soft(env, rc == bad[i].status && th_contains(out, bad[i].says),
-                "refusal %zu: exit %d (expected %d), expected '%s' in:\n%s", i, rc, bad[i].status,
-                bad[i].says, out);
-    }
+    s_audit_refusals(env);
     //  A full page as text says how to get the next one.
+    static char out[S_OUT_MAX];
     int rc = s_admin(
         env,
         (const char *const[]){ "--data-dir", env->data, "audit", "show", "--limit", "3", NULL },
