@@ -704,13 +704,13 @@ int broker_server_run(broker_server_t *self)
         self->stop = true;
     } else {
         proto_loop_turn_set(self->loop, s_on_turn, self);
-        //  The first poll watches what the first turn would decide.
-        //  A failing poll is logged by the loop; the broker then stops as
-        //  it did on a signal, committing what it holds.
         //  Store open, every socket bound: systemd may start what needs us.
         char status[256];
         snprintf(status, sizeof status, "serving on %s", self->config->endpoint);
         (void) proto_sd_ready(self->loop, status);
+        //  The first poll watches what the first turn would decide.
+        //  A failing poll is logged by the loop; the broker then stops as
+        //  it did on a signal, committing what it holds.
         if (s_on_turn(self->loop, self) == 0)
             (void) proto_loop_run(self->loop);
     }
