@@ -23,8 +23,7 @@
 
 #define S_DETAIL_MAX  512 // what the store decodes of an entry's detail
 #define S_WINDOW_MIN  256 // sequence numbers in the first window down
-#define S_WINDOW_MAX  (1u << 20)
-#define S_EVENT_NAMES 64 // event numbers broker_audit_event_name is asked about
+#define S_EVENT_NAMES 64  // event numbers broker_audit_event_name is asked about
 
 //  An entry copied out of the store, its strings with it.
 typedef struct {
@@ -198,7 +197,10 @@ static proto_err_t s_page_backward(broker_store_t *store, const broker_audit_que
     s_held_t *ring = calloc(q->limit, sizeof *ring);
     if (!ring)
         return PROTO_ERR_NOMEM;
-    uint64_t top = q->before ? q->before - 1 : broker_store_audit_length(store);
+    //  Nothing is numbered above the chain's length: a `before` far above
+    //  it must not make the walk count its way down through empty windows.
+    uint64_t length = broker_store_audit_length(store);
+    uint64_t top = q->before && q->before - 1 < length ? q->before - 1 : length;
     uint64_t window = q->limit * 4 > S_WINDOW_MIN ? q->limit * 4 : S_WINDOW_MIN;
     uint8_t upper_prev[PROTO_HASH_LEN];
     uint64_t upper_first = 0;
@@ -228,7 +230,10 @@ static proto_err_t s_page_backward(broker_store_t *store, const broker_audit_que
             s_hold(&page->held[need - c.n + i], &ring[(c.start + i) % c.cap].entry);
         need -= c.n;
         top = lo - 1;
-        window = window < S_WINDOW_MAX ? window * 2 : window;
+        //  Doubling keeps the number of windows logarithmic in the chain's
+        //  numbers, across a `restored` gap too; memory does not grow with
+        //  the window.
+        window = window <= UINT64_MAX / 2 ? window * 2 : UINT64_MAX;
     }
     free(ring);
     page->count = q->limit - need;

@@ -158,6 +158,10 @@ static void s_test_pages(void **state)
         q.after = fx->seq[S_N / 2 - 5]; // just below it
         s_check_page(fx, &q);
     }
+    //  A `before` far above the chain is its end.
+    broker_audit_query_init(&q);
+    q.before = UINT64_MAX;
+    s_check_page(fx, &q);
     //  Filters that match little: the walk goes down many windows.
     char err[256];
     broker_audit_query_init(&q);
