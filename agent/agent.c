@@ -26,6 +26,7 @@
 #include "session.h"
 #include "proto/daemon.h"
 #include "proto/log.h"
+#include "proto/sdnotify.h"
 
 //  The after-commit queue starts this deep and doubles as it fills.
 #define S_AFTER_FIRST_CAP 64
@@ -400,10 +401,16 @@ int agent_run(agent_t *self)
         rc = 1;
     } else {
         proto_loop_turn_set(self->loop, s_on_turn, self);
+        //  Store open, API and events bound: the DMS may connect.
+        char status[256];
+        snprintf(status, sizeof status, "serving agency %s; broker %s", self->agency,
+                 self->config->endpoint);
+        (void) proto_sd_ready(self->loop, status);
         //  The first turn has not happened yet: start the session now.
         if (s_on_turn(self->loop, self) != 0 || proto_loop_run(self->loop) != PROTO_OK)
             rc = 1;
     }
+    proto_sd_stopping("stopping");
     s_commit(self);
     proto_log_info("event=stopped agency=%s", self->agency);
     return rc;

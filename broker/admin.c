@@ -32,9 +32,11 @@
 
 #include "proto/agency.h"
 #include "proto/directory.h"
+#include "proto/identity.h"
 #include "proto/log.h"
 #include "proto/loop.h"
 #include "admin.h"
+#include "audit_query.h"
 #include "backup.h"
 #include "verify.h"
 
@@ -240,7 +242,13 @@ static void s_agencies(broker_admin_t *self, const char *const *args, size_t nar
         uint64_t oldest = 0;
         size_t depth =
             broker_store_queue_depth(broker_server_store(self->server), e->code, now, &oldest);
-        msgpack_pack_map(&reply.pk, 8);
+        char fingerprint[PROTO_FINGERPRINT_LEN + 1], from[32] = "", until[32] = "";
+        proto_fingerprint(e->sign_pk, fingerprint);
+        if (e->valid_from > 0)
+            s_time_text((uint64_t) e->valid_from * 1000, from);
+        if (e->valid_until > 0)
+            s_time_text((uint64_t) e->valid_until * 1000, until);
+        msgpack_pack_map(&reply.pk, 11);
         s_kv_str(&reply.pk, "code", e->code);
         s_kv_str(&reply.pk, "state", proto_directory_state_name(e->state));
         s_kv_bool(&reply.pk, "connected", connected);
@@ -248,6 +256,9 @@ static void s_agencies(broker_admin_t *self, const char *const *args, size_t nar
         s_kv_u64(&reply.pk, "in_flight", in_flight);
         s_kv_u64(&reply.pk, "waiting", depth);
         s_kv_u64(&reply.pk, "oldest_s", oldest / 1000);
+        s_kv_str(&reply.pk, "fingerprint", fingerprint);
+        s_kv_str(&reply.pk, "valid_from", from);   // "" = no lower bound
+        s_kv_str(&reply.pk, "valid_until", until); // "" = no upper bound
         s_kv_str(&reply.pk, "name", e->name);
     }
     s_read_end(self);
@@ -393,28 +404,13 @@ static void s_doc_show(broker_admin_t *self, const char *const *args, size_t nar
     s_send_reply(self, &reply);
 }
 
-typedef struct {
-    msgpack_packer *pk; // NULL: count only
-    bool has_id;
-    proto_id_t id;
-    uint64_t count;
-} s_audit_show_t;
-
-static bool s_audit_entry(void *arg, const broker_audit_entry_t *entry)
+static void s_audit_pack(msgpack_packer *pk, const broker_audit_entry_t *entry)
 {
-    s_audit_show_t *show = arg;
-    if (show->has_id &&
-        (!entry->has_id || memcmp(entry->id.bytes, show->id.bytes, PROTO_ID_LEN) != 0))
-        return true;
-    show->count++;
-    if (!show->pk)
-        return true;
     char when[32], id[PROTO_ID_TEXT_LEN] = "", hash[2 * PROTO_HASH_LEN + 1];
     s_time_text(entry->time, when);
     if (entry->has_id)
         proto_id_format(&entry->id, id);
     proto_hex_encode(entry->hash, PROTO_HASH_LEN, hash);
-    msgpack_packer *pk = show->pk;
     msgpack_pack_map(pk, 7);
     s_kv_u64(pk, "seq", entry->seq);
     s_kv_str(pk, "time", when);
@@ -423,52 +419,69 @@ static bool s_audit_entry(void *arg, const broker_audit_entry_t *entry)
     s_kv_str(pk, "id", id);
     s_kv_str(pk, "detail", entry->detail);
     s_kv_str(pk, "hash", hash);
-    return true;
 }
 
-static void s_audit_cmd(broker_admin_t *self, const char *const *args, size_t nargs)
+//  audit show [ID] [NAME=VALUE]...: one page of the chain, filtered
+//  (audit_query.h); by default the last 50 entries.
+static void s_audit_show(broker_admin_t *self, const char *const *args, size_t nargs)
 {
-    const char *verb = args[0], *arg = nargs > 1 ? args[1] : NULL;
+    broker_audit_query_t q;
+    broker_audit_query_init(&q);
+    char err[512] = "";
+    proto_err_t rc = PROTO_OK;
+    for (size_t i = 1; i < nargs && !rc; i++) {
+        //  A bare word is a document id, as before there were filters.
+        if (strchr(args[i], '=')) {
+            rc = broker_audit_query_set(&q, args[i], err, sizeof err);
+        } else if (proto_id_parse(args[i], &q.id) == PROTO_OK) {
+            q.has_id = true;
+        } else {
+            snprintf(err, sizeof err, "'%s' is not a document id", args[i]);
+            rc = PROTO_ERR_VALUE;
+        }
+    }
+    if (!rc)
+        rc = broker_audit_query_check(&q, err, sizeof err);
+    if (rc)
+        return s_fail(self, rc, "%s", err);
+    if (!s_read_begin(self))
+        return s_fail(self, PROTO_ERR_STORE, "cannot read the store");
+    broker_audit_page_t *page = NULL;
+    uint64_t bad = 0;
+    rc = broker_audit_page_new(broker_server_store(self->server), &q, &page, &bad);
+    if (rc) {
+        s_read_end(self);
+        return rc == PROTO_ERR_BAD_PROOF
+                   ? s_fail(self, rc, "the audit chain is broken at entry %" PRIu64, bad)
+                   : s_fail(self, rc, "%s", proto_strerror(rc));
+    }
+    s_reply_t reply;
+    s_ok(&reply);
+    size_t n = broker_audit_page_count(page);
+    msgpack_pack_array(&reply.pk, n);
+    for (size_t i = 0; i < n; i++)
+        s_audit_pack(&reply.pk, broker_audit_page_entry(page, i));
+    broker_audit_page_destroy(&page);
+    s_read_end(self);
+    s_send_reply(self, &reply);
+}
+
+static void s_audit_verify(broker_admin_t *self, const char *const *args, size_t nargs)
+{
+    (void) args;
+    (void) nargs;
     if (!s_read_begin(self))
         return s_fail(self, PROTO_ERR_STORE, "cannot read the store");
     uint64_t bad = 0, length = broker_store_audit_length(broker_server_store(self->server));
-    s_reply_t reply;
-    if (strcmp(verb, "verify") == 0) {
-        proto_err_t rc =
-            broker_store_audit_walk(broker_server_store(self->server), 1, NULL, NULL, &bad);
-        s_read_end(self);
-        s_ok(&reply);
-        msgpack_pack_map(&reply.pk, 3);
-        s_kv_bool(&reply.pk, "intact", rc == PROTO_OK);
-        s_kv_u64(&reply.pk, "length", length);
-        s_kv_u64(&reply.pk, "first_bad", rc == PROTO_OK ? 0 : bad);
-        return s_send_reply(self, &reply);
-    }
-    //  show: one document's history, or the last 50 entries.
-    s_audit_show_t show = { 0 };
-    uint64_t from = length > 50 ? length - 49 : 1;
-    if (arg && *arg) {
-        if (proto_id_parse(arg, &show.id) != PROTO_OK) {
-            s_read_end(self);
-            return s_fail(self, PROTO_ERR_VALUE, "'%s' is not a document id", arg);
-        }
-        show.has_id = true;
-        from = 1;
-    }
-    proto_err_t rc = broker_store_audit_walk(broker_server_store(self->server), from, s_audit_entry,
-                                             &show, &bad);
-    s_ok(&reply);
-    msgpack_pack_array(&reply.pk, show.count);
-    show.pk = &reply.pk;
-    show.count = 0;
-    if (!rc)
-        rc = broker_store_audit_walk(broker_server_store(self->server), from, s_audit_entry, &show,
-                                     &bad);
+    proto_err_t rc =
+        broker_store_audit_walk(broker_server_store(self->server), 1, NULL, NULL, &bad);
     s_read_end(self);
-    if (rc) {
-        msgpack_sbuffer_destroy(&reply.buf);
-        return s_fail(self, rc, "the audit chain is broken at entry %" PRIu64, bad);
-    }
+    s_reply_t reply;
+    s_ok(&reply);
+    msgpack_pack_map(&reply.pk, 3);
+    s_kv_bool(&reply.pk, "intact", rc == PROTO_OK);
+    s_kv_u64(&reply.pk, "length", length);
+    s_kv_u64(&reply.pk, "first_bad", rc == PROTO_OK ? 0 : bad);
     s_send_reply(self, &reply);
 }
 
@@ -603,9 +616,9 @@ static const s_command_t s_commands[] = {
     { "clock", "confirm", 1, 1, s_clock_confirm, "take the wall clock as right; expiry resumes" },
     { "doc", "show", 2, 2, s_doc_show,
       "one document: sender, subject, hash, each recipient's state" },
-    { "audit", "verify", 1, ADMIN_MAX_ARGS, s_audit_cmd, "check the whole audit chain" },
-    { "audit", "show", 1, ADMIN_MAX_ARGS, s_audit_cmd,
-      "the last 50 audit entries, or one document's (ID)" },
+    { "audit", "verify", 1, ADMIN_MAX_ARGS, s_audit_verify, "check the whole audit chain" },
+    { "audit", "show", 1, ADMIN_MAX_ARGS, s_audit_show,
+      "a page of audit entries (default the last 50), filtered by ID and NAME=VALUE" },
     { "backup", NULL, 1, 1, s_backup, "copy the store to DIR on a thread; answer when done" },
 };
 

@@ -34,6 +34,7 @@
 #include "proto/directory.h"
 #include "proto/identity.h"
 #include "proto/log.h"
+#include "proto/sdnotify.h"
 #include "proto/sign.h"
 
 #include "clockguard.h"
@@ -625,6 +626,9 @@ static int s_on_minute(proto_loop_t *loop, int timer_id, void *arg)
     uint64_t now = broker_mono();
     broker_zap_capacity_minute(self, now);
     self->minute_mark = now;
+    (void) proto_sd_notifyf("STATUS=serving; last minute: %" PRIu64 " accepted, %" PRIu64
+                            " rejected, %" PRIu64 " delivered",
+                            self->last_minute[0], self->last_minute[1], self->last_minute[2]);
     return 0;
 }
 
@@ -702,12 +706,17 @@ int broker_server_run(broker_server_t *self)
         self->stop = true;
     } else {
         proto_loop_turn_set(self->loop, s_on_turn, self);
+        //  Store open, every socket bound: systemd may start what needs us.
+        char status[256];
+        snprintf(status, sizeof status, "serving on %s", self->config->endpoint);
+        (void) proto_sd_ready(self->loop, status);
         //  The first poll watches what the first turn would decide.
         //  A failing poll is logged by the loop; the broker then stops as
         //  it did on a signal, committing what it holds.
         if (s_on_turn(self->loop, self) == 0)
             (void) proto_loop_run(self->loop);
     }
+    proto_sd_stopping("stopping: committing and answering what it holds");
     proto_loop_destroy(&self->loop);
     //  Finish what the workers hold, then the last commit and its answers.
     while (self->outstanding > 0) {

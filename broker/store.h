@@ -276,6 +276,28 @@ proto_err_t broker_store_audit_walk(broker_store_t *self, uint64_t from, broker_
                                     void *arg, uint64_t *bad_seq) PROTO_MUST_CHECK;
 uint64_t broker_store_audit_length(broker_store_t *self);
 
+//  What one bounded walk saw: the first and last entries it visited (0 when
+//  none), the first one's link back and the last one's hash, so that a
+//  caller walking a chain in pieces can join them.
+typedef struct {
+    uint64_t first, last;
+    uint8_t first_prev[PROTO_HASH_LEN];
+    uint8_t last_hash[PROTO_HASH_LEN];
+} broker_store_audit_range_t;
+
+//  Visit the stored entries numbered from..to (inclusive), in order, in the
+//  open transaction, until fn returns false (fn may be NULL). Unlike
+//  broker_store_audit_walk it reads only that range, one entry at a time:
+//  each entry is decoded strictly and must link to the one visited before
+//  it (numbering and hash), but the first one's link is only reported in
+//  *range, not checked; `audit verify` checks the whole chain. Returns
+//  PROTO_OK, or PROTO_ERR_BAD_PROOF with *bad_seq (if not NULL) at the
+//  first entry that does not follow.
+proto_err_t broker_store_audit_range(broker_store_t *self, uint64_t from, uint64_t to,
+                                     broker_store_audit_fn *fn, void *arg,
+                                     broker_store_audit_range_t *range,
+                                     uint64_t *bad_seq) PROTO_MUST_CHECK;
+
 //  Append the `restored` entry in the open write transaction, numbered
 //  above both the chain's length and `above` (the highest number the
 //  broker ever issued, from its anchor), linked to the current head.

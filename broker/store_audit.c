@@ -392,3 +392,73 @@ proto_err_t broker_store_audit_walk(broker_store_t *self, uint64_t from, broker_
         *bad_seq = w.bad;
     return rc;
 }
+
+//  One bounded walk (broker_store_audit_range): the links between the
+//  entries it visits, nothing before them.
+typedef struct {
+    uint64_t to, expect, bad, count;
+    uint8_t prev[PROTO_HASH_LEN];
+    broker_store_audit_range_t *range;
+    broker_store_audit_fn *fn;
+    void *arg;
+    bool go_on, broken;
+} s_range_t;
+
+static bool s_range_step(void *arg, const void *key_bytes, size_t klen, const void *value,
+                         size_t vlen)
+{
+    s_range_t *r = arg;
+    const uint8_t *key = key_bytes;
+    broker_audit_entry_t entry;
+    char agency[PROTO_LABEL_MAX + 1], detail[512];
+    broker_store_val_t v = { vlen, value };
+    if (klen == 8 && broker_store_get64be(key) > r->to)
+        return false;
+    bool ok = klen == 8 && s_audit_decode(&v, &entry, agency, sizeof agency, detail, sizeof detail);
+    uint64_t seq = klen == 8 ? broker_store_get64be(key) : r->expect;
+    //  The first entry visited links to something this walk did not see;
+    //  every later one must follow it as s_walk_step requires.
+    if (ok && r->count > 0 && entry.seq > r->expect && entry.event == BROKER_AUDIT_RESTORED)
+        r->expect = entry.seq;
+    if (!ok || entry.seq != seq ||
+        (r->count > 0 &&
+         (seq != r->expect || sodium_memcmp(entry.prev, r->prev, PROTO_HASH_LEN) != 0))) {
+        r->broken = true;
+        r->bad = r->count > 0 ? r->expect : seq;
+        return false;
+    }
+    if (r->count == 0) {
+        r->range->first = seq;
+        memcpy(r->range->first_prev, entry.prev, PROTO_HASH_LEN);
+    }
+    r->range->last = seq;
+    memcpy(r->range->last_hash, entry.hash, PROTO_HASH_LEN);
+    memcpy(r->prev, entry.hash, PROTO_HASH_LEN);
+    r->count++;
+    r->expect = seq + 1;
+    if (r->fn && !r->fn(r->arg, &entry))
+        return false;
+    return true;
+}
+
+proto_err_t broker_store_audit_range(broker_store_t *self, uint64_t from, uint64_t to,
+                                     broker_store_audit_fn *fn, void *arg,
+                                     broker_store_audit_range_t *range, uint64_t *bad_seq)
+{
+    broker_store_val_t probe;
+    if (broker_store_kv_get(self, DB_META, "audit_seq", 9, &probe) == PROTO_ERR_INTERNAL)
+        return PROTO_ERR_INTERNAL; // no transaction open
+    memset(range, 0, sizeof *range);
+    if (from > to)
+        return PROTO_OK;
+    uint8_t key[8];
+    broker_store_put64be(key, from);
+    s_range_t r = { .to = to, .expect = from, .range = range, .fn = fn, .arg = arg };
+    proto_store_scan(self->kv, DB_AUDIT, key, sizeof key, s_range_step, &r);
+    if (r.broken) {
+        if (bad_seq)
+            *bad_seq = r.bad;
+        return PROTO_ERR_BAD_PROOF;
+    }
+    return PROTO_OK;
+}

@@ -25,6 +25,13 @@
 #define EXIT_FAIL  2
 #define MAX_REPLY  (64u << 20)
 
+//  A page of `audit show` in text: after a full page, say how to get the
+//  next one.
+static struct {
+    bool active, forward;
+    unsigned long limit;
+} s_page;
+
 static const char *s_usage =
     "usage: truc-admin [OPTIONS] COMMAND [ARGUMENTS] [OPTIONS]\n"
     "\n"
@@ -33,14 +40,30 @@ static const char *s_usage =
     "\n"
     "Commands:\n"
     "  status                        uptime, counters, store use, waiting documents\n"
-    "  agencies                      every agency: state, connected, waiting\n"
+    "  agencies                      every agency: state, connected, waiting, key\n"
+    "                                fingerprint, valid_from and valid_until\n"
     "  agency suspend|reinstate|revoke CODE\n"
     "                                change an agency's state (in the directory file)\n"
     "                                and apply it at once\n"
     "  directory reload              reload the agency directory file\n"
     "  doc show ID                   a document and its state per recipient\n"
     "  audit verify                  check the whole audit chain\n"
-    "  audit show [ID]               the last 50 audit entries, or one document's\n"
+    "  audit show [ID] [FILTERS]     a page of audit entries, oldest first: by\n"
+    "                                default the last 50; with ID one document's.\n"
+    "                                Filters (all must match):\n"
+    "      --agency CODE             entries naming this agency\n"
+    "      --event NAME              one kind: accepted, delivered, admin, denied...\n"
+    "      --since WHEN, --until WHEN\n"
+    "                                entry time >= since and < until; WHEN is\n"
+    "                                2026-12-01, 2026-12-01T08:30:00Z, or an age\n"
+    "                                like 30m, 12h, 7d (that long ago)\n"
+    "                                Paging:\n"
+    "      --limit N                 entries in the page (default 50, at most 1000)\n"
+    "      --before SEQ              the last matches numbered below SEQ (older pages:\n"
+    "                                the first seq shown)\n"
+    "      --after SEQ               the first matches numbered above SEQ (newer\n"
+    "                                pages: the last seq shown; --after 0 from the\n"
+    "                                start)\n"
     "  backup DIR                    consistent hot copy of the store: DIR/data.mdb\n"
     "                                and DIR/manifest (restore: truc-broker restore)\n"
     "  clock confirm                 take the wall clock as right after a jump:\n"
@@ -268,6 +291,22 @@ static int s_recv(void *sock, void *monitor, char *reply, int ms, const char **g
     }
 }
 
+//  After a full page of `audit show`, the option that gives the next one
+//  (on stderr, so the table on stdout stays a table).
+static void s_page_hint(const msgpack_object *data)
+{
+    if (!s_page.active || data->type != MSGPACK_OBJECT_ARRAY ||
+        data->via.array.size != s_page.limit || s_page.limit == 0)
+        return;
+    const msgpack_object *edge =
+        s_get(&data->via.array.ptr[s_page.forward ? s_page.limit - 1 : 0], "seq");
+    fflush(stdout); // the table first, where both go to one place
+    if (edge && edge->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        fprintf(stderr, "(%s: the same command with --%s %llu)\n",
+                s_page.forward ? "newer entries" : "older entries",
+                s_page.forward ? "after" : "before", (unsigned long long) edge->via.u64);
+}
+
 //  Print the broker's answer (n bytes of reply) as text or JSON. Returns
 //  the exit status: 0, EXIT_FAIL when it refused or the answer is not
 //  readable, 3 when it reports a store that is not intact.
@@ -302,6 +341,7 @@ static int s_answer(const char *reply, int n, bool json)
                 printf("\n");
             } else {
                 s_text(data);
+                s_page_hint(data);
             }
             const msgpack_object *intact = s_get(data, "intact");
             if (intact && intact->type == MSGPACK_OBJECT_BOOLEAN && !intact->via.boolean)
@@ -369,6 +409,135 @@ static int s_call(const char *ep, const msgpack_sbuffer *request, long timeout, 
     return status;
 }
 
+// ---------------------------------------------------------------------------
+//  audit show's filters, sent as NAME=VALUE arguments (broker/audit_query.h)
+
+#define S_FILTERS_MAX 7 // the broker takes 8 arguments with the verb
+
+//  WHEN of --since/--until as Unix milliseconds: a UTC date, a UTC time, or
+//  an age ("30m", "12h", "7d") before now. False if it is none of these.
+static bool s_when(const char *text, uint64_t *ms)
+{
+    struct tm tm = { 0 };
+    char unit = 0, tail = 0;
+    unsigned long long n = 0;
+    int used = 0;
+    if (sscanf(text, "%llu%c%c", &n, &unit, &tail) == 2 && strchr("smhd", unit) && text[0] >= '0' &&
+        text[0] <= '9') {
+        uint64_t scale = unit == 's'   ? 1000
+                         : unit == 'm' ? 60000
+                         : unit == 'h' ? 3600000
+                                       : 86400000;
+        uint64_t now = (uint64_t) time(NULL) * 1000;
+        *ms = n * scale < now ? now - n * scale : 1;
+        return true;
+    }
+    if (sscanf(text, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &used) != 3)
+        return false;
+    if (text[used] == 'T' &&
+        sscanf(text + used, "T%2d:%2d:%2dZ%c", &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &tail) != 3 &&
+        sscanf(text + used, "T%2d:%2dZ%c", &tm.tm_hour, &tm.tm_min, &tail) != 2)
+        return false;
+    if (text[used] != 'T' && text[used] != '\0')
+        return false;
+    if (tm.tm_year < 1970 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+        return false;
+    //  Days since 1970-01-01 of a proleptic Gregorian date (POSIX 2008
+    //  has no timegm): years counted from March, so February ends a year.
+    int y = tm.tm_year - (tm.tm_mon <= 2), era = y / 400;
+    int yoe = y - era * 400, mp = (tm.tm_mon + 9) % 12;
+    int doy = (153 * mp + 2) / 5 + tm.tm_mday - 1;
+    long days = (long) era * 146097 + (long) yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+    *ms = ((uint64_t) days * 86400 + (uint64_t) tm.tm_hour * 3600 + (uint64_t) tm.tm_min * 60 +
+           (uint64_t) tm.tm_sec) *
+          1000;
+    return true;
+}
+
+//  One filter option into filters[*n] as NAME=VALUE (storage in room).
+//  Returns 0, or EXIT_USAGE after saying why.
+static int s_filter(const char *name, const char *value, char room[][320], size_t *n)
+{
+    char checked[64] = "";
+    unsigned long long number = 0;
+    char *end = NULL;
+    if (strcmp(name, "since") == 0 || strcmp(name, "until") == 0) {
+        uint64_t ms = 0;
+        if (!s_when(value, &ms)) {
+            fprintf(stderr,
+                    "truc-admin: --%s '%s' is not a time: write 2026-12-01, "
+                    "2026-12-01T08:30:00Z (UTC) or an age like 30m, 12h, 7d\n",
+                    name, value);
+            return EXIT_USAGE;
+        }
+        snprintf(checked, sizeof checked, "%llu", (unsigned long long) ms);
+        value = checked;
+    } else if (strcmp(name, "limit") == 0 || strcmp(name, "after") == 0 ||
+               strcmp(name, "before") == 0) {
+        errno = 0;
+        number = strtoull(value, &end, 10);
+        if (errno || end == value || *end || value[0] == '-' ||
+            (strcmp(name, "limit") == 0 && (number < 1 || number > 1000))) {
+            fprintf(stderr, "truc-admin: --%s '%s' is not %s\n", name, value,
+                    strcmp(name, "limit") == 0 ? "a number from 1 to 1000"
+                                               : "an audit sequence number");
+            return EXIT_USAGE;
+        }
+        if (strcmp(name, "limit") == 0)
+            s_page.limit = (unsigned long) number;
+        if (strcmp(name, "after") == 0)
+            s_page.forward = true;
+    }
+    for (size_t i = 0; i < *n; i++) {
+        if (strncmp(room[i], name, strlen(name)) == 0 && room[i][strlen(name)] == '=') {
+            fprintf(stderr, "truc-admin: --%s given twice\n", name);
+            return EXIT_USAGE;
+        }
+    }
+    if (*n >= S_FILTERS_MAX || strlen(name) + strlen(value) + 2 > sizeof room[0]) {
+        fprintf(stderr, "truc-admin: --%s '%s' is too long\n", name, value);
+        return EXIT_USAGE;
+    }
+    //  The length was checked above.
+    char *out = room[(*n)++];
+    size_t name_len = strlen(name), value_len = strlen(value);
+    memcpy(out, name, name_len);
+    out[name_len] = '=';
+    memcpy(out + name_len + 1, value, value_len + 1);
+    return 0;
+}
+
+//  The request for cmd: its own words, then the filters as NAME=VALUE
+//  (only `audit show` takes them). Returns 0, or the exit status after
+//  saying why not.
+static int s_build(msgpack_sbuffer *request, const char *cmd, char **rest, size_t nwords,
+                   char filters[][320], size_t nfilters, bool json)
+{
+    bool show = strcmp(cmd, "audit") == 0 && nwords >= 1 && strcmp(rest[0], "show") == 0;
+    if (nfilters && !show) {
+        fprintf(stderr, "truc-admin: --%.*s is an option of `audit show` only\n",
+                (int) strcspn(filters[0], "="), filters[0]);
+        return EXIT_USAGE;
+    }
+    char **words = calloc(nwords + nfilters + 1, sizeof *words);
+    if (!words)
+        return EXIT_FAIL;
+    bool limited = false;
+    for (size_t i = 0; i < nwords; i++)
+        words[i] = rest[i];
+    for (size_t i = 0; i < nfilters; i++) {
+        words[nwords + i] = filters[i];
+        limited |= strncmp(filters[i], "limit=", 6) == 0;
+    }
+    s_page.active = show && !json;
+    if (show && nwords >= 2 && !limited)
+        s_page.limit = 1000; // one document's entries: all of them, up to the most a page holds
+    s_request(request, cmd, words, nwords + nfilters);
+    free(words);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     //  The installed broker's data directory, unless this is a source tree
@@ -381,17 +550,37 @@ int main(int argc, char **argv)
     bool json = false;
     long timeout = -1;
     static const struct option options[] = {
-        { "data-dir", required_argument, 0, 'd' }, { "endpoint", required_argument, 0, 'e' },
-        { "json", no_argument, 0, 'j' },           { "timeout", required_argument, 0, 't' },
-        { "help", no_argument, 0, 'h' },           { 0, 0, 0, 0 },
+        { "data-dir", required_argument, 0, 'd' },
+        { "endpoint", required_argument, 0, 'e' },
+        { "json", no_argument, 0, 'j' },
+        { "timeout", required_argument, 0, 't' },
+        { "help", no_argument, 0, 'h' },
+        { "agency", required_argument, 0, 'F' },
+        { "event", required_argument, 0, 'F' },
+        { "since", required_argument, 0, 'F' },
+        { "until", required_argument, 0, 'F' },
+        { "limit", required_argument, 0, 'F' },
+        { "after", required_argument, 0, 'F' },
+        { "before", required_argument, 0, 'F' },
+        { 0, 0, 0, 0 },
     };
+    char filters[S_FILTERS_MAX][320];
+    size_t nfilters = 0;
+    s_page.limit = 50;
     //  No '+' in the option string: glibc's getopt moves the options after
     //  the command to the front, so `truc-admin status --json` means what
     //  monitoring scripts (and `truc`) expect instead of printing a table.
     int opt;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+    int index = 0;
+    while ((opt = getopt_long(argc, argv, ":h", options, &index)) != -1) {
         switch (opt) {
+        case 'F': {
+            int rc = s_filter(options[index].name, optarg, filters, &nfilters);
+            if (rc)
+                return rc;
+            break;
+        }
         case 'd':
             data_dir = optarg;
             break;
@@ -448,8 +637,10 @@ int main(int argc, char **argv)
         return probed;
 
     msgpack_sbuffer request;
-    s_request(&request, cmd, argv + optind + 1, (size_t) (argc - optind - 1));
-
+    int rc = s_build(&request, cmd, argv + optind + 1, (size_t) (argc - optind - 1), filters,
+                     nfilters, json);
+    if (rc)
+        return rc;
     int status = s_call(ep, &request, timeout, json);
     msgpack_sbuffer_destroy(&request);
     return status;

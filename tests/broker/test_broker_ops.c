@@ -1197,6 +1197,20 @@ static void s_verify_chain(th_env_t *env, int want, uint64_t first_bad, const ch
     th_soft(env, bad == first_bad, "%s: first_bad %llu, expected %llu", what,
             (unsigned long long) bad, (unsigned long long) first_bad);
     th_json_free(&json);
+    //  A page of audit show that reads the damage names the same entry:
+    //  the default (the last entries, walked down the chain) and one from
+    //  the start.
+    static char out[TH_ADMIN_OUT_MAX];
+    char says[64];
+    snprintf(says, sizeof says, "broken at entry %llu", (unsigned long long) first_bad);
+    const char *const pages[][8] = { { "audit", "show", NULL },
+                                     { "audit", "show", "--after", "0", "--limit", "1000", NULL } };
+    for (size_t i = 0; i < 2; i++) {
+        int rc = th_admin(env, pages[i], out, sizeof out);
+        th_soft(env, want == 0 ? rc == 0 : rc == 2 && th_contains(out, says),
+                "%s: audit show page %zu: exit %d, expected %s:\n%s", what, i, rc,
+                want == 0 ? "0" : says, out);
+    }
     th_broker_stop(env);
 }
 

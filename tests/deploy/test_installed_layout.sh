@@ -13,7 +13,10 @@
 # RuntimeDirectory=/RuntimeDirectoryMode= (/run is a fresh tmpfs too),
 # ProtectSystem=strict (every mount read-only but /proc, /sys and /dev),
 # ReadWritePaths= ('-' for optional), ProtectHome=yes, PrivateTmp=yes,
-# NoNewPrivileges=yes. Where systemd runs as PID 1 the same checks could run
+# NoNewPrivileges=yes, and for Type=notify a NOTIFY_SOCKET in /run (where
+# systemd keeps its own) with WATCHDOG_USEC from WatchdogSec=: the daemon in
+# its sandbox must reach it with READY=1 and WATCHDOG=1 (every second here)
+# (tests/deploy/test_sdnotify.c checks the protocol itself). Where systemd runs as PID 1 the same checks could run
 # with the real units through systemd-run; this test does not need it.
 #
 # Checked: truc-admin as the broker's user without --data-dir and with
@@ -133,6 +136,29 @@ start_unit() {
     install -d -o "$user" -g "${group:-$user}" -m "${rmode:-0755}" "/run/$d"
     rw="$rw /run/$d"
   done
+  # Type=notify: a datagram socket read by a small listener (python3), as
+  # systemd's /run/systemd/notify; what arrives goes to LOG.notify.
+  local notify="" watchdog=""
+  if [ "$(val Type)" = notify ] && command -v python3 >/dev/null; then
+    install -d -m 0755 /run/truc-notify
+    notify=/run/truc-notify/$(basename "$unit").sock
+    rm -f "$notify"
+    python3 -c '
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+os.chmod(sys.argv[1], 0o666)
+with open(sys.argv[2], "a", buffering=1) as out:
+    while True:
+        out.write(s.recv(4096).decode() + "\n")
+' "$notify" "$log.notify" &
+    pids+=($!)
+    wait_for 10 test -S "$notify" || die "$unit: the notify listener did not start"
+    # Pings every second rather than every WatchdogSec/2, as a drop-in
+    # with WatchdogSec=2s would make them, so the test need not wait.
+    [ -n "$(val WatchdogSec)" ] && watchdog=2000000
+  fi
+  NOTIFY_SOCKET=$notify WATCHDOG_USEC=$watchdog \
   UNIT_RW=$rw UNIT_UMASK=${umask:-0022} UNIT_USER=$user UNIT_GROUP=${group:-$user} \
     UNIT_HOME=$(val ProtectHome) UNIT_TMP=$(val PrivateTmp) UNIT_EXEC=$exec \
     unshare -m --propagation private bash -c '
@@ -166,8 +192,16 @@ start_unit() {
       done
       umask "$UNIT_UMASK"
       exec setpriv --reuid="$UNIT_USER" --regid="$UNIT_GROUP" --init-groups --no-new-privs \
-        -- $UNIT_EXEC' >"$log" 2>&1 &
+        -- env ${NOTIFY_SOCKET:+NOTIFY_SOCKET=$NOTIFY_SOCKET} \
+        ${WATCHDOG_USEC:+WATCHDOG_USEC=$WATCHDOG_USEC} $UNIT_EXEC' >"$log" 2>&1 &
   pids+=($!)
+}
+
+# notified LOG WHAT: the unit started with start_unit LOG sent WHAT (READY=1,
+# WATCHDOG=1, ...) to its notify socket; true where no socket was given.
+notified() {
+  [ -f "$1.notify" ] || return 0
+  wait_for 30 grep -qx "$2" "$1.notify"
 }
 
 A=000.00.01.H01
@@ -226,6 +260,8 @@ done
 
 start_unit "$units/truc-broker.service" "$work/broker.log"
 wait_for 30 test -s /var/lib/truc-broker/endpoint || die "the broker did not start under its unit"
+notified "$work/broker.log" READY=1 && notified "$work/broker.log" WATCHDOG=1 && ok ||
+  bad "the broker under its unit sent no READY=1 and WATCHDOG=1 to NOTIFY_SOCKET"
 endpoint=$(cat /var/lib/truc-broker/endpoint)
 [ "$(stat -c %a /var/lib/truc-broker)" = 700 ] && ok || bad "/var/lib/truc-broker is not 0700"
 
@@ -271,6 +307,8 @@ pids+=($!)
 connected() { as truc-agent truc health --json 2>/dev/null | grep -qE '"connected": *true'; }
 wait_for 60 connected || die "truc health as truc-agent (no --data-dir): the agent never connected"
 ok
+notified "$work/agent.log" READY=1 && notified "$work/agent.log" WATCHDOG=1 && ok ||
+  bad "the agent under its unit sent no READY=1 and WATCHDOG=1 to NOTIFY_SOCKET"
 wait_for 60 bash -c "truc --data-dir '$work/agent-b' health --json | grep -qE '\"connected\": *true'" ||
   die "agency B never connected"
 [ "$(stat -c %a /var/lib/truc-agent/data)" = 700 ] && ok || bad "the agent's data directory is not 0700"

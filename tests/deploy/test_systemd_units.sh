@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # test_systemd_units.sh - the systemd units in deploy/systemd: systemd itself
 # accepts them (systemd-analyze verify, with ExecStart pointing at the built
-# programs) and each keeps the hardening an operator relies on.
+# programs) and each keeps the hardening an operator relies on, and runs as a
+# Type=notify service with a watchdog (tests/deploy/test_sdnotify.c checks the
+# daemons' side of it).
 #   usage: test_systemd_units.sh UNIT_DIR TRUC_BROKER TRUC_AGENT
 set -uo pipefail
 units=$1 broker=$2 agent=$3
@@ -25,7 +27,8 @@ fi
 for unit in truc-broker truc-agent; do
   for want in '^User=' '^ProtectSystem=strict$' '^ReadWritePaths=/var/lib/' '^NoNewPrivileges=yes$' \
               '^PrivateTmp=yes$' '^Restart=on-failure$' '^ProtectHome=yes$' '^CapabilityBoundingSet=$' \
-              '^StateDirectory=' '^ExecStart=.*--config /etc/truc/'; do
+              '^StateDirectory=' '^ExecStart=.*--config /etc/truc/' \
+              '^Type=notify$' '^NotifyAccess=main$' '^WatchdogSec=[1-9]'; do
     grep -qE -- "$want" "$work/$unit.service" && ok || bad "$unit.service lacks $want"
   done
 done

@@ -9,9 +9,16 @@
     key=value pairs. proto_log checks the level before it evaluates its
     arguments, so debug lines cost nothing when debug is off. Never log key
     material, full signatures or document bodies.
+
+    Under systemd, when stderr is the journal ($JOURNAL_STREAM names
+    stderr's device and inode), each line is prefixed with its syslog
+    priority in angle brackets ("<3>" error, "<4>" warning, "<6>" info,
+    "<7>" debug), which journald strips and keeps as the entry's priority.
 */
 #ifndef PROTO_LOG_H
 #define PROTO_LOG_H
+
+#include <stdbool.h>
 
 #include "proto/err.h"
 
@@ -39,6 +46,12 @@ void proto_log_set_program(const char *name);
 //  Parse "debug", "info", "warning" or "error". Returns PROTO_ERR_VALUE on
 //  anything else.
 proto_err_t proto_log_level_parse(const char *text, proto_log_level_t *level) PROTO_MUST_CHECK;
+
+//  Look again whether stderr is the journal (JOURNAL_STREAM against
+//  fstat(2) of stderr) and prefix lines accordingly from now on; returns
+//  whether it is. The first line logged does this by itself: call it only
+//  after changing stderr or the environment.
+bool proto_log_journal_detect(void);
 
 void proto_log_emit(proto_log_level_t level, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
