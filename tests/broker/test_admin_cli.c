@@ -360,7 +360,10 @@ static void test_audit_pages(void **state)
     th_broker_start(env, NULL);
     th_json_t *json = th_admin_json(env, (const char *const[]){ "audit", "verify", NULL }, 0);
     uint64_t length = 0;
-    th_check(th_json_uint(json, "length", &length) && length >= 300, "audit length %llu",
+    //  Not exactly 300: a session's end is audited as `disconnected` only
+    //  when the broker saw it close before the agency's next session
+    //  replaced it; what the pages need is a chain past the first window.
+    th_check(th_json_uint(json, "length", &length) && length > 256, "audit length %llu",
              (unsigned long long) length);
     th_json_free(&json);
     static uint64_t seqs[S_PAGE_ENTRIES], page[S_PAGE_ENTRIES];
