@@ -215,6 +215,7 @@ static const struct {
     { "store_used", "Dung lượng dùng / Store used" },
     { "disk_free", "Đĩa trống / Disk free" },
     { "intact", "Nguyên vẹn / Intact" },
+    { "clock_held", "Đồng hồ bị giữ / Clock held" },
 };
 
 const char *web_label(const char *key)
