@@ -75,8 +75,13 @@ static void s_answer_fail(web_answer_t *answer, proto_err_t code, const char *te
 
 static void s_answer_read(web_answer_t *answer, const char *data, size_t size)
 {
+    //  The decoded strings point into the bytes: keep them with the answer.
+    answer->raw = malloc(size ? size : 1);
+    if (!answer->raw)
+        return s_answer_fail(answer, PROTO_ERR_NOMEM, "out of memory");
+    memcpy(answer->raw, data, size);
     size_t off = 0;
-    if (msgpack_unpack_next(&answer->unpacked, data, size, &off) != MSGPACK_UNPACK_SUCCESS ||
+    if (msgpack_unpack_next(&answer->unpacked, answer->raw, size, &off) != MSGPACK_UNPACK_SUCCESS ||
         answer->unpacked.data.type != MSGPACK_OBJECT_MAP)
         return s_answer_fail(answer, PROTO_ERR_MSGPACK, "the broker's answer is not a map");
     const msgpack_object *map = &answer->unpacked.data;
@@ -126,6 +131,7 @@ static void s_ask(void *arg, const web_session_t *session, const char *cmd, cons
 {
     broker_web_t *self = arg;
     msgpack_unpacked_init(&answer->unpacked);
+    answer->raw = NULL;
     if (!s_req_open(self))
         return s_answer_fail(answer, PROTO_ERR_SYSTEM, "cannot reach the broker's loop");
     msgpack_sbuffer buf;

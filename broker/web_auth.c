@@ -184,7 +184,7 @@ static proto_err_t s_account_find(const char *path, const char *name, web_role_t
         if (strcmp(n, name) != 0 || strlen(h) >= crypto_pwhash_STRBYTES)
             continue;
         *role = s_role(r);
-        snprintf(hash, crypto_pwhash_STRBYTES, "%s", h);
+        memcpy(hash, h, strlen(h) + 1); // shorter than crypto_pwhash_STRBYTES, checked above
         rc = *role == WEB_ROLE_NONE ? PROTO_ERR_NOT_FOUND : PROTO_OK;
     }
     fclose(f);

@@ -17,6 +17,8 @@
 void web_answer_done(web_answer_t *answer)
 {
     msgpack_unpacked_destroy(&answer->unpacked);
+    free(answer->raw);
+    answer->raw = NULL;
     answer->data = NULL;
 }
 

@@ -22,6 +22,7 @@
 //  One admin answer. data points into unpacked; web_answer_done frees it.
 typedef struct {
     msgpack_unpacked unpacked;
+    char *raw; // the answer's bytes: unpacked's strings point into them (owned)
     bool ok;
     const msgpack_object *data; // the answer's data when ok
     uint64_t code;              // the error code when not ok
