@@ -44,6 +44,7 @@
 #include "proto/loop.h"
 #include "admin.h"
 #include "backup.h"
+#include "stuck.h"
 #include "verify.h"
 
 #define ADMIN_MAX_REQUEST 65536
@@ -495,57 +496,7 @@ static void s_audit_cmd(broker_admin_t *self, const char *const *args, size_t na
 // ---------------------------------------------------------------------------
 //  Stuck documents and the console's own reports
 
-#define ADMIN_STUCK_MAX  200  // rows one answer lists
-#define ADMIN_STUCK_SCAN 1000 // queue entries read per agency: the loop must not stall
-
-typedef struct {
-    char recipient[PROTO_AGENCY_CODE_LEN + 1];
-    proto_id_t id;
-    broker_doc_t doc;
-} s_stuck_row_t;
-
-typedef struct {
-    broker_admin_t *self;
-    const char *recipient;
-    uint64_t before; // accepted before this wall time, ms
-    size_t scanned;
-    s_stuck_row_t *rows;
-    size_t count;
-} s_stuck_t;
-
-static bool s_stuck_entry(void *arg, const proto_id_t *id)
-{
-    s_stuck_t *stuck = arg;
-    broker_doc_t doc;
-    if (broker_store_doc_get(broker_server_store(stuck->self->server), id, &doc) == PROTO_OK &&
-        doc.accepted < stuck->before) {
-        //  Keep the oldest ADMIN_STUCK_MAX: a newer row gives way to an older one.
-        size_t slot = stuck->count;
-        if (slot == ADMIN_STUCK_MAX) {
-            slot = 0;
-            for (size_t i = 1; i < ADMIN_STUCK_MAX; i++)
-                if (stuck->rows[i].doc.accepted > stuck->rows[slot].doc.accepted)
-                    slot = i;
-            if (stuck->rows[slot].doc.accepted <= doc.accepted)
-                slot = ADMIN_STUCK_MAX;
-        } else {
-            stuck->count++;
-        }
-        if (slot < ADMIN_STUCK_MAX) {
-            snprintf(stuck->rows[slot].recipient, sizeof stuck->rows[slot].recipient, "%s",
-                     stuck->recipient);
-            stuck->rows[slot].id = *id;
-            stuck->rows[slot].doc = doc;
-        }
-    }
-    return ++stuck->scanned < ADMIN_STUCK_SCAN;
-}
-
-static int s_stuck_older_first(const void *a, const void *b)
-{
-    const s_stuck_row_t *x = a, *y = b;
-    return x->doc.accepted < y->doc.accepted ? -1 : x->doc.accepted > y->doc.accepted;
-}
+#define ADMIN_STUCK_MAX 200 // rows one answer lists
 
 //  Documents that have waited for a recipient longer than args[0] seconds.
 static void s_stuck(broker_admin_t *self, const char *const *args, size_t nargs)
@@ -555,29 +506,23 @@ static void s_stuck(broker_admin_t *self, const char *const *args, size_t nargs)
     if (nargs > 0 && (!args[0][0] || *end))
         return s_fail(self, PROTO_ERR_VALUE, "'%.40s' is not a number of seconds", args[0]);
     uint64_t now = proto_clock_wall_ms();
-    s_stuck_t stuck = { .self = self,
-                        .before = now - (seconds * 1000 < now ? seconds * 1000 : now) };
-    stuck.rows = calloc(ADMIN_STUCK_MAX, sizeof *stuck.rows);
-    if (!stuck.rows)
+    uint64_t before = seconds < now / 1000 ? now - seconds * 1000 : 0;
+    broker_stuck_t *rows = calloc(ADMIN_STUCK_MAX, sizeof *rows);
+    if (!rows)
         return s_fail(self, PROTO_ERR_NOMEM, "out of memory");
     if (!s_read_begin(self)) {
-        free(stuck.rows);
+        free(rows);
         return s_fail(self, PROTO_ERR_STORE, "cannot read the store");
     }
-    const proto_directory_t *dir = broker_server_directory(self->server);
-    for (size_t i = 0; i < proto_directory_count(dir); i++) {
-        stuck.recipient = proto_directory_entry(dir, i)->code;
-        stuck.scanned = 0;
-        broker_store_queue_scan(broker_server_store(self->server), stuck.recipient, s_stuck_entry,
-                                &stuck);
-    }
+    size_t count =
+        broker_stuck_find(broker_server_store(self->server), broker_server_directory(self->server),
+                          before, rows, ADMIN_STUCK_MAX);
     s_read_end(self);
-    qsort(stuck.rows, stuck.count, sizeof *stuck.rows, s_stuck_older_first);
     s_reply_t reply;
     s_ok(&reply);
-    msgpack_pack_array(&reply.pk, stuck.count);
-    for (size_t i = 0; i < stuck.count; i++) {
-        const s_stuck_row_t *row = &stuck.rows[i];
+    msgpack_pack_array(&reply.pk, count);
+    for (size_t i = 0; i < count; i++) {
+        const broker_stuck_t *row = &rows[i];
         char id[PROTO_ID_TEXT_LEN], accepted[32];
         proto_id_format(&row->id, id);
         s_time_text(row->doc.accepted, accepted);
@@ -589,7 +534,7 @@ static void s_stuck(broker_admin_t *self, const char *const *args, size_t nargs)
         s_kv_u64(&reply.pk, "waiting_s", (now - row->doc.accepted) / 1000);
         s_kv_u64(&reply.pk, "urgency", row->doc.urgency);
     }
-    free(stuck.rows);
+    free(rows);
     s_send_reply(self, &reply);
 }
 
