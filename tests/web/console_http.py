@@ -140,6 +140,16 @@ def main():
     if "<b>id</b>" in text or "&lt;b&gt;id&lt;/b&gt;" not in text:
         fail("a hostile id is not escaped on its page")
 
+    # A form larger than the console reads is refused, the session intact.
+    status, _, _ = viewer.request("POST", "/action", {"csrf": vcsrf, "x": "y" * 20000})
+    if status != 413:
+        fail("a 20 kB form: %d" % status)
+    status, _, _ = viewer.request("PUT", "/")
+    if status != 405:
+        fail("PUT: %d" % status)
+    if viewer.request("GET", "/agencies")[0] != 200:
+        fail("the session ended after a refused form")
+
     # Logout ends the session for good.
     status, _, _ = viewer.request("POST", "/logout", {"csrf": vcsrf})
     if status != 303:
