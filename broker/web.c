@@ -290,8 +290,14 @@ static void s_client_address(const broker_web_t *self, struct MHD_Connection *co
         last = last ? last + 1 : forwarded;
         while (*last == ' ')
             last++;
-        snprintf(out, cap, "%.63s", last);
-        return;
+        //  An address, or nothing: the header came through the proxy, but
+        //  its older entries are whatever the client sent.
+        size_t n = strspn(last, "0123456789abcdefABCDEF.:");
+        if (n > 0 && n < cap && n < 64) {
+            memcpy(out, last, n);
+            out[n] = '\0';
+            return;
+        }
     }
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -308,8 +314,7 @@ static void s_client_address(const broker_web_t *self, struct MHD_Connection *co
 static void s_report_login(broker_web_t *self, bool ok, const char *name, web_role_t role,
                            const char *address)
 {
-    const char *args[] = { "login", ok ? "ok" : "failed", name[0] ? name : "-", web_role_name(role),
-                           address };
+    const char *args[] = { "login", ok ? "ok" : "failed", name, web_role_name(role), address };
     web_answer_t answer;
     s_ask(self, NULL, "console", args, 5, &answer);
     if (!answer.ok)
@@ -333,6 +338,10 @@ static enum MHD_Result s_login(broker_web_t *self, struct MHD_Connection *conn,
     sodium_memzero(password, sizeof password);
     if (!read)
         snprintf(err, sizeof err, "wrong name or password");
+    //  What a stranger typed goes into the audit chain and the log only if
+    //  it could be a name: no control characters, quotes or markup.
+    if (!web_auth_name_ok(name))
+        snprintf(name, sizeof name, "(not a name)");
     s_report_login(self, rc == PROTO_OK, name, role, address);
     proto_log_info("event=console_login name=\"%s\" address=%s result=%s", name, address,
                    rc ? proto_strerror(rc) : "ok");

@@ -49,8 +49,7 @@ static web_role_t s_role(const char *text)
                                          : WEB_ROLE_NONE;
 }
 
-//  Names are what the audit chain and the pages show: keep them plain.
-static bool s_name_ok(const char *name)
+bool web_auth_name_ok(const char *name)
 {
     size_t n = strlen(name);
     if (n == 0 || n >= WEB_NAME_MAX)
@@ -231,8 +230,9 @@ proto_err_t web_auth_login(web_auth_t *self, const char *name, const char *passw
         return PROTO_ERR_BUSY;
     }
     char hash[crypto_pwhash_STRBYTES] = "";
-    proto_err_t rc = s_name_ok(name) ? s_account_find(self->path, name, role, hash, errbuf, errlen)
-                                     : PROTO_ERR_NOT_FOUND;
+    proto_err_t rc = web_auth_name_ok(name)
+                         ? s_account_find(self->path, name, role, hash, errbuf, errlen)
+                         : PROTO_ERR_NOT_FOUND;
     if (rc && rc != PROTO_ERR_NOT_FOUND)
         return rc;
     if (rc == PROTO_ERR_NOT_FOUND) {
@@ -298,7 +298,7 @@ bool web_auth_csrf_ok(const web_session_t *session, const char *csrf)
 proto_err_t web_auth_account_set(const char *path, const char *name, const char *role,
                                  const char *password, char *errbuf, size_t errlen)
 {
-    if (!s_name_ok(name)) {
+    if (!web_auth_name_ok(name)) {
         snprintf(errbuf, errlen, "'%.80s' is not a name (letters, digits, . _ -, 1 to 63)", name);
         return PROTO_ERR_VALUE;
     }

@@ -33,6 +33,10 @@ typedef enum {
 
 const char *web_role_name(web_role_t role);
 
+//  Whether name may be an operator's: 1 to 63 of letters, digits, '.', '_'
+//  and '-'. Anything else is never written to the audit chain or the log.
+bool web_auth_name_ok(const char *name);
+
 //  An open session. Borrowed from the table; valid until the next call that
 //  opens, ends or expires sessions.
 typedef struct {

@@ -83,6 +83,10 @@ def main():
     status, _, text = anon.login("admin1", "not-the-password")
     if status != 401 or "Login refused" not in text:
         fail("a wrong password: %d" % status)
+    # A name that is no name: refused, and audited as "(not a name)".
+    status, _, _ = anon.login('x"\nlevel=error <b>', "whatever-1")
+    if status != 401:
+        fail("a login with a hostile name: %d" % status)
 
     # The admin's session cookie and the headers of a page.
     admin = Client(url)

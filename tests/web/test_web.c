@@ -174,6 +174,8 @@ static void test_http(void **state)
     int status = s_python(env, "console_http.py", args);
     th_check(status == 0, "the HTTP test failed (status %d)", status);
     th_check(s_audit_has(env, "console login failed: viewer1"), "failed logins are audited");
+    th_check(s_audit_has(env, "console login failed: (not a name)"), "a hostile name's login");
+    th_check(!s_audit_has(env, "<b>"), "a hostile name reached the audit chain");
     //  Nothing was suspended: every attempt was refused.
     ah_reply_t *r = ah_call(t.c, "{cmd:s}", "health");
     th_check(ah_bool(r->map, "connected") == 1, "C was cut off although every action was refused");
