@@ -93,7 +93,13 @@ void web_page_overview(const web_page_ctx_t *ctx, web_buf_t *buf)
         web_raw(buf, "</td></tr>");
     }
     web_raw(buf, "</table><p><a href=\"/audit?verify=1\">Kiểm tra chuỗi nhật ký / Verify the "
-                 "audit chain</a></p><h2>Văn bản chờ theo cơ quan / Waiting per agency</h2>");
+                 "audit chain</a> · <label><input type=\"checkbox\" id=\"refresh\"> Tự làm mới "
+                 "mỗi 10 giây / Refresh every 10 s</label></p>"
+                 "<script>(function(){var c=document.getElementById('refresh');"
+                 "c.checked=location.hash==='#refresh';c.addEventListener('change',function(){"
+                 "location.hash=c.checked?'refresh':'';});setInterval(function(){"
+                 "if(c.checked)location.reload();},10000);})();</script>"
+                 "<h2>Văn bản chờ theo cơ quan / Waiting per agency</h2>");
     const msgpack_object *waiting = web_field(answer.data, "waiting");
     if (waiting)
         web_table(buf, waiting);

@@ -198,6 +198,17 @@ static void test_operator(void **state)
     snprintf(who, sizeof who, "agency suspend %s; by %s (admin, truc-admin)", th_code(TH_C),
              pw->pw_name);
     th_check(s_audit_has(env, who), "truc-admin's suspend is not audited with its Unix user");
+    //  The stuck documents, as truc-admin shows them: A's, waiting for B.
+    const char *stuck[] = { "stuck", "0", NULL };
+    th_check(th_admin(env->th, stuck, out, sizeof out) == 0 && strstr(out, t.doc_id) &&
+                 strstr(out, th_code(TH_B)),
+             "truc-admin stuck 0 does not list %s: %s", t.doc_id, out);
+    const char *not_stuck[] = { "stuck", "3600", NULL };
+    th_check(th_admin(env->th, not_stuck, out, sizeof out) == 0 && !strstr(out, t.doc_id),
+             "truc-admin stuck 3600 lists a document a moment old: %s", out);
+    const char *bad[] = { "stuck", "soon", NULL };
+    th_check(th_admin(env->th, bad, out, sizeof out) != 0 && strstr(out, "not a number"),
+             "truc-admin stuck soon: %s", out);
     //  Only the console may report a login: truc-admin cannot forge one.
     const char *forged[] = { "console", "login", "ok", "mallory", "admin", "10.0.0.1", NULL };
     int status = th_admin(env->th, forged, out, sizeof out);
