@@ -204,7 +204,11 @@ def main():
         d.shot(os.path.join(out, "viewer-refused.png"))
         # Log out through the page's own form.
         d.js("document.querySelector('form[action=\"/logout\"]').submit()")
-        time.sleep(0.5)
+        deadline = time.time() + WAIT_S
+        while "Đăng nhập / Log in" not in d.source():
+            if time.time() > deadline:
+                fail("the logout did not reach the login page")
+            time.sleep(0.2)
         d.go(url)
         if "Đăng nhập / Log in" not in d.source():
             fail("after logout the overview is still shown")
