@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -617,6 +618,20 @@ broker_web_t *broker_web_new(void *ctx, const broker_config_t *config, char *err
         broker_web_destroy(&self);
         return NULL;
     }
+    //  Refused at start as the identity's passphrase file is, so an unsafe
+    //  file is found by whoever starts the broker, not at the first login.
+    struct stat st;
+    if (stat(config->console_accounts, &st) == 0 && (st.st_mode & 077)) {
+        snprintf(errbuf, errlen,
+                 "console.accounts %s is readable or writable by group or others (chmod 600 %s)",
+                 config->console_accounts, config->console_accounts);
+        broker_web_destroy(&self);
+        return NULL;
+    }
+    if (stat(config->console_accounts, &st) != 0)
+        proto_log_warning("event=console_no_accounts path=%s detail=\"nobody can log in until "
+                          "truc-admin console-user add writes it\"",
+                          config->console_accounts);
     if (!s_listen(self, errbuf, errlen)) {
         broker_web_destroy(&self);
         return NULL;

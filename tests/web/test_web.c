@@ -22,6 +22,7 @@
     TRUC_WEB_SCRIPTS, TRUC_WEB_ARTIFACTS), set by CMakeLists.txt.
 */
 #include <pwd.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -220,6 +222,46 @@ static void test_operator(void **state)
     ah_pass(env);
 }
 
+//  Start truc-broker with the console options and require it to refuse,
+//  naming `named` in its log.
+static void s_expect_refusal(ah_env_t *env, const char *listen, const char *accounts,
+                             const char *named)
+{
+    char set_listen[300], set_accounts[TH_PATH_MAX + 64];
+    snprintf(set_listen, sizeof set_listen, "console.listen=%s", listen);
+    snprintf(set_accounts, sizeof set_accounts, "console.accounts=%s", accounts);
+    const char *args[] = { "--config", env->th->config, "--set", set_listen,
+                           "--set",    set_accounts,    NULL };
+    int index = th_spawn(env->th, args);
+    int status = 0;
+    if (!th_wait_exit(env->th, index, TH_START_TIMEOUT_MS, &status)) {
+        kill(env->th->procs[index], SIGKILL);
+        th_wait_exit(env->th, index, TH_STOP_TIMEOUT_MS, NULL);
+        th_check(false, "truc-broker started with console.listen=%s", listen);
+    }
+    th_check(WIFEXITED(status) && WEXITSTATUS(status) != 0,
+             "truc-broker ended with status %d, expected a refusal", status);
+    static char log[64 * 1024];
+    th_read_file(env->th->logs[index], log, sizeof log);
+    th_check(th_contains(log, named), "the refusal does not name \"%s\":\n%s", named, log);
+}
+
+//  A console on a network address without a TLS proxy in front, and an
+//  accounts file others may read, stop the broker at start.
+static void test_refuse(void **state)
+{
+    ah_env_t *env = *state;
+    char accounts[TH_PATH_MAX + 32];
+    snprintf(accounts, sizeof accounts, "%s/console-accounts", env->th->root);
+    s_account(env, accounts, "admin1", "admin", S_ADMIN_PW);
+    s_expect_refusal(env, "0.0.0.0:0", accounts, "console.tls_proxy");
+    th_check(chmod(accounts, 0644) == 0, "chmod");
+    char fix[TH_PATH_MAX + 64];
+    snprintf(fix, sizeof fix, "chmod 600 %s", accounts);
+    s_expect_refusal(env, "127.0.0.1:0", accounts, fix);
+    ah_pass(env);
+}
+
 #define S_TEST(f) cmocka_unit_test_setup_teardown(f, ah_setup, ah_teardown)
 
 int main(int argc, char **argv)
@@ -234,6 +276,7 @@ int main(int argc, char **argv)
         S_TEST(test_browser),
         S_TEST(test_http),
         S_TEST(test_operator),
+        S_TEST(test_refuse),
     };
     return th_run_tests("test_web", "the web console", tests, sizeof tests / sizeof tests[0],
                         filter);
