@@ -15,8 +15,11 @@
                  action refused by the broker, escaping, logout, the accounts
                  file's mode, lock-out.
       operator   truc-admin's actions are audited with the Unix user the admin
-                 socket's peer credentials name, and the console's report of
-                 a login cannot come from truc-admin.
+                 socket's peer credentials name, truc-admin stuck lists the
+                 waiting document, and the console's report of a login cannot
+                 come from truc-admin.
+      refuse     a console on a network address without a TLS proxy, or with
+                 an accounts file others may read, stops the broker at start.
 
     Python 3 and the scripts' paths come from the environment (TRUC_PYTHON,
     TRUC_WEB_SCRIPTS, TRUC_WEB_ARTIFACTS), set by CMakeLists.txt.
