@@ -6,7 +6,14 @@
         reply    {"ok": true, "data": ...}  or  {"ok": false, "code": N, "error": "..."}
 
     The socket is an IPC file inside the broker's private data directory by
-    default, so only the broker's user can reach it. Runs on the loop
+    default, so only the broker's user can reach it. Every request runs as
+    an operator with a role: on that socket the Unix user the peer
+    credentials name (libzmq's Peer-Address "host:uid:gid:pid"), role admin,
+    since the socket's mode already decides who may connect. The web
+    console's inproc socket (broker/web.c, the only thing that connects to
+    it) adds {"operator": NAME, "role": "viewer"|"admin"} to each request;
+    a viewer may read but not act, and every action is audited with who did
+    it. Runs on the loop
     thread; a backup runs on a thread of its own and answers when it ends.
 
     It sees the server only through admin.h (counters, store, directory,
@@ -21,6 +28,7 @@
 #include <inttypes.h>
 #include <msgpack.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +46,7 @@
 #include "admin.h"
 #include "audit_query.h"
 #include "backup.h"
+#include "stuck.h"
 #include "verify.h"
 
 #define ADMIN_MAX_REQUEST 65536
@@ -50,6 +59,10 @@ struct broker_admin {
     int backup_pipe[2];      // a finished backup writes its result here
     bool backup_running;
     pthread_t backup_thread; // joined when it has answered, or at shutdown
+    bool console;            // the web console's inproc socket: requests name their operator
+    char operator[64];       // who the current request runs as
+    bool may_act;            // whether its role is admin
+    char who[128];           // "NAME (ROLE, truc-admin|console)" for the audit chain
 };
 
 typedef struct {
@@ -139,6 +152,14 @@ static void s_read_end(broker_admin_t *self)
 {
     if (!broker_store_writing(broker_server_store(self->server)))
         broker_store_read_end(broker_server_store(self->server));
+}
+
+//  An administrative act goes into the audit chain with who did it.
+static void s_audit(broker_admin_t *self, const char *agency, const char *what)
+{
+    char detail[400];
+    snprintf(detail, sizeof detail, "%s; by %s", what, self->who);
+    broker_server_audit(self->server, BROKER_AUDIT_ADMIN, agency, detail);
 }
 
 // ---------------------------------------------------------------------------
@@ -289,8 +310,8 @@ static void s_agency_state(broker_admin_t *self, const char *const *args, size_t
                       *err ? ": " : "", err);
     char detail[64];
     snprintf(detail, sizeof detail, "agency %.10s %.13s", verb, code);
-    broker_server_audit(self->server, BROKER_AUDIT_ADMIN, code, detail);
-    proto_log_info("event=admin action=%s agency=%s", verb, code);
+    s_audit(self, code, detail);
+    proto_log_info("event=admin action=%s agency=%s operator=\"%s\"", verb, code, self->who);
     rc = broker_server_reload(self->server, err, sizeof err);
     if (rc)
         return s_fail(self, rc, "%s %.13s: saved, but the reload was refused: %s", verb, code, err);
@@ -308,7 +329,7 @@ static void s_directory_reload(broker_admin_t *self, const char *const *args, si
     (void) nargs;
     char err[256] = "";
     proto_err_t rc = broker_server_reload(self->server, err, sizeof err);
-    broker_server_audit(self->server, BROKER_AUDIT_ADMIN, "", "directory reload");
+    s_audit(self, "", "directory reload");
     if (rc)
         return s_fail(self, rc, "directory reload refused: %s", err);
     s_reply_t reply;
@@ -333,7 +354,7 @@ static void s_clock_confirm(broker_admin_t *self, const char *const *args, size_
              held ? "clock confirmed at %s: a jump of %+" PRId64 " ms accepted, expiry resumes"
                   : "clock confirmed at %s (no jump held; %+" PRId64 " ms)",
              when, jump);
-    broker_server_audit(self->server, BROKER_AUDIT_ADMIN, "", detail);
+    s_audit(self, "", detail);
     proto_log_warning("event=clock_confirmed held=%s jump_ms=%" PRId64, held ? "yes" : "no", jump);
     s_reply_t reply;
     s_ok(&reply);
@@ -486,6 +507,70 @@ static void s_audit_verify(broker_admin_t *self, const char *const *args, size_t
 }
 
 // ---------------------------------------------------------------------------
+//  Stuck documents and the console's own reports
+
+#define ADMIN_STUCK_MAX 200 // rows one answer lists
+
+//  Documents that have waited for a recipient longer than args[0] seconds.
+static void s_stuck(broker_admin_t *self, const char *const *args, size_t nargs)
+{
+    char *end = NULL;
+    uint64_t seconds = nargs > 0 ? strtoull(args[0], &end, 10) : 3600;
+    if (nargs > 0 && (!args[0][0] || *end))
+        return s_fail(self, PROTO_ERR_VALUE, "'%.40s' is not a number of seconds", args[0]);
+    uint64_t now = proto_clock_wall_ms();
+    uint64_t before = seconds < now / 1000 ? now - seconds * 1000 : 0;
+    broker_stuck_t *rows = calloc(ADMIN_STUCK_MAX, sizeof *rows);
+    if (!rows)
+        return s_fail(self, PROTO_ERR_NOMEM, "out of memory");
+    if (!s_read_begin(self)) {
+        free(rows);
+        return s_fail(self, PROTO_ERR_STORE, "cannot read the store");
+    }
+    size_t count =
+        broker_stuck_find(broker_server_store(self->server), broker_server_directory(self->server),
+                          before, rows, ADMIN_STUCK_MAX);
+    s_read_end(self);
+    s_reply_t reply;
+    s_ok(&reply);
+    msgpack_pack_array(&reply.pk, count);
+    for (size_t i = 0; i < count; i++) {
+        const broker_stuck_t *row = &rows[i];
+        char id[PROTO_ID_TEXT_LEN], accepted[32];
+        proto_id_format(&row->id, id);
+        s_time_text(row->doc.accepted, accepted);
+        msgpack_pack_map(&reply.pk, 6);
+        s_kv_str(&reply.pk, "id", id);
+        s_kv_str(&reply.pk, "recipient", row->recipient);
+        s_kv_str(&reply.pk, "from", row->doc.from);
+        s_kv_str(&reply.pk, "accepted", accepted);
+        s_kv_u64(&reply.pk, "waiting_s", (now - row->doc.accepted) / 1000);
+        s_kv_u64(&reply.pk, "urgency", row->doc.urgency);
+    }
+    free(rows);
+    s_send_reply(self, &reply);
+}
+
+//  The console reports each login, so that the audit chain names who came
+//  in and who was turned away. Its own socket only: truc-admin cannot
+//  write such entries.
+static void s_console_login(broker_admin_t *self, const char *const *args, size_t nargs)
+{
+    (void) nargs;
+    if (!self->console)
+        return s_fail(self, PROTO_ERR_NOT_AUTHORIZED, "only the web console reports logins");
+    bool ok = strcmp(args[1], "ok") == 0;
+    char detail[400];
+    snprintf(detail, sizeof detail, "console login %s: %.63s (%.15s) from %.63s",
+             ok ? "ok" : "failed", args[2], args[3], args[4]);
+    broker_server_audit(self->server, ok ? BROKER_AUDIT_ADMIN : BROKER_AUDIT_DENIED, "", detail);
+    s_reply_t reply;
+    s_ok(&reply);
+    msgpack_pack_true(&reply.pk);
+    s_send_reply(self, &reply);
+}
+
+// ---------------------------------------------------------------------------
 //  Backup: LMDB's copy runs on its own thread; the loop answers when done.
 
 //  What the backup thread gets: the store to copy, where to, and the pipe
@@ -554,7 +639,7 @@ void broker_admin_backup_done(broker_admin_t *self)
         if (err)
             *err++ = '\0';
         dir = dir ? dir + 1 : "";
-        broker_server_audit(self->server, BROKER_AUDIT_ADMIN, "", "backup failed");
+        s_audit(self, "", "backup failed");
         proto_log_error("event=backup_failed dir=%s detail=\"%s\"", dir, err ? err : "");
         return s_fail(self, (proto_err_t) code, "backup to %s failed: %s", dir, err ? err : "");
     }
@@ -564,7 +649,7 @@ void broker_admin_backup_done(broker_admin_t *self)
     line[strcspn(line, "\n")] = '\0';
     sscanf(line, "0 %" SCNu64 " %" SCNu64 " %64s %n", &size, &length, head, &used);
     const char *dir = used > 0 ? line + used : "";
-    broker_server_audit(self->server, BROKER_AUDIT_ADMIN, "", "backup");
+    s_audit(self, "", "backup");
     proto_log_info("event=backup_done dir=%s size=%" PRIu64 " audit_length=%" PRIu64, dir, size,
                    length);
     s_reply_t reply;
@@ -602,29 +687,38 @@ typedef struct {
     size_t max_args;  // most arguments, the verb included
     s_command_fn *fn; // answers the request
     const char *help; // what it does (broker/DESIGN.md lists the answers)
+    bool acts;        // changes something: admins only, and audited
 } s_command_t;
 
 static const s_command_t s_commands[] = {
     { "status", NULL, 0, ADMIN_MAX_ARGS, s_status,
-      "counters, sessions, store size, commit times and the clock guard" },
+      "counters, sessions, store size, commit times and the clock guard", false },
     { "agencies", NULL, 0, ADMIN_MAX_ARGS, s_agencies,
-      "every agency in the directory: state, session, what waits for it" },
-    { "agency", "suspend", 2, 2, s_agency_state, "suspend CODE in the directory file and reload" },
-    { "agency", "reinstate", 2, 2, s_agency_state, "make CODE active again and reload" },
-    { "agency", "revoke", 2, 2, s_agency_state, "revoke CODE for good and reload" },
-    { "directory", "reload", 1, 1, s_directory_reload, "read the directory file again" },
-    { "clock", "confirm", 1, 1, s_clock_confirm, "take the wall clock as right; expiry resumes" },
+      "every agency in the directory: state, session, what waits for it", false },
+    { "agency", "suspend", 2, 2, s_agency_state, "suspend CODE in the directory file and reload",
+      true },
+    { "agency", "reinstate", 2, 2, s_agency_state, "make CODE active again and reload", true },
+    { "agency", "revoke", 2, 2, s_agency_state, "revoke CODE for good and reload", true },
+    { "directory", "reload", 1, 1, s_directory_reload, "read the directory file again", true },
+    { "clock", "confirm", 1, 1, s_clock_confirm, "take the wall clock as right; expiry resumes",
+      true },
     { "doc", "show", 2, 2, s_doc_show,
-      "one document: sender, subject, hash, each recipient's state" },
-    { "audit", "verify", 1, ADMIN_MAX_ARGS, s_audit_verify, "check the whole audit chain" },
+      "one document: sender, subject, hash, each recipient's state", false },
+    { "audit", "verify", 1, ADMIN_MAX_ARGS, s_audit_verify, "check the whole audit chain", false },
     { "audit", "show", 1, ADMIN_MAX_ARGS, s_audit_show,
-      "a page of audit entries (default the last 50), filtered by ID and NAME=VALUE" },
-    { "backup", NULL, 1, 1, s_backup, "copy the store to DIR on a thread; answer when done" },
+      "a page of audit entries (default the last 50), filtered by ID and NAME=VALUE", false },
+    { "backup", NULL, 1, 1, s_backup, "copy the store to DIR on a thread; answer when done", true },
+    { "stuck", NULL, 0, 1, s_stuck,
+      "documents waiting longer than SECONDS (default 3600), oldest first, at most 200", false },
+    { "console", "login", 5, 5, s_console_login,
+      "the web console reports a login: ok|failed NAME ROLE ADDRESS (its socket only)", false },
 };
 
 //  One request, read: the command and copies of its arguments.
 typedef struct {
     char cmd[32];
+    char operator[64];                // the console's operator, if it named one
+    char role[16];                    // and their role
     const char *args[ADMIN_MAX_ARGS]; // point into text
     size_t nargs;
     char *text; // the arguments back to back, each with its NUL (owned)
@@ -649,8 +743,17 @@ static bool s_request_args(s_request_t *req, const msgpack_object *array, size_t
     return true;
 }
 
-//  Read {cmd: str, args: [str]} from n bytes. PROTO_ERR_VALUE if it is
-//  anything else, PROTO_ERR_NOMEM if out of memory.
+static bool s_copy_str(char *out, size_t cap, const msgpack_object *o)
+{
+    if (o->type != MSGPACK_OBJECT_STR || o->via.str.size >= cap)
+        return false;
+    memcpy(out, o->via.str.ptr, o->via.str.size);
+    out[o->via.str.size] = '\0';
+    return true;
+}
+
+//  Read {cmd: str, args: [str]} (and the console's operator, role) from n bytes. PROTO_ERR_VALUE if
+//  it is anything else, PROTO_ERR_NOMEM if out of memory.
 static proto_err_t s_request_read(s_request_t *req, const char *data, size_t n)
 {
     //  The strings cannot take more room than the request, plus their NULs.
@@ -672,6 +775,10 @@ static proto_err_t s_request_read(s_request_t *req, const char *data, size_t n)
             req->cmd[kv->val.via.str.size] = '\0';
         } else if (kv->key.via.str.size == 4 && memcmp(kv->key.via.str.ptr, "args", 4) == 0) {
             ok = s_request_args(req, &kv->val, &used);
+        } else if (kv->key.via.str.size == 8 && memcmp(kv->key.via.str.ptr, "operator", 8) == 0) {
+            ok = s_copy_str(req->operator, sizeof req->operator, & kv->val);
+        } else if (kv->key.via.str.size == 4 && memcmp(kv->key.via.str.ptr, "role", 4) == 0) {
+            ok = s_copy_str(req->role, sizeof req->role, &kv->val);
         } else {
             ok = false;
         }
@@ -692,52 +799,116 @@ static const s_command_t *s_command_find(const s_request_t *req)
     return NULL;
 }
 
-void broker_admin_handle(broker_admin_t *self)
+//  Who the request runs as. The console names its operator and role (only
+//  the console thread reaches its inproc socket); on the admin socket it is
+//  the peer's Unix user, and the socket's mode has already decided that
+//  user may administer. False if the console sent no valid pair.
+static bool s_operator(broker_admin_t *self, const s_request_t *req, zmq_msg_t *msg)
 {
-    if (self->backup_running)
-        return; // the REP socket owes the backup's answer first
-    char *request = malloc(ADMIN_MAX_REQUEST);
-    if (!request)
-        return;
-    int n = zmq_recv(self->socket, request, ADMIN_MAX_REQUEST, ZMQ_DONTWAIT);
-    if (n < 0) {
-        free(request);
-        return;
+    if (self->console) {
+        bool admin = strcmp(req->role, "admin") == 0;
+        if (!req->operator[0] ||(!admin && strcmp(req->role, "viewer") != 0))
+            return false;
+        snprintf(self->operator, sizeof self->operator, "%s", req->operator);
+        self->may_act = admin;
+        snprintf(self->who, sizeof self->who, "%s (%s, console)", req->operator, req->role);
+        return true;
     }
-    int more = 0;
+    //  ipc:// peers: "host:uid:gid:pid"; a loopback tcp:// peer is an address.
+    const char *peer = zmq_msg_gets(msg, "Peer-Address");
+    const char *p = peer ? strrchr(peer, ':') : NULL;
+    int fields = 0;
+    unsigned long uid = 0;
+    while (p && p > peer && fields < 2) {
+        p--;
+        while (p > peer && *p != ':')
+            p--;
+        fields++;
+    }
+    if (p && *p == ':' && fields == 2) {
+        uid = strtoul(p + 1, NULL, 10);
+        struct passwd pw, *found = NULL;
+        char buf[1024];
+        if (getpwuid_r((uid_t) uid, &pw, buf, sizeof buf, &found) == 0 && found)
+            snprintf(self->operator, sizeof self->operator, "%s", found->pw_name);
+        else
+            snprintf(self->operator, sizeof self->operator, "uid %lu", uid);
+    } else {
+        snprintf(self->operator, sizeof self->operator, "%s", peer && *peer ? peer : "unknown");
+    }
+    self->may_act = true;
+    snprintf(self->who, sizeof self->who, "%s (admin, truc-admin)", self->operator);
+    return true;
+}
+
+//  Take the request's one frame (and drop any more). NULL and nothing
+//  taken if none waits; the caller closes msg.
+static bool s_receive(broker_admin_t *self, zmq_msg_t *msg)
+{
+    zmq_msg_init(msg);
+    if (zmq_msg_recv(msg, self->socket, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(msg);
+        return false;
+    }
+    int more = zmq_msg_more(msg);
     size_t more_len = sizeof more;
-    zmq_getsockopt(self->socket, ZMQ_RCVMORE, &more, &more_len);
     while (more) { // requests are one frame; drop the rest
         char sink[64];
         zmq_recv(self->socket, sink, sizeof sink, 0);
         zmq_getsockopt(self->socket, ZMQ_RCVMORE, &more, &more_len);
     }
+    return true;
+}
+
+void broker_admin_handle(broker_admin_t *self)
+{
+    if (self->backup_running)
+        return; // the REP socket owes the backup's answer first
+    zmq_msg_t msg;
+    if (!s_receive(self, &msg))
+        return;
     s_request_t req = { .nargs = 0 };
-    proto_err_t rc =
-        n <= ADMIN_MAX_REQUEST ? s_request_read(&req, request, (size_t) n) : PROTO_ERR_VALUE;
-    free(request);
+    proto_err_t rc = zmq_msg_size(&msg) <= ADMIN_MAX_REQUEST
+                         ? s_request_read(&req, zmq_msg_data(&msg), zmq_msg_size(&msg))
+                         : PROTO_ERR_VALUE;
+    if (!rc && !s_operator(self, &req, &msg))
+        rc = PROTO_ERR_NOT_AUTHORIZED;
+    zmq_msg_close(&msg);
     if (rc) {
         free(req.text);
-        return rc == PROTO_ERR_NOMEM
-                   ? s_fail(self, rc, "out of memory")
+        return rc == PROTO_ERR_NOMEM ? s_fail(self, rc, "out of memory")
+               : rc == PROTO_ERR_NOT_AUTHORIZED
+                   ? s_fail(self, rc, "no operator or role")
                    : s_fail(self, rc, "a request is a map {cmd: str, args: [str]}");
     }
-    proto_log_debug("event=admin_request cmd=%s args=%zu", req.cmd, req.nargs);
+    proto_log_debug("event=admin_request cmd=%s args=%zu operator=\"%s\"", req.cmd, req.nargs,
+                    self->who);
     const s_command_t *command = s_command_find(&req);
-    if (command)
+    if (command && command->acts && !self->may_act) {
+        //  A viewer's attempt is refused here, whatever the page offered,
+        //  and the refusal is audited like the act would have been.
+        char detail[400];
+        snprintf(detail, sizeof detail, "refused %s %s %s: not an admin; by %s", req.cmd,
+                 req.nargs > 0 ? req.args[0] : "", req.nargs > 1 ? req.args[1] : "", self->who);
+        broker_server_audit(self->server, BROKER_AUDIT_DENIED, "", detail);
+        s_fail(self, PROTO_ERR_NOT_AUTHORIZED, "%s is a viewer: only an admin may %s %s",
+               self->operator, req.cmd, req.nargs > 0 ? req.args[0] : "");
+    } else if (command) {
         command->fn(self, req.args, req.nargs);
-    else
+    } else {
         s_fail(self, PROTO_ERR_VALUE, "unknown command or wrong arguments: %s", req.cmd);
+    }
     free(req.text);
 }
 
-broker_admin_t *broker_admin_new(broker_server_t *server, void *socket)
+broker_admin_t *broker_admin_new(broker_server_t *server, void *socket, bool console)
 {
     broker_admin_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->server = server;
     self->socket = socket;
+    self->console = console;
     if (pipe(self->backup_pipe) != 0) {
         free(self);
         return NULL;

@@ -28,8 +28,11 @@
 typedef struct broker_admin broker_admin_t;
 
 //  The endpoint on a bound REP socket. Both are borrowed and must outlive
-//  it. NULL (errno says why) if the backup pipe or memory cannot be had.
-broker_admin_t *broker_admin_new(broker_server_t *server, void *socket);
+//  it. console: the web console's inproc socket, whose requests name their
+//  operator and role (broker/web.h); otherwise truc-admin's, whose operator
+//  is the peer's Unix user, as admin. NULL (errno says why) if the backup
+//  pipe or memory cannot be had.
+broker_admin_t *broker_admin_new(broker_server_t *server, void *socket, bool console);
 
 //  Wait for a running backup (the store must outlive it), then free; set
 //  *self_p to NULL. Safe on NULL.

@@ -119,6 +119,26 @@ const proto_opt_t broker_config_table[] = {
     OPT("ha", "lease_poll", PROTO_OPT_DURATION, lease_poll, "500ms", 10, 60000, false,
         "How often a standby tries the lock: the longest it lets pass between the active "
         "broker's death and its own start."),
+    OPT("console", "listen", PROTO_OPT_STRING, console_listen, "", 0, 0, false,
+        "HOST:PORT of the web console (broker/web.c), e.g. 127.0.0.1:8480; port 0 takes a "
+        "free one and DATA_DIR/console names it. Empty: no console. Only a loopback address "
+        "(127.x.y.z or [::1]) unless console.tls_proxy is on."),
+    OPT("console", "accounts", PROTO_OPT_STRING, console_accounts, "", 0, 0, false,
+        "The console's accounts: one line per operator, NAME ROLE HASH, ROLE viewer or "
+        "admin, HASH Argon2id (truc-admin console-user add). Read at every login, so a new "
+        "account needs no restart. Must not be readable by group or others."),
+    OPT("console", "session", PROTO_OPT_DURATION, console_session, "8h", 60000, 30ull * 86400000,
+        false, "How long a console login lasts; then the operator logs in again."),
+    OPT("console", "lockout_failures", PROTO_OPT_UINT, console_lockout_failures, "5", 1, 1000,
+        false,
+        "Failed logins, for one account or from one address, after which logins for it are "
+        "refused for console.lockout_time, even with the right password."),
+    OPT("console", "lockout_time", PROTO_OPT_DURATION, console_lockout_time, "15m", 1000, 86400000,
+        false, "How long a lock-out after failed logins lasts."),
+    OPT("console", "tls_proxy", PROTO_OPT_BOOL, console_tls_proxy, "false", 0, 0, false,
+        "The console is reached through a reverse proxy that speaks TLS (the broker itself "
+        "serves plain HTTP): session cookies are marked Secure, and console.listen may be a "
+        "non-loopback address the proxy connects to."),
     OPT("log", "level", PROTO_OPT_LOG_LEVEL, log_level, "info", 0, 0, false,
         "Log level: debug, info, warning or error. Logs go to stderr as key=value lines."),
 };
@@ -135,6 +155,22 @@ proto_err_t broker_config_check(const broker_config_t *config, char *errbuf, siz
                  "(127.x.y.z or [::1] with a port): the admin socket has no authentication",
                  config->admin_endpoint);
         return PROTO_ERR_CONFIG;
+    }
+    if (config->console_listen[0]) {
+        char endpoint[300];
+        snprintf(endpoint, sizeof endpoint, "tcp://%s", config->console_listen);
+        if (!config->console_tls_proxy && !proto_endpoint_is_local(endpoint)) {
+            snprintf(errbuf, errlen,
+                     "console.listen %s is not a loopback HOST:PORT (127.x.y.z or [::1]): "
+                     "the console speaks plain HTTP; put a TLS proxy in front and set "
+                     "console.tls_proxy",
+                     config->console_listen);
+            return PROTO_ERR_CONFIG;
+        }
+        if (!config->console_accounts[0]) {
+            snprintf(errbuf, errlen, "console.listen is set but console.accounts is not");
+            return PROTO_ERR_CONFIG;
+        }
     }
     return PROTO_OK;
 }

@@ -51,6 +51,13 @@ typedef struct {
     //  [ha]
     bool standby;        // wait for the data_dir lock (the lease) before starting
     uint64_t lease_poll; // ms between two tries of the lock while standby
+    //  [console]
+    char *console_listen;              // web console's HOST:PORT; empty = no console
+    char *console_accounts;            // its accounts file (name role argon2id-hash)
+    uint64_t console_session;          // ms a console session lives
+    uint64_t console_lockout_failures; // failed logins before a lock-out
+    uint64_t console_lockout_time;     // ms a lock-out lasts
+    bool console_tls_proxy;            // reached through a TLS reverse proxy
     //  [log]
     proto_log_level_t log_level;
 } broker_config_t;
@@ -60,7 +67,8 @@ extern const size_t broker_config_table_size;
 
 //  Rules across options, checked after every source is read (also by
 //  broker_server_new, since truc-broker loads through proto/daemon.h):
-//  the admin endpoint is ipc:// or loopback. PROTO_ERR_CONFIG with the
+//  the admin endpoint is ipc:// or loopback; the console listens on
+//  loopback unless a TLS proxy fronts it, and has an accounts file. PROTO_ERR_CONFIG with the
 //  reason in errbuf.
 proto_err_t broker_config_check(const broker_config_t *config, char *errbuf,
                                 size_t errlen) PROTO_MUST_CHECK;

@@ -499,10 +499,21 @@ static bool s_open_admin(broker_server_t *self, char *errbuf, size_t errlen)
         snprintf(errbuf, errlen, "cannot restrict %s: %s", admin_endpoint + 6, strerror(errno));
         return false;
     }
-    self->admin = broker_admin_new(self, self->admin_socket);
+    self->admin = broker_admin_new(self, self->admin_socket, false);
     if (!self->admin) {
         snprintf(errbuf, errlen, "pipe: %s", strerror(errno));
         return false;
+    }
+    //  The web console asks through an admin endpoint of its own (web.h).
+    if (self->config->console_listen[0]) {
+        self->web = broker_web_new(self->ctx, self->config, errbuf, errlen);
+        if (!self->web)
+            return false;
+        self->console_admin = broker_admin_new(self, broker_web_socket(self->web), true);
+        if (!self->console_admin) {
+            snprintf(errbuf, errlen, "pipe: %s", strerror(errno));
+            return false;
+        }
     }
     return true;
 }
@@ -592,6 +603,8 @@ static int s_on_socket(proto_loop_t *loop, void *socket, int fd, void *arg)
         s_router_readable(self);
     else if (socket == self->admin_socket)
         broker_admin_handle(self->admin);
+    else if (self->web && socket == broker_web_socket(self->web))
+        broker_admin_handle(self->console_admin);
     return 0;
 }
 
@@ -690,6 +703,8 @@ static bool s_loop_setup(broker_server_t *self, proto_loop_t *loop)
            proto_loop_socket_add(loop, self->results, s_on_socket, self) == PROTO_OK &&
            proto_loop_socket_add(loop, self->router, s_on_socket, self) == PROTO_OK &&
            proto_loop_socket_add(loop, self->admin_socket, s_on_socket, self) == PROTO_OK &&
+           (!self->web || proto_loop_socket_add(loop, broker_web_socket(self->web), s_on_socket,
+                                                self) == PROTO_OK) &&
            proto_loop_fd_add(loop, broker_admin_backup_fd(self->admin), s_on_fd, self) ==
                PROTO_OK &&
            proto_loop_timer_add(loop, MINUTE_MS, true, s_on_minute, self) > 0 &&
@@ -739,6 +754,8 @@ void broker_server_destroy(broker_server_t **self_p)
         return;
     broker_server_t *self = *self_p;
     broker_admin_destroy(&self->admin); // the store must outlive LMDB's copy
+    broker_admin_destroy(&self->console_admin);
+    broker_web_destroy(&self->web); // its HTTP thread ends before the context does
     broker_verify_destroy(&self->verify, self->jobs);
     //  Jobs still queued hold frames: take them back and free them.
     broker_job_t *job;

@@ -21,6 +21,7 @@
 #include "proto/identity.h"
 #include "proto/loop.h"
 #include "admin.h"
+#include "web.h"
 #include "anchor.h"
 #include "proto/msg.h"
 #include "peers.h"
@@ -88,6 +89,8 @@ struct broker_server {
     uint64_t last_minute[3], this_minute_base[3]; // accepted, rejected, delivered
     void *admin_socket;                           // REP socket for truc-admin
     broker_admin_t *admin;                        // the endpoint on it (admin.h)
+    broker_web_t *web;                            // the web console, if console.listen (web.h)
+    broker_admin_t *console_admin;                // the endpoint on the console's socket
     //  free space under data_dir: last statvfs answer, when, bytes taken since (apply.c)
     uint64_t disk_free, disk_checked, disk_taken;
     broker_rate_t *notice_rate; // STATUS notices per agency per minute

@@ -20,6 +20,7 @@
 #include <zmq.h>
 
 #include "proto/mpjson.h"
+#include "web_auth.h"
 
 #define EXIT_USAGE 1
 #define EXIT_FAIL  2
@@ -68,6 +69,10 @@ static const char *s_usage =
     "                                and DIR/manifest (restore: truc-broker restore)\n"
     "  clock confirm                 take the wall clock as right after a jump:\n"
     "                                expiry and retention resume by it\n"
+    "  stuck [SECONDS]               documents waiting longer (default 3600), oldest first\n"
+    "  console-user add NAME --role viewer|admin --accounts FILE\n"
+    "                                add or replace a web console account; the password\n"
+    "                                is the first line of standard input\n"
     "\n"
     "Options:\n"
     "  --data-dir DIR      the broker's data directory (admin socket DIR/admin.sock);\n"
@@ -540,6 +545,9 @@ static int s_build(msgpack_sbuffer *request, const char *cmd, char **rest, size_
 
 int main(int argc, char **argv)
 {
+    //  Writes the console's accounts file; needs no broker.
+    if (argc > 1 && strcmp(argv[1], "console-user") == 0)
+        return web_auth_cli(argc - 1, argv + 1);
     //  The installed broker's data directory, unless this is a source tree
     //  with the development layout of scripts/demo.sh.
     struct stat st;

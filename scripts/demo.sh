@@ -83,14 +83,20 @@ for code in $ministry $province $department; do
 done
 "$keys" directory list --dir "$demo/directory.ini"
 
-say "3. the broker, on loopback"
+say "3. the broker, on loopback, with its web console and a demo viewer account"
+console_password=demo-viewer-$(head -c 6 /dev/urandom | xxd -p)
+printf '%s\n' "$console_password" \
+  | "$admin" console-user add demo --role viewer --accounts "$demo/console-accounts" >/dev/null
 setsid "$broker" --identity "$demo/keys/hub.secret" --directory "$demo/directory.ini" \
   --data-dir "$demo/broker" --endpoint 'tcp://127.0.0.1:*' \
+  --set console.listen=127.0.0.1:0 --set console.accounts="$demo/console-accounts" \
   >"$demo/logs/broker.log" 2>&1 < /dev/null &
 echo $! > "$demo/pids/broker"
 for _ in $(seq 100); do [ -s "$demo/broker/endpoint" ] && break; sleep 0.1; done
 endpoint=$(cat "$demo/broker/endpoint" 2>/dev/null) || { cat "$demo/logs/broker.log"; exit 1; }
 echo "broker listening on $endpoint (data in demo/broker, log demo/logs/broker.log)"
+console=$(cat "$demo/broker/console" 2>/dev/null)
+echo "web console on $console (user demo, password $console_password)"
 
 say "4. one agent per agency"
 for code in $ministry $province $department; do
@@ -148,6 +154,9 @@ The broker and three agents keep running (logs in demo/logs). Try:
   $truc --data-dir demo/agents/$ministry watch            # events as they happen
   $admin --data-dir demo/broker agencies
   $admin --data-dir demo/broker audit show $id
+
+Web console (viewer): $console  user demo, password $console_password
+  an admin account: $admin console-user add NAME --role admin --accounts demo/console-accounts
 
 Stop everything with: scripts/demo.sh --stop
 EOT

@@ -15,6 +15,8 @@ packages=(
   libfaketime                               # broker_ops_clock_jump steps the broker's wall clock
   universal-ctags                           # scripts/sizes.sh: function lengths
   python3-zmq python3-msgpack               # agent/examples/dms_example.py (agent_dms_python_example)
+  libmicrohttpd-dev                         # the broker's web console (broker/web.c)
+  chromium chromium-driver                  # tests/web: the console in a headless browser
 )
 
 missing=()
