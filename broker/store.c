@@ -98,6 +98,7 @@ broker_store_t *broker_store_open(const char *data_dir, uint64_t map_size, char 
         free(self);
         return NULL;
     }
+    broker_store_waiting_open(self);
     return self;
 }
 
