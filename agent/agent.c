@@ -23,9 +23,11 @@
 
 #include "agent_internal.h"
 #include "inbox.h"
+#include "metrics.h"
 #include "session.h"
 #include "proto/daemon.h"
 #include "proto/log.h"
+#include "proto/metrics_http.h"
 
 //  The after-commit queue starts this deep and doubles as it fills.
 #define S_AFTER_FIRST_CAP 64
@@ -343,6 +345,8 @@ agent_t *agent_new(const agent_config_t *config, char *errbuf, size_t errlen)
     }
     if (!s_open_api(self, errbuf, errlen))
         goto fail;
+    if (config->metrics_listen[0] && !(self->metrics = agent_metrics_new(self, errbuf, errlen)))
+        goto fail;
     self->out_dirty = true;
     char fingerprint[PROTO_FINGERPRINT_LEN + 1];
     proto_fingerprint(proto_identity_public(self->identity)->sign_pk, fingerprint);
@@ -391,10 +395,25 @@ static int s_on_api(proto_loop_t *loop, void *socket, int fd, void *arg)
     return 0;
 }
 
+static int s_on_metrics(proto_loop_t *loop, int timer_id, void *arg)
+{
+    agent_t *self = arg;
+    (void) loop;
+    (void) timer_id;
+    agent_metrics_publish(self->metrics);
+    return 0;
+}
+
 int agent_run(agent_t *self)
 {
     int rc = 0;
-    if (proto_loop_fd_add(self->loop, self->signal_pipe[0], s_on_signal, self) != PROTO_OK ||
+    if (self->metrics) {
+        agent_metrics_publish(self->metrics); // /healthz: the loop runs
+        if (proto_loop_timer_add(self->loop, PROTO_METRICS_HTTP_PERIOD_MS, true, s_on_metrics,
+                                 self) < 0)
+            rc = 1;
+    }
+    if (rc || proto_loop_fd_add(self->loop, self->signal_pipe[0], s_on_signal, self) != PROTO_OK ||
         proto_loop_socket_add(self->loop, self->api, s_on_api, self) != PROTO_OK) {
         proto_log_error("event=loop_failed error=ERR_NOMEM");
         rc = 1;
@@ -415,6 +434,7 @@ void agent_destroy(agent_t **self_p)
         return;
     agent_t *self = *self_p;
     int zero = 0;
+    agent_metrics_destroy(&self->metrics); // stop its thread before anything else goes
     agent_session_disconnect(self);
     proto_loop_destroy(&self->loop);
     void *sockets[] = { self->api, self->pub };

@@ -437,6 +437,7 @@ static void s_audit_cmd(broker_admin_t *self, const char *const *args, size_t na
         proto_err_t rc =
             broker_store_audit_walk(broker_server_store(self->server), 1, NULL, NULL, &bad);
         s_read_end(self);
+        broker_server_audit_verified(self->server, rc == PROTO_OK);
         s_ok(&reply);
         msgpack_pack_map(&reply.pk, 3);
         s_kv_bool(&reply.pk, "intact", rc == PROTO_OK);

@@ -48,6 +48,9 @@ typedef struct {
     uint64_t clock_jump_max; // ms the wall clock may jump before expiry stops
     //  [workers]
     uint64_t workers; // verify threads; 0 = one per core
+    //  [metrics]
+    char *metrics_listen; // HOST:PORT of /metrics, /healthz, /readyz; empty = off
+    bool metrics_remote;  // may metrics_listen be a non-loopback address
     //  [log]
     proto_log_level_t log_level;
 } broker_config_t;

@@ -8,6 +8,8 @@ packages=(
   clang lld libclang-rt-14-dev clang-format # fuzzing (libFuzzer) and formatting
   libzmq3-dev libsodium-dev liblmdb-dev libmsgpack-dev libinih-dev libcmocka-dev
   libunistring-dev                          # NFC and case folding of attachment names
+  libmicrohttpd-dev                         # /metrics, /healthz, /readyz (proto/src/metrics_http.c)
+  prometheus                                # promtool: ctest -L metrics checks live output and alerts
   lmdb-utils                                # mdb_stat/mdb_dump for operators and tests
   systemd                                   # systemd-analyze checks the units in deploy/
   xxd procps                                # used by the demo and the tests

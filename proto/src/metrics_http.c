@@ -90,6 +90,30 @@ bool proto_metrics_http_listen_local(const char *listen)
     return proto_endpoint_is_local(endpoint);
 }
 
+proto_err_t proto_metrics_http_listen_check(const char *listen, bool allow_remote, char *errbuf,
+                                            size_t errlen)
+{
+    if (!listen || !listen[0])
+        return PROTO_OK;
+    if (!proto_metrics_http_listen_ok(listen)) {
+        snprintf(errbuf, errlen,
+                 "metrics.listen %s is not HOST:PORT with a numeric IPv4 address or a "
+                 "bracketed IPv6 one (127.0.0.1:9464, [::1]:9464)",
+                 listen);
+        return PROTO_ERR_CONFIG;
+    }
+    //  Metrics name every agency and its traffic, with no authentication:
+    //  off the machine only when the operator says so.
+    if (!allow_remote && !proto_metrics_http_listen_local(listen)) {
+        snprintf(errbuf, errlen,
+                 "metrics.listen %s is not a loopback address (127.x.y.z or [::1]); set "
+                 "metrics.allow_remote = yes to serve metrics to the network",
+                 listen);
+        return PROTO_ERR_CONFIG;
+    }
+    return PROTO_OK;
+}
+
 // ---------------------------------------------------------------------------
 //  Answers, on libmicrohttpd's thread
 

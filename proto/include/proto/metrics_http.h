@@ -51,6 +51,12 @@ typedef struct proto_metrics_http proto_metrics_http_t;
 bool proto_metrics_http_listen_ok(const char *listen);
 bool proto_metrics_http_listen_local(const char *listen);
 
+//  The daemons' config rule for metrics.listen: empty (off), or a valid
+//  address that is loopback unless allow_remote. PROTO_ERR_CONFIG with the
+//  reason in errbuf otherwise.
+proto_err_t proto_metrics_http_listen_check(const char *listen, bool allow_remote, char *errbuf,
+                                            size_t errlen) PROTO_MUST_CHECK;
+
 //  Bind listen and start serving (nothing published yet). NULL with the
 //  reason in errbuf if listen is malformed or cannot be bound. name is the
 //  daemon's ("truc-broker"), for the bodies.
