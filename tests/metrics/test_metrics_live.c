@@ -153,7 +153,11 @@ static uint16_t s_broker_start(ah_env_t *env)
     const char *sets[] = { "network.heartbeat=" AH_HEARTBEAT, endpoint,
                            "metrics.listen=127.0.0.1:0", NULL };
     th_broker_start(env->th, sets);
-    return s_wait_port(env->th->logs[th_current(env->th)], "truc-broker");
+    uint16_t port = s_wait_port(env->th->logs[th_current(env->th)], "truc-broker");
+    //  The port is bound before the loop runs; /metrics answers 503 until
+    //  the loop's first publication, which /healthz waits for.
+    s_wait_status(port, "/healthz", 200, "ok");
+    return port;
 }
 
 static void s_submit(ah_agent_t *a, const char *to, const char *urgency)
