@@ -19,6 +19,7 @@ struct broker_metrics {
     broker_server_t *server;
     proto_metrics_http_t *http;
     proto_metrics_t *text; // kept between renders: its buffer is reused
+    uint64_t started;      // wall ms of the start, read once: a gauge that must not wobble
 };
 
 static const char *const s_urgency[4] = { "normal", "urgent", "very_urgent", "immediate" };
@@ -193,7 +194,7 @@ static const char *s_not_ready(broker_server_t *self)
     return NULL;
 }
 
-static void s_render(broker_server_t *self, proto_metrics_t *m, const char *why)
+static void s_render(broker_server_t *self, proto_metrics_t *m, const char *why, uint64_t started)
 {
     char fingerprint[PROTO_FINGERPRINT_LEN + 1];
     proto_fingerprint(proto_identity_public(self->identity)->sign_pk, fingerprint);
@@ -206,8 +207,7 @@ static void s_render(broker_server_t *self, proto_metrics_t *m, const char *why)
                       1);
     proto_metrics_family(m, "truc_broker_start_time_seconds", PROTO_METRIC_GAUGE,
                          "When the broker started (Unix time).");
-    proto_metrics_double(m, "truc_broker_start_time_seconds", NULL,
-                         (double) (broker_now() - (broker_mono() - self->started)) / 1000.0);
+    proto_metrics_double(m, "truc_broker_start_time_seconds", NULL, (double) started / 1000.0);
     s_one(m, "truc_broker_ready", PROTO_METRIC_GAUGE,
           "1 when /readyz answers 200: not holding a clock jump, the store commits.", !why);
     s_one(m, "truc_broker_clock_held", PROTO_METRIC_GAUGE,
@@ -238,7 +238,7 @@ void broker_metrics_publish(broker_metrics_t *self)
     broker_server_t *server = self->server;
     const char *why = s_not_ready(server);
     proto_metrics_reset(self->text);
-    s_render(server, self->text, why);
+    s_render(server, self->text, why, self->started);
     size_t len;
     bool rendered = proto_metrics_text(self->text, &len) != NULL;
     if (!rendered)
@@ -259,6 +259,7 @@ broker_metrics_t *broker_metrics_new(broker_server_t *server, char *errbuf, size
         return NULL;
     }
     self->server = server;
+    self->started = broker_now() - broker_elapsed(broker_mono(), server->started);
     char why[300];
     self->http =
         proto_metrics_http_new(server->config->metrics_listen, "truc-broker", why, sizeof why);

@@ -85,7 +85,7 @@ done
 
 say "3. the broker, on loopback"
 setsid "$broker" --identity "$demo/keys/hub.secret" --directory "$demo/directory.ini" \
-  --data-dir "$demo/broker" --endpoint 'tcp://127.0.0.1:*' \
+  --data-dir "$demo/broker" --endpoint 'tcp://127.0.0.1:*' --set metrics.listen=127.0.0.1:0 \
   >"$demo/logs/broker.log" 2>&1 < /dev/null &
 echo $! > "$demo/pids/broker"
 for _ in $(seq 100); do [ -s "$demo/broker/endpoint" ] && break; sleep 0.1; done
@@ -96,7 +96,7 @@ say "4. one agent per agency"
 for code in $ministry $province $department; do
   setsid "$agentd" --identity "$demo/keys/$code.secret" --data-dir "$demo/agents/$code" \
     --broker "$endpoint" --broker-key "$demo/keys/hub.public" \
-    --set api.allowed_dirs="$demo/files" \
+    --set api.allowed_dirs="$demo/files" --set metrics.listen=127.0.0.1:0 \
     >"$demo/logs/agent-$code.log" 2>&1 < /dev/null &
   echo $! > "$demo/pids/agent-$code"
 done
@@ -137,6 +137,24 @@ say "8. the broker's view"
 "$admin" --data-dir "$demo/broker" status | head -12
 "$admin" --data-dir "$demo/broker" audit verify
 
+say "9. metrics and probes (Prometheus text; deploy/OPERATIONS.md, Monitoring)"
+# Each daemon logs the port it bound for metrics.listen (port 0: any free one).
+metrics_port() { grep -o 'event=metrics_listening [^ ]* port=[0-9]*' "$1" | tail -1 | sed 's/.*port=//'; }
+broker_metrics=$(metrics_port "$demo/logs/broker.log")
+echo "broker:  http://127.0.0.1:$broker_metrics/metrics  /healthz  /readyz"
+for code in $ministry $province $department; do
+  echo "$code: http://127.0.0.1:$(metrics_port "$demo/logs/agent-$code.log")/metrics"
+done
+if command -v curl >/dev/null; then
+  # The figures are refreshed every second: wait for the two deliveries.
+  for _ in $(seq 50); do
+    curl -s "http://127.0.0.1:$broker_metrics/metrics" | grep -q '^truc_broker_documents_delivered_total 2$' && break
+    sleep 0.2
+  done
+  curl -s "http://127.0.0.1:$broker_metrics/metrics" | grep -E '^truc_broker_(documents_(accepted|delivered)_total|connected_agencies) '
+  echo "readyz: $(curl -s "http://127.0.0.1:$broker_metrics/readyz")"
+fi
+
 say "running"
 cat <<EOT
 The broker and three agents keep running (logs in demo/logs). Try:
@@ -148,6 +166,7 @@ The broker and three agents keep running (logs in demo/logs). Try:
   $truc --data-dir demo/agents/$ministry watch            # events as they happen
   $admin --data-dir demo/broker agencies
   $admin --data-dir demo/broker audit show $id
+  curl -s http://127.0.0.1:$broker_metrics/metrics | grep waiting_documents
 
 Stop everything with: scripts/demo.sh --stop
 EOT
