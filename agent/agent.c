@@ -367,6 +367,8 @@ static int s_on_turn(proto_loop_t *loop, void *arg)
     agent_api_timers(self, proto_clock_mono_ms());
     uint64_t next = agent_session_tick(self);
     s_commit(self);
+    if (self->metrics)
+        agent_metrics_turn(self->metrics);
     agent_outbox_flush(self);
     if (next != UINT64_MAX)
         proto_loop_wake_at(loop, next);
@@ -400,7 +402,7 @@ static int s_on_metrics(proto_loop_t *loop, int timer_id, void *arg)
     agent_t *self = arg;
     (void) loop;
     (void) timer_id;
-    agent_metrics_publish(self->metrics);
+    agent_metrics_due(self->metrics);
     return 0;
 }
 
@@ -408,7 +410,7 @@ int agent_run(agent_t *self)
 {
     int rc = 0;
     if (self->metrics) {
-        agent_metrics_publish(self->metrics); // /healthz: the loop runs
+        agent_metrics_due(self->metrics); // the first turn publishes: /healthz says ok
         if (proto_loop_timer_add(self->loop, PROTO_METRICS_HTTP_PERIOD_MS, true, s_on_metrics,
                                  self) < 0)
             rc = 1;

@@ -16,6 +16,7 @@ struct agent_metrics {
     agent_t *agent;
     proto_metrics_http_t *http;
     proto_metrics_t *text; // kept between renders: its buffer is reused
+    bool due;              // the timer asked for a publication
 };
 
 static void s_one(proto_metrics_t *m, const char *name, proto_metric_type_t type, const char *help,
@@ -119,7 +120,7 @@ static void s_render(agent_t *self, proto_metrics_t *m, const char *why)
     s_store(self, m);
 }
 
-void agent_metrics_publish(agent_metrics_t *self)
+static void s_publish(agent_metrics_t *self)
 {
     const char *why = s_not_ready(self->agent);
     proto_metrics_reset(self->text);
@@ -130,6 +131,19 @@ void agent_metrics_publish(agent_metrics_t *self)
         proto_log_error("event=metrics_render_failed");
     if (proto_metrics_http_publish(self->http, rendered ? self->text : NULL, !why, why) != PROTO_OK)
         proto_log_error("event=metrics_publish_failed error=ERR_NOMEM");
+}
+
+void agent_metrics_due(agent_metrics_t *self)
+{
+    self->due = true;
+}
+
+void agent_metrics_turn(agent_metrics_t *self)
+{
+    if (self->due && !proto_store_writing(self->agent->kv)) {
+        self->due = false;
+        s_publish(self);
+    }
 }
 
 agent_metrics_t *agent_metrics_new(agent_t *agent, char *errbuf, size_t errlen)

@@ -27,7 +27,10 @@ agent_metrics_t *agent_metrics_new(agent_t *agent, char *errbuf, size_t errlen);
 //  Stop serving and free; set *self_p to NULL. Safe on NULL.
 void agent_metrics_destroy(agent_metrics_t **self_p);
 
-//  Render and publish (loop thread, from the timer).
-void agent_metrics_publish(agent_metrics_t *self);
+//  The timer: a publication is due; agent_metrics_turn, called by the turn
+//  handler after its commit, publishes it, so the figures are committed
+//  state, never a transaction still open.
+void agent_metrics_due(agent_metrics_t *self);
+void agent_metrics_turn(agent_metrics_t *self);
 
 #endif

@@ -20,6 +20,7 @@ struct broker_metrics {
     proto_metrics_http_t *http;
     proto_metrics_t *text; // kept between renders: its buffer is reused
     uint64_t started;      // wall ms of the start, read once: a gauge that must not wobble
+    bool due;              // the timer asked for a publication
 };
 
 static const char *const s_urgency[4] = { "normal", "urgent", "very_urgent", "immediate" };
@@ -233,7 +234,7 @@ static void s_render(broker_server_t *self, proto_metrics_t *m, const char *why,
     s_store(self, m);
 }
 
-void broker_metrics_publish(broker_metrics_t *self)
+static void s_publish(broker_metrics_t *self)
 {
     broker_server_t *server = self->server;
     const char *why = s_not_ready(server);
@@ -245,6 +246,19 @@ void broker_metrics_publish(broker_metrics_t *self)
         proto_log_error("event=metrics_render_failed");
     if (proto_metrics_http_publish(self->http, rendered ? self->text : NULL, !why, why) != PROTO_OK)
         proto_log_error("event=metrics_publish_failed error=ERR_NOMEM");
+}
+
+void broker_metrics_due(broker_metrics_t *self)
+{
+    self->due = true;
+}
+
+void broker_metrics_turn(broker_metrics_t *self)
+{
+    if (self->due && !broker_store_writing(self->server->store)) {
+        self->due = false;
+        s_publish(self);
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -53,9 +53,12 @@ broker_metrics_t *broker_metrics_new(broker_server_t *server, char *errbuf, size
 //  Stop serving and free; set *self_p to NULL. Safe on NULL.
 void broker_metrics_destroy(broker_metrics_t **self_p);
 
-//  Render the server's figures and readiness and publish them (loop
-//  thread, from the timer).
-void broker_metrics_publish(broker_metrics_t *self);
+//  The timer: a publication is due. The loop's turn handler then calls
+//  broker_metrics_turn after its commit, which publishes once no batch is
+//  open: the figures are the committed state (a document counted as
+//  waiting is also counted as accepted), never a batch still in flight.
+void broker_metrics_due(broker_metrics_t *self);
+void broker_metrics_turn(broker_metrics_t *self);
 
 //  The port bound (for a listen address with port 0).
 uint16_t broker_metrics_port(const broker_metrics_t *self);

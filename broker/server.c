@@ -641,7 +641,7 @@ static int s_on_metrics(proto_loop_t *loop, int timer_id, void *arg)
     broker_server_t *self = arg;
     (void) loop;
     (void) timer_id;
-    broker_metrics_publish(self->metrics);
+    broker_metrics_due(self->metrics);
     return 0;
 }
 
@@ -679,6 +679,8 @@ static int s_on_turn(proto_loop_t *loop, void *arg)
     broker_server_t *self = arg;
     if (broker_batch_due(self))
         broker_batch_commit(self);
+    if (self->metrics)
+        broker_metrics_turn(self->metrics);
     broker_push_all(self);
     broker_peers_reap(self->peers);
     if (self->stop)
@@ -722,7 +724,7 @@ int broker_server_run(broker_server_t *self)
     } else {
         proto_loop_turn_set(self->loop, s_on_turn, self);
         if (self->metrics)
-            broker_metrics_publish(self->metrics); // /healthz: the loop runs
+            broker_metrics_due(self->metrics); // the first turn publishes: /healthz says ok
         //  The first poll watches what the first turn would decide.
         //  A failing poll is logged by the loop; the broker then stops as
         //  it did on a signal, committing what it holds.

@@ -30,6 +30,7 @@
 #include "admin_json.h"
 #include "agent_harness.h"
 #include "http_get.h"
+#include "truc_client.h"
 
 #define S_TYPE    "Công văn"
 #define S_SUBJECT "Về việc thử nghiệm số liệu giám sát"
@@ -120,6 +121,23 @@ static char *s_wait_value(th_env_t *env, uint16_t port, const char *who, const c
     }
     th_check(false, "%s: %s never became %g; last scrape:\n%s", who, series, want, text);
     return text;
+}
+
+//  Scrape until series is at least want (counters a retrying peer moves on).
+static void s_wait_at_least(th_env_t *env, uint16_t port, const char *who, const char *series,
+                            double want)
+{
+    char *text = NULL;
+    for (int waited = 0; waited < AH_WAIT_MS; waited += AH_POLL_MS) {
+        free(text);
+        text = s_scrape(env, port, who);
+        if (s_value(text, series) >= want) {
+            free(text);
+            return;
+        }
+        s_sleep_ms(AH_POLL_MS);
+    }
+    th_check(false, "%s: %s never reached %g; last scrape:\n%s", who, series, want, text);
 }
 
 static void s_wait_status(uint16_t port, const char *path, int want, const char *body_has)
@@ -255,6 +273,21 @@ static void test_live(void **state)
     th_check(s_value(text, "truc_agent_connected") == 1, "agent not connected");
     th_check(s_value(text, "truc_agent_ready") == 1, "agent not ready");
     free(text);
+
+    //  A key the directory does not know: a refused handshake. A document
+    //  to an agency the directory does not know: REJECTED, by its code.
+    truc_client_t *intruder = th_client(env->th, TH_U, 8);
+    s_wait_at_least(env->th, bport, "truc-broker", "truc_broker_handshakes_refused_total", 1);
+    th_drop(env->th, &intruder);
+    truc_client_t *c = th_connect(env->th, TH_C, 8, NULL);
+    const char *to_u[] = { th_code(TH_U) };
+    truc_doc_t *doc = truc_doc_build(env->th->agency[TH_C], to_u, 1, S_SUBJECT, S_TYPE,
+                                     PROTO_URGENCY_NORMAL, NULL, 0);
+    th_check(doc && truc_client_submit(c, doc) == PROTO_OK, "submit to an unknown agency");
+    free(s_wait_value(env->th, bport, "truc-broker",
+                      "truc_broker_documents_rejected_total{code=\"ERR_UNKNOWN_AGENCY\"}", 1));
+    truc_doc_destroy(&doc);
+    th_drop(env->th, &c);
 
     //  truc-admin audit verify: its result becomes a metric.
     static char admin_out[TH_ADMIN_OUT_MAX];
