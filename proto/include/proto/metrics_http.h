@@ -6,8 +6,9 @@
     Threads. STYLE.md gives each daemon one loop that owns its state, so
     the HTTP side never reads it. libmicrohttpd runs its own thread
     (MHD_USE_INTERNAL_POLLING_THREAD) and answers from a snapshot: the
-    daemon's loop renders the exposition text on a timer (every second, see
-    PROTO_METRICS_HTTP_PERIOD_MS) and hands it here with its readiness
+    daemon's loop renders the exposition text every second (see
+    PROTO_METRICS_HTTP_PERIOD_MS), after its commit, and hands it here with
+    its readiness
     through proto_metrics_http_publish; a mutex guards only the hand-over
     and the copy into each response. A scrape therefore sees values up to
     one period old, and never waits for the loop. Running MHD inside the
