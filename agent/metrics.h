@@ -2,8 +2,9 @@
     readiness, served on metrics.listen (proto/metrics_http.h).
 
     Owns: rendering every truc_agent_* family from the agent's state and
-    store, and the HTTP endpoint. Rendering runs on the loop thread from a
-    repeating timer (PROTO_METRICS_HTTP_PERIOD_MS); libmicrohttpd's thread
+    store, and the HTTP endpoint. Rendering runs on the loop thread once a
+    period (PROTO_METRICS_HTTP_PERIOD_MS: a timer marks it due, the turn
+    handler renders after its commit); libmicrohttpd's thread
     only copies the last text out, so it never touches the agent, and a
     scrape sees figures at most one period old. Each render reads table
     sizes and one key (the oldest unsent document), never a walk. Names and

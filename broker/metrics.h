@@ -6,8 +6,9 @@
     histogram, the last audit verification), the rendering of every
     truc_broker_* family from the server's state, and the HTTP endpoint.
 
-    Threads: rendering runs on the loop thread, from a repeating timer
-    (PROTO_METRICS_HTTP_PERIOD_MS); the HTTP thread only copies the last
+    Threads: rendering runs on the loop thread once a period
+    (PROTO_METRICS_HTTP_PERIOD_MS: a repeating timer marks it due, the turn
+    handler renders after its commit); the HTTP thread only copies the last
     text out (proto/metrics_http.h). So the loop never waits for a scraper,
     and a scrape sees figures at most one period old. The waiting figures
     come from the store's counts (store_waiting.c): one render costs
