@@ -89,5 +89,8 @@ proto_err_t broker_store_meta_put_u64(broker_store_t *self, const char *name, ui
 void broker_store_waiting_open(broker_store_t *self);
 proto_err_t broker_store_waiting_add(broker_store_t *self, const char *recipient, uint8_t urgency,
                                      int delta);
+//  Before each commit: record that the counts match the audit chain's
+//  length as committed (nothing when the counts are not kept).
+proto_err_t broker_store_waiting_mark(broker_store_t *self);
 
 #endif

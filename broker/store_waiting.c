@@ -10,10 +10,14 @@
     LMDB records, not memory, so an aborted batch or nested transaction
     takes its counts back with its entries, and a backup carries them.
 
-    A store written before the counts existed has no "waiting_counts"
-    marker: broker_store_open walks the queues once and writes them. If
-    that fails (a full map), the store still opens and reads fall back to
-    the walk until a later open succeeds.
+    The marker "waiting_counts" holds the audit chain's length plus one,
+    written with every commit (broker_store_waiting_mark): every change to
+    a queue is audited, so a marker that does not match the chain means
+    another program wrote the store without moving the counts (an older
+    broker after a downgrade), or the store predates the counts. Then
+    broker_store_open walks the queues once and writes them. If that fails
+    (a full map), the store still opens and reads fall back to the walk
+    until a later open succeeds.
 
     The oldest waiting document of a level is the first entry of that
     level (the queue is in acceptance order within a level): one cursor seek
@@ -125,33 +129,71 @@ static bool s_build_step(void *arg, const uint8_t *key, size_t klen, const uint8
     return true;
 }
 
+//  Collect the keys of the counts there are, to delete them before a
+//  rebuild: a stale count for a level now empty would outlive it.
+static bool s_old_step(void *arg, const uint8_t *key, size_t klen, const uint8_t *value,
+                       size_t vlen)
+{
+    s_runs_t *old = arg;
+    (void) value;
+    (void) vlen;
+    if (klen != 2 + CODE_LEN + 1)
+        return true;
+    return s_build_step(arg, key + 2, CODE_LEN + 9, NULL, 0) && !old->failed;
+}
+
+static proto_err_t s_clear(broker_store_t *self)
+{
+    s_runs_t old = { 0 };
+    broker_store_kv_scan(self, DB_META, (const uint8_t *) "w:", 2, s_old_step, &old);
+    proto_err_t rc = old.failed ? PROTO_ERR_NOMEM : PROTO_OK;
+    for (size_t i = 0; !rc && i < old.n; i++) {
+        uint8_t key[2 + CODE_LEN + 1];
+        s_key(key, old.runs[i].code, old.runs[i].level);
+        rc = s_put(self, key, 0);
+    }
+    free(old.runs);
+    return rc;
+}
+
 void broker_store_waiting_open(broker_store_t *self)
 {
     //  Read the marker in a write transaction: most opens stop right there
     //  and abort it.
     if (broker_store_begin(self) != PROTO_OK)
         return;
-    if (broker_store_meta_u64(self, WAITING_MARKER) == 1) {
+    if (broker_store_meta_u64(self, WAITING_MARKER) ==
+        broker_store_meta_u64(self, "audit_seq") + 1) {
         self->counted = true;
         broker_store_abort(self);
         return;
     }
+    proto_err_t rc = s_clear(self);
     s_runs_t runs = { 0 };
-    broker_store_kv_scan(self, DB_QUEUE, NULL, 0, s_build_step, &runs);
-    proto_err_t rc = runs.failed ? PROTO_ERR_NOMEM : PROTO_OK;
+    if (!rc)
+        broker_store_kv_scan(self, DB_QUEUE, NULL, 0, s_build_step, &runs);
+    if (!rc && runs.failed)
+        rc = PROTO_ERR_NOMEM;
     for (size_t i = 0; !rc && i < runs.n; i++) {
         uint8_t key[2 + CODE_LEN + 1];
         s_key(key, runs.runs[i].code, runs.runs[i].level);
         rc = s_put(self, key, runs.runs[i].n);
     }
     free(runs.runs);
-    if (!rc)
-        rc = broker_store_meta_put_u64(self, WAITING_MARKER, 1);
+    self->counted = rc == PROTO_OK; // the commit writes the marker
     if (!rc)
         rc = broker_store_commit(self);
     else
         broker_store_abort(self);
     self->counted = rc == PROTO_OK;
+}
+
+proto_err_t broker_store_waiting_mark(broker_store_t *self)
+{
+    if (!self->counted)
+        return PROTO_OK;
+    return broker_store_meta_put_u64(self, WAITING_MARKER,
+                                     broker_store_meta_u64(self, "audit_seq") + 1);
 }
 
 // ---------------------------------------------------------------------------
