@@ -23,10 +23,12 @@
 
 #include "agent_internal.h"
 #include "inbox.h"
+#include "metrics.h"
 #include "session.h"
 #include "proto/daemon.h"
 #include "proto/log.h"
 #include "proto/sdnotify.h"
+#include "proto/metrics_http.h"
 
 //  The after-commit queue starts this deep and doubles as it fills.
 #define S_AFTER_FIRST_CAP 64
@@ -344,6 +346,8 @@ agent_t *agent_new(const agent_config_t *config, char *errbuf, size_t errlen)
     }
     if (!s_open_api(self, errbuf, errlen))
         goto fail;
+    if (config->metrics_listen[0] && !(self->metrics = agent_metrics_new(self, errbuf, errlen)))
+        goto fail;
     self->out_dirty = true;
     char fingerprint[PROTO_FINGERPRINT_LEN + 1];
     proto_fingerprint(proto_identity_public(self->identity)->sign_pk, fingerprint);
@@ -364,6 +368,8 @@ static int s_on_turn(proto_loop_t *loop, void *arg)
     agent_api_timers(self, proto_clock_mono_ms());
     uint64_t next = agent_session_tick(self);
     s_commit(self);
+    if (self->metrics)
+        agent_metrics_turn(self->metrics);
     agent_outbox_flush(self);
     if (next != UINT64_MAX)
         proto_loop_wake_at(loop, next);
@@ -392,10 +398,25 @@ static int s_on_api(proto_loop_t *loop, void *socket, int fd, void *arg)
     return 0;
 }
 
+static int s_on_metrics(proto_loop_t *loop, int timer_id, void *arg)
+{
+    agent_t *self = arg;
+    (void) loop;
+    (void) timer_id;
+    agent_metrics_due(self->metrics);
+    return 0;
+}
+
 int agent_run(agent_t *self)
 {
     int rc = 0;
-    if (proto_loop_fd_add(self->loop, self->signal_pipe[0], s_on_signal, self) != PROTO_OK ||
+    if (self->metrics) {
+        agent_metrics_due(self->metrics); // the first turn publishes: /healthz says ok
+        if (proto_loop_timer_add(self->loop, PROTO_METRICS_HTTP_PERIOD_MS, true, s_on_metrics,
+                                 self) < 0)
+            rc = 1;
+    }
+    if (rc || proto_loop_fd_add(self->loop, self->signal_pipe[0], s_on_signal, self) != PROTO_OK ||
         proto_loop_socket_add(self->loop, self->api, s_on_api, self) != PROTO_OK) {
         proto_log_error("event=loop_failed error=ERR_NOMEM");
         rc = 1;
@@ -422,6 +443,7 @@ void agent_destroy(agent_t **self_p)
         return;
     agent_t *self = *self_p;
     int zero = 0;
+    agent_metrics_destroy(&self->metrics); // stop its thread before anything else goes
     agent_session_disconnect(self);
     proto_loop_destroy(&self->loop);
     void *sockets[] = { self->api, self->pub };

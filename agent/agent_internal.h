@@ -85,7 +85,8 @@ struct agent {
     size_t nacks, acks_cap;
     agent_waiter_t *waiters;
     size_t nwaiters, waiters_cap;
-    proto_loop_t *loop; // the reactor agent_run runs
+    proto_loop_t *loop;            // the reactor agent_run runs
+    struct agent_metrics *metrics; // /metrics (metrics.h), NULL when metrics.listen is empty
 };
 
 //  Wall time in ms, for what people and documents read (records, events,

@@ -64,6 +64,15 @@ const proto_opt_t agent_config_table[] = {
         "data directory (DATA_DIR/../exchange)."),
     OPT("store", "map_size", PROTO_OPT_SIZE, map_size, "16G", 16u << 20, 1ull << 44, false,
         "Maximum size of the agent's store (the LMDB map)."),
+    OPT("metrics", "listen", PROTO_OPT_STRING, metrics_listen, "", 0, 0, false,
+        "HOST:PORT where the agent serves Prometheus metrics (/metrics) and the probes "
+        "/healthz and /readyz over HTTP, for example 127.0.0.1:9465 (the port truc's "
+        "examples use) or [::1]:9465. Empty: not served. The figures are refreshed every "
+        "second. A loopback address unless metrics.allow_remote is on; see OPERATIONS.md, "
+        "Monitoring."),
+    OPT("metrics", "allow_remote", PROTO_OPT_BOOL, metrics_remote, "no", 0, 0, false,
+        "Let metrics.listen be a non-loopback address. The endpoint has no authentication "
+        "and shows the agency's traffic figures: put it on a management network only."),
     OPT("log", "level", PROTO_OPT_LOG_LEVEL, log_level, "info", 0, 0, false,
         "Log level: debug, info, warning or error. Logs go to stderr as key=value lines."),
 };

@@ -33,6 +33,9 @@ typedef struct {
     char *socket_group;    // their group (name or number); empty: the agent's own
     //  [store]
     uint64_t map_size;
+    //  [metrics]
+    char *metrics_listen; // HOST:PORT of /metrics, /healthz, /readyz; empty = off
+    bool metrics_remote;  // may metrics_listen be a non-loopback address
     //  [log]
     proto_log_level_t log_level;
 } agent_config_t;

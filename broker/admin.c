@@ -496,6 +496,7 @@ static void s_audit_verify(broker_admin_t *self, const char *const *args, size_t
     uint64_t bad = 0, length = broker_store_audit_length(broker_server_store(self->server));
     proto_err_t rc =
         broker_store_audit_walk(broker_server_store(self->server), 1, NULL, NULL, &bad);
+    broker_server_audit_verified(self->server, rc == PROTO_OK);
     s_read_end(self);
     s_reply_t reply;
     s_ok(&reply);

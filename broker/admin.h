@@ -89,6 +89,9 @@ void broker_server_audit(broker_server_t *self, broker_audit_event_t event, cons
 //  Load the directory file again and apply it (broker/directory.h).
 proto_err_t broker_server_reload(broker_server_t *self, char *errbuf, size_t errlen);
 
+//  truc-admin audit verify found the chain intact or not (for the metrics).
+void broker_server_audit_verified(broker_server_t *self, bool intact);
+
 //  The operator takes the wall clock as right (broker/expiry.h).
 int64_t broker_server_clock_confirm(broker_server_t *self, bool *was_held);
 

@@ -317,6 +317,8 @@ static void s_store_document(broker_server_t *self, broker_peer_t *p, broker_job
         proto_err_t nest_rc = broker_store_unnest(self->store, rc == PROTO_OK);
         if (!rc)
             rc = nest_rc;
+        if (!rc)
+            self->stats.batch_bytes += record.bytes; // counted once the batch commits
     }
     proto_buf_free(&body);
     if (rc) {

@@ -301,7 +301,9 @@ void broker_batch_commit(broker_server_t *self)
         self->commit_us[self->commit_timed++ % COMMIT_RING] = us < 0            ? 0
                                                               : us > UINT32_MAX ? UINT32_MAX
                                                                                 : (uint32_t) us;
+        proto_histogram_observe(&self->stats.commit, us < 0 ? 0 : (double) us / 1e6);
     }
+    self->stats.commit_failing = rc != PROTO_OK;
     self->commits++;
     if (rc) {
         proto_log_error("event=commit_failed error=%s documents=%zu", proto_errname(rc),
@@ -323,11 +325,17 @@ void broker_batch_commit(broker_server_t *self)
         }
     } else {
         self->accepted += self->batch_docs;
+        self->stats.accepted_bytes += self->stats.batch_bytes;
         broker_clock_committed(self->clock, broker_now(), broker_mono());
+    }
+    for (size_t i = 0; signed_ok && i < self->nbatch; i++) {
+        if (self->batch[i].kind == PROTO_KIND_REJECTED)
+            broker_stats_rejected(&self->stats, self->batch[i].leaf.code);
     }
     if (signed_ok)
         s_batch_send(self, &sg);
     self->nbatch = self->batch_docs = 0;
+    self->stats.batch_bytes = 0;
     s_signed_free(&sg);
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "proto/daemon.h"
+#include "proto/metrics_http.h"
 
 #define OPT(sec, key, type, field, def, lo, hi, reload, help)                                      \
     {                                                                                              \
@@ -139,6 +140,15 @@ const proto_opt_t broker_config_table[] = {
         "The console is reached through a reverse proxy that speaks TLS (the broker itself "
         "serves plain HTTP): session cookies are marked Secure, and console.listen may be a "
         "non-loopback address the proxy connects to."),
+    OPT("metrics", "listen", PROTO_OPT_STRING, metrics_listen, "", 0, 0, false,
+        "HOST:PORT where the broker serves Prometheus metrics (/metrics) and the probes "
+        "/healthz and /readyz over HTTP, for example 127.0.0.1:9464 (the port truc's "
+        "examples use) or [::1]:9464. Empty: not served. The figures are refreshed every "
+        "second. A loopback address unless metrics.allow_remote is on; see OPERATIONS.md, "
+        "Monitoring."),
+    OPT("metrics", "allow_remote", PROTO_OPT_BOOL, metrics_remote, "no", 0, 0, false,
+        "Let metrics.listen be a non-loopback address. The endpoint has no authentication "
+        "and shows agency codes and traffic figures: put it on a management network only."),
     OPT("log", "level", PROTO_OPT_LOG_LEVEL, log_level, "info", 0, 0, false,
         "Log level: debug, info, warning or error. Logs go to stderr as key=value lines."),
 };
@@ -172,7 +182,8 @@ proto_err_t broker_config_check(const broker_config_t *config, char *errbuf, siz
             return PROTO_ERR_CONFIG;
         }
     }
-    return PROTO_OK;
+    return proto_metrics_http_listen_check(config->metrics_listen, config->metrics_remote, errbuf,
+                                           errlen);
 }
 
 void broker_config_free(broker_config_t *config)

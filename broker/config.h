@@ -58,6 +58,9 @@ typedef struct {
     uint64_t console_lockout_failures; // failed logins before a lock-out
     uint64_t console_lockout_time;     // ms a lock-out lasts
     bool console_tls_proxy;            // reached through a TLS reverse proxy
+    //  [metrics]
+    char *metrics_listen; // HOST:PORT of /metrics, /healthz, /readyz; empty = off
+    bool metrics_remote;  // may metrics_listen be a non-loopback address
     //  [log]
     proto_log_level_t log_level;
 } broker_config_t;

@@ -97,6 +97,10 @@ static void s_end_delivery(s_ending_t *ex, const char *recipient, const proto_id
                              expired ? BROKER_DLV_EXPIRED : BROKER_DLV_RETURNED,
                              broker_now()) != PROTO_OK)
         return;
+    if (expired)
+        self->stats.expired++;
+    else
+        self->stats.returned++;
     char detail[40];
     snprintf(detail, sizeof detail, "to=%s", recipient);
     broker_batch_audit(self, expired ? BROKER_AUDIT_EXPIRED : BROKER_AUDIT_RETURNED, doc.from, id,

@@ -35,6 +35,7 @@
 #include "proto/identity.h"
 #include "proto/log.h"
 #include "proto/sdnotify.h"
+#include "proto/metrics_http.h"
 #include "proto/sign.h"
 
 #include "clockguard.h"
@@ -323,6 +324,12 @@ int64_t broker_server_clock_confirm(broker_server_t *self, bool *was_held)
     return broker_expiry_clock_confirm(self, was_held);
 }
 
+void broker_server_audit_verified(broker_server_t *self, bool intact)
+{
+    self->stats.audit_intact = intact;
+    self->stats.audit_checked = broker_now();
+}
+
 // ---------------------------------------------------------------------------
 //  Life cycle
 
@@ -530,6 +537,7 @@ broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *w
     self->signal_pipe[0] = self->signal_pipe[1] = -1;
     self->started = broker_mono();
     self->minute_mark = self->started;
+    broker_stats_init(&self->stats);
     if (broker_config_check(config, errbuf, errlen) != PROTO_OK)
         goto fail;
 
@@ -546,6 +554,8 @@ broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *w
     if (!s_open_sockets(self, errbuf, errlen))
         goto fail;
     if (!s_open_admin(self, errbuf, errlen))
+        goto fail;
+    if (config->metrics_listen[0] && !(self->metrics = broker_metrics_new(self, errbuf, errlen)))
         goto fail;
     self->verify = broker_verify_new(self->ctx, config->workers, JOBS_ENDPOINT, RESULTS_ENDPOINT);
     if (!self->verify) {
@@ -645,6 +655,15 @@ static int s_on_minute(proto_loop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+static int s_on_metrics(proto_loop_t *loop, int timer_id, void *arg)
+{
+    broker_server_t *self = arg;
+    (void) loop;
+    (void) timer_id;
+    broker_metrics_due(self->metrics);
+    return 0;
+}
+
 static int s_on_heartbeat(proto_loop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
@@ -679,6 +698,8 @@ static int s_on_turn(proto_loop_t *loop, void *arg)
     broker_server_t *self = arg;
     if (broker_batch_due(self))
         broker_batch_commit(self);
+    if (self->metrics)
+        broker_metrics_turn(self->metrics);
     broker_push_all(self);
     broker_peers_reap(self->peers);
     if (self->stop)
@@ -710,7 +731,9 @@ static bool s_loop_setup(broker_server_t *self, proto_loop_t *loop)
            proto_loop_timer_add(loop, MINUTE_MS, true, s_on_minute, self) > 0 &&
            proto_loop_timer_add(loop, self->config->heartbeat / 2, true, s_on_heartbeat, self) >
                0 &&
-           proto_loop_timer_add(loop, EXPIRY_INTERVAL, true, s_on_expiry, self) > 0;
+           proto_loop_timer_add(loop, EXPIRY_INTERVAL, true, s_on_expiry, self) > 0 &&
+           (!self->metrics ||
+            proto_loop_timer_add(loop, PROTO_METRICS_HTTP_PERIOD_MS, true, s_on_metrics, self) > 0);
 }
 
 int broker_server_run(broker_server_t *self)
@@ -725,6 +748,8 @@ int broker_server_run(broker_server_t *self)
         char status[256];
         snprintf(status, sizeof status, "serving on %s", self->config->endpoint);
         (void) proto_sd_ready(self->loop, status);
+        if (self->metrics)
+            broker_metrics_due(self->metrics); // the first turn publishes: /healthz says ok
         //  The first poll watches what the first turn would decide.
         //  A failing poll is logged by the loop; the broker then stops as
         //  it did on a signal, committing what it holds.
@@ -753,7 +778,8 @@ void broker_server_destroy(broker_server_t **self_p)
     if (!self_p || !*self_p)
         return;
     broker_server_t *self = *self_p;
-    broker_admin_destroy(&self->admin); // the store must outlive LMDB's copy
+    broker_metrics_destroy(&self->metrics); // its thread reads nothing of ours, but stop it first
+    broker_admin_destroy(&self->admin);     // the store must outlive LMDB's copy
     broker_admin_destroy(&self->console_admin);
     broker_web_destroy(&self->web); // its HTTP thread ends before the context does
     broker_verify_destroy(&self->verify, self->jobs);

@@ -1,6 +1,6 @@
 /*  broker/server_internal.h - the loop's state, shared by the modules that
     run on the loop thread: server.c, session.c, zap.c, batch.c, apply.c,
-    push.c, expiry.c and directory.c.
+    push.c, expiry.c, directory.c and metrics.c.
 
     Owns: the definition of struct broker_server and the limits the loop
     works by. Each module owns its part of the state named in the struct's
@@ -26,6 +26,7 @@
 #include "proto/msg.h"
 #include "peers.h"
 #include "clockguard.h"
+#include "metrics.h"
 #include "ratelimit.h"
 #include "server.h"
 #include "store.h"
@@ -97,6 +98,8 @@ struct broker_server {
     broker_clock_t *clock;      // may expiry trust the wall clock?
     bool clock_announced;       // the jump being held is audited (expiry.c)
     uint64_t clock_logged;      // monotonic ms of the last loud log line about it
+    broker_stats_t stats;       // counted for the metrics only (metrics.h)
+    broker_metrics_t *metrics;  // the /metrics endpoint, NULL when metrics.listen is empty
 };
 
 //  The clocks every module reads: the wall clock (timestamps people and

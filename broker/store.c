@@ -98,6 +98,7 @@ broker_store_t *broker_store_open(const char *data_dir, uint64_t map_size, char 
         free(self);
         return NULL;
     }
+    broker_store_waiting_open(self);
     return self;
 }
 
@@ -123,7 +124,12 @@ bool broker_store_writing(const broker_store_t *self)
 proto_err_t broker_store_commit(broker_store_t *self)
 {
     bool wrote = proto_store_writing(self->kv);
-    proto_err_t rc = proto_store_commit(self->kv);
+    proto_err_t rc = wrote ? broker_store_waiting_mark(self) : PROTO_OK;
+    if (rc) {
+        proto_store_abort(self->kv);
+        return rc;
+    }
+    rc = proto_store_commit(self->kv);
     if (rc || !wrote || !self->on_commit)
         return rc;
     //  Tell the hook only when the chain moved: most commit groups append

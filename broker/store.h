@@ -4,9 +4,10 @@
     DATA_DIR/lock (flock, held while open: two brokers can never share a
     store). Every record layout lives in this module; the server speaks in
     documents, deliveries, mailbox messages and audit entries. The module is
-    three files sharing store_internal.h: store.c (open, transactions, meta
-    records), store_docs.c (documents, deliveries, queues, mailbox) and
-    store_audit.c (receipts, notices, the audit chain).
+    four files sharing store_internal.h: store.c (open, transactions, meta
+    records), store_docs.c (documents, deliveries, queues, mailbox),
+    store_audit.c (receipts, notices, the audit chain) and store_waiting.c
+    (waiting counts per recipient and urgency, kept as the queues change).
 
     Transactions: at most one write transaction is open at a time, owned by
     the thread that opened the store (the broker's loop). Every mutating call
@@ -179,8 +180,18 @@ typedef bool(broker_store_queue_fn)(void *arg, const proto_id_t *id);
 size_t broker_store_queue_scan(broker_store_t *self, const char *recipient,
                                broker_store_queue_fn *fn, void *arg);
 
+//  A recipient's waiting documents per urgency (proto_urgency_t, 0..3) and
+//  the age of the oldest of each (ms relative to now, 0 when none). Kept
+//  as the queues change (store_waiting.c): O(1) reads, not a queue walk.
+typedef struct {
+    uint64_t count[4];
+    uint64_t oldest_age[4];
+} broker_waiting_t;
+void broker_store_waiting(broker_store_t *self, const char *recipient, uint64_t now,
+                          broker_waiting_t *out);
+
 //  Count a recipient's waiting documents and the age of the oldest (ms, 0
-//  when none) relative to now.
+//  when none) relative to now, from the same counts.
 size_t broker_store_queue_depth(broker_store_t *self, const char *recipient, uint64_t now,
                                 uint64_t *oldest_age);
 

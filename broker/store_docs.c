@@ -162,6 +162,8 @@ proto_err_t broker_store_doc_add(broker_store_t *self, const broker_doc_t *doc,
         if (!rc)
             rc =
                 broker_store_kv_put(self, DB_QUEUE, qkey, sizeof qkey, doc->id.bytes, PROTO_ID_LEN);
+        if (!rc)
+            rc = broker_store_waiting_add(self, to[i], doc->urgency, 1);
         s_expiry_key(ekey, dlv.deadline, to[i], &doc->id);
         if (!rc)
             rc = broker_store_kv_put(self, DB_EXPIRY, ekey, sizeof ekey, "", 0);
@@ -236,6 +238,8 @@ proto_err_t broker_store_dlv_set(broker_store_t *self, const char *recipient, co
         s_expiry_key(ekey, dlv.deadline, recipient, id);
         rc = broker_store_kv_del(self, DB_QUEUE, qkey, sizeof qkey);
         if (!rc)
+            rc = broker_store_waiting_add(self, recipient, doc.urgency, -1);
+        if (!rc)
             rc = broker_store_kv_del(self, DB_EXPIRY, ekey, sizeof ekey);
         if (!rc && doc.open > 0) {
             doc.open--;
@@ -281,49 +285,6 @@ size_t broker_store_queue_scan(broker_store_t *self, const char *recipient,
     broker_store_code(prefix, recipient);
     s_queue_visit_t q = { fn, arg };
     return broker_store_kv_scan(self, DB_QUEUE, prefix, CODE_LEN, s_queue_step, &q);
-}
-
-typedef struct {
-    broker_store_t *store;
-    const char *recipient;
-    uint64_t now, oldest;
-    size_t count;
-    int level; // urgency byte of the last key seen, -1 before the first
-} s_depth_t;
-
-//  Count every entry, but read the delivery state of the first entry of
-//  each urgency level only: within a level the queue is in acceptance
-//  order, so that entry is the level's oldest. A status request then costs
-//  a cursor walk, not a lookup per waiting document.
-static bool s_depth_step(void *arg, const uint8_t *key, size_t klen, const uint8_t *value,
-                         size_t vlen)
-{
-    s_depth_t *depth = arg;
-    if (vlen != PROTO_ID_LEN || klen != CODE_LEN + 9)
-        return true;
-    depth->count++;
-    if (key[CODE_LEN] == depth->level)
-        return true;
-    depth->level = key[CODE_LEN];
-    proto_id_t id;
-    memcpy(id.bytes, value, PROTO_ID_LEN);
-    broker_dlv_t dlv;
-    if (broker_store_dlv_get(depth->store, depth->recipient, &id, &dlv) == PROTO_OK &&
-        depth->now > dlv.time && depth->now - dlv.time > depth->oldest)
-        depth->oldest = depth->now - dlv.time;
-    return true;
-}
-
-size_t broker_store_queue_depth(broker_store_t *self, const char *recipient, uint64_t now,
-                                uint64_t *oldest_age)
-{
-    s_depth_t depth = { self, recipient, now, 0, 0, -1 };
-    uint8_t prefix[CODE_LEN];
-    broker_store_code(prefix, recipient);
-    broker_store_kv_scan(self, DB_QUEUE, prefix, CODE_LEN, s_depth_step, &depth);
-    if (oldest_age)
-        *oldest_age = depth.oldest;
-    return depth.count;
 }
 
 //  Collect first, act after: the callers change the tables being walked.

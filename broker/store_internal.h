@@ -6,7 +6,8 @@
     layout is written with. The layouts themselves stay in the file that
     owns the table: store.c (meta: flags, counters, quotas), store_docs.c
     (documents, frames, deliveries, queues, expiry, retention, mailbox) and
-    store_audit.c (receipts, notices, the audit chain).
+    store_audit.c (receipts, notices, the audit chain); store_waiting.c keeps
+    the waiting counts in meta records.
 */
 #ifndef BROKER_STORE_INTERNAL_H
 #define BROKER_STORE_INTERNAL_H
@@ -42,6 +43,7 @@ struct broker_store {
     broker_store_commit_fn *on_commit; // told of the audit head after durable commits
     void *on_commit_arg;
     uint64_t told_length; // the audit length on_commit was last told
+    bool counted;         // the waiting counts are kept (store_waiting.c)
 };
 
 //  A value read from the store: points into the map until the transaction
@@ -79,5 +81,16 @@ size_t broker_store_kv_scan(broker_store_t *self, int db, const uint8_t *prefix,
 //  An 8-byte little-endian number in the meta table; 0 when absent.
 uint64_t broker_store_meta_u64(broker_store_t *self, const char *name);
 proto_err_t broker_store_meta_put_u64(broker_store_t *self, const char *name, uint64_t value);
+
+//  The waiting counts (store_waiting.c): build them once if the store has
+//  none (at open, in a transaction of its own), and move one recipient's
+//  count at an urgency by delta in the open write transaction, beside the
+//  queue entry it counts.
+void broker_store_waiting_open(broker_store_t *self);
+proto_err_t broker_store_waiting_add(broker_store_t *self, const char *recipient, uint8_t urgency,
+                                     int delta);
+//  Before each commit: record that the counts match the audit chain's
+//  length as committed (nothing when the counts are not kept).
+proto_err_t broker_store_waiting_mark(broker_store_t *self);
 
 #endif

@@ -88,7 +88,7 @@ console_password=demo-viewer-$(head -c 6 /dev/urandom | xxd -p)
 printf '%s\n' "$console_password" \
   | "$admin" console-user add demo --role viewer --accounts "$demo/console-accounts" >/dev/null
 setsid "$broker" --identity "$demo/keys/hub.secret" --directory "$demo/directory.ini" \
-  --data-dir "$demo/broker" --endpoint 'tcp://127.0.0.1:*' \
+  --data-dir "$demo/broker" --endpoint 'tcp://127.0.0.1:*' --set metrics.listen=127.0.0.1:0 \
   --set console.listen=127.0.0.1:0 --set console.accounts="$demo/console-accounts" \
   >"$demo/logs/broker.log" 2>&1 < /dev/null &
 echo $! > "$demo/pids/broker"
@@ -102,7 +102,7 @@ say "4. one agent per agency"
 for code in $ministry $province $department; do
   setsid "$agentd" --identity "$demo/keys/$code.secret" --data-dir "$demo/agents/$code" \
     --broker "$endpoint" --broker-key "$demo/keys/hub.public" \
-    --set api.allowed_dirs="$demo/files" \
+    --set api.allowed_dirs="$demo/files" --set metrics.listen=127.0.0.1:0 \
     >"$demo/logs/agent-$code.log" 2>&1 < /dev/null &
   echo $! > "$demo/pids/agent-$code"
 done
@@ -143,6 +143,24 @@ say "8. the broker's view"
 "$admin" --data-dir "$demo/broker" status | head -12
 "$admin" --data-dir "$demo/broker" audit verify
 
+say "9. metrics and probes (Prometheus text; deploy/OPERATIONS.md, Monitoring)"
+# Each daemon logs the port it bound for metrics.listen (port 0: any free one).
+metrics_port() { grep -o 'event=metrics_listening [^ ]* port=[0-9]*' "$1" | tail -1 | sed 's/.*port=//'; }
+broker_metrics=$(metrics_port "$demo/logs/broker.log")
+echo "broker:  http://127.0.0.1:$broker_metrics/metrics  /healthz  /readyz"
+for code in $ministry $province $department; do
+  echo "$code: http://127.0.0.1:$(metrics_port "$demo/logs/agent-$code.log")/metrics"
+done
+if command -v curl >/dev/null; then
+  # The figures are refreshed every second: wait for the two deliveries.
+  for _ in $(seq 50); do
+    curl -s "http://127.0.0.1:$broker_metrics/metrics" | grep -q '^truc_broker_documents_delivered_total 2$' && break
+    sleep 0.2
+  done
+  curl -s "http://127.0.0.1:$broker_metrics/metrics" | grep -E '^truc_broker_(documents_(accepted|delivered)_total|connected_agencies) '
+  echo "readyz: $(curl -s "http://127.0.0.1:$broker_metrics/readyz")"
+fi
+
 say "running"
 cat <<EOT
 The broker and three agents keep running (logs in demo/logs). Try:
@@ -154,6 +172,7 @@ The broker and three agents keep running (logs in demo/logs). Try:
   $truc --data-dir demo/agents/$ministry watch            # events as they happen
   $admin --data-dir demo/broker agencies
   $admin --data-dir demo/broker audit show $id
+  curl -s http://127.0.0.1:$broker_metrics/metrics | grep waiting_documents
 
 Web console (viewer): $console  user demo, password $console_password
   an admin account: $admin console-user add NAME --role admin --accounts demo/console-accounts

@@ -9,13 +9,14 @@ packages=(
   libzmq3-dev libsodium-dev liblmdb-dev libmsgpack-dev libinih-dev libcmocka-dev
   libunistring-dev                          # NFC and case folding of attachment names
   libxml2-dev                               # the agent's edXML bridge (agent/edxml.h)
+  libmicrohttpd-dev                         # /metrics, /healthz, /readyz and the web console (broker/web.c)
+  prometheus                                # promtool: ctest -L metrics checks live output and alerts
   lmdb-utils                                # mdb_stat/mdb_dump for operators and tests
   systemd                                   # systemd-analyze checks the units in deploy/
   xxd procps                                # used by the demo and the tests
   libfaketime                               # broker_ops_clock_jump steps the broker's wall clock
   universal-ctags                           # scripts/sizes.sh: function lengths
   python3-zmq python3-msgpack               # agent/examples/dms_example.py (agent_dms_python_example)
-  libmicrohttpd-dev                         # the broker's web console (broker/web.c)
   chromium chromium-driver                  # tests/web: the console in a headless browser
 )
 
