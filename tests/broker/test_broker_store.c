@@ -185,7 +185,8 @@ static void test_store_behind(void **state)
 static void test_restore(void **state)
 {
     th_env_t *env = *state;
-    char backup[TH_PATH_MAX + 32], out[4096];
+    char backup[TH_PATH_MAX + 32];
+    static char out[65536]; // the config at debug level comes first, one line per option
     snprintf(backup, sizeof backup, "%s/backup", env->root);
     th_broker_start(env, NULL);
     truc_client_t *a = th_connect(env, TH_A, 16, NULL);
