@@ -94,6 +94,7 @@ struct broker_server {
     broker_clock_t *clock;      // may expiry trust the wall clock?
     bool clock_announced;       // the jump being held is audited (expiry.c)
     uint64_t clock_logged;      // monotonic ms of the last loud log line about it
+    struct broker_links *links; // the links this broker dials (link.h)
 };
 
 //  The clocks every module reads: the wall clock (timestamps people and

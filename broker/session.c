@@ -11,6 +11,7 @@
 #include "proto/log.h"
 
 #include "batch.h"
+#include "link.h"
 
 //  Send header + body (+ extra frames) to a peer. Returns false if the
 //  peer cannot take it now (its queue is full) or is gone.
@@ -123,6 +124,11 @@ void broker_session_hello(broker_server_t *self, broker_peer_t *p, zmq_msg_t *bo
         return;
     }
     const proto_hello_t *hello = &msg->u.hello;
+    if (p->link || hello->link) { // between brokers (link.c)
+        broker_link_hello(self, p, hello);
+        proto_msg_destroy(&msg);
+        return;
+    }
     bool speaks_1 = false;
     for (uint32_t i = 0; i < hello->nversions; i++)
         speaks_1 |= hello->versions[i] == PROTO_VERSION;
