@@ -11,6 +11,9 @@
         not an agency) and answers READY with `link`; after N is stopped
         and started again on the same endpoint, P's link comes back by
         itself (a second READY session);
+      - link_suspended: suspending P's broker entry at N (and reloading)
+        ends the link and refuses it at the handshake; reinstating it
+        lets it come back by itself;
       - link_forged: a broker whose key no broker entry holds is refused at
         the handshake, and never gets a session;
       - link_not_agency: a broker's key cannot speak for an agency (HELLO
@@ -169,6 +172,43 @@ static void test_link_up(void **state)
     th_pass(env);
 }
 
+//  Run truc-keys directory VERB --dir DIRFILE LABEL.
+static void s_dir_change(th_env_t *env, const char *verb, const char *label)
+{
+    char out[4096];
+    const char *argv[] = { th_keys_path, "directory", verb, "--dir", env->dirfile, label, NULL };
+    int status = th_run(env, argv, out, sizeof out);
+    th_check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "truc-keys directory %s %s: %s", verb,
+             label, out);
+}
+
+//  Suspending the province's broker entry at the national broker ends the
+//  link at the reload and refuses it at the handshake until it is
+//  reinstated; then it comes back by itself.
+static void test_link_suspended(void **state)
+{
+    th_env_t *env = *state;
+    char endpoint[64];
+    s_start_national(env, endpoint, sizeof endpoint);
+    int national = th_current(env);
+    int prov = s_start_linked(env, "prov", endpoint);
+    s_wait_log(env, prov, "event=link_ready broker=hub ", 1);
+
+    s_dir_change(env, "suspend", "prov");
+    kill(env->procs[national], SIGHUP);
+    s_wait_log(env, prov, "event=link_error broker=hub code=ERR_BROKER_SUSPENDED fatal=1", 1);
+    s_wait_log(env, national, "broker=prov reason=ERR_BROKER_SUSPENDED", 1);
+    th_check(s_log_count(env, national, "event=link_connected broker=prov ") == 1,
+             "a suspended broker got a link session");
+
+    s_dir_change(env, "reinstate", "prov");
+    kill(env->procs[national], SIGHUP);
+    s_wait_log(env, prov, "event=link_ready broker=hub ", 2);
+    s_wait_log(env, national, "event=link_connected broker=prov ", 2);
+    s_stop(env, prov);
+    th_pass(env);
+}
+
 static void test_link_forged(void **state)
 {
     th_env_t *env = *state;
@@ -288,6 +328,7 @@ int main(int argc, char **argv)
         return rc;
     const struct CMUnitTest tests[] = {
         S_TEST(test_link_up),
+        S_TEST(test_link_suspended),
         S_TEST(test_link_forged),
         S_TEST(test_link_not_agency),
     };
