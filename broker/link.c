@@ -92,6 +92,18 @@ void broker_link_hello(broker_server_t *self, broker_peer_t *p, const proto_hell
     broker_batch_audit(self, BROKER_AUDIT_CONNECTED, "", NULL, detail, NULL);
 }
 
+void broker_link_closed(broker_server_t *self, broker_peer_t *p, const char *reason)
+{
+    proto_log_info("event=link_disconnected broker=%s reason=%s in_flight=%u", p->link_label,
+                   reason, p->nflight);
+    if (p->state == BROKER_PEER_READY) {
+        char detail[PROTO_LABEL_MAX + 48];
+        snprintf(detail, sizeof detail, "link from %s: %s", p->link_label, reason);
+        broker_batch_audit(self, BROKER_AUDIT_DISCONNECTED, "", NULL, detail, NULL);
+    }
+    p->dead = true;
+}
+
 void broker_link_recheck(broker_server_t *self, broker_peer_t *p)
 {
     const proto_directory_broker_t *b = proto_directory_broker_find(self->directory, p->link_label);

@@ -44,6 +44,10 @@ proto_err_t broker_link_admit(broker_server_t *self, const uint8_t *curve_pk, ch
 //  for an agency). msg is the decoded HELLO (borrowed).
 void broker_link_hello(broker_server_t *self, broker_peer_t *p, const proto_hello_t *hello);
 
+//  The link session p ended (reason: "closed", "silent"): logged and
+//  audited with the broker's label, and p marked dead.
+void broker_link_closed(broker_server_t *self, broker_peer_t *p, const char *reason);
+
 //  After a directory reload: end the link session p if its broker entry is
 //  gone, no longer active, or has another key.
 void broker_link_recheck(broker_server_t *self, broker_peer_t *p);

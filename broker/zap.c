@@ -163,6 +163,10 @@ static void s_peer_closed(broker_server_t *self, int fd)
         broker_peer_t *p = broker_peers_at(self->peers, i);
         if (p->dead || p->fd != fd)
             continue;
+        if (p->link) {
+            broker_link_closed(self, p, "closed");
+            continue;
+        }
         proto_log_info("event=disconnected agency=%s reason=closed in_flight=%u", p->agency,
                        p->nflight);
         if (p->state == BROKER_PEER_READY)

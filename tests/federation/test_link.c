@@ -168,7 +168,9 @@ static void test_link_up(void **state)
     s_wait_log(env, th_current(env), "event=link_connected broker=prov ", 1);
     th_check(s_log_count(env, th_current(env), "event=handshake_refused") == 0,
              "the national broker refused a handshake");
+    //  P stops: N ends the link session at once, by its label.
     s_stop(env, prov);
+    s_wait_log(env, th_current(env), "event=link_disconnected broker=prov reason=closed", 1);
     th_pass(env);
 }
 
