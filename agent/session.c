@@ -268,7 +268,8 @@ static void s_monitor_readable(agent_t *self)
 static void s_on_ready(agent_t *self, const proto_msg_t *msg)
 {
     const proto_ready_t *r = &msg->u.ready;
-    if (strcmp(r->broker, self->broker.name) != 0 || strcmp(r->agency, self->agency) != 0) {
+    if (strcmp(r->broker, self->broker.name) != 0 || !r->agency ||
+        strcmp(r->agency, self->agency) != 0) {
         agent_session_reset(self, "READY names another broker or agency");
         return;
     }

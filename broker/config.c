@@ -47,6 +47,12 @@ const proto_opt_t broker_config_table[] = {
         "accepts them (ZMQ_BACKLOG). When a province's agents all connect at once, a short "
         "queue drops requests and agents wait seconds to retry. Linux caps it at "
         "net.core.somaxconn."),
+    OPT("network", "links", PROTO_OPT_STRING, links, "", 0, 0, false,
+        "The brokers this one dials (federation): LABEL@ENDPOINT entries separated by spaces "
+        "or commas, as \"national@tcp://10.0.0.1:7400\". Each LABEL must be a broker entry of "
+        "the directory, whose key the link pins; the other broker admits this one by its own "
+        "broker entry. A province names its national broker here; the national broker names "
+        "nothing and listens. Empty: no links. See Federation in deploy/OPERATIONS.md."),
     OPT("limits", "max_frame", PROTO_OPT_SIZE, max_frame, "64M", 1024, 1ull << 30, false,
         "Largest ZeroMQ frame accepted (ZMQ_MAXMSGSIZE): the largest single attachment. A "
         "peer that sends more is disconnected by ZeroMQ before the frame is buffered."),

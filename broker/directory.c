@@ -10,6 +10,7 @@
 #include "proto/log.h"
 
 #include "batch.h"
+#include "link.h"
 #include "dirchange.h"
 #include "expiry.h"
 #include "session.h"
@@ -110,6 +111,10 @@ proto_err_t broker_directory_reload(broker_server_t *self, char *errbuf, size_t 
     }
     for (size_t i = 0; i < broker_peers_count(self->peers); i++) {
         broker_peer_t *p = broker_peers_at(self->peers, i);
+        if (p->link) { // admitted by its broker entry
+            broker_link_recheck(self, p);
+            continue;
+        }
         const proto_directory_entry_t *e = proto_directory_find(self->directory, p->agency);
         rc = e ? proto_directory_entry_usable(e, now) : PROTO_ERR_UNKNOWN_AGENCY;
         if (rc) {
@@ -147,7 +152,7 @@ void broker_directory_built(broker_server_t *self)
     uint64_t held = before == broker_dirpush_serial(self->dirpush) ? 0 : before;
     for (size_t i = 0; i < broker_peers_count(self->peers); i++) {
         broker_peer_t *p = broker_peers_at(self->peers, i);
-        if (!p->dead && p->state == BROKER_PEER_READY)
+        if (!p->dead && p->state == BROKER_PEER_READY && !p->link) // links: a later sync
             broker_session_directory(self, p, held);
     }
 }

@@ -49,7 +49,11 @@ typedef struct {
     bool dirty;      // may have something new to push
     bool dir_deltas; // its agent applies DIRECTORY_DELTA
     int fd;          // its connection's descriptor (ZMQ_SRCFD), -1 if unknown
-    bool dead;       // to be reaped at the end of the loop turn
+    //  A link: another broker dialed in (link.c). Its agency is "", and it
+    //  is admitted by its broker entry, never as an agency.
+    bool link;
+    char link_label[PROTO_LABEL_MAX + 1];
+    bool dead; // to be reaped at the end of the loop turn
 } broker_peer_t;
 
 typedef struct broker_peers broker_peers_t;

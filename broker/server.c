@@ -36,6 +36,7 @@
 #include "proto/log.h"
 #include "proto/sdnotify.h"
 #include "proto/metrics_http.h"
+#include "proto/route.h"
 #include "proto/sign.h"
 
 #include "clockguard.h"
@@ -47,6 +48,7 @@
 #include "batch.h"
 #include "directory.h"
 #include "expiry.h"
+#include "link.h"
 #include "push.h"
 #include "session.h"
 #include "zap.h"
@@ -87,6 +89,18 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
 {
     const char *user = zmq_msg_gets(&job->frames[0], "User-Id");
     broker_peer_t *p = broker_peers_find(self->peers, zmq_msg_data(rid), zmq_msg_size(rid));
+    if (!p && user && user[0] == BROKER_LINK_USER_PREFIX) {
+        //  Another broker's link (ZAP admitted its broker entry): a session
+        //  with no agency, labelled with the broker's label.
+        const proto_directory_broker_t *b = proto_directory_broker_find(self->directory, user + 1);
+        p = b ? broker_peers_add(self->peers, zmq_msg_data(rid), zmq_msg_size(rid), "", b->sign_pk)
+              : NULL;
+        if (!p)
+            return false;
+        p->link = true;
+        snprintf(p->link_label, sizeof p->link_label, "%s", b->label);
+        p->fd = zmq_msg_get(&job->frames[0], ZMQ_SRCFD);
+    }
     if (!p) {
         if (!user || proto_agency_code_check(user, strlen(user)) != PROTO_OK)
             return false; // cannot happen behind ZAP; never trust it anyway
@@ -128,6 +142,16 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
         else
             broker_session_error_audit(self, p, PROTO_ERR_NOT_AUTHENTICATED, "send HELLO first",
                                        NULL, true, false);
+        return false;
+    }
+    if (p->link && kind != PROTO_KIND_HEARTBEAT && kind != PROTO_KIND_CREDIT &&
+        kind != PROTO_KIND_ACK) {
+        //  A broker never submits as an agency: its key is not one.
+        broker_session_error(self, p, PROTO_ERR_UNEXPECTED,
+                             kind == PROTO_KIND_HELLO ? "already in a session"
+                                                      : "a link between brokers does not send "
+                                                        "this kind",
+                             NULL, false);
         return false;
     }
     switch (kind) {
@@ -557,6 +581,9 @@ broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *w
         goto fail;
     if (config->metrics_listen[0] && !(self->metrics = broker_metrics_new(self, errbuf, errlen)))
         goto fail;
+    self->links = broker_links_new(self, errbuf, errlen);
+    if (!self->links)
+        goto fail;
     self->verify = broker_verify_new(self->ctx, config->workers, JOBS_ENDPOINT, RESULTS_ENDPOINT);
     if (!self->verify) {
         snprintf(errbuf, errlen, "cannot start verification threads");
@@ -669,6 +696,7 @@ static int s_on_heartbeat(proto_loop_t *loop, int timer_id, void *arg)
     (void) loop;
     (void) timer_id;
     broker_session_heartbeats(arg, broker_mono());
+    broker_links_tick(((broker_server_t *) arg)->links, broker_mono());
     return 0;
 }
 
@@ -732,8 +760,9 @@ static bool s_loop_setup(broker_server_t *self, proto_loop_t *loop)
            proto_loop_timer_add(loop, self->config->heartbeat / 2, true, s_on_heartbeat, self) >
                0 &&
            proto_loop_timer_add(loop, EXPIRY_INTERVAL, true, s_on_expiry, self) > 0 &&
-           (!self->metrics ||
-            proto_loop_timer_add(loop, PROTO_METRICS_HTTP_PERIOD_MS, true, s_on_metrics, self) > 0);
+           (!self->metrics || proto_loop_timer_add(loop, PROTO_METRICS_HTTP_PERIOD_MS, true,
+                                                   s_on_metrics, self) > 0) &&
+           broker_links_start(self->links, loop) == PROTO_OK;
 }
 
 int broker_server_run(broker_server_t *self)
@@ -787,6 +816,7 @@ void broker_server_destroy(broker_server_t **self_p)
     broker_job_t *job;
     while (self->results && (job = broker_job_recv(self->results)))
         broker_job_destroy(&job);
+    broker_links_destroy(&self->links); // their sockets, before the context ends
     int zero = 0;
     if (self->router && self->monitor)
         zmq_socket_monitor(self->router, NULL, 0);

@@ -100,6 +100,7 @@ struct broker_server {
     uint64_t clock_logged;      // monotonic ms of the last loud log line about it
     broker_stats_t stats;       // counted for the metrics only (metrics.h)
     broker_metrics_t *metrics;  // the /metrics endpoint, NULL when metrics.listen is empty
+    struct broker_links *links; // the links this broker dials (link.h)
 };
 
 //  The clocks every module reads: the wall clock (timestamps people and

@@ -11,6 +11,7 @@
 #include "proto/log.h"
 
 #include "batch.h"
+#include "link.h"
 
 //  Send header + body (+ extra frames) to a peer. Returns false if the
 //  peer cannot take it now (its queue is full) or is gone.
@@ -69,8 +70,9 @@ void broker_session_error_audit(broker_server_t *self, broker_peer_t *p, proto_e
     }
     msg.u.error.fatal = fatal;
     broker_session_send_msg(self, p, &msg);
-    proto_log_info("event=error_sent agency=%s code=%s fatal=%s detail=\"%s\"", p->agency,
-                   proto_errname(code), fatal ? "yes" : "no", msg.u.error.message);
+    proto_log_info("event=error_sent agency=%s code=%s fatal=%s detail=\"%s\"",
+                   p->link ? p->link_label : p->agency, proto_errname(code), fatal ? "yes" : "no",
+                   msg.u.error.message);
     //  Malformed input (1xx) and back-pressure (4xx) are only logged and
     //  counted, so garbage cannot grow the chain.
     if (audit && code >= 200 && code < 400 && p->agency[0]) {
@@ -123,6 +125,11 @@ void broker_session_hello(broker_server_t *self, broker_peer_t *p, zmq_msg_t *bo
         return;
     }
     const proto_hello_t *hello = &msg->u.hello;
+    if (p->link || hello->link) { // between brokers (link.c)
+        broker_link_hello(self, p, hello);
+        proto_msg_destroy(&msg);
+        return;
+    }
     bool speaks_1 = false;
     for (uint32_t i = 0; i < hello->nversions; i++)
         speaks_1 |= hello->versions[i] == PROTO_VERSION;
@@ -208,7 +215,9 @@ void broker_session_heartbeats(broker_server_t *self, uint64_t now)
         broker_peer_t *p = broker_peers_at(self->peers, i);
         if (p->dead)
             continue;
-        if (broker_elapsed(now, p->last_recv) > limit) {
+        if (broker_elapsed(now, p->last_recv) > limit && p->link) {
+            broker_link_closed(self, p, "silent");
+        } else if (broker_elapsed(now, p->last_recv) > limit) {
             proto_log_info("event=disconnected agency=%s reason=silent in_flight=%u", p->agency,
                            p->nflight);
             if (p->state == BROKER_PEER_READY)

@@ -15,6 +15,7 @@
 #include "proto/log.h"
 
 #include "batch.h"
+#include "link.h"
 
 //  A refused handshake: counted, and audited, but at most
 //  REFUSED_AUDIT_PER_MINUTE entries a minute; the rest are summed into one
@@ -85,7 +86,7 @@ void broker_zap_handle(broker_server_t *self)
         zmq_msg_close(&extra);
     }
     const char *status = "400", *text = "refused";
-    char user[PROTO_AGENCY_CODE_LEN + 1] = "";
+    char user[PROTO_LABEL_MAX + 2] = ""; // an agency code, or a link's '@' and label
     char address[64] = "";
     if (n >= 4)
         snprintf(address, sizeof address, "%.*s", (int) zmq_msg_size(&frames[3]),
@@ -97,7 +98,13 @@ void broker_zap_handle(broker_server_t *self)
             proto_directory_find_curve(self->directory, zmq_msg_data(&frames[6]));
         proto_err_t rc = e ? proto_directory_entry_usable(e, (int64_t) (broker_now() / 1000))
                            : PROTO_ERR_UNKNOWN_AGENCY;
-        if (!rc && broker_conns_full(self->conns)) {
+        const char *link = NULL; // a broker entry's label: a link (link.c)
+        if (!e)
+            rc = broker_link_admit(self, zmq_msg_data(&frames[6]), user, sizeof user, &link);
+        if (!rc && link) {
+            status = "200";
+            text = "OK";
+        } else if (!rc && broker_conns_full(self->conns)) {
             //  No descriptor to spare: refused as a temporary failure (300),
             //  so the agent tries again later; one log line per episode.
             status = "300";
@@ -120,9 +127,10 @@ void broker_zap_handle(broker_server_t *self)
             text = proto_strerror(rc);
             char key[65];
             proto_hex_encode(zmq_msg_data(&frames[6]), PROTO_KEY_LEN, key);
-            proto_log_warning("event=handshake_refused address=%s agency=%s reason=%s "
+            proto_log_warning("event=handshake_refused address=%s agency=%s%s%s reason=%s "
                               "curve_key=%.16s",
-                              address, e ? e->code : "-", proto_errname(rc), key);
+                              address, e ? e->code : "-", link ? " broker=" : "", link ? link : "",
+                              proto_errname(rc), key);
             s_refused(self, e ? e->code : "", proto_errname(rc));
         }
     } else {
@@ -155,6 +163,10 @@ static void s_peer_closed(broker_server_t *self, int fd)
         broker_peer_t *p = broker_peers_at(self->peers, i);
         if (p->dead || p->fd != fd)
             continue;
+        if (p->link) {
+            broker_link_closed(self, p, "closed");
+            continue;
+        }
         proto_log_info("event=disconnected agency=%s reason=closed in_flight=%u", p->agency,
                        p->nflight);
         if (p->state == BROKER_PEER_READY)

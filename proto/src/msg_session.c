@@ -11,8 +11,8 @@
 // ---------------------------------------------------------------------------
 //  Session kinds: HELLO READY HEARTBEAT CREDIT ACK ERROR
 
-static const char *const s_hello_keys[] = { "versions",   "agency", "software",
-                                            "dir_serial", "window", "dir_deltas" };
+static const char *const s_hello_keys[] = { "versions", "agency",     "software", "dir_serial",
+                                            "window",   "dir_deltas", "link" };
 
 static proto_err_t s_hello_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_hello_t *out)
 {
@@ -30,8 +30,14 @@ static proto_err_t s_hello_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_
         mp_path_pop(ctx, mark_i);
     }
     mp_path_pop(ctx, mark);
+    //  A link between brokers (PROTOCOL.md section 16.5) names the dialing
+    //  broker's label instead of an agency: exactly one of the two.
     if (!rc)
-        rc = mp_agency(ctx, "agency", f[1], true, &out->agency);
+        rc = mp_label(ctx, "link", f[6], false, &out->link);
+    if (!rc)
+        rc = mp_agency(ctx, "agency", f[1], !out->link, &out->agency);
+    if (!rc && out->link && out->agency)
+        rc = mp_fail(ctx, PROTO_ERR_VALUE, "agency", "a link's HELLO names no agency");
     if (!rc)
         rc = mp_text(ctx, "software", f[2], false, PROTO_MAX_SHORT, &out->software);
     if (!rc)
@@ -44,8 +50,9 @@ static proto_err_t s_hello_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_
 }
 
 static const char *const s_ready_keys[] = {
-    "version",    "broker",    "agency",       "time",           "heartbeat",
-    "dir_serial", "max_frame", "max_document", "max_recipients", "max_attachments",
+    "version",        "broker",          "agency",    "time",
+    "heartbeat",      "dir_serial",      "max_frame", "max_document",
+    "max_recipients", "max_attachments", "link",
 };
 
 static proto_err_t s_ready_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_ready_t *out)
@@ -57,7 +64,11 @@ static proto_err_t s_ready_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_
     if (!rc)
         rc = mp_label(ctx, "broker", f[1], true, &out->broker);
     if (!rc)
-        rc = mp_agency(ctx, "agency", f[2], true, &out->agency);
+        rc = mp_label(ctx, "link", f[10], false, &out->link);
+    if (!rc)
+        rc = mp_agency(ctx, "agency", f[2], !out->link, &out->agency);
+    if (!rc && out->link && out->agency)
+        rc = mp_fail(ctx, PROTO_ERR_VALUE, "agency", "a link's READY names no agency");
     if (!rc)
         rc = mp_uint(ctx, "time", f[3], true, 0, UINT64_MAX, &out->time);
     if (!rc)
@@ -166,6 +177,7 @@ void msg_session_encode(mp_writer_t *w, const proto_msg_t *msg)
             mp_f_key(w, &n, "dir_deltas");
             mp_w_bool(w, true);
         }
+        mp_f_str(w, &n, "link", h->link);
         mp_map_end(w, map, n);
         return;
     }
@@ -182,6 +194,7 @@ void msg_session_encode(mp_writer_t *w, const proto_msg_t *msg)
         mp_f_uint(w, &n, "max_document", r->max_document);
         mp_f_uint(w, &n, "max_recipients", r->max_recipients);
         mp_f_uint(w, &n, "max_attachments", r->max_attachments);
+        mp_f_str(w, &n, "link", r->link);
         mp_map_end(w, map, n);
         return;
     }

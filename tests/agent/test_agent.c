@@ -1185,6 +1185,44 @@ static void s_expect_dir(ah_agent_t *b, int64_t serial, const char *a_state, int
     ah_reply_destroy(&r);
 }
 
+//  A READY meant for a link between brokers (PROTOCOL.md 16.6: `link`, no
+//  `agency`) is not a session of this agency: the agent starts over with a
+//  new connection and HELLO, and neither crashes nor takes the session.
+static void test_ready_link(void **state)
+{
+    ah_env_t *env = *state;
+    s_fake_t f;
+    s_fake_open(env, &f);
+    ah_agent_t *b = ah_agent_new(env, TH_B, f.endpoint, 0, NULL);
+    ah_agent_start(b);
+    proto_msg_t *hello = s_fake_recv(&f, PROTO_KIND_HELLO);
+    proto_msg_destroy(&hello);
+    proto_msg_t ready;
+    memset(&ready, 0, sizeof ready);
+    ready.kind = PROTO_KIND_READY;
+    ready.u.ready = (proto_ready_t){ .version = PROTO_VERSION,
+                                     .broker = "hub",
+                                     .link = "prov",
+                                     .time = truc_now_ms(),
+                                     .heartbeat = 60000,
+                                     .dir_serial = 1,
+                                     .max_frame = 1u << 20,
+                                     .max_document = 4u << 20,
+                                     .max_recipients = 500,
+                                     .max_attachments = 100 };
+    s_fake_send(&f, &ready, NULL, NULL, 0);
+    hello = s_fake_recv(&f, PROTO_KIND_HELLO);
+    bool again = hello->u.hello.agency && strcmp(hello->u.hello.agency, th_code(TH_B)) == 0;
+    proto_msg_destroy(&hello);
+    th_check(again, "the agent's second HELLO is not B's");
+    char log[65536];
+    th_check(th_read_file(ah_agent_log(b), log, sizeof log) &&
+                 strstr(log, "READY names another broker or agency"),
+             "the agent did not say why it started over");
+    ah_agent_stop(b);
+    ah_pass(env);
+}
+
 //  The agent applies a delta on top of exactly the serial it names, checks
 //  the broker's signature of the result, and keeps it as a snapshot; a
 //  delta for another serial or a tampered one is refused, and the agent
@@ -1724,6 +1762,7 @@ int main(int argc, char **argv)
         S_TEST(test_agent_kill9_submissions),
         S_TEST(test_agent_kill9_deliveries),
         S_TEST(test_quarantine),
+        S_TEST(test_ready_link),
         S_TEST(test_directory_delta),
         S_TEST(test_api_errors),
         S_TEST(test_refuse_start),

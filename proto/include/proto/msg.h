@@ -268,17 +268,18 @@ typedef struct {
 typedef struct {
     uint8_t *versions; // versions the agent speaks, 1..8 entries
     uint32_t nversions;
-    const char *agency;   // the agency the agent speaks for
+    const char *agency;   // the agency the agent speaks for (NULL on a link)
     const char *software; // optional "name/version"
     uint64_t dir_serial;  // serial of the directory it holds, 0 = none
     uint32_t window;      // delivery credit: unacknowledged pushes allowed, 1..100000
     bool dir_deltas;      // it applies DIRECTORY_DELTA (optional, false when absent)
+    const char *link;     // a broker's link: the dialing broker's label, then agency is NULL
 } proto_hello_t;
 
 typedef struct {
     uint8_t version;       // version chosen for this session
     const char *broker;    // broker label
-    const char *agency;    // the authenticated agency
+    const char *agency;    // the authenticated agency (NULL on a link)
     uint64_t time;         // broker clock, ms since epoch
     uint32_t heartbeat;    // heartbeat interval in ms
     uint64_t dir_serial;   // current directory serial
@@ -286,6 +287,7 @@ typedef struct {
     uint64_t max_document; // largest sum of attachment sizes
     uint32_t max_recipients;
     uint32_t max_attachments;
+    const char *link; // a link: the authenticated dialing broker's label, then agency is NULL
 } proto_ready_t;
 
 typedef struct {

@@ -1,0 +1,442 @@
+/*  broker/link.c - links between brokers. See link.h.
+
+    A link is one ZeroMQ connection between two brokers, opened by the one
+    that names the other in network.links: a DEALER, CURVE client with
+    the dialing broker's own identity, to the other's agents' endpoint. The
+    listening broker's ZAP handler admits the key only if an active broker
+    entry of its directory has it, and the session is then labelled with
+    that broker's label: it never speaks for an agency, so it can neither
+    submit as one nor be pushed an agency's documents.
+*/
+#include "link.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "proto/agency.h"
+#include "proto/log.h"
+#include "proto/route.h"
+
+#include "batch.h"
+#include "session.h"
+
+// ---------------------------------------------------------------------------
+//  The listening side
+
+proto_err_t broker_link_admit(broker_server_t *self, const uint8_t *curve_pk, char *user,
+                              size_t userlen, const char **label)
+{
+    const proto_directory_broker_t *b =
+        proto_directory_broker_find_curve(self->directory, curve_pk);
+    const char *own = proto_identity_public(self->identity)->name;
+    if (label)
+        *label = b ? b->label : NULL;
+    //  Our own key dialing us is a configuration mistake, not a link.
+    if (!b || strcmp(b->label, own) == 0)
+        return PROTO_ERR_UNKNOWN_AGENCY;
+    if (b->state == PROTO_DIRECTORY_SUSPENDED)
+        return PROTO_ERR_BROKER_SUSPENDED;
+    if (b->state != PROTO_DIRECTORY_ACTIVE)
+        return PROTO_ERR_BROKER_REVOKED;
+    snprintf(user, userlen, "%c%s", BROKER_LINK_USER_PREFIX, b->label);
+    return PROTO_OK;
+}
+
+void broker_link_hello(broker_server_t *self, broker_peer_t *p, const proto_hello_t *hello)
+{
+    if (!p->link) {
+        broker_session_error(self, p, PROTO_ERR_SENDER_MISMATCH,
+                             "an agency's key cannot open a link between brokers", NULL, true);
+        return;
+    }
+    if (!hello->link || strcmp(hello->link, p->link_label) != 0) {
+        broker_session_error(self, p, PROTO_ERR_SENDER_MISMATCH,
+                             hello->link ? "HELLO names another broker than the authenticated key"
+                                         : "a broker's key cannot speak for an agency",
+                             NULL, true);
+        return;
+    }
+    //  One session per link: the newest wins, as for an agency.
+    for (size_t i = 0; i < broker_peers_count(self->peers); i++) {
+        broker_peer_t *old = broker_peers_at(self->peers, i);
+        if (old != p && old->link && !old->dead && old->state == BROKER_PEER_READY &&
+            strcmp(old->link_label, p->link_label) == 0)
+            broker_session_error(self, old, PROTO_ERR_UNEXPECTED,
+                                 "a newer session of this link replaced this one", NULL, true);
+    }
+    p->state = BROKER_PEER_READY;
+    p->window = broker_flight_reserve(p, hello->window < self->config->max_window
+                                             ? hello->window
+                                             : (uint32_t) self->config->max_window);
+    proto_msg_t ready;
+    memset(&ready, 0, sizeof ready);
+    ready.kind = PROTO_KIND_READY;
+    ready.u.ready.version = PROTO_VERSION;
+    ready.u.ready.broker = proto_identity_public(self->identity)->name;
+    ready.u.ready.link = p->link_label;
+    ready.u.ready.time = broker_now();
+    ready.u.ready.heartbeat = (uint32_t) self->config->heartbeat;
+    ready.u.ready.dir_serial = broker_dirpush_serial(self->dirpush);
+    ready.u.ready.max_frame = self->config->max_frame;
+    ready.u.ready.max_document = self->config->max_document;
+    ready.u.ready.max_recipients = (uint32_t) self->config->max_recipients;
+    ready.u.ready.max_attachments = (uint32_t) self->config->max_attachments;
+    broker_session_send_msg(self, p, &ready);
+    proto_log_info("event=link_connected broker=%s window=%u software=\"%s\"", p->link_label,
+                   p->window, hello->software ? hello->software : "");
+    char detail[PROTO_LABEL_MAX + 16];
+    snprintf(detail, sizeof detail, "link from %s", p->link_label);
+    broker_batch_audit(self, BROKER_AUDIT_CONNECTED, "", NULL, detail, NULL);
+}
+
+void broker_link_closed(broker_server_t *self, broker_peer_t *p, const char *reason)
+{
+    proto_log_info("event=link_disconnected broker=%s reason=%s in_flight=%u", p->link_label,
+                   reason, p->nflight);
+    if (p->state == BROKER_PEER_READY) {
+        char detail[PROTO_LABEL_MAX + 48];
+        snprintf(detail, sizeof detail, "link from %s: %s", p->link_label, reason);
+        broker_batch_audit(self, BROKER_AUDIT_DISCONNECTED, "", NULL, detail, NULL);
+    }
+    p->dead = true;
+}
+
+void broker_link_recheck(broker_server_t *self, broker_peer_t *p)
+{
+    const proto_directory_broker_t *b = proto_directory_broker_find(self->directory, p->link_label);
+    proto_err_t rc = !b                                      ? PROTO_ERR_UNKNOWN_AGENCY
+                     : b->state == PROTO_DIRECTORY_SUSPENDED ? PROTO_ERR_BROKER_SUSPENDED
+                     : b->state != PROTO_DIRECTORY_ACTIVE    ? PROTO_ERR_BROKER_REVOKED
+                     : memcmp(b->sign_pk, p->sign_pk, sizeof p->sign_pk) != 0
+                         ? PROTO_ERR_NOT_AUTHENTICATED
+                         : PROTO_OK;
+    if (!rc)
+        return;
+    broker_session_error(self, p, rc, "this broker may no longer link here", NULL, true);
+    char detail[PROTO_LABEL_MAX + 48];
+    snprintf(detail, sizeof detail, "link from %s: %s", p->link_label, proto_errname(rc));
+    broker_batch_audit(self, BROKER_AUDIT_DISCONNECTED, "", NULL, detail, NULL);
+}
+
+// ---------------------------------------------------------------------------
+//  The dialing side
+
+#define LINK_MAX          64 // links one broker dials
+#define LINK_ENDPOINT_MAX 256
+
+typedef struct {
+    char label[PROTO_LABEL_MAX + 1];
+    char endpoint[LINK_ENDPOINT_MAX];
+    uint8_t curve_pk[PROTO_KEY_LEN]; // pinned from the broker entry
+    void *socket;                    // DEALER, NULL between two attempts
+    bool ready;                      // READY received on this socket
+    uint64_t opened;                 // mono ms the socket was opened
+    uint64_t last_recv, last_send;   // mono ms
+    uint64_t heartbeat;              // ms: ours until READY gives the other's
+    uint64_t sessions;               // READY sessions so far
+} s_link_t;
+
+struct broker_links {
+    broker_server_t *server;
+    proto_loop_t *loop;
+    s_link_t *links;
+    size_t n;
+};
+
+//  Parse one LABEL@ENDPOINT entry into link, checked against the directory.
+static bool s_parse(broker_links_t *self, const char *entry, size_t len, s_link_t *link,
+                    char *errbuf, size_t errlen)
+{
+    const char *at = memchr(entry, '@', len);
+    size_t label_len = at ? (size_t) (at - entry) : 0;
+    size_t endpoint_len = at ? len - label_len - 1 : 0;
+    if (!at || proto_label_check(entry, label_len) != PROTO_OK || endpoint_len == 0 ||
+        endpoint_len >= LINK_ENDPOINT_MAX) {
+        snprintf(errbuf, errlen,
+                 "network.links: \"%.*s\" is not LABEL@ENDPOINT with a broker label", (int) len,
+                 entry);
+        return false;
+    }
+    snprintf(link->label, sizeof link->label, "%.*s", (int) label_len, entry);
+    snprintf(link->endpoint, sizeof link->endpoint, "%.*s", (int) endpoint_len, at + 1);
+    const proto_directory_broker_t *b =
+        proto_directory_broker_find(self->server->directory, link->label);
+    if (!b) {
+        snprintf(errbuf, errlen,
+                 "network.links: %s is not a broker entry of the directory (add it with "
+                 "truc-keys directory add-broker)",
+                 link->label);
+        return false;
+    }
+    if (strcmp(link->label, proto_identity_public(self->server->identity)->name) == 0) {
+        snprintf(errbuf, errlen, "network.links: %s is this broker itself", link->label);
+        return false;
+    }
+    for (size_t i = 0; i < self->n; i++) {
+        if (strcmp(self->links[i].label, link->label) == 0) {
+            snprintf(errbuf, errlen, "network.links: %s is named twice", link->label);
+            return false;
+        }
+    }
+    memcpy(link->curve_pk, b->curve_pk, PROTO_KEY_LEN);
+    link->heartbeat = self->server->config->heartbeat;
+    return true;
+}
+
+broker_links_t *broker_links_new(broker_server_t *server, char *errbuf, size_t errlen)
+{
+    broker_links_t *self = calloc(1, sizeof *self);
+    if (self)
+        self->links = calloc(LINK_MAX, sizeof *self->links);
+    if (!self || !self->links) {
+        broker_links_destroy(&self);
+        snprintf(errbuf, errlen, "out of memory");
+        return NULL;
+    }
+    self->server = server;
+    const char *text = server->config->links ? server->config->links : "";
+    while (*text) {
+        size_t skip = strspn(text, " ,\t");
+        text += skip;
+        size_t len = strcspn(text, " ,\t");
+        if (len == 0)
+            break;
+        if (self->n == LINK_MAX) {
+            snprintf(errbuf, errlen, "network.links: more than %d links", LINK_MAX);
+            broker_links_destroy(&self);
+            return NULL;
+        }
+        if (!s_parse(self, text, len, &self->links[self->n], errbuf, errlen)) {
+            broker_links_destroy(&self);
+            return NULL;
+        }
+        self->n++;
+        text += len;
+    }
+    return self;
+}
+
+static bool s_send(broker_links_t *self, s_link_t *link, const proto_msg_t *msg)
+{
+    proto_buf_t buf;
+    proto_errinfo_t info;
+    proto_buf_init(&buf);
+    uint8_t header[PROTO_HEADER_LEN];
+    proto_header_write(header, msg->kind);
+    bool sent = proto_msg_encode(msg, &buf, &info) == PROTO_OK &&
+                zmq_send(link->socket, header, sizeof header, ZMQ_DONTWAIT | ZMQ_SNDMORE) ==
+                    (int) sizeof header &&
+                zmq_send(link->socket, buf.data, buf.len, ZMQ_DONTWAIT) == (int) buf.len;
+    proto_buf_free(&buf);
+    if (sent)
+        link->last_send = broker_mono();
+    (void) self;
+    return sent;
+}
+
+static int s_on_link(proto_loop_t *loop, void *socket, int fd, void *arg);
+
+//  A fresh socket (so nothing queued for an earlier connection goes before
+//  HELLO), connected, with HELLO queued for the handshake's end.
+static bool s_open(broker_links_t *self, s_link_t *link)
+{
+    broker_server_t *server = self->server;
+    const proto_public_t *own = proto_identity_public(server->identity);
+    link->socket = zmq_socket(server->ctx, ZMQ_DEALER);
+    if (!link->socket)
+        return false;
+    int zero = 0;
+    int64_t max_frame = (int64_t) server->config->max_frame;
+    zmq_setsockopt(link->socket, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(link->socket, ZMQ_MAXMSGSIZE, &max_frame, sizeof max_frame);
+    zmq_setsockopt(link->socket, ZMQ_CURVE_SERVERKEY, link->curve_pk, PROTO_KEY_LEN);
+    zmq_setsockopt(link->socket, ZMQ_CURVE_PUBLICKEY, own->curve_pk, PROTO_KEY_LEN);
+    zmq_setsockopt(link->socket, ZMQ_CURVE_SECRETKEY, proto_identity_curve_sk(server->identity),
+                   PROTO_KEY_LEN);
+    if (zmq_connect(link->socket, link->endpoint) != 0 ||
+        proto_loop_socket_add(self->loop, link->socket, s_on_link, self) != PROTO_OK) {
+        proto_log_error("event=link_failed broker=%s endpoint=%s error=\"%s\"", link->label,
+                        link->endpoint, zmq_strerror(zmq_errno()));
+        zmq_close(link->socket);
+        link->socket = NULL;
+        return false;
+    }
+    link->ready = false;
+    link->opened = link->last_recv = broker_mono();
+    link->heartbeat = server->config->heartbeat;
+    uint8_t versions[] = { PROTO_VERSION };
+    proto_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.kind = PROTO_KIND_HELLO;
+    msg.u.hello.versions = versions;
+    msg.u.hello.nversions = 1;
+    msg.u.hello.link = own->name;
+    msg.u.hello.software = "truc-broker/" TRUC_VERSION;
+    msg.u.hello.window = (uint32_t) server->config->max_window;
+    return s_send(self, link, &msg);
+}
+
+static void s_close(broker_links_t *self, s_link_t *link)
+{
+    if (!link->socket)
+        return;
+    if (self->loop)
+        proto_loop_socket_remove(self->loop, link->socket);
+    zmq_close(link->socket);
+    link->socket = NULL;
+    link->ready = false;
+}
+
+//  Start over on a new socket: the other broker restarted, refused us, or
+//  went silent.
+static void s_reset(broker_links_t *self, s_link_t *link, const char *reason)
+{
+    proto_log_info("event=link_reset broker=%s endpoint=%s was_ready=%d reason=\"%s\"", link->label,
+                   link->endpoint, link->ready, reason);
+    s_close(self, link);
+    (void) s_open(self, link);
+}
+
+static void s_ready(broker_links_t *self, s_link_t *link, const proto_ready_t *r)
+{
+    const char *own = proto_identity_public(self->server->identity)->name;
+    if (strcmp(r->broker, link->label) != 0 || !r->link || strcmp(r->link, own) != 0) {
+        proto_log_error("event=link_refused broker=%s answered_by=%s link=%s note=\"READY does "
+                        "not name this link\"",
+                        link->label, r->broker, r->link ? r->link : "-");
+        s_reset(self, link, "READY names another link");
+        return;
+    }
+    link->ready = true;
+    link->heartbeat = r->heartbeat;
+    link->sessions++;
+    proto_log_info("event=link_ready broker=%s endpoint=%s heartbeat=%u sessions=%" PRIu64,
+                   link->label, link->endpoint, r->heartbeat, link->sessions);
+}
+
+//  One message from the other broker.
+static void s_message(broker_links_t *self, s_link_t *link, zmq_msg_t *frames, size_t n)
+{
+    uint8_t version;
+    int kind;
+    if (n != 2 || proto_header_parse(zmq_msg_data(&frames[0]), zmq_msg_size(&frames[0]), &version,
+                                     &kind) != PROTO_OK) {
+        proto_log_warning("event=link_bad_message broker=%s frames=%zu", link->label, n);
+        return;
+    }
+    proto_msg_t *msg = NULL;
+    proto_errinfo_t info;
+    if (proto_msg_decode(kind, zmq_msg_data(&frames[1]), zmq_msg_size(&frames[1]), &msg, &info)) {
+        proto_log_warning("event=link_bad_message broker=%s kind=%d field=%s detail=\"%s\"",
+                          link->label, kind, info.field, info.message);
+        return;
+    }
+    if (kind == PROTO_KIND_READY && !link->ready) {
+        s_ready(self, link, &msg->u.ready);
+    } else if (kind == PROTO_KIND_ERROR) {
+        const proto_error_t *e = &msg->u.error;
+        proto_log_warning("event=link_error broker=%s code=%s fatal=%d message=\"%s\"", link->label,
+                          proto_errname((proto_err_t) e->code), e->fatal,
+                          e->message ? e->message : "");
+        if (e->fatal)
+            s_reset(self, link, "fatal ERROR from the other broker");
+    } else if (kind != PROTO_KIND_HEARTBEAT) {
+        proto_log_debug("event=link_ignored broker=%s kind=%s", link->label, proto_kind_name(kind));
+    }
+    proto_msg_destroy(&msg);
+}
+
+static int s_on_link(proto_loop_t *loop, void *socket, int fd, void *arg)
+{
+    broker_links_t *self = arg;
+    (void) loop;
+    (void) fd;
+    s_link_t *link = NULL;
+    for (size_t i = 0; i < self->n && !link; i++)
+        link = self->links[i].socket == socket ? &self->links[i] : NULL;
+    for (int taken = 0; link && link->socket == socket && taken < DRAIN_LIMIT; taken++) {
+        zmq_msg_t frames[4];
+        size_t n = 0;
+        int more = 1;
+        while (more) {
+            zmq_msg_t spare, *into = n < 4 ? &frames[n] : &spare;
+            zmq_msg_init(into);
+            if (zmq_msg_recv(into, socket, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(into);
+                break;
+            }
+            more = zmq_msg_more(into);
+            if (into == &spare)
+                zmq_msg_close(&spare);
+            else
+                n++;
+        }
+        if (n == 0)
+            break;
+        link->last_recv = broker_mono();
+        s_message(self, link, frames, n);
+        for (size_t i = 0; i < n; i++)
+            zmq_msg_close(&frames[i]);
+    }
+    return 0;
+}
+
+proto_err_t broker_links_start(broker_links_t *self, proto_loop_t *loop)
+{
+    self->loop = loop;
+    for (size_t i = 0; i < self->n; i++) {
+        if (!s_open(self, &self->links[i]))
+            return PROTO_ERR_IO;
+        proto_log_info("event=link_dialing broker=%s endpoint=%s", self->links[i].label,
+                       self->links[i].endpoint);
+    }
+    return PROTO_OK;
+}
+
+void broker_links_tick(broker_links_t *self, uint64_t now)
+{
+    for (size_t i = 0; self && i < self->n; i++) {
+        s_link_t *link = &self->links[i];
+        uint64_t silent_max = link->heartbeat * self->server->config->heartbeat_misses;
+        if (!link->socket) {
+            (void) s_open(self, link);
+        } else if (broker_elapsed(now, link->last_recv) >= silent_max) {
+            s_reset(self, link, link->ready ? "the other broker went silent" : "no READY");
+        } else if (link->ready && broker_elapsed(now, link->last_send) >= link->heartbeat) {
+            proto_msg_t msg;
+            memset(&msg, 0, sizeof msg);
+            msg.kind = PROTO_KIND_HEARTBEAT;
+            msg.u.heartbeat.time = broker_now();
+            (void) s_send(self, link, &msg);
+        }
+    }
+}
+
+size_t broker_links_count(const broker_links_t *self)
+{
+    return self ? self->n : 0;
+}
+
+size_t broker_links_ready(const broker_links_t *self)
+{
+    size_t ready = 0;
+    for (size_t i = 0; self && i < self->n; i++)
+        ready += self->links[i].ready;
+    return ready;
+}
+
+void broker_links_destroy(broker_links_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    broker_links_t *self = *self_p;
+    self->loop = NULL; // the loop is gone before the sockets
+    for (size_t i = 0; self->links && i < self->n; i++)
+        s_close(self, &self->links[i]);
+    free(self->links);
+    free(self);
+    *self_p = NULL;
+}
