@@ -259,20 +259,25 @@ static void s_agencies(broker_admin_t *self, const char *const *args, size_t nar
             proto_directory_entry(broker_server_directory(self->server), i);
         uint64_t idle_ms = 0;
         uint32_t in_flight = 0;
-        bool connected = broker_server_session(self->server, e->code, &idle_ms, &in_flight);
+        uint64_t since_ms = 0;
+        bool connected =
+            broker_server_session(self->server, e->code, &idle_ms, &in_flight, &since_ms);
         uint64_t oldest = 0;
         size_t depth =
             broker_store_queue_depth(broker_server_store(self->server), e->code, now, &oldest);
-        char fingerprint[PROTO_FINGERPRINT_LEN + 1], from[32] = "", until[32] = "";
+        char fingerprint[PROTO_FINGERPRINT_LEN + 1], from[32] = "", until[32] = "", since[32] = "";
+        if (connected && since_ms > 0)
+            s_time_text(since_ms, since);
         proto_fingerprint(e->sign_pk, fingerprint);
         if (e->valid_from > 0)
             s_time_text((uint64_t) e->valid_from * 1000, from);
         if (e->valid_until > 0)
             s_time_text((uint64_t) e->valid_until * 1000, until);
-        msgpack_pack_map(&reply.pk, 11);
+        msgpack_pack_map(&reply.pk, 12);
         s_kv_str(&reply.pk, "code", e->code);
         s_kv_str(&reply.pk, "state", proto_directory_state_name(e->state));
         s_kv_bool(&reply.pk, "connected", connected);
+        s_kv_str(&reply.pk, "connected_since", since); // "" = not connected
         s_kv_u64(&reply.pk, "idle_s", idle_ms / 1000);
         s_kv_u64(&reply.pk, "in_flight", in_flight);
         s_kv_u64(&reply.pk, "waiting", depth);

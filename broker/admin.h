@@ -78,9 +78,10 @@ const proto_identity_t *broker_server_identity(const broker_server_t *self);
 const broker_clock_t *broker_server_clock(const broker_server_t *self);
 
 //  Whether the agency has a session in READY; if so, how long it has been
-//  silent (ms) and how many pushes it has in flight.
+//  silent (ms), how many pushes it has in flight and since when (wall
+//  clock ms) it is connected.
 bool broker_server_session(const broker_server_t *self, const char *agency, uint64_t *idle_ms,
-                           uint32_t *in_flight);
+                           uint32_t *in_flight, uint64_t *since_ms);
 
 //  Append to the audit chain in the open batch (a failure is logged).
 void broker_server_audit(broker_server_t *self, broker_audit_event_t event, const char *agency,

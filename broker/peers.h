@@ -45,10 +45,11 @@ typedef struct {
     uint32_t nslots;      // a power of two, at least twice the most pushes
     uint64_t last_answer; // ms: the last push answered, or the first into an empty window
     uint64_t last_recv, last_send;
-    uint32_t errors; // undecodable messages in a row
-    bool dirty;      // may have something new to push
-    bool dir_deltas; // its agent applies DIRECTORY_DELTA
-    int fd;          // its connection's descriptor (ZMQ_SRCFD), -1 if unknown
+    uint64_t ready_at; // wall clock ms when its session became ready (READY sent)
+    uint32_t errors;   // undecodable messages in a row
+    bool dirty;        // may have something new to push
+    bool dir_deltas;   // its agent applies DIRECTORY_DELTA
+    int fd;            // its connection's descriptor (ZMQ_SRCFD), -1 if unknown
     //  A link: another broker dialed in (link.c). Its agency is "", and it
     //  is admitted by its broker entry, never as an agency.
     bool link;

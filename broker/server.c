@@ -324,11 +324,12 @@ const broker_clock_t *broker_server_clock(const broker_server_t *self)
 }
 
 bool broker_server_session(const broker_server_t *self, const char *agency, uint64_t *idle_ms,
-                           uint32_t *in_flight)
+                           uint32_t *in_flight, uint64_t *since_ms)
 {
     const broker_peer_t *p = broker_peers_of_agency(self->peers, agency);
     *idle_ms = p ? broker_mono() - p->last_recv : 0;
     *in_flight = p ? p->nflight : 0;
+    *since_ms = p ? p->ready_at : 0;
     return p != NULL;
 }
 

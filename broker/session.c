@@ -173,6 +173,7 @@ void broker_session_hello(broker_server_t *self, broker_peer_t *p, zmq_msg_t *bo
         broker_session_directory(self, p, hello->dir_serial);
         proto_log_info("event=connected agency=%s window=%u software=\"%s\"", p->agency, p->window,
                        hello->software ? hello->software : "");
+        p->ready_at = broker_now();
         broker_batch_audit(self, BROKER_AUDIT_CONNECTED, p->agency, NULL, "", NULL);
     }
     proto_msg_destroy(&msg);

@@ -41,7 +41,7 @@ static const char *s_usage =
     "\n"
     "Commands:\n"
     "  status                        uptime, counters, store use, waiting documents\n"
-    "  agencies                      every agency: state, connected, waiting, key\n"
+    "  agencies                      every agency: state, connected (since), waiting, key\n"
     "                                fingerprint, valid_from and valid_until\n"
     "  agency suspend|reinstate|revoke CODE\n"
     "                                change an agency's state (in the directory file)\n"

@@ -174,6 +174,7 @@ static const struct {
     { "state", "Trạng thái / State" },
     { "connected", "Kết nối / Connected" },
     { "connected_s", "Kết nối từ (giây) / Connected for (s)" },
+    { "connected_since", "Kết nối từ lúc / Connected since" },
     { "idle_s", "Im lặng (giây) / Idle (s)" },
     { "in_flight", "Đang gửi / In flight" },
     { "waiting", "Đang chờ / Waiting" },

@@ -256,6 +256,7 @@ static void test_agencies_keys(void **state)
     proto_directory_t *dir = NULL;
     th_check(proto_directory_load(env->dirfile, &dir, err, sizeof err) == PROTO_OK, "%s", err);
     th_broker_start(env, NULL);
+    truc_client_t *a = th_connect(env, TH_A, 8, NULL); // A connected: it has a "connected since"
     th_json_t *json = th_admin_json(env, (const char *const[]){ "agencies", NULL }, 0);
     th_check(json->type == TH_JSON_ARRAY && json->count == proto_directory_count(dir),
              "agencies: %zu rows for %zu agencies", json->count, proto_directory_count(dir));
@@ -277,10 +278,15 @@ static void test_agencies_keys(void **state)
                     0,
             "agencies: %s is valid from '%s' until '%s'", e->code, th_json_text(row, "valid_from"),
             th_json_text(row, "valid_until"));
+        bool is_a = strcmp(e->code, th_code(TH_A)) == 0;
+        const char *since = th_json_text(row, "connected_since");
+        th_soft(env, is_a ? strlen(since) == 20 && since[19] == 'Z' : !since[0],
+                "agencies: %s is connected since '%s'", e->code, since);
         if (!first_fp[0])
             snprintf(first_fp, sizeof first_fp, "%s", fp);
     }
     th_json_free(&json);
+    th_drop(env, &a);
     //  The same truc-keys prints for the key file.
     snprintf(pub, sizeof pub, "%s/%s.public", env->keys, th_code(TH_U));
     const char *fpr[] = { th_keys_path, "fingerprint", pub, NULL };
