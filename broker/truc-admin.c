@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "proto/when.h"
 #include "proto/mpjson.h"
 #include "web_auth.h"
 
@@ -419,47 +420,6 @@ static int s_call(const char *ep, const msgpack_sbuffer *request, long timeout, 
 
 #define S_FILTERS_MAX 7 // the broker takes 8 arguments with the verb
 
-//  WHEN of --since/--until as Unix milliseconds: a UTC date, a UTC time, or
-//  an age ("30m", "12h", "7d") before now. False if it is none of these.
-static bool s_when(const char *text, uint64_t *ms)
-{
-    struct tm tm = { 0 };
-    char unit = 0, tail = 0;
-    unsigned long long n = 0;
-    int used = 0;
-    if (sscanf(text, "%llu%c%c", &n, &unit, &tail) == 2 && strchr("smhd", unit) && text[0] >= '0' &&
-        text[0] <= '9') {
-        uint64_t scale = unit == 's'   ? 1000
-                         : unit == 'm' ? 60000
-                         : unit == 'h' ? 3600000
-                                       : 86400000;
-        uint64_t now = (uint64_t) time(NULL) * 1000;
-        *ms = n * scale < now ? now - n * scale : 1;
-        return true;
-    }
-    if (sscanf(text, "%4d-%2d-%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &used) != 3)
-        return false;
-    if (text[used] == 'T' &&
-        sscanf(text + used, "T%2d:%2d:%2dZ%c", &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &tail) != 3 &&
-        sscanf(text + used, "T%2d:%2dZ%c", &tm.tm_hour, &tm.tm_min, &tail) != 2)
-        return false;
-    if (text[used] != 'T' && text[used] != '\0')
-        return false;
-    if (tm.tm_year < 1970 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
-        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
-        return false;
-    //  Days since 1970-01-01 of a proleptic Gregorian date (POSIX 2008
-    //  has no timegm): years counted from March, so February ends a year.
-    int y = tm.tm_year - (tm.tm_mon <= 2), era = y / 400;
-    int yoe = y - era * 400, mp = (tm.tm_mon + 9) % 12;
-    int doy = (153 * mp + 2) / 5 + tm.tm_mday - 1;
-    long days = (long) era * 146097 + (long) yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
-    *ms = ((uint64_t) days * 86400 + (uint64_t) tm.tm_hour * 3600 + (uint64_t) tm.tm_min * 60 +
-           (uint64_t) tm.tm_sec) *
-          1000;
-    return true;
-}
-
 //  One filter option into filters[*n] as NAME=VALUE (storage in room).
 //  Returns 0, or EXIT_USAGE after saying why.
 static int s_filter(const char *name, const char *value, char room[][320], size_t *n)
@@ -469,7 +429,7 @@ static int s_filter(const char *name, const char *value, char room[][320], size_
     char *end = NULL;
     if (strcmp(name, "since") == 0 || strcmp(name, "until") == 0) {
         uint64_t ms = 0;
-        if (!s_when(value, &ms)) {
+        if (!proto_when_parse(value, (uint64_t) time(NULL) * 1000, &ms)) {
             fprintf(stderr,
                     "truc-admin: --%s '%s' is not a time: write 2026-12-01, "
                     "2026-12-01T08:30:00Z (UTC) or an age like 30m, 12h, 7d\n",

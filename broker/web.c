@@ -419,9 +419,8 @@ static enum MHD_Result s_page(broker_web_t *self, struct MHD_Connection *conn, c
     } else if (strcmp(url, "/doc") == 0) {
         web_page_doc(&ctx, &buf, s_arg(conn, "id"));
     } else if (strcmp(url, "/audit") == 0) {
-        unsigned page = (unsigned) strtoul(s_arg(conn, "page"), NULL, 10);
         web_page_audit(&ctx, &buf, s_arg(conn, "agency"), s_arg(conn, "event"),
-                       s_arg(conn, "since"), s_arg(conn, "until"), page > 10000 ? 0 : page,
+                       s_arg(conn, "since"), s_arg(conn, "until"), s_arg(conn, "before"),
                        s_arg(conn, "verify")[0] == '1');
     } else if (strcmp(url, "/stuck") == 0) {
         const char *older = s_arg(conn, "older");

@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/loop.h"
+#include "proto/when.h"
+
 #define WEB_AUDIT_PAGE 20 // audit entries per page
 
 void web_answer_done(web_answer_t *answer)
@@ -210,25 +213,6 @@ void web_page_doc(const web_page_ctx_t *ctx, web_buf_t *buf, const char *id)
     web_page_end(buf);
 }
 
-static bool s_match(const msgpack_object *entry, const char *key, const char *want)
-{
-    if (!want[0])
-        return true;
-    char have[512];
-    s_str_field(entry, key, have, sizeof have);
-    return strcmp(have, want) == 0;
-}
-
-//  Times are ISO 8601 in UTC ("2026-01-02T03:04:05Z"), so text order is
-//  time order and a prefix ("2026-01-02") works as a bound.
-static bool s_in_range(const msgpack_object *entry, const char *since, const char *until)
-{
-    char time[64];
-    s_str_field(entry, "time", time, sizeof time);
-    return (!since[0] || strcmp(time, since) >= 0) &&
-           (!until[0] || strncmp(time, until, strlen(until)) <= 0);
-}
-
 static void s_audit_form(web_buf_t *buf, const char *agency, const char *event, const char *since,
                          const char *until)
 {
@@ -246,8 +230,27 @@ static void s_audit_form(web_buf_t *buf, const char *agency, const char *event, 
     web_raw(buf, "\"> <button>Tìm / Search</button></form>");
 }
 
+//  One filter as NAME=VALUE for audit show (broker/audit_query.h) into
+//  room; false, with why in buf, when the value is not one it takes.
+static bool s_filter(web_buf_t *buf, const char *name, const char *value, char room[160])
+{
+    uint64_t ms = 0;
+    if (strcmp(name, "since") == 0 || strcmp(name, "until") == 0) {
+        if (!proto_when_parse(value, proto_clock_wall_ms(), &ms)) {
+            web_raw(buf, "<p class=\"err\">");
+            web_esc(buf, name);
+            web_raw(buf, ": 2026-01-02, 2026-01-02T03:04 (UTC) hoặc / or 30m, 12h, 7d</p>");
+            return false;
+        }
+        snprintf(room, 160, "%s=%" PRIu64, name, ms);
+    } else {
+        snprintf(room, 160, "%s=%.100s", name, value);
+    }
+    return true;
+}
+
 void web_page_audit(const web_page_ctx_t *ctx, web_buf_t *buf, const char *agency,
-                    const char *event, const char *since, const char *until, unsigned page,
+                    const char *event, const char *since, const char *until, const char *before,
                     bool verify)
 {
     s_begin(ctx, buf, "Nhật ký / Audit");
@@ -257,29 +260,44 @@ void web_page_audit(const web_page_ctx_t *ctx, web_buf_t *buf, const char *agenc
         s_ask_table(ctx, buf, "audit", args, 1);
     }
     s_audit_form(buf, agency, event, since, until);
+    //  The broker filters and pages (audit show's NAME=VALUE arguments):
+    //  one page of the newest matching entries, older pages by `before`.
+    const char *names[] = { "agency", "event", "since", "until", "before" };
+    const char *values[] = { agency, event, since, until, before };
+    char room[5][160];
+    const char *args[7] = { "show" };
+    size_t nargs = 1;
+    for (size_t i = 0; i < 5; i++) {
+        if (!values[i][0])
+            continue;
+        if (!s_filter(buf, names[i], values[i], room[i]))
+            return web_page_end(buf);
+        args[nargs++] = room[i];
+    }
+    char limit[32];
+    snprintf(limit, sizeof limit, "limit=%d", WEB_AUDIT_PAGE);
+    args[nargs++] = limit;
     web_answer_t answer;
-    const char *args[] = { "show" };
-    ctx->ask(ctx->arg, ctx->session, "audit", args, 1, &answer);
+    ctx->ask(ctx->arg, ctx->session, "audit", args, nargs, &answer);
     if (!answer.ok || answer.data->type != MSGPACK_OBJECT_ARRAY) {
         if (!answer.ok)
             s_error(buf, &answer);
         web_answer_done(&answer);
         return web_page_end(buf);
     }
-    //  Newest first, filtered, one page of them.
+    //  Newest first.
     const msgpack_object *all = answer.data;
-    uint32_t n = all->via.array.size, matched = 0, shown = 0;
+    uint32_t n = all->via.array.size;
+    uint64_t oldest = 0;
     web_raw(buf, "<table id=\"audit\"><tr><th>Số thứ tự / Seq</th><th>Thời gian / Time</th>"
                  "<th>Sự kiện / Event</th><th>Cơ quan / Agency</th><th>Mã văn bản / Document "
                  "id</th><th>Chi tiết / Detail</th></tr>");
     for (uint32_t i = n; i-- > 0;) {
         const msgpack_object *e = &all->via.array.ptr[i];
-        if (!s_match(e, "agency", agency) || !s_match(e, "event", event) ||
-            !s_in_range(e, since, until))
-            continue;
-        if (matched++ / WEB_AUDIT_PAGE != page)
-            continue;
-        shown++;
+        const msgpack_object *seq = web_field(e, "seq");
+        if (seq && seq->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+            (!oldest || seq->via.u64 < oldest))
+            oldest = seq->via.u64;
         static const char *const cols[] = { "seq", "time", "event", "agency", "id", "detail" };
         web_raw(buf, "<tr>");
         for (size_t c = 0; c < sizeof cols / sizeof cols[0]; c++) {
@@ -291,10 +309,9 @@ void web_page_audit(const web_page_ctx_t *ctx, web_buf_t *buf, const char *agenc
         }
         web_raw(buf, "</tr>");
     }
-    web_rawf(buf, "</table><p>%u / %u mục / entries (trong %u mục gần nhất / among the %u latest)",
-             shown, matched, n, n);
-    for (unsigned p = 0; p * WEB_AUDIT_PAGE < matched; p++) {
-        web_raw(buf, " <a href=\"/audit?agency=");
+    web_rawf(buf, "</table><p>%u mục / entries", n);
+    if (n == WEB_AUDIT_PAGE && oldest > 1) {
+        web_raw(buf, " <a id=\"older\" href=\"/audit?agency=");
         web_url(buf, agency);
         web_raw(buf, "&amp;event=");
         web_url(buf, event);
@@ -302,7 +319,7 @@ void web_page_audit(const web_page_ctx_t *ctx, web_buf_t *buf, const char *agenc
         web_url(buf, since);
         web_raw(buf, "&amp;until=");
         web_url(buf, until);
-        web_rawf(buf, "&amp;page=%u\">[%u]</a>", p, p + 1);
+        web_rawf(buf, "&amp;before=%" PRIu64 "\">Cũ hơn / Older</a>", oldest);
     }
     web_raw(buf, "</p>");
     web_answer_done(&answer);

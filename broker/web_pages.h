@@ -48,9 +48,10 @@ void web_page_overview(const web_page_ctx_t *ctx, web_buf_t *buf);
 //  refused.
 void web_page_agencies(const web_page_ctx_t *ctx, web_buf_t *buf, const char *notice, bool failed);
 void web_page_doc(const web_page_ctx_t *ctx, web_buf_t *buf, const char *id);
-//  Filters may be empty; page counts from 0.
+//  Filters may be empty; before: a sequence number, the page ends below it
+//  ("" = the newest entries).
 void web_page_audit(const web_page_ctx_t *ctx, web_buf_t *buf, const char *agency,
-                    const char *event, const char *since, const char *until, unsigned page,
+                    const char *event, const char *since, const char *until, const char *before,
                     bool verify);
 void web_page_stuck(const web_page_ctx_t *ctx, web_buf_t *buf, const char *older);
 void web_page_login(web_buf_t *buf, const char *error);

@@ -110,6 +110,15 @@ def main():
         fail("missing security headers: %s" % headers)
     csrf = csrf_of(page)
 
+    # Audit search: the broker filters (audit show's agency=, event=,
+    # since=, until=); the refused logins above are `denied` entries.
+    status, _, text = admin.request("GET", "/audit?event=denied&since=1h")
+    if status != 200 or "<td>denied</td>" not in text or "<td>connected</td>" in text:
+        fail("GET /audit?event=denied: %d %s" % (status, text[-1500:]))
+    status, _, text = admin.request("GET", "/audit?since=yesterday")
+    if status != 200 or "30m, 12h, 7d" not in text:
+        fail("GET /audit?since=yesterday did not say which times it takes: %d" % status)
+
     # CSRF: none, or someone else's, is refused even for an admin.
     status, _, text = admin.request("POST", "/action", {"verb": "suspend", "agency": agency})
     if status != 403 or "CSRF" not in text:
