@@ -245,16 +245,33 @@ void api_cmd_fetch(api_req_t *req, const msgpack_object *map)
             api_denied_path(req, "dir", dir);
         return api_fail(req, wrc, "dir", "%s", why);
     }
+    //  A sealed subject and content (seal.h) replace the placeholder, and
+    //  their attachment is not one the DMS sees.
+    agent_seal_text_t text;
+    proto_doc_t shown = *d;
+    proto_err_t src = agent_seal_text_open(self, d, frames + 1, lens + 1, &text);
+    if (src == PROTO_OK) {
+        shown.subject = text.subject;
+        shown.content = text.content;
+        shown.natt--;
+    } else if (src == PROTO_ERR_NOT_FOUND) {
+        src = PROTO_OK;
+    }
+    bool sealed = false;
+    for (uint32_t i = 0; i < d->natt; i++)
+        sealed |= d->att[i].enc != NULL;
     agent_ops_t ops;
-    api_ok(req, 5 + agent_ops_get(self, &id, d->from, &ops));
+    api_ok(req, 5 + (sealed ? 1 : 0) + agent_ops_get(self, &id, d->from, &ops));
     agent_ops_pack(&req->pk, &ops);
+    if (sealed)
+        api_kv_str(&req->pk, "sealed", shown.natt < d->natt ? "text" : "attachments");
     api_key(&req->pk, "document");
-    s_pack_doc(&req->pk, d);
+    s_pack_doc(&req->pk, &shown);
+    d = &shown;
     api_key(&req->pk, "attachments");
     msgpack_pack_array(&req->pk, d->natt);
     proto_buf_t plain; // a sealed attachment opened (seal.h), one at a time
     proto_buf_init(&plain);
-    proto_err_t src = PROTO_OK;
     for (uint32_t i = 0; i < d->natt && i + 1 < nframes; i++) {
         const proto_attachment_t *a = &d->att[i];
         char hash[2 * PROTO_HASH_LEN + 1], path[PATH_MAX + 256];
@@ -284,6 +301,7 @@ void api_cmd_fetch(api_req_t *req, const msgpack_object *map)
             sodium_memzero(plain.data, plain.cap);
     }
     proto_buf_free(&plain);
+    agent_seal_text_free(&text); // after the reply is packed: shown pointed into it
     api_kv_u64(&req->pk, "received", received);
     api_kv_bool(&req->pk, "acked", acked);
     api_key(&req->pk, "notices");

@@ -114,7 +114,10 @@ static const char s_send_usage[] =
     "  --secret LEVEL       a sealed document of this độ mật: confidential, secret or\n"
     "                       top-secret (mật, tối mật, tuyệt mật). Every attachment is\n"
     "                       encrypted for the recipients only; the broker carries it\n"
-    "                       but cannot read it. Sets --secrecy.\n" CLI_DOC_EXTRA_HELP "\n"
+    "                       but cannot read it. Sets --secrecy.\n"
+    "  --seal-text          with --secret: seal the subject and content too; the\n"
+    "                       broker and the lists show \"(trích yếu mật)\".\n" CLI_DOC_EXTRA_HELP
+    "\n"
     "Example:\n"
     "  truc send --to 000.00.00.G09 --type \"Công văn\" --subject \"Về việc ...\" \\\n"
     "            --code-number 123 --notation UBND-VP --attach cv.pdf\n"
@@ -127,6 +130,7 @@ typedef struct {
     const char *subject, *type, *number, *notation, *signer, *position, *place, *date, *due;
     int urgency;          // -1: not given
     int secret;           // --secret: the level, and seal the attachments; -1: not given
+    bool seal_text;       // --seal-text: the subject and content too
     cli_strv_t to, given; // recipients, --attach paths as given
     cli_doc_t extra;      // the fields clerks fill in beyond the ones above (cli_doc.h)
 } s_send_args_t;
@@ -149,9 +153,11 @@ static int s_send_check(s_send_args_t *a, const cli_parser_t *p)
         return cli_usage_error("send", "--position needs --signer: whose position is it?");
     if (a->secret >= 0 && a->extra.secrecy >= 0 && a->extra.secrecy != a->secret)
         return cli_usage_error("send", "--secret and --secrecy name different levels");
-    if (a->secret >= 0 && a->given.count == 0)
+    if (a->seal_text && a->secret < 0)
+        return cli_usage_error("send", "--seal-text needs --secret LEVEL");
+    if (a->secret >= 0 && a->given.count == 0 && !a->seal_text)
         return cli_usage_error("send", "--secret seals the attachments, and there are none "
-                                       "(--attach FILE)");
+                                       "(--attach FILE, or --seal-text)");
     if (a->secret >= 0)
         a->extra.secrecy = a->secret;
     a->extra.signer = a->signer;
@@ -177,7 +183,8 @@ static int s_send_parse(s_send_args_t *a, cli_opts_t *opts, int argc, char **arg
         O_DATE,
         O_DUE,
         O_ATTACH,
-        O_SECRET
+        O_SECRET,
+        O_SEAL_TEXT
     };
     static const struct option options[] = {
         { "to", required_argument, NULL, O_TO },
@@ -193,6 +200,7 @@ static int s_send_parse(s_send_args_t *a, cli_opts_t *opts, int argc, char **arg
         { "due", required_argument, NULL, O_DUE },
         { "attach", required_argument, NULL, O_ATTACH },
         { "secret", required_argument, NULL, O_SECRET },
+        { "seal-text", no_argument, NULL, O_SEAL_TEXT },
         CLI_DOC_EXTRA_OPTIONS,
         CLI_GLOBAL_OPTIONS,
         { NULL, 0, NULL, 0 },
@@ -264,6 +272,9 @@ static int s_send_parse(s_send_args_t *a, cli_opts_t *opts, int argc, char **arg
                                          "top-secret (mật, tối mật, tuyệt mật)",
                                          optarg);
             break;
+        case O_SEAL_TEXT:
+            a->seal_text = true;
+            break;
         default:
             status = cli_doc_option(&a->extra, "send", opt, optarg);
         }
@@ -321,6 +332,10 @@ static cli_req_t *s_send_request(const s_send_args_t *a, const s_attachment_t *a
     }
     if (a->secret >= 0) {
         cli_req_key(req, "seal");
+        cli_req_bool(req, true);
+    }
+    if (a->seal_text) {
+        cli_req_key(req, "seal_text");
         cli_req_bool(req, true);
     }
     return req;

@@ -4,19 +4,17 @@
         test_sealed BROKER KEYS AGENT [TEST_NAME]
 
     exchange: A seals two attachments (one of 3 MiB, so three 1 MiB
-        chunks, with a marker across a chunk boundary) to B and D. B and D
-        fetch the exact bytes, as files and inline; C, not addressed, never
-        sees the document. The marker is nowhere in the broker's data
-        directory (its LMDB files included) nor in its log, while the marker
-        of an unsealed document sent the same way is found there: the
-        search would see it.
-    tampered: a sender built here (a wire client signing as C) seals to B
-        and signs a frame whose ciphertext was changed before signing, then
-        one whose plaintext hash is not the plaintext's. The broker accepts
-        both (their signatures and hashes hold); B's agent quarantines them
-        as ERR_HASH_MISMATCH and C gets REFUSED back; a sealed document
-        built right by the same sender is delivered and opens.
-    refusals: what the API refuses about `seal`, with codes and fields.
+        chunks, with a marker across a chunk boundary) and its subject and
+        content to B and D. B and D fetch the exact bytes, as files and
+        inline, and the subject and content, while their inbox lists show
+        the placeholder; C, not addressed, never sees the document. The marker is nowhere in the
+   broker's data directory (its LMDB files included) nor in its log, while the marker of an unsealed
+   document sent the same way is found there: the search would see it. tampered: a sender built here
+   (a wire client signing as C) seals to B and signs a frame whose ciphertext was changed before
+   signing, then one whose plaintext hash is not the plaintext's. The broker accepts both (their
+   signatures and hashes hold); B's agent quarantines them as ERR_HASH_MISMATCH and C gets REFUSED
+   back; a sealed document built right by the same sender is delivered and opens. refusals: what the
+   API refuses about `seal`, with codes and fields.
 
     Labels evidence and security.
 */
@@ -232,13 +230,16 @@ static void test_exchange(void **state)
         s_write(paths[i], plain[i], lens[i]);
     }
     const char *to[] = { th_code(TH_B), th_code(TH_D) };
+    static const char subject[] = "Về việc hồ sơ mật " S_MARKER;
+    static const char content[] = "Tóm tắt: " S_MARKER " không được lộ.";
     ah_reply_t *r =
         ah_call(a,
-                "{cmd:s doc:{to:A type:s subject:s secrecy:i} "
-                "attachments:[{name:s type:s path:s} {name:s type:s path:s}] seal:b}",
-                "submit", to, (size_t) 2, "Công văn", "Về việc hồ sơ mật", 1, names[0],
-                "application/octet-stream", paths[0], names[1], "text/plain", paths[1], 1);
-    ah_expect_ok(r, "submit with seal");
+                "{cmd:s doc:{to:A type:s subject:s content:s secrecy:i} "
+                "attachments:[{name:s type:s path:s} {name:s type:s path:s}] seal:b "
+                "seal_text:b}",
+                "submit", to, (size_t) 2, "Công văn", subject, content, 1, names[0],
+                "application/octet-stream", paths[0], names[1], "text/plain", paths[1], 1, 1);
+    ah_expect_ok(r, "submit with seal and seal_text");
     s_id_t id;
     snprintf(id, sizeof id, "%s", ah_str(r->map, "id"));
     ah_reply_destroy(&r);
@@ -254,6 +255,14 @@ static void test_exchange(void **state)
     th_check(data && data->type == MSGPACK_OBJECT_BIN && data->via.bin.size == lens[1] &&
                  memcmp(data->via.bin.ptr, note, lens[1]) == 0,
              "inline fetch: %s", ah_show(r->map));
+    th_check(ah_str_is(r->map, "document.subject", subject) &&
+                 ah_str_is(r->map, "document.content", content) &&
+                 ah_str_is(r->map, "sealed", "text"),
+             "the sealed subject and content come back: %s", ah_show(r->map));
+    ah_reply_destroy(&r);
+    r = ah_call(b, "{cmd:s}", "inbox");
+    th_check(ah_str_is(r->map, "documents[0].subject", "(trích yếu mật)"),
+             "the inbox lists the placeholder: %s", ah_show(r->map));
     ah_reply_destroy(&r);
     ah_poll(a, s_all_delivered, NULL, "B and D deliver the sealed document", "{cmd:s id:s}", "sent",
             id);
