@@ -289,6 +289,11 @@ static void test_exchange(void **state)
     ah_reply_destroy(&r);
     ah_events_wait(b, "inbox.new", "id", plain_id, NULL);
 
+    //  Clean exits (under the sanitizers: no leak of plaintext buffers).
+    ah_agent_stop(a);
+    ah_agent_stop(b);
+    ah_agent_stop(c);
+    ah_agent_stop(d);
     ah_broker_stop(env);
     char found[TH_PATH_MAX * 3] = "";
     th_check(s_broker_has(env, S_UNSEALED, found, sizeof found),
@@ -412,6 +417,9 @@ static void test_tampered(void **state)
     const char *names[] = { "mat.bin" };
     const uint8_t *plains[] = { plain };
     s_fetch_exact(env, b, ids[2], names, plains, &len, 1);
+    ah_agent_stop(b);
+    th_drop(env->th, &c);
+    ah_broker_stop(env);
     free(plain);
     ah_pass(env);
 }
