@@ -249,7 +249,11 @@ void api_cmd_fetch(api_req_t *req, const msgpack_object *map)
     //  their attachment is not one the DMS sees.
     agent_seal_text_t text;
     proto_doc_t shown = *d;
-    proto_err_t src = agent_seal_text_open(self, d, frames + 1, lens + 1, &text);
+    proto_err_t src = nframes > d->natt
+                          ? agent_seal_text_open(self, d, frames + 1, lens + 1, &text)
+                          : PROTO_ERR_NOT_FOUND; // frames missing: the loop below stops early
+    if (src == PROTO_ERR_NOT_FOUND)
+        memset(&text, 0, sizeof text);
     if (src == PROTO_OK) {
         shown.subject = text.subject;
         shown.content = text.content;
