@@ -5,6 +5,7 @@
 */
 #include <limits.h>
 #include <msgpack.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "api_limits.h"
 #include "api_ref.h"
 #include "inbox_ops.h"
+#include "seal.h"
 #include "proto/agency.h"
 #include "proto/sign.h"
 
@@ -243,33 +245,67 @@ void api_cmd_fetch(api_req_t *req, const msgpack_object *map)
             api_denied_path(req, "dir", dir);
         return api_fail(req, wrc, "dir", "%s", why);
     }
+    //  A sealed subject and content (seal.h) replace the placeholder, and
+    //  their attachment is not one the DMS sees.
+    agent_seal_text_t text;
+    proto_doc_t shown = *d;
+    proto_err_t src = nframes > d->natt
+                          ? agent_seal_text_open(self, d, frames + 1, lens + 1, &text)
+                          : PROTO_ERR_NOT_FOUND; // frames missing: the loop below stops early
+    if (src == PROTO_ERR_NOT_FOUND)
+        memset(&text, 0, sizeof text);
+    if (src == PROTO_OK) {
+        shown.subject = text.subject;
+        shown.content = text.content;
+        shown.natt--;
+    } else if (src == PROTO_ERR_NOT_FOUND) {
+        src = PROTO_OK;
+    }
+    bool sealed = false;
+    for (uint32_t i = 0; i < d->natt; i++)
+        sealed |= d->att[i].enc != NULL;
     agent_ops_t ops;
-    api_ok(req, 5 + agent_ops_get(self, &id, d->from, &ops));
+    api_ok(req, 5 + (sealed ? 1 : 0) + agent_ops_get(self, &id, d->from, &ops));
     agent_ops_pack(&req->pk, &ops);
+    if (sealed)
+        api_kv_str(&req->pk, "sealed", shown.natt < d->natt ? "text" : "attachments");
     api_key(&req->pk, "document");
-    s_pack_doc(&req->pk, d);
+    s_pack_doc(&req->pk, &shown);
+    d = &shown;
     api_key(&req->pk, "attachments");
     msgpack_pack_array(&req->pk, d->natt);
+    proto_buf_t plain; // a sealed attachment opened (seal.h), one at a time
+    proto_buf_init(&plain);
     for (uint32_t i = 0; i < d->natt && i + 1 < nframes; i++) {
         const proto_attachment_t *a = &d->att[i];
         char hash[2 * PROTO_HASH_LEN + 1], path[PATH_MAX + 256];
-        proto_hex_encode(a->hash, PROTO_HASH_LEN, hash);
-        msgpack_pack_map(&req->pk, 5);
+        const void *bytes = frames[i + 1];
+        size_t len = lens[i + 1];
+        if (a->enc && !src && (src = agent_seal_open(self, a, bytes, len, &plain)) == PROTO_OK)
+            bytes = plain.data, len = plain.len;
+        //  The DMS gets the plaintext: size and hash describe it.
+        proto_hex_encode(a->enc ? a->enc->plain_hash : a->hash, PROTO_HASH_LEN, hash);
+        msgpack_pack_map(&req->pk, a->enc ? 6 : 5);
         api_kv_str(&req->pk, "name", a->name);
         api_kv_str(&req->pk, "type", a->type);
-        api_kv_u64(&req->pk, "size", a->size);
+        api_kv_u64(&req->pk, "size", a->enc ? (uint64_t) len : a->size);
         api_kv_str(&req->pk, "hash", hash);
+        if (a->enc)
+            api_kv_bool(&req->pk, "sealed", true);
         if (dir[0]) {
             snprintf(path, sizeof path, "%s/%s", folder, a->name);
-            if (!wrc)
-                wrc = agent_files_write(folder_fd, a->name, frames[i + 1], lens[i + 1], why,
-                                        sizeof why);
+            if (!wrc && !src)
+                wrc = agent_files_write(folder_fd, a->name, bytes, len, why, sizeof why);
             api_kv_str(&req->pk, "path", path);
         } else {
             api_key(&req->pk, "data");
-            msgpack_pack_bin_with_body(&req->pk, frames[i + 1], lens[i + 1]);
+            msgpack_pack_bin_with_body(&req->pk, bytes, len);
         }
+        if (plain.data)
+            sodium_memzero(plain.data, plain.cap);
     }
+    proto_buf_free(&plain);
+    agent_seal_text_free(&text); // after the reply is packed: shown pointed into it
     api_kv_u64(&req->pk, "received", received);
     api_kv_bool(&req->pk, "acked", acked);
     api_key(&req->pk, "notices");
@@ -283,6 +319,9 @@ void api_cmd_fetch(api_req_t *req, const msgpack_object *map)
         close(folder_fd);
     if (!proto_store_writing(self->kv))
         proto_store_read_end(self->kv);
+    if (src)
+        return api_fail(req, src == PROTO_ERR_NOMEM ? src : PROTO_ERR_HASH_MISMATCH, "id",
+                        "a sealed attachment of %s does not open with this agency's key", idtext);
     if (wrc == PROTO_ERR_NOT_AUTHORIZED)
         api_denied_path(req, "dir", folder);
     if (wrc)

@@ -8,6 +8,7 @@
 */
 #include <limits.h>
 #include <msgpack.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "api_ref.h"
 #include "inbox_ops.h"
 #include "levels.h"
+#include "seal.h"
 #include "text.h"
 #include "proto/log.h"
 #include "proto/sign.h"
@@ -246,11 +248,60 @@ static bool s_copy_doc(api_req_t *req, const msgpack_object *doc, msgpack_packer
     return true;
 }
 
+enum { S_NO_SEAL, S_SEAL, S_SEAL_TEXT }; // what s_build_and_queue seals
+
+//  Seal the attachments of a checked document before it is signed
+//  (seal.h); the ciphertext frames replace the plaintext ones in atts and
+//  must fit the same limits.
+static bool s_seal(api_req_t *req, proto_doc_t *doc, bool text, s_atts_t *atts, agent_seal_t **seal)
+{
+    if (doc->secrecy == 0 || (doc->natt == 0 && !text)) {
+        api_fail(req, PROTO_ERR_VALUE, doc->secrecy ? "attachments" : "doc.secrecy", "%s",
+                 doc->secrecy ? "seal encrypts the attachments, and there are none "
+                                "(seal_text seals the subject and content)"
+                              : "seal needs a secrecy level of at least 1 (confidential)");
+        return false;
+    }
+    char why[256];
+    const void *data[PROTO_MAX_ATTACHMENTS];
+    size_t lens[PROTO_MAX_ATTACHMENTS];
+    memcpy(data, atts->data, atts->n * sizeof *data);
+    memcpy(lens, atts->lens, atts->n * sizeof *lens);
+    proto_err_t rc = agent_seal_document(req->self, doc, text, data, lens, seal, why, sizeof why);
+    if (rc) {
+        api_fail(req, rc, rc == PROTO_ERR_UNKNOWN_AGENCY ? "doc.to" : "attachments", "%s", why);
+        return false;
+    }
+    //  The plaintext read from files goes now; the frames are the sealed
+    //  ones, which *seal owns (one more with the sealed text).
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < doc->natt; i++) {
+        if (atts->owned[i]) {
+            sodium_memzero(atts->data[i], atts->lens[i]);
+            free(atts->data[i]);
+        }
+        atts->data[i] = (void *) (uintptr_t) data[i];
+        atts->lens[i] = lens[i];
+        atts->owned[i] = false;
+    }
+    atts->n = doc->natt;
+    for (uint32_t i = 0; i < atts->n; i++) {
+        char field[32];
+        snprintf(field, sizeof field, "attachments[%u]", i);
+        total += atts->lens[i];
+        if (!s_size_check(req, field, atts->lens[i], total))
+            return false;
+    }
+    return true;
+}
+
 //  Build, check, sign and queue a document. kind: SUBMIT, REVOKE, UPDATE or
-//  REPLACE; refs/reason for the operations. On success *id is the new id.
+//  REPLACE; refs/reason for the operations; seal: S_SEAL encrypts the
+//  attachments to the recipients (seal.h), S_SEAL_TEXT the subject and
+//  content too. On success *id is the new id.
 static bool s_build_and_queue(api_req_t *req, int kind, const msgpack_object *doc,
                               const msgpack_object *attachments, const proto_id_t *refs,
-                              uint32_t nrefs, const char *reason, const api_ref_t *ref,
+                              uint32_t nrefs, const char *reason, const api_ref_t *ref, int seal,
                               proto_id_t *id)
 {
     agent_t *self = req->self;
@@ -316,6 +367,9 @@ static bool s_build_and_queue(api_req_t *req, int kind, const msgpack_object *do
             ok = false;
         }
     }
+    agent_seal_t *sealed = NULL;
+    if (ok && seal && !s_seal(req, &msg->u.document.doc, seal == S_SEAL_TEXT, &atts, &sealed))
+        ok = false;
     if (ok && !api_ref_record(req, ref, kind, id))
         ok = false;
     if (ok) {
@@ -334,6 +388,7 @@ static bool s_build_and_queue(api_req_t *req, int kind, const msgpack_object *do
         }
     }
     proto_msg_destroy(&msg);
+    agent_seal_destroy(&sealed);
     s_atts_free(&atts);
     msgpack_sbuffer_destroy(&body);
     return ok;
@@ -343,12 +398,13 @@ bool api_doc_queue(api_req_t *req, int kind, const msgpack_object *doc,
                    const msgpack_object *attachments, const proto_id_t *refs, uint32_t nrefs,
                    const char *reason, const api_ref_t *ref, proto_id_t *id)
 {
-    return s_build_and_queue(req, kind, doc, attachments, refs, nrefs, reason, ref, id);
+    return s_build_and_queue(req, kind, doc, attachments, refs, nrefs, reason, ref, S_NO_SEAL, id);
 }
 
 void api_cmd_submit(api_req_t *req, const msgpack_object *map)
 {
-    static const char *const keys[] = { "cmd", "doc", "attachments", "client_ref", NULL };
+    static const char *const keys[] = { "cmd",  "doc",       "attachments", "client_ref",
+                                        "seal", "seal_text", NULL };
     if (api_get(map, "edxml") || api_get(map, "edxml_bytes"))
         return api_edxml_submit(req, map); // a package instead of the map (api_edxml.c)
     if (!api_keys_known(req, map, keys))
@@ -356,11 +412,23 @@ void api_cmd_submit(api_req_t *req, const msgpack_object *map)
     const msgpack_object *doc = api_get(map, "doc");
     if (!doc || doc->type != MSGPACK_OBJECT_MAP)
         return api_fail(req, doc ? PROTO_ERR_TYPE : PROTO_ERR_MISSING, "doc", "a map is required");
+    const msgpack_object *seal = api_get(map, "seal"), *text = api_get(map, "seal_text");
+    if (seal && seal->type != MSGPACK_OBJECT_BOOLEAN)
+        return api_fail(req, PROTO_ERR_TYPE, "seal", "true or false");
+    if (text && text->type != MSGPACK_OBJECT_BOOLEAN)
+        return api_fail(req, PROTO_ERR_TYPE, "seal_text", "true or false");
+    bool sealing = seal && seal->via.boolean, sealing_text = text && text->via.boolean;
+    if (sealing_text && !sealing)
+        return api_fail(req, PROTO_ERR_VALUE, "seal_text", "needs seal: true");
     proto_id_t id;
     api_ref_t ref;
     if (!api_ref_begin(req, map, &ref) ||
         !s_build_and_queue(req, PROTO_KIND_SUBMIT, doc, api_get(map, "attachments"), NULL, 0, NULL,
-                           &ref, &id))
+                           &ref,
+                           sealing_text ? S_SEAL_TEXT
+                           : sealing    ? S_SEAL
+                                        : S_NO_SEAL,
+                           &id))
         return;
     api_ok(req, 2);
     api_kv_id(&req->pk, "id", &id);
@@ -478,8 +546,8 @@ void api_cmd_operation(api_req_t *req, const msgpack_object *map, int kind)
     //  they were copied into `made`, so the transaction may end here.
     if (!proto_store_writing(self->kv))
         proto_store_read_end(self->kv);
-    ok = ok &&
-         s_build_and_queue(req, kind, doc, api_get(map, "attachments"), ids, n, reason, &ref, &id);
+    ok = ok && s_build_and_queue(req, kind, doc, api_get(map, "attachments"), ids, n, reason, &ref,
+                                 S_NO_SEAL, &id);
     msgpack_unpacked_destroy(&built);
     msgpack_sbuffer_destroy(&made);
     if (!ok)

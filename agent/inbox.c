@@ -23,6 +23,7 @@
 #include "proto/log.h"
 #include "proto/merkle.h"
 #include "proto/sign.h"
+#include "seal.h"
 #include "session.h"
 
 //  The queue of leaves to sign starts this deep and doubles as it fills.
@@ -96,7 +97,15 @@ static proto_err_t s_check_delivery(agent_t *self, const proto_msg_t *msg, zmq_m
             return PROTO_ERR_HASH_MISMATCH;
         }
     }
-    return PROTO_OK;
+    //  Sealed attachments (seal.h): open them now, to refuse one that does
+    //  not decrypt to what the sender signed while the sender can hear it.
+    const void *data[PROTO_MAX_ATTACHMENTS];
+    size_t lens[PROTO_MAX_ATTACHMENTS];
+    for (uint32_t i = 0; i < doc->natt; i++) {
+        data[i] = zmq_msg_data(&frames[2 + i]);
+        lens[i] = zmq_msg_size(&frames[2 + i]);
+    }
+    return agent_seal_check(self, doc, data, lens, reason, rlen);
 }
 
 static void s_ack_add(agent_t *self, const proto_doc_t *doc, const uint8_t hash[PROTO_HASH_LEN],
@@ -150,6 +159,8 @@ void agent_inbox_on_deliver(agent_t *self, proto_msg_t *msg, zmq_msg_t *frames, 
         return;
     }
     proto_err_t verdict = s_check_delivery(self, msg, frames, nframes, reason, sizeof reason);
+    if (verdict == PROTO_ERR_NOMEM)
+        return; // nothing decided: not acknowledged, the broker will push it again
     const void *fptr[AGENT_MAX_FRAMES];
     size_t flen[AGENT_MAX_FRAMES],
         n = nframes - 1 < AGENT_MAX_FRAMES ? nframes - 1 : AGENT_MAX_FRAMES;

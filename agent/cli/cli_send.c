@@ -25,6 +25,7 @@
 #include "cli_edxml.h"
 #include "cli_json.h"
 #include "cli_out.h"
+#include "cli_vocab.h"
 
 #define BIG_ATTACHMENT (1u << 20) // bytes from which we say what is going on
 
@@ -109,7 +110,14 @@ static const char s_send_usage[] =
     "  --date YYYY-MM-DD    ngày ban hành\n"
     "  --due YYYY-MM-DD     hạn xử lý\n"
     "  --attach FILE        an attachment (repeatable). The agent reads the file\n"
-    "                       itself, so its user must be able to read it.\n" CLI_DOC_EXTRA_HELP "\n"
+    "                       itself, so its user must be able to read it.\n"
+    "  --secret LEVEL       a sealed document of this độ mật: confidential, secret or\n"
+    "                       top-secret (mật, tối mật, tuyệt mật). Every attachment is\n"
+    "                       encrypted for the recipients only; the broker carries it\n"
+    "                       but cannot read it. Sets --secrecy.\n"
+    "  --seal-text          with --secret: seal the subject and content too; the\n"
+    "                       broker and the lists show \"(trích yếu mật)\".\n" CLI_DOC_EXTRA_HELP
+    "\n"
     "Example:\n"
     "  truc send --to 000.00.00.G09 --type \"Công văn\" --subject \"Về việc ...\" \\\n"
     "            --code-number 123 --notation UBND-VP --attach cv.pdf\n"
@@ -121,6 +129,8 @@ typedef cli_attachment_t s_attachment_t; // cli_doc.h
 typedef struct {
     const char *subject, *type, *number, *notation, *signer, *position, *place, *date, *due;
     int urgency;          // -1: not given
+    int secret;           // --secret: the level, and seal the attachments; -1: not given
+    bool seal_text;       // --seal-text: the subject and content too
     cli_strv_t to, given; // recipients, --attach paths as given
     cli_doc_t extra;      // the fields clerks fill in beyond the ones above (cli_doc.h)
 } s_send_args_t;
@@ -141,6 +151,15 @@ static int s_send_check(s_send_args_t *a, const cli_parser_t *p)
                                                                : "--type");
     if (a->position && !a->signer)
         return cli_usage_error("send", "--position needs --signer: whose position is it?");
+    if (a->secret >= 0 && a->extra.secrecy >= 0 && a->extra.secrecy != a->secret)
+        return cli_usage_error("send", "--secret and --secrecy name different levels");
+    if (a->seal_text && a->secret < 0)
+        return cli_usage_error("send", "--seal-text needs --secret LEVEL");
+    if (a->secret >= 0 && a->given.count == 0 && !a->seal_text)
+        return cli_usage_error("send", "--secret seals the attachments, and there are none "
+                                       "(--attach FILE, or --seal-text)");
+    if (a->secret >= 0)
+        a->extra.secrecy = a->secret;
     a->extra.signer = a->signer;
     return cli_doc_check(&a->extra, "send");
 }
@@ -163,7 +182,9 @@ static int s_send_parse(s_send_args_t *a, cli_opts_t *opts, int argc, char **arg
         O_PLACE,
         O_DATE,
         O_DUE,
-        O_ATTACH
+        O_ATTACH,
+        O_SECRET,
+        O_SEAL_TEXT
     };
     static const struct option options[] = {
         { "to", required_argument, NULL, O_TO },
@@ -178,6 +199,8 @@ static int s_send_parse(s_send_args_t *a, cli_opts_t *opts, int argc, char **arg
         { "date", required_argument, NULL, O_DATE },
         { "due", required_argument, NULL, O_DUE },
         { "attach", required_argument, NULL, O_ATTACH },
+        { "secret", required_argument, NULL, O_SECRET },
+        { "seal-text", no_argument, NULL, O_SEAL_TEXT },
         CLI_DOC_EXTRA_OPTIONS,
         CLI_GLOBAL_OPTIONS,
         { NULL, 0, NULL, 0 },
@@ -185,6 +208,7 @@ static int s_send_parse(s_send_args_t *a, cli_opts_t *opts, int argc, char **arg
     const char *bad;
     int status = CLI_EXIT_OK, opt;
     a->urgency = -1;
+    a->secret = -1;
 
     cli_parser_t p;
     cli_parser_init(&p, "send", s_send_usage, options, opts, argc, argv);
@@ -240,6 +264,17 @@ static int s_send_parse(s_send_args_t *a, cli_opts_t *opts, int argc, char **arg
             if (!cli_strv_push(&a->given, optarg, strlen(optarg)))
                 status = CLI_EXIT_LOCAL;
             break;
+        case O_SECRET:
+            //  Sealing is for documents that are secret: normal is not a level.
+            if (!cli_vocab_secrecy(optarg, &a->secret) || a->secret < 1)
+                status = cli_usage_error("send",
+                                         "--secret '%s' is not one of confidential, secret, "
+                                         "top-secret (mật, tối mật, tuyệt mật)",
+                                         optarg);
+            break;
+        case O_SEAL_TEXT:
+            a->seal_text = true;
+            break;
         default:
             status = cli_doc_option(&a->extra, "send", opt, optarg);
         }
@@ -294,6 +329,14 @@ static cli_req_t *s_send_request(const s_send_args_t *a, const s_attachment_t *a
             cli_req_kstr(req, "path", atts[i].path);
             cli_req_map_end(req);
         }
+    }
+    if (a->secret >= 0) {
+        cli_req_key(req, "seal");
+        cli_req_bool(req, true);
+    }
+    if (a->seal_text) {
+        cli_req_key(req, "seal_text");
+        cli_req_bool(req, true);
     }
     return req;
 }

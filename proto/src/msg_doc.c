@@ -108,7 +108,7 @@ static const char *const s_signer_keys[] = { "name", "position", "competence" };
 static const char *const s_ref_keys[] = { "agency", "code", "date", "doc" };
 static const char *const s_hop_keys[] = { "agency", "time" };
 static const char *const s_att_keys[] = { "name", "type", "size", "hash", "enc" };
-static const char *const s_enc_keys[] = { "alg", "header", "chunk", "keys" };
+static const char *const s_enc_keys[] = { "alg", "header", "chunk", "keys", "plain_hash" };
 static const char *const s_sealed_keys[] = { "agency", "key" };
 
 #define PROTO_ENC_ALG "xchacha20poly1305-secretstream+sealbox"
@@ -286,6 +286,8 @@ static proto_err_t s_enc(mp_ctx_t *ctx, const msgpack_object *v, const proto_doc
     if (!rc && enc->nkeys != doc->nto)
         rc = mp_fail(ctx, PROTO_ERR_VALUE, "keys", "%u keys for %u recipients", enc->nkeys,
                      doc->nto);
+    if (!rc)
+        rc = mp_bin(ctx, "plain_hash", f[4], true, PROTO_HASH_LEN, enc->plain_hash);
     mp_path_pop(ctx, mark);
     att->enc = enc;
     return rc;
@@ -456,6 +458,7 @@ static void s_att_encode(mp_writer_t *w, const proto_attachment_t *att)
             mp_f_bin(w, &q, "key", enc->keys[k].sealed, PROTO_SEALED_KEY_LEN);
             mp_map_end(w, sub_key, q);
         }
+        mp_f_bin(w, &e, "plain_hash", enc->plain_hash, PROTO_HASH_LEN);
         mp_map_end(w, sub_enc, e);
     }
     mp_map_end(w, sub, m);

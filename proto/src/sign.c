@@ -63,7 +63,7 @@ static proto_err_t s_enc_canonical(mp_writer_t *w, const proto_enc_t *enc)
     const void **order = s_sorted(enc->keys, enc->nkeys, sizeof *enc->keys, s_sealed_cmp);
     if (enc->nkeys && !order)
         return PROTO_ERR_NOMEM;
-    mp_w_array(w, 4);
+    mp_w_array(w, 5);
     s_w_text(w, enc->alg);
     mp_w_bin(w, enc->header, sizeof enc->header);
     mp_w_uint(w, enc->chunk);
@@ -74,6 +74,9 @@ static proto_err_t s_enc_canonical(mp_writer_t *w, const proto_enc_t *enc)
         s_w_text(w, key->agency);
         mp_w_bin(w, key->sealed, PROTO_SEALED_KEY_LEN);
     }
+    //  The plaintext's hash, so the signature commits to what the recipient
+    //  reads and not only to the ciphertext the broker sees.
+    mp_w_bin(w, enc->plain_hash, PROTO_HASH_LEN);
     free(order);
     return PROTO_OK;
 }

@@ -37,6 +37,7 @@
 #include "proto/identity.h"
 #include "proto/merkle.h"
 #include "proto/msg.h"
+#include "proto/seal.h"
 #include "proto/sign.h"
 
 // ---------------------------------------------------------------------------
@@ -525,6 +526,8 @@ static void s_documents(s_gen_t *gen)
     }
     for (int k = 0; k < 24; k++)
         enc.header[k] = (uint8_t) (0xf0 - k);
+    for (int k = 0; k < PROTO_HASH_LEN; k++)
+        enc.plain_hash[k] = (uint8_t) (0x40 + k);
 
     s_docvec_t vecs[] = {
         {
@@ -1026,6 +1029,126 @@ static void s_session(s_gen_t *gen)
 }
 
 // ---------------------------------------------------------------------------
+//  sealed.txt: sealed attachments (PROTOCOL.md section 11)
+
+//  Sealing draws a file key, a stream header and an ephemeral key pair from
+//  libsodium's randombytes. The generator swaps in a deterministic stream
+//  (randombytes_buf_deterministic over a fixed seed and a call counter)
+//  before sodium_init, so sealed.txt is the same on every run; nothing else
+//  written here draws random bytes.
+static uint64_t s_random_calls;
+
+static void s_random_buf(void *const buf, const size_t size)
+{
+    uint8_t seed[randombytes_SEEDBYTES];
+    crypto_generichash(seed, sizeof seed, (const uint8_t *) "truc/vectors/random", 19, NULL, 0);
+    for (int i = 0; i < 8; i++)
+        seed[i] ^= (uint8_t) (s_random_calls >> (8 * i));
+    s_random_calls++;
+    randombytes_buf_deterministic(buf, size, seed);
+}
+
+static uint32_t s_random_u32(void)
+{
+    uint32_t v;
+    s_random_buf(&v, sizeof v);
+    return v;
+}
+
+static const char *s_random_name(void)
+{
+    return "truc-vectors-deterministic";
+}
+
+static randombytes_implementation s_random = {
+    .implementation_name = s_random_name,
+    .random = s_random_u32,
+    .buf = s_random_buf,
+};
+
+static void s_sealed(s_gen_t *gen)
+{
+    static const struct {
+        const char *name;
+        const char *comment;
+        size_t len; // bytes of the plaintext (s_plain_byte), 0 with text
+        const char *text;
+        uint32_t chunk;
+        long flip;  // ciphertext byte flipped, -1 none
+        size_t cut; // ciphertext bytes dropped from the end
+    } vecs[] = {
+        { "one-chunk", "a short text in one FINAL chunk, sealed to two recipients", 0,
+          "Mật: nội dung chỉ người nhận đọc được.\n", 1024, -1, 0 },
+        { "three-chunks", "2,500 bytes in chunks of 1,024: two MESSAGE chunks, then a FINAL one",
+          2500, NULL, 1024, -1, 0 },
+        { "empty", "an empty attachment: one FINAL chunk of no bytes (17 bytes of ciphertext)", 0,
+          "", 1024, -1, 0 },
+        { "flipped", "three-chunks with byte 1100 (second chunk) flipped: every recipient refuses",
+          2500, NULL, 1024, 1100, 0 },
+        { "truncated", "three-chunks without its FINAL chunk: every recipient refuses", 2500, NULL,
+          1024, -1, 952 + 17 },
+    };
+    const s_ident_t *rcpt[2] = { &gen->ident[I_MIN], &gen->ident[I_DEPT] };
+    s_out_t out;
+    s_out_open(&out, gen->vectors_dir, "sealed.txt", "sealed attachments (section 11)");
+    for (size_t v = 0; v < sizeof vecs / sizeof vecs[0]; v++) {
+        static uint8_t plain[4096];
+        size_t len = vecs[v].text ? strlen(vecs[v].text) : vecs[v].len;
+        for (size_t i = 0; i < len; i++)
+            plain[i] = vecs[v].text ? (uint8_t) vecs[v].text[i] : (uint8_t) (i * 7 + (i >> 8));
+        proto_seal_to_t to[2];
+        for (int r = 0; r < 2; r++)
+            to[r] = (proto_seal_to_t){ rcpt[r]->name, rcpt[r]->pub->curve_pk };
+        proto_enc_t enc;
+        proto_sealed_key_t keys[2];
+        proto_buf_t frame, back;
+        proto_buf_init(&frame);
+        proto_buf_init(&back);
+        s_check(proto_seal_encrypt(plain, len, vecs[v].chunk, to, 2, &enc, keys, &frame), "seal");
+        if (vecs[v].flip >= 0)
+            frame.data[vecs[v].flip] ^= 0x01;
+        frame.len -= vecs[v].cut;
+        bool good = vecs[v].flip < 0 && !vecs[v].cut;
+        uint8_t file_key[crypto_secretstream_xchacha20poly1305_KEYBYTES];
+        if (crypto_box_seal_open(file_key, keys[0].sealed, PROTO_SEALED_KEY_LEN,
+                                 rcpt[0]->pub->curve_pk, proto_identity_curve_sk(rcpt[0]->id)))
+            s_die("sealed.txt %s: the file key does not open", vecs[v].name);
+        for (int r = 0; r < 2; r++) {
+            proto_err_t rc = proto_seal_decrypt(&enc, frame.data, frame.len, rcpt[r]->name,
+                                                rcpt[r]->pub->curve_pk,
+                                                proto_identity_curve_sk(rcpt[r]->id), &back);
+            if (good ? rc || back.len != len || (len && memcmp(back.data, plain, len))
+                     : rc != PROTO_ERR_HASH_MISMATCH)
+                s_die("sealed.txt %s: %s opens it with %s", vecs[v].name, rcpt[r]->name,
+                      proto_errname(rc));
+        }
+        proto_attachment_t att = { 0 };
+        proto_attachment_hash(&att, frame.data, frame.len);
+        s_block(&out, vecs[v].comment);
+        s_field(&out, "name", "%s", vecs[v].name);
+        s_field(&out, "chunk", "%u", enc.chunk);
+        s_field_hex(&out, "plain", plain, len);
+        s_field_hex(&out, "plain_hash", enc.plain_hash, PROTO_HASH_LEN);
+        s_field_hex(&out, "file_key", file_key, sizeof file_key);
+        s_field_hex(&out, "header", enc.header, sizeof enc.header);
+        for (unsigned r = 0; r < 2; r++) {
+            char key[32];
+            snprintf(key, sizeof key, "keys[%u].agency", r);
+            s_field(&out, key, "%s", keys[r].agency);
+            s_field_item_hex(&out, "keys", r, ".key", keys[r].sealed, PROTO_SEALED_KEY_LEN);
+        }
+        s_field(&out, "size", "%zu", frame.len);
+        s_field_hex(&out, "hash", att.hash, PROTO_HASH_LEN);
+        s_field_hex(&out, "frame", frame.data, frame.len);
+        s_field(&out, "expect", "%s", good ? "ok" : proto_errname(PROTO_ERR_HASH_MISMATCH));
+        sodium_memzero(file_key, sizeof file_key);
+        proto_buf_free(&frame);
+        proto_buf_free(&back);
+    }
+    s_out_close(&out);
+}
+
+// ---------------------------------------------------------------------------
 //  malformed.txt: bodies written in a small notation
 //
 //  Malformed bodies are easier to read and review as text than as C code
@@ -1225,8 +1348,10 @@ static void s_nt_body(const char *name, const char *text, proto_buf_t *out)
 #define ATT(fields)              ", 'att': [{" fields "}]"
 #define ATT_OK                   "'name': 'a.pdf', 'type': 'application/pdf', 'size': 3, 'hash': " H32
 #define ENC(fields)              ATT(ATT_OK ", 'enc': {" fields "}")
-#define ENC_OK                   "'alg': 'xchacha20poly1305-secretstream+sealbox', 'header': <00>*24, 'chunk': 65536"
-#define KEY(code)                "{'agency': '" code "', 'key': <00>*80}"
+#define ENC_OK                                                                                     \
+    "'alg': 'xchacha20poly1305-secretstream+sealbox', 'header': <00>*24, 'chunk': 65536, "         \
+    "'plain_hash': " H32
+#define KEY(code) "{'agency': '" code "', 'key': <00>*80}"
 #define HEAD(size)                                                                                 \
     "'head': {'signer': 'truc-broker-1', 'time': " TIME ", 'size': " size ", 'root': " H32 "}"
 #define LEAF(event, extra)                                                                         \
@@ -1552,6 +1677,17 @@ static const s_bad_t s_bad[] = {
     { "enc-sealed-short", "SUBMIT",
       SUBMIT(ENC(ENC_OK ", 'keys': [{'agency': '000.00.00.G09', 'key': <00>*48}]"), ""),
       PROTO_ERR_VALUE, "doc.att[0].enc.keys[0].key", "a sealed key of 48 bytes" },
+    { "enc-no-plain-hash", "SUBMIT",
+      SUBMIT(ENC("'alg': 'xchacha20poly1305-secretstream+sealbox', 'header': <00>*24, 'chunk': "
+                 "65536, 'keys': [" KEY("000.00.00.G09") "]"),
+             ""),
+      PROTO_ERR_MISSING, "doc.att[0].enc.plain_hash",
+      "a sealed attachment without the hash of its plaintext" },
+    { "enc-plain-hash-short", "SUBMIT",
+      SUBMIT(ENC("'alg': 'xchacha20poly1305-secretstream+sealbox', 'header': <00>*24, 'chunk': "
+                 "65536, 'plain_hash': <00>*31, 'keys': [" KEY("000.00.00.G09") "]"),
+             ""),
+      PROTO_ERR_VALUE, "doc.att[0].enc.plain_hash", "a plaintext hash of 31 bytes" },
     { "deliver-no-seq", "DELIVER", SUBMIT("", ", 'accepted': " TIME), PROTO_ERR_MISSING, "seq",
       "a delivery without the broker's sequence number" },
     { "deliver-seq-zero", "DELIVER", SUBMIT("", ", 'accepted': " TIME ", 'seq': 0"),
@@ -1717,7 +1853,7 @@ int main(int argc, char **argv)
     if (optind != argc - 1)
         s_usage();
     gen.vectors_dir = argv[optind];
-    if (sodium_init() < 0)
+    if (randombytes_set_implementation(&s_random) != 0 || sodium_init() < 0)
         s_die("libsodium cannot start");
 
     const char *tmp = getenv("TMPDIR");
@@ -1733,6 +1869,7 @@ int main(int argc, char **argv)
     s_merkle(&gen);
     s_directory(&gen);
     s_session(&gen);
+    s_sealed(&gen);
     s_malformed(&gen);
     for (int i = 0; i < I_COUNT; i++)
         proto_identity_destroy(&gen.ident[i].id);

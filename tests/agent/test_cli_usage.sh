@@ -123,6 +123,14 @@ check "send bad --date" 1 "--date '2026-02-29' is not a date" "$TRUC" send "${S[
 check "send bad --due" 1 "--due '21/11/2025' is not a date" "$TRUC" send "${S[@]}" --due 21/11/2025
 check "send --position without --signer" 1 "--position needs --signer" \
     "$TRUC" send "${S[@]}" --position "Chủ tịch"
+check "send --secret normal" 1 "--secret 'normal' is not one of confidential" \
+    "$TRUC" send "${S[@]}" --secret normal
+check "send --secret without attachments" 1 "--secret seals the attachments, and there are none" \
+    "$TRUC" send "${S[@]}" --secret mat
+check "send --seal-text without --secret" 1 "--seal-text needs --secret LEVEL" \
+    "$TRUC" send "${S[@]}" --seal-text
+check "send --secret against --secrecy" 1 "--secret and --secrecy name different levels" \
+    "$TRUC" send "${S[@]}" --secret secret --secrecy mat --seal-text
 check "send stray argument" 1 "unexpected argument 'cv.pdf'" "$TRUC" send "${S[@]}" cv.pdf
 
 check "fetch without id" 1 "which document?" "$TRUC" fetch

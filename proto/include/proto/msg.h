@@ -159,12 +159,13 @@ typedef struct {
     uint8_t sealed[PROTO_SEALED_KEY_LEN]; // crypto_box_seal(file key, agency X25519 key)
 } proto_sealed_key_t;
 
-//  Confidential attachments (specified, not yet produced by truc agents).
+//  Sealed attachments (PROTOCOL.md section 11, proto/seal.h).
 typedef struct {
-    const char *alg;          // "xchacha20poly1305-secretstream+sealbox"
-    uint8_t header[24];       // secretstream header
-    uint32_t chunk;           // plaintext bytes per secretstream chunk
-    proto_sealed_key_t *keys; // one per recipient
+    const char *alg;                    // "xchacha20poly1305-secretstream+sealbox"
+    uint8_t header[24];                 // secretstream header
+    uint32_t chunk;                     // plaintext bytes per secretstream chunk
+    uint8_t plain_hash[PROTO_HASH_LEN]; // BLAKE2b-256 of the plaintext, signed
+    proto_sealed_key_t *keys;           // one per recipient
     uint32_t nkeys;
 } proto_enc_t;
 
