@@ -306,6 +306,14 @@ void api_edxml_fetch(api_req_t *req, const msgpack_object *map)
                  agent_store_edxml_id(self->kv, &id, document_id, sizeof document_id) == PROTO_OK;
     char *xml = NULL;
     size_t len = 0;
+    //  A sealed document (seal.h) is opened by `fetch` in the API's own
+    //  form only: a package would carry its ciphertext and the placeholder
+    //  subject, or put its plaintext in a file no key protects.
+    bool sealed = false;
+    for (uint32_t i = 0; rc == PROTO_OK && i < msg->u.document.doc.natt; i++)
+        sealed |= msg->u.document.doc.att[i].enc != NULL;
+    if (rc == PROTO_OK && sealed)
+        rc = PROTO_ERR_BAD_STATE;
     if (rc == PROTO_OK)
         rc = agent_edxml_write(&msg->u.document.doc, frames + 1, lens + 1,
                                known ? document_id : NULL, &xml, &len);
@@ -315,6 +323,9 @@ void api_edxml_fetch(api_req_t *req, const msgpack_object *map)
     proto_id_format(&id, idtext);
     if (rc == PROTO_ERR_NOT_FOUND)
         api_fail(req, PROTO_ERR_UNKNOWN_DOC, "id", "no such document in the inbox");
+    else if (rc == PROTO_ERR_BAD_STATE)
+        api_fail(req, rc, "format",
+                 "a sealed document is not exported as edXML: fetch it without format");
     else if (rc)
         api_fail(req, rc, "", "cannot write the package: %s", proto_strerror(rc));
     else if (!dir[0] || s_write_package(req, dir, idtext, xml, len, path, sizeof path)) {

@@ -249,6 +249,11 @@ static void test_exchange(void **state)
     ah_events_wait(d, "inbox.new", "id", id, "from", th_code(TH_A), NULL);
     s_fetch_exact(env, b, id, names, plain, lens, 2);
     s_fetch_exact(env, d, id, names, plain, lens, 2);
+    //  Not as an edXML package: it would hold ciphertext, or plaintext no
+    //  key protects.
+    r = ah_call(d, "{cmd:s id:s format:s}", "fetch", id, "edxml");
+    ah_expect_error(r, PROTO_ERR_BAD_STATE, "format", "a sealed document as edXML");
+    ah_reply_destroy(&r);
     r = ah_call(d, "{cmd:s id:s}", "fetch", id);
     ah_expect_ok(r, "fetch inline");
     const msgpack_object *data = ah_get(r->map, "attachments[1].data");
