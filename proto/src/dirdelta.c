@@ -14,7 +14,8 @@ static bool s_entry_same(const proto_dir_entry_t *a, const proto_dir_entry_t *b)
 {
     return strcmp(a->name, b->name) == 0 && memcmp(a->key, b->key, PROTO_KEY_LEN) == 0 &&
            a->state == b->state && a->valid_from == b->valid_from &&
-           a->valid_until == b->valid_until;
+           a->valid_until == b->valid_until && a->nretired == b->nretired &&
+           (!a->nretired || memcmp(a->retired, b->retired, a->nretired * sizeof *a->retired) == 0);
 }
 
 proto_err_t proto_dir_delta_build(const proto_directory_msg_t *from,

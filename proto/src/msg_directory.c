@@ -13,7 +13,40 @@
 //  DIRECTORY
 
 static const char *const s_directory_keys[] = { "serial", "time", "broker", "entries", "sig" };
-static const char *const s_entry_keys[] = { "code", "name", "key", "state", "from", "until" };
+static const char *const s_entry_keys[] = { "code", "name",  "key",    "state",
+                                            "from", "until", "retired" };
+static const char *const s_retired_keys[] = { "key", "from", "until" };
+
+//  An entry's retired keys: present only when there are some, each with a
+//  window, in order of the end of their windows (proto/keywin.h).
+static proto_err_t s_retired_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_dir_entry_t *e)
+{
+    const msgpack_object *items = NULL;
+    proto_err_t rc = mp_array(ctx, "retired", o, false, 1, PROTO_KEYWIN_MAX, &items, &e->nretired);
+    if (!rc && items)
+        rc = mp_alloc(ctx, e->nretired, sizeof(proto_keywin_t), &e->retired);
+    size_t mark = mp_path_push(ctx, "retired");
+    for (uint32_t i = 0; !rc && items && i < e->nretired; i++) {
+        const msgpack_object *g[NKEYS(s_retired_keys)];
+        proto_keywin_t *w = &e->retired[i];
+        size_t mark_i = mp_path_push_index(ctx, i);
+        rc = mp_map(ctx, &items[i], s_retired_keys, NKEYS(s_retired_keys), g);
+        if (!rc)
+            rc = mp_bin(ctx, "key", g[0], true, PROTO_KEY_LEN, w->key);
+        if (!rc)
+            rc = mp_uint(ctx, "from", g[1], false, 1, UINT64_MAX, &w->from);
+        if (!rc)
+            rc = mp_uint(ctx, "until", g[2], true, 1, UINT64_MAX, &w->until);
+        if (!rc && w->from && w->from >= w->until)
+            rc = mp_fail(ctx, PROTO_ERR_VALUE, "until", "must be after from");
+        for (uint32_t j = 0; !rc && j < i; j++)
+            if (memcmp(e->retired[j].key, w->key, PROTO_KEY_LEN) == 0)
+                rc = mp_fail(ctx, PROTO_ERR_VALUE, "key", "a retired key is listed twice");
+        mp_path_pop(ctx, mark_i);
+    }
+    mp_path_pop(ctx, mark);
+    return rc;
+}
 
 //  The entries of a DIRECTORY or DIRECTORY_DELTA: sorted and unique, so the
 //  canonical form is the wire order and a lookup can bisect.
@@ -43,6 +76,8 @@ static proto_err_t s_dir_entries_decode(mp_ctx_t *ctx, const msgpack_object *ite
             rc = mp_uint(ctx, "until", g[5], false, 1, UINT64_MAX, &e->valid_until);
         if (!rc && e->valid_from && e->valid_until && e->valid_from >= e->valid_until)
             rc = mp_fail(ctx, PROTO_ERR_VALUE, "until", "must be after from");
+        if (!rc)
+            rc = s_retired_decode(ctx, g[6], e);
         mp_path_pop(ctx, mark_i);
     }
     mp_path_pop(ctx, mark);
@@ -84,6 +119,18 @@ static void s_dir_entries_encode(mp_writer_t *w, uint32_t *n, const proto_dir_en
         mp_f_uint(w, &m, "state", e->state);
         mp_f_uint_opt(w, &m, "from", e->valid_from);
         mp_f_uint_opt(w, &m, "until", e->valid_until);
+        if (e->nretired) {
+            mp_f_key(w, &m, "retired");
+            mp_w_array(w, e->nretired);
+            for (uint32_t k = 0; k < e->nretired; k++) {
+                uint32_t r = 0;
+                size_t win = mp_map_begin(w);
+                mp_f_bin(w, &r, "key", e->retired[k].key, PROTO_KEY_LEN);
+                mp_f_uint_opt(w, &r, "from", e->retired[k].from);
+                mp_f_uint(w, &r, "until", e->retired[k].until);
+                mp_map_end(w, win, r);
+            }
+        }
         mp_map_end(w, sub, m);
     }
 }

@@ -234,13 +234,24 @@ proto_err_t proto_directory_canonical(const proto_directory_msg_t *dir, proto_bu
     mp_w_array(&w, dir->nentries);
     for (uint32_t i = 0; i < dir->nentries; i++) {
         const proto_dir_entry_t *e = &dir->entries[i];
-        mp_w_array(&w, 6);
+        //  Retired keys are a seventh element, present only when there
+        //  are some: a directory without them signs the same bytes as
+        //  before they existed.
+        mp_w_array(&w, e->nretired ? 7 : 6);
         s_w_text(&w, e->code);
         s_w_text(&w, e->name);
         mp_w_bin(&w, e->key, PROTO_KEY_LEN);
         mp_w_uint(&w, e->state);
         s_w_uint_or_nil(&w, e->valid_from);
         s_w_uint_or_nil(&w, e->valid_until);
+        if (e->nretired)
+            mp_w_array(&w, e->nretired);
+        for (uint32_t k = 0; k < e->nretired; k++) {
+            mp_w_array(&w, 3);
+            mp_w_bin(&w, e->retired[k].key, PROTO_KEY_LEN);
+            s_w_uint_or_nil(&w, e->retired[k].from);
+            mp_w_uint(&w, e->retired[k].until);
+        }
     }
     return w.err;
 }

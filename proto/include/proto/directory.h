@@ -30,6 +30,7 @@
 #include "proto/agency.h"
 #include "proto/err.h"
 #include "proto/identity.h"
+#include "proto/keywin.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -58,6 +59,9 @@ typedef struct {
     int64_t valid_from;                       // Unix seconds, 0 = no lower bound
     int64_t valid_until;                      // Unix seconds (exclusive), 0 = no upper bound
     char home[PROTO_LABEL_MAX + 1];           // label of the broker that serves it, "" = this one
+    int64_t key_since;                        // when sign_pk became its key, 0 = not recorded
+    size_t retired_count;                     // retired keys, 0 to PROTO_KEYWIN_MAX
+    const proto_keywin_t *retired;            // retired keys and windows, oldest first
 } proto_directory_entry_t;
 
 #define PROTO_DIRECTORY_MAX_BROKERS     256  // brokers in one directory
@@ -171,6 +175,30 @@ proto_err_t proto_directory_set_state(proto_directory_t *self, const char *code,
 //  PROTO_ERR_LIMIT, PROTO_ERR_INVALID_ARG.
 proto_err_t proto_directory_set_key(proto_directory_t *self, const char *code,
                                     const uint8_t sign_pk[PROTO_IDENTITY_KEY_LEN]) PROTO_MUST_CHECK;
+
+//  Rotate an agency's key and keep the old one (proto/keywin.h): the old
+//  key becomes a retired key valid from key_since (when recorded) until
+//  now + grace (seconds, 0 to PROTO_KEYWIN_GRACE_MAX), so what was signed
+//  with it before then keeps verifying; sign_pk becomes the key, from now
+//  on (key_since = now, Unix seconds). An agency keeps PROTO_KEYWIN_MAX
+//  retired keys: rotating once more drops the oldest if its window has
+//  closed by now, else fails with PROTO_ERR_LIMIT. The key it already has
+//  changes nothing and returns PROTO_OK. Fails, leaving the directory
+//  unchanged, as proto_directory_set_key does, and with PROTO_ERR_EXISTS
+//  when sign_pk is one of the agency's retired keys (a key never comes
+//  back), PROTO_ERR_VALUE for a grace out of range.
+proto_err_t proto_directory_rekey(proto_directory_t *self, const char *code,
+                                  const uint8_t sign_pk[PROTO_IDENTITY_KEY_LEN], int64_t now,
+                                  int64_t grace) PROTO_MUST_CHECK;
+
+//  The keys that verify agency code's signatures made at time t (Unix
+//  seconds): its current key first, then each retired key whose window
+//  holds t. Writes up to 1 + PROTO_KEYWIN_MAX keys to out and returns how
+//  many (0: no such agency). O(log n) to find the agency, then a scan of
+//  its few retired keys. The agency's state is not looked at
+//  (proto_directory_entry_usable is).
+size_t proto_directory_keys_at(const proto_directory_t *self, const char *code, int64_t t,
+                               uint8_t out[][PROTO_IDENTITY_KEY_LEN]);
 
 //  Name the broker that serves an agency (federation, proto/route.h): home
 //  is a broker label of the directory, or NULL or "" for this broker (the

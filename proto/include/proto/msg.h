@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "proto/err.h"
+#include "proto/keywin.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -347,6 +348,8 @@ typedef struct {
     uint8_t state;              // proto_agency_state_t
     uint64_t valid_from;        // seconds since epoch, 0 = unset
     uint64_t valid_until;       // seconds since epoch, 0 = unset
+    proto_keywin_t *retired;    // retired keys with their windows, oldest first (10.1)
+    uint32_t nretired;          // 0 to PROTO_KEYWIN_MAX; 0 = field absent
 } proto_dir_entry_t;
 
 typedef struct {
