@@ -181,8 +181,8 @@ static void test_agency_key(void **state)
     //  The rotation: A's agent still holds the old key and is refused at
     //  the handshake; its DMS goes on submitting, signed with the old key.
     s_rotate(env, TH_A, "keys-a2");
-    ah_reply_t *r = ah_poll(a, s_refused, NULL, "A with its old key is refused", "{cmd:s}",
-                            "health");
+    ah_reply_t *r =
+        ah_poll(a, s_refused, NULL, "A with its old key is refused", "{cmd:s}", "health");
     ah_reply_destroy(&r);
     for (; n < S_BEFORE + S_GRACE; n++) {
         snprintf(subject, sizeof subject, "Trong thời gian ân hạn %zu", n + 1);
@@ -210,8 +210,8 @@ static void test_agency_key(void **state)
         s_inbox_wait(b, ids[i]);
     int64_t quarantined = s_health(b, "quarantine");
     for (size_t i = 0; i < n; i++) {
-        r = ah_poll(a, s_delivered_by, (void *) (uintptr_t) th_code(TH_B),
-                    "A holds B's DELIVERED", "{cmd:s id:s}", "sent", ids[i]);
+        r = ah_poll(a, s_delivered_by, (void *) (uintptr_t) th_code(TH_B), "A holds B's DELIVERED",
+                    "{cmd:s id:s}", "sent", ids[i]);
         ah_reply_destroy(&r);
     }
 
