@@ -164,10 +164,10 @@ proto_err_t proto_directory_add(proto_directory_t *self,
 proto_err_t proto_directory_set_state(proto_directory_t *self, const char *code,
                                       proto_directory_state_t state) PROTO_MUST_CHECK;
 
-//  Give an agency a new Ed25519 key (its CURVE key is derived anew): key
-//  rotation. The old key can no longer connect; documents and receipts it
-//  signed no longer verify against this directory, which is why an agency
-//  is drained before its key changes (deploy/OPERATIONS.md). Setting the key
+//  Give an agency a new Ed25519 key (its CURVE key is derived anew) and
+//  forget the old one: its retired keys stay as they are, the old key is not
+//  added to them (proto_directory_rekey, which `truc-keys directory rekey`
+//  uses, keeps it). The old key can no longer connect. Setting the key
 //  it already has changes nothing and returns PROTO_OK. Fails, leaving the
 //  directory unchanged, with PROTO_ERR_AGENCY_CODE, PROTO_ERR_UNKNOWN_AGENCY,
 //  PROTO_ERR_BAD_STATE (revoked: final), PROTO_ERR_EXISTS (another agency
