@@ -1086,6 +1086,105 @@ static void test_quarantine(void **state)
 }
 
 // ---------------------------------------------------------------------------
+//  7a. quarantine_retired: a sender's retired key, against the fake broker
+
+//  The fake broker's directory: A's current key is a new one and the key A
+//  signs with is retired, its window ending at `until` (Unix seconds).
+static void s_fake_retired_dir(ah_env_t *env, s_fake_t *f, uint64_t serial, uint64_t until)
+{
+    static uint8_t fresh[PROTO_KEY_LEN];
+    if (serial == 1) {
+        uint8_t sk[64];
+        crypto_sign_keypair(fresh, sk);
+    }
+    proto_keywin_t retired = { .from = 0, .until = until };
+    memcpy(retired.key, proto_identity_public(env->th->agency[TH_A])->sign_pk, PROTO_KEY_LEN);
+    proto_dir_entry_t entries[2] = {
+        { .code = th_code(TH_A),
+          .name = "Văn phòng",
+          .state = PROTO_AGENCY_ACTIVE,
+          .retired = &retired,
+          .nretired = 1 },
+        { .code = th_code(TH_B), .name = "Sở Nội vụ", .state = PROTO_AGENCY_ACTIVE },
+    };
+    memcpy(entries[0].key, fresh, PROTO_KEY_LEN);
+    memcpy(entries[1].key, proto_identity_public(env->th->agency[TH_B])->sign_pk, PROTO_KEY_LEN);
+    proto_msg_t dir;
+    memset(&dir, 0, sizeof dir);
+    dir.kind = PROTO_KIND_DIRECTORY;
+    dir.u.directory = (proto_directory_msg_t){
+        .serial = serial, .time = truc_now_ms(), .broker = "hub", .entries = entries, .nentries = 2
+    };
+    th_check(proto_directory_sign(&dir.u.directory, env->th->hub, dir.u.directory.sig) == PROTO_OK,
+             "proto_directory_sign");
+    s_fake_send(f, &dir, NULL, NULL, 0);
+}
+
+static bool s_dir_serial_is(const ah_reply_t *r, void *arg)
+{
+    return ah_is_ok(r) && ah_int(r->map, "directory_serial") == (int64_t) (uintptr_t) arg;
+}
+
+//  A document signed with a retired key after its window closed is
+//  quarantined with ERR_KEY_RETIRED and refused back with that code; with
+//  the window still open it is delivered. (The real broker refuses the
+//  first already: tests/broker/test_broker_keys.c.)
+static void test_quarantine_retired(void **state)
+{
+    ah_env_t *env = *state;
+    s_fake_t f;
+    s_fake_open(env, &f);
+    ah_agent_t *b = ah_agent_new(env, TH_B, f.endpoint, 0, NULL);
+    ah_agent_start(b);
+    proto_msg_t *hello = s_fake_recv(&f, PROTO_KIND_HELLO);
+    proto_msg_destroy(&hello);
+    proto_msg_t ready;
+    memset(&ready, 0, sizeof ready);
+    ready.kind = PROTO_KIND_READY;
+    ready.u.ready = (proto_ready_t){ .version = PROTO_VERSION,
+                                     .broker = "hub",
+                                     .agency = th_code(TH_B),
+                                     .time = truc_now_ms(),
+                                     .heartbeat = 60000,
+                                     .dir_serial = 1,
+                                     .max_frame = 1u << 20,
+                                     .max_document = 4u << 20,
+                                     .max_recipients = 500,
+                                     .max_attachments = 100 };
+    s_fake_send(&f, &ready, NULL, NULL, 0);
+    uint64_t now = truc_now_ms() / 1000;
+    s_fake_retired_dir(env, &f, 1, now - 3600);
+    ah_wait_directory(b);
+    ah_wait_connected(b, true);
+
+    truc_doc_t *late = s_doc_for_b(env, "Ký bằng khóa đã hết hạn");
+    s_fake_deliver(&f, late, 1, false, false);
+    s_fake_expect_receipt(env, &f, late, PROTO_EVENT_REFUSED, PROTO_ERR_KEY_RETIRED);
+    s_id_t late_id;
+    proto_id_format(truc_doc_id(late), late_id);
+    ah_events_wait(b, "inbox.quarantined", "id", late_id, "from", th_code(TH_A), "error",
+                   "ERR_KEY_RETIRED", NULL);
+
+    s_fake_retired_dir(env, &f, 2, now + 3600);
+    ah_reply_t *r = ah_poll(b, s_dir_serial_is, (void *) (uintptr_t) 2,
+                            "B holds the directory with the window open", "{cmd:s}", "health");
+    ah_reply_destroy(&r);
+    truc_doc_t *inside = s_doc_for_b(env, "Ký trong thời gian ân hạn");
+    s_fake_deliver(&f, inside, 2, false, false);
+    s_fake_expect_receipt(env, &f, inside, PROTO_EVENT_DELIVERED, PROTO_OK);
+    r = ah_call(b, "{cmd:s}", "health");
+    th_check(ah_int(r->map, "quarantine") == 1 && ah_int(r->map, "inbox_unread") == 1, "health: %s",
+             ah_show(r->map));
+    ah_reply_destroy(&r);
+
+    truc_doc_destroy(&late);
+    truc_doc_destroy(&inside);
+    ah_agent_stop(b);
+    ah_socket_close(env, &f.router);
+    ah_pass(env);
+}
+
+// ---------------------------------------------------------------------------
 //  8. api_errors
 
 // ---------------------------------------------------------------------------
@@ -1724,6 +1823,7 @@ int main(int argc, char **argv)
         S_TEST(test_agent_kill9_submissions),
         S_TEST(test_agent_kill9_deliveries),
         S_TEST(test_quarantine),
+        S_TEST(test_quarantine_retired),
         S_TEST(test_directory_delta),
         S_TEST(test_api_errors),
         S_TEST(test_refuse_start),
