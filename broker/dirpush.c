@@ -31,6 +31,8 @@ typedef struct {
     uint64_t serial, time;
     char *strings;           // codes and names the entries point into
     proto_keywin_t *windows; // every entry's retired keys, which the entries point into
+    proto_keywin_t broker_retired[PROTO_KEYWIN_MAX]; // this broker's retired keys
+    uint32_t nbroker_retired;
 } s_input_t;
 
 typedef struct {
@@ -116,6 +118,11 @@ static s_input_t *s_input_new(const proto_directory_t *dir, uint64_t now_ms)
         }
     }
     in->nentries = (uint32_t) n;
+    size_t nb = 0;
+    const proto_keywin_t *mine = proto_directory_broker_retired(dir, &nb);
+    if (nb)
+        memcpy(in->broker_retired, mine, nb * sizeof *mine);
+    in->nbroker_retired = (uint32_t) nb;
     in->serial = proto_directory_serial(dir) ? proto_directory_serial(dir) : 1;
     in->time = now_ms;
     return in;
@@ -186,6 +193,10 @@ static proto_err_t s_build(const s_input_t *in, const proto_msg_t *prev, const p
     d->broker = proto_identity_public(id)->name;
     d->entries = in->entries;
     d->nentries = in->nentries;
+    proto_keywin_t mine[PROTO_KEYWIN_MAX];
+    memcpy(mine, in->broker_retired, sizeof mine);
+    d->broker_retired = in->nbroker_retired ? mine : NULL;
+    d->nbroker_retired = in->nbroker_retired;
     proto_err_t rc = proto_directory_sign(d, id, d->sig);
     if (!rc)
         rc = proto_msg_encode(&msg, &full, NULL);

@@ -91,6 +91,7 @@ int keys_cmd_directory(int argc, char **argv);
 //  after its own name and the directory's help text; the others print an
 //  agency's key_since and retired keys for `show` and `list --json`.
 int keys_directory_rekey(int argc, char **argv, const char *help);
+int keys_directory_retire_broker_key(int argc, char **argv, const char *help);
 void keys_retired_show(const proto_directory_entry_t *e);
 void keys_retired_json(const proto_directory_entry_t *e);
 

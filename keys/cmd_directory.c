@@ -42,6 +42,9 @@ static const char s_help[] =
     "        give the agency named in the public identity file PUBFILE its new\n"
     "        key (key rotation); the old key is retired, valid for what it\n"
     "        signed until DURATION from now (default 7d; e.g. 12h, 0)\n"
+    "  retire-broker-key --dir FILE OLDPUBFILE [--grace DURATION]\n"
+    "        the broker's own key rotation: agents keep verifying what the old\n"
+    "        key signed until DURATION from now (default 7d)\n"
     "  list --dir FILE [--json]     list every agency and broker\n"
     "  show --dir FILE CODE|LABEL   show one agency or broker\n"
     "\n"
@@ -506,6 +509,8 @@ int keys_cmd_directory(int argc, char **argv)
         return keys_directory_set_home(argc - 1, argv + 1);
     if (strcmp(sub, "rekey") == 0)
         return keys_directory_rekey(argc - 1, argv + 1, s_help);
+    if (strcmp(sub, "retire-broker-key") == 0)
+        return keys_directory_retire_broker_key(argc - 1, argv + 1, s_help);
     if (strcmp(sub, "list") == 0)
         return s_list(argc - 1, argv + 1);
     if (strcmp(sub, "show") == 0)

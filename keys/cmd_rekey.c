@@ -173,3 +173,64 @@ void keys_retired_json(const proto_directory_entry_t *e)
     }
     putchar(']');
 }
+
+//  The broker's own key rotation: the broker's old public identity file goes
+//  into the directory's broker_retired, so agents that learn it from the
+//  next DIRECTORY (signed with the broker's new key) still verify receipts
+//  the old key signed.
+int keys_directory_retire_broker_key(int argc, char **argv, const char *help)
+{
+    keys_opt_t opts[] = { { "--dir", true, NULL, false }, { "--grace", true, NULL, false } };
+    const char *pos[1];
+    int npos = 0, code = 0;
+    if (!keys_args_parse("directory retire-broker-key",
+                         "directory retire-broker-key --dir FILE OLDPUBFILE [--grace DURATION]",
+                         help, argc, argv, opts, 2, pos, 1, 1, &npos, &code))
+        return code;
+    if (!opts[0].seen) {
+        keys_error("--dir FILE is missing: say which directory file to change");
+        return KEYS_EXIT_USAGE;
+    }
+    int64_t grace = PROTO_KEYWIN_GRACE_DEFAULT;
+    if (opts[1].seen && !s_duration_parse(opts[1].value, &grace)) {
+        keys_error("--grace '%s' is not a duration like 7d, 12h, 30m or 0 (at most 366d)",
+                   opts[1].value);
+        return KEYS_EXIT_USAGE;
+    }
+    const char *path = opts[0].value;
+    proto_public_t pub;
+    code = keys_load_public(pos[0], &pub);
+    if (code == KEYS_EXIT_OK && pub.role != PROTO_ROLE_BROKER) {
+        keys_error("%s is the identity of agency %s: give the broker's old public file", pos[0],
+                   pub.name);
+        code = KEYS_EXIT_FAIL;
+    }
+    if (code == KEYS_EXIT_OK)
+        code = keys_directory_lock(path);
+    proto_directory_t *dir = NULL;
+    if (code == KEYS_EXIT_OK)
+        code = keys_load_directory(path, false, &dir, NULL);
+    if (code != KEYS_EXIT_OK)
+        return code;
+    char fp[PROTO_FINGERPRINT_LEN + 1];
+    proto_fingerprint(pub.sign_pk, fp);
+    proto_err_t rc =
+        proto_directory_retire_broker_key(dir, pub.sign_pk, (int64_t) time(NULL), grace);
+    code = KEYS_EXIT_FAIL;
+    if (rc == PROTO_ERR_EXISTS)
+        keys_error("the broker key %s is already retired in %s", fp, path);
+    else if (rc == PROTO_ERR_LIMIT)
+        keys_error("%s already keeps %d retired broker keys whose windows are open: retire "
+                   "this one once the oldest has closed",
+                   path, PROTO_KEYWIN_MAX);
+    else if (rc != PROTO_OK)
+        keys_error("cannot retire the broker key %s (%s)", fp, proto_strerror(rc));
+    else
+        code = keys_directory_save(dir, path);
+    if (code == KEYS_EXIT_OK)
+        printf("the broker key %s of %s is retired in %s, serial %llu; start the broker with "
+               "its new identity and give agents its new public file\n",
+               fp, pub.name, path, (unsigned long long) proto_directory_serial(dir));
+    proto_directory_destroy(&dir);
+    return code;
+}

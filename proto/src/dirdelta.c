@@ -49,6 +49,8 @@ proto_err_t proto_dir_delta_build(const proto_directory_msg_t *from,
     out->serial = to->serial;
     out->time = to->time;
     out->broker = to->broker;
+    out->broker_retired = to->broker_retired;
+    out->nbroker_retired = to->nbroker_retired;
     memcpy(out->sig, to->sig, PROTO_SIG_LEN);
     return PROTO_OK;
 }
@@ -114,6 +116,8 @@ proto_err_t proto_dir_delta_apply(const proto_directory_msg_t *base, const proto
     d->serial = delta->serial;
     d->time = delta->time;
     d->broker = delta->broker;
+    d->broker_retired = delta->broker_retired;
+    d->nbroker_retired = delta->nbroker_retired;
     memcpy(d->sig, delta->sig, PROTO_SIG_LEN);
     proto_err_t rc = s_merge(base, delta, d->entries, &d->nentries);
     //  The signature is the broker's over the whole new snapshot: a delta

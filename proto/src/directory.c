@@ -41,6 +41,8 @@ struct proto_directory {
     proto_directory_entry_t **by_code;  // owns the entries; sorted by code
     proto_directory_entry_t **by_curve; // the same entries, sorted by curve_pk
     proto_route_table_t *routes;        // brokers and their routing index (route_table.c)
+    proto_keywin_t broker_retired[PROTO_KEYWIN_MAX]; // this broker's retired keys, oldest first
+    size_t nbroker_retired;                          // 0 to PROTO_KEYWIN_MAX
 };
 
 //  ---------------------------------------------------------------------
@@ -538,6 +540,29 @@ proto_err_t proto_directory_rekey(proto_directory_t *self, const char *code,
     return PROTO_OK;
 }
 
+const proto_keywin_t *proto_directory_broker_retired(const proto_directory_t *self, size_t *n)
+{
+    *n = self ? self->nbroker_retired : 0;
+    return self && self->nbroker_retired ? self->broker_retired : NULL;
+}
+
+proto_err_t proto_directory_retire_broker_key(proto_directory_t *self,
+                                              const uint8_t sign_pk[PROTO_IDENTITY_KEY_LEN],
+                                              int64_t now, int64_t grace)
+{
+    if (!self || !sign_pk || now <= 0)
+        return PROTO_ERR_INVALID_ARG;
+    if (grace < 0 || grace > PROTO_KEYWIN_GRACE_MAX)
+        return PROTO_ERR_VALUE;
+    if (self->serial >= S_SERIAL_MAX)
+        return PROTO_ERR_LIMIT;
+    proto_err_t rc = proto_keywin_retire(self->broker_retired, &self->nbroker_retired, sign_pk, 0,
+                                         (uint64_t) now, (uint64_t) grace);
+    if (!rc)
+        s_touch(self);
+    return rc;
+}
+
 size_t proto_directory_keys_at(const proto_directory_t *self, const char *code, int64_t t,
                                uint8_t out[][PROTO_IDENTITY_KEY_LEN])
 {
@@ -643,30 +668,31 @@ static proto_err_t s_time_field(const proto_ini_section_t *section, const char *
     return PROTO_OK;
 }
 
-//  retired = HEX FROM UNTIL ... (proto/keywin.h), folded between words.
-static proto_err_t s_retired_field(const proto_ini_section_t *section, proto_keywin_t *out,
-                                   size_t *n, char *errbuf, size_t errlen)
+//  retired = HEX FROM UNTIL ... (proto/keywin.h), folded between words;
+//  the same for the header's broker_retired.
+static proto_err_t s_retired_field(const proto_ini_section_t *section, const char *key,
+                                   proto_keywin_t *out, size_t *n, char *errbuf, size_t errlen)
 {
-    const proto_ini_pair_t *pair = proto_ini_find(section, "retired");
+    const proto_ini_pair_t *pair = proto_ini_find(section, key);
     *n = 0;
     if (!pair)
         return PROTO_OK;
     proto_err_t rc = proto_keywin_parse(pair->value, out, n);
     if (rc == PROTO_ERR_LIMIT)
-        proto_detailf(errbuf, errlen, "line %u: [%s] retired lists more than %d keys", pair->line,
-                      section->name, PROTO_KEYWIN_MAX);
+        proto_detailf(errbuf, errlen, "line %u: [%s] %s lists more than %d keys", pair->line,
+                      section->name, key, PROTO_KEYWIN_MAX);
     else if (rc != PROTO_OK)
         proto_detailf(errbuf, errlen,
-                      "line %u: [%s] retired must be 'KEY FROM UNTIL' for each key (64 hex "
+                      "line %u: [%s] %s must be 'KEY FROM UNTIL' for each key (64 hex "
                       "digits, a UTC time or '-', a UTC time after it), oldest first",
-                      pair->line, section->name);
+                      pair->line, section->name, key);
     return rc == PROTO_OK ? PROTO_OK : PROTO_ERR_DIRECTORY;
 }
 
 static proto_err_t s_header_section(s_load_t *self, const proto_ini_section_t *section,
                                     char *errbuf, size_t errlen)
 {
-    static const char *const allowed[] = { "format", "serial", "updated", NULL };
+    static const char *const allowed[] = { "format", "serial", "updated", "broker_retired", NULL };
     if (self->seen_header) {
         proto_detailf(errbuf, errlen, "line %u: duplicate section [directory] (first on line %u)",
                       section->line, self->header_line);
@@ -702,6 +728,10 @@ static proto_err_t s_header_section(s_load_t *self, const proto_ini_section_t *s
         return PROTO_ERR_DIRECTORY;
     }
     self->dir->serial = v;
+    rc = s_retired_field(section, "broker_retired", self->dir->broker_retired,
+                         &self->dir->nbroker_retired, errbuf, errlen);
+    if (rc)
+        return rc;
     return s_time_field(section, "updated", &self->dir->updated, errbuf, errlen);
 }
 
@@ -741,7 +771,7 @@ static proto_err_t s_agency_section(s_load_t *self, const proto_ini_section_t *s
         rc = s_time_field(section, "key_since", &entry.key_since, errbuf, errlen);
     proto_keywin_t retired[PROTO_KEYWIN_MAX];
     if (rc == PROTO_OK)
-        rc = s_retired_field(section, retired, &entry.retired_count, errbuf, errlen);
+        rc = s_retired_field(section, "retired", retired, &entry.retired_count, errbuf, errlen);
     if (rc != PROTO_OK)
         return rc;
     entry.retired = retired;
@@ -867,9 +897,9 @@ static proto_err_t s_index(proto_directory_t *dir, const unsigned *lines, char *
 proto_err_t proto_directory_parse(const char *text, size_t len, proto_directory_t **out,
                                   char *errbuf, size_t errlen)
 {
-    static const proto_ini_fold_t folds[] = {
-        { "name", " " }, { "codes", " " }, { "patterns", " " }, { "retired", " " }, { NULL, NULL }
-    };
+    static const proto_ini_fold_t folds[] = { { "name", " " },           { "codes", " " },
+                                              { "patterns", " " },       { "retired", " " },
+                                              { "broker_retired", " " }, { NULL, NULL } };
     if ((!text && len > 0) || !out)
         return PROTO_ERR_INVALID_ARG;
     *out = NULL;
@@ -975,6 +1005,11 @@ proto_err_t proto_directory_save(const proto_directory_t *self, const char *path
         char when[PROTO_DIRECTORY_TIME_LEN + 1];
         proto_directory_time_format(self->updated, when);
         rc = proto_ini_put(buf, cap, &pos, "updated", when, "");
+    }
+    if (rc == PROTO_OK && self->nbroker_retired) {
+        char text[PROTO_KEYWIN_TEXT_MAX];
+        proto_keywin_format(self->broker_retired, self->nbroker_retired, text);
+        rc = proto_ini_put(buf, cap, &pos, "broker_retired", text, " ");
     }
     if (rc == PROTO_OK)
         rc = proto_route_table_put(self->routes, buf, cap, &pos);

@@ -221,12 +221,26 @@ proto_err_t proto_leaf_canonical(const proto_leaf_t *leaf, proto_buf_t *buf)
     return w.err;
 }
 
+//  Retired keys in canonical form: [[key, from or nil, until], ...].
+static void s_w_windows(mp_writer_t *w, const proto_keywin_t *retired, uint32_t n)
+{
+    mp_w_array(w, n);
+    for (uint32_t k = 0; k < n; k++) {
+        mp_w_array(w, 3);
+        mp_w_bin(w, retired[k].key, PROTO_KEY_LEN);
+        s_w_uint_or_nil(w, retired[k].from);
+        mp_w_uint(w, retired[k].until);
+    }
+}
+
 proto_err_t proto_directory_canonical(const proto_directory_msg_t *dir, proto_buf_t *buf)
 {
     mp_writer_t w;
     proto_buf_reset(buf);
     mp_writer_init(&w, buf);
-    mp_w_array(&w, 5);
+    //  The signing broker's retired keys are a sixth element, present only
+    //  when there are some (10.1), like an entry's retired keys.
+    mp_w_array(&w, dir->nbroker_retired ? 6 : 5);
     mp_w_str(&w, "truc/directory/1");
     mp_w_uint(&w, dir->serial);
     mp_w_uint(&w, dir->time);
@@ -245,14 +259,10 @@ proto_err_t proto_directory_canonical(const proto_directory_msg_t *dir, proto_bu
         s_w_uint_or_nil(&w, e->valid_from);
         s_w_uint_or_nil(&w, e->valid_until);
         if (e->nretired)
-            mp_w_array(&w, e->nretired);
-        for (uint32_t k = 0; k < e->nretired; k++) {
-            mp_w_array(&w, 3);
-            mp_w_bin(&w, e->retired[k].key, PROTO_KEY_LEN);
-            s_w_uint_or_nil(&w, e->retired[k].from);
-            mp_w_uint(&w, e->retired[k].until);
-        }
+            s_w_windows(&w, e->retired, e->nretired);
     }
+    if (dir->nbroker_retired)
+        s_w_windows(&w, dir->broker_retired, dir->nbroker_retired);
     return w.err;
 }
 

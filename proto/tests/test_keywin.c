@@ -194,6 +194,22 @@ static void s_test_directory(void **state)
     assert_int_equal(back->retired_count, 2);
     assert_memory_equal(back->retired, got->retired, 2 * sizeof *got->retired);
     proto_directory_destroy(&again);
+
+    //  The broker's own retired key, in the header, through the file too.
+    size_t nb = 5;
+    assert_null(proto_directory_broker_retired(dir, &nb));
+    assert_int_equal(nb, 0);
+    assert_int_equal(proto_directory_retire_broker_key(dir, s_keys[3].pk, S_T0, 3600), PROTO_OK);
+    assert_int_equal(proto_directory_retire_broker_key(dir, s_keys[3].pk, S_T0, 3600),
+                     PROTO_ERR_EXISTS);
+    assert_int_equal(proto_directory_save(dir, path, NULL, 0), PROTO_OK);
+    assert_int_equal(proto_directory_load(path, &again, err, sizeof err), PROTO_OK);
+    unlink(path);
+    const proto_keywin_t *mine = proto_directory_broker_retired(again, &nb);
+    assert_int_equal(nb, 1);
+    assert_memory_equal(mine[0].key, s_keys[3].pk, 32);
+    assert_int_equal(mine[0].until, S_T0 + 3600);
+    proto_directory_destroy(&again);
     proto_directory_destroy(&dir);
 
     //  A file with a malformed retired list names its line.
@@ -239,6 +255,15 @@ static void s_test_wire(void **state)
     assert_memory_equal(again.data, plain.data, plain.len);
     entry.nretired = 2;
 
+    //  The signing broker's retired keys: a sixth element, only if any.
+    msg.u.directory.broker_retired = &w[1];
+    msg.u.directory.nbroker_retired = 1;
+    proto_buf_t mine;
+    proto_buf_init(&mine);
+    assert_int_equal(proto_directory_canonical(&msg.u.directory, &mine), PROTO_OK);
+    assert_true(mine.len > with.len);
+    proto_buf_free(&mine);
+
     proto_buf_t body;
     proto_buf_init(&body);
     assert_int_equal(proto_msg_encode(&msg, &body, NULL), PROTO_OK);
@@ -248,6 +273,8 @@ static void s_test_wire(void **state)
     const proto_dir_entry_t *e = &dec->u.directory.entries[0];
     assert_int_equal(e->nretired, 2);
     assert_memory_equal(e->retired, w, sizeof w);
+    assert_int_equal(dec->u.directory.nbroker_retired, 1);
+    assert_memory_equal(dec->u.directory.broker_retired, &w[1], sizeof w[1]);
     proto_msg_destroy(&dec);
 
     //  A rekey travels as a delta.
@@ -260,6 +287,31 @@ static void s_test_wire(void **state)
     proto_dir_delta_t delta;
     assert_int_equal(proto_dir_delta_build(&before, &after, &delta), PROTO_OK);
     assert_int_equal(delta.nentries, 1);
+    assert_int_equal(delta.nbroker_retired, 1);
+    //  Through the DIRECTORY_DELTA codec and applied: the same snapshot.
+    proto_identity_t *hub = proto_identity_generate(PROTO_ROLE_BROKER, "hub");
+    assert_non_null(hub);
+    assert_int_equal(proto_directory_sign(&after, hub, after.sig), PROTO_OK);
+    memcpy(delta.sig, after.sig, sizeof delta.sig);
+    proto_msg_t dm;
+    memset(&dm, 0, sizeof dm);
+    dm.kind = PROTO_KIND_DIRECTORY_DELTA;
+    dm.u.delta = delta;
+    proto_buf_t dbody, whole;
+    proto_buf_init(&dbody);
+    proto_buf_init(&whole);
+    assert_int_equal(proto_msg_encode(&dm, &dbody, NULL), PROTO_OK);
+    proto_msg_t *ddec = NULL;
+    assert_int_equal(
+        proto_msg_decode(PROTO_KIND_DIRECTORY_DELTA, dbody.data, dbody.len, &ddec, NULL), PROTO_OK);
+    assert_int_equal(ddec->u.delta.nbroker_retired, 1);
+    assert_int_equal(
+        proto_dir_delta_apply(&before, &ddec->u.delta, proto_identity_public(hub)->sign_pk, &whole),
+        PROTO_OK);
+    proto_msg_destroy(&ddec);
+    proto_buf_free(&dbody);
+    proto_buf_free(&whole);
+    proto_identity_destroy(&hub);
     proto_dir_delta_release(&delta);
     proto_buf_free(&body);
     proto_buf_free(&plain);

@@ -906,7 +906,8 @@ static void s_directory(s_gen_t *gen)
         { "snapshot", "five agencies, one of each state, some with validity bounds", 7, 5,
           entries },
         { "empty", "the first directory of a new broker: no agencies yet", 1, 0, NULL },
-        { "rotated", "one agency's key rotated twice: two retired keys with their windows", 9, 5,
+        { "rotated",
+          "one agency's key rotated twice, and the broker's once: retired keys with windows", 9, 5,
           rotated },
     };
     const s_ident_t *broker = &gen->ident[I_BROKER];
@@ -922,6 +923,11 @@ static void s_directory(s_gen_t *gen)
         dir->time = T0 + dirs[d].serial * MINUTE;
         dir->broker = broker->name;
         dir->entries = dirs[d].entries;
+        //  `rotated` also lists a retired key of the signing broker.
+        if (dirs[d].entries == rotated) {
+            dir->broker_retired = &windows[0];
+            dir->nbroker_retired = 1;
+        }
         dir->nentries = dirs[d].nentries;
         s_check(proto_directory_sign(dir, broker->id, dir->sig), dirs[d].name);
         s_encode(&msg, &body, dirs[d].name);

@@ -200,6 +200,23 @@ proto_err_t proto_directory_rekey(proto_directory_t *self, const char *code,
 size_t proto_directory_keys_at(const proto_directory_t *self, const char *code, int64_t t,
                                uint8_t out[][PROTO_IDENTITY_KEY_LEN]);
 
+//  The retired keys of the broker that reads (and signs) this directory,
+//  oldest first, and their count in *n: the `broker_retired` of the
+//  file's [directory] section, sent to agents in DIRECTORY so that
+//  receipts signed with an earlier key of the broker keep verifying
+//  (PROTOCOL.md 10.1). Borrowed; NULL when there are none.
+const proto_keywin_t *proto_directory_broker_retired(const proto_directory_t *self, size_t *n);
+
+//  Record that the broker's key sign_pk was retired at now (Unix seconds)
+//  with grace seconds (0 to PROTO_KEYWIN_GRACE_MAX): what it signed until
+//  now + grace keeps verifying at agents that learn it from a DIRECTORY
+//  signed with the broker's new key. Increments the serial. Fails with
+//  PROTO_ERR_EXISTS (already retired), PROTO_ERR_LIMIT (PROTO_KEYWIN_MAX
+//  windows, none closed), PROTO_ERR_VALUE (grace), PROTO_ERR_INVALID_ARG.
+proto_err_t proto_directory_retire_broker_key(proto_directory_t *self,
+                                              const uint8_t sign_pk[PROTO_IDENTITY_KEY_LEN],
+                                              int64_t now, int64_t grace) PROTO_MUST_CHECK;
+
 //  Name the broker that serves an agency (federation, proto/route.h): home
 //  is a broker label of the directory, or NULL or "" for this broker (the
 //  entry then has no home, as in directories without brokers). The same
