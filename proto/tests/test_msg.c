@@ -2045,6 +2045,15 @@ static void s_test_limits(void **state)
            "entries[0].state");
     S_CASE(PROTO_KIND_DIRECTORY, "entries[1].name", S_SET, s_str_rep("b", 201), PROTO_ERR_LIMIT,
            "entries[1].name");
+    //  Retired keys (10.1): an optional array, present means 1..8.
+    S_CASE(PROTO_KIND_DIRECTORY, "entries[0].retired", S_SET, s_arr(0), PROTO_ERR_VALUE,
+           "entries[0].retired");
+    S_CASE(PROTO_KIND_DIRECTORY, "entries[0].retired", S_SET, s_uint(1), PROTO_ERR_TYPE,
+           "entries[0].retired");
+    S_CASE(PROTO_KIND_DIRECTORY, "broker_retired", S_SET, s_arr(0), PROTO_ERR_VALUE,
+           "broker_retired");
+    S_CASE(PROTO_KIND_DIRECTORY_DELTA, "broker_retired", S_SET, s_str("x"), PROTO_ERR_TYPE,
+           "broker_retired");
     S_CASE(PROTO_KIND_ERROR, "code", S_SET, s_uint(1000), PROTO_ERR_LIMIT, "code");
     S_CASE(PROTO_KIND_ERROR, "message", S_SET, s_str_rep("e", 2001), PROTO_ERR_LIMIT, "message");
 }
