@@ -338,6 +338,7 @@ static void s_list_json(const proto_directory_t *dir)
     } else {
         fputs("null", stdout);
     }
+    keys_broker_retired_json(dir);
     fputs(",\"agencies\":[", stdout);
     for (size_t i = 0; i < proto_directory_count(dir); i++) {
         const proto_directory_entry_t *e = proto_directory_entry(dir, i);

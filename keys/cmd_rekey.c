@@ -55,7 +55,7 @@ int keys_directory_rekey(int argc, char **argv, const char *help)
     }
     int64_t grace = PROTO_KEYWIN_GRACE_DEFAULT;
     if (opts[1].seen && !s_duration_parse(opts[1].value, &grace)) {
-        keys_error("--grace '%s' is not a duration like 7d, 12h, 30m or 0 (at most 366d)",
+        keys_error("--grace '%s' is not a duration: write it like 7d, 12h, 30m or 0 (at most 366d)",
                    opts[1].value);
         return KEYS_EXIT_USAGE;
     }
@@ -145,9 +145,32 @@ void keys_retired_show(const proto_directory_entry_t *e)
     }
 }
 
-void keys_retired_json(const proto_directory_entry_t *e)
+//  ,"NAME":[{"sign_key", "fingerprint", "from" (or null), "until"}, ...]
+static void s_windows_json(const char *name, const proto_keywin_t *w, size_t n)
 {
     char when[PROTO_DIRECTORY_TIME_LEN + 1], hex[65], fp[PROTO_FINGERPRINT_LEN + 1];
+    printf(",\"%s\":[", name);
+    for (size_t i = 0; i < n; i++) {
+        proto_hex_encode(w[i].key, 32, hex);
+        proto_fingerprint(w[i].key, fp);
+        printf("%s{\"sign_key\":\"%s\",\"fingerprint\":\"%s\",\"from\":", i ? "," : "", hex, fp);
+        if (w[i].from) {
+            proto_directory_time_format((int64_t) w[i].from, when);
+            keys_json_string(when);
+        } else {
+            fputs("null", stdout);
+        }
+        proto_directory_time_format((int64_t) w[i].until, when);
+        fputs(",\"until\":", stdout);
+        keys_json_string(when);
+        putchar('}');
+    }
+    putchar(']');
+}
+
+void keys_retired_json(const proto_directory_entry_t *e)
+{
+    char when[PROTO_DIRECTORY_TIME_LEN + 1];
     fputs(",\"key_since\":", stdout);
     if (e->key_since) {
         proto_directory_time_format(e->key_since, when);
@@ -155,23 +178,14 @@ void keys_retired_json(const proto_directory_entry_t *e)
     } else {
         fputs("null", stdout);
     }
-    fputs(",\"retired\":[", stdout);
-    for (size_t i = 0; i < e->retired_count; i++) {
-        proto_hex_encode(e->retired[i].key, 32, hex);
-        proto_fingerprint(e->retired[i].key, fp);
-        printf("%s{\"sign_key\":\"%s\",\"fingerprint\":\"%s\",\"from\":", i ? "," : "", hex, fp);
-        if (e->retired[i].from) {
-            proto_directory_time_format((int64_t) e->retired[i].from, when);
-            keys_json_string(when);
-        } else {
-            fputs("null", stdout);
-        }
-        proto_directory_time_format((int64_t) e->retired[i].until, when);
-        fputs(",\"until\":", stdout);
-        keys_json_string(when);
-        putchar('}');
-    }
-    putchar(']');
+    s_windows_json("retired", e->retired, e->retired_count);
+}
+
+void keys_broker_retired_json(const proto_directory_t *dir)
+{
+    size_t n = 0;
+    const proto_keywin_t *mine = proto_directory_broker_retired(dir, &n);
+    s_windows_json("broker_retired", mine, n);
 }
 
 //  The broker's own key rotation: the broker's old public identity file goes
@@ -193,7 +207,7 @@ int keys_directory_retire_broker_key(int argc, char **argv, const char *help)
     }
     int64_t grace = PROTO_KEYWIN_GRACE_DEFAULT;
     if (opts[1].seen && !s_duration_parse(opts[1].value, &grace)) {
-        keys_error("--grace '%s' is not a duration like 7d, 12h, 30m or 0 (at most 366d)",
+        keys_error("--grace '%s' is not a duration: write it like 7d, 12h, 30m or 0 (at most 366d)",
                    opts[1].value);
         return KEYS_EXIT_USAGE;
     }
@@ -218,7 +232,8 @@ int keys_directory_retire_broker_key(int argc, char **argv, const char *help)
         proto_directory_retire_broker_key(dir, pub.sign_pk, (int64_t) time(NULL), grace);
     code = KEYS_EXIT_FAIL;
     if (rc == PROTO_ERR_EXISTS)
-        keys_error("the broker key %s is already retired in %s", fp, path);
+        keys_error("the broker key %s is already retired in %s: each old key is retired once", fp,
+                   path);
     else if (rc == PROTO_ERR_LIMIT)
         keys_error("%s already keeps %d retired broker keys whose windows are open: retire "
                    "this one once the oldest has closed",
