@@ -69,6 +69,27 @@ proto_err_t agent_dir_usable(const agent_t *self, const char *code, const uint8_
                                                 : PROTO_OK;
 }
 
+proto_err_t agent_dir_verify(const agent_t *self, const char *code, uint64_t time_ms,
+                             proto_keywin_check_fn check, const void *arg)
+{
+    const proto_dir_entry_t *e = agent_dir_find(self, code);
+    if (!e)
+        return PROTO_ERR_UNKNOWN_AGENCY;
+    return proto_keywin_verify(e->key, e->retired, e->nretired, time_ms / 1000, check, arg);
+}
+
+proto_err_t agent_dir_broker_verify(const agent_t *self, const char *signer, uint64_t time_ms,
+                                    proto_keywin_check_fn check, const void *arg)
+{
+    if (!signer || strcmp(signer, self->broker.name) != 0)
+        return PROTO_ERR_BAD_SIGNATURE;
+    //  The retired keys come only from a snapshot the pinned key signed,
+    //  so the set the agent trusts grows only through the broker it trusts.
+    const proto_directory_msg_t *d = self->directory ? &self->directory->u.directory : NULL;
+    return proto_keywin_verify(self->broker.sign_pk, d ? d->broker_retired : NULL,
+                               d ? d->nbroker_retired : 0, time_ms / 1000, check, arg);
+}
+
 void agent_dir_on_directory(agent_t *self, const uint8_t *body, size_t len, proto_msg_t **msg_p)
 {
     proto_msg_t *msg = *msg_p;

@@ -25,6 +25,24 @@ const proto_dir_entry_t *agent_dir_find(const agent_t *self, const char *code);
 //  set, *key gets its signing key (borrowed as above) if it is known.
 proto_err_t agent_dir_usable(const agent_t *self, const char *code, const uint8_t **key);
 
+//  Verify a signature by agency code made at time_ms (ms since the epoch,
+//  as the signed message says) against the key of that time: its current
+//  key, or a retired key whose window held the time (proto/keywin.h).
+//  check and arg are the closure over the signed message. PROTO_OK,
+//  PROTO_ERR_UNKNOWN_AGENCY, PROTO_ERR_KEY_RETIRED (a retired key used
+//  after its window closed), PROTO_ERR_BAD_SIGNATURE.
+proto_err_t agent_dir_verify(const agent_t *self, const char *code, uint64_t time_ms,
+                             proto_keywin_check_fn check, const void *arg);
+
+//  The same for what the broker signs (receipts): signer must be the
+//  pinned broker's name, and the signature verify with its pinned key or
+//  with one of the broker's retired keys that the last verified snapshot
+//  lists (broker_retired) whose window held time_ms. A key the agent never
+//  learned is refused. PROTO_OK, PROTO_ERR_KEY_RETIRED,
+//  PROTO_ERR_BAD_SIGNATURE.
+proto_err_t agent_dir_broker_verify(const agent_t *self, const char *signer, uint64_t time_ms,
+                                    proto_keywin_check_fn check, const void *arg);
+
 //  Read the snapshot kept in the store, if any, so deliveries can be checked
 //  before the broker is reachable. Nothing kept (or unreadable): none.
 void agent_dir_load(agent_t *self);

@@ -29,16 +29,31 @@
 //  The queue of leaves to sign starts this deep and doubles as it fills.
 #define S_ACKS_FIRST_CAP 64
 
+//  The signature checks for agent_dir_verify, each over one message.
+static bool s_notice_ok(const uint8_t key[32], const void *arg)
+{
+    const proto_status_t *s = arg;
+    return proto_notice_verify(&s->notice, key, s->sig) == PROTO_OK;
+}
+
+static bool s_doc_ok(const uint8_t key[32], const void *arg)
+{
+    const proto_document_t *d = arg;
+    return proto_doc_verify(&d->doc, key, d->sig) == PROTO_OK;
+}
+
 void agent_inbox_on_status(agent_t *self, const proto_msg_t *msg)
 {
     const proto_status_t *s = &msg->u.status;
     const proto_notice_t *n = &s->notice;
-    const uint8_t *key = NULL;
     agent_after_add(self, AFTER_ACK, NULL, 0, NULL, 0, NULL, s->mid);
-    if (strcmp(n->to, self->agency) != 0 ||
-        agent_dir_usable(self, n->from, &key) == PROTO_ERR_UNKNOWN_AGENCY || !key ||
-        proto_notice_verify(n, key, s->sig) != PROTO_OK) {
-        proto_log_warning("event=notice_refused from=%s", n->from);
+    //  Checked against the sender's key of the notice's time, so a notice
+    //  signed before a key rotation still counts.
+    proto_err_t rc = strcmp(n->to, self->agency) != 0
+                         ? PROTO_ERR_NOT_AUTHORIZED
+                         : agent_dir_verify(self, n->from, n->time, s_notice_ok, s);
+    if (rc) {
+        proto_log_warning("event=notice_refused from=%s error=%s", n->from, proto_errname(rc));
         return;
     }
     if (proto_store_begin(self->kv) != PROTO_OK || agent_store_seen(self->kv, &n->id))
@@ -69,7 +84,6 @@ static proto_err_t s_check_delivery(agent_t *self, const proto_msg_t *msg, zmq_m
                                     size_t nframes, char *reason, size_t rlen)
 {
     const proto_doc_t *doc = &msg->u.document.doc;
-    const uint8_t *key = NULL;
     bool addressed = false;
     for (uint32_t i = 0; i < doc->nto; i++)
         addressed |= strcmp(doc->to[i], self->agency) == 0;
@@ -81,12 +95,19 @@ static proto_err_t s_check_delivery(agent_t *self, const proto_msg_t *msg, zmq_m
         snprintf(reason, rlen, "attachment frames missing or extra");
         return PROTO_ERR_FRAMING;
     }
-    proto_err_t rc = agent_dir_usable(self, doc->from, &key);
-    if (rc == PROTO_ERR_UNKNOWN_AGENCY || !key) {
+    //  The sender's key of the time it signed (`created`), so a document
+    //  signed before a key rotation is not quarantined after it.
+    proto_err_t rc = agent_dir_verify(self, doc->from, doc->created, s_doc_ok, &msg->u.document);
+    if (rc == PROTO_ERR_UNKNOWN_AGENCY) {
         snprintf(reason, rlen, "sender %s is not in the agency directory", doc->from);
-        return PROTO_ERR_UNKNOWN_AGENCY;
+        return rc;
     }
-    if (proto_doc_verify(doc, key, msg->u.document.sig) != PROTO_OK) {
+    if (rc == PROTO_ERR_KEY_RETIRED) {
+        snprintf(reason, rlen, "signed with a retired key of %s after its validity window closed",
+                 doc->from);
+        return rc;
+    }
+    if (rc) {
         snprintf(reason, rlen, "the sender's signature does not verify");
         return PROTO_ERR_BAD_SIGNATURE;
     }

@@ -146,13 +146,27 @@ static proto_err_t s_keep_receipt(agent_t *self, const proto_msg_t *msg, const p
 // ---------------------------------------------------------------------------
 //  Answers and receipts from the broker
 
+//  One item of a receipt bundle, for agent_dir_verify and _broker_verify.
+typedef struct {
+    const proto_receipts_t *r;
+    const proto_item_t *item;
+} s_receipt_arg_t;
+
+static bool s_receipt_ok(const uint8_t key[32], const void *arg)
+{
+    const s_receipt_arg_t *a = arg;
+    return proto_receipt_verify(&a->r->head, a->r->sig, a->item, key) == PROTO_OK;
+}
+
 void agent_outbox_on_answer(agent_t *self, const proto_msg_t *msg)
 {
     const proto_receipts_t *r = &msg->u.receipts;
     for (uint32_t i = 0; i < r->nitems; i++) {
         const proto_item_t *item = &r->items[i];
-        if (proto_receipt_verify(&r->head, r->sig, item, self->broker.sign_pk) != PROTO_OK ||
-            strcmp(r->head.signer, self->broker.name) != 0) {
+        //  The broker's key of the head's time: its pinned key, or one it
+        //  retired that the signed directory lists.
+        s_receipt_arg_t arg = { r, item };
+        if (agent_dir_broker_verify(self, r->head.signer, r->head.time, s_receipt_ok, &arg)) {
             proto_log_warning("event=receipt_refused kind=%s reason=\"does not verify\"",
                               proto_kind_name(msg->kind));
             continue;
@@ -186,24 +200,29 @@ void agent_outbox_on_answer(agent_t *self, const proto_msg_t *msg)
     }
 }
 
+//  A receipt item signed by the broker (EXPIRED) or by a recipient
+//  (DELIVERED, against the recipient's key of the head's time, so a
+//  receipt signed before a key rotation still verifies after it).
+static bool s_receipt_verified(const agent_t *self, const proto_receipts_t *r,
+                               const proto_item_t *item, bool expired)
+{
+    s_receipt_arg_t arg = { r, item };
+    if (expired)
+        return agent_dir_broker_verify(self, r->head.signer, r->head.time, s_receipt_ok, &arg) ==
+               PROTO_OK;
+    return agent_dir_verify(self, r->head.signer, r->head.time, s_receipt_ok, &arg) == PROTO_OK;
+}
+
 //  A routed receipt (DELIVERED from a recipient, EXPIRED from the broker).
 void agent_outbox_on_receipt(agent_t *self, const proto_msg_t *msg)
 {
     const proto_receipts_t *r = &msg->u.receipts;
     bool expired = msg->kind == PROTO_KIND_EXPIRED;
-    const uint8_t *key = NULL;
-    if (expired) {
-        key = strcmp(r->head.signer, self->broker.name) == 0 ? self->broker.sign_pk : NULL;
-    } else {
-        const proto_dir_entry_t *e = agent_dir_find(self, r->head.signer);
-        key = e ? e->key : NULL;
-    }
-    for (uint32_t i = 0; key && i < r->nitems; i++) {
+    for (uint32_t i = 0; i < r->nitems; i++) {
         const proto_item_t *item = &r->items[i];
         const proto_leaf_t *leaf = &item->leaf;
-        if (proto_receipt_verify(&r->head, r->sig, item, key) != PROTO_OK ||
-            strcmp(leaf->from, self->agency) != 0 || !leaf->to ||
-            (!expired && strcmp(leaf->to, r->head.signer) != 0)) {
+        if (!s_receipt_verified(self, r, item, expired) || strcmp(leaf->from, self->agency) != 0 ||
+            !leaf->to || (!expired && strcmp(leaf->to, r->head.signer) != 0)) {
             proto_log_warning("event=receipt_refused kind=%s signer=%s", proto_kind_name(msg->kind),
                               r->head.signer);
             continue;
@@ -234,9 +253,6 @@ void agent_outbox_on_receipt(agent_t *self, const proto_msg_t *msg)
             agent_event(self, "sent.expired", &leaf->id, "sb", "agency", leaf->to, "returned",
                         state == RCPT_RETURNED);
     }
-    if (!key)
-        proto_log_warning("event=receipt_refused kind=%s signer=%s reason=\"unknown signer\"",
-                          proto_kind_name(msg->kind), r->head.signer);
     //  Acknowledge once stored (or once known to be unusable, so the broker
     //  does not push it forever).
     agent_after_add(self, AFTER_ACK, NULL, 0, NULL, 0, NULL, r->mid);

@@ -29,7 +29,10 @@ typedef struct {
     proto_dir_entry_t *entries;
     uint32_t nentries;
     uint64_t serial, time;
-    char *strings; // codes and names the entries point into
+    char *strings;           // codes and names the entries point into
+    proto_keywin_t *windows; // every entry's retired keys, which the entries point into
+    proto_keywin_t broker_retired[PROTO_KEYWIN_MAX]; // this broker's retired keys
+    uint32_t nbroker_retired;
 } s_input_t;
 
 typedef struct {
@@ -63,6 +66,7 @@ static void s_input_free(s_input_t **in_p)
     if (in_p && *in_p) {
         free((*in_p)->entries);
         free((*in_p)->strings);
+        free((*in_p)->windows);
         free(*in_p);
         *in_p = NULL;
     }
@@ -71,20 +75,24 @@ static void s_input_free(s_input_t **in_p)
 //  Copy what a snapshot needs out of dir: O(n) memcpy, nothing signed.
 static s_input_t *s_input_new(const proto_directory_t *dir, uint64_t now_ms)
 {
-    size_t n = proto_directory_count(dir), bytes = 0;
-    for (size_t i = 0; i < n; i++)
+    size_t n = proto_directory_count(dir), bytes = 0, wins = 0;
+    for (size_t i = 0; i < n; i++) {
         bytes += sizeof proto_directory_entry(dir, i)->code +
                  strlen(proto_directory_entry(dir, i)->name) + 1;
+        wins += proto_directory_entry(dir, i)->retired_count;
+    }
     s_input_t *in = calloc(1, sizeof *in);
     if (!in)
         return NULL;
     in->entries = calloc(n ? n : 1, sizeof *in->entries);
     in->strings = malloc(bytes ? bytes : 1);
-    if (!in->entries || !in->strings) {
+    in->windows = calloc(wins ? wins : 1, sizeof *in->windows);
+    if (!in->entries || !in->strings || !in->windows) {
         s_input_free(&in);
         return NULL;
     }
     char *at = in->strings;
+    size_t wins_used = 0;
     for (size_t i = 0; i < n; i++) {
         const proto_directory_entry_t *e = proto_directory_entry(dir, i);
         proto_dir_entry_t *d = &in->entries[i];
@@ -100,8 +108,21 @@ static s_input_t *s_input_new(const proto_directory_t *dir, uint64_t now_ms)
         d->state = (uint8_t) e->state;
         d->valid_from = e->valid_from > 0 ? (uint64_t) e->valid_from : 0;
         d->valid_until = e->valid_until > 0 ? (uint64_t) e->valid_until : 0;
+        //  Retired keys travel with the snapshot, so agents check what was
+        //  signed before a rotation against the key of its time.
+        if (e->retired_count) {
+            d->retired = in->windows + wins_used;
+            d->nretired = (uint32_t) e->retired_count;
+            memcpy(d->retired, e->retired, e->retired_count * sizeof *d->retired);
+            wins_used += e->retired_count;
+        }
     }
     in->nentries = (uint32_t) n;
+    size_t nb = 0;
+    const proto_keywin_t *mine = proto_directory_broker_retired(dir, &nb);
+    if (nb)
+        memcpy(in->broker_retired, mine, nb * sizeof *mine);
+    in->nbroker_retired = (uint32_t) nb;
     in->serial = proto_directory_serial(dir) ? proto_directory_serial(dir) : 1;
     in->time = now_ms;
     return in;
@@ -172,6 +193,10 @@ static proto_err_t s_build(const s_input_t *in, const proto_msg_t *prev, const p
     d->broker = proto_identity_public(id)->name;
     d->entries = in->entries;
     d->nentries = in->nentries;
+    proto_keywin_t mine[PROTO_KEYWIN_MAX];
+    memcpy(mine, in->broker_retired, sizeof mine);
+    d->broker_retired = in->nbroker_retired ? mine : NULL;
+    d->nbroker_retired = in->nbroker_retired;
     proto_err_t rc = proto_directory_sign(d, id, d->sig);
     if (!rc)
         rc = proto_msg_encode(&msg, &full, NULL);

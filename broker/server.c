@@ -179,6 +179,9 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
         job->kind = kind;
         snprintf(job->agency, sizeof job->agency, "%s", p->agency);
         memcpy(job->key, e->sign_pk, PROTO_KEY_LEN);
+        job->nretired = (uint32_t) e->retired_count;
+        if (e->retired_count)
+            memcpy(job->retired, e->retired, e->retired_count * sizeof *e->retired);
         job->max_document = self->config->max_document;
         job->max_recipients = (uint32_t) self->config->max_recipients;
         job->max_attachments = (uint32_t) self->config->max_attachments;

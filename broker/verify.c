@@ -55,6 +55,39 @@ static void s_fail(broker_job_t *job, proto_err_t err, const char *field, const 
     snprintf(job->info.message, sizeof job->info.message, "%s", message);
 }
 
+//  The signature checks, each over one message, for proto_keywin_verify.
+static bool s_doc_ok(const uint8_t key[32], const void *arg)
+{
+    const proto_document_t *d = arg;
+    return proto_doc_verify(&d->doc, key, d->sig) == PROTO_OK;
+}
+
+static bool s_notice_ok(const uint8_t key[32], const void *arg)
+{
+    const proto_status_t *s = arg;
+    return proto_notice_verify(&s->notice, key, s->sig) == PROTO_OK;
+}
+
+static bool s_head_ok(const uint8_t key[32], const void *arg)
+{
+    const proto_receipts_t *r = arg;
+    return proto_head_verify(&r->head, key, r->sig) == PROTO_OK;
+}
+
+//  Check a signature made at time_ms (the signer's own claim, which the
+//  loop holds to its clock tolerances for documents) against the agency's
+//  key and the retired keys whose window held that time.
+static void s_signed_at(broker_job_t *job, uint64_t time_ms, proto_keywin_check_fn check,
+                        const void *arg, const char *field, const char *what)
+{
+    proto_err_t rc =
+        proto_keywin_verify(job->key, job->retired, job->nretired, time_ms / 1000, check, arg);
+    if (rc == PROTO_ERR_KEY_RETIRED)
+        s_fail(job, rc, field, "signed with a retired key after its validity window closed");
+    else if (rc)
+        s_fail(job, PROTO_ERR_BAD_SIGNATURE, field, what);
+}
+
 static void s_verify_document(broker_job_t *job)
 {
     const proto_document_t *d = &job->msg->u.document;
@@ -77,9 +110,10 @@ static void s_verify_document(broker_job_t *job)
     if (total > job->max_document)
         return s_fail(job, PROTO_ERR_TOO_LARGE, "doc.att",
                       "attachments larger than this broker accepts");
-    if (proto_doc_verify(doc, job->key, d->sig) != PROTO_OK)
-        return s_fail(job, PROTO_ERR_BAD_SIGNATURE, "sig",
-                      "the signature does not verify with the sender's registered key");
+    s_signed_at(job, doc->created, s_doc_ok, d, "sig",
+                "the signature does not verify with the sender's registered key");
+    if (job->err)
+        return;
     for (uint32_t i = 0; i < doc->natt; i++) {
         zmq_msg_t *frame = &job->frames[2 + i];
         if (proto_attachment_check(&doc->att[i], zmq_msg_data(frame), zmq_msg_size(frame))) {
@@ -103,9 +137,8 @@ static void s_verify_status(broker_job_t *job)
     if (strcmp(s->notice.from, job->agency) != 0)
         return s_fail(job, PROTO_ERR_SENDER_MISMATCH, "notice.from",
                       "the sender must be the authenticated agency");
-    if (proto_notice_verify(&s->notice, job->key, s->sig) != PROTO_OK)
-        return s_fail(job, PROTO_ERR_BAD_SIGNATURE, "sig",
-                      "the signature does not verify with the sender's registered key");
+    s_signed_at(job, s->notice.time, s_notice_ok, s, "sig",
+                "the signature does not verify with the sender's registered key");
 }
 
 static void s_verify_delivered(broker_job_t *job)
@@ -132,9 +165,8 @@ static void s_verify_delivered(broker_job_t *job)
             return s_fail(job, PROTO_ERR_BAD_PROOF, "items.path",
                           "an inclusion path does not lead to the signed root");
     }
-    if (proto_head_verify(&r->head, job->key, r->sig) != PROTO_OK)
-        s_fail(job, PROTO_ERR_BAD_SIGNATURE, "sig",
-               "the head signature does not verify with the recipient's registered key");
+    s_signed_at(job, r->head.time, s_head_ok, r, "sig",
+                "the head signature does not verify with the recipient's registered key");
 }
 
 void broker_verify_job(broker_job_t *job)

@@ -26,9 +26,11 @@ typedef struct {
     uint8_t routing[BROKER_ROUTING_MAX]; // ROUTER routing id of the peer
     size_t routing_len;
     int kind;
-    char agency[PROTO_AGENCY_CODE_LEN + 1]; // the authenticated agency
-    uint8_t key[PROTO_KEY_LEN];             // its Ed25519 key
-    zmq_msg_t frames[BROKER_MAX_FRAMES];    // header, body, attachments
+    char agency[PROTO_AGENCY_CODE_LEN + 1];   // the authenticated agency
+    uint8_t key[PROTO_KEY_LEN];               // its Ed25519 key
+    proto_keywin_t retired[PROTO_KEYWIN_MAX]; // its retired keys and their windows
+    uint32_t nretired;
+    zmq_msg_t frames[BROKER_MAX_FRAMES]; // header, body, attachments
     size_t nframes;
     uint64_t max_document;
     uint32_t max_recipients, max_attachments;

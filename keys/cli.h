@@ -87,6 +87,16 @@ int keys_cmd_sign(int argc, char **argv);
 int keys_cmd_verify(int argc, char **argv);
 int keys_cmd_directory(int argc, char **argv);
 
+//  Key rotation (keys/cmd_rekey.c): `directory rekey` gets the arguments
+//  after its own name and the directory's help text; the others print an
+//  agency's key_since and retired keys for `show` and `list --json`, and
+//  the broker's own retired keys for `list --json`.
+int keys_directory_rekey(int argc, char **argv, const char *help);
+int keys_directory_retire_broker_key(int argc, char **argv, const char *help);
+void keys_retired_show(const proto_directory_entry_t *e);
+void keys_retired_json(const proto_directory_entry_t *e);
+void keys_broker_retired_json(const proto_directory_t *dir);
+
 //  The broker entries of the directory (keys/cmd_broker.c): `directory
 //  add-broker` and `directory set-home` get the arguments after their own
 //  name; the others serve suspend, reinstate, revoke, list and show when

@@ -38,9 +38,13 @@ static const char s_help[] =
     "  suspend --dir FILE CODE|LABEL    refuse the agency or broker for now\n"
     "  reinstate --dir FILE CODE|LABEL  make it active again\n"
     "  revoke --dir FILE CODE|LABEL     refuse it for good (final)\n"
-    "  rekey --dir FILE PUBFILE     give the agency named in the public identity\n"
-    "        file PUBFILE its new key (key rotation); drain the agency first,\n"
-    "        see deploy/OPERATIONS.md\n"
+    "  rekey --dir FILE PUBFILE [--grace DURATION]\n"
+    "        give the agency named in the public identity file PUBFILE its new\n"
+    "        key (key rotation); the old key is retired, valid for what it\n"
+    "        signed until DURATION from now (default 7d; e.g. 12h, 0)\n"
+    "  retire-broker-key --dir FILE OLDPUBFILE [--grace DURATION]\n"
+    "        the broker's own key rotation: agents keep verifying what the old\n"
+    "        key signed until DURATION from now (default 7d)\n"
     "  list --dir FILE [--json]     list every agency and broker\n"
     "  show --dir FILE CODE|LABEL   show one agency or broker\n"
     "\n"
@@ -256,67 +260,6 @@ static int s_add(int argc, char **argv)
     return code;
 }
 
-//  Key rotation: the agency named in PUBFILE gets PUBFILE's key.
-static int s_rekey(int argc, char **argv)
-{
-    keys_opt_t opts[] = { { "--dir", true, NULL, false } };
-    const char *pos[1];
-    int npos = 0, code = 0;
-    if (!keys_args_parse("directory rekey", "directory rekey --dir FILE PUBFILE", s_help, argc,
-                         argv, opts, 1, pos, 1, 1, &npos, &code))
-        return code;
-    if (!opts[0].seen) {
-        keys_error("--dir FILE is missing: say which directory file to change");
-        return KEYS_EXIT_USAGE;
-    }
-    const char *path = opts[0].value;
-    proto_public_t pub;
-    code = s_load_agency_public(pos[0], &pub);
-    if (code != KEYS_EXIT_OK)
-        return code;
-    code = keys_directory_lock(path);
-    if (code != KEYS_EXIT_OK)
-        return code;
-    proto_directory_t *dir = NULL;
-    code = keys_load_directory(path, false, &dir, NULL);
-    if (code != KEYS_EXIT_OK)
-        return code;
-    char fp[PROTO_FINGERPRINT_LEN + 1], old_fp[PROTO_FINGERPRINT_LEN + 1] = "";
-    proto_fingerprint(pub.sign_pk, fp);
-    const proto_directory_entry_t *entry = proto_directory_find(dir, pub.name);
-    if (entry)
-        proto_fingerprint(entry->sign_pk, old_fp);
-    const proto_directory_entry_t *same_key = proto_directory_find_curve(dir, pub.curve_pk);
-    code = KEYS_EXIT_FAIL;
-    if (!entry) {
-        keys_error("agency %s is not in %s: add it with `%s directory add --dir %s %s`", pub.name,
-                   path, KEYS_PROGRAM, path, pos[0]);
-    } else if (same_key == entry) {
-        printf("%s already has the key %s in %s; nothing changed\n", pub.name, fp, path);
-        code = KEYS_EXIT_OK;
-    } else if (same_key) {
-        keys_error("the key of %s (%s) is already in %s for agency %s: every agency needs its "
-                   "own key; make one with `%s new`",
-                   pos[0], fp, path, same_key->code, KEYS_PROGRAM);
-    } else {
-        proto_err_t rc = proto_directory_set_key(dir, pub.name, pub.sign_pk);
-        if (rc == PROTO_ERR_BAD_STATE)
-            keys_error("agency %s is revoked, which is final: a revoked agency gets no new key",
-                       pub.name);
-        else if (rc != PROTO_OK)
-            keys_error("cannot give %s a new key (%s): check the public file", pub.name,
-                       proto_strerror(rc));
-        else
-            code = keys_directory_save(dir, path);
-        if (code == KEYS_EXIT_OK)
-            printf("%s has the new key %s (was %s) in %s, serial %llu; reload the broker's "
-                   "directory and start the agent with the new secret key\n",
-                   pub.name, fp, old_fp, path, (unsigned long long) proto_directory_serial(dir));
-    }
-    proto_directory_destroy(&dir);
-    return code;
-}
-
 static int s_set_state(const char *command, proto_directory_state_t state, int argc, char **argv)
 {
     keys_opt_t opts[] = { { "--dir", true, NULL, false } };
@@ -395,6 +338,7 @@ static void s_list_json(const proto_directory_t *dir)
     } else {
         fputs("null", stdout);
     }
+    keys_broker_retired_json(dir);
     fputs(",\"agencies\":[", stdout);
     for (size_t i = 0; i < proto_directory_count(dir); i++) {
         const proto_directory_entry_t *e = proto_directory_entry(dir, i);
@@ -423,6 +367,7 @@ static void s_list_json(const proto_directory_t *dir)
                 fputs("null", stdout);
             }
         }
+        keys_retired_json(e);
         putchar('}');
     }
     putchar(']');
@@ -468,6 +413,9 @@ static int s_list(int argc, char **argv)
         printf("%-13s  %-9s  %-39s  %-20s  %-20s  %s%s%s%s\n", e->code,
                proto_directory_state_name(e->state), fp, from, until, e->name,
                e->home[0] ? "  (home: " : "", e->home, e->home[0] ? ")" : "");
+        if (e->retired_count)
+            printf("%-13s  %zu retired %s (see show)\n", "", e->retired_count,
+                   e->retired_count == 1 ? "key" : "keys");
     }
     keys_brokers_list(dir);
     proto_directory_destroy(&dir);
@@ -532,6 +480,7 @@ static int s_show(int argc, char **argv)
         keys_field("curve z85:", z85);
     proto_fingerprint(e->sign_pk, fp);
     keys_field("fingerprint:", fp);
+    keys_retired_show(e);
     proto_directory_destroy(&dir);
     return KEYS_EXIT_OK;
 }
@@ -560,7 +509,9 @@ int keys_cmd_directory(int argc, char **argv)
     if (strcmp(sub, "set-home") == 0)
         return keys_directory_set_home(argc - 1, argv + 1);
     if (strcmp(sub, "rekey") == 0)
-        return s_rekey(argc - 1, argv + 1);
+        return keys_directory_rekey(argc - 1, argv + 1, s_help);
+    if (strcmp(sub, "retire-broker-key") == 0)
+        return keys_directory_retire_broker_key(argc - 1, argv + 1, s_help);
     if (strcmp(sub, "list") == 0)
         return s_list(argc - 1, argv + 1);
     if (strcmp(sub, "show") == 0)

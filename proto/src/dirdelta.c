@@ -14,7 +14,8 @@ static bool s_entry_same(const proto_dir_entry_t *a, const proto_dir_entry_t *b)
 {
     return strcmp(a->name, b->name) == 0 && memcmp(a->key, b->key, PROTO_KEY_LEN) == 0 &&
            a->state == b->state && a->valid_from == b->valid_from &&
-           a->valid_until == b->valid_until;
+           a->valid_until == b->valid_until && a->nretired == b->nretired &&
+           (!a->nretired || memcmp(a->retired, b->retired, a->nretired * sizeof *a->retired) == 0);
 }
 
 proto_err_t proto_dir_delta_build(const proto_directory_msg_t *from,
@@ -48,6 +49,8 @@ proto_err_t proto_dir_delta_build(const proto_directory_msg_t *from,
     out->serial = to->serial;
     out->time = to->time;
     out->broker = to->broker;
+    out->broker_retired = to->broker_retired;
+    out->nbroker_retired = to->nbroker_retired;
     memcpy(out->sig, to->sig, PROTO_SIG_LEN);
     return PROTO_OK;
 }
@@ -113,6 +116,8 @@ proto_err_t proto_dir_delta_apply(const proto_directory_msg_t *base, const proto
     d->serial = delta->serial;
     d->time = delta->time;
     d->broker = delta->broker;
+    d->broker_retired = delta->broker_retired;
+    d->nbroker_retired = delta->nbroker_retired;
     memcpy(d->sig, delta->sig, PROTO_SIG_LEN);
     proto_err_t rc = s_merge(base, delta, d->entries, &d->nentries);
     //  The signature is the broker's over the whole new snapshot: a delta

@@ -30,7 +30,7 @@
 #include "detail.h"
 #include "route_table.h"
 #define S_WORD_MAX       180  // bytes without a space: what a folded line can carry
-#define S_ENTRY_TEXT_MAX 1400 // bytes an entry takes in the file, with room to spare
+#define S_ENTRY_TEXT_MAX 2400 // bytes an entry takes in the file, with room to spare
 #define S_SERIAL_MAX     ((uint64_t) INT64_MAX)
 
 struct proto_directory {
@@ -41,6 +41,8 @@ struct proto_directory {
     proto_directory_entry_t **by_code;  // owns the entries; sorted by code
     proto_directory_entry_t **by_curve; // the same entries, sorted by curve_pk
     proto_route_table_t *routes;        // brokers and their routing index (route_table.c)
+    proto_keywin_t broker_retired[PROTO_KEYWIN_MAX]; // this broker's retired keys, oldest first
+    size_t nbroker_retired;                          // 0 to PROTO_KEYWIN_MAX
 };
 
 //  ---------------------------------------------------------------------
@@ -123,101 +125,6 @@ proto_err_t proto_directory_state_parse(const char *text, proto_directory_state_
         }
     }
     return PROTO_ERR_VALUE;
-}
-
-static bool s_leap(int64_t year)
-{
-    return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-}
-
-static int s_month_days(int64_t year, int month)
-{
-    static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-    return month == 2 && s_leap(year) ? 29 : days[month - 1];
-}
-
-//  Days from 1970-01-01 to the first of January of year (year >= 1970).
-static int64_t s_days_before_year(int64_t year)
-{
-    int64_t y = year - 1;
-    int64_t leaps = (y / 4 - y / 100 + y / 400) - (1969 / 4 - 1969 / 100 + 1969 / 400);
-    return 365 * (year - 1970) + leaps;
-}
-
-static bool s_digits(const char *p, size_t n, int64_t *out)
-{
-    int64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] < '0' || p[i] > '9')
-            return false;
-        v = v * 10 + (p[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
-proto_err_t proto_directory_time_parse(const char *text, int64_t *out)
-{
-    if (!text || !out)
-        return PROTO_ERR_INVALID_ARG;
-    //  0123456789012345678 9
-    //  YYYY-MM-DDTHH:MM:SS Z
-    if (strlen(text) != PROTO_DIRECTORY_TIME_LEN || text[4] != '-' || text[7] != '-' ||
-        text[10] != 'T' || text[13] != ':' || text[16] != ':' || text[19] != 'Z')
-        return PROTO_ERR_VALUE;
-    int64_t year, month, day, hour, minute, second;
-    if (!s_digits(text, 4, &year) || !s_digits(text + 5, 2, &month) ||
-        !s_digits(text + 8, 2, &day) || !s_digits(text + 11, 2, &hour) ||
-        !s_digits(text + 14, 2, &minute) || !s_digits(text + 17, 2, &second))
-        return PROTO_ERR_VALUE;
-    if (year < 2000 || month < 1 || month > 12 || day < 1 ||
-        day > s_month_days(year, (int) month) || hour > 23 || minute > 59 || second > 59)
-        return PROTO_ERR_VALUE;
-    int64_t days = s_days_before_year(year);
-    for (int m = 1; m < month; m++)
-        days += s_month_days(year, m);
-    days += day - 1;
-    *out = days * 86400 + hour * 3600 + minute * 60 + second;
-    return PROTO_OK;
-}
-
-static void s_put_digits(char *out, uint32_t value, int width)
-{
-    for (int i = width - 1; i >= 0; i--) {
-        out[i] = (char) ('0' + value % 10);
-        value /= 10;
-    }
-}
-
-void proto_directory_time_format(int64_t t, char out[PROTO_DIRECTORY_TIME_LEN + 1])
-{
-    int64_t lo = s_days_before_year(2000) * 86400;
-    int64_t hi = s_days_before_year(10000) * 86400 - 1;
-    t = t < lo ? lo : t > hi ? hi : t;
-    int64_t days = t / 86400, secs = t % 86400;
-    //  Start from an underestimate of the year and walk forward.
-    int64_t year = 1970 + days / 366;
-    while (s_days_before_year(year + 1) <= days)
-        year++;
-    days -= s_days_before_year(year);
-    int month = 1;
-    while (days >= s_month_days(year, month))
-        days -= s_month_days(year, month++);
-    //  Digits by hand: every field is known to be in range, which snprintf's
-    //  truncation warning cannot see.
-    s_put_digits(out, (uint32_t) year, 4);
-    out[4] = '-';
-    s_put_digits(out + 5, (uint32_t) month, 2);
-    out[7] = '-';
-    s_put_digits(out + 8, (uint32_t) days + 1, 2);
-    out[10] = 'T';
-    s_put_digits(out + 11, (uint32_t) (secs / 3600), 2);
-    out[13] = ':';
-    s_put_digits(out + 14, (uint32_t) (secs / 60 % 60), 2);
-    out[16] = ':';
-    s_put_digits(out + 17, (uint32_t) (secs % 60), 2);
-    out[19] = 'Z';
-    out[20] = '\0';
 }
 
 //  ---------------------------------------------------------------------
@@ -402,12 +309,23 @@ static proto_err_t s_entry_copy(const proto_directory_entry_t *entry, proto_dire
         *problem = "is not a broker label";
         return PROTO_ERR_VALUE;
     }
+    if (entry->key_since < 0 || proto_keywin_check(entry->retired, entry->retired_count)) {
+        *field = "retired";
+        *problem = "is not a list of retired keys with their windows, oldest first";
+        return PROTO_ERR_VALUE;
+    }
+    //  One block: the entry, its retired windows, its name.
     size_t name_len = strlen(entry->name);
-    proto_directory_entry_t *copy = malloc(sizeof *copy + name_len + 1);
+    size_t wins = entry->retired_count * sizeof(proto_keywin_t);
+    proto_directory_entry_t *copy = malloc(sizeof *copy + wins + name_len + 1);
     if (!copy)
         return PROTO_ERR_NOMEM;
     *copy = *entry;
-    char *name = (char *) (copy + 1);
+    proto_keywin_t *retired = (proto_keywin_t *) (copy + 1);
+    if (wins)
+        memcpy(retired, entry->retired, wins);
+    copy->retired = entry->retired_count ? retired : NULL;
+    char *name = (char *) retired + wins;
     memcpy(name, entry->name, name_len + 1);
     copy->name = name;
     //  The CURVE key is never taken from the caller: deriving it here is
@@ -551,6 +469,114 @@ proto_err_t proto_directory_set_key(proto_directory_t *self, const char *code,
     return PROTO_OK;
 }
 
+//  Swap the entry at by_code[at] for copy (same code, another key): the
+//  key index loses the old entry and takes the copy where its key sorts.
+static void s_entry_swap(proto_directory_t *self, size_t at, proto_directory_entry_t *copy)
+{
+    proto_directory_entry_t *old = self->by_code[at];
+    bool found = false;
+    size_t was = s_search_curve(self, old->curve_pk, &found);
+    memmove(self->by_curve + was, self->by_curve + was + 1,
+            (self->count - was - 1) * sizeof *self->by_curve);
+    self->count--;
+    size_t to = s_search_curve(self, copy->curve_pk, &found);
+    memmove(self->by_curve + to + 1, self->by_curve + to,
+            (self->count - to) * sizeof *self->by_curve);
+    self->by_curve[to] = copy;
+    self->count++;
+    self->by_code[at] = copy;
+    free(old);
+}
+
+proto_err_t proto_directory_rekey(proto_directory_t *self, const char *code,
+                                  const uint8_t sign_pk[PROTO_IDENTITY_KEY_LEN], int64_t now,
+                                  int64_t grace)
+{
+    if (!self || !code || !sign_pk || now <= 0)
+        return PROTO_ERR_INVALID_ARG;
+    if (grace < 0 || grace > PROTO_KEYWIN_GRACE_MAX)
+        return PROTO_ERR_VALUE;
+    if (sodium_init() < 0)
+        return PROTO_ERR_CRYPTO;
+    proto_directory_entry_t *entry = NULL;
+    proto_err_t rc = s_entry_of(self, code, &entry);
+    if (rc)
+        return rc;
+    if (entry->state == PROTO_DIRECTORY_REVOKED)
+        return PROTO_ERR_BAD_STATE;
+    uint8_t curve_pk[PROTO_IDENTITY_KEY_LEN];
+    if (crypto_sign_ed25519_pk_to_curve25519(curve_pk, sign_pk) != 0)
+        return PROTO_ERR_VALUE;
+    bool found = false;
+    size_t at = s_search_curve(self, curve_pk, &found);
+    if (found)
+        return self->by_curve[at] == entry ? PROTO_OK : PROTO_ERR_EXISTS;
+    if (proto_route_table_find_curve(self->routes, curve_pk))
+        return PROTO_ERR_EXISTS;
+    if (self->serial >= S_SERIAL_MAX)
+        return PROTO_ERR_LIMIT;
+    proto_keywin_t retired[PROTO_KEYWIN_MAX];
+    size_t n = entry->retired_count;
+    if (n)
+        memcpy(retired, entry->retired, n * sizeof *retired);
+    uint64_t from = (uint64_t) (entry->key_since ? entry->key_since : entry->valid_from);
+    rc = proto_keywin_retire(retired, &n, entry->sign_pk, from, (uint64_t) now, (uint64_t) grace);
+    for (size_t i = 0; !rc && i < n; i++)
+        if (memcmp(retired[i].key, sign_pk, PROTO_IDENTITY_KEY_LEN) == 0)
+            rc = PROTO_ERR_EXISTS;
+    if (rc)
+        return rc;
+    proto_directory_entry_t next = *entry, *copy = NULL;
+    memcpy(next.sign_pk, sign_pk, PROTO_IDENTITY_KEY_LEN);
+    next.key_since = now;
+    next.retired = retired;
+    next.retired_count = n;
+    const char *field = NULL, *problem = NULL;
+    rc = s_entry_copy(&next, &copy, &field, &problem);
+    if (rc)
+        return rc;
+    s_entry_swap(self, s_search_code(self, code, &found), copy);
+    s_touch(self);
+    return PROTO_OK;
+}
+
+const proto_keywin_t *proto_directory_broker_retired(const proto_directory_t *self, size_t *n)
+{
+    *n = self ? self->nbroker_retired : 0;
+    return self && self->nbroker_retired ? self->broker_retired : NULL;
+}
+
+proto_err_t proto_directory_retire_broker_key(proto_directory_t *self,
+                                              const uint8_t sign_pk[PROTO_IDENTITY_KEY_LEN],
+                                              int64_t now, int64_t grace)
+{
+    if (!self || !sign_pk || now <= 0)
+        return PROTO_ERR_INVALID_ARG;
+    if (grace < 0 || grace > PROTO_KEYWIN_GRACE_MAX)
+        return PROTO_ERR_VALUE;
+    if (self->serial >= S_SERIAL_MAX)
+        return PROTO_ERR_LIMIT;
+    proto_err_t rc = proto_keywin_retire(self->broker_retired, &self->nbroker_retired, sign_pk, 0,
+                                         (uint64_t) now, (uint64_t) grace);
+    if (!rc)
+        s_touch(self);
+    return rc;
+}
+
+size_t proto_directory_keys_at(const proto_directory_t *self, const char *code, int64_t t,
+                               uint8_t out[][PROTO_IDENTITY_KEY_LEN])
+{
+    const proto_directory_entry_t *e = proto_directory_find(self, code);
+    if (!e || !out)
+        return 0;
+    size_t n = 0;
+    memcpy(out[n++], e->sign_pk, PROTO_IDENTITY_KEY_LEN);
+    for (size_t i = 0; i < e->retired_count; i++)
+        if (t >= 0 && proto_keywin_holds(&e->retired[i], (uint64_t) t))
+            memcpy(out[n++], e->retired[i].key, PROTO_IDENTITY_KEY_LEN);
+    return n;
+}
+
 proto_err_t proto_directory_set_home(proto_directory_t *self, const char *code, const char *home,
                                      char *errbuf, size_t errlen)
 {
@@ -642,10 +668,31 @@ static proto_err_t s_time_field(const proto_ini_section_t *section, const char *
     return PROTO_OK;
 }
 
+//  retired = HEX FROM UNTIL ... (proto/keywin.h), folded between words;
+//  the same for the header's broker_retired.
+static proto_err_t s_retired_field(const proto_ini_section_t *section, const char *key,
+                                   proto_keywin_t *out, size_t *n, char *errbuf, size_t errlen)
+{
+    const proto_ini_pair_t *pair = proto_ini_find(section, key);
+    *n = 0;
+    if (!pair)
+        return PROTO_OK;
+    proto_err_t rc = proto_keywin_parse(pair->value, out, n);
+    if (rc == PROTO_ERR_LIMIT)
+        proto_detailf(errbuf, errlen, "line %u: [%s] %s lists more than %d keys", pair->line,
+                      section->name, key, PROTO_KEYWIN_MAX);
+    else if (rc != PROTO_OK)
+        proto_detailf(errbuf, errlen,
+                      "line %u: [%s] %s must be 'KEY FROM UNTIL' for each key (64 hex "
+                      "digits, a UTC time or '-', a UTC time after it), oldest first",
+                      pair->line, section->name, key);
+    return rc == PROTO_OK ? PROTO_OK : PROTO_ERR_DIRECTORY;
+}
+
 static proto_err_t s_header_section(s_load_t *self, const proto_ini_section_t *section,
                                     char *errbuf, size_t errlen)
 {
-    static const char *const allowed[] = { "format", "serial", "updated", NULL };
+    static const char *const allowed[] = { "format", "serial", "updated", "broker_retired", NULL };
     if (self->seen_header) {
         proto_detailf(errbuf, errlen, "line %u: duplicate section [directory] (first on line %u)",
                       section->line, self->header_line);
@@ -681,14 +728,19 @@ static proto_err_t s_header_section(s_load_t *self, const proto_ini_section_t *s
         return PROTO_ERR_DIRECTORY;
     }
     self->dir->serial = v;
+    rc = s_retired_field(section, "broker_retired", self->dir->broker_retired,
+                         &self->dir->nbroker_retired, errbuf, errlen);
+    if (rc)
+        return rc;
     return s_time_field(section, "updated", &self->dir->updated, errbuf, errlen);
 }
 
 static proto_err_t s_agency_section(s_load_t *self, const proto_ini_section_t *section,
                                     char *errbuf, size_t errlen)
 {
-    static const char *const allowed[] = { "name",        "sign_key", "state", "valid_from",
-                                           "valid_until", "home",     NULL };
+    static const char *const allowed[] = { "name",       "sign_key",    "state",
+                                           "valid_from", "valid_until", "home",
+                                           "key_since",  "retired",     NULL };
     proto_directory_t *dir = self->dir;
     if (proto_agency_code_check(section->name, strlen(section->name)) != PROTO_OK) {
         proto_detailf(errbuf, errlen, "line %u: section [%s] is not a valid agency code",
@@ -715,8 +767,14 @@ static proto_err_t s_agency_section(s_load_t *self, const proto_ini_section_t *s
         rc = s_time_field(section, "valid_from", &entry.valid_from, errbuf, errlen);
     if (rc == PROTO_OK)
         rc = s_time_field(section, "valid_until", &entry.valid_until, errbuf, errlen);
+    if (rc == PROTO_OK)
+        rc = s_time_field(section, "key_since", &entry.key_since, errbuf, errlen);
+    proto_keywin_t retired[PROTO_KEYWIN_MAX];
+    if (rc == PROTO_OK)
+        rc = s_retired_field(section, "retired", retired, &entry.retired_count, errbuf, errlen);
     if (rc != PROTO_OK)
         return rc;
+    entry.retired = retired;
     entry.name = name->value;
     const proto_ini_pair_t *home = proto_ini_find(section, "home");
     if (home && (strlen(home->value) >= sizeof entry.home ||
@@ -839,9 +897,9 @@ static proto_err_t s_index(proto_directory_t *dir, const unsigned *lines, char *
 proto_err_t proto_directory_parse(const char *text, size_t len, proto_directory_t **out,
                                   char *errbuf, size_t errlen)
 {
-    static const proto_ini_fold_t folds[] = {
-        { "name", " " }, { "codes", " " }, { "patterns", " " }, { NULL, NULL }
-    };
+    static const proto_ini_fold_t folds[] = { { "name", " " },           { "codes", " " },
+                                              { "patterns", " " },       { "retired", " " },
+                                              { "broker_retired", " " }, { NULL, NULL } };
     if ((!text && len > 0) || !out)
         return PROTO_ERR_INVALID_ARG;
     *out = NULL;
@@ -916,6 +974,15 @@ static proto_err_t s_put_entry(char *buf, size_t cap, size_t *pos,
         proto_directory_time_format(entry->valid_until, when);
         rc = proto_ini_put(buf, cap, pos, "valid_until", when, "");
     }
+    if (rc == PROTO_OK && entry->key_since) {
+        proto_directory_time_format(entry->key_since, when);
+        rc = proto_ini_put(buf, cap, pos, "key_since", when, "");
+    }
+    if (rc == PROTO_OK && entry->retired_count) {
+        char text[PROTO_KEYWIN_TEXT_MAX];
+        proto_keywin_format(entry->retired, entry->retired_count, text);
+        rc = proto_ini_put(buf, cap, pos, "retired", text, " ");
+    }
     return rc;
 }
 
@@ -938,6 +1005,11 @@ proto_err_t proto_directory_save(const proto_directory_t *self, const char *path
         char when[PROTO_DIRECTORY_TIME_LEN + 1];
         proto_directory_time_format(self->updated, when);
         rc = proto_ini_put(buf, cap, &pos, "updated", when, "");
+    }
+    if (rc == PROTO_OK && self->nbroker_retired) {
+        char text[PROTO_KEYWIN_TEXT_MAX];
+        proto_keywin_format(self->broker_retired, self->nbroker_retired, text);
+        rc = proto_ini_put(buf, cap, &pos, "broker_retired", text, " ");
     }
     if (rc == PROTO_OK)
         rc = proto_route_table_put(self->routes, buf, cap, &pos);

@@ -55,6 +55,7 @@ static const s_err_row_t s_rows[] = {
     ROW(ERR_DIRECTORY_BASE, "directory delta does not apply to the directory held"),
     ROW(ERR_BROKER_SUSPENDED, "the recipient's home broker is suspended"),
     ROW(ERR_BROKER_REVOKED, "the recipient's home broker is revoked"),
+    ROW(ERR_KEY_RETIRED, "signed with a retired key after its validity window closed"),
     ROW(ERR_DUPLICATE_ID, "document id already used for different content"),
     ROW(ERR_UNKNOWN_DOC, "unknown document"),
     ROW(ERR_EXPIRED, "expired before delivery"),

@@ -40,8 +40,8 @@ static const s_kind_row_t s_kinds[] = {
     { PROTO_KIND_ACCEPTED, "ACCEPTED", 4 },   { PROTO_KIND_REJECTED, "REJECTED", 4 },
     { PROTO_KIND_EXPIRED, "EXPIRED", 4 },     { PROTO_KIND_DELIVER, "DELIVER", 7 },
     { PROTO_KIND_DELIVERED, "DELIVERED", 4 }, { PROTO_KIND_ACK, "ACK", 2 },
-    { PROTO_KIND_STATUS, "STATUS", 3 },       { PROTO_KIND_DIRECTORY, "DIRECTORY", 3 },
-    { PROTO_KIND_ERROR, "ERROR", 1 },         { PROTO_KIND_DIRECTORY_DELTA, "DIRECTORY_DELTA", 3 },
+    { PROTO_KIND_STATUS, "STATUS", 3 },       { PROTO_KIND_DIRECTORY, "DIRECTORY", 5 },
+    { PROTO_KIND_ERROR, "ERROR", 1 },         { PROTO_KIND_DIRECTORY_DELTA, "DIRECTORY_DELTA", 5 },
 };
 
 static const s_kind_row_t *s_kind_row(int kind)

@@ -12,8 +12,43 @@
 // ---------------------------------------------------------------------------
 //  DIRECTORY
 
-static const char *const s_directory_keys[] = { "serial", "time", "broker", "entries", "sig" };
-static const char *const s_entry_keys[] = { "code", "name", "key", "state", "from", "until" };
+static const char *const s_directory_keys[] = { "serial",  "time", "broker",
+                                                "entries", "sig",  "broker_retired" };
+static const char *const s_entry_keys[] = { "code", "name",  "key",    "state",
+                                            "from", "until", "retired" };
+static const char *const s_retired_keys[] = { "key", "from", "until" };
+
+//  Retired keys (an entry's, or the signing broker's): present only when
+//  there are some, each with a window, oldest first (proto/keywin.h).
+static proto_err_t s_retired_decode(mp_ctx_t *ctx, const char *name, const msgpack_object *o,
+                                    proto_keywin_t **out, uint32_t *count)
+{
+    const msgpack_object *items = NULL;
+    proto_err_t rc = mp_array(ctx, name, o, false, 1, PROTO_KEYWIN_MAX, &items, count);
+    if (!rc && items)
+        rc = mp_alloc(ctx, *count, sizeof(proto_keywin_t), out);
+    size_t mark = mp_path_push(ctx, name);
+    for (uint32_t i = 0; !rc && items && i < *count; i++) {
+        const msgpack_object *g[NKEYS(s_retired_keys)];
+        proto_keywin_t *w = &(*out)[i];
+        size_t mark_i = mp_path_push_index(ctx, i);
+        rc = mp_map(ctx, &items[i], s_retired_keys, NKEYS(s_retired_keys), g);
+        if (!rc)
+            rc = mp_bin(ctx, "key", g[0], true, PROTO_KEY_LEN, w->key);
+        if (!rc)
+            rc = mp_uint(ctx, "from", g[1], false, 1, UINT64_MAX, &w->from);
+        if (!rc)
+            rc = mp_uint(ctx, "until", g[2], true, 1, UINT64_MAX, &w->until);
+        if (!rc && w->from && w->from >= w->until)
+            rc = mp_fail(ctx, PROTO_ERR_VALUE, "until", "must be after from");
+        for (uint32_t j = 0; !rc && j < i; j++)
+            if (memcmp((*out)[j].key, w->key, PROTO_KEY_LEN) == 0)
+                rc = mp_fail(ctx, PROTO_ERR_VALUE, "key", "a retired key is listed twice");
+        mp_path_pop(ctx, mark_i);
+    }
+    mp_path_pop(ctx, mark);
+    return rc;
+}
 
 //  The entries of a DIRECTORY or DIRECTORY_DELTA: sorted and unique, so the
 //  canonical form is the wire order and a lookup can bisect.
@@ -43,6 +78,8 @@ static proto_err_t s_dir_entries_decode(mp_ctx_t *ctx, const msgpack_object *ite
             rc = mp_uint(ctx, "until", g[5], false, 1, UINT64_MAX, &e->valid_until);
         if (!rc && e->valid_from && e->valid_until && e->valid_from >= e->valid_until)
             rc = mp_fail(ctx, PROTO_ERR_VALUE, "until", "must be after from");
+        if (!rc)
+            rc = s_retired_decode(ctx, "retired", g[6], &e->retired, &e->nretired);
         mp_path_pop(ctx, mark_i);
     }
     mp_path_pop(ctx, mark);
@@ -66,7 +103,27 @@ proto_err_t msg_directory_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_d
         rc = mp_bin(ctx, "sig", f[4], true, PROTO_SIG_LEN, out->sig);
     if (!rc)
         rc = s_dir_entries_decode(ctx, items, out->nentries, &out->entries);
+    if (!rc)
+        rc = s_retired_decode(ctx, "broker_retired", f[5], &out->broker_retired,
+                              &out->nbroker_retired);
     return rc;
+}
+
+static void s_retired_encode(mp_writer_t *w, uint32_t *n, const char *name,
+                             const proto_keywin_t *retired, uint32_t count)
+{
+    if (!count)
+        return;
+    mp_f_key(w, n, name);
+    mp_w_array(w, count);
+    for (uint32_t k = 0; k < count; k++) {
+        uint32_t r = 0;
+        size_t win = mp_map_begin(w);
+        mp_f_bin(w, &r, "key", retired[k].key, PROTO_KEY_LEN);
+        mp_f_uint_opt(w, &r, "from", retired[k].from);
+        mp_f_uint(w, &r, "until", retired[k].until);
+        mp_map_end(w, win, r);
+    }
 }
 
 static void s_dir_entries_encode(mp_writer_t *w, uint32_t *n, const proto_dir_entry_t *entries,
@@ -84,6 +141,7 @@ static void s_dir_entries_encode(mp_writer_t *w, uint32_t *n, const proto_dir_en
         mp_f_uint(w, &m, "state", e->state);
         mp_f_uint_opt(w, &m, "from", e->valid_from);
         mp_f_uint_opt(w, &m, "until", e->valid_until);
+        s_retired_encode(w, &m, "retired", e->retired, e->nretired);
         mp_map_end(w, sub, m);
     }
 }
@@ -97,6 +155,7 @@ void msg_directory_encode(mp_writer_t *w, const proto_directory_msg_t *in)
     mp_f_str(w, &n, "broker", in->broker);
     s_dir_entries_encode(w, &n, in->entries, in->nentries);
     mp_f_bin(w, &n, "sig", in->sig, PROTO_SIG_LEN);
+    s_retired_encode(w, &n, "broker_retired", in->broker_retired, in->nbroker_retired);
     mp_map_end(w, map, n);
 }
 
@@ -104,7 +163,7 @@ void msg_directory_encode(mp_writer_t *w, const proto_directory_msg_t *in)
 //  DIRECTORY_DELTA
 
 static const char *const s_delta_keys[] = { "base",    "serial",  "time", "broker",
-                                            "entries", "removed", "sig" };
+                                            "entries", "removed", "sig",  "broker_retired" };
 
 proto_err_t msg_delta_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_dir_delta_t *out)
 {
@@ -127,6 +186,9 @@ proto_err_t msg_delta_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_dir_d
         rc = mp_bin(ctx, "sig", f[6], true, PROTO_SIG_LEN, out->sig);
     if (!rc)
         rc = s_dir_entries_decode(ctx, items, out->nentries, &out->entries);
+    if (!rc)
+        rc = s_retired_decode(ctx, "broker_retired", f[7], &out->broker_retired,
+                              &out->nbroker_retired);
     if (!rc)
         rc = mp_alloc(ctx, out->nremoved, sizeof(const char *), &out->removed);
     size_t mark = mp_path_push(ctx, "removed");
@@ -155,5 +217,6 @@ void msg_delta_encode(mp_writer_t *w, const proto_dir_delta_t *in)
     for (uint32_t i = 0; i < in->nremoved; i++)
         mp_w_str(w, in->removed[i]);
     mp_f_bin(w, &n, "sig", in->sig, PROTO_SIG_LEN);
+    s_retired_encode(w, &n, "broker_retired", in->broker_retired, in->nbroker_retired);
     mp_map_end(w, map, n);
 }

@@ -224,12 +224,26 @@ proto_err_t proto_leaf_canonical(const proto_leaf_t *leaf, proto_buf_t *buf)
     return w.err;
 }
 
+//  Retired keys in canonical form: [[key, from or nil, until], ...].
+static void s_w_windows(mp_writer_t *w, const proto_keywin_t *retired, uint32_t n)
+{
+    mp_w_array(w, n);
+    for (uint32_t k = 0; k < n; k++) {
+        mp_w_array(w, 3);
+        mp_w_bin(w, retired[k].key, PROTO_KEY_LEN);
+        s_w_uint_or_nil(w, retired[k].from);
+        mp_w_uint(w, retired[k].until);
+    }
+}
+
 proto_err_t proto_directory_canonical(const proto_directory_msg_t *dir, proto_buf_t *buf)
 {
     mp_writer_t w;
     proto_buf_reset(buf);
     mp_writer_init(&w, buf);
-    mp_w_array(&w, 5);
+    //  The signing broker's retired keys are a sixth element, present only
+    //  when there are some (10.1), like an entry's retired keys.
+    mp_w_array(&w, dir->nbroker_retired ? 6 : 5);
     mp_w_str(&w, "truc/directory/1");
     mp_w_uint(&w, dir->serial);
     mp_w_uint(&w, dir->time);
@@ -237,14 +251,21 @@ proto_err_t proto_directory_canonical(const proto_directory_msg_t *dir, proto_bu
     mp_w_array(&w, dir->nentries);
     for (uint32_t i = 0; i < dir->nentries; i++) {
         const proto_dir_entry_t *e = &dir->entries[i];
-        mp_w_array(&w, 6);
+        //  Retired keys are a seventh element, present only when there
+        //  are some: a directory without them signs the same bytes as
+        //  before they existed.
+        mp_w_array(&w, e->nretired ? 7 : 6);
         s_w_text(&w, e->code);
         s_w_text(&w, e->name);
         mp_w_bin(&w, e->key, PROTO_KEY_LEN);
         mp_w_uint(&w, e->state);
         s_w_uint_or_nil(&w, e->valid_from);
         s_w_uint_or_nil(&w, e->valid_until);
+        if (e->nretired)
+            s_w_windows(&w, e->retired, e->nretired);
     }
+    if (dir->nbroker_retired)
+        s_w_windows(&w, dir->broker_retired, dir->nbroker_retired);
     return w.err;
 }
 

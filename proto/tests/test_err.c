@@ -105,7 +105,7 @@ static void s_test_known_rows(void **state)
 static void s_test_unknown_values(void **state)
 {
     (void) state;
-    static const unsigned long unknown[] = { 1,   99,  118, 199, 212, 299,  307,   405,
+    static const unsigned long unknown[] = { 1,   99,  118, 199, 213, 299,  307,   405,
                                              499, 515, 598, 600, 999, 1000, 65535, 0xffffffffUL };
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         proto_err_t err = (proto_err_t) unknown[i];

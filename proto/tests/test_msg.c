@@ -1616,7 +1616,10 @@ static void s_test_depth(void **state)
     S_CASE(PROTO_KIND_HELLO, "versions[0]", S_SET, s_nested(1), PROTO_ERR_DEPTH, "");
     S_CASE(PROTO_KIND_ACK, "mids[0]", S_SET, s_nested(1), PROTO_ERR_DEPTH, "");
     S_CASE(PROTO_KIND_STATUS, "notice.staff.name", S_SET, s_nested(1), PROTO_ERR_DEPTH, "");
-    S_CASE(PROTO_KIND_DIRECTORY, "entries[0].name", S_SET, s_nested(1), PROTO_ERR_DEPTH, "");
+    //  An entry's retired keys make DIRECTORY 5 deep: name sits at 3.
+    S_CASE(PROTO_KIND_DIRECTORY, "entries[0].name", S_SET, s_nested(2), PROTO_ERR_TYPE,
+           "entries[0].name");
+    S_CASE(PROTO_KIND_DIRECTORY, "entries[0].name", S_SET, s_nested(3), PROTO_ERR_DEPTH, "");
     S_CASE(PROTO_KIND_ACCEPTED, "items[0].leaf.reason", S_SET, s_nested(1), PROTO_ERR_DEPTH, "");
     S_CASE(PROTO_KIND_ACCEPTED, "items[0].leaf.reason", S_SET, s_arr(0), PROTO_ERR_TYPE,
            "items[0].leaf.reason");
@@ -2042,6 +2045,15 @@ static void s_test_limits(void **state)
            "entries[0].state");
     S_CASE(PROTO_KIND_DIRECTORY, "entries[1].name", S_SET, s_str_rep("b", 201), PROTO_ERR_LIMIT,
            "entries[1].name");
+    //  Retired keys (10.1): an optional array, present means 1..8.
+    S_CASE(PROTO_KIND_DIRECTORY, "entries[0].retired", S_SET, s_arr(0), PROTO_ERR_VALUE,
+           "entries[0].retired");
+    S_CASE(PROTO_KIND_DIRECTORY, "entries[0].retired", S_SET, s_uint(1), PROTO_ERR_TYPE,
+           "entries[0].retired");
+    S_CASE(PROTO_KIND_DIRECTORY, "broker_retired", S_SET, s_arr(0), PROTO_ERR_VALUE,
+           "broker_retired");
+    S_CASE(PROTO_KIND_DIRECTORY_DELTA, "broker_retired", S_SET, s_str("x"), PROTO_ERR_TYPE,
+           "broker_retired");
     S_CASE(PROTO_KIND_ERROR, "code", S_SET, s_uint(1000), PROTO_ERR_LIMIT, "code");
     S_CASE(PROTO_KIND_ERROR, "message", S_SET, s_str_rep("e", 2001), PROTO_ERR_LIMIT, "message");
 }

@@ -884,14 +884,34 @@ static void s_directory(s_gen_t *gen)
         entries[i].name = ident->title;
         memcpy(entries[i].key, ident->pub->sign_pk, PROTO_KEY_LEN);
     }
+    //  The same agencies after two rotations of A_PROV's key: its retired
+    //  keys (fixed seeds) with their windows, oldest first (10.1).
+    static proto_dir_entry_t rotated[5];
+    static proto_keywin_t windows[2] = {
+        { .from = 0, .until = 1767225600 },          // 2026-01-01, the first key
+        { .from = 1767225600, .until = 1767830400 }, // then a week of grace
+    };
+    for (int i = 0; i < 2; i++) {
+        uint8_t seed[crypto_sign_SEEDBYTES], sk[crypto_sign_SECRETKEYBYTES];
+        memset(seed, 0x51 + i, sizeof seed);
+        crypto_sign_seed_keypair(windows[i].key, sk, seed);
+    }
+    memcpy(rotated, entries, sizeof rotated);
+    rotated[1].retired = windows;
+    rotated[1].nretired = 2;
     static const struct {
         const char *name;
         const char *comment;
         uint64_t serial;
         uint32_t nentries;
+        proto_dir_entry_t *entries;
     } dirs[] = {
-        { "snapshot", "five agencies, one of each state, some with validity bounds", 7, 5 },
-        { "empty", "the first directory of a new broker: no agencies yet", 1, 0 },
+        { "snapshot", "five agencies, one of each state, some with validity bounds", 7, 5,
+          entries },
+        { "empty", "the first directory of a new broker: no agencies yet", 1, 0, NULL },
+        { "rotated",
+          "one agency's key rotated twice, and the broker's once: retired keys with windows", 9, 5,
+          rotated },
     };
     const s_ident_t *broker = &gen->ident[I_BROKER];
     s_out_t out;
@@ -905,7 +925,12 @@ static void s_directory(s_gen_t *gen)
         dir->serial = dirs[d].serial;
         dir->time = T0 + dirs[d].serial * MINUTE;
         dir->broker = broker->name;
-        dir->entries = dirs[d].nentries ? entries : NULL;
+        dir->entries = dirs[d].entries;
+        //  `rotated` also lists a retired key of the signing broker.
+        if (dirs[d].entries == rotated) {
+            dir->broker_retired = &windows[0];
+            dir->nbroker_retired = 1;
+        }
         dir->nentries = dirs[d].nentries;
         s_check(proto_directory_sign(dir, broker->id, dir->sig), dirs[d].name);
         s_encode(&msg, &body, dirs[d].name);

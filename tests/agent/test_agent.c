@@ -1086,6 +1086,237 @@ static void test_quarantine(void **state)
 }
 
 // ---------------------------------------------------------------------------
+//  7a. quarantine_retired: a sender's retired key, against the fake broker
+
+//  The fake broker's directory: A's current key is a new one and the key A
+//  signs with is retired, its window ending at `until` (Unix seconds).
+static void s_fake_retired_dir(ah_env_t *env, s_fake_t *f, uint64_t serial, uint64_t until)
+{
+    static uint8_t fresh[PROTO_KEY_LEN];
+    if (serial == 1) {
+        uint8_t sk[64];
+        crypto_sign_keypair(fresh, sk);
+    }
+    proto_keywin_t retired = { .from = 0, .until = until };
+    memcpy(retired.key, proto_identity_public(env->th->agency[TH_A])->sign_pk, PROTO_KEY_LEN);
+    proto_dir_entry_t entries[2] = {
+        { .code = th_code(TH_A),
+          .name = "Văn phòng",
+          .state = PROTO_AGENCY_ACTIVE,
+          .retired = &retired,
+          .nretired = 1 },
+        { .code = th_code(TH_B), .name = "Sở Nội vụ", .state = PROTO_AGENCY_ACTIVE },
+    };
+    memcpy(entries[0].key, fresh, PROTO_KEY_LEN);
+    memcpy(entries[1].key, proto_identity_public(env->th->agency[TH_B])->sign_pk, PROTO_KEY_LEN);
+    proto_msg_t dir;
+    memset(&dir, 0, sizeof dir);
+    dir.kind = PROTO_KIND_DIRECTORY;
+    dir.u.directory = (proto_directory_msg_t){
+        .serial = serial, .time = truc_now_ms(), .broker = "hub", .entries = entries, .nentries = 2
+    };
+    th_check(proto_directory_sign(&dir.u.directory, env->th->hub, dir.u.directory.sig) == PROTO_OK,
+             "proto_directory_sign");
+    s_fake_send(f, &dir, NULL, NULL, 0);
+}
+
+static bool s_dir_serial_is(const ah_reply_t *r, void *arg)
+{
+    return ah_is_ok(r) && ah_int(r->map, "directory_serial") == (int64_t) (uintptr_t) arg;
+}
+
+//  A document signed with a retired key after its window closed is
+//  quarantined with ERR_KEY_RETIRED and refused back with that code; with
+//  the window still open it is delivered. (The real broker refuses the
+//  first already: tests/broker/test_broker_keys.c.)
+static void test_quarantine_retired(void **state)
+{
+    ah_env_t *env = *state;
+    s_fake_t f;
+    s_fake_open(env, &f);
+    ah_agent_t *b = ah_agent_new(env, TH_B, f.endpoint, 0, NULL);
+    ah_agent_start(b);
+    proto_msg_t *hello = s_fake_recv(&f, PROTO_KIND_HELLO);
+    proto_msg_destroy(&hello);
+    proto_msg_t ready;
+    memset(&ready, 0, sizeof ready);
+    ready.kind = PROTO_KIND_READY;
+    ready.u.ready = (proto_ready_t){ .version = PROTO_VERSION,
+                                     .broker = "hub",
+                                     .agency = th_code(TH_B),
+                                     .time = truc_now_ms(),
+                                     .heartbeat = 60000,
+                                     .dir_serial = 1,
+                                     .max_frame = 1u << 20,
+                                     .max_document = 4u << 20,
+                                     .max_recipients = 500,
+                                     .max_attachments = 100 };
+    s_fake_send(&f, &ready, NULL, NULL, 0);
+    uint64_t now = truc_now_ms() / 1000;
+    s_fake_retired_dir(env, &f, 1, now - 3600);
+    ah_wait_directory(b);
+    ah_wait_connected(b, true);
+
+    truc_doc_t *late = s_doc_for_b(env, "Ký bằng khóa đã hết hạn");
+    s_fake_deliver(&f, late, 1, false, false);
+    s_fake_expect_receipt(env, &f, late, PROTO_EVENT_REFUSED, PROTO_ERR_KEY_RETIRED);
+    s_id_t late_id;
+    proto_id_format(truc_doc_id(late), late_id);
+    ah_events_wait(b, "inbox.quarantined", "id", late_id, "from", th_code(TH_A), "error",
+                   "ERR_KEY_RETIRED", NULL);
+
+    s_fake_retired_dir(env, &f, 2, now + 3600);
+    ah_reply_t *r = ah_poll(b, s_dir_serial_is, (void *) (uintptr_t) 2,
+                            "B holds the directory with the window open", "{cmd:s}", "health");
+    ah_reply_destroy(&r);
+    truc_doc_t *inside = s_doc_for_b(env, "Ký trong thời gian ân hạn");
+    s_fake_deliver(&f, inside, 2, false, false);
+    s_fake_expect_receipt(env, &f, inside, PROTO_EVENT_DELIVERED, PROTO_OK);
+    r = ah_call(b, "{cmd:s}", "health");
+    th_check(ah_int(r->map, "quarantine") == 1 && ah_int(r->map, "inbox_unread") == 1, "health: %s",
+             ah_show(r->map));
+    ah_reply_destroy(&r);
+
+    truc_doc_destroy(&late);
+    truc_doc_destroy(&inside);
+    ah_agent_stop(b);
+    ah_socket_close(env, &f.router);
+    ah_pass(env);
+}
+
+// ---------------------------------------------------------------------------
+//  7c. broker_key_retired: receipts signed with the broker's earlier key
+
+//  The fake broker answers a SUBMIT with an ACCEPTED signed by `signer`
+//  (an identity named "hub", as the pinned broker is).
+static void s_fake_accept(s_fake_t *f, const proto_identity_t *signer, const proto_msg_t *submit,
+                          uint64_t seq)
+{
+    const proto_doc_t *doc = &submit->u.document.doc;
+    proto_leaf_t leaf = { .event = PROTO_EVENT_ACCEPTED,
+                          .id = doc->id,
+                          .from = doc->from,
+                          .time = truc_now_ms(),
+                          .seq = seq };
+    th_check(proto_doc_hash(doc, leaf.hash) == PROTO_OK, "hash");
+    proto_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.kind = PROTO_KIND_ACCEPTED;
+    proto_item_t item;
+    uint8_t paths[PROTO_MAX_PATH][PROTO_HASH_LEN];
+    proto_receipts_t *r = &msg.u.receipts;
+    th_check(proto_receipts_build(&leaf, 1, signer, leaf.time, &r->head, r->sig, &item, paths) ==
+                 PROTO_OK,
+             "proto_receipts_build");
+    r->items = &item;
+    r->nitems = 1;
+    s_fake_send(f, &msg, NULL, NULL, 0);
+}
+
+static bool s_sent_state(const ah_reply_t *r, void *arg)
+{
+    return ah_is_ok(r) && ah_str_is(r->map, "document.state", arg);
+}
+
+//  The broker's key rotated: the DIRECTORY signed with its new (pinned)
+//  key lists the old one in broker_retired. An ACCEPTED signed with the old
+//  key inside its window counts; one signed with a key the agent never
+//  learned does not (the document stays queued).
+static void test_broker_key_retired(void **state)
+{
+    ah_env_t *env = *state;
+    s_fake_t f;
+    s_fake_open(env, &f);
+    ah_agent_t *a = ah_agent_new(env, TH_A, f.endpoint, 0, NULL);
+    ah_agent_start(a);
+    proto_msg_t *hello = s_fake_recv(&f, PROTO_KIND_HELLO);
+    proto_msg_destroy(&hello);
+    proto_msg_t ready;
+    memset(&ready, 0, sizeof ready);
+    ready.kind = PROTO_KIND_READY;
+    ready.u.ready = (proto_ready_t){ .version = PROTO_VERSION,
+                                     .broker = "hub",
+                                     .agency = th_code(TH_A),
+                                     .time = truc_now_ms(),
+                                     .heartbeat = 60000,
+                                     .dir_serial = 1,
+                                     .max_frame = 1u << 20,
+                                     .max_document = 4u << 20,
+                                     .max_recipients = 500,
+                                     .max_attachments = 100 };
+    s_fake_send(&f, &ready, NULL, NULL, 0);
+    proto_identity_t *old = proto_identity_generate(PROTO_ROLE_BROKER, "hub");
+    proto_identity_t *stranger = proto_identity_generate(PROTO_ROLE_BROKER, "hub");
+    th_check(old && stranger, "broker identities");
+    proto_keywin_t retired = { .from = 0, .until = truc_now_ms() / 1000 + 3600 };
+    memcpy(retired.key, proto_identity_public(old)->sign_pk, PROTO_KEY_LEN);
+    proto_dir_entry_t entries[2] = {
+        { .code = th_code(TH_A), .name = "Văn phòng", .state = PROTO_AGENCY_ACTIVE },
+        { .code = th_code(TH_B), .name = "Sở Nội vụ", .state = PROTO_AGENCY_ACTIVE },
+    };
+    memcpy(entries[0].key, proto_identity_public(env->th->agency[TH_A])->sign_pk, PROTO_KEY_LEN);
+    memcpy(entries[1].key, proto_identity_public(env->th->agency[TH_B])->sign_pk, PROTO_KEY_LEN);
+    proto_msg_t dir;
+    memset(&dir, 0, sizeof dir);
+    dir.kind = PROTO_KIND_DIRECTORY;
+    dir.u.directory = (proto_directory_msg_t){ .serial = 1,
+                                               .time = truc_now_ms(),
+                                               .broker = "hub",
+                                               .entries = entries,
+                                               .nentries = 2,
+                                               .broker_retired = &retired,
+                                               .nbroker_retired = 1 };
+    th_check(proto_directory_sign(&dir.u.directory, env->th->hub, dir.u.directory.sig) == PROTO_OK,
+             "proto_directory_sign");
+    s_fake_send(&f, &dir, NULL, NULL, 0);
+    ah_wait_directory(a);
+    ah_wait_connected(a, true);
+
+    //  Three documents: answered by the retired key, by the pinned key,
+    //  and by a key never learned, in this order.
+    const proto_identity_t *signers[3] = { old, env->th->hub, stranger };
+    s_id_t ids[3];
+    for (int i = 0; i < 3; i++) {
+        const char *list[] = { th_code(TH_B) };
+        ah_reply_t *r = ah_call(a, "{cmd:s doc:{to:A type:s subject:s}}", "submit", list,
+                                (size_t) 1, S_TYPE, "Biên nhận của trục");
+        ah_expect_ok(r, "submit");
+        snprintf(ids[i], sizeof ids[i], "%s", ah_str(r->map, "id"));
+        ah_reply_destroy(&r);
+        proto_msg_t *submit = s_fake_recv(&f, PROTO_KIND_SUBMIT);
+        s_fake_accept(&f, signers[i], submit, (uint64_t) i + 1);
+        proto_msg_destroy(&submit);
+    }
+    ah_reply_t *r = ah_poll(a, s_sent_state, (void *) "accepted",
+                            "the pinned key's ACCEPTED counts", "{cmd:s id:s}", "sent", ids[1]);
+    ah_reply_destroy(&r);
+    r = ah_call(a, "{cmd:s id:s}", "sent", ids[0]);
+    th_check(s_sent_state(r, (void *) "accepted"),
+             "an ACCEPTED signed with the broker's retired key: %s", ah_show(r->map));
+    ah_reply_destroy(&r);
+    //  The agent logs the refusal of the last one once it has read it.
+    static char log[1 << 20];
+    bool seen = false;
+    for (int i = 0; i < 600 && !seen; i++) {
+        seen = th_read_file(ah_agent_log(a), log, sizeof log) &&
+               th_contains(log, "event=receipt_refused kind=ACCEPTED");
+        if (!seen)
+            th_sleep_ms(50);
+    }
+    th_check(seen, "the agent refuses the ACCEPTED signed with a key it never learned");
+    r = ah_call(a, "{cmd:s id:s}", "sent", ids[2]);
+    th_check(s_sent_state(r, (void *) "queued"),
+             "an ACCEPTED signed with a broker key never learned: %s", ah_show(r->map));
+    ah_reply_destroy(&r);
+
+    proto_identity_destroy(&old);
+    proto_identity_destroy(&stranger);
+    ah_agent_stop(a);
+    ah_socket_close(env, &f.router);
+    ah_pass(env);
+}
+
+// ---------------------------------------------------------------------------
 //  8. api_errors
 
 // ---------------------------------------------------------------------------
@@ -1763,6 +1994,8 @@ int main(int argc, char **argv)
         S_TEST(test_agent_kill9_deliveries),
         S_TEST(test_quarantine),
         S_TEST(test_ready_link),
+        S_TEST(test_quarantine_retired),
+        S_TEST(test_broker_key_retired),
         S_TEST(test_directory_delta),
         S_TEST(test_api_errors),
         S_TEST(test_refuse_start),

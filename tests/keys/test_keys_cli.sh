@@ -262,6 +262,12 @@ check "directory rekey revoked" 2 "revoked, which is final" "$KEYS" directory re
 check "directory rekey unknown agency" 2 "agency $C is not in dir.ini" "$KEYS" directory rekey --dir $D keys/$C.public
 check "directory rekey broker" 2 "only agencies go into the directory" "$KEYS" directory rekey --dir $D enc/broker-1.public
 check "directory rekey without --dir" 1 "--dir FILE is missing" "$KEYS" directory rekey rekey/$B.public
+# Key rotation keeps the old key as retired, with its window.
+check "show lists the retired key" 0 "retired key:  $("$KEYS" fingerprint keys/$B.public | tr -d '\n') from" "$KEYS" directory show --dir $D $B
+check "list --json retired keys" 0 '"retired":[{"sign_key":' "$KEYS" directory list --dir $D --json
+check "directory rekey back to a retired key" 2 "a retired key never comes back" "$KEYS" directory rekey --dir $D keys/$B.public
+check "directory rekey bad grace" 1 "is not a duration" "$KEYS" directory rekey --dir $D keys/$B.public --grace 5y
+check "retire-broker-key with an agency file" 2 "give the broker's old public file" "$KEYS" directory retire-broker-key --dir $D keys/$B.public
 check "sign with C" 0 "wrote c.sig" "$KEYS" sign --key keys/$C.secret doc.txt --out c.sig
 check "verify --dir signer not listed" 2 "signer $C is not an agency in dir.ini" "$KEYS" verify --dir $D doc.txt c.sig
 check "directory add C expired" 0 "serial 7" "$KEYS" directory add --dir $D keys/$C.public --valid-until 2021-01-01T00:00:00Z
@@ -336,6 +342,11 @@ cp $F tie.ini
 printf '\n[broker tie]\nname = Tie\nsign_key = %s\nstate = active\npatterns = *.H29\n' \
     "$(sed -n 's/^sign_key = //p' bk/ministries.public)" >>tie.ini
 check "tie in the file" 2 "ambiguous routing: [broker hcm] and [broker tie] both list the pattern" "$KEYS" directory list --dir tie.ini
+# The broker's own key rotation.
+check "retire-broker-key" 0 "is retired in $F" "$KEYS" directory retire-broker-key --dir $F enc/broker-1.public --grace 12h
+expect "the file keeps it" grep -q "^broker_retired = $(sed -n 's/^sign_key = //p' enc/broker-1.public) - " $F
+check "retire-broker-key twice" 2 "is already retired" "$KEYS" directory retire-broker-key --dir $F enc/broker-1.public
+check "list --json broker_retired" 0 '"broker_retired":[{"sign_key":' "$KEYS" directory list --dir $F --json
 
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

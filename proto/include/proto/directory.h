@@ -30,6 +30,7 @@
 #include "proto/agency.h"
 #include "proto/err.h"
 #include "proto/identity.h"
+#include "proto/keywin.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -58,6 +59,9 @@ typedef struct {
     int64_t valid_from;                       // Unix seconds, 0 = no lower bound
     int64_t valid_until;                      // Unix seconds (exclusive), 0 = no upper bound
     char home[PROTO_LABEL_MAX + 1];           // label of the broker that serves it, "" = this one
+    int64_t key_since;                        // when sign_pk became its key, 0 = not recorded
+    size_t retired_count;                     // retired keys, 0 to PROTO_KEYWIN_MAX
+    const proto_keywin_t *retired;            // retired keys and windows, oldest first
 } proto_directory_entry_t;
 
 #define PROTO_DIRECTORY_MAX_BROKERS     256  // brokers in one directory
@@ -160,10 +164,10 @@ proto_err_t proto_directory_add(proto_directory_t *self,
 proto_err_t proto_directory_set_state(proto_directory_t *self, const char *code,
                                       proto_directory_state_t state) PROTO_MUST_CHECK;
 
-//  Give an agency a new Ed25519 key (its CURVE key is derived anew): key
-//  rotation. The old key can no longer connect; documents and receipts it
-//  signed no longer verify against this directory, which is why an agency
-//  is drained before its key changes (deploy/OPERATIONS.md). Setting the key
+//  Give an agency a new Ed25519 key (its CURVE key is derived anew) and
+//  forget the old one: its retired keys stay as they are, the old key is not
+//  added to them (proto_directory_rekey, which `truc-keys directory rekey`
+//  uses, keeps it). The old key can no longer connect. Setting the key
 //  it already has changes nothing and returns PROTO_OK. Fails, leaving the
 //  directory unchanged, with PROTO_ERR_AGENCY_CODE, PROTO_ERR_UNKNOWN_AGENCY,
 //  PROTO_ERR_BAD_STATE (revoked: final), PROTO_ERR_EXISTS (another agency
@@ -171,6 +175,47 @@ proto_err_t proto_directory_set_state(proto_directory_t *self, const char *code,
 //  PROTO_ERR_LIMIT, PROTO_ERR_INVALID_ARG.
 proto_err_t proto_directory_set_key(proto_directory_t *self, const char *code,
                                     const uint8_t sign_pk[PROTO_IDENTITY_KEY_LEN]) PROTO_MUST_CHECK;
+
+//  Rotate an agency's key and keep the old one (proto/keywin.h): the old
+//  key becomes a retired key valid from key_since (when recorded) until
+//  now + grace (seconds, 0 to PROTO_KEYWIN_GRACE_MAX), so what was signed
+//  with it before then keeps verifying; sign_pk becomes the key, from now
+//  on (key_since = now, Unix seconds). An agency keeps PROTO_KEYWIN_MAX
+//  retired keys: rotating once more drops the oldest if its window has
+//  closed by now, else fails with PROTO_ERR_LIMIT. The key it already has
+//  changes nothing and returns PROTO_OK. Fails, leaving the directory
+//  unchanged, as proto_directory_set_key does, and with PROTO_ERR_EXISTS
+//  when sign_pk is one of the agency's retired keys (a key never comes
+//  back), PROTO_ERR_VALUE for a grace out of range.
+proto_err_t proto_directory_rekey(proto_directory_t *self, const char *code,
+                                  const uint8_t sign_pk[PROTO_IDENTITY_KEY_LEN], int64_t now,
+                                  int64_t grace) PROTO_MUST_CHECK;
+
+//  The keys that verify agency code's signatures made at time t (Unix
+//  seconds): its current key first, then each retired key whose window
+//  holds t. Writes up to 1 + PROTO_KEYWIN_MAX keys to out and returns how
+//  many (0: no such agency). O(log n) to find the agency, then a scan of
+//  its few retired keys. The agency's state is not looked at
+//  (proto_directory_entry_usable is).
+size_t proto_directory_keys_at(const proto_directory_t *self, const char *code, int64_t t,
+                               uint8_t out[][PROTO_IDENTITY_KEY_LEN]);
+
+//  The retired keys of the broker that reads (and signs) this directory,
+//  oldest first, and their count in *n: the `broker_retired` of the
+//  file's [directory] section, sent to agents in DIRECTORY so that
+//  receipts signed with an earlier key of the broker keep verifying
+//  (PROTOCOL.md 10.1). Borrowed; NULL when there are none.
+const proto_keywin_t *proto_directory_broker_retired(const proto_directory_t *self, size_t *n);
+
+//  Record that the broker's key sign_pk was retired at now (Unix seconds)
+//  with grace seconds (0 to PROTO_KEYWIN_GRACE_MAX): what it signed until
+//  now + grace keeps verifying at agents that learn it from a DIRECTORY
+//  signed with the broker's new key. Increments the serial. Fails with
+//  PROTO_ERR_EXISTS (already retired), PROTO_ERR_LIMIT (PROTO_KEYWIN_MAX
+//  windows, none closed), PROTO_ERR_VALUE (grace), PROTO_ERR_INVALID_ARG.
+proto_err_t proto_directory_retire_broker_key(proto_directory_t *self,
+                                              const uint8_t sign_pk[PROTO_IDENTITY_KEY_LEN],
+                                              int64_t now, int64_t grace) PROTO_MUST_CHECK;
 
 //  Name the broker that serves an agency (federation, proto/route.h): home
 //  is a broker label of the directory, or NULL or "" for this broker (the

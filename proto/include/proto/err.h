@@ -65,6 +65,7 @@ typedef enum {
     PROTO_ERR_DIRECTORY_BASE = 209,    // a directory delta does not apply to the snapshot held
     PROTO_ERR_BROKER_SUSPENDED = 210,  // the recipient's home broker is suspended
     PROTO_ERR_BROKER_REVOKED = 211,    // the recipient's home broker is revoked
+    PROTO_ERR_KEY_RETIRED = 212,       // signed by a retired key after its window closed
 
     //  3xx document state
     PROTO_ERR_DUPLICATE_ID = 300,  // id already used for different content

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "proto/err.h"
+#include "proto/keywin.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -350,6 +351,8 @@ typedef struct {
     uint8_t state;              // proto_agency_state_t
     uint64_t valid_from;        // seconds since epoch, 0 = unset
     uint64_t valid_until;       // seconds since epoch, 0 = unset
+    proto_keywin_t *retired;    // retired keys with their windows, oldest first (10.1)
+    uint32_t nretired;          // 0 to PROTO_KEYWIN_MAX; 0 = field absent
 } proto_dir_entry_t;
 
 typedef struct {
@@ -358,7 +361,9 @@ typedef struct {
     const char *broker;         // broker label
     proto_dir_entry_t *entries; // sorted by code, no repeats
     uint32_t nentries;
-    uint8_t sig[PROTO_SIG_LEN]; // broker's signature
+    uint8_t sig[PROTO_SIG_LEN];     // broker's signature
+    proto_keywin_t *broker_retired; // the signing broker's retired keys (10.1), oldest first
+    uint32_t nbroker_retired;       // 0 to PROTO_KEYWIN_MAX; 0 = field absent
 } proto_directory_msg_t;
 
 //  DIRECTORY_DELTA: what changed between the snapshot at `base` and the one
@@ -373,7 +378,9 @@ typedef struct {
     uint32_t nentries;
     const char **removed; // codes no longer in the directory, sorted, no repeats
     uint32_t nremoved;
-    uint8_t sig[PROTO_SIG_LEN]; // broker's signature of the snapshot at serial
+    uint8_t sig[PROTO_SIG_LEN];     // broker's signature of the snapshot at serial
+    proto_keywin_t *broker_retired; // that snapshot's broker_retired (10.1)
+    uint32_t nbroker_retired;       // 0 = field absent
 } proto_dir_delta_t;
 
 typedef struct {
