@@ -230,6 +230,15 @@ typedef struct {
         const char *to;
     } docs[16];
     unsigned ndocs;
+    //  The first SUBMIT with attachments, for forward.txt to carry.
+    struct {
+        proto_buf_t body;
+        const char *name;
+        const char *signer;
+        const char *to[2];
+        uint32_t nto;
+        uint32_t natt;
+    } fwd;
 } s_gen_t;
 
 //  An identity with a fixed seed. The public API makes identities from a
@@ -453,6 +462,15 @@ static void s_document(s_gen_t *gen, s_out_t *out, s_docvec_t *v)
         s_field_item_hex(out, "attachment", i, ".hash", v->doc.att[i].hash, PROTO_HASH_LEN);
     }
     s_seed(&gen->corpus, v->kind, &body);
+    if (v->kind == PROTO_KIND_SUBMIT && v->doc.natt && v->doc.nto >= 2 && !gen->fwd.name) {
+        s_check(proto_buf_append(&gen->fwd.body, body.data, body.len), v->name);
+        gen->fwd.name = v->name;
+        gen->fwd.signer = signer->name;
+        gen->fwd.to[0] = v->doc.to[0];
+        gen->fwd.to[1] = v->doc.to[1];
+        gen->fwd.nto = 2;
+        gen->fwd.natt = v->doc.natt;
+    }
 
     if (v->kind != PROTO_KIND_DELIVER && gen->ndocs < sizeof gen->docs / sizeof gen->docs[0]) {
         gen->docs[gen->ndocs].id = v->doc.id;
@@ -920,6 +938,52 @@ static void s_directory(s_gen_t *gen)
         proto_buf_free(&canonical);
     }
     s_out_close(&out);
+}
+
+// ---------------------------------------------------------------------------
+//  forward.txt: a document handed from one broker to the next
+
+static void s_forward(s_gen_t *gen)
+{
+    if (!gen->fwd.name)
+        s_die("no SUBMIT with attachments and two recipients to forward");
+    proto_fwd_hop_t hops[2] = { { .broker = BROKER, .time = T0 + 2 * MINUTE },
+                                { .broker = "national", .time = T0 + 2 * MINUTE + 40 } };
+    struct {
+        const char *name;
+        const char *comment;
+        uint32_t nto, ntrace;
+    } vecs[] = {
+        { "forward", "FORWARD from the origin broker, for one of the document's recipients", 1, 1 },
+        { "forward-second-hop", "FORWARD from a second broker, for both recipients", 2, 2 },
+    };
+    s_out_t out;
+    s_out_open(&out, gen->vectors_dir, "forward.txt", "FORWARD between brokers");
+    for (size_t i = 0; i < sizeof vecs / sizeof vecs[0]; i++) {
+        proto_msg_t msg = { .kind = PROTO_KIND_FORWARD };
+        proto_forward_t *f = &msg.u.forward;
+        f->kind = PROTO_KIND_SUBMIT;
+        f->body = gen->fwd.body.data;
+        f->body_len = gen->fwd.body.len;
+        f->to = gen->fwd.to;
+        f->nto = vecs[i].nto;
+        f->trace = hops;
+        f->ntrace = vecs[i].ntrace;
+        proto_buf_t body;
+        proto_buf_init(&body);
+        s_encode(&msg, &body, vecs[i].name);
+        s_block(&out, vecs[i].comment);
+        s_field(&out, "name", "%s", vecs[i].name);
+        s_field(&out, "kind", "FORWARD");
+        s_field(&out, "document", "%s", gen->fwd.name);
+        s_field(&out, "signer", "%s", gen->fwd.signer);
+        s_field(&out, "frames", "%u", 2 + gen->fwd.natt);
+        s_field_hex(&out, "body", body.data, body.len);
+        s_seed(&gen->corpus, PROTO_KIND_FORWARD, &body);
+        proto_buf_free(&body);
+    }
+    s_out_close(&out);
+    proto_buf_free(&gen->fwd.body);
 }
 
 // ---------------------------------------------------------------------------
@@ -1733,6 +1797,7 @@ int main(int argc, char **argv)
     s_merkle(&gen);
     s_directory(&gen);
     s_session(&gen);
+    s_forward(&gen);
     s_malformed(&gen);
     for (int i = 0; i < I_COUNT; i++)
         proto_identity_destroy(&gen.ident[i].id);
