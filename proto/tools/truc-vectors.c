@@ -1686,6 +1686,25 @@ static const s_bad_t s_bad[] = {
     { "status-mid-zero", "STATUS", STATUS(", 'code': 1", ", 'mid': 0"), PROTO_ERR_VALUE, "mid",
       "mailbox id 0" },
 
+//  FORWARD (section 16.7): the hop's own fields, and a carried body
+//  that is checked as the sender's kind.
+#define FORWARD(kind, body, extra)                                                                 \
+    "{'kind': " kind ", 'body': " body ", 'to': ['000.00.00.G09'], "                               \
+    "'trace': [{'broker': 'province-h29', 'time': 1735689600000}]" extra "}"
+    { "forward-kind-deliver", "FORWARD", FORWARD("30", "<80>", ""), PROTO_ERR_VALUE, "kind",
+      "a FORWARD carries what a sender sends, never a DELIVER" },
+    { "forward-body-empty", "FORWARD", FORWARD("10", "<>", ""), PROTO_ERR_LIMIT, "body",
+      "a carried body of no bytes" },
+    { "forward-body-str", "FORWARD", FORWARD("10", "'body'", ""), PROTO_ERR_TYPE, "body",
+      "the carried body as a string, not the sender's bytes" },
+    { "forward-body-reserved", "FORWARD", FORWARD("10", "<c1>", ""), PROTO_ERR_MSGPACK, "body",
+      "a carried body that is not msgpack" },
+    { "forward-body-no-sig", "FORWARD", FORWARD("10", "<80>", ""), PROTO_ERR_MISSING, "body.sig",
+      "a carried body that is not a SUBMIT: an empty map" },
+    { "forward-unknown-field", "FORWARD", FORWARD("10", "<80>", ", 'hops': 1"),
+      PROTO_ERR_UNKNOWN_FIELD, "hops", "a field FORWARD does not define" },
+#undef FORWARD
+
     //  DIRECTORY.
     { "directory-unsorted", "DIRECTORY",
       DIRECTORY(ENTRY("000.00.00.H01", "") ", " ENTRY("000.00.00.G09", "")), PROTO_ERR_VALUE,
