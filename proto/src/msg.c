@@ -360,8 +360,33 @@ static const msgpack_object *s_only(const msgpack_object *o, const char *key)
     return found;
 }
 
+//  A FORWARD's id is that of the document in its carried body: read the
+//  body's bytes (once, exactly one "body" bin) and peek into them as the
+//  SUBMIT they are meant to be.
+static bool s_peek_forward(const void *body, size_t len, proto_id_t *id)
+{
+    mp_ctx_t ctx = { .info = NULL };
+    if (!body || len > proto_body_limit(PROTO_KIND_FORWARD) ||
+        mp_prescan(&ctx, body, len, s_kind_row(PROTO_KIND_FORWARD)->depth) != PROTO_OK)
+        return false;
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init(&unpacked);
+    size_t offset = 0;
+    bool found = false;
+    if (msgpack_unpack_next(&unpacked, body, len, &offset) == MSGPACK_UNPACK_SUCCESS &&
+        offset == len) {
+        const msgpack_object *v = s_only(&unpacked.data, "body");
+        if (v && v->type == MSGPACK_OBJECT_BIN)
+            found = proto_msg_peek_id(PROTO_KIND_SUBMIT, v->via.bin.ptr, v->via.bin.size, id);
+    }
+    msgpack_unpacked_destroy(&unpacked);
+    return found;
+}
+
 bool proto_msg_peek_id(int kind, const void *body, size_t len, proto_id_t *id)
 {
+    if (kind == PROTO_KIND_FORWARD)
+        return s_peek_forward(body, len, id);
     const char *outer = proto_kind_has_document(kind) ? "doc"
                         : kind == PROTO_KIND_STATUS   ? "notice"
                                                       : NULL;

@@ -3064,6 +3064,22 @@ static void s_test_peek_id(void **state)
     proto_msg_destroy(&msg);
     proto_buf_free(&buf);
 
+    //  A FORWARD names the document it carries.
+    s_fx_t *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    s_fixture(fx, PROTO_KIND_FORWARD);
+    assert_int_equal(proto_msg_encode(&fx->msg, &buf, NULL), PROTO_OK);
+    assert_int_equal(proto_msg_decode(PROTO_KIND_FORWARD, buf.data, buf.len, &msg, NULL), PROTO_OK);
+    memset(&id, 0, sizeof id);
+    assert_true(proto_msg_peek_id(PROTO_KIND_FORWARD, buf.data, buf.len, &id));
+    assert_memory_equal(id.bytes, msg->u.forward.document.doc.id.bytes, PROTO_ID_LEN);
+    proto_msg_destroy(&msg);
+    //  Cut short, or asked as the kind it carries: no id.
+    assert_false(proto_msg_peek_id(PROTO_KIND_FORWARD, buf.data, buf.len - 1, &id));
+    assert_false(proto_msg_peek_id(PROTO_KIND_SUBMIT, buf.data, buf.len, &id));
+    proto_buf_free(&buf);
+    free(fx);
+
     //  {"doc": {"id": bin16, "x": 1}}: undecodable (unknown field), id readable.
     uint8_t body[64] = { 0x81, 0xa3, 'd', 'o', 'c', 0x82, 0xa2, 'i', 'd', 0xc4, 0x10 };
     size_t n = 11;

@@ -473,7 +473,9 @@ proto_err_t proto_msg_decode(int kind, const void *body, size_t len, proto_msg_t
 //  exactly one `id`, a bin of 16 bytes. A receiver then answers the refusal
 //  for that id (REJECTED) instead of an ERROR no one waits for
 //  (PROTOCOL.md section 4.3). Allocates no more than a decode would and
-//  nothing that outlives the call. False when there is no such id.
+//  nothing that outlives the call. False when there is no such id. For a
+//  FORWARD, the id is that of the document in its carried `body`, read the
+//  same way.
 bool proto_msg_peek_id(int kind, const void *body, size_t len, proto_id_t *id);
 
 //  Check that len bytes hold exactly one msgpack value, nested at most
