@@ -5,9 +5,10 @@
     key-value wrappers over proto/store.h and the byte helpers every record
     layout is written with. The layouts themselves stay in the file that
     owns the table: store.c (meta: flags, counters, quotas), store_docs.c
-    (documents, frames, deliveries, queues, expiry, retention, mailbox) and
-    store_audit.c (receipts, notices, the audit chain); store_waiting.c keeps
-    the waiting counts in meta records.
+    (documents, frames, deliveries, queues, expiry, retention, mailbox),
+    store_audit.c (receipts, notices, the audit chain) and store_fwd.c (hops
+    to other brokers and the link queues); store_waiting.c keeps the waiting
+    counts in meta records.
 */
 #ifndef BROKER_STORE_INTERNAL_H
 #define BROKER_STORE_INTERNAL_H
@@ -35,6 +36,8 @@ enum {
     DB_AUDIT,
     DB_META,
     DB_RECEIPTS,
+    DB_HOPS, // store_fwd.c: a document's hop to another broker
+    DB_HOPQ, // store_fwd.c: each link's queue
     DB_COUNT
 };
 

@@ -63,6 +63,8 @@ static const s_err_row_t s_rows[] = {
     ROW(ERR_BAD_STATE, "not valid in the current state"),
     ROW(ERR_UNDELIVERABLE, "recipient can no longer receive"),
     ROW(ERR_TIME, "time too far from the receiver's clock"),
+    ROW(ERR_HOP_LIMIT, "forwarded through too many brokers"),
+    ROW(ERR_ROUTE_LOOP, "forwarding would pass a broker twice"),
     ROW(ERR_STORE_FULL, "store full"),
     ROW(ERR_QUOTA, "quota exceeded"),
     ROW(ERR_BUSY, "busy, try again later"),

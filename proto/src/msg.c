@@ -11,7 +11,7 @@
     This file holds the kinds, the framing header, ids, buffers and the
     entry points; the decoder and encoder of each family of kinds live in
     msg_doc.c, msg_receipt.c, msg_session.c, msg_status.c and
-    msg_directory.c (see msg_internal.h).
+    msg_directory.c and msg_forward.c (see msg_internal.h).
 */
 #include <sodium.h>
 #include <stdio.h>
@@ -33,15 +33,26 @@ typedef struct {
 } s_kind_row_t;
 
 static const s_kind_row_t s_kinds[] = {
-    { PROTO_KIND_HELLO, "HELLO", 2 },         { PROTO_KIND_READY, "READY", 1 },
-    { PROTO_KIND_HEARTBEAT, "HEARTBEAT", 1 }, { PROTO_KIND_CREDIT, "CREDIT", 1 },
-    { PROTO_KIND_SUBMIT, "SUBMIT", 7 },       { PROTO_KIND_REVOKE, "REVOKE", 7 },
-    { PROTO_KIND_UPDATE, "UPDATE", 7 },       { PROTO_KIND_REPLACE, "REPLACE", 7 },
-    { PROTO_KIND_ACCEPTED, "ACCEPTED", 4 },   { PROTO_KIND_REJECTED, "REJECTED", 4 },
-    { PROTO_KIND_EXPIRED, "EXPIRED", 4 },     { PROTO_KIND_DELIVER, "DELIVER", 7 },
-    { PROTO_KIND_DELIVERED, "DELIVERED", 4 }, { PROTO_KIND_ACK, "ACK", 2 },
-    { PROTO_KIND_STATUS, "STATUS", 3 },       { PROTO_KIND_DIRECTORY, "DIRECTORY", 5 },
-    { PROTO_KIND_ERROR, "ERROR", 1 },         { PROTO_KIND_DIRECTORY_DELTA, "DIRECTORY_DELTA", 5 },
+    { PROTO_KIND_HELLO, "HELLO", 2 },
+    { PROTO_KIND_READY, "READY", 1 },
+    { PROTO_KIND_HEARTBEAT, "HEARTBEAT", 1 },
+    { PROTO_KIND_CREDIT, "CREDIT", 1 },
+    { PROTO_KIND_SUBMIT, "SUBMIT", 7 },
+    { PROTO_KIND_REVOKE, "REVOKE", 7 },
+    { PROTO_KIND_UPDATE, "UPDATE", 7 },
+    { PROTO_KIND_REPLACE, "REPLACE", 7 },
+    { PROTO_KIND_ACCEPTED, "ACCEPTED", 4 },
+    { PROTO_KIND_REJECTED, "REJECTED", 4 },
+    { PROTO_KIND_EXPIRED, "EXPIRED", 4 },
+    { PROTO_KIND_DELIVER, "DELIVER", 7 },
+    { PROTO_KIND_DELIVERED, "DELIVERED", 4 },
+    { PROTO_KIND_ACK, "ACK", 2 },
+    { PROTO_KIND_STATUS, "STATUS", 3 },
+    { PROTO_KIND_DIRECTORY, "DIRECTORY", 5 },
+    { PROTO_KIND_ERROR, "ERROR", 1 },
+    { PROTO_KIND_DIRECTORY_DELTA, "DIRECTORY_DELTA", 5 },
+    //  The embedded document body is checked with its own kind's depth.
+    { PROTO_KIND_FORWARD, "FORWARD", 3 },
 };
 
 static const s_kind_row_t *s_kind_row(int kind)
@@ -72,6 +83,8 @@ static bool s_kind_is_receipts(int kind)
 
 size_t proto_body_limit(int kind)
 {
+    if (kind == PROTO_KIND_FORWARD)
+        return PROTO_MAX_FORWARD_BODY;
     return kind == PROTO_KIND_DIRECTORY || kind == PROTO_KIND_DIRECTORY_DELTA
                ? PROTO_MAX_DIRECTORY_BODY
                : PROTO_MAX_BODY;
@@ -269,6 +282,8 @@ static proto_err_t s_decode_body(mp_ctx_t *ctx, int kind, const msgpack_object *
         return msg_directory_decode(ctx, o, &msg->u.directory);
     case PROTO_KIND_DIRECTORY_DELTA:
         return msg_delta_decode(ctx, o, &msg->u.delta);
+    case PROTO_KIND_FORWARD:
+        return msg_forward_decode(ctx, o, &msg->u.forward);
     }
     if (proto_kind_has_document(kind))
         return msg_document_decode(ctx, kind, o, &msg->u.document);
@@ -345,8 +360,33 @@ static const msgpack_object *s_only(const msgpack_object *o, const char *key)
     return found;
 }
 
+//  A FORWARD's id is that of the document in its carried body: read the
+//  body's bytes (once, exactly one "body" bin) and peek into them as the
+//  SUBMIT they are meant to be.
+static bool s_peek_forward(const void *body, size_t len, proto_id_t *id)
+{
+    mp_ctx_t ctx = { .info = NULL };
+    if (!body || len > proto_body_limit(PROTO_KIND_FORWARD) ||
+        mp_prescan(&ctx, body, len, s_kind_row(PROTO_KIND_FORWARD)->depth) != PROTO_OK)
+        return false;
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init(&unpacked);
+    size_t offset = 0;
+    bool found = false;
+    if (msgpack_unpack_next(&unpacked, body, len, &offset) == MSGPACK_UNPACK_SUCCESS &&
+        offset == len) {
+        const msgpack_object *v = s_only(&unpacked.data, "body");
+        if (v && v->type == MSGPACK_OBJECT_BIN)
+            found = proto_msg_peek_id(PROTO_KIND_SUBMIT, v->via.bin.ptr, v->via.bin.size, id);
+    }
+    msgpack_unpacked_destroy(&unpacked);
+    return found;
+}
+
 bool proto_msg_peek_id(int kind, const void *body, size_t len, proto_id_t *id)
 {
+    if (kind == PROTO_KIND_FORWARD)
+        return s_peek_forward(body, len, id);
     const char *outer = proto_kind_has_document(kind) ? "doc"
                         : kind == PROTO_KIND_STATUS   ? "notice"
                                                       : NULL;
@@ -404,6 +444,9 @@ static void s_encode_body(mp_writer_t *w, const proto_msg_t *msg)
     case PROTO_KIND_DIRECTORY_DELTA:
         msg_delta_encode(w, &msg->u.delta);
         return;
+    case PROTO_KIND_FORWARD:
+        msg_forward_encode(w, &msg->u.forward);
+        return;
     default:
         break;
     }
@@ -439,6 +482,9 @@ proto_err_t proto_msg_encode(const proto_msg_t *msg, proto_buf_t *buf, proto_err
 
 size_t proto_msg_frame_count(const proto_msg_t *msg)
 {
+    //  A FORWARD's attachment frames are those of the body it carries.
+    if (msg->kind == PROTO_KIND_FORWARD)
+        return 2 + (size_t) msg->u.forward.document.doc.natt;
     return proto_kind_has_document(msg->kind) ? 2 + (size_t) msg->u.document.doc.natt : 2;
 }
 

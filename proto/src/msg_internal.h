@@ -10,6 +10,7 @@
       msg_session.c    HELLO READY HEARTBEAT CREDIT ACK ERROR
       msg_status.c     STATUS
       msg_directory.c  DIRECTORY DIRECTORY_DELTA
+      msg_forward.c    FORWARD (between brokers; embeds a document body)
 
     Decoders check every rule of the schema and record failures through
     mp_fail; encoders write a msgpack map and leave errors in the writer.
@@ -59,5 +60,9 @@ proto_err_t msg_directory_decode(mp_ctx_t *ctx, const msgpack_object *o,
 void msg_directory_encode(mp_writer_t *w, const proto_directory_msg_t *in);
 proto_err_t msg_delta_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_dir_delta_t *out);
 void msg_delta_encode(mp_writer_t *w, const proto_dir_delta_t *in);
+
+//  msg_forward.c: FORWARD.
+proto_err_t msg_forward_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_forward_t *out);
+void msg_forward_encode(mp_writer_t *w, const proto_forward_t *in);
 
 #endif

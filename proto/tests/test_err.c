@@ -100,12 +100,16 @@ static void s_test_known_rows(void **state)
     assert_string_equal(proto_errname(PROTO_ERR_UNEXPECTED), "ERR_UNEXPECTED");
     assert_string_equal(proto_errname(PROTO_ERR_XML), "ERR_XML");
     assert_int_equal(PROTO_ERR_XML, 117);
+    assert_int_equal(PROTO_ERR_HOP_LIMIT, 307);
+    assert_string_equal(proto_errname(PROTO_ERR_HOP_LIMIT), "ERR_HOP_LIMIT");
+    assert_int_equal(PROTO_ERR_ROUTE_LOOP, 308);
+    assert_string_equal(proto_errname(PROTO_ERR_ROUTE_LOOP), "ERR_ROUTE_LOOP");
 }
 
 static void s_test_unknown_values(void **state)
 {
     (void) state;
-    static const unsigned long unknown[] = { 1,   99,  118, 199, 213, 299,  307,   405,
+    static const unsigned long unknown[] = { 1,   99,  118, 199, 213, 299,  309,   405,
                                              499, 515, 598, 600, 999, 1000, 65535, 0xffffffffUL };
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         proto_err_t err = (proto_err_t) unknown[i];

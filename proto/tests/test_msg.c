@@ -100,6 +100,7 @@ static const proto_kind_t s_all_kinds[] = {
     PROTO_KIND_REJECTED,  PROTO_KIND_EXPIRED, PROTO_KIND_DELIVER,
     PROTO_KIND_DELIVERED, PROTO_KIND_ACK,     PROTO_KIND_STATUS,
     PROTO_KIND_DIRECTORY, PROTO_KIND_ERROR,   PROTO_KIND_DIRECTORY_DELTA,
+    PROTO_KIND_FORWARD,
 };
 #define S_NKINDS (sizeof s_all_kinds / sizeof s_all_kinds[0])
 
@@ -121,7 +122,12 @@ typedef struct {
     uint64_t mids[3];
     proto_dir_entry_t entries[4];
     const char *removed[2];
+    uint8_t inner[8192]; // FORWARD: the SUBMIT body it carries
+    const char *fwd_to[2];
+    proto_fwd_hop_t hops[2];
 } s_fx_t;
+
+static void s_fixture(s_fx_t *fx, proto_kind_t kind);
 
 //  Deterministic bytes that differ per use.
 static void s_fill(void *out, size_t len, uint8_t seed)
@@ -417,6 +423,33 @@ static void s_fixture(s_fx_t *fx, proto_kind_t kind)
         e->fatal = true;
         break;
     }
+    case PROTO_KIND_FORWARD: {
+        //  The SUBMIT fixture's body, carried for two of its recipients
+        //  by a document that passed one broker before this hop.
+        s_fx_t *sub = calloc(1, sizeof *sub);
+        assert_non_null(sub);
+        s_fixture(sub, PROTO_KIND_SUBMIT);
+        proto_buf_t body;
+        proto_buf_init(&body);
+        assert_int_equal(proto_msg_encode(&sub->msg, &body, NULL), PROTO_OK);
+        assert_true(body.len <= sizeof fx->inner);
+        memcpy(fx->inner, body.data, body.len);
+        proto_forward_t *f = &fx->msg.u.forward;
+        f->kind = PROTO_KIND_SUBMIT;
+        f->body = fx->inner;
+        f->body_len = body.len;
+        fx->fwd_to[0] = sub->msg.u.document.doc.to[0];
+        fx->fwd_to[1] = sub->msg.u.document.doc.to[1];
+        f->to = fx->fwd_to;
+        f->nto = 2;
+        fx->hops[0] = (proto_fwd_hop_t){ .broker = "province-h29", .time = S_T0 + 500 };
+        fx->hops[1] = (proto_fwd_hop_t){ .broker = "national", .time = S_T0 + 501 };
+        f->trace = fx->hops;
+        f->ntrace = 2;
+        proto_buf_free(&body);
+        free(sub);
+        break;
+    }
     }
 }
 
@@ -647,6 +680,21 @@ static void s_assert_msg_equal(const proto_msg_t *a, const proto_msg_t *b)
         assert_memory_equal(x->sig, y->sig, PROTO_SIG_LEN);
         break;
     }
+    case PROTO_KIND_FORWARD: {
+        const proto_forward_t *x = &a->u.forward, *y = &b->u.forward;
+        assert_int_equal(x->kind, y->kind);
+        assert_int_equal(x->body_len, y->body_len);
+        assert_memory_equal(x->body, y->body, x->body_len);
+        assert_int_equal(x->nto, y->nto);
+        for (uint32_t i = 0; i < x->nto; i++)
+            S_STR(x->to[i], y->to[i]);
+        assert_int_equal(x->ntrace, y->ntrace);
+        for (uint32_t i = 0; i < x->ntrace; i++) {
+            S_STR(x->trace[i].broker, y->trace[i].broker);
+            assert_int_equal(x->trace[i].time, y->trace[i].time);
+        }
+        break;
+    }
     case PROTO_KIND_DIRECTORY_DELTA: {
         const proto_dir_delta_t *x = &a->u.delta, *y = &b->u.delta;
         assert_int_equal(x->base, y->base);
@@ -741,9 +789,9 @@ static void s_test_kind_table(void **state)
 {
     (void) state;
     static const char *const names[] = {
-        "HELLO",     "READY",   "HEARTBEAT", "CREDIT",    "SUBMIT",  "REVOKE",
-        "UPDATE",    "REPLACE", "ACCEPTED",  "REJECTED",  "EXPIRED", "DELIVER",
-        "DELIVERED", "ACK",     "STATUS",    "DIRECTORY", "ERROR",   "DIRECTORY_DELTA"
+        "HELLO",   "READY",     "HEARTBEAT", "CREDIT",          "SUBMIT",  "REVOKE",    "UPDATE",
+        "REPLACE", "ACCEPTED",  "REJECTED",  "EXPIRED",         "DELIVER", "DELIVERED", "ACK",
+        "STATUS",  "DIRECTORY", "ERROR",     "DIRECTORY_DELTA", "FORWARD"
     };
     size_t defined = 0;
     for (int kind = -1; kind < 300; kind++)
@@ -759,7 +807,8 @@ static void s_test_kind_table(void **state)
         assert_int_equal(proto_body_limit(kind),
                          kind == PROTO_KIND_DIRECTORY || kind == PROTO_KIND_DIRECTORY_DELTA
                              ? PROTO_MAX_DIRECTORY_BODY
-                             : PROTO_MAX_BODY);
+                         : kind == PROTO_KIND_FORWARD ? PROTO_MAX_FORWARD_BODY
+                                                      : PROTO_MAX_BODY);
     }
     assert_false(proto_kind_has_document(PROTO_KIND_ACCEPTED));
     assert_false(proto_kind_has_document(0));
@@ -1424,6 +1473,106 @@ static proto_msg_t *s_case_at(int line, proto_kind_t kind, const char *path, s_o
 
 // ---------------------------------------------------------------------------
 //  Framing-level refusals: hand-made bytes
+
+//  FORWARD (PROTOCOL.md 16.7): the carried body is decoded with its own
+//  kind's rules, the hop's recipients must be the document's, the trace
+//  names each broker once and at most PROTO_MAX_HOPS of them; a broker may
+//  not hand it to one already in the trace nor past the hop limit.
+static void s_forward_expect(s_fx_t *fx, proto_err_t want, const char *field)
+{
+    proto_buf_t buf;
+    proto_buf_init(&buf);
+    proto_errinfo_t info;
+    proto_err_t rc = proto_msg_encode(&fx->msg, &buf, &info);
+    if (rc != want || (field && strcmp(info.field, field) != 0)) {
+        print_error("FORWARD: want %s at '%s', got %s at '%s': %s\n", proto_errname(want),
+                    field ? field : "", proto_errname(rc), info.field, info.message);
+        fail();
+    }
+    assert_int_equal(buf.len, 0);
+    proto_buf_free(&buf);
+}
+
+static void s_test_forward_rules(void **state)
+{
+    (void) state;
+    s_fx_t *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    proto_forward_t *f = &fx->msg.u.forward;
+
+    //  What a receiver gets: the sender's document, its frames, the trace.
+    s_fixture(fx, PROTO_KIND_FORWARD);
+    proto_buf_t buf;
+    proto_buf_init(&buf);
+    assert_int_equal(proto_msg_encode(&fx->msg, &buf, NULL), PROTO_OK);
+    proto_msg_t *msg = NULL;
+    assert_int_equal(proto_msg_decode(PROTO_KIND_FORWARD, buf.data, buf.len, &msg, NULL), PROTO_OK);
+    const proto_forward_t *got = &msg->u.forward;
+    assert_int_equal(got->document.doc.nto, 3);
+    assert_string_equal(got->document.doc.from, "000.00.01.H01");
+    assert_int_equal(proto_msg_frame_count(msg), 2 + got->document.doc.natt);
+    assert_true(got->document.doc.natt > 0);
+    assert_int_equal(proto_forward_next_check(got, "district-dv"), PROTO_OK);
+    assert_int_equal(proto_forward_next_check(got, "province-h29"), PROTO_ERR_ROUTE_LOOP);
+    assert_int_equal(proto_forward_next_check(got, "national"), PROTO_ERR_ROUTE_LOOP);
+    assert_int_equal(proto_forward_next_check(NULL, "x"), PROTO_ERR_INVALID_ARG);
+    proto_msg_destroy(&msg);
+    proto_buf_free(&buf);
+
+    //  A trace at the hop limit decodes, but no broker may add to it.
+    s_fixture(fx, PROTO_KIND_FORWARD);
+    static const char *const labels[PROTO_MAX_HOPS + 1] = { "b0", "b1", "b2", "b3", "b4",
+                                                            "b5", "b6", "b7", "b8" };
+    proto_fwd_hop_t hops[PROTO_MAX_HOPS + 1];
+    for (int i = 0; i <= PROTO_MAX_HOPS; i++)
+        hops[i] = (proto_fwd_hop_t){ .broker = labels[i], .time = S_T0 + (uint64_t) i };
+    f->trace = hops;
+    f->ntrace = PROTO_MAX_HOPS;
+    assert_int_equal(proto_forward_next_check(f, "elsewhere"), PROTO_ERR_HOP_LIMIT);
+    assert_int_equal(proto_msg_encode(&fx->msg, &buf, NULL), PROTO_OK);
+    proto_buf_free(&buf);
+    f->ntrace = PROTO_MAX_HOPS + 1;
+    s_forward_expect(fx, PROTO_ERR_LIMIT, "trace");
+
+    s_fixture(fx, PROTO_KIND_FORWARD);
+    fx->hops[1].broker = "province-h29";
+    s_forward_expect(fx, PROTO_ERR_ROUTE_LOOP, "trace[1].broker");
+    s_fixture(fx, PROTO_KIND_FORWARD);
+    fx->hops[0].broker = "Tỉnh Hà Giang"; // text, not a label
+    s_forward_expect(fx, PROTO_ERR_VALUE, "trace[0].broker");
+    s_fixture(fx, PROTO_KIND_FORWARD);
+    f->ntrace = 0;
+    s_forward_expect(fx, PROTO_ERR_MISSING, "trace");
+
+    //  Recipients: the document's, each once.
+    s_fixture(fx, PROTO_KIND_FORWARD);
+    fx->fwd_to[1] = "000.99.99.H99";
+    s_forward_expect(fx, PROTO_ERR_VALUE, "to[1]");
+    s_fixture(fx, PROTO_KIND_FORWARD);
+    fx->fwd_to[1] = fx->fwd_to[0];
+    s_forward_expect(fx, PROTO_ERR_VALUE, "to[1]");
+    s_fixture(fx, PROTO_KIND_FORWARD);
+    f->nto = 0;
+    s_forward_expect(fx, PROTO_ERR_MISSING, "to");
+
+    //  The sender's kind, and a body that is a document of that kind.
+    s_fixture(fx, PROTO_KIND_FORWARD);
+    f->kind = PROTO_KIND_DELIVER;
+    s_forward_expect(fx, PROTO_ERR_VALUE, "kind");
+    s_fixture(fx, PROTO_KIND_FORWARD);
+    f->kind = PROTO_KIND_REVOKE;
+    s_forward_expect(fx, PROTO_ERR_VALUE, "body.doc.op");
+    s_fixture(fx, PROTO_KIND_FORWARD);
+    f->body_len = 0;
+    s_forward_expect(fx, PROTO_ERR_LIMIT, "body");
+    s_fixture(fx, PROTO_KIND_FORWARD);
+    f->body_len -= 1; // truncated: the body is no longer one msgpack value
+    s_forward_expect(fx, PROTO_ERR_MSGPACK, NULL);
+    s_fixture(fx, PROTO_KIND_FORWARD);
+    fx->inner[f->body_len++] = 0xc0; // a trailing nil after the body's map
+    s_forward_expect(fx, PROTO_ERR_TRAILING, NULL);
+    free(fx);
+}
 
 static void s_test_decode_arguments(void **state)
 {
@@ -2927,6 +3076,22 @@ static void s_test_peek_id(void **state)
     proto_msg_destroy(&msg);
     proto_buf_free(&buf);
 
+    //  A FORWARD names the document it carries.
+    s_fx_t *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    s_fixture(fx, PROTO_KIND_FORWARD);
+    assert_int_equal(proto_msg_encode(&fx->msg, &buf, NULL), PROTO_OK);
+    assert_int_equal(proto_msg_decode(PROTO_KIND_FORWARD, buf.data, buf.len, &msg, NULL), PROTO_OK);
+    memset(&id, 0, sizeof id);
+    assert_true(proto_msg_peek_id(PROTO_KIND_FORWARD, buf.data, buf.len, &id));
+    assert_memory_equal(id.bytes, msg->u.forward.document.doc.id.bytes, PROTO_ID_LEN);
+    proto_msg_destroy(&msg);
+    //  Cut short, or asked as the kind it carries: no id.
+    assert_false(proto_msg_peek_id(PROTO_KIND_FORWARD, buf.data, buf.len - 1, &id));
+    assert_false(proto_msg_peek_id(PROTO_KIND_SUBMIT, buf.data, buf.len, &id));
+    proto_buf_free(&buf);
+    free(fx);
+
     //  {"doc": {"id": bin16, "x": 1}}: undecodable (unknown field), id readable.
     uint8_t body[64] = { 0x81, 0xa3, 'd', 'o', 'c', 0x82, 0xa2, 'i', 'd', 0xc4, 0x10 };
     size_t n = 11;
@@ -2966,6 +3131,7 @@ int main(void)
         cmocka_unit_test(s_test_roundtrip_every_kind),
         cmocka_unit_test(s_test_roundtrip_minimal),
         cmocka_unit_test(s_test_encode_refuses),
+        cmocka_unit_test(s_test_forward_rules),
         cmocka_unit_test_setup_teardown(s_test_decode_arguments, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(s_test_truncated_every_length, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(s_test_lying_lengths, s_setup, s_teardown),

@@ -628,6 +628,47 @@ static void test_notices(void **state)
     s_file_free(&file);
 }
 
+//  forward.txt: each FORWARD carries a documents.txt body byte for byte,
+//  and the signature inside still verifies with the sender's key.
+static void test_forward(void **state)
+{
+    (void) state;
+    s_file_t file, docs;
+    s_file_load(&file, "forward.txt");
+    s_file_load(&docs, "documents.txt");
+    assert_true(file.count >= 2);
+    for (size_t i = 0; i < file.count; i++) {
+        const s_block_t *b = &file.blocks[i];
+        assert_int_equal(s_kind(&file, b), PROTO_KIND_FORWARD);
+        const s_ident_t *signer = s_ident(&file, b, s_need(&file, b, "signer"));
+        const char *name = s_need(&file, b, "document");
+        const s_block_t *doc_block = NULL;
+        for (size_t k = 0; k < docs.count && !doc_block; k++)
+            if (strcmp(s_need(&docs, &docs.blocks[k], "name"), name) == 0)
+                doc_block = &docs.blocks[k];
+        if (!doc_block)
+            fail_msg("%s:%u: no document '%s' in documents.txt", file.path, b->line, name);
+        size_t len = 0, doc_len = 0;
+        uint8_t *body = s_hex(&file, b, "body", &len);
+        uint8_t *doc_body = s_hex(&docs, doc_block, "body", &doc_len);
+
+        proto_msg_t *msg = s_decode_ok(&file, b, PROTO_KIND_FORWARD, body, len);
+        const proto_forward_t *f = &msg->u.forward;
+        s_reencode(&file, b, msg, body, len);
+        s_assert_bytes(&file, b, "carried body", f->body, f->body_len, doc_body, doc_len);
+        assert_int_equal(proto_msg_frame_count(msg), s_uint(&file, b, "frames"));
+        assert_string_equal(f->document.doc.from, signer->name);
+        assert_int_equal(proto_doc_verify(&f->document.doc, signer->sign_pk, f->document.sig),
+                         PROTO_OK);
+        assert_true(f->ntrace >= 1 && f->nto >= 1);
+        proto_msg_destroy(&msg);
+        free(body);
+        free(doc_body);
+    }
+    s_file_free(&docs);
+    s_file_free(&file);
+}
+
 // ---------------------------------------------------------------------------
 //  Merkle trees, recomputed here from RFC 9162 section 2.1 with BLAKE2b-256
 
@@ -1015,6 +1056,7 @@ int main(void)
         cmocka_unit_test(test_notices),    cmocka_unit_test(test_merkle),
         cmocka_unit_test(test_directory),  cmocka_unit_test(test_session),
         cmocka_unit_test(test_malformed),  cmocka_unit_test(test_sealed),
+        cmocka_unit_test(test_forward),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

@@ -231,6 +231,15 @@ typedef struct {
         const char *to;
     } docs[16];
     unsigned ndocs;
+    //  The first SUBMIT with attachments, for forward.txt to carry.
+    struct {
+        proto_buf_t body;
+        const char *name;
+        const char *signer;
+        const char *to[2];
+        uint32_t nto;
+        uint32_t natt;
+    } fwd;
 } s_gen_t;
 
 //  An identity with a fixed seed. The public API makes identities from a
@@ -454,6 +463,15 @@ static void s_document(s_gen_t *gen, s_out_t *out, s_docvec_t *v)
         s_field_item_hex(out, "attachment", i, ".hash", v->doc.att[i].hash, PROTO_HASH_LEN);
     }
     s_seed(&gen->corpus, v->kind, &body);
+    if (v->kind == PROTO_KIND_SUBMIT && v->doc.natt && v->doc.nto >= 2 && !gen->fwd.name) {
+        s_check(proto_buf_append(&gen->fwd.body, body.data, body.len), v->name);
+        gen->fwd.name = v->name;
+        gen->fwd.signer = signer->name;
+        gen->fwd.to[0] = v->doc.to[0];
+        gen->fwd.to[1] = v->doc.to[1];
+        gen->fwd.nto = 2;
+        gen->fwd.natt = v->doc.natt;
+    }
 
     if (v->kind != PROTO_KIND_DELIVER && gen->ndocs < sizeof gen->docs / sizeof gen->docs[0]) {
         gen->docs[gen->ndocs].id = v->doc.id;
@@ -948,6 +966,52 @@ static void s_directory(s_gen_t *gen)
         proto_buf_free(&canonical);
     }
     s_out_close(&out);
+}
+
+// ---------------------------------------------------------------------------
+//  forward.txt: a document handed from one broker to the next
+
+static void s_forward(s_gen_t *gen)
+{
+    if (!gen->fwd.name)
+        s_die("no SUBMIT with attachments and two recipients to forward");
+    proto_fwd_hop_t hops[2] = { { .broker = BROKER, .time = T0 + 2 * MINUTE },
+                                { .broker = "national", .time = T0 + 2 * MINUTE + 40 } };
+    struct {
+        const char *name;
+        const char *comment;
+        uint32_t nto, ntrace;
+    } vecs[] = {
+        { "forward", "FORWARD from the origin broker, for one of the document's recipients", 1, 1 },
+        { "forward-second-hop", "FORWARD from a second broker, for both recipients", 2, 2 },
+    };
+    s_out_t out;
+    s_out_open(&out, gen->vectors_dir, "forward.txt", "FORWARD between brokers");
+    for (size_t i = 0; i < sizeof vecs / sizeof vecs[0]; i++) {
+        proto_msg_t msg = { .kind = PROTO_KIND_FORWARD };
+        proto_forward_t *f = &msg.u.forward;
+        f->kind = PROTO_KIND_SUBMIT;
+        f->body = gen->fwd.body.data;
+        f->body_len = gen->fwd.body.len;
+        f->to = gen->fwd.to;
+        f->nto = vecs[i].nto;
+        f->trace = hops;
+        f->ntrace = vecs[i].ntrace;
+        proto_buf_t body;
+        proto_buf_init(&body);
+        s_encode(&msg, &body, vecs[i].name);
+        s_block(&out, vecs[i].comment);
+        s_field(&out, "name", "%s", vecs[i].name);
+        s_field(&out, "kind", "FORWARD");
+        s_field(&out, "document", "%s", gen->fwd.name);
+        s_field(&out, "signer", "%s", gen->fwd.signer);
+        s_field(&out, "frames", "%u", 2 + gen->fwd.natt);
+        s_field_hex(&out, "body", body.data, body.len);
+        s_seed(&gen->corpus, PROTO_KIND_FORWARD, &body);
+        proto_buf_free(&body);
+    }
+    s_out_close(&out);
+    proto_buf_free(&gen->fwd.body);
 }
 
 // ---------------------------------------------------------------------------
@@ -1783,6 +1847,25 @@ static const s_bad_t s_bad[] = {
     { "status-mid-zero", "STATUS", STATUS(", 'code': 1", ", 'mid': 0"), PROTO_ERR_VALUE, "mid",
       "mailbox id 0" },
 
+//  FORWARD (section 16.7): the hop's own fields, and a carried body
+//  that is checked as the sender's kind.
+#define FORWARD(kind, body, extra)                                                                 \
+    "{'kind': " kind ", 'body': " body ", 'to': ['000.00.00.G09'], "                               \
+    "'trace': [{'broker': 'province-h29', 'time': 1735689600000}]" extra "}"
+    { "forward-kind-deliver", "FORWARD", FORWARD("30", "<80>", ""), PROTO_ERR_VALUE, "kind",
+      "a FORWARD carries what a sender sends, never a DELIVER" },
+    { "forward-body-empty", "FORWARD", FORWARD("10", "<>", ""), PROTO_ERR_LIMIT, "body",
+      "a carried body of no bytes" },
+    { "forward-body-str", "FORWARD", FORWARD("10", "'body'", ""), PROTO_ERR_TYPE, "body",
+      "the carried body as a string, not the sender's bytes" },
+    { "forward-body-reserved", "FORWARD", FORWARD("10", "<c1>", ""), PROTO_ERR_MSGPACK, "body",
+      "a carried body that is not msgpack" },
+    { "forward-body-no-sig", "FORWARD", FORWARD("10", "<80>", ""), PROTO_ERR_MISSING, "body.sig",
+      "a carried body that is not a SUBMIT: an empty map" },
+    { "forward-unknown-field", "FORWARD", FORWARD("10", "<80>", ", 'hops': 1"),
+      PROTO_ERR_UNKNOWN_FIELD, "hops", "a field FORWARD does not define" },
+#undef FORWARD
+
     //  DIRECTORY.
     { "directory-unsorted", "DIRECTORY",
       DIRECTORY(ENTRY("000.00.00.H01", "") ", " ENTRY("000.00.00.G09", "")), PROTO_ERR_VALUE,
@@ -1895,6 +1978,7 @@ int main(int argc, char **argv)
     s_directory(&gen);
     s_session(&gen);
     s_sealed(&gen);
+    s_forward(&gen);
     s_malformed(&gen);
     for (int i = 0; i < I_COUNT; i++)
         proto_identity_destroy(&gen.ident[i].id);

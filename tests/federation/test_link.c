@@ -20,7 +20,11 @@
         with an agency code: ERR_SENDER_MISMATCH), an agency's key cannot
         open a link, and a link session that sends an agency's kind
         (SUBMIT) gets ERR_UNEXPECTED without its frames ever being read
-        as a document.
+        as a document;
+      - link_forward_refused: FORWARD (PROTOCOL.md 16.7) is a kind between
+        brokers only: an agency's session that sends one gets
+        ERR_UNEXPECTED, and so, until brokers forward, does a link; both
+        sessions stay up.
 
     Usage: test_link TRUC_BROKER TRUC_KEYS [TEST_NAME]
 */
@@ -319,6 +323,59 @@ static void test_link_not_agency(void **state)
     th_pass(env);
 }
 
+//  Send a FORWARD header with an empty map as body, and expect the
+//  refusal that says the kind is not taken here, twice: not fatal.
+static void s_forward_refused(truc_client_t *c, const char *who)
+{
+    char text[256];
+    uint8_t header[PROTO_HEADER_LEN];
+    proto_header_write(header, PROTO_KIND_FORWARD);
+    const void *frames[] = { header, "\x80" };
+    const size_t lens[] = { sizeof header, 1 };
+    for (int round = 0; round < 2; round++) {
+        th_check(truc_client_send_frames(c, frames, lens, 2) == PROTO_OK, "send FORWARD");
+        uint32_t code = s_error(c, text, sizeof text);
+        th_check(code == PROTO_ERR_UNEXPECTED, "FORWARD from %s (round %d): %s (%s)", who, round,
+                 proto_errname((proto_err_t) code), text);
+    }
+}
+
+static void test_link_forward_refused(void **state)
+{
+    th_env_t *env = *state;
+    char endpoint[64], path[TH_PATH_MAX + 32], err[256];
+    s_start_national(env, endpoint, sizeof endpoint);
+
+    //  Agency A in its own session: an agency never forwards.
+    truc_client_t *c = truc_client_new(env->endpoint, env->agency[TH_A], th_hub_curve_pk(env), 8);
+    th_check(c != NULL, "client");
+    proto_msg_t hello = s_hello(th_code(TH_A), NULL);
+    th_check(truc_client_send(c, &hello, NULL, NULL, 0) == PROTO_OK, "send HELLO");
+    proto_msg_t *ready = NULL;
+    proto_err_t rc = truc_client_recv_kind(c, PROTO_KIND_READY, TH_RECV_TIMEOUT_MS, &ready, NULL);
+    th_check(rc == PROTO_OK && ready, "no READY for agency A: %s", proto_errname(rc));
+    proto_msg_destroy(&ready);
+    s_forward_refused(c, "an agency");
+    truc_client_destroy(&c);
+
+    //  prov's link: the kind is known, but this broker does not take it yet.
+    proto_identity_t *prov = NULL;
+    snprintf(path, sizeof path, "%s/prov.secret", env->keys);
+    th_check(proto_identity_load(path, NULL, &prov, err, sizeof err) == PROTO_OK, "load %s: %s",
+             path, err);
+    c = truc_client_new(env->endpoint, prov, th_hub_curve_pk(env), 8);
+    th_check(c != NULL, "client");
+    hello = s_hello(NULL, "prov");
+    th_check(truc_client_send(c, &hello, NULL, NULL, 0) == PROTO_OK, "send HELLO");
+    rc = truc_client_recv_kind(c, PROTO_KIND_READY, TH_RECV_TIMEOUT_MS, &ready, NULL);
+    th_check(rc == PROTO_OK && ready, "no READY for the link: %s", proto_errname(rc));
+    proto_msg_destroy(&ready);
+    s_forward_refused(c, "a link");
+    truc_client_destroy(&c);
+    proto_identity_destroy(&prov);
+    th_pass(env);
+}
+
 #define S_TEST(f) cmocka_unit_test_setup_teardown(f, th_setup, th_teardown)
 
 int main(int argc, char **argv)
@@ -329,10 +386,8 @@ int main(int argc, char **argv)
     if (rc)
         return rc;
     const struct CMUnitTest tests[] = {
-        S_TEST(test_link_up),
-        S_TEST(test_link_suspended),
-        S_TEST(test_link_forged),
-        S_TEST(test_link_not_agency),
+        S_TEST(test_link_up),         S_TEST(test_link_suspended),       S_TEST(test_link_forged),
+        S_TEST(test_link_not_agency), S_TEST(test_link_forward_refused),
     };
     return th_run_tests("test_link", "truc federation links", tests, sizeof tests / sizeof tests[0],
                         filter);

@@ -75,6 +75,8 @@ typedef enum {
     PROTO_ERR_BAD_STATE = 304,     // operation not valid in the document's current state
     PROTO_ERR_UNDELIVERABLE = 305, // recipient can no longer receive (revoked agency)
     PROTO_ERR_TIME = 306,          // a time in the message is too far from the receiver's clock
+    PROTO_ERR_HOP_LIMIT = 307,     // a forwarded document has passed through too many brokers
+    PROTO_ERR_ROUTE_LOOP = 308,    // a forwarded document would pass a broker a second time
 
     //  4xx resources
     PROTO_ERR_STORE_FULL = 400, // the store has no space left

@@ -5,7 +5,8 @@
         frame 0   header, 4 bytes: 'T' 'R' version kind
         frame 1   body, one msgpack map whose schema depends on kind
         frame 2+  attachment bytes, one frame per attachment, in the order of
-                  the attachment list (SUBMIT, REVOKE, UPDATE, REPLACE, DELIVER)
+                  the attachment list (SUBMIT, REVOKE, UPDATE, REPLACE, DELIVER,
+                  and FORWARD: those of the document body it carries)
 
     This module turns bodies into C structs and back. Decoding is strict: it
     never trusts a length from the wire, refuses unknown kinds and fields,
@@ -69,6 +70,10 @@ extern "C" {
 #define PROTO_MAX_PATH            64     // nodes in an inclusion path
 #define PROTO_MAX_ENTRIES         65536  // agencies in a DIRECTORY
 #define PROTO_MAX_WINDOW          100000 // delivery credit
+#define PROTO_MAX_HOPS            8      // brokers a FORWARD's trace may name (hop limit)
+//  A FORWARD carries a whole document body plus its own small fields
+//  (recipients, trace): the body limit plus room for those.
+#define PROTO_MAX_FORWARD_BODY (PROTO_MAX_BODY + (64u << 10))
 
 typedef enum {
     PROTO_KIND_HELLO = 1,
@@ -89,6 +94,7 @@ typedef enum {
     PROTO_KIND_DIRECTORY = 50,
     PROTO_KIND_DIRECTORY_DELTA = 51,
     PROTO_KIND_ERROR = 60,
+    PROTO_KIND_FORWARD = 70,
 } proto_kind_t;
 
 //  Name of a kind ("SUBMIT"), or NULL if kind is not defined.
@@ -383,6 +389,28 @@ typedef struct {
     uint32_t nbroker_retired;       // 0 = field absent
 } proto_dir_delta_t;
 
+//  One broker a forwarded document passed through (PROTOCOL.md 16.7).
+typedef struct {
+    const char *broker; // broker label
+    uint64_t time;      // when that broker stored the document, ms since epoch
+} proto_fwd_hop_t;
+
+//  FORWARD: a document one broker hands to the next over a link. The
+//  sender's signed body travels byte for byte and is never re-signed; the
+//  attachment frames follow as in the sender's message.
+typedef struct {
+    uint8_t kind;           // the sender's kind: SUBMIT REVOKE UPDATE REPLACE
+    const uint8_t *body;    // the sender's body frame, byte for byte
+    size_t body_len;        // 1..PROTO_MAX_BODY
+    const char **to;        // the recipients this hop carries, a subset of the document's
+    uint32_t nto;           // 1..500, no repeats
+    proto_fwd_hop_t *trace; // brokers that stored it, the origin first, 1..PROTO_MAX_HOPS
+    uint32_t ntrace;
+    //  Filled by the decoder from body (the encoder ignores it): the
+    //  sender's document and signature as a SUBMIT of kind would give them.
+    proto_document_t document;
+} proto_forward_t;
+
 typedef struct {
     uint32_t code;       // proto_err_t
     const char *message; // human text
@@ -410,6 +438,7 @@ typedef struct {
         proto_directory_msg_t directory;
         proto_dir_delta_t delta; // DIRECTORY_DELTA
         proto_error_t error;
+        proto_forward_t forward; // FORWARD
     } u;
     proto_arena_t *arena; // private: owns decoded strings and arrays
 } proto_msg_t;
@@ -432,7 +461,8 @@ proto_err_t proto_header_parse(const void *data, size_t len, uint8_t *version,
 void proto_header_write(uint8_t out[PROTO_HEADER_LEN], proto_kind_t kind);
 
 //  Number of frames a decoded message must have arrived in: 2, plus one per
-//  attachment for the document kinds. A receiver compares it with what it
+//  attachment for the document kinds and for a FORWARD (the attachments of
+//  the body it carries). A receiver compares it with what it
 //  received and answers PROTO_ERR_FRAMING on a difference.
 size_t proto_msg_frame_count(const proto_msg_t *msg);
 
@@ -451,7 +481,9 @@ proto_err_t proto_msg_decode(int kind, const void *body, size_t len, proto_msg_t
 //  exactly one `id`, a bin of 16 bytes. A receiver then answers the refusal
 //  for that id (REJECTED) instead of an ERROR no one waits for
 //  (PROTOCOL.md section 4.3). Allocates no more than a decode would and
-//  nothing that outlives the call. False when there is no such id.
+//  nothing that outlives the call. False when there is no such id. For a
+//  FORWARD, the id is that of the document in its carried `body`, read the
+//  same way.
 bool proto_msg_peek_id(int kind, const void *body, size_t len, proto_id_t *id);
 
 //  Check that len bytes hold exactly one msgpack value, nested at most
@@ -491,6 +523,12 @@ proto_err_t proto_attachment_check(const proto_attachment_t *att, const void *da
 
 //  Fill att->size and att->hash from the attachment bytes.
 void proto_attachment_hash(proto_attachment_t *att, const void *data, size_t len);
+
+//  May a broker hand fwd on to the broker labelled next (PROTOCOL.md 16.7)?
+//  PROTO_OK, or PROTO_ERR_ROUTE_LOOP when next is already in the trace, or
+//  PROTO_ERR_HOP_LIMIT when the trace already names PROTO_MAX_HOPS brokers
+//  (next could not add its own entry).
+proto_err_t proto_forward_next_check(const proto_forward_t *fwd, const char *next) PROTO_MUST_CHECK;
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,154 @@
+/*  broker/store_fwd.c - the link queues and hop records. See store_fwd.h.
+
+    Layouts (keys big-endian where they order, values little-endian):
+
+      hops   key   label (PROTO_LABEL_MAX bytes, zero-padded) | id (16)
+             value state (1) | urgency (1) | queue_seq (8) | time (8) | code (4)
+      hopq   key   label (PROTO_LABEL_MAX bytes, zero-padded) | 3 - urgency (1) | seq (8)
+             value id (16)
+
+    The label is a fixed-width field so that one label's keys never share a
+    prefix with a longer label's ("n" and "n2").
+*/
+#include "store_fwd.h"
+
+#include <string.h>
+
+#include "proto/agency.h"
+#include "store_internal.h"
+
+#define S_LABEL_LEN   PROTO_LABEL_MAX
+#define S_HOP_KEY_LEN (S_LABEL_LEN + PROTO_ID_LEN)
+#define S_Q_KEY_LEN   (S_LABEL_LEN + 9)
+#define S_HOP_LEN     22
+
+static proto_err_t s_label(uint8_t out[S_LABEL_LEN], const char *label)
+{
+    size_t len = label ? strlen(label) : 0;
+    if (!label || len > S_LABEL_LEN || proto_label_check(label, len) != PROTO_OK)
+        return PROTO_ERR_INVALID_ARG;
+    memset(out, 0, S_LABEL_LEN);
+    memcpy(out, label, len);
+    return PROTO_OK;
+}
+
+static proto_err_t s_hop_key(uint8_t key[S_HOP_KEY_LEN], const char *label, const proto_id_t *id)
+{
+    proto_err_t rc = s_label(key, label);
+    if (!rc)
+        memcpy(key + S_LABEL_LEN, id->bytes, PROTO_ID_LEN);
+    return rc;
+}
+
+static void s_q_key(uint8_t key[S_Q_KEY_LEN], const uint8_t label[S_LABEL_LEN], uint8_t urgency,
+                    uint64_t seq)
+{
+    memcpy(key, label, S_LABEL_LEN);
+    key[S_LABEL_LEN] = (uint8_t) (3 - (urgency > 3 ? 3 : urgency)); // most urgent first
+    broker_store_put64be(key + S_LABEL_LEN + 1, seq);
+}
+
+static void s_hop_encode(const broker_hop_t *hop, uint8_t out[S_HOP_LEN])
+{
+    out[0] = hop->state;
+    out[1] = hop->urgency;
+    broker_store_put64le(out + 2, hop->queue_seq);
+    broker_store_put64le(out + 10, hop->time);
+    broker_store_put32le(out + 18, hop->code);
+}
+
+static proto_err_t s_hop_decode(const broker_store_val_t *v, broker_hop_t *out)
+{
+    if (v->mv_size != S_HOP_LEN)
+        return PROTO_ERR_STORE;
+    const uint8_t *p = v->mv_data;
+    out->state = p[0];
+    out->urgency = p[1];
+    out->queue_seq = broker_store_get64le(p + 2);
+    out->time = broker_store_get64le(p + 10);
+    out->code = broker_store_get32le(p + 18);
+    return PROTO_OK;
+}
+
+proto_err_t broker_store_hop_add(broker_store_t *self, const char *label, const proto_id_t *id,
+                                 uint8_t urgency, uint64_t seq, uint64_t now)
+{
+    uint8_t key[S_HOP_KEY_LEN], qkey[S_Q_KEY_LEN], record[S_HOP_LEN];
+    broker_store_val_t v;
+    proto_err_t rc = s_hop_key(key, label, id);
+    if (rc)
+        return rc;
+    if (broker_store_kv_get(self, DB_HOPS, key, sizeof key, &v) == PROTO_OK)
+        return PROTO_ERR_EXISTS;
+    broker_hop_t hop = {
+        .state = BROKER_HOP_WAITING, .urgency = urgency, .queue_seq = seq, .time = now
+    };
+    s_hop_encode(&hop, record);
+    rc = broker_store_kv_put(self, DB_HOPS, key, sizeof key, record, sizeof record);
+    s_q_key(qkey, key, urgency, seq);
+    return rc ? rc : broker_store_kv_put(self, DB_HOPQ, qkey, sizeof qkey, id->bytes, PROTO_ID_LEN);
+}
+
+proto_err_t broker_store_hop_get(broker_store_t *self, const char *label, const proto_id_t *id,
+                                 broker_hop_t *out)
+{
+    uint8_t key[S_HOP_KEY_LEN];
+    broker_store_val_t v;
+    proto_err_t rc = s_hop_key(key, label, id);
+    if (!rc)
+        rc = broker_store_kv_get(self, DB_HOPS, key, sizeof key, &v);
+    return rc ? rc : s_hop_decode(&v, out);
+}
+
+proto_err_t broker_store_hop_answer(broker_store_t *self, const char *label, const proto_id_t *id,
+                                    uint8_t state, uint32_t code, uint64_t now)
+{
+    if (state != BROKER_HOP_DONE && state != BROKER_HOP_REFUSED)
+        return PROTO_ERR_INVALID_ARG;
+    uint8_t key[S_HOP_KEY_LEN], qkey[S_Q_KEY_LEN], record[S_HOP_LEN];
+    broker_hop_t hop;
+    proto_err_t rc = broker_store_hop_get(self, label, id, &hop);
+    if (rc)
+        return rc;
+    //  An answer comes once: a second one (a re-sent ACCEPTED after the
+    //  next broker restarted) changes nothing.
+    if (hop.state != BROKER_HOP_WAITING)
+        return PROTO_ERR_BAD_STATE;
+    rc = s_hop_key(key, label, id);
+    s_q_key(qkey, key, hop.urgency, hop.queue_seq);
+    if (!rc)
+        rc = broker_store_kv_del(self, DB_HOPQ, qkey, sizeof qkey);
+    hop.state = state;
+    hop.code = code;
+    hop.time = now;
+    s_hop_encode(&hop, record);
+    return rc ? rc : broker_store_kv_put(self, DB_HOPS, key, sizeof key, record, sizeof record);
+}
+
+typedef struct {
+    broker_store_queue_fn *fn;
+    void *arg;
+} s_visit_t;
+
+static bool s_scan_step(void *arg, const uint8_t *key, size_t klen, const uint8_t *value,
+                        size_t vlen)
+{
+    s_visit_t *visit = arg;
+    (void) key;
+    (void) klen;
+    if (vlen != PROTO_ID_LEN)
+        return true;
+    proto_id_t id;
+    memcpy(id.bytes, value, PROTO_ID_LEN);
+    return visit->fn(visit->arg, &id);
+}
+
+size_t broker_store_hop_scan(broker_store_t *self, const char *label, broker_store_queue_fn *fn,
+                             void *arg)
+{
+    uint8_t prefix[S_LABEL_LEN];
+    if (s_label(prefix, label) != PROTO_OK)
+        return 0;
+    s_visit_t visit = { fn, arg };
+    return broker_store_kv_scan(self, DB_HOPQ, prefix, sizeof prefix, s_scan_step, &visit);
+}

@@ -1,0 +1,58 @@
+/*  broker/store_fwd.h - the store's tables for documents handed to other
+    brokers (federation, PROTOCOL.md 16.7).
+
+    A document whose recipients live behind a link is stored once, like any
+    other; beside it the broker keeps one delivery per next hop: a record
+    per (link label, document), and a queue per link label in the order
+    the link pushes in - most urgent first, then in acceptance order, as an
+    agency's queue. A hop that the next broker answered leaves the queue;
+    its record stays, with the state and the code of the answer.
+
+    These are new tables ("hopq", "hops"); the layouts of the others do not
+    change, and a store written before them opens with them empty. This
+    module owns only the two tables; forwarding itself is the server's.
+*/
+#ifndef BROKER_STORE_FWD_H
+#define BROKER_STORE_FWD_H
+
+#include <stdint.h>
+
+#include "store.h"
+
+typedef enum {
+    BROKER_HOP_WAITING = 0, // queued for the link
+    BROKER_HOP_DONE = 1,    // the next broker stored it (its ACCEPTED is kept)
+    BROKER_HOP_REFUSED = 2, // the next broker refused it (code says why)
+} broker_hop_state_t;
+
+typedef struct {
+    uint8_t state;      // broker_hop_state_t
+    uint8_t urgency;    // the document's, its place in the link queue
+    uint64_t queue_seq; // the document's audit sequence number, its place within its urgency
+    uint64_t time;      // when queued, then when the next broker answered (ms)
+    uint32_t code;      // the next broker's refusal (proto_err_t), 0 otherwise
+} broker_hop_t;
+
+//  Queue document id for the broker labelled label, in the open write
+//  transaction. urgency and seq are the document's (broker_doc_t); now is
+//  the acceptance time. PROTO_ERR_EXISTS if that hop is recorded already,
+//  PROTO_ERR_INVALID_ARG for a label that is no broker label.
+proto_err_t broker_store_hop_add(broker_store_t *self, const char *label, const proto_id_t *id,
+                                 uint8_t urgency, uint64_t seq, uint64_t now) PROTO_MUST_CHECK;
+
+//  Read the hop of document id to label. PROTO_ERR_NOT_FOUND if there is none.
+proto_err_t broker_store_hop_get(broker_store_t *self, const char *label, const proto_id_t *id,
+                                 broker_hop_t *out) PROTO_MUST_CHECK;
+
+//  Record the next broker's answer: state DONE or REFUSED (with code),
+//  at time now. The hop leaves the link's queue. PROTO_ERR_NOT_FOUND if
+//  there is no such hop, PROTO_ERR_BAD_STATE if it was answered already.
+proto_err_t broker_store_hop_answer(broker_store_t *self, const char *label, const proto_id_t *id,
+                                    uint8_t state, uint32_t code, uint64_t now) PROTO_MUST_CHECK;
+
+//  Visit the ids queued for label, most urgent first, then oldest first,
+//  until fn returns false. Returns the number visited.
+size_t broker_store_hop_scan(broker_store_t *self, const char *label, broker_store_queue_fn *fn,
+                             void *arg);
+
+#endif

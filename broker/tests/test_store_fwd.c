@@ -1,0 +1,250 @@
+/*  test_store_fwd.c - the store's link queues and hop records (store_fwd.c).
+
+    Real LMDB files in a fresh mkdtemp directory, removed afterwards. What
+    is proved: a hop is recorded once and queued for its link only; a link's
+    queue is in push order (most urgent first, then oldest), apart from
+    every other link's even when one label is a prefix of another; an
+    answer takes the hop out of the queue, is kept across a reopen and
+    comes only once; and a store written before these tables existed (the
+    tables dropped with LMDB itself) opens with them empty.
+*/
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <dirent.h>
+#include <lmdb.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "store_fwd.h"
+
+#define S_T0       1767225600000ull
+#define S_MAP      (16ull << 20)
+#define S_PATH_MAX 4096
+
+typedef struct {
+    char root[S_PATH_MAX];
+    char data[S_PATH_MAX];
+} s_fx_t;
+
+static void s_rmtree(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return;
+    if (!S_ISDIR(st.st_mode)) {
+        unlink(path);
+        return;
+    }
+    DIR *dir = opendir(path);
+    struct dirent *entry;
+    while (dir && (entry = readdir(dir)) != NULL) {
+        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
+            continue;
+        char child[S_PATH_MAX];
+        int n = snprintf(child, sizeof child, "%s/%s", path, entry->d_name);
+        if (n > 0 && n < (int) sizeof child)
+            s_rmtree(child);
+    }
+    if (dir)
+        closedir(dir);
+    rmdir(path);
+}
+
+static int s_setup(void **state)
+{
+    s_fx_t *fx = calloc(1, sizeof *fx);
+    if (!fx)
+        return -1;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(fx->root, sizeof fx->root, "%s/truc-hops-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(fx->root)) {
+        free(fx);
+        return -1;
+    }
+    int n = snprintf(fx->data, sizeof fx->data, "%s/data", fx->root);
+    if (n < 0 || n >= (int) sizeof fx->data) {
+        rmdir(fx->root);
+        free(fx);
+        return -1;
+    }
+    *state = fx;
+    return 0;
+}
+
+static int s_teardown(void **state)
+{
+    s_fx_t *fx = *state;
+    s_rmtree(fx->root);
+    free(fx);
+    return 0;
+}
+
+static broker_store_t *s_open(const char *dir)
+{
+    char err[256] = "";
+    broker_store_t *store = broker_store_open(dir, S_MAP, err, sizeof err);
+    if (!store)
+        print_error("broker_store_open %s: %s\n", dir, err);
+    assert_non_null(store);
+    return store;
+}
+
+static proto_id_t s_id(uint8_t n)
+{
+    proto_id_t id;
+    memset(id.bytes, 0, sizeof id.bytes);
+    id.bytes[15] = n;
+    return id;
+}
+
+typedef struct {
+    uint8_t ids[16];
+    size_t n;
+} s_seen_t;
+
+static bool s_collect(void *arg, const proto_id_t *id)
+{
+    s_seen_t *seen = arg;
+    if (seen->n < sizeof seen->ids)
+        seen->ids[seen->n++] = id->bytes[15];
+    return true;
+}
+
+//  The ids queued for label, in a read transaction of its own.
+static s_seen_t s_scan(broker_store_t *store, const char *label)
+{
+    s_seen_t seen = { .n = 0 };
+    assert_int_equal(broker_store_read_begin(store), PROTO_OK);
+    size_t visited = broker_store_hop_scan(store, label, s_collect, &seen);
+    assert_int_equal(visited, seen.n);
+    broker_store_read_end(store);
+    return seen;
+}
+
+static void s_test_queue_order_and_answers(void **state)
+{
+    s_fx_t *fx = *state;
+    broker_store_t *store = s_open(fx->data);
+    proto_id_t a = s_id(1), b = s_id(2), c = s_id(3), d = s_id(4);
+    assert_int_equal(broker_store_begin(store), PROTO_OK);
+    //  Two normal documents, then an immediate one: the immediate goes first.
+    assert_int_equal(broker_store_hop_add(store, "n", &a, PROTO_URGENCY_NORMAL, 10, S_T0),
+                     PROTO_OK);
+    assert_int_equal(broker_store_hop_add(store, "n", &b, PROTO_URGENCY_NORMAL, 11, S_T0),
+                     PROTO_OK);
+    assert_int_equal(broker_store_hop_add(store, "n", &c, PROTO_URGENCY_IMMEDIATE, 12, S_T0),
+                     PROTO_OK);
+    //  A label that "n" is a prefix of keeps its own queue.
+    assert_int_equal(broker_store_hop_add(store, "n2", &d, PROTO_URGENCY_NORMAL, 13, S_T0),
+                     PROTO_OK);
+    assert_int_equal(broker_store_hop_add(store, "n", &a, PROTO_URGENCY_NORMAL, 10, S_T0),
+                     PROTO_ERR_EXISTS);
+    assert_int_equal(broker_store_hop_add(store, "", &a, PROTO_URGENCY_NORMAL, 10, S_T0),
+                     PROTO_ERR_INVALID_ARG);
+    assert_int_equal(broker_store_commit(store), PROTO_OK);
+
+    s_seen_t seen = s_scan(store, "n");
+    assert_int_equal(seen.n, 3);
+    assert_int_equal(seen.ids[0], 3);
+    assert_int_equal(seen.ids[1], 1);
+    assert_int_equal(seen.ids[2], 2);
+    seen = s_scan(store, "n2");
+    assert_int_equal(seen.n, 1);
+    assert_int_equal(seen.ids[0], 4);
+    assert_int_equal(s_scan(store, "elsewhere").n, 0);
+
+    //  The next broker accepted c and refused a: both leave the queue.
+    assert_int_equal(broker_store_begin(store), PROTO_OK);
+    assert_int_equal(broker_store_hop_answer(store, "n", &c, BROKER_HOP_DONE, 0, S_T0 + 5),
+                     PROTO_OK);
+    assert_int_equal(
+        broker_store_hop_answer(store, "n", &a, BROKER_HOP_REFUSED, PROTO_ERR_ROUTE_LOOP, S_T0 + 6),
+        PROTO_OK);
+    assert_int_equal(broker_store_hop_answer(store, "n", &c, BROKER_HOP_DONE, 0, S_T0 + 7),
+                     PROTO_ERR_BAD_STATE);
+    assert_int_equal(broker_store_hop_answer(store, "n", &d, BROKER_HOP_DONE, 0, S_T0 + 7),
+                     PROTO_ERR_NOT_FOUND);
+    assert_int_equal(broker_store_hop_answer(store, "n", &b, BROKER_HOP_WAITING, 0, S_T0 + 7),
+                     PROTO_ERR_INVALID_ARG);
+    assert_int_equal(broker_store_commit(store), PROTO_OK);
+
+    //  Durable: after a reopen the queue and the answers are as left.
+    broker_store_destroy(&store);
+    store = s_open(fx->data);
+    seen = s_scan(store, "n");
+    assert_int_equal(seen.n, 1);
+    assert_int_equal(seen.ids[0], 2);
+    broker_hop_t hop;
+    assert_int_equal(broker_store_begin(store), PROTO_OK);
+    assert_int_equal(broker_store_hop_get(store, "n", &c, &hop), PROTO_OK);
+    assert_int_equal(hop.state, BROKER_HOP_DONE);
+    assert_int_equal(hop.time, S_T0 + 5);
+    assert_int_equal(hop.urgency, PROTO_URGENCY_IMMEDIATE);
+    assert_int_equal(hop.queue_seq, 12);
+    assert_int_equal(broker_store_hop_get(store, "n", &a, &hop), PROTO_OK);
+    assert_int_equal(hop.state, BROKER_HOP_REFUSED);
+    assert_int_equal(hop.code, PROTO_ERR_ROUTE_LOOP);
+    assert_int_equal(broker_store_hop_get(store, "n", &b, &hop), PROTO_OK);
+    assert_int_equal(hop.state, BROKER_HOP_WAITING);
+    assert_int_equal(hop.time, S_T0);
+    assert_int_equal(broker_store_hop_get(store, "n2", &a, &hop), PROTO_ERR_NOT_FOUND);
+    broker_store_abort(store);
+    broker_store_destroy(&store);
+}
+
+//  A store from before federation has no hops or hopq table.
+static void s_test_older_store(void **state)
+{
+    s_fx_t *fx = *state;
+    broker_store_t *store = s_open(fx->data);
+    proto_id_t a = s_id(1);
+    assert_int_equal(broker_store_begin(store), PROTO_OK);
+    assert_int_equal(broker_store_hop_add(store, "n", &a, 0, 1, S_T0), PROTO_OK);
+    assert_int_equal(broker_store_commit(store), PROTO_OK);
+    broker_store_destroy(&store);
+
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+    assert_int_equal(mdb_env_set_mapsize(env, S_MAP), 0);
+    char path[S_PATH_MAX + 8];
+    snprintf(path, sizeof path, "%s/store", fx->data);
+    assert_int_equal(mdb_env_open(env, path, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    static const char *const names[] = { "hops", "hopq" };
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(mdb_dbi_open(txn, names[i], 0, &dbi), 0);
+        assert_int_equal(mdb_drop(txn, dbi, 1), 0);
+    }
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+
+    store = s_open(fx->data);
+    assert_int_equal(s_scan(store, "n").n, 0);
+    broker_hop_t hop;
+    assert_int_equal(broker_store_begin(store), PROTO_OK);
+    assert_int_equal(broker_store_hop_get(store, "n", &a, &hop), PROTO_ERR_NOT_FOUND);
+    assert_int_equal(broker_store_hop_add(store, "n", &a, 0, 1, S_T0), PROTO_OK);
+    assert_int_equal(broker_store_commit(store), PROTO_OK);
+    assert_int_equal(s_scan(store, "n").n, 1);
+    broker_store_destroy(&store);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(s_test_queue_order_and_answers, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(s_test_older_store, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests_name("broker_store_fwd", tests, NULL, NULL);
+}
