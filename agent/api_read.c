@@ -195,6 +195,63 @@ static bool s_note_one(void *arg, const proto_id_t *id, const void *value, size_
     return true;
 }
 
+//  What api_cmd_fetch works with while it writes the attachments.
+typedef struct {
+    api_req_t *req;
+    const void *const *frames; // the DELIVER frames: body, then one per attachment
+    const size_t *lens;
+    size_t nframes;
+    const char *dir;      // "" = the bytes go inline in the reply
+    const char *folder;   // dir/ID
+    int folder_fd;        // open on folder when dir is set
+    proto_err_t src, wrc; // opening a sealed attachment; writing a file
+    char *why;            // wrc's detail
+    size_t why_len;
+} s_fetch_t;
+
+//  The attachments array of the reply: each with its path (written into
+//  f->folder) or its bytes; sealed ones opened first (seal.h), so the DMS
+//  gets the plaintext and size and hash describe it. The first failure is
+//  kept in f->src or f->wrc; the array is complete either way.
+static void s_fetch_attachments(s_fetch_t *f, const proto_doc_t *d)
+{
+    api_req_t *req = f->req;
+    agent_t *self = req->self;
+    api_key(&req->pk, "attachments");
+    msgpack_pack_array(&req->pk, d->natt);
+    proto_buf_t plain; // a sealed attachment opened (seal.h), one at a time
+    proto_buf_init(&plain);
+    for (uint32_t i = 0; i < d->natt && i + 1 < f->nframes; i++) {
+        const proto_attachment_t *a = &d->att[i];
+        char hash[2 * PROTO_HASH_LEN + 1], path[PATH_MAX + 256];
+        const void *bytes = f->frames[i + 1];
+        size_t len = f->lens[i + 1];
+        if (a->enc && !f->src &&
+            (f->src = agent_seal_open(self, a, bytes, len, &plain)) == PROTO_OK)
+            bytes = plain.data, len = plain.len;
+        proto_hex_encode(a->enc ? a->enc->plain_hash : a->hash, PROTO_HASH_LEN, hash);
+        msgpack_pack_map(&req->pk, a->enc ? 6 : 5);
+        api_kv_str(&req->pk, "name", a->name);
+        api_kv_str(&req->pk, "type", a->type);
+        api_kv_u64(&req->pk, "size", a->enc ? (uint64_t) len : a->size);
+        api_kv_str(&req->pk, "hash", hash);
+        if (a->enc)
+            api_kv_bool(&req->pk, "sealed", true);
+        if (f->dir[0]) {
+            snprintf(path, sizeof path, "%s/%s", f->folder, a->name);
+            if (!f->wrc && !f->src)
+                f->wrc = agent_files_write(f->folder_fd, a->name, bytes, len, f->why, f->why_len);
+            api_kv_str(&req->pk, "path", path);
+        } else {
+            api_key(&req->pk, "data");
+            msgpack_pack_bin_with_body(&req->pk, bytes, len);
+        }
+        if (plain.data)
+            sodium_memzero(plain.data, plain.cap);
+    }
+    proto_buf_free(&plain);
+}
+
 void api_cmd_fetch(api_req_t *req, const msgpack_object *map)
 {
     static const char *const keys[] = { "cmd", "id", "dir", NULL };
@@ -272,40 +329,21 @@ void api_cmd_fetch(api_req_t *req, const msgpack_object *map)
     api_key(&req->pk, "document");
     s_pack_doc(&req->pk, &shown);
     d = &shown;
-    api_key(&req->pk, "attachments");
-    msgpack_pack_array(&req->pk, d->natt);
-    proto_buf_t plain; // a sealed attachment opened (seal.h), one at a time
-    proto_buf_init(&plain);
-    for (uint32_t i = 0; i < d->natt && i + 1 < nframes; i++) {
-        const proto_attachment_t *a = &d->att[i];
-        char hash[2 * PROTO_HASH_LEN + 1], path[PATH_MAX + 256];
-        const void *bytes = frames[i + 1];
-        size_t len = lens[i + 1];
-        if (a->enc && !src && (src = agent_seal_open(self, a, bytes, len, &plain)) == PROTO_OK)
-            bytes = plain.data, len = plain.len;
-        //  The DMS gets the plaintext: size and hash describe it.
-        proto_hex_encode(a->enc ? a->enc->plain_hash : a->hash, PROTO_HASH_LEN, hash);
-        msgpack_pack_map(&req->pk, a->enc ? 6 : 5);
-        api_kv_str(&req->pk, "name", a->name);
-        api_kv_str(&req->pk, "type", a->type);
-        api_kv_u64(&req->pk, "size", a->enc ? (uint64_t) len : a->size);
-        api_kv_str(&req->pk, "hash", hash);
-        if (a->enc)
-            api_kv_bool(&req->pk, "sealed", true);
-        if (dir[0]) {
-            snprintf(path, sizeof path, "%s/%s", folder, a->name);
-            if (!wrc && !src)
-                wrc = agent_files_write(folder_fd, a->name, bytes, len, why, sizeof why);
-            api_kv_str(&req->pk, "path", path);
-        } else {
-            api_key(&req->pk, "data");
-            msgpack_pack_bin_with_body(&req->pk, bytes, len);
-        }
-        if (plain.data)
-            sodium_memzero(plain.data, plain.cap);
-    }
-    proto_buf_free(&plain);
+    s_fetch_t f = { .req = req,
+                    .frames = frames,
+                    .lens = lens,
+                    .nframes = nframes,
+                    .dir = dir,
+                    .folder = folder,
+                    .folder_fd = folder_fd,
+                    .src = src,
+                    .wrc = wrc,
+                    .why = why,
+                    .why_len = sizeof why };
+    s_fetch_attachments(&f, d);
     agent_seal_text_free(&text); // after the reply is packed: shown pointed into it
+    src = f.src;
+    wrc = f.wrc;
     api_kv_u64(&req->pk, "received", received);
     api_kv_bool(&req->pk, "acked", acked);
     api_key(&req->pk, "notices");
