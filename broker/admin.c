@@ -371,6 +371,29 @@ static void s_clock_confirm(broker_admin_t *self, const char *const *args, size_
     s_send_reply(self, &reply);
 }
 
+//  "receipt": the signed batch head of the ACCEPTED that answered the
+//  document and its place in the batch's tree (store.h), or nil when the
+//  store keeps none for it.
+static void s_receipt_pack(msgpack_packer *pk, broker_store_t *store, const proto_id_t *id)
+{
+    broker_receipt_t r;
+    s_str(pk, "receipt");
+    if (broker_store_receipt_get(store, id, &r) != PROTO_OK)
+        return (void) msgpack_pack_nil(pk);
+    char when[32], root[2 * PROTO_HASH_LEN + 1], sig[2 * PROTO_SIG_LEN + 1];
+    s_time_text(r.head.time, when);
+    proto_hex_encode(r.head.root, PROTO_HASH_LEN, root);
+    proto_hex_encode(r.sig, PROTO_SIG_LEN, sig);
+    msgpack_pack_map(pk, 7);
+    s_kv_str(pk, "signer", r.signer);
+    s_kv_str(pk, "time", when);
+    s_kv_u64(pk, "batch_size", r.head.size);
+    s_kv_str(pk, "root", root);
+    s_kv_str(pk, "signature", sig);
+    s_kv_u64(pk, "index", r.index);
+    s_kv_u64(pk, "path_length", r.npath);
+}
+
 static void s_doc_show(broker_admin_t *self, const char *const *args, size_t nargs)
 {
     (void) nargs;
@@ -401,7 +424,7 @@ static void s_doc_show(broker_admin_t *self, const char *const *args, size_t nar
     s_time_text(doc.accepted, accepted);
     s_reply_t reply;
     s_ok(&reply);
-    msgpack_pack_map(&reply.pk, 11);
+    msgpack_pack_map(&reply.pk, 12);
     s_kv_str(&reply.pk, "id", text);
     s_kv_str(&reply.pk, "kind", proto_kind_name(doc.kind));
     s_kv_str(&reply.pk, "from", doc.from);
@@ -412,6 +435,7 @@ static void s_doc_show(broker_admin_t *self, const char *const *args, size_t nar
     s_kv_str(&reply.pk, "accepted", accepted);
     s_kv_u64(&reply.pk, "seq", doc.seq);
     s_kv_bool(&reply.pk, "revoked", doc.revoked);
+    s_receipt_pack(&reply.pk, broker_server_store(self->server), &id);
     s_str(&reply.pk, "recipients");
     msgpack_pack_array(&reply.pk, d->nto);
     for (uint32_t i = 0; i < d->nto; i++) {

@@ -1299,6 +1299,16 @@ static void test_admin_audit(void **state)
                 strcmp(th_json_text(json, "subject"), S_SUBJECT) == 0 &&
                 th_json_flag(json, "revoked") == 0,
             "doc show %s: id, from, kind, subject or revoked is wrong", id);
+    //  The ACCEPTED that answered it: the broker's signed batch head and
+    //  the document's place in the batch's tree.
+    const th_json_t *receipt = th_json_get(json, "receipt");
+    uint64_t batch = 0, index = 0;
+    th_soft(env,
+            receipt && strcmp(th_json_text(receipt, "signer"), "hub") == 0 &&
+                strlen(th_json_text(receipt, "signature")) == 2 * PROTO_SIG_LEN &&
+                th_json_uint(receipt, "batch_size", &batch) && batch >= 1 &&
+                th_json_uint(receipt, "index", &index) && index < batch,
+            "doc show %s: no receipt, or a wrong one", id);
     th_json_free(&json);
     s_expect_state(env, truc_doc_id(docs[0]), TH_B, "delivered", "the first document at B");
     char events[1024];
