@@ -529,6 +529,9 @@ static void s_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
 }
 
+//  libmicrohttpd's messages: its format and arguments, printf-like.
+static void s_mhd_log(void *cls, const char *format, va_list args)
+    __attribute__((format(printf, 2, 0)));
 static void s_mhd_log(void *cls, const char *format, va_list args)
 {
     (void) cls;
