@@ -418,8 +418,58 @@ static void test_evidence_malformed(void **state)
     s_trip_free(&t);
 }
 
-int main(void)
+static void s_write(const char *dir, const char *name, const proto_buf_t *b)
 {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(b->data, 1, b->len, f) != b->len || fclose(f) != 0) {
+        fprintf(stderr, "cannot write %s\n", path);
+        exit(1);
+    }
+}
+
+//  `test_evidence --write DIR`: the bundles truc-verify's CLI test checks
+//  (proven, without content, unproven, a tampered receipt signature, signed
+//  with a key retired since but valid then), and broker.key, the key to pin.
+static int s_write_bundles(const char *dir)
+{
+    if (sodium_init() < 0 || s_group_setup(NULL) != 0)
+        return 1;
+    s_trip_t t;
+    proto_buf_t b;
+    s_trip(&t, s_from, 0);
+    s_bundle(&t, true, true, &b);
+    s_write(dir, "proven.bundle", &b);
+    proto_buf_free(&b);
+    s_bundle(&t, false, true, &b);
+    s_write(dir, "bare.bundle", &b);
+    proto_buf_free(&b);
+    s_bundle(&t, true, false, &b);
+    s_write(dir, "unproven.bundle", &b);
+    proto_buf_free(&b);
+    uint8_t *sig = memmem(t.accepted.data, t.accepted.len, "\xc4\x40", 2);
+    sig[10] ^= 1;
+    s_bundle(&t, true, true, &b);
+    s_write(dir, "tampered.bundle", &b);
+    proto_buf_free(&b);
+    s_trip_free(&t);
+    s_trip(&t, s_old_from, S_T0 / 1000 + 60);
+    s_bundle(&t, true, true, &b);
+    s_write(dir, "rotated.bundle", &b);
+    proto_buf_free(&b);
+    s_trip_free(&t);
+    char hex[2 * PROTO_KEY_LEN + 1];
+    sodium_bin2hex(hex, sizeof hex, proto_identity_public(s_broker)->sign_pk, PROTO_KEY_LEN);
+    proto_buf_t k = { (uint8_t *) hex, strlen(hex), 0 };
+    s_write(dir, "broker.key", &k);
+    return s_group_teardown(NULL);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && strcmp(argv[1], "--write") == 0)
+        return s_write_bundles(argv[2]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_evidence_proven),       cmocka_unit_test(test_evidence_no_content),
         cmocka_unit_test(test_evidence_unproven),     cmocka_unit_test(test_evidence_tampered),
