@@ -349,6 +349,29 @@ static void test_evidence_tampered(void **state)
     s_trip_free(&t);
 }
 
+//  A genuine receipt of another document does not prove this one.
+static void test_evidence_other_receipt(void **state)
+{
+    (void) state;
+    s_trip_t t, other;
+    s_trip(&t, s_from, 0);
+    s_trip(&other, s_from, 0);
+    proto_buf_t mine = t.accepted;
+    t.accepted = other.accepted;
+    proto_buf_t b;
+    s_bundle(&t, true, true, &b);
+    proto_evidence_report_t *r = s_check(&b);
+    assert_int_equal(proto_evidence_verdict(r), PROTO_EVIDENCE_INVALID);
+    assert_string_equal(s_failed(r)->what, "ACCEPTED");
+    assert_int_equal(s_failed(r)->err, PROTO_ERR_VALUE);
+    assert_false(proto_evidence_accepted(r));
+    proto_evidence_report_destroy(&r);
+    proto_buf_free(&b);
+    t.accepted = mine;
+    s_trip_free(&t);
+    s_trip_free(&other);
+}
+
 //  Another broker key than the one that signed the directory: nothing in
 //  the bundle can be trusted.
 static void test_evidence_wrong_broker(void **state)
@@ -474,7 +497,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_evidence_proven),       cmocka_unit_test(test_evidence_no_content),
         cmocka_unit_test(test_evidence_unproven),     cmocka_unit_test(test_evidence_tampered),
         cmocka_unit_test(test_evidence_wrong_broker), cmocka_unit_test(test_evidence_retired_key),
-        cmocka_unit_test(test_evidence_malformed),
+        cmocka_unit_test(test_evidence_malformed),    cmocka_unit_test(test_evidence_other_receipt),
     };
     return cmocka_run_group_tests(tests, s_group_setup, s_group_teardown);
 }
