@@ -208,6 +208,14 @@ static void s_text(const msgpack_object *o)
             if (val->type == MSGPACK_OBJECT_ARRAY) {
                 printf("%.*s:\n", (int) key->via.str.size, key->via.str.ptr);
                 s_table(val);
+            } else if (val->type == MSGPACK_OBJECT_MAP) {
+                //  One level down (doc show's receipt): its fields indented.
+                printf("%.*s:\n", (int) key->via.str.size, key->via.str.ptr);
+                for (uint32_t j = 0; j < val->via.map.size; j++) {
+                    const msgpack_object *k = &val->via.map.ptr[j].key;
+                    s_scalar_text(&val->via.map.ptr[j].val, cell, sizeof cell);
+                    printf("  %-20.*s %s\n", (int) k->via.str.size, k->via.str.ptr, cell);
+                }
             } else {
                 s_scalar_text(val, cell, sizeof cell);
                 printf("%-22.*s %s\n", (int) key->via.str.size, key->via.str.ptr, cell);

@@ -1757,6 +1757,9 @@ static void test_retention(void **state)
     static char out[TH_ADMIN_OUT_MAX];
     int status = th_admin(env, (const char *const[]){ "doc", "show", text, NULL }, out, sizeof out);
     th_soft(env, status == 0, "doc show of purged X: exit %d, expected 0:\n%s", status, out);
+    //  As text, its receipt's fields one level down, not a dash.
+    th_soft(env, th_contains(out, "receipt:\n  signer") && th_contains(out, "  signature  "),
+            "doc show of X prints no receipt fields:\n%s", out);
     if (status == 0)
         s_expect_state(env, truc_doc_id(x), TH_B, "delivered", "purged X at B");
     s_submit_ok(env, a, x, "X again after the purge: the original ACCEPTED");
