@@ -163,6 +163,25 @@ static bool s_depth_ok(const xmlNode *node, int depth, const xmlNode **deep)
     return true;
 }
 
+//  The first element declaring a namespace whose name is not a plain URI
+//  (an escaped '&', quotes, angle brackets, spaces, controls): such a name
+//  does not survive being written back into a package, so it is refused.
+static const xmlNode *s_odd_namespace(const xmlNode *node)
+{
+    for (const xmlNode *c = node; c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE)
+            continue;
+        for (const xmlNs *ns = c->nsDef; ns; ns = ns->next)
+            for (const xmlChar *p = ns->href; p && *p; p++)
+                if (*p <= ' ' || *p == 0x7f || strchr("&<>\"'\\", *p))
+                    return c;
+        const xmlNode *odd = s_odd_namespace(c->children);
+        if (odd)
+            return odd;
+    }
+    return NULL;
+}
+
 proto_err_t edxml_parse(const void *xml, size_t len, size_t max_size, xmlDocPtr *doc,
                         agent_edxml_err_t *err)
 {
@@ -219,6 +238,17 @@ proto_err_t edxml_parse(const void *xml, size_t len, size_t max_size, xmlDocPtr 
         snprintf(err->message, sizeof err->message,
                  "%s (line %ld): elements nested deeper than %d levels", err->path, err->line,
                  AGENT_EDXML_MAX_DEPTH);
+        xmlFreeDoc(*doc);
+        *doc = NULL;
+        return err->code;
+    }
+    const xmlNode *odd = s_odd_namespace(xmlDocGetRootElement(*doc));
+    if (odd) {
+        err->code = PROTO_ERR_XML;
+        err->line = xmlGetLineNo(odd);
+        edxml_path(odd, err->path, sizeof err->path);
+        snprintf(err->message, sizeof err->message,
+                 "%s (line %ld): a namespace name that is not a plain URI", err->path, err->line);
         xmlFreeDoc(*doc);
         *doc = NULL;
         return err->code;
