@@ -595,6 +595,8 @@ done:
 void broker_apply(broker_server_t *self, broker_job_t *job)
 {
     broker_peer_t *p = broker_peers_find(self->peers, job->routing, job->routing_len);
+    if (p && p->jobs)
+        p->jobs--;
     if (!p || p->dead)
         return; // the session ended while the job was at a worker
     if (job->err) {

@@ -160,7 +160,7 @@ void broker_flight_add(broker_peer_t *p, bool is_mid, uint64_t mid, const proto_
     if (p->nflight == 0)
         p->last_answer = proto_clock_mono_ms();
     broker_flight_t *f = &p->flight[p->nflight];
-    *f = (broker_flight_t){ .is_mid = is_mid, .mid = mid };
+    *f = (broker_flight_t){ .is_mid = is_mid, .mid = mid, .seq = ++p->pushes };
     if (id)
         f->id = *id;
     p->slots[s_flight_slot(p, is_mid, mid, id)] = ++p->nflight;
@@ -172,6 +172,8 @@ void broker_flight_remove(broker_peer_t *p, bool is_mid, uint64_t mid, const pro
     uint32_t index = p->slots[hole];
     if (!index)
         return;
+    if (p->flight[index - 1].seq > p->answered)
+        p->answered = p->flight[index - 1].seq;
     //  Empty the slot, then move back the entries of the probe run after it
     //  that may no longer be reachable (deletion without tombstones).
     p->slots[hole] = 0;
@@ -239,6 +241,7 @@ void broker_flight_clear(broker_peer_t *p)
 {
     memset(p->slots, 0, p->nslots * sizeof *p->slots);
     p->nflight = 0;
+    p->gap_seq = 0;
 }
 
 void broker_peers_destroy(broker_peers_t **self_p)

@@ -27,6 +27,7 @@ typedef struct {
     bool is_mid; // a mailbox message (else a document)
     uint64_t mid;
     proto_id_t id;
+    uint64_t seq; // push order within the session (broker_peer_t.pushes)
 } broker_flight_t;
 
 //  One agent's session. The fields are read and set by the loop's modules;
@@ -44,6 +45,14 @@ typedef struct {
     uint32_t *slots;      // hash index into flight: index + 1, 0 = empty
     uint32_t nslots;      // a power of two, at least twice the most pushes
     uint64_t last_answer; // ms: the last push answered, or the first into an empty window
+    //  Loss detection (session.c, broker_session_repush): the agent answers
+    //  pushes in the order it got them, so an answer to a later push while
+    //  an earlier one is still in flight means the earlier one was lost.
+    uint64_t pushes;    // pushes made in this session: the last one's seq
+    uint64_t answered;  // the highest seq answered
+    uint64_t gap_seq;   // the in-flight push seen behind an answered one (0: none)
+    uint64_t gap_since; // ms: when gap_seq was first seen so
+    uint32_t jobs;      // its messages at the verify workers (answers in transit)
     uint64_t last_recv, last_send;
     uint64_t ready_at; // wall clock ms when its session became ready (READY sent)
     uint32_t errors;   // undecodable messages in a row

@@ -192,6 +192,7 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
         }
         self->outstanding++;
         self->outstanding_bytes += job->bytes;
+        p->jobs++;
         return true;
     }
     case PROTO_KIND_HELLO:

@@ -52,6 +52,11 @@
 //  were lost on the way (a path that drops whole messages keeps the stream
 //  valid): they are pushed again. The agent does the same with its outbox.
 #define REPUSH_MS 30000
+//  A push still unanswered this long after a later push was answered (and
+//  none of the session's answers is at a worker) was lost: pushed again
+//  without waiting for the session to fall silent, which a steady stream
+//  of other answers would put off for ever.
+#define REPUSH_GAP_MS 3000
 
 struct broker_server {
     const broker_config_t *config;

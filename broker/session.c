@@ -236,18 +236,42 @@ void broker_session_heartbeats(broker_server_t *self, uint64_t now)
     }
 }
 
-//  A session that is alive but has answered nothing pushed for REPUSH_MS
-//  lost those pushes: push them again. The agent takes a repeat as it takes
-//  the original. Checked every second, with the expiry timer.
+//  The oldest push in flight, by push order.
+static uint64_t s_oldest_in_flight(const broker_peer_t *p)
+{
+    uint64_t oldest = UINT64_MAX;
+    for (uint32_t i = 0; i < p->nflight; i++)
+        if (p->flight[i].seq < oldest)
+            oldest = p->flight[i].seq;
+    return oldest;
+}
+
+//  Pushes lost on the way are pushed again: a session that is alive but has
+//  answered nothing for REPUSH_MS, or that answered a later push while an
+//  earlier one stayed in flight for REPUSH_GAP_MS (the agent answers in
+//  order; an answer still at a worker is not a gap). Everything in flight
+//  goes again; the agent takes a repeat as it takes the original. Checked
+//  every second, with the expiry timer.
 void broker_session_repush(broker_server_t *self, uint64_t now)
 {
     for (size_t i = 0; i < broker_peers_count(self->peers); i++) {
         broker_peer_t *p = broker_peers_at(self->peers, i);
-        if (p->dead || p->state != BROKER_PEER_READY || !p->nflight ||
-            broker_elapsed(now, p->last_answer) <= REPUSH_MS)
+        if (p->dead || p->state != BROKER_PEER_READY || !p->nflight)
             continue;
-        proto_log_info("event=repush agency=%s in_flight=%u silent_ms=%" PRIu64, p->agency,
-                       p->nflight, broker_elapsed(now, p->last_answer));
+        uint64_t oldest = s_oldest_in_flight(p);
+        if (p->answered <= oldest || p->jobs) {
+            p->gap_seq = 0;
+        } else if (p->gap_seq != oldest) {
+            p->gap_seq = oldest;
+            p->gap_since = now;
+        }
+        bool gap = p->gap_seq && broker_elapsed(now, p->gap_since) > REPUSH_GAP_MS;
+        uint64_t silent = broker_elapsed(now, p->last_answer);
+        if (!gap && silent <= REPUSH_MS)
+            continue;
+        proto_log_info("event=repush agency=%s in_flight=%u reason=%s silent_ms=%" PRIu64,
+                       p->link ? p->link_label : p->agency, p->nflight, gap ? "skipped" : "silent",
+                       silent);
         broker_flight_clear(p);
         p->dirty = true;
     }

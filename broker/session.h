@@ -51,7 +51,8 @@ void broker_session_message(broker_server_t *self, broker_peer_t *p, int kind, z
 //  to those we have sent nothing for a heartbeat. now is monotonic ms.
 void broker_session_heartbeats(broker_server_t *self, uint64_t now);
 
-//  Push again what a live session has left unanswered for REPUSH_MS.
+//  Push again what a live session lost: unanswered for REPUSH_MS, or left
+//  behind a later push that was answered (REPUSH_GAP_MS).
 void broker_session_repush(broker_server_t *self, uint64_t now);
 
 #endif

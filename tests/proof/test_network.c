@@ -561,12 +561,44 @@ static bool s_sent_done(const ah_reply_t *r, void *arg)
     return true;
 }
 
+//  Wait until every sender holds every recipient delivered for each of its
+//  documents. Like s_wait_inboxes it fails only when nothing moves for
+//  S_STALL_MS: a push lost on a live session comes again only after the
+//  broker's re-push delay, which a fixed deadline could race.
+static void s_wait_senders(s_ledger_t *l)
+{
+    uint64_t last_progress = s_now();
+    size_t done = 0; // documents 0 .. done-1 are settled
+    while (done < l->ndocs) {
+        const s_doc_t *d = &l->docs[done];
+        ah_reply_t *r = ah_call(l->agent[d->from], "{cmd:s id:s}", "sent", d->id);
+        bool settled = s_sent_done(r, NULL);
+        if (settled) {
+            done++;
+            last_progress = s_now();
+        } else if (s_now() - last_progress > S_STALL_MS) {
+            char shown[2048];
+            snprintf(shown, sizeof shown, "%s", ah_show(r->map));
+            ah_reply_destroy(&r);
+            s_print_state(l);
+            th_check(false,
+                     "sent %s: not every recipient delivered, and no document settled "
+                     "for %d ms (%zu of %zu settled); last reply: %s",
+                     d->id, S_STALL_MS, done, l->ndocs, shown);
+        }
+        ah_reply_destroy(&r);
+        if (!settled)
+            th_sleep_ms(S_TICK_MS);
+    }
+}
+
 //  Every sender holds, for each document, every recipient delivered, one
 //  DELIVERED receipt per recipient and one sent.delivered event per
 //  recipient. Returns the number of receipts.
 static size_t s_check_senders(s_ledger_t *l)
 {
     size_t receipts = 0;
+    s_wait_senders(l);
     for (size_t i = 0; i < l->ndocs; i++) {
         const s_doc_t *d = &l->docs[i];
         ah_reply_t *r =
