@@ -13,11 +13,13 @@
     console's inproc socket (broker/web.c, the only thing that connects to
     it) adds {"operator": NAME, "role": "viewer"|"admin"} to each request;
     a viewer may read but not act, and every action is audited with who did
-    it. Runs on the loop
-    thread; a backup runs on a thread of its own and answers when it ends.
+    it. Runs on the loop thread; a backup runs on a thread of its own and
+    answers when it ends. The commands about documents and the audit chain
+    are in admin_docs.c (admin_internal.h is what the two share).
 
     It sees the server only through admin.h (counters, store, directory,
-    sessions, audit, reload, clock confirm), never struct broker_server:
+    sessions, push again, audit, reload, clock confirm), never struct
+    broker_server:
     that definition lives in server_internal.h, which this file does not
     include, so a command cannot reach into the loop's state behind its
     back.
@@ -43,61 +45,38 @@
 #include "proto/identity.h"
 #include "proto/log.h"
 #include "proto/loop.h"
-#include "admin.h"
-#include "audit_query.h"
+#include "admin_internal.h"
 #include "backup.h"
-#include "stuck.h"
 #include "verify.h"
 
-#define ADMIN_MAX_REQUEST 65536
-#define ADMIN_MAX_ARGS    8
-#define ADMIN_MAX_ARG     4096 // bytes of one argument, with its NUL
-
-struct broker_admin {
-    broker_server_t *server; // borrowed: what the commands read and do
-    void *socket;            // borrowed: the REP socket, bound by server.c
-    int backup_pipe[2];      // a finished backup writes its result here
-    bool backup_running;
-    pthread_t backup_thread; // joined when it has answered, or at shutdown
-    bool console;            // the web console's inproc socket: requests name their operator
-    char operator[64];       // who the current request runs as
-    bool may_act;            // whether its role is admin
-    char who[128];           // "NAME (ROLE, truc-admin|console)" for the audit chain
-};
-
-typedef struct {
-    msgpack_sbuffer buf;
-    msgpack_packer pk;
-} s_reply_t;
-
-static void s_str(msgpack_packer *pk, const char *text)
+void admin_str(msgpack_packer *pk, const char *text)
 {
     size_t len = text ? strlen(text) : 0;
     msgpack_pack_str_with_body(pk, text ? text : "", len);
 }
 
-static void s_kv_str(msgpack_packer *pk, const char *key, const char *value)
+void admin_kv_str(msgpack_packer *pk, const char *key, const char *value)
 {
-    s_str(pk, key);
-    s_str(pk, value);
+    admin_str(pk, key);
+    admin_str(pk, value);
 }
 
-static void s_kv_u64(msgpack_packer *pk, const char *key, uint64_t value)
+void admin_kv_u64(msgpack_packer *pk, const char *key, uint64_t value)
 {
-    s_str(pk, key);
+    admin_str(pk, key);
     msgpack_pack_uint64(pk, value);
 }
 
-static void s_kv_bool(msgpack_packer *pk, const char *key, bool value)
+void admin_kv_bool(msgpack_packer *pk, const char *key, bool value)
 {
-    s_str(pk, key);
+    admin_str(pk, key);
     if (value)
         msgpack_pack_true(pk);
     else
         msgpack_pack_false(pk);
 }
 
-static void s_time_text(uint64_t ms, char out[32])
+void admin_time_text(uint64_t ms, char out[32])
 {
     time_t seconds = (time_t) (ms / 1000);
     struct tm tm;
@@ -105,61 +84,58 @@ static void s_time_text(uint64_t ms, char out[32])
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static void s_send_reply(broker_admin_t *self, s_reply_t *reply)
+void admin_send_reply(broker_admin_t *self, admin_reply_t *reply)
 {
     zmq_send(self->socket, reply->buf.data, reply->buf.size, 0);
     msgpack_sbuffer_destroy(&reply->buf);
 }
 
-static void s_fail(broker_admin_t *self, proto_err_t code, const char *format, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void s_fail(broker_admin_t *self, proto_err_t code, const char *format, ...)
+void admin_fail(broker_admin_t *self, proto_err_t code, const char *format, ...)
 {
     char text[512];
     va_list args;
     va_start(args, format);
     vsnprintf(text, sizeof text, format, args);
     va_end(args);
-    s_reply_t reply;
+    admin_reply_t reply;
     msgpack_sbuffer_init(&reply.buf);
     msgpack_packer_init(&reply.pk, &reply.buf, msgpack_sbuffer_write);
     msgpack_pack_map(&reply.pk, 3);
-    s_kv_bool(&reply.pk, "ok", false);
-    s_kv_u64(&reply.pk, "code", (uint64_t) code);
-    s_kv_str(&reply.pk, "error", text);
-    s_send_reply(self, &reply);
+    admin_kv_bool(&reply.pk, "ok", false);
+    admin_kv_u64(&reply.pk, "code", (uint64_t) code);
+    admin_kv_str(&reply.pk, "error", text);
+    admin_send_reply(self, &reply);
 }
 
 //  Start a successful reply; the caller packs exactly one value (the data).
-static void s_ok(s_reply_t *reply)
+void admin_ok(admin_reply_t *reply)
 {
     msgpack_sbuffer_init(&reply->buf);
     msgpack_packer_init(&reply->pk, &reply->buf, msgpack_sbuffer_write);
     msgpack_pack_map(&reply->pk, 2);
-    s_kv_bool(&reply->pk, "ok", true);
-    s_str(&reply->pk, "data");
+    admin_kv_bool(&reply->pk, "ok", true);
+    admin_str(&reply->pk, "data");
 }
 
 //  Reads need a transaction: the open batch one, or a short read one.
-static bool s_read_begin(broker_admin_t *self)
+bool admin_read_begin(broker_admin_t *self)
 {
     return broker_store_writing(broker_server_store(self->server)) ||
            broker_store_read_begin(broker_server_store(self->server)) == PROTO_OK;
 }
 
-static void s_read_end(broker_admin_t *self)
+void admin_read_end(broker_admin_t *self)
 {
     if (!broker_store_writing(broker_server_store(self->server)))
         broker_store_read_end(broker_server_store(self->server));
 }
 
 //  An administrative act goes into the audit chain with who did it.
-static void s_audit(broker_admin_t *self, const char *agency, const char *what)
+void admin_audit(broker_admin_t *self, const char *agency, const proto_id_t *id, const char *what)
 {
     char detail[400];
     snprintf(detail, sizeof detail, "%s; by %s", what, self->who);
-    broker_server_audit(self->server, BROKER_AUDIT_ADMIN, agency, detail);
+    broker_server_audit(self->server, BROKER_AUDIT_ADMIN, agency, id, detail);
 }
 
 // ---------------------------------------------------------------------------
@@ -175,8 +151,8 @@ static void s_status(broker_admin_t *self, const char *const *args, size_t nargs
                              : 0;
     broker_counters_t counters;
     broker_server_counters(self->server, &counters);
-    if (!s_read_begin(self))
-        return s_fail(self, PROTO_ERR_STORE, "cannot read the store");
+    if (!admin_read_begin(self))
+        return admin_fail(self, PROTO_ERR_STORE, "cannot read the store");
     broker_store_usage(broker_server_store(self->server), &used, &size);
     uint64_t audit_length = broker_store_audit_length(broker_server_store(self->server));
     size_t n = proto_directory_count(broker_server_directory(self->server)), waiting_agencies = 0;
@@ -188,59 +164,59 @@ static void s_status(broker_admin_t *self, const char *const *args, size_t nargs
             broker_store_queue_depth(broker_server_store(self->server), e->code, now, &oldest[i]);
         waiting_agencies += depth[i] > 0;
     }
-    s_read_end(self);
+    admin_read_end(self);
     char fingerprint[PROTO_FINGERPRINT_LEN + 1];
     proto_fingerprint(proto_identity_public(broker_server_identity(self->server))->sign_pk,
                       fingerprint);
-    s_reply_t reply;
-    s_ok(&reply);
+    admin_reply_t reply;
+    admin_ok(&reply);
     bool clock_held = broker_clock_held(broker_server_clock(self->server));
     int64_t clock_jump = broker_clock_jump(broker_server_clock(self->server), proto_clock_wall_ms(),
                                            proto_clock_mono_ms());
     msgpack_pack_map(&reply.pk, 28);
-    s_kv_str(&reply.pk, "version", TRUC_VERSION);
-    s_kv_str(&reply.pk, "broker",
-             proto_identity_public(broker_server_identity(self->server))->name);
-    s_kv_str(&reply.pk, "fingerprint", fingerprint);
-    s_kv_u64(&reply.pk, "uptime_s", counters.uptime_ms / 1000);
-    s_kv_u64(&reply.pk, "connected", counters.connected);
-    s_kv_u64(&reply.pk, "agencies", n);
-    s_kv_u64(&reply.pk, "accepted", counters.accepted);
-    s_kv_u64(&reply.pk, "rejected", counters.rejected);
-    s_kv_u64(&reply.pk, "delivered", counters.delivered);
-    s_kv_u64(&reply.pk, "accepted_last_minute", counters.last_minute[0]);
-    s_kv_u64(&reply.pk, "rejected_last_minute", counters.last_minute[1]);
-    s_kv_u64(&reply.pk, "delivered_last_minute", counters.last_minute[2]);
-    s_kv_u64(&reply.pk, "refused_handshakes", counters.refused_handshakes);
-    s_kv_u64(&reply.pk, "handshake_timeouts", counters.handshake_timeouts);
-    s_kv_u64(&reply.pk, "connections", counters.connections);
-    s_kv_u64(&reply.pk, "capacity", counters.capacity);
-    s_kv_u64(&reply.pk, "capacity_refused", counters.capacity_refused);
-    s_kv_u64(&reply.pk, "commits", counters.commits);
-    s_kv_u64(&reply.pk, "commit_us_p50", counters.commit_us[0]);
-    s_kv_u64(&reply.pk, "commit_us_p99", counters.commit_us[1]);
-    s_kv_u64(&reply.pk, "commit_us_max", counters.commit_us[2]);
-    s_kv_u64(&reply.pk, "store_used", used);
-    s_kv_u64(&reply.pk, "store_size", size);
-    s_kv_u64(&reply.pk, "disk_free", disk_free);
-    s_kv_u64(&reply.pk, "audit_length", audit_length);
-    s_kv_bool(&reply.pk, "clock_held", clock_held);
-    s_str(&reply.pk, "clock_jump_ms");
+    admin_kv_str(&reply.pk, "version", TRUC_VERSION);
+    admin_kv_str(&reply.pk, "broker",
+                 proto_identity_public(broker_server_identity(self->server))->name);
+    admin_kv_str(&reply.pk, "fingerprint", fingerprint);
+    admin_kv_u64(&reply.pk, "uptime_s", counters.uptime_ms / 1000);
+    admin_kv_u64(&reply.pk, "connected", counters.connected);
+    admin_kv_u64(&reply.pk, "agencies", n);
+    admin_kv_u64(&reply.pk, "accepted", counters.accepted);
+    admin_kv_u64(&reply.pk, "rejected", counters.rejected);
+    admin_kv_u64(&reply.pk, "delivered", counters.delivered);
+    admin_kv_u64(&reply.pk, "accepted_last_minute", counters.last_minute[0]);
+    admin_kv_u64(&reply.pk, "rejected_last_minute", counters.last_minute[1]);
+    admin_kv_u64(&reply.pk, "delivered_last_minute", counters.last_minute[2]);
+    admin_kv_u64(&reply.pk, "refused_handshakes", counters.refused_handshakes);
+    admin_kv_u64(&reply.pk, "handshake_timeouts", counters.handshake_timeouts);
+    admin_kv_u64(&reply.pk, "connections", counters.connections);
+    admin_kv_u64(&reply.pk, "capacity", counters.capacity);
+    admin_kv_u64(&reply.pk, "capacity_refused", counters.capacity_refused);
+    admin_kv_u64(&reply.pk, "commits", counters.commits);
+    admin_kv_u64(&reply.pk, "commit_us_p50", counters.commit_us[0]);
+    admin_kv_u64(&reply.pk, "commit_us_p99", counters.commit_us[1]);
+    admin_kv_u64(&reply.pk, "commit_us_max", counters.commit_us[2]);
+    admin_kv_u64(&reply.pk, "store_used", used);
+    admin_kv_u64(&reply.pk, "store_size", size);
+    admin_kv_u64(&reply.pk, "disk_free", disk_free);
+    admin_kv_u64(&reply.pk, "audit_length", audit_length);
+    admin_kv_bool(&reply.pk, "clock_held", clock_held);
+    admin_str(&reply.pk, "clock_jump_ms");
     msgpack_pack_int64(&reply.pk, clock_jump);
-    s_str(&reply.pk, "waiting");
+    admin_str(&reply.pk, "waiting");
     msgpack_pack_array(&reply.pk, waiting_agencies);
     for (size_t i = 0; depth && oldest && i < n; i++) {
         if (!depth[i])
             continue;
         msgpack_pack_map(&reply.pk, 3);
-        s_kv_str(&reply.pk, "agency",
-                 proto_directory_entry(broker_server_directory(self->server), i)->code);
-        s_kv_u64(&reply.pk, "documents", depth[i]);
-        s_kv_u64(&reply.pk, "oldest_s", oldest[i] / 1000);
+        admin_kv_str(&reply.pk, "agency",
+                     proto_directory_entry(broker_server_directory(self->server), i)->code);
+        admin_kv_u64(&reply.pk, "documents", depth[i]);
+        admin_kv_u64(&reply.pk, "oldest_s", oldest[i] / 1000);
     }
     free(depth);
     free(oldest);
-    s_send_reply(self, &reply);
+    admin_send_reply(self, &reply);
 }
 
 static void s_agencies(broker_admin_t *self, const char *const *args, size_t nargs)
@@ -249,10 +225,10 @@ static void s_agencies(broker_admin_t *self, const char *const *args, size_t nar
     (void) nargs;
     uint64_t now = proto_clock_wall_ms();
     size_t n = proto_directory_count(broker_server_directory(self->server));
-    if (!s_read_begin(self))
-        return s_fail(self, PROTO_ERR_STORE, "cannot read the store");
-    s_reply_t reply;
-    s_ok(&reply);
+    if (!admin_read_begin(self))
+        return admin_fail(self, PROTO_ERR_STORE, "cannot read the store");
+    admin_reply_t reply;
+    admin_ok(&reply);
     msgpack_pack_array(&reply.pk, n);
     for (size_t i = 0; i < n; i++) {
         const proto_directory_entry_t *e =
@@ -267,28 +243,28 @@ static void s_agencies(broker_admin_t *self, const char *const *args, size_t nar
             broker_store_queue_depth(broker_server_store(self->server), e->code, now, &oldest);
         char fingerprint[PROTO_FINGERPRINT_LEN + 1], from[32] = "", until[32] = "", since[32] = "";
         if (connected && since_ms > 0)
-            s_time_text(since_ms, since);
+            admin_time_text(since_ms, since);
         proto_fingerprint(e->sign_pk, fingerprint);
         if (e->valid_from > 0)
-            s_time_text((uint64_t) e->valid_from * 1000, from);
+            admin_time_text((uint64_t) e->valid_from * 1000, from);
         if (e->valid_until > 0)
-            s_time_text((uint64_t) e->valid_until * 1000, until);
+            admin_time_text((uint64_t) e->valid_until * 1000, until);
         msgpack_pack_map(&reply.pk, 12);
-        s_kv_str(&reply.pk, "code", e->code);
-        s_kv_str(&reply.pk, "state", proto_directory_state_name(e->state));
-        s_kv_bool(&reply.pk, "connected", connected);
-        s_kv_str(&reply.pk, "connected_since", since); // "" = not connected
-        s_kv_u64(&reply.pk, "idle_s", idle_ms / 1000);
-        s_kv_u64(&reply.pk, "in_flight", in_flight);
-        s_kv_u64(&reply.pk, "waiting", depth);
-        s_kv_u64(&reply.pk, "oldest_s", oldest / 1000);
-        s_kv_str(&reply.pk, "fingerprint", fingerprint);
-        s_kv_str(&reply.pk, "valid_from", from);   // "" = no lower bound
-        s_kv_str(&reply.pk, "valid_until", until); // "" = no upper bound
-        s_kv_str(&reply.pk, "name", e->name);
+        admin_kv_str(&reply.pk, "code", e->code);
+        admin_kv_str(&reply.pk, "state", proto_directory_state_name(e->state));
+        admin_kv_bool(&reply.pk, "connected", connected);
+        admin_kv_str(&reply.pk, "connected_since", since); // "" = not connected
+        admin_kv_u64(&reply.pk, "idle_s", idle_ms / 1000);
+        admin_kv_u64(&reply.pk, "in_flight", in_flight);
+        admin_kv_u64(&reply.pk, "waiting", depth);
+        admin_kv_u64(&reply.pk, "oldest_s", oldest / 1000);
+        admin_kv_str(&reply.pk, "fingerprint", fingerprint);
+        admin_kv_str(&reply.pk, "valid_from", from);   // "" = no lower bound
+        admin_kv_str(&reply.pk, "valid_until", until); // "" = no upper bound
+        admin_kv_str(&reply.pk, "name", e->name);
     }
-    s_read_end(self);
-    s_send_reply(self, &reply);
+    admin_read_end(self);
+    admin_send_reply(self, &reply);
 }
 
 static void s_agency_state(broker_admin_t *self, const char *const *args, size_t nargs)
@@ -299,7 +275,7 @@ static void s_agency_state(broker_admin_t *self, const char *const *args, size_t
                                     : strcmp(verb, "revoke") == 0 ? PROTO_DIRECTORY_REVOKED
                                                                   : PROTO_DIRECTORY_ACTIVE;
     if (proto_agency_code_check(code, strlen(code)) != PROTO_OK)
-        return s_fail(self, PROTO_ERR_AGENCY_CODE, "'%.40s' is not an agency code", code);
+        return admin_fail(self, PROTO_ERR_AGENCY_CODE, "'%.40s' is not an agency code", code);
     char err[256] = "";
     proto_directory_t *dir = NULL;
     proto_err_t rc =
@@ -311,21 +287,22 @@ static void s_agency_state(broker_admin_t *self, const char *const *args, size_t
                                   sizeof err);
     proto_directory_destroy(&dir);
     if (rc)
-        return s_fail(self, rc, "%s %.13s: %s%s%s", verb, code, proto_strerror(rc),
-                      *err ? ": " : "", err);
+        return admin_fail(self, rc, "%s %.13s: %s%s%s", verb, code, proto_strerror(rc),
+                          *err ? ": " : "", err);
     char detail[64];
     snprintf(detail, sizeof detail, "agency %.10s %.13s", verb, code);
-    s_audit(self, code, detail);
+    admin_audit(self, code, NULL, detail);
     proto_log_info("event=admin action=%s agency=%s operator=\"%s\"", verb, code, self->who);
     rc = broker_server_reload(self->server, err, sizeof err);
     if (rc)
-        return s_fail(self, rc, "%s %.13s: saved, but the reload was refused: %s", verb, code, err);
-    s_reply_t reply;
-    s_ok(&reply);
+        return admin_fail(self, rc, "%s %.13s: saved, but the reload was refused: %s", verb, code,
+                          err);
+    admin_reply_t reply;
+    admin_ok(&reply);
     msgpack_pack_map(&reply.pk, 2);
-    s_kv_str(&reply.pk, "agency", code);
-    s_kv_str(&reply.pk, "state", proto_directory_state_name(state));
-    s_send_reply(self, &reply);
+    admin_kv_str(&reply.pk, "agency", code);
+    admin_kv_str(&reply.pk, "state", proto_directory_state_name(state));
+    admin_send_reply(self, &reply);
 }
 
 static void s_directory_reload(broker_admin_t *self, const char *const *args, size_t nargs)
@@ -334,15 +311,17 @@ static void s_directory_reload(broker_admin_t *self, const char *const *args, si
     (void) nargs;
     char err[256] = "";
     proto_err_t rc = broker_server_reload(self->server, err, sizeof err);
-    s_audit(self, "", "directory reload");
+    admin_audit(self, "", NULL, "directory reload");
     if (rc)
-        return s_fail(self, rc, "directory reload refused: %s", err);
-    s_reply_t reply;
-    s_ok(&reply);
+        return admin_fail(self, rc, "directory reload refused: %s", err);
+    admin_reply_t reply;
+    admin_ok(&reply);
     msgpack_pack_map(&reply.pk, 2);
-    s_kv_u64(&reply.pk, "serial", proto_directory_serial(broker_server_directory(self->server)));
-    s_kv_u64(&reply.pk, "agencies", proto_directory_count(broker_server_directory(self->server)));
-    s_send_reply(self, &reply);
+    admin_kv_u64(&reply.pk, "serial",
+                 proto_directory_serial(broker_server_directory(self->server)));
+    admin_kv_u64(&reply.pk, "agencies",
+                 proto_directory_count(broker_server_directory(self->server)));
+    admin_send_reply(self, &reply);
 }
 
 //  The operator says the wall clock is right as it is: expiry and
@@ -354,232 +333,27 @@ static void s_clock_confirm(broker_admin_t *self, const char *const *args, size_
     bool held = false;
     int64_t jump = broker_server_clock_confirm(self->server, &held);
     char when[32], detail[160];
-    s_time_text(proto_clock_wall_ms(), when);
+    admin_time_text(proto_clock_wall_ms(), when);
     snprintf(detail, sizeof detail,
              held ? "clock confirmed at %s: a jump of %+" PRId64 " ms accepted, expiry resumes"
                   : "clock confirmed at %s (no jump held; %+" PRId64 " ms)",
              when, jump);
-    s_audit(self, "", detail);
+    admin_audit(self, "", NULL, detail);
     proto_log_warning("event=clock_confirmed held=%s jump_ms=%" PRId64, held ? "yes" : "no", jump);
-    s_reply_t reply;
-    s_ok(&reply);
+    admin_reply_t reply;
+    admin_ok(&reply);
     msgpack_pack_map(&reply.pk, 3);
-    s_kv_bool(&reply.pk, "was_held", held);
-    s_str(&reply.pk, "jump_ms");
+    admin_kv_bool(&reply.pk, "was_held", held);
+    admin_str(&reply.pk, "jump_ms");
     msgpack_pack_int64(&reply.pk, jump);
-    s_kv_str(&reply.pk, "time", when);
-    s_send_reply(self, &reply);
+    admin_kv_str(&reply.pk, "time", when);
+    admin_send_reply(self, &reply);
 }
 
-//  "receipt": the signed batch head of the ACCEPTED that answered the
-//  document and its place in the batch's tree (store.h), or nil when the
-//  store keeps none for it.
-static void s_receipt_pack(msgpack_packer *pk, broker_store_t *store, const proto_id_t *id)
-{
-    broker_receipt_t r;
-    s_str(pk, "receipt");
-    if (broker_store_receipt_get(store, id, &r) != PROTO_OK)
-        return (void) msgpack_pack_nil(pk);
-    char when[32], root[2 * PROTO_HASH_LEN + 1], sig[2 * PROTO_SIG_LEN + 1];
-    s_time_text(r.head.time, when);
-    proto_hex_encode(r.head.root, PROTO_HASH_LEN, root);
-    proto_hex_encode(r.sig, PROTO_SIG_LEN, sig);
-    msgpack_pack_map(pk, 7);
-    s_kv_str(pk, "signer", r.signer);
-    s_kv_str(pk, "time", when);
-    s_kv_u64(pk, "batch_size", r.head.size);
-    s_kv_str(pk, "root", root);
-    s_kv_str(pk, "signature", sig);
-    s_kv_u64(pk, "index", r.index);
-    s_kv_u64(pk, "path_length", r.npath);
-}
-
-static void s_doc_show(broker_admin_t *self, const char *const *args, size_t nargs)
-{
-    (void) nargs;
-    const char *text = args[1];
-    proto_id_t id;
-    if (proto_id_parse(text, &id) != PROTO_OK)
-        return s_fail(self, PROTO_ERR_VALUE, "'%s' is not a document id", text);
-    if (!s_read_begin(self))
-        return s_fail(self, PROTO_ERR_STORE, "cannot read the store");
-    broker_doc_t doc;
-    const void *frames[BROKER_MAX_FRAMES];
-    size_t lens[BROKER_MAX_FRAMES], count = 0;
-    proto_msg_t *msg = NULL;
-    proto_errinfo_t info;
-    proto_err_t rc = broker_store_doc_get(broker_server_store(self->server), &id, &doc);
-    if (!rc)
-        rc = broker_store_frames_get(broker_server_store(self->server), &id, frames, lens,
-                                     BROKER_MAX_FRAMES, &count);
-    if (!rc)
-        rc = proto_msg_decode(PROTO_KIND_DELIVER, frames[0], lens[0], &msg, &info);
-    if (rc) {
-        s_read_end(self);
-        return s_fail(self, rc, "document %s: %s", text, proto_strerror(rc));
-    }
-    const proto_doc_t *d = &msg->u.document.doc;
-    char hash[2 * PROTO_HASH_LEN + 1], accepted[32];
-    proto_hex_encode(doc.hash, PROTO_HASH_LEN, hash);
-    s_time_text(doc.accepted, accepted);
-    s_reply_t reply;
-    s_ok(&reply);
-    msgpack_pack_map(&reply.pk, 12);
-    s_kv_str(&reply.pk, "id", text);
-    s_kv_str(&reply.pk, "kind", proto_kind_name(doc.kind));
-    s_kv_str(&reply.pk, "from", doc.from);
-    s_kv_str(&reply.pk, "subject", d->subject);
-    s_kv_str(&reply.pk, "type", d->doc_type);
-    s_kv_u64(&reply.pk, "urgency", doc.urgency);
-    s_kv_str(&reply.pk, "hash", hash);
-    s_kv_str(&reply.pk, "accepted", accepted);
-    s_kv_u64(&reply.pk, "seq", doc.seq);
-    s_kv_bool(&reply.pk, "revoked", doc.revoked);
-    s_receipt_pack(&reply.pk, broker_server_store(self->server), &id);
-    s_str(&reply.pk, "recipients");
-    msgpack_pack_array(&reply.pk, d->nto);
-    for (uint32_t i = 0; i < d->nto; i++) {
-        broker_dlv_t dlv = { 0 };
-        char when[32];
-        bool known = broker_store_dlv_get(broker_server_store(self->server), d->to[i], &id, &dlv) ==
-                     PROTO_OK;
-        s_time_text(dlv.time, when);
-        msgpack_pack_map(&reply.pk, 3);
-        s_kv_str(&reply.pk, "agency", d->to[i]);
-        s_kv_str(&reply.pk, "state", known ? broker_dlv_state_name(dlv.state) : "unknown");
-        s_kv_str(&reply.pk, "since", when);
-    }
-    proto_msg_destroy(&msg);
-    s_read_end(self);
-    s_send_reply(self, &reply);
-}
-
-static void s_audit_pack(msgpack_packer *pk, const broker_audit_entry_t *entry)
-{
-    char when[32], id[PROTO_ID_TEXT_LEN] = "", hash[2 * PROTO_HASH_LEN + 1];
-    s_time_text(entry->time, when);
-    if (entry->has_id)
-        proto_id_format(&entry->id, id);
-    proto_hex_encode(entry->hash, PROTO_HASH_LEN, hash);
-    msgpack_pack_map(pk, 7);
-    s_kv_u64(pk, "seq", entry->seq);
-    s_kv_str(pk, "time", when);
-    s_kv_str(pk, "event", broker_audit_event_name(entry->event));
-    s_kv_str(pk, "agency", entry->agency);
-    s_kv_str(pk, "id", id);
-    s_kv_str(pk, "detail", entry->detail);
-    s_kv_str(pk, "hash", hash);
-}
-
-//  audit show [ID] [NAME=VALUE]...: one page of the chain, filtered
-//  (audit_query.h); by default the last 50 entries.
-static void s_audit_show(broker_admin_t *self, const char *const *args, size_t nargs)
-{
-    broker_audit_query_t q;
-    broker_audit_query_init(&q);
-    char err[512] = "";
-    proto_err_t rc = PROTO_OK;
-    for (size_t i = 1; i < nargs && !rc; i++) {
-        //  A bare word is a document id, as before there were filters.
-        if (strchr(args[i], '=')) {
-            rc = broker_audit_query_set(&q, args[i], err, sizeof err);
-        } else if (proto_id_parse(args[i], &q.id) == PROTO_OK) {
-            q.has_id = true;
-        } else {
-            snprintf(err, sizeof err, "'%s' is not a document id", args[i]);
-            rc = PROTO_ERR_VALUE;
-        }
-    }
-    if (!rc)
-        rc = broker_audit_query_check(&q, err, sizeof err);
-    if (rc)
-        return s_fail(self, rc, "%s", err);
-    if (!s_read_begin(self))
-        return s_fail(self, PROTO_ERR_STORE, "cannot read the store");
-    broker_audit_page_t *page = NULL;
-    uint64_t bad = 0;
-    rc = broker_audit_page_new(broker_server_store(self->server), &q, &page, &bad);
-    if (rc) {
-        s_read_end(self);
-        return rc == PROTO_ERR_BAD_PROOF
-                   ? s_fail(self, rc, "the audit chain is broken at entry %" PRIu64, bad)
-                   : s_fail(self, rc, "%s", proto_strerror(rc));
-    }
-    s_reply_t reply;
-    s_ok(&reply);
-    size_t n = broker_audit_page_count(page);
-    msgpack_pack_array(&reply.pk, n);
-    for (size_t i = 0; i < n; i++)
-        s_audit_pack(&reply.pk, broker_audit_page_entry(page, i));
-    broker_audit_page_destroy(&page);
-    s_read_end(self);
-    s_send_reply(self, &reply);
-}
-
-static void s_audit_verify(broker_admin_t *self, const char *const *args, size_t nargs)
-{
-    (void) args;
-    (void) nargs;
-    if (!s_read_begin(self))
-        return s_fail(self, PROTO_ERR_STORE, "cannot read the store");
-    uint64_t bad = 0, length = broker_store_audit_length(broker_server_store(self->server));
-    proto_err_t rc =
-        broker_store_audit_walk(broker_server_store(self->server), 1, NULL, NULL, &bad);
-    broker_server_audit_verified(self->server, rc == PROTO_OK);
-    s_read_end(self);
-    s_reply_t reply;
-    s_ok(&reply);
-    msgpack_pack_map(&reply.pk, 3);
-    s_kv_bool(&reply.pk, "intact", rc == PROTO_OK);
-    s_kv_u64(&reply.pk, "length", length);
-    s_kv_u64(&reply.pk, "first_bad", rc == PROTO_OK ? 0 : bad);
-    s_send_reply(self, &reply);
-}
+//  doc show, doc resend, stuck and the audit commands: admin_docs.c
 
 // ---------------------------------------------------------------------------
-//  Stuck documents and the console's own reports
-
-#define ADMIN_STUCK_MAX 200 // rows one answer lists
-
-//  Documents that have waited for a recipient longer than args[0] seconds.
-static void s_stuck(broker_admin_t *self, const char *const *args, size_t nargs)
-{
-    char *end = NULL;
-    uint64_t seconds = nargs > 0 ? strtoull(args[0], &end, 10) : 3600;
-    if (nargs > 0 && (!args[0][0] || *end))
-        return s_fail(self, PROTO_ERR_VALUE, "'%.40s' is not a number of seconds", args[0]);
-    uint64_t now = proto_clock_wall_ms();
-    uint64_t before = seconds < now / 1000 ? now - seconds * 1000 : 0;
-    broker_stuck_t *rows = calloc(ADMIN_STUCK_MAX, sizeof *rows);
-    if (!rows)
-        return s_fail(self, PROTO_ERR_NOMEM, "out of memory");
-    if (!s_read_begin(self)) {
-        free(rows);
-        return s_fail(self, PROTO_ERR_STORE, "cannot read the store");
-    }
-    size_t count =
-        broker_stuck_find(broker_server_store(self->server), broker_server_directory(self->server),
-                          before, rows, ADMIN_STUCK_MAX);
-    s_read_end(self);
-    s_reply_t reply;
-    s_ok(&reply);
-    msgpack_pack_array(&reply.pk, count);
-    for (size_t i = 0; i < count; i++) {
-        const broker_stuck_t *row = &rows[i];
-        char id[PROTO_ID_TEXT_LEN], accepted[32];
-        proto_id_format(&row->id, id);
-        s_time_text(row->doc.accepted, accepted);
-        msgpack_pack_map(&reply.pk, 6);
-        s_kv_str(&reply.pk, "id", id);
-        s_kv_str(&reply.pk, "recipient", row->recipient);
-        s_kv_str(&reply.pk, "from", row->doc.from);
-        s_kv_str(&reply.pk, "accepted", accepted);
-        s_kv_u64(&reply.pk, "waiting_s", (now - row->doc.accepted) / 1000);
-        s_kv_u64(&reply.pk, "urgency", row->doc.urgency);
-    }
-    free(rows);
-    s_send_reply(self, &reply);
-}
+//  The console's own reports
 
 //  The console reports each login, so that the audit chain names who came
 //  in and who was turned away. Its own socket only: truc-admin cannot
@@ -588,16 +362,17 @@ static void s_console_login(broker_admin_t *self, const char *const *args, size_
 {
     (void) nargs;
     if (!self->console)
-        return s_fail(self, PROTO_ERR_NOT_AUTHORIZED, "only the web console reports logins");
+        return admin_fail(self, PROTO_ERR_NOT_AUTHORIZED, "only the web console reports logins");
     bool ok = strcmp(args[1], "ok") == 0;
     char detail[400];
     snprintf(detail, sizeof detail, "console login %s: %.63s (%.15s) from %.63s",
              ok ? "ok" : "failed", args[2], args[3], args[4]);
-    broker_server_audit(self->server, ok ? BROKER_AUDIT_ADMIN : BROKER_AUDIT_DENIED, "", detail);
-    s_reply_t reply;
-    s_ok(&reply);
+    broker_server_audit(self->server, ok ? BROKER_AUDIT_ADMIN : BROKER_AUDIT_DENIED, "", NULL,
+                        detail);
+    admin_reply_t reply;
+    admin_ok(&reply);
     msgpack_pack_true(&reply.pk);
-    s_send_reply(self, &reply);
+    admin_send_reply(self, &reply);
 }
 
 // ---------------------------------------------------------------------------
@@ -637,17 +412,17 @@ static void s_backup(broker_admin_t *self, const char *const *args, size_t nargs
     (void) nargs;
     const char *dir = args[0];
     if (!dir[0])
-        return s_fail(self, PROTO_ERR_VALUE, "unknown command or wrong arguments: backup");
+        return admin_fail(self, PROTO_ERR_VALUE, "unknown command or wrong arguments: backup");
     s_backup_t *job = calloc(1, sizeof *job);
     if (!job)
-        return s_fail(self, PROTO_ERR_NOMEM, "out of memory");
+        return admin_fail(self, PROTO_ERR_NOMEM, "out of memory");
     job->store = broker_server_store(self->server);
     job->result_fd = self->backup_pipe[1];
     snprintf(job->dir, sizeof job->dir, "%s", dir);
     //  Joined, not detached: the store must not close under LMDB's copy.
     if (pthread_create(&self->backup_thread, NULL, s_backup_thread, job) != 0) {
         free(job);
-        return s_fail(self, PROTO_ERR_SYSTEM, "cannot start the backup thread");
+        return admin_fail(self, PROTO_ERR_SYSTEM, "cannot start the backup thread");
     }
     self->backup_running = true;
     proto_log_info("event=backup_started dir=%s", dir);
@@ -669,9 +444,9 @@ void broker_admin_backup_done(broker_admin_t *self)
         if (err)
             *err++ = '\0';
         dir = dir ? dir + 1 : "";
-        s_audit(self, "", "backup failed");
+        admin_audit(self, "", NULL, "backup failed");
         proto_log_error("event=backup_failed dir=%s detail=\"%s\"", dir, err ? err : "");
-        return s_fail(self, (proto_err_t) code, "backup to %s failed: %s", dir, err ? err : "");
+        return admin_fail(self, (proto_err_t) code, "backup to %s failed: %s", dir, err ? err : "");
     }
     uint64_t size = 0, length = 0;
     char head[2 * PROTO_HASH_LEN + 1] = "";
@@ -679,17 +454,17 @@ void broker_admin_backup_done(broker_admin_t *self)
     line[strcspn(line, "\n")] = '\0';
     sscanf(line, "0 %" SCNu64 " %" SCNu64 " %64s %n", &size, &length, head, &used);
     const char *dir = used > 0 ? line + used : "";
-    s_audit(self, "", "backup");
+    admin_audit(self, "", NULL, "backup");
     proto_log_info("event=backup_done dir=%s size=%" PRIu64 " audit_length=%" PRIu64, dir, size,
                    length);
-    s_reply_t reply;
-    s_ok(&reply);
+    admin_reply_t reply;
+    admin_ok(&reply);
     msgpack_pack_map(&reply.pk, 4);
-    s_kv_str(&reply.pk, "backup", dir);
-    s_kv_u64(&reply.pk, "size", size);
-    s_kv_u64(&reply.pk, "audit_length", length);
-    s_kv_str(&reply.pk, "audit_head", head);
-    s_send_reply(self, &reply);
+    admin_kv_str(&reply.pk, "backup", dir);
+    admin_kv_u64(&reply.pk, "size", size);
+    admin_kv_u64(&reply.pk, "audit_length", length);
+    admin_kv_str(&reply.pk, "audit_head", head);
+    admin_send_reply(self, &reply);
 }
 
 void broker_admin_backup_join(broker_admin_t *self)
@@ -732,13 +507,16 @@ static const s_command_t s_commands[] = {
     { "directory", "reload", 1, 1, s_directory_reload, "read the directory file again", true },
     { "clock", "confirm", 1, 1, s_clock_confirm, "take the wall clock as right; expiry resumes",
       true },
-    { "doc", "show", 2, 2, s_doc_show,
+    { "doc", "show", 2, 2, admin_doc_show,
       "one document: sender, subject, hash, each recipient's state", false },
-    { "audit", "verify", 1, ADMIN_MAX_ARGS, s_audit_verify, "check the whole audit chain", false },
-    { "audit", "show", 1, ADMIN_MAX_ARGS, s_audit_show,
+    { "doc", "resend", 2, 3, admin_doc_resend,
+      "push ID again now to its recipients still waiting (or to CODE alone)", true },
+    { "audit", "verify", 1, ADMIN_MAX_ARGS, admin_audit_verify, "check the whole audit chain",
+      false },
+    { "audit", "show", 1, ADMIN_MAX_ARGS, admin_audit_show,
       "a page of audit entries (default the last 50), filtered by ID and NAME=VALUE", false },
     { "backup", NULL, 1, 1, s_backup, "copy the store to DIR on a thread; answer when done", true },
-    { "stuck", NULL, 0, 1, s_stuck,
+    { "stuck", NULL, 0, 1, admin_stuck,
       "documents waiting longer than SECONDS (default 3600), oldest first, at most 200", false },
     { "console", "login", 5, 5, s_console_login,
       "the web console reports a login: ok|failed NAME ROLE ADDRESS (its socket only)", false },
@@ -906,10 +684,10 @@ void broker_admin_handle(broker_admin_t *self)
     zmq_msg_close(&msg);
     if (rc) {
         free(req.text);
-        return rc == PROTO_ERR_NOMEM ? s_fail(self, rc, "out of memory")
+        return rc == PROTO_ERR_NOMEM ? admin_fail(self, rc, "out of memory")
                : rc == PROTO_ERR_NOT_AUTHORIZED
-                   ? s_fail(self, rc, "no operator or role")
-                   : s_fail(self, rc, "a request is a map {cmd: str, args: [str]}");
+                   ? admin_fail(self, rc, "no operator or role")
+                   : admin_fail(self, rc, "a request is a map {cmd: str, args: [str]}");
     }
     proto_log_debug("event=admin_request cmd=%s args=%zu operator=\"%s\"", req.cmd, req.nargs,
                     self->who);
@@ -920,13 +698,13 @@ void broker_admin_handle(broker_admin_t *self)
         char detail[400];
         snprintf(detail, sizeof detail, "refused %s %s %s: not an admin; by %s", req.cmd,
                  req.nargs > 0 ? req.args[0] : "", req.nargs > 1 ? req.args[1] : "", self->who);
-        broker_server_audit(self->server, BROKER_AUDIT_DENIED, "", detail);
-        s_fail(self, PROTO_ERR_NOT_AUTHORIZED, "%s is a viewer: only an admin may %s %s",
-               self->operator, req.cmd, req.nargs > 0 ? req.args[0] : "");
+        broker_server_audit(self->server, BROKER_AUDIT_DENIED, "", NULL, detail);
+        admin_fail(self, PROTO_ERR_NOT_AUTHORIZED, "%s is a viewer: only an admin may %s %s",
+                   self->operator, req.cmd, req.nargs > 0 ? req.args[0] : "");
     } else if (command) {
         command->fn(self, req.args, req.nargs);
     } else {
-        s_fail(self, PROTO_ERR_VALUE, "unknown command or wrong arguments: %s", req.cmd);
+        admin_fail(self, PROTO_ERR_VALUE, "unknown command or wrong arguments: %s", req.cmd);
     }
     free(req.text);
 }

@@ -83,9 +83,15 @@ const broker_clock_t *broker_server_clock(const broker_server_t *self);
 bool broker_server_session(const broker_server_t *self, const char *agency, uint64_t *idle_ms,
                            uint32_t *in_flight, uint64_t *since_ms);
 
-//  Append to the audit chain in the open batch (a failure is logged).
+//  If the agency has a session in READY, forget its pushes in flight and
+//  push everything it is due again now (as after a lost push); false if it
+//  has no session.
+bool broker_server_push_again(broker_server_t *self, const char *agency);
+
+//  Append to the audit chain in the open batch (a failure is logged); id
+//  names the document it is about, or is NULL.
 void broker_server_audit(broker_server_t *self, broker_audit_event_t event, const char *agency,
-                         const char *detail);
+                         const proto_id_t *id, const char *detail);
 
 //  Load the directory file again and apply it (broker/directory.h).
 proto_err_t broker_server_reload(broker_server_t *self, char *errbuf, size_t errlen);

@@ -337,10 +337,20 @@ bool broker_server_session(const broker_server_t *self, const char *agency, uint
     return p != NULL;
 }
 
-void broker_server_audit(broker_server_t *self, broker_audit_event_t event, const char *agency,
-                         const char *detail)
+bool broker_server_push_again(broker_server_t *self, const char *agency)
 {
-    broker_batch_audit(self, event, agency, NULL, detail, NULL);
+    broker_peer_t *p = broker_peers_of_agency(self->peers, agency);
+    if (!p || p->dead || p->state != BROKER_PEER_READY)
+        return false;
+    broker_flight_clear(p);
+    p->dirty = true;
+    return true;
+}
+
+void broker_server_audit(broker_server_t *self, broker_audit_event_t event, const char *agency,
+                         const proto_id_t *id, const char *detail)
+{
+    broker_batch_audit(self, event, agency, id, detail, NULL);
 }
 
 proto_err_t broker_server_reload(broker_server_t *self, char *errbuf, size_t errlen)

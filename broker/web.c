@@ -366,14 +366,57 @@ static enum MHD_Result s_login(broker_web_t *self, struct MHD_Connection *conn,
     return s_redirect(conn, "/", cookie);
 }
 
+//  The HTTP status of an action's answer.
+static unsigned s_action_status(const web_answer_t *answer)
+{
+    return answer->ok                                 ? 200
+           : answer->code == PROTO_ERR_NOT_AUTHORIZED ? 403
+           : answer->code == PROTO_ERR_AGENCY_CODE || answer->code == PROTO_ERR_UNKNOWN_AGENCY ||
+                   answer->code == PROTO_ERR_VALUE || answer->code == PROTO_ERR_NOT_FOUND ||
+                   answer->code == PROTO_ERR_BAD_STATE
+               ? 400
+               : 500;
+}
+
+//  Resend a stuck document to one recipient; the answer shows on the stuck
+//  page.
+static enum MHD_Result s_action_resend(broker_web_t *self, struct MHD_Connection *conn,
+                                       const web_session_t *session, const s_upload_t *form)
+{
+    char id[64] = "", agency[64] = "";
+    if (!s_form_get(form, "id", id, sizeof id) ||
+        !s_form_get(form, "agency", agency, sizeof agency))
+        return s_text(conn, 400, "a resend is verb=resend, id=ID and agency=CODE\n");
+    const char *args[] = { "resend", id, agency };
+    web_answer_t answer;
+    s_ask(self, session, "doc", args, 3, &answer);
+    char notice[700];
+    if (answer.ok)
+        snprintf(notice, sizeof notice, "resend %s -> %s: xong / done", id, agency);
+    else
+        snprintf(notice, sizeof notice, "resend %s -> %s: bị từ chối / refused (%llu): %s", id,
+                 agency, (unsigned long long) answer.code, answer.error);
+    unsigned status = s_action_status(&answer);
+    web_answer_done(&answer);
+    web_buf_t buf;
+    web_buf_init(&buf);
+    web_page_ctx_t ctx = { s_ask, self, session };
+    web_page_stuck(&ctx, &buf, "0", notice, status != 200);
+    return s_html(conn, status, &buf, NULL);
+}
+
 static enum MHD_Result s_action(broker_web_t *self, struct MHD_Connection *conn,
                                 const web_session_t *session, const s_upload_t *form)
 {
     char verb[32] = "", agency[64] = "";
+    if (s_form_get(form, "verb", verb, sizeof verb) && strcmp(verb, "resend") == 0)
+        return s_action_resend(self, conn, session, form);
     if (!s_form_get(form, "verb", verb, sizeof verb) ||
         !s_form_get(form, "agency", agency, sizeof agency) ||
         (strcmp(verb, "suspend") != 0 && strcmp(verb, "reinstate") != 0))
-        return s_text(conn, 400, "an action is verb=suspend|reinstate and agency=CODE\n");
+        return s_text(conn, 400,
+                      "an action is verb=suspend|reinstate and agency=CODE, or verb=resend, "
+                      "id=ID and agency=CODE\n");
     const char *args[] = { verb, agency };
     web_answer_t answer;
     s_ask(self, session, "agency", args, 2, &answer);
@@ -383,11 +426,7 @@ static enum MHD_Result s_action(broker_web_t *self, struct MHD_Connection *conn,
     else
         snprintf(notice, sizeof notice, "%s %s: bị từ chối / refused (%llu): %s", verb, agency,
                  (unsigned long long) answer.code, answer.error);
-    unsigned status =
-        answer.ok                                                                         ? 200
-        : answer.code == PROTO_ERR_NOT_AUTHORIZED                                         ? 403
-        : answer.code == PROTO_ERR_AGENCY_CODE || answer.code == PROTO_ERR_UNKNOWN_AGENCY ? 400
-                                                                                          : 500;
+    unsigned status = s_action_status(&answer);
     bool ok = answer.ok;
     web_answer_done(&answer);
     web_buf_t buf;
@@ -424,7 +463,7 @@ static enum MHD_Result s_page(broker_web_t *self, struct MHD_Connection *conn, c
                        s_arg(conn, "verify")[0] == '1');
     } else if (strcmp(url, "/stuck") == 0) {
         const char *older = s_arg(conn, "older");
-        web_page_stuck(&ctx, &buf, older[0] ? older : "3600");
+        web_page_stuck(&ctx, &buf, older[0] ? older : "3600", NULL, false);
     } else {
         web_buf_free(&buf);
         return s_text(conn, 404, "no such page\n");

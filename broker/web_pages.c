@@ -326,15 +326,87 @@ void web_page_audit(const web_page_ctx_t *ctx, web_buf_t *buf, const char *agenc
     web_page_end(buf);
 }
 
-void web_page_stuck(const web_page_ctx_t *ctx, web_buf_t *buf, const char *older)
+//  One admin's button: POST /action verb=resend with the document and the
+//  recipient (a viewer sees none, and admin.c refuses one anyway).
+static void s_resend_button(const web_page_ctx_t *ctx, web_buf_t *buf, const char *id,
+                            const char *recipient)
+{
+    web_raw(buf,
+            "<form class=\"inline\" method=\"post\" action=\"/action\" data-confirm=\"resend ");
+    web_esc(buf, id);
+    web_raw(buf, " to ");
+    web_esc(buf, recipient);
+    web_raw(buf, "?\"><input type=\"hidden\" name=\"csrf\" value=\"");
+    web_esc(buf, ctx->session->csrf);
+    web_raw(buf, "\"><input type=\"hidden\" name=\"verb\" value=\"resend\"><input type=\"hidden\" "
+                 "name=\"id\" value=\"");
+    web_esc(buf, id);
+    web_raw(buf, "\"><input type=\"hidden\" name=\"agency\" value=\"");
+    web_esc(buf, recipient);
+    web_raw(buf, "\"><button id=\"resend-");
+    web_esc(buf, id);
+    web_raw(buf, "-");
+    web_esc(buf, recipient);
+    web_raw(buf, "\">Gửi lại / Resend</button></form>");
+}
+
+void web_page_stuck(const web_page_ctx_t *ctx, web_buf_t *buf, const char *older,
+                    const char *notice, bool failed)
 {
     s_begin(ctx, buf, "Văn bản tồn đọng / Stuck documents");
+    if (notice) {
+        web_raw(buf, failed ? "<p class=\"err\" id=\"notice\">" : "<p class=\"ok\" id=\"notice\">");
+        web_esc(buf, notice);
+        web_raw(buf, "</p>");
+    }
     web_raw(buf, "<form method=\"get\" action=\"/stuck\">Chờ lâu hơn (giây) / Waiting longer than "
                  "(s) <input name=\"older\" size=\"8\" value=\"");
     web_esc(buf, older);
     web_raw(buf, "\"> <button>Xem / Show</button></form>");
     const char *args[] = { older };
-    s_ask_table(ctx, buf, "stuck", args, 1);
+    web_answer_t answer;
+    ctx->ask(ctx->arg, ctx->session, "stuck", args, 1, &answer);
+    const msgpack_object *rows = answer.ok ? answer.data : NULL;
+    if (!answer.ok) {
+        s_error(buf, &answer);
+    } else if (rows->type == MSGPACK_OBJECT_ARRAY && rows->via.array.size > 0 &&
+               rows->via.array.ptr[0].type == MSGPACK_OBJECT_MAP) {
+        static const char *const cols[] = { "id",       "recipient", "from",
+                                            "accepted", "waiting_s", "urgency" };
+        size_t ncols = sizeof cols / sizeof cols[0];
+        bool admin = ctx->session->role == WEB_ROLE_ADMIN;
+        web_raw(buf, "<table id=\"stuck\"><tr>");
+        for (size_t c = 0; c < ncols; c++) {
+            web_raw(buf, "<th>");
+            web_esc(buf, web_label(cols[c]));
+            web_raw(buf, "</th>");
+        }
+        web_raw(buf, admin ? "<th>Thao tác / Action</th></tr>" : "</tr>");
+        for (uint32_t r = 0; r < rows->via.array.size; r++) {
+            const msgpack_object *row = &rows->via.array.ptr[r];
+            web_raw(buf, "<tr>");
+            for (size_t c = 0; c < ncols; c++) {
+                const msgpack_object *v = web_field(row, cols[c]);
+                web_raw(buf, "<td>");
+                if (v)
+                    web_value(buf, cols[c], v);
+                web_raw(buf, "</td>");
+            }
+            if (admin) {
+                char id[64], recipient[64];
+                s_str_field(row, "id", id, sizeof id);
+                s_str_field(row, "recipient", recipient, sizeof recipient);
+                web_raw(buf, "<td>");
+                s_resend_button(ctx, buf, id, recipient);
+                web_raw(buf, "</td>");
+            }
+            web_raw(buf, "</tr>");
+        }
+        web_raw(buf, "</table>");
+    } else {
+        web_table(buf, rows);
+    }
+    web_answer_done(&answer);
     web_page_end(buf);
 }
 

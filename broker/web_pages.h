@@ -53,7 +53,8 @@ void web_page_doc(const web_page_ctx_t *ctx, web_buf_t *buf, const char *id);
 void web_page_audit(const web_page_ctx_t *ctx, web_buf_t *buf, const char *agency,
                     const char *event, const char *since, const char *until, const char *before,
                     bool verify);
-void web_page_stuck(const web_page_ctx_t *ctx, web_buf_t *buf, const char *older);
+void web_page_stuck(const web_page_ctx_t *ctx, web_buf_t *buf, const char *older,
+                    const char *notice, bool failed);
 void web_page_login(web_buf_t *buf, const char *error);
 
 #endif

@@ -1918,6 +1918,82 @@ static void test_repush_skipped(void **state)
 // ---------------------------------------------------------------------------
 
 // ---------------------------------------------------------------------------
+//  truc-admin doc resend: an operator pushes a waiting document again now
+
+//  The action `doc resend` reported for one recipient, "" if not listed.
+static const char *s_resend_action(const th_json_t *rows, th_agency_t who)
+{
+    for (size_t i = 0; rows && rows->type == TH_JSON_ARRAY && i < rows->count; i++)
+        if (strcmp(th_json_text(rows->items[i], "agency"), th_code(who)) == 0)
+            return th_json_text(rows->items[i], "action");
+    return "";
+}
+
+static void test_doc_resend(void **state)
+{
+    th_env_t *env = *state;
+    th_broker_start(env, NULL);
+    truc_client_t *a = th_connect(env, TH_A, 16, NULL);
+    truc_client_t *b = th_connect(env, TH_B, 16, NULL);
+    const th_agency_t to[] = { TH_B, TH_C }; // C never connects
+    truc_doc_t *x = s_doc(env, TH_A, to, 2, 1, 300);
+    s_submit_ok(env, a, x, "X to B and C");
+    char text[PROTO_ID_TEXT_LEN];
+    s_id_text(truc_doc_id(x), text);
+    //  B takes X and never answers, as if its agent had lost it.
+    proto_msg_t *msg[2] = { NULL, NULL };
+    truc_frames_t *frames[2] = { NULL, NULL };
+    proto_err_t rc =
+        truc_client_recv_kind(b, PROTO_KIND_DELIVER, TH_RECV_TIMEOUT_MS, &msg[0], &frames[0]);
+    th_check(rc == PROTO_OK, "B: DELIVER: %s", proto_errname(rc));
+
+    //  The operator resends: B is pushed X again at once (well before the
+    //  broker's own 30 s re-push), C is told to wait for its connection.
+    th_json_t *rows = th_admin_json(env, (const char *const[]){ "doc", "resend", text, NULL }, 0);
+    th_soft(env, strcmp(s_resend_action(rows, TH_B), "pushed again") == 0,
+            "doc resend: B's action is '%s'", s_resend_action(rows, TH_B));
+    th_soft(env, th_contains(s_resend_action(rows, TH_C), "not connected"),
+            "doc resend: C's action is '%s'", s_resend_action(rows, TH_C));
+    th_json_free(&rows);
+    rc = truc_client_recv_kind(b, PROTO_KIND_DELIVER, TH_RECV_TIMEOUT_MS, &msg[1], &frames[1]);
+    th_check(rc == PROTO_OK, "B: X not pushed again after doc resend: %s", proto_errname(rc));
+    th_check(s_id_eq(&msg[1]->u.document.doc.id, truc_doc_id(x)), "B: pushed another document");
+    char events[512];
+    s_audit_events(env, truc_doc_id(x), events, sizeof events);
+    th_soft(env, th_contains(events, ",admin,"), "audit show %s has no admin entry: %s", text,
+            events);
+
+    //  B answers; a resend to B is now refused with the reason, and so are
+    //  one to an agency X is not for and one of an unknown document.
+    rc = truc_client_ack_deliveries(b, env->dir, (const proto_msg_t *const *) &msg[1],
+                                    (const truc_frames_t *const *) &frames[1], 1);
+    th_check(rc == PROTO_OK, "B: DELIVERED: %s", proto_errname(rc));
+    const truc_doc_t *only_x[] = { x };
+    s_collect_delivered(env, a, only_x, 1, TH_B);
+    static char out[TH_ADMIN_OUT_MAX];
+    int status = th_admin(env, (const char *const[]){ "doc", "resend", text, th_code(TH_B), NULL },
+                          out, sizeof out);
+    th_soft(env, status == 2 && th_contains(out, "answered already"),
+            "resend to B after its DELIVERED: exit %d:\n%s", status, out);
+    status = th_admin(env, (const char *const[]){ "doc", "resend", text, th_code(TH_D), NULL }, out,
+                      sizeof out);
+    th_soft(env, status == 2 && th_contains(out, "is not a recipient"),
+            "resend to D, not a recipient: exit %d:\n%s", status, out);
+    status = th_admin(
+        env, (const char *const[]){ "doc", "resend", "01a23672-d9c5-79f0-8c5a-3c4e245e0000", NULL },
+        out, sizeof out);
+    th_soft(env, status == 2, "resend of an unknown document: exit %d:\n%s", status, out);
+    for (int i = 0; i < 2; i++) {
+        proto_msg_destroy(&msg[i]);
+        truc_frames_destroy(&frames[i]);
+    }
+    truc_doc_destroy(&x);
+    th_soft_done(env);
+    th_broker_stop(env);
+    th_pass(env);
+}
+
+// ---------------------------------------------------------------------------
 //  A document's created time, and a jump of the broker's wall clock
 
 //  A document whose created time is moved by offset_ms from now and signed
@@ -2104,7 +2180,8 @@ int main(int argc, char **argv)
         S_TEST(test_suspend),        S_TEST(test_agency_revoke), S_TEST(test_sighup),
         S_TEST(test_rekey),          S_TEST(test_admin_audit),   S_TEST(test_hostile_peers),
         S_TEST(test_slow_consumer),  S_TEST(test_retention),     S_TEST(test_repush),
-        S_TEST(test_repush_skipped), S_TEST(test_created_time),  S_TEST(test_clock_jump),
+        S_TEST(test_repush_skipped), S_TEST(test_doc_resend),    S_TEST(test_created_time),
+        S_TEST(test_clock_jump),
     };
     return th_run_tests("test_broker_ops", "truc-broker operations", tests,
                         sizeof tests / sizeof tests[0], filter);

@@ -9,7 +9,9 @@ Checks: every page but the login asks for a session; the session cookie is
 HttpOnly and SameSite=Strict and not Secure on plain loopback; security
 headers forbid external resources; a wrong password is refused; a POST
 without the CSRF token, or with another one, is refused even for an admin;
-a viewer's action with its own token is refused by the broker; every value
+a viewer's action with its own token is refused by the broker; the stuck
+page offers an admin (not a viewer) a resend per waiting recipient, which
+the broker does and a viewer's is refused; every value
 is escaped (the document's subject holds markup); logout ends the session;
 an accounts file readable by others is refused; after LOCKOUT_FAILURES
 failures the account and the address are locked out, even for the right
@@ -136,6 +138,30 @@ def main():
     if viewer.login("viewer1", viewer_pw)[0] != 303:
         fail("viewer1 could not log in")
     vcsrf = csrf_of(viewer.request("GET", "/")[2])
+
+    # Resend from the stuck page: the admin has a button per waiting
+    # recipient, the viewer none (and the broker refuses the viewer's form).
+    status, _, text = admin.request("GET", "/stuck?older=0")
+    button = 'id="resend-%s-' % doc_id
+    if status != 200 or button not in text:
+        fail("the admin's stuck page has no resend button for %s: %d %s"
+             % (doc_id, status, text[-1500:]))
+    recipient = text.split(button)[1].split('"')[0]
+    status, _, text = viewer.request("GET", "/stuck?older=0")
+    if status != 200 or doc_id not in text or "resend-" in text:
+        fail("the viewer's stuck page: %d, a resend button shown or %s missing" % (status, doc_id))
+    status, _, text = viewer.request("POST", "/action", {"csrf": vcsrf, "verb": "resend",
+                                                         "id": doc_id, "agency": recipient})
+    if status != 403 or "viewer1 is a viewer" not in text:
+        fail("a viewer's resend: %d %s" % (status, text[-800:]))
+    status, _, text = admin.request("POST", "/action", {"csrf": csrf, "verb": "resend",
+                                                        "id": doc_id, "agency": recipient})
+    if status != 200 or "xong / done" not in text:
+        fail("the admin's resend to %s: %d %s" % (recipient, status, text[-1500:]))
+    status, _, text = admin.request("POST", "/action", {"csrf": csrf, "verb": "resend",
+                                                        "id": doc_id, "agency": agency})
+    if status != 400 or "is not a recipient" not in text:
+        fail("a resend to %s, not a recipient: %d %s" % (agency, status, text[-800:]))
     status, _, text = viewer.request("POST", "/action",
                                      {"csrf": vcsrf, "verb": "suspend", "agency": agency})
     if status != 403 or "viewer1 is a viewer" not in text:

@@ -181,6 +181,11 @@ static void test_http(void **state)
     th_check(s_audit_has(env, "console login failed: viewer1"), "failed logins are audited");
     th_check(s_audit_has(env, "console login failed: (not a name)"), "a hostile name's login");
     th_check(!s_audit_has(env, "<b>"), "a hostile name reached the audit chain");
+    char resend[160];
+    snprintf(resend, sizeof resend, "resend %s to %s: not connected", t.doc_id, th_code(TH_B));
+    th_check(s_audit_has(env, resend), "the admin's resend is not audited");
+    th_check(s_audit_has(env, "pushed when it connects; by admin1 (admin, console)"),
+             "the resend is not audited with its operator");
     //  Nothing was suspended: every attempt was refused.
     ah_reply_t *r = ah_call(t.c, "{cmd:s}", "health");
     th_check(ah_bool(r->map, "connected") == 1, "C was cut off although every action was refused");
