@@ -366,9 +366,16 @@ static enum MHD_Result s_login(broker_web_t *self, struct MHD_Connection *conn,
     return s_redirect(conn, "/", cookie);
 }
 
-//  The HTTP status of an action's answer.
-static unsigned s_action_status(const web_answer_t *answer)
+//  The notice an action's answer shows ("WHAT: done", or refused with the
+//  broker's code and reason) and its HTTP status.
+static unsigned s_action_answer(const web_answer_t *answer, const char *what, char *notice,
+                                size_t cap)
 {
+    if (answer->ok)
+        snprintf(notice, cap, "%s: xong / done", what);
+    else
+        snprintf(notice, cap, "%s: bị từ chối / refused (%llu): %s", what,
+                 (unsigned long long) answer->code, answer->error);
     return answer->ok                                 ? 200
            : answer->code == PROTO_ERR_NOT_AUTHORIZED ? 403
            : answer->code == PROTO_ERR_AGENCY_CODE || answer->code == PROTO_ERR_UNKNOWN_AGENCY ||
@@ -390,13 +397,9 @@ static enum MHD_Result s_action_resend(broker_web_t *self, struct MHD_Connection
     const char *args[] = { "resend", id, agency };
     web_answer_t answer;
     s_ask(self, session, "doc", args, 3, &answer);
-    char notice[700];
-    if (answer.ok)
-        snprintf(notice, sizeof notice, "resend %s -> %s: xong / done", id, agency);
-    else
-        snprintf(notice, sizeof notice, "resend %s -> %s: bị từ chối / refused (%llu): %s", id,
-                 agency, (unsigned long long) answer.code, answer.error);
-    unsigned status = s_action_status(&answer);
+    char what[160], notice[700];
+    snprintf(what, sizeof what, "resend %s -> %s", id, agency);
+    unsigned status = s_action_answer(&answer, what, notice, sizeof notice);
     web_answer_done(&answer);
     web_buf_t buf;
     web_buf_init(&buf);
@@ -420,13 +423,9 @@ static enum MHD_Result s_action(broker_web_t *self, struct MHD_Connection *conn,
     const char *args[] = { verb, agency };
     web_answer_t answer;
     s_ask(self, session, "agency", args, 2, &answer);
-    char notice[700];
-    if (answer.ok)
-        snprintf(notice, sizeof notice, "%s %s: xong / done", verb, agency);
-    else
-        snprintf(notice, sizeof notice, "%s %s: bị từ chối / refused (%llu): %s", verb, agency,
-                 (unsigned long long) answer.code, answer.error);
-    unsigned status = s_action_status(&answer);
+    char what[160], notice[700];
+    snprintf(what, sizeof what, "%s %s", verb, agency);
+    unsigned status = s_action_answer(&answer, what, notice, sizeof notice);
     bool ok = answer.ok;
     web_answer_done(&answer);
     web_buf_t buf;
