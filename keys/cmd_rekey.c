@@ -41,39 +41,64 @@ static bool s_duration_parse(const char *text, int64_t *out)
     return true;
 }
 
-int keys_directory_rekey(int argc, char **argv, const char *help)
+//  What both rotations start with: the arguments (--dir FILE, one public
+//  file, --grace), the public file of the role expected, the directory
+//  file locked and loaded. Returns KEYS_EXIT_OK with *dir loaded, or the
+//  exit code after saying why.
+typedef struct {
+    const char *path;    // the directory file
+    const char *pubfile; // the public identity file given
+    proto_public_t pub;
+    int64_t grace;
+    proto_directory_t *dir;
+} s_rotation_t;
+
+static int s_rotation_begin(const char *name, const char *usage, const char *help, int argc,
+                            char **argv, proto_role_t role, const char *advice, s_rotation_t *out)
 {
     keys_opt_t opts[] = { { "--dir", true, NULL, false }, { "--grace", true, NULL, false } };
     const char *pos[1];
     int npos = 0, code = 0;
-    if (!keys_args_parse("directory rekey", "directory rekey --dir FILE PUBFILE [--grace DURATION]",
-                         help, argc, argv, opts, 2, pos, 1, 1, &npos, &code))
+    if (!keys_args_parse(name, usage, help, argc, argv, opts, 2, pos, 1, 1, &npos, &code))
         return code;
     if (!opts[0].seen) {
         keys_error("--dir FILE is missing: say which directory file to change");
         return KEYS_EXIT_USAGE;
     }
-    int64_t grace = PROTO_KEYWIN_GRACE_DEFAULT;
-    if (opts[1].seen && !s_duration_parse(opts[1].value, &grace)) {
+    out->grace = PROTO_KEYWIN_GRACE_DEFAULT;
+    if (opts[1].seen && !s_duration_parse(opts[1].value, &out->grace)) {
         keys_error("--grace '%s' is not a duration: write it like 7d, 12h, 30m or 0 (at most 366d)",
                    opts[1].value);
         return KEYS_EXIT_USAGE;
     }
-    const char *path = opts[0].value;
-    proto_public_t pub;
-    code = keys_load_public(pos[0], &pub);
-    if (code == KEYS_EXIT_OK && pub.role != PROTO_ROLE_AGENCY) {
-        keys_error("%s is the identity of broker %s: only agencies go into the directory", pos[0],
-                   pub.name);
+    out->path = opts[0].value;
+    out->pubfile = pos[0];
+    out->dir = NULL;
+    code = keys_load_public(pos[0], &out->pub);
+    if (code == KEYS_EXIT_OK && out->pub.role != role) {
+        keys_error("%s is the identity of %s %s: %s", pos[0],
+                   out->pub.role == PROTO_ROLE_BROKER ? "broker" : "agency", out->pub.name, advice);
         code = KEYS_EXIT_FAIL;
     }
     if (code == KEYS_EXIT_OK)
-        code = keys_directory_lock(path);
-    proto_directory_t *dir = NULL;
+        code = keys_directory_lock(out->path);
     if (code == KEYS_EXIT_OK)
-        code = keys_load_directory(path, false, &dir, NULL);
+        code = keys_load_directory(out->path, false, &out->dir, NULL);
+    return code;
+}
+
+int keys_directory_rekey(int argc, char **argv, const char *help)
+{
+    s_rotation_t r;
+    int code = s_rotation_begin("directory rekey",
+                                "directory rekey --dir FILE PUBFILE [--grace DURATION]", help, argc,
+                                argv, PROTO_ROLE_AGENCY, "only agencies go into the directory", &r);
     if (code != KEYS_EXIT_OK)
         return code;
+    const char *path = r.path;
+    proto_public_t pub = r.pub;
+    int64_t grace = r.grace;
+    proto_directory_t *dir = r.dir;
     char fp[PROTO_FINGERPRINT_LEN + 1], old_fp[PROTO_FINGERPRINT_LEN + 1] = "";
     proto_fingerprint(pub.sign_pk, fp);
     const proto_directory_entry_t *entry = proto_directory_find(dir, pub.name);
@@ -83,14 +108,14 @@ int keys_directory_rekey(int argc, char **argv, const char *help)
     code = KEYS_EXIT_FAIL;
     if (!entry) {
         keys_error("agency %s is not in %s: add it with `%s directory add --dir %s %s`", pub.name,
-                   path, KEYS_PROGRAM, path, pos[0]);
+                   path, KEYS_PROGRAM, path, r.pubfile);
     } else if (same_key == entry) {
         printf("%s already has the key %s in %s; nothing changed\n", pub.name, fp, path);
         code = KEYS_EXIT_OK;
     } else if (same_key) {
         keys_error("the key of %s (%s) is already in %s for agency %s: every agency needs its "
                    "own key; make one with `%s new`",
-                   pos[0], fp, path, same_key->code, KEYS_PROGRAM);
+                   r.pubfile, fp, path, same_key->code, KEYS_PROGRAM);
     } else {
         int64_t now = (int64_t) time(NULL);
         proto_err_t rc = proto_directory_rekey(dir, pub.name, pub.sign_pk, now, grace);
@@ -100,7 +125,7 @@ int keys_directory_rekey(int argc, char **argv, const char *help)
         else if (rc == PROTO_ERR_EXISTS)
             keys_error("%s (%s) is a retired key of %s: a retired key never comes back; make a "
                        "new one with `%s new`",
-                       pos[0], fp, pub.name, KEYS_PROGRAM);
+                       r.pubfile, fp, pub.name, KEYS_PROGRAM);
         else if (rc == PROTO_ERR_LIMIT)
             keys_error("%s already keeps %d retired keys and the oldest one's window is still "
                        "open: rotate again once it has closed (see `%s directory show`)",
@@ -194,42 +219,20 @@ void keys_broker_retired_json(const proto_directory_t *dir)
 //  the old key signed.
 int keys_directory_retire_broker_key(int argc, char **argv, const char *help)
 {
-    keys_opt_t opts[] = { { "--dir", true, NULL, false }, { "--grace", true, NULL, false } };
-    const char *pos[1];
-    int npos = 0, code = 0;
-    if (!keys_args_parse("directory retire-broker-key",
-                         "directory retire-broker-key --dir FILE OLDPUBFILE [--grace DURATION]",
-                         help, argc, argv, opts, 2, pos, 1, 1, &npos, &code))
-        return code;
-    if (!opts[0].seen) {
-        keys_error("--dir FILE is missing: say which directory file to change");
-        return KEYS_EXIT_USAGE;
-    }
-    int64_t grace = PROTO_KEYWIN_GRACE_DEFAULT;
-    if (opts[1].seen && !s_duration_parse(opts[1].value, &grace)) {
-        keys_error("--grace '%s' is not a duration: write it like 7d, 12h, 30m or 0 (at most 366d)",
-                   opts[1].value);
-        return KEYS_EXIT_USAGE;
-    }
-    const char *path = opts[0].value;
-    proto_public_t pub;
-    code = keys_load_public(pos[0], &pub);
-    if (code == KEYS_EXIT_OK && pub.role != PROTO_ROLE_BROKER) {
-        keys_error("%s is the identity of agency %s: give the broker's old public file", pos[0],
-                   pub.name);
-        code = KEYS_EXIT_FAIL;
-    }
-    if (code == KEYS_EXIT_OK)
-        code = keys_directory_lock(path);
-    proto_directory_t *dir = NULL;
-    if (code == KEYS_EXIT_OK)
-        code = keys_load_directory(path, false, &dir, NULL);
+    s_rotation_t r;
+    int code = s_rotation_begin(
+        "directory retire-broker-key",
+        "directory retire-broker-key --dir FILE OLDPUBFILE [--grace DURATION]", help, argc, argv,
+        PROTO_ROLE_BROKER, "give the broker's old public file", &r);
     if (code != KEYS_EXIT_OK)
         return code;
+    const char *path = r.path;
+    proto_public_t pub = r.pub;
+    proto_directory_t *dir = r.dir;
     char fp[PROTO_FINGERPRINT_LEN + 1];
     proto_fingerprint(pub.sign_pk, fp);
     proto_err_t rc =
-        proto_directory_retire_broker_key(dir, pub.sign_pk, (int64_t) time(NULL), grace);
+        proto_directory_retire_broker_key(dir, pub.sign_pk, (int64_t) time(NULL), r.grace);
     code = KEYS_EXIT_FAIL;
     if (rc == PROTO_ERR_EXISTS)
         keys_error("the broker key %s is already retired in %s: each old key is retired once", fp,
