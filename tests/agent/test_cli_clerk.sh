@@ -7,66 +7,18 @@
 #   usage: test_cli_clerk.sh TRUC_BROKER TRUC_KEYS TRUC_AGENT TRUC
 set -uo pipefail
 BROKER=$1 KEYS=$2 AGENT=$3 TRUC=$4
-work=$(mktemp -d "${TMPDIR:-/tmp}/truc-cli-clerk.XXXXXX")
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work"
-
-passed=0 failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-# check NAME WANTED_EXIT PATTERN -- command...
-check() {
-  local name=$1 want=$2 pattern=$3
-  shift 4
-  local out status=0
-  out=$("$@" 2>&1) || status=$?
-  if [ "$status" != "$want" ]; then bad "$name: exit $status, wanted $want: $out"
-  elif ! grep -qE -- "$pattern" <<<"$out"; then bad "$name: output lacks /$pattern/: $out"
-  else ok; fi
-}
-# lacks NAME PATTERN -- command...: succeeds and does not print PATTERN
-lacks() {
-  local name=$1 pattern=$2
-  shift 3
-  local out
-  out=$("$@" 2>&1) || { bad "$name: failed: $out"; return; }
-  if grep -qE -- "$pattern" <<<"$out"; then bad "$name: output has /$pattern/: $out"; else ok; fi
-}
-wait_for() {
-  local limit=$1
-  shift
-  for _ in $(seq $((limit * 5))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
-  return 1
-}
+. "$(dirname "$0")/../lib/cli_env.sh"
+cli_begin cli-clerk
 uuid='[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
 first_id() { grep -Eo "$uuid" <<<"$1" | head -1; }
 
 A=000.00.01.H01 B=000.00.00.G09 C=000.00.00.G10
 declare -A NAME=([$A]="UBND tỉnh Hà Giang" [$B]="Sở Y tế" [$C]="Sở Tài chính")
-"$KEYS" new --broker hub --out keys >/dev/null
-for c in $A $B $C; do
-  "$KEYS" new --agency $c --out keys >/dev/null
-  "$KEYS" directory add --dir dir.ini keys/$c.public --name "${NAME[$c]}" >/dev/null
-done
-"$BROKER" --identity keys/hub.secret --directory dir.ini --data-dir broker \
-  --endpoint 'tcp://127.0.0.1:*' >broker.log 2>&1 &
-pids+=($!)
-wait_for 20 test -s broker/endpoint || { echo "broker did not start"; cat broker.log; exit 1; }
-endpoint=$(cat broker/endpoint)
-for c in $A $B $C; do
-  "$AGENT" --identity keys/$c.secret --data-dir agent-$c --broker "$endpoint" \
-    --broker-key keys/hub.public >agent-$c.log 2>&1 &
-  pids+=($!)
-done
+cli_agencies $A $B $C
+cli_broker
+cli_agents $A $B $C
 ta() { "$TRUC" --data-dir "agent-$A" "$@"; }
 tb() { "$TRUC" --data-dir "agent-$B" "$@"; }
-has_dir() { "$TRUC" --data-dir "agent-$1" health --json | grep -qE '"directory_serial": *[1-9]'; }
 for c in $A $B $C; do wait_for 30 has_dir $c || bad "agent $c never got the directory"; done
 mkdir exchange
 printf 'phu luc' > exchange/phu-luc.pdf
@@ -184,5 +136,4 @@ ta export outgoing --excel | head -c 3 | od -An -tx1 | grep -q "ef bb bf" && ok 
 check "export with a filter" 0 "$id2" -- ta export outgoing --agency $C
 lacks "export with a filter leaves out" "$id1" -- ta export outgoing --agency $C
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+cli_end test_cli_clerk

@@ -5,56 +5,16 @@
 #   usage: test_edxml_cli.sh TRUC_BROKER TRUC_KEYS TRUC_AGENT TRUC EDXML_DIR
 set -uo pipefail
 BROKER=$1 KEYS=$2 AGENT=$3 TRUC=$4 EDXML=$5
-work=$(mktemp -d "${TMPDIR:-/tmp}/truc-edxml-cli.XXXXXX")
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work"
-
-passed=0 failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-# check NAME WANTED_EXIT PATTERN -- command...
-check() {
-  local name=$1 want=$2 pattern=$3
-  shift 4
-  local out status=0
-  out=$("$@" 2>&1) || status=$?
-  if [ "$status" != "$want" ]; then bad "$name: exit $status, wanted $want: $out"
-  elif ! grep -qE -- "$pattern" <<<"$out"; then bad "$name: output lacks /$pattern/: $out"
-  else ok; fi
-}
-wait_for() {
-  local limit=$1
-  shift
-  for _ in $(seq $((limit * 5))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
-  return 1
-}
+. "$(dirname "$0")/../lib/cli_env.sh"
+cli_begin edxml-cli
 
 A=000.00.01.H01
 B=000.00.02.H01
-"$KEYS" new --broker hub --out keys >/dev/null
-for c in $A $B; do
-  "$KEYS" new --agency $c --out keys >/dev/null
-  "$KEYS" directory add --dir dir.ini keys/$c.public >/dev/null
-done
-"$BROKER" --identity keys/hub.secret --directory dir.ini --data-dir broker \
-  --endpoint 'tcp://127.0.0.1:*' --set network.heartbeat=1s >broker.log 2>&1 &
-pids+=($!)
-wait_for 20 test -s broker/endpoint || { echo "broker did not start"; cat broker.log; exit 1; }
-endpoint=$(cat broker/endpoint)
-for c in $A $B; do
-  "$AGENT" --identity keys/$c.secret --data-dir agent-$c --broker "$endpoint" \
-    --broker-key keys/hub.public >agent-$c.log 2>&1 &
-  pids+=($!)
-done
+cli_agencies $A $B
+cli_broker --set network.heartbeat=1s
+cli_agents $A $B
 ta() { "$TRUC" --data-dir "agent-$A" "$@"; }
 tb() { "$TRUC" --data-dir "agent-$B" "$@"; }
-connected() { "$TRUC" --data-dir "agent-$1" health --json | grep -qE '"connected": *true'; }
 wait_for 30 connected $A || bad "agent A never connected"
 wait_for 30 connected $B || bad "agent B never connected"
 
@@ -91,5 +51,4 @@ grep -l "<edXML:StatusCode>03</edXML:StatusCode>" statuses/*.xml >/dev/null && o
 grep -q "<edXML:DocumentId>$docid</edXML:DocumentId>" statuses/*.xml && ok ||
   bad "the Status does not name the DocumentId"
 
-echo "test_edxml_cli: $passed passed, $failed failed"
-[ "$failed" = 0 ]
+cli_end test_edxml_cli
