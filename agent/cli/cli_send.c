@@ -86,6 +86,17 @@ static void s_print_id(const cli_opts_t *opts, const msgpack_object *root, const
         printf("%s\n", cli_get_text(root, field, id, sizeof id) ? id : "-");
 }
 
+//  A sending request's answer: print it (its JSON, or the id in field),
+//  then say where the thing waits if the broker is away.
+static void s_print_queued(const cli_opts_t *opts, cli_agent_t *agent, const msgpack_object *root,
+                           const char *field)
+{
+    s_print_id(opts, root, field);
+    fflush(stdout);
+    char id[128];
+    s_report_outbox(agent, cli_get_text(root, field, id, sizeof id) ? id : "?");
+}
+
 // ---------------------------------------------------------------------------
 //  send
 
@@ -411,10 +422,7 @@ int cli_send(cli_opts_t *opts, int argc, char **argv)
                 a.given.count == 1 ? "" : "s", size);
     }
     const msgpack_object *root = cli_reply_root(reply);
-    s_print_id(opts, root, "id");
-    fflush(stdout);
-    char id[128];
-    s_report_outbox(agent, cli_get_text(root, "id", id, sizeof id) ? id : "?");
+    s_print_queued(opts, agent, root, "id");
 
 done:
     for (size_t i = 0; atts && i < a.given.count; i++)
@@ -507,12 +515,8 @@ int cli_revoke(cli_opts_t *opts, int argc, char **argv)
     cli_call_t how = { .lost_note = "the agent may still have stored the revocation: look for "
                                     "it with 'truc sent' before revoking again" };
     status = cli_agent_call(agent, req, &how, &reply);
-    if (status == CLI_EXIT_OK) {
-        char id[128];
-        s_print_id(opts, cli_reply_root(reply), "id");
-        fflush(stdout);
-        s_report_outbox(agent, cli_get_text(cli_reply_root(reply), "id", id, sizeof id) ? id : "?");
-    }
+    if (status == CLI_EXIT_OK)
+        s_print_queued(opts, agent, cli_reply_root(reply), "id");
 done:
     cli_strv_free(&ids);
     cli_reply_destroy(&reply);
@@ -704,13 +708,8 @@ int cli_notify(cli_opts_t *opts, int argc, char **argv)
         cli_req_map_end(req);
     }
     status = cli_agent_call(agent, req, NULL, &reply);
-    if (status == CLI_EXIT_OK) {
-        char id[128];
-        s_print_id(opts, cli_reply_root(reply), "notice");
-        fflush(stdout);
-        s_report_outbox(agent,
-                        cli_get_text(cli_reply_root(reply), "notice", id, sizeof id) ? id : "?");
-    }
+    if (status == CLI_EXIT_OK)
+        s_print_queued(opts, agent, cli_reply_root(reply), "notice");
 done:
     cli_strv_free(&ids);
     cli_reply_destroy(&reply);
