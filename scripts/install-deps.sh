@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Install what truc needs to build and test on Debian 12 (bookworm).
 # Safe to run again: it installs only what is missing.
+#   scripts/install-deps.sh             build and test
+#   scripts/install-deps.sh --rabbitmq  also rabbitmq-server, the peer
+#                                       `truc-bench --peer rabbitmq` runs (the
+#                                       system service is not started)
 set -euo pipefail
 
 packages=(
@@ -18,7 +22,13 @@ packages=(
   universal-ctags                           # scripts/sizes.sh: function lengths
   python3-zmq python3-msgpack               # agent/examples/dms_example.py (agent_dms_python_example)
   chromium chromium-driver                  # tests/web: the console in a headless browser
+  librabbitmq-dev                           # truc-bench --peer rabbitmq (the AMQP client)
 )
+case "${1:-}" in
+  --rabbitmq) packages+=(rabbitmq-server) ;;
+  "") ;;
+  *) echo "usage: scripts/install-deps.sh [--rabbitmq]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
@@ -36,4 +46,13 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "install-deps: installing ${missing[*]}"
 $sudo apt-get update -qq
+# A policy that forbids starting services: rabbitmq-server's package would
+# start a system node, and truc-bench starts its own private one.
+policy=""
+if [[ " ${missing[*]} " == *" rabbitmq-server "* && ! -e /usr/sbin/policy-rc.d ]]; then
+  policy=/usr/sbin/policy-rc.d
+  trap '$sudo rm -f "$policy"' EXIT
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+  $sudo chmod 755 "$policy"
+fi
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -13,6 +13,7 @@
       bench_scenarios.c  the broker scenarios (ingest, delivery, latency,
                          sizes, backlog, fan-out)
       bench_agents.c     the scenario through two truc-agents and their API
+      bench_rabbit.c     the same workloads on a private RabbitMQ node (--peer)
       bench_main.c       options, the table, JSON, the targets
 
     It deliberately does not: decide whether the broker is right (the
@@ -357,6 +358,7 @@ typedef struct {
     size_t fanout_docs;  // documents of the fan-out scenario
     size_t agent_docs;   // documents through the agents
     size_t backlog_size; // attachment bytes of backlog documents
+    int peer_queues;     // quorum queues of the RabbitMQ peer
 } bench_plan_t;
 
 //  Each runs its scenario on fresh processes and appends results to
@@ -375,5 +377,11 @@ void bench_run_fanout(bench_env_t *env, const bench_plan_t *plan, const bench_ca
                       bench_result_t *out, int *n, int max);
 void bench_run_agents(bench_env_t *env, const bench_plan_t *plan, const bench_calibration_t *cal,
                       bench_result_t *out, int *n, int max);
+
+//  The peer: a private RabbitMQ node on loopback running the delivery and
+//  the 1,000/s latency workloads (results rabbitmq_e2e, rabbitmq_latency_1k);
+//  without RabbitMQ their notes say why and nothing fails.
+void bench_run_rabbitmq(bench_env_t *env, const bench_plan_t *plan, const bench_calibration_t *cal,
+                        bench_result_t *out, int *n, int max);
 
 #endif

@@ -51,6 +51,13 @@ static const char *s_usage =
     "  --backlog           documents waiting for an offline agency; restart; drain\n"
     "  --fanout            one document to 50 recipients\n"
     "  --agents            DMS -> truc-agent -> broker -> truc-agent -> DMS\n"
+    "Peer:\n"
+    "  --peer rabbitmq     also run the delivery and 1,000/s latency workloads on a\n"
+    "                      private RabbitMQ node (Debian's rabbitmq-server: quorum\n"
+    "                      queues, persistent messages, confirms, manual acks) and\n"
+    "                      print the ratios\n"
+    "  --peer-queues N     quorum queues the peer's publishers share (1); one consumer\n"
+    "                      each\n"
     "Sizes:\n"
     "  --docs N            documents per scenario (quick 4000, full 200000)\n"
     "  --backlog-docs N    documents of the backlog (quick: --docs, full 1000000)\n"
@@ -101,6 +108,51 @@ static const bench_result_t *s_find(const bench_result_t *results, int n, const 
         if (!strcmp(results[i].name, name))
             return &results[i];
     return NULL;
+}
+
+//  Against the peer measured in the same run (--peer rabbitmq): ingest +
+//  delivery at least 1.25 times RabbitMQ's end to end; send -> ACCEPTED at
+//  1,000/s no slower than publish -> confirm, median and p99. Only when the
+//  peer ran.
+static int s_peer_targets(const bench_result_t *res, int n, s_target_t *t)
+{
+    const bench_result_t *peer = s_find(res, n, "rabbitmq_e2e");
+    const bench_result_t *peer_lat = s_find(res, n, "rabbitmq_latency_1k");
+    if (!peer || !peer_lat)
+        return 0;
+    int k = 0;
+    const bench_result_t *r = s_find(res, n, "delivery");
+    t[k] = (s_target_t){ "vs_rabbitmq_e2e", "SKIP", -1, 1.25, "" };
+    if ((r && r->failed) || peer->failed)
+        t[k].status = "ERROR";
+    else if (r && r->docs_per_s > 0 && peer->docs_per_s > 0) {
+        t[k].value = r->docs_per_s / peer->docs_per_s;
+        t[k].status = t[k].value >= t[k].limit ? "PASS" : "FAIL";
+    }
+    snprintf(t[k].text, sizeof t[k].text,
+             "ingest + delivery >= 1.25 x RabbitMQ quorum end to end: %s x (%s against %s /s)",
+             bench_num(t[k].value, 2), r ? bench_num(r->docs_per_s, 0) : "-",
+             bench_num(peer->docs_per_s, 0));
+    k++;
+    r = s_find(res, n, "latency_1k");
+    for (int j = 0; j < 2; j++) {
+        t[k] = (s_target_t){ j ? "vs_rabbitmq_p99" : "vs_rabbitmq_p50", "SKIP", -1, 1.0, "" };
+        double ours = r ? (j ? r->p99_ms : r->p50_ms) : -1;
+        double theirs = j ? peer_lat->p99_ms : peer_lat->p50_ms;
+        if ((r && r->failed) || peer_lat->failed)
+            t[k].status = "ERROR";
+        else if (ours > 0 && theirs > 0) {
+            t[k].value = ours / theirs;
+            t[k].status = t[k].value <= t[k].limit ? "PASS" : "FAIL";
+        }
+        snprintf(t[k].text, sizeof t[k].text,
+                 "latency at 1,000/s, %s: send -> ACCEPTED no higher than RabbitMQ's publish -> "
+                 "confirm: %s x (%s ms against %s ms)",
+                 j ? "p99" : "median", bench_num(t[k].value, 2), bench_num(ours, 2),
+                 bench_num(theirs, 2));
+        k++;
+    }
+    return k;
 }
 
 static int s_targets(const bench_result_t *res, int n, const bench_calibration_t *cal,
@@ -202,7 +254,7 @@ static int s_targets(const bench_result_t *res, int n, const bench_calibration_t
              waiting > 0 && waiting < 1e6 ? " (the target is stated for 1,000,000: use --full)"
                                           : "");
     k++;
-    return k;
+    return k + s_peer_targets(res, n, t + k);
 }
 
 // ---------------------------------------------------------------------------
@@ -440,9 +492,9 @@ int main(int argc, char **argv)
     env.broker_path = getenv("TRUC_BROKER") ? getenv("TRUC_BROKER") : TRUC_BENCH_BROKER;
     env.agent_path = getenv("TRUC_AGENT") ? getenv("TRUC_AGENT") : TRUC_BENCH_AGENT;
     env.stall_ms = 60000;
-    bool full = false, json = false, strict = false, calibrate_only = false;
+    bool full = false, json = false, strict = false, calibrate_only = false, peer = false;
     bool run[S_NSCEN] = { false }, any = false;
-    size_t docs = 0, backlog = 0, backlog_size = 1024, senders = 4, depth = 64;
+    size_t docs = 0, backlog = 0, backlog_size = 1024, senders = 4, depth = 64, peer_queues = 1;
     double seconds = -1;
     const char *tmpdir = NULL;
     for (int i = 1; i < argc; i++) {
@@ -510,6 +562,15 @@ int main(int argc, char **argv)
                 s_usage_error("--stall: '%s' is not milliseconds", value);
             env.stall_ms = (int) ms;
             i++;
+        } else if (!strcmp(a, "--peer")) {
+            if (strcmp(value, "rabbitmq") != 0)
+                s_usage_error("--peer: '%s' is not a peer truc-bench knows (rabbitmq)", value);
+            peer = true;
+            i++;
+        } else if (!strcmp(a, "--peer-queues")) {
+            if (!s_size_arg(value, &peer_queues) || peer_queues > 8)
+                s_usage_error("--peer-queues: '%s' is not 1..8", value);
+            i++;
         } else if (!strcmp(a, "--broker")) {
             env.broker_path = value;
             i++;
@@ -547,6 +608,7 @@ int main(int argc, char **argv)
     plan.depth = depth;
     plan.fanout_docs = plan.docs / 50 > 4 ? plan.docs / 50 : 4;
     plan.agent_docs = plan.docs / 20 > 20 ? plan.docs / 20 : 20;
+    plan.peer_queues = (int) peer_queues;
 
     if (sodium_init() < 0) {
         fprintf(stderr, "truc-bench: libsodium does not start\n");
@@ -590,7 +652,12 @@ int main(int argc, char **argv)
             if (results[i].failed)
                 bench_say(&env, "%s FAILED: %s", results[i].label, results[i].error);
     }
-    s_target_t targets[16];
+    if (peer && !calibrate_only)
+        bench_run_rabbitmq(&env, &plan, &cal, results, &n, S_MAX_RESULTS);
+    for (int i = 0; i < n && peer; i++)
+        if (results[i].failed && !strncmp(results[i].name, "rabbitmq", 8))
+            bench_say(&env, "%s FAILED: %s", results[i].label, results[i].error);
+    s_target_t targets[24];
     int nt = s_targets(results, n, &cal, targets);
     if (json)
         s_print_json(&env, &cal, results, n, targets, nt, cpu, load);
