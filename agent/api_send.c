@@ -383,8 +383,8 @@ static bool s_build_and_queue(api_req_t *req, int kind, const msgpack_object *do
         } else {
             char text[PROTO_ID_TEXT_LEN];
             proto_id_format(id, text);
-            proto_log_info("event=queued doc=%s kind=%s to=%u attachments=%u", text,
-                           proto_kind_name(kind), msg->u.document.doc.nto, atts.n);
+            proto_log_debug("event=queued doc=%s kind=%s to=%u attachments=%u", text,
+                            proto_kind_name(kind), msg->u.document.doc.nto, atts.n);
         }
     }
     proto_msg_destroy(&msg);

@@ -229,8 +229,8 @@ void agent_inbox_on_deliver(agent_t *self, proto_msg_t *msg, zmq_msg_t *frames, 
                     (uint64_t) verdict, "error", proto_errname(verdict), "reason", reason);
         s_ack_add(self, doc, hash, PROTO_EVENT_REFUSED, verdict);
     } else {
-        proto_log_info("event=received doc=%s from=%s urgency=%u attachments=%u", id_text,
-                       doc->from, doc->urgency, doc->natt);
+        proto_log_debug("event=received doc=%s from=%s urgency=%u attachments=%u", id_text,
+                        doc->from, doc->urgency, doc->natt);
         agent_event(self, "inbox.new", &doc->id, "ssuu", "from", doc->from, "subject", doc->subject,
                     "urgency", (uint64_t) doc->urgency, "op", (uint64_t) doc->op);
         agent_ops_announce(self, doc);

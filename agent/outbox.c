@@ -19,6 +19,7 @@
 #include "agent_internal.h"
 #include "proto/log.h"
 #include "proto/merkle.h"
+#include "proto/sign.h"
 #include "session.h"
 
 typedef struct {
@@ -146,27 +147,24 @@ static proto_err_t s_keep_receipt(agent_t *self, const proto_msg_t *msg, const p
 // ---------------------------------------------------------------------------
 //  Answers and receipts from the broker
 
-//  One item of a receipt bundle, for agent_dir_verify and _broker_verify.
-typedef struct {
-    const proto_receipts_t *r;
-    const proto_item_t *item;
-} s_receipt_arg_t;
-
-static bool s_receipt_ok(const uint8_t key[32], const void *arg)
+//  A bundle's signed head, for agent_dir_verify and _broker_verify: checked
+//  once per bundle, then each item by its path alone (proto_item_verify).
+static bool s_head_ok(const uint8_t key[32], const void *arg)
 {
-    const s_receipt_arg_t *a = arg;
-    return proto_receipt_verify(&a->r->head, a->r->sig, a->item, key) == PROTO_OK;
+    const proto_receipts_t *r = arg;
+    return proto_head_verify(&r->head, key, r->sig) == PROTO_OK;
 }
 
 void agent_outbox_on_answer(agent_t *self, const proto_msg_t *msg)
 {
     const proto_receipts_t *r = &msg->u.receipts;
+    //  The broker's key of the head's time: its pinned key, or one it
+    //  retired that the signed directory lists.
+    bool head_ok =
+        agent_dir_broker_verify(self, r->head.signer, r->head.time, s_head_ok, r) == PROTO_OK;
     for (uint32_t i = 0; i < r->nitems; i++) {
         const proto_item_t *item = &r->items[i];
-        //  The broker's key of the head's time: its pinned key, or one it
-        //  retired that the signed directory lists.
-        s_receipt_arg_t arg = { r, item };
-        if (agent_dir_broker_verify(self, r->head.signer, r->head.time, s_receipt_ok, &arg)) {
+        if (!head_ok || proto_item_verify(&r->head, item) != PROTO_OK) {
             proto_log_warning("event=receipt_refused kind=%s reason=\"does not verify\"",
                               proto_kind_name(msg->kind));
             continue;
@@ -200,17 +198,15 @@ void agent_outbox_on_answer(agent_t *self, const proto_msg_t *msg)
     }
 }
 
-//  A receipt item signed by the broker (EXPIRED) or by a recipient
+//  A receipt bundle's head signed by the broker (EXPIRED) or by a recipient
 //  (DELIVERED, against the recipient's key of the head's time, so a
 //  receipt signed before a key rotation still verifies after it).
-static bool s_receipt_verified(const agent_t *self, const proto_receipts_t *r,
-                               const proto_item_t *item, bool expired)
+static bool s_head_verified(const agent_t *self, const proto_receipts_t *r, bool expired)
 {
-    s_receipt_arg_t arg = { r, item };
     if (expired)
-        return agent_dir_broker_verify(self, r->head.signer, r->head.time, s_receipt_ok, &arg) ==
+        return agent_dir_broker_verify(self, r->head.signer, r->head.time, s_head_ok, r) ==
                PROTO_OK;
-    return agent_dir_verify(self, r->head.signer, r->head.time, s_receipt_ok, &arg) == PROTO_OK;
+    return agent_dir_verify(self, r->head.signer, r->head.time, s_head_ok, r) == PROTO_OK;
 }
 
 //  A routed receipt (DELIVERED from a recipient, EXPIRED from the broker).
@@ -218,11 +214,13 @@ void agent_outbox_on_receipt(agent_t *self, const proto_msg_t *msg)
 {
     const proto_receipts_t *r = &msg->u.receipts;
     bool expired = msg->kind == PROTO_KIND_EXPIRED;
+    bool head_ok = s_head_verified(self, r, expired);
     for (uint32_t i = 0; i < r->nitems; i++) {
         const proto_item_t *item = &r->items[i];
         const proto_leaf_t *leaf = &item->leaf;
-        if (!s_receipt_verified(self, r, item, expired) || strcmp(leaf->from, self->agency) != 0 ||
-            !leaf->to || (!expired && strcmp(leaf->to, r->head.signer) != 0)) {
+        if (!head_ok || proto_item_verify(&r->head, item) != PROTO_OK ||
+            strcmp(leaf->from, self->agency) != 0 || !leaf->to ||
+            (!expired && strcmp(leaf->to, r->head.signer) != 0)) {
             proto_log_warning("event=receipt_refused kind=%s signer=%s", proto_kind_name(msg->kind),
                               r->head.signer);
             continue;

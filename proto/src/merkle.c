@@ -153,8 +153,7 @@ proto_err_t proto_merkle_verify(const uint8_t leaf_hash[PROTO_HASH_LEN], uint64_
     return PROTO_OK;
 }
 
-proto_err_t proto_receipt_verify(const proto_head_t *head, const uint8_t sig[PROTO_SIG_LEN],
-                                 const proto_item_t *item, const uint8_t pk[PROTO_KEY_LEN])
+proto_err_t proto_item_verify(const proto_head_t *head, const proto_item_t *item)
 {
     uint8_t leaf[PROTO_HASH_LEN];
     proto_err_t rc = proto_leaf_hash(&item->leaf, leaf);
@@ -162,6 +161,13 @@ proto_err_t proto_receipt_verify(const proto_head_t *head, const uint8_t sig[PRO
         rc = proto_merkle_verify(leaf, item->index, head->size,
                                  (const uint8_t(*)[PROTO_HASH_LEN]) item->path, item->npath,
                                  head->root);
+    return rc;
+}
+
+proto_err_t proto_receipt_verify(const proto_head_t *head, const uint8_t sig[PROTO_SIG_LEN],
+                                 const proto_item_t *item, const uint8_t pk[PROTO_KEY_LEN])
+{
+    proto_err_t rc = proto_item_verify(head, item);
     if (!rc)
         rc = proto_head_verify(head, pk, sig);
     return rc;

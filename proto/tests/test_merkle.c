@@ -400,6 +400,16 @@ static void s_expect_receipt(const s_bundle_t *b, const proto_head_t *head, cons
                     (unsigned long long) item->index, what, proto_errname(rc), proto_errname(want));
         fail();
     }
+    //  The path alone (the head's signature checked once per bundle
+    //  elsewhere): wrong exactly when the proof is.
+    proto_err_t path_want = want == PROTO_ERR_BAD_PROOF ? PROTO_ERR_BAD_PROOF : PROTO_OK;
+    rc = proto_item_verify(head, item);
+    if (rc != path_want) {
+        print_error("n=%zu item %llu, %s: the path alone got %s, want %s\n", b->n,
+                    (unsigned long long) item->index, what, proto_errname(rc),
+                    proto_errname(path_want));
+        fail();
+    }
 }
 
 static void s_tamper(const s_bundle_t *b, size_t i, const uint8_t *pk)

@@ -52,6 +52,11 @@ proto_err_t proto_merkle_verify(const uint8_t leaf_hash[PROTO_HASH_LEN], uint64_
                                 uint32_t npath,
                                 const uint8_t root[PROTO_HASH_LEN]) PROTO_MUST_CHECK;
 
+//  Check that an item's leaf leads to head->root by its path, and nothing
+//  else: a bundle's head signature, shared by every item, is checked once
+//  (proto_head_verify). PROTO_OK or PROTO_ERR_BAD_PROOF.
+proto_err_t proto_item_verify(const proto_head_t *head, const proto_item_t *item) PROTO_MUST_CHECK;
+
 //  Check one receipt completely: its leaf leads to head->root and head is
 //  signed by pk. PROTO_OK, PROTO_ERR_BAD_PROOF or PROTO_ERR_BAD_SIGNATURE.
 proto_err_t proto_receipt_verify(const proto_head_t *head, const uint8_t sig[PROTO_SIG_LEN],
