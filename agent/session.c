@@ -16,6 +16,7 @@
 #include "session.h"
 
 #include <inttypes.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <zmq.h>
@@ -49,6 +50,14 @@ _Static_assert(S_HELLO_TIMEOUT_MS == 10000, "the reset's reason says \"within 10
 #define S_SILENT_BEATS         3
 //  Offline, not connected yet: how soon to try again.
 #define S_CONNECT_RETRY_MS 250
+//  A session that had worked for S_QUICK_AFTER_MS and is lost (a cut, a
+//  broker restart) is tried again after a random 20..20+S_QUICK_RETRY_MS
+//  ms, not the back-off: documents flow again within a fraction of a
+//  second, and a crowd of agents that lost the same broker comes back
+//  spread out. One that ends sooner (refused, replaced by another session
+//  of the same agency) waits the back-off, so it cannot spin.
+#define S_QUICK_AFTER_MS 2000
+#define S_QUICK_RETRY_MS 100
 //  A handshake that stalls is dropped and retried after this (ZMQ_HANDSHAKE_IVL).
 #define S_HANDSHAKE_MS 5000
 
@@ -121,15 +130,19 @@ void agent_session_disconnect(agent_t *self)
 void agent_session_reset(agent_t *self, const char *reason)
 {
     bool was_ready = self->state == A_READY;
+    uint64_t now = proto_clock_mono_ms();
+    bool quick = was_ready && now > self->state_mono && now - self->state_mono >= S_QUICK_AFTER_MS;
+    uint64_t wait = quick ? 20 + randombytes_uniform(S_QUICK_RETRY_MS) : self->backoff;
     snprintf(self->last_error, sizeof self->last_error, "%s", reason);
-    proto_log_info("event=broker_session_reset reason=\"%s\" retry_ms=%" PRIu64, reason,
-                   self->backoff);
+    proto_log_info("event=broker_session_reset reason=\"%s\" retry_ms=%" PRIu64, reason, wait);
     agent_session_disconnect(self);
     self->state = A_OFFLINE;
     self->out_in_flight = 0;
-    self->next_attempt = proto_clock_mono_ms() + self->backoff;
-    self->backoff = self->backoff * 2 > self->config->reconnect_max ? self->config->reconnect_max
-                                                                    : self->backoff * 2;
+    self->next_attempt = now + wait;
+    if (!quick)
+        self->backoff = self->backoff * 2 > self->config->reconnect_max
+                            ? self->config->reconnect_max
+                            : self->backoff * 2;
     if (was_ready)
         agent_event(self, "connection", NULL, "bs", "connected", 0, "reason", reason);
 }

@@ -378,6 +378,11 @@ void bench_run_fanout(bench_env_t *env, const bench_plan_t *plan, const bench_ca
 void bench_run_agents(bench_env_t *env, const bench_plan_t *plan, const bench_calibration_t *cal,
                       bench_result_t *out, int *n, int max);
 
+//  Agent A behind a TCP proxy that is cut every few seconds: from each cut
+//  to the first ACCEPTED of a document submitted after it (bench_agents.c).
+void bench_run_reconnect(bench_env_t *env, const bench_plan_t *plan, const bench_calibration_t *cal,
+                         bench_result_t *out, int *n, int max);
+
 //  The peer: a private RabbitMQ node on loopback running the delivery and
 //  the 1,000/s latency workloads (results rabbitmq_e2e, rabbitmq_latency_1k);
 //  without RabbitMQ their notes say why and nothing fails.

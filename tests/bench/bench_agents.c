@@ -15,8 +15,15 @@
 
     Requests are encoded before the clock starts. Agents run with their
     defaults (window, outbox window); each has its own data directory.
+
+    The reconnect scenario puts agent A behind a TCP proxy (tests/proof/
+    netproxy.c) while its DMS submits 100 documents a second, cuts the
+    path every 4 s, and measures from each cut to the first ACCEPTED (the
+    `sent.accepted` event) of a document submitted after it: how soon
+    documents flow again.
 */
 #include "bench.h"
+#include "netproxy.h"
 
 #include <errno.h>
 #include <msgpack.h>
@@ -487,6 +494,39 @@ done:
     return rc;
 }
 
+//  A submit request for document i (subject S_SUBJECT + i, to agency
+//  S_RECIPIENT, one 4 KiB attachment att) into buf (initialised here).
+static void s_submit_request(const bench_env_t *env, msgpack_sbuffer *buf, size_t i,
+                             const uint8_t *att)
+{
+    char subject[64];
+    snprintf(subject, sizeof subject, S_SUBJECT "%zu", i);
+    msgpack_packer pk;
+    msgpack_sbuffer_init(buf);
+    msgpack_packer_init(&pk, buf, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 3);
+    s_pack_str(&pk, "cmd");
+    s_pack_str(&pk, "submit");
+    s_pack_str(&pk, "doc");
+    msgpack_pack_map(&pk, 3);
+    s_pack_str(&pk, "to");
+    msgpack_pack_array(&pk, 1);
+    s_pack_str(&pk, env->codes[S_RECIPIENT]);
+    s_pack_str(&pk, "type");
+    s_pack_str(&pk, "Công văn");
+    s_pack_str(&pk, "subject");
+    s_pack_str(&pk, subject);
+    s_pack_str(&pk, "attachments");
+    msgpack_pack_array(&pk, 1);
+    msgpack_pack_map(&pk, 3);
+    s_pack_str(&pk, "name");
+    s_pack_str(&pk, "van-ban.pdf");
+    s_pack_str(&pk, "type");
+    s_pack_str(&pk, "application/pdf");
+    s_pack_str(&pk, "data");
+    msgpack_pack_bin_with_body(&pk, att, BENCH_DOC_SIZE);
+}
+
 void bench_run_agents(bench_env_t *env, const bench_plan_t *plan, const bench_calibration_t *cal,
                       bench_result_t *out, int *n, int max)
 {
@@ -518,35 +558,8 @@ void bench_run_agents(bench_env_t *env, const bench_plan_t *plan, const bench_ca
     for (size_t i = 0; !rc && i < BENCH_DOC_SIZE; i++)
         att[i] = (uint8_t) (i * 13 + 1);
     //  The requests, encoded before anything is timed.
-    for (size_t i = 0; !rc && i < count; i++) {
-        char subject[64];
-        snprintf(subject, sizeof subject, S_SUBJECT "%zu", i);
-        msgpack_sbuffer *buf = &f.requests[i];
-        msgpack_packer pk;
-        msgpack_sbuffer_init(buf);
-        msgpack_packer_init(&pk, buf, msgpack_sbuffer_write);
-        msgpack_pack_map(&pk, 3);
-        s_pack_str(&pk, "cmd");
-        s_pack_str(&pk, "submit");
-        s_pack_str(&pk, "doc");
-        msgpack_pack_map(&pk, 3);
-        s_pack_str(&pk, "to");
-        msgpack_pack_array(&pk, 1);
-        s_pack_str(&pk, env->codes[S_RECIPIENT]);
-        s_pack_str(&pk, "type");
-        s_pack_str(&pk, "Công văn");
-        s_pack_str(&pk, "subject");
-        s_pack_str(&pk, subject);
-        s_pack_str(&pk, "attachments");
-        msgpack_pack_array(&pk, 1);
-        msgpack_pack_map(&pk, 3);
-        s_pack_str(&pk, "name");
-        s_pack_str(&pk, "van-ban.pdf");
-        s_pack_str(&pk, "type");
-        s_pack_str(&pk, "application/pdf");
-        s_pack_str(&pk, "data");
-        msgpack_pack_bin_with_body(&pk, att, BENCH_DOC_SIZE);
-    }
+    for (size_t i = 0; !rc && i < count; i++)
+        s_submit_request(env, &f.requests[i], i, att);
     if (!rc)
         rc = bench_broker_start(&broker, NULL, err, sizeof err);
     if (!rc)
@@ -606,4 +619,175 @@ void bench_run_agents(bench_env_t *env, const bench_plan_t *plan, const bench_ca
     bench_lat_free(&f.lat);
     bench_lat_free(&f.stored);
     free(att);
+}
+
+// ---------------------------------------------------------------------------
+//  Documents flowing again after a TCP cut
+
+#define S_RC_RATE       100  // documents/s the DMS submits, steadily
+#define S_RC_SPACING_MS 4000 // between two cuts: the agent retries at once after a 2 s session
+#define S_RC_WARM_MS    3000
+
+//  The cut being measured: when, and whether a document submitted after it
+//  was accepted yet.
+typedef struct {
+    int64_t t_cut;      // 0: none pending
+    size_t first_after; // index of the first document submitted after the cut
+    bench_lat_t lat;    // cut -> the first sent.accepted of a document submitted after it
+    size_t cuts;
+    char (*ids)[40]; // id of each replied submit, by index
+    size_t replied;
+} s_cuts_t;
+
+//  A sent.accepted event: if it is the first for a document submitted after
+//  the pending cut, the path carries documents again.
+static void s_on_accepted(s_cuts_t *c, const zmq_msg_t *body, int64_t now)
+{
+    msgpack_unpacked u;
+    if (s_unpack(body, &u) == 0 && c->t_cut) {
+        char id[40];
+        s_text(&u.data, "id", id, sizeof id);
+        for (size_t i = c->replied; i-- > c->first_after;)
+            if (!strcmp(c->ids[i], id)) {
+                bench_lat_add(&c->lat, now - c->t_cut);
+                c->t_cut = 0;
+                break;
+            }
+    }
+    msgpack_unpacked_destroy(&u);
+}
+
+static int s_reconnect_run(bench_env_t *env, void *ctx, const s_agent_t *a, netproxy_t *proxy,
+                           size_t ncuts, s_cuts_t *c, char *err, size_t errlen)
+{
+    void *submit = zmq_socket(ctx, ZMQ_DEALER), *sub = zmq_socket(ctx, ZMQ_SUB);
+    int zero = 0, rc = -1;
+    zmq_setsockopt(submit, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(sub, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(sub, ZMQ_RCVHWM, &zero, sizeof zero);
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "sent.accepted", 13);
+    size_t n = (size_t) ((S_RC_WARM_MS + (ncuts + 1) * S_RC_SPACING_MS) / 1000 * S_RC_RATE) * 4;
+    c->ids = calloc(n, sizeof *c->ids);
+    uint8_t att[BENCH_DOC_SIZE];
+    memset(att, 0x5a, sizeof att);
+    if (!c->ids || zmq_connect(submit, a->api) || zmq_connect(sub, a->events)) {
+        snprintf(err, errlen, "cannot connect to agent A's sockets");
+        goto done;
+    }
+    bench_sleep_ms(200); // the SUB connection, seen by the agent
+    zmq_pollitem_t items[2] = { { submit, 0, ZMQ_POLLIN, 0 }, { sub, 0, ZMQ_POLLIN, 0 } };
+    int64_t start = bench_now_ns(), next_cut = start + (int64_t) S_RC_WARM_MS * 1000000;
+    size_t submitted = 0;
+    while (c->cuts < ncuts || c->t_cut) {
+        int64_t now = bench_now_ns();
+        //  Steady submissions, whatever the path does: the agent queues them.
+        while (submitted < n && start + (int64_t) (submitted * 1000000000ull / S_RC_RATE) <= now) {
+            msgpack_sbuffer req;
+            s_submit_request(env, &req, submitted, att);
+            int sent = s_dealer_send(submit, req.data, req.size);
+            msgpack_sbuffer_destroy(&req);
+            if (sent) {
+                snprintf(err, errlen, "cannot send to agent A");
+                goto done;
+            }
+            submitted++;
+        }
+        if (!c->t_cut && c->cuts < ncuts && now >= next_cut) {
+            netproxy_cut(proxy);
+            c->t_cut = bench_now_ns();
+            c->first_after = submitted;
+            c->cuts++;
+            next_cut = c->t_cut + (int64_t) S_RC_SPACING_MS * 1000000;
+        }
+        if (c->t_cut && now - c->t_cut > (int64_t) env->stall_ms * 1000000) {
+            snprintf(err, errlen, "nothing accepted for %d ms after cut %zu", env->stall_ms,
+                     c->cuts);
+            goto done;
+        }
+        if (submitted >= n) {
+            snprintf(err, errlen, "ran out of documents (%zu) before the cuts were done", n);
+            goto done;
+        }
+        zmq_poll(items, 2, 2);
+        zmq_msg_t body;
+        while (s_dealer_recv(submit, &body)) {
+            msgpack_unpacked u;
+            if (s_unpack(&body, &u) == 0 && s_is_ok(&u.data) && c->replied < n)
+                s_text(&u.data, "id", c->ids[c->replied], sizeof c->ids[0]);
+            c->replied++; // replies come in request order
+            msgpack_unpacked_destroy(&u);
+            zmq_msg_close(&body);
+        }
+        for (;;) {
+            zmq_msg_t topic, event;
+            zmq_msg_init(&topic);
+            if (zmq_msg_recv(&topic, sub, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&topic);
+                break;
+            }
+            bool more = zmq_msg_more(&topic);
+            zmq_msg_close(&topic);
+            if (!more)
+                continue;
+            zmq_msg_init(&event);
+            if (zmq_msg_recv(&event, sub, 0) >= 0)
+                s_on_accepted(c, &event, bench_now_ns());
+            zmq_msg_close(&event);
+        }
+    }
+    rc = 0;
+done:
+    zmq_close(submit);
+    zmq_close(sub);
+    return rc;
+}
+
+void bench_run_reconnect(bench_env_t *env, const bench_plan_t *plan, const bench_calibration_t *cal,
+                         bench_result_t *out, int *n, int max)
+{
+    (void) cal;
+    static bench_result_t spare;
+    bench_result_t *r = *n < max ? &out[(*n)++] : &spare;
+    bench_result_init(r, "reconnect", "flowing again after a cut");
+    size_t ncuts = plan->quick ? 5 : 20;
+    bench_say(env, "reconnect: agent A behind a TCP proxy, %d documents/s, %zu cuts %d s apart",
+              S_RC_RATE, ncuts, S_RC_SPACING_MS / 1000);
+    char err[2048] = "";
+    bench_broker_t broker;
+    s_agent_t a;
+    memset(&a, 0, sizeof a);
+    s_cuts_t c;
+    memset(&c, 0, sizeof c);
+    netproxy_t *proxy = NULL;
+    void *ctx = zmq_ctx_new();
+    bench_broker_init(&broker, env, NULL);
+    int rc = bench_broker_start(&broker, NULL, err, sizeof err);
+    if (!rc && !(proxy = netproxy_new(broker.endpoint))) {
+        snprintf(err, sizeof err, "cannot start the TCP proxy to %s", broker.endpoint);
+        rc = -1;
+    }
+    if (!rc)
+        rc = s_agent_start(env, &a, S_SENDER, netproxy_endpoint(proxy), err, sizeof err);
+    if (!rc)
+        rc = s_agent_ready(ctx, &a, err, sizeof err);
+    if (!rc)
+        rc = s_reconnect_run(env, ctx, &a, proxy, ncuts, &c, err, sizeof err);
+    if (rc) {
+        bench_result_fail(r, "%s", err);
+    } else {
+        r->docs = c.lat.n;
+        bench_result_latency(r, &c.lat);
+        bench_result_extra(r, "cuts", (double) c.cuts);
+        snprintf(r->note, sizeof r->note,
+                 "latency: a TCP cut -> the first ACCEPTED of a document submitted after it, "
+                 "%zu cuts at %d documents/s",
+                 c.cuts, S_RC_RATE);
+    }
+    s_agent_stop(&a);
+    netproxy_destroy(&proxy);
+    bench_broker_fini(&broker);
+    if (ctx)
+        zmq_ctx_term(ctx);
+    free(c.ids);
+    bench_lat_free(&c.lat);
 }

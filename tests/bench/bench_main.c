@@ -27,10 +27,21 @@
 
 #define S_MAX_RESULTS 32
 
-enum { S_INGEST, S_DELIVERY, S_LATENCY, S_SIZES, S_BACKLOG, S_FANOUT, S_AGENTS, S_NSCEN };
+enum {
+    S_INGEST,
+    S_DELIVERY,
+    S_LATENCY,
+    S_SIZES,
+    S_BACKLOG,
+    S_FANOUT,
+    S_AGENTS,
+    S_RECONNECT,
+    S_NSCEN
+};
 
-static const char *s_scenario_flags[S_NSCEN] = { "--ingest",  "--delivery", "--latency", "--sizes",
-                                                 "--backlog", "--fanout",   "--agents" };
+static const char *s_scenario_flags[S_NSCEN] = { "--ingest", "--delivery", "--latency",
+                                                 "--sizes",  "--backlog",  "--fanout",
+                                                 "--agents", "--reconnect" };
 
 static const char *s_usage =
     "usage: truc-bench [--quick | --full] [SCENARIO...] [OPTION...]\n"
@@ -51,6 +62,8 @@ static const char *s_usage =
     "  --backlog           documents waiting for an offline agency; restart; drain\n"
     "  --fanout            one document to 50 recipients\n"
     "  --agents            DMS -> truc-agent -> broker -> truc-agent -> DMS\n"
+    "  --reconnect         a TCP cut under an agent: how soon documents flow again\n"
+    "                      (runs with --full, or when named: 5 cuts 4 s apart)\n"
     "Peer:\n"
     "  --peer rabbitmq     also run the delivery and 1,000/s latency workloads on a\n"
     "                      private RabbitMQ node (Debian's rabbitmq-server: quorum\n"
@@ -253,6 +266,19 @@ static int s_targets(const bench_result_t *res, int n, const bench_calibration_t
              bench_num(waiting, 0), bench_num(t[k].value, 0),
              waiting > 0 && waiting < 1e6 ? " (the target is stated for 1,000,000: use --full)"
                                           : "");
+    k++;
+
+    r = s_find(res, n, "reconnect");
+    t[k] = (s_target_t){ "reconnect_p50", "SKIP", -1, 300, "" };
+    if (r && r->failed)
+        t[k].status = "ERROR";
+    else if (r && r->p50_ms >= 0) {
+        t[k].value = r->p50_ms;
+        t[k].status = t[k].value <= t[k].limit ? "PASS" : "FAIL";
+    }
+    snprintf(t[k].text, sizeof t[k].text,
+             "after a TCP cut documents flow again within 300 ms, median: %s ms (p99 %s ms)",
+             bench_num(t[k].value, 0), r ? bench_num(r->p99_ms, 0) : "-");
     k++;
     return k + s_peer_targets(res, n, t + k);
 }
@@ -591,7 +617,7 @@ int main(int argc, char **argv)
     }
     if (!any)
         for (int s = 0; s < S_NSCEN; s++)
-            run[s] = true;
+            run[s] = s != S_RECONNECT || full;
     if (calibrate_only)
         for (int s = 0; s < S_NSCEN; s++)
             run[s] = false;
@@ -642,7 +668,7 @@ int main(int argc, char **argv)
                            bench_result_t *, int *, int);
     static s_run_fn *const fns[S_NSCEN] = { bench_run_ingest, bench_run_delivery, bench_run_latency,
                                             bench_run_sizes,  bench_run_backlog,  bench_run_fanout,
-                                            bench_run_agents };
+                                            bench_run_agents, bench_run_reconnect };
     for (int s = 0; s < S_NSCEN; s++) {
         if (!run[s])
             continue;
