@@ -64,10 +64,18 @@ static void s_print_text(const proto_evidence_report_t *r)
     printf("document     %s\n", proto_evidence_doc_id(r));
     printf("sender       %s\n", proto_evidence_doc_from(r));
     printf("subject      %s\n", proto_evidence_doc_subject(r));
-    printf("accepted     %s\n", proto_evidence_accepted(r) ? "proven" : "not proven");
+    //  A recipient's bundle cannot hold what the broker sends the sender
+    //  only: that is "not held", not "not proven".
+    bool rb = proto_evidence_by_recipient(r);
+    const char *missing =
+        rb ? "not held (a recipient's bundle: the sender's proves it)" : "not proven";
+    printf("accepted     %s\n", proto_evidence_accepted(r) ? "proven" : missing);
     for (uint32_t i = 0; i < proto_evidence_doc_nto(r); i++)
         printf("recipient    %s: delivered %s\n", proto_evidence_doc_to(r, i),
-               proto_evidence_delivered(r, i) ? "proven" : "not proven");
+               proto_evidence_delivered(r, i) ? "proven"
+               : rb && strcmp(proto_evidence_doc_to(r, i), proto_evidence_made_by(r))
+                   ? missing
+                   : "not proven");
     printf("\n");
     for (uint32_t i = 0; (l = proto_evidence_line(r, i)) != NULL; i++) {
         s_time(l->time, when);
@@ -111,6 +119,7 @@ static void s_print_json(const proto_evidence_report_t *r)
     s_json_str("id", proto_evidence_doc_id(r), true);
     s_json_str("from", proto_evidence_doc_from(r), true);
     s_json_str("subject", proto_evidence_doc_subject(r), true);
+    printf("\"by_recipient\":%s,", proto_evidence_by_recipient(r) ? "true" : "false");
     printf("\"accepted\":%s,\"to\":[", proto_evidence_accepted(r) ? "true" : "false");
     for (uint32_t i = 0; i < proto_evidence_doc_nto(r); i++) {
         printf("%s{", i ? "," : "");
