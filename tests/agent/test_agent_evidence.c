@@ -22,6 +22,9 @@
       sealed    A seals a document to B (seal, seal_text): the bundles at A
                 and at B verify, with and without content (the signature
                 commits to the ciphertext and plaintext hashes).
+      old_store a document answered before the agent kept what it sent
+                (its kept frames removed from the stopped agent's store):
+                `evidence` says what was not kept; B's bundle is made.
 
     Every wait polls with a generous deadline.
 
@@ -44,6 +47,7 @@
 #include <sodium.h>
 
 #include "agent_harness.h"
+#include "store.h"
 
 #define S_TYPE   "Công văn"
 #define S_ID_LEN 37 // UUID text and NUL
@@ -420,6 +424,55 @@ static void test_sealed(void **state)
 }
 
 // ---------------------------------------------------------------------------
+//  old_store
+
+//  Remove from the stopped agent's store what an agent that did not keep
+//  evidence never wrote: the body and frames it sent (T_FRAMES 's').
+static void s_forget_sent(ah_agent_t *a, const char *id_text)
+{
+    char err[256];
+    proto_id_t id;
+    th_check(proto_id_parse(id_text, &id) == PROTO_OK, "id %s", id_text);
+    proto_store_t *kv = agent_store_open(ah_agent_data(a), 1ull << 30, err, sizeof err);
+    th_check(kv != NULL, "cannot open the agent's store: %s", err);
+    uint8_t key[1 + PROTO_ID_LEN] = { 's' };
+    memcpy(key + 1, id.bytes, PROTO_ID_LEN);
+    th_check(proto_store_begin(kv) == PROTO_OK &&
+                 proto_store_del(kv, T_FRAMES, key, sizeof key) == PROTO_OK &&
+                 proto_store_commit(kv) == PROTO_OK,
+             "cannot remove the kept frames");
+    proto_store_destroy(&kv);
+}
+
+static void test_old_store(void **state)
+{
+    ah_env_t *env = *state;
+    ah_broker_start(env);
+    ah_agent_t *a = ah_agent_run(env, TH_A, 0, s_fast_retry);
+    ah_agent_t *b = ah_agent_run(env, TH_B, 0, s_fast_retry);
+    ah_wait_connected(a, true);
+    ah_wait_connected(b, true);
+    const char *to[] = { th_code(TH_B) };
+    s_id_t id;
+    s_submit(a, to, 1, "Tờ trình gửi trước khi lưu chứng cứ", NULL, id);
+    s_wait_delivered(a, id, TH_B);
+    ah_agent_stop(a);
+    s_forget_sent(a, id);
+    ah_agent_start(a);
+    char file[TH_PATH_MAX + 64];
+    s_path(env, file, sizeof file, "old.bundle");
+    ah_reply_t *r = ah_call(a, "{cmd:s id:s out:s}", "evidence", id, file);
+    ah_expect_error(r, PROTO_ERR_NOT_FOUND, "id", "evidence about a document sent before");
+    th_check(strstr(ah_str(r->map, "message"), "was not kept") != NULL,
+             "the refusal says what is missing: %s", ah_show(r->map));
+    ah_reply_destroy(&r);
+    //  The recipient kept what it received: its bundle is still made.
+    s_evidence(env, b, id, file, true);
+    s_verify_ok(env, file, "B's bundle of the same document");
+    ah_pass(env);
+}
+
+// ---------------------------------------------------------------------------
 
 #define S_TEST(f) cmocka_unit_test_setup_teardown(f, ah_setup, ah_teardown)
 
@@ -436,6 +489,7 @@ int main(int argc, char **argv)
         S_TEST(test_trip),
         S_TEST(test_rotation),
         S_TEST(test_sealed),
+        S_TEST(test_old_store),
     };
     return th_run_tests("test_agent_evidence", "evidence bundles from real agents", tests,
                         sizeof tests / sizeof tests[0], filter);
