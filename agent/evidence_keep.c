@@ -3,6 +3,7 @@
 */
 #include "evidence_keep.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "proto/log.h"
@@ -18,16 +19,32 @@ proto_err_t agent_evidence_keep_sent(agent_t *self, const proto_id_t *id)
         return PROTO_OK; // answered before: kept then
     if (rc)
         return rc;
-    if (kind != PROTO_KIND_STATUS)
-        return agent_store_frames_put(self->kv, 's', id, frames, lens, count);
-    //  A notice is kept under the document it is about, which only its
-    //  body names.
-    proto_msg_t *msg = NULL;
-    proto_errinfo_t info;
-    rc = proto_msg_decode(PROTO_KIND_STATUS, frames[0], lens[0], &msg, &info);
-    if (!rc)
-        rc = agent_store_stbody_put(self->kv, &msg->u.status.notice.doc, id, frames[0], lens[0]);
-    proto_msg_destroy(&msg);
+    //  What LMDB returned is valid only until the next write: copy it
+    //  before writing it elsewhere.
+    size_t total = 0;
+    for (size_t i = 0; i < count; i++)
+        total += lens[i];
+    uint8_t *copy = malloc(total ? total : 1);
+    if (!copy)
+        return PROTO_ERR_NOMEM;
+    for (size_t i = 0, at = 0; i < count; at += lens[i], i++) {
+        memcpy(copy + at, frames[i], lens[i]);
+        frames[i] = copy + at;
+    }
+    if (kind != PROTO_KIND_STATUS) {
+        rc = agent_store_frames_put(self->kv, 's', id, frames, lens, count);
+    } else {
+        //  A notice is kept under the document it is about, which only its
+        //  body names.
+        proto_msg_t *msg = NULL;
+        proto_errinfo_t info;
+        rc = proto_msg_decode(PROTO_KIND_STATUS, frames[0], lens[0], &msg, &info);
+        if (!rc)
+            rc =
+                agent_store_stbody_put(self->kv, &msg->u.status.notice.doc, id, frames[0], lens[0]);
+        proto_msg_destroy(&msg);
+    }
+    free(copy);
     return rc;
 }
 
