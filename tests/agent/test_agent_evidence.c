@@ -131,6 +131,19 @@ static void s_path(ah_env_t *env, char *out, size_t cap, const char *name)
     snprintf(out, cap, "%s/evidence/%s", env->th->root, name);
 }
 
+//  Print the last report for the record, a line at a time (cmocka cuts
+//  long messages).
+static void s_print_report(const char *title)
+{
+    print_message("%s\n", title);
+    for (const char *p = s_out; *p;) {
+        const char *end = strchr(p, '\n');
+        int len = end ? (int) (end - p) : (int) strlen(p);
+        print_message("    %.*s\n", len, p);
+        p += len + (end ? 1 : 0);
+    }
+}
+
 //  The report holds this line (the start of one, after its label).
 static void s_report_has(const char *text, const char *what)
 {
@@ -242,7 +255,7 @@ static void test_trip(void **state)
     //  The sender's bundle: acceptance and both deliveries, B's notice.
     s_evidence(env, a, id, at_a, true);
     s_verify_ok(env, at_a, "A's bundle");
-    print_message("truc-verify of A's bundle:\n%s", s_out);
+    s_print_report("truc-verify of A's bundle:");
     s_report_has("accepted     proven", "A's bundle");
     char line[128];
     for (int i = 0; i < 2; i++) {
@@ -256,7 +269,7 @@ static void test_trip(void **state)
     //  and the notice it sent.
     s_evidence(env, b, id, at_b, true);
     s_verify_ok(env, at_b, "B's bundle");
-    print_message("truc-verify of B's bundle:\n%s", s_out);
+    s_print_report("truc-verify of B's bundle:");
     snprintf(line, sizeof line, "recipient    %s: delivered proven", th_code(TH_B));
     s_report_has(line, "B's bundle");
     s_report_has("accepted     not held", "B's bundle");
