@@ -85,7 +85,7 @@ static bool s_status_one(void *arg, const proto_id_t *notice, const void *body, 
 //  The document's frames as they travelled, and its kind. On failure the
 //  reply is sent and false returned.
 static bool s_doc_frames(api_req_t *req, const proto_id_t *id, uint8_t *kind, const void **frames,
-                         size_t *lens, size_t *count, bool *sender)
+                         size_t *lens, size_t *count, bool *sender, uint8_t *state)
 {
     proto_store_t *kv = req->self->kv;
     agent_sent_t sent;
@@ -99,6 +99,7 @@ static bool s_doc_frames(api_req_t *req, const proto_id_t *id, uint8_t *kind, co
     proto_err_t rc;
     if (*sender) {
         *kind = sent.kind;
+        *state = sent.state;
         rc = agent_store_frames_get(kv, 's', id, frames, lens, AGENT_MAX_FRAMES, count);
         if (rc == PROTO_ERR_NOT_FOUND && sent.state == SENT_QUEUED) {
             uint8_t out_kind;
@@ -126,16 +127,63 @@ static bool s_doc_frames(api_req_t *req, const proto_id_t *id, uint8_t *kind, co
     return true;
 }
 
+//  The reply's list of what the bundle cannot prove by itself. state: the
+//  sent record's (SENT_*) at the sender; notes: notices kept as summaries,
+//  whether or not their signed bodies were kept too.
+static void s_pack_lacks(msgpack_packer *pk, bool sender, uint8_t state, const s_parts_t *receipts,
+                         const s_parts_t *notices, size_t notes)
+{
+    const char *lacks[4];
+    uint32_t n = 0;
+    if (!receipts->accepted)
+        lacks[n++] = !sender ? "ACCEPTED: the broker sends it to the sender only; the sender's "
+                               "bundle proves acceptance"
+                     : state == SENT_REJECTED ? "ACCEPTED: the broker rejected the document"
+                                              : "ACCEPTED: the broker has not answered yet";
+    if (!sender) {
+        lacks[n++] = "other recipients' DELIVERED: the sender's bundle holds them";
+        if (!receipts->delivered)
+            lacks[n++] = "this agency's DELIVERED: not kept (the document arrived before this "
+                         "agent kept evidence, or it is not signed yet)";
+    } else if (!receipts->delivered) {
+        lacks[n++] = "DELIVERED: no recipient has confirmed delivery yet";
+    }
+    if (notes > notices->n)
+        lacks[n++] = "status notices: some are kept only as summaries (sent or received before "
+                     "this agent kept evidence), without the signed notice";
+    api_key(pk, "lacks");
+    msgpack_pack_array(pk, n);
+    for (uint32_t i = 0; i < n; i++)
+        api_str(pk, lacks[i]);
+}
+
+static bool s_note_count(void *arg, const proto_id_t *notice, const void *map, size_t len)
+{
+    (void) notice;
+    (void) map;
+    (void) len;
+    (*(size_t *) arg)++;
+    return true;
+}
+
+//  What the reply says about a bundle besides its parts.
+typedef struct {
+    bool sender;   // made at the sender (else at a recipient)
+    uint8_t state; // the sent record's state, at the sender
+    uint32_t natt; // attachments of the document
+    size_t notes;  // notices about it kept as summaries (T_NOTES)
+} s_made_t;
+
 //  Build the bundle into buf, with the counts the reply shows. On failure
 //  the reply is sent and false returned. Runs in a read transaction.
 static bool s_build(api_req_t *req, const proto_id_t *id, bool content, proto_buf_t *buf,
-                    s_parts_t *receipts, s_parts_t *notices, bool *sender, uint32_t *natt)
+                    s_parts_t *receipts, s_parts_t *notices, s_made_t *made)
 {
     agent_t *self = req->self;
     const void *frames[AGENT_MAX_FRAMES];
     size_t lens[AGENT_MAX_FRAMES], count = 0;
     uint8_t kind = 0;
-    if (!s_doc_frames(req, id, &kind, frames, lens, &count, sender))
+    if (!s_doc_frames(req, id, &kind, frames, lens, &count, &made->sender, &made->state))
         return false;
     const void *dir = NULL;
     size_t dir_len = 0;
@@ -146,13 +194,14 @@ static bool s_build(api_req_t *req, const proto_id_t *id, bool content, proto_bu
     }
     agent_store_receipt_each(self->kv, id, s_receipt_one, receipts);
     agent_store_stbody_each(self->kv, id, s_status_one, notices);
+    agent_store_note_each(self->kv, id, s_note_count, &made->notes);
     if (receipts->over || notices->over) {
         api_fail(req, PROTO_ERR_LIMIT, "id", "more than %d receipts or notices about the document",
                  PROTO_EVIDENCE_MAX_PARTS);
         return false;
     }
     proto_evidence_bytes_t att[PROTO_MAX_ATTACHMENTS];
-    *natt = (uint32_t) (count - 1);
+    made->natt = (uint32_t) (count - 1);
     for (size_t i = 1; i < count && i <= PROTO_MAX_ATTACHMENTS; i++)
         att[i - 1] = (proto_evidence_bytes_t){ frames[i], lens[i] };
     proto_evidence_parts_t parts = {
@@ -161,7 +210,7 @@ static bool s_build(api_req_t *req, const proto_id_t *id, bool content, proto_bu
         .doc_kind = kind,
         .doc = { frames[0], lens[0] },
         .att = content ? att : NULL,
-        .natt = content ? *natt : 0,
+        .natt = content ? made->natt : 0,
         .receipt_kinds = receipts->kinds,
         .receipts = receipts->bodies,
         .nreceipts = receipts->n,
@@ -176,25 +225,6 @@ static bool s_build(api_req_t *req, const proto_id_t *id, bool content, proto_bu
         return false;
     }
     return true;
-}
-
-//  The reply's list of what the bundle cannot prove by itself.
-static void s_pack_lacks(msgpack_packer *pk, bool sender, const s_parts_t *receipts)
-{
-    const char *lacks[2];
-    uint32_t n = 0;
-    if (!receipts->accepted)
-        lacks[n++] = sender ? "ACCEPTED: the broker has not answered yet"
-                            : "ACCEPTED: the broker sends it to the sender only; the sender's "
-                              "bundle proves acceptance";
-    if (!sender)
-        lacks[n++] = "other recipients' DELIVERED: the sender's bundle holds them";
-    else if (!receipts->delivered)
-        lacks[n++] = "DELIVERED: no recipient has confirmed delivery yet";
-    api_key(pk, "lacks");
-    msgpack_pack_array(pk, n);
-    for (uint32_t i = 0; i < n; i++)
-        api_str(pk, lacks[i]);
 }
 
 void api_cmd_evidence(api_req_t *req, const msgpack_object *map)
@@ -218,9 +248,8 @@ void api_cmd_evidence(api_req_t *req, const msgpack_object *map)
     proto_buf_t buf;
     proto_buf_init(&buf);
     s_parts_t receipts = { 0 }, notices = { 0 };
-    bool sender = false;
-    uint32_t natt = 0;
-    bool built = s_build(req, &id, content, &buf, &receipts, &notices, &sender, &natt);
+    s_made_t made = { 0 };
+    bool built = s_build(req, &id, content, &buf, &receipts, &notices, &made);
     if (reading)
         proto_store_read_end(self->kv);
     char why[PATH_MAX + 128] = "";
@@ -235,12 +264,12 @@ void api_cmd_evidence(api_req_t *req, const msgpack_object *map)
         api_kv_id(&req->pk, "id", &id);
         api_kv_str(&req->pk, "out", out);
         api_kv_u64(&req->pk, "bytes", buf.len);
-        api_kv_str(&req->pk, "role", sender ? "sender" : "recipient");
-        api_kv_u64(&req->pk, "attachments", natt);
+        api_kv_str(&req->pk, "role", made.sender ? "sender" : "recipient");
+        api_kv_u64(&req->pk, "attachments", made.natt);
         api_kv_bool(&req->pk, "content", content);
         api_kv_u64(&req->pk, "receipts", receipts.n);
         api_kv_u64(&req->pk, "notices", notices.n);
-        s_pack_lacks(&req->pk, sender, &receipts);
+        s_pack_lacks(&req->pk, made.sender, made.state, &receipts, &notices, made.notes);
         api_reply_send(req, false);
     }
     proto_buf_free(&buf);

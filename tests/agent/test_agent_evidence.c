@@ -22,9 +22,11 @@
       sealed    A seals a document to B (seal, seal_text): the bundles at A
                 and at B verify, with and without content (the signature
                 commits to the ciphertext and plaintext hashes).
-      old_store a document answered before the agent kept what it sent
-                (its kept frames removed from the stopped agent's store):
-                `evidence` says what was not kept; B's bundle is made.
+      old_store what an older agent did not keep, removed from the stopped
+                agents' stores: a notice's signed body (A's reply says it
+                is held only as a summary), A's sent body (`evidence` is
+                refused, saying what was not kept), B's own DELIVERED (B's
+                bundle is made, says what it lacks, and is unproven).
 
     Every wait polls with a generous deadline.
 
@@ -275,6 +277,21 @@ static void test_trip(void **state)
     s_report_has("accepted     not held", "B's bundle");
     s_report_has("STATUS", "B's bundle");
 
+    //  The API's replies: nothing lacking at the sender; at B what only the
+    //  sender holds.
+    ah_reply_t *r = ah_call(a, "{cmd:s id:s out:s}", "evidence", id, at_a);
+    ah_expect_ok(r, "evidence at A");
+    th_check(ah_count(r->map, "lacks") == 0 && ah_str_is(r->map, "role", "sender") &&
+                 ah_int(r->map, "receipts") == 3 && ah_int(r->map, "notices") == 1,
+             "A's reply: %s", ah_show(r->map));
+    ah_reply_destroy(&r);
+    r = ah_call(b, "{cmd:s id:s out:s}", "evidence", id, at_b);
+    ah_expect_ok(r, "evidence at B");
+    th_check(ah_count(r->map, "lacks") == 2 && ah_str_is(r->map, "role", "recipient") &&
+                 ah_int(r->map, "receipts") == 1 && ah_int(r->map, "notices") == 1,
+             "B's reply: %s", ah_show(r->map));
+    ah_reply_destroy(&r);
+
     //  Without content: hashes only, still proven.
     s_evidence(env, a, id, bare, false);
     s_verify_ok(env, bare, "A's bundle without content");
@@ -286,8 +303,7 @@ static void test_trip(void **state)
     th_check(rc == 2, "a tampered bundle: truc-verify exits %d, not 2:\n%s", rc, s_out);
 
     //  An unknown id; a path outside the allowed directories.
-    ah_reply_t *r =
-        ah_call(a, "{cmd:s id:s out:s}", "evidence", "0b6c1e55-3f0e-4c57-9a9e-8d3c7f1a2b44", at_a);
+    r = ah_call(a, "{cmd:s id:s out:s}", "evidence", "0b6c1e55-3f0e-4c57-9a9e-8d3c7f1a2b44", at_a);
     ah_expect_error(r, PROTO_ERR_UNKNOWN_DOC, "id", "evidence about an unknown id");
     ah_reply_destroy(&r);
     r = ah_call(a, "{cmd:s id:s out:s}", "evidence", id, "/tmp/truc-evidence-outside.bundle");
@@ -439,22 +455,73 @@ static void test_sealed(void **state)
 // ---------------------------------------------------------------------------
 //  old_store
 
+//  Does the n bytes at p hold text?
+static bool s_holds(const char *p, size_t n, const char *text)
+{
+    size_t len = strlen(text);
+    for (size_t i = 0; i + len <= n; i++)
+        if (memcmp(p + i, text, len) == 0)
+            return true;
+    return false;
+}
+
+//  Keys of table that start with the document's id, for s_forget.
+typedef struct {
+    const proto_id_t *id;
+    uint8_t keys[16][2 * PROTO_ID_LEN];
+    size_t lens[16], n;
+} s_keys_t;
+
+static bool s_key_one(void *arg, const void *key, size_t klen, const void *value, size_t vlen)
+{
+    s_keys_t *k = arg;
+    (void) value;
+    (void) vlen;
+    if (klen < PROTO_ID_LEN || klen > sizeof k->keys[0] ||
+        memcmp(key, k->id->bytes, PROTO_ID_LEN) != 0 || k->n == 16)
+        return false;
+    memcpy(k->keys[k->n], key, klen);
+    k->lens[k->n++] = klen;
+    return true;
+}
+
 //  Remove from the stopped agent's store what an agent that did not keep
-//  evidence never wrote: the body and frames it sent (T_FRAMES 's').
-static void s_forget_sent(ah_agent_t *a, const char *id_text)
+//  evidence never wrote about document id: with sent, the body and frames
+//  it sent (T_FRAMES 's'); with receipts, the receipts kept under it (at a
+//  recipient: its own DELIVERED); always, the signed STATUS bodies
+//  (T_STBODY), whose summaries stay in T_NOTES.
+static void s_forget(ah_agent_t *a, const char *id_text, bool sent, bool receipts)
 {
     char err[256];
     proto_id_t id;
     th_check(proto_id_parse(id_text, &id) == PROTO_OK, "id %s", id_text);
     proto_store_t *kv = agent_store_open(ah_agent_data(a), 1ull << 30, err, sizeof err);
     th_check(kv != NULL, "cannot open the agent's store: %s", err);
+    th_check(proto_store_begin(kv) == PROTO_OK, "begin");
     uint8_t key[1 + PROTO_ID_LEN] = { 's' };
     memcpy(key + 1, id.bytes, PROTO_ID_LEN);
-    th_check(proto_store_begin(kv) == PROTO_OK &&
-                 proto_store_del(kv, T_FRAMES, key, sizeof key) == PROTO_OK &&
-                 proto_store_commit(kv) == PROTO_OK,
-             "cannot remove the kept frames");
+    if (sent)
+        th_check(proto_store_del(kv, T_FRAMES, key, sizeof key) == PROTO_OK, "del frames");
+    int tables[2] = { T_STBODY, T_RECEIPTS };
+    for (int t = 0; t < (receipts ? 2 : 1); t++) {
+        s_keys_t k = { .id = &id };
+        proto_store_scan(kv, tables[t], id.bytes, PROTO_ID_LEN, s_key_one, &k);
+        for (size_t i = 0; i < k.n; i++)
+            th_check(proto_store_del(kv, tables[t], k.keys[i], k.lens[i]) == PROTO_OK, "del");
+    }
+    th_check(proto_store_commit(kv) == PROTO_OK, "commit");
     proto_store_destroy(&kv);
+}
+
+//  The reply's `lacks` names text.
+static bool s_lacks(const ah_reply_t *r, const char *text)
+{
+    const msgpack_object *l = ah_get(r->map, "lacks");
+    for (uint32_t i = 0; l && l->type == MSGPACK_OBJECT_ARRAY && i < l->via.array.size; i++)
+        if (l->via.array.ptr[i].type == MSGPACK_OBJECT_STR &&
+            s_holds(l->via.array.ptr[i].via.str.ptr, l->via.array.ptr[i].via.str.size, text))
+            return true;
+    return false;
 }
 
 static void test_old_store(void **state)
@@ -469,19 +536,43 @@ static void test_old_store(void **state)
     s_id_t id;
     s_submit(a, to, 1, "Tờ trình gửi trước khi lưu chứng cứ", NULL, id);
     s_wait_delivered(a, id, TH_B);
-    ah_agent_stop(a);
-    s_forget_sent(a, id);
-    ah_agent_start(a);
     char file[TH_PATH_MAX + 64];
     s_path(env, file, sizeof file, "old.bundle");
+    s_status_back(b, a, id, file);
+
+    //  A's notice from B kept only as a summary: the bundle is made and
+    //  says so.
+    ah_agent_stop(a);
+    s_forget(a, id, false, false);
+    ah_agent_start(a);
     ah_reply_t *r = ah_call(a, "{cmd:s id:s out:s}", "evidence", id, file);
+    ah_expect_ok(r, "evidence with a notice kept as a summary only");
+    th_check(ah_int(r->map, "notices") == 0 && s_lacks(r, "only as summaries"),
+             "the reply says the notice is not held: %s", ah_show(r->map));
+    ah_reply_destroy(&r);
+
+    //  A's sent body not kept: refused, saying what is missing.
+    ah_agent_stop(a);
+    s_forget(a, id, true, false);
+    ah_agent_start(a);
+    r = ah_call(a, "{cmd:s id:s out:s}", "evidence", id, file);
     ah_expect_error(r, PROTO_ERR_NOT_FOUND, "id", "evidence about a document sent before");
     th_check(strstr(ah_str(r->map, "message"), "was not kept") != NULL,
              "the refusal says what is missing: %s", ah_show(r->map));
     ah_reply_destroy(&r);
-    //  The recipient kept what it received: its bundle is still made.
-    s_evidence(env, b, id, file, true);
-    s_verify_ok(env, file, "B's bundle of the same document");
+
+    //  B without its own DELIVERED: the bundle is made, unproven (exit 1),
+    //  and the reply says why.
+    ah_agent_stop(b);
+    s_forget(b, id, false, true);
+    ah_agent_start(b);
+    r = ah_call(b, "{cmd:s id:s out:s}", "evidence", id, file);
+    ah_expect_ok(r, "evidence at B without its DELIVERED");
+    th_check(s_lacks(r, "this agency's DELIVERED: not kept"), "B's reply: %s", ah_show(r->map));
+    ah_reply_destroy(&r);
+    int rc = s_verify(env, file);
+    th_check(rc == 1, "B's bundle without its DELIVERED: truc-verify exits %d, not 1:\n%s", rc,
+             s_out);
     ah_pass(env);
 }
 
