@@ -91,7 +91,7 @@ static void s_print(const msgpack_object *root)
         if (l->type != MSGPACK_OBJECT_STR)
             continue;
         cli_text(l->via.str.ptr, l->via.str.size, 200, value, sizeof value);
-        cli_kv(stdout, "not held", value);
+        cli_kv(stdout, "lacks", value);
     }
 }
 
