@@ -11,6 +11,7 @@
     api_list.c the pages of inbox and sent: filters, limit, cursor
     api_edxml.c the edXML bridge (agent/edxml.h) on the API: submit and
                status with a package, fetch with format edxml, notices
+    api_evidence.c an evidence bundle about a document (proto/evidence.h)
 
     Nothing outside these files includes it. Everything runs on the loop
     thread.
@@ -120,5 +121,8 @@ void api_cmd_sent(api_req_t *req, const msgpack_object *map);
 void api_cmd_quarantine(api_req_t *req, const msgpack_object *map);
 void api_cmd_health(api_req_t *req, const msgpack_object *map);
 void api_cmd_directory(api_req_t *req, const msgpack_object *map);
+
+//  api_evidence.c
+void api_cmd_evidence(api_req_t *req, const msgpack_object *map);
 
 #endif

@@ -16,6 +16,7 @@ add_executable(truc
   ${CMAKE_CURRENT_LIST_DIR}/cli/cli_ops.c
   ${CMAKE_CURRENT_LIST_DIR}/cli/cli_export.c
   ${CMAKE_CURRENT_LIST_DIR}/cli/cli_edxml.c
+  ${CMAKE_CURRENT_LIST_DIR}/cli/cli_evidence.c
 )
 target_link_libraries(truc PRIVATE truc_proto PkgConfig::ZMQ m)
 target_compile_definitions(truc PRIVATE TRUC_VERSION="${PROJECT_VERSION}")

@@ -265,6 +265,20 @@ proto_err_t agent_files_read(const agent_files_t *self, const char *path, uint64
     return PROTO_OK;
 }
 
+proto_err_t agent_files_write_path(const agent_files_t *self, const char *path, const void *data,
+                                   size_t len, char *why, size_t whylen)
+{
+    char norm[PATH_MAX];
+    int dirfd = -1;
+    const char *last = NULL;
+    proto_err_t rc = s_walk(self, path, false, true, norm, &dirfd, &last, why, whylen);
+    if (rc)
+        return rc;
+    rc = agent_files_write(dirfd, last, data, len, why, whylen);
+    close(dirfd);
+    return rc;
+}
+
 static bool s_plain_name(const char *name)
 {
     return name[0] && strcmp(name, ".") != 0 && strcmp(name, "..") != 0 && !strchr(name, '/');

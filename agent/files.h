@@ -67,4 +67,11 @@ proto_err_t agent_files_open_dir(const agent_files_t *self, const char *dir, con
 proto_err_t agent_files_write(int dirfd, const char *name, const void *data, size_t len, char *why,
                               size_t whylen) PROTO_MUST_CHECK;
 
+//  Write len bytes as the file at path (absolute, inside an allowed
+//  directory; missing directory levels below it are created with mode
+//  0750), as agent_files_write does. Errors as for agent_files_read and
+//  agent_files_write.
+proto_err_t agent_files_write_path(const agent_files_t *self, const char *path, const void *data,
+                                   size_t len, char *why, size_t whylen) PROTO_MUST_CHECK;
+
 #endif

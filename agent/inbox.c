@@ -19,6 +19,7 @@
 
 #include "agent_internal.h"
 #include "api_edxml.h"
+#include "evidence_keep.h"
 #include "inbox_ops.h"
 #include "proto/log.h"
 #include "proto/merkle.h"
@@ -65,6 +66,9 @@ void agent_inbox_on_status(agent_t *self, const proto_msg_t *msg)
     agent_note_pack(&pk, n);
     char doc[PROTO_ID_TEXT_LEN];
     proto_id_format(&n->doc, doc);
+    proto_err_t keep = agent_evidence_keep_status(self, msg); // the signed notice, as evidence
+    if (keep)
+        proto_log_warning("event=evidence_not_kept error=%s", proto_errname(keep));
     if (agent_store_note_put(self->kv, &n->doc, &n->id, buf.data, buf.size) == PROTO_OK &&
         agent_store_seen_put(self->kv, &n->id) == PROTO_OK) {
         //  About a document we sent (01-06, 15, 16), or one we received (13).
@@ -266,6 +270,7 @@ void agent_inbox_send_acks(agent_t *self)
             break;
         msg.u.receipts.items = items;
         msg.u.receipts.nitems = (uint32_t) count;
+        agent_evidence_keep_acks(self, &msg); // this agency's proof of what it received
         agent_session_send_msg(self, &msg);
     }
     free(items);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "agent_internal.h"
+#include "evidence_keep.h"
 #include "proto/log.h"
 #include "proto/merkle.h"
 #include "proto/sign.h"
@@ -191,6 +192,11 @@ void agent_outbox_on_answer(agent_t *self, const proto_msg_t *msg)
                                 item->leaf.reason);
             }
         }
+        //  What was sent stays as evidence (evidence_keep.h) when it leaves
+        //  the outbox.
+        proto_err_t keep = agent_evidence_keep_sent(self, &item->leaf.id);
+        if (keep)
+            proto_log_warning("event=evidence_not_kept error=%s", proto_errname(keep));
         if (agent_store_out_del(self->kv, &item->leaf.id) == PROTO_OK && self->out_in_flight > 0)
             self->out_in_flight--;
         self->last_answer = proto_clock_mono_ms();

@@ -10,7 +10,7 @@
 
 static const char *s_tables[T_COUNT] = { "out",   "sent",   "rcpt",   "notes", "receipts", "inbox",
                                          "inseq", "frames", "quar",   "seen",  "events",   "meta",
-                                         "cref",  "ops",    "answer", "edxml" };
+                                         "cref",  "ops",    "answer", "edxml", "stbody" };
 
 proto_store_t *agent_store_open(const char *dir, uint64_t map_size, char *errbuf, size_t errlen)
 {
@@ -415,6 +415,22 @@ size_t agent_store_out_each(proto_store_t *kv, agent_store_out_fn *fn, void *arg
     return proto_store_scan(kv, T_OUT, NULL, 0, s_out_one, &each);
 }
 
+proto_err_t agent_store_out_get(proto_store_t *kv, const proto_id_t *id, uint8_t *kind,
+                                const void **frames, size_t *lens, size_t max, size_t *count)
+{
+    const void *value;
+    size_t vlen;
+    *count = 0;
+    proto_err_t rc = proto_store_get(kv, T_OUT, id->bytes, PROTO_ID_LEN, &value, &vlen);
+    if (rc)
+        return rc;
+    if (vlen < 1)
+        return PROTO_ERR_STORE_DAMAGED;
+    *kind = ((const uint8_t *) value)[0];
+    *count = agent_frames_parse((const uint8_t *) value + 1, vlen - 1, frames, lens, max);
+    return *count ? PROTO_OK : PROTO_ERR_STORE_DAMAGED;
+}
+
 // ---------------------------------------------------------------------------
 //  Sent records
 
@@ -737,6 +753,22 @@ size_t agent_store_note_each(proto_store_t *kv, const proto_id_t *doc, agent_sto
 {
     s_map_each_t each = { fn, arg, PROTO_ID_LEN };
     return s_scan_prefix(kv, T_NOTES, doc->bytes, PROTO_ID_LEN, s_map_one, &each);
+}
+
+proto_err_t agent_store_stbody_put(proto_store_t *kv, const proto_id_t *doc,
+                                   const proto_id_t *notice, const void *body, size_t len)
+{
+    uint8_t key[2 * PROTO_ID_LEN];
+    memcpy(key, doc->bytes, PROTO_ID_LEN);
+    memcpy(key + PROTO_ID_LEN, notice->bytes, PROTO_ID_LEN);
+    return proto_store_put(kv, T_STBODY, key, sizeof key, body, len);
+}
+
+size_t agent_store_stbody_each(proto_store_t *kv, const proto_id_t *doc, agent_store_map_fn *fn,
+                               void *arg)
+{
+    s_map_each_t each = { fn, arg, PROTO_ID_LEN };
+    return s_scan_prefix(kv, T_STBODY, doc->bytes, PROTO_ID_LEN, s_map_one, &each);
 }
 
 bool agent_store_seen(proto_store_t *kv, const proto_id_t *notice)

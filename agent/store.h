@@ -41,7 +41,7 @@ enum {
     T_RECEIPTS, // doc id + n(8) -> kind(1) + bundle body, every receipt kept
     T_INBOX,    // id -> inbox record (fixed header + msgpack summary)
     T_INSEQ,    // seq -> id: inbox in arrival order
-    T_FRAMES,   // 'i'|'q' + id -> the DELIVER frames as received
+    T_FRAMES,   // 'i'|'q' + id -> the DELIVER frames as received; 's' + id -> as sent
     T_QUAR,     // id -> msgpack {from, received, code, reason}
     T_SEEN,     // notice id -> empty: routed notices already taken
     T_EVENTS,   // seq -> msgpack event
@@ -50,6 +50,7 @@ enum {
     T_OPS,      // original id + operation id -> agent_op_t: revoked/updated/replaced by
     T_ANSWER,   // received doc id -> agent_answer_t: recall answers (15/16) this agency sent
     T_EDXML,    // 'd' + edXML DocumentId -> id; 't' + id -> DocumentId (agent/edxml.h)
+    T_STBODY,   // doc id + notice id -> STATUS body as signed: notices kept as evidence
     T_COUNT
 };
 
@@ -198,6 +199,12 @@ size_t agent_store_out_count(proto_store_t *kv);
 typedef bool(agent_store_out_fn)(void *arg, uint8_t kind, const void *const *frames,
                                  const size_t *lens, size_t count);
 size_t agent_store_out_each(proto_store_t *kv, agent_store_out_fn *fn, void *arg);
+//  One outbox entry: its kind and frames (pointers into the map, at most
+//  max). PROTO_ERR_NOT_FOUND when absent, PROTO_ERR_STORE_DAMAGED when the
+//  entry does not parse.
+proto_err_t agent_store_out_get(proto_store_t *kv, const proto_id_t *id, uint8_t *kind,
+                                const void **frames, size_t *lens, size_t max,
+                                size_t *count) PROTO_MUST_CHECK;
 
 // ---------------------------------------------------------------------------
 //  Sent records
@@ -258,7 +265,9 @@ size_t agent_store_inbox_each(proto_store_t *kv, uint64_t after, agent_store_inb
 //  Inbox records not acked yet.
 size_t agent_store_inbox_unread(proto_store_t *kv);
 
-//  Frames of a delivery as received: prefix 'i' (inbox) or 'q' (quarantine).
+//  Frames of a delivery as received: prefix 'i' (inbox) or 'q' (quarantine);
+//  of a document this agency sent, as it went: prefix 's' (kept as evidence
+//  once the broker answered it, agent/evidence_keep.h).
 proto_err_t agent_store_frames_put(proto_store_t *kv, uint8_t prefix, const proto_id_t *id,
                                    const void *const *frames, const size_t *lens,
                                    size_t count) PROTO_MUST_CHECK;
@@ -284,6 +293,14 @@ proto_err_t agent_store_note_put(proto_store_t *kv, const proto_id_t *doc, const
                                  const void *map, size_t len) PROTO_MUST_CHECK;
 size_t agent_store_note_each(proto_store_t *kv, const proto_id_t *doc, agent_store_map_fn *fn,
                              void *arg);
+
+//  A STATUS body about document doc, as signed (sent or received), kept as
+//  evidence; fn gets the notice's id and the body.
+proto_err_t agent_store_stbody_put(proto_store_t *kv, const proto_id_t *doc,
+                                   const proto_id_t *notice, const void *body,
+                                   size_t len) PROTO_MUST_CHECK;
+size_t agent_store_stbody_each(proto_store_t *kv, const proto_id_t *doc, agent_store_map_fn *fn,
+                               void *arg);
 
 bool agent_store_seen(proto_store_t *kv, const proto_id_t *notice);
 proto_err_t agent_store_seen_put(proto_store_t *kv, const proto_id_t *notice) PROTO_MUST_CHECK;

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cli_args.h"
+#include "cli_evidence.h"
 #include "cli_export.h"
 #include "cli_list.h"
 #include "cli_ops.h"
@@ -50,6 +51,7 @@ static const char s_usage[] =
     "  watch       print events as they happen\n"
     "  export      the registers of incoming and outgoing documents as CSV\n"
     "  notices     the status notices about a document, as edXML with --edxml\n"
+    "  evidence    an evidence bundle about a document, for truc-verify\n"
     "\n" CLI_GLOBAL_HELP "  --version         print truc's version\n"
     "\n"
     "Exit codes:\n"
@@ -75,7 +77,7 @@ static const struct {
     { "revoke", cli_revoke },   { "sent", cli_sent },           { "quarantine", cli_quarantine },
     { "health", cli_health },   { "directory", cli_directory }, { "watch", cli_watch },
     { "update", cli_update },   { "replace", cli_replace },     { "export", cli_export },
-    { "notices", cli_notices },
+    { "notices", cli_notices }, { "evidence", cli_evidence },
 };
 
 static s_command_fn *s_find(const char *name)

@@ -476,6 +476,70 @@ static void s_test_out_frames(void **state)
     proto_store_abort(fx->kv);
 }
 
+//  What evidence keeps (evidence_keep.h): an outbox entry read back whole,
+//  a sent document's frames under 's', STATUS bodies by document, and a
+//  store made before the table existed opens with it.
+static bool s_stbody_one(void *arg, const proto_id_t *id, const void *map, size_t len)
+{
+    size_t *n = arg;
+    assert_int_equal(id->bytes[0], 7 + *n);
+    assert_int_equal(len, 4);
+    assert_memory_equal(map, *n ? "nt-2" : "nt-1", len);
+    (*n)++;
+    return true;
+}
+
+static void s_test_evidence_kept(void **state)
+{
+    s_fx_t *fx = *state;
+    const void *frames[] = { "body", "PD" };
+    const size_t lens[] = { 4, 2 };
+    proto_id_t id = s_id(1), other = s_id(2), n1 = s_id(7), n2 = s_id(8);
+    s_begin(fx);
+    assert_int_equal(agent_store_out_put(fx->kv, &id, 10, frames, lens, 2), PROTO_OK);
+    assert_int_equal(agent_store_frames_put(fx->kv, 's', &id, frames, lens, 2), PROTO_OK);
+    assert_int_equal(agent_store_stbody_put(fx->kv, &id, &n2, "nt-2", 4), PROTO_OK);
+    assert_int_equal(agent_store_stbody_put(fx->kv, &id, &n1, "nt-1", 4), PROTO_OK);
+    assert_int_equal(agent_store_stbody_put(fx->kv, &other, &n1, "nt-x", 4), PROTO_OK);
+    s_reopen(fx);
+    assert_int_equal(proto_store_read_begin(fx->kv), PROTO_OK);
+    const void *got[4];
+    size_t glens[4], n = 0;
+    uint8_t kind = 0;
+    assert_int_equal(agent_store_out_get(fx->kv, &id, &kind, got, glens, 4, &n), PROTO_OK);
+    assert_int_equal(kind, 10);
+    assert_int_equal(n, 2);
+    assert_memory_equal(got[0], "body", 4);
+    assert_int_equal(agent_store_out_get(fx->kv, &other, &kind, got, glens, 4, &n),
+                     PROTO_ERR_NOT_FOUND);
+    assert_int_equal(agent_store_out_get(fx->kv, &id, &kind, got, glens, 1, &n),
+                     PROTO_ERR_STORE_DAMAGED);
+    assert_int_equal(agent_store_frames_get(fx->kv, 's', &id, got, glens, 4, &n), PROTO_OK);
+    assert_int_equal(n, 2);
+    assert_memory_equal(got[1], "PD", 2);
+    size_t seen = 0;
+    agent_store_stbody_each(fx->kv, &id, s_stbody_one, &seen);
+    assert_int_equal(seen, 2); // in notice id order, not the other document's
+    proto_store_read_end(fx->kv);
+
+    //  A store from before T_STBODY: the agent opens it and adds the table.
+    static const char *const old_tables[] = { "out",      "sent",  "rcpt",   "notes",
+                                              "receipts", "inbox", "inseq",  "frames",
+                                              "quar",     "seen",  "events", "meta",
+                                              "cref",     "ops",   "answer", "edxml" };
+    char dir[sizeof fx->root + 8], err[256] = "";
+    snprintf(dir, sizeof dir, "%s/old", fx->root);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    proto_store_t *old = proto_store_open(dir, S_MAP, old_tables, 16, err, sizeof err);
+    assert_non_null(old);
+    proto_store_destroy(&old);
+    old = s_open(dir);
+    assert_int_equal(proto_store_begin(old), PROTO_OK);
+    assert_int_equal(agent_store_stbody_put(old, &id, &n1, "nt-1", 4), PROTO_OK);
+    assert_int_equal(proto_store_commit(old), PROTO_OK);
+    proto_store_destroy(&old);
+}
+
 // ---------------------------------------------------------------------------
 //  Receipts, quarantine, notices, events, directory
 
@@ -800,6 +864,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(s_test_inbox, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(s_test_rcpt, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(s_test_out_frames, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(s_test_evidence_kept, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(s_test_receipts, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(s_test_maps, s_setup, s_teardown),
         cmocka_unit_test(s_test_maps_layout),

@@ -32,7 +32,8 @@ struct proto_evidence_report {
     char **to;       // malloc'd recipient codes
     bool *delivered; // per recipient
     uint32_t nto;
-    bool accepted; // an ACCEPTED receipt verified
+    bool accepted;     // an ACCEPTED receipt verified
+    bool by_recipient; // a DELIVER made by one of its recipients (step 7)
     char made_by[PROTO_MAX_NAME * 4 + 1];
     uint64_t made;
     char broker_key[2 * PROTO_KEY_LEN + 1];
@@ -240,6 +241,9 @@ static void s_check_signed(s_check_t *c, const char *what, const char *signer, u
         proto_keywin_verify(keys.current, keys.retired, keys.nretired, time_ms / 1000, check, arg);
     if (rc)
         s_line(c->r, what, signer, time_ms, rc, "%s", s_err_words(rc));
+    else if (!check(keys.current, arg)) // said, so that a reader sees why an old key counts
+        s_line(c->r, what, signer, time_ms, PROTO_OK,
+               "%s, with a key since retired, inside its validity window", proven);
     else
         s_line(c->r, what, signer, time_ms, PROTO_OK, "%s", proven);
 }
@@ -466,6 +470,39 @@ static proto_err_t s_decode(proto_evidence_report_t *r, const char *what, int ki
 
 //  Everything after the outer map: directory, document, attachments,
 //  receipts, notices, and what stays unproven.
+//  Step 7: what is missing. A recipient's bundle (a DELIVER made by one of
+//  its recipients) cannot hold the broker's ACCEPTED nor the other
+//  recipients' DELIVERED: the broker sends those to the sender only. It
+//  proves what a recipient can: the document as signed and its own
+//  delivery; the rest is reported as not held, not as unproven.
+static void s_check_complete(proto_evidence_report_t *r, int kind, const proto_document_t *d)
+{
+    for (uint32_t i = 0; kind == PROTO_KIND_DELIVER && i < r->nto; i++)
+        r->by_recipient |= strcmp(r->to[i], r->made_by) == 0;
+    char detail[256];
+    if (!r->accepted && r->by_recipient) {
+        snprintf(detail, sizeof detail,
+                 "not held: a recipient does not receive the broker's ACCEPTED (its DELIVER "
+                 "says accepted, audit seq %llu, unsigned); the sender's bundle proves it",
+                 (unsigned long long) d->seq);
+        s_line(r, "ACCEPTED", NULL, d->accepted, PROTO_OK, "%s", detail);
+    } else if (!r->accepted) {
+        s_unproven(r, "ACCEPTED", "no ACCEPTED receipt signed by the broker for this document");
+    }
+    for (uint32_t i = 0; i < r->nto; i++) {
+        if (r->delivered[i])
+            continue;
+        if (r->by_recipient && strcmp(r->to[i], r->made_by) != 0) {
+            s_line(r, "DELIVERED", NULL, 0, PROTO_OK,
+                   "not held: %s's DELIVERED goes to the sender, whose bundle proves it", r->to[i]);
+            continue;
+        }
+        snprintf(detail, sizeof detail,
+                 "no DELIVERED receipt signed by %s: delivery to it is not proven", r->to[i]);
+        s_unproven(r, "DELIVERED", detail);
+    }
+}
+
 static void s_check_parts(proto_evidence_report_t *r, const msgpack_object **v,
                           const uint8_t key[PROTO_KEY_LEN])
 {
@@ -485,16 +522,7 @@ static void s_check_parts(proto_evidence_report_t *r, const msgpack_object **v,
             s_check_receipt(&c, &v[7]->via.array.ptr[i]);
         for (uint32_t i = 0; v[8] && i < v[8]->via.array.size; i++)
             s_check_status(&c, &v[8]->via.array.ptr[i]);
-        if (!r->accepted)
-            s_unproven(r, "ACCEPTED", "no ACCEPTED receipt signed by the broker for this document");
-        for (uint32_t i = 0; i < r->nto; i++)
-            if (!r->delivered[i]) {
-                char detail[256];
-                snprintf(detail, sizeof detail,
-                         "no DELIVERED receipt signed by %s: delivery to it is not proven",
-                         r->to[i]);
-                s_unproven(r, "DELIVERED", detail);
-            }
+        s_check_complete(r, (int) v[4]->via.u64, &docm->u.document);
     }
     proto_msg_destroy(&docm);
     proto_msg_destroy(&dm);
@@ -591,6 +619,11 @@ const char *proto_evidence_doc_to(const proto_evidence_report_t *self, uint32_t 
 bool proto_evidence_delivered(const proto_evidence_report_t *self, uint32_t i)
 {
     return i < self->nto && self->delivered[i];
+}
+
+bool proto_evidence_by_recipient(const proto_evidence_report_t *self)
+{
+    return self->by_recipient;
 }
 
 bool proto_evidence_accepted(const proto_evidence_report_t *self)

@@ -32,6 +32,7 @@
 
 #include "proto/agency.h"
 #include "proto/err.h"
+#include "proto/evidence.h"
 #include "proto/identity.h"
 #include "proto/merkle.h"
 #include "proto/msg.h"
@@ -1049,6 +1050,34 @@ static void test_malformed(void **state)
     s_file_free(&file);
 }
 
+//  evidence.txt: each bundle reaches its verdict, with the broker key
+//  pinned as a third party's checker would (PROTOCOL.md 17.2, 17.3).
+static void test_evidence(void **state)
+{
+    (void) state;
+    s_file_t file;
+    s_file_load(&file, "evidence.txt");
+    assert_true(file.count >= 1);
+    static const char *const names[] = { "proven", "unproven", "invalid" };
+    for (size_t i = 0; i < file.count; i++) {
+        const s_block_t *b = &file.blocks[i];
+        uint8_t key[PROTO_KEY_LEN];
+        size_t len = 0;
+        s_hex_exact(&file, b, "broker_key", key, sizeof key);
+        uint8_t *bundle = s_hex(&file, b, "bundle", &len);
+        const char *want = s_need(&file, b, "verdict");
+        proto_evidence_report_t *r = proto_evidence_check(bundle, len, key);
+        assert_non_null(r);
+        proto_evidence_verdict_t got = proto_evidence_verdict(r);
+        if (strcmp(names[got], want) != 0 || s_uint(&file, b, "exit") != (uint64_t) got)
+            fail_msg("%s:%u: %s: the checker says %s, the vector %s", file.path, b->line,
+                     s_need(&file, b, "name"), names[got], want);
+        proto_evidence_report_destroy(&r);
+        free(bundle);
+    }
+    s_file_free(&file);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1056,7 +1085,7 @@ int main(void)
         cmocka_unit_test(test_notices),    cmocka_unit_test(test_merkle),
         cmocka_unit_test(test_directory),  cmocka_unit_test(test_session),
         cmocka_unit_test(test_malformed),  cmocka_unit_test(test_sealed),
-        cmocka_unit_test(test_forward),
+        cmocka_unit_test(test_forward),    cmocka_unit_test(test_evidence),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

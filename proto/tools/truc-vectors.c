@@ -39,6 +39,7 @@
 #include "proto/msg.h"
 #include "proto/seal.h"
 #include "proto/sign.h"
+#include "vectors_evidence.h"
 
 // ---------------------------------------------------------------------------
 //  Fixed inputs shared by several files
@@ -1970,6 +1971,13 @@ int main(int argc, char **argv)
     if (n < 0 || (size_t) n >= sizeof gen.key_dir || !mkdtemp(gen.key_dir))
         s_die("cannot make a temporary directory: %s", strerror(errno));
     s_identities(&gen);
+    //  evidence.txt's retired key: the province's key before a rotation.
+    uint8_t old_seed[PROTO_IDENTITY_SEED_LEN];
+    static const char old_label[] = "truc/vectors/seed/" A_PROV "/retired";
+    crypto_generichash(old_seed, sizeof old_seed, (const uint8_t *) old_label, sizeof old_label - 1,
+                       NULL, 0);
+    proto_identity_t *old_prov =
+        s_identity_from_seed(gen.key_dir, PROTO_ROLE_AGENCY, A_PROV, old_seed);
     rmdir(gen.key_dir);
 
     s_documents(&gen);
@@ -1980,6 +1988,12 @@ int main(int argc, char **argv)
     s_sealed(&gen);
     s_forward(&gen);
     s_malformed(&gen);
+    vectors_evidence_write(gen.vectors_dir,
+                           &(vectors_evidence_ids_t){ .broker = gen.ident[I_BROKER].id,
+                                                      .from = gen.ident[I_PROV].id,
+                                                      .old_from = old_prov,
+                                                      .to = gen.ident[I_DEPT].id });
+    proto_identity_destroy(&old_prov);
     for (int i = 0; i < I_COUNT; i++)
         proto_identity_destroy(&gen.ident[i].id);
     return EXIT_SUCCESS;

@@ -50,6 +50,21 @@ static const char *s_verdict_text(proto_evidence_verdict_t v)
                                           : "INVALID";
 }
 
+//  Acceptance (i = UINT32_MAX) or the delivery to recipient i: proven, not
+//  proven, or, in a recipient's bundle, not held (what the broker sends the
+//  sender only).
+static const char *s_state(const proto_evidence_report_t *r, uint32_t i)
+{
+    bool proven = i == UINT32_MAX ? proto_evidence_accepted(r) : proto_evidence_delivered(r, i);
+    bool own =
+        i != UINT32_MAX && strcmp(proto_evidence_doc_to(r, i), proto_evidence_made_by(r)) == 0;
+    if (proven)
+        return "proven";
+    return proto_evidence_by_recipient(r) && !own
+               ? "not held (a recipient's bundle: the sender's proves it)"
+               : "not proven";
+}
+
 static void s_print_text(const proto_evidence_report_t *r)
 {
     char when[32];
@@ -64,10 +79,9 @@ static void s_print_text(const proto_evidence_report_t *r)
     printf("document     %s\n", proto_evidence_doc_id(r));
     printf("sender       %s\n", proto_evidence_doc_from(r));
     printf("subject      %s\n", proto_evidence_doc_subject(r));
-    printf("accepted     %s\n", proto_evidence_accepted(r) ? "proven" : "not proven");
+    printf("accepted     %s\n", s_state(r, UINT32_MAX));
     for (uint32_t i = 0; i < proto_evidence_doc_nto(r); i++)
-        printf("recipient    %s: delivered %s\n", proto_evidence_doc_to(r, i),
-               proto_evidence_delivered(r, i) ? "proven" : "not proven");
+        printf("recipient    %s: delivered %s\n", proto_evidence_doc_to(r, i), s_state(r, i));
     printf("\n");
     for (uint32_t i = 0; (l = proto_evidence_line(r, i)) != NULL; i++) {
         s_time(l->time, when);
@@ -111,6 +125,7 @@ static void s_print_json(const proto_evidence_report_t *r)
     s_json_str("id", proto_evidence_doc_id(r), true);
     s_json_str("from", proto_evidence_doc_from(r), true);
     s_json_str("subject", proto_evidence_doc_subject(r), true);
+    printf("\"by_recipient\":%s,", proto_evidence_by_recipient(r) ? "true" : "false");
     printf("\"accepted\":%s,\"to\":[", proto_evidence_accepted(r) ? "true" : "false");
     for (uint32_t i = 0; i < proto_evidence_doc_nto(r); i++) {
         printf("%s{", i ? "," : "");
@@ -159,11 +174,11 @@ static int s_write_html(const char *path, const proto_evidence_report_t *r)
     s_html_row(out, "Document", proto_evidence_doc_id(r));
     s_html_row(out, "Subject", proto_evidence_doc_subject(r));
     s_html_row(out, "Sender", proto_evidence_doc_from(r));
-    s_html_row(out, "Accepted by the broker", proto_evidence_accepted(r) ? "proven" : "not proven");
+    s_html_row(out, "Accepted by the broker", s_state(r, UINT32_MAX));
     for (uint32_t i = 0; i < proto_evidence_doc_nto(r); i++) {
         char what[256];
         snprintf(what, sizeof what, "Delivered to %s", proto_evidence_doc_to(r, i));
-        s_html_row(out, what, proto_evidence_delivered(r, i) ? "proven" : "not proven");
+        s_html_row(out, what, s_state(r, i));
     }
     s_time(proto_evidence_made(r), when);
     s_html_row(out, "Bundle made by", proto_evidence_made_by(r));

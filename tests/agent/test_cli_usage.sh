@@ -67,7 +67,7 @@ expect() {
     fi
 }
 
-COMMANDS="send inbox fetch ack notify recall revoke update replace sent quarantine health directory watch export"
+COMMANDS="send inbox fetch ack notify recall revoke update replace sent quarantine health directory watch export evidence"
 
 # --- help ------------------------------------------------------------------
 # agent/CLI.md shows every command and every option their --help lists.
@@ -108,6 +108,8 @@ check "unknown command option" 1 "unknown option '--bogus'" "$TRUC" inbox --bogu
 check "command option without value" 1 "--limit needs a value" "$TRUC" inbox --limit
 check "health takes no argument" 1 "unexpected argument 'now'" "$TRUC" health now
 check "quarantine takes no argument" 1 "unexpected argument" "$TRUC" quarantine x
+check "evidence without an id" 1 "which document?" "$TRUC" evidence --out x.bundle
+check "evidence without --out" 1 "--out FILE is required" "$TRUC" evidence 4fd6f877-1bab-4a47-8545-fa919b9e47fd
 
 S=(--to 000.00.00.G09 --subject "Về việc thử" --type "Công văn")
 M_NOAGENT="is truc-agent running, and is --data-dir right?"

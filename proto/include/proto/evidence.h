@@ -72,6 +72,7 @@ typedef struct {
 //  The outcome of a check.
 typedef enum {
     PROTO_EVIDENCE_PROVEN = 0,   // everything present verified, accepted and delivered to all
+                                 // (a recipient's bundle: delivered to that recipient)
     PROTO_EVIDENCE_UNPROVEN = 1, // nothing failed, but something is not proven
     PROTO_EVIDENCE_INVALID = 2,  // malformed, or a signature, proof or hash failed
 } proto_evidence_verdict_t;
@@ -96,6 +97,11 @@ uint32_t proto_evidence_doc_nto(const proto_evidence_report_t *self);
 const char *proto_evidence_doc_to(const proto_evidence_report_t *self, uint32_t i);
 //  Was recipient i's delivery proven by a DELIVERED receipt it signed?
 bool proto_evidence_delivered(const proto_evidence_report_t *self, uint32_t i);
+//  Is it a recipient's bundle: a DELIVER made by one of its recipients,
+//  which cannot hold the broker's ACCEPTED nor the other recipients'
+//  DELIVERED (they go to the sender)? Its verdict asks only for the
+//  delivery to the recipient that made it.
+bool proto_evidence_by_recipient(const proto_evidence_report_t *self);
 //  Was acceptance proven by an ACCEPTED receipt the broker signed?
 bool proto_evidence_accepted(const proto_evidence_report_t *self);
 //  Who made the bundle and when; the broker key's fingerprint (hex) used.
