@@ -252,6 +252,7 @@ typedef struct {
     uint64_t time;                // ms since epoch
     uint64_t size;                // number of leaves in the tree, >= 1
     uint8_t root[PROTO_HASH_LEN]; // Merkle tree hash
+    uint64_t log;                 // a broker batch: the log's size with it appended; 0 = none
 } proto_head_t;
 
 typedef struct {
