@@ -52,7 +52,7 @@ static proto_err_t s_hello_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_
 static const char *const s_ready_keys[] = {
     "version",        "broker",          "agency",    "time",
     "heartbeat",      "dir_serial",      "max_frame", "max_document",
-    "max_recipients", "max_attachments", "link",
+    "max_recipients", "max_attachments", "link",      "log",
 };
 
 static proto_err_t s_ready_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_ready_t *out)
@@ -87,6 +87,13 @@ static proto_err_t s_ready_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_
     if (!rc)
         rc = msg_u32(ctx, "max_attachments", f[9], true, 0, PROTO_MAX_ATTACHMENTS,
                      &out->max_attachments);
+    out->has_log = f[11] != NULL;
+    if (!rc && out->has_log)
+        rc = msg_sth_decode(ctx, "log", f[11], &out->log);
+    //  The log head is the agencies' check on the broker; a link's peers
+    //  do not check each other's logs (yet).
+    if (!rc && out->has_log && out->link)
+        rc = mp_fail(ctx, PROTO_ERR_VALUE, "log", "a link's READY carries no log head");
     return rc;
 }
 
@@ -195,6 +202,8 @@ void msg_session_encode(mp_writer_t *w, const proto_msg_t *msg)
         mp_f_uint(w, &n, "max_recipients", r->max_recipients);
         mp_f_uint(w, &n, "max_attachments", r->max_attachments);
         mp_f_str(w, &n, "link", r->link);
+        if (r->has_log)
+            msg_sth_encode(w, &n, "log", &r->log);
         mp_map_end(w, map, n);
         return;
     }

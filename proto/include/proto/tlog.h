@@ -30,19 +30,6 @@
 extern "C" {
 #endif
 
-#define PROTO_TLOG_MAX_SIZE  UINT32_MAX // leaves a log may hold
-#define PROTO_TLOG_MAX_PROOF 64         // hashes in a consistency proof
-
-//  A signed tree head. The signature is over the canonical bytes
-//  ["truc/sth/1", signer, time, size, root] (PROTOCOL.md 7.7).
-typedef struct {
-    const char *signer;           // broker label
-    uint64_t time;                // when it was signed, ms since epoch
-    uint64_t size;                // leaves in the log, 0..PROTO_TLOG_MAX_SIZE
-    uint8_t root[PROTO_HASH_LEN]; // the log's Merkle tree hash
-    uint8_t sig[PROTO_SIG_LEN];   // signer's signature of the canonical bytes
-} proto_sth_t;
-
 //  The hash of the complete subtree at level (0 = a leaf hash) and index:
 //  the tree over leaves index * 2^level .. (index + 1) * 2^level - 1.
 //  Called only for subtrees that lie inside the log. PROTO_OK or the
