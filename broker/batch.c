@@ -146,7 +146,9 @@ static void s_signed_free(s_signed_t *sg)
     memset(sg, 0, sizeof *sg);
 }
 
-static proto_err_t s_batch_sign(broker_server_t *self, s_signed_t *sg)
+//  log: the batch head's place in the transparency log, or 0 for a batch
+//  that is not appended to it (one whose commit failed).
+static proto_err_t s_batch_sign(broker_server_t *self, s_signed_t *sg, uint64_t log)
 {
     size_t n = self->nbatch, nleaves = 0;
     memset(sg, 0, sizeof *sg);
@@ -171,8 +173,8 @@ static proto_err_t s_batch_sign(broker_server_t *self, s_signed_t *sg)
         leaf->to = e->to[0] ? e->to : NULL;
         leaf->reason = e->reason[0] ? e->reason : NULL;
     }
-    return proto_receipts_build(sg->leaves, nleaves, self->identity, broker_now(), &sg->head,
-                                sg->sig, sg->items, sg->paths);
+    return proto_receipts_build_logged(sg->leaves, nleaves, self->identity, broker_now(), log,
+                                       &sg->head, sg->sig, sg->items, sg->paths);
 }
 
 //  Encode a bundle of count items under the signed head.
@@ -283,9 +285,13 @@ void broker_batch_commit(broker_server_t *self)
     proto_err_t rc = PROTO_OK;
     bool signed_ok = false;
     if (self->nbatch) {
-        rc = s_batch_sign(self, &sg);
+        rc = s_batch_sign(self, &sg, broker_tlog_next(self->tlog));
         if (!rc)
             rc = s_batch_store_receipts(self, &sg);
+        //  The head joins the log in the batch's own transaction: the log
+        //  holds exactly the batches that were acknowledged.
+        if (!rc)
+            rc = broker_tlog_append(self->store, &sg.head, sg.sig);
         signed_ok = rc == PROTO_OK;
         if (rc) {
             proto_log_error("event=batch_not_signed error=%s", proto_errname(rc));
@@ -321,10 +327,12 @@ void broker_batch_commit(broker_server_t *self)
         }
         if (self->nbatch) {
             s_signed_free(&sg);
-            signed_ok = s_batch_sign(self, &sg) == PROTO_OK;
+            signed_ok = s_batch_sign(self, &sg, 0) == PROTO_OK;
         }
     } else {
         self->accepted += self->batch_docs;
+        if (self->nbatch)
+            broker_tlog_committed(self->tlog, sg.head.log);
         self->stats.accepted_bytes += self->stats.batch_bytes;
         broker_clock_committed(self->clock, broker_now(), broker_mono());
     }
