@@ -44,6 +44,7 @@
 #include "proto/log.h"
 #include "proto/loop.h"
 #include "admin.h"
+#include "admin_log.h"
 #include "audit_query.h"
 #include "backup.h"
 #include "stuck.h"
@@ -536,6 +537,32 @@ static void s_audit_verify(broker_admin_t *self, const char *const *args, size_t
     s_send_reply(self, &reply);
 }
 
+//  log head, log prove A B: the transparency log (admin_log.c), read in
+//  the open transaction or a short read one.
+static void s_log(broker_admin_t *self, const char *const *args, size_t nargs)
+{
+    bool prove = strcmp(args[0], "prove") == 0;
+    if (prove != (nargs == 3))
+        return s_fail(self, PROTO_ERR_INVALID_ARG, "usage: log head | log prove A B");
+    if (!s_read_begin(self))
+        return s_fail(self, PROTO_ERR_STORE, "cannot read the store");
+    char why[200];
+    s_reply_t reply;
+    s_ok(&reply);
+    proto_err_t rc = prove
+                         ? broker_admin_log_prove(broker_server_tlog(self->server),
+                                                  broker_server_store(self->server), args[1],
+                                                  args[2], &reply.pk, why, sizeof why)
+                         : broker_admin_log_head(broker_server_tlog(self->server),
+                                                 proto_clock_wall_ms(), &reply.pk, why, sizeof why);
+    s_read_end(self);
+    if (rc) {
+        msgpack_sbuffer_destroy(&reply.buf);
+        return s_fail(self, rc, "%s", why);
+    }
+    s_send_reply(self, &reply);
+}
+
 // ---------------------------------------------------------------------------
 //  Stuck documents and the console's own reports
 
@@ -737,6 +764,9 @@ static const s_command_t s_commands[] = {
     { "audit", "verify", 1, ADMIN_MAX_ARGS, s_audit_verify, "check the whole audit chain", false },
     { "audit", "show", 1, ADMIN_MAX_ARGS, s_audit_show,
       "a page of audit entries (default the last 50), filtered by ID and NAME=VALUE", false },
+    { "log", "head", 1, 1, s_log, "the transparency log's current signed tree head", false },
+    { "log", "prove", 3, 3, s_log,
+      "the consistency proof between log sizes A and B, and whether it holds", false },
     { "backup", NULL, 1, 1, s_backup, "copy the store to DIR on a thread; answer when done", true },
     { "stuck", NULL, 0, 1, s_stuck,
       "documents waiting longer than SECONDS (default 3600), oldest first, at most 200", false },

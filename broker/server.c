@@ -313,6 +313,11 @@ broker_store_t *broker_server_store(const broker_server_t *self)
     return self->store;
 }
 
+struct broker_tlog *broker_server_tlog(const broker_server_t *self)
+{
+    return self->tlog;
+}
+
 const proto_directory_t *broker_server_directory(const broker_server_t *self)
 {
     return self->directory;
