@@ -24,6 +24,7 @@
 #include "directory.h"
 #include "inbox.h"
 #include "outbox.h"
+#include "tlog.h"
 #include "proto/log.h"
 
 //  At most this many broker messages are read in one turn, so the API, the
@@ -289,6 +290,7 @@ static void s_on_ready(agent_t *self, const proto_msg_t *msg)
     proto_log_info("event=connected broker=%s endpoint=%s heartbeat_ms=%u", r->broker,
                    self->config->endpoint, r->heartbeat);
     agent_event(self, "connection", NULL, "bs", "connected", 1, "reason", "READY");
+    agent_tlog_on_ready(self, r);
 }
 
 static void s_on_broker_message(agent_t *self, zmq_msg_t *frames, size_t nframes)
@@ -328,6 +330,10 @@ static void s_on_broker_message(agent_t *self, zmq_msg_t *frames, size_t nframes
     case PROTO_KIND_ACCEPTED:
     case PROTO_KIND_REJECTED:
         agent_outbox_on_answer(self, msg);
+        agent_tlog_on_batch(self, msg->u.receipts.head.log);
+        break;
+    case PROTO_KIND_LOG_PROOF:
+        agent_tlog_on_proof(self, msg);
         break;
     case PROTO_KIND_DELIVERED:
     case PROTO_KIND_EXPIRED:
