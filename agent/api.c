@@ -349,12 +349,13 @@ static void s_handle(api_req_t *req, const uint8_t *data, size_t len)
         const char *name;
         void (*fn)(api_req_t *, const msgpack_object *);
     } commands[] = {
-        { "submit", api_cmd_submit }, { "inbox", api_cmd_inbox },
-        { "fetch", api_cmd_fetch },   { "ack", api_cmd_ack },
-        { "status", api_cmd_status }, { "recall", api_cmd_recall },
-        { "sent", api_cmd_sent },     { "quarantine", api_cmd_quarantine },
-        { "health", api_cmd_health }, { "directory", api_cmd_directory },
-        { "events", s_cmd_events },   { "notices", api_cmd_notices },
+        { "submit", api_cmd_submit },       { "inbox", api_cmd_inbox },
+        { "fetch", api_cmd_fetch },         { "ack", api_cmd_ack },
+        { "status", api_cmd_status },       { "recall", api_cmd_recall },
+        { "sent", api_cmd_sent },           { "quarantine", api_cmd_quarantine },
+        { "health", api_cmd_health },       { "directory", api_cmd_directory },
+        { "events", s_cmd_events },         { "notices", api_cmd_notices },
+        { "log_clear", api_cmd_log_clear },
     };
     bool done = false;
     if (!cmd || cmd->type != MSGPACK_OBJECT_STR) {

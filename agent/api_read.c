@@ -623,6 +623,23 @@ void api_cmd_health(api_req_t *req, const msgpack_object *map)
     api_reply_send(req, false);
 }
 
+//  log_clear: the operator has read the log alarm; the reply carries what
+//  was cleared, so the evidence is not lost with it.
+void api_cmd_log_clear(api_req_t *req, const msgpack_object *map)
+{
+    static const char *const keys[] = { "cmd", NULL };
+    agent_t *self = req->self;
+    if (!api_keys_known(req, map, keys))
+        return;
+    api_ok(req, 1);
+    api_key(&req->pk, "cleared");
+    agent_tlog_pack(self, &req->pk);
+    proto_err_t rc = agent_tlog_clear(self);
+    if (rc)
+        return api_fail(req, rc, "", "cannot clear the log alarm: %s", proto_strerror(rc));
+    api_reply_send(req, true);
+}
+
 void api_cmd_directory(api_req_t *req, const msgpack_object *map)
 {
     static const char *const keys[] = { "cmd", NULL };

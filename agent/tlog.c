@@ -362,3 +362,23 @@ void agent_tlog_pack(agent_t *self, msgpack_packer *pk)
     else
         msgpack_pack_nil(pk);
 }
+
+proto_err_t agent_tlog_clear(agent_t *self)
+{
+    agent_tlog_t *t = self->tlog;
+    proto_err_t rc = proto_store_begin(self->kv);
+    if (!rc)
+        rc = proto_store_del(self->kv, T_META, S_ALARM_KEY, strlen(S_ALARM_KEY));
+    if (!rc)
+        rc = proto_store_del(self->kv, T_META, S_HEAD_KEY, strlen(S_HEAD_KEY));
+    if (rc)
+        return rc;
+    proto_log_warning("event=log_cleared held_size=%llu alarm=%s",
+                      (unsigned long long) (t->have ? t->held.size : 0), t->alarm ? "yes" : "no");
+    agent_event(self, "log.cleared", NULL, "ub", "held_size", t->have ? t->held.size : 0, "alarm",
+                t->alarm ? 1 : 0);
+    memset(t, 0, sizeof *t);
+    //  A session already open goes on: its broker's next head (a batch, or
+    //  the next READY) is asked for and held.
+    return PROTO_OK;
+}

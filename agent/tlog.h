@@ -47,4 +47,11 @@ void agent_tlog_on_proof(agent_t *self, const proto_msg_t *msg);
 //  alarm with its evidence (nil when there is none).
 void agent_tlog_pack(agent_t *self, msgpack_packer *pk);
 
+//  An operator has looked at the alarm: forget it and the head held, in
+//  the open transaction (opened if need be), so that the broker's next
+//  head is trusted anew; record the event log.cleared. The caller packs
+//  the evidence into its reply first if it wants it kept. PROTO_OK or the
+//  store's error.
+proto_err_t agent_tlog_clear(agent_t *self) PROTO_MUST_CHECK;
+
 #endif

@@ -14,7 +14,8 @@
                       log), stopped, the old copy put back, started: every
                       agent raises the alarm (rollback), keeps the two
                       signed heads as evidence, and still shows them after
-                      a restart of its own.
+                      a restart of its own; log_clear hands the evidence
+                      back, and the agent follows the broker's log anew.
       tampered_leaf   one stored leaf changed with LMDB itself while the
                       broker is stopped: `truc-admin log prove` through it
                       fails (exit 3) and around it holds; the agents raise
@@ -244,6 +245,21 @@ static void test_restore(void **state)
     ah_reply_t *r = ah_call(a, "{cmd:s}", "health");
     th_check(!ah_is_nil(r->map, "log.alarm") && ah_int(r->map, "log.size") == (int64_t) later,
              "after a restart: %s", ah_show(r->map));
+    ah_reply_destroy(&r);
+
+    //  The operator has looked: log_clear answers with what it cleared,
+    //  and the agent takes the broker's log from its next head on.
+    r = ah_call(a, "{cmd:s}", "log_clear");
+    th_check(ah_is_ok(r) && ah_str(r->map, "cleared.alarm.reason") &&
+                 ah_int(r->map, "cleared.alarm.held.head.size") == (int64_t) later,
+             "log_clear: %s", ah_show(r->map));
+    ah_reply_destroy(&r);
+    th_check(ah_events_count(a, "log.cleared", NULL) == 1, "no log.cleared event");
+    s_exchange(a, b, "Sau khi xử lý");
+    uint64_t now = s_broker_size(env);
+    s_wait_holds(a, now);
+    r = ah_call(a, "{cmd:s}", "health");
+    th_check(ah_is_nil(r->map, "log.alarm"), "an alarm after log_clear: %s", ah_show(r->map));
     ah_reply_destroy(&r);
     ah_pass(env);
 }
