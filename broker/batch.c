@@ -17,6 +17,7 @@
 #include "proto/agency.h"
 #include "proto/log.h"
 #include "proto/merkle.h"
+#include "proto/sign.h"
 
 #include "session.h"
 
@@ -134,6 +135,11 @@ typedef struct {
     uint8_t (*paths)[PROTO_HASH_LEN];
     proto_head_t head;
     uint8_t sig[PROTO_SIG_LEN];
+    //  The same head without its place in the log, signed only if an agent
+    //  that does not check the log (HELLO without `log`) gets a receipt.
+    bool has_plain;
+    proto_head_t plain;
+    uint8_t plain_sig[PROTO_SIG_LEN];
 } s_signed_t;
 
 static void s_signed_free(s_signed_t *sg)
@@ -178,15 +184,15 @@ static proto_err_t s_batch_sign(broker_server_t *self, s_signed_t *sg, uint64_t 
 }
 
 //  Encode a bundle of count items under the signed head.
-static proto_err_t s_bundle(const s_signed_t *sg, int kind, proto_item_t *items, uint32_t count,
-                            proto_buf_t *out)
+static proto_err_t s_bundle(const s_signed_t *sg, bool plain, int kind, proto_item_t *items,
+                            uint32_t count, proto_buf_t *out)
 {
     proto_msg_t msg;
     proto_errinfo_t info;
     memset(&msg, 0, sizeof msg);
     msg.kind = (proto_kind_t) kind;
-    msg.u.receipts.head = sg->head;
-    memcpy(msg.u.receipts.sig, sg->sig, PROTO_SIG_LEN);
+    msg.u.receipts.head = plain ? sg->plain : sg->head;
+    memcpy(msg.u.receipts.sig, plain ? sg->plain_sig : sg->sig, PROTO_SIG_LEN);
     msg.u.receipts.items = items;
     msg.u.receipts.nitems = count;
     return proto_msg_encode(&msg, out, &info);
@@ -234,8 +240,14 @@ bool broker_batch_send_kept(broker_server_t *self, broker_peer_t *p, const broke
     proto_buf_t body;
     proto_buf_init(&body);
     bool ok = proto_receipt_verify(&r->head, r->sig, &item,
-                                   proto_identity_public(self->identity)->sign_pk) == PROTO_OK &&
-              proto_msg_encode(&msg, &body, NULL) == PROTO_OK;
+                                   proto_identity_public(self->identity)->sign_pk) == PROTO_OK;
+    //  Checked as kept; an agent from before the log gets it re-signed
+    //  without the head's place in the log (s_batch_send does the same).
+    if (ok && r->head.log && !p->log) {
+        r->head.log = 0;
+        ok = proto_head_sign(&r->head, self->identity, r->sig) == PROTO_OK;
+    }
+    ok = ok && proto_msg_encode(&msg, &body, NULL) == PROTO_OK;
     if (ok)
         broker_session_send(self, p, PROTO_KIND_ACCEPTED, body.data, body.len, NULL, NULL, 0);
     else
@@ -265,7 +277,16 @@ static void s_batch_send(broker_server_t *self, s_signed_t *sg)
         broker_peer_t *p = broker_peers_find(self->peers, e->rid, e->rid_len);
         if (!p || p->dead)
             continue; // gone: it will re-send and get the receipt again
-        if (s_bundle(sg, e->kind, sg->subset, count, &body) == PROTO_OK)
+        //  An agent from before the log could not read a head naming its
+        //  place in it: it gets the same tree under a head without.
+        bool plain = sg->head.log && !p->log;
+        if (plain && !sg->has_plain) {
+            sg->plain = sg->head;
+            sg->plain.log = 0;
+            sg->has_plain = proto_head_sign(&sg->plain, self->identity, sg->plain_sig) == PROTO_OK;
+        }
+        if ((!plain || sg->has_plain) &&
+            s_bundle(sg, plain, e->kind, sg->subset, count, &body) == PROTO_OK)
             broker_session_send(self, p, (proto_kind_t) e->kind, body.data, body.len, NULL, NULL,
                                 0);
     }

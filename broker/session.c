@@ -156,6 +156,7 @@ void broker_session_hello(broker_server_t *self, broker_peer_t *p, zmq_msg_t *bo
                                                  : (uint32_t) self->config->max_window);
         p->dirty = true;
         p->dir_deltas = hello->dir_deltas;
+        p->log = hello->log;
         proto_msg_t ready;
         memset(&ready, 0, sizeof ready);
         ready.kind = PROTO_KIND_READY;
@@ -172,7 +173,7 @@ void broker_session_hello(broker_server_t *self, broker_peer_t *p, zmq_msg_t *bo
         //  The log head every agent checks the broker by (PROTOCOL.md 18);
         //  a session opens without it rather than not at all.
         ready.u.ready.has_log =
-            broker_tlog_head(self->tlog, broker_now(), &ready.u.ready.log) == PROTO_OK;
+            p->log && broker_tlog_head(self->tlog, broker_now(), &ready.u.ready.log) == PROTO_OK;
         broker_session_send_msg(self, p, &ready);
         broker_session_directory(self, p, hello->dir_serial);
         proto_log_info("event=connected agency=%s window=%u software=\"%s\"", p->agency, p->window,

@@ -12,7 +12,7 @@
 //  Session kinds: HELLO READY HEARTBEAT CREDIT ACK ERROR
 
 static const char *const s_hello_keys[] = { "versions", "agency",     "software", "dir_serial",
-                                            "window",   "dir_deltas", "link" };
+                                            "window",   "dir_deltas", "link",     "log" };
 
 static proto_err_t s_hello_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_hello_t *out)
 {
@@ -46,6 +46,8 @@ static proto_err_t s_hello_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_
         rc = msg_u32(ctx, "window", f[4], true, 1, PROTO_MAX_WINDOW, &out->window);
     if (!rc)
         rc = mp_bool(ctx, "dir_deltas", f[5], false, &out->dir_deltas);
+    if (!rc)
+        rc = mp_bool(ctx, "log", f[7], false, &out->log);
     return rc;
 }
 
@@ -185,6 +187,10 @@ void msg_session_encode(mp_writer_t *w, const proto_msg_t *msg)
             mp_w_bool(w, true);
         }
         mp_f_str(w, &n, "link", h->link);
+        if (h->log) {
+            mp_f_key(w, &n, "log");
+            mp_w_bool(w, true);
+        }
         mp_map_end(w, map, n);
         return;
     }

@@ -298,6 +298,7 @@ static void s_fixture(s_fx_t *fx, proto_kind_t kind)
         h->agency = "000.00.01.H01";
         h->software = "truc-agent/0.1.0";
         h->dir_serial = 42;
+        h->log = true;
         h->window = 64;
         break;
     }
@@ -613,6 +614,7 @@ static void s_assert_msg_equal(const proto_msg_t *a, const proto_msg_t *b)
         S_STR(x->software, y->software);
         assert_int_equal(x->dir_serial, y->dir_serial);
         assert_int_equal(x->window, y->window);
+        assert_int_equal(x->log, y->log);
         break;
     }
     case PROTO_KIND_READY: {

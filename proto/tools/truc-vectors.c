@@ -1180,14 +1180,15 @@ static void s_session(s_gen_t *gen)
     } s_sessvec_t;
     s_sessvec_t vecs[] = {
         { "hello",
-          "HELLO from an agent holding directory 7",
+          "HELLO from an agent holding directory 7 and checking the broker's log",
           { .kind = PROTO_KIND_HELLO,
             .u.hello = { .versions = versions_one,
                          .nversions = 1,
                          .agency = A_PROV,
                          .software = "truc-agent/0.1.0",
                          .dir_serial = 7,
-                         .window = 64 } } },
+                         .window = 64,
+                         .log = true } } },
         { "hello-minimal",
           "HELLO with required fields only, offering two versions",
           { .kind = PROTO_KIND_HELLO,

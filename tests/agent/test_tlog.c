@@ -21,6 +21,10 @@
                       fails (exit 3) and around it holds; the agents raise
                       the alarm once the log grows past it (their proof
                       fails), and keep the failed proof.
+      old_agent       a protocol client whose HELLO has no `log` (an agent
+                      from before the log) gets READY without a log head
+                      and an ACCEPTED without `head.log` that verifies,
+                      while a real agent keeps following the log.
 
     Every wait polls with a generous deadline (AH_WAIT_MS); nothing asserts
     on how fast anything happens.
@@ -43,6 +47,8 @@
 
 #include "admin_json.h"
 #include "agent_harness.h"
+#include "expect.h"
+#include "truc_client.h"
 
 #define S_TYPE   "Công văn"
 #define S_ID_LEN 37 // UUID text and NUL
@@ -342,6 +348,42 @@ static void test_tampered_leaf(void **state)
     ah_pass(env);
 }
 
+// ---------------------------------------------------------------------------
+//  old_agent
+
+//  An agent from before the log (its HELLO has no `log`) gets no log head
+//  in READY and receipts whose head has no place in the log, signed anew,
+//  which it can read and verify; a real agent in the same broker keeps
+//  following the log.
+static void test_old_agent(void **state)
+{
+    ah_env_t *env = *state;
+    ah_broker_start(env);
+    ah_agent_t *a = ah_agent_run(env, TH_A, 0, s_fast_retry);
+    ah_agent_t *b = ah_agent_run(env, TH_B, 0, s_fast_retry);
+    ah_wait_directory(a);
+    s_exchange(a, b, "Trước");
+    proto_msg_t *ready = NULL;
+    truc_client_t *c = th_connect(env->th, TH_C, 16, &ready);
+    th_check(!ready->u.ready.has_log, "READY to an agent from before the log carries a log head");
+    proto_msg_destroy(&ready);
+    const char *to[] = { th_code(TH_B) };
+    truc_doc_t *doc = truc_doc_build(env->th->agency[TH_C], to, 1, "Đại lý cũ", S_TYPE, 1, NULL, 0);
+    th_check(doc && truc_client_submit(c, doc) == PROTO_OK, "submit: %s",
+             truc_client_error_text(c));
+    proto_msg_t *acc = th_answer(c, truc_doc_id(doc), TH_RECV_TIMEOUT_MS);
+    th_check(acc && acc->kind == PROTO_KIND_ACCEPTED && acc->u.receipts.head.log == 0 &&
+                 truc_receipts_verify(acc, th_hub_sign_pk(env->th)) == PROTO_OK,
+             "the old agent's ACCEPTED names a log place or does not verify");
+    proto_msg_destroy(&acc);
+    truc_doc_destroy(&doc);
+    s_exchange(a, b, "Sau");
+    uint64_t size = s_broker_size(env);
+    s_wait_holds(a, size);
+    s_no_alarm(a);
+    ah_pass(env);
+}
+
 int main(int argc, char **argv)
 {
     const char *filter;
@@ -354,6 +396,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_restarts_quiet, ah_setup, ah_teardown),
         cmocka_unit_test_setup_teardown(test_restore, ah_setup, ah_teardown),
         cmocka_unit_test_setup_teardown(test_tampered_leaf, ah_setup, ah_teardown),
+        cmocka_unit_test_setup_teardown(test_old_agent, ah_setup, ah_teardown),
     };
     return th_run_tests("test_tlog", "transparency log", tests, sizeof tests / sizeof tests[0],
                         filter);

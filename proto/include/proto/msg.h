@@ -297,6 +297,7 @@ typedef struct {
     uint32_t window;      // delivery credit: unacknowledged pushes allowed, 1..100000
     bool dir_deltas;      // it applies DIRECTORY_DELTA (optional, false when absent)
     const char *link;     // a broker's link: the dialing broker's label, then agency is NULL
+    bool log;             // it checks the broker's log: heads may name their place in it
 } proto_hello_t;
 
 typedef struct {
