@@ -184,6 +184,17 @@ static void test_restarts_quiet(void **state)
              (unsigned long long) size);
     th_check(s_prove(env, size / 2, size) == 0, "log prove %llu %llu does not hold",
              (unsigned long long) size / 2, (unsigned long long) size);
+    //  Sizes the other way round, or past the log, are refused with a reason.
+    char out[4096];
+    int rc =
+        th_admin(env->th, (const char *const[]){ "log", "prove", "5", "2", NULL }, out, sizeof out);
+    th_check(rc == 2 && strstr(out, "A <= B"), "log prove 5 2: exit %d: %s", rc, out);
+    rc = th_admin(env->th, (const char *const[]){ "log", "prove", "1", "99999999", NULL }, out,
+                  sizeof out);
+    th_check(rc == 2 && strstr(out, "leaves"), "log prove past the log: exit %d: %s", rc, out);
+    rc = th_admin(env->th, (const char *const[]){ "log", "head", NULL }, out, sizeof out);
+    th_check(rc == 0 && strstr(out, "root") && strstr(out, "size"), "log head: exit %d: %s", rc,
+             out);
     ah_pass(env);
 }
 
