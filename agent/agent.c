@@ -25,6 +25,7 @@
 #include "inbox.h"
 #include "metrics.h"
 #include "session.h"
+#include "tlog.h"
 #include "proto/daemon.h"
 #include "proto/log.h"
 #include "proto/sdnotify.h"
@@ -333,6 +334,11 @@ agent_t *agent_new(const agent_config_t *config, char *errbuf, size_t errlen)
     if (!self->files)
         goto fail;
     agent_dir_load(self);
+    self->tlog = agent_tlog_new(self);
+    if (!self->tlog) {
+        snprintf(errbuf, errlen, "out of memory");
+        goto fail;
+    }
     if (pipe(self->signal_pipe) != 0) {
         snprintf(errbuf, errlen, "pipe: %s", strerror(errno));
         goto fail;
@@ -466,6 +472,7 @@ void agent_destroy(agent_t **self_p)
         free(self->waiters[i].route.data);
     free(self->waiters);
     proto_msg_destroy(&self->directory);
+    agent_tlog_destroy(&self->tlog);
     proto_store_destroy(&self->kv);
     proto_identity_destroy(&self->identity);
     for (int i = 0; i < 2; i++)

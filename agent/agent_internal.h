@@ -60,10 +60,12 @@ struct agent {
     const char *agency;    // identity's name
     proto_public_t broker; // pinned broker keys
     proto_store_t *kv;
-    agent_files_t *files;   // where requests may read and write files
-    proto_msg_t *directory; // last verified DIRECTORY, or NULL
-    bool dir_whole;         // a delta did not apply: next HELLO asks for the whole directory
-    bool no_dir_deltas;     // the broker refused dir_deltas in HELLO: never ask again
+    agent_files_t *files;    // where requests may read and write files
+    proto_msg_t *directory;  // last verified DIRECTORY, or NULL
+    struct agent_tlog *tlog; // the broker's log as last verified (tlog.h)
+    bool dir_whole;          // a delta did not apply: next HELLO asks for the whole directory
+    bool no_dir_deltas;      // the broker refused dir_deltas in HELLO: never ask again
+    bool no_log;             // the broker refused log in HELLO (it keeps none): never ask again
     agent_state_t state;
     uint64_t state_since; // wall time of the last state change (shown by status)
     //  Monotonic (proto_clock_mono_ms): the session's deadlines.

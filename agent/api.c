@@ -355,7 +355,7 @@ static void s_handle(api_req_t *req, const uint8_t *data, size_t len)
         { "sent", api_cmd_sent },         { "quarantine", api_cmd_quarantine },
         { "health", api_cmd_health },     { "directory", api_cmd_directory },
         { "events", s_cmd_events },       { "notices", api_cmd_notices },
-        { "evidence", api_cmd_evidence },
+        { "evidence", api_cmd_evidence }, { "log_clear", api_cmd_log_clear },
     };
     bool done = false;
     if (!cmd || cmd->type != MSGPACK_OBJECT_STR) {

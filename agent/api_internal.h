@@ -120,6 +120,7 @@ void api_cmd_fetch(api_req_t *req, const msgpack_object *map);
 void api_cmd_sent(api_req_t *req, const msgpack_object *map);
 void api_cmd_quarantine(api_req_t *req, const msgpack_object *map);
 void api_cmd_health(api_req_t *req, const msgpack_object *map);
+void api_cmd_log_clear(api_req_t *req, const msgpack_object *map);
 void api_cmd_directory(api_req_t *req, const msgpack_object *map);
 
 //  api_evidence.c

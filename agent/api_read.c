@@ -16,6 +16,7 @@
 #include "api_ref.h"
 #include "inbox_ops.h"
 #include "seal.h"
+#include "tlog.h"
 #include "proto/agency.h"
 #include "proto/sign.h"
 
@@ -601,7 +602,7 @@ void api_cmd_health(api_req_t *req, const msgpack_object *map)
         if (!proto_store_writing(self->kv))
             proto_store_read_end(self->kv);
     }
-    api_ok(req, 13);
+    api_ok(req, 14);
     api_kv_str(&req->pk, "agency", self->agency);
     api_kv_str(&req->pk, "version", TRUC_VERSION);
     api_kv_bool(&req->pk, "connected", self->state == A_READY);
@@ -617,7 +618,26 @@ void api_cmd_health(api_req_t *req, const msgpack_object *map)
     api_kv_str(&req->pk, "last_error", self->last_error[0] ? self->last_error : NULL);
     api_key(&req->pk, "limits");
     api_limits_pack(self, &req->pk);
+    api_key(&req->pk, "log");
+    agent_tlog_pack(self, &req->pk);
     api_reply_send(req, false);
+}
+
+//  log_clear: the operator has read the log alarm; the reply carries what
+//  was cleared, so the evidence is not lost with it.
+void api_cmd_log_clear(api_req_t *req, const msgpack_object *map)
+{
+    static const char *const keys[] = { "cmd", NULL };
+    agent_t *self = req->self;
+    if (!api_keys_known(req, map, keys))
+        return;
+    api_ok(req, 1);
+    api_key(&req->pk, "cleared");
+    agent_tlog_pack(self, &req->pk);
+    proto_err_t rc = agent_tlog_clear(self);
+    if (rc)
+        return api_fail(req, rc, "", "cannot clear the log alarm: %s", proto_strerror(rc));
+    api_reply_send(req, true);
 }
 
 void api_cmd_directory(api_req_t *req, const msgpack_object *map)

@@ -25,6 +25,7 @@
 #include "directory.h"
 #include "inbox.h"
 #include "outbox.h"
+#include "tlog.h"
 #include "proto/log.h"
 
 //  At most this many broker messages are read in one turn, so the API, the
@@ -102,6 +103,7 @@ static void s_hello(agent_t *self)
     msg.u.hello.dir_serial = self->directory ? self->directory->u.directory.serial : 0;
     msg.u.hello.window = (uint32_t) self->config->window;
     msg.u.hello.dir_deltas = !self->dir_whole && !self->no_dir_deltas;
+    msg.u.hello.log = !self->no_log;
     if (agent_session_send_msg(self, &msg)) {
         self->state = A_HELLO;
         self->state_since = agent_now();
@@ -302,6 +304,7 @@ static void s_on_ready(agent_t *self, const proto_msg_t *msg)
     proto_log_info("event=connected broker=%s endpoint=%s heartbeat_ms=%u", r->broker,
                    self->config->endpoint, r->heartbeat);
     agent_event(self, "connection", NULL, "bs", "connected", 1, "reason", "READY");
+    agent_tlog_on_ready(self, r);
 }
 
 static void s_on_broker_message(agent_t *self, zmq_msg_t *frames, size_t nframes)
@@ -341,6 +344,10 @@ static void s_on_broker_message(agent_t *self, zmq_msg_t *frames, size_t nframes
     case PROTO_KIND_ACCEPTED:
     case PROTO_KIND_REJECTED:
         agent_outbox_on_answer(self, msg);
+        agent_tlog_on_batch(self, msg->u.receipts.head.log);
+        break;
+    case PROTO_KIND_LOG_PROOF:
+        agent_tlog_on_proof(self, msg);
         break;
     case PROTO_KIND_DELIVERED:
     case PROTO_KIND_EXPIRED:
@@ -366,6 +373,10 @@ static void s_on_broker_message(agent_t *self, zmq_msg_t *frames, size_t nframes
         if (self->state == A_HELLO && e->code == PROTO_ERR_UNKNOWN_FIELD &&
             strstr(e->message, "dir_deltas"))
             self->no_dir_deltas = true;
+        //  A broker from before the transparency log: nothing to check.
+        if (self->state == A_HELLO && e->code == PROTO_ERR_UNKNOWN_FIELD &&
+            strncmp(e->message, "log:", 4) == 0)
+            self->no_log = true;
         if (e->fatal)
             agent_session_reset(self, text);
         break;

@@ -46,6 +46,7 @@
 #include "proto/log.h"
 #include "proto/loop.h"
 #include "admin_internal.h"
+#include "admin_log.h"
 #include "backup.h"
 #include "verify.h"
 
@@ -352,6 +353,32 @@ static void s_clock_confirm(broker_admin_t *self, const char *const *args, size_
 
 //  doc show, doc resend, stuck and the audit commands: admin_docs.c
 
+//  log head, log prove A B: the transparency log (admin_log.c), read in
+//  the open transaction or a short read one.
+static void s_log(broker_admin_t *self, const char *const *args, size_t nargs)
+{
+    bool prove = strcmp(args[0], "prove") == 0;
+    if (prove != (nargs == 3))
+        return admin_fail(self, PROTO_ERR_INVALID_ARG, "usage: log head | log prove A B");
+    if (!admin_read_begin(self))
+        return admin_fail(self, PROTO_ERR_STORE, "cannot read the store");
+    char why[200];
+    admin_reply_t reply;
+    admin_ok(&reply);
+    proto_err_t rc = prove
+                         ? broker_admin_log_prove(broker_server_tlog(self->server),
+                                                  broker_server_store(self->server), args[1],
+                                                  args[2], &reply.pk, why, sizeof why)
+                         : broker_admin_log_head(broker_server_tlog(self->server),
+                                                 proto_clock_wall_ms(), &reply.pk, why, sizeof why);
+    admin_read_end(self);
+    if (rc) {
+        msgpack_sbuffer_destroy(&reply.buf);
+        return admin_fail(self, rc, "%s", why);
+    }
+    admin_send_reply(self, &reply);
+}
+
 // ---------------------------------------------------------------------------
 //  The console's own reports
 
@@ -515,6 +542,9 @@ static const s_command_t s_commands[] = {
       false },
     { "audit", "show", 1, ADMIN_MAX_ARGS, admin_audit_show,
       "a page of audit entries (default the last 50), filtered by ID and NAME=VALUE", false },
+    { "log", "head", 1, 1, s_log, "the transparency log's current signed tree head", false },
+    { "log", "prove", 3, 3, s_log,
+      "the consistency proof between log sizes A and B, and whether it holds", false },
     { "backup", NULL, 1, 1, s_backup, "copy the store to DIR on a thread; answer when done", true },
     { "stuck", NULL, 0, 1, admin_stuck,
       "documents waiting longer than SECONDS (default 3600), oldest first, at most 200", false },

@@ -17,6 +17,7 @@
 #include "proto/agency.h"
 #include "proto/log.h"
 #include "proto/merkle.h"
+#include "proto/sign.h"
 
 #include "session.h"
 
@@ -134,6 +135,11 @@ typedef struct {
     uint8_t (*paths)[PROTO_HASH_LEN];
     proto_head_t head;
     uint8_t sig[PROTO_SIG_LEN];
+    //  The same head without its place in the log, signed only if an agent
+    //  that does not check the log (HELLO without `log`) gets a receipt.
+    bool has_plain;
+    proto_head_t plain;
+    uint8_t plain_sig[PROTO_SIG_LEN];
 } s_signed_t;
 
 static void s_signed_free(s_signed_t *sg)
@@ -146,7 +152,9 @@ static void s_signed_free(s_signed_t *sg)
     memset(sg, 0, sizeof *sg);
 }
 
-static proto_err_t s_batch_sign(broker_server_t *self, s_signed_t *sg)
+//  log: the batch head's place in the transparency log, or 0 for a batch
+//  that is not appended to it (one whose commit failed).
+static proto_err_t s_batch_sign(broker_server_t *self, s_signed_t *sg, uint64_t log)
 {
     size_t n = self->nbatch, nleaves = 0;
     memset(sg, 0, sizeof *sg);
@@ -171,20 +179,20 @@ static proto_err_t s_batch_sign(broker_server_t *self, s_signed_t *sg)
         leaf->to = e->to[0] ? e->to : NULL;
         leaf->reason = e->reason[0] ? e->reason : NULL;
     }
-    return proto_receipts_build(sg->leaves, nleaves, self->identity, broker_now(), &sg->head,
-                                sg->sig, sg->items, sg->paths);
+    return proto_receipts_build_logged(sg->leaves, nleaves, self->identity, broker_now(), log,
+                                       &sg->head, sg->sig, sg->items, sg->paths);
 }
 
 //  Encode a bundle of count items under the signed head.
-static proto_err_t s_bundle(const s_signed_t *sg, int kind, proto_item_t *items, uint32_t count,
-                            proto_buf_t *out)
+static proto_err_t s_bundle(const s_signed_t *sg, bool plain, int kind, proto_item_t *items,
+                            uint32_t count, proto_buf_t *out)
 {
     proto_msg_t msg;
     proto_errinfo_t info;
     memset(&msg, 0, sizeof msg);
     msg.kind = (proto_kind_t) kind;
-    msg.u.receipts.head = sg->head;
-    memcpy(msg.u.receipts.sig, sg->sig, PROTO_SIG_LEN);
+    msg.u.receipts.head = plain ? sg->plain : sg->head;
+    memcpy(msg.u.receipts.sig, plain ? sg->plain_sig : sg->sig, PROTO_SIG_LEN);
     msg.u.receipts.items = items;
     msg.u.receipts.nitems = count;
     return proto_msg_encode(&msg, out, &info);
@@ -232,8 +240,14 @@ bool broker_batch_send_kept(broker_server_t *self, broker_peer_t *p, const broke
     proto_buf_t body;
     proto_buf_init(&body);
     bool ok = proto_receipt_verify(&r->head, r->sig, &item,
-                                   proto_identity_public(self->identity)->sign_pk) == PROTO_OK &&
-              proto_msg_encode(&msg, &body, NULL) == PROTO_OK;
+                                   proto_identity_public(self->identity)->sign_pk) == PROTO_OK;
+    //  Checked as kept; an agent from before the log gets it re-signed
+    //  without the head's place in the log (s_batch_send does the same).
+    if (ok && r->head.log && !p->log) {
+        r->head.log = 0;
+        ok = proto_head_sign(&r->head, self->identity, r->sig) == PROTO_OK;
+    }
+    ok = ok && proto_msg_encode(&msg, &body, NULL) == PROTO_OK;
     if (ok)
         broker_session_send(self, p, PROTO_KIND_ACCEPTED, body.data, body.len, NULL, NULL, 0);
     else
@@ -263,7 +277,16 @@ static void s_batch_send(broker_server_t *self, s_signed_t *sg)
         broker_peer_t *p = broker_peers_find(self->peers, e->rid, e->rid_len);
         if (!p || p->dead)
             continue; // gone: it will re-send and get the receipt again
-        if (s_bundle(sg, e->kind, sg->subset, count, &body) == PROTO_OK)
+        //  An agent from before the log could not read a head naming its
+        //  place in it: it gets the same tree under a head without.
+        bool plain = sg->head.log && !p->log;
+        if (plain && !sg->has_plain) {
+            sg->plain = sg->head;
+            sg->plain.log = 0;
+            sg->has_plain = proto_head_sign(&sg->plain, self->identity, sg->plain_sig) == PROTO_OK;
+        }
+        if ((!plain || sg->has_plain) &&
+            s_bundle(sg, plain, e->kind, sg->subset, count, &body) == PROTO_OK)
             broker_session_send(self, p, (proto_kind_t) e->kind, body.data, body.len, NULL, NULL,
                                 0);
     }
@@ -283,9 +306,13 @@ void broker_batch_commit(broker_server_t *self)
     proto_err_t rc = PROTO_OK;
     bool signed_ok = false;
     if (self->nbatch) {
-        rc = s_batch_sign(self, &sg);
+        rc = s_batch_sign(self, &sg, broker_tlog_next(self->tlog));
         if (!rc)
             rc = s_batch_store_receipts(self, &sg);
+        //  The head joins the log in the batch's own transaction: the log
+        //  holds exactly the batches that were acknowledged.
+        if (!rc)
+            rc = broker_tlog_append(self->store, &sg.head, sg.sig);
         signed_ok = rc == PROTO_OK;
         if (rc) {
             proto_log_error("event=batch_not_signed error=%s", proto_errname(rc));
@@ -321,10 +348,12 @@ void broker_batch_commit(broker_server_t *self)
         }
         if (self->nbatch) {
             s_signed_free(&sg);
-            signed_ok = s_batch_sign(self, &sg) == PROTO_OK;
+            signed_ok = s_batch_sign(self, &sg, 0) == PROTO_OK;
         }
     } else {
         self->accepted += self->batch_docs;
+        if (self->nbatch)
+            broker_tlog_committed(self->tlog, sg.head.log);
         self->stats.accepted_bytes += self->stats.batch_bytes;
         broker_clock_committed(self->clock, broker_now(), broker_mono());
     }

@@ -58,6 +58,7 @@ typedef struct {
     uint32_t errors;   // undecodable messages in a row
     bool dirty;        // may have something new to push
     bool dir_deltas;   // its agent applies DIRECTORY_DELTA
+    bool log;          // its agent checks the log: heads name their place in it (HELLO)
     int fd;            // its connection's descriptor (ZMQ_SRCFD), -1 if unknown
     //  A link: another broker dialed in (link.c). Its agency is "", and it
     //  is admitted by its broker entry, never as an agency.

@@ -158,6 +158,7 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
     case PROTO_KIND_HEARTBEAT:
     case PROTO_KIND_CREDIT:
     case PROTO_KIND_ACK:
+    case PROTO_KIND_LOG_PROVE:
         if (job->nframes != 2)
             broker_session_error(self, p, PROTO_ERR_FRAMING, "exactly 2 frames", NULL, false);
         else
@@ -312,6 +313,11 @@ broker_store_t *broker_server_store(const broker_server_t *self)
     return self->store;
 }
 
+struct broker_tlog *broker_server_tlog(const broker_server_t *self)
+{
+    return self->tlog;
+}
+
 const proto_directory_t *broker_server_directory(const broker_server_t *self)
 {
     return self->directory;
@@ -460,6 +466,11 @@ static bool s_open_state(broker_server_t *self, uint64_t *soft_found, proto_err_
     if (!self->store) {
         if (why)
             *why = rc;
+        return false;
+    }
+    self->tlog = broker_tlog_new(self->store, self->identity);
+    if (!self->tlog) {
+        snprintf(errbuf, errlen, "out of memory");
         return false;
     }
     //  What earlier reloads may not undo, a restart may not either.
@@ -850,6 +861,7 @@ void broker_server_destroy(broker_server_t **self_p)
     free(self->batch);
     broker_rate_destroy(&self->notice_rate);
     broker_clock_destroy(&self->clock);
+    broker_tlog_destroy(&self->tlog);
     broker_store_destroy(&self->store);
     broker_anchor_destroy(&self->anchor);
     broker_conns_destroy(&self->conns);

@@ -30,6 +30,7 @@
 #include "ratelimit.h"
 #include "server.h"
 #include "store.h"
+#include "tlog.h"
 #include "verify.h"
 
 #define JOBS_ENDPOINT       "inproc://truc-verify-jobs"
@@ -69,6 +70,7 @@ struct broker_server {
     broker_dirpush_t *dirpush; // the signed snapshot and delta, built once, sent shared
     broker_store_t *store;
     broker_anchor_t *anchor; // kept up to date by the store's commits; outlives it
+    broker_tlog_t *tlog;     // the transparency log's committed size and signed head
     broker_verify_t *verify;
     broker_peers_t *peers;
     //  The open batch (batch.c): its entries, and documents stored in it.

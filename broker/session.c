@@ -156,6 +156,7 @@ void broker_session_hello(broker_server_t *self, broker_peer_t *p, zmq_msg_t *bo
                                                  : (uint32_t) self->config->max_window);
         p->dirty = true;
         p->dir_deltas = hello->dir_deltas;
+        p->log = hello->log;
         proto_msg_t ready;
         memset(&ready, 0, sizeof ready);
         ready.kind = PROTO_KIND_READY;
@@ -169,6 +170,10 @@ void broker_session_hello(broker_server_t *self, broker_peer_t *p, zmq_msg_t *bo
         ready.u.ready.max_document = self->config->max_document;
         ready.u.ready.max_recipients = (uint32_t) self->config->max_recipients;
         ready.u.ready.max_attachments = (uint32_t) self->config->max_attachments;
+        //  The log head every agent checks the broker by (PROTOCOL.md 18);
+        //  a session opens without it rather than not at all.
+        ready.u.ready.has_log =
+            p->log && broker_tlog_head(self->tlog, broker_now(), &ready.u.ready.log) == PROTO_OK;
         broker_session_send_msg(self, p, &ready);
         broker_session_directory(self, p, hello->dir_serial);
         proto_log_info("event=connected agency=%s window=%u software=\"%s\"", p->agency, p->window,
@@ -196,6 +201,17 @@ void broker_session_message(broker_server_t *self, broker_peer_t *p, int kind, z
         p->window = broker_flight_reserve(
             p, window < self->config->max_window ? window : (uint32_t) self->config->max_window);
         p->dirty = true;
+    } else if (kind == PROTO_KIND_LOG_PROVE) {
+        uint8_t proof[PROTO_TLOG_MAX_PROOF][PROTO_HASH_LEN];
+        proto_msg_t answer;
+        memset(&answer, 0, sizeof answer);
+        answer.kind = PROTO_KIND_LOG_PROOF;
+        proto_err_t arc = broker_tlog_answer(self->tlog, msg->u.log_prove.from, broker_now(),
+                                             &answer.u.log_proof, proof);
+        if (arc)
+            broker_session_error(self, p, arc, "cannot prove the log now", NULL, false);
+        else
+            broker_session_send_msg(self, p, &answer);
     } else if (kind == PROTO_KIND_ACK) {
         if (broker_batch_begin(self) == PROTO_OK) {
             for (uint32_t i = 0; i < msg->u.ack.nmids; i++) {

@@ -20,10 +20,12 @@
 // ---------------------------------------------------------------------------
 //  Receipts
 
-//  Receipt record: version 2, head time, head size, root, signature, leaf
+//  Receipt record: version 3, head time, head size, root, head log (the
+//  batch's place in the transparency log, 0 for none), signature, leaf
 //  index, path length, the path, then the signer's name (the rest).
-#define RECEIPT_RECORD_VERSION 2
-#define RECEIPT_FIXED_LEN      (1 + 8 + 8 + PROTO_HASH_LEN + PROTO_SIG_LEN + 8 + 1)
+//  Version 2, written before the log existed, is the same without the log.
+#define RECEIPT_RECORD_VERSION 3
+#define RECEIPT_FIXED_LEN      (1 + 8 + 8 + PROTO_HASH_LEN + 8 + PROTO_SIG_LEN + 8 + 1)
 
 proto_err_t broker_store_receipt_put(broker_store_t *self, const proto_id_t *id,
                                      const proto_head_t *head, const uint8_t sig[PROTO_SIG_LEN],
@@ -39,6 +41,8 @@ proto_err_t broker_store_receipt_put(broker_store_t *self, const proto_id_t *id,
     broker_store_put64le(p + 8, head->size);
     memcpy(p + 16, head->root, PROTO_HASH_LEN);
     p += 16 + PROTO_HASH_LEN;
+    broker_store_put64le(p, head->log);
+    p += 8;
     memcpy(p, sig, PROTO_SIG_LEN);
     p += PROTO_SIG_LEN;
     broker_store_put64le(p, item->index);
@@ -60,7 +64,8 @@ proto_err_t broker_store_receipt_get(broker_store_t *self, const proto_id_t *id,
     if (rc)
         return rc;
     const uint8_t *p = v.mv_data, *end = p + v.mv_size;
-    if (v.mv_size < RECEIPT_FIXED_LEN || p[0] != RECEIPT_RECORD_VERSION)
+    bool logged = v.mv_size >= 1 && p[0] == RECEIPT_RECORD_VERSION;
+    if (v.mv_size < RECEIPT_FIXED_LEN - (logged ? 0 : 8) || (!logged && p[0] != 2))
         return PROTO_ERR_STORE; // not a record of this layout (an older broker's)
     p++;
     memset(out, 0, sizeof *out);
@@ -68,6 +73,10 @@ proto_err_t broker_store_receipt_get(broker_store_t *self, const proto_id_t *id,
     out->head.size = broker_store_get64le(p + 8);
     memcpy(out->head.root, p + 16, PROTO_HASH_LEN);
     p += 16 + PROTO_HASH_LEN;
+    if (logged) {
+        out->head.log = broker_store_get64le(p);
+        p += 8;
+    }
     memcpy(out->sig, p, PROTO_SIG_LEN);
     p += PROTO_SIG_LEN;
     out->index = broker_store_get64le(p);

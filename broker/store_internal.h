@@ -38,6 +38,7 @@ enum {
     DB_RECEIPTS,
     DB_HOPS, // store_fwd.c: a document's hop to another broker
     DB_HOPQ, // store_fwd.c: each link's queue
+    DB_TLOG, // tlog.c: the transparency log's leaves, subtrees and roots
     DB_COUNT
 };
 

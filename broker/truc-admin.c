@@ -21,6 +21,7 @@
 
 #include "proto/when.h"
 #include "proto/mpjson.h"
+#include "proto/tlog.h"
 #include "web_auth.h"
 
 #define EXIT_USAGE 1
@@ -74,6 +75,9 @@ static const char *s_usage =
     "  clock confirm                 take the wall clock as right after a jump:\n"
     "                                expiry and retention resume by it\n"
     "  stuck [SECONDS]               documents waiting longer (default 3600), oldest first\n"
+    "  log head                      the transparency log's signed tree head: size, root\n"
+    "  log prove A B                 the consistency proof from log size A to size B,\n"
+    "                                checked here as well (exit 3 if it does not hold)\n"
     "  console-user add NAME --role viewer|admin --accounts FILE\n"
     "                                add or replace a web console account; the password\n"
     "                                is the first line of standard input\n"
@@ -89,7 +93,8 @@ static const char *s_usage =
     "\n"
     "Exit codes: 0 success, 1 usage error, 2 the broker is unreachable or refused\n"
     "(the message says why; a broker that is not running, or dies before it\n"
-    "answers, ends the wait at once), 3 audit verify found a broken chain.\n";
+    "answers, ends the wait at once), 3 audit verify found a broken chain, or\n"
+    "the log's proof does not hold.\n";
 
 // ---------------------------------------------------------------------------
 //  Why the admin socket cannot be reached
@@ -324,6 +329,44 @@ static void s_page_hint(const msgpack_object *data)
                 s_page.forward ? "after" : "before", (unsigned long long) edge->via.u64);
 }
 
+static bool s_hex32(const msgpack_object *o, uint8_t out[PROTO_HASH_LEN])
+{
+    if (!o || o->type != MSGPACK_OBJECT_STR || o->via.str.size != 2 * PROTO_HASH_LEN)
+        return false;
+    for (size_t i = 0; i < PROTO_HASH_LEN; i++) {
+        unsigned v;
+        char pair[3] = { o->via.str.ptr[2 * i], o->via.str.ptr[2 * i + 1], 0 };
+        if (sscanf(pair, "%2x", &v) != 1)
+            return false;
+        out[i] = (uint8_t) v;
+    }
+    return true;
+}
+
+//  A `log prove` answer is checked here too, with the library an agent or
+//  an auditor uses, rather than taking the broker's word that it holds.
+//  True when data is not such an answer.
+static bool s_log_proof_holds(const msgpack_object *data)
+{
+    const msgpack_object *from = s_get(data, "from"), *to = s_get(data, "to"),
+                         *proof = s_get(data, "proof");
+    uint8_t rm[PROTO_HASH_LEN], rn[PROTO_HASH_LEN];
+    if (!from || !to || !proof || !s_get(data, "from_root"))
+        return true;
+    if (from->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+        to->type != MSGPACK_OBJECT_POSITIVE_INTEGER || proof->type != MSGPACK_OBJECT_ARRAY ||
+        proof->via.array.size > PROTO_TLOG_MAX_PROOF || !s_hex32(s_get(data, "from_root"), rm) ||
+        !s_hex32(s_get(data, "to_root"), rn))
+        return false;
+    uint8_t hashes[PROTO_TLOG_MAX_PROOF][PROTO_HASH_LEN];
+    for (uint32_t i = 0; i < proof->via.array.size; i++)
+        if (!s_hex32(s_get(&proof->via.array.ptr[i], "hash"), hashes[i]))
+            return false;
+    return proto_tlog_verify(from->via.u64, rm, to->via.u64, rn,
+                             (const uint8_t(*)[PROTO_HASH_LEN]) hashes,
+                             proof->via.array.size) == PROTO_OK;
+}
+
 //  Print the broker's answer (n bytes of reply) as text or JSON. Returns
 //  the exit status: 0, EXIT_FAIL when it refused or the answer is not
 //  readable, 3 when it reports a store that is not intact.
@@ -363,6 +406,10 @@ static int s_answer(const char *reply, int n, bool json)
             const msgpack_object *intact = s_get(data, "intact");
             if (intact && intact->type == MSGPACK_OBJECT_BOOLEAN && !intact->via.boolean)
                 status = 3;
+            if (!s_log_proof_holds(data)) {
+                fprintf(stderr, "truc-admin: the log's proof does not hold\n");
+                status = 3;
+            }
         }
     }
     msgpack_unpacked_destroy(&unpacked);

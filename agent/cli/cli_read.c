@@ -550,6 +550,27 @@ int cli_health(cli_opts_t *opts, int argc, char **argv)
     return s_query(opts, &req, NULL, s_health_print, NULL);
 }
 
+static const char s_log_clear_usage[] =
+    "usage: truc log-clear\n"
+    "\n"
+    "Clear the broker log alarm ('truc health' shows log.alarm) once it has been\n"
+    "looked into: the agent forgets the alarm and the log head it held, and takes\n"
+    "the broker's next head as its new starting point. Prints what was cleared,\n"
+    "the evidence included: keep it (--json prints it whole).\n"
+    "\n" CLI_GLOBAL_HELP "\n" CLI_EXIT_HELP;
+
+int cli_log_clear(cli_opts_t *opts, int argc, char **argv)
+{
+    static const struct option options[] = { CLI_GLOBAL_OPTIONS, { NULL, 0, NULL, 0 } };
+    cli_parser_t p;
+    cli_parser_init(&p, "log-clear", s_log_clear_usage, options, opts, argc, argv);
+    int status = s_no_arguments(&p);
+    if (status != CLI_EXIT_OK || p.stop)
+        return status;
+    cli_req_t *req = cli_req_new("log_clear");
+    return s_query(opts, &req, NULL, s_health_print, NULL);
+}
+
 static const char s_directory_usage[] =
     "usage: truc directory\n"
     "\n"

@@ -16,6 +16,7 @@ int cli_fetch(cli_opts_t *opts, int argc, char **argv);
 int cli_sent_show(const cli_opts_t *opts, const char *id);
 int cli_quarantine(cli_opts_t *opts, int argc, char **argv);
 int cli_health(cli_opts_t *opts, int argc, char **argv);
+int cli_log_clear(cli_opts_t *opts, int argc, char **argv);
 int cli_directory(cli_opts_t *opts, int argc, char **argv);
 
 #endif

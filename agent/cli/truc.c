@@ -47,6 +47,7 @@ static const char s_usage[] =
     "  sent        what happened to sent documents: states, notices, receipts\n"
     "  quarantine  documents refused on arrival\n"
     "  health      the agent's state and its connection to the broker\n"
+    "  log-clear   clear the broker log alarm once it has been looked into\n"
     "  directory   the agencies this agency can send to\n"
     "  watch       print events as they happen\n"
     "  export      the registers of incoming and outgoing documents as CSV\n"
@@ -77,7 +78,7 @@ static const struct {
     { "revoke", cli_revoke },   { "sent", cli_sent },           { "quarantine", cli_quarantine },
     { "health", cli_health },   { "directory", cli_directory }, { "watch", cli_watch },
     { "update", cli_update },   { "replace", cli_replace },     { "export", cli_export },
-    { "notices", cli_notices }, { "evidence", cli_evidence },
+    { "notices", cli_notices }, { "evidence", cli_evidence },   { "log-clear", cli_log_clear },
 };
 
 static s_command_fn *s_find(const char *name)

@@ -878,7 +878,7 @@ static void s_test_notices_flags_receipts(void **state)
     //  A kept receipt: head, signature, index and a three-node path.
     uint8_t path[3][PROTO_HASH_LEN];
     memset(path, 0x3c, sizeof path);
-    proto_head_t head = { .signer = "hub", .time = 1767225600123, .size = 6 };
+    proto_head_t head = { .signer = "hub", .time = 1767225600123, .size = 6, .log = 41 };
     memset(head.root, 0x5e, sizeof head.root);
     uint8_t sig[PROTO_SIG_LEN];
     memset(sig, 0x51, sizeof sig);
@@ -916,6 +916,7 @@ static void s_test_notices_flags_receipts(void **state)
     assert_string_equal(kept.head.signer, "hub");
     assert_int_equal(kept.head.time, head.time);
     assert_int_equal(kept.head.size, 6);
+    assert_int_equal(kept.head.log, 41); // signed with the rest: needed to verify it again
     assert_memory_equal(kept.head.root, head.root, PROTO_HASH_LEN);
     assert_memory_equal(kept.sig, sig, PROTO_SIG_LEN);
     assert_int_equal(kept.index, 5);

@@ -19,7 +19,7 @@
 
 #include "proto/msg.h"
 
-#define FUZZ_KIND_COUNT 25
+#define FUZZ_KIND_COUNT 27
 
 static inline int fuzz_kind_at(size_t index)
 {
@@ -52,6 +52,8 @@ static inline int fuzz_kind_at(size_t index)
         //  Kinds defined later go at the end, so the seeds already checked
         //  in keep their selector byte.
         PROTO_KIND_FORWARD,
+        PROTO_KIND_LOG_PROVE,
+        PROTO_KIND_LOG_PROOF,
     };
     return kinds[index % FUZZ_KIND_COUNT];
 }

@@ -177,6 +177,14 @@ proto_err_t proto_receipts_build(const proto_leaf_t *leaves, size_t n, const pro
                                  uint64_t time, proto_head_t *head, uint8_t sig[PROTO_SIG_LEN],
                                  proto_item_t *items, uint8_t (*paths)[PROTO_HASH_LEN])
 {
+    return proto_receipts_build_logged(leaves, n, id, time, 0, head, sig, items, paths);
+}
+
+proto_err_t proto_receipts_build_logged(const proto_leaf_t *leaves, size_t n,
+                                        const proto_identity_t *id, uint64_t time, uint64_t log,
+                                        proto_head_t *head, uint8_t sig[PROTO_SIG_LEN],
+                                        proto_item_t *items, uint8_t (*paths)[PROTO_HASH_LEN])
+{
     if (!leaves || n == 0 || !id)
         return PROTO_ERR_INVALID_ARG;
     uint8_t(*hashes)[PROTO_HASH_LEN] = malloc(n * PROTO_HASH_LEN);
@@ -194,6 +202,7 @@ proto_err_t proto_receipts_build(const proto_leaf_t *leaves, size_t n, const pro
     head->signer = proto_identity_public(id)->name;
     head->time = time;
     head->size = n;
+    head->log = log;
     memcpy(head->root, proto_tree_root(tree), PROTO_HASH_LEN);
     for (size_t i = 0; i < n; i++) {
         items[i].leaf = leaves[i];

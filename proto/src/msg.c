@@ -34,7 +34,7 @@ typedef struct {
 
 static const s_kind_row_t s_kinds[] = {
     { PROTO_KIND_HELLO, "HELLO", 2 },
-    { PROTO_KIND_READY, "READY", 1 },
+    { PROTO_KIND_READY, "READY", 2 },
     { PROTO_KIND_HEARTBEAT, "HEARTBEAT", 1 },
     { PROTO_KIND_CREDIT, "CREDIT", 1 },
     { PROTO_KIND_SUBMIT, "SUBMIT", 7 },
@@ -53,6 +53,8 @@ static const s_kind_row_t s_kinds[] = {
     { PROTO_KIND_DIRECTORY_DELTA, "DIRECTORY_DELTA", 5 },
     //  The embedded document body is checked with its own kind's depth.
     { PROTO_KIND_FORWARD, "FORWARD", 3 },
+    { PROTO_KIND_LOG_PROVE, "LOG_PROVE", 1 },
+    { PROTO_KIND_LOG_PROOF, "LOG_PROOF", 2 },
 };
 
 static const s_kind_row_t *s_kind_row(int kind)
@@ -284,6 +286,9 @@ static proto_err_t s_decode_body(mp_ctx_t *ctx, int kind, const msgpack_object *
         return msg_delta_decode(ctx, o, &msg->u.delta);
     case PROTO_KIND_FORWARD:
         return msg_forward_decode(ctx, o, &msg->u.forward);
+    case PROTO_KIND_LOG_PROVE:
+    case PROTO_KIND_LOG_PROOF:
+        return msg_log_decode(ctx, kind, o, msg);
     }
     if (proto_kind_has_document(kind))
         return msg_document_decode(ctx, kind, o, &msg->u.document);
@@ -446,6 +451,10 @@ static void s_encode_body(mp_writer_t *w, const proto_msg_t *msg)
         return;
     case PROTO_KIND_FORWARD:
         msg_forward_encode(w, &msg->u.forward);
+        return;
+    case PROTO_KIND_LOG_PROVE:
+    case PROTO_KIND_LOG_PROOF:
+        msg_log_encode(w, msg);
         return;
     default:
         break;

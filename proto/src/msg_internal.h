@@ -11,6 +11,7 @@
       msg_status.c     STATUS
       msg_directory.c  DIRECTORY DIRECTORY_DELTA
       msg_forward.c    FORWARD (between brokers; embeds a document body)
+      msg_log.c        LOG_PROVE LOG_PROOF, and the signed tree head READY carries
 
     Decoders check every rule of the schema and record failures through
     mp_fail; encoders write a msgpack map and leave errors in the writer.
@@ -64,5 +65,13 @@ void msg_delta_encode(mp_writer_t *w, const proto_dir_delta_t *in);
 //  msg_forward.c: FORWARD.
 proto_err_t msg_forward_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_forward_t *out);
 void msg_forward_encode(mp_writer_t *w, const proto_forward_t *in);
+
+//  msg_log.c: LOG_PROVE and LOG_PROOF, and a signed tree head as the map
+//  field `name` of another body (READY's `log`).
+proto_err_t msg_log_decode(mp_ctx_t *ctx, int kind, const msgpack_object *o, proto_msg_t *msg);
+void msg_log_encode(mp_writer_t *w, const proto_msg_t *msg);
+proto_err_t msg_sth_decode(mp_ctx_t *ctx, const char *name, const msgpack_object *o,
+                           proto_sth_t *out);
+void msg_sth_encode(mp_writer_t *w, uint32_t *count, const char *name, const proto_sth_t *in);
 
 #endif

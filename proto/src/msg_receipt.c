@@ -13,7 +13,7 @@
 //  Receipts
 
 static const char *const s_receipts_keys[] = { "mid", "head", "sig", "items" };
-static const char *const s_head_keys[] = { "signer", "time", "size", "root" };
+static const char *const s_head_keys[] = { "signer", "time", "size", "root", "log" };
 static const char *const s_item_keys[] = { "leaf", "index", "path" };
 static const char *const s_leaf_keys[] = { "event", "id",  "hash", "from",  "to",
                                            "time",  "seq", "code", "reason" };
@@ -89,7 +89,8 @@ static void s_leaf_encode(mp_writer_t *w, const proto_leaf_t *leaf)
     mp_map_end(w, map, n);
 }
 
-static proto_err_t s_head_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_head_t *head)
+static proto_err_t s_head_decode(mp_ctx_t *ctx, int kind, const msgpack_object *o,
+                                 proto_head_t *head)
 {
     const msgpack_object *f[NKEYS(s_head_keys)];
     size_t mark = mp_path_push(ctx, "head");
@@ -103,6 +104,12 @@ static proto_err_t s_head_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_h
         rc = mp_uint(ctx, "size", f[2], true, 1, UINT32_MAX, &head->size);
     if (!rc)
         rc = mp_bin(ctx, "root", f[3], true, PROTO_HASH_LEN, head->root);
+    if (!rc)
+        rc = mp_uint(ctx, "log", f[4], false, 1, UINT32_MAX, &head->log);
+    //  Only the broker's group commits are leaves of its log (ACCEPTED,
+    //  REJECTED); a recipient's or an expiry's head has no place in it.
+    if (!rc && head->log && kind != PROTO_KIND_ACCEPTED && kind != PROTO_KIND_REJECTED)
+        rc = mp_fail(ctx, PROTO_ERR_VALUE, "log", "only ACCEPTED and REJECTED heads are logged");
     mp_path_pop(ctx, mark);
     return rc;
 }
@@ -116,7 +123,7 @@ proto_err_t msg_receipts_decode(mp_ctx_t *ctx, int kind, const msgpack_object *o
     if (!rc)
         rc = mp_uint(ctx, "mid", f[0], false, 1, UINT64_MAX, &out->mid);
     if (!rc)
-        rc = s_head_decode(ctx, f[1], &out->head);
+        rc = s_head_decode(ctx, kind, f[1], &out->head);
     if (!rc)
         rc = mp_bin(ctx, "sig", f[2], true, PROTO_SIG_LEN, out->sig);
     if (!rc)
@@ -166,6 +173,7 @@ void msg_receipts_encode(mp_writer_t *w, const proto_receipts_t *in)
     mp_f_uint(w, &m, "time", in->head.time);
     mp_f_uint(w, &m, "size", in->head.size);
     mp_f_bin(w, &m, "root", in->head.root, PROTO_HASH_LEN);
+    mp_f_uint_opt(w, &m, "log", in->head.log);
     mp_map_end(w, sub, m);
     mp_f_bin(w, &n, "sig", in->sig, PROTO_SIG_LEN);
     mp_f_key(w, &n, "items");

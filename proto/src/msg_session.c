@@ -12,7 +12,7 @@
 //  Session kinds: HELLO READY HEARTBEAT CREDIT ACK ERROR
 
 static const char *const s_hello_keys[] = { "versions", "agency",     "software", "dir_serial",
-                                            "window",   "dir_deltas", "link" };
+                                            "window",   "dir_deltas", "link",     "log" };
 
 static proto_err_t s_hello_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_hello_t *out)
 {
@@ -46,13 +46,15 @@ static proto_err_t s_hello_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_
         rc = msg_u32(ctx, "window", f[4], true, 1, PROTO_MAX_WINDOW, &out->window);
     if (!rc)
         rc = mp_bool(ctx, "dir_deltas", f[5], false, &out->dir_deltas);
+    if (!rc)
+        rc = mp_bool(ctx, "log", f[7], false, &out->log);
     return rc;
 }
 
 static const char *const s_ready_keys[] = {
     "version",        "broker",          "agency",    "time",
     "heartbeat",      "dir_serial",      "max_frame", "max_document",
-    "max_recipients", "max_attachments", "link",
+    "max_recipients", "max_attachments", "link",      "log",
 };
 
 static proto_err_t s_ready_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_ready_t *out)
@@ -87,6 +89,13 @@ static proto_err_t s_ready_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_
     if (!rc)
         rc = msg_u32(ctx, "max_attachments", f[9], true, 0, PROTO_MAX_ATTACHMENTS,
                      &out->max_attachments);
+    out->has_log = f[11] != NULL;
+    if (!rc && out->has_log)
+        rc = msg_sth_decode(ctx, "log", f[11], &out->log);
+    //  The log head is the agencies' check on the broker; a link's peers
+    //  do not check each other's logs (yet).
+    if (!rc && out->has_log && out->link)
+        rc = mp_fail(ctx, PROTO_ERR_VALUE, "log", "a link's READY carries no log head");
     return rc;
 }
 
@@ -178,6 +187,10 @@ void msg_session_encode(mp_writer_t *w, const proto_msg_t *msg)
             mp_w_bool(w, true);
         }
         mp_f_str(w, &n, "link", h->link);
+        if (h->log) {
+            mp_f_key(w, &n, "log");
+            mp_w_bool(w, true);
+        }
         mp_map_end(w, map, n);
         return;
     }
@@ -195,6 +208,8 @@ void msg_session_encode(mp_writer_t *w, const proto_msg_t *msg)
         mp_f_uint(w, &n, "max_recipients", r->max_recipients);
         mp_f_uint(w, &n, "max_attachments", r->max_attachments);
         mp_f_str(w, &n, "link", r->link);
+        if (r->has_log)
+            msg_sth_encode(w, &n, "log", &r->log);
         mp_map_end(w, map, n);
         return;
     }

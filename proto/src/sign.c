@@ -196,12 +196,16 @@ proto_err_t proto_head_canonical(const proto_head_t *head, proto_buf_t *buf)
     mp_writer_t w;
     proto_buf_reset(buf);
     mp_writer_init(&w, buf);
-    mp_w_array(&w, 5);
+    //  A head without a place in the log signs the five elements it always
+    //  did, so heads signed before the log existed still verify.
+    mp_w_array(&w, head->log ? 6 : 5);
     mp_w_str(&w, "truc/head/1");
     s_w_text(&w, head->signer);
     mp_w_uint(&w, head->time);
     mp_w_uint(&w, head->size);
     mp_w_bin(&w, head->root, PROTO_HASH_LEN);
+    if (head->log)
+        mp_w_uint(&w, head->log);
     return w.err;
 }
 

@@ -94,13 +94,13 @@ msgpack_unpack_return __wrap_msgpack_unpack_next(msgpack_unpacked *result, const
 #define S_T0 1767225600123ull // 2026-01-01T00:00:00.123Z
 
 static const proto_kind_t s_all_kinds[] = {
-    PROTO_KIND_HELLO,     PROTO_KIND_READY,   PROTO_KIND_HEARTBEAT,
-    PROTO_KIND_CREDIT,    PROTO_KIND_SUBMIT,  PROTO_KIND_REVOKE,
-    PROTO_KIND_UPDATE,    PROTO_KIND_REPLACE, PROTO_KIND_ACCEPTED,
-    PROTO_KIND_REJECTED,  PROTO_KIND_EXPIRED, PROTO_KIND_DELIVER,
-    PROTO_KIND_DELIVERED, PROTO_KIND_ACK,     PROTO_KIND_STATUS,
-    PROTO_KIND_DIRECTORY, PROTO_KIND_ERROR,   PROTO_KIND_DIRECTORY_DELTA,
-    PROTO_KIND_FORWARD,
+    PROTO_KIND_HELLO,     PROTO_KIND_READY,     PROTO_KIND_HEARTBEAT,
+    PROTO_KIND_CREDIT,    PROTO_KIND_SUBMIT,    PROTO_KIND_REVOKE,
+    PROTO_KIND_UPDATE,    PROTO_KIND_REPLACE,   PROTO_KIND_ACCEPTED,
+    PROTO_KIND_REJECTED,  PROTO_KIND_EXPIRED,   PROTO_KIND_DELIVER,
+    PROTO_KIND_DELIVERED, PROTO_KIND_ACK,       PROTO_KIND_STATUS,
+    PROTO_KIND_DIRECTORY, PROTO_KIND_ERROR,     PROTO_KIND_DIRECTORY_DELTA,
+    PROTO_KIND_FORWARD,   PROTO_KIND_LOG_PROVE, PROTO_KIND_LOG_PROOF,
 };
 #define S_NKINDS (sizeof s_all_kinds / sizeof s_all_kinds[0])
 
@@ -298,6 +298,7 @@ static void s_fixture(s_fx_t *fx, proto_kind_t kind)
         h->agency = "000.00.01.H01";
         h->software = "truc-agent/0.1.0";
         h->dir_serial = 42;
+        h->log = true;
         h->window = 64;
         break;
     }
@@ -313,6 +314,25 @@ static void s_fixture(s_fx_t *fx, proto_kind_t kind)
         r->max_document = 1u << 30;
         r->max_recipients = PROTO_MAX_RECIPIENTS;
         r->max_attachments = PROTO_MAX_ATTACHMENTS;
+        r->has_log = true;
+        r->log = (proto_sth_t){ .signer = "truc-broker", .time = S_T0 - 1, .size = 77 };
+        s_fill(r->log.root, PROTO_HASH_LEN, 60);
+        s_fill(r->log.sig, PROTO_SIG_LEN, 61);
+        break;
+    }
+    case PROTO_KIND_LOG_PROVE:
+        fx->msg.u.log_prove.from = 65;
+        break;
+    case PROTO_KIND_LOG_PROOF: {
+        proto_log_proof_t *p = &fx->msg.u.log_proof;
+        p->sth = (proto_sth_t){ .signer = "truc-broker", .time = S_T0 + 9, .size = 100 };
+        s_fill(p->sth.root, PROTO_HASH_LEN, 62);
+        s_fill(p->sth.sig, PROTO_SIG_LEN, 63);
+        p->from = 65;
+        for (int k = 0; k < 3; k++)
+            s_fill(fx->paths[0][k], PROTO_HASH_LEN, (uint8_t) (64 + k));
+        p->proof = fx->paths[0];
+        p->nproof = 3;
         break;
     }
     case PROTO_KIND_HEARTBEAT:
@@ -573,6 +593,15 @@ static void s_assert_leaf_equal(const proto_leaf_t *a, const proto_leaf_t *b)
     S_STR(a->reason, b->reason);
 }
 
+static void s_assert_sth_equal(const proto_sth_t *a, const proto_sth_t *b)
+{
+    S_STR(a->signer, b->signer);
+    assert_int_equal(a->time, b->time);
+    assert_int_equal(a->size, b->size);
+    assert_memory_equal(a->root, b->root, PROTO_HASH_LEN);
+    assert_memory_equal(a->sig, b->sig, PROTO_SIG_LEN);
+}
+
 static void s_assert_msg_equal(const proto_msg_t *a, const proto_msg_t *b)
 {
     assert_int_equal(a->kind, b->kind);
@@ -585,6 +614,7 @@ static void s_assert_msg_equal(const proto_msg_t *a, const proto_msg_t *b)
         S_STR(x->software, y->software);
         assert_int_equal(x->dir_serial, y->dir_serial);
         assert_int_equal(x->window, y->window);
+        assert_int_equal(x->log, y->log);
         break;
     }
     case PROTO_KIND_READY: {
@@ -599,6 +629,19 @@ static void s_assert_msg_equal(const proto_msg_t *a, const proto_msg_t *b)
         assert_int_equal(x->max_document, y->max_document);
         assert_int_equal(x->max_recipients, y->max_recipients);
         assert_int_equal(x->max_attachments, y->max_attachments);
+        assert_int_equal(x->has_log, y->has_log);
+        s_assert_sth_equal(&x->log, &y->log);
+        break;
+    }
+    case PROTO_KIND_LOG_PROVE:
+        assert_int_equal(a->u.log_prove.from, b->u.log_prove.from);
+        break;
+    case PROTO_KIND_LOG_PROOF: {
+        const proto_log_proof_t *x = &a->u.log_proof, *y = &b->u.log_proof;
+        s_assert_sth_equal(&x->sth, &y->sth);
+        assert_int_equal(x->from, y->from);
+        assert_int_equal(x->nproof, y->nproof);
+        assert_memory_equal(x->proof, y->proof, (size_t) x->nproof * PROTO_HASH_LEN);
         break;
     }
     case PROTO_KIND_HEARTBEAT:
@@ -791,7 +834,7 @@ static void s_test_kind_table(void **state)
     static const char *const names[] = {
         "HELLO",   "READY",     "HEARTBEAT", "CREDIT",          "SUBMIT",  "REVOKE",    "UPDATE",
         "REPLACE", "ACCEPTED",  "REJECTED",  "EXPIRED",         "DELIVER", "DELIVERED", "ACK",
-        "STATUS",  "DIRECTORY", "ERROR",     "DIRECTORY_DELTA", "FORWARD"
+        "STATUS",  "DIRECTORY", "ERROR",     "DIRECTORY_DELTA", "FORWARD", "LOG_PROVE", "LOG_PROOF"
     };
     size_t defined = 0;
     for (int kind = -1; kind < 300; kind++)
@@ -1761,7 +1804,11 @@ static void s_test_depth(void **state)
     S_CASE(PROTO_KIND_HEARTBEAT, "time", S_SET, s_map(0), PROTO_ERR_TYPE, "time");
     S_CASE(PROTO_KIND_ERROR, "message", S_SET, s_map(1, "a", s_uint(1)), PROTO_ERR_DEPTH, "");
     S_CASE(PROTO_KIND_CREDIT, "window", S_SET, s_nested(1), PROTO_ERR_DEPTH, "");
-    S_CASE(PROTO_KIND_READY, "broker", S_SET, s_nested(1), PROTO_ERR_DEPTH, "");
+    //  READY's log head makes it 2 deep.
+    S_CASE(PROTO_KIND_READY, "broker", S_SET, s_nested(1), PROTO_ERR_TYPE, "broker");
+    S_CASE(PROTO_KIND_READY, "broker", S_SET, s_nested(2), PROTO_ERR_DEPTH, "");
+    S_CASE(PROTO_KIND_LOG_PROVE, "from", S_SET, s_nested(1), PROTO_ERR_DEPTH, "");
+    S_CASE(PROTO_KIND_LOG_PROOF, "proof[0]", S_SET, s_nested(1), PROTO_ERR_DEPTH, "");
     S_CASE(PROTO_KIND_HELLO, "versions[0]", S_SET, s_nested(1), PROTO_ERR_DEPTH, "");
     S_CASE(PROTO_KIND_ACK, "mids[0]", S_SET, s_nested(1), PROTO_ERR_DEPTH, "");
     S_CASE(PROTO_KIND_STATUS, "notice.staff.name", S_SET, s_nested(1), PROTO_ERR_DEPTH, "");
@@ -2431,6 +2478,36 @@ static void s_test_operations(void **state)
     //  Nothing acts on itself.
     S_CASE(PROTO_KIND_REPLACE, "doc.op_refs[1]", S_SET, s_bin_fill(PROTO_ID_LEN, 1),
            PROTO_ERR_VALUE, "doc.op_refs[1]");
+}
+
+//  The transparency log's fields (PROTOCOL.md 5.12): a batch head's place
+//  in the log, READY's head, LOG_PROVE and LOG_PROOF.
+static void s_test_log_rules(void **state)
+{
+    (void) state;
+    S_ACCEPT(PROTO_KIND_ACCEPTED, "head.log", S_SET, s_uint(3));
+    S_ACCEPT(PROTO_KIND_REJECTED, "head.log", S_SET, s_uint(3));
+    S_CASE(PROTO_KIND_ACCEPTED, "head.log", S_SET, s_uint(0), PROTO_ERR_VALUE, "head.log");
+    S_CASE(PROTO_KIND_ACCEPTED, "head.log", S_SET, s_uint(1ull << 32), PROTO_ERR_LIMIT, "head.log");
+    S_CASE(PROTO_KIND_DELIVERED, "head.log", S_SET, s_uint(3), PROTO_ERR_VALUE, "head.log");
+    S_CASE(PROTO_KIND_EXPIRED, "head.log", S_SET, s_uint(3), PROTO_ERR_VALUE, "head.log");
+    S_ACCEPT(PROTO_KIND_READY, "log", S_DEL, s_nil());
+    S_CASE(PROTO_KIND_READY, "log.sig", S_DEL, s_nil(), PROTO_ERR_MISSING, "log.sig");
+    S_ACCEPT(PROTO_KIND_READY, "log.size", S_SET, s_uint(0));
+    S_CASE(PROTO_KIND_READY, "log.size", S_SET, s_uint(1ull << 32), PROTO_ERR_LIMIT, "log.size");
+    S_CASE(PROTO_KIND_READY, "log.root", S_SET, s_bin_fill(31, 1), PROTO_ERR_VALUE, "log.root");
+    S_CASE(PROTO_KIND_READY, "log.extra", S_SET, s_uint(1), PROTO_ERR_UNKNOWN_FIELD, "log.extra");
+    S_ACCEPT(PROTO_KIND_LOG_PROVE, "from", S_SET, s_uint(0));
+    S_CASE(PROTO_KIND_LOG_PROVE, "from", S_DEL, s_nil(), PROTO_ERR_MISSING, "from");
+    S_CASE(PROTO_KIND_LOG_PROVE, "from", S_SET, s_uint(1ull << 32), PROTO_ERR_LIMIT, "from");
+    S_CASE(PROTO_KIND_LOG_PROOF, "sth", S_DEL, s_nil(), PROTO_ERR_MISSING, "sth");
+    S_CASE(PROTO_KIND_LOG_PROOF, "from", S_SET, s_uint(101), PROTO_ERR_VALUE, "from");
+    S_CASE(PROTO_KIND_LOG_PROOF, "from", S_SET, s_uint(100), PROTO_ERR_VALUE, "proof");
+    S_CASE(PROTO_KIND_LOG_PROOF, "from", S_DEL, s_nil(), PROTO_ERR_VALUE, "proof");
+    S_ACCEPT(PROTO_KIND_LOG_PROOF, "proof", S_DEL, s_nil());
+    S_CASE(PROTO_KIND_LOG_PROOF, "proof[1]", S_SET, s_bin_fill(33, 1), PROTO_ERR_VALUE, "proof[1]");
+    S_CASE(PROTO_KIND_LOG_PROOF, "sth.signer", S_SET, s_str("no such label!"), PROTO_ERR_VALUE,
+           "sth.signer");
 }
 
 static void s_test_receipt_rules(void **state)
@@ -3148,6 +3225,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(s_test_document_rules, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(s_test_operations, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(s_test_receipt_rules, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(s_test_log_rules, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(s_test_status_directory_error_rules, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(s_test_nil_optional, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(s_test_ext, s_setup, s_teardown),

@@ -35,6 +35,7 @@
 #include "proto/evidence.h"
 #include "proto/identity.h"
 #include "proto/merkle.h"
+#include "proto/tlog.h"
 #include "proto/msg.h"
 #include "proto/sign.h"
 
@@ -861,6 +862,118 @@ static void test_merkle(void **state)
     s_file_free(&file);
 }
 
+//  tlog.txt: the leaves hash as 0x00 || head bytes; every tree head's root
+//  is the library's over those leaves, its signature the broker seed's; every
+//  consistency proof verifies exactly when the file says it is valid.
+static void test_tlog(void **state)
+{
+    (void) state;
+    s_file_t file;
+    s_file_load(&file, "tlog.txt");
+    assert_true(file.count >= 20);
+    static uint8_t hashes[64][PROTO_HASH_LEN];
+    uint64_t nleaves = 0;
+    unsigned sths = 0, valid = 0, invalid = 0;
+    for (size_t t = 0; t < file.count; t++) {
+        const s_block_t *b = &file.blocks[t];
+        const char *name = s_need(&file, b, "name");
+        if (strcmp(name, "leaves") == 0) {
+            nleaves = s_uint(&file, b, "size");
+            assert_true(nleaves >= 1 && nleaves <= 64);
+            for (size_t i = 0; i < nleaves; i++) {
+                char key[48];
+                size_t len = 0;
+                uint8_t mine[PROTO_HASH_LEN];
+                snprintf(key, sizeof key, "leaf[%zu]", i);
+                uint8_t *leaf = s_hex(&file, b, key, &len);
+                proto_merkle_leaf(leaf, len, mine);
+                free(leaf);
+                snprintf(key, sizeof key, "leaf_hash[%zu]", i);
+                s_hex_exact(&file, b, key, hashes[i], PROTO_HASH_LEN);
+                s_assert_bytes(&file, b, key, mine, sizeof mine, hashes[i], PROTO_HASH_LEN);
+            }
+            continue;
+        }
+        assert_true(nleaves > 0); // the leaves come first
+        proto_tlog_mem_t mem = { .leaves = (const uint8_t(*)[PROTO_HASH_LEN]) hashes,
+                                 .n = nleaves };
+        if (s_get(b, "signature")) {
+            proto_sth_t sth = { .signer = s_need(&file, b, "signer"),
+                                .time = s_uint(&file, b, "time"),
+                                .size = s_uint(&file, b, "size") };
+            uint8_t root[PROTO_HASH_LEN];
+            assert_int_equal(proto_tlog_root(sth.size, proto_tlog_mem_node, &mem, root), PROTO_OK);
+            s_hex_exact(&file, b, "root", sth.root, PROTO_HASH_LEN);
+            s_assert_bytes(&file, b, "root", root, sizeof root, sth.root, PROTO_HASH_LEN);
+            s_hex_exact(&file, b, "signature", sth.sig, PROTO_SIG_LEN);
+            proto_buf_t buf;
+            proto_buf_init(&buf);
+            assert_int_equal(proto_sth_canonical(&sth, &buf), PROTO_OK);
+            s_assert_buf(&file, b, "canonical", &buf);
+            s_check_signature(&file, b, s_ident(&file, b, sth.signer), buf.data, buf.len, sth.sig);
+            proto_buf_free(&buf);
+            size_t len = 0;
+            uint8_t *body = s_hex(&file, b, "body", &len);
+            proto_msg_t *msg = s_decode_ok(&file, b, s_kind(&file, b), body, len);
+            const proto_log_proof_t *p = &msg->u.log_proof;
+            assert_int_equal(p->sth.size, sth.size);
+            assert_memory_equal(p->sth.sig, sth.sig, PROTO_SIG_LEN);
+            uint8_t from_root[PROTO_HASH_LEN];
+            assert_int_equal(proto_tlog_root(p->from, proto_tlog_mem_node, &mem, from_root),
+                             PROTO_OK);
+            assert_int_equal(proto_tlog_verify(p->from, from_root, sth.size, sth.root,
+                                               (const uint8_t(*)[PROTO_HASH_LEN]) p->proof,
+                                               p->nproof),
+                             PROTO_OK);
+            s_reencode(&file, b, msg, body, len);
+            proto_msg_destroy(&msg);
+            free(body);
+            sths++;
+            continue;
+        }
+        if (!s_get(b, "valid")) {
+            size_t len = 0;
+            uint8_t *body = s_hex(&file, b, "body", &len);
+            proto_msg_t *msg = s_decode_ok(&file, b, s_kind(&file, b), body, len);
+            s_reencode(&file, b, msg, body, len);
+            proto_msg_destroy(&msg);
+            free(body);
+            continue;
+        }
+        uint64_t m = s_uint(&file, b, "from"), n = s_uint(&file, b, "to");
+        uint8_t rm[PROTO_HASH_LEN], rn[PROTO_HASH_LEN], proof[PROTO_TLOG_MAX_PROOF][32];
+        s_hex_exact(&file, b, "from_root", rm, sizeof rm);
+        s_hex_exact(&file, b, "to_root", rn, sizeof rn);
+        uint32_t count = 0;
+        for (; count < PROTO_TLOG_MAX_PROOF; count++) {
+            char key[32];
+            snprintf(key, sizeof key, "proof[%u]", count);
+            if (!s_get(b, key))
+                break;
+            s_hex_exact(&file, b, key, proof[count], PROTO_HASH_LEN);
+        }
+        bool want = strcmp(s_need(&file, b, "valid"), "yes") == 0;
+        proto_err_t rc =
+            proto_tlog_verify(m, rm, n, rn, (const uint8_t(*)[PROTO_HASH_LEN]) proof, count);
+        if ((rc == PROTO_OK) != want)
+            fail_msg("%s:%u: %s: the library says %s", file.path, b->line, name, proto_errname(rc));
+        if (want) {
+            //  A valid proof is the one the library builds.
+            uint8_t mine[PROTO_TLOG_MAX_PROOF][PROTO_HASH_LEN];
+            uint32_t nmine = 0;
+            assert_int_equal(proto_tlog_prove(m, n, proto_tlog_mem_node, &mem, mine, &nmine),
+                             PROTO_OK);
+            s_assert_bytes(&file, b, "proof", mine, nmine * PROTO_HASH_LEN, proof,
+                           count * PROTO_HASH_LEN);
+            valid++;
+        } else {
+            invalid++;
+        }
+    }
+    assert_true(sths >= 4 && valid >= 10 && invalid >= 5);
+    s_file_free(&file);
+}
+
 static void test_directory(void **state)
 {
     (void) state;
@@ -1083,9 +1196,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_identities), cmocka_unit_test(test_documents),
         cmocka_unit_test(test_notices),    cmocka_unit_test(test_merkle),
-        cmocka_unit_test(test_directory),  cmocka_unit_test(test_session),
-        cmocka_unit_test(test_malformed),  cmocka_unit_test(test_sealed),
-        cmocka_unit_test(test_forward),    cmocka_unit_test(test_evidence),
+        cmocka_unit_test(test_tlog),       cmocka_unit_test(test_directory),
+        cmocka_unit_test(test_session),    cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_sealed),     cmocka_unit_test(test_forward),
+        cmocka_unit_test(test_evidence),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

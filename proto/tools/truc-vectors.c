@@ -40,6 +40,7 @@
 #include "proto/seal.h"
 #include "proto/sign.h"
 #include "vectors_evidence.h"
+#include "proto/tlog.h"
 
 // ---------------------------------------------------------------------------
 //  Fixed inputs shared by several files
@@ -191,7 +192,8 @@ static void s_seed(s_corpus_t *corpus, int kind, const proto_buf_t *body)
     const char *kind_name = proto_kind_name(kind);
     size_t n = 0;
     for (; kind_name[n] && n + 1 < sizeof name; n++)
-        name[n] = (char) (kind_name[n] - 'A' + 'a');
+        name[n] = kind_name[n] >= 'A' && kind_name[n] <= 'Z' ? (char) (kind_name[n] - 'A' + 'a')
+                                                             : kind_name[n];
     name[n] = '\0';
     int w = snprintf(path, sizeof path, "%s/%s-%u.bin", corpus->dir, name, ++corpus->count[kind]);
     if (w < 0 || (size_t) w >= sizeof path)
@@ -884,6 +886,156 @@ static void s_merkle(s_gen_t *gen)
 }
 
 // ---------------------------------------------------------------------------
+//  tlog.txt
+
+#define TLOG_LEAVES 17
+
+//  The log's leaves: the heads of batches 1..TLOG_LEAVES, each naming its
+//  place in the log (head.log), as a broker's group commits would.
+static void s_tlog_leaves(const s_gen_t *gen, uint8_t (*hashes)[PROTO_HASH_LEN], proto_buf_t *buf,
+                          s_out_t *out)
+{
+    for (unsigned i = 0; i < TLOG_LEAVES; i++) {
+        proto_head_t head = {
+            .signer = BROKER, .time = T0 + 1000 * MINUTE + i * 250, .size = 1 + i % 5, .log = i + 1
+        };
+        crypto_generichash(head.root, PROTO_HASH_LEN, (const uint8_t *) &i, 1, NULL, 0);
+        s_check(proto_head_canonical(&head, buf), "tlog head");
+        s_check(proto_tlog_leaf_hash(&head, hashes[i]), "tlog leaf");
+        if (out) {
+            s_field_item_hex(out, "leaf", i, "", buf->data, buf->len);
+            s_field_item_hex(out, "leaf_hash", i, "", hashes[i], PROTO_HASH_LEN);
+        }
+    }
+    (void) gen;
+}
+
+static void s_tlog_proof_block(s_out_t *out, uint64_t m, uint64_t n, const uint8_t *root_m,
+                               const uint8_t *root_n, uint8_t (*proof)[PROTO_HASH_LEN],
+                               uint32_t count, bool valid, const char *name, const char *comment)
+{
+    if ((proto_tlog_verify(m, root_m, n, root_n, (const uint8_t(*)[PROTO_HASH_LEN]) proof, count) ==
+         PROTO_OK) != valid)
+        s_die("%s: the library disagrees that it is %s", name, valid ? "valid" : "invalid");
+    s_block(out, comment);
+    s_field(out, "name", "%s", name);
+    s_field(out, "from", "%llu", (unsigned long long) m);
+    s_field_hex(out, "from_root", root_m, PROTO_HASH_LEN);
+    s_field(out, "to", "%llu", (unsigned long long) n);
+    s_field_hex(out, "to_root", root_n, PROTO_HASH_LEN);
+    for (uint32_t i = 0; i < count; i++)
+        s_field_item_hex(out, "proof", i, "", proof[i], PROTO_HASH_LEN);
+    s_field(out, "valid", "%s", valid ? "yes" : "no");
+}
+
+static void s_tlog(s_gen_t *gen)
+{
+    static uint8_t hashes[TLOG_LEAVES][PROTO_HASH_LEN];
+    uint8_t roots[TLOG_LEAVES + 1][PROTO_HASH_LEN];
+    proto_buf_t buf, body;
+    proto_buf_init(&buf);
+    proto_buf_init(&body);
+    s_out_t out;
+    s_out_open(&out, gen->vectors_dir, "tlog.txt",
+               "the broker's transparency log: tree heads and consistency proofs");
+    s_block(&out, "the log's leaves: batch heads naming their place in the log");
+    s_field(&out, "name", "leaves");
+    s_field(&out, "size", "%u", TLOG_LEAVES);
+    s_tlog_leaves(gen, hashes, &buf, &out);
+    proto_tlog_mem_t mem = { .leaves = (const uint8_t(*)[PROTO_HASH_LEN]) hashes,
+                             .n = TLOG_LEAVES };
+    for (unsigned n = 0; n <= TLOG_LEAVES; n++)
+        s_check(proto_tlog_root(n, proto_tlog_mem_node, &mem, roots[n]), "tlog root");
+
+    //  Signed tree heads of a few sizes, the empty log among them.
+    const s_ident_t *broker = s_ident(gen, BROKER);
+    static const unsigned sth_sizes[] = { 0, 1, 2, 7, 8, 17 };
+    for (size_t i = 0; i < sizeof sth_sizes / sizeof sth_sizes[0]; i++) {
+        unsigned n = sth_sizes[i];
+        proto_sth_t sth = { .signer = BROKER, .time = T0 + 2000 * MINUTE + n, .size = n };
+        memcpy(sth.root, roots[n], PROTO_HASH_LEN);
+        s_check(proto_sth_sign(&sth, broker->id), "sth");
+        char name[32], comment[96];
+        snprintf(name, sizeof name, "sth-%u", n);
+        snprintf(comment, sizeof comment, "signed tree head of the first %u leaves", n);
+        s_block(&out, comment);
+        s_field(&out, "name", "%s", name);
+        s_field(&out, "kind", "LOG_PROOF");
+        s_field(&out, "signer", "%s", BROKER);
+        s_field(&out, "time", "%llu", (unsigned long long) sth.time);
+        s_field(&out, "size", "%u", n);
+        s_field_hex(&out, "root", sth.root, PROTO_HASH_LEN);
+        s_check(proto_sth_canonical(&sth, &buf), name);
+        s_field_hex(&out, "canonical", buf.data, buf.len);
+        s_field_hex(&out, "signature", sth.sig, PROTO_SIG_LEN);
+        //  A LOG_PROOF from size 1 (none from 0), with this head.
+        uint8_t proof[PROTO_TLOG_MAX_PROOF][PROTO_HASH_LEN];
+        uint32_t count = 0;
+        uint64_t from = n > 1 ? 1 : 0;
+        s_check(proto_tlog_prove(from, n, proto_tlog_mem_node, &mem, proof, &count), name);
+        proto_msg_t msg = { .kind = PROTO_KIND_LOG_PROOF };
+        msg.u.log_proof = (proto_log_proof_t){ .sth = sth, .from = from, .nproof = count };
+        msg.u.log_proof.proof = proof;
+        s_encode(&msg, &body, name);
+        s_field(&out, "proof_from", "%llu", (unsigned long long) from);
+        s_field_hex(&out, "body", body.data, body.len);
+        s_seed(&gen->corpus, PROTO_KIND_LOG_PROOF, &body);
+    }
+    proto_msg_t prove = { .kind = PROTO_KIND_LOG_PROVE, .u.log_prove = { .from = 7 } };
+    s_encode(&prove, &body, "log_prove");
+    s_block(&out, "LOG_PROVE: an agent holding a head of size 7");
+    s_field(&out, "name", "log-prove-7");
+    s_field(&out, "kind", "LOG_PROVE");
+    s_field_hex(&out, "body", body.data, body.len);
+    s_seed(&gen->corpus, PROTO_KIND_LOG_PROVE, &body);
+
+    //  Consistency proofs: RFC 9162's edge cases, each valid, then lies.
+    static const unsigned pairs[][2] = { { 1, 1 },  { 1, 2 },  { 1, 8 },   { 2, 3 },  { 3, 4 },
+                                         { 3, 7 },  { 4, 8 },  { 6, 8 },   { 7, 8 },  { 8, 9 },
+                                         { 5, 17 }, { 9, 16 }, { 16, 17 }, { 0, 17 }, { 17, 17 } };
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        unsigned m = pairs[i][0], n = pairs[i][1];
+        uint8_t proof[PROTO_TLOG_MAX_PROOF][PROTO_HASH_LEN];
+        uint32_t count = 0;
+        char name[48], comment[96];
+        s_check(proto_tlog_prove(m, n, proto_tlog_mem_node, &mem, proof, &count), "prove");
+        snprintf(name, sizeof name, "consistency-%u-%u", m, n);
+        snprintf(comment, sizeof comment, "log of %u leaves extends the log of %u", n, m);
+        s_tlog_proof_block(&out, m, n, roots[m], roots[n], proof, count, true, name, comment);
+    }
+    //  Invalid: a changed hash, a hash dropped, the wrong old size, a root
+    //  that is not the log's, a shrunken log, a proof where none is needed.
+    {
+        uint8_t proof[PROTO_TLOG_MAX_PROOF][PROTO_HASH_LEN], bad_root[PROTO_HASH_LEN];
+        uint32_t count = 0;
+        s_check(proto_tlog_prove(5, 17, proto_tlog_mem_node, &mem, proof, &count), "prove");
+        proof[1][0] ^= 0x01;
+        s_tlog_proof_block(&out, 5, 17, roots[5], roots[17], proof, count, false,
+                           "bad-changed-hash", "invalid: one bit of the second hash changed");
+        proof[1][0] ^= 0x01;
+        s_tlog_proof_block(&out, 5, 17, roots[5], roots[17], proof, count - 1, false,
+                           "bad-dropped-hash", "invalid: the last hash left out");
+        s_tlog_proof_block(&out, 6, 17, roots[5], roots[17], proof, count, false, "bad-from-size",
+                           "invalid: the proof of 5 to 17 claimed from 6");
+        memcpy(bad_root, roots[17], PROTO_HASH_LEN);
+        bad_root[31] ^= 0x80;
+        s_tlog_proof_block(&out, 5, 17, roots[5], bad_root, proof, count, false, "bad-to-root",
+                           "invalid: the new root is not the log's");
+        s_tlog_proof_block(&out, 5, 17, roots[4], roots[17], proof, count, false, "bad-from-root",
+                           "invalid: the old root is another size's");
+        s_tlog_proof_block(&out, 17, 5, roots[17], roots[5], proof, count, false, "bad-shrunk",
+                           "invalid: a log never shrinks");
+        s_tlog_proof_block(&out, 8, 8, roots[8], roots[8], proof, 1, false, "bad-same-size",
+                           "invalid: no proof is needed between equal sizes");
+        s_tlog_proof_block(&out, 8, 8, roots[8], roots[7], proof, 0, false, "bad-fork",
+                           "invalid: two roots for one size are a fork");
+    }
+    proto_buf_free(&buf);
+    proto_buf_free(&body);
+    s_out_close(&out);
+}
+
+// ---------------------------------------------------------------------------
 //  directory.txt
 
 static void s_directory(s_gen_t *gen)
@@ -1029,14 +1181,15 @@ static void s_session(s_gen_t *gen)
     } s_sessvec_t;
     s_sessvec_t vecs[] = {
         { "hello",
-          "HELLO from an agent holding directory 7",
+          "HELLO from an agent holding directory 7 and checking the broker's log",
           { .kind = PROTO_KIND_HELLO,
             .u.hello = { .versions = versions_one,
                          .nversions = 1,
                          .agency = A_PROV,
                          .software = "truc-agent/0.1.0",
                          .dir_serial = 7,
-                         .window = 64 } } },
+                         .window = 64,
+                         .log = true } } },
         { "hello-minimal",
           "HELLO with required fields only, offering two versions",
           { .kind = PROTO_KIND_HELLO,
@@ -1045,7 +1198,7 @@ static void s_session(s_gen_t *gen)
                          .agency = A_MIN,
                          .window = 1 } } },
         { "ready",
-          "READY at the protocol's limits",
+          "READY at the protocol's limits, with the empty log's signed head",
           { .kind = PROTO_KIND_READY,
             .u.ready = { .version = 1,
                          .broker = BROKER,
@@ -1101,6 +1254,13 @@ static void s_session(s_gen_t *gen)
                          .link = "province-h29" } } },
     };
     vecs[6].msg.u.error.ref = s_id("00000000-0000-4000-8000-0000000000d1");
+    //  An agent's READY carries the broker's current log head: here the
+    //  empty log's, as a new broker's first READY would.
+    proto_ready_t *ready = &vecs[1].msg.u.ready;
+    ready->has_log = true;
+    ready->log = (proto_sth_t){ .signer = BROKER, .time = T0, .size = 0 };
+    crypto_generichash(ready->log.root, PROTO_HASH_LEN, NULL, 0, NULL, 0);
+    s_check(proto_sth_sign(&ready->log, s_ident(gen, BROKER)->id), "ready log");
 
     s_out_t out;
     s_out_open(&out, gen->vectors_dir, "session.txt", "unsigned session messages");
@@ -1983,6 +2143,7 @@ int main(int argc, char **argv)
     s_documents(&gen);
     s_notices(&gen);
     s_merkle(&gen);
+    s_tlog(&gen);
     s_directory(&gen);
     s_session(&gen);
     s_sealed(&gen);

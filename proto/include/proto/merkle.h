@@ -73,6 +73,15 @@ proto_err_t proto_receipts_build(const proto_leaf_t *leaves, size_t n, const pro
                                  proto_item_t *items,
                                  uint8_t (*paths)[PROTO_HASH_LEN]) PROTO_MUST_CHECK;
 
+//  The same for a broker batch that becomes a leaf of its log
+//  (proto/tlog.h): head->log = log, the log's size with this head appended,
+//  is signed with the rest.
+proto_err_t proto_receipts_build_logged(const proto_leaf_t *leaves, size_t n,
+                                        const proto_identity_t *id, uint64_t time, uint64_t log,
+                                        proto_head_t *head, uint8_t sig[PROTO_SIG_LEN],
+                                        proto_item_t *items,
+                                        uint8_t (*paths)[PROTO_HASH_LEN]) PROTO_MUST_CHECK;
+
 #ifdef __cplusplus
 }
 #endif

@@ -66,11 +66,13 @@ extern "C" {
 #define PROTO_MAX_REFS            16 // response-for entries, operation targets
 #define PROTO_MAX_PLACES          64
 #define PROTO_MAX_VERSIONS        8
-#define PROTO_MAX_ITEMS           4096   // receipts in one bundle, ids in one ACK
-#define PROTO_MAX_PATH            64     // nodes in an inclusion path
-#define PROTO_MAX_ENTRIES         65536  // agencies in a DIRECTORY
-#define PROTO_MAX_WINDOW          100000 // delivery credit
-#define PROTO_MAX_HOPS            8      // brokers a FORWARD's trace may name (hop limit)
+#define PROTO_MAX_ITEMS           4096       // receipts in one bundle, ids in one ACK
+#define PROTO_MAX_PATH            64         // nodes in an inclusion path
+#define PROTO_MAX_ENTRIES         65536      // agencies in a DIRECTORY
+#define PROTO_MAX_WINDOW          100000     // delivery credit
+#define PROTO_MAX_HOPS            8          // brokers a FORWARD's trace may name (hop limit)
+#define PROTO_TLOG_MAX_SIZE       UINT32_MAX // leaves a broker's transparency log may hold
+#define PROTO_TLOG_MAX_PROOF      64         // hashes in a consistency proof
 //  A FORWARD carries a whole document body plus its own small fields
 //  (recipients, trace): the body limit plus room for those.
 #define PROTO_MAX_FORWARD_BODY (PROTO_MAX_BODY + (64u << 10))
@@ -95,6 +97,8 @@ typedef enum {
     PROTO_KIND_DIRECTORY_DELTA = 51,
     PROTO_KIND_ERROR = 60,
     PROTO_KIND_FORWARD = 70,
+    PROTO_KIND_LOG_PROVE = 80, // agent: prove the log extends the head I hold
+    PROTO_KIND_LOG_PROOF = 81, // broker: the current signed tree head and that proof
 } proto_kind_t;
 
 //  Name of a kind ("SUBMIT"), or NULL if kind is not defined.
@@ -252,7 +256,18 @@ typedef struct {
     uint64_t time;                // ms since epoch
     uint64_t size;                // number of leaves in the tree, >= 1
     uint8_t root[PROTO_HASH_LEN]; // Merkle tree hash
+    uint64_t log;                 // a broker batch: the log's size with it appended; 0 = none
 } proto_head_t;
+
+//  A signed tree head of the broker's transparency log (proto/tlog.h).
+//  The signature is over ["truc/sth/1", signer, time, size, root].
+typedef struct {
+    const char *signer;           // broker label
+    uint64_t time;                // when it was signed, ms since epoch
+    uint64_t size;                // leaves in the log, 0..PROTO_TLOG_MAX_SIZE
+    uint8_t root[PROTO_HASH_LEN]; // the log's Merkle tree hash
+    uint8_t sig[PROTO_SIG_LEN];   // signer's signature of the canonical bytes
+} proto_sth_t;
 
 typedef struct {
     proto_leaf_t leaf;
@@ -282,6 +297,7 @@ typedef struct {
     uint32_t window;      // delivery credit: unacknowledged pushes allowed, 1..100000
     bool dir_deltas;      // it applies DIRECTORY_DELTA (optional, false when absent)
     const char *link;     // a broker's link: the dialing broker's label, then agency is NULL
+    bool log;             // it checks the broker's log: heads may name their place in it
 } proto_hello_t;
 
 typedef struct {
@@ -296,6 +312,8 @@ typedef struct {
     uint32_t max_recipients;
     uint32_t max_attachments;
     const char *link; // a link: the authenticated dialing broker's label, then agency is NULL
+    bool has_log;     // the broker's current log head is given (absent on a link)
+    proto_sth_t log;  // that signed tree head
 } proto_ready_t;
 
 typedef struct {
@@ -411,6 +429,22 @@ typedef struct {
     proto_document_t document;
 } proto_forward_t;
 
+//  LOG_PROVE: the agent holds a head of size `from` and asks the broker to
+//  prove that its current log extends it.
+typedef struct {
+    uint64_t from; // the size of the head the agent holds, 0..PROTO_TLOG_MAX_SIZE
+} proto_log_prove_t;
+
+//  LOG_PROOF: the broker's current signed tree head and the consistency
+//  proof from `from` to its size (empty when from is 0 or equals it, or
+//  when the log is smaller than the size asked for: then from is 0).
+typedef struct {
+    proto_sth_t sth;
+    uint64_t from;                    // the size the proof starts at, <= sth.size
+    uint8_t (*proof)[PROTO_HASH_LEN]; // 0..PROTO_TLOG_MAX_PROOF hashes
+    uint32_t nproof;
+} proto_log_proof_t;
+
 typedef struct {
     uint32_t code;       // proto_err_t
     const char *message; // human text
@@ -439,6 +473,8 @@ typedef struct {
         proto_dir_delta_t delta; // DIRECTORY_DELTA
         proto_error_t error;
         proto_forward_t forward; // FORWARD
+        proto_log_prove_t log_prove;
+        proto_log_proof_t log_proof;
     } u;
     proto_arena_t *arena; // private: owns decoded strings and arrays
 } proto_msg_t;
