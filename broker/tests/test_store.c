@@ -21,7 +21,6 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <dirent.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -30,6 +29,7 @@
 
 #include "backup.h"
 #include "store.h"
+#include "store_fixture.h"
 
 #define S_T0       1767225600000ull // 2026-01-01T00:00:00Z in ms
 #define S_SENDER   "000.00.01.H01"
@@ -43,10 +43,7 @@ static const char *const s_to[2] = { S_R1, S_R2 };
 // ---------------------------------------------------------------------------
 //  Fixture: a fresh temporary directory per test
 
-typedef struct {
-    char root[S_PATH_MAX]; // the mkdtemp directory
-    char data[S_PATH_MAX]; // root/data: the store's data directory (not yet created)
-} s_fx_t;
+typedef bt_fx_t s_fx_t;
 
 static void s_path(char *out, const char *dir, const char *name)
 {
@@ -54,58 +51,14 @@ static void s_path(char *out, const char *dir, const char *name)
     assert_true(n > 0 && n < S_PATH_MAX);
 }
 
-//  Remove a file or a directory tree.
-static void s_rmtree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (!S_ISDIR(st.st_mode)) {
-        unlink(path);
-        return;
-    }
-    DIR *dir = opendir(path);
-    struct dirent *entry;
-    while (dir && (entry = readdir(dir)) != NULL) {
-        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
-            continue;
-        char child[S_PATH_MAX];
-        int n = snprintf(child, sizeof child, "%s/%s", path, entry->d_name);
-        if (n > 0 && n < (int) sizeof child)
-            s_rmtree(child);
-    }
-    if (dir)
-        closedir(dir);
-    rmdir(path);
-}
-
 static int s_setup(void **state)
 {
-    s_fx_t *fx = calloc(1, sizeof *fx);
-    if (!fx)
-        return -1;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(fx->root, sizeof fx->root, "%s/truc-store-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(fx->root)) {
-        free(fx);
-        return -1;
-    }
-    int n = snprintf(fx->data, sizeof fx->data, "%s/data", fx->root);
-    if (n < 0 || n >= (int) sizeof fx->data) {
-        rmdir(fx->root);
-        free(fx);
-        return -1;
-    }
-    *state = fx;
-    return 0;
+    return bt_fx_setup(state, "store");
 }
 
 static int s_teardown(void **state)
 {
-    s_fx_t *fx = *state;
-    s_rmtree(fx->root);
-    free(fx);
-    return 0;
+    return bt_fx_teardown(state);
 }
 
 static broker_store_t *s_open(const char *dir, uint64_t map_size)

@@ -17,74 +17,28 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <dirent.h>
 #include <lmdb.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "store.h"
+#include "store_fixture.h"
 #include "store_fwd.h"
 
 #define S_T0       1767225600000ull
 #define S_MAP      (16ull << 20)
 #define S_PATH_MAX 4096
 
-typedef struct {
-    char root[S_PATH_MAX];
-    char data[S_PATH_MAX];
-} s_fx_t;
-
-static void s_rmtree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (!S_ISDIR(st.st_mode)) {
-        unlink(path);
-        return;
-    }
-    DIR *dir = opendir(path);
-    struct dirent *entry;
-    while (dir && (entry = readdir(dir)) != NULL) {
-        if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
-            continue;
-        char child[S_PATH_MAX];
-        int n = snprintf(child, sizeof child, "%s/%s", path, entry->d_name);
-        if (n > 0 && n < (int) sizeof child)
-            s_rmtree(child);
-    }
-    if (dir)
-        closedir(dir);
-    rmdir(path);
-}
+typedef bt_fx_t s_fx_t;
 
 static int s_setup(void **state)
 {
-    s_fx_t *fx = calloc(1, sizeof *fx);
-    if (!fx)
-        return -1;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(fx->root, sizeof fx->root, "%s/truc-hops-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(fx->root)) {
-        free(fx);
-        return -1;
-    }
-    int n = snprintf(fx->data, sizeof fx->data, "%s/data", fx->root);
-    if (n < 0 || n >= (int) sizeof fx->data) {
-        rmdir(fx->root);
-        free(fx);
-        return -1;
-    }
-    *state = fx;
-    return 0;
+    return bt_fx_setup(state, "hops");
 }
 
 static int s_teardown(void **state)
 {
-    s_fx_t *fx = *state;
-    s_rmtree(fx->root);
-    free(fx);
-    return 0;
+    return bt_fx_teardown(state);
 }
 
 static broker_store_t *s_open(const char *dir)
