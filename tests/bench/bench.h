@@ -13,6 +13,7 @@
       bench_scenarios.c  the broker scenarios (ingest, delivery, latency,
                          sizes, backlog, fan-out)
       bench_agents.c     the scenario through two truc-agents and their API
+      bench_federation.c documents through one and two linked brokers
       bench_rabbit.c     the same workloads on a private RabbitMQ node (--peer)
       bench_main.c       options, the table, JSON, the targets
 
@@ -209,6 +210,11 @@ typedef struct {
     const char *sets[BENCH_MAX_SETS]; // scenario --set, borrowed
     int nsets;
     int runs;
+    //  Another broker than the hub (federation), all borrowed; NULL: the
+    //  hub's identity file, directory and CURVE key.
+    const char *identity;
+    const char *dirfile;
+    const uint8_t *curve_pk;
 } bench_broker_t;
 
 //  Prepare a broker with a fresh data directory and scenario --set
@@ -382,6 +388,13 @@ void bench_run_agents(bench_env_t *env, const bench_plan_t *plan, const bench_ca
 //  to the first ACCEPTED of a document submitted after it (bench_agents.c).
 void bench_run_reconnect(bench_env_t *env, const bench_plan_t *plan, const bench_calibration_t *cal,
                          bench_result_t *out, int *n, int max);
+
+//  Documents across linked brokers: a province P1 (the hub), the national
+//  broker N and a province P2 that both provinces dial; through one hop
+//  (P1 -> N) and two (P1 -> N -> P2), beside the single-broker figures
+//  (bench_federation.c).
+void bench_run_federation(bench_env_t *env, const bench_plan_t *plan,
+                          const bench_calibration_t *cal, bench_result_t *out, int *n, int max);
 
 //  The peer: a private RabbitMQ node on loopback running the delivery and
 //  the 1,000/s latency workloads (results rabbitmq_e2e, rabbitmq_latency_1k);

@@ -522,7 +522,8 @@ static int s_write_config(bench_broker_t *b, char *err, size_t errlen)
             "\n"
             "[log]\n"
             "level = info\n",
-            b->env->hub_secret, b->env->dirfile, b->data);
+            b->identity ? b->identity : b->env->hub_secret,
+            b->dirfile ? b->dirfile : b->env->dirfile, b->data);
     fclose(f);
     return 0;
 }
@@ -635,7 +636,7 @@ truc_client_t *bench_connect(bench_broker_t *b, void *ctx, int agency, uint32_t 
                              int timeout_ms, char *err, size_t errlen)
 {
     bench_env_t *env = b->env;
-    const uint8_t *server = proto_identity_public(env->hub)->curve_pk;
+    const uint8_t *server = b->curve_pk ? b->curve_pk : proto_identity_public(env->hub)->curve_pk;
     truc_client_t *c =
         ctx ? truc_client_new_shared(ctx, b->endpoint, env->agency[agency], server, window)
             : truc_client_new(b->endpoint, env->agency[agency], server, window);

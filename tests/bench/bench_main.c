@@ -36,12 +36,13 @@ enum {
     S_FANOUT,
     S_AGENTS,
     S_RECONNECT,
+    S_FEDERATION,
     S_NSCEN
 };
 
-static const char *s_scenario_flags[S_NSCEN] = { "--ingest", "--delivery", "--latency",
-                                                 "--sizes",  "--backlog",  "--fanout",
-                                                 "--agents", "--reconnect" };
+static const char *s_scenario_flags[S_NSCEN] = { "--ingest", "--delivery",  "--latency",
+                                                 "--sizes",  "--backlog",   "--fanout",
+                                                 "--agents", "--reconnect", "--federation" };
 
 static const char *s_usage =
     "usage: truc-bench [--quick | --full] [SCENARIO...] [OPTION...]\n"
@@ -64,6 +65,8 @@ static const char *s_usage =
     "  --agents            DMS -> truc-agent -> broker -> truc-agent -> DMS\n"
     "  --reconnect         a TCP cut under an agent: how soon documents flow again\n"
     "                      (runs with --full, or when named: 5 cuts 4 s apart)\n"
+    "  --federation        three linked brokers: through one hop and through two\n"
+    "                      (runs with --full, or when named)\n"
     "Peer:\n"
     "  --peer rabbitmq     also run the delivery and 1,000/s latency workloads on a\n"
     "                      private RabbitMQ node (Debian's rabbitmq-server: quorum\n"
@@ -617,7 +620,7 @@ int main(int argc, char **argv)
     }
     if (!any)
         for (int s = 0; s < S_NSCEN; s++)
-            run[s] = s != S_RECONNECT || full;
+            run[s] = (s != S_RECONNECT && s != S_FEDERATION) || full;
     if (calibrate_only)
         for (int s = 0; s < S_NSCEN; s++)
             run[s] = false;
@@ -666,9 +669,11 @@ int main(int argc, char **argv)
     int n = 0;
     typedef void(s_run_fn)(bench_env_t *, const bench_plan_t *, const bench_calibration_t *,
                            bench_result_t *, int *, int);
-    static s_run_fn *const fns[S_NSCEN] = { bench_run_ingest, bench_run_delivery, bench_run_latency,
-                                            bench_run_sizes,  bench_run_backlog,  bench_run_fanout,
-                                            bench_run_agents, bench_run_reconnect };
+    static s_run_fn *const fns[S_NSCEN] = { bench_run_ingest,    bench_run_delivery,
+                                            bench_run_latency,   bench_run_sizes,
+                                            bench_run_backlog,   bench_run_fanout,
+                                            bench_run_agents,    bench_run_reconnect,
+                                            bench_run_federation };
     for (int s = 0; s < S_NSCEN; s++) {
         if (!run[s])
             continue;
