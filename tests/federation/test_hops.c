@@ -9,8 +9,8 @@
       - forward_intake: a document with an attachment from A to B (at P),
         C and U (both at nat) is ACCEPTED once, stored once: B receives it
         from P, and one hop for nat with both of its recipients is queued
-        beside it; a recipient no broker is home for is still REJECTED
-        with ERR_UNKNOWN_AGENCY.
+        beside it, and C, connected here, is pushed nothing; a recipient
+        no broker is home for is still REJECTED with ERR_UNKNOWN_AGENCY.
 
     Usage: test_hops TRUC_BROKER TRUC_KEYS [TEST_NAME]
 */
@@ -144,6 +144,14 @@ static void test_forward_intake(void **state)
              th_code(TH_A));
     s_wait_log(env, hub, needle, 1);
     th_check(s_log_count(env, hub, "event=hop_queued") == 1, "more than one hop queued");
+
+    //  C's home is nat: this broker queues nothing for C itself, so C,
+    //  should it connect here, is pushed nothing.
+    truc_client_t *c = th_connect(env, TH_C, 16, NULL);
+    rc = truc_client_recv(c, TH_QUIET_MS, &msg, NULL);
+    th_check(rc != PROTO_OK, "C got %s from a broker that is not its home",
+             truc_msg_describe(msg, NULL, what, sizeof what));
+    th_drop(env, &c);
 
     //  A code no broker is home for is refused as before.
     const char *nowhere[] = { th_code(TH_B), "000.00.99.H99" };
