@@ -16,9 +16,12 @@
 #include <sys/statvfs.h>
 
 #include "proto/log.h"
+#include "proto/route.h"
 
 #include "batch.h"
+#include "forward.h"
 #include "session.h"
+#include "store_fwd.h"
 
 //  Whether a document of this many bytes leaves store.min_free on the file
 //  system under the store. statvfs is asked at most every 100 ms while there
@@ -165,12 +168,20 @@ static void s_resubmitted(broker_server_t *self, broker_peer_t *p, broker_job_t 
 //  not, it has been answered (REJECTED, or a re-submission's original
 //  ACCEPTED). bytes is what its frames after the header take.
 static bool s_admit_document(broker_server_t *self, broker_peer_t *p, broker_job_t *job,
-                             uint64_t bytes)
+                             uint64_t bytes, const broker_fwd_plan_t *plan)
 {
     const proto_doc_t *doc = &job->msg->u.document.doc;
     char detail[160] = "";
     proto_err_t rc = s_usable(self, doc->from);
+    //  With a plan (the directory lists brokers), a recipient another
+    //  broker is home for may have no entry here: its route decides. One
+    //  that has an entry must still be usable, wherever it lives.
+    const char *unroutable = !rc && plan ? broker_fwd_plan_refused(plan, &rc) : NULL;
+    if (unroutable)
+        snprintf(detail, sizeof detail, "recipient %s: %s", unroutable, proto_strerror(rc));
     for (uint32_t i = 0; !rc && i < doc->nto; i++) {
+        if (plan && !proto_directory_find(self->directory, doc->to[i]))
+            continue;
         rc = s_usable(self, doc->to[i]);
         if (rc)
             snprintf(detail, sizeof detail, "recipient %s: %s", doc->to[i], proto_strerror(rc));
@@ -265,13 +276,33 @@ static proto_err_t s_revoke_effect(broker_server_t *self, const proto_doc_t *doc
     return rc;
 }
 
+//  Queue the document for each linked broker of the plan (store_fwd.h),
+//  inside the document's nested transaction: it is stored once, and handed
+//  on once per next hop.
+static proto_err_t s_queue_hops(broker_server_t *self, const broker_fwd_plan_t *plan,
+                                const broker_doc_t *record)
+{
+    proto_err_t rc = PROTO_OK;
+    for (uint32_t h = 0; !rc && plan && h < broker_fwd_plan_hop_count(plan); h++)
+        rc = broker_store_hop_add(self->store, broker_fwd_plan_hop_label(plan, h), &record->id,
+                                  record->urgency, record->seq, record->accepted);
+    return rc;
+}
+
 //  Store an admitted document: its audit entry, its DELIVER body and
-//  frames, its record and queues, its quota and a revoke's effect, in a
-//  nested transaction, then its ACCEPTED into the batch.
+//  frames, its record and queues (one per local recipient, one per next
+//  hop of the plan, if any), its quota and a revoke's effect, in a nested
+//  transaction, then its ACCEPTED into the batch.
 static void s_store_document(broker_server_t *self, broker_peer_t *p, broker_job_t *job,
-                             uint64_t bytes)
+                             uint64_t bytes, const broker_fwd_plan_t *plan)
 {
     const proto_doc_t *doc = &job->msg->u.document.doc;
+    //  Without a plan every recipient is this broker's, as before brokers
+    //  federated. With one, the record counts local recipients only; a hop
+    //  keeps it open until the next broker answers for it.
+    const char *const *local = plan ? broker_fwd_plan_locals(plan) : doc->to;
+    uint32_t nlocal = plan ? broker_fwd_plan_local_count(plan) : doc->nto;
+    uint32_t nhops = plan ? broker_fwd_plan_hop_count(plan) : 0;
     //  Store it in a nested transaction: a full map undoes this document
     //  only, not the batch around it.
     uint64_t now = broker_now(), seq = 0;
@@ -300,14 +331,16 @@ static void s_store_document(broker_server_t *self, broker_peer_t *p, broker_job
                                 .seq = seq,
                                 .kind = (uint8_t) job->kind,
                                 .urgency = doc->urgency,
-                                .nto = doc->nto,
-                                .open = doc->nto,
+                                .nto = nlocal,
+                                .open = nlocal + nhops,
                                 .bytes = body.len + bytes };
         snprintf(record.from, sizeof record.from, "%s", doc->from);
         memcpy(record.hash, job->hash, PROTO_HASH_LEN);
         if (!rc)
-            rc = broker_store_doc_add(self->store, &record, doc->to, frames, lens, job->nframes - 1,
+            rc = broker_store_doc_add(self->store, &record, local, frames, lens, job->nframes - 1,
                                       self->config->ttl);
+        if (!rc)
+            rc = s_queue_hops(self, plan, &record);
         if (!rc)
             rc = broker_store_quota_add(self->store, doc->from, 1, (int64_t) record.bytes);
         //  A revoke stops the revoked documents from reaching anyone who
@@ -334,8 +367,11 @@ static void s_store_document(broker_server_t *self, broker_peer_t *p, broker_job
         broker_batch_accept(self, p, &doc->id, job->hash, doc->from, NULL, now, seq, true);
     if (e)
         e->keep = true;
-    for (uint32_t i = 0; i < doc->nto; i++)
-        broker_peers_mark_dirty(self->peers, doc->to[i]);
+    for (uint32_t i = 0; i < nlocal; i++)
+        broker_peers_mark_dirty(self->peers, local[i]);
+    for (uint32_t h = 0; h < nhops; h++)
+        proto_log_info("event=hop_queued doc=%s from=%s broker=%s to=%u", id_text, doc->from,
+                       broker_fwd_plan_hop_label(plan, h), broker_fwd_plan_hop_to_count(plan, h));
 }
 
 static void s_apply_document(broker_server_t *self, broker_peer_t *p, broker_job_t *job)
@@ -343,8 +379,21 @@ static void s_apply_document(broker_server_t *self, broker_peer_t *p, broker_job
     uint64_t bytes = 0;
     for (size_t i = 1; i < job->nframes; i++)
         bytes += zmq_msg_size(&job->frames[i]);
-    if (s_admit_document(self, p, job, bytes))
-        s_store_document(self, p, job, bytes);
+    //  Federation (PROTOCOL.md 16.7): only a directory that lists brokers
+    //  plans next hops, so a broker alone stores and answers exactly as
+    //  before. An agency's document has no trace yet.
+    broker_fwd_plan_t *plan = NULL;
+    const proto_doc_t *doc = &job->msg->u.document.doc;
+    if (proto_directory_broker_count(self->directory) > 0) {
+        plan = broker_fwd_plan_new(self->directory, proto_identity_public(self->identity)->name,
+                                   doc->to, doc->nto, NULL, 0);
+        if (!plan)
+            return broker_batch_reject(self, p, &doc->id, job->hash, doc->from, PROTO_ERR_NOMEM,
+                                       "no memory to route the recipients");
+    }
+    if (s_admit_document(self, p, job, bytes, plan))
+        s_store_document(self, p, job, bytes, plan);
+    broker_fwd_plan_destroy(&plan);
 }
 
 //  The key of the count of notices one agency sent another about one
