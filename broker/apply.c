@@ -20,6 +20,7 @@
 
 #include "batch.h"
 #include "forward.h"
+#include "hop.h"
 #include "session.h"
 #include "store_fwd.h"
 
@@ -166,9 +167,11 @@ static void s_resubmitted(broker_server_t *self, broker_peer_t *p, broker_job_t 
 
 //  Admission: whether a new document may be stored. True if it may; if
 //  not, it has been answered (REJECTED, or a re-submission's original
-//  ACCEPTED). bytes is what its frames after the header take.
+//  ACCEPTED). bytes is what its frames after the header take. in is what a
+//  document from another broker came with (NULL for an agency's).
 static bool s_admit_document(broker_server_t *self, broker_peer_t *p, broker_job_t *job,
-                             uint64_t bytes, const broker_fwd_plan_t *plan)
+                             uint64_t bytes, const broker_fwd_plan_t *plan,
+                             const broker_fwd_in_t *in)
 {
     const proto_doc_t *doc = &job->msg->u.document.doc;
     char detail[160] = "";
@@ -179,12 +182,14 @@ static bool s_admit_document(broker_server_t *self, broker_peer_t *p, broker_job
     const char *unroutable = !rc && plan ? broker_fwd_plan_refused(plan, &rc) : NULL;
     if (unroutable)
         snprintf(detail, sizeof detail, "recipient %s: %s", unroutable, proto_strerror(rc));
-    for (uint32_t i = 0; !rc && i < doc->nto; i++) {
-        if (plan && !proto_directory_find(self->directory, doc->to[i]))
+    //  A document from another broker: the recipients its hop carries.
+    const char *const *to = in ? in->to : (const char *const *) doc->to;
+    for (uint32_t i = 0; !rc && i < (in ? in->nto : doc->nto); i++) {
+        if (plan && !proto_directory_find(self->directory, to[i]))
             continue;
-        rc = s_usable(self, doc->to[i]);
+        rc = s_usable(self, to[i]);
         if (rc)
-            snprintf(detail, sizeof detail, "recipient %s: %s", doc->to[i], proto_strerror(rc));
+            snprintf(detail, sizeof detail, "recipient %s: %s", to[i], proto_strerror(rc));
     }
     if (rc) {
         broker_batch_reject(self, p, &doc->id, job->hash, doc->from, rc, detail);
@@ -206,10 +211,13 @@ static bool s_admit_document(broker_server_t *self, broker_peer_t *p, broker_job
     }
     //  A new document's signing time within the tolerances of the broker's
     //  time (the clock guard's, while the wall clock is held for a jump).
-    //  After the idempotence check: a re-submission gets its receipt.
+    //  After the idempotence check: a re-submission gets its receipt. A
+    //  document from another broker was held to its home broker's clock
+    //  there, and may have waited on a link since.
     uint64_t trusted = broker_clock_now(self->clock, broker_now(), broker_mono());
-    if (!rc && (doc->created > trusted + self->config->created_future ||
-                doc->created + self->config->created_past < trusted)) {
+    if (!rc && !in &&
+        (doc->created > trusted + self->config->created_future ||
+         doc->created + self->config->created_past < trusted)) {
         bool ahead = doc->created > trusted;
         snprintf(detail, sizeof detail,
                  "doc.created %" PRIu64 " s %s the broker's clock (limits.created_%s %" PRIu64
@@ -291,10 +299,11 @@ static proto_err_t s_queue_hops(broker_server_t *self, const broker_fwd_plan_t *
 
 //  Store an admitted document: its audit entry, its DELIVER body and
 //  frames, its record and queues (one per local recipient, one per next
-//  hop of the plan, if any), its quota and a revoke's effect, in a nested
-//  transaction, then its ACCEPTED into the batch.
+//  hop of the plan, if any), what it came with from another broker (in,
+//  this broker's entry added to its trace), its quota and a revoke's
+//  effect, in a nested transaction, then its ACCEPTED into the batch.
 static void s_store_document(broker_server_t *self, broker_peer_t *p, broker_job_t *job,
-                             uint64_t bytes, const broker_fwd_plan_t *plan)
+                             uint64_t bytes, const broker_fwd_plan_t *plan, broker_fwd_in_t *in)
 {
     const proto_doc_t *doc = &job->msg->u.document.doc;
     //  Without a plan every recipient is this broker's, as before brokers
@@ -310,9 +319,10 @@ static void s_store_document(broker_server_t *self, broker_peer_t *p, broker_job
     proto_buf_init(&body);
     proto_err_t rc = broker_store_nest(self->store);
     if (!rc) {
-        char audit[64];
-        snprintf(audit, sizeof audit, "kind=%s to=%u bytes=%" PRIu64, proto_kind_name(job->kind),
-                 doc->nto, bytes);
+        char audit[64 + PROTO_LABEL_MAX];
+        snprintf(audit, sizeof audit, "kind=%s to=%u bytes=%" PRIu64 "%s%s",
+                 proto_kind_name(job->kind), doc->nto, bytes, in ? " via=" : "",
+                 in ? p->link_label : "");
         rc = broker_store_audit_append(self->store, now, BROKER_AUDIT_ACCEPTED, doc->from, &doc->id,
                                        audit, &seq);
         if (!rc)
@@ -341,6 +351,13 @@ static void s_store_document(broker_server_t *self, broker_peer_t *p, broker_job
                                       self->config->ttl);
         if (!rc)
             rc = s_queue_hops(self, plan, &record);
+        if (!rc && in) {
+            snprintf(in->labels[in->ntrace], sizeof in->labels[in->ntrace], "%s",
+                     proto_identity_public(self->identity)->name);
+            in->trace[in->ntrace] = (proto_fwd_hop_t){ in->labels[in->ntrace], now };
+            in->ntrace++;
+            rc = broker_store_fwd_in_put(self->store, &doc->id, in);
+        }
         if (!rc)
             rc = broker_store_quota_add(self->store, doc->from, 1, (int64_t) record.bytes);
         //  A revoke stops the revoked documents from reaching anyone who
@@ -369,12 +386,20 @@ static void s_store_document(broker_server_t *self, broker_peer_t *p, broker_job
         e->keep = true;
     for (uint32_t i = 0; i < nlocal; i++)
         broker_peers_mark_dirty(self->peers, local[i]);
-    for (uint32_t h = 0; h < nhops; h++)
+    for (uint32_t h = 0; h < nhops; h++) {
         proto_log_info("event=hop_queued doc=%s from=%s broker=%s to=%u", id_text, doc->from,
                        broker_fwd_plan_hop_label(plan, h), broker_fwd_plan_hop_to_count(plan, h));
+        broker_hop_mark_dirty(self, broker_fwd_plan_hop_label(plan, h));
+    }
+    if (in)
+        proto_log_info("event=forward_accepted doc=%s from=%s via=%s local=%u", id_text, doc->from,
+                       p->link_label, nlocal);
 }
 
-static void s_apply_document(broker_server_t *self, broker_peer_t *p, broker_job_t *job)
+//  A document from an agency (in NULL) or from another broker (in: what
+//  it came with, PROTOCOL.md 16.7).
+static void s_apply_document(broker_server_t *self, broker_peer_t *p, broker_job_t *job,
+                             broker_fwd_in_t *in)
 {
     uint64_t bytes = 0;
     for (size_t i = 1; i < job->nframes; i++)
@@ -386,14 +411,31 @@ static void s_apply_document(broker_server_t *self, broker_peer_t *p, broker_job
     const proto_doc_t *doc = &job->msg->u.document.doc;
     if (proto_directory_broker_count(self->directory) > 0) {
         plan = broker_fwd_plan_new(self->directory, proto_identity_public(self->identity)->name,
-                                   doc->to, doc->nto, NULL, 0);
+                                   in ? in->to : (const char *const *) doc->to,
+                                   in ? in->nto : doc->nto, in ? in->trace : NULL,
+                                   in ? in->ntrace : 0);
         if (!plan)
             return broker_batch_reject(self, p, &doc->id, job->hash, doc->from, PROTO_ERR_NOMEM,
                                        "no memory to route the recipients");
     }
-    if (s_admit_document(self, p, job, bytes, plan))
-        s_store_document(self, p, job, bytes, plan);
+    if (s_admit_document(self, p, job, bytes, plan, in))
+        s_store_document(self, p, job, bytes, plan, in);
     broker_fwd_plan_destroy(&plan);
+}
+
+//  A FORWARD from another broker: its sender checked (hop.c), then stored
+//  and routed onward as an agency's document is, answered with a hop
+//  receipt from the batch.
+static void s_apply_forward(broker_server_t *self, broker_peer_t *p, broker_job_t *job)
+{
+    broker_fwd_in_t *in = malloc(sizeof *in);
+    const proto_doc_t *doc = &job->msg->u.forward.document.doc;
+    if (!in)
+        return broker_batch_reject(self, p, &doc->id, job->hash, doc->from, PROTO_ERR_NOMEM,
+                                   "no memory to route the recipients");
+    if (broker_hop_forward_take(self, p, job, in))
+        s_apply_document(self, p, job, in);
+    free(in);
 }
 
 //  The key of the count of notices one agency sent another about one
@@ -658,10 +700,13 @@ void broker_apply(broker_server_t *self, broker_job_t *job)
         if (job->msg && proto_kind_has_document(job->kind)) {
             const proto_doc_t *doc = &job->msg->u.document.doc;
             broker_batch_reject(self, p, &doc->id, job->hash, doc->from, job->err, text);
+        } else if (job->msg && job->kind == PROTO_KIND_FORWARD) {
+            const proto_doc_t *doc = &job->msg->u.forward.document.doc;
+            broker_batch_reject(self, p, &doc->id, job->hash, doc->from, job->err, text);
         } else if (job->msg && job->kind == PROTO_KIND_STATUS) {
             const proto_notice_t *n = &job->msg->u.status.notice;
             broker_batch_reject(self, p, &n->id, job->hash, n->from, job->err, text);
-        } else if (!job->msg && job->nframes >= 2 &&
+        } else if (!job->msg && !p->link && job->nframes >= 2 &&
                    proto_msg_peek_id(job->kind, zmq_msg_data(&job->frames[1]),
                                      zmq_msg_size(&job->frames[1]), &id)) {
             //  Refused by strict decoding, but the id can be read: the
@@ -682,8 +727,12 @@ void broker_apply(broker_server_t *self, broker_job_t *job)
         return;
     }
     p->errors = 0;
-    if (proto_kind_has_document(job->kind))
-        s_apply_document(self, p, job);
+    if (job->link[0] && job->kind == PROTO_KIND_FORWARD)
+        s_apply_forward(self, p, job);
+    else if (job->link[0])
+        broker_hop_receipt_apply(self, p, job);
+    else if (proto_kind_has_document(job->kind))
+        s_apply_document(self, p, job, NULL);
     else if (job->kind == PROTO_KIND_STATUS)
         s_apply_status(self, p, job);
     else if (job->kind == PROTO_KIND_DELIVERED)

@@ -22,7 +22,7 @@
 
 static const char *s_db_names[DB_COUNT] = {
     "docs",    "frames", "retire", "dlv",      "queue", "expiry", "mbox",
-    "notices", "audit",  "meta",   "receipts", "hops",  "hopq",
+    "notices", "audit",  "meta",   "receipts", "hops",  "hopq",   "trace",
 };
 
 // ---------------------------------------------------------------------------

@@ -36,8 +36,9 @@ enum {
     DB_AUDIT,
     DB_META,
     DB_RECEIPTS,
-    DB_HOPS, // store_fwd.c: a document's hop to another broker
-    DB_HOPQ, // store_fwd.c: each link's queue
+    DB_HOPS,  // store_fwd.c: a document's hop to another broker
+    DB_HOPQ,  // store_fwd.c: each link's queue
+    DB_TRACE, // store_fwd.c: the trace a forwarded document came with
     DB_COUNT
 };
 

@@ -1,0 +1,398 @@
+/*  broker/hop.c - documents crossing a link between brokers. See hop.h.
+
+    A hop is pushed like a delivery to an agent: in flight until the other
+    broker answers, pushed again after a loss or on a new session of the
+    link. The other broker answers with its own signed batch receipt (the
+    hop receipt); a FORWARD it has stored before is answered with the same
+    ACCEPTED again, so a repeat costs nothing but the bytes.
+
+    The broker keeps a document in its DELIVER form: the sender's SUBMIT
+    (REVOKE, UPDATE, REPLACE) body with two fields appended, `accepted` and
+    `seq` (apply.c). The FORWARD carries the sender's body, got back by
+    taking those two fields off again and writing the map header for the
+    original count; the bytes are checked to end exactly as the broker
+    wrote them, so nothing is ever re-encoded from a decoded document.
+*/
+#include "hop.h"
+
+#include <inttypes.h>
+#include <msgpack.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/keywin.h"
+#include "proto/log.h"
+#include "proto/route.h"
+#include "proto/sign.h"
+
+#include "batch.h"
+#include "expiry.h"
+#include "forward.h"
+#include "session.h"
+
+bool broker_hop_link_kind(int kind)
+{
+    return kind == PROTO_KIND_FORWARD || kind == PROTO_KIND_ACCEPTED || kind == PROTO_KIND_REJECTED;
+}
+
+void broker_hop_mark_dirty(broker_server_t *self, const char *label)
+{
+    for (size_t i = 0; i < broker_peers_count(self->peers); i++) {
+        broker_peer_t *p = broker_peers_at(self->peers, i);
+        if (p->link && !p->dead && strcmp(p->link_label, label) == 0)
+            p->dirty = true;
+    }
+}
+
+// ---------------------------------------------------------------------------
+//  The sender's body, back from the stored DELIVER body
+
+//  The map header of a body: its count and length. False if it is none.
+static bool s_map_header(const uint8_t *body, size_t len, uint32_t *count, size_t *skip)
+{
+    if (len >= 1 && (body[0] & 0xf0) == 0x80)
+        *count = body[0] & 0x0f, *skip = 1;
+    else if (len >= 3 && body[0] == 0xde)
+        *count = (uint32_t) body[1] << 8 | body[2], *skip = 3;
+    else if (len >= 5 && body[0] == 0xdf)
+        *count =
+            (uint32_t) body[1] << 24 | (uint32_t) body[2] << 16 | (uint32_t) body[3] << 8 | body[4],
+        *skip = 5;
+    else
+        return false;
+    return true;
+}
+
+//  The stored DELIVER body without the `accepted` and `seq` the broker
+//  appended, under the map header of the sender's count.
+static proto_err_t s_sender_body(const uint8_t *body, size_t len, uint64_t accepted, uint64_t seq,
+                                 proto_buf_t *out)
+{
+    uint32_t count;
+    size_t skip;
+    if (!s_map_header(body, len, &count, &skip) || count < 3)
+        return PROTO_ERR_STORE;
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, count - 2);
+    size_t header_len = sb.size;
+    msgpack_pack_str_with_body(&pk, "accepted", 8);
+    msgpack_pack_uint64(&pk, accepted);
+    msgpack_pack_str_with_body(&pk, "seq", 3);
+    msgpack_pack_uint64(&pk, seq);
+    size_t tail_len = sb.size - header_len;
+    proto_err_t rc = PROTO_OK;
+    if (len < skip + tail_len || memcmp(body + len - tail_len, sb.data + header_len, tail_len) != 0)
+        rc = PROTO_ERR_STORE; // not what apply.c wrote
+    proto_buf_reset(out);
+    if (!rc)
+        rc = proto_buf_append(out, sb.data, header_len);
+    if (!rc)
+        rc = proto_buf_append(out, body + skip, len - skip - tail_len);
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+// ---------------------------------------------------------------------------
+//  Pushing
+
+//  One stored document as it goes to the broker labelled label: the
+//  sender's body, its decoded document, what it came with, and the plan of
+//  the recipients it carries onward. Loop thread, in a transaction.
+typedef struct {
+    broker_doc_t rec;
+    const void *frames[BROKER_MAX_FRAMES];
+    size_t lens[BROKER_MAX_FRAMES], count;
+    proto_buf_t body;
+    proto_msg_t *msg;
+    broker_fwd_in_t *in;
+    broker_fwd_plan_t *plan;
+    uint32_t hop; // the plan's group for label
+} s_outgoing_t;
+
+static void s_outgoing_free(s_outgoing_t *out)
+{
+    proto_buf_free(&out->body);
+    proto_msg_destroy(&out->msg);
+    free(out->in);
+    broker_fwd_plan_destroy(&out->plan);
+}
+
+//  Fill out for document id and label; a failure says why, for the log.
+static const char *s_outgoing(broker_server_t *self, const proto_id_t *id, const char *label,
+                              s_outgoing_t *out)
+{
+    memset(out, 0, sizeof *out);
+    proto_buf_init(&out->body);
+    const char *own = proto_identity_public(self->identity)->name;
+    if (broker_store_doc_get(self->store, id, &out->rec) != PROTO_OK || out->rec.purged)
+        return "the document is no longer stored";
+    if (broker_store_frames_get(self->store, id, out->frames, out->lens, BROKER_MAX_FRAMES,
+                                &out->count) != PROTO_OK ||
+        out->count < 1)
+        return "its frames are missing";
+    if (s_sender_body(out->frames[0], out->lens[0], out->rec.accepted, out->rec.seq, &out->body))
+        return "its stored body is not the sender's with the broker's two fields";
+    proto_errinfo_t info;
+    if (proto_msg_decode(out->rec.kind, out->body.data, out->body.len, &out->msg, &info))
+        return "the sender's body does not decode";
+    out->in = malloc(sizeof *out->in);
+    if (!out->in)
+        return "out of memory";
+    const proto_doc_t *doc = &out->msg->u.document.doc;
+    proto_err_t rc = broker_store_fwd_in_get(self->store, id, out->in);
+    if (rc == PROTO_ERR_NOT_FOUND) {
+        //  Submitted here by an agency: the trace is this broker alone.
+        proto_fwd_hop_t origin = { own, out->rec.accepted };
+        rc = broker_fwd_in_set(out->in, &origin, 1, (const char *const *) doc->to, doc->nto);
+    }
+    if (rc)
+        return "what it came with cannot be read";
+    //  The plan sees the trace before this broker's own entry.
+    out->plan = broker_fwd_plan_new(self->directory, own, out->in->to, out->in->nto, out->in->trace,
+                                    out->in->ntrace - 1);
+    if (!out->plan)
+        return "out of memory";
+    for (out->hop = 0; out->hop < broker_fwd_plan_hop_count(out->plan); out->hop++)
+        if (strcmp(broker_fwd_plan_hop_label(out->plan, out->hop), label) == 0)
+            break;
+    if (out->hop == broker_fwd_plan_hop_count(out->plan))
+        return "the directory no longer routes any of its recipients to this broker";
+    if (broker_fwd_plan_hop_refused(out->plan, out->hop))
+        return proto_strerror(broker_fwd_plan_hop_refused(out->plan, out->hop));
+    return NULL;
+}
+
+//  Send one hop as a FORWARD. False if the link cannot take it now.
+static bool s_send_forward(broker_server_t *self, broker_peer_t *p, const s_outgoing_t *out)
+{
+    const char *to[PROTO_MAX_RECIPIENTS];
+    uint32_t nto = broker_fwd_plan_hop_to_count(out->plan, out->hop);
+    for (uint32_t i = 0; i < nto && i < PROTO_MAX_RECIPIENTS; i++)
+        to[i] = broker_fwd_plan_hop_to(out->plan, out->hop, i);
+    proto_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.kind = PROTO_KIND_FORWARD;
+    msg.u.forward.kind = out->rec.kind;
+    msg.u.forward.body = out->body.data;
+    msg.u.forward.body_len = out->body.len;
+    msg.u.forward.to = to;
+    msg.u.forward.nto = nto;
+    msg.u.forward.trace = out->in->trace;
+    msg.u.forward.ntrace = out->in->ntrace;
+    proto_buf_t buf;
+    proto_errinfo_t info;
+    proto_buf_init(&buf);
+    proto_err_t rc = proto_msg_encode(&msg, &buf, &info);
+    bool sent = !rc && broker_session_send(self, p, PROTO_KIND_FORWARD, buf.data, buf.len,
+                                           out->frames + 1, out->lens + 1, out->count - 1);
+    if (rc)
+        proto_log_error("event=forward_not_encoded broker=%s error=%s field=%s detail=\"%s\"",
+                        p->link_label, proto_errname(rc), info.field, info.message);
+    proto_buf_free(&buf);
+    return sent || rc;
+}
+
+typedef struct {
+    broker_server_t *self;
+    broker_peer_t *peer;
+} s_pick_t;
+
+static bool s_pick_hop(void *arg, const proto_id_t *id)
+{
+    s_pick_t *pick = arg;
+    broker_peer_t *p = pick->peer;
+    if (p->nflight >= p->window)
+        return false;
+    if (broker_flight_has(p, false, 0, id))
+        return true;
+    s_outgoing_t out;
+    const char *why = s_outgoing(pick->self, id, p->link_label, &out);
+    bool go_on = true;
+    if (why) {
+        //  It stays queued: a directory change or an operator may yet
+        //  settle it, and the queue goes on behind it.
+        char id_text[PROTO_ID_TEXT_LEN];
+        proto_id_format(id, id_text);
+        proto_log_warning("event=hop_not_sent doc=%s broker=%s reason=\"%s\"", id_text,
+                          p->link_label, why);
+    } else if ((go_on = s_send_forward(pick->self, p, &out))) {
+        broker_flight_add(p, false, 0, id);
+    }
+    s_outgoing_free(&out);
+    return go_on;
+}
+
+void broker_hop_push(broker_server_t *self, broker_peer_t *p)
+{
+    s_pick_t pick = { .self = self, .peer = p };
+    broker_store_hop_scan(self->store, p->link_label, s_pick_hop, &pick);
+}
+
+// ---------------------------------------------------------------------------
+//  Receiving a FORWARD
+
+static bool s_doc_ok(const uint8_t key[32], const void *arg)
+{
+    const proto_document_t *d = arg;
+    return proto_doc_verify(&d->doc, key, d->sig) == PROTO_OK;
+}
+
+//  Replace the job's body frame with bytes (len of them). False if out of
+//  memory.
+static bool s_body_frame(broker_job_t *job, const void *bytes, size_t len)
+{
+    zmq_msg_t frame;
+    if (zmq_msg_init_size(&frame, len) != 0)
+        return false;
+    memcpy(zmq_msg_data(&frame), bytes, len);
+    zmq_msg_close(&job->frames[1]);
+    job->frames[1] = frame;
+    return true;
+}
+
+bool broker_hop_forward_take(broker_server_t *self, broker_peer_t *p, broker_job_t *job,
+                             broker_fwd_in_t *in)
+{
+    proto_forward_t fwd = job->msg->u.forward; // its strings live in the message's arena
+    const proto_doc_t *doc = &fwd.document.doc;
+    char detail[200] = "";
+    proto_err_t rc = PROTO_OK;
+    const proto_directory_entry_t *e = proto_directory_find(self->directory, doc->from);
+    proto_route_t route;
+    if (!e) {
+        rc = PROTO_ERR_UNKNOWN_AGENCY;
+        snprintf(detail, sizeof detail, "the sender %s is not in this broker's directory",
+                 doc->from);
+    } else if (proto_directory_route(self->directory, doc->from,
+                                     proto_identity_public(self->identity)->name, &route) ||
+               route.kind != PROTO_ROUTE_LINK ||
+               strcmp(route.broker->label, fwd.trace[0].broker) != 0) {
+        //  The document must start at the sender's home: an agency of
+        //  this broker, or of another broker than the trace's origin,
+        //  cannot have sent it there.
+        rc = PROTO_ERR_SENDER_MISMATCH;
+        snprintf(detail, sizeof detail, "the sender %s's home is not %s, where the trace starts",
+                 doc->from, fwd.trace[0].broker);
+    } else if (fwd.ntrace >= PROTO_MAX_HOPS) {
+        rc = PROTO_ERR_HOP_LIMIT;
+        snprintf(detail, sizeof detail, "the trace has no room for this broker");
+    } else {
+        rc = proto_keywin_verify(e->sign_pk, e->retired, e->retired_count, doc->created / 1000,
+                                 s_doc_ok, &fwd.document);
+        if (rc && rc != PROTO_ERR_KEY_RETIRED)
+            rc = PROTO_ERR_BAD_SIGNATURE;
+        if (rc)
+            snprintf(detail, sizeof detail,
+                     "body.sig: the signature does not verify with the sender's registered key");
+    }
+    if (!rc && broker_fwd_in_set(in, fwd.trace, fwd.ntrace, fwd.to, fwd.nto) != PROTO_OK)
+        rc = PROTO_ERR_LIMIT;
+    //  From here on the job is the sender's own message, as its home broker
+    //  received it: the document, and its body frame byte for byte.
+    if (!rc && !s_body_frame(job, fwd.body, fwd.body_len)) {
+        rc = PROTO_ERR_NOMEM;
+        snprintf(detail, sizeof detail, "out of memory");
+    }
+    if (rc) {
+        broker_batch_reject(self, p, &doc->id, job->hash, doc->from, rc, detail);
+        return false;
+    }
+    job->msg->u.document = fwd.document;
+    job->msg->kind = (proto_kind_t) fwd.kind;
+    job->kind = fwd.kind;
+    return true;
+}
+
+// ---------------------------------------------------------------------------
+//  Hop receipts
+
+//  The recipients a refused hop carried learn it as the sender's EXPIRED
+//  notices (event 5), the reason naming the broker and its code: the
+//  document will not reach them.
+static void s_refused_notices(broker_server_t *self, const proto_id_t *id, const char *label,
+                              uint32_t code)
+{
+    s_outgoing_t out;
+    const char *why = s_outgoing(self, id, label, &out);
+    uint32_t n = why ? 0 : broker_fwd_plan_hop_to_count(out.plan, out.hop);
+    proto_leaf_t *leaves = n ? calloc(n, sizeof *leaves) : NULL;
+    char reason[160];
+    snprintf(reason, sizeof reason, "the broker %s refused it: %s", label,
+             proto_errname((proto_err_t) code));
+    for (uint32_t i = 0; leaves && i < n; i++) {
+        proto_leaf_t *leaf = &leaves[i];
+        leaf->event = PROTO_EVENT_EXPIRED;
+        leaf->id = *id;
+        memcpy(leaf->hash, out.rec.hash, PROTO_HASH_LEN);
+        leaf->from = out.rec.from;
+        leaf->to = broker_fwd_plan_hop_to(out.plan, out.hop, i);
+        leaf->time = broker_now();
+        leaf->reason = reason;
+    }
+    if (leaves)
+        broker_expiry_route_to_senders(self, leaves, n);
+    else if (why)
+        proto_log_error("event=hop_refusal_not_told broker=%s reason=\"%s\"", label, why);
+    free(leaves);
+    s_outgoing_free(&out);
+}
+
+//  One item of a hop receipt: the hop of its document to p's broker ends.
+static void s_hop_answered(broker_server_t *self, broker_peer_t *p, const proto_leaf_t *leaf,
+                           bool accepted)
+{
+    char id_text[PROTO_ID_TEXT_LEN];
+    proto_id_format(&leaf->id, id_text);
+    broker_hop_t hop;
+    broker_doc_t doc;
+    if (broker_store_hop_get(self->store, p->link_label, &leaf->id, &hop) != PROTO_OK ||
+        broker_store_doc_get(self->store, &leaf->id, &doc) != PROTO_OK) {
+        proto_log_warning("event=hop_receipt_unknown doc=%s broker=%s", id_text, p->link_label);
+        return;
+    }
+    broker_flight_remove(p, false, 0, &leaf->id);
+    if (hop.state != BROKER_HOP_WAITING)
+        return; // answered before: a repeat after a re-push
+    uint32_t code = accepted ? 0 : leaf->code;
+    if (accepted && sodium_memcmp(doc.hash, leaf->hash, PROTO_HASH_LEN) != 0)
+        code = PROTO_ERR_HASH_MISMATCH; // it accepted other content: not ours
+    uint64_t now = broker_now();
+    proto_err_t rc =
+        broker_store_hop_answer(self->store, p->link_label, &leaf->id,
+                                code ? BROKER_HOP_REFUSED : BROKER_HOP_DONE, code, now);
+    if (!rc && doc.open > 0) {
+        doc.open--;
+        rc = broker_store_doc_update(self->store, &doc);
+        if (!rc && doc.open == 0)
+            rc = broker_store_quota_add(self->store, doc.from, -1, 0);
+    }
+    char detail[120];
+    snprintf(detail, sizeof detail, "hop=%s%s%s", p->link_label, code ? " code=" : " accepted",
+             code ? proto_errname((proto_err_t) code) : "");
+    if (!rc)
+        broker_batch_audit(self, code ? BROKER_AUDIT_REJECTED : BROKER_AUDIT_ACCEPTED, doc.from,
+                           &leaf->id, detail, NULL);
+    if (rc) {
+        proto_log_error("event=hop_answer_not_recorded doc=%s broker=%s error=%s", id_text,
+                        p->link_label, proto_errname(rc));
+        return;
+    }
+    proto_log_info("event=%s doc=%s broker=%s code=%s", code ? "hop_refused" : "hop_done", id_text,
+                   p->link_label, code ? proto_errname((proto_err_t) code) : "-");
+    if (code)
+        s_refused_notices(self, &leaf->id, p->link_label, code);
+}
+
+void broker_hop_receipt_apply(broker_server_t *self, broker_peer_t *p, broker_job_t *job)
+{
+    const proto_receipts_t *r = &job->msg->u.receipts;
+    if (broker_batch_begin(self) != PROTO_OK)
+        return; // not recorded: the hop is pushed again and answered again
+    for (uint32_t i = 0; i < r->nitems; i++)
+        s_hop_answered(self, p, &r->items[i].leaf, job->kind == PROTO_KIND_ACCEPTED);
+}

@@ -1,0 +1,53 @@
+/*  broker/hop.h - documents crossing a link between brokers (federation,
+    PROTOCOL.md 16.7 and 16.8).
+
+    Owns: pushing each link's hop queue (store_fwd.h) as FORWARD messages
+    within the window the other broker gave, on either side of the link;
+    the checks a FORWARD needs the directory for, before it is stored like
+    an agency's document (apply.c); and the other broker's hop receipts,
+    which close the hops they answer.
+
+    Does not: decide where a recipient goes (forward.c), store documents
+    (apply.c) or hold the link's socket (link.c, and the ROUTER's peers).
+    Loop thread only.
+*/
+#ifndef BROKER_HOP_H
+#define BROKER_HOP_H
+
+#include "server_internal.h"
+#include "store_fwd.h"
+
+//  The kinds a link session sends that go to the verify workers: FORWARD
+//  and the hop receipts (ACCEPTED, REJECTED).
+bool broker_hop_link_kind(int kind);
+
+//  server.c: a message that came on a link this broker dialed, taken the
+//  way the ROUTER takes one from the session whose routing id is rid.
+//  Returns true if the job went to a worker (it then owns it).
+bool broker_server_link_message(broker_server_t *self, const void *rid, size_t rid_len,
+                                broker_job_t *job);
+
+//  The link sessions of the broker labelled label may have hops to push.
+void broker_hop_mark_dirty(broker_server_t *self, const char *label);
+
+//  Push the link session p's hop queue, most urgent first, each hop not in
+//  flight, until its window or its socket is full. Inside the caller's
+//  read transaction (push.c).
+void broker_hop_push(broker_server_t *self, broker_peer_t *p);
+
+//  A FORWARD the workers decoded and hashed, from link session p: check
+//  its sender (an agency of the directory whose home is the broker the
+//  trace starts at), the sender's signature with its key from this
+//  directory, and the trace's room for this broker. On success the job
+//  holds the carried document as an agency's SUBMIT (or REVOKE, UPDATE,
+//  REPLACE) job would, in holds the trace and the hop's recipients, and
+//  true is returned; otherwise the FORWARD has been answered (REJECTED).
+bool broker_hop_forward_take(broker_server_t *self, broker_peer_t *p, broker_job_t *job,
+                             broker_fwd_in_t *in);
+
+//  A verified hop receipt from link session p: each item closes the hop of
+//  its document to that broker, DONE (ACCEPTED) or REFUSED (REJECTED, with
+//  its code), in the open batch.
+void broker_hop_receipt_apply(broker_server_t *self, broker_peer_t *p, broker_job_t *job);
+
+#endif
