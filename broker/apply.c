@@ -596,8 +596,11 @@ static void s_apply_delivered(broker_server_t *self, broker_peer_t *p, broker_jo
     //  Check each item; route the good ones to their senders, grouped.
     bool *good = calloc(r->nitems, sizeof *good);
     char(*senders)[PROTO_AGENCY_CODE_LEN + 1] = calloc(r->nitems, sizeof *senders);
+    //  For a document from another broker, the link it came by: its
+    //  receipt goes back that way, towards its sender (hop.c).
+    char(*vias)[PROTO_LABEL_MAX + 1] = calloc(r->nitems, sizeof *vias);
     proto_item_t *subset = calloc(r->nitems, sizeof *subset);
-    if (!good || !senders || !subset)
+    if (!good || !senders || !vias || !subset)
         goto done;
     for (uint32_t i = 0; i < r->nitems; i++) {
         const proto_leaf_t *leaf = &r->items[i].leaf;
@@ -641,6 +644,8 @@ static void s_apply_delivered(broker_server_t *self, broker_peer_t *p, broker_jo
         self->delivered++;
         good[i] = true;
         snprintf(senders[i], sizeof senders[i], "%s", doc.from);
+        if (!broker_hop_came_via(self, &leaf->id, vias[i]))
+            vias[i][0] = '\0';
     }
     //  One routed bundle per sender: the recipient's head and signature with
     //  only that sender's items.
@@ -649,7 +654,7 @@ static void s_apply_delivered(broker_server_t *self, broker_peer_t *p, broker_jo
             continue;
         uint32_t count = 0;
         for (uint32_t j = i; j < r->nitems; j++)
-            if (good[j] && strcmp(senders[j], senders[i]) == 0) {
+            if (good[j] && strcmp(senders[j], senders[i]) == 0 && strcmp(vias[j], vias[i]) == 0) {
                 subset[count++] = r->items[j];
                 if (j != i)
                     good[j] = false;
@@ -664,6 +669,14 @@ static void s_apply_delivered(broker_server_t *self, broker_peer_t *p, broker_jo
         proto_buf_t body;
         proto_errinfo_t info;
         proto_buf_init(&body);
+        if (vias[i][0]) {
+            rc = broker_hop_route_back(self, vias[i], &msg);
+            proto_buf_free(&body);
+            if (rc)
+                proto_log_error("event=receipt_not_routed to=%s via=%s error=%s", senders[i],
+                                vias[i], proto_errname(rc));
+            continue;
+        }
         rc = broker_store_mid_next(self->store, &msg.u.receipts.mid);
         if (!rc)
             rc = proto_msg_encode(&msg, &body, &info);
@@ -680,6 +693,7 @@ static void s_apply_delivered(broker_server_t *self, broker_peer_t *p, broker_jo
 done:
     free(good);
     free(senders);
+    free(vias);
     free(subset);
 }
 
@@ -729,6 +743,8 @@ void broker_apply(broker_server_t *self, broker_job_t *job)
     p->errors = 0;
     if (job->link[0] && job->kind == PROTO_KIND_FORWARD)
         s_apply_forward(self, p, job);
+    else if (job->link[0] && job->kind == PROTO_KIND_DELIVERED)
+        broker_hop_delivered_apply(self, p, job);
     else if (job->link[0])
         broker_hop_receipt_apply(self, p, job);
     else if (proto_kind_has_document(job->kind))

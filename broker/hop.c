@@ -34,7 +34,8 @@
 
 bool broker_hop_link_kind(int kind)
 {
-    return kind == PROTO_KIND_FORWARD || kind == PROTO_KIND_ACCEPTED || kind == PROTO_KIND_REJECTED;
+    return kind == PROTO_KIND_FORWARD || kind == PROTO_KIND_ACCEPTED ||
+           kind == PROTO_KIND_REJECTED || kind == PROTO_KIND_DELIVERED;
 }
 
 void broker_hop_mark_dirty(broker_server_t *self, const char *label)
@@ -200,6 +201,7 @@ static bool s_send_forward(broker_server_t *self, broker_peer_t *p, const s_outg
 typedef struct {
     broker_server_t *self;
     broker_peer_t *peer;
+    bool full; // the window or the socket is
 } s_pick_t;
 
 static bool s_pick_hop(void *arg, const proto_id_t *id)
@@ -227,10 +229,31 @@ static bool s_pick_hop(void *arg, const proto_id_t *id)
     return go_on;
 }
 
+//  A routed message of the link's mailbox (a DELIVERED going back).
+static bool s_pick_box(void *arg, uint64_t mid, uint8_t kind, const void *body, size_t len)
+{
+    s_pick_t *pick = arg;
+    broker_peer_t *p = pick->peer;
+    if (p->nflight >= p->window) {
+        pick->full = true;
+        return false;
+    }
+    if (broker_flight_has(p, true, mid, NULL))
+        return true;
+    if (!broker_session_send(pick->self, p, (proto_kind_t) kind, body, len, NULL, NULL, 0)) {
+        pick->full = true;
+        return false;
+    }
+    broker_flight_add(p, true, mid, NULL);
+    return true;
+}
+
 void broker_hop_push(broker_server_t *self, broker_peer_t *p)
 {
     s_pick_t pick = { .self = self, .peer = p };
-    broker_store_hop_scan(self->store, p->link_label, s_pick_hop, &pick);
+    broker_store_linkbox_scan(self->store, p->link_label, s_pick_box, &pick);
+    if (!pick.full)
+        broker_store_hop_scan(self->store, p->link_label, s_pick_hop, &pick);
 }
 
 // ---------------------------------------------------------------------------
@@ -255,6 +278,16 @@ static bool s_body_frame(broker_job_t *job, const void *bytes, size_t len)
     return true;
 }
 
+//  Whether this broker routes code over the link to label: the agency lives
+//  behind it, as this directory sees it.
+static bool s_behind(broker_server_t *self, const char *code, const char *label)
+{
+    proto_route_t route;
+    return proto_directory_route(self->directory, code, proto_identity_public(self->identity)->name,
+                                 &route) == PROTO_OK &&
+           route.kind == PROTO_ROUTE_LINK && strcmp(route.broker->label, label) == 0;
+}
+
 bool broker_hop_forward_take(broker_server_t *self, broker_peer_t *p, broker_job_t *job,
                              broker_fwd_in_t *in)
 {
@@ -263,21 +296,16 @@ bool broker_hop_forward_take(broker_server_t *self, broker_peer_t *p, broker_job
     char detail[200] = "";
     proto_err_t rc = PROTO_OK;
     const proto_directory_entry_t *e = proto_directory_find(self->directory, doc->from);
-    proto_route_t route;
     if (!e) {
         rc = PROTO_ERR_UNKNOWN_AGENCY;
         snprintf(detail, sizeof detail, "the sender %s is not in this broker's directory",
                  doc->from);
-    } else if (proto_directory_route(self->directory, doc->from,
-                                     proto_identity_public(self->identity)->name, &route) ||
-               route.kind != PROTO_ROUTE_LINK ||
-               strcmp(route.broker->label, fwd.trace[0].broker) != 0) {
-        //  The document must start at the sender's home: an agency of
-        //  this broker, or of another broker than the trace's origin,
-        //  cannot have sent it there.
+    } else if (!s_behind(self, doc->from, p->link_label)) {
+        //  An agency of this broker, or one this broker reaches another
+        //  way, cannot have sent it over this link.
         rc = PROTO_ERR_SENDER_MISMATCH;
-        snprintf(detail, sizeof detail, "the sender %s's home is not %s, where the trace starts",
-                 doc->from, fwd.trace[0].broker);
+        snprintf(detail, sizeof detail, "the sender %s is not reached over the link to %s",
+                 doc->from, p->link_label);
     } else if (fwd.ntrace >= PROTO_MAX_HOPS) {
         rc = PROTO_ERR_HOP_LIMIT;
         snprintf(detail, sizeof detail, "the trace has no room for this broker");
@@ -395,4 +423,148 @@ void broker_hop_receipt_apply(broker_server_t *self, broker_peer_t *p, broker_jo
         return; // not recorded: the hop is pushed again and answered again
     for (uint32_t i = 0; i < r->nitems; i++)
         s_hop_answered(self, p, &r->items[i].leaf, job->kind == PROTO_KIND_ACCEPTED);
+}
+
+// ---------------------------------------------------------------------------
+//  DELIVERED going back towards the origin
+
+bool broker_hop_came_via(broker_server_t *self, const proto_id_t *id,
+                         char label[PROTO_LABEL_MAX + 1])
+{
+    broker_fwd_in_t *in = malloc(sizeof *in);
+    bool via = in && broker_store_fwd_in_get(self->store, id, in) == PROTO_OK && in->ntrace >= 2;
+    if (via)
+        snprintf(label, PROTO_LABEL_MAX + 1, "%s", in->trace[in->ntrace - 2].broker);
+    free(in);
+    return via;
+}
+
+proto_err_t broker_hop_route_back(broker_server_t *self, const char *label, proto_msg_t *msg)
+{
+    proto_buf_t body;
+    proto_errinfo_t info;
+    proto_buf_init(&body);
+    proto_err_t rc = broker_store_mid_next(self->store, &msg->u.receipts.mid);
+    if (!rc)
+        rc = proto_msg_encode(msg, &body, &info);
+    if (!rc)
+        rc = broker_store_linkbox_put(self->store, label, msg->u.receipts.mid, (uint8_t) msg->kind,
+                                      body.data, body.len);
+    proto_buf_free(&body);
+    if (!rc)
+        broker_hop_mark_dirty(self, label);
+    return rc;
+}
+
+static bool s_head_ok(const uint8_t key[32], const void *arg)
+{
+    const proto_receipts_t *r = arg;
+    return proto_head_verify(&r->head, key, r->sig) == PROTO_OK;
+}
+
+//  One item of a DELIVERED that came back over the link from p: checked
+//  against the document and the hop, recorded once, then sent on towards
+//  the sender, as one bundle under the recipient's head and signature.
+static proto_err_t s_delivered_item(broker_server_t *self, broker_peer_t *p,
+                                    const proto_receipts_t *r, const proto_item_t *item)
+{
+    const proto_leaf_t *leaf = &item->leaf;
+    char id_text[PROTO_ID_TEXT_LEN], via[PROTO_LABEL_MAX + 1];
+    proto_id_format(&leaf->id, id_text);
+    broker_doc_t doc;
+    broker_hop_t hop;
+    if (broker_store_doc_get(self->store, &leaf->id, &doc) != PROTO_OK ||
+        broker_store_hop_get(self->store, p->link_label, &leaf->id, &hop) != PROTO_OK)
+        return PROTO_ERR_UNKNOWN_DOC;
+    if (sodium_memcmp(doc.hash, leaf->hash, PROTO_HASH_LEN) != 0 || strcmp(doc.from, leaf->from))
+        return PROTO_ERR_VALUE;
+    uint64_t now = broker_now();
+    proto_err_t rc = broker_store_hop_delivered(self->store, &leaf->id, leaf->to, now);
+    if (rc == PROTO_ERR_EXISTS)
+        return PROTO_OK; // a repeat: routed the first time
+    bool refused = leaf->event == PROTO_EVENT_REFUSED;
+    char detail[64 + PROTO_LABEL_MAX];
+    snprintf(detail, sizeof detail, "to=%s via=%s%s%s", leaf->to, p->link_label,
+             refused ? " code=" : "", refused ? proto_errname((proto_err_t) leaf->code) : "");
+    if (!rc)
+        rc = broker_store_audit_append(
+            self->store, now, refused ? BROKER_AUDIT_REFUSED_BY_RECIPIENT : BROKER_AUDIT_DELIVERED,
+            doc.from, &leaf->id, detail, NULL);
+    proto_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.kind = PROTO_KIND_DELIVERED;
+    msg.u.receipts = *r;
+    proto_item_t one = *item;
+    msg.u.receipts.items = &one;
+    msg.u.receipts.nitems = 1;
+    msg.u.receipts.mid = 0;
+    if (!rc && broker_hop_came_via(self, &leaf->id, via)) {
+        rc = broker_hop_route_back(self, via, &msg);
+    } else if (!rc) {
+        proto_buf_t body;
+        proto_errinfo_t info;
+        proto_buf_init(&body);
+        rc = broker_store_mid_next(self->store, &msg.u.receipts.mid);
+        if (!rc)
+            rc = proto_msg_encode(&msg, &body, &info);
+        if (!rc)
+            rc = broker_store_mbox_put(self->store, doc.from, msg.u.receipts.mid,
+                                       PROTO_KIND_DELIVERED, body.data, body.len);
+        proto_buf_free(&body);
+        if (!rc)
+            broker_peers_mark_dirty(self->peers, doc.from);
+    }
+    if (!rc)
+        proto_log_info("event=delivered_back doc=%s to=%s via=%s", id_text, leaf->to,
+                       p->link_label);
+    return rc;
+}
+
+void broker_hop_delivered_apply(broker_server_t *self, broker_peer_t *p, broker_job_t *job)
+{
+    proto_receipts_t *r = &job->msg->u.receipts;
+    const proto_directory_entry_t *e = proto_directory_find(self->directory, r->head.signer);
+    proto_err_t rc = PROTO_OK;
+    const char *what = "";
+    //  The recipient signed it, with its key from this directory, and it
+    //  lives behind this link.
+    if (!e || !s_behind(self, r->head.signer, p->link_label)) {
+        rc = PROTO_ERR_SENDER_MISMATCH;
+        what = "the recipient is not reached over this link";
+    } else if (proto_keywin_verify(e->sign_pk, e->retired, e->retired_count, r->head.time / 1000,
+                                   s_head_ok, r) != PROTO_OK) {
+        rc = PROTO_ERR_BAD_SIGNATURE;
+        what = "the head signature does not verify with the recipient's registered key";
+    }
+    for (uint32_t i = 0; !rc && i < r->nitems; i++)
+        if (!r->items[i].leaf.to || strcmp(r->items[i].leaf.to, r->head.signer) != 0) {
+            rc = PROTO_ERR_SENDER_MISMATCH;
+            what = "a recipient acknowledges only for itself";
+        }
+    if (!rc)
+        rc = broker_batch_begin(self);
+    for (uint32_t i = 0; !rc && i < r->nitems; i++) {
+        proto_err_t item_rc = s_delivered_item(self, p, r, &r->items[i]);
+        if (item_rc == PROTO_ERR_STORE || item_rc == PROTO_ERR_STORE_FULL ||
+            item_rc == PROTO_ERR_NOMEM)
+            rc = item_rc; // not recorded: not acknowledged, so sent again
+        else if (item_rc)
+            proto_log_warning("event=delivered_back_refused broker=%s code=%s", p->link_label,
+                              proto_errname(item_rc));
+    }
+    if (rc) {
+        broker_session_error(self, p, rc, what[0] ? what : "not recorded", NULL, false);
+        return;
+    }
+    //  Acknowledged once it is durable, as an agent acknowledges: the
+    //  other broker forgets it then.
+    broker_batch_commit(self);
+    if (self->stats.commit_failing)
+        return;
+    proto_msg_t ack;
+    memset(&ack, 0, sizeof ack);
+    ack.kind = PROTO_KIND_ACK;
+    ack.u.ack.mids = &r->mid;
+    ack.u.ack.nmids = 1;
+    broker_session_send_msg(self, p, &ack);
 }

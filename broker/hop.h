@@ -17,8 +17,8 @@
 #include "server_internal.h"
 #include "store_fwd.h"
 
-//  The kinds a link session sends that go to the verify workers: FORWARD
-//  and the hop receipts (ACCEPTED, REJECTED).
+//  The kinds a link session sends that go to the verify workers: FORWARD,
+//  the hop receipts (ACCEPTED, REJECTED) and DELIVERED going back.
 bool broker_hop_link_kind(int kind);
 
 //  server.c: a message that came on a link this broker dialed, taken the
@@ -49,5 +49,22 @@ bool broker_hop_forward_take(broker_server_t *self, broker_peer_t *p, broker_job
 //  its document to that broker, DONE (ACCEPTED) or REFUSED (REJECTED, with
 //  its code), in the open batch.
 void broker_hop_receipt_apply(broker_server_t *self, broker_peer_t *p, broker_job_t *job);
+
+//  A recipient's DELIVERED for a document that came over a link goes back
+//  the way it came: came_via gives the broker it came from (the trace's
+//  entry before this broker's own), route_back puts msg (a DELIVERED
+//  bundle, its mid set here) into that link's mailbox, in the open write
+//  transaction.
+bool broker_hop_came_via(broker_server_t *self, const proto_id_t *id,
+                         char label[PROTO_LABEL_MAX + 1]);
+proto_err_t broker_hop_route_back(broker_server_t *self, const char *label,
+                                  proto_msg_t *msg) PROTO_MUST_CHECK;
+
+//  A DELIVERED that came back over the link from p (paths checked by a
+//  worker): the recipient's signature with its key from this directory,
+//  the recipient behind that link, each item once against the document and
+//  its hop; then on to the sender's mailbox, or the next link back; then
+//  committed and acknowledged (ACK of its mid) to p.
+void broker_hop_delivered_apply(broker_server_t *self, broker_peer_t *p, broker_job_t *job);
 
 #endif

@@ -181,6 +181,11 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
     if (p->link && broker_hop_link_kind(kind))
         return s_to_worker(self, p, rid, job, kind,
                            proto_directory_broker_find(self->directory, p->link_label));
+    if (p->link && kind == PROTO_KIND_ERROR) {
+        //  The other broker refused something of ours: logged, never answered.
+        proto_log_warning("event=link_error broker=%s", p->link_label);
+        return false;
+    }
     if (p->link && kind != PROTO_KIND_HEARTBEAT && kind != PROTO_KIND_CREDIT &&
         kind != PROTO_KIND_ACK) {
         //  A broker never submits as an agency: its key is not one.

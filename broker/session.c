@@ -12,6 +12,7 @@
 
 #include "batch.h"
 #include "link.h"
+#include "store_fwd.h"
 
 //  Send header + body (+ extra frames) to a peer. Returns false if the
 //  peer cannot take it now (its queue is full) or is gone.
@@ -205,7 +206,9 @@ void broker_session_message(broker_server_t *self, broker_peer_t *p, int kind, z
         if (broker_batch_begin(self) == PROTO_OK) {
             for (uint32_t i = 0; i < msg->u.ack.nmids; i++) {
                 uint64_t mid = msg->u.ack.mids[i];
-                if (broker_store_mbox_del(self->store, p->agency, mid) != PROTO_OK)
+                //  A link's mailbox is its label's (hop.c).
+                if ((p->link ? broker_store_linkbox_del(self->store, p->link_label, mid)
+                             : broker_store_mbox_del(self->store, p->agency, mid)) != PROTO_OK)
                     break;
                 broker_flight_remove(p, true, mid, NULL);
             }

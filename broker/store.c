@@ -21,8 +21,8 @@
 #include "store_internal.h"
 
 static const char *s_db_names[DB_COUNT] = {
-    "docs",    "frames", "retire", "dlv",      "queue", "expiry", "mbox",
-    "notices", "audit",  "meta",   "receipts", "hops",  "hopq",   "trace",
+    "docs",  "frames", "retire",   "dlv",  "queue", "expiry", "mbox",    "notices",
+    "audit", "meta",   "receipts", "hops", "hopq",  "trace",  "linkbox", "hopdlv",
 };
 
 // ---------------------------------------------------------------------------

@@ -9,6 +9,10 @@
       trace  key   id (16)
              value ntrace (1), then each: label length (1) | label | time (8);
                    nto (2), then each: code length (1) | code
+      linkbox key  label (PROTO_LABEL_MAX bytes, zero-padded) | mid (8)
+             value kind (1) | body
+      hopdlv key   id (16) | recipient code (13, zero-padded)
+             value time (8)
 
     The label is a fixed-width field so that one label's keys never share a
     prefix with a longer label's ("n" and "n2").
@@ -256,4 +260,77 @@ proto_err_t broker_store_fwd_in_get(broker_store_t *self, const proto_id_t *id,
         out->to[i] = out->codes[i];
     }
     return p == end ? PROTO_OK : PROTO_ERR_STORE;
+}
+
+// ---------------------------------------------------------------------------
+//  A link's mailbox, and deliveries behind links
+
+#define S_BOX_KEY_LEN (S_LABEL_LEN + 8)
+
+proto_err_t broker_store_linkbox_put(broker_store_t *self, const char *label, uint64_t mid,
+                                     uint8_t kind, const void *body, size_t len)
+{
+    uint8_t key[S_BOX_KEY_LEN];
+    proto_err_t rc = s_label(key, label);
+    uint8_t *value = rc ? NULL : malloc(len + 1);
+    if (rc || !value)
+        return rc ? rc : PROTO_ERR_NOMEM;
+    broker_store_put64be(key + S_LABEL_LEN, mid);
+    value[0] = kind;
+    memcpy(value + 1, body, len);
+    rc = broker_store_kv_put(self, DB_LINKBOX, key, sizeof key, value, len + 1);
+    free(value);
+    return rc;
+}
+
+typedef struct {
+    broker_store_mbox_fn *fn;
+    void *arg;
+} s_box_visit_t;
+
+static bool s_box_step(void *arg, const uint8_t *key, size_t klen, const uint8_t *value,
+                       size_t vlen)
+{
+    s_box_visit_t *visit = arg;
+    if (klen != S_BOX_KEY_LEN || vlen < 1)
+        return true;
+    return visit->fn(visit->arg, broker_store_get64be(key + S_LABEL_LEN), value[0], value + 1,
+                     vlen - 1);
+}
+
+size_t broker_store_linkbox_scan(broker_store_t *self, const char *label, broker_store_mbox_fn *fn,
+                                 void *arg)
+{
+    uint8_t prefix[S_LABEL_LEN];
+    if (s_label(prefix, label) != PROTO_OK)
+        return 0;
+    s_box_visit_t visit = { fn, arg };
+    return broker_store_kv_scan(self, DB_LINKBOX, prefix, sizeof prefix, s_box_step, &visit);
+}
+
+proto_err_t broker_store_linkbox_del(broker_store_t *self, const char *label, uint64_t mid)
+{
+    uint8_t key[S_BOX_KEY_LEN];
+    proto_err_t rc = s_label(key, label);
+    if (rc)
+        return rc;
+    broker_store_put64be(key + S_LABEL_LEN, mid);
+    rc = broker_store_kv_del(self, DB_LINKBOX, key, sizeof key);
+    return rc == PROTO_ERR_NOT_FOUND ? PROTO_OK : rc;
+}
+
+proto_err_t broker_store_hop_delivered(broker_store_t *self, const proto_id_t *id, const char *to,
+                                       uint64_t now)
+{
+    uint8_t key[PROTO_ID_LEN + PROTO_AGENCY_CODE_LEN] = { 0 }, value[8];
+    size_t len = strlen(to);
+    broker_store_val_t v;
+    if (len > PROTO_AGENCY_CODE_LEN)
+        return PROTO_ERR_INVALID_ARG;
+    memcpy(key, id->bytes, PROTO_ID_LEN);
+    memcpy(key + PROTO_ID_LEN, to, len);
+    if (broker_store_kv_get(self, DB_HOPDLV, key, sizeof key, &v) == PROTO_OK)
+        return PROTO_ERR_EXISTS;
+    broker_store_put64le(value, now);
+    return broker_store_kv_put(self, DB_HOPDLV, key, sizeof key, value, sizeof value);
 }

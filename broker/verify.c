@@ -233,6 +233,29 @@ static void s_verify_hop_receipt(broker_job_t *job)
                 "the head signature does not verify with the broker's registered key");
 }
 
+//  A recipient's DELIVERED coming back over a link (PROTOCOL.md 16.8): the
+//  paths here; the recipient's signature needs its key from the directory,
+//  checked by the loop (hop.c).
+static void s_verify_delivered_back(broker_job_t *job)
+{
+    const proto_receipts_t *r = &job->msg->u.receipts;
+    if (job->nframes != 2)
+        return s_fail(job, PROTO_ERR_FRAMING, "", "DELIVERED has exactly 2 frames");
+    if (!r->mid)
+        return s_fail(job, PROTO_ERR_MISSING, "mid", "a DELIVERED between brokers has a mid");
+    for (uint32_t i = 0; i < r->nitems; i++) {
+        const proto_item_t *item = &r->items[i];
+        uint8_t leaf[PROTO_HASH_LEN];
+        if (proto_leaf_hash(&item->leaf, leaf) != PROTO_OK)
+            return s_fail(job, PROTO_ERR_NOMEM, "", "out of memory");
+        if (proto_merkle_verify(leaf, item->index, r->head.size,
+                                (const uint8_t(*)[PROTO_HASH_LEN]) item->path, item->npath,
+                                r->head.root) != PROTO_OK)
+            return s_fail(job, PROTO_ERR_BAD_PROOF, "items.path",
+                          "an inclusion path does not lead to the signed root");
+    }
+}
+
 void broker_verify_job(broker_job_t *job)
 {
     job->err = PROTO_OK;
@@ -246,6 +269,8 @@ void broker_verify_job(broker_job_t *job)
         return;
     if (job->link[0] && job->kind == PROTO_KIND_FORWARD)
         s_verify_forward(job);
+    else if (job->link[0] && job->kind == PROTO_KIND_DELIVERED)
+        s_verify_delivered_back(job);
     else if (job->link[0])
         s_verify_hop_receipt(job);
     else if (proto_kind_has_document(job->kind))

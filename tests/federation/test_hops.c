@@ -18,7 +18,9 @@
         (whose agent checks it against the directory: the sender's body
         arrived byte for byte) and answers with its own signed ACCEPTED,
         which closes hub's hop. C at nat answers A: nat pushes over the
-        link session it listens on, hub delivers to A and answers. A hop
+        link session it listens on, hub delivers to A and answers. Each
+        recipient's own signed DELIVERED comes back over the link to the
+        sender, which sees it as from a local recipient. A hop
         nat refuses (its quota) becomes hub's signed EXPIRED for C to A,
         naming nat and the code. After hub restarts nothing is pushed
         again.
@@ -286,6 +288,37 @@ static void s_receive(th_env_t *env, truc_client_t *c, const proto_id_t *id, con
     truc_frames_destroy(&frames);
 }
 
+typedef struct {
+    const proto_id_t *id;
+    const char *to;
+} s_dlv_match_t;
+
+static bool s_is_delivered(const proto_msg_t *msg, void *arg)
+{
+    const s_dlv_match_t *want = arg;
+    if (msg->kind != PROTO_KIND_DELIVERED)
+        return false;
+    const proto_item_t *item = truc_receipts_find(msg, want->id);
+    return item && item->leaf.to && strcmp(item->leaf.to, want->to) == 0;
+}
+
+//  The sender's agent c gets recipient who's own signed DELIVERED for id,
+//  and acknowledges it.
+static void s_delivered(th_env_t *env, truc_client_t *c, const proto_id_t *id, th_agency_t who)
+{
+    s_dlv_match_t want = { id, th_code(who) };
+    proto_msg_t *msg = NULL;
+    proto_err_t rc =
+        truc_client_recv_match(c, TH_RECV_TIMEOUT_MS, s_is_delivered, &want, &msg, NULL);
+    th_check(rc == PROTO_OK, "no DELIVERED from %s: %s", th_code(who), proto_errname(rc));
+    th_check(truc_receipts_verify(msg, proto_identity_public(env->agency[who])->sign_pk) ==
+                     PROTO_OK &&
+                 strcmp(msg->u.receipts.head.signer, th_code(who)) == 0,
+             "the DELIVERED is not %s's own", th_code(who));
+    th_check(msg->u.receipts.mid && truc_client_ack(c, &msg->u.receipts.mid, 1) == PROTO_OK, "ACK");
+    proto_msg_destroy(&msg);
+}
+
 static void s_accepted(truc_client_t *c, const truc_doc_t *doc)
 {
     char what[400];
@@ -324,6 +357,9 @@ static void test_forward_link(void **state)
     s_accepted(a, doc);
     s_receive(env, b, truc_doc_id(doc), "B at hub");
     s_receive(env, c, truc_doc_id(doc), "C at nat");
+    //  C's DELIVERED comes back over the link to A, as B's does.
+    s_delivered(env, a, truc_doc_id(doc), TH_B);
+    s_delivered(env, a, truc_doc_id(doc), TH_C);
     proto_id_format(truc_doc_id(doc), id_text);
     snprintf(needle, sizeof needle, "event=hop_done doc=%s broker=nat ", id_text);
     s_wait_log(env, hub, needle, 1);
@@ -338,6 +374,7 @@ static void test_forward_link(void **state)
     th_check(truc_client_submit(c, answer) == PROTO_OK, "submit");
     s_accepted(c, answer);
     s_receive(env, a, truc_doc_id(answer), "A at hub");
+    s_delivered(env, c, truc_doc_id(answer), TH_A);
     proto_id_format(truc_doc_id(answer), id_text);
     snprintf(needle, sizeof needle, "event=hop_done doc=%s broker=hub ", id_text);
     s_wait_log(env, nat, needle, 1);
