@@ -546,6 +546,7 @@ static void s_apply_status(broker_server_t *self, broker_peer_t *p, broker_job_t
     if (!s_notice_admit(self, p, n, job->hash))
         return;
     uint64_t mid = 0, seq = 0;
+    bool back = false;
     proto_buf_t body;
     proto_buf_init(&body);
     proto_errinfo_t info;
@@ -559,9 +560,18 @@ static void s_apply_status(broker_server_t *self, broker_peer_t *p, broker_job_t
         s->mid = mid;
         if (!rc)
             rc = proto_msg_encode(job->msg, &body, &info);
-        if (!rc)
+        //  To the sender of a document from another broker: back over the
+        //  link it came by (hop.c).
+        char via[PROTO_LABEL_MAX + 1];
+        back = strcmp(n->to, doc.from) == 0 && broker_hop_came_via(self, &n->doc, via);
+        if (!rc && back)
+            rc = broker_store_linkbox_put(self->store, via, mid, PROTO_KIND_STATUS, body.data,
+                                          body.len);
+        else if (!rc)
             rc = broker_store_mbox_put(self->store, n->to, mid, PROTO_KIND_STATUS, body.data,
                                        body.len);
+        if (!rc && back)
+            broker_hop_mark_dirty(self, via);
         if (!rc)
             rc = broker_store_notice_put(self->store, &n->id, &record);
         if (!rc && n->code == 13)
@@ -745,6 +755,8 @@ void broker_apply(broker_server_t *self, broker_job_t *job)
         s_apply_forward(self, p, job);
     else if (job->link[0] && job->kind == PROTO_KIND_DELIVERED)
         broker_hop_delivered_apply(self, p, job);
+    else if (job->link[0] && job->kind == PROTO_KIND_STATUS)
+        broker_hop_status_apply(self, p, job);
     else if (job->link[0])
         broker_hop_receipt_apply(self, p, job);
     else if (proto_kind_has_document(job->kind))

@@ -35,7 +35,7 @@
 bool broker_hop_link_kind(int kind)
 {
     return kind == PROTO_KIND_FORWARD || kind == PROTO_KIND_ACCEPTED ||
-           kind == PROTO_KIND_REJECTED || kind == PROTO_KIND_DELIVERED;
+           kind == PROTO_KIND_REJECTED || kind == PROTO_KIND_DELIVERED || kind == PROTO_KIND_STATUS;
 }
 
 void broker_hop_mark_dirty(broker_server_t *self, const char *label)
@@ -444,12 +444,13 @@ proto_err_t broker_hop_route_back(broker_server_t *self, const char *label, prot
     proto_buf_t body;
     proto_errinfo_t info;
     proto_buf_init(&body);
-    proto_err_t rc = broker_store_mid_next(self->store, &msg->u.receipts.mid);
+    uint64_t *mid = msg->kind == PROTO_KIND_STATUS ? &msg->u.status.mid : &msg->u.receipts.mid;
+    proto_err_t rc = broker_store_mid_next(self->store, mid);
     if (!rc)
         rc = proto_msg_encode(msg, &body, &info);
     if (!rc)
-        rc = broker_store_linkbox_put(self->store, label, msg->u.receipts.mid, (uint8_t) msg->kind,
-                                      body.data, body.len);
+        rc = broker_store_linkbox_put(self->store, label, *mid, (uint8_t) msg->kind, body.data,
+                                      body.len);
     proto_buf_free(&body);
     if (!rc)
         broker_hop_mark_dirty(self, label);
@@ -520,6 +521,21 @@ static proto_err_t s_delivered_item(broker_server_t *self, broker_peer_t *p,
     return rc;
 }
 
+//  Acknowledge mid to link session p once what it brought is durable, as an
+//  agent acknowledges: the other broker forgets it then.
+static void s_commit_ack(broker_server_t *self, broker_peer_t *p, uint64_t mid)
+{
+    broker_batch_commit(self);
+    if (self->stats.commit_failing)
+        return;
+    proto_msg_t ack;
+    memset(&ack, 0, sizeof ack);
+    ack.kind = PROTO_KIND_ACK;
+    ack.u.ack.mids = &mid;
+    ack.u.ack.nmids = 1;
+    broker_session_send_msg(self, p, &ack);
+}
+
 void broker_hop_delivered_apply(broker_server_t *self, broker_peer_t *p, broker_job_t *job)
 {
     proto_receipts_t *r = &job->msg->u.receipts;
@@ -556,15 +572,92 @@ void broker_hop_delivered_apply(broker_server_t *self, broker_peer_t *p, broker_
         broker_session_error(self, p, rc, what[0] ? what : "not recorded", NULL, false);
         return;
     }
-    //  Acknowledged once it is durable, as an agent acknowledges: the
-    //  other broker forgets it then.
-    broker_batch_commit(self);
-    if (self->stats.commit_failing)
+    s_commit_ack(self, p, r->mid);
+}
+
+// ---------------------------------------------------------------------------
+//  A recipient's STATUS going back towards the sender
+
+static bool s_notice_ok(const uint8_t key[32], const void *arg)
+{
+    const proto_status_t *st = arg;
+    return proto_notice_verify(&st->notice, key, st->sig) == PROTO_OK;
+}
+
+//  The checks of a STATUS from link session p; PROTO_OK, or why not and
+//  what in *what.
+static proto_err_t s_status_check(broker_server_t *self, broker_peer_t *p, const proto_status_t *st,
+                                  const char **what)
+{
+    const proto_notice_t *n = &st->notice;
+    const proto_directory_entry_t *e = proto_directory_find(self->directory, n->from);
+    broker_doc_t doc;
+    broker_hop_t hop;
+    if (!e || !s_behind(self, n->from, p->link_label)) {
+        *what = "the notice's sender is not reached over this link";
+        return PROTO_ERR_SENDER_MISMATCH;
+    }
+    if (proto_keywin_verify(e->sign_pk, e->retired, e->retired_count, n->time / 1000, s_notice_ok,
+                            st) != PROTO_OK) {
+        *what = "the signature does not verify with the sender's registered key";
+        return PROTO_ERR_BAD_SIGNATURE;
+    }
+    if (broker_store_doc_get(self->store, &n->doc, &doc) != PROTO_OK ||
+        broker_store_hop_get(self->store, p->link_label, &n->doc, &hop) != PROTO_OK ||
+        strcmp(n->to, doc.from) != 0) {
+        *what = "not a notice to the sender of a document forwarded over this link";
+        return PROTO_ERR_NOT_AUTHORIZED;
+    }
+    return PROTO_OK;
+}
+
+void broker_hop_status_apply(broker_server_t *self, broker_peer_t *p, broker_job_t *job)
+{
+    proto_status_t *st = &job->msg->u.status;
+    const proto_notice_t *n = &st->notice;
+    uint64_t mid = st->mid;
+    const char *what = "not recorded";
+    proto_err_t rc = broker_batch_begin(self);
+    if (!rc)
+        rc = s_status_check(self, p, st, &what);
+    broker_notice_t known;
+    if (!rc && broker_store_notice_get(self->store, &n->id, &known) == PROTO_OK)
+        return s_commit_ack(self, p, mid); // a repeat: routed the first time
+    char via[PROTO_LABEL_MAX + 1], detail[64 + PROTO_LABEL_MAX];
+    broker_notice_t record = { .doc = n->doc, .code = n->code };
+    snprintf(record.from, sizeof record.from, "%s", n->from);
+    snprintf(record.to, sizeof record.to, "%s", n->to);
+    memcpy(record.hash, job->hash, PROTO_HASH_LEN);
+    snprintf(detail, sizeof detail, "code=%02u to=%s via=%s", n->code, n->to, p->link_label);
+    if (!rc)
+        rc = broker_store_notice_put(self->store, &n->id, &record);
+    if (!rc)
+        rc = broker_store_audit_append(self->store, broker_now(), BROKER_AUDIT_STATUS, n->from,
+                                       &n->doc, detail, NULL);
+    if (!rc && broker_hop_came_via(self, &n->doc, via)) {
+        rc = broker_hop_route_back(self, via, job->msg);
+    } else if (!rc) {
+        proto_buf_t body;
+        proto_errinfo_t info;
+        proto_buf_init(&body);
+        rc = broker_store_mid_next(self->store, &st->mid);
+        if (!rc)
+            rc = proto_msg_encode(job->msg, &body, &info);
+        if (!rc)
+            rc = broker_store_mbox_put(self->store, n->to, st->mid, PROTO_KIND_STATUS, body.data,
+                                       body.len);
+        proto_buf_free(&body);
+        if (!rc)
+            broker_peers_mark_dirty(self->peers, n->to);
+    }
+    if (rc) {
+        //  Not acknowledged: the other broker sends it again.
+        broker_session_error(self, p, rc, what, &n->id, false);
         return;
-    proto_msg_t ack;
-    memset(&ack, 0, sizeof ack);
-    ack.kind = PROTO_KIND_ACK;
-    ack.u.ack.mids = &r->mid;
-    ack.u.ack.nmids = 1;
-    broker_session_send_msg(self, p, &ack);
+    }
+    char id_text[PROTO_ID_TEXT_LEN];
+    proto_id_format(&n->doc, id_text);
+    proto_log_info("event=status_back doc=%s from=%s to=%s via=%s", id_text, n->from, n->to,
+                   p->link_label);
+    s_commit_ack(self, p, mid);
 }

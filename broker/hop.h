@@ -18,7 +18,8 @@
 #include "store_fwd.h"
 
 //  The kinds a link session sends that go to the verify workers: FORWARD,
-//  the hop receipts (ACCEPTED, REJECTED) and DELIVERED going back.
+//  the hop receipts (ACCEPTED, REJECTED), and DELIVERED and STATUS going
+//  back.
 bool broker_hop_link_kind(int kind);
 
 //  server.c: a message that came on a link this broker dialed, taken the
@@ -66,5 +67,14 @@ proto_err_t broker_hop_route_back(broker_server_t *self, const char *label,
 //  its hop; then on to the sender's mailbox, or the next link back; then
 //  committed and acknowledged (ACK of its mid) to p.
 void broker_hop_delivered_apply(broker_server_t *self, broker_peer_t *p, broker_job_t *job);
+
+//  A recipient's STATUS to a document's sender that came back over the
+//  link from p (hashed by a worker): the notice's sender behind that link,
+//  its signature with its key from this directory, a document this broker
+//  forwarded over that link and the notice addressed to its sender; the
+//  notice kept once (a repeat is acknowledged and routed nothing), then
+//  on to the sender's mailbox or the next link back, committed and
+//  acknowledged.
+void broker_hop_status_apply(broker_server_t *self, broker_peer_t *p, broker_job_t *job);
 
 #endif

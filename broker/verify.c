@@ -256,6 +256,19 @@ static void s_verify_delivered_back(broker_job_t *job)
     }
 }
 
+//  A STATUS coming back over a link: hashed here; the notice's signature
+//  needs its sender's key from the directory, checked by the loop (hop.c).
+static void s_verify_status_back(broker_job_t *job)
+{
+    const proto_status_t *s = &job->msg->u.status;
+    if (proto_notice_hash(&s->notice, job->hash) != PROTO_OK)
+        return s_fail(job, PROTO_ERR_NOMEM, "", "out of memory");
+    if (job->nframes != 2)
+        return s_fail(job, PROTO_ERR_FRAMING, "", "STATUS has exactly 2 frames");
+    if (!s->mid)
+        return s_fail(job, PROTO_ERR_MISSING, "mid", "a STATUS between brokers has a mid");
+}
+
 void broker_verify_job(broker_job_t *job)
 {
     job->err = PROTO_OK;
@@ -271,6 +284,8 @@ void broker_verify_job(broker_job_t *job)
         s_verify_forward(job);
     else if (job->link[0] && job->kind == PROTO_KIND_DELIVERED)
         s_verify_delivered_back(job);
+    else if (job->link[0] && job->kind == PROTO_KIND_STATUS)
+        s_verify_status_back(job);
     else if (job->link[0])
         s_verify_hop_receipt(job);
     else if (proto_kind_has_document(job->kind))

@@ -20,7 +20,8 @@
         which closes hub's hop. C at nat answers A: nat pushes over the
         link session it listens on, hub delivers to A and answers. Each
         recipient's own signed DELIVERED comes back over the link to the
-        sender, which sees it as from a local recipient. A hop
+        sender, which sees it as from a local recipient, and so does a
+        recipient's STATUS to the sender. A hop
         nat refuses (its quota) becomes hub's signed EXPIRED for C to A,
         naming nat and the code. After hub restarts nothing is pushed
         again.
@@ -53,6 +54,7 @@
 #include "harness.h"
 #include "proto/identity.h"
 #include "proto/msg.h"
+#include "proto/sign.h"
 
 #define S_WAIT_MS 30000 // a log line that must come
 
@@ -319,6 +321,51 @@ static void s_delivered(th_env_t *env, truc_client_t *c, const proto_id_t *id, t
     proto_msg_destroy(&msg);
 }
 
+static bool s_is_status(const proto_msg_t *msg, void *arg)
+{
+    return msg->kind == PROTO_KIND_STATUS &&
+           memcmp(msg->u.status.notice.id.bytes, ((const proto_id_t *) arg)->bytes, PROTO_ID_LEN) ==
+               0;
+}
+
+//  Recipient `from` tells the sender `to` (at another broker) that it
+//  registered document doc (code 03): from's broker accepts the notice, and
+//  to's agent gets it routed, signed by from, and acknowledges it.
+static void s_status_back(th_env_t *env, truc_client_t *from_c, th_agency_t from,
+                          truc_client_t *to_c, th_agency_t to, const proto_id_t *doc)
+{
+    proto_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.kind = PROTO_KIND_STATUS;
+    proto_notice_t *n = &msg.u.status.notice;
+    proto_id_random(&n->id);
+    n->doc = *doc;
+    n->from = th_code(from);
+    n->to = th_code(to);
+    n->code = 3;
+    n->time = truc_now_ms();
+    n->note = "Da tiep nhan";
+    th_check(proto_notice_sign(n, env->agency[from], msg.u.status.sig) == PROTO_OK, "sign");
+    th_check(truc_client_send(from_c, &msg, NULL, NULL, 0) == PROTO_OK, "send STATUS");
+    proto_msg_t *answer = th_answer(from_c, &n->id, TH_RECV_TIMEOUT_MS);
+    char what[400];
+    th_check(answer && answer->kind == PROTO_KIND_ACCEPTED, "STATUS answered with %s",
+             truc_msg_describe(answer, &n->id, what, sizeof what));
+    proto_msg_destroy(&answer);
+    proto_msg_t *got = NULL;
+    proto_err_t rc =
+        truc_client_recv_match(to_c, TH_RECV_TIMEOUT_MS, s_is_status, &n->id, &got, NULL);
+    th_check(rc == PROTO_OK, "%s: no STATUS from %s: %s", th_code(to), th_code(from),
+             proto_errname(rc));
+    th_check(got->u.status.mid && got->u.status.notice.code == 3 &&
+                 proto_notice_verify(&got->u.status.notice,
+                                     proto_identity_public(env->agency[from])->sign_pk,
+                                     got->u.status.sig) == PROTO_OK,
+             "the routed STATUS is not %s's notice", th_code(from));
+    th_check(truc_client_ack(to_c, &got->u.status.mid, 1) == PROTO_OK, "ACK");
+    proto_msg_destroy(&got);
+}
+
 static void s_accepted(truc_client_t *c, const truc_doc_t *doc)
 {
     char what[400];
@@ -360,6 +407,8 @@ static void test_forward_link(void **state)
     //  C's DELIVERED comes back over the link to A, as B's does.
     s_delivered(env, a, truc_doc_id(doc), TH_B);
     s_delivered(env, a, truc_doc_id(doc), TH_C);
+    //  And C's STATUS to A.
+    s_status_back(env, c, TH_C, a, TH_A, truc_doc_id(doc));
     proto_id_format(truc_doc_id(doc), id_text);
     snprintf(needle, sizeof needle, "event=hop_done doc=%s broker=nat ", id_text);
     s_wait_log(env, hub, needle, 1);

@@ -11,7 +11,8 @@
       - three_brokers: documents from P1 to P2 and to N, from P2 to P1 and
         from N to both, every recipient gets each exactly once, checked
         against the sender's key, and every sender gets each recipient's
-        own signed DELIVERED; then a round in which N is killed (SIGKILL)
+        own signed DELIVERED, and a STATUS from P2 reaches its sender in
+        P1 through N; then a round in which N is killed (SIGKILL)
         while documents are on their way and started again: nothing is
         lost, no recipient gets anything twice. The three audit chains
         verify.
@@ -37,6 +38,7 @@
 #include "harness.h"
 #include "proto/identity.h"
 #include "proto/msg.h"
+#include "proto/sign.h"
 
 #define S_WAIT_MS  30000 // a log line that must come
 #define S_DRAIN_MS 90000 // every delivery and receipt of a round, N's restart included
@@ -360,6 +362,47 @@ static void s_traffic_free(s_traffic_t *t)
     t->n = 0;
 }
 
+static bool s_is_status(const proto_msg_t *msg, void *arg)
+{
+    return msg->kind == PROTO_KIND_STATUS &&
+           memcmp(msg->u.status.notice.id.bytes, ((const proto_id_t *) arg)->bytes, PROTO_ID_LEN) ==
+               0;
+}
+
+//  Recipient `from` tells the sender `to` that it registered document doc
+//  (code 03); the notice reaches to's agent, however many links away,
+//  signed by from.
+static void s_status(th_env_t *env, s_traffic_t *t, th_agency_t from, th_agency_t to,
+                     const proto_id_t *doc)
+{
+    proto_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.kind = PROTO_KIND_STATUS;
+    proto_notice_t *n = &msg.u.status.notice;
+    proto_id_random(&n->id);
+    n->doc = *doc;
+    n->from = th_code(from);
+    n->to = th_code(to);
+    n->code = 3;
+    n->time = truc_now_ms();
+    th_check(proto_notice_sign(n, env->agency[from], msg.u.status.sig) == PROTO_OK, "sign");
+    th_check(truc_client_send(t->agent[from], &msg, NULL, NULL, 0) == PROTO_OK, "send STATUS");
+    proto_msg_t *answer = th_answer(t->agent[from], &n->id, TH_RECV_TIMEOUT_MS);
+    th_check(answer && answer->kind == PROTO_KIND_ACCEPTED, "STATUS not accepted");
+    proto_msg_destroy(&answer);
+    proto_msg_t *got = NULL;
+    th_check(truc_client_recv_match(t->agent[to], TH_RECV_TIMEOUT_MS, s_is_status, &n->id, &got,
+                                    NULL) == PROTO_OK,
+             "%s: no STATUS from %s", th_code(to), th_code(from));
+    th_check(got->u.status.mid &&
+                 proto_notice_verify(&got->u.status.notice,
+                                     proto_identity_public(env->agency[from])->sign_pk,
+                                     got->u.status.sig) == PROTO_OK,
+             "the STATUS is not %s's", th_code(from));
+    th_check(truc_client_ack(t->agent[to], &got->u.status.mid, 1) == PROTO_OK, "ACK");
+    proto_msg_destroy(&got);
+}
+
 static void s_audit_verify(th_env_t *env, const char *data)
 {
     char out[8192];
@@ -391,6 +434,8 @@ static void test_three_brokers(void **state)
         s_send(env, &t, TH_B, TH_A, TH_E);
     }
     s_drain(env, &t);
+    //  A recipient in P2 tells a sender in P1, through N.
+    s_status(env, &t, TH_D, TH_A, truc_doc_id(t.sent[0].doc));
     s_traffic_free(&t);
 
     //  N dies while documents are on their way through it, and comes back.
