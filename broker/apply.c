@@ -757,6 +757,8 @@ void broker_apply(broker_server_t *self, broker_job_t *job)
         broker_hop_delivered_apply(self, p, job);
     else if (job->link[0] && job->kind == PROTO_KIND_STATUS)
         broker_hop_status_apply(self, p, job);
+    else if (job->link[0] && job->kind == PROTO_KIND_EXPIRED)
+        broker_hop_expired_apply(self, p, job);
     else if (job->link[0])
         broker_hop_receipt_apply(self, p, job);
     else if (proto_kind_has_document(job->kind))

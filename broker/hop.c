@@ -24,6 +24,7 @@
 
 #include "proto/keywin.h"
 #include "proto/log.h"
+#include "proto/merkle.h"
 #include "proto/route.h"
 #include "proto/sign.h"
 
@@ -35,7 +36,8 @@
 bool broker_hop_link_kind(int kind)
 {
     return kind == PROTO_KIND_FORWARD || kind == PROTO_KIND_ACCEPTED ||
-           kind == PROTO_KIND_REJECTED || kind == PROTO_KIND_DELIVERED || kind == PROTO_KIND_STATUS;
+           kind == PROTO_KIND_REJECTED || kind == PROTO_KIND_DELIVERED ||
+           kind == PROTO_KIND_STATUS || kind == PROTO_KIND_EXPIRED;
 }
 
 void broker_hop_mark_dirty(broker_server_t *self, const char *label)
@@ -339,6 +341,35 @@ bool broker_hop_forward_take(broker_server_t *self, broker_peer_t *p, broker_job
 // ---------------------------------------------------------------------------
 //  Hop receipts
 
+//  EXPIRED notices (event 5) about document id for the sender: into its
+//  mailbox when it submitted here (expiry.c), else signed by this broker
+//  into the mailbox of the link the document came by, so that each broker
+//  back to the origin tells the next (broker_hop_expired_apply).
+static void s_expired_onward(broker_server_t *self, const proto_id_t *id,
+                             const proto_leaf_t *leaves, size_t n)
+{
+    char via[PROTO_LABEL_MAX + 1];
+    if (!broker_hop_came_via(self, id, via))
+        return broker_expiry_route_to_senders(self, leaves, n);
+    proto_item_t *items = calloc(n, sizeof *items);
+    uint8_t(*paths)[PROTO_HASH_LEN] = calloc(n * PROTO_MAX_PATH, PROTO_HASH_LEN);
+    proto_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.kind = PROTO_KIND_EXPIRED;
+    proto_err_t rc = items && paths ? proto_receipts_build(leaves, n, self->identity, broker_now(),
+                                                           &msg.u.receipts.head, msg.u.receipts.sig,
+                                                           items, paths)
+                                    : PROTO_ERR_NOMEM;
+    msg.u.receipts.items = items;
+    msg.u.receipts.nitems = (uint32_t) n;
+    if (!rc)
+        rc = broker_hop_route_back(self, via, &msg);
+    if (rc)
+        proto_log_error("event=notice_not_routed via=%s error=%s", via, proto_errname(rc));
+    free(items);
+    free(paths);
+}
+
 //  The recipients a refused hop carried learn it as the sender's EXPIRED
 //  notices (event 5), the reason naming the broker and its code: the
 //  document will not reach them.
@@ -363,7 +394,7 @@ static void s_refused_notices(broker_server_t *self, const proto_id_t *id, const
         leaf->reason = reason;
     }
     if (leaves)
-        broker_expiry_route_to_senders(self, leaves, n);
+        s_expired_onward(self, id, leaves, n);
     else if (why)
         proto_log_error("event=hop_refusal_not_told broker=%s reason=\"%s\"", label, why);
     free(leaves);
@@ -660,4 +691,58 @@ void broker_hop_status_apply(broker_server_t *self, broker_peer_t *p, broker_job
     proto_log_info("event=status_back doc=%s from=%s to=%s via=%s", id_text, n->from, n->to,
                    p->link_label);
     s_commit_ack(self, p, mid);
+}
+
+// ---------------------------------------------------------------------------
+//  A hop refused further along, told back towards the sender
+
+void broker_hop_expired_apply(broker_server_t *self, broker_peer_t *p, broker_job_t *job)
+{
+    const proto_receipts_t *r = &job->msg->u.receipts;
+    proto_leaf_t *leaves = calloc(r->nitems, sizeof *leaves);
+    size_t n = 0;
+    proto_err_t rc = leaves ? broker_batch_begin(self) : PROTO_ERR_NOMEM;
+    for (uint32_t i = 0; !rc && i < r->nitems; i++) {
+        const proto_leaf_t *leaf = &r->items[i].leaf;
+        broker_doc_t doc;
+        broker_hop_t hop;
+        //  Only about a document this broker forwarded over this link;
+        //  once per recipient (the same table as a DELIVERED coming back:
+        //  a recipient has one outcome).
+        if (broker_store_doc_get(self->store, &leaf->id, &doc) != PROTO_OK ||
+            broker_store_hop_get(self->store, p->link_label, &leaf->id, &hop) != PROTO_OK ||
+            sodium_memcmp(doc.hash, leaf->hash, PROTO_HASH_LEN) != 0 ||
+            strcmp(doc.from, leaf->from) != 0 || !leaf->to) {
+            proto_log_warning("event=expired_back_refused broker=%s", p->link_label);
+            continue;
+        }
+        proto_err_t once =
+            broker_store_hop_delivered(self->store, &leaf->id, leaf->to, broker_now());
+        if (once == PROTO_ERR_EXISTS)
+            continue;
+        char detail[64 + PROTO_LABEL_MAX];
+        snprintf(detail, sizeof detail, "to=%s via=%s", leaf->to, p->link_label);
+        rc = once ? once
+                  : broker_store_audit_append(self->store, broker_now(), BROKER_AUDIT_EXPIRED,
+                                              doc.from, &leaf->id, detail, NULL);
+        leaves[n] = *leaf; // its strings live in the job's message until the end
+        leaves[n].time = broker_now();
+        leaves[n].seq = 0;
+        n++;
+    }
+    //  One signed bundle per document, this broker's own (each broker's
+    //  sender trusts its own broker's key).
+    for (size_t i = 0; !rc && i < n;) {
+        size_t j = i;
+        while (j < n && memcmp(leaves[j].id.bytes, leaves[i].id.bytes, PROTO_ID_LEN) == 0)
+            j++;
+        s_expired_onward(self, &leaves[i].id, leaves + i, j - i);
+        i = j;
+    }
+    free(leaves);
+    if (rc) {
+        broker_session_error(self, p, rc, "not recorded", NULL, false);
+        return;
+    }
+    s_commit_ack(self, p, r->mid);
 }

@@ -18,8 +18,8 @@
 #include "store_fwd.h"
 
 //  The kinds a link session sends that go to the verify workers: FORWARD,
-//  the hop receipts (ACCEPTED, REJECTED), and DELIVERED and STATUS going
-//  back.
+//  the hop receipts (ACCEPTED, REJECTED), and DELIVERED, STATUS and
+//  EXPIRED going back.
 bool broker_hop_link_kind(int kind);
 
 //  server.c: a message that came on a link this broker dialed, taken the
@@ -76,5 +76,12 @@ void broker_hop_delivered_apply(broker_server_t *self, broker_peer_t *p, broker_
 //  on to the sender's mailbox or the next link back, committed and
 //  acknowledged.
 void broker_hop_status_apply(broker_server_t *self, broker_peer_t *p, broker_job_t *job);
+
+//  A hop refused further along, told back by the broker behind link p as
+//  its signed EXPIRED (checked by a worker with that broker's key): each
+//  item about a document this broker forwarded over that link, once per
+//  recipient, becomes this broker's own EXPIRED towards the sender (its
+//  mailbox, or the next link back); committed and acknowledged.
+void broker_hop_expired_apply(broker_server_t *self, broker_peer_t *p, broker_job_t *job);
 
 #endif

@@ -218,6 +218,8 @@ static void s_verify_hop_receipt(broker_job_t *job)
     if (strcmp(r->head.signer, job->link) != 0)
         return s_fail(job, PROTO_ERR_SENDER_MISMATCH, "head.signer",
                       "a hop receipt is signed by the broker that sent it");
+    if (job->kind == PROTO_KIND_EXPIRED && !r->mid)
+        return s_fail(job, PROTO_ERR_MISSING, "mid", "an EXPIRED between brokers has a mid");
     for (uint32_t i = 0; i < r->nitems; i++) {
         const proto_item_t *item = &r->items[i];
         uint8_t leaf[PROTO_HASH_LEN];

@@ -12,7 +12,9 @@
         from N to both, every recipient gets each exactly once, checked
         against the sender's key, and every sender gets each recipient's
         own signed DELIVERED, and a STATUS from P2 reaches its sender in
-        P1 through N; then a round in which N is killed (SIGKILL)
+        P1 through N; a document P2 refuses reaches its sender in P1 as
+        P1's own EXPIRED, naming P2 and the code, after N told P1; then a
+        round in which N is killed (SIGKILL)
         while documents are on their way and started again: nothing is
         lost, no recipient gets anything twice. The three audit chains
         verify.
@@ -146,6 +148,10 @@ static void s_directories(s_net_t *net)
     const th_agency_t far_p1[] = { TH_C, TH_D, TH_E };
     for (size_t i = 0; i < 3; i++)
         s_dir(env, net->hub.dirfile, "set-home", th_code(far_p1[i]), "nat");
+    //  S is P2's, suspended there only: P1 and N take documents for it,
+    //  and P2 refuses them.
+    s_dir(env, net->hub.dirfile, "reinstate", th_code(TH_S), NULL);
+    s_dir(env, net->hub.dirfile, "set-home", th_code(TH_S), "nat");
     //  N: C its own; A, B at P1; D, E at P2.
     s_dir(env, net->nat.dirfile, "add-broker", hub, NULL);
     s_dir(env, net->nat.dirfile, "add-broker", nat, NULL);
@@ -154,6 +160,8 @@ static void s_directories(s_net_t *net)
     s_dir(env, net->nat.dirfile, "set-home", th_code(TH_B), TH_HUB);
     s_dir(env, net->nat.dirfile, "set-home", th_code(TH_D), "p2");
     s_dir(env, net->nat.dirfile, "set-home", th_code(TH_E), "p2");
+    s_dir(env, net->nat.dirfile, "reinstate", th_code(TH_S), NULL);
+    s_dir(env, net->nat.dirfile, "set-home", th_code(TH_S), "p2");
     //  P2: D, E its own; A, B and C through N.
     s_dir(env, net->p2.dirfile, "add-broker", nat, NULL);
     s_dir(env, net->p2.dirfile, "add-broker", p2, NULL);
@@ -403,6 +411,47 @@ static void s_status(th_env_t *env, s_traffic_t *t, th_agency_t from, th_agency_
     proto_msg_destroy(&got);
 }
 
+//  A sends D and S a document P2 refuses (S is suspended there): N's hop is
+//  refused, N tells P1 with its signed EXPIRED over the link, and A gets
+//  P1's own EXPIRED for both recipients, naming p2 and the code. D gets
+//  nothing (s_take would fail on a document it was not sent).
+static void s_refused_far(th_env_t *env, s_traffic_t *t, s_net_t *net)
+{
+    const char *to[] = { th_code(TH_D), th_code(TH_S) };
+    truc_doc_t *doc = truc_doc_build(env->agency[TH_A], to, 2, "Khong den", "CV", 0, NULL, 0);
+    th_check(doc != NULL, "truc_doc_build");
+    th_check(truc_client_submit(t->agent[TH_A], doc) == PROTO_OK, "submit");
+    proto_msg_t *answer = th_answer(t->agent[TH_A], truc_doc_id(doc), TH_RECV_TIMEOUT_MS);
+    th_check(answer && answer->kind == PROTO_KIND_ACCEPTED, "P1 did not accept it");
+    proto_msg_destroy(&answer);
+    int told = 0;
+    uint64_t until = s_ms() + TH_RECV_TIMEOUT_MS;
+    while (told < 2) {
+        th_check(s_ms() < until, "A was told of %d of 2 recipients", told);
+        proto_msg_t *msg = NULL;
+        if (truc_client_recv_kind(t->agent[TH_A], PROTO_KIND_EXPIRED, 1000, &msg, NULL) != PROTO_OK)
+            continue;
+        th_check(truc_receipts_verify(msg, proto_identity_public(env->hub)->sign_pk) == PROTO_OK,
+                 "the EXPIRED is not P1's own");
+        for (uint32_t i = 0; i < msg->u.receipts.nitems; i++) {
+            const proto_leaf_t *leaf = &msg->u.receipts.items[i].leaf;
+            th_check(memcmp(leaf->id.bytes, truc_doc_id(doc)->bytes, PROTO_ID_LEN) == 0 &&
+                         leaf->event == PROTO_EVENT_EXPIRED && leaf->reason &&
+                         strstr(leaf->reason, "p2") && strstr(leaf->reason, "ERR_AGENCY_SUSPENDED"),
+                     "the EXPIRED does not name p2 and ERR_AGENCY_SUSPENDED");
+            told++;
+        }
+        th_check(truc_client_ack(t->agent[TH_A], &msg->u.receipts.mid, 1) == PROTO_OK, "ACK");
+        proto_msg_destroy(&msg);
+    }
+    char id_text[PROTO_ID_TEXT_LEN], needle[160];
+    proto_id_format(truc_doc_id(doc), id_text);
+    snprintf(needle, sizeof needle, "event=hop_refused doc=%s broker=p2 code=ERR_AGENCY_SUSPENDED",
+             id_text);
+    th_check(s_log_count(env, net->nat.index, needle) == 1, "nat did not record the refusal");
+    truc_doc_destroy(&doc);
+}
+
 static void s_audit_verify(th_env_t *env, const char *data)
 {
     char out[8192];
@@ -437,6 +486,7 @@ static void test_three_brokers(void **state)
     //  A recipient in P2 tells a sender in P1, through N.
     s_status(env, &t, TH_D, TH_A, truc_doc_id(t.sent[0].doc));
     s_traffic_free(&t);
+    s_refused_far(env, &t, &net);
 
     //  N dies while documents are on their way through it, and comes back.
     truc_client_destroy(&t.agent[TH_C]);
