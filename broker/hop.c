@@ -170,8 +170,9 @@ static const char *s_outgoing(broker_server_t *self, const proto_id_t *id, const
     return NULL;
 }
 
-//  Send one hop as a FORWARD. False if the link cannot take it now.
-static bool s_send_forward(broker_server_t *self, broker_peer_t *p, const s_outgoing_t *out)
+//  Send one hop as a FORWARD: PROTO_OK, PROTO_ERR_BUSY if the link cannot
+//  take it now, or why it cannot be encoded (logged; it stays queued).
+static proto_err_t s_send_forward(broker_server_t *self, broker_peer_t *p, const s_outgoing_t *out)
 {
     const char *to[PROTO_MAX_RECIPIENTS];
     uint32_t nto = broker_fwd_plan_hop_to_count(out->plan, out->hop);
@@ -191,13 +192,14 @@ static bool s_send_forward(broker_server_t *self, broker_peer_t *p, const s_outg
     proto_errinfo_t info;
     proto_buf_init(&buf);
     proto_err_t rc = proto_msg_encode(&msg, &buf, &info);
-    bool sent = !rc && broker_session_send(self, p, PROTO_KIND_FORWARD, buf.data, buf.len,
-                                           out->frames + 1, out->lens + 1, out->count - 1);
-    if (rc)
+    if (!rc && !broker_session_send(self, p, PROTO_KIND_FORWARD, buf.data, buf.len, out->frames + 1,
+                                    out->lens + 1, out->count - 1))
+        rc = PROTO_ERR_BUSY;
+    else if (rc)
         proto_log_error("event=forward_not_encoded broker=%s error=%s field=%s detail=\"%s\"",
                         p->link_label, proto_errname(rc), info.field, info.message);
     proto_buf_free(&buf);
-    return sent || rc;
+    return rc;
 }
 
 typedef struct {
@@ -224,8 +226,12 @@ static bool s_pick_hop(void *arg, const proto_id_t *id)
         proto_id_format(id, id_text);
         proto_log_warning("event=hop_not_sent doc=%s broker=%s reason=\"%s\"", id_text,
                           p->link_label, why);
-    } else if ((go_on = s_send_forward(pick->self, p, &out))) {
-        broker_flight_add(p, false, 0, id);
+    } else {
+        proto_err_t rc = s_send_forward(pick->self, p, &out);
+        if (!rc)
+            broker_flight_add(p, false, 0, id);
+        go_on = rc != PROTO_ERR_BUSY;
+        pick->full = !go_on;
     }
     s_outgoing_free(&out);
     return go_on;
