@@ -16,9 +16,13 @@
 #include <sys/statvfs.h>
 
 #include "proto/log.h"
+#include "proto/route.h"
 
 #include "batch.h"
+#include "forward.h"
+#include "hop.h"
 #include "session.h"
+#include "store_fwd.h"
 
 //  Whether a document of this many bytes leaves store.min_free on the file
 //  system under the store. statvfs is asked at most every 100 ms while there
@@ -163,17 +167,29 @@ static void s_resubmitted(broker_server_t *self, broker_peer_t *p, broker_job_t 
 
 //  Admission: whether a new document may be stored. True if it may; if
 //  not, it has been answered (REJECTED, or a re-submission's original
-//  ACCEPTED). bytes is what its frames after the header take.
+//  ACCEPTED). bytes is what its frames after the header take. in is what a
+//  document from another broker came with (NULL for an agency's).
 static bool s_admit_document(broker_server_t *self, broker_peer_t *p, broker_job_t *job,
-                             uint64_t bytes)
+                             uint64_t bytes, const broker_fwd_plan_t *plan,
+                             const broker_fwd_in_t *in)
 {
     const proto_doc_t *doc = &job->msg->u.document.doc;
     char detail[160] = "";
     proto_err_t rc = s_usable(self, doc->from);
-    for (uint32_t i = 0; !rc && i < doc->nto; i++) {
-        rc = s_usable(self, doc->to[i]);
+    //  With a plan (the directory lists brokers), a recipient another
+    //  broker is home for may have no entry here: its route decides. One
+    //  that has an entry must still be usable, wherever it lives.
+    const char *unroutable = !rc && plan ? broker_fwd_plan_refused(plan, &rc) : NULL;
+    if (unroutable)
+        snprintf(detail, sizeof detail, "recipient %s: %s", unroutable, proto_strerror(rc));
+    //  A document from another broker: the recipients its hop carries.
+    const char *const *to = in ? in->to : (const char *const *) doc->to;
+    for (uint32_t i = 0; !rc && i < (in ? in->nto : doc->nto); i++) {
+        if (plan && !proto_directory_find(self->directory, to[i]))
+            continue;
+        rc = s_usable(self, to[i]);
         if (rc)
-            snprintf(detail, sizeof detail, "recipient %s: %s", doc->to[i], proto_strerror(rc));
+            snprintf(detail, sizeof detail, "recipient %s: %s", to[i], proto_strerror(rc));
     }
     if (rc) {
         broker_batch_reject(self, p, &doc->id, job->hash, doc->from, rc, detail);
@@ -195,10 +211,13 @@ static bool s_admit_document(broker_server_t *self, broker_peer_t *p, broker_job
     }
     //  A new document's signing time within the tolerances of the broker's
     //  time (the clock guard's, while the wall clock is held for a jump).
-    //  After the idempotence check: a re-submission gets its receipt.
+    //  After the idempotence check: a re-submission gets its receipt. A
+    //  document from another broker was held to its home broker's clock
+    //  there, and may have waited on a link since.
     uint64_t trusted = broker_clock_now(self->clock, broker_now(), broker_mono());
-    if (!rc && (doc->created > trusted + self->config->created_future ||
-                doc->created + self->config->created_past < trusted)) {
+    if (!rc && !in &&
+        (doc->created > trusted + self->config->created_future ||
+         doc->created + self->config->created_past < trusted)) {
         bool ahead = doc->created > trusted;
         snprintf(detail, sizeof detail,
                  "doc.created %" PRIu64 " s %s the broker's clock (limits.created_%s %" PRIu64
@@ -265,13 +284,34 @@ static proto_err_t s_revoke_effect(broker_server_t *self, const proto_doc_t *doc
     return rc;
 }
 
+//  Queue the document for each linked broker of the plan (store_fwd.h),
+//  inside the document's nested transaction: it is stored once, and handed
+//  on once per next hop.
+static proto_err_t s_queue_hops(broker_server_t *self, const broker_fwd_plan_t *plan,
+                                const broker_doc_t *record)
+{
+    proto_err_t rc = PROTO_OK;
+    for (uint32_t h = 0; !rc && plan && h < broker_fwd_plan_hop_count(plan); h++)
+        rc = broker_store_hop_add(self->store, broker_fwd_plan_hop_label(plan, h), &record->id,
+                                  record->urgency, record->seq, record->accepted);
+    return rc;
+}
+
 //  Store an admitted document: its audit entry, its DELIVER body and
-//  frames, its record and queues, its quota and a revoke's effect, in a
-//  nested transaction, then its ACCEPTED into the batch.
+//  frames, its record and queues (one per local recipient, one per next
+//  hop of the plan, if any), what it came with from another broker (in,
+//  this broker's entry added to its trace), its quota and a revoke's
+//  effect, in a nested transaction, then its ACCEPTED into the batch.
 static void s_store_document(broker_server_t *self, broker_peer_t *p, broker_job_t *job,
-                             uint64_t bytes)
+                             uint64_t bytes, const broker_fwd_plan_t *plan, broker_fwd_in_t *in)
 {
     const proto_doc_t *doc = &job->msg->u.document.doc;
+    //  Without a plan every recipient is this broker's, as before brokers
+    //  federated. With one, the record counts local recipients only; a hop
+    //  keeps it open until the next broker answers for it.
+    const char *const *local = plan ? broker_fwd_plan_locals(plan) : doc->to;
+    uint32_t nlocal = plan ? broker_fwd_plan_local_count(plan) : doc->nto;
+    uint32_t nhops = plan ? broker_fwd_plan_hop_count(plan) : 0;
     //  Store it in a nested transaction: a full map undoes this document
     //  only, not the batch around it.
     uint64_t now = broker_now(), seq = 0;
@@ -279,9 +319,10 @@ static void s_store_document(broker_server_t *self, broker_peer_t *p, broker_job
     proto_buf_init(&body);
     proto_err_t rc = broker_store_nest(self->store);
     if (!rc) {
-        char audit[64];
-        snprintf(audit, sizeof audit, "kind=%s to=%u bytes=%" PRIu64, proto_kind_name(job->kind),
-                 doc->nto, bytes);
+        char audit[64 + PROTO_LABEL_MAX];
+        snprintf(audit, sizeof audit, "kind=%s to=%u bytes=%" PRIu64 "%s%s",
+                 proto_kind_name(job->kind), doc->nto, bytes, in ? " via=" : "",
+                 in ? p->link_label : "");
         rc = broker_store_audit_append(self->store, now, BROKER_AUDIT_ACCEPTED, doc->from, &doc->id,
                                        audit, &seq);
         if (!rc)
@@ -300,14 +341,23 @@ static void s_store_document(broker_server_t *self, broker_peer_t *p, broker_job
                                 .seq = seq,
                                 .kind = (uint8_t) job->kind,
                                 .urgency = doc->urgency,
-                                .nto = doc->nto,
-                                .open = doc->nto,
+                                .nto = nlocal,
+                                .open = nlocal + nhops,
                                 .bytes = body.len + bytes };
         snprintf(record.from, sizeof record.from, "%s", doc->from);
         memcpy(record.hash, job->hash, PROTO_HASH_LEN);
         if (!rc)
-            rc = broker_store_doc_add(self->store, &record, doc->to, frames, lens, job->nframes - 1,
+            rc = broker_store_doc_add(self->store, &record, local, frames, lens, job->nframes - 1,
                                       self->config->ttl);
+        if (!rc)
+            rc = s_queue_hops(self, plan, &record);
+        if (!rc && in) {
+            snprintf(in->labels[in->ntrace], sizeof in->labels[in->ntrace], "%s",
+                     proto_identity_public(self->identity)->name);
+            in->trace[in->ntrace] = (proto_fwd_hop_t){ in->labels[in->ntrace], now };
+            in->ntrace++;
+            rc = broker_store_fwd_in_put(self->store, &doc->id, in);
+        }
         if (!rc)
             rc = broker_store_quota_add(self->store, doc->from, 1, (int64_t) record.bytes);
         //  A revoke stops the revoked documents from reaching anyone who
@@ -334,17 +384,58 @@ static void s_store_document(broker_server_t *self, broker_peer_t *p, broker_job
         broker_batch_accept(self, p, &doc->id, job->hash, doc->from, NULL, now, seq, true);
     if (e)
         e->keep = true;
-    for (uint32_t i = 0; i < doc->nto; i++)
-        broker_peers_mark_dirty(self->peers, doc->to[i]);
+    for (uint32_t i = 0; i < nlocal; i++)
+        broker_peers_mark_dirty(self->peers, local[i]);
+    for (uint32_t h = 0; h < nhops; h++) {
+        proto_log_info("event=hop_queued doc=%s from=%s broker=%s to=%u", id_text, doc->from,
+                       broker_fwd_plan_hop_label(plan, h), broker_fwd_plan_hop_to_count(plan, h));
+        broker_hop_mark_dirty(self, broker_fwd_plan_hop_label(plan, h));
+    }
+    if (in)
+        proto_log_info("event=forward_accepted doc=%s from=%s via=%s local=%u", id_text, doc->from,
+                       p->link_label, nlocal);
 }
 
-static void s_apply_document(broker_server_t *self, broker_peer_t *p, broker_job_t *job)
+//  A document from an agency (in NULL) or from another broker (in: what
+//  it came with, PROTOCOL.md 16.7).
+static void s_apply_document(broker_server_t *self, broker_peer_t *p, broker_job_t *job,
+                             broker_fwd_in_t *in)
 {
     uint64_t bytes = 0;
     for (size_t i = 1; i < job->nframes; i++)
         bytes += zmq_msg_size(&job->frames[i]);
-    if (s_admit_document(self, p, job, bytes))
-        s_store_document(self, p, job, bytes);
+    //  Federation (PROTOCOL.md 16.7): only a directory that lists brokers
+    //  plans next hops, so a broker alone stores and answers exactly as
+    //  before. An agency's document has no trace yet.
+    broker_fwd_plan_t *plan = NULL;
+    const proto_doc_t *doc = &job->msg->u.document.doc;
+    if (proto_directory_broker_count(self->directory) > 0) {
+        plan = broker_fwd_plan_new(self->directory, proto_identity_public(self->identity)->name,
+                                   in ? in->to : (const char *const *) doc->to,
+                                   in ? in->nto : doc->nto, in ? in->trace : NULL,
+                                   in ? in->ntrace : 0);
+        if (!plan)
+            return broker_batch_reject(self, p, &doc->id, job->hash, doc->from, PROTO_ERR_NOMEM,
+                                       "no memory to route the recipients");
+    }
+    if (s_admit_document(self, p, job, bytes, plan, in))
+        s_store_document(self, p, job, bytes, plan, in);
+    broker_fwd_plan_destroy(&plan);
+}
+
+//  A FORWARD from another broker: its sender checked (hop.c), then stored
+//  and routed onward as an agency's document is, answered with a hop
+//  receipt from the batch.
+static void s_apply_forward(broker_server_t *self, broker_peer_t *p, broker_job_t *job)
+{
+    broker_fwd_in_t *in = malloc(sizeof *in);
+    const proto_doc_t *doc = &job->msg->u.forward.document.doc;
+    if (!in)
+        return broker_batch_reject(self, p, &doc->id, job->hash, doc->from, PROTO_ERR_NOMEM,
+                                   "no memory to route the recipients");
+    if (broker_hop_forward_take(self, p, job, in))
+        s_apply_document(self, p, job, in);
+    free(in);
 }
 
 //  The key of the count of notices one agency sent another about one
@@ -455,6 +546,7 @@ static void s_apply_status(broker_server_t *self, broker_peer_t *p, broker_job_t
     if (!s_notice_admit(self, p, n, job->hash))
         return;
     uint64_t mid = 0, seq = 0;
+    bool back = false;
     proto_buf_t body;
     proto_buf_init(&body);
     proto_errinfo_t info;
@@ -468,9 +560,18 @@ static void s_apply_status(broker_server_t *self, broker_peer_t *p, broker_job_t
         s->mid = mid;
         if (!rc)
             rc = proto_msg_encode(job->msg, &body, &info);
-        if (!rc)
+        //  To the sender of a document from another broker: back over the
+        //  link it came by (hop.c).
+        char via[PROTO_LABEL_MAX + 1];
+        back = strcmp(n->to, doc.from) == 0 && broker_hop_came_via(self, &n->doc, via);
+        if (!rc && back)
+            rc = broker_store_linkbox_put(self->store, via, mid, PROTO_KIND_STATUS, body.data,
+                                          body.len);
+        else if (!rc)
             rc = broker_store_mbox_put(self->store, n->to, mid, PROTO_KIND_STATUS, body.data,
                                        body.len);
+        if (!rc && back)
+            broker_hop_mark_dirty(self, via);
         if (!rc)
             rc = broker_store_notice_put(self->store, &n->id, &record);
         if (!rc && n->code == 13)
@@ -505,8 +606,11 @@ static void s_apply_delivered(broker_server_t *self, broker_peer_t *p, broker_jo
     //  Check each item; route the good ones to their senders, grouped.
     bool *good = calloc(r->nitems, sizeof *good);
     char(*senders)[PROTO_AGENCY_CODE_LEN + 1] = calloc(r->nitems, sizeof *senders);
+    //  For a document from another broker, the link it came by: its
+    //  receipt goes back that way, towards its sender (hop.c).
+    char(*vias)[PROTO_LABEL_MAX + 1] = calloc(r->nitems, sizeof *vias);
     proto_item_t *subset = calloc(r->nitems, sizeof *subset);
-    if (!good || !senders || !subset)
+    if (!good || !senders || !vias || !subset)
         goto done;
     for (uint32_t i = 0; i < r->nitems; i++) {
         const proto_leaf_t *leaf = &r->items[i].leaf;
@@ -550,6 +654,8 @@ static void s_apply_delivered(broker_server_t *self, broker_peer_t *p, broker_jo
         self->delivered++;
         good[i] = true;
         snprintf(senders[i], sizeof senders[i], "%s", doc.from);
+        if (!broker_hop_came_via(self, &leaf->id, vias[i]))
+            vias[i][0] = '\0';
     }
     //  One routed bundle per sender: the recipient's head and signature with
     //  only that sender's items.
@@ -558,7 +664,7 @@ static void s_apply_delivered(broker_server_t *self, broker_peer_t *p, broker_jo
             continue;
         uint32_t count = 0;
         for (uint32_t j = i; j < r->nitems; j++)
-            if (good[j] && strcmp(senders[j], senders[i]) == 0) {
+            if (good[j] && strcmp(senders[j], senders[i]) == 0 && strcmp(vias[j], vias[i]) == 0) {
                 subset[count++] = r->items[j];
                 if (j != i)
                     good[j] = false;
@@ -573,6 +679,14 @@ static void s_apply_delivered(broker_server_t *self, broker_peer_t *p, broker_jo
         proto_buf_t body;
         proto_errinfo_t info;
         proto_buf_init(&body);
+        if (vias[i][0]) {
+            rc = broker_hop_route_back(self, vias[i], &msg);
+            proto_buf_free(&body);
+            if (rc)
+                proto_log_error("event=receipt_not_routed to=%s via=%s error=%s", senders[i],
+                                vias[i], proto_errname(rc));
+            continue;
+        }
         rc = broker_store_mid_next(self->store, &msg.u.receipts.mid);
         if (!rc)
             rc = proto_msg_encode(&msg, &body, &info);
@@ -589,6 +703,7 @@ static void s_apply_delivered(broker_server_t *self, broker_peer_t *p, broker_jo
 done:
     free(good);
     free(senders);
+    free(vias);
     free(subset);
 }
 
@@ -609,10 +724,13 @@ void broker_apply(broker_server_t *self, broker_job_t *job)
         if (job->msg && proto_kind_has_document(job->kind)) {
             const proto_doc_t *doc = &job->msg->u.document.doc;
             broker_batch_reject(self, p, &doc->id, job->hash, doc->from, job->err, text);
+        } else if (job->msg && job->kind == PROTO_KIND_FORWARD) {
+            const proto_doc_t *doc = &job->msg->u.forward.document.doc;
+            broker_batch_reject(self, p, &doc->id, job->hash, doc->from, job->err, text);
         } else if (job->msg && job->kind == PROTO_KIND_STATUS) {
             const proto_notice_t *n = &job->msg->u.status.notice;
             broker_batch_reject(self, p, &n->id, job->hash, n->from, job->err, text);
-        } else if (!job->msg && job->nframes >= 2 &&
+        } else if (!job->msg && !p->link && job->nframes >= 2 &&
                    proto_msg_peek_id(job->kind, zmq_msg_data(&job->frames[1]),
                                      zmq_msg_size(&job->frames[1]), &id)) {
             //  Refused by strict decoding, but the id can be read: the
@@ -633,8 +751,18 @@ void broker_apply(broker_server_t *self, broker_job_t *job)
         return;
     }
     p->errors = 0;
-    if (proto_kind_has_document(job->kind))
-        s_apply_document(self, p, job);
+    if (job->link[0] && job->kind == PROTO_KIND_FORWARD)
+        s_apply_forward(self, p, job);
+    else if (job->link[0] && job->kind == PROTO_KIND_DELIVERED)
+        broker_hop_delivered_apply(self, p, job);
+    else if (job->link[0] && job->kind == PROTO_KIND_STATUS)
+        broker_hop_status_apply(self, p, job);
+    else if (job->link[0] && job->kind == PROTO_KIND_EXPIRED)
+        broker_hop_expired_apply(self, p, job);
+    else if (job->link[0])
+        broker_hop_receipt_apply(self, p, job);
+    else if (proto_kind_has_document(job->kind))
+        s_apply_document(self, p, job, NULL);
     else if (job->kind == PROTO_KIND_STATUS)
         s_apply_status(self, p, job);
     else if (job->kind == PROTO_KIND_DELIVERED)

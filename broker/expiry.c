@@ -20,7 +20,7 @@
 
 //  Broker-signed notices to senders (EXPIRED and RETURNED events): one tree,
 //  one signature, and each sender gets its own items in its mailbox.
-static void s_route_to_senders(broker_server_t *self, const proto_leaf_t *leaves, size_t n)
+void broker_expiry_route_to_senders(broker_server_t *self, const proto_leaf_t *leaves, size_t n)
 {
     if (n == 0)
         return;
@@ -153,7 +153,7 @@ static bool s_ending_init(s_ending_t *ex, broker_server_t *self, proto_event_t e
 
 static void s_ending_finish(s_ending_t *ex)
 {
-    s_route_to_senders(ex->self, ex->leaves, ex->n);
+    broker_expiry_route_to_senders(ex->self, ex->leaves, ex->n);
     if (ex->n)
         proto_log_info("event=%s deliveries=%zu%s%s",
                        ex->event == PROTO_EVENT_EXPIRED ? "expired" : "returned", ex->n,

@@ -16,6 +16,11 @@
 //  Deliveries past their time to live become EXPIRED. now is wall ms.
 void broker_expiry_expire(broker_server_t *self, uint64_t now);
 
+//  Broker-signed EXPIRED notices (events 5 and 6) for leaves[0..n-1], one
+//  tree and one signature, each sender's items into its mailbox. Also for
+//  a hop another broker refused (hop.c).
+void broker_expiry_route_to_senders(broker_server_t *self, const proto_leaf_t *leaves, size_t n);
+
 //  Everything waiting for a revoked agency goes back to its senders.
 void broker_expiry_return(broker_server_t *self, const char *recipient);
 

@@ -147,6 +147,11 @@ uint32_t broker_fwd_plan_hop_count(const broker_fwd_plan_t *self)
     return self->ngroups;
 }
 
+const char *const *broker_fwd_plan_locals(const broker_fwd_plan_t *self)
+{
+    return self->local;
+}
+
 const char *broker_fwd_plan_hop_label(const broker_fwd_plan_t *self, uint32_t hop)
 {
     return hop < self->ngroups ? self->groups[hop].label : NULL;

@@ -39,6 +39,9 @@ void broker_fwd_plan_destroy(broker_fwd_plan_t **self_p);
 //  The recipients this broker delivers itself, in the order given.
 uint32_t broker_fwd_plan_local_count(const broker_fwd_plan_t *self);
 const char *broker_fwd_plan_local(const broker_fwd_plan_t *self, uint32_t index);
+//  The same recipients as one array of broker_fwd_plan_local_count codes
+//  (borrowed from the plan), as the store takes them.
+const char *const *broker_fwd_plan_locals(const broker_fwd_plan_t *self);
 
 //  The groups for other brokers, in the order their first recipient came.
 //  A group's recipients are in the order given; refused is PROTO_OK, or

@@ -21,6 +21,7 @@
 #include "proto/route.h"
 
 #include "batch.h"
+#include "hop.h"
 #include "session.h"
 
 // ---------------------------------------------------------------------------
@@ -68,6 +69,7 @@ void broker_link_hello(broker_server_t *self, broker_peer_t *p, const proto_hell
                                  "a newer session of this link replaced this one", NULL, true);
     }
     p->state = BROKER_PEER_READY;
+    p->dirty = true; // its hop queue (hop.c)
     p->window = broker_flight_reserve(p, hello->window < self->config->max_window
                                              ? hello->window
                                              : (uint32_t) self->config->max_window);
@@ -137,6 +139,11 @@ typedef struct {
     uint64_t last_recv, last_send;   // mono ms
     uint64_t heartbeat;              // ms: ours until READY gives the other's
     uint64_t sessions;               // READY sessions so far
+    //  The session's peer (peers.h) while READY: its name in the peer
+    //  table, which no ZeroMQ routing id can be (those start with a zero
+    //  byte and have five bytes).
+    uint8_t rid[BROKER_ROUTING_MAX];
+    size_t rid_len;
 } s_link_t;
 
 struct broker_links {
@@ -279,8 +286,23 @@ static bool s_open(broker_links_t *self, s_link_t *link)
     return s_send(self, link, &msg);
 }
 
+//  The session's peer, if it has one.
+static broker_peer_t *s_peer(broker_links_t *self, s_link_t *link)
+{
+    broker_peer_t *p =
+        link->rid_len ? broker_peers_find(self->server->peers, link->rid, link->rid_len) : NULL;
+    return p && !p->dead ? p : NULL;
+}
+
 static void s_close(broker_links_t *self, s_link_t *link)
 {
+    broker_peer_t *p = s_peer(self, link);
+    if (p) {
+        //  What it had in flight is pushed again on the next session.
+        p->dead = true;
+        p->dealer = NULL;
+    }
+    link->rid_len = 0;
     if (!link->socket)
         return;
     if (self->loop)
@@ -313,26 +335,63 @@ static void s_ready(broker_links_t *self, s_link_t *link, const proto_ready_t *r
     link->ready = true;
     link->heartbeat = r->heartbeat;
     link->sessions++;
+    //  A session in the peer table, as the other side has one, so that
+    //  hops are pushed and answered alike in both directions (hop.c). The
+    //  other broker gives no window in READY: ours bounds what is in flight.
+    broker_server_t *server = self->server;
+    const proto_directory_broker_t *b = proto_directory_broker_find(server->directory, link->label);
+    int n = snprintf((char *) link->rid + 1, sizeof link->rid - 1, "link:%s#%" PRIu64, link->label,
+                     link->sessions);
+    link->rid[0] = 0;
+    link->rid_len = (size_t) n + 1;
+    broker_peer_t *p =
+        broker_peers_add(server->peers, link->rid, link->rid_len, "", b ? b->sign_pk : NULL);
+    if (!p) {
+        link->rid_len = 0;
+        s_reset(self, link, "out of memory");
+        return;
+    }
+    p->link = true;
+    snprintf(p->link_label, sizeof p->link_label, "%s", link->label);
+    p->dealer = link->socket;
+    p->state = BROKER_PEER_READY;
+    p->window = broker_flight_reserve(p, (uint32_t) server->config->max_window);
+    p->dirty = true;
+    p->last_recv = p->last_send = broker_mono();
+    p->ready_at = broker_now();
     proto_log_info("event=link_ready broker=%s endpoint=%s heartbeat=%u sessions=%" PRIu64,
                    link->label, link->endpoint, r->heartbeat, link->sessions);
 }
 
-//  One message from the other broker.
-static void s_message(broker_links_t *self, s_link_t *link, zmq_msg_t *frames, size_t n)
+//  One message from the other broker. Hops and their receipts go where the
+//  listening side's do (server.c, hop.c); the session's own messages are
+//  taken here. Returns true if the job went to a worker.
+static bool s_message(broker_links_t *self, s_link_t *link, broker_job_t *job)
 {
+    zmq_msg_t *frames = job->frames;
+    size_t n = job->nframes;
     uint8_t version;
     int kind;
-    if (n != 2 || proto_header_parse(zmq_msg_data(&frames[0]), zmq_msg_size(&frames[0]), &version,
-                                     &kind) != PROTO_OK) {
+    if (n < 2 || proto_header_parse(zmq_msg_data(&frames[0]), zmq_msg_size(&frames[0]), &version,
+                                    &kind) != PROTO_OK) {
         proto_log_warning("event=link_bad_message broker=%s frames=%zu", link->label, n);
-        return;
+        return false;
+    }
+    broker_peer_t *p = s_peer(self, link);
+    if (p)
+        p->last_recv = broker_mono();
+    if (p && kind != PROTO_KIND_READY && kind != PROTO_KIND_ERROR && kind != PROTO_KIND_HEARTBEAT)
+        return broker_server_link_message(self->server, link->rid, link->rid_len, job);
+    if (n != 2) {
+        proto_log_warning("event=link_bad_message broker=%s frames=%zu", link->label, n);
+        return false;
     }
     proto_msg_t *msg = NULL;
     proto_errinfo_t info;
     if (proto_msg_decode(kind, zmq_msg_data(&frames[1]), zmq_msg_size(&frames[1]), &msg, &info)) {
         proto_log_warning("event=link_bad_message broker=%s kind=%d field=%s detail=\"%s\"",
                           link->label, kind, info.field, info.message);
-        return;
+        return false;
     }
     if (kind == PROTO_KIND_READY && !link->ready) {
         s_ready(self, link, &msg->u.ready);
@@ -347,6 +406,7 @@ static void s_message(broker_links_t *self, s_link_t *link, zmq_msg_t *frames, s
         proto_log_debug("event=link_ignored broker=%s kind=%s", link->label, proto_kind_name(kind));
     }
     proto_msg_destroy(&msg);
+    return false;
 }
 
 static int s_on_link(proto_loop_t *loop, void *socket, int fd, void *arg)
@@ -358,28 +418,34 @@ static int s_on_link(proto_loop_t *loop, void *socket, int fd, void *arg)
     for (size_t i = 0; i < self->n && !link; i++)
         link = self->links[i].socket == socket ? &self->links[i] : NULL;
     for (int taken = 0; link && link->socket == socket && taken < DRAIN_LIMIT; taken++) {
-        zmq_msg_t frames[4];
-        size_t n = 0;
+        broker_job_t *job = calloc(1, sizeof *job);
+        if (!job)
+            break;
+        size_t dropped = 0;
         int more = 1;
         while (more) {
-            zmq_msg_t spare, *into = n < 4 ? &frames[n] : &spare;
+            zmq_msg_t spare,
+                *into = job->nframes < BROKER_MAX_FRAMES ? &job->frames[job->nframes] : &spare;
             zmq_msg_init(into);
             if (zmq_msg_recv(into, socket, ZMQ_DONTWAIT) < 0) {
                 zmq_msg_close(into);
                 break;
             }
             more = zmq_msg_more(into);
-            if (into == &spare)
+            if (into == &spare) {
                 zmq_msg_close(&spare);
-            else
-                n++;
+                dropped++;
+            } else {
+                job->nframes++;
+            }
         }
-        if (n == 0)
+        if (job->nframes == 0) {
+            broker_job_destroy(&job);
             break;
+        }
         link->last_recv = broker_mono();
-        s_message(self, link, frames, n);
-        for (size_t i = 0; i < n; i++)
-            zmq_msg_close(&frames[i]);
+        if (dropped || !s_message(self, link, job))
+            broker_job_destroy(&job);
     }
     return 0;
 }
@@ -403,6 +469,8 @@ void broker_links_tick(broker_links_t *self, uint64_t now)
         uint64_t silent_max = link->heartbeat * self->server->config->heartbeat_misses;
         if (!link->socket) {
             (void) s_open(self, link);
+        } else if (link->ready && link->rid_len && !s_peer(self, link)) {
+            s_reset(self, link, "the session ended"); // a fatal error on this side
         } else if (broker_elapsed(now, link->last_recv) >= silent_max) {
             s_reset(self, link, link->ready ? "the other broker went silent" : "no READY");
         } else if (link->ready && broker_elapsed(now, link->last_send) >= link->heartbeat) {

@@ -64,6 +64,10 @@ typedef struct {
     //  is admitted by its broker entry, never as an agency.
     bool link;
     char link_label[PROTO_LABEL_MAX + 1];
+    //  A link this broker dialed (link.c): its DEALER, which sends without a
+    //  routing frame; rid is then a name no ZeroMQ peer can have. NULL for
+    //  every session the ROUTER holds.
+    void *dealer;
     bool dead; // to be reaped at the end of the loop turn
 } broker_peer_t;
 

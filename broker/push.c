@@ -7,6 +7,7 @@
 
 #include "proto/log.h"
 
+#include "hop.h"
 #include "session.h"
 
 //  One pass over the peer's mailbox, then its queue, each in order, sending
@@ -62,6 +63,8 @@ static bool s_pick_queue(void *arg, const proto_id_t *id)
 
 static void s_push(broker_server_t *self, broker_peer_t *p)
 {
+    if (p->link)
+        return broker_hop_push(self, p); // a link is pushed its hop queue (hop.c)
     s_pick_t pick = { .self = self, .peer = p };
     broker_store_mbox_scan(self->store, p->agency, s_pick_mbox, &pick);
     if (!pick.stop)

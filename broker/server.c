@@ -48,6 +48,7 @@
 #include "batch.h"
 #include "directory.h"
 #include "expiry.h"
+#include "hop.h"
 #include "link.h"
 #include "push.h"
 #include "session.h"
@@ -81,6 +82,39 @@ static uint64_t s_job_bytes(broker_job_t *job)
 static bool s_intake_open(const broker_server_t *self)
 {
     return self->outstanding < INTAKE_MAX_JOBS && self->outstanding_bytes < INTAKE_MAX_BYTES;
+}
+
+//  Hand a message to the verify workers. On a link (b is the other
+//  broker's entry) the key is that broker's: its hop receipts are signed
+//  with it, and a FORWARD's sender is looked up when it comes back
+//  (hop.c). Returns true if the job went (the workers own it).
+static bool s_to_worker(broker_server_t *self, broker_peer_t *p, zmq_msg_t *rid, broker_job_t *job,
+                        int kind, const proto_directory_broker_t *b)
+{
+    memcpy(job->routing, zmq_msg_data(rid), zmq_msg_size(rid));
+    job->routing_len = zmq_msg_size(rid);
+    job->kind = kind;
+    snprintf(job->agency, sizeof job->agency, "%s", p->agency);
+    if (p->link) {
+        if (!b) {
+            broker_session_error(self, p, PROTO_ERR_UNKNOWN_AGENCY, NULL, NULL, true);
+            return false;
+        }
+        snprintf(job->link, sizeof job->link, "%s", p->link_label);
+        memcpy(job->key, b->sign_pk, PROTO_KEY_LEN);
+    }
+    job->max_document = self->config->max_document;
+    job->max_recipients = (uint32_t) self->config->max_recipients;
+    job->max_attachments = (uint32_t) self->config->max_attachments;
+    job->bytes = s_job_bytes(job);
+    if (broker_job_send(self->jobs, job) != 0) {
+        broker_session_error(self, p, PROTO_ERR_BUSY, NULL, NULL, false);
+        return false;
+    }
+    self->outstanding++;
+    self->outstanding_bytes += job->bytes;
+    p->jobs++;
+    return true;
 }
 
 //  Handle one message. Returns true if the job went to a worker (it then
@@ -144,6 +178,14 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
                                        NULL, true, false);
         return false;
     }
+    if (p->link && broker_hop_link_kind(kind))
+        return s_to_worker(self, p, rid, job, kind,
+                           proto_directory_broker_find(self->directory, p->link_label));
+    if (p->link && kind == PROTO_KIND_ERROR) {
+        //  The other broker refused something of ours: logged, never answered.
+        proto_log_warning("event=link_error broker=%s", p->link_label);
+        return false;
+    }
     if (p->link && kind != PROTO_KIND_HEARTBEAT && kind != PROTO_KIND_CREDIT &&
         kind != PROTO_KIND_ACK) {
         //  A broker never submits as an agency: its key is not one.
@@ -175,26 +217,11 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
             broker_session_error(self, p, PROTO_ERR_UNKNOWN_AGENCY, NULL, NULL, true);
             return false;
         }
-        memcpy(job->routing, zmq_msg_data(rid), zmq_msg_size(rid));
-        job->routing_len = zmq_msg_size(rid);
-        job->kind = kind;
-        snprintf(job->agency, sizeof job->agency, "%s", p->agency);
         memcpy(job->key, e->sign_pk, PROTO_KEY_LEN);
         job->nretired = (uint32_t) e->retired_count;
         if (e->retired_count)
             memcpy(job->retired, e->retired, e->retired_count * sizeof *e->retired);
-        job->max_document = self->config->max_document;
-        job->max_recipients = (uint32_t) self->config->max_recipients;
-        job->max_attachments = (uint32_t) self->config->max_attachments;
-        job->bytes = s_job_bytes(job);
-        if (broker_job_send(self->jobs, job) != 0) {
-            broker_session_error(self, p, PROTO_ERR_BUSY, NULL, NULL, false);
-            return false;
-        }
-        self->outstanding++;
-        self->outstanding_bytes += job->bytes;
-        p->jobs++;
-        return true;
+        return s_to_worker(self, p, rid, job, kind, NULL);
     }
     case PROTO_KIND_HELLO:
         broker_session_error(self, p, PROTO_ERR_UNEXPECTED, "already in a session", NULL, false);
@@ -204,6 +231,18 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
                              false);
         return false;
     }
+}
+
+bool broker_server_link_message(broker_server_t *self, const void *rid, size_t rid_len,
+                                broker_job_t *job)
+{
+    zmq_msg_t msg;
+    if (zmq_msg_init_size(&msg, rid_len) != 0)
+        return false;
+    memcpy(zmq_msg_data(&msg), rid, rid_len);
+    bool taken = s_on_message(self, &msg, job, 0);
+    zmq_msg_close(&msg);
+    return taken;
 }
 
 static void s_router_readable(broker_server_t *self)

@@ -12,6 +12,7 @@
 
 #include "batch.h"
 #include "link.h"
+#include "store_fwd.h"
 
 //  Send header + body (+ extra frames) to a peer. Returns false if the
 //  peer cannot take it now (its queue is full) or is gone.
@@ -22,17 +23,22 @@ bool broker_session_send(broker_server_t *self, broker_peer_t *p, proto_kind_t k
     uint8_t header[PROTO_HEADER_LEN];
     proto_header_write(header, kind);
     int flags = ZMQ_SNDMORE | ZMQ_DONTWAIT;
-    if (zmq_send(self->router, p->rid, p->rid_len, flags) < 0) {
+    //  A link this broker dialed has a socket of its own and no routing
+    //  frame; its first frame is admitted or refused as the routing one is.
+    void *socket = p->dealer ? p->dealer : self->router;
+    if (p->dealer ? zmq_send(socket, header, sizeof header, flags) < 0
+                  : zmq_send(socket, p->rid, p->rid_len, flags) < 0) {
         if (zmq_errno() == EHOSTUNREACH)
             p->dead = true;
         return false;
     }
-    //  Once the routing frame is accepted the rest of the message goes
+    //  Once the first frame is accepted the rest of the message goes
     //  through: ZeroMQ admits or refuses multipart messages whole.
-    zmq_send(self->router, header, sizeof header, ZMQ_SNDMORE);
-    zmq_send(self->router, body, len, nextra ? ZMQ_SNDMORE : 0);
+    if (!p->dealer)
+        zmq_send(socket, header, sizeof header, ZMQ_SNDMORE);
+    zmq_send(socket, body, len, nextra ? ZMQ_SNDMORE : 0);
     for (size_t i = 0; i < nextra; i++)
-        zmq_send(self->router, extra[i], extra_lens[i], i + 1 < nextra ? ZMQ_SNDMORE : 0);
+        zmq_send(socket, extra[i], extra_lens[i], i + 1 < nextra ? ZMQ_SNDMORE : 0);
     p->last_send = broker_mono();
     return true;
 }
@@ -216,7 +222,9 @@ void broker_session_message(broker_server_t *self, broker_peer_t *p, int kind, z
         if (broker_batch_begin(self) == PROTO_OK) {
             for (uint32_t i = 0; i < msg->u.ack.nmids; i++) {
                 uint64_t mid = msg->u.ack.mids[i];
-                if (broker_store_mbox_del(self->store, p->agency, mid) != PROTO_OK)
+                //  A link's mailbox is its label's (hop.c).
+                if ((p->link ? broker_store_linkbox_del(self->store, p->link_label, mid)
+                             : broker_store_mbox_del(self->store, p->agency, mid)) != PROTO_OK)
                     break;
                 broker_flight_remove(p, true, mid, NULL);
             }
@@ -230,8 +238,8 @@ void broker_session_heartbeats(broker_server_t *self, uint64_t now)
     uint64_t limit = self->config->heartbeat * self->config->heartbeat_misses;
     for (size_t i = 0; i < broker_peers_count(self->peers); i++) {
         broker_peer_t *p = broker_peers_at(self->peers, i);
-        if (p->dead)
-            continue;
+        if (p->dead || p->dealer)
+            continue; // a link this broker dialed keeps itself alive (link.c)
         if (broker_elapsed(now, p->last_recv) > limit && p->link) {
             broker_link_closed(self, p, "silent");
         } else if (broker_elapsed(now, p->last_recv) > limit) {

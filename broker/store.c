@@ -20,9 +20,15 @@
 #include "proto/store.h"
 #include "store_internal.h"
 
+//  By handle, so a table added to the enum without a name here is caught at
+//  open (a NULL name), not opened as LMDB's unnamed main table.
 static const char *s_db_names[DB_COUNT] = {
-    "docs",    "frames", "retire", "dlv",      "queue", "expiry", "mbox",
-    "notices", "audit",  "meta",   "receipts", "hops",  "hopq",   "tlog",
+    [DB_DOCS] = "docs",       [DB_FRAMES] = "frames",     [DB_RETIRE] = "retire",
+    [DB_DLV] = "dlv",         [DB_QUEUE] = "queue",       [DB_EXPIRY] = "expiry",
+    [DB_MBOX] = "mbox",       [DB_NOTICES] = "notices",   [DB_AUDIT] = "audit",
+    [DB_META] = "meta",       [DB_RECEIPTS] = "receipts", [DB_HOPS] = "hops",
+    [DB_HOPQ] = "hopq",       [DB_TLOG] = "tlog",         [DB_TRACE] = "trace",
+    [DB_LINKBOX] = "linkbox", [DB_HOPDLV] = "hopdlv",
 };
 
 // ---------------------------------------------------------------------------
@@ -93,6 +99,12 @@ broker_store_t *broker_store_open(const char *data_dir, uint64_t map_size, char 
         snprintf(errbuf, errlen, "out of memory");
         return NULL;
     }
+    for (size_t i = 0; i < DB_COUNT; i++)
+        if (!s_db_names[i]) {
+            snprintf(errbuf, errlen, "internal error: table %zu has no name", i);
+            free(self);
+            return NULL;
+        }
     self->kv = proto_store_open(data_dir, map_size, s_db_names, DB_COUNT, errbuf, errlen);
     if (!self->kv) {
         free(self);

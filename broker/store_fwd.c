@@ -6,12 +6,21 @@
              value state (1) | urgency (1) | queue_seq (8) | time (8) | code (4)
       hopq   key   label (PROTO_LABEL_MAX bytes, zero-padded) | 3 - urgency (1) | seq (8)
              value id (16)
+      trace  key   id (16)
+             value ntrace (1), then each: label length (1) | label | time (8);
+                   nto (2), then each: code length (1) | code
+      linkbox key  label (PROTO_LABEL_MAX bytes, zero-padded) | mid (8)
+             value kind (1) | body
+      hopdlv key   id (16) | recipient code (13, zero-padded)
+             value time (8)
 
     The label is a fixed-width field so that one label's keys never share a
     prefix with a longer label's ("n" and "n2").
 */
 #include "store_fwd.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proto/agency.h"
@@ -151,4 +160,177 @@ size_t broker_store_hop_scan(broker_store_t *self, const char *label, broker_sto
         return 0;
     s_visit_t visit = { fn, arg };
     return broker_store_kv_scan(self, DB_HOPQ, prefix, sizeof prefix, s_scan_step, &visit);
+}
+
+proto_err_t broker_fwd_in_set(broker_fwd_in_t *in, const proto_fwd_hop_t *trace, uint32_t ntrace,
+                              const char *const *to, uint32_t nto)
+{
+    if (ntrace == 0 || ntrace > PROTO_MAX_HOPS || nto == 0 || nto > PROTO_MAX_RECIPIENTS)
+        return PROTO_ERR_INVALID_ARG;
+    for (uint32_t i = 0; i < ntrace; i++) {
+        if (strlen(trace[i].broker) > PROTO_LABEL_MAX)
+            return PROTO_ERR_INVALID_ARG;
+        snprintf(in->labels[i], sizeof in->labels[i], "%s", trace[i].broker);
+        in->trace[i].broker = in->labels[i];
+        in->trace[i].time = trace[i].time;
+    }
+    for (uint32_t i = 0; i < nto; i++) {
+        if (strlen(to[i]) > PROTO_AGENCY_CODE_LEN)
+            return PROTO_ERR_INVALID_ARG;
+        snprintf(in->codes[i], sizeof in->codes[i], "%s", to[i]);
+        in->to[i] = in->codes[i];
+    }
+    in->ntrace = ntrace;
+    in->nto = nto;
+    return PROTO_OK;
+}
+
+#define S_IN_MAX                                                                                   \
+    (1 + PROTO_MAX_HOPS * (1 + PROTO_LABEL_MAX + 8) + 2 +                                          \
+     PROTO_MAX_RECIPIENTS * (1 + PROTO_AGENCY_CODE_LEN))
+
+proto_err_t broker_store_fwd_in_put(broker_store_t *self, const proto_id_t *id,
+                                    const broker_fwd_in_t *in)
+{
+    uint8_t *value = malloc(S_IN_MAX);
+    size_t len = 0;
+    if (!value)
+        return PROTO_ERR_NOMEM;
+    value[len++] = (uint8_t) in->ntrace;
+    for (uint32_t i = 0; i < in->ntrace; i++) {
+        size_t n = strlen(in->trace[i].broker);
+        value[len++] = (uint8_t) n;
+        memcpy(value + len, in->trace[i].broker, n);
+        len += n;
+        broker_store_put64le(value + len, in->trace[i].time);
+        len += 8;
+    }
+    value[len++] = (uint8_t) (in->nto & 0xff);
+    value[len++] = (uint8_t) (in->nto >> 8);
+    for (uint32_t i = 0; i < in->nto; i++) {
+        size_t n = strlen(in->to[i]);
+        value[len++] = (uint8_t) n;
+        memcpy(value + len, in->to[i], n);
+        len += n;
+    }
+    proto_err_t rc = broker_store_kv_put(self, DB_TRACE, id->bytes, PROTO_ID_LEN, value, len);
+    free(value);
+    return rc;
+}
+
+//  One length-prefixed string of at most max bytes from *p (before end)
+//  into out; false if the record is cut short or too long.
+static bool s_take(const uint8_t **p, const uint8_t *end, size_t max, size_t extra, char *out)
+{
+    if (*p >= end || **p > max || (size_t) (end - *p) < 1u + **p + extra)
+        return false;
+    memcpy(out, *p + 1, **p);
+    out[**p] = '\0';
+    *p += 1 + **p;
+    return true;
+}
+
+proto_err_t broker_store_fwd_in_get(broker_store_t *self, const proto_id_t *id,
+                                    broker_fwd_in_t *out)
+{
+    broker_store_val_t v;
+    proto_err_t rc = broker_store_kv_get(self, DB_TRACE, id->bytes, PROTO_ID_LEN, &v);
+    if (rc)
+        return rc;
+    const uint8_t *p = v.mv_data, *end = p + v.mv_size;
+    if (v.mv_size < 1 || p[0] == 0 || p[0] > PROTO_MAX_HOPS)
+        return PROTO_ERR_STORE;
+    out->ntrace = *p++;
+    for (uint32_t i = 0; i < out->ntrace; i++) {
+        if (!s_take(&p, end, PROTO_LABEL_MAX, 8, out->labels[i]))
+            return PROTO_ERR_STORE;
+        out->trace[i].broker = out->labels[i];
+        out->trace[i].time = broker_store_get64le(p);
+        p += 8;
+    }
+    if (end - p < 2)
+        return PROTO_ERR_STORE;
+    out->nto = (uint32_t) p[0] | (uint32_t) p[1] << 8;
+    p += 2;
+    if (out->nto == 0 || out->nto > PROTO_MAX_RECIPIENTS)
+        return PROTO_ERR_STORE;
+    for (uint32_t i = 0; i < out->nto; i++) {
+        if (!s_take(&p, end, PROTO_AGENCY_CODE_LEN, 0, out->codes[i]))
+            return PROTO_ERR_STORE;
+        out->to[i] = out->codes[i];
+    }
+    return p == end ? PROTO_OK : PROTO_ERR_STORE;
+}
+
+// ---------------------------------------------------------------------------
+//  A link's mailbox, and deliveries behind links
+
+#define S_BOX_KEY_LEN (S_LABEL_LEN + 8)
+
+proto_err_t broker_store_linkbox_put(broker_store_t *self, const char *label, uint64_t mid,
+                                     uint8_t kind, const void *body, size_t len)
+{
+    uint8_t key[S_BOX_KEY_LEN];
+    proto_err_t rc = s_label(key, label);
+    uint8_t *value = rc ? NULL : malloc(len + 1);
+    if (rc || !value)
+        return rc ? rc : PROTO_ERR_NOMEM;
+    broker_store_put64be(key + S_LABEL_LEN, mid);
+    value[0] = kind;
+    memcpy(value + 1, body, len);
+    rc = broker_store_kv_put(self, DB_LINKBOX, key, sizeof key, value, len + 1);
+    free(value);
+    return rc;
+}
+
+typedef struct {
+    broker_store_mbox_fn *fn;
+    void *arg;
+} s_box_visit_t;
+
+static bool s_box_step(void *arg, const uint8_t *key, size_t klen, const uint8_t *value,
+                       size_t vlen)
+{
+    s_box_visit_t *visit = arg;
+    if (klen != S_BOX_KEY_LEN || vlen < 1)
+        return true;
+    return visit->fn(visit->arg, broker_store_get64be(key + S_LABEL_LEN), value[0], value + 1,
+                     vlen - 1);
+}
+
+size_t broker_store_linkbox_scan(broker_store_t *self, const char *label, broker_store_mbox_fn *fn,
+                                 void *arg)
+{
+    uint8_t prefix[S_LABEL_LEN];
+    if (s_label(prefix, label) != PROTO_OK)
+        return 0;
+    s_box_visit_t visit = { fn, arg };
+    return broker_store_kv_scan(self, DB_LINKBOX, prefix, sizeof prefix, s_box_step, &visit);
+}
+
+proto_err_t broker_store_linkbox_del(broker_store_t *self, const char *label, uint64_t mid)
+{
+    uint8_t key[S_BOX_KEY_LEN];
+    proto_err_t rc = s_label(key, label);
+    if (rc)
+        return rc;
+    broker_store_put64be(key + S_LABEL_LEN, mid);
+    rc = broker_store_kv_del(self, DB_LINKBOX, key, sizeof key);
+    return rc == PROTO_ERR_NOT_FOUND ? PROTO_OK : rc;
+}
+
+proto_err_t broker_store_hop_delivered(broker_store_t *self, const proto_id_t *id, const char *to,
+                                       uint64_t now)
+{
+    uint8_t key[PROTO_ID_LEN + PROTO_AGENCY_CODE_LEN] = { 0 }, value[8];
+    size_t len = strlen(to);
+    broker_store_val_t v;
+    if (len > PROTO_AGENCY_CODE_LEN)
+        return PROTO_ERR_INVALID_ARG;
+    memcpy(key, id->bytes, PROTO_ID_LEN);
+    memcpy(key + PROTO_ID_LEN, to, len);
+    if (broker_store_kv_get(self, DB_HOPDLV, key, sizeof key, &v) == PROTO_OK)
+        return PROTO_ERR_EXISTS;
+    broker_store_put64le(value, now);
+    return broker_store_kv_put(self, DB_HOPDLV, key, sizeof key, value, sizeof value);
 }

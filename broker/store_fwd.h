@@ -8,9 +8,9 @@
     agency's queue. A hop that the next broker answered leaves the queue;
     its record stays, with the state and the code of the answer.
 
-    These are new tables ("hopq", "hops"); the layouts of the others do not
-    change, and a store written before them opens with them empty. This
-    module owns only the two tables; forwarding itself is the server's.
+    These are new tables ("hopq", "hops", "trace", "linkbox", "hopdlv"); the layouts of the others
+   do not change, and a store written before them opens with them empty. This module owns only the
+   two tables; forwarding itself is the server's.
 */
 #ifndef BROKER_STORE_FWD_H
 #define BROKER_STORE_FWD_H
@@ -54,5 +54,50 @@ proto_err_t broker_store_hop_answer(broker_store_t *self, const char *label, con
 //  until fn returns false. Returns the number visited.
 size_t broker_store_hop_scan(broker_store_t *self, const char *label, broker_store_queue_fn *fn,
                              void *arg);
+
+//  What a document that came from another broker came with (PROTOCOL.md
+//  16.7): its trace, this broker's own entry last, and the recipients that
+//  hop carried - the ones this broker routes onward; the document's other
+//  recipients went another way. Kept beside the document ("trace"), so
+//  that it goes onward with them. A document an agency submitted here has
+//  none: its trace is this broker alone, its recipients all of `to`.
+typedef struct {
+    proto_fwd_hop_t trace[PROTO_MAX_HOPS];
+    uint32_t ntrace;
+    const char *to[PROTO_MAX_RECIPIENTS];
+    uint32_t nto;
+    char labels[PROTO_MAX_HOPS][PROTO_LABEL_MAX + 1];            // what trace points at
+    char codes[PROTO_MAX_RECIPIENTS][PROTO_AGENCY_CODE_LEN + 1]; // what to points at
+} broker_fwd_in_t;
+
+//  Copy trace[0..ntrace-1] and to[0..nto-1] into in, pointing at its own
+//  arrays. PROTO_ERR_INVALID_ARG if a count or a string is too long.
+proto_err_t broker_fwd_in_set(broker_fwd_in_t *in, const proto_fwd_hop_t *trace, uint32_t ntrace,
+                              const char *const *to, uint32_t nto) PROTO_MUST_CHECK;
+
+//  put needs the write transaction; get fills *out. PROTO_ERR_NOT_FOUND if
+//  there is none, PROTO_ERR_STORE for a record this broker cannot read.
+proto_err_t broker_store_fwd_in_put(broker_store_t *self, const proto_id_t *id,
+                                    const broker_fwd_in_t *in) PROTO_MUST_CHECK;
+proto_err_t broker_store_fwd_in_get(broker_store_t *self, const proto_id_t *id,
+                                    broker_fwd_in_t *out) PROTO_MUST_CHECK;
+
+//  A link's mailbox: routed messages (a recipient's DELIVERED going back
+//  towards the document's origin) waiting for the link to the broker
+//  labelled label, by mailbox id (broker_store_mid_next), in that order,
+//  until the other broker acknowledges them (ACK).
+proto_err_t broker_store_linkbox_put(broker_store_t *self, const char *label, uint64_t mid,
+                                     uint8_t kind, const void *body, size_t len) PROTO_MUST_CHECK;
+size_t broker_store_linkbox_scan(broker_store_t *self, const char *label, broker_store_mbox_fn *fn,
+                                 void *arg);
+//  Remove an acknowledged message; unknown mids are ignored (PROTO_OK).
+proto_err_t broker_store_linkbox_del(broker_store_t *self, const char *label,
+                                     uint64_t mid) PROTO_MUST_CHECK;
+
+//  Record that recipient `to` of document id, behind a link, delivered it
+//  (its DELIVERED came back over the link) at time now. PROTO_ERR_EXISTS
+//  if that was recorded before: the DELIVERED is a repeat.
+proto_err_t broker_store_hop_delivered(broker_store_t *self, const proto_id_t *id, const char *to,
+                                       uint64_t now) PROTO_MUST_CHECK;
 
 #endif

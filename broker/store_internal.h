@@ -36,9 +36,12 @@ enum {
     DB_AUDIT,
     DB_META,
     DB_RECEIPTS,
-    DB_HOPS, // store_fwd.c: a document's hop to another broker
-    DB_HOPQ, // store_fwd.c: each link's queue
-    DB_TLOG, // tlog.c: the transparency log's leaves, subtrees and roots
+    DB_HOPS,    // store_fwd.c: a document's hop to another broker
+    DB_HOPQ,    // store_fwd.c: each link's queue
+    DB_TLOG,    // tlog.c: the transparency log's leaves, subtrees and roots
+    DB_TRACE,   // store_fwd.c: the trace a forwarded document came with
+    DB_LINKBOX, // store_fwd.c: routed messages waiting for a link
+    DB_HOPDLV,  // store_fwd.c: deliveries behind a link, as their DELIVERED came back
     DB_COUNT
 };
 

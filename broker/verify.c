@@ -169,6 +169,108 @@ static void s_verify_delivered(broker_job_t *job)
                 "the head signature does not verify with the recipient's registered key");
 }
 
+//  A FORWARD from another broker (PROTOCOL.md 16.7): what a SUBMIT's
+//  checks need no directory for - the content hash, the frames, the limits
+//  and the attachments. The sender's signature needs its key from the
+//  directory, which the workers do not share: the loop checks it when the
+//  job comes back (hop.c), before anything is stored.
+static void s_verify_forward(broker_job_t *job)
+{
+    const proto_forward_t *f = &job->msg->u.forward;
+    const proto_doc_t *doc = &f->document.doc;
+    if (proto_doc_hash(doc, job->hash) != PROTO_OK)
+        return s_fail(job, PROTO_ERR_NOMEM, "", "out of memory");
+    if (proto_msg_frame_count(job->msg) != job->nframes)
+        return s_fail(job, PROTO_ERR_FRAMING, "", "one frame per attachment expected");
+    if (doc->nto > job->max_recipients)
+        return s_fail(job, PROTO_ERR_LIMIT, "body.doc.to",
+                      "more recipients than this broker accepts");
+    if (doc->natt > job->max_attachments)
+        return s_fail(job, PROTO_ERR_LIMIT, "body.doc.att",
+                      "more attachments than this broker accepts");
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < doc->natt; i++)
+        total += doc->att[i].size;
+    if (total > job->max_document)
+        return s_fail(job, PROTO_ERR_TOO_LARGE, "body.doc.att",
+                      "attachments larger than this broker accepts");
+    if (f->trace[f->ntrace - 1].broker && strcmp(f->trace[f->ntrace - 1].broker, job->link) != 0)
+        return s_fail(job, PROTO_ERR_SENDER_MISMATCH, "trace",
+                      "the last broker of the trace must be the one that sent it");
+    for (uint32_t i = 0; i < doc->natt; i++) {
+        zmq_msg_t *frame = &job->frames[2 + i];
+        if (proto_attachment_check(&doc->att[i], zmq_msg_data(frame), zmq_msg_size(frame))) {
+            char field[40];
+            snprintf(field, sizeof field, "body.doc.att[%u]", i);
+            return s_fail(job, PROTO_ERR_HASH_MISMATCH, field,
+                          "attachment bytes do not match their size and hash");
+        }
+    }
+}
+
+//  A hop receipt: the next broker's own signed ACCEPTED or REJECTED batch
+//  (PROTOCOL.md 16.8), checked with that broker's key from the directory.
+static void s_verify_hop_receipt(broker_job_t *job)
+{
+    const proto_receipts_t *r = &job->msg->u.receipts;
+    if (job->nframes != 2)
+        return s_fail(job, PROTO_ERR_FRAMING, "", "a receipt has exactly 2 frames");
+    if (strcmp(r->head.signer, job->link) != 0)
+        return s_fail(job, PROTO_ERR_SENDER_MISMATCH, "head.signer",
+                      "a hop receipt is signed by the broker that sent it");
+    if (job->kind == PROTO_KIND_EXPIRED && !r->mid)
+        return s_fail(job, PROTO_ERR_MISSING, "mid", "an EXPIRED between brokers has a mid");
+    for (uint32_t i = 0; i < r->nitems; i++) {
+        const proto_item_t *item = &r->items[i];
+        uint8_t leaf[PROTO_HASH_LEN];
+        if (proto_leaf_hash(&item->leaf, leaf) != PROTO_OK)
+            return s_fail(job, PROTO_ERR_NOMEM, "", "out of memory");
+        if (proto_merkle_verify(leaf, item->index, r->head.size,
+                                (const uint8_t(*)[PROTO_HASH_LEN]) item->path, item->npath,
+                                r->head.root) != PROTO_OK)
+            return s_fail(job, PROTO_ERR_BAD_PROOF, "items.path",
+                          "an inclusion path does not lead to the signed root");
+    }
+    s_signed_at(job, r->head.time, s_head_ok, r, "sig",
+                "the head signature does not verify with the broker's registered key");
+}
+
+//  A recipient's DELIVERED coming back over a link (PROTOCOL.md 16.8): the
+//  paths here; the recipient's signature needs its key from the directory,
+//  checked by the loop (hop.c).
+static void s_verify_delivered_back(broker_job_t *job)
+{
+    const proto_receipts_t *r = &job->msg->u.receipts;
+    if (job->nframes != 2)
+        return s_fail(job, PROTO_ERR_FRAMING, "", "DELIVERED has exactly 2 frames");
+    if (!r->mid)
+        return s_fail(job, PROTO_ERR_MISSING, "mid", "a DELIVERED between brokers has a mid");
+    for (uint32_t i = 0; i < r->nitems; i++) {
+        const proto_item_t *item = &r->items[i];
+        uint8_t leaf[PROTO_HASH_LEN];
+        if (proto_leaf_hash(&item->leaf, leaf) != PROTO_OK)
+            return s_fail(job, PROTO_ERR_NOMEM, "", "out of memory");
+        if (proto_merkle_verify(leaf, item->index, r->head.size,
+                                (const uint8_t(*)[PROTO_HASH_LEN]) item->path, item->npath,
+                                r->head.root) != PROTO_OK)
+            return s_fail(job, PROTO_ERR_BAD_PROOF, "items.path",
+                          "an inclusion path does not lead to the signed root");
+    }
+}
+
+//  A STATUS coming back over a link: hashed here; the notice's signature
+//  needs its sender's key from the directory, checked by the loop (hop.c).
+static void s_verify_status_back(broker_job_t *job)
+{
+    const proto_status_t *s = &job->msg->u.status;
+    if (proto_notice_hash(&s->notice, job->hash) != PROTO_OK)
+        return s_fail(job, PROTO_ERR_NOMEM, "", "out of memory");
+    if (job->nframes != 2)
+        return s_fail(job, PROTO_ERR_FRAMING, "", "STATUS has exactly 2 frames");
+    if (!s->mid)
+        return s_fail(job, PROTO_ERR_MISSING, "mid", "a STATUS between brokers has a mid");
+}
+
 void broker_verify_job(broker_job_t *job)
 {
     job->err = PROTO_OK;
@@ -180,7 +282,15 @@ void broker_verify_job(broker_job_t *job)
         proto_msg_decode(job->kind, zmq_msg_data(body), zmq_msg_size(body), &job->msg, &job->info);
     if (job->err)
         return;
-    if (proto_kind_has_document(job->kind))
+    if (job->link[0] && job->kind == PROTO_KIND_FORWARD)
+        s_verify_forward(job);
+    else if (job->link[0] && job->kind == PROTO_KIND_DELIVERED)
+        s_verify_delivered_back(job);
+    else if (job->link[0] && job->kind == PROTO_KIND_STATUS)
+        s_verify_status_back(job);
+    else if (job->link[0])
+        s_verify_hop_receipt(job);
+    else if (proto_kind_has_document(job->kind))
         s_verify_document(job);
     else if (job->kind == PROTO_KIND_STATUS)
         s_verify_status(job);

@@ -26,8 +26,9 @@ typedef struct {
     uint8_t routing[BROKER_ROUTING_MAX]; // ROUTER routing id of the peer
     size_t routing_len;
     int kind;
-    char agency[PROTO_AGENCY_CODE_LEN + 1];   // the authenticated agency
-    uint8_t key[PROTO_KEY_LEN];               // its Ed25519 key
+    char agency[PROTO_AGENCY_CODE_LEN + 1];   // the authenticated agency ("" on a link)
+    char link[PROTO_LABEL_MAX + 1];           // on a link: the other broker's label
+    uint8_t key[PROTO_KEY_LEN];               // its Ed25519 key (on a link: the broker's)
     proto_keywin_t retired[PROTO_KEYWIN_MAX]; // its retired keys and their windows
     uint32_t nretired;
     zmq_msg_t frames[BROKER_MAX_FRAMES]; // header, body, attachments

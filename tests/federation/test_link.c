@@ -23,8 +23,9 @@
         as a document;
       - link_forward_refused: FORWARD (PROTOCOL.md 16.7) is a kind between
         brokers only: an agency's session that sends one gets
-        ERR_UNEXPECTED, and so, until brokers forward, does a link; both
-        sessions stay up.
+        ERR_UNEXPECTED; a link's is read as a FORWARD, and a malformed one
+        is refused by the strict decoder (ERR_MISSING); both sessions stay
+        up.
 
     Usage: test_link TRUC_BROKER TRUC_KEYS [TEST_NAME]
 */
@@ -325,7 +326,7 @@ static void test_link_not_agency(void **state)
 
 //  Send a FORWARD header with an empty map as body, and expect the
 //  refusal that says the kind is not taken here, twice: not fatal.
-static void s_forward_refused(truc_client_t *c, const char *who)
+static void s_forward_refused(truc_client_t *c, const char *who, uint32_t expected)
 {
     char text[256];
     uint8_t header[PROTO_HEADER_LEN];
@@ -335,7 +336,7 @@ static void s_forward_refused(truc_client_t *c, const char *who)
     for (int round = 0; round < 2; round++) {
         th_check(truc_client_send_frames(c, frames, lens, 2) == PROTO_OK, "send FORWARD");
         uint32_t code = s_error(c, text, sizeof text);
-        th_check(code == PROTO_ERR_UNEXPECTED, "FORWARD from %s (round %d): %s (%s)", who, round,
+        th_check(code == expected, "FORWARD from %s (round %d): %s (%s)", who, round,
                  proto_errname((proto_err_t) code), text);
     }
 }
@@ -355,10 +356,11 @@ static void test_link_forward_refused(void **state)
     proto_err_t rc = truc_client_recv_kind(c, PROTO_KIND_READY, TH_RECV_TIMEOUT_MS, &ready, NULL);
     th_check(rc == PROTO_OK && ready, "no READY for agency A: %s", proto_errname(rc));
     proto_msg_destroy(&ready);
-    s_forward_refused(c, "an agency");
+    s_forward_refused(c, "an agency", PROTO_ERR_UNEXPECTED);
     truc_client_destroy(&c);
 
-    //  prov's link: the kind is known, but this broker does not take it yet.
+    //  prov's link: the kind is taken, and this one is refused by the
+    //  strict decoder (an empty map: `kind` missing).
     proto_identity_t *prov = NULL;
     snprintf(path, sizeof path, "%s/prov.secret", env->keys);
     th_check(proto_identity_load(path, NULL, &prov, err, sizeof err) == PROTO_OK, "load %s: %s",
@@ -370,7 +372,7 @@ static void test_link_forward_refused(void **state)
     rc = truc_client_recv_kind(c, PROTO_KIND_READY, TH_RECV_TIMEOUT_MS, &ready, NULL);
     th_check(rc == PROTO_OK && ready, "no READY for the link: %s", proto_errname(rc));
     proto_msg_destroy(&ready);
-    s_forward_refused(c, "a link");
+    s_forward_refused(c, "a link", PROTO_ERR_MISSING);
     truc_client_destroy(&c);
     proto_identity_destroy(&prov);
     th_pass(env);

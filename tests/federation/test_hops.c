@@ -1,0 +1,646 @@
+/*  tests/federation/test_hops.c - forwarding between brokers
+    (PROTOCOL.md section 16.7), with real truc-broker processes on loopback.
+
+    The harness's broker "hub" is a province P; its directory also lists
+    the national broker "nat" as a broker entry, home for agency C (C's
+    entry names it) and for the code of U, which P's directory does not
+    list at all. What is proved:
+
+      - forward_intake: a document with an attachment from A to B (at P),
+        C and U (both at nat) is ACCEPTED once, stored once: B receives it
+        from P, and one hop for nat with both of its recipients is queued
+        beside it, and C, connected here, is pushed nothing; a recipient
+        no broker is home for is still REJECTED with ERR_UNKNOWN_AGENCY.
+      - forward_link: hub dials nat (network.links); documents cross the
+        link both ways. A at hub sends to B (hub) and C (nat): hub pushes
+        one FORWARD over the link it dialed, nat verifies A's signature
+        with A's key from its own directory, stores it, delivers it to C
+        (whose agent checks it against the directory: the sender's body
+        arrived byte for byte) and answers with its own signed ACCEPTED,
+        which closes hub's hop. C at nat answers A: nat pushes over the
+        link session it listens on, hub delivers to A and answers. Each
+        recipient's own signed DELIVERED comes back over the link to the
+        sender, which sees it as from a local recipient, and so does a
+        recipient's STATUS to the sender. A hop
+        nat refuses (its quota) becomes hub's signed EXPIRED for C to A,
+        naming nat and the code. After hub restarts nothing is pushed
+        again.
+      - forward_checks: a test client with hub's broker key plays hub's
+        side of the link to nat: a FORWARD is answered with nat's signed
+        ACCEPTED; the same FORWARD again gets the very same receipt and C
+        gets the document once; the same id with other content is REJECTED
+        ERR_DUPLICATE_ID, a broken sender's signature ERR_BAD_SIGNATURE, a
+        sender whose home is not where the trace starts and a trace that
+        does not end with the sending broker ERR_SENDER_MISMATCH - each
+        answered as a signed REJECTED, the link staying up.
+
+    Usage: test_hops TRUC_BROKER TRUC_KEYS [TEST_NAME]
+*/
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "expect.h"
+#include "harness.h"
+#include "proto/identity.h"
+#include "proto/msg.h"
+#include "proto/sign.h"
+
+#define S_WAIT_MS 30000 // a log line that must come
+
+static uint64_t s_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+//  Lines of the log of process index that hold needle.
+static int s_log_count(th_env_t *env, int index, const char *needle)
+{
+    FILE *f = fopen(env->logs[index], "r");
+    char *line = NULL;
+    size_t cap = 0;
+    int found = 0;
+    while (f && getline(&line, &cap, f) >= 0)
+        found += strstr(line, needle) != NULL;
+    free(line);
+    if (f)
+        fclose(f);
+    return found;
+}
+
+//  Wait until the log of process index holds needle at least n times.
+static void s_wait_log(th_env_t *env, int index, const char *needle, int n)
+{
+    uint64_t until = s_ms() + S_WAIT_MS;
+    while (s_log_count(env, index, needle) < n) {
+        th_check(s_ms() < until, "process %d logged '%s' %d times, not %d, within %d ms", index,
+                 needle, s_log_count(env, index, needle), n, S_WAIT_MS);
+        th_sleep_ms(50);
+    }
+}
+
+//  Run truc-keys with args, which must succeed.
+static void s_keys(th_env_t *env, const char *const *args, const char *what)
+{
+    char out[4096];
+    int status = th_run(env, args, out, sizeof out);
+    th_check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: %s", what, out);
+}
+
+//  The directory lists hub (this broker, home for its agencies) and nat,
+//  home for C by C's entry and for U's code explicitly.
+static void s_directory(th_env_t *env)
+{
+    char pub[TH_PATH_MAX + 64];
+    snprintf(pub, sizeof pub, "%s/%s.public", env->keys, TH_HUB);
+    const char *hub[] = {
+        th_keys_path, "directory", "add-broker", "--dir", env->dirfile, pub, NULL
+    };
+    s_keys(env, hub, "add-broker hub");
+    const char *make[] = { th_keys_path, "new", "--broker", "nat", "--out", env->keys, NULL };
+    s_keys(env, make, "truc-keys new nat");
+    snprintf(pub, sizeof pub, "%s/nat.public", env->keys);
+    const char *nat[] = { th_keys_path, "directory", "add-broker",  "--dir", env->dirfile,
+                          pub,          "--code",    th_code(TH_U), NULL };
+    s_keys(env, nat, "add-broker nat");
+    const char *home[] = { th_keys_path, "directory",   "set-home", "--dir",
+                           env->dirfile, th_code(TH_C), "nat",      NULL };
+    s_keys(env, home, "set-home C nat");
+}
+
+static truc_doc_t *s_doc(th_env_t *env, const char *const *to, uint32_t nto)
+{
+    static const uint8_t bytes[] = "%PDF-1.4 phu luc";
+    truc_att_t att = { "phu-luc.pdf", "application/pdf", bytes, sizeof bytes };
+    truc_doc_t *doc =
+        truc_doc_build(env->agency[TH_A], to, nto, "Cong van lien tinh", "CV", 0, &att, 1);
+    th_check(doc != NULL, "truc_doc_build");
+    return doc;
+}
+
+static void test_forward_intake(void **state)
+{
+    th_env_t *env = *state;
+    s_directory(env);
+    th_broker_start(env, NULL);
+    int hub = th_current(env);
+    truc_client_t *a = th_connect(env, TH_A, 16, NULL);
+    truc_client_t *b = th_connect(env, TH_B, 16, NULL);
+
+    const char *to[] = { th_code(TH_B), th_code(TH_C), th_code(TH_U) };
+    truc_doc_t *doc = s_doc(env, to, 3);
+    th_check(truc_client_submit(a, doc) == PROTO_OK, "submit");
+    proto_msg_t *answer = th_answer(a, truc_doc_id(doc), TH_RECV_TIMEOUT_MS);
+    char what[400];
+    th_check(answer && answer->kind == PROTO_KIND_ACCEPTED, "answered with %s, expected ACCEPTED",
+             truc_msg_describe(answer, NULL, what, sizeof what));
+    proto_msg_destroy(&answer);
+
+    //  B, at this broker, receives it with its attachment.
+    proto_msg_t *msg = NULL;
+    truc_frames_t *frames = NULL;
+    proto_err_t rc =
+        truc_client_recv_kind(b, PROTO_KIND_DELIVER, TH_RECV_TIMEOUT_MS, &msg, &frames);
+    th_check(rc == PROTO_OK, "B: expected DELIVER: %s", proto_errname(rc));
+    th_check(memcmp(msg->u.document.doc.id.bytes, truc_doc_id(doc)->bytes, PROTO_ID_LEN) == 0,
+             "B got another document");
+    th_check(truc_frames_count(frames) == 1 &&
+                 truc_frames_size(frames, 0) == truc_doc_att_len(doc, 0),
+             "B got %zu frames", truc_frames_count(frames));
+    proto_msg_destroy(&msg);
+    truc_frames_destroy(&frames);
+
+    //  One hop for nat, with C and U, queued beside the stored document.
+    char id_text[PROTO_ID_TEXT_LEN], needle[160];
+    proto_id_format(truc_doc_id(doc), id_text);
+    snprintf(needle, sizeof needle, "event=hop_queued doc=%s from=%s broker=nat to=2", id_text,
+             th_code(TH_A));
+    s_wait_log(env, hub, needle, 1);
+    th_check(s_log_count(env, hub, "event=hop_queued") == 1, "more than one hop queued");
+
+    //  C's home is nat: this broker queues nothing for C itself, so C,
+    //  should it connect here, is pushed nothing.
+    truc_client_t *c = th_connect(env, TH_C, 16, NULL);
+    rc = truc_client_recv(c, TH_QUIET_MS, &msg, NULL);
+    th_check(rc != PROTO_OK, "C got %s from a broker that is not its home",
+             truc_msg_describe(msg, NULL, what, sizeof what));
+    th_drop(env, &c);
+
+    //  A code no broker is home for is refused as before.
+    const char *nowhere[] = { th_code(TH_B), "000.00.99.H99" };
+    truc_doc_t *lost = s_doc(env, nowhere, 2);
+    th_check(truc_client_submit(a, lost) == PROTO_OK, "submit");
+    answer = th_answer(a, truc_doc_id(lost), TH_RECV_TIMEOUT_MS);
+    th_check(answer && answer->kind == PROTO_KIND_REJECTED, "answered with %s, expected REJECTED",
+             truc_msg_describe(answer, NULL, what, sizeof what));
+    const proto_item_t *item = truc_receipts_find(answer, truc_doc_id(lost));
+    th_check(item && item->leaf.code == PROTO_ERR_UNKNOWN_AGENCY, "REJECTED with code %u",
+             item ? item->leaf.code : 0);
+    proto_msg_destroy(&answer);
+    truc_doc_destroy(&lost);
+    truc_doc_destroy(&doc);
+    th_drop(env, &a);
+    th_drop(env, &b);
+    th_pass(env);
+}
+
+//  Run truc-keys directory VERB --dir FILE ARGS..., which must succeed.
+static void s_dir(th_env_t *env, const char *verb, const char *a1, const char *a2)
+{
+    const char *args[] = { th_keys_path, "directory", verb, "--dir", env->dirfile, a1, a2, NULL };
+    s_keys(env, args, verb);
+}
+
+//  Two brokers on one directory: hub (home for A, B, D, E) and nat (home
+//  for C), each an entry with its key; every active agency has a home, so
+//  each broker knows which are its own.
+static void s_two_brokers(th_env_t *env)
+{
+    char pub[TH_PATH_MAX + 64];
+    snprintf(pub, sizeof pub, "%s/%s.public", env->keys, TH_HUB);
+    s_dir(env, "add-broker", pub, NULL);
+    const char *make[] = { th_keys_path, "new", "--broker", "nat", "--out", env->keys, NULL };
+    s_keys(env, make, "truc-keys new nat");
+    snprintf(pub, sizeof pub, "%s/nat.public", env->keys);
+    s_dir(env, "add-broker", pub, NULL);
+    const th_agency_t at_hub[] = { TH_A, TH_B, TH_D, TH_E };
+    for (size_t i = 0; i < sizeof at_hub / sizeof at_hub[0]; i++)
+        s_dir(env, "set-home", th_code(at_hub[i]), TH_HUB);
+    s_dir(env, "set-home", th_code(TH_C), "nat");
+}
+
+//  Start nat with its own data directory on endpoint (a fixed port, so hub
+//  can name it) and one more option set (or NULL). Returns its process
+//  index.
+static int s_start_nat(th_env_t *env, char *endpoint, size_t len, const char *set)
+{
+    static char identity[TH_PATH_MAX + 64], data[TH_PATH_MAX + 64], listen[TH_PATH_MAX];
+    char dir[TH_PATH_MAX + 32];
+    int port = th_port_outside_ephemeral();
+    th_check(port > 0, "no free port");
+    snprintf(endpoint, len, "tcp://127.0.0.1:%d", port);
+    snprintf(dir, sizeof dir, "%s/data-nat", env->root);
+    th_check(mkdir(dir, 0700) == 0, "mkdir %s", dir);
+    snprintf(identity, sizeof identity, "broker.identity=%s/nat.secret", env->keys);
+    snprintf(data, sizeof data, "broker.data_dir=%s", dir);
+    snprintf(listen, sizeof listen, "network.endpoint=%s", endpoint);
+    const char *args[] = { "--config",
+                           env->config,
+                           "--set",
+                           identity,
+                           "--set",
+                           data,
+                           "--set",
+                           listen,
+                           "--set",
+                           "network.heartbeat=1s",
+                           set ? "--set" : NULL,
+                           set,
+                           NULL };
+    int index = th_spawn(env, args);
+    s_wait_log(env, index, "event=listening", 1);
+    return index;
+}
+
+//  An agent of agency who at nat (endpoint, nat's key), in a session.
+static truc_client_t *s_connect_nat(th_env_t *env, th_agency_t who, const char *endpoint,
+                                    const proto_identity_t *nat)
+{
+    truc_client_t *c =
+        truc_client_new(endpoint, env->agency[who], proto_identity_public(nat)->curve_pk, 16);
+    th_check(c != NULL, "client at nat");
+    proto_msg_t *ready = NULL;
+    proto_err_t rc = truc_client_hello(c, TH_RECV_TIMEOUT_MS, &ready);
+    th_check(rc == PROTO_OK, "%s at nat: no READY: %s (%s)", th_code(who), proto_errname(rc),
+             truc_client_error_text(c));
+    th_check(strcmp(ready->u.ready.broker, "nat") == 0, "READY from %s", ready->u.ready.broker);
+    proto_msg_destroy(&ready);
+    return c;
+}
+
+//  c receives document id exactly as sent (the sender's signature checked
+//  against the directory, the attachment against its hash) and
+//  acknowledges it.
+static void s_receive(th_env_t *env, truc_client_t *c, const proto_id_t *id, const char *who)
+{
+    proto_msg_t *msg = NULL;
+    truc_frames_t *frames = NULL;
+    proto_err_t rc =
+        truc_client_recv_kind(c, PROTO_KIND_DELIVER, TH_RECV_TIMEOUT_MS, &msg, &frames);
+    th_check(rc == PROTO_OK, "%s: expected DELIVER: %s", who, proto_errname(rc));
+    th_check(memcmp(msg->u.document.doc.id.bytes, id->bytes, PROTO_ID_LEN) == 0,
+             "%s got another document", who);
+    const proto_msg_t *const delivers[] = { msg };
+    const truc_frames_t *const fr[] = { frames };
+    rc = truc_client_ack_deliveries(c, env->dir, delivers, fr, 1);
+    th_check(rc == PROTO_OK, "%s: the document does not verify: %s", who, proto_errname(rc));
+    proto_msg_destroy(&msg);
+    truc_frames_destroy(&frames);
+}
+
+typedef struct {
+    const proto_id_t *id;
+    const char *to;
+} s_dlv_match_t;
+
+static bool s_is_delivered(const proto_msg_t *msg, void *arg)
+{
+    const s_dlv_match_t *want = arg;
+    if (msg->kind != PROTO_KIND_DELIVERED)
+        return false;
+    const proto_item_t *item = truc_receipts_find(msg, want->id);
+    return item && item->leaf.to && strcmp(item->leaf.to, want->to) == 0;
+}
+
+//  The sender's agent c gets recipient who's own signed DELIVERED for id,
+//  and acknowledges it.
+static void s_delivered(th_env_t *env, truc_client_t *c, const proto_id_t *id, th_agency_t who)
+{
+    s_dlv_match_t want = { id, th_code(who) };
+    proto_msg_t *msg = NULL;
+    proto_err_t rc =
+        truc_client_recv_match(c, TH_RECV_TIMEOUT_MS, s_is_delivered, &want, &msg, NULL);
+    th_check(rc == PROTO_OK, "no DELIVERED from %s: %s", th_code(who), proto_errname(rc));
+    th_check(truc_receipts_verify(msg, proto_identity_public(env->agency[who])->sign_pk) ==
+                     PROTO_OK &&
+                 strcmp(msg->u.receipts.head.signer, th_code(who)) == 0,
+             "the DELIVERED is not %s's own", th_code(who));
+    th_check(msg->u.receipts.mid && truc_client_ack(c, &msg->u.receipts.mid, 1) == PROTO_OK, "ACK");
+    proto_msg_destroy(&msg);
+}
+
+static bool s_is_status(const proto_msg_t *msg, void *arg)
+{
+    return msg->kind == PROTO_KIND_STATUS &&
+           memcmp(msg->u.status.notice.id.bytes, ((const proto_id_t *) arg)->bytes, PROTO_ID_LEN) ==
+               0;
+}
+
+//  Recipient `from` tells the sender `to` (at another broker) that it
+//  registered document doc (code 03): from's broker accepts the notice, and
+//  to's agent gets it routed, signed by from, and acknowledges it.
+static void s_status_back(th_env_t *env, truc_client_t *from_c, th_agency_t from,
+                          truc_client_t *to_c, th_agency_t to, const proto_id_t *doc)
+{
+    proto_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.kind = PROTO_KIND_STATUS;
+    proto_notice_t *n = &msg.u.status.notice;
+    proto_id_random(&n->id);
+    n->doc = *doc;
+    n->from = th_code(from);
+    n->to = th_code(to);
+    n->code = 3;
+    n->time = truc_now_ms();
+    n->note = "Da tiep nhan";
+    th_check(proto_notice_sign(n, env->agency[from], msg.u.status.sig) == PROTO_OK, "sign");
+    th_check(truc_client_send(from_c, &msg, NULL, NULL, 0) == PROTO_OK, "send STATUS");
+    proto_msg_t *answer = th_answer(from_c, &n->id, TH_RECV_TIMEOUT_MS);
+    char what[400];
+    th_check(answer && answer->kind == PROTO_KIND_ACCEPTED, "STATUS answered with %s",
+             truc_msg_describe(answer, &n->id, what, sizeof what));
+    proto_msg_destroy(&answer);
+    proto_msg_t *got = NULL;
+    proto_err_t rc =
+        truc_client_recv_match(to_c, TH_RECV_TIMEOUT_MS, s_is_status, &n->id, &got, NULL);
+    th_check(rc == PROTO_OK, "%s: no STATUS from %s: %s", th_code(to), th_code(from),
+             proto_errname(rc));
+    th_check(got->u.status.mid && got->u.status.notice.code == 3 &&
+                 proto_notice_verify(&got->u.status.notice,
+                                     proto_identity_public(env->agency[from])->sign_pk,
+                                     got->u.status.sig) == PROTO_OK,
+             "the routed STATUS is not %s's notice", th_code(from));
+    th_check(truc_client_ack(to_c, &got->u.status.mid, 1) == PROTO_OK, "ACK");
+    proto_msg_destroy(&got);
+}
+
+static void s_accepted(truc_client_t *c, const truc_doc_t *doc)
+{
+    char what[400];
+    proto_msg_t *answer = th_answer(c, truc_doc_id(doc), TH_RECV_TIMEOUT_MS);
+    th_check(answer && answer->kind == PROTO_KIND_ACCEPTED, "answered with %s, expected ACCEPTED",
+             truc_msg_describe(answer, truc_doc_id(doc), what, sizeof what));
+    proto_msg_destroy(&answer);
+}
+
+static void test_forward_link(void **state)
+{
+    th_env_t *env = *state;
+    char endpoint[64], path[TH_PATH_MAX + 32], err[256], links[128], needle[200];
+    char id_text[PROTO_ID_TEXT_LEN];
+    s_two_brokers(env);
+    //  nat keeps at most one waiting document per sender, so that it can
+    //  be made to refuse one.
+    int nat = s_start_nat(env, endpoint, sizeof endpoint, "limits.quota_documents=1");
+    snprintf(links, sizeof links, "network.links=nat@%s", endpoint);
+    const char *sets[] = { links, "network.heartbeat=1s", NULL };
+    th_broker_start(env, sets);
+    int hub = th_current(env);
+    s_wait_log(env, hub, "event=link_ready broker=nat ", 1);
+    proto_identity_t *nat_id = NULL;
+    snprintf(path, sizeof path, "%s/nat.secret", env->keys);
+    th_check(proto_identity_load(path, NULL, &nat_id, err, sizeof err) == PROTO_OK, "load %s: %s",
+             path, err);
+    truc_client_t *a = th_connect(env, TH_A, 16, NULL);
+    truc_client_t *b = th_connect(env, TH_B, 16, NULL);
+    truc_client_t *c = s_connect_nat(env, TH_C, endpoint, nat_id);
+
+    //  hub to nat, over the link hub dialed.
+    const char *to[] = { th_code(TH_B), th_code(TH_C) };
+    truc_doc_t *doc = s_doc(env, to, 2);
+    th_check(truc_client_submit(a, doc) == PROTO_OK, "submit");
+    s_accepted(a, doc);
+    s_receive(env, b, truc_doc_id(doc), "B at hub");
+    s_receive(env, c, truc_doc_id(doc), "C at nat");
+    //  C's DELIVERED comes back over the link to A, as B's does.
+    s_delivered(env, a, truc_doc_id(doc), TH_B);
+    s_delivered(env, a, truc_doc_id(doc), TH_C);
+    //  And C's STATUS to A.
+    s_status_back(env, c, TH_C, a, TH_A, truc_doc_id(doc));
+    proto_id_format(truc_doc_id(doc), id_text);
+    snprintf(needle, sizeof needle, "event=hop_done doc=%s broker=nat ", id_text);
+    s_wait_log(env, hub, needle, 1);
+    snprintf(needle, sizeof needle, "event=forward_accepted doc=%s from=%s via=hub local=1",
+             id_text, th_code(TH_A));
+    th_check(s_log_count(env, nat, needle) == 1, "nat did not store it once: '%s'", needle);
+
+    //  nat to hub, over the link session nat listens on.
+    const char *back[] = { th_code(TH_A) };
+    truc_doc_t *answer = truc_doc_build(env->agency[TH_C], back, 1, "Tra loi", "CV", 0, NULL, 0);
+    th_check(answer != NULL, "truc_doc_build");
+    th_check(truc_client_submit(c, answer) == PROTO_OK, "submit");
+    s_accepted(c, answer);
+    s_receive(env, a, truc_doc_id(answer), "A at hub");
+    s_delivered(env, c, truc_doc_id(answer), TH_A);
+    proto_id_format(truc_doc_id(answer), id_text);
+    snprintf(needle, sizeof needle, "event=hop_done doc=%s broker=hub ", id_text);
+    s_wait_log(env, nat, needle, 1);
+
+    //  nat refuses a hop (A has a document waiting for C there already):
+    //  hub records the refusal and A learns it as an EXPIRED for C, signed
+    //  by hub, its reason naming nat and the code.
+    const char *to_c[] = { th_code(TH_C) };
+    truc_doc_t *waiting = s_doc(env, to_c, 1), *refused = s_doc(env, to_c, 1);
+    th_check(truc_client_submit(a, waiting) == PROTO_OK, "submit");
+    s_accepted(a, waiting);
+    proto_msg_t *held = NULL;
+    th_check(truc_client_recv_kind(c, PROTO_KIND_DELIVER, TH_RECV_TIMEOUT_MS, &held, NULL) ==
+                 PROTO_OK,
+             "C: no DELIVER");
+    proto_msg_destroy(&held); // not acknowledged: it stays waiting at nat
+    th_check(truc_client_submit(a, refused) == PROTO_OK, "submit");
+    s_accepted(a, refused);
+    proto_id_format(truc_doc_id(refused), id_text);
+    snprintf(needle, sizeof needle, "event=hop_refused doc=%s broker=nat code=ERR_QUOTA", id_text);
+    s_wait_log(env, hub, needle, 1);
+    proto_msg_t *expired = NULL;
+    th_check(truc_client_recv_kind(a, PROTO_KIND_EXPIRED, TH_RECV_TIMEOUT_MS, &expired, NULL) ==
+                 PROTO_OK,
+             "A: no EXPIRED for the refused hop");
+    const proto_item_t *item = truc_receipts_find(expired, truc_doc_id(refused));
+    th_check(item && item->leaf.event == PROTO_EVENT_EXPIRED && item->leaf.to &&
+                 strcmp(item->leaf.to, th_code(TH_C)) == 0 && item->leaf.reason &&
+                 strstr(item->leaf.reason, "nat") && strstr(item->leaf.reason, "ERR_QUOTA"),
+             "the EXPIRED does not say C, nat and ERR_QUOTA");
+    th_check(truc_receipts_verify(expired, proto_identity_public(env->hub)->sign_pk) == PROTO_OK,
+             "the EXPIRED is not hub's");
+    proto_msg_destroy(&expired);
+    truc_doc_destroy(&waiting);
+    truc_doc_destroy(&refused);
+
+    //  hub restarts: the link comes back, nothing is pushed twice (every
+    //  hop was answered), and C gets nothing more.
+    int stored = s_log_count(env, nat, "event=forward_accepted");
+    th_broker_stop(env);
+    th_broker_start(env, sets);
+    s_wait_log(env, th_current(env), "event=link_ready broker=nat ", 1);
+    proto_msg_t *more = NULL;
+    th_check(truc_client_recv(c, TH_QUIET_MS, &more, NULL) != PROTO_OK,
+             "C got something more after hub restarted");
+    th_check(s_log_count(env, nat, "event=forward_accepted") == stored, "nat stored a repeat");
+
+    truc_doc_destroy(&answer);
+    truc_doc_destroy(&doc);
+    th_drop(env, &a);
+    th_drop(env, &b);
+    truc_client_destroy(&c);
+    proto_identity_destroy(&nat_id);
+    th_pass(env);
+}
+
+//  Send doc as hub would: a FORWARD of its SUBMIT body for recipients
+//  to[0..nto-1], the trace naming trace_broker; then nat's answer about it.
+static proto_msg_t *s_forward(truc_client_t *link, const truc_doc_t *doc, const char *const *to,
+                              uint32_t nto, const char *trace_broker)
+{
+    proto_buf_t body;
+    proto_buf_init(&body);
+    th_check(proto_msg_encode(truc_doc_cmsg(doc), &body, NULL) == PROTO_OK, "encode SUBMIT");
+    proto_fwd_hop_t trace = { trace_broker, (uint64_t) time(NULL) * 1000 };
+    proto_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.kind = PROTO_KIND_FORWARD;
+    msg.u.forward.kind = PROTO_KIND_SUBMIT;
+    msg.u.forward.body = body.data;
+    msg.u.forward.body_len = body.len;
+    const char *codes[PROTO_MAX_RECIPIENTS];
+    for (uint32_t i = 0; i < nto; i++)
+        codes[i] = to[i];
+    msg.u.forward.to = codes;
+    msg.u.forward.nto = nto;
+    msg.u.forward.trace = &trace;
+    msg.u.forward.ntrace = 1;
+    const void *att[PROTO_MAX_ATTACHMENTS];
+    size_t lens[PROTO_MAX_ATTACHMENTS];
+    for (uint32_t i = 0; i < truc_doc_natt(doc); i++) {
+        att[i] = truc_doc_att_data(doc, i);
+        lens[i] = truc_doc_att_len(doc, i);
+    }
+    proto_err_t rc = truc_client_send(link, &msg, att, lens, truc_doc_natt(doc));
+    th_check(rc == PROTO_OK, "send FORWARD: %s (%s)", proto_errname(rc),
+             truc_client_error_text(link));
+    proto_buf_free(&body);
+    proto_msg_t *answer = NULL;
+    rc = truc_client_recv_answer(link, truc_doc_id(doc), TH_RECV_TIMEOUT_MS, &answer);
+    th_check(rc == PROTO_OK, "no answer to the FORWARD: %s", proto_errname(rc));
+    return answer;
+}
+
+//  nat's answer is a receipt it signed, of kind and code.
+static void s_hop_receipt(proto_msg_t *answer, const proto_identity_t *nat, int kind, uint32_t code,
+                          const char *what)
+{
+    char text[400];
+    th_check(answer->kind == (proto_kind_t) kind, "%s: answered with %s", what,
+             truc_msg_describe(answer, NULL, text, sizeof text));
+    th_check(truc_receipts_verify(answer, proto_identity_public(nat)->sign_pk) == PROTO_OK &&
+                 strcmp(answer->u.receipts.head.signer, "nat") == 0,
+             "%s: the receipt is not nat's", what);
+    th_check(answer->u.receipts.items[0].leaf.code == code, "%s: code %s, expected %s", what,
+             proto_errname((proto_err_t) answer->u.receipts.items[0].leaf.code),
+             proto_errname((proto_err_t) code));
+}
+
+static void test_forward_checks(void **state)
+{
+    th_env_t *env = *state;
+    char endpoint[64], path[TH_PATH_MAX + 32], err[256];
+    s_two_brokers(env);
+    s_start_nat(env, endpoint, sizeof endpoint, NULL);
+    proto_identity_t *nat = NULL, *hub = NULL;
+    snprintf(path, sizeof path, "%s/nat.secret", env->keys);
+    th_check(proto_identity_load(path, NULL, &nat, err, sizeof err) == PROTO_OK, "%s", err);
+    snprintf(path, sizeof path, "%s/%s.secret", env->keys, TH_HUB);
+    th_check(proto_identity_load(path, NULL, &hub, err, sizeof err) == PROTO_OK, "%s", err);
+    truc_client_t *c = s_connect_nat(env, TH_C, endpoint, nat);
+
+    //  hub's side of the link.
+    truc_client_t *link = truc_client_new(endpoint, hub, proto_identity_public(nat)->curve_pk, 8);
+    th_check(link != NULL, "link client");
+    static uint8_t versions[] = { PROTO_VERSION };
+    proto_msg_t hello;
+    memset(&hello, 0, sizeof hello);
+    hello.kind = PROTO_KIND_HELLO;
+    hello.u.hello.versions = versions;
+    hello.u.hello.nversions = 1;
+    hello.u.hello.link = TH_HUB;
+    hello.u.hello.window = 8;
+    th_check(truc_client_send(link, &hello, NULL, NULL, 0) == PROTO_OK, "send HELLO");
+    proto_msg_t *ready = NULL;
+    proto_err_t rc =
+        truc_client_recv_kind(link, PROTO_KIND_READY, TH_RECV_TIMEOUT_MS, &ready, NULL);
+    th_check(rc == PROTO_OK, "no READY for the link: %s", proto_errname(rc));
+    proto_msg_destroy(&ready);
+
+    //  Accepted, and the same again gets the same receipt.
+    const char *to[] = { th_code(TH_B), th_code(TH_C) };
+    const char *to_c[] = { th_code(TH_C) };
+    truc_doc_t *doc = s_doc(env, to, 2);
+    proto_msg_t *first = s_forward(link, doc, to_c, 1, TH_HUB);
+    s_hop_receipt(first, nat, PROTO_KIND_ACCEPTED, 0, "first FORWARD");
+    proto_msg_t *again = s_forward(link, doc, to_c, 1, TH_HUB);
+    s_hop_receipt(again, nat, PROTO_KIND_ACCEPTED, 0, "the same FORWARD again");
+    th_check(memcmp(first->u.receipts.sig, again->u.receipts.sig, PROTO_SIG_LEN) == 0 &&
+                 first->u.receipts.items[0].leaf.seq == again->u.receipts.items[0].leaf.seq,
+             "a repeat got another receipt than the original");
+    proto_msg_destroy(&first);
+    proto_msg_destroy(&again);
+    s_receive(env, c, truc_doc_id(doc), "C at nat");
+    proto_msg_t *more = NULL;
+    th_check(truc_client_recv(c, TH_QUIET_MS, &more, NULL) != PROTO_OK, "C got the document twice");
+
+    //  The same id, other content.
+    truc_doc_msg(doc)->u.document.doc.subject = "Noi dung khac";
+    th_check(truc_doc_sign(doc, env->agency[TH_A]) == PROTO_OK, "sign");
+    proto_msg_t *answer = s_forward(link, doc, to_c, 1, TH_HUB);
+    s_hop_receipt(answer, nat, PROTO_KIND_REJECTED, PROTO_ERR_DUPLICATE_ID, "other content");
+    proto_msg_destroy(&answer);
+
+    //  A broken signature.
+    truc_doc_t *forged = s_doc(env, to_c, 1);
+    truc_doc_msg(forged)->u.document.sig[0] ^= 1;
+    answer = s_forward(link, forged, to_c, 1, TH_HUB);
+    s_hop_receipt(answer, nat, PROTO_KIND_REJECTED, PROTO_ERR_BAD_SIGNATURE, "bad signature");
+    proto_msg_destroy(&answer);
+    truc_doc_destroy(&forged);
+
+    //  C's home is nat: a document from C cannot start at hub.
+    const char *to_b[] = { th_code(TH_B) };
+    truc_doc_t *from_c = truc_doc_build(env->agency[TH_C], to_b, 1, "Tra loi", "CV", 0, NULL, 0);
+    th_check(from_c != NULL, "truc_doc_build");
+    answer = s_forward(link, from_c, to_b, 1, TH_HUB);
+    s_hop_receipt(answer, nat, PROTO_KIND_REJECTED, PROTO_ERR_SENDER_MISMATCH, "C's document");
+    proto_msg_destroy(&answer);
+    truc_doc_destroy(&from_c);
+
+    //  The trace must end with the broker that sends it.
+    truc_doc_t *relayed = s_doc(env, to_c, 1);
+    answer = s_forward(link, relayed, to_c, 1, "elsewhere");
+    s_hop_receipt(answer, nat, PROTO_KIND_REJECTED, PROTO_ERR_SENDER_MISMATCH, "foreign trace");
+    proto_msg_destroy(&answer);
+    truc_doc_destroy(&relayed);
+
+    //  Still in its session: HELLO again is answered, not fatal.
+    th_check(truc_client_send(link, &hello, NULL, NULL, 0) == PROTO_OK, "send HELLO");
+    proto_msg_t *error = NULL;
+    rc = truc_client_recv_kind(link, PROTO_KIND_ERROR, TH_RECV_TIMEOUT_MS, &error, NULL);
+    th_check(rc == PROTO_OK && error->u.error.code == PROTO_ERR_UNEXPECTED && !error->u.error.fatal,
+             "the link did not stay up: %s", proto_errname(rc));
+    proto_msg_destroy(&error);
+    truc_doc_destroy(&doc);
+    truc_client_destroy(&link);
+    truc_client_destroy(&c);
+    proto_identity_destroy(&hub);
+    proto_identity_destroy(&nat);
+    th_pass(env);
+}
+
+#define S_TEST(f) cmocka_unit_test_setup_teardown(f, th_setup, th_teardown)
+
+int main(int argc, char **argv)
+{
+    const char *filter;
+    int rc = th_main_start(argc, argv, "test_hops", &filter, "TRUC_BROKER", &th_broker_path,
+                           "TRUC_KEYS", &th_keys_path, NULL);
+    if (rc)
+        return rc;
+    const struct CMUnitTest tests[] = {
+        S_TEST(test_forward_intake),
+        S_TEST(test_forward_link),
+        S_TEST(test_forward_checks),
+    };
+    return th_run_tests("test_hops", "truc federation forwarding", tests,
+                        sizeof tests / sizeof tests[0], filter);
+}
