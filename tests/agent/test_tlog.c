@@ -213,6 +213,7 @@ static void s_check_rollback(ah_agent_t *a, uint64_t held, uint64_t seen)
              (unsigned long long) held, (unsigned long long) seen, ah_show(r->map));
     th_check(ah_str(r->map, "log.alarm.held.head.sig") && ah_str(r->map, "log.alarm.seen.head.sig"),
              "%s: the evidence lacks the signatures: %s", ah_agent_code(a), ah_show(r->map));
+    th_print("%s raised the log alarm: %s", ah_agent_code(a), ah_show(ah_get(r->map, "log.alarm")));
     ah_reply_destroy(&r);
     th_check(ah_events_count(a, "log.alarm", NULL) == 1, "%s: not one log.alarm event",
              ah_agent_code(a));
