@@ -363,6 +363,23 @@ static void s_drain(th_env_t *env, s_traffic_t *t)
     }
 }
 
+//  The counts of a round: documents, deliveries, verified DELIVERED back,
+//  and any recipient that got a document twice.
+static void s_report(const s_traffic_t *t, const char *round)
+{
+    size_t delivered = 0, receipts = 0, twice = 0, lost = 0;
+    for (size_t i = 0; i < t->n; i++)
+        for (uint32_t k = 0; k < t->sent[i].nto; k++) {
+            delivered += t->sent[i].got[k] > 0;
+            twice += t->sent[i].got[k] > 1;
+            lost += t->sent[i].got[k] == 0;
+            receipts += t->sent[i].delivered[k] > 0;
+        }
+    th_print("%s: %zu documents, %zu deliveries, %zu DELIVERED verified by their senders, %zu "
+             "lost, %zu duplicated",
+             round, t->n, delivered, receipts, lost, twice);
+}
+
 static void s_traffic_free(s_traffic_t *t)
 {
     for (size_t i = 0; i < t->n; i++)
@@ -483,6 +500,7 @@ static void test_three_brokers(void **state)
         s_send(env, &t, TH_B, TH_A, TH_E);
     }
     s_drain(env, &t);
+    s_report(&t, "three brokers, every direction");
     //  A recipient in P2 tells a sender in P1, through N.
     s_status(env, &t, TH_D, TH_A, truc_doc_id(t.sent[0].doc));
     s_traffic_free(&t);
@@ -503,6 +521,7 @@ static void test_three_brokers(void **state)
     s_spawn(env, &net.nat);
     t.agent[TH_C] = s_agent(env, &net.nat, TH_C);
     s_drain(env, &t);
+    s_report(&t, "N killed -9 mid-stream and restarted");
     //  A quiet moment: nothing arrives twice later either.
     uint64_t until = s_ms() + TH_QUIET_MS;
     while (s_ms() < until)
