@@ -527,8 +527,8 @@ void bench_run_rabbitmq(bench_env_t *env, const bench_plan_t *plan, const bench_
     if (s_node_start(env, &node, err, sizeof err) != 0) {
         bool skipped = strncmp(err, "not measured", 12) == 0;
         if (skipped) {
-            snprintf(e2e->note, sizeof e2e->note, "%s", err);
-            snprintf(lat1k->note, sizeof lat1k->note, "%s", err);
+            snprintf(e2e->note, sizeof e2e->note, "%.300s", err);
+            snprintf(lat1k->note, sizeof lat1k->note, "%.300s", err);
         } else {
             bench_result_fail(e2e, "%s", err);
             bench_result_fail(lat1k, "%s", err);
