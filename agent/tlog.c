@@ -45,7 +45,8 @@ static proto_err_t s_encode(const proto_sth_t *sth, uint64_t from,
     msg.kind = PROTO_KIND_LOG_PROOF;
     msg.u.log_proof.sth = *sth;
     msg.u.log_proof.from = nproof ? from : (from <= sth->size ? from : 0);
-    msg.u.log_proof.proof = (uint8_t(*)[PROTO_HASH_LEN]) proof;
+    msg.u.log_proof.proof =
+        (uint8_t(*)[PROTO_HASH_LEN])(uintptr_t) proof; // only read by the encoder
     msg.u.log_proof.nproof = nproof;
     return proto_msg_encode(&msg, out, NULL);
 }
