@@ -19,6 +19,7 @@
 #include "proto/merkle.h"
 #include "proto/sign.h"
 
+#include "hop.h"
 #include "session.h"
 
 proto_err_t broker_batch_begin(broker_server_t *self)
@@ -363,6 +364,7 @@ void broker_batch_commit(broker_server_t *self)
     }
     if (signed_ok)
         s_batch_send(self, &sg);
+    broker_hop_acks_send(self, rc == PROTO_OK);
     self->nbatch = self->batch_docs = 0;
     self->stats.batch_bytes = 0;
     s_signed_free(&sg);

@@ -560,17 +560,74 @@ static proto_err_t s_delivered_item(broker_server_t *self, broker_peer_t *p,
 
 //  Acknowledge mid to link session p once what it brought is durable, as an
 //  agent acknowledges: the other broker forgets it then.
-static void s_commit_ack(broker_server_t *self, broker_peer_t *p, uint64_t mid)
+//  One routed message owed its ACK once the batch that took it is durable.
+struct broker_hop_ack {
+    uint8_t rid[BROKER_ROUTING_MAX];
+    size_t rid_len;
+    uint64_t mid;
+};
+
+static void s_ack_now(broker_server_t *self, broker_peer_t *p, const uint64_t *mids, uint32_t n)
 {
-    broker_batch_commit(self);
-    if (self->stats.commit_failing)
-        return;
     proto_msg_t ack;
     memset(&ack, 0, sizeof ack);
     ack.kind = PROTO_KIND_ACK;
-    ack.u.ack.mids = &mid;
-    ack.u.ack.nmids = 1;
+    ack.u.ack.mids = (uint64_t *) (uintptr_t) mids; // only read by the encoder
+    ack.u.ack.nmids = n;
     broker_session_send_msg(self, p, &ack);
+}
+
+//  Acknowledge a routed message from link p once what it changed is
+//  durable: with the group commit that follows (broker_hop_acks_send), so
+//  a stream of receipts over a link costs one fsync per batch, not one
+//  each; at once if it changed nothing (a repeat). Out of memory: commit
+//  now and acknowledge, as before there was a list.
+static void s_commit_ack(broker_server_t *self, broker_peer_t *p, uint64_t mid)
+{
+    if (!broker_store_writing(self->store))
+        return s_ack_now(self, p, &mid, 1);
+    if (self->nhop_acks == self->hop_acks_cap) {
+        size_t cap = self->hop_acks_cap ? self->hop_acks_cap * 2 : 64;
+        struct broker_hop_ack *grown = realloc(self->hop_acks, cap * sizeof *grown);
+        if (!grown) {
+            broker_batch_commit(self);
+            if (!self->stats.commit_failing)
+                s_ack_now(self, p, &mid, 1);
+            return;
+        }
+        self->hop_acks = grown;
+        self->hop_acks_cap = cap;
+    }
+    struct broker_hop_ack *a = &self->hop_acks[self->nhop_acks++];
+    memcpy(a->rid, p->rid, p->rid_len);
+    a->rid_len = p->rid_len;
+    a->mid = mid;
+}
+
+void broker_hop_acks_send(broker_server_t *self, bool committed)
+{
+    static uint64_t mids[PROTO_MAX_ITEMS]; // the loop thread's only
+    for (size_t i = 0; committed && i < self->nhop_acks; i++) {
+        struct broker_hop_ack *a = &self->hop_acks[i];
+        if (!a->rid_len)
+            continue; // sent with an earlier one of its session
+        uint32_t n = 0;
+        for (size_t j = i; j < self->nhop_acks && n < PROTO_MAX_ITEMS; j++) {
+            struct broker_hop_ack *b = &self->hop_acks[j];
+            if (b->rid_len == a->rid_len && memcmp(b->rid, a->rid, a->rid_len) == 0) {
+                mids[n++] = b->mid;
+                if (j != i)
+                    b->rid_len = 0;
+            }
+        }
+        broker_peer_t *p = broker_peers_find(self->peers, a->rid, a->rid_len);
+        a->rid_len = 0;
+        if (p && !p->dead)
+            s_ack_now(self, p, mids, n);
+        //  Beyond one ACK's worth, the rest keep their session and start
+        //  their own ACK when the loop reaches them.
+    }
+    self->nhop_acks = 0;
 }
 
 void broker_hop_delivered_apply(broker_server_t *self, broker_peer_t *p, broker_job_t *job)

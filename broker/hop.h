@@ -84,4 +84,10 @@ void broker_hop_status_apply(broker_server_t *self, broker_peer_t *p, broker_job
 //  mailbox, or the next link back); committed and acknowledged.
 void broker_hop_expired_apply(broker_server_t *self, broker_peer_t *p, broker_job_t *job);
 
+//  After the group commit (batch.c): acknowledge every routed message the
+//  batch took from a link, one ACK per link session with all its mids;
+//  committed false (the commit failed): acknowledge nothing, the other
+//  broker pushes them again. Frees the list.
+void broker_hop_acks_send(broker_server_t *self, bool committed);
+
 #endif

@@ -897,6 +897,7 @@ void broker_server_destroy(broker_server_t **self_p)
     if (self->ctx)
         zmq_ctx_term(self->ctx);
     broker_peers_destroy(&self->peers);
+    free(self->hop_acks);
     free(self->batch);
     broker_rate_destroy(&self->notice_rate);
     broker_clock_destroy(&self->clock);

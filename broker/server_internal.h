@@ -108,6 +108,10 @@ struct broker_server {
     broker_stats_t stats;       // counted for the metrics only (metrics.h)
     broker_metrics_t *metrics;  // the /metrics endpoint, NULL when metrics.listen is empty
     struct broker_links *links; // the links this broker dials (link.h)
+    //  Routed messages taken from links in the open batch, acknowledged
+    //  once it is durable (hop.c, broker_hop_acks_send).
+    struct broker_hop_ack *hop_acks;
+    size_t nhop_acks, hop_acks_cap;
 };
 
 //  The clocks every module reads: the wall clock (timestamps people and
