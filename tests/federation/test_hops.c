@@ -51,53 +51,11 @@
 #include <sodium.h>
 
 #include "expect.h"
+#include "fed_lib.h"
 #include "harness.h"
 #include "proto/identity.h"
 #include "proto/msg.h"
 #include "proto/sign.h"
-
-#define S_WAIT_MS 30000 // a log line that must come
-
-static uint64_t s_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
-//  Lines of the log of process index that hold needle.
-static int s_log_count(th_env_t *env, int index, const char *needle)
-{
-    FILE *f = fopen(env->logs[index], "r");
-    char *line = NULL;
-    size_t cap = 0;
-    int found = 0;
-    while (f && getline(&line, &cap, f) >= 0)
-        found += strstr(line, needle) != NULL;
-    free(line);
-    if (f)
-        fclose(f);
-    return found;
-}
-
-//  Wait until the log of process index holds needle at least n times.
-static void s_wait_log(th_env_t *env, int index, const char *needle, int n)
-{
-    uint64_t until = s_ms() + S_WAIT_MS;
-    while (s_log_count(env, index, needle) < n) {
-        th_check(s_ms() < until, "process %d logged '%s' %d times, not %d, within %d ms", index,
-                 needle, s_log_count(env, index, needle), n, S_WAIT_MS);
-        th_sleep_ms(50);
-    }
-}
-
-//  Run truc-keys with args, which must succeed.
-static void s_keys(th_env_t *env, const char *const *args, const char *what)
-{
-    char out[4096];
-    int status = th_run(env, args, out, sizeof out);
-    th_check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: %s", what, out);
-}
 
 //  The directory lists hub (this broker, home for its agencies) and nat,
 //  home for C by C's entry and for U's code explicitly.
@@ -108,16 +66,16 @@ static void s_directory(th_env_t *env)
     const char *hub[] = {
         th_keys_path, "directory", "add-broker", "--dir", env->dirfile, pub, NULL
     };
-    s_keys(env, hub, "add-broker hub");
+    fed_keys(env, hub, "add-broker hub");
     const char *make[] = { th_keys_path, "new", "--broker", "nat", "--out", env->keys, NULL };
-    s_keys(env, make, "truc-keys new nat");
+    fed_keys(env, make, "truc-keys new nat");
     snprintf(pub, sizeof pub, "%s/nat.public", env->keys);
     const char *nat[] = { th_keys_path, "directory", "add-broker",  "--dir", env->dirfile,
                           pub,          "--code",    th_code(TH_U), NULL };
-    s_keys(env, nat, "add-broker nat");
+    fed_keys(env, nat, "add-broker nat");
     const char *home[] = { th_keys_path, "directory",   "set-home", "--dir",
                            env->dirfile, th_code(TH_C), "nat",      NULL };
-    s_keys(env, home, "set-home C nat");
+    fed_keys(env, home, "set-home C nat");
 }
 
 static truc_doc_t *s_doc(th_env_t *env, const char *const *to, uint32_t nto)
@@ -167,8 +125,8 @@ static void test_forward_intake(void **state)
     proto_id_format(truc_doc_id(doc), id_text);
     snprintf(needle, sizeof needle, "event=hop_queued doc=%s from=%s broker=nat to=2", id_text,
              th_code(TH_A));
-    s_wait_log(env, hub, needle, 1);
-    th_check(s_log_count(env, hub, "event=hop_queued") == 1, "more than one hop queued");
+    fed_wait_log(env, hub, needle, 1);
+    th_check(fed_log_count(env, hub, "event=hop_queued") == 1, "more than one hop queued");
 
     //  C's home is nat: this broker queues nothing for C itself, so C,
     //  should it connect here, is pushed nothing.
@@ -200,7 +158,7 @@ static void test_forward_intake(void **state)
 static void s_dir(th_env_t *env, const char *verb, const char *a1, const char *a2)
 {
     const char *args[] = { th_keys_path, "directory", verb, "--dir", env->dirfile, a1, a2, NULL };
-    s_keys(env, args, verb);
+    fed_keys(env, args, verb);
 }
 
 //  Two brokers on one directory: hub (home for A, B, D, E) and nat (home
@@ -212,7 +170,7 @@ static void s_two_brokers(th_env_t *env)
     snprintf(pub, sizeof pub, "%s/%s.public", env->keys, TH_HUB);
     s_dir(env, "add-broker", pub, NULL);
     const char *make[] = { th_keys_path, "new", "--broker", "nat", "--out", env->keys, NULL };
-    s_keys(env, make, "truc-keys new nat");
+    fed_keys(env, make, "truc-keys new nat");
     snprintf(pub, sizeof pub, "%s/nat.public", env->keys);
     s_dir(env, "add-broker", pub, NULL);
     const th_agency_t at_hub[] = { TH_A, TH_B, TH_D, TH_E };
@@ -250,7 +208,7 @@ static int s_start_nat(th_env_t *env, char *endpoint, size_t len, const char *se
                            set,
                            NULL };
     int index = th_spawn(env, args);
-    s_wait_log(env, index, "event=listening", 1);
+    fed_wait_log(env, index, "event=listening", 1);
     return index;
 }
 
@@ -388,7 +346,7 @@ static void test_forward_link(void **state)
     const char *sets[] = { links, "network.heartbeat=1s", NULL };
     th_broker_start(env, sets);
     int hub = th_current(env);
-    s_wait_log(env, hub, "event=link_ready broker=nat ", 1);
+    fed_wait_log(env, hub, "event=link_ready broker=nat ", 1);
     proto_identity_t *nat_id = NULL;
     snprintf(path, sizeof path, "%s/nat.secret", env->keys);
     th_check(proto_identity_load(path, NULL, &nat_id, err, sizeof err) == PROTO_OK, "load %s: %s",
@@ -411,10 +369,10 @@ static void test_forward_link(void **state)
     s_status_back(env, c, TH_C, a, TH_A, truc_doc_id(doc));
     proto_id_format(truc_doc_id(doc), id_text);
     snprintf(needle, sizeof needle, "event=hop_done doc=%s broker=nat ", id_text);
-    s_wait_log(env, hub, needle, 1);
+    fed_wait_log(env, hub, needle, 1);
     snprintf(needle, sizeof needle, "event=forward_accepted doc=%s from=%s via=hub local=1",
              id_text, th_code(TH_A));
-    th_check(s_log_count(env, nat, needle) == 1, "nat did not store it once: '%s'", needle);
+    th_check(fed_log_count(env, nat, needle) == 1, "nat did not store it once: '%s'", needle);
 
     //  nat to hub, over the link session nat listens on.
     const char *back[] = { th_code(TH_A) };
@@ -426,7 +384,7 @@ static void test_forward_link(void **state)
     s_delivered(env, c, truc_doc_id(answer), TH_A);
     proto_id_format(truc_doc_id(answer), id_text);
     snprintf(needle, sizeof needle, "event=hop_done doc=%s broker=hub ", id_text);
-    s_wait_log(env, nat, needle, 1);
+    fed_wait_log(env, nat, needle, 1);
 
     //  nat refuses a hop (A has a document waiting for C there already):
     //  hub records the refusal and A learns it as an EXPIRED for C, signed
@@ -444,7 +402,7 @@ static void test_forward_link(void **state)
     s_accepted(a, refused);
     proto_id_format(truc_doc_id(refused), id_text);
     snprintf(needle, sizeof needle, "event=hop_refused doc=%s broker=nat code=ERR_QUOTA", id_text);
-    s_wait_log(env, hub, needle, 1);
+    fed_wait_log(env, hub, needle, 1);
     proto_msg_t *expired = NULL;
     th_check(truc_client_recv_kind(a, PROTO_KIND_EXPIRED, TH_RECV_TIMEOUT_MS, &expired, NULL) ==
                  PROTO_OK,
@@ -462,14 +420,14 @@ static void test_forward_link(void **state)
 
     //  hub restarts: the link comes back, nothing is pushed twice (every
     //  hop was answered), and C gets nothing more.
-    int stored = s_log_count(env, nat, "event=forward_accepted");
+    int stored = fed_log_count(env, nat, "event=forward_accepted");
     th_broker_stop(env);
     th_broker_start(env, sets);
-    s_wait_log(env, th_current(env), "event=link_ready broker=nat ", 1);
+    fed_wait_log(env, th_current(env), "event=link_ready broker=nat ", 1);
     proto_msg_t *more = NULL;
     th_check(truc_client_recv(c, TH_QUIET_MS, &more, NULL) != PROTO_OK,
              "C got something more after hub restarted");
-    th_check(s_log_count(env, nat, "event=forward_accepted") == stored, "nat stored a repeat");
+    th_check(fed_log_count(env, nat, "event=forward_accepted") == stored, "nat stored a repeat");
 
     truc_doc_destroy(&answer);
     truc_doc_destroy(&doc);

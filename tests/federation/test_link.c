@@ -44,48 +44,10 @@
 
 #include <cmocka.h>
 
+#include "fed_lib.h"
 #include "harness.h"
 #include "proto/identity.h"
 #include "proto/msg.h"
-
-#define S_WAIT_MS 30000 // a log line that must come
-
-static uint64_t s_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
-//  Lines of the log of broker process index that hold needle.
-static int s_log_count(th_env_t *env, int index, const char *needle)
-{
-    FILE *f = fopen(env->logs[index], "r");
-    char *line = NULL;
-    size_t cap = 0;
-    int found = 0;
-    while (f && getline(&line, &cap, f) >= 0)
-        found += strstr(line, needle) != NULL;
-    free(line);
-    if (f)
-        fclose(f);
-    return found;
-}
-
-//  Wait until the log of process index holds needle at least n times.
-static void s_wait_log(th_env_t *env, int index, const char *needle, int n)
-{
-    uint64_t until = s_ms() + S_WAIT_MS;
-    while (s_log_count(env, index, needle) < n) {
-        int status;
-        char st[64];
-        th_check(!th_wait_exit(env, index, 0, &status), "broker %d exited (%s) before '%s'", index,
-                 th_status_text(status, st, sizeof st), needle);
-        th_check(s_ms() < until, "broker %d logged '%s' %d times, not %d, within %d ms", index,
-                 needle, s_log_count(env, index, needle), n, S_WAIT_MS);
-        th_sleep_ms(50);
-    }
-}
 
 //  Make a broker identity LABEL under keys/ (unless it is the harness's
 //  hub) and, with entry, list it in the directory as a broker entry.
@@ -159,8 +121,8 @@ static void test_link_up(void **state)
     s_start_national(env, endpoint, sizeof endpoint);
     int national = th_current(env);
     int prov = s_start_linked(env, "prov", endpoint);
-    s_wait_log(env, prov, "event=link_ready broker=hub ", 1);
-    s_wait_log(env, national, "event=link_connected broker=prov ", 1);
+    fed_wait_log(env, prov, "event=link_ready broker=hub ", 1);
+    fed_wait_log(env, national, "event=link_connected broker=prov ", 1);
 
     //  N goes away and comes back on the same endpoint: P's link returns
     //  without anyone touching P.
@@ -169,13 +131,13 @@ static void test_link_up(void **state)
     snprintf(set_endpoint, sizeof set_endpoint, "network.endpoint=%s", endpoint);
     const char *sets[] = { set_endpoint, "network.heartbeat=1s", NULL };
     th_broker_start(env, sets);
-    s_wait_log(env, prov, "event=link_ready broker=hub ", 2);
-    s_wait_log(env, th_current(env), "event=link_connected broker=prov ", 1);
-    th_check(s_log_count(env, th_current(env), "event=handshake_refused") == 0,
+    fed_wait_log(env, prov, "event=link_ready broker=hub ", 2);
+    fed_wait_log(env, th_current(env), "event=link_connected broker=prov ", 1);
+    th_check(fed_log_count(env, th_current(env), "event=handshake_refused") == 0,
              "the national broker refused a handshake");
     //  P stops: N ends the link session at once, by its label.
     s_stop(env, prov);
-    s_wait_log(env, th_current(env), "event=link_disconnected broker=prov reason=closed", 1);
+    fed_wait_log(env, th_current(env), "event=link_disconnected broker=prov reason=closed", 1);
     th_pass(env);
 }
 
@@ -199,19 +161,19 @@ static void test_link_suspended(void **state)
     s_start_national(env, endpoint, sizeof endpoint);
     int national = th_current(env);
     int prov = s_start_linked(env, "prov", endpoint);
-    s_wait_log(env, prov, "event=link_ready broker=hub ", 1);
+    fed_wait_log(env, prov, "event=link_ready broker=hub ", 1);
 
     s_dir_change(env, "suspend", "prov");
     kill(env->procs[national], SIGHUP);
-    s_wait_log(env, prov, "event=link_error broker=hub code=ERR_BROKER_SUSPENDED fatal=1", 1);
-    s_wait_log(env, national, "broker=prov reason=ERR_BROKER_SUSPENDED", 1);
-    th_check(s_log_count(env, national, "event=link_connected broker=prov ") == 1,
+    fed_wait_log(env, prov, "event=link_error broker=hub code=ERR_BROKER_SUSPENDED fatal=1", 1);
+    fed_wait_log(env, national, "broker=prov reason=ERR_BROKER_SUSPENDED", 1);
+    th_check(fed_log_count(env, national, "event=link_connected broker=prov ") == 1,
              "a suspended broker got a link session");
 
     s_dir_change(env, "reinstate", "prov");
     kill(env->procs[national], SIGHUP);
-    s_wait_log(env, prov, "event=link_ready broker=hub ", 2);
-    s_wait_log(env, national, "event=link_connected broker=prov ", 2);
+    fed_wait_log(env, prov, "event=link_ready broker=hub ", 2);
+    fed_wait_log(env, national, "event=link_connected broker=prov ", 2);
     s_stop(env, prov);
     th_pass(env);
 }
@@ -224,12 +186,12 @@ static void test_link_forged(void **state)
     //  rogue is a real broker identity, but no broker entry holds its key.
     s_broker_key(env, "rogue", false);
     int rogue = s_start_linked(env, "rogue", endpoint);
-    s_wait_log(env, rogue, "event=link_dialing broker=hub ", 1);
-    s_wait_log(env, th_current(env), "event=handshake_refused", 1);
-    s_wait_log(env, th_current(env), "reason=ERR_UNKNOWN_AGENCY", 1);
-    th_check(s_log_count(env, th_current(env), "event=link_connected") == 0,
+    fed_wait_log(env, rogue, "event=link_dialing broker=hub ", 1);
+    fed_wait_log(env, th_current(env), "event=handshake_refused", 1);
+    fed_wait_log(env, th_current(env), "reason=ERR_UNKNOWN_AGENCY", 1);
+    th_check(fed_log_count(env, th_current(env), "event=link_connected") == 0,
              "the national broker gave the forged link a session");
-    th_check(s_log_count(env, rogue, "event=link_ready") == 0, "the forged link got READY");
+    th_check(fed_log_count(env, rogue, "event=link_ready") == 0, "the forged link got READY");
     s_stop(env, rogue);
     th_pass(env);
 }

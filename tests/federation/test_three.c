@@ -37,57 +37,19 @@
 
 #include "admin_json.h"
 #include "expect.h"
+#include "fed_lib.h"
 #include "harness.h"
 #include "proto/identity.h"
 #include "proto/msg.h"
 #include "proto/sign.h"
 
-#define S_WAIT_MS  30000 // a log line that must come
 #define S_DRAIN_MS 90000 // every delivery and receipt of a round, N's restart included
 #define S_MAX_DOCS 64
-
-static uint64_t s_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
-static int s_log_count(th_env_t *env, int index, const char *needle)
-{
-    FILE *f = fopen(env->logs[index], "r");
-    char *line = NULL;
-    size_t cap = 0;
-    int found = 0;
-    while (f && getline(&line, &cap, f) >= 0)
-        found += strstr(line, needle) != NULL;
-    free(line);
-    if (f)
-        fclose(f);
-    return found;
-}
-
-static void s_wait_log(th_env_t *env, int index, const char *needle, int n)
-{
-    uint64_t until = s_ms() + S_WAIT_MS;
-    while (s_log_count(env, index, needle) < n) {
-        th_check(s_ms() < until, "process %d logged '%s' %d times, not %d, within %d ms", index,
-                 needle, s_log_count(env, index, needle), n, S_WAIT_MS);
-        th_sleep_ms(50);
-    }
-}
-
-static void s_keys(th_env_t *env, const char *const *args, const char *what)
-{
-    char out[4096];
-    int status = th_run(env, args, out, sizeof out);
-    th_check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: %s", what, out);
-}
 
 static void s_dir(th_env_t *env, const char *file, const char *verb, const char *a1, const char *a2)
 {
     const char *args[] = { th_keys_path, "directory", verb, "--dir", file, a1, a2, NULL };
-    s_keys(env, args, verb);
+    fed_keys(env, args, verb);
 }
 
 static void s_copy(const char *from, const char *to)
@@ -132,7 +94,7 @@ static void s_directories(s_net_t *net)
     for (int i = 0; i < 2; i++) {
         const char *label = i ? "p2" : "nat";
         const char *make[] = { th_keys_path, "new", "--broker", label, "--out", env->keys, NULL };
-        s_keys(env, make, "truc-keys new");
+        fed_keys(env, make, "truc-keys new");
     }
     s_pub(env, TH_HUB, hub, sizeof hub);
     s_pub(env, "nat", nat, sizeof nat);
@@ -185,7 +147,7 @@ static void s_spawn(th_env_t *env, s_broker_t *b)
     int before = b->index;
     b->index = th_spawn(env, args);
     th_check(b->index != before, "spawn");
-    s_wait_log(env, b->index, "event=listening", 1);
+    fed_wait_log(env, b->index, "event=listening", 1);
 }
 
 static void s_prepare(th_env_t *env, s_broker_t *b, const char *label, const char *links)
@@ -221,8 +183,8 @@ static void s_start(s_net_t *net)
     th_broker_start(env, sets);
     net->hub.index = th_current(env);
     snprintf(net->hub.data, sizeof net->hub.data, "%s", env->data);
-    s_wait_log(env, net->hub.index, "event=link_ready broker=nat ", 1);
-    s_wait_log(env, net->p2.index, "event=link_ready broker=nat ", 1);
+    fed_wait_log(env, net->hub.index, "event=link_ready broker=nat ", 1);
+    fed_wait_log(env, net->p2.index, "event=link_ready broker=nat ", 1);
 }
 
 static truc_client_t *s_agent(th_env_t *env, s_broker_t *b, th_agency_t who)
@@ -347,9 +309,9 @@ static bool s_complete(const s_traffic_t *t)
 //  sender has each recipient's DELIVERED.
 static void s_drain(th_env_t *env, s_traffic_t *t)
 {
-    uint64_t until = s_ms() + S_DRAIN_MS;
+    uint64_t until = fed_ms() + S_DRAIN_MS;
     while (!s_complete(t)) {
-        th_check(s_ms() < until, "the round did not complete within %d ms", S_DRAIN_MS);
+        th_check(fed_ms() < until, "the round did not complete within %d ms", S_DRAIN_MS);
         for (int who = 0; who < TH_NAGENCIES; who++) {
             truc_client_t *c = t->agent[who];
             proto_msg_t *msg = NULL;
@@ -442,9 +404,9 @@ static void s_refused_far(th_env_t *env, s_traffic_t *t, s_net_t *net)
     th_check(answer && answer->kind == PROTO_KIND_ACCEPTED, "P1 did not accept it");
     proto_msg_destroy(&answer);
     int told = 0;
-    uint64_t until = s_ms() + TH_RECV_TIMEOUT_MS;
+    uint64_t until = fed_ms() + TH_RECV_TIMEOUT_MS;
     while (told < 2) {
-        th_check(s_ms() < until, "A was told of %d of 2 recipients", told);
+        th_check(fed_ms() < until, "A was told of %d of 2 recipients", told);
         proto_msg_t *msg = NULL;
         if (truc_client_recv_kind(t->agent[TH_A], PROTO_KIND_EXPIRED, 1000, &msg, NULL) != PROTO_OK)
             continue;
@@ -465,7 +427,7 @@ static void s_refused_far(th_env_t *env, s_traffic_t *t, s_net_t *net)
     proto_id_format(truc_doc_id(doc), id_text);
     snprintf(needle, sizeof needle, "event=hop_refused doc=%s broker=p2 code=ERR_AGENCY_SUSPENDED",
              id_text);
-    th_check(s_log_count(env, net->nat.index, needle) == 1, "nat did not record the refusal");
+    th_check(fed_log_count(env, net->nat.index, needle) == 1, "nat did not record the refusal");
     truc_doc_destroy(&doc);
 }
 
@@ -523,8 +485,8 @@ static void test_three_brokers(void **state)
     s_drain(env, &t);
     s_report(&t, "N killed -9 mid-stream and restarted");
     //  A quiet moment: nothing arrives twice later either.
-    uint64_t until = s_ms() + TH_QUIET_MS;
-    while (s_ms() < until)
+    uint64_t until = fed_ms() + TH_QUIET_MS;
+    while (fed_ms() < until)
         for (int who = 0; who < TH_NAGENCIES; who++) {
             proto_msg_t *msg = NULL;
             truc_frames_t *frames = NULL;
