@@ -429,6 +429,10 @@ proto_err_t agent_edxml_write(const proto_doc_t *doc, const void *const *att, co
             xmlAddChild(root, c);
             c = next;
         }
+        //  The attributes and children moved still name namespaces that
+        //  kept declares and frees with itself: declare them on the root
+        //  first (a foreign namespace on the root, found by fuzzing).
+        xmlReconciliateNs(w.doc, root);
         xmlFreeNode(kept);
     }
     if (!w.rc) {
