@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistr.h>
 #include <strings.h>
 
 #include "edxml_internal.h"
@@ -129,6 +130,13 @@ static const char *s_text(s_read_t *r, const xmlNode *node, size_t max_chars)
         e--;
     size_t n = (size_t) (e - s);
     char *out = NULL;
+    if (u8_check((const uint8_t *) s, n) != NULL) {
+        //  Text a decoder let through that is not UTF-8 (a stray surrogate)
+        //  could not be written back as a package.
+        xmlFree(raw);
+        s_fail(r, node, PROTO_ERR_VALUE, "not valid UTF-8 text");
+        return NULL;
+    }
     if (n && !(n == 3 && strncasecmp(s, "N/A", 3) == 0)) {
         out = malloc(n + 1);
         if (out) {

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistr.h>
 #include <strings.h>
 #include <time.h>
 
@@ -66,6 +67,8 @@ static proto_err_t s_copy(const xmlNode *parent, const char *name, char *out, si
     proto_err_t rc = PROTO_OK;
     if (n >= cap)
         rc = s_fail(err, node, PROTO_ERR_LIMIT, "%zu bytes, limit %zu", n, cap - 1);
+    else if (u8_check((const uint8_t *) s, n) != NULL)
+        rc = s_fail(err, node, PROTO_ERR_VALUE, "not valid UTF-8 text");
     else if (!(n == 3 && strncasecmp(s, "N/A", 3) == 0)) {
         memcpy(out, s, n);
         out[n] = '\0';
