@@ -153,17 +153,15 @@ static void s_verify_delivered(broker_job_t *job)
                       "a recipient signs its own receipts");
     for (uint32_t i = 0; i < r->nitems; i++) {
         const proto_item_t *item = &r->items[i];
-        uint8_t leaf[PROTO_HASH_LEN];
         if (!item->leaf.to || strcmp(item->leaf.to, job->agency) != 0)
             return s_fail(job, PROTO_ERR_SENDER_MISMATCH, "items.leaf.to",
                           "a recipient acknowledges only for itself");
-        if (proto_leaf_hash(&item->leaf, leaf) != PROTO_OK)
-            return s_fail(job, PROTO_ERR_NOMEM, "", "out of memory");
-        if (proto_merkle_verify(leaf, item->index, r->head.size,
-                                (const uint8_t(*)[PROTO_HASH_LEN]) item->path, item->npath,
-                                r->head.root) != PROTO_OK)
-            return s_fail(job, PROTO_ERR_BAD_PROOF, "items.path",
+        proto_err_t rc = proto_item_verify(&r->head, item);
+        if (rc == PROTO_ERR_BAD_PROOF)
+            return s_fail(job, rc, "items.path",
                           "an inclusion path does not lead to the signed root");
+        if (rc)
+            return s_fail(job, PROTO_ERR_NOMEM, "", "out of memory");
     }
     s_signed_at(job, r->head.time, s_head_ok, r, "sig",
                 "the head signature does not verify with the recipient's registered key");
@@ -222,14 +220,12 @@ static void s_verify_hop_receipt(broker_job_t *job)
         return s_fail(job, PROTO_ERR_MISSING, "mid", "an EXPIRED between brokers has a mid");
     for (uint32_t i = 0; i < r->nitems; i++) {
         const proto_item_t *item = &r->items[i];
-        uint8_t leaf[PROTO_HASH_LEN];
-        if (proto_leaf_hash(&item->leaf, leaf) != PROTO_OK)
-            return s_fail(job, PROTO_ERR_NOMEM, "", "out of memory");
-        if (proto_merkle_verify(leaf, item->index, r->head.size,
-                                (const uint8_t(*)[PROTO_HASH_LEN]) item->path, item->npath,
-                                r->head.root) != PROTO_OK)
-            return s_fail(job, PROTO_ERR_BAD_PROOF, "items.path",
+        proto_err_t rc = proto_item_verify(&r->head, item);
+        if (rc == PROTO_ERR_BAD_PROOF)
+            return s_fail(job, rc, "items.path",
                           "an inclusion path does not lead to the signed root");
+        if (rc)
+            return s_fail(job, PROTO_ERR_NOMEM, "", "out of memory");
     }
     s_signed_at(job, r->head.time, s_head_ok, r, "sig",
                 "the head signature does not verify with the broker's registered key");
@@ -247,14 +243,12 @@ static void s_verify_delivered_back(broker_job_t *job)
         return s_fail(job, PROTO_ERR_MISSING, "mid", "a DELIVERED between brokers has a mid");
     for (uint32_t i = 0; i < r->nitems; i++) {
         const proto_item_t *item = &r->items[i];
-        uint8_t leaf[PROTO_HASH_LEN];
-        if (proto_leaf_hash(&item->leaf, leaf) != PROTO_OK)
-            return s_fail(job, PROTO_ERR_NOMEM, "", "out of memory");
-        if (proto_merkle_verify(leaf, item->index, r->head.size,
-                                (const uint8_t(*)[PROTO_HASH_LEN]) item->path, item->npath,
-                                r->head.root) != PROTO_OK)
-            return s_fail(job, PROTO_ERR_BAD_PROOF, "items.path",
+        proto_err_t rc = proto_item_verify(&r->head, item);
+        if (rc == PROTO_ERR_BAD_PROOF)
+            return s_fail(job, rc, "items.path",
                           "an inclusion path does not lead to the signed root");
+        if (rc)
+            return s_fail(job, PROTO_ERR_NOMEM, "", "out of memory");
     }
 }
 
