@@ -250,7 +250,7 @@ bool broker_batch_send_kept(broker_server_t *self, broker_peer_t *p, const broke
     }
     ok = ok && proto_msg_encode(&msg, &body, NULL) == PROTO_OK;
     if (ok)
-        broker_session_send(self, p, PROTO_KIND_ACCEPTED, body.data, body.len, NULL, NULL, 0);
+        broker_session_answer(self, p, PROTO_KIND_ACCEPTED, body.data, body.len);
     else
         proto_log_error("event=kept_receipt_unusable agency=%s", p->agency);
     proto_buf_free(&body);
@@ -288,8 +288,7 @@ static void s_batch_send(broker_server_t *self, s_signed_t *sg)
         }
         if ((!plain || sg->has_plain) &&
             s_bundle(sg, plain, e->kind, sg->subset, count, &body) == PROTO_OK)
-            broker_session_send(self, p, (proto_kind_t) e->kind, body.data, body.len, NULL, NULL,
-                                0);
+            broker_session_answer(self, p, (proto_kind_t) e->kind, body.data, body.len);
     }
     proto_buf_free(&body);
     self->nbatch = 0;

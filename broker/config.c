@@ -47,6 +47,10 @@ const proto_opt_t broker_config_table[] = {
         "accepts them (ZMQ_BACKLOG). When a province's agents all connect at once, a short "
         "queue drops requests and agents wait seconds to retry. Linux caps it at "
         "net.core.somaxconn."),
+    OPT("network", "send_queue", PROTO_OPT_UINT, send_queue, "100000", 1, 10000000, false,
+        "Messages the broker queues for one session before that session counts as full "
+        "(ZMQ_SNDHWM). A full session gets no new pushes until its agent reads; a receipt "
+        "that finds it full is kept (up to 8 MiB a session) and sent once it has room."),
     OPT("network", "links", PROTO_OPT_STRING, links, "", 0, 0, false,
         "The brokers this one dials (federation): LABEL@ENDPOINT entries separated by spaces "
         "or commas, as \"national@tcp://10.0.0.1:7400\". Each LABEL must be a broker entry of "

@@ -26,6 +26,7 @@ typedef struct {
     uint64_t heartbeat;        // ms
     uint64_t heartbeat_misses; // silent intervals before a session is dropped
     uint64_t backlog;          // listen backlog of the agents' endpoint (ZMQ_BACKLOG)
+    uint64_t send_queue;       // messages queued per session (ZMQ_SNDHWM)
     char *links;               // LABEL@ENDPOINT of each broker this one dials (link.c)
     //  [limits]
     uint64_t max_frame;    // bytes per frame (ZMQ_MAXMSGSIZE)

@@ -17,7 +17,8 @@
 struct broker_peers {
     broker_peer_t **items;
     size_t n, cap;
-    size_t reaped; // sessions freed since memory was last trimmed
+    size_t reaped;     // sessions freed since memory was last trimmed
+    size_t owed_total; // bytes owed to every peer (broker_owed_push)
 };
 
 broker_peers_t *broker_peers_new(void)
@@ -55,9 +56,11 @@ broker_peer_t *broker_peers_of_agency(const broker_peers_t *self, const char *ag
     return NULL;
 }
 
-static void s_peer_free(broker_peer_t *p)
+static void s_peer_free(broker_peers_t *self, broker_peer_t *p)
 {
     if (p) {
+        while (p->owed)
+            broker_owed_pop(self, p);
         free(p->flight);
         free(p->slots);
         free(p);
@@ -86,7 +89,7 @@ broker_peer_t *broker_peers_add(broker_peers_t *self, const void *rid, size_t le
     p->flight = calloc(p->flight_cap, sizeof *p->flight);
     p->slots = calloc(p->nslots, sizeof *p->slots);
     if (!p->flight || !p->slots) {
-        s_peer_free(p);
+        s_peer_free(self, p);
         return NULL;
     }
     memcpy(p->rid, rid, len);
@@ -105,7 +108,7 @@ void broker_peers_reap(broker_peers_t *self)
     for (size_t i = 0; i < self->n; i++) {
         broker_peer_t *p = self->items[i];
         if (p->dead)
-            s_peer_free(p);
+            s_peer_free(self, p);
         else
             self->items[kept++] = p;
     }
@@ -250,8 +253,49 @@ void broker_peers_destroy(broker_peers_t **self_p)
         return;
     broker_peers_t *self = *self_p;
     for (size_t i = 0; i < self->n; i++)
-        s_peer_free(self->items[i]);
+        s_peer_free(self, self->items[i]);
     free(self->items);
     free(self);
     *self_p = NULL;
+}
+
+bool broker_owed_push(broker_peers_t *self, broker_peer_t *p, proto_kind_t kind, const void *body,
+                      size_t len)
+{
+    if (len > BROKER_OWED_PEER_MAX - p->owed_bytes ||
+        len > BROKER_OWED_TOTAL_MAX - self->owed_total)
+        return false;
+    broker_owed_t *o = malloc(sizeof *o + len);
+    if (!o)
+        return false;
+    o->next = NULL;
+    o->kind = kind;
+    o->len = len;
+    memcpy(o->body, body, len);
+    if (p->owed_tail)
+        p->owed_tail->next = o;
+    else
+        p->owed = o;
+    p->owed_tail = o;
+    p->owed_bytes += len;
+    self->owed_total += len;
+    return true;
+}
+
+void broker_owed_pop(broker_peers_t *self, broker_peer_t *p)
+{
+    broker_owed_t *o = p->owed;
+    if (!o)
+        return;
+    p->owed = o->next;
+    if (!p->owed)
+        p->owed_tail = NULL;
+    p->owed_bytes -= o->len;
+    self->owed_total -= o->len;
+    free(o);
+}
+
+size_t broker_owed_total(const broker_peers_t *self)
+{
+    return self->owed_total;
 }

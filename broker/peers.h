@@ -30,6 +30,24 @@ typedef struct {
     uint64_t seq; // push order within the session (broker_peer_t.pushes)
 } broker_flight_t;
 
+//  An answer the peer's queue could not take when it was ready (an
+//  ACCEPTED or REJECTED bundle, a hop receipt): kept in order until it has
+//  room (session.c, broker_session_answer).
+typedef struct broker_owed broker_owed_t;
+struct broker_owed {
+    broker_owed_t *next;
+    proto_kind_t kind;
+    size_t len;
+    uint8_t body[]; // the encoded body, len bytes
+};
+
+//  How much a peer, and every peer together, may be owed: beyond either
+//  the answer is dropped and logged, and the agent's own resend (30 s)
+//  gets it again. Receipts are a few hundred bytes a document, so this is
+//  thousands of documents a peer.
+#define BROKER_OWED_PEER_MAX  (8u << 20)
+#define BROKER_OWED_TOTAL_MAX (256u << 20)
+
 //  One agent's session. The fields are read and set by the loop's modules;
 //  the flight arrays change only through broker_flight_*.
 typedef struct {
@@ -68,6 +86,9 @@ typedef struct {
     //  routing frame; rid is then a name no ZeroMQ peer can have. NULL for
     //  every session the ROUTER holds.
     void *dealer;
+    //  Answers owed, oldest first (broker_owed_push, broker_owed_pop).
+    broker_owed_t *owed, *owed_tail;
+    size_t owed_bytes;
     bool dead; // to be reaped at the end of the loop turn
 } broker_peer_t;
 
@@ -125,5 +146,16 @@ void broker_flight_clear(broker_peer_t *p);
 //  in flight always fits). Returns the window there is room for: window,
 //  or the room there was if memory ran out.
 uint32_t broker_flight_reserve(broker_peer_t *p, uint32_t window);
+
+//  Keep an answer (kind, body) at the end of p's owed queue. False if the
+//  peer's or the table's limit would be passed, or out of memory.
+bool broker_owed_push(broker_peers_t *self, broker_peer_t *p, proto_kind_t kind, const void *body,
+                      size_t len);
+
+//  Drop the oldest owed answer of p (it was sent).
+void broker_owed_pop(broker_peers_t *self, broker_peer_t *p);
+
+//  Bytes owed to every peer of the table together (0: nothing to flush).
+size_t broker_owed_total(const broker_peers_t *self);
 
 #endif

@@ -539,7 +539,7 @@ static bool s_open_sockets(broker_server_t *self, char *errbuf, size_t errlen)
         snprintf(errbuf, errlen, "cannot set up internal sockets: %s", zmq_strerror(zmq_errno()));
         return false;
     }
-    int one = 1, linger = 1000, hwm = 100000, rcvhwm = INTAKE_RCVHWM;
+    int one = 1, linger = 1000, hwm = (int) config->send_queue, rcvhwm = INTAKE_RCVHWM;
     int backlog = (int) config->backlog;
     int64_t max_frame = (int64_t) config->max_frame;
     zmq_setsockopt(self->router, ZMQ_CURVE_SERVER, &one, sizeof one);
@@ -793,6 +793,7 @@ static int s_on_turn(proto_loop_t *loop, void *arg)
         broker_batch_commit(self);
     if (self->metrics)
         broker_metrics_turn(self->metrics);
+    broker_session_owed_flush(self); // answers first: they were ready before any push
     broker_push_all(self);
     broker_peers_reap(self->peers);
     if (self->stop)

@@ -58,6 +58,9 @@
 //  without waiting for the session to fall silent, which a steady stream
 //  of other answers would put off for ever.
 #define REPUSH_GAP_MS 3000
+//  How soon the loop looks again at a peer whose queue was too full for an
+//  answer (broker_session_owed_flush): ZeroMQ does not say when one drains.
+#define OWED_RETRY_MS 5
 
 struct broker_server {
     const broker_config_t *config;

@@ -43,6 +43,41 @@ bool broker_session_send(broker_server_t *self, broker_peer_t *p, proto_kind_t k
     return true;
 }
 
+bool broker_session_answer(broker_server_t *self, broker_peer_t *p, proto_kind_t kind,
+                           const void *body, size_t len)
+{
+    if (!p->owed && broker_session_send(self, p, kind, body, len, NULL, NULL, 0))
+        return true;
+    if (p->dead)
+        return false; // gone: it will send again and get the answer then
+    if (!broker_owed_push(self->peers, p, kind, body, len)) {
+        proto_log_warning("event=answer_dropped agency=%s kind=%s owed_bytes=%zu",
+                          p->link ? p->link_label : p->agency, proto_kind_name(kind),
+                          p->owed_bytes);
+        return false;
+    }
+    if (p->owed == p->owed_tail) // the first one owed: say so once per run of them
+        proto_log_info("event=answer_owed agency=%s kind=%s", p->link ? p->link_label : p->agency,
+                       proto_kind_name(kind));
+    return true;
+}
+
+void broker_session_owed_flush(broker_server_t *self)
+{
+    if (broker_owed_total(self->peers) == 0)
+        return;
+    for (size_t i = 0, n = broker_peers_count(self->peers); i < n; i++) {
+        broker_peer_t *p = broker_peers_at(self->peers, i);
+        while (
+            p->owed && !p->dead &&
+            broker_session_send(self, p, p->owed->kind, p->owed->body, p->owed->len, NULL, NULL, 0))
+            broker_owed_pop(self->peers, p); // a dead peer's go when it is reaped
+    }
+    //  A full queue says nothing when it drains: look again shortly.
+    if (broker_owed_total(self->peers))
+        proto_loop_wake_at(self->loop, proto_clock_mono_ms() + OWED_RETRY_MS);
+}
+
 bool broker_session_send_msg(broker_server_t *self, broker_peer_t *p, const proto_msg_t *msg)
 {
     proto_buf_t buf;

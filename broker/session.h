@@ -4,8 +4,8 @@
     Owns: how a message reaches a peer through the ROUTER (routing frame,
     header, body, extra frames, never blocking), ERROR replies and which of
     them are audited, the handshake that takes a session to READY, window
-    grants, mailbox ACKs, heartbeats and the silent-session timeout, and
-    pushing again what a live session left unanswered too long.
+    grants, mailbox ACKs, the answers owed to a peer whose queue was full, heartbeats and the
+   silent-session timeout, and pushing again what a live session left unanswered too long.
 
     Does not: read documents from the store (push.c), check signatures
     (verify.c), or keep the peer table (peers.c). Loop thread only.
@@ -23,6 +23,18 @@
 bool broker_session_send(broker_server_t *self, broker_peer_t *p, proto_kind_t kind,
                          const void *body, size_t len, const void *const *extra,
                          const size_t *extra_lens, size_t nextra);
+
+//  Send an answer the agent must not lose (a receipt bundle): at once if
+//  the peer's queue takes it and nothing older is owed, else kept on the
+//  peer and sent by broker_session_owed_flush as soon as it has room.
+//  False only if it could not be kept either (logged): the agent's resend
+//  then gets it again.
+bool broker_session_answer(broker_server_t *self, broker_peer_t *p, proto_kind_t kind,
+                           const void *body, size_t len);
+
+//  Send what is owed to every peer, oldest first, as far as their queues
+//  take it; ask the loop to come back soon for what is left.
+void broker_session_owed_flush(broker_server_t *self);
 
 //  Encode msg and send it; false if it could not be encoded or sent.
 bool broker_session_send_msg(broker_server_t *self, broker_peer_t *p, const proto_msg_t *msg);

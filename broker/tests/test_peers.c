@@ -116,11 +116,52 @@ static void s_test_flight(void **state)
     broker_peers_destroy(&peers);
 }
 
+//  Answers owed: kept in order, counted per peer and in all, bounded, and
+//  freed with the peer (LeakSanitizer checks that under ASan).
+static void s_test_owed(void **state)
+{
+    (void) state;
+    broker_peers_t *peers = broker_peers_new();
+    broker_peer_t *a = broker_peers_add(peers, "rid-a", 5, "000.00.01.H01", NULL);
+    broker_peer_t *b = broker_peers_add(peers, "rid-b", 5, "000.00.02.H01", NULL);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(broker_owed_total(peers), 0);
+    assert_true(broker_owed_push(peers, a, PROTO_KIND_ACCEPTED, "one", 3));
+    assert_true(broker_owed_push(peers, a, PROTO_KIND_REJECTED, "second", 6));
+    assert_true(broker_owed_push(peers, b, PROTO_KIND_ACCEPTED, "b", 1));
+    assert_int_equal(a->owed_bytes, 9);
+    assert_int_equal(broker_owed_total(peers), 10);
+    assert_int_equal(a->owed->kind, PROTO_KIND_ACCEPTED);
+    assert_memory_equal(a->owed->body, "one", 3);
+    broker_owed_pop(peers, a);
+    assert_int_equal(a->owed->kind, PROTO_KIND_REJECTED);
+    assert_memory_equal(a->owed->body, "second", 6);
+    assert_ptr_equal(a->owed, a->owed_tail);
+    broker_owed_pop(peers, a);
+    assert_null(a->owed);
+    assert_null(a->owed_tail);
+    broker_owed_pop(peers, a); // nothing owed: harmless
+    assert_int_equal(broker_owed_total(peers), 1);
+    //  A peer's limit: what would pass it is refused, the rest kept.
+    static uint8_t big[BROKER_OWED_PEER_MAX];
+    assert_true(broker_owed_push(peers, a, PROTO_KIND_ACCEPTED, big, sizeof big - 1));
+    assert_false(broker_owed_push(peers, a, PROTO_KIND_ACCEPTED, big, 2));
+    assert_true(broker_owed_push(peers, a, PROTO_KIND_ACCEPTED, big, 1));
+    assert_int_equal(a->owed_bytes, BROKER_OWED_PEER_MAX);
+    //  A reaped peer's answers are freed and no longer counted.
+    a->dead = true;
+    broker_peers_reap(peers);
+    assert_int_equal(broker_owed_total(peers), 1);
+    broker_peers_destroy(&peers); // b still owes one
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(s_test_table),
         cmocka_unit_test(s_test_flight),
+        cmocka_unit_test(s_test_owed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

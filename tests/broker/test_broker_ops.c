@@ -1782,18 +1782,6 @@ static void test_retention(void **state)
 //  30 s, and the recipient's answer to the repeat counts.
 
 //  Whether the current broker's log has a line containing text.
-static bool s_log_has(th_env_t *env, const char *text)
-{
-    FILE *f = fopen(env->logs[th_current(env)], "r");
-    char line[2048];
-    bool found = false;
-    while (f && !found && fgets(line, sizeof line, f))
-        found = strstr(line, text) != NULL;
-    if (f)
-        fclose(f);
-    return found;
-}
-
 static void test_repush(void **state)
 {
     th_env_t *env = *state;
@@ -1830,7 +1818,7 @@ static void test_repush(void **state)
     th_soft(env, waited >= 25, "pushed again after %.1f s, before the 30 s wait", waited);
     char repush[64];
     snprintf(repush, sizeof repush, "event=repush agency=%s", th_code(TH_B));
-    th_check(s_log_has(env, repush), "no '%s' in the broker's log", repush);
+    th_check(th_log_has(env, repush), "no '%s' in the broker's log", repush);
 
     //  Answered now: A gets both DELIVERED receipts.
     proto_err_t rc = truc_client_ack_deliveries(b, env->dir, (const proto_msg_t *const *) msgs,
@@ -1897,7 +1885,7 @@ static void test_repush_skipped(void **state)
     char repush[96];
     snprintf(repush, sizeof repush, "event=repush agency=%s in_flight=1 reason=skipped",
              th_code(TH_B));
-    th_check(s_log_has(env, repush), "no '%s' in the broker's log", repush);
+    th_check(th_log_has(env, repush), "no '%s' in the broker's log", repush);
 
     //  Answered now: A gets both DELIVERED receipts.
     rc = truc_client_ack_deliveries(b, env->dir, (const proto_msg_t *const *) &msgs[2],
@@ -2133,7 +2121,7 @@ static void test_clock_jump(void **state)
                 jump < 401ull * 24 * 3600000,
             "status clock_jump_ms %llu, expected about 400 days", (unsigned long long) jump);
     th_json_free(&json);
-    th_soft(env, s_log_has(env, "event=clock_jump"), "no event=clock_jump in the broker's log");
+    th_soft(env, th_log_has(env, "event=clock_jump"), "no event=clock_jump in the broker's log");
     th_soft(env, s_audit_recent(env, "", "clock jump of +") == 1,
             "no audit entry for the clock jump");
     //  Several expiry ticks pass: nothing expires, everything still waits.

@@ -723,6 +723,79 @@ static void test_window_growth(void **state)
     th_pass(env);
 }
 
+//  A sender that does not read its answers while it submits thousands of
+//  documents: the broker's queue for it fills (network.send_queue 4, a
+//  4 KiB socket buffer at the client; the kernel's send buffer on loopback
+//  takes megabytes, so documents go on until the broker says it holds
+//  answers back) and the receipts wait at the broker instead of being
+//  dropped. Once the sender reads, every document's ACCEPTED comes, each
+//  once, with no resend.
+static void test_slow_reader(void **state)
+{
+    th_env_t *env = *state;
+    th_broker_start(env, (const char *const[]){ "network.send_queue=4", NULL });
+    truc_client_t *a = th_client_slow(env, TH_A, 16);
+    proto_msg_t *ready = NULL;
+    th_check(truc_client_hello(a, TH_RECV_TIMEOUT_MS, &ready) == PROTO_OK, "HELLO: %s",
+             truc_client_error_text(a));
+    proto_msg_destroy(&ready);
+    enum { ROUND = 1000, MAX_DOCS = 60000 };
+    truc_doc_t **docs = calloc(MAX_DOCS, sizeof *docs);
+    bool *seen = calloc(MAX_DOCS, sizeof *seen);
+    th_check(docs && seen, "out of memory");
+    const char *to[] = { th_code(TH_B) };
+    uint8_t bytes[64];
+    truc_att_t att = { "cong-van.pdf", "application/pdf", bytes, sizeof bytes };
+    char owed[96];
+    snprintf(owed, sizeof owed, "event=answer_owed agency=%s", th_code(TH_A));
+    int n = 0;
+    while (n < MAX_DOCS && !th_log_has(env, owed)) {
+        for (int i = 0; i < ROUND; i++, n++) {
+            randombytes_buf(bytes, sizeof bytes);
+            docs[n] = truc_doc_build(env->agency[TH_A], to, 1, "Công văn", "Công văn",
+                                     PROTO_URGENCY_NORMAL, &att, 1);
+            th_check(docs[n] && truc_client_submit(a, docs[n]) == PROTO_OK, "submit %d", n);
+        }
+    }
+    uint64_t start = s_mono_ms();
+    while (!th_log_has(env, owed) && s_mono_ms() - start < S_WAIT_MS)
+        th_sleep_ms(50);
+    th_check(th_log_has(env, owed), "the queue for A never filled: no '%s' in the log", owed);
+
+    int accepted = 0, twice = 0;
+    while (accepted < n) {
+        proto_msg_t *msg = NULL;
+        proto_err_t rc = truc_client_recv_kind(a, PROTO_KIND_ACCEPTED, S_WAIT_MS, &msg, NULL);
+        th_check(rc == PROTO_OK, "%d of %d documents' ACCEPTED received: %s", accepted, n,
+                 proto_errname(rc));
+        //  Answers come in the order documents were sent: look from the
+        //  oldest not yet seen.
+        int from = 0;
+        while (from < n && seen[from])
+            from++;
+        for (uint32_t k = 0; k < msg->u.receipts.nitems; k++)
+            for (int i = from; i < n; i++)
+                if (!memcmp(&msg->u.receipts.items[k].leaf.id, truc_doc_id(docs[i]),
+                            sizeof(proto_id_t))) {
+                    twice += seen[i];
+                    accepted += !seen[i];
+                    seen[i] = true;
+                    break;
+                }
+        proto_msg_destroy(&msg);
+    }
+    th_check(twice == 0, "%d documents' ACCEPTED came twice", twice);
+    th_check(!th_log_has(env, "event=answer_dropped"), "the broker dropped an answer");
+    th_print("%d documents from a sender that read nothing meanwhile: %d ACCEPTED, each once", n,
+             accepted);
+    for (int i = 0; i < n; i++)
+        truc_doc_destroy(&docs[i]);
+    free(docs);
+    free(seen);
+    th_broker_stop(env);
+    th_pass(env);
+}
+
 #define S_TEST(f) cmocka_unit_test_setup_teardown(f, th_setup, th_teardown)
 
 int main(int argc, char **argv)
@@ -741,8 +814,8 @@ int main(int argc, char **argv)
              asan && *asan ? ":" : "");
     setenv("ASAN_OPTIONS", options, 1);
     const struct CMUnitTest tests[] = { S_TEST(test_scale), S_TEST(test_capacity),
-                                        S_TEST(test_handshake_timeout),
-                                        S_TEST(test_window_growth) };
+                                        S_TEST(test_handshake_timeout), S_TEST(test_window_growth),
+                                        S_TEST(test_slow_reader) };
     return th_run_tests("test_broker_scale", "truc-broker at a province's scale", tests,
                         sizeof tests / sizeof tests[0], filter);
 }

@@ -459,6 +459,25 @@ truc_client_t *th_client(th_env_t *env, th_agency_t who, uint32_t window)
         env, truc_client_new(env->endpoint, env->agency[who], th_hub_curve_pk(env), window));
 }
 
+bool th_log_has(th_env_t *env, const char *text)
+{
+    FILE *f = fopen(env->logs[th_current(env)], "r");
+    char line[2048];
+    bool found = false;
+    while (f && !found && fgets(line, sizeof line, f))
+        found = strstr(line, text) != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+truc_client_t *th_client_slow(th_env_t *env, th_agency_t who, uint32_t window)
+{
+    th_check(env->endpoint[0], "no broker endpoint");
+    return s_register(
+        env, truc_client_new_slow(env->endpoint, env->agency[who], th_hub_curve_pk(env), window));
+}
+
 truc_client_t *th_client_plain(th_env_t *env, th_agency_t who, uint32_t window)
 {
     th_check(env->endpoint[0], "no broker endpoint");

@@ -141,10 +141,15 @@ void th_broker_kill(th_env_t *env);
 //  Index of the current broker in env->procs.
 int th_current(const th_env_t *env);
 
+//  Whether a line of the current broker's log holds text.
+bool th_log_has(th_env_t *env, const char *text);
+
 //  A client for an agency, connected to the current broker with CURVE but
 //  without HELLO (plain: no CURVE at all). Registered for cleanup.
 truc_client_t *th_client(th_env_t *env, th_agency_t who, uint32_t window);
 truc_client_t *th_client_plain(th_env_t *env, th_agency_t who, uint32_t window);
+//  th_client for a slow consumer (truc_client_new_slow).
+truc_client_t *th_client_slow(th_env_t *env, th_agency_t who, uint32_t window);
 
 //  A client that sent HELLO and received READY (checked: version 1, the
 //  agency's code, the broker's label). *ready (if not NULL) gets READY.

@@ -333,7 +333,8 @@ static void s_error(truc_client_t *self, const char *format, ...)
 
 //  A client in ctx (NULL: a context of its own, terminated with the client).
 static truc_client_t *s_client_new(void *ctx, const char *endpoint, const proto_identity_t *agency,
-                                   const uint8_t broker_curve_pk[PROTO_KEY_LEN], uint32_t window)
+                                   const uint8_t broker_curve_pk[PROTO_KEY_LEN], uint32_t window,
+                                   bool slow)
 {
     if (!endpoint || !agency || sodium_init() < 0)
         return NULL;
@@ -359,6 +360,13 @@ static truc_client_t *s_client_new(void *ctx, const char *endpoint, const proto_
         rc = zmq_setsockopt(self->sock, ZMQ_SNDTIMEO, &sndtimeo, sizeof sndtimeo);
     if (!rc)
         rc = zmq_setsockopt(self->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    //  A slow consumer: one message waits in ZeroMQ and a few kilobytes in
+    //  the kernel, then the connection stops taking more.
+    int one = 1, small = 4096;
+    if (!rc && slow)
+        rc = zmq_setsockopt(self->sock, ZMQ_RCVHWM, &one, sizeof one);
+    if (!rc && slow)
+        rc = zmq_setsockopt(self->sock, ZMQ_RCVBUF, &small, sizeof small);
     if (!rc && broker_curve_pk) {
         const proto_public_t *pub = proto_identity_public(agency);
         rc = zmq_setsockopt(self->sock, ZMQ_CURVE_SERVERKEY, broker_curve_pk, PROTO_KEY_LEN);
@@ -381,7 +389,13 @@ static truc_client_t *s_client_new(void *ctx, const char *endpoint, const proto_
 truc_client_t *truc_client_new(const char *endpoint, const proto_identity_t *agency,
                                const uint8_t broker_curve_pk[PROTO_KEY_LEN], uint32_t window)
 {
-    return s_client_new(NULL, endpoint, agency, broker_curve_pk, window);
+    return s_client_new(NULL, endpoint, agency, broker_curve_pk, window, false);
+}
+
+truc_client_t *truc_client_new_slow(const char *endpoint, const proto_identity_t *agency,
+                                    const uint8_t broker_curve_pk[PROTO_KEY_LEN], uint32_t window)
+{
+    return s_client_new(NULL, endpoint, agency, broker_curve_pk, window, true);
 }
 
 truc_client_t *truc_client_new_shared(void *ctx, const char *endpoint,
@@ -390,7 +404,7 @@ truc_client_t *truc_client_new_shared(void *ctx, const char *endpoint,
 {
     if (!ctx)
         return NULL;
-    return s_client_new(ctx, endpoint, agency, broker_curve_pk, window);
+    return s_client_new(ctx, endpoint, agency, broker_curve_pk, window, false);
 }
 
 void truc_client_destroy(truc_client_t **self_p)

@@ -125,6 +125,12 @@ typedef struct truc_client truc_client_t;
 truc_client_t *truc_client_new(const char *endpoint, const proto_identity_t *agency,
                                const uint8_t broker_curve_pk[PROTO_KEY_LEN], uint32_t window);
 
+//  truc_client_new for a slow consumer: its socket holds one message and
+//  a 4 KiB kernel buffer, so what it does not read soon fills the broker's
+//  queue for it.
+truc_client_t *truc_client_new_slow(const char *endpoint, const proto_identity_t *agency,
+                                    const uint8_t broker_curve_pk[PROTO_KEY_LEN], uint32_t window);
+
 //  Close the socket, free the backlog, set *self_p to NULL. Safe on NULL.
 void truc_client_destroy(truc_client_t **self_p);
 
