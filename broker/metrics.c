@@ -13,6 +13,7 @@
 
 #include "proto/log.h"
 #include "proto/metrics_http.h"
+#include "linklog.h"
 #include "server_internal.h"
 
 struct broker_metrics {
@@ -213,6 +214,7 @@ static void s_render(broker_server_t *self, proto_metrics_t *m, const char *why,
           "1 when /readyz answers 200: not holding a clock jump, the store commits.", !why);
     s_one(m, "truc_broker_clock_held", PROTO_METRIC_GAUGE,
           "1 while a wall-clock jump holds expiry and retention.", broker_clock_held(self->clock));
+    broker_linklog_metrics(self->linklog, m);
     s_counters(self, m);
     uint64_t connected = 0, in_flight = 0;
     s_agencies(self, m, &connected, &in_flight);
