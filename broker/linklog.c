@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include "proto/log.h"
-#include "proto/metrics.h"
 #include "proto/route.h"
 #include "proto/tlog.h"
 #include "batch.h"
@@ -417,7 +416,7 @@ proto_err_t broker_linklog_clear(broker_linklog_t *self, const char *label, bool
 }
 
 // ---------------------------------------------------------------------------
-//  Showing it: truc-admin log links, the metrics
+//  Showing it: truc-admin log links, the metrics' figures
 
 static void s_key_str(msgpack_packer *pk, const char *key)
 {
@@ -545,19 +544,14 @@ void broker_linklog_pack(broker_linklog_t *self, const char *only, msgpack_packe
         broker_store_read_end(store);
 }
 
-void broker_linklog_metrics(const broker_linklog_t *self, struct proto_metrics *m)
+bool broker_linklog_at(const broker_linklog_t *self, size_t i, const char **label, uint64_t *size,
+                       bool *alarm)
 {
-    proto_metrics_family(m, "truc_broker_link_log_alarm", PROTO_METRIC_GAUGE,
-                         "1 while the check of a linked broker's transparency log is alarmed "
-                         "(fork, rollback or failed proof; truc-admin log links).");
-    for (size_t i = 0; i < self->n; i++)
-        proto_metrics_u64(m, "truc_broker_link_log_alarm",
-                          (const char *const[]){ "broker", self->entries[i].label, NULL },
-                          self->entries[i].alarm);
-    proto_metrics_family(m, "truc_broker_link_log_size", PROTO_METRIC_GAUGE,
-                         "Leaves in the latest verified head of a linked broker's log.");
-    for (size_t i = 0; i < self->n; i++)
-        proto_metrics_u64(m, "truc_broker_link_log_size",
-                          (const char *const[]){ "broker", self->entries[i].label, NULL },
-                          self->entries[i].have ? self->entries[i].held.size : 0);
+    if (!self || i >= self->n)
+        return false;
+    const s_entry_t *e = &self->entries[i];
+    *label = e->label;
+    *size = e->have ? e->held.size : 0;
+    *alarm = e->alarm;
+    return true;
 }

@@ -67,10 +67,11 @@ size_t broker_linklog_alarms(const broker_linklog_t *self);
 //  none). Reads in the open transaction or a short read one.
 void broker_linklog_pack(broker_linklog_t *self, const char *only, msgpack_packer *pk);
 
-//  The metric: one truc_broker_link_log_alarm and truc_broker_link_log_size
-//  sample per broker known.
-struct proto_metrics;
-void broker_linklog_metrics(const broker_linklog_t *self, struct proto_metrics *m);
+//  The brokers known here (a head held, an alarm, or a session so far),
+//  for the metrics: the i-th's label (borrowed), the size of the head held
+//  (0: none) and whether its alarm is raised. False past the end.
+bool broker_linklog_at(const broker_linklog_t *self, size_t i, const char **label, uint64_t *size,
+                       bool *alarm);
 
 //  An operator has looked at label's alarm: forget it and the head held,
 //  in the open write transaction (opened if need be), and ask that broker

@@ -50,6 +50,7 @@
 #include "expect.h"
 #include "fed_lib.h"
 #include "harness.h"
+#include "http_get.h"
 #include "proto/identity.h"
 #include "proto/msg.h"
 #include "proto/sign.h"
@@ -129,7 +130,7 @@ static void s_nat_stop(s_net_t *net)
 //  process's log: 1).
 static void s_hub_start(s_net_t *net)
 {
-    const char *sets[] = { net->links, "network.heartbeat=1s", NULL };
+    const char *sets[] = { net->links, "network.heartbeat=1s", "metrics.listen=127.0.0.1:0", NULL };
     th_broker_start(net->env, sets);
     fed_wait_log(net->env, th_current(net->env), "event=link_ready broker=nat ", 1);
 }
@@ -212,6 +213,27 @@ static uint64_t s_status_alarms(th_env_t *env, const char *data)
     th_check(th_json_uint(json, "link_log_alarms", &n), "status: no link_log_alarms");
     th_json_free(&json);
     return n;
+}
+
+//  Wait until hub's /metrics (port from its log) holds line.
+static void s_wait_metric(th_env_t *env, const char *line)
+{
+    char log[1 << 16];
+    th_check(th_read_file(env->logs[th_current(env)], log, sizeof log), "hub's log");
+    const char *at = strstr(log, "event=metrics_listening");
+    const char *port_at = at ? strstr(at, "port=") : NULL;
+    th_check(port_at != NULL, "hub logged no metrics port");
+    uint16_t port = (uint16_t) atoi(port_at + 5);
+    uint64_t until = fed_ms() + FED_WAIT_MS;
+    for (;;) {
+        char *body = NULL;
+        bool found = th_http_get(port, "/metrics", &body, NULL) == 200 && strstr(body, line);
+        free(body);
+        if (found)
+            return;
+        th_check(fed_ms() < until, "hub's /metrics lacks '%s'", line);
+        th_sleep_ms(200);
+    }
 }
 
 static uint64_t s_uint_at(const th_json_t *obj, const char *a, const char *b, const char *c)
@@ -418,6 +440,7 @@ static void test_linklog_rollback(void **state)
     fed_wait_log(env, hub, "event=link_log_alarm broker=nat reason=\"rollback", 1);
     s_check_alarm(env, later, old_size);
     th_check(s_status_alarms(env, env->data) == 1, "status does not count hub's alarm");
+    s_wait_metric(env, "truc_broker_link_log_alarm{broker=\"nat\"} 1");
     th_json_t *audit = s_admin(env, env->data, 0,
                                (const char *const[]){ "audit", "show", "--event", "admin", NULL });
     bool audited = false;
@@ -453,6 +476,7 @@ static void test_linklog_rollback(void **state)
     uint64_t now = s_own_size(env, net.nat_data);
     s_wait_held(env, env->data, "nat", now);
     th_check(s_status_alarms(env, env->data) == 0, "an alarm after log clear");
+    s_wait_metric(env, "truc_broker_link_log_alarm{broker=\"nat\"} 0");
     audit = s_admin(env, env->data, 0,
                     (const char *const[]){ "audit", "show", "--event", "admin", NULL });
     audited = false;
