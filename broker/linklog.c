@@ -30,6 +30,7 @@ typedef struct {
     proto_sth_t held;                 // it (signer points at signer)
     char signer[PROTO_LABEL_MAX + 1]; //
     uint64_t want;                    // the largest size seen named, above held.size
+    uint64_t asked_want;              // want when the question now open was asked
     bool asking;                      // a LOG_PROVE is unanswered
     uint64_t asked_at;                // when (monotonic ms)
     bool alarm;                       // raised: nothing more is checked
@@ -262,6 +263,7 @@ static void s_ask(broker_linklog_t *self, s_entry_t *e, broker_peer_t *p)
     if (broker_session_send_msg(self->server, p, &msg)) {
         e->asking = true;
         e->asked_at = broker_mono();
+        e->asked_want = e->want;
     }
 }
 
@@ -342,6 +344,10 @@ void broker_linklog_on_proof(broker_linklog_t *self, broker_peer_t *p,
     s_entry_t *e = s_entry(self, p->link_label, true);
     if (!e)
         return;
+    //  Asked again only for a size named since the question: the answer is
+    //  the current head, so a size it does not reach yet will be named by
+    //  a later receipt, and asking at once would only repeat it.
+    bool named_since = e->asking && e->want > e->asked_want;
     e->asking = false;
     if (e->alarm || !s_verified(self, e, &proof->sth))
         return;
@@ -363,7 +369,7 @@ void broker_linklog_on_proof(broker_linklog_t *self, broker_peer_t *p,
         }
         s_hold(self, e, &proof->sth);
     }
-    if (e->want > e->held.size)
+    if (named_since && e->want > e->held.size)
         s_ask(self, e, p);
 }
 
