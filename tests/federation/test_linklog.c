@@ -23,7 +23,8 @@
                         READY carries nat's signed head, nat answers
                         LOG_PROVE on the link, asks LOG_PROVE itself, and
                         ignores heads signed with another key or naming
-                        another signer (no alarm); it takes a good one,
+                        another signer (no alarm), answers a malformed
+                        LOG_PROOF with ERR_VALUE; it takes a good one,
                         and a second head of the same size with another
                         root, properly signed, is a fork it alarms on.
 
@@ -571,6 +572,34 @@ static void test_linklog_forged(void **state)
     s_answer_prove(link, &forged);
     fed_wait_log(env, net.nat, "event=link_log_head_refused broker=hub", 1);
     th_check(s_held(env, net.nat_data, TH_HUB) == 0, "nat took a forged head");
+
+    //  A LOG_PROOF the strict decoder refuses (a proof starting past its
+    //  head) is answered with its code, the session kept.
+    proto_msg_t bad;
+    memset(&bad, 0, sizeof bad);
+    bad.kind = PROTO_KIND_LOG_PROOF;
+    bad.u.log_proof.sth = sth;
+    proto_buf_t body;
+    proto_buf_init(&body);
+    static const uint8_t from_6[] = { 0xa4, 'f', 'r', 'o', 'm', 0x06 }; // size 5 + 1
+    th_check(proto_msg_encode(&bad, &body, NULL) == PROTO_OK && body.data[0] == 0x81 &&
+                 proto_buf_append(&body, from_6, sizeof from_6) == PROTO_OK,
+             "encode");
+    body.data[0] = 0x82; // {sth, from}
+    uint8_t header[PROTO_HEADER_LEN];
+    proto_header_write(header, PROTO_KIND_LOG_PROOF);
+    const void *frames[] = { header, body.data };
+    const size_t lens[] = { sizeof header, body.len };
+    th_check(truc_client_send_frames(link, frames, lens, 2) == PROTO_OK, "send LOG_PROOF");
+    proto_buf_free(&body);
+    proto_msg_t *error = NULL;
+    proto_err_t rc =
+        truc_client_recv_kind(link, PROTO_KIND_ERROR, TH_RECV_TIMEOUT_MS, &error, NULL);
+    th_check(rc == PROTO_OK && error->u.error.code == PROTO_ERR_VALUE && !error->u.error.fatal,
+             "a malformed LOG_PROOF: not a non-fatal ERR_VALUE");
+    proto_msg_destroy(&error);
+    th_check(s_held(env, net.nat_data, TH_HUB) == 0 && s_status_alarms(env, net.nat_data) == 0,
+             "nat took a malformed LOG_PROOF");
     truc_client_destroy(&link);
 
     //  A head hub signed naming another signer: ignored as well.
