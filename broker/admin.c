@@ -47,6 +47,7 @@
 #include "proto/loop.h"
 #include "admin_internal.h"
 #include "admin_log.h"
+#include "linklog.h"
 #include "backup.h"
 #include "verify.h"
 
@@ -174,7 +175,7 @@ static void s_status(broker_admin_t *self, const char *const *args, size_t nargs
     bool clock_held = broker_clock_held(broker_server_clock(self->server));
     int64_t clock_jump = broker_clock_jump(broker_server_clock(self->server), proto_clock_wall_ms(),
                                            proto_clock_mono_ms());
-    msgpack_pack_map(&reply.pk, 28);
+    msgpack_pack_map(&reply.pk, 29);
     admin_kv_str(&reply.pk, "version", TRUC_VERSION);
     admin_kv_str(&reply.pk, "broker",
                  proto_identity_public(broker_server_identity(self->server))->name);
@@ -202,6 +203,8 @@ static void s_status(broker_admin_t *self, const char *const *args, size_t nargs
     admin_kv_u64(&reply.pk, "disk_free", disk_free);
     admin_kv_u64(&reply.pk, "audit_length", audit_length);
     admin_kv_bool(&reply.pk, "clock_held", clock_held);
+    admin_kv_u64(&reply.pk, "link_log_alarms",
+                 broker_linklog_alarms(broker_server_linklog(self->server)));
     admin_str(&reply.pk, "clock_jump_ms");
     msgpack_pack_int64(&reply.pk, clock_jump);
     admin_str(&reply.pk, "waiting");
@@ -379,6 +382,44 @@ static void s_log(broker_admin_t *self, const char *const *args, size_t nargs)
     admin_send_reply(self, &reply);
 }
 
+//  log links: the linked brokers' heads held and their alarms (linklog.c).
+static void s_log_links(broker_admin_t *self, const char *const *args, size_t nargs)
+{
+    (void) args;
+    (void) nargs;
+    admin_reply_t reply;
+    admin_ok(&reply);
+    broker_linklog_pack(broker_server_linklog(self->server), NULL, &reply.pk);
+    admin_send_reply(self, &reply);
+}
+
+//  log clear LABEL: the operator has looked at a linked broker's alarm. The
+//  answer is what was cleared, evidence included, as log links showed it.
+static void s_log_clear(broker_admin_t *self, const char *const *args, size_t nargs)
+{
+    (void) nargs;
+    struct broker_linklog *ll = broker_server_linklog(self->server);
+    admin_reply_t reply;
+    admin_ok(&reply);
+    msgpack_pack_map(&reply.pk, 1);
+    admin_str(&reply.pk, "cleared");
+    broker_linklog_pack(ll, args[1], &reply.pk);
+    bool alarm = false;
+    proto_err_t rc = broker_linklog_clear(ll, args[1], &alarm);
+    if (rc) {
+        msgpack_sbuffer_destroy(&reply.buf);
+        return admin_fail(self, rc,
+                          rc == PROTO_ERR_NOT_FOUND ? "no log head or alarm is held for %s"
+                                                    : "cannot clear %s",
+                          args[1]);
+    }
+    char detail[160];
+    snprintf(detail, sizeof detail, "log of linked broker %s cleared (%s)", args[1],
+             alarm ? "alarm and head held" : "head held");
+    admin_audit(self, "", NULL, detail);
+    admin_send_reply(self, &reply);
+}
+
 // ---------------------------------------------------------------------------
 //  The console's own reports
 
@@ -545,6 +586,10 @@ static const s_command_t s_commands[] = {
     { "log", "head", 1, 1, s_log, "the transparency log's current signed tree head", false },
     { "log", "prove", 3, 3, s_log,
       "the consistency proof between log sizes A and B, and whether it holds", false },
+    { "log", "links", 1, 1, s_log_links,
+      "each linked broker's log head held here, and its alarm with the evidence", false },
+    { "log", "clear", 2, 2, s_log_clear,
+      "forget LABEL's log alarm and head held; its next head is taken anew", true },
     { "backup", NULL, 1, 1, s_backup, "copy the store to DIR on a thread; answer when done", true },
     { "stuck", NULL, 0, 1, admin_stuck,
       "documents waiting longer than SECONDS (default 3600), oldest first, at most 200", false },

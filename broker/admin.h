@@ -75,6 +75,8 @@ const broker_config_t *broker_server_config(const broker_server_t *self);
 broker_store_t *broker_server_store(const broker_server_t *self);
 //  The transparency log's committed size and signed heads (tlog.h).
 struct broker_tlog *broker_server_tlog(const broker_server_t *self);
+//  The check on the linked brokers' logs (linklog.h).
+struct broker_linklog *broker_server_linklog(const broker_server_t *self);
 const proto_directory_t *broker_server_directory(const broker_server_t *self);
 const proto_identity_t *broker_server_identity(const broker_server_t *self);
 const broker_clock_t *broker_server_clock(const broker_server_t *self);

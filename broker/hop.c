@@ -31,6 +31,7 @@
 #include "batch.h"
 #include "expiry.h"
 #include "forward.h"
+#include "linklog.h"
 #include "session.h"
 
 bool broker_hop_link_kind(int kind)
@@ -456,6 +457,9 @@ static void s_hop_answered(broker_server_t *self, broker_peer_t *p, const proto_
 void broker_hop_receipt_apply(broker_server_t *self, broker_peer_t *p, broker_job_t *job)
 {
     const proto_receipts_t *r = &job->msg->u.receipts;
+    //  The other broker's batch head names its place in its log: a newer
+    //  head to ask for (linklog.c).
+    broker_linklog_on_batch(self->linklog, p, r->head.log);
     if (broker_batch_begin(self) != PROTO_OK)
         return; // not recorded: the hop is pushed again and answered again
     for (uint32_t i = 0; i < r->nitems; i++)

@@ -22,6 +22,7 @@
 
 #include "batch.h"
 #include "hop.h"
+#include "linklog.h"
 #include "session.h"
 
 // ---------------------------------------------------------------------------
@@ -70,6 +71,10 @@ void broker_link_hello(broker_server_t *self, broker_peer_t *p, const proto_hell
     }
     p->state = BROKER_PEER_READY;
     p->dirty = true; // its hop queue (hop.c)
+    //  A dialing broker that checks logs says so as an agent does: it gets
+    //  this broker's head in READY and hop receipts naming their place in
+    //  the log, and it answers LOG_PROVE, so its log is checked in turn.
+    p->log = hello->log;
     p->window = broker_flight_reserve(p, hello->window < self->config->max_window
                                              ? hello->window
                                              : (uint32_t) self->config->max_window);
@@ -86,9 +91,13 @@ void broker_link_hello(broker_server_t *self, broker_peer_t *p, const proto_hell
     ready.u.ready.max_document = self->config->max_document;
     ready.u.ready.max_recipients = (uint32_t) self->config->max_recipients;
     ready.u.ready.max_attachments = (uint32_t) self->config->max_attachments;
+    ready.u.ready.has_log =
+        p->log && broker_tlog_head(self->tlog, broker_now(), &ready.u.ready.log) == PROTO_OK;
     broker_session_send_msg(self, p, &ready);
-    proto_log_info("event=link_connected broker=%s window=%u software=\"%s\"", p->link_label,
-                   p->window, hello->software ? hello->software : "");
+    proto_log_info("event=link_connected broker=%s window=%u log=%d software=\"%s\"", p->link_label,
+                   p->window, p->log, hello->software ? hello->software : "");
+    if (p->log)
+        broker_linklog_on_session(self->linklog, p, NULL);
     char detail[PROTO_LABEL_MAX + 16];
     snprintf(detail, sizeof detail, "link from %s", p->link_label);
     broker_batch_audit(self, BROKER_AUDIT_CONNECTED, "", NULL, detail, NULL);
@@ -283,6 +292,9 @@ static bool s_open(broker_links_t *self, s_link_t *link)
     msg.u.hello.link = own->name;
     msg.u.hello.software = "truc-broker/" TRUC_VERSION;
     msg.u.hello.window = (uint32_t) server->config->max_window;
+    //  This broker checks the other's log and answers LOG_PROVE (linklog.c);
+    //  a broker from before that ignores the field and sends no head.
+    msg.u.hello.log = true;
     return s_send(self, link, &msg);
 }
 
@@ -359,8 +371,14 @@ static void s_ready(broker_links_t *self, s_link_t *link, const proto_ready_t *r
     p->dirty = true;
     p->last_recv = p->last_send = broker_mono();
     p->ready_at = broker_now();
-    proto_log_info("event=link_ready broker=%s endpoint=%s heartbeat=%u sessions=%" PRIu64,
-                   link->label, link->endpoint, r->heartbeat, link->sessions);
+    //  A READY with the other's head: it checks logs too (it answers
+    //  LOG_PROVE and reads hop receipts naming their place in the log).
+    p->log = r->has_log;
+    proto_log_info("event=link_ready broker=%s endpoint=%s heartbeat=%u sessions=%" PRIu64
+                   " log=%d",
+                   link->label, link->endpoint, r->heartbeat, link->sessions, p->log);
+    if (p->log)
+        broker_linklog_on_session(server->linklog, p, &r->log);
 }
 
 //  One message from the other broker. Hops and their receipts go where the

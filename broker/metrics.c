@@ -13,6 +13,7 @@
 
 #include "proto/log.h"
 #include "proto/metrics_http.h"
+#include "linklog.h"
 #include "server_internal.h"
 
 struct broker_metrics {
@@ -184,6 +185,25 @@ static void s_store(broker_server_t *self, proto_metrics_t *m)
     }
 }
 
+//  The check on each linked broker's log (linklog.h).
+static void s_link_logs(broker_server_t *self, proto_metrics_t *m)
+{
+    const char *label;
+    uint64_t size;
+    bool alarm;
+    proto_metrics_family(m, "truc_broker_link_log_alarm", PROTO_METRIC_GAUGE,
+                         "1 while the check of a linked broker's transparency log is alarmed "
+                         "(fork, rollback or failed proof; truc-admin log links).");
+    for (size_t i = 0; broker_linklog_at(self->linklog, i, &label, &size, &alarm); i++)
+        proto_metrics_u64(m, "truc_broker_link_log_alarm",
+                          (const char *const[]){ "broker", label, NULL }, alarm);
+    proto_metrics_family(m, "truc_broker_link_log_size", PROTO_METRIC_GAUGE,
+                         "Leaves in the latest verified head of a linked broker's log.");
+    for (size_t i = 0; broker_linklog_at(self->linklog, i, &label, &size, &alarm); i++)
+        proto_metrics_u64(m, "truc_broker_link_log_size",
+                          (const char *const[]){ "broker", label, NULL }, size);
+}
+
 //  Why the broker should not be given traffic, or NULL.
 static const char *s_not_ready(broker_server_t *self)
 {
@@ -213,6 +233,7 @@ static void s_render(broker_server_t *self, proto_metrics_t *m, const char *why,
           "1 when /readyz answers 200: not holding a clock jump, the store commits.", !why);
     s_one(m, "truc_broker_clock_held", PROTO_METRIC_GAUGE,
           "1 while a wall-clock jump holds expiry and retention.", broker_clock_held(self->clock));
+    s_link_logs(self, m);
     s_counters(self, m);
     uint64_t connected = 0, in_flight = 0;
     s_agencies(self, m, &connected, &in_flight);

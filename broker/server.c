@@ -50,6 +50,7 @@
 #include "expiry.h"
 #include "hop.h"
 #include "link.h"
+#include "linklog.h"
 #include "push.h"
 #include "session.h"
 #include "zap.h"
@@ -117,6 +118,31 @@ static bool s_to_worker(broker_server_t *self, broker_peer_t *p, zmq_msg_t *rid,
     return true;
 }
 
+//  LOG_PROVE or LOG_PROOF on a link session.
+static void s_link_log(broker_server_t *self, broker_peer_t *p, int kind, broker_job_t *job)
+{
+    if (job->nframes != 2) {
+        broker_session_error(self, p, PROTO_ERR_FRAMING, "exactly 2 frames", NULL, false);
+        return;
+    }
+    if (kind == PROTO_KIND_LOG_PROVE) {
+        broker_session_message(self, p, kind, &job->frames[1]);
+        return;
+    }
+    proto_msg_t *msg = NULL;
+    proto_errinfo_t info;
+    proto_err_t rc = proto_msg_decode(kind, zmq_msg_data(&job->frames[1]),
+                                      zmq_msg_size(&job->frames[1]), &msg, &info);
+    if (rc) {
+        proto_log_warning("event=link_log_proof_refused broker=%s code=%s field=%s detail=\"%s\"",
+                          p->link_label, proto_errname(rc), info.field, info.message);
+        broker_session_error(self, p, rc, info.message, NULL, false);
+        return;
+    }
+    broker_linklog_on_proof(self->linklog, p, &msg->u.log_proof);
+    proto_msg_destroy(&msg);
+}
+
 //  Handle one message. Returns true if the job went to a worker (it then
 //  owns it), false if the caller must free it.
 static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *job, size_t dropped)
@@ -181,6 +207,12 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
     if (p->link && broker_hop_link_kind(kind))
         return s_to_worker(self, p, rid, job, kind,
                            proto_directory_broker_find(self->directory, p->link_label));
+    if (p->link && (kind == PROTO_KIND_LOG_PROVE || kind == PROTO_KIND_LOG_PROOF)) {
+        //  Linked brokers check each other's logs (linklog.c): each answers
+        //  the other's LOG_PROVE as an agent's.
+        s_link_log(self, p, kind, job);
+        return false;
+    }
     if (p->link && kind == PROTO_KIND_ERROR) {
         //  The other broker refused something of ours: logged, never answered.
         proto_log_warning("event=link_error broker=%s", p->link_label);
@@ -357,6 +389,11 @@ struct broker_tlog *broker_server_tlog(const broker_server_t *self)
     return self->tlog;
 }
 
+struct broker_linklog *broker_server_linklog(const broker_server_t *self)
+{
+    return self->linklog;
+}
+
 const proto_directory_t *broker_server_directory(const broker_server_t *self)
 {
     return self->directory;
@@ -508,7 +545,8 @@ static bool s_open_state(broker_server_t *self, uint64_t *soft_found, proto_err_
         return false;
     }
     self->tlog = broker_tlog_new(self->store, self->identity);
-    if (!self->tlog) {
+    self->linklog = self->tlog ? broker_linklog_new(self) : NULL;
+    if (!self->linklog) {
         snprintf(errbuf, errlen, "out of memory");
         return false;
     }
@@ -778,6 +816,7 @@ static int s_on_expiry(proto_loop_t *loop, int timer_id, void *arg)
         broker_expiry_retire(self, wall);
     }
     broker_session_repush(self, now);
+    broker_linklog_tick(self->linklog, now);
     broker_peers_trim(self->peers);
     return 0;
 }
@@ -902,6 +941,7 @@ void broker_server_destroy(broker_server_t **self_p)
     free(self->batch);
     broker_rate_destroy(&self->notice_rate);
     broker_clock_destroy(&self->clock);
+    broker_linklog_destroy(&self->linklog);
     broker_tlog_destroy(&self->tlog);
     broker_store_destroy(&self->store);
     broker_anchor_destroy(&self->anchor);

@@ -104,13 +104,14 @@ struct broker_server {
     broker_admin_t *console_admin;                // the endpoint on the console's socket
     //  free space under data_dir: last statvfs answer, when, bytes taken since (apply.c)
     uint64_t disk_free, disk_checked, disk_taken;
-    broker_rate_t *notice_rate; // STATUS notices per agency per minute
-    broker_clock_t *clock;      // may expiry trust the wall clock?
-    bool clock_announced;       // the jump being held is audited (expiry.c)
-    uint64_t clock_logged;      // monotonic ms of the last loud log line about it
-    broker_stats_t stats;       // counted for the metrics only (metrics.h)
-    broker_metrics_t *metrics;  // the /metrics endpoint, NULL when metrics.listen is empty
-    struct broker_links *links; // the links this broker dials (link.h)
+    broker_rate_t *notice_rate;     // STATUS notices per agency per minute
+    broker_clock_t *clock;          // may expiry trust the wall clock?
+    bool clock_announced;           // the jump being held is audited (expiry.c)
+    uint64_t clock_logged;          // monotonic ms of the last loud log line about it
+    broker_stats_t stats;           // counted for the metrics only (metrics.h)
+    broker_metrics_t *metrics;      // the /metrics endpoint, NULL when metrics.listen is empty
+    struct broker_links *links;     // the links this broker dials (link.h)
+    struct broker_linklog *linklog; // the linked brokers' logs checked (linklog.h)
     //  Routed messages taken from links in the open batch, acknowledged
     //  once it is durable (hop.c, broker_hop_acks_send).
     struct broker_hop_ack *hop_acks;

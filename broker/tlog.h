@@ -12,7 +12,7 @@
     transaction) and the last head signed, reused until the log grows.
 
     Does not: decide what goes into a batch (batch.c), or check another
-    broker's log (links do not, yet).
+    broker's log (linklog.c does).
 */
 #ifndef BROKER_TLOG_H
 #define BROKER_TLOG_H

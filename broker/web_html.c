@@ -217,6 +217,7 @@ static const struct {
     { "disk_free", "Đĩa trống / Disk free" },
     { "intact", "Nguyên vẹn / Intact" },
     { "clock_held", "Đồng hồ bị giữ / Clock held" },
+    { "link_log_alarms", "Cảnh báo nhật ký liên kết / Link log alarms" },
 };
 
 const char *web_label(const char *key)

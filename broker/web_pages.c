@@ -83,7 +83,8 @@ void web_page_overview(const web_page_ctx_t *ctx, web_buf_t *buf)
                                          "commit_us_p99",
                                          "commit_us_max",
                                          "audit_length",
-                                         "clock_held" };
+                                         "clock_held",
+                                         "link_log_alarms" };
     web_raw(buf, "<h2>Hiện trạng / At a glance</h2><table id=\"glance\">");
     for (size_t i = 0; i < sizeof first / sizeof first[0]; i++) {
         const msgpack_object *v = web_field(answer.data, first[i]);

@@ -92,10 +92,8 @@ static proto_err_t s_ready_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_
     out->has_log = f[11] != NULL;
     if (!rc && out->has_log)
         rc = msg_sth_decode(ctx, "log", f[11], &out->log);
-    //  The log head is the agencies' check on the broker; a link's peers
-    //  do not check each other's logs (yet).
-    if (!rc && out->has_log && out->link)
-        rc = mp_fail(ctx, PROTO_ERR_VALUE, "log", "a link's READY carries no log head");
+    //  A link's READY carries the listening broker's head too, when the
+    //  dialing broker's HELLO said `log` (PROTOCOL.md 18.5).
     return rc;
 }
 

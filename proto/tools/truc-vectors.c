@@ -715,15 +715,41 @@ static void s_session(vec_gen_t *gen)
                          .max_recipients = 500,
                          .max_attachments = 100,
                          .link = "province-h29" } } },
+        { "hello-link-log",
+          "HELLO of a link whose dialing broker checks the other's log and answers LOG_PROVE",
+          { .kind = PROTO_KIND_HELLO,
+            .u.hello = { .versions = versions_one,
+                         .nversions = 1,
+                         .software = "truc-broker/0.1.0",
+                         .window = 1000,
+                         .link = "province-h29",
+                         .log = true } } },
+        { "ready-link-log",
+          "READY of a link to a broker that checks logs: the answering broker's signed head",
+          { .kind = PROTO_KIND_READY,
+            .u.ready = { .version = 1,
+                         .broker = BROKER,
+                         .time = T0,
+                         .heartbeat = 5000,
+                         .dir_serial = 7,
+                         .max_frame = 64u << 20,
+                         .max_document = 256u << 20,
+                         .max_recipients = 500,
+                         .max_attachments = 100,
+                         .link = "province-h29" } } },
     };
     vecs[6].msg.u.error.ref = vec_id("00000000-0000-4000-8000-0000000000d1");
     //  An agent's READY carries the broker's current log head: here the
     //  empty log's, as a new broker's first READY would.
-    proto_ready_t *ready = &vecs[1].msg.u.ready;
+    proto_ready_t *ready = &vecs[2].msg.u.ready;
     ready->has_log = true;
     ready->log = (proto_sth_t){ .signer = BROKER, .time = T0, .size = 0 };
     crypto_generichash(ready->log.root, PROTO_HASH_LEN, NULL, 0, NULL, 0);
     vec_check(proto_sth_sign(&ready->log, vec_ident(gen, BROKER)->id), "ready log");
+    //  A link's READY carries the same head when the dialing broker's
+    //  HELLO said `log` (PROTOCOL.md 18.5).
+    vecs[11].msg.u.ready.has_log = true;
+    vecs[11].msg.u.ready.log = ready->log;
 
     vec_out_t out;
     vec_out_open(&out, gen->vectors_dir, "session.txt", "unsigned session messages");

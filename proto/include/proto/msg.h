@@ -97,7 +97,7 @@ typedef enum {
     PROTO_KIND_DIRECTORY_DELTA = 51,
     PROTO_KIND_ERROR = 60,
     PROTO_KIND_FORWARD = 70,
-    PROTO_KIND_LOG_PROVE = 80, // agent: prove the log extends the head I hold
+    PROTO_KIND_LOG_PROVE = 80, // agent or linked broker: prove the log extends the head I hold
     PROTO_KIND_LOG_PROOF = 81, // broker: the current signed tree head and that proof
 } proto_kind_t;
 
@@ -297,7 +297,7 @@ typedef struct {
     uint32_t window;      // delivery credit: unacknowledged pushes allowed, 1..100000
     bool dir_deltas;      // it applies DIRECTORY_DELTA (optional, false when absent)
     const char *link;     // a broker's link: the dialing broker's label, then agency is NULL
-    bool log;             // it checks the broker's log: heads may name their place in it
+    bool log;             // it checks the broker's log (a link: and answers LOG_PROVE)
 } proto_hello_t;
 
 typedef struct {
@@ -312,7 +312,7 @@ typedef struct {
     uint32_t max_recipients;
     uint32_t max_attachments;
     const char *link; // a link: the authenticated dialing broker's label, then agency is NULL
-    bool has_log;     // the broker's current log head is given (absent on a link)
+    bool has_log;     // the broker's current log head is given (HELLO said log)
     proto_sth_t log;  // that signed tree head
 } proto_ready_t;
 
