@@ -1,5 +1,5 @@
 /*  broker/link.h - links between brokers (federation, PROTOCOL.md section
-    16.5): the sessions other brokers open here, and the ones this broker
+    16.6): the sessions other brokers open here, and the ones this broker
     opens to the brokers named in network.links.
 
     Owns: admitting a broker's CURVE key at the ZAP handler as a link (only
@@ -9,7 +9,8 @@
     the other broker's key pinned from its broker entry, HELLO with `link`,
     heartbeats, and starting over on a new socket when the session is lost.
 
-    Does not: forward documents yet, or sync directories; route (the
+    Does not: carry documents and receipts over the link (hop.c), check
+    the other broker's log (linklog.c), sync directories, or route (the
     directory does, proto/route.h). Loop thread only.
 */
 #ifndef BROKER_LINK_H
