@@ -26,6 +26,7 @@ struct agent_tlog {
     proto_sth_t held;                 // it (signer points at signer)
     char signer[PROTO_LABEL_MAX + 1]; //
     uint64_t want;                    // the largest size seen named, above held.size
+    uint64_t asked_want;              // want when the question now open was asked
     bool asking;                      // a LOG_PROVE is unanswered
     uint64_t asked_at;                // when (monotonic ms)
     bool alarm;                       // raised: nothing more is checked
@@ -177,6 +178,7 @@ static void s_ask(agent_t *self)
     if (agent_session_send_msg(self, &msg)) {
         t->asking = true;
         t->asked_at = now;
+        t->asked_want = t->want;
     }
 }
 
@@ -231,6 +233,11 @@ void agent_tlog_on_proof(agent_t *self, const proto_msg_t *msg)
 {
     agent_tlog_t *t = self->tlog;
     const proto_log_proof_t *p = &msg->u.log_proof;
+    //  Asked again only for a size named since the question: the answer is
+    //  the broker's current head, so a size it does not reach (a log rolled
+    //  back below a size a receipt named) would only be asked for again and
+    //  again; a later receipt or READY names it anew.
+    bool named_since = t->asking && t->want > t->asked_want;
     t->asking = false;
     if (t->alarm || !s_verified(self, &p->sth))
         return;
@@ -248,7 +255,7 @@ void agent_tlog_on_proof(agent_t *self, const proto_msg_t *msg)
         }
         s_hold(self, &p->sth);
     }
-    if (t->want > t->held.size)
+    if (named_since && t->want > t->held.size)
         s_ask(self);
 }
 
