@@ -288,7 +288,7 @@ static bool s_body_frame(broker_job_t *job, const void *bytes, size_t len)
 
 //  Whether this broker routes code over the link to label: the agency lives
 //  behind it, as this directory sees it.
-static bool s_behind(broker_server_t *self, const char *code, const char *label)
+bool broker_hop_behind(broker_server_t *self, const char *code, const char *label)
 {
     proto_route_t route;
     return proto_directory_route(self->directory, code, proto_identity_public(self->identity)->name,
@@ -308,7 +308,7 @@ bool broker_hop_forward_take(broker_server_t *self, broker_peer_t *p, broker_job
         rc = PROTO_ERR_UNKNOWN_AGENCY;
         snprintf(detail, sizeof detail, "the sender %s is not in this broker's directory",
                  doc->from);
-    } else if (!s_behind(self, doc->from, p->link_label)) {
+    } else if (!broker_hop_behind(self, doc->from, p->link_label)) {
         //  An agency of this broker, or one this broker reaches another
         //  way, cannot have sent it over this link.
         rc = PROTO_ERR_SENDER_MISMATCH;
@@ -582,7 +582,7 @@ static void s_ack_now(broker_server_t *self, broker_peer_t *p, const uint64_t *m
 //  a stream of receipts over a link costs one fsync per batch, not one
 //  each; at once if it changed nothing (a repeat). Out of memory: commit
 //  now and acknowledge, as before there was a list.
-static void s_commit_ack(broker_server_t *self, broker_peer_t *p, uint64_t mid)
+void broker_hop_commit_ack(broker_server_t *self, broker_peer_t *p, uint64_t mid)
 {
     if (!broker_store_writing(self->store))
         return s_ack_now(self, p, &mid, 1);
@@ -638,7 +638,7 @@ void broker_hop_delivered_apply(broker_server_t *self, broker_peer_t *p, broker_
     const char *what = "";
     //  The recipient signed it, with its key from this directory, and it
     //  lives behind this link.
-    if (!e || !s_behind(self, r->head.signer, p->link_label)) {
+    if (!e || !broker_hop_behind(self, r->head.signer, p->link_label)) {
         rc = PROTO_ERR_SENDER_MISMATCH;
         what = "the recipient is not reached over this link";
     } else if (proto_keywin_verify(e->sign_pk, e->retired, e->retired_count, r->head.time / 1000,
@@ -666,94 +666,7 @@ void broker_hop_delivered_apply(broker_server_t *self, broker_peer_t *p, broker_
         broker_session_error(self, p, rc, what[0] ? what : "not recorded", NULL, false);
         return;
     }
-    s_commit_ack(self, p, r->mid);
-}
-
-// ---------------------------------------------------------------------------
-//  A recipient's STATUS going back towards the sender
-
-static bool s_notice_ok(const uint8_t key[32], const void *arg)
-{
-    const proto_status_t *st = arg;
-    return proto_notice_verify(&st->notice, key, st->sig) == PROTO_OK;
-}
-
-//  The checks of a STATUS from link session p; PROTO_OK, or why not and
-//  what in *what.
-static proto_err_t s_status_check(broker_server_t *self, broker_peer_t *p, const proto_status_t *st,
-                                  const char **what)
-{
-    const proto_notice_t *n = &st->notice;
-    const proto_directory_entry_t *e = proto_directory_find(self->directory, n->from);
-    broker_doc_t doc;
-    broker_hop_t hop;
-    if (!e || !s_behind(self, n->from, p->link_label)) {
-        *what = "the notice's sender is not reached over this link";
-        return PROTO_ERR_SENDER_MISMATCH;
-    }
-    if (proto_keywin_verify(e->sign_pk, e->retired, e->retired_count, n->time / 1000, s_notice_ok,
-                            st) != PROTO_OK) {
-        *what = "the signature does not verify with the sender's registered key";
-        return PROTO_ERR_BAD_SIGNATURE;
-    }
-    if (broker_store_doc_get(self->store, &n->doc, &doc) != PROTO_OK ||
-        broker_store_hop_get(self->store, p->link_label, &n->doc, &hop) != PROTO_OK ||
-        strcmp(n->to, doc.from) != 0) {
-        *what = "not a notice to the sender of a document forwarded over this link";
-        return PROTO_ERR_NOT_AUTHORIZED;
-    }
-    return PROTO_OK;
-}
-
-void broker_hop_status_apply(broker_server_t *self, broker_peer_t *p, broker_job_t *job)
-{
-    proto_status_t *st = &job->msg->u.status;
-    const proto_notice_t *n = &st->notice;
-    uint64_t mid = st->mid;
-    const char *what = "not recorded";
-    proto_err_t rc = broker_batch_begin(self);
-    if (!rc)
-        rc = s_status_check(self, p, st, &what);
-    broker_notice_t known;
-    if (!rc && broker_store_notice_get(self->store, &n->id, &known) == PROTO_OK)
-        return s_commit_ack(self, p, mid); // a repeat: routed the first time
-    char via[PROTO_LABEL_MAX + 1], detail[64 + PROTO_LABEL_MAX];
-    broker_notice_t record = { .doc = n->doc, .code = n->code };
-    snprintf(record.from, sizeof record.from, "%s", n->from);
-    snprintf(record.to, sizeof record.to, "%s", n->to);
-    memcpy(record.hash, job->hash, PROTO_HASH_LEN);
-    snprintf(detail, sizeof detail, "code=%02u to=%s via=%s", n->code, n->to, p->link_label);
-    if (!rc)
-        rc = broker_store_notice_put(self->store, &n->id, &record);
-    if (!rc)
-        rc = broker_store_audit_append(self->store, broker_now(), BROKER_AUDIT_STATUS, n->from,
-                                       &n->doc, detail, NULL);
-    if (!rc && broker_hop_came_via(self, &n->doc, via)) {
-        rc = broker_hop_route_back(self, via, job->msg);
-    } else if (!rc) {
-        proto_buf_t body;
-        proto_errinfo_t info;
-        proto_buf_init(&body);
-        rc = broker_store_mid_next(self->store, &st->mid);
-        if (!rc)
-            rc = proto_msg_encode(job->msg, &body, &info);
-        if (!rc)
-            rc = broker_store_mbox_put(self->store, n->to, st->mid, PROTO_KIND_STATUS, body.data,
-                                       body.len);
-        proto_buf_free(&body);
-        if (!rc)
-            broker_peers_mark_dirty(self->peers, n->to);
-    }
-    if (rc) {
-        //  Not acknowledged: the other broker sends it again.
-        broker_session_error(self, p, rc, what, &n->id, false);
-        return;
-    }
-    char id_text[PROTO_ID_TEXT_LEN];
-    proto_id_format(&n->doc, id_text);
-    proto_log_info("event=status_back doc=%s from=%s to=%s via=%s", id_text, n->from, n->to,
-                   p->link_label);
-    s_commit_ack(self, p, mid);
+    broker_hop_commit_ack(self, p, r->mid);
 }
 
 // ---------------------------------------------------------------------------
@@ -807,5 +720,5 @@ void broker_hop_expired_apply(broker_server_t *self, broker_peer_t *p, broker_jo
         broker_session_error(self, p, rc, "not recorded", NULL, false);
         return;
     }
-    s_commit_ack(self, p, r->mid);
+    broker_hop_commit_ack(self, p, r->mid);
 }
