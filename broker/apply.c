@@ -286,14 +286,20 @@ static proto_err_t s_revoke_effect(broker_server_t *self, const proto_doc_t *doc
 
 //  Queue the document for each linked broker of the plan (store_fwd.h),
 //  inside the document's nested transaction: it is stored once, and handed
-//  on once per next hop.
+//  on once per next hop. A hop waits no longer than a local delivery
+//  (store.ttl from its acceptance here).
 static proto_err_t s_queue_hops(broker_server_t *self, const broker_fwd_plan_t *plan,
                                 const broker_doc_t *record)
 {
     proto_err_t rc = PROTO_OK;
-    for (uint32_t h = 0; !rc && plan && h < broker_fwd_plan_hop_count(plan); h++)
-        rc = broker_store_hop_add(self->store, broker_fwd_plan_hop_label(plan, h), &record->id,
-                                  record->urgency, record->seq, record->accepted);
+    for (uint32_t h = 0; !rc && plan && h < broker_fwd_plan_hop_count(plan); h++) {
+        const char *label = broker_fwd_plan_hop_label(plan, h);
+        rc = broker_store_hop_add(self->store, label, &record->id, record->urgency, record->seq,
+                                  record->accepted);
+        if (!rc)
+            rc = broker_store_hop_deadline(self->store, label, &record->id,
+                                           record->accepted + self->config->ttl);
+    }
     return rc;
 }
 

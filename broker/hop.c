@@ -376,19 +376,16 @@ static void s_expired_onward(broker_server_t *self, const proto_id_t *id,
     free(paths);
 }
 
-//  The recipients a refused hop carried learn it as the sender's EXPIRED
-//  notices (event 5), the reason naming the broker and its code: the
-//  document will not reach them.
-static void s_refused_notices(broker_server_t *self, const proto_id_t *id, const char *label,
-                              uint32_t code)
+//  The recipients a refused or expired hop carried learn it as the
+//  sender's EXPIRED notices (event 5), reason naming the broker and why:
+//  the document will not reach them.
+static void s_ended_notices(broker_server_t *self, const proto_id_t *id, const char *label,
+                            const char *reason)
 {
     s_outgoing_t out;
     const char *why = s_outgoing(self, id, label, &out);
     uint32_t n = why ? 0 : broker_fwd_plan_hop_to_count(out.plan, out.hop);
     proto_leaf_t *leaves = n ? calloc(n, sizeof *leaves) : NULL;
-    char reason[160];
-    snprintf(reason, sizeof reason, "the broker %s refused it: %s", label,
-             proto_errname((proto_err_t) code));
     for (uint32_t i = 0; leaves && i < n; i++) {
         proto_leaf_t *leaf = &leaves[i];
         leaf->event = PROTO_EVENT_EXPIRED;
@@ -405,6 +402,19 @@ static void s_refused_notices(broker_server_t *self, const proto_id_t *id, const
         proto_log_error("event=hop_refusal_not_told broker=%s reason=\"%s\"", label, why);
     free(leaves);
     s_outgoing_free(&out);
+}
+
+//  A hop of document doc ended (answered or expired): one open item fewer;
+//  the last one gives the sender's quota its document back.
+static proto_err_t s_hop_settled(broker_server_t *self, broker_doc_t *doc)
+{
+    if (doc->open == 0)
+        return PROTO_OK;
+    doc->open--;
+    proto_err_t rc = broker_store_doc_update(self->store, doc);
+    if (!rc && doc->open == 0)
+        rc = broker_store_quota_add(self->store, doc->from, -1, 0);
+    return rc;
 }
 
 //  One item of a hop receipt: the hop of its document to p's broker ends.
@@ -430,12 +440,8 @@ static void s_hop_answered(broker_server_t *self, broker_peer_t *p, const proto_
     proto_err_t rc =
         broker_store_hop_answer(self->store, p->link_label, &leaf->id,
                                 code ? BROKER_HOP_REFUSED : BROKER_HOP_DONE, code, now);
-    if (!rc && doc.open > 0) {
-        doc.open--;
-        rc = broker_store_doc_update(self->store, &doc);
-        if (!rc && doc.open == 0)
-            rc = broker_store_quota_add(self->store, doc.from, -1, 0);
-    }
+    if (!rc)
+        rc = s_hop_settled(self, &doc);
     char detail[120];
     snprintf(detail, sizeof detail, "hop=%s%s%s", p->link_label, code ? " code=" : " accepted",
              code ? proto_errname((proto_err_t) code) : "");
@@ -449,8 +455,12 @@ static void s_hop_answered(broker_server_t *self, broker_peer_t *p, const proto_
     }
     proto_log_info("event=%s doc=%s broker=%s code=%s", code ? "hop_refused" : "hop_done", id_text,
                    p->link_label, code ? proto_errname((proto_err_t) code) : "-");
-    if (code)
-        s_refused_notices(self, &leaf->id, p->link_label, code);
+    if (code) {
+        char reason[160];
+        snprintf(reason, sizeof reason, "the broker %s refused it: %s", p->link_label,
+                 proto_errname((proto_err_t) code));
+        s_ended_notices(self, &leaf->id, p->link_label, reason);
+    }
 }
 
 void broker_hop_receipt_apply(broker_server_t *self, broker_peer_t *p, broker_job_t *job)
@@ -460,6 +470,57 @@ void broker_hop_receipt_apply(broker_server_t *self, broker_peer_t *p, broker_jo
         return; // not recorded: the hop is pushed again and answered again
     for (uint32_t i = 0; i < r->nitems; i++)
         s_hop_answered(self, p, &r->items[i].leaf, job->kind == PROTO_KIND_ACCEPTED);
+}
+
+// ---------------------------------------------------------------------------
+//  Hops past their time to live
+
+//  One hop whose deadline passed: if it still waits, it ends EXPIRED, leaves
+//  the link's queue and every push in flight, is audited, and the sender
+//  learns it as for a refusal.
+static void s_hop_expire_one(void *arg, const char *label, const proto_id_t *id)
+{
+    broker_server_t *self = arg;
+    broker_hop_t hop;
+    broker_doc_t doc;
+    if (broker_store_hop_get(self->store, label, id, &hop) != PROTO_OK ||
+        hop.state != BROKER_HOP_WAITING || broker_store_doc_get(self->store, id, &doc) != PROTO_OK)
+        return; // answered before its deadline
+    char id_text[PROTO_ID_TEXT_LEN], detail[120];
+    proto_id_format(id, id_text);
+    uint64_t now = broker_now();
+    proto_err_t rc =
+        broker_store_hop_answer(self->store, label, id, BROKER_HOP_EXPIRED, PROTO_ERR_EXPIRED, now);
+    if (!rc)
+        rc = s_hop_settled(self, &doc);
+    if (rc) {
+        proto_log_error("event=hop_expiry_not_recorded doc=%s broker=%s error=%s", id_text, label,
+                        proto_errname(rc));
+        return;
+    }
+    snprintf(detail, sizeof detail, "hop=%s code=ERR_EXPIRED", label);
+    broker_batch_audit(self, BROKER_AUDIT_EXPIRED, doc.from, id, detail, NULL);
+    //  A push in flight is forgotten: it is not pushed again, and an
+    //  answer that still comes changes nothing (the hop is settled).
+    for (size_t i = 0; i < broker_peers_count(self->peers); i++) {
+        broker_peer_t *p = broker_peers_at(self->peers, i);
+        if (p->link && !p->dead && strcmp(p->link_label, label) == 0)
+            broker_flight_remove(p, false, 0, id);
+    }
+    proto_log_info("event=hop_expired doc=%s from=%s broker=%s", id_text, doc.from, label);
+    char reason[160];
+    snprintf(reason, sizeof reason, "the broker %s did not take it within store.ttl: ERR_EXPIRED",
+             label);
+    s_ended_notices(self, id, label, reason);
+}
+
+void broker_hop_expire(broker_server_t *self, uint64_t now)
+{
+    if (broker_batch_begin(self) != PROTO_OK)
+        return;
+    size_t n = broker_store_hop_expiry_scan(self->store, now, 1024, s_hop_expire_one, self);
+    if (n)
+        proto_log_debug("event=hop_deadlines taken=%zu", n);
 }
 
 // ---------------------------------------------------------------------------

@@ -52,6 +52,12 @@ bool broker_hop_forward_take(broker_server_t *self, broker_peer_t *p, broker_job
 //  its code), in the open batch.
 void broker_hop_receipt_apply(broker_server_t *self, broker_peer_t *p, broker_job_t *job);
 
+//  Hops whose deadline (store.ttl from their acceptance here) is at or
+//  before now (wall ms) and that still wait end EXPIRED: dropped from the
+//  link's queue, audited, and told to the sender as EXPIRED (event 5)
+//  naming the broker, as a refused hop is. In the open batch (expiry.c).
+void broker_hop_expire(broker_server_t *self, uint64_t now);
+
 //  A recipient's DELIVERED for a document that came over a link goes back
 //  the way it came: came_via gives the broker it came from (the trace's
 //  entry before this broker's own), route_back puts msg (a DELIVERED

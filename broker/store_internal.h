@@ -42,6 +42,7 @@ enum {
     DB_TRACE,   // store_fwd.c: the trace a forwarded document came with
     DB_LINKBOX, // store_fwd.c: routed messages waiting for a link
     DB_HOPDLV,  // store_fwd.c: deliveries behind a link, as their DELIVERED came back
+    DB_HOPEXP,  // store_fwd.c: each hop's deadline, scanned by the expiry timer
     DB_COUNT
 };
 
