@@ -404,9 +404,11 @@ static void s_ended_notices(broker_server_t *self, const proto_id_t *id, const c
     s_outgoing_free(&out);
 }
 
-//  A hop of document doc ended (answered or expired): one open item fewer;
-//  the last one gives the sender's quota its document back.
-static proto_err_t s_hop_settled(broker_server_t *self, broker_doc_t *doc)
+//  A hop of document doc ended at time now (answered or expired): one open
+//  item fewer. The last one gives the sender's quota its document back and
+//  lists the document for retention, as the last delivery does: until
+//  then a hop still waits for it, after it nothing does.
+static proto_err_t s_hop_settled(broker_server_t *self, broker_doc_t *doc, uint64_t now)
 {
     if (doc->open == 0)
         return PROTO_OK;
@@ -414,6 +416,8 @@ static proto_err_t s_hop_settled(broker_server_t *self, broker_doc_t *doc)
     proto_err_t rc = broker_store_doc_update(self->store, doc);
     if (!rc && doc->open == 0)
         rc = broker_store_quota_add(self->store, doc->from, -1, 0);
+    if (!rc && doc->open == 0)
+        rc = broker_store_doc_finished(self->store, &doc->id, now);
     return rc;
 }
 
@@ -441,7 +445,7 @@ static void s_hop_answered(broker_server_t *self, broker_peer_t *p, const proto_
         broker_store_hop_answer(self->store, p->link_label, &leaf->id,
                                 code ? BROKER_HOP_REFUSED : BROKER_HOP_DONE, code, now);
     if (!rc)
-        rc = s_hop_settled(self, &doc);
+        rc = s_hop_settled(self, &doc, now);
     char detail[120];
     snprintf(detail, sizeof detail, "hop=%s%s%s", p->link_label, code ? " code=" : " accepted",
              code ? proto_errname((proto_err_t) code) : "");
@@ -492,7 +496,7 @@ static void s_hop_expire_one(void *arg, const char *label, const proto_id_t *id)
     proto_err_t rc =
         broker_store_hop_answer(self->store, label, id, BROKER_HOP_EXPIRED, PROTO_ERR_EXPIRED, now);
     if (!rc)
-        rc = s_hop_settled(self, &doc);
+        rc = s_hop_settled(self, &doc, now);
     if (rc) {
         proto_log_error("event=hop_expiry_not_recorded doc=%s broker=%s error=%s", id_text, label,
                         proto_errname(rc));

@@ -15,7 +15,12 @@
         of the link and forwards A's document for D; nat stores it and
         queues it for p2; once nat's store.ttl (2 s) passes, nat signs an
         EXPIRED for D naming p2 and sends it back over the link the
-        document came by.
+        document came by; nat then purges its copy (store.retention 0),
+        after the hop expired.
+      - hop_retention: with store.retention 0 at hub, a document whose only
+        open item is its hop to nat (not running) is kept while another,
+        delivered here, is purged; once nat runs and stores it (the hop
+        done) it is purged too, after the hop's answer in hub's audit.
 
     Usage: test_hop_time TRUC_BROKER TRUC_KEYS TRUC_ADMIN [TEST_NAME]
 */
@@ -208,13 +213,79 @@ static void s_three_brokers(th_env_t *env)
     fed_dir(env, "set-home", th_code(TH_D), "p2");
 }
 
+//  The position of needle in the text, or -1.
+static long s_at(const char *text, const char *needle)
+{
+    const char *at = strstr(text, needle);
+    return at ? at - text : -1;
+}
+
+static void test_hop_retention(void **state)
+{
+    th_env_t *env = *state;
+    char endpoint[64] = "", links[128], needle[200], id_text[PROTO_ID_TEXT_LEN];
+    static char audit[TH_ADMIN_OUT_MAX];
+    fed_two_brokers(env);
+    int port = th_port_outside_ephemeral();
+    th_check(port > 0, "no free port");
+    snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
+    snprintf(links, sizeof links, "network.links=nat@%s", endpoint);
+    //  Retention 0: a document is purged at the first turn after it is done.
+    const char *sets[] = { links, "network.heartbeat=1s", "store.retention=0s", NULL };
+    th_broker_start(env, sets);
+    int hub = th_current(env);
+    truc_client_t *a = th_connect(env, TH_A, 16, NULL);
+    truc_client_t *b = th_connect(env, TH_B, 16, NULL);
+
+    //  far waits for nat; near, to B here, is done once B has it.
+    truc_doc_t *far = s_doc(env, TH_C), *near = s_doc(env, TH_B);
+    th_check(truc_client_submit(a, far) == PROTO_OK, "submit");
+    fed_accepted(a, far);
+    th_check(truc_client_submit(a, near) == PROTO_OK, "submit");
+    fed_accepted(a, near);
+    fed_receive(env, b, truc_doc_id(near), "B");
+    //  Retention ran after far was stored (it purged near): far, whose hop
+    //  still waits, is kept.
+    fed_wait_log(env, hub, "event=purged documents=1", 1);
+    s_audit(env, env->data, near, audit, sizeof audit);
+    th_check(s_at(audit, "purged") >= 0, "near not purged: %s", audit);
+    s_audit(env, env->data, far, audit, sizeof audit);
+    th_check(s_at(audit, "purged") < 0, "far purged while its hop waits: %s", audit);
+
+    //  nat comes, takes far, and C gets it: the hop is done, and far is
+    //  purged after that, not forgotten.
+    int nat = fed_start_nat(env, endpoint, sizeof endpoint, NULL);
+    (void) nat;
+    proto_identity_t *nat_id = s_identity(env, "nat");
+    truc_client_t *c = fed_connect_nat(env, TH_C, endpoint, nat_id);
+    fed_receive(env, c, truc_doc_id(far), "C at nat");
+    proto_id_format(truc_doc_id(far), id_text);
+    snprintf(needle, sizeof needle, "event=hop_done doc=%s broker=nat ", id_text);
+    fed_wait_log(env, hub, needle, 1);
+    fed_wait_log(env, hub, "event=purged documents=1", 2);
+    s_audit(env, env->data, far, audit, sizeof audit);
+    long done = s_at(audit, "hop=nat accepted"), purged = s_at(audit, "purged");
+    th_check(done >= 0 && purged > done, "far not purged after its hop was done: %s", audit);
+
+    truc_doc_destroy(&far);
+    truc_doc_destroy(&near);
+    th_drop(env, &a);
+    th_drop(env, &b);
+    truc_client_destroy(&c);
+    proto_identity_destroy(&nat_id);
+    th_pass(env);
+}
+
 static void test_hop_expiry_relay(void **state)
 {
     th_env_t *env = *state;
     char endpoint[64] = "", needle[200], id_text[PROTO_ID_TEXT_LEN];
     s_three_brokers(env);
-    const char *sets[] = { "store.ttl=2s", NULL };
+    const char *sets[] = { "store.ttl=2s", "store.retention=0s", NULL };
     int nat = fed_start_nat(env, endpoint, sizeof endpoint, sets);
+    static char audit[TH_ADMIN_OUT_MAX];
+    char data[TH_PATH_MAX + 32];
+    snprintf(data, sizeof data, "%s/data-nat", env->root);
     proto_identity_t *nat_id = s_identity(env, "nat"), *hub_id = s_identity(env, TH_HUB);
     truc_client_t *link = s_link(endpoint, hub_id, nat_id);
 
@@ -229,6 +300,12 @@ static void test_hop_expiry_relay(void **state)
     snprintf(needle, sizeof needle, "event=hop_expired doc=%s from=%s broker=p2", id_text,
              th_code(TH_A));
     fed_wait_log(env, nat, needle, 1);
+    //  Its copy at nat is done with once the hop expired: purged after,
+    //  not before, and not kept for ever.
+    fed_wait_log(env, nat, "event=purged documents=1", 1);
+    s_audit(env, data, doc, audit, sizeof audit);
+    long expired = s_at(audit, "hop=p2 code=ERR_EXPIRED"), purged = s_at(audit, "purged");
+    th_check(expired >= 0 && purged > expired, "not purged after its hop expired: %s", audit);
 
     truc_doc_destroy(&doc);
     truc_client_destroy(&link);
@@ -249,6 +326,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         S_TEST(test_hop_expiry),
         S_TEST(test_hop_expiry_relay),
+        S_TEST(test_hop_retention),
     };
     return th_run_tests("test_hop_time", "truc federation hop time limits", tests,
                         sizeof tests / sizeof tests[0], filter);
