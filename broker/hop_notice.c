@@ -46,11 +46,13 @@ static bool s_in_document(broker_server_t *self, const proto_id_t *id, const cha
     bool found = false;
     if (broker_store_frames_get(self->store, id, frames, lens, BROKER_MAX_FRAMES, &count) !=
             PROTO_OK ||
-        count < 1 || proto_msg_decode(PROTO_KIND_DELIVER, frames[0], lens[0], &msg, &info))
+        count < 1)
         return false;
-    const proto_doc_t *doc = &msg->u.document.doc;
-    for (uint32_t i = 0; !found && i < doc->nto; i++)
-        found = strcmp(doc->to[i], code) == 0;
+    if (proto_msg_decode(PROTO_KIND_DELIVER, frames[0], lens[0], &msg, &info) == PROTO_OK) {
+        const proto_doc_t *doc = &msg->u.document.doc;
+        for (uint32_t i = 0; !found && i < doc->nto; i++)
+            found = strcmp(doc->to[i], code) == 0;
+    }
     proto_msg_destroy(&msg);
     return found;
 }
