@@ -19,6 +19,12 @@
         the link, not fatal, not acknowledged, nothing reaching C; A's own
         recall is acknowledged and reaches C, and C's answer comes back
         over the link.
+      - recall_answer_checks: a test client with nat's broker key dials
+        hub and plays nat, never answering hub's FORWARD. A's recall while
+        the hop waits is refused by hub with ERR_BAD_STATE; C's 15 coming
+        over the link without a recall having passed hub is an ERROR
+        ERR_BAD_STATE, a notice from B (not behind nat) ERR_SENDER_MISMATCH,
+        neither acknowledged nor reaching A.
 
     Usage: test_recall TRUC_BROKER TRUC_KEYS [TEST_NAME]
 */
@@ -198,11 +204,12 @@ static void test_recall_link(void **state)
     th_pass(env);
 }
 
-//  The test client plays hub on the link to nat: HELLO with `link`.
-static truc_client_t *s_link(const char *endpoint, const proto_identity_t *hub,
-                             const proto_identity_t *nat)
+//  The test client plays broker me (labelled label) on the link to the
+//  broker `to` at endpoint: HELLO with `link`.
+static truc_client_t *s_link(const char *endpoint, const proto_identity_t *me,
+                             const proto_identity_t *to, const char *label)
 {
-    truc_client_t *link = truc_client_new(endpoint, hub, proto_identity_public(nat)->curve_pk, 8);
+    truc_client_t *link = truc_client_new(endpoint, me, proto_identity_public(to)->curve_pk, 8);
     th_check(link != NULL, "link client");
     static uint8_t versions[] = { PROTO_VERSION };
     proto_msg_t hello;
@@ -210,7 +217,7 @@ static truc_client_t *s_link(const char *endpoint, const proto_identity_t *hub,
     hello.kind = PROTO_KIND_HELLO;
     hello.u.hello.versions = versions;
     hello.u.hello.nversions = 1;
-    hello.u.hello.link = TH_HUB;
+    hello.u.hello.link = label;
     hello.u.hello.window = 8;
     th_check(truc_client_send(link, &hello, NULL, NULL, 0) == PROTO_OK, "send HELLO");
     proto_msg_t *ready = NULL;
@@ -287,7 +294,7 @@ static void test_recall_checks(void **state)
     fed_two_brokers(env);
     fed_start_nat(env, endpoint, sizeof endpoint, NULL);
     proto_identity_t *nat = s_identity(env, "nat"), *hub = s_identity(env, TH_HUB);
-    truc_client_t *link = s_link(endpoint, hub, nat);
+    truc_client_t *link = s_link(endpoint, hub, nat, TH_HUB);
     truc_doc_t *doc = s_doc(env, TH_C);
     s_forward(link, doc, th_code(TH_C));
 
@@ -329,6 +336,46 @@ static void test_recall_checks(void **state)
     th_pass(env);
 }
 
+static void test_recall_answer_checks(void **state)
+{
+    th_env_t *env = *state;
+    fed_two_brokers(env);
+    th_broker_start(env, NULL);
+    proto_identity_t *nat = s_identity(env, "nat");
+    truc_client_t *a = th_connect(env, TH_A, 16, NULL);
+    //  The test client plays nat: it dials hub, and hub's hop for C is
+    //  pushed to it and never answered.
+    truc_client_t *link = s_link(env->endpoint, nat, env->hub, "nat");
+    truc_doc_t *doc = s_doc(env, TH_C);
+    th_check(truc_client_submit(a, doc) == PROTO_OK, "submit");
+    fed_accepted(a, doc);
+    proto_msg_t *fwd = NULL;
+    th_check(truc_client_recv_kind(link, PROTO_KIND_FORWARD, TH_RECV_TIMEOUT_MS, &fwd, NULL) ==
+                 PROTO_OK,
+             "no FORWARD for nat");
+    proto_msg_destroy(&fwd);
+
+    //  The hop waits: hub has no broker that stored the document to pass
+    //  a recall to.
+    proto_msg_t early, unasked, stray;
+    s_notice(&early, env->agency[TH_A], th_code(TH_A), th_code(TH_C), truc_doc_id(doc), 13);
+    s_answered(a, &early, PROTO_KIND_REJECTED, PROTO_ERR_BAD_STATE, "a recall while the hop waits");
+    s_not_routed(link, &early, "a recall while the hop waits");
+    //  C's answer to a recall that never passed hub.
+    s_notice(&unasked, env->agency[TH_C], th_code(TH_C), th_code(TH_A), truc_doc_id(doc), 15);
+    s_link_refused(link, &unasked, 1, PROTO_ERR_BAD_STATE, "an answer nobody asked for");
+    //  B is not behind nat.
+    s_notice(&stray, env->agency[TH_B], th_code(TH_B), th_code(TH_A), truc_doc_id(doc), 3);
+    s_link_refused(link, &stray, 2, PROTO_ERR_SENDER_MISMATCH, "B's notice from nat");
+    s_not_routed(a, &unasked, "an answer nobody asked for");
+
+    truc_doc_destroy(&doc);
+    truc_client_destroy(&link);
+    th_drop(env, &a);
+    proto_identity_destroy(&nat);
+    th_pass(env);
+}
+
 #define S_TEST(f) cmocka_unit_test_setup_teardown(f, th_setup, th_teardown)
 
 int main(int argc, char **argv)
@@ -341,6 +388,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         S_TEST(test_recall_link),
         S_TEST(test_recall_checks),
+        S_TEST(test_recall_answer_checks),
     };
     return th_run_tests("test_recall", "truc federation recall", tests,
                         sizeof tests / sizeof tests[0], filter);
