@@ -286,14 +286,20 @@ static proto_err_t s_revoke_effect(broker_server_t *self, const proto_doc_t *doc
 
 //  Queue the document for each linked broker of the plan (store_fwd.h),
 //  inside the document's nested transaction: it is stored once, and handed
-//  on once per next hop.
+//  on once per next hop. A hop waits no longer than a local delivery
+//  (store.ttl from its acceptance here).
 static proto_err_t s_queue_hops(broker_server_t *self, const broker_fwd_plan_t *plan,
                                 const broker_doc_t *record)
 {
     proto_err_t rc = PROTO_OK;
-    for (uint32_t h = 0; !rc && plan && h < broker_fwd_plan_hop_count(plan); h++)
-        rc = broker_store_hop_add(self->store, broker_fwd_plan_hop_label(plan, h), &record->id,
-                                  record->urgency, record->seq, record->accepted);
+    for (uint32_t h = 0; !rc && plan && h < broker_fwd_plan_hop_count(plan); h++) {
+        const char *label = broker_fwd_plan_hop_label(plan, h);
+        rc = broker_store_hop_add(self->store, label, &record->id, record->urgency, record->seq,
+                                  record->accepted);
+        if (!rc)
+            rc = broker_store_hop_deadline(self->store, label, &record->id,
+                                           record->accepted + self->config->ttl);
+    }
     return rc;
 }
 
@@ -497,31 +503,50 @@ void broker_apply_rate_summary(void *arg, const char *agency, uint64_t refused)
     broker_batch_audit(arg, BROKER_AUDIT_REJECTED, agency, NULL, detail, NULL);
 }
 
+//  Whether agency p may send notice n about document doc (PROTOCOL.md
+//  9.1): PROTO_OK, or why not in *detail. A recall (13) to a recipient
+//  behind a link goes on over that link: *onward names it.
+static proto_err_t s_status_role(broker_server_t *self, const broker_peer_t *p,
+                                 const proto_notice_t *n, const broker_doc_t *doc,
+                                 char onward[PROTO_LABEL_MAX + 1], const char **detail)
+{
+    broker_dlv_t dlv;
+    proto_err_t rc = PROTO_OK;
+    *detail = "not a party to this document in this role";
+    if (n->code != 13)
+        return strcmp(n->to, doc->from) == 0 &&
+                       broker_store_dlv_get(self->store, p->agency, &n->doc, &dlv) == PROTO_OK
+                   ? PROTO_OK
+                   : PROTO_ERR_NOT_AUTHORIZED;
+    if (strcmp(doc->from, p->agency) != 0)
+        return PROTO_ERR_NOT_AUTHORIZED;
+    if (broker_store_dlv_get(self->store, n->to, &n->doc, &dlv) == PROTO_OK)
+        return PROTO_OK;
+    rc = broker_hop_recall_via(self, &n->doc, n->to, onward);
+    if (rc == PROTO_ERR_BAD_STATE)
+        *detail = "the recipient's broker has not taken the document yet";
+    else if (rc == PROTO_ERR_EXPIRED) {
+        rc = PROTO_ERR_BAD_STATE;
+        *detail = "the document did not reach the recipient's broker (EXPIRED was sent)";
+    }
+    return rc;
+}
+
 static void s_apply_status(broker_server_t *self, broker_peer_t *p, broker_job_t *job)
 {
     proto_status_t *s = &job->msg->u.status;
     const proto_notice_t *n = &s->notice;
     broker_doc_t doc;
-    broker_dlv_t dlv;
+    const char *why = "no such document";
+    char onward[PROTO_LABEL_MAX + 1] = "";
     proto_err_t rc = broker_batch_begin(self);
     if (!rc)
         rc = broker_store_doc_get(self->store, &n->doc, &doc);
-    if (!rc) {
-        bool sender = strcmp(doc.from, p->agency) == 0;
-        if (n->code == 13)
-            rc = sender && broker_store_dlv_get(self->store, n->to, &n->doc, &dlv) == PROTO_OK
-                     ? PROTO_OK
-                     : PROTO_ERR_NOT_AUTHORIZED;
-        else
-            rc = strcmp(n->to, doc.from) == 0 &&
-                         broker_store_dlv_get(self->store, p->agency, &n->doc, &dlv) == PROTO_OK
-                     ? PROTO_OK
-                     : PROTO_ERR_NOT_AUTHORIZED;
-    }
+    if (!rc)
+        rc = s_status_role(self, p, n, &doc, onward, &why);
     //  A recall answer (15, 16) needs a recall request (13) first.
-    uint8_t recall[PROTO_ID_LEN + PROTO_AGENCY_CODE_LEN];
-    memcpy(recall, n->doc.bytes, PROTO_ID_LEN);
-    memcpy(recall + PROTO_ID_LEN, n->code == 13 ? n->to : n->from, PROTO_AGENCY_CODE_LEN);
+    uint8_t recall[BROKER_RECALL_KEY_LEN];
+    broker_hop_recall_key(recall, &n->doc, n->code == 13 ? n->to : n->from);
     if (!rc && (n->code == 15 || n->code == 16) &&
         broker_store_flag_get(self->store, recall, sizeof recall) != PROTO_OK)
         return broker_batch_reject(self, p, &n->id, job->hash, n->from, PROTO_ERR_BAD_STATE,
@@ -539,10 +564,7 @@ static void s_apply_status(broker_server_t *self, broker_peer_t *p, broker_job_t
         return;
     }
     if (rc)
-        return broker_batch_reject(self, p, &n->id, job->hash, n->from, rc,
-                                   rc == PROTO_ERR_UNKNOWN_DOC
-                                       ? "no such document"
-                                       : "not a party to this document in this role");
+        return broker_batch_reject(self, p, &n->id, job->hash, n->from, rc, why);
     if (!s_notice_admit(self, p, n, job->hash))
         return;
     uint64_t mid = 0, seq = 0;
@@ -561,9 +583,14 @@ static void s_apply_status(broker_server_t *self, broker_peer_t *p, broker_job_t
         if (!rc)
             rc = proto_msg_encode(job->msg, &body, &info);
         //  To the sender of a document from another broker: back over the
-        //  link it came by (hop.c).
+        //  link it came by (hop.c); a recall to a recipient behind a link:
+        //  on over the link the document went by (hop_notice.c).
         char via[PROTO_LABEL_MAX + 1];
         back = strcmp(n->to, doc.from) == 0 && broker_hop_came_via(self, &n->doc, via);
+        if (onward[0]) {
+            back = true;
+            snprintf(via, sizeof via, "%s", onward);
+        }
         if (!rc && back)
             rc = broker_store_linkbox_put(self->store, via, mid, PROTO_KIND_STATUS, body.data,
                                           body.len);

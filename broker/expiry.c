@@ -17,6 +17,7 @@
 #include "proto/merkle.h"
 
 #include "batch.h"
+#include "hop.h"
 
 //  Broker-signed notices to senders (EXPIRED and RETURNED events): one tree,
 //  one signature, and each sender gets its own items in its mailbox.
@@ -235,6 +236,8 @@ void broker_expiry_expire(broker_server_t *self, uint64_t now)
     if (s_ending_init(&ex, self, PROTO_EVENT_EXPIRED))
         broker_store_expiry_scan(self->store, now, ex.cap, s_expire_one, &ex);
     s_ending_finish(&ex);
+    //  Hops to other brokers go by the same rule (hop.c).
+    broker_hop_expire(self, now);
 }
 
 //  Everything waiting for a revoked agency goes back to its senders.

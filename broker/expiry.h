@@ -1,7 +1,8 @@
 /*  broker/expiry.h - deliveries that end without their recipient: expiry,
     returns, retention, and the clock guard they go by.
 
-    Owns: waiting deliveries past their time to live (EXPIRED), everything
+    Owns: waiting deliveries past their time to live (EXPIRED; hops to
+    other brokers through hop.h, broker_hop_expire), everything
     waiting for a revoked agency (RETURNED), the broker-signed notices that
     tell the senders, purging documents past retention, and whether the
     wall clock may be trusted for any of it (broker/clockguard.h).

@@ -289,7 +289,7 @@ static bool s_body_frame(broker_job_t *job, const void *bytes, size_t len)
 
 //  Whether this broker routes code over the link to label: the agency lives
 //  behind it, as this directory sees it.
-static bool s_behind(broker_server_t *self, const char *code, const char *label)
+bool broker_hop_behind(broker_server_t *self, const char *code, const char *label)
 {
     proto_route_t route;
     return proto_directory_route(self->directory, code, proto_identity_public(self->identity)->name,
@@ -309,7 +309,7 @@ bool broker_hop_forward_take(broker_server_t *self, broker_peer_t *p, broker_job
         rc = PROTO_ERR_UNKNOWN_AGENCY;
         snprintf(detail, sizeof detail, "the sender %s is not in this broker's directory",
                  doc->from);
-    } else if (!s_behind(self, doc->from, p->link_label)) {
+    } else if (!broker_hop_behind(self, doc->from, p->link_label)) {
         //  An agency of this broker, or one this broker reaches another
         //  way, cannot have sent it over this link.
         rc = PROTO_ERR_SENDER_MISMATCH;
@@ -377,19 +377,16 @@ static void s_expired_onward(broker_server_t *self, const proto_id_t *id,
     free(paths);
 }
 
-//  The recipients a refused hop carried learn it as the sender's EXPIRED
-//  notices (event 5), the reason naming the broker and its code: the
-//  document will not reach them.
-static void s_refused_notices(broker_server_t *self, const proto_id_t *id, const char *label,
-                              uint32_t code)
+//  The recipients a refused or expired hop carried learn it as the
+//  sender's EXPIRED notices (event 5), reason naming the broker and why:
+//  the document will not reach them.
+static void s_ended_notices(broker_server_t *self, const proto_id_t *id, const char *label,
+                            const char *reason)
 {
     s_outgoing_t out;
     const char *why = s_outgoing(self, id, label, &out);
     uint32_t n = why ? 0 : broker_fwd_plan_hop_to_count(out.plan, out.hop);
     proto_leaf_t *leaves = n ? calloc(n, sizeof *leaves) : NULL;
-    char reason[160];
-    snprintf(reason, sizeof reason, "the broker %s refused it: %s", label,
-             proto_errname((proto_err_t) code));
     for (uint32_t i = 0; leaves && i < n; i++) {
         proto_leaf_t *leaf = &leaves[i];
         leaf->event = PROTO_EVENT_EXPIRED;
@@ -406,6 +403,23 @@ static void s_refused_notices(broker_server_t *self, const proto_id_t *id, const
         proto_log_error("event=hop_refusal_not_told broker=%s reason=\"%s\"", label, why);
     free(leaves);
     s_outgoing_free(&out);
+}
+
+//  A hop of document doc ended at time now (answered or expired): one open
+//  item fewer. The last one gives the sender's quota its document back and
+//  lists the document for retention, as the last delivery does: until
+//  then a hop still waits for it, after it nothing does.
+static proto_err_t s_hop_settled(broker_server_t *self, broker_doc_t *doc, uint64_t now)
+{
+    if (doc->open == 0)
+        return PROTO_OK;
+    doc->open--;
+    proto_err_t rc = broker_store_doc_update(self->store, doc);
+    if (!rc && doc->open == 0)
+        rc = broker_store_quota_add(self->store, doc->from, -1, 0);
+    if (!rc && doc->open == 0)
+        rc = broker_store_doc_finished(self->store, &doc->id, now);
+    return rc;
 }
 
 //  One item of a hop receipt: the hop of its document to p's broker ends.
@@ -431,12 +445,8 @@ static void s_hop_answered(broker_server_t *self, broker_peer_t *p, const proto_
     proto_err_t rc =
         broker_store_hop_answer(self->store, p->link_label, &leaf->id,
                                 code ? BROKER_HOP_REFUSED : BROKER_HOP_DONE, code, now);
-    if (!rc && doc.open > 0) {
-        doc.open--;
-        rc = broker_store_doc_update(self->store, &doc);
-        if (!rc && doc.open == 0)
-            rc = broker_store_quota_add(self->store, doc.from, -1, 0);
-    }
+    if (!rc)
+        rc = s_hop_settled(self, &doc, now);
     char detail[120];
     snprintf(detail, sizeof detail, "hop=%s%s%s", p->link_label, code ? " code=" : " accepted",
              code ? proto_errname((proto_err_t) code) : "");
@@ -450,8 +460,12 @@ static void s_hop_answered(broker_server_t *self, broker_peer_t *p, const proto_
     }
     proto_log_info("event=%s doc=%s broker=%s code=%s", code ? "hop_refused" : "hop_done", id_text,
                    p->link_label, code ? proto_errname((proto_err_t) code) : "-");
-    if (code)
-        s_refused_notices(self, &leaf->id, p->link_label, code);
+    if (code) {
+        char reason[160];
+        snprintf(reason, sizeof reason, "the broker %s refused it: %s", p->link_label,
+                 proto_errname((proto_err_t) code));
+        s_ended_notices(self, &leaf->id, p->link_label, reason);
+    }
 }
 
 void broker_hop_receipt_apply(broker_server_t *self, broker_peer_t *p, broker_job_t *job)
@@ -464,6 +478,57 @@ void broker_hop_receipt_apply(broker_server_t *self, broker_peer_t *p, broker_jo
         return; // not recorded: the hop is pushed again and answered again
     for (uint32_t i = 0; i < r->nitems; i++)
         s_hop_answered(self, p, &r->items[i].leaf, job->kind == PROTO_KIND_ACCEPTED);
+}
+
+// ---------------------------------------------------------------------------
+//  Hops past their time to live
+
+//  One hop whose deadline passed: if it still waits, it ends EXPIRED, leaves
+//  the link's queue and every push in flight, is audited, and the sender
+//  learns it as for a refusal.
+static void s_hop_expire_one(void *arg, const char *label, const proto_id_t *id)
+{
+    broker_server_t *self = arg;
+    broker_hop_t hop;
+    broker_doc_t doc;
+    if (broker_store_hop_get(self->store, label, id, &hop) != PROTO_OK ||
+        hop.state != BROKER_HOP_WAITING || broker_store_doc_get(self->store, id, &doc) != PROTO_OK)
+        return; // answered before its deadline
+    char id_text[PROTO_ID_TEXT_LEN], detail[120];
+    proto_id_format(id, id_text);
+    uint64_t now = broker_now();
+    proto_err_t rc =
+        broker_store_hop_answer(self->store, label, id, BROKER_HOP_EXPIRED, PROTO_ERR_EXPIRED, now);
+    if (!rc)
+        rc = s_hop_settled(self, &doc, now);
+    if (rc) {
+        proto_log_error("event=hop_expiry_not_recorded doc=%s broker=%s error=%s", id_text, label,
+                        proto_errname(rc));
+        return;
+    }
+    snprintf(detail, sizeof detail, "hop=%s code=ERR_EXPIRED", label);
+    broker_batch_audit(self, BROKER_AUDIT_EXPIRED, doc.from, id, detail, NULL);
+    //  A push in flight is forgotten: it is not pushed again, and an
+    //  answer that still comes changes nothing (the hop is settled).
+    for (size_t i = 0; i < broker_peers_count(self->peers); i++) {
+        broker_peer_t *p = broker_peers_at(self->peers, i);
+        if (p->link && !p->dead && strcmp(p->link_label, label) == 0)
+            broker_flight_remove(p, false, 0, id);
+    }
+    proto_log_info("event=hop_expired doc=%s from=%s broker=%s", id_text, doc.from, label);
+    char reason[160];
+    snprintf(reason, sizeof reason, "the broker %s did not take it within store.ttl: ERR_EXPIRED",
+             label);
+    s_ended_notices(self, id, label, reason);
+}
+
+void broker_hop_expire(broker_server_t *self, uint64_t now)
+{
+    if (broker_batch_begin(self) != PROTO_OK)
+        return;
+    size_t n = broker_store_hop_expiry_scan(self->store, now, 1024, s_hop_expire_one, self);
+    if (n)
+        proto_log_debug("event=hop_deadlines taken=%zu", n);
 }
 
 // ---------------------------------------------------------------------------
@@ -586,7 +651,7 @@ static void s_ack_now(broker_server_t *self, broker_peer_t *p, const uint64_t *m
 //  a stream of receipts over a link costs one fsync per batch, not one
 //  each; at once if it changed nothing (a repeat). Out of memory: commit
 //  now and acknowledge, as before there was a list.
-static void s_commit_ack(broker_server_t *self, broker_peer_t *p, uint64_t mid)
+void broker_hop_commit_ack(broker_server_t *self, broker_peer_t *p, uint64_t mid)
 {
     if (!broker_store_writing(self->store))
         return s_ack_now(self, p, &mid, 1);
@@ -642,7 +707,7 @@ void broker_hop_delivered_apply(broker_server_t *self, broker_peer_t *p, broker_
     const char *what = "";
     //  The recipient signed it, with its key from this directory, and it
     //  lives behind this link.
-    if (!e || !s_behind(self, r->head.signer, p->link_label)) {
+    if (!e || !broker_hop_behind(self, r->head.signer, p->link_label)) {
         rc = PROTO_ERR_SENDER_MISMATCH;
         what = "the recipient is not reached over this link";
     } else if (proto_keywin_verify(e->sign_pk, e->retired, e->retired_count, r->head.time / 1000,
@@ -670,94 +735,7 @@ void broker_hop_delivered_apply(broker_server_t *self, broker_peer_t *p, broker_
         broker_session_error(self, p, rc, what[0] ? what : "not recorded", NULL, false);
         return;
     }
-    s_commit_ack(self, p, r->mid);
-}
-
-// ---------------------------------------------------------------------------
-//  A recipient's STATUS going back towards the sender
-
-static bool s_notice_ok(const uint8_t key[32], const void *arg)
-{
-    const proto_status_t *st = arg;
-    return proto_notice_verify(&st->notice, key, st->sig) == PROTO_OK;
-}
-
-//  The checks of a STATUS from link session p; PROTO_OK, or why not and
-//  what in *what.
-static proto_err_t s_status_check(broker_server_t *self, broker_peer_t *p, const proto_status_t *st,
-                                  const char **what)
-{
-    const proto_notice_t *n = &st->notice;
-    const proto_directory_entry_t *e = proto_directory_find(self->directory, n->from);
-    broker_doc_t doc;
-    broker_hop_t hop;
-    if (!e || !s_behind(self, n->from, p->link_label)) {
-        *what = "the notice's sender is not reached over this link";
-        return PROTO_ERR_SENDER_MISMATCH;
-    }
-    if (proto_keywin_verify(e->sign_pk, e->retired, e->retired_count, n->time / 1000, s_notice_ok,
-                            st) != PROTO_OK) {
-        *what = "the signature does not verify with the sender's registered key";
-        return PROTO_ERR_BAD_SIGNATURE;
-    }
-    if (broker_store_doc_get(self->store, &n->doc, &doc) != PROTO_OK ||
-        broker_store_hop_get(self->store, p->link_label, &n->doc, &hop) != PROTO_OK ||
-        strcmp(n->to, doc.from) != 0) {
-        *what = "not a notice to the sender of a document forwarded over this link";
-        return PROTO_ERR_NOT_AUTHORIZED;
-    }
-    return PROTO_OK;
-}
-
-void broker_hop_status_apply(broker_server_t *self, broker_peer_t *p, broker_job_t *job)
-{
-    proto_status_t *st = &job->msg->u.status;
-    const proto_notice_t *n = &st->notice;
-    uint64_t mid = st->mid;
-    const char *what = "not recorded";
-    proto_err_t rc = broker_batch_begin(self);
-    if (!rc)
-        rc = s_status_check(self, p, st, &what);
-    broker_notice_t known;
-    if (!rc && broker_store_notice_get(self->store, &n->id, &known) == PROTO_OK)
-        return s_commit_ack(self, p, mid); // a repeat: routed the first time
-    char via[PROTO_LABEL_MAX + 1], detail[64 + PROTO_LABEL_MAX];
-    broker_notice_t record = { .doc = n->doc, .code = n->code };
-    snprintf(record.from, sizeof record.from, "%s", n->from);
-    snprintf(record.to, sizeof record.to, "%s", n->to);
-    memcpy(record.hash, job->hash, PROTO_HASH_LEN);
-    snprintf(detail, sizeof detail, "code=%02u to=%s via=%s", n->code, n->to, p->link_label);
-    if (!rc)
-        rc = broker_store_notice_put(self->store, &n->id, &record);
-    if (!rc)
-        rc = broker_store_audit_append(self->store, broker_now(), BROKER_AUDIT_STATUS, n->from,
-                                       &n->doc, detail, NULL);
-    if (!rc && broker_hop_came_via(self, &n->doc, via)) {
-        rc = broker_hop_route_back(self, via, job->msg);
-    } else if (!rc) {
-        proto_buf_t body;
-        proto_errinfo_t info;
-        proto_buf_init(&body);
-        rc = broker_store_mid_next(self->store, &st->mid);
-        if (!rc)
-            rc = proto_msg_encode(job->msg, &body, &info);
-        if (!rc)
-            rc = broker_store_mbox_put(self->store, n->to, st->mid, PROTO_KIND_STATUS, body.data,
-                                       body.len);
-        proto_buf_free(&body);
-        if (!rc)
-            broker_peers_mark_dirty(self->peers, n->to);
-    }
-    if (rc) {
-        //  Not acknowledged: the other broker sends it again.
-        broker_session_error(self, p, rc, what, &n->id, false);
-        return;
-    }
-    char id_text[PROTO_ID_TEXT_LEN];
-    proto_id_format(&n->doc, id_text);
-    proto_log_info("event=status_back doc=%s from=%s to=%s via=%s", id_text, n->from, n->to,
-                   p->link_label);
-    s_commit_ack(self, p, mid);
+    broker_hop_commit_ack(self, p, r->mid);
 }
 
 // ---------------------------------------------------------------------------
@@ -811,5 +789,5 @@ void broker_hop_expired_apply(broker_server_t *self, broker_peer_t *p, broker_jo
         broker_session_error(self, p, rc, "not recorded", NULL, false);
         return;
     }
-    s_commit_ack(self, p, r->mid);
+    broker_hop_commit_ack(self, p, r->mid);
 }

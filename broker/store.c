@@ -29,6 +29,7 @@ static const char *s_db_names[DB_COUNT] = {
     [DB_META] = "meta",       [DB_RECEIPTS] = "receipts", [DB_HOPS] = "hops",
     [DB_HOPQ] = "hopq",       [DB_TLOG] = "tlog",         [DB_TRACE] = "trace",
     [DB_LINKBOX] = "linkbox", [DB_HOPDLV] = "hopdlv",     [DB_LINKLOG] = "linklog",
+    [DB_HOPEXP] = "hopexp",
 };
 
 // ---------------------------------------------------------------------------

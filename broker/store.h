@@ -149,6 +149,11 @@ size_t broker_store_retire_scan(broker_store_t *self, uint64_t before, size_t ma
                                 broker_store_retire_fn *fn, void *arg);
 proto_err_t broker_store_doc_purge(broker_store_t *self, const proto_id_t *id,
                                    uint64_t *freed) PROTO_MUST_CHECK;
+//  List document id as finished at time (its last open item, a delivery
+//  or a hop to another broker, ended then), for retire_scan. dlv_set does
+//  this itself for deliveries; a hop's end calls it (hop.c).
+proto_err_t broker_store_doc_finished(broker_store_t *self, const proto_id_t *id,
+                                      uint64_t time) PROTO_MUST_CHECK;
 
 //  Small named flags (for example "a recall was requested of agency X for
 //  document Y"). get returns PROTO_OK if set, PROTO_ERR_NOT_FOUND if not.

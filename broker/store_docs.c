@@ -222,6 +222,14 @@ proto_err_t broker_store_dlv_get(broker_store_t *self, const char *recipient, co
     return PROTO_OK;
 }
 
+proto_err_t broker_store_doc_finished(broker_store_t *self, const proto_id_t *id, uint64_t time)
+{
+    uint8_t rkey[8 + PROTO_ID_LEN];
+    broker_store_put64be(rkey, time);
+    memcpy(rkey + 8, id->bytes, PROTO_ID_LEN);
+    return broker_store_kv_put(self, DB_RETIRE, rkey, sizeof rkey, "", 0);
+}
+
 proto_err_t broker_store_dlv_set(broker_store_t *self, const char *recipient, const proto_id_t *id,
                                  broker_dlv_state_t state, uint64_t time)
 {
@@ -244,12 +252,8 @@ proto_err_t broker_store_dlv_set(broker_store_t *self, const char *recipient, co
         if (!rc && doc.open > 0) {
             doc.open--;
             rc = broker_store_doc_update(self, &doc);
-            if (!rc && doc.open == 0) {
-                uint8_t rkey[8 + PROTO_ID_LEN];
-                broker_store_put64be(rkey, time);
-                memcpy(rkey + 8, id->bytes, PROTO_ID_LEN);
-                rc = broker_store_kv_put(self, DB_RETIRE, rkey, sizeof rkey, "", 0);
-            }
+            if (!rc && doc.open == 0)
+                rc = broker_store_doc_finished(self, id, time);
         }
     }
     dlv.state = (uint8_t) state;

@@ -13,6 +13,8 @@
              value kind (1) | body
       hopdlv key   id (16) | recipient code (13, zero-padded)
              value time (8)
+      hopexp key   deadline (8) | label (PROTO_LABEL_MAX bytes, zero-padded) | id (16)
+             value empty
 
     The label is a fixed-width field so that one label's keys never share a
     prefix with a longer label's ("n" and "n2").
@@ -112,7 +114,7 @@ proto_err_t broker_store_hop_get(broker_store_t *self, const char *label, const 
 proto_err_t broker_store_hop_answer(broker_store_t *self, const char *label, const proto_id_t *id,
                                     uint8_t state, uint32_t code, uint64_t now)
 {
-    if (state != BROKER_HOP_DONE && state != BROKER_HOP_REFUSED)
+    if (state != BROKER_HOP_DONE && state != BROKER_HOP_REFUSED && state != BROKER_HOP_EXPIRED)
         return PROTO_ERR_INVALID_ARG;
     uint8_t key[S_HOP_KEY_LEN], qkey[S_Q_KEY_LEN], record[S_HOP_LEN];
     broker_hop_t hop;
@@ -132,6 +134,60 @@ proto_err_t broker_store_hop_answer(broker_store_t *self, const char *label, con
     hop.time = now;
     s_hop_encode(&hop, record);
     return rc ? rc : broker_store_kv_put(self, DB_HOPS, key, sizeof key, record, sizeof record);
+}
+
+#define S_EXP_KEY_LEN (8 + S_HOP_KEY_LEN)
+
+proto_err_t broker_store_hop_deadline(broker_store_t *self, const char *label, const proto_id_t *id,
+                                      uint64_t deadline)
+{
+    uint8_t key[S_EXP_KEY_LEN];
+    broker_store_put64be(key, deadline);
+    proto_err_t rc = s_hop_key(key + 8, label, id);
+    return rc ? rc : broker_store_kv_put(self, DB_HOPEXP, key, sizeof key, "", 0);
+}
+
+typedef struct {
+    uint8_t (*keys)[S_EXP_KEY_LEN];
+    size_t n, max;
+    uint64_t now;
+} s_due_t;
+
+static bool s_due_step(void *arg, const uint8_t *key, size_t klen, const uint8_t *value,
+                       size_t vlen)
+{
+    s_due_t *due = arg;
+    (void) value;
+    (void) vlen;
+    if (due->n == due->max || broker_store_get64be(key) > due->now)
+        return false;
+    if (klen == S_EXP_KEY_LEN)
+        memcpy(due->keys[due->n++], key, S_EXP_KEY_LEN);
+    return true;
+}
+
+size_t broker_store_hop_expiry_scan(broker_store_t *self, uint64_t now, size_t max,
+                                    broker_store_hop_due_fn *fn, void *arg)
+{
+    s_due_t due = { calloc(max ? max : 1, S_EXP_KEY_LEN), 0, max, now };
+    if (!due.keys)
+        return 0;
+    //  Collect, then act: fn changes the tables being walked.
+    broker_store_kv_scan(self, DB_HOPEXP, NULL, 0, s_due_step, &due);
+    size_t taken = 0;
+    for (size_t i = 0; i < due.n; i++) {
+        if (broker_store_kv_del(self, DB_HOPEXP, due.keys[i], S_EXP_KEY_LEN) != PROTO_OK)
+            break;
+        char label[S_LABEL_LEN + 1];
+        memcpy(label, due.keys[i] + 8, S_LABEL_LEN);
+        label[S_LABEL_LEN] = '\0';
+        proto_id_t id;
+        memcpy(id.bytes, due.keys[i] + 8 + S_LABEL_LEN, PROTO_ID_LEN);
+        fn(arg, label, &id);
+        taken++;
+    }
+    free(due.keys);
+    return taken;
 }
 
 typedef struct {

@@ -8,9 +8,10 @@
     agency's queue. A hop that the next broker answered leaves the queue;
     its record stays, with the state and the code of the answer.
 
-    These are new tables ("hopq", "hops", "trace", "linkbox", "hopdlv"); the layouts of the others
-   do not change, and a store written before them opens with them empty. This module owns only the
-   two tables; forwarding itself is the server's.
+    These are new tables ("hopq", "hops", "trace", "linkbox", "hopdlv",
+    "hopexp"); the layouts of the others do not change, and a store written
+    before them opens with them empty. This module owns only these tables;
+    forwarding itself is the server's.
 */
 #ifndef BROKER_STORE_FWD_H
 #define BROKER_STORE_FWD_H
@@ -23,6 +24,7 @@ typedef enum {
     BROKER_HOP_WAITING = 0, // queued for the link
     BROKER_HOP_DONE = 1,    // the next broker stored it (its ACCEPTED is kept)
     BROKER_HOP_REFUSED = 2, // the next broker refused it (code says why)
+    BROKER_HOP_EXPIRED = 3, // the next broker did not take it within store.ttl
 } broker_hop_state_t;
 
 typedef struct {
@@ -45,10 +47,25 @@ proto_err_t broker_store_hop_get(broker_store_t *self, const char *label, const 
                                  broker_hop_t *out) PROTO_MUST_CHECK;
 
 //  Record the next broker's answer: state DONE or REFUSED (with code),
-//  at time now. The hop leaves the link's queue. PROTO_ERR_NOT_FOUND if
+//  at time now, or EXPIRED (code PROTO_ERR_EXPIRED) when its deadline
+//  passed first. The hop leaves the link's queue. PROTO_ERR_NOT_FOUND if
 //  there is no such hop, PROTO_ERR_BAD_STATE if it was answered already.
 proto_err_t broker_store_hop_answer(broker_store_t *self, const char *label, const proto_id_t *id,
                                     uint8_t state, uint32_t code, uint64_t now) PROTO_MUST_CHECK;
+
+//  The hop of document id to label expires at deadline (wall ms): a row of
+//  "hopexp", in the open write transaction. A hop answered before its
+//  deadline keeps its row until then; the scan drops it.
+proto_err_t broker_store_hop_deadline(broker_store_t *self, const char *label, const proto_id_t *id,
+                                      uint64_t deadline) PROTO_MUST_CHECK;
+
+//  Hops whose deadline is at or before now, at most max of them, oldest
+//  first: each row is removed, then fn called with its label and id (fn
+//  checks that the hop still waits). Needs the write transaction. Returns
+//  the number of rows taken.
+typedef void(broker_store_hop_due_fn)(void *arg, const char *label, const proto_id_t *id);
+size_t broker_store_hop_expiry_scan(broker_store_t *self, uint64_t now, size_t max,
+                                    broker_store_hop_due_fn *fn, void *arg);
 
 //  Visit the ids queued for label, most urgent first, then oldest first,
 //  until fn returns false. Returns the number visited.

@@ -43,6 +43,7 @@ enum {
     DB_LINKBOX, // store_fwd.c: routed messages waiting for a link
     DB_HOPDLV,  // store_fwd.c: deliveries behind a link, as their DELIVERED came back
     DB_LINKLOG, // linklog.c: the linked brokers' log heads held, and their alarms
+    DB_HOPEXP,  // store_fwd.c: each hop's deadline, scanned by the expiry timer
     DB_COUNT
 };
 

@@ -5,8 +5,9 @@
     queue is in push order (most urgent first, then oldest), apart from
     every other link's even when one label is a prefix of another; an
     answer takes the hop out of the queue, is kept across a reopen and
-    comes only once; and a store written before these tables existed (the
-    tables dropped with LMDB itself) opens with them empty.
+    comes only once; hop deadlines are taken once, oldest first, when due;
+    and a store written before these tables existed (the tables dropped
+    with LMDB itself) opens with them empty.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -194,11 +195,71 @@ static void s_test_older_store(void **state)
     broker_store_destroy(&store);
 }
 
+typedef struct {
+    char labels[8][PROTO_LABEL_MAX + 1];
+    uint8_t ids[8];
+    size_t n;
+} s_due_seen_t;
+
+static void s_due(void *arg, const char *label, const proto_id_t *id)
+{
+    s_due_seen_t *seen = arg;
+    if (seen->n < 8) {
+        snprintf(seen->labels[seen->n], sizeof seen->labels[seen->n], "%s", label);
+        seen->ids[seen->n++] = id->bytes[15];
+    }
+}
+
+//  Hop deadlines: taken once each, oldest first, only when due, and an
+//  expired hop leaves the queue like an answered one.
+static void s_test_hop_deadlines(void **state)
+{
+    s_fx_t *fx = *state;
+    broker_store_t *store = s_open(fx->data);
+    proto_id_t a = s_id(1), b = s_id(2), c = s_id(3);
+    assert_int_equal(broker_store_begin(store), PROTO_OK);
+    assert_int_equal(broker_store_hop_add(store, "n", &a, 0, 1, S_T0), PROTO_OK);
+    assert_int_equal(broker_store_hop_add(store, "n2", &b, 0, 2, S_T0), PROTO_OK);
+    assert_int_equal(broker_store_hop_add(store, "n", &c, 0, 3, S_T0), PROTO_OK);
+    assert_int_equal(broker_store_hop_deadline(store, "n", &a, S_T0 + 20), PROTO_OK);
+    assert_int_equal(broker_store_hop_deadline(store, "n2", &b, S_T0 + 10), PROTO_OK);
+    assert_int_equal(broker_store_hop_deadline(store, "n", &c, S_T0 + 30), PROTO_OK);
+    assert_int_equal(broker_store_hop_deadline(store, "", &c, S_T0 + 30), PROTO_ERR_INVALID_ARG);
+    assert_int_equal(broker_store_commit(store), PROTO_OK);
+
+    s_due_seen_t seen = { .n = 0 };
+    assert_int_equal(broker_store_begin(store), PROTO_OK);
+    assert_int_equal(broker_store_hop_expiry_scan(store, S_T0 + 9, 16, s_due, &seen), 0);
+    assert_int_equal(broker_store_hop_expiry_scan(store, S_T0 + 20, 16, s_due, &seen), 2);
+    assert_int_equal(seen.n, 2);
+    assert_string_equal(seen.labels[0], "n2");
+    assert_int_equal(seen.ids[0], 2);
+    assert_string_equal(seen.labels[1], "n");
+    assert_int_equal(seen.ids[1], 1);
+    //  Taken rows are gone: the same time takes nothing more.
+    assert_int_equal(broker_store_hop_expiry_scan(store, S_T0 + 20, 16, s_due, &seen), 0);
+    assert_int_equal(
+        broker_store_hop_answer(store, "n", &a, BROKER_HOP_EXPIRED, PROTO_ERR_EXPIRED, S_T0 + 21),
+        PROTO_OK);
+    assert_int_equal(broker_store_commit(store), PROTO_OK);
+    s_seen_t q = s_scan(store, "n");
+    assert_int_equal(q.n, 1);
+    assert_int_equal(q.ids[0], 3);
+    broker_hop_t hop;
+    assert_int_equal(broker_store_begin(store), PROTO_OK);
+    assert_int_equal(broker_store_hop_get(store, "n", &a, &hop), PROTO_OK);
+    assert_int_equal(hop.state, BROKER_HOP_EXPIRED);
+    assert_int_equal(hop.code, PROTO_ERR_EXPIRED);
+    broker_store_abort(store);
+    broker_store_destroy(&store);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(s_test_queue_order_and_answers, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(s_test_older_store, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(s_test_hop_deadlines, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name("broker_store_fwd", tests, NULL, NULL);
 }

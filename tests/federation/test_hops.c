@@ -154,100 +154,6 @@ static void test_forward_intake(void **state)
     th_pass(env);
 }
 
-//  Run truc-keys directory VERB --dir FILE ARGS..., which must succeed.
-static void s_dir(th_env_t *env, const char *verb, const char *a1, const char *a2)
-{
-    const char *args[] = { th_keys_path, "directory", verb, "--dir", env->dirfile, a1, a2, NULL };
-    fed_keys(env, args, verb);
-}
-
-//  Two brokers on one directory: hub (home for A, B, D, E) and nat (home
-//  for C), each an entry with its key; every active agency has a home, so
-//  each broker knows which are its own.
-static void s_two_brokers(th_env_t *env)
-{
-    char pub[TH_PATH_MAX + 64];
-    snprintf(pub, sizeof pub, "%s/%s.public", env->keys, TH_HUB);
-    s_dir(env, "add-broker", pub, NULL);
-    const char *make[] = { th_keys_path, "new", "--broker", "nat", "--out", env->keys, NULL };
-    fed_keys(env, make, "truc-keys new nat");
-    snprintf(pub, sizeof pub, "%s/nat.public", env->keys);
-    s_dir(env, "add-broker", pub, NULL);
-    const th_agency_t at_hub[] = { TH_A, TH_B, TH_D, TH_E };
-    for (size_t i = 0; i < sizeof at_hub / sizeof at_hub[0]; i++)
-        s_dir(env, "set-home", th_code(at_hub[i]), TH_HUB);
-    s_dir(env, "set-home", th_code(TH_C), "nat");
-}
-
-//  Start nat with its own data directory on endpoint (a fixed port, so hub
-//  can name it) and one more option set (or NULL). Returns its process
-//  index.
-static int s_start_nat(th_env_t *env, char *endpoint, size_t len, const char *set)
-{
-    static char identity[TH_PATH_MAX + 64], data[TH_PATH_MAX + 64], listen[TH_PATH_MAX];
-    char dir[TH_PATH_MAX + 32];
-    int port = th_port_outside_ephemeral();
-    th_check(port > 0, "no free port");
-    snprintf(endpoint, len, "tcp://127.0.0.1:%d", port);
-    snprintf(dir, sizeof dir, "%s/data-nat", env->root);
-    th_check(mkdir(dir, 0700) == 0, "mkdir %s", dir);
-    snprintf(identity, sizeof identity, "broker.identity=%s/nat.secret", env->keys);
-    snprintf(data, sizeof data, "broker.data_dir=%s", dir);
-    snprintf(listen, sizeof listen, "network.endpoint=%s", endpoint);
-    const char *args[] = { "--config",
-                           env->config,
-                           "--set",
-                           identity,
-                           "--set",
-                           data,
-                           "--set",
-                           listen,
-                           "--set",
-                           "network.heartbeat=1s",
-                           set ? "--set" : NULL,
-                           set,
-                           NULL };
-    int index = th_spawn(env, args);
-    fed_wait_log(env, index, "event=listening", 1);
-    return index;
-}
-
-//  An agent of agency who at nat (endpoint, nat's key), in a session.
-static truc_client_t *s_connect_nat(th_env_t *env, th_agency_t who, const char *endpoint,
-                                    const proto_identity_t *nat)
-{
-    truc_client_t *c =
-        truc_client_new(endpoint, env->agency[who], proto_identity_public(nat)->curve_pk, 16);
-    th_check(c != NULL, "client at nat");
-    proto_msg_t *ready = NULL;
-    proto_err_t rc = truc_client_hello(c, TH_RECV_TIMEOUT_MS, &ready);
-    th_check(rc == PROTO_OK, "%s at nat: no READY: %s (%s)", th_code(who), proto_errname(rc),
-             truc_client_error_text(c));
-    th_check(strcmp(ready->u.ready.broker, "nat") == 0, "READY from %s", ready->u.ready.broker);
-    proto_msg_destroy(&ready);
-    return c;
-}
-
-//  c receives document id exactly as sent (the sender's signature checked
-//  against the directory, the attachment against its hash) and
-//  acknowledges it.
-static void s_receive(th_env_t *env, truc_client_t *c, const proto_id_t *id, const char *who)
-{
-    proto_msg_t *msg = NULL;
-    truc_frames_t *frames = NULL;
-    proto_err_t rc =
-        truc_client_recv_kind(c, PROTO_KIND_DELIVER, TH_RECV_TIMEOUT_MS, &msg, &frames);
-    th_check(rc == PROTO_OK, "%s: expected DELIVER: %s", who, proto_errname(rc));
-    th_check(memcmp(msg->u.document.doc.id.bytes, id->bytes, PROTO_ID_LEN) == 0,
-             "%s got another document", who);
-    const proto_msg_t *const delivers[] = { msg };
-    const truc_frames_t *const fr[] = { frames };
-    rc = truc_client_ack_deliveries(c, env->dir, delivers, fr, 1);
-    th_check(rc == PROTO_OK, "%s: the document does not verify: %s", who, proto_errname(rc));
-    proto_msg_destroy(&msg);
-    truc_frames_destroy(&frames);
-}
-
 typedef struct {
     const proto_id_t *id;
     const char *to;
@@ -324,24 +230,16 @@ static void s_status_back(th_env_t *env, truc_client_t *from_c, th_agency_t from
     proto_msg_destroy(&got);
 }
 
-static void s_accepted(truc_client_t *c, const truc_doc_t *doc)
-{
-    char what[400];
-    proto_msg_t *answer = th_answer(c, truc_doc_id(doc), TH_RECV_TIMEOUT_MS);
-    th_check(answer && answer->kind == PROTO_KIND_ACCEPTED, "answered with %s, expected ACCEPTED",
-             truc_msg_describe(answer, truc_doc_id(doc), what, sizeof what));
-    proto_msg_destroy(&answer);
-}
-
 static void test_forward_link(void **state)
 {
     th_env_t *env = *state;
-    char endpoint[64], path[TH_PATH_MAX + 32], err[256], links[128], needle[200];
+    char endpoint[64] = "", path[TH_PATH_MAX + 32], err[256], links[128], needle[200];
     char id_text[PROTO_ID_TEXT_LEN];
-    s_two_brokers(env);
+    fed_two_brokers(env);
     //  nat keeps at most one waiting document per sender, so that it can
     //  be made to refuse one.
-    int nat = s_start_nat(env, endpoint, sizeof endpoint, "limits.quota_documents=1");
+    const char *quota[] = { "limits.quota_documents=1", NULL };
+    int nat = fed_start_nat(env, endpoint, sizeof endpoint, quota);
     snprintf(links, sizeof links, "network.links=nat@%s", endpoint);
     const char *sets[] = { links, "network.heartbeat=1s", NULL };
     th_broker_start(env, sets);
@@ -353,15 +251,15 @@ static void test_forward_link(void **state)
              path, err);
     truc_client_t *a = th_connect(env, TH_A, 16, NULL);
     truc_client_t *b = th_connect(env, TH_B, 16, NULL);
-    truc_client_t *c = s_connect_nat(env, TH_C, endpoint, nat_id);
+    truc_client_t *c = fed_connect_nat(env, TH_C, endpoint, nat_id);
 
     //  hub to nat, over the link hub dialed.
     const char *to[] = { th_code(TH_B), th_code(TH_C) };
     truc_doc_t *doc = s_doc(env, to, 2);
     th_check(truc_client_submit(a, doc) == PROTO_OK, "submit");
-    s_accepted(a, doc);
-    s_receive(env, b, truc_doc_id(doc), "B at hub");
-    s_receive(env, c, truc_doc_id(doc), "C at nat");
+    fed_accepted(a, doc);
+    fed_receive(env, b, truc_doc_id(doc), "B at hub");
+    fed_receive(env, c, truc_doc_id(doc), "C at nat");
     //  C's DELIVERED comes back over the link to A, as B's does.
     s_delivered(env, a, truc_doc_id(doc), TH_B);
     s_delivered(env, a, truc_doc_id(doc), TH_C);
@@ -379,8 +277,8 @@ static void test_forward_link(void **state)
     truc_doc_t *answer = truc_doc_build(env->agency[TH_C], back, 1, "Tra loi", "CV", 0, NULL, 0);
     th_check(answer != NULL, "truc_doc_build");
     th_check(truc_client_submit(c, answer) == PROTO_OK, "submit");
-    s_accepted(c, answer);
-    s_receive(env, a, truc_doc_id(answer), "A at hub");
+    fed_accepted(c, answer);
+    fed_receive(env, a, truc_doc_id(answer), "A at hub");
     s_delivered(env, c, truc_doc_id(answer), TH_A);
     proto_id_format(truc_doc_id(answer), id_text);
     snprintf(needle, sizeof needle, "event=hop_done doc=%s broker=hub ", id_text);
@@ -392,14 +290,14 @@ static void test_forward_link(void **state)
     const char *to_c[] = { th_code(TH_C) };
     truc_doc_t *waiting = s_doc(env, to_c, 1), *refused = s_doc(env, to_c, 1);
     th_check(truc_client_submit(a, waiting) == PROTO_OK, "submit");
-    s_accepted(a, waiting);
+    fed_accepted(a, waiting);
     proto_msg_t *held = NULL;
     th_check(truc_client_recv_kind(c, PROTO_KIND_DELIVER, TH_RECV_TIMEOUT_MS, &held, NULL) ==
                  PROTO_OK,
              "C: no DELIVER");
     proto_msg_destroy(&held); // not acknowledged: it stays waiting at nat
     th_check(truc_client_submit(a, refused) == PROTO_OK, "submit");
-    s_accepted(a, refused);
+    fed_accepted(a, refused);
     proto_id_format(truc_doc_id(refused), id_text);
     snprintf(needle, sizeof needle, "event=hop_refused doc=%s broker=nat code=ERR_QUOTA", id_text);
     fed_wait_log(env, hub, needle, 1);
@@ -494,15 +392,15 @@ static void s_hop_receipt(proto_msg_t *answer, const proto_identity_t *nat, int 
 static void test_forward_checks(void **state)
 {
     th_env_t *env = *state;
-    char endpoint[64], path[TH_PATH_MAX + 32], err[256];
-    s_two_brokers(env);
-    s_start_nat(env, endpoint, sizeof endpoint, NULL);
+    char endpoint[64] = "", path[TH_PATH_MAX + 32], err[256];
+    fed_two_brokers(env);
+    fed_start_nat(env, endpoint, sizeof endpoint, NULL);
     proto_identity_t *nat = NULL, *hub = NULL;
     snprintf(path, sizeof path, "%s/nat.secret", env->keys);
     th_check(proto_identity_load(path, NULL, &nat, err, sizeof err) == PROTO_OK, "%s", err);
     snprintf(path, sizeof path, "%s/%s.secret", env->keys, TH_HUB);
     th_check(proto_identity_load(path, NULL, &hub, err, sizeof err) == PROTO_OK, "%s", err);
-    truc_client_t *c = s_connect_nat(env, TH_C, endpoint, nat);
+    truc_client_t *c = fed_connect_nat(env, TH_C, endpoint, nat);
 
     //  hub's side of the link.
     truc_client_t *link = truc_client_new(endpoint, hub, proto_identity_public(nat)->curve_pk, 8);
@@ -535,7 +433,7 @@ static void test_forward_checks(void **state)
              "a repeat got another receipt than the original");
     proto_msg_destroy(&first);
     proto_msg_destroy(&again);
-    s_receive(env, c, truc_doc_id(doc), "C at nat");
+    fed_receive(env, c, truc_doc_id(doc), "C at nat");
     proto_msg_t *more = NULL;
     th_check(truc_client_recv(c, TH_QUIET_MS, &more, NULL) != PROTO_OK, "C got the document twice");
 
