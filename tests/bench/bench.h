@@ -186,6 +186,7 @@ void bench_say(const bench_env_t *env, const char *format, ...)
 //  Process figures from /proc/PID.
 typedef struct {
     double cpu_s;       // utime + stime of every thread, seconds
+    double loop_cpu_s;  // utime + stime of the main thread (the daemon's loop), seconds
     double rss_mb;      // VmRSS
     double hwm_mb;      // VmHWM: peak resident set
     double anon_mb;     // RssAnon: heap, arenas, stacks, ZeroMQ buffers

@@ -337,7 +337,13 @@ int bench_proc_read(pid_t pid, bench_proc_t *out)
     if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
         return -1;
     long ticks = sysconf(_SC_CLK_TCK);
-    out->cpu_s = (double) (utime + stime) / (double) (ticks > 0 ? ticks : 100);
+    double hz = (double) (ticks > 0 ? ticks : 100);
+    out->cpu_s = (double) (utime + stime) / hz;
+    //  The main thread is the one whose id is the process's: the loop.
+    snprintf(path, sizeof path, "/proc/%d/task/%d/stat", (int) pid, (int) pid);
+    if (s_read_text(path, text, sizeof text) && (p = strrchr(text, ')')) != NULL &&
+        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) == 2)
+        out->loop_cpu_s = (double) (utime + stime) / hz;
     snprintf(path, sizeof path, "/proc/%d/status", (int) pid);
     if (!s_read_text(path, text, sizeof text))
         return -1;

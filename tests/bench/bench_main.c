@@ -205,6 +205,36 @@ static int s_targets(const bench_result_t *res, int n, const bench_calibration_t
              bench_num(cal->ceiling, 0));
     k++;
 
+    //  The broker's cost per document against the one thing it must do
+    //  for each: a signature check (this run's one-thread verify rate).
+    //  Neither the core count nor other load on the machine moves it much.
+    double verify_us = cal->verify_1 > 0 ? 1e6 / cal->verify_1 : -1;
+    t[k] = (s_target_t){ "cpu_per_verify", "SKIP", -1, 2.0, "" };
+    if (r && r->failed)
+        t[k].status = "ERROR";
+    else if (r && r->cpu_us_per_doc > 0 && verify_us > 0) {
+        t[k].value = r->cpu_us_per_doc / verify_us;
+        t[k].status = t[k].value <= t[k].limit ? "PASS" : "FAIL";
+    }
+    snprintf(t[k].text, sizeof t[k].text,
+             "ingest + delivery: broker CPU per document <= 2 x one signature check: %s x (%s "
+             "us, one check %s us)",
+             bench_num(t[k].value, 2), r ? bench_num(r->cpu_us_per_doc, 0) : "-",
+             bench_num(verify_us, 1));
+    k++;
+    double loop_us = r ? bench_result_get(r, "loop_us_per_doc", -1) : -1;
+    t[k] = (s_target_t){ "loop_us_per_doc", "SKIP", -1, 25, "" };
+    if (r && r->failed)
+        t[k].status = "ERROR";
+    else if (loop_us > 0) {
+        t[k].value = loop_us;
+        t[k].status = loop_us <= t[k].limit ? "PASS" : "FAIL";
+    }
+    snprintf(t[k].text, sizeof t[k].text,
+             "ingest + delivery: the broker's loop thread <= 25 us per document: %s us",
+             bench_num(t[k].value, 1));
+    k++;
+
     r = s_find(res, n, "latency_1k");
     static const struct {
         const char *name;

@@ -161,6 +161,9 @@ static void s_figures(bench_result_t *r, s_run_t *run, const bench_proc_t *befor
         bench_result_extra(r, "rss_mb", after.rss_mb);
         bench_result_extra(r, "rss_file_mb", after.file_mb);
         bench_result_extra(r, "cpu_s", after.cpu_s - before->cpu_s);
+        if (docs)
+            bench_result_extra(r, "loop_us_per_doc",
+                               (after.loop_cpu_s - before->loop_cpu_s) * 1e6 / (double) docs);
         if (docs && after.write_mb >= 0 && before->write_mb >= 0)
             bench_result_extra(r, "disk_kb_per_doc",
                                (after.write_mb - before->write_mb) * 1e3 / (double) docs);
