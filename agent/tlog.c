@@ -16,6 +16,7 @@
 #include "agent_internal.h"
 #include "proto/log.h"
 #include "proto/tlog.h"
+#include "proto/tlog_evidence.h"
 #include "session.h"
 
 #define S_HEAD_KEY  "tlog.head"
@@ -34,23 +35,6 @@ struct agent_tlog {
 
 // ---------------------------------------------------------------------------
 //  Records
-
-//  A head (with the proof that took the agent to it, if any) as a
-//  LOG_PROOF body: the wire's strict codec reads it back.
-static proto_err_t s_encode(const proto_sth_t *sth, uint64_t from,
-                            const uint8_t (*proof)[PROTO_HASH_LEN], uint32_t nproof,
-                            proto_buf_t *out)
-{
-    proto_msg_t msg;
-    memset(&msg, 0, sizeof msg);
-    msg.kind = PROTO_KIND_LOG_PROOF;
-    msg.u.log_proof.sth = *sth;
-    msg.u.log_proof.from = nproof ? from : (from <= sth->size ? from : 0);
-    msg.u.log_proof.proof =
-        (uint8_t(*)[PROTO_HASH_LEN])(uintptr_t) proof; // only read by the encoder
-    msg.u.log_proof.nproof = nproof;
-    return proto_msg_encode(&msg, out, NULL);
-}
 
 static void s_load(agent_t *self, agent_tlog_t *t)
 {
@@ -108,7 +92,8 @@ static void s_hold(agent_t *self, const proto_sth_t *sth)
     agent_tlog_t *t = self->tlog;
     proto_buf_t body;
     proto_buf_init(&body);
-    if (proto_store_begin(self->kv) == PROTO_OK && s_encode(sth, 0, NULL, 0, &body) == PROTO_OK &&
+    if (proto_store_begin(self->kv) == PROTO_OK &&
+        proto_tlog_head_body(sth, 0, NULL, 0, &body) == PROTO_OK &&
         proto_store_put(self->kv, T_META, S_HEAD_KEY, strlen(S_HEAD_KEY), body.data, body.len) ==
             PROTO_OK) {
         t->held = *sth;
@@ -124,29 +109,13 @@ static void s_alarm(agent_t *self, const char *reason, const proto_sth_t *seen, 
                     const uint8_t (*proof)[PROTO_HASH_LEN], uint32_t nproof)
 {
     agent_tlog_t *t = self->tlog;
-    proto_buf_t held_body, seen_body;
-    proto_buf_init(&held_body);
-    proto_buf_init(&seen_body);
     msgpack_sbuffer buf;
-    msgpack_packer pk;
     msgpack_sbuffer_init(&buf);
-    msgpack_packer_init(&pk, &buf, msgpack_sbuffer_write);
-    bool ok = s_encode(&t->held, 0, NULL, 0, &held_body) == PROTO_OK &&
-              s_encode(seen, from, proof, nproof, &seen_body) == PROTO_OK;
-    if (ok) {
-        msgpack_pack_map(&pk, 4);
-        msgpack_pack_str_with_body(&pk, "reason", 6);
-        msgpack_pack_str_with_body(&pk, reason, strlen(reason));
-        msgpack_pack_str_with_body(&pk, "time", 4);
-        msgpack_pack_uint64(&pk, agent_now());
-        msgpack_pack_str_with_body(&pk, "held", 4);
-        msgpack_pack_bin_with_body(&pk, held_body.data, held_body.len);
-        msgpack_pack_str_with_body(&pk, "seen", 4);
-        msgpack_pack_bin_with_body(&pk, seen_body.data, seen_body.len);
-        ok = proto_store_begin(self->kv) == PROTO_OK &&
-             proto_store_put(self->kv, T_META, S_ALARM_KEY, strlen(S_ALARM_KEY), buf.data,
-                             buf.size) == PROTO_OK;
-    }
+    bool ok = proto_tlog_alarm_record(reason, agent_now(), &t->held, seen, from, proof, nproof,
+                                      &buf) == PROTO_OK &&
+              proto_store_begin(self->kv) == PROTO_OK &&
+              proto_store_put(self->kv, T_META, S_ALARM_KEY, strlen(S_ALARM_KEY), buf.data,
+                              buf.size) == PROTO_OK;
     proto_log_error("event=log_alarm reason=\"%s\" held_size=%llu seen_size=%llu kept=%s", reason,
                     (unsigned long long) t->held.size, (unsigned long long) seen->size,
                     ok ? "yes" : "no");
@@ -155,8 +124,6 @@ static void s_alarm(agent_t *self, const char *reason, const proto_sth_t *seen, 
     t->alarm = true;
     t->asking = false;
     msgpack_sbuffer_destroy(&buf);
-    proto_buf_free(&held_body);
-    proto_buf_free(&seen_body);
 }
 
 // ---------------------------------------------------------------------------
@@ -290,66 +257,15 @@ static void s_hex(msgpack_packer *pk, const char *key, const uint8_t *data, size
     s_kv_str(pk, key, hex);
 }
 
-static void s_pack_head(msgpack_packer *pk, const proto_sth_t *sth)
-{
-    msgpack_pack_map(pk, 5);
-    s_kv_u64(pk, "size", sth->size);
-    s_kv_u64(pk, "time", sth->time);
-    s_hex(pk, "root", sth->root, PROTO_HASH_LEN);
-    s_kv_str(pk, "signer", sth->signer);
-    s_hex(pk, "sig", sth->sig, PROTO_SIG_LEN);
-}
-
-//  A LOG_PROOF body kept as evidence, as the map health shows: the head,
-//  and the proof that came with it.
-static void s_pack_body(msgpack_packer *pk, const msgpack_object *bin)
-{
-    proto_msg_t *msg = NULL;
-    if (bin->type != MSGPACK_OBJECT_BIN ||
-        proto_msg_decode(PROTO_KIND_LOG_PROOF, bin->via.bin.ptr, bin->via.bin.size, &msg, NULL) !=
-            PROTO_OK) {
-        msgpack_pack_nil(pk);
-        return;
-    }
-    const proto_log_proof_t *p = &msg->u.log_proof;
-    msgpack_pack_map(pk, 3);
-    s_key(pk, "head");
-    s_pack_head(pk, &p->sth);
-    s_kv_u64(pk, "proof_from", p->from);
-    s_key(pk, "proof");
-    msgpack_pack_array(pk, p->nproof);
-    for (uint32_t i = 0; i < p->nproof; i++) {
-        char hex[2 * PROTO_HASH_LEN + 1];
-        for (size_t k = 0; k < PROTO_HASH_LEN; k++)
-            snprintf(hex + 2 * k, 3, "%02x", p->proof[i][k]);
-        msgpack_pack_str_with_body(pk, hex, 2 * PROTO_HASH_LEN);
-    }
-    proto_msg_destroy(&msg);
-}
-
 static void s_pack_alarm(agent_t *self, msgpack_packer *pk)
 {
     bool own = !proto_store_writing(self->kv) && proto_store_read_begin(self->kv) == PROTO_OK;
     const void *v;
     size_t len;
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    if (proto_store_get(self->kv, T_META, S_ALARM_KEY, strlen(S_ALARM_KEY), &v, &len) != PROTO_OK ||
-        msgpack_unpack_next(&u, v, len, NULL) != MSGPACK_UNPACK_SUCCESS ||
-        u.data.type != MSGPACK_OBJECT_MAP) {
+    if (proto_store_get(self->kv, T_META, S_ALARM_KEY, strlen(S_ALARM_KEY), &v, &len) == PROTO_OK)
+        proto_tlog_alarm_pack(pk, v, len);
+    else
         msgpack_pack_nil(pk);
-    } else {
-        const msgpack_object_map *m = &u.data.via.map;
-        msgpack_pack_map(pk, m->size);
-        for (uint32_t i = 0; i < m->size; i++) {
-            msgpack_pack_object(pk, m->ptr[i].key);
-            if (m->ptr[i].val.type == MSGPACK_OBJECT_BIN)
-                s_pack_body(pk, &m->ptr[i].val);
-            else
-                msgpack_pack_object(pk, m->ptr[i].val);
-        }
-    }
-    msgpack_unpacked_destroy(&u);
     if (own)
         proto_store_read_end(self->kv);
 }

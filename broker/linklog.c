@@ -16,6 +16,7 @@
 #include "proto/log.h"
 #include "proto/route.h"
 #include "proto/tlog.h"
+#include "proto/tlog_evidence.h"
 #include "batch.h"
 #include "server_internal.h"
 #include "session.h"
@@ -73,23 +74,6 @@ static size_t s_key(uint8_t key[PROTO_LABEL_MAX + 1], uint8_t tag, const char *l
     key[0] = tag;
     memcpy(key + 1, label, len);
     return len + 1;
-}
-
-//  A head (with the proof that came with it, if any) as a LOG_PROOF body:
-//  the wire's strict codec reads it back.
-static proto_err_t s_encode(const proto_sth_t *sth, uint64_t from,
-                            const uint8_t (*proof)[PROTO_HASH_LEN], uint32_t nproof,
-                            proto_buf_t *out)
-{
-    proto_msg_t msg;
-    memset(&msg, 0, sizeof msg);
-    msg.kind = PROTO_KIND_LOG_PROOF;
-    msg.u.log_proof.sth = *sth;
-    msg.u.log_proof.from = nproof ? from : (from <= sth->size ? from : 0);
-    msg.u.log_proof.proof =
-        (uint8_t(*)[PROTO_HASH_LEN])(uintptr_t) proof; // only read by the encoder
-    msg.u.log_proof.nproof = nproof;
-    return proto_msg_encode(&msg, out, NULL);
 }
 
 static void s_set_held(s_entry_t *e, const proto_sth_t *sth)
@@ -161,7 +145,7 @@ static void s_hold(broker_linklog_t *self, s_entry_t *e, const proto_sth_t *sth)
     proto_buf_init(&body);
     proto_err_t rc = broker_batch_begin(server);
     if (!rc)
-        rc = s_encode(sth, 0, NULL, 0, &body);
+        rc = proto_tlog_head_body(sth, 0, NULL, 0, &body);
     if (!rc)
         rc = broker_store_kv_put(server->store, DB_LINKLOG, key, klen, body.data, body.len);
     proto_buf_free(&body);
@@ -175,36 +159,6 @@ static void s_hold(broker_linklog_t *self, s_entry_t *e, const proto_sth_t *sth)
     s_set_held(e, sth);
 }
 
-//  The alarm record: {reason, time, held, seen}, held and seen as LOG_PROOF
-//  bodies (seen with the proof that failed, if any).
-static proto_err_t s_alarm_record(const s_entry_t *e, const char *reason, const proto_sth_t *seen,
-                                  uint64_t from, const uint8_t (*proof)[PROTO_HASH_LEN],
-                                  uint32_t nproof, msgpack_sbuffer *buf)
-{
-    proto_buf_t held_body, seen_body;
-    proto_buf_init(&held_body);
-    proto_buf_init(&seen_body);
-    proto_err_t rc = s_encode(&e->held, 0, NULL, 0, &held_body);
-    if (!rc)
-        rc = s_encode(seen, from, proof, nproof, &seen_body);
-    if (!rc) {
-        msgpack_packer pk;
-        msgpack_packer_init(&pk, buf, msgpack_sbuffer_write);
-        msgpack_pack_map(&pk, 4);
-        msgpack_pack_str_with_body(&pk, "reason", 6);
-        msgpack_pack_str_with_body(&pk, reason, strlen(reason));
-        msgpack_pack_str_with_body(&pk, "time", 4);
-        msgpack_pack_uint64(&pk, broker_now());
-        msgpack_pack_str_with_body(&pk, "held", 4);
-        msgpack_pack_bin_with_body(&pk, held_body.data, held_body.len);
-        msgpack_pack_str_with_body(&pk, "seen", 4);
-        msgpack_pack_bin_with_body(&pk, seen_body.data, seen_body.len);
-    }
-    proto_buf_free(&held_body);
-    proto_buf_free(&seen_body);
-    return rc;
-}
-
 //  Raise e's alarm: keep the evidence, log, audit, stop checking.
 static void s_alarm(broker_linklog_t *self, s_entry_t *e, const char *reason,
                     const proto_sth_t *seen, uint64_t from, const uint8_t (*proof)[PROTO_HASH_LEN],
@@ -215,7 +169,8 @@ static void s_alarm(broker_linklog_t *self, s_entry_t *e, const char *reason,
     msgpack_sbuffer_init(&buf);
     uint8_t key[PROTO_LABEL_MAX + 1];
     size_t klen = s_key(key, TAG_ALARM, e->label);
-    proto_err_t rc = s_alarm_record(e, reason, seen, from, proof, nproof, &buf);
+    proto_err_t rc =
+        proto_tlog_alarm_record(reason, broker_now(), &e->held, seen, from, proof, nproof, &buf);
     if (!rc)
         rc = broker_batch_begin(server);
     if (!rc)
@@ -444,67 +399,16 @@ static void s_kv_hex(msgpack_packer *pk, const char *key, const uint8_t *data, s
     msgpack_pack_str_with_body(pk, hex, strlen(hex));
 }
 
-static void s_pack_head(msgpack_packer *pk, const proto_sth_t *sth)
-{
-    msgpack_pack_map(pk, 5);
-    s_kv_u64(pk, "size", sth->size);
-    s_kv_u64(pk, "time", sth->time);
-    s_kv_hex(pk, "root", sth->root, PROTO_HASH_LEN);
-    s_key_str(pk, "signer");
-    msgpack_pack_str_with_body(pk, sth->signer, strlen(sth->signer));
-    s_kv_hex(pk, "sig", sth->sig, PROTO_SIG_LEN);
-}
-
-//  A kept LOG_PROOF body as {head, proof_from, proof}.
-static void s_pack_body(msgpack_packer *pk, const msgpack_object *bin)
-{
-    proto_msg_t *msg = NULL;
-    if (bin->type != MSGPACK_OBJECT_BIN ||
-        proto_msg_decode(PROTO_KIND_LOG_PROOF, bin->via.bin.ptr, bin->via.bin.size, &msg, NULL) !=
-            PROTO_OK) {
-        msgpack_pack_nil(pk);
-        return;
-    }
-    const proto_log_proof_t *p = &msg->u.log_proof;
-    msgpack_pack_map(pk, 3);
-    s_key_str(pk, "head");
-    s_pack_head(pk, &p->sth);
-    s_kv_u64(pk, "proof_from", p->from);
-    s_key_str(pk, "proof");
-    msgpack_pack_array(pk, p->nproof);
-    for (uint32_t i = 0; i < p->nproof; i++) {
-        char hex[2 * PROTO_HASH_LEN + 1];
-        for (size_t k = 0; k < PROTO_HASH_LEN; k++)
-            snprintf(hex + 2 * k, 3, "%02x", p->proof[i][k]);
-        msgpack_pack_str_with_body(pk, hex, 2 * PROTO_HASH_LEN);
-    }
-    proto_msg_destroy(&msg);
-}
-
 //  The alarm record of label as a map, its bodies unpacked; nil if none.
 static void s_pack_alarm(broker_linklog_t *self, const char *label, msgpack_packer *pk)
 {
     uint8_t key[PROTO_LABEL_MAX + 1];
     size_t klen = s_key(key, TAG_ALARM, label);
     broker_store_val_t v;
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    if (broker_store_kv_get(self->server->store, DB_LINKLOG, key, klen, &v) != PROTO_OK ||
-        msgpack_unpack_next(&u, v.mv_data, v.mv_size, NULL) != MSGPACK_UNPACK_SUCCESS ||
-        u.data.type != MSGPACK_OBJECT_MAP) {
+    if (broker_store_kv_get(self->server->store, DB_LINKLOG, key, klen, &v) == PROTO_OK)
+        proto_tlog_alarm_pack(pk, v.mv_data, v.mv_size);
+    else
         msgpack_pack_nil(pk);
-    } else {
-        const msgpack_object_map *m = &u.data.via.map;
-        msgpack_pack_map(pk, m->size);
-        for (uint32_t i = 0; i < m->size; i++) {
-            msgpack_pack_object(pk, m->ptr[i].key);
-            if (m->ptr[i].val.type == MSGPACK_OBJECT_BIN)
-                s_pack_body(pk, &m->ptr[i].val);
-            else
-                msgpack_pack_object(pk, m->ptr[i].val);
-        }
-    }
-    msgpack_unpacked_destroy(&u);
 }
 
 static bool s_shown(const s_entry_t *e, const char *only)
