@@ -5,6 +5,7 @@
     with session.c, outbox.c and inbox.c (the broker), and api.c (local
     API) do the work.
 */
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -13,11 +14,14 @@
 #include "proto/log.h"
 
 static agent_t *s_agent;
+static volatile sig_atomic_t s_stop; // SIGTERM or SIGINT before the agent runs
 
 static void s_signal_handler(int signal_number)
 {
     if (s_agent)
         agent_signal(s_agent, signal_number);
+    else
+        s_stop = 1;
 }
 
 static const char *s_usage =
@@ -70,6 +74,10 @@ int main(int argc, char **argv)
     if (status >= 0)
         return status;
     char err[512] = "";
+    //  Handlers before the agent: it binds its sockets, which a supervisor
+    //  or test may take as started and stop at once, before agent_new
+    //  returns; s_stop keeps that signal for the loop instead of dying of it.
+    proto_daemon_signals(s_signal_handler, 0);
     s_agent = agent_new(&config, err, sizeof err);
     if (!s_agent) {
         proto_log_error("event=refused reason=\"%s\"", err);
@@ -77,7 +85,8 @@ int main(int argc, char **argv)
         agent_config_free(&config);
         return 2;
     }
-    proto_daemon_signals(s_signal_handler, 0);
+    if (s_stop)
+        agent_signal(s_agent, SIGTERM);
     status = agent_run(s_agent);
     agent_t *agent = s_agent;
     s_agent = NULL;

@@ -192,6 +192,10 @@ int main(int argc, char **argv)
     }
     char err[1024] = "";
     proto_err_t why = PROTO_OK;
+    //  Handlers before the server: it writes DATA_DIR/endpoint and may be
+    //  told to stop as soon as it has, before broker_server_new returns;
+    //  s_stop keeps that SIGTERM for the loop instead of dying of it.
+    proto_daemon_signals(s_signal_handler, 1);
     s_server = broker_server_new(&config, &why, err, sizeof err);
     if (!s_server) {
         bool store = why == PROTO_ERR_STORE_DAMAGED || why == PROTO_ERR_STORE_BEHIND;
@@ -201,9 +205,7 @@ int main(int argc, char **argv)
         broker_config_free(&config);
         return store ? EXIT_STORE_REFUSED : 2;
     }
-    proto_daemon_signals(s_signal_handler, 1);
-    //  A standby's handler was in place already: a SIGTERM that came while
-    //  the server started is not lost.
+    //  A SIGTERM or SIGINT that came while the server started is not lost.
     if (s_stop)
         broker_server_signal(s_server, SIGTERM);
     status = broker_server_run(s_server);
