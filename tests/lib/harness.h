@@ -49,7 +49,7 @@ typedef enum {
 #define TH_HUB              "hub" // the broker's name in every environment
 #define TH_RECV_TIMEOUT_MS  20000 // waiting for something that must arrive
 #define TH_QUIET_MS         1500  // listening for something that must not arrive
-#define TH_MAX_PROCS        8
+#define TH_MAX_PROCS        16
 #define TH_MAX_CLIENTS      64
 #define TH_PATH_MAX         256
 #define TH_ROOT_MAX         128 // the root is short, so paths under it fit TH_PATH_MAX
