@@ -125,6 +125,14 @@ int th_port_outside_ephemeral(void);
 //  env->logs[index]; returns the index.
 int th_spawn(th_env_t *env, const char *const *args);
 
+//  For a child between fork and exec: close every descriptor above stderr
+//  up to maxfd (th_fd_limit(), taken before the fork), so that a program
+//  under test holds none of the test's sockets. A connection the test
+//  resets (a proxy's, tests/proof/netproxy.h) would otherwise stay open in
+//  the child, and its reset would never be sent.
+long th_fd_limit(void);
+void th_close_fds(long maxfd);
+
 //  Wait up to timeout_ms for process index to exit. Returns true and its
 //  wait status if it did.
 bool th_wait_exit(th_env_t *env, int index, int timeout_ms, int *status);
