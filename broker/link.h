@@ -7,7 +7,8 @@
     HELLO and READY on the listening side, and on the dialing side one
     DEALER per configured link: CURVE client with this broker's identity,
     the other broker's key pinned from its broker entry, HELLO with `link`,
-    heartbeats, and starting over on a new socket when the session is lost.
+    heartbeats, and starting over on a new socket when the session is lost
+    or its connection drops (a socket monitor).
 
     Does not: forward documents yet, or sync directories; route (the
     directory does, proto/route.h). Loop thread only.
