@@ -79,6 +79,21 @@ void fed_audit_verify(th_env_t *env, const char *data)
 // ---------------------------------------------------------------------------
 //  A network of brokers
 
+//  snprintf through a buffer of its own: what is written and what is read
+//  are fields of one fed_net_t, which GCC's -Wrestrict cannot tell apart.
+__attribute__((format(printf, 3, 4))) static void s_fmt(char *dst, size_t len, const char *format,
+                                                        ...)
+{
+    char buf[TH_PATH_MAX + 128];
+    va_list ap;
+    va_start(ap, format);
+    vsnprintf(buf, sizeof buf, format, ap);
+    va_end(ap);
+    size_t n = strlen(buf);
+    th_check(n < len, "%s does not fit %zu bytes", buf, len);
+    memcpy(dst, buf, n + 1);
+}
+
 static void s_copy(const char *from, const char *to)
 {
     FILE *in = fopen(from, "r"), *out = fopen(to, "w");
@@ -104,7 +119,7 @@ int fed_net_add(fed_net_t *net, const char *label, int parent)
     th_check(net->n < FED_MAX_BROKERS && parent < net->n, "broker %s", label);
     fed_broker_t *b = &net->b[net->n];
     memset(b, 0, sizeof *b);
-    snprintf(b->label, sizeof b->label, "%s", label);
+    s_fmt(b->label, sizeof b->label, "%s", label);
     b->parent = parent;
     b->index = -1;
     return net->n++;
@@ -149,7 +164,7 @@ void fed_net_directories(fed_net_t *net)
                                    "--out",      env->keys, NULL };
             fed_keys(env, make, "truc-keys new");
         }
-        snprintf(b->dirfile, sizeof b->dirfile, "%s/dir-%s.ini", env->root, b->label);
+        s_fmt(b->dirfile, sizeof b->dirfile, "%s/dir-%s.ini", env->root, b->label);
         s_copy(env->dirfile, b->dirfile);
     }
     for (int i = 0; i < net->n; i++) {
@@ -203,7 +218,7 @@ void fed_net_prepare(fed_net_t *net)
         int port = th_port_outside_ephemeral();
         th_check(port > 0, "no free port");
         snprintf(b->endpoint, sizeof b->endpoint, "tcp://127.0.0.1:%d", port);
-        snprintf(b->data, sizeof b->data, "%s/data-%s", env->root, b->label);
+        s_fmt(b->data, sizeof b->data, "%s/data-%s", env->root, b->label);
         th_check(mkdir(b->data, 0700) == 0, "mkdir %s", b->data);
         char path[TH_PATH_MAX + 32];
         snprintf(path, sizeof path, "%s/%s.secret", env->keys, b->label);
@@ -217,18 +232,17 @@ void fed_net_start(fed_net_t *net)
     for (int i = 0; i < net->n; i++) {
         fed_broker_t *b = &net->b[i];
         size_t s = 0;
-        snprintf(b->sets[s++], sizeof b->sets[0], "broker.identity=%s/%s.secret", env->keys,
-                 b->label);
-        snprintf(b->sets[s++], sizeof b->sets[0], "broker.data_dir=%s", b->data);
-        snprintf(b->sets[s++], sizeof b->sets[0], "broker.directory=%s", b->dirfile);
-        snprintf(b->sets[s++], sizeof b->sets[0], "network.endpoint=%s", b->endpoint);
+        s_fmt(b->sets[s++], sizeof b->sets[0], "broker.identity=%s/%s.secret", env->keys, b->label);
+        s_fmt(b->sets[s++], sizeof b->sets[0], "broker.data_dir=%s", b->data);
+        s_fmt(b->sets[s++], sizeof b->sets[0], "broker.directory=%s", b->dirfile);
+        s_fmt(b->sets[s++], sizeof b->sets[0], "network.endpoint=%s", b->endpoint);
         if (b->parent >= 0) {
             const fed_broker_t *p = &net->b[b->parent];
-            snprintf(b->sets[s++], sizeof b->sets[0], "network.links=%s@%s", p->label,
-                     b->dial[0] ? b->dial : p->endpoint);
+            s_fmt(b->sets[s++], sizeof b->sets[0], "network.links=%s@%s", p->label,
+                  b->dial[0] ? b->dial : p->endpoint);
         }
         if (b->heartbeat[0])
-            snprintf(b->sets[s++], sizeof b->sets[0], "network.heartbeat=%s", b->heartbeat);
+            s_fmt(b->sets[s++], sizeof b->sets[0], "network.heartbeat=%s", b->heartbeat);
         fed_broker_spawn(env, b);
     }
     char needle[64];
