@@ -15,22 +15,27 @@
         documents are submitted on both sides; nothing crosses meanwhile.
         Then the path passes again: the link comes back by itself, every
         queued document drains, each reaches each recipient once, every
-        sender verifies every recipient's DELIVERED.
+        sender verifies every recipient's DELIVERED. P2's link, never
+        cut, is never taken for a silent one.
+      - drill_link_reset: the proxy resets P1's link connection under a
+        heartbeat of an hour; P1 starts over with HELLO at once, and
+        documents N holds for P1 arrive though P1 has nothing to send.
       - drill_kills: N is killed with SIGKILL three times at different
-        points of a stream in every direction: while documents are
-        submitted (more while N is down), halfway through the deliveries of
-        a batch, and at the first delivery of another (its second half
-        submitted while N is down); started again each time. Nothing lost, nothing twice, every
-   DELIVERED verified; the three audit chains verify.
+        points of a stream in every direction, the rest of the stream
+        submitted while it is down: after the first documents, halfway
+        through a batch's deliveries, and at the first delivery of
+        another; started again each time. Nothing lost, nothing twice,
+        every DELIVERED verified; the three audit chains verify.
       - drill_revoke: between real truc-agents, A in P1 revokes, updates
         and replaces documents it sent to D in P2; D's agent marks each
         original (inbox, fetch, events), refuses a status about the revoked
         one, and A holds D's DELIVERED for each operation.
-      - drill_chain: four brokers, P1 -> N -> P2 -> C (com, a commune under
+      - drill_chain: four brokers, P1 -> N <- P2 <- com (a commune under
         P2, agencies D and E); every document crosses three links, both
-        ways, while N and P2 are killed with SIGKILL. A few documents and
-        one kill of each by default; TRUC_TEST_LONG=1 sends hundreds and
-        kills each twice.
+        ways, while N and P2 are killed with SIGKILL halfway through a
+        stream's deliveries, the rest submitted while they are down. A few
+        documents and one kill of each by default; TRUC_TEST_LONG=1 sends
+        hundreds and kills each twice.
 
     Each drill prints its counts (">>" lines). No assertion depends on
     speed: every wait is for progress or a log line, with a generous limit.
@@ -259,22 +264,15 @@ static void test_drill_link_reset(void **state)
 // ---------------------------------------------------------------------------
 //  2. drill_kills
 
-//  One batch in every direction through N; C (at N) receives without being
-//  in session, so its documents wait at N through every kill.
-static void s_batch(th_env_t *env, fed_traffic_t *t, int n)
+//  One round in every direction through N; C (at N) receives without being
+//  in session, so its documents wait at N through every kill. Five
+//  deliveries to agents in session.
+static void s_round_three(th_env_t *env, fed_traffic_t *t)
 {
-    for (int i = 0; i < n; i++) {
-        fed_send(env, t, TH_A, TH_D, TH_C);
-        fed_send(env, t, TH_D, TH_A, TH_NAGENCIES);
-        fed_send(env, t, TH_E, TH_B, TH_C);
-        fed_send(env, t, TH_B, TH_E, TH_A);
-    }
-}
-
-//  Deliveries a batch of n makes to agents in session (all but C's).
-static size_t s_batch_live(int n)
-{
-    return (size_t) n * 5;
+    fed_send(env, t, TH_A, TH_D, TH_C);
+    fed_send(env, t, TH_D, TH_A, TH_NAGENCIES);
+    fed_send(env, t, TH_E, TH_B, TH_C);
+    fed_send(env, t, TH_B, TH_E, TH_A);
 }
 
 //  Deliveries of every document sent so far to agents other than C.
@@ -296,6 +294,29 @@ static void s_kill(th_env_t *env, fed_broker_t *b, const fed_traffic_t *t, int *
              when, t->n, fed_deliveries(t));
 }
 
+//  One round of documents.
+typedef void(s_round_fn)(th_env_t *env, fed_traffic_t *t);
+
+//  n rounds, the agents served after each; victim is killed as soon as the
+//  deliveries reach kill_at, and the rounds left are submitted while it is
+//  down. If they are all submitted first, the agents are served until then.
+static void s_stream(th_env_t *env, fed_traffic_t *t, s_round_fn *round, int n, size_t kill_at,
+                     fed_broker_t *victim, int *kills, const char *when)
+{
+    bool killed = false;
+    for (int i = 0; i < n; i++) {
+        round(env, t);
+        if (!killed && (kill_at == 0 || (fed_serve(env, t), fed_deliveries(t) >= kill_at))) {
+            s_kill(env, victim, t, kills, when);
+            killed = true;
+        }
+    }
+    if (!killed) {
+        s_serve_until(env, t, s_reached, kill_at, when);
+        s_kill(env, victim, t, kills, when);
+    }
+}
+
 static void test_drill_kills(void **state)
 {
     th_env_t *env = *state;
@@ -312,27 +333,22 @@ static void test_drill_kills(void **state)
     const int batch = s_long() ? 50 : 6;
     int kills = 0;
 
-    //  1: while documents are submitted; more come while N is down.
-    s_batch(env, &t, batch);
-    s_kill(env, nat, &t, &kills, "while documents are submitted");
-    s_batch(env, &t, batch / 2);
+    //  1: while documents are submitted: after the first round, the others
+    //  come while N is down.
+    s_stream(env, &t, s_round_three, batch, 0, nat, &kills, "while documents are submitted");
     fed_broker_spawn(env, nat);
 
     //  2: halfway through the deliveries of a batch.
     size_t base = fed_deliveries(&t);
-    s_batch(env, &t, batch);
-    s_serve_until(env, &t, s_reached, base + s_batch_live(batch) / 2, "half a batch delivered");
-    s_kill(env, nat, &t, &kills, "halfway through a batch's deliveries");
+    s_stream(env, &t, s_round_three, batch, base + (size_t) batch * 5 / 2, nat, &kills,
+             "halfway through a batch's deliveries");
     fed_broker_spawn(env, nat);
 
-    //  3: at the first delivery of another batch, whose second half is
-    //  submitted while N is down.
+    //  3: at the first delivery of another batch.
     s_serve_until(env, &t, s_reached, s_live(&t), "the earlier batches delivered");
     base = fed_deliveries(&t);
-    s_batch(env, &t, batch / 2);
-    s_serve_until(env, &t, s_reached, base + 1, "a first delivery");
-    s_kill(env, nat, &t, &kills, "at the first delivery of a batch");
-    s_batch(env, &t, batch - batch / 2);
+    s_stream(env, &t, s_round_three, batch, base + 1, nat, &kills,
+             "at the first delivery of a batch");
     fed_broker_spawn(env, nat);
 
     t.agent[TH_C] = fed_agent(env, nat, TH_C);
@@ -485,6 +501,15 @@ static void test_drill_revoke(void **state)
 // ---------------------------------------------------------------------------
 //  4. drill_chain
 
+//  One round across the three links, both ways: six deliveries.
+static void s_round_chain(th_env_t *env, fed_traffic_t *t)
+{
+    fed_send(env, t, TH_A, TH_E, TH_NAGENCIES);
+    fed_send(env, t, TH_E, TH_A, TH_B);
+    fed_send(env, t, TH_B, TH_D, TH_E);
+    fed_send(env, t, TH_D, TH_B, TH_NAGENCIES);
+}
+
 static void test_drill_chain(void **state)
 {
     th_env_t *env = *state;
@@ -515,15 +540,9 @@ static void test_drill_chain(void **state)
     //  or P2 halfway through its deliveries, and the drain.
     for (int round = 0; round < rounds; round++) {
         size_t base = fed_deliveries(&t);
-        for (int i = 0; i < per; i++) {
-            fed_send(env, &t, TH_A, TH_E, TH_NAGENCIES);
-            fed_send(env, &t, TH_E, TH_A, TH_B);
-            fed_send(env, &t, TH_B, TH_D, TH_E);
-            fed_send(env, &t, TH_D, TH_B, TH_NAGENCIES);
-        }
         fed_broker_t *victim = &net.b[round % 2 ? S_P2 : S_NAT];
-        s_serve_until(env, &t, s_reached, base + (size_t) per * 6 / 2, "half a round delivered");
-        s_kill(env, victim, &t, &kills, "halfway through a round's deliveries");
+        s_stream(env, &t, s_round_chain, per, base + (size_t) per * 6 / 2, victim, &kills,
+                 "halfway through a stream's deliveries");
         fed_broker_spawn(env, victim);
         fed_drain(env, &t, S_DRAIN_MS);
     }
