@@ -143,11 +143,14 @@ typedef struct {
     char endpoint[LINK_ENDPOINT_MAX];
     uint8_t curve_pk[PROTO_KEY_LEN]; // pinned from the broker entry
     void *socket;                    // DEALER, NULL between two attempts
+    void *monitor;                   // PAIR reading the DEALER's connection events
+    bool connected;                  // a CURVE handshake succeeded on this socket
     bool ready;                      // READY received on this socket
     uint64_t opened;                 // mono ms the socket was opened
     uint64_t last_recv, last_send;   // mono ms
     uint64_t heartbeat;              // ms: ours until READY gives the other's
     uint64_t sessions;               // READY sessions so far
+    uint64_t sockets;                // sockets opened so far (names their monitors)
     //  The session's peer (peers.h) while READY: its name in the peer
     //  table, which no ZeroMQ routing id can be (those start with a zero
     //  byte and have five bytes).
@@ -254,9 +257,31 @@ static bool s_send(broker_links_t *self, s_link_t *link, const proto_msg_t *msg)
 }
 
 static int s_on_link(proto_loop_t *loop, void *socket, int fd, void *arg);
+static int s_on_monitor(proto_loop_t *loop, void *socket, int fd, void *arg);
+static void s_close(broker_links_t *self, s_link_t *link);
+
+//  Watch the socket's connections: ZeroMQ connects a DEALER again by
+//  itself when its connection drops, and the broker it reaches then (the
+//  other one restarted, or a reset path) holds no session for it and waits
+//  for a HELLO this socket already sent. Heartbeats would notice only when
+//  this side next sends; the monitor's DISCONNECTED notices at once.
+static bool s_monitor_open(broker_links_t *self, s_link_t *link)
+{
+    char name[PROTO_LABEL_MAX + 64];
+    snprintf(name, sizeof name, "inproc://truc-link-%s-%" PRIu64, link->label, ++link->sockets);
+    int zero = 0;
+    link->monitor = zmq_socket(self->server->ctx, ZMQ_PAIR);
+    if (link->monitor)
+        zmq_setsockopt(link->monitor, ZMQ_LINGER, &zero, sizeof zero);
+    return link->monitor &&
+           zmq_socket_monitor(link->socket, name,
+                              ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) == 0 &&
+           zmq_connect(link->monitor, name) == 0 &&
+           proto_loop_socket_add(self->loop, link->monitor, s_on_monitor, self) == PROTO_OK;
+}
 
 //  A fresh socket (so nothing queued for an earlier connection goes before
-//  HELLO), connected, with HELLO queued for the handshake's end.
+//  HELLO), watched, connected, with HELLO queued for the handshake's end.
 static bool s_open(broker_links_t *self, s_link_t *link)
 {
     broker_server_t *server = self->server;
@@ -272,12 +297,11 @@ static bool s_open(broker_links_t *self, s_link_t *link)
     zmq_setsockopt(link->socket, ZMQ_CURVE_PUBLICKEY, own->curve_pk, PROTO_KEY_LEN);
     zmq_setsockopt(link->socket, ZMQ_CURVE_SECRETKEY, proto_identity_curve_sk(server->identity),
                    PROTO_KEY_LEN);
-    if (zmq_connect(link->socket, link->endpoint) != 0 ||
+    if (!s_monitor_open(self, link) || zmq_connect(link->socket, link->endpoint) != 0 ||
         proto_loop_socket_add(self->loop, link->socket, s_on_link, self) != PROTO_OK) {
         proto_log_error("event=link_failed broker=%s endpoint=%s error=\"%s\"", link->label,
                         link->endpoint, zmq_strerror(zmq_errno()));
-        zmq_close(link->socket);
-        link->socket = NULL;
+        s_close(self, link);
         return false;
     }
     link->ready = false;
@@ -315,6 +339,13 @@ static void s_close(broker_links_t *self, s_link_t *link)
         p->dealer = NULL;
     }
     link->rid_len = 0;
+    if (link->monitor) {
+        if (self->loop)
+            proto_loop_socket_remove(self->loop, link->monitor);
+        zmq_socket_monitor(link->socket, NULL, 0);
+        zmq_close(link->monitor);
+        link->monitor = NULL;
+    }
     if (!link->socket)
         return;
     if (self->loop)
@@ -322,6 +353,7 @@ static void s_close(broker_links_t *self, s_link_t *link)
     zmq_close(link->socket);
     link->socket = NULL;
     link->ready = false;
+    link->connected = false;
 }
 
 //  Start over on a new socket: the other broker restarted, refused us, or
@@ -464,6 +496,42 @@ static int s_on_link(proto_loop_t *loop, void *socket, int fd, void *arg)
         link->last_recv = broker_mono();
         if (dropped || !s_message(self, link, job))
             broker_job_destroy(&job);
+    }
+    return 0;
+}
+
+//  The link socket's connection events. A connection that drops after its
+//  handshake succeeded ends the session: start over on a new socket, whose
+//  first message is HELLO. Drops before any handshake (the other broker
+//  refuses us, or is not up yet) are left to ZeroMQ's own retries and the
+//  "no READY" deadline, so a refusal does not become a reset storm.
+static int s_on_monitor(proto_loop_t *loop, void *socket, int fd, void *arg)
+{
+    broker_links_t *self = arg;
+    (void) loop;
+    (void) fd;
+    s_link_t *link = NULL;
+    for (size_t i = 0; i < self->n && !link; i++)
+        link = self->links[i].monitor == socket ? &self->links[i] : NULL;
+    for (int taken = 0; link && link->monitor == socket && taken < DRAIN_LIMIT; taken++) {
+        zmq_msg_t event, address;
+        zmq_msg_init(&event);
+        zmq_msg_init(&address);
+        bool got = zmq_msg_recv(&event, socket, ZMQ_DONTWAIT) >= 0;
+        uint16_t id = 0;
+        if (got && zmq_msg_more(&event) && zmq_msg_recv(&address, socket, 0) >= 0 &&
+            zmq_msg_size(&event) >= 6)
+            memcpy(&id, zmq_msg_data(&event), sizeof id);
+        zmq_msg_close(&event);
+        zmq_msg_close(&address);
+        if (!got)
+            break;
+        if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+            link->connected = true;
+        } else if (id == ZMQ_EVENT_DISCONNECTED && link->connected) {
+            s_reset(self, link, "the connection closed");
+            break; // the monitor read here is closed
+        }
     }
     return 0;
 }

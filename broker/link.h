@@ -7,7 +7,8 @@
     HELLO and READY on the listening side, and on the dialing side one
     DEALER per configured link: CURVE client with this broker's identity,
     the other broker's key pinned from its broker entry, HELLO with `link`,
-    heartbeats, and starting over on a new socket when the session is lost.
+    heartbeats at the other broker's pace, and starting over on a new socket
+    when the session is lost or its connection drops (a socket monitor).
 
     Does not: carry documents and receipts over the link (hop.c), check
     the other broker's log (linklog.c), sync directories, or route (the
@@ -58,6 +59,13 @@ void broker_link_recheck(broker_server_t *self, broker_peer_t *p);
 
 typedef struct broker_links broker_links_t;
 
+//  How often the loop ticks the links. A link's heartbeat is the listening
+//  broker's, from READY, and may be far shorter than this broker's own
+//  (whose timer drives agents' sessions): ticking at the shortest
+//  heartbeat a broker accepts keeps the link's heartbeats on time, so the
+//  other broker never takes a live link for a silent one.
+#define BROKER_LINK_TICK_MS 100
+
 //  The links of config->links, checked against the directory (each label a
 //  broker entry, not this broker's own, named once). No socket yet. NULL
 //  with errbuf set on a bad entry or out of memory.
@@ -67,9 +75,9 @@ broker_links_t *broker_links_new(broker_server_t *server, char *errbuf, size_t e
 //  PROTO_ERR_NOMEM or PROTO_ERR_IO if a socket cannot be set up.
 proto_err_t broker_links_start(broker_links_t *self, proto_loop_t *loop) PROTO_MUST_CHECK;
 
-//  Heartbeats: send HEARTBEAT on a link silent for a heartbeat, start over
-//  on a link that heard nothing for heartbeat_misses heartbeats (or never
-//  got READY). now is monotonic ms.
+//  Heartbeats, every BROKER_LINK_TICK_MS: send HEARTBEAT on a link silent
+//  for a heartbeat, start over on a link that heard nothing for
+//  heartbeat_misses heartbeats (or never got READY). now is monotonic ms.
 void broker_links_tick(broker_links_t *self, uint64_t now);
 
 //  Links configured, and how many have a READY session now.

@@ -799,6 +799,13 @@ static int s_on_heartbeat(proto_loop_t *loop, int timer_id, void *arg)
     (void) loop;
     (void) timer_id;
     broker_session_heartbeats(arg, broker_mono());
+    return 0;
+}
+
+static int s_on_links(proto_loop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
     broker_links_tick(((broker_server_t *) arg)->links, broker_mono());
     return 0;
 }
@@ -867,6 +874,8 @@ static bool s_loop_setup(broker_server_t *self, proto_loop_t *loop)
            proto_loop_timer_add(loop, EXPIRY_INTERVAL, true, s_on_expiry, self) > 0 &&
            (!self->metrics || proto_loop_timer_add(loop, PROTO_METRICS_HTTP_PERIOD_MS, true,
                                                    s_on_metrics, self) > 0) &&
+           (!broker_links_count(self->links) ||
+            proto_loop_timer_add(loop, BROKER_LINK_TICK_MS, true, s_on_links, self) > 0) &&
            broker_links_start(self->links, loop) == PROTO_OK;
 }
 

@@ -9,6 +9,7 @@
 #include "fed_lib.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +17,10 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "admin_json.h"
 #include "expect.h"
 #include "proto/identity.h"
+#include "proto/msg.h"
 
 uint64_t fed_ms(void)
 {
@@ -61,12 +64,387 @@ void fed_keys(th_env_t *env, const char *const *args, const char *what)
     th_check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: %s", what, out);
 }
 
-//  Run truc-keys directory VERB --dir FILE ARGS..., which must succeed.
-void fed_dir(th_env_t *env, const char *verb, const char *a1, const char *a2)
+void fed_dir(th_env_t *env, const char *file, const char *verb, const char *a1, const char *a2)
 {
-    const char *args[] = { th_keys_path, "directory", verb, "--dir", env->dirfile, a1, a2, NULL };
+    const char *args[] = { th_keys_path, "directory", verb, "--dir", file, a1, a2, NULL };
     fed_keys(env, args, verb);
 }
+
+void fed_audit_verify(th_env_t *env, const char *data)
+{
+    char out[8192];
+    const char *args[] = { th_admin_path, "--data-dir", data, "audit", "verify", NULL };
+    int status = th_run(env, args, out, sizeof out);
+    th_check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "audit verify %s: %s", data, out);
+}
+
+// ---------------------------------------------------------------------------
+//  A network of brokers
+
+//  snprintf through a buffer of its own: what is written and what is read
+//  are fields of one fed_net_t, which GCC's -Wrestrict cannot tell apart.
+__attribute__((format(printf, 3, 4))) static void s_fmt(char *dst, size_t len, const char *format,
+                                                        ...)
+{
+    char buf[TH_PATH_MAX + 128];
+    va_list ap;
+    va_start(ap, format);
+    vsnprintf(buf, sizeof buf, format, ap);
+    va_end(ap);
+    size_t n = strlen(buf);
+    th_check(n < len, "%s does not fit %zu bytes", buf, len);
+    memcpy(dst, buf, n + 1);
+}
+
+static void s_copy(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "r"), *out = fopen(to, "w");
+    th_check(in && out, "copy %s to %s", from, to);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        th_check(fwrite(buf, 1, n, out) == n, "write %s", to);
+    fclose(in);
+    fclose(out);
+}
+
+void fed_net_init(fed_net_t *net, th_env_t *env)
+{
+    memset(net, 0, sizeof *net);
+    net->env = env;
+    for (int i = 0; i < TH_NAGENCIES; i++)
+        net->home[i] = -1;
+}
+
+int fed_net_add(fed_net_t *net, const char *label, int parent)
+{
+    th_check(net->n < FED_MAX_BROKERS && parent < net->n, "broker %s", label);
+    fed_broker_t *b = &net->b[net->n];
+    memset(b, 0, sizeof *b);
+    s_fmt(b->label, sizeof b->label, "%s", label);
+    b->parent = parent;
+    b->index = -1;
+    return net->n++;
+}
+
+void fed_net_home(fed_net_t *net, th_agency_t who, int b)
+{
+    net->home[who] = b;
+}
+
+//  True if broker `top` is `b` or one of its ancestors.
+static bool s_above(const fed_net_t *net, int top, int b)
+{
+    for (; b >= 0; b = net->b[b].parent)
+        if (b == top)
+            return true;
+    return false;
+}
+
+//  The neighbour of `from` on the way to `to` in the tree.
+static int s_next_hop(const fed_net_t *net, int from, int to)
+{
+    for (int c = 0; c < net->n; c++)
+        if (net->b[c].parent == from && s_above(net, c, to))
+            return c;
+    return net->b[from].parent;
+}
+
+static void s_pub(th_env_t *env, const char *label, char *out, size_t len)
+{
+    snprintf(out, len, "%s/%s.public", env->keys, label);
+}
+
+void fed_net_directories(fed_net_t *net)
+{
+    th_env_t *env = net->env;
+    char pub[TH_PATH_MAX + 64];
+    for (int i = 0; i < net->n; i++) {
+        fed_broker_t *b = &net->b[i];
+        if (strcmp(b->label, TH_HUB) != 0) {
+            const char *make[] = { th_keys_path, "new",     "--broker", b->label,
+                                   "--out",      env->keys, NULL };
+            fed_keys(env, make, "truc-keys new");
+        }
+        s_fmt(b->dirfile, sizeof b->dirfile, "%s/dir-%s.ini", env->root, b->label);
+        s_copy(env->dirfile, b->dirfile);
+    }
+    for (int i = 0; i < net->n; i++) {
+        fed_broker_t *b = &net->b[i];
+        for (int j = 0; j < net->n; j++)
+            if (j == i || j == b->parent || net->b[j].parent == i) {
+                s_pub(env, net->b[j].label, pub, sizeof pub);
+                fed_dir(env, b->dirfile, "add-broker", pub, NULL);
+            }
+        for (int who = 0; who < TH_NAGENCIES; who++)
+            if (net->home[who] >= 0 && net->home[who] != i) {
+                int hop = s_next_hop(net, i, net->home[who]);
+                th_check(hop >= 0, "no way from %s to %s", b->label, th_code((th_agency_t) who));
+                fed_dir(env, b->dirfile, "set-home", th_code((th_agency_t) who), net->b[hop].label);
+            }
+    }
+}
+
+void fed_broker_spawn(th_env_t *env, fed_broker_t *b)
+{
+    const char *args[4 + 2 * FED_MAX_SETS];
+    size_t n = 0;
+    args[n++] = "--config";
+    args[n++] = env->config;
+    for (size_t i = 0; i < FED_MAX_SETS && b->sets[i][0]; i++) {
+        args[n++] = "--set";
+        args[n++] = b->sets[i];
+    }
+    args[n] = NULL;
+    int before = b->index;
+    b->index = th_spawn(env, args);
+    th_check(b->index != before, "spawn");
+    fed_wait_log(env, b->index, "event=listening", 1);
+}
+
+void fed_broker_kill(th_env_t *env, fed_broker_t *b)
+{
+    kill(env->procs[b->index], SIGKILL);
+    int status = 0;
+    th_check(th_wait_exit(env, b->index, TH_STOP_TIMEOUT_MS, &status), "%s survived SIGKILL",
+             b->label);
+}
+
+void fed_net_prepare(fed_net_t *net)
+{
+    th_env_t *env = net->env;
+    char err[256];
+    for (int i = 0; i < net->n; i++) {
+        fed_broker_t *b = &net->b[i];
+        //  A port outside the ephemeral range: the broker comes back on it.
+        int port = th_port_outside_ephemeral();
+        th_check(port > 0, "no free port");
+        snprintf(b->endpoint, sizeof b->endpoint, "tcp://127.0.0.1:%d", port);
+        s_fmt(b->data, sizeof b->data, "%s/data-%s", env->root, b->label);
+        th_check(mkdir(b->data, 0700) == 0, "mkdir %s", b->data);
+        char path[TH_PATH_MAX + 32];
+        snprintf(path, sizeof path, "%s/%s.secret", env->keys, b->label);
+        th_check(proto_identity_load(path, NULL, &b->id, err, sizeof err) == PROTO_OK, "%s", err);
+    }
+}
+
+void fed_net_start(fed_net_t *net)
+{
+    th_env_t *env = net->env;
+    for (int i = 0; i < net->n; i++) {
+        fed_broker_t *b = &net->b[i];
+        size_t s = 0;
+        s_fmt(b->sets[s++], sizeof b->sets[0], "broker.identity=%s/%s.secret", env->keys, b->label);
+        s_fmt(b->sets[s++], sizeof b->sets[0], "broker.data_dir=%s", b->data);
+        s_fmt(b->sets[s++], sizeof b->sets[0], "broker.directory=%s", b->dirfile);
+        s_fmt(b->sets[s++], sizeof b->sets[0], "network.endpoint=%s", b->endpoint);
+        if (b->parent >= 0) {
+            const fed_broker_t *p = &net->b[b->parent];
+            s_fmt(b->sets[s++], sizeof b->sets[0], "network.links=%s@%s", p->label,
+                  b->dial[0] ? b->dial : p->endpoint);
+        }
+        if (b->heartbeat[0])
+            s_fmt(b->sets[s++], sizeof b->sets[0], "network.heartbeat=%s", b->heartbeat);
+        fed_broker_spawn(env, b);
+    }
+    char needle[64];
+    for (int i = 0; i < net->n; i++)
+        if (net->b[i].parent >= 0) {
+            snprintf(needle, sizeof needle, "event=link_ready broker=%s ",
+                     net->b[net->b[i].parent].label);
+            fed_wait_log(env, net->b[i].index, needle, 1);
+        }
+}
+
+truc_client_t *fed_agent(th_env_t *env, const fed_broker_t *b, th_agency_t who)
+{
+    truc_client_t *c =
+        truc_client_new(b->endpoint, env->agency[who], proto_identity_public(b->id)->curve_pk, 64);
+    th_check(c != NULL, "client");
+    proto_msg_t *ready = NULL;
+    proto_err_t rc = truc_client_hello(c, TH_RECV_TIMEOUT_MS, &ready);
+    th_check(rc == PROTO_OK, "%s: no READY: %s (%s)", th_code(who), proto_errname(rc),
+             truc_client_error_text(c));
+    proto_msg_destroy(&ready);
+    return c;
+}
+
+void fed_net_audit_verify(fed_net_t *net)
+{
+    for (int i = 0; i < net->n; i++)
+        fed_audit_verify(net->env, net->b[i].data);
+}
+
+void fed_net_free(fed_net_t *net)
+{
+    for (int i = 0; i < net->n; i++)
+        proto_identity_destroy(&net->b[i].id);
+}
+
+// ---------------------------------------------------------------------------
+//  Traffic
+
+void fed_send(th_env_t *env, fed_traffic_t *t, th_agency_t from, th_agency_t to1, th_agency_t to2)
+{
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 64;
+        fed_sent_t *grown = realloc(t->sent, cap * sizeof *grown);
+        th_check(grown != NULL, "out of memory");
+        t->sent = grown;
+        t->cap = cap;
+    }
+    fed_sent_t *s = &t->sent[t->n++];
+    memset(s, 0, sizeof *s);
+    s->from = from;
+    s->to[s->nto++] = to1;
+    if (to2 != TH_NAGENCIES)
+        s->to[s->nto++] = to2;
+    const char *codes[] = { th_code(s->to[0]), s->nto > 1 ? th_code(s->to[1]) : NULL };
+    static const uint8_t bytes[] = "%PDF-1.4 van ban lien tinh";
+    truc_att_t att = { "van-ban.pdf", "application/pdf", bytes, sizeof bytes };
+    s->doc =
+        truc_doc_build(env->agency[from], codes, s->nto, "Van ban lien tinh", "CV", 0, &att, 1);
+    th_check(s->doc != NULL, "truc_doc_build");
+    truc_client_t *c = t->agent[from];
+    th_check(c != NULL, "%s is not in session", th_code(from));
+    th_check(truc_client_submit(c, s->doc) == PROTO_OK, "submit");
+    proto_msg_t *answer = th_answer(c, truc_doc_id(s->doc), TH_RECV_TIMEOUT_MS);
+    char what[400];
+    th_check(answer && answer->kind == PROTO_KIND_ACCEPTED, "%s: answered with %s", th_code(from),
+             truc_msg_describe(answer, truc_doc_id(s->doc), what, sizeof what));
+    proto_msg_destroy(&answer);
+}
+
+static fed_sent_t *s_find(fed_traffic_t *t, const proto_id_t *id, th_agency_t to, int *slot)
+{
+    for (size_t i = t->n; i-- > 0;)
+        for (uint32_t j = 0; j < t->sent[i].nto; j++)
+            if (memcmp(truc_doc_id(t->sent[i].doc)->bytes, id->bytes, PROTO_ID_LEN) == 0 &&
+                t->sent[i].to[j] == to) {
+                *slot = (int) j;
+                return &t->sent[i];
+            }
+    return NULL;
+}
+
+static th_agency_t s_agency_of(const char *code)
+{
+    for (int i = 0; i < TH_NAGENCIES; i++)
+        if (strcmp(th_code((th_agency_t) i), code) == 0)
+            return (th_agency_t) i;
+    return TH_NAGENCIES;
+}
+
+//  One message to agent `who`: a DELIVER is checked and acknowledged, a
+//  DELIVERED checked against its recipient's key and acknowledged.
+static void s_take(th_env_t *env, fed_traffic_t *t, th_agency_t who, proto_msg_t *msg,
+                   truc_frames_t *frames)
+{
+    int slot;
+    if (msg->kind == PROTO_KIND_DELIVER) {
+        fed_sent_t *s = s_find(t, &msg->u.document.doc.id, who, &slot);
+        th_check(s != NULL, "%s got a document it was not sent", th_code(who));
+        th_check(++s->got[slot] == 1, "%s got a document twice", th_code(who));
+        const proto_msg_t *const delivers[] = { msg };
+        const truc_frames_t *const fr[] = { frames };
+        proto_err_t rc = truc_client_ack_deliveries(t->agent[who], env->dir, delivers, fr, 1);
+        th_check(rc == PROTO_OK, "%s: the document does not verify: %s", th_code(who),
+                 proto_errname(rc));
+    } else if (msg->kind == PROTO_KIND_DELIVERED) {
+        const char *signer = msg->u.receipts.head.signer;
+        th_agency_t to = s_agency_of(signer);
+        th_check(to != TH_NAGENCIES &&
+                     truc_receipts_verify(msg, proto_identity_public(env->agency[to])->sign_pk) ==
+                         PROTO_OK,
+                 "%s: a DELIVERED that does not verify", th_code(who));
+        for (uint32_t i = 0; i < msg->u.receipts.nitems; i++) {
+            const proto_leaf_t *leaf = &msg->u.receipts.items[i].leaf;
+            fed_sent_t *s = s_find(t, &leaf->id, to, &slot);
+            th_check(s && s->from == who && leaf->event == PROTO_EVENT_DELIVERED,
+                     "%s: a DELIVERED for something it did not send", th_code(who));
+            s->delivered[slot]++;
+        }
+        th_check(truc_client_ack(t->agent[who], &msg->u.receipts.mid, 1) == PROTO_OK, "ACK");
+    }
+}
+
+size_t fed_serve(th_env_t *env, fed_traffic_t *t)
+{
+    size_t taken = 0;
+    for (int who = 0; who < TH_NAGENCIES; who++) {
+        truc_client_t *c = t->agent[who];
+        proto_msg_t *msg = NULL;
+        truc_frames_t *frames = NULL;
+        while (c && truc_client_recv(c, 20, &msg, &frames) == PROTO_OK) {
+            s_take(env, t, (th_agency_t) who, msg, frames);
+            proto_msg_destroy(&msg);
+            truc_frames_destroy(&frames);
+            taken++;
+        }
+    }
+    return taken;
+}
+
+bool fed_complete(const fed_traffic_t *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        for (uint32_t j = 0; j < t->sent[i].nto; j++)
+            if (t->sent[i].got[j] != 1 || t->sent[i].delivered[j] < 1)
+                return false;
+    return true;
+}
+
+size_t fed_deliveries(const fed_traffic_t *t)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->n; i++)
+        for (uint32_t j = 0; j < t->sent[i].nto; j++)
+            n += t->sent[i].got[j] > 0;
+    return n;
+}
+
+void fed_drain(th_env_t *env, fed_traffic_t *t, int timeout_ms)
+{
+    uint64_t until = fed_ms() + (uint64_t) timeout_ms;
+    while (!fed_complete(t)) {
+        th_check(fed_ms() < until, "the round did not complete within %d ms", timeout_ms);
+        fed_serve(env, t);
+    }
+}
+
+void fed_quiet(th_env_t *env, fed_traffic_t *t)
+{
+    uint64_t until = fed_ms() + TH_QUIET_MS;
+    while (fed_ms() < until)
+        fed_serve(env, t);
+}
+
+void fed_report(const fed_traffic_t *t, const char *round)
+{
+    size_t delivered = 0, receipts = 0, twice = 0, lost = 0;
+    for (size_t i = 0; i < t->n; i++)
+        for (uint32_t k = 0; k < t->sent[i].nto; k++) {
+            delivered += t->sent[i].got[k] > 0;
+            twice += t->sent[i].got[k] > 1;
+            lost += t->sent[i].got[k] == 0;
+            receipts += t->sent[i].delivered[k] > 0;
+        }
+    th_print("%s: %zu documents, %zu deliveries, %zu DELIVERED verified by their senders, %zu "
+             "lost, %zu duplicated",
+             round, t->n, delivered, receipts, lost, twice);
+}
+
+void fed_traffic_free(fed_traffic_t *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        truc_doc_destroy(&t->sent[i].doc);
+    free(t->sent);
+    t->sent = NULL;
+    t->n = t->cap = 0;
+}
+
+// ---------------------------------------------------------------------------
+//  Two brokers on the harness's one directory (the tests of a single link)
 
 //  Two brokers on one directory: hub (home for A, B, D, E) and nat (home
 //  for C), each an entry with its key; every active agency has a home, so
@@ -75,15 +453,15 @@ void fed_two_brokers(th_env_t *env)
 {
     char pub[TH_PATH_MAX + 64];
     snprintf(pub, sizeof pub, "%s/%s.public", env->keys, TH_HUB);
-    fed_dir(env, "add-broker", pub, NULL);
+    fed_dir(env, env->dirfile, "add-broker", pub, NULL);
     const char *make[] = { th_keys_path, "new", "--broker", "nat", "--out", env->keys, NULL };
     fed_keys(env, make, "truc-keys new nat");
     snprintf(pub, sizeof pub, "%s/nat.public", env->keys);
-    fed_dir(env, "add-broker", pub, NULL);
+    fed_dir(env, env->dirfile, "add-broker", pub, NULL);
     const th_agency_t at_hub[] = { TH_A, TH_B, TH_D, TH_E };
     for (size_t i = 0; i < sizeof at_hub / sizeof at_hub[0]; i++)
-        fed_dir(env, "set-home", th_code(at_hub[i]), TH_HUB);
-    fed_dir(env, "set-home", th_code(TH_C), "nat");
+        fed_dir(env, env->dirfile, "set-home", th_code(at_hub[i]), TH_HUB);
+    fed_dir(env, env->dirfile, "set-home", th_code(TH_C), "nat");
 }
 
 //  Start nat with its own data directory (kept from an earlier start) on

@@ -209,8 +209,8 @@ static void s_three_brokers(th_env_t *env)
     const char *make[] = { th_keys_path, "new", "--broker", "p2", "--out", env->keys, NULL };
     fed_keys(env, make, "truc-keys new p2");
     snprintf(pub, sizeof pub, "%s/p2.public", env->keys);
-    fed_dir(env, "add-broker", pub, NULL);
-    fed_dir(env, "set-home", th_code(TH_D), "p2");
+    fed_dir(env, env->dirfile, "add-broker", pub, NULL);
+    fed_dir(env, env->dirfile, "set-home", th_code(TH_D), "p2");
 }
 
 //  The position of needle in the text, or -1.

@@ -323,6 +323,7 @@ static pid_t s_spawn(ah_env_t *env, const char *const *argv, const char *log)
     th_check(env->nprocs < AH_MAX_PROCS, "too many agent processes in one test");
     fflush(stdout);
     fflush(stderr);
+    long maxfd = th_fd_limit();
     pid_t pid = fork();
     th_check(pid >= 0, "fork: %s", strerror(errno));
     if (pid == 0) {
@@ -332,6 +333,7 @@ static pid_t s_spawn(ah_env_t *env, const char *const *argv, const char *log)
         dup2(fd, 1);
         dup2(fd, 2);
         close(fd);
+        th_close_fds(maxfd);
         //  execv wants char *const[]; it does not change the strings.
         execv(argv[0], (char *const *) (uintptr_t) argv);
         _exit(127);

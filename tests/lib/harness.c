@@ -252,6 +252,18 @@ static void s_run_ok(th_env_t *env, const char *const *argv)
              th_status_text(status, st, sizeof st), out);
 }
 
+long th_fd_limit(void)
+{
+    long max = sysconf(_SC_OPEN_MAX);
+    return max < 0 || max > 65536 ? 65536 : max;
+}
+
+void th_close_fds(long maxfd)
+{
+    for (long fd = 3; fd < maxfd; fd++)
+        close((int) fd);
+}
+
 int th_spawn(th_env_t *env, const char *const *args)
 {
     th_check(env->nprocs < TH_MAX_PROCS, "too many broker processes in one test");
@@ -269,6 +281,7 @@ int th_spawn(th_env_t *env, const char *const *args)
     argv[n] = NULL;
     fflush(stdout);
     fflush(stderr);
+    long maxfd = th_fd_limit();
     pid_t pid = fork();
     th_check(pid >= 0, "fork: %s", strerror(errno));
     if (pid == 0) {
@@ -278,6 +291,7 @@ int th_spawn(th_env_t *env, const char *const *args)
         dup2(fd, 1);
         dup2(fd, 2);
         close(fd);
+        th_close_fds(maxfd);
         execv(argv[0], (char *const *) (uintptr_t) argv);
         _exit(127);
     }

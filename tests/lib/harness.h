@@ -49,7 +49,7 @@ typedef enum {
 #define TH_HUB              "hub" // the broker's name in every environment
 #define TH_RECV_TIMEOUT_MS  20000 // waiting for something that must arrive
 #define TH_QUIET_MS         1500  // listening for something that must not arrive
-#define TH_MAX_PROCS        8
+#define TH_MAX_PROCS        16
 #define TH_MAX_CLIENTS      64
 #define TH_PATH_MAX         256
 #define TH_ROOT_MAX         128 // the root is short, so paths under it fit TH_PATH_MAX
@@ -124,6 +124,14 @@ int th_port_outside_ephemeral(void);
 //  NULL-terminated list) without waiting for anything. Its log is
 //  env->logs[index]; returns the index.
 int th_spawn(th_env_t *env, const char *const *args);
+
+//  For a child between fork and exec: close every descriptor above stderr
+//  up to maxfd (th_fd_limit(), taken before the fork), so that a program
+//  under test holds none of the test's sockets. A connection the test
+//  resets (a proxy's, tests/proof/netproxy.h) would otherwise stay open in
+//  the child, and its reset would never be sent.
+long th_fd_limit(void);
+void th_close_fds(long maxfd);
 
 //  Wait up to timeout_ms for process index to exit. Returns true and its
 //  wait status if it did.
