@@ -539,3 +539,78 @@ void fed_accepted(truc_client_t *c, const truc_doc_t *doc)
              truc_msg_describe(answer, truc_doc_id(doc), what, sizeof what));
     proto_msg_destroy(&answer);
 }
+
+void fed_link_hello(truc_client_t *link, const char *label, bool log)
+{
+    static uint8_t versions[] = { PROTO_VERSION };
+    proto_msg_t hello;
+    memset(&hello, 0, sizeof hello);
+    hello.kind = PROTO_KIND_HELLO;
+    hello.u.hello.versions = versions;
+    hello.u.hello.nversions = 1;
+    hello.u.hello.link = label;
+    hello.u.hello.window = 8;
+    hello.u.hello.log = log;
+    th_check(truc_client_send(link, &hello, NULL, NULL, 0) == PROTO_OK, "send HELLO");
+}
+
+truc_client_t *fed_link_client(const char *endpoint, const proto_identity_t *me,
+                               const proto_identity_t *to, const char *label, bool log,
+                               proto_msg_t **ready)
+{
+    truc_client_t *link = truc_client_new(endpoint, me, proto_identity_public(to)->curve_pk, 8);
+    th_check(link != NULL, "link client");
+    fed_link_hello(link, label, log);
+    proto_msg_t *msg = NULL;
+    proto_err_t rc = truc_client_recv_kind(link, PROTO_KIND_READY, TH_RECV_TIMEOUT_MS, &msg, NULL);
+    th_check(rc == PROTO_OK, "no READY for the link: %s", proto_errname(rc));
+    if (ready)
+        *ready = msg;
+    else
+        proto_msg_destroy(&msg);
+    return link;
+}
+
+proto_msg_t *fed_forward(truc_client_t *link, const truc_doc_t *doc, const char *const *to,
+                         uint32_t nto, const char *trace_broker)
+{
+    proto_buf_t body;
+    proto_buf_init(&body);
+    th_check(proto_msg_encode(truc_doc_cmsg(doc), &body, NULL) == PROTO_OK, "encode SUBMIT");
+    proto_fwd_hop_t trace = { trace_broker, (uint64_t) time(NULL) * 1000 };
+    proto_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.kind = PROTO_KIND_FORWARD;
+    msg.u.forward.kind = PROTO_KIND_SUBMIT;
+    msg.u.forward.body = body.data;
+    msg.u.forward.body_len = body.len;
+    const char *codes[PROTO_MAX_RECIPIENTS];
+    for (uint32_t i = 0; i < nto && i < PROTO_MAX_RECIPIENTS; i++)
+        codes[i] = to[i];
+    msg.u.forward.to = codes;
+    msg.u.forward.nto = nto;
+    msg.u.forward.trace = &trace;
+    msg.u.forward.ntrace = 1;
+    const void *att[PROTO_MAX_ATTACHMENTS];
+    size_t lens[PROTO_MAX_ATTACHMENTS];
+    for (uint32_t i = 0; i < truc_doc_natt(doc); i++) {
+        att[i] = truc_doc_att_data(doc, i);
+        lens[i] = truc_doc_att_len(doc, i);
+    }
+    proto_err_t rc = truc_client_send(link, &msg, att, lens, truc_doc_natt(doc));
+    th_check(rc == PROTO_OK, "send FORWARD: %s (%s)", proto_errname(rc),
+             truc_client_error_text(link));
+    proto_buf_free(&body);
+    proto_msg_t *answer = NULL;
+    rc = truc_client_recv_answer(link, truc_doc_id(doc), TH_RECV_TIMEOUT_MS, &answer);
+    th_check(rc == PROTO_OK, "no answer to the FORWARD: %s", proto_errname(rc));
+    return answer;
+}
+
+void fed_forward_accepted(truc_client_t *link, const truc_doc_t *doc, const char *to)
+{
+    const char *codes[] = { to };
+    proto_msg_t *answer = fed_forward(link, doc, codes, 1, TH_HUB);
+    th_check(answer->kind == PROTO_KIND_ACCEPTED, "the FORWARD was not accepted");
+    proto_msg_destroy(&answer);
+}

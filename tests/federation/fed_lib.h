@@ -181,4 +181,24 @@ void fed_receive(th_env_t *env, truc_client_t *c, const proto_id_t *id, const ch
 //  c gets ACCEPTED for doc.
 void fed_accepted(truc_client_t *c, const truc_doc_t *doc);
 
+//  Send HELLO with `link` = label (and `log` when log), window 8, on link.
+void fed_link_hello(truc_client_t *link, const char *label, bool log);
+
+//  A test client that plays broker me (labelled label) on the link to the
+//  broker whose identity is to, at endpoint: HELLO with `link` (and `log`
+//  when log), READY required. *ready (if not NULL) gets READY.
+truc_client_t *fed_link_client(const char *endpoint, const proto_identity_t *me,
+                               const proto_identity_t *to, const char *label, bool log,
+                               proto_msg_t **ready);
+
+//  doc sent over link as a broker forwards it: a FORWARD of its SUBMIT
+//  body and attachments for to[0..nto-1], the trace naming trace_broker.
+//  Returns the answer about it (the caller destroys it).
+proto_msg_t *fed_forward(truc_client_t *link, const truc_doc_t *doc, const char *const *to,
+                         uint32_t nto, const char *trace_broker);
+
+//  fed_forward for the one recipient to, the trace naming hub; the answer
+//  must be ACCEPTED.
+void fed_forward_accepted(truc_client_t *link, const truc_doc_t *doc, const char *to);
+
 #endif

@@ -149,57 +149,6 @@ static void test_hop_expiry(void **state)
     th_pass(env);
 }
 
-//  The test client plays hub on the link to nat: HELLO with `link`.
-static truc_client_t *s_link(const char *endpoint, const proto_identity_t *hub,
-                             const proto_identity_t *nat)
-{
-    truc_client_t *link = truc_client_new(endpoint, hub, proto_identity_public(nat)->curve_pk, 8);
-    th_check(link != NULL, "link client");
-    static uint8_t versions[] = { PROTO_VERSION };
-    proto_msg_t hello;
-    memset(&hello, 0, sizeof hello);
-    hello.kind = PROTO_KIND_HELLO;
-    hello.u.hello.versions = versions;
-    hello.u.hello.nversions = 1;
-    hello.u.hello.link = TH_HUB;
-    hello.u.hello.window = 8;
-    th_check(truc_client_send(link, &hello, NULL, NULL, 0) == PROTO_OK, "send HELLO");
-    proto_msg_t *ready = NULL;
-    proto_err_t rc =
-        truc_client_recv_kind(link, PROTO_KIND_READY, TH_RECV_TIMEOUT_MS, &ready, NULL);
-    th_check(rc == PROTO_OK, "no READY for the link: %s", proto_errname(rc));
-    proto_msg_destroy(&ready);
-    return link;
-}
-
-//  doc as hub forwards it to nat, for to; nat's ACCEPTED.
-static void s_forward(truc_client_t *link, const truc_doc_t *doc, const char *to)
-{
-    proto_buf_t body;
-    proto_buf_init(&body);
-    th_check(proto_msg_encode(truc_doc_cmsg(doc), &body, NULL) == PROTO_OK, "encode SUBMIT");
-    proto_fwd_hop_t trace = { TH_HUB, (uint64_t) time(NULL) * 1000 };
-    const char *codes[] = { to };
-    proto_msg_t msg;
-    memset(&msg, 0, sizeof msg);
-    msg.kind = PROTO_KIND_FORWARD;
-    msg.u.forward.kind = PROTO_KIND_SUBMIT;
-    msg.u.forward.body = body.data;
-    msg.u.forward.body_len = body.len;
-    msg.u.forward.to = codes;
-    msg.u.forward.nto = 1;
-    msg.u.forward.trace = &trace;
-    msg.u.forward.ntrace = 1;
-    th_check(truc_client_send(link, &msg, NULL, NULL, 0) == PROTO_OK, "send FORWARD");
-    proto_buf_free(&body);
-    proto_msg_t *answer = NULL;
-    th_check(truc_client_recv_answer(link, truc_doc_id(doc), TH_RECV_TIMEOUT_MS, &answer) ==
-                     PROTO_OK &&
-                 answer->kind == PROTO_KIND_ACCEPTED,
-             "nat did not accept the FORWARD");
-    proto_msg_destroy(&answer);
-}
-
 //  fed_two_brokers, and a third broker p2, home for D, that nat knows and
 //  that never links.
 static void s_three_brokers(th_env_t *env)
@@ -287,10 +236,10 @@ static void test_hop_expiry_relay(void **state)
     char data[TH_PATH_MAX + 32];
     snprintf(data, sizeof data, "%s/data-nat", env->root);
     proto_identity_t *nat_id = s_identity(env, "nat"), *hub_id = s_identity(env, TH_HUB);
-    truc_client_t *link = s_link(endpoint, hub_id, nat_id);
+    truc_client_t *link = fed_link_client(endpoint, hub_id, nat_id, TH_HUB, false, NULL);
 
     truc_doc_t *doc = s_doc(env, TH_D);
-    s_forward(link, doc, th_code(TH_D));
+    fed_forward_accepted(link, doc, th_code(TH_D));
     proto_id_format(truc_doc_id(doc), id_text);
     snprintf(needle, sizeof needle, "event=hop_queued doc=%s from=%s broker=p2", id_text,
              th_code(TH_A));

@@ -336,44 +336,6 @@ static void test_forward_link(void **state)
     th_pass(env);
 }
 
-//  Send doc as hub would: a FORWARD of its SUBMIT body for recipients
-//  to[0..nto-1], the trace naming trace_broker; then nat's answer about it.
-static proto_msg_t *s_forward(truc_client_t *link, const truc_doc_t *doc, const char *const *to,
-                              uint32_t nto, const char *trace_broker)
-{
-    proto_buf_t body;
-    proto_buf_init(&body);
-    th_check(proto_msg_encode(truc_doc_cmsg(doc), &body, NULL) == PROTO_OK, "encode SUBMIT");
-    proto_fwd_hop_t trace = { trace_broker, (uint64_t) time(NULL) * 1000 };
-    proto_msg_t msg;
-    memset(&msg, 0, sizeof msg);
-    msg.kind = PROTO_KIND_FORWARD;
-    msg.u.forward.kind = PROTO_KIND_SUBMIT;
-    msg.u.forward.body = body.data;
-    msg.u.forward.body_len = body.len;
-    const char *codes[PROTO_MAX_RECIPIENTS];
-    for (uint32_t i = 0; i < nto; i++)
-        codes[i] = to[i];
-    msg.u.forward.to = codes;
-    msg.u.forward.nto = nto;
-    msg.u.forward.trace = &trace;
-    msg.u.forward.ntrace = 1;
-    const void *att[PROTO_MAX_ATTACHMENTS];
-    size_t lens[PROTO_MAX_ATTACHMENTS];
-    for (uint32_t i = 0; i < truc_doc_natt(doc); i++) {
-        att[i] = truc_doc_att_data(doc, i);
-        lens[i] = truc_doc_att_len(doc, i);
-    }
-    proto_err_t rc = truc_client_send(link, &msg, att, lens, truc_doc_natt(doc));
-    th_check(rc == PROTO_OK, "send FORWARD: %s (%s)", proto_errname(rc),
-             truc_client_error_text(link));
-    proto_buf_free(&body);
-    proto_msg_t *answer = NULL;
-    rc = truc_client_recv_answer(link, truc_doc_id(doc), TH_RECV_TIMEOUT_MS, &answer);
-    th_check(rc == PROTO_OK, "no answer to the FORWARD: %s", proto_errname(rc));
-    return answer;
-}
-
 //  nat's answer is a receipt it signed, of kind and code.
 static void s_hop_receipt(proto_msg_t *answer, const proto_identity_t *nat, int kind, uint32_t code,
                           const char *what)
@@ -403,30 +365,15 @@ static void test_forward_checks(void **state)
     truc_client_t *c = fed_connect_nat(env, TH_C, endpoint, nat);
 
     //  hub's side of the link.
-    truc_client_t *link = truc_client_new(endpoint, hub, proto_identity_public(nat)->curve_pk, 8);
-    th_check(link != NULL, "link client");
-    static uint8_t versions[] = { PROTO_VERSION };
-    proto_msg_t hello;
-    memset(&hello, 0, sizeof hello);
-    hello.kind = PROTO_KIND_HELLO;
-    hello.u.hello.versions = versions;
-    hello.u.hello.nversions = 1;
-    hello.u.hello.link = TH_HUB;
-    hello.u.hello.window = 8;
-    th_check(truc_client_send(link, &hello, NULL, NULL, 0) == PROTO_OK, "send HELLO");
-    proto_msg_t *ready = NULL;
-    proto_err_t rc =
-        truc_client_recv_kind(link, PROTO_KIND_READY, TH_RECV_TIMEOUT_MS, &ready, NULL);
-    th_check(rc == PROTO_OK, "no READY for the link: %s", proto_errname(rc));
-    proto_msg_destroy(&ready);
+    truc_client_t *link = fed_link_client(endpoint, hub, nat, TH_HUB, false, NULL);
 
     //  Accepted, and the same again gets the same receipt.
     const char *to[] = { th_code(TH_B), th_code(TH_C) };
     const char *to_c[] = { th_code(TH_C) };
     truc_doc_t *doc = s_doc(env, to, 2);
-    proto_msg_t *first = s_forward(link, doc, to_c, 1, TH_HUB);
+    proto_msg_t *first = fed_forward(link, doc, to_c, 1, TH_HUB);
     s_hop_receipt(first, nat, PROTO_KIND_ACCEPTED, 0, "first FORWARD");
-    proto_msg_t *again = s_forward(link, doc, to_c, 1, TH_HUB);
+    proto_msg_t *again = fed_forward(link, doc, to_c, 1, TH_HUB);
     s_hop_receipt(again, nat, PROTO_KIND_ACCEPTED, 0, "the same FORWARD again");
     th_check(memcmp(first->u.receipts.sig, again->u.receipts.sig, PROTO_SIG_LEN) == 0 &&
                  first->u.receipts.items[0].leaf.seq == again->u.receipts.items[0].leaf.seq,
@@ -440,14 +387,14 @@ static void test_forward_checks(void **state)
     //  The same id, other content.
     truc_doc_msg(doc)->u.document.doc.subject = "Noi dung khac";
     th_check(truc_doc_sign(doc, env->agency[TH_A]) == PROTO_OK, "sign");
-    proto_msg_t *answer = s_forward(link, doc, to_c, 1, TH_HUB);
+    proto_msg_t *answer = fed_forward(link, doc, to_c, 1, TH_HUB);
     s_hop_receipt(answer, nat, PROTO_KIND_REJECTED, PROTO_ERR_DUPLICATE_ID, "other content");
     proto_msg_destroy(&answer);
 
     //  A broken signature.
     truc_doc_t *forged = s_doc(env, to_c, 1);
     truc_doc_msg(forged)->u.document.sig[0] ^= 1;
-    answer = s_forward(link, forged, to_c, 1, TH_HUB);
+    answer = fed_forward(link, forged, to_c, 1, TH_HUB);
     s_hop_receipt(answer, nat, PROTO_KIND_REJECTED, PROTO_ERR_BAD_SIGNATURE, "bad signature");
     proto_msg_destroy(&answer);
     truc_doc_destroy(&forged);
@@ -456,22 +403,23 @@ static void test_forward_checks(void **state)
     const char *to_b[] = { th_code(TH_B) };
     truc_doc_t *from_c = truc_doc_build(env->agency[TH_C], to_b, 1, "Tra loi", "CV", 0, NULL, 0);
     th_check(from_c != NULL, "truc_doc_build");
-    answer = s_forward(link, from_c, to_b, 1, TH_HUB);
+    answer = fed_forward(link, from_c, to_b, 1, TH_HUB);
     s_hop_receipt(answer, nat, PROTO_KIND_REJECTED, PROTO_ERR_SENDER_MISMATCH, "C's document");
     proto_msg_destroy(&answer);
     truc_doc_destroy(&from_c);
 
     //  The trace must end with the broker that sends it.
     truc_doc_t *relayed = s_doc(env, to_c, 1);
-    answer = s_forward(link, relayed, to_c, 1, "elsewhere");
+    answer = fed_forward(link, relayed, to_c, 1, "elsewhere");
     s_hop_receipt(answer, nat, PROTO_KIND_REJECTED, PROTO_ERR_SENDER_MISMATCH, "foreign trace");
     proto_msg_destroy(&answer);
     truc_doc_destroy(&relayed);
 
     //  Still in its session: HELLO again is answered, not fatal.
-    th_check(truc_client_send(link, &hello, NULL, NULL, 0) == PROTO_OK, "send HELLO");
+    fed_link_hello(link, TH_HUB, false);
     proto_msg_t *error = NULL;
-    rc = truc_client_recv_kind(link, PROTO_KIND_ERROR, TH_RECV_TIMEOUT_MS, &error, NULL);
+    proto_err_t rc =
+        truc_client_recv_kind(link, PROTO_KIND_ERROR, TH_RECV_TIMEOUT_MS, &error, NULL);
     th_check(rc == PROTO_OK && error->u.error.code == PROTO_ERR_UNEXPECTED && !error->u.error.fatal,
              "the link did not stay up: %s", proto_errname(rc));
     proto_msg_destroy(&error);

@@ -516,23 +516,8 @@ static void s_answer_prove(truc_client_t *link, const proto_sth_t *sth)
 //  hub's side of the link, played with key id; READY must carry nat's head.
 static truc_client_t *s_link_client(s_net_t *net, proto_identity_t *id)
 {
-    truc_client_t *link =
-        truc_client_new(net->nat_endpoint, id, proto_identity_public(net->nat_id)->curve_pk, 8);
-    th_check(link != NULL, "link client");
-    static uint8_t versions[] = { PROTO_VERSION };
-    proto_msg_t hello;
-    memset(&hello, 0, sizeof hello);
-    hello.kind = PROTO_KIND_HELLO;
-    hello.u.hello.versions = versions;
-    hello.u.hello.nversions = 1;
-    hello.u.hello.link = TH_HUB;
-    hello.u.hello.window = 8;
-    hello.u.hello.log = true;
-    th_check(truc_client_send(link, &hello, NULL, NULL, 0) == PROTO_OK, "send HELLO");
     proto_msg_t *ready = NULL;
-    proto_err_t rc =
-        truc_client_recv_kind(link, PROTO_KIND_READY, TH_RECV_TIMEOUT_MS, &ready, NULL);
-    th_check(rc == PROTO_OK, "no READY for the link: %s", proto_errname(rc));
+    truc_client_t *link = fed_link_client(net->nat_endpoint, id, net->nat_id, TH_HUB, true, &ready);
     th_check(ready->u.ready.has_log && strcmp(ready->u.ready.log.signer, "nat") == 0 &&
                  proto_sth_verify(&ready->u.ready.log,
                                   proto_identity_public(net->nat_id)->sign_pk) == PROTO_OK,

@@ -204,58 +204,6 @@ static void test_recall_link(void **state)
     th_pass(env);
 }
 
-//  The test client plays broker me (labelled label) on the link to the
-//  broker `to` at endpoint: HELLO with `link`.
-static truc_client_t *s_link(const char *endpoint, const proto_identity_t *me,
-                             const proto_identity_t *to, const char *label)
-{
-    truc_client_t *link = truc_client_new(endpoint, me, proto_identity_public(to)->curve_pk, 8);
-    th_check(link != NULL, "link client");
-    static uint8_t versions[] = { PROTO_VERSION };
-    proto_msg_t hello;
-    memset(&hello, 0, sizeof hello);
-    hello.kind = PROTO_KIND_HELLO;
-    hello.u.hello.versions = versions;
-    hello.u.hello.nversions = 1;
-    hello.u.hello.link = label;
-    hello.u.hello.window = 8;
-    th_check(truc_client_send(link, &hello, NULL, NULL, 0) == PROTO_OK, "send HELLO");
-    proto_msg_t *ready = NULL;
-    proto_err_t rc =
-        truc_client_recv_kind(link, PROTO_KIND_READY, TH_RECV_TIMEOUT_MS, &ready, NULL);
-    th_check(rc == PROTO_OK, "no READY for the link: %s", proto_errname(rc));
-    proto_msg_destroy(&ready);
-    return link;
-}
-
-//  doc as hub forwards it to nat, for C; nat's ACCEPTED.
-static void s_forward(truc_client_t *link, const truc_doc_t *doc, const char *to)
-{
-    proto_buf_t body;
-    proto_buf_init(&body);
-    th_check(proto_msg_encode(truc_doc_cmsg(doc), &body, NULL) == PROTO_OK, "encode SUBMIT");
-    proto_fwd_hop_t trace = { TH_HUB, (uint64_t) time(NULL) * 1000 };
-    const char *codes[] = { to };
-    proto_msg_t msg;
-    memset(&msg, 0, sizeof msg);
-    msg.kind = PROTO_KIND_FORWARD;
-    msg.u.forward.kind = PROTO_KIND_SUBMIT;
-    msg.u.forward.body = body.data;
-    msg.u.forward.body_len = body.len;
-    msg.u.forward.to = codes;
-    msg.u.forward.nto = 1;
-    msg.u.forward.trace = &trace;
-    msg.u.forward.ntrace = 1;
-    th_check(truc_client_send(link, &msg, NULL, NULL, 0) == PROTO_OK, "send FORWARD");
-    proto_buf_free(&body);
-    proto_msg_t *answer = NULL;
-    th_check(truc_client_recv_answer(link, truc_doc_id(doc), TH_RECV_TIMEOUT_MS, &answer) ==
-                     PROTO_OK &&
-                 answer->kind == PROTO_KIND_ACCEPTED,
-             "nat did not accept the FORWARD");
-    proto_msg_destroy(&answer);
-}
-
 static bool s_is_ack_of(const proto_msg_t *msg, void *arg)
 {
     uint64_t mid = *(const uint64_t *) arg;
@@ -294,9 +242,9 @@ static void test_recall_checks(void **state)
     fed_two_brokers(env);
     fed_start_nat(env, endpoint, sizeof endpoint, NULL);
     proto_identity_t *nat = s_identity(env, "nat"), *hub = s_identity(env, TH_HUB);
-    truc_client_t *link = s_link(endpoint, hub, nat, TH_HUB);
+    truc_client_t *link = fed_link_client(endpoint, hub, nat, TH_HUB, false, NULL);
     truc_doc_t *doc = s_doc(env, TH_C);
-    s_forward(link, doc, th_code(TH_C));
+    fed_forward_accepted(link, doc, th_code(TH_C));
 
     proto_msg_t forged, stray, impostor, recall, answer;
     s_notice(&forged, env->agency[TH_A], th_code(TH_A), th_code(TH_C), truc_doc_id(doc), 13);
@@ -345,7 +293,7 @@ static void test_recall_answer_checks(void **state)
     truc_client_t *a = th_connect(env, TH_A, 16, NULL);
     //  The test client plays nat: it dials hub, and hub's hop for C is
     //  pushed to it and never answered.
-    truc_client_t *link = s_link(env->endpoint, nat, env->hub, "nat");
+    truc_client_t *link = fed_link_client(env->endpoint, nat, env->hub, "nat", false, NULL);
     truc_doc_t *doc = s_doc(env, TH_C);
     th_check(truc_client_submit(a, doc) == PROTO_OK, "submit");
     fed_accepted(a, doc);
