@@ -10,6 +10,9 @@
 
 proto_err_t agent_evidence_keep_sent(agent_t *self, const proto_id_t *id)
 {
+    //  A document queued since its frames went under 's' is kept already.
+    if (!agent_store_out_in_place(self->kv, id))
+        return PROTO_OK;
     const void *frames[AGENT_MAX_FRAMES];
     size_t lens[AGENT_MAX_FRAMES], count = 0;
     uint8_t kind = 0;

@@ -368,6 +368,14 @@ static proto_err_t s_put_copy(proto_store_t *kv, int table, const void *key, siz
 proto_err_t agent_store_out_put(proto_store_t *kv, const proto_id_t *id, uint8_t kind,
                                 const void *const *frames, const size_t *lens, size_t count)
 {
+    //  A document's frames go where they stay as evidence once the broker
+    //  answers (T_FRAMES 's'), written once; the outbox keeps its kind. A
+    //  notice's body is kept by the document it is about (T_STBODY), so
+    //  its frames stay in the outbox entry.
+    if (kind != PROTO_KIND_STATUS) {
+        proto_err_t rc = agent_store_frames_put(kv, 's', id, frames, lens, count);
+        return rc ? rc : proto_store_put(kv, T_OUT, id->bytes, PROTO_ID_LEN, &kind, 1);
+    }
     void *where = NULL;
     proto_err_t rc = proto_store_reserve(kv, T_OUT, id->bytes, PROTO_ID_LEN,
                                          1 + agent_frames_size(lens, count), &where);
@@ -376,6 +384,21 @@ proto_err_t agent_store_out_put(proto_store_t *kv, const proto_id_t *id, uint8_t
     ((uint8_t *) where)[0] = kind;
     agent_frames_encode(frames, lens, count, (uint8_t *) where + 1);
     return PROTO_OK;
+}
+
+//  An outbox entry's frames: after its kind (a notice, or any entry
+//  written before documents' frames went to T_FRAMES 's'), or under 's'.
+static size_t s_out_frames(proto_store_t *kv, const void *key, const uint8_t *value, size_t vlen,
+                           const void **frames, size_t *lens, size_t max)
+{
+    if (vlen > 1)
+        return agent_frames_parse(value + 1, vlen - 1, frames, lens, max);
+    proto_id_t id;
+    memcpy(id.bytes, key, PROTO_ID_LEN);
+    size_t count = 0;
+    if (agent_store_frames_get(kv, 's', &id, frames, lens, max, &count) != PROTO_OK)
+        return 0;
+    return count;
 }
 
 proto_err_t agent_store_out_del(proto_store_t *kv, const proto_id_t *id)
@@ -389,6 +412,7 @@ size_t agent_store_out_count(proto_store_t *kv)
 }
 
 typedef struct {
+    proto_store_t *kv;
     agent_store_out_fn *fn;
     void *arg;
 } s_out_each_t;
@@ -396,14 +420,11 @@ typedef struct {
 static bool s_out_one(void *arg, const void *key, size_t klen, const void *value, size_t vlen)
 {
     s_out_each_t *each = arg;
-    (void) key;
-    (void) klen;
-    if (vlen < 1)
+    if (vlen < 1 || klen != PROTO_ID_LEN)
         return true;
     const void *frames[AGENT_MAX_FRAMES];
     size_t lens[AGENT_MAX_FRAMES];
-    size_t n =
-        agent_frames_parse((const uint8_t *) value + 1, vlen - 1, frames, lens, AGENT_MAX_FRAMES);
+    size_t n = s_out_frames(each->kv, key, value, vlen, frames, lens, AGENT_MAX_FRAMES);
     if (n < 1)
         return true;
     return each->fn(each->arg, ((const uint8_t *) value)[0], frames, lens, n);
@@ -411,7 +432,7 @@ static bool s_out_one(void *arg, const void *key, size_t klen, const void *value
 
 size_t agent_store_out_each(proto_store_t *kv, agent_store_out_fn *fn, void *arg)
 {
-    s_out_each_t each = { fn, arg };
+    s_out_each_t each = { kv, fn, arg };
     return proto_store_scan(kv, T_OUT, NULL, 0, s_out_one, &each);
 }
 
@@ -427,8 +448,16 @@ proto_err_t agent_store_out_get(proto_store_t *kv, const proto_id_t *id, uint8_t
     if (vlen < 1)
         return PROTO_ERR_STORE_DAMAGED;
     *kind = ((const uint8_t *) value)[0];
-    *count = agent_frames_parse((const uint8_t *) value + 1, vlen - 1, frames, lens, max);
+    *count = s_out_frames(kv, id->bytes, value, vlen, frames, lens, max);
     return *count ? PROTO_OK : PROTO_ERR_STORE_DAMAGED;
+}
+
+bool agent_store_out_in_place(proto_store_t *kv, const proto_id_t *id)
+{
+    const void *value;
+    size_t vlen;
+    return proto_store_get(kv, T_OUT, id->bytes, PROTO_ID_LEN, &value, &vlen) == PROTO_OK &&
+           vlen > 1;
 }
 
 // ---------------------------------------------------------------------------

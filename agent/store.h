@@ -34,7 +34,7 @@
 //  Tables of the agent's store. Keys: ids are 16 bytes, sequence numbers
 //  8 bytes big-endian, agency codes 13 bytes.
 enum {
-    T_OUT,      // id -> kind(1) + frames: what to (re)send until the broker answers
+    T_OUT,      // id -> kind(1) [+ frames]: what to (re)send until the broker answers
     T_SENT,     // id -> sent record (fixed header + msgpack summary)
     T_RCPT,     // sent id + agency -> state(1) time(8) code(4)
     T_NOTES,    // doc id + notice id -> msgpack {from, to, code, time, note}: notices about a doc
@@ -187,7 +187,10 @@ uint32_t agent_quar_code(const void *map, size_t len, uint32_t fallback);
 void agent_note_pack(msgpack_packer *pk, const proto_notice_t *n);
 
 // ---------------------------------------------------------------------------
-//  Outbox: id -> kind + frames, until the broker answers.
+//  Outbox: id -> kind, until the broker answers; a document's frames are
+//  written once, under T_FRAMES 's' where they stay as evidence. A notice's
+//  entry (and any entry written before that) holds its frames after its
+//  kind; the readers below take either.
 
 proto_err_t agent_store_out_put(proto_store_t *kv, const proto_id_t *id, uint8_t kind,
                                 const void *const *frames, const size_t *lens,
@@ -205,6 +208,9 @@ size_t agent_store_out_each(proto_store_t *kv, agent_store_out_fn *fn, void *arg
 proto_err_t agent_store_out_get(proto_store_t *kv, const proto_id_t *id, uint8_t *kind,
                                 const void **frames, size_t *lens, size_t max,
                                 size_t *count) PROTO_MUST_CHECK;
+//  Whether id's outbox entry holds its frames itself (a notice, or an
+//  entry from before documents' frames went under 's'); false if absent.
+bool agent_store_out_in_place(proto_store_t *kv, const proto_id_t *id);
 
 // ---------------------------------------------------------------------------
 //  Sent records

@@ -423,8 +423,9 @@ static bool s_out_one(void *arg, uint8_t kind, const void *const *frames, const 
 static void s_test_out_frames(void **state)
 {
     s_fx_t *fx = *state;
-    //  kind, then count(4) lens(8 each) and the bytes.
-    static const uint8_t out_bytes[] = { 0x03, 0x02, 0, 0,   0,    0x04, 0,   0,   0,
+    //  kind (a STATUS: its frames stay in the entry), then count(4) lens(8
+    //  each) and the bytes.
+    static const uint8_t out_bytes[] = { 0x28, 0x02, 0, 0,   0,    0x04, 0,   0,   0,
                                          0,    0,    0, 0,   0x02, 0,    0,   0,   0,
                                          0,    0,    0, 'b', 'o',  'd',  'y', 'P', 'D' };
     const void *frames[] = { "body", "PD" };
@@ -433,7 +434,8 @@ static void s_test_out_frames(void **state)
 
     proto_id_t id = s_id(1);
     s_begin(fx);
-    assert_int_equal(agent_store_out_put(fx->kv, &id, 3, frames, lens, 2), PROTO_OK);
+    assert_int_equal(agent_store_out_put(fx->kv, &id, PROTO_KIND_STATUS, frames, lens, 2),
+                     PROTO_OK);
     assert_int_equal(agent_store_frames_put(fx->kv, 'i', &id, frames, lens, 2), PROTO_OK);
     s_reopen(fx);
     assert_int_equal(proto_store_read_begin(fx->kv), PROTO_OK);
@@ -451,7 +453,7 @@ static void s_test_out_frames(void **state)
     s_out_t o = { 0 };
     agent_store_out_each(fx->kv, s_out_one, &o);
     assert_int_equal(o.n, 1);
-    assert_int_equal(o.kind, 3);
+    assert_int_equal(o.kind, PROTO_KIND_STATUS);
     assert_int_equal(o.count, 2);
     assert_int_equal(o.len1, 2);
     const void *got[4];
@@ -474,6 +476,58 @@ static void s_test_out_frames(void **state)
     assert_int_equal(agent_store_out_del(fx->kv, &id), PROTO_OK); // absent: fine
     assert_int_equal(agent_store_out_count(fx->kv), 0);
     proto_store_abort(fx->kv);
+}
+
+//  A document's outbox entry is its kind alone, its frames written once
+//  under T_FRAMES 's'; an entry with its frames in place (written before
+//  that) still reads, and says so.
+static void s_test_out_documents(void **state)
+{
+    s_fx_t *fx = *state;
+    const void *frames[] = { "body", "PD" };
+    const size_t lens[] = { 4, 2 };
+    proto_id_t doc = s_id(1), old = s_id(2);
+    uint8_t in_place[1 + 32];
+    in_place[0] = PROTO_KIND_SUBMIT;
+    assert_true(agent_frames_size(lens, 2) <= sizeof in_place - 1);
+    agent_frames_encode(frames, lens, 2, in_place + 1);
+    s_begin(fx);
+    assert_int_equal(agent_store_out_put(fx->kv, &doc, PROTO_KIND_SUBMIT, frames, lens, 2),
+                     PROTO_OK);
+    assert_int_equal(proto_store_put(fx->kv, T_OUT, old.bytes, PROTO_ID_LEN, in_place,
+                                     1 + agent_frames_size(lens, 2)),
+                     PROTO_OK);
+    s_reopen(fx);
+    assert_int_equal(proto_store_read_begin(fx->kv), PROTO_OK);
+    const void *raw;
+    size_t rlen;
+    s_raw(fx, T_OUT, doc.bytes, PROTO_ID_LEN, &raw, &rlen);
+    assert_int_equal(rlen, 1);
+    assert_int_equal(((const uint8_t *) raw)[0], PROTO_KIND_SUBMIT);
+    uint8_t fkey[1 + PROTO_ID_LEN] = { 's' };
+    memcpy(fkey + 1, doc.bytes, PROTO_ID_LEN);
+    s_raw(fx, T_FRAMES, fkey, sizeof fkey, &raw, &rlen);
+    assert_int_equal(rlen, agent_frames_size(lens, 2));
+    assert_memory_equal(raw, in_place + 1, rlen);
+    const proto_id_t *ids[] = { &doc, &old };
+    for (int i = 0; i < 2; i++) {
+        const void *got[4];
+        size_t glens[4], n = 0;
+        uint8_t kind = 0;
+        assert_int_equal(agent_store_out_get(fx->kv, ids[i], &kind, got, glens, 4, &n), PROTO_OK);
+        assert_int_equal(kind, PROTO_KIND_SUBMIT);
+        assert_int_equal(n, 2);
+        assert_memory_equal(got[0], "body", 4);
+        assert_memory_equal(got[1], "PD", 2);
+    }
+    assert_false(agent_store_out_in_place(fx->kv, &doc));
+    assert_true(agent_store_out_in_place(fx->kv, &old));
+    assert_false(agent_store_out_in_place(fx->kv, &(proto_id_t){ { 9 } }));
+    s_out_t o = { 0 };
+    agent_store_out_each(fx->kv, s_out_one, &o);
+    assert_int_equal(o.n, 2);
+    assert_int_equal(o.count, 2);
+    proto_store_read_end(fx->kv);
 }
 
 //  What evidence keeps (evidence_keep.h): an outbox entry read back whole,
@@ -864,6 +918,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(s_test_inbox, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(s_test_rcpt, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(s_test_out_frames, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(s_test_out_documents, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(s_test_evidence_kept, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(s_test_receipts, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(s_test_maps, s_setup, s_teardown),
