@@ -1066,6 +1066,59 @@ static void s_test_roundtrip_minimal(void **state)
     proto_buf_free(&buf);
 }
 
+//  Where text first occurs in buf, or NULL.
+static uint8_t *s_find(proto_buf_t *buf, const char *text)
+{
+    size_t n = strlen(text);
+    for (size_t i = 0; i + n <= buf->len; i++)
+        if (memcmp(buf->data + i, text, n) == 0)
+            return buf->data + i;
+    return NULL;
+}
+
+//  A refusal deep in a list names the element by its index, one digit or
+//  several: the decoder builds the field path as it reads.
+static void s_test_field_path_index(void **state)
+{
+    (void) state;
+    s_fx_t *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    s_fixture(fx, PROTO_KIND_SUBMIT);
+    char codes[12][PROTO_AGENCY_CODE_LEN + 1];
+    const char *to[12];
+    for (int i = 0; i < 12; i++) {
+        snprintf(codes[i], sizeof codes[i], "000.00.%02d.H77", i);
+        to[i] = codes[i];
+    }
+    fx->msg.u.document.doc.to = to;
+    fx->msg.u.document.doc.nto = 12;
+    fx->msg.u.document.doc.natt = 1; // the second is sealed to the fixture's three
+    proto_buf_t buf;
+    proto_buf_init(&buf);
+    proto_errinfo_t info;
+    assert_int_equal(proto_msg_encode(&fx->msg, &buf, &info), PROTO_OK);
+    //  The last recipient becomes the first again, after encoding.
+    uint8_t *at = s_find(&buf, codes[11]);
+    assert_non_null(at);
+    memcpy(at, codes[0], strlen(codes[0]));
+    proto_msg_t *out = NULL;
+    assert_int_equal(proto_msg_decode(PROTO_KIND_SUBMIT, buf.data, buf.len, &out, &info),
+                     PROTO_ERR_VALUE);
+    assert_string_equal(info.field, "doc.to[11]");
+    assert_null(out);
+    //  A one-digit index, a code that is not one.
+    memcpy(at, codes[11], strlen(codes[11]));
+    at = s_find(&buf, codes[3]);
+    assert_non_null(at);
+    at[strlen(codes[3]) - 1] = '!';
+    assert_int_equal(proto_msg_decode(PROTO_KIND_SUBMIT, buf.data, buf.len, &out, &info),
+                     PROTO_ERR_AGENCY_CODE);
+    assert_string_equal(info.field, "doc.to[3]");
+    assert_null(out);
+    proto_buf_free(&buf);
+    free(fx);
+}
+
 //  The encoder refuses what the decoder would refuse, with the same detail,
 //  and leaves nothing in the buffer.
 static void s_test_encode_refuses(void **state)
@@ -3235,6 +3288,7 @@ int main(void)
         cmocka_unit_test(s_test_arena),
         cmocka_unit_test(s_test_random_mutations),
         cmocka_unit_test(s_test_peek_id),
+        cmocka_unit_test(s_test_field_path_index),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -336,6 +336,7 @@ typedef struct {
     bench_lat_t lat; // send -> DELIVER received
     _Atomic uint64_t delivered;
     uint64_t routed, errors;
+    uint64_t bundles;        // DELIVERED messages sent, each over every document of one drain
     int64_t t_first, t_last; // first and last delivery (ns)
     char error[256];
     _Atomic int status; // 0 ok, -1 failed

@@ -501,6 +501,7 @@ static void *s_recv_thread(void *arg)
                     s_recv_fail(r, text, client);
                 }
                 atomic_fetch_add(&r->delivered, nmsgs);
+                r->bundles++;
                 r->t_last = bench_now_ns();
                 for (size_t k = 0; k < nmsgs; k++) {
                     proto_msg_destroy(&msgs[k]);

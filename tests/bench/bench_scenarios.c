@@ -745,13 +745,19 @@ void bench_run_fanout(bench_env_t *env, const bench_plan_t *plan, const bench_ca
         if (r->seconds > 0)
             bench_result_extra(r, "deliveries_per_s", deliveries / r->seconds);
         bench_result_extra(r, "deliveries", deliveries);
+        //  How many documents each recipient's DELIVERED covers: the broker
+        //  routes one message per DELIVERED and sender, not one per document.
+        if (rcv.bundles)
+            bench_result_extra(r, "deliveries_per_delivered", deliveries / (double) rcv.bundles);
         if (deliveries > 0 && r->cpu_us_per_doc >= 0)
             bench_result_extra(r, "cpu_us_per_delivery",
                                r->cpu_us_per_doc * (double) count / deliveries);
         snprintf(r->note, sizeof r->note,
-                 "%s deliveries/s; latency: send -> each DELIVER; %s docs x %d recipients",
+                 "%s deliveries/s; latency: send -> each DELIVER; %s docs x %d recipients; %s "
+                 "documents per recipient's DELIVERED",
                  bench_num(bench_result_get(r, "deliveries_per_s", 0), 0),
-                 bench_num((double) count, 0), BENCH_FANOUT);
+                 bench_num((double) count, 0), BENCH_FANOUT,
+                 bench_num(bench_result_get(r, "deliveries_per_delivered", 0), 1));
     }
     bench_lat_free(&s.lat);
     bench_lat_free(&rcv.lat);
