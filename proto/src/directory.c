@@ -599,3 +599,44 @@ proto_err_t proto_directory_entry_usable(const proto_directory_entry_t *entry, i
         return PROTO_ERR_EXPIRED;
     return PROTO_OK;
 }
+
+proto_err_t proto_directory_put(proto_directory_t *self, const proto_directory_entry_t *entry)
+{
+    if (!self || !entry)
+        return PROTO_ERR_INVALID_ARG;
+    bool found = false;
+    size_t at = s_search_code(self, entry->code, &found);
+    if (!found)
+        return proto_directory_add(self, entry);
+    if (sodium_init() < 0)
+        return PROTO_ERR_CRYPTO;
+    proto_directory_entry_t *copy = NULL;
+    const char *field = NULL, *problem = NULL;
+    proto_err_t rc = dir_entry_copy(entry, &copy, &field, &problem);
+    if (rc)
+        return rc;
+    bool curve_found = false;
+    size_t other = s_search_curve(self, copy->curve_pk, &curve_found);
+    if ((curve_found && self->by_curve[other] != self->by_code[at]) ||
+        proto_route_table_find_curve(self->routes, copy->curve_pk))
+        rc = PROTO_ERR_EXISTS;
+    else if (self->serial >= S_SERIAL_MAX)
+        rc = PROTO_ERR_LIMIT;
+    else if (copy->home[0] || proto_directory_broker_count(self))
+        rc = proto_route_table_home_check(self->routes, copy->code, copy->home, NULL, 0);
+    if (rc) {
+        free(copy);
+        return rc;
+    }
+    s_entry_swap(self, at, copy);
+    s_touch(self);
+    return PROTO_OK;
+}
+
+proto_err_t proto_directory_set_serial(proto_directory_t *self, uint64_t serial)
+{
+    if (!self || serial == 0 || serial > S_SERIAL_MAX)
+        return PROTO_ERR_INVALID_ARG;
+    self->serial = serial;
+    return PROTO_OK;
+}

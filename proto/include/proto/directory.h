@@ -156,6 +156,20 @@ proto_directory_find_curve(const proto_directory_t *self,
 proto_err_t proto_directory_add(proto_directory_t *self,
                                 const proto_directory_entry_t *entry) PROTO_MUST_CHECK;
 
+//  Put a copy of *entry in place of the agency with the same code, or add
+//  it (as proto_directory_add) when there is none: for a broker that takes
+//  other brokers' agencies from a directory it was sent (federation).
+//  Increments the serial. Fails, leaving the directory unchanged, as
+//  proto_directory_add does; PROTO_ERR_EXISTS only for a key another
+//  agency or a broker has.
+proto_err_t proto_directory_put(proto_directory_t *self,
+                                const proto_directory_entry_t *entry) PROTO_MUST_CHECK;
+
+//  Give the directory the serial serial (1 to INT64_MAX), whatever it had:
+//  for a broker whose directory in force merges its file with one it was
+//  sent, and numbers the result itself. PROTO_ERR_INVALID_ARG otherwise.
+proto_err_t proto_directory_set_serial(proto_directory_t *self, uint64_t serial) PROTO_MUST_CHECK;
+
 //  Set the state of an agency. Setting the state it already has changes
 //  nothing and returns PROTO_OK without touching the serial; a real change
 //  increments it. Revocation is final. Fails with PROTO_ERR_AGENCY_CODE (bad
