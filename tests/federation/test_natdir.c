@@ -338,6 +338,7 @@ static void test_natdir_forged(void **state)
     fed_wait_log(env, hub, "refused: ERR_BAD_STATE", 2);
     fed_wait_log(env, hub, "refused: ERR_VALUE", 1);
     fed_wait_log(env, hub, "refused: ERR_DIRECTORY_BASE", 1);
+    truc_client_destroy(&link);
     proto_identity_destroy(&nat);
     proto_identity_destroy(&forger);
     th_pass(env);
