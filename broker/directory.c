@@ -168,7 +168,7 @@ void broker_directory_built(broker_server_t *self)
         if (p->dead || p->state != BROKER_PEER_READY)
             continue;
         if (p->link) // a broker that takes this one's directory (dirlink.c)
-            broker_dirlink_push(self, p, held);
+            broker_dirlink_push(self, p, p->dir_held);
         else
             broker_session_directory(self, p, held);
     }

@@ -245,8 +245,12 @@ void broker_dirlink_push(broker_server_t *server, broker_peer_t *p, uint64_t hel
         return;
     bool delta = held && held == self->delta_base && self->delta.len;
     const proto_buf_t *body = delta ? &self->delta : &self->full;
-    (void) broker_session_send(server, p, delta ? PROTO_KIND_DIRECTORY_DELTA : PROTO_KIND_DIRECTORY,
-                               body->data, body->len, NULL, NULL, 0);
+    //  What it holds from now on, as far as this broker knows: a send that
+    //  is lost shows as a delta that does not fit, and the taker starts the
+    //  link over.
+    if (broker_session_send(server, p, delta ? PROTO_KIND_DIRECTORY_DELTA : PROTO_KIND_DIRECTORY,
+                            body->data, body->len, NULL, NULL, 0))
+        p->dir_held = serial;
     proto_log_info("event=dirlink_sent broker=%s kind=%s held=%" PRIu64 " serial=%" PRIu64
                    " bytes=%zu",
                    p->link_label, delta ? "delta" : "whole", held, serial, body->len);
@@ -270,6 +274,35 @@ static void s_audit(broker_server_t *server, const char *code, const char *forma
                       detail);
 }
 
+//  The entry for code in a decoded directory (sorted by code), or NULL.
+static const proto_dir_entry_t *s_find(const proto_msg_t *msg, const char *code)
+{
+    const proto_directory_msg_t *d = msg ? &msg->u.directory : NULL;
+    size_t lo = 0, hi = d ? d->nentries : 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(code, d->entries[mid].code);
+        if (c == 0)
+            return &d->entries[mid];
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
+}
+
+//  Did the other broker change this entry since the directory it sent
+//  before (prev, NULL: none)?
+static bool s_changed(const proto_msg_t *prev, const proto_dir_entry_t *u)
+{
+    const proto_dir_entry_t *was = s_find(prev, u->code);
+    return !was || was->state != u->state || memcmp(was->key, u->key, PROTO_KEY_LEN) != 0 ||
+           strcmp(was->name, u->name) != 0 || was->valid_from != u->valid_from ||
+           was->valid_until != u->valid_until ||
+           (was->home ? !u->home || strcmp(was->home, u->home) != 0 : u->home != NULL);
+}
+
 static bool s_same(const proto_directory_entry_t *local, const proto_dir_entry_t *u)
 {
     return local->state == u->state && memcmp(local->sign_pk, u->key, PROTO_KEY_LEN) == 0 &&
@@ -286,10 +319,12 @@ static bool s_ours(const char *self_label, const char *home, const proto_directo
 
 //  Merge the held directory into file (the directory file, changed in
 //  place). inforce (may be NULL at the start) keeps its revoked agencies.
-//  With audit, each agency not taken is audited; changed counts the
-//  entries taken from the other broker that the file did not hold so.
+//  With audit, each agency not taken is audited, an agency homed here only
+//  when the other broker changed it since prev (the directory it sent
+//  before, NULL: none), so one refusal is not audited again on every
+//  later change.
 static void s_merge(broker_dirlink_t *self, proto_directory_t *file,
-                    const proto_directory_t *inforce, bool audit)
+                    const proto_directory_t *inforce, const proto_msg_t *prev, bool audit)
 {
     broker_server_t *server = self->server;
     const char *own = proto_identity_public(server->identity)->name;
@@ -299,7 +334,7 @@ static void s_merge(broker_dirlink_t *self, proto_directory_t *file,
         const char *home = u->home ? u->home : d->broker;
         const proto_directory_entry_t *local = proto_directory_find(file, u->code);
         if (s_ours(own, home, local)) {
-            if (audit && (!local || !s_same(local, u)))
+            if (audit && (!local || !s_same(local, u)) && s_changed(prev, u))
                 s_audit(server, u->code,
                         "directory from %s serial %" PRIu64 ": %s is homed here; its change "
                         "there is not applied (a province keeps authority over its agencies)",
@@ -496,7 +531,7 @@ proto_err_t broker_dirlink_open(broker_server_t *server, char *errbuf, size_t er
         }
     }
     self->held = held;
-    s_merge(self, eff, NULL, false);
+    s_merge(self, eff, NULL, NULL, false);
     //  The same sources give the same directory: the serial recorded. A
     //  file or a held directory changed while the broker was down: past it.
     uint64_t applied = s_counter(server->store, S_EFF_SERIAL);
@@ -554,7 +589,7 @@ proto_err_t broker_dirlink_reload(broker_server_t *server, char *errbuf, size_t 
         return rc;
     }
     uint64_t file_serial = proto_directory_serial(fresh);
-    s_merge(self, fresh, server->directory, true);
+    s_merge(self, fresh, server->directory, self->held, true);
     s_number(fresh, server->directory, file_serial, true);
     rc = s_apply(server, &fresh, "directory reload", errbuf, errlen);
     if (!rc) {
@@ -594,17 +629,19 @@ static void s_take(broker_server_t *server, proto_msg_t **msg_p, const void *bod
         proto_msg_destroy(msg_p);
         return;
     }
-    proto_msg_destroy(&self->held);
+    proto_msg_t *prev = self->held;
     self->held = *msg_p;
     *msg_p = NULL;
     uint64_t serial = self->held->u.directory.serial;
     proto_directory_t *eff = s_file_dir(self, NULL, 0);
     if (!eff) {
         proto_log_error("event=dirlink_merge_failed note=\"the file kept no longer parses\"");
+        proto_msg_destroy(&prev);
         return;
     }
     uint64_t file_serial = proto_directory_serial(eff);
-    s_merge(self, eff, server->directory, true);
+    s_merge(self, eff, server->directory, prev, true);
+    proto_msg_destroy(&prev);
     s_number(eff, server->directory, file_serial, false);
     uint64_t was = proto_directory_serial(server->directory);
     char cause[PROTO_LABEL_MAX + 64];

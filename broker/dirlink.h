@@ -68,8 +68,9 @@ proto_err_t broker_dirlink_record(broker_server_t *server) PROTO_MUST_CHECK;
 proto_err_t broker_dirlink_reload(broker_server_t *server, char *errbuf, size_t errlen);
 
 //  Sending side: the link session p asked for this broker's directory
-//  (its HELLO's dir_deltas); it holds serial held of it (0: none). Sends
-//  nothing, the delta, or the whole.
+//  (its HELLO's dir_deltas); it holds serial held of it (0: none; at
+//  READY its HELLO's dir_serial, later p->dir_held). Sends nothing, the
+//  delta, or the whole, and sets p->dir_held to what it then holds.
 void broker_dirlink_push(broker_server_t *server, broker_peer_t *p, uint64_t held);
 
 //  Taking side: DIRECTORY or DIRECTORY_DELTA (kind) with body on the link

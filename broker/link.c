@@ -100,8 +100,9 @@ void broker_link_hello(broker_server_t *self, broker_peer_t *p, const proto_hell
                    p->window, p->log, hello->software ? hello->software : "");
     if (p->log)
         broker_linklog_on_session(self->linklog, p, NULL);
+    p->dir_held = hello->dir_serial;
     if (p->dir_deltas)
-        broker_dirlink_push(self, p, hello->dir_serial);
+        broker_dirlink_push(self, p, p->dir_held);
     char detail[PROTO_LABEL_MAX + 16];
     snprintf(detail, sizeof detail, "link from %s", p->link_label);
     broker_batch_audit(self, BROKER_AUDIT_CONNECTED, "", NULL, detail, NULL);
