@@ -512,7 +512,18 @@ proto_err_t broker_dirlink_open(broker_server_t *server, char *errbuf, size_t er
         return rc ? rc : PROTO_ERR_DIRECTORY;
     }
     uint64_t file_serial = proto_directory_serial(eff);
+    uint64_t recorded_file = s_counter(server->store, S_FILE_SERIAL);
     uint64_t recorded_up = s_counter(server->store, S_UP_SERIAL);
+    //  The merge numbers the result above what was applied, so the file's
+    //  own serial is held to the rule here (broker/dirchange.h).
+    if (file_serial < recorded_file) {
+        snprintf(errbuf, errlen,
+                 "cannot apply the agency directory %s: serial %" PRIu64
+                 " is older than serial %" PRIu64 " of the file this broker applied before",
+                 config->directory, file_serial, recorded_file);
+        proto_directory_destroy(&eff);
+        return PROTO_ERR_BAD_STATE;
+    }
     snprintf(path, sizeof path, "%s/%s", config->data_dir, S_HELD_FILE);
     char *data = NULL;
     size_t len = 0;
@@ -535,8 +546,8 @@ proto_err_t broker_dirlink_open(broker_server_t *server, char *errbuf, size_t er
     //  The same sources give the same directory: the serial recorded. A
     //  file or a held directory changed while the broker was down: past it.
     uint64_t applied = s_counter(server->store, S_EFF_SERIAL);
-    bool same = file_serial == s_counter(server->store, S_FILE_SERIAL) &&
-                broker_dirlink_held(self) == recorded_up && applied >= file_serial;
+    bool same = file_serial == recorded_file && broker_dirlink_held(self) == recorded_up &&
+                applied >= file_serial;
     uint64_t serial = same ? applied : applied + 1 > file_serial ? applied + 1 : file_serial;
     if (proto_directory_set_serial(eff, serial) != PROTO_OK) {
         snprintf(errbuf, errlen, "cannot number the agency directory %" PRIu64, serial);

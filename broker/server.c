@@ -566,8 +566,11 @@ static bool s_open_state(broker_server_t *self, uint64_t *soft_found, proto_err_
         return false;
     }
     if (broker_dirlink_taking(self->dirlink) &&
-        (rc = broker_dirlink_open(self, errbuf, errlen)) != PROTO_OK)
+        (rc = broker_dirlink_open(self, errbuf, errlen)) != PROTO_OK) {
+        if (why)
+            *why = rc;
         return false;
+    }
     //  What earlier reloads may not undo, a restart may not either.
     rc = broker_dirchange_check_store(self->store, self->directory, err, sizeof err);
     if (rc) {

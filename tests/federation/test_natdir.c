@@ -15,8 +15,11 @@
         then reaches B through the link, and B verifies it with that key.
         nat suspending A (homed at hub) is refused and audited at hub, once:
         A still connects there. U revoked at nat is revoked at hub (its
-        agents get the delta) and audited. hub restarted without nat keeps
-        the merged directory (U, revoked) from what it kept.
+        agents get the delta, a document to U is REJECTED there with
+        ERR_AGENCY_REVOKED) and audited. hub restarted without nat keeps
+        the merged directory (U, revoked) from what it kept; hub's own
+        file is still held to its serial: an older one than applied is
+        refused at the start.
       - natdir_forged: a client with nat's broker key plays nat's side of
         a link to hub: a directory signed by another key, one with its
         signature zeroed, one in the agents' form, a delta that does not
@@ -46,23 +49,27 @@
 #include "proto/msg.h"
 #include "proto/sign.h"
 
+//  Copy the file from to the file to (mode 0644).
+static void s_copy(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb");
+    th_check(in != NULL, "open %s", from);
+    char *text = malloc(1 << 20);
+    th_check(text != NULL, "malloc");
+    size_t n = fread(text, 1, 1 << 20, in);
+    fclose(in);
+    FILE *out = fopen(to, "wb");
+    th_check(out && fwrite(text, 1, n, out) == n, "write %s", to);
+    fclose(out);
+    chmod(to, 0644);
+    free(text);
+}
+
 //  nat's own directory file, a copy of hub's from here on.
 static void s_nat_file(th_env_t *env, char *path, size_t len)
 {
     snprintf(path, len, "%s/nat-directory.ini", env->root);
-    char *text = NULL;
-    size_t n = 0;
-    FILE *in = fopen(env->dirfile, "rb");
-    th_check(in != NULL, "open %s", env->dirfile);
-    text = malloc(1 << 20);
-    th_check(text != NULL, "malloc");
-    n = fread(text, 1, 1 << 20, in);
-    fclose(in);
-    FILE *out = fopen(path, "wb");
-    th_check(out && fwrite(text, 1, n, out) == n, "write %s", path);
-    fclose(out);
-    chmod(path, 0644);
-    free(text);
+    s_copy(env->dirfile, path);
 }
 
 //  truc-keys directory VERB --dir file a1 [a2] on nat's file.
@@ -193,6 +200,16 @@ static void test_natdir_down(void **state)
     fed_wait_log(env, hub, "change=\"state active -> revoked\"", 1);
     u = s_delta_entry(b, seen, th_code(TH_U));
     th_check(u && u->state == PROTO_AGENCY_REVOKED, "B was not told U is revoked");
+    //  hub enforces it: B's document to U is refused there.
+    const char *to_u[] = { th_code(TH_U) };
+    truc_doc_t *to_revoked =
+        truc_doc_build(env->agency[TH_B], to_u, 1, "Cong van", "CV", 0, NULL, 0);
+    th_check(to_revoked != NULL && truc_client_submit(b, to_revoked) == PROTO_OK, "submit to U");
+    uint8_t hash[PROTO_HASH_LEN];
+    th_check(truc_doc_hash(to_revoked, hash) == PROTO_OK, "hash");
+    th_expect_rejected(env, b, truc_doc_id(to_revoked), hash, PROTO_ERR_AGENCY_REVOKED,
+                       "a document to U, revoked at nat");
+    truc_doc_destroy(&to_revoked);
     //  A's refusal was audited once, when nat changed A, not again.
     snprintf(needle, sizeof needle, "event=dirlink_refused agency=%s", th_code(TH_A));
     th_check(fed_log_count(env, hub, needle) == 1, "A's refusal logged %d times",
@@ -223,7 +240,30 @@ static void test_natdir_down(void **state)
         found |= strcmp(dir->entries[i].code, th_code(TH_U)) == 0 &&
                  dir->entries[i].state == PROTO_AGENCY_REVOKED;
     th_check(found, "after a restart without nat, hub's directory has no revoked U");
+    th_drop(env, &d);
+
+    //  hub's own file is held to its serial as before: once a newer one
+    //  was applied, an older one is refused at the start.
+    char older[TH_PATH_MAX + 32];
+    snprintf(older, sizeof older, "%s/older.ini", env->root);
+    s_copy(env->dirfile, older);
+    th_broker_stop(env);
+    fed_dir(env, "suspend", th_code(TH_E), NULL);
+    th_broker_start(env, sets);
+    fed_wait_log(env, th_current(env), "event=dirlink_opened from=nat", 1);
+    th_broker_stop(env);
+    s_copy(older, env->dirfile);
+    const char *again[] = { "--config", env->config, "--set",
+                            links,      "--set",     "network.directory_from=nat",
+                            NULL };
+    int late = th_spawn(env, again);
+    th_check(th_wait_exit(env, late, TH_START_TIMEOUT_MS, &status) && WIFEXITED(status) &&
+                 WEXITSTATUS(status) != 0,
+             "hub started with a file older than the one it applied");
+    th_check(fed_log_count(env, late, "of the file this broker applied before") >= 1,
+             "hub did not say why it refused the older file");
     proto_identity_destroy(&nat_id);
+    th_soft_done(env);
     th_pass(env);
 }
 
