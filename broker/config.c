@@ -57,6 +57,12 @@ const proto_opt_t broker_config_table[] = {
         "the directory, whose key the link pins; the other broker admits this one by its own "
         "broker entry. A province names its national broker here; the national broker names "
         "nothing and listens. Empty: no links. See Federation in deploy/OPERATIONS.md."),
+    OPT("network", "directory_from", PROTO_OPT_STRING, directory_from, "", 0, 0, false,
+        "The label of one of network.links whose broker this one takes the national "
+        "directory from, as \"national\": that broker sends its signed directory over the "
+        "link (whole at first, then deltas), and this broker adds the agencies other brokers "
+        "are home for to its own, keeping authority over its own. Empty: the directory file "
+        "alone, as before. See Federation in deploy/OPERATIONS.md."),
     OPT("limits", "max_frame", PROTO_OPT_SIZE, max_frame, "64M", 1024, 1ull << 30, false,
         "Largest ZeroMQ frame accepted (ZMQ_MAXMSGSIZE): the largest single attachment. A "
         "peer that sends more is disconnected by ZeroMQ before the frame is buffered."),

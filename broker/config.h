@@ -28,6 +28,7 @@ typedef struct {
     uint64_t backlog;          // listen backlog of the agents' endpoint (ZMQ_BACKLOG)
     uint64_t send_queue;       // messages queued per session (ZMQ_SNDHWM)
     char *links;               // LABEL@ENDPOINT of each broker this one dials (link.c)
+    char *directory_from;      // label of the link it takes the directory from; "" = none
     //  [limits]
     uint64_t max_frame;    // bytes per frame (ZMQ_MAXMSGSIZE)
     uint64_t max_document; // bytes of attachments per document

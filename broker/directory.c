@@ -12,6 +12,7 @@
 #include "batch.h"
 #include "link.h"
 #include "dirchange.h"
+#include "dirlink.h"
 #include "expiry.h"
 #include "session.h"
 
@@ -43,6 +44,9 @@ static void s_dir_changed(void *arg, const char *code, const char *what)
 
 proto_err_t broker_directory_reload(broker_server_t *self, char *errbuf, size_t errlen)
 {
+    //  A broker that takes the national directory merges its file with it.
+    if (broker_dirlink_taking(self->dirlink))
+        return broker_dirlink_reload(self, errbuf, errlen);
     char err[256] = "";
     proto_directory_t *fresh = NULL;
     proto_err_t rc = proto_directory_load(self->config->directory, &fresh, err, sizeof err);
@@ -76,6 +80,15 @@ proto_err_t broker_directory_reload(broker_server_t *self, char *errbuf, size_t 
         snprintf(errbuf, errlen, "%s", err);
         return rc;
     }
+    return broker_directory_apply(self, &fresh, "directory reload", errbuf, errlen);
+}
+
+proto_err_t broker_directory_apply(broker_server_t *self, proto_directory_t **fresh_p,
+                                   const char *cause, char *errbuf, size_t errlen)
+{
+    proto_directory_t *fresh = *fresh_p;
+    *fresh_p = NULL;
+    proto_err_t rc = PROTO_OK;
     proto_directory_t *old = self->directory;
     self->directory = fresh;
     //  Signed and encoded off the loop; broker_directory_built sends it.
@@ -94,15 +107,15 @@ proto_err_t broker_directory_reload(broker_server_t *self, char *errbuf, size_t 
         proto_log_error("event=directory_not_recorded error=%s", proto_errname(rc));
     s_dir_audit_t audit = { self, proto_directory_serial(fresh) };
     size_t changed = broker_dirchange_each(old, fresh, s_dir_changed, &audit);
-    char detail[128];
-    snprintf(detail, sizeof detail,
-             "directory reload: serial %" PRIu64 " -> %" PRIu64 ", %zu agencies changed",
-             proto_directory_serial(old), audit.serial, changed);
+    char detail[256];
+    snprintf(detail, sizeof detail, "%s: serial %" PRIu64 " -> %" PRIu64 ", %zu agencies changed",
+             cause, proto_directory_serial(old), audit.serial, changed);
     broker_batch_audit(self, BROKER_AUDIT_ADMIN, "", NULL, detail, NULL);
     proto_directory_destroy(&old);
-    proto_log_info("event=directory_reloaded agencies=%zu serial=%" PRIu64 " changed=%zu",
+    proto_log_info("event=directory_reloaded agencies=%zu serial=%" PRIu64 " changed=%zu "
+                   "cause=\"%s\"",
                    proto_directory_count(self->directory), proto_directory_serial(self->directory),
-                   changed);
+                   changed, cause);
     int64_t now = (int64_t) (broker_now() / 1000);
     for (size_t i = 0; i < proto_directory_count(self->directory); i++) {
         const proto_directory_entry_t *e = proto_directory_entry(self->directory, i);
@@ -152,7 +165,11 @@ void broker_directory_built(broker_server_t *self)
     uint64_t held = before == broker_dirpush_serial(self->dirpush) ? 0 : before;
     for (size_t i = 0; i < broker_peers_count(self->peers); i++) {
         broker_peer_t *p = broker_peers_at(self->peers, i);
-        if (!p->dead && p->state == BROKER_PEER_READY && !p->link) // links: a later sync
+        if (p->dead || p->state != BROKER_PEER_READY)
+            continue;
+        if (p->link) // a broker that takes this one's directory (dirlink.c)
+            broker_dirlink_push(self, p, p->dir_held);
+        else
             broker_session_directory(self, p, held);
     }
 }

@@ -22,6 +22,15 @@ void broker_directory_signed(broker_server_t *self);
 //  stays and errbuf says why.
 proto_err_t broker_directory_reload(broker_server_t *self, char *errbuf, size_t errlen);
 
+//  Make fresh (taken: *fresh_p is set to NULL) the directory in force, as
+//  a reload does once fresh is checked: record it in the store, audit each
+//  agency changed (cause names what changed it, as "directory reload"),
+//  sign and push it, return what waits for revoked agencies, end the
+//  sessions that may no longer be. PROTO_ERR_NOMEM (nothing changed, fresh
+//  freed) if the snapshot cannot be started.
+proto_err_t broker_directory_apply(broker_server_t *self, proto_directory_t **fresh_p,
+                                   const char *cause, char *errbuf, size_t errlen);
+
 //  The worker signed the directory: send it to every READY session.
 void broker_directory_built(broker_server_t *self);
 

@@ -21,6 +21,7 @@
 #include "proto/route.h"
 
 #include "batch.h"
+#include "dirlink.h"
 #include "hop.h"
 #include "linklog.h"
 #include "session.h"
@@ -75,6 +76,7 @@ void broker_link_hello(broker_server_t *self, broker_peer_t *p, const proto_hell
     //  this broker's head in READY and hop receipts naming their place in
     //  the log, and it answers LOG_PROVE, so its log is checked in turn.
     p->log = hello->log;
+    p->dir_deltas = hello->dir_deltas; // it takes this broker's directory (dirlink.h)
     p->window = broker_flight_reserve(p, hello->window < self->config->max_window
                                              ? hello->window
                                              : (uint32_t) self->config->max_window);
@@ -98,6 +100,9 @@ void broker_link_hello(broker_server_t *self, broker_peer_t *p, const proto_hell
                    p->window, p->log, hello->software ? hello->software : "");
     if (p->log)
         broker_linklog_on_session(self->linklog, p, NULL);
+    p->dir_held = hello->dir_serial;
+    if (p->dir_deltas)
+        broker_dirlink_push(self, p, p->dir_held);
     char detail[PROTO_LABEL_MAX + 16];
     snprintf(detail, sizeof detail, "link from %s", p->link_label);
     broker_batch_audit(self, BROKER_AUDIT_CONNECTED, "", NULL, detail, NULL);
@@ -235,6 +240,16 @@ broker_links_t *broker_links_new(broker_server_t *server, char *errbuf, size_t e
         self->n++;
         text += len;
     }
+    //  The directory comes over a link this broker dials (dirlink.h).
+    const char *from = server->config->directory_from;
+    bool found = !from || !from[0];
+    for (size_t i = 0; !found && i < self->n; i++)
+        found = strcmp(self->links[i].label, from) == 0;
+    if (!found) {
+        snprintf(errbuf, errlen, "network.directory_from: %s is not one of network.links", from);
+        broker_links_destroy(&self);
+        return NULL;
+    }
     return self;
 }
 
@@ -319,6 +334,12 @@ static bool s_open(broker_links_t *self, s_link_t *link)
     //  This broker checks the other's log and answers LOG_PROVE (linklog.c);
     //  a broker from before that ignores the field and sends no head.
     msg.u.hello.log = true;
+    //  The broker this one takes the directory from sends it, whole or
+    //  from the serial held (dirlink.h).
+    if (strcmp(link->label, broker_dirlink_from(server->dirlink)) == 0) {
+        msg.u.hello.dir_deltas = true;
+        msg.u.hello.dir_serial = broker_dirlink_held(server->dirlink);
+    }
     return s_send(self, link, &msg);
 }
 
@@ -364,6 +385,13 @@ static void s_reset(broker_links_t *self, s_link_t *link, const char *reason)
                    link->endpoint, link->ready, reason);
     s_close(self, link);
     (void) s_open(self, link);
+}
+
+void broker_links_restart(broker_links_t *self, const char *label, const char *reason)
+{
+    for (size_t i = 0; self && i < self->n; i++)
+        if (strcmp(self->links[i].label, label) == 0 && self->links[i].socket)
+            s_reset(self, &self->links[i], reason);
 }
 
 static void s_ready(broker_links_t *self, s_link_t *link, const proto_ready_t *r)

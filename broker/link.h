@@ -11,7 +11,7 @@
     when the session is lost or its connection drops (a socket monitor).
 
     Does not: carry documents and receipts over the link (hop.c), check
-    the other broker's log (linklog.c), sync directories, or route (the
+    the other broker's log (linklog.c), sync directories (dirlink.c), or route (the
     directory does, proto/route.h). Loop thread only.
 */
 #ifndef BROKER_LINK_H
@@ -79,6 +79,10 @@ proto_err_t broker_links_start(broker_links_t *self, proto_loop_t *loop) PROTO_M
 //  for a heartbeat, start over on a link that heard nothing for
 //  heartbeat_misses heartbeats (or never got READY). now is monotonic ms.
 void broker_links_tick(broker_links_t *self, uint64_t now);
+
+//  Start the link to label over on a new socket (its HELLO says again
+//  what this broker holds), if it is configured and open.
+void broker_links_restart(broker_links_t *self, const char *label, const char *reason);
 
 //  Links configured, and how many have a READY session now.
 size_t broker_links_count(const broker_links_t *self);

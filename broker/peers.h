@@ -75,7 +75,8 @@ typedef struct {
     uint64_t ready_at; // wall clock ms when its session became ready (READY sent)
     uint32_t errors;   // undecodable messages in a row
     bool dirty;        // may have something new to push
-    bool dir_deltas;   // its agent applies DIRECTORY_DELTA
+    bool dir_deltas;   // its agent applies DIRECTORY_DELTA (a link: takes this broker's directory)
+    uint64_t dir_held; // a link that takes the directory: the serial it holds of it (dirlink.c)
     bool log;          // its agent checks the log: heads name their place in it (HELLO)
     int fd;            // its connection's descriptor (ZMQ_SRCFD), -1 if unknown
     //  A link: another broker dialed in (link.c). Its agency is "", and it

@@ -47,6 +47,7 @@
 #include "apply.h"
 #include "batch.h"
 #include "directory.h"
+#include "dirlink.h"
 #include "expiry.h"
 #include "hop.h"
 #include "link.h"
@@ -211,6 +212,14 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
         //  Linked brokers check each other's logs (linklog.c): each answers
         //  the other's LOG_PROVE as an agent's.
         s_link_log(self, p, kind, job);
+        return false;
+    }
+    if (p->link && (kind == PROTO_KIND_DIRECTORY || kind == PROTO_KIND_DIRECTORY_DELTA)) {
+        //  The directory of the broker this one takes it from (dirlink.c).
+        if (job->nframes == 2)
+            broker_dirlink_message(self, p, kind, &job->frames[1]);
+        else
+            broker_session_error(self, p, PROTO_ERR_FRAMING, "exactly 2 frames", NULL, false);
         return false;
     }
     if (p->link && kind == PROTO_KIND_ERROR) {
@@ -550,6 +559,18 @@ static bool s_open_state(broker_server_t *self, uint64_t *soft_found, proto_err_
         snprintf(errbuf, errlen, "out of memory");
         return false;
     }
+    //  A province merges its file with the national directory it holds.
+    self->dirlink = broker_dirlink_new(self);
+    if (!self->dirlink) {
+        snprintf(errbuf, errlen, "out of memory");
+        return false;
+    }
+    if (broker_dirlink_taking(self->dirlink) &&
+        (rc = broker_dirlink_open(self, errbuf, errlen)) != PROTO_OK) {
+        if (why)
+            *why = rc;
+        return false;
+    }
     //  What earlier reloads may not undo, a restart may not either.
     rc = broker_dirchange_check_store(self->store, self->directory, err, sizeof err);
     if (rc) {
@@ -700,7 +721,8 @@ broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *w
         goto fail;
     }
     if (broker_batch_begin(self) != PROTO_OK ||
-        broker_dirchange_record(self->store, self->directory) != PROTO_OK) {
+        broker_dirchange_record(self->store, self->directory) != PROTO_OK ||
+        broker_dirlink_record(self) != PROTO_OK) {
         snprintf(errbuf, errlen, "cannot record the agency directory in the store");
         goto fail;
     }
@@ -951,6 +973,7 @@ void broker_server_destroy(broker_server_t **self_p)
     broker_rate_destroy(&self->notice_rate);
     broker_clock_destroy(&self->clock);
     broker_linklog_destroy(&self->linklog);
+    broker_dirlink_destroy(&self->dirlink);
     broker_tlog_destroy(&self->tlog);
     broker_store_destroy(&self->store);
     broker_anchor_destroy(&self->anchor);

@@ -15,7 +15,9 @@ static bool s_entry_same(const proto_dir_entry_t *a, const proto_dir_entry_t *b)
     return strcmp(a->name, b->name) == 0 && memcmp(a->key, b->key, PROTO_KEY_LEN) == 0 &&
            a->state == b->state && a->valid_from == b->valid_from &&
            a->valid_until == b->valid_until && a->nretired == b->nretired &&
-           (!a->nretired || memcmp(a->retired, b->retired, a->nretired * sizeof *a->retired) == 0);
+           (!a->nretired ||
+            memcmp(a->retired, b->retired, a->nretired * sizeof *a->retired) == 0) &&
+           (a->home ? b->home && strcmp(a->home, b->home) == 0 : !b->home);
 }
 
 proto_err_t proto_dir_delta_build(const proto_directory_msg_t *from,
@@ -51,6 +53,9 @@ proto_err_t proto_dir_delta_build(const proto_directory_msg_t *from,
     out->broker = to->broker;
     out->broker_retired = to->broker_retired;
     out->nbroker_retired = to->nbroker_retired;
+    out->federated = to->federated;
+    out->brokers = to->brokers;
+    out->nbrokers = to->nbrokers;
     memcpy(out->sig, to->sig, PROTO_SIG_LEN);
     return PROTO_OK;
 }
@@ -103,7 +108,7 @@ proto_err_t proto_dir_delta_apply(const proto_directory_msg_t *base, const proto
                                   const uint8_t broker_pk[PROTO_KEY_LEN], proto_buf_t *body)
 {
     proto_buf_reset(body);
-    if (!base || !delta || base->serial != delta->base)
+    if (!base || !delta || base->serial != delta->base || base->federated != delta->federated)
         return PROTO_ERR_DIRECTORY_BASE;
     proto_msg_t msg;
     memset(&msg, 0, sizeof msg);
@@ -118,6 +123,9 @@ proto_err_t proto_dir_delta_apply(const proto_directory_msg_t *base, const proto
     d->broker = delta->broker;
     d->broker_retired = delta->broker_retired;
     d->nbroker_retired = delta->nbroker_retired;
+    d->federated = delta->federated;
+    d->brokers = delta->brokers;
+    d->nbrokers = delta->nbrokers;
     memcpy(d->sig, delta->sig, PROTO_SIG_LEN);
     proto_err_t rc = s_merge(base, delta, d->entries, &d->nentries);
     //  The signature is the broker's over the whole new snapshot: a delta

@@ -253,8 +253,11 @@ proto_err_t dir_reserve(proto_directory_t *self, size_t want)
     return PROTO_OK;
 }
 
-proto_err_t dir_entry_copy(const proto_directory_entry_t *entry, proto_directory_entry_t **out,
-                           const char **field, const char **problem)
+//  dir_entry_copy, with the CURVE key known (derived from the same Ed25519
+//  key by this module before) or NULL to derive it.
+static proto_err_t s_entry_copy(const proto_directory_entry_t *entry, const uint8_t *curve_known,
+                                proto_directory_entry_t **out, const char **field,
+                                const char **problem)
 {
     *problem = NULL;
     *field = "name";
@@ -314,7 +317,9 @@ proto_err_t dir_entry_copy(const proto_directory_entry_t *entry, proto_directory
     copy->name = name;
     //  The CURVE key is never taken from the caller: deriving it here is
     //  what makes "the key in the directory" mean one thing.
-    if (crypto_sign_ed25519_pk_to_curve25519(copy->curve_pk, copy->sign_pk) != 0) {
+    if (curve_known)
+        memcpy(copy->curve_pk, curve_known, PROTO_IDENTITY_KEY_LEN);
+    else if (crypto_sign_ed25519_pk_to_curve25519(copy->curve_pk, copy->sign_pk) != 0) {
         free(copy);
         *field = "sign_key";
         *problem = "is not a usable Ed25519 public key";
@@ -322,6 +327,12 @@ proto_err_t dir_entry_copy(const proto_directory_entry_t *entry, proto_directory
     }
     *out = copy;
     return PROTO_OK;
+}
+
+proto_err_t dir_entry_copy(const proto_directory_entry_t *entry, proto_directory_entry_t **out,
+                           const char **field, const char **problem)
+{
+    return s_entry_copy(entry, NULL, out, field, problem);
 }
 
 static void s_touch(proto_directory_t *self)
@@ -597,5 +608,125 @@ proto_err_t proto_directory_entry_usable(const proto_directory_entry_t *entry, i
         return PROTO_ERR_NOT_AUTHORIZED;
     if (entry->valid_until && now >= entry->valid_until)
         return PROTO_ERR_EXPIRED;
+    return PROTO_OK;
+}
+
+proto_err_t proto_directory_set_serial(proto_directory_t *self, uint64_t serial)
+{
+    if (!self || serial == 0 || serial > S_SERIAL_MAX)
+        return PROTO_ERR_INVALID_ARG;
+    self->serial = serial;
+    return PROTO_OK;
+}
+
+static int s_order_code(const void *a, const void *b)
+{
+    const proto_directory_entry_t *const *x = a, *const *y = b;
+    return strcmp((*x)->code, (*y)->code);
+}
+
+static int s_order_curve(const void *a, const void *b)
+{
+    const proto_directory_entry_t *const *x = a, *const *y = b;
+    return memcmp((*x)->curve_pk, (*y)->curve_pk, PROTO_IDENTITY_KEY_LEN);
+}
+
+//  Checked copies of entries, each refused one reported; two of the batch
+//  with the same code or CURVE key are refused (the later by code order).
+static size_t s_batch(proto_directory_t *self, const proto_directory_entry_t *entries, size_t count,
+                      const proto_directory_t *known, proto_directory_entry_t **fresh,
+                      proto_directory_refused_fn *refused, void *arg)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++) {
+        proto_directory_entry_t *copy = NULL;
+        const char *field = NULL, *problem = NULL;
+        //  Deriving a CURVE key costs tens of µs: one this module derived
+        //  before from the same Ed25519 key is the same key.
+        const proto_directory_entry_t *was = proto_directory_find(known, entries[i].code);
+        const uint8_t *curve =
+            was && memcmp(was->sign_pk, entries[i].sign_pk, PROTO_IDENTITY_KEY_LEN) == 0
+                ? was->curve_pk
+                : NULL;
+        proto_err_t rc = s_entry_copy(&entries[i], curve, &copy, &field, &problem);
+        bool found = false;
+        size_t at = rc ? 0 : s_search_curve(self, copy->curve_pk, &found);
+        if (!rc && ((found && strcmp(self->by_curve[at]->code, copy->code) != 0) ||
+                    proto_route_table_find_curve(self->routes, copy->curve_pk)))
+            rc = PROTO_ERR_EXISTS;
+        else if (!rc && (copy->home[0] || proto_directory_broker_count(self)))
+            rc = proto_route_table_home_check(self->routes, copy->code, copy->home, NULL, 0);
+        if (rc) {
+            free(copy);
+            if (refused)
+                refused(arg, entries[i].code, rc);
+            continue;
+        }
+        fresh[n++] = copy;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        int (*order)(const void *, const void *) = pass ? s_order_curve : s_order_code;
+        qsort(fresh, n, sizeof *fresh, order);
+        size_t kept = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (kept && order(&fresh[kept - 1], &fresh[i]) == 0) {
+                if (refused)
+                    refused(arg, fresh[i]->code, PROTO_ERR_EXISTS);
+                free(fresh[i]);
+                continue;
+            }
+            fresh[kept++] = fresh[i];
+        }
+        n = kept;
+    }
+    return n;
+}
+
+proto_err_t proto_directory_put_many(proto_directory_t *self,
+                                     const proto_directory_entry_t *entries, size_t count,
+                                     const proto_directory_t *known,
+                                     proto_directory_refused_fn *refused, void *arg)
+{
+    if (!self || (count && !entries))
+        return PROTO_ERR_INVALID_ARG;
+    if (sodium_init() < 0)
+        return PROTO_ERR_CRYPTO;
+    if (self->serial >= S_SERIAL_MAX)
+        return PROTO_ERR_LIMIT;
+    proto_directory_entry_t **fresh = calloc(count ? count : 1, sizeof *fresh);
+    if (!fresh)
+        return PROTO_ERR_NOMEM;
+    size_t n = s_batch(self, entries, count, known, fresh, refused, arg);
+    if (dir_reserve(self, self->count + n) != PROTO_OK) {
+        for (size_t i = 0; i < n; i++)
+            free(fresh[i]);
+        free(fresh);
+        return PROTO_ERR_NOMEM;
+    }
+    //  Replacements take their entry's place in the code index; additions
+    //  go after the sorted part, and both indexes are sorted once at the end.
+    size_t sorted = self->count, added = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool found = false;
+        size_t at = s_search_code(self, fresh[i]->code, &found); // the sorted part only
+        if (found) {
+            free(self->by_code[at]);
+            self->by_code[at] = fresh[i];
+        } else if (sorted + added >= PROTO_DIRECTORY_MAX_ENTRIES) {
+            if (refused)
+                refused(arg, fresh[i]->code, PROTO_ERR_LIMIT);
+            free(fresh[i]);
+        } else {
+            self->by_code[sorted + added++] = fresh[i];
+        }
+    }
+    free(fresh);
+    self->count = sorted + added;
+    if (added)
+        qsort(self->by_code, self->count, sizeof *self->by_code, s_order_code);
+    memcpy(self->by_curve, self->by_code, self->count * sizeof *self->by_curve);
+    qsort(self->by_curve, self->count, sizeof *self->by_curve, s_order_curve);
+    if (n)
+        s_touch(self);
     return PROTO_OK;
 }

@@ -2,6 +2,8 @@
 
     The signed agency directory the broker pushes, whole or as a delta from
     a base serial: strict decoders (entries sorted and unique) and encoders.
+    Between brokers (PROTOCOL.md 16.5) both carry `brokers` and each entry
+    may carry `home`.
     What a directory means, and applying a delta, are directory.c's and
     dirdelta.c's.
 */
@@ -12,10 +14,13 @@
 // ---------------------------------------------------------------------------
 //  DIRECTORY
 
-static const char *const s_directory_keys[] = { "serial",  "time", "broker",
-                                                "entries", "sig",  "broker_retired" };
-static const char *const s_entry_keys[] = { "code", "name",  "key",    "state",
-                                            "from", "until", "retired" };
+static const char *const s_directory_keys[] = { "serial", "time",           "broker", "entries",
+                                                "sig",    "broker_retired", "brokers" };
+static const char *const s_entry_keys[] = { "code", "name",  "key",     "state",
+                                            "from", "until", "retired", "home" };
+static const char *const s_broker_keys[] = { "label", "name", "key", "state", "codes", "patterns" };
+
+#define S_PATTERN_MAX 16 // bytes: the normal form of a pattern is 13
 static const char *const s_retired_keys[] = { "key", "from", "until" };
 
 //  Retired keys (an entry's, or the signing broker's): present only when
@@ -80,6 +85,70 @@ static proto_err_t s_dir_entries_decode(mp_ctx_t *ctx, const msgpack_object *ite
             rc = mp_fail(ctx, PROTO_ERR_VALUE, "until", "must be after from");
         if (!rc)
             rc = s_retired_decode(ctx, "retired", g[6], &e->retired, &e->nretired);
+        if (!rc)
+            rc = mp_label(ctx, "home", g[7], false, &e->home);
+        mp_path_pop(ctx, mark_i);
+    }
+    mp_path_pop(ctx, mark);
+    return rc;
+}
+
+//  An array of strings, each checked by one of the mp_ readers; sorted
+//  and unique when sorted is set.
+static proto_err_t s_strings_decode(mp_ctx_t *ctx, const char *name, const msgpack_object *o,
+                                    uint32_t max, bool sorted, bool agency, const char ***out,
+                                    uint32_t *count)
+{
+    const msgpack_object *items = NULL;
+    proto_err_t rc = mp_array(ctx, name, o, true, 0, max, &items, count);
+    if (!rc)
+        rc = mp_alloc(ctx, *count, sizeof(const char *), out);
+    size_t mark = mp_path_push(ctx, name);
+    for (uint32_t i = 0; !rc && i < *count; i++) {
+        size_t mark_i = mp_path_push_index(ctx, i);
+        rc = agency ? mp_agency(ctx, NULL, &items[i], true, &(*out)[i])
+                    : mp_ascii(ctx, NULL, &items[i], true, S_PATTERN_MAX, &(*out)[i]);
+        if (!rc && sorted && i > 0 && strcmp((*out)[i - 1], (*out)[i]) >= 0)
+            rc = mp_fail(ctx, PROTO_ERR_VALUE, NULL, "must be sorted, unique");
+        mp_path_pop(ctx, mark_i);
+    }
+    mp_path_pop(ctx, mark);
+    return rc;
+}
+
+//  The broker entries of the directory between brokers (16.5): present
+//  (even empty) only in that form, sorted by label.
+static proto_err_t s_brokers_decode(mp_ctx_t *ctx, const msgpack_object *o, bool *federated,
+                                    proto_dir_broker_t **out, uint32_t *count)
+{
+    const msgpack_object *items = NULL;
+    proto_err_t rc = mp_array(ctx, "brokers", o, false, 0, PROTO_MAX_BROKERS, &items, count);
+    *federated = !rc && o != NULL;
+    if (rc || !o)
+        return rc;
+    rc = mp_alloc(ctx, *count, sizeof(proto_dir_broker_t), out);
+    size_t mark = mp_path_push(ctx, "brokers");
+    for (uint32_t i = 0; !rc && i < *count; i++) {
+        const msgpack_object *g[NKEYS(s_broker_keys)];
+        proto_dir_broker_t *b = &(*out)[i];
+        size_t mark_i = mp_path_push_index(ctx, i);
+        rc = mp_map(ctx, &items[i], s_broker_keys, NKEYS(s_broker_keys), g);
+        if (!rc)
+            rc = mp_label(ctx, "label", g[0], true, &b->label);
+        if (!rc && i > 0 && strcmp((*out)[i - 1].label, b->label) >= 0)
+            rc = mp_fail(ctx, PROTO_ERR_VALUE, "label", "brokers must be sorted by label, unique");
+        if (!rc)
+            rc = mp_text(ctx, "name", g[1], true, PROTO_MAX_NAME, &b->name);
+        if (!rc)
+            rc = mp_bin(ctx, "key", g[2], true, PROTO_KEY_LEN, b->key);
+        if (!rc)
+            rc = msg_u8(ctx, "state", g[3], true, 0, 2, &b->state);
+        if (!rc)
+            rc = s_strings_decode(ctx, "codes", g[4], PROTO_MAX_BROKER_CODES, true, true, &b->codes,
+                                  &b->ncodes);
+        if (!rc)
+            rc = s_strings_decode(ctx, "patterns", g[5], PROTO_MAX_BROKER_PATTERNS, false, false,
+                                  &b->patterns, &b->npatterns);
         mp_path_pop(ctx, mark_i);
     }
     mp_path_pop(ctx, mark);
@@ -106,6 +175,8 @@ proto_err_t msg_directory_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_d
     if (!rc)
         rc = s_retired_decode(ctx, "broker_retired", f[5], &out->broker_retired,
                               &out->nbroker_retired);
+    if (!rc)
+        rc = s_brokers_decode(ctx, f[6], &out->federated, &out->brokers, &out->nbrokers);
     return rc;
 }
 
@@ -142,6 +213,35 @@ static void s_dir_entries_encode(mp_writer_t *w, uint32_t *n, const proto_dir_en
         mp_f_uint_opt(w, &m, "from", e->valid_from);
         mp_f_uint_opt(w, &m, "until", e->valid_until);
         s_retired_encode(w, &m, "retired", e->retired, e->nretired);
+        if (e->home)
+            mp_f_str(w, &m, "home", e->home);
+        mp_map_end(w, sub, m);
+    }
+}
+
+static void s_brokers_encode(mp_writer_t *w, uint32_t *n, bool federated,
+                             const proto_dir_broker_t *brokers, uint32_t count)
+{
+    if (!federated)
+        return;
+    mp_f_key(w, n, "brokers");
+    mp_w_array(w, count);
+    for (uint32_t i = 0; i < count; i++) {
+        const proto_dir_broker_t *b = &brokers[i];
+        uint32_t m = 0;
+        size_t sub = mp_map_begin(w);
+        mp_f_str(w, &m, "label", b->label);
+        mp_f_str(w, &m, "name", b->name);
+        mp_f_bin(w, &m, "key", b->key, PROTO_KEY_LEN);
+        mp_f_uint(w, &m, "state", b->state);
+        mp_f_key(w, &m, "codes");
+        mp_w_array(w, b->ncodes);
+        for (uint32_t k = 0; k < b->ncodes; k++)
+            mp_w_str(w, b->codes[k]);
+        mp_f_key(w, &m, "patterns");
+        mp_w_array(w, b->npatterns);
+        for (uint32_t k = 0; k < b->npatterns; k++)
+            mp_w_str(w, b->patterns[k]);
         mp_map_end(w, sub, m);
     }
 }
@@ -156,14 +256,16 @@ void msg_directory_encode(mp_writer_t *w, const proto_directory_msg_t *in)
     s_dir_entries_encode(w, &n, in->entries, in->nentries);
     mp_f_bin(w, &n, "sig", in->sig, PROTO_SIG_LEN);
     s_retired_encode(w, &n, "broker_retired", in->broker_retired, in->nbroker_retired);
+    s_brokers_encode(w, &n, in->federated, in->brokers, in->nbrokers);
     mp_map_end(w, map, n);
 }
 
 // ---------------------------------------------------------------------------
 //  DIRECTORY_DELTA
 
-static const char *const s_delta_keys[] = { "base",    "serial",  "time", "broker",
-                                            "entries", "removed", "sig",  "broker_retired" };
+static const char *const s_delta_keys[] = { "base",   "serial",         "time",
+                                            "broker", "entries",        "removed",
+                                            "sig",    "broker_retired", "brokers" };
 
 proto_err_t msg_delta_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_dir_delta_t *out)
 {
@@ -189,6 +291,8 @@ proto_err_t msg_delta_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_dir_d
     if (!rc)
         rc = s_retired_decode(ctx, "broker_retired", f[7], &out->broker_retired,
                               &out->nbroker_retired);
+    if (!rc)
+        rc = s_brokers_decode(ctx, f[8], &out->federated, &out->brokers, &out->nbrokers);
     if (!rc)
         rc = mp_alloc(ctx, out->nremoved, sizeof(const char *), &out->removed);
     size_t mark = mp_path_push(ctx, "removed");
@@ -218,5 +322,6 @@ void msg_delta_encode(mp_writer_t *w, const proto_dir_delta_t *in)
         mp_w_str(w, in->removed[i]);
     mp_f_bin(w, &n, "sig", in->sig, PROTO_SIG_LEN);
     s_retired_encode(w, &n, "broker_retired", in->broker_retired, in->nbroker_retired);
+    s_brokers_encode(w, &n, in->federated, in->brokers, in->nbrokers);
     mp_map_end(w, map, n);
 }

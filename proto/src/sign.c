@@ -240,15 +240,37 @@ static void s_w_windows(mp_writer_t *w, const proto_keywin_t *retired, uint32_t 
     }
 }
 
+//  The broker entries of the form between brokers (16.5).
+static void s_w_brokers(mp_writer_t *w, const proto_directory_msg_t *dir)
+{
+    mp_w_array(w, dir->nbrokers);
+    for (uint32_t i = 0; i < dir->nbrokers; i++) {
+        const proto_dir_broker_t *b = &dir->brokers[i];
+        mp_w_array(w, 6);
+        s_w_text(w, b->label);
+        s_w_text(w, b->name);
+        mp_w_bin(w, b->key, PROTO_KEY_LEN);
+        mp_w_uint(w, b->state);
+        mp_w_array(w, b->ncodes);
+        for (uint32_t k = 0; k < b->ncodes; k++)
+            s_w_text(w, b->codes[k]);
+        mp_w_array(w, b->npatterns);
+        for (uint32_t k = 0; k < b->npatterns; k++)
+            s_w_text(w, b->patterns[k]);
+    }
+}
+
 proto_err_t proto_directory_canonical(const proto_directory_msg_t *dir, proto_buf_t *buf)
 {
     mp_writer_t w;
     proto_buf_reset(buf);
     mp_writer_init(&w, buf);
-    //  The signing broker's retired keys are a sixth element, present only
-    //  when there are some (10.1), like an entry's retired keys.
-    mp_w_array(&w, dir->nbroker_retired ? 6 : 5);
-    mp_w_str(&w, "truc/directory/1");
+    //  The signing broker's retired keys are an element after the entries
+    //  (after the brokers between brokers), present only when there are
+    //  some (10.1), like an entry's retired keys.
+    bool fed = dir->federated;
+    mp_w_array(&w, (dir->nbroker_retired ? 6u : 5u) + fed);
+    mp_w_str(&w, fed ? "truc/directory/2" : "truc/directory/1");
     mp_w_uint(&w, dir->serial);
     mp_w_uint(&w, dir->time);
     s_w_text(&w, dir->broker);
@@ -258,16 +280,23 @@ proto_err_t proto_directory_canonical(const proto_directory_msg_t *dir, proto_bu
         //  Retired keys are a seventh element, present only when there
         //  are some: a directory without them signs the same bytes as
         //  before they existed.
-        mp_w_array(&w, e->nretired ? 7 : 6);
+        //  Between brokers the home follows the bounds (nil: the signer).
+        mp_w_array(&w, (e->nretired ? 7u : 6u) + fed);
         s_w_text(&w, e->code);
         s_w_text(&w, e->name);
         mp_w_bin(&w, e->key, PROTO_KEY_LEN);
         mp_w_uint(&w, e->state);
         s_w_uint_or_nil(&w, e->valid_from);
         s_w_uint_or_nil(&w, e->valid_until);
+        if (fed && e->home)
+            s_w_text(&w, e->home);
+        else if (fed)
+            mp_w_nil(&w);
         if (e->nretired)
             s_w_windows(&w, e->retired, e->nretired);
     }
+    if (fed)
+        s_w_brokers(&w, dir);
     if (dir->nbroker_retired)
         s_w_windows(&w, dir->broker_retired, dir->nbroker_retired);
     return w.err;

@@ -394,12 +394,99 @@ static void test_hello_dir_deltas(void **state)
     proto_buf_free(&buf);
 }
 
+//  Between brokers (PROTOCOL.md 16.5): homes and broker entries signed in
+//  "truc/directory/2", a change of home alone is a change, the brokers
+//  travel whole in the delta, and a delta of one form never applies to a
+//  snapshot of the other.
+static void test_between_brokers(void **state)
+{
+    (void) state;
+    static const char *codes[] = { "000.00.01.H29" }, *patterns[] = { "H29" };
+    proto_dir_broker_t brokers[1] = { { .label = "hcm",
+                                        .name = "HCM broker",
+                                        .codes = codes,
+                                        .ncodes = 1,
+                                        .patterns = patterns,
+                                        .npatterns = 1 } };
+    randombytes_buf(brokers[0].key, PROTO_KEY_LEN);
+    s_snap_t *a = s_snap(7, 20);
+    proto_directory_msg_t *d = &a->msg.u.directory;
+    d->federated = true;
+    d->brokers = brokers;
+    d->nbrokers = 1;
+    a->entries[3].home = "hcm";
+    s_sign(a, s_hub);
+    //  Not the agents' signature: the form is part of what is signed.
+    proto_directory_msg_t agents = *d;
+    agents.federated = false;
+    assert_int_equal(proto_directory_verify(&agents, proto_identity_public(s_hub)->sign_pk, d->sig),
+                     PROTO_ERR_BAD_SIGNATURE);
+    //  The home too.
+    a->entries[3].home = "hue";
+    assert_int_equal(proto_directory_verify(d, proto_identity_public(s_hub)->sign_pk, d->sig),
+                     PROTO_ERR_BAD_SIGNATURE);
+    a->entries[3].home = "hcm";
+    //  The wire keeps the form, the homes and the brokers.
+    proto_buf_t wire;
+    proto_buf_init(&wire);
+    assert_int_equal(proto_msg_encode(&a->msg, &wire, NULL), PROTO_OK);
+    proto_msg_t *got = NULL;
+    assert_int_equal(proto_msg_decode(PROTO_KIND_DIRECTORY, wire.data, wire.len, &got, NULL),
+                     PROTO_OK);
+    const proto_directory_msg_t *g = &got->u.directory;
+    assert_true(g->federated);
+    assert_int_equal(g->nbrokers, 1);
+    assert_string_equal(g->brokers[0].label, "hcm");
+    assert_string_equal(g->brokers[0].codes[0], codes[0]);
+    assert_string_equal(g->entries[3].home, "hcm");
+    assert_null(g->entries[4].home);
+    assert_int_equal(proto_directory_verify(g, proto_identity_public(s_hub)->sign_pk, g->sig),
+                     PROTO_OK);
+    proto_msg_destroy(&got);
+    proto_buf_free(&wire);
+
+    //  A home moved, nothing else: one entry in the delta, which rebuilds b.
+    s_snap_t *b = s_next(a);
+    b->entries[3].home = NULL;
+    b->entries[5].home = "hcm";
+    s_sign(b, s_hub);
+    proto_dir_delta_t delta;
+    assert_int_equal(proto_dir_delta_build(&a->msg.u.directory, &b->msg.u.directory, &delta),
+                     PROTO_OK);
+    assert_int_equal(delta.nentries, 2);
+    assert_true(delta.federated);
+    assert_int_equal(delta.nbrokers, 1);
+    assert_int_equal(s_apply_wire(a, &delta, b, s_hub), PROTO_OK);
+    //  The same delta on the agents' form of a: another base.
+    s_snap_t *plain = s_next(a);
+    plain->msg.u.directory.serial = 7;
+    plain->msg.u.directory.federated = false;
+    assert_int_equal(s_apply_wire(plain, &delta, NULL, s_hub), PROTO_ERR_DIRECTORY_BASE);
+    proto_dir_delta_release(&delta);
+
+    //  Brokers out of label order are refused (the encoder checks its
+    //  output with the strict decoder).
+    proto_dir_broker_t two[2] = { brokers[0], brokers[0] };
+    two[1].label = "cantho";
+    d->brokers = two;
+    d->nbrokers = 2;
+    proto_buf_init(&wire);
+    proto_errinfo_t info;
+    assert_int_not_equal(proto_msg_encode(&a->msg, &wire, &info), PROTO_OK);
+    assert_string_equal(info.field, "brokers[1].label");
+    proto_buf_free(&wire);
+    free(a);
+    free(b);
+    free(plain);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),     cmocka_unit_test(test_wrong_base),
-        cmocka_unit_test(test_tampered),       cmocka_unit_test(test_build_errors),
-        cmocka_unit_test(test_codec_refusals), cmocka_unit_test(test_hello_dir_deltas),
+        cmocka_unit_test(test_round_trip),      cmocka_unit_test(test_wrong_base),
+        cmocka_unit_test(test_tampered),        cmocka_unit_test(test_build_errors),
+        cmocka_unit_test(test_codec_refusals),  cmocka_unit_test(test_hello_dir_deltas),
+        cmocka_unit_test(test_between_brokers),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

@@ -721,6 +721,81 @@ static void test_many(void **state)
     free(text);
 }
 
+//  Refusals proto_directory_put_many reports, by code.
+typedef struct {
+    char codes[8][PROTO_AGENCY_CODE_LEN + 1];
+    proto_err_t rc[8];
+    int n;
+} s_refusals_t;
+
+static void s_refused(void *arg, const char *code, proto_err_t rc)
+{
+    s_refusals_t *r = arg;
+    assert_true(r->n < 8);
+    snprintf(r->codes[r->n], sizeof r->codes[r->n], "%s", code);
+    r->rc[r->n++] = rc;
+}
+
+//  A batch put at once: replacements and additions, both indexes sorted,
+//  the serial up by one; what cannot be put is reported and left out;
+//  CURVE keys taken from a known directory are the ones derived.
+static void test_put_many(void **state)
+{
+    (void) state;
+    proto_directory_t *dir = proto_directory_new();
+    proto_directory_entry_t a = s_entry("000.00.01.H01", "Agency A");
+    proto_directory_entry_t b = s_entry("000.00.02.H01", "Agency B");
+    assert_int_equal(proto_directory_add(dir, &a), PROTO_OK);
+    assert_int_equal(proto_directory_add(dir, &b), PROTO_OK);
+    uint64_t serial = proto_directory_serial(dir);
+
+    proto_directory_entry_t batch[6];
+    batch[0] = s_entry("000.00.09.H01", "Agency Z"); // added, last
+    batch[1] = b;                                    // B replaced: new name and state
+    batch[1].name = "Agency B renamed";
+    batch[1].state = PROTO_DIRECTORY_SUSPENDED;
+    batch[2] = s_entry("000.00.00.H02", "Agency first"); // added, first
+    batch[3] = s_entry("000.00.05.H01", "Agency C");     // A's key: refused
+    memcpy(batch[3].sign_pk, a.sign_pk, sizeof a.sign_pk);
+    batch[4] = s_entry("000.00.06.H01", "Agency D"); // home naming no broker
+    snprintf(batch[4].home, sizeof batch[4].home, "nowhere");
+    batch[5] = batch[0]; // the same code twice
+    batch[5].name = "Agency Z again";
+    s_refusals_t r = { .n = 0 };
+    assert_int_equal(proto_directory_put_many(dir, batch, 6, NULL, s_refused, &r), PROTO_OK);
+    assert_int_equal(r.n, 3);
+    assert_int_equal(proto_directory_serial(dir), serial + 1);
+    assert_int_equal(proto_directory_count(dir), 4);
+    const char *order[] = { "000.00.00.H02", "000.00.01.H01", "000.00.02.H01", "000.00.09.H01" };
+    for (size_t i = 0; i < 4; i++) {
+        const proto_directory_entry_t *e = proto_directory_entry(dir, i);
+        assert_string_equal(e->code, order[i]);
+        assert_ptr_equal(proto_directory_find_curve(dir, e->curve_pk), e);
+    }
+    const proto_directory_entry_t *got = proto_directory_find(dir, b.code);
+    assert_string_equal(got->name, "Agency B renamed");
+    assert_int_equal(got->state, PROTO_DIRECTORY_SUSPENDED);
+    assert_null(proto_directory_find(dir, "000.00.05.H01"));
+    assert_null(proto_directory_find(dir, "000.00.06.H01"));
+
+    //  The same batch into another directory, with dir as known: the same
+    //  CURVE keys, looked up rather than derived.
+    proto_directory_t *other = proto_directory_new();
+    s_refusals_t r2 = { .n = 0 };
+    assert_int_equal(proto_directory_put_many(other, batch, 3, dir, s_refused, &r2), PROTO_OK);
+    assert_int_equal(r2.n, 0);
+    for (size_t i = 0; i < 3; i++)
+        assert_memory_equal(proto_directory_find(other, batch[i].code)->curve_pk,
+                            proto_directory_find(dir, batch[i].code)->curve_pk,
+                            PROTO_IDENTITY_KEY_LEN);
+    //  Nothing to put: nothing changes.
+    uint64_t before = proto_directory_serial(other);
+    assert_int_equal(proto_directory_put_many(other, NULL, 0, NULL, NULL, NULL), PROTO_OK);
+    assert_int_equal(proto_directory_serial(other), before);
+    proto_directory_destroy(&other);
+    proto_directory_destroy(&dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -731,6 +806,7 @@ int main(void)
         cmocka_unit_test(test_save_load),    cmocka_unit_test(test_parse_good),
         cmocka_unit_test(test_parse_errors), cmocka_unit_test(test_load_files),
         cmocka_unit_test(test_many),         cmocka_unit_test(test_load_permissions),
+        cmocka_unit_test(test_put_many),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

@@ -533,6 +533,26 @@ static void s_directory(vec_gen_t *gen)
     memcpy(rotated, entries, sizeof rotated);
     rotated[1].retired = windows;
     rotated[1].nretired = 2;
+    //  Between brokers (16.5): a national directory naming a province as
+    //  the home of two agencies, with that province's broker entry.
+    static proto_dir_entry_t homed[5];
+    memcpy(homed, entries, sizeof homed);
+    homed[1].home = "hcm";
+    homed[2].home = "hcm";
+    static const char *hcm_codes[] = { A_DEPT };
+    static const char *hcm_patterns[] = { "H01", "*.*.01.*" };
+    static proto_dir_broker_t brokers[1] = { { .label = "hcm",
+                                               .name = "Ho Chi Minh City broker",
+                                               .state = PROTO_AGENCY_ACTIVE,
+                                               .codes = hcm_codes,
+                                               .ncodes = 1,
+                                               .patterns = hcm_patterns,
+                                               .npatterns = 2 } };
+    {
+        uint8_t seed[crypto_sign_SEEDBYTES], sk[crypto_sign_SECRETKEYBYTES];
+        memset(seed, 0x61, sizeof seed);
+        crypto_sign_seed_keypair(brokers[0].key, sk, seed);
+    }
     static const struct {
         const char *name;
         const char *comment;
@@ -546,6 +566,8 @@ static void s_directory(vec_gen_t *gen)
         { "rotated",
           "one agency's key rotated twice, and the broker's once: retired keys with windows", 9, 5,
           rotated },
+        { "between-brokers",
+          "the form between brokers (truc/directory/2): homes and a broker entry", 11, 5, homed },
     };
     const vec_ident_t *broker = &gen->ident[I_BROKER];
     vec_out_t out;
@@ -564,6 +586,11 @@ static void s_directory(vec_gen_t *gen)
         if (dirs[d].entries == rotated) {
             dir->broker_retired = &windows[0];
             dir->nbroker_retired = 1;
+        }
+        if (dirs[d].entries == homed) {
+            dir->federated = true;
+            dir->brokers = brokers;
+            dir->nbrokers = 1;
         }
         dir->nentries = dirs[d].nentries;
         vec_check(proto_directory_sign(dir, broker->id, dir->sig), dirs[d].name);

@@ -156,6 +156,31 @@ proto_directory_find_curve(const proto_directory_t *self,
 proto_err_t proto_directory_add(proto_directory_t *self,
                                 const proto_directory_entry_t *entry) PROTO_MUST_CHECK;
 
+//  Put copies of many entries at once, each in place of the agency with
+//  the same code or added, in O((n + count) log(n + count)): for a broker
+//  that merges a directory of tens of thousands of agencies it was sent.
+//  known (may be NULL): a directory whose entries' CURVE keys are reused
+//  for the same code with the same Ed25519 key instead of being derived
+//  again (tens of µs each). Each entry that cannot be put is left out and
+//  reported to refused (may be NULL) with its code and the reason, as
+//  proto_directory_add gives them (PROTO_ERR_EXISTS for a key another
+//  agency or a broker has, or a second entry of the batch with the same
+//  code or CURVE key; PROTO_ERR_LIMIT when the directory is full); the
+//  others are put. Increments the serial once when anything was put.
+//  Fails, leaving the directory unchanged, with PROTO_ERR_NOMEM,
+//  PROTO_ERR_LIMIT (the serial cannot grow), PROTO_ERR_INVALID_ARG.
+typedef void(proto_directory_refused_fn)(void *arg, const char *code, proto_err_t rc);
+proto_err_t proto_directory_put_many(proto_directory_t *self,
+                                     const proto_directory_entry_t *entries, size_t count,
+                                     const proto_directory_t *known,
+                                     proto_directory_refused_fn *refused,
+                                     void *arg) PROTO_MUST_CHECK;
+
+//  Give the directory the serial serial (1 to INT64_MAX), whatever it had:
+//  for a broker whose directory in force merges its file with one it was
+//  sent, and numbers the result itself. PROTO_ERR_INVALID_ARG otherwise.
+proto_err_t proto_directory_set_serial(proto_directory_t *self, uint64_t serial) PROTO_MUST_CHECK;
+
 //  Set the state of an agency. Setting the state it already has changes
 //  nothing and returns PROTO_OK without touching the serial; a real change
 //  increments it. Revocation is final. Fails with PROTO_ERR_AGENCY_CODE (bad

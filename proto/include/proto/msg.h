@@ -69,6 +69,9 @@ extern "C" {
 #define PROTO_MAX_ITEMS           4096       // receipts in one bundle, ids in one ACK
 #define PROTO_MAX_PATH            64         // nodes in an inclusion path
 #define PROTO_MAX_ENTRIES         65536      // agencies in a DIRECTORY
+#define PROTO_MAX_BROKERS         256        // broker entries in a DIRECTORY between brokers
+#define PROTO_MAX_BROKER_CODES    4096       // explicit codes of one broker entry
+#define PROTO_MAX_BROKER_PATTERNS 32         // patterns of one broker entry
 #define PROTO_MAX_WINDOW          100000     // delivery credit
 #define PROTO_MAX_HOPS            8          // brokers a FORWARD's trace may name (hop limit)
 #define PROTO_TLOG_MAX_SIZE       UINT32_MAX // leaves a broker's transparency log may hold
@@ -377,7 +380,20 @@ typedef struct {
     uint64_t valid_until;       // seconds since epoch, 0 = unset
     proto_keywin_t *retired;    // retired keys with their windows, oldest first (10.1)
     uint32_t nretired;          // 0 to PROTO_KEYWIN_MAX; 0 = field absent
+    const char *home;           // label of its home broker (16.5); NULL = the signer's
 } proto_dir_entry_t;
+
+//  A broker entry of the directory between brokers (16.5).
+typedef struct {
+    const char *label;
+    const char *name;
+    uint8_t key[PROTO_KEY_LEN]; // Ed25519 public key
+    uint8_t state;              // proto_agency_state_t
+    const char **codes;         // explicit agency codes it is home for, bytewise order
+    uint32_t ncodes;
+    const char **patterns; // patterns it is home for, as written
+    uint32_t npatterns;
+} proto_dir_broker_t;
 
 typedef struct {
     uint64_t serial;
@@ -388,6 +404,9 @@ typedef struct {
     uint8_t sig[PROTO_SIG_LEN];     // broker's signature
     proto_keywin_t *broker_retired; // the signing broker's retired keys (10.1), oldest first
     uint32_t nbroker_retired;       // 0 to PROTO_KEYWIN_MAX; 0 = field absent
+    bool federated;                 // the form between brokers (16.5): `brokers` present
+    proto_dir_broker_t *brokers;    // sorted by label, no repeats; only when federated
+    uint32_t nbrokers;
 } proto_directory_msg_t;
 
 //  DIRECTORY_DELTA: what changed between the snapshot at `base` and the one
@@ -405,6 +424,9 @@ typedef struct {
     uint8_t sig[PROTO_SIG_LEN];     // broker's signature of the snapshot at serial
     proto_keywin_t *broker_retired; // that snapshot's broker_retired (10.1)
     uint32_t nbroker_retired;       // 0 = field absent
+    bool federated;                 // between brokers (16.5): `brokers` present
+    proto_dir_broker_t *brokers;    // that snapshot's broker entries, whole; only when federated
+    uint32_t nbrokers;
 } proto_dir_delta_t;
 
 //  One broker a forwarded document passed through (PROTOCOL.md 16.7).
