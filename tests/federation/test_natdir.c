@@ -248,7 +248,7 @@ static void test_natdir_down(void **state)
     snprintf(older, sizeof older, "%s/older.ini", env->root);
     s_copy(env->dirfile, older);
     th_broker_stop(env);
-    fed_dir(env, "suspend", th_code(TH_E), NULL);
+    fed_dir(env, env->dirfile, "suspend", th_code(TH_E), NULL);
     th_broker_start(env, sets);
     fed_wait_log(env, th_current(env), "event=dirlink_opened from=nat", 1);
     th_broker_stop(env);
