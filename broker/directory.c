@@ -167,9 +167,10 @@ void broker_directory_built(broker_server_t *self)
         broker_peer_t *p = broker_peers_at(self->peers, i);
         if (p->dead || p->state != BROKER_PEER_READY)
             continue;
-        if (p->link) // a broker that takes this one's directory (dirlink.c)
+        if (p->link) { // a broker that takes this one's directory, or its agencies (dirlink.c)
             broker_dirlink_push(self, p, p->dir_held);
-        else
+            broker_dirlink_push_own(self, p);
+        } else
             broker_session_directory(self, p, held);
     }
 }

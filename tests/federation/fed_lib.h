@@ -42,6 +42,9 @@ void fed_keys(th_env_t *env, const char *const *args, const char *what);
 //  `truc-keys directory VERB --dir file a1 a2` (a2 may be NULL).
 void fed_dir(th_env_t *env, const char *file, const char *verb, const char *a1, const char *a2);
 
+//  Copy the file from to the file to (mode 0644), at most 1 MiB.
+void fed_copy(const char *from, const char *to);
+
 //  `truc-admin --data-dir data audit verify`, which must exit 0.
 void fed_audit_verify(th_env_t *env, const char *data);
 

@@ -49,27 +49,11 @@
 #include "proto/msg.h"
 #include "proto/sign.h"
 
-//  Copy the file from to the file to (mode 0644).
-static void s_copy(const char *from, const char *to)
-{
-    FILE *in = fopen(from, "rb");
-    th_check(in != NULL, "open %s", from);
-    char *text = malloc(1 << 20);
-    th_check(text != NULL, "malloc");
-    size_t n = fread(text, 1, 1 << 20, in);
-    fclose(in);
-    FILE *out = fopen(to, "wb");
-    th_check(out && fwrite(text, 1, n, out) == n, "write %s", to);
-    fclose(out);
-    chmod(to, 0644);
-    free(text);
-}
-
 //  nat's own directory file, a copy of hub's from here on.
 static void s_nat_file(th_env_t *env, char *path, size_t len)
 {
     snprintf(path, len, "%s/nat-directory.ini", env->root);
-    s_copy(env->dirfile, path);
+    fed_copy(env->dirfile, path);
 }
 
 //  truc-keys directory VERB --dir file a1 [a2] on nat's file.
@@ -246,13 +230,13 @@ static void test_natdir_down(void **state)
     //  was applied, an older one is refused at the start.
     char older[TH_PATH_MAX + 32];
     snprintf(older, sizeof older, "%s/older.ini", env->root);
-    s_copy(env->dirfile, older);
+    fed_copy(env->dirfile, older);
     th_broker_stop(env);
     fed_dir(env, env->dirfile, "suspend", th_code(TH_E), NULL);
     th_broker_start(env, sets);
     fed_wait_log(env, th_current(env), "event=dirlink_opened from=nat", 1);
     th_broker_stop(env);
-    s_copy(older, env->dirfile);
+    fed_copy(older, env->dirfile);
     const char *again[] = { "--config", env->config, "--set",
                             links,      "--set",     "network.directory_from=nat",
                             NULL };

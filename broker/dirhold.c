@@ -1,0 +1,290 @@
+/*  broker/dirhold.c - a province's own agencies, held by the broker it
+    dials. See dirhold.h.
+
+    A province's part is its own agencies, a few thousand at most: it is
+    checked and merged on the loop, once per change there.
+*/
+#include "dirhold.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/dirdelta.h"
+#include "proto/fileio.h"
+#include "proto/log.h"
+#include "proto/route.h"
+#include "proto/sign.h"
+
+#include "batch.h"
+#include "dirchange.h"
+#include "directory.h"
+#include "dirlink.h"
+#include "session.h"
+
+#define S_MAX 256 // broker entries in a directory (PROTOCOL.md 16.1)
+
+typedef struct {
+    char label[PROTO_LABEL_MAX + 1];
+    proto_msg_t *held; // its agencies, checked
+} s_province_t;
+
+struct broker_dirhold {
+    broker_server_t *server;
+    s_province_t provinces[S_MAX];
+    size_t n;
+};
+
+broker_dirhold_t *broker_dirhold_new(broker_server_t *server)
+{
+    broker_dirhold_t *self = calloc(1, sizeof *self);
+    if (self)
+        self->server = server;
+    return self;
+}
+
+void broker_dirhold_destroy(broker_dirhold_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    broker_dirhold_t *self = *self_p;
+    for (size_t i = 0; i < self->n; i++)
+        proto_msg_destroy(&self->provinces[i].held);
+    free(self);
+    *self_p = NULL;
+}
+
+bool broker_dirhold_taking(const broker_dirhold_t *self)
+{
+    return self && !broker_dirlink_taking(self->server->dirlink);
+}
+
+static s_province_t *s_find(broker_dirhold_t *self, const char *label, bool add)
+{
+    for (size_t i = 0; i < self->n; i++)
+        if (strcmp(self->provinces[i].label, label) == 0)
+            return &self->provinces[i];
+    if (!add || self->n == S_MAX)
+        return NULL;
+    s_province_t *p = &self->provinces[self->n++];
+    snprintf(p->label, sizeof p->label, "%s", label);
+    return p;
+}
+
+uint64_t broker_dirhold_held(const broker_dirhold_t *self, const char *label)
+{
+    for (size_t i = 0; self && i < self->n; i++)
+        if (strcmp(self->provinces[i].label, label) == 0 && self->provinces[i].held)
+            return self->provinces[i].held->u.directory.serial;
+    return 0;
+}
+
+static void s_refuse(broker_server_t *server, broker_peer_t *p, proto_err_t code, bool fatal,
+                     const char *why)
+{
+    char detail[300];
+    broker_session_error_audit(server, p, code, why, NULL, fatal, false);
+    snprintf(detail, sizeof detail, "agencies from %s refused: %s: %s", p->link_label,
+             proto_errname(code), why);
+    broker_batch_audit(server, BROKER_AUDIT_ADMIN, "", NULL, detail, NULL);
+    proto_log_warning("event=dirhold_refused broker=%s error=%s detail=\"%s\"", p->link_label,
+                      proto_errname(code), why);
+}
+
+//  May label speak for code? Its route in the directory file must name
+//  that broker (an entry homed there, or its codes or patterns).
+static proto_err_t s_routed(const proto_directory_t *file, const char *own, const char *label,
+                            const char *code)
+{
+    proto_route_t r;
+    proto_err_t rc = proto_directory_route(file, code, own, &r);
+    if (rc == PROTO_ERR_BROKER_SUSPENDED || rc == PROTO_ERR_BROKER_REVOKED)
+        rc = r.broker && strcmp(r.broker->label, label) == 0 ? PROTO_OK : rc;
+    else if (!rc)
+        rc = r.kind == PROTO_ROUTE_LINK && strcmp(r.broker->label, label) == 0
+                 ? PROTO_OK
+                 : PROTO_ERR_SENDER_MISMATCH;
+    return rc;
+}
+
+//  What of one province's agencies goes into the merge: the entry, homed
+//  there; or why not (audited when audit is set).
+static size_t s_take(broker_dirhold_t *self, const proto_directory_t *file,
+                     const proto_directory_t *inforce, const s_province_t *prov,
+                     proto_directory_entry_t *take, bool audit)
+{
+    broker_server_t *server = self->server;
+    const char *own = proto_identity_public(server->identity)->name;
+    const proto_directory_msg_t *d = &prov->held->u.directory;
+    size_t n = 0;
+    for (uint32_t i = 0; i < d->nentries; i++) {
+        const proto_dir_entry_t *u = &d->entries[i];
+        const proto_directory_entry_t *was = proto_directory_find(inforce, u->code);
+        const proto_directory_entry_t *local = proto_directory_find(file, u->code);
+        proto_err_t rc =
+            u->home ? PROTO_ERR_SENDER_MISMATCH : s_routed(file, own, prov->label, u->code);
+        bool revoked = (was && was->state == PROTO_DIRECTORY_REVOKED) ||
+                       (local && local->state == PROTO_DIRECTORY_REVOKED);
+        if (!rc && revoked && u->state != PROTO_DIRECTORY_REVOKED)
+            rc = PROTO_ERR_AGENCY_REVOKED;
+        if (rc) {
+            if (audit) {
+                char detail[300];
+                snprintf(detail, sizeof detail,
+                         "agencies from %s serial %" PRIu64 ": %s not taken: %s (%s)", prov->label,
+                         d->serial, u->code, proto_errname(rc),
+                         rc == PROTO_ERR_AGENCY_REVOKED ? "revoked here: revocation is final"
+                                                        : "its route here names another broker");
+                broker_batch_audit(server, BROKER_AUDIT_ADMIN, u->code, NULL, detail, NULL);
+                proto_log_warning("event=dirhold_not_taken broker=%s agency=%s error=%s",
+                                  prov->label, u->code, proto_errname(rc));
+            }
+            continue;
+        }
+        proto_directory_entry_t *e = &take[n++];
+        snprintf(e->code, sizeof e->code, "%s", u->code);
+        e->name = u->name;
+        memcpy(e->sign_pk, u->key, PROTO_KEY_LEN);
+        e->state = (proto_directory_state_t) u->state;
+        e->valid_from = (int64_t) u->valid_from;
+        e->valid_until = (int64_t) u->valid_until;
+        e->retired = u->retired;
+        e->retired_count = u->nretired;
+        snprintf(e->home, sizeof e->home, "%s", prov->label);
+    }
+    return n;
+}
+
+static void s_not_put(void *arg, const char *code, proto_err_t rc)
+{
+    (void) arg;
+    proto_log_warning("event=dirhold_not_taken agency=%s error=%s", code, proto_errname(rc));
+}
+
+//  The directory file with every province's agencies put in, numbered
+//  past the directory in force; the changes of province audit (NULL: none)
+//  audited. NULL (logged) if the file no longer loads.
+static proto_directory_t *s_merge(broker_dirhold_t *self, const s_province_t *audit)
+{
+    broker_server_t *server = self->server;
+    char err[256] = "";
+    proto_directory_t *eff = NULL;
+    if (proto_directory_load(server->config->directory, &eff, err, sizeof err) != PROTO_OK) {
+        proto_log_error("event=dirhold_merge_failed detail=\"%s\"", err);
+        return NULL;
+    }
+    size_t room = 0;
+    for (size_t i = 0; i < self->n; i++)
+        room += self->provinces[i].held ? self->provinces[i].held->u.directory.nentries : 0;
+    proto_directory_entry_t *take = calloc(room ? room : 1, sizeof *take);
+    size_t n = 0;
+    for (size_t i = 0; take && i < self->n; i++)
+        if (self->provinces[i].held)
+            n += s_take(self, eff, server->directory, &self->provinces[i], take + n,
+                        &self->provinces[i] == audit);
+    if (!take || proto_directory_put_many(eff, take, n, server->directory, s_not_put, NULL) ||
+        proto_directory_set_serial(eff, proto_directory_serial(server->directory) + 1)) {
+        proto_log_error("event=dirhold_merge_failed agencies=%zu", n);
+        proto_directory_destroy(&eff);
+    }
+    free(take);
+    return eff;
+}
+
+//  The province's new part, checked: keep it (file, then memory), merge,
+//  apply.
+static void s_keep(broker_dirhold_t *self, s_province_t *prov, proto_msg_t **msg_p,
+                   const void *body, size_t len, int kind, size_t wire)
+{
+    broker_server_t *server = self->server;
+    char path[4096], err[256] = "";
+    snprintf(path, sizeof path, "%s/from-%s.dir", server->config->data_dir, prov->label);
+    proto_err_t rc = proto_file_write_atomic(path, body, len, 0600, true, err, sizeof err);
+    if (rc) {
+        proto_log_error("event=dirhold_not_kept path=%s error=%s detail=\"%s\"", path,
+                        proto_errname(rc), err);
+        proto_msg_destroy(msg_p);
+        return;
+    }
+    proto_msg_destroy(&prov->held);
+    prov->held = *msg_p;
+    *msg_p = NULL;
+    uint64_t serial = prov->held->u.directory.serial;
+    uint64_t was = proto_directory_serial(server->directory);
+    proto_directory_t *eff = s_merge(self, prov);
+    bool unchanged = false;
+    if (!eff)
+        rc = PROTO_ERR_DIRECTORY;
+    else if ((rc = broker_dirchange_check(server->directory, eff, &unchanged, err, sizeof err)) ==
+                 PROTO_OK &&
+             !unchanged)
+        rc = broker_dirchange_check_store(server->store, eff, err, sizeof err);
+    char cause[PROTO_LABEL_MAX + 64];
+    snprintf(cause, sizeof cause, "agencies from %s serial %" PRIu64, prov->label, serial);
+    if (!rc && !unchanged && broker_dirchange_each(server->directory, eff, NULL, NULL) != 0)
+        rc = broker_directory_apply(server, &eff, cause, err, sizeof err);
+    proto_directory_destroy(&eff);
+    proto_log_info("event=dirhold_taken from=%s kind=%s serial=%" PRIu64 " bytes=%zu "
+                   "in_force=%" PRIu64 " was=%" PRIu64 " result=%s",
+                   prov->label, kind == PROTO_KIND_DIRECTORY_DELTA ? "delta" : "whole", serial,
+                   wire, proto_directory_serial(server->directory), was, proto_errname(rc));
+}
+
+void broker_dirhold_message(broker_server_t *server, broker_peer_t *p, int kind, zmq_msg_t *body)
+{
+    broker_dirhold_t *self = server->dirhold;
+    s_province_t *prov = broker_dirhold_taking(self) ? s_find(self, p->link_label, true) : NULL;
+    if (!prov) {
+        s_refuse(server, p, PROTO_ERR_UNEXPECTED, false, "this broker does not take your agencies");
+        return;
+    }
+    const void *data = zmq_msg_data(body);
+    size_t len = zmq_msg_size(body);
+    proto_msg_t *msg = NULL, *next = NULL;
+    proto_errinfo_t info;
+    proto_err_t rc = proto_msg_decode(kind, data, len, &msg, &info);
+    if (rc) {
+        s_refuse(server, p, rc, false, info.message);
+        return;
+    }
+    char why[200] = "";
+    const proto_directory_broker_t *b = proto_directory_broker_find(server->directory, prov->label);
+    const uint8_t *key = b ? b->sign_pk : NULL;
+    uint64_t held = broker_dirhold_held(self, prov->label);
+    proto_buf_t whole;
+    proto_buf_init(&whole);
+    if (kind == PROTO_KIND_DIRECTORY) {
+        next = msg;
+        msg = NULL;
+        rc = broker_dirlink_check(&next->u.directory, prov->label, key, held, why, sizeof why);
+    } else if (!prov->held || msg->u.delta.base != held) {
+        rc = PROTO_ERR_DIRECTORY_BASE;
+        snprintf(why, sizeof why, "delta from serial %" PRIu64 ", %" PRIu64 " held",
+                 msg->u.delta.base, held);
+    } else if (!key) {
+        rc = PROTO_ERR_BAD_SIGNATURE;
+        snprintf(why, sizeof why, "no broker entry %s to check with", prov->label);
+    } else if ((rc = proto_dir_delta_apply(&prov->held->u.directory, &msg->u.delta, key, &whole))) {
+        snprintf(why, sizeof why, "the delta does not make a directory signed by %s", prov->label);
+    } else if ((rc = proto_msg_decode(PROTO_KIND_DIRECTORY, whole.data, whole.len, &next, NULL))) {
+        snprintf(why, sizeof why, "the directory it makes does not decode");
+    } else {
+        rc = broker_dirlink_check(&next->u.directory, prov->label, key, held, why, sizeof why);
+    }
+    if (!rc && next->u.directory.nbrokers) {
+        rc = PROTO_ERR_VALUE;
+        snprintf(why, sizeof why, "a province's agencies come without broker entries");
+    }
+    if (!rc) {
+        const proto_buf_t *kept = whole.len ? &whole : NULL;
+        s_keep(self, prov, &next, kept ? kept->data : data, kept ? kept->len : len, kind, len);
+    } else {
+        //  Out of step: a fatal ERROR starts the link over, and its new
+        //  READY says what is held, so the whole comes next.
+        s_refuse(server, p, rc, rc == PROTO_ERR_DIRECTORY_BASE, why);
+    }
+    proto_msg_destroy(&next);
+    proto_msg_destroy(&msg);
+    proto_buf_free(&whole);
+}

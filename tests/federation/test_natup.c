@@ -1,0 +1,353 @@
+/*  tests/federation/test_natup.c - a province's own agencies go up to the
+    national broker over their link (PROTOCOL.md 16.5), with real
+    truc-broker processes on loopback.
+
+    The harness's broker "hub" is the province: it dials "nat" and takes
+    nat's directory (network.directory_from = nat). nat's file routes U's
+    code to hub (hub's broker entry lists it); U is in neither file at the
+    start. What is proved:
+
+      - natup_up: hub offers its agencies in its link HELLO, nat's READY
+        says it takes them, hub sends them whole. U added at hub (its file
+        reloaded with a greater serial) goes up as a delta: nat applies it,
+        audits it and tells its agent C (an agent DIRECTORY_DELTA naming U
+        with U's key); a document from U at hub then reaches C through the
+        link and verifies with that key. U suspended, then revoked at hub:
+        nat applies each and tells C; C's document to U is then REJECTED at
+        nat with ERR_AGENCY_REVOKED.
+      - natup_forged: a client with hub's broker key plays hub's side of
+        the link to nat: agencies signed by another key, unsigned, in the
+        agents' form, or with broker entries, a replay and a rollback of
+        the serial, and a delta that does not fit are each refused with
+        their code and audited; a genuine upload is taken, except C, homed
+        at nat itself: not taken, audited.
+
+    Usage: test_natup TRUC_BROKER TRUC_KEYS [TEST_NAME]
+*/
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <cmocka.h>
+
+#include "expect.h"
+#include "fed_lib.h"
+#include "harness.h"
+#include "proto/identity.h"
+#include "proto/msg.h"
+#include "proto/sign.h"
+
+//  nat's file: the harness's, hub's broker entry listing U's code.
+static void s_nat_file(th_env_t *env, char *path, size_t len)
+{
+    snprintf(path, len, "%s/nat-directory.ini", env->root);
+    FILE *in = fopen(env->dirfile, "r");
+    FILE *out = fopen(path, "w");
+    th_check(in && out, "copy %s", env->dirfile);
+    char line[4096];
+    while (fgets(line, sizeof line, in)) {
+        fputs(line, out);
+        if (strncmp(line, "[broker " TH_HUB "]", strlen("[broker " TH_HUB "]")) == 0)
+            fprintf(out, "codes = %s\n", th_code(TH_U));
+    }
+    fclose(in);
+    fclose(out);
+}
+
+static proto_identity_t *s_identity(th_env_t *env, const char *dir, const char *label)
+{
+    char path[TH_PATH_MAX + 64], err[256];
+    proto_identity_t *id = NULL;
+    snprintf(path, sizeof path, "%s/%s.secret", dir, label);
+    th_check(proto_identity_load(path, NULL, &id, err, sizeof err) == PROTO_OK, "%s", err);
+    (void) env;
+    return id;
+}
+
+//  An agent of who at nat that applies deltas, holding what READY says.
+static truc_client_t *s_nat_agent(th_env_t *env, th_agency_t who, const char *endpoint,
+                                  const proto_identity_t *nat)
+{
+    truc_client_t *c = fed_connect_nat(env, who, endpoint, nat);
+    th_drop(env, &c);
+    c = truc_client_new(endpoint, env->agency[who], proto_identity_public(nat)->curve_pk, 16);
+    th_check(c != NULL, "client at nat");
+    proto_msg_t *ready = NULL;
+    //  A first session says the serial; the second holds it, so that
+    //  every change from here on comes as a delta.
+    th_check(truc_client_hello(c, TH_RECV_TIMEOUT_MS, &ready) == PROTO_OK, "READY at nat");
+    uint64_t serial = ready->u.ready.dir_serial;
+    proto_msg_destroy(&ready);
+    truc_client_destroy(&c);
+    c = truc_client_new(endpoint, env->agency[who], proto_identity_public(nat)->curve_pk, 16);
+    th_check(c != NULL, "client at nat");
+    truc_client_set_dir(c, serial, true);
+    proto_err_t rc = truc_client_hello(c, TH_RECV_TIMEOUT_MS, NULL);
+    th_check(rc == PROTO_OK, "%s at nat: no READY: %s", th_code(who), proto_errname(rc));
+    return c;
+}
+
+//  Wait for c's next DIRECTORY_DELTA (after `seen` of them) naming code,
+//  and return its entry.
+static const proto_dir_entry_t *s_delta_entry(truc_client_t *c, size_t seen, const char *code)
+{
+    uint64_t until = fed_ms() + TH_RECV_TIMEOUT_MS;
+    while (truc_client_deltas(c) <= seen && fed_ms() < until) {
+        proto_msg_t *msg = NULL;
+        if (truc_client_recv(c, 200, &msg, NULL) == PROTO_OK)
+            proto_msg_destroy(&msg);
+    }
+    th_check(truc_client_deltas(c) > seen, "no DIRECTORY_DELTA came");
+    const proto_dir_delta_t *d = &truc_client_delta(c)->u.delta;
+    for (uint32_t i = 0; i < d->nentries; i++)
+        if (strcmp(d->entries[i].code, code) == 0)
+            return &d->entries[i];
+    th_check(false, "the DIRECTORY_DELTA does not name %s", code);
+    return NULL;
+}
+
+//  Change U at hub (verb: add with U's public key, suspend, revoke) and
+//  reload hub's file.
+static void s_hub_change(th_env_t *env, int hub, const char *verb)
+{
+    char pub[TH_PATH_MAX + 64];
+    snprintf(pub, sizeof pub, "%s/%s.public", env->keys, th_code(TH_U));
+    fed_dir(env, env->dirfile, verb, strcmp(verb, "add") == 0 ? pub : th_code(TH_U), NULL);
+    kill(env->procs[hub], SIGHUP);
+}
+
+static void test_natup_up(void **state)
+{
+    th_env_t *env = *state;
+    char endpoint[64] = "", natfile[TH_PATH_MAX + 32], setdir[TH_PATH_MAX + 64], links[128];
+    char needle[200];
+    fed_two_brokers(env);
+    s_nat_file(env, natfile, sizeof natfile);
+    snprintf(setdir, sizeof setdir, "broker.directory=%s", natfile);
+    const char *nat_sets[] = { setdir, NULL };
+    int nat = fed_start_nat(env, endpoint, sizeof endpoint, nat_sets);
+    snprintf(links, sizeof links, "network.links=nat@%s", endpoint);
+    const char *sets[] = { links, "network.directory_from=nat", "network.heartbeat=1s", NULL };
+    th_broker_start(env, sets);
+    int hub = th_current(env);
+    fed_wait_log(env, nat, "event=dirhold_taken from=hub kind=whole", 1);
+    proto_identity_t *nat_id = s_identity(env, env->keys, "nat");
+    truc_client_t *c = s_nat_agent(env, TH_C, endpoint, nat_id);
+
+    //  U added at hub: up as a delta, applied and audited at nat, to C.
+    size_t seen = truc_client_deltas(c);
+    s_hub_change(env, hub, "add");
+    fed_wait_log(env, nat, "event=dirhold_taken from=hub kind=delta", 1);
+    snprintf(needle, sizeof needle, "agency=%s change=\"added", th_code(TH_U));
+    fed_wait_log(env, nat, needle, 1);
+    const proto_dir_entry_t *u = s_delta_entry(c, seen, th_code(TH_U));
+    uint8_t u_key[PROTO_KEY_LEN];
+    memcpy(u_key, u->key, PROTO_KEY_LEN);
+    th_check(memcmp(u_key, proto_identity_public(env->agency[TH_U])->sign_pk, PROTO_KEY_LEN) == 0,
+             "U's key at nat is not U's");
+
+    //  A document from U at hub reaches C over the link; C checks it with
+    //  the key nat was given.
+    truc_client_t *from_u = th_client(env, TH_U, 16);
+    proto_err_t rc = truc_client_hello(from_u, TH_RECV_TIMEOUT_MS, NULL);
+    th_check(rc == PROTO_OK, "U at hub: no READY: %s", proto_errname(rc));
+    const char *to_c[] = { th_code(TH_C) };
+    truc_doc_t *doc = truc_doc_build(env->agency[TH_U], to_c, 1, "Cong van", "CV", 0, NULL, 0);
+    th_check(doc != NULL && truc_client_submit(from_u, doc) == PROTO_OK, "submit from U");
+    fed_accepted(from_u, doc);
+    proto_msg_t *msg = NULL;
+    rc = truc_client_recv_kind(c, PROTO_KIND_DELIVER, TH_RECV_TIMEOUT_MS, &msg, NULL);
+    th_check(rc == PROTO_OK, "C: expected DELIVER: %s", proto_errname(rc));
+    th_check(proto_doc_verify(&msg->u.document.doc, u_key, msg->u.document.sig) == PROTO_OK,
+             "U's document does not verify with U's key from nat's delta");
+    proto_msg_destroy(&msg);
+    truc_doc_destroy(&doc);
+    th_drop(env, &from_u);
+
+    //  Suspended, then revoked at hub: each applied at nat and told to C.
+    seen = truc_client_deltas(c);
+    s_hub_change(env, hub, "suspend");
+    fed_wait_log(env, nat, "change=\"state active -> suspended\"", 1);
+    u = s_delta_entry(c, seen, th_code(TH_U));
+    th_check(u->state == PROTO_AGENCY_SUSPENDED, "C was not told U is suspended");
+    seen = truc_client_deltas(c);
+    s_hub_change(env, hub, "revoke");
+    fed_wait_log(env, nat, "change=\"state suspended -> revoked\"", 1);
+    u = s_delta_entry(c, seen, th_code(TH_U));
+    th_check(u->state == PROTO_AGENCY_REVOKED, "C was not told U is revoked");
+    //  nat enforces it: C's document to U is refused there.
+    const char *to_u[] = { th_code(TH_U) };
+    truc_doc_t *to_revoked =
+        truc_doc_build(env->agency[TH_C], to_u, 1, "Cong van", "CV", 0, NULL, 0);
+    th_check(to_revoked != NULL && truc_client_submit(c, to_revoked) == PROTO_OK, "submit to U");
+    uint8_t hash[PROTO_HASH_LEN];
+    th_check(truc_doc_hash(to_revoked, hash) == PROTO_OK, "hash");
+    th_expect_rejected(env, c, truc_doc_id(to_revoked), hash, PROTO_ERR_AGENCY_REVOKED,
+                       "a document to U, revoked at hub");
+    truc_doc_destroy(&to_revoked);
+    th_drop(env, &c);
+    proto_identity_destroy(&nat_id);
+    th_pass(env);
+}
+
+// ---------------------------------------------------------------------------
+
+//  hub's agencies, as hub would send them: U (and C when with_c), signed
+//  by signer as "hub" (zero_sig: not signed), in the form between brokers
+//  when federated, with a broker entry when with_broker.
+typedef struct {
+    bool with_c, federated, zero_sig, with_broker;
+} s_upload_t;
+
+static void s_send_up(th_env_t *env, truc_client_t *link, const proto_identity_t *signer,
+                      uint64_t serial, s_upload_t how)
+{
+    proto_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.kind = PROTO_KIND_DIRECTORY;
+    proto_directory_msg_t *d = &msg.u.directory;
+    proto_dir_entry_t e[2];
+    memset(e, 0, sizeof e);
+    const th_agency_t who[2] = { TH_C, TH_U }; // in code order
+    uint32_t n = 0;
+    for (int i = how.with_c ? 0 : 1; i < 2; i++) {
+        e[n].code = th_code(who[i]);
+        e[n].name = "Agency";
+        memcpy(e[n].key, proto_identity_public(env->agency[who[i]])->sign_pk, PROTO_KEY_LEN);
+        n++;
+    }
+    th_check(strcmp(th_code(TH_C), th_code(TH_U)) < 0, "C's code sorts before U's");
+    proto_dir_broker_t b;
+    memset(&b, 0, sizeof b);
+    b.label = "nat";
+    b.name = "nat";
+    d->serial = serial;
+    d->time = 1;
+    d->broker = TH_HUB;
+    d->entries = e;
+    d->nentries = n;
+    d->brokers = how.with_broker ? &b : NULL;
+    d->nbrokers = how.with_broker ? 1 : 0;
+    d->federated = how.federated;
+    if (!how.zero_sig)
+        th_check(proto_directory_sign(d, signer, d->sig) == PROTO_OK, "sign");
+    th_check(truc_client_send(link, &msg, NULL, NULL, 0) == PROTO_OK, "send DIRECTORY");
+}
+
+//  Wait for the ERROR nat answers on the link; check its code.
+static void s_link_error(truc_client_t *link, proto_err_t want, const char *what)
+{
+    proto_msg_t *msg = NULL;
+    proto_err_t rc = truc_client_recv_kind(link, PROTO_KIND_ERROR, TH_RECV_TIMEOUT_MS, &msg, NULL);
+    th_check(rc == PROTO_OK, "%s: no ERROR: %s", what, proto_errname(rc));
+    th_check(msg->u.error.code == (uint32_t) want, "%s: ERROR %s, expected %s", what,
+             proto_errname((proto_err_t) msg->u.error.code), proto_errname(want));
+    proto_msg_destroy(&msg);
+}
+
+static void test_natup_forged(void **state)
+{
+    th_env_t *env = *state;
+    char endpoint[64] = "", natfile[TH_PATH_MAX + 32], setdir[TH_PATH_MAX + 64];
+    char needle[200], forger_dir[TH_PATH_MAX + 32];
+    fed_two_brokers(env);
+    s_nat_file(env, natfile, sizeof natfile);
+    snprintf(setdir, sizeof setdir, "broker.directory=%s", natfile);
+    const char *nat_sets[] = { setdir, NULL };
+    int nat = fed_start_nat(env, endpoint, sizeof endpoint, nat_sets);
+    proto_identity_t *nat_id = s_identity(env, env->keys, "nat");
+    proto_identity_t *hub = s_identity(env, env->keys, TH_HUB);
+    truc_client_t *link =
+        truc_client_new(endpoint, hub, proto_identity_public(nat_id)->curve_pk, 8);
+    th_check(link != NULL, "link client");
+    static uint8_t versions[] = { PROTO_VERSION };
+    proto_msg_t hello;
+    memset(&hello, 0, sizeof hello);
+    hello.kind = PROTO_KIND_HELLO;
+    hello.u.hello.versions = versions;
+    hello.u.hello.nversions = 1;
+    hello.u.hello.link = TH_HUB;
+    hello.u.hello.window = 8;
+    hello.u.hello.dir_own = true;
+    th_check(truc_client_send(link, &hello, NULL, NULL, 0) == PROTO_OK, "send HELLO");
+    proto_msg_t *ready = NULL;
+    proto_err_t rc =
+        truc_client_recv_kind(link, PROTO_KIND_READY, TH_RECV_TIMEOUT_MS, &ready, NULL);
+    th_check(rc == PROTO_OK, "no READY for the link: %s", proto_errname(rc));
+    th_check(ready->u.ready.has_dir_held && ready->u.ready.dir_held == 0,
+             "READY does not say nat takes hub's agencies, none held");
+    proto_msg_destroy(&ready);
+
+    snprintf(forger_dir, sizeof forger_dir, "%s/forger", env->root);
+    th_check(mkdir(forger_dir, 0700) == 0, "mkdir %s", forger_dir);
+    const char *make[] = { th_keys_path, "new", "--broker", TH_HUB, "--out", forger_dir, NULL };
+    fed_keys(env, make, "truc-keys new hub (forger)");
+    proto_identity_t *forger = s_identity(env, forger_dir, TH_HUB);
+    s_send_up(env, link, forger, 5, (s_upload_t){ .federated = true });
+    s_link_error(link, PROTO_ERR_BAD_SIGNATURE, "signed by another key");
+    s_send_up(env, link, hub, 5, (s_upload_t){ .federated = true, .zero_sig = true });
+    s_link_error(link, PROTO_ERR_BAD_SIGNATURE, "not signed");
+    s_send_up(env, link, hub, 5, (s_upload_t){ 0 });
+    s_link_error(link, PROTO_ERR_VALUE, "the agents' form");
+    s_send_up(env, link, hub, 5, (s_upload_t){ .federated = true, .with_broker = true });
+    s_link_error(link, PROTO_ERR_VALUE, "with a broker entry");
+    //  Genuine: taken, but C, whose route at nat is nat itself, is not.
+    s_send_up(env, link, hub, 5, (s_upload_t){ .federated = true, .with_c = true });
+    fed_wait_log(env, nat, "event=dirhold_taken from=hub kind=whole serial=5", 1);
+    snprintf(needle, sizeof needle, "event=dirhold_not_taken broker=hub agency=%s error=%s",
+             th_code(TH_C), "ERR_SENDER_MISMATCH");
+    th_check(fed_log_count(env, nat, needle) == 1, "C's refusal not logged once");
+    snprintf(needle, sizeof needle, "agency=%s change=\"added", th_code(TH_U));
+    fed_wait_log(env, nat, needle, 1);
+    snprintf(needle, sizeof needle, "agency=%s change=", th_code(TH_C));
+    th_check(fed_log_count(env, nat, needle) == 0, "hub changed C at nat");
+    //  The same serial again, and an older one: refused.
+    s_send_up(env, link, hub, 5, (s_upload_t){ .federated = true });
+    s_link_error(link, PROTO_ERR_BAD_STATE, "a replay");
+    s_send_up(env, link, hub, 4, (s_upload_t){ .federated = true });
+    s_link_error(link, PROTO_ERR_BAD_STATE, "a rollback");
+    //  A delta from a serial nat does not hold: fatal, the link starts over.
+    proto_msg_t dm;
+    memset(&dm, 0, sizeof dm);
+    dm.kind = PROTO_KIND_DIRECTORY_DELTA;
+    dm.u.delta.base = 3;
+    dm.u.delta.serial = 6;
+    dm.u.delta.time = 1;
+    dm.u.delta.broker = TH_HUB;
+    dm.u.delta.federated = true;
+    th_check(truc_client_send(link, &dm, NULL, NULL, 0) == PROTO_OK, "send DIRECTORY_DELTA");
+    s_link_error(link, PROTO_ERR_DIRECTORY_BASE, "a delta out of step");
+    //  Each refusal is in nat's audit chain (and log).
+    fed_wait_log(env, nat, "event=dirhold_refused broker=hub error=ERR_BAD_SIGNATURE", 2);
+    fed_wait_log(env, nat, "event=dirhold_refused broker=hub error=ERR_BAD_STATE", 2);
+    fed_wait_log(env, nat, "event=dirhold_refused broker=hub error=ERR_VALUE", 2);
+    fed_wait_log(env, nat, "event=dirhold_refused broker=hub error=ERR_DIRECTORY_BASE", 1);
+    truc_client_destroy(&link);
+    proto_identity_destroy(&nat_id);
+    proto_identity_destroy(&hub);
+    proto_identity_destroy(&forger);
+    th_pass(env);
+}
+
+#define S_TEST(f) cmocka_unit_test_setup_teardown(f, th_setup, th_teardown)
+
+int main(int argc, char **argv)
+{
+    const char *filter = NULL;
+    int rc = th_main_start(argc, argv, "test_natup", &filter, "TRUC_BROKER", &th_broker_path,
+                           "TRUC_KEYS", &th_keys_path, NULL);
+    if (rc)
+        return rc;
+    const struct CMUnitTest tests[] = {
+        S_TEST(test_natup_up),
+        S_TEST(test_natup_forged),
+    };
+    return th_run_tests("test_natup", "truc federation directory upward", tests,
+                        sizeof tests / sizeof tests[0], filter);
+}
