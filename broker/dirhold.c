@@ -34,6 +34,7 @@ struct broker_dirhold {
     broker_server_t *server;
     s_province_t provinces[S_MAX];
     size_t n;
+    proto_directory_t *file; // the directory file as last applied; NULL before open
 };
 
 broker_dirhold_t *broker_dirhold_new(broker_server_t *server)
@@ -51,6 +52,7 @@ void broker_dirhold_destroy(broker_dirhold_t **self_p)
     broker_dirhold_t *self = *self_p;
     for (size_t i = 0; i < self->n; i++)
         proto_msg_destroy(&self->provinces[i].held);
+    proto_directory_destroy(&self->file);
     free(self);
     *self_p = NULL;
 }
@@ -162,18 +164,13 @@ static void s_not_put(void *arg, const char *code, proto_err_t rc)
     proto_log_warning("event=dirhold_not_taken agency=%s error=%s", code, proto_errname(rc));
 }
 
-//  The directory file with every province's agencies put in, numbered
-//  past the directory in force; the changes of province audit (NULL: none)
-//  audited. NULL (logged) if the file no longer loads.
-static proto_directory_t *s_merge(broker_dirhold_t *self, const s_province_t *audit)
+//  Merge every province's agencies into eff (the directory file, changed
+//  in place) and number it past the directory in force and the file; the
+//  changes of province audit (NULL: none) are audited. false if it could
+//  not be done (logged).
+static bool s_merge(broker_dirhold_t *self, proto_directory_t *eff, const s_province_t *audit)
 {
     broker_server_t *server = self->server;
-    char err[256] = "";
-    proto_directory_t *eff = NULL;
-    if (proto_directory_load(server->config->directory, &eff, err, sizeof err) != PROTO_OK) {
-        proto_log_error("event=dirhold_merge_failed detail=\"%s\"", err);
-        return NULL;
-    }
     size_t room = 0;
     for (size_t i = 0; i < self->n; i++)
         room += self->provinces[i].held ? self->provinces[i].held->u.directory.nentries : 0;
@@ -183,13 +180,46 @@ static proto_directory_t *s_merge(broker_dirhold_t *self, const s_province_t *au
         if (self->provinces[i].held)
             n += s_take(self, eff, server->directory, &self->provinces[i], take + n,
                         &self->provinces[i] == audit);
-    if (!take || proto_directory_put_many(eff, take, n, server->directory, s_not_put, NULL) ||
-        proto_directory_set_serial(eff, proto_directory_serial(server->directory) + 1)) {
+    uint64_t serial = proto_directory_serial(server->directory) + 1;
+    if (serial < proto_directory_serial(eff))
+        serial = proto_directory_serial(eff);
+    bool ok =
+        take &&
+        proto_directory_put_many(eff, take, n, server->directory, s_not_put, NULL) == PROTO_OK &&
+        proto_directory_set_serial(eff, serial) == PROTO_OK;
+    if (!ok)
         proto_log_error("event=dirhold_merge_failed agencies=%zu", n);
-        proto_directory_destroy(&eff);
-    }
     free(take);
+    return ok;
+}
+
+//  The directory file, parsed again (to merge into). A file changed and
+//  not reloaded yet is merged with the rules of a reload all the same
+//  (broker_dirchange_check against the directory in force).
+static proto_directory_t *s_file_copy(broker_dirhold_t *self)
+{
+    char err[256] = "";
+    proto_directory_t *eff = NULL;
+    if (proto_directory_load(self->server->config->directory, &eff, err, sizeof err) != PROTO_OK) {
+        proto_log_error("event=dirhold_merge_failed detail=\"%s\"", err);
+        return NULL;
+    }
     return eff;
+}
+
+//  Check eff against the directory in force and the store, and apply it
+//  unless nothing an agent sees changed.
+static proto_err_t s_apply(broker_server_t *server, proto_directory_t **eff, const char *cause,
+                           bool force, char *err, size_t len)
+{
+    bool unchanged = false;
+    proto_err_t rc = broker_dirchange_check(server->directory, *eff, &unchanged, err, len);
+    if (!rc && !unchanged)
+        rc = broker_dirchange_check_store(server->store, *eff, err, len);
+    if (!rc && !unchanged && (force || broker_dirchange_each(server->directory, *eff, NULL, NULL)))
+        rc = broker_directory_apply(server, eff, cause, err, len);
+    proto_directory_destroy(eff);
+    return rc;
 }
 
 //  The province's new part, checked: keep it (file, then memory), merge,
@@ -212,19 +242,21 @@ static void s_keep(broker_dirhold_t *self, s_province_t *prov, proto_msg_t **msg
     *msg_p = NULL;
     uint64_t serial = prov->held->u.directory.serial;
     uint64_t was = proto_directory_serial(server->directory);
-    proto_directory_t *eff = s_merge(self, prov);
-    bool unchanged = false;
-    if (!eff)
-        rc = PROTO_ERR_DIRECTORY;
-    else if ((rc = broker_dirchange_check(server->directory, eff, &unchanged, err, sizeof err)) ==
-                 PROTO_OK &&
-             !unchanged)
-        rc = broker_dirchange_check_store(server->store, eff, err, sizeof err);
+    proto_directory_t *eff = s_file_copy(self);
     char cause[PROTO_LABEL_MAX + 64];
     snprintf(cause, sizeof cause, "agencies from %s serial %" PRIu64, prov->label, serial);
-    if (!rc && !unchanged && broker_dirchange_each(server->directory, eff, NULL, NULL) != 0)
-        rc = broker_directory_apply(server, &eff, cause, err, sizeof err);
-    proto_directory_destroy(&eff);
+    if (!eff || !s_merge(self, eff, prov)) {
+        proto_directory_destroy(&eff);
+        rc = PROTO_ERR_DIRECTORY;
+    } else {
+        rc = s_apply(server, &eff, cause, false, err, sizeof err);
+    }
+    //  The file merged is the one a reload is held to from now on.
+    proto_directory_t *file = rc ? NULL : s_file_copy(self);
+    if (file) {
+        proto_directory_destroy(&self->file);
+        self->file = file;
+    }
     proto_log_info("event=dirhold_taken from=%s kind=%s serial=%" PRIu64 " bytes=%zu "
                    "in_force=%" PRIu64 " was=%" PRIu64 " result=%s",
                    prov->label, kind == PROTO_KIND_DIRECTORY_DELTA ? "delta" : "whole", serial,
@@ -287,4 +319,117 @@ void broker_dirhold_message(broker_server_t *server, broker_peer_t *p, int kind,
     proto_msg_destroy(&next);
     proto_msg_destroy(&msg);
     proto_buf_free(&whole);
+}
+
+// ---------------------------------------------------------------------------
+//  The start and a reload
+
+proto_err_t broker_dirhold_open(broker_server_t *server, char *errbuf, size_t errlen)
+{
+    broker_dirhold_t *self = server->dirhold;
+    proto_directory_t *dir = server->directory;
+    for (size_t i = 0; i < proto_directory_broker_count(dir); i++) {
+        const proto_directory_broker_t *b = proto_directory_broker(dir, i);
+        char path[4096], why[200] = "";
+        snprintf(path, sizeof path, "%s/from-%s.dir", server->config->data_dir, b->label);
+        char *data = NULL;
+        size_t len = 0;
+        if (proto_file_read(path, PROTO_DIRECTORY_FILE_MAX, false, &data, &len, NULL, 0))
+            continue;
+        proto_msg_t *held = NULL;
+        proto_err_t rc = proto_msg_decode(PROTO_KIND_DIRECTORY, data, len, &held, NULL);
+        if (!rc)
+            rc = broker_dirlink_check(&held->u.directory, b->label, b->sign_pk, 0, why, sizeof why);
+        proto_file_free(&data, len, false);
+        s_province_t *prov = rc ? NULL : s_find(self, b->label, true);
+        if (!prov) {
+            snprintf(errbuf, errlen, "%s: %s: %s", path, proto_errname(rc ? rc : PROTO_ERR_LIMIT),
+                     why);
+            proto_msg_destroy(&held);
+            return rc ? rc : PROTO_ERR_LIMIT;
+        }
+        prov->held = held;
+    }
+    proto_directory_t *eff = NULL;
+    char err[256] = "";
+    proto_err_t rc = proto_directory_load(server->config->directory, &self->file, err, sizeof err);
+    if (!rc)
+        rc = proto_directory_load(server->config->directory, &eff, err, sizeof err);
+    if (rc) {
+        snprintf(errbuf, errlen, "cannot load the agency directory: %s", err);
+        return rc;
+    }
+    //  Numbered past what agents were last given: the merge is made again.
+    uint64_t applied = 0;
+    if (broker_store_read_begin(server->store) == PROTO_OK) {
+        if (broker_store_counter_get(server->store, "dir-serial", strlen("dir-serial"), &applied) !=
+            PROTO_OK)
+            applied = 0;
+        broker_store_read_end(server->store);
+    }
+    if (self->n == 0 || !s_merge(self, eff, NULL)) {
+        proto_directory_destroy(&eff);
+        return PROTO_OK;
+    }
+    uint64_t serial =
+        proto_directory_serial(eff) > applied ? proto_directory_serial(eff) : applied + 1;
+    if (proto_directory_set_serial(eff, serial) != PROTO_OK) {
+        proto_directory_destroy(&eff);
+        snprintf(errbuf, errlen, "cannot number the agency directory %" PRIu64, serial);
+        return PROTO_ERR_LIMIT;
+    }
+    proto_directory_destroy(&server->directory);
+    server->directory = eff;
+    if (broker_dirpush_update(server->dirpush, server->directory, broker_now()) != PROTO_OK) {
+        snprintf(errbuf, errlen, "cannot sign the directory snapshot");
+        return PROTO_ERR_NOMEM;
+    }
+    proto_log_info("event=dirhold_opened provinces=%zu serial=%" PRIu64 " agencies=%zu", self->n,
+                   serial, proto_directory_count(eff));
+    return PROTO_OK;
+}
+
+bool broker_dirhold_holding(const broker_dirhold_t *self)
+{
+    return self && self->n > 0;
+}
+
+proto_err_t broker_dirhold_reload(broker_server_t *server, char *errbuf, size_t errlen)
+{
+    broker_dirhold_t *self = server->dirhold;
+    char err[256] = "";
+    proto_directory_t *fresh = NULL, *eff = NULL;
+    bool unchanged = false;
+    proto_err_t rc = proto_directory_load(server->config->directory, &fresh, err, sizeof err);
+    //  The file alone keeps the rules of a reload (broker/dirchange.h).
+    if (!rc)
+        rc = broker_dirchange_check(self->file, fresh, &unchanged, err, sizeof err);
+    if (!rc && !unchanged)
+        rc = proto_directory_load(server->config->directory, &eff, err, sizeof err);
+    if (rc || unchanged) {
+        if (rc) {
+            proto_log_error("event=directory_reload_refused path=%s error=%s detail=\"%s\"",
+                            server->config->directory, proto_errname(rc), err);
+            char detail[300];
+            snprintf(detail, sizeof detail, "directory reload refused: %s", err);
+            broker_batch_audit(server, BROKER_AUDIT_ADMIN, "", NULL, detail, NULL);
+        }
+        proto_directory_destroy(&fresh);
+        snprintf(errbuf, errlen, "%s", err);
+        return rc;
+    }
+    if (!s_merge(self, eff, NULL)) {
+        proto_directory_destroy(&fresh);
+        proto_directory_destroy(&eff);
+        snprintf(errbuf, errlen, "the provinces' agencies could not be merged");
+        return PROTO_ERR_NOMEM;
+    }
+    rc = s_apply(server, &eff, "directory reload", true, errbuf, errlen);
+    if (!rc) {
+        proto_directory_destroy(&self->file);
+        self->file = fresh;
+        fresh = NULL;
+    }
+    proto_directory_destroy(&fresh);
+    return rc;
 }

@@ -16,10 +16,7 @@
     stays revoked.
 
     Does not: send to agents or other provinces (directory.c, dirpush.c,
-    dirlink.c do, once the merge is applied), reload the file at the start
-    or on SIGHUP with what is held (not yet: a reload applies the file
-    alone, and the next upload of each province merges again). Loop
-    thread only.
+    dirlink.c do, once the merge is applied). Loop thread only.
 */
 #ifndef BROKER_DIRHOLD_H
 #define BROKER_DIRHOLD_H
@@ -43,6 +40,22 @@ bool broker_dirhold_taking(const broker_dirhold_t *self);
 
 //  The serial held of label's agencies, 0 if none.
 uint64_t broker_dirhold_held(const broker_dirhold_t *self, const char *label);
+
+//  At the start, once the store is open, on a broker that takes no other
+//  broker's directory: the parts held (DATA_DIR/from-LABEL.dir, checked
+//  again) merged into the directory file, the result made the directory
+//  in force, numbered past what the store recorded. On failure errbuf
+//  says why and the broker does not start.
+proto_err_t broker_dirhold_open(broker_server_t *server, char *errbuf,
+                                size_t errlen) PROTO_MUST_CHECK;
+
+//  Does it hold any province's part? false on NULL.
+bool broker_dirhold_holding(const broker_dirhold_t *self);
+
+//  A directory file reload on a broker that holds provinces' parts: the
+//  file's own serial must grow past the file applied before and its
+//  revocations stay, then the parts are merged in and it is applied.
+proto_err_t broker_dirhold_reload(broker_server_t *server, char *errbuf, size_t errlen);
 
 //  DIRECTORY or DIRECTORY_DELTA (kind) with body on the link session p,
 //  whose HELLO offered its agencies: checked, kept, merged and applied,

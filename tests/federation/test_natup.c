@@ -14,7 +14,8 @@
         with U's key); a document from U at hub then reaches C through the
         link and verifies with that key. U suspended, then revoked at hub:
         nat applies each and tells C; C's document to U is then REJECTED at
-        nat with ERR_AGENCY_REVOKED.
+        nat with ERR_AGENCY_REVOKED. nat's own file reloaded still merges
+        what it holds; nat restarted without hub keeps U, revoked.
       - natup_forged: a client with hub's broker key plays hub's side of
         the link to nat: agencies signed by another key, unsigned, in the
         agents' form, or with broker entries, a replay and a rollback of
@@ -191,6 +192,32 @@ static void test_natup_up(void **state)
     th_expect_rejected(env, c, truc_doc_id(to_revoked), hash, PROTO_ERR_AGENCY_REVOKED,
                        "a document to U, revoked at hub");
     truc_doc_destroy(&to_revoked);
+    th_drop(env, &c);
+
+    //  nat's own file reloaded: what it holds of hub is merged in again.
+    fed_dir(env, natfile, "suspend", th_code(TH_E), NULL);
+    kill(env->procs[nat], SIGHUP);
+    fed_wait_log(env, nat, "cause=\"directory reload\"", 1);
+    //  nat restarted with hub gone: it keeps what it held (U revoked).
+    th_broker_stop(env);
+    kill(env->procs[nat], SIGTERM);
+    int status = 0;
+    th_check(th_wait_exit(env, nat, TH_STOP_TIMEOUT_MS, &status), "nat did not stop");
+    nat = fed_start_nat(env, endpoint, sizeof endpoint, nat_sets);
+    fed_wait_log(env, nat, "event=dirhold_opened provinces=1", 1);
+    c = fed_connect_nat(env, TH_C, endpoint, nat_id);
+    uint64_t until = fed_ms() + TH_RECV_TIMEOUT_MS;
+    while (truc_client_directories(c) == 0 && fed_ms() < until) {
+        if (truc_client_recv(c, 200, &msg, NULL) == PROTO_OK)
+            proto_msg_destroy(&msg);
+    }
+    th_check(truc_client_directories(c) == 1, "C got no DIRECTORY");
+    const proto_directory_msg_t *dir = &truc_client_directory(c)->u.directory;
+    bool found = false;
+    for (uint32_t i = 0; i < dir->nentries; i++)
+        found |= strcmp(dir->entries[i].code, th_code(TH_U)) == 0 &&
+                 dir->entries[i].state == PROTO_AGENCY_REVOKED;
+    th_check(found, "after a restart without hub, nat's directory has no revoked U");
     th_drop(env, &c);
     proto_identity_destroy(&nat_id);
     th_pass(env);
