@@ -114,7 +114,7 @@ static proto_err_t s_routed(const proto_directory_t *file, const char *own, cons
 //  there; or why not (audited when audit is set).
 static size_t s_take(broker_dirhold_t *self, const proto_directory_t *file,
                      const proto_directory_t *inforce, const s_province_t *prov,
-                     proto_directory_entry_t *take, bool audit)
+                     proto_directory_entry_t *take, bool audit, const proto_msg_t *prev)
 {
     broker_server_t *server = self->server;
     const char *own = proto_identity_public(server->identity)->name;
@@ -131,7 +131,7 @@ static size_t s_take(broker_dirhold_t *self, const proto_directory_t *file,
         if (!rc && revoked && u->state != PROTO_DIRECTORY_REVOKED)
             rc = PROTO_ERR_AGENCY_REVOKED;
         if (rc) {
-            if (audit) {
+            if (audit && broker_dirlink_changed(prev, u)) {
                 char detail[300];
                 snprintf(detail, sizeof detail,
                          "agencies from %s serial %" PRIu64 ": %s not taken: %s (%s)", prov->label,
@@ -168,7 +168,8 @@ static void s_not_put(void *arg, const char *code, proto_err_t rc)
 //  in place) and number it past the directory in force and the file; the
 //  changes of province audit (NULL: none) are audited. false if it could
 //  not be done (logged).
-static bool s_merge(broker_dirhold_t *self, proto_directory_t *eff, const s_province_t *audit)
+static bool s_merge(broker_dirhold_t *self, proto_directory_t *eff, const s_province_t *audit,
+                    const proto_msg_t *prev)
 {
     broker_server_t *server = self->server;
     size_t room = 0;
@@ -179,7 +180,7 @@ static bool s_merge(broker_dirhold_t *self, proto_directory_t *eff, const s_prov
     for (size_t i = 0; take && i < self->n; i++)
         if (self->provinces[i].held)
             n += s_take(self, eff, server->directory, &self->provinces[i], take + n,
-                        &self->provinces[i] == audit);
+                        &self->provinces[i] == audit, prev);
     uint64_t serial = proto_directory_serial(server->directory) + 1;
     if (serial < proto_directory_serial(eff))
         serial = proto_directory_serial(eff);
@@ -237,7 +238,7 @@ static void s_keep(broker_dirhold_t *self, s_province_t *prov, proto_msg_t **msg
         proto_msg_destroy(msg_p);
         return;
     }
-    proto_msg_destroy(&prov->held);
+    proto_msg_t *prev = prov->held;
     prov->held = *msg_p;
     *msg_p = NULL;
     uint64_t serial = prov->held->u.directory.serial;
@@ -245,7 +246,9 @@ static void s_keep(broker_dirhold_t *self, s_province_t *prov, proto_msg_t **msg
     proto_directory_t *eff = s_file_copy(self);
     char cause[PROTO_LABEL_MAX + 64];
     snprintf(cause, sizeof cause, "agencies from %s serial %" PRIu64, prov->label, serial);
-    if (!eff || !s_merge(self, eff, prov)) {
+    bool merged = eff && s_merge(self, eff, prov, prev);
+    proto_msg_destroy(&prev);
+    if (!merged) {
         proto_directory_destroy(&eff);
         rc = PROTO_ERR_DIRECTORY;
     } else {
@@ -367,7 +370,7 @@ proto_err_t broker_dirhold_open(broker_server_t *server, char *errbuf, size_t er
             applied = 0;
         broker_store_read_end(server->store);
     }
-    if (self->n == 0 || !s_merge(self, eff, NULL)) {
+    if (self->n == 0 || !s_merge(self, eff, NULL, NULL)) {
         proto_directory_destroy(&eff);
         return PROTO_OK;
     }
@@ -418,7 +421,7 @@ proto_err_t broker_dirhold_reload(broker_server_t *server, char *errbuf, size_t 
         snprintf(errbuf, errlen, "%s", err);
         return rc;
     }
-    if (!s_merge(self, eff, NULL)) {
+    if (!s_merge(self, eff, NULL, NULL)) {
         proto_directory_destroy(&fresh);
         proto_directory_destroy(&eff);
         snprintf(errbuf, errlen, "the provinces' agencies could not be merged");

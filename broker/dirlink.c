@@ -337,9 +337,7 @@ static const proto_dir_entry_t *s_find(const proto_msg_t *msg, const char *code)
     return NULL;
 }
 
-//  Did the other broker change this entry since the directory it sent
-//  before (prev, NULL: none)?
-static bool s_changed(const proto_msg_t *prev, const proto_dir_entry_t *u)
+bool broker_dirlink_changed(const proto_msg_t *prev, const proto_dir_entry_t *u)
 {
     const proto_dir_entry_t *was = s_find(prev, u->code);
     return !was || was->state != u->state || memcmp(was->key, u->key, PROTO_KEY_LEN) != 0 ||
@@ -399,7 +397,7 @@ static void s_merge(broker_dirlink_t *self, proto_directory_t *file,
         const char *home = u->home ? u->home : d->broker;
         const proto_directory_entry_t *local = proto_directory_find(file, u->code);
         if (s_ours(own, home, local)) {
-            if (audit && (!local || !s_same(local, u)) && s_changed(prev, u))
+            if (audit && (!local || !s_same(local, u)) && broker_dirlink_changed(prev, u))
                 s_audit(server, u->code,
                         "directory from %s serial %" PRIu64 ": %s is homed here; its change "
                         "there is not applied (a province keeps authority over its agencies)",

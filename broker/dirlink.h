@@ -88,6 +88,10 @@ proto_err_t broker_dirlink_check(const proto_directory_msg_t *d, const char *lab
                                  const uint8_t *key, uint64_t floor, char *why,
                                  size_t len) PROTO_MUST_CHECK;
 
+//  Did the sender change entry u since the directory it sent before (prev,
+//  NULL: none)? So that a refusal is audited once, not on every change.
+bool broker_dirlink_changed(const proto_msg_t *prev, const proto_dir_entry_t *u);
+
 //  Taking side: DIRECTORY or DIRECTORY_DELTA (kind) with body on the link
 //  session p. Checked, merged and applied, or refused with an ERROR to the
 //  other broker, a log line and an audit record.

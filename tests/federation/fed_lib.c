@@ -260,6 +260,9 @@ void fed_net_start(fed_net_t *net)
         }
         if (b->heartbeat[0])
             s_fmt(b->sets[s++], sizeof b->sets[0], "network.heartbeat=%s", b->heartbeat);
+        if (b->dir_from_parent && b->parent >= 0)
+            s_fmt(b->sets[s++], sizeof b->sets[0], "network.directory_from=%s",
+                  net->b[b->parent].label);
         fed_broker_spawn(env, b);
     }
     char needle[64];

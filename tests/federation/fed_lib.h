@@ -56,6 +56,7 @@ typedef struct {
     int parent;                     // the broker it dials, -1 for none
     char dial[64];                  // where it dials its parent ("" = the parent's endpoint)
     char heartbeat[16];             // network.heartbeat ("" = the harness's 60 s)
+    bool dir_from_parent;           // network.directory_from names its parent
     char dirfile[TH_PATH_MAX + 32]; // its own directory
     char data[TH_PATH_MAX + 32];    // its data directory
     char endpoint[64];              // where it listens, the same across restarts
@@ -89,8 +90,8 @@ void fed_net_directories(fed_net_t *net);
 
 //  Give every broker its port and data directory and start them, parents
 //  first; wait until each one listens and each link is ready. A test may
-//  change a broker's `dial` or `heartbeat` after fed_net_prepare and
-//  before fed_net_start.
+//  change a broker's `dial`, `heartbeat` or `dir_from_parent` after
+//  fed_net_prepare and before fed_net_start.
 void fed_net_prepare(fed_net_t *net);
 void fed_net_start(fed_net_t *net);
 

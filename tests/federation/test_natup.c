@@ -16,6 +16,11 @@
         nat applies each and tells C; C's document to U is then REJECTED at
         nat with ERR_AGENCY_REVOKED. nat's own file reloaded still merges
         what it holds; nat restarted without hub keeps U, revoked.
+      - natup_three: hub and p2 both dial nat and take its directory. U
+        added at hub reaches nat, then p2 and its agent C (a delta with
+        U's key); a document from U at hub reaches C through nat and
+        verifies with that key. U revoked at hub: revoked at p2, C told,
+        C's document to U REJECTED at p2 with ERR_AGENCY_REVOKED.
       - natup_forged: a client with hub's broker key plays hub's side of
         the link to nat: agencies signed by another key, unsigned, in the
         agents' form, or with broker entries, a replay and a rollback of
@@ -44,13 +49,13 @@
 #include "proto/msg.h"
 #include "proto/sign.h"
 
-//  nat's file: the harness's, hub's broker entry listing U's code.
-static void s_nat_file(th_env_t *env, char *path, size_t len)
+//  Copy the directory file from to to, hub's broker entry listing U's
+//  code: U, in no file yet, is routed to hub.
+static void s_route_u(const char *from, const char *to)
 {
-    snprintf(path, len, "%s/nat-directory.ini", env->root);
-    FILE *in = fopen(env->dirfile, "r");
-    FILE *out = fopen(path, "w");
-    th_check(in && out, "copy %s", env->dirfile);
+    FILE *in = fopen(from, "r");
+    FILE *out = fopen(to, "w");
+    th_check(in && out, "copy %s", from);
     char line[4096];
     while (fgets(line, sizeof line, in)) {
         fputs(line, out);
@@ -59,6 +64,13 @@ static void s_nat_file(th_env_t *env, char *path, size_t len)
     }
     fclose(in);
     fclose(out);
+}
+
+//  nat's file: the harness's, U routed to hub.
+static void s_nat_file(th_env_t *env, char *path, size_t len)
+{
+    snprintf(path, len, "%s/nat-directory.ini", env->root);
+    s_route_u(env->dirfile, path);
 }
 
 static proto_identity_t *s_identity(th_env_t *env, const char *dir, const char *label)
@@ -71,26 +83,26 @@ static proto_identity_t *s_identity(th_env_t *env, const char *dir, const char *
     return id;
 }
 
-//  An agent of who at nat that applies deltas, holding what READY says.
-static truc_client_t *s_nat_agent(th_env_t *env, th_agency_t who, const char *endpoint,
-                                  const proto_identity_t *nat)
+//  An agent of who at the broker of identity id at endpoint that applies
+//  deltas, holding the serial a first session's READY says, so that every
+//  change from here on comes as a delta.
+static truc_client_t *s_delta_agent(th_env_t *env, th_agency_t who, const char *endpoint,
+                                    const proto_identity_t *id)
 {
-    truc_client_t *c = fed_connect_nat(env, who, endpoint, nat);
-    th_drop(env, &c);
-    c = truc_client_new(endpoint, env->agency[who], proto_identity_public(nat)->curve_pk, 16);
-    th_check(c != NULL, "client at nat");
-    proto_msg_t *ready = NULL;
-    //  A first session says the serial; the second holds it, so that
-    //  every change from here on comes as a delta.
-    th_check(truc_client_hello(c, TH_RECV_TIMEOUT_MS, &ready) == PROTO_OK, "READY at nat");
-    uint64_t serial = ready->u.ready.dir_serial;
-    proto_msg_destroy(&ready);
-    truc_client_destroy(&c);
-    c = truc_client_new(endpoint, env->agency[who], proto_identity_public(nat)->curve_pk, 16);
-    th_check(c != NULL, "client at nat");
-    truc_client_set_dir(c, serial, true);
-    proto_err_t rc = truc_client_hello(c, TH_RECV_TIMEOUT_MS, NULL);
-    th_check(rc == PROTO_OK, "%s at nat: no READY: %s", th_code(who), proto_errname(rc));
+    uint64_t serial = 0;
+    truc_client_t *c = NULL;
+    for (int round = 0; round < 2; round++) {
+        truc_client_destroy(&c);
+        c = truc_client_new(endpoint, env->agency[who], proto_identity_public(id)->curve_pk, 16);
+        th_check(c != NULL, "client of %s", th_code(who));
+        if (round == 1)
+            truc_client_set_dir(c, serial, true);
+        proto_msg_t *ready = NULL;
+        proto_err_t rc = truc_client_hello(c, TH_RECV_TIMEOUT_MS, &ready);
+        th_check(rc == PROTO_OK, "%s: no READY: %s", th_code(who), proto_errname(rc));
+        serial = ready->u.ready.dir_serial;
+        proto_msg_destroy(&ready);
+    }
     return c;
 }
 
@@ -115,11 +127,11 @@ static const proto_dir_entry_t *s_delta_entry(truc_client_t *c, size_t seen, con
 
 //  Change U at hub (verb: add with U's public key, suspend, revoke) and
 //  reload hub's file.
-static void s_hub_change(th_env_t *env, int hub, const char *verb)
+static void s_hub_change(th_env_t *env, const char *file, int hub, const char *verb)
 {
     char pub[TH_PATH_MAX + 64];
     snprintf(pub, sizeof pub, "%s/%s.public", env->keys, th_code(TH_U));
-    fed_dir(env, env->dirfile, verb, strcmp(verb, "add") == 0 ? pub : th_code(TH_U), NULL);
+    fed_dir(env, file, verb, strcmp(verb, "add") == 0 ? pub : th_code(TH_U), NULL);
     kill(env->procs[hub], SIGHUP);
 }
 
@@ -139,11 +151,11 @@ static void test_natup_up(void **state)
     int hub = th_current(env);
     fed_wait_log(env, nat, "event=dirhold_taken from=hub kind=whole", 1);
     proto_identity_t *nat_id = s_identity(env, env->keys, "nat");
-    truc_client_t *c = s_nat_agent(env, TH_C, endpoint, nat_id);
+    truc_client_t *c = s_delta_agent(env, TH_C, endpoint, nat_id);
 
     //  U added at hub: up as a delta, applied and audited at nat, to C.
     size_t seen = truc_client_deltas(c);
-    s_hub_change(env, hub, "add");
+    s_hub_change(env, env->dirfile, hub, "add");
     fed_wait_log(env, nat, "event=dirhold_taken from=hub kind=delta", 1);
     snprintf(needle, sizeof needle, "agency=%s change=\"added", th_code(TH_U));
     fed_wait_log(env, nat, needle, 1);
@@ -173,12 +185,12 @@ static void test_natup_up(void **state)
 
     //  Suspended, then revoked at hub: each applied at nat and told to C.
     seen = truc_client_deltas(c);
-    s_hub_change(env, hub, "suspend");
+    s_hub_change(env, env->dirfile, hub, "suspend");
     fed_wait_log(env, nat, "change=\"state active -> suspended\"", 1);
     u = s_delta_entry(c, seen, th_code(TH_U));
     th_check(u->state == PROTO_AGENCY_SUSPENDED, "C was not told U is suspended");
     seen = truc_client_deltas(c);
-    s_hub_change(env, hub, "revoke");
+    s_hub_change(env, env->dirfile, hub, "revoke");
     fed_wait_log(env, nat, "change=\"state suspended -> revoked\"", 1);
     u = s_delta_entry(c, seen, th_code(TH_U));
     th_check(u->state == PROTO_AGENCY_REVOKED, "C was not told U is revoked");
@@ -220,6 +232,86 @@ static void test_natup_up(void **state)
     th_check(found, "after a restart without hub, nat's directory has no revoked U");
     th_drop(env, &c);
     proto_identity_destroy(&nat_id);
+    th_pass(env);
+}
+
+// ---------------------------------------------------------------------------
+
+//  A document from U at hub to C at p2 (through nat), and what C makes of
+//  it: DELIVER verified with key.
+static void s_u_to_c(th_env_t *env, fed_broker_t *hub, truc_client_t *c, const uint8_t *key)
+{
+    truc_client_t *from_u = fed_agent(env, hub, TH_U);
+    const char *to_c[] = { th_code(TH_C) };
+    truc_doc_t *doc = truc_doc_build(env->agency[TH_U], to_c, 1, "Cong van", "CV", 0, NULL, 0);
+    th_check(doc != NULL && truc_client_submit(from_u, doc) == PROTO_OK, "submit from U");
+    fed_accepted(from_u, doc);
+    proto_msg_t *msg = NULL;
+    proto_err_t rc = truc_client_recv_kind(c, PROTO_KIND_DELIVER, TH_RECV_TIMEOUT_MS, &msg, NULL);
+    th_check(rc == PROTO_OK, "C: expected DELIVER: %s", proto_errname(rc));
+    th_check(proto_doc_verify(&msg->u.document.doc, key, msg->u.document.sig) == PROTO_OK,
+             "U's document does not verify at p2 with the key p2 was given");
+    proto_msg_destroy(&msg);
+    truc_doc_destroy(&doc);
+    th_drop(env, &from_u);
+}
+
+static void test_natup_three(void **state)
+{
+    th_env_t *env = *state;
+    fed_net_t net;
+    fed_net_init(&net, env);
+    int nat = fed_net_add(&net, "nat", -1);
+    int p1 = fed_net_add(&net, TH_HUB, nat);
+    int p2 = fed_net_add(&net, "p2", nat);
+    fed_net_home(&net, TH_A, p1);
+    fed_net_home(&net, TH_B, nat);
+    fed_net_home(&net, TH_C, p2);
+    fed_net_directories(&net);
+    char routed[TH_PATH_MAX + 32];
+    snprintf(routed, sizeof routed, "%s.routed", net.b[nat].dirfile);
+    s_route_u(net.b[nat].dirfile, routed);
+    fed_copy(routed, net.b[nat].dirfile);
+    fed_net_prepare(&net);
+    net.b[p1].dir_from_parent = net.b[p2].dir_from_parent = true;
+    for (int i = 0; i < net.n; i++)
+        snprintf(net.b[i].heartbeat, sizeof net.b[i].heartbeat, "1s");
+    fed_net_start(&net);
+    fed_wait_log(env, net.b[nat].index, "event=dirhold_taken from=hub kind=whole", 1);
+    fed_wait_log(env, net.b[p2].index, "event=dirlink_taken from=nat kind=whole", 1);
+    truc_client_t *c = s_delta_agent(env, TH_C, net.b[p2].endpoint, net.b[p2].id);
+
+    //  U added at hub: at nat, then at p2, then to C with U's key.
+    size_t seen = truc_client_deltas(c);
+    s_hub_change(env, net.b[p1].dirfile, net.b[p1].index, "add");
+    char needle[200];
+    snprintf(needle, sizeof needle, "agency=%s change=\"added", th_code(TH_U));
+    fed_wait_log(env, net.b[nat].index, needle, 1);
+    fed_wait_log(env, net.b[p2].index, needle, 1);
+    const proto_dir_entry_t *u = s_delta_entry(c, seen, th_code(TH_U));
+    uint8_t u_key[PROTO_KEY_LEN];
+    memcpy(u_key, u->key, PROTO_KEY_LEN);
+    th_check(memcmp(u_key, proto_identity_public(env->agency[TH_U])->sign_pk, PROTO_KEY_LEN) == 0,
+             "U's key at p2 is not U's");
+    s_u_to_c(env, &net.b[p1], c, u_key);
+
+    //  U revoked at hub: revoked at p2, C told, C's document to U refused.
+    seen = truc_client_deltas(c);
+    s_hub_change(env, net.b[p1].dirfile, net.b[p1].index, "revoke");
+    fed_wait_log(env, net.b[p2].index, "change=\"state active -> revoked\"", 1);
+    u = s_delta_entry(c, seen, th_code(TH_U));
+    th_check(u->state == PROTO_AGENCY_REVOKED, "C was not told U is revoked");
+    const char *to_u[] = { th_code(TH_U) };
+    truc_doc_t *to_revoked =
+        truc_doc_build(env->agency[TH_C], to_u, 1, "Cong van", "CV", 0, NULL, 0);
+    th_check(to_revoked != NULL && truc_client_submit(c, to_revoked) == PROTO_OK, "submit to U");
+    uint8_t hash[PROTO_HASH_LEN];
+    th_check(truc_doc_hash(to_revoked, hash) == PROTO_OK, "hash");
+    th_expect_rejected(env, c, truc_doc_id(to_revoked), hash, PROTO_ERR_AGENCY_REVOKED,
+                       "a document to U, revoked at hub");
+    truc_doc_destroy(&to_revoked);
+    th_drop(env, &c);
+    fed_net_free(&net);
     th_pass(env);
 }
 
@@ -373,6 +465,7 @@ int main(int argc, char **argv)
         return rc;
     const struct CMUnitTest tests[] = {
         S_TEST(test_natup_up),
+        S_TEST(test_natup_three),
         S_TEST(test_natup_forged),
     };
     return th_run_tests("test_natup", "truc federation directory upward", tests,
