@@ -254,12 +254,11 @@ static void s_keep(broker_dirhold_t *self, s_province_t *prov, proto_msg_t **msg
     } else {
         rc = s_apply(server, &eff, cause, false, err, sizeof err);
     }
-    //  The file merged is the one a reload is held to from now on.
-    proto_directory_t *file = rc ? NULL : s_file_copy(self);
-    if (file) {
-        proto_directory_destroy(&self->file);
-        self->file = file;
-    }
+    //  The file merged first is the one a reload is held to from now on
+    //  (broker_dirhold_reload keeps it then): loaded once, not on every
+    //  upload, as a national file is large.
+    if (!rc && !self->file)
+        self->file = s_file_copy(self);
     proto_log_info("event=dirhold_taken from=%s kind=%s serial=%" PRIu64 " bytes=%zu "
                    "in_force=%" PRIu64 " was=%" PRIu64 " result=%s",
                    prov->label, kind == PROTO_KIND_DIRECTORY_DELTA ? "delta" : "whole", serial,
@@ -353,6 +352,8 @@ proto_err_t broker_dirhold_open(broker_server_t *server, char *errbuf, size_t er
         }
         prov->held = held;
     }
+    if (self->n == 0)
+        return PROTO_OK; // nothing held: the directory is the file, loaded once
     proto_directory_t *eff = NULL;
     char err[256] = "";
     proto_err_t rc = proto_directory_load(server->config->directory, &self->file, err, sizeof err);
@@ -370,9 +371,10 @@ proto_err_t broker_dirhold_open(broker_server_t *server, char *errbuf, size_t er
             applied = 0;
         broker_store_read_end(server->store);
     }
-    if (self->n == 0 || !s_merge(self, eff, NULL, NULL)) {
+    if (!s_merge(self, eff, NULL, NULL)) {
         proto_directory_destroy(&eff);
-        return PROTO_OK;
+        snprintf(errbuf, errlen, "cannot merge the provinces' agencies held");
+        return PROTO_ERR_NOMEM;
     }
     uint64_t serial =
         proto_directory_serial(eff) > applied ? proto_directory_serial(eff) : applied + 1;
@@ -394,7 +396,10 @@ proto_err_t broker_dirhold_open(broker_server_t *server, char *errbuf, size_t er
 
 bool broker_dirhold_holding(const broker_dirhold_t *self)
 {
-    return self && self->n > 0;
+    for (size_t i = 0; self && self->file && i < self->n; i++)
+        if (self->provinces[i].held)
+            return true;
+    return false;
 }
 
 proto_err_t broker_dirhold_reload(broker_server_t *server, char *errbuf, size_t errlen)

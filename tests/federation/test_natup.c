@@ -268,7 +268,7 @@ static void test_natup_three(void **state)
     fed_net_home(&net, TH_B, nat);
     fed_net_home(&net, TH_C, p2);
     fed_net_directories(&net);
-    char routed[TH_PATH_MAX + 32];
+    char routed[TH_PATH_MAX + 48];
     snprintf(routed, sizeof routed, "%s.routed", net.b[nat].dirfile);
     s_route_u(net.b[nat].dirfile, routed);
     fed_copy(routed, net.b[nat].dirfile);
