@@ -490,11 +490,16 @@ static bool s_message(broker_links_t *self, s_link_t *link, broker_job_t *job)
         proto_log_warning("event=link_error broker=%s code=%s fatal=%d message=\"%s\"", link->label,
                           proto_errname((proto_err_t) e->code), e->fatal,
                           e->message ? e->message : "");
-        if (!link->ready && e->code == PROTO_ERR_UNKNOWN_FIELD && e->message &&
-            strstr(e->message, "dir_own"))
+        //  A broker from before refuses the offer of this one's agencies
+        //  (not fatally): HELLO again without it, at once.
+        bool old = !link->ready && e->code == PROTO_ERR_UNKNOWN_FIELD && e->message &&
+                   strstr(e->message, "dir_own") && !link->no_dir_own;
+        if (old)
             link->no_dir_own = true;
-        if (e->fatal)
-            s_reset(self, link, "fatal ERROR from the other broker");
+        if (e->fatal || old)
+            s_reset(self, link,
+                    old ? "the other broker does not take this one's agencies"
+                        : "fatal ERROR from the other broker");
     } else if (kind != PROTO_KIND_HEARTBEAT) {
         proto_log_debug("event=link_ignored broker=%s kind=%s", link->label, proto_kind_name(kind));
     }
