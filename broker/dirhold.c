@@ -226,7 +226,7 @@ static proto_err_t s_apply(broker_server_t *server, proto_directory_t **eff, con
 //  The province's new part, checked: keep it (file, then memory), merge,
 //  apply.
 static void s_keep(broker_dirhold_t *self, s_province_t *prov, proto_msg_t **msg_p,
-                   const void *body, size_t len, int kind, size_t wire)
+                   const void *body, size_t len, int kind, size_t wire, bool same)
 {
     broker_server_t *server = self->server;
     char path[4096], err[256] = "";
@@ -243,12 +243,17 @@ static void s_keep(broker_dirhold_t *self, s_province_t *prov, proto_msg_t **msg
     *msg_p = NULL;
     uint64_t serial = prov->held->u.directory.serial;
     uint64_t was = proto_directory_serial(server->directory);
-    proto_directory_t *eff = s_file_copy(self);
+    //  A province numbers its part with the serial in force, which each
+    //  change from here moves: a delta that changes no agency merges
+    //  nothing, and the national file is not parsed again for it.
+    proto_directory_t *eff = same ? NULL : s_file_copy(self);
     char cause[PROTO_LABEL_MAX + 64];
     snprintf(cause, sizeof cause, "agencies from %s serial %" PRIu64, prov->label, serial);
     bool merged = eff && s_merge(self, eff, prov, prev);
     proto_msg_destroy(&prev);
-    if (!merged) {
+    if (same) {
+        rc = PROTO_OK;
+    } else if (!merged) {
         proto_directory_destroy(&eff);
         rc = PROTO_ERR_DIRECTORY;
     } else {
@@ -312,7 +317,9 @@ void broker_dirhold_message(broker_server_t *server, broker_peer_t *p, int kind,
     }
     if (!rc) {
         const proto_buf_t *kept = whole.len ? &whole : NULL;
-        s_keep(self, prov, &next, kept ? kept->data : data, kept ? kept->len : len, kind, len);
+        bool same = msg && !msg->u.delta.nentries && !msg->u.delta.nremoved;
+        s_keep(self, prov, &next, kept ? kept->data : data, kept ? kept->len : len, kind, len,
+               same);
     } else {
         //  Out of step: a fatal ERROR starts the link over, and its new
         //  READY says what is held, so the whole comes next.
