@@ -12,6 +12,7 @@
 #include "batch.h"
 #include "link.h"
 #include "dirchange.h"
+#include "dirhold.h"
 #include "dirlink.h"
 #include "expiry.h"
 #include "session.h"
@@ -47,6 +48,9 @@ proto_err_t broker_directory_reload(broker_server_t *self, char *errbuf, size_t 
     //  A broker that takes the national directory merges its file with it.
     if (broker_dirlink_taking(self->dirlink))
         return broker_dirlink_reload(self, errbuf, errlen);
+    //  A national broker merges it with its provinces' agencies.
+    if (broker_dirhold_holding(self->dirhold))
+        return broker_dirhold_reload(self, errbuf, errlen);
     char err[256] = "";
     proto_directory_t *fresh = NULL;
     proto_err_t rc = proto_directory_load(self->config->directory, &fresh, err, sizeof err);
@@ -167,9 +171,10 @@ void broker_directory_built(broker_server_t *self)
         broker_peer_t *p = broker_peers_at(self->peers, i);
         if (p->dead || p->state != BROKER_PEER_READY)
             continue;
-        if (p->link) // a broker that takes this one's directory (dirlink.c)
+        if (p->link) { // a broker that takes this one's directory, or its agencies (dirlink.c)
             broker_dirlink_push(self, p, p->dir_held);
-        else
+            broker_dirlink_push_own(self, p);
+        } else
             broker_session_directory(self, p, held);
     }
 }

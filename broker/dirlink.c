@@ -31,13 +31,27 @@
 #define S_UP_SERIAL   "dir-up-serial"   // the other broker's serial in it
 #define S_EFF_SERIAL  "dir-serial"      // the directory in force's (dirchange.c's key)
 
-struct broker_dirlink {
-    broker_server_t *server;
-    //  Sending side: this broker's directory in the form between brokers.
+//  One form between brokers as sent, built once per serial.
+typedef struct {
     proto_msg_t *sent;   // decoded, owns its strings; NULL before the first
     proto_buf_t full;    // its DIRECTORY body
     proto_buf_t delta;   // DIRECTORY_DELTA from the one before; empty if none
     uint64_t delta_base; // serial the delta applies to, 0 = none
+} s_sent_t;
+
+static void s_sent_free(s_sent_t *c)
+{
+    proto_msg_destroy(&c->sent);
+    proto_buf_free(&c->full);
+    proto_buf_free(&c->delta);
+}
+
+struct broker_dirlink {
+    broker_server_t *server;
+    //  Sending side: this broker's directory in the form between brokers,
+    //  and the part of it a broker that takes its own agencies holds.
+    s_sent_t all;
+    s_sent_t own;
     //  Taking side.
     const char *from;  // network.directory_from; "" = none
     proto_msg_t *held; // the other broker's directory, checked; NULL if none
@@ -52,8 +66,10 @@ broker_dirlink_t *broker_dirlink_new(broker_server_t *server)
         return NULL;
     self->server = server;
     self->from = server->config->directory_from ? server->config->directory_from : "";
-    proto_buf_init(&self->full);
-    proto_buf_init(&self->delta);
+    proto_buf_init(&self->all.full);
+    proto_buf_init(&self->all.delta);
+    proto_buf_init(&self->own.full);
+    proto_buf_init(&self->own.delta);
     return self;
 }
 
@@ -62,10 +78,9 @@ void broker_dirlink_destroy(broker_dirlink_t **self_p)
     if (!self_p || !*self_p)
         return;
     broker_dirlink_t *self = *self_p;
-    proto_msg_destroy(&self->sent);
+    s_sent_free(&self->all);
+    s_sent_free(&self->own);
     proto_msg_destroy(&self->held);
-    proto_buf_free(&self->full);
-    proto_buf_free(&self->delta);
     proto_file_free(&self->file_text, self->file_len, false);
     free(self);
     *self_p = NULL;
@@ -111,16 +126,25 @@ static void s_form_free(s_form_t *f)
     free(f->windows);
 }
 
-static proto_err_t s_form(const proto_directory_t *dir, s_form_t *f, proto_directory_msg_t *d)
+//  Is this entry of dir homed at the broker that holds dir (own)?
+static bool s_home_here(const proto_directory_entry_t *e, const char *own)
 {
-    size_t n = proto_directory_count(dir), nb = proto_directory_broker_count(dir);
+    return !e->home[0] || strcmp(e->home, own) == 0;
+}
+
+//  The form of dir; with own set (this broker's label), its own agencies
+//  alone and no broker entries: what it tells a broker that takes them.
+static proto_err_t s_form(const proto_directory_t *dir, const char *own, s_form_t *f,
+                          proto_directory_msg_t *d)
+{
+    size_t n = proto_directory_count(dir), nb = own ? 0 : proto_directory_broker_count(dir);
     size_t nstr = 0, nwin = 0, nown = 0;
     for (size_t i = 0; i < n; i++)
         nwin += proto_directory_entry(dir, i)->retired_count;
     for (size_t i = 0; i < nb; i++)
         nstr += proto_directory_broker(dir, i)->code_count +
                 proto_directory_broker(dir, i)->pattern_count;
-    const proto_keywin_t *own = proto_directory_broker_retired(dir, &nown);
+    const proto_keywin_t *mine = proto_directory_broker_retired(dir, &nown);
     memset(f, 0, sizeof *f);
     f->entries = calloc(n ? n : 1, sizeof *f->entries);
     f->brokers = calloc(nb ? nb : 1, sizeof *f->brokers);
@@ -128,17 +152,19 @@ static proto_err_t s_form(const proto_directory_t *dir, s_form_t *f, proto_direc
     f->windows = calloc(nwin + nown + 1, sizeof *f->windows);
     if (!f->entries || !f->brokers || !f->strings || !f->windows)
         return PROTO_ERR_NOMEM;
-    size_t w = 0, s = 0;
+    size_t w = 0, s = 0, ne = 0;
     for (size_t i = 0; i < n; i++) {
         const proto_directory_entry_t *e = proto_directory_entry(dir, i);
-        proto_dir_entry_t *o = &f->entries[i];
+        if (own && !s_home_here(e, own))
+            continue;
+        proto_dir_entry_t *o = &f->entries[ne++];
         o->code = e->code;
         o->name = e->name;
         memcpy(o->key, e->sign_pk, PROTO_KEY_LEN);
         o->state = (uint8_t) e->state;
         o->valid_from = (uint64_t) e->valid_from;
         o->valid_until = (uint64_t) e->valid_until;
-        o->home = e->home[0] ? e->home : NULL;
+        o->home = e->home[0] && !own ? e->home : NULL;
         if (e->retired_count) {
             memcpy(&f->windows[w], e->retired, e->retired_count * sizeof *e->retired);
             o->retired = &f->windows[w];
@@ -164,12 +190,12 @@ static proto_err_t s_form(const proto_directory_t *dir, s_form_t *f, proto_direc
             f->strings[s++] = b->patterns[k];
     }
     if (nown) {
-        memcpy(&f->windows[w], own, nown * sizeof *own);
+        memcpy(&f->windows[w], mine, nown * sizeof *mine);
         d->broker_retired = &f->windows[w];
         d->nbroker_retired = (uint32_t) nown;
     }
     d->entries = f->entries;
-    d->nentries = (uint32_t) n;
+    d->nentries = (uint32_t) ne;
     d->brokers = f->brokers;
     d->nbrokers = (uint32_t) nb;
     d->federated = true;
@@ -177,20 +203,21 @@ static proto_err_t s_form(const proto_directory_t *dir, s_form_t *f, proto_direc
     return PROTO_OK;
 }
 
-//  The form between brokers of the directory in force, and the delta from
-//  the one before, unless already built for this serial.
-static proto_err_t s_build(broker_dirlink_t *self)
+//  The form between brokers of the directory in force (with own: of its
+//  own agencies), and the delta from the one before, into c unless
+//  already built for this serial.
+static proto_err_t s_build(broker_dirlink_t *self, s_sent_t *c, const char *own)
 {
     broker_server_t *server = self->server;
     uint64_t serial = proto_directory_serial(server->directory);
-    if (self->sent && self->sent->u.directory.serial == serial)
+    if (c->sent && c->sent->u.directory.serial == serial)
         return PROTO_OK;
     proto_msg_t msg;
     memset(&msg, 0, sizeof msg);
     msg.kind = PROTO_KIND_DIRECTORY;
     proto_directory_msg_t *d = &msg.u.directory;
     s_form_t form;
-    proto_err_t rc = s_form(server->directory, &form, d);
+    proto_err_t rc = s_form(server->directory, own, &form, d);
     d->time = broker_now();
     d->broker = proto_identity_public(server->identity)->name;
     proto_buf_t full;
@@ -205,16 +232,16 @@ static proto_err_t s_build(broker_dirlink_t *self)
     //  from it after the directory it came from is gone.
     if (!rc)
         rc = proto_msg_decode(PROTO_KIND_DIRECTORY, full.data, full.len, &fresh, NULL);
-    proto_buf_reset(&self->delta);
-    self->delta_base = 0;
-    if (!rc && self->sent && self->sent->u.directory.serial < serial) {
+    proto_buf_reset(&c->delta);
+    c->delta_base = 0;
+    if (!rc && c->sent && c->sent->u.directory.serial < serial) {
         proto_msg_t dm;
         memset(&dm, 0, sizeof dm);
         dm.kind = PROTO_KIND_DIRECTORY_DELTA;
-        if (proto_dir_delta_build(&self->sent->u.directory, &fresh->u.directory, &dm.u.delta) ==
+        if (proto_dir_delta_build(&c->sent->u.directory, &fresh->u.directory, &dm.u.delta) ==
                 PROTO_OK &&
-            proto_msg_encode(&dm, &self->delta, NULL) == PROTO_OK)
-            self->delta_base = self->sent->u.directory.serial;
+            proto_msg_encode(&dm, &c->delta, NULL) == PROTO_OK)
+            c->delta_base = c->sent->u.directory.serial;
         proto_dir_delta_release(&dm.u.delta);
     }
     if (rc) {
@@ -222,11 +249,39 @@ static proto_err_t s_build(broker_dirlink_t *self)
         proto_msg_destroy(&fresh);
         return rc;
     }
-    proto_msg_destroy(&self->sent);
-    self->sent = fresh;
-    proto_buf_free(&self->full);
-    self->full = full;
+    proto_msg_destroy(&c->sent);
+    c->sent = fresh;
+    proto_buf_free(&c->full);
+    c->full = full;
     return PROTO_OK;
+}
+
+//  Send p what it lacks of c (built with own): nothing, the delta from
+//  held, or the whole; *held_p is what it then holds.
+static void s_push(broker_server_t *server, broker_peer_t *p, s_sent_t *c, const char *own,
+                   uint64_t held, uint64_t *held_p)
+{
+    proto_err_t rc = s_build(server->dirlink, c, own);
+    if (rc) {
+        proto_log_error("event=dirlink_sign_failed broker=%s error=%s", p->link_label,
+                        proto_errname(rc));
+        return;
+    }
+    uint64_t serial = c->sent->u.directory.serial;
+    if (held == serial)
+        return;
+    bool delta = held && held == c->delta_base && c->delta.len;
+    const proto_buf_t *body = delta ? &c->delta : &c->full;
+    //  What it holds from now on, as far as this broker knows: a send that
+    //  is lost shows as a delta that does not fit, and the taker starts the
+    //  link over.
+    if (broker_session_send(server, p, delta ? PROTO_KIND_DIRECTORY_DELTA : PROTO_KIND_DIRECTORY,
+                            body->data, body->len, NULL, NULL, 0))
+        *held_p = serial;
+    proto_log_info("event=dirlink_sent broker=%s kind=%s held=%" PRIu64 " serial=%" PRIu64
+                   " bytes=%zu part=%s",
+                   p->link_label, delta ? "delta" : "whole", held, serial, body->len,
+                   own ? "own" : "all");
 }
 
 void broker_dirlink_push(broker_server_t *server, broker_peer_t *p, uint64_t held)
@@ -234,26 +289,16 @@ void broker_dirlink_push(broker_server_t *server, broker_peer_t *p, uint64_t hel
     broker_dirlink_t *self = server->dirlink;
     if (!p->link || !p->dir_deltas || !self)
         return;
-    proto_err_t rc = s_build(self);
-    if (rc) {
-        proto_log_error("event=dirlink_sign_failed broker=%s error=%s", p->link_label,
-                        proto_errname(rc));
+    s_push(server, p, &self->all, NULL, held, &p->dir_held);
+}
+
+void broker_dirlink_push_own(broker_server_t *server, broker_peer_t *p)
+{
+    broker_dirlink_t *self = server->dirlink;
+    if (!p->link || !p->own_taken || !self)
         return;
-    }
-    uint64_t serial = self->sent->u.directory.serial;
-    if (held == serial)
-        return;
-    bool delta = held && held == self->delta_base && self->delta.len;
-    const proto_buf_t *body = delta ? &self->delta : &self->full;
-    //  What it holds from now on, as far as this broker knows: a send that
-    //  is lost shows as a delta that does not fit, and the taker starts the
-    //  link over.
-    if (broker_session_send(server, p, delta ? PROTO_KIND_DIRECTORY_DELTA : PROTO_KIND_DIRECTORY,
-                            body->data, body->len, NULL, NULL, 0))
-        p->dir_held = serial;
-    proto_log_info("event=dirlink_sent broker=%s kind=%s held=%" PRIu64 " serial=%" PRIu64
-                   " bytes=%zu",
-                   p->link_label, delta ? "delta" : "whole", held, serial, body->len);
+    s_push(server, p, &self->own, proto_identity_public(server->identity)->name, p->own_held,
+           &p->own_held);
 }
 
 // ---------------------------------------------------------------------------
@@ -292,9 +337,7 @@ static const proto_dir_entry_t *s_find(const proto_msg_t *msg, const char *code)
     return NULL;
 }
 
-//  Did the other broker change this entry since the directory it sent
-//  before (prev, NULL: none)?
-static bool s_changed(const proto_msg_t *prev, const proto_dir_entry_t *u)
+bool broker_dirlink_changed(const proto_msg_t *prev, const proto_dir_entry_t *u)
 {
     const proto_dir_entry_t *was = s_find(prev, u->code);
     return !was || was->state != u->state || memcmp(was->key, u->key, PROTO_KEY_LEN) != 0 ||
@@ -354,7 +397,7 @@ static void s_merge(broker_dirlink_t *self, proto_directory_t *file,
         const char *home = u->home ? u->home : d->broker;
         const proto_directory_entry_t *local = proto_directory_find(file, u->code);
         if (s_ours(own, home, local)) {
-            if (audit && (!local || !s_same(local, u)) && s_changed(prev, u))
+            if (audit && (!local || !s_same(local, u)) && broker_dirlink_changed(prev, u))
                 s_audit(server, u->code,
                         "directory from %s serial %" PRIu64 ": %s is homed here; its change "
                         "there is not applied (a province keeps authority over its agencies)",
@@ -494,21 +537,19 @@ static const uint8_t *s_from_key(const broker_dirlink_t *self, const proto_direc
     return b ? b->sign_pk : NULL;
 }
 
-//  Check a decoded DIRECTORY from the other broker: its form, signer,
-//  signature, and that its serial grows past what is held and recorded.
-static proto_err_t s_check(broker_dirlink_t *self, const proto_directory_msg_t *d,
-                           const uint8_t *key, uint64_t floor, char *why, size_t len)
+proto_err_t broker_dirlink_check(const proto_directory_msg_t *d, const char *label,
+                                 const uint8_t *key, uint64_t floor, char *why, size_t len)
 {
     if (!d->federated) {
         snprintf(why, len, "not the form between brokers (no brokers)");
         return PROTO_ERR_VALUE;
     }
-    if (strcmp(d->broker, self->from) != 0) {
-        snprintf(why, len, "signed by %s, not %s", d->broker, self->from);
+    if (strcmp(d->broker, label) != 0) {
+        snprintf(why, len, "signed by %s, not %s", d->broker, label);
         return PROTO_ERR_SENDER_MISMATCH;
     }
     if (!key || proto_directory_verify(d, key, d->sig) != PROTO_OK) {
-        snprintf(why, len, "the signature does not verify with the key of broker %s", self->from);
+        snprintf(why, len, "the signature does not verify with the key of broker %s", label);
         return PROTO_ERR_BAD_SIGNATURE;
     }
     if (d->serial <= floor) {
@@ -518,6 +559,12 @@ static proto_err_t s_check(broker_dirlink_t *self, const proto_directory_msg_t *
         return PROTO_ERR_BAD_STATE;
     }
     return PROTO_OK;
+}
+
+static proto_err_t s_check(broker_dirlink_t *self, const proto_directory_msg_t *d,
+                           const uint8_t *key, uint64_t floor, char *why, size_t len)
+{
+    return broker_dirlink_check(d, self->from, key, floor, why, len);
 }
 
 proto_err_t broker_dirlink_open(broker_server_t *server, char *errbuf, size_t errlen)

@@ -73,6 +73,25 @@ proto_err_t broker_dirlink_reload(broker_server_t *server, char *errbuf, size_t 
 //  delta, or the whole, and sets p->dir_held to what it then holds.
 void broker_dirlink_push(broker_server_t *server, broker_peer_t *p, uint64_t held);
 
+//  Sending side, the other way: the link session p says in READY that its
+//  broker takes this one's own agencies (p->own_taken) and holds serial
+//  p->own_held of them. Sends the directory in force reduced to the
+//  agencies homed here, without broker entries: nothing, the delta, or
+//  the whole, and sets p->own_held.
+void broker_dirlink_push_own(broker_server_t *server, broker_peer_t *p);
+
+//  Check a decoded DIRECTORY from the broker labelled label: the form
+//  between brokers, signed by label with key (NULL: none known), its
+//  serial greater than floor. PROTO_ERR_VALUE, _SENDER_MISMATCH,
+//  _BAD_SIGNATURE or _BAD_STATE with why; PROTO_OK.
+proto_err_t broker_dirlink_check(const proto_directory_msg_t *d, const char *label,
+                                 const uint8_t *key, uint64_t floor, char *why,
+                                 size_t len) PROTO_MUST_CHECK;
+
+//  Did the sender change entry u since the directory it sent before (prev,
+//  NULL: none)? So that a refusal is audited once, not on every change.
+bool broker_dirlink_changed(const proto_msg_t *prev, const proto_dir_entry_t *u);
+
 //  Taking side: DIRECTORY or DIRECTORY_DELTA (kind) with body on the link
 //  session p. Checked, merged and applied, or refused with an ERROR to the
 //  other broker, a log line and an audit record.

@@ -21,6 +21,7 @@
 #include "proto/route.h"
 
 #include "batch.h"
+#include "dirhold.h"
 #include "dirlink.h"
 #include "hop.h"
 #include "linklog.h"
@@ -77,6 +78,7 @@ void broker_link_hello(broker_server_t *self, broker_peer_t *p, const proto_hell
     //  the log, and it answers LOG_PROVE, so its log is checked in turn.
     p->log = hello->log;
     p->dir_deltas = hello->dir_deltas; // it takes this broker's directory (dirlink.h)
+    p->dir_own = hello->dir_own;       // it offers its own agencies (dirhold.h)
     p->window = broker_flight_reserve(p, hello->window < self->config->max_window
                                              ? hello->window
                                              : (uint32_t) self->config->max_window);
@@ -95,6 +97,8 @@ void broker_link_hello(broker_server_t *self, broker_peer_t *p, const proto_hell
     ready.u.ready.max_attachments = (uint32_t) self->config->max_attachments;
     ready.u.ready.has_log =
         p->log && broker_tlog_head(self->tlog, broker_now(), &ready.u.ready.log) == PROTO_OK;
+    ready.u.ready.has_dir_held = p->dir_own && broker_dirhold_taking(self->dirhold);
+    ready.u.ready.dir_held = broker_dirhold_held(self->dirhold, p->link_label);
     broker_session_send_msg(self, p, &ready);
     proto_log_info("event=link_connected broker=%s window=%u log=%d software=\"%s\"", p->link_label,
                    p->window, p->log, hello->software ? hello->software : "");
@@ -156,6 +160,7 @@ typedef struct {
     uint64_t heartbeat;              // ms: ours until READY gives the other's
     uint64_t sessions;               // READY sessions so far
     uint64_t sockets;                // sockets opened so far (names their monitors)
+    bool no_dir_own;                 // the other broker refused dir_own: a broker from before
     //  The session's peer (peers.h) while READY: its name in the peer
     //  table, which no ZeroMQ routing id can be (those start with a zero
     //  byte and have five bytes).
@@ -339,6 +344,9 @@ static bool s_open(broker_links_t *self, s_link_t *link)
     if (strcmp(link->label, broker_dirlink_from(server->dirlink)) == 0) {
         msg.u.hello.dir_deltas = true;
         msg.u.hello.dir_serial = broker_dirlink_held(server->dirlink);
+        //  And offers it its own agencies (16.5), unless it refused the
+        //  field once: a broker from before that does not take them.
+        msg.u.hello.dir_own = !link->no_dir_own;
     }
     return s_send(self, link, &msg);
 }
@@ -439,6 +447,10 @@ static void s_ready(broker_links_t *self, s_link_t *link, const proto_ready_t *r
                    link->label, link->endpoint, r->heartbeat, link->sessions, p->log);
     if (p->log)
         broker_linklog_on_session(server->linklog, p, &r->log);
+    //  It takes this broker's own agencies and holds that serial of them.
+    p->own_taken = r->has_dir_held;
+    p->own_held = r->dir_held;
+    broker_dirlink_push_own(server, p);
 }
 
 //  One message from the other broker. Hops and their receipts go where the
@@ -478,8 +490,16 @@ static bool s_message(broker_links_t *self, s_link_t *link, broker_job_t *job)
         proto_log_warning("event=link_error broker=%s code=%s fatal=%d message=\"%s\"", link->label,
                           proto_errname((proto_err_t) e->code), e->fatal,
                           e->message ? e->message : "");
-        if (e->fatal)
-            s_reset(self, link, "fatal ERROR from the other broker");
+        //  A broker from before refuses the offer of this one's agencies
+        //  (not fatally): HELLO again without it, at once.
+        bool old = !link->ready && e->code == PROTO_ERR_UNKNOWN_FIELD && e->message &&
+                   strstr(e->message, "dir_own") && !link->no_dir_own;
+        if (old)
+            link->no_dir_own = true;
+        if (e->fatal || old)
+            s_reset(self, link,
+                    old ? "the other broker does not take this one's agencies"
+                        : "fatal ERROR from the other broker");
     } else if (kind != PROTO_KIND_HEARTBEAT) {
         proto_log_debug("event=link_ignored broker=%s kind=%s", link->label, proto_kind_name(kind));
     }

@@ -77,6 +77,9 @@ typedef struct {
     bool dirty;        // may have something new to push
     bool dir_deltas;   // its agent applies DIRECTORY_DELTA (a link: takes this broker's directory)
     uint64_t dir_held; // a link that takes the directory: the serial it holds of it (dirlink.c)
+    bool dir_own;      // a link whose dialing broker offers its own agencies (dirhold.c)
+    bool own_taken;    // a link whose other broker takes this one's own agencies (dirlink.c)
+    uint64_t own_held; // the serial of them it holds
     bool log;          // its agent checks the log: heads name their place in it (HELLO)
     int fd;            // its connection's descriptor (ZMQ_SRCFD), -1 if unknown
     //  A link: another broker dialed in (link.c). Its agency is "", and it

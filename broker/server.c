@@ -47,6 +47,7 @@
 #include "apply.h"
 #include "batch.h"
 #include "directory.h"
+#include "dirhold.h"
 #include "dirlink.h"
 #include "expiry.h"
 #include "hop.h"
@@ -215,8 +216,11 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
         return false;
     }
     if (p->link && (kind == PROTO_KIND_DIRECTORY || kind == PROTO_KIND_DIRECTORY_DELTA)) {
-        //  The directory of the broker this one takes it from (dirlink.c).
-        if (job->nframes == 2)
+        //  The directory of the broker this one takes it from (dirlink.c),
+        //  or a province's own agencies, offered in its HELLO (dirhold.c).
+        if (job->nframes == 2 && p->dir_own)
+            broker_dirhold_message(self, p, kind, &job->frames[1]);
+        else if (job->nframes == 2)
             broker_dirlink_message(self, p, kind, &job->frames[1]);
         else
             broker_session_error(self, p, PROTO_ERR_FRAMING, "exactly 2 frames", NULL, false);
@@ -561,12 +565,20 @@ static bool s_open_state(broker_server_t *self, uint64_t *soft_found, proto_err_
     }
     //  A province merges its file with the national directory it holds.
     self->dirlink = broker_dirlink_new(self);
-    if (!self->dirlink) {
+    self->dirhold = self->dirlink ? broker_dirhold_new(self) : NULL;
+    if (!self->dirhold) {
         snprintf(errbuf, errlen, "out of memory");
         return false;
     }
     if (broker_dirlink_taking(self->dirlink) &&
         (rc = broker_dirlink_open(self, errbuf, errlen)) != PROTO_OK) {
+        if (why)
+            *why = rc;
+        return false;
+    }
+    //  A national broker merges its file with its provinces' agencies.
+    if (broker_dirhold_taking(self->dirhold) &&
+        (rc = broker_dirhold_open(self, errbuf, errlen)) != PROTO_OK) {
         if (why)
             *why = rc;
         return false;
@@ -974,6 +986,7 @@ void broker_server_destroy(broker_server_t **self_p)
     broker_clock_destroy(&self->clock);
     broker_linklog_destroy(&self->linklog);
     broker_dirlink_destroy(&self->dirlink);
+    broker_dirhold_destroy(&self->dirhold);
     broker_tlog_destroy(&self->tlog);
     broker_store_destroy(&self->store);
     broker_anchor_destroy(&self->anchor);

@@ -113,6 +113,7 @@ struct broker_server {
     struct broker_links *links;     // the links this broker dials (link.h)
     struct broker_linklog *linklog; // the linked brokers' logs checked (linklog.h)
     struct broker_dirlink *dirlink; // the directory taken from network.directory_from (dirlink.h)
+    struct broker_dirhold *dirhold; // the provinces' own agencies held here (dirhold.h)
     //  Routed messages taken from links in the open batch, acknowledged
     //  once it is durable (hop.c, broker_hop_acks_send).
     struct broker_hop_ack *hop_acks;

@@ -11,8 +11,9 @@
 // ---------------------------------------------------------------------------
 //  Session kinds: HELLO READY HEARTBEAT CREDIT ACK ERROR
 
-static const char *const s_hello_keys[] = { "versions", "agency",     "software", "dir_serial",
-                                            "window",   "dir_deltas", "link",     "log" };
+static const char *const s_hello_keys[] = { "versions",   "agency", "software",
+                                            "dir_serial", "window", "dir_deltas",
+                                            "link",       "log",    "dir_own" };
 
 static proto_err_t s_hello_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_hello_t *out)
 {
@@ -48,13 +49,17 @@ static proto_err_t s_hello_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_
         rc = mp_bool(ctx, "dir_deltas", f[5], false, &out->dir_deltas);
     if (!rc)
         rc = mp_bool(ctx, "log", f[7], false, &out->log);
+    if (!rc)
+        rc = mp_bool(ctx, "dir_own", f[8], false, &out->dir_own);
+    if (!rc && out->dir_own && !out->link)
+        rc = mp_fail(ctx, PROTO_ERR_VALUE, "dir_own", "only a link offers its own agencies");
     return rc;
 }
 
 static const char *const s_ready_keys[] = {
-    "version",        "broker",          "agency",    "time",
-    "heartbeat",      "dir_serial",      "max_frame", "max_document",
-    "max_recipients", "max_attachments", "link",      "log",
+    "version",    "broker",    "agency",       "time",           "heartbeat",
+    "dir_serial", "max_frame", "max_document", "max_recipients", "max_attachments",
+    "link",       "log",       "dir_held",
 };
 
 static proto_err_t s_ready_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_ready_t *out)
@@ -94,6 +99,11 @@ static proto_err_t s_ready_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_
         rc = msg_sth_decode(ctx, "log", f[11], &out->log);
     //  A link's READY carries the listening broker's head too, when the
     //  dialing broker's HELLO said `log` (PROTOCOL.md 18.5).
+    out->has_dir_held = f[12] != NULL;
+    if (!rc && out->has_dir_held)
+        rc = mp_uint(ctx, "dir_held", f[12], true, 0, UINT64_MAX, &out->dir_held);
+    if (!rc && out->has_dir_held && !out->link)
+        rc = mp_fail(ctx, PROTO_ERR_VALUE, "dir_held", "only a link takes agencies");
     return rc;
 }
 
@@ -189,6 +199,10 @@ void msg_session_encode(mp_writer_t *w, const proto_msg_t *msg)
             mp_f_key(w, &n, "log");
             mp_w_bool(w, true);
         }
+        if (h->dir_own) {
+            mp_f_key(w, &n, "dir_own");
+            mp_w_bool(w, true);
+        }
         mp_map_end(w, map, n);
         return;
     }
@@ -208,6 +222,8 @@ void msg_session_encode(mp_writer_t *w, const proto_msg_t *msg)
         mp_f_str(w, &n, "link", r->link);
         if (r->has_log)
             msg_sth_encode(w, &n, "log", &r->log);
+        if (r->has_dir_held)
+            mp_f_uint(w, &n, "dir_held", r->dir_held);
         mp_map_end(w, map, n);
         return;
     }

@@ -64,6 +64,21 @@ void fed_keys(th_env_t *env, const char *const *args, const char *what)
     th_check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: %s", what, out);
 }
 
+void fed_copy(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb");
+    th_check(in != NULL, "open %s", from);
+    char *text = malloc(1 << 20);
+    th_check(text != NULL, "malloc");
+    size_t n = fread(text, 1, 1 << 20, in);
+    fclose(in);
+    FILE *out = fopen(to, "wb");
+    th_check(out && fwrite(text, 1, n, out) == n, "write %s", to);
+    fclose(out);
+    chmod(to, 0644);
+    free(text);
+}
+
 void fed_dir(th_env_t *env, const char *file, const char *verb, const char *a1, const char *a2)
 {
     const char *args[] = { th_keys_path, "directory", verb, "--dir", file, a1, a2, NULL };
@@ -245,6 +260,9 @@ void fed_net_start(fed_net_t *net)
         }
         if (b->heartbeat[0])
             s_fmt(b->sets[s++], sizeof b->sets[0], "network.heartbeat=%s", b->heartbeat);
+        if (b->dir_from_parent && b->parent >= 0)
+            s_fmt(b->sets[s++], sizeof b->sets[0], "network.directory_from=%s",
+                  net->b[b->parent].label);
         fed_broker_spawn(env, b);
     }
     char needle[64];

@@ -42,6 +42,9 @@ void fed_keys(th_env_t *env, const char *const *args, const char *what);
 //  `truc-keys directory VERB --dir file a1 a2` (a2 may be NULL).
 void fed_dir(th_env_t *env, const char *file, const char *verb, const char *a1, const char *a2);
 
+//  Copy the file from to the file to (mode 0644), at most 1 MiB.
+void fed_copy(const char *from, const char *to);
+
 //  `truc-admin --data-dir data audit verify`, which must exit 0.
 void fed_audit_verify(th_env_t *env, const char *data);
 
@@ -53,6 +56,7 @@ typedef struct {
     int parent;                     // the broker it dials, -1 for none
     char dial[64];                  // where it dials its parent ("" = the parent's endpoint)
     char heartbeat[16];             // network.heartbeat ("" = the harness's 60 s)
+    bool dir_from_parent;           // network.directory_from names its parent
     char dirfile[TH_PATH_MAX + 32]; // its own directory
     char data[TH_PATH_MAX + 32];    // its data directory
     char endpoint[64];              // where it listens, the same across restarts
@@ -86,8 +90,8 @@ void fed_net_directories(fed_net_t *net);
 
 //  Give every broker its port and data directory and start them, parents
 //  first; wait until each one listens and each link is ready. A test may
-//  change a broker's `dial` or `heartbeat` after fed_net_prepare and
-//  before fed_net_start.
+//  change a broker's `dial`, `heartbeat` or `dir_from_parent` after
+//  fed_net_prepare and before fed_net_start.
 void fed_net_prepare(fed_net_t *net);
 void fed_net_start(fed_net_t *net);
 

@@ -301,6 +301,7 @@ typedef struct {
     bool dir_deltas;      // it applies DIRECTORY_DELTA (optional, false when absent)
     const char *link;     // a broker's link: the dialing broker's label, then agency is NULL
     bool log;             // it checks the broker's log (a link: and answers LOG_PROVE)
+    bool dir_own;         // a link: the dialing broker offers its own agencies (16.5)
 } proto_hello_t;
 
 typedef struct {
@@ -314,9 +315,11 @@ typedef struct {
     uint64_t max_document; // largest sum of attachment sizes
     uint32_t max_recipients;
     uint32_t max_attachments;
-    const char *link; // a link: the authenticated dialing broker's label, then agency is NULL
-    bool has_log;     // the broker's current log head is given (HELLO said log)
-    proto_sth_t log;  // that signed tree head
+    const char *link;  // a link: the authenticated dialing broker's label, then agency is NULL
+    bool has_log;      // the broker's current log head is given (HELLO said log)
+    proto_sth_t log;   // that signed tree head
+    bool has_dir_held; // a link: the listening broker takes the dialing one's agencies
+    uint64_t dir_held; // the serial of them it holds, 0 = none
 } proto_ready_t;
 
 typedef struct {
