@@ -293,6 +293,30 @@ void broker_linklog_on_batch(broker_linklog_t *self, broker_peer_t *p, uint64_t 
     s_ask(self, e, p);
 }
 
+void broker_linklog_message(broker_server_t *self, broker_peer_t *p, int kind, broker_job_t *job)
+{
+    if (job->nframes != 2) {
+        broker_session_error(self, p, PROTO_ERR_FRAMING, "exactly 2 frames", NULL, false);
+        return;
+    }
+    if (kind == PROTO_KIND_LOG_PROVE) {
+        broker_session_message(self, p, kind, &job->frames[1]);
+        return;
+    }
+    proto_msg_t *msg = NULL;
+    proto_errinfo_t info;
+    proto_err_t rc = proto_msg_decode(kind, zmq_msg_data(&job->frames[1]),
+                                      zmq_msg_size(&job->frames[1]), &msg, &info);
+    if (rc) {
+        proto_log_warning("event=link_log_proof_refused broker=%s code=%s field=%s detail=\"%s\"",
+                          p->link_label, proto_errname(rc), info.field, info.message);
+        broker_session_error(self, p, rc, info.message, NULL, false);
+        return;
+    }
+    broker_linklog_on_proof(self->linklog, p, &msg->u.log_proof);
+    proto_msg_destroy(&msg);
+}
+
 void broker_linklog_on_proof(broker_linklog_t *self, broker_peer_t *p,
                              const proto_log_proof_t *proof)
 {

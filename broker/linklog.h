@@ -52,6 +52,10 @@ void broker_linklog_on_session(broker_linklog_t *self, broker_peer_t *p, const p
 void broker_linklog_on_batch(broker_linklog_t *self, broker_peer_t *p, uint64_t log);
 
 //  LOG_PROOF from link session p.
+//  LOG_PROVE (answered as an agent's, session.c) or LOG_PROOF (checked
+//  here) on a link session; a malformed one gets a non-fatal ERROR.
+void broker_linklog_message(broker_server_t *self, broker_peer_t *p, int kind, broker_job_t *job);
+
 void broker_linklog_on_proof(broker_linklog_t *self, broker_peer_t *p,
                              const proto_log_proof_t *proof);
 

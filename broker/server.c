@@ -120,34 +120,10 @@ static bool s_to_worker(broker_server_t *self, broker_peer_t *p, zmq_msg_t *rid,
     return true;
 }
 
-//  LOG_PROVE or LOG_PROOF on a link session.
-static void s_link_log(broker_server_t *self, broker_peer_t *p, int kind, broker_job_t *job)
-{
-    if (job->nframes != 2) {
-        broker_session_error(self, p, PROTO_ERR_FRAMING, "exactly 2 frames", NULL, false);
-        return;
-    }
-    if (kind == PROTO_KIND_LOG_PROVE) {
-        broker_session_message(self, p, kind, &job->frames[1]);
-        return;
-    }
-    proto_msg_t *msg = NULL;
-    proto_errinfo_t info;
-    proto_err_t rc = proto_msg_decode(kind, zmq_msg_data(&job->frames[1]),
-                                      zmq_msg_size(&job->frames[1]), &msg, &info);
-    if (rc) {
-        proto_log_warning("event=link_log_proof_refused broker=%s code=%s field=%s detail=\"%s\"",
-                          p->link_label, proto_errname(rc), info.field, info.message);
-        broker_session_error(self, p, rc, info.message, NULL, false);
-        return;
-    }
-    broker_linklog_on_proof(self->linklog, p, &msg->u.log_proof);
-    proto_msg_destroy(&msg);
-}
-
-//  Handle one message. Returns true if the job went to a worker (it then
-//  owns it), false if the caller must free it.
-static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *job, size_t dropped)
+//  The peer a message comes from: found by its routing id, or made for the
+//  connection ZAP admitted moments ago (an agency, or another broker's
+//  link, by the name ZAP gave it). NULL if there is none to be had.
+static broker_peer_t *s_peer_of(broker_server_t *self, zmq_msg_t *rid, broker_job_t *job)
 {
     const char *user = zmq_msg_gets(&job->frames[0], "User-Id");
     broker_peer_t *p = broker_peers_find(self->peers, zmq_msg_data(rid), zmq_msg_size(rid));
@@ -158,24 +134,72 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
         p = b ? broker_peers_add(self->peers, zmq_msg_data(rid), zmq_msg_size(rid), "", b->sign_pk)
               : NULL;
         if (!p)
-            return false;
+            return NULL;
         p->link = true;
         snprintf(p->link_label, sizeof p->link_label, "%s", b->label);
         p->fd = zmq_msg_get(&job->frames[0], ZMQ_SRCFD);
     }
     if (!p) {
         if (!user || proto_agency_code_check(user, strlen(user)) != PROTO_OK)
-            return false; // cannot happen behind ZAP; never trust it anyway
+            return NULL; // cannot happen behind ZAP; never trust it anyway
         //  ZAP admitted this connection moments ago with the key the directory
         //  holds now; a later key rotation ends the session (directory reload).
         const proto_directory_entry_t *e = proto_directory_find(self->directory, user);
         p = broker_peers_add(self->peers, zmq_msg_data(rid), zmq_msg_size(rid), user,
                              e ? e->sign_pk : NULL);
-        if (!p)
-            return false;
-        p->fd = zmq_msg_get(&job->frames[0], ZMQ_SRCFD);
+        if (p)
+            p->fd = zmq_msg_get(&job->frames[0], ZMQ_SRCFD);
     }
-    if (p->dead)
+    return p;
+}
+
+//  A message of kind on a link session in READY (another broker): what
+//  only links send, and refusals of what they never may. *handled false
+//  for HEARTBEAT, CREDIT and ACK, which are a session's like an agent's.
+//  Returns true if the job went to a worker.
+static bool s_on_link(broker_server_t *self, broker_peer_t *p, zmq_msg_t *rid, broker_job_t *job,
+                      int kind, bool *handled)
+{
+    *handled = true;
+    if (broker_hop_link_kind(kind))
+        return s_to_worker(self, p, rid, job, kind,
+                           proto_directory_broker_find(self->directory, p->link_label));
+    if (kind == PROTO_KIND_LOG_PROVE || kind == PROTO_KIND_LOG_PROOF) {
+        //  Linked brokers check each other's logs (linklog.c): each answers
+        //  the other's LOG_PROVE as an agent's.
+        broker_linklog_message(self, p, kind, job);
+    } else if (kind == PROTO_KIND_DIRECTORY || kind == PROTO_KIND_DIRECTORY_DELTA) {
+        //  The directory of the broker this one takes it from (dirlink.c),
+        //  or a province's own agencies, offered in its HELLO (dirhold.c).
+        if (job->nframes == 2 && p->dir_own)
+            broker_dirhold_message(self, p, kind, &job->frames[1]);
+        else if (job->nframes == 2)
+            broker_dirlink_message(self, p, kind, &job->frames[1]);
+        else
+            broker_session_error(self, p, PROTO_ERR_FRAMING, "exactly 2 frames", NULL, false);
+    } else if (kind == PROTO_KIND_ERROR) {
+        //  The other broker refused something of ours: logged, never answered.
+        proto_log_warning("event=link_error broker=%s", p->link_label);
+    } else if (kind != PROTO_KIND_HEARTBEAT && kind != PROTO_KIND_CREDIT &&
+               kind != PROTO_KIND_ACK) {
+        //  A broker never submits as an agency: its key is not one.
+        broker_session_error(self, p, PROTO_ERR_UNEXPECTED,
+                             kind == PROTO_KIND_HELLO ? "already in a session"
+                                                      : "a link between brokers does not send "
+                                                        "this kind",
+                             NULL, false);
+    } else {
+        *handled = false;
+    }
+    return false;
+}
+
+//  Handle one message. Returns true if the job went to a worker (it then
+//  owns it), false if the caller must free it.
+static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *job, size_t dropped)
+{
+    broker_peer_t *p = s_peer_of(self, rid, job);
+    if (!p || p->dead)
         return false;
     p->last_recv = broker_mono();
     uint8_t version;
@@ -206,40 +230,11 @@ static bool s_on_message(broker_server_t *self, zmq_msg_t *rid, broker_job_t *jo
                                        NULL, true, false);
         return false;
     }
-    if (p->link && broker_hop_link_kind(kind))
-        return s_to_worker(self, p, rid, job, kind,
-                           proto_directory_broker_find(self->directory, p->link_label));
-    if (p->link && (kind == PROTO_KIND_LOG_PROVE || kind == PROTO_KIND_LOG_PROOF)) {
-        //  Linked brokers check each other's logs (linklog.c): each answers
-        //  the other's LOG_PROVE as an agent's.
-        s_link_log(self, p, kind, job);
-        return false;
-    }
-    if (p->link && (kind == PROTO_KIND_DIRECTORY || kind == PROTO_KIND_DIRECTORY_DELTA)) {
-        //  The directory of the broker this one takes it from (dirlink.c),
-        //  or a province's own agencies, offered in its HELLO (dirhold.c).
-        if (job->nframes == 2 && p->dir_own)
-            broker_dirhold_message(self, p, kind, &job->frames[1]);
-        else if (job->nframes == 2)
-            broker_dirlink_message(self, p, kind, &job->frames[1]);
-        else
-            broker_session_error(self, p, PROTO_ERR_FRAMING, "exactly 2 frames", NULL, false);
-        return false;
-    }
-    if (p->link && kind == PROTO_KIND_ERROR) {
-        //  The other broker refused something of ours: logged, never answered.
-        proto_log_warning("event=link_error broker=%s", p->link_label);
-        return false;
-    }
-    if (p->link && kind != PROTO_KIND_HEARTBEAT && kind != PROTO_KIND_CREDIT &&
-        kind != PROTO_KIND_ACK) {
-        //  A broker never submits as an agency: its key is not one.
-        broker_session_error(self, p, PROTO_ERR_UNEXPECTED,
-                             kind == PROTO_KIND_HELLO ? "already in a session"
-                                                      : "a link between brokers does not send "
-                                                        "this kind",
-                             NULL, false);
-        return false;
+    if (p->link) {
+        bool handled;
+        bool to_worker = s_on_link(self, p, rid, job, kind, &handled);
+        if (handled)
+            return to_worker;
     }
     switch (kind) {
     case PROTO_KIND_HEARTBEAT:

@@ -116,6 +116,7 @@ void vec_wide_body(const proto_buf_t *body, proto_buf_t *out);
 //  malformed.txt (vectors_malformed.c).
 void vec_documents(vec_gen_t *gen);
 void vec_notices(vec_gen_t *gen);
+void vec_session(vec_gen_t *gen);
 void vec_merkle(vec_gen_t *gen);
 void vectors_malformed_write(const char *dir);
 
