@@ -105,7 +105,8 @@ const char *th_code(th_agency_t who);
 int th_setup(void **state);
 int th_teardown(void **state);
 
-//  The test reached its end: the teardown will not print the logs.
+//  The test reached its end: it fails here if a soft check failed
+//  (th_soft), else the teardown will not print the logs.
 void th_pass(th_env_t *env);
 
 //  Start a broker with env->config and the given "--set" assignments (a
