@@ -144,16 +144,7 @@ static size_t s_take(broker_dirhold_t *self, const proto_directory_t *file,
             }
             continue;
         }
-        proto_directory_entry_t *e = &take[n++];
-        snprintf(e->code, sizeof e->code, "%s", u->code);
-        e->name = u->name;
-        memcpy(e->sign_pk, u->key, PROTO_KEY_LEN);
-        e->state = (proto_directory_state_t) u->state;
-        e->valid_from = (int64_t) u->valid_from;
-        e->valid_until = (int64_t) u->valid_until;
-        e->retired = u->retired;
-        e->retired_count = u->nretired;
-        snprintf(e->home, sizeof e->home, "%s", prov->label);
+        broker_dirlink_entry(&take[n++], u, prov->label);
     }
     return n;
 }

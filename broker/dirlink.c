@@ -337,6 +337,19 @@ static const proto_dir_entry_t *s_find(const proto_msg_t *msg, const char *code)
     return NULL;
 }
 
+void broker_dirlink_entry(proto_directory_entry_t *e, const proto_dir_entry_t *u, const char *home)
+{
+    snprintf(e->code, sizeof e->code, "%s", u->code);
+    e->name = u->name;
+    memcpy(e->sign_pk, u->key, PROTO_KEY_LEN);
+    e->state = (proto_directory_state_t) u->state;
+    e->valid_from = (int64_t) u->valid_from;
+    e->valid_until = (int64_t) u->valid_until;
+    e->retired = u->retired;
+    e->retired_count = u->nretired;
+    snprintf(e->home, sizeof e->home, "%s", home);
+}
+
 bool broker_dirlink_changed(const proto_msg_t *prev, const proto_dir_entry_t *u)
 {
     const proto_dir_entry_t *was = s_find(prev, u->code);
@@ -414,19 +427,10 @@ static void s_merge(broker_dirlink_t *self, proto_directory_t *file,
                         proto_directory_state_name((proto_directory_state_t) u->state));
             continue;
         }
-        proto_directory_entry_t *e = &take[n++];
-        snprintf(e->code, sizeof e->code, "%s", u->code);
-        e->name = u->name;
-        memcpy(e->sign_pk, u->key, PROTO_KEY_LEN);
-        e->state = (proto_directory_state_t) u->state;
-        e->valid_from = (int64_t) u->valid_from;
-        e->valid_until = (int64_t) u->valid_until;
-        e->retired = u->retired;
-        e->retired_count = u->nretired;
         //  Routed to its home when this broker knows that broker, else
         //  through the broker it took the directory from.
         const char *via = proto_directory_broker_find(file, home) ? home : d->broker;
-        snprintf(e->home, sizeof e->home, "%s", via);
+        broker_dirlink_entry(&take[n++], u, via);
     }
     //  What this broker revoked stays, even if neither source lists it now.
     for (size_t i = 0; i < proto_directory_count(inforce); i++) {

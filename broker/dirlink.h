@@ -88,6 +88,10 @@ proto_err_t broker_dirlink_check(const proto_directory_msg_t *d, const char *lab
                                  const uint8_t *key, uint64_t floor, char *why,
                                  size_t len) PROTO_MUST_CHECK;
 
+//  A directory entry as the wire form u says (borrowing its name and
+//  retired keys), home named home; for a merge by proto_directory_put_many.
+void broker_dirlink_entry(proto_directory_entry_t *e, const proto_dir_entry_t *u, const char *home);
+
 //  Did the sender change entry u since the directory it sent before (prev,
 //  NULL: none)? So that a refusal is audited once, not on every change.
 bool broker_dirlink_changed(const proto_msg_t *prev, const proto_dir_entry_t *u);
