@@ -2,7 +2,10 @@
     dials. See dirhold.h.
 
     A province's part is its own agencies, a few thousand at most: it is
-    checked and merged on the loop, once per change there.
+    checked and merged on the loop, once per change there. The national
+    file it merges into may hold the whole country, so it is parsed only
+    when it is loaded (the start, a reload) and copied, CURVE keys and all,
+    for each merge.
 */
 #include "dirhold.h"
 
@@ -14,6 +17,7 @@
 #include "proto/dirdelta.h"
 #include "proto/fileio.h"
 #include "proto/log.h"
+#include "proto/loop.h"
 #include "proto/route.h"
 #include "proto/sign.h"
 
@@ -25,6 +29,11 @@
 
 #define S_MAX 256 // broker entries in a directory (PROTOCOL.md 16.1)
 
+//  The store's high-water marks, so that a restart cannot go back: the
+//  serial of the directory file merged, and each province's part held.
+#define S_FILE_SERIAL "dirhold-file-serial"
+#define S_HELD_PREFIX "dirhold-held:"
+
 typedef struct {
     char label[PROTO_LABEL_MAX + 1];
     proto_msg_t *held; // its agencies, checked
@@ -34,7 +43,7 @@ struct broker_dirhold {
     broker_server_t *server;
     s_province_t provinces[S_MAX];
     size_t n;
-    proto_directory_t *file; // the directory file as last applied; NULL before open
+    proto_directory_t *file; // the directory file as last applied; NULL until a part is held
 };
 
 broker_dirhold_t *broker_dirhold_new(broker_server_t *server)
@@ -185,18 +194,40 @@ static bool s_merge(broker_dirhold_t *self, proto_directory_t *eff, const s_prov
     return ok;
 }
 
-//  The directory file, parsed again (to merge into). A file changed and
-//  not reloaded yet is merged with the rules of a reload all the same
-//  (broker_dirchange_check against the directory in force).
+//  A copy of the directory file as last applied, to merge into. Before
+//  any part was held the directory in force is that file (the start or a
+//  reload applied it as it is), so it is kept from there, not read again:
+//  a file changed on disk counts once the operator reloads it.
 static proto_directory_t *s_file_copy(broker_dirhold_t *self)
 {
-    char err[256] = "";
     proto_directory_t *eff = NULL;
-    if (proto_directory_load(self->server->config->directory, &eff, err, sizeof err) != PROTO_OK) {
-        proto_log_error("event=dirhold_merge_failed detail=\"%s\"", err);
+    if ((!self->file && proto_directory_copy(self->server->directory, &self->file) != PROTO_OK) ||
+        proto_directory_copy(self->file, &eff) != PROTO_OK) {
+        proto_log_error("event=dirhold_merge_failed error=ERR_NOMEM");
         return NULL;
     }
     return eff;
+}
+
+static void s_held_key(const char *label, char key[sizeof S_HELD_PREFIX + PROTO_LABEL_MAX])
+{
+    snprintf(key, sizeof S_HELD_PREFIX + PROTO_LABEL_MAX, "%s%s", S_HELD_PREFIX, label);
+}
+
+proto_err_t broker_dirhold_record(broker_server_t *server)
+{
+    broker_dirhold_t *self = server->dirhold;
+    if (!self || !self->file)
+        return PROTO_OK;
+    proto_err_t rc = broker_store_counter_raise(server->store, S_FILE_SERIAL,
+                                                proto_directory_serial(self->file));
+    for (size_t i = 0; !rc && i < self->n; i++) {
+        char key[sizeof S_HELD_PREFIX + PROTO_LABEL_MAX];
+        s_held_key(self->provinces[i].label, key);
+        rc = broker_store_counter_raise(server->store, key,
+                                        broker_dirhold_held(self, self->provinces[i].label));
+    }
+    return rc;
 }
 
 //  Check eff against the directory in force and the store, and apply it
@@ -219,6 +250,7 @@ static proto_err_t s_apply(broker_server_t *server, proto_directory_t **eff, con
 static void s_keep(broker_dirhold_t *self, s_province_t *prov, proto_msg_t **msg_p,
                    const void *body, size_t len, int kind, size_t wire, bool same)
 {
+    uint64_t started = proto_clock_mono_ms(); // the loop is busy with this merge
     broker_server_t *server = self->server;
     char path[4096], err[256] = "";
     snprintf(path, sizeof path, "%s/from-%s.dir", server->config->data_dir, prov->label);
@@ -250,15 +282,13 @@ static void s_keep(broker_dirhold_t *self, s_province_t *prov, proto_msg_t **msg
     } else {
         rc = s_apply(server, &eff, cause, false, err, sizeof err);
     }
-    //  The file merged first is the one a reload is held to from now on
-    //  (broker_dirhold_reload keeps it then): loaded once, not on every
-    //  upload, as a national file is large.
-    if (!rc && !self->file)
-        self->file = s_file_copy(self);
+    if (broker_batch_begin(server) != PROTO_OK || broker_dirhold_record(server) != PROTO_OK)
+        proto_log_error("event=dirhold_not_recorded");
     proto_log_info("event=dirhold_taken from=%s kind=%s serial=%" PRIu64 " bytes=%zu "
-                   "in_force=%" PRIu64 " was=%" PRIu64 " result=%s",
+                   "in_force=%" PRIu64 " was=%" PRIu64 " result=%s ms=%" PRIu64,
                    prov->label, kind == PROTO_KIND_DIRECTORY_DELTA ? "delta" : "whole", serial,
-                   wire, proto_directory_serial(server->directory), was, proto_errname(rc));
+                   wire, proto_directory_serial(server->directory), was, proto_errname(rc),
+                   proto_clock_mono_ms() - started);
 }
 
 void broker_dirhold_message(broker_server_t *server, broker_peer_t *p, int kind, zmq_msg_t *body)
@@ -332,14 +362,18 @@ proto_err_t broker_dirhold_open(broker_server_t *server, char *errbuf, size_t er
         const proto_directory_broker_t *b = proto_directory_broker(dir, i);
         char path[4096], why[200] = "";
         snprintf(path, sizeof path, "%s/from-%s.dir", server->config->data_dir, b->label);
-        char *data = NULL;
+        char *data = NULL, key[sizeof S_HELD_PREFIX + PROTO_LABEL_MAX];
         size_t len = 0;
         if (proto_file_read(path, PROTO_DIRECTORY_FILE_MAX, false, &data, &len, NULL, 0))
             continue;
+        //  A part older than one held before is a rollback of the file.
+        s_held_key(b->label, key);
+        uint64_t recorded = broker_store_counter_peek(server->store, key);
         proto_msg_t *held = NULL;
         proto_err_t rc = proto_msg_decode(PROTO_KIND_DIRECTORY, data, len, &held, NULL);
         if (!rc)
-            rc = broker_dirlink_check(&held->u.directory, b->label, b->sign_pk, 0, why, sizeof why);
+            rc = broker_dirlink_check(&held->u.directory, b->label, b->sign_pk,
+                                      recorded ? recorded - 1 : 0, why, sizeof why);
         proto_file_free(&data, len, false);
         s_province_t *prov = rc ? NULL : s_find(self, b->label, true);
         if (!prov) {
@@ -352,23 +386,24 @@ proto_err_t broker_dirhold_open(broker_server_t *server, char *errbuf, size_t er
     }
     if (self->n == 0)
         return PROTO_OK; // nothing held: the directory is the file, loaded once
-    proto_directory_t *eff = NULL;
-    char err[256] = "";
-    proto_err_t rc = proto_directory_load(server->config->directory, &self->file, err, sizeof err);
-    if (!rc)
-        rc = proto_directory_load(server->config->directory, &eff, err, sizeof err);
-    if (rc) {
-        snprintf(errbuf, errlen, "cannot load the agency directory: %s", err);
-        return rc;
+    //  The merge numbers the result past what was applied, which would
+    //  hide an older file: its own serial is held to the rule here.
+    uint64_t file_serial = proto_directory_serial(server->directory);
+    uint64_t recorded_file = broker_store_counter_peek(server->store, S_FILE_SERIAL);
+    if (file_serial < recorded_file) {
+        snprintf(errbuf, errlen,
+                 "cannot apply the agency directory %s: serial %" PRIu64
+                 " is older than serial %" PRIu64 " of the file this broker applied before",
+                 server->config->directory, file_serial, recorded_file);
+        return PROTO_ERR_BAD_STATE;
+    }
+    proto_directory_t *eff = s_file_copy(self); // the directory in force is the file
+    if (!eff) {
+        snprintf(errbuf, errlen, "out of memory for the agency directory");
+        return PROTO_ERR_NOMEM;
     }
     //  Numbered past what agents were last given: the merge is made again.
-    uint64_t applied = 0;
-    if (broker_store_read_begin(server->store) == PROTO_OK) {
-        if (broker_store_counter_get(server->store, "dir-serial", strlen("dir-serial"), &applied) !=
-            PROTO_OK)
-            applied = 0;
-        broker_store_read_end(server->store);
-    }
+    uint64_t applied = broker_store_counter_peek(server->store, "dir-serial");
     if (!s_merge(self, eff, NULL, NULL)) {
         proto_directory_destroy(&eff);
         snprintf(errbuf, errlen, "cannot merge the provinces' agencies held");
@@ -410,8 +445,10 @@ proto_err_t broker_dirhold_reload(broker_server_t *server, char *errbuf, size_t 
     //  The file alone keeps the rules of a reload (broker/dirchange.h).
     if (!rc)
         rc = broker_dirchange_check(self->file, fresh, &unchanged, err, sizeof err);
-    if (!rc && !unchanged)
-        rc = proto_directory_load(server->config->directory, &eff, err, sizeof err);
+    if (!rc && !unchanged && proto_directory_copy(fresh, &eff) != PROTO_OK) {
+        rc = PROTO_ERR_NOMEM;
+        snprintf(err, sizeof err, "out of memory");
+    }
     if (rc || unchanged) {
         if (rc) {
             proto_log_error("event=directory_reload_refused path=%s error=%s detail=\"%s\"",
@@ -435,6 +472,8 @@ proto_err_t broker_dirhold_reload(broker_server_t *server, char *errbuf, size_t 
         proto_directory_destroy(&self->file);
         self->file = fresh;
         fresh = NULL;
+        if (broker_batch_begin(server) != PROTO_OK || broker_dirhold_record(server) != PROTO_OK)
+            proto_log_error("event=dirhold_not_recorded");
     }
     proto_directory_destroy(&fresh);
     return rc;

@@ -44,10 +44,17 @@ uint64_t broker_dirhold_held(const broker_dirhold_t *self, const char *label);
 //  At the start, once the store is open, on a broker that takes no other
 //  broker's directory: the parts held (DATA_DIR/from-LABEL.dir, checked
 //  again) merged into the directory file, the result made the directory
-//  in force, numbered past what the store recorded. On failure errbuf
-//  says why and the broker does not start.
+//  in force, numbered past what the store recorded. A part or the file
+//  older than the serial the store recorded of it (broker_dirhold_record)
+//  is a rollback: refused. On failure errbuf says why and the broker does
+//  not start.
 proto_err_t broker_dirhold_open(broker_server_t *server, char *errbuf,
                                 size_t errlen) PROTO_MUST_CHECK;
+
+//  In the write transaction: raise the store's marks to the serials of the
+//  directory file merged and of each part held, which broker_dirhold_open
+//  holds the files to at the next start. PROTO_OK when nothing is held.
+proto_err_t broker_dirhold_record(broker_server_t *server) PROTO_MUST_CHECK;
 
 //  Does it hold any province's part? false on NULL.
 bool broker_dirhold_holding(const broker_dirhold_t *self);

@@ -17,6 +17,7 @@
 #include "proto/dirdelta.h"
 #include "proto/fileio.h"
 #include "proto/log.h"
+#include "proto/loop.h"
 #include "proto/route.h"
 #include "proto/sign.h"
 
@@ -53,10 +54,9 @@ struct broker_dirlink {
     s_sent_t all;
     s_sent_t own;
     //  Taking side.
-    const char *from;  // network.directory_from; "" = none
-    proto_msg_t *held; // the other broker's directory, checked; NULL if none
-    char *file_text;   // the directory file as last applied
-    size_t file_len;
+    const char *from;        // network.directory_from; "" = none
+    proto_msg_t *held;       // the other broker's directory, checked; NULL if none
+    proto_directory_t *file; // the directory file as last applied, parsed once
 };
 
 broker_dirlink_t *broker_dirlink_new(broker_server_t *server)
@@ -81,7 +81,7 @@ void broker_dirlink_destroy(broker_dirlink_t **self_p)
     s_sent_free(&self->all);
     s_sent_free(&self->own);
     proto_msg_destroy(&self->held);
-    proto_file_free(&self->file_text, self->file_len, false);
+    proto_directory_destroy(&self->file);
     free(self);
     *self_p = NULL;
 }
@@ -451,10 +451,12 @@ static void s_merge(broker_dirlink_t *self, proto_directory_t *file,
 }
 
 //  Parse the kept file text: a new directory, or NULL (logged).
-static proto_directory_t *s_file_dir(broker_dirlink_t *self, char *errbuf, size_t errlen)
+//  A copy of the file as last applied, to merge into: copied rather than
+//  parsed again, which would derive every CURVE key once more.
+static proto_directory_t *s_file_dir(broker_dirlink_t *self)
 {
     proto_directory_t *dir = NULL;
-    if (proto_directory_parse(self->file_text, self->file_len, &dir, errbuf, errlen) != PROTO_OK)
+    if (!self->file || proto_directory_copy(self->file, &dir) != PROTO_OK)
         return NULL;
     return dir;
 }
@@ -493,34 +495,9 @@ static proto_err_t s_apply(broker_server_t *server, proto_directory_t **eff, con
 // ---------------------------------------------------------------------------
 //  Taking side: the store and the start
 
-static proto_err_t s_counter_set(broker_store_t *store, const char *key, uint64_t value)
-{
-    uint64_t was = 0;
-    proto_err_t rc = broker_store_counter_get(store, key, strlen(key), &was);
-    if (!rc && value > was)
-        rc = broker_store_counter_add(store, key, strlen(key), value - was);
-    return rc;
-}
-
-static uint64_t s_counter(broker_store_t *store, const char *key)
-{
-    uint64_t value = 0;
-    bool own = !broker_store_writing(store);
-    if (own && broker_store_read_begin(store) != PROTO_OK)
-        return 0;
-    if (broker_store_counter_get(store, key, strlen(key), &value) != PROTO_OK)
-        value = 0;
-    if (own)
-        broker_store_read_end(store);
-    return value;
-}
-
 static uint64_t s_file_serial(broker_dirlink_t *self)
 {
-    proto_directory_t *dir = s_file_dir(self, NULL, 0);
-    uint64_t serial = proto_directory_serial(dir);
-    proto_directory_destroy(&dir);
-    return serial;
+    return proto_directory_serial(self->file);
 }
 
 proto_err_t broker_dirlink_record(broker_server_t *server)
@@ -528,9 +505,9 @@ proto_err_t broker_dirlink_record(broker_server_t *server)
     broker_dirlink_t *self = server->dirlink;
     if (!broker_dirlink_taking(self))
         return PROTO_OK;
-    proto_err_t rc = s_counter_set(server->store, S_FILE_SERIAL, s_file_serial(self));
+    proto_err_t rc = broker_store_counter_raise(server->store, S_FILE_SERIAL, s_file_serial(self));
     if (!rc)
-        rc = s_counter_set(server->store, S_UP_SERIAL, broker_dirlink_held(self));
+        rc = broker_store_counter_raise(server->store, S_UP_SERIAL, broker_dirlink_held(self));
     return rc;
 }
 
@@ -576,16 +553,16 @@ proto_err_t broker_dirlink_open(broker_server_t *server, char *errbuf, size_t er
     broker_dirlink_t *self = server->dirlink;
     const broker_config_t *config = server->config;
     char err[256] = "", path[4096];
-    proto_err_t rc = proto_file_read_trusted(config->directory, PROTO_DIRECTORY_FILE_MAX,
-                                             &self->file_text, &self->file_len, err, sizeof err);
-    proto_directory_t *eff = rc ? NULL : s_file_dir(self, err, sizeof err);
+    proto_err_t rc = proto_directory_load(config->directory, &self->file, err, sizeof err);
+    proto_directory_t *eff = rc ? NULL : s_file_dir(self);
     if (!eff) {
-        snprintf(errbuf, errlen, "cannot load the agency directory %s: %s", config->directory, err);
-        return rc ? rc : PROTO_ERR_DIRECTORY;
+        snprintf(errbuf, errlen, "cannot load the agency directory %s: %s", config->directory,
+                 rc ? err : "out of memory");
+        return rc ? rc : PROTO_ERR_NOMEM;
     }
     uint64_t file_serial = proto_directory_serial(eff);
-    uint64_t recorded_file = s_counter(server->store, S_FILE_SERIAL);
-    uint64_t recorded_up = s_counter(server->store, S_UP_SERIAL);
+    uint64_t recorded_file = broker_store_counter_peek(server->store, S_FILE_SERIAL);
+    uint64_t recorded_up = broker_store_counter_peek(server->store, S_UP_SERIAL);
     //  The merge numbers the result above what was applied, so the file's
     //  own serial is held to the rule here (broker/dirchange.h).
     if (file_serial < recorded_file) {
@@ -617,7 +594,7 @@ proto_err_t broker_dirlink_open(broker_server_t *server, char *errbuf, size_t er
     s_merge(self, eff, NULL, NULL, false);
     //  The same sources give the same directory: the serial recorded. A
     //  file or a held directory changed while the broker was down: past it.
-    uint64_t applied = s_counter(server->store, S_EFF_SERIAL);
+    uint64_t applied = broker_store_counter_peek(server->store, S_EFF_SERIAL);
     bool same = file_serial == recorded_file && broker_dirlink_held(self) == recorded_up &&
                 applied >= file_serial;
     uint64_t serial = same ? applied : applied + 1 > file_serial ? applied + 1 : file_serial;
@@ -647,26 +624,23 @@ proto_err_t broker_dirlink_reload(broker_server_t *server, char *errbuf, size_t 
     broker_dirlink_t *self = server->dirlink;
     const broker_config_t *config = server->config;
     char err[256] = "";
-    char *text = NULL;
-    size_t len = 0;
-    proto_directory_t *fresh = NULL, *before = s_file_dir(self, NULL, 0);
-    proto_err_t rc = proto_file_read_trusted(config->directory, PROTO_DIRECTORY_FILE_MAX, &text,
-                                             &len, err, sizeof err);
-    if (!rc)
-        rc = proto_directory_parse(text, len, &fresh, err, sizeof err);
+    proto_directory_t *fresh = NULL, *kept = NULL;
+    proto_err_t rc = proto_directory_load(config->directory, &fresh, err, sizeof err);
     //  The file alone keeps the rules of a reload: its serial grows, what
     //  it revoked stays revoked (broker/dirchange.h).
     bool unchanged = false;
     if (!rc)
-        rc = broker_dirchange_check(before, fresh, &unchanged, err, sizeof err);
-    proto_directory_destroy(&before);
+        rc = broker_dirchange_check(self->file, fresh, &unchanged, err, sizeof err);
+    if (!rc && !unchanged && proto_directory_copy(fresh, &kept) != PROTO_OK) {
+        rc = PROTO_ERR_NOMEM;
+        snprintf(err, sizeof err, "out of memory");
+    }
     if (rc || unchanged) {
         if (rc) {
             proto_log_error("event=directory_reload_refused path=%s error=%s detail=\"%s\"",
                             config->directory, proto_errname(rc), err);
             s_audit(server, "", "directory reload refused: %s", err);
         }
-        proto_file_free(&text, len, false);
         proto_directory_destroy(&fresh);
         snprintf(errbuf, errlen, "%s", err);
         return rc;
@@ -676,14 +650,13 @@ proto_err_t broker_dirlink_reload(broker_server_t *server, char *errbuf, size_t 
     s_number(fresh, server->directory, file_serial, true);
     rc = s_apply(server, &fresh, "directory reload", errbuf, errlen);
     if (!rc) {
-        proto_file_free(&self->file_text, self->file_len, false);
-        self->file_text = text;
-        self->file_len = len;
-        text = NULL;
+        proto_directory_destroy(&self->file);
+        self->file = kept;
+        kept = NULL;
         if (broker_batch_begin(server) != PROTO_OK || broker_dirlink_record(server) != PROTO_OK)
             proto_log_error("event=dirlink_not_recorded");
     }
-    proto_file_free(&text, len, false);
+    proto_directory_destroy(&kept);
     return rc;
 }
 
@@ -702,6 +675,7 @@ static void s_refuse(broker_server_t *server, broker_peer_t *p, proto_err_t code
 static void s_take(broker_server_t *server, proto_msg_t **msg_p, const void *body, size_t len,
                    int kind, size_t wire)
 {
+    uint64_t started = proto_clock_mono_ms(); // the loop is busy with this merge
     broker_dirlink_t *self = server->dirlink;
     char path[4096], err[256] = "";
     snprintf(path, sizeof path, "%s/%s", server->config->data_dir, S_HELD_FILE);
@@ -716,9 +690,9 @@ static void s_take(broker_server_t *server, proto_msg_t **msg_p, const void *bod
     self->held = *msg_p;
     *msg_p = NULL;
     uint64_t serial = self->held->u.directory.serial;
-    proto_directory_t *eff = s_file_dir(self, NULL, 0);
+    proto_directory_t *eff = s_file_dir(self);
     if (!eff) {
-        proto_log_error("event=dirlink_merge_failed note=\"the file kept no longer parses\"");
+        proto_log_error("event=dirlink_merge_failed error=ERR_NOMEM");
         proto_msg_destroy(&prev);
         return;
     }
@@ -733,9 +707,10 @@ static void s_take(broker_server_t *server, proto_msg_t **msg_p, const void *bod
     if (broker_batch_begin(server) != PROTO_OK || broker_dirlink_record(server) != PROTO_OK)
         proto_log_error("event=dirlink_not_recorded");
     proto_log_info("event=dirlink_taken from=%s kind=%s serial=%" PRIu64 " bytes=%zu "
-                   "in_force=%" PRIu64 " was=%" PRIu64 " result=%s",
+                   "in_force=%" PRIu64 " was=%" PRIu64 " result=%s ms=%" PRIu64,
                    self->from, kind == PROTO_KIND_DIRECTORY_DELTA ? "delta" : "whole", serial, wire,
-                   proto_directory_serial(server->directory), was, proto_errname(rc));
+                   proto_directory_serial(server->directory), was, proto_errname(rc),
+                   proto_clock_mono_ms() - started);
 }
 
 void broker_dirlink_message(broker_server_t *server, broker_peer_t *p, int kind, zmq_msg_t *body)

@@ -729,7 +729,7 @@ broker_server_t *broker_server_new(const broker_config_t *config, proto_err_t *w
     }
     if (broker_batch_begin(self) != PROTO_OK ||
         broker_dirchange_record(self->store, self->directory) != PROTO_OK ||
-        broker_dirlink_record(self) != PROTO_OK) {
+        broker_dirlink_record(self) != PROTO_OK || broker_dirhold_record(self) != PROTO_OK) {
         snprintf(errbuf, errlen, "cannot record the agency directory in the store");
         goto fail;
     }

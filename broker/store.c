@@ -312,6 +312,28 @@ proto_err_t broker_store_counter_add(broker_store_t *self, const void *key, size
     return rc ? rc : broker_store_kv_put(self, DB_META, k, klen, buf, sizeof buf);
 }
 
+proto_err_t broker_store_counter_raise(broker_store_t *self, const char *key, uint64_t value)
+{
+    uint64_t was = 0;
+    proto_err_t rc = broker_store_counter_get(self, key, strlen(key), &was);
+    if (!rc && value > was)
+        rc = broker_store_counter_add(self, key, strlen(key), value - was);
+    return rc;
+}
+
+uint64_t broker_store_counter_peek(broker_store_t *self, const char *key)
+{
+    uint64_t value = 0;
+    bool own = !broker_store_writing(self);
+    if (own && broker_store_read_begin(self) != PROTO_OK)
+        return 0;
+    if (broker_store_counter_get(self, key, strlen(key), &value) != PROTO_OK)
+        value = 0;
+    if (own)
+        broker_store_read_end(self);
+    return value;
+}
+
 // ---------------------------------------------------------------------------
 //  Quotas, usage, backup
 

@@ -169,6 +169,13 @@ proto_err_t broker_store_counter_get(broker_store_t *self, const void *key, size
                                      uint64_t *value) PROTO_MUST_CHECK;
 proto_err_t broker_store_counter_add(broker_store_t *self, const void *key, size_t len,
                                      uint64_t delta) PROTO_MUST_CHECK;
+//  A high-water mark: raise the counter key to value if it is below
+//  (write transaction).
+proto_err_t broker_store_counter_raise(broker_store_t *self, const char *key,
+                                       uint64_t value) PROTO_MUST_CHECK;
+//  The counter key, in a read transaction of its own unless one is open;
+//  0 if it cannot be read.
+uint64_t broker_store_counter_peek(broker_store_t *self, const char *key);
 
 // ---------------------------------------------------------------------------
 //  Deliveries and queues

@@ -329,6 +329,46 @@ static proto_err_t s_entry_copy(const proto_directory_entry_t *entry, const uint
     return PROTO_OK;
 }
 
+proto_err_t proto_directory_copy(const proto_directory_t *src, proto_directory_t **out)
+{
+    if (!src || !out)
+        return PROTO_ERR_INVALID_ARG;
+    proto_directory_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return PROTO_ERR_NOMEM;
+    proto_err_t rc = proto_route_table_copy(src->routes, &self->routes);
+    if (!rc)
+        rc = dir_reserve(self, src->count);
+    //  The CURVE keys come with the entries: they were derived here from
+    //  the same Ed25519 keys, and deriving 64,000 again costs seconds.
+    for (size_t i = 0; !rc && i < src->count; i++) {
+        const char *field = NULL, *problem = NULL;
+        const proto_directory_entry_t *e = src->by_code[i];
+        rc = s_entry_copy(e, e->curve_pk, &self->by_code[i], &field, &problem);
+        if (!rc)
+            self->count++;
+    }
+    //  The same order by key: each entry found again by its code.
+    for (size_t i = 0; !rc && i < src->count; i++) {
+        bool found = false;
+        size_t at = s_search_code(self, src->by_curve[i]->code, &found);
+        if (!found)
+            rc = PROTO_ERR_INTERNAL;
+        else
+            self->by_curve[i] = self->by_code[at];
+    }
+    if (rc) {
+        proto_directory_destroy(&self);
+        return rc == PROTO_ERR_NOMEM ? rc : PROTO_ERR_INTERNAL;
+    }
+    self->serial = src->serial;
+    self->updated = src->updated;
+    memcpy(self->broker_retired, src->broker_retired, sizeof self->broker_retired);
+    self->nbroker_retired = src->nbroker_retired;
+    *out = self;
+    return PROTO_OK;
+}
+
 proto_err_t dir_entry_copy(const proto_directory_entry_t *entry, proto_directory_entry_t **out,
                            const char **field, const char **problem)
 {

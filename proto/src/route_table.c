@@ -190,6 +190,31 @@ static proto_err_t s_insert(proto_route_table_t *self, proto_directory_broker_t 
     return PROTO_OK;
 }
 
+proto_err_t proto_route_table_copy(const proto_route_table_t *src, proto_route_table_t **out)
+{
+    proto_route_table_t *self = proto_route_table_new();
+    if (!self)
+        return PROTO_ERR_NOMEM;
+    self->brokers = src->count ? calloc(src->count, sizeof *self->brokers) : NULL;
+    proto_err_t rc = src->count && !self->brokers ? PROTO_ERR_NOMEM : PROTO_OK;
+    char detail[PROTO_ROUTE_DETAIL_MAX];
+    //  In label order already; each broker checked again, which costs
+    //  little at the 256 a directory may hold.
+    for (size_t i = 0; !rc && i < src->count; i++) {
+        rc = s_broker_copy(src->brokers[i], &self->brokers[i], detail, sizeof detail);
+        if (!rc)
+            self->count++;
+    }
+    if (!rc)
+        rc = proto_route_index(self, detail, sizeof detail);
+    if (rc) {
+        proto_route_table_destroy(&self);
+        return rc == PROTO_ERR_NOMEM ? rc : PROTO_ERR_INTERNAL;
+    }
+    *out = self;
+    return PROTO_OK;
+}
+
 static void s_remove(proto_route_table_t *self, const char *label)
 {
     bool found = false;

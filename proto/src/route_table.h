@@ -45,6 +45,12 @@ proto_route_table_t *proto_route_table_new(void);
 //  Destroy the table and its brokers, set *self_p to NULL. Safe on NULL.
 void proto_route_table_destroy(proto_route_table_t **self_p);
 
+//  A copy of src (its brokers and their index) into *out.
+//  PROTO_ERR_NOMEM, or PROTO_ERR_INTERNAL if src's own brokers no longer
+//  pass their checks (they did when they went in).
+proto_err_t proto_route_table_copy(const proto_route_table_t *src,
+                                   proto_route_table_t **out) PROTO_MUST_CHECK;
+
 //  Read one [broker LABEL] section of a directory file and add the broker;
 //  the index is built by proto_route_table_check. PROTO_ERR_DIRECTORY with
 //  "line N: ..." in errbuf, or PROTO_ERR_NOMEM.

@@ -716,6 +716,17 @@ static void test_many(void **state)
     assert_ptr_equal(proto_directory_find_curve(dir, curve), proto_directory_entry(dir, 0));
     for (int i = 0; i < N; i++)
         assert_non_null(proto_directory_find_curve(dir, curves[i]));
+    //  A copy holds every entry, with the same keys, in both orders.
+    proto_directory_t *copy = NULL;
+    assert_int_equal(proto_directory_copy(dir, &copy), PROTO_OK);
+    assert_int_equal(proto_directory_count(copy), N + 1);
+    for (int i = 0; i < N; i++) {
+        const proto_directory_entry_t *e = proto_directory_find_curve(copy, curves[i]);
+        assert_non_null(e);
+        assert_ptr_equal(proto_directory_find(copy, e->code), e);
+        assert_string_equal(e->name, proto_directory_find(dir, e->code)->name);
+    }
+    proto_directory_destroy(&copy);
     proto_directory_destroy(&dir);
     free(curves);
     free(text);

@@ -531,6 +531,33 @@ static void test_round_trip(void **state)
     assert_contains(t1, "home = province-29\n");
     //  Brokers come before agencies.
     assert_true(strstr(t1, "[broker province-29]") < strstr(t1, "[000.00.00.H29]"));
+
+    //  A copy writes the same text, routes the same, finds every key, and
+    //  changes apart from what it was copied from.
+    proto_directory_t *copy = NULL;
+    assert_int_equal(proto_directory_copy(back, &copy), PROTO_OK);
+    assert_int_equal(proto_directory_serial(copy), proto_directory_serial(back));
+    assert_int_equal(proto_directory_save(copy, path2, err, sizeof err), PROTO_OK);
+    f2 = fopen(path2, "r");
+    n2 = fread(t2, 1, sizeof t2, f2);
+    fclose(f2);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(t1, t2, n1);
+    proto_route_t r1, r2;
+    assert_int_equal(proto_directory_route(back, codes[7], "me", &r1), PROTO_OK);
+    assert_int_equal(proto_directory_route(copy, codes[7], "me", &r2), PROTO_OK);
+    assert_int_equal(r1.kind, r2.kind);
+    assert_string_equal(r2.broker->label, "province-29");
+    assert_ptr_equal(r2.broker, proto_directory_broker_find(copy, "province-29"));
+    const proto_directory_entry_t *h29 = proto_directory_find(copy, "000.00.00.H29");
+    assert_ptr_equal(proto_directory_find_curve(copy, h29->curve_pk), h29);
+    assert_ptr_not_equal(h29, proto_directory_find(back, "000.00.00.H29"));
+    assert_int_equal(proto_directory_set_state(copy, "000.00.00.H29", PROTO_DIRECTORY_REVOKED),
+                     PROTO_OK);
+    assert_int_equal(proto_directory_find(back, "000.00.00.H29")->state, PROTO_DIRECTORY_ACTIVE);
+    proto_directory_destroy(&copy);
+    assert_int_equal(proto_directory_copy(NULL, &copy), PROTO_ERR_INVALID_ARG);
+
     unlink(path);
     unlink(path2);
     proto_directory_destroy(&back);

@@ -486,7 +486,7 @@ void fed_two_brokers(th_env_t *env)
 //  endpoint: a free port is picked when endpoint is empty, and written
 //  there, so that hub can name it. sets: more options (NULL-terminated, or
 //  NULL). Returns its process index.
-int fed_start_nat(th_env_t *env, char *endpoint, size_t len, const char *const *sets)
+int fed_spawn_nat(th_env_t *env, char *endpoint, size_t len, const char *const *sets)
 {
     static char identity[TH_PATH_MAX + 64], data[TH_PATH_MAX + 64], listen[TH_PATH_MAX];
     char dir[TH_PATH_MAX + 32];
@@ -508,7 +508,12 @@ int fed_start_nat(th_env_t *env, char *endpoint, size_t len, const char *const *
         args[n++] = sets[i];
     }
     args[n] = NULL;
-    int index = th_spawn(env, args);
+    return th_spawn(env, args);
+}
+
+int fed_start_nat(th_env_t *env, char *endpoint, size_t len, const char *const *sets)
+{
+    int index = fed_spawn_nat(env, endpoint, len, sets);
     fed_wait_log(env, index, "event=listening", 1);
     return index;
 }

@@ -173,6 +173,8 @@ void fed_two_brokers(th_env_t *env);
 //  empty), heartbeats of 1 s, and sets (more options, NULL-terminated, or
 //  NULL); wait until it listens. Returns its process index.
 int fed_start_nat(th_env_t *env, char *endpoint, size_t len, const char *const *sets);
+//  fed_start_nat without the wait: for a start that is to be refused.
+int fed_spawn_nat(th_env_t *env, char *endpoint, size_t len, const char *const *sets);
 
 //  A session of agency who at nat (endpoint, nat's identity): READY from nat.
 truc_client_t *fed_connect_nat(th_env_t *env, th_agency_t who, const char *endpoint,

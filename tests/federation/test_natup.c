@@ -21,6 +21,11 @@
         U's key); a document from U at hub reaches C through nat and
         verifies with that key. U revoked at hub: revoked at p2, C told,
         C's document to U REJECTED at p2 with ERR_AGENCY_REVOKED.
+      - natup_rollback: what nat held and its own file move on (U added
+        at hub, E suspended in nat's file); with nat stopped, hub's part
+        (from-hub.dir) put back as it was before, then nat's file put
+        back: each is refused at the start, as the store recorded the
+        newer serials; both as they were, nat starts holding hub's part.
       - natup_forged: a client with hub's broker key plays hub's side of
         the link to nat: agencies signed by another key, unsigned, in the
         agents' form, or with broker entries, a replay and a rollback of
@@ -243,6 +248,80 @@ static void test_natup_up(void **state)
     th_check(found, "after a restart without hub, nat's directory has no revoked U");
     th_drop(env, &c);
     proto_identity_destroy(&nat_id);
+    th_soft_done(env);
+    th_pass(env);
+}
+
+// ---------------------------------------------------------------------------
+
+//  Start nat as it is configured and expect it to refuse, saying needle.
+static void s_nat_refuses(th_env_t *env, char *endpoint, const char *const *sets,
+                          const char *needle, const char *what)
+{
+    int status = 0, late = fed_spawn_nat(env, endpoint, 64, sets);
+    th_check(th_wait_exit(env, late, TH_START_TIMEOUT_MS, &status) && WIFEXITED(status) &&
+                 WEXITSTATUS(status) != 0,
+             "nat started with %s", what);
+    th_check(fed_log_count(env, late, needle) >= 1, "nat did not say why it refused %s", what);
+}
+
+static void s_nat_stop(th_env_t *env, int nat)
+{
+    int status = 0;
+    kill(env->procs[nat], SIGTERM);
+    th_check(th_wait_exit(env, nat, TH_STOP_TIMEOUT_MS, &status), "nat did not stop");
+}
+
+static void test_natup_rollback(void **state)
+{
+    th_env_t *env = *state;
+    char endpoint[64] = "", natfile[TH_PATH_MAX + 32], setdir[TH_PATH_MAX + 64], links[128];
+    char held[TH_PATH_MAX + 64], held_old[TH_PATH_MAX + 32], held_new[TH_PATH_MAX + 32];
+    char nat_old[TH_PATH_MAX + 32], nat_new[TH_PATH_MAX + 32];
+    fed_two_brokers(env);
+    s_nat_file(env, natfile, sizeof natfile);
+    snprintf(setdir, sizeof setdir, "broker.directory=%s", natfile);
+    const char *nat_sets[] = { setdir, NULL };
+    int nat = fed_start_nat(env, endpoint, sizeof endpoint, nat_sets);
+    snprintf(links, sizeof links, "network.links=nat@%s", endpoint);
+    const char *sets[] = { links, "network.directory_from=nat", "network.heartbeat=1s", NULL };
+    th_broker_start(env, sets);
+    int hub = th_current(env);
+    fed_wait_log(env, nat, "event=dirhold_taken from=hub kind=whole", 1);
+    snprintf(held, sizeof held, "%s/data-nat/from-" TH_HUB ".dir", env->root);
+    snprintf(held_old, sizeof held_old, "%s/held-old.dir", env->root);
+    snprintf(held_new, sizeof held_new, "%s/held-new.dir", env->root);
+    snprintf(nat_old, sizeof nat_old, "%s/nat-old.ini", env->root);
+    snprintf(nat_new, sizeof nat_new, "%s/nat-new.ini", env->root);
+    fed_copy(held, held_old);
+    fed_copy(natfile, nat_old);
+
+    //  Both move on: hub's part (U added) and nat's own file.
+    s_hub_change(env, env->dirfile, hub, "add");
+    fed_wait_log(env, nat, "event=dirhold_taken from=hub kind=delta", 1);
+    fed_dir(env, natfile, "suspend", th_code(TH_E), NULL);
+    kill(env->procs[nat], SIGHUP);
+    fed_wait_log(env, nat, "cause=\"directory reload\"", 1);
+    th_broker_stop(env);
+    s_nat_stop(env, nat);
+    fed_copy(held, held_new);
+    fed_copy(natfile, nat_new);
+
+    //  hub's part rolled back, then nat's file: each refused at the start.
+    fed_copy(held_old, held);
+    chmod(held, 0600);
+    s_nat_refuses(env, endpoint, nat_sets, "from-" TH_HUB ".dir: ERR_BAD_STATE",
+                  "a part older than it held");
+    fed_copy(held_new, held);
+    chmod(held, 0600);
+    fed_copy(nat_old, natfile);
+    s_nat_refuses(env, endpoint, nat_sets, "of the file this broker applied before",
+                  "its own file older than it merged");
+    //  Both as they were: it starts, holding hub's part.
+    fed_copy(nat_new, natfile);
+    nat = fed_start_nat(env, endpoint, sizeof endpoint, nat_sets);
+    fed_wait_log(env, nat, "event=dirhold_opened provinces=1", 1);
+    s_nat_stop(env, nat);
     th_soft_done(env);
     th_pass(env);
 }
@@ -478,6 +557,7 @@ int main(int argc, char **argv)
         S_TEST(test_natup_up),
         S_TEST(test_natup_three),
         S_TEST(test_natup_forged),
+        S_TEST(test_natup_rollback),
     };
     return th_run_tests("test_natup", "truc federation directory upward", tests,
                         sizeof tests / sizeof tests[0], filter);
