@@ -66,9 +66,27 @@ void broker_dirhold_destroy(broker_dirhold_t **self_p)
     *self_p = NULL;
 }
 
-bool broker_dirhold_taking(const broker_dirhold_t *self)
+bool broker_dirhold_taking(const broker_dirhold_t *self, const char *label)
 {
-    return self && !broker_dirlink_taking(self->server->dirlink);
+    return self && label && strcmp(label, broker_dirlink_from(self->server->dirlink)) != 0;
+}
+
+//  Does this broker also take a directory from above (a broker in the
+//  middle of a chain)? Then the file and its serial are dirlink.c's, and
+//  the parts held merge into what it makes of them.
+static bool s_middle(const broker_dirhold_t *self)
+{
+    return broker_dirlink_taking(self->server->dirlink);
+}
+
+const proto_dir_entry_t *broker_dirhold_find(const broker_dirhold_t *self, const char *code)
+{
+    for (size_t i = 0; self && i < self->n; i++) {
+        const proto_dir_entry_t *u = broker_dirlink_find(self->provinces[i].held, code);
+        if (u)
+            return u;
+    }
+    return NULL;
 }
 
 static s_province_t *s_find(broker_dirhold_t *self, const char *label, bool add)
@@ -201,6 +219,12 @@ static bool s_merge(broker_dirhold_t *self, proto_directory_t *eff, const s_prov
 static proto_directory_t *s_file_copy(broker_dirhold_t *self)
 {
     proto_directory_t *eff = NULL;
+    if (s_middle(self)) {
+        eff = broker_dirlink_base(self->server);
+        if (!eff)
+            proto_log_error("event=dirhold_merge_failed error=ERR_NOMEM");
+        return eff;
+    }
     if ((!self->file && proto_directory_copy(self->server->directory, &self->file) != PROTO_OK) ||
         proto_directory_copy(self->file, &eff) != PROTO_OK) {
         proto_log_error("event=dirhold_merge_failed error=ERR_NOMEM");
@@ -217,10 +241,12 @@ static void s_held_key(const char *label, char key[sizeof S_HELD_PREFIX + PROTO_
 proto_err_t broker_dirhold_record(broker_server_t *server)
 {
     broker_dirhold_t *self = server->dirhold;
-    if (!self || !self->file)
+    if (!self || (!self->file && !s_middle(self)))
         return PROTO_OK;
-    proto_err_t rc = broker_store_counter_raise(server->store, S_FILE_SERIAL,
-                                                proto_directory_serial(self->file));
+    proto_err_t rc = s_middle(self)
+                         ? PROTO_OK
+                         : broker_store_counter_raise(server->store, S_FILE_SERIAL,
+                                                      proto_directory_serial(self->file));
     for (size_t i = 0; !rc && i < self->n; i++) {
         char key[sizeof S_HELD_PREFIX + PROTO_LABEL_MAX];
         s_held_key(self->provinces[i].label, key);
@@ -228,6 +254,12 @@ proto_err_t broker_dirhold_record(broker_server_t *server)
                                         broker_dirhold_held(self, self->provinces[i].label));
     }
     return rc;
+}
+
+bool broker_dirhold_merge(broker_server_t *server, proto_directory_t *eff)
+{
+    broker_dirhold_t *self = server->dirhold;
+    return !self || self->n == 0 || s_merge(self, eff, NULL, NULL);
 }
 
 //  Check eff against the directory in force and the store, and apply it
@@ -294,7 +326,8 @@ static void s_keep(broker_dirhold_t *self, s_province_t *prov, proto_msg_t **msg
 void broker_dirhold_message(broker_server_t *server, broker_peer_t *p, int kind, zmq_msg_t *body)
 {
     broker_dirhold_t *self = server->dirhold;
-    s_province_t *prov = broker_dirhold_taking(self) ? s_find(self, p->link_label, true) : NULL;
+    s_province_t *prov =
+        broker_dirhold_taking(self, p->link_label) ? s_find(self, p->link_label, true) : NULL;
     if (!prov) {
         s_refuse(server, p, PROTO_ERR_UNEXPECTED, false, "this broker does not take your agencies");
         return;
@@ -361,6 +394,8 @@ proto_err_t broker_dirhold_open(broker_server_t *server, char *errbuf, size_t er
     for (size_t i = 0; i < proto_directory_broker_count(dir); i++) {
         const proto_directory_broker_t *b = proto_directory_broker(dir, i);
         char path[4096], why[200] = "";
+        if (!broker_dirhold_taking(self, b->label))
+            continue;
         snprintf(path, sizeof path, "%s/from-%s.dir", server->config->data_dir, b->label);
         char *data = NULL, key[sizeof S_HELD_PREFIX + PROTO_LABEL_MAX];
         size_t len = 0;
@@ -390,14 +425,14 @@ proto_err_t broker_dirhold_open(broker_server_t *server, char *errbuf, size_t er
     //  hide an older file: its own serial is held to the rule here.
     uint64_t file_serial = proto_directory_serial(server->directory);
     uint64_t recorded_file = broker_store_counter_peek(server->store, S_FILE_SERIAL);
-    if (file_serial < recorded_file) {
+    if (!s_middle(self) && file_serial < recorded_file) {
         snprintf(errbuf, errlen,
                  "cannot apply the agency directory %s: serial %" PRIu64
                  " is older than serial %" PRIu64 " of the file this broker applied before",
                  server->config->directory, file_serial, recorded_file);
         return PROTO_ERR_BAD_STATE;
     }
-    proto_directory_t *eff = s_file_copy(self); // the directory in force is the file
+    proto_directory_t *eff = s_file_copy(self); // the file, and what comes from above
     if (!eff) {
         snprintf(errbuf, errlen, "out of memory for the agency directory");
         return PROTO_ERR_NOMEM;

@@ -34,9 +34,20 @@ broker_dirhold_t *broker_dirhold_new(broker_server_t *server);
 //  Free, set *self_p to NULL. Safe on NULL.
 void broker_dirhold_destroy(broker_dirhold_t **self_p);
 
-//  Does this broker take its provinces' agencies? Those that take another
-//  broker's directory do not. false on NULL.
-bool broker_dirhold_taking(const broker_dirhold_t *self);
+//  Does this broker take the agencies of the broker labelled label? From
+//  every link but the one it takes its directory from (network.
+//  directory_from): a broker in the middle of a chain holds the parts of
+//  those below it. false on NULL.
+bool broker_dirhold_taking(const broker_dirhold_t *self, const char *label);
+
+//  The entry of code in a part held, NULL if none holds it.
+const proto_dir_entry_t *broker_dirhold_find(const broker_dirhold_t *self, const char *code);
+
+//  Merge every part held into eff (no audit): for dirlink.c, which makes
+//  the directory in force of a broker in the middle of a chain from its
+//  file, the directory from above and these. false if it could not be
+//  done (logged).
+bool broker_dirhold_merge(broker_server_t *server, proto_directory_t *eff);
 
 //  The serial held of label's agencies, 0 if none.
 uint64_t broker_dirhold_held(const broker_dirhold_t *self, const char *label);

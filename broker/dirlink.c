@@ -24,6 +24,7 @@
 #include "batch.h"
 #include "dirchange.h"
 #include "directory.h"
+#include "dirhold.h"
 #include "link.h"
 #include "session.h"
 
@@ -126,16 +127,20 @@ static void s_form_free(s_form_t *f)
     free(f->windows);
 }
 
-//  Is this entry of dir homed at the broker that holds dir (own)?
-static bool s_home_here(const proto_directory_entry_t *e, const char *own)
+//  Does this broker answer for this entry of its directory (own: its
+//  label)? Its own agencies, and those of a broker below it whose part it
+//  holds (dirhold.h): the broker above knows them through this one.
+static bool s_answers_for(const proto_directory_entry_t *e, const char *own,
+                          const broker_dirhold_t *below)
 {
-    return !e->home[0] || strcmp(e->home, own) == 0;
+    return !e->home[0] || strcmp(e->home, own) == 0 || broker_dirhold_held(below, e->home) > 0;
 }
 
-//  The form of dir; with own set (this broker's label), its own agencies
-//  alone and no broker entries: what it tells a broker that takes them.
-static proto_err_t s_form(const proto_directory_t *dir, const char *own, s_form_t *f,
-                          proto_directory_msg_t *d)
+//  The form of dir; with own set (this broker's label), the agencies it
+//  answers for alone (below: the parts it holds), with no homes and no
+//  broker entries: what it tells a broker that takes them.
+static proto_err_t s_form(const proto_directory_t *dir, const char *own,
+                          const broker_dirhold_t *below, s_form_t *f, proto_directory_msg_t *d)
 {
     size_t n = proto_directory_count(dir), nb = own ? 0 : proto_directory_broker_count(dir);
     size_t nstr = 0, nwin = 0, nown = 0;
@@ -155,7 +160,7 @@ static proto_err_t s_form(const proto_directory_t *dir, const char *own, s_form_
     size_t w = 0, s = 0, ne = 0;
     for (size_t i = 0; i < n; i++) {
         const proto_directory_entry_t *e = proto_directory_entry(dir, i);
-        if (own && !s_home_here(e, own))
+        if (own && !s_answers_for(e, own, below))
             continue;
         proto_dir_entry_t *o = &f->entries[ne++];
         o->code = e->code;
@@ -217,7 +222,7 @@ static proto_err_t s_build(broker_dirlink_t *self, s_sent_t *c, const char *own)
     msg.kind = PROTO_KIND_DIRECTORY;
     proto_directory_msg_t *d = &msg.u.directory;
     s_form_t form;
-    proto_err_t rc = s_form(server->directory, own, &form, d);
+    proto_err_t rc = s_form(server->directory, own, server->dirhold, &form, d);
     d->time = broker_now();
     d->broker = proto_identity_public(server->identity)->name;
     proto_buf_t full;
@@ -319,8 +324,7 @@ static void s_audit(broker_server_t *server, const char *code, const char *forma
                       detail);
 }
 
-//  The entry for code in a decoded directory (sorted by code), or NULL.
-static const proto_dir_entry_t *s_find(const proto_msg_t *msg, const char *code)
+const proto_dir_entry_t *broker_dirlink_find(const proto_msg_t *msg, const char *code)
 {
     const proto_directory_msg_t *d = msg ? &msg->u.directory : NULL;
     size_t lo = 0, hi = d ? d->nentries : 0;
@@ -352,7 +356,7 @@ void broker_dirlink_entry(proto_directory_entry_t *e, const proto_dir_entry_t *u
 
 bool broker_dirlink_changed(const proto_msg_t *prev, const proto_dir_entry_t *u)
 {
-    const proto_dir_entry_t *was = s_find(prev, u->code);
+    const proto_dir_entry_t *was = broker_dirlink_find(prev, u->code);
     return !was || was->state != u->state || memcmp(was->key, u->key, PROTO_KEY_LEN) != 0 ||
            strcmp(was->name, u->name) != 0 || was->valid_from != u->valid_from ||
            was->valid_until != u->valid_until ||
@@ -364,6 +368,13 @@ static bool s_same(const proto_directory_entry_t *local, const proto_dir_entry_t
     return local->state == u->state && memcmp(local->sign_pk, u->key, PROTO_KEY_LEN) == 0 &&
            strcmp(local->name, u->name) == 0 && (uint64_t) local->valid_from == u->valid_from &&
            (uint64_t) local->valid_until == u->valid_until;
+}
+
+static bool s_same_wire(const proto_dir_entry_t *a, const proto_dir_entry_t *u)
+{
+    return a->state == u->state && memcmp(a->key, u->key, PROTO_KEY_LEN) == 0 &&
+           strcmp(a->name, u->name) == 0 && a->valid_from == u->valid_from &&
+           a->valid_until == u->valid_until;
 }
 
 //  Is this agency this broker's own, by the other broker's word or its file's?
@@ -410,7 +421,11 @@ static void s_merge(broker_dirlink_t *self, proto_directory_t *file,
         const char *home = u->home ? u->home : d->broker;
         const proto_directory_entry_t *local = proto_directory_find(file, u->code);
         if (s_ours(own, home, local)) {
-            if (audit && (!local || !s_same(local, u)) && broker_dirlink_changed(prev, u))
+            //  An agency of a broker below, as this one sent it up, is not
+            //  a change of the other broker's.
+            const proto_dir_entry_t *below = broker_dirhold_find(server->dirhold, u->code);
+            bool differs = below ? !s_same_wire(below, u) : !local || !s_same(local, u);
+            if (audit && differs && broker_dirlink_changed(prev, u))
                 s_audit(server, u->code,
                         "directory from %s serial %" PRIu64 ": %s is homed here; its change "
                         "there is not applied (a province keeps authority over its agencies)",
@@ -436,7 +451,7 @@ static void s_merge(broker_dirlink_t *self, proto_directory_t *file,
     for (size_t i = 0; i < proto_directory_count(inforce); i++) {
         const proto_directory_entry_t *was = proto_directory_entry(inforce, i);
         const proto_directory_entry_t *now = proto_directory_find(file, was->code);
-        const proto_dir_entry_t *up = s_find(self->held, was->code);
+        const proto_dir_entry_t *up = broker_dirlink_find(self->held, was->code);
         bool taken = up && up->state == PROTO_DIRECTORY_REVOKED; // and in take, as it is
         if (was->state == PROTO_DIRECTORY_REVOKED && !taken &&
             (!now || now->state != PROTO_DIRECTORY_REVOKED))
@@ -450,7 +465,6 @@ static void s_merge(broker_dirlink_t *self, proto_directory_t *file,
     free(take);
 }
 
-//  Parse the kept file text: a new directory, or NULL (logged).
 //  A copy of the file as last applied, to merge into: copied rather than
 //  parsed again, which would derive every CURVE key once more.
 static proto_directory_t *s_file_dir(broker_dirlink_t *self)
@@ -471,6 +485,15 @@ static void s_number(proto_directory_t *eff, const proto_directory_t *inforce, u
     uint64_t serial = same ? was : was + 1 > file_serial ? was + 1 : file_serial;
     if (proto_directory_set_serial(eff, serial) != PROTO_OK)
         proto_log_error("event=dirlink_serial_refused serial=%" PRIu64, serial);
+}
+
+proto_directory_t *broker_dirlink_base(broker_server_t *server)
+{
+    broker_dirlink_t *self = server->dirlink;
+    proto_directory_t *eff = s_file_dir(self);
+    if (eff)
+        s_merge(self, eff, server->directory, NULL, false);
+    return eff;
 }
 
 //  Check eff against the directory in force and the store, and apply it.
@@ -647,6 +670,7 @@ proto_err_t broker_dirlink_reload(broker_server_t *server, char *errbuf, size_t 
     }
     uint64_t file_serial = proto_directory_serial(fresh);
     s_merge(self, fresh, server->directory, self->held, true);
+    broker_dirhold_merge(server, fresh);
     s_number(fresh, server->directory, file_serial, true);
     rc = s_apply(server, &fresh, "directory reload", errbuf, errlen);
     if (!rc) {
@@ -698,6 +722,7 @@ static void s_take(broker_server_t *server, proto_msg_t **msg_p, const void *bod
     }
     uint64_t file_serial = proto_directory_serial(eff);
     s_merge(self, eff, server->directory, prev, true);
+    broker_dirhold_merge(server, eff);
     proto_msg_destroy(&prev);
     s_number(eff, server->directory, file_serial, false);
     uint64_t was = proto_directory_serial(server->directory);

@@ -92,6 +92,15 @@ proto_err_t broker_dirlink_check(const proto_directory_msg_t *d, const char *lab
 //  retired keys), home named home; for a merge by proto_directory_put_many.
 void broker_dirlink_entry(proto_directory_entry_t *e, const proto_dir_entry_t *u, const char *home);
 
+//  The entry for code in a decoded directory (sorted by code), or NULL.
+const proto_dir_entry_t *broker_dirlink_find(const proto_msg_t *msg, const char *code);
+
+//  On a broker that takes a directory: its file merged with the directory
+//  from above, unnumbered and not audited; what a broker in the middle of
+//  a chain merges the parts it holds into (dirhold.c). NULL if out of
+//  memory.
+proto_directory_t *broker_dirlink_base(broker_server_t *server);
+
 //  Did the sender change entry u since the directory it sent before (prev,
 //  NULL: none)? So that a refusal is audited once, not on every change.
 bool broker_dirlink_changed(const proto_msg_t *prev, const proto_dir_entry_t *u);

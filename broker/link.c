@@ -97,7 +97,7 @@ void broker_link_hello(broker_server_t *self, broker_peer_t *p, const proto_hell
     ready.u.ready.max_attachments = (uint32_t) self->config->max_attachments;
     ready.u.ready.has_log =
         p->log && broker_tlog_head(self->tlog, broker_now(), &ready.u.ready.log) == PROTO_OK;
-    ready.u.ready.has_dir_held = p->dir_own && broker_dirhold_taking(self->dirhold);
+    ready.u.ready.has_dir_held = p->dir_own && broker_dirhold_taking(self->dirhold, p->link_label);
     ready.u.ready.dir_held = broker_dirhold_held(self->dirhold, p->link_label);
     broker_session_send_msg(self, p, &ready);
     proto_log_info("event=link_connected broker=%s window=%u log=%d software=\"%s\"", p->link_label,

@@ -571,9 +571,8 @@ static bool s_open_state(broker_server_t *self, uint64_t *soft_found, proto_err_
             *why = rc;
         return false;
     }
-    //  A national broker merges its file with its provinces' agencies.
-    if (broker_dirhold_taking(self->dirhold) &&
-        (rc = broker_dirhold_open(self, errbuf, errlen)) != PROTO_OK) {
+    //  A broker dialed by others merges the agencies they offer (dirhold.c).
+    if ((rc = broker_dirhold_open(self, errbuf, errlen)) != PROTO_OK) {
         if (why)
             *why = rc;
         return false;

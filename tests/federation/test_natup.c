@@ -26,6 +26,10 @@
         (from-hub.dir) put back as it was before, then nat's file put
         back: each is refused at the start, as the store recorded the
         newer serials; both as they were, nat starts holding hub's part.
+      - natup_chain: com dials hub dials nat, each taking its directory
+        from above. U added at com is held at hub and goes up with hub's
+        own agencies to nat and its agent B; U's document from com reaches
+        B through both links and verifies; revoked at com, revoked at nat.
       - natup_forged: a client with hub's broker key plays hub's side of
         the link to nat: agencies signed by another key, unsigned, in the
         agents' form, or with broker entries, a replay and a rollback of
@@ -54,21 +58,36 @@
 #include "proto/msg.h"
 #include "proto/sign.h"
 
-//  Copy the directory file from to to, hub's broker entry listing U's
-//  code: U, in no file yet, is routed to hub.
-static void s_route_u(const char *from, const char *to)
+//  Copy the directory file from to to, the broker entry of label listing
+//  U's code: U, in no file yet, is routed to that broker.
+static void s_route_u_to(const char *from, const char *to, const char *label)
 {
     FILE *in = fopen(from, "r");
     FILE *out = fopen(to, "w");
     th_check(in && out, "copy %s", from);
-    char line[4096];
+    char line[4096], head[64];
+    snprintf(head, sizeof head, "[broker %s]", label);
     while (fgets(line, sizeof line, in)) {
         fputs(line, out);
-        if (strncmp(line, "[broker " TH_HUB "]", strlen("[broker " TH_HUB "]")) == 0)
+        if (strncmp(line, head, strlen(head)) == 0 && line[strlen(head)] == '\n')
             fprintf(out, "codes = %s\n", th_code(TH_U));
     }
     fclose(in);
     fclose(out);
+}
+
+static void s_route_u(const char *from, const char *to)
+{
+    s_route_u_to(from, to, TH_HUB);
+}
+
+//  Route U to label in the file of broker b, in place.
+static void s_route_u_at(fed_broker_t *b, const char *label)
+{
+    char routed[TH_PATH_MAX + 48];
+    snprintf(routed, sizeof routed, "%s.routed", b->dirfile);
+    s_route_u_to(b->dirfile, routed, label);
+    fed_copy(routed, b->dirfile);
 }
 
 //  nat's file: the harness's, U routed to hub.
@@ -328,23 +347,45 @@ static void test_natup_rollback(void **state)
 
 // ---------------------------------------------------------------------------
 
-//  A document from U at hub to C at p2 (through nat), and what C makes of
-//  it: DELIVER verified with key.
-static void s_u_to_c(th_env_t *env, fed_broker_t *hub, truc_client_t *c, const uint8_t *key)
+//  A document from U at broker `at` to agency `to`, whose agent c is
+//  elsewhere, and what c makes of it: DELIVER verified with key.
+static void s_u_sends(th_env_t *env, fed_broker_t *at, th_agency_t to, truc_client_t *c,
+                      const uint8_t *key)
 {
-    truc_client_t *from_u = fed_agent(env, hub, TH_U);
-    const char *to_c[] = { th_code(TH_C) };
-    truc_doc_t *doc = truc_doc_build(env->agency[TH_U], to_c, 1, "Cong van", "CV", 0, NULL, 0);
+    truc_client_t *from_u = fed_agent(env, at, TH_U);
+    const char *to_code[] = { th_code(to) };
+    truc_doc_t *doc = truc_doc_build(env->agency[TH_U], to_code, 1, "Cong van", "CV", 0, NULL, 0);
     th_check(doc != NULL && truc_client_submit(from_u, doc) == PROTO_OK, "submit from U");
     fed_accepted(from_u, doc);
     proto_msg_t *msg = NULL;
     proto_err_t rc = truc_client_recv_kind(c, PROTO_KIND_DELIVER, TH_RECV_TIMEOUT_MS, &msg, NULL);
-    th_check(rc == PROTO_OK, "C: expected DELIVER: %s", proto_errname(rc));
+    th_check(rc == PROTO_OK, "%s: expected DELIVER: %s", th_code(to), proto_errname(rc));
     th_check(proto_doc_verify(&msg->u.document.doc, key, msg->u.document.sig) == PROTO_OK,
-             "U's document does not verify at p2 with the key p2 was given");
+             "U's document does not verify with the key %s's broker was given", th_code(to));
     proto_msg_destroy(&msg);
     truc_doc_destroy(&doc);
     th_drop(env, &from_u);
+}
+
+//  Every broker of net that dials another takes its directory from it;
+//  heartbeats of 1 s; started.
+static void s_start_taking(fed_net_t *net)
+{
+    fed_net_prepare(net);
+    for (int i = 0; i < net->n; i++) {
+        net->b[i].dir_from_parent = net->b[i].parent >= 0;
+        snprintf(net->b[i].heartbeat, sizeof net->b[i].heartbeat, "1s");
+    }
+    fed_net_start(net);
+}
+
+//  U's key as c's next delta (after seen) gives it, checked to be U's.
+static void s_u_key(th_env_t *env, truc_client_t *c, size_t seen, uint8_t key[PROTO_KEY_LEN])
+{
+    const proto_dir_entry_t *u = s_delta_entry(c, seen, th_code(TH_U));
+    memcpy(key, u->key, PROTO_KEY_LEN);
+    th_check(memcmp(key, proto_identity_public(env->agency[TH_U])->sign_pk, PROTO_KEY_LEN) == 0,
+             "U's key in the delta is not U's");
 }
 
 static void test_natup_three(void **state)
@@ -359,15 +400,8 @@ static void test_natup_three(void **state)
     fed_net_home(&net, TH_B, nat);
     fed_net_home(&net, TH_C, p2);
     fed_net_directories(&net);
-    char routed[TH_PATH_MAX + 48];
-    snprintf(routed, sizeof routed, "%s.routed", net.b[nat].dirfile);
-    s_route_u(net.b[nat].dirfile, routed);
-    fed_copy(routed, net.b[nat].dirfile);
-    fed_net_prepare(&net);
-    net.b[p1].dir_from_parent = net.b[p2].dir_from_parent = true;
-    for (int i = 0; i < net.n; i++)
-        snprintf(net.b[i].heartbeat, sizeof net.b[i].heartbeat, "1s");
-    fed_net_start(&net);
+    s_route_u_at(&net.b[nat], TH_HUB);
+    s_start_taking(&net);
     fed_wait_log(env, net.b[nat].index, "event=dirhold_taken from=hub kind=whole", 1);
     fed_wait_log(env, net.b[p2].index, "event=dirlink_taken from=nat kind=whole", 1);
     truc_client_t *c = s_delta_agent(env, TH_C, net.b[p2].endpoint, net.b[p2].id);
@@ -379,18 +413,15 @@ static void test_natup_three(void **state)
     snprintf(needle, sizeof needle, "agency=%s change=\"added", th_code(TH_U));
     fed_wait_log(env, net.b[nat].index, needle, 1);
     fed_wait_log(env, net.b[p2].index, needle, 1);
-    const proto_dir_entry_t *u = s_delta_entry(c, seen, th_code(TH_U));
     uint8_t u_key[PROTO_KEY_LEN];
-    memcpy(u_key, u->key, PROTO_KEY_LEN);
-    th_check(memcmp(u_key, proto_identity_public(env->agency[TH_U])->sign_pk, PROTO_KEY_LEN) == 0,
-             "U's key at p2 is not U's");
-    s_u_to_c(env, &net.b[p1], c, u_key);
+    s_u_key(env, c, seen, u_key);
+    s_u_sends(env, &net.b[p1], TH_C, c, u_key);
 
     //  U revoked at hub: revoked at p2, C told, C's document to U refused.
     seen = truc_client_deltas(c);
     s_hub_change(env, net.b[p1].dirfile, net.b[p1].index, "revoke");
     fed_wait_log(env, net.b[p2].index, "change=\"state active -> revoked\"", 1);
-    u = s_delta_entry(c, seen, th_code(TH_U));
+    const proto_dir_entry_t *u = s_delta_entry(c, seen, th_code(TH_U));
     th_check(u->state == PROTO_AGENCY_REVOKED, "C was not told U is revoked");
     const char *to_u[] = { th_code(TH_U) };
     truc_doc_t *to_revoked =
@@ -399,6 +430,60 @@ static void test_natup_three(void **state)
     s_rejected_revoked(c, to_revoked, net.b[p2].id);
     truc_doc_destroy(&to_revoked);
     th_drop(env, &c);
+    fed_net_free(&net);
+    th_soft_done(env);
+    th_pass(env);
+}
+
+//  A chain: com dials hub, hub dials nat, each takes its directory from
+//  the broker it dials. U, added at com, is held at hub and goes on up
+//  with hub's own agencies, so nat and its agent B learn it; a document
+//  from U at com reaches B through both links and verifies with that key.
+//  Revoked at com, it is revoked at nat. hub does not take nat's copy of
+//  U (homed at hub there) for a change of nat's.
+static void test_natup_chain(void **state)
+{
+    th_env_t *env = *state;
+    fed_net_t net;
+    fed_net_init(&net, env);
+    int nat = fed_net_add(&net, "nat", -1);
+    int hub = fed_net_add(&net, TH_HUB, nat);
+    int com = fed_net_add(&net, "com", hub);
+    fed_net_home(&net, TH_A, com);
+    fed_net_home(&net, TH_B, nat);
+    fed_net_home(&net, TH_C, hub);
+    fed_net_directories(&net);
+    s_route_u_at(&net.b[nat], TH_HUB);
+    s_route_u_at(&net.b[hub], "com");
+    s_start_taking(&net);
+    fed_wait_log(env, net.b[hub].index, "event=dirhold_taken from=com kind=whole", 1);
+    fed_wait_log(env, net.b[nat].index, "event=dirhold_taken from=hub kind=whole", 1);
+    truc_client_t *b = s_delta_agent(env, TH_B, net.b[nat].endpoint, net.b[nat].id);
+
+    //  U added at com: held at hub, then at nat, and B is told its key.
+    size_t seen = truc_client_deltas(b);
+    s_hub_change(env, net.b[com].dirfile, net.b[com].index, "add");
+    char needle[200];
+    snprintf(needle, sizeof needle, "agency=%s change=\"added", th_code(TH_U));
+    fed_wait_log(env, net.b[hub].index, needle, 1);
+    fed_wait_log(env, net.b[nat].index, needle, 1);
+    uint8_t u_key[PROTO_KEY_LEN];
+    s_u_key(env, b, seen, u_key);
+    s_u_sends(env, &net.b[com], TH_B, b, u_key);
+
+    //  U revoked at com: revoked at hub and at nat, B told.
+    seen = truc_client_deltas(b);
+    s_hub_change(env, net.b[com].dirfile, net.b[com].index, "revoke");
+    fed_wait_log(env, net.b[hub].index, "change=\"state active -> revoked\"", 1);
+    fed_wait_log(env, net.b[nat].index, "change=\"state active -> revoked\"", 1);
+    const proto_dir_entry_t *u = s_delta_entry(b, seen, th_code(TH_U));
+    th_check(u->state == PROTO_AGENCY_REVOKED, "B was not told U is revoked");
+    //  nat's copy of U comes back down to hub, homed at hub: U is com's,
+    //  held at hub, so that is no change of nat's to refuse.
+    fed_wait_log(env, net.b[hub].index, "event=dirlink_taken from=nat", 3);
+    th_check(fed_log_count(env, net.b[hub].index, "is homed here") == 0,
+             "hub took nat's copy of com's agency for a change of nat's");
+    th_drop(env, &b);
     fed_net_free(&net);
     th_soft_done(env);
     th_pass(env);
@@ -554,10 +639,8 @@ int main(int argc, char **argv)
     if (rc)
         return rc;
     const struct CMUnitTest tests[] = {
-        S_TEST(test_natup_up),
-        S_TEST(test_natup_three),
-        S_TEST(test_natup_forged),
-        S_TEST(test_natup_rollback),
+        S_TEST(test_natup_up),       S_TEST(test_natup_three), S_TEST(test_natup_forged),
+        S_TEST(test_natup_rollback), S_TEST(test_natup_chain),
     };
     return th_run_tests("test_natup", "truc federation directory upward", tests,
                         sizeof tests / sizeof tests[0], filter);
