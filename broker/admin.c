@@ -283,7 +283,8 @@ static void s_agency_state(broker_admin_t *self, const char *const *args, size_t
     char err[256] = "";
     proto_directory_t *dir = NULL;
     proto_err_t rc =
-        proto_directory_load(broker_server_config(self->server)->directory, &dir, err, sizeof err);
+        proto_directory_load_known(broker_server_config(self->server)->directory,
+                                   broker_server_directory(self->server), &dir, err, sizeof err);
     if (!rc)
         rc = proto_directory_set_state(dir, code, state);
     if (!rc)

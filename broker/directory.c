@@ -53,7 +53,10 @@ proto_err_t broker_directory_reload(broker_server_t *self, char *errbuf, size_t 
         return broker_dirhold_reload(self, errbuf, errlen);
     char err[256] = "";
     proto_directory_t *fresh = NULL;
-    proto_err_t rc = proto_directory_load(self->config->directory, &fresh, err, sizeof err);
+    //  The keys of agencies whose key did not change are reused: a reload
+    //  of a national file costs tens of milliseconds, not seconds.
+    proto_err_t rc = proto_directory_load_known(self->config->directory, self->directory, &fresh,
+                                                err, sizeof err);
     if (rc) {
         proto_log_error("event=directory_reload_failed path=%s error=%s detail=\"%s\" "
                         "note=\"keeping the directory loaded before\"",

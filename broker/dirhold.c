@@ -476,7 +476,8 @@ proto_err_t broker_dirhold_reload(broker_server_t *server, char *errbuf, size_t 
     char err[256] = "";
     proto_directory_t *fresh = NULL, *eff = NULL;
     bool unchanged = false;
-    proto_err_t rc = proto_directory_load(server->config->directory, &fresh, err, sizeof err);
+    proto_err_t rc = proto_directory_load_known(server->config->directory, server->directory,
+                                                &fresh, err, sizeof err);
     //  The file alone keeps the rules of a reload (broker/dirchange.h).
     if (!rc)
         rc = broker_dirchange_check(self->file, fresh, &unchanged, err, sizeof err);

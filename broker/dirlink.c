@@ -576,7 +576,8 @@ proto_err_t broker_dirlink_open(broker_server_t *server, char *errbuf, size_t er
     broker_dirlink_t *self = server->dirlink;
     const broker_config_t *config = server->config;
     char err[256] = "", path[4096];
-    proto_err_t rc = proto_directory_load(config->directory, &self->file, err, sizeof err);
+    proto_err_t rc = proto_directory_load_known(config->directory, server->directory, &self->file,
+                                                err, sizeof err);
     proto_directory_t *eff = rc ? NULL : s_file_dir(self);
     if (!eff) {
         snprintf(errbuf, errlen, "cannot load the agency directory %s: %s", config->directory,
@@ -648,7 +649,8 @@ proto_err_t broker_dirlink_reload(broker_server_t *server, char *errbuf, size_t 
     const broker_config_t *config = server->config;
     char err[256] = "";
     proto_directory_t *fresh = NULL, *kept = NULL;
-    proto_err_t rc = proto_directory_load(config->directory, &fresh, err, sizeof err);
+    proto_err_t rc =
+        proto_directory_load_known(config->directory, server->directory, &fresh, err, sizeof err);
     //  The file alone keeps the rules of a reload: its serial grows, what
     //  it revoked stays revoked (broker/dirchange.h).
     bool unchanged = false;

@@ -369,10 +369,20 @@ proto_err_t proto_directory_copy(const proto_directory_t *src, proto_directory_t
     return PROTO_OK;
 }
 
-proto_err_t dir_entry_copy(const proto_directory_entry_t *entry, proto_directory_entry_t **out,
-                           const char **field, const char **problem)
+//  The CURVE key of known's entry for entry's code, if it has the same
+//  Ed25519 key; else NULL.
+static const uint8_t *s_known_curve(const proto_directory_t *known,
+                                    const proto_directory_entry_t *entry)
 {
-    return s_entry_copy(entry, NULL, out, field, problem);
+    const proto_directory_entry_t *was = proto_directory_find(known, entry->code);
+    return was && memcmp(was->sign_pk, entry->sign_pk, PROTO_IDENTITY_KEY_LEN) == 0 ? was->curve_pk
+                                                                                    : NULL;
+}
+
+proto_err_t dir_entry_copy(const proto_directory_entry_t *entry, const proto_directory_t *known,
+                           proto_directory_entry_t **out, const char **field, const char **problem)
+{
+    return s_entry_copy(entry, s_known_curve(known, entry), out, field, problem);
 }
 
 static void s_touch(proto_directory_t *self)
@@ -399,7 +409,7 @@ proto_err_t proto_directory_add(proto_directory_t *self, const proto_directory_e
         return PROTO_ERR_CRYPTO;
     proto_directory_entry_t *copy = NULL;
     const char *field = NULL, *problem = NULL;
-    proto_err_t rc = dir_entry_copy(entry, &copy, &field, &problem);
+    proto_err_t rc = dir_entry_copy(entry, NULL, &copy, &field, &problem);
     if (rc != PROTO_OK)
         return rc;
     bool code_found = false, curve_found = false;
@@ -567,7 +577,7 @@ proto_err_t proto_directory_rekey(proto_directory_t *self, const char *code,
     next.retired = retired;
     next.retired_count = n;
     const char *field = NULL, *problem = NULL;
-    rc = dir_entry_copy(&next, &copy, &field, &problem);
+    rc = dir_entry_copy(&next, NULL, &copy, &field, &problem);
     if (rc)
         return rc;
     s_entry_swap(self, s_search_code(self, code, &found), copy);
@@ -683,12 +693,7 @@ static size_t s_batch(proto_directory_t *self, const proto_directory_entry_t *en
         const char *field = NULL, *problem = NULL;
         //  Deriving a CURVE key costs tens of µs: one this module derived
         //  before from the same Ed25519 key is the same key.
-        const proto_directory_entry_t *was = proto_directory_find(known, entries[i].code);
-        const uint8_t *curve =
-            was && memcmp(was->sign_pk, entries[i].sign_pk, PROTO_IDENTITY_KEY_LEN) == 0
-                ? was->curve_pk
-                : NULL;
-        proto_err_t rc = s_entry_copy(&entries[i], curve, &copy, &field, &problem);
+        proto_err_t rc = dir_entry_copy(&entries[i], known, &copy, &field, &problem);
         bool found = false;
         size_t at = rc ? 0 : s_search_curve(self, copy->curve_pk, &found);
         if (!rc && ((found && strcmp(self->by_curve[at]->code, copy->code) != 0) ||

@@ -27,9 +27,10 @@
 //  The directory file
 
 typedef struct {
-    proto_directory_t *dir; // being built, entries in file order until the end
-    unsigned *lines;        // header line of each entry, same order
-    bool seen_header;       // the [directory] section was read
+    proto_directory_t *dir;         // being built, entries in file order until the end
+    const proto_directory_t *known; // CURVE keys to reuse (proto_directory_parse_known)
+    unsigned *lines;                // header line of each entry, same order
+    bool seen_header;               // the [directory] section was read
     unsigned header_line;
 } s_load_t;
 
@@ -205,7 +206,7 @@ static proto_err_t s_agency_section(s_load_t *self, const proto_ini_section_t *s
     }
     proto_directory_entry_t *copy = NULL;
     const char *field = NULL, *problem = NULL;
-    rc = dir_entry_copy(&entry, &copy, &field, &problem);
+    rc = dir_entry_copy(&entry, self->known, &copy, &field, &problem);
     if (rc == PROTO_ERR_NOMEM)
         return rc;
     if (rc != PROTO_OK) {
@@ -304,6 +305,13 @@ static proto_err_t s_index(proto_directory_t *dir, const unsigned *lines, char *
 proto_err_t proto_directory_parse(const char *text, size_t len, proto_directory_t **out,
                                   char *errbuf, size_t errlen)
 {
+    return proto_directory_parse_known(text, len, NULL, out, errbuf, errlen);
+}
+
+proto_err_t proto_directory_parse_known(const char *text, size_t len,
+                                        const proto_directory_t *known, proto_directory_t **out,
+                                        char *errbuf, size_t errlen)
+{
     static const proto_ini_fold_t folds[] = { { "name", " " },           { "codes", " " },
                                               { "patterns", " " },       { "retired", " " },
                                               { "broker_retired", " " }, { NULL, NULL } };
@@ -314,6 +322,7 @@ proto_err_t proto_directory_parse(const char *text, size_t len, proto_directory_
         return PROTO_ERR_CRYPTO;
     s_load_t load;
     memset(&load, 0, sizeof load);
+    load.known = known;
     load.dir = proto_directory_new();
     if (!load.dir)
         return PROTO_ERR_NOMEM;
@@ -337,6 +346,12 @@ proto_err_t proto_directory_parse(const char *text, size_t len, proto_directory_
 proto_err_t proto_directory_load(const char *path, proto_directory_t **out, char *errbuf,
                                  size_t errlen)
 {
+    return proto_directory_load_known(path, NULL, out, errbuf, errlen);
+}
+
+proto_err_t proto_directory_load_known(const char *path, const proto_directory_t *known,
+                                       proto_directory_t **out, char *errbuf, size_t errlen)
+{
     if (!path || !out)
         return PROTO_ERR_INVALID_ARG;
     *out = NULL;
@@ -352,7 +367,7 @@ proto_err_t proto_directory_load(const char *path, proto_directory_t **out, char
     }
     if (rc != PROTO_OK)
         return rc;
-    rc = proto_directory_parse(text, len, out, errbuf, errlen);
+    rc = proto_directory_parse_known(text, len, known, out, errbuf, errlen);
     proto_file_free(&text, len, false);
     return rc;
 }

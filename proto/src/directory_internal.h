@@ -29,9 +29,11 @@ struct proto_directory {
 //  Make room for want entries in both arrays.
 proto_err_t dir_reserve(proto_directory_t *self, size_t want);
 
-//  Check an entry and make an owned copy with its CURVE key derived. On
-//  failure *field and *problem say what is wrong, for the parser's messages.
-proto_err_t dir_entry_copy(const proto_directory_entry_t *entry, proto_directory_entry_t **out,
-                           const char **field, const char **problem);
+//  Check an entry and make an owned copy with its CURVE key derived, or
+//  taken from known (may be NULL): a directory of this module whose entry
+//  of the same code has the same Ed25519 key. On failure *field and
+//  *problem say what is wrong, for the parser's messages.
+proto_err_t dir_entry_copy(const proto_directory_entry_t *entry, const proto_directory_t *known,
+                           proto_directory_entry_t **out, const char **field, const char **problem);
 
 #endif

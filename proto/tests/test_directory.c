@@ -716,6 +716,24 @@ static void test_many(void **state)
     assert_ptr_equal(proto_directory_find_curve(dir, curve), proto_directory_entry(dir, 0));
     for (int i = 0; i < N; i++)
         assert_non_null(proto_directory_find_curve(dir, curves[i]));
+    //  Parsed again with dir known: the same entries and CURVE keys. A known
+    //  directory whose entry has another Ed25519 key lends it nothing.
+    proto_directory_t *again = NULL, *liar = proto_directory_new();
+    proto_directory_entry_t other = s_entry(proto_directory_entry(dir, 1)->code, "Other");
+    assert_int_equal(proto_directory_add(liar, &other), PROTO_OK);
+    for (int pass = 0; pass < 2; pass++) {
+        const proto_directory_t *known = pass ? liar : dir;
+        assert_int_equal(proto_directory_parse_known(text, pos, known, &again, err, sizeof err),
+                         PROTO_OK);
+        assert_int_equal(proto_directory_count(again), N);
+        for (int i = 0; i < N; i++) {
+            const proto_directory_entry_t *e = proto_directory_find_curve(again, curves[i]);
+            assert_non_null(e);
+            assert_memory_equal(e->curve_pk, curves[i], 32);
+        }
+        proto_directory_destroy(&again);
+    }
+    proto_directory_destroy(&liar);
     //  A copy holds every entry, with the same keys, in both orders.
     proto_directory_t *copy = NULL;
     assert_int_equal(proto_directory_copy(dir, &copy), PROTO_OK);
