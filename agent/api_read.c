@@ -253,6 +253,19 @@ static void s_fetch_attachments(s_fetch_t *f, const proto_doc_t *d)
     proto_buf_free(&plain);
 }
 
+//  The brokers a document that crossed a link passed through, its
+//  sender's broker first, this agency's last (PROTOCOL.md 5.5).
+static void s_pack_route(msgpack_packer *pk, const proto_document_t *delivered)
+{
+    api_key(pk, "route");
+    msgpack_pack_array(pk, delivered->nroute);
+    for (uint32_t i = 0; i < delivered->nroute; i++) {
+        msgpack_pack_map(pk, 2);
+        api_kv_str(pk, "broker", delivered->route[i].broker);
+        api_kv_u64(pk, "time", delivered->route[i].time);
+    }
+}
+
 void api_cmd_fetch(api_req_t *req, const msgpack_object *map)
 {
     static const char *const keys[] = { "cmd", "id", "dir", NULL };
@@ -323,10 +336,14 @@ void api_cmd_fetch(api_req_t *req, const msgpack_object *map)
     for (uint32_t i = 0; i < d->natt; i++)
         sealed |= d->att[i].enc != NULL;
     agent_ops_t ops;
-    api_ok(req, 5 + (sealed ? 1 : 0) + agent_ops_get(self, &id, d->from, &ops));
+    const proto_document_t *delivered = &msg->u.document;
+    api_ok(req, 5 + (sealed ? 1 : 0) + (delivered->nroute ? 1 : 0) +
+                    agent_ops_get(self, &id, d->from, &ops));
     agent_ops_pack(&req->pk, &ops);
     if (sealed)
         api_kv_str(&req->pk, "sealed", shown.natt < d->natt ? "text" : "attachments");
+    if (delivered->nroute)
+        s_pack_route(&req->pk, delivered);
     api_key(&req->pk, "document");
     s_pack_doc(&req->pk, &shown);
     d = &shown;

@@ -48,6 +48,7 @@
 #include "admin_internal.h"
 #include "admin_log.h"
 #include "linklog.h"
+#include "linkstat.h"
 #include "backup.h"
 #include "verify.h"
 
@@ -394,6 +395,34 @@ static void s_log_links(broker_admin_t *self, const char *const *args, size_t na
     admin_send_reply(self, &reply);
 }
 
+//  links: each link with its session, its queue and what is in flight
+//  (linkstat.h), a row per link in label order.
+static void s_links(broker_admin_t *self, const char *const *args, size_t nargs)
+{
+    (void) args;
+    (void) nargs;
+    broker_linkstat_t *rows = calloc(BROKER_LINKSTAT_MAX, sizeof *rows);
+    if (!rows)
+        return admin_fail(self, PROTO_ERR_NOMEM, "out of memory");
+    size_t n = broker_linkstats(self->server, rows, BROKER_LINKSTAT_MAX);
+    admin_reply_t reply;
+    admin_ok(&reply);
+    msgpack_pack_array(&reply.pk, n);
+    for (size_t i = 0; i < n; i++) {
+        const broker_linkstat_t *r = &rows[i];
+        msgpack_pack_map(&reply.pk, 7);
+        admin_kv_str(&reply.pk, "broker", r->label);
+        admin_kv_str(&reply.pk, "dials", r->endpoint ? r->endpoint : "-");
+        admin_kv_bool(&reply.pk, "up", r->up);
+        admin_kv_u64(&reply.pk, "sessions", r->sessions);
+        admin_kv_u64(&reply.pk, "waiting", r->waiting);
+        admin_kv_u64(&reply.pk, "oldest_s", r->oldest_age / 1000);
+        admin_kv_u64(&reply.pk, "in_flight", r->in_flight);
+    }
+    free(rows);
+    admin_send_reply(self, &reply);
+}
+
 //  log clear LABEL: the operator has looked at a linked broker's alarm. The
 //  answer is what was cleared, evidence included, as log links showed it.
 static void s_log_clear(broker_admin_t *self, const char *const *args, size_t nargs)
@@ -587,6 +616,8 @@ static const s_command_t s_commands[] = {
     { "log", "head", 1, 1, s_log, "the transparency log's current signed tree head", false },
     { "log", "prove", 3, 3, s_log,
       "the consistency proof between log sizes A and B, and whether it holds", false },
+    { "links", NULL, 0, 0, s_links,
+      "each linked broker: session up, documents queued for it and the oldest, in flight", false },
     { "log", "links", 1, 1, s_log_links,
       "each linked broker's log head held here, and its alarm with the evidence", false },
     { "log", "clear", 2, 2, s_log_clear,

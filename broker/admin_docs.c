@@ -13,6 +13,8 @@
 #include "proto/loop.h"
 #include "admin_internal.h"
 #include "audit_query.h"
+#include "forward.h"
+#include "store_fwd.h"
 #include "stuck.h"
 #include "verify.h"
 
@@ -70,6 +72,136 @@ static bool s_doc_read(broker_admin_t *self, const char *text, proto_id_t *id, b
     return true;
 }
 
+// ---------------------------------------------------------------------------
+//  Where a document is: its trace and, per recipient, who holds it now
+
+//  What this broker knows of a document's journey: the trace it came with
+//  (this broker's entry last), or this broker alone for one an agency
+//  submitted here, and the plan its hops were queued by, with the
+//  directory in force.
+typedef struct {
+    broker_fwd_in_t in;
+    bool known; // in could be read
+    const char *own;
+    broker_fwd_plan_t *plan;
+} s_where_t;
+
+static s_where_t *s_where_open(broker_admin_t *self, const proto_id_t *id, const broker_doc_t *doc,
+                               const proto_doc_t *d)
+{
+    s_where_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->own = proto_identity_public(broker_server_identity(self->server))->name;
+    proto_err_t rc = broker_store_fwd_in_get(broker_server_store(self->server), id, &w->in);
+    if (rc == PROTO_ERR_NOT_FOUND) {
+        proto_fwd_hop_t origin = { w->own, doc->accepted };
+        rc = broker_fwd_in_set(&w->in, &origin, 1, (const char *const *) d->to, d->nto);
+    }
+    w->known = rc == PROTO_OK;
+    if (w->known)
+        w->plan = broker_fwd_plan_new(broker_server_directory(self->server), w->own, w->in.to,
+                                      w->in.nto, w->in.trace, w->in.ntrace - 1);
+    return w;
+}
+
+static void s_where_close(s_where_t **w_p)
+{
+    if (*w_p)
+        broker_fwd_plan_destroy(&(*w_p)->plan);
+    free(*w_p);
+    *w_p = NULL;
+}
+
+//  "trace": the brokers that stored the document, the first one the
+//  sender's, this one last.
+static void s_trace_pack(msgpack_packer *pk, const s_where_t *w)
+{
+    uint32_t n = w->known ? w->in.ntrace : 0;
+    admin_str(pk, "trace");
+    msgpack_pack_array(pk, n);
+    for (uint32_t i = 0; i < n; i++) {
+        char when[32];
+        admin_time_text(w->in.trace[i].time, when);
+        msgpack_pack_map(pk, 2);
+        admin_kv_str(pk, "broker", w->in.trace[i].broker);
+        admin_kv_str(pk, "time", when);
+    }
+}
+
+//  The plan's group that carries agency: its index, or the group count.
+static uint32_t s_hop_of(const broker_fwd_plan_t *plan, const char *agency)
+{
+    uint32_t hops = plan ? broker_fwd_plan_hop_count(plan) : 0;
+    for (uint32_t h = 0; h < hops; h++)
+        for (uint32_t i = 0; i < broker_fwd_plan_hop_to_count(plan, h); i++)
+            if (strcmp(broker_fwd_plan_hop_to(plan, h, i), agency) == 0)
+                return h;
+    return hops;
+}
+
+static bool s_carried(const s_where_t *w, const char *agency)
+{
+    for (uint32_t i = 0; w->known && i < w->in.nto; i++)
+        if (strcmp(w->in.to[i], agency) == 0)
+            return true;
+    return false;
+}
+
+//  One recipient of the document: its state from this broker's side,
+//  since when, and who holds the document for it now (this broker, the
+//  next broker of its hop - or one after it - or the recipient itself).
+//  A recipient behind a link also names that link (`via`).
+static void s_recipient_pack(msgpack_packer *pk, broker_admin_t *self, const proto_id_t *id,
+                             const char *agency, const s_where_t *w)
+{
+    broker_store_t *store = broker_server_store(self->server);
+    broker_dlv_t dlv = { 0 };
+    char when[32];
+    const char *state = "unknown", *held_by = NULL, *via = NULL;
+    uint64_t since = 0;
+    uint32_t code = 0;
+    if (broker_store_dlv_get(store, agency, id, &dlv) == PROTO_OK) {
+        state = broker_dlv_state_name(dlv.state);
+        since = dlv.time;
+        held_by = dlv.state == BROKER_DLV_WAITING                                        ? w->own
+                  : dlv.state == BROKER_DLV_DELIVERED || dlv.state == BROKER_DLV_REFUSED ? agency
+                                                                                         : NULL;
+    } else if (!s_carried(w, agency)) {
+        state = "elsewhere"; // it left an earlier broker by another hop
+    } else if (!w->plan || s_hop_of(w->plan, agency) == broker_fwd_plan_hop_count(w->plan)) {
+        state = "unroutable"; // the directory in force routes it nowhere
+    } else {
+        uint32_t h = s_hop_of(w->plan, agency);
+        broker_hop_t hop;
+        via = broker_fwd_plan_hop_label(w->plan, h);
+        if (broker_store_hop_delivered_get(store, id, agency, &since) == PROTO_OK) {
+            state = "delivered", held_by = agency;
+        } else if (broker_store_hop_get(store, via, id, &hop) != PROTO_OK) {
+            code = broker_fwd_plan_hop_refused(w->plan, h);
+            state = code ? "refused" : "unknown";
+        } else {
+            static const char *const names[] = { "forwarding", "forwarded", "refused", "expired" };
+            state = hop.state < 4 ? names[hop.state] : "unknown";
+            since = hop.time, code = hop.code;
+            held_by = hop.state == BROKER_HOP_WAITING ? w->own
+                      : hop.state == BROKER_HOP_DONE  ? via
+                                                      : NULL;
+        }
+    }
+    admin_time_text(since, when);
+    msgpack_pack_map(pk, 3 + (held_by != NULL) + (via != NULL) + (code != 0));
+    admin_kv_str(pk, "agency", agency);
+    admin_kv_str(pk, "state", state);
+    admin_kv_str(pk, "since", when);
+    if (held_by)
+        admin_kv_str(pk, "held_by", held_by);
+    if (via)
+        admin_kv_str(pk, "via", via);
+    if (code)
+        admin_kv_str(pk, "code", proto_errname((proto_err_t) code));
+}
+
 void admin_doc_show(broker_admin_t *self, const char *const *args, size_t nargs)
 {
     (void) nargs;
@@ -80,12 +212,18 @@ void admin_doc_show(broker_admin_t *self, const char *const *args, size_t nargs)
     if (!s_doc_read(self, text, &id, &doc, &msg))
         return;
     const proto_doc_t *d = &msg->u.document.doc;
+    s_where_t *where = s_where_open(self, &id, &doc, d);
+    if (!where) {
+        proto_msg_destroy(&msg);
+        admin_read_end(self);
+        return admin_fail(self, PROTO_ERR_NOMEM, "out of memory");
+    }
     char hash[2 * PROTO_HASH_LEN + 1], accepted[32];
     proto_hex_encode(doc.hash, PROTO_HASH_LEN, hash);
     admin_time_text(doc.accepted, accepted);
     admin_reply_t reply;
     admin_ok(&reply);
-    msgpack_pack_map(&reply.pk, 12);
+    msgpack_pack_map(&reply.pk, 13);
     admin_kv_str(&reply.pk, "id", text);
     admin_kv_str(&reply.pk, "kind", proto_kind_name(doc.kind));
     admin_kv_str(&reply.pk, "from", doc.from);
@@ -97,19 +235,12 @@ void admin_doc_show(broker_admin_t *self, const char *const *args, size_t nargs)
     admin_kv_u64(&reply.pk, "seq", doc.seq);
     admin_kv_bool(&reply.pk, "revoked", doc.revoked);
     s_receipt_pack(&reply.pk, broker_server_store(self->server), &id);
+    s_trace_pack(&reply.pk, where);
     admin_str(&reply.pk, "recipients");
     msgpack_pack_array(&reply.pk, d->nto);
-    for (uint32_t i = 0; i < d->nto; i++) {
-        broker_dlv_t dlv = { 0 };
-        char when[32];
-        bool known = broker_store_dlv_get(broker_server_store(self->server), d->to[i], &id, &dlv) ==
-                     PROTO_OK;
-        admin_time_text(dlv.time, when);
-        msgpack_pack_map(&reply.pk, 3);
-        admin_kv_str(&reply.pk, "agency", d->to[i]);
-        admin_kv_str(&reply.pk, "state", known ? broker_dlv_state_name(dlv.state) : "unknown");
-        admin_kv_str(&reply.pk, "since", when);
-    }
+    for (uint32_t i = 0; i < d->nto; i++)
+        s_recipient_pack(&reply.pk, self, &id, d->to[i], where);
+    s_where_close(&where);
     proto_msg_destroy(&msg);
     admin_read_end(self);
     admin_send_reply(self, &reply);

@@ -19,6 +19,7 @@
 #include "proto/route.h"
 
 #include "batch.h"
+#include "deliver_body.h"
 #include "forward.h"
 #include "hop.h"
 #include "session.h"
@@ -48,45 +49,6 @@ static bool s_disk_room(broker_server_t *self, uint64_t bytes)
     if (room)
         self->disk_taken += bytes;
     return room;
-}
-
-//  Build the DELIVER body from the SUBMIT body the sender signed: the same
-//  bytes with the map grown by two fields, accepted and seq. The document
-//  and its signature are forwarded exactly as received.
-static proto_err_t s_deliver_body(const uint8_t *body, size_t len, uint64_t accepted, uint64_t seq,
-                                  proto_buf_t *out)
-{
-    size_t skip;
-    uint32_t count;
-    if (len >= 1 && (body[0] & 0xf0) == 0x80)
-        count = body[0] & 0x0f, skip = 1;
-    else if (len >= 3 && body[0] == 0xde)
-        count = (uint32_t) body[1] << 8 | body[2], skip = 3;
-    else if (len >= 5 && body[0] == 0xdf)
-        count =
-            (uint32_t) body[1] << 24 | (uint32_t) body[2] << 16 | (uint32_t) body[3] << 8 | body[4],
-        skip = 5;
-    else
-        return PROTO_ERR_MSGPACK;
-    msgpack_sbuffer extra;
-    msgpack_packer pk;
-    msgpack_sbuffer_init(&extra);
-    msgpack_packer_init(&pk, &extra, msgpack_sbuffer_write);
-    //  New map header (count + 2), the original fields, then ours.
-    msgpack_pack_map(&pk, count + 2);
-    size_t header_len = extra.size;
-    msgpack_pack_str_with_body(&pk, "accepted", 8);
-    msgpack_pack_uint64(&pk, accepted);
-    msgpack_pack_str_with_body(&pk, "seq", 3);
-    msgpack_pack_uint64(&pk, seq);
-    proto_buf_reset(out);
-    proto_err_t rc = proto_buf_append(out, extra.data, header_len);
-    if (!rc)
-        rc = proto_buf_append(out, body + skip, len - skip);
-    if (!rc)
-        rc = proto_buf_append(out, extra.data + header_len, extra.size - header_len);
-    msgpack_sbuffer_destroy(&extra);
-    return rc;
 }
 
 static proto_err_t s_usable(broker_server_t *self, const char *code)
@@ -331,9 +293,17 @@ static void s_store_document(broker_server_t *self, broker_peer_t *p, broker_job
                  in ? p->link_label : "");
         rc = broker_store_audit_append(self->store, now, BROKER_AUDIT_ACCEPTED, doc->from, &doc->id,
                                        audit, &seq);
+        //  One that came over a link goes on with this broker's entry
+        //  added to its trace; its recipients see that trace as `route`.
+        if (!rc && in) {
+            snprintf(in->labels[in->ntrace], sizeof in->labels[in->ntrace], "%s",
+                     proto_identity_public(self->identity)->name);
+            in->trace[in->ntrace] = (proto_fwd_hop_t){ in->labels[in->ntrace], now };
+            in->ntrace++;
+        }
         if (!rc)
-            rc = s_deliver_body(zmq_msg_data(&job->frames[1]), zmq_msg_size(&job->frames[1]), now,
-                                seq, &body);
+            rc = broker_deliver_body(zmq_msg_data(&job->frames[1]), zmq_msg_size(&job->frames[1]),
+                                     now, seq, in ? in->trace : NULL, in ? in->ntrace : 0, &body);
         const void *frames[BROKER_MAX_FRAMES];
         size_t lens[BROKER_MAX_FRAMES];
         frames[0] = body.data;
@@ -357,13 +327,8 @@ static void s_store_document(broker_server_t *self, broker_peer_t *p, broker_job
                                       self->config->ttl);
         if (!rc)
             rc = s_queue_hops(self, plan, &record);
-        if (!rc && in) {
-            snprintf(in->labels[in->ntrace], sizeof in->labels[in->ntrace], "%s",
-                     proto_identity_public(self->identity)->name);
-            in->trace[in->ntrace] = (proto_fwd_hop_t){ in->labels[in->ntrace], now };
-            in->ntrace++;
+        if (!rc && in)
             rc = broker_store_fwd_in_put(self->store, &doc->id, in);
-        }
         if (!rc)
             rc = broker_store_quota_add(self->store, doc->from, 1, (int64_t) record.bytes);
         //  A revoke stops the revoked documents from reaching anyone who

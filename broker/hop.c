@@ -30,6 +30,7 @@
 
 #include "batch.h"
 #include "expiry.h"
+#include "deliver_body.h"
 #include "forward.h"
 #include "linklog.h"
 #include "session.h"
@@ -48,57 +49,6 @@ void broker_hop_mark_dirty(broker_server_t *self, const char *label)
         if (p->link && !p->dead && strcmp(p->link_label, label) == 0)
             p->dirty = true;
     }
-}
-
-// ---------------------------------------------------------------------------
-//  The sender's body, back from the stored DELIVER body
-
-//  The map header of a body: its count and length. False if it is none.
-static bool s_map_header(const uint8_t *body, size_t len, uint32_t *count, size_t *skip)
-{
-    if (len >= 1 && (body[0] & 0xf0) == 0x80)
-        *count = body[0] & 0x0f, *skip = 1;
-    else if (len >= 3 && body[0] == 0xde)
-        *count = (uint32_t) body[1] << 8 | body[2], *skip = 3;
-    else if (len >= 5 && body[0] == 0xdf)
-        *count =
-            (uint32_t) body[1] << 24 | (uint32_t) body[2] << 16 | (uint32_t) body[3] << 8 | body[4],
-        *skip = 5;
-    else
-        return false;
-    return true;
-}
-
-//  The stored DELIVER body without the `accepted` and `seq` the broker
-//  appended, under the map header of the sender's count.
-static proto_err_t s_sender_body(const uint8_t *body, size_t len, uint64_t accepted, uint64_t seq,
-                                 proto_buf_t *out)
-{
-    uint32_t count;
-    size_t skip;
-    if (!s_map_header(body, len, &count, &skip) || count < 3)
-        return PROTO_ERR_STORE;
-    msgpack_sbuffer sb;
-    msgpack_packer pk;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, count - 2);
-    size_t header_len = sb.size;
-    msgpack_pack_str_with_body(&pk, "accepted", 8);
-    msgpack_pack_uint64(&pk, accepted);
-    msgpack_pack_str_with_body(&pk, "seq", 3);
-    msgpack_pack_uint64(&pk, seq);
-    size_t tail_len = sb.size - header_len;
-    proto_err_t rc = PROTO_OK;
-    if (len < skip + tail_len || memcmp(body + len - tail_len, sb.data + header_len, tail_len) != 0)
-        rc = PROTO_ERR_STORE; // not what apply.c wrote
-    proto_buf_reset(out);
-    if (!rc)
-        rc = proto_buf_append(out, sb.data, header_len);
-    if (!rc)
-        rc = proto_buf_append(out, body + skip, len - skip - tail_len);
-    msgpack_sbuffer_destroy(&sb);
-    return rc;
 }
 
 // ---------------------------------------------------------------------------
@@ -139,23 +89,29 @@ static const char *s_outgoing(broker_server_t *self, const proto_id_t *id, const
                                 &out->count) != PROTO_OK ||
         out->count < 1)
         return "its frames are missing";
-    if (s_sender_body(out->frames[0], out->lens[0], out->rec.accepted, out->rec.seq, &out->body))
-        return "its stored body is not the sender's with the broker's two fields";
-    proto_errinfo_t info;
-    if (proto_msg_decode(out->rec.kind, out->body.data, out->body.len, &out->msg, &info))
-        return "the sender's body does not decode";
     out->in = malloc(sizeof *out->in);
     if (!out->in)
         return "out of memory";
-    const proto_doc_t *doc = &out->msg->u.document.doc;
     proto_err_t rc = broker_store_fwd_in_get(self->store, id, out->in);
-    if (rc == PROTO_ERR_NOT_FOUND) {
+    bool came_over_link = rc == PROTO_OK;
+    if (rc != PROTO_OK && rc != PROTO_ERR_NOT_FOUND)
+        return "what it came with cannot be read";
+    //  The stored body ends in the broker's fields, the route among them
+    //  when it came over a link.
+    if (broker_deliver_body_sender(out->frames[0], out->lens[0], out->rec.accepted, out->rec.seq,
+                                   out->in->trace, came_over_link ? out->in->ntrace : 0,
+                                   &out->body))
+        return "its stored body is not the sender's with the broker's fields";
+    proto_errinfo_t info;
+    if (proto_msg_decode(out->rec.kind, out->body.data, out->body.len, &out->msg, &info))
+        return "the sender's body does not decode";
+    const proto_doc_t *doc = &out->msg->u.document.doc;
+    if (!came_over_link) {
         //  Submitted here by an agency: the trace is this broker alone.
         proto_fwd_hop_t origin = { own, out->rec.accepted };
-        rc = broker_fwd_in_set(out->in, &origin, 1, (const char *const *) doc->to, doc->nto);
+        if (broker_fwd_in_set(out->in, &origin, 1, (const char *const *) doc->to, doc->nto))
+            return "what it came with cannot be read";
     }
-    if (rc)
-        return "what it came with cannot be read";
     //  The plan sees the trace before this broker's own entry.
     out->plan = broker_fwd_plan_new(self->directory, own, out->in->to, out->in->nto, out->in->trace,
                                     out->in->ntrace - 1);

@@ -622,6 +622,17 @@ size_t broker_links_count(const broker_links_t *self)
     return self ? self->n : 0;
 }
 
+bool broker_links_at(const broker_links_t *self, size_t index, const char **label,
+                     const char **endpoint, uint64_t *sessions)
+{
+    if (!self || index >= self->n)
+        return false;
+    *label = self->links[index].label;
+    *endpoint = self->links[index].endpoint;
+    *sessions = self->links[index].sessions;
+    return true;
+}
+
 size_t broker_links_ready(const broker_links_t *self)
 {
     size_t ready = 0;

@@ -88,6 +88,11 @@ void broker_links_restart(broker_links_t *self, const char *label, const char *r
 size_t broker_links_count(const broker_links_t *self);
 size_t broker_links_ready(const broker_links_t *self);
 
+//  The configured link at index (0 to count-1): its label, its endpoint
+//  and the READY sessions it has had since start. False past the end.
+bool broker_links_at(const broker_links_t *self, size_t index, const char **label,
+                     const char **endpoint, uint64_t *sessions);
+
 //  Close every socket and free; set *self_p to NULL. Safe on NULL.
 void broker_links_destroy(broker_links_t **self_p);
 

@@ -14,6 +14,7 @@
 #include "proto/log.h"
 #include "proto/metrics_http.h"
 #include "linklog.h"
+#include "linkstat.h"
 #include "server_internal.h"
 
 struct broker_metrics {
@@ -185,6 +186,43 @@ static void s_store(broker_server_t *self, proto_metrics_t *m)
     }
 }
 
+//  Each link's session and queue (linkstat.h): a province whose national
+//  link is down for hours sees its backlog grow here.
+static void s_links(broker_server_t *self, proto_metrics_t *m)
+{
+    broker_linkstat_t *rows = calloc(BROKER_LINKSTAT_MAX, sizeof *rows);
+    size_t n = rows ? broker_linkstats(self, rows, BROKER_LINKSTAT_MAX) : 0;
+    static const struct {
+        const char *name, *help;
+        proto_metric_type_t type;
+    } families[] = {
+        { "truc_broker_link_up", "1 while the link to that broker has a session in READY, else 0.",
+          PROTO_METRIC_GAUGE },
+        { "truc_broker_link_waiting_documents",
+          "Documents queued for that broker that it has not taken yet.", PROTO_METRIC_GAUGE },
+        { "truc_broker_link_oldest_waiting_seconds",
+          "Age of the oldest document queued for that broker (0 when none).", PROTO_METRIC_GAUGE },
+        { "truc_broker_link_in_flight_documents",
+          "Documents pushed to that broker and not yet answered by its hop receipt.",
+          PROTO_METRIC_GAUGE },
+    };
+    for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
+        proto_metrics_family(m, families[f].name, families[f].type, families[f].help);
+        for (size_t i = 0; i < n; i++) {
+            const broker_linkstat_t *r = &rows[i];
+            const char *const labels[] = { "broker", r->label, NULL };
+            if (f == 2)
+                proto_metrics_double(m, families[f].name, labels, (double) r->oldest_age / 1000.0);
+            else
+                proto_metrics_u64(m, families[f].name, labels,
+                                  f == 0   ? r->up
+                                  : f == 1 ? r->waiting
+                                           : r->in_flight);
+        }
+    }
+    free(rows);
+}
+
 //  The check on each linked broker's log (linklog.h).
 static void s_link_logs(broker_server_t *self, proto_metrics_t *m)
 {
@@ -234,6 +272,7 @@ static void s_render(broker_server_t *self, proto_metrics_t *m, const char *why,
     s_one(m, "truc_broker_clock_held", PROTO_METRIC_GAUGE,
           "1 while a wall-clock jump holds expiry and retention.", broker_clock_held(self->clock));
     s_link_logs(self, m);
+    s_links(self, m);
     s_counters(self, m);
     uint64_t connected = 0, in_flight = 0;
     s_agencies(self, m, &connected, &in_flight);

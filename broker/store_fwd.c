@@ -218,6 +218,31 @@ size_t broker_store_hop_scan(broker_store_t *self, const char *label, broker_sto
     return broker_store_kv_scan(self, DB_HOPQ, prefix, sizeof prefix, s_scan_step, &visit);
 }
 
+typedef struct {
+    broker_store_hopq_fn *fn;
+    void *arg;
+} s_queues_t;
+
+static bool s_queues_step(void *arg, const uint8_t *key, size_t klen, const uint8_t *value,
+                          size_t vlen)
+{
+    s_queues_t *q = arg;
+    if (klen != S_Q_KEY_LEN || vlen != PROTO_ID_LEN)
+        return true;
+    char label[S_LABEL_LEN + 1];
+    memcpy(label, key, S_LABEL_LEN);
+    label[S_LABEL_LEN] = '\0';
+    proto_id_t id;
+    memcpy(id.bytes, value, PROTO_ID_LEN);
+    return q->fn(q->arg, label, (uint8_t) (3 - key[S_LABEL_LEN]), &id);
+}
+
+size_t broker_store_hop_queues(broker_store_t *self, broker_store_hopq_fn *fn, void *arg)
+{
+    s_queues_t q = { fn, arg };
+    return broker_store_kv_scan(self, DB_HOPQ, NULL, 0, s_queues_step, &q);
+}
+
 proto_err_t broker_fwd_in_set(broker_fwd_in_t *in, const proto_fwd_hop_t *trace, uint32_t ntrace,
                               const char *const *to, uint32_t nto)
 {
@@ -375,18 +400,44 @@ proto_err_t broker_store_linkbox_del(broker_store_t *self, const char *label, ui
     return rc == PROTO_ERR_NOT_FOUND ? PROTO_OK : rc;
 }
 
+//  The "hopdlv" key of (id, to); false if to is too long.
+static bool s_hopdlv_key(uint8_t key[PROTO_ID_LEN + PROTO_AGENCY_CODE_LEN], const proto_id_t *id,
+                         const char *to)
+{
+    size_t len = strlen(to);
+    if (len > PROTO_AGENCY_CODE_LEN)
+        return false;
+    memset(key, 0, PROTO_ID_LEN + PROTO_AGENCY_CODE_LEN);
+    memcpy(key, id->bytes, PROTO_ID_LEN);
+    memcpy(key + PROTO_ID_LEN, to, len);
+    return true;
+}
+
 proto_err_t broker_store_hop_delivered(broker_store_t *self, const proto_id_t *id, const char *to,
                                        uint64_t now)
 {
-    uint8_t key[PROTO_ID_LEN + PROTO_AGENCY_CODE_LEN] = { 0 }, value[8];
-    size_t len = strlen(to);
+    uint8_t key[PROTO_ID_LEN + PROTO_AGENCY_CODE_LEN], value[8];
     broker_store_val_t v;
-    if (len > PROTO_AGENCY_CODE_LEN)
+    if (!s_hopdlv_key(key, id, to))
         return PROTO_ERR_INVALID_ARG;
-    memcpy(key, id->bytes, PROTO_ID_LEN);
-    memcpy(key + PROTO_ID_LEN, to, len);
     if (broker_store_kv_get(self, DB_HOPDLV, key, sizeof key, &v) == PROTO_OK)
         return PROTO_ERR_EXISTS;
     broker_store_put64le(value, now);
     return broker_store_kv_put(self, DB_HOPDLV, key, sizeof key, value, sizeof value);
+}
+
+proto_err_t broker_store_hop_delivered_get(broker_store_t *self, const proto_id_t *id,
+                                           const char *to, uint64_t *time)
+{
+    uint8_t key[PROTO_ID_LEN + PROTO_AGENCY_CODE_LEN];
+    broker_store_val_t v;
+    if (!s_hopdlv_key(key, id, to))
+        return PROTO_ERR_INVALID_ARG;
+    proto_err_t rc = broker_store_kv_get(self, DB_HOPDLV, key, sizeof key, &v);
+    if (rc)
+        return rc;
+    if (v.mv_size != 8)
+        return PROTO_ERR_STORE;
+    *time = broker_store_get64le(v.mv_data);
+    return PROTO_OK;
 }

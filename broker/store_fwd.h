@@ -72,6 +72,13 @@ size_t broker_store_hop_expiry_scan(broker_store_t *self, uint64_t now, size_t m
 size_t broker_store_hop_scan(broker_store_t *self, const char *label, broker_store_queue_fn *fn,
                              void *arg);
 
+//  Visit every queued hop of every link: the hopq table in key order, so
+//  each label's hops together, most urgent first, then oldest first within
+//  an urgency, until fn returns false. Returns the number visited.
+typedef bool(broker_store_hopq_fn)(void *arg, const char *label, uint8_t urgency,
+                                   const proto_id_t *id);
+size_t broker_store_hop_queues(broker_store_t *self, broker_store_hopq_fn *fn, void *arg);
+
 //  What a document that came from another broker came with (PROTOCOL.md
 //  16.7): its trace, this broker's own entry last, and the recipients that
 //  hop carried - the ones this broker routes onward; the document's other
@@ -116,5 +123,8 @@ proto_err_t broker_store_linkbox_del(broker_store_t *self, const char *label,
 //  if that was recorded before: the DELIVERED is a repeat.
 proto_err_t broker_store_hop_delivered(broker_store_t *self, const proto_id_t *id, const char *to,
                                        uint64_t now) PROTO_MUST_CHECK;
+//  When that DELIVERED came back. PROTO_ERR_NOT_FOUND if it has not.
+proto_err_t broker_store_hop_delivered_get(broker_store_t *self, const proto_id_t *id,
+                                           const char *to, uint64_t *time) PROTO_MUST_CHECK;
 
 #endif

@@ -75,6 +75,8 @@ static const char *s_usage =
     "  clock confirm                 take the wall clock as right after a jump:\n"
     "                                expiry and retention resume by it\n"
     "  stuck [SECONDS]               documents waiting longer (default 3600), oldest first\n"
+    "  links                         each linked broker: session up, documents queued\n"
+    "                                for it, the oldest's age, FORWARDs in flight\n"
     "  log head                      the transparency log's signed tree head: size, root\n"
     "  log prove A B                 the consistency proof from log size A to size B,\n"
     "                                checked here as well (exit 3 if it does not hold)\n"

@@ -87,6 +87,8 @@ size_t proto_body_limit(int kind)
 {
     if (kind == PROTO_KIND_FORWARD)
         return PROTO_MAX_FORWARD_BODY;
+    if (kind == PROTO_KIND_DELIVER)
+        return PROTO_MAX_DELIVER_BODY;
     return kind == PROTO_KIND_DIRECTORY || kind == PROTO_KIND_DIRECTORY_DELTA
                ? PROTO_MAX_DIRECTORY_BODY
                : PROTO_MAX_BODY;

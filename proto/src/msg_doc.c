@@ -561,7 +561,7 @@ static void s_doc_encode(mp_writer_t *w, const proto_doc_t *doc)
 // ---------------------------------------------------------------------------
 //  Document-carrying kinds
 
-static const char *const s_document_keys[] = { "doc", "sig", "accepted", "seq" };
+static const char *const s_document_keys[] = { "doc", "sig", "accepted", "seq", "route" };
 
 proto_err_t msg_document_decode(mp_ctx_t *ctx, int kind, const msgpack_object *o,
                                 proto_document_t *out)
@@ -569,7 +569,7 @@ proto_err_t msg_document_decode(mp_ctx_t *ctx, int kind, const msgpack_object *o
     const msgpack_object *f[NKEYS(s_document_keys)];
     bool deliver = kind == PROTO_KIND_DELIVER;
     //  Only DELIVER has the broker's acceptance fields.
-    proto_err_t rc = mp_map(ctx, o, s_document_keys, deliver ? 4 : 2, f);
+    proto_err_t rc = mp_map(ctx, o, s_document_keys, deliver ? 5 : 2, f);
     if (!rc)
         rc = mp_bin(ctx, "sig", f[1], true, PROTO_SIG_LEN, out->sig);
     if (!rc && !f[0])
@@ -580,6 +580,9 @@ proto_err_t msg_document_decode(mp_ctx_t *ctx, int kind, const msgpack_object *o
         rc = mp_uint(ctx, "accepted", f[2], true, 0, UINT64_MAX, &out->accepted);
     if (!rc && deliver)
         rc = mp_uint(ctx, "seq", f[3], true, 1, UINT64_MAX, &out->seq);
+    //  A route names at least the broker the document came from and this one.
+    if (!rc && deliver)
+        rc = msg_broker_trace_decode(ctx, "route", f[4], false, 2, &out->route, &out->nroute);
     static const uint8_t op_of_kind[] = { [PROTO_KIND_SUBMIT - 10] = PROTO_OP_NEW,
                                           [PROTO_KIND_REVOKE - 10] = PROTO_OP_REVOKE,
                                           [PROTO_KIND_UPDATE - 10] = PROTO_OP_UPDATE,
@@ -600,6 +603,8 @@ void msg_document_encode(mp_writer_t *w, int kind, const proto_document_t *in)
     if (kind == PROTO_KIND_DELIVER) {
         mp_f_uint(w, &n, "accepted", in->accepted);
         mp_f_uint(w, &n, "seq", in->seq);
+        if (in->nroute)
+            msg_broker_trace_encode(w, &n, "route", in->route, in->nroute);
     }
     mp_map_end(w, map, n);
 }

@@ -94,16 +94,20 @@ static proto_err_t s_to_decode(mp_ctx_t *ctx, const msgpack_object *v, proto_for
     return rc;
 }
 
-static proto_err_t s_trace_decode(mp_ctx_t *ctx, const msgpack_object *v, proto_forward_t *out)
+proto_err_t msg_broker_trace_decode(mp_ctx_t *ctx, const char *name, const msgpack_object *v,
+                                    bool required, uint32_t min, proto_fwd_hop_t **trace,
+                                    uint32_t *ntrace)
 {
     const msgpack_object *items;
-    proto_err_t rc = mp_array(ctx, "trace", v, true, 1, PROTO_MAX_HOPS, &items, &out->ntrace);
+    if (!v && !required)
+        return PROTO_OK;
+    proto_err_t rc = mp_array(ctx, name, v, required, min, PROTO_MAX_HOPS, &items, ntrace);
     if (!rc)
-        rc = mp_alloc(ctx, out->ntrace, sizeof(proto_fwd_hop_t), &out->trace);
-    size_t mark = mp_path_push(ctx, "trace");
-    for (uint32_t i = 0; !rc && i < out->ntrace; i++) {
+        rc = mp_alloc(ctx, *ntrace, sizeof(proto_fwd_hop_t), trace);
+    size_t mark = mp_path_push(ctx, name);
+    for (uint32_t i = 0; !rc && i < *ntrace; i++) {
         const msgpack_object *f[NKEYS(s_fwd_hop_keys)];
-        proto_fwd_hop_t *hop = &out->trace[i];
+        proto_fwd_hop_t *hop = &(*trace)[i];
         size_t mark_i = mp_path_push_index(ctx, i);
         rc = mp_map(ctx, &items[i], s_fwd_hop_keys, NKEYS(s_fwd_hop_keys), f);
         if (!rc)
@@ -112,13 +116,27 @@ static proto_err_t s_trace_decode(mp_ctx_t *ctx, const msgpack_object *v, proto_
             rc = mp_uint(ctx, "time", f[1], true, 0, UINT64_MAX, &hop->time);
         //  A trace that names a broker twice is a loop already made.
         for (uint32_t j = 0; !rc && j < i; j++)
-            if (strcmp(out->trace[j].broker, hop->broker) == 0)
+            if (strcmp((*trace)[j].broker, hop->broker) == 0)
                 rc = mp_fail(ctx, PROTO_ERR_ROUTE_LOOP, "broker", "%s is in the trace twice",
                              hop->broker);
         mp_path_pop(ctx, mark_i);
     }
     mp_path_pop(ctx, mark);
     return rc;
+}
+
+void msg_broker_trace_encode(mp_writer_t *w, uint32_t *n, const char *name,
+                             const proto_fwd_hop_t *trace, uint32_t ntrace)
+{
+    mp_f_key(w, n, name);
+    mp_w_array(w, ntrace);
+    for (uint32_t i = 0; i < ntrace; i++) {
+        uint32_t m = 0;
+        size_t sub = mp_map_begin(w);
+        mp_f_str(w, &m, "broker", trace[i].broker);
+        mp_f_uint(w, &m, "time", trace[i].time);
+        mp_map_end(w, sub, m);
+    }
 }
 
 proto_err_t msg_forward_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_forward_t *out)
@@ -135,7 +153,7 @@ proto_err_t msg_forward_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_for
     if (!rc)
         rc = s_to_decode(ctx, f[2], out);
     if (!rc)
-        rc = s_trace_decode(ctx, f[3], out);
+        rc = msg_broker_trace_decode(ctx, "trace", f[3], true, 1, &out->trace, &out->ntrace);
     return rc;
 }
 
@@ -149,15 +167,7 @@ void msg_forward_encode(mp_writer_t *w, const proto_forward_t *in)
     mp_w_array(w, in->nto);
     for (uint32_t i = 0; i < in->nto; i++)
         mp_w_str(w, in->to[i]);
-    mp_f_key(w, &n, "trace");
-    mp_w_array(w, in->ntrace);
-    for (uint32_t i = 0; i < in->ntrace; i++) {
-        uint32_t m = 0;
-        size_t sub = mp_map_begin(w);
-        mp_f_str(w, &m, "broker", in->trace[i].broker);
-        mp_f_uint(w, &m, "time", in->trace[i].time);
-        mp_map_end(w, sub, m);
-    }
+    msg_broker_trace_encode(w, &n, "trace", in->trace, in->ntrace);
     mp_map_end(w, map, n);
 }
 

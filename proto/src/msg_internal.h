@@ -65,6 +65,14 @@ void msg_delta_encode(mp_writer_t *w, const proto_dir_delta_t *in);
 //  msg_forward.c: FORWARD.
 proto_err_t msg_forward_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_forward_t *out);
 void msg_forward_encode(mp_writer_t *w, const proto_forward_t *in);
+//  A trace of brokers (FORWARD's `trace`, DELIVER's `route`): min..
+//  PROTO_MAX_HOPS maps of broker label and time, no broker twice
+//  (PROTO_ERR_ROUTE_LOOP). Optional and absent leaves *trace alone.
+proto_err_t msg_broker_trace_decode(mp_ctx_t *ctx, const char *name, const msgpack_object *v,
+                                    bool required, uint32_t min, proto_fwd_hop_t **trace,
+                                    uint32_t *ntrace);
+void msg_broker_trace_encode(mp_writer_t *w, uint32_t *n, const char *name,
+                             const proto_fwd_hop_t *trace, uint32_t ntrace);
 
 //  msg_log.c: LOG_PROVE and LOG_PROOF, and a signed tree head as the map
 //  field `name` of another body (READY's `log`).

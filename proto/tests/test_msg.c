@@ -356,6 +356,11 @@ static void s_fixture(s_fx_t *fx, proto_kind_t kind)
         if (kind == PROTO_KIND_DELIVER) {
             d->accepted = S_T0 + 5;
             d->seq = 1001;
+            //  As it reaches an agency after one link: both brokers.
+            fx->hops[0] = (proto_fwd_hop_t){ .broker = "province-h29", .time = S_T0 + 3 };
+            fx->hops[1] = (proto_fwd_hop_t){ .broker = "national", .time = S_T0 + 5 };
+            d->route = fx->hops;
+            d->nroute = 2;
         }
         break;
     }
@@ -660,6 +665,11 @@ static void s_assert_msg_equal(const proto_msg_t *a, const proto_msg_t *b)
         assert_memory_equal(x->sig, y->sig, PROTO_SIG_LEN);
         assert_int_equal(x->accepted, y->accepted);
         assert_int_equal(x->seq, y->seq);
+        assert_int_equal(x->nroute, y->nroute);
+        for (uint32_t i = 0; i < x->nroute; i++) {
+            assert_string_equal(x->route[i].broker, y->route[i].broker);
+            assert_int_equal(x->route[i].time, y->route[i].time);
+        }
         break;
     }
     case PROTO_KIND_ACCEPTED:
@@ -851,6 +861,7 @@ static void s_test_kind_table(void **state)
                          kind == PROTO_KIND_DIRECTORY || kind == PROTO_KIND_DIRECTORY_DELTA
                              ? PROTO_MAX_DIRECTORY_BODY
                          : kind == PROTO_KIND_FORWARD ? PROTO_MAX_FORWARD_BODY
+                         : kind == PROTO_KIND_DELIVER ? PROTO_MAX_DELIVER_BODY
                                                       : PROTO_MAX_BODY);
     }
     assert_false(proto_kind_has_document(PROTO_KIND_ACCEPTED));
@@ -2007,6 +2018,16 @@ static void s_test_missing(void **state)
            "doc.response_for[1].agency");
     S_CASE(PROTO_KIND_DELIVER, "seq", S_DEL, s_nil(), PROTO_ERR_MISSING, "seq");
     S_CASE(PROTO_KIND_DELIVER, "accepted", S_DEL, s_nil(), PROTO_ERR_MISSING, "accepted");
+    //  DELIVER's route: optional, but when there at least two brokers, each once.
+    S_ACCEPT(PROTO_KIND_DELIVER, "route", S_DEL, s_nil());
+    S_CASE(PROTO_KIND_DELIVER, "route[1].broker", S_SET, s_str("province-h29"),
+           PROTO_ERR_ROUTE_LOOP, "route[1].broker");
+    S_CASE(PROTO_KIND_DELIVER, "route", S_SET,
+           s_arr(1, s_map(2, "broker", s_str("national"), "time", s_uint(S_T0))), PROTO_ERR_VALUE,
+           "route");
+    S_CASE(PROTO_KIND_DELIVER, "route[0].time", S_DEL, s_nil(), PROTO_ERR_MISSING, "route[0].time");
+    S_CASE(PROTO_KIND_DELIVER, "route[0].broker", S_SET, s_str("Tỉnh"), PROTO_ERR_VALUE,
+           "route[0].broker");
     S_CASE(PROTO_KIND_HELLO, "window", S_DEL, s_nil(), PROTO_ERR_MISSING, "window");
     S_CASE(PROTO_KIND_HELLO, "agency", S_DEL, s_nil(), PROTO_ERR_MISSING, "agency");
     S_CASE(PROTO_KIND_HELLO, "versions", S_SET, s_arr(0), PROTO_ERR_MISSING, "versions");

@@ -653,6 +653,31 @@ static void s_forward(vec_gen_t *gen)
         vec_seed(&gen->corpus, PROTO_KIND_FORWARD, &body);
         proto_buf_free(&body);
     }
+    //  What the second broker's recipient gets: the sender's body, then
+    //  the broker's fields, the route among them.
+    proto_msg_t *sent = NULL;
+    proto_errinfo_t info;
+    vec_check_info(
+        proto_msg_decode(PROTO_KIND_SUBMIT, gen->fwd.body.data, gen->fwd.body.len, &sent, &info),
+        &info, "the forwarded SUBMIT");
+    proto_msg_t deliver = { .kind = PROTO_KIND_DELIVER, .u.document = sent->u.document };
+    deliver.u.document.accepted = hops[1].time;
+    deliver.u.document.seq = 7;
+    deliver.u.document.route = hops;
+    deliver.u.document.nroute = 2;
+    proto_buf_t body;
+    proto_buf_init(&body);
+    vec_encode(&deliver, &body, "deliver-route");
+    vec_block(&out, "DELIVER of the forwarded document at the second broker: its route names both");
+    vec_field(&out, "name", "deliver-route");
+    vec_field(&out, "kind", "DELIVER");
+    vec_field(&out, "document", "%s", gen->fwd.name);
+    vec_field(&out, "signer", "%s", gen->fwd.signer);
+    vec_field(&out, "frames", "%u", 2 + gen->fwd.natt);
+    vec_field_hex(&out, "body", body.data, body.len);
+    vec_seed(&gen->corpus, PROTO_KIND_DELIVER, &body);
+    proto_buf_free(&body);
+    proto_msg_destroy(&sent);
     vec_out_close(&out);
     proto_buf_free(&gen->fwd.body);
 }

@@ -537,6 +537,27 @@ truc_client_t *fed_connect_nat(th_env_t *env, th_agency_t who, const char *endpo
 //  c receives document id exactly as sent (the sender's signature checked
 //  against the directory, the attachment against its hash) and
 //  acknowledges it.
+th_json_t *fed_admin_json(th_env_t *env, const char *data, int want, const char *const *args)
+{
+    static char out[TH_ADMIN_OUT_MAX];
+    const char *argv[16];
+    size_t n = 0;
+    argv[n++] = th_admin_path;
+    argv[n++] = "--data-dir";
+    argv[n++] = data;
+    argv[n++] = "--json";
+    for (size_t i = 0; args[i] && n < 15; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    int status = th_run(env, argv, out, sizeof out);
+    th_check(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == want,
+             "truc-admin %s %s: exit %d, not %d: %s", args[0], args[1] ? args[1] : "",
+             WIFEXITED(status) ? WEXITSTATUS(status) : -1, want, out);
+    th_json_t *json = th_json_parse(out);
+    th_check(json != NULL, "truc-admin %s: not JSON: %s", args[0], out);
+    return json;
+}
+
 void fed_receive(th_env_t *env, truc_client_t *c, const proto_id_t *id, const char *who)
 {
     proto_msg_t *msg = NULL;

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "admin_json.h"
 #include "harness.h"
 
 #define FED_WAIT_MS     30000 // a log line that must come
@@ -47,6 +48,10 @@ void fed_copy(const char *from, const char *to);
 
 //  `truc-admin --data-dir data audit verify`, which must exit 0.
 void fed_audit_verify(th_env_t *env, const char *data);
+
+//  truc-admin --data-dir data --json args... against one broker of several:
+//  require exit status want and JSON, and return it (the caller frees it).
+th_json_t *fed_admin_json(th_env_t *env, const char *data, int want, const char *const *args);
 
 // ---------------------------------------------------------------------------
 //  A network of brokers

@@ -477,6 +477,12 @@ static void test_drill_revoke(void **state)
         ah_expect_ok(r, "fetch the original");
         th_check(ah_str_is(r->map, fields[i], op[i]), "fetch %s: expected %s %s in %s", doc[i],
                  fields[i], op[i], ah_show(r->map));
+        //  The DMS sees the brokers it crossed, in order.
+        th_check(ah_count(r->map, "route") == 3 && ah_str_is(r->map, "route[0].broker", TH_HUB) &&
+                     ah_str_is(r->map, "route[1].broker", "nat") &&
+                     ah_str_is(r->map, "route[2].broker", "p2") &&
+                     ah_int(r->map, "route[2].time") > 0,
+                 "fetch %s: expected the route hub > nat > p2 in %s", doc[i], ah_show(r->map));
         ah_reply_destroy(&r);
         ah_events_wait(d, topics[i], "id", doc[i], fields[i], op[i], "from", th_code(TH_A), NULL);
         r = ah_poll(a, s_delivered, NULL, "D's DELIVERED for the operation at A", "{cmd:s id:s}",

@@ -34,7 +34,7 @@
         does not end with the sending broker ERR_SENDER_MISMATCH - each
         answered as a signed REJECTED, the link staying up.
 
-    Usage: test_hops TRUC_BROKER TRUC_KEYS [TEST_NAME]
+    Usage: test_hops TRUC_BROKER TRUC_KEYS TRUC_ADMIN [TEST_NAME]
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -50,6 +50,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "admin_json.h"
 #include "expect.h"
 #include "fed_lib.h"
 #include "harness.h"
@@ -86,6 +87,39 @@ static truc_doc_t *s_doc(th_env_t *env, const char *const *to, uint32_t nto)
         truc_doc_build(env->agency[TH_A], to, nto, "Cong van lien tinh", "CV", 0, &att, 1);
     th_check(doc != NULL, "truc_doc_build");
     return doc;
+}
+
+//  What the operator sees of a hop queued for nat, which never links:
+//  `links` shows nat down with one document waiting; `doc show` says C and
+//  U wait here for nat, and B, a recipient here, waits for its ACK.
+static void s_queued_shown(th_env_t *env, const char *id_text)
+{
+    th_json_t *links = th_admin_json(env, (const char *const[]){ "links", NULL }, 0);
+    uint64_t waiting = 0, in_flight = 1;
+    th_check(links->type == TH_JSON_ARRAY && links->count == 1 &&
+                 strcmp(th_json_text(links->items[0], "broker"), "nat") == 0 &&
+                 strcmp(th_json_text(links->items[0], "dials"), "-") == 0 &&
+                 th_json_flag(links->items[0], "up") == 0 &&
+                 th_json_uint(links->items[0], "waiting", &waiting) && waiting == 1 &&
+                 th_json_uint(links->items[0], "in_flight", &in_flight) && in_flight == 0,
+             "links: expected nat down with 1 waiting");
+    th_json_free(&links);
+    th_json_t *doc = th_admin_json(env, (const char *const[]){ "doc", "show", id_text, NULL }, 0);
+    const th_json_t *trace = th_json_get(doc, "trace"), *rows = th_json_get(doc, "recipients");
+    th_check(trace && trace->count == 1 &&
+                 strcmp(th_json_text(trace->items[0], "broker"), TH_HUB) == 0,
+             "doc show: the trace is not this broker alone");
+    th_check(rows && rows->count == 3, "doc show: 3 recipients expected");
+    for (size_t i = 0; i < rows->count; i++) {
+        const th_json_t *r = rows->items[i];
+        bool here = strcmp(th_json_text(r, "agency"), th_code(TH_B)) == 0;
+        th_check(strcmp(th_json_text(r, "state"), here ? "waiting" : "forwarding") == 0 &&
+                     strcmp(th_json_text(r, "held_by"), TH_HUB) == 0 &&
+                     strcmp(th_json_text(r, "via"), here ? "" : "nat") == 0,
+                 "doc show: %s is %s via '%s', held by %s", th_json_text(r, "agency"),
+                 th_json_text(r, "state"), th_json_text(r, "via"), th_json_text(r, "held_by"));
+    }
+    th_json_free(&doc);
 }
 
 static void test_forward_intake(void **state)
@@ -127,6 +161,7 @@ static void test_forward_intake(void **state)
              th_code(TH_A));
     fed_wait_log(env, hub, needle, 1);
     th_check(fed_log_count(env, hub, "event=hop_queued") == 1, "more than one hop queued");
+    s_queued_shown(env, id_text);
 
     //  C's home is nat: this broker queues nothing for C itself, so C,
     //  should it connect here, is pushed nothing.
@@ -437,7 +472,7 @@ int main(int argc, char **argv)
 {
     const char *filter;
     int rc = th_main_start(argc, argv, "test_hops", &filter, "TRUC_BROKER", &th_broker_path,
-                           "TRUC_KEYS", &th_keys_path, NULL);
+                           "TRUC_KEYS", &th_keys_path, "TRUC_ADMIN", &th_admin_path, NULL);
     if (rc)
         return rc;
     const struct CMUnitTest tests[] = {

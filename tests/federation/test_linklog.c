@@ -57,8 +57,6 @@
 #include "proto/sign.h"
 #include "proto/tlog.h"
 
-#define S_OUT_MAX (64 * 1024)
-
 typedef struct {
     th_env_t *env;
     char nat_data[TH_PATH_MAX + 32];
@@ -139,31 +137,10 @@ static void s_hub_start(s_net_t *net)
 // ---------------------------------------------------------------------------
 //  truc-admin against either broker
 
-static th_json_t *s_admin(th_env_t *env, const char *data, int want, const char *const *args)
-{
-    static char out[S_OUT_MAX];
-    const char *argv[16];
-    size_t n = 0;
-    argv[n++] = th_admin_path;
-    argv[n++] = "--data-dir";
-    argv[n++] = data;
-    argv[n++] = "--json";
-    for (size_t i = 0; args[i] && n < 15; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    int status = th_run(env, argv, out, sizeof out);
-    th_check(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == want,
-             "truc-admin %s %s: exit %d, not %d: %s", args[0], args[1] ? args[1] : "",
-             WIFEXITED(status) ? WEXITSTATUS(status) : -1, want, out);
-    th_json_t *json = th_json_parse(out);
-    th_check(json != NULL, "truc-admin %s: not JSON: %s", args[0], out);
-    return json;
-}
-
 //  The size of the broker's own log (log head).
 static uint64_t s_own_size(th_env_t *env, const char *data)
 {
-    th_json_t *json = s_admin(env, data, 0, (const char *const[]){ "log", "head", NULL });
+    th_json_t *json = fed_admin_json(env, data, 0, (const char *const[]){ "log", "head", NULL });
     uint64_t size = 0;
     th_check(th_json_uint(json, "size", &size), "log head: no size");
     th_json_free(&json);
@@ -173,7 +150,7 @@ static uint64_t s_own_size(th_env_t *env, const char *data)
 //  log links at data: the entry for label, or NULL; *json to free.
 static const th_json_t *s_link(th_env_t *env, const char *data, const char *label, th_json_t **json)
 {
-    *json = s_admin(env, data, 0, (const char *const[]){ "log", "links", NULL });
+    *json = fed_admin_json(env, data, 0, (const char *const[]){ "log", "links", NULL });
     th_check((*json)->type == TH_JSON_ARRAY, "log links: not an array");
     for (size_t i = 0; i < (*json)->count; i++) {
         const char *b = th_json_text((*json)->items[i], "broker");
@@ -209,7 +186,7 @@ static uint64_t s_wait_held(th_env_t *env, const char *data, const char *label, 
 
 static uint64_t s_status_alarms(th_env_t *env, const char *data)
 {
-    th_json_t *json = s_admin(env, data, 0, (const char *const[]){ "status", NULL });
+    th_json_t *json = fed_admin_json(env, data, 0, (const char *const[]){ "status", NULL });
     uint64_t n = 99;
     th_check(th_json_uint(json, "link_log_alarms", &n), "status: no link_log_alarms");
     th_json_free(&json);
@@ -442,8 +419,8 @@ static void test_linklog_rollback(void **state)
     s_check_alarm(env, later, old_size);
     th_check(s_status_alarms(env, env->data) == 1, "status does not count hub's alarm");
     s_wait_metric(env, "truc_broker_link_log_alarm{broker=\"nat\"} 1");
-    th_json_t *audit = s_admin(env, env->data, 0,
-                               (const char *const[]){ "audit", "show", "--event", "admin", NULL });
+    th_json_t *audit = fed_admin_json(
+        env, env->data, 0, (const char *const[]){ "audit", "show", "--event", "admin", NULL });
     bool audited = false;
     for (size_t i = 0; audit->type == TH_JSON_ARRAY && i < audit->count; i++) {
         const char *detail = th_json_text(audit->items[i], "detail");
@@ -465,21 +442,21 @@ static void test_linklog_rollback(void **state)
     //  The operator has looked: log clear answers with what it cleared,
     //  audits it, and hub follows nat's log from its current head.
     th_json_t *cleared =
-        s_admin(env, env->data, 0, (const char *const[]){ "log", "clear", "nat", NULL });
+        fed_admin_json(env, env->data, 0, (const char *const[]){ "log", "clear", "nat", NULL });
     const th_json_t *list = th_json_get(cleared, "cleared");
     th_check(list && list->type == TH_JSON_ARRAY && list->count == 1 &&
                  th_json_text(th_json_get(list->items[0], "alarm"), "reason"),
              "log clear did not answer with the alarm it cleared");
     th_json_free(&cleared);
     th_json_t *again =
-        s_admin(env, env->data, 2, (const char *const[]){ "log", "clear", "nowhere", NULL });
+        fed_admin_json(env, env->data, 2, (const char *const[]){ "log", "clear", "nowhere", NULL });
     th_json_free(&again);
     uint64_t now = s_own_size(env, net.nat_data);
     s_wait_held(env, env->data, "nat", now);
     th_check(s_status_alarms(env, env->data) == 0, "an alarm after log clear");
     s_wait_metric(env, "truc_broker_link_log_alarm{broker=\"nat\"} 0");
-    audit = s_admin(env, env->data, 0,
-                    (const char *const[]){ "audit", "show", "--event", "admin", NULL });
+    audit = fed_admin_json(env, env->data, 0,
+                           (const char *const[]){ "audit", "show", "--event", "admin", NULL });
     audited = false;
     for (size_t i = 0; audit->type == TH_JSON_ARRAY && i < audit->count; i++) {
         const char *detail = th_json_text(audit->items[i], "detail");

@@ -21,6 +21,7 @@
 
     Usage: test_three TRUC_BROKER TRUC_KEYS TRUC_ADMIN [TEST_NAME]
 */
+#include <inttypes.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -151,6 +152,101 @@ static void s_refused_far(th_env_t *env, fed_traffic_t *t, fed_net_t *net)
     truc_doc_destroy(&doc);
 }
 
+//  truc-admin doc show ID on broker b: the trace has the labels of want
+//  (NULL-terminated), and recipient `to` is in state `state`, held by
+//  `held_by`, via `via` (NULL: no link).
+static void s_doc_show(th_env_t *env, const fed_broker_t *b, const char *id_text,
+                       const char *const *want, const char *to, const char *state,
+                       const char *held_by, const char *via)
+{
+    th_json_t *json =
+        fed_admin_json(env, b->data, 0, (const char *const[]){ "doc", "show", id_text, NULL });
+    const th_json_t *trace = th_json_get(json, "trace");
+    size_t n = 0;
+    while (want[n])
+        n++;
+    th_check(trace && trace->type == TH_JSON_ARRAY && trace->count == n,
+             "%s: doc show: a trace of %zu brokers expected", b->label, n);
+    for (size_t i = 0; i < n; i++) {
+        const char *label = th_json_text(trace->items[i], "broker");
+        th_check(label && strcmp(label, want[i]) == 0, "%s: trace[%zu] is %s, not %s", b->label, i,
+                 label ? label : "nothing", want[i]);
+    }
+    const th_json_t *recipients = th_json_get(json, "recipients"), *row = NULL;
+    for (size_t i = 0; recipients && i < recipients->count; i++) {
+        const char *agency = th_json_text(recipients->items[i], "agency");
+        if (strcmp(agency, to) == 0)
+            row = recipients->items[i];
+    }
+    th_check(row != NULL, "%s: doc show lists no %s", b->label, to);
+    const char *got_state = th_json_text(row, "state"), *got_held = th_json_text(row, "held_by"),
+               *got_via = th_json_text(row, "via");
+    th_check(strcmp(got_state, state) == 0, "%s: %s is %s, not %s", b->label, to, got_state, state);
+    th_check(strcmp(got_held, held_by) == 0, "%s: %s's copy is held by %s, not %s", b->label, to,
+             got_held, held_by);
+    th_check(strcmp(got_via, via ? via : "") == 0, "%s: %s goes via %s, not %s", b->label, to,
+             got_via[0] ? got_via : "no link", via ? via : "no link");
+    th_json_free(&json);
+}
+
+//  Where a document is, seen from everywhere: A sends B (its own broker)
+//  and D (two links away). D's DELIVER names the three brokers that stored
+//  it, in order and in time; B's names none. Once A holds D's DELIVERED,
+//  doc show on each broker gives its trace so far and where D's copy is.
+static void s_journey(th_env_t *env, fed_traffic_t *t, fed_net_t *net)
+{
+    const char *to[] = { th_code(TH_B), th_code(TH_D) };
+    truc_doc_t *doc = truc_doc_build(env->agency[TH_A], to, 2, "Hanh trinh", "CV", 0, NULL, 0);
+    th_check(doc != NULL, "truc_doc_build");
+    th_check(truc_client_submit(t->agent[TH_A], doc) == PROTO_OK, "submit");
+    fed_accepted(t->agent[TH_A], doc);
+    static const char *const route[] = { TH_HUB, "nat", "p2" };
+    for (int who = TH_B; who <= TH_D; who += TH_D - TH_B) {
+        proto_msg_t *msg = NULL;
+        truc_frames_t *frames = NULL;
+        th_check(truc_client_recv_kind(t->agent[who], PROTO_KIND_DELIVER, TH_RECV_TIMEOUT_MS, &msg,
+                                       &frames) == PROTO_OK,
+                 "%s: no DELIVER", th_code(who));
+        const proto_document_t *got = &msg->u.document;
+        uint32_t want = who == TH_D ? 3 : 0;
+        th_check(got->nroute == want, "%s: a route of %u brokers, not %u", th_code(who),
+                 got->nroute, want);
+        for (uint32_t i = 0; i < got->nroute; i++)
+            th_check(strcmp(got->route[i].broker, route[i]) == 0 &&
+                         (i == 0 || got->route[i].time >= got->route[i - 1].time),
+                     "%s: route[%u] is %s at %" PRIu64, th_code(who), i, got->route[i].broker,
+                     got->route[i].time);
+        th_check(got->nroute == 0 || got->route[got->nroute - 1].time == got->accepted,
+                 "%s: the last broker of the route is not the one that accepted it", th_code(who));
+        const proto_msg_t *const delivers[] = { msg };
+        const truc_frames_t *const fr[] = { frames };
+        th_check(truc_client_ack_deliveries(t->agent[who], env->dir, delivers, fr, 1) == PROTO_OK,
+                 "%s: the document does not verify", th_code(who));
+        proto_msg_destroy(&msg);
+        truc_frames_destroy(&frames);
+    }
+    for (int n = 0; n < 2; n++) {
+        proto_msg_t *msg = NULL;
+        th_check(truc_client_recv_kind(t->agent[TH_A], PROTO_KIND_DELIVERED, TH_RECV_TIMEOUT_MS,
+                                       &msg, NULL) == PROTO_OK,
+                 "A holds %d of 2 DELIVERED", n);
+        th_check(truc_client_ack(t->agent[TH_A], &msg->u.receipts.mid, 1) == PROTO_OK, "ACK");
+        proto_msg_destroy(&msg);
+    }
+    char id_text[PROTO_ID_TEXT_LEN];
+    proto_id_format(truc_doc_id(doc), id_text);
+    const char *b = th_code(TH_B), *d = th_code(TH_D);
+    s_doc_show(env, &net->b[S_HUB], id_text, (const char *const[]){ TH_HUB, NULL }, b, "delivered",
+               b, NULL);
+    s_doc_show(env, &net->b[S_HUB], id_text, (const char *const[]){ TH_HUB, NULL }, d, "delivered",
+               d, "nat");
+    s_doc_show(env, &net->b[S_NAT], id_text, (const char *const[]){ TH_HUB, "nat", NULL }, d,
+               "delivered", d, "p2");
+    s_doc_show(env, &net->b[S_P2], id_text, (const char *const[]){ TH_HUB, "nat", "p2", NULL }, d,
+               "delivered", d, NULL);
+    truc_doc_destroy(&doc);
+}
+
 static void test_three_brokers(void **state)
 {
     th_env_t *env = *state;
@@ -181,6 +277,7 @@ static void test_three_brokers(void **state)
     s_status(env, &t, TH_D, TH_A, truc_doc_id(t.sent[0].doc));
     fed_traffic_free(&t);
     s_refused_far(env, &t, &net);
+    s_journey(env, &t, &net);
 
     //  N dies while documents are on their way through it, and comes back.
     truc_client_destroy(&t.agent[TH_C]);

@@ -79,6 +79,9 @@ extern "C" {
 //  A FORWARD carries a whole document body plus its own small fields
 //  (recipients, trace): the body limit plus room for those.
 #define PROTO_MAX_FORWARD_BODY (PROTO_MAX_BODY + (64u << 10))
+//  A DELIVER is the sender's body plus the broker's fields (accepted, seq,
+//  route): the body limit plus room for those.
+#define PROTO_MAX_DELIVER_BODY (PROTO_MAX_BODY + (4u << 10))
 
 typedef enum {
     PROTO_KIND_HELLO = 1,
@@ -330,13 +333,22 @@ typedef struct {
     uint32_t window; // new delivery credit
 } proto_credit_t;
 
+//  One broker a forwarded document passed through (PROTOCOL.md 16.7).
+typedef struct {
+    const char *broker; // broker label
+    uint64_t time;      // when that broker stored the document, ms since epoch
+} proto_fwd_hop_t;
+
 //  SUBMIT, REVOKE, UPDATE, REPLACE (agent to broker) and DELIVER (broker to
-//  agent; accepted and seq set).
+//  agent; accepted and seq set, and route for a document that came over a
+//  link).
 typedef struct {
     proto_doc_t doc;
     uint8_t sig[PROTO_SIG_LEN]; // doc.from's signature of the canonical bytes
     uint64_t accepted;          // DELIVER only: broker acceptance time
     uint64_t seq;               // DELIVER only: broker audit sequence number
+    proto_fwd_hop_t *route;     // DELIVER only: the brokers that stored it, the origin
+    uint32_t nroute;            //   first, this one last; 0 when it never left its broker
 } proto_document_t;
 
 typedef struct {
@@ -431,12 +443,6 @@ typedef struct {
     proto_dir_broker_t *brokers;    // that snapshot's broker entries, whole; only when federated
     uint32_t nbrokers;
 } proto_dir_delta_t;
-
-//  One broker a forwarded document passed through (PROTOCOL.md 16.7).
-typedef struct {
-    const char *broker; // broker label
-    uint64_t time;      // when that broker stored the document, ms since epoch
-} proto_fwd_hop_t;
 
 //  FORWARD: a document one broker hands to the next over a link. The
 //  sender's signed body travels byte for byte and is never re-signed; the

@@ -1,0 +1,104 @@
+/*  broker/deliver_body.c - the DELIVER body a broker stores for a
+    document. See deliver_body.h.
+*/
+#include "deliver_body.h"
+
+#include <msgpack.h>
+#include <string.h>
+
+//  The map header of a body: its count and length. False if it is none.
+static bool s_map_header(const uint8_t *body, size_t len, uint32_t *count, size_t *skip)
+{
+    if (len >= 1 && (body[0] & 0xf0) == 0x80)
+        *count = body[0] & 0x0f, *skip = 1;
+    else if (len >= 3 && body[0] == 0xde)
+        *count = (uint32_t) body[1] << 8 | body[2], *skip = 3;
+    else if (len >= 5 && body[0] == 0xdf)
+        *count =
+            (uint32_t) body[1] << 24 | (uint32_t) body[2] << 16 | (uint32_t) body[3] << 8 | body[4],
+        *skip = 5;
+    else
+        return false;
+    return true;
+}
+
+static void s_pack_key(msgpack_packer *pk, const char *key)
+{
+    msgpack_pack_str_with_body(pk, key, strlen(key));
+}
+
+//  Into sb: a map header of count entries, then the broker's fields.
+//  *header_len is where the fields start.
+static void s_broker_fields(msgpack_sbuffer *sb, uint32_t count, uint64_t accepted, uint64_t seq,
+                            const proto_fwd_hop_t *route, uint32_t nroute, size_t *header_len)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, count);
+    *header_len = sb->size;
+    s_pack_key(&pk, "accepted");
+    msgpack_pack_uint64(&pk, accepted);
+    s_pack_key(&pk, "seq");
+    msgpack_pack_uint64(&pk, seq);
+    if (nroute == 0)
+        return;
+    s_pack_key(&pk, "route");
+    msgpack_pack_array(&pk, nroute);
+    for (uint32_t i = 0; i < nroute; i++) {
+        msgpack_pack_map(&pk, 2);
+        s_pack_key(&pk, "broker");
+        s_pack_key(&pk, route[i].broker);
+        s_pack_key(&pk, "time");
+        msgpack_pack_uint64(&pk, route[i].time);
+    }
+}
+
+static uint32_t s_field_count(uint32_t nroute)
+{
+    return nroute ? 3 : 2;
+}
+
+proto_err_t broker_deliver_body(const uint8_t *body, size_t len, uint64_t accepted, uint64_t seq,
+                                const proto_fwd_hop_t *route, uint32_t nroute, proto_buf_t *out)
+{
+    uint32_t count;
+    size_t skip, header_len;
+    if (!s_map_header(body, len, &count, &skip))
+        return PROTO_ERR_MSGPACK;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    s_broker_fields(&sb, count + s_field_count(nroute), accepted, seq, route, nroute, &header_len);
+    proto_buf_reset(out);
+    proto_err_t rc = proto_buf_append(out, sb.data, header_len);
+    if (!rc)
+        rc = proto_buf_append(out, body + skip, len - skip);
+    if (!rc)
+        rc = proto_buf_append(out, sb.data + header_len, sb.size - header_len);
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+proto_err_t broker_deliver_body_sender(const uint8_t *stored, size_t len, uint64_t accepted,
+                                       uint64_t seq, const proto_fwd_hop_t *route, uint32_t nroute,
+                                       proto_buf_t *out)
+{
+    uint32_t count, fields = s_field_count(nroute);
+    size_t skip, header_len;
+    if (!s_map_header(stored, len, &count, &skip) || count < fields + 1)
+        return PROTO_ERR_STORE;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    s_broker_fields(&sb, count - fields, accepted, seq, route, nroute, &header_len);
+    size_t tail_len = sb.size - header_len;
+    proto_err_t rc = PROTO_OK;
+    if (len < skip + tail_len ||
+        memcmp(stored + len - tail_len, sb.data + header_len, tail_len) != 0)
+        rc = PROTO_ERR_STORE; // not what broker_deliver_body wrote
+    proto_buf_reset(out);
+    if (!rc)
+        rc = proto_buf_append(out, sb.data, header_len);
+    if (!rc)
+        rc = proto_buf_append(out, stored + skip, len - skip - tail_len);
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
