@@ -11,12 +11,8 @@
 #include "store_fwd.h"
 
 typedef struct {
-    broker_server_t *server;
     broker_linkstat_t *out;
     size_t n, max;
-    uint64_t now;
-    char last_label[PROTO_LABEL_MAX + 1];
-    int last_urgency;
 } s_stats_t;
 
 //  The row of label, added (in label order) if there is room.
@@ -37,31 +33,17 @@ static broker_linkstat_t *s_row(s_stats_t *st, const char *label)
     return row;
 }
 
-//  One queued hop: counted; the first of each (label, urgency) is the
-//  oldest of that urgency, so its age is a candidate for the oldest.
-static bool s_queued(void *arg, const char *label, uint8_t urgency, const proto_id_t *id)
+static bool s_queued(void *arg, const char *label, uint64_t queued)
 {
-    s_stats_t *st = arg;
-    broker_linkstat_t *row = s_row(st, label);
-    if (!row)
-        return true;
-    row->waiting++;
-    if (strcmp(st->last_label, label) == 0 && st->last_urgency == urgency)
-        return true;
-    snprintf(st->last_label, sizeof st->last_label, "%s", label);
-    st->last_urgency = urgency;
-    broker_hop_t hop;
-    if (broker_store_hop_get(st->server->store, label, id, &hop) == PROTO_OK &&
-        hop.time < st->now && st->now - hop.time > row->oldest_age)
-        row->oldest_age = st->now - hop.time;
+    broker_linkstat_t *row = s_row(arg, label);
+    if (row)
+        row->waiting = queued;
     return true;
 }
 
 size_t broker_linkstats(broker_server_t *server, broker_linkstat_t *out, size_t max)
 {
-    s_stats_t st = {
-        .server = server, .out = out, .max = max, .now = broker_now(), .last_urgency = -1
-    };
+    s_stats_t st = { .out = out, .max = max };
     const char *label, *endpoint;
     uint64_t sessions;
     for (size_t i = 0; broker_links_at(server->links, i, &label, &endpoint, &sessions); i++) {
@@ -80,7 +62,11 @@ size_t broker_linkstats(broker_server_t *server, broker_linkstat_t *out, size_t 
     bool reading =
         broker_store_writing(server->store) || broker_store_read_begin(server->store) == PROTO_OK;
     if (reading)
-        broker_store_hop_queues(server->store, s_queued, &st);
+        broker_store_hop_labels(server->store, s_queued, &st);
+    uint64_t now = broker_now();
+    for (size_t i = 0; reading && i < st.n; i++)
+        if (out[i].waiting)
+            out[i].oldest_age = broker_store_hop_oldest(server->store, out[i].label, now);
     if (reading && !broker_store_writing(server->store))
         broker_store_read_end(server->store);
     return st.n;

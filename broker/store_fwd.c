@@ -15,6 +15,8 @@
              value time (8)
       hopexp key   deadline (8) | label (PROTO_LABEL_MAX bytes, zero-padded) | id (16)
              value empty
+      meta   key   "q:" | label (PROTO_LABEL_MAX bytes, zero-padded)
+             value the label's hopq entries (8); absent when none
 
     The label is a fixed-width field so that one label's keys never share a
     prefix with a longer label's ("n" and "n2").
@@ -81,6 +83,199 @@ static proto_err_t s_hop_decode(const broker_store_val_t *v, broker_hop_t *out)
     return PROTO_OK;
 }
 
+// ---------------------------------------------------------------------------
+//  The queue counts: "q:" label -> 8-byte count in the meta table, moved in
+//  the transaction that moves the queue, rebuilt with the waiting counts
+//  (store_waiting.c) when the store was written without them.
+
+#define S_COUNT_KEY_LEN (2 + S_LABEL_LEN)
+
+static void s_count_key(uint8_t key[S_COUNT_KEY_LEN], const uint8_t label[S_LABEL_LEN])
+{
+    key[0] = 'q';
+    key[1] = ':';
+    memcpy(key + 2, label, S_LABEL_LEN);
+}
+
+static uint64_t s_count_get(broker_store_t *self, const uint8_t key[S_COUNT_KEY_LEN])
+{
+    broker_store_val_t v;
+    if (broker_store_kv_get(self, DB_META, key, S_COUNT_KEY_LEN, &v) || v.mv_size != 8)
+        return 0;
+    return broker_store_get64le(v.mv_data);
+}
+
+static proto_err_t s_count_put(broker_store_t *self, const uint8_t key[S_COUNT_KEY_LEN], uint64_t n)
+{
+    if (n == 0) {
+        proto_err_t rc = broker_store_kv_del(self, DB_META, key, S_COUNT_KEY_LEN);
+        return rc == PROTO_ERR_NOT_FOUND ? PROTO_OK : rc;
+    }
+    uint8_t value[8];
+    broker_store_put64le(value, n);
+    return broker_store_kv_put(self, DB_META, key, S_COUNT_KEY_LEN, value, sizeof value);
+}
+
+static proto_err_t s_count_add(broker_store_t *self, const uint8_t label[S_LABEL_LEN], int delta)
+{
+    if (!self->counted)
+        return PROTO_OK;
+    uint8_t key[S_COUNT_KEY_LEN];
+    s_count_key(key, label);
+    uint64_t n = s_count_get(self, key);
+    n = delta < 0 ? (n > 0 ? n - 1 : 0) : n + 1;
+    return s_count_put(self, key, n);
+}
+
+typedef struct {
+    uint8_t labels[BROKER_STORE_HOP_LABELS][S_LABEL_LEN];
+    uint64_t counts[BROKER_STORE_HOP_LABELS];
+    size_t n;
+    bool full;
+} s_counting_t;
+
+static bool s_counting_step(void *arg, const uint8_t *key, size_t klen, const uint8_t *value,
+                            size_t vlen)
+{
+    s_counting_t *c = arg;
+    (void) value;
+    (void) vlen;
+    if (klen != S_Q_KEY_LEN)
+        return true;
+    if (c->n && memcmp(c->labels[c->n - 1], key, S_LABEL_LEN) == 0) {
+        c->counts[c->n - 1]++;
+        return true;
+    }
+    if (c->n == BROKER_STORE_HOP_LABELS) {
+        c->full = true;
+        return false;
+    }
+    memcpy(c->labels[c->n], key, S_LABEL_LEN);
+    c->counts[c->n++] = 1;
+    return true;
+}
+
+static bool s_old_count_step(void *arg, const uint8_t *key, size_t klen, const uint8_t *value,
+                             size_t vlen)
+{
+    s_counting_t *c = arg;
+    (void) value;
+    (void) vlen;
+    if (klen != S_COUNT_KEY_LEN)
+        return true;
+    if (c->n == BROKER_STORE_HOP_LABELS) {
+        c->full = true;
+        return false;
+    }
+    memcpy(c->labels[c->n++], key + 2, S_LABEL_LEN);
+    return true;
+}
+
+proto_err_t broker_store_hop_counts_rebuild(broker_store_t *self)
+{
+    s_counting_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return PROTO_ERR_NOMEM;
+    proto_err_t rc = PROTO_OK;
+    broker_store_kv_scan(self, DB_META, (const uint8_t *) "q:", 2, s_old_count_step, c);
+    for (size_t i = 0; !rc && i < c->n; i++) {
+        uint8_t key[S_COUNT_KEY_LEN];
+        s_count_key(key, c->labels[i]);
+        rc = s_count_put(self, key, 0);
+    }
+    if (!rc && c->full)
+        rc = PROTO_ERR_STORE;
+    memset(c, 0, sizeof *c);
+    if (!rc)
+        broker_store_kv_scan(self, DB_HOPQ, NULL, 0, s_counting_step, c);
+    if (!rc && c->full)
+        rc = PROTO_ERR_STORE; // more labels than a directory may list
+    for (size_t i = 0; !rc && i < c->n; i++) {
+        uint8_t key[S_COUNT_KEY_LEN];
+        s_count_key(key, c->labels[i]);
+        rc = s_count_put(self, key, c->counts[i]);
+    }
+    free(c);
+    return rc;
+}
+
+typedef struct {
+    broker_store_hop_label_fn *fn;
+    void *arg;
+} s_labels_t;
+
+static bool s_labels_step(void *arg, const uint8_t *key, size_t klen, const uint8_t *value,
+                          size_t vlen)
+{
+    s_labels_t *l = arg;
+    if (klen != S_COUNT_KEY_LEN || vlen != 8)
+        return true;
+    char label[S_LABEL_LEN + 1];
+    memcpy(label, key + 2, S_LABEL_LEN);
+    label[S_LABEL_LEN] = '\0';
+    return l->fn(l->arg, label, broker_store_get64le(value));
+}
+
+typedef struct {
+    proto_id_t id;
+    bool found;
+} s_first_t;
+
+static bool s_first_step(void *arg, const uint8_t *key, size_t klen, const uint8_t *value,
+                         size_t vlen)
+{
+    s_first_t *f = arg;
+    (void) key, (void) klen;
+    if (vlen == PROTO_ID_LEN) {
+        memcpy(f->id.bytes, value, PROTO_ID_LEN);
+        f->found = true;
+    }
+    return false;
+}
+
+size_t broker_store_hop_labels(broker_store_t *self, broker_store_hop_label_fn *fn, void *arg)
+{
+    if (!self->counted) {
+        //  No counts kept: walk the queues once (rare: a store open failed
+        //  to build them).
+        s_counting_t *c = calloc(1, sizeof *c);
+        if (!c)
+            return 0;
+        broker_store_kv_scan(self, DB_HOPQ, NULL, 0, s_counting_step, c);
+        size_t i = 0;
+        for (; i < c->n; i++) {
+            char label[S_LABEL_LEN + 1];
+            memcpy(label, c->labels[i], S_LABEL_LEN);
+            label[S_LABEL_LEN] = '\0';
+            if (!fn(arg, label, c->counts[i]))
+                break;
+        }
+        free(c);
+        return i;
+    }
+    s_labels_t l = { fn, arg };
+    return broker_store_kv_scan(self, DB_META, (const uint8_t *) "q:", 2, s_labels_step, &l);
+}
+
+uint64_t broker_store_hop_oldest(broker_store_t *self, const char *label, uint64_t now)
+{
+    uint8_t prefix[S_LABEL_LEN + 1];
+    if (s_label(prefix, label) != PROTO_OK)
+        return 0;
+    uint64_t oldest = 0;
+    //  The first hop of each urgency is the oldest of that urgency.
+    for (uint8_t level = 0; level < 4; level++) {
+        prefix[S_LABEL_LEN] = level;
+        s_first_t first = { .found = false };
+        broker_store_kv_scan(self, DB_HOPQ, prefix, sizeof prefix, s_first_step, &first);
+        broker_hop_t hop;
+        if (first.found && broker_store_hop_get(self, label, &first.id, &hop) == PROTO_OK &&
+            hop.time < now && now - hop.time > oldest)
+            oldest = now - hop.time;
+    }
+    return oldest;
+}
+
 proto_err_t broker_store_hop_add(broker_store_t *self, const char *label, const proto_id_t *id,
                                  uint8_t urgency, uint64_t seq, uint64_t now)
 {
@@ -97,7 +292,9 @@ proto_err_t broker_store_hop_add(broker_store_t *self, const char *label, const 
     s_hop_encode(&hop, record);
     rc = broker_store_kv_put(self, DB_HOPS, key, sizeof key, record, sizeof record);
     s_q_key(qkey, key, urgency, seq);
-    return rc ? rc : broker_store_kv_put(self, DB_HOPQ, qkey, sizeof qkey, id->bytes, PROTO_ID_LEN);
+    if (!rc)
+        rc = broker_store_kv_put(self, DB_HOPQ, qkey, sizeof qkey, id->bytes, PROTO_ID_LEN);
+    return rc ? rc : s_count_add(self, key, +1);
 }
 
 proto_err_t broker_store_hop_get(broker_store_t *self, const char *label, const proto_id_t *id,
@@ -129,6 +326,8 @@ proto_err_t broker_store_hop_answer(broker_store_t *self, const char *label, con
     s_q_key(qkey, key, hop.urgency, hop.queue_seq);
     if (!rc)
         rc = broker_store_kv_del(self, DB_HOPQ, qkey, sizeof qkey);
+    if (!rc)
+        rc = s_count_add(self, key, -1);
     hop.state = state;
     hop.code = code;
     hop.time = now;
@@ -216,31 +415,6 @@ size_t broker_store_hop_scan(broker_store_t *self, const char *label, broker_sto
         return 0;
     s_visit_t visit = { fn, arg };
     return broker_store_kv_scan(self, DB_HOPQ, prefix, sizeof prefix, s_scan_step, &visit);
-}
-
-typedef struct {
-    broker_store_hopq_fn *fn;
-    void *arg;
-} s_queues_t;
-
-static bool s_queues_step(void *arg, const uint8_t *key, size_t klen, const uint8_t *value,
-                          size_t vlen)
-{
-    s_queues_t *q = arg;
-    if (klen != S_Q_KEY_LEN || vlen != PROTO_ID_LEN)
-        return true;
-    char label[S_LABEL_LEN + 1];
-    memcpy(label, key, S_LABEL_LEN);
-    label[S_LABEL_LEN] = '\0';
-    proto_id_t id;
-    memcpy(id.bytes, value, PROTO_ID_LEN);
-    return q->fn(q->arg, label, (uint8_t) (3 - key[S_LABEL_LEN]), &id);
-}
-
-size_t broker_store_hop_queues(broker_store_t *self, broker_store_hopq_fn *fn, void *arg)
-{
-    s_queues_t q = { fn, arg };
-    return broker_store_kv_scan(self, DB_HOPQ, NULL, 0, s_queues_step, &q);
 }
 
 proto_err_t broker_fwd_in_set(broker_fwd_in_t *in, const proto_fwd_hop_t *trace, uint32_t ntrace,

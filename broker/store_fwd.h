@@ -72,12 +72,16 @@ size_t broker_store_hop_expiry_scan(broker_store_t *self, uint64_t now, size_t m
 size_t broker_store_hop_scan(broker_store_t *self, const char *label, broker_store_queue_fn *fn,
                              void *arg);
 
-//  Visit every queued hop of every link: the hopq table in key order, so
-//  each label's hops together, most urgent first, then oldest first within
-//  an urgency, until fn returns false. Returns the number visited.
-typedef bool(broker_store_hopq_fn)(void *arg, const char *label, uint8_t urgency,
-                                   const proto_id_t *id);
-size_t broker_store_hop_queues(broker_store_t *self, broker_store_hopq_fn *fn, void *arg);
+//  The labels with hops queued and how many, from counts kept beside the
+//  queues (O(labels), not O(backlog)), until fn returns false. Returns the
+//  number visited.
+#define BROKER_STORE_HOP_LABELS 1024 // labels counted at most
+typedef bool(broker_store_hop_label_fn)(void *arg, const char *label, uint64_t queued);
+size_t broker_store_hop_labels(broker_store_t *self, broker_store_hop_label_fn *fn, void *arg);
+
+//  How long (ms, relative to wall time now) the oldest hop queued for
+//  label has waited, 0 when none: one seek per urgency.
+uint64_t broker_store_hop_oldest(broker_store_t *self, const char *label, uint64_t now);
 
 //  What a document that came from another broker came with (PROTOCOL.md
 //  16.7): its trace, this broker's own entry last, and the recipients that

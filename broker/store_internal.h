@@ -102,4 +102,8 @@ proto_err_t broker_store_waiting_add(broker_store_t *self, const char *recipient
 //  length as committed (nothing when the counts are not kept).
 proto_err_t broker_store_waiting_mark(broker_store_t *self);
 
+//  store_fwd.c: rebuild the hop queue counts from the queues, in the open
+//  write transaction (broker_store_waiting_open, with the waiting counts).
+proto_err_t broker_store_hop_counts_rebuild(broker_store_t *self);
+
 #endif

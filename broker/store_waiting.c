@@ -10,6 +10,9 @@
     LMDB records, not memory, so an aborted batch or nested transaction
     takes its counts back with its entries, and a backup carries them.
 
+    The same marker covers the counts of the hop queues between brokers
+    (store_fwd.c), rebuilt here with these.
+
     The marker "waiting_counts" holds the audit chain's length plus one,
     written with every commit (broker_store_waiting_mark): every change to
     a queue is audited, so a marker that does not match the chain means
@@ -169,6 +172,8 @@ void broker_store_waiting_open(broker_store_t *self)
         return;
     }
     proto_err_t rc = s_clear(self);
+    if (!rc)
+        rc = broker_store_hop_counts_rebuild(self);
     s_runs_t runs = { 0 };
     if (!rc)
         broker_store_kv_scan(self, DB_QUEUE, NULL, 0, s_build_step, &runs);

@@ -155,6 +155,123 @@ static void s_test_queue_order_and_answers(void **state)
     broker_store_destroy(&store);
 }
 
+typedef struct {
+    char labels[4][PROTO_LABEL_MAX + 1];
+    uint64_t counts[4];
+    size_t n;
+} s_counts_t;
+
+static bool s_count_one(void *arg, const char *label, uint64_t queued)
+{
+    s_counts_t *c = arg;
+    if (c->n < 4) {
+        snprintf(c->labels[c->n], sizeof c->labels[c->n], "%s", label);
+        c->counts[c->n++] = queued;
+    }
+    return true;
+}
+
+//  The labels with hops queued and their counts, in a read transaction.
+static s_counts_t s_counts(broker_store_t *store)
+{
+    s_counts_t c = { .n = 0 };
+    assert_int_equal(broker_store_read_begin(store), PROTO_OK);
+    size_t visited = broker_store_hop_labels(store, s_count_one, &c);
+    assert_int_equal(visited, c.n);
+    broker_store_read_end(store);
+    return c;
+}
+
+//  Make the meta record "q:n" say 99 and drop the counts' marker, as a
+//  store written by a broker that kept no counts looks. The store must be
+//  closed.
+static void s_spoil_counts(const char *data)
+{
+    char path[S_PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/store", data);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+    assert_int_equal(mdb_env_set_mapsize(env, S_MAP), 0);
+    assert_int_equal(mdb_env_open(env, path, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+    uint8_t key[2 + PROTO_LABEL_MAX] = { 'q', ':', 'n' }, value[8] = { 99 };
+    MDB_val k = { sizeof key, key }, v = { sizeof value, value };
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    MDB_val marker = { 14, (void *) "waiting_counts" };
+    assert_int_equal(mdb_del(txn, dbi, &marker, NULL), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+//  The counts of the link queues follow every add and answer, an aborted
+//  transaction takes its count back, and a store whose counts cannot be
+//  trusted has them rebuilt at open. The oldest is the first of each
+//  urgency.
+static void s_test_queue_counts(void **state)
+{
+    s_fx_t *fx = *state;
+    broker_store_t *store = s_open(fx->data);
+    proto_id_t a = s_id(1), b = s_id(2), c = s_id(3), d = s_id(4);
+    assert_int_equal(broker_store_begin(store), PROTO_OK);
+    assert_int_equal(broker_store_hop_add(store, "n", &a, PROTO_URGENCY_NORMAL, 10, S_T0),
+                     PROTO_OK);
+    assert_int_equal(broker_store_hop_add(store, "n", &b, PROTO_URGENCY_NORMAL, 11, S_T0 + 10),
+                     PROTO_OK);
+    assert_int_equal(broker_store_hop_add(store, "n", &c, PROTO_URGENCY_IMMEDIATE, 12, S_T0 + 20),
+                     PROTO_OK);
+    assert_int_equal(broker_store_hop_add(store, "n2", &d, PROTO_URGENCY_NORMAL, 13, S_T0 + 30),
+                     PROTO_OK);
+    assert_int_equal(broker_store_commit(store), PROTO_OK);
+    s_counts_t got = s_counts(store);
+    assert_int_equal(got.n, 2);
+    assert_string_equal(got.labels[0], "n");
+    assert_int_equal(got.counts[0], 3);
+    assert_string_equal(got.labels[1], "n2");
+    assert_int_equal(got.counts[1], 1);
+    assert_int_equal(broker_store_read_begin(store), PROTO_OK);
+    assert_int_equal(broker_store_hop_oldest(store, "n", S_T0 + 1000), 1000);
+    assert_int_equal(broker_store_hop_oldest(store, "n2", S_T0 + 1000), 970);
+    assert_int_equal(broker_store_hop_oldest(store, "elsewhere", S_T0 + 1000), 0);
+    broker_store_read_end(store);
+
+    //  Aborted: the add and its count go together.
+    proto_id_t e = s_id(5);
+    assert_int_equal(broker_store_begin(store), PROTO_OK);
+    assert_int_equal(broker_store_hop_add(store, "n", &e, PROTO_URGENCY_NORMAL, 14, S_T0),
+                     PROTO_OK);
+    broker_store_abort(store);
+    assert_int_equal(s_counts(store).counts[0], 3);
+
+    //  Answered hops leave the count; an empty queue leaves no label.
+    assert_int_equal(broker_store_begin(store), PROTO_OK);
+    assert_int_equal(broker_store_hop_answer(store, "n", &a, BROKER_HOP_DONE, 0, S_T0 + 5),
+                     PROTO_OK);
+    assert_int_equal(
+        broker_store_hop_answer(store, "n2", &d, BROKER_HOP_EXPIRED, PROTO_ERR_EXPIRED, S_T0 + 5),
+        PROTO_OK);
+    assert_int_equal(broker_store_commit(store), PROTO_OK);
+    got = s_counts(store);
+    assert_int_equal(got.n, 1);
+    assert_string_equal(got.labels[0], "n");
+    assert_int_equal(got.counts[0], 2);
+    assert_int_equal(broker_store_read_begin(store), PROTO_OK);
+    assert_int_equal(broker_store_hop_oldest(store, "n", S_T0 + 1000), 990); // b now
+    broker_store_read_end(store);
+
+    //  Counts that cannot be trusted are rebuilt from the queues at open.
+    broker_store_destroy(&store);
+    s_spoil_counts(fx->data);
+    store = s_open(fx->data);
+    got = s_counts(store);
+    assert_int_equal(got.n, 1);
+    assert_int_equal(got.counts[0], 2);
+    broker_store_destroy(&store);
+}
+
 //  A store from before federation has no hops or hopq table.
 static void s_test_older_store(void **state)
 {
@@ -259,6 +376,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(s_test_queue_order_and_answers, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(s_test_older_store, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(s_test_queue_counts, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(s_test_hop_deadlines, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name("broker_store_fwd", tests, NULL, NULL);
