@@ -25,7 +25,11 @@
         brokers only: an agency's session that sends one gets
         ERR_UNEXPECTED; a link's is read as a FORWARD, and a malformed one
         is refused by the strict decoder (ERR_MISSING); both sessions stay
-        up.
+        up;
+      - link_old_national: a national broker from before the directory
+        between brokers refuses the province's offer of its agencies
+        (dir_own) as an unknown field; the province dials again without
+        it and the link comes up.
 
     Usage: test_link TRUC_BROKER TRUC_KEYS [TEST_NAME]
 */
@@ -43,6 +47,7 @@
 #include <time.h>
 
 #include <cmocka.h>
+#include <zmq.h>
 
 #include "fed_lib.h"
 #include "harness.h"
@@ -84,7 +89,7 @@ static void s_start_national(th_env_t *env, char *endpoint, size_t len)
 
 //  Start the broker LABEL (its key made by s_broker_key) with its own data
 //  directory, linked to hub at endpoint. Returns its process index.
-static int s_start_linked(th_env_t *env, const char *label, const char *endpoint)
+static int s_start_linked(th_env_t *env, const char *label, const char *endpoint, const char *extra)
 {
     static char identity[TH_PATH_MAX + 64], data[TH_PATH_MAX + 64], links[TH_PATH_MAX + 64];
     char dir[TH_PATH_MAX + 32];
@@ -93,12 +98,20 @@ static int s_start_linked(th_env_t *env, const char *label, const char *endpoint
     snprintf(identity, sizeof identity, "broker.identity=%s/%s.secret", env->keys, label);
     snprintf(data, sizeof data, "broker.data_dir=%s", dir);
     snprintf(links, sizeof links, "network.links=%s@%s", TH_HUB, endpoint);
-    const char *args[] = { "--config", env->config,
-                           "--set",    identity,
-                           "--set",    data,
-                           "--set",    links,
-                           "--set",    "network.endpoint=tcp://127.0.0.1:*",
-                           "--set",    "network.heartbeat=1s",
+    const char *args[] = { "--config",
+                           env->config,
+                           "--set",
+                           identity,
+                           "--set",
+                           data,
+                           "--set",
+                           links,
+                           "--set",
+                           "network.endpoint=tcp://127.0.0.1:*",
+                           "--set",
+                           "network.heartbeat=1s",
+                           extra ? "--set" : NULL,
+                           extra,
                            NULL };
     return th_spawn(env, args);
 }
@@ -120,7 +133,7 @@ static void test_link_up(void **state)
     char endpoint[64];
     s_start_national(env, endpoint, sizeof endpoint);
     int national = th_current(env);
-    int prov = s_start_linked(env, "prov", endpoint);
+    int prov = s_start_linked(env, "prov", endpoint, NULL);
     fed_wait_log(env, prov, "event=link_ready broker=hub ", 1);
     fed_wait_log(env, national, "event=link_connected broker=prov ", 1);
 
@@ -160,7 +173,7 @@ static void test_link_suspended(void **state)
     char endpoint[64];
     s_start_national(env, endpoint, sizeof endpoint);
     int national = th_current(env);
-    int prov = s_start_linked(env, "prov", endpoint);
+    int prov = s_start_linked(env, "prov", endpoint, NULL);
     fed_wait_log(env, prov, "event=link_ready broker=hub ", 1);
 
     s_dir_change(env, "suspend", "prov");
@@ -185,7 +198,7 @@ static void test_link_forged(void **state)
     s_start_national(env, endpoint, sizeof endpoint);
     //  rogue is a real broker identity, but no broker entry holds its key.
     s_broker_key(env, "rogue", false);
-    int rogue = s_start_linked(env, "rogue", endpoint);
+    int rogue = s_start_linked(env, "rogue", endpoint, NULL);
     fed_wait_log(env, rogue, "event=link_dialing broker=hub ", 1);
     fed_wait_log(env, th_current(env), "event=handshake_refused", 1);
     fed_wait_log(env, th_current(env), "reason=ERR_UNKNOWN_AGENCY", 1);
@@ -340,6 +353,146 @@ static void test_link_forward_refused(void **state)
     th_pass(env);
 }
 
+//  A national broker from before 16.5, played here by a ROUTER with hub's
+//  CURVE key: it speaks the link but its strict decoder does not know
+//  `dir_own`.
+typedef struct {
+    void *ctx, *router;
+    char endpoint[128];
+    uint8_t rid[256];
+    size_t rid_len;
+} s_old_t;
+
+static void s_old_open(th_env_t *env, s_old_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->ctx = zmq_ctx_new();
+    o->router = o->ctx ? zmq_socket(o->ctx, ZMQ_ROUTER) : NULL;
+    th_check(o->router != NULL, "ROUTER");
+    int one = 1, linger = 0;
+    zmq_setsockopt(o->router, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(o->router, ZMQ_CURVE_SERVER, &one, sizeof one);
+    zmq_setsockopt(o->router, ZMQ_CURVE_SECRETKEY, proto_identity_curve_sk(env->hub),
+                   PROTO_KEY_LEN);
+    th_check(zmq_bind(o->router, "tcp://127.0.0.1:*") == 0, "bind: %s", zmq_strerror(zmq_errno()));
+    size_t len = sizeof o->endpoint;
+    th_check(zmq_getsockopt(o->router, ZMQ_LAST_ENDPOINT, o->endpoint, &len) == 0,
+             "ZMQ_LAST_ENDPOINT");
+}
+
+static void s_old_close(s_old_t *o)
+{
+    zmq_close(o->router);
+    zmq_ctx_term(o->ctx);
+}
+
+//  The next HELLO the province sends (heartbeats skipped), from whichever
+//  connection: o->rid becomes that connection's.
+static proto_msg_t *s_old_hello(s_old_t *o)
+{
+    zmq_pollitem_t item = { o->router, 0, ZMQ_POLLIN, 0 };
+    for (uint64_t until = fed_ms() + FED_WAIT_MS; fed_ms() < until;) {
+        if (zmq_poll(&item, 1, 100) <= 0)
+            continue;
+        zmq_msg_t frames[3];
+        size_t n = 0;
+        int more = 1;
+        while (more) {
+            zmq_msg_t part;
+            zmq_msg_init(&part);
+            th_check(zmq_msg_recv(&part, o->router, 0) >= 0, "recv");
+            more = zmq_msg_more(&part);
+            if (n < 3)
+                frames[n++] = part;
+            else
+                zmq_msg_close(&part);
+        }
+        proto_msg_t *msg = NULL;
+        int kind = 0;
+        uint8_t version;
+        if (n == 3 &&
+            proto_header_parse(zmq_msg_data(&frames[1]), zmq_msg_size(&frames[1]), &version,
+                               &kind) == PROTO_OK &&
+            kind == PROTO_KIND_HELLO) {
+            th_check(proto_msg_decode(kind, zmq_msg_data(&frames[2]), zmq_msg_size(&frames[2]),
+                                      &msg, NULL) == PROTO_OK,
+                     "the province's HELLO does not decode");
+            o->rid_len = zmq_msg_size(&frames[0]);
+            memcpy(o->rid, zmq_msg_data(&frames[0]), o->rid_len);
+        }
+        for (size_t i = 0; i < n; i++)
+            zmq_msg_close(&frames[i]);
+        if (msg)
+            return msg;
+    }
+    th_check(false, "no HELLO from the province");
+    return NULL;
+}
+
+static void s_old_send(s_old_t *o, const proto_msg_t *msg)
+{
+    proto_buf_t body;
+    proto_buf_init(&body);
+    th_check(proto_msg_encode(msg, &body, NULL) == PROTO_OK, "encode %s",
+             proto_kind_name(msg->kind));
+    uint8_t header[PROTO_HEADER_LEN];
+    proto_header_write(header, msg->kind);
+    th_check(zmq_send(o->router, o->rid, o->rid_len, ZMQ_SNDMORE) >= 0 &&
+                 zmq_send(o->router, header, sizeof header, ZMQ_SNDMORE) >= 0 &&
+                 zmq_send(o->router, body.data, body.len, 0) >= 0,
+             "send %s", proto_kind_name(msg->kind));
+    proto_buf_free(&body);
+}
+
+//  A province that takes its directory from a national broker of the
+//  version before offers its own agencies (dir_own) in its HELLO; the
+//  national broker's decoder refuses the unknown field, fatally, as any
+//  broker of that version does. The province dials again at once without
+//  the offer, and the link comes up: a rolling upgrade may start with the
+//  provinces.
+static void test_link_old_national(void **state)
+{
+    th_env_t *env = *state;
+    s_broker_key(env, TH_HUB, true);
+    s_broker_key(env, "prov", true);
+    s_old_t old;
+    s_old_open(env, &old);
+    int prov = s_start_linked(env, "prov", old.endpoint, "network.directory_from=" TH_HUB);
+
+    proto_msg_t *hello = s_old_hello(&old);
+    th_check(hello->u.hello.link && strcmp(hello->u.hello.link, "prov") == 0 &&
+                 hello->u.hello.dir_deltas && hello->u.hello.dir_own,
+             "the first HELLO does not offer the province's agencies");
+    proto_msg_destroy(&hello);
+    proto_msg_t error = { .kind = PROTO_KIND_ERROR };
+    error.u.error.code = PROTO_ERR_UNKNOWN_FIELD;
+    error.u.error.message = "dir_own: unknown field"; // what that broker's session answers
+    error.u.error.fatal = true;
+    s_old_send(&old, &error);
+
+    hello = s_old_hello(&old);
+    th_check(hello->u.hello.dir_deltas && !hello->u.hello.dir_own,
+             "the HELLO after the refusal still offers dir_own");
+    proto_msg_destroy(&hello);
+    fed_wait_log(env, prov, "reason=\"the other broker does not take this one's agencies\"", 1);
+    proto_msg_t ready = { .kind = PROTO_KIND_READY };
+    proto_ready_t *r = &ready.u.ready;
+    r->version = PROTO_VERSION;
+    r->broker = TH_HUB;
+    r->link = "prov";
+    r->time = fed_ms();
+    r->heartbeat = 1000;
+    r->max_frame = 1u << 20;
+    r->max_document = 1u << 20;
+    r->max_recipients = 10;
+    r->max_attachments = 10;
+    s_old_send(&old, &ready);
+    fed_wait_log(env, prov, "event=link_ready broker=" TH_HUB " ", 1);
+    s_stop(env, prov);
+    s_old_close(&old);
+    th_pass(env);
+}
+
 #define S_TEST(f) cmocka_unit_test_setup_teardown(f, th_setup, th_teardown)
 
 int main(int argc, char **argv)
@@ -350,8 +503,12 @@ int main(int argc, char **argv)
     if (rc)
         return rc;
     const struct CMUnitTest tests[] = {
-        S_TEST(test_link_up),         S_TEST(test_link_suspended),       S_TEST(test_link_forged),
-        S_TEST(test_link_not_agency), S_TEST(test_link_forward_refused),
+        S_TEST(test_link_up),
+        S_TEST(test_link_suspended),
+        S_TEST(test_link_forged),
+        S_TEST(test_link_not_agency),
+        S_TEST(test_link_forward_refused),
+        S_TEST(test_link_old_national),
     };
     return th_run_tests("test_link", "truc federation links", tests, sizeof tests / sizeof tests[0],
                         filter);
