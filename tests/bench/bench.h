@@ -14,6 +14,7 @@
                          sizes, backlog, fan-out)
       bench_agents.c     the scenario through two truc-agents and their API
       bench_federation.c documents through one and two linked brokers
+      bench_natdir.c     the national directory: load, reload, copy, merge
       bench_rabbit.c     the same workloads on a private RabbitMQ node (--peer)
       bench_main.c       options, the table, JSON, the targets
 
@@ -397,6 +398,11 @@ void bench_run_reconnect(bench_env_t *env, const bench_plan_t *plan, const bench
 //  (bench_federation.c).
 void bench_run_federation(bench_env_t *env, const bench_plan_t *plan,
                           const bench_calibration_t *cal, bench_result_t *out, int *n, int max);
+
+//  The national directory in the proto library: load, reload with the keys
+//  in force, copy, and a province's part merged (bench_natdir.c).
+void bench_run_natdir(bench_env_t *env, const bench_plan_t *plan, const bench_calibration_t *cal,
+                      bench_result_t *out, int *n, int max);
 
 //  The peer: a private RabbitMQ node on loopback running the delivery and
 //  the 1,000/s latency workloads (results rabbitmq_e2e, rabbitmq_latency_1k);

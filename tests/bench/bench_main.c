@@ -37,12 +37,14 @@ enum {
     S_AGENTS,
     S_RECONNECT,
     S_FEDERATION,
+    S_NATDIR,
     S_NSCEN
 };
 
-static const char *s_scenario_flags[S_NSCEN] = { "--ingest", "--delivery",  "--latency",
-                                                 "--sizes",  "--backlog",   "--fanout",
-                                                 "--agents", "--reconnect", "--federation" };
+static const char *s_scenario_flags[S_NSCEN] = {
+    "--ingest", "--delivery", "--latency",   "--sizes",      "--backlog",
+    "--fanout", "--agents",   "--reconnect", "--federation", "--national-directory"
+};
 
 static const char *s_usage =
     "usage: truc-bench [--quick | --full] [SCENARIO...] [OPTION...]\n"
@@ -67,6 +69,9 @@ static const char *s_usage =
     "                      (runs with --full, or when named: 5 cuts 4 s apart)\n"
     "  --federation        three linked brokers: through one hop and through two\n"
     "                      (runs with --full, or when named)\n"
+    "  --national-directory  the proto library on a directory of every agency of the\n"
+    "                      country (8,000; --full 64,000): load, reload, copy, merge\n"
+    "                      of a province's part (runs with --full, or when named)\n"
     "Peer:\n"
     "  --peer rabbitmq     also run the delivery and 1,000/s latency workloads on a\n"
     "                      private RabbitMQ node (Debian's rabbitmq-server: quorum\n"
@@ -650,7 +655,7 @@ int main(int argc, char **argv)
     }
     if (!any)
         for (int s = 0; s < S_NSCEN; s++)
-            run[s] = (s != S_RECONNECT && s != S_FEDERATION) || full;
+            run[s] = (s != S_RECONNECT && s != S_FEDERATION && s != S_NATDIR) || full;
     if (calibrate_only)
         for (int s = 0; s < S_NSCEN; s++)
             run[s] = false;
@@ -699,11 +704,11 @@ int main(int argc, char **argv)
     int n = 0;
     typedef void(s_run_fn)(bench_env_t *, const bench_plan_t *, const bench_calibration_t *,
                            bench_result_t *, int *, int);
-    static s_run_fn *const fns[S_NSCEN] = { bench_run_ingest,    bench_run_delivery,
-                                            bench_run_latency,   bench_run_sizes,
-                                            bench_run_backlog,   bench_run_fanout,
-                                            bench_run_agents,    bench_run_reconnect,
-                                            bench_run_federation };
+    static s_run_fn *const fns[S_NSCEN] = { bench_run_ingest,     bench_run_delivery,
+                                            bench_run_latency,    bench_run_sizes,
+                                            bench_run_backlog,    bench_run_fanout,
+                                            bench_run_agents,     bench_run_reconnect,
+                                            bench_run_federation, bench_run_natdir };
     for (int s = 0; s < S_NSCEN; s++) {
         if (!run[s])
             continue;
