@@ -558,6 +558,23 @@ th_json_t *fed_admin_json(th_env_t *env, const char *data, int want, const char 
     return json;
 }
 
+const proto_dir_entry_t *fed_delta_entry(truc_client_t *c, size_t seen, const char *code)
+{
+    uint64_t until = fed_ms() + TH_RECV_TIMEOUT_MS;
+    while (truc_client_deltas(c) <= seen && fed_ms() < until) {
+        proto_msg_t *msg = NULL;
+        if (truc_client_recv(c, 200, &msg, NULL) == PROTO_OK)
+            proto_msg_destroy(&msg);
+    }
+    th_check(truc_client_deltas(c) > seen, "no DIRECTORY_DELTA came");
+    const proto_dir_delta_t *d = &truc_client_delta(c)->u.delta;
+    for (uint32_t i = 0; i < d->nentries; i++)
+        if (strcmp(d->entries[i].code, code) == 0)
+            return &d->entries[i];
+    th_check(false, "the DIRECTORY_DELTA does not name %s", code);
+    return NULL;
+}
+
 void fed_receive(th_env_t *env, truc_client_t *c, const proto_id_t *id, const char *who)
 {
     proto_msg_t *msg = NULL;

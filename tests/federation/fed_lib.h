@@ -185,6 +185,11 @@ int fed_spawn_nat(th_env_t *env, char *endpoint, size_t len, const char *const *
 truc_client_t *fed_connect_nat(th_env_t *env, th_agency_t who, const char *endpoint,
                                const proto_identity_t *nat);
 
+//  Wait for c's next DIRECTORY_DELTA (after `seen` of them) naming code,
+//  and return its entry (borrowed from c); fail the test if none comes or
+//  it does not name code.
+const proto_dir_entry_t *fed_delta_entry(truc_client_t *c, size_t seen, const char *code);
+
 //  c gets document id as DELIVER, verifies it against the directory and
 //  acknowledges it (who names c in failures).
 void fed_receive(th_env_t *env, truc_client_t *c, const proto_id_t *id, const char *who);

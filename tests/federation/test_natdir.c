@@ -99,24 +99,6 @@ static truc_client_t *s_agent(th_env_t *env, th_agency_t who)
     return c;
 }
 
-//  Wait for c's next DIRECTORY_DELTA (after `seen` of them) and return
-//  the entry for code in it, or NULL.
-static const proto_dir_entry_t *s_delta_entry(truc_client_t *c, size_t seen, const char *code)
-{
-    uint64_t until = fed_ms() + TH_RECV_TIMEOUT_MS;
-    while (truc_client_deltas(c) <= seen && fed_ms() < until) {
-        proto_msg_t *msg = NULL;
-        if (truc_client_recv(c, 200, &msg, NULL) == PROTO_OK)
-            proto_msg_destroy(&msg);
-    }
-    th_check(truc_client_deltas(c) > seen, "no DIRECTORY_DELTA came");
-    const proto_dir_delta_t *d = &truc_client_delta(c)->u.delta;
-    for (uint32_t i = 0; i < d->nentries; i++)
-        if (strcmp(d->entries[i].code, code) == 0)
-            return &d->entries[i];
-    return NULL;
-}
-
 static void test_natdir_down(void **state)
 {
     th_env_t *env = *state;
@@ -143,7 +125,7 @@ static void test_natdir_down(void **state)
     uint64_t delta = s_log_value(env, nat, "event=dirlink_sent broker=hub kind=delta", "bytes=");
     th_check(delta > 0 && whole > 0 && delta < whole, "delta %llu bytes, whole %llu",
              (unsigned long long) delta, (unsigned long long) whole);
-    const proto_dir_entry_t *u = s_delta_entry(b, 0, th_code(TH_U));
+    const proto_dir_entry_t *u = fed_delta_entry(b, 0, th_code(TH_U));
     th_check(u != NULL, "B's delta does not name U");
     uint8_t u_key[PROTO_KEY_LEN];
     memcpy(u_key, u->key, PROTO_KEY_LEN);
@@ -185,7 +167,7 @@ static void test_natdir_down(void **state)
     s_nat_dir(env, natfile, "revoke", th_code(TH_U), NULL);
     kill(env->procs[nat], SIGHUP);
     fed_wait_log(env, hub, "change=\"state active -> revoked\"", 1);
-    u = s_delta_entry(b, seen, th_code(TH_U));
+    u = fed_delta_entry(b, seen, th_code(TH_U));
     th_check(u && u->state == PROTO_AGENCY_REVOKED, "B was not told U is revoked");
     //  hub enforces it: B's document to U is refused there.
     const char *to_u[] = { th_code(TH_U) };

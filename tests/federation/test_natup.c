@@ -130,25 +130,6 @@ static truc_client_t *s_delta_agent(th_env_t *env, th_agency_t who, const char *
     return c;
 }
 
-//  Wait for c's next DIRECTORY_DELTA (after `seen` of them) naming code,
-//  and return its entry.
-static const proto_dir_entry_t *s_delta_entry(truc_client_t *c, size_t seen, const char *code)
-{
-    uint64_t until = fed_ms() + TH_RECV_TIMEOUT_MS;
-    while (truc_client_deltas(c) <= seen && fed_ms() < until) {
-        proto_msg_t *msg = NULL;
-        if (truc_client_recv(c, 200, &msg, NULL) == PROTO_OK)
-            proto_msg_destroy(&msg);
-    }
-    th_check(truc_client_deltas(c) > seen, "no DIRECTORY_DELTA came");
-    const proto_dir_delta_t *d = &truc_client_delta(c)->u.delta;
-    for (uint32_t i = 0; i < d->nentries; i++)
-        if (strcmp(d->entries[i].code, code) == 0)
-            return &d->entries[i];
-    th_check(false, "the DIRECTORY_DELTA does not name %s", code);
-    return NULL;
-}
-
 //  c sent doc to U, revoked: REJECTED ERR_AGENCY_REVOKED, signed by the
 //  broker of identity by (where c is).
 static void s_rejected_revoked(truc_client_t *c, truc_doc_t *doc, const proto_identity_t *by)
@@ -197,7 +178,7 @@ static void test_natup_up(void **state)
     fed_wait_log(env, nat, "event=dirhold_taken from=hub kind=delta", 1);
     snprintf(needle, sizeof needle, "agency=%s change=\"added", th_code(TH_U));
     fed_wait_log(env, nat, needle, 1);
-    const proto_dir_entry_t *u = s_delta_entry(c, seen, th_code(TH_U));
+    const proto_dir_entry_t *u = fed_delta_entry(c, seen, th_code(TH_U));
     uint8_t u_key[PROTO_KEY_LEN];
     memcpy(u_key, u->key, PROTO_KEY_LEN);
     th_check(memcmp(u_key, proto_identity_public(env->agency[TH_U])->sign_pk, PROTO_KEY_LEN) == 0,
@@ -225,12 +206,12 @@ static void test_natup_up(void **state)
     seen = truc_client_deltas(c);
     s_hub_change(env, env->dirfile, hub, "suspend");
     fed_wait_log(env, nat, "change=\"state active -> suspended\"", 1);
-    u = s_delta_entry(c, seen, th_code(TH_U));
+    u = fed_delta_entry(c, seen, th_code(TH_U));
     th_check(u->state == PROTO_AGENCY_SUSPENDED, "C was not told U is suspended");
     seen = truc_client_deltas(c);
     s_hub_change(env, env->dirfile, hub, "revoke");
     fed_wait_log(env, nat, "change=\"state suspended -> revoked\"", 1);
-    u = s_delta_entry(c, seen, th_code(TH_U));
+    u = fed_delta_entry(c, seen, th_code(TH_U));
     th_check(u->state == PROTO_AGENCY_REVOKED, "C was not told U is revoked");
     //  nat enforces it: C's document to U is refused there.
     const char *to_u[] = { th_code(TH_U) };
@@ -382,7 +363,7 @@ static void s_start_taking(fed_net_t *net)
 //  U's key as c's next delta (after seen) gives it, checked to be U's.
 static void s_u_key(th_env_t *env, truc_client_t *c, size_t seen, uint8_t key[PROTO_KEY_LEN])
 {
-    const proto_dir_entry_t *u = s_delta_entry(c, seen, th_code(TH_U));
+    const proto_dir_entry_t *u = fed_delta_entry(c, seen, th_code(TH_U));
     memcpy(key, u->key, PROTO_KEY_LEN);
     th_check(memcmp(key, proto_identity_public(env->agency[TH_U])->sign_pk, PROTO_KEY_LEN) == 0,
              "U's key in the delta is not U's");
@@ -421,7 +402,7 @@ static void test_natup_three(void **state)
     seen = truc_client_deltas(c);
     s_hub_change(env, net.b[p1].dirfile, net.b[p1].index, "revoke");
     fed_wait_log(env, net.b[p2].index, "change=\"state active -> revoked\"", 1);
-    const proto_dir_entry_t *u = s_delta_entry(c, seen, th_code(TH_U));
+    const proto_dir_entry_t *u = fed_delta_entry(c, seen, th_code(TH_U));
     th_check(u->state == PROTO_AGENCY_REVOKED, "C was not told U is revoked");
     const char *to_u[] = { th_code(TH_U) };
     truc_doc_t *to_revoked =
@@ -476,7 +457,7 @@ static void test_natup_chain(void **state)
     s_hub_change(env, net.b[com].dirfile, net.b[com].index, "revoke");
     fed_wait_log(env, net.b[hub].index, "change=\"state active -> revoked\"", 1);
     fed_wait_log(env, net.b[nat].index, "change=\"state active -> revoked\"", 1);
-    const proto_dir_entry_t *u = s_delta_entry(b, seen, th_code(TH_U));
+    const proto_dir_entry_t *u = fed_delta_entry(b, seen, th_code(TH_U));
     th_check(u->state == PROTO_AGENCY_REVOKED, "B was not told U is revoked");
     //  nat's copy of U comes back down to hub, homed at hub: U is com's,
     //  held at hub, so that is no change of nat's to refuse.
