@@ -65,6 +65,7 @@ struct agent {
     struct agent_tlog *tlog; // the broker's log as last verified (tlog.h)
     bool dir_whole;          // a delta did not apply: next HELLO asks for the whole directory
     bool no_dir_deltas;      // the broker refused dir_deltas in HELLO: never ask again
+    bool no_route;           // the broker refused route in HELLO: never ask again
     bool no_log;             // the broker refused log in HELLO (it keeps none): never ask again
     agent_state_t state;
     uint64_t state_since; // wall time of the last state change (shown by status)

@@ -104,6 +104,7 @@ static void s_hello(agent_t *self)
     msg.u.hello.window = (uint32_t) self->config->window;
     msg.u.hello.dir_deltas = !self->dir_whole && !self->no_dir_deltas;
     msg.u.hello.log = !self->no_log;
+    msg.u.hello.route = !self->no_route; // shown to the DMS by fetch (api_read.c)
     if (agent_session_send_msg(self, &msg)) {
         self->state = A_HELLO;
         self->state_since = agent_now();
@@ -373,6 +374,10 @@ static void s_on_broker_message(agent_t *self, zmq_msg_t *frames, size_t nframes
         if (self->state == A_HELLO && e->code == PROTO_ERR_UNKNOWN_FIELD &&
             strstr(e->message, "dir_deltas"))
             self->no_dir_deltas = true;
+        //  A broker from before routes between brokers: it has no link.
+        if (self->state == A_HELLO && e->code == PROTO_ERR_UNKNOWN_FIELD &&
+            strncmp(e->message, "route:", 6) == 0)
+            self->no_route = true;
         //  A broker from before the transparency log: nothing to check.
         if (self->state == A_HELLO && e->code == PROTO_ERR_UNKNOWN_FIELD &&
             strncmp(e->message, "log:", 4) == 0)

@@ -293,17 +293,9 @@ static void s_store_document(broker_server_t *self, broker_peer_t *p, broker_job
                  in ? p->link_label : "");
         rc = broker_store_audit_append(self->store, now, BROKER_AUDIT_ACCEPTED, doc->from, &doc->id,
                                        audit, &seq);
-        //  One that came over a link goes on with this broker's entry
-        //  added to its trace; its recipients see that trace as `route`.
-        if (!rc && in) {
-            snprintf(in->labels[in->ntrace], sizeof in->labels[in->ntrace], "%s",
-                     proto_identity_public(self->identity)->name);
-            in->trace[in->ntrace] = (proto_fwd_hop_t){ in->labels[in->ntrace], now };
-            in->ntrace++;
-        }
         if (!rc)
             rc = broker_deliver_body(zmq_msg_data(&job->frames[1]), zmq_msg_size(&job->frames[1]),
-                                     now, seq, in ? in->trace : NULL, in ? in->ntrace : 0, &body);
+                                     now, seq, &body);
         const void *frames[BROKER_MAX_FRAMES];
         size_t lens[BROKER_MAX_FRAMES];
         frames[0] = body.data;
@@ -327,8 +319,15 @@ static void s_store_document(broker_server_t *self, broker_peer_t *p, broker_job
                                       self->config->ttl);
         if (!rc)
             rc = s_queue_hops(self, plan, &record);
-        if (!rc && in)
+        //  One that came over a link goes on with this broker's entry
+        //  added to its trace (its recipients here may see it as `route`).
+        if (!rc && in) {
+            snprintf(in->labels[in->ntrace], sizeof in->labels[in->ntrace], "%s",
+                     proto_identity_public(self->identity)->name);
+            in->trace[in->ntrace] = (proto_fwd_hop_t){ in->labels[in->ntrace], now };
+            in->ntrace++;
             rc = broker_store_fwd_in_put(self->store, &doc->id, in);
+        }
         if (!rc)
             rc = broker_store_quota_add(self->store, doc->from, 1, (int64_t) record.bytes);
         //  A revoke stops the revoked documents from reaching anyone who

@@ -27,10 +27,23 @@ static void s_pack_key(msgpack_packer *pk, const char *key)
     msgpack_pack_str_with_body(pk, key, strlen(key));
 }
 
-//  Into sb: a map header of count entries, then the broker's fields.
+static void s_pack_route(msgpack_packer *pk, const proto_fwd_hop_t *route, uint32_t nroute)
+{
+    s_pack_key(pk, "route");
+    msgpack_pack_array(pk, nroute);
+    for (uint32_t i = 0; i < nroute; i++) {
+        msgpack_pack_map(pk, 2);
+        s_pack_key(pk, "broker");
+        s_pack_key(pk, route[i].broker);
+        s_pack_key(pk, "time");
+        msgpack_pack_uint64(pk, route[i].time);
+    }
+}
+
+//  Into sb: a map header of count entries, then accepted and seq.
 //  *header_len is where the fields start.
 static void s_broker_fields(msgpack_sbuffer *sb, uint32_t count, uint64_t accepted, uint64_t seq,
-                            const proto_fwd_hop_t *route, uint32_t nroute, size_t *header_len)
+                            size_t *header_len)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
@@ -40,26 +53,10 @@ static void s_broker_fields(msgpack_sbuffer *sb, uint32_t count, uint64_t accept
     msgpack_pack_uint64(&pk, accepted);
     s_pack_key(&pk, "seq");
     msgpack_pack_uint64(&pk, seq);
-    if (nroute == 0)
-        return;
-    s_pack_key(&pk, "route");
-    msgpack_pack_array(&pk, nroute);
-    for (uint32_t i = 0; i < nroute; i++) {
-        msgpack_pack_map(&pk, 2);
-        s_pack_key(&pk, "broker");
-        s_pack_key(&pk, route[i].broker);
-        s_pack_key(&pk, "time");
-        msgpack_pack_uint64(&pk, route[i].time);
-    }
-}
-
-static uint32_t s_field_count(uint32_t nroute)
-{
-    return nroute ? 3 : 2;
 }
 
 proto_err_t broker_deliver_body(const uint8_t *body, size_t len, uint64_t accepted, uint64_t seq,
-                                const proto_fwd_hop_t *route, uint32_t nroute, proto_buf_t *out)
+                                proto_buf_t *out)
 {
     uint32_t count;
     size_t skip, header_len;
@@ -67,7 +64,7 @@ proto_err_t broker_deliver_body(const uint8_t *body, size_t len, uint64_t accept
         return PROTO_ERR_MSGPACK;
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    s_broker_fields(&sb, count + s_field_count(nroute), accepted, seq, route, nroute, &header_len);
+    s_broker_fields(&sb, count + 2, accepted, seq, &header_len);
     proto_buf_reset(out);
     proto_err_t rc = proto_buf_append(out, sb.data, header_len);
     if (!rc)
@@ -79,16 +76,15 @@ proto_err_t broker_deliver_body(const uint8_t *body, size_t len, uint64_t accept
 }
 
 proto_err_t broker_deliver_body_sender(const uint8_t *stored, size_t len, uint64_t accepted,
-                                       uint64_t seq, const proto_fwd_hop_t *route, uint32_t nroute,
-                                       proto_buf_t *out)
+                                       uint64_t seq, proto_buf_t *out)
 {
-    uint32_t count, fields = s_field_count(nroute);
+    uint32_t count;
     size_t skip, header_len;
-    if (!s_map_header(stored, len, &count, &skip) || count < fields + 1)
+    if (!s_map_header(stored, len, &count, &skip) || count < 3)
         return PROTO_ERR_STORE;
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    s_broker_fields(&sb, count - fields, accepted, seq, route, nroute, &header_len);
+    s_broker_fields(&sb, count - 2, accepted, seq, &header_len);
     size_t tail_len = sb.size - header_len;
     proto_err_t rc = PROTO_OK;
     if (len < skip + tail_len ||
@@ -99,6 +95,31 @@ proto_err_t broker_deliver_body_sender(const uint8_t *stored, size_t len, uint64
         rc = proto_buf_append(out, sb.data, header_len);
     if (!rc)
         rc = proto_buf_append(out, stored + skip, len - skip - tail_len);
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+proto_err_t broker_deliver_body_route(const uint8_t *stored, size_t len,
+                                      const proto_fwd_hop_t *route, uint32_t nroute,
+                                      proto_buf_t *out)
+{
+    uint32_t count;
+    size_t skip;
+    if (!s_map_header(stored, len, &count, &skip))
+        return PROTO_ERR_STORE;
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, count + 1);
+    size_t header_len = sb.size;
+    s_pack_route(&pk, route, nroute);
+    proto_buf_reset(out);
+    proto_err_t rc = proto_buf_append(out, sb.data, header_len);
+    if (!rc)
+        rc = proto_buf_append(out, stored + skip, len - skip);
+    if (!rc)
+        rc = proto_buf_append(out, sb.data + header_len, sb.size - header_len);
     msgpack_sbuffer_destroy(&sb);
     return rc;
 }

@@ -96,10 +96,7 @@ static const char *s_outgoing(broker_server_t *self, const proto_id_t *id, const
     bool came_over_link = rc == PROTO_OK;
     if (rc != PROTO_OK && rc != PROTO_ERR_NOT_FOUND)
         return "what it came with cannot be read";
-    //  The stored body ends in the broker's fields, the route among them
-    //  when it came over a link.
     if (broker_deliver_body_sender(out->frames[0], out->lens[0], out->rec.accepted, out->rec.seq,
-                                   out->in->trace, came_over_link ? out->in->ntrace : 0,
                                    &out->body))
         return "its stored body is not the sender's with the broker's fields";
     proto_errinfo_t info;

@@ -81,6 +81,7 @@ typedef struct {
     bool own_taken;    // a link whose other broker takes this one's own agencies (dirlink.c)
     uint64_t own_held; // the serial of them it holds
     bool log;          // its agent checks the log: heads name their place in it (HELLO)
+    bool route;        // its agent takes DELIVER's route (HELLO; push.c)
     int fd;            // its connection's descriptor (ZMQ_SRCFD), -1 if unknown
     //  A link: another broker dialed in (link.c). Its agency is "", and it
     //  is admitted by its broker entry, never as an agency.

@@ -198,6 +198,7 @@ void broker_session_hello(broker_server_t *self, broker_peer_t *p, zmq_msg_t *bo
         p->dirty = true;
         p->dir_deltas = hello->dir_deltas;
         p->log = hello->log;
+        p->route = hello->route;
         proto_msg_t ready;
         memset(&ready, 0, sizeof ready);
         ready.kind = PROTO_KIND_READY;

@@ -11,9 +11,9 @@
 // ---------------------------------------------------------------------------
 //  Session kinds: HELLO READY HEARTBEAT CREDIT ACK ERROR
 
-static const char *const s_hello_keys[] = { "versions",   "agency", "software",
-                                            "dir_serial", "window", "dir_deltas",
-                                            "link",       "log",    "dir_own" };
+static const char *const s_hello_keys[] = { "versions", "agency",     "software", "dir_serial",
+                                            "window",   "dir_deltas", "link",     "log",
+                                            "dir_own",  "route" };
 
 static proto_err_t s_hello_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_hello_t *out)
 {
@@ -53,6 +53,10 @@ static proto_err_t s_hello_decode(mp_ctx_t *ctx, const msgpack_object *o, proto_
         rc = mp_bool(ctx, "dir_own", f[8], false, &out->dir_own);
     if (!rc && out->dir_own && !out->link)
         rc = mp_fail(ctx, PROTO_ERR_VALUE, "dir_own", "only a link offers its own agencies");
+    if (!rc)
+        rc = mp_bool(ctx, "route", f[9], false, &out->route);
+    if (!rc && out->route && out->link)
+        rc = mp_fail(ctx, PROTO_ERR_VALUE, "route", "only an agency is delivered documents");
     return rc;
 }
 
@@ -201,6 +205,10 @@ void msg_session_encode(mp_writer_t *w, const proto_msg_t *msg)
         }
         if (h->dir_own) {
             mp_f_key(w, &n, "dir_own");
+            mp_w_bool(w, true);
+        }
+        if (h->route) {
+            mp_f_key(w, &n, "route");
             mp_w_bool(w, true);
         }
         mp_map_end(w, map, n);

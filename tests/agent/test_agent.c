@@ -1457,7 +1457,9 @@ static void test_ready_link(void **state)
 //  The agent applies a delta on top of exactly the serial it names, checks
 //  the broker's signature of the result, and keeps it as a snapshot; a
 //  delta for another serial or a tampered one is refused, and the agent
-//  asks for the whole directory (HELLO without dir_deltas) instead.
+//  asks for the whole directory (HELLO without dir_deltas) instead. A
+//  broker from before refusing dir_deltas or route is asked again
+//  without the field.
 static void test_directory_delta(void **state)
 {
     ah_env_t *env = *state;
@@ -1514,6 +1516,20 @@ static void test_directory_delta(void **state)
                                      .fatal = true };
     s_fake_send(&f, &error, NULL, NULL, 0);
     s_fake_session(env, &f, 4, false, "after an older broker refused dir_deltas");
+    ah_agent_stop(b);
+    //  A broker from before routes between brokers refuses `route` the
+    //  same way: the agent says HELLO again without it.
+    ah_agent_start(b);
+    hello = s_fake_recv(&f, PROTO_KIND_HELLO);
+    asked = hello->u.hello.route;
+    proto_msg_destroy(&hello);
+    th_check(asked, "HELLO does not ask for routes");
+    error.u.error.message = "route: unknown field";
+    s_fake_send(&f, &error, NULL, NULL, 0);
+    hello = s_fake_recv(&f, PROTO_KIND_HELLO);
+    asked = hello->u.hello.route;
+    proto_msg_destroy(&hello);
+    th_check(!asked, "HELLO still asks for routes after an older broker refused the field");
     ah_agent_stop(b);
 }
 

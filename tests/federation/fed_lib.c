@@ -279,6 +279,7 @@ truc_client_t *fed_agent(th_env_t *env, const fed_broker_t *b, th_agency_t who)
     truc_client_t *c =
         truc_client_new(b->endpoint, env->agency[who], proto_identity_public(b->id)->curve_pk, 64);
     th_check(c != NULL, "client");
+    truc_client_set_route(c, true); // as truc-agent does
     proto_msg_t *ready = NULL;
     proto_err_t rc = truc_client_hello(c, TH_RECV_TIMEOUT_MS, &ready);
     th_check(rc == PROTO_OK, "%s: no READY: %s (%s)", th_code(who), proto_errname(rc),
@@ -575,7 +576,7 @@ const proto_dir_entry_t *fed_delta_entry(truc_client_t *c, size_t seen, const ch
     return NULL;
 }
 
-void fed_receive(th_env_t *env, truc_client_t *c, const proto_id_t *id, const char *who)
+uint32_t fed_receive(th_env_t *env, truc_client_t *c, const proto_id_t *id, const char *who)
 {
     proto_msg_t *msg = NULL;
     truc_frames_t *frames = NULL;
@@ -588,8 +589,10 @@ void fed_receive(th_env_t *env, truc_client_t *c, const proto_id_t *id, const ch
     const truc_frames_t *const fr[] = { frames };
     rc = truc_client_ack_deliveries(c, env->dir, delivers, fr, 1);
     th_check(rc == PROTO_OK, "%s: the document does not verify: %s", who, proto_errname(rc));
+    uint32_t nroute = msg->u.document.nroute;
     proto_msg_destroy(&msg);
     truc_frames_destroy(&frames);
+    return nroute;
 }
 
 void fed_accepted(truc_client_t *c, const truc_doc_t *doc)

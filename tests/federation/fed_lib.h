@@ -107,7 +107,8 @@ void fed_broker_spawn(th_env_t *env, fed_broker_t *b);
 //  SIGKILL broker b and reap it.
 void fed_broker_kill(th_env_t *env, fed_broker_t *b);
 
-//  A protocol-level agent of `who` in session at broker b (HELLO, READY).
+//  A protocol-level agent of `who` in session at broker b (HELLO, READY),
+//  asking for DELIVER's route as truc-agent does.
 truc_client_t *fed_agent(th_env_t *env, const fed_broker_t *b, th_agency_t who);
 
 //  Every broker's audit chain verifies.
@@ -191,8 +192,9 @@ truc_client_t *fed_connect_nat(th_env_t *env, th_agency_t who, const char *endpo
 const proto_dir_entry_t *fed_delta_entry(truc_client_t *c, size_t seen, const char *code);
 
 //  c gets document id as DELIVER, verifies it against the directory and
-//  acknowledges it (who names c in failures).
-void fed_receive(th_env_t *env, truc_client_t *c, const proto_id_t *id, const char *who);
+//  acknowledges it (who names c in failures). Returns the length of the
+//  DELIVER's route (0: none).
+uint32_t fed_receive(th_env_t *env, truc_client_t *c, const proto_id_t *id, const char *who);
 
 //  c gets ACCEPTED for doc.
 void fed_accepted(truc_client_t *c, const truc_doc_t *doc);

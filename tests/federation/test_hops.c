@@ -294,7 +294,9 @@ static void test_forward_link(void **state)
     th_check(truc_client_submit(a, doc) == PROTO_OK, "submit");
     fed_accepted(a, doc);
     fed_receive(env, b, truc_doc_id(doc), "B at hub");
-    fed_receive(env, c, truc_doc_id(doc), "C at nat");
+    //  C did not ask for routes (an agent from before): its DELIVER has none.
+    th_check(fed_receive(env, c, truc_doc_id(doc), "C at nat") == 0,
+             "C got a route it did not ask for");
     //  C's DELIVERED comes back over the link to A, as B's does.
     s_delivered(env, a, truc_doc_id(doc), TH_B);
     s_delivered(env, a, truc_doc_id(doc), TH_C);

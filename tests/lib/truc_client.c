@@ -316,6 +316,7 @@ struct truc_client {
     size_t ndeltas;                   // DIRECTORY_DELTA messages seen
     uint64_t dir_serial;              // announced in HELLO
     bool dir_deltas;                  // announced in HELLO
+    bool route;                       // announced in HELLO
     proto_buf_t buf;                  // encoder output, reused
     char error[320];                  // last failure, for test diagnostics
 };
@@ -476,6 +477,11 @@ void truc_client_set_dir(truc_client_t *self, uint64_t serial, bool deltas)
     self->dir_deltas = deltas;
 }
 
+void truc_client_set_route(truc_client_t *self, bool route)
+{
+    self->route = route;
+}
+
 size_t truc_client_backlog(const truc_client_t *self)
 {
     return self->nbacklog;
@@ -574,6 +580,7 @@ static proto_err_t s_send_hello(truc_client_t *self)
     msg.u.hello.window = self->window;
     msg.u.hello.dir_serial = self->dir_serial;
     msg.u.hello.dir_deltas = self->dir_deltas;
+    msg.u.hello.route = self->route;
     return truc_client_send(self, &msg, NULL, NULL, 0);
 }
 

@@ -164,6 +164,10 @@ size_t truc_client_deltas(const truc_client_t *self);
 //  none, the default) and whether DIRECTORY_DELTA is applied (default no).
 void truc_client_set_dir(truc_client_t *self, uint64_t serial, bool deltas);
 
+//  Whether the next HELLO asks for DELIVER's `route` (PROTOCOL.md 5.5);
+//  false until set.
+void truc_client_set_route(truc_client_t *self, bool route);
+
 //  Send HELLO (versions [1], agency = the identity's name, the window) and
 //  wait for READY. Returns PROTO_OK with *ready (if not NULL) set to the
 //  READY message, owned by the caller; the ERROR code if the broker answers

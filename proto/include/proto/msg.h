@@ -305,6 +305,7 @@ typedef struct {
     const char *link;     // a broker's link: the dialing broker's label, then agency is NULL
     bool log;             // it checks the broker's log (a link: and answers LOG_PROVE)
     bool dir_own;         // a link: the dialing broker offers its own agencies (16.5)
+    bool route;           // an agency: it takes DELIVER's `route` (5.5)
 } proto_hello_t;
 
 typedef struct {
@@ -347,8 +348,9 @@ typedef struct {
     uint8_t sig[PROTO_SIG_LEN]; // doc.from's signature of the canonical bytes
     uint64_t accepted;          // DELIVER only: broker acceptance time
     uint64_t seq;               // DELIVER only: broker audit sequence number
-    proto_fwd_hop_t *route;     // DELIVER only: the brokers that stored it, the origin
-    uint32_t nroute;            //   first, this one last; 0 when it never left its broker
+    proto_fwd_hop_t *route;     // DELIVER only: the brokers that stored it, the origin first,
+    uint32_t nroute;            //   this one last; 0 when it never left its broker, or the
+                                //   agent's HELLO did not ask for it
 } proto_document_t;
 
 typedef struct {
