@@ -107,6 +107,14 @@ void web_page_overview(const web_page_ctx_t *ctx, web_buf_t *buf)
     const msgpack_object *waiting = web_field(answer.data, "waiting");
     if (waiting)
         web_table(buf, waiting);
+    //  A broker linked to others: each link's session and backlog.
+    web_answer_t links;
+    ctx->ask(ctx->arg, ctx->session, "links", NULL, 0, &links);
+    if (links.ok && links.data->type == MSGPACK_OBJECT_ARRAY && links.data->via.array.size) {
+        web_raw(buf, "<h2>Liên kết với máy chủ khác / Links to other brokers</h2>");
+        web_table(buf, links.data);
+    }
+    web_answer_done(&links);
     web_raw(buf, "<h2>Tất cả số liệu / Every figure</h2>");
     web_table(buf, answer.data);
     web_answer_done(&answer);
