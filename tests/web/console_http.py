@@ -3,7 +3,7 @@
 
 Run by test_web (test_http) against a real broker:
 
-    console_http.py URL VIEWER_PW ADMIN_PW DOC_ID AGENCY ACCOUNTS_FILE LOCKOUT_FAILURES
+    console_http.py URL VIEWER_PW ADMIN_PW DOC_ID AGENCY ACCOUNTS_FILE LOCKOUT_FAILURES [LINK]
 
 Checks: every page but the login asks for a session; the session cookie is
 HttpOnly and SameSite=Strict and not Secure on plain loopback; security
@@ -15,7 +15,9 @@ the broker does and a viewer's is refused; every value
 is escaped (the document's subject holds markup); logout ends the session;
 an accounts file readable by others is refused; after LOCKOUT_FAILURES
 failures the account and the address are locked out, even for the right
-password. Exit status 0 when everything held, 1 with the reason.
+password. With LINK, a broker label: the overview lists that link with a
+document waiting for it. Exit status 0 when everything held, 1 with the
+reason.
 """
 import http.client
 import os
@@ -66,9 +68,10 @@ def csrf_of(text):
 
 
 def main():
-    if len(sys.argv) != 8:
-        fail("usage: console_http.py URL VIEWER_PW ADMIN_PW DOC_ID AGENCY ACCOUNTS FAILURES")
-    url, viewer_pw, admin_pw, doc_id, agency, accounts, failures = sys.argv[1:]
+    if len(sys.argv) not in (8, 9):
+        fail("usage: console_http.py URL VIEWER_PW ADMIN_PW DOC_ID AGENCY ACCOUNTS FAILURES [LINK]")
+    url, viewer_pw, admin_pw, doc_id, agency, accounts, failures = sys.argv[1:8]
+    link = sys.argv[8] if len(sys.argv) == 9 else None
     failures = int(failures)
     anon = Client(url)
 
@@ -137,7 +140,19 @@ def main():
     viewer = Client(url)
     if viewer.login("viewer1", viewer_pw)[0] != 303:
         fail("viewer1 could not log in")
-    vcsrf = csrf_of(viewer.request("GET", "/")[2])
+    overview = viewer.request("GET", "/")[2]
+    vcsrf = csrf_of(overview)
+
+    # The links to other brokers, for a viewer too: the link's row with its
+    # one waiting document.
+    if link:
+        at = overview.find("Links to other brokers")
+        if at < 0 or ("<td>%s</td>" % link) not in overview[at:]:
+            fail("the overview does not list the link to " + link)
+        row = overview[overview.find("<td>%s</td>" % link, at):]
+        row = row[:row.find("</tr>")]
+        if "<td>1</td>" not in row:
+            fail("the link's row does not show 1 document waiting: " + row)
 
     # Resend from the stuck page: the admin has a button per waiting
     # recipient, the viewer none (and the broker refuses the viewer's form).

@@ -13,7 +13,9 @@
                  both operators. Screenshots stay under the build directory.
       http       console_http.py: sessions, cookie flags, CSRF, a viewer's
                  action refused by the broker, escaping, logout, the accounts
-                 file's mode, lock-out.
+                 file's mode, lock-out; with a broker "nat" made D's home
+                 here, a document to D waits on that link and the overview
+                 lists it.
       operator   truc-admin's actions are audited with the Unix user the admin
                  socket's peer credentials name, truc-admin stuck lists the
                  waiting document, and the console's report of a login cannot
@@ -169,13 +171,51 @@ static void test_browser(void **state)
     ah_pass(env);
 }
 
+static bool s_broker_accepted(const ah_reply_t *r, void *arg)
+{
+    (void) arg;
+    return ah_is_ok(r) && ah_str_is(ah_get(r->map, "document"), "state", "accepted");
+}
+
+//  Make this broker's directory name a broker "nat" as the home of D, and
+//  reload it: A's document to D then waits on the link to nat, which never
+//  dials in.
+static void s_link_to_nat(s_console_t *t)
+{
+    th_env_t *th = t->env->th;
+    char out[4096], pub[TH_PATH_MAX + 32];
+    const char *make[] = { th_keys_path, "new", "--broker", "nat", "--out", th->keys, NULL };
+    th_check(th_run(th, make, out, sizeof out) == 0, "truc-keys new --broker nat: %s", out);
+    snprintf(pub, sizeof pub, "%s/nat.public", th->keys);
+    const char *add[] = {
+        th_keys_path, "directory", "add-broker", "--dir", th->dirfile, pub, NULL
+    };
+    th_check(th_run(th, add, out, sizeof out) == 0, "add-broker nat: %s", out);
+    const char *home[] = { th_keys_path, "directory",   "set-home", "--dir",
+                           th->dirfile,  th_code(TH_D), "nat",      NULL };
+    th_check(th_run(th, home, out, sizeof out) == 0, "set-home: %s", out);
+    const char *reload[] = { "directory", "reload", NULL };
+    th_check(th_admin(th, reload, out, sizeof out) == 0, "directory reload: %s", out);
+    const char *to[] = { th_code(TH_D) };
+    ah_reply_t *r = ah_call(t->a, "{cmd:s doc:{to:A type:s subject:s}}", "submit", to, (size_t) 1,
+                            "Công văn", "Gửi lên bộ");
+    ah_expect_ok(r, "submit to D");
+    char id[64];
+    snprintf(id, sizeof id, "%s", ah_str(r->map, "id"));
+    ah_reply_destroy(&r);
+    r = ah_poll(t->a, s_broker_accepted, NULL, "the broker's ACCEPTED for the document to D",
+                "{cmd:s id:s}", "sent", id);
+    ah_reply_destroy(&r);
+}
+
 static void test_http(void **state)
 {
     ah_env_t *env = *state;
     s_console_t t;
     s_start(&t, env);
-    const char *args[] = { t.url,         S_VIEWER_PW, S_ADMIN_PW, t.doc_id,
-                           th_code(TH_C), t.accounts,  S_LOCKOUT,  NULL };
+    s_link_to_nat(&t);
+    const char *args[] = { t.url,      S_VIEWER_PW, S_ADMIN_PW, t.doc_id, th_code(TH_C),
+                           t.accounts, S_LOCKOUT,   "nat",      NULL };
     int status = s_python(env, "console_http.py", args);
     th_check(status == 0, "the HTTP test failed (status %d)", status);
     th_check(s_audit_has(env, "console login failed: viewer1"), "failed logins are audited");
