@@ -182,6 +182,25 @@ static int s_mkdirs(const char *path, mode_t mode)
     return rc;
 }
 
+//  The brokers a document crossed, the sender's first, as one line:
+//  "hcm 09:15:02 > national 09:15:02 > hanoi 09:15:03".
+static void s_route_print(const msgpack_object *route)
+{
+    if (!route || route->type != MSGPACK_OBJECT_ARRAY || !route->via.array.size)
+        return;
+    char value[1024] = "";
+    size_t used = 0;
+    for (uint32_t i = 0; i < route->via.array.size && used < sizeof value; i++) {
+        char broker[64], when[32];
+        s_cell(&route->via.array.ptr[i], "broker", broker, sizeof broker);
+        s_cell(&route->via.array.ptr[i], "time", when, sizeof when);
+        int n =
+            snprintf(value + used, sizeof value - used, "%s%s %s", i ? " > " : "", broker, when);
+        used += n > 0 ? (size_t) n : 0;
+    }
+    cli_kv(stdout, "route", value);
+}
+
 static void s_fetch_print(const msgpack_object *root, void *arg)
 {
     (void) arg;
@@ -248,21 +267,7 @@ static void s_fetch_print(const msgpack_object *root, void *arg)
     int acked = cli_get_bool(root, "acked");
     if (acked >= 0)
         cli_kv(stdout, "acked", acked ? "yes" : "no");
-    //  The brokers it crossed, the sender's first: "hcm 09:15:02 > national ...".
-    const msgpack_object *route = cli_get(root, "route");
-    if (route && route->type == MSGPACK_OBJECT_ARRAY && route->via.array.size) {
-        size_t used = 0;
-        value[0] = '\0';
-        for (uint32_t i = 0; i < route->via.array.size && used < sizeof value; i++) {
-            char broker[64], when[32];
-            s_cell(&route->via.array.ptr[i], "broker", broker, sizeof broker);
-            s_cell(&route->via.array.ptr[i], "time", when, sizeof when);
-            int n = snprintf(value + used, sizeof value - used, "%s%s %s", i ? " > " : "", broker,
-                             when);
-            used += n > 0 ? (size_t) n : 0;
-        }
-        cli_kv(stdout, "route", value);
-    }
+    s_route_print(cli_get(root, "route"));
 
     const msgpack_object *notices = cli_get(root, "notices");
     if (notices && notices->type == MSGPACK_OBJECT_ARRAY && notices->via.array.size) {
