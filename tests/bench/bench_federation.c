@@ -164,8 +164,11 @@ static void s_stop(s_fed_t *f)
         proto_identity_destroy(&f->id[b]);
 }
 
-//  One phase: senders 0..n-1 at P1, recipients first..first+n-1 at far.
-static void s_phase(s_fed_t *f, const bench_plan_t *plan, int far, int first, bench_result_t *r)
+//  One phase: senders 0..n-1 at P1, recipients first..first+n-1 at far;
+//  as fast as the brokers take them, or paced at rate documents/s for the
+//  plan's 1,000/s latency time.
+static void s_phase(s_fed_t *f, const bench_plan_t *plan, int far, int first, double rate,
+                    bench_result_t *r)
 {
     bench_env_t *env = f->env;
     int n = plan->senders, senders[BENCH_NAGENCIES] = { 0 }, recipients[BENCH_NAGENCIES] = { 0 };
@@ -176,7 +179,12 @@ static void s_phase(s_fed_t *f, const bench_plan_t *plan, int far, int first, be
         recipients[i] = first + i;
         to[i] = (bench_to_t){ &recipients[i], 1 };
     }
-    size_t count = plan->docs / 2 > 200 ? plan->docs / 2 : 200, warm = count / 10;
+    size_t count = rate > 0               ? (size_t) (rate * plan->seconds_1k)
+                   : plan->docs / 2 > 200 ? plan->docs / 2
+                                          : 200;
+    if (count < 200)
+        count = 200;
+    size_t warm = count / 10;
     bench_docs_t docs;
     memset(&docs, 0, sizeof docs);
     bench_send_t s, w;
@@ -215,7 +223,8 @@ static void s_phase(s_fed_t *f, const bench_plan_t *plan, int far, int first, be
                              .clients = sc,
                              .first = firsts[k],
                              .count = counts[k],
-                             .depth = plan->depth,
+                             .depth = rate > 0 ? 100000 : plan->depth,
+                             .rate = rate,
                              .ack_routed = true,
                              .stall_ms = env->stall_ms };
         if (k == 1) {
@@ -283,11 +292,13 @@ void bench_run_federation(bench_env_t *env, const bench_plan_t *plan,
                           const bench_calibration_t *cal, bench_result_t *out, int *n, int max)
 {
     (void) cal;
-    static bench_result_t spare[2];
-    bench_result_t *r[2];
-    static const char *const names[2] = { "fed_1hop", "fed_2hop" };
-    static const char *const labels[2] = { "federation, 1 hop 4 KiB", "federation, 2 hops 4 KiB" };
-    for (int k = 0; k < 2; k++) {
+    static bench_result_t spare[4];
+    bench_result_t *r[4];
+    static const char *const names[4] = { "fed_1hop", "fed_2hop", "fed_1hop_1k", "fed_2hop_1k" };
+    static const char *const labels[4] = { "federation, 1 hop 4 KiB", "federation, 2 hops 4 KiB",
+                                           "federation, 1 hop 1,000/s",
+                                           "federation, 2 hops 1,000/s" };
+    for (int k = 0; k < 4; k++) {
         r[k] = *n < max ? &out[(*n)++] : &spare[k];
         bench_result_init(r[k], names[k], labels[k]);
     }
@@ -303,11 +314,13 @@ void bench_run_federation(bench_env_t *env, const bench_plan_t *plan,
     if (!rc)
         rc = s_start(&f);
     if (rc) {
-        bench_result_fail(r[0], "%s", f.err);
-        bench_result_fail(r[1], "%s", f.err);
+        for (int k = 0; k < 4; k++)
+            bench_result_fail(r[k], "%s", f.err);
     } else {
-        s_phase(&f, plan, S_N, S_NAT_FIRST, r[0]);
-        s_phase(&f, plan, S_P2, S_P2_FIRST, r[1]);
+        s_phase(&f, plan, S_N, S_NAT_FIRST, 0, r[0]);
+        s_phase(&f, plan, S_P2, S_P2_FIRST, 0, r[1]);
+        s_phase(&f, plan, S_N, S_NAT_FIRST, 1000, r[2]);
+        s_phase(&f, plan, S_P2, S_P2_FIRST, 1000, r[3]);
     }
     //  After the context: zero-copy frames may be read until it ends.
     if (f.ctx)
