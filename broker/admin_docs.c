@@ -148,6 +148,35 @@ static bool s_carried(const s_where_t *w, const char *agency)
     return false;
 }
 
+//  Where one recipient's copy stands, as doc show gives it.
+typedef struct {
+    const char *state, *held_by, *via; // held_by and via NULL when none
+    uint64_t since;
+    uint32_t code; // a refusal's proto_err_t, 0 otherwise
+} s_row_t;
+
+//  A recipient behind the link of the plan's group h: its hop's state, or
+//  delivered once its DELIVERED came back over that link.
+static void s_row_via(broker_store_t *store, const proto_id_t *id, const char *agency,
+                      const s_where_t *w, uint32_t h, s_row_t *row)
+{
+    static const char *const names[] = { "forwarding", "forwarded", "refused", "expired" };
+    broker_hop_t hop;
+    row->via = broker_fwd_plan_hop_label(w->plan, h);
+    if (broker_store_hop_delivered_get(store, id, agency, &row->since) == PROTO_OK) {
+        row->state = "delivered", row->held_by = agency;
+    } else if (broker_store_hop_get(store, row->via, id, &hop) != PROTO_OK) {
+        row->code = broker_fwd_plan_hop_refused(w->plan, h);
+        row->state = row->code ? "refused" : "unknown";
+    } else {
+        row->state = hop.state < 4 ? names[hop.state] : "unknown";
+        row->since = hop.time, row->code = hop.code;
+        row->held_by = hop.state == BROKER_HOP_WAITING ? w->own
+                       : hop.state == BROKER_HOP_DONE  ? row->via
+                                                       : NULL;
+    }
+}
+
 //  One recipient of the document: its state from this broker's side,
 //  since when, and who holds the document for it now (this broker, the
 //  next broker of its hop - or one after it - or the recipient itself).
@@ -157,49 +186,34 @@ static void s_recipient_pack(msgpack_packer *pk, broker_admin_t *self, const pro
 {
     broker_store_t *store = broker_server_store(self->server);
     broker_dlv_t dlv = { 0 };
-    char when[32];
-    const char *state = "unknown", *held_by = NULL, *via = NULL;
-    uint64_t since = 0;
-    uint32_t code = 0;
+    s_row_t row = { .state = "unknown" };
+    uint32_t h = w->plan ? s_hop_of(w->plan, agency) : 0;
     if (broker_store_dlv_get(store, agency, id, &dlv) == PROTO_OK) {
-        state = broker_dlv_state_name(dlv.state);
-        since = dlv.time;
-        held_by = dlv.state == BROKER_DLV_WAITING                                        ? w->own
-                  : dlv.state == BROKER_DLV_DELIVERED || dlv.state == BROKER_DLV_REFUSED ? agency
-                                                                                         : NULL;
+        row.state = broker_dlv_state_name(dlv.state);
+        row.since = dlv.time;
+        row.held_by = dlv.state == BROKER_DLV_WAITING ? w->own
+                      : dlv.state == BROKER_DLV_DELIVERED || dlv.state == BROKER_DLV_REFUSED
+                          ? agency
+                          : NULL;
     } else if (!s_carried(w, agency)) {
-        state = "elsewhere"; // it left an earlier broker by another hop
-    } else if (!w->plan || s_hop_of(w->plan, agency) == broker_fwd_plan_hop_count(w->plan)) {
-        state = "unroutable"; // the directory in force routes it nowhere
+        row.state = "elsewhere"; // it left an earlier broker by another hop
+    } else if (!w->plan || h == broker_fwd_plan_hop_count(w->plan)) {
+        row.state = "unroutable"; // the directory in force routes it nowhere
     } else {
-        uint32_t h = s_hop_of(w->plan, agency);
-        broker_hop_t hop;
-        via = broker_fwd_plan_hop_label(w->plan, h);
-        if (broker_store_hop_delivered_get(store, id, agency, &since) == PROTO_OK) {
-            state = "delivered", held_by = agency;
-        } else if (broker_store_hop_get(store, via, id, &hop) != PROTO_OK) {
-            code = broker_fwd_plan_hop_refused(w->plan, h);
-            state = code ? "refused" : "unknown";
-        } else {
-            static const char *const names[] = { "forwarding", "forwarded", "refused", "expired" };
-            state = hop.state < 4 ? names[hop.state] : "unknown";
-            since = hop.time, code = hop.code;
-            held_by = hop.state == BROKER_HOP_WAITING ? w->own
-                      : hop.state == BROKER_HOP_DONE  ? via
-                                                      : NULL;
-        }
+        s_row_via(store, id, agency, w, h, &row);
     }
-    admin_time_text(since, when);
-    msgpack_pack_map(pk, 3 + (held_by != NULL) + (via != NULL) + (code != 0));
+    char when[32];
+    admin_time_text(row.since, when);
+    msgpack_pack_map(pk, 3 + (row.held_by != NULL) + (row.via != NULL) + (row.code != 0));
     admin_kv_str(pk, "agency", agency);
-    admin_kv_str(pk, "state", state);
+    admin_kv_str(pk, "state", row.state);
     admin_kv_str(pk, "since", when);
-    if (held_by)
-        admin_kv_str(pk, "held_by", held_by);
-    if (via)
-        admin_kv_str(pk, "via", via);
-    if (code)
-        admin_kv_str(pk, "code", proto_errname((proto_err_t) code));
+    if (row.held_by)
+        admin_kv_str(pk, "held_by", row.held_by);
+    if (row.via)
+        admin_kv_str(pk, "via", row.via);
+    if (row.code)
+        admin_kv_str(pk, "code", proto_errname((proto_err_t) row.code));
 }
 
 void admin_doc_show(broker_admin_t *self, const char *const *args, size_t nargs)

@@ -40,37 +40,55 @@ static void s_pack_route(msgpack_packer *pk, const proto_fwd_hop_t *route, uint3
     }
 }
 
-//  Into sb: a map header of count entries, then accepted and seq.
-//  *header_len is where the fields start.
-static void s_broker_fields(msgpack_sbuffer *sb, uint32_t count, uint64_t accepted, uint64_t seq,
-                            size_t *header_len)
+//  Into sb: accepted and seq, as the last fields of a DELIVER body.
+static void s_broker_fields(msgpack_sbuffer *sb, uint64_t accepted, uint64_t seq)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, count);
-    *header_len = sb->size;
     s_pack_key(&pk, "accepted");
     msgpack_pack_uint64(&pk, accepted);
     s_pack_key(&pk, "seq");
     msgpack_pack_uint64(&pk, seq);
 }
 
+//  Into out: a map header of count entries, then fields[0..len-1] (the
+//  pairs of a map without its header) and tail[0..tail_len-1].
+static proto_err_t s_map(uint32_t count, const uint8_t *fields, size_t len, const void *tail,
+                         size_t tail_len, proto_buf_t *out)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, count);
+    proto_buf_reset(out);
+    proto_err_t rc = proto_buf_append(out, sb.data, sb.size);
+    if (!rc)
+        rc = proto_buf_append(out, fields, len);
+    if (!rc && tail_len)
+        rc = proto_buf_append(out, tail, tail_len);
+    msgpack_sbuffer_destroy(&sb);
+    return rc;
+}
+
+//  Grow the map body[0..len-1] by the `added` fields packed in sb.
+static proto_err_t s_grow(const uint8_t *body, size_t len, uint32_t added,
+                          const msgpack_sbuffer *sb, proto_buf_t *out, proto_err_t not_map)
+{
+    uint32_t count;
+    size_t skip;
+    if (!s_map_header(body, len, &count, &skip))
+        return not_map;
+    return s_map(count + added, body + skip, len - skip, sb->data, sb->size, out);
+}
+
 proto_err_t broker_deliver_body(const uint8_t *body, size_t len, uint64_t accepted, uint64_t seq,
                                 proto_buf_t *out)
 {
-    uint32_t count;
-    size_t skip, header_len;
-    if (!s_map_header(body, len, &count, &skip))
-        return PROTO_ERR_MSGPACK;
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    s_broker_fields(&sb, count + 2, accepted, seq, &header_len);
-    proto_buf_reset(out);
-    proto_err_t rc = proto_buf_append(out, sb.data, header_len);
-    if (!rc)
-        rc = proto_buf_append(out, body + skip, len - skip);
-    if (!rc)
-        rc = proto_buf_append(out, sb.data + header_len, sb.size - header_len);
+    s_broker_fields(&sb, accepted, seq);
+    proto_err_t rc = s_grow(body, len, 2, &sb, out, PROTO_ERR_MSGPACK);
     msgpack_sbuffer_destroy(&sb);
     return rc;
 }
@@ -79,22 +97,17 @@ proto_err_t broker_deliver_body_sender(const uint8_t *stored, size_t len, uint64
                                        uint64_t seq, proto_buf_t *out)
 {
     uint32_t count;
-    size_t skip, header_len;
+    size_t skip;
     if (!s_map_header(stored, len, &count, &skip) || count < 3)
         return PROTO_ERR_STORE;
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    s_broker_fields(&sb, count - 2, accepted, seq, &header_len);
-    size_t tail_len = sb.size - header_len;
+    s_broker_fields(&sb, accepted, seq);
     proto_err_t rc = PROTO_OK;
-    if (len < skip + tail_len ||
-        memcmp(stored + len - tail_len, sb.data + header_len, tail_len) != 0)
+    if (len < skip + sb.size || memcmp(stored + len - sb.size, sb.data, sb.size) != 0)
         rc = PROTO_ERR_STORE; // not what broker_deliver_body wrote
-    proto_buf_reset(out);
     if (!rc)
-        rc = proto_buf_append(out, sb.data, header_len);
-    if (!rc)
-        rc = proto_buf_append(out, stored + skip, len - skip - tail_len);
+        rc = s_map(count - 2, stored + skip, len - skip - sb.size, NULL, 0, out);
     msgpack_sbuffer_destroy(&sb);
     return rc;
 }
@@ -103,23 +116,12 @@ proto_err_t broker_deliver_body_route(const uint8_t *stored, size_t len,
                                       const proto_fwd_hop_t *route, uint32_t nroute,
                                       proto_buf_t *out)
 {
-    uint32_t count;
-    size_t skip;
-    if (!s_map_header(stored, len, &count, &skip))
-        return PROTO_ERR_STORE;
     msgpack_sbuffer sb;
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, count + 1);
-    size_t header_len = sb.size;
     s_pack_route(&pk, route, nroute);
-    proto_buf_reset(out);
-    proto_err_t rc = proto_buf_append(out, sb.data, header_len);
-    if (!rc)
-        rc = proto_buf_append(out, stored + skip, len - skip);
-    if (!rc)
-        rc = proto_buf_append(out, sb.data + header_len, sb.size - header_len);
+    proto_err_t rc = s_grow(stored, len, 1, &sb, out, PROTO_ERR_STORE);
     msgpack_sbuffer_destroy(&sb);
     return rc;
 }

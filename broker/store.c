@@ -245,6 +245,33 @@ proto_err_t broker_store_meta_put_u64(broker_store_t *self, const char *name, ui
     return broker_store_kv_put(self, DB_META, name, strlen(name), buf, sizeof buf);
 }
 
+uint64_t broker_store_count_get(broker_store_t *self, const void *key, size_t len)
+{
+    broker_store_val_t v;
+    if (broker_store_kv_get(self, DB_META, key, len, &v) || v.mv_size != 8)
+        return 0;
+    return broker_store_get64le(v.mv_data);
+}
+
+proto_err_t broker_store_count_put(broker_store_t *self, const void *key, size_t len, uint64_t n)
+{
+    if (n == 0) {
+        proto_err_t rc = broker_store_kv_del(self, DB_META, key, len);
+        return rc == PROTO_ERR_NOT_FOUND ? PROTO_OK : rc;
+    }
+    uint8_t value[8];
+    broker_store_put64le(value, n);
+    return broker_store_kv_put(self, DB_META, key, len, value, sizeof value);
+}
+
+proto_err_t broker_store_count_add(broker_store_t *self, const void *key, size_t len, int64_t delta)
+{
+    uint64_t n = broker_store_count_get(self, key, len);
+    uint64_t by = delta < 0 ? (uint64_t) -delta : (uint64_t) delta;
+    n = delta < 0 ? (n >= by ? n - by : 0) : n + by;
+    return broker_store_count_put(self, key, len, n);
+}
+
 // ---------------------------------------------------------------------------
 //  Flags and counters
 

@@ -97,34 +97,13 @@ static void s_count_key(uint8_t key[S_COUNT_KEY_LEN], const uint8_t label[S_LABE
     memcpy(key + 2, label, S_LABEL_LEN);
 }
 
-static uint64_t s_count_get(broker_store_t *self, const uint8_t key[S_COUNT_KEY_LEN])
-{
-    broker_store_val_t v;
-    if (broker_store_kv_get(self, DB_META, key, S_COUNT_KEY_LEN, &v) || v.mv_size != 8)
-        return 0;
-    return broker_store_get64le(v.mv_data);
-}
-
-static proto_err_t s_count_put(broker_store_t *self, const uint8_t key[S_COUNT_KEY_LEN], uint64_t n)
-{
-    if (n == 0) {
-        proto_err_t rc = broker_store_kv_del(self, DB_META, key, S_COUNT_KEY_LEN);
-        return rc == PROTO_ERR_NOT_FOUND ? PROTO_OK : rc;
-    }
-    uint8_t value[8];
-    broker_store_put64le(value, n);
-    return broker_store_kv_put(self, DB_META, key, S_COUNT_KEY_LEN, value, sizeof value);
-}
-
 static proto_err_t s_count_add(broker_store_t *self, const uint8_t label[S_LABEL_LEN], int delta)
 {
     if (!self->counted)
         return PROTO_OK;
     uint8_t key[S_COUNT_KEY_LEN];
     s_count_key(key, label);
-    uint64_t n = s_count_get(self, key);
-    n = delta < 0 ? (n > 0 ? n - 1 : 0) : n + 1;
-    return s_count_put(self, key, n);
+    return broker_store_count_add(self, key, sizeof key, delta);
 }
 
 typedef struct {
@@ -181,7 +160,7 @@ proto_err_t broker_store_hop_counts_rebuild(broker_store_t *self)
     for (size_t i = 0; !rc && i < c->n; i++) {
         uint8_t key[S_COUNT_KEY_LEN];
         s_count_key(key, c->labels[i]);
-        rc = s_count_put(self, key, 0);
+        rc = broker_store_count_put(self, key, sizeof key, 0);
     }
     if (!rc && c->full)
         rc = PROTO_ERR_STORE;
@@ -193,7 +172,7 @@ proto_err_t broker_store_hop_counts_rebuild(broker_store_t *self)
     for (size_t i = 0; !rc && i < c->n; i++) {
         uint8_t key[S_COUNT_KEY_LEN];
         s_count_key(key, c->labels[i]);
-        rc = s_count_put(self, key, c->counts[i]);
+        rc = broker_store_count_put(self, key, sizeof key, c->counts[i]);
     }
     free(c);
     return rc;

@@ -91,6 +91,16 @@ size_t broker_store_kv_scan(broker_store_t *self, int db, const uint8_t *prefix,
 uint64_t broker_store_meta_u64(broker_store_t *self, const char *name);
 proto_err_t broker_store_meta_put_u64(broker_store_t *self, const char *name, uint64_t value);
 
+//  A count kept in the meta table under a binary key (the waiting counts,
+//  the link queues'): its value, 0 when absent; set, a zero deleting the
+//  record so the table holds only counts that matter; moved by delta,
+//  never below zero whatever a bug upstream asks for.
+uint64_t broker_store_count_get(broker_store_t *self, const void *key, size_t len);
+proto_err_t broker_store_count_put(broker_store_t *self, const void *key, size_t len,
+                                   uint64_t n) PROTO_MUST_CHECK;
+proto_err_t broker_store_count_add(broker_store_t *self, const void *key, size_t len,
+                                   int64_t delta) PROTO_MUST_CHECK;
+
 //  The waiting counts (store_waiting.c): build them once if the store has
 //  none (at open, in a transaction of its own), and move one recipient's
 //  count at an urgency by delta in the open write transaction, beside the

@@ -35,6 +35,7 @@
 
 #define WAITING_MARKER "waiting_counts"
 #define LEVELS         4
+#define KEY_LEN        (2 + CODE_LEN + 1) // "w:" code level
 
 //  The queue key's level byte: 0 is the most urgent (store_docs.c).
 static uint8_t s_level(uint8_t urgency)
@@ -42,7 +43,7 @@ static uint8_t s_level(uint8_t urgency)
     return (uint8_t) (3 - (urgency > 3 ? 3 : urgency));
 }
 
-static void s_key(uint8_t key[2 + CODE_LEN + 1], const uint8_t code[CODE_LEN], uint8_t level)
+static void s_key(uint8_t key[KEY_LEN], const uint8_t code[CODE_LEN], uint8_t level)
 {
     key[0] = 'w';
     key[1] = ':';
@@ -50,39 +51,15 @@ static void s_key(uint8_t key[2 + CODE_LEN + 1], const uint8_t code[CODE_LEN], u
     key[2 + CODE_LEN] = level;
 }
 
-static uint64_t s_get(broker_store_t *self, const uint8_t key[2 + CODE_LEN + 1])
-{
-    broker_store_val_t v;
-    if (broker_store_kv_get(self, DB_META, key, 2 + CODE_LEN + 1, &v) || v.mv_size != 8)
-        return 0;
-    return broker_store_get64le(v.mv_data);
-}
-
-static proto_err_t s_put(broker_store_t *self, const uint8_t key[2 + CODE_LEN + 1], uint64_t n)
-{
-    //  A zero count is deleted, so the table holds only recipients with
-    //  something waiting.
-    if (n == 0) {
-        proto_err_t rc = broker_store_kv_del(self, DB_META, key, 2 + CODE_LEN + 1);
-        return rc == PROTO_ERR_NOT_FOUND ? PROTO_OK : rc;
-    }
-    uint8_t value[8];
-    broker_store_put64le(value, n);
-    return broker_store_kv_put(self, DB_META, key, 2 + CODE_LEN + 1, value, sizeof value);
-}
-
 proto_err_t broker_store_waiting_add(broker_store_t *self, const char *recipient, uint8_t urgency,
                                      int delta)
 {
     if (!self->counted)
         return PROTO_OK;
-    uint8_t code[CODE_LEN], key[2 + CODE_LEN + 1];
+    uint8_t code[CODE_LEN], key[KEY_LEN];
     broker_store_code(code, recipient);
     s_key(key, code, s_level(urgency));
-    uint64_t n = s_get(self, key);
-    //  Never below zero, whatever a bug upstream asks for.
-    n = delta < 0 ? (n >= (uint64_t) -delta ? n - (uint64_t) -delta : 0) : n + (uint64_t) delta;
-    return s_put(self, key, n);
+    return broker_store_count_add(self, key, KEY_LEN, delta);
 }
 
 // ---------------------------------------------------------------------------
@@ -140,7 +117,7 @@ static bool s_old_step(void *arg, const uint8_t *key, size_t klen, const uint8_t
     s_runs_t *old = arg;
     (void) value;
     (void) vlen;
-    if (klen != 2 + CODE_LEN + 1)
+    if (klen != KEY_LEN)
         return true;
     return s_build_step(arg, key + 2, CODE_LEN + 9, NULL, 0) && !old->failed;
 }
@@ -151,9 +128,9 @@ static proto_err_t s_clear(broker_store_t *self)
     broker_store_kv_scan(self, DB_META, (const uint8_t *) "w:", 2, s_old_step, &old);
     proto_err_t rc = old.failed ? PROTO_ERR_NOMEM : PROTO_OK;
     for (size_t i = 0; !rc && i < old.n; i++) {
-        uint8_t key[2 + CODE_LEN + 1];
+        uint8_t key[KEY_LEN];
         s_key(key, old.runs[i].code, old.runs[i].level);
-        rc = s_put(self, key, 0);
+        rc = broker_store_count_put(self, key, KEY_LEN, 0); // a zero deletes
     }
     free(old.runs);
     return rc;
@@ -180,9 +157,9 @@ void broker_store_waiting_open(broker_store_t *self)
     if (!rc && runs.failed)
         rc = PROTO_ERR_NOMEM;
     for (size_t i = 0; !rc && i < runs.n; i++) {
-        uint8_t key[2 + CODE_LEN + 1];
+        uint8_t key[KEY_LEN];
         s_key(key, runs.runs[i].code, runs.runs[i].level);
-        rc = s_put(self, key, runs.runs[i].n);
+        rc = broker_store_count_put(self, key, KEY_LEN, runs.runs[i].n);
     }
     free(runs.runs);
     self->counted = rc == PROTO_OK; // the commit writes the marker
@@ -249,10 +226,10 @@ void broker_store_waiting(broker_store_t *self, const char *recipient, uint64_t 
         return;
     }
     for (uint8_t level = 0; level < LEVELS; level++) {
-        uint8_t key[2 + CODE_LEN + 1];
+        uint8_t key[KEY_LEN];
         s_key(key, prefix, level);
         uint8_t urgency = (uint8_t) (3 - level);
-        out->count[urgency] = s_get(self, key);
+        out->count[urgency] = broker_store_count_get(self, key, KEY_LEN);
         if (!out->count[urgency])
             continue;
         prefix[CODE_LEN] = level;
