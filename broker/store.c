@@ -264,6 +264,44 @@ proto_err_t broker_store_count_put(broker_store_t *self, const void *key, size_t
     return broker_store_kv_put(self, DB_META, key, len, value, sizeof value);
 }
 
+typedef struct {
+    uint8_t *keys; // back to back, each klen bytes
+    size_t klen, n, cap;
+    bool failed;
+} s_keys_t;
+
+static bool s_key_step(void *arg, const uint8_t *key, size_t klen, const uint8_t *value,
+                       size_t vlen)
+{
+    s_keys_t *k = arg;
+    (void) value;
+    (void) vlen;
+    if (klen != k->klen)
+        return true;
+    if (k->n == k->cap) {
+        size_t cap = k->cap ? 2 * k->cap : 64;
+        uint8_t *keys = realloc(k->keys, cap * klen);
+        if (!keys) {
+            k->failed = true;
+            return false;
+        }
+        k->keys = keys, k->cap = cap;
+    }
+    memcpy(k->keys + k->n++ * klen, key, klen);
+    return true;
+}
+
+proto_err_t broker_store_count_clear(broker_store_t *self, const char *prefix, size_t klen)
+{
+    s_keys_t k = { .klen = klen };
+    broker_store_kv_scan(self, DB_META, (const uint8_t *) prefix, strlen(prefix), s_key_step, &k);
+    proto_err_t rc = k.failed ? PROTO_ERR_NOMEM : PROTO_OK;
+    for (size_t i = 0; !rc && i < k.n; i++)
+        rc = broker_store_count_put(self, k.keys + i * klen, klen, 0);
+    free(k.keys);
+    return rc;
+}
+
 proto_err_t broker_store_count_add(broker_store_t *self, const void *key, size_t len, int64_t delta)
 {
     uint64_t n = broker_store_count_get(self, key, len);

@@ -15,7 +15,7 @@
              value time (8)
       hopexp key   deadline (8) | label (PROTO_LABEL_MAX bytes, zero-padded) | id (16)
              value empty
-      meta   key   "q:" | label (PROTO_LABEL_MAX bytes, zero-padded)
+      meta   key   "l:" | label (PROTO_LABEL_MAX bytes, zero-padded)
              value the label's hopq entries (8); absent when none
 
     The label is a fixed-width field so that one label's keys never share a
@@ -84,7 +84,7 @@ static proto_err_t s_hop_decode(const broker_store_val_t *v, broker_hop_t *out)
 }
 
 // ---------------------------------------------------------------------------
-//  The queue counts: "q:" label -> 8-byte count in the meta table, moved in
+//  The queue counts: "l:" label -> 8-byte count in the meta table, moved in
 //  the transaction that moves the queue, rebuilt with the waiting counts
 //  (store_waiting.c) when the store was written without them.
 
@@ -92,7 +92,7 @@ static proto_err_t s_hop_decode(const broker_store_val_t *v, broker_hop_t *out)
 
 static void s_count_key(uint8_t key[S_COUNT_KEY_LEN], const uint8_t label[S_LABEL_LEN])
 {
-    key[0] = 'q';
+    key[0] = 'l';
     key[1] = ':';
     memcpy(key + 2, label, S_LABEL_LEN);
 }
@@ -134,37 +134,12 @@ static bool s_counting_step(void *arg, const uint8_t *key, size_t klen, const ui
     return true;
 }
 
-static bool s_old_count_step(void *arg, const uint8_t *key, size_t klen, const uint8_t *value,
-                             size_t vlen)
-{
-    s_counting_t *c = arg;
-    (void) value;
-    (void) vlen;
-    if (klen != S_COUNT_KEY_LEN)
-        return true;
-    if (c->n == BROKER_STORE_HOP_LABELS) {
-        c->full = true;
-        return false;
-    }
-    memcpy(c->labels[c->n++], key + 2, S_LABEL_LEN);
-    return true;
-}
-
 proto_err_t broker_store_hop_counts_rebuild(broker_store_t *self)
 {
     s_counting_t *c = calloc(1, sizeof *c);
     if (!c)
         return PROTO_ERR_NOMEM;
-    proto_err_t rc = PROTO_OK;
-    broker_store_kv_scan(self, DB_META, (const uint8_t *) "q:", 2, s_old_count_step, c);
-    for (size_t i = 0; !rc && i < c->n; i++) {
-        uint8_t key[S_COUNT_KEY_LEN];
-        s_count_key(key, c->labels[i]);
-        rc = broker_store_count_put(self, key, sizeof key, 0);
-    }
-    if (!rc && c->full)
-        rc = PROTO_ERR_STORE;
-    memset(c, 0, sizeof *c);
+    proto_err_t rc = broker_store_count_clear(self, "l:", S_COUNT_KEY_LEN);
     if (!rc)
         broker_store_kv_scan(self, DB_HOPQ, NULL, 0, s_counting_step, c);
     if (!rc && c->full)
@@ -233,7 +208,7 @@ size_t broker_store_hop_labels(broker_store_t *self, broker_store_hop_label_fn *
         return i;
     }
     s_labels_t l = { fn, arg };
-    return broker_store_kv_scan(self, DB_META, (const uint8_t *) "q:", 2, s_labels_step, &l);
+    return broker_store_kv_scan(self, DB_META, (const uint8_t *) "l:", 2, s_labels_step, &l);
 }
 
 uint64_t broker_store_hop_oldest(broker_store_t *self, const char *label, uint64_t now)

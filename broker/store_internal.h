@@ -100,6 +100,12 @@ proto_err_t broker_store_count_put(broker_store_t *self, const void *key, size_t
                                    uint64_t n) PROTO_MUST_CHECK;
 proto_err_t broker_store_count_add(broker_store_t *self, const void *key, size_t len,
                                    int64_t delta) PROTO_MUST_CHECK;
+//  Delete every count whose key starts with prefix and is klen bytes long,
+//  before the counts are built again: a stale count for a queue now empty
+//  would outlive it. Other records may share a prefix (quotas are "q:"
+//  and a code): the length tells them apart.
+proto_err_t broker_store_count_clear(broker_store_t *self, const char *prefix,
+                                     size_t klen) PROTO_MUST_CHECK;
 
 //  The waiting counts (store_waiting.c): build them once if the store has
 //  none (at open, in a transaction of its own), and move one recipient's

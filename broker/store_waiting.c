@@ -109,33 +109,6 @@ static bool s_build_step(void *arg, const uint8_t *key, size_t klen, const uint8
     return true;
 }
 
-//  Collect the keys of the counts there are, to delete them before a
-//  rebuild: a stale count for a level now empty would outlive it.
-static bool s_old_step(void *arg, const uint8_t *key, size_t klen, const uint8_t *value,
-                       size_t vlen)
-{
-    s_runs_t *old = arg;
-    (void) value;
-    (void) vlen;
-    if (klen != KEY_LEN)
-        return true;
-    return s_build_step(arg, key + 2, CODE_LEN + 9, NULL, 0) && !old->failed;
-}
-
-static proto_err_t s_clear(broker_store_t *self)
-{
-    s_runs_t old = { 0 };
-    broker_store_kv_scan(self, DB_META, (const uint8_t *) "w:", 2, s_old_step, &old);
-    proto_err_t rc = old.failed ? PROTO_ERR_NOMEM : PROTO_OK;
-    for (size_t i = 0; !rc && i < old.n; i++) {
-        uint8_t key[KEY_LEN];
-        s_key(key, old.runs[i].code, old.runs[i].level);
-        rc = broker_store_count_put(self, key, KEY_LEN, 0); // a zero deletes
-    }
-    free(old.runs);
-    return rc;
-}
-
 void broker_store_waiting_open(broker_store_t *self)
 {
     //  Read the marker in a write transaction: most opens stop right there
@@ -148,7 +121,7 @@ void broker_store_waiting_open(broker_store_t *self)
         broker_store_abort(self);
         return;
     }
-    proto_err_t rc = s_clear(self);
+    proto_err_t rc = broker_store_count_clear(self, "w:", KEY_LEN);
     if (!rc)
         rc = broker_store_hop_counts_rebuild(self);
     s_runs_t runs = { 0 };

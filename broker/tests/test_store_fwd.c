@@ -182,7 +182,7 @@ static s_counts_t s_counts(broker_store_t *store)
     return c;
 }
 
-//  Make the meta record "q:n" say 99 and drop the counts' marker, as a
+//  Make the meta record "l:n" say 99 and drop the counts' marker, as a
 //  store written by a broker that kept no counts looks. The store must be
 //  closed.
 static void s_spoil_counts(const char *data)
@@ -198,7 +198,7 @@ static void s_spoil_counts(const char *data)
     assert_int_equal(mdb_env_open(env, path, 0, 0600), 0);
     assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
     assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
-    uint8_t key[2 + PROTO_LABEL_MAX] = { 'q', ':', 'n' }, value[8] = { 99 };
+    uint8_t key[2 + PROTO_LABEL_MAX] = { 'l', ':', 'n' }, value[8] = { 99 };
     MDB_val k = { sizeof key, key }, v = { sizeof value, value };
     assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
     MDB_val marker = { 14, (void *) "waiting_counts" };
@@ -262,13 +262,23 @@ static void s_test_queue_counts(void **state)
     assert_int_equal(broker_store_hop_oldest(store, "n", S_T0 + 1000), 990); // b now
     broker_store_read_end(store);
 
-    //  Counts that cannot be trusted are rebuilt from the queues at open.
+    //  Counts that cannot be trusted are rebuilt from the queues at open,
+    //  and the records beside them (a quota, "q:" and a code) stay.
+    assert_int_equal(broker_store_begin(store), PROTO_OK);
+    assert_int_equal(broker_store_quota_add(store, "000.00.01.H01", 3, 300), PROTO_OK);
+    assert_int_equal(broker_store_commit(store), PROTO_OK);
     broker_store_destroy(&store);
     s_spoil_counts(fx->data);
     store = s_open(fx->data);
     got = s_counts(store);
     assert_int_equal(got.n, 1);
     assert_int_equal(got.counts[0], 2);
+    uint64_t documents = 0, bytes = 0;
+    assert_int_equal(broker_store_read_begin(store), PROTO_OK);
+    assert_int_equal(broker_store_quota_get(store, "000.00.01.H01", &documents, &bytes), PROTO_OK);
+    broker_store_read_end(store);
+    assert_int_equal(documents, 3);
+    assert_int_equal(bytes, 300);
     broker_store_destroy(&store);
 }
 
